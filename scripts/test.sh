@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine: installs the real servers the boundary tests start
+# (Debian's mosquitto, influxdb, victoria-metrics, postgresql), makes .venv with the Python
+# dependencies, then runs pytest. Extra arguments go to pytest (e.g. `-k spool`, `-m "not servers"`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+have mosquitto || missing+=(mosquitto)
+have influxd || missing+=(influxdb)
+have victoria-metrics || missing+=(victoria-metrics)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+have psql || missing+=(postgresql-client)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing Debian packages: ${missing[*]}"
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$python" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,30 @@
+"""`faultline`: the one command-line entry point.
+
+Each area adds its commands from ``service/commands/<area>.py``; heavy imports (numpy, SQLAlchemy,
+paho) happen inside the commands, so ``faultline --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from service.commands import detect, ingest, simulate, tickets
+
+app = typer.Typer(
+    name="faultline",
+    help="Predictive-maintenance ingestion: MQTT telemetry to InfluxDB, fault detectors, work orders with SLAs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for area in (ingest, simulate, detect, tickets):
+    area.register(app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
