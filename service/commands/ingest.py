@@ -1,7 +1,52 @@
-"""CLI commands for this area (filled in by the issue that builds it)."""
+"""`faultline ingest` and `faultline check-config`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the `faultline` app."""
+    app.command("ingest")(ingest)
+    app.command("check-config")(check_config)
+
+
+def _load(path: Path | None):
+    from service.settings import ConfigError, load_settings
+
+    try:
+        return load_settings(path)
+    except ConfigError as exc:
+        typer.echo(f"{exc.source}: invalid configuration", err=True)
+        for problem in exc.problems:
+            typer.echo(f"  {problem}", err=True)
+        raise typer.Exit(2) from None
+
+
+def check_config(file: Path = typer.Argument(..., help="the YAML configuration file")) -> None:
+    """Validate a configuration file: prints OK, or each bad key with its value."""
+    _load(file)
+    typer.echo(f"{file}: OK")
+
+
+def ingest(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML configuration; none = embedded default"),
+    log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING or ERROR"),
+) -> None:
+    """Subscribe to MQTT and write readings until SIGINT/SIGTERM.
+
+    Without --config: uses the broker on 127.0.0.1:1883 if one answers, otherwise starts one in this
+    process, and stores readings in SQLite under ./var/.
+    """
+    import logging
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = _load(config)
+    from ingest.pipeline import run_ingest
+
+    code = run_ingest(settings.mqtt, settings.store, settings.spool, settings.ingest, settings.metrics,
+                      embedded_broker=config is None)
+    raise typer.Exit(code)

@@ -1,0 +1,196 @@
+"""Typed configuration sections of ingest: ``mqtt``, ``store``, ``spool``, ``ingest``, ``metrics``.
+
+Each section is a pydantic model that rejects unknown keys, so a typo is an error that names the key
+instead of a setting silently ignored. ``service.settings`` composes these sections into the one
+``Settings`` of a run.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
+          "t": 1000**4, "tb": 1000**4, "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4,
+          "ki": 1024, "mi": 1024**2, "gi": 1024**3, "ti": 1024**4}
+
+
+def parse_size(value: int | str) -> int:
+    """Bytes from ``1048576``, ``"512MB"`` or ``"2GiB"`` (decimal and binary units)."""
+    if isinstance(value, int):
+        return value
+    match = _SIZE.match(str(value))
+    if not match or match.group(2).lower() not in _UNITS:
+        raise ValueError(f"not a size: {value!r} (write e.g. 1048576, 512MB or 2GiB)")
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MqttSettings(_Section):
+    """Where readings come from: the broker, the session and the topics."""
+
+    url: str = "mqtt://127.0.0.1:1883"
+    client_id: str = Field("faultline-ingest", min_length=1, max_length=128)
+    topic: str = "faultline/{site}/{asset}/{sensor}"
+    subscribe: list[str] | None = Field(
+        None, description="topic filters; default: the template with each {name} as '+', plus the gateway topics")
+    protocol: Literal["5", "3.1.1", "auto"] = "auto"
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    tls_insecure: bool = False
+    keepalive_s: int = Field(30, ge=5, le=65535)
+    session_expiry_s: int = Field(7 * 24 * 3600, ge=0, le=0xFFFFFFFF)
+    receive_maximum: int = Field(1000, ge=1, le=65535)
+    reconnect_min_s: float = Field(0.5, gt=0)
+    reconnect_max_s: float = Field(30.0, gt=0)
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _protocol_as_text(cls, v):
+        # YAML reads `protocol: 5` as an int and `protocol: 3.1.1` as text
+        return str(v) if isinstance(v, (int, float)) else v
+
+    @field_validator("url")
+    @classmethod
+    def _mqtt_url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parts.hostname:
+            raise ValueError(f"{v!r} is not an mqtt:// or mqtts:// URL with a host")
+        try:
+            parts.port
+        except ValueError as exc:
+            raise ValueError(f"{v!r} has a bad port") from exc
+        return v
+
+    @field_validator("topic")
+    @classmethod
+    def _template(cls, v: str) -> str:
+        names = re.findall(r"\{(\w+)\}", v)
+        if not names:
+            raise ValueError(f"{v!r} names no segment; write e.g. faultline/{{site}}/{{asset}}/{{sensor}}")
+        for segment in v.split("/"):
+            if "{" in segment and not re.fullmatch(r"\{\w+\}", segment):
+                raise ValueError(f"{v!r}: segment {segment!r} must be a whole {{name}}")
+            if segment in ("+", "#"):
+                raise ValueError(f"{v!r}: wildcards go in mqtt.subscribe, not the template")
+        if "sensor" not in names:
+            raise ValueError(f"{v!r} has no {{sensor}} segment")
+        return v
+
+    @model_validator(mode="after")
+    def _backoff_order(self):
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError(f"reconnect_max_s {self.reconnect_max_s} is below reconnect_min_s {self.reconnect_min_s}")
+        return self
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.url).port or (8883 if self.tls else 1883)
+
+    @property
+    def tls(self) -> bool:
+        return urlsplit(self.url).scheme in ("mqtts", "ssl")
+
+    def topic_filters(self) -> list[str]:
+        """The filters to subscribe to: ``mqtt.subscribe``, or the template and its gateway topic."""
+        if self.subscribe:
+            return list(self.subscribe)
+        segments = ["+" if s.startswith("{") else s for s in self.topic.split("/")]
+        filters = ["/".join(segments)]
+        # gateway messages live on <prefix>/{site}/_gateway/{gateway}; the prefix is the template's
+        # literal head, e.g. "faultline"
+        head = [s for s in self.topic.split("/")[:1] if not s.startswith("{")]
+        filters.append("/".join([*head, "+", "_gateway", "+"]))
+        return filters
+
+
+class StoreSettings(_Section):
+    """Where readings go: InfluxDB (v1 or v2 API) or the embedded SQLite store."""
+
+    kind: Literal["influxdb", "sqlite"] = "sqlite"
+    url: str = "http://127.0.0.1:8086"
+    api: Literal["v1", "v2"] = "v1"
+    database: str = "faultline"
+    retention_policy: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    bucket: str | None = None
+    org: str | None = None
+    token: SecretStr | None = None
+    path: str = "./var/readings.sqlite"
+    measurement: str = "telemetry"
+    batch_size: int = Field(5000, ge=1, le=1_000_000)
+    timeout_s: float = Field(10.0, gt=0)
+    retry_min_s: float = Field(0.5, gt=0)
+    retry_max_s: float = Field(30.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{v!r} is not an http:// or https:// URL with a host")
+        return v
+
+    @model_validator(mode="after")
+    def _v2_needs_bucket(self):
+        if self.kind == "influxdb" and self.api == "v2":
+            missing = [k for k in ("bucket", "org") if not getattr(self, k)]
+            if missing:
+                raise ValueError(f"api v2 needs {' and '.join(missing)} (bucket, org, token)")
+        return self
+
+
+class SpoolSettings(_Section):
+    """The durable local log between the broker and the writers."""
+
+    path: str = "./var/spool"
+    max_bytes: int = Field(1024**3, ge=1024 * 1024, description="disk budget; over it the source stops acknowledging")
+    segment_bytes: int = Field(64 * 1024**2, ge=64 * 1024)
+    commit_interval_ms: float = Field(5.0, ge=0, le=1000, description="longest wait to group messages into one fsync")
+    fsync: bool = True
+
+    @field_validator("max_bytes", "segment_bytes", mode="before")
+    @classmethod
+    def _size(cls, v):
+        return parse_size(v)
+
+
+class IngestSettings(_Section):
+    """Decoding limits, the dead-letter store and shutdown behaviour."""
+
+    dead_letter_path: str = "./var/dead-letter.sqlite"
+    max_payload_bytes: int = Field(1024**2, ge=64)
+    max_past_days: float = Field(3650, gt=0, description="readings older than this are dead-lettered")
+    max_future_s: float = Field(86400, ge=0, description="readings further ahead than this are dead-lettered")
+    store_waveform_samples: bool = False
+    flush_timeout_s: float = Field(10.0, ge=0, description="on SIGINT/SIGTERM, time allowed to write what is spooled")
+
+    @field_validator("max_payload_bytes", mode="before")
+    @classmethod
+    def _size(cls, v):
+        return parse_size(v)
+
+
+class MetricsSettings(_Section):
+    """The Prometheus endpoint; port 0 turns it off."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(9108, ge=0, le=65535)
+
+
+__all__ = ["IngestSettings", "MetricsSettings", "MqttSettings", "SpoolSettings", "StoreSettings", "parse_size"]

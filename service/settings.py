@@ -1,0 +1,119 @@
+"""The one configuration of a run: a YAML file validated into ``Settings`` before any connection.
+
+Each area owns its section models (``ingest.settings``, later ``detectors.config`` and
+``ticketing.config``); this module only composes them. Strings may name environment variables —
+``password: ${MQTT_PASSWORD}`` or ``${NAME:-default}`` — so secrets need not live in the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ingest.settings import IngestSettings, MetricsSettings, MqttSettings, SpoolSettings, StoreSettings
+
+
+class Settings(BaseModel):
+    """Everything a Faultline run is configured with; unknown top-level keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    spool: SpoolSettings = Field(default_factory=SpoolSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    # the detectors and ticketing areas replace these with their own section models
+    detectors: dict | None = None
+    ticketing: dict | None = None
+
+
+class ConfigError(ValueError):
+    """Raised when a configuration file cannot be read or does not validate; lists every problem."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+
+_ENV = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+
+
+def _expand_env(node: Any, env: dict[str, str], path: str, problems: list[str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _expand_env(v, env, f"{path}.{k}" if path else str(k), problems) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand_env(v, env, f"{path}[{i}]", problems) for i, v in enumerate(node)]
+    if isinstance(node, str):
+        def substitute(match: re.Match) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            problems.append(f"{path}: environment variable {name} is not set (value {node!r})")
+            return ""
+        return _ENV.sub(substitute, node)
+    return node
+
+
+def describe_errors(exc: ValidationError, data: Any) -> list[str]:
+    """One line per problem, naming the dotted key and the value that was given."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        given: Any = data
+        for part in err["loc"]:
+            try:
+                given = given[part]
+            except (KeyError, IndexError, TypeError):
+                given = None
+                break
+        shown = "(secret)" if any(s in loc for s in ("password", "token")) else repr(given)
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{loc}: unknown key (value {shown})")
+        elif err["type"] == "missing":
+            lines.append(f"{loc}: required key is missing")
+        else:
+            lines.append(f"{loc}: {message} (value {shown})")
+    return lines
+
+
+def settings_from_dict(data: Any, source: str = "configuration", env: dict[str, str] | None = None) -> Settings:
+    """Validate a parsed configuration; raises ``ConfigError`` naming every bad key and value."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, [f"top level must be a mapping of sections, got {type(data).__name__}"])
+    problems: list[str] = []
+    data = _expand_env(data, dict(os.environ) if env is None else env, "", problems)
+    if problems:
+        raise ConfigError(source, problems)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, describe_errors(exc, data)) from exc
+
+
+def load_settings(path: str | Path | None, env: dict[str, str] | None = None) -> Settings:
+    """Read and validate a YAML configuration file; ``None`` gives the embedded default."""
+    if path is None:
+        return Settings()
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read: {exc.strerror}"]) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), [f"not valid YAML: {exc}"]) from exc
+    return settings_from_dict(data, str(path), env)
+
+
+__all__ = ["ConfigError", "Settings", "load_settings", "settings_from_dict"]
