@@ -1,0 +1,342 @@
+"""The spool: an append-only, crash-safe local log of decoded readings between the broker and the writers.
+
+A message is acknowledged to the broker only after its readings are in the spool and ``fsync``'d, and
+the spool forgets a batch only after a writer confirmed it, so an acknowledged reading survives a crash
+of the ingester, of the store, or of the machine.
+
+On disk a spool is a directory of segment files and one checkpoint::
+
+    00000000000000000000.seg   records, each framed as  <u32 length><u32 crc32(body)> body
+    00000000000067108880.seg   ... a segment's name is the spool offset of its first byte
+    checkpoint                 <u64 offset><u32 crc32>: everything before offset is written
+
+Offsets are byte positions in the spool as if all segments were one file, so "confirmed up to offset"
+is one number. A crash can leave a partly written record at the tail; its length or CRC does not
+match, and opening the spool truncates it. That record was never fsync'd, so it was never
+acknowledged: the broker still holds its message and sends it again.
+
+A record body holds one ``Readings`` batch as raw column bytes::
+
+    <u32 rows><u32 keys_len> keys (JSON: [[measurement, [[tag, value], ..], field], ..])
+    index int32[rows]  ts int64[rows]  value float64[rows]
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import threading
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from ingest.readings import Readings, SeriesKey
+
+log = logging.getLogger(__name__)
+
+_FRAME = struct.Struct("<II")
+_BODY_HEAD = struct.Struct("<II")
+_CHECKPOINT = struct.Struct("<QI")
+_SUFFIX = ".seg"
+_MAX_RECORD = 1 << 31
+
+
+class SpoolFull(Exception):
+    """Raised when appending would take the spool over its disk budget; nothing was written."""
+
+    def __init__(self, needed: int, used: int, budget: int):
+        self.needed, self.used, self.budget = needed, used, budget
+        super().__init__(f"spool full: {used} of {budget} bytes used, record needs {needed}")
+
+
+class SpoolCorrupt(Exception):
+    """Raised when a sealed segment holds a record whose CRC does not match (disk damage, not a crash)."""
+
+
+def encode_readings(readings: Readings) -> bytes:
+    """The record body of a batch: series keys as JSON, then the three columns' raw bytes."""
+    keys = orjson.dumps([[k.measurement, k.tags, k.field] for k in readings.series])
+    return b"".join((
+        _BODY_HEAD.pack(len(readings), len(keys)), keys,
+        np.ascontiguousarray(readings.index, dtype="<i4").tobytes(),
+        np.ascontiguousarray(readings.ts, dtype="<i8").tobytes(),
+        np.ascontiguousarray(readings.value, dtype="<f8").tobytes(),
+    ))
+
+
+def decode_readings(body: bytes | memoryview) -> Readings:
+    """Inverse of ``encode_readings``; the arrays are copies, independent of ``body``."""
+    rows, keys_len = _BODY_HEAD.unpack_from(body, 0)
+    at = _BODY_HEAD.size
+    series = tuple(SeriesKey(m, tuple((str(k), str(v)) for k, v in tags), f)
+                   for m, tags, f in orjson.loads(bytes(body[at:at + keys_len])))
+    at += keys_len
+    index = np.frombuffer(body, dtype="<i4", count=rows, offset=at).astype(np.int32)
+    at += 4 * rows
+    ts = np.frombuffer(body, dtype="<i8", count=rows, offset=at).astype(np.int64)
+    at += 8 * rows
+    value = np.frombuffer(body, dtype="<f8", count=rows, offset=at).astype(np.float64)
+    return Readings(series, index, ts, value)
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolBatch:
+    """Readings read from the spool; pass ``end`` and ``records`` to ``Spool.confirm`` once written."""
+
+    readings: Readings
+    end: int
+    records: int
+
+
+class Spool:
+    """A durable, bounded log of ``Readings`` batches.
+
+    One thread appends (``append``), one thread reads and confirms (``read``, ``confirm``); the two may
+    run at the same time. Only the appending thread touches the active segment.
+
+    Parameters
+    ----------
+    path : directory of the segments and the checkpoint; created if missing.
+    max_bytes : disk budget; ``append`` raises ``SpoolFull`` rather than exceed it.
+    segment_bytes : a segment is sealed and a new one started past this size.
+    fsync : ``False`` only for tests and benchmarks that must not measure the disk.
+    """
+
+    def __init__(self, path: str | os.PathLike, max_bytes: int = 1024**3, segment_bytes: int = 64 * 1024**2,
+                 fsync: bool = True):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        # a fully written active segment stays on disk until it rolls, so it must be a small part
+        # of the budget
+        self.segment_bytes = max(4096, min(segment_bytes, max_bytes // 8))
+        self._fsync = fsync
+        self._lock = threading.Lock()
+        self._checkpoint_path = self.path / "checkpoint"
+        self.confirmed = self._read_checkpoint()
+        self._segments: list[int] = []  # base offsets, ascending
+        self._end = 0  # offset after the last durable record
+        self._pending_records = 0
+        self._fd: int | None = None
+        self._reader: tuple[int, object] | None = None
+        self._open()
+        self._read_at = self.confirmed
+
+    # -- opening and recovery -------------------------------------------------------------------
+
+    def _read_checkpoint(self) -> int:
+        try:
+            raw = self._checkpoint_path.read_bytes()
+        except FileNotFoundError:
+            return 0
+        offset, crc = _CHECKPOINT.unpack(raw[:_CHECKPOINT.size])
+        if zlib.crc32(raw[:8]) != crc:
+            # the checkpoint is replaced atomically, so this is disk damage: replaying everything
+            # rewrites identical points, which is safe; skipping would lose data
+            log.error("spool checkpoint %s is damaged; replaying the whole spool", self._checkpoint_path)
+            return 0
+        return offset
+
+    def _segment_file(self, base: int) -> Path:
+        return self.path / f"{base:020d}{_SUFFIX}"
+
+    def _open(self) -> None:
+        bases = sorted(int(p.stem) for p in self.path.glob(f"*{_SUFFIX}") if p.stem.isdigit())
+        # segments wholly before the checkpoint were written; a crash may have left them behind
+        while len(bases) > 1 and bases[1] <= self.confirmed:
+            self._segment_file(bases.pop(0)).unlink()
+        if not bases:
+            bases = [self.confirmed]
+            self._segment_file(self.confirmed).touch()
+        self._segments = bases
+        # a damaged checkpoint reads as 0: replay from the oldest segment still on disk
+        self.confirmed = max(self.confirmed, bases[0])
+        for i, base in enumerate(bases):
+            last = i == len(bases) - 1
+            start = max(self.confirmed, base) - base
+            good_end, records = self._scan(self._segment_file(base), start, last)
+            self._pending_records += records
+            if last:
+                self._end = base + good_end
+        self._fd = os.open(self._segment_file(bases[-1]), os.O_WRONLY | os.O_APPEND)
+        if self.confirmed > self._end:
+            log.error("spool checkpoint %d is past the spool's end %d; the spool was damaged", self.confirmed, self._end)
+            self.confirmed = self._end
+        if self._pending_records:
+            log.info("spool %s: %d records (%d bytes) to replay", self.path, self._pending_records, self.pending_bytes)
+
+    def _scan(self, file: Path, start: int, last: bool) -> tuple[int, int]:
+        """Check every record from ``start``; truncate a torn tail. Returns (good end, records)."""
+        size = file.stat().st_size
+        records = 0
+        at = start
+        with open(file, "rb") as f:
+            f.seek(at)
+            while at < size:
+                head = f.read(_FRAME.size)
+                if len(head) < _FRAME.size:
+                    break
+                length, crc = _FRAME.unpack(head)
+                body = f.read(length) if length < _MAX_RECORD else b""
+                if len(body) < length or length >= _MAX_RECORD or zlib.crc32(body) != crc:
+                    break
+                at += _FRAME.size + length
+                records += 1
+        if at < size:
+            if last:
+                log.warning("spool %s: discarding %d bytes of a record torn by a crash (never acknowledged)",
+                            file.name, size - at)
+            else:
+                log.error("spool %s: damaged record at byte %d; %d bytes after it are lost", file.name, at, size - at)
+            with open(file, "r+b") as f:
+                f.truncate(at)
+                os.fsync(f.fileno())
+        return at, records
+
+    # -- appending --------------------------------------------------------------------------------
+
+    @property
+    def disk_bytes(self) -> int:
+        """Bytes of the segments on disk (including confirmed ones not deleted yet)."""
+        return self._end - self._segments[0]
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes not yet confirmed written."""
+        return self._end - self.confirmed
+
+    @property
+    def pending_records(self) -> int:
+        """Records not yet confirmed written."""
+        return self._pending_records
+
+    def append(self, readings: Readings) -> int:
+        """Write one record and make it durable (one write, one fsync); returns the offset after it.
+
+        Raises ``SpoolFull`` (writing nothing) when the record would exceed the disk budget.
+        """
+        body = encode_readings(readings)
+        frame = _FRAME.pack(len(body), zlib.crc32(body)) + body
+        with self._lock:
+            if self.disk_bytes + len(frame) > self.max_bytes:
+                raise SpoolFull(len(frame), self.disk_bytes, self.max_bytes)
+            if self._end - self._segments[-1] >= self.segment_bytes:
+                self._roll()
+            fd = self._fd
+        os.write(fd, frame)
+        if self._fsync:
+            os.fsync(fd)
+        with self._lock:
+            self._end += len(frame)
+            self._pending_records += 1
+            return self._end
+
+    def _roll(self) -> None:
+        """Seal the active segment and start one at the current end (called with the lock held)."""
+        os.close(self._fd)
+        file = self._segment_file(self._end)
+        self._fd = os.open(file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._sync_dir()
+        self._segments.append(self._end)
+
+    def _sync_dir(self) -> None:
+        if not self._fsync:
+            return
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    # -- reading and confirming ------------------------------------------------------------------
+
+    def read(self, max_rows: int = 50_000) -> SpoolBatch | None:
+        """The next durable records after the last ``read``, joined, up to about ``max_rows`` rows.
+
+        Always returns at least one whole record when there is one; ``None`` when nothing is new.
+        """
+        batches, records = [], 0
+        rows = 0
+        while rows < max_rows:
+            with self._lock:
+                end = self._end
+                segments = list(self._segments)
+            if self._read_at >= end:
+                break
+            base = max(b for b in segments if b <= self._read_at)
+            f = self._reader_for(base)
+            f.seek(self._read_at - base)
+            head = f.read(_FRAME.size)
+            if len(head) < _FRAME.size:  # end of a sealed segment: the next one starts here
+                self._read_at = min(b for b in segments if b > base)
+                continue
+            length, crc = _FRAME.unpack(head)
+            body = f.read(length)
+            if len(body) < length or zlib.crc32(body) != crc:
+                raise SpoolCorrupt(f"{self._segment_file(base).name}: bad record at byte {self._read_at - base}")
+            readings = decode_readings(body)
+            batches.append(readings)
+            rows += len(readings)
+            records += 1
+            self._read_at += _FRAME.size + length
+        if not records:
+            return None
+        return SpoolBatch(Readings.concat(batches), self._read_at, records)
+
+    def _reader_for(self, base: int):
+        if self._reader is None or self._reader[0] != base:
+            if self._reader is not None:
+                self._reader[1].close()
+            self._reader = (base, open(self._segment_file(base), "rb"))
+        return self._reader[1]
+
+    def rewind(self) -> None:
+        """Read again from the checkpoint (what was read but not confirmed)."""
+        self._read_at = self.confirmed
+
+    def confirm(self, end: int, records: int) -> None:
+        """Everything before ``end`` is written: advance the fsync'd checkpoint, delete spent segments."""
+        if end <= self.confirmed:
+            return
+        tmp = self._checkpoint_path.with_suffix(".tmp")
+        data = struct.pack("<Q", end)
+        with open(tmp, "wb") as f:
+            f.write(_CHECKPOINT.pack(end, zlib.crc32(data)))
+            if self._fsync:
+                os.fsync(f.fileno())
+        os.replace(tmp, self._checkpoint_path)
+        self._sync_dir()
+        with self._lock:
+            self.confirmed = end
+            self._pending_records -= records
+            spent = []
+            # only sealed segments go; the active one is the appender's and rolls at segment_bytes
+            while len(self._segments) > 1 and self._segments[1] <= end:
+                spent.append(self._segments.pop(0))
+        for base in spent:
+            if self._reader is not None and self._reader[0] == base:
+                self._reader[1].close()
+                self._reader = None
+            self._segment_file(base).unlink(missing_ok=True)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+        if self._reader is not None:
+            self._reader[1].close()
+            self._reader = None
+
+    def __enter__(self) -> "Spool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+__all__ = ["Spool", "SpoolBatch", "SpoolCorrupt", "SpoolFull", "decode_readings", "encode_readings"]
