@@ -1,0 +1,42 @@
+"""Fixtures for the ticketing tests: a work-order store on SQLite and on a real PostgreSQL.
+
+Each test gets an empty database: a new SQLite file, or its own PostgreSQL schema (selected through
+the connection's ``search_path``) on the session's server.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+
+from ticketing.store import WorkOrderStore
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.servers)]
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)  # a Monday, 10:00 in Berlin
+
+
+def fresh_postgresql_url(server) -> str:
+    """A URL on ``server`` whose connections use a new, empty schema."""
+    import sqlalchemy
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sqlalchemy.create_engine(server.url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    engine.dispose()
+    return f"{server.url}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/orders.db"
+    return fresh_postgresql_url(request.getfixturevalue("postgresql"))
+
+
+@pytest.fixture
+def store(store_url):
+    with WorkOrderStore(store_url) as s:
+        yield s

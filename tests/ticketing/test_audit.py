@@ -1,0 +1,76 @@
+"""The audit log: every change is chained; tampering with a stored row is found and named."""
+
+from __future__ import annotations
+
+
+from sqlalchemy import create_engine, text
+
+from tests.ticketing.conftest import T0
+from tests.ticketing.test_store import new_order
+from ticketing.audit import GENESIS, new_entry, verify
+from ticketing.models import Status
+
+
+def three_changes(store):
+    order = store.insert(new_order(), actor="intake", at=T0).order
+    store.update(order.id, lambda o: o.model_copy(update={"status": Status.ACKNOWLEDGED}), actor="ana", at=T0,
+                 action="acknowledge")
+    store.update(order.id, lambda o: o.model_copy(update={"assignee": "ben"}), actor="mia", at=T0,
+                 action="assign")
+
+
+def tamper(store, sql: str) -> None:
+    engine = create_engine(store.url)
+    with engine.begin() as conn:
+        conn.execute(text(sql))
+    engine.dispose()
+
+
+def test_intact_chain_verifies_and_records_who_did_what(store):
+    three_changes(store)
+    entries = list(store.audit_entries())
+    assert [(e.seq, e.actor, e.action) for e in entries] == [(1, "intake", "open"), (2, "ana", "acknowledge"),
+                                                              (3, "mia", "assign")]
+    assert entries[0].prev_hash == GENESIS and entries[1].prev_hash == entries[0].hash
+    assert entries[0].before is None and '"status":"acknowledged"' in entries[1].after
+    assert store.verify_audit() is None
+
+
+def test_altered_row_is_found(store):
+    three_changes(store)
+    tamper(store, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
+    broken = store.verify_audit()
+    assert broken.seq == 2 and "altered" in broken.reason
+
+
+def test_altered_order_snapshot_is_found(store):
+    three_changes(store)
+    tamper(store, "UPDATE audit_log SET after = REPLACE(after, '\"ben\"', '\"eve\"') WHERE seq = 3")
+    assert store.verify_audit().seq == 3
+
+
+def test_deleted_middle_row_is_found(store):
+    three_changes(store)
+    tamper(store, "DELETE FROM audit_log WHERE seq = 2")
+    broken = store.verify_audit()
+    assert broken.seq == 3 and "missing" in broken.reason
+
+
+def test_deleted_newest_row_is_found_through_the_head(store):
+    three_changes(store)
+    tamper(store, "DELETE FROM audit_log WHERE seq = 3")
+    broken = store.verify_audit()
+    assert broken is not None and "head" in broken.reason
+
+
+def test_rehashing_one_row_still_breaks_the_next_link():
+    first = new_entry(0, GENESIS, at=T0, actor="a", action="open", order_id=1, before=None, after={"x": 1})
+    second = new_entry(1, first.hash, at=T0, actor="b", action="assign", order_id=1, before={"x": 1},
+                       after={"x": 2})
+    forged = new_entry(0, GENESIS, at=T0, actor="eve", action="open", order_id=1, before=None, after={"x": 1})
+    assert verify([first, second]) is None
+    assert verify([forged, second]).seq == 2
+
+
+def test_verify_of_empty_log_against_empty_head_is_intact():
+    assert verify([], head=(0, GENESIS)) is None

@@ -1,0 +1,170 @@
+"""The work order and its parts: what an engineer receives, acts on and closes out.
+
+A `WorkOrder` is a pydantic model so that it round-trips through JSON unchanged: the store keeps it
+as one document (plus indexed columns for queries), the audit log records it before and after every
+change, and adapters post it to other systems.
+
+All times are timezone-aware UTC `datetime`s; a site's own offset is applied only when a time is
+shown to a person.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+
+class ServiceType(StrEnum):
+    """The class of job in the service catalogue; each has its own SLA policy."""
+
+    EMERGENCY_REPAIR = "emergency_repair"
+    CORRECTIVE = "corrective"
+    PREVENTIVE = "preventive"
+    INSPECTION = "inspection"
+
+
+class Status(StrEnum):
+    """Where an order stands in its lifecycle."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    IN_PROGRESS = "in_progress"
+    ON_HOLD = "on_hold"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class HoldReason(StrEnum):
+    """Why work stopped; the SLA clock does not run while an order waits for either."""
+
+    AWAITING_PARTS = "awaiting_parts"
+    AWAITING_CUSTOMER = "awaiting_customer"
+
+
+class Outcome(StrEnum):
+    """What the engineer found on site: the feedback that measures each detector rule's precision."""
+
+    FAULT_CONFIRMED = "fault_confirmed"
+    FALSE_ALARM = "false_alarm"
+    NO_FAULT_FOUND = "no_fault_found"
+    NO_ACCESS = "no_access"
+
+
+#: Priorities from most to least urgent; the risk matrix in the configuration maps to these.
+PRIORITIES: tuple[str, ...] = ("P1", "P2", "P3", "P4")
+
+
+def more_urgent(a: str, b: str) -> bool:
+    """True when priority ``a`` is more urgent than ``b`` (``P1`` beats ``P2``)."""
+    return PRIORITIES.index(a) < PRIORITIES.index(b)
+
+
+class Evidence(BaseModel):
+    """One finding attached to an order: what was seen, by which detector, rule and configuration."""
+
+    sensor: str
+    severity: str
+    score: float
+    started_at: AwareDatetime
+    ended_at: AwareDatetime | None = None
+    detector: str
+    detector_version: str
+    rule: str
+    config_version: str
+    thresholds: dict[str, Any] = Field(default_factory=dict)
+    readings: dict[str, Any] = Field(default_factory=dict, description="summary of the readings window")
+    received_at: AwareDatetime
+
+
+class ChecklistItem(BaseModel):
+    """A step the engineer should do; ``done`` stays None until the close-out says yes or no."""
+
+    text: str
+    done: bool | None = None
+    note: str = ""
+
+
+class Comment(BaseModel):
+    author: str
+    at: AwareDatetime
+    text: str
+
+
+class HoldPeriod(BaseModel):
+    """A stretch of time on hold; ``end`` is None while the order still waits."""
+
+    reason: HoldReason
+    start: AwareDatetime
+    end: AwareDatetime | None = None
+
+
+class WorkOrder(BaseModel):
+    """A job for an engineer: one per (site, asset, fault mode) while it is not closed.
+
+    ``id`` is None until the store has saved the order; ``number`` is the id people quote.
+    ``response_due`` and ``resolution_due`` are the SLA deadlines as of the last change (pushed back
+    by time spent on hold, recomputed when the priority changes).
+    """
+
+    id: int | None = None
+    site: str
+    asset: str
+    fault_mode: str
+    service_type: ServiceType
+    priority: str
+    status: Status = Status.OPEN
+    assignee: str | None = None
+    evidence: list[Evidence] = Field(default_factory=list)
+    checklist: list[ChecklistItem] = Field(default_factory=list)
+    comments: list[Comment] = Field(default_factory=list)
+    outcome: Outcome | None = None
+    outcome_notes: str = ""
+    opened_at: AwareDatetime
+    acknowledged_at: AwareDatetime | None = None
+    started_at: AwareDatetime | None = None
+    holds: list[HoldPeriod] = Field(default_factory=list)
+    resolved_at: AwareDatetime | None = None
+    closed_at: AwareDatetime | None = None
+    reopened_at: list[AwareDatetime] = Field(default_factory=list)
+    response_due: AwareDatetime | None = None
+    resolution_due: AwareDatetime | None = None
+    version: int = 0
+
+    @property
+    def number(self) -> str:
+        """The order number people quote, e.g. ``WO-000042``."""
+        return f"WO-{self.id:06d}" if self.id is not None else "WO-(unsaved)"
+
+    @property
+    def hold_reason(self) -> HoldReason | None:
+        """Why the order waits right now, or None when it is not on hold."""
+        if self.status is Status.ON_HOLD and self.holds and self.holds[-1].end is None:
+            return self.holds[-1].reason
+        return None
+
+    @property
+    def detector(self) -> str | None:
+        """The detector whose finding opened the order (None for an order made by hand)."""
+        return self.evidence[0].detector if self.evidence else None
+
+    @property
+    def rule(self) -> str | None:
+        """The alert rule whose finding opened the order."""
+        return self.evidence[0].rule if self.evidence else None
+
+    def snapshot(self) -> dict[str, Any]:
+        """The order as plain JSON-ready data (what the store, the audit log and webhooks keep)."""
+        return self.model_dump(mode="json")
+
+
+class OrderEvent(BaseModel):
+    """A change to an order as adapters see it; ``id`` is unique and stable (the idempotency key)."""
+
+    id: str
+    action: str
+    actor: str
+    at: AwareDatetime
+    order: WorkOrder
+    previous_status: Status | None = None

@@ -1,0 +1,249 @@
+"""`WorkOrderStore`: work orders, their audit log and adapter dead letters on SQLite or PostgreSQL.
+
+Every change is one transaction that writes the order and appends its audit entry together, so the
+log can never miss a change that was saved. Writers are serialised where it matters: on SQLite every
+transaction starts with ``BEGIN IMMEDIATE`` (one writer at a time, others wait on the busy timeout);
+on PostgreSQL the order row is locked (``SELECT … FOR UPDATE``) and the audit head row is updated
+last in each transaction, so appenders queue on it and the chain never forks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Connection, create_engine, event, func, insert, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+
+from ticketing.audit import AuditBreak, AuditEntry, new_entry, verify
+from ticketing.models import OrderEvent, Status, WorkOrder
+from ticketing.store.tables import audit_head, audit_log, dead_letters, work_orders
+
+_MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+# Any fixed 64-bit number: the PostgreSQL advisory lock that lets one process migrate at a time.
+_MIGRATION_LOCK = 0x6661756C746C696E
+
+
+class StoreError(RuntimeError):
+    """Raised when the store cannot do what was asked."""
+
+
+class OrderNotFound(StoreError):
+    """Raised when no work order has the given id."""
+
+    def __init__(self, order_id: int):
+        super().__init__(f"no work order with id {order_id}")
+        self.order_id = order_id
+
+
+class DuplicateOpenOrder(StoreError):
+    """Raised when a change would make a second open order for the same (site, asset, fault mode)."""
+
+    def __init__(self, site: str, asset: str, fault_mode: str):
+        super().__init__(f"an open work order already exists for site={site!r} asset={asset!r} "
+                         f"fault_mode={fault_mode!r}")
+        self.key = (site, asset, fault_mode)
+
+
+class WorkOrderStore:
+    """Work orders in a SQL database, migrated to the current schema on open.
+
+    Parameters
+    ----------
+    url
+        A SQLAlchemy URL: ``sqlite:///path/to/orders.db`` or ``postgresql+psycopg://user@host/db``.
+    """
+
+    def __init__(self, url: str):
+        self.url = url
+        parsed = make_url(url)
+        self._sqlite = parsed.get_backend_name() == "sqlite"
+        if self._sqlite:
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            self._engine = create_engine(url, connect_args={"timeout": 30})
+            event.listen(self._engine, "connect", _sqlite_connect)
+            event.listen(self._engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        else:
+            self._engine = create_engine(url, pool_pre_ping=True)
+        self._migrate()
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> "WorkOrderStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        with self._engine.begin() as conn:
+            if not self._sqlite:
+                conn.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        with self._engine.begin() as conn:
+            yield conn
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def get(self, order_id: int) -> WorkOrder:
+        with self._engine.connect() as conn:
+            return self._load(conn, order_id)
+
+    def _load(self, conn: Connection, order_id: int, lock: bool = False) -> WorkOrder:
+        query = select(work_orders.c.doc).where(work_orders.c.id == order_id)
+        doc = conn.execute(query.with_for_update() if lock else query).scalar_one_or_none()
+        if doc is None:
+            raise OrderNotFound(order_id)
+        return WorkOrder.model_validate_json(doc)
+
+    def find_open(self, site: str, asset: str, fault_mode: str) -> WorkOrder | None:
+        """The order for this (site, asset, fault mode) that is not closed, if there is one."""
+        return self._first(work_orders.c.status != Status.CLOSED.value, site, asset, fault_mode,
+                           work_orders.c.id.desc())
+
+    def last_closed(self, site: str, asset: str, fault_mode: str) -> WorkOrder | None:
+        """The most recently closed order for this (site, asset, fault mode), if any."""
+        return self._first(work_orders.c.status == Status.CLOSED.value, site, asset, fault_mode,
+                           work_orders.c.closed_at.desc())
+
+    def _first(self, condition, site, asset, fault_mode, order_by) -> WorkOrder | None:
+        c = work_orders.c
+        query = (select(c.doc).where(condition, c.site == site, c.asset == asset, c.fault_mode == fault_mode)
+                 .order_by(order_by).limit(1))
+        with self._engine.connect() as conn:
+            doc = conn.execute(query).scalar_one_or_none()
+        return None if doc is None else WorkOrder.model_validate_json(doc)
+
+    def orders(self, *, opened_before: datetime | None = None, closed_after: datetime | None = None,
+               status: Status | None = None) -> list[WorkOrder]:
+        """Orders, oldest first, optionally only those opened before a time, or not closed before one."""
+        c = work_orders.c
+        query = select(c.doc).order_by(c.id)
+        if opened_before is not None:
+            query = query.where(c.opened_at < opened_before)
+        if closed_after is not None:
+            query = query.where((c.closed_at.is_(None)) | (c.closed_at >= closed_after))
+        if status is not None:
+            query = query.where(c.status == status.value)
+        with self._engine.connect() as conn:
+            return [WorkOrder.model_validate_json(doc) for doc in conn.execute(query).scalars()]
+
+    def open_orders_per_assignee(self) -> dict[str, int]:
+        """How many orders that are not yet resolved or closed each engineer holds (their workload)."""
+        c = work_orders.c
+        query = (select(c.assignee, func.count()).where(c.assignee.is_not(None),
+                                                         c.status.not_in([Status.RESOLVED.value, Status.CLOSED.value]))
+                 .group_by(c.assignee))
+        with self._engine.connect() as conn:
+            return {name: count for name, count in conn.execute(query)}
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def insert(self, order: WorkOrder, *, actor: str, at: datetime, action: str = "open") -> OrderEvent:
+        """Save a new order and audit it; `DuplicateOpenOrder` when one is already open for its key."""
+        try:
+            with self._transaction() as conn:
+                order_id = conn.execute(insert(work_orders).values(**_columns(order, doc="{}"))
+                                        .returning(work_orders.c.id)).scalar_one()
+                saved = order.model_copy(update={"id": order_id, "version": 1})
+                conn.execute(update(work_orders).where(work_orders.c.id == order_id)
+                             .values(doc=saved.model_dump_json(), version=1))
+                entry = self._append_audit(conn, at=at, actor=actor, action=action, order_id=order_id,
+                                           before=None, after=saved.snapshot())
+        except IntegrityError as exc:
+            raise DuplicateOpenOrder(order.site, order.asset, order.fault_mode) from exc
+        return _event(entry, saved, None)
+
+    def update(self, order_id: int, change: Callable[[WorkOrder], WorkOrder], *, actor: str, at: datetime,
+               action: str) -> OrderEvent:
+        """Apply ``change`` to the order under a row lock and audit it, all in one transaction.
+
+        ``change`` receives a copy of the stored order and returns the new one; whatever it raises
+        (for example `ticketing.lifecycle.InvalidTransition`) aborts the transaction.
+        """
+        try:
+            with self._transaction() as conn:
+                before = self._load(conn, order_id, lock=True)
+                after = change(before.model_copy(deep=True))
+                after = after.model_copy(update={"id": order_id, "version": before.version + 1})
+                conn.execute(update(work_orders).where(work_orders.c.id == order_id)
+                             .values(**_columns(after, doc=after.model_dump_json())))
+                entry = self._append_audit(conn, at=at, actor=actor, action=action, order_id=order_id,
+                                           before=before.snapshot(), after=after.snapshot())
+        except IntegrityError as exc:
+            raise DuplicateOpenOrder(before.site, before.asset, before.fault_mode) from exc
+        return _event(entry, after, before.status)
+
+    def _append_audit(self, conn: Connection, **fields) -> AuditEntry:
+        head = conn.execute(update(audit_head).where(audit_head.c.id == 1)
+                            .values(seq=audit_head.c.seq + 1)
+                            .returning(audit_head.c.seq, audit_head.c.hash)).one()
+        entry = new_entry(head.seq - 1, head.hash, **fields)
+        conn.execute(insert(audit_log).values(**{name: getattr(entry, name) for name in AuditEntry.__slots__}))
+        conn.execute(update(audit_head).where(audit_head.c.id == 1).values(hash=entry.hash))
+        return entry
+
+    # --- audit ------------------------------------------------------------------------------
+
+    def audit_entries(self) -> Iterator[AuditEntry]:
+        """The audit log, oldest first."""
+        with self._engine.connect() as conn:
+            for row in conn.execute(select(audit_log).order_by(audit_log.c.seq)):
+                yield AuditEntry(**row._mapping)
+
+    def verify_audit(self) -> AuditBreak | None:
+        """Check the hash chain; the first broken link, or None when the log is intact."""
+        with self._engine.connect() as conn:
+            head = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).one()
+        return verify(self.audit_entries(), head=(head.seq, head.hash))
+
+    # --- adapters' dead letters ------------------------------------------------------------------
+
+    def add_dead_letter(self, *, adapter: str, event_id: str, at: datetime, attempts: int, reason: str,
+                        payload: str) -> None:
+        """Keep an event an adapter could not deliver, with why, so it can be sent again by hand."""
+        with self._transaction() as conn:
+            conn.execute(insert(dead_letters).values(adapter=adapter, event_id=event_id, at=at,
+                                                     attempts=attempts, reason=reason, payload=payload))
+
+    def dead_letters(self, adapter: str | None = None) -> list[dict]:
+        query = select(dead_letters).order_by(dead_letters.c.id)
+        if adapter is not None:
+            query = query.where(dead_letters.c.adapter == adapter)
+        with self._engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def _sqlite_connect(dbapi_connection, _record) -> None:
+    # Let SQLAlchemy's "begin" listener issue BEGIN IMMEDIATE itself instead of pysqlite's deferred
+    # BEGIN, which would fail with "database is locked" when two writers upgrade their locks at once.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def _columns(order: WorkOrder, doc: str) -> dict:
+    return {"site": order.site, "asset": order.asset, "fault_mode": order.fault_mode,
+            "status": order.status.value, "priority": order.priority, "service_type": order.service_type.value,
+            "assignee": order.assignee, "opened_at": order.opened_at, "closed_at": order.closed_at,
+            "version": order.version, "doc": doc}
+
+
+def _event(entry: AuditEntry, order: WorkOrder, previous: Status | None) -> OrderEvent:
+    return OrderEvent(id=f"{order.number}.{entry.seq}", action=entry.action, actor=entry.actor, at=entry.at,
+                      order=order, previous_status=previous)

@@ -1,0 +1,89 @@
+"""The store's tables (SQLAlchemy Core). The migrations in ``ticketing/migrations`` create them.
+
+An order is kept whole as JSON in ``doc`` (the source of truth) with the fields queries need copied
+into indexed columns. The partial unique index ``uq_work_orders_one_open`` is what makes "one open
+order per (site, asset, fault mode)" hold for any number of concurrent workers, on SQLite and
+PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text, text
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator):
+    """A timezone-aware UTC datetime on every backend (SQLite has no time zones of its own)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the store keeps timezone-aware times only")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect):
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+metadata = MetaData()
+
+OPEN_CONDITION = "status <> 'closed'"
+
+work_orders = Table(
+    "work_orders", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("site", String(100), nullable=False),
+    Column("asset", String(100), nullable=False),
+    Column("fault_mode", String(100), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("priority", String(16), nullable=False),
+    Column("service_type", String(32), nullable=False),
+    Column("assignee", String(100)),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("closed_at", UtcDateTime),
+    Column("version", Integer, nullable=False),
+    Column("doc", Text, nullable=False),
+    Index("uq_work_orders_one_open", "site", "asset", "fault_mode", unique=True,
+          sqlite_where=text(OPEN_CONDITION), postgresql_where=text(OPEN_CONDITION)),
+    Index("ix_work_orders_status", "status"),
+    Index("ix_work_orders_opened_at", "opened_at"),
+)
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(50), nullable=False),
+    Column("order_id", Integer),
+    Column("before", Text),
+    Column("after", Text),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# One row (id 1): the newest entry's seq and hash. Updating it first in an appending transaction
+# serialises appenders, so the chain never forks.
+audit_head = Table(
+    "audit_head", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+dead_letters = Table(
+    "dead_letters", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("adapter", String(50), nullable=False),
+    Column("event_id", String(100), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+)
