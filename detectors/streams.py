@@ -1,0 +1,220 @@
+"""Per-stream state in arrays, and the batch layout every streaming detector shares.
+
+A batch is three equal-length arrays: ``stream`` (int stream id ≥ 0), ``ts_ns`` (int64) and
+``value`` (float64), many streams interleaved, each stream's readings in arrival order. Detector
+state is a set of arrays whose row ``i`` belongs to stream id ``i``; the arrays grow as new ids
+appear.
+
+The batch is rearranged into a grid: one row per stream present, one column per reading of that
+stream in this batch (padded with NaN). A detector then works along axis 1 with cumulative sums,
+filters and sliding windows, so 10,000 streams with one reading each and one stream with 100,000
+readings each cost a few numpy calls. Carrying the state across batches this way gives exactly the
+same scores however the data is split into batches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+__all__ = ["Grid", "StreamingDetector", "check_batch"]
+
+# A grid wider than this many cells per reading means one stream dominates the batch; splitting the
+# batch (which does not change the result) keeps memory in proportion to the batch.
+_MAX_PADDING = 4
+
+
+def check_batch(stream: Any, ts_ns: Any, value: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validate and convert a batch; raise ValueError naming the first bad element."""
+    s = np.asarray(stream)
+    t = np.asarray(ts_ns)
+    v = np.asarray(value, dtype=np.float64)
+    if not (s.ndim == t.ndim == v.ndim == 1) or not (len(s) == len(t) == len(v)):
+        raise ValueError(f"stream, ts_ns and value must be 1-D of equal length, got shapes "
+                         f"{s.shape}, {t.shape}, {v.shape}")
+    if len(s) and (not np.issubdtype(s.dtype, np.integer) or s.min() < 0):
+        raise ValueError(f"stream ids must be integers >= 0, got dtype {s.dtype} min {s.min()}")
+    if not np.issubdtype(t.dtype, np.integer):
+        raise ValueError(f"ts_ns must be int64 nanoseconds, got dtype {t.dtype}")
+    bad = ~np.isfinite(v)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"value[{i}] = {v[i]!r} is not finite (stream {int(s[i])})")
+    return s.astype(np.int64, copy=False), t.astype(np.int64, copy=False), v
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A batch laid out as (rows = streams present, columns = order within the stream).
+
+    Attributes
+    ----------
+    streams : ndarray of int64, shape (n_rows,)
+        Stream id of each row.
+    counts : ndarray of int64, shape (n_rows,)
+        Readings of each row in this batch.
+    row, col : ndarray of int64, shape (n,)
+        Where each reading of the batch (in input order) sits in the grid.
+    """
+
+    streams: np.ndarray
+    counts: np.ndarray
+    row: np.ndarray
+    col: np.ndarray
+
+    @classmethod
+    def of(cls, stream: np.ndarray) -> "Grid":
+        order = np.argsort(stream, kind="stable")
+        sorted_s = stream[order]
+        starts = np.flatnonzero(np.r_[True, sorted_s[1:] != sorted_s[:-1]]) if len(stream) else np.empty(0, np.int64)
+        counts = np.diff(np.r_[starts, len(stream)])
+        seg = np.repeat(np.arange(len(starts)), counts)
+        row = np.empty(len(stream), dtype=np.int64)
+        col = np.empty(len(stream), dtype=np.int64)
+        row[order] = seg
+        col[order] = np.arange(len(stream)) - np.repeat(starts, counts)
+        return cls(sorted_s[starts].astype(np.int64), counts.astype(np.int64), row, col)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.streams), int(self.counts.max()) if len(self.counts) else 0
+
+    def spread(self, x: np.ndarray, fill: Any = np.nan) -> np.ndarray:
+        """Place a per-reading array into the grid, padding with ``fill``."""
+        out = np.full(self.shape, fill, dtype=np.result_type(x, np.asarray(fill)))
+        out[self.row, self.col] = x
+        return out
+
+    def gather(self, g: np.ndarray) -> np.ndarray:
+        """Read a grid back into one value per reading, in input order."""
+        return g[self.row, self.col]
+
+    def valid(self) -> np.ndarray:
+        """Boolean grid: True where a reading sits."""
+        return np.arange(self.shape[1])[None, :] < self.counts[:, None]
+
+    def last(self, g: np.ndarray) -> np.ndarray:
+        """The last real element of each row."""
+        return g[np.arange(len(self.counts)), self.counts - 1]
+
+
+def trailing(history: np.ndarray, new: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Keep the last ``history.shape[1]`` real elements of ``[history | new]`` per row.
+
+    ``history`` holds each row's previous elements oldest first (NaN or a fill where there are
+    fewer); ``new`` holds ``counts`` real elements per row, then padding.
+    """
+    width = history.shape[1]
+    joined = np.concatenate([history, new], axis=1)
+    idx = counts[:, None] + np.arange(width)[None, :]
+    return np.take_along_axis(joined, idx, axis=1)
+
+
+def windows(history: np.ndarray, new: np.ndarray, size: int) -> np.ndarray:
+    """Sliding windows ending at each new element: shape (rows, new cols, size).
+
+    Window ``[r, j]`` holds the ``size`` elements up to and including ``new[r, j]``; ``history``
+    must hold at least ``size - 1`` previous elements per row.
+    """
+    joined = np.concatenate([history[:, history.shape[1] - (size - 1):], new], axis=1)
+    return sliding_window_view(joined, size, axis=1)
+
+
+class StreamingDetector:
+    """Base of the streaming detectors: state arrays per stream, batch-split invariant updates.
+
+    Subclasses declare ``state_fields`` (name → (dtype, fill, extra shape)) and implement
+    ``_update(grid, ts, value, valid, state)`` over grids of shape (n_rows, n_cols), where ``state``
+    holds the rows of each state array for the streams present; they write the new state into it
+    and return the score grid.
+    """
+
+    kind: ClassVar[str] = ""
+    version: ClassVar[str] = "1"
+    state_fields: ClassVar[dict[str, tuple[Any, Any, tuple[int, ...]]]] = {}
+
+    def params(self) -> dict[str, Any]:
+        """The parameters this detector was built with (as given to ``__init__``)."""
+        return {k: v for k, v in vars(self).items() if not k.endswith("_")}
+
+    # --- state -------------------------------------------------------------------------------
+    def _shape_of(self, name: str) -> tuple[int, ...]:
+        return self.state_fields[name][2]
+
+    def _ensure(self, n_streams: int) -> None:
+        state = self.__dict__.setdefault("state_", {})
+        have = len(next(iter(state.values()))) if state else 0
+        if state and have >= n_streams:
+            return
+        size = max(n_streams, 2 * have, 16)
+        for name, (dtype, fill, extra) in self.state_fields.items():
+            shape = tuple(self._resolve(e) for e in extra)
+            grown = np.full((size, *shape), fill, dtype=dtype)
+            if name in state:
+                grown[:have] = state[name]
+            state[name] = grown
+
+    def _resolve(self, e: Any) -> int:
+        return int(getattr(self, e)) if isinstance(e, str) else int(e)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything needed to resume: kind, version, parameters and state arrays (as lists)."""
+        state = getattr(self, "state_", {})
+        return {"kind": self.kind, "version": self.version, "params": self.params(),
+                "state": {k: v.tolist() for k, v in state.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "StreamingDetector":
+        """Rebuild a detector saved by ``to_dict``."""
+        if d.get("kind") != cls.kind:
+            raise ValueError(f"state is for detector kind {d.get('kind')!r}, not {cls.kind!r}")
+        det = cls(**d["params"])
+        if d.get("state"):
+            det.state_ = {k: np.asarray(v, dtype=cls.state_fields[k][0]) for k, v in d["state"].items()}
+        return det
+
+    # --- scoring -----------------------------------------------------------------------------
+    def update(self, stream: Any, ts_ns: Any, value: Any) -> np.ndarray:
+        """Score a batch and advance each stream's state.
+
+        Parameters
+        ----------
+        stream : ndarray of int, shape (n,)
+            Stream id of each reading (≥ 0).
+        ts_ns : ndarray of int64, shape (n,)
+            Timestamp of each reading, nanoseconds.
+        value : ndarray of float64, shape (n,)
+            The readings; must be finite.
+
+        Returns
+        -------
+        ndarray of float64, shape (n,)
+            Score of each reading; higher is more abnormal and 1.0 is the alarm level.
+        """
+        s, t, v = check_batch(stream, ts_ns, value)
+        out = np.zeros(len(s), dtype=np.float64)
+        if len(s):
+            self._ensure(int(s.max()) + 1)
+            self._update_split(s, t, v, out, 0)
+        return out
+
+    def _update_split(self, s, t, v, out, offset) -> None:
+        grid = Grid.of(s)
+        rows, cols = grid.shape
+        if rows * cols > _MAX_PADDING * len(s) + 1024 and len(s) > 1:
+            half = len(s) // 2
+            self._update_split(s[:half], t[:half], v[:half], out, offset)
+            self._update_split(s[half:], t[half:], v[half:], out, offset + half)
+            return
+        state = {k: a[grid.streams] for k, a in self.state_.items()}
+        scores = self._update(grid, grid.spread(t, 0), grid.spread(v), grid.valid(), state)
+        for k, a in state.items():
+            self.state_[k][grid.streams] = a
+        out[offset:offset + len(s)] = grid.gather(scores)
+
+    def _update(self, grid: Grid, ts: np.ndarray, value: np.ndarray, valid: np.ndarray,
+                state: dict[str, np.ndarray]) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
