@@ -138,6 +138,7 @@ class Mosquitto(_Server):
         data = self.root / "data"
         data.mkdir(exist_ok=True)
         os.chmod(data, 0o777)  # mosquitto drops root privileges to its own user
+        os.chmod(self.root, 0o755)  # ... who must also reach data/ (mkdtemp makes the root 0700)
         conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
