@@ -1,0 +1,539 @@
+"""Payload codecs: MQTT messages (topic, JSON payload, receive time) become columnar `Readings`.
+
+Four payload formats are accepted (see ``docs/payloads.md`` for examples):
+
+one reading
+    ``{"ts": 1763700000123, "value": 4.2}``. ``ts`` is epoch milliseconds (int or float) or an
+    ISO 8601 string with a UTC offset. Without ``ts`` the receive time is used and the point carries
+    the extra tag ``ts_source=receive``, so a query can tell device time from broker time.
+batch
+    ``{"ts": [..], "value": [..]}``: equal-length, non-empty arrays.
+waveform block
+    ``{"t0": <ts>, "rate_hz": 10000, "values": [..]}``: a regularly sampled block, stored as
+    per-block features (measurement ``waveform``, one field per feature, at ``t0``) computed by the
+    injected ``waveform_features`` function, and, when ``keep_raw_waveform``, every sample
+    (measurement ``waveform_raw``, field ``value``, at ``t0 + i / rate_hz``).
+gateway message
+    ``{"readings": [{"site": .., "asset": .., "sensor": .., "ts": .., "value": ..}, ..]}`` on the
+    gateway topic (``faultline/{site}/_gateway/{gateway}``); ``site`` defaults to the topic's
+    site and ``ts`` follows the one-reading rule. A gateway message is decoded all or nothing.
+
+Keys other than these are ignored, so gateways may add ``unit`` or ``seq``. Anything that cannot
+become readings is returned as a `Rejected` message with a reason naming the bad key or value; the
+other messages of the same call still decode.
+
+Speed: the one-reading path does no numpy work per message. Values and timestamps are appended
+to Python lists and turned into arrays once per `Decoder.decode_many` call; series keys are cached
+per topic.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Callable, NamedTuple, Sequence
+
+import numpy as np
+import orjson
+
+from ingest.errors import PayloadError, shown
+from ingest.readings import Readings, SeriesKey
+from ingest.topics import TopicTemplate, check_tag_value
+
+__all__ = ["DecodeLimits", "Decoder", "PayloadError", "Rejected", "WaveformFeatures",
+           "RECEIVE_TIME_TAG", "timestamp_ns"]
+
+#: Tag added to points whose payload had no timestamp, so the receive time was used.
+RECEIVE_TIME_TAG = ("ts_source", "receive")
+
+WaveformFeatures = Callable[[np.ndarray], "dict[str, np.ndarray]"]
+"""``blocks (n_blocks, n_samples) float64 -> {feature name: (n_blocks,) float64}``."""
+
+_MS = 1_000_000  # nanoseconds per millisecond
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_FRACTION = re.compile(r"^(.*\d\d:?\d\d:?\d\d)[.,](\d+)(.*)$")
+_NUMBER = (int, float)
+_KEY_CACHE_SIZE = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeLimits:
+    """What the decoder accepts; anything beyond is rejected with a reason.
+
+    Attributes
+    ----------
+    max_payload_bytes : int
+        Larger payloads are rejected before parsing (default 1 MiB).
+    earliest_ns : int
+        Timestamps before this are rejected (default 2000-01-01T00:00:00Z); this also catches
+        epoch seconds sent where milliseconds are expected.
+    max_future_ns : int
+        Timestamps more than this ahead of the receive time are rejected (default one day).
+    max_batch_len : int
+        Longest ``ts``/``value`` batch and longest gateway ``readings`` list.
+    max_waveform_len : int
+        Most samples in one waveform block.
+    """
+
+    max_payload_bytes: int = 1 << 20
+    earliest_ns: int = 946_684_800 * 1_000_000_000
+    max_future_ns: int = 86_400 * 1_000_000_000
+    max_batch_len: int = 100_000
+    max_waveform_len: int = 65_536
+
+    def __post_init__(self) -> None:
+        for name in ("max_payload_bytes", "max_future_ns", "max_batch_len", "max_waveform_len"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"DecodeLimits.{name} must be positive, got {getattr(self, name)!r}")
+
+
+class Rejected(NamedTuple):
+    """A message that did not decode: its position in the call, topic, payload and why."""
+
+    index: int
+    topic: str
+    payload: bytes
+    reason: str
+
+
+class _Rows:
+    """Rows collected during one `Decoder.decode_many` call, turned into arrays at the end."""
+
+    __slots__ = ("series", "positions", "topic_pos", "topic_recv_pos", "idx", "ts", "val", "chunks")
+
+    def __init__(self) -> None:
+        self.series: list[SeriesKey] = []
+        self.positions: dict[SeriesKey, int] = {}
+        # shortcuts for the one-reading path: topic -> position of its series
+        self.topic_pos: dict[str, int] = {}
+        self.topic_recv_pos: dict[str, int] = {}
+        self.idx: list[int] = []
+        self.ts: list[int] = []
+        self.val: list[float] = []
+        self.chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def position(self, key: SeriesKey) -> int:
+        pos = self.positions.get(key)
+        if pos is None:
+            pos = self.positions[key] = len(self.series)
+            self.series.append(key)
+        return pos
+
+    def add_block(self, key: SeriesKey, ts: np.ndarray, value: np.ndarray) -> None:
+        idx = np.full(len(ts), self.position(key), dtype=np.int32)
+        self.chunks.append((idx, ts, value))
+
+    def readings(self) -> Readings:
+        if not self.idx and not self.chunks:
+            return Readings.empty()
+        idx = [np.array(self.idx, dtype=np.int32)] + [c[0] for c in self.chunks]
+        ts = [np.array(self.ts, dtype=np.int64)] + [c[1] for c in self.chunks]
+        val = [np.array(self.val, dtype=np.float64)] + [c[2] for c in self.chunks]
+        return Readings(tuple(self.series), np.concatenate(idx), np.concatenate(ts), np.concatenate(val))
+
+
+class _Block(NamedTuple):
+    message: int
+    tags: dict[str, str]
+    t0: int
+    rate_hz: float
+    values: np.ndarray
+
+
+class Decoder:
+    """Turns MQTT messages into `Readings`.
+
+    Parameters
+    ----------
+    template : TopicTemplate or str
+        Topic template of reading topics, e.g. ``"faultline/{site}/{asset}/{sensor}"``; its
+        placeholders become tags.
+    limits : DecodeLimits
+        Size, length and timestamp-window limits.
+    measurement : str
+        Measurement of readings (default ``telemetry``; field ``value``).
+    waveform_features : callable, optional
+        ``blocks (n_blocks, n_samples) float64 -> {name: (n_blocks,) float64}``; called once per
+        call and block length. Features that come out non-finite (e.g. kurtosis of a constant block)
+        are left out for that block. Without it waveform blocks are stored raw.
+    keep_raw_waveform : bool
+        Also store every sample of waveform blocks (measurement ``waveform_raw``).
+    gateway_template : TopicTemplate or str, optional
+        Topic template of gateway messages; default `TopicTemplate.gateway` of ``template``.
+    """
+
+    def __init__(self, template: TopicTemplate | str, limits: DecodeLimits = DecodeLimits(),
+                 measurement: str = "telemetry", waveform_features: WaveformFeatures | None = None,
+                 keep_raw_waveform: bool = False, gateway_template: TopicTemplate | str | None = None):
+        self.template = template if isinstance(template, TopicTemplate) else TopicTemplate(template)
+        if gateway_template is None:
+            gateway_template = self.template.gateway()
+        self.gateway_template = (gateway_template if isinstance(gateway_template, TopicTemplate)
+                                 else TopicTemplate(gateway_template))
+        self.limits = limits
+        self.measurement = measurement
+        self.waveform_features = waveform_features
+        self.keep_raw_waveform = keep_raw_waveform or waveform_features is None
+        self._keys: dict[object, SeriesKey] = {}
+
+    # -- the hot loop ---------------------------------------------------------------------------
+
+    def decode_many(self, messages: Sequence[tuple[str, bytes, int]]) -> tuple[Readings, list[Rejected]]:
+        """Decode messages; bad ones are returned, not raised.
+
+        Parameters
+        ----------
+        messages : sequence of (topic, payload, receive_time_ns)
+            ``payload`` is the raw bytes; ``receive_time_ns`` is epoch nanoseconds (int), used for
+            readings without a timestamp and for the future limit.
+
+        Returns
+        -------
+        readings : Readings
+            Every reading of every good message.
+        rejected : list of Rejected
+            One entry per bad message, with ``index`` its position in ``messages``.
+        """
+        rows = _Rows()
+        rejected: list[Rejected] = []
+        blocks: list[_Block] = []
+        max_bytes = self.limits.max_payload_bytes
+        earliest = self.limits.earliest_ns
+        future = self.limits.max_future_ns
+        topic_pos = rows.topic_pos
+        idx_append, ts_append, val_append = rows.idx.append, rows.ts.append, rows.val.append
+        loads = orjson.loads
+        for i, (topic, payload, received) in enumerate(messages):
+            try:
+                if len(payload) > max_bytes:
+                    raise PayloadError(f"payload is {len(payload)} bytes, over the limit of {max_bytes}")
+                try:
+                    obj = loads(payload)
+                except orjson.JSONDecodeError as exc:
+                    raise PayloadError(f"not JSON: {exc}") from None
+                if type(obj) is not dict:
+                    raise PayloadError(f"payload is a JSON {_json_type(obj)}, expected an object")
+                value = obj.get("value")
+                vtype = type(value)
+                ts = obj.get("ts")
+                # The common case, inlined: one reading with an integer ms timestamp on a known topic.
+                if (vtype is float or vtype is int) and type(ts) is int and topic in topic_pos:
+                    ts_ns = ts * _MS
+                    if not earliest <= ts_ns <= received + future:
+                        self._check_window(ts_ns, received, "ts", ts)
+                    idx_append(topic_pos[topic])
+                    ts_append(ts_ns)
+                    val_append(value)
+                    continue
+                self._decode_other(topic, obj, received, i, rows, blocks)
+            except PayloadError as exc:
+                rejected.append(Rejected(i, topic, bytes(payload), exc.reason))
+        if blocks:
+            self._add_waveforms(blocks, messages, rows, rejected)
+            rejected.sort(key=lambda r: r.index)
+        return rows.readings(), rejected
+
+    def decode(self, topic: str, payload: bytes, received_ns: int) -> Readings:
+        """Decode one message; raises `PayloadError` when it is bad."""
+        readings, rejected = self.decode_many([(topic, payload, received_ns)])
+        if rejected:
+            raise PayloadError(rejected[0].reason)
+        return readings
+
+    # -- everything but the inlined path ----------------------------------------------------------
+
+    def _decode_other(self, topic: str, obj: dict, received: int, i: int, rows: _Rows,
+                      blocks: list[_Block]) -> None:
+        if "readings" in obj:
+            return self._gateway(topic, obj, received, rows)
+        tags = self._reading_tags(topic)
+        if "values" in obj:
+            blocks.append(self._waveform_block(i, tags, obj, received))
+            return
+        if "value" not in obj:
+            raise PayloadError('payload has none of "value", "values" or "readings"; '
+                               f"keys: {shown(sorted(obj))}")
+        value = obj["value"]
+        if type(value) is list:
+            return self._batch(topic, tags, obj, received, rows)
+        value = _number(value, '"value"')
+        raw_ts = obj.get("ts")
+        if raw_ts is None:
+            if "ts" in obj:
+                raise PayloadError('"ts" is null; leave it out to use the receive time')
+            key = rows.topic_recv_pos.get(topic)
+            if key is None:
+                key = rows.topic_recv_pos[topic] = rows.position(self._key(tags, receive=True))
+            rows.idx.append(key)
+            rows.ts.append(received)
+            rows.val.append(value)
+            return
+        if type(raw_ts) is list:
+            raise PayloadError('"ts" is an array but "value" is not; a batch needs both as arrays')
+        ts_ns = self._timestamp(raw_ts, received, '"ts"')
+        pos = rows.topic_pos.get(topic)
+        if pos is None:
+            pos = rows.topic_pos[topic] = rows.position(self._key(tags))
+        rows.idx.append(pos)
+        rows.ts.append(ts_ns)
+        rows.val.append(value)
+
+    def _reading_tags(self, topic: str) -> dict[str, str]:
+        try:
+            return self.template.parse(topic)
+        except PayloadError:
+            if self.gateway_template.matches(topic):
+                raise PayloadError(f"topic {shown(topic)} is a gateway topic: its payload must be "
+                                   '{"readings": [...]}') from None
+            raise
+
+    def _key(self, tags: dict[str, str], receive: bool = False, measurement: str | None = None,
+             field: str = "value") -> SeriesKey:
+        measurement = measurement or self.measurement
+        cache_key = (measurement, field, receive, *tags.items())
+        key = self._keys.get(cache_key)
+        if key is None:
+            full = dict(tags)
+            if receive:
+                full[RECEIVE_TIME_TAG[0]] = RECEIVE_TIME_TAG[1]
+            key = SeriesKey.of(measurement, full, field)
+            if len(self._keys) >= _KEY_CACHE_SIZE:
+                self._keys.clear()
+            self._keys[cache_key] = key
+        return key
+
+    def _batch(self, topic: str, tags: dict[str, str], obj: dict, received: int, rows: _Rows) -> None:
+        values, raw_ts = obj["value"], obj.get("ts")
+        if type(raw_ts) is not list:
+            raise PayloadError(f'"value" is an array but "ts" is {shown(raw_ts)}; a batch needs "ts" as an '
+                               "array of the same length")
+        _array(values, '"value"', "readings", self.limits.max_batch_len)
+        if len(values) != len(raw_ts):
+            raise PayloadError(f'"ts" has {len(raw_ts)} elements but "value" has {len(values)}')
+        value = _numbers(values, '"value"')
+        ts = self._timestamps(raw_ts, received, '"ts"')
+        rows.add_block(self._key(tags), ts, value)
+
+    def _gateway(self, topic: str, obj: dict, received: int, rows: _Rows) -> None:
+        try:
+            topic_tags = self.gateway_template.parse(topic)
+        except PayloadError as exc:
+            raise PayloadError(f'"readings" payloads belong on gateway topics '
+                               f"({self.gateway_template.template}): {exc.reason}") from None
+        readings = _array(obj["readings"], '"readings"', "readings", self.limits.max_batch_len)
+        base = {k: v for k, v in topic_tags.items() if k != "gateway"}
+        idx, ts, val = [], [], []
+        for n, reading in enumerate(readings):
+            where = f'"readings"[{n}]'
+            if type(reading) is not dict:
+                raise PayloadError(f"{where} is {shown(reading)}, expected an object")
+            tags = dict(base)
+            for name in ("site", "asset", "sensor"):
+                text = reading.get(name, tags.get(name))
+                if type(text) is not str:
+                    missing = name not in reading
+                    raise PayloadError(f'{where} {"has no" if missing else "has a non-text"} "{name}"'
+                                       + ("" if missing else f": {shown(text)}"))
+                check_tag_value(f'{where}.{name}', text)
+                tags[name] = text
+            value = _number(reading.get("value"), f'{where}.value')
+            raw_ts = reading.get("ts")
+            if raw_ts is None:
+                if "ts" in reading:
+                    raise PayloadError(f"{where}.ts is null; leave it out to use the receive time")
+                idx.append(rows.position(self._key(tags, receive=True)))
+                ts.append(received)
+            else:
+                ts.append(self._timestamp(raw_ts, received, f"{where}.ts"))
+                idx.append(rows.position(self._key(tags)))
+            val.append(value)
+        rows.idx.extend(idx)
+        rows.ts.extend(ts)
+        rows.val.extend(val)
+
+    def _waveform_block(self, i: int, tags: dict[str, str], obj: dict, received: int) -> _Block:
+        if "t0" not in obj:
+            raise PayloadError('waveform block has "values" but no "t0"')
+        t0 = self._timestamp(obj["t0"], received, '"t0"')
+        rate = _number(obj.get("rate_hz"), '"rate_hz"')
+        if rate <= 0:
+            raise PayloadError(f'"rate_hz" is {shown(obj.get("rate_hz"))}, expected a positive number')
+        values = _array(obj["values"], '"values"', "samples", self.limits.max_waveform_len)
+        return _Block(i, tags, t0, rate, _numbers(values, '"values"'))
+
+    def _add_waveforms(self, blocks: list[_Block], messages, rows: _Rows, rejected: list[Rejected]) -> None:
+        by_length: dict[int, list[_Block]] = {}
+        for block in blocks:
+            by_length.setdefault(len(block.values), []).append(block)
+        for length, group in by_length.items():
+            if self.waveform_features is not None:
+                try:
+                    features = self._features(np.stack([b.values for b in group]))
+                except Exception as exc:  # a failing feature function must not lose the messages
+                    for b in group:
+                        topic, payload, _ = messages[b.message]
+                        rejected.append(Rejected(b.message, topic, bytes(payload),
+                                                 f"waveform features failed: {type(exc).__name__}: {exc}"))
+                    continue
+                t0 = np.array([b.t0 for b in group], dtype=np.int64)
+                for name, column in features.items():
+                    finite = np.isfinite(column)
+                    for n in np.flatnonzero(finite).tolist():
+                        key = self._key(group[n].tags, measurement="waveform", field=name)
+                        rows.idx.append(rows.position(key))
+                        rows.ts.append(int(t0[n]))
+                        rows.val.append(float(column[n]))
+            if self.keep_raw_waveform:
+                offsets = np.arange(length, dtype=np.float64) * 1e9
+                for b in group:
+                    ts = b.t0 + np.rint(offsets / b.rate_hz).astype(np.int64)
+                    rows.add_block(self._key(b.tags, measurement="waveform_raw"), ts, b.values)
+
+    def _features(self, blocks: np.ndarray) -> dict[str, np.ndarray]:
+        features = self.waveform_features(blocks)
+        checked = {}
+        for name, column in features.items():
+            column = np.asarray(column, dtype=np.float64)
+            if column.shape != (len(blocks),):
+                raise ValueError(f"feature {name!r} has shape {column.shape}, expected ({len(blocks)},)")
+            checked[name] = column
+        return checked
+
+    # -- timestamps ---------------------------------------------------------------------------------
+
+    def _timestamp(self, raw: object, received: int, what: str) -> int:
+        ns = timestamp_ns(raw, what)
+        if not self.limits.earliest_ns <= ns <= received + self.limits.max_future_ns:
+            self._check_window(ns, received, what, raw)
+        return ns
+
+    def _timestamps(self, raw: list, received: int, what: str) -> np.ndarray:
+        types = set(map(type, raw))
+        if types == {int}:
+            try:
+                ms = np.array(raw, dtype=np.int64)
+            except OverflowError:
+                ms = None
+            if ms is not None:
+                return self._window(ms, _MS, received, raw, what)
+        if types <= {int, float}:
+            ms_f = np.array(raw, dtype=np.float64)
+            whole = np.floor(ms_f)
+            lo, hi = self._ms_window(received)
+            bad = ~((ms_f >= lo) & (ms_f <= hi))
+            if bad.any():
+                k = int(np.argmax(bad))
+                self._check_window(timestamp_ns(raw[k], what), received, f"{what}[{k}]", raw[k])
+            return whole.astype(np.int64) * _MS + np.rint((ms_f - whole) * _MS).astype(np.int64)
+        return np.array([self._timestamp(t, received, f"{what}[{k}]") for k, t in enumerate(raw)],
+                        dtype=np.int64)
+
+    def _ms_window(self, received: int) -> tuple[int, int]:
+        return -(-self.limits.earliest_ns // _MS), (received + self.limits.max_future_ns) // _MS
+
+    def _window(self, ms: np.ndarray, scale: int, received: int, raw: list, what: str) -> np.ndarray:
+        lo, hi = self._ms_window(received)
+        bad = (ms < lo) | (ms > hi)
+        if bad.any():
+            k = int(np.argmax(bad))
+            self._check_window(int(ms[k]) * scale, received, f"{what}[{k}]", raw[k])
+        return ms * scale
+
+    def _check_window(self, ns: int, received: int, what: str, raw: object) -> None:
+        """Raise the reason a timestamp is outside the window (called only when it is)."""
+        if ns < self.limits.earliest_ns:
+            hint = ""
+            if isinstance(raw, (int, float)) and 946_684_800 <= raw < 10_000_000_000:
+                hint = "; it looks like epoch seconds, but milliseconds are expected"
+            raise PayloadError(f"{what} {shown(raw)} is {_iso(ns)}, before {_iso(self.limits.earliest_ns)}{hint}")
+        if ns > received + self.limits.max_future_ns:
+            ahead = (ns - received) / 3.6e12
+            raise PayloadError(f"{what} {shown(raw)} is {_iso(ns)}, {ahead:.1f} h ahead of the receive time "
+                               f"(at most {self.limits.max_future_ns / 3.6e12:g} h allowed)")
+
+
+def timestamp_ns(raw: object, what: str = '"ts"') -> int:
+    """Epoch nanoseconds from epoch milliseconds (int or float) or an ISO 8601 string with offset.
+
+    Raises `PayloadError` naming ``what`` for any other type, a non-finite number or an ISO string
+    without a UTC offset (a local time would be stored hours off without anyone noticing).
+
+    >>> timestamp_ns(1763700000123)
+    1763700000123000000
+    >>> timestamp_ns("2025-11-21T04:40:00.123456789Z")
+    1763700000123456789
+    """
+    kind = type(raw)
+    if kind is int:
+        return raw * _MS
+    if kind is float:
+        if raw - raw != 0.0:
+            raise PayloadError(f"{what} is {raw!r}, expected a finite number")
+        return round(raw * _MS)
+    if kind is str:
+        return _iso_ns(raw, what)
+    raise PayloadError(f"{what} is {shown(raw)}, expected epoch milliseconds or an ISO 8601 string")
+
+
+def _iso_ns(text: str, what: str) -> int:
+    fraction_ns = 0
+    match = _FRACTION.match(text)
+    if match:  # datetime keeps microseconds only; keep every digit up to nanoseconds
+        text = match.group(1) + match.group(3)
+        fraction_ns = int(match.group(2)[:9].ljust(9, "0"))
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise PayloadError(f"{what} {shown(text)} is not an ISO 8601 timestamp") from None
+    if dt.tzinfo is None:
+        raise PayloadError(f"{what} {shown(text)} has no UTC offset; add Z or +hh:mm")
+    return (dt - _EPOCH) // timedelta(microseconds=1) * 1000 + fraction_ns
+
+
+def _iso(ns: int) -> str:
+    try:
+        return (_EPOCH + timedelta(microseconds=ns // 1000)).isoformat().replace("+00:00", "Z")
+    except OverflowError:
+        return "out of the calendar's range"
+
+
+def _number(value: object, what: str) -> float:
+    kind = type(value)
+    if kind is float:
+        if value - value != 0.0:
+            raise PayloadError(f"{what} is {value!r}, expected a finite number")
+        return value
+    if kind is int:
+        return float(value)
+    if value is None:
+        raise PayloadError(f"{what} is missing")
+    raise PayloadError(f"{what} is {_json_type(value)} {shown(value)}, expected a number")
+
+
+def _array(value: object, what: str, items: str, limit: int) -> list:
+    """``value`` when it is a non-empty JSON array of at most ``limit`` entries."""
+    if type(value) is not list:
+        raise PayloadError(f"{what} is {shown(value)}, expected an array")
+    if not value:
+        raise PayloadError(f"{what} is an empty array")
+    if len(value) > limit:
+        raise PayloadError(f"{what} has {len(value)} {items}, over the limit of {limit}")
+    return value
+
+
+def _numbers(values: list, what: str) -> np.ndarray:
+    if not set(map(type, values)) <= {int, float}:
+        k, bad = next((k, v) for k, v in enumerate(values) if type(v) not in _NUMBER)
+        _number(bad, f"{what}[{k}]")
+    array = np.array(values, dtype=np.float64)
+    finite = np.isfinite(array)
+    if not finite.all():
+        k = int(np.argmin(finite))
+        raise PayloadError(f"{what}[{k}] is {values[k]!r}, expected a finite number")
+    return array
+
+
+def _json_type(value: object) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number",
+            float: "number", type(None): "null"}.get(type(value), type(value).__name__)

@@ -1,0 +1,215 @@
+"""InfluxDB line protocol, built from columns.
+
+A line is ``measurement,tag1=v1,tag2=v2 field=1.5 1763700000123000000``. Everything before the
+value is the same for every row of a series, so it is escaped once per series and cached; the rows
+are then formatted in one pass over the whole batch (``"%s%r %d"`` over zipped lists), which costs
+well under a microsecond per point where building an object per point costs several.
+
+Escaping follows the InfluxDB line-protocol reference: in the measurement, commas and spaces are
+escaped with a backslash; in tag keys, tag values and field keys, commas, equals signs and spaces.
+A backslash is written as-is, except one that a reader would take as an escape -- at the end of a
+name (``a\\``), before a character that gets escaped, or before another backslash; the current
+line-protocol reference (InfluxDB 2.x/3.x, VictoriaMetrics) reads a doubled backslash as one, so
+such backslashes are doubled. InfluxDB 1.x does not (measured on 1.6.7: ``a\\\\b`` is stored with
+three backslashes, ``a\\`` fails to parse), so in the ``v1`` dialect such names are refused with
+`UnencodableError` instead of being stored altered.
+
+What line protocol cannot carry is refused rather than silently altered:
+
+* line breaks (``\\n``, ``\\r``) anywhere in a name or tag value -- `UnencodableError`;
+* empty measurement or field names -- `UnencodableError`;
+* non-finite values (NaN, infinity) -- the row is refused.
+
+A tag whose value is empty is left out of the line: InfluxDB treats a missing tag and an empty tag
+value the same way, and an empty value is a syntax error.
+
+Values are always floats (``repr``, the shortest text that reads back as the same float64), so a
+field never changes type between writes.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, NamedTuple
+
+import numpy as np
+
+from ingest.readings import Readings, SeriesKey
+
+__all__ = ["UnencodableError", "RefusedRow", "encode", "encode_chunks", "encode_lines", "series_prefix",
+           "PRECISIONS", "DIALECTS"]
+
+#: Divisor from nanoseconds to each precision line protocol knows.
+PRECISIONS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+
+_PREFIX_CACHE_SIZE = 100_000
+_prefixes: dict[str, dict[SeriesKey, str]] = {"v1": {}, "v2": {}}
+
+#: Line-protocol dialects: ``v2`` is the current reference; ``v1`` is what InfluxDB 1.x parses.
+DIALECTS = ("v1", "v2")
+
+_MEASUREMENT_SPECIAL = ", "
+_KEY_SPECIAL = ",= "
+
+
+class UnencodableError(ValueError):
+    """Raised when a series cannot be written in line protocol (a line break or an empty name)."""
+
+
+class RefusedRow(NamedTuple):
+    """A row that could not be encoded: a readable rendering of it and why."""
+
+    line: str
+    reason: str
+
+
+def _escape(text: str, special: str, what: str, dialect: str) -> str:
+    if "\n" in text or "\r" in text:
+        raise UnencodableError(f"{what} {text!r} contains a line break, which line protocol cannot carry")
+    if "\\" in text:
+        doubled = _double_escaping_backslashes(text, special)
+        if dialect == "v1" and len(doubled) != len(text):
+            raise UnencodableError(f"{what} {text!r} has a backslash at its end, before another backslash or "
+                                   f"before one of {special!r}, which InfluxDB 1.x cannot store unaltered")
+        text = doubled
+    for ch in special:
+        if ch in text:
+            text = text.replace(ch, "\\" + ch)
+    return text
+
+
+def _double_escaping_backslashes(text: str, special: str) -> str:
+    """Double each backslash that a reader would take as an escape: before a special character,
+    before another backslash, or at the very end (where it would escape the following separator)."""
+    out = []
+    n = len(text)
+    for i, ch in enumerate(text):
+        out.append(ch)
+        if ch == "\\" and (i + 1 == n or text[i + 1] in special or text[i + 1] == "\\"):
+            out.append("\\")
+    return "".join(out)
+
+
+def series_prefix(key: SeriesKey, dialect: str = "v2") -> str:
+    """``measurement,tag=value,.. field=`` for ``key``, escaped; cached.
+
+    Tags are written sorted by key (InfluxDB's own order, cheapest for it to index); tags with an
+    empty value are left out.
+
+    Raises
+    ------
+    UnencodableError
+        When a name or tag value holds a line break, or the measurement or field name is empty.
+
+    >>> series_prefix(SeriesKey.of("telemetry", {"site": "plant 1", "asset": "p,7"}))
+    'telemetry,asset=p\\\\,7,site=plant\\\\ 1 value='
+    """
+    cache = _prefixes[dialect]
+    prefix = cache.get(key)
+    if prefix is not None:
+        return prefix
+    measurement, tags, field = key
+    if not measurement:
+        raise UnencodableError(f"series {key!r} has an empty measurement")
+    if not field:
+        raise UnencodableError(f"series {key!r} has an empty field name")
+    parts = [_escape(measurement, _MEASUREMENT_SPECIAL, "measurement", dialect)]
+    for tag, value in sorted(tags):
+        if not tag:
+            raise UnencodableError(f"series {key!r} has a tag with an empty name")
+        if value:
+            parts.append(f"{_escape(tag, _KEY_SPECIAL, 'tag key', dialect)}="
+                         f"{_escape(value, _KEY_SPECIAL, 'tag value', dialect)}")
+    prefix = ",".join(parts) + " " + _escape(field, _KEY_SPECIAL, "field key", dialect) + "="
+    if len(cache) >= _PREFIX_CACHE_SIZE:
+        cache.clear()
+    cache[key] = prefix
+    return prefix
+
+
+def encode_lines(readings: Readings, precision: str = "ns",
+                 dialect: str = "v2") -> tuple[list[str], list[RefusedRow]]:
+    """One line (without newline) per encodable row, and the rows that were refused.
+
+    Parameters
+    ----------
+    readings : Readings
+        ``n`` rows.
+    precision : {"ns", "us", "ms", "s"}
+        Unit of the written timestamps; coarser precisions truncate (floor) the nanoseconds, and the
+        writer must send the same precision to the server.
+
+    Returns
+    -------
+    lines : list of str, length <= n
+        In row order.
+    refused : list of RefusedRow
+        Rows of series with an unencodable key, and rows with a non-finite value.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    if dialect not in DIALECTS:
+        raise ValueError(f"dialect {dialect!r} is not one of {', '.join(DIALECTS)}")
+    n = len(readings)
+    if n == 0:
+        return [], []
+    prefixes: list[str | None] = []
+    problems: dict[int, str] = {}
+    for position, key in enumerate(readings.series):
+        try:
+            prefixes.append(series_prefix(key, dialect))
+        except UnencodableError as exc:
+            prefixes.append(None)
+            problems[position] = str(exc)
+    ts = readings.ts if precision == "ns" else readings.ts // PRECISIONS[precision]
+    value = readings.value
+    finite = np.isfinite(value)
+    if not problems and finite.all():
+        return _format(prefixes, readings.index, value, ts), []
+    good = finite.copy()
+    for position in problems:
+        good &= readings.index != position
+    refused = []
+    for row in np.flatnonzero(~good).tolist():
+        key = readings.series[readings.index[row]]
+        reason = problems.get(int(readings.index[row])) or f"value {value[row]!r} is not finite"
+        refused.append(RefusedRow(f"{key} {value[row]!r} {ts[row]}", reason))
+    return _format(prefixes, readings.index[good], value[good], ts[good]), refused
+
+
+def _format(prefixes: list, index: np.ndarray, value: np.ndarray, ts: np.ndarray) -> list[str]:
+    values = value.tolist()
+    stamps = ts.tolist()
+    if len(prefixes) == 1:
+        prefix = prefixes[0].replace("%", "%%")
+        return list(map((prefix + "%r %d").__mod__, zip(values, stamps)))
+    row_prefixes = [prefixes[i] for i in index.tolist()]
+    return list(map("%s%r %d".__mod__, zip(row_prefixes, values, stamps)))
+
+
+def encode(readings: Readings, precision: str = "ns", dialect: str = "v2") -> bytes:
+    """The whole batch as line protocol (UTF-8, lines separated by ``\\n``).
+
+    Raises
+    ------
+    UnencodableError
+        When any row is refused (see `encode_lines`, which returns refused rows instead).
+
+    >>> encode(Readings.single_series(SeriesKey.of("telemetry", {"asset": "p7"}), [1, 2], [4.2, 5.0]))
+    b'telemetry,asset=p7 value=4.2 1\\ntelemetry,asset=p7 value=5.0 2'
+    """
+    return "\n".join(_strict_lines(readings, precision, dialect)).encode()
+
+
+def _strict_lines(readings: Readings, precision: str, dialect: str) -> list[str]:
+    lines, refused = encode_lines(readings, precision, dialect)
+    if refused:
+        raise UnencodableError(f"{len(refused)} rows cannot be encoded; first: {refused[0].reason}")
+    return lines
+
+
+def encode_chunks(readings: Readings, max_lines: int = 5000, precision: str = "ns",
+                  dialect: str = "v2") -> Iterator[bytes]:
+    """`encode` in bodies of at most ``max_lines`` lines each (InfluxDB prefers 5,000-line writes)."""
+    lines = _strict_lines(readings, precision, dialect)
+    for start in range(0, len(lines), max_lines):
+        yield "\n".join(lines[start:start + max_lines]).encode()

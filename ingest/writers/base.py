@@ -1,0 +1,148 @@
+"""The writer interface, and the line-protocol writer that finds rejected lines by bisection."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from typing import Callable, NamedTuple, Protocol, runtime_checkable
+
+from ingest.lineprotocol import encode_lines
+from ingest.readings import Readings
+from ingest.writers.errors import FatalWriteError, RetryableWriteError
+
+log = logging.getLogger(__name__)
+
+
+class RejectedLine(NamedTuple):
+    """A point the store refused (or that could not be encoded): the line and the reason given."""
+
+    line: bytes
+    reason: str
+
+
+class WriteResult(NamedTuple):
+    """What one `Writer.write` did: points stored, and points refused for good (dead-letter them)."""
+
+    written: int
+    rejected: list[RejectedLine]
+
+
+@runtime_checkable
+class Writer(Protocol):
+    """A time-series store's writing end.
+
+    ``write`` either stores every point it does not return as rejected, or raises
+    `RetryableWriteError` (write the same batch again later: writes are idempotent, the same series
+    and timestamp overwrite) or `FatalWriteError` (stop writing; an operator must act).
+    """
+
+    def write(self, readings: Readings) -> WriteResult: ...
+
+    def close(self) -> None: ...
+
+
+class Response(NamedTuple):
+    """An HTTP answer reduced to what classification needs."""
+
+    status: int
+    message: str
+    retry_after: float | None = None
+
+
+def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None when absent or bad."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now())
+
+
+class LineProtocolWriter:
+    """Base of the HTTP writers: encode, send in chunks, classify the answer, bisect 400s.
+
+    Subclasses implement ``_post(body) -> Response`` (raising `RetryableWriteError` for connection
+    errors and timeouts) and ``close()``.
+
+    Classification of the status code:
+
+    * 2xx: written;
+    * 401, 403: `FatalWriteError` ("check the credentials");
+    * 404: `FatalWriteError` (no such database or bucket);
+    * 429, 5xx: `RetryableWriteError` with the Retry-After seconds;
+    * 413: the chunk is split in halves and each half written; a single line that is still too
+      large is rejected;
+    * other 4xx: some line of the chunk is bad. The chunk is bisected until the bad lines are
+      isolated; they are returned as rejected with the server's message, the rest is written.
+      InfluxDB 1.x already stored the good lines of a partial write, and writing them again
+      overwrites them with the same values, so bisection never duplicates.
+    """
+
+    #: which line-protocol dialect the server parses (see `ingest.lineprotocol`)
+    dialect = "v2"
+
+    def __init__(self, max_lines: int = 5000):
+        if max_lines < 1:
+            raise ValueError(f"max_lines must be at least 1, got {max_lines!r}")
+        self.max_lines = max_lines
+
+    def _post(self, body: bytes) -> Response:  # pragma: no cover - subclasses
+        raise NotImplementedError
+
+    def close(self) -> None:  # pragma: no cover - subclasses
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def write(self, readings: Readings) -> WriteResult:
+        """Write every point of ``readings``; see the class docstring for failures."""
+        lines, refused = encode_lines(readings, "ns", self.dialect)
+        rejected = [RejectedLine(row.line.encode(), row.reason) for row in refused]
+        written = 0
+        for start in range(0, len(lines), self.max_lines):
+            written += self.write_lines(lines[start:start + self.max_lines], rejected)
+        return WriteResult(written, rejected)
+
+    def write_lines(self, lines: list[str], rejected: list[RejectedLine]) -> int:
+        """Send already-encoded lines (one request unless bisecting); append refused ones to ``rejected``.
+
+        Returns the number of lines written.
+        """
+        if not lines:
+            return 0
+        answer = self._post("\n".join(lines).encode())
+        status = answer.status
+        if 200 <= status < 300:
+            return len(lines)
+        if status in (401, 403):
+            raise FatalWriteError(f"the store refused the credentials (HTTP {status}: {answer.message}); "
+                                  "check the username/password or token", status)
+        if status == 404:
+            raise FatalWriteError(f"the store has no such database or bucket (HTTP 404: {answer.message}); "
+                                  "check the url, database or bucket", status)
+        if status == 429 or status >= 500:
+            raise RetryableWriteError(f"the store is unavailable (HTTP {status}: {answer.message})",
+                                      answer.retry_after, status)
+        if 400 <= status < 500:
+            if len(lines) == 1:
+                reason = (f"too large for the store (HTTP 413)" if status == 413
+                          else f"HTTP {status}: {answer.message}")
+                rejected.append(RejectedLine(lines[0].encode(), reason))
+                return 0
+            if status != 413:
+                log.debug("HTTP %s on %d lines, bisecting: %s", status, len(lines), answer.message)
+            half = len(lines) // 2
+            return self.write_lines(lines[:half], rejected) + self.write_lines(lines[half:], rejected)
+        raise RetryableWriteError(f"unexpected HTTP {status} from the store: {answer.message}", None, status)

@@ -1,0 +1,80 @@
+"""InfluxDB 1.x: line protocol over ``POST /write`` (httpx)."""
+
+from __future__ import annotations
+
+import httpx
+
+from ingest.writers.base import LineProtocolWriter, Response, parse_retry_after
+from ingest.writers.errors import RetryableWriteError
+
+
+class InfluxV1Writer(LineProtocolWriter):
+    """Writes to InfluxDB's v1 API (``/write?db=..&precision=ns``).
+
+    Parameters
+    ----------
+    url : str
+        E.g. ``http://127.0.0.1:8086``.
+    database : str
+        Target database.
+    username, password : str, optional
+        Sent as HTTP basic authentication.
+    retention_policy : str, optional
+        Target retention policy (the database's default when None).
+    timeout : float
+        Seconds per request; a timeout is retryable.
+    create_database : bool
+        Create the database (``CREATE DATABASE`` is idempotent) before the first write.
+    max_lines : int
+        Lines per request.
+    transport : httpx.BaseTransport, optional
+        For tests.
+    """
+
+    dialect = "v1"
+
+    def __init__(self, url: str, database: str, username: str | None = None, password: str | None = None,
+                 retention_policy: str | None = None, timeout: float = 10.0, create_database: bool = False,
+                 max_lines: int = 5000, transport: httpx.BaseTransport | None = None):
+        super().__init__(max_lines)
+        self.url = url.rstrip("/")
+        self.database = database
+        auth = (username, password or "") if username else None
+        self._client = httpx.Client(base_url=self.url, timeout=timeout, auth=auth, transport=transport)
+        self._params = {"db": database, "precision": "ns"}
+        if retention_policy:
+            self._params["rp"] = retention_policy
+        self._database_missing = create_database
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _post(self, body: bytes) -> Response:
+        if self._database_missing:
+            self._create_database()
+        return self._request("/write", params=self._params, content=body)
+
+    def _create_database(self) -> None:
+        name = self.database.replace("\\", "\\\\").replace('"', '\\"')
+        answer = self._request("/query", data={"q": f'CREATE DATABASE "{name}"'})
+        if 200 <= answer.status < 300:
+            self._database_missing = False
+        # otherwise the write that follows reports the problem in its own classification
+
+    def _request(self, path: str, **kwargs) -> Response:
+        try:
+            r = self._client.post(path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise RetryableWriteError(f"InfluxDB at {self.url} did not answer in time: {exc!r}") from exc
+        except httpx.TransportError as exc:
+            raise RetryableWriteError(f"cannot reach InfluxDB at {self.url}: {exc!r}") from exc
+        return Response(r.status_code, _message(r), parse_retry_after(r.headers.get("Retry-After")))
+
+
+def _message(r: httpx.Response) -> str:
+    if 200 <= r.status_code < 300:
+        return ""
+    try:
+        return str(r.json().get("error", r.text)).strip()
+    except ValueError:
+        return r.headers.get("X-Influxdb-Error") or r.text.strip() or r.reason_phrase
