@@ -138,6 +138,11 @@ class WorkOrder(BaseModel):
         return f"WO-{self.id:06d}" if self.id is not None else "WO-(unsaved)"
 
     @property
+    def sla_started_at(self) -> AwareDatetime | None:
+        """Where the SLA clock counts from when not the opening: the last reopening, if any."""
+        return self.reopened_at[-1] if self.reopened_at else None
+
+    @property
     def hold_reason(self) -> HoldReason | None:
         """Why the order waits right now, or None when it is not on hold."""
         if self.status is Status.ON_HOLD and self.holds and self.holds[-1].end is None:

@@ -40,3 +40,29 @@ def store_url(request, tmp_path) -> str:
 def store(store_url):
     with WorkOrderStore(store_url) as s:
         yield s
+
+
+def finding(asset="pump-1", fault_mode="imbalance", severity="high", started_at=T0, **fields):
+    """A finding as the wiring would hand it over, with plausible evidence."""
+    from ticketing.findings import FindingIn
+
+    values = dict(site="plant-a", asset=asset, sensor="vibration_rms", fault_mode=fault_mode, severity=severity,
+                  score=7.4, started_at=started_at, detector="iso20816", detector_version="1.2.0", rule="zone-c",
+                  config_version="cfg-7", thresholds={"alert": 7.1}, evidence={"max": 7.9, "mean": 7.3, "n": 60})
+    values.update(fields)
+    return FindingIn(**values)
+
+
+@pytest.fixture
+def config():
+    from ticketing.config import TicketingConfig, default_ticketing_config
+
+    base = default_ticketing_config()
+    return TicketingConfig.model_validate({**base.model_dump(), "asset_criticality": {"pump-1": "A", "fan-9": "C"}})
+
+
+@pytest.fixture
+def clock():
+    from ticketing.clock import ManualClock
+
+    return ManualClock(T0)

@@ -1,0 +1,117 @@
+"""The lifecycle rules in memory: allowed steps, refused steps with reasons, roles, holds and SLA."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.ticketing.conftest import T0
+from ticketing.lifecycle import Actor, InvalidTransition, Lifecycle, config_deadlines, with_deadlines
+from ticketing.models import ChecklistItem, HoldReason, Status, WorkOrder
+from ticketing.roles import PermissionDenied
+
+ANNA = Actor("anna.schmidt", "senior_engineer")
+LEA = Actor("lea.fischer", "junior_engineer")
+JONAS = Actor("jonas.weber", "mid_engineer")
+
+
+@pytest.fixture
+def life(clock, config):
+    return Lifecycle(clock, config_deadlines(config), config.permissions)
+
+
+def corrective(life, config) -> WorkOrder:
+    order = WorkOrder(id=7, site="plant-a", asset="pump-1", fault_mode="imbalance", service_type="corrective",
+                      priority="P2", opened_at=T0)
+    return with_deadlines(order, config_deadlines(config), T0)
+
+
+def test_full_path_records_each_step_time(life, clock, config):
+    order = corrective(life, config)
+    clock.advance(timedelta(minutes=20))
+    order = life.acknowledge(order, LEA)
+    clock.advance(timedelta(minutes=10))
+    order = life.start(order, LEA)
+    clock.advance(timedelta(hours=3))
+    order = life.resolve(order, LEA, "fault_confirmed", "rebalanced the impeller",
+                         [ChecklistItem(text="lock out", done=True)])
+    clock.advance(timedelta(hours=1))
+    order = life.close(order, ANNA)
+    assert order.status is Status.CLOSED
+    assert order.acknowledged_at == T0 + timedelta(minutes=20) and order.assignee == "lea.fischer"
+    assert order.started_at == T0 + timedelta(minutes=30)
+    assert order.resolved_at == T0 + timedelta(hours=3, minutes=30) and order.outcome == "fault_confirmed"
+    assert order.closed_at == T0 + timedelta(hours=4, minutes=30)
+    assert order.checklist[0].done is True
+
+
+@pytest.mark.parametrize("step, status, why", [
+    ("start", Status.OPEN, "acknowledge the order before starting work"),
+    ("close", Status.IN_PROGRESS, "resolve the order with an outcome"),
+    ("resume", Status.IN_PROGRESS, "only an order on hold"),
+    ("acknowledge", Status.CLOSED, "only an open order"),
+    ("reopen", Status.OPEN, "only a resolved or closed order"),
+])
+def test_invalid_transition_names_from_to_and_why(life, config, step, status, why):
+    order = corrective(life, config).model_copy(update={"status": status})
+    with pytest.raises(InvalidTransition, match=why) as caught:
+        getattr(life, step)(order, ANNA)
+    assert caught.value.from_status is status and caught.value.number == "WO-000007"
+    assert f"from {status.value}" in str(caught.value)
+
+
+def test_only_senior_roles_may_close_corrective_orders(life, clock, config):
+    order = life.resolve(life.start(life.acknowledge(corrective(life, config), LEA), LEA), LEA, "false_alarm")
+    with pytest.raises(PermissionDenied, match="mid_engineer may not close P2 corrective"):
+        life.close(order, JONAS)
+    assert life.close(order, ANNA).status is Status.CLOSED
+
+
+def test_hold_pauses_the_resolution_clock(life, clock, config):
+    order = life.start(life.acknowledge(corrective(life, config), LEA), LEA)
+    due_before = order.resolution_due
+    clock.advance(timedelta(hours=1))  # Monday 11:00 Berlin
+    order = life.hold(order, LEA, HoldReason.AWAITING_PARTS)
+    assert order.hold_reason is HoldReason.AWAITING_PARTS
+    clock.advance(timedelta(hours=3))  # three business hours waiting for the bearing
+    order = life.resume(order, LEA)
+    assert order.holds[0].end - order.holds[0].start == timedelta(hours=3)
+    assert order.resolution_due - due_before == timedelta(hours=3)  # same business day, so 3 h later
+
+
+def test_resolve_while_on_hold_is_refused(life, clock, config):
+    order = life.hold(life.start(life.acknowledge(corrective(life, config), LEA), LEA), LEA, "awaiting_customer")
+    with pytest.raises(InvalidTransition, match="resume it first"):
+        life.resolve(order, LEA, "fault_confirmed")
+
+
+def test_raising_priority_recomputes_deadlines(life, clock, config):
+    order = corrective(life, config)
+    assert order.response_due == T0 + timedelta(hours=2)  # business hours, Monday morning
+    order = life.set_priority(order, ANNA, "P1")
+    # P1 is emergency repair: 15 min response, 4 h resolution, 24x7, from the opening
+    assert order.response_due == T0 + timedelta(minutes=15)
+    assert order.resolution_due == T0 + timedelta(hours=4)
+
+
+def test_unknown_priority_is_refused_by_name(life, config):
+    with pytest.raises(ValueError, match="'P9'"):
+        life.set_priority(corrective(life, config), ANNA, "P9")
+
+
+def test_reopen_clears_the_close_out_and_restarts_the_sla_clock(life, clock, config):
+    order = life.close(life.resolve(life.start(life.acknowledge(corrective(life, config), LEA), LEA), LEA,
+                                    "fault_confirmed"), ANNA)
+    clock.advance(timedelta(days=2))  # Wednesday 10:00 Berlin
+    order = life.reopen(order, JONAS, "vibration is back")
+    assert order.status is Status.OPEN and order.outcome is None and order.closed_at is None
+    assert order.reopened_at == [T0 + timedelta(days=2)]
+    assert order.response_due == T0 + timedelta(days=2, hours=2)
+    assert "vibration is back" in order.comments[-1].text
+
+
+def test_lifecycle_never_changes_the_order_it_was_given(life, config):
+    order = corrective(life, config)
+    life.acknowledge(order, LEA)
+    assert order.status is Status.OPEN and order.acknowledged_at is None

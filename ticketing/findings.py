@@ -1,0 +1,176 @@
+"""From findings to work orders: one order per real problem.
+
+A finding is what a detector reported about an asset (the wiring converts the detectors' own type to
+`FindingIn`; ticketing imports nothing from the detectors). `FindingIntake.receive` decides:
+
+- an order for the same (site, asset, fault mode) is not closed → the finding is added to its
+  evidence, and its priority goes up when the new finding's risk is higher (never down);
+- the last order for that key was closed less than ``reopen_window`` ago → that order is reopened
+  (the fault came back: it counts against first-time fix);
+- otherwise → a new order, with its priority from the risk matrix (severity × asset criticality),
+  its service type from the priority, an engineer and SLA deadlines.
+
+The store's unique index is what guarantees one open order: when two workers race, the loser's
+insert fails, and it reads the winner's order and adds its evidence there instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from ticketing.clock import Clock, require_aware
+from ticketing.lifecycle import SYSTEM, DeadlinesOf, Lifecycle, Notifier, config_deadlines, with_deadlines
+from ticketing.models import Evidence, OrderEvent, ServiceType, Status, WorkOrder, more_urgent
+from ticketing.store import DuplicateOpenOrder, StoreError
+
+SEVERITIES = ("low", "medium", "high", "critical")
+_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class FindingIn:
+    """A detector's finding as ticketing receives it.
+
+    ``ended_at`` is None while the condition is still active; ``evidence`` summarises the readings
+    window (e.g. ``{"max": 7.9, "mean": 6.8, "n": 60}``); ``thresholds`` are the rule's limits.
+    """
+
+    site: str
+    asset: str
+    sensor: str
+    fault_mode: str
+    severity: str
+    score: float
+    started_at: datetime
+    detector: str
+    detector_version: str
+    rule: str
+    config_version: str
+    ended_at: datetime | None = None
+    thresholds: Mapping[str, Any] = field(default_factory=dict)
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("site", "asset", "sensor", "fault_mode", "detector", "rule"):
+            if not getattr(self, name):
+                raise ValueError(f"finding has an empty {name}")
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"finding severity {self.severity!r} is not one of {', '.join(SEVERITIES)}")
+        require_aware(self.started_at, "finding started_at")
+        if self.ended_at is not None:
+            require_aware(self.ended_at, "finding ended_at")
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return self.site, self.asset, self.fault_mode
+
+    def as_evidence(self, received_at: datetime) -> Evidence:
+        return Evidence(sensor=self.sensor, severity=self.severity, score=self.score, started_at=self.started_at,
+                        ended_at=self.ended_at, detector=self.detector, detector_version=self.detector_version,
+                        rule=self.rule, config_version=self.config_version, thresholds=dict(self.thresholds),
+                        readings=dict(self.evidence), received_at=received_at)
+
+
+class _Changed(Exception):
+    """The order changed between reading and locking it (closed, or reopened by another worker): decide again."""
+
+
+class FindingIntake:
+    """Turns findings into work orders in a store.
+
+    Parameters
+    ----------
+    store
+        A `ticketing.store.WorkOrderStore`.
+    clock
+        Where "now" comes from.
+    priority_of
+        ``(finding) -> priority``: the risk matrix of severity × the asset's criticality.
+    service_type_of
+        ``(priority) -> ServiceType``: the class of job an order of that priority is.
+    reopen_window
+        A finding this soon after its order was closed reopens that order.
+    deadlines
+        Computes SLA deadlines for an order (see `ticketing.lifecycle.DeadlinesOf`).
+    assign
+        ``(order) -> engineer name or None``, e.g. `ticketing.assignment.Assigner.choose`.
+    notify
+        Called with each `OrderEvent` after it is saved (the adapters).
+    """
+
+    def __init__(self, store, clock: Clock, *, priority_of: Callable[[FindingIn], str],
+                 service_type_of: Callable[[str], ServiceType], reopen_window: timedelta,
+                 deadlines: DeadlinesOf | None = None, assign: Callable[[WorkOrder], str | None] | None = None,
+                 notify: Callable[[OrderEvent], None] = Notifier()):
+        self.store, self.clock = store, clock
+        self.priority_of, self.service_type_of = priority_of, service_type_of
+        self.reopen_window, self.deadlines, self.assign, self.notify = reopen_window, deadlines, assign, notify
+        self._lifecycle = Lifecycle(clock, deadlines)
+
+    @classmethod
+    def from_config(cls, config, store, clock: Clock, notify: Callable[[OrderEvent], None] = Notifier()
+                    ) -> "FindingIntake":
+        """An intake following a `ticketing.config.TicketingConfig`: its risk matrix, asset
+        criticalities, catalogue, reopen window and assignment rules."""
+        from ticketing.assignment import Assigner
+
+        return cls(store, clock,
+                   priority_of=lambda f: config.priority_for(f.severity, config.criticality_of(f.asset)),
+                   service_type_of=lambda priority: config.policy_for(priority).service_type,
+                   reopen_window=config.reopen_window, deadlines=config_deadlines(config),
+                   assign=Assigner.from_config(config, store).choose, notify=notify)
+
+    def receive(self, finding: FindingIn) -> OrderEvent:
+        """Record ``finding`` on the right order (new, existing or reopened) and return what happened."""
+        for _ in range(_ATTEMPTS):
+            try:
+                event = self._try(finding)
+            except (DuplicateOpenOrder, _Changed):
+                continue  # another worker changed this key between our read and our write
+            self.notify(event)
+            return event
+        raise StoreError(f"could not record finding for {finding.key} after {_ATTEMPTS} attempts: the order kept "
+                         "changing under us")
+
+    def _try(self, finding: FindingIn) -> OrderEvent:
+        now = self.clock.now()
+        current = self.store.find_open(*finding.key)
+        if current is not None:
+            return self.store.update(current.id, lambda order: self._add(order, finding, now), actor=SYSTEM.name,
+                                     at=now, action="add_evidence")
+        last = self.store.last_closed(*finding.key)
+        if last is not None and now - last.closed_at <= self.reopen_window:
+            return self.store.update(last.id, lambda order: self._reopen(order, finding, now), actor=SYSTEM.name,
+                                     at=now, action="reopen")
+        return self.store.insert(self._new(finding, now), actor=SYSTEM.name, at=now, action="open")
+
+    def _new(self, finding: FindingIn, now: datetime) -> WorkOrder:
+        priority = self.priority_of(finding)
+        order = WorkOrder(site=finding.site, asset=finding.asset, fault_mode=finding.fault_mode,
+                          service_type=self.service_type_of(priority), priority=priority, opened_at=now,
+                          evidence=[finding.as_evidence(now)])
+        if self.assign is not None:
+            order.assignee = self.assign(order)
+        return with_deadlines(order, self.deadlines, now)
+
+    def _add(self, order: WorkOrder, finding: FindingIn, now: datetime) -> WorkOrder:
+        if order.status is Status.CLOSED:
+            raise _Changed
+        if order.status is Status.RESOLVED and order.resolved_at < finding.started_at:
+            # the fault started again after the fix: the fix did not hold
+            order = self._lifecycle.reopen(order, SYSTEM, f"{finding.fault_mode} returned after resolution")
+        order.evidence.append(finding.as_evidence(now))
+        priority = self.priority_of(finding)
+        if more_urgent(priority, order.priority):
+            order = self._lifecycle.set_priority(order, SYSTEM, priority)
+        return order
+
+    def _reopen(self, order: WorkOrder, finding: FindingIn, now: datetime) -> WorkOrder:
+        if order.status is not Status.CLOSED:
+            raise _Changed  # someone reopened it already; decide again
+        window = self.reopen_window
+        order = self._lifecycle.reopen(order, SYSTEM, f"{finding.fault_mode} returned within {window} of closing")
+        return self._add(order, finding, now)

@@ -1,0 +1,225 @@
+"""The work-order lifecycle: which step may follow which, who may take it, and what it changes.
+
+::
+
+    open ─▶ acknowledged ─▶ in_progress ⇄ on_hold (awaiting_parts | awaiting_customer)
+                                 │
+                                 ▼
+                             resolved ─▶ closed
+                                 │          │
+                                 └─ reopen ─┴─▶ open
+
+A step that does not follow from the current status raises `InvalidTransition` naming both and why;
+a role the permission matrix does not allow raises `ticketing.roles.PermissionDenied`. Holding pauses
+the SLA clock (the time spent on hold is recorded in ``holds`` and the deadlines move back by it) and
+a priority change recomputes the deadlines, both through the ``deadlines`` function given.
+
+`Lifecycle` changes orders in memory and is what tests of the rules use; `ServiceDesk` applies the
+same steps to stored orders, audits each one and tells the adapters.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from ticketing.clock import Clock
+from ticketing.models import (PRIORITIES, ChecklistItem, Comment, HoldPeriod, HoldReason, OrderEvent, Outcome,
+                              Status, WorkOrder)
+from ticketing.roles import DEFAULT_PERMISSIONS, Action, PermissionMatrix
+from ticketing.sla import Deadlines
+
+log = logging.getLogger(__name__)
+
+#: Computes an order's deadlines (its policy's, for its priority, service type and site) as of ``now``.
+DeadlinesOf = Callable[[WorkOrder, datetime], Deadlines]
+
+
+class InvalidTransition(Exception):
+    """Raised when a step does not follow from the order's current status."""
+
+    def __init__(self, order: WorkOrder, action: str, to: Status | None, reason: str):
+        self.number, self.action, self.reason = order.number, action, reason
+        self.from_status, self.to_status = order.status, to
+        target = f" to {to.value}" if to is not None else ""
+        super().__init__(f"{order.number}: cannot {action} from {order.status.value}{target}: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """A person (or the service itself) acting on orders, with the role the permission matrix knows."""
+
+    name: str
+    role: str
+
+
+#: The intake and escalation act as this actor; they are not subject to the permission matrix.
+SYSTEM = Actor("faultline", "admin")
+
+S = Status
+# action -> (statuses it may start from, status it leads to (None: unchanged), why others are refused)
+_STEPS: dict[str, tuple[frozenset[Status], Status | None, str]] = {
+    "acknowledge": (frozenset({S.OPEN}), S.ACKNOWLEDGED, "only an open order can be acknowledged"),
+    "start": (frozenset({S.ACKNOWLEDGED}), S.IN_PROGRESS, "acknowledge the order before starting work"),
+    "hold": (frozenset({S.IN_PROGRESS}), S.ON_HOLD, "only work in progress can be put on hold"),
+    "resume": (frozenset({S.ON_HOLD}), S.IN_PROGRESS, "only an order on hold can be resumed"),
+    "resolve": (frozenset({S.IN_PROGRESS}), S.RESOLVED, "only work in progress can be resolved (resume it first)"),
+    "close": (frozenset({S.RESOLVED}), S.CLOSED, "resolve the order with an outcome before closing it"),
+    "reopen": (frozenset({S.RESOLVED, S.CLOSED}), S.OPEN, "only a resolved or closed order can be reopened"),
+    "assign": (frozenset(set(S) - {S.CLOSED}), None, "a closed order cannot be reassigned (reopen it)"),
+    "set_priority": (frozenset(set(S) - {S.CLOSED}), None, "a closed order keeps its priority (reopen it)"),
+    "add_evidence": (frozenset(set(S) - {S.CLOSED}), None, "a closed order takes no new evidence (reopen it)"),
+    "comment": (frozenset(S), None, ""),
+}
+# steps the permission matrix governs, and the matrix action that governs them
+_GUARDED = {"acknowledge": Action.ACKNOWLEDGE, "assign": Action.ASSIGN, "set_priority": Action.ASSIGN,
+            "resolve": Action.RESOLVE, "close": Action.CLOSE, "reopen": Action.REOPEN}
+
+
+class Lifecycle:
+    """The rules of the lifecycle, applied to orders in memory.
+
+    Parameters
+    ----------
+    clock
+        Where step times come from.
+    deadlines
+        Recomputes ``(response_due, resolution_due)`` for an order; None leaves deadlines as they are.
+    permissions
+        Who may acknowledge, assign, resolve, close and reopen which orders.
+    """
+
+    def __init__(self, clock: Clock, deadlines: DeadlinesOf | None = None,
+                 permissions: PermissionMatrix = DEFAULT_PERMISSIONS):
+        self.clock = clock
+        self.deadlines = deadlines
+        self.permissions = permissions
+
+    def _begin(self, order: WorkOrder, action: str, actor: Actor) -> tuple[WorkOrder, datetime]:
+        sources, target, reason = _STEPS[action]
+        if order.status not in sources:
+            raise InvalidTransition(order, action, target, reason)
+        if action in _GUARDED and actor is not SYSTEM:
+            self.permissions.check(actor.role, _GUARDED[action], order.priority, order.service_type.value)
+        order = order.model_copy(deep=True)
+        if target is not None:
+            order.status = target
+        return order, self.clock.now()
+
+    def _with_deadlines(self, order: WorkOrder, now: datetime) -> WorkOrder:
+        return with_deadlines(order, self.deadlines, now)
+
+    def acknowledge(self, order: WorkOrder, actor: Actor) -> WorkOrder:
+        order, now = self._begin(order, "acknowledge", actor)
+        order.acknowledged_at = order.acknowledged_at or now
+        order.assignee = order.assignee or actor.name
+        return order
+
+    def start(self, order: WorkOrder, actor: Actor) -> WorkOrder:
+        order, now = self._begin(order, "start", actor)
+        order.started_at = order.started_at or now
+        return order
+
+    def hold(self, order: WorkOrder, actor: Actor, reason: HoldReason | str) -> WorkOrder:
+        order, now = self._begin(order, "hold", actor)
+        order.holds.append(HoldPeriod(reason=HoldReason(reason), start=now))
+        return self._with_deadlines(order, now)
+
+    def resume(self, order: WorkOrder, actor: Actor) -> WorkOrder:
+        order, now = self._begin(order, "resume", actor)
+        order.holds[-1].end = now
+        return self._with_deadlines(order, now)
+
+    def resolve(self, order: WorkOrder, actor: Actor, outcome: Outcome | str, notes: str = "",
+                checklist: Iterable[ChecklistItem] | None = None) -> WorkOrder:
+        """Record the close-out: what was found (the detector's feedback), notes and checklist results."""
+        order, now = self._begin(order, "resolve", actor)
+        order.outcome, order.outcome_notes, order.resolved_at = Outcome(outcome), notes, now
+        if checklist is not None:
+            order.checklist = list(checklist)
+        return order
+
+    def close(self, order: WorkOrder, actor: Actor) -> WorkOrder:
+        order, now = self._begin(order, "close", actor)
+        order.closed_at = now
+        return order
+
+    def reopen(self, order: WorkOrder, actor: Actor, reason: str = "no reason given") -> WorkOrder:
+        """Send the order back to ``open``; it keeps its history and counts against first-time fix."""
+        order, now = self._begin(order, "reopen", actor)
+        order.reopened_at.append(now)
+        order.resolved_at = order.closed_at = order.outcome = None
+        order.comments.append(Comment(author=actor.name, at=now, text=f"reopened: {reason}"))
+        return self._with_deadlines(order, now)
+
+    def assign(self, order: WorkOrder, actor: Actor, engineer: str) -> WorkOrder:
+        order, _ = self._begin(order, "assign", actor)
+        order.assignee = engineer
+        return order
+
+    def set_priority(self, order: WorkOrder, actor: Actor, priority: str) -> WorkOrder:
+        if priority not in PRIORITIES:
+            raise ValueError(f"unknown priority {priority!r} (known: {', '.join(PRIORITIES)})")
+        order, now = self._begin(order, "set_priority", actor)
+        order.priority = priority
+        return self._with_deadlines(order, now)
+
+    def comment(self, order: WorkOrder, actor: Actor, text: str) -> WorkOrder:
+        order, now = self._begin(order, "comment", actor)
+        order.comments.append(Comment(author=actor.name, at=now, text=text))
+        return order
+
+
+def config_deadlines(config) -> DeadlinesOf:
+    """`DeadlinesOf` from a `ticketing.config.TicketingConfig`: the policy serving the order's
+    priority (and service type) on the calendar of its site."""
+
+    def deadlines(order: WorkOrder, now: datetime) -> Deadlines:
+        policy = config.policy_for(order.priority, order.service_type)
+        return config.sla_clock(order.site, policy).deadlines(order, now)
+
+    return deadlines
+
+
+def with_deadlines(order: WorkOrder, deadlines: DeadlinesOf | None, now: datetime) -> WorkOrder:
+    """``order`` with ``response_due``/``resolution_due`` recomputed (unchanged when ``deadlines`` is None)."""
+    if deadlines is not None:
+        due = deadlines(order, now)
+        order.response_due, order.resolution_due = due.response_due, due.resolution_due
+    return order
+
+
+class Notifier:
+    """Hands each order event to every adapter; one adapter's failure is logged, never raised."""
+
+    def __init__(self, adapters: Iterable = ()):
+        self.adapters = list(adapters)
+
+    def __call__(self, event: OrderEvent) -> None:
+        for adapter in self.adapters:
+            try:
+                adapter.on_event(event)
+            except Exception:  # an adapter must not undo a saved change; it keeps its own dead letters
+                log.exception("adapter %s failed on event %s", type(adapter).__name__, event.id)
+
+
+class ServiceDesk:
+    """Lifecycle steps on stored orders: each is one audited transaction, then adapters are told.
+
+    ``desk.act(order_id, actor, "hold", reason="awaiting_parts")`` runs `Lifecycle.hold` on the stored
+    order under the store's row lock.
+    """
+
+    def __init__(self, store, lifecycle: Lifecycle, notify: Callable[[OrderEvent], None] = Notifier()):
+        self.store, self.lifecycle, self.notify = store, lifecycle, notify
+
+    def act(self, order_id: int, actor: Actor, action: str, **arguments) -> WorkOrder:
+        if action not in _STEPS or action == "add_evidence":
+            raise ValueError(f"unknown action {action!r} (known: {', '.join(a for a in _STEPS if a != 'add_evidence')})")
+        step = getattr(self.lifecycle, action)
+        event = self.store.update(order_id, lambda order: step(order, actor, **arguments), actor=actor.name,
+                                  at=self.lifecycle.clock.now(), action=action)
+        self.notify(event)
+        return event.order
