@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ingest.settings import IngestSettings, MetricsSettings, MqttSettings, SpoolSettings, StoreSettings
+from ticketing.config import TicketingConfig
 
 
 class Settings(BaseModel):
@@ -30,7 +31,7 @@ class Settings(BaseModel):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     # the detectors and ticketing areas replace these with their own section models
     detectors: dict | None = None
-    ticketing: dict | None = None
+    ticketing: TicketingConfig | None = None
 
 
 class ConfigError(ValueError):

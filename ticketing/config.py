@@ -1,0 +1,320 @@
+"""The ``ticketing:`` section of the configuration: sites, SLA catalogue, escalation, roles, routing.
+
+Every model rejects unknown keys, and cross-references are checked when the section is read (a
+policy's priorities, the risk matrix's cells, an engineer's sites), so a typo is an error naming the
+key and the value before anything runs. ``service.settings`` composes this section into the one
+``Settings`` of a run; `default_ticketing_config` gives the sample catalogue shipped with the package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container
+from datetime import date, timedelta
+from enum import StrEnum
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import holidays as holiday_tables
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from ticketing.calendar import WEEKDAYS, AlwaysOpen, BusinessCalendar, Calendar, parse_span, zone
+from ticketing.clock import Duration
+from ticketing.models import PRIORITIES, ServiceType
+from ticketing.roles import PermissionMatrix, Role
+from ticketing.sla import EscalationStep, SlaClock, SlaPolicy
+
+
+class Severity(StrEnum):
+    """How bad a finding is, from the detectors: ``low`` < ``medium`` < ``high`` < ``critical``."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class Criticality(StrEnum):
+    """How much production depends on an asset: ``A`` (critical) > ``B`` > ``C``."""
+
+    A = "A"
+    B = "B"
+    C = "C"
+
+
+class UnknownName(KeyError):
+    """Raised when a policy, site or other configured name is asked for but not configured."""
+
+    def __init__(self, kind: str, name: str, known: list[str]):
+        self.kind, self.name, self.known = kind, name, known
+        super().__init__(name)
+
+    def __str__(self) -> str:
+        return f"unknown {self.kind} {self.name!r} (configured: {', '.join(self.known) or 'none'})"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Holidays(Container[date]):
+    """A country's (and state's) public holidays plus a site's own closing days."""
+
+    def __init__(self, table: Container[date] | None, extra: frozenset[date]):
+        self.table, self.extra = table, extra
+
+    def __contains__(self, day: object) -> bool:
+        return day in self.extra or (self.table is not None and day in self.table)
+
+
+class HolidaySettings(_Section):
+    """Public holidays from the `holidays` package (``country: DE``, ``subdivision: BE``) plus ``extra``."""
+
+    country: str | None = None
+    subdivision: str | None = None
+    extra: list[date] = Field(default_factory=list, description="the site's own closing days")
+
+    @model_validator(mode="after")
+    def _known_region(self) -> HolidaySettings:
+        if self.subdivision and not self.country:
+            raise ValueError(f"subdivision {self.subdivision!r} needs a country")
+        self.table()  # fail now, naming the code, rather than on the first deadline
+        return self
+
+    def table(self) -> Container[date]:
+        table = None
+        if self.country:
+            try:
+                table = holiday_tables.country_holidays(self.country, subdiv=self.subdivision)
+            except NotImplementedError as exc:
+                region = f"{self.country}-{self.subdivision}" if self.subdivision else self.country
+                raise ValueError(f"no public holidays known for {region!r}: {exc}") from exc
+        return _Holidays(table, frozenset(self.extra))
+
+
+def _default_hours() -> dict[str, list[str]]:
+    return {day: ["08:00-17:00"] for day in WEEKDAYS[:5]}
+
+
+class SiteSettings(_Section):
+    """A place where engineers work: its time zone, working windows per weekday and holidays."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
+
+    timezone: str
+    hours: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], list[str]] = Field(
+        default_factory=_default_hours, description="working windows per weekday, e.g. fri: [08:00-12:00, 13:00-17:00]")
+    holidays: HolidaySettings = Field(default_factory=HolidaySettings)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        zone(value)
+        return value
+
+    @field_validator("hours")
+    @classmethod
+    def _valid_windows(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        cls._build("UTC", value, ())  # parses every window and checks overlaps
+        return value
+
+    @staticmethod
+    def _build(tz: str, hours: dict[str, list[str]], holidays: Container[date]) -> BusinessCalendar:
+        spans = {WEEKDAYS.index(day): [parse_span(s) for s in windows] for day, windows in hours.items()}
+        return BusinessCalendar(tz, spans, holidays)
+
+    @cached_property
+    def business_calendar(self) -> BusinessCalendar:
+        """This site's `BusinessCalendar` (built once)."""
+        return self._build(self.timezone, self.hours, self.holidays.table())
+
+    def calendar(self, kind: Literal["business", "24x7"]) -> Calendar:
+        """The business calendar, or the 24×7 one in this site's time zone."""
+        return self.business_calendar if kind == "business" else AlwaysOpen(self.timezone)
+
+
+class EngineerSettings(_Section):
+    """Someone orders can be assigned to."""
+
+    name: str = Field(min_length=1)
+    role: Role
+    sites: list[str] = Field(min_length=1)
+    skills: list[str] = Field(default_factory=list)
+    email: str | None = None
+
+
+class AssignmentSettings(_Section):
+    """How an order finds its engineer: same site, the skills its fault mode needs, least open work."""
+
+    strategy: Literal["least_loaded"] = "least_loaded"
+    match_site: bool = True
+    fault_skills: dict[str, list[str]] = Field(
+        default_factory=dict, description="fault mode -> skills an engineer needs (e.g. bearing_outer_race: [vibration])")
+    max_open_per_engineer: int | None = Field(None, ge=1)
+    roles: list[Role] = Field(
+        default_factory=lambda: [Role.JUNIOR_ENGINEER, Role.MID_ENGINEER, Role.SENIOR_ENGINEER],
+        description="roles that receive orders automatically")
+
+
+def _default_risk_matrix() -> dict[Severity, dict[Criticality, str]]:
+    a, b, c = Criticality
+    return {
+        Severity.CRITICAL: {a: "P1", b: "P1", c: "P2"},
+        Severity.HIGH: {a: "P1", b: "P2", c: "P3"},
+        Severity.MEDIUM: {a: "P2", b: "P3", c: "P4"},
+        Severity.LOW: {a: "P3", b: "P4", c: "P4"},
+    }
+
+
+def _default_escalation() -> list[EscalationStep]:
+    return [
+        EscalationStep(at=0.75, of="response", action="notify_assignee"),
+        EscalationStep(at=1.0, of="response", action="reassign", role=Role.SENIOR_ENGINEER),
+        EscalationStep(at=1.0, of="resolution", action="notify_manager"),
+    ]
+
+
+class TicketingConfig(_Section):
+    """The whole ``ticketing:`` section."""
+
+    sites: dict[str, SiteSettings] = Field(min_length=1)
+    escalation: list[EscalationStep] = Field(
+        default_factory=_default_escalation, description="the chain of every policy that has none of its own")
+    policies: dict[str, SlaPolicy] = Field(min_length=1, description="the service catalogue, by policy name")
+    permissions: PermissionMatrix = Field(default_factory=PermissionMatrix)
+    risk_matrix: dict[Severity, dict[Criticality, str]] = Field(default_factory=_default_risk_matrix)
+    assignment: AssignmentSettings = Field(default_factory=AssignmentSettings)
+    engineers: list[EngineerSettings] = Field(default_factory=list)
+    reopen_window: Duration = Field(timedelta(days=14), description="a fault back within this after closing reopens")
+    # asset registry, added by the work-order half (findings.py reads it for the risk matrix)
+    asset_criticality: dict[str, Criticality] = Field(
+        default_factory=dict, description="asset -> A, B or C (the asset registry); unlisted assets take default_criticality")
+    default_criticality: Criticality = Criticality.B
+    priority_change: Literal["retroactive", "restart"] = Field(
+        "retroactive", description="after a priority change, count the new targets from the opening or from the change")
+
+    @field_validator("policies", mode="before")
+    @classmethod
+    def _name_from_key(cls, value: Any) -> Any:
+        # the key is the name; writing it twice in YAML would only invite the two to differ
+        if isinstance(value, dict):
+            return {k: ({"name": k, **v} if isinstance(v, dict) and "name" not in v else v) for k, v in value.items()}
+        return value
+
+    @field_validator("policies")
+    @classmethod
+    def _complete_catalogue(cls, policies: dict[str, SlaPolicy], info: ValidationInfo) -> dict[str, SlaPolicy]:
+        chain = info.data.get("escalation", [])
+        resolved = {}
+        for key, policy in policies.items():
+            if policy.name != key:
+                raise ValueError(f"policy {key!r} is named {policy.name!r}; leave the name out or make them equal")
+            if policy.escalation is None:
+                # the default chain, keeping only the steps on targets this policy has
+                steps = tuple(s for s in chain if policy.target(s.of) is not None)
+                policy = policy.model_copy(update={"escalation": steps})
+            resolved[key] = policy
+        covered = {p for policy in policies.values() for p in policy.priorities}
+        if missing := [p for p in PRIORITIES if p not in covered]:
+            raise ValueError(f"no policy serves priority {', '.join(missing)}: every priority needs deadlines")
+        return resolved
+
+    @field_validator("risk_matrix")
+    @classmethod
+    def _every_cell(cls, matrix: dict[Severity, dict[Criticality, str]]) -> dict[Severity, dict[Criticality, str]]:
+        for severity in Severity:
+            row = matrix.get(severity)
+            if row is None:
+                raise ValueError(f"no row for severity {severity.value!r}")
+            for criticality in Criticality:
+                cell = row.get(criticality)
+                if cell not in PRIORITIES:
+                    raise ValueError(f"{severity.value}.{criticality.value}: {cell!r} is not a priority "
+                                     f"({', '.join(PRIORITIES)})")
+        return matrix
+
+    @field_validator("engineers")
+    @classmethod
+    def _known_sites(cls, engineers: list[EngineerSettings], info: ValidationInfo) -> list[EngineerSettings]:
+        sites = info.data.get("sites", {})
+        for engineer in engineers:
+            for site in engineer.sites:
+                if site not in sites:
+                    raise ValueError(f"engineer {engineer.name!r}: unknown site {site!r} "
+                                     f"(configured: {', '.join(sorted(sites))})")
+        names = [e.name for e in engineers]
+        if dupes := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"engineer name {dupes[0]!r} appears more than once")
+        return engineers
+
+    def site(self, name: str) -> SiteSettings:
+        """The configured site, or `UnknownName` listing the configured ones."""
+        try:
+            return self.sites[name]
+        except KeyError:
+            raise UnknownName("site", name, sorted(self.sites)) from None
+
+    def policy(self, name: str) -> SlaPolicy:
+        """The configured policy, or `UnknownName` listing the configured ones."""
+        try:
+            return self.policies[name]
+        except KeyError:
+            raise UnknownName("policy", name, sorted(self.policies)) from None
+
+    def policy_for(self, priority: str, service_type: ServiceType | str | None = None) -> SlaPolicy:
+        """The policy serving ``priority`` for ``service_type``.
+
+        Without a service type, or when no policy of that type serves the priority (an order whose
+        priority was raised past its class of job), the first policy in the catalogue serving the
+        priority applies.
+        """
+        if priority not in PRIORITIES:
+            raise ValueError(f"unknown priority {priority!r} (known: {', '.join(PRIORITIES)})")
+        serving = [p for p in self.policies.values() if priority in p.priorities]
+        exact = [p for p in serving if service_type is not None and p.service_type == service_type]
+        return (exact or serving)[0]
+
+    def priority_for(self, severity: Severity | str, criticality: Criticality | str) -> str:
+        """The risk matrix's priority for a finding's severity on an asset of that criticality."""
+        try:
+            return self.risk_matrix[Severity(severity)][Criticality(criticality)]
+        except ValueError:
+            raise ValueError(f"no risk-matrix cell for severity {severity!r} and criticality {criticality!r} "
+                             f"(severities: {', '.join(Severity)}; criticalities: {', '.join(Criticality)})") from None
+
+    def criticality_of(self, asset: str) -> Criticality:
+        """The asset's criticality from ``asset_criticality``, else ``default_criticality``."""
+        return self.asset_criticality.get(asset, self.default_criticality)
+
+    def sla_clock(self, site: str, policy: SlaPolicy | str) -> SlaClock:
+        """The SLA clock of ``policy`` (an object or a name) at ``site``."""
+        if isinstance(policy, str):
+            policy = self.policy(policy)
+        return SlaClock(policy, self.site(site).calendar(policy.calendar))
+
+
+def parse_ticketing_section(document: Any, source: str = "configuration") -> Any:
+    """The ``ticketing:`` mapping of a parsed YAML document, with an error naming the file if absent."""
+    if not isinstance(document, dict) or "ticketing" not in document:
+        raise ValueError(f"{source}: no 'ticketing:' section")
+    return document["ticketing"]
+
+
+def default_config_path() -> Path:
+    """The sample configuration shipped inside the package (``config/ticketing.yaml`` in the repository)."""
+    return Path(str(resources.files("ticketing").joinpath("default.yaml")))
+
+
+def default_ticketing_config() -> TicketingConfig:
+    """The ``ticketing:`` section of the shipped sample configuration."""
+    path = default_config_path()
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return TicketingConfig.model_validate(parse_ticketing_section(document, str(path)))
+
+
+__all__ = [
+    "AssignmentSettings", "Criticality", "EngineerSettings", "HolidaySettings", "Severity", "SiteSettings",
+    "TicketingConfig", "UnknownName", "default_config_path", "default_ticketing_config", "parse_ticketing_section",
+]

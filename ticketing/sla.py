@@ -1,0 +1,320 @@
+"""SLA policies, deadlines and the running SLA clock of a work order.
+
+A policy gives a *response* target (time to acknowledge) and a *resolution* target (time to resolve),
+counted on a calendar: the site's business hours or 24×7. The clock stops while the order is on hold
+(awaiting parts or the customer). A deadline is the earliest instant at which the target's worth of
+counted time has passed since the order opened; when the priority changes, the deadlines are computed
+again from the opening with the new priority's policy (or, in ``restart`` mode, from the change).
+
+Nothing here reads the time: every question takes ``now``, so tests move a clock instead of sleeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ticketing.calendar import Calendar
+from ticketing.clock import Duration, require_aware
+from ticketing.models import PRIORITIES, ServiceType
+from ticketing.roles import Role
+
+Target = Literal["response", "resolution"]
+EscalationKind = Literal["notify_assignee", "reassign", "notify_manager"]
+
+
+class EscalationStep(BaseModel):
+    """One step of an escalation chain: at ``at`` × the ``of`` target, do ``action``.
+
+    ``at`` is the fraction of the target consumed (0.75 = three quarters of the response time has
+    passed, 1.0 = the deadline). ``role`` is whom ``reassign`` hands the order to.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    at: float = Field(gt=0, le=10)
+    of: Target
+    action: EscalationKind
+    role: Role | None = None
+
+    @model_validator(mode="after")
+    def _reassign_names_a_role(self) -> EscalationStep:
+        if self.action == "reassign" and self.role is None:
+            raise ValueError("a reassign step needs a role to hand the order to (e.g. role: senior_engineer)")
+        return self
+
+    @property
+    def key(self) -> str:
+        """A stable name of the step, recorded once it has fired: ``response@0.75:notify_assignee``."""
+        return f"{self.of}@{self.at:g}:{self.action}"
+
+
+class SlaPolicy(BaseModel):
+    """Targets for one class of job: which priorities it serves, how long, on which calendar."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    service_type: ServiceType
+    priorities: tuple[str, ...] = Field(min_length=1)
+    response: Duration | None = None
+    resolution: Duration | None = None
+    calendar: Literal["business", "24x7"] = "business"
+    escalation: tuple[EscalationStep, ...] | None = Field(
+        None, description="steps of this policy; None takes the configuration's default chain")
+
+    @field_validator("priorities")
+    @classmethod
+    def _known_priorities(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for p in value:
+            if p not in PRIORITIES:
+                raise ValueError(f"unknown priority {p!r} (known: {', '.join(PRIORITIES)})")
+        return value
+
+    @field_validator("response", "resolution")
+    @classmethod
+    def _positive(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            raise ValueError(f"a target must be longer than zero, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _has_a_target(self) -> SlaPolicy:
+        if self.response is None and self.resolution is None:
+            raise ValueError(f"policy {self.name!r} needs a response or a resolution target")
+        for step in self.escalation or ():
+            if self.target(step.of) is None:
+                raise ValueError(f"policy {self.name!r} escalates on {step.of} but has no {step.of} target")
+        return self
+
+    def target(self, of: Target) -> timedelta | None:
+        """The response or resolution target."""
+        return self.response if of == "response" else self.resolution
+
+
+class Interval(Protocol):
+    """A stretch of time on hold; ``end`` is None while it lasts (the orders' ``HoldPeriod``)."""
+
+    start: datetime
+    end: datetime | None
+
+
+class Timeline(Protocol):
+    """What the SLA clock reads of an order; a ``WorkOrder`` provides it, and so does `SlaTimeline`."""
+
+    opened_at: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    holds: Sequence[Any]
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A stretch on hold: the clock stops from ``start`` until ``end`` (None: still on hold)."""
+
+    start: datetime
+    end: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SlaTimeline:
+    """The times of an order that the SLA clock needs, for callers without a ``WorkOrder``.
+
+    ``sla_started_at`` moves the start of the count (``restart`` mode after a priority change).
+    """
+
+    opened_at: datetime
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+    holds: Sequence[Hold] = ()
+    sla_started_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """When the order must be acknowledged and resolved; None where the policy has no target."""
+
+    response_due: datetime | None
+    resolution_due: datetime | None
+
+    def as_json(self) -> dict[str, str | None]:
+        """ISO 8601 strings, each with the offset it carries (the site's, from a site calendar)."""
+        return {"response_due": _iso(self.response_due), "resolution_due": _iso(self.resolution_due)}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@dataclass(frozen=True)
+class TargetStatus:
+    """Where one target stands at a moment.
+
+    ``consumed`` is the counted time used so far (stopped at ``met_at`` once met); ``left`` is the
+    target minus that, negative once overrun; ``breached`` says whether the deadline passed before the
+    target was met (met exactly on the deadline is in time).
+    """
+
+    of: Target
+    target: timedelta
+    due: datetime
+    consumed: timedelta
+    met_at: datetime | None
+    breached: bool
+
+    @property
+    def left(self) -> timedelta:
+        return self.target - self.consumed
+
+    @property
+    def fraction(self) -> float:
+        """Share of the target consumed: 0.5 halfway, 1.0 at the deadline, above 1 when overrun."""
+        return self.consumed / self.target
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.fraction
+
+
+@dataclass(frozen=True)
+class SlaStatus:
+    """Both targets of an order at a moment, and whether its clock is stopped (on hold)."""
+
+    at: datetime
+    paused: bool
+    response: TargetStatus | None
+    resolution: TargetStatus | None
+
+    @property
+    def breached(self) -> bool:
+        return any(t is not None and t.breached for t in (self.response, self.resolution))
+
+
+def _start(timeline: Timeline) -> datetime:
+    started = getattr(timeline, "sla_started_at", None)
+    return require_aware(started if started is not None else timeline.opened_at, "opened_at").astimezone(UTC)
+
+
+def met_at(timeline: Timeline, of: Target) -> datetime | None:
+    """When the target was met (acknowledged or resolved for the response; resolved for resolution)."""
+    # resolving an order also answers it, even if nobody pressed "acknowledge" first
+    met = timeline.resolved_at if of == "resolution" else (timeline.acknowledged_at or timeline.resolved_at)
+    return require_aware(met, f"{of} time").astimezone(UTC) if met is not None else None
+
+
+def _holds(timeline: Timeline, start: datetime, now: datetime | None) -> list[tuple[datetime, datetime]]:
+    """The holds after ``start`` as sorted, merged UTC intervals; an open hold lasts until ``now``."""
+    spans = []
+    for hold in timeline.holds:
+        begin = require_aware(hold.start, "hold start").astimezone(UTC)
+        if hold.end is not None:
+            end = require_aware(hold.end, "hold end").astimezone(UTC)
+        elif now is not None:
+            end = require_aware(now, "now").astimezone(UTC)
+        else:
+            raise ValueError(f"the order is on hold since {hold.start.isoformat()}: its deadlines depend on now; pass now")
+        begin = max(begin, start)
+        if end > begin:
+            spans.append((begin, end))
+    spans.sort()
+    merged: list[tuple[datetime, datetime]] = []
+    for begin, end in spans:
+        if merged and begin <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((begin, end))
+    return merged
+
+
+@dataclass(frozen=True)
+class SlaClock:
+    """A policy on a calendar: answers deadlines and status for any order's `Timeline`.
+
+    Examples
+    --------
+    >>> from ticketing.calendar import AlwaysOpen
+    >>> policy = SlaPolicy(name="emergency", service_type="emergency_repair", priorities=("P1",),
+    ...                    response="15m", resolution="4h", calendar="24x7")
+    >>> sla = SlaClock(policy, AlwaysOpen("Europe/Berlin"))
+    >>> opened = datetime(2026, 11, 21, 22, 0, tzinfo=UTC)
+    >>> sla.deadlines(SlaTimeline(opened)).as_json()
+    {'response_due': '2026-11-21T23:15:00+01:00', 'resolution_due': '2026-11-22T03:00:00+01:00'}
+    >>> sla.status(SlaTimeline(opened), now=opened + timedelta(minutes=12)).response.percent
+    80.0
+    """
+
+    policy: SlaPolicy
+    calendar: Calendar = field(repr=False)
+
+    def when_consumed(self, timeline: Timeline, amount: timedelta, now: datetime | None = None) -> datetime:
+        """The earliest instant at which ``amount`` of counted time has passed, holds excluded.
+
+        While the order is on hold the answer assumes the hold ends at ``now``.
+        """
+        cursor = _start(timeline)
+        remaining = amount
+        for hold_start, hold_end in _holds(timeline, cursor, now):
+            if hold_end <= cursor:
+                continue
+            candidate = self.calendar.add(cursor, remaining)
+            if candidate <= hold_start:
+                return candidate
+            remaining -= self.calendar.elapsed(cursor, hold_start)
+            cursor = hold_end
+        return self.calendar.add(cursor, remaining)
+
+    def consumed(self, timeline: Timeline, until: datetime) -> timedelta:
+        """Counted time from the start of the order's clock to ``until``, holds excluded."""
+        start = _start(timeline)
+        until = require_aware(until, "until").astimezone(UTC)
+        if until <= start:
+            return timedelta(0)
+        total = self.calendar.elapsed(start, until)
+        for hold_start, hold_end in _holds(timeline, start, until):
+            if hold_start < until:
+                total -= self.calendar.elapsed(hold_start, min(hold_end, until))
+        return total
+
+    def due(self, timeline: Timeline, of: Target, fraction: float = 1.0, now: datetime | None = None) -> datetime | None:
+        """When ``fraction`` of the ``of`` target is consumed; None if the policy has no such target."""
+        target = self.policy.target(of)
+        if target is None:
+            return None
+        return self.when_consumed(timeline, target * fraction, now)
+
+    def deadlines(self, timeline: Timeline, now: datetime | None = None) -> Deadlines:
+        """Response and resolution deadlines (``now`` is needed only while the order is on hold)."""
+        return Deadlines(self.due(timeline, "response", now=now), self.due(timeline, "resolution", now=now))
+
+    def target_status(self, timeline: Timeline, of: Target, now: datetime) -> TargetStatus | None:
+        target = self.policy.target(of)
+        if target is None:
+            return None
+        now = require_aware(now, "now").astimezone(UTC)
+        met = met_at(timeline, of)
+        if met is not None and met > now:
+            met = None  # not yet met as seen from `now`
+        until = met or now
+        due = self.when_consumed(timeline, target, now)
+        return TargetStatus(of, target, due, self.consumed(timeline, until), met, breached=until > due)
+
+    def status(self, timeline: Timeline, now: datetime) -> SlaStatus:
+        """Time used, time left and breach of both targets as seen at ``now``."""
+        now_utc = require_aware(now, "now").astimezone(UTC)
+        paused = any(h.start <= now_utc < h.end for h in _open_or_closed(timeline, now_utc))
+        return SlaStatus(now_utc, paused, self.target_status(timeline, "response", now_utc),
+                         self.target_status(timeline, "resolution", now_utc))
+
+
+def _open_or_closed(timeline: Timeline, now: datetime) -> Iterable[Hold]:
+    for hold in timeline.holds:
+        end = hold.end if hold.end is not None else now + timedelta(microseconds=1)
+        yield Hold(require_aware(hold.start, "hold start"), require_aware(end, "hold end"))
+
+
+__all__ = ["Deadlines", "EscalationStep", "Hold", "Interval", "SlaClock", "met_at", "SlaPolicy", "SlaStatus", "SlaTimeline",
+           "Target", "TargetStatus", "Timeline"]
