@@ -26,7 +26,7 @@ class Message:
     """One MQTT message on its way out.
 
     ``at_ns`` is the simulated time (since the run's start) it is sent; ``readings`` how many scalar
-    readings or waveform samples it carries; ``format`` one of ``single``, ``batch``, ``waveform``,
+    readings it carries (a waveform block counts as one); ``format`` one of ``single``, ``batch``, ``waveform``,
     ``gateway``; ``sensors`` the sensors it carries.
     """
 
@@ -63,9 +63,10 @@ def skew_ns(gateway: Gateway | None, elapsed_ns: np.ndarray) -> np.ndarray:
     return skew
 
 
+# Each breaks the whole message, so every reading it carried is lost (dead-lettered by ingest).
 _MALFORMED = (
     lambda p: p[: max(1, len(p) // 2)],                      # truncated mid-message
-    lambda p: p.replace(b'"value"', b'"valeu"', 1) if b'"value"' in p else b"{" + p,  # wrong key
+    lambda p: b"{" + p,                                      # stray byte: not JSON
     lambda p: b"\xff\xfe" + p,                               # not UTF-8
     lambda p: b'{"ts": "yesterday", "value": "n/a"}',         # values of the wrong type
 )
@@ -80,12 +81,14 @@ def corrupt(payload: bytes, rng: np.random.Generator) -> bytes:
 class _Tally:
     messages: int = 0
     readings: int = 0
-    intact_readings: int = 0  # readings in affected messages that were not also corrupted
+    corrupted_messages: int = 0  # affected messages that were also corrupted (a duplicated bad one)
+    intact_readings: int = 0  # readings in affected messages that were not corrupted
     topics: dict = field(default_factory=dict)
 
     def add(self, msg: Message) -> None:
         self.messages += 1
         self.readings += msg.readings
+        self.corrupted_messages += msg.corrupted
         self.intact_readings += 0 if msg.corrupted else msg.readings
         self.topics[msg.topic] = self.topics.get(msg.topic, 0) + 1
 

@@ -97,15 +97,20 @@ def operating_regime(asset: Asset, elapsed_ns: np.ndarray, rng: np.random.Genera
     n = len(elapsed_ns)
     t = elapsed_ns / NS
     total = (t[-1] if n else 0.0) + 1.0
+    # Events are drawn one day at a time so that a shorter run is exactly the start of a longer one.
     dwell = duty.mean_dwell.total_seconds()
-    n_changes = int(total / dwell * 3) + 8
-    changes = np.cumsum(rng.exponential(dwell, n_changes))
-    levels = np.asarray(duty.load_levels)[rng.integers(len(duty.load_levels), size=n_changes + 1)]
+    changes, levels, stop_at, stop_len = [], [], [], []
+    for day in range(int(total // 86400) + 1):
+        n_changes = int(rng.poisson(86400 / dwell))
+        changes.append(np.sort(rng.uniform(day * 86400, (day + 1) * 86400, n_changes)))
+        levels.append(np.asarray(duty.load_levels)[rng.integers(len(duty.load_levels), size=n_changes)])
+        n_stops = int(rng.poisson(duty.stops_per_day))
+        stop_at.append(rng.uniform(day * 86400, (day + 1) * 86400, n_stops))
+        stop_len.append(rng.exponential(duty.mean_stop.total_seconds(), n_stops))
+    changes, stop_at, stop_len = np.concatenate(changes), np.concatenate(stop_at), np.concatenate(stop_len)
+    levels = np.concatenate([[duty.load_levels[-1]], *levels])
     load_step = levels[np.searchsorted(changes, t, side="right")]
 
-    n_stops = int(rng.poisson(duty.stops_per_day * total / 86400))
-    stop_at = rng.uniform(0, total, n_stops)
-    stop_len = rng.exponential(duty.mean_stop.total_seconds(), n_stops)
     edges = np.zeros(n + 1)
     np.add.at(edges, np.searchsorted(t, stop_at), 1)
     np.add.at(edges, np.searchsorted(t, stop_at + stop_len), -1)
@@ -234,7 +239,7 @@ def scalar_readings(asset: Asset, comp: Components, dt_s: float, rng: np.random.
     The noise draws do not depend on faults, so runs with and without a fault share them.
     """
     n = len(comp.speed_hz)
-    noise = rng.standard_normal((4, n))
+    noise = rng.standard_normal((n, 4)).T  # time-major, so a shorter run draws a prefix of a longer one's
     tau = thermal_tau_s or TYPE_PHYSICS[asset.type]["thermal_tau_s"]
     values = {
         "vibration_rms": np.round(np.maximum(np.hypot(comp.velocity_rms, 0.02) * (1 + comp.erratic * noise[0]), 0.0), 3),
@@ -252,31 +257,35 @@ def _resonator(resonance_hz: float, rate_hz: float, damping: float = 0.05) -> tu
     return np.array([np.sin(theta)]), np.array([1.0, -2 * r * np.cos(theta), r * r])
 
 
-def _impact_train(rate_hz: float, n_samples: int, defect_hz: np.ndarray, amplitude: np.ndarray,
-                  shaft_hz: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+# Blocks per vectorised step. Every step draws random numbers for a whole chunk even when fewer
+# blocks are left, so a shorter run's waveforms are exactly the start of a longer run's.
+_CHUNK = 256
+
+
+def _impact_train(rate_hz: float, n_samples: int, defect_hz: np.ndarray, fastest_hz: float,
+                  amplitude: np.ndarray, shaft_hz: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
     """Impulses at a defect frequency with 1 % interval jitter (rolling elements slip), shape (B, N).
 
     With ``shaft_hz`` given (inner race) each impact is scaled by ``(1 + cos 2π f_r t) / 2``: the
-    defect turns with the shaft through the load zone.
+    defect turns with the shaft through the load zone. Random draws are always made for `_CHUNK`
+    blocks and ``fastest_hz``, so the stream does not depend on how many blocks a run has.
     """
     blocks = len(defect_hz)
-    span = n_samples / rate_hz
-    fastest = float(np.max(defect_hz)) if blocks else 0.0
-    k = int(np.ceil(span * fastest * 1.05)) + 2
+    k = int(np.ceil(n_samples / rate_hz * fastest_hz * 1.05)) + 2
     period = 1.0 / np.maximum(defect_hz, 1e-3)
-    intervals = period[:, None] * (1.0 + 0.01 * rng.standard_normal((blocks, k)))
-    times = rng.uniform(0, 1, blocks)[:, None] * period[:, None] + np.cumsum(intervals, axis=1) - intervals[:, :1]
-    heights = amplitude[:, None] * (1.0 + 0.1 * rng.standard_normal((blocks, k)))
+    jitter = rng.standard_normal((_CHUNK, k))[:blocks]
+    offset = rng.uniform(0, 1, _CHUNK)[:blocks]
+    spread = rng.standard_normal((_CHUNK, k))[:blocks]
+    phase = rng.uniform(0, 2 * np.pi, _CHUNK)[:blocks, None]
+    intervals = period[:, None] * (1.0 + 0.01 * jitter)
+    times = offset[:, None] * period[:, None] + np.cumsum(intervals, axis=1) - intervals[:, :1]
+    heights = amplitude[:, None] * (1.0 + 0.1 * spread)
     if shaft_hz is not None:
-        phase = rng.uniform(0, 2 * np.pi, blocks)[:, None]
         heights = heights * 0.5 * (1 + np.cos(2 * np.pi * shaft_hz[:, None] * times + phase))
     index = np.rint(times * rate_hz).astype(np.int64)
     inside = (index < n_samples) & (index >= 0)
     flat = (np.arange(blocks)[:, None] * n_samples + index)[inside]
     return np.bincount(flat, weights=heights[inside], minlength=blocks * n_samples).reshape(blocks, n_samples)
-
-
-_CHUNK = 256  # blocks per vectorised step; fixed so the random stream does not depend on run length
 
 
 def waveform_blocks(asset: Asset, comp: Components, rows: np.ndarray, waveform: Waveform,
@@ -303,16 +312,18 @@ def waveform_blocks(asset: Asset, comp: Components, rows: np.ndarray, waveform: 
         r = rows[lo:lo + _CHUNK]
         blocks = len(r)
         shaft = comp.speed_hz[r]
-        phases = rng.uniform(0, 2 * np.pi, (blocks, len(order_list)))
+        phases = rng.uniform(0, 2 * np.pi, (_CHUNK, len(order_list)))[:blocks]
         signal = np.zeros((blocks, n))
         for j, order in enumerate(order_list):
             freq = order * shaft
             peak = np.sqrt(2) * comp.orders[r, j] / 1000.0 * 2 * np.pi * freq
             signal += peak[:, None] * np.sin(2 * np.pi * freq[:, None] * t[None, :] + phases[:, j:j + 1])
-        excitation = comp.resonance_noise[r][:, None] * rng.standard_normal((blocks, n))
-        excitation += _impact_train(fs, n, ratios["bpfo"] * shaft, comp.outer_impact[r], None, rng)
-        excitation += _impact_train(fs, n, ratios["bpfi"] * shaft, comp.inner_impact[r], shaft, rng)
+        excitation = comp.resonance_noise[r][:, None] * rng.standard_normal((_CHUNK, n))[:blocks]
+        excitation += _impact_train(fs, n, ratios["bpfo"] * shaft, ratios["bpfo"] * asset.running_speed_hz,
+                                    comp.outer_impact[r], None, rng)
+        excitation += _impact_train(fs, n, ratios["bpfi"] * shaft, ratios["bpfi"] * asset.running_speed_hz,
+                                    comp.inner_impact[r], shaft, rng)
         signal += lfilter(b, a, excitation, axis=1)
-        signal += 0.02 * rng.standard_normal((blocks, n))
+        signal += 0.02 * rng.standard_normal((_CHUNK, n))[:blocks]
         out[lo:lo + blocks] = signal
     return out
