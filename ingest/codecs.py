@@ -29,6 +29,7 @@ per topic.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -176,6 +177,7 @@ class Decoder:
         self.waveform_features = waveform_features
         self.keep_raw_waveform = keep_raw_waveform or waveform_features is None
         self._keys: dict[object, SeriesKey] = {}
+        self._topics: dict[str, tuple[bool, dict[str, str]] | str] = {}
 
     # -- the hot loop ---------------------------------------------------------------------------
 
@@ -279,14 +281,34 @@ class Decoder:
         rows.ts.append(ts_ns)
         rows.val.append(value)
 
+    def _route(self, topic: str) -> tuple[bool, dict[str, str]]:
+        """(is a gateway topic, its tags); raises `PayloadError` when the topic fits neither template.
+
+        Gateway topics are checked first: ``faultline/s/_gateway/g`` also fits the reading template
+        (as asset ``_gateway``), and ``_gateway`` is reserved for gateways.
+        """
+        route = self._topics.get(topic)
+        if route is None:
+            try:
+                route = (True, self.gateway_template.parse(topic))
+            except PayloadError:
+                try:
+                    route = (False, self.template.parse(topic))
+                except PayloadError as exc:
+                    route = exc.reason
+            if len(self._topics) >= _KEY_CACHE_SIZE:
+                self._topics.clear()
+            self._topics[topic] = route
+        if type(route) is str:
+            raise PayloadError(route)
+        return route
+
     def _reading_tags(self, topic: str) -> dict[str, str]:
-        try:
-            return self.template.parse(topic)
-        except PayloadError:
-            if self.gateway_template.matches(topic):
-                raise PayloadError(f"topic {shown(topic)} is a gateway topic: its payload must be "
-                                   '{"readings": [...]}') from None
-            raise
+        is_gateway, tags = self._route(topic)
+        if is_gateway:
+            raise PayloadError(f"topic {shown(topic)} is a gateway topic: its payload must be "
+                               '{"readings": [...]}')
+        return tags
 
     def _key(self, tags: dict[str, str], receive: bool = False, measurement: str | None = None,
              field: str = "value") -> SeriesKey:
@@ -316,11 +338,10 @@ class Decoder:
         rows.add_block(self._key(tags), ts, value)
 
     def _gateway(self, topic: str, obj: dict, received: int, rows: _Rows) -> None:
-        try:
-            topic_tags = self.gateway_template.parse(topic)
-        except PayloadError as exc:
-            raise PayloadError(f'"readings" payloads belong on gateway topics '
-                               f"({self.gateway_template.template}): {exc.reason}") from None
+        is_gateway, topic_tags = self._route(topic)
+        if not is_gateway:
+            raise PayloadError(f'"readings" payloads belong on gateway topics ({self.gateway_template.template}), '
+                               f"not on {shown(topic)}")
         readings = _array(obj["readings"], '"readings"', "readings", self.limits.max_batch_len)
         base = {k: v for k, v in topic_tags.items() if k != "gateway"}
         idx, ts, val = [], [], []
@@ -470,7 +491,8 @@ def timestamp_ns(raw: object, what: str = '"ts"') -> int:
     if kind is float:
         if raw - raw != 0.0:
             raise PayloadError(f"{what} is {raw!r}, expected a finite number")
-        return round(raw * _MS)
+        whole = math.floor(raw)  # keeps whole milliseconds exact; raw * 1e6 would round them
+        return whole * _MS + round((raw - whole) * _MS)
     if kind is str:
         return _iso_ns(raw, what)
     raise PayloadError(f"{what} is {shown(raw)}, expected epoch milliseconds or an ISO 8601 string")

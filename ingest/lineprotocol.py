@@ -23,6 +23,9 @@ What line protocol cannot carry is refused rather than silently altered:
 A tag whose value is empty is left out of the line: InfluxDB treats a missing tag and an empty tag
 value the same way, and an empty value is a syntax error.
 
+VictoriaMetrics (1.x as Debian ships it) silently drops a line whose field key contains a double
+quote; Faultline's field keys are fixed names (``value``, ``rms``, ..) and never do.
+
 Values are always floats (``repr``, the shortest text that reads back as the same float64), so a
 field never changes type between writes.
 """
@@ -171,8 +174,8 @@ def encode_lines(readings: Readings, precision: str = "ns",
     refused = []
     for row in np.flatnonzero(~good).tolist():
         key = readings.series[readings.index[row]]
-        reason = problems.get(int(readings.index[row])) or f"value {value[row]!r} is not finite"
-        refused.append(RefusedRow(f"{key} {value[row]!r} {ts[row]}", reason))
+        reason = problems.get(int(readings.index[row])) or f"value {float(value[row])!r} is not finite"
+        refused.append(RefusedRow(f"{key} {float(value[row])!r} {int(ts[row])}", reason))
     return _format(prefixes, readings.index[good], value[good], ts[good]), refused
 
 

@@ -138,7 +138,10 @@ class TopicTemplate:
                 continue
             if not part:
                 raise PayloadError(f"topic {shown(topic)} has an empty {{{text}}} segment")
-            check_tag_value(text, part)
+            try:
+                check_tag_value(text, part)
+            except PayloadError as exc:
+                raise PayloadError(f"topic {shown(topic)}: {exc.reason}") from None
             tags[text] = part
         return tags
 

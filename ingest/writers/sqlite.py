@@ -65,8 +65,8 @@ class SqliteStore(SqliteFile):
         if not len(readings):
             return WriteResult(0, [])
         finite = np.isfinite(readings.value)
-        rejected = [RejectedLine(f"{readings.series[readings.index[i]]} {readings.value[i]!r} "
-                                 f"{readings.ts[i]}".encode(), f"value {readings.value[i]!r} is not finite")
+        rejected = [RejectedLine(f"{readings.series[readings.index[i]]} {float(readings.value[i])!r} "
+                                 f"{int(readings.ts[i])}".encode(), f"value {float(readings.value[i])!r} is not finite")
                     for i in np.flatnonzero(~finite).tolist()]
         try:
             with self._transaction() as conn:
