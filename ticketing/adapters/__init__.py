@@ -1,0 +1,11 @@
+"""Adapters: where work-order events and escalations go (webhooks, e-mail, a CMMS you add).
+
+See `ticketing.adapters.base` for the interface a new adapter implements.
+"""
+
+from ticketing.adapters.base import Adapter, DeadLetters
+from ticketing.adapters.mail import EmailAdapter, NotificationFailed
+from ticketing.adapters.webhook import SIGNATURE_HEADER, Backoff, WebhookAdapter, sign
+
+__all__ = ["Adapter", "Backoff", "DeadLetters", "EmailAdapter", "NotificationFailed", "SIGNATURE_HEADER",
+           "WebhookAdapter", "sign"]
