@@ -1,0 +1,370 @@
+"""Detector configuration: checks per asset class, overrides per asset, and a version per change.
+
+The ``detectors:`` section of the service configuration. A *check* is one detector on one sensor
+with its alert rule; an asset class (``pump``, ``motor``, ``fan``, or any name) holds the checks its
+assets get by default, and an asset entry may override any part of a check by name or switch it off::
+
+    detectors:
+      iso_20816_zones:            # EXAMPLE values: replace with the limits for your machines
+        group2: {ab: 1.4, bc: 2.8, cd: 4.5}
+      classes:
+        pump:
+          checks:
+            bearing_temp_limit:
+              sensor: bearing_temp
+              detector: static_limit
+              params: {high: 85}
+              fault_mode: overheating
+              rule: {on: 1.0, off: 0.97, min_duration: 10m}
+      assets:
+        P-101:
+          class: pump
+          checks:
+            bearing_temp_limit: {params: {high: 80}}
+
+Validation happens before anything runs, and every error names the key (``classes.pump.checks.
+bearing_temp_limit.params``) and the bad value. The version of a configuration is the hash of its
+validated content; ``ConfigHistory`` numbers the distinct versions in the order they were applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from detectors.drift import Cusum, Ewma
+from detectors.health import NoData, StuckSensor
+from detectors.robust import RobustZ
+from detectors.rules import AlertRule
+from detectors.streams import StreamingDetector
+from detectors.thresholds import IsoZones, StaticLimit
+from detectors.trend import TrendToLimit
+
+__all__ = [
+    "DETECTORS", "FAULT_MODES", "AssetConfig", "CheckConfig", "ConfigHistory", "ConfigVersion",
+    "DetectorsConfig", "RuleConfig", "WaveformConfig", "parse_seconds",
+]
+
+DETECTORS: dict[str, type[StreamingDetector]] = {
+    cls.kind: cls for cls in (StaticLimit, IsoZones, RobustZ, Ewma, Cusum, TrendToLimit, NoData, StuckSensor)
+}
+
+FAULT_MODES = (
+    "imbalance", "misalignment", "bearing_outer_race", "bearing_inner_race", "lubrication_loss", "looseness",
+    "stuck_sensor", "dropout", "spike", "drift",
+    "offline", "duplicate", "out_of_order", "clock_skew", "malformed",
+    "overheating", "high_vibration", "anomaly", "no_data",
+)
+
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d|w)?\s*$")
+
+
+def parse_seconds(value: Any) -> float:
+    """``90``, ``"90s"``, ``"10m"``, ``"2h"``, ``"1d"``, ``"1d12h"`` → seconds.
+
+    >>> parse_seconds("1d12h"), parse_seconds(30), parse_seconds("10m")
+    (129600.0, 30.0, 600.0)
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"duration must be >= 0, got {value}")
+        return float(value)
+    if isinstance(value, str):
+        parts = re.findall(r"(\d+(?:\.\d+)?)\s*(ms|min|s|m|h|d|w)", value)
+        if parts and re.fullmatch(r"(\s*\d+(?:\.\d+)?\s*(ms|min|s|m|h|d|w))+\s*", value):
+            return float(sum(float(n) * _UNITS[u] for n, u in parts))
+        m = _DURATION.match(value)
+        if m:
+            return float(m.group(1)) * _UNITS[m.group(2) or "s"]
+    raise ValueError(f"not a duration: {value!r} (use seconds or e.g. '90s', '10m', '2h', '1d')")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RuleConfig(_Model):
+    """The alert rule of a check; see :class:`detectors.rules.AlertRule`."""
+
+    on: float = 1.0
+    off: float = 0.8
+    n: int = Field(1, ge=1, le=64)
+    m: int = Field(1, ge=1, le=64)
+    min_duration: float = 0.0
+    clear_after: float = 0.0
+    latch: bool = False
+    severity_levels: dict[Literal["low", "medium", "high", "critical"], float] | None = None
+
+    @field_validator("min_duration", "clear_after", mode="before")
+    @classmethod
+    def _seconds(cls, v: Any) -> float:
+        return parse_seconds(v)
+
+    @model_validator(mode="after")
+    def _buildable(self) -> "RuleConfig":
+        self.build()  # the rule's own checks (off <= on, n <= m, levels rising) with its message
+        return self
+
+    def build(self) -> AlertRule:
+        return AlertRule(on=self.on, off=self.off, n=self.n, m=self.m, min_duration_s=self.min_duration,
+                         clear_after_s=self.clear_after, latch=self.latch, severity_levels=self.severity_levels)
+
+
+class CheckConfig(_Model):
+    """One detector on one sensor of an asset, with its alert rule."""
+
+    sensor: str
+    detector: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    fault_mode: str = "anomaly"
+    rule: RuleConfig = Field(default_factory=RuleConfig)
+    skip_below: float | None = Field(
+        None, description="readings below this are not scored (a stopped machine's vibration or current)")
+    enabled: bool = True
+
+    @field_validator("detector")
+    @classmethod
+    def _known_detector(cls, v: str) -> str:
+        if v not in DETECTORS:
+            raise ValueError(f"unknown detector {v!r}; known: {', '.join(sorted(DETECTORS))}")
+        return v
+
+    @field_validator("fault_mode")
+    @classmethod
+    def _known_mode(cls, v: str) -> str:
+        if v not in FAULT_MODES:
+            raise ValueError(f"unknown fault_mode {v!r}; known: {', '.join(FAULT_MODES)}")
+        return v
+
+    @model_validator(mode="after")
+    def _params_build(self) -> "CheckConfig":
+        if self.detector != "iso_zones":  # zone limits come from the asset's group, checked per asset
+            self.build()
+        return self
+
+    def build(self, extra: dict[str, Any] | None = None) -> StreamingDetector:
+        params = {**self.params, **(extra or {})}
+        try:
+            return DETECTORS[self.detector](**params)
+        except TypeError as exc:
+            raise ValueError(f"bad params for detector {self.detector!r}: {exc}") from None
+
+
+class WaveformConfig(_Model):
+    """Features computed from each acceleration block; each becomes a stream ``<sensor>.<feature>``."""
+
+    sensor: str = "accel"
+    features: tuple[str, ...] = ("rms", "kurtosis", "crest_factor")
+    defect_band_hz: tuple[float, float] = (2000.0, 5000.0)
+    defect_frequencies: bool = Field(True, description="bpfo/bpfi/bsf/ftf envelope ratios (needs bearing geometry)")
+
+    @field_validator("features")
+    @classmethod
+    def _known_features(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        known = {"rms", "peak", "crest_factor", "kurtosis", "skewness", "mean"}
+        bad = [f for f in v if f not in known]
+        if bad:
+            raise ValueError(f"unknown waveform feature {bad[0]!r}; known: {', '.join(sorted(known))}")
+        return v
+
+
+class BearingConfig(_Model):
+    n_balls: int = Field(gt=0)
+    ball_diameter_mm: float = Field(gt=0)
+    pitch_diameter_mm: float = Field(gt=0)
+    contact_angle_deg: float = 0.0
+
+
+class CheckOverride(_Model):
+    """Per-asset change to a check of its class: any field; ``params`` and ``rule`` merge key by key."""
+
+    sensor: str | None = None
+    detector: str | None = None
+    params: dict[str, Any] | None = None
+    fault_mode: str | None = None
+    rule: dict[str, Any] | None = None
+    skip_below: float | None = None
+    enabled: bool | None = None
+
+
+class ClassConfig(_Model):
+    checks: dict[str, CheckConfig] = Field(default_factory=dict)
+    waveform: WaveformConfig | None = None
+
+
+class AssetConfig(_Model):
+    """What the detectors need to know about one asset, and its overrides."""
+
+    class_: str = Field("default", alias="class")
+    site: str | None = None
+    iso_group: str | None = None
+    running_speed_hz: float | None = Field(None, gt=0)
+    bearing: BearingConfig | None = None
+    checks: dict[str, CheckOverride | CheckConfig] = Field(default_factory=dict)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("iso_group", mode="before")
+    @classmethod
+    def _group_str(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) else v
+
+
+class ZoneLimits(_Model):
+    ab: float
+    bc: float
+    cd: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "ZoneLimits":
+        if not 0 < self.ab < self.bc < self.cd:
+            raise ValueError(f"zone boundaries must satisfy 0 < ab < bc < cd, got {self.ab}, {self.bc}, {self.cd}")
+        return self
+
+
+class DetectorsConfig(_Model):
+    """The ``detectors:`` section: zone tables, checks per asset class, assets with overrides."""
+
+    iso_20816_zones: dict[str, ZoneLimits] = Field(default_factory=dict)
+    classes: dict[str, ClassConfig] = Field(default_factory=dict)
+    assets: dict[str, AssetConfig] = Field(default_factory=dict)
+    default_class: str = "default"
+    silence_after: float = Field(900.0, description="deadman: a stream silent this long raises no_data")
+
+    @field_validator("iso_20816_zones", mode="before")
+    @classmethod
+    def _group_keys(cls, v: Any) -> Any:
+        return {str(k): g for k, g in v.items()} if isinstance(v, dict) else v
+
+    @field_validator("silence_after", mode="before")
+    @classmethod
+    def _seconds(cls, v: Any) -> float:
+        return parse_seconds(v)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "DetectorsConfig":
+        for name, asset in self.assets.items():
+            if asset.class_ not in self.classes and asset.class_ != self.default_class:
+                raise ValueError(f"assets.{name}.class: unknown class {asset.class_!r}; "
+                                 f"known: {', '.join(sorted(self.classes))}")
+            self.checks_for(name)  # builds every check, so a bad override fails here, naming the asset
+        for cname, cls in self.classes.items():
+            for check, c in cls.checks.items():
+                group = c.params.get("group")
+                if c.detector == "iso_zones" and group is not None and str(group) not in self.iso_20816_zones:
+                    raise ValueError(f"classes.{cname}.checks.{check}.params.group: no zone limits for "
+                                     f"group {group!r} in iso_20816_zones")
+        return self
+
+    def asset(self, name: str) -> AssetConfig:
+        """The asset's entry (an empty one of the default class if it is not listed)."""
+        return self.assets.get(name) or AssetConfig(**{"class": self.default_class})
+
+    def checks_for(self, name: str) -> dict[str, tuple[CheckConfig, dict[str, Any]]]:
+        """The enabled checks of an asset, class defaults merged with its overrides.
+
+        Returns
+        -------
+        dict of check name to (CheckConfig, extra detector params)
+            The extra params are those that come from the asset itself (ISO zone limits).
+        """
+        asset = self.asset(name)
+        cls = self.classes.get(asset.class_, ClassConfig())
+        merged: dict[str, CheckConfig] = dict(cls.checks)
+        for check, override in asset.checks.items():
+            where = f"assets.{name}.checks.{check}"
+            if isinstance(override, CheckConfig):
+                merged[check] = override
+                continue
+            if check not in merged:
+                raise ValueError(f"{where}: class {asset.class_!r} has no check {check!r} to override "
+                                 f"(give sensor and detector to add a new one)")
+            base = merged[check].model_dump()
+            change = override.model_dump(exclude_none=True)
+            for key in ("params", "rule"):
+                if key in change:
+                    change[key] = {**base[key], **change[key]}
+            try:
+                merged[check] = CheckConfig(**{**base, **change})
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from None
+        out = {}
+        for check, c in merged.items():
+            if not c.enabled:
+                continue
+            extra: dict[str, Any] = {}
+            if c.detector == "iso_zones":
+                group = str(c.params.get("group", asset.iso_group))
+                if group not in self.iso_20816_zones:
+                    raise ValueError(f"assets.{name}: check {check!r} needs ISO 20816 zone limits for group "
+                                     f"{group!r}; add it under iso_20816_zones or set iso_group")
+                extra = self.iso_20816_zones[group].model_dump()
+                c = c.model_copy(update={"params": {k: v for k, v in c.params.items() if k != "group"}})
+            out[check] = (c, extra)
+        return out
+
+    def waveform_for(self, name: str) -> WaveformConfig | None:
+        return self.classes.get(self.asset(name).class_, ClassConfig()).waveform
+
+    def digest(self) -> str:
+        """SHA-256 of the validated content (key order and YAML layout do not matter)."""
+        canonical = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class ConfigVersion(_Model):
+    number: int
+    digest: str
+    applied_at: datetime
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        """``v3-1a2b3c4d``: the number for people, the hash prefix to tell copies apart."""
+        return f"v{self.number}-{self.digest[:8]}"
+
+
+class ConfigHistory:
+    """The numbered list of configuration versions, in the order they were applied.
+
+    Pure bookkeeping: the caller stores ``to_list()`` where it likes and passes the time in.
+
+    >>> from datetime import timezone
+    >>> h = ConfigHistory()
+    >>> cfg = DetectorsConfig()
+    >>> h.record(cfg, datetime(2026, 1, 1, tzinfo=timezone.utc)).number
+    1
+    >>> h.record(cfg, datetime(2026, 1, 2, tzinfo=timezone.utc)).number   # unchanged: same version
+    1
+    >>> h.record(DetectorsConfig(silence_after="1h"), datetime(2026, 1, 3, tzinfo=timezone.utc)).number
+    2
+    """
+
+    def __init__(self, versions: list[ConfigVersion] | None = None):
+        self.versions: list[ConfigVersion] = list(versions or [])
+
+    @property
+    def current(self) -> ConfigVersion | None:
+        return self.versions[-1] if self.versions else None
+
+    def record(self, config: DetectorsConfig, applied_at: datetime, note: str = "") -> ConfigVersion:
+        digest = config.digest()
+        if self.current is not None and self.current.digest == digest:
+            return self.current
+        version = ConfigVersion(number=len(self.versions) + 1, digest=digest, applied_at=applied_at, note=note)
+        self.versions.append(version)
+        return version
+
+    def to_list(self) -> list[dict[str, Any]]:
+        return [v.model_dump(mode="json") for v in self.versions]
+
+    @classmethod
+    def from_list(cls, items: list[dict[str, Any]]) -> "ConfigHistory":
+        return cls([ConfigVersion(**i) for i in items])
+
