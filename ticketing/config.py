@@ -192,8 +192,6 @@ class TicketingConfig(_Section):
     asset_criticality: dict[str, Criticality] = Field(
         default_factory=dict, description="asset -> A, B or C (the asset registry); unlisted assets take default_criticality")
     default_criticality: Criticality = Criticality.B
-    priority_change: Literal["retroactive", "restart"] = Field(
-        "retroactive", description="after a priority change, count the new targets from the opening or from the change")
 
     @field_validator("policies", mode="before")
     @classmethod
@@ -238,7 +236,9 @@ class TicketingConfig(_Section):
     @field_validator("engineers")
     @classmethod
     def _known_sites(cls, engineers: list[EngineerSettings], info: ValidationInfo) -> list[EngineerSettings]:
-        sites = info.data.get("sites", {})
+        if "sites" not in info.data:
+            return engineers  # the sites themselves are invalid, and that error is reported already
+        sites = info.data["sites"]
         for engineer in engineers:
             for site in engineer.sites:
                 if site not in sites:

@@ -3,8 +3,8 @@
 A policy gives a *response* target (time to acknowledge) and a *resolution* target (time to resolve),
 counted on a calendar: the site's business hours or 24×7. The clock stops while the order is on hold
 (awaiting parts or the customer). A deadline is the earliest instant at which the target's worth of
-counted time has passed since the order opened; when the priority changes, the deadlines are computed
-again from the opening with the new priority's policy (or, in ``restart`` mode, from the change).
+counted time has passed since the order opened (or was last reopened: ``sla_started_at``); when the
+priority changes, the deadlines are computed again from that start with the new priority's policy.
 
 Nothing here reads the time: every question takes ``now``, so tests move a clock instead of sleeping.
 """
@@ -124,7 +124,7 @@ class Hold:
 class SlaTimeline:
     """The times of an order that the SLA clock needs, for callers without a ``WorkOrder``.
 
-    ``sla_started_at`` moves the start of the count (``restart`` mode after a priority change).
+    ``sla_started_at`` moves the start of the count (a reopened order counts from its reopening).
     """
 
     opened_at: datetime
