@@ -1,0 +1,88 @@
+"""KPIs from a scripted week of orders in a real store, with time moved by a ManualClock."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.ticketing.conftest import T0, finding
+from ticketing.findings import FindingIntake
+from ticketing.kpis import compute_kpis, kpis_from_store
+from ticketing.lifecycle import Actor, Lifecycle, ServiceDesk, config_deadlines
+
+ANNA = Actor("anna.schmidt", "senior_engineer")
+LEA = Actor("lea.fischer", "junior_engineer")
+JONAS = Actor("jonas.weber", "mid_engineer")
+H, D, M = timedelta(hours=1), timedelta(days=1), timedelta(minutes=1)
+
+
+@pytest.fixture
+def week(store, clock, config):
+    """Five orders through a week; returns the store at T0 + 3 days."""
+    config = config.model_copy(update={"asset_criticality": {"pump-1": "A", "fan-9": "C", "pump-4": "B"}})
+    intake = FindingIntake.from_config(config, store, clock)
+    desk = ServiceDesk(store, Lifecycle(clock, config_deadlines(config), config.permissions))
+    at = lambda offset: clock.set(T0 + offset)  # noqa: E731
+    a = intake.receive(finding(asset="pump-1", severity="high")).order.id             # P1 emergency
+    b = intake.receive(finding(asset="fan-9", severity="medium", rule="zone-b")).order.id  # P4 inspection
+    c = intake.receive(finding(asset="pump-2", fault_mode="bearing_outer_race", severity="critical")).order.id  # P1
+    d = intake.receive(finding(asset="pump-3", fault_mode="misalignment", severity="high")).order.id  # P2
+    e = intake.receive(finding(asset="pump-4", fault_mode="looseness", severity="low")).order.id  # P4
+    at(10 * M)
+    desk.act(a, ANNA, "acknowledge"); desk.act(a, ANNA, "start")
+    at(H)
+    desk.act(b, LEA, "acknowledge"); desk.act(b, LEA, "start")
+    desk.act(d, JONAS, "acknowledge"); desk.act(d, JONAS, "start")
+    desk.act(e, JONAS, "acknowledge"); desk.act(e, JONAS, "start")
+    at(2 * H)
+    desk.act(d, JONAS, "hold", reason="awaiting_parts")
+    at(3 * H)
+    desk.act(a, ANNA, "resolve", outcome="fault_confirmed"); desk.act(a, ANNA, "close")
+    at(5 * H)
+    desk.act(e, JONAS, "resolve", outcome="fault_confirmed"); desk.act(e, ANNA, "close")
+    at(D)
+    desk.act(b, LEA, "resolve", outcome="false_alarm"); desk.act(b, ANNA, "close")
+    at(2 * D)
+    assert intake.receive(finding(asset="pump-1", severity="high", started_at=clock.now())).action == "reopen"
+    at(2 * D + 30 * M)
+    desk.act(a, ANNA, "acknowledge"); desk.act(a, ANNA, "start")
+    at(2 * D + 2 * H)
+    desk.act(a, ANNA, "resolve", outcome="fault_confirmed"); desk.act(a, ANNA, "close")
+    at(3 * D)
+    return store
+
+
+def test_kpis_of_the_scripted_week(week, clock):
+    k = kpis_from_store(week, T0 - D, T0 + 3 * D, clock.now(), repeat_threshold=2)
+    assert k.orders_opened == 5
+    assert k.mtta == (10 * M + H + H + H) / 4              # a (first acknowledgement), b, d, e; c never
+    assert k.mttr == (2 * D + 2 * H + D + 5 * H) / 3       # a (after its reopening), b, e
+    # response: a met, d met (2 business hours), c breached (15 min, never acknowledged); P4 has no target
+    assert k.response_compliance == pytest.approx(200 / 3)
+    # resolution: a, b, e met; c breached; d on hold, so undecided
+    assert k.resolution_compliance == pytest.approx(75.0)
+    assert k.first_time_fix_rate == pytest.approx(50.0)     # e fixed first time, a came back
+    by_rule = {(r.detector, r.rule): r for r in k.rules}
+    assert by_rule[("iso20816", "zone-b")].false_alarm_rate == 100.0
+    assert by_rule[("iso20816", "zone-c")].outcomes == {"fault_confirmed": 2}
+    assert by_rule[("iso20816", "zone-c")].false_alarm_rate == 0.0
+    assert k.backlog["P1"]["1-7d"] == 1 and k.backlog["P2"]["1-7d"] == 1  # c open, d on hold
+    assert sum(sum(row.values()) for row in k.backlog.values()) == 2
+    [repeat] = k.repeat_failures
+    assert (repeat.asset, repeat.occurrences, repeat.needs_root_cause_analysis) == ("pump-1", 2, True)
+    json = k.as_json()
+    assert json["first_time_fix_rate_pct"] == 50.0 and json["mtta_hours"] == round(47.5 / 60, 3)
+
+
+def test_period_selects_the_cohort(week, clock):
+    later = kpis_from_store(week, T0 + D, T0 + 3 * D, clock.now())
+    assert later.orders_opened == 0 and later.mtta is None and later.response_compliance is None
+    assert sum(sum(row.values()) for row in later.backlog.values()) == 2  # backlog is as of now
+    assert later.repeat_failures == []  # one occurrence in the period (the reopening) is no repeat
+
+
+def test_empty_and_reversed_periods():
+    assert compute_kpis([], T0, T0 + D, T0).first_time_fix_rate is None
+    with pytest.raises(ValueError, match="must end after it starts"):
+        compute_kpis([], T0, T0, T0)
