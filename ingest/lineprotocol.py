@@ -180,6 +180,8 @@ def encode_lines(readings: Readings, precision: str = "ns",
 
 
 def _format(prefixes: list, index: np.ndarray, value: np.ndarray, ts: np.ndarray) -> list[str]:
+    if not len(index):
+        return []
     values = value.tolist()
     stamps = ts.tolist()
     if len(prefixes) == 1:

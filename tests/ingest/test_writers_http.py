@@ -1,0 +1,198 @@
+"""How the HTTP writers classify answers, against a tiny local HTTP server that answers as told.
+
+The real servers cover success, rejected points and outages (test_writers_influx.py); a scripted
+server is the way to see 401, 403, 413, 429 and 503 with Retry-After without configuring each one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+import numpy as np
+import pytest
+
+from ingest.readings import Readings, SeriesKey
+from ingest.writers import FatalWriteError, InfluxV1Writer, InfluxV2Writer, RetryableWriteError
+from ingest.writers.base import parse_retry_after
+
+Answer = tuple[int, dict, bytes]  # status, headers, body
+
+
+class ScriptedServer:
+    """An HTTP server on a free port whose answer to each POST is ``answer(body) -> Answer``."""
+
+    def __init__(self, answer: Callable[[bytes], Answer]):
+        self.answer = answer
+        self.bodies: list[bytes] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.path.startswith("/query"):  # CREATE DATABASE from the v1 writer
+                    status, headers, reply = 200, {}, b'{"results":[{}]}'
+                else:
+                    server.bodies.append(body)
+                    status, headers, reply = server.answer(body)
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def lines(self) -> list[bytes]:
+        return [line for body in self.bodies for line in body.split(b"\n")]
+
+
+@pytest.fixture
+def scripted():
+    servers = []
+
+    def start(answer):
+        servers.append(ScriptedServer(answer))
+        return servers[-1]
+
+    yield start
+    for s in servers:
+        s.close()
+
+
+def make_writer(kind: str, url: str, timeout: float = 5.0, max_lines: int = 5000):
+    if kind == "v1":
+        return InfluxV1Writer(url, "db", timeout=timeout, max_lines=max_lines)
+    return InfluxV2Writer(url, token="t", org="o", bucket="b", timeout=timeout, max_lines=max_lines)
+
+
+def readings(n: int, bad: set[int] = frozenset()) -> Readings:
+    """``n`` rows; rows in ``bad`` belong to series ``sensor=bad`` that the scripted server refuses."""
+    good_key, bad_key = SeriesKey("m", (("sensor", "good"),), "v"), SeriesKey("m", (("sensor", "bad"),), "v")
+    index = np.array([1 if i in bad else 0 for i in range(n)], dtype=np.int32)
+    return Readings((good_key, bad_key), index, np.arange(n, dtype=np.int64) + 1_000, np.arange(n) + 0.5)
+
+
+KINDS = ["v1", "v2"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_credentials_are_fatal(scripted, kind, status):
+    server = scripted(lambda body: (status, {}, b'{"error":"authorization failed"}'))
+    with make_writer(kind, server.url) as w, pytest.raises(FatalWriteError, match="check the") as exc:
+        w.write(readings(3))
+    assert exc.value.status == status and "authorization failed" in exc.value.message
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_missing_database_or_bucket_is_fatal(scripted, kind):
+    server = scripted(lambda body: (404, {}, b'{"error":"database not found: \\"db\\""}'))
+    with make_writer(kind, server.url) as w, pytest.raises(FatalWriteError, match="database not found"):
+        w.write(readings(3))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("status, headers, retry_after", [
+    (429, {"Retry-After": "7"}, 7.0),
+    (503, {"Retry-After": "1.5"}, 1.5),
+    (500, {}, None),
+    (502, {"Retry-After": "soon"}, None),
+])
+def test_overload_and_server_errors_are_retryable_with_retry_after(scripted, kind, status, headers, retry_after):
+    server = scripted(lambda body: (status, headers, b'{"error":"busy"}'))
+    with make_writer(kind, server.url) as w, pytest.raises(RetryableWriteError) as exc:
+        w.write(readings(3))
+    assert exc.value.status == status and exc.value.retry_after == retry_after
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_connection_refused_is_retryable(kind):
+    from tests.servers import free_port
+
+    with make_writer(kind, f"http://127.0.0.1:{free_port()}") as w, pytest.raises(RetryableWriteError, match="reach"):
+        w.write(readings(3))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_timeout_is_retryable(scripted, kind):
+    def slow(body):
+        time.sleep(1.0)
+        return 204, {}, b""
+
+    server = scripted(slow)
+    with make_writer(kind, server.url, timeout=0.2) as w, pytest.raises(RetryableWriteError):
+        w.write(readings(3))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_bad_lines_are_found_by_bisection_and_the_rest_written(scripted, kind):
+    def refuse_bad(body):
+        if b"sensor=bad" in body:
+            return 400, {}, b'{"error":"partial write: field type conflict dropped=1"}'
+        return 204, {}, b""
+
+    server = scripted(refuse_bad)
+    bad = {3, 17, 18, 40}
+    with make_writer(kind, server.url) as w:
+        result = w.write(readings(50, bad))
+    assert result.written == 46
+    assert sorted(int(line.rsplit(b" ", 1)[1]) - 1_000 for line, _ in result.rejected) == sorted(bad)
+    assert all("field type conflict" in reason and reason.startswith("HTTP 400") for _, reason in result.rejected)
+    accepted = [body for body in server.bodies if b"sensor=bad" not in body]
+    written_rows = sorted(int(line.rsplit(b" ", 1)[1]) - 1_000 for body in accepted for line in body.split(b"\n"))
+    assert written_rows == [i for i in range(50) if i not in bad]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_too_large_bodies_are_split(scripted, kind):
+    server = scripted(lambda body: (413, {}, b"too large") if body.count(b"\n") >= 4 else (204, {}, b""))
+    with make_writer(kind, server.url) as w:
+        result = w.write(readings(20))
+    assert result == (20, [])
+    accepted = [line for body in server.bodies if body.count(b"\n") < 4 for line in body.split(b"\n")]
+    assert sorted(int(line.rsplit(b" ", 1)[1]) for line in accepted) == list(range(1_000, 1_020))
+
+
+def test_a_single_line_too_large_is_rejected(scripted):
+    server = scripted(lambda body: (413, {}, b"too large"))
+    with make_writer("v1", server.url) as w:
+        result = w.write(readings(2))
+    assert result.written == 0 and [r for _, r in result.rejected] == ["too large for the store (HTTP 413)"] * 2
+
+
+def test_batches_are_sent_in_chunks_of_max_lines(scripted):
+    server = scripted(lambda body: (204, {}, b""))
+    with make_writer("v1", server.url, max_lines=7) as w:
+        assert w.write(readings(20)) == (20, [])
+    assert [body.count(b"\n") + 1 for body in server.bodies] == [7, 7, 6]
+
+
+def test_unencodable_rows_are_rejected_without_a_request(scripted):
+    server = scripted(lambda body: (204, {}, b""))
+    with make_writer("v1", server.url) as w:
+        r = Readings((SeriesKey("m", (("t", "a\\"),), "v"),), np.zeros(1, np.int32), np.ones(1, np.int64), np.ones(1))
+        result = w.write(r)
+    assert result.written == 0 and "InfluxDB 1.x cannot store" in result.rejected[0].reason
+    assert server.bodies == []
+
+
+def test_retry_after_parsing():
+    assert parse_retry_after(None) is None
+    assert parse_retry_after(" 12 ") == 12.0
+    assert parse_retry_after("-3") == 0.0
+    assert parse_retry_after("Sat, 21 Nov 2026 16:00:30 GMT", now=lambda: 1_795_276_800.0) == 30.0
+    assert parse_retry_after("whenever") is None

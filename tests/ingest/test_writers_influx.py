@@ -1,0 +1,167 @@
+"""The writers against the real servers: every payload format, decoded and written, lands with the
+right tags, timestamps and values in InfluxDB 1.6 (v1 API) and VictoriaMetrics (v2 API); a point the
+server refuses comes back as rejected while the good ones land; an outage is retryable."""
+
+from __future__ import annotations
+
+import itertools
+import urllib.request
+
+import numpy as np
+import orjson
+import pytest
+
+from ingest.codecs import Decoder
+from ingest.readings import Readings, SeriesKey
+from ingest.writers import FatalWriteError, InfluxV1Writer, InfluxV2Writer, RetryableWriteError
+
+pytestmark = pytest.mark.servers
+
+NOW = 1_763_700_000_000 * 1_000_000
+TS = 1_763_700_000_123
+_names = itertools.count()
+
+
+def features(blocks: np.ndarray) -> dict[str, np.ndarray]:
+    centred = blocks - blocks.mean(axis=1, keepdims=True)
+    m2 = (centred * centred).mean(axis=1)
+    rms = np.sqrt((blocks * blocks).mean(axis=1))
+    peak = np.abs(blocks).max(axis=1)
+    return {"rms": rms, "peak": peak, "crest_factor": peak / rms,
+            "kurtosis": (centred * centred * centred * centred).mean(axis=1) / (m2 * m2)}
+
+
+def every_format() -> tuple[Readings, set[tuple]]:
+    """Readings decoded from one message of each format, and the (measurement, field, tags, ts_ns,
+    value) rows the store must hold afterwards."""
+    decoder = Decoder("faultline/{site}/{asset}/{sensor}", waveform_features=features, keep_raw_waveform=True)
+    messages = [
+        ("faultline/p1/pump7/bearing_temp", {"ts": TS, "value": 61.5}),
+        ("faultline/p1/pump7/bearing_temp", {"ts": "2025-11-21T04:40:01.123Z", "value": 62}),
+        ("faultline/p1/pump7/motor_current", {"value": 12.25}),
+        ("faultline/p1/fan 2/vibration_rms", {"ts": [TS, TS + 100, TS + 200], "value": [1.5, 1.75, 2.0]}),
+        ("faultline/p1/pump7/accel", {"t0": TS, "rate_hz": 4, "values": [1.0, -3.0, 2.0, -1.0]}),
+        ("faultline/p1/_gateway/gw-01", {"readings": [
+            {"asset": "press,3", "sensor": "bearing_temp", "ts": TS, "value": 40.0},
+            {"site": "p2", "asset": "pump=9", "sensor": "motor_current", "ts": TS + 5, "value": 7.5}]}),
+    ]
+    readings, rejected = decoder.decode_many([(t, orjson.dumps(p), NOW) for t, p in messages])
+    assert not rejected
+    ms = 1_000_000
+    pump7 = {"site": "p1", "asset": "pump7"}
+    expected = {
+        ("telemetry", "value", (("sensor", "bearing_temp"), *pump7.items()), TS * ms, 61.5),
+        ("telemetry", "value", (("sensor", "bearing_temp"), *pump7.items()), (TS + 1000) * ms, 62.0),
+        ("telemetry", "value", (("sensor", "motor_current"), *pump7.items(), ("ts_source", "receive")), NOW, 12.25),
+        *{("telemetry", "value", (("sensor", "vibration_rms"), ("site", "p1"), ("asset", "fan 2")), (TS + d) * ms, v)
+          for d, v in [(0, 1.5), (100, 1.75), (200, 2.0)]},
+        *{("waveform_raw", "value", (("sensor", "accel"), *pump7.items()), TS * ms + n * 250_000_000, v)
+          for n, v in enumerate([1.0, -3.0, 2.0, -1.0])},
+        ("telemetry", "value", (("sensor", "bearing_temp"), ("site", "p1"), ("asset", "press,3")), TS * ms, 40.0),
+        ("telemetry", "value", (("sensor", "motor_current"), ("site", "p2"), ("asset", "pump=9")), (TS + 5) * ms, 7.5),
+    }
+    block = np.array([[1.0, -3.0, 2.0, -1.0]])
+    expected |= {("waveform", name, (("sensor", "accel"), *pump7.items()), TS * ms, float(column[0]))
+                 for name, column in features(block).items()}
+    return readings, {(m, f, tuple(sorted(tags)), ts, v) for m, f, tags, ts, v in expected}
+
+
+def influx_rows(influxdb, database: str, measurements: list[str]) -> set[tuple]:
+    found = set()
+    for measurement in measurements:
+        answer = influxdb.query(f'SELECT * FROM "{measurement}"', database)["results"][0]
+        for series in answer.get("series", []):
+            for row in series["values"]:
+                record = {c: v for c, v in zip(series["columns"], row) if v is not None}
+                ts = record.pop("time")
+                fields = {k: v for k, v in record.items() if k in ("value", "rms", "peak", "crest_factor", "kurtosis")}
+                tags = tuple(sorted((k, v) for k, v in record.items() if k not in fields))
+                found |= {(series["name"], f, tags, ts, float(v)) for f, v in fields.items()}
+    return found
+
+
+def new_database(influxdb) -> str:
+    return f"w{next(_names)}"
+
+
+def approx_rows(rows: set[tuple]) -> set[tuple]:
+    return {(m, f, tags, ts, round(v, 9)) for m, f, tags, ts, v in rows}
+
+
+def test_every_format_lands_in_influxdb_v1(influxdb):
+    database = new_database(influxdb)
+    readings, expected = every_format()
+    with InfluxV1Writer(influxdb.url, database, create_database=True) as writer:
+        result = writer.write(readings)
+    assert result == (len(readings), [])
+    got = influx_rows(influxdb, database, ["telemetry", "waveform", "waveform_raw"])
+    assert approx_rows(got) == approx_rows(expected)
+
+
+def test_every_format_lands_in_victoria_metrics_v2(own_victoria_metrics):
+    readings, expected = every_format()
+    with InfluxV2Writer(own_victoria_metrics.url, token="unused", org="o", bucket="b") as writer:
+        assert writer.write(readings) == (len(readings), [])
+    got = set()
+    for series in own_victoria_metrics.export():
+        labels = dict(series["metric"])
+        name = labels.pop("__name__")
+        got |= {(name, tuple(sorted(labels.items())), t, v) for t, v in zip(series["timestamps"], series["values"])}
+    want = {(f"{m}_{f}", tags, ts // 1_000_000, v) for m, f, tags, ts, v in expected}
+    assert {(n, tags, t, round(v, 9)) for n, tags, t, v in got} == {(n, tags, t, round(v, 9)) for n, tags, t, v in want}
+
+
+def test_replay_overwrites_instead_of_duplicating(influxdb):
+    database = new_database(influxdb)
+    readings, expected = every_format()
+    with InfluxV1Writer(influxdb.url, database, create_database=True) as writer:
+        writer.write(readings)
+        writer.write(readings)
+    assert len(influx_rows(influxdb, database, ["telemetry", "waveform", "waveform_raw"])) == len(expected)
+
+
+def test_refused_points_are_returned_while_good_points_land(influxdb):
+    database = new_database(influxdb)
+    influxdb.create_database(database)
+    # an integer field first: later float writes to the same measurement and field conflict
+    req = urllib.request.Request(f"{influxdb.url}/write?db={database}", method="POST",
+                                 data=b"legacy,asset=old value=1i 1763700000000000000")
+    urllib.request.urlopen(req, timeout=10).close()
+    good, bad = SeriesKey.of("telemetry", {"asset": "new"}), SeriesKey.of("legacy", {"asset": "old"})
+    index = np.array([0, 1, 0, 0, 1, 0], dtype=np.int32)
+    readings = Readings((good, bad), index, TS * 1_000_000 + np.arange(6), np.arange(6) + 0.5)
+    with InfluxV1Writer(influxdb.url, database, max_lines=4) as writer:
+        result = writer.write(readings)
+    assert result.written == 4
+    assert [line for line, _ in result.rejected] == [b"legacy,asset=old value=1.5 1763700000123000001",
+                                                     b"legacy,asset=old value=4.5 1763700000123000004"]
+    assert all("field type conflict" in reason for _, reason in result.rejected)
+    landed = influx_rows(influxdb, database, ["telemetry"])
+    assert {(ts - TS * 1_000_000, v) for _, _, _, ts, v in landed} == {(0, 0.5), (2, 2.5), (3, 3.5), (5, 5.5)}
+
+
+def test_missing_database_without_create_is_fatal(influxdb):
+    readings, _ = every_format()
+    with InfluxV1Writer(influxdb.url, "never_created") as writer, pytest.raises(FatalWriteError, match="database"):
+        writer.write(readings)
+
+
+def test_influxdb_stopped_is_retryable_and_writing_resumes(own_influxdb):
+    readings, expected = every_format()
+    with InfluxV1Writer(own_influxdb.url, "outage", create_database=True) as writer:
+        own_influxdb.stop()
+        with pytest.raises(RetryableWriteError):
+            writer.write(readings)
+        own_influxdb.start()
+        assert writer.write(readings) == (len(readings), [])
+    assert len(influx_rows(own_influxdb, "outage", ["telemetry", "waveform", "waveform_raw"])) == len(expected)
+
+
+def test_victoria_metrics_stopped_is_retryable(own_victoria_metrics):
+    readings, _ = every_format()
+    with InfluxV2Writer(own_victoria_metrics.url, token="t", org="o", bucket="b", timeout=2) as writer:
+        own_victoria_metrics.stop()
+        with pytest.raises(RetryableWriteError):
+            writer.write(readings)
+        own_victoria_metrics.start()
+        assert writer.write(readings).written == len(readings)
