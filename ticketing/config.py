@@ -192,6 +192,8 @@ class TicketingConfig(_Section):
     asset_criticality: dict[str, Criticality] = Field(
         default_factory=dict, description="asset -> A, B or C (the asset registry); unlisted assets take default_criticality")
     default_criticality: Criticality = Criticality.B
+    store_url: str = Field("sqlite:///var/workorders.sqlite",
+                           description="the work-order store: sqlite:///path or postgresql+psycopg://user@host/db")
 
     @field_validator("policies", mode="before")
     @classmethod

@@ -74,3 +74,16 @@ def test_rehashing_one_row_still_breaks_the_next_link():
 
 def test_verify_of_empty_log_against_empty_head_is_intact():
     assert verify([], head=(0, GENESIS)) is None
+
+
+def test_verify_audit_command_exits_1_naming_the_broken_entry(store):
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    three_changes(store)
+    ok = CliRunner().invoke(app, ["tickets", "verify-audit", "--store", store.url])
+    assert ok.exit_code == 0 and "intact: 3 entries" in ok.output
+    tamper(store, "UPDATE audit_log SET action = 'close' WHERE seq = 2")
+    broken = CliRunner().invoke(app, ["tickets", "verify-audit", "--store", store.url])
+    assert broken.exit_code == 1 and "entry 2" in broken.output

@@ -86,3 +86,22 @@ def test_empty_and_reversed_periods():
     assert compute_kpis([], T0, T0 + D, T0).first_time_fix_rate is None
     with pytest.raises(ValueError, match="must end after it starts"):
         compute_kpis([], T0, T0, T0)
+
+
+def test_kpis_command_prints_them_as_json_and_as_a_table(week):
+    import json
+
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    period = ["--since", (T0 - D).isoformat(), "--until", (T0 + 3 * D).isoformat(), "--store", week.url]
+    result = CliRunner().invoke(app, ["tickets", "kpis", *period, "--json", "--repeat-threshold", "2"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    assert figures["orders_opened"] == 5 and figures["first_time_fix_rate_pct"] == 50.0
+    assert figures["repeat_failures"][0]["needs_root_cause_analysis"] is True
+    table = CliRunner().invoke(app, ["tickets", "kpis", *period, "--repeat-threshold", "2"])
+    assert "first-time fix 50 %" in table.output and "pump-1: 2" in table.output and "ROOT-CAUSE" in table.output
+    naive = CliRunner().invoke(app, ["tickets", "kpis", "--since", "2026-03-01T00:00", "--store", week.url])
+    assert naive.exit_code == 2 and "no time zone offset" in naive.output
