@@ -8,10 +8,13 @@ instead of a setting silently ignored. ``service.settings`` composes these secti
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from ingest.topics import TopicTemplate
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
@@ -75,15 +78,8 @@ class MqttSettings(_Section):
     @field_validator("topic")
     @classmethod
     def _template(cls, v: str) -> str:
-        names = re.findall(r"\{(\w+)\}", v)
-        if not names:
-            raise ValueError(f"{v!r} names no segment; write e.g. faultline/{{site}}/{{asset}}/{{sensor}}")
-        for segment in v.split("/"):
-            if "{" in segment and not re.fullmatch(r"\{\w+\}", segment):
-                raise ValueError(f"{v!r}: segment {segment!r} must be a whole {{name}}")
-            if segment in ("+", "#"):
-                raise ValueError(f"{v!r}: wildcards go in mqtt.subscribe, not the template")
-        if "sensor" not in names:
+        template = TopicTemplate(v)  # its ValueError names the bad segment
+        if "sensor" not in template.names:
             raise ValueError(f"{v!r} has no {{sensor}} segment")
         return v
 
@@ -109,13 +105,8 @@ class MqttSettings(_Section):
         """The filters to subscribe to: ``mqtt.subscribe``, or the template and its gateway topic."""
         if self.subscribe:
             return list(self.subscribe)
-        segments = ["+" if s.startswith("{") else s for s in self.topic.split("/")]
-        filters = ["/".join(segments)]
-        # gateway messages live on <prefix>/{site}/_gateway/{gateway}; the prefix is the template's
-        # literal head, e.g. "faultline"
-        head = [s for s in self.topic.split("/")[:1] if not s.startswith("{")]
-        filters.append("/".join([*head, "+", "_gateway", "+"]))
-        return filters
+        template = TopicTemplate(self.topic)
+        return [template.subscription, template.gateway().subscription]
 
 
 class StoreSettings(_Section):
@@ -175,7 +166,8 @@ class IngestSettings(_Section):
 
     dead_letter_path: str = "./var/dead-letter.sqlite"
     max_payload_bytes: int = Field(1024**2, ge=64)
-    max_past_days: float = Field(3650, gt=0, description="readings older than this are dead-lettered")
+    earliest_ts: datetime = Field(datetime(2000, 1, 1, tzinfo=timezone.utc),
+                                  description="readings stamped before this are dead-lettered")
     max_future_s: float = Field(86400, ge=0, description="readings further ahead than this are dead-lettered")
     store_waveform_samples: bool = False
     flush_timeout_s: float = Field(10.0, ge=0, description="on SIGINT/SIGTERM, time allowed to write what is spooled")
@@ -184,6 +176,11 @@ class IngestSettings(_Section):
     @classmethod
     def _size(cls, v):
         return parse_size(v)
+
+    @field_validator("earliest_ts")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
 
 
 class MetricsSettings(_Section):

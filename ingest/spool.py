@@ -113,7 +113,7 @@ class Spool:
         self.max_bytes = max_bytes
         # a fully written active segment stays on disk until it rolls, so it must be a small part
         # of the budget
-        self.segment_bytes = max(4096, min(segment_bytes, max_bytes // 8))
+        self.segment_bytes = max(1, min(segment_bytes, max_bytes // 8))
         self._fsync = fsync
         self._lock = threading.Lock()
         self._checkpoint_path = self.path / "checkpoint"

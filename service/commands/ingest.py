@@ -45,8 +45,10 @@ def ingest(
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _load(config)
+    from detectors.waveform import block_features
     from ingest.pipeline import run_ingest
 
+    # waveform blocks are stored as their features (RMS, peak, crest factor, kurtosis, ...)
     code = run_ingest(settings.mqtt, settings.store, settings.spool, settings.ingest, settings.metrics,
-                      embedded_broker=config is None)
+                      embedded_broker=config is None, waveform_features=block_features)
     raise typer.Exit(code)

@@ -1,0 +1,316 @@
+"""The ingest pipeline: MQTT → decode → spool → PUBACK, and spool → writer.
+
+Two threads besides paho's network thread:
+
+committer
+    takes every message that piled up since its last turn, decodes them in one call, dead-letters
+    the bad ones, appends the readings to the spool as one record (one write, one fsync) and only
+    then acknowledges the messages. While the spool is over its budget it holds the
+    acknowledgements back and retries; the broker keeps the messages, nothing is dropped.
+drainer
+    reads large batches from the spool, writes them, dead-letters points the store refused, and
+    confirms the batch to the spool so it can be forgotten. 429, 5xx and connection errors are
+    retried with capped, jittered backoff (honouring Retry-After); a fatal error (401/403, no such
+    database) stops writing loudly while spooling goes on.
+
+``run_ingest`` wires the pieces from the settings sections and runs until SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from typing import Callable
+
+from ingest.codecs import DecodeLimits, Decoder, Rejected
+from ingest.deadletter import DeadLetter, DeadLetterStore
+from ingest.metrics import IngestMetrics
+from ingest.settings import IngestSettings, MetricsSettings, MqttSettings, SpoolSettings, StoreSettings
+from ingest.source import Delivery, MqttSource
+from ingest.spool import Spool, SpoolBatch, SpoolFull
+from ingest.writers import Backoff, FatalWriteError, RetryableWriteError, Writer
+
+log = logging.getLogger(__name__)
+
+
+class Pipeline:
+    """Connects a source, a decoder, the spool and a writer; see the module docstring.
+
+    Parameters
+    ----------
+    source : MqttSource (or anything with ``take``, ``ack``, ``stop_taking``, ``stop``)
+    decoder : Decoder
+    spool : Spool
+    writer : Writer
+    dead_letters : DeadLetterStore
+    metrics : IngestMetrics
+    write_rows : most readings handed to one ``writer.write`` call
+    backoff : delays between write retries
+    clock : epoch nanoseconds, the time stamped on dead letters of the write stage
+    """
+
+    def __init__(self, source: MqttSource, decoder: Decoder, spool: Spool, writer: Writer,
+                 dead_letters: DeadLetterStore, metrics: IngestMetrics | None = None, *,
+                 write_rows: int = 50_000, backoff: Backoff | None = None,
+                 clock: Callable[[], int] = time.time_ns, commit_wait_s: float = 0.005,
+                 max_commit_messages: int = 20_000):
+        self.source, self.decoder, self.spool, self.writer = source, decoder, spool, writer
+        self.dead_letters = dead_letters
+        self.metrics = metrics or IngestMetrics()
+        self.metrics.watch_spool(lambda: spool.pending_records, lambda: spool.pending_bytes)
+        self.write_rows = write_rows
+        self.backoff = backoff or Backoff()
+        self.clock = clock
+        self.commit_wait_s = commit_wait_s
+        self.max_commit_messages = max_commit_messages
+        self.writer_failure: FatalWriteError | None = None
+        self._stop_committing = threading.Event()
+        self._halt_writing = threading.Event()
+        self._drain_deadline: float | None = None
+        self._spooled = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> "Pipeline":
+        for name, target in (("ingest-committer", self._commit_loop), ("ingest-drainer", self._drain_loop)):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self.source.start()
+        return self
+
+    def stop(self, flush_timeout_s: float = 10.0) -> bool:
+        """Stop taking messages, spool and acknowledge what was taken, write what is spooled.
+
+        Writing gets at most ``flush_timeout_s``; what is left stays in the spool for the next start.
+        Returns True when the spool was empty at the end.
+        """
+        self.source.stop_taking()
+        self._stop_committing.set()
+        self._threads[0].join()
+        self.source.stop()
+        self._drain_deadline = time.monotonic() + flush_timeout_s
+        self._spooled.set()
+        self._threads[1].join(flush_timeout_s + 5)
+        self._halt_writing.set()
+        self._threads[1].join()
+        left = self.spool.pending_records
+        if left:
+            log.warning("stopped with %d spool records (%d bytes) not yet written; they are written on the next "
+                        "start", left, self.spool.pending_bytes)
+        else:
+            log.info("stopped; everything received was written")
+        return left == 0
+
+    # -- committer --------------------------------------------------------------------------------
+
+    def _commit_loop(self) -> None:
+        while True:
+            delivery = self.source.take(self.max_commit_messages, self.commit_wait_s)
+            if delivery is None:
+                if self._stop_committing.is_set():
+                    return
+                continue
+            try:
+                self._commit(delivery)
+            except Exception:  # noqa: BLE001 - the loop must survive; the broker redelivers what is unacked
+                log.exception("could not commit %d messages; they stay unacknowledged", len(delivery))
+
+    def _commit(self, delivery: Delivery) -> None:
+        try:
+            readings, rejected = self.decoder.decode_many(delivery.messages)
+        except Exception as exc:  # noqa: BLE001 - a decoder bug must not stall the stream
+            log.exception("decoder failed on %d messages; dead-lettering them", len(delivery))
+            reason = f"internal decoder error: {exc!r}"
+            readings = None
+            rejected = [Rejected(i, t, p, reason) for i, (t, p, _) in enumerate(delivery.messages)]
+        self.metrics.messages_received.inc(len(delivery))
+        if rejected:
+            self.dead_letters.add_many(DeadLetter(delivery.messages[r.index][2], r.topic, r.payload, r.reason,
+                                                  "decode") for r in rejected)
+            self.metrics.dead_lettered("decode", [r.reason for r in rejected])
+            log.info("dead-lettered %d bad messages, e.g. %s: %s", len(rejected), rejected[0].topic,
+                     rejected[0].reason)
+        if readings is not None and len(readings):
+            self._append(readings)
+            self.metrics.readings_received.inc(len(readings))
+        self.source.ack(delivery)
+
+    def _append(self, readings) -> None:
+        full_since = None
+        while True:
+            try:
+                self.spool.append(readings)
+                break
+            except SpoolFull as exc:
+                if full_since is None:
+                    full_since = time.monotonic()
+                    self.metrics.spool_full.inc()
+                    log.warning("%s; holding acknowledgements back, the broker keeps the messages", exc)
+                # unacknowledged messages are safe with the broker: when stopping, leave them there
+                if self._stop_committing.wait(0.2):
+                    raise
+            except OSError:
+                log.exception("cannot write to the spool %s; retrying", self.spool.path)
+                if self._stop_committing.wait(1.0):
+                    raise
+        if full_since is not None:
+            log.info("spool has room again after %.1f s", time.monotonic() - full_since)
+        self._spooled.set()
+
+    # -- drainer ----------------------------------------------------------------------------------
+
+    def _drain_loop(self) -> None:
+        while not self._halt_writing.is_set():
+            if self._drain_deadline is not None and (self.spool.pending_records == 0 or self.writer_failure
+                                                     or time.monotonic() > self._drain_deadline):
+                return
+            if self.writer_failure is not None:
+                self._halt_writing.wait(0.5)
+                continue
+            try:
+                batch = self.spool.read(self.write_rows)
+            except Exception:  # noqa: BLE001 - e.g. a damaged segment; keep the loop alive, loudly
+                log.exception("cannot read the spool %s", self.spool.path)
+                self._halt_writing.wait(5.0)
+                self.spool.rewind()
+                continue
+            if batch is None:
+                self._spooled.wait(0.2)
+                self._spooled.clear()
+                continue
+            if not self._write(batch):
+                self.spool.rewind()  # unconfirmed: read it again after a restart of writing
+
+    def _write(self, batch: SpoolBatch) -> bool:
+        """Write one batch, retrying until it is written, writing is stopped, or shutdown."""
+        while True:
+            started = time.monotonic()
+            try:
+                result = self.writer.write(batch.readings)
+            except RetryableWriteError as exc:
+                self.metrics.write_retries.inc()
+                delay = self.backoff.next_delay(exc.retry_after)
+                log.warning("write of %d readings failed, retrying in %.1f s: %s", len(batch.readings), delay, exc)
+                if self._wait_retry(delay):
+                    return False
+                continue
+            except FatalWriteError as exc:
+                self.writer_failure = exc
+                self.metrics.writer_stopped.set(1)
+                log.error("WRITING STOPPED: %s. Readings keep going to the spool %s until its budget is full "
+                          "(then the broker holds them); fix the store settings and restart.", exc, self.spool.path)
+                return False
+            except Exception as exc:  # noqa: BLE001 - an unexpected failure is retried, loudly
+                self.metrics.write_retries.inc()
+                delay = self.backoff.next_delay()
+                log.exception("write failed unexpectedly, retrying in %.1f s", delay)
+                if self._wait_retry(delay):
+                    return False
+                continue
+            finally:
+                self.metrics.write_seconds.observe(time.monotonic() - started)
+            break
+        self.backoff.reset()
+        if result.rejected:
+            now = self.clock()
+            self.dead_letters.add_many(DeadLetter(now, "", line.line, line.reason, "write") for line in result.rejected)
+            self.metrics.dead_lettered("write", [line.reason for line in result.rejected])
+            log.warning("the store refused %d points, dead-lettered; e.g. %s", len(result.rejected),
+                        result.rejected[0].reason)
+        self.spool.confirm(batch.end, batch.records)
+        self.metrics.readings_written.inc(result.written)
+        return True
+
+    def _wait_retry(self, delay: float) -> bool:
+        """Sleep ``delay``; True when writing must stop (shutdown, or its flush time is over)."""
+        if self._drain_deadline is not None:
+            delay = min(delay, max(0.0, self._drain_deadline - time.monotonic()))
+        if self._halt_writing.wait(delay):
+            return True
+        return self._drain_deadline is not None and time.monotonic() >= self._drain_deadline
+
+
+def build_writer(store: StoreSettings) -> Writer:
+    """The writer the ``store`` section asks for."""
+    from ingest.writers import InfluxV1Writer, InfluxV2Writer, SqliteStore
+
+    if store.kind == "sqlite":
+        return SqliteStore(store.path)
+    secret = lambda s: s.get_secret_value() if s is not None else None  # noqa: E731
+    if store.api == "v1":
+        return InfluxV1Writer(store.url, store.database, store.username, secret(store.password),
+                              retention_policy=store.retention_policy, timeout=store.timeout_s,
+                              create_database=True, max_lines=store.batch_size)
+    return InfluxV2Writer(store.url, secret(store.token) or "", store.org, store.bucket, timeout=store.timeout_s,
+                          max_lines=store.batch_size)
+
+
+def build_decoder(mqtt_settings: MqttSettings, store: StoreSettings, ingest: IngestSettings,
+                  waveform_features=None) -> Decoder:
+    limits = DecodeLimits(max_payload_bytes=ingest.max_payload_bytes,
+                          earliest_ns=int(ingest.earliest_ts.timestamp()) * 1_000_000_000,
+                          max_future_ns=int(ingest.max_future_s * 1e9))
+    return Decoder(mqtt_settings.topic, limits, measurement=store.measurement, waveform_features=waveform_features,
+                   keep_raw_waveform=ingest.store_waveform_samples)
+
+
+def run_ingest(mqtt_settings: MqttSettings, store: StoreSettings, spool_settings: SpoolSettings,
+               ingest: IngestSettings, metrics_settings: MetricsSettings, *, embedded_broker: bool = False,
+               waveform_features=None, stop: threading.Event | None = None) -> int:
+    """Run ingest until SIGINT/SIGTERM (or ``stop`` is set); returns the process exit code.
+
+    With ``embedded_broker`` an in-process MQTT 3.1.1 broker is started at the ``mqtt.url`` address
+    when nothing answers there.
+    """
+    from ingest.broker import EmbeddedBroker, broker_answers
+
+    stop = stop or threading.Event()
+    broker = None
+    if embedded_broker and not broker_answers(mqtt_settings.host, mqtt_settings.port):
+        broker = EmbeddedBroker(mqtt_settings.host, mqtt_settings.port).start()
+        mqtt_settings = mqtt_settings.model_copy(update={"protocol": "3.1.1"})
+
+    metrics = IngestMetrics()
+    server = metrics.serve(metrics_settings.host, metrics_settings.port)
+    if server:
+        log.info("metrics on http://%s:%d/metrics", metrics_settings.host, metrics_settings.port)
+    spool = Spool(spool_settings.path, spool_settings.max_bytes, spool_settings.segment_bytes, spool_settings.fsync)
+    dead_letters = DeadLetterStore(ingest.dead_letter_path)
+    writer = build_writer(store)
+    source = MqttSource(mqtt_settings, on_reconnect=metrics.reconnects.inc)
+    pipeline = Pipeline(source, build_decoder(mqtt_settings, store, ingest, waveform_features), spool, writer,
+                        dead_letters, metrics, write_rows=max(store.batch_size * 4, 10_000),
+                        backoff=Backoff(store.retry_min_s, store.retry_max_s),
+                        commit_wait_s=spool_settings.commit_interval_ms / 1000)
+
+    def on_signal(signum, frame) -> None:
+        log.info("%s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, on_signal)
+    store_name = store.path if store.kind == "sqlite" else f"{store.url} ({store.api})"
+    log.info("ingesting %s from %s into %s %s", ", ".join(mqtt_settings.topic_filters()), mqtt_settings.url,
+             store.kind, store_name)
+    try:
+        pipeline.start()
+        stop.wait()
+        pipeline.stop(ingest.flush_timeout_s)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        writer.close()
+        spool.close()
+        dead_letters.close()
+        if server:
+            server.shutdown()
+        if broker:
+            broker.stop()
+    return 0
+
+
+__all__ = ["Pipeline", "build_decoder", "build_writer", "run_ingest"]

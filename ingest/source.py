@@ -1,0 +1,260 @@
+"""The MQTT source: a persistent QoS-1 subscription whose PUBACKs wait until the pipeline says so.
+
+paho-mqtt's own network thread receives; its ``on_message`` only appends the message to a list, and
+the pipeline's committer thread takes everything that piled up in one go (`MqttSource.take`). That
+keeps the per-message cost near paho's own and lets one spool fsync cover hundreds of messages.
+
+A message is acknowledged (`MqttSource.ack`) only after its readings are durable. Until then the
+broker owns it: if the ingester dies, the broker sends it again on the next connection of the same
+persistent session (fixed client id, ``clean_start`` false, a session-expiry interval). In-flight
+messages are bounded by MQTT 5 Receive Maximum; with MQTT 3.1.1 by the broker's own setting.
+
+Reconnection is one loop in a supervisor thread: capped, jittered exponential backoff, every attempt
+logged. When the broker reports that it lost the session the subscriptions are made again.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from ingest.settings import MqttSettings
+from ingest.writers.backoff import Backoff
+
+log = logging.getLogger(__name__)
+
+# CONNACK codes meaning "this broker does not speak the protocol version we asked for"
+_UNSUPPORTED_PROTOCOL = {"Unsupported protocol version", "Unacceptable protocol version",
+                         "Connection Refused: unacceptable protocol version."}
+
+
+@dataclass(slots=True)
+class Delivery:
+    """Messages taken from the source together; ``messages`` is what ``Decoder.decode_many`` reads."""
+
+    messages: list[tuple[str, bytes, int]]
+    acks: list[tuple[int, int]]  # (mid, qos)
+    generations: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+
+class MqttSource:
+    """A persistent MQTT subscription with manual acknowledgement.
+
+    Parameters
+    ----------
+    settings : MqttSettings
+        Broker URL, session, credentials, TLS and topics.
+    clock : callable returning epoch nanoseconds
+        The receive time of each message.
+    rng : random.Random
+        Jitter of the reconnect backoff.
+    on_reconnect : callable, optional
+        Called (no arguments) each time a connection after the first is made; for metrics.
+    """
+
+    def __init__(self, settings: MqttSettings, clock: Callable[[], int] = time.time_ns,
+                 rng: random.Random | None = None, on_reconnect: Callable[[], None] | None = None):
+        self.settings = settings
+        self._clock = clock
+        self._backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s, rng=rng or random.Random())
+        self._on_reconnect = on_reconnect
+        self._protocol = mqtt.MQTTv311 if settings.protocol == "3.1.1" else mqtt.MQTTv5
+        self._lock = threading.Lock()  # guards the pending lists and the connection generation
+        self._messages: list[tuple[str, bytes, int]] = []
+        self._acks: list[tuple[int, int]] = []
+        self._generations: list[int] = []
+        self._generation = 0
+        self._arrived = threading.Event()
+        self._taking = True
+        self._stopping = threading.Event()
+        self._lost = threading.Event()
+        self._protocol_refused = False
+        self.connected = threading.Event()
+        self.connack_timeout_s = 5.0
+        self.connections = 0
+        self._client = self._new_client()
+        self._supervisor: threading.Thread | None = None
+
+    # -- life cycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect in the background (retrying until it works) and subscribe."""
+        self._supervisor = threading.Thread(target=self._supervise, name="mqtt-supervisor", daemon=True)
+        self._supervisor.start()
+
+    def stop_taking(self) -> None:
+        """Stop accepting messages; ones arriving now stay unacknowledged, so the broker keeps them."""
+        self._taking = False
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Disconnect (after the acknowledgements already given are sent) and stop the threads."""
+        self._taking = False
+        self._stopping.set()
+        try:
+            self._client.disconnect()
+        except Exception:  # noqa: BLE001 - a dead socket must not stop the shutdown
+            log.debug("disconnect failed", exc_info=True)
+        self._lost.set()
+        if self._supervisor:
+            self._supervisor.join(timeout)
+
+    # -- handing messages to the pipeline --------------------------------------------------------
+
+    def take(self, max_messages: int = 10_000, timeout: float = 0.05) -> Delivery | None:
+        """Everything received since the last call (up to ``max_messages``); waits up to ``timeout``."""
+        if not self._messages:
+            self._arrived.wait(timeout)
+        with self._lock:
+            self._arrived.clear()
+            if not self._messages:
+                return None
+            if len(self._messages) <= max_messages:
+                taken = Delivery(self._messages, self._acks, self._generations)
+                self._messages, self._acks, self._generations = [], [], []
+            else:
+                taken = Delivery(self._messages[:max_messages], self._acks[:max_messages],
+                                 self._generations[:max_messages])
+                del self._messages[:max_messages], self._acks[:max_messages], self._generations[:max_messages]
+                self._arrived.set()
+        return taken
+
+    def ack(self, delivery: Delivery) -> int:
+        """Send the PUBACKs of a delivery whose readings are durable; returns how many were sent.
+
+        Messages received on a connection that has since dropped are not acknowledged on the new one
+        (their packet ids may mean other messages there); the broker sends them again.
+        """
+        sent = 0
+        with self._lock:
+            current = self._generation
+            for (mid, qos), generation in zip(delivery.acks, delivery.generations):
+                if generation == current and qos > 0:
+                    self._client.ack(mid, qos)
+                    sent += 1
+        return sent
+
+    # -- paho callbacks (network thread) ---------------------------------------------------------
+
+    def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
+        if not self._taking:
+            return
+        with self._lock:
+            self._messages.append((message.topic, message.payload, self._clock()))
+            self._acks.append((message.mid, message.qos))
+            self._generations.append(self._generation)
+        if not self._arrived.is_set():
+            self._arrived.set()
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            self._protocol_refused = str(reason_code) in _UNSUPPORTED_PROTOCOL
+            log.warning("broker %s refused the connection: %s", self.settings.url, reason_code)
+            self._lost.set()
+            return
+        self.connections += 1
+        self._backoff.reset()
+        log.info("connected to %s as %s (MQTT %s, session present: %s)", self.settings.url,
+                 self.settings.client_id, self.protocol, flags.session_present)
+        if not flags.session_present:
+            # a new session, or the broker lost ours: it has no subscriptions for us
+            for topic in self.settings.topic_filters():
+                client.subscribe(topic, qos=1)
+            log.info("subscribed to %s", ", ".join(self.settings.topic_filters()))
+        self.connected.set()
+        if self.connections > 1 and self._on_reconnect:
+            self._on_reconnect()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        with self._lock:
+            self._generation += 1
+        self.connected.clear()
+        if not self._stopping.is_set():
+            log.warning("disconnected from %s: %s", self.settings.url, reason_code)
+        self._lost.set()
+
+    # -- connecting ------------------------------------------------------------------------------
+
+    @property
+    def protocol(self) -> str:
+        return "5" if self._protocol == mqtt.MQTTv5 else "3.1.1"
+
+    def _new_client(self) -> mqtt.Client:
+        s = self.settings
+        v5 = self._protocol == mqtt.MQTTv5
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=s.client_id, protocol=self._protocol,
+                             clean_session=None if v5 else False, manual_ack=True, reconnect_on_failure=False)
+        if s.username is not None:
+            client.username_pw_set(s.username, s.password.get_secret_value() if s.password else None)
+        if s.tls:
+            client.tls_set(ca_certs=s.ca_file, certfile=s.cert_file, keyfile=s.key_file,
+                           cert_reqs=ssl.CERT_REQUIRED)
+            client.tls_insecure_set(s.tls_insecure)
+        client.on_message = self._on_message
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        return client
+
+    def _connect_properties(self) -> Properties | None:
+        if self._protocol != mqtt.MQTTv5:
+            return None
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.settings.session_expiry_s
+        props.ReceiveMaximum = self.settings.receive_maximum
+        return props
+
+    def _supervise(self) -> None:
+        s = self.settings
+        while not self._stopping.is_set():
+            self._lost.clear()
+            self._protocol_refused = False
+            log.info("connecting to %s:%d (MQTT %s, attempt %d)", s.host, s.port, self.protocol,
+                     self._backoff.attempt + 1)
+            try:
+                if self._protocol == mqtt.MQTTv5:
+                    self._client.connect(s.host, s.port, s.keepalive_s, clean_start=False,
+                                         properties=self._connect_properties())
+                else:
+                    self._client.connect(s.host, s.port, s.keepalive_s)
+            except (OSError, ssl.SSLError) as exc:
+                self._wait_before_retry(f"cannot connect to {s.host}:{s.port}: {exc}")
+                continue
+            self._client.loop_start()
+            if not self._lost.wait(self.connack_timeout_s) and not self.connected.is_set():
+                # some MQTT 3.1.1-only brokers (amqtt) neither answer nor close on an MQTT 5 CONNECT
+                log.warning("no CONNACK from %s within %.0f s", s.url, self.connack_timeout_s)
+                self._protocol_refused = self.connections == 0
+                self._client.disconnect()
+                self._lost.set()
+            self._lost.wait()
+            self._client.loop_stop()
+            if self.connected.is_set():
+                self._on_disconnect(self._client, None, None, "stopped", None)
+            if self._stopping.is_set():
+                break
+            if self._protocol_refused and s.protocol == "auto" and self._protocol == mqtt.MQTTv5:
+                log.warning("broker %s does not speak MQTT 5; falling back to MQTT 3.1.1", s.url)
+                self._protocol = mqtt.MQTTv311
+                self._client = self._new_client()
+                continue
+            self._wait_before_retry("connection lost")
+
+    def _wait_before_retry(self, why: str) -> None:
+        delay = self._backoff.next_delay()
+        log.warning("%s; reconnecting in %.1f s", why, delay)
+        self._stopping.wait(delay)
+
+
+__all__ = ["Delivery", "MqttSource"]

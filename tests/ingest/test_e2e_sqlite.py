@@ -1,0 +1,72 @@
+"""Mosquitto → ingest → the embedded SQLite store: every format lands, every bad message is dead-lettered."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from ingest.deadletter import DeadLetterStore
+from ingest.pipeline import run_ingest
+from ingest.writers import SqliteStore
+from service.settings import settings_from_dict
+from tests.ingest import cases
+from tests.ingest.publishing import create_session, publish, wait_for
+
+pytestmark = pytest.mark.servers
+
+
+class Running:
+    """``run_ingest`` in a thread, stopped like SIGTERM would stop it."""
+
+    def __init__(self, settings, **kwargs):
+        self.stop = threading.Event()
+        self.result = []
+        self.thread = threading.Thread(target=lambda: self.result.append(run_ingest(
+            settings.mqtt, settings.store, settings.spool, settings.ingest, settings.metrics, stop=self.stop,
+            **kwargs)))
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(30)
+        assert not self.thread.is_alive()
+        assert self.result == [0]
+
+
+def rms(values):
+    x = np.asarray(values)
+    return float(np.sqrt(np.mean((x - x.mean()) ** 2)))
+
+
+def test_every_format_lands_and_bad_messages_are_dead_lettered(mosquitto, tmp_path):
+    data = cases.decode_settings(tmp_path, {"mqtt": {"url": mosquitto.url, "client_id": "e2e-sqlite"},
+                                            "store": {"kind": "sqlite", "path": str(tmp_path / "r.sqlite")}})
+    settings = settings_from_dict(data)
+    create_session(mosquitto.port, "e2e-sqlite")
+    with Running(settings, waveform_features=lambda blocks: {"rms": np.sqrt(((blocks - blocks.mean(1, keepdims=True)) ** 2).mean(1))}):
+        publish(mosquitto.port, cases.interleaved())
+        dead = DeadLetterStore(settings.ingest.dead_letter_path)
+        wait_for(lambda: dead.count() == len(cases.BAD), 20, "every bad message dead-lettered")
+        store = SqliteStore(settings.store.path)
+
+        def stored(tags):
+            return store.query(tags["asset"], tags["sensor"], 0, 2**62)
+
+        wait_for(lambda: all(len(stored(t)) for t, _, _ in cases.EXPECTED), 20, "every good reading stored")
+    for tags, ts, value in cases.EXPECTED:
+        got = stored(tags)
+        rows = [(got.series[i].tag("site"), int(t), float(v)) for i, t, v in zip(got.index, got.ts, got.value)]
+        assert (tags["site"], ts, value) in rows
+    feature = store.query("pump1", "accel", 0, 2**62, measurement="waveform", field="rms")
+    assert feature.ts.tolist() == [cases.T * cases.MS]
+    assert feature.value[0] == pytest.approx(rms(cases.WAVE))
+
+    letters = dead.list(limit=100)
+    assert {(r.topic, r.payload) for r in letters} == {(t, p) for t, p, _ in cases.BAD}
+    for topic, payload, word in cases.BAD:
+        reason = next(r.reason for r in letters if r.payload == payload)
+        assert word in reason, (payload[:40], reason)
+    assert all(r.stage == "decode" for r in letters)

@@ -1,0 +1,198 @@
+"""The pipeline's rules, with a scripted source and writer (the real ones are covered by the e2e tests)."""
+
+import threading
+import time
+
+import orjson
+import pytest
+
+from ingest.codecs import Decoder
+from ingest.deadletter import DeadLetterStore
+from ingest.metrics import IngestMetrics, reason_class
+from ingest.pipeline import Pipeline
+from ingest.source import Delivery
+from ingest.spool import Spool, encode_readings
+from ingest.writers import Backoff, FatalWriteError, RejectedLine, RetryableWriteError, WriteResult
+from tests.ingest.publishing import wait_for
+
+
+class ScriptedSource:
+    """Hands out queued deliveries and records which were acknowledged."""
+
+    def __init__(self):
+        self.queue: list[Delivery] = []
+        self.acked: list[Delivery] = []
+        self.lock = threading.Lock()
+
+    def add(self, payloads, topic="faultline/s1/pump1/bearing_temp"):
+        n = len(self.acked) + len(self.queue)
+        msgs = [(topic, p, 1763700000000 * 1_000_000) for p in payloads]
+        with self.lock:
+            self.queue.append(Delivery(msgs, [(n * 100 + i, 1) for i in range(len(msgs))], [0] * len(msgs)))
+
+    def take(self, max_messages, timeout):
+        with self.lock:
+            if self.queue:
+                return self.queue.pop(0)
+        time.sleep(timeout)
+        return None
+
+    def ack(self, delivery):
+        self.acked.append(delivery)
+
+    def start(self):
+        pass
+
+    def stop_taking(self):
+        pass
+
+    def stop(self):
+        pass
+
+
+class ScriptedWriter:
+    """Fails as told, then stores what it is given."""
+
+    def __init__(self, failures=()):
+        self.failures = list(failures)
+        self.written = []
+
+    def write(self, readings):
+        if self.failures:
+            raise self.failures.pop(0)
+        self.written.append(readings)
+        bad = [RejectedLine(b"bad line", "HTTP 400: field type conflict")] if any(readings.value == 666) else []
+        return WriteResult(len(readings) - len(bad), bad)
+
+    def close(self):
+        pass
+
+
+def reading(i: int) -> bytes:
+    return orjson.dumps({"ts": 1763700000000 + i, "value": i})
+
+
+@pytest.fixture
+def parts(tmp_path):
+    spool = Spool(tmp_path / "spool", fsync=False)
+    dead = DeadLetterStore(tmp_path / "dl.sqlite")
+    yield spool, dead
+    spool.close()
+    dead.close()
+
+
+def make(parts, writer, source=None, **kw):
+    spool, dead = parts
+    source = source or ScriptedSource()
+    metrics = IngestMetrics()
+    p = Pipeline(source, Decoder("faultline/{site}/{asset}/{sensor}"), spool, writer, dead, metrics,
+                 backoff=Backoff(0.01, 0.05, jitter=False), commit_wait_s=0.001, **kw)
+    return p, source, metrics
+
+
+def value(metrics, name, labels=None):
+    return metrics.registry.get_sample_value(name, labels or {}) or 0
+
+
+def test_good_and_bad_messages_acked_bad_ones_dead_lettered(parts):
+    writer = ScriptedWriter()
+    p, source, metrics = make(parts, writer)
+    source.add([reading(1), b"{oops", reading(2)])
+    p.start()
+    wait_for(lambda: value(metrics, "faultline_readings_written_total") == 2, 5, "two readings written")
+    assert p.stop(1.0)
+    assert len(source.acked) == 1 and len(source.acked[0]) == 3
+    assert [r.payload for r in parts[1].list()] == [b"{oops"]
+    assert value(metrics, "faultline_dead_letters_total", {"stage": "decode", "reason": "not_json"}) == 1
+
+
+def test_retryable_failures_are_retried_until_written(parts):
+    writer = ScriptedWriter([RetryableWriteError("503", retry_after=0.01), RetryableWriteError("refused")])
+    p, source, metrics = make(parts, writer)
+    source.add([reading(i) for i in range(5)])
+    p.start()
+    wait_for(lambda: value(metrics, "faultline_readings_written_total") == 5, 5, "written after retries")
+    p.stop(1.0)
+    assert value(metrics, "faultline_write_retries_total") == 2
+    assert parts[0].pending_records == 0
+
+
+def test_rejected_points_go_to_dead_letter_stage_write(parts):
+    writer = ScriptedWriter()
+    p, source, metrics = make(parts, writer)
+    source.add([reading(1), reading(666)])
+    p.start()
+    wait_for(lambda: parts[1].count("write") == 1, 5, "write-stage dead letter")
+    p.stop(1.0)
+    assert parts[1].list()[0].reason == "HTTP 400: field type conflict"
+    assert value(metrics, "faultline_readings_written_total") == 1
+
+
+def test_fatal_write_error_stops_writing_but_spooling_and_acking_go_on(parts):
+    writer = ScriptedWriter([FatalWriteError("HTTP 401", status=401)])
+    p, source, metrics = make(parts, writer)
+    source.add([reading(1)])
+    p.start()
+    wait_for(lambda: p.writer_failure is not None, 5, "writer to stop")
+    source.add([reading(2), reading(3)])
+    wait_for(lambda: len(source.acked) == 2, 5, "later messages spooled and acknowledged")
+    assert not p.stop(0.5)
+    assert writer.written == []
+    assert parts[0].pending_records == 2  # kept for the next start
+    assert value(metrics, "faultline_writer_stopped") == 1
+
+
+def test_full_spool_holds_acks_back_until_the_writer_makes_room(tmp_path):
+    one_record = len(encode_readings(Decoder("faultline/{site}/{asset}/{sensor}").decode_many(
+        [("faultline/s1/pump1/bearing_temp", reading(1), 1763700000000 * 1_000_000)])[0])) + 8
+    spool = Spool(tmp_path / "spool", max_bytes=one_record * 2, segment_bytes=one_record, fsync=False)
+    dead = DeadLetterStore(tmp_path / "dl.sqlite")
+    gate = threading.Event()
+
+    class GatedWriter(ScriptedWriter):
+        def write(self, readings):
+            gate.wait()
+            return super().write(readings)
+
+    writer = GatedWriter()
+    p, source, metrics = make((spool, dead), writer)
+    for i in range(4):
+        source.add([reading(i)])
+    p.start()
+    wait_for(lambda: value(metrics, "faultline_spool_full_total") >= 1, 5, "spool to fill")
+    acked_while_full = len(source.acked)
+    time.sleep(0.2)
+    assert len(source.acked) == acked_while_full < 4  # nothing acknowledged that is not spooled
+    gate.set()
+    wait_for(lambda: len(source.acked) == 4, 5, "every message acknowledged once there is room")
+    wait_for(lambda: value(metrics, "faultline_readings_written_total") == 4, 5, "all written")
+    assert p.stop(1.0)
+    spool.close()
+    dead.close()
+
+
+def test_shutdown_leaves_unwritten_readings_in_the_spool_for_next_start(parts):
+    writer = ScriptedWriter([RetryableWriteError("down")] * 1000)
+    p, source, metrics = make(parts, writer)
+    source.add([reading(i) for i in range(3)])
+    p.start()
+    wait_for(lambda: len(source.acked) == 1, 5, "acknowledged once spooled")
+    started = time.monotonic()
+    assert not p.stop(0.3)
+    assert time.monotonic() - started < 5
+    spool = parts[0]
+    spool.rewind()
+    assert len(spool.read().readings) == 3
+
+
+@pytest.mark.parametrize("reason,label", [
+    ("not JSON: unexpected character", "not_json"),
+    ("payload is 5000 bytes, over the limit of 4096", "too_large"),
+    ("topic 'a/b' has 2 segments, template 'x' has 4", "topic"),
+    ('"ts" has 2 elements but "value" has 1', "length"),
+    ("ts 1000 is 1970-01-01T00:00:01Z, before 2000-01-01T00:00:00Z", "timestamp"),
+    ('"value" is string \'hot\', expected a number', "type"),
+    ("something new", "other"),
+])
+def test_reason_classes_are_bounded_labels(reason, label):
+    assert reason_class(reason) == label
