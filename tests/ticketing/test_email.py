@@ -72,3 +72,45 @@ def test_failures_raise_so_the_scheduler_retries():
     nobody = EmailAdapter("127.0.0.1", free_port(), "f@x", ENGINEERS[3:])
     with pytest.raises(NotificationFailed, match="nobody"):
         nobody.notify_escalation(order(), "notify_manager")
+
+
+def test_escalation_chain_on_a_stored_order_reminds_reassigns_and_survives_restart(smtp, tmp_path, clock, config):
+    from datetime import timedelta
+
+    from tests.ticketing.conftest import finding
+    from ticketing.escalation import EscalationScheduler
+    from ticketing.findings import FindingIntake
+    from ticketing.lifecycle import Lifecycle, ServiceDesk, config_deadlines
+    from ticketing.responders import EscalationResponder, fired_steps
+
+    from ticketing.store import WorkOrderStore
+
+    store = WorkOrderStore(f"sqlite:///{tmp_path}/orders.db")
+    controller, inbox = smtp
+    addresses = {"anna.schmidt": "anna@p.example", "jonas.weber": "jonas@p.example", "marta.nowak": "marta@p.example"}
+    engineers = [e.model_copy(update={"email": addresses.get(e.name)}) for e in config.engineers]
+    config = config.model_copy(update={"engineers": engineers})
+    busy = FindingIntake.from_config(config, store, clock)
+    busy.receive(finding(asset="pump-7"))  # anna gets this one, so jonas is least loaded next
+    order = busy.receive(finding(asset="pump-1", severity="high")).order  # P1: respond within 15 min, 24x7
+    assert order.assignee == "jonas.weber"
+    desk = ServiceDesk(store, Lifecycle(clock, config_deadlines(config), config.permissions))
+    responder = EscalationResponder(desk, config,
+                                    EmailAdapter(controller.hostname, controller.port, "faultline@p.example", engineers))
+    scheduler = EscalationScheduler(clock, responder)
+    assert responder.watch(scheduler) == 2
+
+    clock.advance(timedelta(minutes=12))  # 80 % of the response target: remind the assignee
+    assert [a.key for _, a in scheduler.tick() if _ == order.id] == ["response@0.75:notify_assignee"]
+    assert inbox.messages[-1][0] == ["jonas@p.example"]
+    clock.advance(timedelta(minutes=3))  # 100 %: hand it to a senior engineer
+    scheduler.tick()
+    stored = store.get(order.id)
+    assert stored.assignee == "anna.schmidt" and inbox.messages[-1][0] == ["anna@p.example"]
+    assert {"response@0.75:notify_assignee", "response@1:reassign"} <= fired_steps(stored)
+    assert "assign" in [e.action for e in store.audit_entries()]
+
+    restarted = EscalationScheduler(clock, responder)  # a new process reads what already fired
+    responder.watch(restarted)
+    sent = len(inbox.messages)
+    assert [a for i, a in restarted.tick() if i == order.id] == [] and len(inbox.messages) == sent

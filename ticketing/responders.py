@@ -1,0 +1,63 @@
+"""What an escalation step does to a stored order: remind, reassign to a senior role, tell the manager.
+
+`ticketing.escalation.EscalationScheduler` decides when a step is due; `EscalationResponder` is its
+callback. A ``reassign`` step hands the order to the least-loaded engineer of the step's role at the
+site (through `ServiceDesk`, so it is audited and adapters hear of it); every step then sends its
+e-mail and leaves a comment ``escalation <step key>: …`` on the order. That comment is how a restarted
+service knows which steps already fired (`fired_steps`), so no one is reminded twice.
+"""
+
+from __future__ import annotations
+
+from ticketing.adapters.mail import EmailAdapter
+from ticketing.assignment import Assigner
+from ticketing.config import TicketingConfig
+from ticketing.escalation import EscalationAction, EscalationScheduler
+from ticketing.lifecycle import SYSTEM, ServiceDesk
+from ticketing.models import Status, WorkOrder
+
+_PREFIX = "escalation "
+
+
+def fired_steps(order: WorkOrder) -> set[str]:
+    """Keys of the escalation steps already done for ``order``, read from its comments."""
+    # the comment reads "escalation <key>: <what happened>"; keys contain ':' but never ': '
+    return {c.text[len(_PREFIX):].split(": ", 1)[0]
+            for c in order.comments if c.author == SYSTEM.name and c.text.startswith(_PREFIX)}
+
+
+class EscalationResponder:
+    """The scheduler's ``on_escalation(order_id, action)``: acts on the stored order, then mails.
+
+    A failure (SMTP down) raises, so the scheduler leaves the step pending and tries again.
+    """
+
+    def __init__(self, desk: ServiceDesk, config: TicketingConfig, mailer: EmailAdapter | None = None):
+        self.desk, self.config, self.mailer = desk, config, mailer
+
+    def __call__(self, order_id: int, action: EscalationAction) -> None:
+        order = self.desk.store.get(order_id)
+        if action.action == "reassign":
+            senior = self._senior(order, action.role)
+            if senior is not None and senior != order.assignee:
+                order = self.desk.act(order_id, SYSTEM, "assign", engineer=senior)
+        sent = self.mailer.notify_escalation(order, action.action, action.role, action.fraction) if self.mailer else []
+        self.desk.act(order_id, SYSTEM, "comment",
+                      text=f"{_PREFIX}{action.key}: {action.fraction:.0%} of the {action.step.of} target used; "
+                           f"{action.action.replace('_', ' ')}" + (f", mailed {', '.join(sent)}" if sent else ""))
+
+    def _senior(self, order: WorkOrder, role) -> str | None:
+        rules = self.config.assignment.model_copy(update={"roles": [role], "max_open_per_engineer": None})
+        return Assigner(rules, self.config.engineers, self.desk.store.open_orders_per_assignee).choose(order)
+
+    def watch(self, scheduler: EscalationScheduler) -> int:
+        """Track every unfinished order of the store in ``scheduler`` (after a restart, say); returns how many."""
+        tracked = 0
+        for order in self.desk.store.orders():
+            if order.status in (Status.RESOLVED, Status.CLOSED):
+                scheduler.forget(order.id)
+                continue
+            policy = self.config.policy_for(order.priority, order.service_type)
+            scheduler.track(order.id, order, self.config.sla_clock(order.site, policy), fired=fired_steps(order))
+            tracked += 1
+        return tracked
