@@ -1,1 +1,37 @@
-"""ticketing"""
+"""Work orders with SLA deadlines that engineers can act on.
+
+SLA half: business calendars, SLA policies and clocks, escalation, roles, the ``ticketing:``
+configuration section and the clocks SLA code takes. Work-order half: the `WorkOrder` model, its
+lifecycle (`Lifecycle`, `ServiceDesk`), the intake of findings (`FindingIntake`), assignment, the
+store (`WorkOrderStore`, SQLite or PostgreSQL) with its hash-chained audit log, adapters (webhook,
+e-mail; ``ticketing.adapters``) and KPIs.
+"""
+
+from ticketing.calendar import AlwaysOpen, BusinessCalendar, Calendar, parse_span
+from ticketing.clock import Clock, FixedClock, ManualClock, NaiveDatetimeError, SystemClock
+from ticketing.config import Criticality, Severity, TicketingConfig, UnknownName, default_ticketing_config
+from ticketing.escalation import EscalationAction, EscalationScheduler, due_escalations, next_escalation
+from ticketing.roles import Action, PermissionDenied, PermissionMatrix, Role, check
+from ticketing.assignment import Assigner
+from ticketing.audit import AuditBreak, AuditEntry
+from ticketing.findings import FindingIn, FindingIntake
+from ticketing.kpis import Kpis, compute_kpis, kpis_from_store
+from ticketing.lifecycle import SYSTEM, Actor, InvalidTransition, Lifecycle, Notifier, ServiceDesk, config_deadlines
+from ticketing.models import (ChecklistItem, Comment, Evidence, HoldPeriod, HoldReason, OrderEvent, Outcome,
+                              ServiceType, Status, WorkOrder)
+from ticketing.responders import EscalationResponder
+from ticketing.store import DuplicateOpenOrder, OrderNotFound, StoreError, WorkOrderStore
+from ticketing.sla import Deadlines, EscalationStep, Hold, SlaClock, SlaPolicy, SlaStatus, SlaTimeline, TargetStatus
+
+__all__ = [
+    "Action", "AlwaysOpen", "BusinessCalendar", "Calendar", "Clock", "Criticality", "Deadlines", "EscalationAction",
+    "EscalationScheduler", "EscalationStep", "FixedClock", "Hold", "ManualClock", "NaiveDatetimeError",
+    "PermissionDenied", "PermissionMatrix", "Role", "Severity", "SlaClock", "SlaPolicy", "SlaStatus", "SlaTimeline",
+    "SystemClock", "TargetStatus", "TicketingConfig", "UnknownName", "check", "default_ticketing_config",
+    "due_escalations", "next_escalation", "parse_span",
+    # work orders
+    "Actor", "Assigner", "AuditBreak", "AuditEntry", "ChecklistItem", "Comment", "DuplicateOpenOrder",
+    "EscalationResponder", "Evidence", "FindingIn", "FindingIntake", "HoldPeriod", "HoldReason", "InvalidTransition",
+    "Kpis", "Lifecycle", "Notifier", "OrderEvent", "OrderNotFound", "Outcome", "SYSTEM", "ServiceDesk", "ServiceType",
+    "Status", "StoreError", "WorkOrder", "WorkOrderStore", "compute_kpis", "config_deadlines", "kpis_from_store",
+]
