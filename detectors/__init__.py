@@ -1,24 +1,33 @@
 """Faultline detectors: vectorised fault detection over numpy arrays, with no I/O.
 
 Sign convention, stated once for every detector here: **a higher score is more abnormal, and a
-score of 1.0 is the detector's own alarm level** (so scores of different detectors compare and
+score of 1.0 is the detector's own alarm level** (so the scores of different detectors compare and
 combine by taking the maximum).
+
+Streaming detectors (``update(stream, ts_ns, value) -> score``) keep per-stream state in arrays and
+give the same scores however a stream is split into batches; ``to_dict``/``from_dict`` carry the
+state across a restart. Multivariate detectors follow scikit-learn: ``fit(healthy)`` then ``score``.
+Alert rules turn scores into alerts; the ``Engine`` runs a configuration of checks and rules over
+batches and produces ``Finding``s.
 """
 
-from detectors.waveform import (
-    BearingGeometry,
-    band_energies,
-    bearing_frequencies,
-    block_features,
-    defect_energies,
-    envelope_spectrum,
-)
+from detectors.config import ConfigHistory, ConfigVersion, DetectorsConfig, parse_seconds
+from detectors.drift import Cusum, Ewma
+from detectors.engine import BatchResult, Engine, Finding
+from detectors.health import NoData, StuckSensor
+from detectors.multivariate import HotellingT2, IsolationForestDetector
+from detectors.robust import RobustZ
+from detectors.rules import SEVERITIES, Alert, AlertRule
+from detectors.streams import StreamingDetector
+from detectors.thresholds import IsoZones, StaticLimit, iso_zone
+from detectors.trend import TrendToLimit
+from detectors.waveform import (BearingGeometry, band_energies, bearing_frequencies, block_features, defect_energies,
+                                envelope_spectrum)
 
 __all__ = [
-    "BearingGeometry",
-    "band_energies",
-    "bearing_frequencies",
-    "block_features",
-    "defect_energies",
-    "envelope_spectrum",
+    "Alert", "AlertRule", "BatchResult", "BearingGeometry", "ConfigHistory", "ConfigVersion", "Cusum",
+    "DetectorsConfig", "Engine", "Ewma", "Finding", "HotellingT2", "IsoZones", "IsolationForestDetector",
+    "NoData", "RobustZ", "SEVERITIES", "StaticLimit", "StreamingDetector", "StuckSensor", "TrendToLimit",
+    "band_energies", "bearing_frequencies", "block_features", "defect_energies", "envelope_spectrum",
+    "iso_zone", "parse_seconds",
 ]

@@ -15,7 +15,7 @@ assets get by default, and an asset entry may override any part of a check by na
               detector: static_limit
               params: {high: 85}
               fault_mode: overheating
-              rule: {on: 1.0, off: 0.97, min_duration: 10m}
+              rule: {alarm: 1.0, clear: 0.97, min_duration: 10m}
       assets:
         P-101:
           class: pump
@@ -92,14 +92,22 @@ class _Model(BaseModel):
 class RuleConfig(_Model):
     """The alert rule of a check; see :class:`detectors.rules.AlertRule`."""
 
-    on: float = 1.0
-    off: float = 0.8
+    alarm: float = Field(1.0, description="score at or above which a reading is hot")
+    clear: float = Field(0.8, description="score below which an open alert may close (hysteresis)")
     n: int = Field(1, ge=1, le=64)
     m: int = Field(1, ge=1, le=64)
     min_duration: float = 0.0
     clear_after: float = 0.0
     latch: bool = False
     severity_levels: dict[Literal["low", "medium", "high", "critical"], float] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_booleans(cls, data: Any) -> Any:
+        if isinstance(data, dict) and any(isinstance(k, bool) for k in data):
+            raise ValueError("a key read as true/false: YAML 1.1 turns `on`/`off`/`yes`/`no` into booleans; "
+                             "the rule's levels are `alarm` and `clear`")
+        return data
 
     @field_validator("min_duration", "clear_after", mode="before")
     @classmethod
@@ -112,7 +120,7 @@ class RuleConfig(_Model):
         return self
 
     def build(self) -> AlertRule:
-        return AlertRule(on=self.on, off=self.off, n=self.n, m=self.m, min_duration_s=self.min_duration,
+        return AlertRule(on=self.alarm, off=self.clear, n=self.n, m=self.m, min_duration_s=self.min_duration,
                          clear_after_s=self.clear_after, latch=self.latch, severity_levels=self.severity_levels)
 
 
@@ -194,6 +202,9 @@ class CheckOverride(_Model):
 
 
 class ClassConfig(_Model):
+    """Checks every asset of a class gets; ``extends`` starts from another class's checks."""
+
+    extends: str | None = None
     checks: dict[str, CheckConfig] = Field(default_factory=dict)
     waveform: WaveformConfig | None = None
 
@@ -255,6 +266,8 @@ class DetectorsConfig(_Model):
                                  f"known: {', '.join(sorted(self.classes))}")
             self.checks_for(name)  # builds every check, so a bad override fails here, naming the asset
         for cname, cls in self.classes.items():
+            if cls.extends is not None and cls.extends not in self.classes:
+                raise ValueError(f"classes.{cname}.extends: unknown class {cls.extends!r}")
             for check, c in cls.checks.items():
                 group = c.params.get("group")
                 if c.detector == "iso_zones" and group is not None and str(group) not in self.iso_20816_zones:
@@ -275,8 +288,7 @@ class DetectorsConfig(_Model):
             The extra params are those that come from the asset itself (ISO zone limits).
         """
         asset = self.asset(name)
-        cls = self.classes.get(asset.class_, ClassConfig())
-        merged: dict[str, CheckConfig] = dict(cls.checks)
+        merged = self._class_checks(asset.class_)
         for check, override in asset.checks.items():
             where = f"assets.{name}.checks.{check}"
             if isinstance(override, CheckConfig):
@@ -309,8 +321,24 @@ class DetectorsConfig(_Model):
             out[check] = (c, extra)
         return out
 
+    def _class_chain(self, cls_name: str) -> list[ClassConfig]:
+        """The class and the classes it extends, most general first."""
+        chain, seen = [], set()
+        while cls_name in self.classes and cls_name not in seen:
+            seen.add(cls_name)
+            chain.insert(0, self.classes[cls_name])
+            cls_name = self.classes[cls_name].extends
+        return chain
+
+    def _class_checks(self, cls_name: str) -> dict[str, CheckConfig]:
+        merged: dict[str, CheckConfig] = {}
+        for cls in self._class_chain(cls_name):
+            merged.update(cls.checks)
+        return merged
+
     def waveform_for(self, name: str) -> WaveformConfig | None:
-        return self.classes.get(self.asset(name).class_, ClassConfig()).waveform
+        found = [c.waveform for c in self._class_chain(self.asset(name).class_) if c.waveform is not None]
+        return found[-1] if found else None
 
     def digest(self) -> str:
         """SHA-256 of the validated content (key order and YAML layout do not matter)."""

@@ -128,7 +128,7 @@ class Engine:
     --------
     >>> cfg = DetectorsConfig(classes={"default": {"checks": {"hot": {
     ...     "sensor": "bearing_temp", "detector": "static_limit", "params": {"high": 90},
-    ...     "fault_mode": "overheating", "rule": {"on": 1.0, "off": 0.95, "n": 2, "m": 3}}}}})
+    ...     "fault_mode": "overheating", "rule": {"alarm": 1.0, "clear": 0.95, "n": 2, "m": 3}}}}})
     >>> engine = Engine(cfg, config_version="v1")
     >>> sid = engine.stream_id("P-101", "bearing_temp")
     >>> temp = np.array([60.0, 61, 92, 93, 95, 70])

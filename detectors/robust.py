@@ -38,6 +38,8 @@ class RobustZ(StreamingDetector):
     min_scale : float
         Floor on the robust standard deviation, in reading units, so a quantised or flat signal
         does not give infinite scores.
+    direction : {"both", "up", "down"}
+        Which departures count (vibration: ``up``; a stopping machine is not a fault).
 
     Examples
     --------
@@ -52,9 +54,13 @@ class RobustZ(StreamingDetector):
     kind = "robust_z"
     state_fields = {"history": (np.float64, np.nan, ("window",))}
 
-    def __init__(self, window: int = 60, threshold: float = 6.0, min_periods: int = 10, min_scale: float = 1e-6):
+    def __init__(self, window: int = 60, threshold: float = 6.0, min_periods: int = 10, min_scale: float = 1e-6,
+                 direction: str = "both"):
         if window < 3 or not 1 <= min_periods <= window:
             raise ValueError(f"need window >= 3 and 1 <= min_periods <= window, got {window}, {min_periods}")
+        if direction not in ("both", "up", "down"):
+            raise ValueError(f"direction must be 'both', 'up' or 'down', got {direction!r}")
+        self.direction = direction
         self.window, self.threshold = int(window), float(threshold)
         self.min_periods, self.min_scale = int(min_periods), float(min_scale)
 
@@ -66,6 +72,7 @@ class RobustZ(StreamingDetector):
         mad = nan_median(np.abs(w - med[..., None]))
         enough = (~np.isnan(w)).sum(axis=-1) >= self.min_periods
         sigma = np.maximum(_MAD_TO_SIGMA * np.nan_to_num(mad), self.min_scale)
-        z = np.abs(value - np.nan_to_num(med)) / sigma
+        z = (value - np.nan_to_num(med)) / sigma
+        z = {"both": np.abs(z), "up": z, "down": -z}[self.direction]
         state["history"] = trailing(hist, value, grid.counts)
-        return np.where(enough & valid, z / self.threshold, 0.0)
+        return np.where(enough & valid, np.maximum(z, 0.0) / self.threshold, 0.0)

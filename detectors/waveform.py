@@ -16,14 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
-__all__ = [
-    "BearingGeometry",
-    "band_energies",
-    "bearing_frequencies",
-    "block_features",
-    "defect_energies",
-    "envelope_spectrum",
-]
 
 _TINY = 1e-30
 

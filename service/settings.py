@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from detectors.config import DetectorsConfig
 from ingest.settings import IngestSettings, MetricsSettings, MqttSettings, SpoolSettings, StoreSettings
 from ticketing.config import TicketingConfig
 
@@ -30,7 +31,7 @@ class Settings(BaseModel):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     # the detectors and ticketing areas replace these with their own section models
-    detectors: dict | None = None
+    detectors: DetectorsConfig | None = None
     ticketing: TicketingConfig | None = None
 
 
