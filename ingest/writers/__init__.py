@@ -6,11 +6,11 @@ signals failure with `RetryableWriteError` (try the same batch again later, afte
 """
 
 from ingest.writers.backoff import Backoff
-from ingest.writers.base import LineProtocolWriter, RejectedLine, Writer, WriteResult
+from ingest.writers.base import EncodedBatch, LineProtocolWriter, RejectedLine, Writer, WriteResult
 from ingest.writers.errors import FatalWriteError, RetryableWriteError, WriteError
 from ingest.writers.influx_v1 import InfluxV1Writer
 from ingest.writers.influx_v2 import InfluxV2Writer
 from ingest.writers.sqlite import SqliteStore
 
-__all__ = ["Backoff", "FatalWriteError", "InfluxV1Writer", "InfluxV2Writer", "LineProtocolWriter",
+__all__ = ["Backoff", "EncodedBatch", "FatalWriteError", "InfluxV1Writer", "InfluxV2Writer", "LineProtocolWriter",
            "RejectedLine", "RetryableWriteError", "SqliteStore", "WriteError", "WriteResult", "Writer"]

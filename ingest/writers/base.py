@@ -42,6 +42,16 @@ class Writer(Protocol):
     def close(self) -> None: ...
 
 
+class EncodedBatch(NamedTuple):
+    """Readings already turned into line protocol by `LineProtocolWriter.prepare`.
+
+    ``lines`` are ready to send; ``refused`` are rows that could not be encoded at all.
+    """
+
+    lines: list[str]
+    refused: list[RejectedLine]
+
+
 class Response(NamedTuple):
     """An HTTP answer reduced to what classification needs."""
 
@@ -107,12 +117,28 @@ class LineProtocolWriter:
         self.close()
 
     def write(self, readings: Readings) -> WriteResult:
-        """Write every point of ``readings``; see the class docstring for failures."""
+        """Write every point of ``readings``; see the class docstring for failures.
+
+        The same as ``write_prepared(prepare(readings))``.
+        """
+        return self.write_prepared(self.prepare(readings))
+
+    def prepare(self, readings: Readings) -> EncodedBatch:
+        """Encode ``readings`` for this server (no I/O).
+
+        Splitting `write` in two lets a caller encode the next batch in another thread while this
+        one is on the wire, so the server is never idle waiting for Python to format lines. An
+        `EncodedBatch` can be written again after a `RetryableWriteError`.
+        """
         lines, refused = encode_lines(readings, "ns", self.dialect)
-        rejected = [RejectedLine(row.line.encode(), row.reason) for row in refused]
+        return EncodedBatch(lines, [RejectedLine(row.line.encode(), row.reason) for row in refused])
+
+    def write_prepared(self, batch: EncodedBatch) -> WriteResult:
+        """Send a batch from `prepare` in requests of at most ``max_lines`` lines."""
+        rejected = list(batch.refused)
         written = 0
-        for start in range(0, len(lines), self.max_lines):
-            written += self.write_lines(lines[start:start + self.max_lines], rejected)
+        for start in range(0, len(batch.lines), self.max_lines):
+            written += self.write_lines(batch.lines[start:start + self.max_lines], rejected)
         return WriteResult(written, rejected)
 
     def write_lines(self, lines: list[str], rejected: list[RejectedLine]) -> int:

@@ -196,3 +196,14 @@ def test_retry_after_parsing():
     assert parse_retry_after("-3") == 0.0
     assert parse_retry_after("Sat, 21 Nov 2026 16:00:30 GMT", now=lambda: 1_795_276_800.0) == 30.0
     assert parse_retry_after("whenever") is None
+
+
+def test_a_prepared_batch_is_written_again_after_a_retryable_failure(scripted):
+    answers = iter([(503, {}, b"busy"), (204, {}, b"")])
+    server = scripted(lambda body: next(answers))
+    with make_writer("v1", server.url) as w:
+        batch = w.prepare(readings(4))
+        with pytest.raises(RetryableWriteError):
+            w.write_prepared(batch)
+        assert w.write_prepared(batch) == (4, [])
+    assert server.bodies[0] == server.bodies[1] and server.bodies[0].count(b"\n") == 3
