@@ -24,7 +24,7 @@ from ticketing.calendar import WEEKDAYS, AlwaysOpen, BusinessCalendar, Calendar,
 from ticketing.clock import Duration
 from ticketing.models import PRIORITIES, ServiceType
 from ticketing.roles import PermissionMatrix, Role
-from ticketing.sla import EscalationStep, SlaClock, SlaPolicy
+from ticketing.sla import EscalationStep, SlaClock, SlaPolicy, unique_steps
 
 
 class Severity(StrEnum):
@@ -114,6 +114,14 @@ class SiteSettings(_Section):
         zone(value)
         return value
 
+    @field_validator("hours", mode="before")
+    @classmethod
+    def _one_window_as_text(cls, value: Any) -> Any:
+        # `fri: 08:00-12:00` reads as well as `fri: [08:00-12:00]`
+        if isinstance(value, dict):
+            return {day: [w] if isinstance(w, str) else w for day, w in value.items()}
+        return value
+
     @field_validator("hours")
     @classmethod
     def _valid_windows(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -194,6 +202,15 @@ class TicketingConfig(_Section):
     default_criticality: Criticality = Criticality.B
     store_url: str = Field("sqlite:///var/workorders.sqlite",
                            description="the work-order store: sqlite:///path or postgresql+psycopg://user@host/db")
+
+    _unique_steps = field_validator("escalation")(unique_steps)
+
+    @field_validator("reopen_window")
+    @classmethod
+    def _not_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError(f"must not be negative, got {value}")
+        return value
 
     @field_validator("policies", mode="before")
     @classmethod

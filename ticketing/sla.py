@@ -53,6 +53,14 @@ class EscalationStep(BaseModel):
         return f"{self.of}@{self.at:g}:{self.action}"
 
 
+def unique_steps(steps: Sequence[EscalationStep] | None) -> Sequence[EscalationStep] | None:
+    """The steps unchanged, or an error naming a step given twice (it could only fire once)."""
+    keys = [step.key for step in steps or ()]
+    if dupes := sorted({k for k in keys if keys.count(k) > 1}):
+        raise ValueError(f"escalation step {dupes[0]!r} is listed more than once")
+    return steps
+
+
 class SlaPolicy(BaseModel):
     """Targets for one class of job: which priorities it serves, how long, on which calendar."""
 
@@ -74,6 +82,8 @@ class SlaPolicy(BaseModel):
             if p not in PRIORITIES:
                 raise ValueError(f"unknown priority {p!r} (known: {', '.join(PRIORITIES)})")
         return value
+
+    _unique_steps = field_validator("escalation")(unique_steps)
 
     @field_validator("response", "resolution")
     @classmethod

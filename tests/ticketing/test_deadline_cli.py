@@ -89,3 +89,8 @@ ticketing:
     result = deadline("--policy", "all", "--site", "depot", "--opened", "2026-11-20T00:00:00+09:00", "--config", str(none))
     assert result.exit_code == 2
     assert "ticketing" in result.output
+
+    missing = tmp_path / "missing.yaml"
+    result = deadline("--policy", "all", "--site", "depot", "--opened", "2026-11-20T00:00:00+09:00", "--config", str(missing))
+    assert result.exit_code == 2
+    assert "missing.yaml" in result.output and "cannot read" in result.output

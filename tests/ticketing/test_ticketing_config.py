@@ -125,6 +125,9 @@ def test_a_policy_may_serve_several_priorities_and_types_may_share_one():
     ("engineers.0.role", "wizard", "ticketing.engineers.0.role"),
     ("permissions.close.P1", ["wizard"], "wizard"),
     ("reopen_window", "soon", "not a duration: 'soon'"),
+    ("reopen_window", -60, "must not be negative"),
+    ("escalation", [{"at": 1, "of": "resolution", "action": "notify_manager"}] * 2,
+     "escalation step 'resolution@1:notify_manager' is listed more than once"),
     ("assignment.strategy", "random", "ticketing.assignment.strategy"),
 ])
 def test_errors_name_the_key_and_the_value(path, value, named):
@@ -133,6 +136,11 @@ def test_errors_name_the_key_and_the_value(path, value, named):
 
 def test_one_mistake_gives_one_error():
     assert problems(with_change("sites.plant-a.timezone", "Mars/Olympus")).count("\n") == 0
+
+
+def test_one_working_window_may_be_written_without_a_list():
+    config = TicketingConfig.model_validate(with_change("sites.plant-a.hours", {"mon": "06:00-14:00"}))
+    assert config.site("plant-a").hours == {"mon": ["06:00-14:00"]}
 
 
 def test_durations_are_read_in_every_spelling():
