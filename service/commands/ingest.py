@@ -44,6 +44,8 @@ def ingest(
     import logging
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in ("httpx", "amqtt", "transitions"):  # one line per request or packet at INFO
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
     settings = _load(config)
     from detectors.waveform import block_features
     from ingest.pipeline import run_ingest

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 
 import paho.mqtt.client as mqtt
@@ -55,8 +56,6 @@ def create_session(port: int, client_id: str, filters=("faultline/#",), expiry_s
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
 
-    import threading
-
     subscribed = threading.Event()
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     client.on_subscribe = lambda *args: subscribed.set()
@@ -70,3 +69,26 @@ def create_session(port: int, client_id: str, filters=("faultline/#",), expiry_s
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+class Running:
+    """``run_ingest`` in a thread, stopped like SIGTERM would stop it."""
+
+    def __init__(self, settings, **kwargs):
+        self.stop = threading.Event()
+        self.result = []
+        from ingest.pipeline import run_ingest
+
+        self.thread = threading.Thread(target=lambda: self.result.append(run_ingest(
+            settings.mqtt, settings.store, settings.spool, settings.ingest, settings.metrics, stop=self.stop,
+            **kwargs)))
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(30)
+        assert not self.thread.is_alive()
+        assert self.result == [0]

@@ -1,39 +1,15 @@
 """Mosquitto → ingest → the embedded SQLite store: every format lands, every bad message is dead-lettered."""
 
-import threading
-
 import numpy as np
 import pytest
 
 from ingest.deadletter import DeadLetterStore
-from ingest.pipeline import run_ingest
 from ingest.writers import SqliteStore
 from service.settings import settings_from_dict
 from tests.ingest import cases
-from tests.ingest.publishing import create_session, publish, wait_for
+from tests.ingest.publishing import Running, create_session, publish, wait_for
 
 pytestmark = pytest.mark.servers
-
-
-class Running:
-    """``run_ingest`` in a thread, stopped like SIGTERM would stop it."""
-
-    def __init__(self, settings, **kwargs):
-        self.stop = threading.Event()
-        self.result = []
-        self.thread = threading.Thread(target=lambda: self.result.append(run_ingest(
-            settings.mqtt, settings.store, settings.spool, settings.ingest, settings.metrics, stop=self.stop,
-            **kwargs)))
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(30)
-        assert not self.thread.is_alive()
-        assert self.result == [0]
 
 
 def rms(values):
