@@ -217,14 +217,20 @@ def met_at(timeline: Timeline, of: Target) -> datetime | None:
 
 
 def _holds(timeline: Timeline, start: datetime, now: datetime | None) -> list[tuple[datetime, datetime]]:
-    """The holds after ``start`` as sorted, merged UTC intervals; an open hold lasts until ``now``."""
+    """The holds after ``start`` as seen at ``now``, as sorted, merged UTC intervals.
+
+    An open hold lasts until ``now``; a hold that begins after ``now`` had not happened then.
+    """
     spans = []
+    now = require_aware(now, "now").astimezone(UTC) if now is not None else None
     for hold in timeline.holds:
         begin = require_aware(hold.start, "hold start").astimezone(UTC)
+        if now is not None and begin >= now:
+            continue
         if hold.end is not None:
             end = require_aware(hold.end, "hold end").astimezone(UTC)
         elif now is not None:
-            end = require_aware(now, "now").astimezone(UTC)
+            end = now
         else:
             raise ValueError(f"the order is on hold since {hold.start.isoformat()}: its deadlines depend on now; pass now")
         begin = max(begin, start)
@@ -263,7 +269,7 @@ class SlaClock:
     def when_consumed(self, timeline: Timeline, amount: timedelta, now: datetime | None = None) -> datetime:
         """The earliest instant at which ``amount`` of counted time has passed, holds excluded.
 
-        While the order is on hold the answer assumes the hold ends at ``now``.
+        As seen at ``now``: while the order is on hold the answer assumes the hold ends at ``now``.
         """
         cursor = _start(timeline)
         remaining = amount
@@ -309,7 +315,8 @@ class SlaClock:
         if met is not None and met > now:
             met = None  # not yet met as seen from `now`
         until = met or now
-        due = self.when_consumed(timeline, target, now)
+        # a met target keeps the deadline it had when it was met; later holds do not move it
+        due = self.when_consumed(timeline, target, until)
         return TargetStatus(of, target, due, self.consumed(timeline, until), met, breached=until > due)
 
     def status(self, timeline: Timeline, now: datetime) -> SlaStatus:

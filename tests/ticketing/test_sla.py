@@ -142,6 +142,13 @@ class TestStatus:
         status = CORRECTIVE.status(order, berlin(2026, 11, 30, 9, 0)).response
         assert status.met_at == berlin(2026, 11, 23, 9, 45) and status.consumed == 45 * M and not status.breached
 
+    def test_a_met_target_keeps_its_deadline_when_the_order_goes_on_hold_later(self):
+        order = SlaTimeline(self.opened, acknowledged_at=berlin(2026, 11, 23, 9, 20),
+                            holds=[Hold(berlin(2026, 11, 23, 10, 0))])
+        status = CORRECTIVE.status(order, berlin(2026, 11, 24, 15, 0))
+        assert status.response.due == berlin(2026, 11, 23, 11, 0) and not status.response.breached
+        assert status.paused and status.resolution.consumed == H
+
     def test_met_late_is_breached_for_good(self):
         order = SlaTimeline(self.opened, acknowledged_at=berlin(2026, 11, 23, 11, 30))
         assert CORRECTIVE.status(order, berlin(2026, 11, 30, 9, 0)).response.breached
