@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 __all__ = [
     "ASSET_TYPES", "EQUIPMENT_FAULTS", "SENSOR_FAULTS", "GATEWAY_FAULTS", "SCALAR_SENSORS",
@@ -38,7 +38,7 @@ class FleetError(ValueError):
 
 
 def parse_duration(value: object) -> timedelta:
-    """Parse ``90m``, ``2h``, ``7d``, ``1d12h``, ``250ms`` or a number of seconds into a timedelta.
+    """Parse ``90m``, ``2h``, ``7d``, ``1d12h``, ``250ms``, ``-5s`` or a number of seconds into a timedelta.
 
     >>> parse_duration("1d12h")
     datetime.timedelta(days=1, seconds=43200)
@@ -47,14 +47,30 @@ def parse_duration(value: object) -> timedelta:
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return timedelta(seconds=float(value))
-    text = str(value).strip().replace(" ", "")
-    parts = _PART.findall(text)
-    if not text or "".join(n + u for n, u in parts) != text:
+    text = str(value).strip()
+    sign = -1.0 if text.startswith("-") else 1.0
+    body = text.lstrip("+-")
+    parts = _PART.findall(body)
+    if not body or "".join(n + u for n, u in parts) != body:
         raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 90m, 2h, 7d, 1d12h)")
-    return timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in parts))
+    return timedelta(seconds=sign * sum(float(n) * _UNITS[u] for n, u in parts))
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+def _not_negative(value: timedelta) -> timedelta:
+    if value < timedelta(0):
+        raise ValueError(f"must not be negative, got {value}")
+    return value
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError(f"must be positive, got {value}")
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]  # signed (a clock skew)
+Offset = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_not_negative)]  # since the start
+Span = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
 
 
 class _Model(BaseModel):
@@ -101,9 +117,9 @@ class DutyCycle(_Model):
     """How the asset is operated: load levels it dwells at, and unplanned/planned stops."""
 
     load_levels: tuple[float, ...] = (0.55, 0.75, 0.95)
-    mean_dwell: Duration = timedelta(hours=6)
+    mean_dwell: Span = timedelta(hours=6)
     stops_per_day: float = Field(default=0.3, ge=0)
-    mean_stop: Duration = timedelta(minutes=40)
+    mean_stop: Span = timedelta(minutes=40)
 
     @model_validator(mode="after")
     def _levels(self):
@@ -121,8 +137,8 @@ class EquipmentFault(_Model):
 
     mode: Literal["imbalance", "misalignment", "bearing_outer_race", "bearing_inner_race",
                   "lubrication_loss", "looseness"]
-    onset: Duration
-    failure: Duration
+    onset: Offset
+    failure: Offset
     growth: Literal["exponential", "linear", "step"] = "exponential"
     rate: float = Field(default=4.0, gt=0, description="exponential growth constant (per fault life)")
 
@@ -136,8 +152,8 @@ class EquipmentFault(_Model):
 class _Window(_Model):
     """A fault active from ``start`` to ``end`` (offsets from the start of the run)."""
 
-    start: Duration
-    end: Duration
+    start: Offset
+    end: Offset
 
     @model_validator(mode="after")
     def _order(self):
@@ -175,7 +191,7 @@ class Gateway(_Model):
 class Waveform(_Model):
     """Acceleration waveform capture: ``samples`` at ``rate_hz`` every ``every``."""
 
-    every: Duration = timedelta(minutes=10)
+    every: Span = timedelta(minutes=10)
     rate_hz: float = Field(default=10240.0, ge=5000)
     samples: int = Field(default=2048, ge=256)
     resonance_hz: float | None = Field(default=None, gt=0, description="structural resonance; type default")
@@ -198,7 +214,7 @@ class Asset(_Model):
     payload: Literal["single", "batch", "gateway"] = "single"
     batch_size: int = Field(default=60, ge=1, description="readings per batch or gateway message")
     gateway: str | None = None
-    scalar_period: Duration | None = None
+    scalar_period: Span | None = None
     waveform: Waveform | None = None
     duty: DutyCycle = DutyCycle()
     faults: tuple[EquipmentFault, ...] = ()
@@ -241,7 +257,7 @@ class Fleet(_Model):
     broker: str | None = None
     topic_template: str = "faultline/{site}/{asset}/{sensor}"
     gateway_topic_template: str = "faultline/{site}/_gateway/{gateway}"
-    scalar_period: Duration = timedelta(seconds=60)
+    scalar_period: Span = timedelta(seconds=60)
     waveform: Waveform = Waveform()
     ambient_mean_c: float = 22.0
     ambient_daily_swing_c: float = 6.0
@@ -264,8 +280,6 @@ class Fleet(_Model):
             if a.gateway is not None and gateways[a.gateway].site != a.site:
                 raise ValueError(f"assets.{a.id}.gateway: gateway {a.gateway!r} is at site "
                                  f"{gateways[a.gateway].site!r}, asset at {a.site!r}")
-        if self.scalar_period <= timedelta(0):
-            raise ValueError(f"scalar_period {self.scalar_period} must be positive")
         return self
 
     @classmethod
