@@ -56,6 +56,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _FRACTION = re.compile(r"^(.*\d\d:?\d\d:?\d\d)[.,](\d+)(.*)$")
 _NUMBER = (int, float)
 _KEY_CACHE_SIZE = 100_000
+_MAX_RATE_HZ = 1e9  # samples closer than 1 ns would share a timestamp and overwrite each other
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,9 +379,15 @@ class Decoder:
             raise PayloadError('waveform block has "values" but no "t0"')
         t0 = self._timestamp(obj["t0"], received, '"t0"')
         rate = _number(obj.get("rate_hz"), '"rate_hz"')
-        if rate <= 0:
-            raise PayloadError(f'"rate_hz" is {shown(obj.get("rate_hz"))}, expected a positive number')
+        if not 0 < rate <= _MAX_RATE_HZ:
+            raise PayloadError(f'"rate_hz" is {shown(obj.get("rate_hz"))}, expected a positive number of at '
+                               f"most {_MAX_RATE_HZ:g} (one sample per nanosecond)")
         values = _array(obj["values"], '"values"', "samples", self.limits.max_waveform_len)
+        end = t0 + (len(values) - 1) * 1e9 / rate
+        if end > received + self.limits.max_future_ns:
+            raise PayloadError(f'the block\'s last sample ({len(values)} samples at {rate:g} Hz from "t0") would be '
+                               f"{_iso(int(min(end, 2**62)))}, more than "
+                               f"{self.limits.max_future_ns / 3.6e12:g} h ahead of the receive time")
         return _Block(i, tags, t0, rate, _numbers(values, '"values"'))
 
     def _add_waveforms(self, blocks: list[_Block], messages, rows: _Rows, rejected: list[Rejected]) -> None:

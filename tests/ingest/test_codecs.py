@@ -295,6 +295,9 @@ def test_gateway_and_reading_topics_are_not_mixed_up(decoder):
     ({"rate_hz": 10, "values": [1.0]}, 'no "t0"'),
     ({"t0": TS, "values": [1.0]}, '"rate_hz" is missing'),
     ({"t0": TS, "rate_hz": 0, "values": [1.0]}, '"rate_hz" is 0, expected a positive number'),
+    ({"t0": TS, "rate_hz": 2e9, "values": [1.0]}, "one sample per nanosecond"),
+    ({"t0": TS, "rate_hz": 1e-300, "values": [1.0, 2.0]}, "block's last sample"),
+    ({"t0": TS, "rate_hz": 0.001, "values": [1.0] * 200}, "h ahead of the receive time"),
     ({"t0": TS, "rate_hz": 10, "values": []}, '"values" is an empty array'),
     ({"t0": TS, "rate_hz": 10, "values": "1,2"}, "\"values\" is '1,2', expected an array"),
     ({"t0": TS, "rate_hz": 10, "values": [1.0, None]}, '"values"[1] is missing'),
@@ -376,3 +379,31 @@ def test_empty_call_gives_empty_readings(decoder):
 def test_timestamp_ns_rejects_non_finite_floats():
     with pytest.raises(PayloadError, match="finite"):
         timestamp_ns(float("inf"))
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=5) | st.sampled_from([TS, TS + 0.5, "2025-11-21T04:40:00Z", 1763700000]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["ts", "value", "values", "t0", "rate_hz", "readings", "site", "asset", "sensor", "x"]),
+        inner, max_size=5),
+    max_leaves=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(payloads=st.lists(st.tuples(st.sampled_from([TOPIC, "faultline/p/_gateway/g", "x/y", "faultline/p/m/accel"]),
+                                   _json), min_size=1, max_size=6))
+def test_arbitrary_json_never_escapes_as_an_exception(payloads):
+    decoder = Decoder("faultline/{site}/{asset}/{sensor}", waveform_features=features, keep_raw_waveform=True)
+    messages = []
+    for topic, value in payloads:
+        try:
+            messages.append((topic, orjson.dumps(value), NOW))
+        except TypeError:  # integers beyond 64 bits: send the text orjson cannot produce
+            messages.append((topic, repr(value).encode(), NOW))
+    readings, rejected = decoder.decode_many(messages)
+    assert len({r.index for r in rejected}) == len(rejected)
+    assert all(r.reason for r in rejected)
+    assert np.isfinite(readings.value).all()
+    assert ((readings.ts >= DecodeLimits().earliest_ns) & (readings.ts <= NOW + DecodeLimits().max_future_ns)).all()
+    assert len(readings.index) == 0 or readings.index.max() < len(readings.series)
