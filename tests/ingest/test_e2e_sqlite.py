@@ -1,5 +1,7 @@
 """Mosquitto → ingest → the embedded SQLite store: every format lands, every bad message is dead-lettered."""
 
+import urllib.request
+
 import numpy as np
 import pytest
 
@@ -8,8 +10,16 @@ from ingest.writers import SqliteStore
 from service.settings import settings_from_dict
 from tests.ingest import cases
 from tests.ingest.publishing import Running, create_session, publish, wait_for
+from tests.servers import free_port
 
 pytestmark = pytest.mark.servers
+
+
+def scrape(port: int) -> dict[str, float]:
+    """The Prometheus endpoint's samples by name and labels."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        lines = r.read().decode().splitlines()
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in lines if not line.startswith("#")}
 
 
 def rms(values):
@@ -18,8 +28,10 @@ def rms(values):
 
 
 def test_every_format_lands_and_bad_messages_are_dead_lettered(mosquitto, tmp_path):
+    port = free_port()
     data = cases.decode_settings(tmp_path, {"mqtt": {"url": mosquitto.url, "client_id": "e2e-sqlite"},
-                                            "store": {"kind": "sqlite", "path": str(tmp_path / "r.sqlite")}})
+                                            "store": {"kind": "sqlite", "path": str(tmp_path / "r.sqlite")},
+                                            "metrics": {"port": port}})
     settings = settings_from_dict(data)
     create_session(mosquitto.port, "e2e-sqlite")
     with Running(settings, waveform_features=lambda blocks: {"rms": np.sqrt(((blocks - blocks.mean(1, keepdims=True)) ** 2).mean(1))}):
@@ -32,6 +44,11 @@ def test_every_format_lands_and_bad_messages_are_dead_lettered(mosquitto, tmp_pa
             return store.query(tags["asset"], tags["sensor"], 0, 2**62)
 
         wait_for(lambda: all(len(stored(t)) for t, _, _ in cases.EXPECTED), 20, "every good reading stored")
+        metrics = scrape(port)
+        assert metrics["faultline_readings_written_total"] >= len(cases.EXPECTED)
+        assert metrics['faultline_dead_letters_total{reason="not_json",stage="decode"}'] == 2
+        assert metrics['faultline_dead_letters_total{reason="too_large",stage="decode"}'] == 1
+        assert metrics["faultline_spool_records"] == 0
     for tags, ts, value in cases.EXPECTED:
         got = stored(tags)
         rows = [(got.series[i].tag("site"), int(t), float(v)) for i, t, v in zip(got.index, got.ts, got.value)]
