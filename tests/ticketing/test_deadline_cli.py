@@ -26,6 +26,23 @@ def test_corrective_job_on_christmas_eve_afternoon_waits_for_the_holidays():
                                          "resolution_due": "2027-01-05T10:30:00+01:00"}
 
 
+@pytest.mark.parametrize(("opened", "response_due", "resolution_due"), [
+    # Friday 16:00 before Whit Monday (25 May 2026): 1 h on Friday, the rest from Tuesday
+    ("2026-05-22T16:00:00+02:00", "2026-05-26T09:00:00+02:00", "2026-06-02T10:00:00+02:00"),
+    # Thursday 16:00 before Easter: Good Friday and Easter Monday are holidays
+    ("2026-04-02T16:00:00+02:00", "2026-04-07T09:00:00+02:00", "2026-04-14T10:00:00+02:00"),
+    # New Year's Eve 16:00: New Year's Day is a Friday
+    ("2026-12-31T16:00:00+01:00", "2027-01-04T09:00:00+01:00", "2027-01-11T10:00:00+01:00"),
+    # opened on a Saturday, and on a weekday evening
+    ("2026-11-21T11:00:00+01:00", "2026-11-23T10:00:00+01:00", "2026-11-30T11:00:00+01:00"),
+    ("2026-11-24T19:45:00+01:00", "2026-11-25T10:00:00+01:00", "2026-12-02T11:00:00+01:00"),
+])
+def test_worked_examples_before_holidays_and_outside_hours(opened, response_due, resolution_due):
+    # each resolution: 48 h = the hours left that day + 9 h per working day, holidays skipped
+    result = deadline("--policy", "corrective", "--site", "plant-a", "--opened", opened)
+    assert json.loads(result.stdout) == {"response_due": response_due, "resolution_due": resolution_due}
+
+
 def test_opened_in_utc_is_answered_in_the_sites_offset():
     result = deadline("--policy", "corrective", "--site", "plant-a", "--opened", "2026-12-24T15:30:00Z")
     assert json.loads(result.stdout)["response_due"] == "2026-12-28T09:30:00+01:00"
