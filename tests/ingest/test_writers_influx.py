@@ -5,6 +5,7 @@ server refuses comes back as rejected while the good ones land; an outage is ret
 from __future__ import annotations
 
 import itertools
+import urllib.parse
 import urllib.request
 
 import numpy as np
@@ -14,6 +15,7 @@ import pytest
 from ingest.codecs import Decoder
 from ingest.readings import Readings, SeriesKey
 from ingest.writers import FatalWriteError, InfluxV1Writer, InfluxV2Writer, RetryableWriteError
+from tests import servers
 
 pytestmark = pytest.mark.servers
 
@@ -165,3 +167,43 @@ def test_victoria_metrics_stopped_is_retryable(own_victoria_metrics):
             writer.write(readings)
         own_victoria_metrics.start()
         assert writer.write(readings).written == len(readings)
+
+
+class InfluxDBWithAuth(servers.InfluxDB):
+    """influxd with HTTP authentication switched on (tests/servers.py's instance has it off)."""
+
+    name = "influxdb-auth"
+
+    def command(self) -> list[str]:
+        argv = super().command()
+        conf = self.root / "influxdb.conf"
+        conf.write_text(conf.read_text().replace("[http]\n", "[http]\n  auth-enabled = true\n"))
+        return argv
+
+
+@pytest.fixture
+def influxdb_with_auth():
+    server = InfluxDBWithAuth()
+    try:
+        server.start()
+        # with no user yet, influxd lets the first admin be created without credentials
+        server.query("CREATE USER admin WITH PASSWORD 'right' WITH ALL PRIVILEGES")
+        yield server
+    finally:
+        server.close()
+
+
+def test_wrong_credentials_are_fatal_and_right_ones_write(influxdb_with_auth):
+    readings, expected = every_format()
+    url = influxdb_with_auth.url
+    with InfluxV1Writer(url, "secured", "admin", "wrong", create_database=True) as writer:
+        with pytest.raises(FatalWriteError, match="check the username/password") as exc:
+            writer.write(readings)
+    assert exc.value.status == 401
+    with InfluxV1Writer(url, "secured", "admin", "right", create_database=True) as writer:
+        assert writer.write(readings) == (len(readings), [])
+    query = urllib.parse.urlencode({"q": 'SELECT count("value") FROM "telemetry"', "db": "secured",
+                                    "u": "admin", "p": "right"})
+    with urllib.request.urlopen(f"{url}/query?{query}", timeout=10) as r:
+        counted = orjson.loads(r.read())["results"][0]["series"][0]["values"][0][1]
+    assert counted == sum(1 for row in expected if row[0] == "telemetry")
