@@ -11,6 +11,7 @@ import csv
 import heapq
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Iterator
 
@@ -36,16 +37,19 @@ class Recording:
 
 
 def _timestamp(text: str) -> int:
+    """Epoch ns from ISO 8601 or an epoch number (s, ms or ns by magnitude), without float rounding."""
     try:
-        number = float(text)
-    except ValueError:
+        number = Decimal(text)
+    except InvalidOperation:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
         return to_ns(when if when.tzinfo else when.replace(tzinfo=timezone.utc))
-    if number > 1e17:
+    if not number.is_finite():
+        raise ValueError(f"not a time: {text!r}")
+    if abs(number) > Decimal(10) ** 17:
         return int(number)
-    if number > 1e11:
-        return int(round(number * 1e6))
-    return int(round(number * 1e9))
+    if abs(number) > Decimal(10) ** 11:
+        return int(number * 10**6)
+    return int(number * 10**9)
 
 
 def read_recording(path: str | Path, mapping: dict[str, str] | None = None, ts_column: str | None = None) -> Recording:
