@@ -220,12 +220,14 @@ class Decoder:
                 value = obj.get("value")
                 vtype = type(value)
                 ts = obj.get("ts")
-                # The common case, inlined: one reading with an integer ms timestamp on a known topic.
-                if (vtype is float or vtype is int) and type(ts) is int and topic in topic_pos:
+                # The common case, inlined: one reading with an integer ms timestamp on a topic seen
+                # earlier in this call (topic_pos holds only such reading topics).
+                pos = topic_pos.get(topic)
+                if pos is not None and (vtype is float or vtype is int) and type(ts) is int:
                     ts_ns = ts * _MS
                     if not earliest <= ts_ns <= received + future:
-                        self._check_window(ts_ns, received, "ts", ts)
-                    idx_append(topic_pos[topic])
+                        self._check_window(ts_ns, received, '"ts"', ts)
+                    idx_append(pos)
                     ts_append(ts_ns)
                     val_append(value)
                     continue
