@@ -83,6 +83,14 @@ class TestWorkedExamples:
         assert not CAL.is_open(berlin(2026, 12, 25, 10, 0))
 
 
+@pytest.mark.parametrize("day", sorted(d for d, _ in holidays.country_holidays("DE", subdiv="BE", years=range(2025, 2029)).items()
+                                       if d.weekday() < 5))
+def test_no_business_time_on_a_weekday_holiday(day):
+    midnight = datetime(day.year, day.month, day.day, tzinfo=BERLIN)
+    assert CAL.elapsed(midnight, midnight + timedelta(days=1)) == timedelta(0)
+    assert CAL.add(midnight, timedelta(minutes=1)).date() > day
+
+
 class TestDaylightSaving:
     def test_24x7_counts_real_hours_across_spring_forward(self):
         cal = AlwaysOpen(BERLIN)
@@ -193,6 +201,14 @@ def test_monotonic_and_additive(cal, start, d1, d2):
     first = cal.add(start, d1)
     assert cal.add(start, d1 + d2) >= first
     assert cal.add(start, d1 + d2) == cal.add(first, d2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(calendars, st.one_of(instants, dst_instants), st.integers(0, 10 * 24 * 3600), durations)
+def test_a_later_start_never_gives_an_earlier_deadline(cal, start, later_by, duration):
+    later = start + timedelta(seconds=later_by)
+    assert cal.add(later, duration) >= cal.add(start, duration)
+    assert cal.elapsed(start, later) <= cal.elapsed(start, later + duration)
 
 
 @settings(max_examples=200, deadline=None)
