@@ -11,7 +11,7 @@ Nothing here reads the time: every question takes ``now``, so tests move a clock
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -322,16 +322,11 @@ class SlaClock:
     def status(self, timeline: Timeline, now: datetime) -> SlaStatus:
         """Time used, time left and breach of both targets as seen at ``now``."""
         now_utc = require_aware(now, "now").astimezone(UTC)
-        paused = any(h.start <= now_utc < h.end for h in _open_or_closed(timeline, now_utc))
+        paused = any(require_aware(h.start, "hold start") <= now_utc
+                     and (h.end is None or now_utc < require_aware(h.end, "hold end")) for h in timeline.holds)
         return SlaStatus(now_utc, paused, self.target_status(timeline, "response", now_utc),
                          self.target_status(timeline, "resolution", now_utc))
 
 
-def _open_or_closed(timeline: Timeline, now: datetime) -> Iterable[Hold]:
-    for hold in timeline.holds:
-        end = hold.end if hold.end is not None else now + timedelta(microseconds=1)
-        yield Hold(require_aware(hold.start, "hold start"), require_aware(end, "hold end"))
-
-
-__all__ = ["Deadlines", "EscalationStep", "Hold", "Interval", "SlaClock", "met_at", "SlaPolicy", "SlaStatus", "SlaTimeline",
-           "Target", "TargetStatus", "Timeline"]
+__all__ = ["Deadlines", "EscalationStep", "Hold", "Interval", "SlaClock", "SlaPolicy", "SlaStatus", "SlaTimeline",
+           "Target", "TargetStatus", "Timeline", "met_at", "unique_steps"]
