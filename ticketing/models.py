@@ -137,6 +137,10 @@ class WorkOrder(BaseModel):
         """The order number people quote, e.g. ``WO-000042``."""
         return f"WO-{self.id:06d}" if self.id is not None else "WO-(unsaved)"
 
+    def event_id(self, audit_seq: int) -> str:
+        """The id of the change recorded as audit entry ``audit_seq``: ``WO-000042.17``."""
+        return f"{self.number}.{audit_seq}"
+
     @property
     def sla_started_at(self) -> AwareDatetime | None:
         """Where the SLA clock counts from when not the opening: the last reopening, if any."""

@@ -113,3 +113,25 @@ def test_naive_times_are_refused(store):
     saved = store.insert(new_order(), actor="intake", at=T0).order
     with pytest.raises(ValueError, match="naive"):
         store.update(saved.id, lambda o: o, actor="x", at=T0.replace(tzinfo=None), action="touch")
+
+
+def test_adapter_cursors_start_at_zero_and_move(store):
+    assert store.cursor("webhook") == 0
+    store.advance_cursor("webhook", 3)
+    store.advance_cursor("webhook", 5)
+    assert store.cursor("webhook") == 5 and store.cursor("jira") == 0
+
+
+def test_a_database_at_the_first_revision_is_upgraded_on_open(tmp_path):
+    from sqlalchemy import create_engine
+
+    from ticketing.store.repository import migrate
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        migrate(conn, "0001")
+    engine.dispose()
+    with WorkOrderStore(url) as s:
+        s.advance_cursor("webhook", 1)  # a table of revision 0002
+        assert s.cursor("webhook") == 1

@@ -130,3 +130,35 @@ def test_unreachable_receiver_is_retried_then_dead_lettered(store):
     sleeps = []
     assert adapter(f"http://127.0.0.1:{free_port()}/", store, sleeps, max_attempts=2).on_event(event()) is False
     assert len(sleeps) == 1 and "ConnectError" in store.dead_letters()[0]["reason"]
+
+
+def test_relay_delivers_the_audit_log_once_in_order_and_resumes_after_a_failure(receiver_with, store):
+    from tests.ticketing.conftest import finding
+    from ticketing.adapters import EventRelay
+    from ticketing.config import default_ticketing_config
+    from ticketing.findings import FindingIntake
+
+    intake = FindingIntake.from_config(default_ticketing_config(), store, ManualClock(T0))
+    made = [intake.receive(finding(asset=a)).id for a in ("pump-1", "pump-2", "pump-1")]
+    receiver = receiver_with()
+    sleeps = []
+    relay = EventRelay(store, adapter(receiver.url, store, sleeps), "webhook")
+    assert relay.run_once() == 3
+    assert [h["Idempotency-Key"] for h, _ in receiver.received] == made  # same ids as the live events
+    assert relay.run_once() == 0 and len(receiver.received) == 3
+
+    class Crashing:
+        def __init__(self):
+            self.seen = []
+
+        def on_event(self, event):
+            if len(self.seen) == 1:
+                raise RuntimeError("process died here")
+            self.seen.append(event.id)
+
+    crashing = Crashing()
+    assert EventRelay(store, crashing, "jira").run_once() == 1
+    assert store.cursor("jira") == 1
+    resumed = []
+    EventRelay(store, type("Ok", (), {"on_event": lambda self, e: resumed.append(e.id)})(), "jira").run_once()
+    assert resumed == made[1:]

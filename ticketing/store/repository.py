@@ -1,7 +1,7 @@
 """`WorkOrderStore`: work orders, their audit log and adapter dead letters on SQLite or PostgreSQL.
 
 Every change is one transaction that writes the order and appends its audit entry together, so the
-log can never miss a change that was saved. Writers are serialised where it matters: on SQLite every
+log can never miss a change that was saved. Writers are serialised where it matters: on SQLite each write
 transaction starts with ``BEGIN IMMEDIATE`` (one writer at a time, others wait on the busy timeout);
 on PostgreSQL the order row is locked (``SELECT … FOR UPDATE``) and the audit head row is updated
 last in each transaction, so appenders queue on it and the chain never forks.
@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ticketing.audit import AuditBreak, AuditEntry, new_entry, verify
 from ticketing.models import OrderEvent, Status, WorkOrder
-from ticketing.store.tables import audit_head, audit_log, dead_letters, work_orders
+from ticketing.store.tables import adapter_cursors, audit_head, audit_log, dead_letters, work_orders
 
 _MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # Any fixed 64-bit number: the PostgreSQL advisory lock that lets one process migrate at a time.
@@ -66,7 +66,7 @@ class WorkOrderStore:
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             self._engine = create_engine(url, connect_args={"timeout": 30})
             event.listen(self._engine, "connect", _sqlite_connect)
-            event.listen(self._engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+            event.listen(self._engine, "begin", _sqlite_begin)
         else:
             self._engine = create_engine(url, pool_pre_ping=True)
         self._migrate()
@@ -81,21 +81,16 @@ class WorkOrderStore:
         self.close()
 
     def _migrate(self) -> None:
-        from alembic import command
-        from alembic.config import Config
-
-        config = Config()
-        config.set_main_option("script_location", str(_MIGRATIONS))
-        with self._engine.begin() as conn:
-            if not self._sqlite:
-                conn.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+        with self._transaction() as conn:
+            migrate(conn)
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
-        with self._engine.begin() as conn:
-            yield conn
+        """A write transaction (on SQLite it takes the write lock up front; reads do not)."""
+        with self._engine.connect() as conn:
+            conn.execution_options(writes=True)
+            with conn.begin():
+                yield conn
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -199,11 +194,25 @@ class WorkOrderStore:
 
     # --- audit ------------------------------------------------------------------------------
 
-    def audit_entries(self) -> Iterator[AuditEntry]:
-        """The audit log, oldest first."""
+    def audit_entries(self, after_seq: int = 0, limit: int | None = None) -> list[AuditEntry]:
+        """The audit log after entry ``after_seq``, oldest first (at most ``limit`` entries)."""
+        query = select(audit_log).where(audit_log.c.seq > after_seq).order_by(audit_log.c.seq).limit(limit)
         with self._engine.connect() as conn:
-            for row in conn.execute(select(audit_log).order_by(audit_log.c.seq)):
-                yield AuditEntry(**row._mapping)
+            return [AuditEntry(**row._mapping) for row in conn.execute(query)]
+
+    def cursor(self, adapter: str) -> int:
+        """The last audit entry ``adapter`` has handled (0 before the first)."""
+        with self._engine.connect() as conn:
+            seq = conn.execute(select(adapter_cursors.c.seq).where(adapter_cursors.c.adapter == adapter)).scalar()
+        return seq or 0
+
+    def advance_cursor(self, adapter: str, seq: int) -> None:
+        """Record that ``adapter`` has handled every entry up to ``seq``."""
+        with self._transaction() as conn:
+            done = conn.execute(update(adapter_cursors).where(adapter_cursors.c.adapter == adapter)
+                                .values(seq=seq)).rowcount
+            if not done:
+                conn.execute(insert(adapter_cursors).values(adapter=adapter, seq=seq))
 
     def verify_audit(self) -> AuditBreak | None:
         """Check the hash chain; the first broken link, or None when the log is intact."""
@@ -228,9 +237,27 @@ class WorkOrderStore:
             return [dict(row._mapping) for row in conn.execute(query)]
 
 
+def migrate(conn: Connection, revision: str = "head") -> None:
+    """Upgrade the database behind ``conn`` to ``revision`` with the shipped Alembic scripts."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
+    config.attributes["connection"] = conn
+    command.upgrade(config, revision)
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # A writer takes the write lock at BEGIN, so two writers queue on the busy timeout instead of
+    # one failing when both try to upgrade a read lock; readers stay deferred and never block writers.
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("writes") else "BEGIN")
+
+
 def _sqlite_connect(dbapi_connection, _record) -> None:
-    # Let SQLAlchemy's "begin" listener issue BEGIN IMMEDIATE itself instead of pysqlite's deferred
-    # BEGIN, which would fail with "database is locked" when two writers upgrade their locks at once.
+    # Let SQLAlchemy's "begin" listener (`_sqlite_begin`) issue BEGIN itself instead of pysqlite.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -245,5 +272,5 @@ def _columns(order: WorkOrder, doc: str) -> dict:
 
 
 def _event(entry: AuditEntry, order: WorkOrder, previous: Status | None) -> OrderEvent:
-    return OrderEvent(id=f"{order.number}.{entry.seq}", action=entry.action, actor=entry.actor, at=entry.at,
+    return OrderEvent(id=order.event_id(entry.seq), action=entry.action, actor=entry.actor, at=entry.at,
                       order=order, previous_status=previous)

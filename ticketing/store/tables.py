@@ -77,6 +77,13 @@ audit_head = Table(
     Column("hash", String(64), nullable=False),
 )
 
+# How far each adapter has delivered the audit log: the log doubles as a transactional outbox.
+adapter_cursors = Table(
+    "adapter_cursors", metadata,
+    Column("adapter", String(50), primary_key=True),
+    Column("seq", Integer, nullable=False),
+)
+
 dead_letters = Table(
     "dead_letters", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),

@@ -1,0 +1,55 @@
+"""`EventRelay`: delivers the audit log to an adapter, so no event is lost to a crash.
+
+Calling adapters right after a change (`ticketing.lifecycle.Notifier`) loses the event if the process
+dies between the commit and the call. The audit log is written in the same transaction as every
+change, so it doubles as a transactional outbox: the relay reads the entries after the adapter's
+cursor, turns each into the same `OrderEvent` (same ``id``, so the receiver's idempotency key
+de-duplicates a redelivery), hands it over and moves the cursor on. Delivery is at least once: an
+adapter that raises stops the run with its cursor unmoved, and the next run starts there again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from ticketing.adapters.base import Adapter
+from ticketing.audit import AuditEntry
+from ticketing.models import OrderEvent, Status, WorkOrder
+
+log = logging.getLogger(__name__)
+
+
+def event_of(entry: AuditEntry) -> OrderEvent | None:
+    """The `OrderEvent` an audit entry records (None for an entry with no order after it)."""
+    if entry.after is None:
+        return None
+    order = WorkOrder.model_validate_json(entry.after)
+    previous = Status(json.loads(entry.before)["status"]) if entry.before is not None else None
+    return OrderEvent(id=order.event_id(entry.seq), action=entry.action, actor=entry.actor, at=entry.at,
+                      order=order, previous_status=previous)
+
+
+class EventRelay:
+    """Hands the audit log's events to ``adapter`` in order, remembering how far it got under ``name``.
+
+    Call `run_once` from the service's loop (or after each batch of findings).
+    """
+
+    def __init__(self, store, adapter: Adapter, name: str):
+        self.store, self.adapter, self.name = store, adapter, name
+
+    def run_once(self, limit: int = 100) -> int:
+        """Deliver up to ``limit`` pending events; returns how many were handed over."""
+        delivered = 0
+        for entry in self.store.audit_entries(after_seq=self.store.cursor(self.name), limit=limit):
+            event = event_of(entry)
+            if event is not None:
+                try:
+                    self.adapter.on_event(event)
+                except Exception:
+                    log.exception("adapter %s failed on %s; will retry from there", self.name, event.id)
+                    break
+                delivered += 1
+            self.store.advance_cursor(self.name, entry.seq)
+        return delivered
