@@ -440,35 +440,21 @@ class Decoder:
 
     def _timestamps(self, raw: list, received: int, what: str) -> np.ndarray:
         types = set(map(type, raw))
-        if types == {int}:
-            try:
-                ms = np.array(raw, dtype=np.int64)
-            except OverflowError:
-                ms = None
-            if ms is not None:
-                return self._window(ms, _MS, received, raw, what)
         if types <= {int, float}:
-            ms_f = np.array(raw, dtype=np.float64)
-            whole = np.floor(ms_f)
-            lo, hi = self._ms_window(received)
-            bad = ~((ms_f >= lo) & (ms_f <= hi))
-            if bad.any():
-                k = int(np.argmax(bad))
-                self._check_window(timestamp_ns(raw[k], what), received, f"{what}[{k}]", raw[k])
-            return whole.astype(np.int64) * _MS + np.rint((ms_f - whole) * _MS).astype(np.int64)
+            # min/max over the list is cheaper than numpy on a 100-element batch, and range-checks
+            # before any conversion can overflow
+            lo = -(-self.limits.earliest_ns // _MS)
+            hi = (received + self.limits.max_future_ns) // _MS
+            if not (lo <= min(raw) and max(raw) <= hi):
+                k = next(k for k, t in enumerate(raw) if not lo <= t <= hi)
+                self._check_window(timestamp_ns(raw[k], f"{what}[{k}]"), received, f"{what}[{k}]", raw[k])
+            if types == {int}:
+                return np.array(raw, dtype=np.int64) * _MS
+            ms = np.array(raw, dtype=np.float64)
+            whole = np.floor(ms)  # whole milliseconds stay exact; ms * 1e6 would round them
+            return whole.astype(np.int64) * _MS + np.rint((ms - whole) * _MS).astype(np.int64)
         return np.array([self._timestamp(t, received, f"{what}[{k}]") for k, t in enumerate(raw)],
                         dtype=np.int64)
-
-    def _ms_window(self, received: int) -> tuple[int, int]:
-        return -(-self.limits.earliest_ns // _MS), (received + self.limits.max_future_ns) // _MS
-
-    def _window(self, ms: np.ndarray, scale: int, received: int, raw: list, what: str) -> np.ndarray:
-        lo, hi = self._ms_window(received)
-        bad = (ms < lo) | (ms > hi)
-        if bad.any():
-            k = int(np.argmax(bad))
-            self._check_window(int(ms[k]) * scale, received, f"{what}[{k}]", raw[k])
-        return ms * scale
 
     def _check_window(self, ns: int, received: int, what: str, raw: object) -> None:
         """Raise the reason a timestamp is outside the window (called only when it is)."""
