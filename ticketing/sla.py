@@ -189,10 +189,19 @@ class TargetStatus:
     def percent(self) -> float:
         return 100.0 * self.fraction
 
+    def as_json(self) -> dict[str, Any]:
+        """Plain values for an API or a report; times ISO 8601, durations in seconds."""
+        return {"due": self.due.isoformat(), "met_at": _iso(self.met_at), "target_s": self.target.total_seconds(),
+                "consumed_s": self.consumed.total_seconds(), "left_s": self.left.total_seconds(),
+                "percent": round(self.percent, 2), "breached": self.breached}
+
 
 @dataclass(frozen=True)
 class SlaStatus:
-    """Both targets of an order at a moment, and whether its clock is stopped (on hold)."""
+    """Both targets of an order at a moment, and whether its clock is stopped (on hold).
+
+    Times are shown in the calendar's zone (the site's), like the deadlines.
+    """
 
     at: datetime
     paused: bool
@@ -202,6 +211,11 @@ class SlaStatus:
     @property
     def breached(self) -> bool:
         return any(t is not None and t.breached for t in (self.response, self.resolution))
+
+    def as_json(self) -> dict[str, Any]:
+        return {"at": self.at.isoformat(), "paused": self.paused, "breached": self.breached,
+                "response": self.response.as_json() if self.response else None,
+                "resolution": self.resolution.as_json() if self.resolution else None}
 
 
 def _start(timeline: Timeline) -> datetime:
@@ -317,14 +331,15 @@ class SlaClock:
         until = met or now
         # a met target keeps the deadline it had when it was met; later holds do not move it
         due = self.when_consumed(timeline, target, until)
-        return TargetStatus(of, target, due, self.consumed(timeline, until), met, breached=until > due)
+        shown = met.astimezone(self.calendar.tz) if met is not None else None
+        return TargetStatus(of, target, due, self.consumed(timeline, until), shown, breached=until > due)
 
     def status(self, timeline: Timeline, now: datetime) -> SlaStatus:
         """Time used, time left and breach of both targets as seen at ``now``."""
         now_utc = require_aware(now, "now").astimezone(UTC)
         paused = any(require_aware(h.start, "hold start") <= now_utc
                      and (h.end is None or now_utc < require_aware(h.end, "hold end")) for h in timeline.holds)
-        return SlaStatus(now_utc, paused, self.target_status(timeline, "response", now_utc),
+        return SlaStatus(now_utc.astimezone(self.calendar.tz), paused, self.target_status(timeline, "response", now_utc),
                          self.target_status(timeline, "resolution", now_utc))
 
 

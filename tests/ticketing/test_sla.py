@@ -162,6 +162,15 @@ class TestStatus:
         order = SlaTimeline(self.opened, acknowledged_at=berlin(2026, 11, 23, 10, 0))
         assert CORRECTIVE.status(order, berlin(2026, 11, 23, 9, 30)).response.met_at is None
 
+    def test_status_as_json(self):
+        order = SlaTimeline(self.opened, acknowledged_at=berlin(2026, 11, 23, 9, 30))
+        assert CORRECTIVE.status(order, berlin(2026, 11, 23, 10, 0)).as_json() == {
+            "at": "2026-11-23T10:00:00+01:00", "paused": False, "breached": False,
+            "response": {"due": "2026-11-23T11:00:00+01:00", "met_at": "2026-11-23T09:30:00+01:00", "target_s": 7200.0,
+                         "consumed_s": 1800.0, "left_s": 5400.0, "percent": 25.0, "breached": False},
+            "resolution": {"due": "2026-11-30T12:00:00+01:00", "met_at": None, "target_s": 172800.0,
+                           "consumed_s": 3600.0, "left_s": 169200.0, "percent": 2.08, "breached": False}}
+
     def test_policy_without_response_target_has_no_response_status(self):
         preventive = CONFIG.sla_clock("plant-a", "preventive")
         status = preventive.status(SlaTimeline(self.opened), self.opened + 7 * 24 * H)
