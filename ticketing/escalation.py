@@ -156,6 +156,14 @@ class EscalationScheduler:
                 done.append((order_id, action))
         return done
 
+    def sleep_seconds(self, longest: float = 60.0) -> float:
+        """How long a service loop may sleep before its next ``tick``: until the next step falls due,
+        but at most ``longest`` (an order that changes meanwhile may bring its steps forward)."""
+        due = self.next_due()
+        if due is None:
+            return longest
+        return min(longest, max(0.0, (due - self.clock.now()).total_seconds()))
+
     def next_due(self) -> datetime | None:
         """The earliest instant a tracked order's next step falls due (to sleep until); None if none."""
         now = self.clock.now()

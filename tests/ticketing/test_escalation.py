@@ -106,6 +106,16 @@ class TestScheduler:
                              ("WO-000002", "resolution@0.75:notify_assignee"), ("WO-000002", "resolution@1:notify_manager")]
         assert scheduler.next_due() is None
 
+    def test_sleep_until_the_next_step_but_not_too_long(self):
+        clock = ManualClock(T0)
+        scheduler = EscalationScheduler(clock, lambda o, a: None)
+        assert scheduler.sleep_seconds(60) == 60
+        scheduler.track(1, SlaTimeline(T0), EMERGENCY)
+        assert scheduler.sleep_seconds(3600) == 11.25 * 60
+        assert scheduler.sleep_seconds(60) == 60
+        clock.advance(20 * M)
+        assert scheduler.sleep_seconds(60) == 0
+
     def test_a_failing_callback_is_retried_not_lost(self, caplog):
         clock = ManualClock(T0 + 12 * M)
         attempts = []
