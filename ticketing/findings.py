@@ -150,8 +150,8 @@ class FindingIntake:
     def _new(self, finding: FindingIn, now: datetime) -> WorkOrder:
         priority = self.priority_of(finding)
         order = WorkOrder(site=finding.site, asset=finding.asset, fault_mode=finding.fault_mode,
-                          service_type=self.service_type_of(priority), priority=priority, opened_at=now,
-                          evidence=[finding.as_evidence(now)])
+                          service_type=self.service_type_of(priority), priority=priority, opened_at=now)
+        order.add_evidence(finding.as_evidence(now))
         if self.assign is not None:
             order.assignee = self.assign(order)
         return with_deadlines(order, self.deadlines, now)
@@ -162,7 +162,7 @@ class FindingIntake:
         if order.status is Status.RESOLVED and order.resolved_at < finding.started_at:
             # the fault started again after the fix: the fix did not hold
             order = self._lifecycle.reopen(order, SYSTEM, f"{finding.fault_mode} returned after resolution")
-        order.evidence.append(finding.as_evidence(now))
+        order.add_evidence(finding.as_evidence(now))
         priority = self.priority_of(finding)
         if more_urgent(priority, order.priority):
             order = self._lifecycle.set_priority(order, SYSTEM, priority)

@@ -78,6 +78,11 @@ class Evidence(BaseModel):
     received_at: AwareDatetime
 
 
+#: Most findings an order keeps as evidence: the first few (how it started) and the latest.
+EVIDENCE_LIMIT = 50
+EVIDENCE_KEPT_FIRST = 10
+
+
 class ChecklistItem(BaseModel):
     """A step the engineer should do; ``done`` stays None until the close-out says yes or no."""
 
@@ -117,6 +122,7 @@ class WorkOrder(BaseModel):
     status: Status = Status.OPEN
     assignee: str | None = None
     evidence: list[Evidence] = Field(default_factory=list)
+    findings_received: int = 0
     checklist: list[ChecklistItem] = Field(default_factory=list)
     comments: list[Comment] = Field(default_factory=list)
     outcome: Outcome | None = None
@@ -136,6 +142,16 @@ class WorkOrder(BaseModel):
     def number(self) -> str:
         """The order number people quote, e.g. ``WO-000042``."""
         return f"WO-{self.id:06d}" if self.id is not None else "WO-(unsaved)"
+
+    def add_evidence(self, evidence: Evidence) -> None:
+        """Attach a finding, keeping the first `EVIDENCE_KEPT_FIRST` and the latest ones up to
+        `EVIDENCE_LIMIT` in all. A condition that re-fires for weeks would otherwise grow the order
+        (and every audit snapshot of it) without bound; each dropped finding stays in the audit entry
+        that added it, and ``findings_received`` counts them all."""
+        self.evidence.append(evidence)
+        self.findings_received += 1
+        if len(self.evidence) > EVIDENCE_LIMIT:
+            del self.evidence[EVIDENCE_KEPT_FIRST]
 
     def event_id(self, audit_seq: int) -> str:
         """The id of the change recorded as audit entry ``audit_seq``: ``WO-000042.17``."""

@@ -110,3 +110,18 @@ def test_desk_refuses_unknown_actions(desk, intake):
     order = intake.receive(finding()).order
     with pytest.raises(ValueError, match="'explode'"):
         desk.act(order.id, ANNA, "explode")
+
+
+def test_a_condition_refiring_for_weeks_keeps_the_order_bounded(intake, store, clock):
+    from ticketing.models import EVIDENCE_KEPT_FIRST, EVIDENCE_LIMIT
+
+    first = intake.receive(finding(score=1.0)).order
+    for i in range(2, EVIDENCE_LIMIT + 21):
+        clock.advance(timedelta(hours=1))
+        intake.receive(finding(score=float(i)))
+    order = store.get(first.id)
+    assert order.findings_received == EVIDENCE_LIMIT + 20 and len(order.evidence) == EVIDENCE_LIMIT
+    scores = [e.score for e in order.evidence]
+    assert scores[:EVIDENCE_KEPT_FIRST] == [float(i) for i in range(1, EVIDENCE_KEPT_FIRST + 1)]
+    assert scores[-1] == EVIDENCE_LIMIT + 20  # the latest is always there
+    assert store.verify_audit() is None  # every dropped finding is still in the entry that added it
