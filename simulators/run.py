@@ -6,17 +6,19 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
+from typing import Iterator
 
 import numpy as np
 
 from simulators import physics
 from simulators.faults import Label, apply_sensor_fault, draw_random_faults, severity, severity_curve
-from simulators.fleet import Asset, EquipmentFault, Fleet, Gateway
+from simulators.fleet import Asset, EquipmentFault, Fleet, Gateway, GatewayFault
 from simulators.gateway import offline_mask, skew_ns
 
-__all__ = ["AssetTable", "SimulationRun", "simulate_offline", "rng_stream", "to_ns"]
+__all__ = ["AssetTable", "SimulationRun", "iter_assets", "simulate_offline", "rng_stream", "to_ns"]
 
 NS = 1_000_000_000
+DEFAULT_START = datetime(2026, 1, 5, tzinfo=timezone.utc)
 
 # Where each equipment fault shows first or at all; a label lists those among the asset's sensors.
 _SHOWS_IN = {
@@ -162,20 +164,74 @@ def simulate_offline(fleet: Fleet, seed: int | None = None, start: datetime | No
         Overrides the fleet's and every asset's scalar sample period.
     """
     seed = fleet.seed if seed is None else seed
-    start = start or datetime(2026, 1, 5, tzinfo=timezone.utc)
-    start_ns = to_ns(start)
-    extra = draw_random_faults(fleet.random_faults, fleet.assets, duration, rng_stream(seed, "random-faults"))
-    gateways = {g.id: g for g in fleet.gateways}
+    start = start or DEFAULT_START
     tables, labels = {}, []
-    for asset in fleet.assets:
-        gateway = gateways.get(asset.gateway) if asset.gateway else None
-        faults = asset.faults + tuple(extra.get(asset.id, ()))
-        table, asset_labels = _simulate_asset(fleet, asset, gateway, faults, len(asset.faults), seed,
-                                              start, start_ns, duration, scalar_period)
-        tables[asset.id] = table
+    stream = iter_assets(fleet, seed, start, duration, scalar_period)
+    for table, asset_labels in stream:
+        tables[table.asset.id] = table
         labels += asset_labels
-    labels += _gateway_labels(fleet, tables, start)
-    return SimulationRun(fleet, seed, start, duration, tables, labels)
+    return SimulationRun(fleet, seed, start, duration, tables, labels + stream.gateway_labels())
+
+
+class iter_assets:
+    """Generate one asset at a time, so a long run can be written to files in bounded memory.
+
+    Iterating yields ``(AssetTable, labels of that asset)``; afterwards `gateway_labels` gives the
+    gateway faults' labels with the losses counted over every asset seen.
+    """
+
+    def __init__(self, fleet: Fleet, seed: int, start: datetime, duration: timedelta,
+                 scalar_period: timedelta | None = None):
+        self.fleet, self.seed, self.start, self.duration, self.scalar_period = fleet, seed, start, duration, scalar_period
+        self._counts: dict[tuple[str, int], int] = {}
+
+    def __iter__(self) -> Iterator[tuple[AssetTable, list[Label]]]:
+        fleet, seed, start = self.fleet, self.seed, self.start
+        start_ns = to_ns(start)
+        extra = draw_random_faults(fleet.random_faults, fleet.assets, self.duration, rng_stream(seed, "random-faults"))
+        gateways = {g.id: g for g in fleet.gateways}
+        for asset in fleet.assets:
+            gateway = gateways.get(asset.gateway) if asset.gateway else None
+            faults = asset.faults + tuple(extra.get(asset.id, ()))
+            table, labels = _simulate_asset(fleet, asset, gateway, faults, len(asset.faults), seed,
+                                            start, start_ns, self.duration, self.scalar_period)
+            if gateway is not None:
+                for i, fault in enumerate(gateway.faults):
+                    key = (gateway.id, i)
+                    self._counts[key] = self._counts.get(key, 0) + _readings_in_window(table, fault)
+            yield table, labels
+
+    def gateway_labels(self) -> list[Label]:
+        """One label per gateway fault; offline losses and skewed readings are counted.
+
+        Wire-only faults (duplicate, out-of-order, malformed) get their counts when published.
+        """
+        labels = []
+        for gateway in self.fleet.gateways:
+            carried = [a for a in self.fleet.assets if a.gateway == gateway.id]
+            sensors = tuple(sorted({s for a in carried for s in a.sensors}))
+            for i, fault in enumerate(gateway.faults):
+                params: dict = {"assets": [a.id for a in carried]}
+                if fault.mode == "offline":
+                    params["lost_readings"] = self._counts.get((gateway.id, i), 0)
+                elif fault.mode == "clock_skew":
+                    params.update(skewed_readings=self._counts.get((gateway.id, i), 0),
+                                  offset_s=fault.offset.total_seconds())
+                else:
+                    params["rate"] = fault.rate
+                    if fault.mode == "out_of_order":
+                        params["delay_messages"] = fault.delay
+                labels.append(Label(None, gateway.site, sensors, fault.mode, "gateway", self.start + fault.start,
+                                    None, self.start + fault.end, "window", params, gateway=gateway.id))
+        return labels
+
+
+def _readings_in_window(table: AssetTable, fault: GatewayFault) -> int:
+    """Scalar readings plus waveform blocks an asset produced inside a fault's window."""
+    lo, hi = fault.start.total_seconds() * NS, fault.end.total_seconds() * NS
+    rows = (table.elapsed_ns >= lo) & (table.elapsed_ns < hi)
+    count = sum(int(np.count_nonzero(~np.isnan(v[rows]))) for v in table.columns.values())
+    return count + int(np.count_nonzero((table.waveform_elapsed_ns >= lo) & (table.waveform_elapsed_ns < hi)))
 
 
 def _simulate_asset(fleet: Fleet, asset: Asset, gateway: Gateway | None, faults: tuple[EquipmentFault, ...],
@@ -223,33 +279,3 @@ def _simulate_asset(fleet: Fleet, asset: Asset, gateway: Gateway | None, faults:
                        start_ns + w_elapsed + skew_ns(gateway, w_elapsed), w_elapsed, blocks, wave.rate_hz,
                        offline_mask(gateway, w_elapsed))
     return table, labels
-
-
-def _gateway_labels(fleet: Fleet, tables: dict[str, AssetTable], start: datetime) -> list[Label]:
-    """One label per gateway fault; offline losses and skewed readings are counted here.
-
-    Wire-only faults (duplicate, out-of-order, malformed) get their counts when published.
-    """
-    labels = []
-    for gateway in fleet.gateways:
-        carried = [t for t in tables.values() if t.asset.gateway == gateway.id]
-        sensors = tuple(sorted({s for t in carried for s in t.asset.sensors}))
-        for fault in gateway.faults:
-            params: dict = {"assets": [t.asset.id for t in carried]}
-            lo, hi = fault.start.total_seconds() * NS, fault.end.total_seconds() * NS
-            if fault.mode in ("offline", "clock_skew"):
-                readings = 0
-                for t in carried:
-                    rows = (t.elapsed_ns >= lo) & (t.elapsed_ns < hi)
-                    readings += sum(int(np.count_nonzero(~np.isnan(v[rows]))) for v in t.columns.values())
-                    readings += int(np.count_nonzero((t.waveform_elapsed_ns >= lo) & (t.waveform_elapsed_ns < hi)))
-                params["lost_readings" if fault.mode == "offline" else "skewed_readings"] = readings
-                if fault.mode == "clock_skew":
-                    params["offset_s"] = fault.offset.total_seconds()
-            else:
-                params["rate"] = fault.rate
-                if fault.mode == "out_of_order":
-                    params["delay_messages"] = fault.delay
-            labels.append(Label(None, gateway.site, sensors, fault.mode, "gateway", start + fault.start, None,
-                                start + fault.end, "window", params, gateway=gateway.id))
-    return labels

@@ -91,17 +91,17 @@ def simulate(
             _fail(f"--broker: {exc}")
 
     when = _start(start)
-    run = simulate_offline(fleet, seed=seed, start=when, duration=span, scalar_period=sample_period)
-    typer.echo(f"simulated {len(run.tables)} assets from {when.isoformat()} for {span} (seed {run.seed})", err=True)
+    chosen_seed = fleet.seed if seed is None else seed
+    typer.echo(f"simulating {len(fleet.assets)} assets from {when.isoformat()} for {span} (seed {chosen_seed})", err=True)
     if out is not None:
-        from simulators.output import write_labels, write_run
+        from simulators.output import write_fleet, write_labels
 
-        files = write_run(run, out, fmt, waveforms=waveforms)
-        label_file = write_labels(run.labels, labels or out / "labels.jsonl")
-        rows = sum(len(t.delivered()[0]) for t in run.tables.values())
-        typer.echo(f"wrote {len(files)} files ({rows} rows) to {out} and {len(run.labels)} labels to {label_file}")
+        files, truth, rows = write_fleet(fleet, out, chosen_seed, when, span, fmt, waveforms, sample_period)
+        label_file = write_labels(truth, labels or out / "labels.jsonl")
+        typer.echo(f"wrote {len(files)} files ({rows} rows) to {out} and {len(truth)} labels to {label_file}")
         return
 
+    run = simulate_offline(fleet, seed=chosen_seed, start=when, duration=span, scalar_period=sample_period)
     from simulators.publish import BrokerError, publish_run
 
     try:

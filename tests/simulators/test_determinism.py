@@ -104,3 +104,17 @@ def test_a_shorter_run_is_the_start_of_a_longer_one():
         assert np.array_equal(ts, ts2[:len(ts)]) and np.array_equal(values, values2[:len(values)]), key
     for key, (t0, _, blocks) in short.waveforms.items():
         assert np.array_equal(blocks, long.waveforms[key][2][:len(blocks)]), key
+
+
+def test_streaming_writer_matches_the_in_memory_run(tmp_path):
+    from simulators.output import write_fleet, write_labels, write_run
+
+    fleet = Fleet.from_yaml(ROOT / "config/fleet.yaml")
+    run = simulate_offline(fleet, seed=2, start=START, duration=timedelta(days=4, hours=6))
+    write_run(run, tmp_path / "memory", "parquet")
+    write_labels(run.labels, tmp_path / "memory" / "labels.jsonl")
+    _, labels, _ = write_fleet(fleet, tmp_path / "stream", 2, START, timedelta(days=4, hours=6), "parquet")
+    write_labels(labels, tmp_path / "stream" / "labels.jsonl")
+    assert _digests(tmp_path / "memory") == _digests(tmp_path / "stream")
+    offline = next(lb for lb in labels if lb.fault_mode == "offline")
+    assert offline.params["lost_readings"] == 3 * (3 * 180 + 18) + 180  # 3 h of 3 assets' readings and blocks
