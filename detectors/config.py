@@ -127,7 +127,7 @@ class RuleConfig(_Model):
 class CheckConfig(_Model):
     """One detector on one sensor of an asset, with its alert rule."""
 
-    sensor: str
+    sensor: str = Field(description='the sensor it watches; "*" = every scalar sensor of the asset')
     detector: str
     params: dict[str, Any] = Field(default_factory=dict)
     fault_mode: str = "anomaly"

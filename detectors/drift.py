@@ -15,6 +15,15 @@ from detectors.streams import StreamingDetector
 __all__ = ["Cusum", "Ewma"]
 
 
+def running_sum(start: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``start[r] + x[r, 0] + … + x[r, j]`` for every j, added strictly left to right.
+
+    Sequential addition (``np.add.accumulate``, unlike ``sum``'s pairwise) makes the result
+    bit-for-bit the same however a stream's readings are split into batches.
+    """
+    return np.cumsum(np.concatenate([start[:, None], x], axis=1), axis=1)[:, 1:]
+
+
 class _BaselineDetector(StreamingDetector):
     """Shared warm-up: state ``n`` (readings seen), ``sum``/``sumsq`` of the first ``warmup``."""
 
@@ -39,8 +48,8 @@ class _BaselineDetector(StreamingDetector):
         rank = state["n"][:, None] + np.arange(value.shape[1])[None, :]
         warm = valid & (rank < self.warmup)
         x = np.where(warm, value, 0.0)
-        state["sum"] = state["sum"] + x.sum(axis=1)
-        state["sumsq"] = state["sumsq"] + (x * x).sum(axis=1)
+        state["sum"] = running_sum(state["sum"], x)[:, -1]
+        state["sumsq"] = running_sum(state["sumsq"], x * x)[:, -1]
         state["n"] = state["n"] + grid.counts
         k = np.minimum(state["n"], self.warmup)
         mean = state["sum"] / np.maximum(k, 1)
@@ -98,7 +107,7 @@ class Cusum(_BaselineDetector):
     """Tabular CUSUM (Page 1954) on standardised readings ``y = (x − μ) / σ``.
 
     ``S⁺ = max(0, S⁺ + y − k)``, ``S⁻ = max(0, S⁻ − y − k)``; score ``max(S⁺, S⁻) / h``. Computed
-    without a Python loop by the Lindley form ``S_t = C_t − min(−S_0, min_{j≤t} C_j)`` with ``C`` the
+    without a Python loop by the Lindley form ``S_t = C_t − min(0, min_{j≤t} C_j)`` with ``C`` the
     cumulative sum of the increments.
 
     Parameters
@@ -109,6 +118,9 @@ class Cusum(_BaselineDetector):
         Decision interval in σ: the score reaches 1.0 at ``S = h``.
     direction : {"both", "up", "down"}
         Which shifts count.
+    clip : float, optional
+        Standardised readings are clipped to ``±clip`` first, so one wild spike (a sensor glitch)
+        cannot push the sum over ``h`` on its own; a real shift still accumulates reading by reading.
     warmup, min_std :
         As for :class:`Ewma`.
 
@@ -123,27 +135,38 @@ class Cusum(_BaselineDetector):
     """
 
     kind = "cusum"
-    state_fields = {**_BaselineDetector.state_fields, "up": (np.float64, 0.0, ()), "down": (np.float64, 0.0, ())}
+    state_fields = {**_BaselineDetector.state_fields, "up_c": (np.float64, 0.0, ()), "up_m": (np.float64, 0.0, ()),
+                    "down_c": (np.float64, 0.0, ()), "down_m": (np.float64, 0.0, ())}
 
     def __init__(self, k: float = 0.5, h: float = 8.0, direction: str = "both", warmup: int = 100,
-                 min_std: float = 1e-6):
+                 min_std: float = 1e-6, clip: float | None = None):
         super().__init__(warmup, min_std)
         if direction not in ("both", "up", "down"):
             raise ValueError(f"direction must be 'both', 'up' or 'down', got {direction!r}")
         if k < 0 or h <= 0:
             raise ValueError(f"need k >= 0 and h > 0, got k={k}, h={h}")
+        if clip is not None and clip <= k:
+            raise ValueError(f"clip must be > k, got clip={clip}, k={k}")
         self.k, self.h, self.direction = float(k), float(h), direction
+        self.clip = None if clip is None else float(clip)
 
     @staticmethod
-    def _lindley(increments: np.ndarray, start: np.ndarray) -> np.ndarray:
-        c = np.cumsum(increments, axis=1)
-        return c - np.minimum(np.minimum.accumulate(c, axis=1), -start[:, None])
+    def _lindley(increments: np.ndarray, state: dict[str, np.ndarray], side: str, grid) -> np.ndarray:
+        # S_t = C_t - min(M, min_{j<=t} C_j), with C the stream's cumulative sum of increments since
+        # its start and M the running minimum before this batch: carrying (C, M) rather than S keeps
+        # every addition in the same order whatever the batch split. |C| grows by about k per
+        # reading, so after 10^9 readings S still has some 1e-7 absolute precision.
+        c = running_sum(state[f"{side}_c"], increments)
+        low = np.minimum(np.minimum.accumulate(c, axis=1), state[f"{side}_m"][:, None])
+        state[f"{side}_c"], state[f"{side}_m"] = grid.last(c), grid.last(low)
+        return c - low
 
     def _update(self, grid, ts, value, valid, state):
         mean, std, scored = self._baseline(grid, value, valid, state)
         y = (value - mean[:, None]) / std[:, None]
-        up = self._lindley(np.where(scored, y - self.k, 0.0), state["up"])
-        down = self._lindley(np.where(scored, -y - self.k, 0.0), state["down"])
-        state["up"], state["down"] = grid.last(up), grid.last(down)
+        if self.clip is not None:
+            y = np.clip(y, -self.clip, self.clip)
+        up = self._lindley(np.where(scored, y - self.k, 0.0), state, "up", grid)
+        down = self._lindley(np.where(scored, -y - self.k, 0.0), state, "down", grid)
         s = {"both": np.maximum(up, down), "up": up, "down": down}[self.direction]
         return s / self.h

@@ -155,7 +155,7 @@ class Engine:
             sid = self._ids[key] = len(self._streams)
             self._streams.append(key)
             for name, (check, extra) in self.config.checks_for(asset).items():
-                if check.sensor == sensor:
+                if check.sensor == sensor or (check.sensor == "*" and "." not in sensor):
                     slot_key = _Slot.key(name, check, extra)
                     slot = self._slots.get(slot_key)
                     if slot is None:

@@ -116,10 +116,13 @@ class HotellingT2(_Fitted):
 class IsolationForestDetector(_Fitted):
     """Isolation forest (scikit-learn) fitted on a healthy baseline.
 
-    Score: the forest's anomaly score (``-score_samples``) divided by its ``quantile`` over the
-    baseline, so 1.0 is as odd as the oddest ``1 − quantile`` of healthy rows. The forest does not
-    say which sensor is to blame; ``top_feature`` names the sensor furthest from its baseline
-    median in baseline MADs.
+    Score: the larger of (a) the forest's anomaly score (``-score_samples``) divided by its
+    ``quantile`` over the baseline, so 1.0 is as odd as the oddest ``1 − quantile`` of healthy rows,
+    and (b) the largest robust z of any sensor against its baseline median and MAD, divided by
+    ``z_limit``. Part (b) is there because a forest cannot isolate a point beyond the baseline's
+    range faster than the baseline's own extreme points (its scores saturate), so one sensor far out
+    of range would otherwise score below 1. The forest does not say which sensor is to blame;
+    ``top_feature`` names the one with the largest robust z.
 
     Examples
     --------
@@ -134,8 +137,9 @@ class IsolationForestDetector(_Fitted):
     kind = "isolation_forest"
     version = "1"
 
-    def __init__(self, n_estimators: int = 100, quantile: float = 0.99, random_state: int = 0):
+    def __init__(self, n_estimators: int = 100, quantile: float = 0.99, z_limit: float = 6.0, random_state: int = 0):
         self.n_estimators, self.quantile, self.random_state = int(n_estimators), float(quantile), int(random_state)
+        self.z_limit = float(z_limit)
 
     def fit(self, x: np.ndarray) -> "IsolationForestDetector":
         x = _check_x(x)
@@ -146,14 +150,19 @@ class IsolationForestDetector(_Fitted):
         self.n_features_in_ = x.shape[1]
         return self
 
+    def _robust_z(self, x: np.ndarray) -> np.ndarray:
+        return np.abs(x - self.median_) / (1.4826 * self.mad_)
+
     def score(self, x: np.ndarray) -> np.ndarray:
-        """Anomaly score / baseline quantile, shape (n_samples,)."""
+        """max(forest score / baseline quantile, largest robust z / z_limit), shape (n_samples,)."""
         self._check_fitted()
-        return -self.forest_.score_samples(_check_x(x, self.n_features_in_)) / self.limit_
+        x = _check_x(x, self.n_features_in_)
+        return np.maximum(-self.forest_.score_samples(x) / self.limit_, self._robust_z(x).max(axis=1) / self.z_limit)
 
     def top_feature(self, x: np.ndarray) -> np.ndarray:
+        """Column index of the sensor furthest from its baseline (robust z), shape (n_samples,)."""
         self._check_fitted()
-        return np.argmax(np.abs(_check_x(x, self.n_features_in_) - self.median_) / self.mad_, axis=1)
+        return np.argmax(self._robust_z(_check_x(x, self.n_features_in_)), axis=1)
 
     def to_dict(self) -> dict[str, Any]:
         """Parameters and the fitted forest (pickled, base64), for saving with the engine state."""
@@ -161,7 +170,7 @@ class IsolationForestDetector(_Fitted):
         learned = {k: v for k, v in vars(self).items() if k.endswith("_")}
         return {"kind": self.kind, "version": self.version,
                 "params": {"n_estimators": self.n_estimators, "quantile": self.quantile,
-                           "random_state": self.random_state},
+                           "z_limit": self.z_limit, "random_state": self.random_state},
                 "state": base64.b64encode(pickle.dumps(learned)).decode("ascii")}
 
     @classmethod

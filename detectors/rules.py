@@ -197,7 +197,7 @@ class AlertRule(StreamingDetector):
             st["n_obs"][r] += b - a
             st["vmin"][r] = min(st["vmin"][r], seg.min())
             st["vmax"][r] = max(st["vmax"][r], seg.max())
-            st["vsum"][r] += seg.sum()
+            st["vsum"][r] = np.cumsum(np.r_[st["vsum"][r], seg])[-1]  # sequential: split-invariant
             st["vlast"][r] = seg[-1]
             st["peak"][r] = max(st["peak"][r], score[a:b].max())
 

@@ -42,7 +42,7 @@ def check_batch(stream: Any, ts_ns: Any, value: Any) -> tuple[np.ndarray, np.nda
     bad = ~np.isfinite(v)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"value[{i}] = {v[i]!r} is not finite (stream {int(s[i])})")
+        raise ValueError(f"value[{i}] = {float(v[i])!r} is not finite (stream {int(s[i])})")
     return s.astype(np.int64, copy=False), t.astype(np.int64, copy=False), v
 
 

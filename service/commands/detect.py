@@ -58,9 +58,9 @@ def score(
     `flag` (1 while any finding on the row's asset is open) and one `score_<check>` column per check;
     the findings go to `<out stem>.findings.jsonl` and are summarised here.
     """
-    from service.scoring import generic_config, score_csv
+    from service.scoring import score_csv
 
-    cfg = load_detectors_config(config) or generic_config()
+    cfg = load_detectors_config(config)
     try:
         summary = score_csv(data, out, cfg, asset=asset, timestamp_column=timestamp)
     except ValueError as exc:

@@ -1,0 +1,175 @@
+"""One conformance test, parametrised over every detector: the promises the package makes.
+
+Shapes; no mutation of inputs or parameters; the same scores whether the data comes in one batch or
+many; state saved and restored mid-stream; a higher score on an injected fault than on healthy data.
+A seeded generator interleaves several streams and injects a labelled fault into one of them.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pytest
+
+import detectors
+from detectors import (Cusum, Ewma, HotellingT2, IsolationForestDetector, IsoZones, NoData, RobustZ, StaticLimit,
+                       StreamingDetector, StuckSensor, TrendToLimit)
+from detectors.config import DETECTORS
+
+N_STREAMS, N_PER_STREAM, FAULTY, FAULT_AT = 4, 500, 2, 380
+MINUTE_NS = 60 * 10**9
+
+
+@dataclass
+class Batch:
+    stream: np.ndarray
+    ts: np.ndarray
+    value: np.ndarray
+    fault: np.ndarray  # bool, shape (n,): the reading is part of the injected fault
+
+
+def make_batch(seed: int, inject: Callable[[np.ndarray, np.ndarray, np.random.Generator], None],
+               level: float = 5.0, noise: float = 0.3) -> Batch:
+    """Interleaved streams (arrival order by time), readings about a minute apart; stream FAULTY faulted."""
+    rng = np.random.default_rng(seed)
+    ts = np.cumsum(rng.integers(55, 66, (N_STREAMS, N_PER_STREAM)), axis=1) * 10**9
+    values = level + rng.normal(0, noise, (N_STREAMS, N_PER_STREAM))
+    inject(ts[FAULTY], values[FAULTY], rng)
+    fault = np.zeros((N_STREAMS, N_PER_STREAM), dtype=bool)
+    fault[FAULTY, FAULT_AT:] = True
+    stream = np.repeat(np.arange(N_STREAMS), N_PER_STREAM)
+    order = np.argsort(ts.ravel(), kind="stable")
+    return Batch(stream[order], ts.ravel()[order], values.ravel()[order], fault.ravel()[order])
+
+
+def step(size):
+    def inject(ts, v, rng):
+        v[FAULT_AT:] += size
+    return inject
+
+
+def spikes(ts, v, rng):
+    v[FAULT_AT::10] += 6.0
+
+
+def ramp(ts, v, rng):
+    v[FAULT_AT:] += 0.05 * np.arange(N_PER_STREAM - FAULT_AT)
+
+
+def gap(ts, v, rng):
+    ts[FAULT_AT:] += 40 * MINUTE_NS
+
+
+def frozen(ts, v, rng):
+    v[FAULT_AT:] = v[FAULT_AT]
+
+
+STREAMING = {
+    "static_limit": (lambda: StaticLimit(high=10.0), step(8.0)),
+    "iso_zones": (lambda: IsoZones(ab=5.6, bc=7.0, cd=9.0), step(4.0)),
+    "robust_z": (lambda: RobustZ(window=30, threshold=6, min_periods=10), spikes),
+    "ewma": (lambda: Ewma(alpha=0.1, limit_sigmas=4, warmup=100), step(1.0)),
+    "cusum": (lambda: Cusum(k=0.5, h=10, warmup=100, clip=4.0), step(0.6)),
+    "trend_to_limit": (lambda: TrendToLimit(limit=20.0, horizon_h=12, window=60, min_points=20), ramp),
+    "no_data": (lambda: NoData(max_gap_s=600), gap),
+    "stuck_sensor": (lambda: StuckSensor(window=20), frozen),
+}
+
+
+def test_every_detector_is_covered():
+    """A new detector cannot skip the conformance checks."""
+    exported = {getattr(detectors, n) for n in detectors.__all__}
+    streaming = {c.kind for c in exported if isinstance(c, type) and issubclass(c, StreamingDetector)
+                 and c.kind and c.kind != "alert_rule"}
+    assert streaming | set(DETECTORS) <= set(STREAMING)
+    assert {HotellingT2, IsolationForestDetector} <= exported
+
+
+@pytest.mark.parametrize("kind", sorted(STREAMING))
+def test_streaming_detector_conformance(kind):
+    factory, inject = STREAMING[kind]
+    b = make_batch(seed=11, inject=inject)
+    before = copy.deepcopy((b.stream, b.ts, b.value))
+
+    det = factory()
+    params = copy.deepcopy(det.params())
+    whole = det.update(b.stream, b.ts, b.value)
+
+    # shapes and types
+    assert whole.shape == b.value.shape and whole.dtype == np.float64 and np.isfinite(whole).all()
+    # inputs and parameters untouched
+    for a, c in zip(before, (b.stream, b.ts, b.value)):
+        np.testing.assert_array_equal(a, c)
+    assert det.params() == params
+
+    # batch-split invariance: bit-for-bit, for several random splits
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        cuts = np.sort(rng.choice(np.arange(1, len(b.ts)), size=rng.integers(2, 30), replace=False))
+        split_det = factory()
+        parts = [split_det.update(s, t, v) for s, t, v in zip(np.split(b.stream, cuts), np.split(b.ts, cuts),
+                                                               np.split(b.value, cuts))]
+        np.testing.assert_array_equal(np.concatenate(parts), whole)
+
+    # state round trip across a "restart" (through JSON, as the service stores it)
+    half = len(b.ts) // 2
+    first = factory()
+    s1 = first.update(b.stream[:half], b.ts[:half], b.value[:half])
+    resumed = type(first).from_dict(json.loads(json.dumps(first.to_dict())))
+    s2 = resumed.update(b.stream[half:], b.ts[half:], b.value[half:])
+    np.testing.assert_array_equal(np.concatenate([s1, s2]), whole)
+
+    # higher = more abnormal: the fault reaches the alarm level, healthy streams do not
+    healthy = b.stream != FAULTY
+    assert whole[b.fault].max() >= 1.0
+    assert whole[healthy].max() < 1.0
+    assert whole[b.fault].mean() > whole[healthy].mean()
+
+
+def test_streaming_detector_rejects_bad_input():
+    det = Cusum()
+    with pytest.raises(ValueError, match=r"value\[1\] = nan"):
+        det.update(np.array([0, 0]), np.array([0, 1]), np.array([1.0, np.nan]))
+    with pytest.raises(ValueError, match="stream ids"):
+        det.update(np.array([-1]), np.array([0]), np.array([1.0]))
+    with pytest.raises(ValueError, match="kind"):
+        Ewma.from_dict(det.to_dict())
+
+
+MULTIVARIATE = {
+    "hotelling_t2": lambda: HotellingT2(alpha=0.001),
+    "isolation_forest": lambda: IsolationForestDetector(n_estimators=50, random_state=0),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MULTIVARIATE))
+def test_multivariate_detector_conformance(kind):
+    rng = np.random.default_rng(12)
+    cov = [[1.0, 0.7, 0.0], [0.7, 1.0, 0.3], [0.0, 0.3, 1.0]]
+    healthy = rng.multivariate_normal([0, 0, 0], cov, 800)
+    test = rng.multivariate_normal([0, 0, 0], cov, 300)
+    fault = test[:20].copy()
+    fault[:, 2] += 9.0                                # sensor 2 goes wrong
+    det = MULTIVARIATE[kind]()
+    with pytest.raises(RuntimeError, match="not fitted"):
+        det.score(test)
+    before = healthy.copy()
+    assert det.fit(healthy) is det
+    np.testing.assert_array_equal(healthy, before)
+
+    x = np.vstack([test, fault])
+    s = det.score(x)
+    assert s.shape == (len(x),) and np.isfinite(s).all()
+    np.testing.assert_array_equal(np.concatenate([det.score(x[:123]), det.score(x[123:])]), s)
+    again = type(det).from_dict(json.loads(json.dumps(det.to_dict())))
+    np.testing.assert_array_equal(again.score(x), s)
+
+    assert (s[len(test):] >= 1).all()
+    assert (s[:len(test)] >= 1).mean() <= 0.03
+    assert (det.top_feature(fault) == 2).all()
+    with pytest.raises(ValueError, match="fitted on 3 features"):
+        det.score(x[:, :2])
