@@ -157,3 +157,92 @@ def _kpi_table(k: dict) -> str:
               + ("  ROOT-CAUSE ANALYSIS" if r["needs_root_cause_analysis"] else "")
               for r in k["repeat_failures"]] or ["  (none)"]
     return "\n".join(lines)
+
+
+def _order_id(number: str) -> int:
+    digits = number.upper().removeprefix("WO-")
+    if not digits.isdigit():
+        raise typer.BadParameter(f"{number!r} is not an order number (write WO-000042 or 42)", param_hint="ORDER")
+    return int(digits)
+
+
+@tickets_app.command("list")
+def list_orders(
+    status: Optional[str] = typer.Option(None, "--status", help="only orders in this status, e.g. open, on_hold"),
+    store: Optional[str] = typer.Option(None, "--store", help=_STORE_HELP),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
+) -> None:
+    """One line per order: number, priority, status, site/asset, fault mode, assignee, resolution due."""
+    from ticketing.models import Status
+    from ticketing.store import WorkOrderStore
+
+    try:
+        wanted = Status(status) if status is not None else None
+    except ValueError:
+        raise typer.BadParameter(f"unknown status {status!r} (known: {', '.join(Status)})", param_hint="--status") from None
+    with WorkOrderStore(_store_url(store, config)) as orders:
+        for o in orders.orders(status=wanted):
+            due = o.resolution_due.isoformat() if o.resolution_due else "-"
+            typer.echo(f"{o.number}  {o.priority}  {o.status.value:<12} {o.site}/{o.asset}  {o.fault_mode}  "
+                       f"{o.assignee or '(unassigned)'}  due {due}")
+
+
+@tickets_app.command("show")
+def show(
+    order: str = typer.Argument(..., help="order number, e.g. WO-000042"),
+    store: Optional[str] = typer.Option(None, "--store", help=_STORE_HELP),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
+) -> None:
+    """Print one order, with its evidence and history, as JSON."""
+    import json
+
+    from ticketing.store import OrderNotFound, WorkOrderStore
+
+    with WorkOrderStore(_store_url(store, config)) as orders:
+        try:
+            found = orders.get(_order_id(order))
+        except OrderNotFound as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
+    typer.echo(json.dumps({"number": found.number, **found.snapshot()}, indent=2))
+
+
+@tickets_app.command("act")
+def act(
+    order: str = typer.Argument(..., help="order number, e.g. WO-000042"),
+    action: str = typer.Argument(..., help="acknowledge, start, hold, resume, resolve, close, reopen, assign, "
+                                           "set_priority or comment"),
+    actor: str = typer.Option(..., "--as", help="who acts: an engineer named in the configuration (their role applies)"),
+    reason: Optional[str] = typer.Option(None, "--reason", help="hold: awaiting_parts or awaiting_customer; reopen: why"),
+    outcome: Optional[str] = typer.Option(None, "--outcome",
+                                          help="resolve: fault_confirmed, false_alarm, no_fault_found or no_access"),
+    notes: str = typer.Option("", "--notes", help="resolve: what was done"),
+    engineer: Optional[str] = typer.Option(None, "--engineer", help="assign: to whom"),
+    priority: Optional[str] = typer.Option(None, "--priority", help="set_priority: P1..P4"),
+    text: Optional[str] = typer.Option(None, "--text", help="comment: the text"),
+    store: Optional[str] = typer.Option(None, "--store", help=_STORE_HELP),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
+) -> None:
+    """Take one lifecycle step on an order; refusals (wrong status, role not allowed) exit 1 saying why."""
+    from ticketing.clock import SystemClock
+    from ticketing.lifecycle import Actor, InvalidTransition, Lifecycle, ServiceDesk, config_deadlines
+    from ticketing.roles import PermissionDenied
+    from ticketing.store import OrderNotFound, WorkOrderStore
+
+    settings = load_ticketing(config)
+    people = {e.name: e for e in settings.engineers}
+    if actor not in people:
+        raise typer.BadParameter(f"unknown engineer {actor!r} (configured: {', '.join(sorted(people)) or 'none'})",
+                                 param_hint="--as")
+    given = {"reason": reason, "outcome": outcome, "notes": notes or None, "engineer": engineer,
+             "priority": priority, "text": text}
+    arguments = {name: value for name, value in given.items() if value is not None}
+    clock = SystemClock()
+    with WorkOrderStore(store if store is not None else settings.store_url) as orders:
+        desk = ServiceDesk(orders, Lifecycle(clock, config_deadlines(settings), settings.permissions))
+        try:
+            done = desk.act(_order_id(order), Actor(actor, people[actor].role.value), action, **arguments)
+        except (InvalidTransition, PermissionDenied, OrderNotFound, ValueError, TypeError) as exc:
+            typer.echo(f"refused: {exc}", err=True)
+            raise typer.Exit(1) from None
+    typer.echo(f"{done.number} {done.status.value} (assignee {done.assignee or '-'})")

@@ -115,3 +115,31 @@ def test_lifecycle_never_changes_the_order_it_was_given(life, config):
     order = corrective(life, config)
     life.acknowledge(order, LEA)
     assert order.status is Status.OPEN and order.acknowledged_at is None
+
+
+def test_engineers_act_from_the_command_line(tmp_path, config):
+    from typer.testing import CliRunner
+
+    from service.cli import app
+    from tests.ticketing.conftest import finding
+    from ticketing.clock import SystemClock
+    from ticketing.findings import FindingIntake
+    from ticketing.store import WorkOrderStore
+
+    url = f"sqlite:///{tmp_path}/orders.db"
+    with WorkOrderStore(url) as store:
+        number = FindingIntake.from_config(config, store, SystemClock()).receive(
+            finding(asset="pump-3", severity="medium")).order.number  # B asset: P3 preventive
+    run = lambda *args: CliRunner().invoke(app, ["tickets", *args, "--store", url])  # noqa: E731
+    assert run("act", number, "acknowledge", "--as", "lea.fischer").exit_code == 0
+    refused = run("act", number, "resolve", "--as", "lea.fischer", "--outcome", "false_alarm")
+    assert refused.exit_code == 1 and "only work in progress can be resolved" in refused.output
+    assert run("act", number, "start", "--as", "lea.fischer").exit_code == 0
+    held = run("act", number, "hold", "--as", "lea.fischer", "--reason", "awaiting_parts")
+    assert held.exit_code == 0 and "on_hold" in held.output
+    assert "awaiting_parts" in run("show", number).output
+    assert number in run("list", "--status", "on_hold").output
+    stranger = run("act", number, "resume", "--as", "mallory")
+    assert stranger.exit_code == 2 and "unknown engineer 'mallory'" in stranger.output
+    bad = run("act", number, "hold", "--as", "lea.fischer", "--reason", "lunch")
+    assert bad.exit_code == 1 and "cannot hold from on_hold" in bad.output
