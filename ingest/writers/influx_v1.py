@@ -24,7 +24,8 @@ class InfluxV1Writer(LineProtocolWriter):
     timeout : float
         Seconds per request; a timeout is retryable.
     create_database : bool
-        Create the database (``CREATE DATABASE`` is idempotent) before the first write.
+        Create the database (``CREATE DATABASE`` is idempotent) before the first write, and again
+        when a write finds it missing. Without it a missing database is a `FatalWriteError`.
     max_lines : int
         Lines per request.
     transport : httpx.BaseTransport, optional
@@ -44,6 +45,7 @@ class InfluxV1Writer(LineProtocolWriter):
         self._params = {"db": database, "precision": "ns"}
         if retention_policy:
             self._params["rp"] = retention_policy
+        self._create = create_database
         self._database_missing = create_database
 
     def close(self) -> None:
@@ -52,7 +54,12 @@ class InfluxV1Writer(LineProtocolWriter):
     def _post(self, body: bytes) -> Response:
         if self._database_missing:
             self._create_database()
-        return self._request("/write", params=self._params, content=body)
+        answer = self._request("/write", params=self._params, content=body)
+        if answer.status == 404 and self._create and "database not found" in answer.message:
+            # dropped while we run (or never created because influxd was down): create it again
+            self._create_database()
+            answer = self._request("/write", params=self._params, content=body)
+        return answer
 
     def _create_database(self) -> None:
         name = self.database.replace("\\", "\\\\").replace('"', '\\"')

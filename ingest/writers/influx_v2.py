@@ -19,6 +19,9 @@ from ingest.writers.errors import RetryableWriteError
 class InfluxV2Writer(LineProtocolWriter):
     """Writes to ``/api/v2/write`` with ``precision=ns``.
 
+    VictoriaMetrics answers 204 even for lines it cannot parse (it logs and skips them), so there
+    ``written`` counts lines sent; the encoder writes none it would refuse (see `ingest.lineprotocol`).
+
     Parameters
     ----------
     url : str

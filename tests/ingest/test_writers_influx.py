@@ -142,6 +142,16 @@ def test_refused_points_are_returned_while_good_points_land(influxdb):
     assert {(ts - TS * 1_000_000, v) for _, _, _, ts, v in landed} == {(0, 0.5), (2, 2.5), (3, 3.5), (5, 5.5)}
 
 
+def test_a_database_dropped_while_writing_is_created_again(influxdb):
+    database = new_database(influxdb)
+    readings, expected = every_format()
+    with InfluxV1Writer(influxdb.url, database, create_database=True) as writer:
+        writer.write(readings)
+        influxdb.query(f'DROP DATABASE "{database}"')
+        assert writer.write(readings) == (len(readings), [])
+    assert len(influx_rows(influxdb, database, ["telemetry", "waveform", "waveform_raw"])) == len(expected)
+
+
 def test_missing_database_without_create_is_fatal(influxdb):
     readings, _ = every_format()
     with InfluxV1Writer(influxdb.url, "never_created") as writer, pytest.raises(FatalWriteError, match="database"):
