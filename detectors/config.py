@@ -217,7 +217,7 @@ class AssetConfig(_Model):
     iso_group: str | None = None
     running_speed_hz: float | None = Field(None, gt=0)
     bearing: BearingConfig | None = None
-    checks: dict[str, CheckOverride | CheckConfig] = Field(default_factory=dict)
+    checks: dict[str, CheckOverride] = Field(default_factory=dict)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -260,11 +260,6 @@ class DetectorsConfig(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> "DetectorsConfig":
-        for name, asset in self.assets.items():
-            if asset.class_ not in self.classes and asset.class_ != self.default_class:
-                raise ValueError(f"assets.{name}.class: unknown class {asset.class_!r}; "
-                                 f"known: {', '.join(sorted(self.classes))}")
-            self.checks_for(name)  # builds every check, so a bad override fails here, naming the asset
         for cname, cls in self.classes.items():
             if cls.extends is not None and cls.extends not in self.classes:
                 raise ValueError(f"classes.{cname}.extends: unknown class {cls.extends!r}")
@@ -273,6 +268,11 @@ class DetectorsConfig(_Model):
                 if c.detector == "iso_zones" and group is not None and str(group) not in self.iso_20816_zones:
                     raise ValueError(f"classes.{cname}.checks.{check}.params.group: no zone limits for "
                                      f"group {group!r} in iso_20816_zones")
+        for name, asset in self.assets.items():
+            if asset.class_ not in self.classes and asset.class_ != self.default_class:
+                raise ValueError(f"assets.{name}.class: unknown class {asset.class_!r}; "
+                                 f"known: {', '.join(sorted(self.classes))}")
+            self.checks_for(name)  # builds every check, so a bad override fails here, naming the asset
         return self
 
     def asset(self, name: str) -> AssetConfig:
@@ -291,14 +291,17 @@ class DetectorsConfig(_Model):
         merged = self._class_checks(asset.class_)
         for check, override in asset.checks.items():
             where = f"assets.{name}.checks.{check}"
-            if isinstance(override, CheckConfig):
-                merged[check] = override
-                continue
-            if check not in merged:
-                raise ValueError(f"{where}: class {asset.class_!r} has no check {check!r} to override "
-                                 f"(give sensor and detector to add a new one)")
-            base = merged[check].model_dump()
             change = override.model_dump(exclude_none=True)
+            if check not in merged:
+                if override.sensor is None or override.detector is None:
+                    raise ValueError(f"{where}: class {asset.class_!r} has no check {check!r} to override "
+                                     f"(give sensor and detector to add a new one)")
+                try:
+                    merged[check] = CheckConfig(**change)
+                except ValueError as exc:
+                    raise ValueError(f"{where}: {exc}") from None
+                continue
+            base = merged[check].model_dump()
             for key in ("params", "rule"):
                 if key in change:
                     change[key] = {**base[key], **change[key]}
@@ -312,7 +315,10 @@ class DetectorsConfig(_Model):
                 continue
             extra: dict[str, Any] = {}
             if c.detector == "iso_zones":
-                group = str(c.params.get("group", asset.iso_group))
+                group = c.params.get("group", asset.iso_group)
+                if group is None:
+                    continue  # no machine group known for this asset: its zones cannot be judged
+                group = str(group)
                 if group not in self.iso_20816_zones:
                     raise ValueError(f"assets.{name}: check {check!r} needs ISO 20816 zone limits for group "
                                      f"{group!r}; add it under iso_20816_zones or set iso_group")
