@@ -70,7 +70,6 @@ _STEPS: dict[str, tuple[frozenset[Status], Status | None, str]] = {
     "reopen": (frozenset({S.RESOLVED, S.CLOSED}), S.OPEN, "only a resolved or closed order can be reopened"),
     "assign": (frozenset(set(S) - {S.CLOSED}), None, "a closed order cannot be reassigned (reopen it)"),
     "set_priority": (frozenset(set(S) - {S.CLOSED}), None, "a closed order keeps its priority (reopen it)"),
-    "add_evidence": (frozenset(set(S) - {S.CLOSED}), None, "a closed order takes no new evidence (reopen it)"),
     "comment": (frozenset(S), None, ""),
 }
 # steps the permission matrix governs, and the matrix action that governs them
@@ -216,8 +215,8 @@ class ServiceDesk:
         self.store, self.lifecycle, self.notify = store, lifecycle, notify
 
     def act(self, order_id: int, actor: Actor, action: str, **arguments) -> WorkOrder:
-        if action not in _STEPS or action == "add_evidence":
-            raise ValueError(f"unknown action {action!r} (known: {', '.join(a for a in _STEPS if a != 'add_evidence')})")
+        if action not in _STEPS:
+            raise ValueError(f"unknown action {action!r} (known: {', '.join(_STEPS)})")
         step = getattr(self.lifecycle, action)
         event = self.store.update(order_id, lambda order: step(order, actor, **arguments), actor=actor.name,
                                   at=self.lifecycle.clock.now(), action=action)
