@@ -190,7 +190,7 @@ class Engine:
         if len(s) and s.max() >= len(self._streams):
             raise ValueError(f"stream id {int(s.max())} was never registered with stream_id()")
         scores: dict[str, np.ndarray] = {}
-        findings: list[Finding] = []
+        events: list[tuple[int, Finding]] = []
         for slot in self._slots.values():
             idx = np.flatnonzero(slot.mask(s, v))
             if not len(idx):
@@ -198,15 +198,15 @@ class Engine:
             sc = slot.detector.update(s[idx], t[idx], v[idx])
             scores.setdefault(slot.name, np.full(len(s), np.nan))[idx] = sc
             for alert in slot.rule.update(s[idx], t[idx], sc, v[idx]):
-                findings.append(self._finding(slot, alert))
-        findings.extend(self._resumed(s, t))
+                events.append((alert.at_ns, self._finding(slot, alert)))
+        events.extend((int(f.ended_at.timestamp() * 1e9), f) for f in self._resumed(s, t))
         if len(s):
             self._deadman.update(s, t, v)
         combined = np.zeros(len(s))
         for col in scores.values():
             np.fmax(combined, col, out=combined)
-        findings.sort(key=lambda f: (f.ended_at or f.started_at, f.asset, f.sensor))
-        return BatchResult(scores, combined, findings)
+        events.sort(key=lambda e: (e[0], e[1].asset, e[1].sensor, e[1].rule))  # in the order they happened
+        return BatchResult(scores, combined, [f for _, f in events])
 
     def process_blocks(self, asset: str, t0_ns: Any, rate_hz: float, blocks: np.ndarray) -> BatchResult:
         """Waveform blocks of one asset → feature streams ``<sensor>.<feature>`` → ``process``.
@@ -289,9 +289,8 @@ class Engine:
         det = slot.detector
         if isinstance(det, IsoZones):
             ev["zone"] = str(iso_zone(np.array([ev["max"]]), det.ab, det.bc, det.cd)[0])
-        if isinstance(det, TrendToLimit):
-            eta, lo, hi = (float(a[0]) for a in det.forecast(np.array([alert.stream])))
-            ev.update(hours_to_limit=eta, hours_to_limit_low=lo, hours_to_limit_high=hi, limit=det.limit)
+        if isinstance(det, TrendToLimit):  # the forecast at the reading that raised the alert
+            ev.update({k: float(v[alert.index]) for k, v in det.last_extras_.items()}, limit=det.limit)
         return Finding(
             site=self.config.asset(asset).site, asset=asset, sensor=sensor, fault_mode=slot.check.fault_mode,
             severity=alert.severity, score=alert.peak_score, started_at=_time(alert.started_at_ns),

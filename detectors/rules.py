@@ -37,7 +37,9 @@ class Alert:
     """A change in one stream's alert: ``opened``, ``escalated`` (severity rose) or ``closed``.
 
     Times are int64 nanoseconds. ``evidence`` summarises the readings since the alert's start:
-    ``min``, ``max``, ``mean``, ``last``, ``n``, ``window_start_ns``, ``window_end_ns``.
+    ``min``, ``max``, ``mean``, ``last``, ``n``, ``window_start_ns``, ``window_end_ns``. ``at_ns``
+    is the time of the reading that caused the change and ``index`` its position in the batch
+    given to ``update``.
     """
 
     stream: int
@@ -48,6 +50,8 @@ class Alert:
     peak_score: float
     last_score: float
     evidence: dict[str, Any] = field(default_factory=dict)
+    at_ns: int = 0
+    index: int = -1
 
 
 class AlertRule(StreamingDetector):
@@ -167,17 +171,18 @@ class AlertRule(StreamingDetector):
         trig = windows(st["hot"], hot, self.m).sum(axis=-1) >= self.n
         st["hot"] = trailing(st["hot"], hot, grid.counts)
         cold = scg < self.off
+        position = grid.spread(np.arange(len(s)), -1)
         alerts: list[Alert] = []
         busy = np.flatnonzero((st["phase"] != _IDLE) | trig.any(axis=1))
         for r in busy:
             c = int(grid.counts[r])
             alerts.extend(self._run(r, int(grid.streams[r]), ts[r, :c], scg[r, :c], vg[r, :c],
-                                    trig[r, :c], cold[r, :c], st))
+                                    trig[r, :c], cold[r, :c], st, position[r, :c]))
         for k, a in st.items():
             self.state_[k][grid.streams] = a
         return alerts
 
-    def _run(self, r, sid, ts, score, value, trig, cold, st) -> list[Alert]:
+    def _run(self, r, sid, ts, score, value, trig, cold, st, position) -> list[Alert]:
         """The state machine for one stream's readings in this batch, jumping between changes."""
         out: list[Alert] = []
         n = len(ts)
@@ -202,7 +207,7 @@ class AlertRule(StreamingDetector):
             st["peak"][r] = max(st["peak"][r], score[a:b].max())
 
         def emit(status, i, ended=None):
-            out.append(self._alert(r, sid, status, float(score[i]), ended, int(ts[i]), st))
+            out.append(self._alert(r, sid, status, float(score[i]), ended, int(ts[i]), st, int(position[i])))
 
         i = 0
         while i < n:
@@ -259,14 +264,14 @@ class AlertRule(StreamingDetector):
                     break
         return out
 
-    def _alert(self, r, sid, status, last_score, ended, now_ns, st) -> Alert:
+    def _alert(self, r, sid, status, last_score, ended, now_ns, st, index) -> Alert:
         k = int(st["n_obs"][r])
         evidence = {"min": float(st["vmin"][r]), "max": float(st["vmax"][r]),
                     "mean": float(st["vsum"][r] / k) if k else float("nan"), "last": float(st["vlast"][r]),
                     "n": k, "window_start_ns": int(st["started"][r]), "window_end_ns": ended or now_ns}
         return Alert(stream=sid, status=status, started_at_ns=int(st["started"][r]), ended_at_ns=ended,
                      severity=SEVERITIES[int(st["level"][r])], peak_score=float(st["peak"][r]),
-                     last_score=last_score, evidence=evidence)
+                     last_score=last_score, evidence=evidence, at_ns=now_ns, index=index)
 
     def active(self) -> np.ndarray:
         """Stream ids with an open alert (including one waiting out ``clear_after_s``)."""

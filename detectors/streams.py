@@ -129,7 +129,8 @@ class StreamingDetector:
     Subclasses declare ``state_fields`` (name → (dtype, fill, extra shape)) and implement
     ``_update(grid, ts, value, valid, state)`` over grids of shape (n_rows, n_cols), where ``state``
     holds the rows of each state array for the streams present; they write the new state into it
-    and return the score grid.
+    and return the score grid, or (score grid, {name: grid}) to publish more per-reading values in
+    ``last_extras_`` (each shape (n,)) after ``update``.
     """
 
     kind: ClassVar[str] = ""
@@ -196,6 +197,7 @@ class StreamingDetector:
         """
         s, t, v = check_batch(stream, ts_ns, value)
         out = np.zeros(len(s), dtype=np.float64)
+        self.last_extras_: dict[str, np.ndarray] = {}
         if len(s):
             self._ensure(int(s.max()) + 1)
             self._update_split(s, t, v, out, 0)
@@ -211,6 +213,11 @@ class StreamingDetector:
             return
         state = {k: a[grid.streams] for k, a in self.state_.items()}
         scores = self._update(grid, grid.spread(t, 0), grid.spread(v), grid.valid(), state)
+        if isinstance(scores, tuple):  # (scores, {name: per-reading grid}) from detectors with more to say
+            scores, extras = scores
+            total = len(out)
+            for name, g in extras.items():
+                self.last_extras_.setdefault(name, np.full(total, np.nan))[offset:offset + len(s)] = grid.gather(g)
         for k, a in state.items():
             self.state_[k][grid.streams] = a
         out[offset:offset + len(s)] = grid.gather(scores)

@@ -20,8 +20,10 @@ class TrendToLimit(StreamingDetector):
     slope that is significant (``slope > z · se``) counts, so noise alone gives score 0.
 
     Score ``horizon_h / hours_to_limit`` (capped at 100): 1.0 means "crosses within the horizon".
-    The latest estimate per stream is kept in ``forecast(stream)`` for the evidence of a finding:
-    "bearing temperature reaches 90 °C in about 36 h (25–60 h)".
+    The estimate for each reading of the last batch is in ``last_extras_`` (``hours_to_limit``,
+    ``hours_to_limit_low``, ``hours_to_limit_high``) and the latest per stream in
+    ``forecast(stream)``, for the evidence of a finding: "bearing temperature reaches 90 °C in about
+    36 h (25–60 h)".
 
     Parameters
     ----------
@@ -101,4 +103,4 @@ class TrendToLimit(StreamingDetector):
         state["values"] = trailing(state["values"], value, grid.counts)
         state["ts"] = trailing(state["ts"], ts, grid.counts)
         state["eta_h"], state["eta_lo_h"], state["eta_hi_h"] = grid.last(eta), grid.last(lo), grid.last(hi)
-        return score
+        return score, {"hours_to_limit": eta, "hours_to_limit_low": lo, "hours_to_limit_high": hi}
