@@ -118,3 +118,25 @@ def test_streaming_writer_matches_the_in_memory_run(tmp_path):
     assert _digests(tmp_path / "memory") == _digests(tmp_path / "stream")
     offline = next(lb for lb in labels if lb.fault_mode == "offline")
     assert offline.params["lost_readings"] == 3 * (3 * 180 + 18) + 180  # 3 h of 3 assets' readings and blocks
+
+
+def test_waveform_files_hold_the_blocks(tmp_path):
+    import csv
+
+    import pyarrow.parquet as pq
+
+    from simulators.output import write_run
+
+    run = simulate_offline(Fleet.from_dict(fleet_data(pump())), start=START, duration=timedelta(hours=3))
+    t0, rate, blocks = run.waveforms[("P-1", "accel")]
+    write_run(run, tmp_path, "csv")
+    write_run(run, tmp_path, "parquet")
+    with open(tmp_path / "P-1.accel.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["t0"] for r in rows] == ["2026-01-05T00:00:00.000Z", "2026-01-05T01:00:00.000Z", "2026-01-05T02:00:00.000Z"]
+    assert float(rows[0]["rate_hz"]) == rate == 10240.0
+    from_csv = np.array([[float(x) for x in r["values"].split(" ")] for r in rows])
+    assert from_csv.shape == blocks.shape and np.abs(from_csv - blocks).max() <= 5e-5 + 1e-6
+    table = pq.read_table(tmp_path / "P-1.accel.parquet")
+    assert np.array_equal(np.array(table.column("values").to_pylist(), dtype=np.float32), blocks)
+    assert table.column("t0").cast("int64").to_pylist() == t0.tolist()
