@@ -16,17 +16,19 @@ insert fails, and it reads the winner's order and adds its evidence there instea
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from ticketing.clock import Clock, require_aware
+from ticketing.config import Severity
 from ticketing.lifecycle import SYSTEM, DeadlinesOf, Lifecycle, Notifier, config_deadlines, with_deadlines
 from ticketing.models import Evidence, OrderEvent, ServiceType, Status, WorkOrder, more_urgent
 from ticketing.store import DuplicateOpenOrder, StoreError
 
-SEVERITIES = ("low", "medium", "high", "critical")
+SEVERITIES = tuple(s.value for s in Severity)
 _ATTEMPTS = 5
 
 
@@ -59,6 +61,8 @@ class FindingIn:
                 raise ValueError(f"finding has an empty {name}")
         if self.severity not in SEVERITIES:
             raise ValueError(f"finding severity {self.severity!r} is not one of {', '.join(SEVERITIES)}")
+        if not isinstance(self.score, int | float) or not math.isfinite(self.score):
+            raise ValueError(f"finding score {self.score!r} is not a finite number")
         require_aware(self.started_at, "finding started_at")
         if self.ended_at is not None:
             require_aware(self.ended_at, "finding ended_at")

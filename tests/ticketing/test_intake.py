@@ -103,6 +103,8 @@ def test_bad_findings_are_refused_naming_the_value():
         finding(started_at=T0.replace(tzinfo=None))
     with pytest.raises(ValueError, match="empty asset"):
         finding(asset="")
+    with pytest.raises(ValueError, match="score nan"):
+        finding(score=float("nan"))
     assert isinstance(finding(), FindingIn)
 
 
