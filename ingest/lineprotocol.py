@@ -39,8 +39,8 @@ import numpy as np
 
 from ingest.readings import Readings, SeriesKey
 
-__all__ = ["UnencodableError", "RefusedRow", "encode", "encode_chunks", "encode_lines", "series_prefix",
-           "PRECISIONS", "DIALECTS"]
+__all__ = ["LineEncoder", "UnencodableError", "RefusedRow", "encode", "encode_chunks", "encode_lines",
+           "series_prefix", "PRECISIONS", "DIALECTS"]
 
 #: Divisor from nanoseconds to each precision line protocol knows.
 PRECISIONS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
@@ -143,6 +143,8 @@ def encode_lines(readings: Readings, precision: str = "ns",
     precision : {"ns", "us", "ms", "s"}
         Unit of the written timestamps; coarser precisions truncate (floor) the nanoseconds, and the
         writer must send the same precision to the server.
+    dialect : {"v2", "v1"}
+        ``v1`` refuses names whose backslashes InfluxDB 1.x would store altered.
 
     Returns
     -------
@@ -151,35 +153,54 @@ def encode_lines(readings: Readings, precision: str = "ns",
     refused : list of RefusedRow
         Rows of series with an unencodable key, and rows with a non-finite value.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
-    if dialect not in DIALECTS:
-        raise ValueError(f"dialect {dialect!r} is not one of {', '.join(DIALECTS)}")
-    n = len(readings)
-    if n == 0:
-        return [], []
-    prefixes: list[str | None] = []
-    problems: dict[int, str] = {}
-    for position, key in enumerate(readings.series):
-        try:
-            prefixes.append(series_prefix(key, dialect))
-        except UnencodableError as exc:
-            prefixes.append(None)
-            problems[position] = str(exc)
-    ts = readings.ts if precision == "ns" else readings.ts // PRECISIONS[precision]
-    value = readings.value
-    finite = np.isfinite(value)
-    if not problems and finite.all():
-        return _format(prefixes, readings.index, value, ts), []
-    good = finite.copy()
-    for position in problems:
-        good &= readings.index != position
-    refused = []
-    for row in np.flatnonzero(~good).tolist():
-        key = readings.series[readings.index[row]]
-        reason = problems.get(int(readings.index[row])) or f"value {float(value[row])!r} is not finite"
-        refused.append(RefusedRow(f"{key} {float(value[row])!r} {int(ts[row])}", reason))
-    return _format(prefixes, readings.index[good], value[good], ts[good]), refused
+    return LineEncoder(readings, precision, dialect).lines()
+
+
+class LineEncoder:
+    """Encodes one batch in row ranges (see `encode_lines`); series prefixes are looked up once.
+
+    A writer that sends a large batch in several requests encodes each range just before it is
+    needed, so the next range can be formatted while the previous one is on the wire.
+    """
+
+    def __init__(self, readings: Readings, precision: str = "ns", dialect: str = "v2"):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+        if dialect not in DIALECTS:
+            raise ValueError(f"dialect {dialect!r} is not one of {', '.join(DIALECTS)}")
+        self.readings = readings
+        self.prefixes: list[str | None] = []
+        self.problems: dict[int, str] = {}  # series position -> why it cannot be encoded
+        for position, key in enumerate(readings.series):
+            try:
+                self.prefixes.append(series_prefix(key, dialect))
+            except UnencodableError as exc:
+                self.prefixes.append(None)
+                self.problems[position] = str(exc)
+        self.ts = readings.ts if precision == "ns" else readings.ts // PRECISIONS[precision]
+
+    def __len__(self) -> int:
+        return len(self.readings)
+
+    def lines(self, start: int = 0, stop: int | None = None) -> tuple[list[str], list[RefusedRow]]:
+        """Lines and refused rows of rows ``start:stop``."""
+        index = self.readings.index[start:stop]
+        value = self.readings.value[start:stop]
+        ts = self.ts[start:stop]
+        if not len(index):
+            return [], []
+        finite = np.isfinite(value)
+        if not self.problems and finite.all():
+            return _format(self.prefixes, index, value, ts), []
+        good = finite.copy()
+        for position in self.problems:
+            good &= index != position
+        refused = []
+        for row in np.flatnonzero(~good).tolist():
+            key = self.readings.series[index[row]]
+            reason = self.problems.get(int(index[row])) or f"value {float(value[row])!r} is not finite"
+            refused.append(RefusedRow(f"{key} {float(value[row])!r} {int(ts[row])}", reason))
+        return _format(self.prefixes, index[good], value[good], ts[good]), refused
 
 
 def _format(prefixes: list, index: np.ndarray, value: np.ndarray, ts: np.ndarray) -> list[str]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Callable, NamedTuple, Protocol, runtime_checkable
 
-from ingest.lineprotocol import encode_lines
+from ingest.lineprotocol import LineEncoder, encode_lines
 from ingest.readings import Readings
 from ingest.writers.errors import FatalWriteError, RetryableWriteError
 
@@ -80,7 +81,7 @@ class LineProtocolWriter:
     """Base of the HTTP writers: encode, send in chunks, classify the answer, bisect 400s.
 
     Subclasses implement ``_post(body) -> Response`` (raising `RetryableWriteError` for connection
-    errors and timeouts) and ``close()``.
+    errors and timeouts) and ``_close_client()``.
 
     Classification of the status code:
 
@@ -103,12 +104,20 @@ class LineProtocolWriter:
         if max_lines < 1:
             raise ValueError(f"max_lines must be at least 1, got {max_lines!r}")
         self.max_lines = max_lines
+        self._sender: ThreadPoolExecutor | None = None
 
     def _post(self, body: bytes) -> Response:  # pragma: no cover - subclasses
         raise NotImplementedError
 
-    def close(self) -> None:  # pragma: no cover - subclasses
+    def _close_client(self) -> None:  # pragma: no cover - subclasses
         raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the connection pool (and the sending thread, if one was started)."""
+        if self._sender is not None:
+            self._sender.shutdown(wait=True)
+            self._sender = None
+        self._close_client()
 
     def __enter__(self):
         return self
@@ -119,9 +128,43 @@ class LineProtocolWriter:
     def write(self, readings: Readings) -> WriteResult:
         """Write every point of ``readings``; see the class docstring for failures.
 
-        The same as ``write_prepared(prepare(readings))``.
+        A batch of more than ``max_lines`` rows goes out in several requests, and each request's
+        lines are formatted while the previous request is on the wire (sending waits on the network
+        and releases the GIL), so the server is not left idle while Python formats lines. When a
+        request fails the error is raised after the request in flight finished; writing the whole
+        batch again is safe (same series and timestamp overwrite).
         """
-        return self.write_prepared(self.prepare(readings))
+        if len(readings) <= self.max_lines:
+            return self.write_prepared(self.prepare(readings))
+        if self._sender is None:
+            self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{type(self).__name__}-send")
+        encoder = LineEncoder(readings, "ns", self.dialect)
+        rejected: list[RejectedLine] = []
+        written = 0
+
+        def send(lines: list[str]) -> tuple[int, list[RejectedLine]]:
+            found: list[RejectedLine] = []
+            return self.write_lines(lines, found), found
+
+        def collect(future: Future) -> None:
+            nonlocal written
+            sent, found = future.result()
+            written += sent
+            rejected.extend(found)
+
+        in_flight: Future | None = None
+        try:
+            for start in range(0, len(encoder), self.max_lines):
+                lines, refused = encoder.lines(start, start + self.max_lines)
+                rejected.extend(RejectedLine(row.line.encode(), row.reason) for row in refused)
+                if in_flight is not None:
+                    collect(in_flight)
+                in_flight = self._sender.submit(send, lines)
+            collect(in_flight)
+        finally:
+            if in_flight is not None:
+                wait([in_flight])  # never leave a request running behind an exception
+        return WriteResult(written, rejected)
 
     def prepare(self, readings: Readings) -> EncodedBatch:
         """Encode ``readings`` for this server (no I/O).

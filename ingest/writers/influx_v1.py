@@ -48,7 +48,7 @@ class InfluxV1Writer(LineProtocolWriter):
         self._create = create_database
         self._database_missing = create_database
 
-    def close(self) -> None:
+    def _close_client(self) -> None:
         self._client.close()
 
     def _post(self, body: bytes) -> Response:

@@ -48,7 +48,7 @@ class InfluxV2Writer(LineProtocolWriter):
                                       retries=False)
         self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
 
-    def close(self) -> None:
+    def _close_client(self) -> None:
         self._write_api.close()
         self._client.close()
 

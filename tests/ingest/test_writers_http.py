@@ -210,3 +210,30 @@ def test_a_prepared_batch_is_written_again_after_a_retryable_failure(scripted):
             w.write_prepared(batch)
         assert w.write_prepared(batch) == (4, [])
     assert server.bodies[0] == server.bodies[1] and server.bodies[0].count(b"\n") == 3
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_large_batches_in_several_requests_find_bad_lines_in_every_chunk(scripted, kind):
+    def refuse_bad(body):
+        return (400, {}, b'{"error":"bad point"}') if b"sensor=bad" in body else (204, {}, b"")
+
+    server = scripted(refuse_bad)
+    bad = {0, 9, 10, 33, 49}
+    with make_writer(kind, server.url, max_lines=8) as w:
+        result = w.write(readings(50, bad))
+    assert result.written == 45
+    assert sorted(int(line.rsplit(b" ", 1)[1]) - 1_000 for line, _ in result.rejected) == sorted(bad)
+    accepted = sorted(int(line.rsplit(b" ", 1)[1]) - 1_000
+                      for body in server.bodies if b"sensor=bad" not in body for line in body.split(b"\n"))
+    assert accepted == [i for i in range(50) if i not in bad]
+
+
+def test_a_failure_in_a_later_request_is_raised_and_the_batch_can_be_written_again(scripted):
+    answers = iter([(204, {}, b""), (503, {"Retry-After": "2"}, b"busy")])
+    server = scripted(lambda body: next(answers, (204, {}, b"")))
+    with make_writer("v1", server.url, max_lines=5) as w:
+        with pytest.raises(RetryableWriteError) as exc:
+            w.write(readings(15))
+        assert exc.value.retry_after == 2.0
+        assert w.write(readings(15)) == (15, [])
+    assert len(server.bodies) == 2 + 3
