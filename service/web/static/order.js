@@ -1,0 +1,141 @@
+// One work order: its facts and SLA, the evidence chart, the actions, comments and history.
+"use strict";
+
+(() => {
+  const { actOnOrder, api, el, fmtCountdown, fmtTime, liveEvents, readingLimits, readingPoints, showError, words } = Faultline;
+  const orderId = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
+  let order = null;
+
+  function dueLine(label, due, met) {
+    if (!due) return [el("dt", {}, label), el("dd", {}, "no target")];
+    const left = el("span", { class: "countdown", dataset: { due: met ? "" : new Date(due).getTime() } });
+    return [el("dt", {}, label),
+            el("dd", {}, `${fmtTime(due)} `, met ? el("span", { class: "badge ok" }, `met ${fmtTime(met)}`) : left)];
+  }
+
+  function renderFacts() {
+    document.getElementById("order-title").textContent =
+      `${order.number || `WO-${order.id}`} · ${order.asset} · ${words(order.fault_mode)}`;
+    document.title = `${order.number || order.id} · Faultline`;
+    const responded = order.acknowledged_at || order.resolved_at;
+    const hold = order.status === "on_hold" && order.holds?.length ? order.holds[order.holds.length - 1] : null;
+    document.getElementById("order-facts").replaceChildren(
+      el("dt", {}, "Status"), el("dd", {}, el("span", { class: `badge ${order.status}`, id: "order-status" }, words(order.status)),
+                                 hold ? ` (${words(hold.reason)} since ${fmtTime(hold.start)}; SLA clock stopped)` : ""),
+      el("dt", {}, "Priority"), el("dd", {}, el("span", { class: `badge ${order.priority}` }, order.priority), ` ${words(order.service_type)}`),
+      el("dt", {}, "Asset"), el("dd", {}, el("a", { href: `/assets/${encodeURIComponent(order.asset)}` }, order.asset), ` at ${order.site}`),
+      el("dt", {}, "Assignee"), el("dd", {}, order.assignee || "nobody yet"),
+      el("dt", {}, "Opened"), el("dd", {}, fmtTime(order.opened_at)),
+      ...dueLine("Respond by", order.response_due, responded),
+      ...dueLine("Resolve by", order.resolution_due, order.resolved_at),
+      el("dt", {}, "Outcome"), el("dd", {}, order.outcome ? `${words(order.outcome)} ${order.outcome_notes || ""}` : "—"));
+    tick();
+  }
+
+  function tick() {
+    const paused = order && order.status === "on_hold";
+    for (const span of document.querySelectorAll(".countdown")) {
+      if (!span.dataset.due) continue;
+      if (paused) { span.textContent = "paused (on hold)"; span.className = "countdown paused"; continue; }
+      const left = (Number(span.dataset.due) - Date.now()) / 1000;
+      span.textContent = fmtCountdown(left);
+      span.className = `countdown${left < 0 ? " overdue" : left < 3600 ? " soon" : ""}`;
+    }
+  }
+
+  async function renderEvidenceChart() {
+    const box = document.getElementById("evidence-chart");
+    const first = order.evidence?.[0];
+    if (!first) { box.textContent = "This order has no findings attached."; return; }
+    const starts = order.evidence.map((e) => new Date(e.readings?.window_start || e.started_at).getTime());
+    const ends = order.evidence.map((e) => new Date(e.readings?.window_end || e.ended_at || e.received_at).getTime());
+    const a = Math.min(...starts), b = Math.max(...ends);
+    const margin = Math.max((b - a) * 0.5, 15 * 60e3); // context before and after the window
+    try {
+      const points = await readingPoints(order.asset, first.sensor, a - margin, b + margin);
+      Charts.line(box, {
+        series: [{ name: first.sensor, points }],
+        thresholds: readingLimits(first.thresholds),
+        marks: order.evidence.map((e, i) => ({ start: starts[i], end: ends[i], label: i ? "" : words(e.severity) })),
+        unit: first.sensor, label: `${first.sensor} of ${order.asset} around the finding`,
+      });
+    } catch (err) {
+      box.textContent = `Readings not available: ${err.message}`;
+    }
+  }
+
+  function renderEvidence() {
+    const rows = (order.evidence || []).map((e) => el("tr", {},
+      el("td", {}, fmtTime(e.started_at)), el("td", {}, e.sensor), el("td", {}, el("span", { class: `badge ${e.severity}` }, e.severity)),
+      el("td", {}, `${e.detector} ${e.detector_version}`), el("td", {}, e.rule),
+      el("td", { class: "hide-narrow" }, summary(e.readings))));
+    document.getElementById("evidence").replaceChildren(el("table", {},
+      el("thead", {}, el("tr", {}, ["Started", "Sensor", "Severity", "Detector", "Rule", "Readings"].map((h) => el("th", {}, h)))),
+      el("tbody", {}, rows)));
+  }
+
+  function summary(readings) {
+    return ["min", "mean", "max", "n"].filter((k) => readings?.[k] !== undefined)
+      .map((k) => `${k} ${typeof readings[k] === "number" ? +readings[k].toFixed(2) : readings[k]}`).join(", ");
+  }
+
+  function renderComments() {
+    const list = order.comments || [];
+    document.getElementById("comments").replaceChildren(list.length
+      ? el("table", {}, el("tbody", {}, list.map((c) => el("tr", {}, el("td", {}, fmtTime(c.at)), el("td", {}, c.author), el("td", {}, c.text)))))
+      : el("p", { class: "muted" }, "No comments."));
+  }
+
+  async function renderHistory() {
+    try {
+      const data = await api(`/work-orders/${orderId}/audit`);
+      const entries = Array.isArray(data) ? data : data.items || data.entries || [];
+      document.getElementById("history").replaceChildren(el("table", {}, el("tbody", {}, entries.map((e) =>
+        el("tr", {}, el("td", {}, fmtTime(e.at)), el("td", {}, e.actor), el("td", {}, words(e.action)))))));
+    } catch (err) {
+      document.getElementById("history").textContent = `History not available: ${err.message}`;
+    }
+  }
+
+  async function load() {
+    try {
+      order = await api(`/work-orders/${orderId}`);
+    } catch (err) {
+      showError(err, `Work order ${orderId}`);
+      return;
+    }
+    renderFacts();
+    renderEvidence();
+    renderComments();
+    renderHistory();
+    renderEvidenceChart();
+  }
+
+  // What each button sends besides the action itself.
+  const ARGUMENTS = {
+    hold: () => ({ reason: document.getElementById("hold-reason").value }),
+    resolve: () => ({ outcome: document.getElementById("outcome").value,
+                      notes: document.getElementById("outcome-notes").value }),
+    comment: () => ({ text: document.getElementById("comment-text").value }),
+  };
+
+  for (const button of document.querySelectorAll("button[data-action]")) {
+    button.addEventListener("click", async () => {
+      const action = button.dataset.action;
+      button.disabled = true;
+      const changed = await actOnOrder(order, action, (ARGUMENTS[action] || (() => ({})))());
+      button.disabled = false;
+      if (changed) {
+        if (action === "comment") document.getElementById("comment-text").value = "";
+        await load();
+      }
+    });
+  }
+
+  setInterval(tick, 1000);
+  load();
+  liveEvents((event) => {
+    const changed = event?.data?.order?.id ?? event?.data?.order_id;
+    if (!event || String(changed) === String(orderId)) load();
+  });
+})();
