@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs the real servers the boundary tests start
-# (Debian's mosquitto, influxdb, victoria-metrics, postgresql), makes .venv with the Python
-# dependencies, then runs pytest. Extra arguments go to pytest (e.g. `-k spool`, `-m "not servers"`).
+# (Debian's mosquitto, influxdb, victoria-metrics, postgresql) and the browser the web tests drive
+# (chromium), makes .venv with the Python dependencies, then runs pytest. Extra arguments go to pytest (e.g. `-k spool`, `-m "not servers"`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,7 @@ have influxd || missing+=(influxdb)
 have victoria-metrics || missing+=(victoria-metrics)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 have psql || missing+=(postgresql-client)
+[ -x /usr/bin/chromium ] || missing+=(chromium)  # the browser tests drive the system browser
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing Debian packages: ${missing[*]}"
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
