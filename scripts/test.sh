@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs the real servers the boundary tests start
 # (Debian's mosquitto, influxdb, victoria-metrics, postgresql) and the browser the web tests drive
-# (chromium), makes .venv with the Python dependencies, then runs pytest. Extra arguments go to pytest (e.g. `-k spool`, `-m "not servers"`).
+# (chromium), makes .venv with the Python dependencies, then runs pytest. Extra arguments go to
+# pytest (e.g. `-k spool`, `-m "not servers"`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
