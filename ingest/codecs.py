@@ -15,8 +15,10 @@ waveform block
     (measurement ``waveform_raw``, field ``value``, at ``t0 + i / rate_hz``).
 gateway message
     ``{"readings": [{"site": .., "asset": .., "sensor": .., "ts": .., "value": ..}, ..]}`` on the
-    gateway topic (``faultline/{site}/_gateway/{gateway}``); ``site`` defaults to the topic's
-    site and ``ts`` follows the one-reading rule. A gateway message is decoded all or nothing.
+    gateway topic (``faultline/{site}/_gateway/{gateway}``). Each reading names every placeholder
+    of the reading template (so its series is the same as had it come on its own topic); those
+    the gateway topic has (``site``) default to the topic's. ``ts`` follows the one-reading rule.
+    A gateway message is decoded all or nothing.
 
 Keys other than these are ignored, so gateways may add ``unit`` or ``seq``. Anything that cannot
 become readings is returned as a `Rejected` message with a reason naming the bad key or value; the
@@ -346,15 +348,17 @@ class Decoder:
             raise PayloadError(f'"readings" payloads belong on gateway topics ({self.gateway_template.template}), '
                                f"not on {shown(topic)}")
         readings = _array(obj["readings"], '"readings"', "readings", self.limits.max_batch_len)
-        base = {k: v for k, v in topic_tags.items() if k != "gateway"}
+        # A gateway reading carries the same tags as a reading on its own topic: each placeholder
+        # of the reading template, from the reading or else from the gateway topic (e.g. site).
+        names = self.template.names
         idx, ts, val = [], [], []
         for n, reading in enumerate(readings):
             where = f'"readings"[{n}]'
             if type(reading) is not dict:
                 raise PayloadError(f"{where} is {shown(reading)}, expected an object")
-            tags = dict(base)
-            for name in ("site", "asset", "sensor"):
-                text = reading.get(name, tags.get(name))
+            tags = {}
+            for name in names:
+                text = reading.get(name, topic_tags.get(name))
                 if type(text) is not str:
                     missing = name not in reading
                     raise PayloadError(f'{where} {"has no" if missing else "has a non-text"} "{name}"'

@@ -248,6 +248,17 @@ def test_gateway_message_carries_tags_per_reading(decoder):
     ]
 
 
+def test_gateway_readings_carry_every_tag_of_the_reading_template():
+    decoder = Decoder("plant/{site}/{line}/{asset}/{sensor}")
+    assert decoder.gateway_template.template == "plant/{site}/_gateway/{gateway}"
+    direct = decoder.decode("plant/p1/l2/pump7/temp", orjson.dumps({"ts": TS, "value": 1.0}), NOW)
+    via_gateway = decoder.decode("plant/p1/_gateway/gw", orjson.dumps(
+        {"readings": [{"line": "l2", "asset": "pump7", "sensor": "temp", "ts": TS, "value": 2.0}]}), NOW)
+    assert via_gateway.series == direct.series
+    assert "has no \"line\"" in decoder.decode_many([("plant/p1/_gateway/gw", orjson.dumps(
+        {"readings": [{"asset": "pump7", "sensor": "temp", "value": 2.0}]}), NOW)])[1][0].reason
+
+
 def test_gateway_message_is_all_or_nothing(decoder):
     payload = {"readings": [{"asset": "a", "sensor": "s", "ts": TS, "value": 1},
                             {"asset": "a", "sensor": "s", "ts": TS, "value": "2"}]}
