@@ -18,7 +18,8 @@ How findings are matched to the simulator's labels (the README repeats this):
   window on its asset and sensor, an offline window (no_data findings) on the gateway's assets.
   Every other finding is a **false alarm**. Precision = true / all findings.
 - The overall recall (the ≥ 0.95 target) is over equipment faults; sensor and gateway recall are
-  reported per fault mode.
+  reported per fault mode. Labels whose onset lies after the end of the run are left out; an
+  equipment fault that has not failed by the end is still scored against its labelled failure time.
 """
 
 from __future__ import annotations
@@ -147,6 +148,7 @@ def score(eps: list[Episode], labels: list[Any], assets: dict[str, Any], end: da
             return e.asset == label.asset and e.sensor in label.sensors
         return label.fault_mode == "offline" and e.fault_mode == "no_data" and e.asset in gateway_assets[label.gateway]
 
+    labels = [label for label in labels if label.onset < end]  # faults that begin after the run are not in it
     per_mode: dict[str, dict[str, Any]] = defaultdict(lambda: {"labels": 0, "detected": 0, "leads": []})
     equipment_leads, equipment_detected, equipment_total = [], 0, 0
     for label in labels:
