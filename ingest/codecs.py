@@ -45,7 +45,10 @@ from ingest.readings import Readings, SeriesKey
 from ingest.topics import TopicTemplate, check_tag_value
 
 __all__ = ["DecodeLimits", "Decoder", "PayloadError", "Rejected", "WaveformFeatures",
-           "RECEIVE_TIME_TAG", "timestamp_ns"]
+           "RECEIVE_TIME_TAG", "WAVEFORM_FIELDS", "timestamp_ns"]
+
+#: The features of a waveform block stored by default (measurement ``waveform``, one field each).
+WAVEFORM_FIELDS = ("rms", "peak", "crest_factor", "kurtosis")
 
 #: Tag added to points whose payload had no timestamp, so the receive time was used.
 RECEIVE_TIME_TAG = ("ts_source", "receive")
@@ -163,13 +166,17 @@ class Decoder:
         are left out for that block. Without it waveform blocks are stored raw.
     keep_raw_waveform : bool
         Also store every sample of waveform blocks (measurement ``waveform_raw``).
+    waveform_fields : tuple of str, optional
+        Which of the features to store (default ``rms``, ``peak``, ``crest_factor``,
+        ``kurtosis``: the waveform schema); ``None`` stores every feature the function returns.
     gateway_template : TopicTemplate or str, optional
         Topic template of gateway messages; default `TopicTemplate.gateway` of ``template``.
     """
 
     def __init__(self, template: TopicTemplate | str, limits: DecodeLimits = DecodeLimits(),
                  measurement: str = "telemetry", waveform_features: WaveformFeatures | None = None,
-                 keep_raw_waveform: bool = False, gateway_template: TopicTemplate | str | None = None):
+                 keep_raw_waveform: bool = False, gateway_template: TopicTemplate | str | None = None,
+                 waveform_fields: tuple[str, ...] | None = WAVEFORM_FIELDS):
         self.template = template if isinstance(template, TopicTemplate) else TopicTemplate(template)
         if gateway_template is None:
             gateway_template = self.template.gateway()
@@ -179,6 +186,7 @@ class Decoder:
         self.measurement = measurement
         self.waveform_features = waveform_features
         self.keep_raw_waveform = keep_raw_waveform or waveform_features is None
+        self.waveform_fields = None if waveform_fields is None else frozenset(waveform_fields)
         self._keys: dict[object, SeriesKey] = {}
         self._topics: dict[str, tuple[bool, dict[str, str]] | str] = {}
 
@@ -428,6 +436,8 @@ class Decoder:
         features = self.waveform_features(blocks)
         checked = {}
         for name, column in features.items():
+            if self.waveform_fields is not None and name not in self.waveform_fields:
+                continue
             column = np.asarray(column, dtype=np.float64)
             if column.shape != (len(blocks),):
                 raise ValueError(f"feature {name!r} has shape {column.shape}, expected ({len(blocks)},)")

@@ -213,6 +213,17 @@ def test_non_finite_feature_is_left_out_for_that_block_only():
     assert [(k.tag("asset"), v) for k, _, v in rows(readings)] == [("varied", 1.0)]
 
 
+def test_only_the_waveform_schema_fields_are_stored_unless_asked():
+    def many(blocks):
+        return {"rms": blocks.std(axis=1), "mean": blocks.mean(axis=1), "skewness": blocks.mean(axis=1)}
+
+    payload = orjson.dumps({"t0": TS, "rate_hz": 10, "values": [1.0, 3.0]})
+    default = Decoder("f/{site}/{asset}/{sensor}", waveform_features=many).decode("f/p/m/accel", payload, NOW)
+    assert [k.field for k in default.series] == ["rms"]
+    everything = Decoder("f/{site}/{asset}/{sensor}", waveform_features=many, waveform_fields=None)
+    assert {k.field for k in everything.decode("f/p/m/accel", payload, NOW).series} == {"rms", "mean", "skewness"}
+
+
 def test_failing_feature_function_rejects_its_blocks_not_the_others():
     def broken(blocks):
         raise RuntimeError("boom")
