@@ -184,6 +184,26 @@ def _default_escalation() -> list[EscalationStep]:
     ]
 
 
+class WebhookSettings(_Section):
+    """An HTTP endpoint that receives every order event, signed (``ticketing.adapters.webhook``)."""
+
+    url: str = Field(pattern=r"^https?://", description="e.g. https://cmms.example/hooks/faultline")
+    secret: str = Field(min_length=16, description="shared HMAC secret; write ${WEBHOOK_SECRET} to keep it out of the file")
+    max_attempts: int = Field(5, ge=1, description="attempts before an event goes to the dead letters")
+    timeout_s: float = Field(10.0, gt=0)
+
+
+class SmtpSettings(_Section):
+    """The mail server escalation notices go through (``ticketing.adapters.mail``)."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(25, ge=1, le=65535)
+    sender: str = Field(min_length=3, description="the From address")
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = Field(None, description="write ${SMTP_PASSWORD} to keep it out of the file")
+
+
 class TicketingConfig(_Section):
     """The whole ``ticketing:`` section."""
 
@@ -202,6 +222,8 @@ class TicketingConfig(_Section):
     default_criticality: Criticality = Criticality.B
     store_url: str = Field("sqlite:///var/workorders.sqlite",
                            description="the work-order store: sqlite:///path or postgresql+psycopg://user@host/db")
+    webhooks: list[WebhookSettings] = Field(default_factory=list, description="receivers of every order event")
+    smtp: SmtpSettings | None = Field(None, description="mail server for escalation notices; none: no e-mail")
 
     _unique_steps = field_validator("escalation")(unique_steps)
 
@@ -335,5 +357,6 @@ def default_ticketing_config() -> TicketingConfig:
 
 __all__ = [
     "AssignmentSettings", "Criticality", "EngineerSettings", "HolidaySettings", "Severity", "SiteSettings",
+    "SmtpSettings", "WebhookSettings",
     "TicketingConfig", "UnknownName", "default_config_path", "default_ticketing_config", "parse_ticketing_section",
 ]

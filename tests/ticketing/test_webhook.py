@@ -162,3 +162,19 @@ def test_relay_delivers_the_audit_log_once_in_order_and_resumes_after_a_failure(
     resumed = []
     EventRelay(store, type("Ok", (), {"on_event": lambda self, e: resumed.append(e.id)})(), "jira").run_once()
     assert resumed == made[1:]
+
+
+def test_adapters_are_built_from_the_configuration_and_bad_settings_are_named(config, store):
+    from pydantic import ValidationError
+
+    from ticketing.adapters import email_adapter, webhook_adapters
+
+    assert webhook_adapters(config, store) == [] and email_adapter(config) is None
+    configured = config.model_validate({**config.model_dump(), "webhooks": [
+        {"url": "https://cmms.example/hooks", "secret": "0123456789abcdef", "max_attempts": 3}],
+        "smtp": {"host": "mail.plant.example", "sender": "faultline@plant.example"}})
+    [hook] = webhook_adapters(configured, store)
+    assert (hook.url, hook.max_attempts) == ("https://cmms.example/hooks", 3)
+    assert email_adapter(configured).host == "mail.plant.example"
+    with pytest.raises(ValidationError, match="webhooks.0.secret"):
+        config.model_validate({**config.model_dump(), "webhooks": [{"url": "https://x.example", "secret": "short"}]})

@@ -6,7 +6,8 @@ See `ticketing.adapters.base` for the interface a new adapter implements.
 from ticketing.adapters.base import Adapter, DeadLetters
 from ticketing.adapters.mail import EmailAdapter, NotificationFailed
 from ticketing.adapters.relay import EventRelay
+from ticketing.adapters.setup import email_adapter, webhook_adapters
 from ticketing.adapters.webhook import SIGNATURE_HEADER, Backoff, WebhookAdapter, sign
 
 __all__ = ["Adapter", "Backoff", "DeadLetters", "EmailAdapter", "EventRelay", "NotificationFailed", "SIGNATURE_HEADER",
-           "WebhookAdapter", "sign"]
+           "WebhookAdapter", "email_adapter", "sign", "webhook_adapters"]

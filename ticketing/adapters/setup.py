@@ -1,0 +1,22 @@
+"""Adapters as the configuration asks for them (``webhooks:`` and ``smtp:`` in ``ticketing:``)."""
+
+from __future__ import annotations
+
+from ticketing.adapters.mail import EmailAdapter
+from ticketing.adapters.webhook import WebhookAdapter
+from ticketing.config import TicketingConfig
+
+
+def webhook_adapters(config: TicketingConfig, store) -> list[WebhookAdapter]:
+    """One `WebhookAdapter` per configured receiver, dead-lettering into ``store``."""
+    return [WebhookAdapter(w.url, w.secret, store, max_attempts=w.max_attempts, timeout=w.timeout_s)
+            for w in config.webhooks]
+
+
+def email_adapter(config: TicketingConfig) -> EmailAdapter | None:
+    """The `EmailAdapter` for escalation notices, or None when no ``smtp:`` is configured."""
+    smtp = config.smtp
+    if smtp is None:
+        return None
+    return EmailAdapter(smtp.host, smtp.port, smtp.sender, config.engineers, starttls=smtp.starttls,
+                        username=smtp.username, password=smtp.password)
