@@ -258,7 +258,8 @@ def build_decoder(mqtt_settings: MqttSettings, store: StoreSettings, ingest: Ing
 
 def run_ingest(mqtt_settings: MqttSettings, store: StoreSettings, spool_settings: SpoolSettings,
                ingest: IngestSettings, metrics_settings: MetricsSettings, *, embedded_broker: bool = False,
-               waveform_features=None, stop: threading.Event | None = None) -> int:
+               waveform_features=None, stop: threading.Event | None = None,
+               metrics: IngestMetrics | None = None) -> int:
     """Run ingest until SIGINT/SIGTERM (or ``stop`` is set); returns the process exit code.
 
     With ``embedded_broker`` an in-process MQTT 3.1.1 broker is started at the ``mqtt.url`` address
@@ -272,7 +273,7 @@ def run_ingest(mqtt_settings: MqttSettings, store: StoreSettings, spool_settings
         broker = EmbeddedBroker(mqtt_settings.host, mqtt_settings.port).start()
         mqtt_settings = mqtt_settings.model_copy(update={"protocol": "3.1.1"})
 
-    metrics = IngestMetrics()
+    metrics = metrics or IngestMetrics()
     server = metrics.serve(metrics_settings.host, metrics_settings.port)
     if server:
         log.info("metrics on http://%s:%d/metrics", metrics_settings.host, metrics_settings.port)

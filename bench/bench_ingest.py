@@ -1,0 +1,270 @@
+"""Ingest benchmark: Faultline against a bare paho subscriber and against InfluxDB's own write rate.
+
+Run:  .venv/bin/python bench/bench_ingest.py            (about two minutes on a 2-core machine)
+      .venv/bin/python bench/bench_ingest.py --quick    (smaller counts, for a smoke test)
+
+It starts its own Mosquitto and InfluxDB (tests/servers.py) on free ports. So that the publisher is
+not what is measured, every message is published BEFORE the measurement into the persistent
+sessions of both consumers (Mosquitto queues them, max_queued_messages 0); each consumer then runs in
+its own fresh process and the clock runs from its connect until the last message is counted (bare
+subscriber) or the last reading is confirmed written to InfluxDB (Faultline: decode, spool with
+fsync, PUBACK, line protocol, HTTP write).
+
+(a) single-reading messages: Faultline / bare subscriber (json.loads + count, auto-ack QoS 1).
+(b) 1,024-sample waveform blocks: Faultline storing per-block features (detectors.waveform.block_features)
+    / bare subscriber.
+(c) 100-reading batches, 1,000,000 readings: Faultline / InfluxDB taking the same points as line
+    protocol from a file in 5,000-line requests; and Faultline's peak memory (ru_maxrss).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+T0_MS = 1763700000000
+TOPIC = "faultline/bench/pump{asset}/{sensor}"
+
+
+# -- payloads -------------------------------------------------------------------------------------
+
+def payloads(kind: str, count: int, start: int = 0) -> list[tuple[str, bytes]]:
+    import numpy as np
+    import orjson
+
+    if kind == "single":
+        return [(TOPIC.format(asset=i % 50, sensor="bearing_temp"),
+                 orjson.dumps({"ts": T0_MS + i, "value": round(40 + (i % 1000) / 100, 2)}))
+                for i in range(start, start + count)]
+    if kind == "batch":
+        out = []
+        for m in range(start, start + count):
+            ts = list(range(T0_MS + m * 100, T0_MS + m * 100 + 100))
+            out.append((TOPIC.format(asset=m % 50, sensor="vibration_rms"),
+                        orjson.dumps({"ts": ts, "value": [round(2 + (j % 17) / 10, 2) for j in range(100)]})))
+        return out
+    if kind == "waveform":
+        rng = np.random.default_rng(start)
+        out = []
+        for m in range(start, start + count):
+            values = np.round(rng.normal(0, 1, 1024), 4).tolist()
+            out.append((TOPIC.format(asset=m % 50, sensor="accel"),
+                        orjson.dumps({"t0": T0_MS + m * 200, "rate_hz": 10000, "values": values})))
+        return out
+    raise ValueError(kind)
+
+
+def _publish_part(args) -> int:
+    port, kind, start, count = args
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    messages = payloads(kind, count, start)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{kind}-{start}", protocol=mqtt.MQTTv311)
+    client.max_inflight_messages_set(500)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    window = 500
+    for i in range(0, len(messages), window):
+        infos = [client.publish(t, p, qos=1) for t, p in messages[i:i + window]]
+        for info in infos:
+            info.wait_for_publish(60)
+    client.disconnect()
+    client.loop_stop()
+    return count
+
+
+def preload(port: int, kind: str, count: int, publishers: int = 2) -> float:
+    """Publish ``count`` messages from several processes; returns the publish rate (msg/s)."""
+    parts = [(port, kind, i * count // publishers, (i + 1) * count // publishers - i * count // publishers)
+             for i in range(publishers)]
+    started = time.perf_counter()
+    with multiprocessing.get_context("spawn").Pool(publishers) as pool:
+        assert sum(pool.map(_publish_part, parts)) == count
+    return count / (time.perf_counter() - started)
+
+
+# -- the consumers, each run in its own process ---------------------------------------------------
+
+def role_bare(port: int, client_id: str, count: int) -> dict:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    done = threading.Event()
+    received = 0
+
+    def on_message(client, userdata, message):
+        nonlocal received
+        json.loads(message.payload)
+        received += 1
+        if received == count:
+            done.set()
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.on_message = on_message
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 3600
+    props.ReceiveMaximum = 1000
+    started = time.perf_counter()
+    client.connect("127.0.0.1", port, clean_start=False, properties=props)
+    client.loop_start()
+    done.wait(600)
+    elapsed = time.perf_counter() - started
+    client.disconnect()
+    client.loop_stop()
+    return {"elapsed": elapsed, "count": received, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def role_ours(port: int, client_id: str, count: int, influx_url: str, database: str, workdir: str,
+              features: bool) -> dict:
+    from ingest.metrics import IngestMetrics
+    from ingest.pipeline import run_ingest
+    from service.settings import settings_from_dict
+
+    waveform_features = None
+    if features:
+        from detectors.waveform import block_features as waveform_features
+    settings = settings_from_dict({
+        "mqtt": {"url": f"mqtt://127.0.0.1:{port}", "client_id": client_id, "receive_maximum": 1000},
+        "store": {"kind": "influxdb", "url": influx_url, "api": "v1", "database": database},
+        "spool": {"path": f"{workdir}/spool"},
+        "ingest": {"dead_letter_path": f"{workdir}/dead-letter.sqlite"},
+        "metrics": {"port": 0},
+    })
+    metrics = IngestMetrics()
+    stop = threading.Event()
+    written = lambda: metrics.registry.get_sample_value("faultline_readings_written_total") or 0  # noqa: E731
+    started = time.perf_counter()
+    runner = threading.Thread(target=run_ingest, args=(settings.mqtt, settings.store, settings.spool,
+                                                       settings.ingest, settings.metrics),
+                              kwargs={"waveform_features": waveform_features, "stop": stop, "metrics": metrics})
+    runner.start()
+    while written() < count and runner.is_alive():
+        time.sleep(0.01)
+    elapsed = time.perf_counter() - started
+    stop.set()
+    runner.join()
+    return {"elapsed": elapsed, "count": written(),
+            "messages": metrics.registry.get_sample_value("faultline_messages_received_total"),
+            "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def run_role(*args) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--role", *map(str, args)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=900)
+    if out.returncode != 0:
+        raise RuntimeError(f"role {args[0]} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# -- InfluxDB's own rate for the same points --------------------------------------------------------
+
+def influx_direct(influx_url: str, database: str, messages: list[tuple[str, bytes]], workdir: str) -> float:
+    """Points/s InfluxDB takes from one client posting a line-protocol file in 5,000-line requests."""
+    import httpx
+    import orjson
+
+    lines = []
+    for topic, payload in messages:
+        _, site, asset, sensor = topic.split("/")
+        obj = orjson.loads(payload)
+        prefix = f"telemetry,asset={asset},sensor={sensor},site={site} value="
+        lines.extend(f"{prefix}{v!r} {t * 1_000_000}" for t, v in zip(obj["ts"], obj["value"]))
+    path = Path(workdir) / "points.lp"
+    path.write_text("\n".join(lines))
+    chunks = []
+    with open(path) as f:
+        text = f.read().split("\n")
+    for i in range(0, len(text), 5000):
+        chunks.append("\n".join(text[i:i + 5000]).encode())
+    with httpx.Client(base_url=influx_url, timeout=60) as client:
+        client.post("/query", data={"q": f'CREATE DATABASE "{database}"'})
+        started = time.perf_counter()
+        for chunk in chunks:
+            r = client.post("/write", params={"db": database, "precision": "ns"}, content=chunk)
+            r.raise_for_status()
+        return len(lines) / (time.perf_counter() - started)
+
+
+# -- the orchestration ------------------------------------------------------------------------------
+
+def compare(mosquitto, influxdb, kind: str, count: int, readings_per_message: int, features: bool,
+            workdir: str, label: str) -> dict:
+    from tests.ingest.publishing import create_session
+
+    bare_id, ours_id = f"bench-bare-{kind}", f"bench-ours-{kind}"
+    filters = (f"faultline/bench/+/+",)
+    for client_id in (bare_id, ours_id):
+        create_session(mosquitto.port, client_id, filters)
+    publish_rate = preload(mosquitto.port, kind, count)
+    bare = run_role("bare", mosquitto.port, bare_id, count)
+    readings = count * readings_per_message if not features else count * 6  # six features per block
+    ours = run_role("ours", mosquitto.port, ours_id, readings, influxdb.url, f"bench_{kind}",
+                    Path(workdir, kind), int(features))
+    result = {
+        "label": label, "messages": count, "publish_msg_s": publish_rate,
+        "bare_msg_s": bare["count"] / bare["elapsed"], "ours_msg_s": ours["messages"] / ours["elapsed"],
+        "ours_readings_s": ours["count"] / ours["elapsed"], "ours_maxrss_mb": ours["maxrss_mb"],
+    }
+    result["ratio"] = result["ours_msg_s"] / result["bare_msg_s"]
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small counts (a smoke test, not figures)")
+    parser.add_argument("--role", nargs="*", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.role:
+        role, *rest = args.role
+        if role == "bare":
+            print(json.dumps(role_bare(int(rest[0]), rest[1], int(rest[2]))))
+        else:
+            port, client_id, count, url, db, workdir, features = rest
+            print(json.dumps(role_ours(int(port), client_id, int(count), url, db, workdir, features == "1")))
+        return
+
+    from tests.servers import InfluxDB, Mosquitto
+
+    scale = 10 if args.quick else 1
+    n_single, n_wave, n_batch = 200_000 // scale, 4_000 // scale, 10_000 // scale
+    workdir = tempfile.mkdtemp(prefix="faultline-bench-")
+    with Mosquitto(Path(workdir, "mosquitto")) as mosquitto, InfluxDB(Path(workdir, "influxdb")) as influxdb:
+        print(f"Mosquitto on {mosquitto.port}, InfluxDB on {influxdb.port}, cpus {os.cpu_count()}")
+        a = compare(mosquitto, influxdb, "single", n_single, 1, False, workdir, "(a) single readings")
+        b = compare(mosquitto, influxdb, "waveform", n_wave, 1, True, workdir, "(b) 1,024-sample waveforms")
+        c = compare(mosquitto, influxdb, "batch", n_batch, 100, False, workdir, "(c) 100-reading batches")
+        direct = influx_direct(influxdb.url, "bench_direct", payloads("batch", n_batch), workdir)
+    print()
+    for r in (a, b):
+        print(f"{r['label']}: {r['messages']:,} messages (publisher {r['publish_msg_s']:,.0f} msg/s, not timed)")
+        print(f"    bare paho subscriber (json.loads + count): {r['bare_msg_s']:>10,.0f} msg/s")
+        print(f"    Faultline  MQTT -> spool (fsync) -> InfluxDB: {r['ours_msg_s']:>7,.0f} msg/s"
+              f"  ({r['ours_readings_s']:,.0f} points/s)")
+        target = 0.8 if r is a else 0.7
+        print(f"    ratio {r['ratio']:.2f}  (target >= {target})")
+    print(f"{c['label']}: {c['messages'] * 100:,} readings in {c['messages']:,} messages")
+    print(f"    InfluxDB direct from a line-protocol file (5,000-line requests): {direct:>10,.0f} points/s")
+    print(f"    Faultline MQTT -> spool (fsync) -> InfluxDB:                     {c['ours_readings_s']:>10,.0f} points/s")
+    print(f"    ratio {c['ours_readings_s'] / direct:.2f}  (target >= 0.7)")
+    print(f"    bare paho subscriber on the same messages: {c['bare_msg_s']:,.0f} msg/s; Faultline {c['ours_msg_s']:,.0f} msg/s")
+    print(f"    Faultline peak memory (ru_maxrss): {c['ours_maxrss_mb']:.0f} MB  (target < 300 MB)")
+    print("    waveform features: detectors.waveform.block_features")
+
+
+if __name__ == "__main__":
+    main()
