@@ -3,8 +3,8 @@
 
     .venv/bin/python bench/bench_lineprotocol.py [--points 100000] [--series 100] [--repeat 3]
 
-Prints microseconds per point for each and the speed-up; both outputs are checked to be the same
-points before anything is timed.
+Prints microseconds per point for each and the speed-up; the first 1,000 lines of both outputs are
+checked to be the same points.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from ingest.readings import Readings, SeriesKey
 
 def make_readings(points: int, series: int, seed: int = 1) -> Readings:
     rng = np.random.default_rng(seed)
-    keys = tuple(SeriesKey.of("telemetry", {"site": f"plant {s % 3}", "asset": f"pump,{s // 4}",
-                                            "sensor": ("bearing_temp", "vibration_rms", "motor_current", "accel")[s % 4]})
+    sensors = ("bearing_temp", "vibration_rms", "motor_current", "accel")
+    keys = tuple(SeriesKey.of("telemetry", {"site": f"plant {s % 3}", "asset": f"pump,{s // 4}", "sensor": sensors[s % 4]})
                  for s in range(series))
     index = rng.integers(0, series, points).astype(np.int32)
     ts = 1_763_700_000_000_000_000 + np.arange(points, dtype=np.int64) * 1_000_000

@@ -252,8 +252,10 @@ def test_gateway_message_carries_tags_per_reading(decoder):
     ]}
     readings = decoder.decode(*msg(payload, "faultline/plant1/_gateway/gw-01"))
     assert rows(readings) == [
-        (SeriesKey.of("telemetry", {"site": "plant1", "asset": "pump7", "sensor": "bearing_temp"}), TS * 1_000_000, 61.5),
-        (SeriesKey.of("telemetry", {"site": "plant2", "asset": "fan1", "sensor": "motor_current"}), TS * 1_000_000, 3.0),
+        (SeriesKey.of("telemetry", {"site": "plant1", "asset": "pump7", "sensor": "bearing_temp"}),
+         TS * 1_000_000, 61.5),
+        (SeriesKey.of("telemetry", {"site": "plant2", "asset": "fan1", "sensor": "motor_current"}),
+         TS * 1_000_000, 3.0),
         (SeriesKey.of("telemetry", {"site": "plant1", "asset": "pump7", "sensor": "vibration_rms",
                                     "ts_source": "receive"}), NOW, 2.25),
     ]

@@ -229,6 +229,7 @@ def test_victoria_metrics_reads_every_name_back_unchanged(victoria_metrics):
     for series in victoria_metrics.export('{__name__=~"lp.*"}'):
         labels = dict(series["metric"])
         name = labels.pop("__name__")
-        found.update((name, tuple(sorted(labels.items())), v, t) for v, t in zip(series["values"], series["timestamps"]))
+        found.update((name, tuple(sorted(labels.items())), v, t)
+                     for v, t in zip(series["values"], series["timestamps"]))
     expected = {(f"{k.measurement}_{k.field}", k.tags, n + 0.25, (T0 + n) // 10**6) for n, k in enumerate(keys)}
     assert found == expected

@@ -51,7 +51,8 @@ def test_replay_overwrites_and_survives_reopening(tmp_path):
     with SqliteStore(tmp_path / "r.db") as store:
         store.write(again)
         got = store.query("a", "s", 0, 2**62)
-    assert list(zip(got.ts.tolist(), got.value.tolist())) == [(TS * MS, 1.0), ((TS + 1) * MS, 20.0), ((TS + 2) * MS, 3.0)]
+    assert list(zip(got.ts.tolist(), got.value.tolist())) == [(TS * MS, 1.0), ((TS + 1) * MS, 20.0),
+                                                              ((TS + 2) * MS, 3.0)]
     assert len(got.series) == 1
 
 
