@@ -13,10 +13,12 @@ from typing import Callable
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingest.readings import Readings, SeriesKey
 from ingest.writers import FatalWriteError, InfluxV1Writer, InfluxV2Writer, RetryableWriteError
-from ingest.writers.base import parse_retry_after
+from ingest.writers.base import LineProtocolWriter, Response, parse_retry_after
 
 Answer = tuple[int, dict, bytes]  # status, headers, body
 
@@ -237,3 +239,32 @@ def test_a_failure_in_a_later_request_is_raised_and_the_batch_can_be_written_aga
         assert exc.value.retry_after == 2.0
         assert w.write(readings(15)) == (15, [])
     assert len(server.bodies) == 2 + 3
+
+
+class _RefusingWriter(LineProtocolWriter):
+    """The bisection logic without HTTP: refuses any body holding a ``sensor=bad`` line (400)."""
+
+    def __init__(self, max_lines: int):
+        super().__init__(max_lines)
+        self.stored: list[bytes] = []
+
+    def _post(self, body: bytes) -> Response:
+        if b"sensor=bad" in body:
+            return Response(400, "bad point")
+        self.stored.extend(body.split(b"\n"))
+        return Response(204, "")
+
+    def _close_client(self) -> None:
+        pass
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 300), data=st.data(), max_lines=st.integers(1, 64))
+def test_bisection_isolates_exactly_the_refused_lines(n, data, max_lines):
+    bad = data.draw(st.sets(st.integers(0, n - 1), max_size=n))
+    with _RefusingWriter(max_lines) as w:
+        result = w.write(readings(n, bad))
+    stamps = lambda lines: sorted(int(line.rsplit(b" ", 1)[1]) - 1_000 for line in lines)  # noqa: E731
+    assert result.written == n - len(bad)
+    assert stamps(line for line, _ in result.rejected) == sorted(bad)
+    assert stamps(w.stored) == [i for i in range(n) if i not in bad]
