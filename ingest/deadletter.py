@@ -125,6 +125,11 @@ class DeadLetterStore(SqliteFile):
                                      "WHERE id = ?", (int(id),)).fetchone()
         return DeadLetterRecord(*row) if row else None
 
+    def delete_before(self, received_at: int) -> int:
+        """Remove records received before ``received_at`` (epoch ns), to bound the file; returns how many."""
+        with self._transaction() as conn:
+            return conn.execute("DELETE FROM dead_letters WHERE received_at < ?", (int(received_at),)).rowcount
+
     def delete(self, ids: Iterable[int]) -> int:
         """Remove records (e.g. after a successful replay); returns how many existed."""
         ids = [(int(i),) for i in ids]

@@ -44,6 +44,8 @@ def test_list_pages_filters_and_deletes(tmp_path):
         assert [r.topic for r in store.list(stage="decode", since=T + 5)] == ["t5", "t7", "t9"]
         assert store.delete([1, 2, 99]) == 2
         assert store.count() == 8 and store.get(1) is None
+        assert store.delete_before(T + 5) == 3
+        assert [r.topic for r in store.list()] == ["t5", "t6", "t7", "t8", "t9"]
 
 
 def test_survives_reopening(tmp_path):

@@ -264,7 +264,9 @@ def test_bisection_isolates_exactly_the_refused_lines(n, data, max_lines):
     bad = data.draw(st.sets(st.integers(0, n - 1), max_size=n))
     with _RefusingWriter(max_lines) as w:
         result = w.write(readings(n, bad))
-    stamps = lambda lines: sorted(int(line.rsplit(b" ", 1)[1]) - 1_000 for line in lines)  # noqa: E731
+    def stamps(lines) -> list[int]:
+        return sorted(int(line.rsplit(b" ", 1)[1]) - 1_000 for line in lines)
+
     assert result.written == n - len(bad)
     assert stamps(line for line, _ in result.rejected) == sorted(bad)
     assert stamps(w.stored) == [i for i in range(n) if i not in bad]
