@@ -1,0 +1,97 @@
+"""The README, the sample configuration and the code say the same thing about ingest."""
+
+import re
+from pathlib import Path
+
+import yaml
+
+from ingest.metrics import IngestMetrics
+from ingest.settings import parse_size
+from service.settings import Settings, load_settings, settings_from_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+SAMPLE = (ROOT / "config" / "faultline.yaml").read_text()
+INGEST_SECTIONS = ("mqtt", "store", "spool", "ingest", "metrics")
+
+
+def ingest_section() -> str:
+    start = README.index("<!-- section: ingest -->")
+    end = README.index("<!-- section:", start + 1)
+    return README[start:end]
+
+
+def model_keys() -> set[str]:
+    return {f"{section}.{key}" for section in INGEST_SECTIONS
+            for key in Settings.model_fields[section].annotation.model_fields}
+
+
+def readme_table_keys() -> set[str]:
+    keys = set()
+    for row in re.findall(r"^\| (`[^|]+`) \|", ingest_section(), re.M):
+        keys |= set(re.findall(r"`([a-z_]+\.[a-z_]+)`", row))
+    return keys
+
+
+def test_readme_reference_lists_every_key_and_no_other():
+    assert readme_table_keys() == model_keys()
+
+
+def test_readme_first_file_is_the_sample_config_and_validates():
+    first = re.search(r"```yaml\n(.*?)```", ingest_section(), re.S).group(1)
+    settings = settings_from_dict(yaml.safe_load(first), "README")
+    assert settings == load_settings(ROOT / "config" / "faultline.yaml")
+    uncommented = "\n".join(line for line in SAMPLE.splitlines() if not line.lstrip().startswith("#"))
+    assert yaml.safe_load(uncommented) == yaml.safe_load(first)
+
+
+def test_every_commented_key_of_the_sample_config_is_valid_with_its_value():
+    # uncomment "  # key: value" lines (and "# section:" headers) and validate the whole file
+    lines = []
+    for line in SAMPLE.splitlines():
+        m = re.match(r"^(\s*)#(\s*)([a-z_]+:.*)$", line)
+        if m:
+            lines.append(m.group(1) + m.group(2)[1:] + m.group(3))
+        elif not line.lstrip().startswith("#"):
+            lines.append(line)
+    data = yaml.safe_load("\n".join(lines))
+    data["mqtt"].pop("subscribe")  # a commented example, not a default
+    settings = settings_from_dict(data, "sample config uncommented", env={"MQTT_PASSWORD": "x", "INFLUX_PASSWORD": "y",
+                                                                        "INFLUX_TOKEN": "z"})
+    keys = {f"{section}.{key}" for section, values in data.items() for key in values}
+    assert keys == model_keys() - {"mqtt.subscribe"}
+    # the commented values are the defaults, except where the file says otherwise
+    defaults = Settings()
+    for key in ("mqtt.protocol", "mqtt.session_expiry_s", "mqtt.receive_maximum", "spool.max_bytes",
+                "spool.segment_bytes", "ingest.max_payload_bytes", "ingest.earliest_ts", "metrics.port"):
+        section, name = key.split(".")
+        assert getattr(getattr(settings, section), name) == getattr(getattr(defaults, section), name), key
+
+
+def shown_as(value, shown: str) -> bool:
+    if isinstance(value, bool):
+        return str(value).lower() == shown
+    if hasattr(value, "isoformat"):
+        return value.isoformat().replace("+00:00", "Z") == shown
+    if isinstance(value, (int, float)):
+        try:
+            return float(value) == float(shown)
+        except ValueError:
+            return value == parse_size(shown)
+    return str(value) == shown
+
+
+def test_readme_defaults_match_the_models():
+    defaults = Settings()
+    rows = re.findall(r"^\| `([a-z_]+)\.([a-z_]+)` \| `([^`]+)`", ingest_section(), re.M)
+    assert len(rows) > 20
+    for section, name, shown in rows:
+        value = getattr(getattr(defaults, section), name)
+        assert shown_as(value, shown), (f"{section}.{name}", value, shown)
+
+
+def test_readme_metrics_are_the_ones_exported():
+    exported = {m.name for m in IngestMetrics().registry.collect()}
+    exported = {name + "_total" if name + "_total" in ingest_section() else name for name in exported}
+    named = set(re.findall(r"`(faultline_[a-z_]+)", ingest_section()))
+    assert named == exported
