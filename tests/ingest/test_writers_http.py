@@ -270,3 +270,15 @@ def test_bisection_isolates_exactly_the_refused_lines(n, data, max_lines):
     assert result.written == n - len(bad)
     assert stamps(line for line, _ in result.rejected) == sorted(bad)
     assert stamps(w.stored) == [i for i in range(n) if i not in bad]
+
+
+def test_rows_that_cannot_be_encoded_are_rejected_in_every_request():
+    batch = readings(20)
+    value = batch.value.copy()
+    value[[2, 11, 19]] = [np.nan, np.inf, -np.inf]
+    with _RefusingWriter(max_lines=6) as w:
+        result = w.write(Readings(batch.series, batch.index, batch.ts, value))
+    assert result.written == 17
+    assert sorted(reason for _, reason in result.rejected) == ["value -inf is not finite", "value inf is not finite",
+                                                                "value nan is not finite"]
+    assert len(w.stored) == 17
