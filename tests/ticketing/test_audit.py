@@ -87,3 +87,10 @@ def test_verify_audit_command_exits_1_naming_the_broken_entry(store):
     tamper(store, "UPDATE audit_log SET action = 'close' WHERE seq = 2")
     broken = CliRunner().invoke(app, ["tickets", "verify-audit", "--store", store.url])
     assert broken.exit_code == 1 and "entry 2" in broken.output
+
+
+def test_verify_reads_the_log_in_pages(store):
+    three_changes(store)
+    assert [e.seq for e in store._paged_entries(page=2)] == [1, 2, 3]
+    tamper(store, "DELETE FROM audit_log WHERE seq = 2")
+    assert [e.seq for e in store._paged_entries(page=1)] == [1, 3]

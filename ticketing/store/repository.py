@@ -218,7 +218,14 @@ class WorkOrderStore:
         """Check the hash chain; the first broken link, or None when the log is intact."""
         with self._engine.connect() as conn:
             head = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).one()
-        return verify(self.audit_entries(), head=(head.seq, head.hash))
+        return verify(self._paged_entries(), head=(head.seq, head.hash))
+
+    def _paged_entries(self, page: int = 1000) -> Iterator[AuditEntry]:
+        # a page at a time, so verifying a years-long log does not hold it all in memory
+        after = 0
+        while batch := self.audit_entries(after_seq=after, limit=page):
+            yield from batch
+            after = batch[-1].seq
 
     # --- adapters' dead letters ------------------------------------------------------------------
 
