@@ -96,14 +96,6 @@ class TopicTemplate:
             prefix.append("{site}" if is_name else text)
         return TopicTemplate("/".join([*prefix, GATEWAY_SEGMENT, "{gateway}"]), self._cache_size)
 
-    def matches(self, topic: str) -> bool:
-        """True when ``topic`` fits this template (without raising)."""
-        try:
-            self.parse(topic)
-        except PayloadError:
-            return False
-        return True
-
     def parse(self, topic: str) -> dict[str, str]:
         """The placeholder values of ``topic``, e.g. ``{"site": .., "asset": .., "sensor": ..}``.
 
