@@ -82,6 +82,22 @@ class TopicTemplate:
         """The MQTT topic filter that matches every topic of this template (placeholders as ``+``)."""
         return "/".join("+" if is_name else text for is_name, text in self._segments)
 
+    def subscriptions(self) -> list[str]:
+        """The MQTT topic filters for readings and gateway messages, without overlap.
+
+        ``faultline/+/+/+`` already matches every gateway topic ``faultline/+/_gateway/+``, and a
+        broker may deliver a message once per matching subscription (Mosquitto 2.0 does with MQTT 5:
+        measured, two deliveries of each gateway message), so a filter that another covers is left
+        out.
+
+        >>> TopicTemplate("faultline/{site}/{asset}/{sensor}").subscriptions()
+        ['faultline/+/+/+']
+        >>> TopicTemplate("plant/{site}/{line}/{asset}/{sensor}").subscriptions()
+        ['plant/+/+/+/+', 'plant/+/_gateway/+']
+        """
+        reading, gateway = self.subscription, self.gateway().subscription
+        return [reading] if _covers(reading, gateway) else [reading, gateway]
+
     def gateway(self) -> "TopicTemplate":
         """The template of gateway messages that goes with this reading template.
 
@@ -136,6 +152,13 @@ class TopicTemplate:
                 raise PayloadError(f"topic {shown(topic)}: {exc.reason}") from None
             tags[text] = part
         return tags
+
+
+def _covers(wide: str, narrow: str) -> bool:
+    """True when every topic matching filter ``narrow`` also matches ``wide`` (filters with ``+`` only)."""
+    wide_levels, narrow_levels = wide.split("/"), narrow.split("/")
+    return len(wide_levels) == len(narrow_levels) and all(
+        w == "+" or w == n for w, n in zip(wide_levels, narrow_levels))
 
 
 def check_tag_value(name: str, value: str) -> None:
