@@ -46,3 +46,21 @@ def test_two_processes_racing_create_exactly_one_order_per_problem(store_url):
         assert len(list(store.audit_entries())) == 2 * len(ASSETS)
     flat = sorted(a for per_worker in actions for a in per_worker)
     assert flat == sorted(["open"] * len(ASSETS) + ["add_evidence"] * len(ASSETS))
+
+
+def open_store(url: str, barrier, results) -> None:
+    barrier.wait(timeout=30)
+    with WorkOrderStore(url) as store:
+        results.put(store.cursor("none"))
+
+
+def test_two_processes_opening_a_new_database_at_once_both_migrate_cleanly(store_url):
+    ctx = multiprocessing.get_context("fork")
+    barrier, results = ctx.Barrier(2), ctx.Queue()
+    workers = [ctx.Process(target=open_store, args=(store_url, barrier, results)) for _ in range(2)]
+    for p in workers:
+        p.start()
+    assert [results.get(timeout=60) for _ in workers] == [0, 0]
+    for p in workers:
+        p.join(timeout=30)
+        assert p.exitcode == 0
