@@ -20,6 +20,19 @@ from ingest.settings import IngestSettings, MetricsSettings, MqttSettings, Spool
 from ticketing.config import TicketingConfig
 
 
+class ServiceSettings(BaseModel):
+    """The ``service:`` section of ``faultline run``: the HTTP API's address, limits and state file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    state_path: str = Field("./var/service.sqlite",
+                            description="tokens, findings, detector versions and saved detector state")
+    max_request_bytes: int = Field(1024**2, ge=1024, description="larger request bodies get 413")
+    save_state_every_s: float = Field(10.0, gt=0, description="how often detector state is saved while running")
+
+
 class Settings(BaseModel):
     """Everything a Faultline run is configured with; unknown top-level keys are errors."""
 
@@ -33,6 +46,7 @@ class Settings(BaseModel):
     # the detectors and ticketing areas replace these with their own section models
     detectors: DetectorsConfig | None = None
     ticketing: TicketingConfig | None = None
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
 
 
 class ConfigError(ValueError):
@@ -118,4 +132,4 @@ def load_settings(path: str | Path | None, env: dict[str, str] | None = None) ->
     return settings_from_dict(data, str(path), env)
 
 
-__all__ = ["ConfigError", "Settings", "load_settings", "settings_from_dict"]
+__all__ = ["ConfigError", "ServiceSettings", "Settings", "load_settings", "settings_from_dict"]

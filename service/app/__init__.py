@@ -1,0 +1,94 @@
+"""The HTTP API (``/api/v1``, OpenAPI at ``/openapi.json``) and the web pages, as one FastAPI app.
+
+``create_app(settings, runtime)`` builds it; routers are per resource (assets, readings, findings,
+work orders, detectors, KPIs, dead letters, events, tokens, health). Every ``/api/v1`` endpoint
+needs ``Authorization: Bearer <token>``; ``/healthz``, ``/readyz`` and ``/metrics`` do not (bind
+the service to an address only your monitoring reaches).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from fastapi import FastAPI
+
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for request bodies over ``max_bytes`` (declared or streamed)."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await self._refuse(send, int(declared))
+        seen = 0
+        started = False
+
+        async def limited_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge(seen)
+            return message
+
+        async def tracking_send(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge as exc:
+            if not started:
+                await self._refuse(send, exc.size)
+
+    async def _refuse(self, send, size: int) -> None:
+        body = json.dumps({"detail": f"request body of {size} bytes is over the limit of {self.max_bytes} bytes "
+                                     "(service.max_request_bytes)"}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    def __init__(self, size: int):
+        self.size = size
+
+
+def create_app(settings: Settings, runtime) -> FastAPI:
+    """The app over ``runtime`` (a `service.runtime.Runtime`), with the web pages when present."""
+    from service.app import (assets, dead_letters, detectors, events, findings, health, kpis, readings, tokens,
+                             work_orders)
+
+    app = FastAPI(title="Faultline", version="1", description=(
+        "Predictive maintenance: readings, findings, work orders with SLA deadlines, detector tuning. "
+        "Send `Authorization: Bearer <token>` (`faultline tokens create --role ROLE`)."))
+    app.state.runtime = runtime
+    app.state.settings = settings
+    for module in (health, assets, readings, findings, work_orders, detectors, kpis, dead_letters, events, tokens):
+        app.include_router(module.router)
+    try:
+        from service.web import router as pages, static_dir
+    except ImportError:  # the web pages are optional: the API works without them
+        log.info("no web pages (service.web) found; serving the API only")
+    else:
+        from fastapi.staticfiles import StaticFiles
+
+        app.include_router(pages)
+        app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
+    app.add_middleware(BodyLimit, max_bytes=settings.service.max_request_bytes)
+    return app
+
+
+__all__ = ["BodyLimit", "create_app"]

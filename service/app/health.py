@@ -1,0 +1,31 @@
+"""``/healthz`` (the process answers), ``/readyz`` (broker, store and work-order DB) and ``/metrics``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from service.app.deps import RuntimeDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """Alive: the process serves requests."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "a dependency is not ready; the body names it"}})
+def readyz(rt: RuntimeDep):
+    """Ready: broker connected (when ingesting), store reachable, work-order DB open."""
+    checks = rt.ready()
+    ready = all(checks.values())
+    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+
+@router.get("/metrics", response_class=Response)
+def metrics(rt: RuntimeDep) -> Response:
+    """Prometheus metrics of every stage (ingest, detectors, work orders, escalation)."""
+    return Response(generate_latest(rt.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,180 @@
+"""The JSON the API sends and takes (these models are the OpenAPI document's schemas)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from ticketing.models import WorkOrder
+
+
+class LatestReading(BaseModel):
+    sensor: str
+    ts: datetime
+    value: float
+
+
+class AssetOut(BaseModel):
+    """An asset with its newest readings and status (``alarm`` while a finding is open, else ``ok``)."""
+
+    asset: str
+    site: str | None
+    asset_class: str | None = None
+    criticality: str
+    status: Literal["ok", "alarm"]
+    worst_severity: str | None = None
+    open_work_orders: int
+    latest: list[LatestReading]
+
+
+class ReadingsOut(BaseModel):
+    """Readings of one asset and sensor over ``[start, end)``; ``ts`` ISO 8601 UTC, same length as ``value``."""
+
+    asset: str
+    sensor: str
+    start: datetime
+    end: datetime
+    ts: list[datetime]
+    value: list[float]
+    downsampled: bool = False
+    thresholds: dict[str, Any] = Field(default_factory=dict, description="check name -> detector parameters")
+
+
+class FindingOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    received_at: datetime
+    order_id: int | None = None
+    site: str | None
+    asset: str
+    sensor: str
+    fault_mode: str
+    severity: str
+    score: float
+    status: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    detector: str
+    rule: str
+    config_version: str
+    thresholds: dict[str, Any]
+    evidence: dict[str, Any]
+
+
+# A work order as stored, plus its number and, unless closed, its SLA status now (time left per target);
+# built field by field because WorkOrder.number is a property there.
+WorkOrderOut = create_model(
+    "WorkOrderOut", __doc__="A work order with its number (WO-000042) and its SLA status now (unless closed).",
+    **{name: (f.annotation, f) for name, f in WorkOrder.model_fields.items()},
+    number=(str, Field(description="the number people quote, e.g. WO-000042")),
+    sla=(dict[str, Any] | None, Field(None, description="ticketing SlaStatus.as_json: left_s, percent, breached "
+                                                         "per target")))
+
+
+class ActionIn(BaseModel):
+    """Arguments of a lifecycle step; each action uses its own (see the endpoint's description)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    engineer: str | None = Field(None, description="assign: to whom")
+    reason: str | None = Field(None, description="hold: awaiting_parts or awaiting_customer; reopen: why")
+    outcome: str | None = Field(None, description="resolve: fault_confirmed, false_alarm, no_fault_found, no_access")
+    notes: str | None = Field(None, description="resolve: what was done")
+    text: str | None = Field(None, description="comment: the text")
+    priority: str | None = Field(None, description="set_priority: P1..P4")
+
+
+class AuditEntryOut(BaseModel):
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    before: dict[str, Any] | None
+    after: dict[str, Any]
+    hash: str
+
+
+class VersionOut(BaseModel):
+    number: int
+    digest: str
+    status: str = Field(description="proposed, applied, superseded or shadow")
+    note: str
+    author: str
+    created_at: datetime
+    applied_at: datetime | None
+    config: dict[str, Any]
+
+
+class DetectorsOut(BaseModel):
+    current: VersionOut
+    shadow: int | None = Field(None, description="the version running in shadow mode, if any")
+    checks: list[str] = Field(description="check names in force")
+
+
+class ProposalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    config: dict[str, Any] = Field(description="the whole detectors section, as in the YAML file")
+    note: str = ""
+
+
+class BacktestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: datetime | None = Field(None, description="default: 7 days before end")
+    end: datetime | None = Field(None, description="default: now")
+
+
+class BacktestSide(BaseModel):
+    config_version: str
+    findings: int
+    findings_by_fault_mode: dict[str, int]
+    work_orders: list[dict[str, Any]]
+    work_order_count: int
+    sla_hours: float = Field(description="resolution hours the orders would have committed engineers to")
+    episodes: list[dict[str, Any]]
+
+
+class BacktestOut(BaseModel):
+    start: datetime
+    end: datetime
+    readings: int
+    series: int
+    current: BacktestSide
+    proposed: BacktestSide
+    only_current: list[dict[str, Any]] = Field(description="work orders only the current configuration opens")
+    only_proposed: list[dict[str, Any]] = Field(description="work orders only the proposal opens")
+
+
+class DeadLetterOut(BaseModel):
+    id: int
+    received_at: datetime
+    topic: str
+    payload: str = Field(description="the bytes as text (UTF-8, undecodable bytes replaced)")
+    payload_bytes: int
+    reason: str
+    stage: str
+
+
+class ReplayOut(BaseModel):
+    id: int
+    replayed: bool
+    detail: str
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: str
+    name: str
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    role: str
+    created_at: datetime
+    token: str | None = Field(None, description="shown once, when created")

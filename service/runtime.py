@@ -1,0 +1,631 @@
+"""The one process of ``faultline run``: ingest → detectors → alert rules → work orders, and the API.
+
+Threads do the blocking work, the asyncio loop serves HTTP and the event stream:
+
+* ingest's committer and drainer threads (``ingest.pipeline``); each batch the store confirmed is
+  handed to ``Detection.handle`` through a queue, read by the ``detect`` thread;
+* ``Detection`` runs the live engine (and a shadow engine, when one is running) over the batch,
+  records the findings and hands the live ones to ticketing's intake, which opens, adds to or
+  reopens work orders;
+* the escalation thread ticks ticketing's ``EscalationScheduler`` for the unfinished orders;
+* ``EventBus`` carries reading, finding and work-order events to the server-sent event stream.
+
+Detector and alert state (the engine's arrays) is saved in the service state file every few seconds,
+whenever findings were produced, and on shutdown, and restored on start. Readings are handed to
+detection after they are written: a reading that is in the store has been seen by the detectors,
+and a backtest over the store replays what the live engine saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Callable
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from detectors import DetectorsConfig, Engine, Finding
+from ingest.metrics import IngestMetrics
+from ingest.pipeline import Pipeline
+from ingest.readings import Readings
+from service.readers import WAVEFORM, reader_for
+from service.settings import Settings
+from service.state import ServiceDb
+from service.tokens import TokenStore
+from ticketing import (Actor, EscalationResponder, EscalationScheduler, FindingIn, FindingIntake, Lifecycle,
+                       OrderEvent, ServiceDesk, Status, SystemClock, TicketingConfig, WorkOrderStore,
+                       config_deadlines, default_ticketing_config)
+from ticketing.clock import Clock
+
+log = logging.getLogger(__name__)
+
+
+# --- events ---------------------------------------------------------------------------------------
+
+class EventBus:
+    """Fan-out of live events to the asyncio subscribers (the SSE stream); ``publish`` is thread-safe.
+
+    A subscriber that does not keep up loses its oldest events rather than slowing the service.
+    """
+
+    def __init__(self, queue_size: int = 1000):
+        self.queue_size = queue_size
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._subscribers: set[asyncio.Queue] = set()
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def publish(self, kind: str, data: dict[str, Any]) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed() or not self._subscribers:
+            return
+        loop.call_soon_threadsafe(self._deliver, {"kind": kind, "data": data})
+
+    def _deliver(self, event: dict[str, Any] | None) -> None:
+        for q in list(self._subscribers):
+            if q.full():
+                q.get_nowait()
+            q.put_nowait(event)
+
+    def subscribe(self) -> asyncio.Queue:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        q: asyncio.Queue = asyncio.Queue(self.queue_size)
+        self._subscribers.add(q)
+        return q
+
+    def unsubscribe(self, q: asyncio.Queue) -> None:
+        self._subscribers.discard(q)
+
+    def close(self) -> None:
+        """Tell every subscriber the stream ends (``None``)."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._deliver, None)
+
+
+# --- metrics --------------------------------------------------------------------------------------
+
+class ServiceMetrics:
+    """Every stage's counters on one registry: ingest's, and detection's and ticketing's here."""
+
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry()
+        self.ingest = IngestMetrics(r)
+        self.detector_batches = Counter("faultline_detector_batches", "Batches the detectors processed", registry=r)
+        self.detector_readings = Counter("faultline_detector_readings", "Readings the detectors scored", registry=r)
+        self.detector_seconds = Histogram("faultline_detector_seconds", "Detector time per batch", registry=r,
+                                          buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5))
+        self.findings = Counter("faultline_findings", "Findings by status", ["status", "shadow"], registry=r)
+        self.orders = Counter("faultline_work_order_events", "Work-order changes by action", ["action"], registry=r)
+        self.escalations = Counter("faultline_escalations", "Escalation steps fired", registry=r)
+        self.intake_failures = Counter("faultline_intake_failures", "Findings the intake could not record",
+                                       registry=r)
+        self.detect_queue = Gauge("faultline_detector_queue", "Batches waiting for the detectors", registry=r)
+
+
+# --- detection ------------------------------------------------------------------------------------
+
+def finding_in(f: Finding, site: str) -> FindingIn:
+    """The detectors' finding as ticketing's intake takes it."""
+    return FindingIn(site=f.site or site, asset=f.asset, sensor=f.sensor, fault_mode=f.fault_mode,
+                     severity=f.severity, score=float(f.score), started_at=f.started_at, ended_at=f.ended_at,
+                     detector=f.detector, detector_version=f.detector_version, rule=f.rule,
+                     config_version=f.config_version, thresholds=f.thresholds, evidence=f.evidence)
+
+
+def readings_arrays(engine: Engine, readings: Readings, sites: dict[str, str], measurement: str = "telemetry"
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stream ids, ts and values of the readings the detectors take, sorted by time.
+
+    Rows of series without asset and sensor tags, raw waveform samples and non-finite values are
+    left out (the store refused the latter already). Waveform features become ``<sensor>.<feature>``.
+    """
+    ids = np.full(len(readings.series), -1, dtype=np.int64)
+    for i, key in enumerate(readings.series):
+        asset, sensor = key.tag("asset"), key.tag("sensor")
+        if not asset or not sensor:
+            continue
+        if key.measurement == WAVEFORM:
+            sensor = f"{sensor}.{key.field}"
+        elif key.measurement != measurement:
+            continue
+        ids[i] = engine.stream_id(asset, sensor)
+        site = key.tag("site")
+        if site:
+            sites.setdefault(asset, site)
+    stream = ids[readings.index]
+    keep = (stream >= 0) & np.isfinite(readings.value)
+    s, t, v = stream[keep], readings.ts[keep], readings.value[keep]
+    order = np.argsort(t, kind="stable")
+    return s[order], t[order], v[order]
+
+
+@dataclass
+class Latest:
+    """The newest reading of one (asset, sensor)."""
+
+    site: str | None
+    ts_ns: int
+    value: float
+
+
+class Detection:
+    """The live engine and, optionally, a shadow engine; findings go to the state file and the intake."""
+
+    def __init__(self, runtime: "Runtime", engine: Engine):
+        self.rt = runtime
+        self.engine = engine
+        self.shadow: Engine | None = None
+        self.shadow_version: int | None = None
+        self.lock = threading.RLock()
+        self.latest: dict[tuple[str, str], Latest] = {}
+        self.active: dict[tuple[str, str, str], dict[str, Any]] = {}   # open alerts by (asset, sensor, rule)
+        self.sites: dict[str, str] = {}
+        self.dirty = False
+        self.last_data_ns = 0
+
+    def handle(self, readings: Readings) -> list[Finding]:
+        """Score one written batch with the live (and shadow) engine; returns the live findings."""
+        started = time.monotonic()
+        with self.lock:
+            s, t, v = readings_arrays(self.engine, readings, self.sites, self.rt.settings.store.measurement)
+            if not len(s):
+                return []
+            result = self.engine.process(s, t, v)
+            self.last_data_ns = max(self.last_data_ns, int(t[-1]))
+            findings = result.findings + self.engine.silent(self.last_data_ns)
+            self._remember_latest(s, t, v)
+            shadow_findings: list[Finding] = []
+            if self.shadow is not None:
+                ss, st, sv = readings_arrays(self.shadow, readings, self.sites, self.rt.settings.store.measurement)
+                shadow_findings = self.shadow.process(ss, st, sv).findings + self.shadow.silent(self.last_data_ns)
+            self.dirty = True
+        metrics = self.rt.metrics
+        metrics.detector_batches.inc()
+        metrics.detector_readings.inc(len(s))
+        for f in findings:
+            self._record(f)
+        for f in shadow_findings:
+            self._record_shadow(f)
+        if findings or shadow_findings:
+            self.rt.save_state()
+        metrics.detector_seconds.observe(time.monotonic() - started)
+        self.rt.bus.publish("readings", {"readings": [
+            {"asset": a, "sensor": sn, "site": x.site, "ts": _iso_ns(x.ts_ns), "value": x.value}
+            for (a, sn), x in self._batch_latest(s)]})
+        return findings
+
+    def _remember_latest(self, s: np.ndarray, t: np.ndarray, v: np.ndarray) -> None:
+        # the last row of each stream in this time-sorted batch
+        rev = s[::-1]
+        uniq, first = np.unique(rev, return_index=True)
+        last = len(s) - 1 - first
+        self._last_batch = []
+        for sid, i in zip(uniq.tolist(), last.tolist()):
+            asset, sensor = self.engine.stream(sid)
+            latest = Latest(self.sites.get(asset), int(t[i]), float(v[i]))
+            old = self.latest.get((asset, sensor))
+            if old is None or old.ts_ns <= latest.ts_ns:
+                self.latest[(asset, sensor)] = latest
+            self._last_batch.append((asset, sensor))
+
+    def _batch_latest(self, s) -> list[tuple[tuple[str, str], Latest]]:
+        return [(k, self.latest[k]) for k in getattr(self, "_last_batch", [])]
+
+    def site_of(self, asset: str) -> str:
+        return self.engine.config.asset(asset).site or self.sites.get(asset) or "default"
+
+    def _record(self, f: Finding) -> None:
+        rt = self.rt
+        rt.metrics.findings.labels(f.status, "no").inc()
+        key = (f.asset, f.sensor, f.rule)
+        record = f.as_record()
+        record["site"] = f.site or self.site_of(f.asset)
+        if f.status == "closed":
+            self.active.pop(key, None)
+        else:
+            self.active[key] = record
+        order_id = None
+        if f.status in ("opened", "escalated"):
+            try:
+                event = rt.intake.receive(finding_in(f, record["site"]))
+                order_id = event.order.id
+            except Exception:  # noqa: BLE001 - a finding the intake refused is kept and counted, never a crash
+                rt.metrics.intake_failures.inc()
+                log.exception("could not turn finding %s/%s %s into a work order", f.asset, f.sensor, f.fault_mode)
+        fid = rt.db.add_finding(record, rt.clock.now(), order_id=order_id)
+        rt.bus.publish("finding", {"id": fid, "order_id": order_id, **record})
+
+    def _record_shadow(self, f: Finding) -> None:
+        rt = self.rt
+        rt.metrics.findings.labels(f.status, "yes").inc()
+        record = f.as_record()
+        record["site"] = f.site or self.site_of(f.asset)
+        if f.status in ("opened", "escalated"):
+            current = rt.orders.find_open(record["site"], f.asset, f.fault_mode)
+            record["would"] = "add evidence to " + current.number if current is not None else "open a work order"
+        else:
+            record["would"] = "nothing (alert closed)"
+        fid = rt.db.add_finding(record, rt.clock.now(), shadow=True)
+        rt.bus.publish("shadow_finding", {"id": fid, **record})
+
+
+def _iso_ns(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).isoformat()
+
+
+class _DetectingPipeline(Pipeline):
+    """Ingest's pipeline, handing every batch the store confirmed to ``on_written``."""
+
+    def __init__(self, *args, on_written: Callable[[Readings], None], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.on_written = on_written
+
+    def _write(self, batch) -> bool:
+        written = super()._write(batch)
+        if written:
+            self.on_written(batch.readings)
+        return written
+
+
+# --- the runtime ----------------------------------------------------------------------------------
+
+class Runtime:
+    """Everything a ``faultline run`` holds, opened from the settings.
+
+    Parameters
+    ----------
+    settings : Settings
+    clock : where "now" comes from for work orders, findings and tokens
+    embedded_broker : start an in-process MQTT broker when none answers at ``mqtt.url``
+    """
+
+    def __init__(self, settings: Settings, clock: Clock | None = None, embedded_broker: bool = False):
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.embedded_broker = embedded_broker
+        self.metrics = ServiceMetrics()
+        self.bus = EventBus()
+        self.ticketing: TicketingConfig = settings.ticketing or default_ticketing_config()
+        self.db = ServiceDb(settings.service.state_path)
+        self.tokens = TokenStore(self.db)
+        self.orders = WorkOrderStore(self.ticketing.store_url)
+        self.desk = ServiceDesk(self.orders, Lifecycle(self.clock, config_deadlines(self.ticketing),
+                                                       self.ticketing.permissions), self._on_order_event)
+        self.intake = FindingIntake.from_config(self.ticketing, self.orders, self.clock, notify=self._on_order_event)
+        self.reader = reader_for(settings.store)
+        from ingest.deadletter import DeadLetterStore
+
+        self.dead_letters = DeadLetterStore(settings.ingest.dead_letter_path)
+        self.detection = Detection(self, self._open_engine())
+        self._sched_lock = threading.Lock()
+        self.scheduler = EscalationScheduler(self.clock, self._escalate)
+        self.responder = EscalationResponder(self.desk, self.ticketing)
+        with self._sched_lock:
+            self.responder.watch(self.scheduler)
+        self._restore_shadow()
+        self.pipeline: Pipeline | None = None
+        self.broker = None
+        self._spool = self._writer = None
+        self._queue: queue.Queue[Readings | None] = queue.Queue(maxsize=64)
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._saved_at = 0.0
+        self.started_at = self.clock.now()
+
+    # --- configuration versions and engines ---------------------------------------------------
+    def _open_engine(self) -> Engine:
+        file_config = self.settings.detectors or DetectorsConfig()
+        digest = file_config.digest()
+        versions = self.db.versions()
+        applied = [v for v in versions if v["status"] == "applied"]
+        known_file = self.db.load_state("config_file")
+        if not applied or (known_file or {}).get("digest") != digest:
+            # first start, or the file changed since the last start: the file's configuration applies
+            if not applied or applied[-1]["digest"] != digest:
+                for v in applied:
+                    self.db.set_version_status(v["number"], "superseded")
+                self.db.add_version(file_config.model_dump(mode="json", by_alias=True), digest, "applied",
+                                    self.clock.now(), note="from the configuration file", author="config file")
+            self.db.save_state("config_file", {"digest": digest}, self.clock.now())
+        current = self.current_version()
+        config = DetectorsConfig.model_validate(current["config"])
+        label = f"v{current['number']}"
+        saved = self.db.load_state("live")
+        if saved is not None:
+            try:
+                engine = Engine.from_dict(config, saved, label)
+                log.info("detector state restored (%d streams)", len(saved.get("streams", [])))
+                return engine
+            except Exception:  # noqa: BLE001 - a state file from an incompatible version: start afresh, loudly
+                log.exception("could not restore the saved detector state; starting the detectors afresh")
+        return Engine(config, label)
+
+    def current_version(self) -> dict[str, Any]:
+        return [v for v in self.db.versions() if v["status"] == "applied"][-1]
+
+    def apply_version(self, number: int) -> dict[str, Any]:
+        """Make version ``number`` the live configuration; unchanged checks keep their state."""
+        version = self.db.version(number)
+        if version is None:
+            raise KeyError(number)
+        config = DetectorsConfig.model_validate(version["config"])
+        now = self.clock.now()
+        with self.detection.lock:
+            current = self.current_version()
+            self.detection.engine = Engine.from_dict(config, self.detection.engine.to_dict(), f"v{number}")
+            if current["number"] != number:
+                self.db.set_version_status(current["number"], "superseded")
+            self.db.set_version_status(number, "applied", now)
+            if self.detection.shadow_version == number:
+                self.stop_shadow()
+        self.save_state(force=True)
+        return self.db.version(number)
+
+    def start_shadow(self, number: int) -> None:
+        version = self.db.version(number)
+        if version is None:
+            raise KeyError(number)
+        config = DetectorsConfig.model_validate(version["config"])
+        with self.detection.lock:
+            if self.detection.shadow_version is not None and self.detection.shadow_version != number:
+                old = self.db.version(self.detection.shadow_version)
+                if old and old["status"] == "shadow":
+                    self.db.set_version_status(old["number"], "proposed")
+            # from the live state: checks the proposal leaves unchanged start warm, with their alerts
+            self.detection.shadow = Engine.from_dict(config, self.detection.engine.to_dict(), f"v{number}-shadow")
+            self.detection.shadow_version = number
+            self.db.set_version_status(number, "shadow")
+        self.save_state(force=True)
+
+    def stop_shadow(self) -> None:
+        with self.detection.lock:
+            number = self.detection.shadow_version
+            self.detection.shadow = None
+            self.detection.shadow_version = None
+            if number is not None and (self.db.version(number) or {}).get("status") == "shadow":
+                self.db.set_version_status(number, "proposed")
+            self.db.drop_state("shadow")
+
+    def _restore_shadow(self) -> None:
+        saved = self.db.load_state("shadow")
+        if not saved:
+            return
+        version = self.db.version(saved["version"])
+        if version is None or version["status"] != "shadow":
+            return
+        config = DetectorsConfig.model_validate(version["config"])
+        self.detection.shadow = Engine.from_dict(config, saved["engine"], f"v{version['number']}-shadow")
+        self.detection.shadow_version = version["number"]
+
+    def save_state(self, force: bool = False) -> None:
+        """Save the engines' state (detector and alert arrays) when anything changed."""
+        with self.detection.lock:
+            if not (self.detection.dirty or force):
+                return
+            now = self.clock.now()
+            self.db.save_state("live", self.detection.engine.to_dict(), now)
+            if self.detection.shadow is not None:
+                self.db.save_state("shadow", {"version": self.detection.shadow_version,
+                                              "engine": self.detection.shadow.to_dict()}, now)
+            self.detection.dirty = False
+        self._saved_at = time.monotonic()
+
+    # --- work orders ---------------------------------------------------------------------------
+    def _on_order_event(self, event: OrderEvent) -> None:
+        order = event.order
+        self.metrics.orders.labels(event.action).inc()
+        with self._sched_lock:
+            if order.status in (Status.RESOLVED, Status.CLOSED):
+                self.scheduler.forget(order.id)
+            else:
+                policy = self.ticketing.policy_for(order.priority, order.service_type)
+                self.scheduler.track(order.id, order, self.ticketing.sla_clock(order.site, policy))
+        self._wake.set()
+        self.bus.publish("work_order", {"action": event.action, "actor": event.actor, "at": event.at.isoformat(),
+                                        "id": order.id, "number": order.number, "status": order.status.value,
+                                        "priority": order.priority, "site": order.site, "asset": order.asset,
+                                        "fault_mode": order.fault_mode})
+
+    def _escalate(self, order_id: int, action) -> None:
+        self.responder(order_id, action)
+        self.metrics.escalations.inc()
+
+    def act(self, order_id: int, actor: Actor, action: str, **arguments):
+        """A lifecycle step on a stored order (``ServiceDesk.act``), as ``actor``."""
+        return self.desk.act(order_id, actor, action, **arguments)
+
+    def sla_status(self, order) -> dict[str, Any] | None:
+        if order.status is Status.CLOSED:
+            return None
+        policy = self.ticketing.policy_for(order.priority, order.service_type)
+        return self.ticketing.sla_clock(order.site, policy).status(order, self.clock.now()).as_json()
+
+    # --- threads -------------------------------------------------------------------------------
+    def feed(self, readings: Readings) -> None:
+        """Hand a written batch to the detect thread (blocks while it is 64 batches behind)."""
+        self._queue.put(readings)
+        self.metrics.detect_queue.set(self._queue.qsize())
+
+    def _detect_loop(self) -> None:
+        while True:
+            batch = self._queue.get()
+            self.metrics.detect_queue.set(self._queue.qsize())
+            if batch is None:
+                return
+            try:
+                self.detection.handle(batch)
+            except Exception:  # noqa: BLE001 - one bad batch must not stop detection
+                log.exception("detectors failed on a batch of %d readings", len(batch))
+            if time.monotonic() - self._saved_at > self.settings.service.save_state_every_s:
+                self.save_state()
+
+    def _escalation_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with self._sched_lock:
+                    fired = self.scheduler.tick()
+                    wait = self.scheduler.sleep_seconds(30.0)
+                if fired:
+                    log.info("fired %d escalation steps", len(fired))
+            except Exception:  # noqa: BLE001
+                log.exception("escalation tick failed")
+                wait = 5.0
+            self._wake.wait(max(wait, 0.05))
+            self._wake.clear()
+
+    def start(self, ingest: bool = True) -> "Runtime":
+        """Start the detect and escalation threads and, with ``ingest``, the MQTT pipeline."""
+        for name, target in (("detect", self._detect_loop), ("escalation", self._escalation_loop)):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        if ingest:
+            self._start_ingest()
+        return self
+
+    def _start_ingest(self) -> None:
+        from detectors.waveform import block_features
+        from ingest.broker import EmbeddedBroker, broker_answers
+        from ingest.pipeline import build_decoder, build_writer
+        from ingest.source import MqttSource
+        from ingest.spool import Spool
+        from ingest.writers import Backoff
+
+        s = self.settings
+        mqtt = s.mqtt
+        if self.embedded_broker and not broker_answers(mqtt.host, mqtt.port):
+            self.broker = EmbeddedBroker(mqtt.host, mqtt.port).start()
+            mqtt = mqtt.model_copy(update={"protocol": "3.1.1"})
+        self._spool = Spool(s.spool.path, s.spool.max_bytes, s.spool.segment_bytes, s.spool.fsync)
+        self._writer = build_writer(s.store)
+        self.decoder = build_decoder(mqtt, s.store, s.ingest, block_features)
+        source = MqttSource(mqtt, on_reconnect=self.metrics.ingest.reconnects.inc)
+        self.source = source
+        self.pipeline = _DetectingPipeline(
+            source, self.decoder, self._spool, self._writer, self.dead_letters, self.metrics.ingest,
+            write_rows=max(s.store.batch_size * 4, 10_000), backoff=Backoff(s.store.retry_min_s, s.store.retry_max_s),
+            commit_wait_s=s.spool.commit_interval_ms / 1000, on_written=self.feed)
+        self.pipeline.start()
+        log.info("ingesting %s from %s into %s", ", ".join(mqtt.topic_filters()), mqtt.url, s.store.kind)
+
+    def replay_dead_letter(self, record) -> tuple[bool, str]:
+        """Decode a stored payload again; on success its readings go to the spool (then store, detectors)."""
+        if record.stage != "decode":
+            return False, "only decode-stage dead letters can be replayed (write-stage ones hold refused points)"
+        decoder = getattr(self, "decoder", None)
+        if decoder is None:
+            from detectors.waveform import block_features
+            from ingest.pipeline import build_decoder
+
+            decoder = self.decoder = build_decoder(self.settings.mqtt, self.settings.store, self.settings.ingest,
+                                                   block_features)
+        readings, rejected = decoder.decode_many([(record.topic, record.payload, record.received_at)])
+        if rejected:
+            return False, rejected[0].reason
+        if self.pipeline is not None:
+            self.pipeline._append(readings)
+        else:
+            from ingest.pipeline import build_writer
+
+            writer = build_writer(self.settings.store)
+            try:
+                writer.write(readings)
+            finally:
+                writer.close()
+            self.feed(readings)
+        self.dead_letters.delete([record.id])
+        return True, f"{len(readings)} readings"
+
+    def ready(self) -> dict[str, bool]:
+        """What /readyz reports: broker connected (when ingesting), store reachable, work-order DB open."""
+        checks = {"store": self.reader.ping(), "work_orders": self._orders_ok()}
+        if self.pipeline is not None:
+            checks["broker"] = self.source.connected.is_set()
+            checks["writer"] = self.pipeline.writer_failure is None
+        return checks
+
+    def _orders_ok(self) -> bool:
+        try:
+            self.orders.find_open("-", "-", "-")
+            return True
+        except Exception:  # noqa: BLE001
+            return False
+
+    def stop(self) -> None:
+        """Stop ingest (flushing what is spooled), drain detection, save state, close everything."""
+        self._stop.set()
+        self._wake.set()
+        if self.pipeline is not None:
+            self.pipeline.stop(self.settings.ingest.flush_timeout_s)
+        if self._threads:
+            self._queue.put(None)
+            for thread in self._threads:
+                thread.join(30)
+        self.save_state(force=True)
+        self.bus.close()
+
+    def close(self) -> None:
+        for thing in (self._writer, self._spool, self.reader, self.dead_letters):
+            if thing is not None:
+                try:
+                    thing.close()
+                except Exception:  # noqa: BLE001
+                    log.warning("closing %s failed", type(thing).__name__, exc_info=True)
+        if self.broker is not None:
+            self.broker.stop()
+        self.orders.close()
+        self.db.close()
+
+
+async def serve(runtime: Runtime, app, host: str, port: int, stop: asyncio.Event,
+                on_listening: Callable[[str], None] | None = None) -> None:
+    """Serve ``app`` with uvicorn on this loop until ``stop`` is set, then stop the runtime."""
+    import contextlib
+    import socket
+
+    import uvicorn
+
+    runtime.bus.bind(asyncio.get_running_loop())
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=3,
+                            limit_concurrency=200)
+    server = uvicorn.Server(config)
+    server.capture_signals = contextlib.nullcontext  # our own handlers decide when to stop
+    task = asyncio.create_task(server.serve(sockets=[sock]), name="http")
+    while not server.started and not task.done():
+        await asyncio.sleep(0.02)
+    if task.done():
+        await task
+        return
+    if on_listening:
+        on_listening(f"http://{host}:{sock.getsockname()[1]}")
+    saver = asyncio.create_task(_save_periodically(runtime, stop), name="save-state")
+    await stop.wait()
+    runtime.bus.close()
+    server.should_exit = True
+    await task
+    await saver
+    await asyncio.to_thread(runtime.stop)
+
+
+async def _save_periodically(runtime: Runtime, stop: asyncio.Event) -> None:
+    every = runtime.settings.service.save_state_every_s
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), every)
+        except TimeoutError:
+            await asyncio.to_thread(runtime.save_state)
+
+
+__all__ = ["Detection", "EventBus", "Runtime", "ServiceMetrics", "finding_in", "readings_arrays", "serve"]
