@@ -44,11 +44,11 @@ def test_every_format_lands_and_bad_messages_are_dead_lettered(mosquitto, tmp_pa
             return store.query(tags["asset"], tags["sensor"], 0, 2**62)
 
         wait_for(lambda: all(len(stored(t)) for t, _, _ in cases.EXPECTED), 20, "every good reading stored")
-        metrics = scrape(port)
-        assert metrics["faultline_readings_written_total"] >= len(cases.EXPECTED)
+        # the counters move just after the store's commit returns
+        metrics = wait_for(lambda: (m := scrape(port))["faultline_readings_written_total"] >= len(cases.EXPECTED)
+                           and m["faultline_spool_records"] == 0 and m, 10, "metrics to catch up")
         assert metrics['faultline_dead_letters_total{reason="not_json",stage="decode"}'] == 2
         assert metrics['faultline_dead_letters_total{reason="too_large",stage="decode"}'] == 1
-        assert metrics["faultline_spool_records"] == 0
     for tags, ts, value in cases.EXPECTED:
         got = stored(tags)
         rows = [(got.series[i].tag("site"), int(t), float(v)) for i, t, v in zip(got.index, got.ts, got.value)]
