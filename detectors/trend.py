@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.streams import StreamingDetector, trailing, windows
+from detectors.streams import StreamingDetector, trailing
 
 __all__ = ["TrendToLimit"]
 
 _NS_PER_H = 3_600_000_000_000
+_FIT_CHUNK = 4_000_000  # window elements per chunk of fits
 
 
 class TrendToLimit(StreamingDetector):
@@ -37,6 +38,9 @@ class TrendToLimit(StreamingDetector):
         Readings needed before a forecast.
     z : float
         Width of the interval and the significance test, in standard errors.
+    every : int
+        Refit on every ``every``-th reading of a stream (the readings between carry the last fit):
+        a trend over hours need not be refitted every second.
 
     Examples
     --------
@@ -57,16 +61,19 @@ class TrendToLimit(StreamingDetector):
     state_fields = {
         "ts": (np.int64, 0, ("window",)),
         "values": (np.float64, np.nan, ("window",)),
+        "n": (np.int64, 0, ()),
+        "score": (np.float64, 0.0, ()),
         "eta_h": (np.float64, np.inf, ()),
         "eta_lo_h": (np.float64, np.inf, ()),
         "eta_hi_h": (np.float64, np.inf, ()),
     }
 
     def __init__(self, limit: float, horizon_h: float = 48.0, window: int = 60, min_points: int = 12,
-                 z: float = 2.0):
-        if window < 3 or not 3 <= min_points <= window or horizon_h <= 0:
-            raise ValueError(f"need window >= 3, 3 <= min_points <= window, horizon_h > 0; got "
-                             f"{window}, {min_points}, {horizon_h}")
+                 z: float = 2.0, every: int = 1):
+        if window < 3 or not 3 <= min_points <= window or horizon_h <= 0 or every < 1:
+            raise ValueError(f"need window >= 3, 3 <= min_points <= window, horizon_h > 0, every >= 1; got "
+                             f"{window}, {min_points}, {horizon_h}, {every}")
+        self.every = int(every)
         self.limit, self.horizon_h = float(limit), float(horizon_h)
         self.window, self.min_points, self.z = int(window), int(min_points), float(z)
 
@@ -75,32 +82,87 @@ class TrendToLimit(StreamingDetector):
         s = self.state_
         return s["eta_h"][streams], s["eta_lo_h"][streams], s["eta_hi_h"][streams]
 
-    def _update(self, grid, ts, value, valid, state):
-        wv = windows(state["values"], value, self.window)             # (rows, cols, window)
-        wt = windows(state["ts"], ts, self.window)
+    def _fit(self, wt: np.ndarray, wv: np.ndarray, now: np.ndarray) -> tuple[np.ndarray, ...]:
+        """OLS over windows (n_fit, window) ending at ``now``: (score, hours, earliest, latest)."""
         ok = ~np.isnan(wv)
         n = ok.sum(axis=-1)
-        t = np.where(ok, (wt - ts[..., None]) / _NS_PER_H, 0.0)       # hours before this reading
+        t = np.where(ok, (wt - now[:, None]) / _NS_PER_H, 0.0)        # hours before the reading
         v = np.where(ok, wv, 0.0)
         nn = np.maximum(n, 1)
         tm, vm = t.sum(-1) / nn, v.sum(-1) / nn
-        dt = np.where(ok, t - tm[..., None], 0.0)
-        dv = np.where(ok, v - vm[..., None], 0.0)
+        dt = np.where(ok, t - tm[:, None], 0.0)
+        dv = np.where(ok, v - vm[:, None], 0.0)
         sxx = (dt * dt).sum(-1)
         slope = (dt * dv).sum(-1) / np.maximum(sxx, 1e-300)
         level = vm - slope * tm                                       # fitted value now (t = 0)
-        resid = dv - slope[..., None] * dt
+        resid = dv - slope[:, None] * dt
         se = np.sqrt((resid * resid).sum(-1) / np.maximum(n - 2, 1) / np.maximum(sxx, 1e-300))
-        usable = valid & (n >= self.min_points) & (sxx > 0)
+        usable = (n >= self.min_points) & (sxx > 0)
         rising = usable & (slope > self.z * se)
-        gap = self.limit - level
+        gap = np.maximum(self.limit - level, 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            eta = np.where(rising, np.maximum(gap, 0.0) / slope, np.inf)
-            lo = np.where(rising, np.maximum(gap, 0.0) / (slope + self.z * se), np.inf)
-            hi = np.where(rising, np.maximum(gap, 0.0) / (slope - self.z * se), np.inf)
+            eta = np.where(rising, gap / slope, np.inf)
+            lo = np.where(rising, gap / (slope + self.z * se), np.inf)
+            hi = np.where(rising, gap / (slope - self.z * se), np.inf)
             score = np.where(rising, self.horizon_h / np.maximum(eta, self.horizon_h / 100.0), 0.0)
         score = np.where(usable & (level >= self.limit), 100.0, score)
-        state["values"] = trailing(state["values"], value, grid.counts)
-        state["ts"] = trailing(state["ts"], ts, grid.counts)
-        state["eta_h"], state["eta_lo_h"], state["eta_hi_h"] = grid.last(eta), grid.last(lo), grid.last(hi)
+        return score, eta, lo, hi
+
+    # History is a ring per stream: reading number k of a stream sits in column k % window, so the
+    # common live batch (at most one reading per stream) writes one column instead of shifting rows.
+    def _from_ring(self, ring: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """Oldest-first view of each row's last ``window`` readings (NaN/0 where there are fewer)."""
+        return np.take_along_axis(ring, (n[:, None] + np.arange(self.window)[None, :]) % self.window, axis=1)
+
+    def _to_ring(self, ordered: np.ndarray, n: np.ndarray) -> np.ndarray:
+        ring = np.empty_like(ordered)
+        np.put_along_axis(ring, (n[:, None] + np.arange(self.window)[None, :]) % self.window, ordered, axis=1)
+        return ring
+
+    def _update_split(self, s, t, v, out, offset) -> None:
+        if len(np.unique(s)) < len(s):
+            return super()._update_split(s, t, v, out, offset)
+        st = self.state_
+        n = st["n"][s]
+        st["values"][s, n % self.window] = v
+        st["ts"][s, n % self.window] = t
+        n = st["n"][s] = n + 1
+        due = n % self.every == 0
+        ds = s[due]
+        if len(ds):
+            fit = self._fit(self._from_ring(st["ts"][ds], n[due]), self._from_ring(st["values"][ds], n[due]), t[due])
+            for key, f in zip(("score", "eta_h", "eta_lo_h", "eta_hi_h"), fit):
+                st[key][ds] = f
+        names = {"hours_to_limit": "eta_h", "hours_to_limit_low": "eta_lo_h", "hours_to_limit_high": "eta_hi_h"}
+        for extra, key in names.items():
+            self.last_extras_.setdefault(extra, np.full(len(out), np.nan))[offset:offset + len(s)] = st[key][s]
+        out[offset:offset + len(s)] = st["score"][s]
+
+    def _update(self, grid, ts, value, valid, state):
+        rows, cols = value.shape
+        col = np.arange(cols)[None, :]
+        due = valid & ((state["n"][:, None] + col + 1) % self.every == 0)   # refit on every `every`-th reading
+        r, c = np.nonzero(due)
+        joined_v = np.concatenate([self._from_ring(state["values"], state["n"])[:, 1:], value], axis=1)
+        joined_t = np.concatenate([self._from_ring(state["ts"], state["n"])[:, 1:], ts], axis=1)
+        fitted = [np.full((rows, cols), np.nan) for _ in range(4)]
+        step = max(1, _FIT_CHUNK // self.window)                           # bound memory on long batches
+        for a in range(0, len(r), step):
+            rr, cc = r[a:a + step], c[a:a + step]
+            idx = cc[:, None] + np.arange(self.window)[None, :]
+            out = self._fit(joined_t[rr[:, None], idx], joined_v[rr[:, None], idx], ts[rr, cc])
+            for g, o in zip(fitted, out):
+                g[rr, cc] = o
+        # between refits a reading carries the latest fit of its stream
+        latest = np.maximum.accumulate(np.where(due, col, -1), axis=1)
+        have = latest >= 0
+        names = ("score", "eta_h", "eta_lo_h", "eta_hi_h")
+        score, eta, lo, hi = (np.where(have, np.take_along_axis(g, np.maximum(latest, 0), axis=1), state[k][:, None])
+                              for g, k in zip(fitted, names))
+        n_new = state["n"] + grid.counts
+        for key, new in (("values", value), ("ts", ts)):
+            state[key] = self._to_ring(trailing(self._from_ring(state[key], state["n"]), new, grid.counts), n_new)
+        state["n"] = n_new
+        for k, g in zip(names, (score, eta, lo, hi)):
+            state[k] = grid.last(g)
         return score, {"hours_to_limit": eta, "hours_to_limit_low": lo, "hours_to_limit_high": hi}

@@ -75,6 +75,8 @@ STREAMING = {
     "ewma": (lambda: Ewma(alpha=0.1, limit_sigmas=4, warmup=100), step(1.0)),
     "cusum": (lambda: Cusum(k=0.5, h=10, warmup=100, clip=4.0), step(0.6)),
     "trend_to_limit": (lambda: TrendToLimit(limit=20.0, horizon_h=12, window=60, min_points=20), ramp),
+    "trend_to_limit, refit every 7th": (lambda: TrendToLimit(limit=20.0, horizon_h=12, window=60, min_points=20,
+                                                             every=7), ramp),
     "no_data": (lambda: NoData(max_gap_s=600), gap),
     "stuck_sensor": (lambda: StuckSensor(window=20), frozen),
 }
@@ -108,8 +110,9 @@ def test_streaming_detector_conformance(kind):
 
     # batch-split invariance: bit-for-bit, for several random splits
     rng = np.random.default_rng(5)
-    for _ in range(3):
-        cuts = np.sort(rng.choice(np.arange(1, len(b.ts)), size=rng.integers(2, 30), replace=False))
+    live_like = np.arange(3, len(b.ts), 3)   # a few readings per batch, mostly one per stream
+    for cuts in [live_like] + [np.sort(rng.choice(np.arange(1, len(b.ts)), size=rng.integers(2, 30), replace=False))
+                               for _ in range(3)]:
         split_det = factory()
         parts = [split_det.update(s, t, v) for s, t, v in zip(np.split(b.stream, cuts), np.split(b.ts, cuts),
                                                                np.split(b.value, cuts))]
