@@ -23,10 +23,26 @@ const Charts = (() => {
     return ticks;
   }
 
+  const MINUTE = 60e3, HOUR = 3600e3, DAY = 86400e3;
+  const TIME_STEPS = [MINUTE, 5 * MINUTE, 10 * MINUTE, 15 * MINUTE, 30 * MINUTE, HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR,
+                      12 * HOUR, DAY, 2 * DAY, 7 * DAY];
+
+  /** Tick instants on whole minutes, hours or days of local time, about `count` of them. */
+  function timeTicks(t0, t1, count = 6) {
+    const step = TIME_STEPS.find((s) => (t1 - t0) / s <= count) || 7 * DAY;
+    // align to local wall-clock time: midnight for days, the hour otherwise
+    const offset = new Date(t0).getTimezoneOffset() * MINUTE;
+    const first = Math.ceil((t0 - offset) / step) * step + offset;
+    const ticks = [];
+    for (let t = first; t <= t1; t += step) ticks.push(t);
+    return ticks;
+  }
+
+  const hourMinute = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  const dayMonth = new Intl.DateTimeFormat(undefined, { day: "2-digit", month: "short" });
+
   function timeLabel(ms, spanMs) {
-    const d = new Date(ms);
-    const opts = spanMs > 2 * 86400e3 ? { month: "short", day: "2-digit" } : { hour: "2-digit", minute: "2-digit" };
-    return new Intl.DateTimeFormat(undefined, opts).format(d);
+    return (spanMs > 2 * DAY ? dayMonth : hourMinute).format(new Date(ms));
   }
 
   /**
@@ -73,7 +89,7 @@ const Charts = (() => {
       root.append(svg("line", { x1: margin.left, x2: width - margin.right, y1: y(v), y2: y(v), class: "grid" }));
       root.append(svg("text", { x: margin.left - 6, y: y(v) + 4, class: "tick", "text-anchor": "end" }, v));
     }
-    for (const t of niceTicks(t0, t1, 6)) {
+    for (const t of timeTicks(t0, t1)) {
       root.append(svg("text", { x: x(t), y: height - 8, class: "tick", "text-anchor": "middle" }, timeLabel(t, t1 - t0)));
     }
     if (spec.unit) root.append(svg("text", { x: 4, y: margin.top + 4, class: "tick" }, spec.unit));

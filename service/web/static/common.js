@@ -119,8 +119,9 @@ const Faultline = (() => {
   }
 
   // ---- formatting -----------------------------------------------------------------------------
+  // "Sat 21 Nov, 16:19": short enough for a table cell on a tablet; 24-hour clock as on the shop floor
   const timeFormat = new Intl.DateTimeFormat(undefined, {
-    year: "numeric", month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit",
+    weekday: "short", day: "2-digit", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
   });
 
   function fmtTime(value) {
@@ -160,6 +161,13 @@ const Faultline = (() => {
     return share === null || share === undefined ? "—" : `${(share * 100).toFixed(0)} %`;
   }
 
+  /** What the engineer needs first about an asset: an open work order, else an active finding, else ok. */
+  const assetStatus = (asset) => (asset.open_work_orders ? "work_order" : asset.status === "alarm" ? "finding" : "ok");
+  const ASSET_STATUS_TEXT = { ok: "ok", finding: "finding", work_order: "work order open" };
+
+  /** Units of the shared sensor names. */
+  const UNITS = { vibration_rms: "mm/s", bearing_temp: "°C", motor_current: "A", accel: "m/s²" };
+
   const words = (s) => String(s ?? "").replaceAll("_", " ");
 
   // Detector parameters that are limits on the readings themselves (not on scores), worth drawing.
@@ -176,18 +184,16 @@ const Faultline = (() => {
     return limits;
   }
 
-  /** Readings of one sensor as chart points: GET /readings → [[epoch ms, value], ...]. */
-  async function readingPoints(asset, sensor, startMs, endMs) {
+  /**
+   * Readings of one sensor between two instants (epoch ms), for a chart: `{points: [[ms, value], ...],
+   * limits: [{label, value}]}` with the limits of every check on that sensor in force.
+   */
+  async function readings(asset, sensor, startMs, endMs) {
     const data = await api("/readings", { query: { asset, sensor, start: new Date(startMs).toISOString(),
                                                    end: new Date(endMs).toISOString() } });
-    return pointsOf(data);
-  }
-
-  function pointsOf(data) {
-    const ms = (t) => (typeof t === "number" ? t : new Date(t).getTime());
-    if (data && Array.isArray(data.ts)) return data.ts.map((t, i) => [ms(t), data.value[i]]);
-    const rows = Array.isArray(data) ? data : (data && (data.readings || data.points)) || [];
-    return rows.map((r) => [ms(r.ts ?? r.time), r.value]);
+    const points = data.ts.map((t, i) => [new Date(t).getTime(), data.value[i]]);
+    const limits = Object.values(data.thresholds || {}).flatMap(readingLimits);
+    return { points, limits, downsampled: data.downsampled };
   }
 
   // ---- live events ----------------------------------------------------------------------------
@@ -271,6 +277,6 @@ const Faultline = (() => {
 
   document.addEventListener("DOMContentLoaded", setupTokenForm);
 
-  return { actOnOrder, api, ApiError, clearMessage, el, fmtCountdown, fmtDuration, fmtNumber, fmtPercent, fmtTime,
-           liveEvents, readingLimits, readingPoints, showError, showMessage, token, words };
+  return { actOnOrder, api, ApiError, ASSET_STATUS_TEXT, assetStatus, clearMessage, el, fmtCountdown, fmtDuration, fmtNumber, fmtPercent, fmtTime,
+           liveEvents, readingLimits, readings, showError, showMessage, token, UNITS, words };
 })();

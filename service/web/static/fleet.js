@@ -2,44 +2,35 @@
 "use strict";
 
 (() => {
-  const { api, el, fmtNumber, fmtTime, liveEvents, showError, words } = Faultline;
+  const { api, ASSET_STATUS_TEXT, assetStatus, el, fmtNumber, fmtTime, liveEvents, showError, UNITS, words } = Faultline;
   const box = document.getElementById("fleet");
   const filter = document.getElementById("status-filter");
-  const UNITS = { vibration_rms: "mm/s", bearing_temp: "°C", motor_current: "A" };
-  const STATUS_TEXT = { ok: "ok", finding: "finding", work_order: "work order open" };
   let assets = [];
 
-  /** Latest readings as [[sensor, {ts, value}]], whichever shape the API gives them in. */
-  function latestOf(asset) {
-    const latest = asset.latest || asset.latest_readings || {};
-    if (Array.isArray(latest)) return latest.map((r) => [r.sensor, r]);
-    return Object.entries(latest).map(([sensor, r]) => [sensor, typeof r === "number" ? { value: r } : r]);
-  }
 
   function card(asset) {
-    const status = asset.status || "ok";
-    const readings = latestOf(asset).filter(([sensor]) => sensor !== "accel");
+    const status = assetStatus(asset);
+    const readings = asset.latest.filter((r) => r.sensor !== "accel");
     return el("a", { class: "card asset-card", href: `/assets/${encodeURIComponent(asset.asset)}`,
                      dataset: { asset: asset.asset, status }, style: "text-decoration:none;color:inherit" },
-      el("h3", {}, asset.asset, " ", el("span", { class: `badge ${status}` }, STATUS_TEXT[status] || words(status))),
+      el("h3", {}, asset.asset, " ", el("span", { class: `badge ${status}` }, ASSET_STATUS_TEXT[status] || words(status))),
       el("p", { class: "muted", style: "margin:0 0 0.4rem" }, [asset.site, asset.criticality && `criticality ${asset.criticality}`,
                                                                asset.asset_class].filter(Boolean).join(" · ")),
-      el("dl", { class: "facts" }, readings.flatMap(([sensor, r]) => [
-        el("dt", {}, words(sensor)),
-        el("dd", { title: fmtTime(r.ts) }, `${fmtNumber(r.value)} ${UNITS[sensor] || ""}`)])),
+      el("dl", { class: "facts" }, readings.flatMap((r) => [
+        el("dt", {}, words(r.sensor)),
+        el("dd", { title: fmtTime(r.ts) }, `${fmtNumber(r.value)} ${UNITS[r.sensor] || ""}`)])),
       readings.length ? null : el("p", { class: "muted" }, "no readings yet"));
   }
 
   function render() {
-    const shown = filter.value ? assets.filter((a) => (a.status || "ok") === filter.value) : assets;
+    const shown = filter.value ? assets.filter((a) => assetStatus(a) === filter.value) : assets;
     box.replaceChildren(...shown.map(card));
     if (!shown.length) box.append(el("p", { class: "muted" }, assets.length ? "No asset matches." : "No assets yet."));
   }
 
   async function load() {
     try {
-      const data = await api("/assets");
-      assets = Array.isArray(data) ? data : data.items || [];
+      assets = await api("/assets");
       render();
     } catch (err) {
       showError(err, "Loading the fleet");
@@ -48,7 +39,7 @@
 
   filter.addEventListener("change", render);
   load();
-  // Readings change all the time: refresh on order and finding events, and every 10 s regardless.
+  // Readings change all the time: refresh every 10 s, and at once when a finding or an order changes.
   setInterval(load, 10000);
-  liveEvents((event) => { if (event) load(); }, { pollMs: 10000 });
+  liveEvents((event) => { if (event && event.type !== "readings") load(); }, { pollMs: 10000 });
 })();

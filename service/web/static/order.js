@@ -2,7 +2,7 @@
 "use strict";
 
 (() => {
-  const { actOnOrder, api, el, fmtCountdown, fmtTime, liveEvents, readingLimits, readingPoints, showError, words } = Faultline;
+  const { actOnOrder, api, el, fmtCountdown, fmtTime, liveEvents, readingLimits, readings, showError, UNITS, words } = Faultline;
   const orderId = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
   let order = null;
 
@@ -32,6 +32,18 @@
     tick();
   }
 
+  // Which buttons make sense in which status (ticketing's lifecycle decides; this only keeps the
+  // tablet uncluttered). Comment is always there.
+  const NEXT_STEPS = { open: ["acknowledge"], acknowledged: ["start"], in_progress: ["hold", "resolve"],
+                       on_hold: ["resume"], resolved: ["close", "reopen"], closed: ["reopen"] };
+
+  function renderActions() {
+    const next = new Set([...(NEXT_STEPS[order.status] || []), "comment"]);
+    for (const button of document.querySelectorAll("button[data-action]")) button.hidden = !next.has(button.dataset.action);
+    document.getElementById("hold-reason").hidden = !next.has("hold");
+    for (const id of ["outcome", "outcome-notes"]) document.getElementById(id).hidden = !next.has("resolve");
+  }
+
   function tick() {
     const paused = order && order.status === "on_hold";
     for (const span of document.querySelectorAll(".countdown")) {
@@ -52,12 +64,12 @@
     const a = Math.min(...starts), b = Math.max(...ends);
     const margin = Math.max((b - a) * 0.5, 15 * 60e3); // context before and after the window
     try {
-      const points = await readingPoints(order.asset, first.sensor, a - margin, b + margin);
+      const { points } = await readings(order.asset, first.sensor, a - margin, b + margin);
       Charts.line(box, {
         series: [{ name: first.sensor, points }],
-        thresholds: readingLimits(first.thresholds),
+        thresholds: readingLimits(first.thresholds), // the limits when the finding was made
         marks: order.evidence.map((e, i) => ({ start: starts[i], end: ends[i], label: i ? "" : words(e.severity) })),
-        unit: first.sensor, label: `${first.sensor} of ${order.asset} around the finding`,
+        unit: UNITS[first.sensor] || first.sensor, label: `${first.sensor} of ${order.asset} around the finding`,
       });
     } catch (err) {
       box.textContent = `Readings not available: ${err.message}`;
@@ -88,10 +100,11 @@
 
   async function renderHistory() {
     try {
-      const data = await api(`/work-orders/${orderId}/audit`);
-      const entries = Array.isArray(data) ? data : data.items || data.entries || [];
-      document.getElementById("history").replaceChildren(el("table", {}, el("tbody", {}, entries.map((e) =>
-        el("tr", {}, el("td", {}, fmtTime(e.at)), el("td", {}, e.actor), el("td", {}, words(e.action)))))));
+      const entries = await api(`/work-orders/${orderId}/audit`);
+      document.getElementById("history").replaceChildren(el("table", {},
+        el("thead", {}, el("tr", {}, ["When", "Who", "What"].map((h) => el("th", {}, h)))),
+        el("tbody", {}, entries.map((e) => el("tr", {}, el("td", {}, fmtTime(e.at)), el("td", {}, e.actor),
+                                                    el("td", {}, words(e.action)))))));
     } catch (err) {
       document.getElementById("history").textContent = `History not available: ${err.message}`;
     }
@@ -105,6 +118,7 @@
       return;
     }
     renderFacts();
+    renderActions();
     renderEvidence();
     renderComments();
     renderHistory();
@@ -135,7 +149,6 @@
   setInterval(tick, 1000);
   load();
   liveEvents((event) => {
-    const changed = event?.data?.order?.id ?? event?.data?.order_id;
-    if (!event || String(changed) === String(orderId)) load();
+    if (!event || (event.type === "work_order" && String(event.data.id) === String(orderId))) load();
   });
 })();

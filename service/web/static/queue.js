@@ -52,9 +52,9 @@
       : null;
     const due = order.status === "open" && order.response_due ? order.response_due : order.resolution_due;
     return el("tr", { dataset: { orderId: order.id, status: order.status } },
-      el("td", {}, el("a", { href: `/work-orders/${order.id}` }, order.number || `WO-${order.id}`)),
+      el("td", { class: "nowrap" }, el("a", { href: `/work-orders/${order.id}` }, order.number)),
       el("td", {}, el("span", { class: `badge ${order.priority}` }, order.priority)),
-      el("td", {}, el("a", { href: `/assets/${encodeURIComponent(order.asset)}` }, order.asset)),
+      el("td", { class: "nowrap" }, el("a", { href: `/assets/${encodeURIComponent(order.asset)}` }, order.asset)),
       el("td", { class: "hide-narrow" }, words(order.fault_mode)),
       el("td", {}, el("span", { class: `badge ${order.status}` }, words(order.status))),
       el("td", { class: "hide-narrow" }, order.assignee || "—"),
@@ -72,7 +72,7 @@
 
   async function load() {
     try {
-      const data = await api("/work-orders", { query: { limit: 500 } });
+      const data = await api("/work-orders");
       orders = Array.isArray(data) ? data : data.items || [];
       render();
     } catch (err) {
