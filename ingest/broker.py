@@ -38,6 +38,7 @@ class EmbeddedBroker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._broker = None
         self._thread: threading.Thread | None = None
+        self._connections: set[asyncio.Transport] = set()
 
     def start(self, timeout: float = 10.0) -> "EmbeddedBroker":
         started = threading.Event()
@@ -46,12 +47,24 @@ class EmbeddedBroker:
         async def serve() -> None:
             from amqtt.broker import Broker
 
+            connections = self._connections
+
+            class TrackingBroker(Broker):
+                # amqtt's shutdown waits for client connections to end (Server.wait_closed) and
+                # does not end them itself; keep their transports so stop() can close them.
+                async def stream_connected(self, reader, writer, listener_name):
+                    connections.add(writer.transport)
+                    try:
+                        await super().stream_connected(reader, writer, listener_name)
+                    finally:
+                        connections.discard(writer.transport)
+
             config = {
                 "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
                 # only anonymous auth: amqtt's default packet and $SYS plugins cost time per message
                 "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
             }
-            self._broker = Broker(config)
+            self._broker = TrackingBroker(config)
             await self._broker.start()
 
         def run() -> None:
@@ -79,9 +92,14 @@ class EmbeddedBroker:
     def stop(self, timeout: float = 10.0) -> None:
         if not self._loop or not self._thread:
             return
-        future = asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop)
+        async def shutdown() -> None:
+            for transport in list(self._connections):
+                transport.abort()
+            await asyncio.wait_for(self._broker.shutdown(), timeout)
+
+        future = asyncio.run_coroutine_threadsafe(shutdown(), self._loop)
         try:
-            future.result(timeout)
+            future.result(timeout + 1)
         except Exception:  # noqa: BLE001 - stopping anyway
             log.warning("embedded broker did not shut down cleanly", exc_info=True)
         self._loop.call_soon_threadsafe(self._loop.stop)

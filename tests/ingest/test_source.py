@@ -1,0 +1,106 @@
+"""The MQTT source against real brokers: protocol fallback, re-subscription, acknowledgement rules."""
+
+import logging
+import time
+
+import pytest
+
+from ingest.broker import EmbeddedBroker
+from ingest.settings import MqttSettings
+from ingest.source import MqttSource
+from tests.ingest.publishing import publish, wait_for
+from tests.servers import free_port
+
+pytestmark = pytest.mark.servers
+
+
+def taken(source, n, timeout=10):
+    """Take deliveries until ``n`` messages came; returns them joined."""
+    got = []
+    deadline = time.monotonic() + timeout
+    while sum(map(len, got)) < n and time.monotonic() < deadline:
+        d = source.take(timeout=0.1)
+        if d:
+            got.append(d)
+    assert sum(map(len, got)) == n, f"took {sum(map(len, got))} of {n} messages"
+    return got
+
+
+def message(i):
+    return "faultline/s1/pump1/bearing_temp", b'{"value": %d}' % i
+
+
+def test_auto_falls_back_to_mqtt_311_on_a_broker_that_only_speaks_it(caplog):
+    port = free_port()
+    with EmbeddedBroker(port=port):
+        source = MqttSource(MqttSettings(url=f"mqtt://127.0.0.1:{port}", client_id="fallback", protocol="auto",
+                                         reconnect_min_s=0.05))
+        source.connack_timeout_s = 1.0
+        with caplog.at_level(logging.WARNING, logger="ingest.source"):
+            source.start()
+            try:
+                assert source.connected.wait(15)
+                assert source.protocol == "3.1.1"
+                publish(port, [message(1)])
+                [d] = taken(source, 1)
+                assert source.ack(d) == 1
+            finally:
+                source.stop()
+    assert "falling back to MQTT 3.1.1" in caplog.text
+
+
+def test_resubscribes_when_the_broker_lost_the_session():
+    port = free_port()
+    broker = EmbeddedBroker(port=port).start()  # amqtt keeps sessions in memory: a restart loses them
+    source = MqttSource(MqttSettings(url=f"mqtt://127.0.0.1:{port}", client_id="resub", protocol="3.1.1",
+                                     reconnect_min_s=0.05, reconnect_max_s=0.2))
+    source.start()
+    try:
+        assert source.connected.wait(10)
+        broker.stop()
+        wait_for(lambda: not source.connected.is_set(), 10, "the source to notice")
+        broker = EmbeddedBroker(port=port).start()
+        wait_for(lambda: source.connected.is_set() and source.connections == 2, 15, "reconnect")
+        wait_for(lambda: publish(port, [message(2)]) or source.take(timeout=0.2), 10,
+                 "a message on the new session (only if subscribed again)", interval=0.2)
+    finally:
+        source.stop()
+        broker.stop()
+
+
+def test_messages_of_a_dropped_connection_are_not_acknowledged_on_the_next(own_mosquitto):
+    settings = MqttSettings(url=own_mosquitto.url, client_id="generations", reconnect_min_s=0.05,
+                            reconnect_max_s=0.2)
+    source = MqttSource(settings)
+    source.start()
+    try:
+        assert source.connected.wait(10)
+        publish(own_mosquitto.port, [message(i) for i in range(5)])
+        before = taken(source, 5)
+        own_mosquitto.restart()
+        wait_for(lambda: source.connections == 2 and source.connected.is_set(), 15, "reconnect")
+        assert sum(source.ack(d) for d in before) == 0  # their packet ids belong to the old connection
+        # the broker kept them (persistent session, never acknowledged) and sends them again
+        again = taken(source, 5)
+        assert sorted(p for d in again for _, p, _ in d.messages) == sorted(message(i)[1] for i in range(5))
+        assert sum(source.ack(d) for d in again) == 5
+    finally:
+        source.stop()
+
+
+def test_stop_taking_leaves_new_messages_with_the_broker(own_mosquitto):
+    settings = MqttSettings(url=own_mosquitto.url, client_id="stop-taking", reconnect_min_s=0.05)
+    source = MqttSource(settings)
+    source.start()
+    assert source.connected.wait(10)
+    source.stop_taking()
+    publish(own_mosquitto.port, [message(9)])
+    assert source.take(timeout=0.5) is None
+    source.stop()
+    second = MqttSource(settings)
+    second.start()
+    try:
+        [d] = taken(second, 1)
+        assert d.messages[0][1] == message(9)[1]
+    finally:
+        second.stop()
