@@ -222,6 +222,8 @@ class TicketingConfig(_Section):
     default_criticality: Criticality = Criticality.B
     store_url: str = Field("sqlite:///var/workorders.sqlite",
                            description="the work-order store: sqlite:///path or postgresql+psycopg://user@host/db")
+    checklists: dict[str, list[str]] = Field(
+        default_factory=dict, description="fault mode (or 'default') -> steps every new order of it lists")
     webhooks: list[WebhookSettings] = Field(default_factory=list, description="receivers of every order event")
     smtp: SmtpSettings | None = Field(None, description="mail server for escalation notices; none: no e-mail")
 
@@ -324,6 +326,10 @@ class TicketingConfig(_Section):
         except ValueError:
             raise ValueError(f"no risk-matrix cell for severity {severity!r} and criticality {criticality!r} "
                              f"(severities: {', '.join(Severity)}; criticalities: {', '.join(Criticality)})") from None
+
+    def checklist_for(self, fault_mode: str) -> list[str]:
+        """The steps a new order for ``fault_mode`` lists (the ``default`` list when it has none)."""
+        return list(self.checklists.get(fault_mode, self.checklists.get("default", [])))
 
     def criticality_of(self, asset: str) -> Criticality:
         """The asset's criticality from ``asset_criticality``, else ``default_criticality``."""

@@ -25,7 +25,7 @@ from typing import Any
 from ticketing.clock import Clock, require_aware
 from ticketing.config import Severity
 from ticketing.lifecycle import SYSTEM, DeadlinesOf, Lifecycle, Notifier, config_deadlines, with_deadlines
-from ticketing.models import Evidence, OrderEvent, ServiceType, Status, WorkOrder, more_urgent
+from ticketing.models import ChecklistItem, Evidence, OrderEvent, ServiceType, Status, WorkOrder, more_urgent
 from ticketing.store import DuplicateOpenOrder, StoreError
 
 SEVERITIES = tuple(s.value for s in Severity)
@@ -101,6 +101,8 @@ class FindingIntake:
         Computes SLA deadlines for an order (see `ticketing.lifecycle.DeadlinesOf`).
     assign
         ``(order) -> engineer name or None``, e.g. `ticketing.assignment.Assigner.choose`.
+    checklist_of
+        ``(fault mode) -> steps`` a new order lists for the engineer to tick off at close-out.
     notify
         Called with each `OrderEvent` after it is saved (the adapters).
     """
@@ -108,10 +110,12 @@ class FindingIntake:
     def __init__(self, store, clock: Clock, *, priority_of: Callable[[FindingIn], str],
                  service_type_of: Callable[[str], ServiceType], reopen_window: timedelta,
                  deadlines: DeadlinesOf | None = None, assign: Callable[[WorkOrder], str | None] | None = None,
+                 checklist_of: Callable[[str], list[str]] = lambda fault_mode: [],
                  notify: Callable[[OrderEvent], None] = Notifier()):
         self.store, self.clock = store, clock
         self.priority_of, self.service_type_of = priority_of, service_type_of
         self.reopen_window, self.deadlines, self.assign, self.notify = reopen_window, deadlines, assign, notify
+        self.checklist_of = checklist_of
         self._lifecycle = Lifecycle(clock, deadlines)
 
     @classmethod
@@ -125,7 +129,8 @@ class FindingIntake:
                    priority_of=lambda f: config.priority_for(f.severity, config.criticality_of(f.asset)),
                    service_type_of=lambda priority: config.policy_for(priority).service_type,
                    reopen_window=config.reopen_window, deadlines=config_deadlines(config),
-                   assign=Assigner.from_config(config, store).choose, notify=notify)
+                   assign=Assigner.from_config(config, store).choose, checklist_of=config.checklist_for,
+                   notify=notify)
 
     def receive(self, finding: FindingIn) -> OrderEvent:
         """Record ``finding`` on the right order (new, existing or reopened) and return what happened."""
@@ -154,7 +159,8 @@ class FindingIntake:
     def _new(self, finding: FindingIn, now: datetime) -> WorkOrder:
         priority = self.priority_of(finding)
         order = WorkOrder(site=finding.site, asset=finding.asset, fault_mode=finding.fault_mode,
-                          service_type=self.service_type_of(priority), priority=priority, opened_at=now)
+                          service_type=self.service_type_of(priority), priority=priority, opened_at=now,
+                          checklist=[ChecklistItem(text=step) for step in self.checklist_of(finding.fault_mode)])
         order.add_evidence(finding.as_evidence(now))
         if self.assign is not None:
             order.assignee = self.assign(order)

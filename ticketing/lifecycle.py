@@ -132,12 +132,22 @@ class Lifecycle:
         return self._with_deadlines(order, now)
 
     def resolve(self, order: WorkOrder, actor: Actor, outcome: Outcome | str, notes: str = "",
-                checklist: Iterable[ChecklistItem] | None = None) -> WorkOrder:
-        """Record the close-out: what was found (the detector's feedback), notes and checklist results."""
+                checklist: Iterable[ChecklistItem] | None = None, checked: Iterable[int] | None = None) -> WorkOrder:
+        """Record the close-out: what was found (the detector's feedback), notes and checklist results.
+
+        ``checklist`` replaces the list with results; ``checked`` instead gives the 1-based numbers of
+        the order's own steps that were done (the others are recorded as not done).
+        """
         order, now = self._begin(order, "resolve", actor)
         order.outcome, order.outcome_notes, order.resolved_at = Outcome(outcome), notes, now
         if checklist is not None:
             order.checklist = list(checklist)
+        if checked is not None:
+            done = set(checked)
+            if bad := sorted(n for n in done if not 1 <= n <= len(order.checklist)):
+                raise ValueError(f"{order.number} has checklist steps 1..{len(order.checklist)}, not {bad[0]}")
+            for number, item in enumerate(order.checklist, start=1):
+                item.done = number in done
         return order
 
     def close(self, order: WorkOrder, actor: Actor) -> WorkOrder:

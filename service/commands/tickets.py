@@ -217,6 +217,7 @@ def act(
     outcome: Optional[str] = typer.Option(None, "--outcome",
                                           help="resolve: fault_confirmed, false_alarm, no_fault_found or no_access"),
     notes: str = typer.Option("", "--notes", help="resolve: what was done"),
+    checked: Optional[str] = typer.Option(None, "--checked", help="resolve: numbers of the checklist steps done, e.g. 1,2"),
     engineer: Optional[str] = typer.Option(None, "--engineer", help="assign: to whom"),
     priority: Optional[str] = typer.Option(None, "--priority", help="set_priority: P1..P4"),
     text: Optional[str] = typer.Option(None, "--text", help="comment: the text"),
@@ -234,8 +235,13 @@ def act(
     if actor not in people:
         raise typer.BadParameter(f"unknown engineer {actor!r} (configured: {', '.join(sorted(people)) or 'none'})",
                                  param_hint="--as")
+    try:
+        steps = [int(n) for n in checked.split(",") if n.strip()] if checked is not None else None
+    except ValueError:
+        raise typer.BadParameter(f"{checked!r} is not a list of step numbers (write e.g. 1,2)",
+                                 param_hint="--checked") from None
     given = {"reason": reason, "outcome": outcome, "notes": notes or None, "engineer": engineer,
-             "priority": priority, "text": text}
+             "priority": priority, "text": text, "checked": steps}
     arguments = {name: value for name, value in given.items() if value is not None}
     clock = SystemClock()
     with WorkOrderStore(store if store is not None else settings.store_url) as orders:

@@ -40,6 +40,8 @@ def test_first_finding_opens_an_order_with_priority_policy_engineer_and_deadline
     assert (evidence.detector, evidence.rule, evidence.config_version) == ("iso20816", "zone-c", "cfg-7")
     assert evidence.readings["max"] == 7.9 and evidence.thresholds == {"alert": 7.1}
     assert [e.id for e in events] == [event.id]
+    assert [c.text for c in order.checklist][1] == "Clean or balance the rotor"  # the imbalance checklist
+    assert all(c.done is None for c in order.checklist)
 
 
 def test_refire_adds_evidence_and_raises_priority_but_never_lowers_it(intake, store, clock):

@@ -143,3 +143,11 @@ def test_engineers_act_from_the_command_line(tmp_path, config):
     assert stranger.exit_code == 2 and "unknown engineer 'mallory'" in stranger.output
     bad = run("act", number, "hold", "--as", "lea.fischer", "--reason", "lunch")
     assert bad.exit_code == 1 and "cannot hold from on_hold" in bad.output
+    assert run("act", number, "resume", "--as", "lea.fischer").exit_code == 0
+    wrong_step = run("act", number, "resolve", "--as", "lea.fischer", "--outcome", "fault_confirmed", "--checked", "7")
+    assert wrong_step.exit_code == 1 and "not 7" in wrong_step.output
+    done = run("act", number, "resolve", "--as", "lea.fischer", "--outcome", "fault_confirmed", "--checked", "1,3")
+    assert done.exit_code == 0, done.output
+    import json
+    shown = json.loads(run("show", number).output)
+    assert [c["done"] for c in shown["checklist"]] == [True, False, True] and shown["outcome"] == "fault_confirmed"
