@@ -26,6 +26,26 @@ def _load(path: Path | None):
         raise typer.Exit(2) from None
 
 
+def _override(settings, changes: dict):
+    """Settings with command-line values replacing file values, validated like the file."""
+    from pydantic import ValidationError
+
+    from service.settings import describe_errors
+
+    update = {}
+    for section, values in changes.items():
+        if not values:
+            continue
+        data = {**getattr(settings, section).model_dump(), **values}
+        try:
+            update[section] = type(getattr(settings, section)).model_validate(data)
+        except ValidationError as exc:
+            for problem in describe_errors(exc, data):
+                typer.echo(f"command line: {section}.{problem}", err=True)
+            raise typer.Exit(2) from None
+    return settings.model_copy(update=update)
+
+
 def check_config(file: Path = typer.Argument(..., help="the YAML configuration file")) -> None:
     """Validate a configuration file: prints OK, or each bad key with its value."""
     _load(file)
@@ -34,6 +54,8 @@ def check_config(file: Path = typer.Argument(..., help="the YAML configuration f
 
 def ingest(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML configuration; none = embedded default"),
+    mqtt_url: Optional[str] = typer.Option(None, help="overrides mqtt.url, e.g. mqtt://127.0.0.1:1884"),
+    metrics_port: Optional[int] = typer.Option(None, help="overrides metrics.port (0 = off)"),
     log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING or ERROR"),
 ) -> None:
     """Subscribe to MQTT and write readings until SIGINT/SIGTERM.
@@ -47,6 +69,9 @@ def ingest(
     for chatty in ("httpx", "amqtt", "transitions"):  # one line per request or packet at INFO
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
     settings = _load(config)
+    overrides = {"mqtt": {"url": mqtt_url}, "metrics": {"port": metrics_port}}
+    settings = _override(settings, {section: {k: v for k, v in values.items() if v is not None}
+                                    for section, values in overrides.items()})
     from detectors.waveform import block_features
     from ingest.pipeline import run_ingest
 

@@ -68,3 +68,29 @@ def test_embedded_broker_refuses_a_taken_port():
         taken.listen()
         with pytest.raises(RuntimeError, match="could not start"):
             EmbeddedBroker("127.0.0.1", taken.getsockname()[1]).start()
+
+
+def test_faultline_ingest_without_config_runs_the_embedded_default(tmp_path):
+    """The newcomer's command, on a free port: a broker in process, readings in ./var/readings.sqlite."""
+    import signal
+    import subprocess
+    import sys
+
+    port = free_port()
+    log = tmp_path / "ingest.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "service.cli", "ingest", "--mqtt-url",
+                                 f"mqtt://127.0.0.1:{port}", "--metrics-port", "0"],
+                                cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: broker_answers("127.0.0.1", port), 60, "the embedded broker")
+        readings = tmp_path / "var" / "readings.sqlite"
+        wait_for(lambda: publish(port, [reading(42)]) or (
+            readings.exists() and SqliteStore(readings).query("pump1", "bearing_temp", 0, 2**62).value.tolist()),
+            60, "a reading in var/readings.sqlite", interval=0.5)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+    assert code == 0, log.read_text()[-3000:]
+    assert (tmp_path / "var" / "spool").is_dir()
+    assert "started the embedded MQTT 3.1.1 broker" in log.read_text()
