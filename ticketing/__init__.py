@@ -19,7 +19,7 @@ from ticketing.kpis import Kpis, compute_kpis, kpis_from_store
 from ticketing.lifecycle import SYSTEM, Actor, InvalidTransition, Lifecycle, Notifier, ServiceDesk, config_deadlines
 from ticketing.models import (ChecklistItem, Comment, Evidence, HoldPeriod, HoldReason, OrderEvent, Outcome,
                               ServiceType, Status, WorkOrder)
-from ticketing.responders import EscalationResponder
+from ticketing.responders import EscalationResponder, EscalationTracker
 from ticketing.store import DuplicateOpenOrder, OrderNotFound, StoreError, WorkOrderStore
 from ticketing.sla import Deadlines, EscalationStep, Hold, SlaClock, SlaPolicy, SlaStatus, SlaTimeline, TargetStatus
 
@@ -31,7 +31,7 @@ __all__ = [
     "due_escalations", "next_escalation", "parse_span",
     # work orders
     "Actor", "Assigner", "AuditBreak", "AuditEntry", "ChecklistItem", "Comment", "DuplicateOpenOrder",
-    "EscalationResponder", "Evidence", "FindingIn", "FindingIntake", "HoldPeriod", "HoldReason", "InvalidTransition",
+    "EscalationResponder", "EscalationTracker", "Evidence", "FindingIn", "FindingIntake", "HoldPeriod", "HoldReason", "InvalidTransition",
     "Kpis", "Lifecycle", "Notifier", "OrderEvent", "OrderNotFound", "Outcome", "SYSTEM", "ServiceDesk", "ServiceType",
     "Status", "StoreError", "WorkOrder", "WorkOrderStore", "compute_kpis", "config_deadlines", "kpis_from_store",
 ]

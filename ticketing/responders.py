@@ -14,7 +14,7 @@ from ticketing.assignment import Assigner
 from ticketing.config import TicketingConfig
 from ticketing.escalation import EscalationAction, EscalationScheduler
 from ticketing.lifecycle import SYSTEM, ServiceDesk
-from ticketing.models import Status, WorkOrder
+from ticketing.models import OrderEvent, Status, WorkOrder
 
 _PREFIX = "escalation "
 
@@ -52,12 +52,30 @@ class EscalationResponder:
 
     def watch(self, scheduler: EscalationScheduler) -> int:
         """Track every unfinished order of the store in ``scheduler`` (after a restart, say); returns how many."""
-        tracked = 0
-        for order in self.desk.store.orders():
-            if order.status in (Status.RESOLVED, Status.CLOSED):
-                scheduler.forget(order.id)
-                continue
-            policy = self.config.policy_for(order.priority, order.service_type)
-            scheduler.track(order.id, order, self.config.sla_clock(order.site, policy), fired=fired_steps(order))
-            tracked += 1
-        return tracked
+        tracker = EscalationTracker(scheduler, self.config)
+        return sum(tracker.follow(order) for order in self.desk.store.orders())
+
+
+class EscalationTracker:
+    """An adapter that keeps a scheduler's view of each order current.
+
+    The scheduler judges the copy of an order it was given; after an acknowledgement, a hold or a
+    priority change that copy is stale, and response steps would still fire. Put this among the
+    adapters (``Notifier([tracker, …])``) so every change re-tracks the order, and a resolved or
+    closed one is dropped.
+    """
+
+    def __init__(self, scheduler: EscalationScheduler, config: TicketingConfig):
+        self.scheduler, self.config = scheduler, config
+
+    def follow(self, order: WorkOrder) -> bool:
+        """Track ``order`` as it now stands; False (and forgotten) once it is resolved or closed."""
+        if order.status in (Status.RESOLVED, Status.CLOSED):
+            self.scheduler.forget(order.id)
+            return False
+        policy = self.config.policy_for(order.priority, order.service_type)
+        self.scheduler.track(order.id, order, self.config.sla_clock(order.site, policy), fired=fired_steps(order))
+        return True
+
+    def on_event(self, event: OrderEvent) -> None:
+        self.follow(event.order)

@@ -114,3 +114,36 @@ def test_escalation_chain_on_a_stored_order_reminds_reassigns_and_survives_resta
     responder.watch(restarted)
     sent = len(inbox.messages)
     assert [a for i, a in restarted.tick() if i == order.id] == [] and len(inbox.messages) == sent
+
+
+def test_tracker_stops_response_steps_once_the_order_is_acknowledged(tmp_path, clock, config):
+    from datetime import timedelta
+
+    from tests.ticketing.conftest import finding
+    from ticketing.escalation import EscalationScheduler
+    from ticketing.findings import FindingIntake
+    from ticketing.lifecycle import Actor, Lifecycle, Notifier, ServiceDesk, config_deadlines
+    from ticketing.responders import EscalationResponder, EscalationTracker
+    from ticketing.store import WorkOrderStore
+
+    with WorkOrderStore(f"sqlite:///{tmp_path}/orders.db") as store:
+        fired, stale_fired = [], []
+        scheduler = EscalationScheduler(clock, lambda order_id, action: fired.append(action.key))
+        stale = EscalationScheduler(clock, lambda order_id, action: stale_fired.append(action.key))
+        order = FindingIntake.from_config(config, store, clock).receive(
+            finding(asset="pump-1", severity="high")).order  # P1: 15 min response
+        notify = Notifier([EscalationTracker(scheduler, config)])
+        desk = ServiceDesk(store, Lifecycle(clock, config_deadlines(config), config.permissions), notify)
+        assert EscalationResponder(desk, config).watch(scheduler) == 1  # as on start-up
+        EscalationResponder(desk, config).watch(stale)  # never told of what follows
+        clock.advance(timedelta(minutes=5))
+        desk.act(order.id, Actor("jonas.weber", "mid_engineer"), "acknowledge")
+        clock.advance(timedelta(minutes=20))  # past the response deadline, but it was met
+        scheduler.tick(), stale.tick()
+        assert not [k for k in fired if k.startswith("response")]
+        assert "response@1:reassign" in stale_fired  # what a stale copy would have done
+        desk.act(order.id, Actor("jonas.weber", "mid_engineer"), "start")
+        desk.act(order.id, Actor("jonas.weber", "mid_engineer"), "resolve", outcome="fault_confirmed")
+        clock.advance(timedelta(hours=5))  # past the resolution deadline, but it was met too
+        scheduler.tick()
+        assert fired == [] and scheduler.next_due() is None
