@@ -89,6 +89,8 @@ class AssetTable:
 
     def delivered(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Timestamps (n',) and columns (n',) of the rows that reach the store."""
+        if not self.lost.any():
+            return self.ts_ns, self.columns
         keep = ~self.lost
         return self.ts_ns[keep], {s: v[keep] for s, v in self.columns.items()}
 
