@@ -13,13 +13,15 @@ import tempfile
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
+
 from detectors import DetectorsConfig, Engine, Finding
-from service.evaluate import feed
 from service.runtime import finding_in
 from ticketing import FindingIntake, TicketingConfig, WorkOrderStore
+
+HOUR_NS = 3600 * 10**9
 
 class _SimClock:
     """The intake's clock during a replay: set to each finding's time, never backwards."""
@@ -46,14 +48,28 @@ def load_history(reader, start_ns: int, end_ns: int) -> tuple[list[tuple], dict[
     return history, sites
 
 
-def replay(config: DetectorsConfig, label: str, history) -> list[Finding]:
-    """The findings a fresh engine with ``config`` produces over ``history``, an hour at a time."""
+def replay(config: DetectorsConfig, label: str, history, end_ns: int, step_ns: int = HOUR_NS) -> list[Finding]:
+    """The findings a fresh engine with ``config`` produces over ``history``, an hour at a time.
+
+    The deadman is asked at the end of each hour, but never past ``end_ns``: silence after the window
+    is not the window's.
+    """
+    engine = Engine(config, label)
     if not history:
         return []
-    first = min(int(t[0]) for _, _, t, _ in history)
-    run = SimpleNamespace(scalars={(a, s): (t, v) for a, s, t, v in history}, waveforms={},
-                          start=datetime.fromtimestamp(first // 10**9, tz=UTC))
-    return feed(Engine(config, label), run)
+    ids = np.concatenate([np.full(len(t), engine.stream_id(a, s), dtype=np.int64) for a, s, t, _ in history])
+    ts = np.concatenate([t for _, _, t, _ in history])
+    vals = np.concatenate([v for _, _, _, v in history])
+    order = np.argsort(ts, kind="stable")
+    ids, ts, vals = ids[order], ts[order], vals[order]
+    findings: list[Finding] = []
+    for lo in range(int(ts[0]), end_ns, step_ns):
+        hi = min(lo + step_ns, end_ns)
+        a, b = np.searchsorted(ts, [lo, hi])
+        if b > a:
+            findings += engine.process(ids[a:b], ts[a:b], vals[a:b]).findings
+        findings += engine.silent(hi)
+    return findings
 
 
 def _when(f: Finding) -> datetime:
@@ -96,8 +112,9 @@ def episodes(findings: list[Finding]) -> list[dict[str, Any]]:
     return sorted(latest.values(), key=lambda r: r["started_at"])
 
 
-def side(config: DetectorsConfig, label: str, history, ticketing: TicketingConfig, sites: dict) -> dict[str, Any]:
-    findings = replay(config, label, history)
+def side(config: DetectorsConfig, label: str, history, end_ns: int, ticketing: TicketingConfig, sites: dict
+         ) -> dict[str, Any]:
+    findings = replay(config, label, history, end_ns)
     eps = episodes(findings)
     orders = orders_of(findings, ticketing, sites)
     return {"config_version": label, "findings": len(eps),
@@ -112,8 +129,8 @@ def backtest(reader, current: tuple[DetectorsConfig, str], proposed: tuple[Detec
     start_ns = int(start.timestamp() * 1e6) * 1000
     end_ns = int(end.timestamp() * 1e6) * 1000
     history, sites = load_history(reader, start_ns, end_ns)
-    now = side(*current, history, ticketing, sites)
-    new = side(*proposed, history, ticketing, sites)
+    now = side(*current, history, end_ns, ticketing, sites)
+    new = side(*proposed, history, end_ns, ticketing, sites)
 
     def keys(s):
         return {(o["site"], o["asset"], o["fault_mode"]) for o in s["work_orders"]}

@@ -541,7 +541,10 @@ class Runtime:
                 writer.write(readings)
             finally:
                 writer.close()
-            self.feed(readings)
+            if self._threads:
+                self.feed(readings)
+            else:
+                self.detection.handle(readings)
         self.dead_letters.delete([record.id])
         return True, f"{len(readings)} readings"
 
