@@ -73,7 +73,8 @@
     try {
       [asset, findings, orders] = await Promise.all([
         api(`/assets/${encodeURIComponent(name)}`), api("/findings", { query: { asset: name, limit: 200 } }),
-        api("/work-orders", { query: { asset: name, open_only: true } })]);
+        api("/work-orders", { query: { asset: name } })]);
+      orders = orders.filter((o) => o.status !== "closed"); // as the asset's open_work_orders counts them
     } catch (err) {
       showError(err, `Asset ${name}`);
       return;

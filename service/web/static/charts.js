@@ -123,7 +123,7 @@ const Charts = (() => {
    * is written beside the bar (defaults to the value). spec.target draws a dashed target line.
    */
   function bars(container, spec) {
-    const rowH = 30, labelW = 170, width = 760, right = 90;
+    const rowH = 30, labelW = spec.labelWidth || 170, width = 760, right = 90;
     const items = spec.bars || [];
     container.replaceChildren();
     if (!items.length) {
@@ -150,5 +150,41 @@ const Charts = (() => {
     container.append(root);
   }
 
-  return { line, bars, niceTicks };
+  /**
+   * Vertical columns over periods: spec.labels (one per column), spec.values (null = no data, drawn
+   * as a gap), spec.format(value) for the text above each column, spec.max (default the largest).
+   */
+  function columns(container, spec) {
+    // narrow, so that its text stays legible in a card a third of the page wide
+    const width = 360, height = spec.height || 170;
+    const margin = { top: 20, right: 4, bottom: 22, left: 4 };
+    const values = spec.values || [];
+    container.replaceChildren();
+    const known = values.filter((v) => v !== null && v !== undefined);
+    if (!known.length) {
+      container.append(Object.assign(document.createElement("p"), { className: "muted", textContent: "No data in this period yet." }));
+      return;
+    }
+    const max = spec.max ?? Math.max(...known, 1e-9);
+    const slot = (width - margin.left - margin.right) / values.length;
+    const plotH = height - margin.top - margin.bottom;
+    const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart columns", role: "img",
+                              "aria-label": spec.label || "column chart" });
+    root.append(svg("line", { x1: margin.left, x2: width - margin.right, y1: margin.top + plotH, y2: margin.top + plotH, class: "grid" }));
+    values.forEach((v, i) => {
+      const x = margin.left + i * slot + slot * 0.15, w = slot * 0.7;
+      root.append(svg("text", { x: x + w / 2, y: height - 8, class: "tick", "text-anchor": "middle" }, spec.labels[i]));
+      if (v === null || v === undefined) {
+        root.append(svg("text", { x: x + w / 2, y: margin.top + plotH - 4, class: "tick", "text-anchor": "middle" }, "—"));
+        return;
+      }
+      const h = Math.max(1, (v / max) * plotH);
+      root.append(svg("rect", { x, y: margin.top + plotH - h, width: w, height: h, rx: 2, class: `bar ${spec.kind ? spec.kind(v) : ""}` }));
+      root.append(svg("text", { x: x + w / 2, y: margin.top + plotH - h - 5, class: "bar-value", "text-anchor": "middle" },
+                      spec.format ? spec.format(v) : String(v)));
+    });
+    container.append(root);
+  }
+
+  return { line, bars, columns, niceTicks };
 })();

@@ -8,23 +8,29 @@
   let assets = [];
 
 
+  const URGENCY = { work_order: 0, finding: 1, ok: 2 };
+  const byUrgency = (a, b) => URGENCY[assetStatus(a)] - URGENCY[assetStatus(b)] || a.asset.localeCompare(b.asset);
+
   function card(asset) {
     const status = assetStatus(asset);
     const readings = asset.latest.filter((r) => r.sensor !== "accel");
+    const newest = readings.reduce((t, r) => (r.ts > t ? r.ts : t), "");
+    const orders = asset.open_work_orders;
     return el("a", { class: "card asset-card", href: `/assets/${encodeURIComponent(asset.asset)}`,
-                     dataset: { asset: asset.asset, status }, style: "text-decoration:none;color:inherit" },
-      el("h3", {}, asset.asset, " ", el("span", { class: `badge ${status}` }, ASSET_STATUS_TEXT[status] || words(status))),
-      el("p", { class: "muted", style: "margin:0 0 0.4rem" }, [asset.site, asset.criticality && `criticality ${asset.criticality}`,
-                                                               asset.asset_class].filter(Boolean).join(" · ")),
+                     dataset: { asset: asset.asset, status } },
+      el("h3", {}, asset.asset, " ", el("span", { class: `badge ${status}` },
+                                        status === "work_order" && orders > 1 ? `${orders} work orders open` : ASSET_STATUS_TEXT[status])),
+      el("p", { class: "muted" }, [asset.site, asset.criticality && `criticality ${asset.criticality}`,
+                                   asset.asset_class].filter(Boolean).join(" · ")),
       el("dl", { class: "facts" }, readings.flatMap((r) => [
         el("dt", {}, words(r.sensor)),
-        el("dd", { title: fmtTime(r.ts) }, `${fmtNumber(r.value)} ${UNITS[r.sensor] || ""}`)])),
-      readings.length ? null : el("p", { class: "muted" }, "no readings yet"));
+        el("dd", { class: "nowrap" }, `${fmtNumber(r.value)} ${UNITS[r.sensor] || ""}`)])),
+      el("p", { class: "muted small" }, newest ? `last reading ${fmtTime(newest)}` : "no readings yet"));
   }
 
   function render() {
     const shown = filter.value ? assets.filter((a) => assetStatus(a) === filter.value) : assets;
-    box.replaceChildren(...shown.map(card));
+    box.replaceChildren(...[...shown].sort(byUrgency).map(card));
     if (!shown.length) box.append(el("p", { class: "muted" }, assets.length ? "No asset matches." : "No assets yet."));
   }
 
