@@ -88,3 +88,37 @@ def test_sigterm_flushes_and_exits_zero(mosquitto, influxdb, tmp_path):
     wait_for(lambda: influx_count(influxdb, db) == 3000, 60, "the rest after a restart")
     proc.send_signal(signal.SIGINT)
     assert proc.wait(30) == 0
+
+
+SOAK = os.environ.get("FAULTLINE_SOAK") == "1"
+
+
+@pytest.mark.slow
+def test_soak_repeated_kills_and_a_store_outage_lose_nothing(mosquitto, own_influxdb, tmp_path):
+    """Short by default; FAULTLINE_SOAK=1 streams 200,000 readings through five kills."""
+    n, kills = (200_000, 5) if SOAK else (4_000, 1)
+    db = "soak"
+    config = write_config(tmp_path, mosquitto, own_influxdb, db, "e2e-soak")
+    create_session(mosquitto.port, "e2e-soak")
+    log = tmp_path / "ingest.log"
+    publisher = threading.Thread(target=publish, args=(mosquitto.port, stream(n, asset="soak")))
+    publisher.start()
+    proc = start(config, log)
+    try:
+        for k in range(kills):
+            wait_for(lambda: influx_count(own_influxdb, db) > (k + 1) * n // (kills + 2), 120, f"progress {k}")
+            if k == 0:  # an outage of the store, too, with readings spooled meanwhile
+                own_influxdb.stop()
+                wait_for(lambda: len(list((tmp_path / "spool").glob("*.seg"))) > 0, 10, "spooling")
+                own_influxdb.start()
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+            proc = start(config, log)
+        publisher.join(600)
+        wait_for(lambda: influx_count(own_influxdb, db) == n, 300, f"all {n} readings")
+    finally:
+        publisher.join(600)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0, log.read_text()[-3000:]
+    assert sorted(v for _, _, v in influx_points(own_influxdb, db)) == list(range(n))
