@@ -8,13 +8,19 @@ The data path, in the order a message travels:
 * `encode` (`ingest.lineprotocol`) turns `Readings` into InfluxDB line protocol;
 * the writers in `ingest.writers` store them (InfluxDB v1 or v2 API, or the embedded SQLite store);
 * `DeadLetterStore` keeps what could not be decoded or stored.
+
+The flow around it: `ingest.source.MqttSource` receives and acknowledges late, `Spool` keeps decoded
+readings durable until a writer confirmed them (`SpoolFull` when over its disk budget), and
+`ingest.pipeline` (`Pipeline`, `run_ingest`) connects source, decoder, spool and writer. Those two
+modules load paho and the HTTP clients, so they are imported from there, not here.
 """
 
 from ingest.codecs import DecodeLimits, Decoder, PayloadError, Rejected
 from ingest.deadletter import DeadLetter, DeadLetterRecord, DeadLetterStore
 from ingest.lineprotocol import encode, encode_lines
 from ingest.readings import Readings, SeriesKey
+from ingest.spool import Spool, SpoolFull
 from ingest.topics import TopicTemplate
 
 __all__ = ["DeadLetter", "DeadLetterRecord", "DeadLetterStore", "DecodeLimits", "Decoder", "PayloadError",
-           "Readings", "Rejected", "SeriesKey", "TopicTemplate", "encode", "encode_lines"]
+           "Readings", "Rejected", "SeriesKey", "Spool", "SpoolFull", "TopicTemplate", "encode", "encode_lines"]

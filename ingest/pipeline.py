@@ -232,18 +232,21 @@ class Pipeline:
         return self._drain_deadline is not None and time.monotonic() >= self._drain_deadline
 
 
+def _secret(value) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
 def build_writer(store: StoreSettings) -> Writer:
     """The writer the ``store`` section asks for."""
     from ingest.writers import InfluxV1Writer, InfluxV2Writer, SqliteStore
 
     if store.kind == "sqlite":
         return SqliteStore(store.path)
-    secret = lambda s: s.get_secret_value() if s is not None else None  # noqa: E731
     if store.api == "v1":
-        return InfluxV1Writer(store.url, store.database, store.username, secret(store.password),
+        return InfluxV1Writer(store.url, store.database, store.username, _secret(store.password),
                               retention_policy=store.retention_policy, timeout=store.timeout_s,
                               create_database=True, max_lines=store.batch_size)
-    return InfluxV2Writer(store.url, secret(store.token) or "", store.org, store.bucket, timeout=store.timeout_s,
+    return InfluxV2Writer(store.url, _secret(store.token) or "", store.org, store.bucket, timeout=store.timeout_s,
                           max_lines=store.batch_size)
 
 

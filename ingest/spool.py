@@ -275,9 +275,17 @@ class Spool:
                 self._read_at = min(b for b in segments if b > base)
                 continue
             length, crc = _FRAME.unpack(head)
-            body = f.read(length)
-            if len(body) < length or zlib.crc32(body) != crc:
-                raise SpoolCorrupt(f"{self._segment_file(base).name}: bad record at byte {self._read_at - base}")
+            body = f.read(length) if length < _MAX_RECORD else b""
+            if len(body) < length or length >= _MAX_RECORD or zlib.crc32(body) != crc:
+                later = [b for b in segments if b > base]
+                if not later:
+                    raise SpoolCorrupt(f"{self._segment_file(base).name}: bad record at byte {self._read_at - base}")
+                # a sealed segment damaged after it was written (disk fault): its records were
+                # acknowledged, so say loudly what is lost, and keep the rest of the spool flowing
+                log.error("spool %s: damaged record at byte %d; skipping the %d bytes after it",
+                          self._segment_file(base).name, self._read_at - base, later[0] - self._read_at)
+                self._read_at = later[0]
+                continue
             readings = decode_readings(body)
             batches.append(readings)
             rows += len(readings)

@@ -155,3 +155,38 @@ def test_reader_and_appender_threads_together_lose_nothing(tmp_path):
     np.testing.assert_array_equal(all_ts, np.arange(n * 10, dtype=np.int64) * 1_000_000)
     assert len(list(tmp_path.glob("*.seg"))) <= 2
     assert os.path.exists(tmp_path / "checkpoint")
+
+
+def test_damaged_sealed_segment_is_skipped_loudly_and_later_segments_still_read(tmp_path, caplog):
+    record = len(encode_readings(batch(0))) + 8
+    with Spool(tmp_path, max_bytes=record * 80, segment_bytes=record * 2, fsync=False) as spool:
+        for i in range(6):
+            spool.append(batch(i * 10))
+    first = min(tmp_path.glob("*.seg"))
+
+    def damage():
+        data = bytearray(first.read_bytes())
+        data[record + 30] ^= 0xFF  # the second record of the first (sealed) segment
+        first.write_bytes(bytes(data))
+
+    with Spool(tmp_path, max_bytes=record * 80, segment_bytes=record * 2, fsync=False) as spool:
+        damage()  # after opening: found while reading
+        got = drain(spool)
+    assert "damaged record" in caplog.text
+    # the first record survives; the damaged one is lost (and reported); every later segment is read
+    assert got.ts.tolist() == batch(0).ts.tolist() + Readings.concat([batch(i * 10) for i in range(2, 6)]).ts.tolist()
+
+
+def test_damage_found_when_opening_truncates_that_segment_and_keeps_the_rest(tmp_path):
+    record = len(encode_readings(batch(0))) + 8
+    with Spool(tmp_path, max_bytes=record * 80, segment_bytes=record * 2, fsync=False) as spool:
+        for i in range(6):
+            spool.append(batch(i * 10))
+    first = min(tmp_path.glob("*.seg"))
+    data = bytearray(first.read_bytes())
+    data[record + 30] ^= 0xFF
+    first.write_bytes(bytes(data))
+    with Spool(tmp_path, max_bytes=record * 80, segment_bytes=record * 2, fsync=False) as spool:
+        assert first.stat().st_size == record
+        got = drain(spool)
+    assert len(got) == 50
