@@ -16,6 +16,11 @@ from playwright.sync_api import expect
 SHOTS = Path(os.environ.get("FAULTLINE_SCREENSHOTS", "/tmp/faultline-web"))
 
 
+def screenshot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
 def order_row(page, order_id: int):
     return page.locator(f"#queue tbody tr[data-order-id='{order_id}']")
 
@@ -130,6 +135,8 @@ def test_backtest_preview_before_apply_then_roll_back(service, open_page):
     expect(page.locator("#preview")).to_contain_text("pump-1 · overheating")
     # nothing has changed yet
     assert service.api.get("/api/v1/detectors").json()["current"]["number"] == 1
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#preview").screenshot(path=str(SHOTS / "tuning-backtest.png"))
 
     page.get_by_role("button", name="Apply v2").click()
     expect(page.locator("#message")).to_contain_text("v2 is now in force")
@@ -163,6 +170,4 @@ def test_every_page_renders_its_data(service, open_page, path, ready):
     expect(page.locator(ready).first).to_be_visible()
     expect(page.locator("#message")).to_be_hidden()
     assert page.errors == []
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    name = path.strip("/").replace("/", "-") or "fleet"
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    screenshot(page, path.strip("/").replace("/", "-") or "fleet")

@@ -13,6 +13,14 @@
             el("dd", {}, `${fmtTime(due)} `, met ? el("span", { class: "badge ok" }, `met ${fmtTime(met)}`) : left)];
   }
 
+  /** The API's SLA status in words: how much of each target is used (in the policy's business time). */
+  function slaText(sla) {
+    if (!sla) return "—";
+    const part = (name, t) => (t ? `${name} ${t.met_at ? "met" : `${Math.round(t.percent)} % used`}${t.breached ? " (breached)" : ""}` : null);
+    const parts = [part("response", sla.response), part("resolution", sla.resolution)].filter(Boolean);
+    return parts.join(" · ") + (sla.paused ? " — clock stopped while on hold" : "");
+  }
+
   function renderFacts() {
     document.getElementById("order-title").textContent =
       `${order.number || `WO-${order.id}`} · ${order.asset} · ${words(order.fault_mode)}`;
@@ -28,6 +36,7 @@
       el("dt", {}, "Opened"), el("dd", {}, fmtTime(order.opened_at)),
       ...dueLine("Respond by", order.response_due, responded),
       ...dueLine("Resolve by", order.resolution_due, order.resolved_at),
+      el("dt", {}, "SLA"), el("dd", { id: "sla-state" }, slaText(order.sla)),
       el("dt", {}, "Outcome"), el("dd", {}, order.outcome ? `${words(order.outcome)} ${order.outcome_notes || ""}` : "—"));
     tick();
   }

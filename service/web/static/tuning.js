@@ -34,16 +34,18 @@
   function renderForm() {
     const form = document.getElementById("proposal-form");
     const zones = Object.entries(proposal.iso_20816_zones || {});
-    const rows = Object.entries(proposal.classes || {}).flatMap(([className, cls]) => [
-      el("tr", {}, el("th", { colspan: 4 }, `class ${className}`)),
-      ...Object.entries(cls.checks || {}).map(([name, check]) => checkRow(className, name, check))]);
-    form.replaceChildren(
+    const rows = Object.entries(proposal.classes || {}).flatMap(([className, cls]) => {
+      const checks = Object.entries(cls.checks || {});
+      return checks.length ? [el("tr", {}, el("th", { colspan: 4 }, `class ${className}`)),
+                              ...checks.map(([name, check]) => checkRow(className, name, check))] : [];
+    });
+    form.replaceChildren(...[
       zones.length ? el("div", { class: "card" }, el("h3", {}, "ISO 20816 zone limits (mm/s RMS)"),
         ...zones.map(([group, z]) => el("div", { class: "row", style: "margin-bottom:0.4rem" },
           el("span", { style: "min-width:7rem" }, group),
           numberInput(z, "ab", "A/B"), numberInput(z, "bc", "B/C"), numberInput(z, "cd", "C/D")))) : null,
       el("table", {}, el("thead", {}, el("tr", {}, ["Check", "Detector parameters", "Alert rule", ""].map((h) => el("th", {}, h)))),
-         el("tbody", {}, rows)));
+         el("tbody", {}, rows))].filter(Boolean));
   }
 
   function syncJson() {
@@ -121,7 +123,7 @@
   function orderList(title, orders) {
     if (!orders.length) return null;
     return el("div", {}, el("h4", {}, title), el("ul", {}, orders.map((o) =>
-      el("li", {}, `${o.priority} ${o.asset} · ${words(o.fault_mode)} (opened ${fmtTime(o.opened_at)}, ${o.findings} findings)`))));
+      el("li", {}, `${o.priority} ${o.asset} · ${words(o.fault_mode)} (opened ${fmtTime(o.opened_at)}, ${o.findings} finding${o.findings === 1 ? "" : "s"})`))));
   }
 
   async function runBacktest() {
@@ -137,12 +139,12 @@
       const result = await api(`/detectors/proposals/${version.number}/backtest`, { method: "POST",
         body: { start: start.toISOString(), end: end.toISOString() } });
       backtested = version.number;
-      document.getElementById("preview-body").replaceChildren(
+      document.getElementById("preview-body").replaceChildren(...[
         el("p", { class: "muted" }, `${result.readings.toLocaleString()} stored readings of ${result.series} series, `,
            `${fmtTime(result.start)} to ${fmtTime(result.end)}, replayed through both configurations.`),
         comparison(result),
         orderList("Work orders only the proposal would open", result.only_proposed),
-        orderList("Work orders only the configuration in force opens", result.only_current));
+        orderList("Work orders only the configuration in force opens", result.only_current)].filter(Boolean));
       document.getElementById("apply").textContent = `Apply v${version.number}`;
       preview.hidden = false;
       loadVersions();
