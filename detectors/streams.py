@@ -198,7 +198,9 @@ class StreamingDetector:
         s, t, v = check_batch(stream, ts_ns, value)
         out = np.zeros(len(s), dtype=np.float64)
         self.last_extras_: dict[str, np.ndarray] = {}
-        if len(s):
+        if len(s) and not self.state_fields:  # stateless: no need to group by stream
+            out[:] = self._update(None, t[None, :], v[None, :], np.ones((1, len(s)), bool), {})[0]
+        elif len(s):
             self._ensure(int(s.max()) + 1)
             self._update_split(s, t, v, out, 0)
         return out

@@ -9,7 +9,7 @@ from detectors.streams import StreamingDetector, trailing
 __all__ = ["TrendToLimit"]
 
 _NS_PER_H = 3_600_000_000_000
-_FIT_CHUNK = 4_000_000  # window elements per chunk of fits
+_FIT_CHUNK = 1 << 18  # window elements per chunk of fits: temporaries stay in cache
 
 
 class TrendToLimit(StreamingDetector):
