@@ -87,7 +87,7 @@ def test_a_junior_engineer_sees_why_closing_an_emergency_order_is_refused(servic
     page.get_by_role("button", name="Close").click()
     message = page.locator("#message")
     expect(message).to_contain_text("Not allowed (403)")
-    expect(message).to_contain_text("junior_engineer may not close P1")
+    expect(message).to_contain_text("junior_engineer may not close P1 emergency_repair orders: only senior_engineer")
     assert service.api.get(f"/api/v1/work-orders/{order_id}").json()["status"] == "resolved"
     expect(page.locator("#order-status")).to_have_text("resolved")
 
