@@ -79,11 +79,15 @@ class BatchResult:
     score : ndarray of float64, shape (n,)
         The largest check score per reading (0 where none applies): higher is more abnormal.
     findings : list of Finding
+    rejected : ndarray of int64
+        Positions of readings that were not scored because their value is not finite (NaN, inf);
+        their score is NaN. The wiring counts or dead-letters them.
     """
 
     scores: dict[str, np.ndarray]
     score: np.ndarray
     findings: list[Finding] = field(default_factory=list)
+    rejected: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
 
 
 class _Slot:
@@ -184,8 +188,19 @@ class Engine:
             Stream ids from ``stream_id``.
         ts_ns : ndarray of int64, shape (n,)
         value : ndarray of float64, shape (n,)
-            Must be finite (the wiring dead-letters what is not).
+            Readings that are not finite are not scored and are listed in ``rejected``.
         """
+        value = np.asarray(value, dtype=np.float64)
+        bad = ~np.isfinite(value)
+        if bad.any():  # a NaN must not stop the batch: score the rest, say which were left out
+            keep = np.flatnonzero(~bad)
+            sub = self.process(np.asarray(stream)[keep], np.asarray(ts_ns)[keep], value[keep])
+            full = {k: np.full(len(value), np.nan) for k in sub.scores}
+            for k, col in sub.scores.items():
+                full[k][keep] = col
+            score = np.full(len(value), np.nan)
+            score[keep] = sub.score
+            return BatchResult(full, score, sub.findings, np.flatnonzero(bad))
         s, t, v = check_batch(stream, ts_ns, value)
         if len(s) and s.max() >= len(self._streams):
             raise ValueError(f"stream id {int(s.max())} was never registered with stream_id()")

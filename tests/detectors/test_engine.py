@@ -110,6 +110,15 @@ def test_deadman_opens_and_closes_no_data():
     assert [(f.status, f.ended_at.timestamp()) for f in closed] == [("closed", 45 * 60)]
 
 
+def test_engine_scores_around_readings_that_are_not_finite():
+    engine = Engine(sample_config())
+    sid = engine.stream_id("P-1", "bearing_temp")
+    r = engine.process(np.full(4, sid), np.arange(4) * MIN, np.array([50.0, np.nan, 95.0, np.inf]))
+    assert r.rejected.tolist() == [1, 3]
+    assert np.isnan(r.score[[1, 3]]).all() and r.score[2] > 1
+    assert r.scores["bearing_temp_limit"][0] == pytest.approx(50 / 85)
+
+
 def test_engine_refuses_unregistered_streams():
     with pytest.raises(ValueError, match="never registered"):
         Engine(sample_config()).process(np.array([3]), np.array([0]), np.array([1.0]))
