@@ -77,7 +77,10 @@ class IngestMetrics:
         """Serve ``/metrics`` on ``host:port`` in a daemon thread; returns the server (or None if port 0)."""
         if not port:
             return None
-        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        try:
+            server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        except OSError as exc:
+            raise OSError(exc.errno, f"metrics.port {port}: cannot listen on {host}:{port}: {exc.strerror}") from exc
         return server
 
 

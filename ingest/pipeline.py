@@ -18,6 +18,7 @@ drainer
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
@@ -114,6 +115,9 @@ class Pipeline:
                 continue
             try:
                 self._commit(delivery)
+            except SpoolFull:
+                log.warning("stopping with the spool full: %d messages left unacknowledged with the broker",
+                            len(delivery))
             except Exception:  # noqa: BLE001 - the loop must survive; the broker redelivers what is unacked
                 log.exception("could not commit %d messages; they stay unacknowledged", len(delivery))
 
@@ -271,24 +275,38 @@ def run_ingest(mqtt_settings: MqttSettings, store: StoreSettings, spool_settings
     from ingest.broker import EmbeddedBroker, broker_answers
 
     stop = stop or threading.Event()
-    broker = None
-    if embedded_broker and not broker_answers(mqtt_settings.host, mqtt_settings.port):
-        broker = EmbeddedBroker(mqtt_settings.host, mqtt_settings.port).start()
-        mqtt_settings = mqtt_settings.model_copy(update={"protocol": "3.1.1"})
-
     metrics = metrics or IngestMetrics()
-    server = metrics.serve(metrics_settings.host, metrics_settings.port)
-    if server:
-        log.info("metrics on http://%s:%d/metrics", metrics_settings.host, metrics_settings.port)
-    spool = Spool(spool_settings.path, spool_settings.max_bytes, spool_settings.segment_bytes, spool_settings.fsync)
-    dead_letters = DeadLetterStore(ingest.dead_letter_path)
-    writer = build_writer(store)
-    source = MqttSource(mqtt_settings, on_reconnect=metrics.reconnects.inc)
-    pipeline = Pipeline(source, build_decoder(mqtt_settings, store, ingest, waveform_features), spool, writer,
-                        dead_letters, metrics, write_rows=max(store.batch_size * 4, 10_000),
-                        backoff=Backoff(store.retry_min_s, store.retry_max_s),
-                        commit_wait_s=spool_settings.commit_interval_ms / 1000)
+    with contextlib.ExitStack() as resources:
+        server = metrics.serve(metrics_settings.host, metrics_settings.port)
+        if server:
+            resources.callback(server.shutdown)
+            log.info("metrics on http://%s:%d/metrics", metrics_settings.host, metrics_settings.port)
+        if embedded_broker and not broker_answers(mqtt_settings.host, mqtt_settings.port):
+            resources.callback(EmbeddedBroker(mqtt_settings.host, mqtt_settings.port).start().stop)
+            mqtt_settings = mqtt_settings.model_copy(update={"protocol": "3.1.1"})
+        spool = resources.enter_context(Spool(spool_settings.path, spool_settings.max_bytes,
+                                              spool_settings.segment_bytes, spool_settings.fsync))
+        dead_letters = resources.enter_context(DeadLetterStore(ingest.dead_letter_path))
+        writer = build_writer(store)
+        resources.callback(writer.close)
+        source = MqttSource(mqtt_settings, on_reconnect=metrics.reconnects.inc)
+        pipeline = Pipeline(source, build_decoder(mqtt_settings, store, ingest, waveform_features), spool, writer,
+                            dead_letters, metrics, write_rows=max(store.batch_size * 4, 10_000),
+                            backoff=Backoff(store.retry_min_s, store.retry_max_s),
+                            commit_wait_s=spool_settings.commit_interval_ms / 1000)
+        resources.enter_context(_stop_on_signals(stop))
+        store_name = store.path if store.kind == "sqlite" else f"{store.url} ({store.api})"
+        log.info("ingesting %s from %s into %s %s", ", ".join(mqtt_settings.topic_filters()), mqtt_settings.url,
+                 store.kind, store_name)
+        pipeline.start()
+        stop.wait()
+        pipeline.stop(ingest.flush_timeout_s)
+    return 0
 
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event):
+    """SIGINT and SIGTERM set ``stop`` (only the main thread can install signal handlers)."""
     def on_signal(signum, frame) -> None:
         log.info("%s: stopping", signal.Signals(signum).name)
         stop.set()
@@ -297,24 +315,11 @@ def run_ingest(mqtt_settings: MqttSettings, store: StoreSettings, spool_settings
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, on_signal)
-    store_name = store.path if store.kind == "sqlite" else f"{store.url} ({store.api})"
-    log.info("ingesting %s from %s into %s %s", ", ".join(mqtt_settings.topic_filters()), mqtt_settings.url,
-             store.kind, store_name)
     try:
-        pipeline.start()
-        stop.wait()
-        pipeline.stop(ingest.flush_timeout_s)
+        yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        writer.close()
-        spool.close()
-        dead_letters.close()
-        if server:
-            server.shutdown()
-        if broker:
-            broker.stop()
-    return 0
 
 
 __all__ = ["Pipeline", "build_decoder", "build_writer", "run_ingest"]

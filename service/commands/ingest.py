@@ -76,6 +76,11 @@ def ingest(
     from ingest.pipeline import run_ingest
 
     # waveform blocks are stored as their features (RMS, peak, crest factor, kurtosis, ...)
-    code = run_ingest(settings.mqtt, settings.store, settings.spool, settings.ingest, settings.metrics,
-                      embedded_broker=config is None, waveform_features=block_features)
+    try:
+        code = run_ingest(settings.mqtt, settings.store, settings.spool, settings.ingest, settings.metrics,
+                          embedded_broker=config is None, waveform_features=block_features)
+    except (OSError, RuntimeError) as exc:  # a port in use, an unwritable spool directory, ...
+        logging.getLogger("faultline").debug("startup failed", exc_info=True)
+        typer.echo(f"faultline ingest: {exc}", err=True)
+        raise typer.Exit(1) from None
     raise typer.Exit(code)
