@@ -21,9 +21,11 @@ The simulator is a gateway emulator: it speaks Faultline's MQTT payload formats 
                    #   criticality, bearing (BearingGeometry), defect_frequencies(), sensors
     run.tables     # {asset id: AssetTable}: the per-asset grid before gateway losses
 
-Live, `publish_run` sends a run over MQTT (QoS 1, windowed acknowledgements) in the per-asset payload
-format, through each gateway's wire faults, in real time or accelerated; `write_run` writes CSV or
-Parquet files and `write_labels` the label file; `replay_csv` publishes a recorded CSV.
+Live, `publish_run` sends a run over MQTT (QoS 1, at most ``window`` messages unacknowledged) in
+each asset's payload format, through each gateway's wire faults, in real time or accelerated, and
+returns the labels with what the wire faults did. `write_fleet` generates and writes one asset at a
+time (CSV or Parquet), `write_run` writes an in-memory run, `write_labels` the label file.
+`read_recording` and `recording_messages` replay a recorded CSV.
 
 Determinism: every asset draws from its own random streams keyed by the seed and its id, so the
 same seed and fleet give identical readings and labels, and adding an asset changes no other.
@@ -33,10 +35,15 @@ from simulators.faults import Label, severity
 from simulators.fleet import (ASSET_TYPES, EQUIPMENT_FAULTS, GATEWAY_FAULTS, SENSOR_FAULTS, Asset,
                               BearingGeometry, Fleet, FleetError, parse_duration)
 from simulators.physics import ISO_20816_ZONES
-from simulators.run import AssetTable, SimulationRun, simulate_offline
+from simulators.output import read_labels, write_fleet, write_labels, write_run
+from simulators.publish import BrokerError, MqttPublisher, PublishReport, publish_run
+from simulators.replay import ReplayError, read_recording, recording_messages
+from simulators.run import AssetTable, SimulationRun, iter_assets, simulate_offline
 
 __all__ = [
     "ASSET_TYPES", "EQUIPMENT_FAULTS", "GATEWAY_FAULTS", "ISO_20816_ZONES", "SENSOR_FAULTS",
-    "Asset", "AssetTable", "BearingGeometry", "Fleet", "FleetError", "Label", "SimulationRun",
-    "parse_duration", "severity", "simulate_offline",
+    "Asset", "AssetTable", "BearingGeometry", "BrokerError", "Fleet", "FleetError", "Label",
+    "MqttPublisher", "PublishReport", "ReplayError", "SimulationRun",
+    "iter_assets", "parse_duration", "publish_run", "read_labels", "read_recording", "recording_messages",
+    "severity", "simulate_offline", "write_fleet", "write_labels", "write_run",
 ]

@@ -83,6 +83,13 @@ def test_cli_rejects_bad_options_by_name(tmp_path):
     assert result.exit_code == 2 and "--duration" in result.output and "'7 days'" in result.output
     result = _simulate("--start", "yesterday", "--out", str(tmp_path / "o"))
     assert result.exit_code == 2 and "--start 'yesterday'" in result.output
+    from tests.servers import free_port
+
+    nobody = f"mqtt://127.0.0.1:{free_port()}"
+    result = _simulate("--duration", "5m", "--speed", "0", "--broker", nobody)
+    assert result.exit_code == 2 and f"cannot connect to broker {nobody}" in result.output
+    result = _simulate("--broker", "http://example.org", "--duration", "5m")
+    assert result.exit_code == 2 and "is not an mqtt://host:port address" in result.output
 
 
 def test_adding_an_asset_changes_no_other_asset():
