@@ -171,3 +171,17 @@ def test_every_page_renders_its_data(service, open_page, path, ready):
     expect(page.locator("#message")).to_be_hidden()
     assert page.errors == []
     screenshot(page, path.strip("/").replace("/", "-") or "fleet")
+
+
+@pytest.mark.parametrize("path, ready", [
+    ("/work-orders", "#queue tbody tr[data-order-id]"),
+    ("/work-orders/{emergency}", "#evidence-chart svg"),
+    ("/", "#fleet .asset-card"),
+])
+def test_pages_fit_a_tablet_held_upright(service, open_page, path, ready):
+    path = path.format(**service.orders)
+    page = open_page(path, width=768, height=1024)
+    expect(page.locator(ready).first).to_be_visible()
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{path} scrolls sideways by {overflow} px on a 768 px wide screen"
+    screenshot(page, "tablet-" + (path.strip("/").replace("/", "-") or "fleet"))

@@ -58,7 +58,7 @@
       el("td", { class: "hide-narrow" }, words(order.fault_mode)),
       el("td", {}, el("span", { class: `badge ${order.status}` }, words(order.status))),
       el("td", { class: "hide-narrow" }, order.assignee || "—"),
-      el("td", {}, DONE.has(order.status) ? "—" : `${order.status === "open" && order.response_due ? "respond" : "resolve"} by ${fmtTime(due)}`),
+      el("td", { class: "hide-narrow" }, DONE.has(order.status) ? "—" : `${order.status === "open" && order.response_due ? "respond" : "resolve"} by ${fmtTime(due)}`),
       countdownCell(order),
       el("td", {}, acknowledge));
   }
