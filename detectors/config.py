@@ -47,7 +47,7 @@ from detectors.trend import TrendToLimit
 
 __all__ = [
     "DETECTORS", "FAULT_MODES", "AssetConfig", "CheckConfig", "ConfigHistory", "ConfigVersion",
-    "DetectorsConfig", "RuleConfig", "WaveformConfig", "parse_seconds",
+    "DetectorsConfig", "MultivariateConfig", "RuleConfig", "WaveformConfig", "parse_seconds",
 ]
 
 DETECTORS: dict[str, type[StreamingDetector]] = {
@@ -201,11 +201,45 @@ class CheckOverride(_Model):
     enabled: bool | None = None
 
 
+class MultivariateConfig(_Model):
+    """A model of several sensors of one asset together, fitted on that asset's first readings.
+
+    Each reading of the first sensor makes a row of the latest value of every listed sensor; the
+    first ``baseline`` rows fit the model (the asset is assumed healthy then), later rows are scored
+    and the sensor contributing most is named in the finding.
+    """
+
+    sensors: tuple[str, ...] = Field(min_length=2)
+    detector: Literal["hotelling_t2", "isolation_forest"] = "hotelling_t2"
+    params: dict[str, Any] = Field(default_factory=dict)
+    baseline: int = Field(1440, ge=20)
+    fault_mode: str = "anomaly"
+    rule: RuleConfig = Field(default_factory=RuleConfig)
+    enabled: bool = True
+
+    _check_mode = field_validator("fault_mode")(CheckConfig._known_mode.__func__)
+
+    @model_validator(mode="after")
+    def _params_build(self) -> "MultivariateConfig":
+        self.build()
+        return self
+
+    def build(self):
+        from detectors.multivariate import HotellingT2, IsolationForestDetector
+
+        cls = {"hotelling_t2": HotellingT2, "isolation_forest": IsolationForestDetector}[self.detector]
+        try:
+            return cls(**self.params)
+        except TypeError as exc:
+            raise ValueError(f"bad params for detector {self.detector!r}: {exc}") from None
+
+
 class ClassConfig(_Model):
     """Checks every asset of a class gets; ``extends`` starts from another class's checks."""
 
     extends: str | None = None
     checks: dict[str, CheckConfig] = Field(default_factory=dict)
+    multivariate: dict[str, MultivariateConfig] = Field(default_factory=dict)
     waveform: WaveformConfig | None = None
 
 
@@ -341,6 +375,13 @@ class DetectorsConfig(_Model):
         for cls in self._class_chain(cls_name):
             merged.update(cls.checks)
         return merged
+
+    def multivariate_for(self, name: str) -> dict[str, MultivariateConfig]:
+        """The asset's enabled multivariate checks (from its class chain)."""
+        merged: dict[str, MultivariateConfig] = {}
+        for cls in self._class_chain(self.asset(name).class_):
+            merged.update(cls.multivariate)
+        return {k: m for k, m in merged.items() if m.enabled}
 
     def waveform_for(self, name: str) -> WaveformConfig | None:
         found = [c.waveform for c in self._class_chain(self.asset(name).class_) if c.waveform is not None]

@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from detectors.config import CheckConfig, DetectorsConfig
+from detectors.config import CheckConfig, DetectorsConfig, MultivariateConfig
 from detectors.health import NoData
 from detectors.rules import Alert, AlertRule
 from detectors.streams import StreamingDetector, check_batch
@@ -118,6 +118,64 @@ class _Slot:
         return m
 
 
+class _AssetModel:
+    """One multivariate check on one asset: the latest value per sensor, the baseline, the model."""
+
+    def __init__(self, asset: str, name: str, cfg: MultivariateConfig, ids: list[int]):
+        self.asset, self.name, self.cfg = asset, name, cfg
+        self.ids = np.asarray(ids, dtype=np.int64)          # stream id per sensor; ids[0] drives rows
+        self.held = np.full(len(ids), np.nan)
+        self.baseline: list[np.ndarray] = []
+        self.n_baseline = 0
+        self.model: Any = None
+
+    def rows(self, s: np.ndarray, t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(positions, ts, rows (k, p)): a row of the latest values at each reading of the first sensor."""
+        pos = np.flatnonzero(np.isin(s, self.ids))
+        if not len(pos):
+            return pos, pos, np.empty((0, len(self.ids)))
+        col = np.searchsorted(self.ids, s[pos], sorter=np.argsort(self.ids))
+        col = np.argsort(self.ids)[col]
+        k, p = len(pos), len(self.ids)
+        seen = np.full((k, p), -1)
+        seen[np.arange(k), col] = np.arange(k)
+        seen = np.maximum.accumulate(seen, axis=0)          # latest reading of each sensor so far
+        latest = np.where(seen >= 0, v[pos][np.maximum(seen, 0)], self.held[None, :])
+        self.held = latest[-1].copy()
+        drive = (col == 0) & np.isfinite(latest).all(axis=1)
+        return pos[drive], t[pos][drive], latest[drive]
+
+    def score(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scores (k,) and top sensor (k,) of the rows; rows that complete the baseline fit the model."""
+        score = np.zeros(len(x))
+        top = np.zeros(len(x), dtype=np.int64)
+        start = 0
+        if self.model is None:
+            take = min(self.cfg.baseline - self.n_baseline, len(x))
+            self.baseline.append(x[:take])
+            self.n_baseline += take
+            start = take
+            if self.n_baseline == self.cfg.baseline:
+                self.model = self.cfg.build().fit(np.vstack(self.baseline))
+                self.baseline = []
+        if self.model is not None and start < len(x):
+            score[start:] = self.model.score(x[start:])
+            top[start:] = self.model.top_feature(x[start:])
+        return score, top
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"held": self.held.tolist(), "n_baseline": self.n_baseline,
+                "baseline": np.vstack(self.baseline).tolist() if self.baseline else [],
+                "model": None if self.model is None else self.model.to_dict()}
+
+    def load(self, d: dict[str, Any]) -> None:
+        self.held = np.asarray(d["held"], dtype=np.float64)
+        self.n_baseline = int(d["n_baseline"])
+        self.baseline = [np.asarray(d["baseline"], dtype=np.float64).reshape(-1, len(self.ids))] if d["baseline"] else []
+        if d["model"] is not None:
+            self.model = type(self.cfg.build()).from_dict(d["model"])
+
+
 class Engine:
     """Runs the configured checks over batches of readings.
 
@@ -149,6 +207,8 @@ class Engine:
         self._slots: dict[str, _Slot] = {}
         self._deadman = NoData(max_gap_s=config.silence_after)
         self._silent = np.zeros(0, dtype=bool)
+        self._models: dict[tuple[str, str], _AssetModel] = {}
+        self._model_rules: dict[str, AlertRule] = {}
 
     # --- streams -----------------------------------------------------------------------------
     def stream_id(self, asset: str, sensor: str) -> int:
@@ -165,6 +225,12 @@ class Engine:
                     if slot is None:
                         slot = self._slots[slot_key] = _Slot(name, check, extra)
                     slot.watch(sid)
+            for name, mv in self.config.multivariate_for(asset).items():
+                if sensor in mv.sensors and (asset, name) not in self._models:
+                    self._models[(asset, name)] = None  # placeholder: registering its sensors recurses
+                    ids = [self.stream_id(asset, x) for x in mv.sensors]
+                    self._models[(asset, name)] = _AssetModel(asset, name, mv, ids)
+                    self._model_rules.setdefault(name, mv.rule.build())
         return sid
 
     def stream_ids(self, pairs: Iterable[tuple[str, str]]) -> np.ndarray:
@@ -214,6 +280,8 @@ class Engine:
             scores.setdefault(slot.name, np.full(len(s), np.nan))[idx] = sc
             for alert in slot.rule.update(s[idx], t[idx], sc, v[idx]):
                 events.append((alert.at_ns, self._finding(slot, alert)))
+        for model in self._models.values():
+            events.extend(self._process_model(model, s, t, v, scores))
         events.extend((int(f.ended_at.timestamp() * 1e9), f) for f in self._resumed(s, t))
         if len(s):
             self._deadman.update(s, t, v)
@@ -222,6 +290,24 @@ class Engine:
             np.fmax(combined, col, out=combined)
         events.sort(key=lambda e: (e[0], e[1].asset, e[1].sensor, e[1].rule))  # in the order they happened
         return BatchResult(scores, combined, [f for _, f in events])
+
+    def _process_model(self, model: _AssetModel, s, t, v, scores) -> list[tuple[int, Finding]]:
+        pos, ts, rows = model.rows(s, t, v)
+        if not len(pos):
+            return []
+        sc, top = model.score(rows)
+        scores.setdefault(model.name, np.full(len(s), np.nan))[pos] = sc
+        rule = self._model_rules[model.name]
+        driver = np.full(len(pos), model.ids[0])
+        out = []
+        for alert in rule.update(driver, ts, sc):
+            f = self._finding_of(alert, model.asset, model.cfg.sensors[top[alert.index]], model.cfg.fault_mode,
+                                 model.cfg.detector, model.model.version, model.name,
+                                 {**model.model.to_dict()["params"], "rule": model.cfg.rule.model_dump(mode="json")})
+            f.evidence.update(top_sensor=f.sensor, sensors=list(model.cfg.sensors),
+                              row=dict(zip(model.cfg.sensors, rows[alert.index].tolist())))
+            out.append((alert.at_ns, f))
+        return out
 
     def process_blocks(self, asset: str, t0_ns: Any, rate_hz: float, blocks: np.ndarray) -> BatchResult:
         """Waveform blocks of one asset → feature streams ``<sensor>.<feature>`` → ``process``.
@@ -298,20 +384,26 @@ class Engine:
 
     def _finding(self, slot: _Slot, alert: Alert) -> Finding:
         asset, sensor = self._streams[alert.stream]
+        det = slot.detector
+        f = self._finding_of(alert, asset, sensor, slot.check.fault_mode, det.kind, det.version, slot.name,
+                             slot.thresholds)
+        if isinstance(det, IsoZones):
+            f.evidence["zone"] = str(iso_zone(np.array([f.evidence["max"]]), det.ab, det.bc, det.cd)[0])
+        if isinstance(det, TrendToLimit):  # the forecast at the reading that raised the alert
+            f.evidence.update({k: float(v[alert.index]) for k, v in det.last_extras_.items()}, limit=det.limit)
+        return f
+
+    def _finding_of(self, alert: Alert, asset: str, sensor: str, fault_mode: str, detector: str, version: str,
+                    rule: str, thresholds: dict[str, Any]) -> Finding:
         ev = dict(alert.evidence)
         ev["window_start"] = _time(ev.pop("window_start_ns")).isoformat()
         ev["window_end"] = _time(ev.pop("window_end_ns")).isoformat()
-        det = slot.detector
-        if isinstance(det, IsoZones):
-            ev["zone"] = str(iso_zone(np.array([ev["max"]]), det.ab, det.bc, det.cd)[0])
-        if isinstance(det, TrendToLimit):  # the forecast at the reading that raised the alert
-            ev.update({k: float(v[alert.index]) for k, v in det.last_extras_.items()}, limit=det.limit)
         return Finding(
-            site=self.config.asset(asset).site, asset=asset, sensor=sensor, fault_mode=slot.check.fault_mode,
+            site=self.config.asset(asset).site, asset=asset, sensor=sensor, fault_mode=fault_mode,
             severity=alert.severity, score=alert.peak_score, started_at=_time(alert.started_at_ns),
-            ended_at=None if alert.ended_at_ns is None else _time(alert.ended_at_ns), detector=det.kind,
-            detector_version=det.version, rule=slot.name, config_version=self.config_version,
-            thresholds=slot.thresholds, evidence=ev, status=alert.status)
+            ended_at=None if alert.ended_at_ns is None else _time(alert.ended_at_ns), detector=detector,
+            detector_version=version, rule=rule, config_version=self.config_version, thresholds=thresholds,
+            evidence=ev, status=alert.status)
 
     # --- state across restarts -----------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -319,7 +411,9 @@ class Engine:
         return {"config_version": self.config_version, "streams": [list(k) for k in self._streams],
                 "slots": {key: {"detector": s.detector.to_dict(), "rule": s.rule.to_dict()}
                           for key, s in self._slots.items()},
-                "deadman": self._deadman.to_dict(), "silent": np.flatnonzero(self._silent).tolist()}
+                "deadman": self._deadman.to_dict(), "silent": np.flatnonzero(self._silent).tolist(),
+                "models": {f"{a}/{n}": m.to_dict() for (a, n), m in self._models.items()},
+                "model_rules": {n: r.to_dict() for n, r in self._model_rules.items()}}
 
     @classmethod
     def from_dict(cls, config: DetectorsConfig, d: dict[str, Any], config_version: str | None = None) -> "Engine":
@@ -336,4 +430,11 @@ class Engine:
             engine._deadman = NoData.from_dict(d["deadman"])
         engine._grow_silent()
         engine._silent[np.asarray(d["silent"], dtype=np.int64)] = True
+        for (asset, name), model in engine._models.items():
+            saved = d.get("models", {}).get(f"{asset}/{name}")
+            if saved is not None and model.cfg == config.multivariate_for(asset)[name]:
+                model.load(saved)
+        for name, saved in d.get("model_rules", {}).items():
+            if name in engine._model_rules and saved["params"] == engine._model_rules[name].params():
+                engine._model_rules[name] = AlertRule.from_dict(saved)
         return engine

@@ -93,8 +93,15 @@ class HotellingT2(_Fitted):
         return self.contributions(x).sum(axis=1) / self.limit_
 
     def top_feature(self, x: np.ndarray) -> np.ndarray:
-        """Column index of the sensor contributing most to each row's score, shape (n_samples,)."""
-        return np.argmax(self.contributions(x), axis=1)
+        """Column index of the sensor most to blame in each row, shape (n_samples,).
+
+        The sensor whose removal lowers T² most: its conditional T² given the other sensors,
+        ``(Σ⁻¹ d)_i² / (Σ⁻¹)_ii`` (Mason, Tracy & Young 1995). Unlike the shares of
+        ``contributions``, this is not smeared over sensors that are merely correlated with it.
+        """
+        self._check_fitted()
+        w = (_check_x(x, self.n_features_in_) - self.location_) @ self.precision_
+        return np.argmax(w * w / np.diag(self.precision_), axis=1)
 
     def to_dict(self) -> dict[str, Any]:
         self._check_fitted()
