@@ -28,6 +28,7 @@ from typing import Callable
 from ingest.codecs import DecodeLimits, Decoder, Rejected
 from ingest.deadletter import DeadLetter, DeadLetterStore
 from ingest.metrics import IngestMetrics
+from ingest.readings import Readings
 from ingest.settings import IngestSettings, MetricsSettings, MqttSettings, SpoolSettings, StoreSettings
 from ingest.source import Delivery, MqttSource
 from ingest.spool import Spool, SpoolBatch, SpoolFull
@@ -50,13 +51,15 @@ class Pipeline:
     write_rows : most readings handed to one ``writer.write`` call
     backoff : delays between write retries
     clock : epoch nanoseconds, the time stamped on dead letters of the write stage
+    on_written : called (on the drainer thread) with each batch the store confirmed, e.g. to feed
+        detectors with exactly what was stored
     """
 
     def __init__(self, source: MqttSource, decoder: Decoder, spool: Spool, writer: Writer,
                  dead_letters: DeadLetterStore, metrics: IngestMetrics | None = None, *,
                  write_rows: int = 50_000, backoff: Backoff | None = None,
                  clock: Callable[[], int] = time.time_ns, commit_wait_s: float = 0.005,
-                 max_commit_messages: int = 20_000):
+                 max_commit_messages: int = 20_000, on_written: Callable[[Readings], None] | None = None):
         self.source, self.decoder, self.spool, self.writer = source, decoder, spool, writer
         self.dead_letters = dead_letters
         self.metrics = metrics or IngestMetrics()
@@ -66,6 +69,7 @@ class Pipeline:
         self.clock = clock
         self.commit_wait_s = commit_wait_s
         self.max_commit_messages = max_commit_messages
+        self._on_written = on_written
         self.writer_failure: FatalWriteError | None = None
         self._stop_committing = threading.Event()
         self._halt_writing = threading.Event()
@@ -225,6 +229,11 @@ class Pipeline:
                         result.rejected[0].reason)
         self.spool.confirm(batch.end, batch.records)
         self.metrics.readings_written.inc(result.written)
+        if self._on_written is not None:
+            try:
+                self._on_written(batch.readings)
+            except Exception:  # noqa: BLE001 - a consumer's failure must not stop writing
+                log.exception("on_written failed for %d readings", len(batch.readings))
         return True
 
     def _wait_retry(self, delay: float) -> bool:

@@ -196,3 +196,21 @@ def test_shutdown_leaves_unwritten_readings_in_the_spool_for_next_start(parts):
 ])
 def test_reason_classes_are_bounded_labels(reason, label):
     assert reason_class(reason) == label
+
+
+def test_on_written_sees_exactly_the_confirmed_batches_and_its_failure_does_not_stop_writing(parts):
+    seen = []
+
+    def consumer(readings):
+        seen.append(readings.value.tolist())
+        raise RuntimeError("a detector bug")
+
+    writer = ScriptedWriter([RetryableWriteError("down")])
+    p, source, metrics = make(parts, writer, on_written=consumer)
+    source.add([reading(1), reading(2)])
+    p.start()
+    wait_for(lambda: seen, 5, "the written batch")
+    source.add([reading(3)])
+    wait_for(lambda: value(metrics, "faultline_readings_written_total") == 3, 5, "writing went on")
+    p.stop(1.0)
+    assert [v for batch in seen for v in batch] == [1.0, 2.0, 3.0]
