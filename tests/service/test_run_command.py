@@ -1,0 +1,65 @@
+"""`faultline tokens create` and `faultline run --config` in a subprocess against a real Mosquitto:
+ready once the broker is connected, serving the API to the token, stopping cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.servers import free_port
+
+pytestmark = pytest.mark.servers
+
+
+def test_run_serves_the_api_and_stops_on_sigterm(tmp_path, mosquitto):
+    port = free_port()
+    config = tmp_path / "faultline.yaml"
+    config.write_text(yaml.safe_dump({
+        "mqtt": {"url": mosquitto.url, "client_id": f"run-{port}"},
+        "store": {"kind": "sqlite", "path": str(tmp_path / "readings.sqlite")},
+        "spool": {"path": str(tmp_path / "spool")},
+        "ingest": {"dead_letter_path": str(tmp_path / "dead.sqlite")},
+        "metrics": {"port": 0},
+        "service": {"port": port, "state_path": str(tmp_path / "service.sqlite")},
+    }))
+    faultline = str(Path(sys.executable).with_name("faultline"))
+    made = subprocess.run([faultline, "tokens", "create", "--role", "manager", "--config", str(config)],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
+    assert token.startswith("flt_") and "manager" in made.stderr
+    bad = subprocess.run([faultline, "tokens", "create", "--role", "boss", "--config", str(config)],
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert bad.returncode == 2 and "unknown role 'boss'" in bad.stderr
+
+    proc = subprocess.Popen([faultline, "run", "--config", str(config)], stderr=subprocess.PIPE, text=True,
+                            cwd=tmp_path)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 45
+        ready = None
+        while time.monotonic() < deadline:
+            try:
+                ready = httpx.get(f"{url}/readyz")
+                if ready.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        assert ready is not None and ready.json() == {"ready": True, "checks": {
+            "store": True, "work_orders": True, "broker": True, "writer": True}}
+        assert httpx.get(f"{url}/api/v1/assets").status_code == 401
+        assert httpx.get(f"{url}/api/v1/work-orders", headers={"Authorization": f"Bearer {token}"}).json() == []
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
