@@ -128,6 +128,7 @@ class _AssetModel:
         self.baseline: list[np.ndarray] = []
         self.n_baseline = 0
         self.model: Any = None
+        self.blamed = cfg.sensors[0]  # the sensor named by the open alert
 
     def rows(self, s: np.ndarray, t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(positions, ts, rows (k, p)): a row of the latest values at each reading of the first sensor."""
@@ -164,13 +165,14 @@ class _AssetModel:
         return score, top
 
     def to_dict(self) -> dict[str, Any]:
-        return {"held": self.held.tolist(), "n_baseline": self.n_baseline,
+        return {"held": self.held.tolist(), "n_baseline": self.n_baseline, "blamed": self.blamed,
                 "baseline": np.vstack(self.baseline).tolist() if self.baseline else [],
                 "model": None if self.model is None else self.model.to_dict()}
 
     def load(self, d: dict[str, Any]) -> None:
         self.held = np.asarray(d["held"], dtype=np.float64)
         self.n_baseline = int(d["n_baseline"])
+        self.blamed = d["blamed"]
         self.baseline = [np.asarray(d["baseline"], dtype=np.float64).reshape(-1, len(self.ids))] if d["baseline"] else []
         if d["model"] is not None:
             self.model = type(self.cfg.build()).from_dict(d["model"])
@@ -301,10 +303,12 @@ class Engine:
         driver = np.full(len(pos), model.ids[0])
         out = []
         for alert in rule.update(driver, ts, sc):
-            f = self._finding_of(alert, model.asset, model.cfg.sensors[top[alert.index]], model.cfg.fault_mode,
+            if alert.status == "opened":  # one alert keeps the sensor it was opened for
+                model.blamed = model.cfg.sensors[top[alert.index]]
+            f = self._finding_of(alert, model.asset, model.blamed, model.cfg.fault_mode,
                                  model.cfg.detector, model.model.version, model.name,
                                  {**model.model.to_dict()["params"], "rule": model.cfg.rule.model_dump(mode="json")})
-            f.evidence.update(top_sensor=f.sensor, sensors=list(model.cfg.sensors),
+            f.evidence.update(top_sensor=model.cfg.sensors[top[alert.index]], sensors=list(model.cfg.sensors),
                               row=dict(zip(model.cfg.sensors, rows[alert.index].tolist())))
             out.append((alert.at_ns, f))
         return out
