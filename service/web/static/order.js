@@ -120,12 +120,16 @@
   }
 
   async function load() {
+    let fetched;
     try {
-      order = await api(`/work-orders/${orderId}`);
+      fetched = await api(`/work-orders/${orderId}`);
     } catch (err) {
       showError(err, `Work order ${orderId}`);
       return;
     }
+    // a button and the event stream may both ask; an answer overtaken by a newer one is dropped
+    if (order && fetched.version < order.version) return;
+    order = fetched;
     renderFacts();
     renderActions();
     renderEvidence();

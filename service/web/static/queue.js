@@ -70,10 +70,14 @@
     tick();
   }
 
+  let asked = 0;
+
   async function load() {
+    const mine = ++asked;
     try {
       const data = await api("/work-orders");
-      orders = Array.isArray(data) ? data : data.items || [];
+      if (mine !== asked) return; // a newer answer is on its way (button and event stream both ask)
+      orders = data;
       render();
     } catch (err) {
       showError(err, "Loading work orders");
