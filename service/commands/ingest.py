@@ -46,6 +46,14 @@ def _override(settings, changes: dict):
     return settings.model_copy(update=update)
 
 
+def _block_features(blocks):
+    """``detectors.waveform.block_features``, imported at the first waveform block: importing the
+    detectors package costs seconds at start-up that a stream without waveforms never needs."""
+    from detectors.waveform import block_features
+
+    return block_features(blocks)
+
+
 def check_config(file: Path = typer.Argument(..., help="the YAML configuration file")) -> None:
     """Validate a configuration file: prints OK, or each bad key with its value."""
     _load(file)
@@ -72,13 +80,12 @@ def ingest(
     overrides = {"mqtt": {"url": mqtt_url}, "metrics": {"port": metrics_port}}
     settings = _override(settings, {section: {k: v for k, v in values.items() if v is not None}
                                     for section, values in overrides.items()})
-    from detectors.waveform import block_features
     from ingest.pipeline import run_ingest
 
     # waveform blocks are stored as their features (RMS, peak, crest factor, kurtosis, ...)
     try:
         code = run_ingest(settings.mqtt, settings.store, settings.spool, settings.ingest, settings.metrics,
-                          embedded_broker=config is None, waveform_features=block_features)
+                          embedded_broker=config is None, waveform_features=_block_features)
     except (OSError, RuntimeError) as exc:  # a port in use, an unwritable spool directory, ...
         logging.getLogger("faultline").debug("startup failed", exc_info=True)
         typer.echo(f"faultline ingest: {exc}", err=True)
