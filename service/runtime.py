@@ -42,6 +42,7 @@ from ticketing import (Actor, EscalationResponder, EscalationScheduler, FindingI
                        OrderEvent, ServiceDesk, Status, SystemClock, TicketingConfig, WorkOrderStore,
                        config_deadlines, default_ticketing_config)
 from ticketing.clock import Clock
+from ticketing.responders import fired_steps
 
 log = logging.getLogger(__name__)
 
@@ -305,7 +306,7 @@ class Runtime:
 
         self.dead_letters = DeadLetterStore(settings.ingest.dead_letter_path)
         self.detection = Detection(self, self._open_engine())
-        self._sched_lock = threading.Lock()
+        self._sched_lock = threading.RLock()  # an escalation changes an order, which re-tracks it
         self.scheduler = EscalationScheduler(self.clock, self._escalate)
         self.responder = EscalationResponder(self.desk, self.ticketing)
         with self._sched_lock:
@@ -428,7 +429,10 @@ class Runtime:
                 self.scheduler.forget(order.id)
             else:
                 policy = self.ticketing.policy_for(order.priority, order.service_type)
-                self.scheduler.track(order.id, order, self.ticketing.sla_clock(order.site, policy))
+                # the steps fired so far are on the order (its escalation comments); an escalation's own
+                # comment arrives here before the scheduler has marked the step fired
+                self.scheduler.track(order.id, order, self.ticketing.sla_clock(order.site, policy),
+                                     fired=fired_steps(order))
         self._wake.set()
         self.bus.publish("work_order", {"action": event.action, "actor": event.actor, "at": event.at.isoformat(),
                                         "id": order.id, "number": order.number, "status": order.status.value,
