@@ -262,20 +262,6 @@ def _iso_ns(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, tz=UTC).isoformat()
 
 
-class _DetectingPipeline(Pipeline):
-    """Ingest's pipeline, handing every batch the store confirmed to ``on_written``."""
-
-    def __init__(self, *args, on_written: Callable[[Readings], None], **kwargs):
-        super().__init__(*args, **kwargs)
-        self.on_written = on_written
-
-    def _write(self, batch) -> bool:
-        written = super()._write(batch)
-        if written:
-            self.on_written(batch.readings)
-        return written
-
-
 # --- the runtime ----------------------------------------------------------------------------------
 
 class Runtime:
@@ -514,7 +500,7 @@ class Runtime:
         self.decoder = build_decoder(mqtt, s.store, s.ingest, block_features)
         source = MqttSource(mqtt, on_reconnect=self.metrics.ingest.reconnects.inc)
         self.source = source
-        self.pipeline = _DetectingPipeline(
+        self.pipeline = Pipeline(
             source, self.decoder, self._spool, self._writer, self.dead_letters, self.metrics.ingest,
             write_rows=max(s.store.batch_size * 4, 10_000), backoff=Backoff(s.store.retry_min_s, s.store.retry_max_s),
             commit_wait_s=s.spool.commit_interval_ms / 1000, on_written=self.feed)
