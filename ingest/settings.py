@@ -7,6 +7,7 @@ instead of a setting silently ignored. ``service.settings`` composes these secti
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import datetime, timezone
 from typing import Literal
@@ -62,6 +63,13 @@ class MqttSettings(_Section):
     def _protocol_as_text(cls, v):
         # YAML reads `protocol: 5` as an int and `protocol: 3.1.1` as text
         return str(v) if isinstance(v, (int, float)) else v
+
+    @field_validator("ca_file", "cert_file", "key_file")
+    @classmethod
+    def _readable(cls, v: str | None) -> str | None:
+        if v is not None and not os.access(v, os.R_OK):
+            raise ValueError(f"{v!r} is not a readable file")
+        return v
 
     @field_validator("url")
     @classmethod

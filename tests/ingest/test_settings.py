@@ -87,3 +87,11 @@ def test_check_config_command(tmp_path):
 
 def test_settings_compose_every_section():
     assert set(Settings.model_fields) >= {"mqtt", "store", "spool", "ingest", "metrics", "detectors", "ticketing"}
+
+
+def test_tls_files_must_be_readable(tmp_path):
+    with pytest.raises(ConfigError, match=r"mqtt.ca_file: '/nonexistent/ca.pem' is not a readable file"):
+        settings_from_dict({"mqtt": {"url": "mqtts://broker:8883", "ca_file": "/nonexistent/ca.pem"}})
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    assert settings_from_dict({"mqtt": {"ca_file": str(ca)}}).mqtt.ca_file == str(ca)
