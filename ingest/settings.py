@@ -110,11 +110,11 @@ class MqttSettings(_Section):
         return urlsplit(self.url).scheme in ("mqtts", "ssl")
 
     def topic_filters(self) -> list[str]:
-        """The filters to subscribe to: ``mqtt.subscribe``, or the template and its gateway topic."""
+        """The filters to subscribe to: ``mqtt.subscribe``, or the template's and its gateway topic's."""
         if self.subscribe:
             return list(self.subscribe)
-        template = TopicTemplate(self.topic)
-        return [template.subscription, template.gateway().subscription]
+        # without overlap: Mosquitto 2.0 with MQTT 5 delivers a message once per matching filter
+        return TopicTemplate(self.topic).subscriptions()
 
 
 class StoreSettings(_Section):

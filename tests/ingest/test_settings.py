@@ -55,8 +55,10 @@ def test_protocol_from_yaml_number_and_tls_url():
 
 
 def test_topic_filters_follow_the_template():
-    assert MqttSettings(topic="plant/{site}/{asset}/{sensor}").topic_filters() == [
-        "plant/+/+/+", "plant/+/_gateway/+"]
+    # the reading filter already covers the gateway topics: one subscription, one delivery each
+    assert MqttSettings(topic="plant/{site}/{asset}/{sensor}").topic_filters() == ["plant/+/+/+"]
+    assert MqttSettings(topic="plant/{site}/{line}/{asset}/{sensor}").topic_filters() == [
+        "plant/+/+/+/+", "plant/+/_gateway/+"]
     assert MqttSettings(subscribe=["a/#"]).topic_filters() == ["a/#"]
     with pytest.raises(ValueError, match="sensor"):
         MqttSettings(topic="plant/{site}/{asset}")

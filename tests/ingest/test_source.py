@@ -131,3 +131,17 @@ def test_receive_maximum_bounds_unacknowledged_messages(mosquitto):
         publisher.join(10)
     finally:
         source.stop()
+
+
+def test_default_subscription_delivers_a_gateway_message_once(mosquitto):
+    source = MqttSource(MqttSettings(url=mosquitto.url, client_id="gateway-once"))
+    source.start()
+    try:
+        assert source.connected.wait(10)
+        wait_for(lambda: publish(mosquitto.port, [("faultline/s1/_gateway/gw1", b'{"readings": []}')]) or
+                 source.take(timeout=0.2), 10, "the subscription", interval=0.2)
+        publish(mosquitto.port, [("faultline/s1/_gateway/gw1", b'{"readings": [1]}')])
+        got = [m for d in iter(lambda: source.take(timeout=0.5), None) for m in d.messages]
+        assert [p for _, p, _ in got].count(b'{"readings": [1]}') == 1
+    finally:
+        source.stop()
