@@ -182,7 +182,9 @@ class Detection:
             result = self.engine.process(s, t, v)
             self.last_data_ns = max(self.last_data_ns, int(t[-1]))
             findings = result.findings + self.engine.silent(self.last_data_ns)
-            self._remember_latest(s, t, v)
+            seen = self._remember_latest(s, t, v)
+            fresh = [{"asset": a, "sensor": sn, "site": x.site, "ts": _iso_ns(x.ts_ns), "value": x.value}
+                     for a, sn in seen for x in (self.latest[(a, sn)],)]
             shadow_findings: list[Finding] = []
             if self.shadow is not None:
                 ss, st, sv = readings_arrays(self.shadow, readings, self.sites, self.rt.settings.store.measurement)
@@ -198,27 +200,22 @@ class Detection:
         if findings or shadow_findings:
             self.rt.save_state()
         metrics.detector_seconds.observe(time.monotonic() - started)
-        self.rt.bus.publish("readings", {"readings": [
-            {"asset": a, "sensor": sn, "site": x.site, "ts": _iso_ns(x.ts_ns), "value": x.value}
-            for (a, sn), x in self._batch_latest(s)]})
+        self.rt.bus.publish("readings", {"readings": fresh})
         return findings
 
-    def _remember_latest(self, s: np.ndarray, t: np.ndarray, v: np.ndarray) -> None:
-        # the last row of each stream in this time-sorted batch
-        rev = s[::-1]
-        uniq, first = np.unique(rev, return_index=True)
+    def _remember_latest(self, s: np.ndarray, t: np.ndarray, v: np.ndarray) -> list[tuple[str, str]]:
+        """Keep the last row of each stream of this time-sorted batch; returns the streams' (asset, sensor)."""
+        uniq, first = np.unique(s[::-1], return_index=True)
         last = len(s) - 1 - first
-        self._last_batch = []
+        seen = []
         for sid, i in zip(uniq.tolist(), last.tolist()):
             asset, sensor = self.engine.stream(sid)
             latest = Latest(self.sites.get(asset), int(t[i]), float(v[i]))
             old = self.latest.get((asset, sensor))
             if old is None or old.ts_ns <= latest.ts_ns:
                 self.latest[(asset, sensor)] = latest
-            self._last_batch.append((asset, sensor))
-
-    def _batch_latest(self, s) -> list[tuple[tuple[str, str], Latest]]:
-        return [(k, self.latest[k]) for k in getattr(self, "_last_batch", [])]
+            seen.append((asset, sensor))
+        return seen
 
     def site_of(self, asset: str) -> str:
         return self.engine.config.asset(asset).site or self.sites.get(asset) or "default"
@@ -229,10 +226,11 @@ class Detection:
         key = (f.asset, f.sensor, f.rule)
         record = f.as_record()
         record["site"] = f.site or self.site_of(f.asset)
-        if f.status == "closed":
-            self.active.pop(key, None)
-        else:
-            self.active[key] = record
+        with self.lock:
+            if f.status == "closed":
+                self.active.pop(key, None)
+            else:
+                self.active[key] = record
         order_id = None
         if f.status in ("opened", "escalated"):
             try:
@@ -326,6 +324,9 @@ class Runtime:
         current = self.current_version()
         config = DetectorsConfig.model_validate(current["config"])
         label = f"v{current['number']}"
+        if not any(c.checks for c in config.classes.values()):
+            log.warning("the detector configuration has no checks: readings are stored but nothing is detected "
+                        "(add a detectors: section, e.g. from config/detectors.yaml)")
         saved = self.db.load_state("live")
         if saved is not None:
             try:
