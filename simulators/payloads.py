@@ -12,7 +12,7 @@ Timestamps are epoch milliseconds. Messages come out in the order they are sent 
 from __future__ import annotations
 
 import heapq
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 import orjson
@@ -21,7 +21,7 @@ from simulators.fleet import Fleet
 from simulators.gateway import Message
 from simulators.run import AssetTable
 
-__all__ = ["asset_messages", "reading_messages", "waveform_messages"]
+__all__ = ["asset_messages", "combine_gateway_messages", "reading_messages", "waveform_messages"]
 
 MS = 1_000_000
 
@@ -98,3 +98,35 @@ def asset_messages(fleet: Fleet, table: AssetTable) -> Iterator[Message]:
                                          table.waveform_t0_ns[w_keep], table.waveform_rate_hz,
                                          table.waveform[w_keep]))
     return heapq.merge(*streams, key=lambda m: m.at_ns)
+
+
+def combine_gateway_messages(messages: Iterable[Message]) -> Iterator[Message]:
+    """Merge gateway messages sent at the same moment on the same topic into one multi-asset message.
+
+    A real gateway sends one message for all the devices it polled; per-asset messages that fall on
+    the same send time (same scalar period and ``batch_size``) become one. ``messages`` must be in
+    send order; other formats pass through unchanged.
+    """
+    pending: dict[str, list[Message]] = {}
+    pending_at = None
+    for msg in messages:
+        if pending and msg.at_ns != pending_at:
+            yield from _merged(pending)
+            pending = {}
+        if msg.format == "gateway":
+            pending_at = msg.at_ns
+            pending.setdefault(msg.topic, []).append(msg)
+        else:
+            yield msg
+    yield from _merged(pending)
+
+
+def _merged(pending: dict[str, list[Message]]) -> Iterator[Message]:
+    for topic, group in pending.items():
+        if len(group) == 1:
+            yield group[0]
+            continue
+        readings = [r for m in group for r in orjson.loads(m.payload)["readings"]]
+        sensors = tuple(dict.fromkeys(s for m in group for s in m.sensors))
+        yield Message(group[0].at_ns, topic, orjson.dumps({"readings": readings}), len(readings), "gateway",
+                      ",".join(m.asset for m in group), sensors)

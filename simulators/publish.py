@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Iterator
 
 from simulators.faults import Label
 from simulators.gateway import GatewayWire, Message
-from simulators.payloads import asset_messages
+from simulators.payloads import asset_messages, combine_gateway_messages
 from simulators.run import SimulationRun, rng_stream
 
 __all__ = ["BrokerError", "MqttPublisher", "PublishReport", "publish_messages", "publish_run", "run_messages"]
@@ -132,7 +132,8 @@ def run_messages(run: SimulationRun) -> tuple[Iterator[Message], dict[str, Gatew
     for table in run.tables.values():
         stream = asset_messages(run.fleet, table)
         (via[table.asset.gateway] if table.asset.gateway else direct).append(stream)
-    streams = direct + [wires[g].shape(heapq.merge(*s, key=lambda m: m.at_ns)) for g, s in via.items() if s]
+    streams = direct + [wires[g].shape(combine_gateway_messages(heapq.merge(*s, key=lambda m: m.at_ns)))
+                        for g, s in via.items() if s]
     # out-of-order messages break the order within their gateway on purpose; merge is still fine
     return heapq.merge(*streams, key=lambda m: m.at_ns), wires
 

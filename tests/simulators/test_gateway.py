@@ -93,3 +93,28 @@ def test_publishing_is_paced_in_simulated_time():
     fake, report = _FakeTime(), PublishReport()
     publish_messages(messages, _Recorder(), speed=0, report=report, clock=fake.clock, sleep=fake.sleep)
     assert fake.slept == 0.0 and report.messages == {("faultline/s/a/vibration_rms", "single"): 61}
+
+
+def test_assets_behind_one_gateway_share_its_messages():
+    from datetime import datetime, timezone
+
+    from simulators import Fleet, simulate_offline
+    from simulators.publish import run_messages
+    from tests.simulators.conftest import fleet_data, pump
+
+    sensors = ["vibration_rms", "bearing_temp"]
+    fleet = Fleet.from_dict(fleet_data(
+        pump("A-1", payload="gateway", gateway="gw", batch_size=5, sensors=sensors),
+        pump("A-2", payload="gateway", gateway="gw", batch_size=5, sensors=sensors),
+        pump("A-3", payload="single", gateway="gw", sensors=sensors),
+        gateways=[{"id": "gw", "site": "plant"}]))
+    run = simulate_offline(fleet, start=datetime(2026, 1, 5, tzinfo=timezone.utc), duration=timedelta(hours=1))
+    messages, _ = run_messages(run)
+    by_format: dict[str, list] = {}
+    for m in messages:
+        by_format.setdefault(m.format, []).append(m)
+    assert len(by_format["gateway"]) == 60 // 5 and len(by_format["single"]) == 2 * 60
+    body = json.loads(by_format["gateway"][0].payload)
+    assert by_format["gateway"][0].topic == "faultline/plant/_gateway/gw"
+    assert {(r["asset"], r["sensor"]) for r in body["readings"]} == {(a, s) for a in ("A-1", "A-2") for s in sensors}
+    assert len(body["readings"]) == 2 * 2 * 5 == by_format["gateway"][0].readings

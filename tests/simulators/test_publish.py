@@ -84,6 +84,7 @@ def _fleet(tmp_path, broker: str) -> tuple[Fleet, str]:
         pump("A-1", payload="single", gateway="gw", sensors=["vibration_rms", "bearing_temp", "motor_current"]),
         pump("A-2", payload="batch", batch_size=10, gateway="gw", sensors=["vibration_rms", "bearing_temp", "accel"]),
         pump("A-3", payload="gateway", batch_size=5, gateway="gw", sensors=["bearing_temp", "motor_current"]),
+        pump("A-5", payload="gateway", batch_size=5, gateway="gw", sensors=["vibration_rms"]),  # shares A-3's messages
         pump("A-4", payload="single", sensors=["vibration_rms", "accel"],
              faults=[{"mode": "imbalance", "onset": "1h", "failure": "3h"}]),
         gateways=[{"id": "gw", "site": "plant", "faults": gw_faults}],
