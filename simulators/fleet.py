@@ -254,7 +254,7 @@ class Fleet(_Model):
     """The whole simulated fleet (the top level of ``config/fleet.yaml``)."""
 
     seed: int = 1
-    broker: str | None = None
+    broker: str | None = Field(default=None, pattern=r"^(mqtt|tcp)://[^/:]+(:\d+)?/?$")
     topic_template: str = "faultline/{site}/{asset}/{sensor}"
     gateway_topic_template: str = "faultline/{site}/_gateway/{gateway}"
     scalar_period: Span = timedelta(seconds=60)

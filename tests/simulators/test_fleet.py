@@ -68,6 +68,12 @@ def test_unknown_gateway_and_duplicate_ids_are_errors():
         Fleet.from_dict(fleet_data(pump(), pump()))
 
 
+def test_broker_must_be_an_mqtt_address():
+    assert Fleet.from_dict(fleet_data(pump(), broker="mqtt://10.0.0.5:1884")).broker == "mqtt://10.0.0.5:1884"
+    with pytest.raises(FleetError, match="broker: .*got 'http://broker'"):
+        Fleet.from_dict(fleet_data(pump(), broker="http://broker"))
+
+
 def test_yaml_errors_name_the_file(tmp_path):
     bad = tmp_path / "fleet.yaml"
     bad.write_text("assets: [\n")
