@@ -106,6 +106,7 @@ class PublishReport:
     readings: dict[tuple[str, str], int] = field(default_factory=dict)
     labels: list[Label] = field(default_factory=list)
     elapsed_s: float = 0.0
+    interrupted: bool = False
 
     @property
     def total_messages(self) -> int:
@@ -178,12 +179,19 @@ def publish_messages(messages: Iterable[Message], publisher, speed: float, repor
 def publish_run(run: SimulationRun, broker: str, speed: float = 0.0, window: int = 100,
                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
                 ) -> PublishReport:
-    """Publish a whole run to ``broker``; the report's labels carry the gateway wire-fault counts."""
+    """Publish a whole run to ``broker``; the report's labels carry the gateway wire-fault counts.
+
+    Ctrl-C stops publishing cleanly: what was sent is acknowledged and the report says ``interrupted``.
+    """
     messages, wires = run_messages(run)
     report = PublishReport()
     started = time.monotonic()
     with MqttPublisher(broker, window=window) as publisher:
-        publish_messages(messages, publisher, speed, report, clock, sleep)
+        try:
+            publish_messages(messages, publisher, speed, report, clock, sleep)
+        except KeyboardInterrupt:
+            # a live run stopped by hand still gets its labels, counted up to what was sent
+            report.interrupted = True
     report.elapsed_s = time.monotonic() - started
     report.labels = wire_labels(run.labels, wires)
     return report

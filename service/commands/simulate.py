@@ -113,7 +113,8 @@ def simulate(
 
         write_labels(report.labels, labels)
     typer.echo(f"published {report.total_messages} messages ({report.total_readings} readings) to {target} "
-               f"in {report.elapsed_s:.1f} s" + (f"; labels in {labels}" if labels else ""))
+               f"in {report.elapsed_s:.1f} s" + (" (interrupted)" if report.interrupted else "")
+               + (f"; labels in {labels}" if labels else ""))
 
 
 @simulate_app.command("replay")

@@ -149,3 +149,22 @@ def test_what_the_labels_say_was_sent_arrives(mosquitto, tmp_path, monkeypatch):
     assert not np.any((offsets >= 3600_000) & (offsets < 4800_000))
     skewed = offsets[(offsets >= 7200_000) & (offsets < 9000_000)]
     assert len(skewed) and np.all(skewed % 60_000 == 30_000)
+
+
+def test_an_interrupted_live_run_stops_cleanly_with_its_counts(mosquitto):
+    from simulators import publish_run
+
+    fleet = Fleet.from_dict(fleet_data(pump("A-1", sensors=["vibration_rms"]), waveform={"every": "1h"}))
+    run = simulate_offline(fleet, start=START, duration=timedelta(hours=1))
+    subscriber = Subscriber(mosquitto.url)
+    clock = [0.0]
+
+    def sleep(seconds):  # the operator presses Ctrl-C ten simulated minutes in
+        clock[0] += seconds
+        if clock[0] > 600:
+            raise KeyboardInterrupt
+
+    report = publish_run(run, mosquitto.url, speed=1.0, clock=lambda: clock[0], sleep=sleep)
+    assert report.interrupted and 10 <= report.total_messages <= 12
+    received = subscriber.wait_for(report.total_messages, timeout=10)
+    assert len(received) == report.total_messages
