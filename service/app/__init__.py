@@ -71,7 +71,8 @@ def create_app(settings: Settings, runtime) -> FastAPI:
     from service.app import (assets, dead_letters, detectors, events, findings, health, kpis, readings, tokens,
                              work_orders)
 
-    app = FastAPI(title="Faultline", version="1", description=(
+    # no /docs or /redoc: FastAPI's pages load their scripts from a CDN, and nothing here may
+    app = FastAPI(title="Faultline", version="1", docs_url=None, redoc_url=None, description=(
         "Predictive maintenance: readings, findings, work orders with SLA deadlines, detector tuning. "
         "Send `Authorization: Bearer <token>` (`faultline tokens create --role ROLE`)."))
     app.state.runtime = runtime

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 
-from service.app.deps import Reader, RuntimeDep
+from service.app.deps import Reader, RuntimeDep, Tuner
 from service.app.schemas import DeadLetterOut, ReplayOut
 
 router = APIRouter(prefix="/api/v1/dead-letters", tags=["dead letters"])
@@ -29,8 +29,9 @@ def list_dead_letters(rt: RuntimeDep, who: Reader, stage: Literal["decode", "wri
 
 
 @router.post("/{record_id}/replay", response_model=ReplayOut,
-             responses={404: {"description": "no such record"}})
-def replay(record_id: int, rt: RuntimeDep, who: Reader) -> ReplayOut:
+             responses={403: {"description": "needs a reliability engineer or an admin"},
+                        404: {"description": "no such record"}})
+def replay(record_id: int, rt: RuntimeDep, who: Tuner) -> ReplayOut:
     """Decode the stored payload again (after a fix of the decoder or the topic template). On success
     its readings go through the spool to the store and the detectors, and the record is deleted;
     otherwise it stays, and ``detail`` says why it still fails."""

@@ -26,7 +26,7 @@ def _stream_reader(request: Request) -> ApiToken:
 
 def _tuner(request: Request) -> ApiToken:
     token = authenticate(request)
-    require_role(token, TUNERS, "changing the detector configuration")
+    require_role(token, TUNERS, "changing the detector configuration or replaying dead letters")
     return token
 
 

@@ -71,7 +71,7 @@ def run(
     settings = _load(config)
 
     def announce(url: str, runtime) -> None:
-        typer.echo(f"faultline is serving on {url} (API {url}/api/v1, OpenAPI {url}/docs)", err=True)
+        typer.echo(f"faultline is serving on {url} (API {url}/api/v1, OpenAPI {url}/openapi.json)", err=True)
         if not runtime.tokens.list():
             typer.echo("no API tokens yet: create one with `faultline tokens create --role admin --config "
                        f"{config}`", err=True)

@@ -162,6 +162,8 @@ def test_dead_letters_browse_and_replay(api):
         DeadLetter(now, f"faultline/{SITE}/P-1/bearing_temp", b"{oops", "not JSON")])
     listed = api.client.get("/api/v1/dead-letters", headers=api.as_("junior_engineer")).json()
     assert [d["reason"] for d in listed] == ["decoder could not (before a fix)", "not JSON"]
+    refused = api.client.post(f"/api/v1/dead-letters/{ids[0]}/replay", headers=api.as_("manager"))
+    assert refused.status_code == 403 and "reliability_engineer, admin" in refused.json()["detail"]
     bad = api.client.post(f"/api/v1/dead-letters/{ids[1]}/replay", headers=api.as_("admin")).json()
     assert bad["replayed"] is False and "JSON" in bad["detail"]
     good = api.client.post(f"/api/v1/dead-letters/{ids[0]}/replay", headers=api.as_("admin")).json()
@@ -187,6 +189,7 @@ def test_openapi_documents_the_resources(api):
 
 def test_health_ready_and_metrics(api):
     assert api.client.get("/healthz").json() == {"status": "ok"}
+    assert api.client.get("/docs").status_code == 404   # FastAPI's page would load scripts from a CDN
     ready = api.client.get("/readyz").json()
     assert ready == {"ready": True, "checks": {"store": True, "work_orders": True}}
     api.ingest(batch("P-1", "bearing_temp", T0, HOT))
