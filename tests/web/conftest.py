@@ -42,20 +42,20 @@ class Service:
         return self.url + path
 
 
-def _readings(now: datetime, seed: int = 7):
-    """A day of readings, one a minute, for every asset and sensor; pump-1's vibration rises at the end."""
+def readings_until(end: datetime, minutes: int = 24 * 60, seed: int = 7, wearing: bool = True):
+    """One reading a minute for every asset and sensor, the last at ``end``; with ``wearing``,
+    pump-1's vibration rises over the last four hours (a bearing wearing out)."""
     from ingest.readings import Readings, SeriesKey
 
     rng = np.random.default_rng(seed)
-    n = 24 * 60
-    ts = (int(now.timestamp()) - 60 * np.arange(n)[::-1]) * 1_000_000_000
+    ts = (int(end.timestamp()) - 60 * np.arange(minutes)[::-1]) * 1_000_000_000
     series, index, times, values = [], [], [], []
     for asset in ASSETS:
         for sensor, (level, noise) in SENSORS.items():
-            v = level + rng.normal(0, noise, n)
-            if asset == "pump-1" and sensor == "vibration_rms":
-                v[-240:] += np.linspace(0, 6.5, 240)  # a bearing wearing out over the last four hours
-            index.append(np.full(n, len(series), np.int32))
+            v = level + rng.normal(0, noise, minutes)
+            if wearing and asset == "pump-1" and sensor == "vibration_rms":
+                v[-240:] += np.linspace(0, 6.5, 240)
+            index.append(np.full(minutes, len(series), np.int32))
             series.append(SeriesKey.of("telemetry", {"site": SITE, "asset": asset, "sensor": sensor}))
             times.append(ts)
             values.append(v)
@@ -93,7 +93,7 @@ def _seed(runtime, now: datetime) -> dict[str, int]:
     """Orders of three priorities opened through the intake, as findings would open them."""
     from ingest.writers import SqliteStore
 
-    readings = _readings(now)
+    readings = readings_until(now)
     store = SqliteStore(runtime.settings.store.path)
     try:
         store.write(readings)

@@ -8,10 +8,13 @@ the page, and through the API. Screenshots of every main page go to ``$FAULTLINE
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
+
+from tests.web.conftest import readings_until
 
 SHOTS = Path(os.environ.get("FAULTLINE_SCREENSHOTS", "/tmp/faultline-web"))
 
@@ -148,6 +151,31 @@ def test_backtest_preview_before_apply_then_roll_back(service, open_page):
     page.get_by_role("button", name="Roll back to the previous version").click()
     expect(page.locator("#current-version")).to_have_text("v1")
     assert service.api.get("/api/v1/detectors").json()["current"]["number"] == 1
+
+
+def test_shadow_mode_records_what_a_proposal_would_report_without_opening_orders(service, open_page):
+    page = open_page("/tuning")
+    limit = page.locator("tr[data-check='default.bearing_temp_limit'] input[data-key='high']")
+    expect(limit).to_have_value("85")
+    limit.fill("50")
+    page.get_by_role("button", name="Run backtest").click()
+    page.get_by_role("button", name="Run it in shadow mode first").click()
+    expect(page.locator("#shadow-state")).to_contain_text("runs beside it")
+    shadow = service.api.get("/api/v1/detectors").json()["shadow"]
+    assert shadow is not None and service.api.get("/api/v1/detectors").json()["current"]["number"] == 1
+    orders_before = len(service.api.get("/api/v1/work-orders").json())
+
+    # the next 40 minutes of readings: bearings at their usual 55 °C, above the proposal's 50
+    now = datetime.now(UTC)
+    service.runtime.detection.handle(readings_until(now + timedelta(minutes=40), minutes=40, seed=8, wearing=False))
+    page.reload()
+    expect(page.locator("#shadow-findings")).to_contain_text(f"What v{shadow} would have reported")
+    expect(page.locator("#shadow-findings")).to_contain_text("pump-1 · bearing temp · overheating")
+    assert len(service.api.get("/api/v1/work-orders").json()) == orders_before
+
+    page.get_by_role("button", name="Stop shadow mode").click()
+    expect(page.locator("#shadow-state")).to_have_text("off")
+    assert service.api.get("/api/v1/detectors").json()["shadow"] is None
 
 
 def test_without_a_token_the_page_says_so(service, open_page):

@@ -74,13 +74,26 @@
         el("dt", {}, "Applied"), el("dd", {}, `${fmtTime(v.applied_at)} by ${v.author}`),
         el("dt", {}, "Note"), el("dd", {}, v.note || "—"),
         el("dt", {}, "Checks"), el("dd", {}, detectors.checks.join(", ")),
-        el("dt", {}, "Shadow mode"), el("dd", {}, detectors.shadow ? `v${detectors.shadow} runs beside it` : "off")));
+        el("dt", {}, "Shadow mode"), el("dd", { id: "shadow-state" }, detectors.shadow
+          ? [`v${detectors.shadow} runs beside it `, el("button", { type: "button", class: "secondary", onclick: stopShadow }, "Stop shadow mode")]
+          : "off")));
       proposal = structuredClone(v.config);
       renderForm();
       syncJson();
+      await loadShadowFindings(detectors.shadow);
     } catch (err) {
       showError(err, "Loading the detector configuration");
     }
+  }
+
+  async function loadShadowFindings(shadow) {
+    const box = document.getElementById("shadow-findings");
+    if (!shadow) { box.replaceChildren(); return; }
+    const findings = await api("/findings", { query: { shadow: true, limit: 20 } });
+    box.replaceChildren(el("h4", {}, `What v${shadow} would have reported (newest first)`), findings.length
+      ? el("ul", {}, findings.map((f) => el("li", {}, `${fmtTime(f.started_at)} ${f.asset} · ${words(f.sensor)} · `,
+                                             `${words(f.fault_mode)} (${f.severity}, rule ${f.rule})`)))
+      : el("p", { class: "muted" }, "Nothing yet."));
   }
 
   async function loadVersions() {
@@ -168,6 +181,29 @@
     }
   }
 
+  async function startShadow() {
+    clearMessage();
+    try {
+      await api(`/detectors/proposals/${backtested}/shadow`, { method: "POST" });
+      showMessage(`v${backtested} now runs in shadow mode; it opens no work orders.`, "ok");
+      preview.hidden = true;
+      await Promise.all([loadCurrent(), loadVersions()]);
+    } catch (err) {
+      showError(err, `Shadow mode for v${backtested}`);
+    }
+  }
+
+  async function stopShadow() {
+    clearMessage();
+    try {
+      await api("/detectors/shadow", { method: "DELETE" });
+      showMessage("Shadow mode stopped.", "ok");
+      await Promise.all([loadCurrent(), loadVersions()]);
+    } catch (err) {
+      showError(err, "Stopping shadow mode");
+    }
+  }
+
   async function rollback() {
     clearMessage();
     try {
@@ -181,6 +217,7 @@
 
   document.getElementById("backtest").addEventListener("click", runBacktest);
   document.getElementById("apply").addEventListener("click", apply);
+  document.getElementById("shadow").addEventListener("click", startShadow);
   loadCurrent();
   loadVersions();
 })();
