@@ -11,7 +11,7 @@ Alert rules turn scores into alerts; the ``Engine`` runs a configuration of chec
 batches and produces ``Finding``s.
 """
 
-from detectors.config import ConfigHistory, ConfigVersion, DetectorsConfig, parse_seconds
+from detectors.config import ConfigHistory, ConfigVersion, DetectorsConfig, MultivariateConfig, parse_seconds
 from detectors.drift import Cusum, Ewma
 from detectors.engine import BatchResult, Engine, Finding
 from detectors.health import NoData, StuckSensor
@@ -27,7 +27,7 @@ from detectors.waveform import (BearingGeometry, band_energies, bearing_frequenc
 __all__ = [
     "Alert", "AlertRule", "BatchResult", "BearingGeometry", "ConfigHistory", "ConfigVersion", "Cusum",
     "DetectorsConfig", "Engine", "Ewma", "Finding", "HotellingT2", "IsoZones", "IsolationForestDetector",
-    "NoData", "RobustZ", "SEVERITIES", "StaticLimit", "StreamingDetector", "StuckSensor", "TrendToLimit",
-    "band_energies", "bearing_frequencies", "block_features", "defect_energies", "envelope_spectrum",
-    "iso_zone", "parse_seconds",
+    "MultivariateConfig", "NoData", "RobustZ", "SEVERITIES", "StaticLimit", "StreamingDetector", "StuckSensor",
+    "TrendToLimit", "band_energies", "bearing_frequencies", "block_features", "defect_energies",
+    "envelope_spectrum", "iso_zone", "parse_seconds",
 ]
