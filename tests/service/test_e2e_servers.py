@@ -60,6 +60,22 @@ def test_bearing_fault_through_mosquitto_and_influxdb_becomes_one_work_order(tmp
                 "end": (datetime.fromisoformat(ev["window_end"]) + timedelta(seconds=1)).isoformat()}).json()
             # what the finding summarises is what InfluxDB holds
             assert len(stored["value"]) == ev["n"] and max(stored["value"]) == pytest.approx(ev["max"])
+
+            # the backtest reads the same history back from InfluxDB: the configuration in force finds
+            # what it found live; a stricter zone C boundary for group 2 finds nothing
+            config = runtime.current_version()["config"]
+            config["iso_20816_zones"]["2-rigid"]["bc"] = 6.0
+            config["iso_20816_zones"]["2-rigid"]["cd"] = 9.0
+            admin = {"Authorization": f"Bearer {runtime.tokens.create('admin', 'a', runtime.clock.now())[1]}"}
+            number = client.post("/api/v1/detectors/proposals", json={"config": config}, headers=admin).json()["number"]
+            now = runtime.clock.now()
+            result = client.post(f"/api/v1/detectors/proposals/{number}/backtest", headers=admin, json={
+                "start": (now - timedelta(hours=15)).isoformat(), "end": now.isoformat()}).json()
+            assert result["series"] == 12
+            assert [(o["asset"], o["fault_mode"], o["priority"]) for o in result["current"]["work_orders"]] == [
+                ("P-101", "high_vibration", "P1")]
+            assert result["current"]["episodes"][0]["started_at"] == order.evidence[0].started_at.isoformat()
+            assert result["proposed"]["work_orders"] == [] and result["only_current"] == result["current"]["work_orders"]
     finally:
         runtime.stop()
         runtime.close()

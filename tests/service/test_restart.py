@@ -63,3 +63,22 @@ def test_state_is_restored_not_recomputed(tmp_path):
     again = Runtime(settings)
     assert json.dumps(again.detection.engine.to_dict(), sort_keys=True) == saved
     again.close()
+
+
+def test_shadow_mode_survives_a_restart(tmp_path):
+    from service.runtime import Runtime
+
+    settings = service_settings(tmp_path, detectors=DRIFT)
+    runtime = Runtime(settings)
+    stricter = json.loads(json.dumps(DRIFT))
+    stricter["classes"]["default"]["checks"]["drift"]["params"]["h"] = 4
+    number = runtime.db.add_version(stricter, "proposal", "proposed", runtime.clock.now())
+    runtime.start_shadow(number)
+    runtime.detection.handle(batch("P-1", "bearing_temp", T0, _temps()[:90]))
+    saved = json.dumps(runtime.detection.shadow.to_dict(), sort_keys=True)
+    runtime.stop()
+    runtime.close()
+    again = Runtime(settings)
+    assert again.detection.shadow_version == number
+    assert json.dumps(again.detection.shadow.to_dict(), sort_keys=True) == saved
+    again.close()
