@@ -173,7 +173,8 @@ class _AssetModel:
         self.held = np.asarray(d["held"], dtype=np.float64)
         self.n_baseline = int(d["n_baseline"])
         self.blamed = d["blamed"]
-        self.baseline = [np.asarray(d["baseline"], dtype=np.float64).reshape(-1, len(self.ids))] if d["baseline"] else []
+        rows = np.asarray(d["baseline"], dtype=np.float64).reshape(-1, len(self.ids))
+        self.baseline = [rows] if len(rows) else []
         if d["model"] is not None:
             self.model = type(self.cfg.build()).from_dict(d["model"])
 

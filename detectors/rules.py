@@ -217,7 +217,8 @@ class AlertRule(StreamingDetector):
                 if i == n:
                     break
                 st["phase"][r], st["since"][r] = _PENDING, ts[i]
-                st["n_obs"][r], st["vmin"][r], st["vmax"][r], st["vsum"][r], st["peak"][r] = 0, np.inf, -np.inf, 0.0, 0.0
+                st["n_obs"][r], st["vsum"][r], st["peak"][r] = 0, 0.0, 0.0
+                st["vmin"][r], st["vmax"][r] = np.inf, -np.inf
             elif phase == _PENDING:
                 end = next_in(untrig_at, i)
                 due = i + int(np.searchsorted(ts[i:end], st["since"][r] + self.min_duration_s * _NS_PER_S))

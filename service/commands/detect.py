@@ -79,7 +79,8 @@ def evaluate(
     fleet: Path = typer.Option(Path("config/fleet.yaml"), help="simulator fleet YAML"),
     seed: list[int] = typer.Option([1], help="simulation seed; repeat for several"),
     duration: str = typer.Option("14d", help="simulated span, e.g. 14d"),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="detectors YAML (default config/detectors.yaml)"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c",
+                                          help="detectors YAML (default config/detectors.yaml)"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Simulate the fleet offline, run detectors and rules, report recall, precision, false alarms, lead time."""
@@ -115,10 +116,13 @@ def format_result(r: dict) -> str:
              f"false alarms/asset-week {f(o['false_alarms_per_asset_week'], '{:.3f}')}  "
              f"median lead {f(o['median_lead_fraction'])}  "
              f"({o['equipment_faults']} equipment faults, {o['findings']} findings, {o['false_alarms']} false)",
-             f"{'fault mode':<20}{'labels':>7}{'detected':>9}{'recall':>8}{'lead':>7}{'findings':>9}{'false':>6}{'precision':>10}"]
+             f"{'fault mode':<20}{'labels':>7}{'detected':>9}{'recall':>8}{'lead':>7}{'findings':>9}{'false':>6}"
+             f"{'precision':>10}"]
     for mode, m in r["by_fault_mode"].items():
         lines.append(f"{mode:<20}{m['labels']:>7}{f(m['detected'], '{}'):>9}{f(m['recall']):>8}"
-                     f"{f(m['median_lead_fraction']):>7}{m['findings']:>9}{m['false_alarms']:>6}{f(m['precision']):>10}")
+                     f"{f(m['median_lead_fraction']):>7}{m['findings']:>9}{m['false_alarms']:>6}"
+                     f"{f(m['precision']):>10}")
     for fa in r.get("false_alarms", []):
-        lines.append(f"  false alarm: {fa['started_at']} {fa['asset']} {fa['sensor']} {fa['rule']} ({fa['fault_mode']})")
+        lines.append(f"  false alarm: {fa['started_at']} {fa['asset']} {fa['sensor']} {fa['rule']} "
+                     f"({fa['fault_mode']})")
     return "\n".join(lines)
