@@ -7,7 +7,10 @@ the sensor ``<sensor>.<feature>`` (``accel.rms``), the stream name the detectors
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -34,17 +37,20 @@ def _series(site, asset, sensor, measurement, field) -> Series:
 
 
 class SqliteReader:
-    """Reads the embedded store's file (its own connection; WAL lets it read while ingest writes)."""
+    """Reads the embedded store's file: series from its own read-only connection, readings through
+    ``SqliteStore.query`` (WAL lets both read while ingest writes)."""
 
     def __init__(self, path: str, measurement: str = "telemetry"):
         from ingest.writers import SqliteStore
 
-        self._store = SqliteStore(path)
+        self._store = SqliteStore(path)   # creates the file and its schema when ingest has not yet
+        self._conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, check_same_thread=False)
+        self._lock = threading.Lock()
         self.measurement = measurement
 
     def series(self) -> list[Series]:
-        with self._store._lock:
-            rows = self._store._conn.execute(
+        with self._lock:
+            rows = self._conn.execute(
                 "SELECT DISTINCT site, asset, sensor, measurement, field FROM series WHERE asset IS NOT NULL "
                 "AND measurement IN (?, ?) ORDER BY asset, sensor, field", (self.measurement, WAVEFORM)).fetchall()
         return [_series(*r) for r in rows]
@@ -57,13 +63,15 @@ class SqliteReader:
 
     def ping(self) -> bool:
         try:
-            with self._store._lock:
-                self._store._conn.execute("SELECT 1").fetchone()
+            with self._lock:
+                self._conn.execute("SELECT count(*) FROM series").fetchone()
             return True
-        except Exception:  # noqa: BLE001 - readiness says no, with no traceback per probe
+        except sqlite3.Error:
             return False
 
     def close(self) -> None:
+        with self._lock:
+            self._conn.close()
         self._store.close()
 
 

@@ -55,6 +55,10 @@ def _serve(settings, embedded_broker: bool, announce, publisher=None) -> int:
 
     try:
         asyncio.run(main())
+    except OSError as exc:  # e.g. the HTTP port is taken: one line, not a traceback
+        typer.echo(f"cannot serve on {settings.service.host}:{settings.service.port}: {exc.strerror or exc}", err=True)
+        runtime.stop()
+        return 1
     finally:
         runtime.close()
     return 0
