@@ -79,11 +79,16 @@ const Charts = (() => {
 
     const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart", role: "img",
                               "aria-label": spec.label || series.map((s) => s.name).join(", ") });
+    let labelled = 0;
     for (const m of marks) {
       const a = Math.max(x(m.start), margin.left), b = Math.min(x(m.end ?? t1), width - margin.right);
       if (b <= a) continue;
       root.append(svg("rect", { x: a, y: margin.top, width: b - a, height: plotH, class: "mark" }));
-      if (m.label) root.append(svg("text", { x: a + 3, y: margin.top + 12, class: "mark-label" }, m.label));
+      // labels take turns on three lines so that marks starting together stay readable
+      if (m.label) {
+        const line = labelled++ % 3;
+        root.append(svg("text", { x: a + 3, y: margin.top + 12 + 14 * line, class: "mark-label" }, m.label));
+      }
     }
     for (const v of niceTicks(v0, v1)) {
       root.append(svg("line", { x1: margin.left, x2: width - margin.right, y1: y(v), y2: y(v), class: "grid" }));
