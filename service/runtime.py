@@ -297,7 +297,7 @@ class Runtime:
             self.responder.watch(self.scheduler)
         self._restore_shadow()
         self.pipeline: Pipeline | None = None
-        self.broker = None
+        self.broker = self._metrics_server = None
         self._spool = self._writer = None
         self._queue: queue.Queue[Readings | None] = queue.Queue(maxsize=64)
         self._threads: list[threading.Thread] = []
@@ -506,6 +506,8 @@ class Runtime:
             write_rows=max(s.store.batch_size * 4, 10_000), backoff=Backoff(s.store.retry_min_s, s.store.retry_max_s),
             commit_wait_s=s.spool.commit_interval_ms / 1000, on_written=self.feed)
         self.pipeline.start()
+        # the metrics section's own port keeps working for scrapers set up for `faultline ingest`
+        self._metrics_server = self.metrics.ingest.serve(s.metrics.host, s.metrics.port)
         log.info("ingesting %s from %s into %s", ", ".join(mqtt.topic_filters()), mqtt.url, s.store.kind)
 
     def replay_dead_letter(self, record) -> tuple[bool, str]:
@@ -574,6 +576,8 @@ class Runtime:
                     thing.close()
                 except Exception:  # noqa: BLE001
                     log.warning("closing %s failed", type(thing).__name__, exc_info=True)
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
         if self.broker is not None:
             self.broker.stop()
         self.orders.close()

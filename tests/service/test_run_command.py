@@ -19,14 +19,14 @@ pytestmark = pytest.mark.servers
 
 
 def test_run_serves_the_api_and_stops_on_sigterm(tmp_path, mosquitto):
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     config = tmp_path / "faultline.yaml"
     config.write_text(yaml.safe_dump({
         "mqtt": {"url": mosquitto.url, "client_id": f"run-{port}"},
         "store": {"kind": "sqlite", "path": str(tmp_path / "readings.sqlite")},
         "spool": {"path": str(tmp_path / "spool")},
         "ingest": {"dead_letter_path": str(tmp_path / "dead.sqlite")},
-        "metrics": {"port": 0},
+        "metrics": {"port": metrics_port},
         "service": {"port": port, "state_path": str(tmp_path / "service.sqlite")},
     }))
     faultline = str(Path(sys.executable).with_name("faultline"))
@@ -57,6 +57,9 @@ def test_run_serves_the_api_and_stops_on_sigterm(tmp_path, mosquitto):
             "store": True, "work_orders": True, "broker": True, "writer": True}}
         assert httpx.get(f"{url}/api/v1/assets").status_code == 401
         assert httpx.get(f"{url}/api/v1/work-orders", headers={"Authorization": f"Bearer {token}"}).json() == []
+        scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+        assert "faultline_detector_batches_total" in scraped and "faultline_readings_written_total" in scraped
+        assert httpx.get(f"{url}/metrics").text.count("faultline_work_order_events") > 0
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     finally:
