@@ -62,7 +62,7 @@ def readings_until(end: datetime, minutes: int = 24 * 60, seed: int = 7, wearing
     return Readings(tuple(series), np.concatenate(index), np.concatenate(times), np.concatenate(values))
 
 
-def _finding(asset: str, fault_mode: str, severity: str, started_at: datetime, now: datetime, **extra):
+def finding(asset: str, fault_mode: str, severity: str, started_at: datetime, now: datetime, **extra):
     from ticketing import FindingIn
 
     return FindingIn(site=SITE, asset=asset, sensor="vibration_rms", fault_mode=fault_mode, severity=severity,
@@ -106,7 +106,7 @@ def _seed(runtime, now: datetime) -> dict[str, int]:
                                               ("corrective", "pump-2", "imbalance", "high", 2),
                                               ("preventive", "fan-3", "looseness", "medium", 1),
                                               ("to_close", "pump-1", "lubrication_loss", "critical", 2)):
-        event = intake.receive(_finding(asset, fault, severity, now - timedelta(hours=ago), now))
+        event = intake.receive(finding(asset, fault, severity, now - timedelta(hours=ago), now))
         orders[name] = event.order.id
     return orders
 

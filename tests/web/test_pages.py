@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.conftest import readings_until
+from tests.web.conftest import finding, readings_until
 
 SHOTS = Path(os.environ.get("FAULTLINE_SCREENSHOTS", "/tmp/faultline-web"))
 
@@ -78,6 +78,19 @@ def test_queue_shows_changes_made_elsewhere_live(service, open_page):
     act(service, order_id, "acknowledge")
     # polling would take 5 s; the event stream brings the change at once
     expect(order_row(page, order_id).locator(".badge.acknowledged")).to_be_visible(timeout=3000)
+
+
+def test_queue_polls_when_the_event_stream_is_unavailable(service, open_page):
+    page = open_page("/work-orders")
+    page.route("**/api/v1/events", lambda route: route.abort())  # e.g. a proxy that buffers streams
+    page.reload()
+    expect(page.locator("#live-state")).to_have_text("polling")
+    shown = page.locator("#queue tbody tr[data-order-id]")
+    expect(shown.first).to_be_visible()
+    count = shown.count()
+    event = service.runtime.intake.receive(finding("pump-2", "misalignment", "medium", datetime.now(UTC) - timedelta(minutes=30), datetime.now(UTC)))
+    expect(order_row(page, event.order.id)).to_be_visible(timeout=8000)  # polled every 5 s
+    assert shown.count() == count + 1
 
 
 def test_a_junior_engineer_sees_why_closing_an_emergency_order_is_refused(service, open_page):

@@ -191,5 +191,5 @@ const Charts = (() => {
     container.append(root);
   }
 
-  return { line, bars, columns, niceTicks };
+  return { line, bars, columns };
 })();

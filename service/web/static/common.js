@@ -157,10 +157,6 @@ const Faultline = (() => {
     return Number(v).toFixed(digits);
   }
 
-  function fmtPercent(share) {
-    return share === null || share === undefined ? "—" : `${(share * 100).toFixed(0)} %`;
-  }
-
   /** What the engineer needs first about an asset: an open work order, else an active finding, else ok. */
   const assetStatus = (asset) => (asset.open_work_orders ? "work_order" : asset.status === "alarm" ? "finding" : "ok");
   const ASSET_STATUS_TEXT = { ok: "ok", finding: "finding", work_order: "work order open" };
@@ -277,6 +273,8 @@ const Faultline = (() => {
 
   document.addEventListener("DOMContentLoaded", setupTokenForm);
 
-  return { actOnOrder, api, ApiError, ASSET_STATUS_TEXT, assetStatus, clearMessage, el, fmtCountdown, fmtDuration, fmtNumber, fmtPercent, fmtTime,
-           liveEvents, readingLimits, readings, showError, showMessage, token, UNITS, words };
+  return {
+    actOnOrder, api, ApiError, ASSET_STATUS_TEXT, assetStatus, clearMessage, el, fmtCountdown, fmtDuration,
+    fmtNumber, fmtTime, liveEvents, readingLimits, readings, showError, showMessage, token, UNITS, words,
+  };
 })();
