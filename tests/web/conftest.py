@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 CHROMIUM = os.environ.get("FAULTLINE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -76,7 +77,7 @@ def _settings(tmp: Path):
     from service.settings import settings_from_dict
     from ticketing import default_ticketing_config
 
-    detectors = __import__("yaml").safe_load((Path(__file__).parents[2] / "config" / "detectors.yaml").read_text())
+    detectors = yaml.safe_load((Path(__file__).parents[2] / "config" / "detectors.yaml").read_text())
     return settings_from_dict({
         "store": {"kind": "sqlite", "path": str(tmp / "readings.sqlite")},
         "spool": {"path": str(tmp / "spool")},

@@ -52,8 +52,6 @@ def test_queue_is_ordered_by_time_left_and_counts_down(service, open_page):
 
 
 def _epoch_ms(iso: str) -> float:
-    from datetime import datetime
-
     return datetime.fromisoformat(iso).timestamp() * 1000
 
 
