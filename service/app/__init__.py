@@ -19,7 +19,11 @@ log = logging.getLogger(__name__)
 
 
 class BodyLimit:
-    """ASGI middleware: 413 for request bodies over ``max_bytes`` (declared or streamed)."""
+    """ASGI middleware: 413 for request bodies over ``max_bytes``, declared or streamed.
+
+    A streamed body that grows past the limit gets the 413 at once; the app then sees the client as
+    gone, and whatever it tries to send is dropped.
+    """
 
     def __init__(self, app, max_bytes: int):
         self.app, self.max_bytes = app, max_bytes
@@ -31,27 +35,29 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             return await self._refuse(send, int(declared))
         seen = 0
-        started = False
+        started = refused = False
 
         async def limited_receive():
-            nonlocal seen
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge(seen)
+                if seen > self.max_bytes and not started:
+                    refused = True
+                    await self._refuse(send, seen)
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message):
+        async def guarded_send(message):
             nonlocal started
+            if refused:
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge as exc:
-            if not started:
-                await self._refuse(send, exc.size)
+        await self.app(scope, limited_receive, guarded_send)
 
     async def _refuse(self, send, size: int) -> None:
         body = json.dumps({"detail": f"request body of {size} bytes is over the limit of {self.max_bytes} bytes "
@@ -59,11 +65,6 @@ class BodyLimit:
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
-
-
-class _TooLarge(Exception):
-    def __init__(self, size: int):
-        self.size = size
 
 
 def create_app(settings: Settings, runtime) -> FastAPI:

@@ -59,6 +59,16 @@ def test_request_body_over_the_limit_is_413(api):
     assert "over the limit of 1048576 bytes" in r.json()["detail"]
 
 
+def test_streamed_body_over_the_limit_is_413_too(api):
+    def chunks():
+        for _ in range(20):
+            yield b"x" * 65536   # 1.25 MiB without a Content-Length
+
+    r = api.client.post("/api/v1/detectors/proposals", content=chunks(),
+                        headers={**api.as_("admin"), "content-type": "application/json"})
+    assert r.status_code == 413 and "limit of 1048576 bytes" in r.json()["detail"]
+
+
 def test_a_finding_becomes_one_work_order_with_priority_and_deadlines(api):
     api.ingest(batch("P-1", "bearing_temp", T0, HOT))
     api.ingest(batch("P-1", "bearing_temp", T0 + 600, HOT))   # fires again: evidence on the same order
