@@ -204,17 +204,22 @@ const Faultline = (() => {
     const setState = (text, kind) => { if (state) { state.textContent = text; state.className = `live ${kind}`; } };
 
     function poll() {
-      if (pollTimer) return;
-      setState("polling", "polling");
-      pollTimer = setInterval(() => onEvent(null), pollMs);
-      setTimeout(connect, retryMs);
+      if (!pollTimer) {
+        setState("polling", "polling");
+        pollTimer = setInterval(() => onEvent(null), pollMs);
+      }
+      setTimeout(connect, retryMs); // and try the stream again now and then
     }
 
     async function connect() {
       try {
         const response = await fetch(`${API}/events`, { headers: { Accept: "text/event-stream", ...authHeaders() } });
         if (!response.ok || !response.body) throw new Error(`events: ${response.status}`);
-        if (pollTimer) { clearInterval(pollTimer); pollTimer = null; }
+        if (pollTimer) { // back from polling: catch up on what changed in between, once
+          clearInterval(pollTimer);
+          pollTimer = null;
+          onEvent(null);
+        }
         setState("live", "live");
         const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
         let buffer = "";
