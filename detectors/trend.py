@@ -13,10 +13,11 @@ _FIT_CHUNK = 1 << 18  # window elements per chunk of fits: temporaries stay in c
 
 
 class TrendToLimit(StreamingDetector):
-    """Time until a rising reading reaches ``limit``, from a straight-line fit over recent readings.
+    """Time until a rising reading reaches ``limit``, from a line fitted over recent readings.
 
     For each reading, an ordinary least-squares line through the last ``window`` readings (this one
-    included) gives the level now and the slope per hour; the estimated time to the limit is
+    included; through their logarithms with ``growth="exponential"``) gives the level now and the
+    slope per hour; the estimated time to the limit is
     ``(limit − level) / slope``, with an interval from the slope's ±``z``·standard error. Only a
     slope that is significant (``slope > z · se``) counts, so noise alone gives score 0.
 
@@ -41,6 +42,9 @@ class TrendToLimit(StreamingDetector):
     every : int
         Refit on every ``every``-th reading of a stream (the readings between carry the last fit):
         a trend over hours need not be refitted every second.
+    growth : {"linear", "exponential"}
+        ``exponential`` fits the line through log(value), for faults that grow by a constant
+        factor per hour (bearing damage, vibration); readings ≤ 0 are left out of such a fit.
 
     Examples
     --------
@@ -69,11 +73,13 @@ class TrendToLimit(StreamingDetector):
     }
 
     def __init__(self, limit: float, horizon_h: float = 48.0, window: int = 60, min_points: int = 12,
-                 z: float = 2.0, every: int = 1):
+                 z: float = 2.0, every: int = 1, growth: str = "linear"):
         if window < 3 or not 3 <= min_points <= window or horizon_h <= 0 or every < 1:
             raise ValueError(f"need window >= 3, 3 <= min_points <= window, horizon_h > 0, every >= 1; got "
                              f"{window}, {min_points}, {horizon_h}, {every}")
-        self.every = int(every)
+        if growth not in ("linear", "exponential") or (growth == "exponential" and limit <= 0):
+            raise ValueError(f"growth must be 'linear' or 'exponential' (with limit > 0), got {growth!r}")
+        self.every, self.growth = int(every), growth
         self.limit, self.horizon_h = float(limit), float(horizon_h)
         self.window, self.min_points, self.z = int(window), int(min_points), float(z)
 
@@ -84,6 +90,11 @@ class TrendToLimit(StreamingDetector):
 
     def _fit(self, wt: np.ndarray, wv: np.ndarray, now: np.ndarray) -> tuple[np.ndarray, ...]:
         """OLS over windows (n_fit, window) ending at ``now``: (score, hours, earliest, latest)."""
+        limit = self.limit
+        if self.growth == "exponential":  # a straight line through log(value): constant growth rate
+            with np.errstate(divide="ignore", invalid="ignore"):
+                wv = np.where(wv > 0, np.log(np.where(wv > 0, wv, 1.0)), np.nan)
+            limit = np.log(self.limit)
         ok = ~np.isnan(wv)
         n = ok.sum(axis=-1)
         t = np.where(ok, (wt - now[:, None]) / _NS_PER_H, 0.0)        # hours before the reading
@@ -99,13 +110,13 @@ class TrendToLimit(StreamingDetector):
         se = np.sqrt((resid * resid).sum(-1) / np.maximum(n - 2, 1) / np.maximum(sxx, 1e-300))
         usable = (n >= self.min_points) & (sxx > 0)
         rising = usable & (slope > self.z * se)
-        gap = np.maximum(self.limit - level, 0.0)
+        gap = np.maximum(limit - level, 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             eta = np.where(rising, gap / slope, np.inf)
             lo = np.where(rising, gap / (slope + self.z * se), np.inf)
             hi = np.where(rising, gap / (slope - self.z * se), np.inf)
             score = np.where(rising, self.horizon_h / np.maximum(eta, self.horizon_h / 100.0), 0.0)
-        score = np.where(usable & (level >= self.limit), 100.0, score)
+        score = np.where(usable & (level >= limit), 100.0, score)
         return score, eta, lo, hi
 
     # History is a ring per stream: reading number k of a stream sits in column k % window, so the

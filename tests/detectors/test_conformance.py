@@ -77,6 +77,8 @@ STREAMING = {
     "trend_to_limit": (lambda: TrendToLimit(limit=20.0, horizon_h=12, window=60, min_points=20), ramp),
     "trend_to_limit, refit every 7th": (lambda: TrendToLimit(limit=20.0, horizon_h=12, window=60, min_points=20,
                                                              every=7), ramp),
+    "trend_to_limit, exponential": (lambda: TrendToLimit(limit=20.0, horizon_h=12, window=60, min_points=20,
+                                                         growth="exponential"), ramp),
     "no_data": (lambda: NoData(max_gap_s=600), gap),
     "stuck_sensor": (lambda: StuckSensor(window=20), frozen),
 }
