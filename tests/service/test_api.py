@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-
 from tests.service.conftest import SITE, T0, batch
 
 HOT = [70, 92, 95, 96, 80, 70]  # two readings over 90 °C open the alert, 80 closes it
