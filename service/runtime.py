@@ -123,10 +123,19 @@ def finding_in(f: Finding, site: str) -> FindingIn:
 
 def readings_arrays(engine: Engine, readings: Readings, sites: dict[str, str], measurement: str = "telemetry"
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stream ids, ts and values of the readings the detectors take, sorted by time.
+    """The rows of ``readings`` the detectors take, as the engine's arrays, sorted by time.
 
     Rows of series without asset and sensor tags, raw waveform samples and non-finite values are
     left out (the store refused the latter already). Waveform features become ``<sensor>.<feature>``.
+    Newly seen streams are registered with ``engine``; ``sites`` learns each asset's site tag.
+
+    Returns
+    -------
+    stream : ndarray of int64, shape (m,)
+        Engine stream ids.
+    ts : ndarray of int64, shape (m,)
+        Nanoseconds since the epoch, ascending.
+    value : ndarray of float64, shape (m,)
     """
     ids = np.full(len(readings.series), -1, dtype=np.int64)
     for i, key in enumerate(readings.series):

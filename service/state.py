@@ -72,7 +72,7 @@ class ServiceDb:
         with self.lock:
             return self._conn.execute(sql, params)
 
-    def rows(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+    def rows(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
         with self.lock:
             cur = self._conn.execute(sql, params)
             names = [d[0] for d in cur.description]
