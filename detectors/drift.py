@@ -43,6 +43,15 @@ class _BaselineDetector(StreamingDetector):
         for name, (_, fill, _) in self.state_fields.items():
             self.state_[name][streams] = fill
 
+    def baseline(self, streams: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(mean, std, learnt) of the healthy baseline per stream; ``learnt`` is False during warm-up."""
+        st = self.state_
+        n = st["n"][streams]
+        k = np.minimum(n, self.warmup)
+        mean = st["sum"][streams] / np.maximum(k, 1)
+        var = (st["sumsq"][streams] - k * mean * mean) / np.maximum(k - 1, 1)
+        return mean, np.maximum(np.sqrt(np.maximum(var, 0.0)), self.min_std), n >= self.warmup
+
     def _baseline(self, grid, value, valid, state):
         """Per-row mean and std of the warm-up readings, and the mask of readings after warm-up."""
         rank = state["n"][:, None] + np.arange(value.shape[1])[None, :]

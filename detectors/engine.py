@@ -19,6 +19,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from detectors.config import CheckConfig, DetectorsConfig, MultivariateConfig
+from detectors.drift import Cusum, Ewma
 from detectors.health import NoData
 from detectors.rules import Alert, AlertRule
 from detectors.streams import StreamingDetector, check_batch
@@ -394,6 +395,9 @@ class Engine:
                              slot.thresholds)
         if isinstance(det, IsoZones):
             f.evidence["zone"] = str(iso_zone(np.array([f.evidence["max"]]), det.ab, det.bc, det.cd)[0])
+        if isinstance(det, (Cusum, Ewma)):  # what "normal" was for this sensor
+            mean, std, _ = det.baseline(np.array([alert.stream]))
+            f.evidence.update(baseline_mean=float(mean[0]), baseline_std=float(std[0]))
         if isinstance(det, TrendToLimit):  # the forecast at the reading that raised the alert
             f.evidence.update({k: float(v[alert.index]) for k, v in det.last_extras_.items()}, limit=det.limit)
         return f
