@@ -213,6 +213,7 @@ class Engine:
         self._silent = np.zeros(0, dtype=bool)
         self._models: dict[tuple[str, str], _AssetModel] = {}
         self._model_rules: dict[str, AlertRule] = {}
+        self.fresh_checks: list[str] = []  # after from_dict: checks that could not resume
 
     # --- streams -----------------------------------------------------------------------------
     def stream_id(self, asset: str, sensor: str) -> int:
@@ -426,15 +427,27 @@ class Engine:
 
     @classmethod
     def from_dict(cls, config: DetectorsConfig, d: dict[str, Any], config_version: str | None = None) -> "Engine":
-        """Resume from ``to_dict``. Checks whose configuration changed start afresh; the rest resume."""
+        """Resume from ``to_dict``.
+
+        Checks whose configuration changed, or whose saved state does not fit this version of the
+        detector, start afresh; their names are in ``fresh_checks`` for the caller to report.
+        """
         engine = cls(config, config_version)
         for asset, sensor in d["streams"]:
             engine.stream_id(asset, sensor)
+        resumed = set()
         for key, saved in d["slots"].items():
             slot = engine._slots.get(key)
-            if slot is not None:
-                slot.detector = type(slot.detector).from_dict(saved["detector"])
-                slot.rule = AlertRule.from_dict(saved["rule"])
+            if slot is None:
+                continue
+            try:
+                detector = type(slot.detector).from_dict(saved["detector"])
+                rule = AlertRule.from_dict(saved["rule"])
+            except (ValueError, KeyError, TypeError):
+                continue  # saved by an incompatible version: this check learns again
+            slot.detector, slot.rule = detector, rule
+            resumed.add(key)
+        engine.fresh_checks = sorted({s.name for k, s in engine._slots.items() if k not in resumed})
         if d["deadman"].get("params", {}).get("max_gap_s") == config.silence_after:
             engine._deadman = NoData.from_dict(d["deadman"])
         engine._grow_silent()

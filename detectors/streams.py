@@ -172,8 +172,13 @@ class StreamingDetector:
         """Rebuild a detector saved by ``to_dict``."""
         if d.get("kind") != cls.kind:
             raise ValueError(f"state is for detector kind {d.get('kind')!r}, not {cls.kind!r}")
+        if d.get("version") != cls.version:
+            raise ValueError(f"state is from {cls.kind} version {d.get('version')!r}, this is {cls.version!r}")
         det = cls(**d["params"])
         if d.get("state"):
+            if set(d["state"]) != set(cls.state_fields):
+                raise ValueError(f"{cls.kind} state has fields {sorted(d['state'])}, expected "
+                                 f"{sorted(cls.state_fields)}")
             det.state_ = {k: np.asarray(v, dtype=cls.state_fields[k][0]) for k, v in d["state"].items()}
         return det
 

@@ -62,6 +62,7 @@ class TrendToLimit(StreamingDetector):
     """
 
     kind = "trend_to_limit"
+    version = "2"  # 2: history kept as a ring per stream
     state_fields = {
         "ts": (np.int64, 0, ("window",)),
         "values": (np.float64, np.nan, ("window",)),

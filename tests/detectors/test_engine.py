@@ -108,6 +108,13 @@ def test_changed_check_starts_afresh_after_restart_others_resume():
     by_name = {s.name: s for s in resumed._slots.values()}
     assert not hasattr(by_name["vibration_drift"].detector, "state_")      # new parameters, new state
     assert by_name["bearing_temp_trend"].detector.state_["values"].shape[1] == 720
+    assert resumed.fresh_checks == ["vibration_drift"]
+
+    saved = engine.to_dict()
+    for slot in saved["slots"].values():                                      # state of an older version
+        if slot["detector"]["kind"] == "trend_to_limit":
+            slot["detector"]["version"] = "1"
+    assert Engine.from_dict(sample_config(), saved).fresh_checks == ["bearing_temp_trend"]
 
 
 def test_deadman_opens_and_closes_no_data():
