@@ -11,6 +11,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from playwright.sync_api import expect
 
@@ -76,6 +77,19 @@ def test_queue_shows_changes_made_elsewhere_live(service, open_page):
     act(service, order_id, "acknowledge")
     # polling would take 5 s; the event stream brings the change at once
     expect(order_row(page, order_id).locator(".badge.acknowledged")).to_be_visible(timeout=3000)
+
+
+def test_fleet_shows_new_readings_as_they_arrive(service, open_page):
+    from ingest.readings import Readings, SeriesKey
+
+    page = open_page("/")
+    value = page.locator("#fleet .asset-card[data-asset='pump-2'] dd[data-sensor='vibration_rms']")
+    expect(value).to_be_visible()
+    expect(page.locator("#live-state")).to_have_text("live")
+    at = int((datetime.now(UTC) + timedelta(hours=2)).timestamp() * 1e9)  # newer than any reading so far
+    key = SeriesKey.of("telemetry", {"site": "plant-a", "asset": "pump-2", "sensor": "vibration_rms"})
+    service.runtime.detection.handle(Readings((key,), np.zeros(1, np.int32), np.array([at]), np.array([3.33])))
+    expect(value).to_have_text("3.33 mm/s", timeout=4000)  # the event stream, not the 30 s reload
 
 
 def test_queue_polls_when_the_event_stream_is_unavailable(service, open_page):

@@ -24,7 +24,7 @@
                                    asset.asset_class].filter(Boolean).join(" · ")),
       el("dl", { class: "facts" }, readings.flatMap((r) => [
         el("dt", {}, words(r.sensor)),
-        el("dd", { class: "nowrap" }, `${fmtNumber(r.value)} ${UNITS[r.sensor] || ""}`)])),
+        el("dd", { class: "nowrap", dataset: { sensor: r.sensor } }, `${fmtNumber(r.value)} ${UNITS[r.sensor] || ""}`)])),
       el("p", { class: "muted small" }, newest ? `last reading ${fmtTime(newest)}` : "no readings yet"));
   }
 
@@ -43,9 +43,27 @@
     }
   }
 
+  /** Newest readings from the event stream, written into the cards (at most one redraw a second). */
+  let redraw = null;
+  function takeReadings(readings) {
+    for (const r of readings) {
+      const asset = assets.find((a) => a.asset === r.asset);
+      if (!asset) continue;
+      const known = asset.latest.find((x) => x.sensor === r.sensor);
+      if (known) Object.assign(known, { ts: r.ts, value: r.value });
+      else asset.latest.push({ sensor: r.sensor, ts: r.ts, value: r.value });
+    }
+    redraw ||= setTimeout(() => { redraw = null; render(); }, 1000);
+  }
+
   filter.addEventListener("change", render);
   load();
-  // Readings change all the time: refresh every 10 s, and at once when a finding or an order changes.
-  setInterval(load, 10000);
-  liveEvents((event) => { if (event && event.type !== "readings") load(); }, { pollMs: 10000 });
+  // Readings arrive on the event stream; a finding or an order change reloads the statuses at once,
+  // and everything is reloaded every 30 s (every 10 s while the stream is down).
+  setInterval(load, 30000);
+  liveEvents((event) => {
+    if (!event) load();
+    else if (event.type === "readings") takeReadings(event.data.readings);
+    else load();
+  }, { pollMs: 10000 });
 })();
