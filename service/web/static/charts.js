@@ -116,8 +116,9 @@ const Charts = (() => {
     box.className = "legend";
     for (const [name, color] of entries) {
       const item = document.createElement("span");
-      item.innerHTML = `<i style="background:${color}"></i>`;
-      item.append(name);
+      const swatch = document.createElement("i");
+      swatch.style.background = color;
+      item.append(swatch, name);
       box.append(item);
     }
     return box;
