@@ -151,6 +151,9 @@ class _Block(NamedTuple):
 class Decoder:
     """Turns MQTT messages into `Readings`.
 
+    Meant for one thread (the one that takes messages off the broker); it caches parsed topics and
+    series keys per topic, bounded, so a stream of ever-new topics cannot grow memory without limit.
+
     Parameters
     ----------
     template : TopicTemplate or str
