@@ -15,7 +15,7 @@ from detectors.config import ConfigHistory, ConfigVersion, DetectorsConfig, Mult
 from detectors.drift import Cusum, Ewma
 from detectors.engine import BatchResult, Engine, Finding
 from detectors.health import NoData, StuckSensor
-from detectors.multivariate import HotellingT2, IsolationForestDetector
+from detectors.multivariate import HotellingT2, IsolationForestDetector, LoadResidual
 from detectors.robust import RobustZ
 from detectors.rules import SEVERITIES, Alert, AlertRule
 from detectors.streams import StreamingDetector
@@ -27,7 +27,7 @@ from detectors.waveform import (BearingGeometry, band_energies, bearing_frequenc
 __all__ = [
     "Alert", "AlertRule", "BatchResult", "BearingGeometry", "ConfigHistory", "ConfigVersion", "Cusum",
     "DetectorsConfig", "Engine", "Ewma", "Finding", "HotellingT2", "IsoZones", "IsolationForestDetector",
-    "MultivariateConfig", "NoData", "RobustZ", "SEVERITIES", "StaticLimit", "StreamingDetector", "StuckSensor",
-    "TrendToLimit", "band_energies", "bearing_frequencies", "block_features", "defect_energies",
+    "LoadResidual", "MultivariateConfig", "NoData", "RobustZ", "SEVERITIES", "StaticLimit", "StreamingDetector",
+    "StuckSensor", "TrendToLimit", "band_energies", "bearing_frequencies", "block_features", "defect_energies",
     "envelope_spectrum", "iso_zone", "parse_seconds",
 ]

@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from detectors.drift import Cusum, Ewma
 from detectors.health import NoData, StuckSensor
+from detectors.multivariate import HotellingT2, IsolationForestDetector, LoadResidual
 from detectors.robust import RobustZ
 from detectors.rules import AlertRule
 from detectors.streams import StreamingDetector
@@ -210,7 +211,7 @@ class MultivariateConfig(_Model):
     """
 
     sensors: tuple[str, ...] = Field(min_length=2)
-    detector: Literal["hotelling_t2", "isolation_forest"] = "hotelling_t2"
+    detector: Literal["hotelling_t2", "isolation_forest", "load_residual"] = "hotelling_t2"
     params: dict[str, Any] = Field(default_factory=dict)
     baseline: int = Field(1440, ge=20)
     fault_mode: str = "anomaly"
@@ -225,9 +226,8 @@ class MultivariateConfig(_Model):
         return self
 
     def build(self):
-        from detectors.multivariate import HotellingT2, IsolationForestDetector
-
-        cls = {"hotelling_t2": HotellingT2, "isolation_forest": IsolationForestDetector}[self.detector]
+        cls = {"hotelling_t2": HotellingT2, "isolation_forest": IsolationForestDetector,
+               "load_residual": LoadResidual}[self.detector]
         try:
             return cls(**self.params)
         except TypeError as exc:

@@ -12,11 +12,11 @@ import pickle
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import signal, stats
 from sklearn.covariance import MinCovDet
 from sklearn.ensemble import IsolationForest
 
-__all__ = ["HotellingT2", "IsolationForestDetector"]
+__all__ = ["HotellingT2", "IsolationForestDetector", "LoadResidual"]
 
 
 def _check_x(x: Any, n_features: int | None = None) -> np.ndarray:
@@ -184,4 +184,112 @@ class IsolationForestDetector(_Fitted):
     def from_dict(cls, d: dict[str, Any]) -> "IsolationForestDetector":
         det = cls(**d["params"])
         vars(det).update(pickle.loads(base64.b64decode(d["state"])))
+        return det
+
+
+class LoadResidual(_Fitted):
+    """The first sensor, less what the load on the others explains; a slow offset of the rest.
+
+    For a bearing temperature and a motor current: the temperature follows the load with a
+    thermal lag, so the model is ``temp ≈ a + b·L + c·L²`` (``c`` with ``degree=2``) with ``L`` the load sensors passed
+    through a first-order lag of ``lag_rows`` rows (EWMA). Fitted by least squares on the healthy
+    baseline; then the residual is smoothed over about ``smooth_rows`` rows, which averages out a
+    daily ambient swing, and the score is ``|smoothed residual| / threshold``. A sensor that drifts,
+    or a bearing that runs hotter than its load explains, shows as a growing residual.
+
+    Rows must come in time order: the lag and the smoothing carry from one call to the next
+    (``fit`` on the baseline rows, then ``score`` on each later batch of rows).
+
+    Parameters
+    ----------
+    lag_rows : float
+        Time constant of the lag, in rows (about the thermal time constant / row interval).
+    smooth_rows : float
+        Time constant of the residual's smoothing, in rows.
+    threshold : float
+        Smoothed residual (units of the first sensor) at which the score reaches 1.0.
+    degree : {1, 2}
+        Terms of the lagged load in the model; 1 extrapolates more safely past the load range the
+        baseline saw.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(13)
+    >>> n = 6000
+    >>> load = np.repeat(rng.choice([0.4, 0.8], n // 200), 200) * 50 + rng.normal(0, 0.5, n)
+    >>> lagged = signal.lfilter([1 / 30], [1, 1 / 30 - 1], load, zi=[(1 - 1 / 30) * load[0]])[0]
+    >>> temp = 25 + 0.6 * lagged + rng.normal(0, 0.3, n)
+    >>> temp[3000:] += np.linspace(0, 8, 3000)                 # the sensor starts to drift
+    >>> x = np.column_stack([temp, load])
+    >>> det = LoadResidual(lag_rows=30, smooth_rows=300, threshold=2.0).fit(x[:1500])
+    >>> s = det.score(x[1500:])
+    >>> bool((s[:1500] < 1).all()), bool((s[-500:] >= 1).all())
+    (True, True)
+    """
+
+    kind = "load_residual"
+    version = "1"
+
+    def __init__(self, lag_rows: float = 30.0, smooth_rows: float = 1440.0, threshold: float = 3.0, degree: int = 2):
+        if lag_rows < 1 or smooth_rows < 1 or threshold <= 0 or degree not in (1, 2):
+            raise ValueError(f"need lag_rows >= 1, smooth_rows >= 1, threshold > 0, degree 1 or 2; got "
+                             f"{lag_rows}, {smooth_rows}, {threshold}, {degree}")
+        self.lag_rows, self.smooth_rows, self.threshold = float(lag_rows), float(smooth_rows), float(threshold)
+        self.degree = int(degree)
+
+    @staticmethod
+    def _ewma(x: np.ndarray, rows: float, start: np.ndarray) -> np.ndarray:
+        a = 1.0 / rows
+        return signal.lfilter([a], [1.0, a - 1.0], x, axis=0, zi=((1.0 - a) * start)[None, :])[0]
+
+    def _design(self, x: np.ndarray) -> np.ndarray:
+        lagged = self._ewma(x[:, 1:], self.lag_rows, self.lag_)
+        self.lag_ = lagged[-1].copy()
+        terms = [np.ones(len(x)), lagged] + ([lagged * lagged] if self.degree == 2 else [])
+        return np.column_stack(terms)
+
+    def fit(self, x: np.ndarray) -> "LoadResidual":
+        x = _check_x(x)
+        if x.shape[1] < 2:
+            raise ValueError("needs the explained sensor and at least one load sensor")
+        self.lag_ = x[0, 1:].copy()
+        design = self._design(x)
+        self.coef_, *_ = np.linalg.lstsq(design, x[:, 0], rcond=None)
+        self.smoothed_ = np.zeros(1)
+        self.n_features_in_ = x.shape[1]
+        return self
+
+    def residual(self, x: np.ndarray) -> np.ndarray:
+        """Smoothed residual of the first sensor for each row, shape (n_samples,); advances the state."""
+        self._check_fitted()
+        x = _check_x(x, self.n_features_in_)
+        if not len(x):
+            return np.zeros(0)
+        raw = x[:, 0] - self._design(x) @ self.coef_
+        smoothed = self._ewma(raw[:, None], self.smooth_rows, self.smoothed_)[:, 0]
+        self.smoothed_ = smoothed[-1:].copy()
+        return smoothed
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        """|smoothed residual| / threshold, shape (n_samples,); advances the state."""
+        return np.abs(self.residual(x)) / self.threshold
+
+    def top_feature(self, x: np.ndarray) -> np.ndarray:
+        """Always the first sensor: it is the one that left what the load explains."""
+        return np.zeros(len(x), dtype=np.int64)
+
+    def to_dict(self) -> dict[str, Any]:
+        self._check_fitted()
+        return {"kind": self.kind, "version": self.version,
+                "params": {"lag_rows": self.lag_rows, "smooth_rows": self.smooth_rows, "threshold": self.threshold,
+                           "degree": self.degree},
+                "state": {"coef_": self.coef_.tolist(), "lag_": self.lag_.tolist(),
+                          "smoothed_": self.smoothed_.tolist(), "n_features_in_": self.n_features_in_}}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "LoadResidual":
+        det = cls(**d["params"])
+        st = d["state"]
+        det.coef_, det.lag_, det.smoothed_ = (np.asarray(st[k], dtype=np.float64) for k in ("coef_", "lag_", "smoothed_"))
+        det.n_features_in_ = int(st["n_features_in_"])
         return det

