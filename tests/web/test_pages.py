@@ -206,6 +206,28 @@ def test_shadow_mode_records_what_a_proposal_would_report_without_opening_orders
     assert service.api.get("/api/v1/detectors").json()["shadow"] is None
 
 
+def test_asset_page_draws_the_limits_in_force_and_marks_the_orders_evidence(service, open_page):
+    page = open_page("/assets/pump-1")
+    temperature = page.locator(".chart-box[data-sensor='bearing_temp'] svg")
+    expect(temperature.locator(".threshold-label", has_text="high limit 85")).to_be_visible()
+    expect(temperature.locator(".threshold-label", has_text="limit 90")).to_be_visible()  # the trend's limit
+    vibration = page.locator(".chart-box[data-sensor='vibration_rms'] svg")
+    number = "WO-%06d" % service.orders["emergency"]
+    expect(vibration.locator(".mark-label", has_text=number)).to_be_visible()
+    readings = service.api.get("/api/v1/readings", params={"asset": "pump-1", "sensor": "bearing_temp"}).json()
+    assert readings["thresholds"]["bearing_temp_limit"]["high"] == 85
+
+
+def test_kpi_page_shows_the_apis_figures(service, open_page):
+    page = open_page("/kpis")
+    headline = page.locator("#headline .card", has_text="Orders opened").locator(".kpi-value")
+    expect(headline).not_to_have_text("")
+    since = (datetime.now(UTC) - timedelta(weeks=8)).isoformat()
+    kpis = service.api.get("/api/v1/kpis", params={"since": since}).json()
+    assert headline.inner_text() == str(kpis["orders_opened"])
+    expect(page.locator("#backlog svg .bar-label")).to_have_text(list(kpis["backlog"]))
+
+
 def test_without_a_token_the_page_says_so(service, open_page):
     page = open_page("/work-orders", token="")
     expect(page.locator("#message")).to_contain_text("Not signed in (401)")
