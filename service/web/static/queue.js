@@ -9,30 +9,22 @@
 
   const DONE = new Set(["resolved", "closed"]);
 
-  /** The deadline an order is racing now: the response until acknowledged, then the resolution. */
-  function nextDeadline(order) {
+  /** The target an order is racing now — the response until acknowledged, then the resolution —
+   *  as `{verb, due}` (due in epoch ms), or null when it has none left. */
+  function racing(order) {
     if (DONE.has(order.status)) return null;
-    const due = order.status === "open" && order.response_due ? order.response_due : order.resolution_due;
-    return due ? new Date(due).getTime() : null;
+    if (order.status === "open" && order.response_due) return { verb: "respond", due: Date.parse(order.response_due) };
+    return order.resolution_due ? { verb: "resolve", due: Date.parse(order.resolution_due) } : null;
   }
 
   function byTimeLeft(a, b) {
-    const da = nextDeadline(a), db = nextDeadline(b);
-    if (da === null && db === null) return (a.id ?? 0) - (b.id ?? 0);
-    if (da === null) return 1;
-    if (db === null) return -1;
-    return da - db;
+    const da = racing(a)?.due ?? Infinity, db = racing(b)?.due ?? Infinity;
+    return da - db || a.id - b.id;
   }
 
   function countdownCell(order) {
-    const due = nextDeadline(order);
-    const cell = el("td", { class: "num countdown", dataset: { due: due ?? "" } });
-    if (order.status === "on_hold") {
-      cell.classList.add("paused");
-      cell.dataset.due = "";
-      cell.textContent = "on hold";
-    }
-    return cell;
+    if (order.status === "on_hold") return el("td", { class: "num countdown paused", dataset: { due: "" } }, "on hold");
+    return el("td", { class: "num countdown", dataset: { due: racing(order)?.due ?? "" } });
   }
 
   function tick() {
@@ -47,10 +39,10 @@
   }
 
   function row(order) {
+    const target = racing(order);
     const acknowledge = order.status === "open"
       ? el("button", { type: "button", class: "secondary", onclick: () => act(order, "acknowledge") }, "Acknowledge")
       : null;
-    const due = order.status === "open" && order.response_due ? order.response_due : order.resolution_due;
     return el("tr", { dataset: { orderId: order.id, status: order.status } },
       el("td", { class: "nowrap" }, el("a", { href: `/work-orders/${order.id}` }, order.number)),
       el("td", {}, el("span", { class: `badge ${order.priority}` }, order.priority)),
@@ -58,7 +50,7 @@
       el("td", { class: "hide-narrow" }, words(order.fault_mode)),
       el("td", {}, el("span", { class: `badge ${order.status}` }, words(order.status))),
       el("td", { class: "hide-narrow" }, order.assignee || "—"),
-      el("td", { class: "hide-narrow" }, DONE.has(order.status) ? "—" : `${order.status === "open" && order.response_due ? "respond" : "resolve"} by ${fmtTime(due)}`),
+      el("td", { class: "hide-narrow" }, target ? `${target.verb} by ${fmtTime(target.due)}` : "—"),
       countdownCell(order),
       el("td", {}, acknowledge));
   }
@@ -91,6 +83,6 @@
   show.addEventListener("change", render);
   setInterval(tick, 1000);
   load();
-  // Any change to an order (or a poll when the event stream is down) reloads the queue.
-  liveEvents((event) => { if (!event || String(event.type).includes("order") || event.data?.order) load(); });
+  // Any change to an order (or a poll while the event stream is down) reloads the queue.
+  liveEvents((event) => { if (!event || event.type === "work_order") load(); });
 })();
