@@ -281,13 +281,14 @@ class DetectorsConfig(_Model):
     assets: dict[str, AssetConfig] = Field(default_factory=dict)
     default_class: str = "default"
     silence_after: float = Field(900.0, description="deadman: a stream silent this long raises no_data")
+    multivariate_every: float = Field(60.0, description="run multivariate checks on this much gathered data")
 
     @field_validator("iso_20816_zones", mode="before")
     @classmethod
     def _group_keys(cls, v: Any) -> Any:
         return {str(k): g for k, g in v.items()} if isinstance(v, dict) else v
 
-    @field_validator("silence_after", mode="before")
+    @field_validator("silence_after", "multivariate_every", mode="before")
     @classmethod
     def _seconds(cls, v: Any) -> float:
         return parse_seconds(v)

@@ -213,6 +213,8 @@ class Engine:
         self._silent = np.zeros(0, dtype=bool)
         self._models: dict[tuple[str, str], _AssetModel] = {}
         self._model_rules: dict[str, AlertRule] = {}
+        self._model_member = np.zeros(0, dtype=bool)   # stream id → feeds some multivariate check
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.fresh_checks: list[str] = []  # after from_dict: checks that could not resume
 
     # --- streams -----------------------------------------------------------------------------
@@ -235,6 +237,11 @@ class Engine:
                     self._models[(asset, name)] = None  # placeholder: registering its sensors recurses
                     ids = [self.stream_id(asset, x) for x in mv.sensors]
                     self._models[(asset, name)] = _AssetModel(asset, name, mv, ids)
+                    if max(ids) >= len(self._model_member):
+                        grown = np.zeros(max(ids) + 64, dtype=bool)
+                        grown[:len(self._model_member)] = self._model_member
+                        self._model_member = grown
+                    self._model_member[ids] = True
                     self._model_rules.setdefault(name, mv.rule.build())
         return sid
 
@@ -285,8 +292,7 @@ class Engine:
             scores.setdefault(slot.name, np.full(len(s), np.nan))[idx] = sc
             for alert in slot.rule.update(s[idx], t[idx], sc, v[idx]):
                 events.append((alert.at_ns, self._finding(slot, alert)))
-        for model in self._models.values():
-            events.extend(self._process_model(model, s, t, v, scores))
+        events.extend(self._feed_models(s, t, v, scores))
         events.extend((int(f.ended_at.timestamp() * 1e9), f) for f in self._resumed(s, t))
         if len(s):
             self._deadman.update(s, t, v)
@@ -296,12 +302,54 @@ class Engine:
         events.sort(key=lambda e: (e[0], e[1].asset, e[1].sensor, e[1].rule))  # in the order they happened
         return BatchResult(scores, combined, [f for _, f in events])
 
-    def _process_model(self, model: _AssetModel, s, t, v, scores) -> list[tuple[int, Finding]]:
+    def _feed_models(self, s, t, v, scores, force: bool = False) -> list[tuple[int, Finding]]:
+        """Multivariate checks run on what has gathered once it spans ``multivariate_every``.
+
+        Their models are per asset, so they cost a little Python per asset; gathering a minute of
+        one-second batches keeps 10,000 live streams cheap. Readings are processed in order either
+        way, so the findings do not depend on it; a reading's model score appears in the batch
+        that runs the models (NaN in the batches that only gathered).
+        """
+        if not self._models:
+            return []
+        inside = s < len(self._model_member)
+        feeds = np.zeros(len(s), dtype=bool)
+        feeds[inside] = self._model_member[s[inside]]
+        idx = np.flatnonzero(feeds)
+        if len(idx):
+            self._pending.append((s[idx], t[idx], v[idx]))
+        if not self._pending:
+            return []
+        ps, pt, pv = (np.concatenate(cols) for cols in zip(*self._pending))
+        if not force and int(pt.max()) - int(pt.min()) < self.config.multivariate_every * 1e9:
+            return []
+        self._pending = []
+        where = np.full(len(ps), -1)                           # position in this batch, -1 if gathered earlier
+        where[len(ps) - len(idx):] = idx
+        order = np.argsort(ps, kind="stable")
+        sorted_s = ps[order]
+        out = []
+        for model in self._models.values():
+            lo, hi = np.searchsorted(sorted_s, model.ids, "left"), np.searchsorted(sorted_s, model.ids, "right")
+            sel = np.sort(np.concatenate([order[a:b] for a, b in zip(lo, hi)]))
+            if len(sel):
+                out += self._process_model(model, ps[sel], pt[sel], pv[sel], where[sel], len(s), scores)
+        return out
+
+    def flush(self) -> list[Finding]:
+        """Run the multivariate checks on whatever has gathered (end of a file or a backtest)."""
+        events = self._feed_models(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), {}, force=True)
+        events.sort(key=lambda e: (e[0], e[1].asset, e[1].sensor, e[1].rule))
+        return [f for _, f in events]
+
+    def _process_model(self, model: _AssetModel, s, t, v, where, n, scores) -> list[tuple[int, Finding]]:
         pos, ts, rows = model.rows(s, t, v)
         if not len(pos):
             return []
         sc, top = model.score(rows)
-        scores.setdefault(model.name, np.full(len(s), np.nan))[pos] = sc
+        here = where[pos] >= 0
+        if here.any():
+            scores.setdefault(model.name, np.full(n, np.nan))[where[pos][here]] = sc[here]
         rule = self._model_rules[model.name]
         driver = np.full(len(pos), model.ids[0])
         out = []
@@ -423,7 +471,8 @@ class Engine:
                           for key, s in self._slots.items()},
                 "deadman": self._deadman.to_dict(), "silent": np.flatnonzero(self._silent).tolist(),
                 "models": {f"{a}/{n}": m.to_dict() for (a, n), m in self._models.items()},
-                "model_rules": {n: r.to_dict() for n, r in self._model_rules.items()}}
+                "model_rules": {n: r.to_dict() for n, r in self._model_rules.items()},
+                "pending": [[a.tolist() for a in cols] for cols in self._pending]}
 
     @classmethod
     def from_dict(cls, config: DetectorsConfig, d: dict[str, Any], config_version: str | None = None) -> "Engine":
@@ -456,6 +505,8 @@ class Engine:
             saved = d.get("models", {}).get(f"{asset}/{name}")
             if saved is not None and model.cfg == config.multivariate_for(asset)[name]:
                 model.load(saved)
+        engine._pending = [(np.asarray(a, np.int64), np.asarray(b, np.int64), np.asarray(c, np.float64))
+                           for a, b, c in d.get("pending", [])]
         for name, saved in d.get("model_rules", {}).items():
             if name in engine._model_rules and saved["params"] == engine._model_rules[name].params():
                 engine._model_rules[name] = AlertRule.from_dict(saved)

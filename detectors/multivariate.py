@@ -290,6 +290,7 @@ class LoadResidual(_Fitted):
     def from_dict(cls, d: dict[str, Any]) -> "LoadResidual":
         det = cls(**d["params"])
         st = d["state"]
-        det.coef_, det.lag_, det.smoothed_ = (np.asarray(st[k], dtype=np.float64) for k in ("coef_", "lag_", "smoothed_"))
+        det.coef_, det.lag_, det.smoothed_ = (np.asarray(st[k], dtype=np.float64)
+                                              for k in ("coef_", "lag_", "smoothed_"))
         det.n_features_in_ = int(st["n_features_in_"])
         return det

@@ -103,7 +103,7 @@ def feed(engine: Engine, run: Any, step: timedelta = timedelta(hours=1)) -> list
         if b > a:
             findings += engine.process(s[a:b], t[a:b], v[a:b]).findings
         findings += engine.silent(start_ns + (k + 1) * step_ns)
-    return findings
+    return findings + engine.flush()
 
 
 def episodes(findings: list[Finding]) -> list[Episode]:

@@ -118,6 +118,7 @@ def score_csv(path: Path, out: Path, config: DetectorsConfig | None, asset: str 
             hit = ~np.isnan(sc)
             np.fmax.at(col, rows[r_idx][hit], sc[hit])
         findings += result.findings
+    findings += engine.flush()
     episodes = _episodes(findings)
     flag = np.zeros(n, dtype=np.int8)
     for e in episodes:

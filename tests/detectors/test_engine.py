@@ -246,7 +246,10 @@ def test_multivariate_check_names_the_sensor_that_broke_away():
     assert 0.3 < row["vibration_rms"] - 0.05 * row["motor_current"] < 0.6
 
     assert feed_mv(Engine(mv_config()), x, cuts=41) == findings
+    one_row_batches = Engine(mv_config())                                     # live: gathered a minute at a time
+    assert feed_mv(one_row_batches, x, cuts=900) + one_row_batches.flush() == findings
     engine = Engine(mv_config())
-    first = feed_mv(engine, x[:450], cuts=3)                                  # mid-baseline ...
+    first = feed_mv(engine, x[:451], cuts=451)                                # mid-baseline, rows gathered ...
+    assert engine._pending
     resumed = Engine.from_dict(mv_config(), json.loads(json.dumps(engine.to_dict())))
-    assert first + feed_mv(resumed, x[450:], first_row=450) == findings       # ... and on after a restart
+    assert first + feed_mv(resumed, x[451:], first_row=451) + resumed.flush() == findings  # ... on after a restart
