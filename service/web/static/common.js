@@ -63,7 +63,7 @@ const Faultline = (() => {
   /** Run a lifecycle step on an order through the API; shows the outcome and returns the order. */
   async function actOnOrder(order, action, body = {}) {
     clearMessage();
-    const name = order.number || `WO-${order.id}`;
+    const name = order.number;
     try {
       const changed = await api(`/work-orders/${order.id}/${action}`, { method: "POST", body });
       showMessage(`${name}: ${DONE_WORDS[action] || action}`, "ok");

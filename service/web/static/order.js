@@ -22,9 +22,8 @@
   }
 
   function renderFacts() {
-    document.getElementById("order-title").textContent =
-      `${order.number || `WO-${order.id}`} · ${order.asset} · ${words(order.fault_mode)}`;
-    document.title = `${order.number || order.id} · Faultline`;
+    document.getElementById("order-title").textContent = `${order.number} · ${order.asset} · ${words(order.fault_mode)}`;
+    document.title = `${order.number} · Faultline`;
     const responded = order.acknowledged_at || order.resolved_at;
     const hold = order.status === "on_hold" && order.holds?.length ? order.holds[order.holds.length - 1] : null;
     document.getElementById("order-facts").replaceChildren(
