@@ -164,13 +164,16 @@ def browser():
 
 @pytest.fixture
 def open_page(browser, service):
-    """``open_page(path, token=None, width=1200, height=900)``: a new browser page at ``path`` with
-    ``token`` (default the admin's) saved as the API token; its script errors land in ``page.errors``."""
+    """``open_page(path, token=None, width=1200, height=900, script="")``: a new browser page at
+    ``path`` with ``token`` (default the admin's) saved as the API token and ``script`` run before the
+    page's own; its script errors land in ``page.errors``."""
     contexts = []
 
-    def open_(path: str, token: str | None = None, width: int = 1200, height: int = 900):
+    def open_(path: str, token: str | None = None, width: int = 1200, height: int = 900, script: str = ""):
         context = browser.new_context(viewport={"width": width, "height": height}, has_touch=width < 1000)
         contexts.append(context)
+        if script:
+            context.add_init_script(script)
         saved = service.admin_token if token is None else token
         context.add_init_script(f"localStorage.setItem('faultline.token', {saved!r});")
         page = context.new_page()

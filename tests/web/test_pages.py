@@ -56,6 +56,19 @@ def _epoch_ms(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp() * 1000
 
 
+def test_countdowns_run_on_the_servers_clock_not_the_tablets(service, open_page):
+    two_hours_slow = "const realNow = Date.now; Date.now = () => realNow() - 2 * 3600e3;"
+    page = open_page("/work-orders", script=two_hours_slow)
+    order = service.api.get(f"/api/v1/work-orders/{service.orders['preventive']}").json()
+    cell = order_row(page, order["id"]).locator("td.countdown")
+    expect(cell).to_contain_text(":")
+    days, _, clock = cell.inner_text().rpartition(" d ")
+    h, m, sec = (int(x) for x in clock.split(":"))
+    shown = int(days or 0) * 86400 + h * 3600 + m * 60 + sec
+    left = _epoch_ms(order["resolution_due"]) / 1000 - datetime.now(UTC).timestamp()
+    assert abs(shown - left) < 60, f"shows {shown} s left, the deadline is {left:.0f} s away"
+
+
 def test_acknowledge_from_the_queue(service, open_page):
     order_id = service.orders["emergency"]
     page = open_page("/work-orders")

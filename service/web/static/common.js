@@ -132,6 +132,17 @@ const Faultline = (() => {
 
   const pad = (n) => String(n).padStart(2, "0");
 
+  // Countdowns run on the server's clock: a tablet whose own clock is off by minutes would
+  // otherwise show the wrong time left. The offset comes from the "now" in the API's SLA status.
+  let clockOffsetMs = 0;
+  const serverNow = () => Date.now() + clockOffsetMs;
+
+  /** Take the server's time from an answer's SLA status (`sla.at`), if it has one. */
+  function syncClock(sla) {
+    const at = sla && Date.parse(sla.at);
+    if (at) clockOffsetMs = at - Date.now();
+  }
+
   /** Seconds as a countdown: "2 d 03:14:05", "00:09:59"; negative reads "overdue 00:01:30". */
   function fmtCountdown(seconds) {
     if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return "—";
@@ -280,6 +291,7 @@ const Faultline = (() => {
 
   return {
     actOnOrder, api, ApiError, ASSET_STATUS_TEXT, assetStatus, clearMessage, el, fmtCountdown, fmtDuration,
-    fmtNumber, fmtTime, liveEvents, readingLimits, readings, showError, showMessage, token, UNITS, words,
+    fmtNumber, fmtTime, liveEvents, readingLimits, readings, serverNow, showError, showMessage, syncClock, token,
+    UNITS, words,
   };
 })();

@@ -2,7 +2,10 @@
 "use strict";
 
 (() => {
-  const { actOnOrder, api, el, fmtCountdown, fmtTime, liveEvents, readingLimits, readings, showError, UNITS, words } = Faultline;
+  const {
+    actOnOrder, api, el, fmtCountdown, fmtTime, liveEvents, readingLimits, readings, serverNow, showError, syncClock,
+    UNITS, words,
+  } = Faultline;
   const orderId = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
   let order = null;
 
@@ -57,7 +60,7 @@
     for (const span of document.querySelectorAll(".countdown")) {
       if (!span.dataset.due) continue;
       if (paused) { span.textContent = "paused (on hold)"; span.className = "countdown paused"; continue; }
-      const left = (Number(span.dataset.due) - Date.now()) / 1000;
+      const left = (Number(span.dataset.due) - serverNow()) / 1000;
       span.textContent = fmtCountdown(left);
       span.className = `countdown${left < 0 ? " overdue" : left < 3600 ? " soon" : ""}`;
     }
@@ -129,6 +132,7 @@
     // a button and the event stream may both ask; an answer overtaken by a newer one is dropped
     if (order && fetched.version < order.version) return;
     order = fetched;
+    syncClock(order.sla);
     renderFacts();
     renderActions();
     renderEvidence();

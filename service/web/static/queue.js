@@ -2,7 +2,7 @@
 "use strict";
 
 (() => {
-  const { actOnOrder, api, el, fmtCountdown, fmtTime, liveEvents, showError, words } = Faultline;
+  const { actOnOrder, api, el, fmtCountdown, fmtTime, liveEvents, serverNow, showError, syncClock, words } = Faultline;
   const body = document.querySelector("#queue tbody");
   const show = document.getElementById("show");
   let orders = [];
@@ -28,7 +28,7 @@
   }
 
   function tick() {
-    const now = Date.now();
+    const now = serverNow();
     for (const cell of body.querySelectorAll("td.countdown")) {
       if (!cell.dataset.due) { if (!cell.textContent) cell.textContent = "—"; continue; }
       const left = (Number(cell.dataset.due) - now) / 1000;
@@ -70,6 +70,7 @@
       const data = await api("/work-orders");
       if (mine !== asked) return; // a newer answer is on its way (button and event stream both ask)
       orders = data;
+      syncClock(orders.find((o) => o.sla)?.sla);
       render();
     } catch (err) {
       showError(err, "Loading work orders");
