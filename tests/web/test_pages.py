@@ -149,6 +149,7 @@ def test_order_page_puts_a_hold_on_and_off_with_the_clock_stopped(service, open_
     order = service.api.get(f"/api/v1/work-orders/{order_id}").json()
     assert order["status"] == "on_hold" and order["holds"][-1]["reason"] == "awaiting_parts"
     assert order["sla"]["paused"] is True
+    screenshot(page, "order-on-hold")
     page.get_by_role("button", name="Resume").click()
     expect(page.locator("#order-status")).to_have_text("in progress")
     page.locator("#comment-text").fill("bearing on order, ETA Tuesday")

@@ -287,7 +287,10 @@ const Faultline = (() => {
     show();
   }
 
-  document.addEventListener("DOMContentLoaded", setupTokenForm);
+  document.addEventListener("DOMContentLoaded", () => {
+    setupTokenForm();
+    document.getElementById("message").addEventListener("click", clearMessage);
+  });
 
   return {
     actOnOrder, api, ApiError, ASSET_STATUS_TEXT, assetStatus, clearMessage, el, fmtCountdown, fmtDuration,
