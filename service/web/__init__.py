@@ -1,10 +1,18 @@
 """The web pages served by the service app: fleet, asset, work-order queue and order, tuning, KPIs.
 
 ``router`` holds the page routes (HTML shells; the data comes from ``/api/v1`` in the browser) and
-``static_dir`` the scripts and styles, to be mounted at ``/static``. No CDN: everything the pages
-need is in this package.
+the one API resource the pages needed that the API lacked (``/api/v1/engineers``, in
+``api_extras``); ``static_dir`` holds the scripts and styles, to be mounted at ``/static``. No CDN:
+everything the pages need is in this package.
 """
 
-from service.web.pages import router, static_dir
+from fastapi import APIRouter
+
+from service.web import api_extras, pages
+from service.web.pages import static_dir
+
+router = APIRouter()
+router.include_router(pages.router)
+router.include_router(api_extras.router)
 
 __all__ = ["router", "static_dir"]

@@ -159,6 +159,21 @@ def test_order_page_puts_a_hold_on_and_off_with_the_clock_stopped(service, open_
     assert [c["text"] for c in comments] == ["bearing on order, ETA Tuesday"]
 
 
+def test_assign_an_order_to_another_engineer_of_its_site(service, open_page):
+    order_id = service.orders["corrective"]
+    engineers = service.api.get("/api/v1/engineers", params={"site": "plant-a"}).json()
+    assert {e["name"] for e in engineers} == {"anna.schmidt", "jonas.weber", "lea.fischer", "marta.nowak"}
+    before = service.api.get(f"/api/v1/work-orders/{order_id}").json()["assignee"]
+    other = next(e["name"] for e in engineers if e["name"] != before)
+    page = open_page(f"/work-orders/{order_id}")
+    expect(page.locator(f"#engineer option[value='{other}']")).to_have_count(1)
+    page.locator("#engineer").select_option(other)
+    page.get_by_role("button", name="Assign").click()
+    expect(page.locator("#order-facts")).to_contain_text(other)
+    assert service.api.get(f"/api/v1/work-orders/{order_id}").json()["assignee"] == other
+    expect(page.locator("#history")).to_contain_text("assign")
+
+
 def test_backtest_preview_before_apply_then_roll_back(service, open_page):
     page = open_page("/tuning")
     limit = page.locator("tr[data-check='default.bearing_temp_limit'] input[data-key='high']")

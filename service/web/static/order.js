@@ -45,14 +45,29 @@
 
   // Which buttons make sense in which status (ticketing's lifecycle decides; this only keeps the
   // tablet uncluttered). Comment is always there.
-  const NEXT_STEPS = { open: ["acknowledge"], acknowledged: ["start"], in_progress: ["hold", "resolve"],
-                       on_hold: ["resume"], resolved: ["close", "reopen"], closed: ["reopen"] };
+  const NEXT_STEPS = { open: ["acknowledge", "assign"], acknowledged: ["start", "assign"],
+                       in_progress: ["hold", "resolve", "assign"], on_hold: ["resume", "assign"],
+                       resolved: ["close", "reopen", "assign"], closed: ["reopen"] };
 
   function renderActions() {
     const next = new Set([...(NEXT_STEPS[order.status] || []), "comment"]);
     for (const button of document.querySelectorAll("button[data-action]")) button.hidden = !next.has(button.dataset.action);
     document.getElementById("hold-reason").hidden = !next.has("hold");
+    document.getElementById("engineer").hidden = !next.has("assign");
     for (const id of ["outcome", "outcome-notes"]) document.getElementById(id).hidden = !next.has("resolve");
+  }
+
+  /** The engineers of the order's site, least loaded first, as the assign list. */
+  async function loadEngineers() {
+    const select = document.getElementById("engineer");
+    try {
+      const engineers = await api("/engineers", { query: { site: order.site } });
+      engineers.sort((a, b) => a.open_orders - b.open_orders || a.name.localeCompare(b.name));
+      select.replaceChildren(...engineers.map((e) => el("option", { value: e.name, selected: e.name === order.assignee },
+        `${e.name} (${words(e.role)}, ${e.open_orders} open)`)));
+    } catch (err) {
+      select.replaceChildren(el("option", { value: "" }, "engineers not available"));
+    }
   }
 
   function tick() {
@@ -139,6 +154,7 @@
     renderComments();
     renderHistory();
     renderEvidenceChart();
+    loadEngineers();
   }
 
   // What each button sends besides the action itself.
@@ -147,6 +163,7 @@
     resolve: () => ({ outcome: document.getElementById("outcome").value,
                       notes: document.getElementById("outcome-notes").value }),
     comment: () => ({ text: document.getElementById("comment-text").value }),
+    assign: () => ({ engineer: document.getElementById("engineer").value }),
   };
 
   for (const button of document.querySelectorAll("button[data-action]")) {
