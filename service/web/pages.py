@@ -39,9 +39,10 @@ QUEUE = Page("queue", "Work orders", "queue")
 ORDER = Page("order", "Work order", "queue")
 TUNING = Page("tuning", "Tuning", "tuning")
 KPIS = Page("kpis", "KPIs", "kpis")
+DEAD_LETTERS = Page("dead_letters", "Dead letters", "dead_letters")
 
 NAVIGATION = (("fleet", "/", "Fleet"), ("queue", "/work-orders", "Work orders"), ("tuning", "/tuning", "Tuning"),
-              ("kpis", "/kpis", "KPIs"))
+              ("kpis", "/kpis", "KPIs"), ("dead_letters", "/dead-letters", "Dead letters"))
 
 
 @cache
@@ -67,5 +68,6 @@ def _serve(path: str, page: Page) -> None:
 
 
 for _path, _page in (("/", FLEET), ("/assets/{asset}", ASSET), ("/work-orders", QUEUE),
-                     ("/work-orders/{order_id}", ORDER), ("/tuning", TUNING), ("/kpis", KPIS)):
+                     ("/work-orders/{order_id}", ORDER), ("/tuning", TUNING), ("/kpis", KPIS),
+                     ("/dead-letters", DEAD_LETTERS)):
     _serve(_path, _page)

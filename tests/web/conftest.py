@@ -166,7 +166,7 @@ def browser():
 def open_page(browser, service):
     """``open_page(path, token=None, width=1200, height=900, script="")``: a new browser page at
     ``path`` with ``token`` (default the admin's) saved as the API token and ``script`` run before the
-    page's own; its script errors land in ``page.errors``."""
+    page's own. A script error on any page opened fails the test."""
     contexts = []
 
     def open_(path: str, token: str | None = None, width: int = 1200, height: int = 900, script: str = ""):
@@ -183,5 +183,7 @@ def open_page(browser, service):
         return page
 
     yield open_
+    errors = [e for context in contexts for page in context.pages for e in page.errors]
     for context in contexts:
         context.close()
+    assert errors == [], f"script errors on the page: {errors}"

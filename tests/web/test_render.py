@@ -7,10 +7,10 @@ import re
 import pytest
 
 from service.web import static_dir
-from service.web.pages import ASSET, FLEET, KPIS, NAVIGATION, ORDER, QUEUE, TEMPLATES, TUNING, render
+from service.web.pages import ASSET, DEAD_LETTERS, FLEET, KPIS, NAVIGATION, ORDER, QUEUE, TEMPLATES, TUNING, render
 
 
-@pytest.mark.parametrize("page", [FLEET, ASSET, QUEUE, ORDER, TUNING, KPIS], ids=lambda p: p.name)
+@pytest.mark.parametrize("page", [FLEET, ASSET, QUEUE, ORDER, TUNING, KPIS, DEAD_LETTERS], ids=lambda p: p.name)
 def test_a_page_is_whole_and_its_files_exist(page):
     html = render(page)
     assert "$" not in re.sub(r"\$\{", "", html), "a template placeholder was left unfilled"
