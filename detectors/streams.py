@@ -56,48 +56,80 @@ class Grid:
         Stream id of each row.
     counts : ndarray of int64, shape (n_rows,)
         Readings of each row in this batch.
-    row, col : ndarray of int64, shape (n,)
-        Where each reading of the batch (in input order) sits in the grid.
+    order : ndarray of int64, shape (n,) or None
+        The batch's readings grouped by stream (a stable sort); None when the batch already is.
+    cell : ndarray of int64, shape (n,) or None
+        Flat grid position of each reading of ``order``; None when every row is full (the common
+        batches: one reading per stream, or the same number per stream), where it is the identity.
+    width : int
+        Columns of the grid (the most readings of one stream).
     """
 
     streams: np.ndarray
     counts: np.ndarray
-    row: np.ndarray
-    col: np.ndarray
+    order: np.ndarray | None
+    cell: np.ndarray | None
+    width: int
 
     @classmethod
     def of(cls, stream: np.ndarray) -> "Grid":
-        order = np.argsort(stream, kind="stable")
-        sorted_s = stream[order]
-        starts = np.flatnonzero(np.r_[True, sorted_s[1:] != sorted_s[:-1]]) if len(stream) else np.empty(0, np.int64)
-        counts = np.diff(np.r_[starts, len(stream)])
-        seg = np.repeat(np.arange(len(starts)), counts)
-        row = np.empty(len(stream), dtype=np.int64)
-        col = np.empty(len(stream), dtype=np.int64)
-        row[order] = seg
-        col[order] = np.arange(len(stream)) - np.repeat(starts, counts)
-        return cls(sorted_s[starts].astype(np.int64), counts.astype(np.int64), row, col)
+        n = len(stream)
+        if n == 0:
+            e = np.empty(0, np.int64)
+            return cls(e, e, None, None, 0)
+        step = stream[1:] != stream[:-1]
+        if (stream[1:] >= stream[:-1]).all():  # already grouped (one stream, or sorted by stream): no sort
+            order, sorted_s = None, stream
+        else:
+            # a stable radix sort when ids fit in 16 bits (O(n), far cheaper than a merge sort)
+            key = stream.astype(np.uint16) if stream.max() < 1 << 16 else stream
+            order = np.argsort(key, kind="stable")
+            sorted_s = stream[order]
+            step = sorted_s[1:] != sorted_s[:-1]
+        starts = np.flatnonzero(np.concatenate(([True], step)))
+        counts = np.diff(np.append(starts, n))
+        width = int(counts.max())
+        cell = None
+        if width * len(starts) != n:  # ragged rows: reading p of the sorted batch sits at p + row's padding
+            cell = np.arange(n) + np.repeat(np.arange(len(starts)) * width - starts, counts)
+        return cls(sorted_s[starts].astype(np.int64, copy=False), counts.astype(np.int64, copy=False),
+                   order, cell, width)
 
     @property
     def shape(self) -> tuple[int, int]:
-        return len(self.streams), int(self.counts.max()) if len(self.counts) else 0
+        return len(self.streams), self.width
+
+    def _grouped(self, x: np.ndarray) -> np.ndarray:
+        return x if self.order is None else x[self.order]
 
     def spread(self, x: np.ndarray, fill: Any = np.nan) -> np.ndarray:
         """Place a per-reading array into the grid, padding with ``fill``."""
-        out = np.full(self.shape, fill, dtype=np.result_type(x, np.asarray(fill)))
-        out[self.row, self.col] = x
+        dtype = np.result_type(x, np.asarray(fill))
+        if self.cell is None:
+            return self._grouped(x).astype(dtype, copy=False).reshape(self.shape)
+        out = np.full(self.shape, fill, dtype=dtype)
+        out.reshape(-1)[self.cell] = self._grouped(x)
         return out
 
     def gather(self, g: np.ndarray) -> np.ndarray:
         """Read a grid back into one value per reading, in input order."""
-        return g[self.row, self.col]
+        flat = g.reshape(-1) if self.cell is None else g.reshape(-1)[self.cell]
+        if self.order is None:
+            return flat
+        out = np.empty(len(self.order), dtype=g.dtype)
+        out[self.order] = flat
+        return out
 
     def valid(self) -> np.ndarray:
         """Boolean grid: True where a reading sits."""
-        return np.arange(self.shape[1])[None, :] < self.counts[:, None]
+        if self.cell is None:
+            return np.ones(self.shape, dtype=bool)
+        return np.arange(self.width)[None, :] < self.counts[:, None]
 
     def last(self, g: np.ndarray) -> np.ndarray:
         """The last real element of each row."""
+        if self.cell is None:
+            return g[:, -1]
         return g[np.arange(len(self.counts)), self.counts - 1]
 
 
