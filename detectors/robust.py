@@ -6,10 +6,11 @@ import numpy as np
 
 from detectors.streams import StreamingDetector, trailing, windows
 
-__all__ = ["RobustZ", "nan_median"]
+__all__ = ["RobustZ", "median_mad_sorted", "nan_median"]
 
 # MAD of a Gaussian sample times this estimates its standard deviation.
 _MAD_TO_SIGMA = 1.4826
+_CHUNK = 1 << 16  # window elements per chunk: temporaries stay in cache
 
 
 def nan_median(w: np.ndarray) -> np.ndarray:
@@ -25,6 +26,58 @@ def nan_median(w: np.ndarray) -> np.ndarray:
     hi = np.take_along_axis(srt, np.maximum(m // 2, 0)[..., None] - (m == 0)[..., None], axis=-1)[..., 0]
     return np.where(m > 0, 0.5 * (lo + hi), np.nan)
 
+
+def median_mad_sorted(srt: np.ndarray, m: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Median and MAD (median absolute deviation) of windows sorted along the last axis.
+
+    Parameters
+    ----------
+    srt : ndarray of float64, shape (..., n)
+        Each window sorted ascending, its ``m`` real values first (NaN after them).
+    m : ndarray of int, shape (...), optional
+        Real values per window; None when every window is full (``m = n``).
+
+    Returns
+    -------
+    median, mad : ndarray of float64, shape (...)
+        The same order statistics ``nan_median`` picks (so the same bits), NaN where ``m = 0``.
+
+    Notes
+    -----
+    The deviations ``|x - median|`` of a sorted window fall then rise along it, so their ``k + 1``
+    smallest are ``k + 1`` neighbours: the ``k``-th smallest deviation is the least, over all runs of
+    ``k + 1`` neighbours, of the larger deviation at the run's two ends. That is two vector passes
+    instead of a second sort or partition.
+    """
+    shape, n = srt.shape[:-1], srt.shape[-1]
+    srt = srt.reshape(-1, n)
+    if m is None:
+        return tuple(r.reshape(shape) for r in _median_mad_full(srt))
+    m = np.broadcast_to(m, shape).reshape(-1)
+    med, mad = np.full(len(m), np.nan), np.full(len(m), np.nan)
+    # windows with the same number of real values share the order-statistic positions
+    order = np.argsort(m, kind="stable")
+    ends = np.cumsum(np.bincount(m, minlength=n + 1))
+    for size in range(1, n + 1):
+        rows = order[ends[size - 1]:ends[size]]
+        if len(rows):
+            med[rows], mad[rows] = _median_mad_full(srt[rows, :size])
+    return med.reshape(shape), mad.reshape(shape)
+
+
+def _median_mad_full(srt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``median_mad_sorted`` of full windows, shape (rows, n), a cache-sized chunk of rows at a time."""
+    rows, n = srt.shape
+    lo, hi = (n - 1) // 2, n // 2
+    med, mad = np.empty(rows), np.empty(rows)
+    step = max(1, _CHUNK // n)
+    for a in range(0, rows, step):
+        w = srt[a:a + step]
+        med[a:a + step] = centre = 0.5 * (w[:, lo] + w[:, hi])
+        dev = np.abs(w - centre[:, None])
+        mad[a:a + step] = 0.5 * (np.maximum(dev[:, :n - lo], dev[:, lo:]).min(axis=1)
+                                 + np.maximum(dev[:, :n - hi], dev[:, hi:]).min(axis=1))
+    return med, mad
 
 class RobustZ(StreamingDetector):
     """``|x - median| / (1.4826 · MAD)`` over the previous ``window`` readings of the stream.
@@ -71,13 +124,15 @@ class RobustZ(StreamingDetector):
 
     def _update(self, grid, ts, value, valid, state):
         hist = state["history"]
+        n = self.window
         # windows of window + 1 ending at each reading: the first `window` are its predecessors
-        w = windows(hist, value, self.window + 1)[..., :-1]
-        med = nan_median(w)
-        mad = nan_median(np.abs(w - med[..., None]))
-        enough = (~np.isnan(w)).sum(axis=-1) >= self.min_periods
+        srt = np.sort(windows(hist, value, n + 1)[..., :-1], axis=-1)   # NaN (no reading yet) sort last
+        # a row's history is NaN-padded at the front only, so window j holds min(n, seen + j) readings
+        seen = n - np.isnan(hist).sum(axis=1)
+        m = np.minimum(seen[:, None] + np.arange(value.shape[1])[None, :], n)
+        med, mad = median_mad_sorted(srt, m if (m < n).any() else None)
         sigma = np.maximum(_MAD_TO_SIGMA * np.nan_to_num(mad), self.min_scale)
         z = (value - np.nan_to_num(med)) / sigma
         z = {"both": np.abs(z), "up": z, "down": -z}[self.direction]
         state["history"] = trailing(hist, value, grid.counts)
-        return np.where(enough & valid, np.maximum(z, 0.0) / self.threshold, 0.0)
+        return np.where((m >= self.min_periods) & valid, np.maximum(z, 0.0) / self.threshold, 0.0)
