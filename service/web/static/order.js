@@ -49,7 +49,9 @@
                        in_progress: ["hold", "resolve", "assign"], on_hold: ["resume", "assign"],
                        resolved: ["close", "reopen", "assign"], closed: ["reopen"] };
 
+  // The actions stay hidden until the order is loaded: a tap before that would act on nothing.
   function renderActions() {
+    document.getElementById("actions").hidden = false;
     const next = new Set([...(NEXT_STEPS[order.status] || []), "comment"]);
     for (const button of document.querySelectorAll("button[data-action]")) button.hidden = !next.has(button.dataset.action);
     document.getElementById("hold-reason").hidden = !next.has("hold");
