@@ -10,7 +10,7 @@ __all__ = ["RobustZ", "median_mad_sorted", "nan_median"]
 
 # MAD of a Gaussian sample times this estimates its standard deviation.
 _MAD_TO_SIGMA = 1.4826
-_CHUNK = 1 << 16  # window elements per chunk: temporaries stay in cache
+_CHUNK = 1 << 14  # window elements per chunk: temporaries stay in cache
 
 
 def nan_median(w: np.ndarray) -> np.ndarray:

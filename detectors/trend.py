@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from detectors.streams import StreamingDetector, trailing
 
 __all__ = ["TrendToLimit"]
 
 _NS_PER_H = 3_600_000_000_000
-_FIT_CHUNK = 1 << 18  # window elements per chunk of fits: temporaries stay in cache
+_FIT_CHUNK = 1 << 13  # window elements per chunk of fits: temporaries stay in cache
 
 
 class TrendToLimit(StreamingDetector):
@@ -97,18 +98,27 @@ class TrendToLimit(StreamingDetector):
                 wv = np.where(wv > 0, np.log(np.where(wv > 0, wv, 1.0)), np.nan)
             limit = np.log(self.limit)
         ok = ~np.isnan(wv)
-        n = ok.sum(axis=-1)
-        t = np.where(ok, (wt - now[:, None]) / _NS_PER_H, 0.0)        # hours before the reading
-        v = np.where(ok, wv, 0.0)
-        nn = np.maximum(n, 1)
-        tm, vm = t.sum(-1) / nn, v.sum(-1) / nn
-        dt = np.where(ok, t - tm[:, None], 0.0)
-        dv = np.where(ok, v - vm[:, None], 0.0)
-        sxx = (dt * dt).sum(-1)
-        slope = (dt * dv).sum(-1) / np.maximum(sxx, 1e-300)
+        t = np.subtract(wt, now[:, None])
+        t = np.divide(t, _NS_PER_H, out=np.empty(t.shape))                # hours before the reading
+        if ok.all():  # the steady state, full windows: the same arithmetic without the masking passes
+            n = np.full(len(wv), wv.shape[-1])
+            tm, vm = t.sum(-1) / n, wv.sum(-1) / n
+            dt = np.subtract(t, tm[:, None], out=t)
+            dv = wv - vm[:, None]
+        else:
+            n = ok.sum(axis=-1)
+            t = np.where(ok, t, 0.0)
+            v = np.where(ok, wv, 0.0)
+            nn = np.maximum(n, 1)
+            tm, vm = t.sum(-1) / nn, v.sum(-1) / nn
+            dt = np.where(ok, t - tm[:, None], 0.0)
+            dv = np.where(ok, v - vm[:, None], 0.0)
+        work = np.multiply(dt, dt)
+        sxx = work.sum(-1)
+        slope = np.multiply(dt, dv, out=work).sum(-1) / np.maximum(sxx, 1e-300)
         level = vm - slope * tm                                       # fitted value now (t = 0)
-        resid = dv - slope[:, None] * dt
-        se = np.sqrt((resid * resid).sum(-1) / np.maximum(n - 2, 1) / np.maximum(sxx, 1e-300))
+        resid = np.subtract(dv, np.multiply(slope[:, None], dt, out=work), out=work)
+        se = np.sqrt(np.multiply(resid, resid, out=work).sum(-1) / np.maximum(n - 2, 1) / np.maximum(sxx, 1e-300))
         usable = (n >= self.min_points) & (sxx > 0)
         rising = usable & (slope > self.z * se)
         gap = np.maximum(limit - level, 0.0)
@@ -155,14 +165,16 @@ class TrendToLimit(StreamingDetector):
         col = np.arange(cols)[None, :]
         due = valid & ((state["n"][:, None] + col + 1) % self.every == 0)   # refit on every `every`-th reading
         r, c = np.nonzero(due)
-        joined_v = np.concatenate([self._from_ring(state["values"], state["n"])[:, 1:], value], axis=1)
-        joined_t = np.concatenate([self._from_ring(state["ts"], state["n"])[:, 1:], ts], axis=1)
+        # every window as a view: picking (row, column) pairs from it copies whole windows at once
+        win_v = sliding_window_view(
+            np.concatenate([self._from_ring(state["values"], state["n"])[:, 1:], value], axis=1), self.window, axis=1)
+        win_t = sliding_window_view(
+            np.concatenate([self._from_ring(state["ts"], state["n"])[:, 1:], ts], axis=1), self.window, axis=1)
         fitted = [np.full((rows, cols), np.nan) for _ in range(4)]
         step = max(1, _FIT_CHUNK // self.window)                           # bound memory on long batches
         for a in range(0, len(r), step):
             rr, cc = r[a:a + step], c[a:a + step]
-            idx = cc[:, None] + np.arange(self.window)[None, :]
-            out = self._fit(joined_t[rr[:, None], idx], joined_v[rr[:, None], idx], ts[rr, cc])
+            out = self._fit(win_t[rr, cc], win_v[rr, cc], ts[rr, cc])
             for g, o in zip(fitted, out):
                 g[rr, cc] = o
         # between refits a reading carries the latest fit of its stream
