@@ -11,57 +11,26 @@ import pytest
 from tests import servers
 
 
-def _started(cls):
-    try:
-        return cls().start()
-    except servers.ServerNotAvailable as exc:
-        pytest.fail(f"{cls.name} could not start: {exc}")
+def _server_fixture(cls: type, scope: str):
+    """A fixture that starts ``cls`` for its scope and removes it (and its directory) afterwards."""
+
+    @pytest.fixture(scope=scope)
+    def fixture():
+        try:
+            server = cls().start()
+        except servers.ServerNotAvailable as exc:
+            pytest.fail(f"{cls.name} could not start: {exc}")
+        yield server
+        server.close()
+
+    return fixture
 
 
-@pytest.fixture(scope="session")
-def mosquitto():
-    server = _started(servers.Mosquitto)
-    yield server
-    server.close()
+mosquitto = _server_fixture(servers.Mosquitto, "session")
+influxdb = _server_fixture(servers.InfluxDB, "session")
+victoria_metrics = _server_fixture(servers.VictoriaMetrics, "session")
+postgresql = _server_fixture(servers.PostgreSQL, "session")
 
-
-@pytest.fixture(scope="session")
-def influxdb():
-    server = _started(servers.InfluxDB)
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="session")
-def victoria_metrics():
-    server = _started(servers.VictoriaMetrics)
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="session")
-def postgresql():
-    server = _started(servers.PostgreSQL)
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def own_mosquitto():
-    server = _started(servers.Mosquitto)
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def own_influxdb():
-    server = _started(servers.InfluxDB)
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def own_victoria_metrics():
-    server = _started(servers.VictoriaMetrics)
-    yield server
-    server.close()
+own_mosquitto = _server_fixture(servers.Mosquitto, "function")
+own_influxdb = _server_fixture(servers.InfluxDB, "function")
+own_victoria_metrics = _server_fixture(servers.VictoriaMetrics, "function")
