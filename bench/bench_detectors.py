@@ -26,6 +26,10 @@ from detectors import (Cusum, DetectorsConfig, Engine, Ewma, IsoZones, NoData, R
                        TrendToLimit)
 
 ROOT = Path(__file__).resolve().parents[1]
+# EWMA and CUSUM learn their baseline from this many readings of a stream; it is below the run's
+# readings per stream so that most readings are scored (with the detectors' default of 100 and 100
+# readings per stream, both sides would only ever learn and score 0).
+WARMUP = 20
 
 
 # --- the per-sample loops: what someone would write first --------------------------------------
@@ -75,7 +79,7 @@ def _baseline_loop(stream, value, warmup, min_std, each):
     return out
 
 
-def loop_ewma(stream, ts, value, alpha=0.05, limit_sigmas=3.0, warmup=100, min_std=1e-6):
+def loop_ewma(stream, ts, value, alpha=0.05, limit_sigmas=3.0, warmup=WARMUP, min_std=1e-6):
     z = {}
 
     def each(s, v, mean, std, scored):
@@ -85,7 +89,7 @@ def loop_ewma(stream, ts, value, alpha=0.05, limit_sigmas=3.0, warmup=100, min_s
     return _baseline_loop(stream, value, warmup, min_std, each)
 
 
-def loop_cusum(stream, ts, value, k=0.5, h=8.0, warmup=100, min_std=1e-6):
+def loop_cusum(stream, ts, value, k=0.5, h=8.0, warmup=WARMUP, min_std=1e-6):
     up, down = defaultdict(float), defaultdict(float)
 
     def each(s, v, mean, std, scored):
@@ -147,8 +151,8 @@ CASES = {
     "static_limit": (lambda: StaticLimit(high=10.0), loop_static),
     "iso_zones": (lambda: IsoZones(ab=5.6, bc=7.0, cd=9.0), loop_iso),
     "robust_z": (lambda: RobustZ(window=60), loop_robust_z),
-    "ewma": (lambda: Ewma(), loop_ewma),
-    "cusum": (lambda: Cusum(), loop_cusum),
+    "ewma": (lambda: Ewma(warmup=WARMUP), loop_ewma),
+    "cusum": (lambda: Cusum(warmup=WARMUP), loop_cusum),
     "trend_to_limit": (lambda: TrendToLimit(limit=20.0, horizon_h=12, window=60), loop_trend),
     "stuck_sensor": (lambda: StuckSensor(window=30), loop_stuck),
     "no_data": (lambda: NoData(max_gap_s=300), loop_no_data),

@@ -55,10 +55,12 @@ class _BaselineDetector(StreamingDetector):
     def _baseline(self, grid, value, valid, state):
         """Per-row mean and std of the warm-up readings, and the mask of readings after warm-up."""
         rank = state["n"][:, None] + np.arange(value.shape[1])[None, :]
-        warm = valid & (rank < self.warmup)
-        x = np.where(warm, value, 0.0)
-        state["sum"] = running_sum(state["sum"], x)[:, -1]
-        state["sumsq"] = running_sum(state["sumsq"], x * x)[:, -1]
+        learning = np.flatnonzero(state["n"] < self.warmup)
+        if len(learning):  # the others' sums are frozen (adding their zeros would change nothing)
+            cut = min(value.shape[1], self.warmup - int(state["n"][learning].min()))
+            x = np.where(valid[learning, :cut] & (rank[learning, :cut] < self.warmup), value[learning, :cut], 0.0)
+            state["sum"][learning] = running_sum(state["sum"][learning], x)[:, -1]
+            state["sumsq"][learning] = running_sum(state["sumsq"][learning], x * x)[:, -1]
         state["n"] = state["n"] + grid.counts
         k = np.minimum(state["n"], self.warmup)
         mean = state["sum"] / np.maximum(k, 1)

@@ -77,15 +77,14 @@ class Grid:
         if n == 0:
             e = np.empty(0, np.int64)
             return cls(e, e, None, None, 0)
-        step = stream[1:] != stream[:-1]
         if (stream[1:] >= stream[:-1]).all():  # already grouped (one stream, or sorted by stream): no sort
             order, sorted_s = None, stream
         else:
-            # a stable radix sort when ids fit in 16 bits (O(n), far cheaper than a merge sort)
+            # a stable radix sort when ids fit in 16 bits (O(n), cheaper than a merge sort)
             key = stream.astype(np.uint16) if stream.max() < 1 << 16 else stream
             order = np.argsort(key, kind="stable")
             sorted_s = stream[order]
-            step = sorted_s[1:] != sorted_s[:-1]
+        step = sorted_s[1:] != sorted_s[:-1]
         starts = np.flatnonzero(np.concatenate(([True], step)))
         counts = np.diff(np.append(starts, n))
         width = int(counts.max())
