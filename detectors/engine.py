@@ -27,7 +27,7 @@ from detectors.thresholds import IsoZones, iso_zone
 from detectors.trend import TrendToLimit
 from detectors.waveform import BearingGeometry, bearing_frequencies, block_features, defect_energies, envelope_spectrum
 
-__all__ = ["BatchResult", "Engine", "Finding"]
+__all__ = ["BatchResult", "Engine", "Finding", "bearing_defect_features"]
 
 
 def _time(ns: int) -> datetime:
@@ -178,6 +178,37 @@ class _AssetModel:
         self.baseline = [rows] if len(rows) else []
         if d["model"] is not None:
             self.model = type(self.cfg.build()).from_dict(d["model"])
+
+
+def bearing_defect_features(config: DetectorsConfig, asset: str, rate_hz: float, blocks: np.ndarray
+                            ) -> dict[str, np.ndarray]:
+    """Envelope-spectrum ratios at an asset's bearing-defect frequencies, as its configuration gives them.
+
+    Parameters
+    ----------
+    config : DetectorsConfig
+        Gives the asset's waveform settings (``defect_frequencies``, ``defect_band_hz``), bearing
+        geometry and running speed.
+    asset : str
+    rate_hz : float
+        Sampling rate of the blocks.
+    blocks : ndarray, shape (n_blocks, n_samples)
+        Acceleration blocks of the asset's waveform sensor.
+
+    Returns
+    -------
+    dict of str to ndarray, shape (n_blocks,)
+        ``bpfo``, ``bpfi``, ``bsf``, ``ftf`` (see `defect_energies`); empty when the asset has no
+        waveform settings, defect frequencies are off, or its bearing or running speed is not known.
+    """
+    wf = config.waveform_for(asset)
+    info = config.asset(asset)
+    if (wf is None or not wf.defect_frequencies or info.bearing is None or not info.running_speed_hz
+            or not len(blocks)):
+        return {}
+    defect_hz = bearing_frequencies(BearingGeometry(**info.bearing.model_dump()), info.running_speed_hz)
+    freqs, amp = envelope_spectrum(blocks, rate_hz, wf.defect_band_hz)
+    return defect_energies(freqs, amp, {k: float(f) for k, f in defect_hz.items()})
 
 
 class Engine:
@@ -389,14 +420,8 @@ class Engine:
         if wf is None or not len(blocks):
             return {}
         feats = block_features(blocks)
-        out = {name: feats[name] for name in wf.features}
-        info = self.config.asset(asset)
-        if wf.defect_frequencies and info.bearing is not None and info.running_speed_hz:
-            defect_hz = bearing_frequencies(BearingGeometry(**info.bearing.model_dump()), info.running_speed_hz)
-            freqs, amp = envelope_spectrum(blocks, rate_hz, wf.defect_band_hz)
-            for name, ratio in defect_energies(freqs, amp, {k: float(f) for k, f in defect_hz.items()}).items():
-                out[name] = ratio
-        return out
+        return {**{name: feats[name] for name in wf.features},
+                **bearing_defect_features(self.config, asset, rate_hz, blocks)}
 
     def silent(self, now_ns: int) -> list[Finding]:
         """Deadman: open a ``no_data`` finding for each stream silent longer than ``silence_after``.

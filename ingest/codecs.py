@@ -47,14 +47,20 @@ from ingest.topics import TopicTemplate, check_tag_value
 __all__ = ["DecodeLimits", "Decoder", "PayloadError", "Rejected", "WaveformFeatures",
            "RECEIVE_TIME_TAG", "WAVEFORM_FIELDS", "timestamp_ns"]
 
-#: The features of a waveform block stored by default (measurement ``waveform``, one field each).
-WAVEFORM_FIELDS = ("rms", "peak", "crest_factor", "kurtosis")
+#: The features of a waveform block stored by default (measurement ``waveform``, one field each): four
+#: time-domain features and the bearing-defect envelope ratios at BPFO, BPFI, BSF and FTF (the
+#: latter only where the injected function knows the asset's bearing and running speed).
+WAVEFORM_FIELDS = ("rms", "peak", "crest_factor", "kurtosis", "bpfo", "bpfi", "bsf", "ftf")
 
 #: Tag added to points whose payload had no timestamp, so the receive time was used.
 RECEIVE_TIME_TAG = ("ts_source", "receive")
 
-WaveformFeatures = Callable[[np.ndarray], "dict[str, np.ndarray]"]
-"""``blocks (n_blocks, n_samples) float64 -> {feature name: (n_blocks,) float64}``."""
+WaveformFeatures = Callable[[np.ndarray, float, "dict[str, str]"], "dict[str, np.ndarray]"]
+"""``(blocks (n_blocks, n_samples) float64, rate_hz, tags) -> {feature name: (n_blocks,) float64}``.
+
+The blocks of one call share one series (``tags``: the topic's, e.g. ``site``, ``asset``,
+``sensor``) and one sampling rate, so features that depend on the machine (bearing-defect
+frequencies need its running speed and bearing) can be computed by a function that knows it."""
 
 _MS = 1_000_000  # nanoseconds per millisecond
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -164,14 +170,15 @@ class Decoder:
     measurement : str
         Measurement of readings (default ``telemetry``; field ``value``).
     waveform_features : callable, optional
-        ``blocks (n_blocks, n_samples) float64 -> {name: (n_blocks,) float64}``; called once per
-        call and block length. Features that come out non-finite (e.g. kurtosis of a constant block)
+        `WaveformFeatures`: ``(blocks (n_blocks, n_samples) float64, rate_hz, tags) -> {name:
+        (n_blocks,) float64}``; called once per call, series, rate and block length. Features that come out non-finite (e.g. kurtosis of a constant block)
         are left out for that block. Without it waveform blocks are stored raw.
     keep_raw_waveform : bool
         Also store every sample of waveform blocks (measurement ``waveform_raw``).
     waveform_fields : tuple of str, optional
-        Which of the features to store (default ``rms``, ``peak``, ``crest_factor``,
-        ``kurtosis``: the waveform schema); ``None`` stores every feature the function returns.
+        Which of the features to store (default `WAVEFORM_FIELDS`: ``rms``, ``peak``,
+        ``crest_factor``, ``kurtosis`` and the bearing-defect ratios ``bpfo``, ``bpfi``, ``bsf``,
+        ``ftf``: the waveform schema); ``None`` stores every feature the function returns.
     gateway_template : TopicTemplate or str, optional
         Topic template of gateway messages; default `TopicTemplate.gateway` of ``template``.
     """
@@ -408,13 +415,13 @@ class Decoder:
         return _Block(i, tags, t0, rate, _numbers(values, '"values"'))
 
     def _add_waveforms(self, blocks: list[_Block], messages, rows: _Rows, rejected: list[Rejected]) -> None:
-        by_length: dict[int, list[_Block]] = {}
+        groups: dict[tuple, list[_Block]] = {}
         for block in blocks:
-            by_length.setdefault(len(block.values), []).append(block)
-        for length, group in by_length.items():
+            groups.setdefault((len(block.values), block.rate_hz, tuple(block.tags.items())), []).append(block)
+        for (length, rate_hz, _), group in groups.items():
             if self.waveform_features is not None:
                 try:
-                    features = self._features(np.stack([b.values for b in group]))
+                    features = self._features(np.stack([b.values for b in group]), rate_hz, group[0].tags)
                 except Exception as exc:  # a failing feature function must not lose the messages
                     for b in group:
                         topic, payload, _ = messages[b.message]
@@ -435,8 +442,8 @@ class Decoder:
                     ts = b.t0 + np.rint(offsets / b.rate_hz).astype(np.int64)
                     rows.add_block(self._key(b.tags, measurement="waveform_raw"), ts, b.values)
 
-    def _features(self, blocks: np.ndarray) -> dict[str, np.ndarray]:
-        features = self.waveform_features(blocks)
+    def _features(self, blocks: np.ndarray, rate_hz: float, tags: dict[str, str]) -> dict[str, np.ndarray]:
+        features = self.waveform_features(blocks, rate_hz, dict(tags))
         checked = {}
         for name, column in features.items():
             if self.waveform_fields is not None and name not in self.waveform_fields:

@@ -38,6 +38,7 @@ from service.readers import WAVEFORM, reader_for
 from service.settings import Settings
 from service.state import ServiceDb
 from service.tokens import TokenStore
+from service.waveforms import waveform_features
 from ticketing import (Actor, EscalationResponder, EscalationScheduler, FindingIn, FindingIntake, Lifecycle,
                        OrderEvent, ServiceDesk, Status, SystemClock, TicketingConfig, WorkOrderStore,
                        config_deadlines, default_ticketing_config)
@@ -299,6 +300,8 @@ class Runtime:
 
         self.dead_letters = DeadLetterStore(settings.ingest.dead_letter_path)
         self.detection = Detection(self, self._open_engine())
+        # bearing-defect ratios need the asset's bearing and speed: from the configuration in force
+        self.waveform_features = waveform_features(lambda: self.detection.engine.config)
         self._sched_lock = threading.RLock()  # an escalation changes an order, which re-tracks it
         self.scheduler = EscalationScheduler(self.clock, self._escalate)
         self.responder = EscalationResponder(self.desk, self.ticketing)
@@ -493,9 +496,8 @@ class Runtime:
         return self
 
     def _start_ingest(self) -> None:
-        from detectors.waveform import block_features
         from ingest.broker import EmbeddedBroker, broker_answers
-        from ingest.pipeline import build_decoder, build_writer
+        from ingest.pipeline import build_writer
         from ingest.source import MqttSource
         from ingest.spool import Spool
         from ingest.writers import Backoff
@@ -507,7 +509,7 @@ class Runtime:
             mqtt = mqtt.model_copy(update={"protocol": "3.1.1"})
         self._spool = Spool(s.spool.path, s.spool.max_bytes, s.spool.segment_bytes, s.spool.fsync)
         self._writer = build_writer(s.store)
-        self.decoder = build_decoder(mqtt, s.store, s.ingest, block_features)
+        self.decoder = self.new_decoder(mqtt)
         source = MqttSource(mqtt, on_reconnect=self.metrics.ingest.reconnects.inc)
         self.source = source
         self.pipeline = Pipeline(
@@ -519,17 +521,20 @@ class Runtime:
         self._metrics_server = self.metrics.ingest.serve(s.metrics.host, s.metrics.port)
         log.info("ingesting %s from %s into %s", ", ".join(mqtt.topic_filters()), mqtt.url, s.store.kind)
 
+    def new_decoder(self, mqtt=None):
+        """Ingest's decoder for these settings; waveform blocks get the bearing-defect ratios of their asset."""
+        from ingest.pipeline import build_decoder
+
+        return build_decoder(mqtt or self.settings.mqtt, self.settings.store, self.settings.ingest,
+                             self.waveform_features)
+
     def replay_dead_letter(self, record) -> tuple[bool, str]:
         """Decode a stored payload again; on success its readings go to the spool (then store, detectors)."""
         if record.stage != "decode":
             return False, "only decode-stage dead letters can be replayed (write-stage ones hold refused points)"
         decoder = getattr(self, "decoder", None)
         if decoder is None:
-            from detectors.waveform import block_features
-            from ingest.pipeline import build_decoder
-
-            decoder = self.decoder = build_decoder(self.settings.mqtt, self.settings.store, self.settings.ingest,
-                                                   block_features)
+            decoder = self.decoder = self.new_decoder()
         readings, rejected = decoder.decode_many([(record.topic, record.payload, record.received_at)])
         if rejected:
             return False, rejected[0].reason

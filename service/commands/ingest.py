@@ -46,12 +46,13 @@ def _override(settings, changes: dict):
     return settings.model_copy(update=update)
 
 
-def _block_features(blocks):
-    """``detectors.waveform.block_features``, imported at the first waveform block: importing the
-    detectors package costs seconds at start-up that a stream without waveforms never needs."""
-    from detectors.waveform import block_features
+def _detectors_config(settings):
+    """The ``detectors:`` section (bearings and speeds for the defect ratios), or an empty one."""
+    if settings.detectors is not None:
+        return settings.detectors
+    from detectors import DetectorsConfig
 
-    return block_features(blocks)
+    return DetectorsConfig()
 
 
 def check_config(file: Path = typer.Argument(..., help="the YAML configuration file")) -> None:
@@ -81,11 +82,13 @@ def ingest(
     settings = _override(settings, {section: {k: v for k, v in values.items() if v is not None}
                                     for section, values in overrides.items()})
     from ingest.pipeline import run_ingest
+    from service.waveforms import waveform_features
 
-    # waveform blocks are stored as their features (RMS, peak, crest factor, kurtosis, ...)
+    # waveform blocks are stored as their features (RMS, peak, crest factor, kurtosis, bearing-defect ratios)
     try:
         code = run_ingest(settings.mqtt, settings.store, settings.spool, settings.ingest, settings.metrics,
-                          embedded_broker=config is None, waveform_features=_block_features)
+                          embedded_broker=config is None,
+                          waveform_features=waveform_features(lambda: _detectors_config(settings)))
     except (OSError, RuntimeError) as exc:  # a port in use, an unwritable spool directory, ...
         logging.getLogger("faultline").debug("startup failed", exc_info=True)
         typer.echo(f"faultline ingest: {exc}", err=True)

@@ -21,7 +21,7 @@ TOPIC = "faultline/plant1/pump7/bearing_temp"
 TAGS = {"site": "plant1", "asset": "pump7", "sensor": "bearing_temp"}
 
 
-def features(blocks: np.ndarray) -> dict[str, np.ndarray]:
+def features(blocks: np.ndarray, rate_hz: float, tags: dict[str, str]) -> dict[str, np.ndarray]:
     rms = np.sqrt((blocks * blocks).mean(axis=1))
     peak = np.abs(blocks).max(axis=1)
     return {"rms": rms, "peak": peak, "crest_factor": peak / rms}
@@ -198,8 +198,26 @@ def test_waveform_blocks_of_several_lengths_in_one_call(decoder):
     assert peaks == [((TS + n) * 1_000_000, float(n + 1)) for n in range(6)]
 
 
+def test_feature_function_gets_each_series_and_rate_on_its_own():
+    calls = []
+
+    def recording(blocks, rate_hz, tags):
+        calls.append((tags["asset"], rate_hz, blocks.shape))
+        return {"bpfo": np.full(len(blocks), rate_hz)}   # a machine-dependent feature is stored too
+
+    decoder = Decoder("f/{site}/{asset}/{sensor}", waveform_features=recording)
+    blocks = [msg({"t0": TS + n, "rate_hz": rate, "values": [1.0, 2.0, 3.0]}, f"f/p/{asset}/accel")
+              for n, (asset, rate) in enumerate([("m1", 100), ("m2", 100), ("m1", 100), ("m1", 50)])]
+    readings, rejected = decoder.decode_many(blocks)
+    assert not rejected
+    assert sorted(calls) == [("m1", 50.0, (1, 3)), ("m1", 100.0, (2, 3)), ("m2", 100.0, (1, 3))]
+    assert sorted((k.tag("asset"), k.field, ts, v) for k, ts, v in rows(readings)) == [
+        ("m1", "bpfo", TS * 1_000_000, 100.0), ("m1", "bpfo", (TS + 2) * 1_000_000, 100.0),
+        ("m1", "bpfo", (TS + 3) * 1_000_000, 50.0), ("m2", "bpfo", (TS + 1) * 1_000_000, 100.0)]
+
+
 def test_non_finite_feature_is_left_out_for_that_block_only():
-    def with_kurtosis(blocks):
+    def with_kurtosis(blocks, rate_hz, tags):
         centred = blocks - blocks.mean(axis=1, keepdims=True)
         m2 = (centred * centred).mean(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -214,7 +232,7 @@ def test_non_finite_feature_is_left_out_for_that_block_only():
 
 
 def test_only_the_waveform_schema_fields_are_stored_unless_asked():
-    def many(blocks):
+    def many(blocks, rate_hz, tags):
         return {"rms": blocks.std(axis=1), "mean": blocks.mean(axis=1), "skewness": blocks.mean(axis=1)}
 
     payload = orjson.dumps({"t0": TS, "rate_hz": 10, "values": [1.0, 3.0]})
@@ -225,7 +243,7 @@ def test_only_the_waveform_schema_fields_are_stored_unless_asked():
 
 
 def test_failing_feature_function_rejects_its_blocks_not_the_others():
-    def broken(blocks):
+    def broken(blocks, rate_hz, tags):
         raise RuntimeError("boom")
 
     decoder = Decoder("f/{site}/{asset}/{sensor}", waveform_features=broken)

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.servers
 _n = itertools.count()
 
 
-def waveform_rms(blocks):
+def waveform_rms(blocks, rate_hz=None, tags=None):
     return {"rms": np.sqrt(((blocks - blocks.mean(1, keepdims=True)) ** 2).mean(1))}
 
 

@@ -34,7 +34,7 @@ def test_every_format_lands_and_bad_messages_are_dead_lettered(mosquitto, tmp_pa
                                             "metrics": {"port": port}})
     settings = settings_from_dict(data)
     create_session(mosquitto.port, "e2e-sqlite")
-    with Running(settings, waveform_features=lambda blocks: {"rms": np.sqrt(((blocks - blocks.mean(1, keepdims=True)) ** 2).mean(1))}):
+    with Running(settings, waveform_features=lambda blocks, rate_hz, tags: {"rms": np.sqrt(((blocks - blocks.mean(1, keepdims=True)) ** 2).mean(1))}):
         publish(mosquitto.port, cases.interleaved())
         dead = DeadLetterStore(settings.ingest.dead_letter_path)
         wait_for(lambda: dead.count() == len(cases.BAD), 20, "every bad message dead-lettered")

@@ -24,7 +24,7 @@ TS = 1_763_700_000_123
 _names = itertools.count()
 
 
-def features(blocks: np.ndarray) -> dict[str, np.ndarray]:
+def features(blocks: np.ndarray, rate_hz: float = 4.0, tags: dict | None = None) -> dict[str, np.ndarray]:
     centred = blocks - blocks.mean(axis=1, keepdims=True)
     m2 = (centred * centred).mean(axis=1)
     rms = np.sqrt((blocks * blocks).mean(axis=1))

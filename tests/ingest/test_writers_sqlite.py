@@ -67,7 +67,7 @@ def test_non_finite_values_are_rejected_and_the_rest_stored(tmp_path):
 
 
 def test_waveform_features_are_queried_by_measurement_and_field(tmp_path):
-    decoder = Decoder("f/{site}/{asset}/{sensor}", waveform_features=lambda b: {"peak": np.abs(b).max(axis=1)})
+    decoder = Decoder("f/{site}/{asset}/{sensor}", waveform_features=lambda b, rate_hz, tags: {"peak": np.abs(b).max(axis=1)})
     readings = decoder.decode("f/p/m/accel", orjson.dumps({"t0": TS, "rate_hz": 10, "values": [1, -4, 2]}), NOW)
     with SqliteStore(":memory:") as store:
         store.write(readings)
