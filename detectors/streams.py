@@ -232,11 +232,12 @@ class StreamingDetector:
             Score of each reading; higher is more abnormal and 1.0 is the alarm level.
         """
         s, t, v = check_batch(stream, ts_ns, value)
-        out = np.zeros(len(s), dtype=np.float64)
         self.last_extras_: dict[str, np.ndarray] = {}
         if len(s) and not self.state_fields:  # stateless: no need to group by stream
-            out[:] = self._update(None, t[None, :], v[None, :], np.ones((1, len(s)), bool), {})[0]
-        elif len(s):
+            scores = self._update(None, t[None, :], v[None, :], np.broadcast_to(True, (1, len(s))), {})
+            return np.asarray(scores, dtype=np.float64).reshape(len(s))
+        out = np.zeros(len(s), dtype=np.float64)
+        if len(s):
             self._ensure(int(s.max()) + 1)
             self._update_split(s, t, v, out, 0)
         return out

@@ -51,7 +51,9 @@ class StaticLimit(StreamingDetector):
             raise ValueError(f"scale must be > 0, got {scale}")
 
     def _update(self, grid, ts, value, valid, state):
-        score = 1.0 + (value - self.high) / self.scale
+        score = np.subtract(value, self.high)
+        score /= self.scale                 # in place: the same arithmetic as 1 + (value - high) / scale
+        score += 1.0
         if self.low is not None:
             score = np.maximum(score, 1.0 + (self.low - value) / self.scale)
         return score
