@@ -35,7 +35,7 @@ from ingest.metrics import IngestMetrics
 from ingest.pipeline import Pipeline
 from ingest.readings import Readings
 from service.readers import WAVEFORM, reader_for
-from service.settings import Settings
+from service.settings import Settings, default_detectors_config, default_detectors_path
 from service.state import ServiceDb
 from service.tokens import TokenStore
 from service.waveforms import waveform_features
@@ -289,6 +289,11 @@ class Runtime:
         self.metrics = ServiceMetrics()
         self.bus = EventBus()
         self.ticketing: TicketingConfig = settings.ticketing or default_ticketing_config()
+        if settings.ticketing is None:
+            from ticketing.config import default_config_path
+
+            log.info("ticketing: no ticketing: section in the configuration; the shipped sample %s is in force",
+                     default_config_path())
         self.db = ServiceDb(settings.service.state_path)
         self.tokens = TokenStore(self.db)
         self.orders = WorkOrderStore(self.ticketing.store_url)
@@ -320,7 +325,10 @@ class Runtime:
 
     # --- configuration versions and engines ---------------------------------------------------
     def _open_engine(self) -> Engine:
-        file_config = self.settings.detectors or DetectorsConfig()
+        file_config, source = self.settings.detectors, "the configuration file"
+        if file_config is None:
+            file_config, source = default_detectors_config(), f"the shipped sample {default_detectors_path()}"
+            log.info("detectors: no detectors: section in the configuration; using %s", source)
         digest = file_config.digest()
         versions = self.db.versions()
         applied = [v for v in versions if v["status"] == "applied"]
@@ -331,11 +339,14 @@ class Runtime:
                 for v in applied:
                     self.db.set_version_status(v["number"], "superseded")
                 self.db.add_version(file_config.model_dump(mode="json", by_alias=True), digest, "applied",
-                                    self.clock.now(), note="from the configuration file", author="config file")
+                                    self.clock.now(), note=f"from {source}", author="config file")
             self.db.save_state("config_file", {"digest": digest}, self.clock.now())
         current = self.current_version()
         config = DetectorsConfig.model_validate(current["config"])
         label = f"v{current['number']}"
+        log.info("detector configuration in force: v%d (%s), %d checks in %d asset classes", current["number"],
+                 current.get("note") or "applied through the API",
+                 sum(len(c.checks) for c in config.classes.values()), len(config.classes))
         if not any(c.checks for c in config.classes.values()):
             log.warning("the detector configuration has no checks: readings are stored but nothing is detected "
                         "(add a detectors: section, e.g. from config/detectors.yaml)")

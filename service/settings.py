@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -132,4 +133,19 @@ def load_settings(path: str | Path | None, env: dict[str, str] | None = None) ->
     return settings_from_dict(data, str(path), env)
 
 
-__all__ = ["ConfigError", "ServiceSettings", "Settings", "load_settings", "settings_from_dict"]
+def default_detectors_path() -> Path:
+    """The shipped sample ``detectors:`` section (``config/detectors.yaml``, package data of ``detectors``)."""
+    return Path(str(resources.files("detectors").joinpath("default.yaml")))
+
+
+def default_detectors_config() -> DetectorsConfig:
+    """The checks that apply when the configuration has no ``detectors:`` section."""
+    path = default_detectors_path()
+    try:
+        return DetectorsConfig.model_validate(yaml.safe_load(path.read_text(encoding="utf-8"))["detectors"])
+    except ValidationError as exc:
+        raise ConfigError(str(path), describe_errors(exc, None)) from exc
+
+
+__all__ = ["ConfigError", "ServiceSettings", "Settings", "default_detectors_config", "default_detectors_path",
+           "load_settings", "settings_from_dict"]

@@ -47,12 +47,12 @@ def _override(settings, changes: dict):
 
 
 def _detectors_config(settings):
-    """The ``detectors:`` section (bearings and speeds for the defect ratios), or an empty one."""
+    """The ``detectors:`` section (bearings and speeds for the defect ratios), or the shipped sample's."""
     if settings.detectors is not None:
         return settings.detectors
-    from detectors import DetectorsConfig
+    from service.settings import default_detectors_config
 
-    return DetectorsConfig()
+    return default_detectors_config()
 
 
 def check_config(file: Path = typer.Argument(..., help="the YAML configuration file")) -> None:
