@@ -9,6 +9,7 @@ work orders and the SLA hours those orders would have committed engineers to.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections import Counter
 from datetime import UTC, datetime
@@ -22,6 +23,8 @@ from service.runtime import finding_in
 from ticketing import FindingIntake, TicketingConfig, WorkOrderStore
 
 HOUR_NS = 3600 * 10**9
+
+log = logging.getLogger(__name__)
 
 class _SimClock:
     """The intake's clock during a replay: set to each finding's time, never backwards."""
@@ -52,7 +55,9 @@ def replay(config: DetectorsConfig, label: str, history, end_ns: int, step_ns: i
     """The findings a fresh engine with ``config`` produces over ``history``, an hour at a time.
 
     The deadman is asked at the end of each hour, but never past ``end_ns``: silence after the window
-    is not the window's.
+    is not the window's. At the end the engine is flushed, so the multivariate checks also see the
+    readings of the last minute (they otherwise run once their gathered readings span a minute).
+    Readings the engine would not score (not finite) are counted and logged.
     """
     engine = Engine(config, label)
     if not history:
@@ -63,12 +68,18 @@ def replay(config: DetectorsConfig, label: str, history, end_ns: int, step_ns: i
     order = np.argsort(ts, kind="stable")
     ids, ts, vals = ids[order], ts[order], vals[order]
     findings: list[Finding] = []
+    rejected = 0
     for lo in range(int(ts[0]), end_ns, step_ns):
         hi = min(lo + step_ns, end_ns)
         a, b = np.searchsorted(ts, [lo, hi])
         if b > a:
-            findings += engine.process(ids[a:b], ts[a:b], vals[a:b]).findings
+            result = engine.process(ids[a:b], ts[a:b], vals[a:b])
+            findings += result.findings
+            rejected += len(result.rejected)
         findings += engine.silent(hi)
+    findings += engine.flush()
+    if rejected:
+        log.warning("backtest %s: %d stored readings were not scored (not finite)", label, rejected)
     return findings
 
 

@@ -102,6 +102,8 @@ class ServiceMetrics:
         self.ingest = IngestMetrics(r)
         self.detector_batches = Counter("faultline_detector_batches", "Batches the detectors processed", registry=r)
         self.detector_readings = Counter("faultline_detector_readings", "Readings the detectors scored", registry=r)
+        self.detector_rejected = Counter("faultline_detector_rejected", "Readings the detectors did not score "
+                                         "because their value is not finite", registry=r)
         self.detector_seconds = Histogram("faultline_detector_seconds", "Detector time per batch", registry=r,
                                           buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5))
         self.findings = Counter("faultline_findings", "Findings by status", ["status", "shadow"], registry=r)
@@ -126,8 +128,9 @@ def readings_arrays(engine: Engine, readings: Readings, sites: dict[str, str], m
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The rows of ``readings`` the detectors take, as the engine's arrays, sorted by time.
 
-    Rows of series without asset and sensor tags, raw waveform samples and non-finite values are
-    left out (the store refused the latter already). Waveform features become ``<sensor>.<feature>``.
+    Rows of series without asset and sensor tags and raw waveform samples are left out; non-finite
+    values are kept for the engine to reject (and the caller to count: ingest dead-letters them, so
+    one here is a bug worth seeing). Waveform features become ``<sensor>.<feature>``.
     Newly seen streams are registered with ``engine``; ``sites`` learns each asset's site tag.
 
     Returns
@@ -152,7 +155,7 @@ def readings_arrays(engine: Engine, readings: Readings, sites: dict[str, str], m
         if site:
             sites.setdefault(asset, site)
     stream = ids[readings.index]
-    keep = (stream >= 0) & np.isfinite(readings.value)
+    keep = stream >= 0
     s, t, v = stream[keep], readings.ts[keep], readings.value[keep]
     order = np.argsort(t, kind="stable")
     return s[order], t[order], v[order]
@@ -192,6 +195,11 @@ class Detection:
             result = self.engine.process(s, t, v)
             self.last_data_ns = max(self.last_data_ns, int(t[-1]))
             findings = result.findings + self.engine.silent(self.last_data_ns)
+            rejected = len(result.rejected)
+            if rejected:
+                first_bad = self.engine.stream(int(s[result.rejected[0]]))
+                finite = np.isfinite(v)
+                s, t, v = s[finite], t[finite], v[finite]
             seen = self._remember_latest(s, t, v)
             fresh = [{"asset": a, "sensor": sn, "site": x.site, "ts": _iso_ns(x.ts_ns), "value": x.value}
                      for a, sn in seen for x in (self.latest[(a, sn)],)]
@@ -203,6 +211,10 @@ class Detection:
         metrics = self.rt.metrics
         metrics.detector_batches.inc()
         metrics.detector_readings.inc(len(s))
+        if rejected:
+            metrics.detector_rejected.inc(rejected)
+            log.warning("%d readings were not scored because their value is not finite (first: %s %s)", rejected,
+                        *first_bad)
         for f in findings:
             self._record(f)
         for f in shadow_findings:
@@ -264,6 +276,12 @@ class Detection:
             record["would"] = "nothing (alert closed)"
         fid = rt.db.add_finding(record, rt.clock.now(), shadow=True)
         rt.bus.publish("shadow_finding", {"id": fid, **record})
+
+
+def _log_fresh(engine: Engine) -> None:
+    if engine.fresh_checks:
+        log.warning("%s: these checks could not resume their saved state and start afresh (warm-up, open "
+                    "alerts forgotten): %s", engine.config_version, ", ".join(engine.fresh_checks))
 
 
 def _iso_ns(ns: int) -> str:
@@ -355,6 +373,7 @@ class Runtime:
             try:
                 engine = Engine.from_dict(config, saved, label)
                 log.info("detector state restored (%d streams)", len(saved.get("streams", [])))
+                _log_fresh(engine)
                 return engine
             except Exception:  # noqa: BLE001 - a state file from an incompatible version: start afresh, loudly
                 log.exception("could not restore the saved detector state; starting the detectors afresh")
@@ -373,6 +392,7 @@ class Runtime:
         with self.detection.lock:
             current = self.current_version()
             self.detection.engine = Engine.from_dict(config, self.detection.engine.to_dict(), f"v{number}")
+            _log_fresh(self.detection.engine)
             if current["number"] != number:
                 self.db.set_version_status(current["number"], "superseded")
             self.db.set_version_status(number, "applied", now)
