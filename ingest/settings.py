@@ -145,6 +145,16 @@ class StoreSettings(_Section):
             raise ValueError(f"{v!r} is not an http:// or https:// URL with a host")
         return v
 
+    @field_validator("measurement")
+    @classmethod
+    def _measurement(cls, v: str) -> str:
+        # line protocol: a line starting with "#" is a comment (every point silently ignored), and a
+        # newline ends the line; an empty name is refused by the store for every point
+        if not v or v.startswith("#") or "\n" in v or "\r" in v:
+            raise ValueError("a measurement name must be non-empty, must not start with '#' and must not "
+                             "contain a line break")
+        return v
+
     @model_validator(mode="after")
     def _v2_needs_bucket(self):
         if self.kind == "influxdb" and self.api == "v2":

@@ -39,6 +39,15 @@ def test_bad_value_is_named_with_its_value():
     assert "spool.max_bytes" in text and "'lots'" in text
 
 
+@pytest.mark.parametrize("name", ["", "#telemetry", "tele\nmetry", "tele\rmetry"])
+def test_measurement_that_line_protocol_cannot_carry_is_named(name):
+    with pytest.raises(ConfigError) as info:
+        settings_from_dict({"store": {"measurement": name}})
+    assert info.value.problems == [f"store.measurement: a measurement name must be non-empty, must not start with "
+                                   f"'#' and must not contain a line break (value {name!r})"]
+    assert settings_from_dict({"store": {"measurement": "plant #2"}}).store.measurement == "plant #2"
+
+
 def test_secret_from_environment_and_never_echoed():
     s = settings_from_dict({"mqtt": {"password": "${MQTT_PASSWORD}"}}, env={"MQTT_PASSWORD": "s3cret"})
     assert s.mqtt.password.get_secret_value() == "s3cret"
