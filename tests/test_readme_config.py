@@ -100,3 +100,21 @@ def test_readme_metrics_are_the_ones_exported():
     exported = {name + "_total" if name + "_total" in ingest_section() else name for name in exported}
     named = set(re.findall(r"`(faultline_[a-z_]+)", ingest_section()))
     assert named == exported
+
+
+def test_readme_waveform_fields_are_the_ones_the_decoder_stores():
+    from ingest.codecs import WAVEFORM_FIELDS
+
+    row = re.search(r"^\| a waveform block \|.*\| (.*) \|$", ingest_section(), re.M).group(1)
+    named = re.findall(r"`([a-z_]+)`", row.split("(every sample")[0])
+    assert [n for n in named if n not in ("waveform", "t0", "bearing", "running_speed_hz")] == list(WAVEFORM_FIELDS)
+
+
+def test_readme_says_what_ingest_without_a_config_does():
+    defaults = Settings()
+    text = " ".join(ingest_section().split("Without `--config`, `faultline ingest`", 1)[1].split("\n\n")[0].split())
+    for shown in (defaults.mqtt.topic_filters()[0], f"{defaults.mqtt.host}:{defaults.mqtt.port}",
+                  defaults.spool.path, defaults.store.path, defaults.ingest.dead_letter_path,
+                  f"{defaults.metrics.host}:{defaults.metrics.port}"):
+        assert shown in text, shown
+    assert defaults.store.kind == "sqlite" and "SQLite" in text
