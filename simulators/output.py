@@ -5,7 +5,7 @@ Parquet a UTC timestamp) and one column per scalar sensor, empty where the senso
 one row per timestamp the store would hold (readings lost while a gateway was offline are absent;
 clock skew is in ``ts``). Waveforms go to ``<asset>.accel.csv`` (``t0``, ``rate_hz``, then the
 samples separated by spaces) or ``<asset>.accel.parquet`` (a list column). Formatting is done in C
-by pyarrow (the ``parquet`` extra), which keeps a simulated week of 50 assets to seconds.
+by pyarrow, which keeps a simulated week of 50 assets to seconds.
 """
 
 from __future__ import annotations
@@ -27,12 +27,11 @@ _LABEL_COLUMNS = ("asset", "site", "gateway", "sensors", "fault_mode", "kind", "
 
 
 def _pyarrow():
-    try:
-        import pyarrow
-        import pyarrow.csv
-        import pyarrow.parquet
-    except ImportError as exc:  # pragma: no cover - pyarrow is in the test extra
-        raise RuntimeError("writing files needs pyarrow: pip install 'faultline[parquet]'") from exc
+    # imported when files are written, not with the package: pyarrow takes a while to import
+    import pyarrow
+    import pyarrow.csv
+    import pyarrow.parquet
+
     return pyarrow
 
 

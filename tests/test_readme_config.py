@@ -118,3 +118,22 @@ def test_readme_says_what_ingest_without_a_config_does():
                   f"{defaults.metrics.host}:{defaults.metrics.port}"):
         assert shown in text, shown
     assert defaults.store.kind == "sqlite" and "SQLite" in text
+
+
+def test_readme_dependency_table_matches_pyproject():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    table = README[README.index("## Dependencies, and why each is there"):]
+    main, extra = set(), set()
+    for names in re.findall(r"^\| ([a-z][^|]*?) \|", table, re.M):
+        listed = {n.strip() for n in re.sub(r"\(extra [^)]*\)", "", names).split(",")}
+        (extra if "(extra" in names else main).update(listed)
+    main.discard("package")         # the header row
+
+    def name(requirement: str) -> str:
+        return re.split(r"[\[=<>]", requirement)[0]
+
+    assert main == {name(r) for r in project["dependencies"]}
+    assert "pyarrow" in main        # the simulator's CSV output needs it, not only Parquet
+    assert extra == {name(r) for reqs in project["optional-dependencies"].values() for r in reqs} - main
