@@ -140,7 +140,8 @@ def role_ours(port: int, client_id: str, count: int, influx_url: str, database: 
         from detectors import DetectorsConfig
         from service.waveforms import waveform_features as features_with
 
-        waveform_features = features_with(DetectorsConfig)
+        config = DetectorsConfig()
+        waveform_features = features_with(lambda: config)
     settings = settings_from_dict({
         "mqtt": {"url": f"mqtt://127.0.0.1:{port}", "client_id": client_id, "receive_maximum": 1000},
         "store": {"kind": "influxdb", "url": influx_url, "api": "v1", "database": database},

@@ -45,3 +45,17 @@ def test_without_detectors_and_ticketing_sections_the_shipped_samples_are_in_for
         assert "nothing is detected" not in text
     finally:
         runtime.close()
+
+
+def test_the_shipped_sample_gives_p101_its_bearing_defect_ratios():
+    import numpy as np
+
+    from service.commands.ingest import _detectors_config
+    from service.settings import Settings
+    from service.waveforms import waveform_features
+
+    features = waveform_features(lambda: _detectors_config(Settings()))   # as `faultline ingest` without a file
+    blocks = np.random.default_rng(0).normal(size=(2, 2048))
+    tags = {"site": "north", "sensor": "accel"}
+    assert {"bpfo", "bpfi", "bsf", "ftf"} <= set(features(blocks, 10240.0, {**tags, "asset": "P-101"}))
+    assert "bpfo" not in features(blocks, 10240.0, {**tags, "asset": "F-999"})   # no bearing known
