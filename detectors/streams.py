@@ -77,22 +77,20 @@ class Grid:
         if n == 0:
             e = np.empty(0, np.int64)
             return cls(e, e, None, None, 0)
-        if (stream[1:] >= stream[:-1]).all():  # already grouped (one stream, or sorted by stream): no sort
-            order, sorted_s = None, stream
-        else:
+        order = None
+        if not (stream[1:] >= stream[:-1]).all():  # not already grouped (one stream, or sorted by stream)
             # a stable radix sort when ids fit in 16 bits (O(n), cheaper than a merge sort)
-            key = stream.astype(np.uint16) if stream.max() < 1 << 16 else stream
-            order = np.argsort(key, kind="stable")
-            sorted_s = stream[order]
-        step = sorted_s[1:] != sorted_s[:-1]
-        starts = np.flatnonzero(np.concatenate(([True], step)))
-        counts = np.diff(np.append(starts, n))
+            order = np.argsort(stream.astype(np.uint16) if stream.max() < 1 << 16 else stream, kind="stable")
+        # ids index the state arrays, which are as long as the largest id, so counting by id is cheap
+        per_id = np.bincount(stream)
+        streams = np.flatnonzero(per_id)
+        counts = per_id[streams]
         width = int(counts.max())
         cell = None
-        if width * len(starts) != n:  # ragged rows: reading p of the sorted batch sits at p + row's padding
-            cell = np.arange(n) + np.repeat(np.arange(len(starts)) * width - starts, counts)
-        return cls(sorted_s[starts].astype(np.int64, copy=False), counts.astype(np.int64, copy=False),
-                   order, cell, width)
+        if width * len(streams) != n:  # ragged rows: reading p of the sorted batch sits at p + row's padding
+            starts = np.cumsum(counts) - counts
+            cell = np.arange(n) + np.repeat(np.arange(len(streams)) * width - starts, counts)
+        return cls(streams.astype(np.int64, copy=False), counts.astype(np.int64, copy=False), order, cell, width)
 
     @property
     def shape(self) -> tuple[int, int]:
