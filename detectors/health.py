@@ -38,9 +38,13 @@ class NoData(StreamingDetector):
         self.max_gap_s = float(max_gap_s)
 
     def _update(self, grid, ts, value, valid, state):
-        prev = np.concatenate([state["last_ts"][:, None], ts[:, :-1]], axis=1)
-        gap_s = (ts - prev) / _NS_PER_S
-        state["last_ts"] = grid.last(ts)
+        # "last seen" is the newest timestamp so far, not the latest arrival: a reading delivered late
+        # (a gateway's backlog, a dead-letter replay) must neither make a live stream look silent nor
+        # make the next on-time reading look like it followed a hole.
+        seen = np.maximum.accumulate(np.concatenate([state["last_ts"][:, None], ts], axis=1), axis=1)
+        prev = seen[:, :-1]
+        gap_s = np.maximum(ts - prev, 0) / _NS_PER_S
+        state["last_ts"] = grid.last(seen[:, 1:])
         return np.where(valid & (prev >= 0), gap_s / self.max_gap_s, 0.0)
 
     def silent(self, now_ns: int) -> tuple[np.ndarray, np.ndarray]:
