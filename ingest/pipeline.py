@@ -53,13 +53,15 @@ class Pipeline:
     clock : epoch nanoseconds, the time stamped on dead letters of the write stage
     on_written : called (on the drainer thread) with each batch the store confirmed, e.g. to feed
         detectors with exactly what was stored
+    commit_wait_s : group commit: how long messages right behind the first may join its fsync
+    write_linger_s : after a batch under half of ``write_rows``, how long to let the spool gather more
     """
 
     def __init__(self, source: MqttSource, decoder: Decoder, spool: Spool, writer: Writer,
                  dead_letters: DeadLetterStore, metrics: IngestMetrics | None = None, *,
                  write_rows: int = 50_000, backoff: Backoff | None = None,
                  clock: Callable[[], int] = time.time_ns, commit_wait_s: float = 0.005,
-                 max_commit_messages: int = 20_000, on_written: Callable[[Readings], None] | None = None):
+                 max_commit_messages: int = 20_000, write_linger_s: float = 0.1, on_written: Callable[[Readings], None] | None = None):
         self.source, self.decoder, self.spool, self.writer = source, decoder, spool, writer
         self.dead_letters = dead_letters
         self.metrics = metrics or IngestMetrics()
@@ -69,6 +71,7 @@ class Pipeline:
         self.clock = clock
         self.commit_wait_s = commit_wait_s
         self.max_commit_messages = max_commit_messages
+        self.write_linger_s = write_linger_s
         self._on_written = on_written
         self.writer_failure: FatalWriteError | None = None
         self._stop_committing = threading.Event()
@@ -112,7 +115,7 @@ class Pipeline:
 
     def _commit_loop(self) -> None:
         while True:
-            delivery = self.source.take(self.max_commit_messages, self.commit_wait_s)
+            delivery = self.source.take(self.max_commit_messages, timeout=0.05, linger=self.commit_wait_s)
             if delivery is None:
                 if self._stop_committing.is_set():
                     return
@@ -190,6 +193,10 @@ class Pipeline:
                 continue
             if not self._write(batch):
                 self.spool.rewind()  # unconfirmed: read it again after a restart of writing
+            elif len(batch.readings) < self.write_rows // 2 and self._drain_deadline is None:
+                # a small batch means the writer keeps up: let the spool gather a larger one (readings
+                # are durable already), so the store and the checkpoint see fewer, larger writes
+                self._halt_writing.wait(self.write_linger_s)
 
     def _write(self, batch: SpoolBatch) -> bool:
         """Write one batch, retrying until it is written, writing is stopped, or shutdown."""

@@ -30,7 +30,7 @@ class ScriptedSource:
         with self.lock:
             self.queue.append(Delivery(msgs, [(n * 100 + i, 1) for i in range(len(msgs))], [0] * len(msgs)))
 
-    def take(self, max_messages, timeout):
+    def take(self, max_messages, timeout, linger=0.0):
         with self.lock:
             if self.queue:
                 return self.queue.pop(0)
