@@ -14,14 +14,48 @@ from detectors.streams import StreamingDetector
 
 __all__ = ["Cusum", "Ewma"]
 
+# From this many rows a recurrence over a grid steps through its columns, one vector operation per
+# column of the batch, rather than along each row (numpy's accumulate and scipy's lfilter take a few
+# ns per element; a column step costs about a microsecond plus about one ns per row).
+_WIDE = 256
 
-def running_sum(start: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """``start[r] + x[r, 0] + … + x[r, j]`` for every j, added strictly left to right.
 
-    Sequential addition (``np.add.accumulate``, unlike ``sum``'s pairwise) makes the result
-    bit-for-bit the same however a stream's readings are split into batches.
+def _by_column(shape: tuple[int, int]) -> np.ndarray:
+    """An uninitialised float grid whose columns are contiguous."""
+    return np.empty(shape[::-1]).T
+
+
+def running(op: np.ufunc, start: np.ndarray, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``start[r] op x[r, 0] op … op x[r, j]`` for every j, applied strictly left to right.
+
+    ``op`` is ``np.add`` or ``np.minimum``. Sequential addition (unlike ``sum``'s pairwise) makes
+    the result bit-for-bit the same however a stream's readings are split into batches, and the
+    same whether it runs along the rows (``op.accumulate``) or, on a grid of many rows, one column
+    at a time. ``out`` (which may be ``x``) receives the result on the column path.
     """
-    return np.cumsum(np.concatenate([start[:, None], x], axis=1), axis=1)[:, 1:]
+    rows, cols = x.shape
+    if rows < _WIDE:
+        return op.accumulate(np.concatenate([start[:, None], x], axis=1), axis=1)[:, 1:]
+    out = _by_column(x.shape) if out is None else out
+    prev = start
+    for j in range(cols):
+        prev = op(prev, x[:, j], out=out[:, j])
+    return out
+
+
+def _mean_std(total, total_sq, n, warmup, min_std):
+    k = np.minimum(n, warmup)
+    mean = total / np.maximum(k, 1)
+    var = (total_sq - k * mean * mean) / np.maximum(k - 1, 1)
+    return mean, np.maximum(np.sqrt(np.maximum(var, 0.0)), min_std)
+
+
+def _zero_head(g: np.ndarray, head: np.ndarray) -> None:
+    """Set the first ``head[r]`` elements of each row ``r`` of ``g`` to 0, in place."""
+    rows = np.flatnonzero(head)
+    if len(rows):
+        cut = int(head[rows].max())
+        g[rows, :cut] = np.where(np.arange(cut)[None, :] < head[rows, None], 0.0, g[rows, :cut])
 
 
 class _BaselineDetector(StreamingDetector):
@@ -47,26 +81,26 @@ class _BaselineDetector(StreamingDetector):
         """(mean, std, learnt) of the healthy baseline per stream; ``learnt`` is False during warm-up."""
         st = self.state_
         n = st["n"][streams]
-        k = np.minimum(n, self.warmup)
-        mean = st["sum"][streams] / np.maximum(k, 1)
-        var = (st["sumsq"][streams] - k * mean * mean) / np.maximum(k - 1, 1)
-        return mean, np.maximum(np.sqrt(np.maximum(var, 0.0)), self.min_std), n >= self.warmup
+        mean, std = _mean_std(st["sum"][streams], st["sumsq"][streams], n, self.warmup, self.min_std)
+        return mean, std, n >= self.warmup
 
     def _baseline(self, grid, value, valid, state):
-        """Per-row mean and std of the warm-up readings, and the mask of readings after warm-up."""
-        rank = state["n"][:, None] + np.arange(value.shape[1])[None, :]
-        learning = np.flatnonzero(state["n"] < self.warmup)
+        """Per-row mean and std of the warm-up readings, and how many leading columns of each row
+        are warm-up readings (not scored); adds this batch's warm-up readings to the sums."""
+        head = np.minimum(np.maximum(self.warmup - state["n"], 0), value.shape[1])
+        learning = np.flatnonzero(head)
         if len(learning):  # the others' sums are frozen (adding their zeros would change nothing)
-            cut = min(value.shape[1], self.warmup - int(state["n"][learning].min()))
-            x = np.where(valid[learning, :cut] & (rank[learning, :cut] < self.warmup), value[learning, :cut], 0.0)
-            state["sum"][learning] = running_sum(state["sum"][learning], x)[:, -1]
-            state["sumsq"][learning] = running_sum(state["sumsq"][learning], x * x)[:, -1]
+            cut = int(head[learning].max())
+            keep = np.arange(cut)[None, :] < head[learning, None]
+            if not grid.full:
+                keep &= valid[learning, :cut]
+            x = np.where(keep, value[learning, :cut], 0.0)
+            sums = running(np.add, np.concatenate([state["sum"][learning], state["sumsq"][learning]]),
+                           np.concatenate([x, x * x]))[:, -1]
+            state["sum"][learning], state["sumsq"][learning] = sums[:len(learning)], sums[len(learning):]
         state["n"] = state["n"] + grid.counts
-        k = np.minimum(state["n"], self.warmup)
-        mean = state["sum"] / np.maximum(k, 1)
-        var = (state["sumsq"] - k * mean * mean) / np.maximum(k - 1, 1)
-        std = np.maximum(np.sqrt(np.maximum(var, 0.0)), self.min_std)
-        return mean, std, valid & (rank >= self.warmup)
+        mean, std = _mean_std(state["sum"], state["sumsq"], state["n"], self.warmup, self.min_std)
+        return mean, std, head
 
 
 class Ewma(_BaselineDetector):
@@ -105,13 +139,33 @@ class Ewma(_BaselineDetector):
         self.alpha, self.limit_sigmas = float(alpha), float(limit_sigmas)
 
     def _update(self, grid, ts, value, valid, state):
-        mean, std, scored = self._baseline(grid, value, valid, state)
+        mean, std, head = self._baseline(grid, value, valid, state)
         a = self.alpha
         prev = np.where(np.isnan(state["z"]), value[:, 0], state["z"])  # a new stream starts at its first reading
-        z, _ = signal.lfilter([a], [1.0, a - 1.0], value, axis=1, zi=((1.0 - a) * prev)[:, None])
-        state["z"] = grid.last(z)
+        z = self._smooth(value, prev)
+        state["z"] = grid.last(z).copy()
         width = self.limit_sigmas * std * np.sqrt(a / (2.0 - a))
-        return np.where(scored, np.abs(z - mean[:, None]) / width[:, None], 0.0)
+        score = np.abs(np.subtract(z, mean[:, None], out=z), out=z)
+        score /= width[:, None]
+        _zero_head(score, head)
+        return score
+
+    def _smooth(self, x: np.ndarray, prev: np.ndarray) -> np.ndarray:
+        """``z_j = λ x_j + (1 − λ) z_{j−1}`` along each row from ``z_{−1} = prev``.
+
+        scipy's lfilter along the rows, or on a grid of many rows the same arithmetic (the same
+        bits: ``(1 − λ) z_{j−1}`` and ``λ x_j`` rounded, then added) one column at a time.
+        """
+        a = self.alpha
+        rows, cols = x.shape
+        if rows < _WIDE:
+            return signal.lfilter([a], [1.0, a - 1.0], x, axis=1, zi=((1.0 - a) * prev)[:, None])[0]
+        z = np.multiply(x, a, out=_by_column(x.shape))
+        carried = np.empty(rows)
+        for j in range(cols):
+            np.multiply(prev, 1.0 - a, out=carried)
+            prev = np.add(carried, z[:, j], out=z[:, j])
+        return z
 
 
 class Cusum(_BaselineDetector):
@@ -161,23 +215,28 @@ class Cusum(_BaselineDetector):
         self.k, self.h, self.direction = float(k), float(h), direction
         self.clip = None if clip is None else float(clip)
 
-    @staticmethod
-    def _lindley(increments: np.ndarray, state: dict[str, np.ndarray], side: str, grid) -> np.ndarray:
-        # S_t = C_t - min(M, min_{j<=t} C_j), with C the stream's cumulative sum of increments since
-        # its start and M the running minimum before this batch: carrying (C, M) rather than S keeps
-        # every addition in the same order whatever the batch split. |C| grows by about k per
-        # reading, so after 10^9 readings S still has some 1e-7 absolute precision.
-        c = running_sum(state[f"{side}_c"], increments)
-        low = np.minimum(np.minimum.accumulate(c, axis=1), state[f"{side}_m"][:, None])
-        state[f"{side}_c"], state[f"{side}_m"] = grid.last(c), grid.last(low)
-        return c - low
-
     def _update(self, grid, ts, value, valid, state):
-        mean, std, scored = self._baseline(grid, value, valid, state)
-        y = (value - mean[:, None]) / std[:, None]
+        mean, std, head = self._baseline(grid, value, valid, state)
+        # both sides' increments in one grid, up rows over down rows, so each step below covers both
+        rows = len(value)
+        c = _by_column((2 * rows, value.shape[1]))
+        y = np.divide(np.subtract(value, mean[:, None], out=c[:rows]), std[:, None], out=c[:rows])
         if self.clip is not None:
-            y = np.clip(y, -self.clip, self.clip)
-        up = self._lindley(np.where(scored, y - self.k, 0.0), state, "up", grid)
-        down = self._lindley(np.where(scored, -y - self.k, 0.0), state, "down", grid)
-        s = {"both": np.maximum(up, down), "up": up, "down": down}[self.direction]
-        return s / self.h
+            np.clip(y, -self.clip, self.clip, out=y)
+        np.subtract(np.negative(y, out=c[rows:]), self.k, out=c[rows:])
+        np.subtract(y, self.k, out=c[:rows])
+        _zero_head(c, np.concatenate([head, head]))
+        # Lindley form: S_t = C_t - min(M, min_{j<=t} C_j), with C the stream's cumulative sum of
+        # increments since its start and M the running minimum before this batch: carrying (C, M)
+        # rather than S keeps every addition in the same order whatever the batch split. |C| grows
+        # by about k per reading, so after 10^9 readings S still has some 1e-7 absolute precision.
+        c = running(np.add, np.concatenate([state["up_c"], state["down_c"]]), c, out=c)
+        low = running(np.minimum, np.concatenate([state["up_m"], state["down_m"]]), c)
+        state["up_c"], state["down_c"] = grid.last(c[:rows]).copy(), grid.last(c[rows:]).copy()
+        state["up_m"], state["down_m"] = grid.last(low[:rows]).copy(), grid.last(low[rows:]).copy()
+        s = np.subtract(c, low, out=low)
+        if self.direction == "both":
+            s = np.maximum(s[:rows], s[rows:], out=grid.empty())
+        else:
+            s = s[:rows] if self.direction == "up" else s[rows:]
+        return np.divide(s, self.h, out=s)

@@ -41,7 +41,19 @@ class NoData(StreamingDetector):
         # "last seen" is the newest timestamp so far, not the latest arrival: a reading delivered late
         # (a gateway's backlog, a dead-letter replay) must neither make a live stream look silent nor
         # make the next on-time reading look like it followed a hole.
-        seen = np.maximum.accumulate(np.concatenate([state["last_ts"][:, None], ts], axis=1), axis=1)
+        last = state["last_ts"]
+        step = ts[:, 1:] - ts[:, :-1]
+        if grid.full and (ts[:, 0] >= np.maximum(last, 0)).all() and (not step.size or step.min() >= 0):
+            # the common case, each stream's clock running forward through the batch from its last
+            # seen: the newest so far is the previous reading, no running maximum needed
+            score = grid.empty()
+            np.divide(ts[:, 0] - last, _NS_PER_S, out=score[:, 0])
+            np.divide(step, _NS_PER_S, out=score[:, 1:])
+            score /= self.max_gap_s
+            score[:, 0] = np.where(last >= 0, score[:, 0], 0.0)
+            state["last_ts"] = ts[:, -1]
+            return score
+        seen = np.maximum.accumulate(np.concatenate([last[:, None], ts], axis=1), axis=1)
         prev = seen[:, :-1]
         gap_s = np.maximum(ts - prev, 0) / _NS_PER_S
         state["last_ts"] = grid.last(seen[:, 1:])
@@ -86,12 +98,21 @@ class StuckSensor(StreamingDetector):
         self.window, self.tolerance = int(window), float(tolerance)
 
     def _update(self, grid, ts, value, valid, state):
-        prev = np.concatenate([state["last"][:, None], value[:, :-1]], axis=1)
-        same = np.abs(value - prev) <= self.tolerance  # NaN (no predecessor) compares False
-        cols = np.arange(value.shape[1])[None, :]
-        last_break = np.maximum.accumulate(np.where(same, -1, cols), axis=1)
-        # no break yet in this batch: the run continues the one carried in the state
-        run = np.where(last_break >= 0, cols - last_break + 1, cols + 1 + state["run"][:, None])
+        same = grid.empty(bool)  # within tolerance of the predecessor; NaN (none yet) compares False
+        np.less_equal(np.abs(value[:, 0] - state["last"]), self.tolerance, out=same[:, 0])
+        moved = np.subtract(value[:, 1:], value[:, :-1])
+        np.less_equal(np.abs(moved, out=moved), self.tolerance, out=same[:, 1:])
         state["last"] = grid.last(value)
+        if not same.any():  # live data is noisy: every run is 1 long
+            state["run"] = np.ones(len(grid.streams), np.int64)
+            score = grid.empty()
+            score.fill(1 / self.window)
+            return score if grid.full else np.where(valid, score, 0.0)
+        run = np.ones(grid.shape, np.int64)
+        rows = np.flatnonzero(same.any(axis=1))  # only rows where a reading repeats need the running count
+        cols = np.arange(value.shape[1])[None, :]
+        last_break = np.maximum.accumulate(np.where(same[rows], -1, cols), axis=1)
+        # no break yet in this batch: the run continues the one carried in the state
+        run[rows] = np.where(last_break >= 0, cols - last_break + 1, cols + 1 + state["run"][rows, None])
         state["run"] = grid.last(run)
         return np.where(valid, run / self.window, 0.0)

@@ -10,6 +10,11 @@ stream in this batch (padded with NaN). A detector then works along axis 1 with 
 filters and sliding windows, so 10,000 streams with one reading each and one stream with 100,000
 readings each cost a few numpy calls. Carrying the state across batches this way gives exactly the
 same scores however the data is split into batches.
+
+The grid of a batch made of rounds (the same distinct streams, in the same order, once per round:
+what a fleet polled every tick sends) is a transposed view of the batch, without sorting or
+copying; its columns are then contiguous in memory. A grid may therefore share memory with the
+batch: detectors must not write into the grids they are given.
 """
 
 from __future__ import annotations
@@ -29,21 +34,30 @@ _MAX_PADDING = 4
 
 def check_batch(stream: Any, ts_ns: Any, value: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Validate and convert a batch; raise ValueError naming the first bad element."""
+    return _checked(stream, ts_ns, value)[:3]
+
+
+def _checked(stream: Any, ts_ns: Any, value: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """``check_batch``, and the largest stream id (-1 in an empty batch)."""
     s = np.asarray(stream)
     t = np.asarray(ts_ns)
     v = np.asarray(value, dtype=np.float64)
     if not (s.ndim == t.ndim == v.ndim == 1) or not (len(s) == len(t) == len(v)):
         raise ValueError(f"stream, ts_ns and value must be 1-D of equal length, got shapes "
                          f"{s.shape}, {t.shape}, {v.shape}")
-    if len(s) and (not np.issubdtype(s.dtype, np.integer) or s.min() < 0):
-        raise ValueError(f"stream ids must be integers >= 0, got dtype {s.dtype} min {s.min()}")
+    top = -1
+    if len(s):
+        if np.issubdtype(s.dtype, np.integer):
+            s = s.astype(np.int64, copy=False)
+            top = int(s.view(np.uint64).max())  # one pass for both: a negative id reads as 2**63 or more
+        if top < 0 or top >= 1 << 63:
+            raise ValueError(f"stream ids must be integers >= 0, got dtype {s.dtype} min {s.min()}")
     if not np.issubdtype(t.dtype, np.integer):
         raise ValueError(f"ts_ns must be int64 nanoseconds, got dtype {t.dtype}")
-    bad = ~np.isfinite(v)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
+    if not np.isfinite(v).all():
+        i = int(np.flatnonzero(~np.isfinite(v))[0])
         raise ValueError(f"value[{i}] = {float(v[i])!r} is not finite (stream {int(s[i])})")
-    return s.astype(np.int64, copy=False), t.astype(np.int64, copy=False), v
+    return s.astype(np.int64, copy=False), t.astype(np.int64, copy=False), v, top
 
 
 @dataclass(frozen=True)
@@ -53,16 +67,24 @@ class Grid:
     Attributes
     ----------
     streams : ndarray of int64, shape (n_rows,)
-        Stream id of each row.
+        Stream id of each row, ascending.
     counts : ndarray of int64, shape (n_rows,)
         Readings of each row in this batch.
     order : ndarray of int64, shape (n,) or None
-        The batch's readings grouped by stream (a stable sort); None when the batch already is.
+        The batch's readings grouped by stream (a stable sort); None when the batch already is, or
+        is made of rounds.
     cell : ndarray of int64, shape (n,) or None
         Flat grid position of each reading of ``order``; None when every row is full (the common
         batches: one reading per stream, or the same number per stream), where it is the identity.
     width : int
         Columns of the grid (the most readings of one stream).
+    rounds : bool
+        The batch is ``width`` rounds, each listing the same distinct streams in the same order
+        (``order`` and ``cell`` are then None): reading ``j * n_rows + i`` of the batch is column
+        ``j`` of the stream in place ``i`` of a round, and a grid is a transposed view of the batch.
+    perm : ndarray of int64, shape (n_rows,) or None
+        With ``rounds``: the place in a round of each row's stream; None when a round lists the
+        streams in ascending order.
     """
 
     streams: np.ndarray
@@ -70,6 +92,8 @@ class Grid:
     order: np.ndarray | None
     cell: np.ndarray | None
     width: int
+    rounds: bool = False
+    perm: np.ndarray | None = None
 
     @classmethod
     def of(cls, stream: np.ndarray) -> "Grid":
@@ -77,6 +101,14 @@ class Grid:
         if n == 0:
             e = np.empty(0, np.int64)
             return cls(e, e, None, None, 0)
+        size = _round_size(stream)
+        if size:
+            ids, perm = stream[:size], None
+            if not (ids[1:] > ids[:-1]).all():
+                perm = np.argsort(ids, kind="stable")
+                ids = ids[perm]
+            if (ids[1:] > ids[:-1]).all():  # each stream once per round
+                return cls(ids.astype(np.int64), np.full(size, n // size, np.int64), None, None, n // size, True, perm)
         order = None
         if not (stream[1:] >= stream[:-1]).all():  # not already grouped (one stream, or sorted by stream)
             # a stable radix sort when ids fit in 16 bits (O(n), cheaper than a merge sort)
@@ -96,20 +128,40 @@ class Grid:
     def shape(self) -> tuple[int, int]:
         return len(self.streams), self.width
 
+    @property
+    def full(self) -> bool:
+        """Every row holds ``width`` readings (no padding)."""
+        return self.cell is None
+
     def _grouped(self, x: np.ndarray) -> np.ndarray:
         return x if self.order is None else x[self.order]
 
     def spread(self, x: np.ndarray, fill: Any = np.nan) -> np.ndarray:
-        """Place a per-reading array into the grid, padding with ``fill``."""
+        """Place a per-reading array into the grid, padding with ``fill`` (may be a view of ``x``)."""
         dtype = np.result_type(x, np.asarray(fill))
+        if self.rounds:
+            by_round = x.astype(dtype, copy=False).reshape(self.width, -1)
+            return (by_round if self.perm is None else by_round[:, self.perm]).T
         if self.cell is None:
             return self._grouped(x).astype(dtype, copy=False).reshape(self.shape)
         out = np.full(self.shape, fill, dtype=dtype)
         out.reshape(-1)[self.cell] = self._grouped(x)
         return out
 
+    def empty(self, dtype: Any = np.float64) -> np.ndarray:
+        """An uninitialised grid laid out as ``spread`` lays one out, so ``gather`` reads it cheaply."""
+        if self.rounds:
+            return np.empty(self.shape[::-1], dtype).T
+        return np.empty(self.shape, dtype)
+
     def gather(self, g: np.ndarray) -> np.ndarray:
         """Read a grid back into one value per reading, in input order."""
+        if self.rounds:
+            if self.perm is None:
+                return g.T.reshape(-1)  # no copy when g is laid out as spread lays one out
+            out = np.empty((self.width, len(self.perm)), dtype=g.dtype)
+            out[:, self.perm] = g.T
+            return out.reshape(-1)
         flat = g.reshape(-1) if self.cell is None else g.reshape(-1)[self.cell]
         if self.order is None:
             return flat
@@ -128,6 +180,24 @@ class Grid:
         if self.cell is None:
             return g[:, -1]
         return g[np.arange(len(self.counts)), self.counts - 1]
+
+
+def _round_size(stream: np.ndarray) -> int:
+    """Readings per round when the batch may be rounds of the same streams (at least two), else 0.
+
+    The candidate size is where the first stream comes back; the batch must repeat with that period.
+    Whether a round lists distinct streams is left to the caller.
+    """
+    half = len(stream) // 2
+    if not half:
+        return 0
+    back = stream[1:min(half, 4096) + 1] == stream[0]  # most rounds are short: look near the start first
+    if not back.any() and half > 4096:
+        back = stream[1:half + 1] == stream[0]
+    size = int(back.argmax()) + 1
+    if not back[size - 1] or len(stream) % size:
+        return 0
+    return size if (stream[size:] == stream[:-size]).all() else 0
 
 
 def trailing(history: np.ndarray, new: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -229,14 +299,14 @@ class StreamingDetector:
         ndarray of float64, shape (n,)
             Score of each reading; higher is more abnormal and 1.0 is the alarm level.
         """
-        s, t, v = check_batch(stream, ts_ns, value)
+        s, t, v, top = _checked(stream, ts_ns, value)
         self.last_extras_: dict[str, np.ndarray] = {}
         if len(s) and not self.state_fields:  # stateless: no need to group by stream
             scores = self._update(None, t[None, :], v[None, :], np.broadcast_to(True, (1, len(s))), {})
             return np.asarray(scores, dtype=np.float64).reshape(len(s))
-        out = np.zeros(len(s), dtype=np.float64)
+        out = np.empty(len(s), dtype=np.float64)  # every element is written below
         if len(s):
-            self._ensure(int(s.max()) + 1)
+            self._ensure(top + 1)
             self._update_split(s, t, v, out, 0)
         return out
 

@@ -14,6 +14,13 @@ def batches():
     yield "shuffled, ragged", rng.integers(0, 9, 60)
     yield "ids past 16 bits", rng.choice([3, 70_000, 65_536, 12], 40)
     yield "one reading", np.array([4])
+    yield "rounds, ids ascending", np.tile(np.arange(3, 10), 4)
+    yield "rounds, ids in another order", np.tile(np.array([5, 2, 9, 0, 70_000]), 6)
+    yield "rounds longer than the first look", np.tile(np.arange(5000)[::-1], 2)
+    yield "one stream", np.full(9, 3)
+    yield "a stream twice in each round", np.tile(np.array([1, 2, 1, 3]), 4)
+    yield "rounds, then a partial round", np.r_[np.tile(np.arange(3), 3), [0, 1]]
+    yield "periodic, but rounds differ", np.r_[np.tile(np.arange(3), 2), [0, 2, 1]]
 
 
 @pytest.mark.parametrize("name, stream", list(batches()), ids=[n for n, _ in batches()])
@@ -32,3 +39,21 @@ def test_grid_rows_are_streams_in_arrival_order(name, stream):
     assert np.array_equal(grid.valid(), ~np.isnan(g))
     assert np.array_equal(grid.gather(g), x)
     assert np.array_equal(grid.gather(grid.spread(stream, -1)), stream)
+
+
+def test_rounds_are_recognised_without_sorting():
+    """A batch of rounds of the same distinct streams gets the transposed-view grid."""
+    assert Grid.of(np.tile(np.array([4, 1, 7]), 5)).rounds
+    for stream in (np.tile(np.array([1, 2, 1, 3]), 4), np.r_[np.tile(np.arange(3), 3), [0, 1]], np.arange(6)):
+        assert not Grid.of(stream).rounds
+
+
+@pytest.mark.parametrize("name, stream", list(batches()), ids=[n for n, _ in batches()])
+def test_an_empty_grid_filled_cell_by_cell_gathers_back(name, stream):
+    stream = stream.astype(np.int64)
+    x = np.arange(len(stream), dtype=np.float64) * 3.0
+    grid = Grid.of(stream)
+    g = grid.empty()
+    assert g.shape == grid.shape
+    g[...] = grid.spread(x)
+    assert np.array_equal(grid.gather(g), x)
