@@ -2,8 +2,8 @@
 
 A line is ``measurement,tag1=v1,tag2=v2 field=1.5 1763700000123000000``. Everything before the
 value is the same for every row of a series, so it is escaped once per series and cached; the rows
-are then formatted in one pass over the whole batch (one f-string over zipped lists), which costs
-well under a microsecond per point where building an object per point costs several.
+are then formatted in bulk by Arrow's compute kernels (`format_lines`), about 0.15 µs per point where
+building an object per point costs several microseconds.
 
 Escaping follows the InfluxDB line-protocol reference: in the measurement, commas and spaces are
 escaped with a backslash; in tag keys, tag values and field keys, commas, equals signs and spaces.
@@ -27,8 +27,9 @@ value the same way, and an empty value is a syntax error.
 VictoriaMetrics (1.x as Debian ships it) silently drops a line whose field key contains a double
 quote; Faultline's field keys are fixed names (``value``, ``rms``, ..) and never do.
 
-Values are always floats (``repr``, the shortest text that reads back as the same float64), so a
-field never changes type between writes.
+Values are always floats, written as the shortest text that reads back as the same float64 (an
+integral value as ``5``: without an ``i`` suffix line protocol reads it as a float), so a field never
+changes type between writes.
 """
 
 from __future__ import annotations
@@ -36,11 +37,13 @@ from __future__ import annotations
 from typing import Iterator, NamedTuple
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ingest.readings import Readings, SeriesKey
 
-__all__ = ["LineEncoder", "UnencodableError", "RefusedRow", "encode", "encode_chunks", "encode_lines",
-           "series_prefix", "PRECISIONS", "DIALECTS"]
+__all__ = ["LineEncoder", "Lines", "UnencodableError", "RefusedRow", "encode", "encode_chunks", "encode_lines",
+           "format_lines", "series_prefix", "PRECISIONS", "DIALECTS"]
 
 #: Divisor from nanoseconds to each precision line protocol knows.
 PRECISIONS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
@@ -153,7 +156,57 @@ def encode_lines(readings: Readings, precision: str = "ns",
     refused : list of RefusedRow
         Rows of series with an unencodable key, and rows with a non-finite value.
     """
-    return LineEncoder(readings, precision, dialect).lines()
+    lines, refused = LineEncoder(readings, precision, dialect).lines()
+    return lines.to_list(), refused
+
+
+class Lines:
+    """Encoded lines, newline-terminated and back to back in one buffer.
+
+    The writers send a range of lines as one request body (`body`) and bisect a refused request by
+    index, so the lines are never split into Python strings on the way to the server.
+
+    >>> lines = format_lines(["m,t=a v="], np.zeros(2, np.int32), np.array([4.2, 5.0]), np.array([1, 2]))
+    >>> len(lines), lines[1], lines.body()
+    (2, 'm,t=a v=5 2', b'm,t=a v=4.2 1\\nm,t=a v=5 2')
+    >>> lines.slice(1, 2).body()
+    b'm,t=a v=5 2'
+    """
+
+    __slots__ = ("_data", "_offsets", "_start", "_stop")
+
+    def __init__(self, data: bytes | memoryview, offsets: np.ndarray, start: int = 0, stop: int | None = None):
+        self._data, self._offsets = data, offsets
+        self._start = start
+        self._stop = len(offsets) - 1 if stop is None else stop
+
+    @classmethod
+    def empty(cls) -> "Lines":
+        return cls(b"", np.zeros(1, np.int64))
+
+    def __len__(self) -> int:
+        return self._stop - self._start
+
+    def __getitem__(self, i: int) -> str:
+        """Line ``i`` as text, without its newline."""
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"line {i} of {len(self)}")
+        j = self._start + (i % len(self))
+        return bytes(self._data[self._offsets[j]:self._offsets[j + 1] - 1]).decode()
+
+    def slice(self, start: int, stop: int) -> "Lines":
+        """Lines ``start:stop`` (no copy)."""
+        stop = min(stop, len(self))
+        return Lines(self._data, self._offsets, self._start + start, self._start + max(start, stop))
+
+    def body(self) -> bytes:
+        """All lines as one request body: UTF-8, separated by newlines (none after the last)."""
+        if not len(self):
+            return b""
+        return bytes(self._data[self._offsets[self._start]:self._offsets[self._stop] - 1])
+
+    def to_list(self) -> list[str]:
+        return self.body().decode().split("\n") if len(self) else []
 
 
 class LineEncoder:
@@ -182,16 +235,16 @@ class LineEncoder:
     def __len__(self) -> int:
         return len(self.readings)
 
-    def lines(self, start: int = 0, stop: int | None = None) -> tuple[list[str], list[RefusedRow]]:
+    def lines(self, start: int = 0, stop: int | None = None) -> tuple[Lines, list[RefusedRow]]:
         """Lines and refused rows of rows ``start:stop``."""
         index = self.readings.index[start:stop]
         value = self.readings.value[start:stop]
         ts = self.ts[start:stop]
         if not len(index):
-            return [], []
+            return Lines.empty(), []
         finite = np.isfinite(value)
         if not self.problems and finite.all():
-            return _format(self.prefixes, index, value, ts), []
+            return format_lines(self.prefixes, index, value, ts), []
         good = finite.copy()
         for position in self.problems:
             good &= index != position
@@ -200,19 +253,29 @@ class LineEncoder:
             key = self.readings.series[index[row]]
             reason = self.problems.get(int(index[row])) or f"value {float(value[row])!r} is not finite"
             refused.append(RefusedRow(f"{key} {float(value[row])!r} {int(ts[row])}", reason))
-        return _format(self.prefixes, index[good], value[good], ts[good]), refused
+        return format_lines(self.prefixes, index[good], value[good], ts[good]), refused
 
 
-def _format(prefixes: list, index: np.ndarray, value: np.ndarray, ts: np.ndarray) -> list[str]:
-    # An f-string comprehension over plain lists measured ~15% faster than "%s%r %d" % row here.
+def format_lines(prefixes: list, index: np.ndarray, value: np.ndarray, ts: np.ndarray) -> Lines:
+    """``prefixes[index[i]] + value[i] + " " + ts[i] + "\\n"`` for every row, formatted in bulk.
+
+    Arrow's compute kernels format the numbers (floats in the shortest text that reads back as the
+    same float64, as ``repr`` does, but ``5`` rather than ``5.0``: line protocol reads both as a
+    float) and join the pieces in C++, about four times faster than a Python f-string per row.
+    """
     if not len(index):
-        return []
-    values = value.tolist()
-    stamps = ts.tolist()
+        return Lines.empty()
+    values = pc.cast(pa.array(value, type=pa.float64()), pa.large_string())
+    stamps = pc.cast(pa.array(ts, type=pa.int64()), pa.large_string())
     if len(prefixes) == 1:
-        prefix = prefixes[0]
-        return [f"{prefix}{v!r} {t}" for v, t in zip(values, stamps)]
-    return [f"{p}{v!r} {t}" for p, v, t in zip([prefixes[i] for i in index.tolist()], values, stamps)]
+        series = pa.scalar(prefixes[0], pa.large_string())
+    else:
+        series = pc.take(pa.array(prefixes, type=pa.large_string()), pa.array(index))
+    space, newline, nothing = (pa.scalar(text, pa.large_string()) for text in (" ", "\n", ""))
+    joined = pc.binary_join_element_wise(series, values, space, stamps, newline, nothing)
+    _, offsets, data = joined.buffers()
+    offsets = np.frombuffer(offsets, dtype=np.int64)[joined.offset:joined.offset + len(joined) + 1]
+    return Lines(memoryview(data), offsets)
 
 
 def encode(readings: Readings, precision: str = "ns", dialect: str = "v2") -> bytes:
@@ -224,13 +287,13 @@ def encode(readings: Readings, precision: str = "ns", dialect: str = "v2") -> by
         When any row is refused (see `encode_lines`, which returns refused rows instead).
 
     >>> encode(Readings.single_series(SeriesKey.of("telemetry", {"asset": "p7"}), [1, 2], [4.2, 5.0]))
-    b'telemetry,asset=p7 value=4.2 1\\ntelemetry,asset=p7 value=5.0 2'
+    b'telemetry,asset=p7 value=4.2 1\\ntelemetry,asset=p7 value=5 2'
     """
-    return "\n".join(_strict_lines(readings, precision, dialect)).encode()
+    return _strict_lines(readings, precision, dialect).body()
 
 
-def _strict_lines(readings: Readings, precision: str, dialect: str) -> list[str]:
-    lines, refused = encode_lines(readings, precision, dialect)
+def _strict_lines(readings: Readings, precision: str, dialect: str) -> Lines:
+    lines, refused = LineEncoder(readings, precision, dialect).lines()
     if refused:
         raise UnencodableError(f"{len(refused)} rows cannot be encoded; first: {refused[0].reason}")
     return lines
@@ -241,4 +304,4 @@ def encode_chunks(readings: Readings, max_lines: int = 5000, precision: str = "n
     """`encode` in bodies of at most ``max_lines`` lines each (InfluxDB prefers 5,000-line writes)."""
     lines = _strict_lines(readings, precision, dialect)
     for start in range(0, len(lines), max_lines):
-        yield "\n".join(lines[start:start + max_lines]).encode()
+        yield lines.slice(start, start + max_lines).body()

@@ -8,7 +8,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Callable, NamedTuple, Protocol, runtime_checkable
 
-from ingest.lineprotocol import LineEncoder, encode_lines
+from ingest.lineprotocol import LineEncoder, Lines
 from ingest.readings import Readings
 from ingest.writers.errors import FatalWriteError, RetryableWriteError
 
@@ -49,7 +49,7 @@ class EncodedBatch(NamedTuple):
     ``lines`` are ready to send; ``refused`` are rows that could not be encoded at all.
     """
 
-    lines: list[str]
+    lines: Lines
     refused: list[RejectedLine]
 
 
@@ -142,7 +142,7 @@ class LineProtocolWriter:
         rejected: list[RejectedLine] = []
         written = 0
 
-        def send(lines: list[str]) -> tuple[int, list[RejectedLine]]:
+        def send(lines: Lines) -> tuple[int, list[RejectedLine]]:
             found: list[RejectedLine] = []
             return self.write_lines(lines, found), found
 
@@ -173,7 +173,7 @@ class LineProtocolWriter:
         one is on the wire, so the server is never idle waiting for Python to format lines. An
         `EncodedBatch` can be written again after a `RetryableWriteError`.
         """
-        lines, refused = encode_lines(readings, "ns", self.dialect)
+        lines, refused = LineEncoder(readings, "ns", self.dialect).lines()
         return EncodedBatch(lines, [RejectedLine(row.line.encode(), row.reason) for row in refused])
 
     def write_prepared(self, batch: EncodedBatch) -> WriteResult:
@@ -181,17 +181,17 @@ class LineProtocolWriter:
         rejected = list(batch.refused)
         written = 0
         for start in range(0, len(batch.lines), self.max_lines):
-            written += self.write_lines(batch.lines[start:start + self.max_lines], rejected)
+            written += self.write_lines(batch.lines.slice(start, start + self.max_lines), rejected)
         return WriteResult(written, rejected)
 
-    def write_lines(self, lines: list[str], rejected: list[RejectedLine]) -> int:
+    def write_lines(self, lines: Lines, rejected: list[RejectedLine]) -> int:
         """Send already-encoded lines (one request unless bisecting); append refused ones to ``rejected``.
 
         Returns the number of lines written.
         """
         if not lines:
             return 0
-        answer = self._post("\n".join(lines).encode())
+        answer = self._post(lines.body())
         status = answer.status
         if 200 <= status < 300:
             return len(lines)
@@ -213,5 +213,6 @@ class LineProtocolWriter:
             if status != 413:
                 log.debug("HTTP %s on %d lines, bisecting: %s", status, len(lines), answer.message)
             half = len(lines) // 2
-            return self.write_lines(lines[:half], rejected) + self.write_lines(lines[half:], rejected)
+            return (self.write_lines(lines.slice(0, half), rejected)
+                    + self.write_lines(lines.slice(half, len(lines)), rejected))
         raise RetryableWriteError(f"unexpected HTTP {status} from the store: {answer.message}", None, status)
