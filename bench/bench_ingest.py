@@ -119,14 +119,20 @@ def role_bare(port: int, client_id: str, count: int) -> dict:
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = 3600
     props.ReceiveMaximum = 1000
-    started = time.perf_counter()
+    cpu0, started = _own_cpu(), time.perf_counter()
     client.connect("127.0.0.1", port, clean_start=False, properties=props)
     client.loop_start()
     done.wait(600)
     elapsed = time.perf_counter() - started
     client.disconnect()
     client.loop_stop()
-    return {"elapsed": elapsed, "count": received, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"elapsed": elapsed, "count": received, "cpu_s": _own_cpu() - cpu0,
+            "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def bench_waveform_features():
@@ -166,7 +172,7 @@ def role_ours(port: int, client_id: str, count: int, influx_url: str, database: 
     metrics = IngestMetrics()
     stop = threading.Event()
     written = lambda: metrics.registry.get_sample_value("faultline_readings_written_total") or 0  # noqa: E731
-    started = time.perf_counter()
+    cpu0, started = _own_cpu(), time.perf_counter()
     runner = threading.Thread(target=run_ingest, args=(settings.mqtt, settings.store, settings.spool,
                                                        settings.ingest, settings.metrics),
                               kwargs={"waveform_features": waveform_features, "stop": stop, "metrics": metrics})
@@ -177,8 +183,14 @@ def role_ours(port: int, client_id: str, count: int, influx_url: str, database: 
     stop.set()
     runner.join()
     return {"elapsed": elapsed, "count": written(),
-            "messages": metrics.registry.get_sample_value("faultline_messages_received_total"),
+            "messages": metrics.registry.get_sample_value("faultline_messages_received_total"), "cpu_s": _own_cpu() - cpu0,
             "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_role(*args) -> dict:
@@ -191,8 +203,9 @@ def run_role(*args) -> dict:
 
 # -- InfluxDB's own rate for the same points --------------------------------------------------------
 
-def influx_direct(influx_url: str, database: str, messages: list[tuple[str, bytes]], workdir: str) -> float:
-    """Points/s InfluxDB takes from one client posting a line-protocol file in 5,000-line requests."""
+def influx_direct(influxdb, database: str, messages: list[tuple[str, bytes]], workdir: str) -> tuple[float, float]:
+    """Points/s InfluxDB takes from one client posting a line-protocol file in 5,000-line requests, and the
+    CPU seconds influxd used meanwhile."""
     import httpx
     import orjson
 
@@ -209,13 +222,14 @@ def influx_direct(influx_url: str, database: str, messages: list[tuple[str, byte
         text = f.read().split("\n")
     for i in range(0, len(text), 5000):
         chunks.append("\n".join(text[i:i + 5000]).encode())
-    with httpx.Client(base_url=influx_url, timeout=60) as client:
+    with httpx.Client(base_url=influxdb.url, timeout=60) as client:
         client.post("/query", data={"q": f'CREATE DATABASE "{database}"'})
+        cpu = cpu_seconds(influxdb.proc.pid)
         started = time.perf_counter()
         for chunk in chunks:
             r = client.post("/write", params={"db": database, "precision": "ns"}, content=chunk)
             r.raise_for_status()
-        return len(lines) / (time.perf_counter() - started)
+        return len(lines) / (time.perf_counter() - started), cpu_seconds(influxdb.proc.pid) - cpu
 
 
 # -- the orchestration ------------------------------------------------------------------------------
@@ -229,14 +243,20 @@ def compare(mosquitto, influxdb, kind: str, count: int, readings_per_message: in
     for client_id in (bare_id, ours_id):
         create_session(mosquitto.port, client_id, filters)
     publish_rate = preload(mosquitto.port, kind, count)
+    servers = {"mosquitto": mosquitto.proc.pid, "influxd": influxdb.proc.pid}
+    before = {name: cpu_seconds(pid) for name, pid in servers.items()}
     bare = run_role("bare", mosquitto.port, bare_id, count)
+    middle = {name: cpu_seconds(pid) for name, pid in servers.items()}
     readings = count * (points_per_block() if features else readings_per_message)
     ours = run_role("ours", mosquitto.port, ours_id, readings, influxdb.url, f"bench_{kind}",
                     Path(workdir, kind), int(features))
+    after = {name: cpu_seconds(pid) for name, pid in servers.items()}
     result = {
         "label": label, "messages": count, "publish_msg_s": publish_rate,
         "bare_msg_s": bare["count"] / bare["elapsed"], "ours_msg_s": ours["messages"] / ours["elapsed"],
         "ours_readings_s": ours["count"] / ours["elapsed"], "ours_maxrss_mb": ours["maxrss_mb"],
+        "cpu": {"bare": {"self": bare["cpu_s"], **{k: middle[k] - before[k] for k in servers}},
+                "ours": {"self": ours["cpu_s"], **{k: after[k] - middle[k] for k in servers}}},
     }
     result["ratio"] = result["ours_msg_s"] / result["bare_msg_s"]
     return result
@@ -245,6 +265,7 @@ def compare(mosquitto, influxdb, kind: str, count: int, readings_per_message: in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small counts (a smoke test, not figures)")
+    parser.add_argument("--legs", default="abc", help="which legs to run, e.g. 'c' (default: abc)")
     parser.add_argument("--role", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role:
@@ -261,27 +282,41 @@ def main() -> None:
     scale = 10 if args.quick else 1
     n_single, n_wave, n_batch = 200_000 // scale, 4_000 // scale, 10_000 // scale
     workdir = tempfile.mkdtemp(prefix="faultline-bench-")
+    legs = set(args.legs)
     with Mosquitto(Path(workdir, "mosquitto")) as mosquitto, InfluxDB(Path(workdir, "influxdb")) as influxdb:
         print(f"Mosquitto on {mosquitto.port}, InfluxDB on {influxdb.port}, cpus {os.cpu_count()}")
-        a = compare(mosquitto, influxdb, "single", n_single, 1, False, workdir, "(a) single readings")
-        b = compare(mosquitto, influxdb, "waveform", n_wave, 1, True, workdir, "(b) 1,024-sample waveforms")
-        c = compare(mosquitto, influxdb, "batch", n_batch, 100, False, workdir, "(c) 100-reading batches")
-        direct = influx_direct(influxdb.url, "bench_direct", payloads("batch", n_batch), workdir)
+        a = compare(mosquitto, influxdb, "single", n_single, 1, False, workdir, "(a) single readings") if "a" in legs else None
+        b = (compare(mosquitto, influxdb, "waveform", n_wave, 1, True, workdir, "(b) 1,024-sample waveforms")
+             if "b" in legs else None)
+        if "c" in legs:
+            c = compare(mosquitto, influxdb, "batch", n_batch, 100, False, workdir, "(c) 100-reading batches")
+            direct, direct_cpu = influx_direct(influxdb, "bench_direct", payloads("batch", n_batch), workdir)
     print()
-    for r in (a, b):
+    for r, target in ((a, 0.8), (b, 0.7)):
+        if r is None:
+            continue
         print(f"{r['label']}: {r['messages']:,} messages (publisher {r['publish_msg_s']:,.0f} msg/s, not timed)")
         print(f"    bare paho subscriber (json.loads + count): {r['bare_msg_s']:>10,.0f} msg/s")
         print(f"    Faultline  MQTT -> spool (fsync) -> InfluxDB: {r['ours_msg_s']:>7,.0f} msg/s"
               f"  ({r['ours_readings_s']:,.0f} points/s)")
-        target = 0.8 if r is a else 0.7
         print(f"    ratio {r['ratio']:.2f}  (target >= {target})")
+        print(f"    {_cpu_line(r)}")
+    if "c" not in legs:
+        return
     print(f"{c['label']}: {c['messages'] * 100:,} readings in {c['messages']:,} messages")
     print(f"    InfluxDB direct from a line-protocol file (5,000-line requests): {direct:>10,.0f} points/s")
     print(f"    Faultline MQTT -> spool (fsync) -> InfluxDB:                     {c['ours_readings_s']:>10,.0f} points/s")
     print(f"    ratio {c['ours_readings_s'] / direct:.2f}  (target >= 0.7)")
+    print(f"    {_cpu_line(c)}; influxd direct {direct_cpu:.1f}")
     print(f"    bare paho subscriber on the same messages: {c['bare_msg_s']:,.0f} msg/s; Faultline {c['ours_msg_s']:,.0f} msg/s")
     print(f"    Faultline peak memory (ru_maxrss): {c['ours_maxrss_mb']:.0f} MB  (target < 300 MB)")
-    print(f"    waveform features: service.waveforms, {points_per_block()} points per block")
+
+
+def _cpu_line(r: dict) -> str:
+    """CPU seconds each process used in a leg: on 2 cores, who competes with whom."""
+    parts = [f"{role} {c['self']:.1f} (mosquitto {c['mosquitto']:.1f}, influxd {c['influxd']:.1f})"
+             for role, c in r["cpu"].items()]
+    return "CPU seconds: " + "; ".join(parts)
 
 
 if __name__ == "__main__":
