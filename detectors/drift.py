@@ -25,22 +25,24 @@ def _by_column(shape: tuple[int, int]) -> np.ndarray:
     return np.empty(shape[::-1]).T
 
 
-def running(op: np.ufunc, start: np.ndarray, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def running(op: np.ufunc, start: np.ndarray, x: np.ndarray) -> np.ndarray:
     """``start[r] op x[r, 0] op … op x[r, j]`` for every j, applied strictly left to right.
 
-    ``op`` is ``np.add`` or ``np.minimum``. Sequential addition (unlike ``sum``'s pairwise) makes
-    the result bit-for-bit the same however a stream's readings are split into batches, and the
-    same whether it runs along the rows (``op.accumulate``) or, on a grid of many rows, one column
-    at a time. ``out`` (which may be ``x``) receives the result on the column path.
+    ``op`` is ``np.add`` or ``np.minimum``. Sequential addition (``np.add.accumulate``, unlike
+    ``sum``'s pairwise) makes the result bit-for-bit the same however a stream's readings are split
+    into batches, and the same as the column-by-column loops below, which add in the same order.
     """
-    rows, cols = x.shape
-    if rows < _WIDE:
-        return op.accumulate(np.concatenate([start[:, None], x], axis=1), axis=1)[:, 1:]
-    out = _by_column(x.shape) if out is None else out
-    prev = start
-    for j in range(cols):
-        prev = op(prev, x[:, j], out=out[:, j])
-    return out
+    return op.accumulate(np.concatenate([start[:, None], x], axis=1), axis=1)[:, 1:]
+
+
+def _sum_rows(start: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``start[r] + x[r, 0] + … + x[r, -1]``, added left to right as ``running`` adds."""
+    if len(x) < _WIDE:
+        return running(np.add, start, x)[:, -1]
+    total = start.copy()
+    for j in range(x.shape[1]):
+        np.add(total, x[:, j], out=total)
+    return total
 
 
 def _mean_std(total, total_sq, n, warmup, min_std):
@@ -53,7 +55,9 @@ def _mean_std(total, total_sq, n, warmup, min_std):
 def _zero_head(g: np.ndarray, head: np.ndarray) -> None:
     """Set the first ``head[r]`` elements of each row ``r`` of ``g`` to 0, in place."""
     rows = np.flatnonzero(head)
-    if len(rows):
+    if len(rows) == len(head) and head.min() == head.max():  # a batch of new streams, all in warm-up
+        g[:, :head[0]] = 0.0
+    elif len(rows):
         cut = int(head[rows].max())
         g[rows, :cut] = np.where(np.arange(cut)[None, :] < head[rows, None], 0.0, g[rows, :cut])
 
@@ -90,13 +94,16 @@ class _BaselineDetector(StreamingDetector):
         head = np.minimum(np.maximum(self.warmup - state["n"], 0), value.shape[1])
         learning = np.flatnonzero(head)
         if len(learning):  # the others' sums are frozen (adding their zeros would change nothing)
+            every = len(learning) == len(head)
             cut = int(head[learning].max())
-            keep = np.arange(cut)[None, :] < head[learning, None]
-            if not grid.full:
-                keep &= valid[learning, :cut]
-            x = np.where(keep, value[learning, :cut], 0.0)
-            sums = running(np.add, np.concatenate([state["sum"][learning], state["sumsq"][learning]]),
-                           np.concatenate([x, x * x]))[:, -1]
+            x = value[:, :cut] if every else value[learning, :cut]
+            if not grid.full or head[learning].min() < cut:
+                keep = np.arange(cut)[None, :] < head[learning, None]
+                if not grid.full:
+                    keep &= valid[:, :cut] if every else valid[learning, :cut]
+                x = np.where(keep, x, 0.0)
+            sums = _sum_rows(np.concatenate([state["sum"][learning], state["sumsq"][learning]]),
+                             np.concatenate([x, x * x]))
             state["sum"][learning], state["sumsq"][learning] = sums[:len(learning)], sums[len(learning):]
         state["n"] = state["n"] + grid.counts
         mean, std = _mean_std(state["sum"], state["sumsq"], state["n"], self.warmup, self.min_std)
@@ -142,7 +149,7 @@ class Ewma(_BaselineDetector):
         mean, std, head = self._baseline(grid, value, valid, state)
         a = self.alpha
         prev = np.where(np.isnan(state["z"]), value[:, 0], state["z"])  # a new stream starts at its first reading
-        z = self._smooth(value, prev)
+        z = self._smooth(value, prev, grid)
         state["z"] = grid.last(z).copy()
         width = self.limit_sigmas * std * np.sqrt(a / (2.0 - a))
         score = np.abs(np.subtract(z, mean[:, None], out=z), out=z)
@@ -150,21 +157,22 @@ class Ewma(_BaselineDetector):
         _zero_head(score, head)
         return score
 
-    def _smooth(self, x: np.ndarray, prev: np.ndarray) -> np.ndarray:
+    def _smooth(self, x: np.ndarray, prev: np.ndarray, grid) -> np.ndarray:
         """``z_j = λ x_j + (1 − λ) z_{j−1}`` along each row from ``z_{−1} = prev``.
 
         scipy's lfilter along the rows, or on a grid of many rows the same arithmetic (the same
-        bits: ``(1 − λ) z_{j−1}`` and ``λ x_j`` rounded, then added) one column at a time.
+        bits: ``(1 − λ) z_{j−1}`` and ``λ x_j`` rounded, then added) one column at a time, in the
+        grid ``grid.scores()``.
         """
         a = self.alpha
         rows, cols = x.shape
         if rows < _WIDE:
             return signal.lfilter([a], [1.0, a - 1.0], x, axis=1, zi=((1.0 - a) * prev)[:, None])[0]
-        z = np.multiply(x, a, out=_by_column(x.shape))
+        z = np.multiply(x, a, out=grid.scores())
         carried = np.empty(rows)
         for j in range(cols):
-            np.multiply(prev, 1.0 - a, out=carried)
-            prev = np.add(carried, z[:, j], out=z[:, j])
+            step = z[:, j]
+            prev = np.add(np.multiply(prev, 1.0 - a, out=carried), step, out=step)
         return z
 
 
@@ -172,8 +180,9 @@ class Cusum(_BaselineDetector):
     """Tabular CUSUM (Page 1954) on standardised readings ``y = (x − μ) / σ``.
 
     ``S⁺ = max(0, S⁺ + y − k)``, ``S⁻ = max(0, S⁻ − y − k)``; score ``max(S⁺, S⁻) / h``. Computed
-    without a Python loop by the Lindley form ``S_t = C_t − min(0, min_{j≤t} C_j)`` with ``C`` the
-    cumulative sum of the increments.
+    by the Lindley form ``S_t = C_t − min(0, min_{j≤t} C_j)`` with ``C`` the cumulative sum of the
+    increments: cumulative sums and minima along the rows, or on a grid of many streams a few vector
+    operations per column rather than a step per reading.
 
     Parameters
     ----------
@@ -226,17 +235,39 @@ class Cusum(_BaselineDetector):
         np.subtract(np.negative(y, out=c[rows:]), self.k, out=c[rows:])
         np.subtract(y, self.k, out=c[:rows])
         _zero_head(c, np.concatenate([head, head]))
-        # Lindley form: S_t = C_t - min(M, min_{j<=t} C_j), with C the stream's cumulative sum of
-        # increments since its start and M the running minimum before this batch: carrying (C, M)
-        # rather than S keeps every addition in the same order whatever the batch split. |C| grows
-        # by about k per reading, so after 10^9 readings S still has some 1e-7 absolute precision.
-        c = running(np.add, np.concatenate([state["up_c"], state["down_c"]]), c, out=c)
-        low = running(np.minimum, np.concatenate([state["up_m"], state["down_m"]]), c)
-        state["up_c"], state["down_c"] = grid.last(c[:rows]).copy(), grid.last(c[rows:]).copy()
-        state["up_m"], state["down_m"] = grid.last(low[:rows]).copy(), grid.last(low[rows:]).copy()
-        s = np.subtract(c, low, out=low)
+        if not grid.full:  # padding adds nothing, so each row's last column holds its state
+            c[:rows][~valid] = 0.0
+            c[rows:][~valid] = 0.0
+        total, low = _lindley(c, np.concatenate([state["up_c"], state["down_c"]]),
+                              np.concatenate([state["up_m"], state["down_m"]]))
+        state["up_c"], state["down_c"] = total[:rows], total[rows:]
+        state["up_m"], state["down_m"] = low[:rows], low[rows:]
+        out = grid.scores()
         if self.direction == "both":
-            s = np.maximum(s[:rows], s[rows:], out=grid.empty())
-        else:
-            s = s[:rows] if self.direction == "up" else s[rows:]
-        return np.divide(s, self.h, out=s)
+            np.maximum(c[:rows], c[rows:], out=out)
+            return np.divide(out, self.h, out=out)
+        return np.divide(c[:rows] if self.direction == "up" else c[rows:], self.h, out=out)
+
+
+def _lindley(c: np.ndarray, start: np.ndarray, floor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Turn the increments ``c`` into the CUSUM, in place; return (C, M) after the last column.
+
+    Lindley form: ``S_t = C_t - min(M, min_{j<=t} C_j)``, with ``C`` the stream's cumulative sum of
+    increments since its start (from ``start``) and ``M`` the running minimum before this batch
+    (``floor``): carrying (C, M) rather than S keeps every addition in the same order whatever the
+    batch split. ``|C|`` grows by about k per reading, so after 10^9 readings S still has some
+    1e-7 absolute precision.
+    """
+    rows, cols = c.shape
+    if rows < _WIDE:
+        total = running(np.add, start, c)
+        low = np.minimum(np.minimum.accumulate(total, axis=1), floor[:, None])
+        np.subtract(total, low, out=c)
+        return total[:, -1], low[:, -1]
+    total, low = start.copy(), floor.copy()
+    for j in range(cols):  # one column at a time, with nothing but c as large as the grid
+        step = c[:, j]
+        np.add(total, step, out=total)
+        np.minimum(low, total, out=low)
+        np.subtract(total, low, out=step)
+    return total, low

@@ -46,7 +46,7 @@ class NoData(StreamingDetector):
         if grid.full and (ts[:, 0] >= np.maximum(last, 0)).all() and (not step.size or step.min() >= 0):
             # the common case, each stream's clock running forward through the batch from its last
             # seen: the newest so far is the previous reading, no running maximum needed
-            score = grid.empty()
+            score = grid.scores()
             np.divide(ts[:, 0] - last, _NS_PER_S, out=score[:, 0])
             np.divide(step, _NS_PER_S, out=score[:, 1:])
             score /= self.max_gap_s
@@ -105,9 +105,9 @@ class StuckSensor(StreamingDetector):
         state["last"] = grid.last(value)
         if not same.any():  # live data is noisy: every run is 1 long
             state["run"] = np.ones(len(grid.streams), np.int64)
-            score = grid.empty()
+            score = grid.scores()
             score.fill(1 / self.window)
-            return score if grid.full else np.where(valid, score, 0.0)
+            return score
         run = np.ones(grid.shape, np.int64)
         rows = np.flatnonzero(same.any(axis=1))  # only rows where a reading repeats need the running count
         cols = np.arange(value.shape[1])[None, :]
@@ -115,4 +115,4 @@ class StuckSensor(StreamingDetector):
         # no break yet in this batch: the run continues the one carried in the state
         run[rows] = np.where(last_break >= 0, cols - last_break + 1, cols + 1 + state["run"][rows, None])
         state["run"] = grid.last(run)
-        return np.where(valid, run / self.window, 0.0)
+        return np.divide(run, self.window, out=grid.scores())  # padding cells (ragged rows) are never read

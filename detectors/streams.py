@@ -85,6 +85,9 @@ class Grid:
     perm : ndarray of int64, shape (n_rows,) or None
         With ``rounds``: the place in a round of each row's stream; None when a round lists the
         streams in ascending order.
+    target : ndarray of float64, shape (n,) or None
+        Where the scores of this batch go, one per reading in input order; ``scores`` lays a grid
+        over it when the layout allows.
     """
 
     streams: np.ndarray
@@ -94,13 +97,14 @@ class Grid:
     width: int
     rounds: bool = False
     perm: np.ndarray | None = None
+    target: np.ndarray | None = None
 
     @classmethod
-    def of(cls, stream: np.ndarray) -> "Grid":
+    def of(cls, stream: np.ndarray, target: np.ndarray | None = None) -> "Grid":
         n = len(stream)
         if n == 0:
             e = np.empty(0, np.int64)
-            return cls(e, e, None, None, 0)
+            return cls(e, e, None, None, 0, target=target)
         size = _round_size(stream)
         if size:
             ids, perm = stream[:size], None
@@ -108,7 +112,8 @@ class Grid:
                 perm = np.argsort(ids, kind="stable")
                 ids = ids[perm]
             if (ids[1:] > ids[:-1]).all():  # each stream once per round
-                return cls(ids.astype(np.int64), np.full(size, n // size, np.int64), None, None, n // size, True, perm)
+                return cls(ids.astype(np.int64), np.full(size, n // size, np.int64), None, None, n // size, True, perm,
+                           target)
         order = None
         if not (stream[1:] >= stream[:-1]).all():  # not already grouped (one stream, or sorted by stream)
             # a stable radix sort when ids fit in 16 bits (O(n), cheaper than a merge sort)
@@ -122,7 +127,8 @@ class Grid:
         if width * len(streams) != n:  # ragged rows: reading p of the sorted batch sits at p + row's padding
             starts = np.cumsum(counts) - counts
             cell = np.arange(n) + np.repeat(np.arange(len(streams)) * width - starts, counts)
-        return cls(streams.astype(np.int64, copy=False), counts.astype(np.int64, copy=False), order, cell, width)
+        return cls(streams.astype(np.int64, copy=False), counts.astype(np.int64, copy=False), order, cell, width,
+                   target=target)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -153,6 +159,18 @@ class Grid:
         if self.rounds:
             return np.empty(self.shape[::-1], dtype).T
         return np.empty(self.shape, dtype)
+
+    def scores(self) -> np.ndarray:
+        """An uninitialised float grid for the scores a detector returns.
+
+        A view of ``target`` when the readings sit in it in grid order (rounds listing the streams
+        in ascending order, or a batch grouped by stream with full rows): ``gather`` then reads it
+        back without a copy. Call it once per batch, for the grid that is returned.
+        """
+        flat = self.target
+        if flat is None or self.order is not None or self.cell is not None or self.perm is not None:
+            return self.empty()
+        return flat.reshape(self.width, -1).T if self.rounds else flat.reshape(self.shape)
 
     def gather(self, g: np.ndarray) -> np.ndarray:
         """Read a grid back into one value per reading, in input order."""
@@ -228,8 +246,9 @@ class StreamingDetector:
     Subclasses declare ``state_fields`` (name → (dtype, fill, extra shape)) and implement
     ``_update(grid, ts, value, valid, state)`` over grids of shape (n_rows, n_cols), where ``state``
     holds the rows of each state array for the streams present; they write the new state into it
-    and return the score grid, or (score grid, {name: grid}) to publish more per-reading values in
-    ``last_extras_`` (each shape (n,)) after ``update``.
+    and return the score grid (``grid.scores()`` gives one that costs no copy to return; what sits in
+    padding cells is never read), or (score grid, {name: grid}) to publish more per-reading values
+    in ``last_extras_`` (each shape (n,)) after ``update``.
     """
 
     kind: ClassVar[str] = ""
@@ -311,7 +330,7 @@ class StreamingDetector:
         return out
 
     def _update_split(self, s, t, v, out, offset) -> None:
-        grid = Grid.of(s)
+        grid = Grid.of(s, target=out[offset:offset + len(s)])
         rows, cols = grid.shape
         if rows * cols > _MAX_PADDING * len(s) + 1024 and len(s) > 1:
             half = len(s) // 2

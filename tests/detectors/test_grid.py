@@ -57,3 +57,20 @@ def test_an_empty_grid_filled_cell_by_cell_gathers_back(name, stream):
     assert g.shape == grid.shape
     g[...] = grid.spread(x)
     assert np.array_equal(grid.gather(g), x)
+
+
+@pytest.mark.parametrize("name, stream", list(batches()), ids=[n for n, _ in batches()])
+def test_scores_grid_lands_in_the_target_in_input_order(name, stream):
+    stream = stream.astype(np.int64)
+    x = np.arange(len(stream), dtype=np.float64) - 7.0
+    target = np.full(len(stream), np.nan)
+    grid = Grid.of(stream, target=target)
+    g = grid.scores()
+    g[...] = grid.spread(x)
+    back = grid.gather(g)
+    assert np.array_equal(back, x)
+    # where the layout allows, the grid is the target itself: gathering it back copies nothing
+    direct = grid.order is None and grid.cell is None and grid.perm is None
+    assert np.shares_memory(g, target) == direct
+    if direct:
+        assert np.array_equal(target, x) and np.shares_memory(back, target)
