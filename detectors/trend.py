@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from detectors.streams import StreamingDetector, trailing
 
 __all__ = ["TrendToLimit"]
 
 _NS_PER_H = 3_600_000_000_000
-_FIT_CHUNK = 1 << 13  # window elements per chunk of fits: temporaries stay in cache
+_FIT_KEYS = ("score", "eta_h", "eta_lo_h", "eta_hi_h")
 
 
 class TrendToLimit(StreamingDetector):
@@ -90,36 +89,124 @@ class TrendToLimit(StreamingDetector):
         s = self.state_
         return s["eta_h"][streams], s["eta_lo_h"][streams], s["eta_hi_h"][streams]
 
-    def _fit(self, wt: np.ndarray, wv: np.ndarray, now: np.ndarray) -> tuple[np.ndarray, ...]:
-        """OLS over windows (n_fit, window) ending at ``now``: (score, hours, earliest, latest)."""
-        limit = self.limit
+    def _fits(self, hist_t: np.ndarray, hist_v: np.ndarray, ts: np.ndarray, value: np.ndarray, n0: np.ndarray,
+              due: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The fit of the window ending at each new reading: (score, hours, earliest, latest) grids.
+
+        ``hist_t``, ``hist_v`` (rows, window) hold each row's previous readings oldest first, ``ts``,
+        ``value`` (rows, cols) the new ones (NaN value where none), ``n0`` the readings each row had
+        and ``due`` the new readings that need a fit (the others are left NaN or hold a fit too).
+
+        Readings are cut into blocks of ``window`` by their number in the stream, so a window is the
+        tail of one block and the head of the next. A window's sums are (sums over its head, forward
+        from the block edge) + (sums over its tail, backward from the block edge), each a plain
+        running sum about the head's first reading. They depend only on the window's readings and
+        where the edge falls, never on how the readings were batched; with many windows per stream
+        the running sums over whole blocks give every window's sums in one addition.
+        """
+        w = self.window
+        rows, cols = value.shape
+        jt, jv = np.concatenate([hist_t, ts], axis=1), self._transform(np.concatenate([hist_v, value], axis=1))
+        k0 = n0 // w - 1                                        # first block laid out: the one before n0's
+        nb = int(((n0 + cols - 1) // w - k0).max()) + 1
+        r, c = np.nonzero(due)
+        if 2 * len(r) < rows * nb:  # few windows per stream: sum each window on its own
+            j = (n0[r] + c) % w                                 # each window laid out as the ring
+            i = np.arange(w)[None, :]
+            at = (r * (w + cols) + c + w)[:, None] - j[:, None] + i - w * (i > j[:, None])
+            fit = self._window_fits(jt.reshape(-1)[at], jv.reshape(-1)[at], j)
+            out = [np.full((rows, cols), np.nan) for _ in fit]
+            for o, f in zip(out, fit):
+                o[r, c] = f
+            return tuple(out)
+        # [history | new] of each row laid out as (offset in block, row, block)
+        pos = (k0 * w - n0 + w)[None, :, None] + np.arange(w)[:, None, None] + w * np.arange(nb)[None, None, :]
+        inside = (pos >= 0) & (pos < w + cols)
+        pos = np.clip(pos, 0, w + cols - 1) + (w + cols) * np.arange(rows)[None, :, None]
+        t, v = jt.reshape(-1)[pos], jv.reshape(-1)[pos]
+        v[~inside] = np.nan
+        t_ref, v_ref = t[0, :, 1:], np.nan_to_num(v[0, :, 1:])  # the first reading of each head block
+        x_now = np.divide(t[:, :, 1:] - t_ref, _NS_PER_H).reshape(w, -1)  # hours after it
+        head = self._running(self._terms(x_now, (v[:, :, 1:] - v_ref).reshape(w, -1)), reverse=False)
+        x_tail = np.divide(t[:, :, :-1] - t_ref, _NS_PER_H).reshape(w, -1)
+        tail = self._running(self._terms(x_tail, (v[:, :, :-1] - v_ref).reshape(w, -1)), reverse=True)
+        head[:-1] += tail[1:]                                   # window at head offset j: the tail from j + 1
+        fit = self._fit(*head.transpose(1, 0, 2), x_now, np.broadcast_to(v_ref.reshape(-1), x_now.shape))
+        # each new reading's window: (offset in its block, row, its block - 1)
+        e = n0[:, None] + np.arange(cols)[None, :]
+        at = (e % w) * (rows * (nb - 1)) + np.arange(rows)[:, None] * (nb - 1) + (e // w - k0[:, None] - 1)
+        return tuple(f.reshape(-1)[at] for f in fit)
+
+    def _window_fits(self, ring_t: np.ndarray, ring_v: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The fits of single windows (k, window) laid out as the ring (reading number i of the stream
+        in column i % window, so the block edge is column 0) whose last reading is in column ``j``:
+        the same sums as the running sums over blocks, one window at a time."""
+        order = np.argsort(j, kind="stable")            # windows with the same edge share the slices
+        ring_t, ring_v, j = ring_t[order], ring_v[order], j[order]
+        x = np.divide(np.subtract(ring_t.T, ring_t[:, 0]), _NS_PER_H)   # (window, k): hours after the edge
+        v_ref = np.nan_to_num(ring_v[:, 0])
+        q = self._terms(x, np.subtract(ring_v.T, v_ref))
+        sums = np.empty(q.shape[1:])
+        starts = np.flatnonzero(np.diff(j, prepend=-1))
+        for a, b in zip(starts, list(starts[1:]) + [len(j)]):
+            e = j[a]
+            sums[:, a:b] = np.add.reduce(q[:e + 1, :, a:b], axis=0)     # the head, forward from the edge
+            if e + 1 < len(q):                                            # the tail, backward from the edge
+                sums[:, a:b] += np.add.reduce(q[:e:-1, :, a:b], axis=0)
+        fit = self._fit(*sums, x[j, np.arange(len(j))], v_ref)
+        back = np.empty_like(order)
+        back[order] = np.arange(len(order))
+        return tuple(f[back] for f in fit)
+
+    def _transform(self, v: np.ndarray) -> np.ndarray:
         if self.growth == "exponential":  # a straight line through log(value): constant growth rate
             with np.errstate(divide="ignore", invalid="ignore"):
-                wv = np.where(wv > 0, np.log(np.where(wv > 0, wv, 1.0)), np.nan)
-            limit = np.log(self.limit)
-        ok = ~np.isnan(wv)
-        t = np.subtract(wt, now[:, None])
-        t = np.divide(t, _NS_PER_H, out=np.empty(t.shape))                # hours before the reading
-        if ok.all():  # the steady state, full windows: the same arithmetic without the masking passes
-            n = np.full(len(wv), wv.shape[-1])
-            tm, vm = t.sum(-1) / n, wv.sum(-1) / n
-            dt = np.subtract(t, tm[:, None], out=t)
-            dv = wv - vm[:, None]
-        else:
-            n = ok.sum(axis=-1)
-            t = np.where(ok, t, 0.0)
-            v = np.where(ok, wv, 0.0)
-            nn = np.maximum(n, 1)
-            tm, vm = t.sum(-1) / nn, v.sum(-1) / nn
-            dt = np.where(ok, t - tm[:, None], 0.0)
-            dv = np.where(ok, v - vm[:, None], 0.0)
-        work = np.multiply(dt, dt)
-        sxx = work.sum(-1)
-        slope = np.multiply(dt, dv, out=work).sum(-1) / np.maximum(sxx, 1e-300)
-        level = vm - slope * tm                                       # fitted value now (t = 0)
-        resid = np.subtract(dv, np.multiply(slope[:, None], dt, out=work), out=work)
-        se = np.sqrt(np.multiply(resid, resid, out=work).sum(-1) / np.maximum(n - 2, 1) / np.maximum(sxx, 1e-300))
-        usable = (n >= self.min_points) & (sxx > 0)
+                return np.where(v > 0, np.log(np.where(v > 0, v, 1.0)), np.nan)
+        return v
+
+    @staticmethod
+    def _terms(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """(1, x, x², y, y², xy) of the real readings (y not NaN; 0 elsewhere): shape (len, 6, ...)."""
+        ok = ~np.isnan(y)
+        q = np.zeros((len(x), 6) + x.shape[1:])
+        q[:, 0] = ok
+        np.copyto(q[:, 1], x, where=ok)
+        np.copyto(q[:, 3], y, where=ok)
+        np.multiply(q[:, 1], q[:, 1], out=q[:, 2])
+        np.multiply(q[:, 3], q[:, 3], out=q[:, 4])
+        np.multiply(q[:, 1], q[:, 3], out=q[:, 5])
+        return q
+
+    @staticmethod
+    def _running(q: np.ndarray, reverse: bool) -> np.ndarray:
+        """Running sums of ``q`` along axis 0, in place (from the end with ``reverse``)."""
+        if q[0].size < 1024:  # small: one call
+            if reverse:
+                q[::-1] = np.cumsum(q[::-1], axis=0)
+            else:
+                np.cumsum(q, axis=0, out=q)
+            return q
+        steps, d = (range(len(q) - 2, -1, -1), 1) if reverse else (range(1, len(q)), -1)
+        for i in steps:  # one vector addition per step: the same sums as np.cumsum, faster
+            np.add(q[i + d], q[i], out=q[i])
+        return q
+
+    def _fit(self, n, sx, sxx, sy, syy, sxy, x_now, v_ref) -> tuple[np.ndarray, ...]:
+        """OLS from each window's sums (x hours, y value about a reading of the window): (score, hours,
+        earliest, latest)."""
+        limit = np.log(self.limit) if self.growth == "exponential" else self.limit
+        nn = np.maximum(n, 1.0)
+        mx, my = sx / nn, sy / nn
+        cxx = sxx - sx * mx                                            # Σ (x - mean x)²
+        cxy = sxy - sx * my
+        cyy = syy - sy * my
+        tm = mx - x_now                                                # mean hours before the reading
+        safe = np.maximum(cxx, 1e-300)
+        slope = cxy / safe
+        level = my + v_ref - slope * tm                                # fitted value now (t = 0)
+        se = np.sqrt(np.maximum(cyy - slope * cxy, 0.0) / np.maximum(n - 2, 1) / safe)
+        # the times differ when the spread about their mean is more than rounding of the raw sums
+        usable = (n >= self.min_points) & (cxx > 1e-9 * sxx)
         rising = usable & (slope > self.z * se)
         gap = np.maximum(limit - level, 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -142,18 +229,18 @@ class TrendToLimit(StreamingDetector):
         return ring
 
     def _update_split(self, s, t, v, out, offset) -> None:
-        if len(np.unique(s)) < len(s):
+        if np.bincount(s).max() > 1:  # a stream twice: the general path
             return super()._update_split(s, t, v, out, offset)
         st = self.state_
         n = st["n"][s]
+        due = (n + 1) % self.every == 0
+        ds = s[due]
         st["values"][s, n % self.window] = v
         st["ts"][s, n % self.window] = t
-        n = st["n"][s] = n + 1
-        due = n % self.every == 0
-        ds = s[due]
-        if len(ds):
-            fit = self._fit(self._from_ring(st["ts"][ds], n[due]), self._from_ring(st["values"][ds], n[due]), t[due])
-            for key, f in zip(("score", "eta_h", "eta_lo_h", "eta_hi_h"), fit):
+        st["n"][s] = n + 1
+        if len(ds):  # the ring now holds each window, the block edge in column 0
+            fit = self._window_fits(st["ts"][ds], self._transform(st["values"][ds]), n[due] % self.window)
+            for key, f in zip(_FIT_KEYS, fit):
                 st[key][ds] = f
         names = {"hours_to_limit": "eta_h", "hours_to_limit_low": "eta_lo_h", "hours_to_limit_high": "eta_hi_h"}
         for extra, key in names.items():
@@ -161,32 +248,22 @@ class TrendToLimit(StreamingDetector):
         out[offset:offset + len(s)] = st["score"][s]
 
     def _update(self, grid, ts, value, valid, state):
-        rows, cols = value.shape
+        cols = value.shape[1]
+        hist_t, hist_v = self._from_ring(state["ts"], state["n"]), self._from_ring(state["values"], state["n"])
         col = np.arange(cols)[None, :]
         due = valid & ((state["n"][:, None] + col + 1) % self.every == 0)   # refit on every `every`-th reading
-        r, c = np.nonzero(due)
-        # every window as a view: picking (row, column) pairs from it copies whole windows at once
-        win_v = sliding_window_view(
-            np.concatenate([self._from_ring(state["values"], state["n"])[:, 1:], value], axis=1), self.window, axis=1)
-        win_t = sliding_window_view(
-            np.concatenate([self._from_ring(state["ts"], state["n"])[:, 1:], ts], axis=1), self.window, axis=1)
-        fitted = [np.full((rows, cols), np.nan) for _ in range(4)]
-        step = max(1, _FIT_CHUNK // self.window)                           # bound memory on long batches
-        for a in range(0, len(r), step):
-            rr, cc = r[a:a + step], c[a:a + step]
-            out = self._fit(win_t[rr, cc], win_v[rr, cc], ts[rr, cc])
-            for g, o in zip(fitted, out):
-                g[rr, cc] = o
-        # between refits a reading carries the latest fit of its stream
-        latest = np.maximum.accumulate(np.where(due, col, -1), axis=1)
-        have = latest >= 0
-        names = ("score", "eta_h", "eta_lo_h", "eta_hi_h")
-        score, eta, lo, hi = (np.where(have, np.take_along_axis(g, np.maximum(latest, 0), axis=1), state[k][:, None])
-                              for g, k in zip(fitted, names))
+        fitted = self._fits(hist_t, hist_v, ts, value, state["n"], due)
+        if self.every == 1:
+            score, eta, lo, hi = fitted
+        else:  # between refits a reading carries its stream's latest fit
+            latest = np.maximum.accumulate(np.where(due, col, -1), axis=1)
+            have = latest >= 0
+            score, eta, lo, hi = (np.where(have, np.take_along_axis(g, np.maximum(latest, 0), axis=1),
+                                           state[k][:, None]) for g, k in zip(fitted, _FIT_KEYS))
         n_new = state["n"] + grid.counts
-        for key, new in (("values", value), ("ts", ts)):
-            state[key] = self._to_ring(trailing(self._from_ring(state[key], state["n"]), new, grid.counts), n_new)
+        for key, old, new in (("values", hist_v, value), ("ts", hist_t, ts)):
+            state[key] = self._to_ring(trailing(old, new, grid.counts), n_new)
         state["n"] = n_new
-        for k, g in zip(names, (score, eta, lo, hi)):
+        for k, g in zip(_FIT_KEYS, (score, eta, lo, hi)):
             state[k] = grid.last(g)
         return score, {"hours_to_limit": eta, "hours_to_limit_low": lo, "hours_to_limit_high": hi}
