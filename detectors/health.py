@@ -42,17 +42,18 @@ class NoData(StreamingDetector):
         # (a gateway's backlog, a dead-letter replay) must neither make a live stream look silent nor
         # make the next on-time reading look like it followed a hole.
         last = state["last_ts"]
-        step = ts[:, 1:] - ts[:, :-1]
-        if grid.full and (ts[:, 0] >= np.maximum(last, 0)).all() and (not step.size or step.min() >= 0):
-            # the common case, each stream's clock running forward through the batch from its last
-            # seen: the newest so far is the previous reading, no running maximum needed
-            score = grid.scores()
-            np.divide(ts[:, 0] - last, _NS_PER_S, out=score[:, 0])
-            np.divide(step, _NS_PER_S, out=score[:, 1:])
-            score /= self.max_gap_s
-            score[:, 0] = np.where(last >= 0, score[:, 0], 0.0)
-            state["last_ts"] = ts[:, -1]
-            return score
+        if grid.full and ts[:, 0].min() >= 0:
+            # nanoseconds since the stream's previous reading (0 for its first)
+            step = grid.empty(np.int64)
+            np.subtract(ts[:, 1:], ts[:, :-1], out=step[:, 1:])
+            step[:, 0] = np.where(last >= 0, ts[:, 0] - last, 0)
+            if step.min() >= 0:
+                # the common case, each stream's clock running forward through the batch from its
+                # last seen: the newest so far is the previous reading, no running maximum needed
+                score = np.divide(step, _NS_PER_S, out=grid.scores())
+                score /= self.max_gap_s
+                state["last_ts"] = ts[:, -1]
+                return score
         seen = np.maximum.accumulate(np.concatenate([last[:, None], ts], axis=1), axis=1)
         prev = seen[:, :-1]
         gap_s = np.maximum(ts - prev, 0) / _NS_PER_S

@@ -47,12 +47,12 @@ def _checked(stream: Any, ts_ns: Any, value: Any) -> tuple[np.ndarray, np.ndarra
                          f"{s.shape}, {t.shape}, {v.shape}")
     top = -1
     if len(s):
-        if np.issubdtype(s.dtype, np.integer):
+        if s.dtype.kind in "iu":
             s = s.astype(np.int64, copy=False)
             top = int(s.view(np.uint64).max())  # one pass for both: a negative id reads as 2**63 or more
         if top < 0 or top >= 1 << 63:
             raise ValueError(f"stream ids must be integers >= 0, got dtype {s.dtype} min {s.min()}")
-    if not np.issubdtype(t.dtype, np.integer):
+    if t.dtype.kind not in "iu":
         raise ValueError(f"ts_ns must be int64 nanoseconds, got dtype {t.dtype}")
     if not np.isfinite(v).all():
         i = int(np.flatnonzero(~np.isfinite(v))[0])
@@ -108,10 +108,11 @@ class Grid:
         size = _round_size(stream)
         if size:
             ids, perm = stream[:size], None
-            if not (ids[1:] > ids[:-1]).all():
+            ascending = (ids[1:] > ids[:-1]).all()
+            if not ascending:
                 perm = np.argsort(ids, kind="stable")
                 ids = ids[perm]
-            if (ids[1:] > ids[:-1]).all():  # each stream once per round
+            if ascending or (ids[1:] > ids[:-1]).all():  # each stream once per round
                 return cls(ids.astype(np.int64), np.full(size, n // size, np.int64), None, None, n // size, True, perm,
                            target)
         order = None
