@@ -101,8 +101,11 @@ class StuckSensor(StreamingDetector):
     def _update(self, grid, ts, value, valid, state):
         same = grid.empty(bool)  # within tolerance of the predecessor; NaN (none yet) compares False
         np.less_equal(np.abs(value[:, 0] - state["last"]), self.tolerance, out=same[:, 0])
-        moved = np.subtract(value[:, 1:], value[:, :-1])
-        np.less_equal(np.abs(moved, out=moved), self.tolerance, out=same[:, 1:])
+        if self.tolerance:
+            moved = np.subtract(value[:, 1:], value[:, :-1])
+            np.less_equal(np.abs(moved, out=moved), self.tolerance, out=same[:, 1:])
+        else:  # |a - b| <= 0 exactly when a == b (finite readings): one pass, no temporary
+            np.equal(value[:, 1:], value[:, :-1], out=same[:, 1:])
         state["last"] = grid.last(value)
         if not same.any():  # live data is noisy: every run is 1 long
             state["run"] = np.ones(len(grid.streams), np.int64)
