@@ -14,6 +14,8 @@ def batches():
     yield "shuffled, ragged", rng.integers(0, 9, 60)
     yield "ids past 16 bits", rng.choice([3, 70_000, 65_536, 12], 40)
     yield "one reading", np.array([4])
+    yield "one reading per stream, ascending", np.array([0, 3, 4, 70_000])
+    yield "one reading per stream, shuffled", np.array([4, 0, 70_000, 3])
     yield "rounds, ids ascending", np.tile(np.arange(3, 10), 4)
     yield "rounds, ids in another order", np.tile(np.array([5, 2, 9, 0, 70_000]), 6)
     yield "rounds longer than the first look", np.tile(np.arange(5000)[::-1], 2)
@@ -44,7 +46,9 @@ def test_grid_rows_are_streams_in_arrival_order(name, stream):
 def test_rounds_are_recognised_without_sorting():
     """A batch of rounds of the same distinct streams gets the transposed-view grid."""
     assert Grid.of(np.tile(np.array([4, 1, 7]), 5)).rounds
-    for stream in (np.tile(np.array([1, 2, 1, 3]), 4), np.r_[np.tile(np.arange(3), 3), [0, 1]], np.arange(6)):
+    assert Grid.of(np.array([2, 5, 9, 11])).rounds            # one reading per stream, ascending: one round
+    for stream in (np.tile(np.array([1, 2, 1, 3]), 4), np.r_[np.tile(np.arange(3), 3), [0, 1]],
+                   np.array([2, 9, 5, 11]), np.array([2, 5, 5, 11])):
         assert not Grid.of(stream).rounds
 
 
