@@ -229,17 +229,24 @@ class Cusum(_BaselineDetector):
         # both sides' increments in one grid, up rows over down rows, so each step below covers both
         rows = len(value)
         c = _by_column((2 * rows, value.shape[1]))
-        y = np.divide(np.subtract(value, mean[:, None], out=c[:rows]), std[:, None], out=c[:rows])
+        start = np.concatenate([state["up_c"], state["down_c"]])
+        floor = np.concatenate([state["up_m"], state["down_m"]])
+        # the first columns in which every row is still learning add nothing: S stays where it was
+        lead = int(head.min())
+        if lead:
+            floor = np.minimum(floor, start)
+            c[:, :lead] = (start - floor)[:, None]
+        x, c_new = value[:, lead:], c[:, lead:]
+        y = np.divide(np.subtract(x, mean[:, None], out=c_new[:rows]), std[:, None], out=c_new[:rows])
         if self.clip is not None:
             np.clip(y, -self.clip, self.clip, out=y)
-        np.subtract(np.negative(y, out=c[rows:]), self.k, out=c[rows:])
-        np.subtract(y, self.k, out=c[:rows])
-        _zero_head(c, np.concatenate([head, head]))
+        np.subtract(np.negative(y, out=c_new[rows:]), self.k, out=c_new[rows:])
+        np.subtract(y, self.k, out=c_new[:rows])
+        _zero_head(c_new, np.concatenate([head, head]) - lead)
         if not grid.full:  # padding adds nothing, so each row's last column holds its state
-            c[:rows][~valid] = 0.0
-            c[rows:][~valid] = 0.0
-        total, low = _lindley(c, np.concatenate([state["up_c"], state["down_c"]]),
-                              np.concatenate([state["up_m"], state["down_m"]]))
+            c_new[:rows][~valid[:, lead:]] = 0.0
+            c_new[rows:][~valid[:, lead:]] = 0.0
+        total, low = _lindley(c_new, start, floor)
         state["up_c"], state["down_c"] = total[:rows], total[rows:]
         state["up_m"], state["down_m"] = low[:rows], low[rows:]
         out = grid.scores()
@@ -259,6 +266,8 @@ def _lindley(c: np.ndarray, start: np.ndarray, floor: np.ndarray) -> tuple[np.nd
     1e-7 absolute precision.
     """
     rows, cols = c.shape
+    if not cols:
+        return start.copy(), floor.copy()
     if rows < _WIDE:
         total = running(np.add, start, c)
         low = np.minimum(np.minimum.accumulate(total, axis=1), floor[:, None])
