@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.streams import StreamingDetector, trailing, windows
+from numpy.lib.stride_tricks import sliding_window_view
+
+from detectors.streams import StreamingDetector, trailing
 
 __all__ = ["RobustZ", "median_mad_sorted", "nan_median"]
 
 # MAD of a Gaussian sample times this estimates its standard deviation.
 _MAD_TO_SIGMA = 1.4826
-_CHUNK = 1 << 14  # window elements per chunk: temporaries stay in cache
+_BLOCK = 1 << 19  # window elements per block of windows: their sorted ranks stay in cache
+_PAD = 2  # reads up to this far outside a sorted window give NaN
 
 
 def nan_median(w: np.ndarray) -> np.ndarray:
@@ -41,43 +44,50 @@ def median_mad_sorted(srt: np.ndarray, m: np.ndarray | None = None) -> tuple[np.
     -------
     median, mad : ndarray of float64, shape (...)
         The same order statistics ``nan_median`` picks (so the same bits), NaN where ``m = 0``.
-
-    Notes
-    -----
-    The deviations ``|x - median|`` of a sorted window fall then rise along it, so their ``k + 1``
-    smallest are ``k + 1`` neighbours: the ``k``-th smallest deviation is the least, over all runs of
-    ``k + 1`` neighbours, of the larger deviation at the run's two ends. That is two vector passes
-    instead of a second sort or partition.
     """
     shape, n = srt.shape[:-1], srt.shape[-1]
-    srt = srt.reshape(-1, n)
-    if m is None:
-        return tuple(r.reshape(shape) for r in _median_mad_full(srt))
-    m = np.broadcast_to(m, shape).reshape(-1)
+    padded = np.full((int(np.prod(shape)), n + 2 * _PAD), np.nan)
+    padded[:, _PAD:_PAD + n] = srt.reshape(-1, n)
+    flat = padded.reshape(-1)
+    m = np.broadcast_to(n if m is None else m, shape).reshape(-1)
     med, mad = np.full(len(m), np.nan), np.full(len(m), np.nan)
-    # windows with the same number of real values share the order-statistic positions
-    order = np.argsort(m, kind="stable")
-    ends = np.cumsum(np.bincount(m, minlength=n + 1))
-    for size in range(1, n + 1):
-        rows = order[ends[size - 1]:ends[size]]
-        if len(rows):
-            med[rows], mad[rows] = _median_mad_full(srt[rows, :size])
+    some = np.flatnonzero(m > 0)
+    if len(some):
+        base = some * (n + 2 * _PAD) + _PAD
+        med[some], mad[some] = _median_mad(lambda i: flat[base + i], m[some])
     return med.reshape(shape), mad.reshape(shape)
 
 
-def _median_mad_full(srt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``median_mad_sorted`` of full windows, shape (rows, n), a cache-sized chunk of rows at a time."""
-    rows, n = srt.shape
-    lo, hi = (n - 1) // 2, n // 2
-    med, mad = np.empty(rows), np.empty(rows)
-    step = max(1, _CHUNK // n)
-    for a in range(0, rows, step):
-        w = srt[a:a + step]
-        med[a:a + step] = centre = 0.5 * (w[:, lo] + w[:, hi])
-        dev = np.abs(w - centre[:, None])
-        mad[a:a + step] = 0.5 * (np.maximum(dev[:, :n - lo], dev[:, lo:]).min(axis=1)
-                                 + np.maximum(dev[:, :n - hi], dev[:, hi:]).min(axis=1))
-    return med, mad
+def _median_mad(at, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Median and MAD of windows whose ``i``-th smallest values are ``at(i)`` (i: one index per
+    window, ``-_PAD <= i < m + _PAD``; NaN outside ``0 .. m - 1``) and which hold ``m >= 1`` values.
+
+    The deviations ``|x - median|`` of a sorted window fall then rise along it, so its ``k + 1``
+    smallest are ``k + 1`` neighbours ``i .. i + k``: the ``k``-th smallest deviation is the least,
+    over such runs, of the larger deviation at the run's two ends. Whether the best run starts after
+    ``i`` is monotone in ``i`` (the run's bottom is further below the median than its top is above
+    it, a top below the median counting as negative), so a bisection over ``i`` finds it with a few
+    reads per window instead of a pass over the window. The best run for ``k + 1`` starts one or two
+    before the one for ``k``.
+    """
+    lo_k, hi_k = (m - 1) >> 1, m >> 1
+    med = 0.5 * (at(lo_k) + at(hi_k))
+    k = lo_k
+    span = m - k                                   # run starts 0 .. span - 1
+    start = np.zeros_like(m)                       # how many starts the best run comes after
+    for p in reversed(range(int(span.max()).bit_length())):
+        probe = start + ((1 << p) - 1)
+        i = np.minimum(probe, span - 1)
+        # (also true when x_top < med; when x_i > med the left side is negative: false)
+        right = (med - at(i)) > (at(i + k) - med)
+        np.add(start, 1 << p, out=start, where=right & (probe < span))
+    bottom = [np.abs(at(start + o) - med) for o in (-2, -1, 0)]      # NaN where a run would leave
+    top = [np.abs(at(start + k + o) - med) for o in (-1, 0, 1)]       # the window
+    mad_lo = np.fmin(np.maximum(bottom[1], top[0]), np.maximum(bottom[2], top[1]))
+    mad_hi = np.fmin(np.fmin(np.maximum(bottom[0], top[0]), np.maximum(bottom[1], top[1])),
+                     np.maximum(bottom[2], top[2]))                   # runs of k + 2 (m even)
+    return med, 0.5 * (mad_lo + np.where(hi_k > lo_k, mad_hi, mad_lo))
+
 
 class RobustZ(StreamingDetector):
     """``|x - median| / (1.4826 · MAD)`` over the previous ``window`` readings of the stream.
@@ -125,14 +135,40 @@ class RobustZ(StreamingDetector):
     def _update(self, grid, ts, value, valid, state):
         hist = state["history"]
         n = self.window
-        # windows of window + 1 ending at each reading: the first `window` are its predecessors
-        srt = np.sort(windows(hist, value, n + 1)[..., :-1], axis=-1)   # NaN (no reading yet) sort last
+        rows, cols = value.shape
         # a row's history is NaN-padded at the front only, so window j holds min(n, seen + j) readings
         seen = n - np.isnan(hist).sum(axis=1)
-        m = np.minimum(seen[:, None] + np.arange(value.shape[1])[None, :], n)
-        med, mad = median_mad_sorted(srt, m if (m < n).any() else None)
-        sigma = np.maximum(_MAD_TO_SIGMA * np.nan_to_num(mad), self.min_scale)
-        z = (value - np.nan_to_num(med)) / sigma
-        z = {"both": np.abs(z), "up": z, "down": -z}[self.direction]
+        m = np.minimum(seen[:, None] + np.arange(cols)[None, :], n)
+        r, c = np.nonzero((m >= self.min_periods) & valid)
+        out = np.zeros((rows, cols))
+        if len(r):
+            # rank each row's readings once; a window's sorted ranks then name its order statistics,
+            # and sorting small integers is much cheaper than sorting the readings of every window
+            joined = np.concatenate([hist, value], axis=1)             # window of column j: joined[j:j + n]
+            width = joined.shape[1]
+            order = np.argsort(np.where(np.isnan(joined), np.inf, joined), axis=1)   # no reading: last
+            ranks = np.empty((rows, width), dtype=np.int16 if width < (1 << 15) - 1 else np.int64)
+            np.put_along_axis(ranks, order, np.arange(width, dtype=ranks.dtype)[None, :], axis=1)
+            # sorted readings of each row, then NaN: what a rank past the row's readings reads
+            ascending = np.concatenate([np.take_along_axis(joined, order, axis=1), np.full((rows, 1), np.nan)], axis=1)
+            ascending = ascending.reshape(-1)
+            views = sliding_window_view(ranks, n, axis=1)[:, :cols]
+            med, mad = np.empty(len(r)), np.empty(len(r))
+            step = max(1, _BLOCK // (cols * n))                            # rows per block: in cache
+            done = 0
+            for a in range(0, rows, step):
+                win = np.full((min(step, rows - a), cols, n + 2 * _PAD), width, dtype=ranks.dtype)
+                win[..., _PAD:_PAD + n] = views[a:a + step]
+                win[..., _PAD:_PAD + n].sort(axis=-1)
+                win = win.reshape(-1)
+                upto = done + np.searchsorted(r[done:], a + step)          # the block's scored windows
+                rb, cb = r[done:upto], c[done:upto]
+                at_win, at_row = ((rb - a) * cols + cb) * (n + 2 * _PAD) + _PAD, rb * (width + 1)
+                med[done:upto], mad[done:upto] = _median_mad(lambda i: ascending[at_row + win[at_win + i]], m[rb, cb])
+                done = upto
+            sigma = np.maximum(_MAD_TO_SIGMA * mad, self.min_scale)
+            z = (value[r, c] - med) / sigma
+            z = {"both": np.abs(z), "up": z, "down": -z}[self.direction]
+            out[r, c] = np.maximum(z, 0.0) / self.threshold
         state["history"] = trailing(hist, value, grid.counts)
-        return np.where((m >= self.min_periods) & valid, np.maximum(z, 0.0) / self.threshold, 0.0)
+        return out

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from detectors.robust import median_mad_sorted, nan_median
+from detectors.robust import RobustZ, median_mad_sorted, nan_median
 
 
 @pytest.mark.parametrize("kind", ["normal", "ties"])
@@ -22,3 +22,47 @@ def test_median_mad_sorted_matches_nan_median_bit_for_bit(kind):
         med, mad = median_mad_sorted(np.sort(full, axis=-1))
         assert np.array_equal(med, nan_median(full))
         assert np.array_equal(mad, nan_median(np.abs(full - nan_median(full)[:, None])))
+
+
+@pytest.mark.parametrize("kind", ["normal", "few values", "huge offset", "tiny values", "skewed"])
+def test_median_mad_bisection_is_exact_on_awkward_windows(kind):
+    """Ties, rounding at a large offset, denormal deviations and skew: still nan_median's bits."""
+    rng = np.random.default_rng(len(kind))
+    for _ in range(300):
+        n = int(rng.integers(1, 80))
+        shape = (25, n)
+        w = {"normal": lambda: rng.normal(size=shape),
+             "few values": lambda: rng.integers(0, 3, size=shape).astype(float),
+             "huge offset": lambda: 1e16 + rng.integers(0, 5, size=shape) * 2.0,
+             "tiny values": lambda: np.where(rng.random(shape) < 0.6, 5e-310, rng.normal(size=shape) * 1e-300),
+             "skewed": lambda: rng.exponential(size=shape) ** 4}[kind]()
+        m = rng.integers(0, n + 1, 25)
+        w[np.arange(n)[None, :] < (n - m)[:, None]] = np.nan
+        med, mad = median_mad_sorted(np.sort(w, axis=-1), m)
+        expect_med = nan_median(w)
+        assert np.array_equal(med, expect_med, equal_nan=True)
+        assert np.array_equal(mad, nan_median(np.abs(w - expect_med[:, None])), equal_nan=True)
+
+
+@pytest.mark.parametrize("window, min_periods, direction", [(60, 10, "both"), (7, 1, "up"), (150, 30, "down")])
+def test_scores_are_the_plain_median_and_mad_of_the_previous_readings(window, min_periods, direction):
+    rng = np.random.default_rng(window)
+    n_streams, per = 7, 2 * window + 13
+    values = np.round(rng.normal(20, 2, (n_streams, per)), 1)            # rounded: many ties
+    values[:, ::22] += 9.0
+    values[:, 11::22] -= 9.0
+    stream = np.tile(np.arange(n_streams), per)
+    flat = values.T.ravel()
+    det = RobustZ(window=window, threshold=4.0, min_periods=min_periods, direction=direction)
+    got = det.update(stream, np.arange(len(flat)), flat)
+    expect = np.zeros((n_streams, per))
+    for s in range(n_streams):
+        for i in range(min_periods, per):
+            prev = values[s, max(0, i - window):i]
+            med = nan_median(prev[None, :])[0]
+            mad = nan_median(np.abs(prev - med)[None, :])[0]
+            z = (values[s, i] - med) / max(1.4826 * mad, 1e-6)
+            z = {"both": abs(z), "up": z, "down": -z}[direction]
+            expect[s, i] = max(z, 0.0) / 4.0
+    np.testing.assert_array_equal(got, expect.T.ravel())
+    assert (got >= 1).any()
