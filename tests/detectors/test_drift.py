@@ -22,8 +22,9 @@ def fleet(rng, rounds=60, ragged=False):
     return stream[keep], np.arange(keep.sum()) * S, value[keep]
 
 
-def ewma_loop(stream, value, alpha, limit_sigmas, warmup, min_std):
-    state, z, out = {}, {}, []
+def baseline_loop(stream, value, warmup, min_std, each):
+    """Per reading: the stream's warm-up mean and std so far, then ``each(stream, value, mean, std, scored)``."""
+    state, out = {}, []
     for s, v in zip(stream.tolist(), value.tolist()):
         n, total, total_sq = state.get(s, (0, 0.0, 0.0))
         if n < warmup:
@@ -33,9 +34,30 @@ def ewma_loop(stream, value, alpha, limit_sigmas, warmup, min_std):
         k = min(n, warmup)
         mean = total / k
         std = max(math.sqrt(max((total_sq - k * mean * mean) / max(k - 1, 1), 0.0)), min_std)
-        z[s] = v if s not in z else alpha * v + (1 - alpha) * z[s]
-        out.append(abs(z[s] - mean) / (limit_sigmas * std * math.sqrt(alpha / (2 - alpha))) if n > warmup else 0.0)
+        out.append(each(s, v, mean, std, n > warmup))
     return np.array(out)
+
+
+def ewma_loop(stream, value, alpha, limit_sigmas, warmup, min_std=1e-6):
+    z = {}
+
+    def each(s, v, mean, std, scored):
+        z[s] = v if s not in z else alpha * v + (1 - alpha) * z[s]
+        return abs(z[s] - mean) / (limit_sigmas * std * math.sqrt(alpha / (2 - alpha))) if scored else 0.0
+    return baseline_loop(stream, value, warmup, min_std, each)
+
+
+def cusum_loop(stream, value, k, h, warmup, direction="both", clip=None, min_std=1e-6):
+    up, down = {}, {}
+
+    def each(s, v, mean, std, scored):
+        if scored:
+            y = (v - mean) / std
+            y = y if clip is None else min(max(y, -clip), clip)
+            up[s] = max(0.0, up.get(s, 0.0) + y - k)
+            down[s] = max(0.0, down.get(s, 0.0) - y - k)
+        return {"both": max(up.get(s, 0.0), down.get(s, 0.0)), "up": up.get(s, 0.0), "down": down.get(s, 0.0)}[direction] / h
+    return baseline_loop(stream, value, warmup, min_std, each)
 
 
 FACTORIES = {
@@ -43,6 +65,12 @@ FACTORIES = {
     "cusum both": lambda: Cusum(k=0.5, h=5.0, warmup=15),
     "cusum up, clipped": lambda: Cusum(k=0.5, h=5.0, warmup=15, direction="up", clip=3.0),
     "cusum down": lambda: Cusum(k=0.25, h=5.0, warmup=15, direction="down"),
+}
+LOOPS = {
+    "ewma": lambda s, v: ewma_loop(s, v, 0.1, 3.0, 15),
+    "cusum both": lambda s, v: cusum_loop(s, v, 0.5, 5.0, 15),
+    "cusum up, clipped": lambda s, v: cusum_loop(s, v, 0.5, 5.0, 15, "up", 3.0),
+    "cusum down": lambda s, v: cusum_loop(s, v, 0.25, 5.0, 15, "down"),
 }
 
 
@@ -66,7 +94,35 @@ def test_many_streams_at_once_equal_few_streams_at_a_time(kind, ragged):
     np.testing.assert_array_equal(np.concatenate(parts), whole)
 
 
-def test_ewma_on_many_streams_agrees_with_a_reading_by_reading_loop():
+@pytest.mark.parametrize("width", [N_STREAMS, 40], ids=["many streams", "few streams"])
+@pytest.mark.parametrize("kind", sorted(FACTORIES))
+def test_agrees_with_a_reading_by_reading_loop(kind, width):
     stream, ts, value = fleet(np.random.default_rng(32))
-    got = Ewma(alpha=0.1, limit_sigmas=3.0, warmup=15).update(stream, ts, value)
-    np.testing.assert_allclose(got, ewma_loop(stream, value, 0.1, 3.0, 15, 1e-6), rtol=1e-9, atol=1e-12)
+    mine = stream < width
+    stream, ts, value = stream[mine], ts[mine], value[mine]
+    expected = LOOPS[kind](stream, value)
+    det = FACTORIES[kind]()
+    cuts = [width * 5, width * 20 + 7]   # a batch of warm-up only, then one that ends warm-up
+    got = np.concatenate([det.update(s, t, v) for s, t, v in zip(np.split(stream, cuts), np.split(ts, cuts),
+                                                                 np.split(value, cuts))])
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("width", [N_STREAMS, 40], ids=["many streams", "few streams"])
+def test_cusum_columns_where_every_stream_learns_are_skipped_exactly(width):
+    """Skipping the leading all-warm-up columns gives what stepping through them gives, whatever the
+    carried (C, M), here set by hand: stream 0 learns on, while another stream, already scored, makes
+    the detector step through every column."""
+    rng = np.random.default_rng(33)
+    det = Cusum(k=0.5, h=5.0, warmup=15)
+    det._ensure(width + 1)
+    det.state_["n"][:width] = 3
+    det.state_["up_c"][:width], det.state_["up_m"][:width] = rng.normal(0, 1, width), rng.normal(0, 1, width)
+    det.state_["n"][width], det.state_["sum"][width], det.state_["sumsq"][width] = 15, 15 * 20.0, 15 * 401.0
+    saved = det.to_dict()
+    stream = np.tile(np.arange(width), 30)
+    value = 20 + rng.normal(0, 1, len(stream))
+    alone = Cusum.from_dict(saved).update(stream, np.arange(len(stream)) * S, value)
+    stepped = Cusum.from_dict(saved)
+    both = stepped.update(np.r_[stream, width], np.arange(len(stream) + 1) * S, np.r_[value, 20.0])
+    np.testing.assert_array_equal(alone, both[:-1])
