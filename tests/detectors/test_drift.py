@@ -16,8 +16,8 @@ N_STREAMS = _WIDE + 44
 def fleet(rng, rounds=60, ragged=False):
     """Rounds of N_STREAMS streams (some with a step), optionally with readings dropped."""
     stream = np.tile(np.arange(N_STREAMS), rounds)
-    value = 20 + rng.normal(0, 1, len(stream)) + np.where((stream % 5 == 0) & (np.arange(len(stream)) > len(stream) // 2),
-                                                          2.5, 0.0)
+    shifted = (stream % 5 == 0) & (np.arange(len(stream)) > len(stream) // 2)
+    value = 20 + rng.normal(0, 1, len(stream)) + np.where(shifted, 2.5, 0.0)
     keep = rng.random(len(stream)) > (0.3 if ragged else 0.0)
     return stream[keep], np.arange(keep.sum()) * S, value[keep]
 
@@ -56,7 +56,8 @@ def cusum_loop(stream, value, k, h, warmup, direction="both", clip=None, min_std
             y = y if clip is None else min(max(y, -clip), clip)
             up[s] = max(0.0, up.get(s, 0.0) + y - k)
             down[s] = max(0.0, down.get(s, 0.0) - y - k)
-        return {"both": max(up.get(s, 0.0), down.get(s, 0.0)), "up": up.get(s, 0.0), "down": down.get(s, 0.0)}[direction] / h
+        u, d = up.get(s, 0.0), down.get(s, 0.0)
+        return {"both": max(u, d), "up": u, "down": d}[direction] / h
     return baseline_loop(stream, value, warmup, min_std, each)
 
 
