@@ -46,16 +46,20 @@ def median_mad_sorted(srt: np.ndarray, m: np.ndarray | None = None) -> tuple[np.
         The same order statistics ``nan_median`` picks (so the same bits), NaN where ``m = 0``.
     """
     shape, n = srt.shape[:-1], srt.shape[-1]
-    padded = np.full((int(np.prod(shape)), n + 2 * _PAD), np.nan)
-    padded[:, _PAD:_PAD + n] = srt.reshape(-1, n)
-    flat = padded.reshape(-1)
     m = np.broadcast_to(n if m is None else m, shape).reshape(-1)
     med, mad = np.full(len(m), np.nan), np.full(len(m), np.nan)
     some = np.flatnonzero(m > 0)
     if len(some):
-        base = some * (n + 2 * _PAD) + _PAD
-        med[some], mad[some] = _median_mad(lambda i: flat[base + i], m[some])
+        padded = np.full((len(some), n + 2 * _PAD), np.nan)
+        padded[:, _PAD:_PAD + n] = srt.reshape(-1, n)[some]
+        med[some], mad[some] = _padded_median_mad(padded, m[some])
     return med.reshape(shape), mad.reshape(shape)
+
+
+def _padded_median_mad(padded: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``_median_mad`` of sorted windows stored with ``_PAD`` NaN either side: (windows, n + 2 _PAD)."""
+    flat, base = padded.reshape(-1), np.arange(len(padded)) * padded.shape[1] + _PAD
+    return _median_mad(lambda i: flat[base + i], m)
 
 
 def _median_mad(at, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -142,33 +146,48 @@ class RobustZ(StreamingDetector):
         r, c = np.nonzero((m >= self.min_periods) & valid)
         out = np.zeros((rows, cols))
         if len(r):
-            # rank each row's readings once; a window's sorted ranks then name its order statistics,
-            # and sorting small integers is much cheaper than sorting the readings of every window
             joined = np.concatenate([hist, value], axis=1)             # window of column j: joined[j:j + n]
-            width = joined.shape[1]
-            order = np.argsort(np.where(np.isnan(joined), np.inf, joined), axis=1)   # no reading: last
-            ranks = np.empty((rows, width), dtype=np.int16 if width < (1 << 15) - 1 else np.int64)
-            np.put_along_axis(ranks, order, np.arange(width, dtype=ranks.dtype)[None, :], axis=1)
-            # sorted readings of each row, then NaN: what a rank past the row's readings reads
-            ascending = np.concatenate([np.take_along_axis(joined, order, axis=1), np.full((rows, 1), np.nan)], axis=1)
-            ascending = ascending.reshape(-1)
-            views = sliding_window_view(ranks, n, axis=1)[:, :cols]
-            med, mad = np.empty(len(r)), np.empty(len(r))
-            step = max(1, _BLOCK // (cols * n))                            # rows per block: in cache
-            done = 0
-            for a in range(0, rows, step):
-                win = np.full((min(step, rows - a), cols, n + 2 * _PAD), width, dtype=ranks.dtype)
-                win[..., _PAD:_PAD + n] = views[a:a + step]
-                win[..., _PAD:_PAD + n].sort(axis=-1)
-                win = win.reshape(-1)
-                upto = done + np.searchsorted(r[done:], a + step)          # the block's scored windows
-                rb, cb = r[done:upto], c[done:upto]
-                at_win, at_row = ((rb - a) * cols + cb) * (n + 2 * _PAD) + _PAD, rb * (width + 1)
-                med[done:upto], mad[done:upto] = _median_mad(lambda i: ascending[at_row + win[at_win + i]], m[rb, cb])
-                done = upto
+            if 4 * cols < n:  # a few new readings per stream: sort their windows
+                win = np.full((len(r), n + 2 * _PAD), np.nan)
+                win[:, _PAD:_PAD + n] = sliding_window_view(joined, n, axis=1)[r, c]
+                win[:, _PAD:_PAD + n].sort(axis=1)                      # NaN (no reading yet) sorts last
+                med, mad = _padded_median_mad(win, m[r, c])
+            else:
+                med, mad = self._ranked_median_mad(joined, r, c, m)
             sigma = np.maximum(_MAD_TO_SIGMA * mad, self.min_scale)
             z = (value[r, c] - med) / sigma
             z = {"both": np.abs(z), "up": z, "down": -z}[self.direction]
             out[r, c] = np.maximum(z, 0.0) / self.threshold
         state["history"] = trailing(hist, value, grid.counts)
         return out
+
+    def _ranked_median_mad(self, joined, r, c, m):
+        """Median and MAD of the windows ``joined[r, c:c + n]``, many per stream.
+
+        Each row's readings are ranked once; a window's sorted ranks then name its order statistics,
+        and sorting small integers is much cheaper than sorting the readings of every window.
+        """
+        n = self.window
+        rows, width = joined.shape
+        cols = width - n
+        order = np.argsort(np.where(np.isnan(joined), np.inf, joined), axis=1)   # no reading: last
+        ranks = np.empty((rows, width), dtype=np.int16 if width < (1 << 15) - 1 else np.int64)
+        np.put_along_axis(ranks, order, np.arange(width, dtype=ranks.dtype)[None, :], axis=1)
+        # sorted readings of each row, then NaN: what a rank past the row's readings reads
+        ascending = np.concatenate([np.take_along_axis(joined, order, axis=1), np.full((rows, 1), np.nan)], axis=1)
+        ascending = ascending.reshape(-1)
+        views = sliding_window_view(ranks, n, axis=1)[:, :cols]
+        med, mad = np.empty(len(r)), np.empty(len(r))
+        step = max(1, _BLOCK // (cols * n))                                # rows per block: in cache
+        done = 0
+        for a in range(0, rows, step):
+            win = np.full((min(step, rows - a), cols, n + 2 * _PAD), width, dtype=ranks.dtype)
+            win[..., _PAD:_PAD + n] = views[a:a + step]
+            win[..., _PAD:_PAD + n].sort(axis=-1)
+            win = win.reshape(-1)
+            upto = done + np.searchsorted(r[done:], a + step)              # the block's scored windows
+            rb, cb = r[done:upto], c[done:upto]
+            at_win, at_row = ((rb - a) * cols + cb) * (n + 2 * _PAD) + _PAD, rb * (width + 1)
+            med[done:upto], mad[done:upto] = _median_mad(lambda i: ascending[at_row + win[at_win + i]], m[rb, cb])
+            done = upto
+        return med, mad
