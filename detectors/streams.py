@@ -116,7 +116,7 @@ class Grid:
                 return cls(ids.astype(np.int64), np.full(size, n // size, np.int64), None, None, n // size, True, perm,
                            target)
         elif (stream[1:] > stream[:-1]).all():  # one reading per stream, ids ascending: a single round
-            return cls(stream, np.ones(n, np.int64), None, None, 1, True, None, target)
+            return cls(stream.astype(np.int64, copy=False), np.ones(n, np.int64), None, None, 1, True, None, target)
         order = None
         if not (stream[1:] >= stream[:-1]).all():  # not already grouped (one stream, or sorted by stream)
             # a stable radix sort when ids fit in 16 bits (O(n), cheaper than a merge sort)
