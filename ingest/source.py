@@ -28,6 +28,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from ingest.mqtt_client import Client
 from ingest.settings import MqttSettings
 from ingest.writers.backoff import Backoff
 
@@ -144,14 +145,16 @@ class MqttSource:
         Messages received on a connection that has since dropped are not acknowledged on the new one
         (their packet ids may mean other messages there); the broker sends them again.
         """
-        sent = 0
         with self._lock:
             current = self._generation
+            mids = [mid for (mid, qos), generation in zip(delivery.acks, delivery.generations)
+                    if generation == current and qos == 1]
+            self._client.ack_many(mids)
             for (mid, qos), generation in zip(delivery.acks, delivery.generations):
-                if generation == current and qos > 0:
+                if generation == current and qos == 2:  # only if a broker upgrades our QoS-1 subscription
                     self._client.ack(mid, qos)
-                    sent += 1
-        return sent
+                    mids.append(mid)
+        return len(mids)
 
     # -- paho callbacks (network thread) ---------------------------------------------------------
 
@@ -198,10 +201,10 @@ class MqttSource:
     def protocol(self) -> str:
         return "5" if self._protocol == mqtt.MQTTv5 else "3.1.1"
 
-    def _new_client(self) -> mqtt.Client:
+    def _new_client(self) -> Client:
         s = self.settings
         v5 = self._protocol == mqtt.MQTTv5
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=s.client_id, protocol=self._protocol,
+        client = Client(CallbackAPIVersion.VERSION2, client_id=s.client_id, protocol=self._protocol,
                              clean_session=None if v5 else False, manual_ack=True, reconnect_on_failure=False)
         if s.username is not None:
             client.username_pw_set(s.username, s.password.get_secret_value() if s.password else None)

@@ -44,6 +44,15 @@ def start(config: Path, log: Path) -> subprocess.Popen:
                                 cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
 
 
+def wait_started(log: Path, runs: int) -> None:
+    """Wait until run number ``runs`` logged that it is ingesting (its signal handlers are in place).
+
+    The runs before it may have written everything already, so "all readings are in" does not mean
+    the last process got that far; a signal sent earlier would kill it with the default action.
+    """
+    wait_for(lambda: log.read_text().count("INFO ingest.pipeline: ingesting ") >= runs, 60, f"run {runs} to start")
+
+
 def test_sigkill_mid_stream_then_restart_loses_nothing(mosquitto, influxdb, tmp_path):
     db = "sigkill"
     n = 10_000
@@ -65,6 +74,7 @@ def test_sigkill_mid_stream_then_restart_loses_nothing(mosquitto, influxdb, tmp_
     finally:
         publisher.join(120)
         if proc.poll() is None:
+            wait_started(log, 2)
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(30) == 0, log.read_text()[-3000:]
     values = sorted(v for _, _, v in influx_points(influxdb, db))
@@ -86,6 +96,7 @@ def test_sigterm_flushes_and_exits_zero(mosquitto, influxdb, tmp_path):
     # whatever was acknowledged is written (flushed) or still in the spool; the rest is with the broker
     proc = start(config, log)
     wait_for(lambda: influx_count(influxdb, db) == 3000, 60, "the rest after a restart")
+    wait_started(log, 2)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(30) == 0
 
@@ -119,6 +130,7 @@ def test_soak_repeated_kills_and_a_store_outage_lose_nothing(mosquitto, own_infl
     finally:
         publisher.join(600)
         if proc.poll() is None:
+            wait_started(log, kills + 1)
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(30) == 0, log.read_text()[-3000:]
     assert sorted(v for _, _, v in influx_points(own_influxdb, db)) == list(range(n))
