@@ -1,5 +1,6 @@
 """The MQTT source against real brokers: protocol fallback, re-subscription, acknowledgement rules."""
 
+import contextlib
 import logging
 import threading
 import time
@@ -25,6 +26,18 @@ def taken(source, n, timeout=10):
             got.append(d)
     assert sum(map(len, got)) == n, f"took {sum(map(len, got))} of {n} messages"
     return got
+
+
+@contextlib.contextmanager
+def running(settings):
+    """A started source, connected; stopped afterwards."""
+    source = MqttSource(settings)
+    source.start()
+    try:
+        assert source.connected.wait(10)
+        yield source
+    finally:
+        source.stop()
 
 
 def message(i):
@@ -109,10 +122,7 @@ def test_stop_taking_leaves_new_messages_with_the_broker(own_mosquitto):
 
 def test_receive_maximum_bounds_unacknowledged_messages(mosquitto):
     settings = MqttSettings(url=mosquitto.url, client_id="receive-max", receive_maximum=10)
-    source = MqttSource(settings)
-    source.start()
-    try:
-        assert source.connected.wait(10)
+    with running(settings) as source:
         publisher = threading.Thread(target=publish, args=(mosquitto.port, [message(i) for i in range(50)]))
         publisher.start()
         first = taken(source, 10)
@@ -129,8 +139,6 @@ def test_receive_maximum_bounds_unacknowledged_messages(mosquitto):
             got += len(d)
             source.ack(d)
         publisher.join(10)
-    finally:
-        source.stop()
 
 
 def test_default_subscription_delivers_a_gateway_message_once(mosquitto):
@@ -151,10 +159,7 @@ def test_acknowledged_messages_are_not_sent_again_and_the_others_are(own_mosquit
     # the PUBACKs of a group go out as one write (ingest.mqtt_client.Client.ack_many); the broker
     # must read every one of them, and only them
     settings = MqttSettings(url=own_mosquitto.url, client_id="ack-many", reconnect_min_s=0.05)
-    source = MqttSource(settings)
-    source.start()
-    try:
-        assert source.connected.wait(10)
+    with running(settings) as source:
         publish(own_mosquitto.port, [message(i) for i in range(20)])
         deliveries = taken(source, 20)
         everything = Delivery([m for d in deliveries for m in d.messages], [a for d in deliveries for a in d.acks],
@@ -162,13 +167,7 @@ def test_acknowledged_messages_are_not_sent_again_and_the_others_are(own_mosquit
         acked = Delivery(everything.messages[:12], everything.acks[:12], everything.generations[:12])
         assert source.ack(acked) == 12
         time.sleep(0.5)  # the PUBACKs are written by paho's network thread
-    finally:
-        source.stop()
-    second = MqttSource(settings)
-    second.start()
-    try:
+    with running(settings) as second:
         again = taken(second, 8)
         assert sorted(p for d in again for _, p, _ in d.messages) == sorted(p for _, p, _ in everything.messages[12:])
         assert second.take(timeout=1.0) is None
-    finally:
-        second.stop()
