@@ -1,4 +1,5 @@
-"""No-data (deadman) detection when readings arrive out of order."""
+"""Sensor health: no data (deadman) when readings arrive out of order, and both detectors against
+a reading-by-reading loop on every batch layout and split."""
 
 import numpy as np
 import pytest
