@@ -1,5 +1,5 @@
 """Sensor health: no data (deadman) when readings arrive out of order, and both detectors against
-a reading-by-reading loop on rounds and on shuffled batches, whole and split.
+a reading-by-reading loop on rounds and on shuffled batches, whole and split."""
 
 import numpy as np
 import pytest
