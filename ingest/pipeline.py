@@ -11,7 +11,8 @@ drainer
     reads large batches from the spool, writes them, dead-letters points the store refused, and
     confirms the batch to the spool so it can be forgotten. 429, 5xx and connection errors are
     retried with capped, jittered backoff (honouring Retry-After); a fatal error (401/403, no such
-    database) stops writing loudly while spooling goes on.
+    database) stops writing loudly while spooling goes on, and writing is tried again every
+    ``fatal_retry_s`` (an operator may fix the store without restarting Faultline).
 
 ``run_ingest`` wires the pieces from the settings sections and runs until SIGINT or SIGTERM.
 """
@@ -55,13 +56,15 @@ class Pipeline:
         detectors with exactly what was stored
     commit_wait_s : group commit: how long messages right behind the first may join its fsync
     write_linger_s : after a batch under half of ``write_rows``, how long to let the spool gather more
+    fatal_retry_s : after a fatal write error, how long until writing is tried again (0: never)
     """
 
     def __init__(self, source: MqttSource, decoder: Decoder, spool: Spool, writer: Writer,
                  dead_letters: DeadLetterStore, metrics: IngestMetrics | None = None, *,
                  write_rows: int = 50_000, backoff: Backoff | None = None,
                  clock: Callable[[], int] = time.time_ns, commit_wait_s: float = 0.005,
-                 max_commit_messages: int = 20_000, write_linger_s: float = 0.1, on_written: Callable[[Readings], None] | None = None):
+                 max_commit_messages: int = 20_000, write_linger_s: float = 0.1, fatal_retry_s: float = 300.0,
+                 on_written: Callable[[Readings], None] | None = None):
         self.source, self.decoder, self.spool, self.writer = source, decoder, spool, writer
         self.dead_letters = dead_letters
         self.metrics = metrics or IngestMetrics()
@@ -72,6 +75,8 @@ class Pipeline:
         self.commit_wait_s = commit_wait_s
         self.max_commit_messages = max_commit_messages
         self.write_linger_s = write_linger_s
+        self.fatal_retry_s = fatal_retry_s
+        self._retry_fatal_at = 0.0
         self._on_written = on_written
         self.writer_failure: FatalWriteError | None = None
         self._stop_committing = threading.Event()
@@ -178,8 +183,11 @@ class Pipeline:
                                                      or time.monotonic() > self._drain_deadline):
                 return
             if self.writer_failure is not None:
-                self._halt_writing.wait(0.5)
-                continue
+                if not self.fatal_retry_s or time.monotonic() < self._retry_fatal_at:
+                    self._halt_writing.wait(min(0.5, self.fatal_retry_s or 0.5))
+                    continue
+                log.warning("trying to write again after: %s", self.writer_failure)
+                self.writer_failure = None
             try:
                 batch = self.spool.read(self.write_rows)
             except Exception:  # noqa: BLE001 - e.g. a damaged segment; keep the loop alive, loudly
@@ -213,9 +221,13 @@ class Pipeline:
                 continue
             except FatalWriteError as exc:
                 self.writer_failure = exc
+                self._retry_fatal_at = time.monotonic() + self.fatal_retry_s
                 self.metrics.writer_stopped.set(1)
+                retry = (f"writing is tried again in {self.fatal_retry_s:g} s" if self.fatal_retry_s
+                         else "restart Faultline once the store is fixed")
                 log.error("WRITING STOPPED: %s. Readings keep going to the spool %s until its budget is full "
-                          "(then the broker holds them); fix the store settings and restart.", exc, self.spool.path)
+                          "(then the broker holds them); fix the store or its settings: %s.", exc, self.spool.path,
+                          retry)
                 return False
             except Exception as exc:  # noqa: BLE001 - an unexpected failure is retried, loudly
                 self.metrics.write_retries.inc()
@@ -228,6 +240,10 @@ class Pipeline:
                 self.metrics.write_seconds.observe(time.monotonic() - started)
             break
         self.backoff.reset()
+        if self._retry_fatal_at:
+            self._retry_fatal_at = 0.0
+            self.metrics.writer_stopped.set(0)
+            log.warning("writing resumed")
         if result.rejected:
             now = self.clock()
             self.dead_letters.add_many(DeadLetter(now, "", line.line, line.reason, "write") for line in result.rejected)
@@ -309,7 +325,8 @@ def run_ingest(mqtt_settings: MqttSettings, store: StoreSettings, spool_settings
         pipeline = Pipeline(source, build_decoder(mqtt_settings, store, ingest, waveform_features), spool, writer,
                             dead_letters, metrics, write_rows=max(store.batch_size * 4, 10_000),
                             backoff=Backoff(store.retry_min_s, store.retry_max_s),
-                            commit_wait_s=spool_settings.commit_interval_ms / 1000)
+                            commit_wait_s=spool_settings.commit_interval_ms / 1000,
+                            fatal_retry_s=store.fatal_retry_s)
         resources.enter_context(_stop_on_signals(stop))
         store_name = store.path if store.kind == "sqlite" else f"{store.url} ({store.api})"
         log.info("ingesting %s from %s into %s %s", ", ".join(mqtt_settings.topic_filters()), mqtt_settings.url,

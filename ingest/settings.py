@@ -136,6 +136,7 @@ class StoreSettings(_Section):
     timeout_s: float = Field(10.0, gt=0)
     retry_min_s: float = Field(0.5, gt=0)
     retry_max_s: float = Field(30.0, gt=0)
+    fatal_retry_s: float = Field(300.0, ge=0)
 
     @field_validator("url")
     @classmethod

@@ -214,3 +214,17 @@ def test_on_written_sees_exactly_the_confirmed_batches_and_its_failure_does_not_
     wait_for(lambda: value(metrics, "faultline_readings_written_total") == 3, 5, "writing went on")
     p.stop(1.0)
     assert [v for batch in seen for v in batch] == [1.0, 2.0, 3.0]
+
+
+def test_writing_is_tried_again_after_a_fatal_error_and_resumes(parts):
+    writer = ScriptedWriter([FatalWriteError("HTTP 401", status=401), FatalWriteError("HTTP 403", status=403)])
+    p, source, metrics = make(parts, writer, fatal_retry_s=0.2)
+    source.add([reading(1)])
+    p.start()
+    wait_for(lambda: p.writer_failure is not None, 5, "writer to stop")
+    assert value(metrics, "faultline_writer_stopped") == 1
+    source.add([reading(2)])
+    # the 403 on the first retry stops writing again; the second retry finds the store fixed
+    wait_for(lambda: value(metrics, "faultline_readings_written_total") == 2, 5, "both written after the retries")
+    assert value(metrics, "faultline_writer_stopped") == 0 and p.writer_failure is None
+    assert p.stop(1.0)
