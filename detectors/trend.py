@@ -131,11 +131,17 @@ class TrendToLimit(StreamingDetector):
         x_tail = np.divide(t[:, :, :-1] - t_ref, _NS_PER_H).reshape(w, -1)
         tail = self._running(self._terms(x_tail, (v[:, :, :-1] - v_ref).reshape(w, -1)), reverse=True)
         head[:-1] += tail[1:]                                   # window at head offset j: the tail from j + 1
-        fit = self._fit(*head.transpose(1, 0, 2), x_now, np.broadcast_to(v_ref.reshape(-1), x_now.shape))
+        del tail, t, v, pos, inside, x_tail
         # each new reading's window: (offset in its block, row, its block - 1)
         e = n0[:, None] + np.arange(cols)[None, :]
-        at = (e % w) * (rows * (nb - 1)) + np.arange(rows)[:, None] * (nb - 1) + (e // w - k0[:, None] - 1)
-        return tuple(f.reshape(-1)[at] for f in fit)
+        cell = (np.arange(rows)[:, None] * (nb - 1) + (e // w - k0[:, None] - 1)).reshape(-1)
+        at = (e % w).reshape(-1) * x_now.shape[1] + cell
+        sums = np.empty((6, len(at)))
+        for q in range(6):
+            np.take(head.reshape(-1), at + (at // x_now.shape[1]) * 5 * x_now.shape[1] + q * x_now.shape[1],
+                    out=sums[q])
+        fit = self._fit(sums, x_now.reshape(-1)[at], v_ref.reshape(-1)[cell])
+        return tuple(f.reshape(rows, cols) for f in fit)
 
     def _window_fits(self, ring_t: np.ndarray, ring_v: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, ...]:
         """The fits of single windows (k, window) laid out as the ring (reading number i of the stream
@@ -153,7 +159,7 @@ class TrendToLimit(StreamingDetector):
             sums[:, a:b] = np.add.reduce(q[:e + 1, :, a:b], axis=0)     # the head, forward from the edge
             if e + 1 < len(q):                                            # the tail, backward from the edge
                 sums[:, a:b] += np.add.reduce(q[:e:-1, :, a:b], axis=0)
-        fit = self._fit(*sums, x[j, np.arange(len(j))], v_ref)
+        fit = self._fit(sums, x[j, np.arange(len(j))], v_ref)
         back = np.empty_like(order)
         back[order] = np.arange(len(order))
         return tuple(f[back] for f in fit)
@@ -191,30 +197,39 @@ class TrendToLimit(StreamingDetector):
             np.add(q[i + d], q[i], out=q[i])
         return q
 
-    def _fit(self, n, sx, sxx, sy, syy, sxy, x_now, v_ref) -> tuple[np.ndarray, ...]:
-        """OLS from each window's sums (x hours, y value about a reading of the window): (score, hours,
-        earliest, latest)."""
+    def _fit(self, sums: np.ndarray, x_now: np.ndarray, v_ref: np.ndarray) -> tuple[np.ndarray, ...]:
+        """OLS from each window's sums (count, Σx, Σx², Σy, Σy², Σxy; shape (6, k), overwritten) with x
+        in hours and y the value, both about a reading of the window (``x_now`` the reading's x,
+        ``v_ref`` the value y is about): (score, hours, earliest, latest). In place, to keep few
+        large temporaries (fresh memory is slow to fault in)."""
         limit = np.log(self.limit) if self.growth == "exponential" else self.limit
+        n, sx, sxx, sy, syy, sxy = sums
         nn = np.maximum(n, 1.0)
-        mx, my = sx / nn, sy / nn
-        cxx = sxx - sx * mx                                            # Σ (x - mean x)²
-        cxy = sxy - sx * my
-        cyy = syy - sy * my
-        tm = mx - x_now                                                # mean hours before the reading
-        safe = np.maximum(cxx, 1e-300)
-        slope = cxy / safe
-        level = my + v_ref - slope * tm                                # fitted value now (t = 0)
-        se = np.sqrt(np.maximum(cyy - slope * cxy, 0.0) / np.maximum(n - 2, 1) / safe)
+        my = np.divide(sy, nn)
+        mx = np.divide(sx, nn, out=nn)
+        cxx = np.subtract(sxx, np.multiply(sx, mx))                       # Σ (x - mean x)²
         # the times differ when the spread about their mean is more than rounding of the raw sums
-        usable = (n >= self.min_points) & (cxx > 1e-9 * sxx)
-        rising = usable & (slope > self.z * se)
-        gap = np.maximum(limit - level, 0.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            eta = np.where(rising, gap / slope, np.inf)
-            lo = np.where(rising, gap / (slope + self.z * se), np.inf)
-            hi = np.where(rising, gap / (slope - self.z * se), np.inf)
-            score = np.where(rising, self.horizon_h / np.maximum(eta, self.horizon_h / 100.0), 0.0)
-        score = np.where(usable & (level >= limit), 100.0, score)
+        usable = (n >= self.min_points) & (cxx > np.multiply(sxx, 1e-9, out=sxx))
+        cxy = np.subtract(sxy, np.multiply(sx, my, out=sx), out=sxy)
+        cyy = np.subtract(syy, np.multiply(sy, my, out=sy), out=syy)
+        tm = np.subtract(mx, x_now, out=mx)                               # mean hours before the reading
+        safe = np.maximum(cxx, 1e-300, out=cxx)
+        slope = np.divide(cxy, safe, out=sy)
+        level = np.subtract(np.add(my, v_ref, out=my), np.multiply(slope, tm, out=tm), out=my)   # now (t = 0)
+        res = np.maximum(np.subtract(cyy, np.multiply(slope, cxy, out=cxy), out=cyy), 0.0, out=cyy)
+        se = np.sqrt(np.divide(np.divide(res, np.maximum(np.subtract(n, 2, out=n), 1, out=n), out=res), safe,
+                               out=res), out=res)
+        z_se = np.multiply(se, self.z, out=sxx)
+        rising = usable & (slope > z_se)
+        at_limit = usable & (level >= limit)
+        gap = np.maximum(np.subtract(limit, level, out=level), 0.0, out=level)
+        eta, lo, hi = (np.full(len(gap), np.inf) for _ in range(3))
+        np.divide(gap, slope, out=eta, where=rising)
+        np.divide(gap, np.add(slope, z_se, out=tm), out=lo, where=rising)
+        np.divide(gap, np.subtract(slope, z_se, out=tm), out=hi, where=rising)
+        score = np.zeros(len(gap))
+        np.divide(self.horizon_h, np.maximum(eta, self.horizon_h / 100.0, out=tm), out=score, where=rising)
+        np.copyto(score, 100.0, where=at_limit)
         return score, eta, lo, hi
 
     # History is a ring per stream: reading number k of a stream sits in column k % window, so the
