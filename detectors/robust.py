@@ -12,7 +12,7 @@ __all__ = ["RobustZ", "median_mad_sorted", "nan_median"]
 
 # MAD of a Gaussian sample times this estimates its standard deviation.
 _MAD_TO_SIGMA = 1.4826
-_BLOCK = 1 << 19  # window elements per block of windows: their sorted ranks stay in cache
+_BLOCK = 1 << 18  # window elements per block of windows: their sorted ranks stay in cache
 _PAD = 2  # reads up to this far outside a sorted window give NaN
 
 
@@ -64,7 +64,7 @@ def _padded_median_mad(padded: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, n
 
 def _median_mad(at, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Median and MAD of windows whose ``i``-th smallest values are ``at(i)`` (i: one index per
-    window, ``-_PAD <= i < m + _PAD``; NaN outside ``0 .. m - 1``) and which hold ``m >= 1`` values.
+    window, ``-_PAD <= i < m + _PAD``; NaN or +inf outside ``0 .. m - 1``) and hold ``m >= 1`` values.
 
     The deviations ``|x - median|`` of a sorted window fall then rise along it, so its ``k + 1``
     smallest are ``k + 1`` neighbours ``i .. i + k``: the ``k``-th smallest deviation is the least,
@@ -141,8 +141,8 @@ class RobustZ(StreamingDetector):
         n = self.window
         rows, cols = value.shape
         # a row's history is NaN-padded at the front only, so window j holds min(n, seen + j) readings
-        seen = n - np.isnan(hist).sum(axis=1)
-        m = np.minimum(seen[:, None] + np.arange(cols)[None, :], n)
+        seen = (n - np.isnan(hist).sum(axis=1)).astype(np.int32)
+        m = np.minimum(seen[:, None] + np.arange(cols, dtype=np.int32)[None, :], n)
         r, c = np.nonzero((m >= self.min_periods) & valid)
         out = np.zeros((rows, cols))
         if len(r):
@@ -154,10 +154,12 @@ class RobustZ(StreamingDetector):
                 med, mad = _padded_median_mad(win, m[r, c])
             else:
                 med, mad = self._ranked_median_mad(joined, r, c, m)
-            sigma = np.maximum(_MAD_TO_SIGMA * mad, self.min_scale)
-            z = (value[r, c] - med) / sigma
-            z = {"both": np.abs(z), "up": z, "down": -z}[self.direction]
-            out[r, c] = np.maximum(z, 0.0) / self.threshold
+            # in place: fresh memory is slow to fault in
+            sigma = np.maximum(np.multiply(mad, _MAD_TO_SIGMA, out=mad), self.min_scale, out=mad)
+            z = np.divide(np.subtract(value[r, c], med, out=med), sigma, out=med)
+            if self.direction != "up":
+                (np.abs if self.direction == "both" else np.negative)(z, out=z)
+            out[r, c] = np.divide(np.maximum(z, 0.0, out=z), self.threshold, out=z)
         state["history"] = trailing(hist, value, grid.counts)
         return out
 
@@ -170,18 +172,21 @@ class RobustZ(StreamingDetector):
         n = self.window
         rows, width = joined.shape
         cols = width - n
-        order = np.argsort(np.where(np.isnan(joined), np.inf, joined), axis=1)   # no reading: last
+        np.copyto(joined, np.inf, where=np.isnan(joined))                 # no reading: ranked last
         ranks = np.empty((rows, width), dtype=np.int16 if width < (1 << 15) - 1 else np.int64)
-        np.put_along_axis(ranks, order, np.arange(width, dtype=ranks.dtype)[None, :], axis=1)
-        # sorted readings of each row, then NaN: what a rank past the row's readings reads
-        ascending = np.concatenate([np.take_along_axis(joined, order, axis=1), np.full((rows, 1), np.nan)], axis=1)
+        np.put_along_axis(ranks, np.argsort(joined, axis=1), np.arange(width, dtype=ranks.dtype)[None, :], axis=1)
+        # sorted readings of each row, then inf: what a rank past the row's readings reads
+        ascending = np.full((rows, width + 1), np.inf)
+        ascending[:, :width] = joined
+        ascending[:, :width].sort(axis=1)
         ascending = ascending.reshape(-1)
         views = sliding_window_view(ranks, n, axis=1)[:, :cols]
         med, mad = np.empty(len(r)), np.empty(len(r))
         step = max(1, _BLOCK // (cols * n))                                # rows per block: in cache
         done = 0
+        block = np.full((min(step, rows), cols, n + 2 * _PAD), width, dtype=ranks.dtype)   # reused: no fresh pages
         for a in range(0, rows, step):
-            win = np.full((min(step, rows - a), cols, n + 2 * _PAD), width, dtype=ranks.dtype)
+            win = block[:min(step, rows - a)]
             win[..., _PAD:_PAD + n] = views[a:a + step]
             win[..., _PAD:_PAD + n].sort(axis=-1)
             win = win.reshape(-1)
