@@ -143,28 +143,36 @@ class RobustZ(StreamingDetector):
         # a row's history is NaN-padded at the front only, so window j holds min(n, seen + j) readings
         seen = (n - np.isnan(hist).sum(axis=1)).astype(np.int32)
         m = np.minimum(seen[:, None] + np.arange(cols, dtype=np.int32)[None, :], n)
-        r, c = np.nonzero((m >= self.min_periods) & valid)
+        scored = (m >= self.min_periods) & valid
         out = np.zeros((rows, cols))
-        if len(r):
-            joined = np.concatenate([hist, value], axis=1)             # window of column j: joined[j:j + n]
-            if 4 * cols < n:  # a few new readings per stream: sort their windows
-                win = np.full((len(r), n + 2 * _PAD), np.nan)
-                win[:, _PAD:_PAD + n] = sliding_window_view(joined, n, axis=1)[r, c]
-                win[:, _PAD:_PAD + n].sort(axis=1)                      # NaN (no reading yet) sorts last
-                med, mad = _padded_median_mad(win, m[r, c])
-            else:
-                med, mad = self._ranked_median_mad(joined, r, c, m)
-            # in place: fresh memory is slow to fault in
-            sigma = np.maximum(np.multiply(mad, _MAD_TO_SIGMA, out=mad), self.min_scale, out=mad)
-            z = np.divide(np.subtract(value[r, c], med, out=med), sigma, out=med)
-            if self.direction != "up":
-                (np.abs if self.direction == "both" else np.negative)(z, out=z)
-            out[r, c] = np.divide(np.maximum(z, 0.0, out=z), self.threshold, out=z)
+        if not scored.any():
+            pass
+        elif 4 * cols < n:  # a few new readings per stream: sort the scored windows
+            r, c = np.nonzero(scored)
+            win = np.full((len(r), n + 2 * _PAD), np.nan)
+            win[:, _PAD:_PAD + n] = sliding_window_view(np.concatenate([hist, value], axis=1), n, axis=1)[r, c]
+            win[:, _PAD:_PAD + n].sort(axis=1)                          # NaN (no reading yet) sorts last
+            out[r, c] = self._scores(value[r, c], *_padded_median_mad(win, m[r, c]))
+        else:  # many: every window of the grid at once, the unscored ones dropped at the end
+            with np.errstate(invalid="ignore"):                            # windows with no reading yet
+                scores = self._scores(value, *self._ranked_median_mad(np.concatenate([hist, value], axis=1),
+                                                                      np.maximum(m, 1)))
+            np.copyto(out, scores, where=scored)
         state["history"] = trailing(hist, value, grid.counts)
         return out
 
-    def _ranked_median_mad(self, joined, r, c, m):
-        """Median and MAD of the windows ``joined[r, c:c + n]``, many per stream.
+    def _scores(self, x: np.ndarray, med: np.ndarray, mad: np.ndarray) -> np.ndarray:
+        """The scores of readings ``x`` against their windows' median and MAD (both overwritten: fresh
+        memory is slow to fault in)."""
+        sigma = np.maximum(np.multiply(mad, _MAD_TO_SIGMA, out=mad), self.min_scale, out=mad)
+        z = np.divide(np.subtract(x, med, out=med), sigma, out=med)
+        if self.direction != "up":
+            (np.abs if self.direction == "both" else np.negative)(z, out=z)
+        return np.divide(np.maximum(z, 0.0, out=z), self.threshold, out=z)
+
+    def _ranked_median_mad(self, joined: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Median and MAD of every window ``joined[r, c:c + n]`` (``m`` readings each, at least 1):
+        shape (rows, cols).
 
         Each row's readings are ranked once; a window's sorted ranks then name its order statistics,
         and sorting small integers is much cheaper than sorting the readings of every window.
@@ -181,18 +189,18 @@ class RobustZ(StreamingDetector):
         ascending[:, :width].sort(axis=1)
         ascending = ascending.reshape(-1)
         views = sliding_window_view(ranks, n, axis=1)[:, :cols]
-        med, mad = np.empty(len(r)), np.empty(len(r))
-        step = max(1, _BLOCK // (cols * n))                                # rows per block: in cache
-        done = 0
-        block = np.full((min(step, rows), cols, n + 2 * _PAD), width, dtype=ranks.dtype)   # reused: no fresh pages
+        med, mad = np.empty((rows, cols)), np.empty((rows, cols))
+        step = min(rows, max(1, _BLOCK // (cols * n)))                     # rows per block: in cache
+        block = np.full((step, cols, n + 2 * _PAD), width, dtype=ranks.dtype)   # reused: no fresh pages
+        at_win = np.arange(step * cols) * (n + 2 * _PAD) + _PAD
+        at_row = np.repeat(np.arange(step) * (width + 1), cols)
         for a in range(0, rows, step):
-            win = block[:min(step, rows - a)]
-            win[..., _PAD:_PAD + n] = views[a:a + step]
+            size = min(step, rows - a)
+            win = block[:size]
+            win[..., _PAD:_PAD + n] = views[a:a + size]
             win[..., _PAD:_PAD + n].sort(axis=-1)
             win = win.reshape(-1)
-            upto = done + np.searchsorted(r[done:], a + step)              # the block's scored windows
-            rb, cb = r[done:upto], c[done:upto]
-            at_win, at_row = ((rb - a) * cols + cb) * (n + 2 * _PAD) + _PAD, rb * (width + 1)
-            med[done:upto], mad[done:upto] = _median_mad(lambda i: ascending[at_row + win[at_win + i]], m[rb, cb])
-            done = upto
+            at_w, at_r = at_win[:size * cols], at_row[:size * cols] + a * (width + 1)
+            med[a:a + size], mad[a:a + size] = (x.reshape(size, cols) for x in _median_mad(
+                lambda i: ascending[at_r + win[at_w + i]], m[a:a + size].reshape(-1)))
         return med, mad
