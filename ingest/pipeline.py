@@ -281,9 +281,9 @@ def build_writer(store: StoreSettings) -> Writer:
     if store.api == "v1":
         return InfluxV1Writer(store.url, store.database, store.username, _secret(store.password),
                               retention_policy=store.retention_policy, timeout=store.timeout_s,
-                              create_database=True, max_lines=store.batch_size)
+                              create_database=True, max_lines=store.batch_size, concurrency=store.write_concurrency)
     return InfluxV2Writer(store.url, _secret(store.token) or "", store.org, store.bucket, timeout=store.timeout_s,
-                          max_lines=store.batch_size)
+                          max_lines=store.batch_size, concurrency=store.write_concurrency)
 
 
 def build_decoder(mqtt_settings: MqttSettings, store: StoreSettings, ingest: IngestSettings,

@@ -137,6 +137,7 @@ class StoreSettings(_Section):
     retry_min_s: float = Field(0.5, gt=0)
     retry_max_s: float = Field(30.0, gt=0)
     fatal_retry_s: float = Field(300.0, ge=0)
+    write_concurrency: int = Field(2, ge=1, le=16)
 
     @field_validator("url")
     @classmethod

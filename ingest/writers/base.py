@@ -8,6 +8,8 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Callable, NamedTuple, Protocol, runtime_checkable
 
+import numpy as np
+
 from ingest.lineprotocol import LineEncoder, Lines
 from ingest.readings import Readings
 from ingest.writers.errors import FatalWriteError, RetryableWriteError
@@ -61,6 +63,16 @@ class Response(NamedTuple):
     retry_after: float | None = None
 
 
+def point_keys(readings: Readings, start: int, stop: int) -> np.ndarray:
+    """One int64 per row of ``start:stop`` that equal (series, timestamp) pairs share.
+
+    Different pairs can collide (the timestamp and the series position are mixed by a wrapping
+    multiply-add); a collision only makes two requests wait for each other, never reorders them.
+    """
+    with np.errstate(over="ignore"):
+        return readings.ts[start:stop] * np.int64(1_000_003) + readings.index[start:stop]
+
+
 def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or an HTTP date); None when absent or bad."""
     if value is None:
@@ -100,10 +112,13 @@ class LineProtocolWriter:
     #: which line-protocol dialect the server parses (see `ingest.lineprotocol`)
     dialect = "v2"
 
-    def __init__(self, max_lines: int = 5000):
+    def __init__(self, max_lines: int = 5000, concurrency: int = 2):
         if max_lines < 1:
             raise ValueError(f"max_lines must be at least 1, got {max_lines!r}")
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency!r}")
         self.max_lines = max_lines
+        self.concurrency = concurrency
         self._sender: ThreadPoolExecutor | None = None
 
     def _post(self, body: bytes) -> Response:  # pragma: no cover - subclasses
@@ -128,16 +143,20 @@ class LineProtocolWriter:
     def write(self, readings: Readings) -> WriteResult:
         """Write every point of ``readings``; see the class docstring for failures.
 
-        A batch of more than ``max_lines`` rows goes out in several requests, and each request's
-        lines are formatted while the previous request is on the wire (sending waits on the network
-        and releases the GIL), so the server is not left idle while Python formats lines. When a
-        request fails the error is raised after the request in flight finished; writing the whole
-        batch again is safe (same series and timestamp overwrite).
+        A batch of more than ``max_lines`` rows goes out in several requests, up to ``concurrency``
+        of them in flight at once: the server parses and stores them on separate cores, and the
+        next request's lines are formatted while the others are on the wire (sending waits on the
+        network and releases the GIL). Two requests are in flight together only when no point of
+        one has the series and timestamp of a point of the other, so where a batch holds the same
+        point twice the later row still wins, as with one request after the other. When a request
+        fails the error is raised after the requests in flight finished; writing the whole batch
+        again is safe (same series and timestamp overwrite).
         """
         if len(readings) <= self.max_lines:
             return self.write_prepared(self.prepare(readings))
         if self._sender is None:
-            self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{type(self).__name__}-send")
+            self._sender = ThreadPoolExecutor(max_workers=self.concurrency,
+                                              thread_name_prefix=f"{type(self).__name__}-send")
         encoder = LineEncoder(readings, "ns", self.dialect)
         rejected: list[RejectedLine] = []
         written = 0
@@ -146,24 +165,26 @@ class LineProtocolWriter:
             found: list[RejectedLine] = []
             return self.write_lines(lines, found), found
 
-        def collect(future: Future) -> None:
+        def collect() -> None:
             nonlocal written
-            sent, found = future.result()
+            sent, found = in_flight.pop(0)[0].result()
             written += sent
             rejected.extend(found)
 
-        in_flight: Future | None = None
+        in_flight: list[tuple[Future, np.ndarray | None]] = []
         try:
             for start in range(0, len(encoder), self.max_lines):
                 lines, refused = encoder.lines(start, start + self.max_lines)
                 rejected.extend(RejectedLine(row.line.encode(), row.reason) for row in refused)
-                if in_flight is not None:
-                    collect(in_flight)
-                in_flight = self._sender.submit(send, lines)
-            collect(in_flight)
+                keys = point_keys(readings, start, start + self.max_lines) if self.concurrency > 1 else None
+                while in_flight and (len(in_flight) >= self.concurrency
+                                     or any(np.isin(keys, other).any() for _, other in in_flight)):
+                    collect()
+                in_flight.append((self._sender.submit(send, lines), keys))
+            while in_flight:
+                collect()
         finally:
-            if in_flight is not None:
-                wait([in_flight])  # never leave a request running behind an exception
+            wait([future for future, _ in in_flight])  # never leave a request running behind an exception
         return WriteResult(written, rejected)
 
     def prepare(self, readings: Readings) -> EncodedBatch:

@@ -28,6 +28,8 @@ class InfluxV1Writer(LineProtocolWriter):
         when a write finds it missing. Without it a missing database is a `FatalWriteError`.
     max_lines : int
         Lines per request.
+    concurrency : int
+        Requests in flight at once when a batch needs several.
     transport : httpx.BaseTransport, optional
         For tests.
     """
@@ -36,8 +38,8 @@ class InfluxV1Writer(LineProtocolWriter):
 
     def __init__(self, url: str, database: str, username: str | None = None, password: str | None = None,
                  retention_policy: str | None = None, timeout: float = 10.0, create_database: bool = False,
-                 max_lines: int = 5000, transport: httpx.BaseTransport | None = None):
-        super().__init__(max_lines)
+                 max_lines: int = 5000, transport: httpx.BaseTransport | None = None, concurrency: int = 2):
+        super().__init__(max_lines, concurrency)
         self.url = url.rstrip("/")
         self.database = database
         auth = (username, password or "") if username else None

@@ -34,11 +34,13 @@ class InfluxV2Writer(LineProtocolWriter):
         Seconds per request; a timeout is retryable.
     max_lines : int
         Lines per request.
+    concurrency : int
+        Requests in flight at once when a batch needs several.
     """
 
     def __init__(self, url: str, token: str, org: str, bucket: str, timeout: float = 10.0,
-                 max_lines: int = 5000):
-        super().__init__(max_lines)
+                 max_lines: int = 5000, concurrency: int = 2):
+        super().__init__(max_lines, concurrency)
         self.url = url.rstrip("/")
         self.org = org
         self.bucket = bucket

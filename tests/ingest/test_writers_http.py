@@ -282,3 +282,45 @@ def test_rows_that_cannot_be_encoded_are_rejected_in_every_request():
     assert sorted(reason for _, reason in result.rejected) == ["value -inf is not finite", "value inf is not finite",
                                                                 "value nan is not finite"]
     assert len(w.stored) == 17
+
+
+class Overlap:
+    """A server answer that holds each request a moment and records how many were in flight."""
+
+    def __init__(self):
+        self.now = self.most = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, body):
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        time.sleep(0.05)
+        with self.lock:
+            self.now -= 1
+        return 204, {}, b""
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_requests_of_a_large_batch_are_in_flight_together(scripted, kind):
+    answer = Overlap()
+    server = scripted(answer)
+    with make_writer(kind, server.url, max_lines=10) as w:
+        assert w.write(readings(60)) == (60, [])
+    assert answer.most == 2 and len(server.bodies) == 6
+    assert sorted(int(line.rsplit(b" ", 1)[1]) for line in server.lines()) == list(range(1_000, 1_060))
+
+
+def test_requests_holding_the_same_point_go_one_after_the_other(scripted):
+    answer = Overlap()
+    server = scripted(answer)
+    key = SeriesKey("m", (("sensor", "good"),), "v")
+    # rows 0-9 and 10-19 both hold the point at ts 5: its later value (from the second request) must win
+    ts = np.concatenate([np.arange(10), np.arange(10) - 5 + 10]) + 1_000
+    ts[15] = 1_005
+    batch = Readings((key,), np.zeros(20, np.int32), ts.astype(np.int64), np.arange(20.0))
+    with make_writer("v1", server.url, max_lines=10) as w:
+        assert w.write(batch) == (20, [])
+    assert answer.most == 1
+    assert server.bodies[0].split(b"\n")[5] == b"m,sensor=good v=5 1005"
+    assert server.bodies[1].split(b"\n")[5] == b"m,sensor=good v=15 1005"
