@@ -10,6 +10,7 @@ __all__ = ["TrendToLimit"]
 
 _NS_PER_H = 3_600_000_000_000
 _FIT_KEYS = ("score", "eta_h", "eta_lo_h", "eta_hi_h")
+_ROWS_PER_PASS = 128  # streams per pass of the running sums (for a window of 60)
 
 
 class TrendToLimit(StreamingDetector):
@@ -119,6 +120,19 @@ class TrendToLimit(StreamingDetector):
             for o, f in zip(out, fit):
                 o[r, c] = f
             return tuple(out)
+        out = [np.empty((rows, cols)) for _ in range(4)]
+        step = max(1, _ROWS_PER_PASS * 60 // w)        # rows at a time: arrays that stay in cache
+        for a in range(0, rows, step):
+            for o, f in zip(out, self._block_fits(jt[a:a + step], jv[a:a + step], n0[a:a + step])):
+                o[a:a + step] = f
+        return tuple(out)
+
+    def _block_fits(self, jt: np.ndarray, jv: np.ndarray, n0: np.ndarray) -> tuple[np.ndarray, ...]:
+        """``_fits`` of every new reading of rows ``[history | new]`` from running sums over blocks."""
+        w = self.window
+        rows, cols = jt.shape[0], jt.shape[1] - w
+        k0 = n0 // w - 1                                        # first block laid out: the one before n0's
+        nb = int(((n0 + cols - 1) // w - k0).max()) + 1
         # [history | new] of each row laid out as (offset in block, row, block)
         pos = (k0 * w - n0 + w)[None, :, None] + np.arange(w)[:, None, None] + w * np.arange(nb)[None, None, :]
         inside = (pos >= 0) & (pos < w + cols)
