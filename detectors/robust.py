@@ -12,7 +12,7 @@ __all__ = ["RobustZ", "median_mad_sorted", "nan_median"]
 
 # MAD of a Gaussian sample times this estimates its standard deviation.
 _MAD_TO_SIGMA = 1.4826
-_BLOCK = 1 << 18  # window elements per block of windows: their sorted ranks stay in cache
+_BLOCK = 1 << 19  # window elements per block of windows: their sorted ranks stay in cache
 _PAD = 2  # reads up to this far outside a sorted window give NaN
 
 
@@ -153,11 +153,14 @@ class RobustZ(StreamingDetector):
             win[:, _PAD:_PAD + n] = sliding_window_view(np.concatenate([hist, value], axis=1), n, axis=1)[r, c]
             win[:, _PAD:_PAD + n].sort(axis=1)                          # NaN (no reading yet) sorts last
             out[r, c] = self._scores(value[r, c], *_padded_median_mad(win, m[r, c]))
-        else:  # many: every window of the grid at once, the unscored ones dropped at the end
-            with np.errstate(invalid="ignore"):                            # windows with no reading yet
-                scores = self._scores(value, *self._ranked_median_mad(np.concatenate([hist, value], axis=1),
-                                                                      np.maximum(m, 1)))
-            np.copyto(out, scores, where=scored)
+        else:  # many: every window of the grid, some streams at a time (in cache), the unscored dropped
+            joined = np.concatenate([hist, value], axis=1)
+            step = max(1, _BLOCK // (cols * n))
+            for a in range(0, rows, step):
+                b = a + step
+                with np.errstate(invalid="ignore"):                        # windows with no reading yet
+                    scores = self._scores(value[a:b], *self._ranked_median_mad(joined[a:b], np.maximum(m[a:b], 1)))
+                np.copyto(out[a:b], scores, where=scored[a:b])
         state["history"] = trailing(hist, value, grid.counts)
         return out
 
@@ -172,7 +175,7 @@ class RobustZ(StreamingDetector):
 
     def _ranked_median_mad(self, joined: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Median and MAD of every window ``joined[r, c:c + n]`` (``m`` readings each, at least 1):
-        shape (rows, cols).
+        shape (rows, cols). ``joined`` is overwritten.
 
         Each row's readings are ranked once; a window's sorted ranks then name its order statistics,
         and sorting small integers is much cheaper than sorting the readings of every window.
@@ -188,19 +191,11 @@ class RobustZ(StreamingDetector):
         ascending[:, :width] = joined
         ascending[:, :width].sort(axis=1)
         ascending = ascending.reshape(-1)
-        views = sliding_window_view(ranks, n, axis=1)[:, :cols]
-        med, mad = np.empty((rows, cols)), np.empty((rows, cols))
-        step = min(rows, max(1, _BLOCK // (cols * n)))                     # rows per block: in cache
-        block = np.full((step, cols, n + 2 * _PAD), width, dtype=ranks.dtype)   # reused: no fresh pages
-        at_win = np.arange(step * cols) * (n + 2 * _PAD) + _PAD
-        at_row = np.repeat(np.arange(step) * (width + 1), cols)
-        for a in range(0, rows, step):
-            size = min(step, rows - a)
-            win = block[:size]
-            win[..., _PAD:_PAD + n] = views[a:a + size]
-            win[..., _PAD:_PAD + n].sort(axis=-1)
-            win = win.reshape(-1)
-            at_w, at_r = at_win[:size * cols], at_row[:size * cols] + a * (width + 1)
-            med[a:a + size], mad[a:a + size] = (x.reshape(size, cols) for x in _median_mad(
-                lambda i: ascending[at_r + win[at_w + i]], m[a:a + size].reshape(-1)))
-        return med, mad
+        win = np.full((rows, cols, n + 2 * _PAD), width, dtype=ranks.dtype)
+        win[..., _PAD:_PAD + n] = sliding_window_view(ranks, n, axis=1)[:, :cols]
+        win[..., _PAD:_PAD + n].sort(axis=-1)
+        win = win.reshape(-1)
+        at_win = np.arange(rows * cols) * (n + 2 * _PAD) + _PAD
+        at_row = np.repeat(np.arange(rows) * (width + 1), cols)
+        med, mad = _median_mad(lambda i: ascending[at_row + win[at_win + i]], m.reshape(-1))
+        return med.reshape(rows, cols), mad.reshape(rows, cols)
