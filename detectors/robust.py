@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 from numpy.lib.stride_tricks import sliding_window_view
 
 from detectors.streams import StreamingDetector, trailing
@@ -12,8 +11,8 @@ __all__ = ["RobustZ", "median_mad_sorted", "nan_median"]
 
 # MAD of a Gaussian sample times this estimates its standard deviation.
 _MAD_TO_SIGMA = 1.4826
-_BLOCK = 1 << 19  # window elements per block of windows: their sorted ranks stay in cache
-_PAD = 2  # reads up to this far outside a sorted window give NaN
+_BLOCK = 1 << 19  # window elements per block of streams: their sorted ranks stay in cache
+_PAD = 2  # reads up to this far outside a sorted window give NaN or +inf
 
 
 def nan_median(w: np.ndarray) -> np.ndarray:
@@ -145,15 +144,13 @@ class RobustZ(StreamingDetector):
         m = np.minimum(seen[:, None] + np.arange(cols, dtype=np.int32)[None, :], n)
         scored = (m >= self.min_periods) & valid
         out = np.zeros((rows, cols))
-        if not scored.any():
-            pass
-        elif 4 * cols < n:  # a few new readings per stream: sort the scored windows
+        if scored.any() and 4 * cols < n:  # a few new readings per stream: sort the scored windows
             r, c = np.nonzero(scored)
             win = np.full((len(r), n + 2 * _PAD), np.nan)
             win[:, _PAD:_PAD + n] = sliding_window_view(np.concatenate([hist, value], axis=1), n, axis=1)[r, c]
             win[:, _PAD:_PAD + n].sort(axis=1)                          # NaN (no reading yet) sorts last
             out[r, c] = self._scores(value[r, c], *_padded_median_mad(win, m[r, c]))
-        else:  # many: every window of the grid, some streams at a time (in cache), the unscored dropped
+        elif scored.any():  # many: every window of the grid, some streams at a time (in cache), unscored dropped
             joined = np.concatenate([hist, value], axis=1)
             step = max(1, _BLOCK // (cols * n))
             for a in range(0, rows, step):
