@@ -13,6 +13,11 @@ _FIT_KEYS = ("score", "eta_h", "eta_lo_h", "eta_hi_h")
 _ROWS_PER_PASS = 128  # streams per pass of the running sums (for a window of 60)
 
 
+def _zero_nan(a: np.ndarray) -> np.ndarray:
+    """``a`` with NaN as 0 (np.nan_to_num without its per-call overhead)."""
+    return np.where(np.isnan(a), 0.0, a)
+
+
 class TrendToLimit(StreamingDetector):
     """Time until a rising reading reaches ``limit``, from a line fitted over recent readings.
 
@@ -139,7 +144,7 @@ class TrendToLimit(StreamingDetector):
         pos = np.clip(pos, 0, w + cols - 1) + (w + cols) * np.arange(rows)[None, :, None]
         t, v = jt.reshape(-1)[pos], jv.reshape(-1)[pos]
         v[~inside] = np.nan
-        t_ref, v_ref = t[0, :, 1:], np.nan_to_num(v[0, :, 1:])  # the first reading of each head block
+        t_ref, v_ref = t[0, :, 1:], _zero_nan(v[0, :, 1:])     # the first reading of each head block
         x_now = np.divide(t[:, :, 1:] - t_ref, _NS_PER_H).reshape(w, -1)  # hours after it
         head = self._running(self._terms(x_now, (v[:, :, 1:] - v_ref).reshape(w, -1)), reverse=False)
         x_tail = np.divide(t[:, :, :-1] - t_ref, _NS_PER_H).reshape(w, -1)
@@ -161,19 +166,25 @@ class TrendToLimit(StreamingDetector):
         """The fits of single windows (k, window) laid out as the ring (reading number i of the stream
         in column i % window, so the block edge is column 0) whose last reading is in column ``j``:
         the same sums as the running sums over blocks, one window at a time."""
-        order = np.argsort(j, kind="stable")            # windows with the same edge share the slices
-        ring_t, ring_v, j = ring_t[order], ring_v[order], j[order]
+        if not len(j):
+            return tuple(np.empty(0) for _ in _FIT_KEYS)
+        same = j.min() == j.max()                       # the usual live batch: all at the same offset
+        if not same:                                    # windows with the same edge share the slices
+            order = np.argsort(j, kind="stable")
+            ring_t, ring_v, j = ring_t[order], ring_v[order], j[order]
         x = np.divide(np.subtract(ring_t.T, ring_t[:, 0]), _NS_PER_H)   # (window, k): hours after the edge
-        v_ref = np.nan_to_num(ring_v[:, 0])
+        v_ref = _zero_nan(ring_v[:, 0])
         q = self._terms(x, np.subtract(ring_v.T, v_ref))
         sums = np.empty(q.shape[1:])
-        starts = np.flatnonzero(np.diff(j, prepend=-1))
+        starts = [0] if same else np.flatnonzero(np.diff(j, prepend=-1))
         for a, b in zip(starts, list(starts[1:]) + [len(j)]):
             e = j[a]
             sums[:, a:b] = np.add.reduce(q[:e + 1, :, a:b], axis=0)     # the head, forward from the edge
             if e + 1 < len(q):                                            # the tail, backward from the edge
                 sums[:, a:b] += np.add.reduce(q[:e:-1, :, a:b], axis=0)
-        fit = self._fit(sums, x[j, np.arange(len(j))], v_ref)
+        fit = self._fit(sums, x[j[0]] if same else x[j, np.arange(len(j))], v_ref)
+        if same:
+            return fit
         back = np.empty_like(order)
         back[order] = np.arange(len(order))
         return tuple(f[back] for f in fit)
