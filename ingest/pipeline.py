@@ -85,6 +85,17 @@ class Pipeline:
         self._spooled = threading.Event()
         self._threads: list[threading.Thread] = []
 
+    @classmethod
+    def configured(cls, source: MqttSource, decoder: Decoder, spool: Spool, writer: Writer,
+                   dead_letters: DeadLetterStore, metrics: IngestMetrics, store: StoreSettings,
+                   spool_settings: SpoolSettings, **kwargs) -> "Pipeline":
+        """A pipeline tuned by the ``store`` and ``spool`` sections (what both commands run)."""
+        return cls(source, decoder, spool, writer, dead_letters, metrics,
+                   write_rows=max(store.batch_size * 4, 10_000),
+                   backoff=Backoff(store.retry_min_s, store.retry_max_s),
+                   commit_wait_s=spool_settings.commit_interval_ms / 1000, fatal_retry_s=store.fatal_retry_s,
+                   **kwargs)
+
     def start(self) -> "Pipeline":
         for name, target in (("ingest-committer", self._commit_loop), ("ingest-drainer", self._drain_loop)):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -229,7 +240,7 @@ class Pipeline:
                           "(then the broker holds them); fix the store or its settings: %s.", exc, self.spool.path,
                           retry)
                 return False
-            except Exception as exc:  # noqa: BLE001 - an unexpected failure is retried, loudly
+            except Exception:  # noqa: BLE001 - an unexpected failure is retried, loudly
                 self.metrics.write_retries.inc()
                 delay = self.backoff.next_delay()
                 log.exception("write failed unexpectedly, retrying in %.1f s", delay)
@@ -322,11 +333,8 @@ def run_ingest(mqtt_settings: MqttSettings, store: StoreSettings, spool_settings
         writer = build_writer(store)
         resources.callback(writer.close)
         source = MqttSource(mqtt_settings, on_reconnect=metrics.reconnects.inc)
-        pipeline = Pipeline(source, build_decoder(mqtt_settings, store, ingest, waveform_features), spool, writer,
-                            dead_letters, metrics, write_rows=max(store.batch_size * 4, 10_000),
-                            backoff=Backoff(store.retry_min_s, store.retry_max_s),
-                            commit_wait_s=spool_settings.commit_interval_ms / 1000,
-                            fatal_retry_s=store.fatal_retry_s)
+        pipeline = Pipeline.configured(source, build_decoder(mqtt_settings, store, ingest, waveform_features), spool,
+                                       writer, dead_letters, metrics, store, spool_settings)
         resources.enter_context(_stop_on_signals(stop))
         store_name = store.path if store.kind == "sqlite" else f"{store.url} ({store.api})"
         log.info("ingesting %s from %s into %s %s", ", ".join(mqtt_settings.topic_filters()), mqtt_settings.url,

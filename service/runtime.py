@@ -531,7 +531,6 @@ class Runtime:
         from ingest.pipeline import build_writer
         from ingest.source import MqttSource
         from ingest.spool import Spool
-        from ingest.writers import Backoff
 
         s = self.settings
         mqtt = s.mqtt
@@ -543,10 +542,8 @@ class Runtime:
         self.decoder = self.new_decoder(mqtt)
         source = MqttSource(mqtt, on_reconnect=self.metrics.ingest.reconnects.inc)
         self.source = source
-        self.pipeline = Pipeline(
-            source, self.decoder, self._spool, self._writer, self.dead_letters, self.metrics.ingest,
-            write_rows=max(s.store.batch_size * 4, 10_000), backoff=Backoff(s.store.retry_min_s, s.store.retry_max_s),
-            commit_wait_s=s.spool.commit_interval_ms / 1000, on_written=self.feed)
+        self.pipeline = Pipeline.configured(source, self.decoder, self._spool, self._writer, self.dead_letters,
+                                            self.metrics.ingest, s.store, s.spool, on_written=self.feed)
         self.pipeline.start()
         # the metrics section's own port keeps working for scrapers set up for `faultline ingest`
         self._metrics_server = self.metrics.ingest.serve(s.metrics.host, s.metrics.port)

@@ -183,7 +183,7 @@ def test_batches_are_sent_in_chunks_of_max_lines(scripted):
     server = scripted(lambda body: (204, {}, b""))
     with make_writer("v1", server.url, max_lines=7) as w:
         assert w.write(readings(20)) == (20, [])
-    assert [body.count(b"\n") + 1 for body in server.bodies] == [7, 7, 6]
+    assert sorted(body.count(b"\n") + 1 for body in server.bodies) == [6, 7, 7]  # two in flight: any order
 
 
 def test_unencodable_rows_are_rejected_without_a_request(scripted):
@@ -238,7 +238,8 @@ def test_a_failure_in_a_later_request_is_raised_and_the_batch_can_be_written_aga
             w.write(readings(15))
         assert exc.value.retry_after == 2.0
         assert w.write(readings(15)) == (15, [])
-    assert len(server.bodies) == 2 + 3
+    # the second request failed; with two in flight the third may have been sent meanwhile
+    assert len(server.bodies) in (2 + 3, 3 + 3)
 
 
 class _RefusingWriter(LineProtocolWriter):
