@@ -144,7 +144,7 @@ class RobustZ(StreamingDetector):
         m = np.minimum(seen[:, None] + np.arange(cols, dtype=np.int32)[None, :], n)
         scored = (m >= self.min_periods) & valid
         out = np.zeros((rows, cols))
-        if scored.any() and 4 * cols < n:  # a few new readings per stream: sort the scored windows
+        if scored.any() and cols <= 2:  # one or two new readings per stream: sort the scored windows
             r, c = np.nonzero(scored)
             win = np.full((len(r), n + 2 * _PAD), np.nan)
             win[:, _PAD:_PAD + n] = sliding_window_view(np.concatenate([hist, value], axis=1), n, axis=1)[r, c]
