@@ -24,6 +24,7 @@ import json
 import multiprocessing
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -235,11 +236,11 @@ def influx_direct(influxdb, database: str, messages: list[tuple[str, bytes]], wo
 # -- the orchestration ------------------------------------------------------------------------------
 
 def compare(mosquitto, influxdb, kind: str, count: int, readings_per_message: int, features: bool,
-            workdir: str, label: str) -> dict:
+            workdir: str, label: str, run: int = 0) -> dict:
     from tests.ingest.publishing import create_session
 
-    bare_id, ours_id = f"bench-bare-{kind}", f"bench-ours-{kind}"
-    filters = (f"faultline/bench/+/+",)
+    bare_id, ours_id = f"bench-bare-{kind}-{run}", f"bench-ours-{kind}-{run}"
+    filters = ("faultline/bench/+/+",)
     for client_id in (bare_id, ours_id):
         create_session(mosquitto.port, client_id, filters)
     publish_rate = preload(mosquitto.port, kind, count)
@@ -248,8 +249,8 @@ def compare(mosquitto, influxdb, kind: str, count: int, readings_per_message: in
     bare = run_role("bare", mosquitto.port, bare_id, count)
     middle = {name: cpu_seconds(pid) for name, pid in servers.items()}
     readings = count * (points_per_block() if features else readings_per_message)
-    ours = run_role("ours", mosquitto.port, ours_id, readings, influxdb.url, f"bench_{kind}",
-                    Path(workdir, kind), int(features))
+    ours = run_role("ours", mosquitto.port, ours_id, readings, influxdb.url, f"bench_{kind}_{run}",
+                    Path(workdir, f"{kind}-{run}"), int(features))
     after = {name: cpu_seconds(pid) for name, pid in servers.items()}
     result = {
         "label": label, "messages": count, "publish_msg_s": publish_rate,
@@ -266,6 +267,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small counts (a smoke test, not figures)")
     parser.add_argument("--legs", default="abc", help="which legs to run, e.g. 'c' (default: abc)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each leg; prints the median ratio")
     parser.add_argument("--role", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role:
@@ -283,33 +285,48 @@ def main() -> None:
     n_single, n_wave, n_batch = 200_000 // scale, 4_000 // scale, 10_000 // scale
     workdir = tempfile.mkdtemp(prefix="faultline-bench-")
     legs = set(args.legs)
+    runs: dict[str, list[dict]] = {leg: [] for leg in "abc" if leg in legs}
     with Mosquitto(Path(workdir, "mosquitto")) as mosquitto, InfluxDB(Path(workdir, "influxdb")) as influxdb:
-        print(f"Mosquitto on {mosquitto.port}, InfluxDB on {influxdb.port}, cpus {os.cpu_count()}")
-        a = compare(mosquitto, influxdb, "single", n_single, 1, False, workdir, "(a) single readings") if "a" in legs else None
-        b = (compare(mosquitto, influxdb, "waveform", n_wave, 1, True, workdir, "(b) 1,024-sample waveforms")
-             if "b" in legs else None)
-        if "c" in legs:
-            c = compare(mosquitto, influxdb, "batch", n_batch, 100, False, workdir, "(c) 100-reading batches")
-            direct, direct_cpu = influx_direct(influxdb, "bench_direct", payloads("batch", n_batch), workdir)
+        print(f"Mosquitto on {mosquitto.port}, InfluxDB on {influxdb.port}, cpus {os.cpu_count()}, "
+              f"{args.repeat} run(s) of each leg")
+        for run in range(args.repeat):
+            if "a" in legs:
+                runs["a"].append(compare(mosquitto, influxdb, "single", n_single, 1, False, workdir,
+                                         "(a) single readings", run))
+            if "b" in legs:
+                runs["b"].append(compare(mosquitto, influxdb, "waveform", n_wave, 1, True, workdir,
+                                         "(b) 1,024-sample waveforms", run))
+            if "c" in legs:
+                c = compare(mosquitto, influxdb, "batch", n_batch, 100, False, workdir, "(c) 100-reading batches", run)
+                c["direct"], c["direct_cpu"] = influx_direct(influxdb, f"bench_direct_{run}", payloads("batch", n_batch),
+                                                             workdir)
+                c["ratio"] = c["ours_readings_s"] / c["direct"]
+                runs["c"].append(c)
     print()
-    for r, target in ((a, 0.8), (b, 0.7)):
-        if r is None:
-            continue
-        print(f"{r['label']}: {r['messages']:,} messages (publisher {r['publish_msg_s']:,.0f} msg/s, not timed)")
-        print(f"    bare paho subscriber (json.loads + count): {r['bare_msg_s']:>10,.0f} msg/s")
-        print(f"    Faultline  MQTT -> spool (fsync) -> InfluxDB: {r['ours_msg_s']:>7,.0f} msg/s"
-              f"  ({r['ours_readings_s']:,.0f} points/s)")
-        print(f"    ratio {r['ratio']:.2f}  (target >= {target})")
-        print(f"    {_cpu_line(r)}")
-    if "c" not in legs:
-        return
-    print(f"{c['label']}: {c['messages'] * 100:,} readings in {c['messages']:,} messages")
-    print(f"    InfluxDB direct from a line-protocol file (5,000-line requests): {direct:>10,.0f} points/s")
-    print(f"    Faultline MQTT -> spool (fsync) -> InfluxDB:                     {c['ours_readings_s']:>10,.0f} points/s")
-    print(f"    ratio {c['ours_readings_s'] / direct:.2f}  (target >= 0.7)")
-    print(f"    {_cpu_line(c)}; influxd direct {direct_cpu:.1f}")
-    print(f"    bare paho subscriber on the same messages: {c['bare_msg_s']:,.0f} msg/s; Faultline {c['ours_msg_s']:,.0f} msg/s")
-    print(f"    Faultline peak memory (ru_maxrss): {c['ours_maxrss_mb']:.0f} MB  (target < 300 MB)")
+    for leg, target in (("a", 0.8), ("b", 0.7)):
+        for r in runs.get(leg, []):
+            print(f"{r['label']}: {r['messages']:,} messages (publisher {r['publish_msg_s']:,.0f} msg/s, not timed)")
+            print(f"    bare paho subscriber (json.loads + count): {r['bare_msg_s']:>10,.0f} msg/s")
+            print(f"    Faultline  MQTT -> spool (fsync) -> InfluxDB: {r['ours_msg_s']:>7,.0f} msg/s"
+                  f"  ({r['ours_readings_s']:,.0f} points/s)")
+            print(f"    ratio {r['ratio']:.2f}  (target >= {target})")
+            print(f"    {_cpu_line(r)}")
+    for c in runs.get("c", []):
+        print(f"{c['label']}: {c['messages'] * 100:,} readings in {c['messages']:,} messages")
+        print(f"    InfluxDB direct from a line-protocol file (5,000-line requests): {c['direct']:>10,.0f} points/s")
+        print(f"    Faultline MQTT -> spool (fsync) -> InfluxDB:                     {c['ours_readings_s']:>10,.0f} points/s")
+        print(f"    ratio {c['ratio']:.2f}  (target >= 0.7)")
+        print(f"    {_cpu_line(c)}; influxd direct {c['direct_cpu']:.1f}")
+        print(f"    bare paho subscriber on the same messages: {c['bare_msg_s']:,.0f} msg/s; "
+              f"Faultline {c['ours_msg_s']:,.0f} msg/s")
+        print(f"    Faultline peak memory (ru_maxrss): {c['ours_maxrss_mb']:.0f} MB  (target < 300 MB)")
+    if args.repeat > 1:
+        print("\nmedian ratio over the runs (each run's baseline and Faultline measured back to back):")
+        for leg, target in (("a", 0.8), ("b", 0.7), ("c", 0.7)):
+            if runs.get(leg):
+                ratios = sorted(r["ratio"] for r in runs[leg])
+                print(f"    {runs[leg][0]['label']}: {statistics.median(ratios):.2f} "
+                      f"(runs: {', '.join(f'{x:.2f}' for x in ratios)}; target >= {target})")
 
 
 def _cpu_line(r: dict) -> str:

@@ -284,15 +284,19 @@ def _secret(value) -> str | None:
 
 
 def build_writer(store: StoreSettings) -> Writer:
-    """The writer the ``store`` section asks for."""
-    from ingest.writers import InfluxV1Writer, InfluxV2Writer, SqliteStore
-
+    """The writer the ``store`` section asks for (importing only its own client library)."""
     if store.kind == "sqlite":
+        from ingest.writers import SqliteStore
+
         return SqliteStore(store.path)
     if store.api == "v1":
+        from ingest.writers.influx_v1 import InfluxV1Writer
+
         return InfluxV1Writer(store.url, store.database, store.username, _secret(store.password),
                               retention_policy=store.retention_policy, timeout=store.timeout_s,
                               create_database=True, max_lines=store.batch_size, concurrency=store.write_concurrency)
+    from ingest.writers.influx_v2 import InfluxV2Writer
+
     return InfluxV2Writer(store.url, _secret(store.token) or "", store.org, store.bucket, timeout=store.timeout_s,
                           max_lines=store.batch_size, concurrency=store.write_concurrency)
 
