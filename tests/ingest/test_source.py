@@ -1,6 +1,7 @@
 """The MQTT source against real brokers: protocol fallback, re-subscription, acknowledgement rules."""
 
 import contextlib
+import socket
 import logging
 import threading
 import time
@@ -171,3 +172,77 @@ def test_acknowledged_messages_are_not_sent_again_and_the_others_are(own_mosquit
         again = taken(second, 8)
         assert sorted(p for d in again for _, p, _ in d.messages) == sorted(p for _, p, _ in everything.messages[12:])
         assert second.take(timeout=1.0) is None
+
+
+class RefusingBroker:
+    """Just enough of a broker that speaks only MQTT 3.1.1: it refuses an MQTT 5 CONNECT with
+    ``refusal`` and then accepts 3.1.1 (CONNACK, SUBACK, PINGRESP). A stand-in because neither
+    Mosquitto nor amqtt can be told to refuse MQTT 5 with a CONNACK (amqtt does not answer at all,
+    the test above)."""
+
+    def __init__(self, refusal: bytes):
+        self.refusal = refusal
+        self.levels: list[int] = []  # protocol level of each CONNECT
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @staticmethod
+    def _packet(conn) -> tuple[int | None, bytes]:
+        head = conn.recv(1)
+        if not head:
+            return None, b""
+        length, shift = 0, 0
+        while True:
+            byte = conn.recv(1)[0]
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        body = b""
+        while len(body) < length:
+            body += conn.recv(length - len(body))
+        return head[0] >> 4, body
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                _, connect = self._packet(conn)
+                self.levels.append(connect[6])  # after the length-prefixed protocol name "MQTT"
+                if connect[6] == 5:
+                    conn.sendall(self.refusal)
+                    continue
+                conn.sendall(b"\x20\x02\x00\x00")
+                try:
+                    while (packet := self._packet(conn))[0] is not None:
+                        kind, body = packet
+                        if kind == 8:  # SUBSCRIBE: grant QoS 1
+                            conn.sendall(b"\x90\x03" + body[:2] + b"\x01")
+                        elif kind == 12:  # PINGREQ
+                            conn.sendall(b"\xd0\x00")
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.mark.parametrize("refusal", [b"\x20\x02\x00\x01", b"\x20\x03\x00\x84\x00"],
+                         ids=["3.1.1 return code 1", "MQTT 5 reason 0x84"])
+def test_auto_falls_back_to_mqtt_311_when_the_broker_refuses_mqtt_5(refusal, caplog):
+    broker = RefusingBroker(refusal)
+    source = MqttSource(MqttSettings(url=f"mqtt://127.0.0.1:{broker.port}", client_id="refused", protocol="auto",
+                                     reconnect_min_s=0.05))
+    try:
+        with caplog.at_level(logging.WARNING, logger="ingest.source"):
+            source.start()
+            assert source.connected.wait(10)
+        assert source.protocol == "3.1.1" and broker.levels == [5, 4]
+        assert "falling back to MQTT 3.1.1" in caplog.text
+    finally:
+        source.stop()
+        broker.close()
