@@ -76,7 +76,7 @@ class Pipeline:
         self.max_commit_messages = max_commit_messages
         self.write_linger_s = write_linger_s
         self.fatal_retry_s = fatal_retry_s
-        self._retry_fatal_at = 0.0
+        self._retry_fatal_at = 0.0  # after a fatal error: when to try writing again; 0 while writing works
         self._on_written = on_written
         self.writer_failure: FatalWriteError | None = None
         self._stop_committing = threading.Event()
