@@ -145,16 +145,20 @@ class MqttSource:
         Messages received on a connection that has since dropped are not acknowledged on the new one
         (their packet ids may mean other messages there); the broker sends them again.
         """
+        sent = 0
         with self._lock:
             current = self._generation
-            mids = [mid for (mid, qos), generation in zip(delivery.acks, delivery.generations)
-                    if generation == current and qos == 1]
-            self._client.ack_many(mids)
+            mids = []
             for (mid, qos), generation in zip(delivery.acks, delivery.generations):
-                if generation == current and qos == 2:  # only if a broker upgrades our QoS-1 subscription
-                    self._client.ack(mid, qos)
+                if generation != current or qos == 0:
+                    continue
+                if qos == 1:
                     mids.append(mid)
-        return len(mids)
+                else:  # only if a broker upgrades our QoS-1 subscription
+                    self._client.ack(mid, qos)
+                    sent += 1
+            self._client.ack_many(mids)
+        return sent + len(mids)
 
     # -- paho callbacks (network thread) ---------------------------------------------------------
 

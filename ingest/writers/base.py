@@ -227,9 +227,9 @@ class LineProtocolWriter:
                                       answer.retry_after, status)
         if 400 <= status < 500:
             if len(lines) == 1:
-                reason = (f"too large for the store (HTTP 413)" if status == 413
+                reason = ("too large for the store (HTTP 413)" if status == 413
                           else f"HTTP {status}: {answer.message}")
-                rejected.append(RejectedLine(lines[0].encode(), reason))
+                rejected.append(RejectedLine(lines.body(), reason))
                 return 0
             if status != 413:
                 log.debug("HTTP %s on %d lines, bisecting: %s", status, len(lines), answer.message)
