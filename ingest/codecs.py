@@ -18,11 +18,12 @@ gateway message
     gateway topic (``faultline/{site}/_gateway/{gateway}``). Each reading names every placeholder
     of the reading template (so its series is the same as had it come on its own topic); those
     the gateway topic has (``site``) default to the topic's. ``ts`` follows the one-reading rule.
-    A gateway message is decoded all or nothing.
 
 Keys other than these are ignored, so gateways may add ``unit`` or ``seq``. Anything that cannot
-become readings is returned as a `Rejected` message with a reason naming the bad key or value; the
-other messages of the same call still decode.
+become readings is returned as `Rejected` with a reason naming the bad key or value; the other
+messages of the same call still decode. A bad reading inside a batch or a gateway message is
+rejected alone (its payload is that reading as JSON) and the message's good readings are kept; a
+message whose shape is wrong (no array, arrays of different lengths) is rejected whole.
 
 Speed: the one-reading path does no numpy work per message. Values and timestamps are appended
 to Python lists and turned into arrays once per `Decoder.decode_many` call; series keys are cached
@@ -87,6 +88,9 @@ class DecodeLimits:
         Longest ``ts``/``value`` batch and longest gateway ``readings`` list.
     max_waveform_len : int
         Most samples in one waveform block.
+    max_tag_chars : int
+        Longest tag value (a topic segment or a gateway reading's ``asset``, ``sensor``, ...): a
+        series key is stored with every point, and InfluxDB refuses keys past 64 KiB.
     """
 
     max_payload_bytes: int = 1 << 20
@@ -94,15 +98,20 @@ class DecodeLimits:
     max_future_ns: int = 86_400 * 1_000_000_000
     max_batch_len: int = 100_000
     max_waveform_len: int = 65_536
+    max_tag_chars: int = 256
 
     def __post_init__(self) -> None:
-        for name in ("max_payload_bytes", "max_future_ns", "max_batch_len", "max_waveform_len"):
+        for name in ("max_payload_bytes", "max_future_ns", "max_batch_len", "max_waveform_len", "max_tag_chars"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"DecodeLimits.{name} must be positive, got {getattr(self, name)!r}")
 
 
 class Rejected(NamedTuple):
-    """A message that did not decode: its position in the call, topic, payload and why."""
+    """What did not decode: the message's position in the call, topic, payload and why.
+
+    One bad reading of a batch or gateway message is rejected on its own: ``payload`` is then that
+    reading as JSON, and several `Rejected` may share the message's ``index``.
+    """
 
     index: int
     topic: str
@@ -144,6 +153,22 @@ class _Rows:
         ts = [np.array(self.ts, dtype=np.int64)] + [c[1] for c in self.chunks]
         val = [np.array(self.val, dtype=np.float64)] + [c[2] for c in self.chunks]
         return Readings(tuple(self.series), np.concatenate(idx), np.concatenate(ts), np.concatenate(val))
+
+
+class _Partial(NamedTuple):
+    """Where the bad readings of a batch or gateway message go: rejected one by one, the rest kept."""
+
+    message: int
+    topic: str
+    rejected: list[Rejected]
+
+    def reject(self, reading: object, reason: str) -> None:
+        """Reject one reading; its payload is the reading alone, as JSON."""
+        try:
+            payload = orjson.dumps(reading)
+        except TypeError:  # an integer orjson cannot write back: keep its text
+            payload = repr(reading).encode()
+        self.rejected.append(Rejected(self.message, self.topic, payload, reason))
 
 
 class _Block(NamedTuple):
@@ -251,9 +276,12 @@ class Decoder:
                     ts_append(ts_ns)
                     val_append(value)
                     continue
-                self._decode_other(topic, obj, received, i, rows, blocks)
+                self._decode_other(topic, obj, received, i, rows, blocks, rejected)
             except PayloadError as exc:
                 rejected.append(Rejected(i, topic, bytes(payload), exc.reason))
+            except Exception as exc:  # noqa: BLE001 - a decoder bug costs this message alone, not the delivery
+                rejected.append(Rejected(i, topic, bytes(payload),
+                                         f"decoder error on this message: {type(exc).__name__}: {exc}"))
         if blocks:
             self._add_waveforms(blocks, messages, rows, rejected)
             rejected.sort(key=lambda r: r.index)
@@ -269,9 +297,9 @@ class Decoder:
     # -- everything but the inlined path ----------------------------------------------------------
 
     def _decode_other(self, topic: str, obj: dict, received: int, i: int, rows: _Rows,
-                      blocks: list[_Block]) -> None:
+                      blocks: list[_Block], rejected: list[Rejected]) -> None:
         if "readings" in obj:
-            return self._gateway(topic, obj, received, rows)
+            return self._gateway(topic, obj, received, rows, _Partial(i, topic, rejected))
         tags = self._reading_tags(topic)
         if "values" in obj:
             blocks.append(self._waveform_block(i, tags, obj, received))
@@ -281,7 +309,7 @@ class Decoder:
                                f"keys: {shown(sorted(obj))}")
         value = obj["value"]
         if type(value) is list:
-            return self._batch(topic, tags, obj, received, rows)
+            return self._batch(tags, obj, received, rows, _Partial(i, topic, rejected))
         value = _number(value, '"value"')
         raw_ts = obj.get("ts")
         if raw_ts is None:
@@ -319,6 +347,12 @@ class Decoder:
                     route = (False, self.template.parse(topic))
                 except PayloadError as exc:
                     route = exc.reason
+            if type(route) is not str:
+                for name, text in route[1].items():
+                    if len(text) > self.limits.max_tag_chars:
+                        route = f"topic segment {{{name}}} is {len(text)} characters, over the limit of " \
+                                f"{self.limits.max_tag_chars}"
+                        break
             if len(self._topics) >= _KEY_CACHE_SIZE:
                 self._topics.clear()
             self._topics[topic] = route
@@ -348,7 +382,7 @@ class Decoder:
             self._keys[cache_key] = key
         return key
 
-    def _batch(self, topic: str, tags: dict[str, str], obj: dict, received: int, rows: _Rows) -> None:
+    def _batch(self, tags: dict[str, str], obj: dict, received: int, rows: _Rows, partial: "_Partial") -> None:
         values, raw_ts = obj["value"], obj.get("ts")
         if type(raw_ts) is not list:
             raise PayloadError(f'"value" is an array but "ts" is {shown(raw_ts)}; a batch needs "ts" as an '
@@ -356,11 +390,25 @@ class Decoder:
         _array(values, '"value"', "readings", self.limits.max_batch_len)
         if len(values) != len(raw_ts):
             raise PayloadError(f'"ts" has {len(raw_ts)} elements but "value" has {len(values)}')
-        value = _numbers(values, '"value"')
-        ts = self._timestamps(raw_ts, received, '"ts"')
+        try:
+            value = _numbers(values, '"value"')
+            ts = self._timestamps(raw_ts, received, '"ts"')
+        except PayloadError:
+            # a bad element costs that reading alone: the slow path, taken only when one is bad
+            good_ts, good_values = [], []
+            for k, (t, v) in enumerate(zip(raw_ts, values)):
+                try:
+                    number = _number(v, f'"value"[{k}]')
+                    good_ts.append(self._timestamp(t, received, f'"ts"[{k}]'))
+                    good_values.append(number)
+                except PayloadError as exc:
+                    partial.reject({"ts": t, "value": v}, exc.reason)
+            if not good_ts:
+                return
+            value, ts = np.array(good_values, dtype=np.float64), np.array(good_ts, dtype=np.int64)
         rows.add_block(self._key(tags), ts, value)
 
-    def _gateway(self, topic: str, obj: dict, received: int, rows: _Rows) -> None:
+    def _gateway(self, topic: str, obj: dict, received: int, rows: _Rows, partial: "_Partial") -> None:
         is_gateway, topic_tags = self._route(topic)
         if not is_gateway:
             raise PayloadError(f'"readings" payloads belong on gateway topics ({self.gateway_template.template}), '
@@ -372,27 +420,35 @@ class Decoder:
         idx, ts, val = [], [], []
         for n, reading in enumerate(readings):
             where = f'"readings"[{n}]'
-            if type(reading) is not dict:
-                raise PayloadError(f"{where} is {shown(reading)}, expected an object")
-            tags = {}
-            for name in names:
-                text = reading.get(name, topic_tags.get(name))
-                if type(text) is not str:
-                    missing = name not in reading
-                    raise PayloadError(f'{where} {"has no" if missing else "has a non-text"} "{name}"'
-                                       + ("" if missing else f": {shown(text)}"))
-                check_tag_value(f'{where}.{name}', text)
-                tags[name] = text
-            value = _number(reading.get("value"), f'{where}.value')
-            raw_ts = reading.get("ts")
-            if raw_ts is None:
-                if "ts" in reading:
-                    raise PayloadError(f"{where}.ts is null; leave it out to use the receive time")
-                idx.append(rows.position(self._key(tags, receive=True)))
-                ts.append(received)
-            else:
-                ts.append(self._timestamp(raw_ts, received, f"{where}.ts"))
-                idx.append(rows.position(self._key(tags)))
+            try:
+                if type(reading) is not dict:
+                    raise PayloadError(f"{where} is {shown(reading)}, expected an object")
+                tags = {}
+                for name in names:
+                    text = reading.get(name, topic_tags.get(name))
+                    if type(text) is not str:
+                        missing = name not in reading
+                        raise PayloadError(f'{where} {"has no" if missing else "has a non-text"} "{name}"'
+                                           + ("" if missing else f": {shown(text)}"))
+                    check_tag_value(f'{where}.{name}', text)
+                    if len(text) > self.limits.max_tag_chars:
+                        raise PayloadError(f"{where}.{name} is {len(text)} characters, over the limit of "
+                                           f"{self.limits.max_tag_chars}")
+                    tags[name] = text
+                value = _number(reading.get("value"), f'{where}.value')
+                raw_ts = reading.get("ts")
+                if raw_ts is None:
+                    if "ts" in reading:
+                        raise PayloadError(f"{where}.ts is null; leave it out to use the receive time")
+                    key, stamp = self._key(tags, receive=True), received
+                else:
+                    stamp = self._timestamp(raw_ts, received, f"{where}.ts")
+                    key = self._key(tags)
+            except PayloadError as exc:
+                partial.reject(reading, exc.reason)
+                continue
+            idx.append(rows.position(key))
+            ts.append(stamp)
             val.append(value)
         rows.idx.extend(idx)
         rows.ts.extend(ts)
@@ -488,9 +544,8 @@ class Decoder:
                 hint = "; it looks like epoch seconds, but milliseconds are expected"
             raise PayloadError(f"{what} {shown(raw)} is {_iso(ns)}, before {_iso(self.limits.earliest_ns)}{hint}")
         if ns > received + self.limits.max_future_ns:
-            ahead = (ns - received) / 3.6e12
-            raise PayloadError(f"{what} {shown(raw)} is {_iso(ns)}, {ahead:.1f} h ahead of the receive time "
-                               f"(at most {self.limits.max_future_ns / 3.6e12:g} h allowed)")
+            raise PayloadError(f"{what} {shown(raw)} is {_iso(ns)}, {_hours(ns - received)} ahead of the receive "
+                               f"time (at most {self.limits.max_future_ns / 3.6e12:g} h allowed)")
 
 
 def timestamp_ns(raw: object, what: str = '"ts"') -> int:
@@ -530,6 +585,17 @@ def _iso_ns(text: str, what: str) -> int:
     if dt.tzinfo is None:
         raise PayloadError(f"{what} {shown(text)} has no UTC offset; add Z or +hh:mm")
     return (dt - _EPOCH) // timedelta(microseconds=1) * 1000 + fraction_ns
+
+
+def _hours(ns: int) -> str:
+    """``ns`` as hours for a reason text; Python ints from JSON such as 1e308 ms overflow a float.
+
+    >>> _hours(5_400_000_000_000), _hours(10**320)
+    ('1.5 h', 'more than 1e+300 h')
+    """
+    if ns > 10**312:
+        return "more than 1e+300 h"
+    return f"{ns / 3.6e12:.1f} h"
 
 
 def _iso(ns: int) -> str:

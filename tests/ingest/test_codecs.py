@@ -42,8 +42,12 @@ def rows(readings) -> list[tuple[SeriesKey, int, float]]:
 
 
 def reason_of(decoder: Decoder, payload, topic: str = TOPIC) -> str:
-    readings, rejected = decoder.decode_many([msg(payload, topic)])
-    assert len(readings) == 0 and len(rejected) == 1
+    """The one reason given; a rejected whole message must leave no readings behind."""
+    message = msg(payload, topic)
+    readings, rejected = decoder.decode_many([message])
+    assert len(rejected) == 1
+    if rejected[0].payload == message[1]:
+        assert len(readings) == 0
     return rejected[0].reason
 
 
@@ -290,11 +294,56 @@ def test_gateway_readings_carry_every_tag_of_the_reading_template():
         {"readings": [{"asset": "pump7", "sensor": "temp", "value": 2.0}]}), NOW)])[1][0].reason
 
 
-def test_gateway_message_is_all_or_nothing(decoder):
-    payload = {"readings": [{"asset": "a", "sensor": "s", "ts": TS, "value": 1},
-                            {"asset": "a", "sensor": "s", "ts": TS, "value": "2"}]}
-    reason = reason_of(decoder, payload, "faultline/plant1/_gateway/gw-01")
-    assert reason == '"readings"[1].value is string \'2\', expected a number'
+def test_a_bad_gateway_reading_is_rejected_alone_and_the_good_ones_kept(decoder):
+    bad = {"asset": "a", "sensor": "s", "ts": TS, "value": "2"}
+    payload = {"readings": [{"asset": "a", "sensor": "s", "ts": TS, "value": 1}, bad]}
+    readings, rejected = decoder.decode_many([msg(payload, "faultline/plant1/_gateway/gw-01")])
+    assert readings.value.tolist() == [1.0]
+    assert [(r.index, r.topic, orjson.loads(r.payload), r.reason) for r in rejected] == [
+        (0, "faultline/plant1/_gateway/gw-01", bad, '"readings"[1].value is string \'2\', expected a number')]
+
+
+@pytest.mark.parametrize("where", ["one", "batch", "gateway", "waveform"])
+def test_a_timestamp_of_1e308_rejects_that_reading_alone_with_an_exact_reason(decoder, where):
+    # 1e308 ms used to overflow a float inside the reason text: the whole delivery was dead-lettered
+    good = msg({"ts": TS, "value": 1.0})
+    bad = {"one": msg({"ts": 1e308, "value": 2.0}),
+           "batch": msg({"ts": [TS, 1e308], "value": [3.0, 2.0]}),
+           "gateway": msg({"readings": [{"asset": "a", "sensor": "s", "ts": TS, "value": 3.0},
+                                        {"asset": "a", "sensor": "s", "ts": 1e308, "value": 2.0}]},
+                          "faultline/plant1/_gateway/gw"),
+           "waveform": msg({"t0": 1e308, "rate_hz": 10.0, "values": [2.0]})}[where]
+    readings, rejected = decoder.decode_many([good, bad, good])
+    assert sorted(readings.value.tolist()) == ([1.0, 1.0] if where in ("one", "waveform") else [1.0, 1.0, 3.0])
+    assert len(rejected) == 1 and rejected[0].index == 1 and rejected[0].topic == bad[0]
+    assert "ahead of the receive time" in rejected[0].reason and "1e+308" in rejected[0].reason
+    assert "more than 1e+300 h" in rejected[0].reason
+
+
+def test_overlong_tag_values_are_rejected():
+    decoder = Decoder("faultline/{site}/{asset}/{sensor}", DecodeLimits(max_tag_chars=8))
+    assert reason_of(decoder, {"ts": TS, "value": 1}, "faultline/p/a/" + "s" * 9) == (
+        "topic segment {sensor} is 9 characters, over the limit of 8")
+    assert reason_of(decoder, {"readings": [{"asset": "a" * 9, "sensor": "s", "value": 1}]},
+                     "faultline/p/_gateway/g") == '"readings"[0].asset is 9 characters, over the limit of 8'
+
+
+def test_a_bad_batch_element_is_rejected_alone(decoder):
+    readings, rejected = decoder.decode_many([msg({"ts": [TS, TS + 1, TS + 2], "value": [1.5, "hot", 2.5]})])
+    assert readings.value.tolist() == [1.5, 2.5]
+    assert [r.reason for r in rejected] == ['"value"[1] is string \'hot\', expected a number']
+    assert orjson.loads(rejected[0].payload) == {"ts": TS + 1, "value": "hot"}
+
+
+def test_an_unexpected_decoder_error_costs_one_message_not_the_call(decoder, monkeypatch):
+    def broken(*args):
+        raise OverflowError("a decoder bug")
+
+    monkeypatch.setattr(decoder, "_waveform_block", broken)
+    readings, rejected = decoder.decode_many([msg({"ts": TS, "value": 1.0}), msg({"t0": TS, "rate_hz": 1,
+                                                                                  "values": [1.0]})])
+    assert readings.value.tolist() == [1.0]
+    assert [r.reason for r in rejected] == ["decoder error on this message: OverflowError: a decoder bug"]
 
 
 def test_gateway_and_reading_topics_are_not_mixed_up(decoder):
@@ -401,7 +450,8 @@ def test_good_messages_around_bad_ones_still_decode(decoder):
                 msg({"t0": TS, "rate_hz": -1, "values": [4.0]}, "faultline/p/m/accel")]
     readings, rejected = decoder.decode_many(messages)
     assert [r.index for r in rejected] == [1, 3, 5, 7]
-    assert [r.payload for r in rejected] == [messages[i][1] for i in (1, 3, 5, 7)]
+    assert [r.payload for r in rejected] == [messages[i][1] for i in (1, 3, 5, 7)][:1] + [
+        orjson.dumps({"ts": TS + 2, "value": "x"})] + [messages[i][1] for i in (5, 7)]  # a batch's bad reading alone
     assert [r.topic for r in rejected] == [messages[i][0] for i in (1, 3, 5, 7)]
     telemetry = sorted((t, v) for k, t, v in rows(readings) if k.measurement == "telemetry")
     assert telemetry == [(TS * 1_000_000, 1.0), ((TS + 1) * 1_000_000, 2.0), ((TS + 3) * 1_000_000, 3.0)]
@@ -444,7 +494,7 @@ def test_arbitrary_json_never_escapes_as_an_exception(payloads):
         except TypeError:  # integers beyond 64 bits: send the text orjson cannot produce
             messages.append((topic, repr(value).encode(), NOW))
     readings, rejected = decoder.decode_many(messages)
-    assert len({r.index for r in rejected}) == len(rejected)
+    assert all(0 <= r.index < len(messages) for r in rejected)
     assert all(r.reason for r in rejected)
     assert np.isfinite(readings.value).all()
     assert ((readings.ts >= DecodeLimits().earliest_ns) & (readings.ts <= NOW + DecodeLimits().max_future_ns)).all()
