@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 
-def connect(path: str | Path) -> sqlite3.Connection:
+def connect(path: str | Path, busy_timeout_s: float = 30.0) -> sqlite3.Connection:
     """A connection in WAL mode with ``synchronous=FULL``: a commit is on disk when it returns.
 
     Callers confirm writes (to the spool, to the broker) after committing, so a commit must survive a
@@ -17,7 +17,7 @@ def connect(path: str | Path) -> sqlite3.Connection:
     """
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=busy_timeout_s)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     return conn
@@ -28,10 +28,11 @@ class SqliteFile:
 
     schema = ""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, busy_timeout_s: float = 30.0):
         self.path = path
         self._lock = threading.Lock()
-        self._conn = connect(path)
+        # how long a call waits for another process's lock before it raises "database is locked"
+        self._conn = connect(path, busy_timeout_s)
         self._conn.executescript(self.schema)
 
     def close(self) -> None:

@@ -12,6 +12,8 @@ Names follow Prometheus conventions (``_total`` counters, base units)::
     faultline_write_retries_total                   retryable write failures (429, 5xx, connection)
     faultline_writer_stopped                        1 while a 401/403 or configuration error stops writing
     faultline_mqtt_reconnects_total                 connections made after the first
+    faultline_stage_failures_total{stage}           unexpected errors of a stage (commit, write); retried
+    faultline_stage_failing{stage}                  1 while a stage keeps failing (``/readyz`` is red then)
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 # the reason text names the bad value; the metric label must not (unbounded cardinality)
 _REASON_CLASSES = (
+    ("over_budget", re.compile(r"over_budget")),
     ("not_json", re.compile(r"JSON", re.I)),
     ("too_large", re.compile(r"too large|bytes, limit|over .*limit|larger than", re.I)),
     ("topic", re.compile(r"topic|segment", re.I)),
@@ -62,6 +65,9 @@ class IngestMetrics:
                                                 5, 10, 30))
         self.write_retries = Counter("faultline_write_retries", "Retryable write failures", registry=r)
         self.writer_stopped = Gauge("faultline_writer_stopped", "1 while a fatal error stops writing", registry=r)
+        self.stage_failures = Counter("faultline_stage_failures", "Unexpected errors of a stage, each retried",
+                                      ["stage"], registry=r)
+        self.stage_failing = Gauge("faultline_stage_failing", "1 while a stage keeps failing", ["stage"], registry=r)
         self.reconnects = Counter("faultline_mqtt_reconnects", "MQTT connections made after the first", registry=r)
 
     def dead_lettered(self, stage: str, reasons: list[str]) -> None:

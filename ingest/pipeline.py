@@ -14,6 +14,14 @@ drainer
     database) stops writing loudly while spooling goes on, and writing is tried again every
     ``fatal_retry_s`` (an operator may fix the store without restarting Faultline).
 
+Both stages are supervised: an unexpected error (the dead-letter store locked by another process, a
+disk error, a bug) is logged with what the stage was doing, counted in
+``faultline_stage_failures_total{stage}``, shown in `Pipeline.stage_failures` (``/readyz`` turns
+red) and the failed step is retried with backoff until it works. The committer keeps the delivery
+and resumes at the step that failed (nothing is acknowledged that is not durable, nothing is
+skipped); the drainer reads the unconfirmed batch again and rewrites it (the store overwrites
+repeated points).
+
 ``run_ingest`` wires the pieces from the settings sections and runs until SIGINT or SIGTERM.
 """
 
@@ -24,6 +32,7 @@ import logging
 import signal
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Callable
 
 from ingest.codecs import DecodeLimits, Decoder, Rejected
@@ -32,10 +41,20 @@ from ingest.metrics import IngestMetrics
 from ingest.readings import Readings
 from ingest.settings import IngestSettings, MetricsSettings, MqttSettings, SpoolSettings, StoreSettings
 from ingest.source import Delivery, MqttSource
-from ingest.spool import Spool, SpoolBatch, SpoolFull
+from ingest.spool import Spool, SpoolBatch, SpoolFull, SpoolRecordTooLarge
 from ingest.writers import Backoff, FatalWriteError, RetryableWriteError, Writer
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Commit:
+    """A delivery being committed; what is done is cleared, so a retry resumes at the failed step."""
+
+    delivery: Delivery
+    readings: Readings | None = None  # None until decoded; empty once spooled
+    rejected: list[Rejected] = field(default_factory=list)  # emptied once dead-lettered
+    step: str = "taken"
 
 
 class Pipeline:
@@ -84,6 +103,8 @@ class Pipeline:
         self._drain_deadline: float | None = None
         self._spooled = threading.Event()
         self._threads: list[threading.Thread] = []
+        #: stage ("commit", "write") -> its unexpected error, while the stage keeps failing
+        self.stage_failures: dict[str, str] = {}
 
     @classmethod
     def configured(cls, source: MqttSource, decoder: Decoder, spool: Spool, writer: Writer,
@@ -127,44 +148,114 @@ class Pipeline:
             log.info("stopped; everything received was written")
         return left == 0
 
+    # -- supervision ------------------------------------------------------------------------------
+
+    @property
+    def healthy(self) -> bool:
+        """False while a stage is failing with an unexpected error (``/readyz`` reports it)."""
+        return not self.stage_failures
+
+    def _stage_failed(self, stage: str, exc: BaseException, context: str) -> None:
+        """Log an unexpected error of a stage with what it was doing, count it, and mark the stage failing."""
+        self.metrics.stage_failures.labels(stage).inc()
+        self.metrics.stage_failing.labels(stage).set(1)
+        self.stage_failures[stage] = f"{type(exc).__name__}: {exc}"
+        log.error("%s stage failed while %s; retrying", stage, context, exc_info=exc)
+
+    def _stage_recovered(self, stage: str) -> None:
+        if self.stage_failures.pop(stage, None) is not None:
+            self.metrics.stage_failing.labels(stage).set(0)
+            log.warning("%s stage works again", stage)
+
     # -- committer --------------------------------------------------------------------------------
 
     def _commit_loop(self) -> None:
+        """Take, decode, dead-letter, spool, acknowledge: a failed step is retried, never skipped.
+
+        A delivery whose commit fails part-way (the dead-letter store locked by another process, a
+        disk error) is kept and its remaining steps retried with backoff until they work; meanwhile
+        the broker holds its messages unacknowledged and the stage shows as failing. When stopping,
+        it stays unacknowledged and the broker sends it again on the next connection.
+        """
+        backoff = Backoff(0.05, 5.0)
+        pending: _Commit | None = None
         while True:
-            delivery = self.source.take(self.max_commit_messages, timeout=0.05, linger=self.commit_wait_s)
-            if delivery is None:
-                if self._stop_committing.is_set():
-                    return
-                continue
             try:
-                self._commit(delivery)
+                if pending is None:
+                    delivery = self.source.take(self.max_commit_messages, timeout=0.05, linger=self.commit_wait_s)
+                    if delivery is None:
+                        if self._stop_committing.is_set():
+                            return
+                        continue
+                    pending = _Commit(delivery)
+                self._commit(pending)
+                pending = None
+                backoff.reset()
+                self._stage_recovered("commit")
             except SpoolFull:
                 log.warning("stopping with the spool full: %d messages left unacknowledged with the broker",
-                            len(delivery))
-            except Exception:  # noqa: BLE001 - the loop must survive; the broker redelivers what is unacked
-                log.exception("could not commit %d messages; they stay unacknowledged", len(delivery))
+                            len(pending.delivery))
+                pending = None
+            except Exception as exc:  # noqa: BLE001 - supervised: retried; the broker keeps what is unacked
+                what = (f"committing {pending.delivery.describe()} ({pending.step})" if pending is not None
+                        else "taking messages from the source")
+                self._stage_failed("commit", exc, what)
+                if self._stop_committing.wait(backoff.next_delay()):
+                    if pending is not None:
+                        log.warning("stopping: %d messages left unacknowledged with the broker, which sends them "
+                                    "again", len(pending.delivery))
+                    return
 
-    def _commit(self, delivery: Delivery) -> None:
-        try:
-            readings, rejected = self.decoder.decode_many(delivery.messages)
-        except Exception as exc:  # noqa: BLE001 - a decoder bug must not stall the stream
-            log.exception("decoder failed on %d messages; dead-lettering them", len(delivery))
-            reason = f"internal decoder error: {exc!r}"
-            readings = None
-            rejected = [Rejected(i, t, p, reason) for i, (t, p, _) in enumerate(delivery.messages)]
-        self.metrics.messages_received.inc(len(delivery))
-        if rejected:
+    def _commit(self, c: "_Commit") -> None:
+        delivery = c.delivery
+        if c.readings is None:
+            c.step = "decoding"
+            try:
+                c.readings, c.rejected = self.decoder.decode_many(delivery.messages)
+            except Exception as exc:  # noqa: BLE001 - a decoder bug must not stall the stream
+                log.exception("decoder failed on %d messages; dead-lettering them", len(delivery))
+                reason = f"internal decoder error: {type(exc).__name__}: {exc}"
+                c.readings = Readings.empty()
+                c.rejected = [Rejected(i, t, p, reason) for i, (t, p, _) in enumerate(delivery.messages)]
+            self.metrics.messages_received.inc(len(delivery))
+        if c.rejected:
+            c.step = "dead-lettering"
+            rejected = c.rejected
             self.dead_letters.add_many(DeadLetter(delivery.messages[r.index][2], r.topic, r.payload, r.reason,
                                                   "decode") for r in rejected)
+            c.rejected = []
             self.metrics.dead_lettered("decode", [r.reason for r in rejected])
-            log.info("dead-lettered %d bad messages, e.g. %s: %s", len(rejected), rejected[0].topic,
+            log.info("dead-lettered %d bad messages or readings, e.g. %s: %s", len(rejected), rejected[0].topic,
                      rejected[0].reason)
-        if readings is not None and len(readings):
-            self._append(readings)
-            self.metrics.readings_received.inc(len(readings))
+        if len(c.readings):
+            c.step = "spooling"
+            self._append(c.readings)
+            self.metrics.readings_received.inc(len(c.readings))
+            c.readings = Readings.empty()
+        c.step = "acknowledging"
         self.source.ack(delivery)
 
-    def _append(self, readings) -> None:
+    def _append(self, readings: Readings) -> None:
+        """Spool ``readings``, in pieces when one record would be over the spool's record budget."""
+        try:
+            self._append_record(readings)
+            return
+        except SpoolRecordTooLarge as exc:
+            if len(readings) > 1:
+                half = len(readings) // 2
+                log.info("%s: spooling %d readings as two records", exc, len(readings))
+                # pieces already spooled are kept if a later one fails: the delivery stays unacked and
+                # is spooled again; the store overwrites the repeated points (same series and time)
+                self._append(readings.slice(0, half))
+                self._append(readings.slice(half, len(readings)))
+                return
+            reason = f"over_budget: one reading needs a {exc.needed}-byte spool record, over the limit of {exc.limit}"
+        key = readings.series[int(readings.index[0])]
+        self.dead_letters.add_many([DeadLetter(self.clock(), "", repr(key).encode(), reason, "decode")])
+        self.metrics.dead_lettered("decode", [reason])
+        log.error("dead-lettered a reading of %s: %s", key, reason)
+
+    def _append_record(self, readings: Readings) -> None:
         full_since = None
         while True:
             try:
@@ -178,10 +269,6 @@ class Pipeline:
                 # unacknowledged messages are safe with the broker: when stopping, leave them there
                 if self._stop_committing.wait(0.2):
                     raise
-            except OSError:
-                log.exception("cannot write to the spool %s; retrying", self.spool.path)
-                if self._stop_committing.wait(1.0):
-                    raise
         if full_since is not None:
             log.info("spool has room again after %.1f s", time.monotonic() - full_since)
         self._spooled.set()
@@ -189,33 +276,46 @@ class Pipeline:
     # -- drainer ----------------------------------------------------------------------------------
 
     def _drain_loop(self) -> None:
+        """Supervise `_drain_step`: an unexpected error is logged, counted and the batch written again."""
+        backoff = Backoff(0.05, 5.0)
         while not self._halt_writing.is_set():
-            if self._drain_deadline is not None and (self.spool.pending_records == 0 or self.writer_failure
-                                                     or time.monotonic() > self._drain_deadline):
-                return
-            if self.writer_failure is not None:
-                if not self.fatal_retry_s or time.monotonic() < self._retry_fatal_at:
-                    self._halt_writing.wait(min(0.5, self.fatal_retry_s or 0.5))
-                    continue
-                log.warning("trying to write again after: %s", self.writer_failure)
-                self.writer_failure = None
             try:
-                batch = self.spool.read(self.write_rows)
-            except Exception:  # noqa: BLE001 - e.g. a damaged segment; keep the loop alive, loudly
-                log.exception("cannot read the spool %s", self.spool.path)
-                self._halt_writing.wait(5.0)
+                if self._drain_step():
+                    return
+                if not self.stage_failures.get("write"):
+                    backoff.reset()
+            except Exception as exc:  # noqa: BLE001 - supervised: the unconfirmed batch is read and written again
+                self._stage_failed("write", exc, f"writing from the spool {self.spool.path} (confirmed up to offset "
+                                                 f"{self.spool.confirmed})")
                 self.spool.rewind()
-                continue
-            if batch is None:
-                self._spooled.wait(0.2)
-                self._spooled.clear()
-                continue
-            if not self._write(batch):
-                self.spool.rewind()  # unconfirmed: read it again after a restart of writing
-            elif len(batch.readings) < self.write_rows // 2 and self._drain_deadline is None:
-                # a small batch means the writer keeps up: let the spool gather a larger one (readings
-                # are durable already), so the store and the checkpoint see fewer, larger writes
-                self._halt_writing.wait(self.write_linger_s)
+                if self._halt_writing.wait(backoff.next_delay()):
+                    return
+
+    def _drain_step(self) -> bool:
+        """Read, write and confirm one batch; True when draining is over."""
+        if self._drain_deadline is not None and (self.spool.pending_records == 0 or self.writer_failure
+                                                 or time.monotonic() > self._drain_deadline):
+            return True
+        if self.writer_failure is not None:
+            if not self.fatal_retry_s or time.monotonic() < self._retry_fatal_at:
+                self._halt_writing.wait(min(0.5, self.fatal_retry_s or 0.5))
+                return False
+            log.warning("trying to write again after: %s", self.writer_failure)
+            self.writer_failure = None
+        batch = self.spool.read(self.write_rows)  # a damaged segment raises: supervised by _drain_loop
+        if batch is None:
+            self._spooled.wait(0.2)
+            self._spooled.clear()
+            return False
+        if not self._write(batch):
+            self.spool.rewind()  # unconfirmed: read it again after a restart of writing
+            return False
+        self._stage_recovered("write")
+        if len(batch.readings) < self.write_rows // 2 and self._drain_deadline is None:
+            # a small batch means the writer keeps up: let the spool gather a larger one (readings
+            # are durable already), so the store and the checkpoint see fewer, larger writes
+            self._halt_writing.wait(self.write_linger_s)
+        return False
 
     def _write(self, batch: SpoolBatch) -> bool:
         """Write one batch, retrying until it is written, writing is stopped, or shutdown."""
@@ -240,10 +340,10 @@ class Pipeline:
                           "(then the broker holds them); fix the store or its settings: %s.", exc, self.spool.path,
                           retry)
                 return False
-            except Exception:  # noqa: BLE001 - an unexpected failure is retried, loudly
+            except Exception as exc:  # noqa: BLE001 - an unexpected failure is retried, loudly
                 self.metrics.write_retries.inc()
                 delay = self.backoff.next_delay()
-                log.exception("write failed unexpectedly, retrying in %.1f s", delay)
+                self._stage_failed("write", exc, f"writing {len(batch.readings)} readings (retry in {delay:.1f} s)")
                 if self._wait_retry(delay):
                     return False
                 continue

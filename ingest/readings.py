@@ -77,6 +77,18 @@ class Readings:
         return cls((key,), np.zeros(len(ts), dtype=np.int32),
                    np.asarray(ts, dtype=np.int64), np.asarray(value, dtype=np.float64))
 
+    def slice(self, start: int, stop: int) -> "Readings":
+        """Rows ``start:stop`` with only the series they use (a spool record carries its series keys).
+
+        >>> r = Readings((SeriesKey("m", ()), SeriesKey("n", ())), np.array([0, 1], dtype=np.int32),
+        ...              np.array([1, 2]), np.array([1.0, 2.0]))
+        >>> r.slice(1, 2).series, r.slice(1, 2).index.tolist()
+        ((SeriesKey(measurement='n', tags=(), field='value'),), [0])
+        """
+        used, index = np.unique(self.index[start:stop], return_inverse=True)
+        return Readings(tuple(self.series[i] for i in used.tolist()), index.astype(np.int32),
+                        self.ts[start:stop], self.value[start:stop])
+
     @classmethod
     def concat(cls, batches: Sequence["Readings"]) -> "Readings":
         """Join batches into one, merging equal series keys."""

@@ -50,6 +50,11 @@ class Delivery:
     def __len__(self) -> int:
         return len(self.messages)
 
+    def describe(self) -> str:
+        """A short account for a log line: how many messages, on how many topics, e.g. which."""
+        topics = {m[0] for m in self.messages}
+        return f"{len(self.messages)} messages on {len(topics)} topics (e.g. {next(iter(topics), '-')})"
+
 
 class MqttSource:
     """A persistent MQTT subscription with manual acknowledgement.

@@ -53,6 +53,15 @@ class SpoolFull(Exception):
         super().__init__(f"spool full: {used} of {budget} bytes used, record needs {needed}")
 
 
+class SpoolRecordTooLarge(ValueError):
+    """Raised when one record would be over a quarter of the budget: it might never fit, so split it."""
+
+    def __init__(self, needed: int, limit: int):
+        self.needed, self.limit = needed, limit
+        super().__init__(f"a spool record of {needed} bytes is over the record limit of {limit} (a quarter of the "
+                         "spool's budget)")
+
+
 class SpoolCorrupt(Exception):
     """Raised when a sealed segment holds a record whose CRC does not match (disk damage, not a crash)."""
 
@@ -114,6 +123,9 @@ class Spool:
         # a fully written active segment stays on disk until it rolls, so it must be a small part
         # of the budget
         self.segment_bytes = max(1, min(segment_bytes, max_bytes // 8))
+        # an emptied spool keeps at most its active segment (under segment_bytes plus one record), so
+        # a record of a quarter of the budget always fits once the writer catches up: no livelock
+        self.max_record_bytes = max(_FRAME.size + 1, max_bytes // 4)
         self._fsync = fsync
         self._lock = threading.Lock()
         self._checkpoint_path = self.path / "checkpoint"
@@ -217,9 +229,12 @@ class Spool:
     def append(self, readings: Readings) -> int:
         """Write one record and make it durable (one write, one fsync); returns the offset after it.
 
-        Raises ``SpoolFull`` (writing nothing) when the record would exceed the disk budget.
+        Raises ``SpoolFull`` (writing nothing) when the record would exceed the disk budget now, and
+        ``SpoolRecordTooLarge`` when it is over ``max_record_bytes`` (it might never fit: split it).
         """
         body = encode_readings(readings)
+        if len(body) + _FRAME.size > self.max_record_bytes:
+            raise SpoolRecordTooLarge(len(body) + _FRAME.size, self.max_record_bytes)
         frame = _FRAME.pack(len(body), zlib.crc32(body)) + body
         with self._lock:
             if self.disk_bytes + len(frame) > self.max_bytes:
@@ -347,4 +362,5 @@ class Spool:
         self.close()
 
 
-__all__ = ["Spool", "SpoolBatch", "SpoolCorrupt", "SpoolFull", "decode_readings", "encode_readings"]
+__all__ = ["Spool", "SpoolBatch", "SpoolCorrupt", "SpoolFull", "SpoolRecordTooLarge", "decode_readings",
+           "encode_readings"]

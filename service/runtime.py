@@ -589,6 +589,7 @@ class Runtime:
         if self.pipeline is not None:
             checks["broker"] = self.source.connected.is_set()
             checks["writer"] = self.pipeline.writer_failure is None
+            checks["ingest_stages"] = self.pipeline.healthy  # no stage failing with an unexpected error
         return checks
 
     def _orders_ok(self) -> bool:

@@ -145,7 +145,7 @@ def test_fatal_write_error_stops_writing_but_spooling_and_acking_go_on(parts):
 def test_full_spool_holds_acks_back_until_the_writer_makes_room(tmp_path):
     one_record = len(encode_readings(Decoder("faultline/{site}/{asset}/{sensor}").decode_many(
         [("faultline/s1/pump1/bearing_temp", reading(1), 1763700000000 * 1_000_000)])[0])) + 8
-    spool = Spool(tmp_path / "spool", max_bytes=one_record * 2, segment_bytes=one_record, fsync=False)
+    spool = Spool(tmp_path / "spool", max_bytes=one_record * 4, segment_bytes=one_record, fsync=False)
     dead = DeadLetterStore(tmp_path / "dl.sqlite")
     gate = threading.Event()
 
@@ -156,16 +156,16 @@ def test_full_spool_holds_acks_back_until_the_writer_makes_room(tmp_path):
 
     writer = GatedWriter()
     p, source, metrics = make((spool, dead), writer)
-    for i in range(4):
+    for i in range(6):
         source.add([reading(i)])
     p.start()
     wait_for(lambda: value(metrics, "faultline_spool_full_total") >= 1, 5, "spool to fill")
     acked_while_full = len(source.acked)
     time.sleep(0.2)
-    assert len(source.acked) == acked_while_full < 4  # nothing acknowledged that is not spooled
+    assert len(source.acked) == acked_while_full < 6  # nothing acknowledged that is not spooled
     gate.set()
-    wait_for(lambda: len(source.acked) == 4, 5, "every message acknowledged once there is room")
-    wait_for(lambda: value(metrics, "faultline_readings_written_total") == 4, 5, "all written")
+    wait_for(lambda: len(source.acked) == 6, 5, "every message acknowledged once there is room")
+    wait_for(lambda: value(metrics, "faultline_readings_written_total") == 6, 5, "all written")
     assert p.stop(1.0)
     spool.close()
     dead.close()
@@ -228,3 +228,92 @@ def test_writing_is_tried_again_after_a_fatal_error_and_resumes(parts):
     wait_for(lambda: value(metrics, "faultline_readings_written_total") == 2, 5, "both written after the retries")
     assert value(metrics, "faultline_writer_stopped") == 0 and p.writer_failure is None
     assert p.stop(1.0)
+
+
+# -- supervised stages: an unexpected error anywhere is retried, nothing is lost -------------------------
+
+class FailsOnce:
+    """Wraps ``target`` so that its method ``name`` raises ``error`` on call number ``at`` (once)."""
+
+    def __init__(self, target, name, error, at=1):
+        self._target, self._name, self._error, self._at, self.calls = target, name, error, at, 0
+
+    def __getattr__(self, attr):
+        value = getattr(self._target, attr)
+        if attr != self._name:
+            return value
+
+        def wrapped(*args, **kwargs):
+            self.calls += 1
+            if self.calls == self._at:
+                raise self._error
+            return value(*args, **kwargs)
+        return wrapped
+
+
+STAGE_FAULTS = {
+    # stage, which part fails, and how
+    "take": ("commit", "source", "take", RuntimeError("a source bug")),
+    "dead-letter locked": ("commit", "dead", "add_many", __import__("sqlite3").OperationalError("database is locked")),
+    "spool append": ("commit", "spool", "append", OSError(28, "No space left on device")),
+    "ack": ("commit", "source", "ack", RuntimeError("socket gone")),
+    "spool read": ("write", "spool", "read", OSError(5, "Input/output error")),
+    "writer": ("write", "writer", "write", KeyError("a writer bug")),
+    "confirm": ("write", "spool", "confirm", OSError(5, "Input/output error")),
+    "write-stage dead letter": ("write", "dead", "add_many", __import__("sqlite3").OperationalError("locked")),
+}
+
+
+@pytest.mark.parametrize("fault", list(STAGE_FAULTS))
+def test_an_unexpected_error_in_any_stage_is_counted_retried_and_loses_nothing(tmp_path, fault):
+    stage, part, method, error = STAGE_FAULTS[fault]
+    spool = Spool(tmp_path / "spool", fsync=False)
+    dead = DeadLetterStore(tmp_path / "dl.sqlite")
+    writer, source = ScriptedWriter(), ScriptedSource()
+    parts = {"spool": spool, "dead": dead, "writer": writer, "source": source}
+    # the write-stage dead letter fails on its first call: the delivery has one point the store refuses
+    parts[part] = FailsOnce(parts[part], method, error)
+    metrics = IngestMetrics()
+    p = Pipeline(parts["source"], Decoder("faultline/{site}/{asset}/{sensor}"), parts["spool"], parts["writer"],
+                 parts["dead"], metrics, backoff=Backoff(0.01, 0.05, jitter=False), commit_wait_s=0.001)
+    source.add([reading(1), b"{oops" if stage == "commit" else reading(666), reading(2)])
+    p.start()
+    wait_for(lambda: value(metrics, "faultline_stage_failures_total", {"stage": stage}) == 1, 5, "the failure counted")
+    source.add([reading(3)])  # the stream goes on
+    wait_for(lambda: {1.0, 2.0, 3.0} <= {v for r in writer.written for v in r.value.tolist()}, 10, "all written")
+    wait_for(lambda: p.healthy, 5, "the stage to be healthy again")
+    assert p.stop(1.0)
+    assert len(source.acked) == 2 and [len(d) for d in source.acked] == [3, 1]  # each delivery acked once
+    # the bad message or refused point; a batch written again after its confirm failed is refused again
+    assert dead.count() == (2 if fault == "confirm" else 1)
+    assert value(metrics, "faultline_stage_failing", {"stage": stage}) == 0
+    spool.close()
+    dead.close()
+
+
+def test_a_failing_stage_is_reported_until_it_works_again(parts):
+    writer = ScriptedWriter()
+    spool, dead = parts
+    locked = FailsOnce(dead, "count", None, at=0)
+
+    def add_many(*args):
+        if not released.is_set():
+            raise __import__("sqlite3").OperationalError("database is locked")
+        return dead.add_many(*args)
+    released = threading.Event()
+    locked.add_many = add_many
+    source = ScriptedSource()
+    metrics = IngestMetrics()
+    p = Pipeline(source, Decoder("faultline/{site}/{asset}/{sensor}"), spool, writer, locked, metrics,
+                 backoff=Backoff(0.01, 0.05, jitter=False), commit_wait_s=0.001)
+    source.add([reading(1), b"{oops"])
+    p.start()
+    wait_for(lambda: value(metrics, "faultline_stage_failures_total", {"stage": "commit"}) >= 2, 5, "retries")
+    assert not p.healthy and "database is locked" in p.stage_failures["commit"]
+    assert value(metrics, "faultline_stage_failing", {"stage": "commit"}) == 1
+    assert source.acked == []  # the broker still holds the delivery
+    released.set()
+    wait_for(lambda: len(source.acked) == 1, 10, "the delivery committed once the store is free")
+    wait_for(lambda: p.healthy, 5, "healthy again")
+    assert p.stop(1.0)
+    assert [r.payload for r in dead.list()] == [b"{oops"]
