@@ -145,13 +145,14 @@ class Spool:
             raw = self._checkpoint_path.read_bytes()
         except FileNotFoundError:
             return 0
-        offset, crc = _CHECKPOINT.unpack(raw[:_CHECKPOINT.size])
-        if zlib.crc32(raw[:8]) != crc:
-            # the checkpoint is replaced atomically, so this is disk damage: replaying everything
-            # rewrites identical points, which is safe; skipping would lose data
-            log.error("spool checkpoint %s is damaged; replaying the whole spool", self._checkpoint_path)
+        if len(raw) != _CHECKPOINT.size or zlib.crc32(raw[:8]) != _CHECKPOINT.unpack(raw)[1]:
+            # empty, truncated or damaged (the file system lost the rename's data, or the disk did):
+            # rebuild from the log, replaying every segment still on disk. The writes repeat points the
+            # store already has, which overwrite themselves; skipping them would lose data
+            log.error("spool checkpoint %s is damaged (%d bytes); replaying the segments on disk",
+                      self._checkpoint_path, len(raw))
             return 0
-        return offset
+        return _CHECKPOINT.unpack(raw)[0]
 
     def _segment_file(self, base: int) -> Path:
         return self.path / f"{base:020d}{_SUFFIX}"
@@ -325,12 +326,17 @@ class Spool:
         """Everything before ``end`` is written: advance the fsync'd checkpoint, delete spent segments."""
         if end <= self.confirmed:
             return
+        # atomic: a temporary file, written and fsync'd, renamed over the old one, then the folder fsync'd
+        # (the rename itself is durable only once the directory entry is)
         tmp = self._checkpoint_path.with_suffix(".tmp")
         data = struct.pack("<Q", end)
-        with open(tmp, "wb") as f:
-            f.write(_CHECKPOINT.pack(end, zlib.crc32(data)))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, _CHECKPOINT.pack(end, zlib.crc32(data)))
             if self._fsync:
-                os.fsync(f.fileno())
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, self._checkpoint_path)
         self._sync_dir()
         with self._lock:

@@ -317,3 +317,22 @@ def test_a_failing_stage_is_reported_until_it_works_again(parts):
     wait_for(lambda: p.healthy, 5, "healthy again")
     assert p.stop(1.0)
     assert [r.payload for r in dead.list()] == [b"{oops"]
+
+
+def test_a_delivery_larger_than_the_whole_spool_budget_is_split_not_livelocked(tmp_path):
+    # one message of 60,000 readings is 1.2 MB of spool record, over the 1 MiB budget: it was retried
+    # for ever (across restarts too) while the spool looked empty
+    spool = Spool(tmp_path / "spool", max_bytes=1 << 20, fsync=False)
+    dead = DeadLetterStore(tmp_path / "dl.sqlite")
+    writer = ScriptedWriter()
+    p, source, metrics = make((spool, dead), writer)
+    n = 60_000
+    source.add([orjson.dumps({"ts": list(range(1763700000000, 1763700000000 + n)), "value": list(range(n))})])
+    p.start()
+    wait_for(lambda: value(metrics, "faultline_readings_written_total") == n, 20, "every reading written")
+    assert p.stop(1.0)
+    assert len(source.acked) == 1
+    assert sorted(v for r in writer.written for v in r.value.tolist()) == list(map(float, range(n)))
+    assert dead.count() == 0
+    spool.close()
+    dead.close()

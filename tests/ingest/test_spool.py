@@ -190,3 +190,44 @@ def test_damage_found_when_opening_truncates_that_segment_and_keeps_the_rest(tmp
         assert first.stat().st_size == record
         got = drain(spool)
     assert len(got) == 50
+
+
+@pytest.mark.parametrize("checkpoint", [b"", b"\x10\x00\x00", b"\x00" * 20], ids=["empty", "truncated", "long"])
+def test_an_empty_or_truncated_checkpoint_is_rebuilt_from_the_log(tmp_path, checkpoint):
+    # an empty checkpoint file used to crash start-up with struct.error
+    with Spool(tmp_path, segment_bytes=4096, max_bytes=1 << 20) as spool:
+        for i in range(40):
+            spool.append(batch(i * 10))
+        b = spool.read(max_rows=300)
+        spool.confirm(b.end, b.records)
+    (tmp_path / "checkpoint").write_bytes(checkpoint)
+    with Spool(tmp_path) as spool:
+        got = drain(spool)
+        assert 100 <= len(got) < 400  # replayed from the oldest segment kept: nothing skipped
+        assert got.ts[-1] == batch(390).ts[-1]
+    with Spool(tmp_path) as spool:  # the rebuilt checkpoint was written atomically and reads back
+        assert spool.pending_records == 0
+
+
+def test_a_record_over_a_quarter_of_the_budget_is_refused_as_too_large_not_full(tmp_path):
+    from ingest.spool import SpoolRecordTooLarge
+
+    with Spool(tmp_path, max_bytes=1 << 20) as spool:
+        with pytest.raises(SpoolRecordTooLarge) as refused:
+            spool.append(batch(0, n=20_000))  # 20 bytes a row: 400 kB, over 256 KiB
+        assert refused.value.limit == (1 << 20) // 4 and spool.pending_records == 0
+        spool.append(batch(0, n=10_000))
+        assert spool.pending_records == 1
+
+
+def test_checkpoint_bytes_reach_the_file_before_fsync(tmp_path, monkeypatch):
+    # the checkpoint was written through a buffered file and fsync'd before Python flushed it
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.fstat(fd).st_size), real_fsync(fd))[1])
+    with Spool(tmp_path) as spool:
+        spool.append(batch(0))
+        synced.clear()
+        b = spool.read()
+        spool.confirm(b.end, b.records)
+    assert synced[0] == 12  # the temporary checkpoint file held its 12 bytes when it was fsync'd
