@@ -320,14 +320,15 @@ def test_a_failing_stage_is_reported_until_it_works_again(parts):
 
 
 def test_a_delivery_larger_than_the_whole_spool_budget_is_split_not_livelocked(tmp_path):
-    # one message of 60,000 readings is 1.2 MB of spool record, over the 1 MiB budget: it was retried
-    # for ever (across restarts too) while the spool looked empty
+    # two messages of 30,000 readings are one 1.2 MB spool record, over the 1 MiB budget: the delivery
+    # was retried for ever (across restarts too) while the spool looked empty
     spool = Spool(tmp_path / "spool", max_bytes=1 << 20, fsync=False)
     dead = DeadLetterStore(tmp_path / "dl.sqlite")
     writer = ScriptedWriter()
     p, source, metrics = make((spool, dead), writer)
     n = 60_000
-    source.add([orjson.dumps({"ts": list(range(1763700000000, 1763700000000 + n)), "value": list(range(n))})])
+    source.add([orjson.dumps({"ts": list(range(1763700000000 + k, 1763700000000 + n, 2)),
+                              "value": list(range(k, n, 2))}) for k in (0, 1)])
     p.start()
     wait_for(lambda: value(metrics, "faultline_readings_written_total") == n, 20, "every reading written")
     assert p.stop(1.0)
