@@ -68,6 +68,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _FRACTION = re.compile(r"^(.*\d\d:?\d\d:?\d\d)[.,](\d+)(.*)$")
 _NUMBER = (int, float)
 _KEY_CACHE_SIZE = 100_000
+_KEPT_OF_OVERSIZE = 4096  # bytes of a payload over max_payload_bytes kept in its dead letter
 _MAX_RATE_HZ = 1e9  # samples closer than 1 ns would share a timestamp and overwrite each other
 
 
@@ -278,6 +279,10 @@ class Decoder:
                     continue
                 self._decode_other(topic, obj, received, i, rows, blocks, rejected)
             except PayloadError as exc:
+                if len(payload) > max_bytes:  # keep the start for a person to see, not megabytes
+                    rejected.append(Rejected(i, topic, bytes(payload[:_KEPT_OF_OVERSIZE]),
+                                             f"{exc.reason} (the first {_KEPT_OF_OVERSIZE} bytes are kept)"))
+                    continue
                 rejected.append(Rejected(i, topic, bytes(payload), exc.reason))
             except Exception as exc:  # noqa: BLE001 - a decoder bug costs this message alone, not the delivery
                 rejected.append(Rejected(i, topic, bytes(payload),

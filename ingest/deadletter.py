@@ -8,9 +8,14 @@ then acknowledged. A later replay feature can read records back (`DeadLetterStor
 
 from __future__ import annotations
 
-from typing import Iterable, Literal, NamedTuple
+import logging
+import time
+from pathlib import Path
+from typing import Callable, Iterable, Literal, NamedTuple
 
 from ingest._sqlite import SqliteFile
+
+log = logging.getLogger(__name__)
 
 Stage = Literal["decode", "write"]
 STAGES = ("decode", "write")
@@ -26,6 +31,9 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 );
 CREATE INDEX IF NOT EXISTS dead_letters_by_time ON dead_letters (received_at);
 """
+
+# the bytes a record counts against max_bytes (SQLite's length() of a BLOB is bytes, of TEXT characters)
+_SIZE = "length(CAST(topic AS BLOB)) + length(payload) + length(CAST(reason AS BLOB))"
 
 
 class DeadLetter(NamedTuple):
@@ -58,6 +66,21 @@ class DeadLetterStore(SqliteFile):
     ----------
     path : str or Path
         The database file (created with its directory when missing), or ``":memory:"``.
+    busy_timeout_s : float
+        How long a call waits for another process's lock before it raises.
+    max_bytes : int
+        Retention by size: past it (payload, topic and reason bytes) the oldest records are deleted
+        down to 90 % of it. SQLite reuses the freed pages, so the file stops growing near this size.
+    max_age_s : float
+        Retention by age: records received longer ago are deleted (checked at most once a minute);
+        0 keeps them whatever their age.
+    clock : callable returning epoch nanoseconds
+        "Now" for the age limit.
+
+    Attributes
+    ----------
+    on_expired : callable ``(why, count)``, optional
+        Told how many records retention deleted and why (``"size"`` or ``"age"``), e.g. for a metric.
 
     Examples
     --------
@@ -69,6 +92,20 @@ class DeadLetterStore(SqliteFile):
     """
 
     schema = _SCHEMA
+
+    def __init__(self, path: str | Path, busy_timeout_s: float = 30.0, max_bytes: int = 1024**3,
+                 max_age_s: float = 0, clock: Callable[[], int] = time.time_ns):
+        super().__init__(path, busy_timeout_s)
+        self.max_bytes, self.max_age_s, self._clock = max_bytes, max_age_s, clock
+        self.on_expired: Callable[[str, int], None] | None = None
+        self._age_checked = 0
+        with self._lock:
+            self._bytes = self._conn.execute(f"SELECT coalesce(sum({_SIZE}), 0) FROM dead_letters").fetchone()[0]
+
+    @property
+    def stored_bytes(self) -> int:
+        """Payload, topic and reason bytes of the records kept (what ``max_bytes`` limits)."""
+        return self._bytes
 
     def add_many(self, records: Iterable[DeadLetter | tuple]) -> list[int]:
         """Store records in one transaction; returns their ids in order.
@@ -90,8 +127,46 @@ class DeadLetterStore(SqliteFile):
         if not rows:
             return []
         with self._transaction() as conn:
-            return [conn.execute("INSERT INTO dead_letters (received_at, topic, payload, reason, stage) "
-                                 "VALUES (?, ?, ?, ?, ?)", row).lastrowid for row in rows]
+            ids = [conn.execute("INSERT INTO dead_letters (received_at, topic, payload, reason, stage) "
+                                "VALUES (?, ?, ?, ?, ?)", row).lastrowid for row in rows]
+        self._bytes += sum(len(r[1].encode()) + len(r[2]) + len(r[3].encode()) for r in rows)
+        self.apply_retention()
+        return ids
+
+    def apply_retention(self) -> tuple[int, int]:
+        """Delete records past ``max_age_s`` (at most once a minute) and the oldest past ``max_bytes``.
+
+        Returns (deleted for age, deleted for size). Called after each `add_many`.
+        """
+        now = self._clock()
+        aged = sized = 0
+        if self.max_age_s and now - self._age_checked >= 60 * 1_000_000_000:
+            self._age_checked = now
+            cutoff = now - int(self.max_age_s * 1e9)
+            with self._transaction() as conn:
+                freed = conn.execute(f"SELECT coalesce(sum({_SIZE}), 0), count(*) FROM dead_letters "
+                                     "WHERE received_at < ?", (cutoff,)).fetchone()
+                if freed[1]:
+                    aged = conn.execute("DELETE FROM dead_letters WHERE received_at < ?", (cutoff,)).rowcount
+                    self._bytes -= freed[0]
+        if self._bytes > self.max_bytes:
+            target = self.max_bytes * 9 // 10  # some room, so the next records do not each trigger a delete
+            with self._transaction() as conn:
+                last, freed = None, 0
+                for row_id, size in conn.execute(f"SELECT id, {_SIZE} FROM dead_letters ORDER BY id"):
+                    last, freed = row_id, freed + size
+                    if self._bytes - freed <= target:
+                        break
+                if last is not None:
+                    sized = conn.execute("DELETE FROM dead_letters WHERE id <= ?", (last,)).rowcount
+                    self._bytes -= freed
+        for why, count in (("age", aged), ("size", sized)):
+            if count:
+                log.warning("dead letters: deleted %d records over the %s limit (%s)", count, why,
+                            f"{self.max_bytes} bytes" if why == "size" else f"{self.max_age_s:g} s")
+                if self.on_expired is not None:
+                    self.on_expired(why, count)
+        return aged, sized
 
     def count(self, stage: Stage | None = None) -> int:
         """How many records are stored (of one stage, when given)."""
@@ -128,10 +203,15 @@ class DeadLetterStore(SqliteFile):
     def delete_before(self, received_at: int) -> int:
         """Remove records received before ``received_at`` (epoch ns), to bound the file; returns how many."""
         with self._transaction() as conn:
+            self._bytes -= conn.execute(f"SELECT coalesce(sum({_SIZE}), 0) FROM dead_letters WHERE received_at < ?",
+                                        (int(received_at),)).fetchone()[0]
             return conn.execute("DELETE FROM dead_letters WHERE received_at < ?", (int(received_at),)).rowcount
 
     def delete(self, ids: Iterable[int]) -> int:
         """Remove records (e.g. after a successful replay); returns how many existed."""
         ids = [(int(i),) for i in ids]
         with self._transaction() as conn:
+            for (i,) in ids:
+                row = conn.execute(f"SELECT {_SIZE} FROM dead_letters WHERE id = ?", (i,)).fetchone()
+                self._bytes -= row[0] if row else 0
             return conn.executemany("DELETE FROM dead_letters WHERE id = ?", ids).rowcount

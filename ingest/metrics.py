@@ -12,6 +12,9 @@ Names follow Prometheus conventions (``_total`` counters, base units)::
     faultline_write_retries_total                   retryable write failures (429, 5xx, connection)
     faultline_writer_stopped                        1 while a 401/403 or configuration error stops writing
     faultline_mqtt_reconnects_total                 connections made after the first
+    faultline_inflight_bytes                        payload bytes received from the broker, not yet taken
+    faultline_dead_letter_bytes                     bytes the dead-letter store holds (its retention limit)
+    faultline_dead_letters_expired_total{why}       dead letters deleted by retention (size, age)
     faultline_stage_failures_total{stage}           unexpected errors of a stage (commit, write); retried
     faultline_stage_failing{stage}                  1 while a stage keeps failing (``/readyz`` is red then)
 """
@@ -68,6 +71,12 @@ class IngestMetrics:
         self.stage_failures = Counter("faultline_stage_failures", "Unexpected errors of a stage, each retried",
                                       ["stage"], registry=r)
         self.stage_failing = Gauge("faultline_stage_failing", "1 while a stage keeps failing", ["stage"], registry=r)
+        self.inflight_bytes = Gauge("faultline_inflight_bytes", "Payload bytes received and not yet taken",
+                                    registry=r)
+        self.dead_letter_bytes = Gauge("faultline_dead_letter_bytes", "Bytes kept in the dead-letter store",
+                                       registry=r)
+        self.dead_letters_expired = Counter("faultline_dead_letters_expired", "Dead letters deleted by retention",
+                                            ["why"], registry=r)
         self.reconnects = Counter("faultline_mqtt_reconnects", "MQTT connections made after the first", registry=r)
 
     def dead_lettered(self, stage: str, reasons: list[str]) -> None:
@@ -78,6 +87,14 @@ class IngestMetrics:
         """Read the spool depth when scraped rather than on every append."""
         self.spool_records.set_function(records)
         self.spool_bytes.set_function(pending_bytes)
+
+    def watch_memory_and_dead_letters(self, source, dead_letters) -> None:
+        """Read the source's waiting bytes and the dead-letter store's size when scraped; count expiries."""
+        if hasattr(source, "pending_bytes"):
+            self.inflight_bytes.set_function(lambda: source.pending_bytes)
+        if hasattr(dead_letters, "stored_bytes"):
+            self.dead_letter_bytes.set_function(lambda: dead_letters.stored_bytes)
+            dead_letters.on_expired = lambda why, count: self.dead_letters_expired.labels(why).inc(count)
 
     def serve(self, host: str, port: int):
         """Serve ``/metrics`` on ``host:port`` in a daemon thread; returns the server (or None if port 0)."""

@@ -88,6 +88,7 @@ class Pipeline:
         self.dead_letters = dead_letters
         self.metrics = metrics or IngestMetrics()
         self.metrics.watch_spool(lambda: spool.pending_records, lambda: spool.pending_bytes)
+        self.metrics.watch_memory_and_dead_letters(source, dead_letters)
         self.write_rows = write_rows
         self.backoff = backoff or Backoff()
         self.clock = clock
@@ -433,7 +434,9 @@ def run_ingest(mqtt_settings: MqttSettings, store: StoreSettings, spool_settings
             mqtt_settings = mqtt_settings.model_copy(update={"protocol": "3.1.1"})
         spool = resources.enter_context(Spool(spool_settings.path, spool_settings.max_bytes,
                                               spool_settings.segment_bytes, spool_settings.fsync))
-        dead_letters = resources.enter_context(DeadLetterStore(ingest.dead_letter_path))
+        dead_letters = resources.enter_context(DeadLetterStore(ingest.dead_letter_path,
+                                                               max_bytes=ingest.dead_letter_max_bytes,
+                                                               max_age_s=ingest.dead_letter_max_age_s))
         writer = build_writer(store)
         resources.callback(writer.close)
         source = MqttSource(mqtt_settings, on_reconnect=metrics.reconnects.inc)

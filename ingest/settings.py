@@ -55,8 +55,15 @@ class MqttSettings(_Section):
     keepalive_s: int = Field(30, ge=5, le=65535)
     session_expiry_s: int = Field(7 * 24 * 3600, ge=0, le=0xFFFFFFFF)
     receive_maximum: int = Field(1000, ge=1, le=65535)
+    max_inflight_bytes: int = Field(64 * 1024**2, ge=64 * 1024,
+                                    description="payload bytes received and not yet committed; past it reading pauses")
     reconnect_min_s: float = Field(0.5, gt=0)
     reconnect_max_s: float = Field(30.0, gt=0)
+
+    @field_validator("max_inflight_bytes", mode="before")
+    @classmethod
+    def _size(cls, v):
+        return parse_size(v)
 
     @field_validator("protocol", mode="before")
     @classmethod
@@ -185,6 +192,9 @@ class IngestSettings(_Section):
     """Decoding limits, the dead-letter store and shutdown behaviour."""
 
     dead_letter_path: str = "./var/dead-letter.sqlite"
+    dead_letter_max_bytes: int = Field(1024**3, ge=1024 * 1024,
+                                       description="past it the oldest dead letters are deleted")
+    dead_letter_max_age_s: float = Field(30 * 86400, ge=0, description="older dead letters are deleted; 0 keeps them")
     max_payload_bytes: int = Field(1024**2, ge=64)
     earliest_ts: datetime = Field(datetime(2000, 1, 1, tzinfo=timezone.utc),
                                   description="readings stamped before this are dead-lettered")
@@ -192,7 +202,7 @@ class IngestSettings(_Section):
     store_waveform_samples: bool = False
     flush_timeout_s: float = Field(10.0, ge=0, description="on SIGINT/SIGTERM, time allowed to write what is spooled")
 
-    @field_validator("max_payload_bytes", mode="before")
+    @field_validator("max_payload_bytes", "dead_letter_max_bytes", mode="before")
     @classmethod
     def _size(cls, v):
         return parse_size(v)

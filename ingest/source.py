@@ -7,7 +7,8 @@ keeps the per-message cost near paho's own and lets one spool fsync cover hundre
 A message is acknowledged (`MqttSource.ack`) only after its readings are durable. Until then the
 broker owns it: if the ingester dies, the broker sends it again on the next connection of the same
 persistent session (fixed client id, ``clean_start`` false, a session-expiry interval). In-flight
-messages are bounded by MQTT 5 Receive Maximum; with MQTT 3.1.1 by the broker's own setting.
+messages are bounded by MQTT 5 Receive Maximum (with MQTT 3.1.1 by the broker's own setting) and by
+``mqtt.max_inflight_bytes``: past it paho's thread stops reading until the pipeline took what waits.
 
 Reconnection is one loop in a supervisor thread: capped, jittered exponential backoff, every attempt
 logged. When the broker reports that it lost the session the subscriptions are made again.
@@ -83,6 +84,9 @@ class MqttSource:
         self._acks: list[tuple[int, int]] = []
         self._generations: list[int] = []
         self._generation = 0
+        # bytes received and not yet taken; over max_inflight_bytes paho's thread waits (TCP backpressure)
+        self._pending_bytes = 0
+        self._room = threading.Event()
         self._arrived = threading.Event()
         self._taking = True
         self._stopping = threading.Event()
@@ -104,11 +108,13 @@ class MqttSource:
     def stop_taking(self) -> None:
         """Stop accepting messages; ones arriving now stay unacknowledged, so the broker keeps them."""
         self._taking = False
+        self._room.set()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Disconnect (after the acknowledgements already given are sent) and stop the threads."""
         self._taking = False
         self._stopping.set()
+        self._room.set()
         try:
             self._client.disconnect()
         except Exception:  # noqa: BLE001 - a dead socket must not stop the shutdown
@@ -119,8 +125,14 @@ class MqttSource:
 
     # -- handing messages to the pipeline --------------------------------------------------------
 
+    @property
+    def pending_bytes(self) -> int:
+        """Payload bytes received and not yet taken."""
+        return self._pending_bytes
+
     def take(self, max_messages: int = 10_000, timeout: float = 0.05, linger: float = 0.0) -> Delivery | None:
-        """Everything received since the last call (up to ``max_messages``); waits up to ``timeout``.
+        """Everything received since the last call (up to ``max_messages`` and about
+        ``settings.max_inflight_bytes``); waits up to ``timeout``.
 
         ``linger`` is the group commit: once a message is waiting, let the ones right behind it join for
         that long, so one spool fsync and one burst of PUBACKs cover them all. Without it a steady
@@ -134,14 +146,25 @@ class MqttSource:
             self._arrived.clear()
             if not self._messages:
                 return None
-            if len(self._messages) <= max_messages:
+            count = min(len(self._messages), max_messages)
+            if self._pending_bytes > self.settings.max_inflight_bytes:
+                # one delivery holds about the byte budget at most (and at least one message)
+                total = 0
+                for n, (_, payload, _) in enumerate(self._messages[:count]):
+                    total += len(payload)
+                    if total > self.settings.max_inflight_bytes and n:
+                        count = n
+                        break
+            if count == len(self._messages):
                 taken = Delivery(self._messages, self._acks, self._generations)
                 self._messages, self._acks, self._generations = [], [], []
+                self._pending_bytes = 0
             else:
-                taken = Delivery(self._messages[:max_messages], self._acks[:max_messages],
-                                 self._generations[:max_messages])
-                del self._messages[:max_messages], self._acks[:max_messages], self._generations[:max_messages]
+                taken = Delivery(self._messages[:count], self._acks[:count], self._generations[:count])
+                del self._messages[:count], self._acks[:count], self._generations[:count]
+                self._pending_bytes -= sum(len(m[1]) for m in taken.messages)
                 self._arrived.set()
+        self._room.set()
         return taken
 
     def ack(self, delivery: Delivery) -> int:
@@ -170,12 +193,32 @@ class MqttSource:
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
         if not self._taking:
             return
+        payload = message.payload
         with self._lock:
-            self._messages.append((message.topic, message.payload, self._clock()))
+            self._messages.append((message.topic, payload, self._clock()))
             self._acks.append((message.mid, message.qos))
             self._generations.append(self._generation)
+            self._pending_bytes += len(payload)
         if not self._arrived.is_set():
             self._arrived.set()
+        if self._pending_bytes > self.settings.max_inflight_bytes:
+            self._wait_for_room()
+
+    def _wait_for_room(self) -> None:
+        """Hold paho's network thread until the committer took what is waiting.
+
+        Receive Maximum bounds messages, not bytes (100 payloads of 10 MB held 1 GB), and Mosquitto
+        may release more than the quota. While this thread waits it reads nothing more from the
+        socket, so TCP pushes back on the broker, which keeps the rest queued. PUBACKs queued
+        meanwhile go out once it resumes; if the wait outlasts the keep-alive the broker drops the
+        connection and sends the unacknowledged messages again.
+        """
+        while (self._pending_bytes > self.settings.max_inflight_bytes and self._taking
+               and not self._stopping.is_set()):
+            self._room.clear()
+            if self._pending_bytes <= self.settings.max_inflight_bytes:
+                break
+            self._room.wait(0.5)
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:

@@ -499,3 +499,11 @@ def test_arbitrary_json_never_escapes_as_an_exception(payloads):
     assert np.isfinite(readings.value).all()
     assert ((readings.ts >= DecodeLimits().earliest_ns) & (readings.ts <= NOW + DecodeLimits().max_future_ns)).all()
     assert len(readings.index) == 0 or readings.index.max() < len(readings.series)
+
+
+def test_an_oversize_payload_keeps_only_its_start_in_the_dead_letter():
+    decoder = Decoder("faultline/{site}/{asset}/{sensor}", DecodeLimits(max_payload_bytes=1024))
+    payload = b'{"value": 1, "pad": "' + b"x" * 10_000_000 + b'"}'  # 10 MB: kept whole, 100 of them held 1 GB
+    _, rejected = decoder.decode_many([msg(payload)])
+    assert rejected[0].payload == payload[:4096]
+    assert rejected[0].reason == "payload is 10000023 bytes, over the limit of 1024 (the first 4096 bytes are kept)"

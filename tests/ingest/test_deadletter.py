@@ -75,3 +75,32 @@ def test_one_writer_thread_and_readers_in_others(tmp_path):
             counts.append(store.count())
         writer.join()
         assert store.count() == 50 and counts == sorted(counts)
+
+
+def test_retention_by_size_deletes_the_oldest_and_tells_why(tmp_path):
+    expired = []
+    store = DeadLetterStore(tmp_path / "dl.sqlite", max_bytes=10_000, clock=lambda: 2_000_000_000_000_000_000)
+    store.on_expired = lambda why, n: expired.append((why, n))
+    for i in range(30):
+        store.add_many([DeadLetter(1_900_000_000_000_000_000 + i, "t", bytes(1000), "r")])  # 1,002 bytes each
+        assert store.stored_bytes <= 10_000
+    kept = store.list(limit=100)
+    assert [r.received_at % 1000 for r in kept] == list(range(30 - len(kept), 30))  # the newest kept
+    assert 8 <= len(kept) <= 9 and sum(n for _, n in expired) == 30 - len(kept)
+    assert {why for why, _ in expired} == {"size"}
+    store.close()
+    reopened = DeadLetterStore(tmp_path / "dl.sqlite", max_bytes=10_000)
+    assert reopened.stored_bytes == len(kept) * 1002  # counted again from the file
+    reopened.close()
+
+
+def test_retention_by_age(tmp_path):
+    now = [1_900_000_000_000_000_000]
+    store = DeadLetterStore(tmp_path / "dl.sqlite", max_age_s=3600, clock=lambda: now[0])
+    store.add_many([DeadLetter(now[0] - 7200 * 10**9, "old", b"x", "r"), DeadLetter(now[0], "new", b"x", "r")])
+    assert [r.topic for r in store.list()] == ["new"]
+    now[0] += 7200 * 10**9
+    store.add_many([DeadLetter(now[0], "newer", b"x", "r")])
+    assert [r.topic for r in store.list()] == ["newer"]
+    assert store.stored_bytes == len("newer") + 1 + 1
+    store.close()

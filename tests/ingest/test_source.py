@@ -142,6 +142,28 @@ def test_receive_maximum_bounds_unacknowledged_messages(mosquitto):
         publisher.join(10)
 
 
+def test_bytes_received_and_not_taken_stay_within_max_inflight_bytes(mosquitto):
+    # Receive Maximum bounds messages, not bytes: 100 payloads of 10 MB once held 1 GB
+    cap, size = 1024**2, 300_000
+    settings = MqttSettings(url=mosquitto.url, client_id="inflight-bytes", max_inflight_bytes=cap)
+    with running(settings) as source:
+        payloads = [("faultline/s/a/wave", bytes([i]) * size) for i in range(20)]
+        publisher = threading.Thread(target=publish, args=(mosquitto.port, payloads))
+        publisher.start()
+        wait_for(lambda: source.pending_bytes >= cap, 10, "the budget to fill")
+        time.sleep(0.5)  # give paho the chance to read past it
+        assert source.pending_bytes <= cap + size, f"{source.pending_bytes} bytes waiting, budget {cap}"
+        got = []
+        while len(got) < 20:
+            d = source.take(timeout=5)
+            assert d is not None, f"took {len(got)} of 20"
+            assert sum(len(p) for _, p, _ in d.messages) <= cap + size
+            got += [p[0] for _, p, _ in d.messages]
+            source.ack(d)
+        assert sorted(got) == list(range(20))
+        publisher.join(10)
+
+
 def test_default_subscription_delivers_a_gateway_message_once(mosquitto):
     source = MqttSource(MqttSettings(url=mosquitto.url, client_id="gateway-once"))
     source.start()
