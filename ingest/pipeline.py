@@ -40,7 +40,7 @@ from ingest.deadletter import DeadLetter, DeadLetterStore
 from ingest.metrics import IngestMetrics
 from ingest.readings import Readings
 from ingest.settings import IngestSettings, MetricsSettings, MqttSettings, SpoolSettings, StoreSettings
-from ingest.source import Delivery, MqttSource
+from ingest.source import Delivery, MqttSource, message_key
 from ingest.spool import Spool, SpoolBatch, SpoolFull, SpoolRecordTooLarge
 from ingest.writers import Backoff, FatalWriteError, RetryableWriteError, Writer
 
@@ -89,6 +89,8 @@ class Pipeline:
         self.metrics = metrics or IngestMetrics()
         self.metrics.watch_spool(lambda: spool.pending_records, lambda: spool.pending_bytes)
         self.metrics.watch_memory_and_dead_letters(source, dead_letters)
+        if hasattr(source, "remember_stamps"):
+            source.remember_stamps(spool.recent_stamps)  # messages spooled before a crash, maybe unacked
         self.write_rows = write_rows
         self.backoff = backoff or Backoff()
         self.clock = clock
@@ -230,16 +232,32 @@ class Pipeline:
                      rejected[0].reason)
         if len(c.readings):
             c.step = "spooling"
-            self._append(c.readings)
+            self._append(c.readings, self._receive_stamps(delivery))
             self.metrics.readings_received.inc(len(c.readings))
             c.readings = Readings.empty()
         c.step = "acknowledging"
         self.source.ack(delivery)
 
-    def _append(self, readings: Readings) -> None:
+    def _receive_stamps(self, delivery: Delivery) -> dict[int, int] | None:
+        """The receive times given to messages that may have readings without a device timestamp.
+
+        Stored with the readings (before the PUBACK) and kept by the source, so a message the broker
+        sends again gets the same time. A payload without ``"ts"`` certainly used the receive time; a
+        gateway message may have. The rest (nearly all traffic) costs one substring test.
+        """
+        remember = getattr(self.source, "remember_stamps", None)
+        if remember is None:
+            return None
+        stamps = {message_key(topic, payload): received for topic, payload, received in delivery.messages
+                  if b'"ts"' not in payload or b'"readings"' in payload}
+        if stamps:
+            remember(stamps)
+        return stamps
+
+    def _append(self, readings: Readings, stamps: dict[int, int] | None = None) -> None:
         """Spool ``readings``, in pieces when one record would be over the spool's record budget."""
         try:
-            self._append_record(readings)
+            self._append_record(readings, stamps)
             return
         except SpoolRecordTooLarge as exc:
             if len(readings) > 1:
@@ -247,8 +265,9 @@ class Pipeline:
                 log.info("%s: spooling %d readings as two records", exc, len(readings))
                 # pieces already spooled are kept if a later one fails: the delivery stays unacked and
                 # is spooled again; the store overwrites the repeated points (same series and time)
-                self._append(readings.slice(0, half))
-                self._append(readings.slice(half, len(readings)))
+                pairs = list((stamps or {}).items())
+                self._append(readings.slice(0, half), dict(pairs[: len(pairs) // 2]))
+                self._append(readings.slice(half, len(readings)), dict(pairs[len(pairs) // 2:]))
                 return
             reason = f"over_budget: one reading needs a {exc.needed}-byte spool record, over the limit of {exc.limit}"
         key = readings.series[int(readings.index[0])]
@@ -256,11 +275,11 @@ class Pipeline:
         self.metrics.dead_lettered("decode", [reason])
         log.error("dead-lettered a reading of %s: %s", key, reason)
 
-    def _append_record(self, readings: Readings) -> None:
+    def _append_record(self, readings: Readings, stamps: dict[int, int] | None = None) -> None:
         full_since = None
         while True:
             try:
-                self.spool.append(readings)
+                self.spool.append(readings, stamps)
                 break
             except SpoolFull as exc:
                 if full_since is None:

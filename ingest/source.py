@@ -16,6 +16,7 @@ logged. When the broker reports that it lost the session the subscriptions are m
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import ssl
@@ -34,6 +35,18 @@ from ingest.settings import MqttSettings
 from ingest.writers.backoff import Backoff
 
 log = logging.getLogger(__name__)
+
+_STAMPS_KEPT = 100_000
+
+
+def message_key(topic: str, payload: bytes) -> int:
+    """A stable 64-bit key of a message (topic and payload), for its remembered receive time.
+
+    >>> message_key("faultline/s/a/t", b'{"value": 1}') == message_key("faultline/s/a/t", b'{"value": 1}')
+    True
+    """
+    digest = hashlib.blake2b(payload, digest_size=8, person=topic.encode()[:16])
+    return int.from_bytes(digest.digest(), "little")
 
 # CONNACK codes meaning "this broker does not speak the protocol version we asked for"
 _UNSUPPORTED_PROTOCOL = {"Unsupported protocol version", "Unacceptable protocol version",
@@ -87,6 +100,9 @@ class MqttSource:
         # bytes received and not yet taken; over max_inflight_bytes paho's thread waits (TCP backpressure)
         self._pending_bytes = 0
         self._room = threading.Event()
+        #: receive times already given to messages without a device timestamp: message_key -> epoch ns.
+        #: A message the broker sends again (DUP set) gets its first time back, so it is stored once
+        self.stamps: dict[int, int] = {}
         self._arrived = threading.Event()
         self._taking = True
         self._stopping = threading.Event()
@@ -167,6 +183,13 @@ class MqttSource:
         self._room.set()
         return taken
 
+    def remember_stamps(self, stamps: dict[int, int]) -> None:
+        """Keep the receive times given to these messages (the newest ``_STAMPS_KEPT``)."""
+        self.stamps.update(stamps)
+        if len(self.stamps) > _STAMPS_KEPT:
+            for key in list(self.stamps)[: len(self.stamps) - _STAMPS_KEPT]:
+                del self.stamps[key]
+
     def ack(self, delivery: Delivery) -> int:
         """Send the PUBACKs of a delivery whose readings are durable; returns how many were sent.
 
@@ -194,8 +217,11 @@ class MqttSource:
         if not self._taking:
             return
         payload = message.payload
+        received = self._clock()
+        if message.dup and self.stamps:
+            received = self.stamps.get(message_key(message.topic, payload), received)
         with self._lock:
-            self._messages.append((message.topic, payload, self._clock()))
+            self._messages.append((message.topic, payload, received))
             self._acks.append((message.mid, message.qos))
             self._generations.append(self._generation)
             self._pending_bytes += len(payload)
@@ -319,4 +345,4 @@ class MqttSource:
         self._stopping.wait(delay)
 
 
-__all__ = ["Delivery", "MqttSource"]
+__all__ = ["Delivery", "MqttSource", "message_key"]

@@ -19,6 +19,12 @@ A record body holds one ``Readings`` batch as raw column bytes::
 
     <u32 rows><u32 keys_len> keys (JSON: [[measurement, [[tag, value], ..], field], ..])
     index int32[rows]  ts int64[rows]  value float64[rows]
+    [<u32 n> (u64 message key, i64 receive time)[n]]    optional: receive stamps
+
+The receive stamps say which time was given to each message stored without a device timestamp
+(keyed by a hash of its topic and payload), so a message the broker sends again after a crash or a
+dropped connection gets the same time, and its readings overwrite themselves instead of doubling
+(`Spool.recent_stamps`). Older spools without them read as before.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ _BODY_HEAD = struct.Struct("<II")
 _CHECKPOINT = struct.Struct("<QI")
 _SUFFIX = ".seg"
 _MAX_RECORD = 1 << 31
+_RECENT_STAMPS = 100_000
 
 
 class SpoolFull(Exception):
@@ -66,15 +73,30 @@ class SpoolCorrupt(Exception):
     """Raised when a sealed segment holds a record whose CRC does not match (disk damage, not a crash)."""
 
 
-def encode_readings(readings: Readings) -> bytes:
-    """The record body of a batch: series keys as JSON, then the three columns' raw bytes."""
+def encode_readings(readings: Readings, stamps: dict[int, int] | None = None) -> bytes:
+    """The record body of a batch: series keys as JSON, the three columns' raw bytes, receive stamps."""
     keys = orjson.dumps([[k.measurement, k.tags, k.field] for k in readings.series])
-    return b"".join((
+    parts = [
         _BODY_HEAD.pack(len(readings), len(keys)), keys,
         np.ascontiguousarray(readings.index, dtype="<i4").tobytes(),
         np.ascontiguousarray(readings.ts, dtype="<i8").tobytes(),
         np.ascontiguousarray(readings.value, dtype="<f8").tobytes(),
-    ))
+    ]
+    if stamps:
+        parts.append(struct.pack("<I", len(stamps)))
+        parts.append(np.array(list(stamps.items()), dtype="<u8").tobytes())
+    return b"".join(parts)
+
+
+def _stamps_of(body: bytes | memoryview) -> dict[int, int]:
+    """The receive stamps at the end of a record body (empty for records without them)."""
+    rows, keys_len = _BODY_HEAD.unpack_from(body, 0)
+    at = _BODY_HEAD.size + keys_len + 20 * rows
+    if len(body) < at + 4:
+        return {}
+    (n,) = struct.unpack_from("<I", body, at)
+    pairs = np.frombuffer(body, dtype="<u8", count=2 * n, offset=at + 4).reshape(n, 2)
+    return dict(zip(pairs[:, 0].tolist(), pairs[:, 1].astype(np.int64).tolist()))
 
 
 def decode_readings(body: bytes | memoryview) -> Readings:
@@ -135,6 +157,8 @@ class Spool:
         self._pending_records = 0
         self._fd: int | None = None
         self._reader: tuple[int, object] | None = None
+        #: receive stamps of the records on disk (confirmed or not): message key -> epoch ns
+        self.recent_stamps: dict[int, int] = {}
         self._open()
         self._read_at = self.confirmed
 
@@ -171,6 +195,8 @@ class Spool:
         for i, base in enumerate(bases):
             last = i == len(bases) - 1
             start = max(self.confirmed, base) - base
+            if last and start:
+                self._collect_stamps(self._segment_file(base), start)  # confirmed records, still on disk
             good_end, records = self._scan(self._segment_file(base), start, last)
             self._pending_records += records
             if last:
@@ -179,6 +205,8 @@ class Spool:
         if self.confirmed > self._end:
             log.error("spool checkpoint %d is past the spool's end %d; the spool was damaged", self.confirmed, self._end)
             self.confirmed = self._end
+        if len(self.recent_stamps) > _RECENT_STAMPS:  # the newest are the ones a broker may still resend
+            self.recent_stamps = dict(list(self.recent_stamps.items())[-_RECENT_STAMPS:])
         if self._pending_records:
             log.info("spool %s: %d records (%d bytes) to replay", self.path, self._pending_records, self.pending_bytes)
 
@@ -199,6 +227,7 @@ class Spool:
                     break
                 at += _FRAME.size + length
                 records += 1
+                self.recent_stamps.update(_stamps_of(body))
         if at < size:
             if last:
                 log.warning("spool %s: discarding %d bytes of a record torn by a crash (never acknowledged)",
@@ -209,6 +238,21 @@ class Spool:
                 f.truncate(at)
                 os.fsync(f.fileno())
         return at, records
+
+    def _collect_stamps(self, file: Path, end: int) -> None:
+        """Receive stamps of the whole records before ``end`` (written ones a broker may still resend)."""
+        with open(file, "rb") as f:
+            at = 0
+            while at < end:
+                head = f.read(_FRAME.size)
+                if len(head) < _FRAME.size:
+                    return
+                length, crc = _FRAME.unpack(head)
+                body = f.read(length) if length < _MAX_RECORD else b""
+                if len(body) < length or zlib.crc32(body) != crc:
+                    return
+                self.recent_stamps.update(_stamps_of(body))
+                at += _FRAME.size + length
 
     # -- appending --------------------------------------------------------------------------------
 
@@ -227,13 +271,13 @@ class Spool:
         """Records not yet confirmed written."""
         return self._pending_records
 
-    def append(self, readings: Readings) -> int:
+    def append(self, readings: Readings, stamps: dict[int, int] | None = None) -> int:
         """Write one record and make it durable (one write, one fsync); returns the offset after it.
 
         Raises ``SpoolFull`` (writing nothing) when the record would exceed the disk budget now, and
         ``SpoolRecordTooLarge`` when it is over ``max_record_bytes`` (it might never fit: split it).
         """
-        body = encode_readings(readings)
+        body = encode_readings(readings, stamps)
         if len(body) + _FRAME.size > self.max_record_bytes:
             raise SpoolRecordTooLarge(len(body) + _FRAME.size, self.max_record_bytes)
         frame = _FRAME.pack(len(body), zlib.crc32(body)) + body

@@ -71,3 +71,31 @@ def test_dead_letter_store_locked_by_another_process_stalls_nothing(mosquitto, t
         wait_for(lambda: dead.count() == 1, 10, "the bad message dead-lettered")
         wait_for(lambda: p.healthy, 10, "the commit stage healthy again")
         assert dead.list()[0].payload == b"{oops"
+
+
+def test_readings_without_a_device_timestamp_are_stored_once_when_the_broker_sends_them_again(mosquitto, tmp_path):
+    # the ingester spools messages and dies before its PUBACKs leave: the broker sends them again
+    # (DUP set), and each must get the receive time it was first given, or it is stored twice
+    client_id = "fault-receive-stamps"
+    create_session(mosquitto.port, client_id)
+    settings = MqttSettings(url=mosquitto.url, client_id=client_id, reconnect_min_s=0.1, reconnect_max_s=1)
+    store = SqliteStore(tmp_path / "readings.sqlite")
+    dead = DeadLetterStore(tmp_path / "dead-letter.sqlite")
+    messages = [("faultline/s1/pump1/temp", orjson.dumps({"value": i})) for i in range(50)]
+    publish(mosquitto.port, messages)
+
+    class NeverAcks(MqttSource):
+        def ack(self, delivery):  # as if the process died between the spool's fsync and the PUBACK
+            return 0
+
+    with Spool(tmp_path / "spool") as spool:
+        first = Pipeline(NeverAcks(settings), Decoder(TEMPLATE), spool, store, dead, IngestMetrics()).start()
+        wait_for(lambda: len(stored_values(store)) == 50, 20, "the first delivery stored")
+        first.stop(5.0)
+    with Spool(tmp_path / "spool") as spool:  # a new process: the stamps come back from the spool
+        again = Pipeline(MqttSource(settings), Decoder(TEMPLATE), spool, store, dead, IngestMetrics()).start()
+        wait_for(lambda: again.metrics.messages_received._value.get() >= 50, 20, "the broker to send them again")
+        again.stop(5.0)
+    assert stored_values(store) == [float(i) for i in range(50)]  # once each, not twice
+    store.close()
+    dead.close()
