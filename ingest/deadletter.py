@@ -24,7 +24,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS dead_letters (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     received_at INTEGER NOT NULL,   -- nanoseconds since the Unix epoch, UTC
-    topic       TEXT NOT NULL,      -- empty for points refused by the store (no topic survives encoding)
+    topic       TEXT NOT NULL,      -- for points refused by the store: the topic of their tags ("" if none fits)
     payload     BLOB NOT NULL,      -- the message bytes, or the refused line-protocol line
     reason      TEXT NOT NULL,
     stage       TEXT NOT NULL CHECK (stage IN ('decode', 'write'))

@@ -37,6 +37,7 @@ from typing import Callable
 
 from ingest.codecs import DecodeLimits, Decoder, Rejected
 from ingest.deadletter import DeadLetter, DeadLetterStore
+from ingest.lineprotocol import line_tags
 from ingest.metrics import IngestMetrics
 from ingest.readings import Readings
 from ingest.settings import IngestSettings, MetricsSettings, MqttSettings, SpoolSettings, StoreSettings
@@ -377,7 +378,8 @@ class Pipeline:
             log.warning("writing resumed")
         if result.rejected:
             now = self.clock()
-            self.dead_letters.add_many(DeadLetter(now, "", line.line, line.reason, "write") for line in result.rejected)
+            self.dead_letters.add_many(DeadLetter(now, self._topic_of(line.line), line.line, line.reason, "write")
+                                       for line in result.rejected)
             self.metrics.dead_lettered("write", [line.reason for line in result.rejected])
             log.warning("the store refused %d points, dead-lettered; e.g. %s", len(result.rejected),
                         result.rejected[0].reason)
@@ -389,6 +391,14 @@ class Pipeline:
             except Exception:  # noqa: BLE001 - a consumer's failure must not stop writing
                 log.exception("on_written failed for %d readings", len(batch.readings))
         return True
+
+    def _topic_of(self, line: bytes) -> str:
+        """The topic a refused point would have come on by itself (from its tags), or "" when unknown."""
+        template = getattr(self.decoder, "template", None)
+        try:
+            return (template.topic(line_tags(line)) if template is not None else None) or ""
+        except Exception:  # noqa: BLE001 - a name for a person; never a reason to fail the write
+            return ""
 
     def _wait_retry(self, delay: float) -> bool:
         """Sleep ``delay``; True when writing must stop (shutdown, or its flush time is over)."""

@@ -89,6 +89,10 @@ class Readings:
         return Readings(tuple(self.series[i] for i in used.tolist()), index.astype(np.int32),
                         self.ts[start:stop], self.value[start:stop])
 
+    def take(self, rows: np.ndarray) -> "Readings":
+        """The rows where the boolean mask ``rows`` is true (all series kept)."""
+        return Readings(self.series, self.index[rows], self.ts[rows], self.value[rows])
+
     @classmethod
     def concat(cls, batches: Sequence["Readings"]) -> "Readings":
         """Join batches into one, merging equal series keys."""

@@ -112,6 +112,19 @@ class TopicTemplate:
             prefix.append("{site}" if is_name else text)
         return TopicTemplate("/".join([*prefix, GATEWAY_SEGMENT, "{gateway}"]), self._cache_size)
 
+    def topic(self, tags: dict[str, str]) -> str | None:
+        """The topic whose `parse` gives these tags; None when a placeholder has no tag.
+
+        >>> TopicTemplate("faultline/{site}/{asset}/{sensor}").topic({"site": "p", "asset": "a", "sensor": "t"})
+        'faultline/p/a/t'
+        """
+        parts = []
+        for is_placeholder, text in self._segments:
+            if is_placeholder and text not in tags:
+                return None
+            parts.append(tags[text] if is_placeholder else text)
+        return "/".join(parts)
+
     def parse(self, topic: str) -> dict[str, str]:
         """The placeholder values of ``topic``, e.g. ``{"site": .., "asset": .., "sensor": ..}``.
 

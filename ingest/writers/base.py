@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import re
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Callable, NamedTuple, Protocol, runtime_checkable
@@ -15,6 +16,15 @@ from ingest.readings import Readings
 from ingest.writers.errors import FatalWriteError, RetryableWriteError
 
 log = logging.getLogger(__name__)
+
+# InfluxDB 1.x: 'partial write: field type conflict: input field "value" on measurement "telemetry" is type
+# float, already exists as type integer dropped=3'
+_CONFLICT = re.compile(r'field type conflict: input field "((?:[^"\\]|\\.)*)" on measurement "((?:[^"\\]|\\.)*)"'
+                       r" is type (\w+), already exists as type (\w+)")
+
+
+class _ConflictsLearned(Exception):
+    """Raised inside a write when the store named field types we did not know: write the batch again."""
 
 
 class RejectedLine(NamedTuple):
@@ -120,6 +130,54 @@ class LineProtocolWriter:
         self.max_lines = max_lines
         self.concurrency = concurrency
         self._sender: ThreadPoolExecutor | None = None
+        #: (measurement, field) -> the type the store holds, for fields it keeps as other than float
+        #: (every Faultline value is a float): their points are refused at once, not found by bisection
+        self.conflicting_fields: dict[tuple[str, str], str] = {}
+        self._fields_learned = False
+
+    def _field_types(self) -> dict[tuple[str, str], set[str]] | None:
+        """The store's field types, ``(measurement, field) -> {type, ..}``; None when it cannot say."""
+        return None
+
+    def learn_field_types(self) -> bool:
+        """Ask the store which fields it holds as non-floats; True when that added any."""
+        self._fields_learned = True
+        try:
+            types = self._field_types()
+        except Exception:  # noqa: BLE001 - learning is an optimisation; bisection still finds the lines
+            log.debug("could not read the store's field types", exc_info=True)
+            return False
+        if not types:
+            return False
+        before = len(self.conflicting_fields)
+        for key, kinds in types.items():
+            if "float" not in kinds:  # a field held as float in some shard may take our points there
+                self.conflicting_fields[key] = "/".join(sorted(kinds))
+        if len(self.conflicting_fields) > before:
+            log.warning("the store holds %d fields as other than float (e.g. %s); their points are dead-lettered",
+                        len(self.conflicting_fields), next(iter(self.conflicting_fields)))
+            return True
+        return False
+
+    def _route_conflicts(self, readings: Readings) -> tuple[Readings, list[RejectedLine]]:
+        """Split off the rows of fields the store holds with another type, as rejected lines."""
+        if not self._fields_learned:
+            self.learn_field_types()
+        if not self.conflicting_fields:
+            return readings, []
+        bad = [i for i, k in enumerate(readings.series) if (k.measurement, k.field) in self.conflicting_fields]
+        if not bad:
+            return readings, []
+        mask = np.isin(readings.index, bad)
+        lines, refused = LineEncoder(readings.take(mask), "ns", self.dialect).lines()
+        rejected = [RejectedLine(row.line.encode(), row.reason) for row in refused]
+        bad_rows = readings.take(mask)
+        for n, line in enumerate(lines.body().split(b"\n") if len(lines) else []):
+            key = bad_rows.series[int(bad_rows.index[n])] if not refused else None
+            kind = self.conflicting_fields.get((key.measurement, key.field)) if key else "another type"
+            rejected.append(RejectedLine(line, f"field type conflict: the store holds this field as {kind}, "
+                                               "the reading is a float"))
+        return readings.take(~mask), rejected
 
     def _post(self, body: bytes) -> Response:  # pragma: no cover - subclasses
         raise NotImplementedError
@@ -152,6 +210,20 @@ class LineProtocolWriter:
         fails the error is raised after the requests in flight finished; writing the whole batch
         again is safe (same series and timestamp overwrite).
         """
+        for _ in range(3):
+            try:
+                return self._write_routed(readings)
+            except _ConflictsLearned:
+                continue  # idempotent: the batch again, the newly known conflicts routed at once
+        return self._write_routed(readings, learn=False)
+
+    def _write_routed(self, readings: Readings, learn: bool = True) -> WriteResult:
+        readings, conflicts = self._route_conflicts(readings)
+        self._learn_on_conflict = learn
+        result = self._write_unrouted(readings)
+        return WriteResult(result.written, conflicts + result.rejected)
+
+    def _write_unrouted(self, readings: Readings) -> WriteResult:
         if len(readings) <= self.max_lines:
             return self.write_prepared(self.prepare(readings))
         if self._sender is None:
@@ -226,6 +298,9 @@ class LineProtocolWriter:
             raise RetryableWriteError(f"the store is unavailable (HTTP {status}: {answer.message})",
                                       answer.retry_after, status)
         if 400 <= status < 500:
+            if (status == 400 and getattr(self, "_learn_on_conflict", False) and _CONFLICT.search(answer.message)
+                    and self.learn_field_types()):
+                raise _ConflictsLearned()
             if len(lines) == 1:
                 reason = ("too large for the store (HTTP 413)" if status == 413
                           else f"HTTP {status}: {answer.message}")

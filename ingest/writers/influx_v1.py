@@ -63,6 +63,21 @@ class InfluxV1Writer(LineProtocolWriter):
             answer = self._request("/write", params=self._params, content=body)
         return answer
 
+    def _field_types(self) -> dict[tuple[str, str], set[str]] | None:
+        """``SHOW FIELD KEYS`` of the database: (measurement, field) -> the types its shards hold."""
+        try:
+            r = self._client.post("/query", params={"db": self.database}, data={"q": "SHOW FIELD KEYS"})
+        except httpx.HTTPError:
+            return None
+        if r.status_code != 200:
+            return None
+        types: dict[tuple[str, str], set[str]] = {}
+        for result in r.json().get("results", []):
+            for series in result.get("series", []):
+                for field, kind in series.get("values", []):
+                    types.setdefault((series["name"], field), set()).add(kind)
+        return types
+
     def _create_database(self) -> None:
         name = self.database.replace("\\", "\\\\").replace('"', '\\"')
         answer = self._request("/query", data={"q": f'CREATE DATABASE "{name}"'})

@@ -61,7 +61,8 @@ class ScriptedWriter:
         if self.failures:
             raise self.failures.pop(0)
         self.written.append(readings)
-        bad = [RejectedLine(b"bad line", "HTTP 400: field type conflict")] if any(readings.value == 666) else []
+        bad = [RejectedLine(b"telemetry,asset=pump1,sensor=bearing_temp,site=s1 value=666 1", "HTTP 400: field type conflict")
+           ] if any(readings.value == 666) else []
         return WriteResult(len(readings) - len(bad), bad)
 
     def close(self):
@@ -125,6 +126,7 @@ def test_rejected_points_go_to_dead_letter_stage_write(parts):
     wait_for(lambda: parts[1].count("write") == 1, 5, "write-stage dead letter")
     p.stop(1.0)
     assert parts[1].list()[0].reason == "HTTP 400: field type conflict"
+    assert parts[1].list()[0].topic == "faultline/s1/pump1/bearing_temp"  # the topic its tags came from
     assert value(metrics, "faultline_readings_written_total") == 1
 
 
