@@ -51,7 +51,7 @@ def test_bearing_fault_through_mosquitto_and_influxdb_becomes_one_work_order(tmp
         with TestClient(create_app(settings, runtime)) as client:
             h = {"Authorization": f"Bearer {token}"}
             assert client.get("/readyz").json()["checks"] == {"store": True, "work_orders": True, "broker": True,
-                                                               "writer": True}
+                                                               "writer": True, "ingest_stages": True}
             listed = client.get("/api/v1/work-orders", headers=h).json()
             assert [o["number"] for o in listed] == [order.number]
             ev = order.evidence[0].readings
