@@ -162,11 +162,13 @@ class _Partial(NamedTuple):
     message: int
     topic: str
     rejected: list[Rejected]
+    gateway: bool = False
 
     def reject(self, reading: object, reason: str) -> None:
-        """Reject one reading; its payload is the reading alone, as JSON."""
+        """Reject one reading; its payload is the reading alone, as a message of its own on the same topic
+        (``{"readings": [reading]}`` for a gateway), so a fixed dead letter can be replayed as it is."""
         try:
-            payload = orjson.dumps(reading)
+            payload = orjson.dumps({"readings": [reading]} if self.gateway else reading)
         except TypeError:  # an integer orjson cannot write back: keep its text
             payload = repr(reading).encode()
         self.rejected.append(Rejected(self.message, self.topic, payload, reason))
@@ -304,7 +306,7 @@ class Decoder:
     def _decode_other(self, topic: str, obj: dict, received: int, i: int, rows: _Rows,
                       blocks: list[_Block], rejected: list[Rejected]) -> None:
         if "readings" in obj:
-            return self._gateway(topic, obj, received, rows, _Partial(i, topic, rejected))
+            return self._gateway(topic, obj, received, rows, _Partial(i, topic, rejected, gateway=True))
         tags = self._reading_tags(topic)
         if "values" in obj:
             blocks.append(self._waveform_block(i, tags, obj, received))

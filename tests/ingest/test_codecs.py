@@ -300,7 +300,11 @@ def test_a_bad_gateway_reading_is_rejected_alone_and_the_good_ones_kept(decoder)
     readings, rejected = decoder.decode_many([msg(payload, "faultline/plant1/_gateway/gw-01")])
     assert readings.value.tolist() == [1.0]
     assert [(r.index, r.topic, orjson.loads(r.payload), r.reason) for r in rejected] == [
-        (0, "faultline/plant1/_gateway/gw-01", bad, '"readings"[1].value is string \'2\', expected a number')]
+        (0, "faultline/plant1/_gateway/gw-01", {"readings": [bad]},
+         '"readings"[1].value is string \'2\', expected a number')]
+    bad["value"] = 2  # fixed, the dead letter decodes as a message of its own (a replay)
+    fixed = decoder.decode_many([msg({"readings": [bad]}, "faultline/plant1/_gateway/gw-01")])[0]
+    assert fixed.value.tolist() == [2.0]
 
 
 @pytest.mark.parametrize("where", ["one", "batch", "gateway", "waveform"])

@@ -65,7 +65,7 @@ def test_every_format_lands_in_influxdb_v1(mosquitto, influxdb, tmp_path):
     [(tags, ts, rms)] = influx_points(influxdb, db, "waveform", "rms")
     assert tags == {"site": "s1", "asset": "pump1", "sensor": "accel"} and ts == cases.T * cases.MS
     assert rms == pytest.approx(float(waveform_rms(np.array([cases.WAVE]))["rms"][0]))
-    assert {r.payload for r in dead.list()} == {p for _, p, _ in cases.BAD}
+    assert {r.payload for r in dead.list()} == {p[:4096] for _, p, _ in cases.BAD}  # an oversize one: its start
 
 
 def test_every_format_lands_through_the_v2_api(mosquitto, victoria_metrics, tmp_path):
