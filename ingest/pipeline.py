@@ -90,6 +90,8 @@ class Pipeline:
         self.metrics = metrics or IngestMetrics()
         self.metrics.watch_spool(lambda: spool.pending_records, lambda: spool.pending_bytes)
         self.metrics.watch_memory_and_dead_letters(source, dead_letters)
+        if hasattr(source, "on_failure"):
+            source.on_failure = lambda exc: self.metrics.stage_failures.labels("receive").inc()
         if hasattr(source, "remember_stamps"):
             source.remember_stamps(spool.recent_stamps)  # messages spooled before a crash, maybe unacked
         self.write_rows = write_rows

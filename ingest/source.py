@@ -109,6 +109,9 @@ class MqttSource:
         self._lost = threading.Event()
         self._protocol_refused = False
         self.connected = threading.Event()
+        #: unexpected errors while taking a message from paho (each one reconnects); ``on_failure`` is told
+        self.receive_failures = 0
+        self.on_failure: Callable[[Exception], None] | None = None
         self.connack_timeout_s = 5.0
         self.connections = 0
         self._client = self._new_client()
@@ -216,19 +219,32 @@ class MqttSource:
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
         if not self._taking:
             return
-        payload = message.payload
-        received = self._clock()
-        if message.dup and self.stamps:
-            received = self.stamps.get(message_key(message.topic, payload), received)
-        with self._lock:
-            self._messages.append((message.topic, payload, received))
-            self._acks.append((message.mid, message.qos))
-            self._generations.append(self._generation)
-            self._pending_bytes += len(payload)
+        try:
+            payload = message.payload
+            received = self._clock()
+            if message.dup and self.stamps:
+                received = self.stamps.get(message_key(message.topic, payload), received)
+            with self._lock:
+                self._messages.append((message.topic, payload, received))
+                self._acks.append((message.mid, message.qos))
+                self._generations.append(self._generation)
+                self._pending_bytes += len(payload)
+        except Exception as exc:  # noqa: BLE001 - raised out of a callback it would end paho's thread: a stall
+            self._receive_failed(client, message, exc)
+            return
         if not self._arrived.is_set():
             self._arrived.set()
         if self._pending_bytes > self.settings.max_inflight_bytes:
             self._wait_for_room()
+
+    def _receive_failed(self, client, message: mqtt.MQTTMessage, exc: Exception) -> None:
+        """Count and log the failure, and drop the connection so the broker sends the message again."""
+        self.receive_failures += 1
+        log.error("could not take a message on %s; reconnecting so that the broker sends it again", message.topic,
+                  exc_info=exc)
+        if self.on_failure is not None:
+            self.on_failure(exc)
+        client.disconnect()
 
     def _wait_for_room(self) -> None:
         """Hold paho's network thread until the committer took what is waiting.

@@ -164,6 +164,34 @@ def test_bytes_received_and_not_taken_stay_within_max_inflight_bytes(mosquitto):
         publisher.join(10)
 
 
+def test_an_error_while_taking_a_message_reconnects_and_the_broker_sends_it_again(own_mosquitto):
+    # raised out of paho's callback, it ended paho's network thread: a silent, permanent stall
+    settings = MqttSettings(url=own_mosquitto.url, client_id="receive-error", reconnect_min_s=0.1,
+                            reconnect_max_s=0.5)
+    calls = []
+
+    def clock():
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("injected: a bug while receiving")
+        return time.time_ns()
+
+    source = MqttSource(settings, clock=clock)
+    source.start()
+    try:
+        assert source.connected.wait(10)
+        publish(own_mosquitto.port, [message(i) for i in range(5)])
+        seen = set()
+        deadline = time.monotonic() + 20
+        while len(seen) < 5 and time.monotonic() < deadline:  # unacknowledged ones may come twice
+            d = source.take(timeout=0.1)
+            seen |= {p for _, p, _ in d.messages} if d else set()
+        assert seen == {message(i)[1] for i in range(5)}
+        assert source.receive_failures == 1 and source.connections == 2
+    finally:
+        source.stop()
+
+
 def test_default_subscription_delivers_a_gateway_message_once(mosquitto):
     source = MqttSource(MqttSettings(url=mosquitto.url, client_id="gateway-once"))
     source.start()
