@@ -15,7 +15,7 @@ Names follow Prometheus conventions (``_total`` counters, base units)::
     faultline_inflight_bytes                        payload bytes received from the broker, not yet taken
     faultline_dead_letter_bytes                     bytes the dead-letter store holds (its retention limit)
     faultline_dead_letters_expired_total{why}       dead letters deleted by retention (size, age)
-    faultline_stage_failures_total{stage}           unexpected errors of a stage (commit, write); retried
+    faultline_stage_failures_total{stage}           unexpected errors of a stage (receive, commit, write); retried
     faultline_stage_failing{stage}                  1 while a stage keeps failing (``/readyz`` is red then)
 """
 
