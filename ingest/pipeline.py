@@ -274,7 +274,9 @@ class Pipeline:
                 return
             reason = f"over_budget: one reading needs a {exc.needed}-byte spool record, over the limit of {exc.limit}"
         key = readings.series[int(readings.index[0])]
-        self.dead_letters.add_many([DeadLetter(self.clock(), "", repr(key).encode(), reason, "decode")])
+        template = getattr(self.decoder, "template", None)
+        topic = (template.topic(dict(key.tags)) if template is not None else None) or ""
+        self.dead_letters.add_many([DeadLetter(self.clock(), topic, repr(key).encode(), reason, "decode")])
         self.metrics.dead_lettered("decode", [reason])
         log.error("dead-lettered a reading of %s: %s", key, reason)
 
