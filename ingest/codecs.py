@@ -389,7 +389,7 @@ class Decoder:
             self._keys[cache_key] = key
         return key
 
-    def _batch(self, tags: dict[str, str], obj: dict, received: int, rows: _Rows, partial: "_Partial") -> None:
+    def _batch(self, tags: dict[str, str], obj: dict, received: int, rows: _Rows, partial: _Partial) -> None:
         values, raw_ts = obj["value"], obj.get("ts")
         if type(raw_ts) is not list:
             raise PayloadError(f'"value" is an array but "ts" is {shown(raw_ts)}; a batch needs "ts" as an '
@@ -415,7 +415,7 @@ class Decoder:
             value, ts = np.array(good_values, dtype=np.float64), np.array(good_ts, dtype=np.int64)
         rows.add_block(self._key(tags), ts, value)
 
-    def _gateway(self, topic: str, obj: dict, received: int, rows: _Rows, partial: "_Partial") -> None:
+    def _gateway(self, topic: str, obj: dict, received: int, rows: _Rows, partial: _Partial) -> None:
         is_gateway, topic_tags = self._route(topic)
         if not is_gateway:
             raise PayloadError(f'"readings" payloads belong on gateway topics ({self.gateway_template.template}), '

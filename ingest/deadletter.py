@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 from ingest._sqlite import SqliteFile
 

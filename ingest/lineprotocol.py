@@ -317,7 +317,7 @@ def line_tags(line: bytes) -> dict[str, str]:
         elif ch in ", ":
             if in_key is None:
                 tags[key] = "".join(field)
-            in_key = True if ch == "," else False
+            in_key = ch == ","
             field = []
             if ch == " ":
                 break

@@ -212,7 +212,7 @@ class Pipeline:
                                     "again", len(pending.delivery))
                     return
 
-    def _commit(self, c: "_Commit") -> None:
+    def _commit(self, c: _Commit) -> None:
         delivery = c.delivery
         if c.readings is None:
             c.step = "decoding"

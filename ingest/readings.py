@@ -77,7 +77,7 @@ class Readings:
         return cls((key,), np.zeros(len(ts), dtype=np.int32),
                    np.asarray(ts, dtype=np.int64), np.asarray(value, dtype=np.float64))
 
-    def slice(self, start: int, stop: int) -> "Readings":
+    def slice(self, start: int, stop: int) -> Readings:
         """Rows ``start:stop`` with only the series they use (a spool record carries its series keys).
 
         >>> r = Readings((SeriesKey("m", ()), SeriesKey("n", ())), np.array([0, 1], dtype=np.int32),
@@ -89,7 +89,7 @@ class Readings:
         return Readings(tuple(self.series[i] for i in used.tolist()), index.astype(np.int32),
                         self.ts[start:stop], self.value[start:stop])
 
-    def take(self, rows: np.ndarray) -> "Readings":
+    def take(self, rows: np.ndarray) -> Readings:
         """The rows where the boolean mask ``rows`` is true (all series kept)."""
         return Readings(self.series, self.index[rows], self.ts[rows], self.value[rows])
 

@@ -144,7 +144,7 @@ class LineProtocolWriter:
         self._fields_learned = True
         try:
             types = self._field_types()
-        except Exception:  # noqa: BLE001 - learning is an optimisation; bisection still finds the lines
+        except Exception:  # learning is an optimisation; bisection still finds the lines
             log.debug("could not read the store's field types", exc_info=True)
             return False
         if not types:
