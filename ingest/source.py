@@ -10,6 +10,11 @@ persistent session (fixed client id, ``clean_start`` false, a session-expiry int
 messages are bounded by MQTT 5 Receive Maximum (with MQTT 3.1.1 by the broker's own setting) and by
 ``mqtt.max_inflight_bytes``: past it paho's thread stops reading until the pipeline took what waits.
 
+A message the broker sends again (DUP set) gets back the receive time it was first given, when the
+pipeline remembered one (`MqttSource.remember_stamps`): readings without a device timestamp are then
+stored once. An unexpected error while taking a message drops the connection (the broker sends the
+message again) instead of ending paho's thread.
+
 Reconnection is one loop in a supervisor thread: capped, jittered exponential backoff, every attempt
 logged. When the broker reports that it lost the session the subscriptions are made again.
 """
