@@ -184,24 +184,95 @@ def _default_escalation() -> list[EscalationStep]:
     ]
 
 
-class WebhookSettings(_Section):
-    """An HTTP endpoint that receives every order event, signed (``ticketing.adapters.webhook``)."""
+#: What a notification is about, in the words of the people who receive it. Each audited change to an
+#: order is one of these (``escalation`` and the breaches come from the escalation scheduler).
+NOTIFICATION_EVENTS = ("opened", "priority_changed", "escalation", "response_breached", "resolution_breached",
+                       "resolved", "reopened", "acknowledged", "started", "held", "resumed", "assigned", "closed",
+                       "commented", "evidence_added")
+#: The events a receiver gets unless it lists its own.
+DEFAULT_NOTIFICATION_EVENTS = ("opened", "priority_changed", "escalation", "response_breached",
+                               "resolution_breached", "resolved", "reopened")
+NotificationEvent = Literal["opened", "priority_changed", "escalation", "response_breached", "resolution_breached",
+                            "resolved", "reopened", "acknowledged", "started", "held", "resumed", "assigned", "closed",
+                            "commented", "evidence_added"]
 
-    url: str = Field(pattern=r"^https?://", description="e.g. https://cmms.example/hooks/faultline")
-    secret: str = Field(min_length=16, description="shared HMAC secret; write ${WEBHOOK_SECRET} to keep it out of the file")
-    max_attempts: int = Field(5, ge=1, description="attempts before an event goes to the dead letters")
+
+class _Routed(_Section):
+    """Which events, of which sites and priorities, a receiver or a rule takes (empty: all)."""
+
+    events: list[NotificationEvent] = Field(default_factory=lambda: list(DEFAULT_NOTIFICATION_EVENTS))
+    sites: list[str] = Field(default_factory=list, description="only orders of these sites (empty: every site)")
+    priorities: list[Literal["P1", "P2", "P3", "P4"]] = Field(
+        default_factory=list, description="only orders of these priorities (empty: every priority)")
+
+    def takes(self, event: str, site: str, priority: str) -> bool:
+        return (event in self.events and (not self.sites or site in self.sites)
+                and (not self.priorities or priority in self.priorities))
+
+
+class WebhookSettings(_Routed):
+    """An HTTP endpoint that receives order events, signed (``ticketing.adapters.webhook``).
+
+    An empty ``url`` turns the receiver off, so a shipped file can write ``url: ${WEBHOOK_URL:-}``.
+    """
+
+    name: str = Field("webhook", min_length=1, max_length=40, description="names the receiver in the delivery log")
+    url: str = Field(pattern=r"^(https?://.+)?$", description="e.g. https://cmms.example/hooks/faultline; empty: off")
+    secret: str = Field("", description="shared HMAC secret, at least 16 characters; write ${WEBHOOK_SECRET}")
+    max_attempts: int = Field(8, ge=1, description="attempts before a delivery is marked dead")
     timeout_s: float = Field(10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _secret_when_on(self) -> WebhookSettings:
+        if self.url and len(self.secret) < 16:
+            raise ValueError(f"webhook {self.name!r}: secret must be at least 16 characters (write ${{WEBHOOK_SECRET}} "
+                             "and set the variable)")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url)
 
 
 class SmtpSettings(_Section):
-    """The mail server escalation notices go through (``ticketing.adapters.mail``)."""
+    """The mail server notices go through (``ticketing.adapters.mail``). An empty ``host`` turns e-mail off."""
 
-    host: str = Field(min_length=1)
+    host: str = Field("", description="empty: no e-mail")
     port: int = Field(25, ge=1, le=65535)
-    sender: str = Field(min_length=3, description="the From address")
+    sender: str = Field("faultline@localhost", min_length=3, description="the From address")
     starttls: bool = False
     username: str | None = None
     password: str | None = Field(None, description="write ${SMTP_PASSWORD} to keep it out of the file")
+    max_attempts: int = Field(8, ge=1, description="attempts before a mail is marked dead")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.host)
+
+
+class MailRule(_Routed):
+    """Who is e-mailed about which events: ``to`` lists ``assignee``, ``managers`` (the site's),
+    ``site`` (every engineer of the site), ``escalation`` (whom the escalation step names),
+    ``role:<role>`` (that role at the site) or plain addresses."""
+
+    to: list[str] = Field(min_length=1)
+
+    @field_validator("to")
+    @classmethod
+    def _known_recipients(cls, to: list[str]) -> list[str]:
+        for who in to:
+            if who in ("assignee", "managers", "site", "escalation") or "@" in who:
+                continue
+            if who.startswith("role:"):
+                Role(who.removeprefix("role:"))
+                continue
+            raise ValueError(f"unknown recipient {who!r}: assignee, managers, site, escalation, role:<role> "
+                             "or an e-mail address")
+        return to
+
+
+def _default_mail_rules() -> list[MailRule]:
+    return [MailRule(events=["escalation", "response_breached", "resolution_breached"], to=["escalation"])]
 
 
 class TicketingConfig(_Section):
@@ -224,8 +295,10 @@ class TicketingConfig(_Section):
                            description="the work-order store: sqlite:///path or postgresql+psycopg://user@host/db")
     checklists: dict[str, list[str]] = Field(
         default_factory=dict, description="fault mode (or 'default') -> steps every new order of it lists")
-    webhooks: list[WebhookSettings] = Field(default_factory=list, description="receivers of every order event")
-    smtp: SmtpSettings | None = Field(None, description="mail server for escalation notices; none: no e-mail")
+    webhooks: list[WebhookSettings] = Field(default_factory=list, description="receivers of order events")
+    smtp: SmtpSettings | None = Field(None, description="mail server for notices; none (or no host): no e-mail")
+    mail: list[MailRule] = Field(default_factory=_default_mail_rules,
+                                 description="who is e-mailed about what (every matching rule adds its recipients)")
 
     _unique_steps = field_validator("escalation")(unique_steps)
 
@@ -291,6 +364,23 @@ class TicketingConfig(_Section):
         if dupes := sorted({n for n in names if names.count(n) > 1}):
             raise ValueError(f"engineer name {dupes[0]!r} appears more than once")
         return engineers
+
+    @field_validator("webhooks")
+    @classmethod
+    def _unique_webhook_names(cls, webhooks: list[WebhookSettings]) -> list[WebhookSettings]:
+        names = [w.name for w in webhooks]
+        if dupes := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"webhook name {dupes[0]!r} appears more than once (give each a name:)")
+        return webhooks
+
+    @model_validator(mode="after")
+    def _routed_sites_known(self) -> TicketingConfig:
+        for what, routed in [*((f"webhook {w.name!r}", w) for w in self.webhooks),
+                             *((f"mail rule {i + 1}", r) for i, r in enumerate(self.mail))]:
+            for site in routed.sites:
+                if site not in self.sites:
+                    raise ValueError(f"{what}: unknown site {site!r} (configured: {', '.join(sorted(self.sites))})")
+        return self
 
     def site(self, name: str) -> SiteSettings:
         """The configured site, or `UnknownName` listing the configured ones."""
@@ -363,6 +453,6 @@ def default_ticketing_config() -> TicketingConfig:
 
 __all__ = [
     "AssignmentSettings", "Criticality", "EngineerSettings", "HolidaySettings", "Severity", "SiteSettings",
-    "SmtpSettings", "WebhookSettings",
+    "DEFAULT_NOTIFICATION_EVENTS", "MailRule", "NOTIFICATION_EVENTS", "SmtpSettings", "WebhookSettings",
     "TicketingConfig", "UnknownName", "default_config_path", "default_ticketing_config", "parse_ticketing_section",
 ]

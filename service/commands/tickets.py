@@ -46,7 +46,7 @@ def load_ticketing(path: Path | None) -> TicketingConfig:
 @tickets_app.command("deadline")
 def deadline(
     policy: str = typer.Option(..., "--policy", help="SLA policy name, e.g. corrective"),
-    site: str = typer.Option(..., "--site", help="site name, e.g. plant-a"),
+    site: str = typer.Option(..., "--site", help="site name, e.g. north"),
     opened: str = typer.Option(..., "--opened", help="when the job came in, ISO 8601 with offset: 2026-12-24T16:30+01:00"),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
 ) -> None:
