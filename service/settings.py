@@ -147,5 +147,23 @@ def default_detectors_config() -> DetectorsConfig:
         raise ConfigError(str(path), describe_errors(exc, None)) from exc
 
 
+def shipped_ticketing_config(env: dict[str, str] | None = None) -> TicketingConfig:
+    """The ``ticketing:`` section of the shipped sample (``config/ticketing.yaml``), with its ``${VAR}``
+    strings expanded like the run's own file (its webhook and mail server come from the environment)."""
+    from ticketing.config import default_config_path, parse_ticketing_section
+
+    path = default_config_path()
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    problems: list[str] = []
+    section = _expand_env(parse_ticketing_section(document, str(path)), dict(os.environ) if env is None else env,
+                          "ticketing", problems)
+    if problems:
+        raise ConfigError(str(path), problems)
+    try:
+        return TicketingConfig.model_validate(section)
+    except ValidationError as exc:
+        raise ConfigError(str(path), [f"ticketing.{p}" for p in describe_errors(exc, section)]) from exc
+
+
 __all__ = ["ConfigError", "ServiceSettings", "Settings", "default_detectors_config", "default_detectors_path",
-           "load_settings", "settings_from_dict"]
+           "load_settings", "settings_from_dict", "shipped_ticketing_config"]

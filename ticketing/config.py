@@ -279,6 +279,8 @@ class TicketingConfig(_Section):
     """The whole ``ticketing:`` section."""
 
     sites: dict[str, SiteSettings] = Field(min_length=1)
+    default_site: str | None = Field(
+        None, description="findings from a site not listed under sites: are filed here (none: they wait, counted)")
     escalation: list[EscalationStep] = Field(
         default_factory=_default_escalation, description="the chain of every policy that has none of its own")
     policies: dict[str, SlaPolicy] = Field(min_length=1, description="the service catalogue, by policy name")
@@ -375,6 +377,9 @@ class TicketingConfig(_Section):
 
     @model_validator(mode="after")
     def _routed_sites_known(self) -> TicketingConfig:
+        if self.default_site is not None and self.default_site not in self.sites:
+            raise ValueError(f"default_site: unknown site {self.default_site!r} "
+                             f"(configured: {', '.join(sorted(self.sites))})")
         for what, routed in [*((f"webhook {w.name!r}", w) for w in self.webhooks),
                              *((f"mail rule {i + 1}", r) for i, r in enumerate(self.mail))]:
             for site in routed.sites:
@@ -424,6 +429,17 @@ class TicketingConfig(_Section):
     def criticality_of(self, asset: str) -> Criticality:
         """The asset's criticality from ``asset_criticality``, else ``default_criticality``."""
         return self.asset_criticality.get(asset, self.default_criticality)
+
+    def escalation_clock(self, site: str, policy: SlaPolicy | str) -> SlaClock:
+        """The SLA clock the escalation scheduler judges an order by: the policy's chain plus a
+        ``breach`` notice at each of its targets (unless the chain has one already)."""
+        if isinstance(policy, str):
+            policy = self.policy(policy)
+        steps = list(policy.escalation or ())
+        have = {step.key for step in steps}
+        steps += [step for target in ("response", "resolution") if policy.target(target) is not None
+                  for step in (EscalationStep(at=1.0, of=target, action="breach"),) if step.key not in have]
+        return self.sla_clock(site, policy.model_copy(update={"escalation": tuple(steps)}))
 
     def sla_clock(self, site: str, policy: SlaPolicy | str) -> SlaClock:
         """The SLA clock of ``policy`` (an object or a name) at ``site``."""
