@@ -8,7 +8,9 @@ key and the value before anything runs. ``service.settings`` composes this secti
 
 from __future__ import annotations
 
-from collections.abc import Container
+import os
+import re
+from collections.abc import Container, Mapping
 from datetime import date, timedelta
 from enum import StrEnum
 from functools import cached_property
@@ -460,11 +462,33 @@ def default_config_path() -> Path:
     return Path(str(resources.files("ticketing").joinpath("default.yaml")))
 
 
-def default_ticketing_config() -> TicketingConfig:
-    """The ``ticketing:`` section of the shipped sample configuration."""
+_ENV = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+
+
+def _expand_env(node: Any, env: Mapping[str, str]) -> Any:
+    """``${NAME}`` and ``${NAME:-default}`` in strings, as in the run's configuration file."""
+    if isinstance(node, dict):
+        return {k: _expand_env(v, env) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand_env(v, env) for v in node]
+    if isinstance(node, str):
+        def substitute(match: re.Match) -> str:
+            if match.group(1) in env:
+                return env[match.group(1)]
+            if match.group(2) is not None:
+                return match.group(2)
+            raise ValueError(f"environment variable {match.group(1)} is not set (value {node!r})")
+        return _ENV.sub(substitute, node)
+    return node
+
+
+def default_ticketing_config(env: Mapping[str, str] | None = None) -> TicketingConfig:
+    """The ``ticketing:`` section of the shipped sample configuration; its ``${VAR:-default}`` strings
+    (the webhook receiver and the mail server) are read from ``env`` (default: the process environment)."""
     path = default_config_path()
     document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return TicketingConfig.model_validate(parse_ticketing_section(document, str(path)))
+    section = _expand_env(parse_ticketing_section(document, str(path)), os.environ if env is None else env)
+    return TicketingConfig.model_validate(section)
 
 
 __all__ = [
