@@ -119,6 +119,15 @@ def settings_from_dict(data: Any, source: str = "configuration", env: dict[str, 
         raise ConfigError(source, describe_errors(exc, data)) from exc
 
 
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line for a YAML error: where (line and column, 1-based) and what."""
+    mark = getattr(exc, "problem_mark", None)
+    what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if mark is None:
+        return f"not valid YAML: {what}"
+    return f"not valid YAML at line {mark.line + 1}, column {mark.column + 1}: {what}"
+
+
 def load_settings(path: str | Path | None, env: dict[str, str] | None = None) -> Settings:
     """Read and validate a YAML configuration file; ``None`` gives the embedded default."""
     if path is None:
@@ -129,7 +138,7 @@ def load_settings(path: str | Path | None, env: dict[str, str] | None = None) ->
     except OSError as exc:
         raise ConfigError(str(path), [f"cannot read: {exc.strerror}"]) from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(str(path), [f"not valid YAML: {exc}"]) from exc
+        raise ConfigError(str(path), [yaml_problem(exc)]) from exc
     return settings_from_dict(data, str(path), env)
 
 

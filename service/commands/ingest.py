@@ -20,9 +20,12 @@ def _load(path: Path | None):
     try:
         return load_settings(path)
     except ConfigError as exc:
-        typer.echo(f"{exc.source}: invalid configuration", err=True)
-        for problem in exc.problems:
-            typer.echo(f"  {problem}", err=True)
+        if len(exc.problems) == 1:  # the common case reads as one line: file, then what is wrong
+            typer.echo(f"{exc.source}: {exc.problems[0]}", err=True)
+        else:
+            typer.echo(f"{exc.source}: invalid configuration", err=True)
+            for problem in exc.problems:
+                typer.echo(f"  {problem}", err=True)
         raise typer.Exit(2) from None
 
 
