@@ -465,12 +465,12 @@ def default_config_path() -> Path:
 _ENV = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 
 
-def _expand_env(node: Any, env: Mapping[str, str]) -> Any:
+def expand_env(node: Any, env: Mapping[str, str]) -> Any:
     """``${NAME}`` and ``${NAME:-default}`` in strings, as in the run's configuration file."""
     if isinstance(node, dict):
-        return {k: _expand_env(v, env) for k, v in node.items()}
+        return {k: expand_env(v, env) for k, v in node.items()}
     if isinstance(node, list):
-        return [_expand_env(v, env) for v in node]
+        return [expand_env(v, env) for v in node]
     if isinstance(node, str):
         def substitute(match: re.Match) -> str:
             if match.group(1) in env:
@@ -487,12 +487,13 @@ def default_ticketing_config(env: Mapping[str, str] | None = None) -> TicketingC
     (the webhook receiver and the mail server) are read from ``env`` (default: the process environment)."""
     path = default_config_path()
     document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    section = _expand_env(parse_ticketing_section(document, str(path)), os.environ if env is None else env)
+    section = expand_env(parse_ticketing_section(document, str(path)), os.environ if env is None else env)
     return TicketingConfig.model_validate(section)
 
 
 __all__ = [
     "AssignmentSettings", "Criticality", "EngineerSettings", "HolidaySettings", "Severity", "SiteSettings",
     "DEFAULT_NOTIFICATION_EVENTS", "MailRule", "NOTIFICATION_EVENTS", "SmtpSettings", "WebhookSettings",
-    "TicketingConfig", "UnknownName", "default_config_path", "default_ticketing_config", "parse_ticketing_section",
+    "TicketingConfig", "UnknownName", "default_config_path", "default_ticketing_config", "expand_env",
+    "parse_ticketing_section",
 ]

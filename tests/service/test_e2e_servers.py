@@ -50,8 +50,8 @@ def test_bearing_fault_through_mosquitto_and_influxdb_becomes_one_work_order(tmp
         token = runtime.tokens.create("junior_engineer", "e2e", runtime.clock.now())[1]
         with TestClient(create_app(settings, runtime)) as client:
             h = {"Authorization": f"Bearer {token}"}
-            assert client.get("/readyz").json()["checks"] == {"store": True, "work_orders": True, "intake": True, "broker": True,
-                                                               "writer": True}
+            assert client.get("/readyz").json()["checks"] == {"store": True, "work_orders": True, "intake": True,
+                                                               "broker": True, "writer": True}
             listed = client.get("/api/v1/work-orders", headers=h).json()
             assert [o["number"] for o in listed] == [order.number]
             ev = order.evidence[0].readings

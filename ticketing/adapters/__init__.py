@@ -10,5 +10,6 @@ from ticketing.adapters.relay import EventRelay
 from ticketing.adapters.setup import email_adapter, webhook_adapters
 from ticketing.adapters.webhook import SIGNATURE_HEADER, Backoff, WebhookAdapter, sign
 
-__all__ = ["Adapter", "Backoff", "DeadLetters", "Dispatcher", "EmailAdapter", "event_kind", "EventRelay", "NotificationFailed", "SIGNATURE_HEADER",
+__all__ = ["Adapter", "Backoff", "DeadLetters", "Dispatcher", "EmailAdapter", "event_kind", "EventRelay",
+           "NotificationFailed", "SIGNATURE_HEADER",
            "WebhookAdapter", "email_adapter", "sign", "webhook_adapters"]

@@ -282,7 +282,8 @@ class WorkOrderStore:
 
     def record_attempt(self, notification_id: int, *, status: str, attempts: int, at: datetime,
                        next_attempt_at: datetime | None = None, error: str = "") -> None:
-        """Record one delivery attempt's outcome: ``delivered``, ``pending`` (retry at ``next_attempt_at``) or ``dead``."""
+        """Record one delivery attempt's outcome: ``delivered``, ``pending`` (retried at ``next_attempt_at``)
+        or ``dead``."""
         values: dict = {"status": status, "attempts": attempts, "last_error": error}
         if status == "delivered":
             values["delivered_at"] = at
