@@ -158,6 +158,8 @@ def test_the_quick_start_as_written(tmp_path, monkeypatch, own_mosquitto, own_in
             assert [o["status"] for o in client.get("/api/v1/work-orders", headers=h).json()] == ["resolved"]
             assert {n["status"] for n in client.get("/api/v1/notifications", headers=h).json()} == {"delivered"}
             assert len(receiver.applied) == len(receiver.requests)   # nothing delivered twice
+            print(f"quick start: {len(orders)} work order(s) for {len(faults)} injected fault(s); webhooks "
+                  f"{events()}; e-mails {[m['Subject'] for _, m, _ in inbox.messages]}")
     finally:
         runtime.stop()
         runtime.close()
