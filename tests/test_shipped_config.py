@@ -4,6 +4,7 @@ produce is a ticketing site with the same criticality; a mismatch stops `run` wi
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,3 +40,19 @@ def test_run_refuses_to_start_on_a_detector_asset_of_an_unknown_site(tmp_path):
     with pytest.raises(StartupError, match=r"^detectors.assets.P-101.site: 'plant-a' is not a ticketing site "
                                            r"\(configured: north, south\)"):
         build_service(settings)
+
+
+def test_run_says_so_in_one_line_and_exits_2(tmp_path):
+    from service.cli import app
+    from service.settings import default_detectors_config
+
+    detectors = default_detectors_config().model_dump(mode="json", by_alias=True)
+    detectors["assets"]["P-101"]["site"] = "plant-a"
+    config = tmp_path / "faultline.yaml"
+    config.write_text(yaml.safe_dump({"detectors": detectors, "metrics": {"port": 0},
+                                      "service": {"state_path": str(tmp_path / "s.sqlite")}}))
+    result = CliRunner().invoke(app, ["run", "--config", str(config)])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "faultline: cannot start: detectors.assets.P-101.site: 'plant-a' is not a ticketing site (configured: north, "
+        "south); add it under ticketing.sites or set ticketing.default_site"]
