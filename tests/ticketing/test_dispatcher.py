@@ -260,3 +260,26 @@ def test_a_receiver_that_keeps_failing_ends_dead_and_others_go_on(tmp_path, rece
         assert len(inbox.messages) == 1
     finally:
         service.close()
+
+
+def test_two_workers_on_one_store_send_each_delivery_once(tmp_path, receiver, smtp):
+    controller, inbox = smtp
+    receiver.up()
+    service = Service(tmp_path, configured(receiver.url, controller.port))
+    other = Dispatcher(service.store, service.config, service.clock, rng=random.Random(4))
+    try:
+        for asset in ("pump-1", "pump-2", "pump-3", "pump-4"):
+            service.intake.receive(finding(asset=asset, severity="high"))
+        service.dispatcher.queue()
+        threads = [threading.Thread(target=d.deliver) for d in (service.dispatcher, other)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        other.deliver()
+        service.dispatcher.deliver()
+        assert len(receiver.requests) == 4 == len(receiver.applied)
+        assert all(row["status"] == "delivered" and row["attempts"] == 1 for row in service.store.notifications())
+    finally:
+        other.close()
+        service.close()

@@ -20,6 +20,9 @@ its retry, the rows behind it wait too, so a receiver that was down gets the eve
 is back. Delivery is at least once — a crash between a receiver's answer and the recorded outcome
 sends that row again with the same idempotency key — so an idempotent receiver sees each event once.
 
+Several workers may share a store: each attempt first claims its row (the attempt count moves on in
+the same statement), so no row is sent by two at once.
+
 Time comes from a clock and no call sleeps: a service loop calls `run_once` and waits until
 `next_due`; tests move the clock.
 """
@@ -51,6 +54,9 @@ log = logging.getLogger(__name__)
 
 #: The cursor under which the dispatcher remembers how far it has queued the audit log.
 CURSOR = "notifications"
+#: How long an attempt holds its delivery: workers sharing a store never send one row at the same
+#: time, and a worker that dies mid-attempt leaves the row to be tried again after this.
+LEASE = timedelta(minutes=2)
 
 # audit action -> notification event (escalate is split by the step it records)
 _KIND = {"open": "opened", "set_priority": "priority_changed", "resolve": "resolved", "reopen": "reopened",
@@ -213,8 +219,11 @@ class Dispatcher:
             if row["next_attempt_at"] > now:
                 waiting.add(channel)
                 continue
-            attempt = self._attempt(row)
             attempts = row["attempts"] + 1
+            if not self.store.claim_notification(row["id"], row["attempts"], now + LEASE):
+                waiting.add(channel)  # another worker is sending this one
+                continue
+            attempt = self._attempt(row)
             if attempt.ok:
                 self.store.record_attempt(row["id"], status="delivered", attempts=attempts, at=now)
                 delivered += 1

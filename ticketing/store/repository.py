@@ -280,6 +280,17 @@ class WorkOrderStore:
         with self._engine.connect() as conn:
             return conn.execute(select(func.min(c.next_attempt_at)).where(c.status == "pending")).scalar()
 
+    def claim_notification(self, notification_id: int, attempts: int, until: datetime) -> bool:
+        """Take a pending delivery for one attempt: its next attempt moves to ``until`` (a lease, so a
+        worker that dies mid-attempt leaves it to be tried again then). False when another worker
+        took it first (its attempt count or status changed)."""
+        c = notifications.c
+        with self._transaction() as conn:
+            taken = conn.execute(update(notifications).where(c.id == notification_id, c.status == "pending",
+                                                             c.attempts == attempts)
+                                 .values(next_attempt_at=until, attempts=attempts + 1)).rowcount
+        return taken == 1
+
     def record_attempt(self, notification_id: int, *, status: str, attempts: int, at: datetime,
                        next_attempt_at: datetime | None = None, error: str = "") -> None:
         """Record one delivery attempt's outcome: ``delivered``, ``pending`` (retried at ``next_attempt_at``)
