@@ -287,8 +287,8 @@ class Detection:
         order_id = None
         pending = False
         if f.status in ("opened", "escalated"):
-            if rt.db.intake_pending_count():
-                pending = True  # older findings wait for the intake: keep their order, queue behind them
+            if rt.db.intake_pending_count(record["site"], f.asset, f.fault_mode):
+                pending = True  # older findings of this order wait for the intake: queue behind them
             else:
                 try:
                     order_id = rt.intake.receive(finding_in(f, record["site"])).order.id
@@ -554,18 +554,25 @@ class Runtime:
         self._intake_error = None
 
     def retry_intake(self, limit: int = 100) -> int:
-        """Hand the waiting findings to the intake again, oldest first; stops at the first that still
-        fails (so an order keeps its findings' order). Returns how many went through."""
+        """Hand the waiting findings to the intake again, oldest first. A finding that still fails holds
+        back the later ones of its (site, asset, fault mode), so an order takes its findings in order;
+        the others go on. Returns how many went through."""
         done = 0
+        refused: set[tuple[str, str, str]] = set()
         with self.detection.lock:  # a finding recorded meanwhile must queue behind these
             for item in self.db.intake_pending(limit):
                 record = item["record"]
-                record["site"] = self.ticketing_site(record.get("site") or "default")
+                key = (record.get("site") or "default", record["asset"], record["fault_mode"])
+                if key in refused:
+                    continue
+                stored_site = key[0]
+                record["site"] = self.ticketing_site(stored_site)
                 try:
                     order_id = self.intake.receive(finding_from_record(record)).order.id
                 except Exception as exc:  # noqa: BLE001 - still refused: keep it, count it, try later
                     self.intake_failed(f"{record['asset']}/{record['sensor']} {record['fault_mode']}", exc)
-                    break
+                    refused.add(key)
+                    continue
                 self.db.intake_done(item["id"], order_id)
                 done += 1
             pending = self.db.intake_pending_count()

@@ -97,8 +97,13 @@ class ServiceDb:
         return cur.lastrowid
 
     # --- the intake's retry queue: findings the work-order intake could not take yet ------------
-    def intake_pending_count(self) -> int:
-        return self.execute("SELECT count(*) FROM findings WHERE intake_pending = 1").fetchone()[0]
+    def intake_pending_count(self, site: str | None = None, asset: str | None = None,
+                             fault_mode: str | None = None) -> int:
+        """How many findings wait (of one site, asset and fault mode when given)."""
+        if site is None:
+            return self.execute("SELECT count(*) FROM findings WHERE intake_pending = 1").fetchone()[0]
+        return self.execute("SELECT count(*) FROM findings WHERE intake_pending = 1 AND site = ? AND asset = ? "
+                            "AND fault_mode = ?", (site, asset, fault_mode)).fetchone()[0]
 
     def intake_pending(self, limit: int = 100) -> list[dict[str, Any]]:
         """The waiting findings, oldest first, as ``{"id": …, "record": {…}}``."""
