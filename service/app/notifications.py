@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
-from service.app.deps import OrdersDep, Reader
+from service.app.deps import ClockDep, OrdersDep, Reader, Tuner
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
 
@@ -27,6 +27,15 @@ class NotificationOut(BaseModel):
     next_attempt_at: datetime
     delivered_at: datetime | None
     last_error: str
+
+
+@router.post("/{notification_id}/retry", response_model=NotificationOut,
+             responses={404: {"description": "no dead delivery with this id"}})
+def retry(notification_id: int, orders: OrdersDep, clock: ClockDep, who: Tuner) -> dict:
+    """Send a dead delivery again (after the receiver was fixed): pending, with fresh attempts."""
+    if not orders.retry_dead_notifications(clock.now(), notification_id):
+        raise HTTPException(404, detail=f"no dead delivery with id {notification_id}")
+    return next(n for n in orders.notifications(status="pending", limit=1000) if n["id"] == notification_id)
 
 
 @router.get("", response_model=list[NotificationOut])

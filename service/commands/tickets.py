@@ -187,6 +187,29 @@ def list_orders(
                        f"{o.assignee or '(unassigned)'}  due {due}")
 
 
+@tickets_app.command("notifications")
+def notifications(
+    status: Optional[str] = typer.Option(None, "--status", help="pending, delivered or dead"),
+    retry: bool = typer.Option(False, "--retry", help="send the dead ones again (after fixing the receiver)"),
+    store: Optional[str] = typer.Option(None, "--store", help=_STORE_HELP),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
+) -> None:
+    """Webhook and e-mail deliveries, newest first: status, attempts, receiver and the last error."""
+    from datetime import UTC, datetime
+
+    from ticketing.store import WorkOrderStore
+
+    if status not in (None, "pending", "delivered", "dead"):
+        raise typer.BadParameter(f"unknown status {status!r} (known: pending, delivered, dead)", param_hint="--status")
+    with WorkOrderStore(_store_url(store, config)) as orders:
+        if retry:
+            again = orders.retry_dead_notifications(datetime.now(UTC))
+            typer.echo(f"{again} dead deliveries will be sent again by the running service", err=True)
+        for n in orders.notifications(status=status):
+            typer.echo(f"{n['event_id']}  {n['kind']:<20} {n['status']:<9} {n['attempts']:>2} attempts  "
+                       f"{n['channel']} {n['recipient']}" + (f"  ({n['last_error']})" if n["last_error"] else ""))
+
+
 @tickets_app.command("show")
 def show(
     order: str = typer.Argument(..., help="order number, e.g. WO-000042"),

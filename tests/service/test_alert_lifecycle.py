@@ -116,3 +116,21 @@ def test_an_unknown_site_goes_to_the_default_site_when_one_is_configured(tmp_pat
         assert order.site == "north" and runtime.ready()["intake"] is True
     finally:
         runtime.close()
+
+
+def test_dead_notifications_are_listed_and_sent_again_through_the_api(latched):
+    api = latched
+    store, now = api.runtime.orders, api.runtime.clock.now()
+    store.enqueue_notifications([{"event_id": "WO-000001.1", "kind": "opened", "channel": "webhook:cmms",
+                                  "recipient": "http://127.0.0.1:9/hooks", "order_id": 1, "status": "pending",
+                                  "attempts": 0, "created_at": now, "next_attempt_at": now, "last_error": "",
+                                  "payload": "{}"}], "notifications", 0)
+    [row] = store.notifications()
+    store.record_attempt(row["id"], status="dead", attempts=8, at=now, error="HTTP 410: gone")
+    dead = api.client.get("/api/v1/notifications", params={"status": "dead"}, headers=api.as_("manager")).json()
+    assert [(n["event_id"], n["attempts"], n["last_error"]) for n in dead] == [("WO-000001.1", 8, "HTTP 410: gone")]
+    path = f"/api/v1/notifications/{row['id']}/retry"
+    assert api.client.post(path, headers=api.as_("junior_engineer")).status_code == 403
+    again = api.client.post(path, headers=api.as_("reliability_engineer"))
+    assert again.status_code == 200 and (again.json()["status"], again.json()["attempts"]) == ("pending", 0)
+    assert api.client.post(path, headers=api.as_("admin")).status_code == 404   # no longer dead

@@ -12,7 +12,7 @@ import random
 import ssl
 import subprocess
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -282,4 +282,31 @@ def test_two_workers_on_one_store_send_each_delivery_once(tmp_path, receiver, sm
         assert all(row["status"] == "delivered" and row["attempts"] == 1 for row in service.store.notifications())
     finally:
         other.close()
+        service.close()
+
+
+def test_a_dead_delivery_is_listed_and_sent_again_after_the_fix(tmp_path, receiver, smtp):
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    controller, _ = smtp
+    receiver.status = 500
+    receiver.up()
+    config = configured(receiver.url, controller.port).model_dump(mode="json")
+    config["webhooks"][0]["max_attempts"] = 1
+    service = Service(tmp_path, TicketingConfig.model_validate(config))
+    try:
+        service.intake.receive(finding(asset="pump-1", severity="high"))
+        service.dispatcher.run_once()
+        url = f"sqlite:///{tmp_path}/orders.db"
+        listed = CliRunner().invoke(app, ["tickets", "notifications", "--status", "dead", "--store", url])
+        assert listed.exit_code == 0 and "WO-000001.1  opened" in listed.output and "HTTP 500" in listed.output
+        receiver.status = 200
+        again = CliRunner().invoke(app, ["tickets", "notifications", "--retry", "--status", "pending", "--store", url])
+        assert again.exit_code == 0 and "pending" in again.output
+        service.clock.set(datetime.now(UTC))   # the command marks it due at the wall clock's now
+        service.dispatcher.run_once()
+        assert service.store.notification_counts() == {"delivered": 2} and len(receiver.applied) == 1
+    finally:
         service.close()

@@ -314,6 +314,15 @@ class WorkOrderStore:
         with self._engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 
+    def retry_dead_notifications(self, now: datetime, notification_id: int | None = None) -> int:
+        """Make dead deliveries (all, or one) pending again with fresh attempts; returns how many."""
+        c = notifications.c
+        query = update(notifications).where(c.status == "dead")
+        if notification_id is not None:
+            query = query.where(c.id == notification_id)
+        with self._transaction() as conn:
+            return conn.execute(query.values(status="pending", attempts=0, next_attempt_at=now)).rowcount
+
     def notification_counts(self) -> dict[str, int]:
         """How many deliveries are pending, delivered and dead."""
         c = notifications.c
