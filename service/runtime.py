@@ -655,6 +655,7 @@ class Runtime:
         """Start the detect, escalation and notification threads and, with ``ingest``, the MQTT pipeline."""
         loops = [("detect", self._detect_loop), ("escalation", self._escalation_loop)]
         if self.dispatcher.enabled:
+            self.dispatcher.begin()
             loops.append(("notifications", self._dispatch_loop))
         for name, target in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)

@@ -310,3 +310,17 @@ def test_a_dead_delivery_is_listed_and_sent_again_after_the_fix(tmp_path, receiv
         assert service.store.notification_counts() == {"delivered": 2} and len(receiver.applied) == 1
     finally:
         service.close()
+
+
+def test_a_dispatcher_new_to_a_store_announces_only_what_follows(tmp_path, receiver, smtp):
+    controller, _ = smtp
+    receiver.up()
+    service = Service(tmp_path, configured(receiver.url, controller.port))
+    try:
+        service.intake.receive(finding(asset="pump-1", severity="high"))   # before any receiver was configured
+        assert service.dispatcher.begin() == 1 and service.dispatcher.begin() == 1
+        service.intake.receive(finding(asset="pump-2", severity="high"))
+        service.dispatcher.run_once()
+        assert [json.loads(body)["order"]["asset"] for _, body in receiver.requests] == ["pump-2"]
+    finally:
+        service.close()

@@ -247,6 +247,18 @@ class Dispatcher:
             self.on_outcome(channel, "retry")
         return delivered
 
+    def begin(self) -> int:
+        """Start the outbox at the log's current end if it never ran here: orders changed before any
+        receiver was configured are not announced now. Returns the entry it starts after."""
+        if not self.store.has_cursor(CURSOR):
+            head = self.store.last_audit_seq()
+            self.store.advance_cursor(CURSOR, head)
+            if head:
+                log.info("notifications start after audit entry %d (earlier changes were made before any "
+                         "receiver was configured)", head)
+            return head
+        return self.store.cursor(CURSOR)
+
     def run_once(self) -> tuple[int, int]:
         """Queue what the log holds, then deliver what is due: ``(queued, delivered)``."""
         return self.queue(), self.deliver()

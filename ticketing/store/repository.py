@@ -210,6 +210,17 @@ class WorkOrderStore:
             seq = conn.execute(select(adapter_cursors.c.seq).where(adapter_cursors.c.adapter == adapter)).scalar()
         return seq or 0
 
+    def has_cursor(self, adapter: str) -> bool:
+        """Whether ``adapter`` has a position yet (a new one has none)."""
+        with self._engine.connect() as conn:
+            return conn.execute(select(adapter_cursors.c.seq).where(adapter_cursors.c.adapter == adapter)).first() \
+                is not None
+
+    def last_audit_seq(self) -> int:
+        """The sequence number of the newest audit entry (0 for an empty log)."""
+        with self._engine.connect() as conn:
+            return conn.execute(select(audit_head.c.seq).where(audit_head.c.id == 1)).scalar() or 0
+
     def advance_cursor(self, adapter: str, seq: int) -> None:
         """Record that ``adapter`` has handled every entry up to ``seq``."""
         with self._transaction() as conn:
