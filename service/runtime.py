@@ -653,10 +653,11 @@ class Runtime:
 
     def start(self, ingest: bool = True) -> "Runtime":
         """Start the detect, escalation and notification threads and, with ``ingest``, the MQTT pipeline."""
-        loops = [("detect", self._detect_loop), ("escalation", self._escalation_loop)]
-        if self.dispatcher.enabled:
-            self.dispatcher.begin()
-            loops.append(("notifications", self._dispatch_loop))
+        # the outbox runs even with no receiver configured, so its cursor keeps up with the log and a
+        # receiver added later hears of what follows, not of months of old changes
+        self.dispatcher.begin()
+        loops = [("detect", self._detect_loop), ("escalation", self._escalation_loop),
+                 ("notifications", self._dispatch_loop)]
         for name, target in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
