@@ -324,3 +324,15 @@ def test_a_dispatcher_new_to_a_store_announces_only_what_follows(tmp_path, recei
         assert [json.loads(body)["order"]["asset"] for _, body in receiver.requests] == ["pump-2"]
     finally:
         service.close()
+
+
+def test_a_command_that_reads_never_creates_a_store(tmp_path):
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    missing = tmp_path / "not-here" / "orders.sqlite"
+    for command in (["list"], ["notifications"], ["verify-audit"], ["show", "WO-000001"]):
+        result = CliRunner().invoke(app, ["tickets", *command, "--store", f"sqlite:///{missing}"])
+        assert result.exit_code == 1 and f"no work-order store at {missing}" in result.output, command
+    assert not missing.parent.exists()
