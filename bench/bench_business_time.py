@@ -3,7 +3,7 @@ the same arithmetic recomputing each day's windows (zone conversion and holiday 
 
     .venv/bin/python -m bench.bench_business_time [--orders 20000] [--seed 1]
 
-Both sides compute the corrective policy's two deadlines (2 h response, 48 h resolution on plant-a's
+Both sides compute the corrective policy's two deadlines (2 h response, 48 h resolution on north's
 Mon–Fri 08:00–17:00 Berlin calendar with DE-BE holidays) for the same seeded opening times spread
 over 2026–2027, and then measure the business time from each opening to a year later (what SLA
 reports over a backlog do). Prints orders/s for each and the ratio.
@@ -46,7 +46,7 @@ def main() -> None:
     rng = random.Random(args.seed)
     base = datetime(2026, 1, 1, tzinfo=UTC)
     openings = [base + timedelta(seconds=rng.randrange(2 * 365 * 86400)) for _ in range(args.orders)]
-    site = default_ticketing_config().site("plant-a")
+    site = default_ticketing_config().site("north")
     ours = BusinessCalendar(site.timezone, site.business_calendar.hours, site.holidays.table())
     baseline = UncachedCalendar(site.timezone, site.business_calendar.hours, site.holidays.table())
     assert [ours.add(o, timedelta(hours=48)) for o in openings[:200]] == [

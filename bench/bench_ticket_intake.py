@@ -33,7 +33,7 @@ T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 
 def finding(asset: str, i: int) -> FindingIn:
-    return FindingIn(site="plant-a", asset=asset, sensor="vibration_rms", fault_mode="imbalance", severity="high",
+    return FindingIn(site="north", asset=asset, sensor="vibration_rms", fault_mode="imbalance", severity="high",
                      score=7.0 + i * 1e-3, started_at=T0, detector="iso20816", detector_version="1.2.0", rule="zone-c",
                      config_version="cfg-7", thresholds={"alert": 7.1}, evidence={"max": 7.9, "mean": 7.3, "n": 60})
 

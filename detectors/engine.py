@@ -283,6 +283,25 @@ class Engine:
         """(asset, sensor) of a stream id."""
         return self._streams[stream_id]
 
+    def acknowledge(self, asset: str, fault_mode: str | None = None) -> int:
+        """Acknowledge the alerts of ``asset`` (of one fault mode, or all): a latched alert may then
+        close, by its rule's hysteresis and ``clear_after``. Returns how many streams were acknowledged."""
+        sids = np.array([i for i, (a, _) in enumerate(self._streams) if a == asset], dtype=np.int64)
+        if not len(sids):
+            return 0
+        done = 0
+        for slot in self._slots.values():
+            if fault_mode is None or slot.check.fault_mode == fault_mode:
+                mine = sids[sids < len(slot.member)]
+                mine = mine[slot.member[mine]]
+                slot.rule.acknowledge(mine)
+                done += len(mine)
+        for (owner, name), model in self._models.items():
+            if owner == asset and model is not None and (fault_mode is None or model.cfg.fault_mode == fault_mode):
+                self._model_rules[name].acknowledge(np.array(model.ids[:1], dtype=np.int64))  # the driver stream
+                done += 1
+        return done
+
     @property
     def check_names(self) -> list[str]:
         return sorted({s.name for s in self._slots.values()})

@@ -22,6 +22,23 @@ for area in (run, ingest, simulate, detect, tickets):
     area.register(app)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"faultline {version('faultline')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            typer.echo("faultline (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                          help="print the version and exit")) -> None:
+    """Predictive-maintenance ingestion: MQTT telemetry to InfluxDB, fault detectors, work orders with SLAs."""
+
+
 def main() -> None:
     app()
 

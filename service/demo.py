@@ -33,7 +33,7 @@ _SENSORS = ["vibration_rms", "bearing_temp", "motor_current"]
 def demo_fleet(broker: str) -> dict[str, Any]:
     """The fleet (simulators' format): P-101's outer race starts to fail 1 h into the history."""
     def asset(id, type, speed, group, criticality, current, **extra):
-        return {"id": id, "site": "plant-a", "type": type, "running_speed_hz": speed, "iso_group": group,
+        return {"id": id, "site": "north", "type": type, "running_speed_hz": speed, "iso_group": group,
                 "criticality": criticality, "bearing": _BEARINGS[id], "rated_current_a": current,
                 "sensors": _SENSORS, "payload": "single", **extra}
 
@@ -72,7 +72,7 @@ def demo_detectors() -> dict[str, Any]:
             }},
             "pump": {"extends": "default"}, "fan": {"extends": "default"}, "motor": {"extends": "default"},
         },
-        "assets": {name: {"class": cls, "site": "plant-a", "iso_group": group} for name, (cls, group) in assets.items()},
+        "assets": {name: {"class": cls, "site": "north", "iso_group": group} for name, (cls, group) in assets.items()},
     }
 
 

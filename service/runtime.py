@@ -35,17 +35,21 @@ from ingest.metrics import IngestMetrics
 from ingest.pipeline import Pipeline
 from ingest.readings import Readings
 from service.readers import WAVEFORM, reader_for
-from service.settings import Settings, default_detectors_config, default_detectors_path
+from service.settings import Settings, default_detectors_config, default_detectors_path, shipped_ticketing_config
 from service.state import ServiceDb
 from service.tokens import TokenStore
 from service.waveforms import waveform_features
 from ticketing import (Actor, EscalationResponder, EscalationScheduler, FindingIn, FindingIntake, Lifecycle,
                        OrderEvent, ServiceDesk, Status, SystemClock, TicketingConfig, WorkOrderStore,
-                       config_deadlines, default_ticketing_config)
+                       config_deadlines)
+from ticketing.adapters import Dispatcher
 from ticketing.clock import Clock
 from ticketing.responders import fired_steps
 
 log = logging.getLogger(__name__)
+
+#: How often findings waiting in the intake queue are handed to the intake again.
+INTAKE_RETRY_S = 5.0
 
 
 # --- events ---------------------------------------------------------------------------------------
@@ -111,17 +115,33 @@ class ServiceMetrics:
         self.escalations = Counter("faultline_escalations", "Escalation steps fired", registry=r)
         self.intake_failures = Counter("faultline_intake_failures", "Findings the intake could not record",
                                        registry=r)
+        self.intake_pending = Gauge("faultline_intake_pending", "Findings waiting to be retried into a work order",
+                                    registry=r)
+        self.notifications = Counter("faultline_notifications", "Notification delivery attempts by receiver and "
+                                     "outcome (delivered, retry, dead)", ["channel", "outcome"], registry=r)
         self.detect_queue = Gauge("faultline_detector_queue", "Batches waiting for the detectors", registry=r)
 
 
 # --- detection ------------------------------------------------------------------------------------
 
 def finding_in(f: Finding, site: str) -> FindingIn:
-    """The detectors' finding as ticketing's intake takes it."""
-    return FindingIn(site=f.site or site, asset=f.asset, sensor=f.sensor, fault_mode=f.fault_mode,
+    """The detectors' finding as ticketing's intake takes it, filed under ticketing's ``site``."""
+    return FindingIn(site=site, asset=f.asset, sensor=f.sensor, fault_mode=f.fault_mode,
                      severity=f.severity, score=float(f.score), started_at=f.started_at, ended_at=f.ended_at,
                      detector=f.detector, detector_version=f.detector_version, rule=f.rule,
                      config_version=f.config_version, thresholds=f.thresholds, evidence=f.evidence)
+
+
+def finding_from_record(record: dict[str, Any]) -> FindingIn:
+    """A stored finding (``Finding.as_record`` with its ticketing site) as the intake takes it, for a retry."""
+    ended = record.get("ended_at")
+    return FindingIn(site=record["site"], asset=record["asset"], sensor=record["sensor"],
+                     fault_mode=record["fault_mode"], severity=record["severity"], score=float(record["score"]),
+                     started_at=datetime.fromisoformat(record["started_at"]),
+                     ended_at=datetime.fromisoformat(ended) if ended else None, detector=record["detector"],
+                     detector_version=record["detector_version"], rule=record["rule"],
+                     config_version=record["config_version"], thresholds=record.get("thresholds") or {},
+                     evidence=record.get("evidence") or {})
 
 
 def readings_arrays(engine: Engine, readings: Readings, sites: dict[str, str], measurement: str = "telemetry"
@@ -239,6 +259,16 @@ class Detection:
             seen.append((asset, sensor))
         return seen
 
+    def acknowledge(self, asset: str, fault_mode: str | None = None) -> int:
+        """Acknowledge the live (and shadow) alerts of ``asset``: latched ones may clear now (by the
+        rule's hysteresis and flap suppression). Called when an order is resolved or closed, and by the API."""
+        with self.lock:
+            done = self.engine.acknowledge(asset, fault_mode)
+            if self.shadow is not None:
+                self.shadow.acknowledge(asset, fault_mode)
+            self.dirty = True
+        return done
+
     def site_of(self, asset: str) -> str:
         return self.engine.config.asset(asset).site or self.sites.get(asset) or "default"
 
@@ -253,15 +283,22 @@ class Detection:
                 self.active.pop(key, None)
             else:
                 self.active[key] = record
+        record["site"] = rt.ticketing_site(record["site"])
         order_id = None
+        pending = False
         if f.status in ("opened", "escalated"):
-            try:
-                event = rt.intake.receive(finding_in(f, record["site"]))
-                order_id = event.order.id
-            except Exception:  # noqa: BLE001 - a finding the intake refused is kept and counted, never a crash
-                rt.metrics.intake_failures.inc()
-                log.exception("could not turn finding %s/%s %s into a work order", f.asset, f.sensor, f.fault_mode)
-        fid = rt.db.add_finding(record, rt.clock.now(), order_id=order_id)
+            if rt.db.intake_pending_count(record["site"], f.asset, f.fault_mode):
+                pending = True  # older findings of this order wait for the intake: queue behind them
+            else:
+                try:
+                    order_id = rt.intake.receive(finding_in(f, record["site"])).order.id
+                    rt.intake_ok()
+                except Exception as exc:  # noqa: BLE001 - a finding the intake refused is kept, counted and retried
+                    pending = True
+                    rt.intake_failed(f"{f.asset}/{f.sensor} {f.fault_mode}", exc)
+        fid = rt.db.add_finding(record, rt.clock.now(), order_id=order_id, intake_pending=pending)
+        if pending:
+            rt.metrics.intake_pending.set(rt.db.intake_pending_count())
         rt.bus.publish("finding", {"id": fid, "order_id": order_id, **record})
 
     def _record_shadow(self, f: Finding) -> None:
@@ -306,12 +343,14 @@ class Runtime:
         self.embedded_broker = embedded_broker
         self.metrics = ServiceMetrics()
         self.bus = EventBus()
-        self.ticketing: TicketingConfig = settings.ticketing or default_ticketing_config()
+        self.ticketing: TicketingConfig = settings.ticketing or shipped_ticketing_config()
         if settings.ticketing is None:
             from ticketing.config import default_config_path
 
             log.info("ticketing: no ticketing: section in the configuration; the shipped sample %s is in force",
                      default_config_path())
+        self._unknown_sites: set[str] = set()
+        self._intake_error: str | None = None
         self.db = ServiceDb(settings.service.state_path)
         self.tokens = TokenStore(self.db)
         self.orders = WorkOrderStore(self.ticketing.store_url)
@@ -329,7 +368,12 @@ class Runtime:
         self.scheduler = EscalationScheduler(self.clock, self._escalate)
         self.responder = EscalationResponder(self.desk, self.ticketing)
         with self._sched_lock:
-            self.responder.watch(self.scheduler)
+            for order in self.orders.orders():
+                self._track(order)
+        self.dispatcher = Dispatcher(self.orders, self.ticketing, self.clock,
+                                     on_outcome=lambda channel, outcome: self.metrics.notifications.labels(
+                                         channel, outcome).inc())
+        self._dispatch_wake = threading.Event()
         self._restore_shadow()
         self.pipeline: Pipeline | None = None
         self.broker = self._metrics_server = None
@@ -451,19 +495,26 @@ class Runtime:
         self._saved_at = time.monotonic()
 
     # --- work orders ---------------------------------------------------------------------------
+    def _track(self, order) -> None:
+        """Keep the escalation scheduler's view of ``order`` current (dropped once resolved or closed)."""
+        if order.status in (Status.RESOLVED, Status.CLOSED):
+            self.scheduler.forget(order.id)
+            return
+        policy = self.ticketing.policy_for(order.priority, order.service_type)
+        # the steps fired so far are on the order (its escalation records); an escalation's own
+        # record arrives here before the scheduler has marked the step fired
+        self.scheduler.track(order.id, order, self.ticketing.escalation_clock(order.site, policy),
+                             fired=fired_steps(order))
+
     def _on_order_event(self, event: OrderEvent) -> None:
         order = event.order
         self.metrics.orders.labels(event.action).inc()
         with self._sched_lock:
-            if order.status in (Status.RESOLVED, Status.CLOSED):
-                self.scheduler.forget(order.id)
-            else:
-                policy = self.ticketing.policy_for(order.priority, order.service_type)
-                # the steps fired so far are on the order (its escalation comments); an escalation's own
-                # comment arrives here before the scheduler has marked the step fired
-                self.scheduler.track(order.id, order, self.ticketing.sla_clock(order.site, policy),
-                                     fired=fired_steps(order))
+            self._track(order)
+        if order.status in (Status.RESOLVED, Status.CLOSED):
+            self.detection.acknowledge(order.asset, order.fault_mode)
         self._wake.set()
+        self._dispatch_wake.set()
         self.bus.publish("work_order", {"action": event.action, "actor": event.actor, "at": event.at.isoformat(),
                                         "id": order.id, "number": order.number, "status": order.status.value,
                                         "priority": order.priority, "site": order.site, "asset": order.asset,
@@ -472,6 +523,64 @@ class Runtime:
     def _escalate(self, order_id: int, action) -> None:
         self.responder(order_id, action)
         self.metrics.escalations.inc()
+
+    # --- the intake: sites, failures and the retry queue ------------------------------------------
+    def ticketing_site(self, site: str) -> str:
+        """The ticketing site a finding of ``site`` is filed under: itself when configured, else the
+        configured ``default_site`` (logged once per site), else unchanged (the intake will refuse it)."""
+        if site in self.ticketing.sites:
+            return site
+        default = self.ticketing.default_site
+        if site not in self._unknown_sites:
+            self._unknown_sites.add(site)
+            if default is not None:
+                log.warning("site %r is not in the ticketing configuration: its work orders go to default_site %r",
+                            site, default)
+            else:
+                log.error("site %r is not in the ticketing configuration (sites: %s) and no default_site is set: "
+                          "its findings wait in the intake queue until it is added", site,
+                          ", ".join(sorted(self.ticketing.sites)))
+        return default if default is not None else site
+
+    def intake_failed(self, what: str, exc: Exception) -> None:
+        self.metrics.intake_failures.inc()
+        message = f"{type(exc).__name__}: {exc}"
+        if message != self._intake_error:  # once per distinct cause, not once per finding
+            log.error("could not turn finding %s into a work order (%s); it waits in the intake queue", what,
+                      message)
+        self._intake_error = message
+
+    def intake_ok(self) -> None:
+        self._intake_error = None
+
+    def retry_intake(self, limit: int = 100) -> int:
+        """Hand the waiting findings to the intake again, oldest first. A finding that still fails holds
+        back the later ones of its (site, asset, fault mode), so an order takes its findings in order;
+        the others go on. Returns how many went through."""
+        done = 0
+        refused: set[tuple[str, str, str]] = set()
+        with self.detection.lock:  # a finding recorded meanwhile must queue behind these
+            for item in self.db.intake_pending(limit):
+                record = item["record"]
+                key = (record.get("site") or "default", record["asset"], record["fault_mode"])
+                if key in refused:
+                    continue
+                stored_site = key[0]
+                record["site"] = self.ticketing_site(stored_site)
+                try:
+                    order_id = self.intake.receive(finding_from_record(record)).order.id
+                except Exception as exc:  # noqa: BLE001 - still refused: keep it, count it, try later
+                    self.intake_failed(f"{record['asset']}/{record['sensor']} {record['fault_mode']}", exc)
+                    refused.add(key)
+                    continue
+                self.db.intake_done(item["id"], order_id)
+                done += 1
+            pending = self.db.intake_pending_count()
+        if done and not pending:
+            self.intake_ok()
+            log.info("intake queue drained (%d findings recorded on work orders)", done)
+        self.metrics.intake_pending.set(pending)
+        return done
 
     def act(self, order_id: int, actor: Actor, action: str, **arguments):
         """A lifecycle step on a stored order (``ServiceDesk.act``), as ``actor``."""
@@ -503,6 +612,7 @@ class Runtime:
                 self.save_state()
 
     def _escalation_loop(self) -> None:
+        retried_at = 0.0
         while not self._stop.is_set():
             try:
                 with self._sched_lock:
@@ -513,12 +623,42 @@ class Runtime:
             except Exception:  # noqa: BLE001
                 log.exception("escalation tick failed")
                 wait = 5.0
-            self._wake.wait(max(wait, 0.05))
+            if time.monotonic() - retried_at >= INTAKE_RETRY_S:
+                retried_at = time.monotonic()
+                try:
+                    self.retry_intake()
+                except Exception:  # noqa: BLE001
+                    log.exception("intake retry failed")
+            self._wake.wait(max(min(wait, INTAKE_RETRY_S), 0.05))
             self._wake.clear()
 
+    def _dispatch_loop(self) -> None:
+        """Deliver the notification outbox: after every order change, and when a retry falls due."""
+        while not self._stop.is_set():
+            wait = 5.0
+            try:
+                self.dispatcher.run_once()
+                due = self.dispatcher.next_due()
+                if due is not None:
+                    wait = min(wait, max(0.0, (due - self.clock.now()).total_seconds()))
+            except Exception:  # noqa: BLE001 - the store may be briefly busy; the outbox keeps everything
+                log.exception("notification dispatch failed; trying again shortly")
+            self._dispatch_wake.wait(max(wait, 0.05))
+            self._dispatch_wake.clear()
+
+    def nudge(self) -> None:
+        """Look at escalations, the intake queue and the notification outbox now (after a clock moved)."""
+        self._wake.set()
+        self._dispatch_wake.set()
+
     def start(self, ingest: bool = True) -> "Runtime":
-        """Start the detect and escalation threads and, with ``ingest``, the MQTT pipeline."""
-        for name, target in (("detect", self._detect_loop), ("escalation", self._escalation_loop)):
+        """Start the detect, escalation and notification threads and, with ``ingest``, the MQTT pipeline."""
+        # the outbox runs even with no receiver configured, so its cursor keeps up with the log and a
+        # receiver added later hears of what follows, not of months of old changes
+        self.dispatcher.begin()
+        loops = [("detect", self._detect_loop), ("escalation", self._escalation_loop),
+                 ("notifications", self._dispatch_loop)]
+        for name, target in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -585,7 +725,8 @@ class Runtime:
 
     def ready(self) -> dict[str, bool]:
         """What /readyz reports: broker connected (when ingesting), store reachable, work-order DB open."""
-        checks = {"store": self.reader.ping(), "work_orders": self._orders_ok()}
+        checks = {"store": self.reader.ping(), "work_orders": self._orders_ok(),
+                  "intake": self.db.intake_pending_count() == 0}
         if self.pipeline is not None:
             checks["broker"] = self.source.connected.is_set()
             checks["writer"] = self.pipeline.writer_failure is None
@@ -602,7 +743,7 @@ class Runtime:
     def stop(self) -> None:
         """Stop ingest (flushing what is spooled), drain detection, save state, close everything."""
         self._stop.set()
-        self._wake.set()
+        self.nudge()
         if self.pipeline is not None:
             self.pipeline.stop(self.settings.ingest.flush_timeout_s)
         if self._threads:
@@ -623,6 +764,7 @@ class Runtime:
             self._metrics_server.shutdown()
         if self.broker is not None:
             self.broker.stop()
+        self.dispatcher.close()
         self.orders.close()
         self.db.close()
 

@@ -119,6 +119,15 @@ def settings_from_dict(data: Any, source: str = "configuration", env: dict[str, 
         raise ConfigError(source, describe_errors(exc, data)) from exc
 
 
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line for a YAML error: where (line and column, 1-based) and what."""
+    mark = getattr(exc, "problem_mark", None)
+    what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if mark is None:
+        return f"not valid YAML: {what}"
+    return f"not valid YAML at line {mark.line + 1}, column {mark.column + 1}: {what}"
+
+
 def load_settings(path: str | Path | None, env: dict[str, str] | None = None) -> Settings:
     """Read and validate a YAML configuration file; ``None`` gives the embedded default."""
     if path is None:
@@ -129,7 +138,7 @@ def load_settings(path: str | Path | None, env: dict[str, str] | None = None) ->
     except OSError as exc:
         raise ConfigError(str(path), [f"cannot read: {exc.strerror}"]) from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(str(path), [f"not valid YAML: {exc}"]) from exc
+        raise ConfigError(str(path), [yaml_problem(exc)]) from exc
     return settings_from_dict(data, str(path), env)
 
 
@@ -147,5 +156,23 @@ def default_detectors_config() -> DetectorsConfig:
         raise ConfigError(str(path), describe_errors(exc, None)) from exc
 
 
+def shipped_ticketing_config(env: dict[str, str] | None = None) -> TicketingConfig:
+    """The ``ticketing:`` section of the shipped sample (``config/ticketing.yaml``), with its ``${VAR}``
+    strings expanded like the run's own file (its webhook and mail server come from the environment)."""
+    from ticketing.config import default_config_path, parse_ticketing_section
+
+    path = default_config_path()
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    problems: list[str] = []
+    section = _expand_env(parse_ticketing_section(document, str(path)), dict(os.environ) if env is None else env,
+                          "ticketing", problems)
+    if problems:
+        raise ConfigError(str(path), problems)
+    try:
+        return TicketingConfig.model_validate(section)
+    except ValidationError as exc:
+        raise ConfigError(str(path), [f"ticketing.{p}" for p in describe_errors(exc, section)]) from exc
+
+
 __all__ = ["ConfigError", "ServiceSettings", "Settings", "default_detectors_config", "default_detectors_path",
-           "load_settings", "settings_from_dict"]
+           "load_settings", "settings_from_dict", "shipped_ticketing_config"]

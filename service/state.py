@@ -23,7 +23,8 @@ CREATE TABLE IF NOT EXISTS findings (
     severity    TEXT NOT NULL, status TEXT NOT NULL, rule TEXT NOT NULL, config_version TEXT NOT NULL,
     started_at  TEXT NOT NULL, ended_at TEXT,
     order_id    INTEGER,                         -- the work order it went to (live findings only)
-    record      TEXT NOT NULL                    -- the whole finding as JSON
+    record      TEXT NOT NULL,                   -- the whole finding as JSON
+    intake_pending INTEGER NOT NULL DEFAULT 0    -- 1: the intake failed; retried until it takes it
 );
 CREATE INDEX IF NOT EXISTS findings_by_asset ON findings (asset, id);
 CREATE TABLE IF NOT EXISTS detector_versions (
@@ -62,6 +63,10 @@ class ServiceDb:
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.executescript(_SCHEMA)
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(findings)")}
+        if "intake_pending" not in columns:  # a state file from before the intake retry queue
+            self._conn.execute("ALTER TABLE findings ADD COLUMN intake_pending INTEGER NOT NULL DEFAULT 0")
+        self._conn.execute("CREATE INDEX IF NOT EXISTS findings_intake_pending ON findings (intake_pending, id)")
         self.lock = threading.RLock()
 
     def close(self) -> None:
@@ -80,15 +85,33 @@ class ServiceDb:
 
     # --- findings ------------------------------------------------------------------------------
     def add_finding(self, record: dict[str, Any], received_at: datetime, shadow: bool = False,
-                    order_id: int | None = None) -> int:
+                    order_id: int | None = None, intake_pending: bool = False) -> int:
         cur = self.execute(
             "INSERT INTO findings (shadow, received_at, site, asset, sensor, fault_mode, severity, status, rule, "
-            "config_version, started_at, ended_at, order_id, record) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "config_version, started_at, ended_at, order_id, record, intake_pending) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (int(shadow), received_at.isoformat(), record.get("site"), record["asset"], record["sensor"],
              record["fault_mode"], record["severity"], record.get("status", "opened"), record["rule"],
              record["config_version"], record["started_at"], record.get("ended_at"), order_id,
-             json.dumps(record, default=str)))
+             json.dumps(record, default=str), int(intake_pending)))
         return cur.lastrowid
+
+    # --- the intake's retry queue: findings the work-order intake could not take yet ------------
+    def intake_pending_count(self, site: str | None = None, asset: str | None = None,
+                             fault_mode: str | None = None) -> int:
+        """How many findings wait (of one site, asset and fault mode when given)."""
+        if site is None:
+            return self.execute("SELECT count(*) FROM findings WHERE intake_pending = 1").fetchone()[0]
+        return self.execute("SELECT count(*) FROM findings WHERE intake_pending = 1 AND site = ? AND asset = ? "
+                            "AND fault_mode = ?", (site, asset, fault_mode)).fetchone()[0]
+
+    def intake_pending(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The waiting findings, oldest first, as ``{"id": …, "record": {…}}``."""
+        return [{"id": r["id"], "record": json.loads(r["record"])} for r in self.rows(
+            "SELECT id, record FROM findings WHERE intake_pending = 1 ORDER BY id LIMIT ?", (limit,))]
+
+    def intake_done(self, finding_id: int, order_id: int) -> None:
+        self.execute("UPDATE findings SET intake_pending = 0, order_id = ? WHERE id = ?", (order_id, finding_id))
 
     def findings(self, *, asset: str | None = None, shadow: bool = False, limit: int = 100,
                  after_id: int = 0) -> list[dict[str, Any]]:

@@ -8,7 +8,9 @@ key and the value before anything runs. ``service.settings`` composes this secti
 
 from __future__ import annotations
 
-from collections.abc import Container
+import os
+import re
+from collections.abc import Container, Mapping
 from datetime import date, timedelta
 from enum import StrEnum
 from functools import cached_property
@@ -184,30 +186,103 @@ def _default_escalation() -> list[EscalationStep]:
     ]
 
 
-class WebhookSettings(_Section):
-    """An HTTP endpoint that receives every order event, signed (``ticketing.adapters.webhook``)."""
+#: What a notification is about, in the words of the people who receive it. Each audited change to an
+#: order is one of these (``escalation`` and the breaches come from the escalation scheduler).
+NOTIFICATION_EVENTS = ("opened", "priority_changed", "escalation", "response_breached", "resolution_breached",
+                       "resolved", "reopened", "acknowledged", "started", "held", "resumed", "assigned", "closed",
+                       "commented", "evidence_added")
+#: The events a receiver gets unless it lists its own.
+DEFAULT_NOTIFICATION_EVENTS = ("opened", "priority_changed", "escalation", "response_breached",
+                               "resolution_breached", "resolved", "reopened")
+NotificationEvent = Literal["opened", "priority_changed", "escalation", "response_breached", "resolution_breached",
+                            "resolved", "reopened", "acknowledged", "started", "held", "resumed", "assigned", "closed",
+                            "commented", "evidence_added"]
 
-    url: str = Field(pattern=r"^https?://", description="e.g. https://cmms.example/hooks/faultline")
-    secret: str = Field(min_length=16, description="shared HMAC secret; write ${WEBHOOK_SECRET} to keep it out of the file")
-    max_attempts: int = Field(5, ge=1, description="attempts before an event goes to the dead letters")
+
+class _Routed(_Section):
+    """Which events, of which sites and priorities, a receiver or a rule takes (empty: all)."""
+
+    events: list[NotificationEvent] = Field(default_factory=lambda: list(DEFAULT_NOTIFICATION_EVENTS))
+    sites: list[str] = Field(default_factory=list, description="only orders of these sites (empty: every site)")
+    priorities: list[Literal["P1", "P2", "P3", "P4"]] = Field(
+        default_factory=list, description="only orders of these priorities (empty: every priority)")
+
+    def takes(self, event: str, site: str, priority: str) -> bool:
+        return (event in self.events and (not self.sites or site in self.sites)
+                and (not self.priorities or priority in self.priorities))
+
+
+class WebhookSettings(_Routed):
+    """An HTTP endpoint that receives order events, signed (``ticketing.adapters.webhook``).
+
+    An empty ``url`` turns the receiver off, so a shipped file can write ``url: ${WEBHOOK_URL:-}``.
+    """
+
+    name: str = Field("webhook", min_length=1, max_length=40, description="names the receiver in the delivery log")
+    url: str = Field(pattern=r"^(https?://.+)?$", description="e.g. https://cmms.example/hooks/faultline; empty: off")
+    secret: str = Field("", description="shared HMAC secret, at least 16 characters; write ${WEBHOOK_SECRET}")
+    max_attempts: int = Field(8, ge=1, description="attempts before a delivery is marked dead")
     timeout_s: float = Field(10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _secret_when_on(self) -> WebhookSettings:
+        if self.url and len(self.secret) < 16:
+            raise ValueError(f"webhook {self.name!r}: secret must be at least 16 characters (write ${{WEBHOOK_SECRET}} "
+                             "and set the variable)")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url)
 
 
 class SmtpSettings(_Section):
-    """The mail server escalation notices go through (``ticketing.adapters.mail``)."""
+    """The mail server notices go through (``ticketing.adapters.mail``). An empty ``host`` turns e-mail off."""
 
-    host: str = Field(min_length=1)
+    host: str = Field("", description="empty: no e-mail")
     port: int = Field(25, ge=1, le=65535)
-    sender: str = Field(min_length=3, description="the From address")
+    sender: str = Field("faultline@localhost", min_length=3, description="the From address")
     starttls: bool = False
     username: str | None = None
     password: str | None = Field(None, description="write ${SMTP_PASSWORD} to keep it out of the file")
+    max_attempts: int = Field(8, ge=1, description="attempts before a mail is marked dead")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.host)
+
+
+class MailRule(_Routed):
+    """Who is e-mailed about which events: ``to`` lists ``assignee``, ``managers`` (the site's),
+    ``site`` (every engineer of the site), ``escalation`` (whom the escalation step names),
+    ``role:<role>`` (that role at the site) or plain addresses."""
+
+    to: list[str] = Field(min_length=1)
+
+    @field_validator("to")
+    @classmethod
+    def _known_recipients(cls, to: list[str]) -> list[str]:
+        for who in to:
+            if who in ("assignee", "managers", "site", "escalation") or "@" in who:
+                continue
+            if who.startswith("role:"):
+                Role(who.removeprefix("role:"))
+                continue
+            raise ValueError(f"unknown recipient {who!r}: assignee, managers, site, escalation, role:<role> "
+                             "or an e-mail address")
+        return to
+
+
+def _default_mail_rules() -> list[MailRule]:
+    return [MailRule(events=["escalation", "response_breached", "resolution_breached"], to=["escalation"])]
 
 
 class TicketingConfig(_Section):
     """The whole ``ticketing:`` section."""
 
     sites: dict[str, SiteSettings] = Field(min_length=1)
+    default_site: str | None = Field(
+        None, description="findings from a site not listed under sites: are filed here (none: they wait, counted)")
     escalation: list[EscalationStep] = Field(
         default_factory=_default_escalation, description="the chain of every policy that has none of its own")
     policies: dict[str, SlaPolicy] = Field(min_length=1, description="the service catalogue, by policy name")
@@ -224,8 +299,10 @@ class TicketingConfig(_Section):
                            description="the work-order store: sqlite:///path or postgresql+psycopg://user@host/db")
     checklists: dict[str, list[str]] = Field(
         default_factory=dict, description="fault mode (or 'default') -> steps every new order of it lists")
-    webhooks: list[WebhookSettings] = Field(default_factory=list, description="receivers of every order event")
-    smtp: SmtpSettings | None = Field(None, description="mail server for escalation notices; none: no e-mail")
+    webhooks: list[WebhookSettings] = Field(default_factory=list, description="receivers of order events")
+    smtp: SmtpSettings | None = Field(None, description="mail server for notices; none (or no host): no e-mail")
+    mail: list[MailRule] = Field(default_factory=_default_mail_rules,
+                                 description="who is e-mailed about what (every matching rule adds its recipients)")
 
     _unique_steps = field_validator("escalation")(unique_steps)
 
@@ -292,6 +369,26 @@ class TicketingConfig(_Section):
             raise ValueError(f"engineer name {dupes[0]!r} appears more than once")
         return engineers
 
+    @field_validator("webhooks")
+    @classmethod
+    def _unique_webhook_names(cls, webhooks: list[WebhookSettings]) -> list[WebhookSettings]:
+        names = [w.name for w in webhooks]
+        if dupes := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"webhook name {dupes[0]!r} appears more than once (give each a name:)")
+        return webhooks
+
+    @model_validator(mode="after")
+    def _routed_sites_known(self) -> TicketingConfig:
+        if self.default_site is not None and self.default_site not in self.sites:
+            raise ValueError(f"default_site: unknown site {self.default_site!r} "
+                             f"(configured: {', '.join(sorted(self.sites))})")
+        for what, routed in [*((f"webhook {w.name!r}", w) for w in self.webhooks),
+                             *((f"mail rule {i + 1}", r) for i, r in enumerate(self.mail))]:
+            for site in routed.sites:
+                if site not in self.sites:
+                    raise ValueError(f"{what}: unknown site {site!r} (configured: {', '.join(sorted(self.sites))})")
+        return self
+
     def site(self, name: str) -> SiteSettings:
         """The configured site, or `UnknownName` listing the configured ones."""
         try:
@@ -335,6 +432,17 @@ class TicketingConfig(_Section):
         """The asset's criticality from ``asset_criticality``, else ``default_criticality``."""
         return self.asset_criticality.get(asset, self.default_criticality)
 
+    def escalation_clock(self, site: str, policy: SlaPolicy | str) -> SlaClock:
+        """The SLA clock the escalation scheduler judges an order by: the policy's chain plus a
+        ``breach`` notice at each of its targets (unless the chain has one already)."""
+        if isinstance(policy, str):
+            policy = self.policy(policy)
+        steps = list(policy.escalation or ())
+        have = {step.key for step in steps}
+        steps += [step for target in ("response", "resolution") if policy.target(target) is not None
+                  for step in (EscalationStep(at=1.0, of=target, action="breach"),) if step.key not in have]
+        return self.sla_clock(site, policy.model_copy(update={"escalation": tuple(steps)}))
+
     def sla_clock(self, site: str, policy: SlaPolicy | str) -> SlaClock:
         """The SLA clock of ``policy`` (an object or a name) at ``site``."""
         if isinstance(policy, str):
@@ -354,15 +462,38 @@ def default_config_path() -> Path:
     return Path(str(resources.files("ticketing").joinpath("default.yaml")))
 
 
-def default_ticketing_config() -> TicketingConfig:
-    """The ``ticketing:`` section of the shipped sample configuration."""
+_ENV = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+
+
+def expand_env(node: Any, env: Mapping[str, str]) -> Any:
+    """``${NAME}`` and ``${NAME:-default}`` in strings, as in the run's configuration file."""
+    if isinstance(node, dict):
+        return {k: expand_env(v, env) for k, v in node.items()}
+    if isinstance(node, list):
+        return [expand_env(v, env) for v in node]
+    if isinstance(node, str):
+        def substitute(match: re.Match) -> str:
+            if match.group(1) in env:
+                return env[match.group(1)]
+            if match.group(2) is not None:
+                return match.group(2)
+            raise ValueError(f"environment variable {match.group(1)} is not set (value {node!r})")
+        return _ENV.sub(substitute, node)
+    return node
+
+
+def default_ticketing_config(env: Mapping[str, str] | None = None) -> TicketingConfig:
+    """The ``ticketing:`` section of the shipped sample configuration; its ``${VAR:-default}`` strings
+    (the webhook receiver and the mail server) are read from ``env`` (default: the process environment)."""
     path = default_config_path()
     document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return TicketingConfig.model_validate(parse_ticketing_section(document, str(path)))
+    section = expand_env(parse_ticketing_section(document, str(path)), os.environ if env is None else env)
+    return TicketingConfig.model_validate(section)
 
 
 __all__ = [
     "AssignmentSettings", "Criticality", "EngineerSettings", "HolidaySettings", "Severity", "SiteSettings",
-    "SmtpSettings", "WebhookSettings",
-    "TicketingConfig", "UnknownName", "default_config_path", "default_ticketing_config", "parse_ticketing_section",
+    "DEFAULT_NOTIFICATION_EVENTS", "MailRule", "NOTIFICATION_EVENTS", "SmtpSettings", "WebhookSettings",
+    "TicketingConfig", "UnknownName", "default_config_path", "default_ticketing_config", "expand_env",
+    "parse_ticketing_section",
 ]

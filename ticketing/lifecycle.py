@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ticketing.clock import Clock
-from ticketing.models import (PRIORITIES, ChecklistItem, Comment, HoldPeriod, HoldReason, OrderEvent, Outcome,
-                              Status, WorkOrder)
+from ticketing.models import (PRIORITIES, ChecklistItem, Comment, EscalationRecord, HoldPeriod, HoldReason,
+                              OrderEvent, Outcome, Status, WorkOrder)
 from ticketing.roles import DEFAULT_PERMISSIONS, Action, PermissionMatrix
 from ticketing.sla import Deadlines
 
@@ -71,6 +71,7 @@ _STEPS: dict[str, tuple[frozenset[Status], Status | None, str]] = {
     "assign": (frozenset(set(S) - {S.CLOSED}), None, "a closed order cannot be reassigned (reopen it)"),
     "set_priority": (frozenset(set(S) - {S.CLOSED}), None, "a closed order keeps its priority (reopen it)"),
     "comment": (frozenset(S), None, ""),
+    "escalate": (frozenset(set(S) - {S.CLOSED}), None, "a closed order is not escalated"),
 }
 # steps the permission matrix governs, and the matrix action that governs them
 _GUARDED = {"acknowledge": Action.ACKNOWLEDGE, "assign": Action.ASSIGN, "set_priority": Action.ASSIGN,
@@ -178,6 +179,16 @@ class Lifecycle:
     def comment(self, order: WorkOrder, actor: Actor, text: str) -> WorkOrder:
         order, now = self._begin(order, "comment", actor)
         order.comments.append(Comment(author=actor.name, at=now, text=text))
+        return order
+
+    def escalate(self, order: WorkOrder, actor: Actor, key: str, of: str, step: str, fraction: float,
+                 role: str | None = None, text: str = "") -> WorkOrder:
+        """Record the escalation ``step`` (``notify_assignee``, ``reassign``, ``notify_manager``, ``breach``)
+        that fired, as its own audited change, so the notifications hear of it."""
+        order, now = self._begin(order, "escalate", actor)
+        order.escalations.append(EscalationRecord(key=key, of=of, action=step, role=role, fraction=fraction, at=now))
+        if text:
+            order.comments.append(Comment(author=actor.name, at=now, text=text))
         return order
 
 

@@ -97,6 +97,17 @@ class Comment(BaseModel):
     text: str
 
 
+class EscalationRecord(BaseModel):
+    """An escalation step that fired on the order: which (``key``), on which target, and what it did."""
+
+    key: str
+    of: str
+    action: str
+    role: str | None = None
+    fraction: float
+    at: AwareDatetime
+
+
 class HoldPeriod(BaseModel):
     """A stretch of time on hold; ``end`` is None while the order still waits."""
 
@@ -125,6 +136,7 @@ class WorkOrder(BaseModel):
     findings_received: int = 0
     checklist: list[ChecklistItem] = Field(default_factory=list)
     comments: list[Comment] = Field(default_factory=list)
+    escalations: list[EscalationRecord] = Field(default_factory=list)
     outcome: Outcome | None = None
     outcome_notes: str = ""
     opened_at: AwareDatetime

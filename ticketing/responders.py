@@ -20,16 +20,20 @@ _PREFIX = "escalation "
 
 
 def fired_steps(order: WorkOrder) -> set[str]:
-    """Keys of the escalation steps already done for ``order``, read from its comments."""
+    """Keys of the escalation steps already done for ``order`` (its escalation records, and the
+    comments orders escalated by earlier versions carry)."""
     # the comment reads "escalation <key>: <what happened>"; keys contain ':' but never ': '
-    return {c.text[len(_PREFIX):].split(": ", 1)[0]
-            for c in order.comments if c.author == SYSTEM.name and c.text.startswith(_PREFIX)}
+    return {e.key for e in order.escalations} | {
+        c.text[len(_PREFIX):].split(": ", 1)[0]
+        for c in order.comments if c.author == SYSTEM.name and c.text.startswith(_PREFIX)}
 
 
 class EscalationResponder:
-    """The scheduler's ``on_escalation(order_id, action)``: acts on the stored order, then mails.
+    """The scheduler's ``on_escalation(order_id, action)``: acts on the stored order and records the step.
 
-    A failure (SMTP down) raises, so the scheduler leaves the step pending and tries again.
+    The step is its own audited change (``escalate``), so the notification dispatcher, which reads the
+    audit log, mails and posts it durably. With a ``mailer`` the notice is also sent at once (the
+    older, direct path); then a failure (SMTP down) raises and the scheduler tries the step again.
     """
 
     def __init__(self, desk: ServiceDesk, config: TicketingConfig, mailer: EmailAdapter | None = None):
@@ -42,9 +46,11 @@ class EscalationResponder:
             if senior is not None and senior != order.assignee:
                 order = self.desk.act(order_id, SYSTEM, "assign", engineer=senior)
         sent = self.mailer.notify_escalation(order, action.action, action.role, action.fraction) if self.mailer else []
-        self.desk.act(order_id, SYSTEM, "comment",
+        what = "target passed" if action.action == "breach" else action.action.replace("_", " ")
+        self.desk.act(order_id, SYSTEM, "escalate", key=action.key, of=action.step.of, step=action.action,
+                      fraction=action.fraction, role=action.role.value if action.role else None,
                       text=f"{_PREFIX}{action.key}: {action.fraction:.0%} of the {action.step.of} target used; "
-                           f"{action.action.replace('_', ' ')}" + (f", mailed {', '.join(sent)}" if sent else ""))
+                           f"{what}" + (f", mailed {', '.join(sent)}" if sent else ""))
 
     def _senior(self, order: WorkOrder, role) -> str | None:
         rules = self.config.assignment.model_copy(update={"roles": [role], "max_open_per_engineer": None})

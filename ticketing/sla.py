@@ -24,7 +24,8 @@ from ticketing.models import PRIORITIES, ServiceType
 from ticketing.roles import Role
 
 Target = Literal["response", "resolution"]
-EscalationKind = Literal["notify_assignee", "reassign", "notify_manager"]
+# ``breach`` is the notice that a target has passed; the service adds one per target to every chain
+EscalationKind = Literal["notify_assignee", "reassign", "notify_manager", "breach"]
 
 
 class EscalationStep(BaseModel):

@@ -69,8 +69,8 @@ class BodyLimit:
 
 def create_app(settings: Settings, runtime) -> FastAPI:
     """The app over ``runtime`` (a `service.runtime.Runtime`), with the web pages when present."""
-    from service.app import (assets, dead_letters, detectors, events, findings, health, kpis, readings, tokens,
-                             work_orders)
+    from service.app import (alerts, assets, dead_letters, detectors, events, findings, health, kpis,
+                             notifications, readings, tokens, work_orders)
 
     # no /docs or /redoc: FastAPI's pages load their scripts from a CDN, and nothing here may
     app = FastAPI(title="Faultline", version="1", docs_url=None, redoc_url=None, description=(
@@ -78,7 +78,8 @@ def create_app(settings: Settings, runtime) -> FastAPI:
         "Send `Authorization: Bearer <token>` (`faultline tokens create --role ROLE`)."))
     app.state.runtime = runtime
     app.state.settings = settings
-    for module in (health, assets, readings, findings, work_orders, detectors, kpis, dead_letters, events, tokens):
+    for module in (health, assets, readings, findings, alerts, work_orders, notifications, detectors, kpis,
+                   dead_letters, events, tokens):
         app.include_router(module.router)
     try:
         from service.web import router as pages, static_dir

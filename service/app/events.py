@@ -14,15 +14,15 @@ import json
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from service.app.deps import RuntimeDep, StreamReader
+from service.app.deps import EventsDep, StreamReader
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
 
 @router.get("", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}, "description": "the event stream"}})
-async def events(request: Request, rt: RuntimeDep, who: StreamReader) -> StreamingResponse:
-    queue = rt.bus.subscribe()
+async def events(request: Request, bus: EventsDep, who: StreamReader) -> StreamingResponse:
+    queue = bus.subscribe()
 
     async def stream():
         try:
@@ -39,7 +39,7 @@ async def events(request: Request, rt: RuntimeDep, who: StreamReader) -> Streami
                     return
                 yield f"event: {event['kind']}\ndata: {json.dumps(event['data'], default=str)}\n\n"
         finally:
-            rt.bus.unsubscribe(queue)
+            bus.unsubscribe(queue)
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

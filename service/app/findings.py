@@ -6,14 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from service.app.deps import Reader, RuntimeDep
+from service.app.deps import FindingsDep, Reader
 from service.app.schemas import FindingOut
 
 router = APIRouter(prefix="/api/v1/findings", tags=["findings"])
 
 
 @router.get("", response_model=list[FindingOut])
-def findings(rt: RuntimeDep, who: Reader, asset: str | None = None, shadow: bool = False,
+def findings(db: FindingsDep, who: Reader, asset: str | None = None, shadow: bool = False,
              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict]:
     """Findings newest first, each with the work order it went to (live ones)."""
-    return rt.db.findings(asset=asset, shadow=shadow, limit=limit)
+    return db.findings(asset=asset, shadow=shadow, limit=limit)

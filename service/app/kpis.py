@@ -7,18 +7,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
-from service.app.deps import Reader, RuntimeDep
+from service.app.deps import ClockDep, OrdersDep, Reader
 from ticketing.kpis import kpis_from_store
 
 router = APIRouter(prefix="/api/v1/kpis", tags=["kpis"])
 
 
 @router.get("")
-def kpis(rt: RuntimeDep, who: Reader, since: datetime | None = None, until: datetime | None = None,
+def kpis(orders: OrdersDep, clock: ClockDep, who: Reader, since: datetime | None = None, until: datetime | None = None,
          repeat_threshold: Annotated[int, Query(ge=2)] = 3) -> dict[str, Any]:
     """KPIs of the orders opened in ``[since, until)`` (default: the last 30 days), as
     ``ticketing.kpis.Kpis.as_json`` gives them (hours and percentages)."""
-    now = rt.clock.now()
+    now = clock.now()
     end = until or now
     start = since or end - timedelta(days=30)
     for name, value in (("since", start), ("until", end)):
@@ -26,4 +26,4 @@ def kpis(rt: RuntimeDep, who: Reader, since: datetime | None = None, until: date
             raise HTTPException(422, detail=f"{name} {value.isoformat()} has no time zone (add Z or +01:00)")
     if end <= start:
         raise HTTPException(422, detail=f"the period must end after it starts ({start.isoformat()} .. {end.isoformat()})")
-    return kpis_from_store(rt.orders, start, end, now, repeat_threshold).as_json()
+    return kpis_from_store(orders, start, end, now, repeat_threshold).as_json()

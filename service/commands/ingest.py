@@ -20,9 +20,12 @@ def _load(path: Path | None):
     try:
         return load_settings(path)
     except ConfigError as exc:
-        typer.echo(f"{exc.source}: invalid configuration", err=True)
-        for problem in exc.problems:
-            typer.echo(f"  {problem}", err=True)
+        if len(exc.problems) == 1:  # the common case reads as one line: file, then what is wrong
+            typer.echo(f"{exc.source}: {exc.problems[0]}", err=True)
+        else:
+            typer.echo(f"{exc.source}: invalid configuration", err=True)
+            for problem in exc.problems:
+                typer.echo(f"  {problem}", err=True)
         raise typer.Exit(2) from None
 
 
@@ -55,10 +58,29 @@ def _detectors_config(settings):
     return default_detectors_config()
 
 
-def check_config(file: Path = typer.Argument(..., help="the YAML configuration file")) -> None:
-    """Validate a configuration file: prints OK, or each bad key with its value."""
-    _load(file)
-    typer.echo(f"{file}: OK")
+def check_config(
+    file: Path = typer.Argument(..., help="the YAML configuration file"),
+    fleet: Optional[Path] = typer.Option(None, "--fleet", help="also check a simulator fleet file (its sites and "
+                                                                 "criticalities against the ticketing section)"),
+) -> None:
+    """Validate a configuration file: prints OK, or each bad key with its value, or each broken cross-reference."""
+    from service.crossref import load_fleet, reference_problems
+    from service.settings import ConfigError, default_detectors_config, shipped_ticketing_config
+
+    settings = _load(file)
+    try:
+        ticketing = settings.ticketing or shipped_ticketing_config()
+        fleet_data = load_fleet(fleet) if fleet is not None else None
+    except (ConfigError, OSError) as exc:
+        typer.echo(f"{exc}", err=True)
+        raise typer.Exit(2) from None
+    problems = reference_problems(settings.detectors or default_detectors_config(), ticketing, fleet_data)
+    if problems:
+        typer.echo(f"{file}: the configuration files do not agree", err=True)
+        for problem in problems:
+            typer.echo(f"  {problem}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"{file}: OK" + (f" (and {fleet})" if fleet is not None else ""))
 
 
 def ingest(

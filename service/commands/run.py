@@ -31,11 +31,15 @@ def _serve(settings, embedded_broker: bool, announce, publisher=None) -> int:
     import signal
     import threading
 
-    from service.app import create_app
-    from service.runtime import Runtime, serve
+    from service.compose import StartupError, build_service
+    from service.runtime import serve
 
-    runtime = Runtime(settings, embedded_broker=embedded_broker)
-    app = create_app(settings, runtime)
+    try:
+        service = build_service(settings, embedded_broker=embedded_broker)
+    except StartupError as exc:
+        typer.echo(f"faultline: cannot start: {exc}", err=True)
+        return 2
+    runtime, app = service.runtime, service.app
 
     async def main() -> None:
         stop = asyncio.Event()

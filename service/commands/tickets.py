@@ -46,7 +46,7 @@ def load_ticketing(path: Path | None) -> TicketingConfig:
 @tickets_app.command("deadline")
 def deadline(
     policy: str = typer.Option(..., "--policy", help="SLA policy name, e.g. corrective"),
-    site: str = typer.Option(..., "--site", help="site name, e.g. plant-a"),
+    site: str = typer.Option(..., "--site", help="site name, e.g. north"),
     opened: str = typer.Option(..., "--opened", help="when the job came in, ISO 8601 with offset: 2026-12-24T16:30+01:00"),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
 ) -> None:
@@ -80,15 +80,28 @@ def _store_url(store: str | None, config: Path | None) -> str:
     return store if store is not None else load_ticketing(config).store_url
 
 
+def _existing_store(url: str):
+    """The work-order store at ``url``. Commands that read never create one: a SQLite file that does
+    not exist is a one-line error naming it (exit 1), not a new empty store in the wrong place."""
+    from sqlalchemy.engine import make_url
+
+    from ticketing.store import WorkOrderStore
+
+    parsed = make_url(url)
+    path = parsed.database
+    if parsed.get_backend_name() == "sqlite" and path not in (None, "", ":memory:") and not Path(path).exists():
+        typer.echo(f"no work-order store at {path} (from {url}); `faultline run` creates it", err=True)
+        raise typer.Exit(1)
+    return WorkOrderStore(url)
+
+
 @tickets_app.command("verify-audit")
 def verify_audit(
     store: Optional[str] = typer.Option(None, "--store", help=_STORE_HELP),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
 ) -> None:
     """Check the hash chain of the audit log; exit 1 naming the first broken entry."""
-    from ticketing.store import WorkOrderStore
-
-    with WorkOrderStore(_store_url(store, config)) as orders:
+    with _existing_store(_store_url(store, config)) as orders:
         broken = orders.verify_audit()
         entries = sum(1 for _ in orders.audit_entries())
     if broken is not None:
@@ -112,7 +125,6 @@ def kpis(
     from datetime import UTC, datetime, timedelta
 
     from ticketing.kpis import kpis_from_store
-    from ticketing.store import WorkOrderStore
 
     now = datetime.now(UTC)
     end = _aware(until, "--until") if until else now
@@ -120,7 +132,7 @@ def kpis(
     if end <= start:
         raise typer.BadParameter(f"the period must end after it starts ({start.isoformat()} .. {end.isoformat()})",
                                  param_hint="--since/--until")
-    with WorkOrderStore(_store_url(store, config)) as orders:
+    with _existing_store(_store_url(store, config)) as orders:
         figures = kpis_from_store(orders, start, end, now, repeat_threshold).as_json()
     typer.echo(json.dumps(figures, indent=2) if as_json else _kpi_table(figures))
 
@@ -174,17 +186,38 @@ def list_orders(
 ) -> None:
     """One line per order: number, priority, status, site/asset, fault mode, assignee, resolution due."""
     from ticketing.models import Status
-    from ticketing.store import WorkOrderStore
 
     try:
         wanted = Status(status) if status is not None else None
     except ValueError:
         raise typer.BadParameter(f"unknown status {status!r} (known: {', '.join(Status)})", param_hint="--status") from None
-    with WorkOrderStore(_store_url(store, config)) as orders:
+    with _existing_store(_store_url(store, config)) as orders:
         for o in orders.orders(status=wanted):
             due = o.resolution_due.isoformat() if o.resolution_due else "-"
             typer.echo(f"{o.number}  {o.priority}  {o.status.value:<12} {o.site}/{o.asset}  {o.fault_mode}  "
                        f"{o.assignee or '(unassigned)'}  due {due}")
+
+
+@tickets_app.command("notifications")
+def notifications(
+    status: Optional[str] = typer.Option(None, "--status", help="pending, delivered or dead"),
+    retry: bool = typer.Option(False, "--retry", help="send the dead ones again (after fixing the receiver)"),
+    store: Optional[str] = typer.Option(None, "--store", help=_STORE_HELP),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
+) -> None:
+    """Webhook and e-mail deliveries, newest first: status, attempts, receiver and the last error."""
+    from datetime import UTC, datetime
+
+
+    if status not in (None, "pending", "delivered", "dead"):
+        raise typer.BadParameter(f"unknown status {status!r} (known: pending, delivered, dead)", param_hint="--status")
+    with _existing_store(_store_url(store, config)) as orders:
+        if retry:
+            again = orders.retry_dead_notifications(datetime.now(UTC))
+            typer.echo(f"{again} dead deliveries will be sent again by the running service", err=True)
+        for n in orders.notifications(status=status):
+            typer.echo(f"{n['event_id']}  {n['kind']:<20} {n['status']:<9} {n['attempts']:>2} attempts  "
+                       f"{n['channel']} {n['recipient']}" + (f"  ({n['last_error']})" if n["last_error"] else ""))
 
 
 @tickets_app.command("show")
@@ -196,9 +229,9 @@ def show(
     """Print one order, with its evidence and history, as JSON."""
     import json
 
-    from ticketing.store import OrderNotFound, WorkOrderStore
+    from ticketing.store import OrderNotFound
 
-    with WorkOrderStore(_store_url(store, config)) as orders:
+    with _existing_store(_store_url(store, config)) as orders:
         try:
             found = orders.get(_order_id(order))
         except OrderNotFound as exc:
@@ -228,7 +261,7 @@ def act(
     from ticketing.clock import SystemClock
     from ticketing.lifecycle import Actor, InvalidTransition, Lifecycle, ServiceDesk, config_deadlines
     from ticketing.roles import PermissionDenied
-    from ticketing.store import OrderNotFound, WorkOrderStore
+    from ticketing.store import OrderNotFound
 
     settings = load_ticketing(config)
     people = {e.name: e for e in settings.engineers}
@@ -244,7 +277,7 @@ def act(
              "priority": priority, "text": text, "checked": steps}
     arguments = {name: value for name, value in given.items() if value is not None}
     clock = SystemClock()
-    with WorkOrderStore(store if store is not None else settings.store_url) as orders:
+    with _existing_store(store if store is not None else settings.store_url) as orders:
         desk = ServiceDesk(orders, Lifecycle(clock, config_deadlines(settings), settings.permissions))
         try:
             done = desk.act(_order_id(order), Actor(actor, people[actor].role.value), action, **arguments)

@@ -15,7 +15,7 @@ import pytest
 
 from ingest.readings import Readings, SeriesKey
 
-SITE = "plant-a"
+SITE = "north"
 # one check: bearing temperature over 90 °C for two readings opens a "high" finding
 DETECTORS = {"classes": {"default": {"checks": {"hot": {
     "sensor": "bearing_temp", "detector": "static_limit", "params": {"high": 90}, "fault_mode": "overheating",

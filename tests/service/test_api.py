@@ -199,7 +199,7 @@ def test_health_ready_and_metrics(api):
     assert api.client.get("/healthz").json() == {"status": "ok"}
     assert api.client.get("/docs").status_code == 404   # FastAPI's page would load scripts from a CDN
     ready = api.client.get("/readyz").json()
-    assert ready == {"ready": True, "checks": {"store": True, "work_orders": True}}
+    assert ready == {"ready": True, "checks": {"store": True, "work_orders": True, "intake": True}}
     api.ingest(batch("P-1", "bearing_temp", T0, HOT))
     text = api.client.get("/metrics").text
     assert 'faultline_findings_total{shadow="no",status="opened"} 1.0' in text

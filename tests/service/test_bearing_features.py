@@ -15,14 +15,14 @@ START = datetime(2026, 11, 20, tzinfo=UTC)
 def fleet() -> dict:
     # one pump sending only acceleration blocks, one a minute so the CUSUM's warm-up is short
     return {"seed": 11, "broker": "mqtt://127.0.0.1:1", "waveform": {"every": "1m"}, "assets": [{
-        "id": "P-1", "site": "plant-a", "type": "centrifugal_pump", "running_speed_hz": 24.6, "iso_group": 2,
+        "id": "P-1", "site": "north", "type": "centrifugal_pump", "running_speed_hz": 24.6, "iso_group": 2,
         "criticality": "A", "bearing": BEARING, "rated_current_a": 62, "sensors": ["accel"], "payload": "single",
         "faults": [{"mode": "bearing_outer_race", "onset": "3h", "failure": "7h", "growth": "exponential",
                     "rate": 4}]}]}
 
 
 def detectors(bearing: dict | None) -> dict:
-    asset = {"class": "default", "site": "plant-a", "running_speed_hz": 24.6}
+    asset = {"class": "default", "site": "north", "running_speed_hz": 24.6}
     if bearing:
         asset["bearing"] = bearing
     return {"classes": {"default": {

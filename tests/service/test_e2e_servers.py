@@ -37,7 +37,7 @@ def test_bearing_fault_through_mosquitto_and_influxdb_becomes_one_work_order(tmp
         orders = runtime.orders.orders()
         assert len(orders) == 1, [(o.asset, o.fault_mode) for o in orders]
         order = orders[0]
-        assert (order.site, order.asset, order.fault_mode) == ("plant-a", "P-101", "high_vibration")
+        assert (order.site, order.asset, order.fault_mode) == ("north", "P-101", "high_vibration")
         worst = max((e.severity for e in order.evidence), key=["low", "medium", "high", "critical"].index)
         ticketing = runtime.ticketing
         assert order.priority == ticketing.priority_for(worst, "A") == "P1"
@@ -50,8 +50,8 @@ def test_bearing_fault_through_mosquitto_and_influxdb_becomes_one_work_order(tmp
         token = runtime.tokens.create("junior_engineer", "e2e", runtime.clock.now())[1]
         with TestClient(create_app(settings, runtime)) as client:
             h = {"Authorization": f"Bearer {token}"}
-            assert client.get("/readyz").json()["checks"] == {"store": True, "work_orders": True, "broker": True,
-                                                               "writer": True, "ingest_stages": True}
+            assert client.get("/readyz").json()["checks"] == {"store": True, "work_orders": True, "intake": True,
+                                                               "broker": True, "writer": True, "ingest_stages": True}
             listed = client.get("/api/v1/work-orders", headers=h).json()
             assert [o["number"] for o in listed] == [order.number]
             ev = order.evidence[0].readings

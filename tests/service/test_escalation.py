@@ -27,10 +27,13 @@ def test_unacknowledged_p1_escalates_and_survives_restart(tmp_path):
     again = Runtime(settings, clock=clock)   # fired steps are read back from the order's comments
     clock.advance(timedelta(minutes=4))
     fired = [a.key for _, a in again.scheduler.tick()]
-    assert fired == ["response@1:reassign"]
+    assert fired == ["response@1:reassign", "response@1:breach"]   # the breach is a notice of its own
     comments = [c.text for c in again.orders.get(order.id).comments]
-    assert [c.split(":")[0] for c in comments] == ["escalation response@0.75", "escalation response@1"]
-    assert "faultline_escalations_total 1.0" in _metrics(again)
+    assert [c.split(":")[0] for c in comments] == ["escalation response@0.75", "escalation response@1",
+                                                   "escalation response@1"]
+    assert [e.key for e in again.orders.get(order.id).escalations] == [
+        "response@0.75:notify_assignee", "response@1:reassign", "response@1:breach"]
+    assert "faultline_escalations_total 2.0" in _metrics(again)
     again.close()
 
 
@@ -49,10 +52,10 @@ def test_escalation_thread_fires_without_deadlock(tmp_path):
             time.sleep(0.05)
         clock.advance(timedelta(minutes=16))
         runtime._wake.set()
-        while time.monotonic() < deadline and len(runtime.orders.orders()[0].comments) < 2:
+        while time.monotonic() < deadline and len(runtime.orders.orders()[0].escalations) < 3:
             time.sleep(0.05)
-        assert [c.text.split(":")[0] for c in runtime.orders.orders()[0].comments] == [
-            "escalation response@0.75", "escalation response@1"]
+        assert [e.key for e in runtime.orders.orders()[0].escalations] == [
+            "response@0.75:notify_assignee", "response@1:reassign", "response@1:breach"]
     finally:
         runtime.stop()
         runtime.close()

@@ -54,7 +54,8 @@ def test_run_serves_the_api_and_stops_on_sigterm(tmp_path, mosquitto):
                 pass
             time.sleep(0.3)
         assert ready is not None and ready.json() == {"ready": True, "checks": {
-            "store": True, "work_orders": True, "broker": True, "writer": True, "ingest_stages": True}}
+            "store": True, "work_orders": True, "intake": True, "broker": True, "writer": True,
+            "ingest_stages": True}}
         assert httpx.get(f"{url}/api/v1/assets").status_code == 401
         assert httpx.get(f"{url}/api/v1/work-orders", headers={"Authorization": f"Bearer {token}"}).json() == []
         scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text

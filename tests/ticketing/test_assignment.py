@@ -8,7 +8,7 @@ from ticketing.config import AssignmentSettings
 from ticketing.models import WorkOrder
 
 
-def order(site="plant-a", fault_mode="imbalance") -> WorkOrder:
+def order(site="north", fault_mode="imbalance") -> WorkOrder:
     return WorkOrder(id=1, site=site, asset="pump-1", fault_mode=fault_mode, service_type="corrective",
                      priority="P2", opened_at=T0)
 
@@ -19,7 +19,7 @@ def assigner(config, load=None, **rules):
 
 
 def test_least_loaded_qualified_engineer_at_the_site_gets_it(config):
-    # imbalance needs vibration: anna and jonas at plant-a (marta is a manager, not auto-assigned)
+    # imbalance needs vibration: anna and jonas at north (marta is a manager, not auto-assigned)
     assert [e.name for e in assigner(config).qualified(order())] == ["anna.schmidt", "jonas.weber"]
     assert assigner(config, {"anna.schmidt": 3, "jonas.weber": 1}).choose(order()) == "jonas.weber"
     assert assigner(config, {"anna.schmidt": 1, "jonas.weber": 1}).choose(order()) == "anna.schmidt"  # tie: name
@@ -34,7 +34,7 @@ def test_skills_of_the_fault_mode_are_all_required(config):
 
 
 def test_other_site_gets_its_own_engineers(config):
-    assert assigner(config).choose(order(site="plant-b")) == "sam.ortiz"
+    assert assigner(config).choose(order(site="south")) == "sam.ortiz"
 
 
 def test_workload_cap_and_nobody_qualified(config, caplog):
@@ -44,6 +44,6 @@ def test_workload_cap_and_nobody_qualified(config, caplog):
 
 
 def test_site_matching_can_be_switched_off(config):
-    names = [e.name for e in assigner(config, match_site=False).qualified(order(site="plant-b"))]
+    names = [e.name for e in assigner(config, match_site=False).qualified(order(site="south"))]
     assert "anna.schmidt" in names and "sam.ortiz" in names
     assert isinstance(config.assignment, AssignmentSettings)

@@ -14,10 +14,10 @@ from ticketing.config import EngineerSettings
 from ticketing.models import Evidence, WorkOrder
 
 ENGINEERS = [
-    EngineerSettings(name="anna", role="senior_engineer", sites=["plant-a"], email="anna@plant.example"),
-    EngineerSettings(name="lea", role="junior_engineer", sites=["plant-a"], email="lea@plant.example"),
-    EngineerSettings(name="marta", role="manager", sites=["plant-a"], email="marta@plant.example"),
-    EngineerSettings(name="sam", role="senior_engineer", sites=["plant-b"], email="sam@plant.example"),
+    EngineerSettings(name="anna", role="senior_engineer", sites=["north"], email="anna@plant.example"),
+    EngineerSettings(name="lea", role="junior_engineer", sites=["north"], email="lea@plant.example"),
+    EngineerSettings(name="marta", role="manager", sites=["north"], email="marta@plant.example"),
+    EngineerSettings(name="sam", role="senior_engineer", sites=["south"], email="sam@plant.example"),
 ]
 
 
@@ -40,7 +40,7 @@ def smtp():
 
 
 def order() -> WorkOrder:
-    return WorkOrder(id=5, site="plant-a", asset="pump-1", fault_mode="bearing_outer_race", service_type="corrective",
+    return WorkOrder(id=5, site="north", asset="pump-1", fault_mode="bearing_outer_race", service_type="corrective",
                      priority="P2", assignee="lea", opened_at=T0,
                      evidence=[Evidence(sensor="accel", severity="high", score=9.1, started_at=T0, detector="envelope",
                                         detector_version="2.0", rule="bpfo", config_version="c1", received_at=T0)])

@@ -18,8 +18,8 @@ from ticketing.sla import Hold, SlaClock, SlaPolicy, SlaTimeline
 BERLIN = ZoneInfo("Europe/Berlin")
 M, H = timedelta(minutes=1), timedelta(hours=1)
 CONFIG = default_ticketing_config()
-EMERGENCY = CONFIG.sla_clock("plant-a", "emergency-repair")   # 15 min / 4 h, 24x7
-CORRECTIVE = CONFIG.sla_clock("plant-a", "corrective")        # 2 h / 48 h, business hours
+EMERGENCY = CONFIG.sla_clock("north", "emergency-repair")   # 15 min / 4 h, 24x7
+CORRECTIVE = CONFIG.sla_clock("north", "corrective")        # 2 h / 48 h, business hours
 T0 = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)                  # a Saturday night
 
 

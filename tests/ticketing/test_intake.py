@@ -35,7 +35,7 @@ def test_first_finding_opens_an_order_with_priority_policy_engineer_and_deadline
     assert event.action == "open" and order.status is Status.OPEN
     assert order.priority == "P1" and order.service_type is ServiceType.EMERGENCY_REPAIR
     assert order.response_due == T0 + timedelta(minutes=15) and order.resolution_due == T0 + timedelta(hours=4)
-    assert order.assignee == "anna.schmidt"  # the only plant-a engineer with vibration skills... and least loaded
+    assert order.assignee == "anna.schmidt"  # the only north engineer with vibration skills... and least loaded
     [evidence] = order.evidence
     assert (evidence.detector, evidence.rule, evidence.config_version) == ("iso20816", "zone-c", "cfg-7")
     assert evidence.readings["max"] == 7.9 and evidence.thresholds == {"alert": 7.1}

@@ -22,7 +22,7 @@ def life(clock, config):
 
 
 def corrective(life, config) -> WorkOrder:
-    order = WorkOrder(id=7, site="plant-a", asset="pump-1", fault_mode="imbalance", service_type="corrective",
+    order = WorkOrder(id=7, site="north", asset="pump-1", fault_mode="imbalance", service_type="corrective",
                       priority="P2", opened_at=T0)
     return with_deadlines(order, config_deadlines(config), T0)
 

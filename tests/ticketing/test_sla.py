@@ -20,8 +20,8 @@ from ticketing.sla import Hold, SlaClock, SlaPolicy, SlaTimeline
 BERLIN = ZoneInfo("Europe/Berlin")
 H, M = timedelta(hours=1), timedelta(minutes=1)
 CONFIG = default_ticketing_config()
-CORRECTIVE = CONFIG.sla_clock("plant-a", "corrective")
-EMERGENCY = CONFIG.sla_clock("plant-a", "emergency-repair")
+CORRECTIVE = CONFIG.sla_clock("north", "corrective")
+EMERGENCY = CONFIG.sla_clock("north", "emergency-repair")
 
 
 def berlin(*args) -> datetime:
@@ -109,7 +109,7 @@ class TestHolds:
         assert CORRECTIVE.status(order, berlin(2026, 11, 23, 10, 30)).paused
 
     def test_a_work_order_is_a_timeline(self):
-        order = WorkOrder(site="plant-a", asset="pump-1", fault_mode="imbalance", service_type=ServiceType.CORRECTIVE,
+        order = WorkOrder(site="north", asset="pump-1", fault_mode="imbalance", service_type=ServiceType.CORRECTIVE,
                           priority="P2", opened_at=self.opened,
                           holds=[HoldPeriod(reason=HoldReason.AWAITING_PARTS, start=berlin(2026, 11, 23, 9, 30),
                                             end=berlin(2026, 11, 23, 13, 0))])
@@ -172,7 +172,7 @@ class TestStatus:
                            "consumed_s": 3600.0, "left_s": 169200.0, "percent": 2.08, "breached": False}}
 
     def test_policy_without_response_target_has_no_response_status(self):
-        preventive = CONFIG.sla_clock("plant-a", "preventive")
+        preventive = CONFIG.sla_clock("north", "preventive")
         status = preventive.status(SlaTimeline(self.opened), self.opened + 7 * 24 * H)
         assert status.response is None and status.resolution.fraction == 1.0
 
@@ -181,8 +181,8 @@ class TestPriorityChange:
     def test_raising_priority_recomputes_from_the_opening_with_the_new_policy(self):
         opened = berlin(2026, 11, 20, 16, 0)
         order = SlaTimeline(opened)
-        p2 = CONFIG.sla_clock("plant-a", CONFIG.policy_for("P2", ServiceType.CORRECTIVE))
-        p1 = CONFIG.sla_clock("plant-a", CONFIG.policy_for("P1", ServiceType.CORRECTIVE))
+        p2 = CONFIG.sla_clock("north", CONFIG.policy_for("P2", ServiceType.CORRECTIVE))
+        p1 = CONFIG.sla_clock("north", CONFIG.policy_for("P1", ServiceType.CORRECTIVE))
         assert p2.policy.name == "corrective" and p1.policy.name == "emergency-repair"
         assert p2.deadlines(order).response_due == berlin(2026, 11, 23, 9, 0)
         assert p1.deadlines(order).response_due == berlin(2026, 11, 20, 16, 15)

@@ -13,7 +13,7 @@ from ticketing.store import DuplicateOpenOrder, OrderNotFound, WorkOrderStore
 
 def new_order(asset="pump-1", fault_mode="imbalance", **fields) -> WorkOrder:
     fields.setdefault("opened_at", T0)
-    return WorkOrder(site="plant-a", asset=asset, fault_mode=fault_mode, service_type="corrective",
+    return WorkOrder(site="north", asset=asset, fault_mode=fault_mode, service_type="corrective",
                      priority="P2", **fields)
 
 
@@ -51,8 +51,8 @@ def test_a_closed_order_frees_its_key_but_reopening_it_beside_a_new_one_is_refus
     first = store.insert(new_order(), actor="intake", at=T0).order
     store.update(first.id, close, actor="sam", at=T0, action="close")
     second = store.insert(new_order(), actor="intake", at=T0).order
-    assert store.find_open("plant-a", "pump-1", "imbalance").id == second.id
-    assert store.last_closed("plant-a", "pump-1", "imbalance").id == first.id
+    assert store.find_open("north", "pump-1", "imbalance").id == second.id
+    assert store.last_closed("north", "pump-1", "imbalance").id == first.id
     with pytest.raises(DuplicateOpenOrder):
         store.update(first.id, lambda o: o.model_copy(update={"status": Status.OPEN}), actor="x", at=T0,
                      action="reopen")

@@ -11,13 +11,14 @@ import yaml
 from pydantic import ValidationError
 
 from service.settings import ConfigError, load_settings, settings_from_dict
-from ticketing.config import (TicketingConfig, UnknownName, default_config_path, default_ticketing_config,
+from ticketing.config import (TicketingConfig, UnknownName, default_config_path, default_ticketing_config, expand_env,
                               parse_ticketing_section)
 from ticketing.models import PRIORITIES
 from ticketing.sla import SlaTimeline
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLE = yaml.safe_load((REPO / "config" / "ticketing.yaml").read_text())["ticketing"]
+# with the ${VAR:-default} strings (webhook, mail server) at their defaults: no environment
+SAMPLE = expand_env(yaml.safe_load((REPO / "config" / "ticketing.yaml").read_text())["ticketing"], {})
 
 
 def with_change(path: str, value) -> dict:
@@ -42,7 +43,7 @@ def problems(data: dict) -> str:
 
 def test_the_shipped_default_is_the_sample_in_config():
     assert default_config_path().read_text() == (REPO / "config" / "ticketing.yaml").read_text()
-    assert default_ticketing_config() == TicketingConfig.model_validate(SAMPLE)
+    assert default_ticketing_config(env={}) == TicketingConfig.model_validate(SAMPLE)
 
 
 def test_the_sample_is_the_catalogue_the_issue_asks_for():
@@ -52,7 +53,7 @@ def test_the_sample_is_the_catalogue_the_issue_asks_for():
     assert (corrective.response, corrective.resolution, corrective.calendar) == (timedelta(hours=2), timedelta(hours=48), "business")
     assert config.policy("preventive").resolution == timedelta(days=7)
     assert config.policy("inspection").resolution == timedelta(days=14)
-    plant = config.site("plant-a")
+    plant = config.site("north")
     assert plant.timezone == "Europe/Berlin"
     assert plant.hours == {d: ["08:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")}
     assert date(2026, 3, 8) in plant.holidays.table()   # Women's Day: Berlin's own holiday
@@ -83,7 +84,7 @@ def test_lookups():
     assert config.priority_for("critical", "A") == "P1" and config.priority_for("low", "C") == "P4"
     with pytest.raises(UnknownName, match=r"unknown policy 'urgent' \(configured: corrective, emergency-repair"):
         config.policy("urgent")
-    with pytest.raises(UnknownName, match=r"unknown site 'plant-c' \(configured: plant-a, plant-b\)"):
+    with pytest.raises(UnknownName, match=r"unknown site 'plant-c' \(configured: north, south\)"):
         config.sla_clock("plant-c", "corrective")
     with pytest.raises(ValueError, match="'P0'"):
         config.policy_for("P0")
@@ -103,14 +104,14 @@ def test_a_policy_may_serve_several_priorities_and_types_may_share_one():
 
 
 @pytest.mark.parametrize(("path", "value", "named"), [
-    ("sites.plant-a.timezone", "Europe/Berlim", "ticketing.sites.plant-a.timezone: unknown time zone 'Europe/Berlim'"),
-    ("sites.plant-a.hours.mon", ["8-17"], "not a working window: '8-17'"),
-    ("sites.plant-a.hours.mon", ["08:00-12:00", "11:00-17:00"], "overlap"),
-    ("sites.plant-a.hours.monday", ["08:00-17:00"], "ticketing.sites.plant-a.hours.monday"),
-    ("sites.plant-a.holidays.country", "XX", "no public holidays known for 'XX-BE'"),
-    ("sites.plant-a.holidays.subdivision", "ZZ", "'DE-ZZ'"),
-    ("sites.plant-a.holidays.extra", ["2026-02-30"], "ticketing.sites.plant-a.holidays.extra.0"),
-    ("sites.plant-a.colour", "blue", "ticketing.sites.plant-a.colour: unknown key"),
+    ("sites.north.timezone", "Europe/Berlim", "ticketing.sites.north.timezone: unknown time zone 'Europe/Berlim'"),
+    ("sites.north.hours.mon", ["8-17"], "not a working window: '8-17'"),
+    ("sites.north.hours.mon", ["08:00-12:00", "11:00-17:00"], "overlap"),
+    ("sites.north.hours.monday", ["08:00-17:00"], "ticketing.sites.north.hours.monday"),
+    ("sites.north.holidays.country", "XX", "no public holidays known for 'XX-BE'"),
+    ("sites.north.holidays.subdivision", "ZZ", "'DE-ZZ'"),
+    ("sites.north.holidays.extra", ["2026-02-30"], "ticketing.sites.north.holidays.extra.0"),
+    ("sites.north.colour", "blue", "ticketing.sites.north.colour: unknown key"),
     ("policies.corrective.response", "2 hours", "ticketing.policies.corrective.response: not a duration: '2 hours'"),
     ("policies.corrective.priorities", ["P2", "P5"], "unknown priority 'P5'"),
     ("policies.corrective.calendar", "weekdays", "ticketing.policies.corrective.calendar"),
@@ -135,12 +136,12 @@ def test_errors_name_the_key_and_the_value(path, value, named):
 
 
 def test_one_mistake_gives_one_error():
-    assert problems(with_change("sites.plant-a.timezone", "Mars/Olympus")).count("\n") == 0
+    assert problems(with_change("sites.north.timezone", "Mars/Olympus")).count("\n") == 0
 
 
 def test_one_working_window_may_be_written_without_a_list():
-    config = TicketingConfig.model_validate(with_change("sites.plant-a.hours", {"mon": "06:00-14:00"}))
-    assert config.site("plant-a").hours == {"mon": ["06:00-14:00"]}
+    config = TicketingConfig.model_validate(with_change("sites.north.hours", {"mon": "06:00-14:00"}))
+    assert config.site("north").hours == {"mon": ["06:00-14:00"]}
 
 
 def test_durations_are_read_in_every_spelling():
@@ -150,8 +151,8 @@ def test_durations_are_read_in_every_spelling():
 
 
 def test_extra_closing_days_close_the_site():
-    config = TicketingConfig.model_validate(with_change("sites.plant-a.holidays.extra", ["2026-12-24"]))
-    sla = config.sla_clock("plant-a", "corrective")
+    config = TicketingConfig.model_validate(with_change("sites.north.holidays.extra", ["2026-12-24"]))
+    sla = config.sla_clock("north", "corrective")
     opened = datetime.fromisoformat("2026-12-23T16:30:00+01:00")
     # 30 min on the 23rd; the 24th is the plant's own closing day; then the 25th/26th and the weekend
     assert sla.deadlines(SlaTimeline(opened)).response_due.isoformat() == "2026-12-28T09:30:00+01:00"

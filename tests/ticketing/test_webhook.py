@@ -69,7 +69,7 @@ def store(tmp_path):
 
 
 def event() -> OrderEvent:
-    order = WorkOrder(id=42, site="plant-a", asset="pump-1", fault_mode="imbalance", service_type="corrective",
+    order = WorkOrder(id=42, site="north", asset="pump-1", fault_mode="imbalance", service_type="corrective",
                       priority="P2", opened_at=T0)
     return OrderEvent(id="WO-000042.7", action="acknowledge", actor="anna", at=T0, order=order,
                       previous_status="open")
@@ -176,5 +176,5 @@ def test_adapters_are_built_from_the_configuration_and_bad_settings_are_named(co
     [hook] = webhook_adapters(configured, store)
     assert (hook.url, hook.max_attempts) == ("https://cmms.example/hooks", 3)
     assert email_adapter(configured).host == "mail.plant.example"
-    with pytest.raises(ValidationError, match="webhooks.0.secret"):
+    with pytest.raises(ValidationError, match="secret must be at least 16 characters"):
         config.model_validate({**config.model_dump(), "webhooks": [{"url": "https://x.example", "secret": "short"}]})

@@ -25,7 +25,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 SENSORS = {"vibration_rms": (2.0, 0.15), "bearing_temp": (55.0, 0.8), "motor_current": (31.0, 0.5)}
 ASSETS = ("pump-1", "pump-2", "fan-3")
-SITE = "plant-a"
+SITE = "north"
 
 
 @dataclass

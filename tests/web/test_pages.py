@@ -104,7 +104,7 @@ def test_fleet_shows_new_readings_as_they_arrive(service, open_page):
     # other streams look silent to the deadman)
     new = 2.2 if value.inner_text() != "2.20 mm/s" else 2.25
     at = max(x.ts_ns for x in service.runtime.detection.latest.values()) + 60 * 10**9
-    key = SeriesKey.of("telemetry", {"site": "plant-a", "asset": "pump-2", "sensor": "vibration_rms"})
+    key = SeriesKey.of("telemetry", {"site": "north", "asset": "pump-2", "sensor": "vibration_rms"})
     service.runtime.detection.handle(Readings((key,), np.zeros(1, np.int32), np.array([at]), np.array([new])))
     expect(value).to_have_text(f"{new:.2f} mm/s", timeout=4000)  # the event stream, not the 30 s reload
     screenshot(page, "fleet")
@@ -169,7 +169,7 @@ def test_order_page_puts_a_hold_on_and_off_with_the_clock_stopped(service, open_
 
 def test_assign_an_order_to_another_engineer_of_its_site(service, open_page):
     order_id = service.orders["corrective"]
-    engineers = service.api.get("/api/v1/engineers", params={"site": "plant-a"}).json()
+    engineers = service.api.get("/api/v1/engineers", params={"site": "north"}).json()
     assert {e["name"] for e in engineers} == {"anna.schmidt", "jonas.weber", "lea.fischer", "marta.nowak"}
     before = service.api.get(f"/api/v1/work-orders/{order_id}").json()["assignee"]
     other = next(e["name"] for e in engineers if e["name"] != before)
@@ -272,7 +272,7 @@ def test_dead_letters_are_listed_and_replayed(service, open_page):
     from ingest.deadletter import DeadLetter
 
     now = datetime.now(UTC)
-    topic = "faultline/plant-a/pump-2/vibration_rms"
+    topic = "faultline/north/pump-2/vibration_rms"
     reading = ('{"ts": %d, "value": 2.05}' % ((now.timestamp() - 60) * 1000)).encode()
     fixed, broken = service.runtime.dead_letters.add_many([
         DeadLetter(int(now.timestamp() * 1e9), topic, reading, "stored before the decoder knew this gateway"),

@@ -10,13 +10,13 @@ from ticketing.config import TicketingConfig
 def webhook_adapters(config: TicketingConfig, store) -> list[WebhookAdapter]:
     """One `WebhookAdapter` per configured receiver, dead-lettering into ``store``."""
     return [WebhookAdapter(w.url, w.secret, store, max_attempts=w.max_attempts, timeout=w.timeout_s)
-            for w in config.webhooks]
+            for w in config.webhooks if w.enabled]
 
 
 def email_adapter(config: TicketingConfig) -> EmailAdapter | None:
     """The `EmailAdapter` for escalation notices, or None when no ``smtp:`` is configured."""
     smtp = config.smtp
-    if smtp is None:
+    if smtp is None or not smtp.enabled:
         return None
     return EmailAdapter(smtp.host, smtp.port, smtp.sender, config.engineers, starttls=smtp.starttls,
                         username=smtp.username, password=smtp.password)

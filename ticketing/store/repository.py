@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ticketing.audit import AuditBreak, AuditEntry, new_entry, verify
 from ticketing.models import OrderEvent, Status, WorkOrder
-from ticketing.store.tables import adapter_cursors, audit_head, audit_log, dead_letters, work_orders
+from ticketing.store.tables import adapter_cursors, audit_head, audit_log, dead_letters, notifications, work_orders
 
 _MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # How long a SQLite connection waits for another process's write lock.
@@ -210,6 +210,17 @@ class WorkOrderStore:
             seq = conn.execute(select(adapter_cursors.c.seq).where(adapter_cursors.c.adapter == adapter)).scalar()
         return seq or 0
 
+    def has_cursor(self, adapter: str) -> bool:
+        """Whether ``adapter`` has a position yet (a new one has none)."""
+        with self._engine.connect() as conn:
+            return conn.execute(select(adapter_cursors.c.seq).where(adapter_cursors.c.adapter == adapter)).first() \
+                is not None
+
+    def last_audit_seq(self) -> int:
+        """The sequence number of the newest audit entry (0 for an empty log)."""
+        with self._engine.connect() as conn:
+            return conn.execute(select(audit_head.c.seq).where(audit_head.c.id == 1)).scalar() or 0
+
     def advance_cursor(self, adapter: str, seq: int) -> None:
         """Record that ``adapter`` has handled every entry up to ``seq``."""
         with self._transaction() as conn:
@@ -246,6 +257,88 @@ class WorkOrderStore:
             query = query.where(dead_letters.c.adapter == adapter)
         with self._engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
+
+
+    # --- notifications (the dispatcher's deliveries) -------------------------------------------------
+
+    def enqueue_notifications(self, rows: list[dict], cursor: str, seq: int) -> int:
+        """Add deliveries and move ``cursor`` to ``seq`` in one transaction; a row already queued
+        (same event, channel and recipient) is skipped. Returns how many were added."""
+        added = 0
+        with self._transaction() as conn:
+            for row in rows:
+                c = notifications.c
+                exists = conn.execute(select(c.id).where(c.event_id == row["event_id"], c.channel == row["channel"],
+                                                         c.recipient == row["recipient"])).first()
+                if exists is None:
+                    conn.execute(insert(notifications).values(**row))
+                    added += 1
+            done = conn.execute(update(adapter_cursors).where(adapter_cursors.c.adapter == cursor)
+                                .values(seq=seq)).rowcount
+            if not done:
+                conn.execute(insert(adapter_cursors).values(adapter=cursor, seq=seq))
+        return added
+
+    def notifications_pending(self, limit: int = 200) -> list[dict]:
+        """Pending deliveries, oldest first (due or not: a receiver's order is the log's)."""
+        c = notifications.c
+        query = select(notifications).where(c.status == "pending").order_by(c.id).limit(limit)
+        with self._engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def next_notification_due(self) -> datetime | None:
+        c = notifications.c
+        with self._engine.connect() as conn:
+            return conn.execute(select(func.min(c.next_attempt_at)).where(c.status == "pending")).scalar()
+
+    def claim_notification(self, notification_id: int, attempts: int, until: datetime) -> bool:
+        """Take a pending delivery for one attempt: its next attempt moves to ``until`` (a lease, so a
+        worker that dies mid-attempt leaves it to be tried again then). False when another worker
+        took it first (its attempt count or status changed)."""
+        c = notifications.c
+        with self._transaction() as conn:
+            taken = conn.execute(update(notifications).where(c.id == notification_id, c.status == "pending",
+                                                             c.attempts == attempts)
+                                 .values(next_attempt_at=until, attempts=attempts + 1)).rowcount
+        return taken == 1
+
+    def record_attempt(self, notification_id: int, *, status: str, attempts: int, at: datetime,
+                       next_attempt_at: datetime | None = None, error: str = "") -> None:
+        """Record one delivery attempt's outcome: ``delivered``, ``pending`` (retried at ``next_attempt_at``)
+        or ``dead``."""
+        values: dict = {"status": status, "attempts": attempts, "last_error": error}
+        if status == "delivered":
+            values["delivered_at"] = at
+        if next_attempt_at is not None:
+            values["next_attempt_at"] = next_attempt_at
+        with self._transaction() as conn:
+            conn.execute(update(notifications).where(notifications.c.id == notification_id).values(**values))
+
+    def notifications(self, status: str | None = None, order_id: int | None = None, limit: int = 1000) -> list[dict]:
+        """Deliveries newest first, optionally of one status or one order."""
+        c = notifications.c
+        query = select(notifications).order_by(c.id.desc()).limit(limit)
+        if status is not None:
+            query = query.where(c.status == status)
+        if order_id is not None:
+            query = query.where(c.order_id == order_id)
+        with self._engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def retry_dead_notifications(self, now: datetime, notification_id: int | None = None) -> int:
+        """Make dead deliveries (all, or one) pending again with fresh attempts; returns how many."""
+        c = notifications.c
+        query = update(notifications).where(c.status == "dead")
+        if notification_id is not None:
+            query = query.where(c.id == notification_id)
+        with self._transaction() as conn:
+            return conn.execute(query.values(status="pending", attempts=0, next_attempt_at=now)).rowcount
+
+    def notification_counts(self) -> dict[str, int]:
+        """How many deliveries are pending, delivered and dead."""
+        c = notifications.c
+        with self._engine.connect() as conn:
+            return {status: n for status, n in conn.execute(select(c.status, func.count()).group_by(c.status))}
 
 
 def migrate(conn: Connection, revision: str = "head") -> None:

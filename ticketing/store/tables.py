@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text, text
+from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text, UniqueConstraint, text
 from sqlalchemy.types import TypeDecorator
 
 
@@ -93,4 +93,25 @@ dead_letters = Table(
     Column("attempts", Integer, nullable=False),
     Column("reason", Text, nullable=False),
     Column("payload", Text, nullable=False),
+)
+
+# The notification outbox's deliveries: one row per (event, channel, recipient), written from the
+# audit log by the dispatcher together with its cursor; ``status`` is pending, delivered or dead.
+notifications = Table(
+    "notifications", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(100), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("channel", String(60), nullable=False),
+    Column("recipient", Text, nullable=False),
+    Column("order_id", Integer),
+    Column("status", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("delivered_at", UtcDateTime),
+    Column("last_error", Text, nullable=False, server_default=""),
+    Column("payload", Text, nullable=False),
+    UniqueConstraint("event_id", "channel", "recipient", name="uq_notifications_once"),
+    Index("ix_notifications_due", "status", "next_attempt_at"),
 )
