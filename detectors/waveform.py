@@ -313,25 +313,25 @@ def _envelope_power(env: np.ndarray, rate_hz: float, segment_s: float,
 
 
 def _peak_to_floor(freqs: np.ndarray, amp: np.ndarray, f_hz: float, res: float, tolerance: float,
-                   top_hz: float) -> np.ndarray:
+                   top_hz: np.ndarray) -> np.ndarray:
     """Largest amplitude within ``±tolerance`` of ``f_hz`` over the median of the bins around it.
 
     The floor leaves out the search window and the Hann main lobe (two true bins) either side, and
     reaches as far again plus eight true bins, so a neighbouring line cannot move the median much.
     NaN where the frequency is too low to tell from the envelope's own DC (under four true bins)
-    or its neighbourhood runs past the analysed band.
+    or its neighbourhood runs past ``top_hz`` (per block: the width of the band demodulated).
     """
     half = max(tolerance * f_hz, 0.5 * res)
     gap = half + 2.0 * res
     reach = gap + max(8.0 * res, gap)
-    if f_hz < 4.0 * res or f_hz + reach > top_hz:
+    if f_hz < 4.0 * res or f_hz + reach > top_hz.max():
         return np.full(amp.shape[0], np.nan)
     lo, hi = np.searchsorted(freqs, [f_hz - half, f_hz + half + 1e-9])
     a, b = np.searchsorted(freqs, [max(f_hz - reach, 2.0 * res), f_hz - gap])
     c, d = np.searchsorted(freqs, [f_hz + gap, f_hz + reach])
     peak = amp[:, lo:max(hi, lo + 1)].max(axis=1)
     floor = np.median(np.concatenate([amp[:, a:b], amp[:, c:d]], axis=1), axis=1)
-    return peak / np.maximum(floor, _TINY)
+    return np.where(f_hz + reach > top_hz, np.nan, peak / np.maximum(floor, _TINY))
 
 
 def diagnose_bearing(blocks: np.ndarray, rate_hz: float, defect_hz: dict[str, float], shaft_hz: float,
@@ -412,8 +412,7 @@ def diagnose_bearing(blocks: np.ndarray, rate_hz: float, defect_hz: dict[str, fl
     freqs, power, res, segments = _envelope_power(env, rate_hz, segment_s, pad=2)
     t1, tc = line_thresholds(segments)
     amp = np.sqrt(power)
-    width = bands[which, 1] - bands[which, 0]
-    top = float(width.min())  # the envelope of a band carries frequencies up to its width
+    top = bands[which, 1] - bands[which, 0]  # the envelope of a band carries frequencies up to its width
 
     def ratio(f: float) -> np.ndarray:
         return _peak_to_floor(freqs, amp, f, res, tolerance, top)
