@@ -180,7 +180,7 @@ class _AssetModel:
             self.model = type(self.cfg.build()).from_dict(d["model"])
 
 
-#: The bearing diagnosis' streams under the waveform sensor (``accel.bearing`` ...), and the fault
+#: The bearing diagnosis' streams under the waveform sensor (``accel.bearing_defect`` ...), and the fault
 #: mode each code of ``bearing_mode`` names. A check whose fault_mode is ``bearing_defect`` watches
 #: ``<sensor>.bearing``; its findings take the mode of the block that opened them.
 BEARING_FAULT_MODES = {1: "bearing_outer_race", 2: "bearing_inner_race", 3: "bearing_ball", 4: "bearing_cage"}
@@ -205,7 +205,7 @@ def bearing_defect_features(config: DetectorsConfig, asset: str, rate_hz: float,
     Returns
     -------
     dict of str to ndarray, shape (n_blocks,)
-        ``bearing``: the best-matching mode's strength (1.0 = a defect tone clear of its local floor);
+        ``bearing_defect``: the best-matching mode's strength (1.0 = a defect tone clear of its local floor);
         ``bearing_mode``: its code (0 none, 1 outer race, 2 inner race, 3 ball, 4 cage);
         ``bpfo``, ``bpfi``, ``bsf``, ``ftf``: each mode's peak-to-local-floor amplitude ratio (about
         1 when healthy; a mode the blocks are too short to resolve, often the cage, is left out).
@@ -220,7 +220,7 @@ def bearing_defect_features(config: DetectorsConfig, asset: str, rate_hz: float,
     defect_hz = bearing_frequencies(BearingGeometry(**info.bearing.model_dump()), info.running_speed_hz)
     d = diagnose_bearing(blocks, rate_hz, {k: float(f) for k, f in defect_hz.items()}, float(info.running_speed_hz),
                          band_hz=wf.defect_band_hz)
-    out = {"bearing": d.strength, "bearing_mode": d.mode.astype(np.float64)}
+    out = {"bearing_defect": d.strength, "bearing_mode": d.mode.astype(np.float64)}
     out.update({k: r for k, r in d.ratios.items() if np.isfinite(r).any()})
     return out
 
@@ -229,7 +229,7 @@ def _name_bearing_faults(engine: "Engine", events: list[tuple[int, Finding]], s:
                          v: np.ndarray) -> list[tuple[int, Finding]]:
     """Give each ``bearing_defect`` finding the mode its block named, and every mode's ratio as evidence.
 
-    The diagnosis of one block arrives as several streams with the block's time (``accel.bearing``,
+    The diagnosis of one block arrives as several streams with the block's time (``accel.bearing_defect``,
     ``accel.bearing_mode``, ``accel.bpfo`` ...), in the same batch. An alert keeps the mode of the
     block that opened it through its escalations and its close, so a bearing has one work order.
     """

@@ -130,7 +130,7 @@ def test_the_simulated_fleet_inner_race_fault_gives_one_named_finding_with_the_d
         found = []
         for part in np.array_split(np.arange(len(blocks)), 5):
             found += engine.process_blocks("P-1", t0[part], rate, blocks[part]).findings
-        findings[fault] = [f for f in found if f.sensor == "accel.bearing"]
+        findings[fault] = [f for f in found if f.sensor == "accel.bearing_defect"]
     opened = [f for f in findings["bearing_inner_race"] if f.status == "opened"]
     assert [f.fault_mode for f in opened] == ["bearing_inner_race"]
     assert {f.fault_mode for f in findings["bearing_inner_race"]} == {"bearing_inner_race"}   # escalations too

@@ -196,7 +196,7 @@ def test_engine_turns_bearing_impacts_into_an_outer_race_finding():
     for part in np.array_split(np.arange(len(blocks)), 4):
         findings += engine.process_blocks("P-1", t0[part], RATE, blocks[part]).findings
     opened = [f for f in findings if f.status == "opened" and f.sensor.startswith("accel.b")]
-    assert [(f.sensor, f.fault_mode) for f in opened] == [("accel.bearing", "bearing_outer_race")]
+    assert [(f.sensor, f.fault_mode) for f in opened] == [("accel.bearing_defect", "bearing_outer_race")]
     ratios = opened[0].evidence["peak_to_floor"]
     assert ratios["bpfo"] > 3 and max(ratios["bpfi"], ratios["bsf"]) < 2
     assert not [f for f in findings if f.started_at.timestamp() < 160 * 600]

@@ -27,7 +27,7 @@ def detectors(bearing: dict | None) -> dict:
     if bearing:
         asset["bearing"] = bearing
     return {"classes": {"default": {
-        "checks": {"bearing_defect": {"sensor": "accel.bearing", "detector": "static_limit", "params": {"high": 1.0},
+        "checks": {"bearing_defect": {"sensor": "accel.bearing_defect", "detector": "static_limit", "params": {"high": 1.0},
                                       "fault_mode": "bearing_defect",
                                       "rule": {"alarm": 1.0, "clear": 0.8, "n": 2, "m": 3, "clear_after": "6h"}}},
         "waveform": {"sensor": "accel", "features": ["rms"], "defect_band_hz": [2000, 5000]}}},
@@ -63,11 +63,11 @@ def run_fault(tmp_path, bearing: dict | None):
 
 def test_outer_race_fault_in_waveform_blocks_opens_a_bearing_work_order(tmp_path):
     fields, orders = run_fault(tmp_path, BEARING)
-    assert {"accel.bearing", "accel.bearing_mode", "accel.bpfo", "accel.bpfi", "accel.bsf", "accel.rms"} <= fields
+    assert {"accel.bearing_defect", "accel.bearing_mode", "accel.bpfo", "accel.bpfi", "accel.bsf", "accel.rms"} <= fields
     assert [(o.asset, o.fault_mode) for o in orders] == [("P-1", "bearing_outer_race")]
 
 
 def test_without_the_bearing_geometry_no_defect_ratios_are_stored(tmp_path):
     fields, orders = run_fault(tmp_path, None)
-    assert "accel.rms" in fields and not fields & {"accel.bearing", "accel.bpfo", "accel.bpfi", "accel.bsf", "accel.ftf"}
+    assert "accel.rms" in fields and not fields & {"accel.bearing_defect", "accel.bpfo", "accel.bpfi", "accel.bsf", "accel.ftf"}
     assert orders == []

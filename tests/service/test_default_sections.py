@@ -57,5 +57,5 @@ def test_the_shipped_sample_gives_p101_its_bearing_defect_ratios():
     features = waveform_features(lambda: _detectors_config(Settings()))   # as `faultline ingest` without a file
     blocks = np.random.default_rng(0).normal(size=(2, 2048))
     tags = {"site": "north", "sensor": "accel"}
-    assert {"bearing", "bearing_mode", "bpfo", "bpfi", "bsf"} <= set(features(blocks, 10240.0, {**tags, "asset": "P-101"}))
+    assert {"bearing_defect", "bearing_mode", "bpfo", "bpfi", "bsf"} <= set(features(blocks, 10240.0, {**tags, "asset": "P-101"}))
     assert "bpfo" not in features(blocks, 10240.0, {**tags, "asset": "F-999"})   # no bearing known
