@@ -7,6 +7,10 @@ batch of a thousand blocks costs a handful of numpy calls rather than a thousand
 Bearing defect frequencies follow the rolling-element bearing kinematics given in R. B. Randall and
 J. Antoni, "Rolling element bearing diagnostics — A tutorial", Mechanical Systems and Signal
 Processing 25 (2011) 485–520, eqs. (1)–(4) (the same formulas appear in bearing makers' catalogues).
+`diagnose_bearing` follows the same tutorial's envelope analysis: demodulate the band where the
+impacts ring, choosing it by spectral kurtosis (J. Antoni, "Fast computation of the kurtogram for
+the detection of transient faults", MSSP 21 (2007) 108–124, here over a coarse grid of bands), and
+read the defect lines in the squared envelope's spectrum, each against the floor around it.
 """
 
 from __future__ import annotations
@@ -223,8 +227,8 @@ class BearingDiagnosis:
     ----------
     ratios : dict of str to ndarray, shape (n_blocks,)
         For each mode in ``BEARING_MODES``, the peak-to-local-floor amplitude ratio of the envelope
-        spectrum at its defect frequency and harmonics (geometric mean over the harmonics, each
-        counted as at least 1; about 1 for a healthy bearing). NaN where the block is too short to
+        spectrum at its line and harmonics (geometric mean over the harmonics, each counted as at
+        least 1; about 1 for a healthy bearing). The ball's line is 2×BSF. NaN where the block is too short to
         resolve the mode's frequency.
     strength : ndarray, shape (n_blocks,)
         The best mode's strength in alarm units: the smaller of its fundamental's ratio and its
@@ -450,7 +454,9 @@ def diagnose_bearing(blocks: np.ndarray, rate_hz: float, defect_hz: dict[str, fl
         strength.append(np.where(np.isfinite(s), s, -np.inf))
         rank.append(np.where(np.isfinite(s), s * bonus, -np.inf))
     strength, rank = np.stack(strength), np.stack(rank)
-    best = rank.argmax(axis=0)
+    # the best among the modes that pass (sidebands must not promote a mode that does not)
+    passed = strength >= 1.0
+    best = np.where(passed.any(axis=0), np.where(passed, rank, -np.inf).argmax(axis=0), strength.argmax(axis=0))
     top_strength = strength[best, np.arange(x.shape[0])]
     top_strength = np.where(np.isfinite(top_strength), top_strength, 0.0)
     mode = np.where(top_strength >= 1.0, best + 1, 0).astype(np.int64)
