@@ -15,6 +15,7 @@ read the defect lines in the squared envelope's spectrum, each against the floor
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -201,22 +202,24 @@ MIN_LINE_RATIO = 2.0
 
 
 def line_thresholds(segments: int) -> tuple[float, float]:
-    """Amplitude ratios a mode must reach: (fundamental, geometric mean of its harmonics).
+    """Amplitude ratios a mode must reach: (fundamental, geometric mean of its other harmonics).
 
     The power of a noise bin averaged over ``segments`` Welch segments is Gamma(segments)
     distributed; the fundamental's threshold is the ratio of its ``1 - LINE_FALSE_ALARM`` quantile
     to its median (the floor is a median), as an amplitude, and at least ``MIN_LINE_RATIO``. The
-    harmonics' geometric mean must reach that to the power 2/3: a line at the fundamental with
-    nothing at its harmonics (a tone from elsewhere) does not pass; a train of impacts does.
+    2nd and 3rd harmonics together (geometric mean) must reach its 3/4 power: impacts repeat as a
+    comb of lines, so a line at the fundamental with nothing at its harmonics is a tone from
+    elsewhere, not a defect (with the square root instead, one harmonic's noise alone passed a
+    lone tone in ten-second records).
 
     >>> [tuple(round(v, 2) for v in line_thresholds(k)) for k in (1, 2, 10)]
-    [(3.65, 2.37), (2.65, 1.91), (2.0, 1.59)]
+    [(3.65, 2.64), (2.65, 2.08), (2.0, 1.68)]
     """
     from scipy.stats import gamma
 
     noise = gamma(max(int(segments), 1))
     t1 = max(float(np.sqrt(noise.isf(LINE_FALSE_ALARM) / noise.median())), MIN_LINE_RATIO)
-    return t1, t1 ** (2.0 / 3.0)
+    return t1, float(t1 ** 0.75)
 
 
 @dataclass(frozen=True)
@@ -228,12 +231,12 @@ class BearingDiagnosis:
     ratios : dict of str to ndarray, shape (n_blocks,)
         For each mode in ``BEARING_MODES``, the peak-to-local-floor amplitude ratio of the envelope
         spectrum at its line and harmonics (geometric mean over the harmonics, each counted as at
-        least 1; about 1 for a healthy bearing). The ball's line is 2×BSF. NaN where the block is too short to
-        resolve the mode's frequency.
+        least 1; about 1 for a healthy bearing). The ball's line is 2×BSF. NaN where the block is
+        too short to resolve the mode's frequency.
     strength : ndarray, shape (n_blocks,)
-        The best mode's strength in alarm units: the smaller of its fundamental's ratio and its
-        combined ratio, each over its threshold (`line_thresholds`); 1.0 or more means a defect
-        tone stands out of the floor.
+        The best mode's strength in alarm units: the smaller of its fundamental's ratio and the
+        geometric mean of its other harmonics' ratios, each over its threshold
+        (`line_thresholds`); 1.0 or more means a defect's comb of lines stands out of the floor.
     mode : ndarray of int64, shape (n_blocks,)
         Code of the best-matching mode (1 = ``bpfo`` ... 4 = ``ftf``), 0 where ``strength < 1``.
     band_hz : ndarray, shape (n_blocks, 2)
@@ -338,6 +341,13 @@ def _peak_to_floor(freqs: np.ndarray, amp: np.ndarray, f_hz: float, res: float, 
     return np.where(f_hz + reach > top_hz, np.nan, peak / np.maximum(floor, _TINY))
 
 
+def _geometric_mean(ratios: np.ndarray) -> np.ndarray:
+    """Geometric mean over axis 0 of the finite ratios, each counted as at least 1 (1 where none is)."""
+    finite = np.isfinite(ratios)
+    logs = np.where(finite, np.log(np.maximum(np.where(finite, ratios, 1.0), 1.0)), 0.0)
+    return np.exp(logs.sum(axis=0) / np.maximum(finite.sum(axis=0), 1))
+
+
 def diagnose_bearing(blocks: np.ndarray, rate_hz: float, defect_hz: dict[str, float], shaft_hz: float,
                      band_hz: tuple[float, float] | None = None, tolerance: float = 0.02, harmonics: int = 3,
                      segment_s: float = 1.0) -> BearingDiagnosis:
@@ -414,7 +424,7 @@ def diagnose_bearing(blocks: np.ndarray, rate_hz: float, defect_hz: dict[str, fl
     spec = np.fft.rfft(x - x.mean(axis=1, keepdims=True), axis=1)
     env, which = _band_envelopes(spec, n, rate_hz, bands)
     freqs, power, res, segments = _envelope_power(env, rate_hz, segment_s, pad=2)
-    t1, tc = line_thresholds(segments)
+    t1, th = line_thresholds(segments)
     amp = np.sqrt(power)
     top = bands[which, 1] - bands[which, 0]  # the envelope of a band carries frequencies up to its width
 
@@ -440,12 +450,10 @@ def diagnose_bearing(blocks: np.ndarray, rate_hz: float, defect_hz: dict[str, fl
                   < tolerance * (multiples[:, None] * f0 + others[None, :]) + 2 * res).any(axis=1)
         shared[0] = False
         per[shared] = np.nan
-        measured = np.isfinite(per)
-        combined = np.exp(np.where(measured, np.log(np.maximum(per, 1.0)), 0.0).sum(axis=0)
-                          / np.maximum(measured.sum(axis=0), 1))
-        combined = np.where(measured[0], combined, np.nan)
-        ratios[name] = combined
-        s = np.minimum(per[0] / t1, combined / tc)
+        ratios[name] = np.where(np.isfinite(per[0]), _geometric_mean(per), np.nan)
+        # a train of impacts has harmonics; a tone from elsewhere (electrical, a neighbour machine)
+        # that happens to sit at the fundamental has none: with no harmonic measured, no defect
+        s = np.minimum(per[0] / t1, _geometric_mean(per[1:]) / th)
         bonus = np.ones(x.shape[0])
         if sidebands:
             side = np.stack([ratio(f0 + df) for df in sidebands])
@@ -456,8 +464,21 @@ def diagnose_bearing(blocks: np.ndarray, rate_hz: float, defect_hz: dict[str, fl
     strength, rank = np.stack(strength), np.stack(rank)
     # the best among the modes that pass (sidebands must not promote a mode that does not)
     passed = strength >= 1.0
+    # which passing modes another passing mode explains: a comb at a lower mode's frequency has
+    # lines at its multiples (BPFO is exactly n_balls × FTF), and a damaged ball, carried round by
+    # the cage, modulates its impacts at FTF (more weakly than it strikes: a stronger FTF comb is
+    # the cage's own)
+    fund = np.array([lines[m][0] for m in BEARING_MODES])
+    alone = passed.copy()
+    for i, j in itertools.permutations(range(len(fund)), 2):
+        k = round(fund[i] / fund[j])
+        if k >= 2 and abs(fund[i] - k * fund[j]) <= 0.25 * tolerance * fund[i]:
+            alone[i] &= ~passed[j]
+    ball, cage = BEARING_MODES.index("bsf"), BEARING_MODES.index("ftf")
+    alone[cage] &= ~(passed[ball] & (strength[ball] >= strength[cage]))
+    passed = alone
     best = np.where(passed.any(axis=0), np.where(passed, rank, -np.inf).argmax(axis=0), strength.argmax(axis=0))
     top_strength = strength[best, np.arange(x.shape[0])]
     top_strength = np.where(np.isfinite(top_strength), top_strength, 0.0)
-    mode = np.where(top_strength >= 1.0, best + 1, 0).astype(np.int64)
+    mode = np.where(passed.any(axis=0), best + 1, 0).astype(np.int64)
     return BearingDiagnosis(ratios, top_strength, mode, bands[which])

@@ -104,6 +104,23 @@ def test_slip_beyond_the_tolerance_is_not_claimed_as_a_defect_line():
     assert d.named() == ["bpfo"] and off.named() == [None]
 
 
+def test_a_lone_tone_at_a_defect_frequency_is_not_a_defect():
+    """A strong modulation exactly at BPFO with nothing at its harmonics (an electrical or
+    neighbouring-machine tone) is not an impact train: no finding. Impacts at the same
+    frequency are."""
+    rng = np.random.default_rng(EVALUATION_SEEDS[11])
+    freqs = kinematic_frequencies("6309", 25.0)
+    t = np.arange(int(10 * RATE)) / RATE
+    x = bearing_record(rng, None, "6309", 25.0, rate_hz=RATE, noise=0.25)
+    hiss = rng.standard_normal(len(t)) * (1 + 0.2 * np.sin(2 * np.pi * freqs["bpfo"] * t))
+    toned = x + np.convolve(hiss, np.hanning(9), "same") * np.sin(2 * np.pi * 3600 * t)   # a band near 3.6 kHz
+    impacts = bearing_record(np.random.default_rng(EVALUATION_SEEDS[11]), "bpfo", "6309", 25.0, rate_hz=RATE,
+                             noise=0.25)
+    d = diagnose_bearing(np.stack([toned, impacts]), RATE, freqs, 25.0)
+    assert d.ratios["bpfo"][0] > 1.5      # the tone is there ...
+    assert d.named() == [None, "bpfo"]    # ... but only the impacts are a defect
+
+
 def _engine(asset: dict) -> Engine:
     data = yaml.safe_load(SAMPLE.read_text())["detectors"]
     data["assets"]["P-1"] = {"class": "pump", "iso_group": "2-rigid", "site": "plant-a", **asset}
