@@ -545,7 +545,8 @@ class Engine:
                 "deadman": self._deadman.to_dict(), "silent": np.flatnonzero(self._silent).tolist(),
                 "models": {f"{a}/{n}": m.to_dict() for (a, n), m in self._models.items()},
                 "model_rules": {n: r.to_dict() for n, r in self._model_rules.items()},
-                "pending": [[a.tolist() for a in cols] for cols in self._pending]}
+                "pending": [[a.tolist() for a in cols] for cols in self._pending],
+                "bearing_named": [[a, s, t.isoformat(), m] for (a, s, t), m in self._bearing_named.items()]}
 
     @classmethod
     def from_dict(cls, config: DetectorsConfig, d: dict[str, Any], config_version: str | None = None) -> "Engine":
@@ -580,6 +581,7 @@ class Engine:
                 model.load(saved)
         engine._pending = [(np.asarray(a, np.int64), np.asarray(b, np.int64), np.asarray(c, np.float64))
                            for a, b, c in d.get("pending", [])]
+        engine._bearing_named = {(a, s, datetime.fromisoformat(t)): m for a, s, t, m in d.get("bearing_named", [])}
         for name, saved in d.get("model_rules", {}).items():
             if name in engine._model_rules and saved["params"] == engine._model_rules[name].params():
                 engine._model_rules[name] = AlertRule.from_dict(saved)

@@ -155,6 +155,25 @@ def test_the_simulated_fleet_inner_race_fault_gives_one_named_finding_with_the_d
     assert findings[None] == []
 
 
+def test_an_alert_keeps_its_mode_through_a_restart_until_it_closes():
+    """Hourly blocks of 1 s: healthy, then a ball defect, then healthy again; the engine is saved and
+    resumed while the alert is open. Opened and closed findings both name the ball."""
+    import json
+
+    asset = {"running_speed_hz": 25.0, "bearing": {"n_balls": 9, "ball_diameter_mm": 7.94, "pitch_diameter_mm": 39.04}}
+    rng = np.random.default_rng(EVALUATION_SEEDS[12])
+    modes = [None] * 4 + ["bsf"] * 6 + [None] * 9
+    blocks = np.stack([bearing_record(rng, m, "6205", 25.0, rate_hz=RATE, seconds=1.0, noise=0.25) for m in modes])
+    t0 = np.arange(len(blocks)) * 3600 * 10**9   # hourly: the rule clears after 6 h below its level
+    engine = _engine(asset)
+    found = engine.process_blocks("P-1", t0[:7], RATE, blocks[:7]).findings
+    engine = Engine.from_dict(engine.config, json.loads(json.dumps(engine.to_dict())), config_version="test")
+    found += engine.process_blocks("P-1", t0[7:], RATE, blocks[7:]).findings
+    bearing = [(f.status, f.fault_mode) for f in found if f.sensor == "accel.bearing_defect"]
+    assert bearing[0] == ("opened", "bearing_ball") and bearing[-1] == ("closed", "bearing_ball")
+    assert {m for _, m in bearing} == {"bearing_ball"}
+
+
 def main(argv: list[str]) -> None:
     seeds = TUNING_SEEDS if argv[:1] == ["tuning"] else EVALUATION_SEEDS
     print(f"seeds {seeds.start}-{seeds.stop - 1}; bearings {', '.join(BEARINGS)}; shaft {SHAFTS} Hz; slip <= 2 %")
