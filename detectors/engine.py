@@ -225,7 +225,7 @@ def bearing_defect_features(config: DetectorsConfig, asset: str, rate_hz: float,
     return out
 
 
-def _name_bearing_faults(engine: "Engine", events: list[tuple[int, Finding]], s: np.ndarray, t: np.ndarray,
+def _name_bearing_faults(engine: Engine, events: list[tuple[int, Finding]], s: np.ndarray, t: np.ndarray,
                          v: np.ndarray) -> list[tuple[int, Finding]]:
     """Give each ``bearing_defect`` finding the mode its block named, and every mode's ratio as evidence.
 

@@ -306,7 +306,7 @@ def _envelope_power(env: np.ndarray, rate_hz: float, segment_s: float,
     number of segments that do not overlap (how many independent spectra the average holds).
     """
     n = env.shape[1]
-    seg = min(n, max(16, int(round(segment_s * rate_hz))))
+    seg = min(n, max(16, round(segment_s * rate_hz)))
     hop = max(1, seg // 2)
     starts = np.arange(0, n - seg + 1, hop)
     window = np.hanning(seg)

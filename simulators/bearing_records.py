@@ -66,7 +66,7 @@ def bearing_record(rng: np.random.Generator, mode: str | None, bearing: str = "6
     >>> x.shape
     (12000,)
     """
-    n = int(round(seconds * rate_hz))
+    n = round(seconds * rate_hz)
     t = np.arange(n) / rate_hz
     x = noise * rng.standard_normal(n)
     for order, amp in ((1, 2.0), (2, 0.8)):

@@ -25,7 +25,7 @@ import yaml
 from detectors import BEARING_MODES, DetectorsConfig, Engine, diagnose_bearing
 from simulators.bearing_records import BEARINGS, bearing_record, kinematic_frequencies
 
-TUNING_SEEDS = range(0, 10)
+TUNING_SEEDS = range(10)
 EVALUATION_SEEDS = range(100, 120)
 SHAFTS = (20.0, 25.0, 30.0)
 RATE = 12000.0
