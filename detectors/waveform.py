@@ -19,6 +19,7 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import fft as sp_fft
 from scipy import signal
 
 
@@ -271,31 +272,34 @@ def _candidate_bands(rate_hz: float, lowest_hz: float, min_width_hz: float) -> n
     return np.asarray(bands, dtype=np.float64)
 
 
-def _band_envelopes(spec: np.ndarray, n: int, rate_hz: float, bands: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Squared envelope of each block in its most impulsive band, and that band's index per block.
+def _band_envelopes(spec: np.ndarray, n: int, rate_hz: float,
+                    bands: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Squared envelope of each block in its most impulsive band, that band's index, the envelope's rate.
 
-    The analytic signal of a band is the inverse FFT of its positive-frequency bins (doubled); its
-    squared magnitude is the squared envelope. The band whose complex envelope has the largest
-    kurtosis ``E|z|⁴ / (E|z|²)² − 2`` (0 for Gaussian noise) holds the impacts (Antoni's spectral
-    kurtosis; one band at a time keeps the memory at one batch of blocks).
+    A band's bins, moved down to zero frequency, are the spectrum of its complex envelope; the
+    inverse FFT over just enough bins (twice the widest band, so the squared envelope does not
+    alias) gives it at a reduced rate, a few times cheaper than at the full rate. The band whose
+    complex envelope has the largest kurtosis ``E|z|⁴ / (E|z|²)² − 2`` (0 for Gaussian noise)
+    holds the impacts (Antoni's spectral kurtosis; one band at a time keeps the memory at one
+    batch of blocks).
     """
-    freqs = np.fft.rfftfreq(n, 1.0 / rate_hz)
+    edges = np.ceil(np.asarray(bands) * n / rate_hz).astype(np.int64).clip(1, spec.shape[1])
+    size = sp_fft.next_fast_len(int(2 * (edges[:, 1] - edges[:, 0]).max()) + 2)
     best_k = np.full(spec.shape[0], -np.inf)
-    best_env = np.zeros((spec.shape[0], n))
+    best_env = np.zeros((spec.shape[0], size))
     best_band = np.zeros(spec.shape[0], dtype=np.int64)
-    full = np.zeros((spec.shape[0], n), dtype=np.complex128)
-    for i, (lo, hi) in enumerate(bands):
-        inside = np.flatnonzero((freqs >= lo) & (freqs < hi) & (freqs > 0))
-        full[:] = 0
-        full[:, inside] = 2.0 * spec[:, inside]
-        z = np.fft.ifft(full, axis=1)
-        env = z.real * z.real + z.imag * z.imag
+    base = np.zeros((spec.shape[0], size), dtype=np.complex64)
+    for i, (a, b) in enumerate(edges):
+        base[:] = 0
+        base[:, :b - a] = spec[:, a:b]
+        z = sp_fft.ifft(base, axis=1)
+        env = (z.real * z.real + z.imag * z.imag).astype(np.float64)
         m2 = env.mean(axis=1)
         k = (env * env).mean(axis=1) / np.maximum(m2 * m2, _TINY) - 2.0
         better = k > best_k
         best_k[better], best_band[better] = k[better], i
         best_env[better] = env[better]
-    return best_env, best_band
+    return best_env, best_band, rate_hz * size / n
 
 
 def _envelope_power(env: np.ndarray, rate_hz: float, segment_s: float,
@@ -314,7 +318,7 @@ def _envelope_power(env: np.ndarray, rate_hz: float, segment_s: float,
     for s0 in starts:  # a handful of segments; each FFT is over every block at once
         part = env[:, s0:s0 + seg]
         part = (part - part.mean(axis=1, keepdims=True)) * window
-        f = np.fft.rfft(part, n=pad * seg, axis=1)
+        f = sp_fft.rfft(part, n=pad * seg, axis=1)
         power = power + (f.real * f.real + f.imag * f.imag)
     return np.fft.rfftfreq(pad * seg, 1.0 / rate_hz), power / len(starts), rate_hz / seg, n // seg
 
@@ -408,7 +412,7 @@ def diagnose_bearing(blocks: np.ndarray, rate_hz: float, defect_hz: dict[str, fl
     >>> d.named()
     [None, 'bpfi']
     >>> {k: round(float(v[1]), 1) for k, v in d.ratios.items()}
-    {'bpfo': 1.5, 'bpfi': 22.1, 'bsf': 1.5, 'ftf': 1.2}
+    {'bpfo': 1.5, 'bpfi': 22.0, 'bsf': 1.5, 'ftf': 1.2}
     """
     x = np.asarray(blocks, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] < 16:
@@ -421,9 +425,9 @@ def diagnose_bearing(blocks: np.ndarray, rate_hz: float, defect_hz: dict[str, fl
         bands = _candidate_bands(rate_hz, lowest_hz=top_line, min_width_hz=1.5 * top_line)
     else:
         bands = np.array([[band_hz[0], min(band_hz[1], 0.5 * rate_hz)]], dtype=np.float64)
-    spec = np.fft.rfft(x - x.mean(axis=1, keepdims=True), axis=1)
-    env, which = _band_envelopes(spec, n, rate_hz, bands)
-    freqs, power, res, segments = _envelope_power(env, rate_hz, segment_s, pad=2)
+    spec = sp_fft.rfft(x - x.mean(axis=1, keepdims=True), axis=1)
+    env, which, env_rate = _band_envelopes(spec, n, rate_hz, bands)
+    freqs, power, res, segments = _envelope_power(env, env_rate, segment_s, pad=2)
     t1, th = line_thresholds(segments)
     amp = np.sqrt(power)
     top = bands[which, 1] - bands[which, 0]  # the envelope of a band carries frequencies up to its width
