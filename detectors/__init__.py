@@ -21,13 +21,13 @@ from detectors.rules import SEVERITIES, Alert, AlertRule
 from detectors.streams import StreamingDetector
 from detectors.thresholds import IsoZones, StaticLimit, iso_zone
 from detectors.trend import TrendToLimit
-from detectors.waveform import (BearingGeometry, band_energies, bearing_frequencies, block_features, defect_energies,
-                                envelope_spectrum)
+from detectors.waveform import (BEARING_MODES, BearingDiagnosis, BearingGeometry, band_energies, bearing_frequencies,
+                                block_features, diagnose_bearing, envelope_spectrum, line_thresholds)
 
 __all__ = [
-    "Alert", "AlertRule", "BatchResult", "BearingGeometry", "ConfigHistory", "ConfigVersion", "Cusum",
+    "Alert", "AlertRule", "BEARING_MODES", "BatchResult", "BearingDiagnosis", "BearingGeometry", "ConfigHistory", "ConfigVersion", "Cusum",
     "DetectorsConfig", "Engine", "Ewma", "Finding", "HotellingT2", "IsoZones", "IsolationForestDetector",
     "LoadResidual", "MultivariateConfig", "NoData", "RobustZ", "SEVERITIES", "StaticLimit", "StreamingDetector",
-    "StuckSensor", "TrendToLimit", "band_energies", "bearing_defect_features", "bearing_frequencies", "block_features", "defect_energies",
-    "envelope_spectrum", "iso_zone", "parse_seconds",
+    "StuckSensor", "TrendToLimit", "band_energies", "bearing_defect_features", "bearing_frequencies", "block_features",
+    "diagnose_bearing", "envelope_spectrum", "iso_zone", "line_thresholds", "parse_seconds",
 ]

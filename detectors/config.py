@@ -56,7 +56,8 @@ DETECTORS: dict[str, type[StreamingDetector]] = {
 }
 
 FAULT_MODES = (
-    "imbalance", "misalignment", "bearing_outer_race", "bearing_inner_race", "lubrication_loss", "looseness",
+    "imbalance", "misalignment", "bearing_outer_race", "bearing_inner_race", "bearing_ball", "bearing_cage",
+    "bearing_defect", "lubrication_loss", "looseness",
     "stuck_sensor", "dropout", "spike", "drift",
     "offline", "duplicate", "out_of_order", "clock_skew", "malformed",
     "overheating", "high_vibration", "anomaly", "no_data",
@@ -170,8 +171,10 @@ class WaveformConfig(_Model):
 
     sensor: str = "accel"
     features: tuple[str, ...] = ("rms", "kurtosis", "crest_factor")
-    defect_band_hz: tuple[float, float] = (2000.0, 5000.0)
-    defect_frequencies: bool = Field(True, description="bpfo/bpfi/bsf/ftf envelope ratios (needs bearing geometry)")
+    defect_band_hz: tuple[float, float] | None = Field(
+        None, description="band to demodulate for the bearing diagnosis; none = chosen per block by spectral kurtosis")
+    defect_frequencies: bool = Field(True, description="bearing diagnosis: bearing, bearing_mode and the bpfo/bpfi/"
+                                                       "bsf/ftf peak-to-floor ratios (needs bearing geometry)")
 
     @field_validator("features")
     @classmethod

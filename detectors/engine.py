@@ -12,7 +12,7 @@ vectorised call per check, not ten thousand.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
@@ -25,9 +25,9 @@ from detectors.rules import Alert, AlertRule
 from detectors.streams import StreamingDetector, check_batch
 from detectors.thresholds import IsoZones, iso_zone
 from detectors.trend import TrendToLimit
-from detectors.waveform import BearingGeometry, bearing_frequencies, block_features, defect_energies, envelope_spectrum
+from detectors.waveform import BEARING_MODES, BearingGeometry, bearing_frequencies, block_features, diagnose_bearing
 
-__all__ = ["BatchResult", "Engine", "Finding", "bearing_defect_features"]
+__all__ = ["BEARING_FAULT_MODES", "BatchResult", "Engine", "Finding", "bearing_defect_features"]
 
 
 def _time(ns: int) -> datetime:
@@ -180,15 +180,22 @@ class _AssetModel:
             self.model = type(self.cfg.build()).from_dict(d["model"])
 
 
+#: The bearing diagnosis' streams under the waveform sensor (``accel.bearing_defect`` ...), and the fault
+#: mode each code of ``bearing_mode`` names. A check whose fault_mode is ``bearing_defect`` watches
+#: ``<sensor>.bearing``; its findings take the mode of the block that opened them.
+BEARING_FAULT_MODES = {1: "bearing_outer_race", 2: "bearing_inner_race", 3: "bearing_ball", 4: "bearing_cage"}
+_BEARING_RATIOS = BEARING_MODES
+
+
 def bearing_defect_features(config: DetectorsConfig, asset: str, rate_hz: float, blocks: np.ndarray
                             ) -> dict[str, np.ndarray]:
-    """Envelope-spectrum ratios at an asset's bearing-defect frequencies, as its configuration gives them.
+    """The bearing diagnosis of each block (see `diagnose_bearing`), as its configuration gives it.
 
     Parameters
     ----------
     config : DetectorsConfig
-        Gives the asset's waveform settings (``defect_frequencies``, ``defect_band_hz``), bearing
-        geometry and running speed.
+        Gives the asset's waveform settings (``defect_frequencies``, ``defect_band_hz``, none = chosen
+        by spectral kurtosis), bearing geometry and running speed.
     asset : str
     rate_hz : float
         Sampling rate of the blocks.
@@ -198,8 +205,12 @@ def bearing_defect_features(config: DetectorsConfig, asset: str, rate_hz: float,
     Returns
     -------
     dict of str to ndarray, shape (n_blocks,)
-        ``bpfo``, ``bpfi``, ``bsf``, ``ftf`` (see `defect_energies`); empty when the asset has no
-        waveform settings, defect frequencies are off, or its bearing or running speed is not known.
+        ``bearing_defect``: the best-matching mode's strength (1.0 = a defect tone clear of its local floor);
+        ``bearing_mode``: its code (0 none, 1 outer race, 2 inner race, 3 ball, 4 cage);
+        ``bpfo``, ``bpfi``, ``bsf``, ``ftf``: each mode's peak-to-local-floor amplitude ratio (about
+        1 when healthy; a mode the blocks are too short to resolve, often the cage, is left out).
+        Empty when the asset has no waveform settings, defect frequencies are off, or its bearing or
+        running speed is not known.
     """
     wf = config.waveform_for(asset)
     info = config.asset(asset)
@@ -207,8 +218,43 @@ def bearing_defect_features(config: DetectorsConfig, asset: str, rate_hz: float,
             or not len(blocks)):
         return {}
     defect_hz = bearing_frequencies(BearingGeometry(**info.bearing.model_dump()), info.running_speed_hz)
-    freqs, amp = envelope_spectrum(blocks, rate_hz, wf.defect_band_hz)
-    return defect_energies(freqs, amp, {k: float(f) for k, f in defect_hz.items()})
+    d = diagnose_bearing(blocks, rate_hz, {k: float(f) for k, f in defect_hz.items()}, float(info.running_speed_hz),
+                         band_hz=wf.defect_band_hz)
+    out = {"bearing_defect": d.strength, "bearing_mode": d.mode.astype(np.float64)}
+    out.update({k: r for k, r in d.ratios.items() if np.isfinite(r).any()})
+    return out
+
+
+def _name_bearing_faults(engine: Engine, events: list[tuple[int, Finding]], s: np.ndarray, t: np.ndarray,
+                         v: np.ndarray) -> list[tuple[int, Finding]]:
+    """Give each ``bearing_defect`` finding the mode its block named, and every mode's ratio as evidence.
+
+    The diagnosis of one block arrives as several streams with the block's time (``accel.bearing_defect``,
+    ``accel.bearing_mode``, ``accel.bpfo`` ...), in the same batch. An alert keeps the mode of the
+    block that opened it through its escalations and its close, so a bearing has one work order.
+    """
+    out = []
+    for at_ns, f in events:
+        if f.fault_mode != "bearing_defect":
+            out.append((at_ns, f))
+            continue
+        prefix = f.sensor.rsplit(".", 1)[0]
+        key = (f.asset, f.sensor, f.started_at)
+        seen = {}
+        for name in ("bearing_mode", *_BEARING_RATIOS):
+            sid = engine._ids.get((f.asset, f"{prefix}.{name}"))
+            if sid is not None:
+                at = np.flatnonzero((s == sid) & (t == at_ns))
+                if len(at):
+                    seen[name] = float(v[at[-1]])
+        mode = engine._bearing_named.get(key) or BEARING_FAULT_MODES.get(int(seen.get("bearing_mode", 0)))
+        if f.status == "opened" and mode:
+            engine._bearing_named[key] = mode
+        elif f.status == "closed":
+            engine._bearing_named.pop(key, None)
+        f.evidence.update(bearing_mode=mode, peak_to_floor={k: seen[k] for k in _BEARING_RATIOS if k in seen})
+        out.append((at_ns, replace(f, fault_mode=mode) if mode else f))
+    return out
 
 
 class Engine:
@@ -247,6 +293,7 @@ class Engine:
         self._model_member = np.zeros(0, dtype=bool)   # stream id → feeds some multivariate check
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.fresh_checks: list[str] = []  # after from_dict: checks that could not resume
+        self._bearing_named: dict[tuple, str] = {}  # open bearing alerts → the mode they were opened with
 
     # --- streams -----------------------------------------------------------------------------
     def stream_id(self, asset: str, sensor: str) -> int:
@@ -349,6 +396,7 @@ class Engine:
         combined = np.zeros(len(s))
         for col in scores.values():
             np.fmax(combined, col, out=combined)
+        events = _name_bearing_faults(self, events, s, t, v)
         events.sort(key=lambda e: (e[0], e[1].asset, e[1].sensor, e[1].rule))  # in the order they happened
         return BatchResult(scores, combined, [f for _, f in events])
 
@@ -516,7 +564,8 @@ class Engine:
                 "deadman": self._deadman.to_dict(), "silent": np.flatnonzero(self._silent).tolist(),
                 "models": {f"{a}/{n}": m.to_dict() for (a, n), m in self._models.items()},
                 "model_rules": {n: r.to_dict() for n, r in self._model_rules.items()},
-                "pending": [[a.tolist() for a in cols] for cols in self._pending]}
+                "pending": [[a.tolist() for a in cols] for cols in self._pending],
+                "bearing_named": [[a, s, t.isoformat(), m] for (a, s, t), m in self._bearing_named.items()]}
 
     @classmethod
     def from_dict(cls, config: DetectorsConfig, d: dict[str, Any], config_version: str | None = None) -> "Engine":
@@ -551,6 +600,7 @@ class Engine:
                 model.load(saved)
         engine._pending = [(np.asarray(a, np.int64), np.asarray(b, np.int64), np.asarray(c, np.float64))
                            for a, b, c in d.get("pending", [])]
+        engine._bearing_named = {(a, s, datetime.fromisoformat(t)): m for a, s, t, m in d.get("bearing_named", [])}
         for name, saved in d.get("model_rules", {}).items():
             if name in engine._model_rules and saved["params"] == engine._model_rules[name].params():
                 engine._model_rules[name] = AlertRule.from_dict(saved)

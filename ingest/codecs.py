@@ -51,7 +51,8 @@ __all__ = ["DecodeLimits", "Decoder", "PayloadError", "Rejected", "WaveformFeatu
 #: The features of a waveform block stored by default (measurement ``waveform``, one field each): four
 #: time-domain features and the bearing-defect envelope ratios at BPFO, BPFI, BSF and FTF (the
 #: latter only where the injected function knows the asset's bearing and running speed).
-WAVEFORM_FIELDS = ("rms", "peak", "crest_factor", "kurtosis", "bpfo", "bpfi", "bsf", "ftf")
+WAVEFORM_FIELDS = ("rms", "peak", "crest_factor", "kurtosis", "bearing_defect", "bearing_mode",
+                   "bpfo", "bpfi", "bsf", "ftf")
 
 #: Tag added to points whose payload had no timestamp, so the receive time was used.
 RECEIVE_TIME_TAG = ("ts_source", "receive")
@@ -205,8 +206,9 @@ class Decoder:
         Also store every sample of waveform blocks (measurement ``waveform_raw``).
     waveform_fields : tuple of str, optional
         Which of the features to store (default `WAVEFORM_FIELDS`: ``rms``, ``peak``,
-        ``crest_factor``, ``kurtosis`` and the bearing-defect ratios ``bpfo``, ``bpfi``, ``bsf``,
-        ``ftf``: the waveform schema); ``None`` stores every feature the function returns.
+        ``crest_factor``, ``kurtosis``, the bearing diagnosis ``bearing_defect`` and ``bearing_mode``, and
+        the bearing-defect ratios ``bpfo``, ``bpfi``, ``bsf``, ``ftf``: the waveform schema); ``None``
+        stores every feature the function returns.
     gateway_template : TopicTemplate or str, optional
         Topic template of gateway messages; default `TopicTemplate.gateway` of ``template``.
     """

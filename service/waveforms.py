@@ -3,10 +3,11 @@
 Ingest knows nothing of machines: its decoder calls an injected function with each series' blocks,
 their sampling rate and the topic's tags. The function made here answers with the time-domain
 features (``detectors.waveform.block_features``) and, for the waveform sensor of an asset whose
-bearing geometry and running speed the detector configuration gives, the envelope ratios at BPFO,
-BPFI, BSF and FTF. Stored as fields of measurement ``waveform``, they reach the detectors as the
-streams ``accel.bpfo`` ... that the ``bearing_outer_race`` / ``bearing_inner_race`` checks watch,
-live and in a backtest over the store alike.
+bearing geometry and running speed the detector configuration gives, the bearing diagnosis
+(``bearing_defect``, ``bearing_mode`` and the peak-to-floor ratios ``bpfo``, ``bpfi``, ``bsf``, ``ftf``).
+Stored as fields of measurement ``waveform``, they reach the detectors as the streams
+``accel.bearing_defect`` ... that the ``bearing_defect`` check watches and names, live and in a backtest
+over the store alike.
 """
 
 from __future__ import annotations

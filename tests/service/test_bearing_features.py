@@ -1,6 +1,7 @@
 """A bearing fault reaches the detectors live: the simulator's outer-race fault, published as waveform
-blocks, is decoded by the runtime's decoder (which computes the envelope ratios at the asset's
-bearing-defect frequencies), stored, and ends as a ``bearing_outer_race`` finding and work order."""
+blocks, is decoded by the runtime's decoder (which diagnoses the bearing from the envelope spectrum at
+the asset's bearing-defect frequencies), stored, and ends as one ``bearing_outer_race`` finding and
+work order."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ START = datetime(2026, 11, 20, tzinfo=UTC)
 
 
 def fleet() -> dict:
-    # one pump sending only acceleration blocks, one a minute so the CUSUM's warm-up is short
+    # one pump sending only acceleration blocks, one a minute
     return {"seed": 11, "broker": "mqtt://127.0.0.1:1", "waveform": {"every": "1m"}, "assets": [{
         "id": "P-1", "site": "north", "type": "centrifugal_pump", "running_speed_hz": 24.6, "iso_group": 2,
         "criticality": "A", "bearing": BEARING, "rated_current_a": 62, "sensors": ["accel"], "payload": "single",
@@ -26,10 +27,9 @@ def detectors(bearing: dict | None) -> dict:
     if bearing:
         asset["bearing"] = bearing
     return {"classes": {"default": {
-        "checks": {"outer_race": {"sensor": "accel.bpfo", "detector": "cusum",
-                                  "params": {"k": 1.0, "h": 25, "direction": "up", "warmup": 144},
-                                  "fault_mode": "bearing_outer_race",
-                                  "rule": {"alarm": 1.0, "clear": 0.5, "n": 3, "m": 4, "clear_after": "6h"}}},
+        "checks": {"bearing_defect": {"sensor": "accel.bearing_defect", "detector": "static_limit", "params": {"high": 1.0},
+                                      "fault_mode": "bearing_defect",
+                                      "rule": {"alarm": 1.0, "clear": 0.8, "n": 2, "m": 3, "clear_after": "6h"}}},
         "waveform": {"sensor": "accel", "features": ["rms"], "defect_band_hz": [2000, 5000]}}},
         "assets": {"P-1": asset}}
 
@@ -63,11 +63,11 @@ def run_fault(tmp_path, bearing: dict | None):
 
 def test_outer_race_fault_in_waveform_blocks_opens_a_bearing_work_order(tmp_path):
     fields, orders = run_fault(tmp_path, BEARING)
-    assert {"accel.bpfo", "accel.bpfi", "accel.bsf", "accel.ftf", "accel.rms"} <= fields
+    assert {"accel.bearing_defect", "accel.bearing_mode", "accel.bpfo", "accel.bpfi", "accel.bsf", "accel.rms"} <= fields
     assert [(o.asset, o.fault_mode) for o in orders] == [("P-1", "bearing_outer_race")]
 
 
 def test_without_the_bearing_geometry_no_defect_ratios_are_stored(tmp_path):
     fields, orders = run_fault(tmp_path, None)
-    assert "accel.rms" in fields and not fields & {"accel.bpfo", "accel.bpfi", "accel.bsf", "accel.ftf"}
+    assert "accel.rms" in fields and not fields & {"accel.bearing_defect", "accel.bpfo", "accel.bpfi", "accel.bsf", "accel.ftf"}
     assert orders == []

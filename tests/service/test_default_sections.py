@@ -36,7 +36,7 @@ def test_without_detectors_and_ticketing_sections_the_shipped_samples_are_in_for
     try:
         engine = runtime.detection.engine
         assert engine.config == default_detectors_config()
-        assert {"outer_race", "vibration_zone"} <= set(engine.config.checks_for("P-101"))
+        assert {"bearing_defect", "vibration_zone"} <= set(engine.config.checks_for("P-101"))
         assert runtime.ticketing.model_dump() == default_ticketing_config().model_dump()
         text = caplog.text
         assert "no detectors: section in the configuration; using the shipped sample" in text
@@ -57,5 +57,5 @@ def test_the_shipped_sample_gives_p101_its_bearing_defect_ratios():
     features = waveform_features(lambda: _detectors_config(Settings()))   # as `faultline ingest` without a file
     blocks = np.random.default_rng(0).normal(size=(2, 2048))
     tags = {"site": "north", "sensor": "accel"}
-    assert {"bpfo", "bpfi", "bsf", "ftf"} <= set(features(blocks, 10240.0, {**tags, "asset": "P-101"}))
+    assert {"bearing_defect", "bearing_mode", "bpfo", "bpfi", "bsf"} <= set(features(blocks, 10240.0, {**tags, "asset": "P-101"}))
     assert "bpfo" not in features(blocks, 10240.0, {**tags, "asset": "F-999"})   # no bearing known
