@@ -180,7 +180,8 @@ def harden_faults(faults: tuple[EquipmentFault, ...], hard: HardMode, rng: np.ra
     """Hard mode: each equipment fault with a drawn final magnitude, growth constant and onset shift.
 
     The fault keeps its mode, growth shape and life (failure − onset); its onset moves by up to
-    ``hard.onset_jitter`` either way (never before the run starts). Three draws per fault, always.
+    ``hard.onset_jitter`` either way (never before half its configured onset). Three draws per
+    fault, always.
     """
     out = []
     jitter = hard.onset_jitter.total_seconds()
@@ -188,7 +189,9 @@ def harden_faults(faults: tuple[EquipmentFault, ...], hard: HardMode, rng: np.ra
         magnitude = float(round(rng.uniform(*hard.fault_magnitude), 3))
         rate = float(round(rng.uniform(*hard.fault_rate), 2))
         shift = rng.uniform(-jitter, jitter)
-        onset = max(0.0, fault.onset.total_seconds() + shift)
+        # never earlier than half the configured onset: a fault present from the first reading would
+        # be learnt as the machine's normal by any baseline, which no engineer would count as a miss
+        onset = max(fault.onset.total_seconds() / 2, fault.onset.total_seconds() + shift)
         life = (fault.failure - fault.onset).total_seconds()
         out.append(fault.model_copy(update={
             "magnitude": magnitude, "rate": rate if fault.growth == "exponential" else fault.rate,

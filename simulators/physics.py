@@ -355,7 +355,7 @@ def hard_scalar_readings(asset: Asset, comp: Components, dt_s: float, hard: Hard
         for day in range(days):
             k = int(glitch_rng.poisson(hard.glitches_per_day))
             at = glitch_rng.uniform(day * 86400, (day + 1) * 86400, k)
-            size = glitch_rng.uniform(2.0, 5.0, k)
+            size = glitch_rng.uniform(1.5, 4.0, k)
             to_zero = glitch_rng.uniform(size=k) < 0.3
             rows = (at / dt_s).astype(np.int64)
             ok = rows < n
@@ -363,7 +363,7 @@ def hard_scalar_readings(asset: Asset, comp: Components, dt_s: float, hard: Hard
             v = values[name]
             if name == "bearing_temp":
                 # an RTD glitch reads several degrees off (a contact, a noisy loop), either way
-                v[rows] += np.where(to_zero, -1.0, 1.0) * 6.0 * size
+                v[rows] += np.where(to_zero, -1.0, 1.0) * 5.0 * size
             else:
                 v[rows] = np.where(to_zero, 0.0, v[rows] * size)
     return {name: values[name] for name in asset.scalar_sensors}
