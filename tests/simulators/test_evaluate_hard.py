@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -107,3 +108,33 @@ def test_simulate_writes_hard_mode_files(tmp_path):
     lines = (tmp_path / "P-101.csv").read_text().splitlines()[1:]
     temps = [float(line.split(",")[2]) for line in lines if line.split(",")[2]]
     assert temps and all(abs(t * 10 - round(t * 10)) < 1e-6 for t in temps)   # 0.1 °C steps, as written
+
+
+def test_a_finding_the_healthy_twin_also_raises_neither_detects_nor_is_explained():
+    labels = [FakeLabel("A", ("vibration_rms",), "imbalance", "equipment", day(1), day(6), None)]
+    assets = {"A": FakeAsset(None)}
+    glitch = ep("A", "vibration_rms", 2.0, mode="spike")
+    twin = [Episode("A", "vibration_rms", "rule", "spike", "low", day(2.0) + timedelta(minutes=20), None)]
+    r = score([glitch], labels, assets, day(7), timedelta(days=7), healthy=twin)
+    assert r["overall"]["recall"] == 0.0 and r["overall"]["false_alarms"] == 1
+    # without the twin the same finding "detects" the fault by chance
+    assert score([glitch], labels, assets, day(7), timedelta(days=7))["overall"]["recall"] == 1.0
+    # a twin finding on another check, or hours away, does not take the credit
+    other = [Episode("A", "vibration_rms", "other_rule", "spike", "low", day(2.0), None),
+             Episode("A", "vibration_rms", "rule", "spike", "low", day(2.5), None)]
+    assert score([glitch], labels, assets, day(7), timedelta(days=7), healthy=other)["overall"]["recall"] == 1.0
+
+
+def test_the_healthy_twin_shares_everything_but_the_equipment_faults():
+    from service.evaluate import healthy_twin
+    from simulators import Fleet, simulate_offline
+
+    fleet = Fleet.from_yaml(ROOT / "config" / "fleet.yaml")
+    a = simulate_offline(fleet, seed=102, start=T0, duration=timedelta(days=3), mode="hard")
+    b = simulate_offline(healthy_twin(fleet), seed=102, start=T0, duration=timedelta(days=3), mode="hard")
+    assert [x for x in a.labels if x.kind != "equipment"] == b.labels
+    for label in (x for x in a.labels if x.kind == "equipment"):
+        table, twin = a.tables[label.asset], b.tables[label.asset]
+        before = table.elapsed_ns < (label.onset - T0).total_seconds() * 1e9
+        for sensor, values in table.columns.items():
+            np.testing.assert_array_equal(values[before], twin.columns[sensor][before])
