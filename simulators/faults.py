@@ -45,7 +45,9 @@ class Label:
         sensor and gateway faults.
     params : dict
         Mode parameters, and for gateway faults what was deliberately dropped, duplicated or
-        corrupted (``messages``, ``readings``).
+        corrupted (``messages``, ``readings``). Hard mode adds ``magnitude`` (the severity an
+        equipment fault reaches at failure) and ``drawn: True`` on frozen sensors and outages it
+        drew (not written in the fleet file).
     gateway : str or None
         The gateway, for gateway faults.
     """

@@ -10,7 +10,7 @@ import pytest
 from scipy.ndimage import median_filter
 from scipy.stats import kurtosis
 
-from simulators import Fleet, FleetError, simulate_offline
+from simulators import Fleet, FleetError, HardMode, simulate_offline
 from simulators.physics import first_order_lag
 from tests.simulators.conftest import START, fleet_data, pump
 
@@ -211,6 +211,8 @@ def test_labels_cover_every_injected_fault_and_data_quality_event():
 
 def test_seed_sets_are_documented_and_kept_apart():
     fleet = Fleet.from_yaml(ROOT / "config/fleet.yaml")
+    assert fleet.mode == "easy"                 # the default stays easy
+    assert fleet.hard == HardMode()             # the sample file states the code's defaults
     assert fleet.seeds.tuning and fleet.seeds.evaluation
     assert not set(fleet.seeds.tuning) & set(fleet.seeds.evaluation)
     with pytest.raises(FleetError, match="both tuning and evaluation"):
