@@ -305,8 +305,9 @@ class HardMode(_Model):
 
     @model_validator(mode="after")
     def _levels(self):
-        if not self.speed_levels or any(not 0.3 <= x <= 1.2 for x in self.speed_levels):
-            raise ValueError(f"speed_levels {self.speed_levels} must be non-empty shares in [0.3, 1.2]")
+        # at most 1: the waveform model sizes its impact trains for the running speed
+        if not self.speed_levels or any(not 0.3 <= x <= 1.0 for x in self.speed_levels):
+            raise ValueError(f"speed_levels {self.speed_levels} must be non-empty shares in [0.3, 1.0]")
         return self
 
 

@@ -192,8 +192,9 @@ def weather(n: int, dt_s: float, std_c: float, rng: np.random.Generator) -> np.n
     """
     hours = int(np.ceil(n * dt_s / 3600.0)) + 2
     phi = np.exp(-1.0 / 48.0)
+    initial = std_c * rng.standard_normal()  # drawn first: the hourly shocks are then a prefix of a longer run's
     shocks = rng.standard_normal(hours) * std_c * np.sqrt(1 - phi * phi)
-    hourly, _ = lfilter([1.0], [1.0, -phi], shocks, zi=[phi * std_c * rng.standard_normal()])
+    hourly, _ = lfilter([1.0], [1.0, -phi], shocks, zi=[phi * initial])
     return np.interp(np.arange(n) * dt_s / 3600.0, np.arange(hours), hourly)
 
 
@@ -351,8 +352,9 @@ def hard_scalar_readings(asset: Asset, comp: Components, dt_s: float, hard: Hard
         "motor_current": np.maximum(comp.current + 0.005 * asset.rated_current_a * noise[3], 0.0),
     }
     days = int(np.ceil(n * dt_s / 86400)) if n else 0
-    for j, name in enumerate(("vibration_rms", "vibration_axial_rms", "bearing_temp", "motor_current")):
-        for day in range(days):
+    # day by day, every sensor within a day: a shorter run's glitches are the first of a longer run's
+    for day in range(days):
+        for name in ("vibration_rms", "vibration_axial_rms", "bearing_temp", "motor_current"):
             k = int(glitch_rng.poisson(hard.glitches_per_day))
             at = glitch_rng.uniform(day * 86400, (day + 1) * 86400, k)
             size = glitch_rng.uniform(1.5, 4.0, k)

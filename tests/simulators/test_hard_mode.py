@@ -219,3 +219,18 @@ def test_seed_sets_are_documented_and_kept_apart():
         Fleet.from_dict(fleet_data(pump(), seeds={"tuning": [1, 2], "evaluation": [2, 3]}))
     with pytest.raises(FleetError, match="hard.fault_magnitude"):
         Fleet.from_dict(fleet_data(pump(), hard={"fault_magnitude": [0.9, 0.2]}))
+
+
+def test_a_shorter_hard_run_is_the_start_of_a_longer_one():
+    fleet = Fleet.from_yaml(ROOT / "config/fleet.yaml")
+    short, long = _run(fleet, 2, seed=104, mode="hard"), _run(fleet, 4, seed=104, mode="hard")
+    for asset, table in short.tables.items():
+        n = len(table.elapsed_ns)
+        for sensor, values in table.columns.items():
+            np.testing.assert_array_equal(values, long.tables[asset].columns[sensor][:n])
+    def drawn(run):
+        return [(x.asset, x.gateway, x.sensors, x.onset, x.end) for x in run.labels if x.params.get("drawn")]
+
+    end = START + timedelta(days=2)
+    assert drawn(short) == [x for x in drawn(long) if x[3] < end]
+    assert [x for x in short.labels if x.kind == "equipment"] == [x for x in long.labels if x.kind == "equipment"]
