@@ -79,10 +79,13 @@ class Episode:
         return self.fault_mode in DATA_QUALITY_MODES if self.data_quality is None else self.data_quality
 
 
+# names a finding's own ``kind`` may give a data-quality finding (the finding contract is the detectors')
+DATA_QUALITY_KINDS = {"data_quality", "data-quality", "quality", "sensor_check", "health"}
+
+
 def _finding_is_data_quality(f: Finding) -> bool:
-    # a finding may carry its own kind (data-quality findings as their own kind); else its fault mode says
-    kind = getattr(f, "kind", None)
-    return kind == "data_quality" if kind else f.fault_mode in DATA_QUALITY_MODES
+    # a finding may carry its own kind (data-quality findings as their own kind); its fault mode also says
+    return getattr(f, "kind", None) in DATA_QUALITY_KINDS or f.fault_mode in DATA_QUALITY_MODES
 
 
 def fleet_config(base: DetectorsConfig, assets: dict[str, Any]) -> DetectorsConfig:
