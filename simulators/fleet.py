@@ -264,6 +264,9 @@ def _range(low_min: float | None = None):
     return check
 
 
+_RESOLUTION = {"vibration_rms": 0.01, "vibration_axial_rms": 0.01, "bearing_temp": 0.1, "motor_current": 0.1}
+
+
 class HardMode(_Model):
     """What ``mode: hard`` adds to make the simulator look like real plant data.
 
@@ -274,10 +277,10 @@ class HardMode(_Model):
     """
 
     # sensors report in steps of their resolution (a 4-20 mA loop through a 12-bit converter, an RTD
-    # transmitter reporting 0.1 °C)
-    resolution: dict[Literal["vibration_rms", "vibration_axial_rms", "bearing_temp", "motor_current"],
-                     Annotated[float, Field(ge=0)]] = {
-        "vibration_rms": 0.01, "vibration_axial_rms": 0.01, "bearing_temp": 0.1, "motor_current": 0.1}
+    # transmitter reporting 0.1 °C); a sensor not named keeps its default, 0 means not quantised
+    resolution: Annotated[dict[Literal["vibration_rms", "vibration_axial_rms", "bearing_temp", "motor_current"],
+                               Annotated[float, Field(ge=0)]],
+                          BeforeValidator(lambda v: {**_RESOLUTION, **v} if isinstance(v, dict) else v)] = _RESOLUTION
     # operating point: load follows the working day and the week; pumps and fans on a variable-speed
     # drive change speed set-point; some nights the machine is switched off
     daily_load_swing: float = Field(default=0.3, ge=0, lt=1, description="load share lost in the small hours")

@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # every hard-mode property switched off, so a test can switch on the one it measures
 QUIET = {"daily_load_swing": 0.0, "weekend_load": 1.0, "night_stop_share": 0.0, "speed_levels": [1.0],
          "weather_c": 0.0, "glitches_per_day": 0.0, "freezes_per_asset_week": 0.0,
-         "outages_per_gateway_week": 0.0, "resolution": {}}
+         "outages_per_gateway_week": 0.0,
+         "resolution": {"vibration_rms": 0, "vibration_axial_rms": 0, "bearing_temp": 0, "motor_current": 0}}
 
 
 def _hard_fleet(*assets, **hard) -> Fleet:
@@ -65,6 +66,9 @@ def test_hard_mode_is_deterministic_per_seed():
 def test_readings_are_quantised_to_each_sensors_resolution():
     resolution = {"vibration_rms": 0.01, "bearing_temp": 0.1, "motor_current": 0.1}
     run = _run(_hard_fleet(pump(), resolution=resolution), 1)
+    # a sensor not named keeps its default resolution
+    assert Fleet.from_dict(fleet_data(pump(), hard={"resolution": {"bearing_temp": 0.5}})).hard.resolution == {
+        "vibration_rms": 0.01, "vibration_axial_rms": 0.01, "bearing_temp": 0.5, "motor_current": 0.1}
     for sensor, step in resolution.items():
         v = _values(run, "P-1", sensor)
         steps = v / step
