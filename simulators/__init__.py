@@ -27,22 +27,27 @@ returns the labels with what the wire faults did. `write_fleet` generates and wr
 time (CSV or Parquet), `write_run` writes an in-memory run, `write_labels` the label file.
 `read_recording` and `recording_messages` replay a recorded CSV.
 
+Hard mode (``mode: hard`` in the fleet file, or ``simulate_offline(..., mode="hard")``) gives the
+data the properties of real plant data — quantised sensors, load cycles, stops and speed changes
+that are not faults, Student-t noise and glitches, faults of drawn subtlety, labelled frozen sensors
+and gateway outages; see `HardMode`. ``fleet.seeds`` names the tuning and the evaluation seeds.
+
 Determinism: every asset draws from its own random streams keyed by the seed and its id, so the
 same seed and fleet give identical readings and labels, and adding an asset changes no other.
 """
 
 from simulators.faults import Label, severity
 from simulators.fleet import (ASSET_TYPES, EQUIPMENT_FAULTS, GATEWAY_FAULTS, SENSOR_FAULTS, Asset,
-                              BearingGeometry, Fleet, FleetError, parse_duration)
-from simulators.physics import ISO_20816_ZONES
+                              BearingGeometry, Fleet, FleetError, HardMode, Seeds, parse_duration)
 from simulators.output import read_labels, write_fleet, write_labels, write_run
+from simulators.physics import ISO_20816_ZONES
 from simulators.publish import BrokerError, MqttPublisher, PublishReport, publish_run
 from simulators.replay import ReplayError, read_recording, recording_messages
-from simulators.run import AssetTable, SimulationRun, iter_assets, simulate_offline
+from simulators.run import MODES, AssetTable, SimulationRun, iter_assets, simulate_offline
 
 __all__ = [
-    "ASSET_TYPES", "EQUIPMENT_FAULTS", "GATEWAY_FAULTS", "ISO_20816_ZONES", "SENSOR_FAULTS",
-    "Asset", "AssetTable", "BearingGeometry", "BrokerError", "Fleet", "FleetError", "Label",
+    "ASSET_TYPES", "EQUIPMENT_FAULTS", "GATEWAY_FAULTS", "ISO_20816_ZONES", "MODES", "SENSOR_FAULTS",
+    "Asset", "AssetTable", "BearingGeometry", "BrokerError", "Fleet", "FleetError", "HardMode", "Label", "Seeds",
     "MqttPublisher", "PublishReport", "ReplayError", "SimulationRun",
     "iter_assets", "parse_duration", "publish_run", "read_labels", "read_recording", "recording_messages",
     "severity", "simulate_offline", "write_fleet", "write_labels", "write_run",

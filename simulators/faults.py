@@ -11,9 +11,10 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from simulators.fleet import Asset, EquipmentFault, RandomFaults, SensorFault
+from simulators.fleet import Asset, EquipmentFault, Fleet, GatewayFault, HardMode, RandomFaults, SensorFault
 
-__all__ = ["Label", "severity", "severity_curve", "apply_sensor_fault", "draw_random_faults"]
+__all__ = ["Label", "severity", "severity_curve", "apply_sensor_fault", "draw_random_faults", "harden_faults",
+           "harden_fleet", "draw_freezes", "draw_outages"]
 
 NS = 1_000_000_000
 
@@ -44,7 +45,9 @@ class Label:
         sensor and gateway faults.
     params : dict
         Mode parameters, and for gateway faults what was deliberately dropped, duplicated or
-        corrupted (``messages``, ``readings``).
+        corrupted (``messages``, ``readings``). Hard mode adds ``magnitude`` (the severity an
+        equipment fault reaches at failure) and ``drawn: True`` on frozen sensors and outages it
+        drew (not written in the fleet file).
     gateway : str or None
         The gateway, for gateway faults.
     """
@@ -92,16 +95,20 @@ def severity(fault: EquipmentFault, elapsed_ns: np.ndarray) -> np.ndarray:
     ndarray of float64, shape (n,)
         0 before onset, 1 from failure on; between them linear, a step (1 at onset) or
         ``(exp(rate·x) − 1) / (exp(rate) − 1)`` with ``x`` the share of the fault's life elapsed —
-        the slow start and fast end of a spalling bearing.
+        the slow start and fast end of a spalling bearing. All of it times ``fault.magnitude``
+        (1 unless the fault is meant to stay subtle).
     """
     onset = fault.onset.total_seconds()
     life = fault.failure.total_seconds() - onset
     x = np.clip((elapsed_ns / NS - onset) / life, 0.0, 1.0)
     if fault.growth == "step":
-        return (elapsed_ns / NS >= onset).astype(np.float64)
-    if fault.growth == "linear":
-        return x
-    return np.expm1(fault.rate * x) / np.expm1(fault.rate)
+        s = (elapsed_ns / NS >= onset).astype(np.float64)
+    elif fault.growth == "linear":
+        s = x
+    else:
+        s = np.expm1(fault.rate * x) / np.expm1(fault.rate)
+    # a subtle fault (hard mode) grows to its magnitude, not to the zone C/D boundary
+    return s if fault.magnitude == 1.0 else s * fault.magnitude
 
 
 # Typical sensor-fault sizes when the fleet file gives magnitude 0: spike height and drift per day.
@@ -168,3 +175,77 @@ def draw_random_faults(spec: RandomFaults, assets: tuple[Asset, ...], duration: 
             mode=mode, onset=timedelta(seconds=round(onset)), failure=timedelta(seconds=round(failure)),
             growth=growth, rate=float(round(rng.uniform(2.0, 6.0), 2))))
     return extra
+
+
+def harden_faults(faults: tuple[EquipmentFault, ...], hard: HardMode, rng: np.random.Generator
+                  ) -> tuple[EquipmentFault, ...]:
+    """Hard mode: each equipment fault with a drawn final magnitude, growth constant and onset shift.
+
+    The fault keeps its mode, growth shape and life (failure − onset); its onset moves by up to
+    ``hard.onset_jitter`` either way (never before half its configured onset). Three draws per
+    fault, always.
+    """
+    out = []
+    jitter = hard.onset_jitter.total_seconds()
+    for fault in faults:
+        magnitude = float(round(rng.uniform(*hard.fault_magnitude), 3))
+        rate = float(round(rng.uniform(*hard.fault_rate), 2))
+        shift = rng.uniform(-jitter, jitter)
+        # never earlier than half the configured onset: a fault present from the first reading would
+        # be learnt as the machine's normal by any baseline, which no engineer would count as a miss
+        onset = max(fault.onset.total_seconds() / 2, fault.onset.total_seconds() + shift)
+        life = (fault.failure - fault.onset).total_seconds()
+        out.append(fault.model_copy(update={
+            "magnitude": magnitude, "rate": rate if fault.growth == "exponential" else fault.rate,
+            "onset": timedelta(seconds=round(onset)), "failure": timedelta(seconds=round(onset + life))}))
+    return tuple(out)
+
+
+def _weekly_windows(rate_per_week: float, hours: tuple[float, float], duration: timedelta,
+                    rng: np.random.Generator) -> list[tuple[float, float]]:
+    """Event windows (start, end in seconds since the start), drawn one week at a time so that a
+    shorter run's events are the first of a longer run's; windows starting after the run are dropped."""
+    total = duration.total_seconds()
+    out = []
+    for week in range(int(np.ceil(total / 604800.0))):
+        k = int(rng.poisson(rate_per_week))
+        starts = rng.uniform(week * 604800.0, (week + 1) * 604800.0, k)
+        lengths = rng.uniform(hours[0], hours[1], k) * 3600.0
+        out += [(float(a), float(a + b)) for a, b in zip(starts, lengths) if a < total]
+    return sorted(out)
+
+
+def draw_freezes(asset: Asset, hard: HardMode, duration: timedelta, rng: np.random.Generator
+                 ) -> tuple[SensorFault, ...]:
+    """Hard mode: frozen sensors (the reading repeats its last value) on an asset, as sensor faults.
+
+    About ``hard.freezes_per_asset_week``, each on one of the asset's scalar sensors for
+    ``hard.freeze_hours``; they are labelled like a configured ``stuck_sensor``.
+    """
+    sensors = asset.scalar_sensors
+    windows = _weekly_windows(hard.freezes_per_asset_week, hard.freeze_hours, duration, rng)
+    picks = rng.integers(len(sensors), size=len(windows)) if sensors else []
+    return tuple(SensorFault(mode="stuck_sensor", sensor=sensors[int(i)], start=timedelta(seconds=round(a)),
+                             end=timedelta(seconds=round(b))) for (a, b), i in zip(windows, picks))
+
+
+def draw_outages(hard: HardMode, duration: timedelta, rng: np.random.Generator) -> tuple[GatewayFault, ...]:
+    """Hard mode: gateway outages (everything the gateway carries is lost), as ``offline`` faults."""
+    return tuple(GatewayFault(mode="offline", start=timedelta(seconds=round(a)), end=timedelta(seconds=round(b)))
+                 for a, b in _weekly_windows(hard.outages_per_gateway_week, hard.outage_hours, duration, rng))
+
+
+def harden_fleet(fleet: Fleet, duration: timedelta, rng_for) -> Fleet:
+    """The fleet as hard mode runs it: faults made subtle or not, frozen sensors and outages added.
+
+    ``rng_for(*key)`` gives the random stream for a key, so every asset and gateway draws from its
+    own stream (adding one changes no other).
+    """
+    hard = fleet.hard
+    assets = tuple(a.model_copy(update={
+        "faults": harden_faults(a.faults, hard, rng_for("hard-faults", a.id)),
+        "sensor_faults": a.sensor_faults + draw_freezes(a, hard, duration, rng_for("hard-freezes", a.id)),
+    }) for a in fleet.assets)
+    gateways = tuple(g.model_copy(update={"faults": g.faults + draw_outages(hard, duration, rng_for("hard-outages", g.id))})
+                     for g in fleet.gateways)
+    return fleet.model_copy(update={"assets": assets, "gateways": gateways})

@@ -19,7 +19,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 __all__ = [
     "ASSET_TYPES", "EQUIPMENT_FAULTS", "SENSOR_FAULTS", "GATEWAY_FAULTS", "SCALAR_SENSORS",
     "Asset", "BearingGeometry", "DutyCycle", "EquipmentFault", "Fleet", "FleetError", "Gateway",
-    "GatewayFault", "RandomFaults", "SensorFault", "Waveform", "parse_duration",
+    "GatewayFault", "HardMode", "RandomFaults", "Seeds", "SensorFault", "Waveform", "parse_duration",
 ]
 
 ASSET_TYPES = ("centrifugal_pump", "electric_motor", "fan")
@@ -141,6 +141,8 @@ class EquipmentFault(_Model):
     failure: Offset
     growth: Literal["exponential", "linear", "step"] = "exponential"
     rate: float = Field(default=4.0, gt=0, description="exponential growth constant (per fault life)")
+    magnitude: float = Field(default=1.0, gt=0, le=1,
+                             description="severity reached at failure; below 1 the fault stays subtle")
 
     @model_validator(mode="after")
     def _order(self):
@@ -250,6 +252,88 @@ class RandomFaults(_Model):
     latest: float = Field(default=0.6, gt=0, le=1, description="onset no later than this share of the run")
 
 
+def _range(low_min: float | None = None):
+    """Validator for a ``[low, high]`` pair with ``low <= high`` (and ``low >= low_min``)."""
+    def check(value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if low > high:
+            raise ValueError(f"range {list(value)}: the first value must not exceed the second")
+        if low_min is not None and low < low_min:
+            raise ValueError(f"range {list(value)} must start at {low_min} or above")
+        return value
+    return check
+
+
+_RESOLUTION = {"vibration_rms": 0.01, "vibration_axial_rms": 0.01, "bearing_temp": 0.1, "motor_current": 0.1}
+
+
+class HardMode(_Model):
+    """What ``mode: hard`` adds to make the simulator look like real plant data.
+
+    Every property has a knob here so a test (or a user) can switch one on alone; the defaults are
+    what ``faultline evaluate --mode hard`` scores against. None of the operating-point changes is
+    a fault and none is labelled; every drawn data-quality event is labelled (kind ``sensor`` or
+    ``gateway``), as are the equipment faults.
+    """
+
+    # sensors report in steps of their resolution (a 4-20 mA loop through a 12-bit converter, an RTD
+    # transmitter reporting 0.1 °C); a sensor not named keeps its default, 0 means not quantised
+    resolution: Annotated[dict[Literal["vibration_rms", "vibration_axial_rms", "bearing_temp", "motor_current"],
+                               Annotated[float, Field(ge=0)]],
+                          BeforeValidator(lambda v: {**_RESOLUTION, **v} if isinstance(v, dict) else v)] = _RESOLUTION
+    # operating point: load follows the working day and the week; pumps and fans on a variable-speed
+    # drive change speed set-point; some nights the machine is switched off
+    daily_load_swing: float = Field(default=0.3, ge=0, lt=1, description="load share lost in the small hours")
+    weekend_load: float = Field(default=0.7, gt=0, le=1, description="load factor on Saturday and Sunday")
+    night_stop_share: float = Field(default=0.25, ge=0, le=1, description="share of nights the machine is off")
+    speed_levels: tuple[float, ...] = Field(default=(0.8, 0.9, 1.0), description="drive set-points (share of speed)")
+    speed_dwell: Span = timedelta(hours=8)
+    variable_speed_types: tuple[Literal["centrifugal_pump", "electric_motor", "fan"], ...] = ("centrifugal_pump", "fan")
+    # weather on top of the daily ambient cycle: a slow random walk (AR(1), two-day memory)
+    weather_c: float = Field(default=3.0, ge=0, description="standard deviation of the weather term (°C)")
+    # noise: Student-t (heavy tails) with this many degrees of freedom, scaled to the easy mode's
+    # standard deviation; the bearing temperature has a quiet transmitter, so its 0.1 °C steps show
+    noise_df: float = Field(default=4.0, gt=2)
+    temp_noise_c: float = Field(default=0.03, ge=0)
+    glitches_per_day: float = Field(default=1.0, ge=0, description="single-sample glitches per sensor per day")
+    # equipment faults of varied subtlety: final severity, growth constant and onset drawn per fault
+    fault_magnitude: Annotated[tuple[float, float], AfterValidator(_range(0.05))] = (0.3, 1.0)
+    fault_rate: Annotated[tuple[float, float], AfterValidator(_range(0.1))] = (1.5, 6.0)
+    onset_jitter: Offset = timedelta(days=1)
+    # data-quality events, drawn and labelled: a frozen sensor, a gateway outage
+    freezes_per_asset_week: float = Field(default=0.5, ge=0)
+    freeze_hours: Annotated[tuple[float, float], AfterValidator(_range(0.1))] = (2.0, 12.0)
+    outages_per_gateway_week: float = Field(default=0.5, ge=0)
+    outage_hours: Annotated[tuple[float, float], AfterValidator(_range(0.05))] = (0.3, 4.0)
+
+    @model_validator(mode="after")
+    def _levels(self):
+        # at most 1: the waveform model sizes its impact trains for the running speed
+        if not self.speed_levels or any(not 0.3 <= x <= 1.0 for x in self.speed_levels):
+            raise ValueError(f"speed_levels {self.speed_levels} must be non-empty shares in [0.3, 1.0]")
+        return self
+
+
+class Seeds(_Model):
+    """Seeds to tune detectors on, and seeds kept for evaluation only.
+
+    Tune thresholds on ``tuning``; report ``evaluation`` as the figure. A setting chosen by looking
+    at the evaluation seeds overstates how it does on a plant it has never seen.
+    """
+
+    tuning: tuple[int, ...] = (1, 2, 3, 4, 5)
+    evaluation: tuple[int, ...] = (101, 102, 103, 104, 105, 106, 107, 108, 109, 110)
+
+    @model_validator(mode="after")
+    def _disjoint(self):
+        shared = sorted(set(self.tuning) & set(self.evaluation))
+        if shared:
+            raise ValueError(f"seed(s) {shared} are in both tuning and evaluation; keep the sets apart")
+        if not self.tuning or not self.evaluation:
+            raise ValueError("tuning and evaluation must each list at least one seed")
+        return self
+
+
 class Fleet(_Model):
     """The whole simulated fleet (the top level of ``config/fleet.yaml``)."""
 
@@ -264,6 +348,9 @@ class Fleet(_Model):
     gateways: tuple[Gateway, ...] = ()
     assets: tuple[Asset, ...]
     random_faults: RandomFaults = RandomFaults()
+    mode: Literal["easy", "hard"] = Field(default="easy", description="hard: the properties of real plant data")
+    hard: HardMode = HardMode()
+    seeds: Seeds = Seeds()
 
     @model_validator(mode="after")
     def _references(self):

@@ -72,14 +72,14 @@ def write_run(run: SimulationRun, out_dir: str | Path, fmt: str = "csv", wavefor
 
 
 def write_fleet(fleet: Fleet, out_dir: str | Path, seed: int, start: datetime, duration: timedelta,
-                fmt: str = "csv", waveforms: bool = True, scalar_period: timedelta | None = None
-                ) -> tuple[list[Path], list[Label], int]:
+                fmt: str = "csv", waveforms: bool = True, scalar_period: timedelta | None = None,
+                mode: str | None = None) -> tuple[list[Path], list[Label], int]:
     """Generate and write one asset at a time (bounded memory for long runs of many assets).
 
     Returns the files written, the labels (not yet written) and the number of rows written.
-    Byte-identical to `simulate_offline` followed by `write_run`.
+    Byte-identical to `simulate_offline` followed by `write_run`. ``mode`` overrides the fleet's.
     """
-    stream = iter_assets(fleet, seed, start, duration, scalar_period)
+    stream = iter_assets(fleet, seed, start, duration, scalar_period, mode)
     files, labels, rows = [], [], 0
     for table, asset_labels in stream:
         files += write_table(table, out_dir, fmt, waveforms)

@@ -28,10 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import lfilter
 
-from simulators.fleet import Asset, Waveform
+from simulators.fleet import Asset, HardMode, Waveform
 
 __all__ = ["ORDERS", "ISO_20816_ZONES", "TYPE_PHYSICS", "Components", "first_order_lag",
-           "operating_regime", "ambient_temperature", "components", "scalar_readings", "waveform_blocks"]
+           "operating_regime", "hard_regime", "weather", "ambient_temperature", "components", "scalar_readings",
+           "hard_scalar_readings", "quantise", "waveform_blocks"]
 
 NS = 1_000_000_000
 
@@ -80,22 +81,10 @@ def first_order_lag(x: np.ndarray, tau_s: float, dt_s: float, y0: float | None =
     return y
 
 
-def operating_regime(asset: Asset, elapsed_ns: np.ndarray, rng: np.random.Generator
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Load changes and stops over the run.
-
-    Returns
-    -------
-    speed : ndarray of float64, shape (n,)
-        Shaft speed as a share of running speed (0 when stopped; ramps in a few seconds).
-    load : ndarray of float64, shape (n,)
-        Load as a share of rated (0 when stopped).
-    since_start_s : ndarray of float64, shape (n,)
-        Seconds since the machine last started (large when it has run since the beginning).
-    """
+def _duty_events(asset: Asset, t: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Load level the operator asks for and whether the machine runs (1/0), before any lag, shape (n,)."""
     duty = asset.duty
-    n = len(elapsed_ns)
-    t = elapsed_ns / NS
+    n = len(t)
     total = (t[-1] if n else 0.0) + 1.0
     # Events are drawn one day at a time so that a shorter run is exactly the start of a longer one.
     dwell = duty.mean_dwell.total_seconds()
@@ -115,15 +104,98 @@ def operating_regime(asset: Asset, elapsed_ns: np.ndarray, rng: np.random.Genera
     np.add.at(edges, np.searchsorted(t, stop_at), 1)
     np.add.at(edges, np.searchsorted(t, stop_at + stop_len), -1)
     running = (np.cumsum(edges)[:n] <= 0).astype(np.float64)
+    return load_step, running
 
-    dt = (elapsed_ns[1] - elapsed_ns[0]) / NS if n > 1 else 1.0
-    speed = first_order_lag(running, 4.0, dt)
-    load = first_order_lag(load_step * running, 90.0, dt)
+
+def _lagged_regime(t: np.ndarray, dt: float, running: np.ndarray, speed_target: np.ndarray,
+                   load_target: np.ndarray, speed_tau_s: float = 4.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    speed = first_order_lag(speed_target, speed_tau_s, dt)
+    load = first_order_lag(load_target, 90.0, dt)
+    n = len(t)
     started = np.flatnonzero(np.diff(running, prepend=1.0) > 0)
     last_start = np.full(n, -1e12)
     last_start[started] = t[started]
     since_start = t - np.maximum.accumulate(last_start)
     return speed, load, since_start
+
+
+def operating_regime(asset: Asset, elapsed_ns: np.ndarray, rng: np.random.Generator
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Load changes and stops over the run.
+
+    Returns
+    -------
+    speed : ndarray of float64, shape (n,)
+        Shaft speed as a share of running speed (0 when stopped; ramps in a few seconds).
+    load : ndarray of float64, shape (n,)
+        Load as a share of rated (0 when stopped).
+    since_start_s : ndarray of float64, shape (n,)
+        Seconds since the machine last started (large when it has run since the beginning).
+    """
+    n = len(elapsed_ns)
+    t = elapsed_ns / NS
+    load_step, running = _duty_events(asset, t, rng)
+    dt = (elapsed_ns[1] - elapsed_ns[0]) / NS if n > 1 else 1.0
+    return _lagged_regime(t, dt, running, running, load_step * running)
+
+
+def hard_regime(asset: Asset, elapsed_ns: np.ndarray, ts_ns: np.ndarray, hard: HardMode,
+                rng: np.random.Generator, hard_rng: np.random.Generator
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`operating_regime` with the operating-point changes of a real plant (hard mode), none a fault.
+
+    On top of the duty cycle's load steps and stops: load follows a daily cycle (lowest around
+    02:00 local to the timestamps, highest around 14:00) and drops at weekends; some nights the
+    machine is switched off (22:00–05:00, give or take an hour); pumps and fans on a
+    variable-speed drive move between speed set-points, their load following the affinity laws
+    (power ∝ speed³) and the drive ramping over about 20 s. Speed, vibration, current and
+    temperature follow through the same lags as in easy mode. ``rng`` is the easy regime's stream
+    (the duty events are the same draws); ``hard_rng`` draws what hard mode adds.
+    """
+    n = len(elapsed_ns)
+    t = elapsed_ns / NS
+    load_step, running = _duty_events(asset, t, rng)
+    hour = (ts_ns // NS % 86400) / 3600.0
+    weekday = (ts_ns // NS // 86400 + 3) % 7  # 1970-01-01 was a Thursday; 0 = Monday
+    day_shape = 0.5 * (1 - np.cos(2 * np.pi * (hour - 2.0) / 24.0))
+    factor = (1 - hard.daily_load_swing) + hard.daily_load_swing * day_shape
+    factor = np.where(weekday >= 5, factor * hard.weekend_load, factor)
+
+    total = (t[-1] if n else 0.0) + 1.0
+    night_stops, set_at, set_to = [], [], []
+    dwell = hard.speed_dwell.total_seconds()
+    for day in range(int(total // 86400) + 1):
+        # one draw of each kind per day, whatever is used, so a shorter run is the start of a longer one
+        off = hard_rng.uniform() < hard.night_stop_share
+        begin, length = hard_rng.normal(22.0, 0.7), hard_rng.uniform(5.0, 8.0)
+        if off:
+            night_stops.append((day * 86400 + begin * 3600, day * 86400 + (begin + length) * 3600))
+        k = int(hard_rng.poisson(86400 / dwell))
+        set_at.append(np.sort(hard_rng.uniform(day * 86400, (day + 1) * 86400, k)))
+        set_to.append(np.asarray(hard.speed_levels)[hard_rng.integers(len(hard.speed_levels), size=k)])
+    for lo, hi in night_stops:
+        running[(t >= lo) & (t < hi)] = 0.0
+    if asset.type in hard.variable_speed_types:
+        points = np.concatenate([[hard.speed_levels[-1]], *set_to])
+        setpoint = points[np.searchsorted(np.concatenate(set_at), t, side="right")]
+    else:
+        setpoint = np.ones(n)
+    dt = (elapsed_ns[1] - elapsed_ns[0]) / NS if n > 1 else 1.0
+    load_target = np.minimum(load_step * factor * setpoint ** 3, 1.2) * running
+    return _lagged_regime(t, dt, running, setpoint * running, load_target, speed_tau_s=20.0)
+
+
+def weather(n: int, dt_s: float, std_c: float, rng: np.random.Generator) -> np.ndarray:
+    """A slow AR(1) weather term with a two-day memory and standard deviation ``std_c``, shape (n,).
+
+    Drawn hourly (a shorter run is the start of a longer one) and interpolated to the grid.
+    """
+    hours = int(np.ceil(n * dt_s / 3600.0)) + 2
+    phi = np.exp(-1.0 / 48.0)
+    initial = std_c * rng.standard_normal()  # drawn first: the hourly shocks are then a prefix of a longer run's
+    shocks = rng.standard_normal(hours) * std_c * np.sqrt(1 - phi * phi)
+    hourly, _ = lfilter([1.0], [1.0, -phi], shocks, zi=[phi * initial])
+    return np.interp(np.arange(n) * dt_s / 3600.0, np.arange(hours), hourly)
 
 
 def ambient_temperature(ts_ns: np.ndarray, mean_c: float, swing_c: float) -> np.ndarray:
@@ -256,6 +328,59 @@ def scalar_readings(asset: Asset, comp: Components, dt_s: float, rng: np.random.
         "motor_current": np.round(np.maximum(comp.current + 0.005 * asset.rated_current_a * noise[3], 0.0), 2),
     }
     return {name: values[name] for name in asset.scalar_sensors}
+
+
+def hard_scalar_readings(asset: Asset, comp: Components, dt_s: float, hard: HardMode,
+                         rng: np.random.Generator, glitch_rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """What each scalar sensor reads in hard mode, before quantisation (`quantise`), each shape (n,).
+
+    The noise is Student-t with ``hard.noise_df`` degrees of freedom scaled to the easy mode's
+    standard deviation (heavy tails: a reading several sigma out is not rare), except the bearing
+    temperature, whose transmitter is quiet (``hard.temp_noise_c``) so that its resolution steps
+    show. Isolated single-sample glitches (``hard.glitches_per_day`` per sensor, drawn one day at a
+    time) are not labelled: one bad sample is not worth a work order, and an alert rule should ride
+    through it.
+    """
+    n = len(comp.speed_hz)
+    scale = np.sqrt((hard.noise_df - 2) / hard.noise_df)  # unit variance
+    noise = (rng.standard_t(hard.noise_df, (n, 4)) * scale).T
+    tau = TYPE_PHYSICS[asset.type]["thermal_tau_s"]
+    values = {
+        "vibration_rms": np.maximum(np.hypot(comp.velocity_rms, 0.02) * (1 + comp.erratic * noise[0]), 0.0),
+        "vibration_axial_rms": np.maximum(np.hypot(comp.axial, 0.02) * (1 + 0.03 * noise[1]), 0.0),
+        "bearing_temp": first_order_lag(comp.temperature_ss, tau, dt_s) + hard.temp_noise_c * noise[2],
+        "motor_current": np.maximum(comp.current + 0.005 * asset.rated_current_a * noise[3], 0.0),
+    }
+    days = int(np.ceil(n * dt_s / 86400)) if n else 0
+    # day by day, every sensor within a day: a shorter run's glitches are the first of a longer run's
+    for day in range(days):
+        for name in ("vibration_rms", "vibration_axial_rms", "bearing_temp", "motor_current"):
+            k = int(glitch_rng.poisson(hard.glitches_per_day))
+            at = glitch_rng.uniform(day * 86400, (day + 1) * 86400, k)
+            size = glitch_rng.uniform(1.5, 4.0, k)
+            to_zero = glitch_rng.uniform(size=k) < 0.3
+            rows = (at / dt_s).astype(np.int64)
+            ok = rows < n
+            rows, size, to_zero = rows[ok], size[ok], to_zero[ok]
+            v = values[name]
+            if name == "bearing_temp":
+                # an RTD glitch reads several degrees off (a contact, a noisy loop), either way
+                v[rows] += np.where(to_zero, -1.0, 1.0) * 5.0 * size
+            else:
+                v[rows] = np.where(to_zero, 0.0, v[rows] * size)
+    return {name: values[name] for name in asset.scalar_sensors}
+
+
+def quantise(values: np.ndarray, resolution: float) -> np.ndarray:
+    """Round readings to the sensor's resolution (NaN stays NaN; resolution 0 leaves them).
+
+    >>> quantise(np.array([21.449, 21.45001, np.nan]), 0.1).tolist()
+    [21.4, 21.5, nan]
+    """
+    if resolution <= 0:
+        return values
+    # the second round removes the binary residue of k·0.1, so a CSV shows 21.4, not 21.400000000000002
+    return np.round(np.round(values / resolution) * resolution, 9)
 
 
 def _resonator(resonance_hz: float, rate_hz: float, damping: float = 0.05) -> tuple[np.ndarray, np.ndarray]:

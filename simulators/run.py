@@ -11,11 +11,12 @@ from typing import Iterator
 import numpy as np
 
 from simulators import physics
-from simulators.faults import Label, apply_sensor_fault, draw_random_faults, severity, severity_curve
-from simulators.fleet import Asset, EquipmentFault, Fleet, Gateway, GatewayFault
+from simulators.faults import (Label, apply_sensor_fault, draw_random_faults, harden_faults, harden_fleet, severity,
+                               severity_curve)
+from simulators.fleet import Asset, EquipmentFault, Fleet, Gateway, GatewayFault, HardMode
 from simulators.gateway import offline_mask, skew_ns
 
-__all__ = ["AssetTable", "SimulationRun", "iter_assets", "simulate_offline", "rng_stream", "to_ns"]
+__all__ = ["AssetTable", "MODES", "SimulationRun", "iter_assets", "simulate_offline", "rng_stream", "to_ns"]
 
 NS = 1_000_000_000
 DEFAULT_START = datetime(2026, 1, 5, tzinfo=timezone.utc)
@@ -31,7 +32,8 @@ _SHOWS_IN = {
 }
 
 # Sub-streams of an asset's seed; fixed positions so adding a stream later changes none of these.
-_REGIME, _NOISE, _WAVEFORM, _SENSOR_FAULTS = range(4)
+_REGIME, _NOISE, _WAVEFORM, _SENSOR_FAULTS, _HARD_REGIME, _GLITCHES = range(6)
+MODES = ("easy", "hard")
 
 
 def rng_stream(seed: int, *key: str | int) -> np.random.Generator:
@@ -109,6 +111,9 @@ class SimulationRun:
         Per asset, everything its sensors produced (before gateway losses).
     labels : list of Label
         Ground truth: one per equipment, sensor and gateway fault.
+    mode : str
+        ``easy`` or ``hard``. In hard mode `fleet` is the fleet as run: its faults carry their drawn
+        magnitudes and onsets, and the drawn frozen sensors and gateway outages are among its faults.
     """
 
     fleet: Fleet
@@ -117,6 +122,7 @@ class SimulationRun:
     duration: timedelta
     tables: dict[str, AssetTable]
     labels: list[Label] = field(default_factory=list)
+    mode: str = "easy"
 
     @property
     def assets(self) -> dict[str, Asset]:
@@ -150,8 +156,8 @@ class SimulationRun:
 
 
 def simulate_offline(fleet: Fleet, seed: int | None = None, start: datetime | None = None,
-                     duration: timedelta = timedelta(days=7), scalar_period: timedelta | None = None
-                     ) -> SimulationRun:
+                     duration: timedelta = timedelta(days=7), scalar_period: timedelta | None = None,
+                     mode: str | None = None) -> SimulationRun:
     """Generate a whole run in memory: every asset's readings, waveform blocks and the labels.
 
     Parameters
@@ -164,26 +170,38 @@ def simulate_offline(fleet: Fleet, seed: int | None = None, start: datetime | No
     duration : timedelta
     scalar_period : timedelta, optional
         Overrides the fleet's and every asset's scalar sample period.
+    mode : {"easy", "hard"}, optional
+        Overrides the fleet's ``mode``. Easy is the default and is unchanged by hard mode's
+        existence: the same seed gives the same bytes as before it.
     """
     seed = fleet.seed if seed is None else seed
     start = start or DEFAULT_START
     tables, labels = {}, []
-    stream = iter_assets(fleet, seed, start, duration, scalar_period)
+    stream = iter_assets(fleet, seed, start, duration, scalar_period, mode)
     for table, asset_labels in stream:
         tables[table.asset.id] = table
         labels += asset_labels
-    return SimulationRun(fleet, seed, start, duration, tables, labels + stream.gateway_labels())
+    return SimulationRun(stream.fleet, seed, start, duration, tables, labels + stream.gateway_labels(), stream.mode)
 
 
 class iter_assets:
     """Generate one asset at a time, so a long run can be written to files in bounded memory.
 
     Iterating yields ``(AssetTable, labels of that asset)``; afterwards `gateway_labels` gives the
-    gateway faults' labels with the losses counted over every asset seen.
+    gateway faults' labels with the losses counted over every asset seen. ``fleet`` is the fleet as
+    run (in hard mode with its drawn fault sizes and data-quality events).
     """
 
     def __init__(self, fleet: Fleet, seed: int, start: datetime, duration: timedelta,
-                 scalar_period: timedelta | None = None):
+                 scalar_period: timedelta | None = None, mode: str | None = None):
+        self.mode = mode or fleet.mode
+        if self.mode not in MODES:
+            raise ValueError(f"mode {self.mode!r} is not one of {MODES}")
+        # configured fault counts: what lies beyond them was drawn (labels say so)
+        self._configured = {a.id: (len(a.faults), len(a.sensor_faults)) for a in fleet.assets}
+        self._configured_gateway = {g.id: len(g.faults) for g in fleet.gateways}
+        if self.mode == "hard":
+            fleet = harden_fleet(fleet, duration, lambda *key: rng_stream(seed, *key))
         self.fleet, self.seed, self.start, self.duration, self.scalar_period = fleet, seed, start, duration, scalar_period
         self._counts: dict[tuple[str, int], int] = {}
 
@@ -192,11 +210,16 @@ class iter_assets:
         start_ns = to_ns(start)
         extra = draw_random_faults(fleet.random_faults, fleet.assets, self.duration, rng_stream(seed, "random-faults"))
         gateways = {g.id: g for g in fleet.gateways}
+        hard = fleet.hard if self.mode == "hard" else None
         for asset in fleet.assets:
             gateway = gateways.get(asset.gateway) if asset.gateway else None
-            faults = asset.faults + tuple(extra.get(asset.id, ()))
-            table, labels = _simulate_asset(fleet, asset, gateway, faults, len(asset.faults), seed,
-                                            start, start_ns, self.duration, self.scalar_period)
+            drawn = tuple(extra.get(asset.id, ()))
+            if hard is not None and drawn:
+                drawn = harden_faults(drawn, hard, rng_stream(seed, "hard-random-faults", asset.id))
+            n_faults, n_sensor_faults = self._configured[asset.id]
+            table, labels = _simulate_asset(fleet, asset, gateway, asset.faults + drawn, n_faults, seed,
+                                            start, start_ns, self.duration, self.scalar_period, hard,
+                                            n_sensor_faults)
             if gateway is not None:
                 for i, fault in enumerate(gateway.faults):
                     key = (gateway.id, i)
@@ -223,6 +246,8 @@ class iter_assets:
                     params["rate"] = fault.rate
                     if fault.mode == "out_of_order":
                         params["delay_messages"] = fault.delay
+                if i >= self._configured_gateway.get(gateway.id, 0):
+                    params["drawn"] = True  # a hard-mode outage, not one written in the fleet file
                 labels.append(Label(None, gateway.site, sensors, fault.mode, "gateway", self.start + fault.start,
                                     None, self.start + fault.end, "window", params, gateway=gateway.id))
         return labels
@@ -238,31 +263,59 @@ def _readings_in_window(table: AssetTable, fault: GatewayFault) -> int:
 
 def _simulate_asset(fleet: Fleet, asset: Asset, gateway: Gateway | None, faults: tuple[EquipmentFault, ...],
                     n_configured: int, seed: int, start: datetime, start_ns: int, duration: timedelta,
-                    scalar_period: timedelta | None) -> tuple[AssetTable, list[Label]]:
+                    scalar_period: timedelta | None, hard: HardMode | None = None,
+                    n_configured_sensor: int | None = None) -> tuple[AssetTable, list[Label]]:
     period_ns = int((scalar_period or fleet.period_of(asset)).total_seconds() * NS)
     duration_ns = int(duration.total_seconds() * NS)
     elapsed = np.arange(duration_ns // period_ns, dtype=np.int64) * period_ns
     ts = start_ns + elapsed
 
-    speed, load, since_start = physics.operating_regime(asset, elapsed, rng_stream(seed, "asset", asset.id, _REGIME))
+    regime_rng = rng_stream(seed, "asset", asset.id, _REGIME)
     ambient = physics.ambient_temperature(ts, fleet.ambient_mean_c, fleet.ambient_daily_swing_c)
+    if hard is None:
+        speed, load, since_start = physics.operating_regime(asset, elapsed, regime_rng)
+    else:
+        speed, load, since_start = physics.hard_regime(asset, elapsed, ts, hard, regime_rng,
+                                                       rng_stream(seed, "asset", asset.id, _HARD_REGIME))
+        # one weather per site: assets side by side feel the same afternoon
+        ambient = ambient + physics.weather(len(elapsed), period_ns / NS, hard.weather_c,
+                                            rng_stream(seed, "site-weather", asset.site))
     levels: dict[str, np.ndarray] = {}
     labels = []
     for i, fault in enumerate(faults):
         s = severity(fault, elapsed)
         levels[fault.mode] = np.maximum(levels[fault.mode], s) if fault.mode in levels else s
         params = {"growth": fault.growth, "random": i >= n_configured}
+        if fault.magnitude != 1.0:
+            params["magnitude"] = fault.magnitude  # severity reached at failure (hard mode)
         if fault.mode.startswith("bearing"):
             params.update({k: round(v, 3) for k, v in asset.defect_frequencies().items()})
         labels.append(Label(asset.id, asset.site, tuple(x for x in _SHOWS_IN[fault.mode] if x in asset.sensors),
                             fault.mode, "equipment", start + fault.onset, start + fault.failure, None,
                             severity_curve(fault), params))
     comp = physics.components(asset, speed, load, since_start, ambient, levels)
-    columns = physics.scalar_readings(asset, comp, period_ns / NS, rng_stream(seed, "asset", asset.id, _NOISE))
+    noise_rng = rng_stream(seed, "asset", asset.id, _NOISE)
+    if hard is None:
+        columns = physics.scalar_readings(asset, comp, period_ns / NS, noise_rng)
+    else:
+        columns = physics.hard_scalar_readings(asset, comp, period_ns / NS, hard, noise_rng,
+                                               rng_stream(seed, "asset", asset.id, _GLITCHES))
 
     fault_rng = rng_stream(seed, "asset", asset.id, _SENSOR_FAULTS)
-    for fault in asset.sensor_faults:
+    sensor_labels = []
+    for i, fault in enumerate(asset.sensor_faults):
         params = apply_sensor_fault(fault, elapsed, columns[fault.sensor], fault_rng)
+        if n_configured_sensor is not None and i >= n_configured_sensor:
+            params["drawn"] = True  # a hard-mode frozen sensor, not one written in the fleet file
+        sensor_labels.append((fault, params))
+    if hard is not None:
+        # the transmitter reports in steps, whatever the sensor's fault did to the value
+        for name in columns:
+            columns[name] = physics.quantise(columns[name], hard.resolution.get(name, 0.0))
+        for fault, params in sensor_labels:
+            if "value" in params:
+                params["value"] = float(physics.quantise(np.array([params["value"]]), hard.resolution.get(fault.sensor, 0.0))[0])
+    for fault, params in sensor_labels:
         labels.append(Label(asset.id, asset.site, (fault.sensor,), fault.mode, "sensor", start + fault.start,
                             None, start + fault.end, "window", params))
 

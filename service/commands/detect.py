@@ -77,52 +77,94 @@ def score(
 
 def evaluate(
     fleet: Path = typer.Option(Path("config/fleet.yaml"), help="simulator fleet YAML"),
-    seed: list[int] = typer.Option([1], help="simulation seed; repeat for several"),
+    seed: Optional[list[int]] = typer.Option(None, help="simulation seed; repeat for several (default 1)"),
+    seeds: Optional[str] = typer.Option(None, help="a named seed set of the fleet file: tuning or evaluation "
+                                                   "(never tune on evaluation)"),
+    mode: Optional[str] = typer.Option(None, help="easy or hard (real-plant properties); default: the fleet file's"),
     duration: str = typer.Option("14d", help="simulated span, e.g. 14d"),
     config: Optional[Path] = typer.Option(None, "--config", "-c",
                                           help="detectors YAML (default config/detectors.yaml)"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
-    """Simulate the fleet offline, run detectors and rules, report recall, precision, false alarms, lead time."""
+    """Simulate the fleet offline, run detectors and rules, report recall, precision, false alarms, lead time.
+
+    With several seeds (or `--seeds`) a pooled line follows: counts added over the seeds, then the ratios.
+    """
     from datetime import datetime, timezone
 
     from service.evaluate import evaluate as run_evaluation
+    from service.evaluate import pooled
     from simulators import Fleet, FleetError, parse_duration
 
+    if mode is not None and mode not in ("easy", "hard"):
+        typer.echo(f"--mode {mode!r}: use easy or hard", err=True)
+        raise typer.Exit(2)
+    if seeds is not None and seeds not in ("tuning", "evaluation"):
+        typer.echo(f"--seeds {seeds!r}: use tuning or evaluation (or --seed N, repeated)", err=True)
+        raise typer.Exit(2)
+    if seeds is not None and seed:
+        typer.echo("give --seeds or --seed, not both", err=True)
+        raise typer.Exit(2)
     cfg = load_detectors_config(config or DEFAULT_CONFIG)
     try:
         fl = Fleet.from_yaml(fleet)
     except FleetError as exc:
         typer.echo(f"{fleet}: {exc}", err=True)
         raise typer.Exit(2) from None
+    chosen = list(getattr(fl.seeds, seeds)) if seeds else (seed or [1])
     start = datetime(2026, 1, 5, tzinfo=timezone.utc)
-    results = [run_evaluation(fl, s, start, parse_duration(duration), cfg) for s in seed]
+    results = [run_evaluation(fl, s, start, parse_duration(duration), cfg, mode) for s in chosen]
     if as_json:
-        typer.echo(json.dumps(results[0] if len(results) == 1 else results, indent=2))
+        if seeds is None:
+            typer.echo(json.dumps(results[0] if len(results) == 1 else results, indent=2))
+        else:
+            typer.echo(json.dumps({"seed_set": seeds, "pooled": pooled(results), "runs": results}, indent=2))
         return
     for r in results:
         typer.echo(format_result(r))
+    if len(results) > 1:
+        typer.echo(format_pooled(pooled(results), seeds))
+
+
+def _f(x, fmt="{:.2f}"):
+    return "—" if x is None else fmt.format(x)
+
+
+def format_pooled(p: dict, seed_set: str | None) -> str:
+    """One line for several seeds: counts added over the seeds, then the ratios."""
+    name = f"{seed_set} seeds" if seed_set else "seeds"
+    return (f"pooled over {name} {', '.join(str(s) for s in p['seeds'])} ({p['mode']}): "
+            f"recall {_f(p['recall'])} ({p['equipment_detected']}/{p['equipment_faults']})  "
+            f"precision {_f(p['precision'])}  false alarms/asset-week {_f(p['false_alarms_per_asset_week'], '{:.3f}')}  "
+            f"({p['findings']} findings, {p['false_alarms']} false, {p['asset_weeks']:.1f} asset-weeks); "
+            f"data quality: recall {_f(p['data_quality_recall'])}  precision {_f(p['data_quality_precision'])}  "
+            f"false/asset-week {_f(p['data_quality_false_alarms_per_asset_week'], '{:.3f}')}")
 
 
 def format_result(r: dict) -> str:
     """The evaluation as a plain-text table."""
     o = r["overall"]
+    f = _f
 
-    def f(x, fmt="{:.2f}"):
-        return "—" if x is None else fmt.format(x)
-
-    lines = [f"seed {r['seed']} · config {r['config_version']}",
+    lines = [f"seed {r['seed']} · mode {r.get('mode', 'easy')} · config {r['config_version']}",
              f"overall: recall {f(o['recall'])}  precision {f(o['precision'])}  "
              f"false alarms/asset-week {f(o['false_alarms_per_asset_week'], '{:.3f}')}  "
              f"median lead {f(o['median_lead_fraction'])}  "
-             f"({o['equipment_faults']} equipment faults, {o['findings']} findings, {o['false_alarms']} false)",
+             f"({o['equipment_faults']} equipment faults, {o['findings']} anomaly findings, {o['false_alarms']} false)",
              f"{'fault mode':<20}{'labels':>7}{'detected':>9}{'recall':>8}{'lead':>7}{'findings':>9}{'false':>6}"
              f"{'precision':>10}"]
     for mode, m in r["by_fault_mode"].items():
         lines.append(f"{mode:<20}{m['labels']:>7}{f(m['detected'], '{}'):>9}{f(m['recall']):>8}"
                      f"{f(m['median_lead_fraction']):>7}{m['findings']:>9}{m['false_alarms']:>6}"
                      f"{f(m['precision']):>10}")
+    dq = r.get("data_quality")
+    if dq:
+        lines.insert(2, f"data quality: recall {f(dq['recall'])} ({dq['detected']}/{dq['labels']} sensor and gateway "
+                        f"labels)  precision {f(dq['precision'])}  false/asset-week "
+                        f"{f(dq['false_alarms_per_asset_week'], '{:.3f}')}  ({dq['findings']} findings, "
+                        f"{dq['false_alarms']} false)")
     for fa in r.get("false_alarms", []):
-        lines.append(f"  false alarm: {fa['started_at']} {fa['asset']} {fa['sensor']} {fa['rule']} "
+        kind = " data quality" if fa.get("kind") == "data_quality" else ""
+        lines.append(f"  false alarm{kind}: {fa['started_at']} {fa['asset']} {fa['sensor']} {fa['rule']} "
                      f"({fa['fault_mode']})")
     return "\n".join(lines)

@@ -58,6 +58,8 @@ def simulate(
     labels: Optional[Path] = typer.Option(None, help="label file (.jsonl or .csv); default with --out: DIR/labels.jsonl"),
     waveforms: bool = typer.Option(True, help="write acceleration waveform files with --out"),
     window: int = typer.Option(100, help="QoS-1 messages in flight before waiting for acknowledgements"),
+    mode: Optional[str] = typer.Option(None, help="easy or hard (quantised sensors, load cycles, stops, heavy-tailed "
+                                                  "noise, subtle faults, frozen sensors, outages); default: the fleet's"),
 ) -> None:
     """Generate the fleet's readings and either publish them over MQTT or write them to files.
 
@@ -69,6 +71,8 @@ def simulate(
 
     if fmt not in ("csv", "parquet"):
         _fail(f"--format {fmt!r}: use csv or parquet")
+    if mode is not None and mode not in ("easy", "hard"):
+        _fail(f"--mode {mode!r}: use easy or hard")
     if speed < 0:
         _fail(f"--speed {speed} must be 0 (as fast as possible) or positive")
     if labels is not None and labels.suffix not in (".jsonl", ".json", ".csv"):
@@ -92,16 +96,17 @@ def simulate(
 
     when = _start(start)
     chosen_seed = fleet.seed if seed is None else seed
-    typer.echo(f"simulating {len(fleet.assets)} assets from {when.isoformat()} for {span} (seed {chosen_seed})", err=True)
+    typer.echo(f"simulating {len(fleet.assets)} assets from {when.isoformat()} for {span} (seed {chosen_seed}, "
+               f"{mode or fleet.mode} mode)", err=True)
     if out is not None:
         from simulators.output import write_fleet, write_labels
 
-        files, truth, rows = write_fleet(fleet, out, chosen_seed, when, span, fmt, waveforms, sample_period)
+        files, truth, rows = write_fleet(fleet, out, chosen_seed, when, span, fmt, waveforms, sample_period, mode)
         label_file = write_labels(truth, labels or out / "labels.jsonl")
         typer.echo(f"wrote {len(files)} files ({rows} rows) to {out} and {len(truth)} labels to {label_file}")
         return
 
-    run = simulate_offline(fleet, seed=chosen_seed, start=when, duration=span, scalar_period=sample_period)
+    run = simulate_offline(fleet, seed=chosen_seed, start=when, duration=span, scalar_period=sample_period, mode=mode)
     from simulators.publish import BrokerError, publish_run
 
     try:

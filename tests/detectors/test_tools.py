@@ -127,7 +127,7 @@ def test_matching_rules_of_the_evaluation():
     assets = {"A": FakeAsset("g"), "B": FakeAsset(None), "C": FakeAsset(None), "D": FakeAsset(None)}
     eps = [ep("A", "accel.rms", 4.5), ep("A", "vibration_rms", 13),          # detection; after failure: true
            ep("B", "bearing_temp", 3.9),                                      # before onset: false alarm
-           ep("B", "motor_current", 5, mode="no_data"),                       # health finding: not a detection
+           ep("B", "motor_current", 5, mode="no_data"),                       # data quality: no detection, no label
            ep("C", "bearing_temp", 5.5, mode="stuck_sensor"),
            ep("A", "motor_current", 3.05, mode="no_data"),                    # the gateway was offline
            ep("D", "vibration_rms", 7)]                                       # no fault on D: false alarm
@@ -135,8 +135,10 @@ def test_matching_rules_of_the_evaluation():
     o = r["overall"]
     assert o["recall"] == 0.5                                                 # A found, B missed
     assert o["median_lead_fraction"] == pytest.approx((0.75 + 0.0) / 2)      # missed counts as 0
-    assert o["false_alarms"] == 2 and o["precision"] == pytest.approx(5 / 7)
+    # precision and false alarms are over the 4 anomaly findings; the 3 data-quality ones are scored apart
+    assert o["false_alarms"] == 2 and o["precision"] == pytest.approx(2 / 4)
     assert o["false_alarms_per_asset_week"] == pytest.approx(2 / (4 * 2))
+    assert r["data_quality"]["findings"] == 3 and r["data_quality"]["false_alarms"] == 1
     m = r["by_fault_mode"]
     assert m["stuck_sensor"]["recall"] == 1.0 and m["offline"]["recall"] == 1.0
     assert m["duplicate"]["recall"] is None                                   # not scored: ingest's job
