@@ -33,6 +33,8 @@ import copy
 import gc
 import os
 import statistics
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,17 +118,25 @@ def _rss() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def river_bytes(build: Callable[[np.ndarray], Any], hist: np.ndarray, n: int = 2000) -> Callable[[], float]:
-    """Resident memory per stream of ``n`` river per-stream objects fed the history (RSS growth:
-    river keeps its windows in Rust, out of tracemalloc's sight)."""
+def river_bytes(kind: str) -> Callable[[], float]:
+    """Resident memory per stream of river's per-stream objects for ``kind``, measured in a fresh
+    process (river keeps its windows in Rust, out of tracemalloc's sight, and in this process freed
+    memory would be reused)."""
     def measure() -> float:
-        gc.collect()
-        before = _rss()
-        kept = [build(hist[:, i % hist.shape[1]]) for i in range(n)]
-        after = _rss()
-        del kept
-        return (after - before) / n
+        out = subprocess.run([sys.executable, __file__, "--river-bytes", kind], capture_output=True, text=True,
+                             check=True)
+        return float(out.stdout)
     return measure
+
+
+def _print_river_bytes(kind: str, n: int = 20_000) -> None:
+    hist = np.random.default_rng(0).normal(5.0, 0.3, (HISTORY, 100))
+    build = {"robust_z": _river_robust, "ewma": _river_ewma, "cusum": _river_ph}[kind]
+    build(hist[:, 0])  # imports and first-use allocations, outside the measurement
+    gc.collect()
+    before = _rss()
+    kept = [build(hist[:, i % hist.shape[1]]) for i in range(n)]
+    print((_rss() - before) / len(kept))
 
 
 def _cpu(f: Callable[[], Any]) -> tuple[float, Any]:
@@ -141,7 +151,7 @@ def _agree(ours: np.ndarray, theirs: np.ndarray) -> str:
 
 
 def leg(name: str, note: str, factory: Callable[[], Any], peers: list[Peer], data: Data, repeat: int,
-        values: np.ndarray | None = None) -> dict[str, Any]:
+        tick_rounds: int, values: np.ndarray | None = None) -> dict[str, Any]:
     """Time ours and each peer on the batch rows of ``data``; print the rows; return the figures."""
     x = data.x if values is None else values
     s, n = data.streams, x.shape[0] - HISTORY
@@ -153,25 +163,36 @@ def leg(name: str, note: str, factory: Callable[[], Any], peers: list[Peer], dat
     batch = (stream[cut:], flat_ts[cut:], flat_x[cut:])
     ours_bytes = sum(a[0].nbytes for a in warm.state_.values())
     hist = {p.name: (x[:HISTORY, :p.subset], data.ts[:HISTORY, :p.subset]) for p in peers}
-    times: dict[str, list[float]] = {"ours": [], **{p.name: [] for p in peers}}
+    times: dict[str, list[float]] = {"ours": [], "ticks": [], **{p.name: [] for p in peers}}
     results: dict[str, np.ndarray] = {}
     states: dict[str, Any] = {}
-    for _ in range(repeat):  # interleaved, so load from other work falls on both sides alike
+    ticks = min(tick_rounds, n)
+    ids = np.arange(s)
+
+    def live_ticks(det):
+        for j in range(HISTORY, HISTORY + ticks):
+            det.update(ids, data.ts[j], x[j])
+    # one untimed run of each first: the first use of this much memory in the process pays page faults
+    for run in range(repeat + 1):  # interleaved, so load from other work falls on both sides alike
+        keep = times if run else {k: [] for k in times}
         det = copy.deepcopy(warm)
         t, got = _cpu(lambda: det.update(*batch))
-        times["ours"].append(t)
+        keep["ours"].append(t)
         results["ours"] = got.reshape(n, s)
+        keep["ticks"].append(_cpu(lambda: live_ticks(copy.deepcopy(warm)))[0])
         for p in peers:
             states[p.name] = p.setup(*hist[p.name])  # afresh (untimed): river's models change as they run
             t, out = _cpu(lambda: p.run(states[p.name], x[HISTORY:, :p.subset], data.ts[HISTORY:, :p.subset]))
-            times[p.name].append(t)
+            keep[p.name].append(t)
             results[p.name] = out
     ours_rate = s * n / statistics.median(times["ours"])
+    tick_rate = s * ticks / statistics.median(times["ticks"])
     print(f"\n{name}: {note}")
-    print(f"   {'':<58}{'readings/s':>13}{'ours/peer':>11}{'state B/stream':>16}  agree")
-    print(f"   {'ours (faultline ' + type(warm).__name__ + ', one call)':<58}{ours_rate:>13,.0f}{'':>11}"
+    print(f"   {'':<70}{'readings/s':>13}{'ours/peer':>11}{'state B/stream':>16}  agree")
+    print(f"   {'ours (faultline ' + type(warm).__name__ + ', the batch in one call)':<70}{ours_rate:>13,.0f}{'':>11}"
           f"{ours_bytes:>16,.0f}")
-    figures = {"ours": ours_rate, "ours_bytes": ours_bytes, "peers": {}}
+    print(f"   {f'ours, live: one reading per stream per call [{ticks} calls]':<70}{tick_rate:>13,.0f}")
+    figures = {"ours": ours_rate, "ticks": tick_rate, "ours_bytes": ours_bytes, "peers": {}}
     for p in peers:
         cols = s if p.subset is None else min(p.subset, s)
         rate = cols * n / statistics.median(times[p.name])
@@ -179,8 +200,10 @@ def leg(name: str, note: str, factory: Callable[[], Any], peers: list[Peer], dat
         nbytes = p.state_bytes() if p.state_bytes else _state_bytes(states[p.name], cols)
         label = ("" if p.same else "≈ ") + p.name + ("" if p.subset is None or p.subset >= s else f" [{cols} streams]")
         agree = _agree(results["ours"][:, :cols], results[p.name]) if p.same else "(another statistic)"
-        print(f"   {label:<58}{rate:>13,.0f}{ratio:>10.2f}×{nbytes:>16,.0f}  {agree}")
+        print(f"   {label:<70}{rate:>13,.0f}{ratio:>10.2f}×{nbytes:>16,.0f}  {agree}")
         figures["peers"][p.name] = {"rate": rate, "ratio": ratio, "bytes": nbytes, "same": p.same, "agree": agree}
+        if p.name.startswith("river"):  # river's own model is one reading at a time: set against live calls
+            print(f"   {'':<70}{'':>13}{tick_rate / rate:>10.2f}×  ours live / river")
     same = {k: v for k, v in figures["peers"].items() if v["same"]}
     if same:
         best = min(same, key=lambda k: same[k]["ratio"])
@@ -275,7 +298,7 @@ def robust_peers(data: Data, subset_slow: int, subset_river: int) -> list[Peer]:
         Peer("bottleneck move_mean/move_std z-score (not robust)", _tail, robust_bottleneck_std, same=False),
         Peer("river RollingQuantile median + RollingQuantile of |x - median|", robust_river_setup, robust_river,
              same=False, subset=subset_river,
-             state_bytes=river_bytes(lambda c: _river_robust(c), data.x[:HISTORY])),
+             state_bytes=river_bytes("robust_z")),
     ]
 
 
@@ -341,7 +364,7 @@ def ewma_peers(data: Data, subset_river: int) -> list[Peer]:
         Peer("pandas ewm(alpha, adjust=False).mean()", ewma_setup, ewma_pandas),
         Peer("scipy signal.lfilter along the readings", ewma_setup, ewma_scipy),
         Peer("river stats.EWMean, one reading at a time", ewma_river_setup, ewma_river, subset=subset_river,
-             state_bytes=river_bytes(_river_ewma, data.x[:HISTORY])),
+             state_bytes=river_bytes("ewma")),
     ]
 
 
@@ -412,7 +435,7 @@ def cusum_peers(data: Data, subset_river: int) -> list[Peer]:
         Peer("numpy recursion, one vector step per reading", cusum_setup, cusum_recursion),
         Peer("river drift.PageHinkley, one reading at a time", lambda h, _t: [_river_ph(h[:, i]) for i in
              range(h.shape[1])], cusum_river, same=False, subset=subset_river,
-             state_bytes=river_bytes(_river_ph, data.x[:HISTORY])),
+             state_bytes=river_bytes("cusum")),
     ]
 
 
@@ -571,6 +594,15 @@ def live(n_pumps: int, seconds: int, warm: int) -> None:
           f"(over {seconds} s after {warm} s warm-up; {findings} findings on healthy noise)")
 
 
+def input_cost(data: Data, repeat: int) -> float:
+    """CPU seconds of the work every detector does on a batch before its own: ``check_batch`` and
+    ``Grid.of`` (median of ``repeat`` runs)."""
+    from detectors.streams import Grid, check_batch
+    s, n = data.streams, data.x.shape[0] - HISTORY
+    stream, ts, x = np.tile(np.arange(s), n), data.ts[HISTORY:].reshape(-1), data.x[HISTORY:].reshape(-1)
+    return statistics.median(_cpu(lambda: Grid.of(check_batch(stream, ts, x)[0]))[0] for _ in range(repeat + 1))
+
+
 LEGS = ("robust_z", "ewma", "cusum", "trend_to_limit", "stuck_sensor", "no_data")
 
 
@@ -600,7 +632,7 @@ def peers_against(data: Data, a: argparse.Namespace, legs: tuple[str, ...]) -> d
     out = {}
     for name in legs:
         note, factory, peers, values = cases[name]
-        out[name] = leg(name, note, factory, peers(), data, a.repeat, values)
+        out[name] = leg(name, note, factory, peers(), data, a.repeat, a.tick_rounds, values)
     return out
 
 
@@ -615,8 +647,12 @@ def main() -> None:
     p.add_argument("--pumps", type=int, default=2500)
     p.add_argument("--seconds", type=int, default=180)
     p.add_argument("--warm", type=int, default=30)
+    p.add_argument("--tick-rounds", type=int, default=20, help="live calls (one reading per stream) timed per leg")
     p.add_argument("--no-live", action="store_true", help="skip section 2")
+    p.add_argument("--river-bytes", help=argparse.SUPPRESS)  # internal: measure river's state in a fresh process
     a = p.parse_args()
+    if a.river_bytes:
+        return _print_river_bytes(a.river_bytes)
     legs = tuple(x for x in a.legs.split(",") if x)
     unknown = set(legs) - set(LEGS)
     if unknown:
@@ -628,6 +664,9 @@ def main() -> None:
           f"numpy {np.__version__}; load average {os.getloadavg()[0]:.2f} at start")
     data = make_data(a.streams, a.samples)
     figures = peers_against(data, a, legs)
+    layout = input_cost(data, a.repeat)
+    print(f"\nof ours' time on each batch, {layout * 1e3:.1f} ms (CPU) is checking the input (finite values, ids) "
+          "and finding its layout (rounds of the same streams): peers are handed the (readings, streams) array")
     print("\nsummary: ours / fastest peer computing the same scores (> 1: ours faster)")
     for name, f in figures.items():
         if "fastest" in f:
