@@ -17,7 +17,8 @@ look. The peers are benchmark-only dependencies: ``pip install -e '.[bench]'``.
    - where the only pandas route calls Python per window (``rolling.apply``), on a subset too.
 
    Printed per row: readings per CPU second (median of ``--repeat`` runs), ours / peer as a speed
-   ratio (> 1: ours faster), the bytes of state per stream each side carries between batches, and
+   ratio (> 1: ours faster; the median over the runs of the ratio of ours and the peer timed back to
+   back), the bytes of state per stream each side carries between batches, and
    ``agree``: the peer's scores equal ours within rtol 1e-6 (or how many readings differ). A peer
    marked ``≈`` computes a different statistic (a shortcut a user might take, or the nearest thing
    the library has); it is timed for scale and left out of "fastest peer".
@@ -197,12 +198,14 @@ def leg(name: str, note: str, factory: Callable[[], Any], peers: list[Peer], dat
     for p in peers:
         cols = s if p.subset is None else min(p.subset, s)
         rate = cols * n / statistics.median(times[p.name])
-        ratio = ours_rate / rate
+        # each run's ratio is of two back-to-back timings, so a change in the machine's load between
+        # runs falls on both; the median of those is the figure
+        per_run = [(tp / cols) / (to / s) for tp, to in zip(times[p.name], times["ours"])]
+        ratio = statistics.median(per_run)
         nbytes = p.state_bytes() if p.state_bytes else _state_bytes(states[p.name], cols)
         label = ("" if p.same else "≈ ") + p.name + ("" if p.subset is None or p.subset >= s else f" [{cols} streams]")
         agree = _agree(results["ours"][:, :cols], results[p.name]) if p.same else "(another statistic)"
         print(f"   {label:<70}{rate:>13,.0f}{ratio:>10.2f}×{nbytes:>16,.0f}  {agree}")
-        per_run = [(tp / cols) / (to / s) for tp, to in zip(times[p.name], times["ours"])]  # back to back
         figures["peers"][p.name] = {"rate": rate, "ratio": ratio, "bytes": nbytes, "same": p.same, "agree": agree,
                                     "runs": per_run}
         if p.name.startswith("river"):  # river's own model is one reading at a time: set against live calls
