@@ -1,27 +1,35 @@
 """Detector throughput against the libraries a user would reach for, and 10,000 live streams on one core.
 
 Run: ``.venv/bin/python bench/bench_detectors.py`` (10,000 streams × 1,000 readings, three runs of each
-leg: about four minutes on the 2-core machine); ``--streams 1000 --samples 200 --repeat 1`` for a quick
-look. The peers are benchmark-only dependencies: ``pip install -e '.[bench]'``.
+leg after an untimed one: about 2.5 CPU minutes, 4–7 minutes on the shared 2-core machine);
+``--streams 1000 --samples 200 --repeat 1 --no-live`` for a quick look. The peers are benchmark-only
+dependencies: ``pip install -e '.[bench]'``.
 
 1. Each streaming detector in steady state — every stream has ``HISTORY`` (100) readings behind it,
    given untimed, so every window is full and every baseline learnt, as in a running service — then
    one batch of ``--samples`` readings of each of ``--streams`` streams (interleaved in rounds, as a
    polled fleet sends them) timed, against the same batch through:
 
-   - pandas and bottleneck on the same readings laid out as a (readings, streams) array, which is a
-     free view of the batch; each peer carries across batches what it needs (the window's tail,
-     the last EWMA value, ...), prepends it and keeps the rows of this batch, as a user would;
+   - pandas, bottleneck, SciPy, or plain numpy where no library has the detector (CUSUM), on the same
+     readings laid out as a (readings, streams) array, which is a free view of the batch; each peer
+     carries across batches what it needs (the window's tail, the last EWMA value, ...), prepends it
+     and keeps the rows of this batch, as a user would;
    - river, one reading at a time (its model), on a subset of the streams (its cost per reading does
      not depend on the number of streams; ``[n streams]`` in the table);
    - where the only pandas route calls Python per window (``rolling.apply``), on a subset too.
+
+   The row ``ours, live`` calls the detector with one reading per stream per call (the live tick)
+   for ``--tick-rounds`` rounds: river's one-reading-at-a-time rate is set against that too.
 
    Printed per row: readings per CPU second (median of ``--repeat`` runs), ours / peer as a speed
    ratio (> 1: ours faster; the median over the runs of the ratio of ours and the peer timed back to
    back), the bytes of state per stream each side carries between batches, and
    ``agree``: the peer's scores equal ours within rtol 1e-6 (or how many readings differ). A peer
    marked ``≈`` computes a different statistic (a shortcut a user might take, or the nearest thing
-   the library has); it is timed for scale and left out of "fastest peer".
+   the library has); it is timed for scale and left out of "fastest peer". The peers compute the
+   detectors' definitions as they are now (a baseline learnt from the first ``WARMUP`` readings and
+   then frozen, a fixed floor on the scale): when a definition changes, its peer here must follow,
+   or ``agree`` says how many readings differ.
 2. 10,000 streams (2,500 pumps × 4 sensors) at one reading per second go through the Engine with
    the sample configuration's checks, one batch per simulated second; the CPU time per simulated
    second is the share of one core the detectors need to keep up.
