@@ -189,7 +189,8 @@ def leg(name: str, note: str, factory: Callable[[], Any], peers: list[Peer], dat
         t, got = _cpu(lambda det=det: det.update(*batch))
         keep["ours"].append(t)
         results["ours"] = got.reshape(n, s)
-        keep["ticks"].append(_cpu(lambda: live_ticks(copy.deepcopy(warm)))[0])
+        live = copy.deepcopy(warm)
+        keep["ticks"].append(_cpu(lambda live=live: live_ticks(live))[0])
         for p in peers:
             states[p.name] = p.setup(*hist[p.name])  # afresh (untimed): river's models change as they run
             t, out = _cpu(lambda p=p: p.run(states[p.name], x[HISTORY:, :p.subset], data.ts[HISTORY:, :p.subset]))
