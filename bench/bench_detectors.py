@@ -1,14 +1,35 @@
-"""Detector throughput against a per-sample Python loop, and 10,000 live streams on one core.
+"""Detector throughput against the libraries a user would reach for, and 10,000 live streams on one core.
 
-Run: ``.venv/bin/python bench/bench_detectors.py`` (about half a minute on the 2-core machine).
+Run: ``.venv/bin/python bench/bench_detectors.py`` (10,000 streams × 1,000 readings, three runs of each
+leg after an untimed one: about 2.5 CPU minutes, 4–7 minutes on the shared 2-core machine);
+``--streams 1000 --samples 200 --repeat 1 --no-live`` for a quick look. The peers are benchmark-only
+dependencies: ``pip install -e '.[bench]'``.
 
-1. For each streaming detector, the same readings (interleaved streams) go through (a) a
-   straightforward per-sample Python loop with per-stream state in dicts, (b) the detector called
-   once per reading (what a service that does not batch would do) and (c) the vectorised detector
-   in one call on fresh state; the results are compared (they must agree) and readings/s and the
-   ratios printed ((a) and (c) best of three, on a shared machine).
-1b. The windowed detectors (robust_z, trend_to_limit) in steady state: both sides first take 60
-   readings per stream untimed, so every window is full, as in a running service.
+1. Each streaming detector in steady state — every stream has ``HISTORY`` (100) readings behind it,
+   given untimed, so every window is full and every baseline learnt, as in a running service — then
+   one batch of ``--samples`` readings of each of ``--streams`` streams (interleaved in rounds, as a
+   polled fleet sends them) timed, against the same batch through:
+
+   - pandas, bottleneck, SciPy, or plain numpy where no library has the detector (CUSUM), on the same
+     readings laid out as a (readings, streams) array, which is a free view of the batch; each peer
+     carries across batches what it needs (the window's tail, the last EWMA value, ...), prepends it
+     and keeps the rows of this batch, as a user would;
+   - river, one reading at a time (its model), on a subset of the streams (its cost per reading does
+     not depend on the number of streams; ``[n streams]`` in the table);
+   - where the only pandas route calls Python per window (``rolling.apply``), on a subset too.
+
+   The row ``ours, live`` calls the detector with one reading per stream per call (the live tick)
+   for ``--tick-rounds`` rounds: river's one-reading-at-a-time rate is set against that too.
+
+   Printed per row: readings per CPU second (median of ``--repeat`` runs), ours / peer as a speed
+   ratio (> 1: ours faster; the median over the runs of the ratio of ours and the peer timed back to
+   back), the bytes of state per stream each side carries between batches, and
+   ``agree``: the peer's scores equal ours within rtol 1e-6 (or how many readings differ). A peer
+   marked ``≈`` computes a different statistic (a shortcut a user might take, or the nearest thing
+   the library has); it is timed for scale and left out of "fastest peer". The peers compute the
+   detectors' definitions as they are now (a baseline learnt from the first ``WARMUP`` readings and
+   then frozen, a fixed floor on the scale): when a definition changes, its peer here must follow,
+   or ``agree`` says how many readings differ.
 2. 10,000 streams (2,500 pumps × 4 sensors) at one reading per second go through the Engine with
    the sample configuration's checks, one batch per simulated second; the CPU time per simulated
    second is the share of one core the detectors need to keep up.
@@ -17,228 +38,546 @@ Run: ``.venv/bin/python bench/bench_detectors.py`` (about half a minute on the 2
 from __future__ import annotations
 
 import argparse
-import math
+import copy
+import gc
+import os
+import statistics
+import subprocess
+import sys
 import time
-from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
+from numpy.lib.stride_tricks import sliding_window_view
 
-from detectors import (Cusum, DetectorsConfig, Engine, Ewma, IsoZones, NoData, RobustZ, StaticLimit, StuckSensor,
-                       TrendToLimit)
+from detectors import Cusum, DetectorsConfig, Engine, Ewma, NoData, RobustZ, StuckSensor, TrendToLimit
 
 ROOT = Path(__file__).resolve().parents[1]
-# EWMA and CUSUM learn their baseline from this many readings of a stream; it is below the run's
-# readings per stream so that most readings are scored (with the detectors' default of 100 and 100
-# readings per stream, both sides would only ever learn and score 0).
-WARMUP = 20
+HISTORY = 100  # readings per stream before the timed batch: the EWMA/CUSUM warm-up, and every window full
+NS_PER_S, NS_PER_H = 10**9, 3_600 * 10**9
+
+# The detectors' parameters (their defaults where they have one); the peers compute the same thing.
+WINDOW, THRESHOLD, MIN_SCALE = 60, 6.0, 1e-6               # robust_z
+ALPHA, LIMIT_SIGMAS, WARMUP, MIN_STD = 0.05, 3.0, 100, 1e-6  # ewma, cusum
+K, H = 0.5, 8.0                                             # cusum
+LIMIT, HORIZON_H, MIN_POINTS, Z = 20.0, 12.0, 12, 2.0       # trend_to_limit (window WINDOW)
+STUCK_WINDOW, MAX_GAP_S = 30, 300.0                         # stuck_sensor, no_data
 
 
-# --- the per-sample loops: what someone would write first --------------------------------------
+# --- the data ----------------------------------------------------------------------------------
 
-def loop_static(stream, ts, value, high=10.0):
-    return [1.0 + (v - high) / abs(high) for v in value.tolist()]
+@dataclass
+class Data:
+    """``HISTORY + samples`` rows of readings of ``streams`` streams: (rows, streams) arrays."""
 
+    x: np.ndarray       # float64 readings
+    ts: np.ndarray      # int64 ns
+    stuck: np.ndarray   # readings with repeats (quantised streams, a frozen stretch) for stuck_sensor
 
-def loop_iso(stream, ts, value, bc=7.0):
-    return [v / bc for v in value.tolist()]
-
-
-def loop_robust_z(stream, ts, value, window=60, threshold=6.0, min_periods=10, min_scale=1e-6):
-    hist = defaultdict(lambda: deque(maxlen=window))
-    out = []
-    for s, v in zip(stream.tolist(), value.tolist()):
-        h = hist[s]
-        if len(h) >= min_periods:
-            srt = sorted(h)
-            med = _median(srt)
-            mad = _median(sorted(abs(x - med) for x in srt))
-            out.append(abs(v - med) / max(1.4826 * mad, min_scale) / threshold)
-        else:
-            out.append(0.0)
-        h.append(v)
-    return out
+    @property
+    def streams(self) -> int:
+        return self.x.shape[1]
 
 
-def _median(srt):
-    n = len(srt)
-    return 0.5 * (srt[(n - 1) // 2] + srt[n // 2])
-
-
-def _baseline_loop(stream, value, warmup, min_std, each):
-    state = defaultdict(lambda: [0, 0.0, 0.0])
-    out = []
-    for s, v in zip(stream.tolist(), value.tolist()):
-        st = state[s]
-        if st[0] < warmup:
-            st[1] += v
-            st[2] += v * v
-        st[0] += 1
-        k = min(st[0], warmup)
-        mean = st[1] / k
-        std = max(math.sqrt(max((st[2] - k * mean * mean) / max(k - 1, 1), 0.0)), min_std)
-        out.append(each(s, v, mean, std, st[0] > warmup))
-    return out
-
-
-def loop_ewma(stream, ts, value, alpha=0.05, limit_sigmas=3.0, warmup=WARMUP, min_std=1e-6):
-    z = {}
-
-    def each(s, v, mean, std, scored):
-        z[s] = v if s not in z else alpha * v + (1 - alpha) * z[s]
-        width = limit_sigmas * std * math.sqrt(alpha / (2 - alpha))
-        return abs(z[s] - mean) / width if scored else 0.0
-    return _baseline_loop(stream, value, warmup, min_std, each)
-
-
-def loop_cusum(stream, ts, value, k=0.5, h=8.0, warmup=WARMUP, min_std=1e-6):
-    up, down = defaultdict(float), defaultdict(float)
-
-    def each(s, v, mean, std, scored):
-        if scored:
-            y = (v - mean) / std
-            up[s] = max(0.0, up[s] + y - k)
-            down[s] = max(0.0, down[s] - y - k)
-        return max(up[s], down[s]) / h
-    return _baseline_loop(stream, value, warmup, min_std, each)
-
-
-def loop_trend(stream, ts, value, limit=20.0, horizon_h=12.0, window=60, min_points=12, z=2.0):
-    hist = defaultdict(lambda: deque(maxlen=window))
-    out = []
-    for s, t, v in zip(stream.tolist(), ts.tolist(), value.tolist()):
-        h = hist[s]
-        h.append((t, v))
-        n = len(h)
-        score = 0.0
-        if n >= min_points:
-            tt = [(ti - t) / 3.6e12 for ti, _ in h]
-            vv = [vi for _, vi in h]
-            tm, vm = sum(tt) / n, sum(vv) / n
-            sxx = sum((a - tm) ** 2 for a in tt)
-            if sxx > 0:
-                slope = sum((a - tm) * (b - vm) for a, b in zip(tt, vv)) / sxx
-                level = vm - slope * tm
-                res = sum((b - vm - slope * (a - tm)) ** 2 for a, b in zip(tt, vv))
-                se = math.sqrt(res / max(n - 2, 1) / sxx)
-                if level >= limit:
-                    score = 100.0
-                elif slope > z * se:
-                    eta = max(limit - level, 0.0) / slope
-                    score = horizon_h / max(eta, horizon_h / 100)
-        out.append(score)
-    return out
-
-
-def loop_stuck(stream, ts, value, window=30, tolerance=0.0):
-    last, run = {}, defaultdict(int)
-    out = []
-    for s, v in zip(stream.tolist(), value.tolist()):
-        run[s] = run[s] + 1 if s in last and abs(v - last[s]) <= tolerance else 1
-        last[s] = v
-        out.append(run[s] / window)
-    return out
-
-
-def loop_no_data(stream, ts, value, max_gap_s=300.0):
-    last = {}
-    out = []
-    for s, t in zip(stream.tolist(), ts.tolist()):
-        out.append((t - last[s]) / 1e9 / max_gap_s if s in last else 0.0)
-        last[s] = t
-    return out
-
-
-CASES = {
-    "static_limit": (lambda: StaticLimit(high=10.0), loop_static),
-    "iso_zones": (lambda: IsoZones(ab=5.6, bc=7.0, cd=9.0), loop_iso),
-    "robust_z": (lambda: RobustZ(window=60), loop_robust_z),
-    "ewma": (lambda: Ewma(warmup=WARMUP), loop_ewma),
-    "cusum": (lambda: Cusum(warmup=WARMUP), loop_cusum),
-    "trend_to_limit": (lambda: TrendToLimit(limit=20.0, horizon_h=12, window=60), loop_trend),
-    "stuck_sensor": (lambda: StuckSensor(window=30), loop_stuck),
-    "no_data": (lambda: NoData(max_gap_s=300), loop_no_data),
-}
-
-
-def readings(n_streams: int, per_stream: int, seed: int = 0):
+def make_data(streams: int, samples: int, seed: int = 0) -> Data:
     rng = np.random.default_rng(seed)
-    stream = np.tile(np.arange(n_streams), per_stream)
-    ts = (np.repeat(np.arange(per_stream), n_streams) * 60 + rng.integers(0, 5, n_streams * per_stream)) * 10**9
-    value = 5.0 + rng.normal(0, 0.3, len(stream))
-    value[::97] += 4.0
-    return stream, ts.astype(np.int64), value
+    rows = HISTORY + samples
+    ts = (np.arange(rows)[:, None] * 60 + rng.integers(0, 5, (rows, streams))) * NS_PER_S  # 1 min, jittered
+    x = 5.0 + rng.normal(0, 0.3, (rows, streams))
+    x.reshape(-1)[::97] += 4.0                                       # spikes
+    hours = (ts - ts[0, 0]) / NS_PER_H
+    rising = np.arange(streams) % 10 == 1                            # a tenth of the streams rise 1/h
+    x[HISTORY:, rising] += hours[HISTORY:, rising] - hours[HISTORY, rising]
+    stuck = x.copy()
+    quantised = np.arange(streams) % 10 == 3
+    stuck[:, quantised] = np.round(stuck[:, quantised] * 2) / 2      # reports in 0.5 steps: repeats
+    frozen = np.arange(streams) % 10 == 7
+    stuck[HISTORY + samples // 3:HISTORY + 2 * samples // 3, frozen] = stuck[HISTORY + samples // 3, frozen]
+    return Data(x, ts.astype(np.int64), stuck)
 
 
-def throughput(n_streams: int, per_stream: int) -> None:
-    stream, ts, value = readings(n_streams, per_stream)
-    n = len(value)
-    print(f"1. throughput: {n_streams} streams × {per_stream} readings = {n:,} readings per run")
-    print("   (a) pure-Python loop, per-stream state in dicts; (b) the same detector called once per reading;")
-    print("   ours: one call for the whole batch. Readings per CPU second; ratios ours / baseline.")
-    print(f"   {'detector':<16}{'(a) loop':>12}{'(b) per call':>14}{'ours':>14}{'vs (a)':>9}{'vs (b)':>9}  agree")
-    k = min(n, 3000)
-    for name, (factory, loop) in CASES.items():
-        t_loop = math.inf
-        for _ in range(3):  # best of three on both sides: the machine is shared
-            t0 = time.process_time()
-            expected = np.asarray(loop(stream, ts, value))
-            t_loop = min(t_loop, time.process_time() - t0)
-        one = factory()
-        t0 = time.process_time()
-        singles = [one.update(stream[i:i + 1], ts[i:i + 1], value[i:i + 1])[0] for i in range(k)]
-        t_single = (time.process_time() - t0) * n / k
-        t_vec = math.inf
-        for _ in range(3):
-            det = factory()
-            t0 = time.process_time()
-            got = det.update(stream, ts, value)
-            t_vec = min(t_vec, time.process_time() - t0)
-        agree = np.allclose(got, expected, rtol=1e-7, atol=1e-9) and np.array_equal(got[:k], singles)
-        print(f"   {name:<16}{n / t_loop:>12,.0f}{n / t_single:>14,.0f}{n / t_vec:>14,.0f}"
-              f"{t_loop / t_vec:>8.1f}×{t_single / t_vec:>8.0f}×  {agree}")
+# --- measurement helpers -----------------------------------------------------------------------
 
+@dataclass
+class Peer:
+    """One way a user would compute a detector's scores with another library.
 
-def _best_cpu(f, *args, repeat: int = 3):
-    """(fewest CPU seconds of ``repeat`` calls, the last result)."""
-    best, result = math.inf, None
-    for _ in range(repeat):
-        t0 = time.process_time()
-        result = f(*args)
-        best = min(best, time.process_time() - t0)
-    return best, result
-
-
-def steady(n_streams: int, per_stream: int, windowed=("robust_z", "trend_to_limit")) -> None:
-    """The windowed detectors once every stream's window is full (the state of a running service).
-
-    A fresh detector, as in section 1, scores the first ``window`` readings of each stream over
-    partial windows, which is cheaper for the loop; here both sides first take 60 readings per
-    stream untimed. The loop keeps its state inside, so its time is that of all readings minus
-    that of the warm-up ones (best of three of each).
+    ``setup(hist, hist_ts) -> state`` (untimed) builds what the peer carries between batches from the
+    history rows; ``run(state, x, ts) -> scores`` (timed) scores the batch rows, shape (rows, streams).
     """
-    warm = 60
-    stream, ts, value = readings(n_streams, per_stream + warm)
-    k = n_streams * warm
-    n = len(value) - k
-    print(f"\n1b. steady state: the same {n:,} readings after {warm} untimed readings per stream")
-    for name in windowed:
-        factory, loop = CASES[name]
-        t_all, expected = _best_cpu(loop, stream, ts, value)
-        t_warm, _ = _best_cpu(loop, stream[:k], ts[:k], value[:k])
 
-        def ours():
-            det = factory()
-            det.update(stream[:k], ts[:k], value[:k])
-            t0 = time.process_time()
-            got = det.update(stream[k:], ts[k:], value[k:])
-            return time.process_time() - t0, got
-        t_ours, got = min((ours() for _ in range(3)), key=lambda r: r[0])
-        agree = np.allclose(got, np.asarray(expected)[k:], rtol=1e-7, atol=1e-9)
-        print(f"   {name:<16}{n / (t_all - t_warm):>12,.0f}{'':>14}{n / t_ours:>14,.0f}"
-              f"{(t_all - t_warm) / t_ours:>8.1f}×{'':>9}  {agree}")
+    name: str
+    setup: Callable[[np.ndarray, np.ndarray], Any]
+    run: Callable[[Any, np.ndarray, np.ndarray], np.ndarray]
+    same: bool = True             # computes the detector's statistic (False: ≈, for scale only)
+    subset: int | None = None     # streams it is timed on (None: all)
+    state_bytes: Callable[[], float] | None = None  # measured otherwise than from the state's arrays
 
+
+def _state_bytes(state: Any, streams: int) -> float:
+    arrays = state if isinstance(state, tuple) else (state,)
+    return sum(a.nbytes for a in arrays if isinstance(a, np.ndarray)) / streams
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def river_bytes(kind: str) -> Callable[[], float]:
+    """Resident memory per stream of river's per-stream objects for ``kind``, measured in a fresh
+    process (river keeps its windows in Rust, out of tracemalloc's sight, and in this process freed
+    memory would be reused)."""
+    def measure() -> float:
+        out = subprocess.run([sys.executable, __file__, "--river-bytes", kind], capture_output=True, text=True,
+                             check=True)
+        return float(out.stdout)
+    return measure
+
+
+def _print_river_bytes(kind: str, n: int = 20_000) -> None:
+    hist = np.random.default_rng(0).normal(5.0, 0.3, (HISTORY, 100))
+    build = {"robust_z": _river_robust, "ewma": _river_ewma, "cusum": _river_ph}[kind]
+    build(hist[:, 0])  # imports and first-use allocations, outside the measurement
+    gc.collect()
+    before = _rss()
+    kept = [build(hist[:, i % hist.shape[1]]) for i in range(n)]
+    print((_rss() - before) / len(kept))
+
+
+def _cpu(f: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.process_time()
+    out = f()
+    return time.process_time() - t0, out
+
+
+def _agree(ours: np.ndarray, theirs: np.ndarray) -> str:
+    ok = np.isclose(theirs, ours, rtol=1e-6, atol=1e-9)
+    return "yes" if ok.all() else f"{(~ok).sum():,} of {ok.size:,} differ"
+
+
+def leg(name: str, note: str, factory: Callable[[], Any], peers: list[Peer], data: Data, repeat: int,
+        tick_rounds: int, values: np.ndarray | None = None) -> dict[str, Any]:
+    """Time ours and each peer on the batch rows of ``data``; print the rows; return the figures."""
+    x = data.x if values is None else values
+    s, n = data.streams, x.shape[0] - HISTORY
+    stream = np.tile(np.arange(s), HISTORY + n)
+    flat_ts, flat_x = data.ts.reshape(-1), x.reshape(-1)
+    cut = s * HISTORY
+    warm = factory()
+    warm.update(stream[:cut], flat_ts[:cut], flat_x[:cut])
+    batch = (stream[cut:], flat_ts[cut:], flat_x[cut:])
+    ours_bytes = sum(a[0].nbytes for a in warm.state_.values())
+    hist = {p.name: (x[:HISTORY, :p.subset], data.ts[:HISTORY, :p.subset]) for p in peers}
+    times: dict[str, list[float]] = {"ours": [], "ticks": [], **{p.name: [] for p in peers}}
+    results: dict[str, np.ndarray] = {}
+    states: dict[str, Any] = {}
+    ticks = min(tick_rounds, n)
+    ids = np.arange(s)
+
+    def live_ticks(det):
+        for j in range(HISTORY, HISTORY + ticks):
+            det.update(ids, data.ts[j], x[j])
+    # one untimed run of each first: the first use of this much memory in the process pays page faults
+    for run in range(repeat + 1):  # interleaved, so load from other work falls on both sides alike
+        keep = times if run else {k: [] for k in times}
+        det = copy.deepcopy(warm)
+        t, got = _cpu(lambda det=det: det.update(*batch))
+        keep["ours"].append(t)
+        results["ours"] = got.reshape(n, s)
+        live = copy.deepcopy(warm)
+        keep["ticks"].append(_cpu(lambda live=live: live_ticks(live))[0])
+        for p in peers:
+            states[p.name] = p.setup(*hist[p.name])  # afresh (untimed): river's models change as they run
+            t, out = _cpu(lambda p=p: p.run(states[p.name], x[HISTORY:, :p.subset], data.ts[HISTORY:, :p.subset]))
+            keep[p.name].append(t)
+            results[p.name] = out
+    ours_rate = s * n / statistics.median(times["ours"])
+    tick_rate = s * ticks / statistics.median(times["ticks"])
+    print(f"\n{name}: {note}")
+    print(f"   {'':<70}{'readings/s':>13}{'ours/peer':>11}{'state B/stream':>16}  agree")
+    print(f"   {'ours (faultline ' + type(warm).__name__ + ', the batch in one call)':<70}{ours_rate:>13,.0f}{'':>11}"
+          f"{ours_bytes:>16,.0f}")
+    print(f"   {f'ours, live: one reading per stream per call [{ticks} calls]':<70}{tick_rate:>13,.0f}")
+    figures = {"ours": ours_rate, "ticks": tick_rate, "ours_bytes": ours_bytes, "peers": {}}
+    for p in peers:
+        cols = s if p.subset is None else min(p.subset, s)
+        rate = cols * n / statistics.median(times[p.name])
+        # each run's ratio is of two back-to-back timings, so a change in the machine's load between
+        # runs falls on both; the median of those is the figure
+        per_run = [(tp / cols) / (to / s) for tp, to in zip(times[p.name], times["ours"])]
+        ratio = statistics.median(per_run)
+        nbytes = p.state_bytes() if p.state_bytes else _state_bytes(states[p.name], cols)
+        label = ("" if p.same else "≈ ") + p.name + ("" if p.subset is None or p.subset >= s else f" [{cols} streams]")
+        agree = _agree(results["ours"][:, :cols], results[p.name]) if p.same else "(another statistic)"
+        print(f"   {label:<70}{rate:>13,.0f}{ratio:>10.2f}×{nbytes:>16,.0f}  {agree}")
+        figures["peers"][p.name] = {"rate": rate, "ratio": ratio, "bytes": nbytes, "same": p.same, "agree": agree,
+                                    "runs": per_run}
+        if p.name.startswith("river"):  # river's own model is one reading at a time: set against live calls
+            print(f"   {'':<70}{'':>13}{tick_rate / rate:>10.2f}×  ours live / river")
+    same = {k: v for k, v in figures["peers"].items() if v["same"]}
+    if same:
+        best = min(same, key=lambda k: same[k]["ratio"])
+        print(f"   => ours / fastest peer ({best}): {same[best]['ratio']:.2f}×")
+        figures["fastest"] = (best, same[best]["ratio"])
+    return figures
+
+
+# --- robust_z: |x - median| / (1.4826 MAD) over the previous WINDOW readings ---------------------
+
+def _robust_scores(x, med, mad):
+    return np.abs(x - med) / np.maximum(1.4826 * mad, MIN_SCALE) / THRESHOLD
+
+
+def _tail(hist, _ts):
+    return hist[-WINDOW:].copy()
+
+
+def _exact_mad(a):
+    return np.median(np.abs(a - np.median(a)))
+
+
+def robust_pandas_apply(tail, x, _ts):
+    import pandas as pd
+    full = pd.DataFrame(np.vstack([tail, x])[:-1])   # a reading is scored against the ones before it
+    roll = full.rolling(WINDOW)
+    med = roll.median().to_numpy()[WINDOW - 1:]
+    mad = roll.apply(_exact_mad, raw=True).to_numpy()[WINDOW - 1:]
+    return _robust_scores(x, med, mad)
+
+
+def robust_pandas_shortcut(tail, x, _ts):
+    import pandas as pd
+    full = pd.DataFrame(np.vstack([tail, x])[:-1])
+    med = full.rolling(WINDOW).median()
+    # each reading's distance to its own window's median, then their rolling median: not the MAD of
+    # a window (that measures every reading of the window against that window's median)
+    mad = (full - med).abs().rolling(WINDOW).median()
+    return _robust_scores(x, med.to_numpy()[WINDOW - 1:], mad.to_numpy()[WINDOW - 1:])
+
+
+def robust_bottleneck(tail, x, _ts, block: int = 64):
+    import bottleneck as bn
+    full = np.vstack([tail, x])[:-1]
+    med = bn.move_median(full, WINDOW, axis=0)[WINDOW - 1:]
+    mad = np.empty_like(med)
+    for a in range(0, full.shape[1], block):  # the deviations of every window: some streams at a time
+        win = sliding_window_view(full[:, a:a + block], WINDOW, axis=0)
+        mad[:, a:a + block] = bn.median(np.abs(win - med[:, a:a + block, None]), axis=-1)
+    return _robust_scores(x, med, mad)
+
+
+def robust_bottleneck_std(tail, x, _ts):
+    import bottleneck as bn
+    full = np.vstack([tail, x])[:-1]
+    mean = bn.move_mean(full, WINDOW, axis=0)[WINDOW - 1:]
+    std = bn.move_std(full, WINDOW, axis=0, ddof=1)[WINDOW - 1:]
+    return np.abs(x - mean) / np.maximum(std, MIN_SCALE) / THRESHOLD
+
+
+def _river_robust(column):
+    from river import stats
+    med, mad = stats.RollingQuantile(0.5, WINDOW), stats.RollingQuantile(0.5, WINDOW)
+    for v in column.tolist():
+        med.update(v)
+        mad.update(abs(v - med.get()))
+    return med, mad
+
+
+def robust_river_setup(hist, _ts):
+    return [_river_robust(hist[:, i]) for i in range(hist.shape[1])]
+
+
+def robust_river(models, x, _ts):
+    out = np.empty(x.shape)
+    for i, (med, mad) in enumerate(models):
+        col = out[:, i]
+        for j, v in enumerate(x[:, i].tolist()):
+            col[j] = abs(v - med.get()) / max(1.4826 * mad.get(), MIN_SCALE) / THRESHOLD
+            med.update(v)
+            mad.update(abs(v - med.get()))
+    return out
+
+
+def robust_peers(data: Data, subset_slow: int, subset_river: int) -> list[Peer]:
+    return [
+        Peer("pandas rolling(60).median() + rolling.apply(MAD, raw=True)", _tail, robust_pandas_apply,
+             subset=subset_slow),
+        Peer("bottleneck move_median + bn.median of the windows' deviations", _tail, robust_bottleneck),
+        Peer("pandas rolling median, MAD as rolling median of |x - median|", _tail, robust_pandas_shortcut,
+             same=False),
+        Peer("bottleneck move_mean/move_std z-score (not robust)", _tail, robust_bottleneck_std, same=False),
+        Peer("river RollingQuantile median + RollingQuantile of |x - median|", robust_river_setup, robust_river,
+             same=False, subset=subset_river,
+             state_bytes=river_bytes("robust_z")),
+    ]
+
+
+# --- ewma: z = a x + (1 - a) z against the warm-up's mean and std ------------------------------
+
+def _baseline(hist):
+    w = hist[:WARMUP]
+    return w.mean(axis=0), np.maximum(w.std(axis=0, ddof=1), MIN_STD)
+
+
+def _ewma_scores(z, mean, std):
+    return np.abs(z - mean) / (LIMIT_SIGMAS * std * np.sqrt(ALPHA / (2 - ALPHA)))
+
+
+def ewma_setup(hist, _ts):
+    import pandas as pd
+    mean, std = _baseline(hist)
+    z = pd.DataFrame(hist).ewm(alpha=ALPHA, adjust=False).mean().to_numpy()[-1]
+    return z, mean, std
+
+
+def ewma_pandas(state, x, _ts):
+    import pandas as pd
+    z0, mean, std = state
+    # adjust=False is the recursion from the first row, which is the last EWMA value carried over
+    z = pd.DataFrame(np.vstack([z0, x])).ewm(alpha=ALPHA, adjust=False).mean().to_numpy()[1:]
+    return _ewma_scores(z, mean, std)
+
+
+def ewma_scipy(state, x, _ts):
+    from scipy import signal
+    z0, mean, std = state
+    z = signal.lfilter([ALPHA], [1.0, ALPHA - 1.0], x, axis=0, zi=((1 - ALPHA) * z0)[None, :])[0]
+    return _ewma_scores(z, mean, std)
+
+
+def _river_ewma(column):
+    from river import stats
+    e = stats.EWMean(fading_factor=ALPHA)  # river's fading factor is the weight of the new reading
+    for v in column.tolist():
+        e.update(v)
+    return e
+
+
+def ewma_river_setup(hist, ts):
+    mean, std = _baseline(hist)
+    return [_river_ewma(hist[:, i]) for i in range(hist.shape[1])], mean, std
+
+
+def ewma_river(state, x, _ts):
+    models, mean, std = state
+    z = np.empty(x.shape)
+    for i, e in enumerate(models):
+        col = z[:, i]
+        for j, v in enumerate(x[:, i].tolist()):
+            e.update(v)
+            col[j] = e.get()
+    return _ewma_scores(z, mean, std)
+
+
+def ewma_peers(data: Data, subset_river: int) -> list[Peer]:
+    return [
+        Peer("pandas ewm(alpha, adjust=False).mean()", ewma_setup, ewma_pandas),
+        Peer("scipy signal.lfilter along the readings", ewma_setup, ewma_scipy),
+        Peer("river stats.EWMean, one reading at a time", ewma_river_setup, ewma_river, subset=subset_river,
+             state_bytes=river_bytes("ewma")),
+    ]
+
+
+# --- cusum: tabular CUSUM on (x - mean) / std; no library has it, so what a user would write -------
+
+def cusum_setup(hist, _ts):
+    mean, std = _baseline(hist)
+    zero = np.zeros(hist.shape[1])  # the history is all warm-up: nothing accumulated yet
+    return mean, std, zero, zero.copy(), zero.copy(), zero.copy()
+
+
+def cusum_numpy(state, x, _ts):
+    """Page's CUSUM by cumulative sums (Lindley: S = C - min(0, running min of C)), both sides."""
+    mean, std, up_c, up_m, down_c, down_m = state
+    y = (x - mean) / std
+    up = np.cumsum(y - K, axis=0) + up_c
+    down = np.cumsum(-y - K, axis=0) + down_c
+    s_up = up - np.minimum(np.minimum.accumulate(up, axis=0), up_m)
+    s_down = down - np.minimum(np.minimum.accumulate(down, axis=0), down_m)
+    return np.maximum(s_up, s_down) / H
+
+
+def cusum_pandas(state, x, _ts):
+    import pandas as pd
+    mean, std, up_c, up_m, down_c, down_m = state
+    y = (pd.DataFrame(x) - mean) / std
+    up, down = (y - K).cumsum() + up_c, (-y - K).cumsum() + down_c
+    s_up = up - np.minimum(up.cummin(), up_m)
+    s_down = down - np.minimum(down.cummin(), down_m)
+    return (np.maximum(s_up, s_down) / H).to_numpy()
+
+
+def cusum_recursion(state, x, _ts):
+    """S = max(0, S + y - k) a row at a time, each row one vector operation over the streams."""
+    mean, std, up_c, up_m, down_c, down_m = state
+    y = (x - mean) / std
+    s_up, s_down = up_c - up_m, down_c - down_m
+    out = np.empty(x.shape)
+    for j in range(len(x)):
+        s_up = np.maximum(s_up + y[j] - K, 0.0)
+        s_down = np.maximum(s_down - y[j] - K, 0.0)
+        out[j] = np.maximum(s_up, s_down) / H
+    return out
+
+
+def _river_ph(column):
+    from river import drift
+    ph = drift.PageHinkley(min_instances=WARMUP, delta=K, threshold=H)
+    for v in column.tolist():
+        ph.update(v)
+    return ph
+
+
+def cusum_river(models, x, _ts):
+    out = np.empty(x.shape)
+    for i, ph in enumerate(models):
+        col = out[:, i]
+        for j, v in enumerate(x[:, i].tolist()):
+            ph.update(v)
+            col[j] = ph.drift_detected
+    return out
+
+
+def cusum_peers(data: Data, subset_river: int) -> list[Peer]:
+    return [
+        Peer("numpy cumsum + minimum.accumulate (Lindley form)", cusum_setup, cusum_numpy),
+        Peer("pandas cumsum() + cummin()", cusum_setup, cusum_pandas),
+        Peer("numpy recursion, one vector step per reading", cusum_setup, cusum_recursion),
+        Peer("river drift.PageHinkley, one reading at a time", lambda h, _t: [_river_ph(h[:, i]) for i in
+             range(h.shape[1])], cusum_river, same=False, subset=subset_river,
+             state_bytes=river_bytes("cusum")),
+    ]
+
+
+# --- trend_to_limit: least-squares line over the last WINDOW readings, time to LIMIT --------------
+
+def _trend_scores(n, mt, mv, cxx, cxy, cyy, t_now):
+    """The detector's score from each window's centred sums (the formulas in detectors/trend.py)."""
+    slope = cxy / np.maximum(cxx, 1e-300)
+    level = mv + slope * (t_now - mt)
+    se = np.sqrt(np.maximum(cyy - slope * cxy, 0.0) / max(n - 2, 1) / np.maximum(cxx, 1e-300))
+    rising = slope > Z * se
+    with np.errstate(divide="ignore", invalid="ignore"):
+        eta = np.maximum(LIMIT - level, 0.0) / slope
+        score = np.where(rising, HORIZON_H / np.maximum(eta, HORIZON_H / 100), 0.0)
+    return np.where(level >= LIMIT, 100.0, score)
+
+
+def _trend_tail(hist, hist_ts):
+    return hist[-(WINDOW - 1):].copy(), hist_ts[-(WINDOW - 1):].copy()
+
+
+def _hours(ts, origin):
+    return (ts - origin) / NS_PER_H
+
+
+def trend_pandas(state, x, ts):
+    import pandas as pd
+    tail, tail_ts = state
+    t = pd.DataFrame(_hours(np.vstack([tail_ts, ts]), tail_ts[0, 0]))
+    v = pd.DataFrame(np.vstack([tail, x]))
+    tr, vr = t.rolling(WINDOW), v.rolling(WINDOW)
+    n = WINDOW - 1  # pandas' var and cov divide by n - 1
+    cut = WINDOW - 1
+    return _trend_scores(WINDOW, tr.mean().to_numpy()[cut:], vr.mean().to_numpy()[cut:], n * tr.var().to_numpy()[cut:],
+                         n * vr.cov(t).to_numpy()[cut:], n * vr.var().to_numpy()[cut:], t.to_numpy()[cut:])
+
+
+def trend_bottleneck(state, x, ts):
+    import bottleneck as bn
+    tail, tail_ts = state
+    t = _hours(np.vstack([tail_ts, ts]), tail_ts[0, 0])
+    v = np.vstack([tail, x])
+    cut = WINDOW - 1
+
+    def s(a):
+        return bn.move_sum(a, WINDOW, axis=0)[cut:]
+    st, sv = s(t), s(v)
+    mt, mv = st / WINDOW, sv / WINDOW
+    return _trend_scores(WINDOW, mt, mv, s(t * t) - st * mt, s(t * v) - st * mv, s(v * v) - sv * mv, t[cut:])
+
+
+def trend_peers() -> list[Peer]:
+    return [
+        Peer("pandas rolling mean/var/cov, OLS from them", _trend_tail, trend_pandas),
+        Peer("bottleneck move_sum of t, v, t², tv, v², OLS from them", _trend_tail, trend_bottleneck),
+    ]
+
+
+# --- stuck_sensor: readings in a row equal to their predecessor ----------------------------------
+
+def stuck_setup(hist, _ts):
+    run = np.ones(hist.shape[1])
+    for j in range(1, len(hist)):
+        run = np.where(hist[j] == hist[j - 1], run + 1, 1)
+    return hist[-1].copy(), run
+
+
+def _run_lengths(last_break, carried, n):
+    i = np.arange(n)[:, None]
+    return np.where(np.isnan(last_break), carried + i + 1, i - last_break + 1) / STUCK_WINDOW
+
+
+def stuck_pandas(state, x, _ts):
+    import pandas as pd
+    last, carried = state
+    d = pd.DataFrame(np.vstack([last, x]))
+    same = d.eq(d.shift()).to_numpy()[1:]
+    rows = pd.DataFrame(np.broadcast_to(np.arange(len(x), dtype=float)[:, None], x.shape))
+    last_break = rows.where(~same).ffill().to_numpy()   # the latest reading that moved
+    return _run_lengths(last_break, carried, len(x))
+
+
+def stuck_bottleneck(state, x, _ts):
+    import bottleneck as bn
+    last, carried = state
+    moved = np.vstack([last, x])
+    moved = moved[1:] != moved[:-1]
+    last_break = bn.push(np.where(moved, np.arange(len(x), dtype=float)[:, None], np.nan), axis=0)
+    return _run_lengths(last_break, carried, len(x))
+
+
+def stuck_numpy(state, x, _ts):
+    last, carried = state
+    moved = np.vstack([last, x])
+    moved = moved[1:] != moved[:-1]
+    last_break = np.maximum.accumulate(np.where(moved, np.arange(len(x))[:, None], -1), axis=0)
+    return _run_lengths(np.where(last_break < 0, np.nan, last_break), carried, len(x))
+
+
+def stuck_peers() -> list[Peer]:
+    return [
+        Peer("pandas eq(shift()), where, ffill", stuck_setup, stuck_pandas),
+        Peer("bottleneck push (forward fill) of the last change", stuck_setup, stuck_bottleneck),
+        Peer("numpy maximum.accumulate of the last change", stuck_setup, stuck_numpy),
+    ]
+
+
+# --- no_data: seconds since the stream's previous reading ----------------------------------------
+
+def no_data_setup(_hist, hist_ts):
+    return hist_ts[-1].copy()
+
+
+def no_data_pandas(last, _x, ts):
+    import pandas as pd
+    return (pd.DataFrame(np.vstack([last, ts])).diff().to_numpy()[1:] / NS_PER_S) / MAX_GAP_S
+
+
+def no_data_numpy(last, _x, ts):
+    return np.diff(np.vstack([last, ts]), axis=0) / NS_PER_S / MAX_GAP_S
+
+
+def no_data_peers() -> list[Peer]:
+    return [Peer("pandas diff()", no_data_setup, no_data_pandas), Peer("numpy diff", no_data_setup, no_data_numpy)]
+
+
+# --- 2. live -----------------------------------------------------------------------------------
 
 def live(n_pumps: int, seconds: int, warm: int) -> None:
     data = yaml.safe_load((ROOT / "config" / "detectors.yaml").read_text())["detectors"]
@@ -270,17 +609,88 @@ def live(n_pumps: int, seconds: int, warm: int) -> None:
           f"(over {seconds} s after {warm} s warm-up; {findings} findings on healthy noise)")
 
 
+def input_cost(data: Data, repeat: int) -> float:
+    """CPU seconds of the work every detector does on a batch before its own: ``check_batch`` and
+    ``Grid.of`` (median of ``repeat`` runs)."""
+    from detectors.streams import Grid, check_batch
+    s, n = data.streams, data.x.shape[0] - HISTORY
+    stream, ts, x = np.tile(np.arange(s), n), data.ts[HISTORY:].reshape(-1), data.x[HISTORY:].reshape(-1)
+    return statistics.median(_cpu(lambda: Grid.of(check_batch(stream, ts, x)[0]))[0] for _ in range(repeat + 1))
+
+
+LEGS = ("robust_z", "ewma", "cusum", "trend_to_limit", "stuck_sensor", "no_data")
+
+
+def peers_against(data: Data, a: argparse.Namespace, legs: tuple[str, ...]) -> dict[str, Any]:
+    s = data.streams
+    slow, river = min(a.slow_streams, s), min(a.river_streams, s)
+    print(f"1. peers: {s:,} streams × {data.x.shape[0] - HISTORY:,} readings in one batch "
+          f"({s * (data.x.shape[0] - HISTORY):,} readings), after {HISTORY} untimed readings per stream; "
+          f"median of {a.repeat} run(s), CPU time")
+    cases = {
+        "robust_z": (f"window {WINDOW}, previous readings; exact median and MAD",
+                     lambda: RobustZ(window=WINDOW, threshold=THRESHOLD, min_scale=MIN_SCALE),
+                     lambda: robust_peers(data, slow, river), None),
+        "ewma": (f"alpha {ALPHA}, baseline from the first {WARMUP} readings",
+                 lambda: Ewma(alpha=ALPHA, limit_sigmas=LIMIT_SIGMAS, warmup=WARMUP, min_std=MIN_STD),
+                 lambda: ewma_peers(data, river), None),
+        "cusum": ((f"k {K}, h {H}; no library has Page's CUSUM on a learnt baseline: what a user writes, and "
+                   "river's Page-Hinkley (a CUSUM on the running mean)"),
+                  lambda: Cusum(k=K, h=H, warmup=WARMUP, min_std=MIN_STD), lambda: cusum_peers(data, river), None),
+        "trend_to_limit": (f"OLS over the last {WINDOW} readings, limit {LIMIT}, horizon {HORIZON_H} h",
+                           lambda: TrendToLimit(limit=LIMIT, horizon_h=HORIZON_H, window=WINDOW,
+                                                min_points=MIN_POINTS, z=Z), trend_peers, None),
+        "stuck_sensor": (f"window {STUCK_WINDOW}; quantised and frozen streams among the noisy ones",
+                         lambda: StuckSensor(window=STUCK_WINDOW), stuck_peers, data.stuck),
+        "no_data": (f"max gap {MAX_GAP_S:.0f} s", lambda: NoData(max_gap_s=MAX_GAP_S), no_data_peers, None),
+    }
+    out = {}
+    for name in legs:
+        note, factory, peers, values = cases[name]
+        out[name] = leg(name, note, factory, peers(), data, a.repeat, a.tick_rounds, values)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--streams", type=int, default=500)
-    p.add_argument("--per-stream", type=int, default=100)
+    p.add_argument("--streams", type=int, default=10_000)
+    p.add_argument("--samples", type=int, default=1_000, help="readings per stream in the timed batch")
+    p.add_argument("--repeat", type=int, default=3, help="runs of each leg; the median is printed")
+    p.add_argument("--legs", default=",".join(LEGS), help=f"comma-separated, of {', '.join(LEGS)}")
+    p.add_argument("--slow-streams", type=int, default=100, help="streams for pandas' rolling.apply")
+    p.add_argument("--river-streams", type=int, default=200, help="streams for river, one reading at a time")
     p.add_argument("--pumps", type=int, default=2500)
     p.add_argument("--seconds", type=int, default=180)
     p.add_argument("--warm", type=int, default=30)
+    p.add_argument("--tick-rounds", type=int, default=20, help="live calls (one reading per stream) timed per leg")
+    p.add_argument("--no-live", action="store_true", help="skip section 2")
+    p.add_argument("--river-bytes", help=argparse.SUPPRESS)  # internal: measure river's state in a fresh process
     a = p.parse_args()
-    throughput(a.streams, a.per_stream)
-    steady(a.streams, a.per_stream)
-    live(a.pumps, a.seconds, a.warm)
+    if a.river_bytes:
+        return _print_river_bytes(a.river_bytes)
+    legs = tuple(x for x in a.legs.split(",") if x)
+    unknown = set(legs) - set(LEGS)
+    if unknown:
+        p.error(f"unknown legs {sorted(unknown)}; choose from {', '.join(LEGS)}")
+    import bottleneck
+    import pandas
+    import river
+    print(f"pandas {pandas.__version__}, bottleneck {bottleneck.__version__}, river {river.__version__}, "
+          f"numpy {np.__version__}; load average {os.getloadavg()[0]:.2f} at start")
+    data = make_data(a.streams, a.samples)
+    figures = peers_against(data, a, legs)
+    layout = input_cost(data, a.repeat)
+    print(f"\nof ours' time on each batch, {layout * 1e3:.1f} ms (CPU) is checking the input (finite values, ids) "
+          "and finding its layout (rounds of the same streams): peers are handed the (readings, streams) array")
+    print("\nsummary: ours / fastest peer computing the same scores (> 1: ours faster); the ratio of each run")
+    for name, f in figures.items():
+        if "fastest" in f:
+            best = f["fastest"][0]
+            runs = ", ".join(f"{r:.2f}" for r in f["peers"][best]["runs"])
+            print(f"   {name:<16}{f['fastest'][1]:>7.2f}×  (runs {runs}; {best})")
+    print(f"load average {os.getloadavg()[0]:.2f} at the end of section 1")
+    if not a.no_live:
+        live(a.pumps, a.seconds, a.warm)
 
 
 if __name__ == "__main__":
