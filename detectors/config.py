@@ -280,7 +280,9 @@ class DetectorsConfig(_Model):
     classes: dict[str, ClassConfig] = Field(default_factory=dict)
     assets: dict[str, AssetConfig] = Field(default_factory=dict)
     default_class: str = "default"
-    silence_after: float = Field(900.0, description="deadman: a stream silent this long raises no_data")
+    silence_after: float = Field(900.0, description="deadman: no stream is called silent sooner than this")
+    silence_intervals: float = Field(10.0, ge=1.0, description="deadman: a stream is silent after this many of "
+                                     "its own usual intervals between readings (and at least silence_after)")
     multivariate_every: float = Field(60.0, description="run multivariate checks on this much gathered data")
 
     @field_validator("iso_20816_zones", mode="before")

@@ -1,10 +1,16 @@
-"""Sensor health: no data (deadman) and stuck sensor."""
+"""Data quality: no data (deadman) and stuck sensor.
+
+These detectors judge the *data*, not the machine: their findings are of kind ``data_quality``
+(``finding_kind``), go to a sensor check rather than a repair, and never enter the anomaly score.
+Each judges a stream against that stream's own history: its usual interval between readings, how
+often its value legitimately repeats.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from detectors.streams import StreamingDetector
+from detectors.streams import StreamingDetector, exp_smooth
 
 __all__ = ["NoData", "StuckSensor"]
 
@@ -12,12 +18,19 @@ _NS_PER_S = 1_000_000_000
 
 
 class NoData(StreamingDetector):
-    """Deadman: a stream that has been silent longer than ``max_gap_s``.
+    """Deadman: a stream silent for longer than it normally is.
+
+    A stream's *allowed silence* is ``max(max_gap_s, intervals × cadence)``, its cadence being the
+    geometric mean of its recent intervals between readings (an exponentially weighted mean of their
+    logarithms over about ``memory`` intervals, so one long hole moves it little). A stream sampled
+    every second is silent after ``max_gap_s``; one that reports every hour after ``intervals`` hours.
 
     Two views of the same state. ``update`` scores each arriving reading by the gap since the
-    stream's previous one (``gap / max_gap_s``), which tells after the fact that data went missing;
-    ``silent(now_ns)`` lists the streams silent right now, which is what raises a no-data alert
-    while the sensor is still quiet.
+    stream's previous one over the allowed silence before it, which tells after the fact that data
+    went missing; ``silent(now_ns)`` lists the streams silent at ``now_ns`` (the wall clock, passed in),
+    which is what raises a no-data alert while the sensor is still quiet — each stream judged on its
+    own, so a gateway that delivers late is not measured against another one's newest reading, and a
+    plant that went quiet as a whole is still seen.
 
     Examples
     --------
@@ -27,58 +40,84 @@ class NoData(StreamingDetector):
     array([0, 0, 0, 0, 1, 0])
     >>> det.silent(now_ns=700 * 10**9)
     (array([0]), array([290.]))
+    >>> hourly = NoData(max_gap_s=120, intervals=3)           # a slow stream is judged by its own pace
+    >>> _ = hourly.update(np.zeros(5, int), np.arange(5) * 3600 * 10**9, np.ones(5))
+    >>> hourly.silent(now_ns=6 * 3600 * 10**9)[0], hourly.silent(now_ns=8 * 3600 * 10**9)[0]
+    (array([], dtype=int64), array([0]))
     """
 
     kind = "no_data"
-    state_fields = {"last_ts": (np.int64, -1, ())}
+    version = "2"
+    finding_kind = "data_quality"
+    # ew_*: exponentially weighted sums of log10(interval s) and of the weights (a hole-free mean
+    # of the logs, exact however the readings are split into batches)
+    state_fields = {"last_ts": (np.int64, -1, ()), "ew_log": (np.float64, 0.0, ()), "ew_w": (np.float64, 0.0, ())}
 
-    def __init__(self, max_gap_s: float = 300.0):
-        if max_gap_s <= 0:
-            raise ValueError(f"max_gap_s must be > 0, got {max_gap_s}")
-        self.max_gap_s = float(max_gap_s)
+    def __init__(self, max_gap_s: float = 300.0, intervals: float = 10.0, memory: int = 100):
+        if max_gap_s <= 0 or intervals < 1 or memory < 1:
+            raise ValueError(f"need max_gap_s > 0, intervals >= 1 and memory >= 1, got {max_gap_s}, {intervals}, "
+                             f"{memory}")
+        self.max_gap_s, self.intervals, self.memory = float(max_gap_s), float(intervals), int(memory)
+
+    def allowed_s(self, streams: np.ndarray) -> np.ndarray:
+        """Seconds of silence each stream is allowed (see the class docstring)."""
+        st = getattr(self, "state_", None)
+        if st is None or not len(streams):
+            return np.full(len(streams), self.max_gap_s)
+        return self._allowed(st["ew_log"][streams], st["ew_w"][streams])
+
+    def _allowed(self, ew_log: np.ndarray, ew_w: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cadence = np.where(ew_w > 0, 10.0 ** (ew_log / np.where(ew_w > 0, ew_w, 1.0)), 0.0)
+        return np.maximum(self.max_gap_s, self.intervals * cadence)
 
     def _update(self, grid, ts, value, valid, state):
         # "last seen" is the newest timestamp so far, not the latest arrival: a reading delivered late
         # (a gateway's backlog, a dead-letter replay) must neither make a live stream look silent nor
         # make the next on-time reading look like it followed a hole.
         last = state["last_ts"]
-        if grid.full and ts[:, 0].min() >= 0:
-            # nanoseconds since the stream's previous reading (0 for its first)
-            step = grid.empty(np.int64)
-            np.subtract(ts[:, 1:], ts[:, :-1], out=step[:, 1:])
-            step[:, 0] = np.where(last >= 0, ts[:, 0] - last, 0)
-            if step.min() >= 0:
-                # the common case, each stream's clock running forward through the batch from its
-                # last seen: the newest so far is the previous reading, no running maximum needed
-                score = np.divide(step, _NS_PER_S, out=grid.scores())
-                score /= self.max_gap_s
-                state["last_ts"] = ts[:, -1]
-                return score
         seen = np.maximum.accumulate(np.concatenate([last[:, None], ts], axis=1), axis=1)
         prev = seen[:, :-1]
-        gap_s = np.maximum(ts - prev, 0) / _NS_PER_S
+        step = np.where(valid & (prev >= 0), ts - prev, 0)
+        gap_s = np.maximum(step, 0) / _NS_PER_S
         state["last_ts"] = grid.last(seen[:, 1:])
-        return np.where(valid & (prev >= 0), gap_s / self.max_gap_s, 0.0)
+        # the cadence: only true intervals count (not a stream's first reading, a late one or a duplicate)
+        w = (gap_s > 0).astype(np.float64)
+        logs = np.log10(np.where(gap_s > 0, gap_s, 1.0)) * w
+        a = 1.0 / self.memory
+        rows = len(last)
+        sums = exp_smooth(np.concatenate([logs, w]), a, np.concatenate([state["ew_log"], state["ew_w"]]))
+        ew_log, ew_w = sums[:rows], sums[rows:]
+        # each reading's gap against the silence allowed before it
+        before_log = np.concatenate([state["ew_log"][:, None], ew_log[:, :-1]], axis=1)
+        before_w = np.concatenate([state["ew_w"][:, None], ew_w[:, :-1]], axis=1)
+        state["ew_log"], state["ew_w"] = grid.last(ew_log), grid.last(ew_w)
+        return np.where(valid & (prev >= 0), gap_s / self._allowed(before_log, before_w), 0.0)
 
     def silent(self, now_ns: int) -> tuple[np.ndarray, np.ndarray]:
-        """Streams (ids, seconds silent) whose last reading is older than ``max_gap_s`` at ``now_ns``.
-
-        Only streams seen at least once are listed.
-        """
+        """Streams (ids, seconds silent) whose last reading is older than their allowed silence at
+        ``now_ns``. Only streams seen at least once are listed."""
         last = getattr(self, "state_", {}).get("last_ts")
         if last is None:
             return np.empty(0, np.int64), np.empty(0)
         gap_s = (int(now_ns) - last) / _NS_PER_S
-        ids = np.flatnonzero((last >= 0) & (gap_s > self.max_gap_s))
+        ids = np.flatnonzero(last >= 0)
+        ids = ids[gap_s[ids] > self._allowed(self.state_["ew_log"][ids], self.state_["ew_w"][ids])]
         return ids, gap_s[ids]
 
 
 class StuckSensor(StreamingDetector):
-    """A reading that has not moved by more than ``tolerance`` for ``window`` readings.
+    """A value that has not moved for far longer than this stream's values normally stay put.
 
-    Score ``run / window`` where ``run`` counts the consecutive readings (this one included) within
-    ``tolerance`` of their predecessor. Real sensors always show some noise; a frozen value usually
-    means a hung transmitter or a gateway repeating its last value.
+    ``run`` counts the consecutive readings (this one included) within ``tolerance`` of their
+    predecessor. A quantised or slow sensor repeats its value legitimately, so a run is judged
+    against the stream's own longest *normal* run so far (``longest``): the score is
+    ``run / max(window, factor × longest)``. A run is learned as normal when it ends before reaching
+    that limit (a run that alarmed is not learned, so a sensor that hung once is still caught the
+    next time). Scores are 0 for a stream's first ``warmup`` readings, while it shows its habits
+    (every run that ends then is learned).
+    A noisy sensor that suddenly repeats for ``window`` readings scores 1; a 0.1-step temperature
+    that often repeats 20 times must repeat ``factor × 20`` times.
 
     Examples
     --------
@@ -88,15 +127,23 @@ class StuckSensor(StreamingDetector):
     >>> s = StuckSensor(window=10).update(np.zeros(30, int), np.arange(30) * 10**9, x)
     >>> np.flatnonzero(s >= 1)[:3]
     array([24, 25, 26])
+    >>> q = np.repeat([20.1, 20.2, 20.1, 20.0, 20.1, 20.2], 12)   # a slow sensor: runs of 12 are its normal
+    >>> s = StuckSensor(window=10, factor=3, warmup=24).update(np.zeros(72, int), np.arange(72) * 10**9, q)
+    >>> round(float(s.max()), 3)
+    0.333
     """
 
     kind = "stuck_sensor"
-    state_fields = {"last": (np.float64, np.nan, ()), "run": (np.int64, 0, ())}
+    version = "2"
+    finding_kind = "data_quality"
+    state_fields = {"last": (np.float64, np.nan, ()), "run": (np.int64, 0, ()), "longest": (np.int64, 0, ()),
+                    "n": (np.int64, 0, ())}
 
-    def __init__(self, window: int = 30, tolerance: float = 0.0):
-        if window < 2 or tolerance < 0:
-            raise ValueError(f"need window >= 2 and tolerance >= 0, got {window}, {tolerance}")
-        self.window, self.tolerance = int(window), float(tolerance)
+    def __init__(self, window: int = 30, tolerance: float = 0.0, factor: float = 3.0, warmup: int = 0):
+        if window < 2 or tolerance < 0 or factor < 1 or warmup < 0:
+            raise ValueError(f"need window >= 2, tolerance >= 0, factor >= 1 and warmup >= 0, got {window}, "
+                             f"{tolerance}, {factor}, {warmup}")
+        self.window, self.tolerance, self.factor, self.warmup = int(window), float(tolerance), float(factor), int(warmup)
 
     def _update(self, grid, ts, value, valid, state):
         same = grid.empty(bool)  # within tolerance of the predecessor; NaN (none yet) compares False
@@ -107,10 +154,17 @@ class StuckSensor(StreamingDetector):
         else:  # |a - b| <= 0 exactly when a == b (finite readings): one pass, no temporary
             np.equal(value[:, 1:], value[:, :-1], out=same[:, 1:])
         state["last"] = grid.last(value)
+        n0 = state["n"]
+        state["n"] = n0 + grid.counts
         if not same.any():  # live data is noisy: every run is 1 long
+            prior = state["run"]
+            ok = (prior > 0) & ((prior < self._limit(state["longest"])) | (n0 < self.warmup))
+            longest = np.where(ok, np.maximum(state["longest"], prior), state["longest"])
+            state["longest"] = np.maximum(longest, (grid.counts > 1).astype(np.int64))  # runs of 1 ended too
             state["run"] = np.ones(len(grid.streams), np.int64)
             score = grid.scores()
-            score.fill(1 / self.window)
+            score[:] = (1.0 / self._limit(state["longest"]))[:, None]
+            self._warm(score, n0)
             return score
         run = np.ones(grid.shape, np.int64)
         rows = np.flatnonzero(same.any(axis=1))  # only rows where a reading repeats need the running count
@@ -118,5 +172,40 @@ class StuckSensor(StreamingDetector):
         last_break = np.maximum.accumulate(np.where(same[rows], -1, cols), axis=1)
         # no break yet in this batch: the run continues the one carried in the state
         run[rows] = np.where(last_break >= 0, cols - last_break + 1, cols + 1 + state["run"][rows, None])
+        longest = self._learn(run, valid, state, n0)
         state["run"] = grid.last(run)
-        return np.divide(run, self.window, out=grid.scores())  # padding cells (ragged rows) are never read
+        score = np.divide(run, self._limit(longest), out=grid.scores())  # padding cells are never read
+        self._warm(score, n0)
+        return score
+
+    def _learn(self, run, valid, state, n0):
+        """The longest normal run that ended before each reading, shape of ``run``.
+
+        A run ends where the next reading breaks it (run back to 1), and counts when it was below
+        the limit set by the runs learned before it. That is sequential, but the limit only grows
+        with what is learned, so a running maximum under fixed limits, repeated until the limits
+        stop moving, gives exactly the reading-by-reading answer (each pass can only learn more,
+        never more than the sequential rule; a few passes at most).
+        """
+        ended = np.concatenate([state["run"][:, None], np.where(valid, run, 0)[:, :-1]], axis=1)
+        ended = np.where((run == 1) & valid, ended, 0)
+        warm = (n0[:, None] + np.arange(run.shape[1])[None, :]) < self.warmup   # every run learned then
+        start = state["longest"][:, None]
+        longest = np.broadcast_to(start, run.shape)
+        while True:
+            before = np.concatenate([start, longest[:, :-1]], axis=1)
+            take = np.where((ended < self._limit(before)) | warm, ended, 0)
+            new = np.maximum.accumulate(np.concatenate([start, take], axis=1), axis=1)[:, 1:]
+            if np.array_equal(new, longest):
+                break
+            longest = new
+        state["longest"] = longest[np.arange(len(run)), np.maximum(valid.sum(axis=1) - 1, 0)]
+        return longest
+
+    def _warm(self, score, n0):
+        if self.warmup and (n0 < self.warmup).any():
+            cut = np.clip(self.warmup - n0, 0, score.shape[1])
+            score[np.arange(score.shape[1])[None, :] < cut[:, None]] = 0.0
+
+    def _limit(self, longest: np.ndarray) -> np.ndarray:
+        return np.maximum(float(self.window), self.factor * longest)
