@@ -22,32 +22,64 @@ def fleet(rng, rounds=60, ragged=False):
     return stream[keep], np.arange(keep.sum()) * S, value[keep]
 
 
-def baseline_loop(stream, value, warmup, min_std, each):
-    """Per reading: the stream's warm-up mean and std so far, then ``each(stream, value, mean, std, scored)``."""
-    state, out = {}, []
+def baseline_loop(stream, value, warmup, min_std, each, restart=lambda s: None, memory=None, learn_below=0.5,
+                  relearn_after=None):
+    """Per reading ``each(stream, value, mean, std, scored)`` against the trailing reference of the
+    module docstring, learned a block of 16 readings at a time, written as plainly as possible."""
+    block, memory = 16, memory or 10 * warmup
+    relearn_after = warmup if relearn_after is None else relearn_after
+    learnt_after = -(-warmup // block) * block
+    st, out = {}, []
     for s, v in zip(stream.tolist(), value.tolist()):
-        n, total, total_sq = state.get(s, (0, 0.0, 0.0))
-        if n < warmup:
-            total, total_sq = total + v, total_sq + v * v
-        n += 1
-        state[s] = (n, total, total_sq)
-        k = min(n, warmup)
-        mean = total / k
-        std = max(math.sqrt(max((total_sq - k * mean * mean) / max(k - 1, 1), 0.0)), min_std)
-        out.append(each(s, v, mean, std, n > warmup))
+        d = st.setdefault(s, {"n": 0, "since": 0, "sum": 0.0, "sumsq": 0.0, "mu": math.nan, "var": math.nan,
+                              "frozen": 0, "block": [], "max": 0.0})
+        scored = d["n"] - d["since"] >= learnt_after
+        sd = max(math.sqrt(max(d["var"], 0.0)), min_std) if scored else 1.0
+        score = each(s, v, d["mu"], sd, scored)
+        out.append(score)
+        d["n"] += 1
+        d["block"].append(v)
+        d["max"] = max(d["max"], score)
+        if len(d["block"]) < block:
+            continue
+        xs, count = d["block"], d["n"] - block
+        if not scored:
+            for x in xs:
+                d["sum"] += x
+            for x in xs:
+                d["sumsq"] += x * x
+            if count + block - d["since"] >= learnt_after:
+                m = float(learnt_after)
+                d["mu"] = d["sum"] / m
+                d["var"] = max(d["sumsq"] - m * d["mu"] * d["mu"], 0.0) / (m - 1)
+                d["frozen"] = 0
+        else:
+            mu, var = d["mu"], d["var"]
+            xc = [min(max(x, mu - 4 * sd), mu + 4 * sd) for x in xs]
+            w = min(1.0, block / memory)
+            if d["max"] < learn_below:
+                d["mu"] = mu + w * (np.mean(xc) - mu)
+                d["var"] = var + w * (np.mean([(x - mu) ** 2 for x in xc]) - var)
+                d["frozen"] = 0
+            else:
+                d["frozen"] += block
+            if relearn_after and d["frozen"] >= relearn_after:
+                d["since"], d["sum"], d["sumsq"], d["frozen"] = count + block, 0.0, 0.0, 0
+                restart(s)
+        d["block"], d["max"] = [], 0.0
     return np.array(out)
 
 
-def ewma_loop(stream, value, alpha, limit_sigmas, warmup, min_std=1e-6):
+def ewma_loop(stream, value, alpha, limit_sigmas, warmup, min_std=1e-6, **kw):
     z = {}
 
     def each(s, v, mean, std, scored):
         z[s] = v if s not in z else alpha * v + (1 - alpha) * z[s]
         return abs(z[s] - mean) / (limit_sigmas * std * math.sqrt(alpha / (2 - alpha))) if scored else 0.0
-    return baseline_loop(stream, value, warmup, min_std, each)
+    return baseline_loop(stream, value, warmup, min_std, each, **kw)
 
 
-def cusum_loop(stream, value, k, h, warmup, direction="both", clip=None, min_std=1e-6):
+def cusum_loop(stream, value, k, h, warmup, direction="both", clip=None, min_std=1e-6, **kw):
     up, down = {}, {}
 
     def each(s, v, mean, std, scored):
@@ -58,7 +90,10 @@ def cusum_loop(stream, value, k, h, warmup, direction="both", clip=None, min_std
             down[s] = max(0.0, down.get(s, 0.0) - y - k)
         u, d = up.get(s, 0.0), down.get(s, 0.0)
         return {"both": max(u, d), "up": u, "down": d}[direction] / h
-    return baseline_loop(stream, value, warmup, min_std, each)
+
+    def restart(s):
+        up[s] = down[s] = 0.0
+    return baseline_loop(stream, value, warmup, min_std, each, restart, **kw)
 
 
 FACTORIES = {
