@@ -122,7 +122,7 @@ def finding_in(f: Finding, site: str) -> FindingIn:
     return FindingIn(site=f.site or site, asset=f.asset, sensor=f.sensor, fault_mode=f.fault_mode,
                      severity=f.severity, score=float(f.score), started_at=f.started_at, ended_at=f.ended_at,
                      detector=f.detector, detector_version=f.detector_version, rule=f.rule,
-                     config_version=f.config_version, thresholds=f.thresholds, evidence=f.evidence)
+                     config_version=f.config_version, thresholds=f.thresholds, evidence=f.evidence, kind=f.kind)
 
 
 def readings_arrays(engine: Engine, readings: Readings, sites: dict[str, str], measurement: str = "telemetry"

@@ -224,6 +224,9 @@ class TicketingConfig(_Section):
                            description="the work-order store: sqlite:///path or postgresql+psycopg://user@host/db")
     checklists: dict[str, list[str]] = Field(
         default_factory=dict, description="fault mode (or 'default') -> steps every new order of it lists")
+    finding_kinds: dict[str, ServiceType] = Field(
+        default_factory=lambda: {"data_quality": ServiceType.SENSOR_CHECK},
+        description="finding kind -> the class of job it opens whatever its priority (others: by priority)")
     webhooks: list[WebhookSettings] = Field(default_factory=list, description="receivers of every order event")
     smtp: SmtpSettings | None = Field(None, description="mail server for escalation notices; none: no e-mail")
 
