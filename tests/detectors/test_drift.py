@@ -162,3 +162,37 @@ def test_cusum_columns_where_every_stream_learns_are_skipped_exactly(width):
     stepped = Cusum.from_dict(saved)
     both = stepped.update(np.r_[stream, width], np.arange(len(stream) + 1) * S, np.r_[value, 20.0])
     np.testing.assert_array_equal(alone, both[:-1])
+
+
+@pytest.mark.parametrize("factory, swing", [
+    (lambda: Cusum(k=0.5, h=8.0, warmup=200, direction="up", memory=200, relearn_after=0), 0.25),
+    # an EWMA chart's limit is a fraction of sigma: it follows only what moves well inside it
+    (lambda: Ewma(alpha=0.05, limit_sigmas=3.0, warmup=200, memory=200, relearn_after=0), 0.0)],
+    ids=["cusum", "ewma"])
+def test_a_slow_fault_is_not_learned_as_normal_but_a_wandering_level_is(factory, swing):
+    rng = np.random.default_rng(34)
+    n = 6000
+    wander = 10 + swing * np.sin(np.arange(n) * 2 * np.pi / 12000)      # a slow swing of over a sigma
+    healthy = wander + rng.normal(0, 0.2, n)
+    det = factory()
+    s = det.update(np.zeros(n, int), np.arange(n) * S, healthy)
+    assert (s >= 1).mean() < 0.01                                        # the trailing level follows it
+    fault = 10 + rng.normal(0, 0.2, n)
+    fault[3000:] += np.linspace(0, 3, 3000)                               # a fault that develops slowly
+    det = factory()
+    s = det.update(np.zeros(n, int), np.arange(n) * S, fault)
+    assert (s[:3000] < 1).mean() > 0.99 and (s[-500:] >= 1).all()        # frozen once it rose: still alarming
+    mean, _, learnt = det.baseline(np.array([0]))
+    assert learnt[0] and abs(mean[0] - 10) < 0.5                         # the fault was not learned
+
+
+def test_a_new_operating_point_is_learned_after_relearn_after_readings():
+    rng = np.random.default_rng(35)
+    x = 5 + rng.normal(0, 0.1, 4000)
+    x[1000:] += 1.0                                                       # a load step that holds
+    det = Cusum(k=0.5, h=8.0, warmup=160, relearn_after=320)
+    s = det.update(np.zeros(len(x), int), np.arange(len(x)) * S, x)
+    assert s[1000:1100].max() >= 1                                       # reported
+    assert (s[1000 + 320 + 16 + 160 + 100:] >= 1).mean() < 0.01          # then learned: quiet again
+    mean, _, _ = det.baseline(np.array([0]))
+    assert abs(mean[0] - 6.0) < 0.05

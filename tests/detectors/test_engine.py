@@ -253,3 +253,26 @@ def test_multivariate_check_names_the_sensor_that_broke_away():
     assert engine._pending
     resumed = Engine.from_dict(mv_config(), json.loads(json.dumps(engine.to_dict())))
     assert first + feed_mv(resumed, x[451:], first_row=451) + resumed.flush() == findings  # ... on after a restart
+
+
+def test_data_quality_checks_are_their_own_kind_and_stay_out_of_the_anomaly_score():
+    engine = Engine(sample_config())
+    sid = engine.stream_id("P-1", "bearing_temp")
+    temp = np.full(3000, 61.0)                                   # a frozen transmitter, from the start
+    r = engine.process(np.full(len(temp), sid), np.arange(len(temp)) * MIN, temp)
+    assert np.nanmax(r.scores["temp_stuck"]) >= 1                # the stuck check fires ...
+    assert r.score.max() < 1                                     # ... but is no anomaly
+    kinds = {(f.fault_mode, f.kind) for f in r.findings}
+    assert kinds == {("stuck_sensor", "data_quality")}
+    silent = engine.process(np.array([], int), np.array([], int), np.array([]), now_ns=3000 * MIN + 3600 * 10**9)
+    assert [(f.fault_mode, f.kind, f.status) for f in silent.findings] == [("no_data", "data_quality", "opened")]
+
+
+def test_replay_never_asks_the_deadman_past_the_end():
+    engine = Engine(sample_config())
+    sid = engine.stream_id("P-1", "motor_current")
+    t = np.r_[np.arange(100), np.arange(200, 300)] * MIN                  # a 100-minute hole, then data to the end
+    findings = [f for _, r in engine.replay(np.full(len(t), sid), t, np.full(len(t), 40.0) + np.arange(len(t)) % 3,
+                                            step_ns=60 * MIN) for f in r.findings]
+    assert [(f.fault_mode, f.status, f.started_at.timestamp()) for f in findings] == [
+        ("no_data", "opened", 99 * 60), ("no_data", "closed", 99 * 60)]
