@@ -103,6 +103,36 @@ class _BaselineDetector(StreamingDetector):
         return np.maximum(np.sqrt(np.maximum(var, 0.0)), self.min_std)
 
     def _update(self, grid, ts, value, valid, state):
+        z = self._smoothed(grid, value, state)
+        if value.shape[1] < BLOCK:  # a few readings per stream (live batches): a column at a time
+            return self._by_reading(grid, value, valid, state, z)
+        return self._by_block(grid, value, valid, state, z)
+
+    def _by_reading(self, grid, value, valid, state, z):
+        """Score each column of the grid against the reference in force, learning each block as it
+        completes; the same arithmetic, in the same order, as ``_by_block``."""
+        out = grid.scores()
+        n = state["n"].copy()
+        for j in range(value.shape[1]):
+            ok = valid[:, j]
+            scored = ok & (n - state["since"] >= self.learnt_after)
+            sc = self._score_block(value[:, j:j + 1], None if z is None else z[:, j:j + 1], scored[:, None], state)
+            out[:, j] = sc[:, 0]
+            r = np.flatnonzero(ok)
+            state["block"][r, n[r] % BLOCK] = value[r, j]
+            state["block_max"] = np.where(ok, np.maximum(state["block_max"], sc[:, 0]), state["block_max"])
+            n = n + ok
+            done = ok & (n % BLOCK == 0)
+            if done.any():
+                count = n - BLOCK
+                self._learn(state["block"], done, count - state["since"] >= self.learnt_after, state["block_max"],
+                            count, state)
+                state["block_max"][done] = 0.0
+                state["block"][done] = np.nan
+        state["n"] = n
+        return out
+
+    def _by_block(self, grid, value, valid, state, z):
         """Lay the batch out in whole blocks per stream (the block under way first), score block by
         block against the reference in force, learn each completed block, gather the scores."""
         rows, cols = value.shape
@@ -116,7 +146,10 @@ class _BaselineDetector(StreamingDetector):
         np.put_along_axis(x, at, value, axis=1)
         new = np.zeros((rows, width), dtype=bool)
         np.put_along_axis(new, at, valid, axis=1)
-        prepared = self._prepare(grid, value, valid, at, width, state)
+        if z is not None:
+            laid = np.full((rows, width), np.nan)
+            np.put_along_axis(laid, at, z, axis=1)
+            z = laid
         out = np.zeros((rows, width))
         block_max = state["block_max"].copy()
         first = n0 - off                                   # readings before block 0 of the layout
@@ -126,7 +159,7 @@ class _BaselineDetector(StreamingDetector):
             if not nb.any():
                 continue
             scored = (first + b * BLOCK - state["since"]) >= self.learnt_after
-            sc = self._score_block(b, xb, nb & scored[:, None], state, prepared)
+            sc = self._score_block(xb, None if z is None else z[:, cells], nb & scored[:, None], state)
             out[:, cells] = sc
             block_max = np.maximum(block_max, np.where(nb, sc, 0.0).max(axis=1))
             done = (b + 1) * BLOCK <= total
@@ -183,10 +216,13 @@ class _BaselineDetector(StreamingDetector):
         state["frozen"][r] = frozen
 
     # hooks for the detectors
-    def _prepare(self, grid, value, valid, at, width, state):
+    def _smoothed(self, grid, value, state):
+        """Per-reading values that do not depend on the reference (EWMA's z), or None."""
         return None
 
-    def _score_block(self, b, xb, scored, state, prepared):  # pragma: no cover - abstract
+    def _score_block(self, xb, zb, scored, state):  # pragma: no cover - abstract
+        """Scores of the cells of ``xb`` (rows, w) where ``scored`` (0 elsewhere), advancing the
+        detector's own state over those cells, in order."""
         raise NotImplementedError
 
     def _restart(self, rows, state) -> None:
@@ -238,19 +274,16 @@ class Ewma(_BaselineDetector):
             raise ValueError(f"alpha must be in (0, 1], got {alpha}")
         self.alpha, self.limit_sigmas = float(alpha), float(limit_sigmas)
 
-    def _prepare(self, grid, value, valid, at, width, state):
+    def _smoothed(self, grid, value, state):
         # the smoothed value does not depend on the reference: all of it at once
         prev = np.where(np.isnan(state["z"]), value[:, 0], state["z"])  # a new stream starts at its first reading
         z = exp_smooth(value, self.alpha, prev)
         state["z"] = grid.last(z).copy()
-        laid = np.full((len(value), width), np.nan)
-        np.put_along_axis(laid, at, z, axis=1)
-        return laid
+        return z
 
-    def _score_block(self, b, xb, scored, state, z):
+    def _score_block(self, xb, zb, scored, state):
         a = self.alpha
         width = self.limit_sigmas * self._std(state["var"]) * np.sqrt(a / (2.0 - a))
-        zb = z[:, b * BLOCK:(b + 1) * BLOCK]
         with np.errstate(invalid="ignore"):
             score = np.abs(zb - state["mu"][:, None]) / width[:, None]
         return np.where(scored, score, 0.0)
@@ -315,7 +348,7 @@ class Cusum(_BaselineDetector):
         self.k, self.h, self.direction = float(k), float(h), direction
         self.clip = None if clip is None else float(clip)
 
-    def _score_block(self, b, xb, scored, state, prepared):
+    def _score_block(self, xb, zb, scored, state):
         rows = len(xb)
         sd = self._std(state["var"])
         with np.errstate(invalid="ignore"):

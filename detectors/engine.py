@@ -249,6 +249,7 @@ class Engine:
         self._slots: dict[str, _Slot] = {}
         self._deadman = self._new_deadman(config)
         self._silent = np.zeros(0, dtype=bool)
+        self._live_since_start = False
         self._models: dict[tuple[str, str], _AssetModel] = {}
         self._model_rules: dict[str, AlertRule] = {}
         self._model_member = np.zeros(0, dtype=bool)   # stream id → feeds some multivariate check
@@ -310,9 +311,9 @@ class Engine:
         value : ndarray of float64, shape (n,)
             Readings that are not finite are not scored and are listed in ``rejected``.
         now_ns : int, optional
-            The time the batch is processed at (the wall clock live; the end of the replayed span
-            offline): when given, the deadman is asked which streams are silent at that time
-            (``silent``), and its findings come with the batch's.
+            The wall clock (live): the batch's streams arrived now, and the deadman is asked which
+            streams have had no data arrive for longer than they are allowed (``silent``); its
+            findings come with the batch's. ``replay`` drives history without it.
         """
         value = np.asarray(value, dtype=np.float64)
         bad = ~np.isfinite(value)
@@ -347,7 +348,8 @@ class Engine:
         if len(s):
             self._deadman.update(s, t, v)
         if now_ns is not None:
-            events.extend((int(now_ns), f) for f in self.silent(now_ns))
+            self._deadman.arrive(np.unique(s), now_ns)
+            events.extend((int(now_ns), f) for f in self.silent(now_ns, live=True))
         combined = np.zeros(len(s))
         for col in anomaly + [scores[m.name] for m in self._models.values() if m.name in scores]:
             np.fmax(combined, col, out=combined)
@@ -359,12 +361,12 @@ class Engine:
         """Feed stored readings through ``process`` in time order, as the live service would have seen
         them: the one way backtest, ``faultline score`` and ``faultline evaluate`` drive the engine.
 
-        The readings go in ``step_ns`` spans of their timestamps (aligned to the first), each span
-        processed at ``now`` = its end, never past ``end_ns`` (default: the last reading), so the
-        deadman judges silence inside the history and not after it. A span of more than
-        ``max_rows`` readings goes in several batches (the detectors give the same scores however
-        the readings are split), the earlier ones processed at their own last reading. At the end
-        the multivariate checks run on what they gathered (``flush``).
+        The readings go in ``step_ns`` spans of their timestamps (aligned to the first), and after
+        each the deadman is asked at ``now`` = the span's end, never past ``end_ns`` (default: the
+        last reading), so it judges silence inside the history and not after it, on the readings'
+        own time. A span of more than ``max_rows`` readings goes in several batches (the detectors
+        give the same scores however the readings are split). At the end the multivariate checks
+        run on what they gathered (``flush``).
 
         Yields
         ------
@@ -388,9 +390,11 @@ class Engine:
             a, b = np.searchsorted(t_sorted, [lo, hi])
             for c in range(a, b, max_rows):
                 d = min(c + max_rows, b)
-                now = min(hi, end) if d == b else int(t_sorted[d - 1])
                 pos = order[c:d]
-                yield pos, self.process(s[pos], t[pos], v[pos], now_ns=now)
+                result = self.process(s[pos], t[pos], v[pos])
+                if d == b:
+                    result.findings.extend(self.silent(min(hi, end)))
+                yield pos, result
             if a == b:
                 yield order[a:a], BatchResult({}, np.zeros(0), self.silent(min(hi, end)))
             lo = hi
@@ -486,15 +490,22 @@ class Engine:
         return {**{name: feats[name] for name in wf.features},
                 **bearing_defect_features(self.config, asset, rate_hz, blocks)}
 
-    def silent(self, now_ns: int) -> list[Finding]:
+    def silent(self, now_ns: int, live: bool = False) -> list[Finding]:
         """Deadman: open a ``no_data`` finding for each stream silent at ``now_ns`` for longer than
         it is allowed: ``silence_after``, or ``silence_intervals`` of its own usual intervals for a
         slow stream (see `NoData`). Each stream is judged on its own against ``now_ns``.
 
-        ``process(..., now_ns=)`` calls it; call it on a clock as well (live) so a plant that went
-        silent as a whole is seen. A stream's finding closes when its data resumes.
+        Live (``live``: ``now_ns`` is the wall clock), silence is counted from when a stream's data
+        last arrived; ``process(..., now_ns=)`` calls it so, and the live service calls it on a
+        clock as well, so a plant that went silent as a whole is seen. On the first live call every
+        known stream counts as just arrived (after a restart, the time the service was down is not
+        the sensors' silence). Offline (``replay``), silence is counted from the newest reading.
+        A stream's finding closes when its data resumes.
         """
-        ids, gaps = self._deadman.silent(now_ns)
+        if live and not self._live_since_start:
+            self._live_since_start = True
+            self._deadman.arrive(np.arange(len(self._streams)), now_ns)
+        ids, gaps = self._deadman.silent(now_ns, since_arrival=live)
         self._grow_silent()
         fresh = ~self._silent[ids]
         self._silent[ids[fresh]] = True

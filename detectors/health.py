@@ -51,7 +51,8 @@ class NoData(StreamingDetector):
     finding_kind = "data_quality"
     # ew_*: exponentially weighted sums of log10(interval s) and of the weights (a hole-free mean
     # of the logs, exact however the readings are split into batches)
-    state_fields = {"last_ts": (np.int64, -1, ()), "ew_log": (np.float64, 0.0, ()), "ew_w": (np.float64, 0.0, ())}
+    state_fields = {"last_ts": (np.int64, -1, ()), "ew_log": (np.float64, 0.0, ()), "ew_w": (np.float64, 0.0, ()),
+                    "arrived": (np.int64, -1, ())}
 
     def __init__(self, max_gap_s: float = 300.0, intervals: float = 10.0, memory: int = 100):
         if max_gap_s <= 0 or intervals < 1 or memory < 1:
@@ -94,15 +95,31 @@ class NoData(StreamingDetector):
         state["ew_log"], state["ew_w"] = grid.last(ew_log), grid.last(ew_w)
         return np.where(valid & (prev >= 0), gap_s / self._allowed(before_log, before_w), 0.0)
 
-    def silent(self, now_ns: int) -> tuple[np.ndarray, np.ndarray]:
-        """Streams (ids, seconds silent) whose last reading is older than their allowed silence at
-        ``now_ns``. Only streams seen at least once are listed."""
+    def arrive(self, streams: np.ndarray, now_ns: int) -> None:
+        """Note that data of ``streams`` arrived at ``now_ns`` (the wall clock; see ``silent``)."""
+        if len(streams):
+            self._ensure(int(np.max(streams)) + 1)
+            self.state_["arrived"][streams] = np.maximum(self.state_["arrived"][streams], int(now_ns))
+
+    def silent(self, now_ns: int, since_arrival: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Streams (ids, seconds since their last reading) silent for longer than they are allowed at
+        ``now_ns``. Only streams seen at least once are listed.
+
+        Silence is measured from the stream's newest reading (a replay of history, whose ``now`` is
+        data time), or with ``since_arrival`` from the last time its data arrived (``arrive``; the
+        live service, whose ``now`` is the wall clock: a backfill of old readings, or a device whose
+        clock is off, is not silent while its data keeps coming).
+        """
         last = getattr(self, "state_", {}).get("last_ts")
         if last is None:
             return np.empty(0, np.int64), np.empty(0)
         gap_s = (int(now_ns) - last) / _NS_PER_S
+        quiet = gap_s
+        if since_arrival:
+            arrived = self.state_["arrived"]
+            quiet = np.where(arrived >= 0, (int(now_ns) - arrived) / _NS_PER_S, gap_s)
         ids = np.flatnonzero(last >= 0)
-        ids = ids[gap_s[ids] > self._allowed(self.state_["ew_log"][ids], self.state_["ew_w"][ids])]
+        ids = ids[quiet[ids] > self._allowed(self.state_["ew_log"][ids], self.state_["ew_w"][ids])]
         return ids, gap_s[ids]
 
 

@@ -231,8 +231,8 @@ class Detection:
         """Ask the deadman at the wall clock with no data in hand: a plant gone silent as a whole."""
         now_ns = _ns(self.rt.clock.now())
         with self.lock:
-            findings = self.engine.silent(now_ns)
-            shadow_findings = self.shadow.silent(now_ns) if self.shadow is not None else []
+            findings = self.engine.silent(now_ns, live=True)
+            shadow_findings = self.shadow.silent(now_ns, live=True) if self.shadow is not None else []
         for f in findings:
             self._record(f)
         for f in shadow_findings:

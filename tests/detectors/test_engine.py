@@ -264,8 +264,20 @@ def test_data_quality_checks_are_their_own_kind_and_stay_out_of_the_anomaly_scor
     assert r.score.max() < 1                                     # ... but is no anomaly
     kinds = {(f.fault_mode, f.kind) for f in r.findings}
     assert kinds == {("stuck_sensor", "data_quality")}
-    silent = engine.process(np.array([], int), np.array([], int), np.array([]), now_ns=3000 * MIN + 3600 * 10**9)
-    assert [(f.fault_mode, f.kind, f.status) for f in silent.findings] == [("no_data", "data_quality", "opened")]
+    silent = engine.silent(3000 * MIN + 3600 * 10**9)
+    assert [(f.fault_mode, f.kind, f.status) for f in silent] == [("no_data", "data_quality", "opened")]
+
+
+def test_live_silence_counts_from_arrival_so_a_backfill_is_not_silent():
+    engine = Engine(sample_config())
+    a, b = engine.stream_id("P-1", "bearing_temp"), engine.stream_id("P-1", "motor_current")
+    now = 10_000 * MIN                                            # the wall clock, far past the readings
+    old = engine.process(np.array([a, b]), np.array([0, 0]), np.array([60.0, 40.0]), now_ns=now)
+    assert old.findings == []                                     # data of an hour ago, arriving now
+    later = engine.process(np.array([a]), np.array([MIN]), np.array([60.0]), now_ns=now + 20 * MIN)
+    assert [(f.sensor, f.fault_mode, f.started_at.timestamp()) for f in later.findings] == [
+        ("motor_current", "no_data", 0.0)]                       # nothing arrived from it for 20 minutes
+    assert engine.silent(now + 30 * MIN, live=True) == []          # reported once; bearing_temp arrived 10 min ago
 
 
 def test_replay_never_asks_the_deadman_past_the_end():
