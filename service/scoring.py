@@ -33,7 +33,7 @@ def generic_config(period_s: float = 60.0) -> DetectorsConfig:
         "drift": {"sensor": "*", "detector": "cusum", "fault_mode": "drift",
                   "params": {"k": 1.0, "h": 20, "warmup": 200, "clip": 4.0}, "rule": {**rule, "clear": 0.5}},
         "stuck": {"sensor": "*", "detector": "stuck_sensor", "fault_mode": "stuck_sensor",
-                  "params": {"window": 30}, "rule": {**rule, "clear": 0.99}},
+                  "params": {"window": 30, "warmup": 300}, "rule": {**rule, "clear": 0.99}},
         "no_data": {"sensor": "*", "detector": "no_data", "fault_mode": "no_data",
                     "params": {"max_gap_s": 10 * period_s}, "rule": {**rule, "clear": 1.0}},
     }}}})
@@ -123,6 +123,8 @@ def score_csv(path: Path, out: Path, config: DetectorsConfig | None, asset: str 
     episodes = _episodes(findings)
     flag = np.zeros(n, dtype=np.int8)
     for e in episodes:
+        if e.get("kind") == "data_quality":  # a stuck or silent sensor is a sensor check, not an anomaly
+            continue
         lo = _ns(e["started_at"])
         hi = _ns(e["ended_at"]) if e["ended_at"] else np.iinfo(np.int64).max
         flag[(ts >= lo) & (ts <= hi)] = 1
