@@ -38,7 +38,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from detectors.drift import Cusum, Ewma
-from detectors.health import NoData, StuckSensor
+from detectors.health import NoData, OutOfRange, StuckSensor
 from detectors.multivariate import HotellingT2, IsolationForestDetector, LoadResidual
 from detectors.robust import RobustZ
 from detectors.rules import AlertRule
@@ -52,14 +52,15 @@ __all__ = [
 ]
 
 DETECTORS: dict[str, type[StreamingDetector]] = {
-    cls.kind: cls for cls in (StaticLimit, IsoZones, RobustZ, Ewma, Cusum, TrendToLimit, NoData, StuckSensor)
+    cls.kind: cls for cls in (StaticLimit, IsoZones, RobustZ, Ewma, Cusum, TrendToLimit, NoData, StuckSensor,
+                              OutOfRange)
 }
 
 FAULT_MODES = (
     "imbalance", "misalignment", "bearing_outer_race", "bearing_inner_race", "lubrication_loss", "looseness",
     "stuck_sensor", "dropout", "spike", "drift",
     "offline", "duplicate", "out_of_order", "clock_skew", "malformed",
-    "overheating", "high_vibration", "anomaly", "no_data",
+    "overheating", "high_vibration", "anomaly", "no_data", "out_of_range",
 )
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -65,7 +65,8 @@ class _BaselineDetector(StreamingDetector):
 
     state_fields = {"n": (np.int64, 0, ()), "sum": (np.float64, 0.0, ()), "sumsq": (np.float64, 0.0, ()),
                     "mu": (np.float64, np.nan, ()), "var": (np.float64, np.nan, ()), "frozen": (np.int64, 0, ()),
-                    "since": (np.int64, 0, ()), "block": (np.float64, np.nan, (BLOCK,)), "block_max": (np.float64, 0.0, ())}
+                    "since": (np.int64, 0, ()), "block": (np.float64, np.nan, (BLOCK,)),
+                    "block_max": (np.float64, 0.0, ())}
 
     def __init__(self, warmup: int, min_std: float, memory: int | None, learn_below: float,
                  relearn_after: int | None):
@@ -218,7 +219,6 @@ class _BaselineDetector(StreamingDetector):
     # hooks for the detectors
     def _smoothed(self, grid, value, state):
         """Per-reading values that do not depend on the reference (EWMA's z), or None."""
-        return None
 
     def _score_block(self, xb, zb, scored, state):  # pragma: no cover - abstract
         """Scores of the cells of ``xb`` (rows, w) where ``scored`` (0 elsewhere), advancing the

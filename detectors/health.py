@@ -12,7 +12,7 @@ import numpy as np
 
 from detectors.streams import StreamingDetector, exp_smooth
 
-__all__ = ["NoData", "StuckSensor"]
+__all__ = ["NoData", "OutOfRange", "StuckSensor"]
 
 _NS_PER_S = 1_000_000_000
 
@@ -160,7 +160,8 @@ class StuckSensor(StreamingDetector):
         if window < 2 or tolerance < 0 or factor < 1 or warmup < 0:
             raise ValueError(f"need window >= 2, tolerance >= 0, factor >= 1 and warmup >= 0, got {window}, "
                              f"{tolerance}, {factor}, {warmup}")
-        self.window, self.tolerance, self.factor, self.warmup = int(window), float(tolerance), float(factor), int(warmup)
+        self.window, self.tolerance = int(window), float(tolerance)
+        self.factor, self.warmup = float(factor), int(warmup)
 
     def _update(self, grid, ts, value, valid, state):
         same = grid.empty(bool)  # within tolerance of the predecessor; NaN (none yet) compares False
@@ -226,3 +227,30 @@ class StuckSensor(StreamingDetector):
 
     def _limit(self, longest: np.ndarray) -> np.ndarray:
         return np.maximum(float(self.window), self.factor * longest)
+
+
+class OutOfRange(StreamingDetector):
+    """A reading the sensor cannot physically give: outside its measuring range ``[low, high]``.
+
+    Not a machine fault but a broken sensor, wiring or scaling (a 4-20 mA loop open reads below
+    its range; a thermocouple open circuit reads far above it), so it is a data-quality check.
+    Score 0 inside the range, ``1 + distance outside / (high - low)`` outside it.
+
+    Examples
+    --------
+    >>> temp = np.array([61.0, 62.0, -250.0, 62.5, 1372.0])   # an open thermocouple reads wild
+    >>> OutOfRange(low=-40, high=200).update(np.zeros(5, int), np.arange(5) * 10**9, temp) >= 1
+    array([False, False,  True, False,  True])
+    """
+
+    kind = "out_of_range"
+    finding_kind = "data_quality"
+
+    def __init__(self, low: float, high: float):
+        if not high > low:
+            raise ValueError(f"need high > low, got low={low}, high={high}")
+        self.low, self.high = float(low), float(high)
+
+    def _update(self, grid, ts, value, valid, state):
+        outside = np.maximum(self.low - value, value - self.high)
+        return np.where(outside > 0, 1.0 + outside / (self.high - self.low), 0.0)

@@ -516,7 +516,7 @@ class Runtime:
             except queue.Empty:  # no data at all for a while: the deadman still asks the clock
                 try:
                     self.detection.tick()
-                except Exception:  # noqa: BLE001
+                except Exception:
                     log.exception("deadman tick failed")
                 continue
             self.metrics.detect_queue.set(self._queue.qsize())

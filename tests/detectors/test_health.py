@@ -109,7 +109,8 @@ def test_stuck_sensor_agrees_with_a_reading_by_reading_loop(name, stream, ts, va
     expected = stuck_reference(stream, value, 10, tolerance, warmup=warmup)
     assert expected.max() >= 1.0 and (expected < 1.0).mean() > 0.3   # long runs and no runs both occur
     assert ((expected > 0) & (expected < 0.1)).any()                   # and runs learned as some streams' normal
-    det = lambda: StuckSensor(window=10, tolerance=tolerance, warmup=warmup)  # noqa: E731
+    def det():
+        return StuckSensor(window=10, tolerance=tolerance, warmup=warmup)
     np.testing.assert_array_equal(det().update(stream, ts, value), expected)
     for got in in_batches(det, stream, ts, value, np.random.default_rng(2)):
         np.testing.assert_array_equal(got, expected)

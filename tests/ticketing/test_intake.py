@@ -137,6 +137,6 @@ def test_a_data_quality_finding_opens_a_sensor_check_not_a_repair(intake, store)
     order = store.get(event.order.id)
     assert order.service_type is ServiceType.SENSOR_CHECK and order.priority == "P2"
     assert order.resolution_due is not None
-    assert [c.text for c in order.checklist][0] == "Compare the sensor with a handheld reading"
+    assert order.checklist[0].text == "Compare the sensor with a handheld reading"
     repair = store.get(intake.receive(finding(fault_mode="imbalance", severity="medium")).order.id)
     assert repair.service_type is ServiceType.CORRECTIVE
