@@ -52,13 +52,16 @@ class NoData(StreamingDetector):
     # ew_*: exponentially weighted sums of log10(interval s) and of the weights (a hole-free mean
     # of the logs, exact however the readings are split into batches)
     state_fields = {"last_ts": (np.int64, -1, ()), "ew_log": (np.float64, 0.0, ()), "ew_w": (np.float64, 0.0, ()),
-                    "arrived": (np.int64, -1, ())}
+                    "arrived": (np.int64, -1, ()), "arrival_log": (np.float64, 0.0, ()),
+                    "arrival_w": (np.float64, 0.0, ())}
 
-    def __init__(self, max_gap_s: float = 300.0, intervals: float = 10.0, memory: int = 100):
-        if max_gap_s <= 0 or intervals < 1 or memory < 1:
-            raise ValueError(f"need max_gap_s > 0, intervals >= 1 and memory >= 1, got {max_gap_s}, {intervals}, "
-                             f"{memory}")
+    def __init__(self, max_gap_s: float = 300.0, intervals: float = 10.0, memory: int = 100,
+                 deliveries: float = 3.0):
+        if max_gap_s <= 0 or intervals < 1 or memory < 1 or deliveries < 1:
+            raise ValueError(f"need max_gap_s > 0, intervals >= 1, memory >= 1 and deliveries >= 1, got {max_gap_s}, "
+                             f"{intervals}, {memory}, {deliveries}")
         self.max_gap_s, self.intervals, self.memory = float(max_gap_s), float(intervals), int(memory)
+        self.deliveries = float(deliveries)
 
     def allowed_s(self, streams: np.ndarray) -> np.ndarray:
         """Seconds of silence each stream is allowed (see the class docstring)."""
@@ -96,10 +99,27 @@ class NoData(StreamingDetector):
         return np.where(valid & (prev >= 0), gap_s / self._allowed(before_log, before_w), 0.0)
 
     def arrive(self, streams: np.ndarray, now_ns: int) -> None:
-        """Note that data of ``streams`` arrived at ``now_ns`` (the wall clock; see ``silent``)."""
-        if len(streams):
-            self._ensure(int(np.max(streams)) + 1)
-            self.state_["arrived"][streams] = np.maximum(self.state_["arrived"][streams], int(now_ns))
+        """Note that data of ``streams`` arrived at ``now_ns`` (the wall clock; see ``silent``).
+
+        Also learns each stream's usual interval between deliveries (geometric mean, as the
+        cadence), counting only intervals longer than its readings' cadence: a gateway that sends a
+        batch every half hour is allowed ``deliveries`` half hours, whatever its readings' pace.
+        """
+        if not len(streams):
+            return
+        self._ensure(int(np.max(streams)) + 1)
+        st, now = self.state_, int(now_ns)
+        before = st["arrived"][streams]
+        gap_s = (now - before) / _NS_PER_S
+        w = st["ew_w"][streams]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cadence = np.where(w > 0, 10.0 ** (st["ew_log"][streams] / np.where(w > 0, w, 1.0)), 0.0)
+        new = (before >= 0) & (gap_s > cadence) & (gap_s > 0)
+        if new.any():
+            s, a = streams[new], 1.0 / self.memory
+            st["arrival_log"][s] = a * np.log10(gap_s[new]) + (1.0 - a) * st["arrival_log"][s]
+            st["arrival_w"][s] = a + (1.0 - a) * st["arrival_w"][s]
+        st["arrived"][streams] = np.maximum(before, now)
 
     def silent(self, now_ns: int, since_arrival: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Streams (ids, seconds since their last reading) silent for longer than they are allowed at
@@ -115,11 +135,17 @@ class NoData(StreamingDetector):
             return np.empty(0, np.int64), np.empty(0)
         gap_s = (int(now_ns) - last) / _NS_PER_S
         quiet = gap_s
-        if since_arrival:
-            arrived = self.state_["arrived"]
-            quiet = np.where(arrived >= 0, (int(now_ns) - arrived) / _NS_PER_S, gap_s)
+        st = self.state_
         ids = np.flatnonzero(last >= 0)
-        ids = ids[quiet[ids] > self._allowed(self.state_["ew_log"][ids], self.state_["ew_w"][ids])]
+        allowed = self._allowed(st["ew_log"][ids], st["ew_w"][ids])
+        if since_arrival:
+            arrived = st["arrived"]
+            quiet = np.where(arrived >= 0, (int(now_ns) - arrived) / _NS_PER_S, gap_s)
+            w = st["arrival_w"][ids]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                delivery = np.where(w > 0, 10.0 ** (st["arrival_log"][ids] / np.where(w > 0, w, 1.0)), 0.0)
+            allowed = np.maximum(allowed, self.deliveries * delivery)
+        ids = ids[quiet[ids] > allowed]
         return ids, gap_s[ids]
 
 

@@ -288,3 +288,18 @@ def test_replay_never_asks_the_deadman_past_the_end():
                                             step_ns=60 * MIN) for f in r.findings]
     assert [(f.fault_mode, f.status, f.started_at.timestamp()) for f in findings] == [
         ("no_data", "opened", 99 * 60), ("no_data", "closed", 99 * 60)]
+
+
+def test_live_silence_allows_a_batching_gateway_a_few_of_its_deliveries():
+    engine = Engine(sample_config())
+    sid = engine.stream_id("P-1", "motor_current")
+    half_hour = 30 * MIN
+    found = []
+    for k in range(12):                                          # a batch of 30 one-minute readings every half hour
+        t = k * half_hour + np.arange(30) * MIN
+        found += engine.process(np.full(30, sid), t, np.full(30, 40.0) + np.arange(30) % 3,
+                                now_ns=int(t[-1]) + 5 * 10**9).findings
+    assert [f for f in found if f.fault_mode == "no_data"] == []          # 15 min allowed, but it is its habit
+    assert engine.silent(12 * half_hour + 60 * MIN, live=True) == []      # two deliveries late: still its pace
+    late = engine.silent(12 * half_hour + 100 * MIN, live=True)           # three and more: silent
+    assert [(f.fault_mode, f.status) for f in late] == [("no_data", "opened")]
