@@ -14,7 +14,7 @@ batches and produces ``Finding``s.
 from detectors.config import ConfigHistory, ConfigVersion, DetectorsConfig, MultivariateConfig, parse_seconds
 from detectors.drift import Cusum, Ewma
 from detectors.engine import BatchResult, Engine, Finding, bearing_defect_features
-from detectors.health import NoData, StuckSensor
+from detectors.health import NoData, OutOfRange, StuckSensor
 from detectors.multivariate import HotellingT2, IsolationForestDetector, LoadResidual
 from detectors.robust import RobustZ
 from detectors.rules import SEVERITIES, Alert, AlertRule
@@ -27,7 +27,7 @@ from detectors.waveform import (BEARING_MODES, BearingDiagnosis, BearingGeometry
 __all__ = [
     "Alert", "AlertRule", "BEARING_MODES", "BatchResult", "BearingDiagnosis", "BearingGeometry", "ConfigHistory", "ConfigVersion", "Cusum",
     "DetectorsConfig", "Engine", "Ewma", "Finding", "HotellingT2", "IsoZones", "IsolationForestDetector",
-    "LoadResidual", "MultivariateConfig", "NoData", "RobustZ", "SEVERITIES", "StaticLimit", "StreamingDetector",
-    "StuckSensor", "TrendToLimit", "band_energies", "bearing_defect_features", "bearing_frequencies", "block_features",
-    "diagnose_bearing", "envelope_spectrum", "iso_zone", "line_thresholds", "parse_seconds",
+    "LoadResidual", "MultivariateConfig", "NoData", "OutOfRange", "RobustZ", "SEVERITIES", "StaticLimit",
+    "StreamingDetector", "StuckSensor", "TrendToLimit", "band_energies", "bearing_defect_features", "bearing_frequencies",
+    "block_features", "diagnose_bearing", "envelope_spectrum", "iso_zone", "line_thresholds", "parse_seconds",
 ]

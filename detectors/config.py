@@ -38,7 +38,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from detectors.drift import Cusum, Ewma
-from detectors.health import NoData, StuckSensor
+from detectors.health import NoData, OutOfRange, StuckSensor
 from detectors.multivariate import HotellingT2, IsolationForestDetector, LoadResidual
 from detectors.robust import RobustZ
 from detectors.rules import AlertRule
@@ -52,7 +52,8 @@ __all__ = [
 ]
 
 DETECTORS: dict[str, type[StreamingDetector]] = {
-    cls.kind: cls for cls in (StaticLimit, IsoZones, RobustZ, Ewma, Cusum, TrendToLimit, NoData, StuckSensor)
+    cls.kind: cls for cls in (StaticLimit, IsoZones, RobustZ, Ewma, Cusum, TrendToLimit, NoData, StuckSensor,
+                              OutOfRange)
 }
 
 FAULT_MODES = (
@@ -60,7 +61,7 @@ FAULT_MODES = (
     "bearing_defect", "lubrication_loss", "looseness",
     "stuck_sensor", "dropout", "spike", "drift",
     "offline", "duplicate", "out_of_order", "clock_skew", "malformed",
-    "overheating", "high_vibration", "anomaly", "no_data",
+    "overheating", "high_vibration", "anomaly", "no_data", "out_of_range",
 )
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -283,7 +284,9 @@ class DetectorsConfig(_Model):
     classes: dict[str, ClassConfig] = Field(default_factory=dict)
     assets: dict[str, AssetConfig] = Field(default_factory=dict)
     default_class: str = "default"
-    silence_after: float = Field(900.0, description="deadman: a stream silent this long raises no_data")
+    silence_after: float = Field(900.0, description="deadman: no stream is called silent sooner than this")
+    silence_intervals: float = Field(10.0, ge=1.0, description="deadman: a stream is silent after this many of "
+                                     "its own usual intervals between readings (and at least silence_after)")
     multivariate_every: float = Field(60.0, description="run multivariate checks on this much gathered data")
 
     @field_validator("iso_20816_zones", mode="before")

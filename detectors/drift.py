@@ -1,16 +1,23 @@
-"""Drift detectors, EWMA and CUSUM, against a baseline learned from each stream's first readings.
+"""Drift detectors, EWMA and CUSUM, against a trailing baseline that keeps learning from normal data.
 
-Both learn the stream's healthy mean and standard deviation from its first ``warmup`` readings
-(scores are 0 until then), then freeze that baseline: a slow fault must not teach the detector that
-it is normal. Reset a stream (``reset``) after maintenance to learn a new baseline.
+Each stream's reference (mean μ and standard deviation σ) is learned from its first ``warmup``
+readings (scores are 0 until then), then keeps following the stream from recent *normal* readings:
+readings go in blocks of 16 (counted per stream, so the blocks do not depend on how readings are
+batched), and a block whose scores all stayed below ``learn_below`` moves the reference by
+``16 / memory`` of the way towards it (an exponentially weighted mean with a memory of about
+``memory`` readings; readings winsorised at μ ± 4σ, so one wild reading does not drag it). While
+the score is above that level the reference is frozen, so a developing fault is not learned as
+normal. A new level that holds for ``relearn_after`` readings is an operating point, not a fault:
+it has been reported by then, and the stream learns afresh from there (a new warm-up; the drift
+statistic restarts).
+``relearn_after: 0`` never accepts a new level on its own; ``reset`` a stream after maintenance.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal
 
-from detectors.streams import StreamingDetector
+from detectors.streams import StreamingDetector, exp_smooth
 
 __all__ = ["Cusum", "Ewma"]
 
@@ -18,6 +25,8 @@ __all__ = ["Cusum", "Ewma"]
 # column of the batch, rather than along each row (numpy's accumulate and scipy's lfilter take a few
 # ns per element; a column step costs about a microsecond plus about one ns per row).
 _WIDE = 256
+BLOCK = 16        # readings per learning block
+_WINSOR = 4.0     # a block's readings are clipped to μ ± this many σ before they are learned
 
 
 def _by_column(shape: tuple[int, int]) -> np.ndarray:
@@ -45,34 +54,38 @@ def _sum_rows(start: np.ndarray, x: np.ndarray) -> np.ndarray:
     return total
 
 
-def _mean_std(total, total_sq, n, warmup, min_std):
-    k = np.minimum(n, warmup)
-    mean = total / np.maximum(k, 1)
-    var = (total_sq - k * mean * mean) / np.maximum(k - 1, 1)
-    return mean, np.maximum(np.sqrt(np.maximum(var, 0.0)), min_std)
-
-
-def _zero_head(g: np.ndarray, head: np.ndarray) -> None:
-    """Set the first ``head[r]`` elements of each row ``r`` of ``g`` to 0, in place."""
-    rows = np.flatnonzero(head)
-    if len(rows) == len(head) and head.min() == head.max():  # a batch of new streams, all in warm-up
-        g[:, :head[0]] = 0.0
-    elif len(rows):
-        cut = int(head[rows].max())
-        g[rows, :cut] = np.where(np.arange(cut)[None, :] < head[rows, None], 0.0, g[rows, :cut])
-
-
 class _BaselineDetector(StreamingDetector):
-    """Shared warm-up: state ``n`` (readings seen), ``sum``/``sumsq`` of the first ``warmup``."""
+    """The trailing reference shared by EWMA and CUSUM (see the module docstring).
 
-    state_fields = {"n": (np.int64, 0, ()), "sum": (np.float64, 0.0, ()), "sumsq": (np.float64, 0.0, ())}
+    State: ``n`` readings seen; ``since``, the reading the current warm-up began at; ``sum``/``sumsq``
+    of the warm-up readings; the reference ``mu`` and ``var``; ``frozen`` readings since a block was
+    last learned; the readings of the block under way (``block``) and its largest score so far
+    (``block_max``).
+    """
 
-    def __init__(self, warmup: int, min_std: float):
+    state_fields = {"n": (np.int64, 0, ()), "sum": (np.float64, 0.0, ()), "sumsq": (np.float64, 0.0, ()),
+                    "mu": (np.float64, np.nan, ()), "var": (np.float64, np.nan, ()), "frozen": (np.int64, 0, ()),
+                    "since": (np.int64, 0, ()), "block": (np.float64, np.nan, (BLOCK,)),
+                    "block_max": (np.float64, 0.0, ())}
+
+    def __init__(self, warmup: int, min_std: float, memory: int | None, learn_below: float,
+                 relearn_after: int | None):
         if warmup < 2:
             raise ValueError(f"warmup must be >= 2 readings, got {warmup}")
         if min_std <= 0:
             raise ValueError(f"min_std must be > 0, got {min_std}")
+        memory = 10 * warmup if memory is None else memory
+        relearn_after = warmup if relearn_after is None else relearn_after
+        if memory < BLOCK or relearn_after < 0 or learn_below <= 0:
+            raise ValueError(f"need memory >= {BLOCK}, relearn_after >= 0 and learn_below > 0, got {memory}, "
+                             f"{relearn_after}, {learn_below}")
         self.warmup, self.min_std = int(warmup), float(min_std)
+        self.memory, self.learn_below, self.relearn_after = int(memory), float(learn_below), int(relearn_after)
+
+    @property
+    def learnt_after(self) -> int:
+        """Readings before a stream is scored: ``warmup`` rounded up to whole blocks."""
+        return -(-self.warmup // BLOCK) * BLOCK
 
     def reset(self, streams: np.ndarray) -> None:
         """Forget the baseline (and drift state) of these streams, e.g. after a repair."""
@@ -82,38 +95,145 @@ class _BaselineDetector(StreamingDetector):
             self.state_[name][streams] = fill
 
     def baseline(self, streams: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(mean, std, learnt) of the healthy baseline per stream; ``learnt`` is False during warm-up."""
+        """(mean, std, learnt) of the reference per stream; ``learnt`` is False during warm-up."""
         st = self.state_
-        n = st["n"][streams]
-        mean, std = _mean_std(st["sum"][streams], st["sumsq"][streams], n, self.warmup, self.min_std)
-        return mean, std, n >= self.warmup
+        learnt = st["n"][streams] - st["since"][streams] >= self.learnt_after
+        return st["mu"][streams], self._std(st["var"][streams]), learnt
 
-    def _baseline(self, grid, value, valid, state):
-        """Per-row mean and std of the warm-up readings, and how many leading columns of each row
-        are warm-up readings (not scored); adds this batch's warm-up readings to the sums."""
-        head = np.minimum(np.maximum(self.warmup - state["n"], 0), value.shape[1])
-        learning = np.flatnonzero(head)
-        if len(learning):  # the others' sums are frozen (adding their zeros would change nothing)
-            every = len(learning) == len(head)
-            cut = int(head[learning].max())
-            x = value[:, :cut] if every else value[learning, :cut]
-            if not grid.full or head[learning].min() < cut:
-                keep = np.arange(cut)[None, :] < head[learning, None]
-                if not grid.full:
-                    keep &= valid[:, :cut] if every else valid[learning, :cut]
-                x = np.where(keep, x, 0.0)
-            sums = _sum_rows(np.concatenate([state["sum"][learning], state["sumsq"][learning]]),
-                             np.concatenate([x, x * x]))
-            state["sum"][learning], state["sumsq"][learning] = sums[:len(learning)], sums[len(learning):]
-        state["n"] = state["n"] + grid.counts
-        mean, std = _mean_std(state["sum"], state["sumsq"], state["n"], self.warmup, self.min_std)
-        return mean, std, head
+    def _std(self, var: np.ndarray) -> np.ndarray:
+        return np.maximum(np.sqrt(np.maximum(var, 0.0)), self.min_std)
+
+    def _update(self, grid, ts, value, valid, state):
+        z = self._smoothed(grid, value, state)
+        if value.shape[1] < BLOCK:  # a few readings per stream (live batches): a column at a time
+            return self._by_reading(grid, value, valid, state, z)
+        return self._by_block(grid, value, valid, state, z)
+
+    def _by_reading(self, grid, value, valid, state, z):
+        """Score each column of the grid against the reference in force, learning each block as it
+        completes; the same arithmetic, in the same order, as ``_by_block``."""
+        out = grid.scores()
+        n = state["n"].copy()
+        for j in range(value.shape[1]):
+            ok = valid[:, j]
+            scored = ok & (n - state["since"] >= self.learnt_after)
+            sc = self._score_block(value[:, j:j + 1], None if z is None else z[:, j:j + 1], scored[:, None], state)
+            out[:, j] = sc[:, 0]
+            r = np.flatnonzero(ok)
+            state["block"][r, n[r] % BLOCK] = value[r, j]
+            state["block_max"] = np.where(ok, np.maximum(state["block_max"], sc[:, 0]), state["block_max"])
+            n = n + ok
+            done = ok & (n % BLOCK == 0)
+            if done.any():
+                count = n - BLOCK
+                self._learn(state["block"], done, count - state["since"] >= self.learnt_after, state["block_max"],
+                            count, state)
+                state["block_max"][done] = 0.0
+                state["block"][done] = np.nan
+        state["n"] = n
+        return out
+
+    def _by_block(self, grid, value, valid, state, z):
+        """Lay the batch out in whole blocks per stream (the block under way first), score block by
+        block against the reference in force, learn each completed block, gather the scores."""
+        rows, cols = value.shape
+        n0 = state["n"]
+        off = n0 % BLOCK                                   # readings of the block under way already seen
+        total = off + grid.counts
+        width = -(-int((off + cols).max()) // BLOCK) * BLOCK
+        at = off[:, None] + np.arange(cols)[None, :]      # where each reading of the grid goes
+        x = np.full((rows, width), np.nan)
+        x[:, :BLOCK] = np.where(np.arange(BLOCK)[None, :] < off[:, None], state["block"], np.nan)
+        np.put_along_axis(x, at, value, axis=1)
+        new = np.zeros((rows, width), dtype=bool)
+        np.put_along_axis(new, at, valid, axis=1)
+        if z is not None:
+            laid = np.full((rows, width), np.nan)
+            np.put_along_axis(laid, at, z, axis=1)
+            z = laid
+        out = np.zeros((rows, width))
+        block_max = state["block_max"].copy()
+        first = n0 - off                                   # readings before block 0 of the layout
+        for b in range(width // BLOCK):
+            cells = slice(b * BLOCK, (b + 1) * BLOCK)
+            xb, nb = x[:, cells], new[:, cells]
+            if not nb.any():
+                continue
+            scored = (first + b * BLOCK - state["since"]) >= self.learnt_after
+            sc = self._score_block(xb, None if z is None else z[:, cells], nb & scored[:, None], state)
+            out[:, cells] = sc
+            block_max = np.maximum(block_max, np.where(nb, sc, 0.0).max(axis=1))
+            done = (b + 1) * BLOCK <= total
+            if done.any():
+                self._learn(xb, done, scored, block_max, first + b * BLOCK, state)
+                block_max[done] = 0.0
+        end = (total // BLOCK) * BLOCK                     # the block left under way
+        take = np.minimum(end[:, None] + np.arange(BLOCK)[None, :], width - 1)
+        state["block"] = np.where(np.arange(BLOCK)[None, :] < (total % BLOCK)[:, None],
+                                  np.take_along_axis(x, take, axis=1), np.nan)
+        state["block_max"] = block_max
+        state["n"] = n0 + grid.counts
+        score = grid.scores()
+        score[...] = np.take_along_axis(out, np.minimum(at, width - 1), axis=1)
+        return score
+
+    def _learn(self, xb, done, scored, block_max, count, state):
+        """Learn the completed blocks (``done``): warm-up sums, then the trailing reference."""
+        warm = done & ~scored
+        if warm.any():
+            xs = np.where(np.isnan(xb[warm]), 0.0, xb[warm])
+            sums = _sum_rows(np.concatenate([state["sum"][warm], state["sumsq"][warm]]), np.concatenate([xs, xs * xs]))
+            k = int(warm.sum())
+            state["sum"][warm], state["sumsq"][warm] = sums[:k], sums[k:]
+            ends = warm & (count + BLOCK - state["since"] >= self.learnt_after)
+            if ends.any():  # warm-up complete: the reference is its mean and standard deviation
+                m = float(self.learnt_after)
+                mean = state["sum"][ends] / m
+                state["mu"][ends] = mean
+                state["var"][ends] = np.maximum(state["sumsq"][ends] - m * mean * mean, 0.0) / (m - 1)
+                state["frozen"][ends] = 0
+        live = done & scored
+        if not live.any():
+            return
+        r = np.flatnonzero(live)
+        mu, var, xr = state["mu"][r], state["var"][r], xb[r]
+        sd = self._std(var)
+        xc = np.clip(xr, (mu - _WINSOR * sd)[:, None], (mu + _WINSOR * sd)[:, None])
+        w = min(1.0, BLOCK / self.memory)
+        accept = block_max[r] < self.learn_below
+        block_mean = xc.mean(axis=1)
+        block_var = ((xc - mu[:, None]) ** 2).mean(axis=1)
+        frozen = np.where(accept, 0, state["frozen"][r] + BLOCK)
+        state["mu"][r] = np.where(accept, mu + w * (block_mean - mu), mu)
+        state["var"][r] = np.where(accept, var + w * (block_var - var), var)
+        if self.relearn_after:
+            moved = frozen >= self.relearn_after          # a new level held this long: an operating point
+            if moved.any():                                # learn it afresh, as at the start
+                m = r[moved]
+                state["since"][m] = count[m] + BLOCK
+                state["sum"][m] = state["sumsq"][m] = 0.0
+                frozen[moved] = 0
+                self._restart(m, state)
+        state["frozen"][r] = frozen
+
+    # hooks for the detectors
+    def _smoothed(self, grid, value, state):
+        """Per-reading values that do not depend on the reference (EWMA's z), or None."""
+
+    def _score_block(self, xb, zb, scored, state):  # pragma: no cover - abstract
+        """Scores of the cells of ``xb`` (rows, w) where ``scored`` (0 elsewhere), advancing the
+        detector's own state over those cells, in order."""
+        raise NotImplementedError
+
+    def _restart(self, rows, state) -> None:
+        """The drift statistic of these rows starts again (the reference moved to a new level)."""
 
 
 class Ewma(_BaselineDetector):
     """EWMA control chart: ``z_t = λ x_t + (1 − λ) z_{t−1}`` against ``μ ± L σ √(λ / (2 − λ))``.
 
-    Score ``|z − μ| / (L σ √(λ / (2 − λ)))`` (Roberts 1959; the asymptotic control limit).
+    Score ``|z − μ| / (L σ √(λ / (2 − λ)))`` (Roberts 1959; the asymptotic control limit), μ and σ
+    the stream's trailing reference (see the module docstring).
 
     Parameters
     ----------
@@ -122,9 +242,16 @@ class Ewma(_BaselineDetector):
     limit_sigmas : float
         L, the control limit in standard deviations of the EWMA.
     warmup : int
-        Readings used to learn μ and σ.
+        Readings used to learn μ and σ first (rounded up to whole blocks of 16).
     min_std : float
         Floor on σ in reading units.
+    memory : int, optional
+        Readings the trailing reference remembers (default ``10 × warmup``).
+    learn_below : float
+        A block is learned only if every score in it stayed below this.
+    relearn_after : int, optional
+        Readings of continuously frozen reference after which the current level is accepted
+        (default ``warmup``; 0 = never).
 
     Examples
     --------
@@ -137,52 +264,38 @@ class Ewma(_BaselineDetector):
     """
 
     kind = "ewma"
+    version = "2"
     state_fields = {**_BaselineDetector.state_fields, "z": (np.float64, np.nan, ())}
 
-    def __init__(self, alpha: float = 0.05, limit_sigmas: float = 3.0, warmup: int = 100, min_std: float = 1e-6):
-        super().__init__(warmup, min_std)
+    def __init__(self, alpha: float = 0.05, limit_sigmas: float = 3.0, warmup: int = 100, min_std: float = 1e-6,
+                 memory: int | None = None, learn_below: float = 0.5, relearn_after: int | None = None):
+        super().__init__(warmup, min_std, memory, learn_below, relearn_after)
         if not 0 < alpha <= 1:
             raise ValueError(f"alpha must be in (0, 1], got {alpha}")
         self.alpha, self.limit_sigmas = float(alpha), float(limit_sigmas)
 
-    def _update(self, grid, ts, value, valid, state):
-        mean, std, head = self._baseline(grid, value, valid, state)
-        a = self.alpha
+    def _smoothed(self, grid, value, state):
+        # the smoothed value does not depend on the reference: all of it at once
         prev = np.where(np.isnan(state["z"]), value[:, 0], state["z"])  # a new stream starts at its first reading
-        z = self._smooth(value, prev, grid)
+        z = exp_smooth(value, self.alpha, prev)
         state["z"] = grid.last(z).copy()
-        width = self.limit_sigmas * std * np.sqrt(a / (2.0 - a))
-        score = np.abs(np.subtract(z, mean[:, None], out=z), out=z)
-        score /= width[:, None]
-        _zero_head(score, head)
-        return score
-
-    def _smooth(self, x: np.ndarray, prev: np.ndarray, grid) -> np.ndarray:
-        """``z_j = λ x_j + (1 − λ) z_{j−1}`` along each row from ``z_{−1} = prev``.
-
-        scipy's lfilter along the rows, or on a grid of many rows the same arithmetic (the same
-        bits: ``(1 − λ) z_{j−1}`` and ``λ x_j`` rounded, then added) one column at a time, in the
-        grid ``grid.scores()``.
-        """
-        a = self.alpha
-        rows, cols = x.shape
-        if rows < _WIDE:
-            return signal.lfilter([a], [1.0, a - 1.0], x, axis=1, zi=((1.0 - a) * prev)[:, None])[0]
-        z = np.multiply(x, a, out=grid.scores())
-        carried = np.empty(rows)
-        for j in range(cols):
-            step = z[:, j]
-            prev = np.add(np.multiply(prev, 1.0 - a, out=carried), step, out=step)
         return z
+
+    def _score_block(self, xb, zb, scored, state):
+        a = self.alpha
+        width = self.limit_sigmas * self._std(state["var"]) * np.sqrt(a / (2.0 - a))
+        with np.errstate(invalid="ignore"):
+            score = np.abs(zb - state["mu"][:, None]) / width[:, None]
+        return np.where(scored, score, 0.0)
 
 
 class Cusum(_BaselineDetector):
     """Tabular CUSUM (Page 1954) on standardised readings ``y = (x − μ) / σ``.
 
-    ``S⁺ = max(0, S⁺ + y − k)``, ``S⁻ = max(0, S⁻ − y − k)``; score ``max(S⁺, S⁻) / h``. Computed
-    by the Lindley form ``S_t = C_t − min(0, min_{j≤t} C_j)`` with ``C`` the cumulative sum of the
-    increments: cumulative sums and minima along the rows, or on a grid of many streams a few vector
-    operations per column rather than a step per reading.
+    ``S⁺ = max(0, S⁺ + y − k)``, ``S⁻ = max(0, S⁻ − y − k)``; score ``max(S⁺, S⁻) / h``, μ and σ the
+    stream's trailing reference (see the module docstring). Computed by the Lindley form
+    ``S_t = C_t − min(0, min_{j≤t} C_j)`` with ``C`` the cumulative sum of the increments:
+    cumulative sums and minima along a block's rows, a few vector operations per block.
 
     Parameters
     ----------
@@ -195,7 +308,7 @@ class Cusum(_BaselineDetector):
     clip : float, optional
         Standardised readings are clipped to ``±clip`` first, so one wild spike (a sensor glitch)
         cannot push the sum over ``h`` on its own; a real shift still accumulates reading by reading.
-    warmup, min_std :
+    warmup, min_std, memory, learn_below, relearn_after :
         As for :class:`Ewma`.
 
     Examples
@@ -206,15 +319,26 @@ class Cusum(_BaselineDetector):
     >>> s = Cusum(k=0.5, h=8, warmup=200).update(np.zeros(400, int), np.arange(400) * 10**9, x)
     >>> bool((s[:300] < 1).all()), bool((s[-50:] >= 1).all())
     (True, True)
+
+    A change of operating point that holds is learned after ``relearn_after`` readings; the alert
+    it raised then clears:
+
+    >>> y = 2.0 + rng.normal(0, 0.2, 3000)
+    >>> y[1000:] += 2.0                         # the pump moves to a new duty point and stays there
+    >>> s = Cusum(k=0.5, h=8, warmup=200, relearn_after=400).update(np.zeros(3000, int), np.arange(3000) * 10**9, y)
+    >>> bool(s[1000:1400].max() >= 1), float((s[1500:] >= 1).mean()) < 0.01
+    (True, True)
     """
 
     kind = "cusum"
+    version = "3"
     state_fields = {**_BaselineDetector.state_fields, "up_c": (np.float64, 0.0, ()), "up_m": (np.float64, 0.0, ()),
                     "down_c": (np.float64, 0.0, ()), "down_m": (np.float64, 0.0, ())}
 
     def __init__(self, k: float = 0.5, h: float = 8.0, direction: str = "both", warmup: int = 100,
-                 min_std: float = 1e-6, clip: float | None = None):
-        super().__init__(warmup, min_std)
+                 min_std: float = 1e-6, clip: float | None = None, memory: int | None = None,
+                 learn_below: float = 0.5, relearn_after: int | None = None):
+        super().__init__(warmup, min_std, memory, learn_below, relearn_after)
         if direction not in ("both", "up", "down"):
             raise ValueError(f"direction must be 'both', 'up' or 'down', got {direction!r}")
         if k < 0 or h <= 0:
@@ -224,36 +348,27 @@ class Cusum(_BaselineDetector):
         self.k, self.h, self.direction = float(k), float(h), direction
         self.clip = None if clip is None else float(clip)
 
-    def _update(self, grid, ts, value, valid, state):
-        mean, std, head = self._baseline(grid, value, valid, state)
-        # both sides' increments in one grid, up rows over down rows, so each step below covers both
-        rows = len(value)
-        c = _by_column((2 * rows, value.shape[1]))
-        start = np.concatenate([state["up_c"], state["down_c"]])
-        floor = np.concatenate([state["up_m"], state["down_m"]])
-        # the first columns in which every row is still learning add nothing: S stays where it was
-        lead = int(head.min())
-        if lead:
-            floor = np.minimum(floor, start)
-            c[:, :lead] = (start - floor)[:, None]
-        x, c_new = value[:, lead:], c[:, lead:]
-        y = np.divide(np.subtract(x, mean[:, None], out=c_new[:rows]), std[:, None], out=c_new[:rows])
+    def _score_block(self, xb, zb, scored, state):
+        rows = len(xb)
+        sd = self._std(state["var"])
+        with np.errstate(invalid="ignore"):
+            y = (xb - state["mu"][:, None]) / sd[:, None]
         if self.clip is not None:
             np.clip(y, -self.clip, self.clip, out=y)
-        np.subtract(np.negative(y, out=c_new[rows:]), self.k, out=c_new[rows:])
-        np.subtract(y, self.k, out=c_new[:rows])
-        _zero_head(c_new, np.concatenate([head, head]) - lead)
-        if not grid.full:  # padding adds nothing, so each row's last column holds its state
-            c_new[:rows][~valid[:, lead:]] = 0.0
-            c_new[rows:][~valid[:, lead:]] = 0.0
-        total, low = _lindley(c_new, start, floor)
+        c = np.concatenate([y - self.k, -y - self.k])
+        c[~np.concatenate([scored, scored])] = 0.0   # readings seen before, in warm-up or not there add nothing
+        start = np.concatenate([state["up_c"], state["down_c"]])
+        floor = np.concatenate([state["up_m"], state["down_m"]])
+        total, low = _lindley(c, start, floor)
         state["up_c"], state["down_c"] = total[:rows], total[rows:]
         state["up_m"], state["down_m"] = low[:rows], low[rows:]
-        out = grid.scores()
         if self.direction == "both":
-            np.maximum(c[:rows], c[rows:], out=out)
-            return np.divide(out, self.h, out=out)
-        return np.divide(c[:rows] if self.direction == "up" else c[rows:], self.h, out=out)
+            return np.maximum(c[:rows], c[rows:]) / self.h
+        return (c[:rows] if self.direction == "up" else c[rows:]) / self.h
+
+    def _restart(self, rows, state) -> None:
+        for name in ("up_c", "up_m", "down_c", "down_m"):
+            state[name][rows] = 0.0
 
 
 def _lindley(c: np.ndarray, start: np.ndarray, floor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -43,6 +43,10 @@ class Finding:
     ``thresholds`` holds the detector parameters and the rule in force; ``evidence`` summarises
     the readings since the start (min, max, mean, last, n, window_start, window_end) plus what the
     detector adds (ISO zone, hours to limit).
+
+    ``kind`` says what the finding is about: ``anomaly`` (the machine) or ``data_quality`` (the
+    data: a stuck or silent sensor). A data-quality finding asks for a sensor check, not a repair,
+    and its detector's score is never part of ``BatchResult.score``.
     """
 
     site: str | None
@@ -60,6 +64,7 @@ class Finding:
     thresholds: dict[str, Any]
     evidence: dict[str, Any]
     status: str = "opened"
+    kind: str = "anomaly"
 
     def as_record(self) -> dict[str, Any]:
         """JSON-ready dict (times as ISO 8601 UTC)."""
@@ -78,7 +83,8 @@ class BatchResult:
     scores : dict of check name to ndarray of float64, shape (n,)
         Each check's score per reading; NaN where the check does not apply to the reading.
     score : ndarray of float64, shape (n,)
-        The largest check score per reading (0 where none applies): higher is more abnormal.
+        The largest anomaly check score per reading (0 where none applies): higher is more abnormal.
+        Data-quality checks (stuck sensor, no data) are in ``scores`` but not in this.
     findings : list of Finding
     rejected : ndarray of int64
         Positions of readings that were not scored because their value is not finite (NaN, inf);
@@ -98,6 +104,7 @@ class _Slot:
         self.name, self.check, self.extra = name, check, extra
         self.detector: StreamingDetector = check.build(extra)
         self.rule: AlertRule = check.rule.build()
+        self.kind = self.detector.finding_kind
         self.member = np.zeros(0, dtype=bool)
         self.thresholds = {**self.detector.params(), "rule": check.rule.model_dump(mode="json")}
 
@@ -286,14 +293,19 @@ class Engine:
         self._streams: list[tuple[str, str]] = []
         self._ids: dict[tuple[str, str], int] = {}
         self._slots: dict[str, _Slot] = {}
-        self._deadman = NoData(max_gap_s=config.silence_after)
+        self._deadman = self._new_deadman(config)
         self._silent = np.zeros(0, dtype=bool)
+        self._live_since_start = False
         self._models: dict[tuple[str, str], _AssetModel] = {}
         self._model_rules: dict[str, AlertRule] = {}
         self._model_member = np.zeros(0, dtype=bool)   # stream id → feeds some multivariate check
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.fresh_checks: list[str] = []  # after from_dict: checks that could not resume
         self._bearing_named: dict[tuple, str] = {}  # open bearing alerts → the mode they were opened with
+
+    @staticmethod
+    def _new_deadman(config: DetectorsConfig) -> NoData:
+        return NoData(max_gap_s=config.silence_after, intervals=config.silence_intervals)
 
     # --- streams -----------------------------------------------------------------------------
     def stream_id(self, asset: str, sensor: str) -> int:
@@ -354,7 +366,7 @@ class Engine:
         return sorted({s.name for s in self._slots.values()})
 
     # --- processing --------------------------------------------------------------------------
-    def process(self, stream: Any, ts_ns: Any, value: Any) -> BatchResult:
+    def process(self, stream: Any, ts_ns: Any, value: Any, now_ns: int | None = None) -> BatchResult:
         """Score a batch of readings and advance every check's state.
 
         Parameters
@@ -364,12 +376,16 @@ class Engine:
         ts_ns : ndarray of int64, shape (n,)
         value : ndarray of float64, shape (n,)
             Readings that are not finite are not scored and are listed in ``rejected``.
+        now_ns : int, optional
+            The wall clock (live): the batch's streams arrived now, and the deadman is asked which
+            streams have had no data arrive for longer than they are allowed (``silent``); its
+            findings come with the batch's. ``replay`` drives history without it.
         """
         value = np.asarray(value, dtype=np.float64)
         bad = ~np.isfinite(value)
         if bad.any():  # a NaN must not stop the batch: score the rest, say which were left out
             keep = np.flatnonzero(~bad)
-            sub = self.process(np.asarray(stream)[keep], np.asarray(ts_ns)[keep], value[keep])
+            sub = self.process(np.asarray(stream)[keep], np.asarray(ts_ns)[keep], value[keep], now_ns)
             full = {k: np.full(len(value), np.nan) for k in sub.scores}
             for k, col in sub.scores.items():
                 full[k][keep] = col
@@ -380,25 +396,76 @@ class Engine:
         if len(s) and s.max() >= len(self._streams):
             raise ValueError(f"stream id {int(s.max())} was never registered with stream_id()")
         scores: dict[str, np.ndarray] = {}
+        anomaly: list[np.ndarray] = []
         events: list[tuple[int, Finding]] = []
         for slot in self._slots.values():
             idx = np.flatnonzero(slot.mask(s, v))
             if not len(idx):
                 continue
             sc = slot.detector.update(s[idx], t[idx], v[idx])
-            scores.setdefault(slot.name, np.full(len(s), np.nan))[idx] = sc
+            col = scores.setdefault(slot.name, np.full(len(s), np.nan))
+            col[idx] = sc
+            if slot.kind == "anomaly":
+                anomaly.append(col)
             for alert in slot.rule.update(s[idx], t[idx], sc, v[idx]):
                 events.append((alert.at_ns, self._finding(slot, alert)))
         events.extend(self._feed_models(s, t, v, scores))
         events.extend((int(f.ended_at.timestamp() * 1e9), f) for f in self._resumed(s, t))
         if len(s):
             self._deadman.update(s, t, v)
+        if now_ns is not None:
+            self._deadman.arrive(np.unique(s), now_ns)
+            events.extend((int(now_ns), f) for f in self.silent(now_ns, live=True))
         combined = np.zeros(len(s))
-        for col in scores.values():
+        for col in anomaly + [scores[m.name] for m in self._models.values() if m.name in scores]:
             np.fmax(combined, col, out=combined)
         events = _name_bearing_faults(self, events, s, t, v)
         events.sort(key=lambda e: (e[0], e[1].asset, e[1].sensor, e[1].rule))  # in the order they happened
         return BatchResult(scores, combined, [f for _, f in events])
+
+    def replay(self, stream: Any, ts_ns: Any, value: Any, step_ns: int, end_ns: int | None = None,
+               max_rows: int = 500_000) -> Iterator[tuple[np.ndarray, BatchResult]]:
+        """Feed stored readings through ``process`` in time order, as the live service would have seen
+        them: the one way backtest, ``faultline score`` and ``faultline evaluate`` drive the engine.
+
+        The readings go in ``step_ns`` spans of their timestamps (aligned to the first), and after
+        each the deadman is asked at ``now`` = the span's end, never past ``end_ns`` (default: the
+        last reading), so it judges silence inside the history and not after it, on the readings'
+        own time. A span of more than ``max_rows`` readings goes in several batches (the detectors
+        give the same scores however the readings are split). At the end the multivariate checks
+        run on what they gathered (``flush``).
+
+        Yields
+        ------
+        (positions, BatchResult)
+            The input positions of the batch's readings (time order), and its result; the last
+            yield has no positions and carries the findings of the flush.
+        """
+        s = np.asarray(stream, dtype=np.int64)
+        t = np.asarray(ts_ns, dtype=np.int64)
+        v = np.asarray(value, dtype=np.float64)
+        if not len(t):
+            yield np.empty(0, np.int64), BatchResult({}, np.zeros(0), self.flush())
+            return
+        order = np.argsort(t, kind="stable")
+        t_sorted = t[order]
+        first, last = int(t_sorted[0]), int(t_sorted[-1])
+        end = last if end_ns is None else int(end_ns)
+        lo = first
+        while lo <= min(last, end):
+            hi = lo + int(step_ns)
+            a, b = np.searchsorted(t_sorted, [lo, hi])
+            for c in range(a, b, max_rows):
+                d = min(c + max_rows, b)
+                pos = order[c:d]
+                result = self.process(s[pos], t[pos], v[pos])
+                if d == b:
+                    result.findings.extend(self.silent(min(hi, end)))
+                yield pos, result
+            if a == b:
+                yield order[a:a], BatchResult({}, np.zeros(0), self.silent(min(hi, end)))
+            lo = hi
+        yield np.empty(0, np.int64), BatchResult({}, np.zeros(0), self.flush())
 
     def _feed_models(self, s, t, v, scores, force: bool = False) -> list[tuple[int, Finding]]:
         """Multivariate checks run on what has gathered once it spans ``multivariate_every``.
@@ -490,13 +557,22 @@ class Engine:
         return {**{name: feats[name] for name in wf.features},
                 **bearing_defect_features(self.config, asset, rate_hz, blocks)}
 
-    def silent(self, now_ns: int) -> list[Finding]:
-        """Deadman: open a ``no_data`` finding for each stream silent longer than ``silence_after``.
+    def silent(self, now_ns: int, live: bool = False) -> list[Finding]:
+        """Deadman: open a ``no_data`` finding for each stream silent at ``now_ns`` for longer than
+        it is allowed: ``silence_after``, or ``silence_intervals`` of its own usual intervals for a
+        slow stream (see `NoData`). Each stream is judged on its own against ``now_ns``.
 
-        Call it on a clock (live) or at the end of each batch's time span (backtest); a stream's
-        finding closes when its data resumes.
+        Live (``live``: ``now_ns`` is the wall clock), silence is counted from when a stream's data
+        last arrived; ``process(..., now_ns=)`` calls it so, and the live service calls it on a
+        clock as well, so a plant that went silent as a whole is seen. On the first live call every
+        known stream counts as just arrived (after a restart, the time the service was down is not
+        the sensors' silence). Offline (``replay``), silence is counted from the newest reading.
+        A stream's finding closes when its data resumes.
         """
-        ids, gaps = self._deadman.silent(now_ns)
+        if live and not self._live_since_start:
+            self._live_since_start = True
+            self._deadman.arrive(np.arange(len(self._streams)), now_ns)
+        ids, gaps = self._deadman.silent(now_ns, since_arrival=live)
         self._grow_silent()
         fresh = ~self._silent[ids]
         self._silent[ids[fresh]] = True
@@ -521,19 +597,22 @@ class Engine:
 
     def _deadman_finding(self, sid: int, since_ns: int, until_ns: int | None, gap_s: float, status: str) -> Finding:
         asset, sensor = self._streams[sid]
+        allowed = float(self._deadman.allowed_s(np.array([sid]))[0])
         return Finding(
             site=self.config.asset(asset).site, asset=asset, sensor=sensor, fault_mode="no_data", severity="medium",
-            score=gap_s / self._deadman.max_gap_s, started_at=_time(since_ns),
+            score=gap_s / allowed, started_at=_time(since_ns),
             ended_at=None if until_ns is None else _time(until_ns), detector=self._deadman.kind,
             detector_version=self._deadman.version, rule="silence_after", config_version=self.config_version,
-            thresholds={"max_gap_s": self._deadman.max_gap_s},
-            evidence={"last_reading_at": _time(since_ns).isoformat(), "silent_s": gap_s, "n": 0}, status=status)
+            thresholds={"max_gap_s": self._deadman.max_gap_s, "intervals": self._deadman.intervals,
+                        "allowed_s": allowed},
+            evidence={"last_reading_at": _time(since_ns).isoformat(), "silent_s": gap_s, "n": 0}, status=status,
+            kind=self._deadman.finding_kind)
 
     def _finding(self, slot: _Slot, alert: Alert) -> Finding:
         asset, sensor = self._streams[alert.stream]
         det = slot.detector
         f = self._finding_of(alert, asset, sensor, slot.check.fault_mode, det.kind, det.version, slot.name,
-                             slot.thresholds)
+                             slot.thresholds, slot.kind)
         if isinstance(det, IsoZones):
             f.evidence["zone"] = str(iso_zone(np.array([f.evidence["max"]]), det.ab, det.bc, det.cd)[0])
         if isinstance(det, (Cusum, Ewma)):  # what "normal" was for this sensor
@@ -544,7 +623,7 @@ class Engine:
         return f
 
     def _finding_of(self, alert: Alert, asset: str, sensor: str, fault_mode: str, detector: str, version: str,
-                    rule: str, thresholds: dict[str, Any]) -> Finding:
+                    rule: str, thresholds: dict[str, Any], kind: str = "anomaly") -> Finding:
         ev = dict(alert.evidence)
         ev["window_start"] = _time(ev.pop("window_start_ns")).isoformat()
         ev["window_end"] = _time(ev.pop("window_end_ns")).isoformat()
@@ -553,7 +632,7 @@ class Engine:
             severity=alert.severity, score=alert.peak_score, started_at=_time(alert.started_at_ns),
             ended_at=None if alert.ended_at_ns is None else _time(alert.ended_at_ns), detector=detector,
             detector_version=version, rule=rule, config_version=self.config_version, thresholds=thresholds,
-            evidence=ev, status=alert.status)
+            evidence=ev, status=alert.status, kind=kind)
 
     # --- state across restarts -----------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -590,8 +669,11 @@ class Engine:
             slot.detector, slot.rule = detector, rule
             resumed.add(key)
         engine.fresh_checks = sorted({s.name for k, s in engine._slots.items() if k not in resumed})
-        if d["deadman"].get("params", {}).get("max_gap_s") == config.silence_after:
-            engine._deadman = NoData.from_dict(d["deadman"])
+        if d["deadman"].get("params") == engine._deadman.params():
+            try:
+                engine._deadman = NoData.from_dict(d["deadman"])
+            except (ValueError, KeyError, TypeError):
+                pass  # saved by an older version: the deadman learns the cadences again
         engine._grow_silent()
         engine._silent[np.asarray(d["silent"], dtype=np.int64)] = True
         for (asset, name), model in engine._models.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from detectors.streams import StreamingDetector, trailing
+from detectors.streams import StreamingDetector, exp_smooth, trailing
 
 __all__ = ["RobustZ", "median_mad_sorted", "nan_median"]
 
@@ -111,6 +111,16 @@ class RobustZ(StreamingDetector):
         does not give infinite scores.
     direction : {"both", "up", "down"}
         Which departures count (vibration: ``up``; a stopping machine is not a fault).
+    resolution_floor : float
+        The robust standard deviation is at least this many of the sensor's resolution, learned per
+        stream as the smallest non-zero step between consecutive readings: a sensor that reports in
+        0.1 steps often has a MAD of 0 over a window, and one step is then not a huge z (0 = off).
+    noise_floor, noise_memory : float, int
+        ... and at least ``noise_floor`` times the stream's long-run noise, an exponentially weighted
+        mean of its window standard deviations over about ``noise_memory`` readings, so a quiet
+        spell does not make ordinary noise look abnormal (``noise_floor`` 0 = off).
+
+    Where no floor binds, the score is ``|x - median| / (1.4826 MAD) / threshold`` exactly.
 
     Examples
     --------
@@ -120,13 +130,24 @@ class RobustZ(StreamingDetector):
     >>> s = RobustZ(window=20, threshold=6).update(np.zeros(40, int), np.arange(40) * 10**9, x)
     >>> np.flatnonzero(s >= 1)
     array([30])
+
+    A sensor that reports in 0.1 steps, mostly flat: its steps of one or two counts are not spikes.
+
+    >>> q = np.round(20 + np.cumsum(rng.normal(0, 0.02, 400)), 1)
+    >>> q[350] += 1.0                        # ten counts at once
+    >>> s = RobustZ(window=20, threshold=6).update(np.zeros(400, int), np.arange(400) * 10**9, q)
+    >>> np.flatnonzero(s >= 1)
+    array([350])
     """
 
     kind = "robust_z"
-    state_fields = {"history": (np.float64, np.nan, ("window",))}
+    version = "2"
+    state_fields = {"history": (np.float64, np.nan, ("window",)), "resolution": (np.float64, np.inf, ()),
+                    "noise": (np.float64, np.nan, ())}
 
     def __init__(self, window: int = 60, threshold: float = 6.0, min_periods: int = 10, min_scale: float = 1e-6,
-                 direction: str = "both"):
+                 direction: str = "both", resolution_floor: float = 1.0, noise_floor: float = 0.5,
+                 noise_memory: int = 1000):
         if window < 3 or not 1 <= min_periods <= window:
             raise ValueError(f"need window >= 3 and 1 <= min_periods <= window, got {window}, {min_periods}")
         if direction not in ("both", "up", "down"):
@@ -134,6 +155,11 @@ class RobustZ(StreamingDetector):
         self.direction = direction
         self.window, self.threshold = int(window), float(threshold)
         self.min_periods, self.min_scale = int(min_periods), float(min_scale)
+        if resolution_floor < 0 or noise_floor < 0 or noise_memory < 1:
+            raise ValueError(f"need resolution_floor >= 0, noise_floor >= 0 and noise_memory >= 1, got "
+                             f"{resolution_floor}, {noise_floor}, {noise_memory}")
+        self.resolution_floor, self.noise_floor = float(resolution_floor), float(noise_floor)
+        self.noise_memory = int(noise_memory)
 
     def _update(self, grid, ts, value, valid, state):
         hist = state["history"]
@@ -143,28 +169,79 @@ class RobustZ(StreamingDetector):
         seen = (n - np.isnan(hist).sum(axis=1)).astype(np.int32)
         m = np.minimum(seen[:, None] + np.arange(cols, dtype=np.int32)[None, :], n)
         scored = (m >= self.min_periods) & valid
+        resolution = self._resolution(hist[:, -1], value, valid, state)
         out = np.zeros((rows, cols))
         if scored.any() and cols <= 2:  # one or two new readings per stream: sort the scored windows
             r, c = np.nonzero(scored)
             win = np.full((len(r), n + 2 * _PAD), np.nan)
             win[:, _PAD:_PAD + n] = sliding_window_view(np.concatenate([hist, value], axis=1), n, axis=1)[r, c]
             win[:, _PAD:_PAD + n].sort(axis=1)                          # NaN (no reading yet) sorts last
-            out[r, c] = self._scores(value[r, c], *_padded_median_mad(win, m[r, c]))
+            med, mad = _padded_median_mad(win, m[r, c])
+            sigma = np.full((rows, cols), np.nan)
+            sigma[r, c] = mad * _MAD_TO_SIGMA
+            floor = self._floor(sigma, scored, resolution, state, np.arange(rows))
+            out[r, c] = self._scores(value[r, c], med, mad, floor[r, c])
         elif scored.any():  # many: every window of the grid, some streams at a time (in cache), unscored dropped
             joined = np.concatenate([hist, value], axis=1)
             step = max(1, _BLOCK // (cols * n))
             for a in range(0, rows, step):
-                b = a + step
+                b = min(a + step, rows)
                 with np.errstate(invalid="ignore"):                        # windows with no reading yet
-                    scores = self._scores(value[a:b], *self._ranked_median_mad(joined[a:b], np.maximum(m[a:b], 1)))
+                    med, mad = self._ranked_median_mad(joined[a:b], np.maximum(m[a:b], 1))
+                    sigma = np.where(scored[a:b], mad * _MAD_TO_SIGMA, np.nan)
+                    floor = self._floor(sigma, scored[a:b], resolution[a:b], state, np.arange(a, b))
+                    scores = self._scores(value[a:b], med, mad, floor)
                 np.copyto(out[a:b], scores, where=scored[a:b])
         state["history"] = trailing(hist, value, grid.counts)
         return out
 
-    def _scores(self, x: np.ndarray, med: np.ndarray, mad: np.ndarray) -> np.ndarray:
+    def _resolution(self, last: np.ndarray, value: np.ndarray, valid: np.ndarray, state) -> np.ndarray:
+        """The smallest non-zero step between consecutive readings so far, per reading (inf: none yet)."""
+        if not self.resolution_floor:
+            return np.zeros(value.shape)
+        with np.errstate(invalid="ignore"):
+            steps = np.abs(np.diff(np.concatenate([last[:, None], value], axis=1), axis=1))
+        steps[~(steps > 0) | ~valid] = np.inf                               # NaN (no predecessor), 0, padding
+        res = np.minimum.accumulate(np.concatenate([state["resolution"][:, None], steps], axis=1), axis=1)[:, 1:]
+        state["resolution"] = res[:, -1].copy()
+        return res
+
+    def _floor(self, sigma: np.ndarray, scored: np.ndarray, resolution: np.ndarray, state, rows: np.ndarray
+               ) -> np.ndarray:
+        """The floor on the standard deviation of each cell; advances the long-run noise of ``rows``.
+
+        The noise is an exponentially weighted mean of the scored windows' standard deviations, in
+        order (each row's scored cells are a run: after its warm-up, before its padding); a stream's
+        first scored window starts it.
+        """
+        floor = np.maximum(self.resolution_floor * np.where(np.isfinite(resolution), resolution, 0.0),
+                           self.min_scale)
+        if not self.noise_floor:
+            return floor
+        some = scored.any(axis=1)
+        if not some.any():
+            return floor
+        lead = np.argmax(scored, axis=1)
+        width = sigma.shape[1]
+        run = scored.sum(axis=1)
+        x = sigma
+        if lead.max():  # line each row's run up at column 0
+            x = np.take_along_axis(sigma, np.minimum(lead[:, None] + np.arange(width)[None, :], width - 1), axis=1)
+        x = np.where(np.isnan(x), 0.0, x)                                  # past the run: never read
+        prev = state["noise"][rows]
+        prev = np.where(np.isnan(prev), x[:, 0], prev)
+        noise = exp_smooth(x, 1.0 / self.noise_memory, prev)
+        done = np.flatnonzero(some)
+        state["noise"][rows[done]] = noise[done, run[done] - 1]
+        if lead.max():  # back to the cells' own columns
+            back = np.arange(width)[None, :] - lead[:, None]
+            noise = np.take_along_axis(noise, np.clip(back, 0, width - 1), axis=1)
+        return np.fmax(floor, self.noise_floor * np.where(scored, noise, np.nan))
+
+    def _scores(self, x: np.ndarray, med: np.ndarray, mad: np.ndarray, floor) -> np.ndarray:
         """The scores of readings ``x`` against their windows' median and MAD (both overwritten: fresh
-        memory is slow to fault in)."""
-        sigma = np.maximum(np.multiply(mad, _MAD_TO_SIGMA, out=mad), self.min_scale, out=mad)
+        memory is slow to fault in), the standard deviation at least ``floor``."""
+        sigma = np.maximum(np.multiply(mad, _MAD_TO_SIGMA, out=mad), floor, out=mad)
         z = np.divide(np.subtract(x, med, out=med), sigma, out=med)
         if self.direction != "up":
             (np.abs if self.direction == "both" else np.negative)(z, out=z)

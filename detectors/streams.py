@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = ["Grid", "StreamingDetector", "check_batch"]
+__all__ = ["Grid", "StreamingDetector", "check_batch", "exp_smooth"]
 
 # A grid wider than this many cells per reading means one stream dominates the batch; splitting the
 # batch (which does not change the result) keeps memory in proportion to the batch.
@@ -233,6 +233,28 @@ def trailing(history: np.ndarray, new: np.ndarray, counts: np.ndarray) -> np.nda
     return np.take_along_axis(joined, idx, axis=1)
 
 
+def exp_smooth(x: np.ndarray, alpha: float, start: np.ndarray) -> np.ndarray:
+    """``y_j = alpha x_j + (1 - alpha) y_{j-1}`` along each row of ``x`` from ``y_{-1} = start``.
+
+    scipy's lfilter along the rows, or on many rows the same arithmetic (``(1 - alpha) y_{j-1}`` and
+    ``alpha x_j`` rounded, then added) one column at a time: the same bits either way, and however a
+    row is split into batches (the last column carried as the next ``start``).
+    """
+    from scipy import signal
+
+    rows, cols = x.shape
+    if not cols:
+        return np.empty_like(x, dtype=np.float64)
+    if rows < 256:
+        return signal.lfilter([alpha], [1.0, alpha - 1.0], x, axis=1, zi=((1.0 - alpha) * start)[:, None])[0]
+    y = np.multiply(x, alpha)
+    prev, carried = np.asarray(start, dtype=np.float64), np.empty(rows)
+    for j in range(cols):
+        step = y[:, j]
+        prev = np.add(np.multiply(prev, 1.0 - alpha, out=carried), step, out=step)
+    return y
+
+
 def windows(history: np.ndarray, new: np.ndarray, size: int) -> np.ndarray:
     """Sliding windows ending at each new element: shape (rows, new cols, size).
 
@@ -256,6 +278,9 @@ class StreamingDetector:
 
     kind: ClassVar[str] = ""
     version: ClassVar[str] = "1"
+    # what a finding of this detector is about: the machine ("anomaly") or the data ("data_quality":
+    # stuck, silent, out of range; a sensor check, never part of the anomaly score)
+    finding_kind: ClassVar[str] = "anomaly"
     state_fields: ClassVar[dict[str, tuple[Any, Any, tuple[int, ...]]]] = {}
 
     def params(self) -> dict[str, Any]:

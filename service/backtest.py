@@ -54,10 +54,10 @@ def load_history(reader, start_ns: int, end_ns: int) -> tuple[list[tuple], dict[
 def replay(config: DetectorsConfig, label: str, history, end_ns: int, step_ns: int = HOUR_NS) -> list[Finding]:
     """The findings a fresh engine with ``config`` produces over ``history``, an hour at a time.
 
-    The deadman is asked at the end of each hour, but never past ``end_ns``: silence after the window
-    is not the window's. At the end the engine is flushed, so the multivariate checks also see the
-    readings of the last minute (they otherwise run once their gathered readings span a minute).
-    Readings the engine would not score (not finite) are counted and logged.
+    ``Engine.replay`` drives it, as it drives ``faultline score`` and ``faultline evaluate``: each
+    hour processed at its end, the deadman never asked past ``end_ns`` (silence after the window is
+    not the window's), the multivariate checks flushed at the end. Readings the engine would not
+    score (not finite) are counted and logged.
     """
     engine = Engine(config, label)
     if not history:
@@ -65,19 +65,11 @@ def replay(config: DetectorsConfig, label: str, history, end_ns: int, step_ns: i
     ids = np.concatenate([np.full(len(t), engine.stream_id(a, s), dtype=np.int64) for a, s, t, _ in history])
     ts = np.concatenate([t for _, _, t, _ in history])
     vals = np.concatenate([v for _, _, _, v in history])
-    order = np.argsort(ts, kind="stable")
-    ids, ts, vals = ids[order], ts[order], vals[order]
     findings: list[Finding] = []
     rejected = 0
-    for lo in range(int(ts[0]), end_ns, step_ns):
-        hi = min(lo + step_ns, end_ns)
-        a, b = np.searchsorted(ts, [lo, hi])
-        if b > a:
-            result = engine.process(ids[a:b], ts[a:b], vals[a:b])
-            findings += result.findings
-            rejected += len(result.rejected)
-        findings += engine.silent(hi)
-    findings += engine.flush()
+    for _, result in engine.replay(ids, ts, vals, step_ns, end_ns=end_ns):
+        findings += result.findings
+        rejected += len(result.rejected)
     if rejected:
         log.warning("backtest %s: %d stored readings were not scored (not finite)", label, rejected)
     return findings

@@ -112,8 +112,9 @@ def feed(engine: Engine, run: Any, step: timedelta = timedelta(hours=1)) -> list
     """Replay a run through the engine in time order, ``step`` at a time, as the live service would.
 
     Waveform features are computed once per asset over all its blocks (vectorised) and then fed as
-    the feature streams alongside the scalar readings; the deadman is checked at the end of each
-    step.
+    the feature streams alongside the scalar readings. ``Engine.replay`` drives the engine, as it
+    drives backtest and ``faultline score``: the deadman is checked at the end of each step, never
+    past the end of the run (silence after the run is not the run's).
     """
     ids, ts, vals = [], [], []
     for (asset, sensor), (t, v) in run.scalars.items():
@@ -127,18 +128,11 @@ def feed(engine: Engine, run: Any, step: timedelta = timedelta(hours=1)) -> list
             ts.append(t0)
             vals.append(f)
     s, t, v = np.concatenate(ids), np.concatenate(ts), np.concatenate(vals)
-    order = np.argsort(t, kind="stable")
-    s, t, v = s[order], t[order], v[order]
-    start_ns = int(run.start.timestamp()) * 1_000_000_000
-    step_ns = int(step.total_seconds() * 1e9)
-    edges = np.searchsorted(t, np.arange(start_ns, int(t[-1]) + step_ns + 1, step_ns))
+    end_ns = int((run.start + run.duration).timestamp() * 1e6) * 1000
     findings: list[Finding] = []
-    for k in range(len(edges) - 1):
-        a, b = edges[k], edges[k + 1]
-        if b > a:
-            findings += engine.process(s[a:b], t[a:b], v[a:b]).findings
-        findings += engine.silent(start_ns + (k + 1) * step_ns)
-    return findings + engine.flush()
+    for _, result in engine.replay(s, t, v, int(step.total_seconds() * 1e9), end_ns=end_ns):
+        findings += result.findings
+    return findings
 
 
 def episodes(findings: list[Finding]) -> list[Episode]:

@@ -47,6 +47,7 @@ from ticketing.clock import Clock
 from ticketing.responders import fired_steps
 
 log = logging.getLogger(__name__)
+DEADMAN_TICK_S = 60.0  # with no data arriving at all, ask the deadman this often
 
 #: How often findings waiting in the intake queue are handed to the intake again.
 INTAKE_RETRY_S = 5.0
@@ -129,7 +130,7 @@ def finding_in(f: Finding, site: str) -> FindingIn:
     return FindingIn(site=site, asset=f.asset, sensor=f.sensor, fault_mode=f.fault_mode,
                      severity=f.severity, score=float(f.score), started_at=f.started_at, ended_at=f.ended_at,
                      detector=f.detector, detector_version=f.detector_version, rule=f.rule,
-                     config_version=f.config_version, thresholds=f.thresholds, evidence=f.evidence)
+                     config_version=f.config_version, thresholds=f.thresholds, evidence=f.evidence, kind=f.kind)
 
 
 def finding_from_record(record: dict[str, Any]) -> FindingIn:
@@ -212,9 +213,10 @@ class Detection:
             s, t, v = readings_arrays(self.engine, readings, self.sites, self.rt.settings.store.measurement)
             if not len(s):
                 return []
-            result = self.engine.process(s, t, v)
+            now_ns = _ns(self.rt.clock.now())  # silence is judged per stream against the wall clock
+            result = self.engine.process(s, t, v, now_ns=now_ns)
             self.last_data_ns = max(self.last_data_ns, int(t[-1]))
-            findings = result.findings + self.engine.silent(self.last_data_ns)
+            findings = result.findings
             rejected = len(result.rejected)
             if rejected:
                 first_bad = self.engine.stream(int(s[result.rejected[0]]))
@@ -226,7 +228,7 @@ class Detection:
             shadow_findings: list[Finding] = []
             if self.shadow is not None:
                 ss, st, sv = readings_arrays(self.shadow, readings, self.sites, self.rt.settings.store.measurement)
-                shadow_findings = self.shadow.process(ss, st, sv).findings + self.shadow.silent(self.last_data_ns)
+                shadow_findings = self.shadow.process(ss, st, sv, now_ns=now_ns).findings
             self.dirty = True
         metrics = self.rt.metrics
         metrics.detector_batches.inc()
@@ -243,6 +245,20 @@ class Detection:
             self.rt.save_state()
         metrics.detector_seconds.observe(time.monotonic() - started)
         self.rt.bus.publish("readings", {"readings": fresh})
+        return findings
+
+    def tick(self) -> list[Finding]:
+        """Ask the deadman at the wall clock with no data in hand: a plant gone silent as a whole."""
+        now_ns = _ns(self.rt.clock.now())
+        with self.lock:
+            findings = self.engine.silent(now_ns, live=True)
+            shadow_findings = self.shadow.silent(now_ns, live=True) if self.shadow is not None else []
+        for f in findings:
+            self._record(f)
+        for f in shadow_findings:
+            self._record_shadow(f)
+        if findings or shadow_findings:
+            self.rt.save_state()
         return findings
 
     def _remember_latest(self, s: np.ndarray, t: np.ndarray, v: np.ndarray) -> list[tuple[str, str]]:
@@ -319,6 +335,10 @@ def _log_fresh(engine: Engine) -> None:
     if engine.fresh_checks:
         log.warning("%s: these checks could not resume their saved state and start afresh (warm-up, open "
                     "alerts forgotten): %s", engine.config_version, ", ".join(engine.fresh_checks))
+
+
+def _ns(at: datetime) -> int:
+    return int(at.timestamp() * 1e6) * 1000
 
 
 def _iso_ns(ns: int) -> str:
@@ -600,7 +620,14 @@ class Runtime:
 
     def _detect_loop(self) -> None:
         while True:
-            batch = self._queue.get()
+            try:
+                batch = self._queue.get(timeout=DEADMAN_TICK_S)
+            except queue.Empty:  # no data at all for a while: the deadman still asks the clock
+                try:
+                    self.detection.tick()
+                except Exception:
+                    log.exception("deadman tick failed")
+                continue
             self.metrics.detect_queue.set(self._queue.qsize())
             if batch is None:
                 return

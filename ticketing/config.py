@@ -299,6 +299,9 @@ class TicketingConfig(_Section):
                            description="the work-order store: sqlite:///path or postgresql+psycopg://user@host/db")
     checklists: dict[str, list[str]] = Field(
         default_factory=dict, description="fault mode (or 'default') -> steps every new order of it lists")
+    finding_kinds: dict[str, ServiceType] = Field(
+        default_factory=lambda: {"data_quality": ServiceType.SENSOR_CHECK},
+        description="finding kind -> the class of job it opens whatever its priority (others: by priority)")
     webhooks: list[WebhookSettings] = Field(default_factory=list, description="receivers of order events")
     smtp: SmtpSettings | None = Field(None, description="mail server for notices; none (or no host): no e-mail")
     mail: list[MailRule] = Field(default_factory=_default_mail_rules,

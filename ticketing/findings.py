@@ -38,6 +38,8 @@ class FindingIn:
 
     ``ended_at`` is None while the condition is still active; ``evidence`` summarises the readings
     window (e.g. ``{"max": 7.9, "mean": 6.8, "n": 60}``); ``thresholds`` are the rule's limits.
+    ``kind`` is ``anomaly`` (about the machine) or ``data_quality`` (about the data: a stuck or
+    silent sensor), which may open a different class of job (``finding_kinds`` in the configuration).
     """
 
     site: str
@@ -54,6 +56,7 @@ class FindingIn:
     ended_at: datetime | None = None
     thresholds: Mapping[str, Any] = field(default_factory=dict)
     evidence: Mapping[str, Any] = field(default_factory=dict)
+    kind: str = "anomaly"
 
     def __post_init__(self) -> None:
         for name in ("site", "asset", "sensor", "fault_mode", "detector", "rule"):
@@ -95,6 +98,9 @@ class FindingIntake:
         ``(finding) -> priority``: the risk matrix of severity × the asset's criticality.
     service_type_of
         ``(priority) -> ServiceType``: the class of job an order of that priority is.
+    kind_service_types
+        The class of job a finding of a kind opens whatever its priority (``data_quality`` →
+        ``sensor_check``); kinds not listed follow ``service_type_of``.
     reopen_window
         A finding this soon after its order was closed reopens that order.
     deadlines
@@ -111,11 +117,13 @@ class FindingIntake:
                  service_type_of: Callable[[str], ServiceType], reopen_window: timedelta,
                  deadlines: DeadlinesOf | None = None, assign: Callable[[WorkOrder], str | None] | None = None,
                  checklist_of: Callable[[str], list[str]] = lambda fault_mode: [],
-                 notify: Callable[[OrderEvent], None] = Notifier()):
+                 notify: Callable[[OrderEvent], None] = Notifier(),
+                 kind_service_types: Mapping[str, ServiceType] | None = None):
         self.store, self.clock = store, clock
         self.priority_of, self.service_type_of = priority_of, service_type_of
         self.reopen_window, self.deadlines, self.assign, self.notify = reopen_window, deadlines, assign, notify
         self.checklist_of = checklist_of
+        self.kind_service_types = dict(kind_service_types or {})
         self._lifecycle = Lifecycle(clock, deadlines)
 
     @classmethod
@@ -130,7 +138,7 @@ class FindingIntake:
                    service_type_of=lambda priority: config.policy_for(priority).service_type,
                    reopen_window=config.reopen_window, deadlines=config_deadlines(config),
                    assign=Assigner.from_config(config, store).choose, checklist_of=config.checklist_for,
-                   notify=notify)
+                   notify=notify, kind_service_types=config.finding_kinds)
 
     def receive(self, finding: FindingIn) -> OrderEvent:
         """Record ``finding`` on the right order (new, existing or reopened) and return what happened."""
@@ -158,8 +166,9 @@ class FindingIntake:
 
     def _new(self, finding: FindingIn, now: datetime) -> WorkOrder:
         priority = self.priority_of(finding)
+        service_type = self.kind_service_types.get(finding.kind) or self.service_type_of(priority)
         order = WorkOrder(site=finding.site, asset=finding.asset, fault_mode=finding.fault_mode,
-                          service_type=self.service_type_of(priority), priority=priority, opened_at=now,
+                          service_type=service_type, priority=priority, opened_at=now,
                           checklist=[ChecklistItem(text=step) for step in self.checklist_of(finding.fault_mode)])
         order.add_evidence(finding.as_evidence(now))
         if self.assign is not None:

@@ -23,6 +23,7 @@ class ServiceType(StrEnum):
     CORRECTIVE = "corrective"
     PREVENTIVE = "preventive"
     INSPECTION = "inspection"
+    SENSOR_CHECK = "sensor_check"    # the data is in doubt (a stuck or silent sensor), not the machine
 
 
 class Status(StrEnum):

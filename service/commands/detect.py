@@ -55,7 +55,7 @@ def score(
     """Score a CSV with exactly the engine that runs live; write per-row scores and the findings.
 
     Output: `--out` with `timestamp`, `score` (combined, higher = more abnormal, 1.0 = alarm level),
-    `flag` (1 while any finding on the row's asset is open) and one `score_<check>` column per check;
+    `flag` (1 while an anomaly finding on the row's asset is open) and one `score_<check>` column per check;
     the findings go to `<out stem>.findings.jsonl` and are summarised here.
     """
     from service.scoring import score_csv

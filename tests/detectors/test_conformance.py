@@ -18,8 +18,8 @@ import pytest
 import detectors
 from scipy import signal
 
-from detectors import (Cusum, Ewma, HotellingT2, IsolationForestDetector, IsoZones, LoadResidual, NoData, RobustZ,
-                       StaticLimit, StreamingDetector, StuckSensor, TrendToLimit)
+from detectors import (Cusum, Ewma, HotellingT2, IsolationForestDetector, IsoZones, LoadResidual, NoData, OutOfRange,
+                       RobustZ, StaticLimit, StreamingDetector, StuckSensor, TrendToLimit)
 from detectors.config import DETECTORS
 
 N_STREAMS, N_PER_STREAM, FAULTY, FAULT_AT = 4, 500, 2, 380
@@ -83,6 +83,7 @@ STREAMING = {
                                                          growth="exponential"), ramp),
     "no_data": (lambda: NoData(max_gap_s=600), gap),
     "stuck_sensor": (lambda: StuckSensor(window=20), frozen),
+    "out_of_range": (lambda: OutOfRange(low=0.0, high=10.0), step(-8.0)),   # a transmitter loop goes open
 }
 
 

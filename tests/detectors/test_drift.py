@@ -22,32 +22,64 @@ def fleet(rng, rounds=60, ragged=False):
     return stream[keep], np.arange(keep.sum()) * S, value[keep]
 
 
-def baseline_loop(stream, value, warmup, min_std, each):
-    """Per reading: the stream's warm-up mean and std so far, then ``each(stream, value, mean, std, scored)``."""
-    state, out = {}, []
+def baseline_loop(stream, value, warmup, min_std, each, restart=lambda s: None, memory=None, learn_below=0.5,
+                  relearn_after=None):
+    """Per reading ``each(stream, value, mean, std, scored)`` against the trailing reference of the
+    module docstring, learned a block of 16 readings at a time, written as plainly as possible."""
+    block, memory = 16, memory or 10 * warmup
+    relearn_after = warmup if relearn_after is None else relearn_after
+    learnt_after = -(-warmup // block) * block
+    st, out = {}, []
     for s, v in zip(stream.tolist(), value.tolist()):
-        n, total, total_sq = state.get(s, (0, 0.0, 0.0))
-        if n < warmup:
-            total, total_sq = total + v, total_sq + v * v
-        n += 1
-        state[s] = (n, total, total_sq)
-        k = min(n, warmup)
-        mean = total / k
-        std = max(math.sqrt(max((total_sq - k * mean * mean) / max(k - 1, 1), 0.0)), min_std)
-        out.append(each(s, v, mean, std, n > warmup))
+        d = st.setdefault(s, {"n": 0, "since": 0, "sum": 0.0, "sumsq": 0.0, "mu": math.nan, "var": math.nan,
+                              "frozen": 0, "block": [], "max": 0.0})
+        scored = d["n"] - d["since"] >= learnt_after
+        sd = max(math.sqrt(max(d["var"], 0.0)), min_std) if scored else 1.0
+        score = each(s, v, d["mu"], sd, scored)
+        out.append(score)
+        d["n"] += 1
+        d["block"].append(v)
+        d["max"] = max(d["max"], score)
+        if len(d["block"]) < block:
+            continue
+        xs, count = d["block"], d["n"] - block
+        if not scored:
+            for x in xs:
+                d["sum"] += x
+            for x in xs:
+                d["sumsq"] += x * x
+            if count + block - d["since"] >= learnt_after:
+                m = float(learnt_after)
+                d["mu"] = d["sum"] / m
+                d["var"] = max(d["sumsq"] - m * d["mu"] * d["mu"], 0.0) / (m - 1)
+                d["frozen"] = 0
+        else:
+            mu, var = d["mu"], d["var"]
+            xc = [min(max(x, mu - 4 * sd), mu + 4 * sd) for x in xs]
+            w = min(1.0, block / memory)
+            if d["max"] < learn_below:
+                d["mu"] = mu + w * (np.mean(xc) - mu)
+                d["var"] = var + w * (np.mean([(x - mu) ** 2 for x in xc]) - var)
+                d["frozen"] = 0
+            else:
+                d["frozen"] += block
+            if relearn_after and d["frozen"] >= relearn_after:
+                d["since"], d["sum"], d["sumsq"], d["frozen"] = count + block, 0.0, 0.0, 0
+                restart(s)
+        d["block"], d["max"] = [], 0.0
     return np.array(out)
 
 
-def ewma_loop(stream, value, alpha, limit_sigmas, warmup, min_std=1e-6):
+def ewma_loop(stream, value, alpha, limit_sigmas, warmup, min_std=1e-6, **kw):
     z = {}
 
     def each(s, v, mean, std, scored):
         z[s] = v if s not in z else alpha * v + (1 - alpha) * z[s]
         return abs(z[s] - mean) / (limit_sigmas * std * math.sqrt(alpha / (2 - alpha))) if scored else 0.0
-    return baseline_loop(stream, value, warmup, min_std, each)
+    return baseline_loop(stream, value, warmup, min_std, each, **kw)
 
 
-def cusum_loop(stream, value, k, h, warmup, direction="both", clip=None, min_std=1e-6):
+def cusum_loop(stream, value, k, h, warmup, direction="both", clip=None, min_std=1e-6, **kw):
     up, down = {}, {}
 
     def each(s, v, mean, std, scored):
@@ -58,7 +90,10 @@ def cusum_loop(stream, value, k, h, warmup, direction="both", clip=None, min_std
             down[s] = max(0.0, down.get(s, 0.0) - y - k)
         u, d = up.get(s, 0.0), down.get(s, 0.0)
         return {"both": max(u, d), "up": u, "down": d}[direction] / h
-    return baseline_loop(stream, value, warmup, min_std, each)
+
+    def restart(s):
+        up[s] = down[s] = 0.0
+    return baseline_loop(stream, value, warmup, min_std, each, restart, **kw)
 
 
 FACTORIES = {
@@ -127,3 +162,37 @@ def test_cusum_columns_where_every_stream_learns_are_skipped_exactly(width):
     stepped = Cusum.from_dict(saved)
     both = stepped.update(np.r_[stream, width], np.arange(len(stream) + 1) * S, np.r_[value, 20.0])
     np.testing.assert_array_equal(alone, both[:-1])
+
+
+@pytest.mark.parametrize("factory, swing", [
+    (lambda: Cusum(k=0.5, h=8.0, warmup=200, direction="up", memory=200, relearn_after=0), 0.25),
+    # an EWMA chart's limit is a fraction of sigma: it follows only what moves well inside it
+    (lambda: Ewma(alpha=0.05, limit_sigmas=3.0, warmup=200, memory=200, relearn_after=0), 0.0)],
+    ids=["cusum", "ewma"])
+def test_a_slow_fault_is_not_learned_as_normal_but_a_wandering_level_is(factory, swing):
+    rng = np.random.default_rng(34)
+    n = 6000
+    wander = 10 + swing * np.sin(np.arange(n) * 2 * np.pi / 12000)      # a slow swing of over a sigma
+    healthy = wander + rng.normal(0, 0.2, n)
+    det = factory()
+    s = det.update(np.zeros(n, int), np.arange(n) * S, healthy)
+    assert (s >= 1).mean() < 0.01                                        # the trailing level follows it
+    fault = 10 + rng.normal(0, 0.2, n)
+    fault[3000:] += np.linspace(0, 3, 3000)                               # a fault that develops slowly
+    det = factory()
+    s = det.update(np.zeros(n, int), np.arange(n) * S, fault)
+    assert (s[:3000] < 1).mean() > 0.99 and (s[-500:] >= 1).all()        # frozen once it rose: still alarming
+    mean, _, learnt = det.baseline(np.array([0]))
+    assert learnt[0] and abs(mean[0] - 10) < 0.5                         # the fault was not learned
+
+
+def test_a_new_operating_point_is_learned_after_relearn_after_readings():
+    rng = np.random.default_rng(35)
+    x = 5 + rng.normal(0, 0.1, 4000)
+    x[1000:] += 1.0                                                       # a load step that holds
+    det = Cusum(k=0.5, h=8.0, warmup=160, relearn_after=320)
+    s = det.update(np.zeros(len(x), int), np.arange(len(x)) * S, x)
+    assert s[1000:1100].max() >= 1                                       # reported
+    assert (s[1000 + 320 + 16 + 160 + 100:] >= 1).mean() < 0.01          # then learned: quiet again
+    mean, _, _ = det.baseline(np.array([0]))
+    assert abs(mean[0] - 6.0) < 0.05

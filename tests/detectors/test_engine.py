@@ -254,3 +254,53 @@ def test_multivariate_check_names_the_sensor_that_broke_away():
     assert engine._pending
     resumed = Engine.from_dict(mv_config(), json.loads(json.dumps(engine.to_dict())))
     assert first + feed_mv(resumed, x[451:], first_row=451) + resumed.flush() == findings  # ... on after a restart
+
+
+def test_data_quality_checks_are_their_own_kind_and_stay_out_of_the_anomaly_score():
+    engine = Engine(sample_config())
+    sid = engine.stream_id("P-1", "bearing_temp")
+    temp = np.full(3000, 61.0)                                   # a frozen transmitter, from the start
+    r = engine.process(np.full(len(temp), sid), np.arange(len(temp)) * MIN, temp)
+    assert np.nanmax(r.scores["temp_stuck"]) >= 1                # the stuck check fires ...
+    assert r.score.max() < 1                                     # ... but is no anomaly
+    kinds = {(f.fault_mode, f.kind) for f in r.findings}
+    assert kinds == {("stuck_sensor", "data_quality")}
+    silent = engine.silent(3000 * MIN + 3600 * 10**9)
+    assert [(f.fault_mode, f.kind, f.status) for f in silent] == [("no_data", "data_quality", "opened")]
+
+
+def test_live_silence_counts_from_arrival_so_a_backfill_is_not_silent():
+    engine = Engine(sample_config())
+    a, b = engine.stream_id("P-1", "bearing_temp"), engine.stream_id("P-1", "motor_current")
+    now = 10_000 * MIN                                            # the wall clock, far past the readings
+    old = engine.process(np.array([a, b]), np.array([0, 0]), np.array([60.0, 40.0]), now_ns=now)
+    assert old.findings == []                                     # data of an hour ago, arriving now
+    later = engine.process(np.array([a]), np.array([MIN]), np.array([60.0]), now_ns=now + 20 * MIN)
+    assert [(f.sensor, f.fault_mode, f.started_at.timestamp()) for f in later.findings] == [
+        ("motor_current", "no_data", 0.0)]                       # nothing arrived from it for 20 minutes
+    assert engine.silent(now + 30 * MIN, live=True) == []          # reported once; bearing_temp arrived 10 min ago
+
+
+def test_replay_never_asks_the_deadman_past_the_end():
+    engine = Engine(sample_config())
+    sid = engine.stream_id("P-1", "motor_current")
+    t = np.r_[np.arange(100), np.arange(200, 300)] * MIN                  # a 100-minute hole, then data to the end
+    findings = [f for _, r in engine.replay(np.full(len(t), sid), t, np.full(len(t), 40.0) + np.arange(len(t)) % 3,
+                                            step_ns=60 * MIN) for f in r.findings]
+    assert [(f.fault_mode, f.status, f.started_at.timestamp()) for f in findings] == [
+        ("no_data", "opened", 99 * 60), ("no_data", "closed", 99 * 60)]
+
+
+def test_live_silence_allows_a_batching_gateway_a_few_of_its_deliveries():
+    engine = Engine(sample_config())
+    sid = engine.stream_id("P-1", "motor_current")
+    half_hour = 30 * MIN
+    found = []
+    for k in range(12):                                          # a batch of 30 one-minute readings every half hour
+        t = k * half_hour + np.arange(30) * MIN
+        found += engine.process(np.full(30, sid), t, np.full(30, 40.0) + np.arange(30) % 3,
+                                now_ns=int(t[-1]) + 5 * 10**9).findings
+    assert [f for f in found if f.fault_mode == "no_data"] == []          # 15 min allowed, but it is its habit
+    assert engine.silent(12 * half_hour + 60 * MIN, live=True) == []      # two deliveries late: still its pace
+    late = engine.silent(12 * half_hour + 100 * MIN, live=True)           # three and more: silent
+    assert [(f.fault_mode, f.status) for f in late] == [("no_data", "opened")]

@@ -20,28 +20,45 @@ def test_a_late_reading_does_not_make_a_live_stream_silent():
 
 
 def test_the_reading_after_a_late_one_is_measured_from_the_newest():
-    det = NoData(max_gap_s=120)
+    det = NoData(max_gap_s=120, intervals=1)
     scores = det.update(np.zeros(4, int), np.array([0, 100, 30, 160]) * S, np.ones(4))
     # 160 follows 100 (the newest seen), not 30: a 60 s gap, not 130 s
     np.testing.assert_allclose(scores, [0.0, 100 / 120, 0.0, 60 / 120])
 
 
-def no_data_reference(stream, ts, max_gap_s):
-    """Per reading: gap since the newest earlier timestamp of its stream (none yet, or negative: 0)."""
-    newest, out = {}, []
+def no_data_reference(stream, ts, max_gap_s, intervals, memory):
+    """Per reading: gap since the newest earlier timestamp of its stream (none yet, or negative: 0), over
+    the silence allowed before it (the stream's geometric-mean interval times ``intervals``)."""
+    newest, ew, out = {}, {}, []
+    a = 1.0 / memory
     for s, t in zip(stream.tolist(), ts.tolist()):
         prev = newest.get(s, -1)
-        out.append(max(t - prev, 0) / S / max_gap_s if prev >= 0 else 0.0)
+        gap = max(t - prev, 0) / S if prev >= 0 else 0.0
+        log_sum, w_sum = ew.get(s, (0.0, 0.0))
+        cadence = 10.0 ** (log_sum / w_sum) if w_sum > 0 else 0.0
+        out.append(gap / max(max_gap_s, intervals * cadence) if prev >= 0 else 0.0)
+        w = 1.0 if gap > 0 else 0.0
+        ew[s] = (a * (np.log10(gap) if gap > 0 else 0.0) + (1 - a) * log_sum, a * w + (1 - a) * w_sum)
         newest[s] = max(prev, t)
     return np.array(out)
 
 
-def stuck_reference(stream, value, window, tolerance):
-    last, run, out = {}, {}, []
+def stuck_reference(stream, value, window, tolerance, factor=3.0, warmup=0):
+    """Run length over max(window, factor x the longest normal run that ended before), 0 in warm-up;
+    a run is normal when it ended below that limit, or in warm-up."""
+    last, run, longest, n, out = {}, {}, {}, {}, []
     for s, v in zip(stream.tolist(), value.tolist()):
-        run[s] = run.get(s, 0) + 1 if s in last and abs(v - last[s]) <= tolerance else 1
+        limit = max(window, factor * longest.get(s, 0))
+        if s in last and abs(v - last[s]) <= tolerance:
+            run[s] += 1
+        else:
+            if run.get(s, 0) and (run[s] < limit or n[s] < warmup):
+                longest[s] = max(longest.get(s, 0), run[s])
+            run[s] = 1
+        limit = max(window, factor * longest.get(s, 0))
+        out.append(run[s] / limit if n.get(s, 0) >= warmup else 0.0)
         last[s] = v
-        out.append(run[s] / window)
+        n[s] = n.get(s, 0) + 1
     return np.array(out)
 
 
@@ -75,21 +92,38 @@ def in_batches(factory, stream, ts, value, rng):
 
 @pytest.mark.parametrize("name, stream, ts, value", list(health_batches()), ids=[b[0] for b in health_batches()])
 def test_no_data_agrees_with_a_reading_by_reading_loop(name, stream, ts, value):
-    expected = no_data_reference(stream, ts, 120)
-    np.testing.assert_array_equal(NoData(max_gap_s=120).update(stream, ts, value), expected)
-    for got in in_batches(lambda: NoData(max_gap_s=120), stream, ts, value, np.random.default_rng(1)):
-        np.testing.assert_array_equal(got, expected)
+    # a floor below the cadence, so the learned cadence decides
+    expected = no_data_reference(stream, ts, 30, 1.5, 5)
+    whole = NoData(max_gap_s=30, intervals=1.5, memory=5).update(stream, ts, value)
+    np.testing.assert_allclose(whole, expected, rtol=1e-12)
+    assert (expected > 0).mean() > 0.5 and expected.max() > 1.0
+    for got in in_batches(lambda: NoData(max_gap_s=30, intervals=1.5, memory=5), stream, ts, value,
+                          np.random.default_rng(1)):
+        np.testing.assert_array_equal(got, whole)                           # exactly, however split
 
 
+@pytest.mark.parametrize("warmup", [0, 7])
 @pytest.mark.parametrize("tolerance", [0.0, 0.6])
 @pytest.mark.parametrize("name, stream, ts, value", list(health_batches()), ids=[b[0] for b in health_batches()])
-def test_stuck_sensor_agrees_with_a_reading_by_reading_loop(name, stream, ts, value, tolerance):
-    expected = stuck_reference(stream, value, 10, tolerance)
-    assert expected.max() >= 1.0 and (expected == 0.1).mean() > 0.1   # long runs and no runs both occur
-    np.testing.assert_array_equal(StuckSensor(window=10, tolerance=tolerance).update(stream, ts, value), expected)
-    for got in in_batches(lambda: StuckSensor(window=10, tolerance=tolerance), stream, ts, value,
-                          np.random.default_rng(2)):
+def test_stuck_sensor_agrees_with_a_reading_by_reading_loop(name, stream, ts, value, tolerance, warmup):
+    expected = stuck_reference(stream, value, 10, tolerance, warmup=warmup)
+    assert expected.max() >= 1.0 and (expected < 1.0).mean() > 0.3   # long runs and no runs both occur
+    assert ((expected > 0) & (expected < 0.1)).any()                   # and runs learned as some streams' normal
+    def det():
+        return StuckSensor(window=10, tolerance=tolerance, warmup=warmup)
+    np.testing.assert_array_equal(det().update(stream, ts, value), expected)
+    for got in in_batches(det, stream, ts, value, np.random.default_rng(2)):
         np.testing.assert_array_equal(got, expected)
+
+
+def test_stuck_sensor_learns_a_quantised_sensors_repeats_but_still_catches_a_hang():
+    rng = np.random.default_rng(11)
+    level = np.repeat(np.round(20 + np.cumsum(rng.choice([-0.1, 0.1], 300)), 1), rng.integers(5, 25, 300))
+    x = np.concatenate([level[:2500], np.full(400, level[2499])])      # then the transmitter hangs
+    det = StuckSensor(window=30, factor=3, warmup=500)
+    s = det.update(np.zeros(len(x), int), np.arange(len(x)) * S, x)
+    assert s[:2500].max() < 1.0                                        # its own repeats: no stuck finding
+    assert s[-1] >= 1.0
 
 
 def test_stuck_sensor_on_noisy_rounds_scores_every_reading_one_step():

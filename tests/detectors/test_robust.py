@@ -53,7 +53,8 @@ def test_scores_are_the_plain_median_and_mad_of_the_previous_readings(window, mi
     values[:, 11::22] -= 9.0
     stream = np.tile(np.arange(n_streams), per)
     flat = values.T.ravel()
-    det = RobustZ(window=window, threshold=4.0, min_periods=min_periods, direction=direction)
+    det = RobustZ(window=window, threshold=4.0, min_periods=min_periods, direction=direction, resolution_floor=0,
+                  noise_floor=0)
     got = det.update(stream, np.arange(len(flat)), flat)
     expect = np.zeros((n_streams, per))
     for s in range(n_streams):
@@ -66,3 +67,57 @@ def test_scores_are_the_plain_median_and_mad_of_the_previous_readings(window, mi
             expect[s, i] = max(z, 0.0) / 4.0
     np.testing.assert_array_equal(got, expect.T.ravel())
     assert (got >= 1).any()
+
+
+def floored_reference(values, window, min_periods, threshold, noise_memory, noise_floor=0.5, min_scale=1e-6):
+    """Robust z of one stream, reading by reading, with the resolution and long-run-noise floors."""
+    out, resolution, noise = [], np.inf, np.nan
+    a = 1.0 / noise_memory
+    for i, x in enumerate(values):
+        if i:
+            step = abs(x - values[i - 1])
+            if step > 0:
+                resolution = min(resolution, step)
+        prev = values[max(0, i - window):i]
+        if len(prev) < min_periods:
+            out.append(0.0)
+            continue
+        med = nan_median(prev[None, :])[0]
+        sigma = 1.4826 * nan_median(np.abs(prev - med)[None, :])[0]
+        noise = sigma if np.isnan(noise) else a * sigma + (1 - a) * noise
+        floor = max(min_scale, resolution if np.isfinite(resolution) else 0.0, noise_floor * noise)
+        out.append(abs(x - med) / max(sigma, floor) / threshold)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("cuts", [[], [1, 2, 3, 40, 41], [15, 300, 301, 302]])
+def test_a_quantised_sensor_is_floored_at_its_resolution_and_long_run_noise(cuts):
+    rng = np.random.default_rng(5)
+    flat = np.round(50 + np.cumsum(rng.normal(0, 0.03, 600)), 1)         # 0.1 steps, MAD often 0
+    noisy = rng.normal(50, 1.0, 600)
+    noisy[200:260] = 50.0 + rng.normal(0, 0.01, 60)                    # a quiet spell
+    stream = np.tile([0, 1], 600)
+    values = np.stack([flat, noisy], axis=1).ravel()
+    det = RobustZ(window=30, threshold=6.0, min_periods=5, noise_memory=50)
+    got = np.concatenate([det.update(s, np.arange(len(s)), v) for s, v in zip(np.split(stream, cuts),
+                                                                             np.split(values, cuts))])
+    for k, series in enumerate((flat, noisy)):
+        expect = floored_reference(series, 30, 5, 6.0, 50)
+        np.testing.assert_allclose(got[k::2], expect, rtol=1e-12, atol=1e-15)
+    plain = RobustZ(window=30, threshold=6.0, min_periods=5, resolution_floor=0, noise_floor=0)
+    unfloored = plain.update(stream, np.arange(len(stream)), values)
+    assert (unfloored[0::2] >= 1).sum() > 50 and (got[0::2] >= 1).sum() == 0   # one count is not a spike
+    assert (unfloored[1::2][200:280] >= 1).sum() > (got[1::2][200:280] >= 1).sum()
+    same = unfloored == got                                                     # where no floor binds: same bits
+    assert same[1::2].mean() > 0.5
+
+
+def test_floors_leave_the_scores_of_a_noisy_sensor_bit_for_bit():
+    rng = np.random.default_rng(9)
+    values = rng.normal(20, 2, (5, 400))
+    stream = np.tile(np.arange(5), 400)
+    flat = values.T.ravel()
+    floored = RobustZ(window=60, min_periods=10).update(stream, np.arange(len(flat)), flat)
+    plain = RobustZ(window=60, min_periods=10, resolution_floor=0, noise_floor=0).update(stream, np.arange(len(flat)),
+                                                                                        flat)
+    assert (floored == plain).mean() > 0.99

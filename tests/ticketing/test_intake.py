@@ -129,3 +129,14 @@ def test_a_condition_refiring_for_weeks_keeps_the_order_bounded(intake, store, c
     assert scores[:EVIDENCE_KEPT_FIRST] == [float(i) for i in range(1, EVIDENCE_KEPT_FIRST + 1)]
     assert scores[-1] == EVIDENCE_LIMIT + 20  # the latest is always there
     assert store.verify_audit() is None  # every dropped finding is still in the entry that added it
+
+
+def test_a_data_quality_finding_opens_a_sensor_check_not_a_repair(intake, store):
+    # a stuck sensor on a class-A asset: its priority from the risk matrix, its job a sensor check
+    event = intake.receive(finding(fault_mode="stuck_sensor", severity="medium", kind="data_quality"))
+    order = store.get(event.order.id)
+    assert order.service_type is ServiceType.SENSOR_CHECK and order.priority == "P2"
+    assert order.resolution_due is not None
+    assert order.checklist[0].text == "Compare the sensor with a handheld reading"
+    repair = store.get(intake.receive(finding(fault_mode="imbalance", severity="medium")).order.id)
+    assert repair.service_type is ServiceType.CORRECTIVE
