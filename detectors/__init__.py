@@ -1,8 +1,10 @@
 """Faultline detectors: vectorised fault detection over numpy arrays, with no I/O.
 
 Sign convention, stated once for every detector here: **a higher score is more abnormal, and a
-score of 1.0 is the detector's own alarm level** (so the scores of different detectors compare and
-combine by taking the maximum).
+score of 1.0 is the detector's own alarm level**. Calibrated detectors (``AdaptiveLevel``,
+``ShrunkMahalanobis``) put every score on one scale, the rarity ``log(1/p) / log(1/ALPHA)`` of the
+reading within the stream's own normal history; the engine combines the checks of a reading by the
+largest score less a correction for how many there are (``combine``; see ``detectors.calibration``).
 
 Streaming detectors (``update(stream, ts_ns, value) -> score``) keep per-stream state in arrays and
 give the same scores however a stream is split into batches; ``to_dict``/``from_dict`` carry the
@@ -11,11 +13,13 @@ Alert rules turn scores into alerts; the ``Engine`` runs a configuration of chec
 batches and produces ``Finding``s.
 """
 
+from detectors.adaptive import AdaptiveLevel
+from detectors.calibration import ALPHA, DATA_QUALITY_MODES, combine, rarity
 from detectors.config import ConfigHistory, ConfigVersion, DetectorsConfig, MultivariateConfig, parse_seconds
 from detectors.drift import Cusum, Ewma
 from detectors.engine import BatchResult, Engine, Finding, bearing_defect_features
 from detectors.health import NoData, StuckSensor
-from detectors.multivariate import HotellingT2, IsolationForestDetector, LoadResidual
+from detectors.multivariate import HotellingT2, IsolationForestDetector, LoadResidual, ShrunkMahalanobis
 from detectors.robust import RobustZ
 from detectors.rules import SEVERITIES, Alert, AlertRule
 from detectors.streams import StreamingDetector
@@ -25,6 +29,7 @@ from detectors.waveform import (BearingGeometry, band_energies, bearing_frequenc
                                 envelope_spectrum)
 
 __all__ = [
+    "ALPHA", "AdaptiveLevel", "DATA_QUALITY_MODES", "ShrunkMahalanobis", "combine", "rarity",
     "Alert", "AlertRule", "BatchResult", "BearingGeometry", "ConfigHistory", "ConfigVersion", "Cusum",
     "DetectorsConfig", "Engine", "Ewma", "Finding", "HotellingT2", "IsoZones", "IsolationForestDetector",
     "LoadResidual", "MultivariateConfig", "NoData", "RobustZ", "SEVERITIES", "StaticLimit", "StreamingDetector",

@@ -18,6 +18,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from detectors.calibration import DATA_QUALITY_MODES, combine
 from detectors.config import CheckConfig, DetectorsConfig, MultivariateConfig
 from detectors.drift import Cusum, Ewma
 from detectors.health import NoData
@@ -28,6 +29,8 @@ from detectors.trend import TrendToLimit
 from detectors.waveform import BearingGeometry, bearing_frequencies, block_features, defect_energies, envelope_spectrum
 
 __all__ = ["BatchResult", "Engine", "Finding", "bearing_defect_features"]
+
+_ACCEPT_BELOW = 0.5  # a multivariate row scoring below this (calibrated) is taken as normal when refreshing
 
 
 def _time(ns: int) -> datetime:
@@ -78,7 +81,9 @@ class BatchResult:
     scores : dict of check name to ndarray of float64, shape (n,)
         Each check's score per reading; NaN where the check does not apply to the reading.
     score : ndarray of float64, shape (n,)
-        The largest check score per reading (0 where none applies): higher is more abnormal.
+        The combined score per reading (0 where none applies): the largest score of the reading's
+        anomaly checks less a correction for how many there are (``detectors.calibration.combine``);
+        data-quality checks (stuck sensor, no data) do not enter it. Higher is more abnormal.
     findings : list of Finding
     rejected : ndarray of int64
         Positions of readings that were not scored because their value is not finite (NaN, inf);
@@ -130,6 +135,9 @@ class _AssetModel:
         self.n_baseline = 0
         self.model: Any = None
         self.blamed = cfg.sensors[0]  # the sensor named by the open alert
+        self.accepted = np.empty((0, len(ids)))  # with refresh: the latest rows accepted as normal
+        self.run: list[np.ndarray] = []            # rows of the departure going on now
+        self.since_fit = 0
 
     def rows(self, s: np.ndarray, t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(positions, ts, rows (k, p)): a row of the latest values at each reading of the first sensor."""
@@ -159,14 +167,46 @@ class _AssetModel:
             start = take
             if self.n_baseline == self.cfg.baseline:
                 self.model = self.cfg.build().fit(np.vstack(self.baseline))
+                self.accepted = np.vstack(self.baseline)
                 self.baseline = []
-        if self.model is not None and start < len(x):
-            score[start:] = self.model.score(x[start:])
-            top[start:] = self.model.top_feature(x[start:])
+        # with refresh, rows go in pieces that end where the model may refit, so the scores do not
+        # depend on how the rows were batched
+        piece = self.cfg.refresh and max(1, min(self.cfg.refresh, self.cfg.relearn or self.cfg.refresh) // 4)
+        i = start
+        while self.model is not None and i < len(x):
+            j = len(x) if not piece else min(len(x), i + piece - self.since_fit % piece)
+            score[i:j] = self.model.score(x[i:j])
+            top[i:j] = self.model.top_feature(x[i:j])
+            if self.cfg.refresh:
+                self._learn(x[i:j], score[i:j])
+            i = j
         return score, top
+
+    def _learn(self, x: np.ndarray, score: np.ndarray) -> None:
+        """Keep the rows accepted as normal; refit every ``refresh`` rows on the latest of them."""
+        normal = score < _ACCEPT_BELOW
+        keep = [self.accepted]
+        for row, ok in zip(x, normal):  # a few rows per piece: sequential by nature (runs)
+            if ok:
+                if self.run:
+                    self.run = []
+                keep.append(row[None, :])
+            else:
+                self.run.append(row)
+                if self.cfg.relearn and len(self.run) >= self.cfg.relearn:  # a new operating point
+                    keep.append(np.vstack(self.run))
+                    self.run = []
+                    self.since_fit = self.cfg.refresh - 1  # refit at the end of this piece
+        self.accepted = np.vstack(keep)[-self.cfg.baseline:]
+        self.since_fit += len(x)
+        if self.since_fit >= self.cfg.refresh and len(self.accepted) >= min(self.cfg.baseline, 20):
+            self.model = self.cfg.build().fit(self.accepted)
+            self.since_fit = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"held": self.held.tolist(), "n_baseline": self.n_baseline, "blamed": self.blamed,
+                "accepted": self.accepted.tolist(), "run": [r.tolist() for r in self.run],
+                "since_fit": self.since_fit,
                 "baseline": np.vstack(self.baseline).tolist() if self.baseline else [],
                 "model": None if self.model is None else self.model.to_dict()}
 
@@ -174,6 +214,9 @@ class _AssetModel:
         self.held = np.asarray(d["held"], dtype=np.float64)
         self.n_baseline = int(d["n_baseline"])
         self.blamed = d["blamed"]
+        self.accepted = np.asarray(d.get("accepted", []), dtype=np.float64).reshape(-1, len(self.ids))
+        self.run = [np.asarray(r, dtype=np.float64) for r in d.get("run", [])]
+        self.since_fit = int(d.get("since_fit", 0))
         rows = np.asarray(d["baseline"], dtype=np.float64).reshape(-1, len(self.ids))
         self.baseline = [rows] if len(rows) else []
         if d["model"] is not None:
@@ -327,11 +370,19 @@ class Engine:
         events.extend((int(f.ended_at.timestamp() * 1e9), f) for f in self._resumed(s, t))
         if len(s):
             self._deadman.update(s, t, v)
-        combined = np.zeros(len(s))
-        for col in scores.values():
-            np.fmax(combined, col, out=combined)
+        combined = self.combined(scores, len(s))
         events.sort(key=lambda e: (e[0], e[1].asset, e[1].sensor, e[1].rule))  # in the order they happened
         return BatchResult(scores, combined, [f for _, f in events])
+
+    def anomaly_checks(self) -> set[str]:
+        """Names of the checks whose scores are about the machine (not data quality)."""
+        names = {s.name for s in self._slots.values() if s.check.fault_mode not in DATA_QUALITY_MODES}
+        return names | {m.name for m in self._models.values() if m.cfg.fault_mode not in DATA_QUALITY_MODES}
+
+    def combined(self, scores: dict[str, np.ndarray], n: int) -> np.ndarray:
+        """Each reading's combined score (``detectors.calibration.combine``) over its anomaly checks."""
+        cols = [col for name, col in scores.items() if name in self.anomaly_checks()]
+        return combine(np.column_stack(cols)) if cols else np.zeros(n)
 
     def _feed_models(self, s, t, v, scores, force: bool = False) -> list[tuple[int, Finding]]:
         """Multivariate checks run on what has gathered once it spans ``multivariate_every``.

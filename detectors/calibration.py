@@ -1,0 +1,124 @@
+"""One scale for every detector's score, and the rule that combines several scores into one.
+
+**The scale.** A calibrated score says how rare a reading is: ``p`` is the probability that a normal
+reading of the same stream scores at least this high (its *tail probability*), and the score is
+
+    score = log(1 / p) / log(1 / alpha)
+
+so 1.0 is the alarm level (``p = alpha``), 2.0 is ``p = alpha²``, and 0 means "as common as it
+gets". The tail probability is learnt from the stream's own recent normal history
+(`ExceedanceTail`): a heavy-tailed sensor earns a wider margin than a quiet one, with no threshold to
+tune per sensor. Detectors that are not calibrated this way are read on the same scale as if their
+own 1.0 were tail probability ``alpha``.
+
+**The combination.** Several checks look at the same row of an asset; some will reach a rare score
+by chance just because there are many of them. The combined score is the Bonferroni-corrected
+minimum tail probability over the ``k`` checks (and sensors) that scored the row,
+``p = min(1, k · min p_i)``, on the same scale:
+
+    combined = max(0, max_i score_i − log(k) / log(1 / alpha))
+
+A row reaches 1.0 exactly when its rarest check is rarer than ``alpha / k``. Data-quality checks
+(stuck sensor, no data, …) say nothing about the machine and never enter the combination
+(`DATA_QUALITY_MODES`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["ALPHA", "DATA_QUALITY_MODES", "ExceedanceTail", "alarm_level", "combine", "rarity"]
+
+ALPHA = 1e-3
+"""Tail probability at which a calibrated score is 1.0: one normal reading in a thousand, per check."""
+
+DATA_QUALITY_MODES = frozenset({"stuck_sensor", "no_data", "dropout", "offline", "duplicate", "out_of_order",
+                                "clock_skew", "malformed", "out_of_range"})
+"""Fault modes that describe the data, not the machine: kept out of the anomaly score and flag."""
+
+
+def rarity(p: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
+    """Tail probability → calibrated score ``log(1/p) / log(1/alpha)`` (0 for p ≥ 1).
+
+    >>> rarity(np.array([1.0, 1e-3, 1e-6, 0.0]))
+    array([ 0.,  1.,  2., inf])
+    """
+    p = np.asarray(p, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return np.maximum(-np.log(p), 0.0) / -math.log(alpha)
+
+
+def alarm_level(k: int, alpha: float = ALPHA) -> float:
+    """Uncorrected score at which one of ``k`` checks brings the combined score to 1.0.
+
+    >>> round(alarm_level(10), 6)
+    1.333333
+    """
+    return 1.0 + math.log(max(k, 1)) / -math.log(alpha)
+
+
+def combine(scores: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
+    """Combine calibrated scores, shape (n, k) with NaN where a check did not score: shape (n,).
+
+    The largest score less the Bonferroni correction for the number of scores present in the row,
+    never below 0; 0 for a row with no score.
+
+    >>> combine(np.array([[1.0, np.nan], [1.0, 0.2], [3.0, 2.9], [np.nan, np.nan]]))
+    array([1.        , 0.89965667, 2.89965667, 0.        ])
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    present = (~np.isnan(scores)).sum(axis=1)
+    top = np.where(present > 0, np.nanmax(np.where(np.isnan(scores), -np.inf, scores), axis=1), 0.0)
+    correction = np.log(np.maximum(present, 1)) / -math.log(alpha)
+    return np.maximum(top - correction, 0.0)
+
+
+class ExceedanceTail:
+    """Streaming estimate of the upper tail of a statistic: peaks over a tracked threshold.
+
+    Above its ``1 − q`` quantile ``u`` the tail of a statistic is modelled as exponential with mean
+    excess ``beta`` (the peaks-over-threshold method of extreme value theory; an exponential tail is
+    the generalised Pareto with shape 0, Pickands 1975; streaming use as in SPOT, Siffer et al. 2017):
+
+        P(X ≥ x) = q · exp(−(x − u) / beta)      for x ≥ u
+
+    ``u`` follows the quantile by stochastic approximation (a step up of ``step · (1 − q)`` on an
+    exceedance, down ``step · q`` otherwise, so it settles where a share ``q`` exceeds it) and ``beta``
+    is an exponentially weighted mean of the excesses. Both live in the caller's per-stream state
+    arrays; this class only holds the parameters. The starting point (``u0``, ``beta0``) is the tail
+    of ``|z|`` for Gaussian noise, so a stream is judged sensibly before it has shown its own tail.
+
+    Examples
+    --------
+    >>> tail = ExceedanceTail()
+    >>> u, beta = np.array([tail.u0]), np.array([tail.beta0])
+    >>> rng = np.random.default_rng(1)
+    >>> for z in np.abs(rng.standard_t(3, 3000)):       # heavy-tailed noise: the tail widens
+    ...     tail.learn(np.array([z]), u, beta, np.array([True]))
+    >>> bool(tail.p(np.array([6.0]), u, beta)[0] > tail.p(np.array([6.0]), *tail.start(1))[0])
+    True
+    """
+
+    def __init__(self, q: float = 0.02, u0: float = 2.33, beta0: float = 0.45, step: float = 0.2,
+                 weight: float = 0.05, beta_range: tuple[float, float] = (0.2, 5.0)):
+        self.q, self.u0, self.beta0, self.step, self.weight = float(q), float(u0), float(beta0), float(step), \
+            float(weight)
+        self.beta_range = (float(beta_range[0]), float(beta_range[1]))
+
+    def start(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Initial (u, beta) arrays for ``n`` streams."""
+        return np.full(n, self.u0), np.full(n, self.beta0)
+
+    def p(self, x: np.ndarray, u: np.ndarray, beta: np.ndarray) -> np.ndarray:
+        """Tail probability of ``x`` under the current (u, beta); capped at 1."""
+        return np.minimum(self.q * np.exp(-(x - u) / beta), 1.0)
+
+    def learn(self, x: np.ndarray, u: np.ndarray, beta: np.ndarray, mask: np.ndarray) -> None:
+        """Move (u, beta) in place towards the readings ``x`` where ``mask`` (normal readings only)."""
+        over = mask & (x > u)
+        excess = np.where(over, x - u, 0.0)
+        beta += np.where(over, self.weight * (excess - beta), 0.0)
+        np.clip(beta, *self.beta_range, out=beta)
+        u += np.where(mask, self.step * (over - self.q), 0.0)
