@@ -210,7 +210,7 @@ class MultivariateConfig(_Model):
     Each reading of the first sensor makes a row of the latest value of every listed sensor; the
     first ``baseline`` rows fit the model (the asset is assumed healthy then), later rows are scored
     and the sensor contributing most is named in the finding. With ``refresh`` the model refits every
-    ``refresh`` rows on the latest ``baseline`` rows it accepted as normal (score below 0.5), so it
+    ``refresh`` rows on the latest ``baseline`` rows it accepted as normal (score below 1.0), so it
     follows a plant that changes slowly without learning a fault; a departure that lasts ``relearn``
     rows is accepted as a new operating point.
     """

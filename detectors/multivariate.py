@@ -320,9 +320,9 @@ class ShrunkMahalanobis(_Fitted):
     Wolf 2004), which keeps it well conditioned with a few hundred rows of eight correlated sensors.
 
     The score is calibrated as every detector's is (`detectors.calibration`): the tail of the
-    baseline's own squared distances above their 98th percentile is modelled as exponential and a
-    row's score is ``log(1/p) / log(1/alpha)``, with ``p`` its tail probability. The tail is never
-    taken lighter than the χ² tail of Gaussian data of the same dimension would be. The sensor most
+    baseline's own distances above their 98th percentile (never below the χ 98th percentile of
+    Gaussian data of the same dimension) is modelled as exponential, and a row's score is
+    ``log(1/p) / log(1/alpha)``, with ``p`` its tail probability. The sensor most
     to blame is the one with the largest conditional T² (as `HotellingT2`).
 
     Parameters
@@ -357,12 +357,13 @@ class ShrunkMahalanobis(_Fitted):
         lw = LedoitWolf().fit(u)
         self.location_ = lw.location_
         self.precision_ = np.linalg.pinv(lw.covariance_)
-        d2 = self._d2(u)
+        d = np.sqrt(self._d2(u))
         p = x.shape[1]
-        self.u_ = float(max(np.quantile(d2, 0.98), stats.chi2.ppf(0.98, p)))
-        excess = d2[d2 > self.u_] - self.u_
-        # the χ² tail's mean excess above its 98th percentile is close to 2: never claim a lighter tail
-        self.beta_ = float(max(excess.mean() if len(excess) else 0.0, 2.0))
+        self.u_ = float(max(np.quantile(d, 0.98), np.sqrt(stats.chi2.ppf(0.98, p))))
+        excess = d[d > self.u_] - self.u_
+        # an exponential tail in the distance (not its square) is heavier than Gaussian data's and close
+        # to what heavy-tailed plant noise gives; its mean excess is never taken below 0.5
+        self.beta_ = float(max(excess.mean() if len(excess) else 0.0, 0.5))
         self.n_features_in_ = p
         return self
 
@@ -376,9 +377,8 @@ class ShrunkMahalanobis(_Fitted):
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """Calibrated score, shape (n_samples,): 1.0 at tail probability ``alpha``."""
-        d2 = self._d2(self._units(x))
-        with np.errstate(over="ignore"):
-            log_p = np.log(0.02) - (d2 - self.u_) / self.beta_
+        d = np.sqrt(self._d2(self._units(x)))
+        log_p = np.log(0.02) - (d - self.u_) / self.beta_
         return np.maximum(-log_p, 0.0) / -np.log(self.alpha)
 
     def top_feature(self, x: np.ndarray) -> np.ndarray:

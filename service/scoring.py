@@ -48,7 +48,7 @@ def generic_config(period_s: float = 60.0, sensors: int = 1) -> DetectorsConfig:
     stuck_window = int(min(max(30, 7200 / max(period_s, 1e-3)), 10_000))
     cls: dict[str, Any] = {"checks": {
         "level": {"sensor": "*", "detector": "adaptive_level", "fault_mode": "anomaly",
-                  "params": {"halflife": 10, "warmup": 30, "relearn": 30}, "rule": rule},
+                  "params": {"halflife": 10, "warmup": 30, "relearn": 10}, "rule": rule},
         "stuck": {"sensor": "*", "detector": "stuck_sensor", "fault_mode": "stuck_sensor",
                   "params": {"window": stuck_window}, "rule": {"alarm": 1.0, "clear": 0.99}},
         "no_data": {"sensor": "*", "detector": "no_data", "fault_mode": "no_data",
@@ -61,8 +61,8 @@ def with_relation(config: DetectorsConfig, sensors: list[str], rows: int) -> Det
     """``config`` plus the multivariate ``relation`` check over ``sensors`` (for the generic checks).
 
     A Ledoit-Wolf Mahalanobis model (``mahalanobis``) fitted on the first fifth of the ``rows`` (20
-    to 200 rows; the start of a file is taken as healthy), refitted every 50 rows on the latest rows
-    it accepted as normal; a departure that lasts 30 rows is accepted as a new operating point.
+    to 200 rows; the start of a file is taken as healthy), refitted every 25 rows on the latest rows
+    it accepted as normal; a departure that lasts 15 rows is accepted as a new operating point.
     """
     if len(sensors) < 2:
         return config
@@ -70,7 +70,7 @@ def with_relation(config: DetectorsConfig, sensors: list[str], rows: int) -> Det
     rule = data["classes"]["default"]["checks"]["level"]["rule"]
     baseline = int(min(200, max(20, rows // 5)))
     data["classes"]["default"]["multivariate"] = {"relation": {
-        "sensors": sensors, "detector": "mahalanobis", "baseline": baseline, "refresh": 50, "relearn": 30,
+        "sensors": sensors, "detector": "mahalanobis", "baseline": baseline, "refresh": 25, "relearn": 15,
         "fault_mode": "anomaly", "rule": {"alarm": rule["alarm"], "clear": rule["clear"]}}}
     return DetectorsConfig.model_validate(data)
 
