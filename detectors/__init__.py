@@ -13,7 +13,7 @@ Alert rules turn scores into alerts; the ``Engine`` runs a configuration of chec
 batches and produces ``Finding``s.
 """
 
-from detectors.adaptive import AdaptiveLevel
+from detectors.adaptive import AdaptiveDrift, AdaptiveLevel
 from detectors.calibration import ALPHA, DATA_QUALITY_MODES, combine, rarity
 from detectors.config import ConfigHistory, ConfigVersion, DetectorsConfig, MultivariateConfig, parse_seconds
 from detectors.drift import Cusum, Ewma
@@ -29,7 +29,7 @@ from detectors.waveform import (BearingGeometry, band_energies, bearing_frequenc
                                 envelope_spectrum)
 
 __all__ = [
-    "ALPHA", "AdaptiveLevel", "DATA_QUALITY_MODES", "ShrunkMahalanobis", "combine", "rarity",
+    "ALPHA", "AdaptiveDrift", "AdaptiveLevel", "DATA_QUALITY_MODES", "ShrunkMahalanobis", "combine", "rarity",
     "Alert", "AlertRule", "BatchResult", "BearingGeometry", "ConfigHistory", "ConfigVersion", "Cusum",
     "DetectorsConfig", "Engine", "Ewma", "Finding", "HotellingT2", "IsoZones", "IsolationForestDetector",
     "LoadResidual", "MultivariateConfig", "NoData", "RobustZ", "SEVERITIES", "StaticLimit", "StreamingDetector",

@@ -25,7 +25,7 @@ import numpy as np
 from detectors.calibration import ALPHA, ExceedanceTail, rarity
 from detectors.streams import StreamingDetector
 
-__all__ = ["AdaptiveLevel"]
+__all__ = ["AdaptiveDrift", "AdaptiveLevel"]
 
 _GAUSS_MAD = math.sqrt(math.pi / 2)  # mean |x - mean| of a Gaussian times this is its standard deviation
 
@@ -102,6 +102,7 @@ class AdaptiveLevel(StreamingDetector):
         n, level, scale, slow, res, prev = (state[k] for k in ("n", "level", "scale", "slow", "res", "prev"))
         u, beta, run, run_sum, slope = state["u"], state["beta"], state["run"], state["run_sum"], state["slope"]
         out = grid.scores()
+        drift = self._drift_state(state)
         # the recursions are sequential in time, so step through the columns (one reading per stream);
         # a live batch has one column, a file has one per row
         for j in range(value.shape[1]):
@@ -117,8 +118,9 @@ class AdaptiveLevel(StreamingDetector):
             z = np.abs(d) / sigma
             scored = ok & (n >= self.warmup)
             score = np.where(scored, rarity(tail.p(z, u, beta), self.alpha), 0.0)
-            out[:, j] = score
             hot = scored & (score >= self.clear)
+            if drift is None:
+                out[:, j] = score
             learn = ok & ~hot
             # running averages until the half-life is reached, then exponential forgetting
             w = np.where(n < self.halflife, 1.0 / (n + 1.0), a)
@@ -136,15 +138,103 @@ class AdaptiveLevel(StreamingDetector):
             # the tail learns from isolated rare readings (the noise's own tail), not from a sustained event
             tail.learn(z, u, beta, ok & (n >= self.warmup) & ~(hot & (run > 0)))
             # a shift that persists is a new operating point: accept it rather than flag it for ever
-            run[:] = np.where(hot, run + 1, 0)
-            run_sum[:] = np.where(hot, run_sum + x, 0.0)
+            run[:] = np.where(hot, run + 1, np.where(ok, 0, run))          # padding cells leave runs alone
+            run_sum[:] = np.where(hot, run_sum + x, np.where(ok, 0.0, run_sum))
             moved = run >= self.relearn
             if moved.any():
                 level[moved] = run_sum[moved] / run[moved]
                 slope[moved] = 0.0
                 run[moved], run_sum[moved] = 0, 0.0
+            if drift is not None:
+                out[:, j] = self._drift_step(drift, level, sigma, ok, hot, moved, n)
             step = np.abs(x - prev)
             res[:] = np.where(ok & (step > tiny), np.fmin(res, step), res)
             prev[:] = np.where(ok, x, prev)
             n += ok
         return out
+
+    def _drift_state(self, state):  # the level check has no drift part
+        return None
+
+
+class AdaptiveDrift(AdaptiveLevel):
+    """A slow departure of the (re-learning) level from its long-run value, on the calibrated scale.
+
+    `AdaptiveLevel` follows a slow climb, by design; this check watches the gap between that level
+    and a long-run level (exponentially weighted over ``drift_halflife`` readings, learnt only from
+    normal readings). The gap is scored against its own normal history, so a daily cycle that
+    always opens and closes it is not a drift. An operating-point step that the level check accepts
+    (``relearn``) moves the long-run level with it: a step is not a drift. A drift that lasts
+    ``drift_relearn`` readings is accepted as the new normal.
+
+    Parameters
+    ----------
+    drift_halflife : float
+        Readings over which the long-run level forgets half of what it knew.
+    drift_relearn : int
+        Consecutive drifting readings after which the long-run level is reset to the level.
+    (the others as `AdaptiveLevel`)
+
+    Examples
+    --------
+    A bearing temperature climbing 0.1 noise-σ per reading from reading 1000:
+
+    >>> rng = np.random.default_rng(0)
+    >>> x = 60 + rng.normal(0, 0.3, 1600)
+    >>> x[1000:] += np.linspace(0, 18, 600)
+    >>> s = AdaptiveDrift().update(np.zeros(1600, int), np.arange(1600) * 60 * 10**9, x)
+    >>> bool((s[:1000] < 1).all()), int(np.argmax(s >= 1)) - 1000 < 150
+    (True, True)
+    """
+
+    kind = "adaptive_drift"
+    state_fields = {**AdaptiveLevel.state_fields,
+                    "base": (np.float64, 0.0, ()),
+                    "gap_scale": (np.float64, 0.0, ()),
+                    "u2": (np.float64, ExceedanceTail().u0, ()),
+                    "beta2": (np.float64, ExceedanceTail().beta0, ()),
+                    "drun": (np.int64, 0, ())}
+
+    def __init__(self, halflife: float = 10.0, warmup: int = 30, relearn: int = 30, clear: float = 0.5,
+                 floor_share: float = 0.5, huber: float = 3.0, trend: float = 0.2, damping: float = 0.95,
+                 alpha: float = ALPHA, drift_halflife: float = 100.0, drift_relearn: int = 1000):
+        super().__init__(halflife, warmup, relearn, clear, floor_share, huber, trend, damping, alpha)
+        if drift_halflife < halflife or drift_relearn < 1:
+            raise ValueError(f"need drift_halflife >= halflife and drift_relearn >= 1, got {drift_halflife}, "
+                             f"{drift_relearn}")
+        self.drift_halflife, self.drift_relearn = float(drift_halflife), int(drift_relearn)
+
+    def _drift_state(self, state):
+        return state
+
+    def _drift_step(self, st, level, sigma, ok, hot, moved, n):
+        tail = ExceedanceTail()
+        base, gap_scale, u, beta, drun = st["base"], st["gap_scale"], st["u2"], st["beta2"], st["drun"]
+        ready = n >= self.warmup
+        b = np.where(n < self.warmup + self.drift_halflife, 1.0 / np.maximum(n - self.warmup + 1.0, 1.0),
+                     1.0 - 0.5 ** (1.0 / self.drift_halflife))
+        fresh = ok & (n == self.warmup)
+        base[:] = np.where(fresh, level, base)
+        gap = level - base
+        # the level's own wobble is about a third of the reading scale at the default half-life:
+        # a gap smaller than half a reading scale is never called a drift
+        floor = 0.5 * sigma
+        gsig = np.maximum(gap_scale, floor)
+        z = np.abs(gap) / gsig
+        scored = ok & (n >= self.warmup + 2 * self.drift_halflife)
+        score = np.where(scored, rarity(tail.p(z, u, beta), self.alpha), 0.0)
+        dhot = scored & (score >= self.clear)
+        learn = ok & ready & ~dhot & ~hot
+        base += np.where(learn, b * gap, 0.0)
+        g = np.minimum(np.abs(gap), self.huber * gsig) * _GAUSS_MAD
+        # the gap moves slowly, so its normal excursions come in short runs: learn its scale and tail
+        # from them too (with bounded influence), or the tail comes out too light; stop learning once
+        # a run outlasts the level's memory (two half-lives), which is a drift under way
+        young = drun <= 2 * self.halflife
+        gap_scale += np.where(ok & ready & young, b * (g - gap_scale), 0.0)
+        tail.learn(np.minimum(z, u + 5 * beta), u, beta, scored & young)
+        drun[:] = np.where(dhot, drun + 1, np.where(ok, 0, drun))
+        reset = moved | (drun >= self.drift_relearn)
+        base[:] = np.where(reset, level, base)
+        drun[:] = np.where(reset, 0, drun)
+        return score

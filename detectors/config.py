@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from detectors.adaptive import AdaptiveLevel
+from detectors.adaptive import AdaptiveDrift, AdaptiveLevel
 from detectors.drift import Cusum, Ewma
 from detectors.health import NoData, StuckSensor
 from detectors.multivariate import HotellingT2, IsolationForestDetector, LoadResidual, ShrunkMahalanobis
@@ -54,7 +54,7 @@ __all__ = [
 
 DETECTORS: dict[str, type[StreamingDetector]] = {
     cls.kind: cls for cls in (StaticLimit, IsoZones, RobustZ, Ewma, Cusum, TrendToLimit, NoData, StuckSensor,
-                            AdaptiveLevel)
+                            AdaptiveLevel, AdaptiveDrift)
 }
 
 FAULT_MODES = (

@@ -43,12 +43,15 @@ def generic_config(period_s: float = 60.0, sensors: int = 1) -> DetectorsConfig:
     sensors : int
         Sensor columns of the asset; with two or more, add the relation check (`with_relation`).
     """
-    checks = sensors + (1 if sensors >= 2 else 0)
+    checks = 2 * sensors + (1 if sensors >= 2 else 0)
     rule = {"alarm": round(alarm_level(checks, ALPHA), 6), "clear": 0.5}
     stuck_window = int(min(max(30, 7200 / max(period_s, 1e-3)), 10_000))
     cls: dict[str, Any] = {"checks": {
         "level": {"sensor": "*", "detector": "adaptive_level", "fault_mode": "anomaly",
                   "params": {"halflife": 10, "warmup": 30, "relearn": 10}, "rule": rule},
+        "drift": {"sensor": "*", "detector": "adaptive_drift", "fault_mode": "drift",
+                  "params": {"halflife": 10, "warmup": 30, "relearn": 10, "drift_halflife": 100, "alpha": 1e-4,
+                             "drift_relearn": 200}, "rule": rule},
         "stuck": {"sensor": "*", "detector": "stuck_sensor", "fault_mode": "stuck_sensor",
                   "params": {"window": stuck_window}, "rule": {"alarm": 1.0, "clear": 0.99}},
         "no_data": {"sensor": "*", "detector": "no_data", "fault_mode": "no_data",

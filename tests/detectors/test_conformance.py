@@ -18,7 +18,7 @@ import pytest
 import detectors
 from scipy import signal
 
-from detectors import (AdaptiveLevel, Cusum, Ewma, HotellingT2, IsolationForestDetector, IsoZones, LoadResidual, NoData, RobustZ,
+from detectors import (AdaptiveDrift, AdaptiveLevel, Cusum, Ewma, HotellingT2, IsolationForestDetector, IsoZones, LoadResidual, NoData, RobustZ,
                        ShrunkMahalanobis, StaticLimit, StreamingDetector, StuckSensor,
                        TrendToLimit)
 from detectors.config import DETECTORS
@@ -85,6 +85,7 @@ STREAMING = {
     "no_data": (lambda: NoData(max_gap_s=600), gap),
     "stuck_sensor": (lambda: StuckSensor(window=20), frozen),
     "adaptive_level": (lambda: AdaptiveLevel(alpha=1e-5), step(3.0)),
+    "adaptive_drift": (lambda: AdaptiveDrift(alpha=1e-4), ramp),
 }
 
 
