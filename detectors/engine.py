@@ -90,12 +90,16 @@ class BatchResult:
     rejected : ndarray of int64
         Positions of readings that were not scored because their value is not finite (NaN, inf);
         their score is NaN. The wiring counts or dead-letters them.
+    blame : dict of check name to ndarray of int64, shape (n,)
+        For multivariate checks: the stream id of the sensor most to blame for each scored row
+        (-1 elsewhere). A row's score sits on its first sensor's reading; this names the culprit.
     """
 
     scores: dict[str, np.ndarray]
     score: np.ndarray
     findings: list[Finding] = field(default_factory=list)
     rejected: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    blame: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class _Slot:
@@ -291,6 +295,7 @@ class Engine:
         self._model_rules: dict[str, AlertRule] = {}
         self._model_member = np.zeros(0, dtype=bool)   # stream id → feeds some multivariate check
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._blame: dict[str, np.ndarray] = {}  # the batch in hand: multivariate culprits (BatchResult.blame)
         self.fresh_checks: list[str] = []  # after from_dict: checks that could not resume
 
     # --- streams -----------------------------------------------------------------------------
@@ -354,11 +359,15 @@ class Engine:
                 full[k][keep] = col
             score = np.full(len(value), np.nan)
             score[keep] = sub.score
-            return BatchResult(full, score, sub.findings, np.flatnonzero(bad))
+            blame = {k: np.full(len(value), -1, np.int64) for k in sub.blame}
+            for k, col in sub.blame.items():
+                blame[k][keep] = col
+            return BatchResult(full, score, sub.findings, np.flatnonzero(bad), blame)
         s, t, v = check_batch(stream, ts_ns, value)
         if len(s) and s.max() >= len(self._streams):
             raise ValueError(f"stream id {int(s.max())} was never registered with stream_id()")
         scores: dict[str, np.ndarray] = {}
+        self._blame: dict[str, np.ndarray] = {}
         events: list[tuple[int, Finding]] = []
         for slot in self._slots.values():
             idx = np.flatnonzero(slot.mask(s, v))
@@ -374,7 +383,7 @@ class Engine:
             self._deadman.update(s, t, v)
         combined = self.combined(scores, len(s))
         events.sort(key=lambda e: (e[0], e[1].asset, e[1].sensor, e[1].rule))  # in the order they happened
-        return BatchResult(scores, combined, [f for _, f in events])
+        return BatchResult(scores, combined, [f for _, f in events], blame=self._blame)
 
     def anomaly_checks(self) -> set[str]:
         """Names of the checks whose scores are about the machine (not data quality)."""
@@ -434,6 +443,7 @@ class Engine:
         here = where[pos] >= 0
         if here.any():
             scores.setdefault(model.name, np.full(n, np.nan))[where[pos][here]] = sc[here]
+            self._blame.setdefault(model.name, np.full(n, -1, np.int64))[where[pos][here]] = model.ids[top[here]]
         rule = self._model_rules[model.name]
         driver = np.full(len(pos), model.ids[0])
         out = []

@@ -147,6 +147,8 @@ def read_table(path: Path, timestamp_column: str | None = None, ignore: tuple[st
     lower = [h.lower() for h in header]
     if timestamp_column is None:
         found = [n for n in TIMESTAMP_NAMES if n in lower]
+        if lower[:2] == ["t0", "rate_hz"]:
+            raise ValueError("a waveform file (t0, rate_hz, samples), not a table of readings: not scored")
         if not found:
             raise ValueError(f"no timestamp column (looked for {', '.join(TIMESTAMP_NAMES)}); columns are {header}; "
                              f"name it with --timestamp")
@@ -270,17 +272,21 @@ def score_table(table: Table, config: DetectorsConfig | None, asset: str = "csv"
             np.fmax.at(col, at_row[hit], sc[hit])
             if check not in anomaly:
                 continue
+            culprit = result.blame.get(check)
             for c in np.unique(c_idx[hit]):
-                key = (check, names[c])
-                k = label_of.setdefault(key, len(labels))
-                if k == len(labels):
-                    labels.append(key)
                 sel = hit & (c_idx == c)
                 rr, vv = at_row[sel], sc[sel]
                 present[rr] += 1
                 better = vv > top_raw[rr]
                 top_raw[rr[better]] = vv[better]
-                top_at[rr[better]] = k
+                # a multivariate row's score sits on its first sensor: name the sensor most to blame
+                who = ids[c_idx[sel]] if culprit is None else culprit[sel]
+                for sid in np.unique(who[better]):
+                    key = (check, engine.stream(int(sid))[1])
+                    k = label_of.setdefault(key, len(labels))
+                    if k == len(labels):
+                        labels.append(key)
+                    top_at[rr[better][who[better] == sid]] = k
         findings += result.findings
         if progress is not None:
             progress(min(a + CHUNK_ROWS, len(order)), len(order))
