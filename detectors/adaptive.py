@@ -129,9 +129,10 @@ class AdaptiveLevel(StreamingDetector):
             level += np.where(learn, w * dc, 0.0)
             slope[:] = np.where(learn & (n >= self.warmup), ahead + self.trend * w * dc, np.where(ok, ahead, slope))
             dev = np.where(n == 0, 0.0, np.abs(dc) * _GAUSS_MAD)
-            # the scale learns from every reading, clipped: leaving the abnormal ones out would bias
-            # it low, which makes more readings abnormal, which biases it lower
-            grow = ok & (n > 0)
+            # the scale learns from every reading, clipped, but the second and later of a run of abnormal
+            # ones: leaving out every abnormal reading would bias it low (which makes more readings
+            # abnormal, which biases it lower); taking in a sustained departure would absorb a fault
+            grow = ok & (n > 0) & ~(hot & (run > 0))
             scale += np.where(grow, np.where(n < self.halflife, 1.0 / np.maximum(n, 1), a) * (dev - scale), 0.0)
             slow += np.where(grow, np.where(n < 10 * self.halflife, 1.0 / np.maximum(n, 1), a_slow) * (scale - slow),
                              0.0)
@@ -208,7 +209,9 @@ class AdaptiveDrift(AdaptiveLevel):
         return state
 
     def _drift_step(self, st, level, sigma, ok, hot, moved, n):
-        tail = ExceedanceTail()
+        # the gap is strongly autocorrelated: its readings above the tracked quantile come in runs, so
+        # the quantile moves in small steps or a single run would lift it far past the true quantile
+        tail = ExceedanceTail(step=0.02, weight=0.02)
         base, gap_scale, u, beta, drun = st["base"], st["gap_scale"], st["u2"], st["beta2"], st["drun"]
         ready = n >= self.warmup
         b = np.where(n < self.warmup + self.drift_halflife, 1.0 / np.maximum(n - self.warmup + 1.0, 1.0),

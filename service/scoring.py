@@ -51,7 +51,7 @@ def generic_config(period_s: float = 60.0, sensors: int = 1) -> DetectorsConfig:
                   "params": {"halflife": 10, "warmup": 30, "relearn": 10}, "rule": rule},
         "drift": {"sensor": "*", "detector": "adaptive_drift", "fault_mode": "drift",
                   "params": {"halflife": 10, "warmup": 30, "relearn": 10, "drift_halflife": 100, "alpha": 1e-4,
-                             "drift_relearn": 200}, "rule": rule},
+                             "drift_relearn": 60}, "rule": rule},
         "stuck": {"sensor": "*", "detector": "stuck_sensor", "fault_mode": "stuck_sensor",
                   "params": {"window": stuck_window}, "rule": {"alarm": 1.0, "clear": 0.99}},
         "no_data": {"sensor": "*", "detector": "no_data", "fault_mode": "no_data",
