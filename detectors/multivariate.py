@@ -352,7 +352,8 @@ class ShrunkMahalanobis(_Fitted):
         center = np.median(x, axis=0)
         mad = 1.4826 * np.median(np.abs(x - center), axis=0)
         self.center_ = center
-        self.scale_ = np.maximum.reduce([mad, resolution(x), 0.25 * x.std(axis=0), 1e-9 * (1.0 + np.abs(center))])
+        # a sensor that sat still through the baseline gets a scale of a thousandth of its level, not zero
+        self.scale_ = np.maximum.reduce([mad, resolution(x), 0.25 * x.std(axis=0), 1e-3 * (1.0 + np.abs(center))])
         u = (x - center) / self.scale_
         lw = LedoitWolf().fit(u)
         self.location_ = lw.location_

@@ -174,7 +174,10 @@ def read_table(path: Path, timestamp_column: str | None = None, ignore: tuple[st
         cells = [r[j].strip() if j < len(r) else "" for r in rows]
         col, bad = _numbers(cells)
         filled = sum(1 for c in cells if c)
-        if filled and bad > 0.5 * filled:
+        if not filled:
+            warnings.append(f"column {name!r} is empty: skipped")
+            continue
+        if bad > 0.5 * filled:
             warnings.append(f"column {name!r} holds text ({bad} of {filled} cells are not numbers): skipped")
             continue
         if bad:

@@ -39,10 +39,11 @@ def test_semicolons_datetime_and_label_columns(tmp_path):
 
 def test_ignore_option_and_text_columns(tmp_path):
     src = tmp_path / "t.csv"
-    src.write_text("ts,a,note,changepoint\n" + "".join(f"{i},{i % 3},x{i},0\n" for i in range(50)))
+    src.write_text("ts,a,note,changepoint,spare\n" + "".join(f"{i},{i % 3},x{i},0,\n" for i in range(50)))
     table = read_table(src, ignore=("changepoint",))
     assert list(table.columns) == ["a"]
     assert any("'note' holds text" in w for w in table.warnings)
+    assert any("'spare' is empty" in w for w in table.warnings)
     assert not any("changepoint" in w for w in table.warnings)        # asked for: no warning
 
 
