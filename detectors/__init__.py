@@ -1,7 +1,7 @@
 """Faultline detectors: vectorised fault detection over numpy arrays, with no I/O.
 
 Sign convention, stated once for every detector here: **a higher score is more abnormal, and a
-score of 1.0 is the detector's own alarm level**. Calibrated detectors (``AdaptiveLevel``,
+score of 1.0 is the detector's own alarm level**. Calibrated detectors (``AdaptiveLevel``, ``AdaptiveDrift``,
 ``ShrunkMahalanobis``) put every score on one scale, the rarity ``log(1/p) / log(1/ALPHA)`` of the
 reading within the stream's own normal history; the engine combines the checks of a reading by the
 largest score less a correction for how many there are (``combine``; see ``detectors.calibration``).
