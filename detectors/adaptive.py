@@ -99,12 +99,16 @@ class AdaptiveLevel(StreamingDetector):
         tail = ExceedanceTail()
         a = 1.0 - 0.5 ** (1.0 / self.halflife)
         a_slow = 1.0 - 0.5 ** (1.0 / (10.0 * self.halflife))
-        n, level, scale, slow, res, prev = (state[k] for k in ("n", "level", "scale", "slow", "res", "prev"))
-        u, beta, run, run_sum, slope = state["u"], state["beta"], state["run"], state["run_sum"], state["slope"]
         out = grid.scores()
         drift = self._drift_state(state)
         # the recursions are sequential in time, so step through the columns (one reading per stream);
         # a live batch has one column, a file has one per row
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._steps(value, valid, out, drift, state, tail, a, a_slow)
+
+    def _steps(self, value, valid, out, drift, state, tail, a, a_slow):
+        n, level, scale, slow, res, prev = (state[k] for k in ("n", "level", "scale", "slow", "res", "prev"))
+        u, beta, run, run_sum, slope = state["u"], state["beta"], state["run"], state["run_sum"], state["slope"]
         for j in range(value.shape[1]):
             ok = valid[:, j]
             x = np.where(ok, value[:, j], 0.0)
@@ -152,6 +156,15 @@ class AdaptiveLevel(StreamingDetector):
             res[:] = np.where(ok & (step > tiny), np.fmin(res, step), res)
             prev[:] = np.where(ok, x, prev)
             n += ok
+            # readings near the float limits (1e308) overflow the arithmetic: that stream learns again
+            broken = np.zeros(len(n), dtype=bool)
+            for k, (dtype, _, _) in self.state_fields.items():
+                if dtype is np.float64 and k not in ("res", "prev"):  # res starts inf, prev NaN
+                    broken |= ~np.isfinite(state[k])
+            if broken.any():
+                for k, (_, fill, _) in self.state_fields.items():
+                    state[k][broken] = fill
+                out[broken, j] = 0.0
         return out
 
     def _drift_state(self, state):  # the level check has no drift part

@@ -353,7 +353,10 @@ class ShrunkMahalanobis(_Fitted):
         mad = 1.4826 * np.median(np.abs(x - center), axis=0)
         self.center_ = center
         # a sensor that sat still through the baseline gets a scale of a thousandth of its level, not zero
-        self.scale_ = np.maximum.reduce([mad, resolution(x), 0.25 * x.std(axis=0), 1e-3 * (1.0 + np.abs(center))])
+        with np.errstate(over="ignore", invalid="ignore"):  # readings near 1e308: that sensor's scale is inf
+            spread = 0.25 * x.std(axis=0)
+        self.scale_ = np.maximum.reduce([mad, resolution(x), np.nan_to_num(spread, nan=np.inf),
+                                         1e-3 * (1.0 + np.abs(center))])
         u = (x - center) / self.scale_
         lw = LedoitWolf().fit(u)
         self.location_ = lw.location_
