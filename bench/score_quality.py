@@ -11,7 +11,8 @@ default configuration exactly as `faultline score` does, and prints per kind and
 - false episodes per file: flag rising edges outside the labels (what NAB-like scoring charges);
 
 and the same for a trailing z-score (|z| > 3 against the mean and standard deviation of the
-previous 100 rows, any sensor). Tune only on the tuning seeds.
+previous 100 rows, any sensor), and for that z-score at limits 4 and 5, to compare recall at a
+similar false-alarm rate. Tune only on the tuning seeds.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def metrics(flag: np.ndarray, label: np.ndarray) -> tuple[float, float, int, int
 
 def run(kind: str, seeds, tmp: Path) -> dict[str, list]:
     make = rig if kind == "rig" else server
-    totals = {"ours": np.zeros(5), "trailing_z": np.zeros(5)}
+    totals = {"ours": np.zeros(5), "trailing_z": np.zeros(5), "z>4": np.zeros(5), "z>5": np.zeros(5)}
     for seed in seeds:
         ts, cols, label = make(seed)
         path = tmp / f"{kind}-{seed}.csv"
@@ -64,6 +65,8 @@ def run(kind: str, seeds, tmp: Path) -> dict[str, list]:
         res = score_table(table, None)
         totals["ours"] += metrics(res.flag.astype(bool), label)
         totals["trailing_z"] += metrics(trailing_z(cols), label)
+        totals["z>4"] += metrics(trailing_z(cols, limit=4.0), label)       # the same at stricter limits,
+        totals["z>5"] += metrics(trailing_z(cols, limit=5.0), label)       # to compare at a similar FAR
     return totals
 
 
