@@ -3,8 +3,9 @@
 Sign convention, stated once for every detector here: **a higher score is more abnormal, and a
 score of 1.0 is the detector's own alarm level**. Calibrated detectors (``AdaptiveLevel``, ``AdaptiveDrift``,
 ``ShrunkMahalanobis``) put every score on one scale, the rarity ``log(1/p) / log(1/ALPHA)`` of the
-reading within the stream's own normal history; the engine combines the checks of a reading by the
-largest score less a correction for how many there are (``combine``; see ``detectors.calibration``).
+reading within the stream's own normal history; each check's alarm level carries its share of the
+false-alarm budget, and the engine combines a reading's checks by how far the most alarming one is
+from its own alarm level (``combine``; see ``detectors.calibration``).
 
 Streaming detectors (``update(stream, ts_ns, value) -> score``) keep per-stream state in arrays and
 give the same scores however a stream is split into batches; ``to_dict``/``from_dict`` carry the

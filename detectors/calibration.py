@@ -12,15 +12,19 @@ tune per sensor. Detectors that are not calibrated this way are read on the same
 own 1.0 were tail probability ``alpha``.
 
 **The combination.** Several checks look at the same row of an asset; some will reach a rare score
-by chance just because there are many of them. The combined score is the Bonferroni-corrected
-minimum tail probability over the ``k`` checks (and sensors) that scored the row,
-``p = min(1, k · min p_i)``, on the same scale:
+by chance just because there are many of them. Each anomaly check gets a share ``w_i`` of the row's
+false-alarm budget ``alpha`` (the shares sum to 1: equal shares ``1/k`` for ``k`` checks, or a
+smaller share for a check that should speak only when it is very sure), and alarms when its tail
+probability falls below ``w_i · alpha``: its alarm level is ``alarm_level(1 / w_i)``
+``= 1 + log(1/w_i) / log(1/alpha)``. This is the weighted Bonferroni correction: however many
+checks there are, a normal row is flagged with probability at most ``alpha``. The combined score of
+a row is how far its most alarming check is from that check's own alarm level:
 
-    combined = max(0, max_i score_i − log(k) / log(1 / alpha))
+    combined = max(0, 1 + max_i (score_i − alarm_i))
 
-A row reaches 1.0 exactly when its rarest check is rarer than ``alpha / k``. Data-quality checks
-(stuck sensor, no data, …) say nothing about the machine and never enter the combination
-(`DATA_QUALITY_MODES`).
+so it reaches 1.0 exactly when some check alarms, and with the same alarm level on every check
+it is simply the largest score. Data-quality checks (stuck sensor, no data, …) say nothing about
+the machine and never enter the combination (`DATA_QUALITY_MODES`).
 """
 
 from __future__ import annotations
@@ -50,29 +54,29 @@ def rarity(p: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
         return np.maximum(-np.log(p), 0.0) / -math.log(alpha)
 
 
-def alarm_level(k: int, alpha: float = ALPHA) -> float:
-    """Uncorrected score at which one of ``k`` checks brings the combined score to 1.0.
+def alarm_level(k: float, alpha: float = ALPHA) -> float:
+    """Alarm level of a check holding the share ``1/k`` of the false-alarm budget (``k`` equal checks).
 
-    >>> round(alarm_level(10), 6)
-    1.333333
+    >>> round(alarm_level(10), 6), alarm_level(1)
+    (1.333333, 1.0)
     """
-    return 1.0 + math.log(max(k, 1)) / -math.log(alpha)
+    return 1.0 + math.log(max(k, 1.0)) / -math.log(alpha)
 
 
-def combine(scores: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
-    """Combine calibrated scores, shape (n, k) with NaN where a check did not score: shape (n,).
+def combine(scores: np.ndarray, alarms: np.ndarray) -> np.ndarray:
+    """Combine calibrated scores, shape (n, k) with NaN where a check did not score, into shape (n,).
 
-    The largest score less the Bonferroni correction for the number of scores present in the row,
+    ``alarms`` (k,) are the checks' alarm levels. The result is ``1 + max_i (score_i − alarm_i)``,
     never below 0; 0 for a row with no score.
 
-    >>> combine(np.array([[1.0, np.nan], [1.0, 0.2], [3.0, 2.9], [np.nan, np.nan]]))
-    array([1.        , 0.89965667, 2.89965667, 0.        ])
+    >>> alarms = np.array([alarm_level(10), alarm_level(10)])
+    >>> combine(np.array([[1.0, np.nan], [alarms[0], 0.2], [3.0, 2.9], [np.nan, np.nan]]), alarms).round(6)
+    array([0.666667, 1.      , 2.666667, 0.      ])
     """
     scores = np.asarray(scores, dtype=np.float64)
-    present = (~np.isnan(scores)).sum(axis=1)
-    top = np.where(present > 0, np.nanmax(np.where(np.isnan(scores), -np.inf, scores), axis=1), 0.0)
-    correction = np.log(np.maximum(present, 1)) / -math.log(alpha)
-    return np.maximum(top - correction, 0.0)
+    excess = np.where(np.isnan(scores), -np.inf, scores - np.asarray(alarms, dtype=np.float64)[None, :])
+    top = excess.max(axis=1) if scores.shape[1] else np.full(len(scores), -np.inf)
+    return np.where(np.isfinite(top), np.maximum(1.0 + top, 0.0), 0.0)
 
 
 class ExceedanceTail:

@@ -83,9 +83,10 @@ class BatchResult:
     scores : dict of check name to ndarray of float64, shape (n,)
         Each check's score per reading; NaN where the check does not apply to the reading.
     score : ndarray of float64, shape (n,)
-        The combined score per reading (0 where none applies): the largest score of the reading's
-        anomaly checks less a correction for how many there are (``detectors.calibration.combine``);
-        data-quality checks (stuck sensor, no data) do not enter it. Higher is more abnormal.
+        The combined score per reading (0 where none applies): 1 + the largest excess of one of the
+        reading's anomaly checks over its own alarm level, never below 0 (``detectors.calibration.
+        combine``), so 1.0 is where a check alarms; with every alarm at 1.0 it is the largest score.
+        Data-quality checks (stuck sensor, no data) do not enter it. Higher is more abnormal.
     findings : list of Finding
     rejected : ndarray of int64
         Positions of readings that were not scored because their value is not finite (NaN, inf);
@@ -387,13 +388,30 @@ class Engine:
 
     def anomaly_checks(self) -> set[str]:
         """Names of the checks whose scores are about the machine (not data quality)."""
-        names = {s.name for s in self._slots.values() if s.check.fault_mode not in DATA_QUALITY_MODES}
-        return names | {m.name for m in self._models.values() if m.cfg.fault_mode not in DATA_QUALITY_MODES}
+        return set(self.alarm_levels())
 
     def combined(self, scores: dict[str, np.ndarray], n: int) -> np.ndarray:
-        """Each reading's combined score (``detectors.calibration.combine``) over its anomaly checks."""
-        cols = [col for name, col in scores.items() if name in self.anomaly_checks()]
-        return combine(np.column_stack(cols)) if cols else np.zeros(n)
+        """Each reading's combined score (``detectors.calibration.combine``) over its anomaly checks.
+
+        A check's alarm level is its rule's ``alarm``; where several assets give one check
+        different alarm levels, the lowest is used.
+        """
+        alarms = self.alarm_levels()
+        names = [name for name in scores if name in alarms]
+        if not names:
+            return np.zeros(n)
+        return combine(np.column_stack([scores[k] for k in names]), np.array([alarms[k] for k in names]))
+
+    def alarm_levels(self) -> dict[str, float]:
+        """Alarm level of each anomaly check by name (data-quality checks are left out)."""
+        out: dict[str, float] = {}
+        for slot in self._slots.values():
+            if slot.check.fault_mode not in DATA_QUALITY_MODES:
+                out[slot.name] = min(out.get(slot.name, np.inf), slot.check.rule.alarm)
+        for m in self._models.values():
+            if m is not None and m.cfg.fault_mode not in DATA_QUALITY_MODES:
+                out[m.name] = min(out.get(m.name, np.inf), m.cfg.rule.alarm)
+        return out
 
     def _feed_models(self, s, t, v, scores, force: bool = False) -> list[tuple[int, Finding]]:
         """Multivariate checks run on what has gathered once it spans ``multivariate_every``.

@@ -20,6 +20,7 @@ from detectors import DATA_QUALITY_MODES, DetectorsConfig, Engine
 from detectors.calibration import ALPHA, alarm_level
 
 CHUNK_ROWS = 20_000
+DRIFT_SHARE = 0.1  # a drift check's share of the false-alarm budget, against 1 for a level check
 TIMESTAMP_NAMES = ("timestamp", "ts", "time", "datetime", "date")
 # columns that hold answers rather than readings (benchmark files carry them): never scored as sensors
 LABEL_NAMES = frozenset({"anomaly", "anomalies", "changepoint", "label", "labels", "is_anomaly", "target", "fault",
@@ -30,10 +31,11 @@ def generic_config(period_s: float = 60.0, sensors: int = 1) -> DetectorsConfig:
     """Checks for sensor columns nobody has described: how rare each reading is, and for ≥ 2 sensors
     whether they still move together; stuck values and holes as data-quality findings.
 
-    Every anomaly score is on the calibrated scale (``detectors.calibration``). The alarm level of
-    each check is corrected for the number of checks watching a row (``sensors`` level checks plus
-    the relation check), so a row is flagged when its rarest check is rarer than ``ALPHA / checks``;
-    the flag clears when the scores fall back to ordinary rarity (0.5: one reading in about 30).
+    Every anomaly score is on the calibrated scale (``detectors.calibration``). Each check's alarm
+    level carries its share of the row's false-alarm budget ``ALPHA`` (weighted Bonferroni: 1 per
+    level check, 1 for the relation, 0.1 per drift check), so a normal row is flagged with
+    probability at most ``ALPHA`` however many sensors there are; the flag clears when the scores
+    fall back to ordinary rarity (0.5: one reading in about 30).
 
     Parameters
     ----------
@@ -43,15 +45,18 @@ def generic_config(period_s: float = 60.0, sensors: int = 1) -> DetectorsConfig:
     sensors : int
         Sensor columns of the asset; with two or more, add the relation check (`with_relation`).
     """
-    checks = 2 * sensors + (1 if sensors >= 2 else 0)
-    rule = {"alarm": round(alarm_level(checks, ALPHA), 6), "clear": 0.5}
+    # shares of the false-alarm budget: 1 per level check, 1 for the relation, 0.1 per drift check
+    # (a drift speaks only when it is very sure: a slow departure is easy to mistake)
+    total = (1 + DRIFT_SHARE) * sensors + (1 if sensors >= 2 else 0)
+    rule = {"alarm": round(alarm_level(total, ALPHA), 6), "clear": 0.5}
+    drift_rule = {"alarm": round(alarm_level(total / DRIFT_SHARE, ALPHA), 6), "clear": 0.5}
     stuck_window = int(min(max(30, 7200 / max(period_s, 1e-3)), 10_000))
     cls: dict[str, Any] = {"checks": {
         "level": {"sensor": "*", "detector": "adaptive_level", "fault_mode": "anomaly",
                   "params": {"halflife": 10, "warmup": 30, "relearn": 10}, "rule": rule},
         "drift": {"sensor": "*", "detector": "adaptive_drift", "fault_mode": "drift",
-                  "params": {"halflife": 10, "warmup": 30, "relearn": 10, "drift_halflife": 100, "alpha": 1e-4,
-                             "drift_relearn": 60}, "rule": rule},
+                  "params": {"halflife": 10, "warmup": 30, "relearn": 10, "drift_halflife": 100,
+                             "drift_relearn": 60}, "rule": drift_rule},
         "stuck": {"sensor": "*", "detector": "stuck_sensor", "fault_mode": "stuck_sensor",
                   "params": {"window": stuck_window}, "rule": {"alarm": 1.0, "clear": 0.99}},
         "no_data": {"sensor": "*", "detector": "no_data", "fault_mode": "no_data",
@@ -255,8 +260,8 @@ def score_table(table: Table, config: DetectorsConfig | None, asset: str = "csv"
         config = with_relation(generic_config(max(period_s, 1e-3), len(names)), names, len(order))
     engine = Engine(config)
     ids = np.array([engine.stream_id(asset, s) for s in names], dtype=np.int64)
-    anomaly = engine.anomaly_checks()
-    top_raw = np.full(n, -np.inf)
+    alarms = engine.alarm_levels()
+    top_raw = np.full(n, -np.inf)             # the largest excess of a check over its alarm level
     present = np.zeros(n, dtype=np.int64)
     top_at = np.full(n, -1, dtype=np.int64)      # index into `labels` of the (check, sensor) most to blame
     labels: list[tuple[str, str]] = []
@@ -273,12 +278,12 @@ def score_table(table: Table, config: DetectorsConfig | None, asset: str = "csv"
             col = check_scores.setdefault(check, np.full(n, np.nan))
             hit = ~np.isnan(sc)
             np.fmax.at(col, at_row[hit], sc[hit])
-            if check not in anomaly:
+            if check not in alarms:
                 continue
             culprit = result.blame.get(check)
             for c in np.unique(c_idx[hit]):
                 sel = hit & (c_idx == c)
-                rr, vv = at_row[sel], sc[sel]
+                rr, vv = at_row[sel], sc[sel] - alarms[check]
                 present[rr] += 1
                 better = vv > top_raw[rr]
                 top_raw[rr[better]] = vv[better]
@@ -296,7 +301,7 @@ def score_table(table: Table, config: DetectorsConfig | None, asset: str = "csv"
     findings += engine.flush()
     combined = np.full(n, np.nan)
     scored = present > 0
-    combined[scored] = np.maximum(top_raw[scored] - np.log(present[scored]) / -math.log(ALPHA), 0.0)
+    combined[scored] = np.maximum(1.0 + top_raw[scored], 0.0)      # detectors.calibration.combine
     combined[(ts >= 0) & ~scored] = 0.0
     flag = np.zeros(n, dtype=np.int8)
     for e in _episodes(findings):

@@ -6,6 +6,7 @@ import csv
 import json
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from detectors import AdaptiveLevel, combine
@@ -96,11 +97,23 @@ def test_quantised_sensor_does_not_collapse_the_scale():
     assert (s >= 1).mean() < 0.002
 
 
-def test_combination_corrects_for_the_number_of_checks():
-    one = combine(np.array([[1.0]]))
-    many = combine(np.array([[1.0] + [0.1] * 9]))
-    assert one[0] == 1.0 and many[0] < 1.0
-    assert combine(np.array([[np.nan, np.nan]]))[0] == 0.0
+def test_combination_is_the_excess_over_each_checks_own_alarm():
+    from detectors.calibration import alarm_level
+
+    ten = np.full(10, alarm_level(10))                               # ten equal shares of the budget
+    assert combine(np.array([[1.0] + [0.1] * 9]), ten)[0] < 1.0      # alarm level alone is not enough
+    assert combine(np.array([[alarm_level(10)] + [0.1] * 9]), ten)[0] == pytest.approx(1.0)
+    assert combine(np.array([[2.0, 0.5]]), np.ones(2))[0] == 2.0     # equal alarms at 1.0: the largest score
+    assert combine(np.array([[np.nan, np.nan]]), np.ones(2))[0] == 0.0
+
+
+def test_flag_and_score_agree(tmp_path):
+    ts, cols, label = rig(5)
+    src = tmp_path / "r.csv"
+    write_csv(src, ts, cols, label)
+    res = score_table(read_table(src), None)
+    opened = np.flatnonzero(np.diff(np.r_[0, res.flag]) == 1)
+    assert len(opened) and (res.combined[opened] >= 1 - 1e-9).all()  # a flag opens on a row at the alarm level
 
 
 def test_score_is_the_same_for_the_same_file(tmp_path):
