@@ -60,9 +60,9 @@ def score(
 
     Output per file: `timestamp`, `score` (0..1, calibrated: 0.5 is the alarm level), `flag` (1 while
     an anomaly finding is open), `detector` and `sensor` (the check and sensor that contributed
-    most), and `score_<check>` per check (1.0 = that check's alarm level). The findings, anomaly and
-    data quality (stuck sensor, no data), go to `<out stem>.findings.jsonl`. Each file is scored
-    independently with a fresh engine; the program starts once.
+    most), and `score_<check>` per check (its own scale; its rule's `alarm` is in the findings).
+    The findings, anomaly and data quality (stuck sensor, no data), go to `<out stem>.findings.jsonl`.
+    Each file is scored independently with a fresh engine; the program starts once.
     """
     import sys
 
