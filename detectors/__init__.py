@@ -1,8 +1,11 @@
 """Faultline detectors: vectorised fault detection over numpy arrays, with no I/O.
 
 Sign convention, stated once for every detector here: **a higher score is more abnormal, and a
-score of 1.0 is the detector's own alarm level** (so the scores of different detectors compare and
-combine by taking the maximum).
+score of 1.0 is the detector's own alarm level**. Calibrated detectors (``AdaptiveLevel``, ``AdaptiveDrift``,
+``ShrunkMahalanobis``) put every score on one scale, the rarity ``log(1/p) / log(1/ALPHA)`` of the
+reading within the stream's own normal history; each check's alarm level carries its share of the
+false-alarm budget, and the engine combines a reading's checks by how far the most alarming one is
+from its own alarm level (``combine``; see ``detectors.calibration``).
 
 Streaming detectors (``update(stream, ts_ns, value) -> score``) keep per-stream state in arrays and
 give the same scores however a stream is split into batches; ``to_dict``/``from_dict`` carry the
@@ -11,11 +14,13 @@ Alert rules turn scores into alerts; the ``Engine`` runs a configuration of chec
 batches and produces ``Finding``s.
 """
 
+from detectors.adaptive import AdaptiveDrift, AdaptiveLevel
+from detectors.calibration import ALPHA, DATA_QUALITY_MODES, combine, rarity
 from detectors.config import ConfigHistory, ConfigVersion, DetectorsConfig, MultivariateConfig, parse_seconds
 from detectors.drift import Cusum, Ewma
 from detectors.engine import BatchResult, Engine, Finding, bearing_defect_features
 from detectors.health import NoData, OutOfRange, StuckSensor
-from detectors.multivariate import HotellingT2, IsolationForestDetector, LoadResidual
+from detectors.multivariate import HotellingT2, IsolationForestDetector, LoadResidual, ShrunkMahalanobis
 from detectors.robust import RobustZ
 from detectors.rules import SEVERITIES, Alert, AlertRule
 from detectors.streams import StreamingDetector
@@ -25,6 +30,7 @@ from detectors.waveform import (BEARING_MODES, BearingDiagnosis, BearingGeometry
                                 block_features, diagnose_bearing, envelope_spectrum, line_thresholds)
 
 __all__ = [
+    "ALPHA", "AdaptiveDrift", "AdaptiveLevel", "DATA_QUALITY_MODES", "ShrunkMahalanobis", "combine", "rarity",
     "Alert", "AlertRule", "BEARING_MODES", "BatchResult", "BearingDiagnosis", "BearingGeometry", "ConfigHistory", "ConfigVersion", "Cusum",
     "DetectorsConfig", "Engine", "Ewma", "Finding", "HotellingT2", "IsoZones", "IsolationForestDetector",
     "LoadResidual", "MultivariateConfig", "NoData", "OutOfRange", "RobustZ", "SEVERITIES", "StaticLimit",

@@ -37,9 +37,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from detectors.adaptive import AdaptiveDrift, AdaptiveLevel
 from detectors.drift import Cusum, Ewma
 from detectors.health import NoData, OutOfRange, StuckSensor
-from detectors.multivariate import HotellingT2, IsolationForestDetector, LoadResidual
+from detectors.multivariate import HotellingT2, IsolationForestDetector, LoadResidual, ShrunkMahalanobis
 from detectors.robust import RobustZ
 from detectors.rules import AlertRule
 from detectors.streams import StreamingDetector
@@ -53,7 +54,7 @@ __all__ = [
 
 DETECTORS: dict[str, type[StreamingDetector]] = {
     cls.kind: cls for cls in (StaticLimit, IsoZones, RobustZ, Ewma, Cusum, TrendToLimit, NoData, StuckSensor,
-                              OutOfRange)
+                              OutOfRange, AdaptiveLevel, AdaptiveDrift)
 }
 
 FAULT_MODES = (
@@ -211,13 +212,20 @@ class MultivariateConfig(_Model):
 
     Each reading of the first sensor makes a row of the latest value of every listed sensor; the
     first ``baseline`` rows fit the model (the asset is assumed healthy then), later rows are scored
-    and the sensor contributing most is named in the finding.
+    and the sensor contributing most is named in the finding. With ``refresh`` the model refits every
+    ``refresh`` rows on the latest ``baseline`` rows it accepted as normal (score below 1.0), so it
+    follows a plant that changes slowly without learning a fault; a departure that lasts ``relearn``
+    rows is accepted as a new operating point.
     """
 
     sensors: tuple[str, ...] = Field(min_length=2)
-    detector: Literal["hotelling_t2", "isolation_forest", "load_residual"] = "hotelling_t2"
+    detector: Literal["hotelling_t2", "isolation_forest", "load_residual", "mahalanobis"] = "hotelling_t2"
     params: dict[str, Any] = Field(default_factory=dict)
     baseline: int = Field(1440, ge=20)
+    refresh: int = Field(0, ge=0, description="refit every this many rows on the latest `baseline` rows accepted "
+                                               "as normal (0: keep the first fit)")
+    relearn: int = Field(0, ge=0, description="with refresh: rows of a sustained departure after which they are "
+                                               "accepted as a new normal (0: never)")
     fault_mode: str = "anomaly"
     rule: RuleConfig = Field(default_factory=RuleConfig)
     enabled: bool = True
@@ -231,7 +239,7 @@ class MultivariateConfig(_Model):
 
     def build(self):
         cls = {"hotelling_t2": HotellingT2, "isolation_forest": IsolationForestDetector,
-               "load_residual": LoadResidual}[self.detector]
+               "load_residual": LoadResidual, "mahalanobis": ShrunkMahalanobis}[self.detector]
         try:
             return cls(**self.params)
         except TypeError as exc:

@@ -18,6 +18,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from detectors.calibration import DATA_QUALITY_MODES, combine
 from detectors.config import CheckConfig, DetectorsConfig, MultivariateConfig
 from detectors.drift import Cusum, Ewma
 from detectors.health import NoData
@@ -28,6 +29,10 @@ from detectors.trend import TrendToLimit
 from detectors.waveform import BEARING_MODES, BearingGeometry, bearing_frequencies, block_features, diagnose_bearing
 
 __all__ = ["BEARING_FAULT_MODES", "BatchResult", "Engine", "Finding", "bearing_defect_features"]
+
+# a multivariate row scoring below the alarm level is taken as normal when refreshing: leaving out more
+# (all rows over the clear level, say) would fit a lighter tail each time, and alarm more each time
+_ACCEPT_BELOW = 1.0
 
 
 def _time(ns: int) -> datetime:
@@ -83,18 +88,24 @@ class BatchResult:
     scores : dict of check name to ndarray of float64, shape (n,)
         Each check's score per reading; NaN where the check does not apply to the reading.
     score : ndarray of float64, shape (n,)
-        The largest anomaly check score per reading (0 where none applies): higher is more abnormal.
-        Data-quality checks (stuck sensor, no data) are in ``scores`` but not in this.
+        The combined score per reading (0 where none applies): 1 + the largest excess of one of the
+        reading's anomaly checks over its own alarm level, never below 0 (``detectors.calibration.
+        combine``), so 1.0 is where a check alarms; with every alarm at 1.0 it is the largest score.
+        Data-quality checks (stuck sensor, no data) do not enter it. Higher is more abnormal.
     findings : list of Finding
     rejected : ndarray of int64
         Positions of readings that were not scored because their value is not finite (NaN, inf);
         their score is NaN. The wiring counts or dead-letters them.
+    blame : dict of check name to ndarray of int64, shape (n,)
+        For multivariate checks: the stream id of the sensor most to blame for each scored row
+        (-1 elsewhere). A row's score sits on its first sensor's reading; this names the culprit.
     """
 
     scores: dict[str, np.ndarray]
     score: np.ndarray
     findings: list[Finding] = field(default_factory=list)
     rejected: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    blame: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class _Slot:
@@ -137,6 +148,9 @@ class _AssetModel:
         self.n_baseline = 0
         self.model: Any = None
         self.blamed = cfg.sensors[0]  # the sensor named by the open alert
+        self.accepted = np.empty((0, len(ids)))  # with refresh: the latest rows accepted as normal
+        self.run: list[np.ndarray] = []            # rows of the departure going on now
+        self.since_fit = 0
 
     def rows(self, s: np.ndarray, t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(positions, ts, rows (k, p)): a row of the latest values at each reading of the first sensor."""
@@ -166,14 +180,46 @@ class _AssetModel:
             start = take
             if self.n_baseline == self.cfg.baseline:
                 self.model = self.cfg.build().fit(np.vstack(self.baseline))
+                self.accepted = np.vstack(self.baseline)
                 self.baseline = []
-        if self.model is not None and start < len(x):
-            score[start:] = self.model.score(x[start:])
-            top[start:] = self.model.top_feature(x[start:])
+        # with refresh, rows go in pieces that end where the model may refit, so the scores do not
+        # depend on how the rows were batched
+        piece = self.cfg.refresh and max(1, min(self.cfg.refresh, self.cfg.relearn or self.cfg.refresh) // 4)
+        i = start
+        while self.model is not None and i < len(x):
+            j = len(x) if not piece else min(len(x), i + piece - self.since_fit % piece)
+            score[i:j] = self.model.score(x[i:j])
+            top[i:j] = self.model.top_feature(x[i:j])
+            if self.cfg.refresh:
+                self._learn(x[i:j], score[i:j])
+            i = j
         return score, top
+
+    def _learn(self, x: np.ndarray, score: np.ndarray) -> None:
+        """Keep the rows accepted as normal; refit every ``refresh`` rows on the latest of them."""
+        normal = score < _ACCEPT_BELOW
+        keep = [self.accepted]
+        for row, ok in zip(x, normal):  # a few rows per piece: sequential by nature (runs)
+            if ok:
+                if self.run:
+                    self.run = []
+                keep.append(row[None, :])
+            else:
+                self.run.append(row)
+                if self.cfg.relearn and len(self.run) >= self.cfg.relearn:  # a new operating point
+                    keep.append(np.vstack(self.run))
+                    self.run = []
+                    self.since_fit = self.cfg.refresh - 1  # refit at the end of this piece
+        self.accepted = np.vstack(keep)[-self.cfg.baseline:]
+        self.since_fit += len(x)
+        if self.since_fit >= self.cfg.refresh and len(self.accepted) >= min(self.cfg.baseline, 20):
+            self.model = self.cfg.build().fit(self.accepted)
+            self.since_fit = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"held": self.held.tolist(), "n_baseline": self.n_baseline, "blamed": self.blamed,
+                "accepted": self.accepted.tolist(), "run": [r.tolist() for r in self.run],
+                "since_fit": self.since_fit,
                 "baseline": np.vstack(self.baseline).tolist() if self.baseline else [],
                 "model": None if self.model is None else self.model.to_dict()}
 
@@ -181,6 +227,9 @@ class _AssetModel:
         self.held = np.asarray(d["held"], dtype=np.float64)
         self.n_baseline = int(d["n_baseline"])
         self.blamed = d["blamed"]
+        self.accepted = np.asarray(d.get("accepted", []), dtype=np.float64).reshape(-1, len(self.ids))
+        self.run = [np.asarray(r, dtype=np.float64) for r in d.get("run", [])]
+        self.since_fit = int(d.get("since_fit", 0))
         rows = np.asarray(d["baseline"], dtype=np.float64).reshape(-1, len(self.ids))
         self.baseline = [rows] if len(rows) else []
         if d["model"] is not None:
@@ -300,6 +349,7 @@ class Engine:
         self._model_rules: dict[str, AlertRule] = {}
         self._model_member = np.zeros(0, dtype=bool)   # stream id → feeds some multivariate check
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._blame: dict[str, np.ndarray] = {}  # the batch in hand: multivariate culprits (BatchResult.blame)
         self.fresh_checks: list[str] = []  # after from_dict: checks that could not resume
         self._bearing_named: dict[tuple, str] = {}  # open bearing alerts → the mode they were opened with
 
@@ -391,12 +441,15 @@ class Engine:
                 full[k][keep] = col
             score = np.full(len(value), np.nan)
             score[keep] = sub.score
-            return BatchResult(full, score, sub.findings, np.flatnonzero(bad))
+            blame = {k: np.full(len(value), -1, np.int64) for k in sub.blame}
+            for k, col in sub.blame.items():
+                blame[k][keep] = col
+            return BatchResult(full, score, sub.findings, np.flatnonzero(bad), blame)
         s, t, v = check_batch(stream, ts_ns, value)
         if len(s) and s.max() >= len(self._streams):
             raise ValueError(f"stream id {int(s.max())} was never registered with stream_id()")
         scores: dict[str, np.ndarray] = {}
-        anomaly: list[np.ndarray] = []
+        self._blame: dict[str, np.ndarray] = {}
         events: list[tuple[int, Finding]] = []
         for slot in self._slots.values():
             idx = np.flatnonzero(slot.mask(s, v))
@@ -405,8 +458,6 @@ class Engine:
             sc = slot.detector.update(s[idx], t[idx], v[idx])
             col = scores.setdefault(slot.name, np.full(len(s), np.nan))
             col[idx] = sc
-            if slot.kind == "anomaly":
-                anomaly.append(col)
             for alert in slot.rule.update(s[idx], t[idx], sc, v[idx]):
                 events.append((alert.at_ns, self._finding(slot, alert)))
         events.extend(self._feed_models(s, t, v, scores))
@@ -416,12 +467,37 @@ class Engine:
         if now_ns is not None:
             self._deadman.arrive(np.unique(s), now_ns)
             events.extend((int(now_ns), f) for f in self.silent(now_ns, live=True))
-        combined = np.zeros(len(s))
-        for col in anomaly + [scores[m.name] for m in self._models.values() if m.name in scores]:
-            np.fmax(combined, col, out=combined)
+        combined = self.combined(scores, len(s))
         events = _name_bearing_faults(self, events, s, t, v)
         events.sort(key=lambda e: (e[0], e[1].asset, e[1].sensor, e[1].rule))  # in the order they happened
-        return BatchResult(scores, combined, [f for _, f in events])
+        return BatchResult(scores, combined, [f for _, f in events], blame=self._blame)
+
+    def anomaly_checks(self) -> set[str]:
+        """Names of the checks whose scores are about the machine (not data quality)."""
+        return set(self.alarm_levels())
+
+    def combined(self, scores: dict[str, np.ndarray], n: int) -> np.ndarray:
+        """Each reading's combined score (``detectors.calibration.combine``) over its anomaly checks.
+
+        A check's alarm level is its rule's ``alarm``; where several assets give one check
+        different alarm levels, the lowest is used.
+        """
+        alarms = self.alarm_levels()
+        names = [name for name in scores if name in alarms]
+        if not names:
+            return np.zeros(n)
+        return combine(np.column_stack([scores[k] for k in names]), np.array([alarms[k] for k in names]))
+
+    def alarm_levels(self) -> dict[str, float]:
+        """Alarm level of each anomaly check by name (data-quality checks are left out)."""
+        out: dict[str, float] = {}
+        for slot in self._slots.values():
+            if slot.kind == "anomaly" and slot.check.fault_mode not in DATA_QUALITY_MODES:
+                out[slot.name] = min(out.get(slot.name, np.inf), slot.check.rule.alarm)
+        for m in self._models.values():
+            if m is not None and m.cfg.fault_mode not in DATA_QUALITY_MODES:
+                out[m.name] = min(out.get(m.name, np.inf), m.cfg.rule.alarm)
+        return out
 
     def replay(self, stream: Any, ts_ns: Any, value: Any, step_ns: int, end_ns: int | None = None,
                max_rows: int = 500_000) -> Iterator[tuple[np.ndarray, BatchResult]]:
@@ -515,6 +591,7 @@ class Engine:
         here = where[pos] >= 0
         if here.any():
             scores.setdefault(model.name, np.full(n, np.nan))[where[pos][here]] = sc[here]
+            self._blame.setdefault(model.name, np.full(n, -1, np.int64))[where[pos][here]] = model.ids[top[here]]
         rule = self._model_rules[model.name]
         driver = np.full(len(pos), model.ids[0])
         out = []

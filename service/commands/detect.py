@@ -46,33 +46,65 @@ def load_detectors_config(path: Path | None):
 
 
 def score(
-    data: Path = typer.Argument(..., help="CSV: a timestamp column, then one column per sensor"),
-    out: Path = typer.Option(..., "--out", "-o", help="scores CSV to write (one row per input row)"),
+    data: list[Path] = typer.Argument(..., help="CSV files: a timestamp column, then one column per sensor"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="scores CSV to write (one input file)"),
+    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="directory for <name>.scores.csv of each file"),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="detectors YAML; none = generic checks"),
     asset: str = typer.Option("csv", help="asset name the columns belong to (its class and overrides apply)"),
-    timestamp: str = typer.Option("timestamp", help="name of the timestamp column (ISO 8601 or epoch s/ms/ns)"),
+    timestamp: Optional[str] = typer.Option(None, help="timestamp column (default: the first of timestamp, ts, "
+                                                       "time, datetime, date); ISO 8601 or epoch s/ms/µs/ns"),
+    ignore: str = typer.Option("", help="comma-separated columns that are not sensors, e.g. anomaly,changepoint"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="only the one-line summary per file"),
 ) -> None:
-    """Score a CSV with exactly the engine that runs live; write per-row scores and the findings.
+    """Score CSV files with exactly the engine that runs live; write per-row scores and the findings.
 
-    Output: `--out` with `timestamp`, `score` (combined, higher = more abnormal, 1.0 = alarm level),
-    `flag` (1 while an anomaly finding on the row's asset is open) and one `score_<check>` column per check;
-    the findings go to `<out stem>.findings.jsonl` and are summarised here.
+    Output per file: `timestamp`, `score` (0..1, calibrated: 0.5 is the alarm level), `flag` (1 while
+    an anomaly finding is open), `detector` and `sensor` (the check and sensor that contributed
+    most), and `score_<check>` per check (its own scale; its rule's `alarm` is in the findings).
+    The findings, anomaly and data quality (stuck sensor, no data), go to `<out stem>.findings.jsonl`.
+    Each file is scored independently with a fresh engine; the program starts once.
     """
+    import sys
+
     from service.scoring import score_csv
 
+    if out is not None and len(data) > 1:
+        typer.echo("--out names one output file: give --out-dir for several input files", err=True)
+        raise typer.Exit(2)
+    if out is None and out_dir is None:
+        typer.echo("give --out FILE (one input) or --out-dir DIR", err=True)
+        raise typer.Exit(2)
     cfg = load_detectors_config(config)
-    try:
-        summary = score_csv(data, out, cfg, asset=asset, timestamp_column=timestamp)
-    except ValueError as exc:
-        typer.echo(f"{data}: {exc}", err=True)
-        raise typer.Exit(2) from None
-    typer.echo(f"{summary['rows']} rows, {len(summary['checks'])} checks, config {summary['config_version']}: "
-               f"{summary['flagged_rows']} rows flagged, {len(summary['findings'])} findings")
-    for f in summary["findings"]:
-        end = f["ended_at"] or "open"
-        typer.echo(f"  {f['started_at']} .. {end}  {f['sensor']:<20} {f['fault_mode']:<16} {f['severity']:<8} "
-                   f"score {f['score']:.2f}  ({f['rule']})")
-    typer.echo(f"wrote {out} and {summary['findings_path']}")
+    ignored = tuple(x.strip() for x in ignore.split(",") if x.strip())
+    failed = 0
+    for path in data:
+        target = out if out is not None else out_dir / f"{path.stem}.scores.csv"
+
+        def progress(done: int, total: int, path=path) -> None:
+            if total > 50_000 and not quiet:
+                print(f"{path.name}: {done}/{total} rows", file=sys.stderr, flush=True)
+
+        try:
+            summary = score_csv(path, target, cfg, asset=asset, timestamp_column=timestamp, ignore=ignored,
+                                progress=progress)
+        except (ValueError, OSError, UnicodeDecodeError) as exc:
+            typer.echo(f"{path}: {exc}", err=True)
+            failed += 1
+            continue
+        for w in summary["warnings"]:
+            typer.echo(f"{path}: warning: {w}", err=True)
+        typer.echo(f"{path}: {summary['rows']} rows, {len(summary['sensors'])} sensors, "
+                   f"config {summary['config_version']}: {summary['flagged_rows']} rows flagged, "
+                   f"{len(summary['findings'])} findings, {len(summary['data_quality'])} data-quality findings "
+                   f"-> {target}")
+        if quiet:
+            continue
+        for f in summary["findings"] + summary["data_quality"]:
+            end = f["ended_at"] or "open"
+            typer.echo(f"  {f['started_at']} .. {end}  {f['sensor']:<20} {f['fault_mode']:<16} {f['severity']:<8} "
+                       f"score {f['score']:.2f}  ({f['rule']})")
+    if failed:
+        raise typer.Exit(2)
 
 
 def evaluate(

@@ -18,8 +18,9 @@ import pytest
 import detectors
 from scipy import signal
 
-from detectors import (Cusum, Ewma, HotellingT2, IsolationForestDetector, IsoZones, LoadResidual, NoData, OutOfRange,
-                       RobustZ, StaticLimit, StreamingDetector, StuckSensor, TrendToLimit)
+from detectors import (AdaptiveDrift, AdaptiveLevel, Cusum, Ewma, HotellingT2, IsolationForestDetector, IsoZones,
+                       LoadResidual, NoData, OutOfRange, RobustZ, ShrunkMahalanobis, StaticLimit, StreamingDetector,
+                       StuckSensor, TrendToLimit)
 from detectors.config import DETECTORS
 
 N_STREAMS, N_PER_STREAM, FAULTY, FAULT_AT = 4, 500, 2, 380
@@ -84,6 +85,8 @@ STREAMING = {
     "no_data": (lambda: NoData(max_gap_s=600), gap),
     "stuck_sensor": (lambda: StuckSensor(window=20), frozen),
     "out_of_range": (lambda: OutOfRange(low=0.0, high=10.0), step(-8.0)),   # a transmitter loop goes open
+    "adaptive_level": (lambda: AdaptiveLevel(alpha=1e-5), step(3.0)),
+    "adaptive_drift": (lambda: AdaptiveDrift(alpha=1e-4), ramp),
 }
 
 
@@ -94,7 +97,7 @@ def test_every_detector_is_covered():
                  and c.kind and c.kind != "alert_rule"}
     assert streaming | set(DETECTORS) <= set(STREAMING)
     fitted = {c for c in exported if isinstance(c, type) and hasattr(c, "fit") and hasattr(c, "top_feature")}
-    assert fitted == {HotellingT2, IsolationForestDetector, LoadResidual}
+    assert fitted == {HotellingT2, IsolationForestDetector, LoadResidual, ShrunkMahalanobis}
     assert {c.kind for c in fitted} == set(MULTIVARIATE)
 
 
@@ -177,6 +180,7 @@ MULTIVARIATE = {
     "hotelling_t2": (lambda: HotellingT2(alpha=0.001), iid_case),
     "isolation_forest": (lambda: IsolationForestDetector(n_estimators=50, random_state=0), iid_case),
     "load_residual": (lambda: LoadResidual(lag_rows=20, smooth_rows=50, threshold=1.0), load_case),
+    "mahalanobis": (lambda: ShrunkMahalanobis(), iid_case),
 }
 
 
