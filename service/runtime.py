@@ -237,15 +237,19 @@ class Detection:
             metrics.detector_rejected.inc(rejected)
             log.warning("%d readings were not scored because their value is not finite (first: %s %s)", rejected,
                         *first_bad)
+        self._record_all(findings, shadow_findings)
+        metrics.detector_seconds.observe(time.monotonic() - started)
+        self.rt.bus.publish("readings", {"readings": fresh})
+        return findings
+
+    def _record_all(self, findings: list[Finding], shadow_findings: list[Finding]) -> None:
+        """Record live and shadow findings; save the detector state when there were any."""
         for f in findings:
             self._record(f)
         for f in shadow_findings:
             self._record_shadow(f)
         if findings or shadow_findings:
             self.rt.save_state()
-        metrics.detector_seconds.observe(time.monotonic() - started)
-        self.rt.bus.publish("readings", {"readings": fresh})
-        return findings
 
     def tick(self) -> list[Finding]:
         """Ask the deadman at the wall clock with no data in hand: a plant gone silent as a whole."""
@@ -253,12 +257,7 @@ class Detection:
         with self.lock:
             findings = self.engine.silent(now_ns, live=True)
             shadow_findings = self.shadow.silent(now_ns, live=True) if self.shadow is not None else []
-        for f in findings:
-            self._record(f)
-        for f in shadow_findings:
-            self._record_shadow(f)
-        if findings or shadow_findings:
-            self.rt.save_state()
+        self._record_all(findings, shadow_findings)
         return findings
 
     def _remember_latest(self, s: np.ndarray, t: np.ndarray, v: np.ndarray) -> list[tuple[str, str]]:
