@@ -5,7 +5,8 @@ suite starts Mosquitto and InfluxDB on free ports, a webhook receiver and an SMT
 and points the shipped files at them through the documented FAULTLINE_* variables (addresses in the
 commands are replaced by the test servers'). ``run`` is built in this process by the composition root
 it uses (`service.compose.build_service`) with a manual clock, so the escalation is reached by moving
-time, not by waiting. Checked: exactly one work order for the one injected fault, with evidence and SLA
+time, not by waiting; from the first order on, the fleet keeps reporting (every stream in each message)
+so that moving the clock never reads as silence. Checked: exactly one work order for the one injected fault, with evidence and SLA
 deadlines, none for the healthy assets; a signed webhook and an e-mail; escalation and the breach
 notice when the clock passes the response target; resolving clears the alert once readings recover.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -130,6 +132,14 @@ def test_the_quick_start_as_written(tmp_path, monkeypatch, own_mosquitto, own_in
             [(to, message, _)] = inbox.messages
             assert order.number in message["Subject"] and "marta.nowak@plant.example" in to
 
+            # from here on the fleet keeps reporting, as a live one does while the test moves the clock:
+            # every stream in each message, so no stream is ever silent at the moved clock
+            with runtime.detection.lock:
+                latest = {key: (x.site, x.ts_ns, x.value) for key, x in runtime.detection.latest.items()}
+            heartbeat = FleetHeartbeat(own_mosquitto.url, latest)
+            heartbeat.start()
+            wait_for(lambda: heartbeat.minutes >= 2, 30, "the fleet heartbeat")
+
             # the response target passes, unacknowledged: escalation and the breach notice
             clock.set(order.response_due + timedelta(minutes=1))
             runtime.nudge()
@@ -142,9 +152,10 @@ def test_the_quick_start_as_written(tmp_path, monkeypatch, own_mosquitto, own_in
                 answer = client.post(f"/api/v1/work-orders/{order.id}/{step}", json=body, headers=h)
                 assert answer.status_code == 200, answer.text
             wait_for(lambda: "resolved" in events(), 30, "the resolved webhook")
-            with runtime.detection.lock:
-                latest = {key: (x.site, x.ts_ns, x.value) for key, x in runtime.detection.latest.items()}
-            publish_healthy(own_mosquitto.url, latest, minutes=90)
+            heartbeat.repaired_at = heartbeat.minutes
+            wait_for(lambda: heartbeat.minutes >= heartbeat.repaired_at + 90, 60, "90 healthy minutes")
+            sent = heartbeat.readings
+            wait_for(lambda: detected._value.get() >= readings + sent, 60, "the healthy readings through the detectors")
 
             def p101_alerts():
                 return [(a["sensor"], a["rule"]) for a in client.get("/api/v1/alerts", headers=h).json()
@@ -161,35 +172,64 @@ def test_the_quick_start_as_written(tmp_path, monkeypatch, own_mosquitto, own_in
             print(f"quick start: {len(orders)} work order(s) for {len(faults)} injected fault(s); webhooks "
                   f"{events()}; e-mails {[m['Subject'] for _, m, _ in inbox.messages]}")
     finally:
+        if "heartbeat" in locals():
+            heartbeat.stop()
         runtime.stop()
         runtime.close()
         smtp.stop()
         receiver.down()
 
 
-def publish_healthy(broker: str, latest: dict, minutes: int) -> None:
-    """The fleet after P-101's repair, once a minute: every stream goes on near its last value (with a
-    little noise, as a live sensor has), P-101's vibration back in zone A."""
-    import math
+class FleetHeartbeat:
+    """The fleet reporting once a (simulated) minute, a minute every 0.2 s of wall time: one gateway
+    message per site carrying every stream, near its last value with a little noise, as a live sensor
+    has. Before ``repaired_at`` P-101's vibration stays where the fault left it; from then on it is
+    back in zone A (1.2 mm/s)."""
 
-    import paho.mqtt.client as mqtt
+    def __init__(self, broker: str, latest: dict) -> None:
+        import paho.mqtt.client as mqtt
 
-    from simulators.publish import parse_broker
+        from simulators.publish import parse_broker
 
-    host, port = parse_broker(broker)
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="quickstart-repair", protocol=mqtt.MQTTv311)
-    client.connect(host, port)
-    client.loop_start()
-    start_ms = max(ts for _, ts, _ in latest.values()) // 1_000_000
-    try:
-        for i in range(1, minutes + 1):
-            for n, ((asset, sensor), (site, _, value)) in enumerate(sorted(latest.items())):
-                if (asset, sensor) == ("P-101", "vibration_rms"):
+        self.latest = latest
+        self.start_ms = max(ts for _, ts, _ in latest.values()) // 1_000_000
+        self.minutes = 0
+        self.readings = 0
+        self.repaired_at: int | None = None
+        self._stop = threading.Event()
+        host, port = parse_broker(broker)
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="quickstart-fleet",
+                                  protocol=mqtt.MQTTv311)
+        self.client.connect(host, port)
+        self.client.loop_start()
+        self.thread = threading.Thread(target=self._run, name="fleet-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.thread.join(10)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def _run(self) -> None:
+        import math
+
+        while not self._stop.is_set():
+            i = self.minutes + 1
+            repaired = self.repaired_at is not None and i > self.repaired_at
+            by_site: dict[str, list[dict]] = {}
+            for n, ((asset, sensor), (site, _, value)) in enumerate(sorted(self.latest.items())):
+                if repaired and (asset, sensor) == ("P-101", "vibration_rms"):
                     value = 1.2
                 noisy = value * (1 + 0.01 * math.sin(i * 0.7 + n))
-                info = client.publish(f"faultline/{site}/{asset}/{sensor}",
-                                      json.dumps({"ts": start_ms + i * 60_000, "value": round(noisy, 4)}), qos=1)
-        info.wait_for_publish(10)
-    finally:
-        client.disconnect()
-        client.loop_stop()
+                by_site.setdefault(site, []).append({"asset": asset, "sensor": sensor,
+                                                     "ts": self.start_ms + i * 60_000, "value": round(noisy, 4)})
+            for site, rows in by_site.items():
+                info = self.client.publish(f"faultline/{site}/_gateway/quickstart", json.dumps({"readings": rows}),
+                                           qos=1)
+                info.wait_for_publish(10)
+            self.readings += sum(len(rows) for rows in by_site.values())
+            self.minutes = i
+            self._stop.wait(0.2)
