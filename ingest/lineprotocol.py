@@ -301,7 +301,7 @@ def encode_chunks(readings: Readings, max_lines: int = 5000, precision: str = "n
 
 
 def line_tags(line: bytes) -> dict[str, str]:
-    """The tags of one line-protocol line (escapes undone), e.g. to name the topic of a refused point.
+    r"""The tags of one line-protocol line (escapes undone), e.g. to name the topic of a refused point.
 
     >>> line_tags(b"telemetry,asset=pump\\ 1,site=p1 value=1.5 1763700000000000000")
     {'asset': 'pump 1', 'site': 'p1'}
