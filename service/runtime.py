@@ -34,6 +34,7 @@ from detectors import DetectorsConfig, Engine, Finding
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import Pipeline
 from ingest.readings import Readings
+from service.checkpoints import SharedCheckpoints
 from service.leader import leadership_for
 from service.readers import WAVEFORM, reader_for
 from service.settings import Settings, default_detectors_config, default_detectors_path, shipped_ticketing_config
@@ -376,6 +377,10 @@ class Runtime:
         self._unknown_sites: set[str] = set()
         self._intake_error: str | None = None
         self.db = ServiceDb(settings.service.state_path)
+        # detector state: in the worker's own file, or where a worker taking over its shard finds it
+        self.checkpoints: ServiceDb | SharedCheckpoints = self.db
+        if settings.service.state_url is not None:
+            self.checkpoints = SharedCheckpoints(settings.service.state_url, settings.service.shard)
         self.tokens = TokenStore(self.db)
         self.orders = WorkOrderStore(self.ticketing.store_url)
         self.desk = ServiceDesk(self.orders, Lifecycle(self.clock, config_deadlines(self.ticketing),
@@ -439,7 +444,7 @@ class Runtime:
         if not any(c.checks for c in config.classes.values()):
             log.warning("the detector configuration has no checks: readings are stored but nothing is detected "
                         "(add a detectors: section, e.g. from config/detectors.yaml)")
-        saved = self.db.load_state("live")
+        saved = self.checkpoints.load_state("live")
         if saved is not None:
             try:
                 engine = Engine.from_dict(config, saved, label)
@@ -495,10 +500,10 @@ class Runtime:
             self.detection.shadow_version = None
             if number is not None and (self.db.version(number) or {}).get("status") == "shadow":
                 self.db.set_version_status(number, "proposed")
-            self.db.drop_state("shadow")
+            self.checkpoints.drop_state("shadow")
 
     def _restore_shadow(self) -> None:
-        saved = self.db.load_state("shadow")
+        saved = self.checkpoints.load_state("shadow")
         if not saved:
             return
         version = self.db.version(saved["version"])
@@ -514,9 +519,9 @@ class Runtime:
             if not (self.detection.dirty or force):
                 return
             now = self.clock.now()
-            self.db.save_state("live", self.detection.engine.to_dict(), now)
+            self.checkpoints.save_state("live", self.detection.engine.to_dict(), now)
             if self.detection.shadow is not None:
-                self.db.save_state("shadow", {"version": self.detection.shadow_version,
+                self.checkpoints.save_state("shadow", {"version": self.detection.shadow_version,
                                               "engine": self.detection.shadow.to_dict()}, now)
             self.detection.dirty = False
         self._saved_at = time.monotonic()
@@ -833,6 +838,8 @@ class Runtime:
             self.broker.stop()
         self.dispatcher.close()
         self.leadership.close()
+        if self.checkpoints is not self.db:
+            self.checkpoints.close()
         self.orders.close()
         self.db.close()
 
