@@ -500,14 +500,15 @@ class Engine:
         return out
 
     def replay(self, stream: Any, ts_ns: Any, value: Any, step_ns: int, end_ns: int | None = None,
-               max_rows: int = 500_000) -> Iterator[tuple[np.ndarray, BatchResult]]:
+               max_rows: int = 500_000, start_ns: int | None = None) -> Iterator[tuple[np.ndarray, BatchResult]]:
         """Feed stored readings through ``process`` in time order, as the live service would have seen
         them: the one way backtest, ``faultline score`` and ``faultline evaluate`` drive the engine.
 
         The readings go in ``step_ns`` spans of their timestamps (aligned to the first), and after
         each the deadman is asked at ``now`` = the span's end, never past ``end_ns`` (default: the
         last reading), so it judges silence inside the history and not after it, on the readings'
-        own time. A span of more than ``max_rows`` readings goes in several batches (the detectors
+        own time. ``start_ns`` sets where the spans start (default: the first reading), so that a part
+        of the streams replayed on its own is cut into the same spans as the whole. A span of more than ``max_rows`` readings goes in several batches (the detectors
         give the same scores however the readings are split). At the end the multivariate checks
         run on what they gathered (``flush``).
 
@@ -527,7 +528,7 @@ class Engine:
         t_sorted = t[order]
         first, last = int(t_sorted[0]), int(t_sorted[-1])
         end = last if end_ns is None else int(end_ns)
-        lo = first
+        lo = first if start_ns is None else min(int(start_ns), first)
         while lo <= min(last, end):
             hi = lo + int(step_ns)
             a, b = np.searchsorted(t_sorted, [lo, hi])

@@ -51,7 +51,8 @@ def load_history(reader, start_ns: int, end_ns: int) -> tuple[list[tuple], dict[
     return history, sites
 
 
-def replay(config: DetectorsConfig, label: str, history, end_ns: int, step_ns: int = HOUR_NS) -> list[Finding]:
+def replay(config: DetectorsConfig, label: str, history, end_ns: int, step_ns: int = HOUR_NS,
+           start_ns: int | None = None) -> list[Finding]:
     """The findings a fresh engine with ``config`` produces over ``history``, an hour at a time.
 
     ``Engine.replay`` drives it, as it drives ``faultline score`` and ``faultline evaluate``: each
@@ -67,7 +68,7 @@ def replay(config: DetectorsConfig, label: str, history, end_ns: int, step_ns: i
     vals = np.concatenate([v for _, _, _, v in history])
     findings: list[Finding] = []
     rejected = 0
-    for _, result in engine.replay(ids, ts, vals, step_ns, end_ns=end_ns):
+    for _, result in engine.replay(ids, ts, vals, step_ns, end_ns=end_ns, start_ns=start_ns):
         findings += result.findings
         rejected += len(result.rejected)
     if rejected:
@@ -115,9 +116,14 @@ def episodes(findings: list[Finding]) -> list[dict[str, Any]]:
     return sorted(latest.values(), key=lambda r: r["started_at"])
 
 
-def side(config: DetectorsConfig, label: str, history, end_ns: int, ticketing: TicketingConfig, sites: dict
-         ) -> dict[str, Any]:
-    findings = replay(config, label, history, end_ns)
+def side(config: DetectorsConfig, label: str, history, end_ns: int, ticketing: TicketingConfig, sites: dict,
+         client: Any = None) -> dict[str, Any]:
+    if client is None:
+        findings = replay(config, label, history, end_ns)
+    else:
+        from service.fanout import replay_by_asset
+
+        findings = replay_by_asset(client, config, label, history, end_ns)
     eps = episodes(findings)
     orders = orders_of(findings, ticketing, sites)
     return {"config_version": label, "findings": len(eps),
@@ -127,13 +133,14 @@ def side(config: DetectorsConfig, label: str, history, end_ns: int, ticketing: T
 
 
 def backtest(reader, current: tuple[DetectorsConfig, str], proposed: tuple[DetectorsConfig, str],
-             ticketing: TicketingConfig, start: datetime, end: datetime) -> dict[str, Any]:
-    """Compare two configurations over the stored readings of ``[start, end)`` (see the module docstring)."""
+             ticketing: TicketingConfig, start: datetime, end: datetime, client: Any = None) -> dict[str, Any]:
+    """Compare two configurations over the stored readings of ``[start, end)`` (see the module docstring).
+    With a Dask ``client`` the replays run on its cluster, an asset per task (`service.fanout`)."""
     start_ns = int(start.timestamp() * 1e6) * 1000
     end_ns = int(end.timestamp() * 1e6) * 1000
     history, sites = load_history(reader, start_ns, end_ns)
-    now = side(*current, history, end_ns, ticketing, sites)
-    new = side(*proposed, history, end_ns, ticketing, sites)
+    now = side(*current, history, end_ns, ticketing, sites, client)
+    new = side(*proposed, history, end_ns, ticketing, sites, client)
 
     def keys(s):
         return {(o["site"], o["asset"], o["fault_mode"]) for o in s["work_orders"]}

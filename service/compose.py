@@ -39,11 +39,35 @@ def build_service(settings: Settings, *, clock: Clock | None = None, embedded_br
     except ConfigError as exc:
         raise StartupError(str(exc)) from None
     problems = reference_problems(settings.detectors or default_detectors_config(), ticketing)
+    problems += shared_subscription_problems(settings)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise StartupError(problems[0] + more)
     runtime = Runtime(settings, clock=clock, embedded_broker=embedded_broker)
     return Service(runtime, create_app(settings, runtime))
+
+
+def shared_subscription_problems(settings: Settings) -> list[str]:
+    """A round-robin shared subscription gives each reading to any one of the workers, so every worker
+    sees a part of each stream and its detector state is wrong: refused for ``run`` (which detects)
+    unless the broker keeps a topic on one worker (``service.shared_subscription: sticky``).
+    ``faultline ingest`` (no detection) may share freely.
+
+    >>> from service.settings import settings_from_dict
+    >>> shared_subscription_problems(settings_from_dict({"mqtt": {"subscribe": ["faultline/north/#"]}}, "t", env={}))
+    []
+    >>> shared_subscription_problems(settings_from_dict({"mqtt": {"subscribe": ["$share/g/faultline/#"]}}, "t",
+    ...                                                 env={}))[0][:62]
+    "mqtt.subscribe '$share/g/faultline/#': a shared subscription h"
+    """
+    if settings.service.shared_subscription == "sticky":
+        return []
+    return [f"mqtt.subscribe {f!r}: a shared subscription hands each reading to any one worker, so a stream's "
+            "readings would be split between workers and their detectors judge half-streams; give each worker "
+            "its own streams with topic filters (e.g. faultline/north/#), set service.shared_subscription: "
+            "sticky if the broker keeps each topic on one worker (EMQX hash_topic), or share with "
+            "`faultline ingest` workers, which do not detect"
+            for f in settings.mqtt.subscribe or [] if f.startswith(("$share/", "$queue/"))]
 
 
 __all__ = ["Service", "StartupError", "build_service"]

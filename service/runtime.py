@@ -34,6 +34,8 @@ from detectors import DetectorsConfig, Engine, Finding
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import Pipeline
 from ingest.readings import Readings
+from service.checkpoints import SharedCheckpoints
+from service.leader import leadership_for
 from service.readers import WAVEFORM, reader_for
 from service.settings import Settings, default_detectors_config, default_detectors_path, shipped_ticketing_config
 from service.state import ServiceDb
@@ -51,6 +53,8 @@ DEADMAN_TICK_S = 60.0  # with no data arriving at all, ask the deadman this ofte
 
 #: How often findings waiting in the intake queue are handed to the intake again.
 INTAKE_RETRY_S = 5.0
+LEADER_RETRY_S = 2.0  # a worker that does not lead asks for the leader lock this often
+ORDER_REFRESH_S = 10.0  # the leader re-reads unfinished orders (changed by other workers) this often
 
 
 # --- events ---------------------------------------------------------------------------------------
@@ -121,6 +125,8 @@ class ServiceMetrics:
         self.notifications = Counter("faultline_notifications", "Notification delivery attempts by receiver and "
                                      "outcome (delivered, retry, dead)", ["channel", "outcome"], registry=r)
         self.detect_queue = Gauge("faultline_detector_queue", "Batches waiting for the detectors", registry=r)
+        self.leader = Gauge("faultline_leader", "1 while this worker runs escalation and the notification "
+                            "dispatcher (one worker of those sharing a work-order store does)", registry=r)
 
 
 # --- detection ------------------------------------------------------------------------------------
@@ -371,6 +377,10 @@ class Runtime:
         self._unknown_sites: set[str] = set()
         self._intake_error: str | None = None
         self.db = ServiceDb(settings.service.state_path)
+        # detector state: in the worker's own file, or where a worker taking over its shard finds it
+        self.checkpoints: ServiceDb | SharedCheckpoints = self.db
+        if settings.service.state_url is not None:
+            self.checkpoints = SharedCheckpoints(settings.service.state_url, settings.service.shard)
         self.tokens = TokenStore(self.db)
         self.orders = WorkOrderStore(self.ticketing.store_url)
         self.desk = ServiceDesk(self.orders, Lifecycle(self.clock, config_deadlines(self.ticketing),
@@ -393,6 +403,9 @@ class Runtime:
                                      on_outcome=lambda channel, outcome: self.metrics.notifications.labels(
                                          channel, outcome).inc())
         self._dispatch_wake = threading.Event()
+        self.leadership = leadership_for(self.ticketing.store_url, settings.service.state_path)
+        self._leading = False
+        self._refreshed_at = float("-inf")
         self._restore_shadow()
         self.pipeline: Pipeline | None = None
         self.broker = self._metrics_server = None
@@ -431,7 +444,7 @@ class Runtime:
         if not any(c.checks for c in config.classes.values()):
             log.warning("the detector configuration has no checks: readings are stored but nothing is detected "
                         "(add a detectors: section, e.g. from config/detectors.yaml)")
-        saved = self.db.load_state("live")
+        saved = self.checkpoints.load_state("live")
         if saved is not None:
             try:
                 engine = Engine.from_dict(config, saved, label)
@@ -487,10 +500,10 @@ class Runtime:
             self.detection.shadow_version = None
             if number is not None and (self.db.version(number) or {}).get("status") == "shadow":
                 self.db.set_version_status(number, "proposed")
-            self.db.drop_state("shadow")
+            self.checkpoints.drop_state("shadow")
 
     def _restore_shadow(self) -> None:
-        saved = self.db.load_state("shadow")
+        saved = self.checkpoints.load_state("shadow")
         if not saved:
             return
         version = self.db.version(saved["version"])
@@ -506,9 +519,9 @@ class Runtime:
             if not (self.detection.dirty or force):
                 return
             now = self.clock.now()
-            self.db.save_state("live", self.detection.engine.to_dict(), now)
+            self.checkpoints.save_state("live", self.detection.engine.to_dict(), now)
             if self.detection.shadow is not None:
-                self.db.save_state("shadow", {"version": self.detection.shadow_version,
+                self.checkpoints.save_state("shadow", {"version": self.detection.shadow_version,
                                               "engine": self.detection.shadow.to_dict()}, now)
             self.detection.dirty = False
         self._saved_at = time.monotonic()
@@ -637,15 +650,44 @@ class Runtime:
             if time.monotonic() - self._saved_at > self.settings.service.save_state_every_s:
                 self.save_state()
 
+    def leads(self) -> bool:
+        """Whether this worker runs escalation and notifications now (see `service.leader`). On
+        becoming leader it takes over every unfinished order of the store, whoever opened it."""
+        held = self.leadership.held()
+        if held != self._leading:
+            self._leading = held
+            self.metrics.leader.set(1 if held else 0)
+            if held:
+                self._refresh_orders(force=True)
+        return held
+
+    def _refresh_orders(self, force: bool = False) -> None:
+        """Re-read the unfinished orders from the store: other workers open, acknowledge and resolve
+        orders too, and a step must be judged on the order as it is now. Every ORDER_REFRESH_S, and
+        whenever a step falls due."""
+        due = self.scheduler.next_due()
+        if not (force or time.monotonic() - self._refreshed_at >= ORDER_REFRESH_S
+                or (due is not None and due <= self.clock.now())):
+            return
+        with self._sched_lock:
+            for order in self.orders.orders(closed_after=self.clock.now()):
+                self._track(order)
+        self._refreshed_at = time.monotonic()
+
     def _escalation_loop(self) -> None:
         retried_at = 0.0
         while not self._stop.is_set():
+            wait = 30.0
             try:
-                with self._sched_lock:
-                    fired = self.scheduler.tick()
-                    wait = self.scheduler.sleep_seconds(30.0)
-                if fired:
-                    log.info("fired %d escalation steps", len(fired))
+                if self.leads():
+                    self._refresh_orders()
+                    with self._sched_lock:
+                        fired = self.scheduler.tick()
+                        wait = self.scheduler.sleep_seconds(30.0)
+                    if fired:
+                        log.info("fired %d escalation steps", len(fired))
+                else:
+                    wait = LEADER_RETRY_S
             except Exception:  # noqa: BLE001
                 log.exception("escalation tick failed")
                 wait = 5.0
@@ -663,6 +705,10 @@ class Runtime:
         while not self._stop.is_set():
             wait = 5.0
             try:
+                if not self._leading:  # the leader dispatches; the escalation loop asks for leadership
+                    self._dispatch_wake.wait(LEADER_RETRY_S)
+                    self._dispatch_wake.clear()
+                    continue
                 self.dispatcher.run_once()
                 due = self.dispatcher.next_due()
                 if due is not None:
@@ -791,6 +837,9 @@ class Runtime:
         if self.broker is not None:
             self.broker.stop()
         self.dispatcher.close()
+        self.leadership.close()
+        if self.checkpoints is not self.db:
+            self.checkpoints.close()
         self.orders.close()
         self.db.close()
 

@@ -11,7 +11,7 @@ import os
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -32,6 +32,14 @@ class ServiceSettings(BaseModel):
                             description="tokens, findings, detector versions and saved detector state")
     max_request_bytes: int = Field(1024**2, ge=1024, description="larger request bodies get 413")
     save_state_every_s: float = Field(10.0, gt=0, description="how often detector state is saved while running")
+    state_url: str | None = Field(
+        None, description="save detector state to this database (SQLAlchemy URL, e.g. the work-order store's "
+                          "PostgreSQL) instead of state_path, so a worker taking over this shard restores it")
+    shard: str = Field("default", min_length=1, max_length=200,
+                       description="this worker's name for its streams: its detector state is saved under it")
+    shared_subscription: Literal["refuse", "sticky"] = Field(
+        "refuse", description="a `$share/…` topic filter: refused (round robin splits a stream between workers), "
+                              "or allowed when the broker keeps each topic on one worker (EMQX's hash_topic)")
 
 
 class Settings(BaseModel):

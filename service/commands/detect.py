@@ -117,6 +117,8 @@ def evaluate(
     config: Optional[Path] = typer.Option(None, "--config", "-c",
                                           help="detectors YAML (default config/detectors.yaml)"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
+    dask: Optional[str] = typer.Option(None, "--dask", help="run the seeds on a Dask cluster: 'local' (a worker "
+                                                            "process per core) or a scheduler address tcp://host:8786"),
 ) -> None:
     """Simulate the fleet offline, run detectors and rules, report recall, precision, false alarms, lead time.
 
@@ -145,7 +147,15 @@ def evaluate(
         raise typer.Exit(2) from None
     chosen = list(getattr(fl.seeds, seeds)) if seeds else (seed or [1])
     start = datetime(2026, 1, 5, tzinfo=timezone.utc)
-    results = [run_evaluation(fl, s, start, parse_duration(duration), cfg, mode) for s in chosen]
+    span = parse_duration(duration)
+    if dask is None:
+        results = [run_evaluation(fl, s, start, span, cfg, mode) for s in chosen]
+    else:  # seeds are independent runs: one task each, the same results as one after the other
+        from service.fanout import dask_client
+
+        with dask_client(dask) as client:
+            results = client.gather([client.submit(run_evaluation, fl, s, start, span, cfg, mode, pure=False)
+                                     for s in chosen])
     if as_json:
         if seeds is None:
             typer.echo(json.dumps(results[0] if len(results) == 1 else results, indent=2))
