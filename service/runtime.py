@@ -121,6 +121,10 @@ class ServiceMetrics:
         self.notifications = Counter("faultline_notifications", "Notification delivery attempts by receiver and "
                                      "outcome (delivered, retry, dead)", ["channel", "outcome"], registry=r)
         self.detect_queue = Gauge("faultline_detector_queue", "Batches waiting for the detectors", registry=r)
+        self.streams = Gauge("faultline_streams", "Streams (asset and sensor) that sent a reading since the start",
+                             registry=r)
+        self.anomaly_score = Gauge("faultline_anomaly_score", "Largest combined detector score of the asset's "
+                                   "latest batch (1.0 = a check's alarm level)", ["asset"], registry=r)
 
 
 # --- detection ------------------------------------------------------------------------------------
@@ -215,6 +219,7 @@ class Detection:
                 return []
             now_ns = _ns(self.rt.clock.now())  # silence is judged per stream against the wall clock
             result = self.engine.process(s, t, v, now_ns=now_ns)
+            peaks = self._peak_scores(s, result.score)
             self.last_data_ns = max(self.last_data_ns, int(t[-1]))
             findings = result.findings
             rejected = len(result.rejected)
@@ -233,6 +238,9 @@ class Detection:
         metrics = self.rt.metrics
         metrics.detector_batches.inc()
         metrics.detector_readings.inc(len(s))
+        metrics.streams.set(len(self.latest))
+        for asset, peak in peaks.items():
+            metrics.anomaly_score.labels(asset).set(peak)
         if rejected:
             metrics.detector_rejected.inc(rejected)
             log.warning("%d readings were not scored because their value is not finite (first: %s %s)", rejected,
@@ -259,6 +267,17 @@ class Detection:
             shadow_findings = self.shadow.silent(now_ns, live=True) if self.shadow is not None else []
         self._record_all(findings, shadow_findings)
         return findings
+
+    def _peak_scores(self, s: np.ndarray, score: np.ndarray) -> dict[str, float]:
+        """The largest combined score per asset in this batch (NaN, a reading not scored, counts as 0)."""
+        order = np.argsort(s, kind="stable")
+        streams, scores = s[order], np.nan_to_num(score[order], nan=0.0)
+        starts = np.flatnonzero(np.r_[True, streams[1:] != streams[:-1]])
+        peaks: dict[str, float] = {}
+        for sid, peak in zip(streams[starts].tolist(), np.maximum.reduceat(scores, starts).tolist()):
+            asset = self.engine.stream(sid)[0]
+            peaks[asset] = max(peaks.get(asset, 0.0), peak)
+        return peaks
 
     def _remember_latest(self, s: np.ndarray, t: np.ndarray, v: np.ndarray) -> list[tuple[str, str]]:
         """Keep the last row of each stream of this time-sorted batch; returns the streams' (asset, sensor)."""
