@@ -423,16 +423,20 @@ def build_writer(store: StoreSettings) -> Writer:
         from ingest.writers import SqliteStore
 
         return SqliteStore(store.path)
+    tls = store.tls_context()
     if store.api == "v1":
+        import httpx
+
         from ingest.writers.influx_v1 import InfluxV1Writer
 
         return InfluxV1Writer(store.url, store.database, store.username, _secret(store.password),
                               retention_policy=store.retention_policy, timeout=store.timeout_s,
-                              create_database=True, max_lines=store.batch_size, concurrency=store.write_concurrency)
+                              create_database=True, max_lines=store.batch_size, concurrency=store.write_concurrency,
+                              transport=httpx.HTTPTransport(verify=tls) if tls else None)
     from ingest.writers.influx_v2 import InfluxV2Writer
 
     return InfluxV2Writer(store.url, _secret(store.token) or "", store.org, store.bucket, timeout=store.timeout_s,
-                          max_lines=store.batch_size, concurrency=store.write_concurrency)
+                          max_lines=store.batch_size, concurrency=store.write_concurrency, ssl_context=tls)
 
 
 def build_decoder(mqtt_settings: MqttSettings, store: StoreSettings, ingest: IngestSettings,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 from datetime import datetime, timezone
 from typing import Literal
 from urllib.parse import urlsplit
@@ -31,6 +32,12 @@ def parse_size(value: int | str) -> int:
     if not match or match.group(2).lower() not in _UNITS:
         raise ValueError(f"not a size: {value!r} (write e.g. 1048576, 512MB or 2GiB)")
     return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def _readable_file(path: str | None) -> str | None:
+    if path is not None and not os.access(path, os.R_OK):
+        raise ValueError(f"{path!r} is not a readable file")
+    return path
 
 
 class _Section(BaseModel):
@@ -74,9 +81,7 @@ class MqttSettings(_Section):
     @field_validator("ca_file", "cert_file", "key_file")
     @classmethod
     def _readable(cls, v: str | None) -> str | None:
-        if v is not None and not os.access(v, os.R_OK):
-            raise ValueError(f"{v!r} is not a readable file")
-        return v
+        return _readable_file(v)
 
     @field_validator("url")
     @classmethod
@@ -85,7 +90,7 @@ class MqttSettings(_Section):
         if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parts.hostname:
             raise ValueError(f"{v!r} is not an mqtt:// or mqtts:// URL with a host")
         try:
-            parts.port
+            _ = parts.port  # raises on a port that is not a number
         except ValueError as exc:
             raise ValueError(f"{v!r} has a bad port") from exc
         return v
@@ -145,6 +150,15 @@ class StoreSettings(_Section):
     retry_max_s: float = Field(30.0, gt=0)
     fatal_retry_s: float = Field(300.0, ge=0)
     write_concurrency: int = Field(2, ge=1, le=16)
+    ca_file: str | None = Field(None, description="https: CA bundle to trust (system CAs when unset)")
+    cert_file: str | None = Field(None, description="https: client certificate (PEM; may hold the key too)")
+    key_file: str | None = Field(None, description="https: the client certificate's key")
+    tls_verify: bool = Field(True, description="false skips the certificate and host-name check (tests only)")
+
+    @field_validator("ca_file", "cert_file", "key_file")
+    @classmethod
+    def _readable(cls, v: str | None) -> str | None:
+        return _readable_file(v)
 
     @field_validator("url")
     @classmethod
@@ -163,6 +177,30 @@ class StoreSettings(_Section):
             raise ValueError("a measurement name must be non-empty, must not start with '#' and must not "
                              "contain a line break")
         return v
+
+    @model_validator(mode="after")
+    def _tls_needs_https(self):
+        given = [k for k in ("ca_file", "cert_file", "key_file") if getattr(self, k)]
+        if not self.tls_verify:
+            given.append("tls_verify")
+        if given and urlsplit(self.url).scheme != "https":
+            raise ValueError(f"{', '.join(given)} set but url {self.url!r} is not https://")
+        if self.key_file and not self.cert_file:
+            raise ValueError("key_file set without cert_file")
+        return self
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The TLS context of an ``https://`` store (``None`` for ``http://``): the CA bundle, the
+        client certificate, and whether the server's certificate and host name are checked."""
+        if urlsplit(self.url).scheme != "https":
+            return None
+        context = ssl.create_default_context(cafile=self.ca_file)
+        if self.cert_file:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        if not self.tls_verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
 
     @model_validator(mode="after")
     def _v2_needs_bucket(self):

@@ -59,12 +59,14 @@ def test_every_commented_key_of_the_sample_config_is_valid_with_its_value():
             lines.append(line)
     data = yaml.safe_load("\n".join(lines))
     data["mqtt"].pop("subscribe")  # a commented example, not a default
-    for key in ("ca_file", "cert_file", "key_file"):  # example paths that exist on a plant's machine
-        assert data["mqtt"].pop(key).startswith("/etc/")
+    for section in ("mqtt", "store"):
+        for key in ("ca_file", "cert_file", "key_file"):  # example paths that exist on a plant's machine
+            assert data[section].pop(key).startswith("/etc/")
     settings = settings_from_dict(data, "sample config uncommented", env={"MQTT_PASSWORD": "x", "INFLUX_PASSWORD": "y",
                                                                         "INFLUX_TOKEN": "z"})
     keys = {f"{section}.{key}" for section, values in data.items() if section in INGEST_SECTIONS for key in values}
-    assert keys == model_keys() - {"mqtt.subscribe", "mqtt.ca_file", "mqtt.cert_file", "mqtt.key_file"}
+    assert keys == model_keys() - {"mqtt.subscribe", *(f"{section}.{key}" for section in ("mqtt", "store")
+                                                      for key in ("ca_file", "cert_file", "key_file"))}
     # the commented values are the defaults, except where the file says otherwise
     defaults = Settings()
     for key in ("mqtt.protocol", "mqtt.session_expiry_s", "mqtt.receive_maximum", "spool.max_bytes",
