@@ -25,6 +25,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -121,6 +122,8 @@ class ServiceMetrics:
         self.notifications = Counter("faultline_notifications", "Notification delivery attempts by receiver and "
                                      "outcome (delivered, retry, dead)", ["channel", "outcome"], registry=r)
         self.detect_queue = Gauge("faultline_detector_queue", "Batches waiting for the detectors", registry=r)
+        self.config_reloads = Counter("faultline_config_reloads", "Hot reloads of the detectors section by "
+                                      "outcome (applied, unchanged, rejected)", ["outcome"], registry=r)
         self.streams = Gauge("faultline_streams", "Streams (asset and sensor) that sent a reading since the start",
                              registry=r)
         self.anomaly_score = Gauge("faultline_anomaly_score", "Largest combined detector score of the asset's "
@@ -375,8 +378,10 @@ class Runtime:
     embedded_broker : start an in-process MQTT broker when none answers at ``mqtt.url``
     """
 
-    def __init__(self, settings: Settings, clock: Clock | None = None, embedded_broker: bool = False):
+    def __init__(self, settings: Settings, clock: Clock | None = None, embedded_broker: bool = False,
+                 config_path: Path | None = None):
         self.settings = settings
+        self.config_path = config_path  # the file `faultline run` read: hot reload reads it again
         self.clock = clock or SystemClock()
         self.embedded_broker = embedded_broker
         self.metrics = ServiceMetrics()
@@ -482,6 +487,16 @@ class Runtime:
                 self.stop_shadow()
         self.save_state(force=True)
         return self.db.version(number)
+
+    def apply_config(self, config: DetectorsConfig, note: str, author: str) -> int:
+        """Record ``config`` as a new version and make it live (hot reload); returns its number. The
+        file's digest is remembered, so the next start does not apply the same file a second time."""
+        digest = config.digest()
+        number = self.db.add_version(config.model_dump(mode="json", by_alias=True), digest, "proposed",
+                                     self.clock.now(), note=note, author=author)
+        self.apply_version(number)
+        self.db.save_state("config_file", {"digest": digest}, self.clock.now())
+        return number
 
     def start_shadow(self, number: int) -> None:
         version = self.db.version(number)
