@@ -11,11 +11,13 @@ import os
 import re
 import ssl
 from datetime import datetime, timezone
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from ingest.codecs.decoder import topic_matches
+from ingest.codecs.routes import DEFAULT_ROUTES, build_codecs
 from ingest.topics import TopicTemplate
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
@@ -44,6 +46,23 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class CodecRoute(_Section):
+    """One entry of ``mqtt.codecs``: messages on ``topic`` (an MQTT filter) are decoded by ``codec``."""
+
+    topic: str = Field(min_length=1)
+    codec: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("topic")
+    @classmethod
+    def _filter(cls, v: str) -> str:
+        levels = v.split("/")
+        if any(("+" in level or "#" in level) and level not in ("+", "#") for level in levels) \
+                or "#" in levels[:-1]:
+            raise ValueError(f"{v!r} is not an MQTT topic filter ('+' is a whole level, '#' only the last)")
+        return v
+
+
 class MqttSettings(_Section):
     """Where readings come from: the broker, the session and the topics."""
 
@@ -66,6 +85,9 @@ class MqttSettings(_Section):
                                     description="payload bytes received and not yet committed; past it reading pauses")
     reconnect_min_s: float = Field(0.5, gt=0)
     reconnect_max_s: float = Field(30.0, gt=0)
+    codecs: list[CodecRoute] = Field(
+        default_factory=lambda: [CodecRoute(**r) for r in DEFAULT_ROUTES],
+        description="payload formats with topics of their own, by topic filter (first match wins)")
 
     @field_validator("max_inflight_bytes", mode="before")
     @classmethod
@@ -104,6 +126,19 @@ class MqttSettings(_Section):
         return v
 
     @model_validator(mode="after")
+    def _codecs_build(self):
+        for n, route in enumerate(self.codecs):
+            try:
+                build_codecs([(route.topic, route.codec, route.options)], TopicTemplate(self.topic).names)
+            except ValueError as exc:
+                raise ValueError(f"codecs[{n}] ({route.codec} on {route.topic}): {exc}") from None
+        return self
+
+    def codec_routes(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """``mqtt.codecs`` as ``(topic filter, codec name, options)`` for `ingest.codecs.routes.build_codecs`."""
+        return [(r.topic, r.codec, dict(r.options)) for r in self.codecs]
+
+    @model_validator(mode="after")
     def _backoff_order(self):
         if self.reconnect_max_s < self.reconnect_min_s:
             raise ValueError(f"reconnect_max_s {self.reconnect_max_s} is below reconnect_min_s {self.reconnect_min_s}")
@@ -126,7 +161,9 @@ class MqttSettings(_Section):
         if self.subscribe:
             return list(self.subscribe)
         # without overlap: Mosquitto 2.0 with MQTT 5 delivers a message once per matching filter
-        return TopicTemplate(self.topic).subscriptions()
+        filters = TopicTemplate(self.topic).subscriptions()
+        return filters + [r.topic for r in self.codecs
+                          if r.topic not in filters and not any(topic_matches(f, r.topic) for f in filters)]
 
 
 class StoreSettings(_Section):
@@ -258,4 +295,4 @@ class MetricsSettings(_Section):
     port: int = Field(9108, ge=0, le=65535)
 
 
-__all__ = ["IngestSettings", "MetricsSettings", "MqttSettings", "SpoolSettings", "StoreSettings", "parse_size"]
+__all__ = ["CodecRoute", "IngestSettings", "MetricsSettings", "MqttSettings", "SpoolSettings", "StoreSettings", "parse_size"]

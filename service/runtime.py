@@ -739,8 +739,8 @@ class Runtime:
             mqtt = mqtt.model_copy(update={"protocol": "3.1.1"})
         self._spool = Spool(s.spool.path, s.spool.max_bytes, s.spool.segment_bytes, s.spool.fsync)
         self._writer = build_writer(s.store)
-        self.decoder = self.new_decoder(mqtt)
         source = MqttSource(mqtt, on_reconnect=self.metrics.ingest.reconnects.inc)
+        self.decoder = self.new_decoder(mqtt, publish=source.publish)
         self.source = source
         self.pipeline = Pipeline.configured(source, self.decoder, self._spool, self._writer, self.dead_letters,
                                             self.metrics.ingest, s.store, s.spool, on_written=self.feed)
@@ -749,12 +749,13 @@ class Runtime:
         self._metrics_server = self.metrics.ingest.serve(s.metrics.host, s.metrics.port)
         log.info("ingesting %s from %s into %s", ", ".join(mqtt.topic_filters()), mqtt.url, s.store.kind)
 
-    def new_decoder(self, mqtt=None):
-        """Ingest's decoder for these settings; waveform blocks get the bearing-defect ratios of their asset."""
+    def new_decoder(self, mqtt=None, publish=None):
+        """Ingest's decoder for these settings; waveform blocks get the bearing-defect ratios of their asset;
+        ``publish`` lets the Sparkplug B codec request rebirths on the broker connection."""
         from ingest.pipeline import build_decoder
 
         return build_decoder(mqtt or self.settings.mqtt, self.settings.store, self.settings.ingest,
-                             self.waveform_features)
+                             self.waveform_features, publish=publish)
 
     def replay_dead_letter(self, record) -> tuple[bool, str]:
         """Decode a stored payload again; on success its readings go to the spool (then store, detectors)."""
