@@ -43,6 +43,7 @@ from ingest.readings import Readings
 from ingest.settings import IngestSettings, MetricsSettings, MqttSettings, SpoolSettings, StoreSettings
 from ingest.source import Delivery, MqttSource, message_key
 from ingest.spool import Spool, SpoolBatch, SpoolFull, SpoolRecordTooLarge
+from ingest.topics import TopicTemplate
 from ingest.writers import Backoff, FatalWriteError, RetryableWriteError, Writer
 
 log = logging.getLogger(__name__)
@@ -423,25 +424,38 @@ def build_writer(store: StoreSettings) -> Writer:
         from ingest.writers import SqliteStore
 
         return SqliteStore(store.path)
+    tls = store.tls_context()
     if store.api == "v1":
+        import httpx
+
         from ingest.writers.influx_v1 import InfluxV1Writer
 
         return InfluxV1Writer(store.url, store.database, store.username, _secret(store.password),
                               retention_policy=store.retention_policy, timeout=store.timeout_s,
-                              create_database=True, max_lines=store.batch_size, concurrency=store.write_concurrency)
+                              create_database=True, max_lines=store.batch_size, concurrency=store.write_concurrency,
+                              transport=httpx.HTTPTransport(verify=tls) if tls else None)
     from ingest.writers.influx_v2 import InfluxV2Writer
 
     return InfluxV2Writer(store.url, _secret(store.token) or "", store.org, store.bucket, timeout=store.timeout_s,
-                          max_lines=store.batch_size, concurrency=store.write_concurrency)
+                          max_lines=store.batch_size, concurrency=store.write_concurrency, ssl_context=tls)
 
 
 def build_decoder(mqtt_settings: MqttSettings, store: StoreSettings, ingest: IngestSettings,
-                  waveform_features=None) -> Decoder:
+                  waveform_features=None, publish=None) -> Decoder:
+    """The decoder with the codecs of ``mqtt.codecs``; ``publish`` (``MqttSource.publish``) lets the
+    Sparkplug B codec ask an edge node for a rebirth."""
+    from ingest.codecs.routes import build_codecs
+    from ingest.codecs.sparkplug_b import SparkplugB
+
     limits = DecodeLimits(max_payload_bytes=ingest.max_payload_bytes,
                           earliest_ns=int(ingest.earliest_ts.timestamp()) * 1_000_000_000,
                           max_future_ns=int(ingest.max_future_s * 1e9))
+    codecs = build_codecs(mqtt_settings.codec_routes(), TopicTemplate(mqtt_settings.topic).names)
+    for _, codec in codecs:
+        if isinstance(codec, SparkplugB):
+            codec.publish = publish
     return Decoder(mqtt_settings.topic, limits, measurement=store.measurement, waveform_features=waveform_features,
-                   keep_raw_waveform=ingest.store_waveform_samples)
+                   keep_raw_waveform=ingest.store_waveform_samples, codecs=codecs)
 
 
 def run_ingest(mqtt_settings: MqttSettings, store: StoreSettings, spool_settings: SpoolSettings,
@@ -473,8 +487,8 @@ def run_ingest(mqtt_settings: MqttSettings, store: StoreSettings, spool_settings
         writer = build_writer(store)
         resources.callback(writer.close)
         source = MqttSource(mqtt_settings, on_reconnect=metrics.reconnects.inc)
-        pipeline = Pipeline.configured(source, build_decoder(mqtt_settings, store, ingest, waveform_features), spool,
-                                       writer, dead_letters, metrics, store, spool_settings)
+        decoder = build_decoder(mqtt_settings, store, ingest, waveform_features, publish=source.publish)
+        pipeline = Pipeline.configured(source, decoder, spool, writer, dead_letters, metrics, store, spool_settings)
         resources.enter_context(_stop_on_signals(stop))
         store_name = store.path if store.kind == "sqlite" else f"{store.url} ({store.api})"
         log.info("ingesting %s from %s into %s %s", ", ".join(mqtt_settings.topic_filters()), mqtt_settings.url,

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 from datetime import datetime, timezone
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from ingest.codecs.decoder import topic_matches
+from ingest.codecs.routes import DEFAULT_ROUTES, build_codecs
 from ingest.topics import TopicTemplate
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
@@ -33,8 +36,31 @@ def parse_size(value: int | str) -> int:
     return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
 
 
+def _readable_file(path: str | None) -> str | None:
+    if path is not None and not os.access(path, os.R_OK):
+        raise ValueError(f"{path!r} is not a readable file")
+    return path
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CodecRoute(_Section):
+    """One entry of ``mqtt.codecs``: messages on ``topic`` (an MQTT filter) are decoded by ``codec``."""
+
+    topic: str = Field(min_length=1)
+    codec: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("topic")
+    @classmethod
+    def _filter(cls, v: str) -> str:
+        levels = v.split("/")
+        if any(("+" in level or "#" in level) and level not in ("+", "#") for level in levels) \
+                or "#" in levels[:-1]:
+            raise ValueError(f"{v!r} is not an MQTT topic filter ('+' is a whole level, '#' only the last)")
+        return v
 
 
 class MqttSettings(_Section):
@@ -59,6 +85,9 @@ class MqttSettings(_Section):
                                     description="payload bytes received and not yet committed; past it reading pauses")
     reconnect_min_s: float = Field(0.5, gt=0)
     reconnect_max_s: float = Field(30.0, gt=0)
+    codecs: list[CodecRoute] = Field(
+        default_factory=lambda: [CodecRoute(**r) for r in DEFAULT_ROUTES],
+        description="payload formats with topics of their own, by topic filter (first match wins)")
 
     @field_validator("max_inflight_bytes", mode="before")
     @classmethod
@@ -74,9 +103,7 @@ class MqttSettings(_Section):
     @field_validator("ca_file", "cert_file", "key_file")
     @classmethod
     def _readable(cls, v: str | None) -> str | None:
-        if v is not None and not os.access(v, os.R_OK):
-            raise ValueError(f"{v!r} is not a readable file")
-        return v
+        return _readable_file(v)
 
     @field_validator("url")
     @classmethod
@@ -85,7 +112,7 @@ class MqttSettings(_Section):
         if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parts.hostname:
             raise ValueError(f"{v!r} is not an mqtt:// or mqtts:// URL with a host")
         try:
-            parts.port
+            _ = parts.port  # raises on a port that is not a number
         except ValueError as exc:
             raise ValueError(f"{v!r} has a bad port") from exc
         return v
@@ -97,6 +124,19 @@ class MqttSettings(_Section):
         if "sensor" not in template.names:
             raise ValueError(f"{v!r} has no {{sensor}} segment")
         return v
+
+    @model_validator(mode="after")
+    def _codecs_build(self):
+        for n, route in enumerate(self.codecs):
+            try:
+                build_codecs([(route.topic, route.codec, route.options)], TopicTemplate(self.topic).names)
+            except ValueError as exc:
+                raise ValueError(f"codecs[{n}] ({route.codec} on {route.topic}): {exc}") from None
+        return self
+
+    def codec_routes(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """``mqtt.codecs`` as ``(topic filter, codec name, options)`` for `ingest.codecs.routes.build_codecs`."""
+        return [(r.topic, r.codec, dict(r.options)) for r in self.codecs]
 
     @model_validator(mode="after")
     def _backoff_order(self):
@@ -121,7 +161,9 @@ class MqttSettings(_Section):
         if self.subscribe:
             return list(self.subscribe)
         # without overlap: Mosquitto 2.0 with MQTT 5 delivers a message once per matching filter
-        return TopicTemplate(self.topic).subscriptions()
+        filters = TopicTemplate(self.topic).subscriptions()
+        return filters + [r.topic for r in self.codecs
+                          if r.topic not in filters and not any(topic_matches(f, r.topic) for f in filters)]
 
 
 class StoreSettings(_Section):
@@ -145,6 +187,15 @@ class StoreSettings(_Section):
     retry_max_s: float = Field(30.0, gt=0)
     fatal_retry_s: float = Field(300.0, ge=0)
     write_concurrency: int = Field(2, ge=1, le=16)
+    ca_file: str | None = Field(None, description="https: CA bundle to trust (system CAs when unset)")
+    cert_file: str | None = Field(None, description="https: client certificate (PEM; may hold the key too)")
+    key_file: str | None = Field(None, description="https: the client certificate's key")
+    tls_verify: bool = Field(True, description="false skips the certificate and host-name check (tests only)")
+
+    @field_validator("ca_file", "cert_file", "key_file")
+    @classmethod
+    def _readable(cls, v: str | None) -> str | None:
+        return _readable_file(v)
 
     @field_validator("url")
     @classmethod
@@ -163,6 +214,30 @@ class StoreSettings(_Section):
             raise ValueError("a measurement name must be non-empty, must not start with '#' and must not "
                              "contain a line break")
         return v
+
+    @model_validator(mode="after")
+    def _tls_needs_https(self):
+        given = [k for k in ("ca_file", "cert_file", "key_file") if getattr(self, k)]
+        if not self.tls_verify:
+            given.append("tls_verify")
+        if given and urlsplit(self.url).scheme != "https":
+            raise ValueError(f"{', '.join(given)} set but url {self.url!r} is not https://")
+        if self.key_file and not self.cert_file:
+            raise ValueError("key_file set without cert_file")
+        return self
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The TLS context of an ``https://`` store (``None`` for ``http://``): the CA bundle, the
+        client certificate, and whether the server's certificate and host name are checked."""
+        if urlsplit(self.url).scheme != "https":
+            return None
+        context = ssl.create_default_context(cafile=self.ca_file)
+        if self.cert_file:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        if not self.tls_verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
 
     @model_validator(mode="after")
     def _v2_needs_bucket(self):
@@ -220,4 +295,4 @@ class MetricsSettings(_Section):
     port: int = Field(9108, ge=0, le=65535)
 
 
-__all__ = ["IngestSettings", "MetricsSettings", "MqttSettings", "SpoolSettings", "StoreSettings", "parse_size"]
+__all__ = ["CodecRoute", "IngestSettings", "MetricsSettings", "MqttSettings", "SpoolSettings", "StoreSettings", "parse_size"]

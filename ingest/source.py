@@ -147,6 +147,13 @@ class MqttSource:
         if self._supervisor:
             self._supervisor.join(timeout)
 
+    def publish(self, topic: str, payload: bytes, qos: int = 0) -> bool:
+        """Send one message (a Sparkplug rebirth request); False when not connected or not queued."""
+        if not self.connected.is_set():
+            log.warning("not connected: cannot publish to %s now", topic)
+            return False
+        return self._client.publish(topic, payload, qos=qos).rc == mqtt.MQTT_ERR_SUCCESS
+
     # -- handing messages to the pipeline --------------------------------------------------------
 
     @property

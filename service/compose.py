@@ -9,6 +9,7 @@ mapping named, instead of losing every finding later.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -30,8 +31,10 @@ class Service:
     app: FastAPI
 
 
-def build_service(settings: Settings, *, clock: Clock | None = None, embedded_broker: bool = False) -> Service:
-    """Check the cross-references, then build the runtime and the HTTP app over it (nothing started yet)."""
+def build_service(settings: Settings, *, clock: Clock | None = None, embedded_broker: bool = False,
+                  config_path: Path | None = None) -> Service:
+    """Check the cross-references, then build the runtime and the HTTP app over it (nothing started yet).
+    ``config_path``, the file ``settings`` came from, is what a hot reload reads again."""
     from service.app import create_app
 
     try:
@@ -43,7 +46,7 @@ def build_service(settings: Settings, *, clock: Clock | None = None, embedded_br
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise StartupError(problems[0] + more)
-    runtime = Runtime(settings, clock=clock, embedded_broker=embedded_broker)
+    runtime = Runtime(settings, clock=clock, embedded_broker=embedded_broker, config_path=config_path)
     return Service(runtime, create_app(settings, runtime))
 
 

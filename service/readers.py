@@ -86,7 +86,9 @@ class InfluxReader:
         if store.username:
             auth = (store.username, store.password.get_secret_value() if store.password else "")
         headers = {"Authorization": f"Token {store.token.get_secret_value()}"} if store.token else {}
-        self._http = httpx.Client(base_url=store.url, auth=auth, headers=headers, timeout=store.timeout_s)
+        tls = store.tls_context()
+        self._http = httpx.Client(base_url=store.url, auth=auth, headers=headers, timeout=store.timeout_s,
+                                  **({"verify": tls} if tls else {}))
         self.database = store.database if store.api == "v1" else (store.bucket or store.database)
 
     def _query(self, q: str) -> list[dict]:

@@ -25,6 +25,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -127,6 +128,12 @@ class ServiceMetrics:
         self.detect_queue = Gauge("faultline_detector_queue", "Batches waiting for the detectors", registry=r)
         self.leader = Gauge("faultline_leader", "1 while this worker runs escalation and the notification "
                             "dispatcher (one worker of those sharing a work-order store does)", registry=r)
+        self.config_reloads = Counter("faultline_config_reloads", "Hot reloads of the detectors section by "
+                                      "outcome (applied, unchanged, rejected)", ["outcome"], registry=r)
+        self.streams = Gauge("faultline_streams", "Streams (asset and sensor) that sent a reading since the start",
+                             registry=r)
+        self.anomaly_score = Gauge("faultline_anomaly_score", "Largest combined detector score of the asset's "
+                                   "latest batch (1.0 = a check's alarm level)", ["asset"], registry=r)
 
 
 # --- detection ------------------------------------------------------------------------------------
@@ -221,6 +228,7 @@ class Detection:
                 return []
             now_ns = _ns(self.rt.clock.now())  # silence is judged per stream against the wall clock
             result = self.engine.process(s, t, v, now_ns=now_ns)
+            peaks = self._peak_scores(s, result.score)
             self.last_data_ns = max(self.last_data_ns, int(t[-1]))
             findings = result.findings
             rejected = len(result.rejected)
@@ -239,6 +247,9 @@ class Detection:
         metrics = self.rt.metrics
         metrics.detector_batches.inc()
         metrics.detector_readings.inc(len(s))
+        metrics.streams.set(len(self.latest))
+        for asset, peak in peaks.items():
+            metrics.anomaly_score.labels(asset).set(peak)
         if rejected:
             metrics.detector_rejected.inc(rejected)
             log.warning("%d readings were not scored because their value is not finite (first: %s %s)", rejected,
@@ -265,6 +276,17 @@ class Detection:
             shadow_findings = self.shadow.silent(now_ns, live=True) if self.shadow is not None else []
         self._record_all(findings, shadow_findings)
         return findings
+
+    def _peak_scores(self, s: np.ndarray, score: np.ndarray) -> dict[str, float]:
+        """The largest combined score per asset in this batch (NaN, a reading not scored, counts as 0)."""
+        order = np.argsort(s, kind="stable")
+        streams, scores = s[order], np.nan_to_num(score[order], nan=0.0)
+        starts = np.flatnonzero(np.r_[True, streams[1:] != streams[:-1]])
+        peaks: dict[str, float] = {}
+        for sid, peak in zip(streams[starts].tolist(), np.maximum.reduceat(scores, starts).tolist()):
+            asset = self.engine.stream(sid)[0]
+            peaks[asset] = max(peaks.get(asset, 0.0), peak)
+        return peaks
 
     def _remember_latest(self, s: np.ndarray, t: np.ndarray, v: np.ndarray) -> list[tuple[str, str]]:
         """Keep the last row of each stream of this time-sorted batch; returns the streams' (asset, sensor)."""
@@ -362,8 +384,10 @@ class Runtime:
     embedded_broker : start an in-process MQTT broker when none answers at ``mqtt.url``
     """
 
-    def __init__(self, settings: Settings, clock: Clock | None = None, embedded_broker: bool = False):
+    def __init__(self, settings: Settings, clock: Clock | None = None, embedded_broker: bool = False,
+                 config_path: Path | None = None):
         self.settings = settings
+        self.config_path = config_path  # the file `faultline run` read: hot reload reads it again
         self.clock = clock or SystemClock()
         self.embedded_broker = embedded_broker
         self.metrics = ServiceMetrics()
@@ -476,6 +500,16 @@ class Runtime:
                 self.stop_shadow()
         self.save_state(force=True)
         return self.db.version(number)
+
+    def apply_config(self, config: DetectorsConfig, note: str, author: str) -> int:
+        """Record ``config`` as a new version and make it live (hot reload); returns its number. The
+        file's digest is remembered, so the next start does not apply the same file a second time."""
+        digest = config.digest()
+        number = self.db.add_version(config.model_dump(mode="json", by_alias=True), digest, "proposed",
+                                     self.clock.now(), note=note, author=author)
+        self.apply_version(number)
+        self.db.save_state("config_file", {"digest": digest}, self.clock.now())
+        return number
 
     def start_shadow(self, number: int) -> None:
         version = self.db.version(number)
@@ -751,8 +785,8 @@ class Runtime:
             mqtt = mqtt.model_copy(update={"protocol": "3.1.1"})
         self._spool = Spool(s.spool.path, s.spool.max_bytes, s.spool.segment_bytes, s.spool.fsync)
         self._writer = build_writer(s.store)
-        self.decoder = self.new_decoder(mqtt)
         source = MqttSource(mqtt, on_reconnect=self.metrics.ingest.reconnects.inc)
+        self.decoder = self.new_decoder(mqtt, publish=source.publish)
         self.source = source
         self.pipeline = Pipeline.configured(source, self.decoder, self._spool, self._writer, self.dead_letters,
                                             self.metrics.ingest, s.store, s.spool, on_written=self.feed)
@@ -761,12 +795,13 @@ class Runtime:
         self._metrics_server = self.metrics.ingest.serve(s.metrics.host, s.metrics.port)
         log.info("ingesting %s from %s into %s", ", ".join(mqtt.topic_filters()), mqtt.url, s.store.kind)
 
-    def new_decoder(self, mqtt=None):
-        """Ingest's decoder for these settings; waveform blocks get the bearing-defect ratios of their asset."""
+    def new_decoder(self, mqtt=None, publish=None):
+        """Ingest's decoder for these settings; waveform blocks get the bearing-defect ratios of their asset;
+        ``publish`` lets the Sparkplug B codec request rebirths on the broker connection."""
         from ingest.pipeline import build_decoder
 
         return build_decoder(mqtt or self.settings.mqtt, self.settings.store, self.settings.ingest,
-                             self.waveform_features)
+                             self.waveform_features, publish=publish)
 
     def replay_dead_letter(self, record) -> tuple[bool, str]:
         """Decode a stored payload again; on success its readings go to the spool (then store, detectors)."""

@@ -59,12 +59,14 @@ def test_every_commented_key_of_the_sample_config_is_valid_with_its_value():
             lines.append(line)
     data = yaml.safe_load("\n".join(lines))
     data["mqtt"].pop("subscribe")  # a commented example, not a default
-    for key in ("ca_file", "cert_file", "key_file"):  # example paths that exist on a plant's machine
-        assert data["mqtt"].pop(key).startswith("/etc/")
+    for section in ("mqtt", "store"):
+        for key in ("ca_file", "cert_file", "key_file"):  # example paths that exist on a plant's machine
+            assert data[section].pop(key).startswith("/etc/")
     settings = settings_from_dict(data, "sample config uncommented", env={"MQTT_PASSWORD": "x", "INFLUX_PASSWORD": "y",
                                                                         "INFLUX_TOKEN": "z"})
     keys = {f"{section}.{key}" for section, values in data.items() if section in INGEST_SECTIONS for key in values}
-    assert keys == model_keys() - {"mqtt.subscribe", "mqtt.ca_file", "mqtt.cert_file", "mqtt.key_file"}
+    assert keys == model_keys() - {"mqtt.subscribe", *(f"{section}.{key}" for section in ("mqtt", "store")
+                                                      for key in ("ca_file", "cert_file", "key_file"))}
     # the commented values are the defaults, except where the file says otherwise
     defaults = Settings()
     for key in ("mqtt.protocol", "mqtt.session_expiry_s", "mqtt.receive_maximum", "spool.max_bytes",
@@ -74,6 +76,9 @@ def test_every_commented_key_of_the_sample_config_is_valid_with_its_value():
 
 
 def shown_as(value, shown: str) -> bool:
+    if isinstance(value, list):  # a list of entries, shown as YAML flow
+        return [v.model_dump(exclude_defaults=True) if hasattr(v, "model_dump") else v for v in value] \
+            == yaml.safe_load(shown)
     if isinstance(value, bool):
         return str(value).lower() == shown
     if hasattr(value, "isoformat"):
@@ -113,7 +118,7 @@ def test_readme_waveform_fields_are_the_ones_the_decoder_stores():
 def test_readme_says_what_ingest_without_a_config_does():
     defaults = Settings()
     text = " ".join(ingest_section().split("Without `--config`, `faultline ingest`", 1)[1].split("\n\n")[0].split())
-    for shown in (defaults.mqtt.topic_filters()[0], f"{defaults.mqtt.host}:{defaults.mqtt.port}",
+    for shown in (*defaults.mqtt.topic_filters(), f"{defaults.mqtt.host}:{defaults.mqtt.port}",
                   defaults.spool.path, defaults.store.path, defaults.ingest.dead_letter_path,
                   f"{defaults.metrics.host}:{defaults.metrics.port}"):
         assert shown in text, shown

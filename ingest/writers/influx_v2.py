@@ -7,6 +7,8 @@ several microseconds per point.
 
 from __future__ import annotations
 
+import ssl
+
 import urllib3.exceptions
 from influxdb_client import InfluxDBClient, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
@@ -39,15 +41,17 @@ class InfluxV2Writer(LineProtocolWriter):
     """
 
     def __init__(self, url: str, token: str, org: str, bucket: str, timeout: float = 10.0,
-                 max_lines: int = 5000, concurrency: int = 2):
+                 max_lines: int = 5000, concurrency: int = 2, ssl_context: ssl.SSLContext | None = None):
         super().__init__(max_lines, concurrency)
         self.url = url.rstrip("/")
         self.org = org
         self.bucket = bucket
         # retries=False: retrying is the drain loop's job (with its backoff and metrics), and the
         # classification below must see the first failure.
+        # ssl_context (StoreSettings.tls_context): CA bundle, client certificate, verification
         self._client = InfluxDBClient(url=self.url, token=token, org=org, timeout=int(timeout * 1000),
-                                      retries=False)
+                                      retries=False, ssl_context=ssl_context,
+                                      verify_ssl=ssl_context is None or ssl_context.verify_mode != ssl.CERT_NONE)
         self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
 
     def _close_client(self) -> None:
@@ -59,6 +63,8 @@ class InfluxV2Writer(LineProtocolWriter):
             self._write_api.write(bucket=self.bucket, org=self.org, record=body,
                                   write_precision=WritePrecision.NS)
         except ApiException as exc:
+            if exc.response is None:  # no answer (e.g. the TLS handshake failed): the client's reason says why
+                raise RetryableWriteError(f"cannot reach the store at {self.url}: {exc.reason}") from exc
             message = exc.message
             if isinstance(message, bytes):
                 message = message.decode("utf-8", "replace")

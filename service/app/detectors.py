@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from detectors import DetectorsConfig
 from service.app.deps import Reader, RuntimeDep, Tuner
-from service.app.schemas import BacktestIn, BacktestOut, DetectorsOut, ProposalIn, VersionOut
+from service.app.schemas import BacktestIn, BacktestOut, DetectorsOut, ProposalIn, ReloadOut, VersionOut
 from service.settings import describe_errors
 
 router = APIRouter(prefix="/api/v1/detectors", tags=["detectors"])
@@ -115,3 +115,25 @@ def start_shadow(number: int, rt: RuntimeDep, who: Tuner) -> DetectorsOut:
 def stop_shadow(rt: RuntimeDep, who: Tuner) -> DetectorsOut:
     rt.stop_shadow()
     return current(rt, who)
+
+
+@router.post("/reload", response_model=ReloadOut,
+             responses={409: {"description": "the service was started without a configuration file"},
+                        422: {"description": "the file does not validate; each problem is named, nothing changed"}})
+def reload(rt: RuntimeDep, who: Tuner) -> ReloadOut:
+    """Read the configuration file again and apply its ``detectors:`` section (as SIGHUP does): a new
+    version authored by the caller; checks the change leaves alone keep their state and open alerts.
+    When the file does not validate the version in force stays and the answer names every problem."""
+    from service.reload import ReloadRejected, log_outcome, reload_detectors
+
+    if rt.config_path is None:
+        raise HTTPException(409, detail="the service was started without a configuration file; nothing to reload")
+    try:
+        outcome = reload_detectors(rt, rt.config_path, who.name)
+    except ReloadRejected as exc:
+        rt.metrics.config_reloads.labels("rejected").inc()
+        raise HTTPException(422, detail={"message": f"not reloaded; v{rt.current_version()['number']} stays in force",
+                                         "problems": exc.problems}) from None
+    log_outcome(rt, outcome, rt.config_path, who.name)
+    return ReloadOut(previous=outcome.previous, current=VersionOut(**rt.current_version()), changes=outcome.changes,
+                     restart_needed=outcome.restart_needed)

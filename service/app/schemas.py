@@ -108,6 +108,13 @@ class VersionOut(BaseModel):
     config: dict[str, Any]
 
 
+class ReloadOut(BaseModel):
+    previous: int = Field(description="the version in force before the reload")
+    current: VersionOut = Field(description="the version in force now (the same when the file had no change)")
+    changes: list[str] = Field(description="changed keys of the detectors section, each 'key: old -> new'")
+    restart_needed: list[str] = Field(description="other sections that changed in the file; they apply at restart")
+
+
 class DetectorsOut(BaseModel):
     current: VersionOut
     shadow: int | None = Field(None, description="the version running in shadow mode, if any")

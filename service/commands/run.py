@@ -25,17 +25,19 @@ def _logging(level: str) -> None:
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
-def _serve(settings, embedded_broker: bool, announce, publisher=None) -> int:
-    """Run the runtime and the HTTP server on one asyncio loop until SIGINT/SIGTERM."""
+def _serve(settings, embedded_broker: bool, announce, publisher=None, config_path: Path | None = None) -> int:
+    """Run the runtime and the HTTP server on one asyncio loop until SIGINT/SIGTERM; SIGHUP reloads the
+    detectors section of ``config_path``."""
     import asyncio
     import signal
     import threading
 
     from service.compose import StartupError, build_service
+    from service.reload import reload_and_log
     from service.runtime import serve
 
     try:
-        service = build_service(settings, embedded_broker=embedded_broker)
+        service = build_service(settings, embedded_broker=embedded_broker, config_path=config_path)
     except StartupError as exc:
         typer.echo(f"faultline: cannot start: {exc}", err=True)
         return 2
@@ -46,6 +48,9 @@ def _serve(settings, embedded_broker: bool, announce, publisher=None) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        if config_path is not None:  # off the loop: reading and validating the file must not stall the API
+            loop.add_signal_handler(signal.SIGHUP, lambda: loop.run_in_executor(
+                None, reload_and_log, runtime, config_path, "SIGHUP"))
         runtime.start(ingest=True)
         stopped = threading.Event()
         if publisher is not None:
@@ -84,7 +89,7 @@ def run(
             typer.echo("no API tokens yet: create one with `faultline tokens create --role admin --config "
                        f"{config}`", err=True)
 
-    raise typer.Exit(_serve(settings, embedded_broker=False, announce=announce))
+    raise typer.Exit(_serve(settings, embedded_broker=False, announce=announce, config_path=config))
 
 
 def demo(

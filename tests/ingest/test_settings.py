@@ -65,9 +65,14 @@ def test_protocol_from_yaml_number_and_tls_url():
 
 def test_topic_filters_follow_the_template():
     # the reading filter already covers the gateway topics: one subscription, one delivery each
-    assert MqttSettings(topic="plant/{site}/{asset}/{sensor}").topic_filters() == ["plant/+/+/+"]
-    assert MqttSettings(topic="plant/{site}/{line}/{asset}/{sensor}").topic_filters() == [
+    assert MqttSettings(topic="plant/{site}/{asset}/{sensor}", codecs=[]).topic_filters() == ["plant/+/+/+"]
+    assert MqttSettings(topic="plant/{site}/{line}/{asset}/{sensor}", codecs=[]).topic_filters() == [
         "plant/+/+/+/+", "plant/+/_gateway/+"]
+    # the formats with topics of their own are subscribed to by default (mqtt.codecs)
+    assert MqttSettings(topic="plant/{site}/{asset}/{sensor}").topic_filters() == [
+        "plant/+/+/+", "spBv1.0/#", "v1/gateway/telemetry"]
+    assert MqttSettings(codecs=[{"topic": "faultline/tb/gateway/telemetry", "codec": "thingsboard_gateway"}]
+                        ).topic_filters() == ["faultline/+/+/+"]  # a route the template's filter covers
     assert MqttSettings(subscribe=["a/#"]).topic_filters() == ["a/#"]
     with pytest.raises(ValueError, match="sensor"):
         MqttSettings(topic="plant/{site}/{asset}")

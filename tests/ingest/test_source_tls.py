@@ -1,4 +1,6 @@
-"""TLS (mqtts://, CA file, client certificate) and username/password against a real Mosquitto."""
+"""TLS (mqtts://, CA file, client certificate, the server host-name check) and username/password against a
+real Mosquitto whose TLS listener requires a client certificate; the certificates are made by the test
+(`tests.tls`, the `cryptography` package)."""
 
 import os
 import subprocess
@@ -9,26 +11,9 @@ from ingest.settings import MqttSettings
 from ingest.source import MqttSource
 from tests import servers
 from tests.ingest.publishing import wait_for
+from tests.tls import make_pki
 
 pytestmark = pytest.mark.servers
-
-
-def openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-def make_certificates(d):
-    """A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA."""
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=faultline test CA",
-            "-keyout", "ca.key", "-out", "ca.crt", cwd=d)
-    for name, extra in (("server", "subjectAltName=IP:127.0.0.1"), ("client", "extendedKeyUsage=clientAuth")):
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", f"{name}.key",
-                "-out", f"{name}.csr", cwd=d)
-        (d / f"{name}.ext").write_text(extra + "\n")
-        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-                "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.crt", cwd=d)
-    for f in d.iterdir():
-        os.chmod(f, 0o644)  # mosquitto reads them as its own user
 
 
 class SecureMosquitto(servers.Mosquitto):
@@ -50,13 +35,15 @@ class SecureMosquitto(servers.Mosquitto):
         return cmd
 
 
+def start_secure_mosquitto(server_names=("127.0.0.1", "localhost")) -> SecureMosquitto:
+    server = SecureMosquitto()  # under /tmp: mosquitto drops to its own user, who cannot enter tmp_path
+    make_pki(server.root / "certs", server_names)
+    return server.start()
+
+
 @pytest.fixture
 def secure_mosquitto():
-    server = SecureMosquitto()  # under /tmp: mosquitto drops to its own user, who cannot enter tmp_path
-    certs = server.root / "certs"
-    certs.mkdir()
-    make_certificates(certs)
-    server.start()
+    server = start_secure_mosquitto()
     yield server
     server.close()
 
@@ -101,3 +88,37 @@ def test_wrong_password_is_refused_and_retried_not_crashed(secure_mosquitto, cap
         assert not source.connected.is_set()
     finally:
         source.stop()
+
+
+def test_a_source_without_a_client_certificate_is_refused_and_retries(secure_mosquitto, caplog):
+    certs = secure_mosquitto.root / "certs"
+    source = MqttSource(MqttSettings(url=f"mqtts://127.0.0.1:{secure_mosquitto.port}", client_id="tls-nocert",
+                                     ca_file=str(certs / "ca.crt"), username="gateway", password="s3cret",
+                                     reconnect_min_s=0.1, reconnect_max_s=0.5))
+    source.start()
+    try:
+        wait_for(lambda: caplog.text.count("reconnecting in") >= 2, 15, "the refusals, each logged and retried")
+        assert not source.connected.is_set()
+    finally:
+        source.stop()
+
+
+def test_the_server_host_name_is_checked_unless_tls_insecure(caplog):
+    broker = start_secure_mosquitto(server_names=("broker.plant.example",))  # we dial 127.0.0.1
+    try:
+        source = MqttSource(settings(broker, password="s3cret", client_id="tls-name"))
+        source.start()
+        try:
+            wait_for(lambda: "certificate is not valid for '127.0.0.1'" in caplog.text, 15,
+                     "the host-name mismatch, logged")
+            assert not source.connected.is_set()
+        finally:
+            source.stop()
+        insecure = MqttSource(settings(broker, password="s3cret", client_id="tls-insecure", tls_insecure=True))
+        insecure.start()
+        try:
+            assert insecure.connected.wait(15), "tls_insecure: true skips the host-name check"
+        finally:
+            insecure.stop()
+    finally:
+        broker.close()

@@ -1,5 +1,6 @@
 """`faultline tokens create` and `faultline run --config` in a subprocess against a real Mosquitto:
-ready once the broker is connected, serving the API to the token, stopping cleanly on SIGTERM."""
+ready once the broker is connected, serving the API to the token, reloading the detectors section on
+SIGHUP (and keeping it when the file is bad), stopping cleanly on SIGTERM."""
 
 from __future__ import annotations
 
@@ -18,10 +19,10 @@ from tests.servers import free_port
 pytestmark = pytest.mark.servers
 
 
-def test_run_serves_the_api_and_stops_on_sigterm(tmp_path, mosquitto):
+def test_run_serves_the_api_reloads_on_sighup_and_stops_on_sigterm(tmp_path, mosquitto):
     port, metrics_port = free_port(), free_port()
     config = tmp_path / "faultline.yaml"
-    config.write_text(yaml.safe_dump({
+    config.write_text(yaml.safe_dump(base := {
         "mqtt": {"url": mosquitto.url, "client_id": f"run-{port}"},
         "store": {"kind": "sqlite", "path": str(tmp_path / "readings.sqlite")},
         "spool": {"path": str(tmp_path / "spool")},
@@ -61,9 +62,38 @@ def test_run_serves_the_api_and_stops_on_sigterm(tmp_path, mosquitto):
         scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
         assert "faultline_detector_batches_total" in scraped and "faultline_readings_written_total" in scraped
         assert httpx.get(f"{url}/metrics").text.count("faultline_work_order_events") > 0
+
+        auth = {"Authorization": f"Bearer {token}"}
+        before = httpx.get(f"{url}/api/v1/detectors", headers=auth).json()["current"]
+        hot = {"sensor": "bearing_temp", "detector": "static_limit", "params": {"high": 77}, "fault_mode": "overheating"}
+        config.write_text(yaml.safe_dump({**base, "detectors": {"classes": {"default": {"checks": {"hot": hot}}}}}))
+        proc.send_signal(signal.SIGHUP)
+        current = _wait_for_version(url, auth, lambda v: v["number"] != before["number"])
+        assert current["author"] == "SIGHUP" and "classes.default.checks.hot" in current["note"]
+        assert current["config"]["classes"]["default"]["checks"]["hot"]["params"] == {"high": 77}
+        config.write_text(yaml.safe_dump({**base, "detectors": {"classes": {"default": {"checks": {
+            "hot": {**hot, "params": {"high": "very"}}}}}}}))
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(2)  # the rejected reload only logs; the version in force must not move
+        assert httpx.get(f"{url}/api/v1/detectors", headers=auth).json()["current"]["number"] == current["number"]
+
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
+        log = proc.stderr.read()
+        assert f"detector configuration reloaded from {config} by SIGHUP: v{before['number']} -> v{current['number']}" in log
+        assert f"detector configuration NOT reloaded (SIGHUP); v{current['number']} stays in force" in log
+        assert "detectors.classes.default.checks.hot" in log.split("NOT reloaded")[1].splitlines()[0]
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _wait_for_version(url: str, auth: dict, done, timeout: float = 20) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        current = httpx.get(f"{url}/api/v1/detectors", headers=auth).json()["current"]
+        if done(current):
+            return current
+        time.sleep(0.2)
+    raise AssertionError(f"the detector version did not change within {timeout} s (still v{current['number']})")
