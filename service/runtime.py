@@ -38,8 +38,9 @@ from service.readers import WAVEFORM, reader_for
 from service.settings import Settings, default_detectors_config, default_detectors_path, shipped_ticketing_config
 from service.state import ServiceDb
 from service.tokens import TokenStore
+from service.versions import DetectorVersions, current_version, log_fresh
 from service.waveforms import waveform_features
-from ticketing import (Actor, EscalationResponder, EscalationScheduler, FindingIn, FindingIntake, Lifecycle,
+from ticketing import (EscalationResponder, EscalationScheduler, FindingIn, FindingIntake, Lifecycle,
                        OrderEvent, ServiceDesk, Status, SystemClock, TicketingConfig, WorkOrderStore,
                        config_deadlines)
 from ticketing.adapters import Dispatcher
@@ -330,12 +331,6 @@ class Detection:
         rt.bus.publish("shadow_finding", {"id": fid, **record})
 
 
-def _log_fresh(engine: Engine) -> None:
-    if engine.fresh_checks:
-        log.warning("%s: these checks could not resume their saved state and start afresh (warm-up, open "
-                    "alerts forgotten): %s", engine.config_version, ", ".join(engine.fresh_checks))
-
-
 def _ns(at: datetime) -> int:
     return int(at.timestamp() * 1e6) * 1000
 
@@ -393,7 +388,8 @@ class Runtime:
                                      on_outcome=lambda channel, outcome: self.metrics.notifications.labels(
                                          channel, outcome).inc())
         self._dispatch_wake = threading.Event()
-        self._restore_shadow()
+        self.versions = DetectorVersions(self.db, self.detection, self.clock, lambda force: self.save_state(force))
+        self.versions.restore_shadow()
         self.pipeline: Pipeline | None = None
         self.broker = self._metrics_server = None
         self._spool = self._writer = None
@@ -422,7 +418,7 @@ class Runtime:
                 self.db.add_version(file_config.model_dump(mode="json", by_alias=True), digest, "applied",
                                     self.clock.now(), note=f"from {source}", author="config file")
             self.db.save_state("config_file", {"digest": digest}, self.clock.now())
-        current = self.current_version()
+        current = current_version(self.db)
         config = DetectorsConfig.model_validate(current["config"])
         label = f"v{current['number']}"
         log.info("detector configuration in force: v%d (%s), %d checks in %d asset classes", current["number"],
@@ -436,69 +432,11 @@ class Runtime:
             try:
                 engine = Engine.from_dict(config, saved, label)
                 log.info("detector state restored (%d streams)", len(saved.get("streams", [])))
-                _log_fresh(engine)
+                log_fresh(engine)
                 return engine
             except Exception:  # noqa: BLE001 - a state file from an incompatible version: start afresh, loudly
                 log.exception("could not restore the saved detector state; starting the detectors afresh")
         return Engine(config, label)
-
-    def current_version(self) -> dict[str, Any]:
-        return [v for v in self.db.versions() if v["status"] == "applied"][-1]
-
-    def apply_version(self, number: int) -> dict[str, Any]:
-        """Make version ``number`` the live configuration; unchanged checks keep their state."""
-        version = self.db.version(number)
-        if version is None:
-            raise KeyError(number)
-        config = DetectorsConfig.model_validate(version["config"])
-        now = self.clock.now()
-        with self.detection.lock:
-            current = self.current_version()
-            self.detection.engine = Engine.from_dict(config, self.detection.engine.to_dict(), f"v{number}")
-            _log_fresh(self.detection.engine)
-            if current["number"] != number:
-                self.db.set_version_status(current["number"], "superseded")
-            self.db.set_version_status(number, "applied", now)
-            if self.detection.shadow_version == number:
-                self.stop_shadow()
-        self.save_state(force=True)
-        return self.db.version(number)
-
-    def start_shadow(self, number: int) -> None:
-        version = self.db.version(number)
-        if version is None:
-            raise KeyError(number)
-        config = DetectorsConfig.model_validate(version["config"])
-        with self.detection.lock:
-            if self.detection.shadow_version is not None and self.detection.shadow_version != number:
-                old = self.db.version(self.detection.shadow_version)
-                if old and old["status"] == "shadow":
-                    self.db.set_version_status(old["number"], "proposed")
-            # from the live state: checks the proposal leaves unchanged start warm, with their alerts
-            self.detection.shadow = Engine.from_dict(config, self.detection.engine.to_dict(), f"v{number}-shadow")
-            self.detection.shadow_version = number
-            self.db.set_version_status(number, "shadow")
-        self.save_state(force=True)
-
-    def stop_shadow(self) -> None:
-        with self.detection.lock:
-            number = self.detection.shadow_version
-            self.detection.shadow = None
-            self.detection.shadow_version = None
-            if number is not None and (self.db.version(number) or {}).get("status") == "shadow":
-                self.db.set_version_status(number, "proposed")
-            self.db.drop_state("shadow")
-
-    def _restore_shadow(self) -> None:
-        saved = self.db.load_state("shadow")
-        if not saved:
-            return
-        version = self.db.version(saved["version"])
-        if version is None or version["status"] != "shadow":
-            return
-        config = DetectorsConfig.model_validate(version["config"])
-        self.detection.shadow = Engine.from_dict(config, saved["engine"], f"v{version['number']}-shadow")
-        self.detection.shadow_version = version["number"]
 
     def save_state(self, force: bool = False) -> None:
         """Save the engines' state (detector and alert arrays) when anything changed."""
@@ -600,16 +538,6 @@ class Runtime:
             log.info("intake queue drained (%d findings recorded on work orders)", done)
         self.metrics.intake_pending.set(pending)
         return done
-
-    def act(self, order_id: int, actor: Actor, action: str, **arguments):
-        """A lifecycle step on a stored order (``ServiceDesk.act``), as ``actor``."""
-        return self.desk.act(order_id, actor, action, **arguments)
-
-    def sla_status(self, order) -> dict[str, Any] | None:
-        if order.status is Status.CLOSED:
-            return None
-        policy = self.ticketing.policy_for(order.priority, order.service_type)
-        return self.ticketing.sla_clock(order.site, policy).status(order, self.clock.now()).as_json()
 
     # --- threads -------------------------------------------------------------------------------
     def feed(self, readings: Readings) -> None:
