@@ -54,7 +54,7 @@ def score(
     timestamp: Optional[str] = typer.Option(None, help="timestamp column (default: the first of timestamp, ts, "
                                                        "time, datetime, date); ISO 8601 or epoch s/ms/µs/ns"),
     ignore: str = typer.Option("", help="comma-separated columns that are not sensors, e.g. anomaly,changepoint"),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="only the one-line summary per file"),
+    quiet: bool = typer.Option(False, "--quiet/--no-quiet", "-q", help="only the one-line summary per file"),
 ) -> None:
     """Score CSV files with exactly the engine that runs live; write per-row scores and the findings.
 
@@ -116,7 +116,7 @@ def evaluate(
     duration: str = typer.Option("14d", help="simulated span, e.g. 14d"),
     config: Optional[Path] = typer.Option(None, "--config", "-c",
                                           help="detectors YAML (default config/detectors.yaml)"),
-    as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
+    as_json: bool = typer.Option(False, "--json/--no-json", help="print the result as JSON"),
 ) -> None:
     """Simulate the fleet offline, run detectors and rules, report recall, precision, false alarms, lead time.
 

@@ -56,7 +56,7 @@ def simulate(
     out: Optional[Path] = typer.Option(None, help="write files to this directory instead of publishing"),
     fmt: str = typer.Option("csv", "--format", help="file format with --out: csv or parquet"),
     labels: Optional[Path] = typer.Option(None, help="label file (.jsonl or .csv); default with --out: DIR/labels.jsonl"),
-    waveforms: bool = typer.Option(True, help="write acceleration waveform files with --out"),
+    waveforms: bool = typer.Option(True, "--waveforms/--no-waveforms", help="write acceleration waveform files with --out"),
     window: int = typer.Option(100, help="QoS-1 messages in flight before waiting for acknowledgements"),
     mode: Optional[str] = typer.Option(None, help="easy or hard (quantised sensors, load cycles, stops, heavy-tailed "
                                                   "noise, subtle faults, frozen sensors, outages); default: the fleet's"),

@@ -116,7 +116,7 @@ def kpis(
     until: Optional[str] = typer.Option(None, "--until", help="period end, ISO 8601 with offset (default: now)"),
     repeat_threshold: int = typer.Option(3, "--repeat-threshold", min=2,
                                          help="occurrences per asset in the period that flag it for root-cause analysis"),
-    as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+    as_json: bool = typer.Option(False, "--json/--no-json", help="print JSON instead of a table"),
     store: Optional[str] = typer.Option(None, "--store", help=_STORE_HELP),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
 ) -> None:
@@ -201,7 +201,7 @@ def list_orders(
 @tickets_app.command("notifications")
 def notifications(
     status: Optional[str] = typer.Option(None, "--status", help="pending, delivered or dead"),
-    retry: bool = typer.Option(False, "--retry", help="send the dead ones again (after fixing the receiver)"),
+    retry: bool = typer.Option(False, "--retry/--no-retry", help="send the dead ones again (after fixing the receiver)"),
     store: Optional[str] = typer.Option(None, "--store", help=_STORE_HELP),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
 ) -> None:
