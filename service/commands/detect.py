@@ -29,10 +29,15 @@ def load_detectors_config(path: Path | None):
 
     if path is None:
         return None
+    from service.settings import yaml_problem
+
     try:
         data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        typer.echo(f"{path}: cannot read: {exc}", err=True)
+    except OSError as exc:
+        typer.echo(f"{path}: cannot read: {exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from None
+    except yaml.YAMLError as exc:
+        typer.echo(f"{path}: {yaml_problem(exc)}", err=True)
         raise typer.Exit(2) from None
     section = data.get("detectors", data) if isinstance(data, dict) else data
     try:

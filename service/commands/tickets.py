@@ -92,7 +92,15 @@ def _existing_store(url: str):
     if parsed.get_backend_name() == "sqlite" and path not in (None, "", ":memory:") and not Path(path).exists():
         typer.echo(f"no work-order store at {path} (from {url}); `faultline run` creates it", err=True)
         raise typer.Exit(1)
-    return WorkOrderStore(url)
+    from sqlalchemy.exc import OperationalError
+
+    from service.compose import unreachable_database
+
+    try:
+        return WorkOrderStore(url)
+    except OperationalError as exc:
+        typer.echo(unreachable_database(url, exc), err=True)
+        raise typer.Exit(1) from None
 
 
 @tickets_app.command("verify-audit")

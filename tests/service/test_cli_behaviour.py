@@ -4,9 +4,16 @@ configuration file."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+import yaml
 import typer.main
+from typer.testing import CliRunner
 
 from service.cli import app
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def every_command(group, prefix: str = "faultline"):
@@ -25,3 +32,88 @@ def test_every_boolean_flag_has_its_no_spelling():
     assert flags, "no boolean flags found: the walk over the commands is broken"
     assert [f for f in flags if not f[2]] == []
     assert ("faultline demo", "--fast", ["--no-fast"]) in flags
+
+
+BAD_YAML = "mqtt:\n  url: mqtt://127.0.0.1:1883\n  topic: [unclosed\nstore:\n  kind: sqlite\n"
+
+
+@pytest.mark.parametrize("args", [
+    ["check-config", "{file}"],
+    ["run", "--config", "{file}"],
+    ["score", "--config", "{file}", "{csv}", "--out", "{dir}.csv"],
+    ["simulate", "--config", "{file}", "--out", "{dir}"],
+    ["tickets", "deadline", "--policy", "corrective", "--site", "north", "--opened", "2026-12-01T10:00+01:00",
+     "--config", "{file}"],
+    ["check-config", "config/faultline.yaml", "--fleet", "{file}"],
+])
+def test_bad_yaml_is_one_line_naming_file_and_line(tmp_path, args):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD_YAML)
+    csv = tmp_path / "readings.csv"
+    csv.write_text("ts,temp\n2026-01-01T00:00:00Z,1\n")
+    argv = [a.format(file=bad, csv=csv, dir=tmp_path / "out") for a in args]
+    argv = [str(ROOT / a) if a.startswith("config/") else a for a in argv]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    message = result.output.strip()
+    assert "Traceback" not in message
+    assert "line 4" in message and "bad.yaml" in message, message
+
+
+def test_paths_in_a_config_file_are_relative_to_that_file(tmp_path, monkeypatch):
+    from service.settings import load_settings
+
+    folder = tmp_path / "etc" / "faultline"
+    folder.mkdir(parents=True)
+    ticketing = yaml.safe_load((ROOT / "config" / "ticketing.yaml").read_text())["ticketing"]
+    ticketing["store_url"] = "sqlite:///data/workorders.sqlite"
+    (folder / "faultline.yaml").write_text(yaml.safe_dump({
+        "store": {"kind": "sqlite", "path": "data/readings.sqlite"},
+        "spool": {"path": "./data/spool"},
+        "ingest": {"dead_letter_path": "/srv/dead-letter.sqlite"},   # absolute: kept
+        "ticketing": ticketing,
+    }))
+    elsewhere = tmp_path / "somewhere-else"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    settings = load_settings("../etc/faultline/faultline.yaml")
+    assert settings.store.path == str(folder / "data/readings.sqlite")
+    assert Path(settings.spool.path) == folder / "data" / "spool"
+    assert settings.ingest.dead_letter_path == "/srv/dead-letter.sqlite"
+    assert settings.ticketing.store_url == f"sqlite:///{folder}/data/workorders.sqlite"
+    assert settings.service.state_path == "./var/service.sqlite"   # left out: the default, from the working directory
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound for a moment, then released)."""
+    from tests.servers import free_port
+
+    return free_port()
+
+
+@pytest.mark.parametrize("command", ["run", "tickets list"])
+def test_an_unreachable_work_order_database_is_one_line_naming_host_and_port(tmp_path, monkeypatch, command):
+    port = closed_port()
+    url = f"postgresql+psycopg://faultline@127.0.0.1:{port}/faultline"
+    ticketing = yaml.safe_load((ROOT / "config" / "ticketing.yaml").read_text())["ticketing"]
+    ticketing["store_url"] = url
+    config = tmp_path / "faultline.yaml"
+    config.write_text(yaml.safe_dump({"store": {"kind": "sqlite"}, "metrics": {"port": 0}, "service": {"port": 0},
+                                      "ticketing": ticketing}))
+    monkeypatch.chdir(tmp_path)
+    argv = ["run", "--config", str(config)] if command == "run" else ["tickets", "list", "--store", url]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code in (1, 2) and isinstance(result.exception, SystemExit), result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert f"cannot reach the work-order database at 127.0.0.1:{port}" in lines[-1], result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_unreachable_broker_is_one_line_naming_host_and_port(tmp_path):
+    port = closed_port()
+    result = CliRunner().invoke(app, ["simulate", "--config", str(ROOT / "config" / "fleet-quickstart.yaml"),
+                                      "--broker", f"mqtt://127.0.0.1:{port}", "--duration", "1m", "--speed", "0"])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert f"cannot connect to broker mqtt://127.0.0.1:{port}" in result.output.splitlines()[-1]
+    assert "Traceback" not in result.output
