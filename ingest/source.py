@@ -53,6 +53,10 @@ def message_key(topic: str, payload: bytes) -> int:
     digest = hashlib.blake2b(payload, digest_size=8, person=topic.encode()[:16])
     return int.from_bytes(digest.digest(), "little")
 
+#: With ``protocol: auto``, how long an MQTT 5 CONNECT may go unanswered before the broker is asked
+#: whether it answers MQTT 3.1.1 (a CONNACK on a local network takes milliseconds)
+PROBE_AFTER_S = 0.5
+
 # CONNACK codes meaning "this broker does not speak the protocol version we asked for"
 _UNSUPPORTED_PROTOCOL = {"Unsupported protocol version", "Unacceptable protocol version",
                          "Connection Refused: unacceptable protocol version."}
@@ -301,20 +305,45 @@ class MqttSource:
         return "5" if self._protocol == mqtt.MQTTv5 else "3.1.1"
 
     def _new_client(self) -> Client:
-        s = self.settings
         v5 = self._protocol == mqtt.MQTTv5
-        client = Client(CallbackAPIVersion.VERSION2, client_id=s.client_id, protocol=self._protocol,
-                             clean_session=None if v5 else False, manual_ack=True, reconnect_on_failure=False)
+        client = self._configured(Client(CallbackAPIVersion.VERSION2, client_id=self.settings.client_id,
+                                         protocol=self._protocol, clean_session=None if v5 else False,
+                                         manual_ack=True, reconnect_on_failure=False))
+        client.on_message = self._on_message
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        return client
+
+    def _configured(self, client: Client) -> Client:
+        """``client`` with the settings' credentials and TLS."""
+        s = self.settings
         if s.username is not None:
             client.username_pw_set(s.username, s.password.get_secret_value() if s.password else None)
         if s.tls:
             client.tls_set(ca_certs=s.ca_file, certfile=s.cert_file, keyfile=s.key_file,
                            cert_reqs=ssl.CERT_REQUIRED)
             client.tls_insecure_set(s.tls_insecure)
-        client.on_message = self._on_message
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
         return client
+
+    def _answers_mqtt311(self) -> bool:
+        """True when the broker answers an MQTT 3.1.1 CONNECT (a throwaway clean session of its own
+        client id) within ``connack_timeout_s``: asked while our MQTT 5 CONNECT waits for an answer."""
+        s = self.settings
+        answered = threading.Event()
+        probe = self._configured(Client(CallbackAPIVersion.VERSION2, client_id=f"{s.client_id}-probe",
+                                        protocol=mqtt.MQTTv311, clean_session=True, reconnect_on_failure=False))
+        probe.on_connect = lambda client, userdata, flags, code, properties: (
+            None if code.is_failure else answered.set())
+        try:
+            probe.connect(s.host, s.port, s.keepalive_s)
+        except (OSError, ssl.SSLError):
+            return False
+        probe.loop_start()
+        try:
+            return answered.wait(self.connack_timeout_s)
+        finally:
+            probe.disconnect()
+            probe.loop_stop()
 
     def _connect_properties(self) -> Properties | None:
         if self._protocol != mqtt.MQTTv5:
@@ -341,6 +370,16 @@ class MqttSource:
                 self._wait_before_retry(f"cannot connect to {s.host}:{s.port}: {exc}")
                 continue
             self._client.loop_start()
+            if (self._protocol == mqtt.MQTTv5 and s.protocol == "auto" and self.connections == 0
+                    and not self._lost.wait(PROBE_AFTER_S) and not self.connected.is_set()
+                    and self._answers_mqtt311() and not self.connected.is_set() and not self._lost.is_set()):
+                # a broker that answers MQTT 3.1.1 at once but leaves our MQTT 5 CONNECT unanswered
+                # (amqtt reads it as 3.1.1 and waits for bytes that never come) speaks 3.1.1 only
+                log.warning("no CONNACK from %s to MQTT 5 within %.1f s, while MQTT 3.1.1 is answered", s.url,
+                            PROBE_AFTER_S)
+                self._protocol_refused = True
+                self._client.disconnect()
+                self._lost.set()
             if not self._lost.wait(self.connack_timeout_s) and not self.connected.is_set():
                 # some MQTT 3.1.1-only brokers (amqtt) neither answer nor close on an MQTT 5 CONNECT
                 log.warning("no CONNACK from %s within %.0f s", s.url, self.connack_timeout_s)

@@ -46,11 +46,13 @@ def message(i):
 
 
 def test_auto_falls_back_to_mqtt_311_on_a_broker_that_only_speaks_it(caplog):
+    """amqtt leaves an MQTT 5 CONNECT unanswered: the source asks whether MQTT 3.1.1 is answered after
+    half a second, rather than waiting out the CONNACK timeout (5 s)."""
     port = free_port()
     with EmbeddedBroker(port=port):
         source = MqttSource(MqttSettings(url=f"mqtt://127.0.0.1:{port}", client_id="fallback", protocol="auto",
                                          reconnect_min_s=0.05))
-        source.connack_timeout_s = 1.0
+        assert source.connack_timeout_s == 5.0
         with caplog.at_level(logging.WARNING, logger="ingest.source"):
             source.start()
             try:
@@ -62,6 +64,30 @@ def test_auto_falls_back_to_mqtt_311_on_a_broker_that_only_speaks_it(caplog):
             finally:
                 source.stop()
     assert "falling back to MQTT 3.1.1" in caplog.text
+    assert "to MQTT 5 within 0.5 s, while MQTT 3.1.1 is answered" in caplog.text   # the probe, not the timeout
+    assert "within 5 s" not in caplog.text
+
+
+@pytest.mark.servers
+def test_auto_falls_back_to_mqtt_311_on_nats(caplog):
+    """nats-server, a real broker that speaks MQTT 3.1.1 only, refuses MQTT 5 with a CONNACK."""
+    from tests.servers import NatsMqtt
+
+    with NatsMqtt() as nats:
+        source = MqttSource(MqttSettings(url=nats.url, client_id="fallback-nats", protocol="auto",
+                                         reconnect_min_s=0.05))
+        with caplog.at_level(logging.WARNING, logger="ingest.source"):
+            source.start()
+            try:
+                assert source.connected.wait(15)
+                assert source.protocol == "3.1.1"
+                publish(nats.port, [message(7)])
+                [d] = taken(source, 1)
+                assert source.ack(d) == 1
+            finally:
+                source.stop()
+    assert "does not speak MQTT 5; falling back to MQTT 3.1.1" in caplog.text
+    assert "no CONNACK" not in caplog.text
 
 
 def test_resubscribes_when_the_broker_lost_the_session():
