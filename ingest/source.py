@@ -44,6 +44,18 @@ log = logging.getLogger(__name__)
 _STAMPS_KEPT = 100_000
 
 
+def topic_pattern(topic: str) -> str:
+    """The topic with every level after the first as ``+``: the label a stray topic is counted under.
+
+    >>> topic_pattern("plant/north/P-101/temp")
+    'plant/+/+/+'
+    >>> topic_pattern("$SYS/broker/uptime")
+    '$SYS/+/+'
+    """
+    first, _, rest = topic.partition("/")
+    return first + "/+" * (rest.count("/") + 1) if rest or topic.endswith("/") else first
+
+
 def message_key(topic: str, payload: bytes) -> int:
     """A stable 64-bit key of a message (topic and payload), for its remembered receive time.
 
@@ -92,14 +104,28 @@ class MqttSource:
         Jitter of the reconnect backoff.
     on_reconnect : callable, optional
         Called (no arguments) each time a connection after the first is made; for metrics.
+    on_outside : callable, optional
+        Called with the topic's pattern (`topic_pattern`) for each message on a topic that none of
+        ``settings.topic_filters()`` matches; for metrics.
+
+    Such a message comes from a subscription the broker keeps in our persistent session from an
+    earlier configuration. It is acknowledged in its turn and not stored; the first one of each
+    pattern is logged, naming the filters in force.
     """
 
     def __init__(self, settings: MqttSettings, clock: Callable[[], int] = time.time_ns,
-                 rng: random.Random | None = None, on_reconnect: Callable[[], None] | None = None):
+                 rng: random.Random | None = None, on_reconnect: Callable[[], None] | None = None,
+                 on_outside: Callable[[str], None] | None = None):
         self.settings = settings
         self._clock = clock
         self._backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s, rng=rng or random.Random())
         self._on_reconnect = on_reconnect
+        self._on_outside = on_outside
+        # filters without a "$share/<group>/" prefix: the topics they match
+        self._filters = [f.split("/", 2)[2] if f.startswith("$share/") else f for f in settings.topic_filters()]
+        self._inside: dict[str, bool] = {}   # topic -> matched by a filter (the newest _STAMPS_KEPT topics)
+        #: messages on topics outside our filters, by pattern
+        self.outside: dict[str, int] = {}
         self._protocol = mqtt.MQTTv311 if settings.protocol == "3.1.1" else mqtt.MQTTv5
         self._lock = threading.Lock()  # guards the pending lists and the connection generation
         self._messages: list[tuple[str, bytes, int]] = []
@@ -193,7 +219,40 @@ class MqttSource:
                 self._pending_bytes -= sum(len(m[1]) for m in taken.messages)
                 self._arrived.set()
         self._room.set()
+        self._leave_out_outside(taken)
         return taken
+
+    def _leave_out_outside(self, delivery: Delivery) -> None:
+        """Drop from ``delivery.messages`` those on topics outside our filters (their PUBACKs stay, in order)."""
+        inside = self._inside
+        if all(inside.get(topic) for topic, _, _ in delivery.messages):
+            return
+        kept = []
+        for message in delivery.messages:
+            topic = message[0]
+            known = inside.get(topic)
+            if known is None:
+                known = any(mqtt.topic_matches_sub(f, topic) for f in self._filters)
+                if len(inside) >= _STAMPS_KEPT:
+                    inside.clear()
+                inside[topic] = known
+            if known:
+                kept.append(message)
+            else:
+                self._outside_message(topic)
+        delivery.messages = kept
+
+    def _outside_message(self, topic: str) -> None:
+        pattern = topic_pattern(topic)
+        seen = self.outside.get(pattern, 0)
+        self.outside[pattern] = seen + 1
+        if not seen:
+            log.warning("a message on %s is outside the topic filters %s (a subscription the broker keeps in the "
+                        "session %r from an earlier configuration?): acknowledged and not stored; counted in "
+                        "faultline_messages_outside_subscription_total{pattern=%r}, logged once per pattern", topic,
+                        ", ".join(self._filters), self.settings.client_id, pattern)
+        if self._on_outside is not None:
+            self._on_outside(pattern)
 
     def remember_stamps(self, stamps: dict[int, int]) -> None:
         """Keep the receive times given to these messages (the newest ``_STAMPS_KEPT``)."""
@@ -405,4 +464,4 @@ class MqttSource:
         self._stopping.wait(delay)
 
 
-__all__ = ["Delivery", "MqttSource", "message_key"]
+__all__ = ["Delivery", "MqttSource", "message_key", "topic_pattern"]

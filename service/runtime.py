@@ -663,7 +663,8 @@ class Runtime:
         self._spool = Spool(s.spool.path, s.spool.max_bytes, s.spool.segment_bytes, s.spool.fsync)
         self._writer = build_writer(s.store)
         self.decoder = self.new_decoder(mqtt)
-        source = MqttSource(mqtt, on_reconnect=self.metrics.ingest.reconnects.inc)
+        source = MqttSource(mqtt, on_reconnect=self.metrics.ingest.reconnects.inc,
+                             on_outside=lambda pattern: self.metrics.ingest.outside_subscription.labels(pattern).inc())
         self.source = source
         self.pipeline = Pipeline.configured(source, self.decoder, self._spool, self._writer, self.dead_letters,
                                             self.metrics.ingest, s.store, s.spool, on_written=self.feed)
