@@ -69,8 +69,7 @@ def score(
     The findings, anomaly and data quality (stuck sensor, no data), go to `<out stem>.findings.jsonl`.
     Each file is scored independently with a fresh engine; the program starts once.
     """
-    import sys
-
+    from service.progress import progress_bar
     from service.scoring import score_csv
 
     if out is not None and len(data) > 1:
@@ -85,13 +84,10 @@ def score(
     for path in data:
         target = out if out is not None else out_dir / f"{path.stem}.scores.csv"
 
-        def progress(done: int, total: int, path=path) -> None:
-            if total > 50_000 and not quiet:
-                print(f"{path.name}: {done}/{total} rows", file=sys.stderr, flush=True)
-
         try:
-            summary = score_csv(path, target, cfg, asset=asset, timestamp_column=timestamp, ignore=ignored,
-                                progress=progress)
+            with progress_bar(f"scoring {path.name}", quiet, "rows") as progress:
+                summary = score_csv(path, target, cfg, asset=asset, timestamp_column=timestamp, ignore=ignored,
+                                    progress=progress)
         except (ValueError, OSError, UnicodeDecodeError) as exc:
             typer.echo(f"{path}: {exc}", err=True)
             failed += 1
@@ -122,6 +118,8 @@ def evaluate(
     config: Optional[Path] = typer.Option(None, "--config", "-c",
                                           help="detectors YAML (default config/detectors.yaml)"),
     as_json: bool = typer.Option(False, "--json/--no-json", help="print the result as JSON"),
+    quiet: bool = typer.Option(False, "--quiet/--no-quiet", "-q", help="no progress bar (none is drawn when stderr "
+                                                                      "is not a terminal either)"),
 ) -> None:
     """Simulate the fleet offline, run detectors and rules, report recall, precision, false alarms, lead time.
 
@@ -150,7 +148,14 @@ def evaluate(
         raise typer.Exit(2) from None
     chosen = list(getattr(fl.seeds, seeds)) if seeds else (seed or [1])
     start = datetime(2026, 1, 5, tzinfo=timezone.utc)
-    results = [run_evaluation(fl, s, start, parse_duration(duration), cfg, mode) for s in chosen]
+    from service.progress import progress_bar
+
+    results = []
+    with progress_bar("evaluating", quiet, "seeds") as progress:
+        progress(0, len(chosen))
+        for s in chosen:
+            results.append(run_evaluation(fl, s, start, parse_duration(duration), cfg, mode))
+            progress(len(results), len(chosen))
     if as_json:
         if seeds is None:
             typer.echo(json.dumps(results[0] if len(results) == 1 else results, indent=2))

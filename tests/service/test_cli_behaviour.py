@@ -4,6 +4,8 @@ configuration file."""
 
 from __future__ import annotations
 
+import io
+import sys
 from pathlib import Path
 
 import pytest
@@ -117,3 +119,40 @@ def test_an_unreachable_broker_is_one_line_naming_host_and_port(tmp_path):
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
     assert f"cannot connect to broker mqtt://127.0.0.1:{port}" in result.output.splitlines()[-1]
     assert "Traceback" not in result.output
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_progress_bar_is_drawn_on_a_terminal_and_not_when_quiet_or_piped(monkeypatch):
+    from service.progress import bars_wanted, progress_bar
+
+    assert bars_wanted(False, Terminal()) and not bars_wanted(True, Terminal())
+    assert not bars_wanted(False, io.StringIO())
+    for quiet, drawn in ((False, True), (True, False)):
+        screen = Terminal()
+        monkeypatch.setattr(sys, "stderr", screen)
+        with progress_bar("scoring pump.csv", quiet, "rows") as progress:
+            for done in range(0, 101, 25):
+                progress(done, 100)
+        assert ("scoring pump.csv" in screen.getvalue()) is drawn, screen.getvalue()
+
+
+def test_simulate_reports_progress_per_asset_and_draws_nothing_when_piped(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from simulators import Fleet
+    from simulators.output import write_fleet
+
+    fleet = Fleet.from_yaml(ROOT / "config" / "fleet-quickstart.yaml")
+    seen: list[tuple[int, int]] = []
+    write_fleet(fleet, tmp_path / "a", 1, datetime(2026, 1, 5, tzinfo=UTC), timedelta(minutes=10),
+                waveforms=False, progress=lambda done, total: seen.append((done, total)))
+    n = len(fleet.assets)
+    assert seen == [(i, n) for i in range(1, n + 1)]
+    result = CliRunner().invoke(app, ["simulate", "--config", str(ROOT / "config" / "fleet-quickstart.yaml"),
+                                      "--duration", "10m", "--out", str(tmp_path / "b"), "--no-waveforms"])
+    assert result.exit_code == 0, result.output
+    assert "writing" not in result.output and "━" not in result.output   # stderr is not a terminal here
