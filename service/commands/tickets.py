@@ -30,11 +30,13 @@ def register(app: typer.Typer) -> None:
 
 def load_ticketing(path: Path | None) -> TicketingConfig:
     """The ``ticketing:`` section of ``path`` (or of the shipped sample); exits 2 naming what is wrong."""
-    from service.settings import ConfigError, load_settings
+    from service.settings import ConfigError, load_settings, shipped_ticketing_config
     from ticketing.config import default_config_path
 
     source = path if path is not None else default_config_path()
     try:
+        if path is None:  # the shipped sample: its relative store_url is under the working directory, as for `run`
+            return shipped_ticketing_config()
         settings = load_settings(source)
     except ConfigError as exc:
         raise typer.BadParameter("; ".join(exc.problems), param_hint=f"--config {source}") from None
