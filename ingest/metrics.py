@@ -12,6 +12,9 @@ Names follow Prometheus conventions (``_total`` counters, base units)::
     faultline_write_retries_total                   retryable write failures (429, 5xx, connection)
     faultline_writer_stopped                        1 while a 401/403 or configuration error stops writing
     faultline_mqtt_reconnects_total                 connections made after the first
+    faultline_messages_outside_subscription_total{pattern}
+                                                    messages on topics no filter of ours matches (a stale
+                                                    subscription of the persistent session): acknowledged, not stored
     faultline_inflight_bytes                        payload bytes received from the broker, not yet taken
     faultline_dead_letter_bytes                     bytes the dead-letter store holds (its retention limit)
     faultline_dead_letters_expired_total{why}       dead letters deleted by retention (size, age)
@@ -78,6 +81,9 @@ class IngestMetrics:
         self.dead_letters_expired = Counter("faultline_dead_letters_expired", "Dead letters deleted by retention",
                                             ["why"], registry=r)
         self.reconnects = Counter("faultline_mqtt_reconnects", "MQTT connections made after the first", registry=r)
+        self.outside_subscription = Counter(
+            "faultline_messages_outside_subscription", "Messages on topics none of our topic filters matches "
+            "(acknowledged, not stored), by the topic's pattern", ["pattern"], registry=r)
 
     def dead_lettered(self, stage: str, reasons: list[str]) -> None:
         for reason in reasons:

@@ -486,7 +486,8 @@ def run_ingest(mqtt_settings: MqttSettings, store: StoreSettings, spool_settings
                                                                max_age_s=ingest.dead_letter_max_age_s))
         writer = build_writer(store)
         resources.callback(writer.close)
-        source = MqttSource(mqtt_settings, on_reconnect=metrics.reconnects.inc)
+        source = MqttSource(mqtt_settings, on_reconnect=metrics.reconnects.inc,
+                            on_outside=lambda pattern: metrics.outside_subscription.labels(pattern).inc())
         decoder = build_decoder(mqtt_settings, store, ingest, waveform_features, publish=source.publish)
         pipeline = Pipeline.configured(source, decoder, spool, writer, dead_letters, metrics, store, spool_settings)
         resources.enter_context(_stop_on_signals(stop))

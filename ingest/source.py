@@ -44,6 +44,18 @@ log = logging.getLogger(__name__)
 _STAMPS_KEPT = 100_000
 
 
+def topic_pattern(topic: str) -> str:
+    """The topic with every level after the first as ``+``: the label a stray topic is counted under.
+
+    >>> topic_pattern("plant/north/P-101/temp")
+    'plant/+/+/+'
+    >>> topic_pattern("$SYS/broker/uptime")
+    '$SYS/+/+'
+    """
+    first, _, rest = topic.partition("/")
+    return first + "/+" * (rest.count("/") + 1) if rest or topic.endswith("/") else first
+
+
 def message_key(topic: str, payload: bytes) -> int:
     """A stable 64-bit key of a message (topic and payload), for its remembered receive time.
 
@@ -52,6 +64,10 @@ def message_key(topic: str, payload: bytes) -> int:
     """
     digest = hashlib.blake2b(payload, digest_size=8, person=topic.encode()[:16])
     return int.from_bytes(digest.digest(), "little")
+
+#: With ``protocol: auto``, how long an MQTT 5 CONNECT may go unanswered before the broker is asked
+#: whether it answers MQTT 3.1.1 (a CONNACK on a local network takes milliseconds)
+PROBE_AFTER_S = 0.5
 
 # CONNACK codes meaning "this broker does not speak the protocol version we asked for"
 _UNSUPPORTED_PROTOCOL = {"Unsupported protocol version", "Unacceptable protocol version",
@@ -88,14 +104,28 @@ class MqttSource:
         Jitter of the reconnect backoff.
     on_reconnect : callable, optional
         Called (no arguments) each time a connection after the first is made; for metrics.
+    on_outside : callable, optional
+        Called with the topic's pattern (`topic_pattern`) for each message on a topic that none of
+        ``settings.topic_filters()`` matches; for metrics.
+
+    Such a message comes from a subscription the broker keeps in our persistent session from an
+    earlier configuration. It is acknowledged in its turn and not stored; the first one of each
+    pattern is logged, naming the filters in force.
     """
 
     def __init__(self, settings: MqttSettings, clock: Callable[[], int] = time.time_ns,
-                 rng: random.Random | None = None, on_reconnect: Callable[[], None] | None = None):
+                 rng: random.Random | None = None, on_reconnect: Callable[[], None] | None = None,
+                 on_outside: Callable[[str], None] | None = None):
         self.settings = settings
         self._clock = clock
         self._backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s, rng=rng or random.Random())
         self._on_reconnect = on_reconnect
+        self._on_outside = on_outside
+        # filters without a "$share/<group>/" prefix: the topics they match
+        self._filters = [f.split("/", 2)[2] if f.startswith("$share/") else f for f in settings.topic_filters()]
+        self._inside: dict[str, bool] = {}   # topic -> matched by a filter (the newest _STAMPS_KEPT topics)
+        #: messages on topics outside our filters, by pattern
+        self.outside: dict[str, int] = {}
         self._protocol = mqtt.MQTTv311 if settings.protocol == "3.1.1" else mqtt.MQTTv5
         self._lock = threading.Lock()  # guards the pending lists and the connection generation
         self._messages: list[tuple[str, bytes, int]] = []
@@ -196,7 +226,40 @@ class MqttSource:
                 self._pending_bytes -= sum(len(m[1]) for m in taken.messages)
                 self._arrived.set()
         self._room.set()
+        self._leave_out_outside(taken)
         return taken
+
+    def _leave_out_outside(self, delivery: Delivery) -> None:
+        """Drop from ``delivery.messages`` those on topics outside our filters (their PUBACKs stay, in order)."""
+        inside = self._inside
+        if all(inside.get(topic) for topic, _, _ in delivery.messages):
+            return
+        kept = []
+        for message in delivery.messages:
+            topic = message[0]
+            known = inside.get(topic)
+            if known is None:
+                known = any(mqtt.topic_matches_sub(f, topic) for f in self._filters)
+                if len(inside) >= _STAMPS_KEPT:
+                    inside.clear()
+                inside[topic] = known
+            if known:
+                kept.append(message)
+            else:
+                self._outside_message(topic)
+        delivery.messages = kept
+
+    def _outside_message(self, topic: str) -> None:
+        pattern = topic_pattern(topic)
+        seen = self.outside.get(pattern, 0)
+        self.outside[pattern] = seen + 1
+        if not seen:
+            log.warning("a message on %s is outside the topic filters %s (a subscription the broker keeps in the "
+                        "session %r from an earlier configuration?): acknowledged and not stored; counted in "
+                        "faultline_messages_outside_subscription_total{pattern=%r}, logged once per pattern", topic,
+                        ", ".join(self._filters), self.settings.client_id, pattern)
+        if self._on_outside is not None:
+            self._on_outside(pattern)
 
     def remember_stamps(self, stamps: dict[int, int]) -> None:
         """Keep the receive times given to these messages (the newest ``_STAMPS_KEPT``)."""
@@ -308,20 +371,45 @@ class MqttSource:
         return "5" if self._protocol == mqtt.MQTTv5 else "3.1.1"
 
     def _new_client(self) -> Client:
-        s = self.settings
         v5 = self._protocol == mqtt.MQTTv5
-        client = Client(CallbackAPIVersion.VERSION2, client_id=s.client_id, protocol=self._protocol,
-                             clean_session=None if v5 else False, manual_ack=True, reconnect_on_failure=False)
+        client = self._configured(Client(CallbackAPIVersion.VERSION2, client_id=self.settings.client_id,
+                                         protocol=self._protocol, clean_session=None if v5 else False,
+                                         manual_ack=True, reconnect_on_failure=False))
+        client.on_message = self._on_message
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        return client
+
+    def _configured(self, client: Client) -> Client:
+        """``client`` with the settings' credentials and TLS."""
+        s = self.settings
         if s.username is not None:
             client.username_pw_set(s.username, s.password.get_secret_value() if s.password else None)
         if s.tls:
             client.tls_set(ca_certs=s.ca_file, certfile=s.cert_file, keyfile=s.key_file,
                            cert_reqs=ssl.CERT_REQUIRED)
             client.tls_insecure_set(s.tls_insecure)
-        client.on_message = self._on_message
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
         return client
+
+    def _answers_mqtt311(self) -> bool:
+        """True when the broker answers an MQTT 3.1.1 CONNECT (a throwaway clean session of its own
+        client id) within ``connack_timeout_s``: asked while our MQTT 5 CONNECT waits for an answer."""
+        s = self.settings
+        answered = threading.Event()
+        probe = self._configured(Client(CallbackAPIVersion.VERSION2, client_id=f"{s.client_id}-probe",
+                                        protocol=mqtt.MQTTv311, clean_session=True, reconnect_on_failure=False))
+        probe.on_connect = lambda client, userdata, flags, code, properties: (
+            None if code.is_failure else answered.set())
+        try:
+            probe.connect(s.host, s.port, s.keepalive_s)
+        except (OSError, ssl.SSLError):
+            return False
+        probe.loop_start()
+        try:
+            return answered.wait(self.connack_timeout_s)
+        finally:
+            probe.disconnect()
+            probe.loop_stop()
 
     def _connect_properties(self) -> Properties | None:
         if self._protocol != mqtt.MQTTv5:
@@ -348,6 +436,16 @@ class MqttSource:
                 self._wait_before_retry(f"cannot connect to {s.host}:{s.port}: {exc}")
                 continue
             self._client.loop_start()
+            if (self._protocol == mqtt.MQTTv5 and s.protocol == "auto" and self.connections == 0
+                    and not self._lost.wait(PROBE_AFTER_S) and not self.connected.is_set()
+                    and self._answers_mqtt311() and not self.connected.is_set() and not self._lost.is_set()):
+                # a broker that answers MQTT 3.1.1 at once but leaves our MQTT 5 CONNECT unanswered
+                # (amqtt reads it as 3.1.1 and waits for bytes that never come) speaks 3.1.1 only
+                log.warning("no CONNACK from %s to MQTT 5 within %.1f s, while MQTT 3.1.1 is answered", s.url,
+                            PROBE_AFTER_S)
+                self._protocol_refused = True
+                self._client.disconnect()
+                self._lost.set()
             if not self._lost.wait(self.connack_timeout_s) and not self.connected.is_set():
                 # some MQTT 3.1.1-only brokers (amqtt) neither answer nor close on an MQTT 5 CONNECT
                 log.warning("no CONNACK from %s within %.0f s", s.url, self.connack_timeout_s)
@@ -373,4 +471,4 @@ class MqttSource:
         self._stopping.wait(delay)
 
 
-__all__ = ["Delivery", "MqttSource", "message_key"]
+__all__ = ["Delivery", "MqttSource", "message_key", "topic_pattern"]

@@ -23,6 +23,16 @@ class StartupError(RuntimeError):
     """Raised when the service cannot start as configured; the message is one line naming the cause."""
 
 
+def unreachable_database(url: str, exc: Exception) -> str:
+    """One line for a work-order database that refused the connection, naming its host and port."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}" if parsed.host or parsed.port else url
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return f"cannot reach the work-order database at {where} ({parsed.get_backend_name()}): {reason}"
+
+
 @dataclass
 class Service:
     """The running parts: the runtime (ingest, detection, work orders, escalation, notifications) and the app."""
@@ -46,7 +56,12 @@ def build_service(settings: Settings, *, clock: Clock | None = None, embedded_br
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise StartupError(problems[0] + more)
-    runtime = Runtime(settings, clock=clock, embedded_broker=embedded_broker, config_path=config_path)
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        runtime = Runtime(settings, clock=clock, embedded_broker=embedded_broker, config_path=config_path)
+    except OperationalError as exc:
+        raise StartupError(unreachable_database(ticketing.store_url, exc)) from None
     return Service(runtime, create_app(settings, runtime))
 
 
@@ -73,4 +88,4 @@ def shared_subscription_problems(settings: Settings) -> list[str]:
             for f in settings.mqtt.subscribe or [] if f.startswith(("$share/", "$queue/"))]
 
 
-__all__ = ["Service", "StartupError", "build_service"]
+__all__ = ["Service", "StartupError", "build_service", "unreachable_database"]

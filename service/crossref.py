@@ -56,8 +56,16 @@ def reference_problems(detectors: DetectorsConfig, ticketing: TicketingConfig,
 
 
 def load_fleet(path: str | Path) -> dict[str, Any]:
-    """A fleet file as plain data (only its sites, assets and criticalities are read here)."""
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    """A fleet file as plain data (only its sites, assets and criticalities are read here); raises
+    ``ConfigError`` naming the file and, for bad YAML, the line."""
+    from service.settings import ConfigError, yaml_problem
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read: {exc.strerror or exc}"]) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), [yaml_problem(exc)]) from exc
     return data if isinstance(data, dict) else {}
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from dataclasses import dataclass
+from typing import Protocol
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,20 @@ class Series:
     measurement: str
     field: str
     stored_sensor: str     # the sensor tag in the store
+
+
+class ReadingsReader(Protocol):
+    """What the API and the backtest read stored readings through (`SqliteReader`, `InfluxReader`)."""
+
+    measurement: str
+
+    def series(self) -> list[Series]: ...
+
+    def query(self, series: Series, start_ns: int, end_ns: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def ping(self) -> bool: ...
+
+    def close(self) -> None: ...
 
 
 def _series(site, asset, sensor, measurement, field) -> Series:
@@ -82,6 +97,7 @@ class InfluxReader:
         import httpx
 
         self.store = store
+        self.measurement = store.measurement
         auth = None
         if store.username:
             auth = (store.username, store.password.get_secret_value() if store.password else "")
@@ -134,11 +150,11 @@ class InfluxReader:
         self._http.close()
 
 
-def reader_for(store: StoreSettings):
+def reader_for(store: StoreSettings) -> ReadingsReader:
     """The reader for the ``store`` section."""
     if store.kind == "sqlite":
         return SqliteReader(store.path, store.measurement)
     return InfluxReader(store)
 
 
-__all__ = ["InfluxReader", "Series", "SqliteReader", "reader_for"]
+__all__ = ["InfluxReader", "ReadingsReader", "Series", "SqliteReader", "reader_for"]

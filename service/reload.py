@@ -6,7 +6,7 @@ and validated first (every section, and the cross-references `run` checks at sta
 is wrong the configuration in force stays and the error names each bad key. A valid change becomes a
 new applied detector version (author: who asked; note: the file and what changed), so the version
 list is the audit trail, and the log says the same. Checks the change leaves alone keep their
-streaming state and open alerts (`Runtime.apply_version`). Other sections (broker, store, …) are not
+streaming state and open alerts (`DetectorVersions.apply`). Other sections (broker, store, …) are not
 reloaded: a change to them is logged as needing a restart.
 """
 
@@ -92,14 +92,14 @@ def reload_detectors(runtime: "Runtime", path: Path, actor: str) -> ReloadOutcom
     problems = reference_problems(config, runtime.ticketing)
     if problems:
         raise ReloadRejected(str(path), problems)
-    before = runtime.current_version()
+    before = runtime.versions.current()
     restart_needed = [name for name in type(settings).model_fields if name != "detectors"
                       and getattr(settings, name) != getattr(runtime.settings, name)]
     diff = changes(before["config"], config.model_dump(mode="json", by_alias=True))
     if not diff:
         return ReloadOutcome(before["number"], before["number"], [], restart_needed)
     note = f"reloaded from {path} ({actor}): " + "; ".join(diff)
-    number = runtime.apply_config(config, note=note, author=actor)
+    number = runtime.versions.apply_config(config, note=note, author=actor)
     return ReloadOutcome(before["number"], number, diff, restart_needed)
 
 
@@ -110,7 +110,7 @@ def reload_and_log(runtime: "Runtime", path: Path, actor: str) -> ReloadOutcome 
     except ReloadRejected as exc:
         runtime.metrics.config_reloads.labels("rejected").inc()
         log.error("detector configuration NOT reloaded (%s); v%d stays in force: %s", actor,
-                  runtime.current_version()["number"], exc)
+                  runtime.versions.current()["number"], exc)
         return None
     log_outcome(runtime, outcome, path, actor)
     return outcome

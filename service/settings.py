@@ -111,8 +111,34 @@ def describe_errors(exc: ValidationError, data: Any) -> list[str]:
     return lines
 
 
-def settings_from_dict(data: Any, source: str = "configuration", env: dict[str, str] | None = None) -> Settings:
-    """Validate a parsed configuration; raises ``ConfigError`` naming every bad key and value."""
+#: Keys that name a file or folder. A relative one written in a configuration file is relative to the
+#: file's folder, so the same file means the same places whatever the working directory.
+PATH_KEYS = (("spool", "path"), ("store", "path"), ("ingest", "dead_letter_path"), ("service", "state_path"),
+             ("mqtt", "ca_file"), ("mqtt", "cert_file"), ("mqtt", "key_file"))
+_SQLITE_URL = "sqlite:///"
+
+
+def _relative_to(data: dict[str, Any], folder: Path) -> None:
+    """Make the relative paths of ``data`` (and a relative SQLite ``ticketing.store_url``) start at ``folder``."""
+    for section, key in PATH_KEYS:
+        block = data.get(section)
+        if isinstance(block, dict) and isinstance(block.get(key), str) and block[key]:
+            if not Path(block[key]).is_absolute():
+                block[key] = str(folder / block[key])
+    ticketing = data.get("ticketing")
+    url = ticketing.get("store_url") if isinstance(ticketing, dict) else None
+    if isinstance(url, str) and url.startswith(_SQLITE_URL):
+        path = url[len(_SQLITE_URL):]
+        if path and not path.startswith("/") and not path.startswith(":memory:"):
+            ticketing["store_url"] = _SQLITE_URL + str(folder / path)
+
+
+def settings_from_dict(data: Any, source: str = "configuration", env: dict[str, str] | None = None,
+                       folder: Path | None = None) -> Settings:
+    """Validate a parsed configuration; raises ``ConfigError`` naming every bad key and value.
+
+    With ``folder`` (the configuration file's), relative paths in ``data`` are taken relative to it.
+    """
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -121,6 +147,8 @@ def settings_from_dict(data: Any, source: str = "configuration", env: dict[str, 
     data = _expand_env(data, dict(os.environ) if env is None else env, "", problems)
     if problems:
         raise ConfigError(source, problems)
+    if folder is not None:
+        _relative_to(data, folder)
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
@@ -137,7 +165,9 @@ def yaml_problem(exc: yaml.YAMLError) -> str:
 
 
 def load_settings(path: str | Path | None, env: dict[str, str] | None = None) -> Settings:
-    """Read and validate a YAML configuration file; ``None`` gives the embedded default."""
+    """Read and validate a YAML configuration file; ``None`` gives the embedded default. Relative paths
+    written in the file are relative to the file's folder; those of keys it leaves out (the defaults)
+    are relative to the working directory."""
     if path is None:
         return Settings()
     path = Path(path)
@@ -147,7 +177,7 @@ def load_settings(path: str | Path | None, env: dict[str, str] | None = None) ->
         raise ConfigError(str(path), [f"cannot read: {exc.strerror}"]) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(str(path), [yaml_problem(exc)]) from exc
-    return settings_from_dict(data, str(path), env)
+    return settings_from_dict(data, str(path), env, folder=path.resolve().parent)
 
 
 def default_detectors_path() -> Path:
@@ -182,5 +212,5 @@ def shipped_ticketing_config(env: dict[str, str] | None = None) -> TicketingConf
         raise ConfigError(str(path), [f"ticketing.{p}" for p in describe_errors(exc, section)]) from exc
 
 
-__all__ = ["ConfigError", "ServiceSettings", "Settings", "default_detectors_config", "default_detectors_path",
-           "load_settings", "settings_from_dict", "shipped_ticketing_config"]
+__all__ = ["ConfigError", "PATH_KEYS", "ServiceSettings", "Settings", "default_detectors_config", "default_detectors_path",
+           "load_settings", "settings_from_dict", "shipped_ticketing_config", "yaml_problem"]

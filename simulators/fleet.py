@@ -378,7 +378,10 @@ class Fleet(_Model):
         except OSError as exc:
             raise FleetError(f"cannot read fleet file {path}: {exc}") from exc
         except yaml.YAMLError as exc:
-            raise FleetError(f"{path}: not valid YAML: {exc}") from exc
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise FleetError(f"{path}: not valid YAML{where}: {what}") from exc
         return cls.from_dict(data, source=str(path))
 
     @classmethod

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -73,18 +74,22 @@ def write_run(run: SimulationRun, out_dir: str | Path, fmt: str = "csv", wavefor
 
 def write_fleet(fleet: Fleet, out_dir: str | Path, seed: int, start: datetime, duration: timedelta,
                 fmt: str = "csv", waveforms: bool = True, scalar_period: timedelta | None = None,
-                mode: str | None = None) -> tuple[list[Path], list[Label], int]:
+                mode: str | None = None, progress: Callable[[int, int], None] | None = None
+                ) -> tuple[list[Path], list[Label], int]:
     """Generate and write one asset at a time (bounded memory for long runs of many assets).
 
     Returns the files written, the labels (not yet written) and the number of rows written.
     Byte-identical to `simulate_offline` followed by `write_run`. ``mode`` overrides the fleet's.
+    ``progress(assets written, assets)`` is called after each asset.
     """
     stream = iter_assets(fleet, seed, start, duration, scalar_period, mode)
     files, labels, rows = [], [], 0
-    for table, asset_labels in stream:
+    for done, (table, asset_labels) in enumerate(stream, 1):
         files += write_table(table, out_dir, fmt, waveforms)
         labels += asset_labels
         rows += int(np.count_nonzero(~table.lost))
+        if progress is not None:
+            progress(done, len(fleet.assets))
     return files, labels + stream.gateway_labels(), rows
 
 

@@ -157,16 +157,19 @@ def wire_labels(labels: list[Label], wires: dict[str, GatewayWire]) -> list[Labe
 
 
 def publish_messages(messages: Iterable[Message], publisher, speed: float, report: PublishReport,
-                     clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
-                     ) -> None:
+                     clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                     progress: Callable[[int], None] | None = None) -> None:
     """Publish in send order, pacing so ``speed`` simulated seconds pass per real second.
 
     ``speed`` 0 publishes as fast as the broker acknowledges. ``publisher`` needs ``publish(topic,
     payload)``; ``clock`` and ``sleep`` are passed in so tests can run paced code without waiting.
+    ``progress(simulated ns)`` is called with each message's simulated time.
     """
     started = clock()
     first_ns = None
     for msg in messages:
+        if progress is not None:
+            progress(msg.at_ns)
         if speed > 0:
             first_ns = msg.at_ns if first_ns is None else first_ns
             ahead = (msg.at_ns - first_ns) / 1e9 / speed - (clock() - started)
@@ -177,18 +180,24 @@ def publish_messages(messages: Iterable[Message], publisher, speed: float, repor
 
 
 def publish_run(run: SimulationRun, broker: str, speed: float = 0.0, window: int = 100,
-                clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
-                ) -> PublishReport:
+                clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                progress: Callable[[int, int], None] | None = None) -> PublishReport:
     """Publish a whole run to ``broker``; the report's labels carry the gateway wire-fault counts.
 
     Ctrl-C stops publishing cleanly: what was sent is acknowledged and the report says ``interrupted``.
+    ``progress(simulated seconds published, seconds in the run)`` follows the messages' simulated time.
     """
     messages, wires = run_messages(run)
     report = PublishReport()
     started = time.monotonic()
+    start_ns, total_s = int(run.start.timestamp() * 1e9), int(run.duration.total_seconds())
+    moved = None
+    if progress is not None:
+        def moved(at_ns: int) -> None:
+            progress(min(total_s, max(0, (at_ns - start_ns) // 1_000_000_000)), total_s)
     with MqttPublisher(broker, window=window) as publisher:
         try:
-            publish_messages(messages, publisher, speed, report, clock, sleep)
+            publish_messages(messages, publisher, speed, report, clock, sleep, moved)
         except KeyboardInterrupt:
             # a live run stopped by hand still gets its labels, counted up to what was sent
             report.interrupted = True

@@ -197,6 +197,24 @@ class InfluxDB(_Server):
         self.query(f'CREATE DATABASE "{name}"')
 
 
+class NatsMqtt(_Server):
+    """nats-server (Debian's 2.9) with its MQTT listener: a real broker that speaks MQTT 3.1.1 only
+    (it refuses an MQTT 5 CONNECT with "unacceptable protocol version"), sessions in JetStream."""
+
+    name = "nats"
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        conf = self.root / "nats.conf"
+        conf.write_text(f"listen: 127.0.0.1:{free_port()}\nserver_name: faultline-test\n"
+                        f'jetstream {{ store_dir: "{self.root}/jetstream" }}\n'
+                        f"mqtt {{ listen: 127.0.0.1:{self.port} }}\n")
+        return [_require("nats-server", "nats-server"), "-c", str(conf)]
+
+
 class VictoriaMetrics(_Server):
     """VictoriaMetrics, which accepts InfluxDB line protocol on the v2 ``/api/v2/write`` endpoint."""
 

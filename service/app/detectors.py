@@ -13,42 +13,46 @@ from fastapi import APIRouter, HTTPException
 from pydantic import ValidationError
 
 from detectors import DetectorsConfig
-from service.app.deps import Reader, RuntimeDep, Tuner
+from service.app.deps import ClockDep, Reader, ReadingsDep, RuntimeDep, TicketingDep, Tuner, VersionsDep
 from service.app.schemas import BacktestIn, BacktestOut, DetectorsOut, ProposalIn, ReloadOut, VersionOut
 from service.settings import describe_errors
+from service.versions import DetectorVersions
 
 router = APIRouter(prefix="/api/v1/detectors", tags=["detectors"])
 
 
-def _version(rt, number: int) -> dict:
-    found = rt.db.version(number)
+def _version(versions: DetectorVersions, number: int) -> dict:
+    found = versions.version(number)
     if found is None:
         raise HTTPException(404, detail=f"no detector configuration version {number}")
     return found
 
 
 @router.get("", response_model=DetectorsOut)
-def current(rt: RuntimeDep, who: Reader) -> DetectorsOut:
+def current(versions: VersionsDep, who: Reader) -> DetectorsOut:
     """The version in force, its checks, and the version in shadow mode (if any)."""
-    return DetectorsOut(current=VersionOut(**rt.current_version()), shadow=rt.detection.shadow_version,
-                        checks=rt.detection.engine.check_names or sorted(
-                            {n for c in rt.detection.engine.config.classes.values() for n in c.checks}))
+    return _state(versions)
+
+
+def _state(versions: DetectorVersions) -> DetectorsOut:
+    return DetectorsOut(current=VersionOut(**versions.current()), shadow=versions.shadow_version,
+                        checks=versions.check_names())
 
 
 @router.get("/versions", response_model=list[VersionOut])
-def versions(rt: RuntimeDep, who: Reader) -> list[VersionOut]:
+def list_versions(versions: VersionsDep, who: Reader) -> list[VersionOut]:
     """Every version, oldest first."""
-    return [VersionOut(**v) for v in rt.db.versions()]
+    return [VersionOut(**v) for v in versions.versions()]
 
 
 @router.get("/versions/{number}", response_model=VersionOut)
-def version(number: int, rt: RuntimeDep, who: Reader) -> VersionOut:
-    return VersionOut(**_version(rt, number))
+def version(number: int, versions: VersionsDep, who: Reader) -> VersionOut:
+    return VersionOut(**_version(versions, number))
 
 
 @router.post("/proposals", response_model=VersionOut, status_code=201,
              responses={422: {"description": "the configuration does not validate; each bad key is named"}})
-def propose(body: ProposalIn, rt: RuntimeDep, who: Reader) -> VersionOut:
+def propose(body: ProposalIn, versions: VersionsDep, who: Reader) -> VersionOut:
     """Record a proposed configuration (the whole ``detectors`` section) as a new version; nothing changes
     until it is applied. Anyone may propose; applying needs a reliability engineer or an admin."""
     try:
@@ -57,64 +61,63 @@ def propose(body: ProposalIn, rt: RuntimeDep, who: Reader) -> VersionOut:
         raise HTTPException(422, detail=describe_errors(exc, body.config)) from None
     except ValueError as exc:
         raise HTTPException(422, detail=[str(exc)]) from None
-    number = rt.db.add_version(config.model_dump(mode="json", by_alias=True), config.digest(), "proposed",
-                               rt.clock.now(), note=body.note, author=who.name)
-    return VersionOut(**rt.db.version(number))
+    return VersionOut(**versions.propose(config, body.note, who.name))
 
 
 @router.post("/proposals/{number}/backtest", response_model=BacktestOut)
-def run_backtest(number: int, rt: RuntimeDep, who: Reader, body: BacktestIn | None = None) -> BacktestOut:
+def run_backtest(number: int, versions: VersionsDep, store: ReadingsDep, ticketing: TicketingDep, clock: ClockDep,
+                 who: Reader, body: BacktestIn | None = None) -> BacktestOut:
     """Replay stored readings of ``[start, end)`` (default: the last 7 days) through the configuration in
     force and through version ``number``; compare findings, work orders and SLA hours."""
     from service.backtest import backtest
 
-    proposal = _version(rt, number)
-    now_version = rt.current_version()
+    proposal = _version(versions, number)
+    now_version = versions.current()
     body = body or BacktestIn()
-    end = body.end or rt.clock.now()
+    end = body.end or clock.now()
     start = body.start or end - timedelta(days=7)
     if start.tzinfo is None or end.tzinfo is None:
         raise HTTPException(422, detail="start and end need a time zone (add Z or +01:00)")
     if end <= start:
         raise HTTPException(422, detail=f"end {end.isoformat()} must be after start {start.isoformat()}")
-    result = backtest(rt.reader, (DetectorsConfig.model_validate(now_version["config"]), f"v{now_version['number']}"),
-                      (DetectorsConfig.model_validate(proposal["config"]), f"v{number}"), rt.ticketing, start, end)
+    result = backtest(store, (DetectorsConfig.model_validate(now_version["config"]), f"v{now_version['number']}"),
+                      (DetectorsConfig.model_validate(proposal["config"]), f"v{number}"), ticketing, start, end)
     return BacktestOut(**result)
 
 
 @router.post("/proposals/{number}/apply", response_model=VersionOut)
-def apply(number: int, rt: RuntimeDep, who: Tuner) -> VersionOut:
+def apply(number: int, versions: VersionsDep, who: Tuner) -> VersionOut:
     """Make version ``number`` live. Checks it leaves unchanged keep their state and open alerts."""
-    _version(rt, number)
-    return VersionOut(**rt.apply_version(number))
+    _version(versions, number)
+    return VersionOut(**versions.apply(number))
 
 
 @router.post("/rollback", response_model=VersionOut, responses={409: {"description": "nothing to roll back to"}})
-def rollback(rt: RuntimeDep, who: Tuner) -> VersionOut:
+def rollback(versions: VersionsDep, who: Tuner) -> VersionOut:
     """Apply again the version that was in force before the current one (itself kept as a version)."""
-    current_number = rt.current_version()["number"]
-    earlier = [v for v in rt.db.versions() if v["applied_at"] and v["number"] != current_number]
+    current_number = versions.current()["number"]
+    earlier = [v for v in versions.versions() if v["applied_at"] and v["number"] != current_number]
     if not earlier:
         raise HTTPException(409, detail="no earlier applied version to roll back to")
     previous = max(earlier, key=lambda v: v["applied_at"])
-    return VersionOut(**rt.apply_version(previous["number"]))
+    return VersionOut(**versions.apply(previous["number"]))
 
 
 @router.post("/proposals/{number}/shadow", response_model=DetectorsOut)
-def start_shadow(number: int, rt: RuntimeDep, who: Tuner) -> DetectorsOut:
+def start_shadow(number: int, versions: VersionsDep, who: Tuner) -> DetectorsOut:
     """Run version ``number`` live beside the current one; its findings are recorded
     (``/api/v1/findings?shadow=true``, with what it would have done) and open no work orders."""
-    version = _version(rt, number)
+    version = _version(versions, number)
     if version["status"] == "applied":
         raise HTTPException(409, detail=f"version {number} is the live configuration already")
-    rt.start_shadow(number)
-    return current(rt, who)
+    versions.start_shadow(number)
+    return _state(versions)
 
 
 @router.delete("/shadow", response_model=DetectorsOut)
-def stop_shadow(rt: RuntimeDep, who: Tuner) -> DetectorsOut:
-    rt.stop_shadow()
-    return current(rt, who)
+def stop_shadow(versions: VersionsDep, who: Tuner) -> DetectorsOut:
+    versions.stop_shadow()
+    return _state(versions)
 
 
 @router.post("/reload", response_model=ReloadOut,
@@ -123,7 +126,8 @@ def stop_shadow(rt: RuntimeDep, who: Tuner) -> DetectorsOut:
 def reload(rt: RuntimeDep, who: Tuner) -> ReloadOut:
     """Read the configuration file again and apply its ``detectors:`` section (as SIGHUP does): a new
     version authored by the caller; checks the change leaves alone keep their state and open alerts.
-    When the file does not validate the version in force stays and the answer names every problem."""
+    When the file does not validate the version in force stays and the answer names every problem.
+    (The whole runtime: a reload reads every section of the file and compares it with the running one.)"""
     from service.reload import ReloadRejected, log_outcome, reload_detectors
 
     if rt.config_path is None:
@@ -132,8 +136,8 @@ def reload(rt: RuntimeDep, who: Tuner) -> ReloadOut:
         outcome = reload_detectors(rt, rt.config_path, who.name)
     except ReloadRejected as exc:
         rt.metrics.config_reloads.labels("rejected").inc()
-        raise HTTPException(422, detail={"message": f"not reloaded; v{rt.current_version()['number']} stays in force",
+        raise HTTPException(422, detail={"message": f"not reloaded; v{rt.versions.current()['number']} stays in force",
                                          "problems": exc.problems}) from None
     log_outcome(rt, outcome, rt.config_path, who.name)
-    return ReloadOut(previous=outcome.previous, current=VersionOut(**rt.current_version()), changes=outcome.changes,
+    return ReloadOut(previous=outcome.previous, current=VersionOut(**rt.versions.current()), changes=outcome.changes,
                      restart_needed=outcome.restart_needed)

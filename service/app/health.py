@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.app.deps import RuntimeDep
+from service.app.deps import MetricsDep, ReadinessDep
 
 router = APIRouter(tags=["health"])
 
@@ -18,14 +18,14 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", responses={503: {"description": "a dependency is not ready; the body names it"}})
-def readyz(rt: RuntimeDep):
+def readyz(ready: ReadinessDep):
     """Ready: broker connected (when ingesting), store reachable, work-order DB open."""
-    checks = rt.ready()
+    checks = ready()
     ready = all(checks.values())
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
 
 @router.get("/metrics", response_class=Response)
-def metrics(rt: RuntimeDep) -> Response:
+def metrics(metrics: MetricsDep) -> Response:
     """Prometheus metrics of every stage (ingest, detectors, work orders, escalation)."""
-    return Response(generate_latest(rt.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

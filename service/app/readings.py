@@ -8,7 +8,7 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, HTTPException, Query
 
-from service.app.deps import Reader, RuntimeDep
+from service.app.deps import ClockDep, DetectionDep, Reader, ReadingsDep
 from service.app.schemas import ReadingsOut
 from service.readers import Series
 
@@ -28,7 +28,7 @@ def _ns(when: datetime) -> int:
 
 
 @router.get("", response_model=ReadingsOut)
-def readings(rt: RuntimeDep, who: Reader, asset: str, sensor: str,
+def readings(store: ReadingsDep, detection: DetectionDep, clock: ClockDep, who: Reader, asset: str, sensor: str,
              start: datetime | None = None, end: datetime | None = None,
              max_points: Annotated[int, Query(ge=10, le=100_000)] = 5000) -> ReadingsOut:
     """Readings with ``start <= ts < end`` (default: the last 24 h), thinned to ``max_points`` by striding.
@@ -36,21 +36,21 @@ def readings(rt: RuntimeDep, who: Reader, asset: str, sensor: str,
     ``sensor`` may name a waveform feature as ``accel.rms``. ``thresholds`` lists the parameters of
     each check watching this sensor, for drawing limits on a chart.
     """
-    end_at = _aware(end, rt.clock.now(), "end")
+    end_at = _aware(end, clock.now(), "end")
     start_at = _aware(start, end_at - timedelta(days=1), "start")
     if end_at <= start_at:
         raise HTTPException(422, detail=f"end {end_at.isoformat()} must be after start {start_at.isoformat()}")
-    matches = [s for s in rt.reader.series() if s.asset == asset and s.sensor == sensor]
-    series = matches[0] if matches else Series(None, asset, sensor, rt.settings.store.measurement, "value", sensor)
+    matches = [s for s in store.series() if s.asset == asset and s.sensor == sensor]
+    series = matches[0] if matches else Series(None, asset, sensor, store.measurement, "value", sensor)
     try:
-        ts, value = rt.reader.query(series, _ns(start_at), _ns(end_at))
+        ts, value = store.query(series, _ns(start_at), _ns(end_at))
     except Exception as exc:  # noqa: BLE001 - the store's refusal, said plainly
         raise HTTPException(502, detail=f"the time-series store did not answer: {exc}") from None
     downsampled = len(ts) > max_points
     if downsampled:
         pick = np.linspace(0, len(ts) - 1, max_points).astype(np.int64)
         ts, value = ts[pick], value[pick]
-    checks = rt.detection.engine.config.checks_for(asset)
+    checks = detection.engine.config.checks_for(asset)
     thresholds = {name: {"detector": c.detector, **c.params, **extra}
                   for name, (c, extra) in checks.items() if c.sensor in (sensor, "*")}
     return ReadingsOut(asset=asset, sensor=sensor, start=start_at, end=end_at,

@@ -12,9 +12,10 @@ from typing import Literal
 
 from fastapi import APIRouter, HTTPException
 
-from service.app.deps import Reader, RuntimeDep
+from service.app.deps import ClockDep, DeskDep, OrdersDep, Reader, TicketingDep
 from service.app.schemas import ActionIn, AuditEntryOut, WorkOrderOut
-from ticketing import Actor, InvalidTransition, OrderNotFound, PermissionDenied, Status, StoreError
+from ticketing import (Actor, Clock, InvalidTransition, OrderNotFound, PermissionDenied, Status, StoreError,
+                       TicketingConfig, WorkOrderStore)
 from ticketing.models import PRIORITIES, WorkOrder
 
 router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"])
@@ -30,8 +31,16 @@ _ARGUMENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
-def order_out(rt, order: WorkOrder) -> WorkOrderOut:
-    return WorkOrderOut(**order.model_dump(), number=order.number, sla=rt.sla_status(order))
+def sla_status(order: WorkOrder, ticketing: TicketingConfig, clock: Clock) -> dict | None:
+    """The order's response and resolution targets now (time left, met, breached); none once closed."""
+    if order.status is Status.CLOSED:
+        return None
+    policy = ticketing.policy_for(order.priority, order.service_type)
+    return ticketing.sla_clock(order.site, policy).status(order, clock.now()).as_json()
+
+
+def order_out(order: WorkOrder, ticketing: TicketingConfig, clock: Clock) -> WorkOrderOut:
+    return WorkOrderOut(**order.model_dump(), number=order.number, sla=sla_status(order, ticketing, clock))
 
 
 def _sla_left(order: WorkOrderOut) -> float:
@@ -42,38 +51,39 @@ def _sla_left(order: WorkOrderOut) -> float:
 
 
 @router.get("", response_model=list[WorkOrderOut])
-def list_orders(rt: RuntimeDep, who: Reader, status: Status | None = None, priority: str | None = None,
+def list_orders(orders: OrdersDep, ticketing: TicketingDep, clock: ClockDep, who: Reader, status: Status | None = None, priority: str | None = None,
                 site: str | None = None, asset: str | None = None, open_only: bool = False) -> list[WorkOrderOut]:
     """Orders ordered by SLA time left (most urgent first); filter by status, priority, site, asset;
     ``open_only`` leaves out resolved and closed ones."""
     if priority is not None and priority not in PRIORITIES:
         raise HTTPException(422, detail=f"unknown priority {priority!r} (known: {', '.join(PRIORITIES)})")
-    orders = [o for o in rt.orders.orders(status=status)
+    found = [o for o in orders.orders(status=status)
               if (priority is None or o.priority == priority) and (site is None or o.site == site)
               and (asset is None or o.asset == asset)
               and not (open_only and o.status in (Status.RESOLVED, Status.CLOSED))]
-    return sorted((order_out(rt, o) for o in orders), key=lambda o: (_sla_left(o), o.id))
+    return sorted((order_out(o, ticketing, clock) for o in found), key=lambda o: (_sla_left(o), o.id))
 
 
-def _get(rt, order_id: int) -> WorkOrder:
+def _get(orders: WorkOrderStore, order_id: int) -> WorkOrder:
     try:
-        return rt.orders.get(order_id)
+        return orders.get(order_id)
     except OrderNotFound as exc:
         raise HTTPException(404, detail=str(exc)) from None
 
 
 @router.get("/{order_id}", response_model=WorkOrderOut, responses={404: {"description": "no such order"}})
-def get_order(order_id: int, rt: RuntimeDep, who: Reader) -> WorkOrderOut:
-    return order_out(rt, _get(rt, order_id))
+def get_order(order_id: int, orders: OrdersDep, ticketing: TicketingDep, clock: ClockDep,
+              who: Reader) -> WorkOrderOut:
+    return order_out(_get(orders, order_id), ticketing, clock)
 
 
 @router.get("/{order_id}/audit", response_model=list[AuditEntryOut])
-def audit(order_id: int, rt: RuntimeDep, who: Reader) -> list[AuditEntryOut]:
+def audit(order_id: int, orders: OrdersDep, who: Reader) -> list[AuditEntryOut]:
     """Every change to the order, oldest first, with the order before and after (hash-chained)."""
-    _get(rt, order_id)
+    _get(orders, order_id)
     return [AuditEntryOut(seq=e.seq, at=e.at, actor=e.actor, action=e.action,
                           before=json.loads(e.before) if e.before else None, after=json.loads(e.after), hash=e.hash)
-            for e in rt.orders.audit_entries() if e.order_id == order_id]
+            for e in orders.audit_entries() if e.order_id == order_id]
 
 
 @router.post("/{order_id}/{action}", response_model=WorkOrderOut,
@@ -81,7 +91,8 @@ def audit(order_id: int, rt: RuntimeDep, who: Reader) -> list[AuditEntryOut]:
                         404: {"description": "no such order"},
                         409: {"description": "the step does not follow from the order's status"},
                         422: {"description": "a required argument is missing or unknown"}})
-def act(order_id: int, action: Step, rt: RuntimeDep, who: Reader, body: ActionIn | None = None) -> WorkOrderOut:
+def act(order_id: int, action: Step, desk: DeskDep, ticketing: TicketingDep, clock: ClockDep, who: Reader,
+        body: ActionIn | None = None) -> WorkOrderOut:
     """Take a lifecycle step as the token's holder (name and role).
 
     Arguments: ``assign`` {engineer}; ``hold`` {reason: awaiting_parts | awaiting_customer};
@@ -95,7 +106,7 @@ def act(order_id: int, action: Step, rt: RuntimeDep, who: Reader, body: ActionIn
     if missing := [n for n in needs if n not in given]:
         raise HTTPException(422, detail=f"{action} needs {', '.join(missing)}")
     try:
-        order = rt.act(order_id, Actor(who.name, who.role.value), action, **given)
+        order = desk.act(order_id, Actor(who.name, who.role.value), action, **given)
     except OrderNotFound as exc:
         raise HTTPException(404, detail=str(exc)) from None
     except PermissionDenied as exc:
@@ -106,4 +117,4 @@ def act(order_id: int, action: Step, rt: RuntimeDep, who: Reader, body: ActionIn
         raise HTTPException(409, detail=str(exc)) from None
     except ValueError as exc:
         raise HTTPException(422, detail=str(exc)) from None
-    return order_out(rt, order)
+    return order_out(order, ticketing, clock)

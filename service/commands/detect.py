@@ -29,10 +29,15 @@ def load_detectors_config(path: Path | None):
 
     if path is None:
         return None
+    from service.settings import yaml_problem
+
     try:
         data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        typer.echo(f"{path}: cannot read: {exc}", err=True)
+    except OSError as exc:
+        typer.echo(f"{path}: cannot read: {exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from None
+    except yaml.YAMLError as exc:
+        typer.echo(f"{path}: {yaml_problem(exc)}", err=True)
         raise typer.Exit(2) from None
     section = data.get("detectors", data) if isinstance(data, dict) else data
     try:
@@ -54,7 +59,7 @@ def score(
     timestamp: Optional[str] = typer.Option(None, help="timestamp column (default: the first of timestamp, ts, "
                                                        "time, datetime, date); ISO 8601 or epoch s/ms/µs/ns"),
     ignore: str = typer.Option("", help="comma-separated columns that are not sensors, e.g. anomaly,changepoint"),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="only the one-line summary per file"),
+    quiet: bool = typer.Option(False, "--quiet/--no-quiet", "-q", help="only the one-line summary per file"),
 ) -> None:
     """Score CSV files with exactly the engine that runs live; write per-row scores and the findings.
 
@@ -64,8 +69,7 @@ def score(
     The findings, anomaly and data quality (stuck sensor, no data), go to `<out stem>.findings.jsonl`.
     Each file is scored independently with a fresh engine; the program starts once.
     """
-    import sys
-
+    from service.progress import progress_bar
     from service.scoring import score_csv
 
     if out is not None and len(data) > 1:
@@ -80,13 +84,10 @@ def score(
     for path in data:
         target = out if out is not None else out_dir / f"{path.stem}.scores.csv"
 
-        def progress(done: int, total: int, path=path) -> None:
-            if total > 50_000 and not quiet:
-                print(f"{path.name}: {done}/{total} rows", file=sys.stderr, flush=True)
-
         try:
-            summary = score_csv(path, target, cfg, asset=asset, timestamp_column=timestamp, ignore=ignored,
-                                progress=progress)
+            with progress_bar(f"scoring {path.name}", quiet, "rows") as progress:
+                summary = score_csv(path, target, cfg, asset=asset, timestamp_column=timestamp, ignore=ignored,
+                                    progress=progress)
         except (ValueError, OSError, UnicodeDecodeError) as exc:
             typer.echo(f"{path}: {exc}", err=True)
             failed += 1
@@ -116,7 +117,9 @@ def evaluate(
     duration: str = typer.Option("14d", help="simulated span, e.g. 14d"),
     config: Optional[Path] = typer.Option(None, "--config", "-c",
                                           help="detectors YAML (default config/detectors.yaml)"),
-    as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
+    as_json: bool = typer.Option(False, "--json/--no-json", help="print the result as JSON"),
+    quiet: bool = typer.Option(False, "--quiet/--no-quiet", "-q", help="no progress bar (none is drawn when stderr "
+                                                                      "is not a terminal either)"),
     dask: Optional[str] = typer.Option(None, "--dask", help="run the seeds on a Dask cluster: 'local' (a worker "
                                                             "process per core) or a scheduler address tcp://host:8786"),
 ) -> None:
@@ -147,15 +150,23 @@ def evaluate(
         raise typer.Exit(2) from None
     chosen = list(getattr(fl.seeds, seeds)) if seeds else (seed or [1])
     start = datetime(2026, 1, 5, tzinfo=timezone.utc)
-    span = parse_duration(duration)
-    if dask is None:
-        results = [run_evaluation(fl, s, start, span, cfg, mode) for s in chosen]
-    else:  # seeds are independent runs: one task each, the same results as one after the other
-        from service.fanout import dask_client
+    from service.progress import progress_bar
 
-        with dask_client(dask) as client:
-            results = client.gather([client.submit(run_evaluation, fl, s, start, span, cfg, mode, pure=False)
-                                     for s in chosen])
+    span = parse_duration(duration)
+    results = []
+    with progress_bar("evaluating", quiet, "seeds") as progress:
+        progress(0, len(chosen))
+        if dask is None:
+            for s in chosen:
+                results.append(run_evaluation(fl, s, start, span, cfg, mode))
+                progress(len(results), len(chosen))
+        else:  # seeds are independent runs: one task each, the same results as one after the other
+            from service.fanout import dask_client
+
+            with dask_client(dask) as client:
+                results = client.gather([client.submit(run_evaluation, fl, s, start, span, cfg, mode, pure=False)
+                                         for s in chosen])
+            progress(len(results), len(chosen))
     if as_json:
         if seeds is None:
             typer.echo(json.dumps(results[0] if len(results) == 1 else results, indent=2))

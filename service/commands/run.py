@@ -97,7 +97,7 @@ def demo(
     mqtt_port: int = typer.Option(1883, "--mqtt-port", help="broker port on 127.0.0.1; an in-process broker "
                                                             "starts there when none answers"),
     data_dir: Path = typer.Option(Path("var/demo"), "--data-dir", help="where the demo keeps its files (wiped at start)"),
-    fast: bool = typer.Option(False, "--fast", help="send the simulated history in 20 s instead of 90 s"),
+    fast: bool = typer.Option(False, "--fast/--no-fast", help="send the simulated history in 20 s instead of 90 s"),
     log_level: str = typer.Option("WARNING", help="DEBUG, INFO, WARNING or ERROR"),
 ) -> None:
     """A simulated fleet in which a bearing fails: live readings, a finding, then a work order, within two minutes."""

@@ -56,10 +56,12 @@ def simulate(
     out: Optional[Path] = typer.Option(None, help="write files to this directory instead of publishing"),
     fmt: str = typer.Option("csv", "--format", help="file format with --out: csv or parquet"),
     labels: Optional[Path] = typer.Option(None, help="label file (.jsonl or .csv); default with --out: DIR/labels.jsonl"),
-    waveforms: bool = typer.Option(True, help="write acceleration waveform files with --out"),
+    waveforms: bool = typer.Option(True, "--waveforms/--no-waveforms", help="write acceleration waveform files with --out"),
     window: int = typer.Option(100, help="QoS-1 messages in flight before waiting for acknowledgements"),
     mode: Optional[str] = typer.Option(None, help="easy or hard (quantised sensors, load cycles, stops, heavy-tailed "
                                                   "noise, subtle faults, frozen sensors, outages); default: the fleet's"),
+    quiet: bool = typer.Option(False, "--quiet/--no-quiet", "-q", help="no progress bar (none is drawn when stderr "
+                                                                      "is not a terminal either)"),
 ) -> None:
     """Generate the fleet's readings and either publish them over MQTT or write them to files.
 
@@ -101,7 +103,11 @@ def simulate(
     if out is not None:
         from simulators.output import write_fleet, write_labels
 
-        files, truth, rows = write_fleet(fleet, out, chosen_seed, when, span, fmt, waveforms, sample_period, mode)
+        from service.progress import progress_bar
+
+        with progress_bar("writing", quiet, "assets") as progress:
+            files, truth, rows = write_fleet(fleet, out, chosen_seed, when, span, fmt, waveforms, sample_period, mode,
+                                             progress)
         label_file = write_labels(truth, labels or out / "labels.jsonl")
         typer.echo(f"wrote {len(files)} files ({rows} rows) to {out} and {len(truth)} labels to {label_file}")
         return
@@ -109,8 +115,11 @@ def simulate(
     run = simulate_offline(fleet, seed=chosen_seed, start=when, duration=span, scalar_period=sample_period, mode=mode)
     from simulators.publish import BrokerError, publish_run
 
+    from service.progress import progress_bar
+
     try:
-        report = publish_run(run, target, speed=speed, window=window)
+        with progress_bar("publishing", quiet, "simulated s") as progress:
+            report = publish_run(run, target, speed=speed, window=window, progress=progress)
     except BrokerError as exc:
         _fail(str(exc))
     if labels is not None:

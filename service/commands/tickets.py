@@ -30,11 +30,13 @@ def register(app: typer.Typer) -> None:
 
 def load_ticketing(path: Path | None) -> TicketingConfig:
     """The ``ticketing:`` section of ``path`` (or of the shipped sample); exits 2 naming what is wrong."""
-    from service.settings import ConfigError, load_settings
+    from service.settings import ConfigError, load_settings, shipped_ticketing_config
     from ticketing.config import default_config_path
 
     source = path if path is not None else default_config_path()
     try:
+        if path is None:  # the shipped sample: its relative store_url is under the working directory, as for `run`
+            return shipped_ticketing_config()
         settings = load_settings(source)
     except ConfigError as exc:
         raise typer.BadParameter("; ".join(exc.problems), param_hint=f"--config {source}") from None
@@ -92,7 +94,15 @@ def _existing_store(url: str):
     if parsed.get_backend_name() == "sqlite" and path not in (None, "", ":memory:") and not Path(path).exists():
         typer.echo(f"no work-order store at {path} (from {url}); `faultline run` creates it", err=True)
         raise typer.Exit(1)
-    return WorkOrderStore(url)
+    from sqlalchemy.exc import OperationalError
+
+    from service.compose import unreachable_database
+
+    try:
+        return WorkOrderStore(url)
+    except OperationalError as exc:
+        typer.echo(unreachable_database(url, exc), err=True)
+        raise typer.Exit(1) from None
 
 
 @tickets_app.command("verify-audit")
@@ -116,7 +126,7 @@ def kpis(
     until: Optional[str] = typer.Option(None, "--until", help="period end, ISO 8601 with offset (default: now)"),
     repeat_threshold: int = typer.Option(3, "--repeat-threshold", min=2,
                                          help="occurrences per asset in the period that flag it for root-cause analysis"),
-    as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+    as_json: bool = typer.Option(False, "--json/--no-json", help="print JSON instead of a table"),
     store: Optional[str] = typer.Option(None, "--store", help=_STORE_HELP),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
 ) -> None:
@@ -201,7 +211,7 @@ def list_orders(
 @tickets_app.command("notifications")
 def notifications(
     status: Optional[str] = typer.Option(None, "--status", help="pending, delivered or dead"),
-    retry: bool = typer.Option(False, "--retry", help="send the dead ones again (after fixing the receiver)"),
+    retry: bool = typer.Option(False, "--retry/--no-retry", help="send the dead ones again (after fixing the receiver)"),
     store: Optional[str] = typer.Option(None, "--store", help=_STORE_HELP),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
 ) -> None:

@@ -46,11 +46,13 @@ def message(i):
 
 
 def test_auto_falls_back_to_mqtt_311_on_a_broker_that_only_speaks_it(caplog):
+    """amqtt leaves an MQTT 5 CONNECT unanswered: the source asks whether MQTT 3.1.1 is answered after
+    half a second, rather than waiting out the CONNACK timeout (5 s)."""
     port = free_port()
     with EmbeddedBroker(port=port):
         source = MqttSource(MqttSettings(url=f"mqtt://127.0.0.1:{port}", client_id="fallback", protocol="auto",
                                          reconnect_min_s=0.05))
-        source.connack_timeout_s = 1.0
+        assert source.connack_timeout_s == 5.0
         with caplog.at_level(logging.WARNING, logger="ingest.source"):
             source.start()
             try:
@@ -62,6 +64,30 @@ def test_auto_falls_back_to_mqtt_311_on_a_broker_that_only_speaks_it(caplog):
             finally:
                 source.stop()
     assert "falling back to MQTT 3.1.1" in caplog.text
+    assert "to MQTT 5 within 0.5 s, while MQTT 3.1.1 is answered" in caplog.text   # the probe, not the timeout
+    assert "within 5 s" not in caplog.text
+
+
+@pytest.mark.servers
+def test_auto_falls_back_to_mqtt_311_on_nats(caplog):
+    """nats-server, a real broker that speaks MQTT 3.1.1 only, refuses MQTT 5 with a CONNACK."""
+    from tests.servers import NatsMqtt
+
+    with NatsMqtt() as nats:
+        source = MqttSource(MqttSettings(url=nats.url, client_id="fallback-nats", protocol="auto",
+                                         reconnect_min_s=0.05))
+        with caplog.at_level(logging.WARNING, logger="ingest.source"):
+            source.start()
+            try:
+                assert source.connected.wait(15)
+                assert source.protocol == "3.1.1"
+                publish(nats.port, [message(7)])
+                [d] = taken(source, 1)
+                assert source.ack(d) == 1
+            finally:
+                source.stop()
+    assert "does not speak MQTT 5; falling back to MQTT 3.1.1" in caplog.text
+    assert "no CONNACK" not in caplog.text
 
 
 def test_resubscribes_when_the_broker_lost_the_session():
@@ -296,3 +322,45 @@ def test_auto_falls_back_to_mqtt_311_when_the_broker_refuses_mqtt_5(refusal, cap
     finally:
         source.stop()
         broker.close()
+
+
+def test_messages_outside_the_topic_filters_are_counted_logged_once_and_acknowledged(own_mosquitto, caplog):
+    """The broker keeps the subscription of an earlier configuration in the persistent session: its
+    messages are acknowledged (in their turn), not stored, counted per pattern and logged once."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    earlier = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="narrowed", protocol=mqtt.MQTTv311,
+                          clean_session=False)
+    earlier.connect("127.0.0.1", own_mosquitto.port)
+    earlier.loop_start()
+    earlier.subscribe("faultline/+/+/+", qos=1)[1]
+    time.sleep(0.5)
+    earlier.disconnect()
+    earlier.loop_stop()
+
+    counted: list[str] = []
+    settings = MqttSettings(url=own_mosquitto.url, client_id="narrowed", protocol="3.1.1",
+                            subscribe=["faultline/north/+/+"])
+    source = MqttSource(settings, on_outside=counted.append)
+    source.start()
+    try:
+        assert source.connected.wait(10)
+        with caplog.at_level(logging.WARNING, logger="ingest.source"):
+            publish(own_mosquitto.port, [("faultline/south/F-201/temp", b'{"value": 1}'),
+                                         ("faultline/north/P-101/temp", b'{"value": 2}'),
+                                         ("faultline/south/F-202/temp", b'{"value": 3}')])
+            deliveries, deadline = [], time.monotonic() + 10
+            while sum(len(d.acks) for d in deliveries) < 3 and time.monotonic() < deadline:
+                if (d := source.take(timeout=0.1)) is not None:   # one of stray messages only holds no message
+                    deliveries.append(d)
+        assert [t for d in deliveries for t, _, _ in d.messages] == ["faultline/north/P-101/temp"]
+        assert sum(source.ack(d) for d in deliveries) == 3   # the stray ones are acknowledged too
+        assert counted == ["faultline/+/+/+", "faultline/+/+/+"] and source.outside == {"faultline/+/+/+": 2}
+        assert caplog.text.count("is outside the topic filters faultline/north/+/+") == 1
+        time.sleep(0.5)  # the PUBACKs are written by paho's network thread
+    finally:
+        source.stop()
+    # acknowledged: nothing comes again on the next connection
+    with running(settings) as again:
+        assert again.take(timeout=1.0) is None

@@ -63,7 +63,7 @@ def test_bearing_fault_through_mosquitto_and_influxdb_becomes_one_work_order(tmp
 
             # the backtest reads the same history back from InfluxDB: the configuration in force finds
             # what it found live; a stricter zone C boundary for group 2 finds nothing
-            config = runtime.current_version()["config"]
+            config = runtime.versions.current()["config"]
             config["iso_20816_zones"]["2-rigid"]["bc"] = 6.0
             config["iso_20816_zones"]["2-rigid"]["cd"] = 9.0
             admin = {"Authorization": f"Bearer {runtime.tokens.create('admin', 'a', runtime.clock.now())[1]}"}

@@ -73,7 +73,7 @@ def test_shadow_mode_survives_a_restart(tmp_path):
     stricter = json.loads(json.dumps(DRIFT))
     stricter["classes"]["default"]["checks"]["drift"]["params"]["h"] = 4
     number = runtime.db.add_version(stricter, "proposal", "proposed", runtime.clock.now())
-    runtime.start_shadow(number)
+    runtime.versions.start_shadow(number)
     runtime.detection.handle(batch("P-1", "bearing_temp", T0, _temps()[:90]))
     saved = json.dumps(runtime.detection.shadow.to_dict(), sort_keys=True)
     runtime.stop()
@@ -91,17 +91,17 @@ def test_the_version_applied_through_the_api_stays_until_the_file_changes(tmp_pa
     tuned = json.loads(json.dumps(DRIFT))
     tuned["classes"]["default"]["checks"]["drift"]["params"]["h"] = 6
     number = runtime.db.add_version(tuned, "tuned", "proposed", runtime.clock.now())
-    runtime.apply_version(number)
+    runtime.versions.apply(number)
     runtime.close()
 
     same_file = Runtime(service_settings(tmp_path, detectors=DRIFT))
-    assert same_file.current_version()["number"] == number == 2
+    assert same_file.versions.current()["number"] == number == 2
     same_file.close()
 
     edited = json.loads(json.dumps(DRIFT))
     edited["classes"]["default"]["checks"]["drift"]["params"]["h"] = 12
     new_file = Runtime(service_settings(tmp_path, detectors=edited))
-    assert new_file.current_version()["number"] == 3
+    assert new_file.versions.current()["number"] == 3
     assert new_file.detection.engine.config.checks_for("P-1")["drift"][0].params["h"] == 12
     assert [v["status"] for v in new_file.db.versions()] == ["superseded", "superseded", "applied"]
     new_file.close()

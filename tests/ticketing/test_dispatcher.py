@@ -332,7 +332,8 @@ def test_a_command_that_reads_never_creates_a_store(tmp_path):
     from service.cli import app
 
     missing = tmp_path / "not-here" / "orders.sqlite"
-    for command in (["list"], ["notifications"], ["verify-audit"], ["show", "WO-000001"]):
+    for command in (["list"], ["notifications"], ["verify-audit"], ["show", "WO-000001"], ["kpis"]):
         result = CliRunner().invoke(app, ["tickets", *command, "--store", f"sqlite:///{missing}"])
         assert result.exit_code == 1 and f"no work-order store at {missing}" in result.output, command
+        assert not missing.parent.exists(), command
     assert not missing.parent.exists()

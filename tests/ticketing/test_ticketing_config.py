@@ -62,7 +62,10 @@ def test_the_sample_is_the_catalogue_the_issue_asks_for():
 
 def test_the_sample_loads_as_part_of_a_run_configuration():
     settings = load_settings(REPO / "config" / "ticketing.yaml")
-    assert settings.ticketing == default_ticketing_config()
+    # loaded as a file of its own, its relative SQLite store is beside it (paths are relative to the file)
+    assert settings.ticketing.store_url == f"sqlite:///{REPO / 'config' / 'var' / 'workorders.sqlite'}"
+    assert settings.ticketing.model_copy(update={"store_url": "sqlite:///var/workorders.sqlite"}) == \
+        default_ticketing_config()
     assert parse_ticketing_section({"ticketing": {"a": 1}}) == {"a": 1}
     with pytest.raises(ValueError, match="x.yaml: no 'ticketing:' section"):
         parse_ticketing_section({"mqtt": {}}, "x.yaml")
