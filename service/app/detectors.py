@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from detectors import DetectorsConfig
 from service.app.deps import Reader, RuntimeDep, Tuner
+from service.app.errors import CONFLICT, Id
 from service.app.schemas import BacktestIn, BacktestOut, DetectorsOut, ProposalIn, VersionOut
 from service.settings import describe_errors
 
@@ -42,7 +43,7 @@ def versions(rt: RuntimeDep, who: Reader) -> list[VersionOut]:
 
 
 @router.get("/versions/{number}", response_model=VersionOut)
-def version(number: int, rt: RuntimeDep, who: Reader) -> VersionOut:
+def version(number: Id, rt: RuntimeDep, who: Reader) -> VersionOut:
     return VersionOut(**_version(rt, number))
 
 
@@ -63,7 +64,7 @@ def propose(body: ProposalIn, rt: RuntimeDep, who: Reader) -> VersionOut:
 
 
 @router.post("/proposals/{number}/backtest", response_model=BacktestOut)
-def run_backtest(number: int, rt: RuntimeDep, who: Reader, body: BacktestIn | None = None) -> BacktestOut:
+def run_backtest(number: Id, rt: RuntimeDep, who: Reader, body: BacktestIn | None = None) -> BacktestOut:
     """Replay stored readings of ``[start, end)`` (default: the last 7 days) through the configuration in
     force and through version ``number``; compare findings, work orders and SLA hours."""
     from service.backtest import backtest
@@ -83,13 +84,13 @@ def run_backtest(number: int, rt: RuntimeDep, who: Reader, body: BacktestIn | No
 
 
 @router.post("/proposals/{number}/apply", response_model=VersionOut)
-def apply(number: int, rt: RuntimeDep, who: Tuner) -> VersionOut:
+def apply(number: Id, rt: RuntimeDep, who: Tuner) -> VersionOut:
     """Make version ``number`` live. Checks it leaves unchanged keep their state and open alerts."""
     _version(rt, number)
     return VersionOut(**rt.apply_version(number))
 
 
-@router.post("/rollback", response_model=VersionOut, responses={409: {"description": "nothing to roll back to"}})
+@router.post("/rollback", response_model=VersionOut, responses=CONFLICT)
 def rollback(rt: RuntimeDep, who: Tuner) -> VersionOut:
     """Apply again the version that was in force before the current one (itself kept as a version)."""
     current_number = rt.current_version()["number"]
@@ -100,8 +101,8 @@ def rollback(rt: RuntimeDep, who: Tuner) -> VersionOut:
     return VersionOut(**rt.apply_version(previous["number"]))
 
 
-@router.post("/proposals/{number}/shadow", response_model=DetectorsOut)
-def start_shadow(number: int, rt: RuntimeDep, who: Tuner) -> DetectorsOut:
+@router.post("/proposals/{number}/shadow", response_model=DetectorsOut, responses=CONFLICT)
+def start_shadow(number: Id, rt: RuntimeDep, who: Tuner) -> DetectorsOut:
     """Run version ``number`` live beside the current one; its findings are recorded
     (``/api/v1/findings?shadow=true``, with what it would have done) and open no work orders."""
     version = _version(rt, number)

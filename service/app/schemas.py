@@ -7,7 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from ticketing.models import WorkOrder
+from service.app.errors import Time
+from ticketing.models import ServiceType, WorkOrder
+from ticketing.roles import Role
 
 
 class LatestReading(BaseModel):
@@ -84,7 +86,8 @@ class ActionIn(BaseModel):
     outcome: str | None = Field(None, description="resolve: fault_confirmed, false_alarm, no_fault_found, no_access")
     notes: str | None = Field(None, description="resolve: what was done")
     text: str | None = Field(None, description="comment: the text")
-    priority: str | None = Field(None, description="set_priority: P1..P4")
+    priority: Literal["P1", "P2", "P3", "P4"] | None = Field(None, description="set_priority: P1..P4")
+    service_type: ServiceType | None = Field(None, description="set_type: the class of job")
 
 
 class AuditEntryOut(BaseModel):
@@ -124,8 +127,8 @@ class ProposalIn(BaseModel):
 class BacktestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    start: datetime | None = Field(None, description="default: 7 days before end")
-    end: datetime | None = Field(None, description="default: now")
+    start: Time | None = Field(None, description="default: 7 days before end")
+    end: Time | None = Field(None, description="default: now")
 
 
 class BacktestSide(BaseModel):
@@ -168,8 +171,8 @@ class ReplayOut(BaseModel):
 class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    role: str
-    name: str
+    role: Role
+    name: str = Field(min_length=1, max_length=100, pattern=r"\S", description="who or what uses the token")
 
 
 class TokenOut(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 
 from service.app.deps import Admin, ClockDep, TokensDep
+from service.app.errors import Id
 from service.app.schemas import TokenIn, TokenOut
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
@@ -26,6 +27,6 @@ def create_token(body: TokenIn, tokens: TokensDep, clock: ClockDep, who: Admin) 
 
 
 @router.delete("/{token_id}", status_code=204)
-def revoke_token(token_id: int, tokens: TokensDep, clock: ClockDep, who: Admin) -> None:
+def revoke_token(token_id: Id, tokens: TokensDep, clock: ClockDep, who: Admin) -> None:
     if not tokens.revoke(token_id, clock.now()):
         raise HTTPException(404, detail=f"no active token with id {token_id}")

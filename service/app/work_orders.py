@@ -13,20 +13,22 @@ from typing import Literal
 from fastapi import APIRouter, HTTPException
 
 from service.app.deps import Reader, RuntimeDep
+from service.app.errors import CONFLICT, Id
 from service.app.schemas import ActionIn, AuditEntryOut, WorkOrderOut
 from ticketing import Actor, InvalidTransition, OrderNotFound, PermissionDenied, Status, StoreError
-from ticketing.models import PRIORITIES, WorkOrder
+from ticketing.models import WorkOrder
 
 router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"])
 
 Step = Literal["acknowledge", "start", "assign", "hold", "resume", "resolve", "close", "reopen", "comment",
-               "set_priority"]
+               "set_priority", "set_type"]
 # which body fields each step takes, and which it needs
 _ARGUMENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "acknowledge": ((), ()), "start": ((), ()), "resume": ((), ()), "close": ((), ()),
     "assign": (("engineer",), ("engineer",)), "hold": (("reason",), ("reason",)),
     "resolve": (("outcome", "notes"), ("outcome",)), "reopen": (("reason",), ()),
     "comment": (("text",), ("text",)), "set_priority": (("priority",), ("priority",)),
+    "set_type": (("service_type",), ("service_type",)),
 }
 
 
@@ -42,12 +44,10 @@ def _sla_left(order: WorkOrderOut) -> float:
 
 
 @router.get("", response_model=list[WorkOrderOut])
-def list_orders(rt: RuntimeDep, who: Reader, status: Status | None = None, priority: str | None = None,
+def list_orders(rt: RuntimeDep, who: Reader, status: Status | None = None, priority: Literal["P1", "P2", "P3", "P4"] | None = None,
                 site: str | None = None, asset: str | None = None, open_only: bool = False) -> list[WorkOrderOut]:
     """Orders ordered by SLA time left (most urgent first); filter by status, priority, site, asset;
     ``open_only`` leaves out resolved and closed ones."""
-    if priority is not None and priority not in PRIORITIES:
-        raise HTTPException(422, detail=f"unknown priority {priority!r} (known: {', '.join(PRIORITIES)})")
     orders = [o for o in rt.orders.orders(status=status)
               if (priority is None or o.priority == priority) and (site is None or o.site == site)
               and (asset is None or o.asset == asset)
@@ -63,12 +63,12 @@ def _get(rt, order_id: int) -> WorkOrder:
 
 
 @router.get("/{order_id}", response_model=WorkOrderOut, responses={404: {"description": "no such order"}})
-def get_order(order_id: int, rt: RuntimeDep, who: Reader) -> WorkOrderOut:
+def get_order(order_id: Id, rt: RuntimeDep, who: Reader) -> WorkOrderOut:
     return order_out(rt, _get(rt, order_id))
 
 
 @router.get("/{order_id}/audit", response_model=list[AuditEntryOut])
-def audit(order_id: int, rt: RuntimeDep, who: Reader) -> list[AuditEntryOut]:
+def audit(order_id: Id, rt: RuntimeDep, who: Reader) -> list[AuditEntryOut]:
     """Every change to the order, oldest first, with the order before and after (hash-chained)."""
     _get(rt, order_id)
     return [AuditEntryOut(seq=e.seq, at=e.at, actor=e.actor, action=e.action,
@@ -77,16 +77,15 @@ def audit(order_id: int, rt: RuntimeDep, who: Reader) -> list[AuditEntryOut]:
 
 
 @router.post("/{order_id}/{action}", response_model=WorkOrderOut,
-             responses={403: {"description": "the token's role may not take this step on this order"},
-                        404: {"description": "no such order"},
-                        409: {"description": "the step does not follow from the order's status"},
+             responses={**CONFLICT,                        **CONFLICT,
                         422: {"description": "a required argument is missing or unknown"}})
-def act(order_id: int, action: Step, rt: RuntimeDep, who: Reader, body: ActionIn | None = None) -> WorkOrderOut:
+def act(order_id: Id, action: Step, rt: RuntimeDep, who: Reader, body: ActionIn | None = None) -> WorkOrderOut:
     """Take a lifecycle step as the token's holder (name and role).
 
     Arguments: ``assign`` {engineer}; ``hold`` {reason: awaiting_parts | awaiting_customer};
     ``resolve`` {outcome: fault_confirmed | false_alarm | no_fault_found | no_access, notes};
-    ``reopen`` {reason}; ``comment`` {text}; ``set_priority`` {priority}; the rest take none.
+    ``reopen`` {reason}; ``comment`` {text}; ``set_priority`` {priority}; ``set_type`` {service_type};
+    the rest take none. Who may take which step is the ``permissions:`` matrix of the configuration.
     """
     given = {k: v for k, v in (body or ActionIn()).model_dump().items() if v is not None}
     takes, needs = _ARGUMENTS[action]
