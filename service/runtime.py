@@ -40,8 +40,7 @@ from service.state import ServiceDb
 from service.tokens import TokenStore
 from service.waveforms import waveform_features
 from ticketing import (Actor, EscalationResponder, EscalationScheduler, FindingIn, FindingIntake, Lifecycle,
-                       OrderEvent, ServiceDesk, Status, SystemClock, TicketingConfig, WorkOrderStore,
-                       config_deadlines)
+                       OrderEvent, ServiceDesk, Status, SystemClock, TicketingConfig, WorkOrderStore)
 from ticketing.adapters import Dispatcher
 from ticketing.clock import Clock
 from ticketing.responders import fired_steps
@@ -373,8 +372,7 @@ class Runtime:
         self.db = ServiceDb(settings.service.state_path)
         self.tokens = TokenStore(self.db)
         self.orders = WorkOrderStore(self.ticketing.store_url)
-        self.desk = ServiceDesk(self.orders, Lifecycle(self.clock, config_deadlines(self.ticketing),
-                                                       self.ticketing.permissions), self._on_order_event)
+        self.desk = ServiceDesk(self.orders, Lifecycle.from_config(self.ticketing, self.clock), self._on_order_event)
         self.intake = FindingIntake.from_config(self.ticketing, self.orders, self.clock, notify=self._on_order_event)
         self.reader = reader_for(settings.store)
         from ingest.deadletter import DeadLetterStore

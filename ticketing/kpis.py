@@ -1,17 +1,20 @@
 """The figures a service manager runs the maintenance team by, computed from the work orders.
 
-Per-order figures are over the *cohort* of orders opened in the period ``[start, end)``, each judged
+Per-order figures are over the *cohort* of orders opened in the period ``[start, end)``; the
+time figures are over the *visits* that started in the period (an order's opening, and each
+reopening: a reopened order is a new visit with its own response and resolution clock), each judged
 as it stands now:
 
-- **MTTA** (mean time to acknowledge): mean of ``acknowledged_at - opened_at``, in real time.
-- **MTTR** (mean time to resolve, in the sense of repair): mean of ``resolved_at - opened_at`` over
-  resolved orders, in real time including time on hold (the SLA figures below are the ones that
-  pause on hold and count business hours).
-- **SLA response / resolution compliance**: of the orders whose target is decided (met, or its
-  deadline has passed unmet), the share met by the deadline, in percent. An order still on hold has
+- **MTTA** (mean time to acknowledge): mean of ``acknowledged_at`` minus the visit's start, in real time.
+- **MTTR** (mean time to resolve, in the sense of repair): mean of ``resolved_at`` minus the visit's
+  start over resolved visits, in real time including time on hold (the SLA figures below are the
+  ones that pause on hold and count business hours).
+- **SLA response / resolution compliance**: of the visits whose target is decided (met, or its
+  deadline has passed unmet), the share met by the deadline, in percent. A visit still on hold has
   an undecided resolution target.
-- **First-time fix rate**: of the closed orders whose outcome confirmed a fault, the share never
-  reopened.
+- **Reopenings**: visits after the first that started in the period.
+- **First-time fix rate**: of the orders with a visit closed as ``fault_confirmed``, the share that
+  needed one visit only (a reopening counts against it).
 - **False-alarm rate per detector and rule**: from the close-out outcomes of every order a rule's
   findings are attached to; ``false_alarm`` and ``no_fault_found`` count as false alarms,
   ``no_access`` counts as neither (nobody could look). Precision is one minus the rate.
@@ -72,6 +75,8 @@ class Kpis:
     end: datetime
     now: datetime
     orders_opened: int
+    visits: int
+    reopenings: int
     mtta: timedelta | None
     mttr: timedelta | None
     response_compliance: float | None
@@ -88,7 +93,7 @@ class Kpis:
 
         return {
             "period": {"start": self.start.isoformat(), "end": self.end.isoformat(), "as_of": self.now.isoformat()},
-            "orders_opened": self.orders_opened,
+            "orders_opened": self.orders_opened, "visits": self.visits, "reopenings": self.reopenings,
             "mtta_hours": hours(self.mtta), "mttr_hours": hours(self.mttr),
             "sla_response_compliance_pct": _round(self.response_compliance),
             "sla_resolution_compliance_pct": _round(self.resolution_compliance),
@@ -112,7 +117,7 @@ def _mean(durations: list[timedelta]) -> timedelta | None:
     return timedelta(seconds=fmean(d.total_seconds() for d in durations)) if durations else None
 
 
-def _compliance(cohort: list[WorkOrder], now: datetime, due_of, met_of, undecided=lambda o: False) -> float | None:
+def _compliance(cohort: list, now: datetime, due_of, met_of, undecided=lambda o: False) -> float | None:
     met = decided = 0
     for order in cohort:
         due, done = due_of(order), met_of(order)
@@ -168,16 +173,21 @@ def compute_kpis(orders: Iterable[WorkOrder], start: datetime, end: datetime, no
         raise ValueError(f"the period must end after it starts: {start.isoformat()} .. {end.isoformat()}")
     orders = list(orders)
     cohort = [o for o in orders if start <= o.opened_at < end]
-    acknowledged = [o.acknowledged_at - o.opened_at for o in cohort if o.acknowledged_at is not None]
-    resolved = [o.resolved_at - o.opened_at for o in cohort if o.resolved_at is not None]
-    fixes = [o for o in cohort if o.status is Status.CLOSED and o.outcome is Outcome.FAULT_CONFIRMED]
+    # (visit, on hold now): only the current visit of an order can be on hold
+    visits = [(v, o.status is Status.ON_HOLD and v.number == len(o.visits) + 1)
+              for o in orders for v in o.all_visits() if start <= v.started_at < end]
+    acknowledged = [v.acknowledged_at - v.started_at for v, _ in visits if v.acknowledged_at is not None]
+    resolved = [v.resolved_at - v.started_at for v, _ in visits if v.resolved_at is not None]
+    fixes = [o for o in cohort if any(v.closed_at is not None and v.outcome is Outcome.FAULT_CONFIRMED
+                                      for v in o.all_visits())]
     return Kpis(
-        start=start, end=end, now=now, orders_opened=len(cohort), mtta=_mean(acknowledged), mttr=_mean(resolved),
-        response_compliance=_compliance(cohort, now, lambda o: o.response_due,
-                                        lambda o: o.acknowledged_at or o.resolved_at),
-        resolution_compliance=_compliance(cohort, now, lambda o: o.resolution_due, lambda o: o.resolved_at,
-                                          undecided=lambda o: o.status is Status.ON_HOLD),
-        first_time_fix_rate=_percent(sum(not o.reopened_at for o in fixes), len(fixes)),
+        start=start, end=end, now=now, orders_opened=len(cohort), visits=len(visits),
+        reopenings=sum(v.number > 1 for v, _ in visits), mtta=_mean(acknowledged), mttr=_mean(resolved),
+        response_compliance=_compliance(visits, now, lambda p: p[0].response_due,
+                                        lambda p: p[0].acknowledged_at or p[0].resolved_at),
+        resolution_compliance=_compliance(visits, now, lambda p: p[0].resolution_due, lambda p: p[0].resolved_at,
+                                          undecided=lambda p: p[1]),
+        first_time_fix_rate=_percent(sum(not o.visits for o in fixes), len(fixes)),
         rules=_rules(cohort),
         backlog=_backlog(orders, now),
         repeat_failures=_repeats(orders, start, end, repeat_threshold),

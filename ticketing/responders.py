@@ -23,9 +23,11 @@ def fired_steps(order: WorkOrder) -> set[str]:
     """Keys of the escalation steps already done for ``order`` (its escalation records, and the
     comments orders escalated by earlier versions carry)."""
     # the comment reads "escalation <key>: <what happened>"; keys contain ':' but never ': '
+    since = order.sla_started_at  # a reopened order escalates afresh: earlier visits' steps do not count
     return {e.key for e in order.escalations} | {
         c.text[len(_PREFIX):].split(": ", 1)[0]
-        for c in order.comments if c.author == SYSTEM.name and c.text.startswith(_PREFIX)}
+        for c in order.comments if c.author == SYSTEM.name and c.text.startswith(_PREFIX)
+        and (since is None or c.at >= since)}
 
 
 class EscalationResponder:

@@ -259,7 +259,7 @@ def act(
 ) -> None:
     """Take one lifecycle step on an order; refusals (wrong status, role not allowed) exit 1 saying why."""
     from ticketing.clock import SystemClock
-    from ticketing.lifecycle import Actor, InvalidTransition, Lifecycle, ServiceDesk, config_deadlines
+    from ticketing.lifecycle import Actor, InvalidTransition, Lifecycle, ServiceDesk
     from ticketing.roles import PermissionDenied
     from ticketing.store import OrderNotFound
 
@@ -278,7 +278,7 @@ def act(
     arguments = {name: value for name, value in given.items() if value is not None}
     clock = SystemClock()
     with _existing_store(store if store is not None else settings.store_url) as orders:
-        desk = ServiceDesk(orders, Lifecycle(clock, config_deadlines(settings), settings.permissions))
+        desk = ServiceDesk(orders, Lifecycle.from_config(settings, clock))
         try:
             done = desk.act(_order_id(order), Actor(actor, people[actor].role.value), action, **arguments)
         except (InvalidTransition, PermissionDenied, OrderNotFound, ValueError, TypeError) as exc:
