@@ -370,7 +370,7 @@ class Runtime:
         self._unknown_sites: set[str] = set()
         self._intake_error: str | None = None
         self.db = ServiceDb(settings.service.state_path)
-        self.tokens = TokenStore(self.db)
+        self.tokens = TokenStore(self.db, self.clock)
         self.orders = WorkOrderStore(self.ticketing.store_url)
         self.desk = ServiceDesk(self.orders, Lifecycle.from_config(self.ticketing, self.clock), self._on_order_event)
         self.intake = FindingIntake.from_config(self.ticketing, self.orders, self.clock, notify=self._on_order_event)
@@ -517,7 +517,7 @@ class Runtime:
         if order.status in (Status.RESOLVED, Status.CLOSED):
             self.scheduler.forget(order.id)
             return
-        policy = self.ticketing.policy_for(order.priority, order.service_type)
+        policy = self.ticketing.policy_for(order.priority, order.service_type, order.site)
         # the steps fired so far are on the order (its escalation records); an escalation's own
         # record arrives here before the scheduler has marked the step fired
         self.scheduler.track(order.id, order, self.ticketing.escalation_clock(order.site, policy),
@@ -599,6 +599,47 @@ class Runtime:
         self.metrics.intake_pending.set(pending)
         return done
 
+    def reload_catalogue(self, catalogue: dict[str, Any], actor: str) -> TicketingConfig:
+        """Put a new service catalogue in force without a restart: ``catalogue`` holds ``policies``
+        (and may hold ``escalation``, the default chain). It is validated with the rest of the ticketing
+        section first; an invalid one raises ``ValueError`` naming the problem and changes nothing.
+        The change is audited (``catalogue_reloaded``), and every open order is tracked again under it;
+        orders keep the deadlines they have until their next change."""
+        from pydantic import ValidationError
+
+        unknown = sorted(set(catalogue) - {"policies", "escalation"})
+        if unknown or "policies" not in catalogue:
+            raise ValueError(f"a catalogue has policies (and escalation); got {', '.join(sorted(catalogue)) or 'nothing'}")
+        try:
+            new = TicketingConfig.model_validate({**self.ticketing.model_dump(mode="json"), **catalogue})
+        except ValidationError as exc:
+            raise ValueError(f"the catalogue does not validate: {exc}") from None
+        self.orders.record(actor=actor, at=self.clock.now(), action="catalogue_reloaded",
+                           change={"set": {k: new.model_dump(mode="json")[k] for k in catalogue}})
+        with self._sched_lock:
+            self.ticketing = new
+            self.desk.lifecycle = Lifecycle.from_config(new, self.clock)
+            self.intake = FindingIntake.from_config(new, self.orders, self.clock, notify=self._on_order_event)
+            self.responder = EscalationResponder(self.desk, new)
+            for order in self.orders.orders():
+                self._track(order)
+        log.info("service catalogue reloaded by %s: %s", actor, ", ".join(new.policies))
+        return new
+
+    def reload_catalogue_file(self, path) -> None:
+        """SIGHUP: read the configuration file again and put its catalogue in force (logged, never raised:
+        an invalid file leaves the catalogue in force as it was)."""
+        from service.settings import load_settings
+
+        try:
+            section = load_settings(path).ticketing
+            if section is None:
+                raise ValueError(f"{path}: no ticketing: section")
+            self.reload_catalogue({"policies": section.model_dump(mode="json")["policies"],
+                                   "escalation": section.model_dump(mode="json")["escalation"]}, "SIGHUP")
+        except Exception as exc:  # noqa: BLE001 - a bad edit must not stop the service
+            log.error("catalogue not reloaded from %s (the one in force stays): %s", path, exc)
+
     def act(self, order_id: int, actor: Actor, action: str, **arguments):
         """A lifecycle step on a stored order (``ServiceDesk.act``), as ``actor``."""
         return self.desk.act(order_id, actor, action, **arguments)
@@ -606,7 +647,7 @@ class Runtime:
     def sla_status(self, order) -> dict[str, Any] | None:
         if order.status is Status.CLOSED:
             return None
-        policy = self.ticketing.policy_for(order.priority, order.service_type)
+        policy = self.ticketing.policy_for(order.priority, order.service_type, order.site)
         return self.ticketing.sla_clock(order.site, policy).status(order, self.clock.now()).as_json()
 
     # --- threads -------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ticketing.clock import Clock
-from ticketing.models import (PRIORITIES, ChecklistItem, Comment, EscalationRecord, HoldPeriod, HoldReason,
+from ticketing.models import (PRIORITIES, ChecklistItem, Comment, EscalationRecord, Feedback, HoldPeriod, HoldReason,
                               OrderEvent, Outcome, ServiceType, Status, WorkOrder)
 from ticketing.roles import DEFAULT_PERMISSIONS, Action, PermissionDenied, PermissionMatrix
 from ticketing.sla import Deadlines
@@ -72,6 +72,7 @@ _STEPS: dict[str, tuple[frozenset[Status], Status | None, str]] = {
     "set_priority": (frozenset(set(S) - {S.CLOSED}), None, "a closed order keeps its priority (reopen it)"),
     "set_type": (frozenset(set(S) - {S.CLOSED}), None, "a closed order keeps its service type (reopen it)"),
     "comment": (frozenset(S), None, ""),
+    "feedback": (frozenset({S.CLOSED}), None, "the requester's feedback follows the close"),
     "escalate": (frozenset(set(S) - {S.CLOSED}), None, "a closed order is not escalated"),
 }
 # every step a person takes is governed by the permission matrix action of the same name
@@ -181,8 +182,12 @@ class Lifecycle:
     def reopen(self, order: WorkOrder, actor: Actor, reason: str = "no reason given") -> WorkOrder:
         """Send the order back to ``open``; it keeps its history and counts against first-time fix."""
         order, now = self._begin(order, "reopen", actor)
+        return self._new_visit(order, actor, now, reason)
+
+    def _new_visit(self, order: WorkOrder, actor: Actor, now: datetime, reason: str) -> WorkOrder:
         # a new visit: the last one is kept as it ended, and the clock, the acknowledgement, the
         # holds and the escalation steps start again, as for a new order
+        order.status = Status.OPEN
         order.visits.append(order.current_visit().model_copy(update={"reopen_reason": reason}))
         order.reopened_at.append(now)
         order.resolved_at = order.closed_at = order.outcome = None
@@ -190,6 +195,22 @@ class Lifecycle:
         order.holds, order.escalations = [], []
         order.comments.append(Comment(author=actor.name, at=now, text=f"reopened: {reason}"))
         return self._with_deadlines(order, now)
+
+    def feedback(self, order: WorkOrder, actor: Actor, fixed: bool, rating: int, comment: str = "") -> WorkOrder:
+        """Record the requester's word on a closed order, once per visit; "not fixed" reopens it (a new
+        visit, against first-time fix). The engineer who did the work does not rate it."""
+        order, now = self._begin(order, "feedback", actor)
+        visit = len(order.visits) + 1
+        if any(f.visit == visit for f in order.feedback):
+            raise InvalidTransition(order, "feedback", None, f"visit {visit} has its feedback already")
+        if actor is not SYSTEM and actor.name == order.assignee:
+            raise PermissionDenied(actor.role, "feedback", order.priority, order.service_type.value,
+                                   f"{actor.name} did the work on {order.number}: the requester or a supervisor "
+                                   "gives the feedback")
+        order.feedback.append(Feedback(visit=visit, by=actor.name, at=now, fixed=fixed, rating=rating, comment=comment))
+        if not fixed:
+            return self._new_visit(order, actor, now, f"requester: not fixed ({comment or 'no comment'})")
+        return order
 
     def assign(self, order: WorkOrder, actor: Actor, engineer: str) -> WorkOrder:
         order, _ = self._begin(order, "assign", actor)
@@ -244,7 +265,7 @@ def config_deadlines(config) -> DeadlinesOf:
     priority (and service type) on the calendar of its site."""
 
     def deadlines(order: WorkOrder, now: datetime) -> Deadlines:
-        policy = config.policy_for(order.priority, order.service_type)
+        policy = config.policy_for(order.priority, order.service_type, order.site)
         return config.sla_clock(order.site, policy).deadlines(order, now)
 
     return deadlines

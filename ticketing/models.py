@@ -117,6 +117,17 @@ class HoldPeriod(BaseModel):
     end: AwareDatetime | None = None
 
 
+class Feedback(BaseModel):
+    """The requester's word after a close: was it fixed, how well (1-5), and why (closed-loop service)."""
+
+    visit: int = Field(ge=1, description="the visit it judges")
+    by: str
+    at: AwareDatetime
+    fixed: bool
+    rating: int = Field(ge=1, le=5)
+    comment: str = ""
+
+
 class Visit(BaseModel):
     """One visit of an order: from its opening (or a reopening) to its resolution, with its own SLA clock.
 
@@ -126,6 +137,7 @@ class Visit(BaseModel):
     """
 
     number: int = Field(ge=1, description="1 for the first visit")
+    service_type: ServiceType | None = Field(None, description="the class of job during the visit")
     started_at: AwareDatetime = Field(description="when the visit's SLA clock started (opened or reopened)")
     acknowledged_at: AwareDatetime | None = None
     work_started_at: AwareDatetime | None = None
@@ -170,6 +182,7 @@ class WorkOrder(BaseModel):
     closed_at: AwareDatetime | None = None
     reopened_at: list[AwareDatetime] = Field(default_factory=list)
     visits: list[Visit] = Field(default_factory=list, description="earlier visits, when the order was reopened")
+    feedback: list[Feedback] = Field(default_factory=list, description="the requester's word after each close")
     response_due: AwareDatetime | None = None
     resolution_due: AwareDatetime | None = None
     version: int = 0
@@ -200,7 +213,8 @@ class WorkOrder(BaseModel):
 
     def current_visit(self) -> Visit:
         """The visit in progress (or the last one), from the order's own times."""
-        return Visit(number=len(self.visits) + 1, started_at=self.sla_started_at or self.opened_at,
+        return Visit(number=len(self.visits) + 1, service_type=self.service_type,
+                     started_at=self.sla_started_at or self.opened_at,
                      acknowledged_at=self.acknowledged_at, work_started_at=self.started_at,
                      resolved_at=self.resolved_at, closed_at=self.closed_at, outcome=self.outcome,
                      response_due=self.response_due, resolution_due=self.resolution_due,

@@ -81,7 +81,7 @@ class EscalationTracker:
         if order.status in (Status.RESOLVED, Status.CLOSED):
             self.scheduler.forget(order.id)
             return False
-        policy = self.config.policy_for(order.priority, order.service_type)
+        policy = self.config.policy_for(order.priority, order.service_type, order.site)
         self.scheduler.track(order.id, order, self.config.sla_clock(order.site, policy), fired=fired_steps(order))
         return True
 

@@ -48,6 +48,7 @@ class Action(StrEnum):
     REOPEN = "reopen"
     SET_PRIORITY = "set_priority"
     SET_TYPE = "set_type"
+    FEEDBACK = "feedback"
 
 
 class PermissionDenied(Exception):
@@ -81,6 +82,8 @@ _R = Role
 _EVERYONE = [_R.JUNIOR_ENGINEER, _R.MID_ENGINEER, _R.SENIOR_ENGINEER, _R.RELIABILITY_ENGINEER, _R.MANAGER, _R.ADMIN]
 _EXPERIENCED = [_R.MID_ENGINEER, _R.SENIOR_ENGINEER, _R.RELIABILITY_ENGINEER, _R.MANAGER, _R.ADMIN]
 _SENIOR = [_R.SENIOR_ENGINEER, _R.MANAGER, _R.ADMIN]
+# who speaks for the requester after a close: the reliability engineer who raised it, or a supervisor
+_SUPERVISORS = [_R.SENIOR_ENGINEER, _R.RELIABILITY_ENGINEER, _R.MANAGER, _R.ADMIN]
 _RuleSet = dict[str, list[Role]]
 
 
@@ -104,6 +107,7 @@ class PermissionMatrix(BaseModel):
     reopen: _RuleSet = Field(default_factory=lambda: _rules(_EXPERIENCED))
     set_priority: _RuleSet = Field(default_factory=lambda: _rules(_SENIOR))
     set_type: _RuleSet = Field(default_factory=lambda: _rules(_SENIOR))
+    feedback: _RuleSet = Field(default_factory=lambda: _rules(_SUPERVISORS))
 
     @field_validator(*(a.value for a in Action))
     @classmethod

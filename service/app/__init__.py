@@ -72,7 +72,7 @@ def create_app(settings: Settings, runtime) -> FastAPI:
     from fastapi import Depends
 
     from service.app.errors import document_errors, strict_query
-    from service.app import (alerts, assets, dead_letters, detectors, events, findings, health, kpis,
+    from service.app import (alerts, assets, audit, catalogue, dead_letters, detectors, events, findings, health, kpis,
                              notifications, readings, tokens, work_orders)
 
     # no /docs or /redoc: FastAPI's pages load their scripts from a CDN, and nothing here may
@@ -84,7 +84,7 @@ def create_app(settings: Settings, runtime) -> FastAPI:
     app.state.runtime = runtime
     app.state.settings = settings
     for module in (health, assets, readings, findings, alerts, work_orders, notifications, detectors, kpis,
-                   dead_letters, events, tokens):
+                   dead_letters, events, tokens, audit, catalogue):
         app.include_router(module.router)
     try:
         from service.web import router as pages, static_dir

@@ -12,7 +12,7 @@ from service.app.auth import ADMINS, TUNERS, authenticate, require_role
 from service.runtime import Detection, EventBus, Runtime
 from service.state import ServiceDb
 from service.tokens import ApiToken, TokenStore
-from ticketing import Clock, WorkOrderStore
+from ticketing import Clock, TicketingConfig, WorkOrderStore
 
 
 def _runtime(request: Request) -> Runtime:
@@ -41,6 +41,10 @@ def _tokens(request: Request) -> TokenStore:
 
 def _clock(request: Request) -> Clock:
     return request.app.state.runtime.clock
+
+
+def _ticketing(request: Request) -> TicketingConfig:
+    return request.app.state.runtime.ticketing
 
 
 def _reader(request: Request) -> ApiToken:
@@ -77,10 +81,12 @@ EventsDep = Annotated[EventBus, Depends(_bus)]
 TokensDep = Annotated[TokenStore, Depends(_tokens)]
 #: Where "now" comes from.
 ClockDep = Annotated[Clock, Depends(_clock)]
+#: The ticketing configuration in force (the service catalogue, roles, sites).
+TicketingDep = Annotated[TicketingConfig, Depends(_ticketing)]
 Reader = Annotated[ApiToken, Depends(_reader)]
 StreamReader = Annotated[ApiToken, Depends(_stream_reader)]
 Tuner = Annotated[ApiToken, Depends(_tuner)]
 Admin = Annotated[ApiToken, Depends(_admin)]
 
 __all__ = ["Admin", "ClockDep", "DetectionDep", "EventsDep", "FindingsDep", "OrdersDep", "Reader", "RuntimeDep",
-           "StreamReader", "TokensDep", "Tuner"]
+           "StreamReader", "TicketingDep", "TokensDep", "Tuner"]

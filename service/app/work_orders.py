@@ -21,7 +21,7 @@ from ticketing.models import WorkOrder
 router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"])
 
 Step = Literal["acknowledge", "start", "assign", "hold", "resume", "resolve", "close", "reopen", "comment",
-               "set_priority", "set_type"]
+               "set_priority", "set_type", "feedback"]
 # which body fields each step takes, and which it needs
 _ARGUMENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "acknowledge": ((), ()), "start": ((), ()), "resume": ((), ()), "close": ((), ()),
@@ -29,6 +29,7 @@ _ARGUMENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "resolve": (("outcome", "notes"), ("outcome",)), "reopen": (("reason",), ()),
     "comment": (("text",), ("text",)), "set_priority": (("priority",), ("priority",)),
     "set_type": (("service_type",), ("service_type",)),
+    "feedback": (("fixed", "rating", "comment"), ("fixed", "rating")),
 }
 
 
@@ -69,11 +70,17 @@ def get_order(order_id: Id, rt: RuntimeDep, who: Reader) -> WorkOrderOut:
 
 @router.get("/{order_id}/audit", response_model=list[AuditEntryOut])
 def audit(order_id: Id, rt: RuntimeDep, who: Reader) -> list[AuditEntryOut]:
-    """Every change to the order, oldest first, with the order before and after (hash-chained)."""
+    """Every change to the order, oldest first, with what it changed (hash-chained)."""
     _get(rt, order_id)
-    return [AuditEntryOut(seq=e.seq, at=e.at, actor=e.actor, action=e.action,
-                          before=json.loads(e.before) if e.before else None, after=json.loads(e.after), hash=e.hash)
-            for e in rt.orders.audit_entries() if e.order_id == order_id]
+    return [audit_out(e) for e in rt.orders.audit_entries(order_id=order_id)]
+
+
+def audit_out(entry) -> AuditEntryOut:
+    """An `ticketing.audit.AuditEntry` as the API shows it (its JSON texts parsed)."""
+    parsed = {name: json.loads(text) if text else None
+              for name, text in (("change", entry.change), ("before", entry.before), ("after", entry.after))}
+    return AuditEntryOut(seq=entry.seq, at=entry.at, actor=entry.actor, action=entry.action, order_id=entry.order_id,
+                         prev_hash=entry.prev_hash, hash=entry.hash, **parsed)
 
 
 @router.post("/{order_id}/{action}", response_model=WorkOrderOut,
@@ -85,6 +92,7 @@ def act(order_id: Id, action: Step, rt: RuntimeDep, who: Reader, body: ActionIn 
     Arguments: ``assign`` {engineer}; ``hold`` {reason: awaiting_parts | awaiting_customer};
     ``resolve`` {outcome: fault_confirmed | false_alarm | no_fault_found | no_access, notes};
     ``reopen`` {reason}; ``comment`` {text}; ``set_priority`` {priority}; ``set_type`` {service_type};
+    ``feedback`` {fixed, rating 1-5, comment} after the close ("not fixed" reopens the order);
     the rest take none. Who may take which step is the ``permissions:`` matrix of the configuration.
     """
     given = {k: v for k, v in (body or ActionIn()).model_dump().items() if v is not None}

@@ -100,10 +100,11 @@ def verify_audit(
     store: Optional[str] = typer.Option(None, "--store", help=_STORE_HELP),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
 ) -> None:
-    """Check the hash chain of the audit log; exit 1 naming the first broken entry."""
+    """Check the hash chain of the audit log, replay it and check that the live orders agree with it;
+    exit 1 naming the first broken entry or the order that differs."""
     with _existing_store(_store_url(store, config)) as orders:
         broken = orders.verify_audit()
-        entries = sum(1 for _ in orders.audit_entries())
+        entries = orders.last_audit_seq()
     if broken is not None:
         typer.echo(str(broken), err=True)
         raise typer.Exit(1)
@@ -124,7 +125,7 @@ def kpis(
     import json
     from datetime import UTC, datetime, timedelta
 
-    from ticketing.kpis import kpis_from_store
+    from ticketing.kpis import kpis_from_store, on_time_targets_of
 
     now = datetime.now(UTC)
     end = _aware(until, "--until") if until else now
@@ -132,8 +133,9 @@ def kpis(
     if end <= start:
         raise typer.BadParameter(f"the period must end after it starts ({start.isoformat()} .. {end.isoformat()})",
                                  param_hint="--since/--until")
-    with _existing_store(_store_url(store, config)) as orders:
-        figures = kpis_from_store(orders, start, end, now, repeat_threshold).as_json()
+    catalogue = load_ticketing(config)
+    with _existing_store(store if store is not None else catalogue.store_url) as orders:
+        figures = kpis_from_store(orders, start, end, now, repeat_threshold, on_time_targets_of(catalogue)).as_json()
     typer.echo(json.dumps(figures, indent=2) if as_json else _kpi_table(figures))
 
 

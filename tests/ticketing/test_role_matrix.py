@@ -46,6 +46,8 @@ STEPS = {
     "reopen": ({"reason": "back"}, lambda life, o: life.resolve(in_progress(life, o), ANNA, "fault_confirmed")),
     "set_priority": ({"priority": "P3"}, lambda life, o: o),
     "set_type": ({"service_type": "inspection"}, lambda life, o: o),
+    "feedback": ({"fixed": True, "rating": 4},
+                 lambda life, o: life.close(life.resolve(in_progress(life, o), ANNA, "fault_confirmed"), ANNA)),
 }
 
 
