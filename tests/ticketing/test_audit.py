@@ -139,3 +139,35 @@ def test_verify_reads_the_log_in_pages(store):
     assert [e.seq for e in store._paged_entries(page=2)] == [1, 2, 3]
     tamper(store, "DELETE FROM audit_log WHERE seq = 2")
     assert [e.seq for e in store._paged_entries(page=1)] == [1, 3]
+
+
+def test_entries_written_before_0004_whole_orders_still_replay(store):
+    """A log from before changes were recorded holds whole orders before and after: verify-audit and
+    the notification outbox read it as they read the new entries, and new entries chain on."""
+    from ticketing.audit import AuditEntry, canonical_json, chain_hash
+
+    opened = new_order().model_copy(update={"id": 1, "version": 1})
+    acknowledged = opened.model_copy(update={"status": Status.ACKNOWLEDGED, "version": 2})
+    prev, rows = GENESIS, []
+    for seq, (action, before, after) in enumerate([("open", None, opened), ("acknowledge", opened, acknowledged)], 1):
+        draft = AuditEntry(seq, T0, "old", action, 1, before and canonical_json(before.snapshot()),
+                           canonical_json(after.snapshot()), prev, "")
+        prev = chain_hash(prev, draft.body())
+        rows.append({**{k: getattr(draft, k) for k in AuditEntry.__slots__}, "hash": prev})
+    engine = create_engine(store.url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO work_orders (id, site, asset, fault_mode, status, priority, service_type, "
+                          "opened_at, version, doc) VALUES (1, 'north', 'pump-1', 'imbalance', 'acknowledged', 'P2', "
+                          "'corrective', :at, 2, :doc)"), {"at": T0.replace(tzinfo=None), "doc": acknowledged.model_dump_json()})
+        for row in rows:
+            conn.execute(text("INSERT INTO audit_log (seq, at, actor, action, order_id, before, after, prev_hash, hash) "
+                              "VALUES (:seq, :at, :actor, :action, :order_id, :before, :after, :prev_hash, :hash)"),
+                         {**row, "at": T0.replace(tzinfo=None)})
+        conn.execute(text("UPDATE audit_head SET seq = 2, hash = :h"), {"h": prev})
+    engine.dispose()
+    assert store.verify_audit() is None
+    [(_, first), (_, second)] = store.audit_events()
+    assert (first.previous_status, second.previous_status, second.order.status) == (
+        None, Status.OPEN, Status.ACKNOWLEDGED)
+    store.update(1, lambda o: o.model_copy(update={"assignee": "ben"}), actor="mia", at=T0, action="assign")
+    assert store.verify_audit() is None and json.loads(store.audit_entries()[-1].change)["set"]["assignee"] == "ben"
