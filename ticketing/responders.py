@@ -56,7 +56,8 @@ class EscalationResponder:
 
     def _senior(self, order: WorkOrder, role) -> str | None:
         rules = self.config.assignment.model_copy(update={"roles": [role], "max_open_per_engineer": None})
-        return Assigner(rules, self.config.engineers, self.desk.store.open_orders_per_assignee).choose(order)
+        return Assigner(rules, self.config.engineers, self.desk.store.open_orders_per_assignee,
+                        self.config.permissions).choose(order)
 
     def watch(self, scheduler: EscalationScheduler) -> int:
         """Track every unfinished order of the store in ``scheduler`` (after a restart, say); returns how many."""
