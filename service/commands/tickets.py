@@ -246,7 +246,7 @@ def show(
 def act(
     order: str = typer.Argument(..., help="order number, e.g. WO-000042"),
     action: str = typer.Argument(..., help="acknowledge, start, hold, resume, resolve, close, reopen, assign, "
-                                           "set_priority or comment"),
+                                           "set_priority, set_type, comment or feedback"),
     actor: str = typer.Option(..., "--as", help="who acts: an engineer named in the configuration (their role applies)"),
     reason: Optional[str] = typer.Option(None, "--reason", help="hold: awaiting_parts or awaiting_customer; reopen: why"),
     outcome: Optional[str] = typer.Option(None, "--outcome",
@@ -255,7 +255,11 @@ def act(
     checked: Optional[str] = typer.Option(None, "--checked", help="resolve: numbers of the checklist steps done, e.g. 1,2"),
     engineer: Optional[str] = typer.Option(None, "--engineer", help="assign: to whom"),
     priority: Optional[str] = typer.Option(None, "--priority", help="set_priority: P1..P4"),
-    text: Optional[str] = typer.Option(None, "--text", help="comment: the text"),
+    text: Optional[str] = typer.Option(None, "--text", help="comment: the text; feedback: the requester's words"),
+    service_type: Optional[str] = typer.Option(None, "--type", help="set_type: the class of job, e.g. corrective"),
+    fixed: Optional[bool] = typer.Option(None, "--fixed/--not-fixed", help="feedback: did the close fix it "
+                                                                          "(--not-fixed reopens the order)"),
+    rating: Optional[int] = typer.Option(None, "--rating", min=1, max=5, help="feedback: 1 (poor) to 5"),
     store: Optional[str] = typer.Option(None, "--store", help=_STORE_HELP),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
 ) -> None:
@@ -276,7 +280,8 @@ def act(
         raise typer.BadParameter(f"{checked!r} is not a list of step numbers (write e.g. 1,2)",
                                  param_hint="--checked") from None
     given = {"reason": reason, "outcome": outcome, "notes": notes or None, "engineer": engineer,
-             "priority": priority, "text": text, "checked": steps}
+             "priority": priority, "checked": steps, "service_type": service_type, "fixed": fixed, "rating": rating,
+             **({"comment": text} if action == "feedback" else {"text": text})}
     arguments = {name: value for name, value in given.items() if value is not None}
     clock = SystemClock()
     with _existing_store(store if store is not None else settings.store_url) as orders:
