@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests.servers import free_port
+from ticketing.config import default_config_path
 
 pytestmark = pytest.mark.servers
 
@@ -61,6 +62,22 @@ def test_run_serves_the_api_and_stops_on_sigterm(tmp_path, mosquitto):
         scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
         assert "faultline_detector_batches_total" in scraped and "faultline_readings_written_total" in scraped
         assert httpx.get(f"{url}/metrics").text.count("faultline_work_order_events") > 0
+
+        # kill -HUP: the catalogue of the edited file is in force without a restart
+        auth = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(f"{url}/api/v1/catalogue", headers=auth).json()["policies"]["corrective"]["response"] == "PT2H"
+        edited = yaml.safe_load(config.read_text())
+        edited["ticketing"] = yaml.safe_load(default_config_path().read_text())["ticketing"]
+        edited["ticketing"]["policies"]["corrective"]["response"] = "1h"
+        config.write_text(yaml.safe_dump(edited))
+        proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            catalogue = httpx.get(f"{url}/api/v1/catalogue", headers=auth).json()
+            if catalogue["policies"]["corrective"]["response"] == "PT1H":
+                break
+            time.sleep(0.2)
+        assert catalogue["policies"]["corrective"]["response"] == "PT1H"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     finally:
