@@ -45,8 +45,7 @@ from service.tokens import TokenStore
 from service.versions import DetectorVersions, current_version, log_fresh
 from service.waveforms import waveform_features
 from ticketing import (EscalationResponder, EscalationScheduler, FindingIn, FindingIntake, Lifecycle,
-                       OrderEvent, ServiceDesk, Status, SystemClock, TicketingConfig, WorkOrderStore,
-                       config_deadlines)
+                       OrderEvent, ServiceDesk, Status, SystemClock, TicketingConfig, WorkOrderStore)
 from ticketing.adapters import Dispatcher
 from ticketing.clock import Clock
 from ticketing.responders import fired_steps
@@ -408,10 +407,9 @@ class Runtime:
         self.checkpoints: ServiceDb | SharedCheckpoints = self.db
         if settings.service.state_url is not None:
             self.checkpoints = SharedCheckpoints(settings.service.state_url, settings.service.shard)
-        self.tokens = TokenStore(self.db)
+        self.tokens = TokenStore(self.db, self.clock)
         self.orders = WorkOrderStore(self.ticketing.store_url)
-        self.desk = ServiceDesk(self.orders, Lifecycle(self.clock, config_deadlines(self.ticketing),
-                                                       self.ticketing.permissions), self._on_order_event)
+        self.desk = ServiceDesk(self.orders, Lifecycle.from_config(self.ticketing, self.clock), self._on_order_event)
         self.intake = FindingIntake.from_config(self.ticketing, self.orders, self.clock, notify=self._on_order_event)
         self.reader = reader_for(settings.store)
         from ingest.deadletter import DeadLetterStore
@@ -515,7 +513,7 @@ class Runtime:
         if order.status in (Status.RESOLVED, Status.CLOSED):
             self.scheduler.forget(order.id)
             return
-        policy = self.ticketing.policy_for(order.priority, order.service_type)
+        policy = self.ticketing.policy_for(order.priority, order.service_type, order.site)
         # the steps fired so far are on the order (its escalation records); an escalation's own
         # record arrives here before the scheduler has marked the step fired
         self.scheduler.track(order.id, order, self.ticketing.escalation_clock(order.site, policy),
@@ -596,6 +594,51 @@ class Runtime:
             log.info("intake queue drained (%d findings recorded on work orders)", done)
         self.metrics.intake_pending.set(pending)
         return done
+
+    def reload_catalogue(self, catalogue: dict[str, Any], actor: str) -> TicketingConfig:
+        """Put a new service catalogue in force without a restart: ``catalogue`` holds ``policies``
+        (and may hold ``escalation``, the default chain). It is validated with the rest of the ticketing
+        section first; an invalid one raises ``ValueError`` naming the problem and changes nothing.
+        The change is audited (``catalogue_reloaded``), and every open order is tracked again under it;
+        orders keep the deadlines they have until their next change."""
+        from pydantic import ValidationError
+
+        unknown = sorted(set(catalogue) - {"policies", "escalation"})
+        if unknown or "policies" not in catalogue:
+            raise ValueError(f"a catalogue has policies (and escalation); got {', '.join(sorted(catalogue)) or 'nothing'}")
+        try:
+            new = TicketingConfig.model_validate({**self.ticketing.model_dump(mode="json"), **catalogue})
+        except ValidationError as exc:
+            raise ValueError(f"the catalogue does not validate: {exc}") from None
+        self.orders.record(actor=actor, at=self.clock.now(), action="catalogue_reloaded",
+                           change={"set": {k: new.model_dump(mode="json")[k] for k in catalogue}})
+        with self._sched_lock:
+            self.ticketing = new
+            self.desk.lifecycle = Lifecycle.from_config(new, self.clock)
+            self.intake = FindingIntake.from_config(new, self.orders, self.clock, notify=self._on_order_event)
+            self.responder = EscalationResponder(self.desk, new)
+            for order in self.orders.orders():
+                self._track(order)
+        log.info("service catalogue reloaded by %s: %s", actor, ", ".join(new.policies))
+        return new
+
+    def reload_catalogue_file(self, path) -> None:
+        """SIGHUP: read the configuration file again and put its catalogue in force (logged, never raised:
+        an invalid file leaves the catalogue in force as it was)."""
+        from service.settings import load_settings
+
+        try:
+            section = load_settings(path).ticketing
+            if section is None:
+                log.info("SIGHUP: %s has no ticketing: section; the service catalogue in force stays", path)
+                return
+            catalogue = {k: section.model_dump(mode="json")[k] for k in ("policies", "escalation")}
+            if catalogue == {k: self.ticketing.model_dump(mode="json")[k] for k in catalogue}:
+                log.info("SIGHUP: the service catalogue of %s is the one in force; nothing to reload", path)
+                return
+            self.reload_catalogue(catalogue, "SIGHUP")
+        except Exception as exc:  # noqa: BLE001 - a bad edit must not stop the service
+            log.error("catalogue not reloaded from %s (the one in force stays): %s", path, exc)
 
     # --- threads -------------------------------------------------------------------------------
     def feed(self, readings: Readings) -> None:

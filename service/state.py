@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     role        TEXT NOT NULL,
     hash        TEXT NOT NULL UNIQUE,            -- sha256 of the token; the token itself is never stored
     created_at  TEXT NOT NULL,
-    revoked_at  TEXT
+    revoked_at  TEXT,
+    expires_at  TEXT                             -- NULL: never expires
 );
 """
 
@@ -67,6 +68,8 @@ class ServiceDb:
         if "intake_pending" not in columns:  # a state file from before the intake retry queue
             self._conn.execute("ALTER TABLE findings ADD COLUMN intake_pending INTEGER NOT NULL DEFAULT 0")
         self._conn.execute("CREATE INDEX IF NOT EXISTS findings_intake_pending ON findings (intake_pending, id)")
+        if "expires_at" not in {row[1] for row in self._conn.execute("PRAGMA table_info(api_tokens)")}:
+            self._conn.execute("ALTER TABLE api_tokens ADD COLUMN expires_at TEXT")  # tokens from before expiry
         self.lock = threading.RLock()
 
     def close(self) -> None:

@@ -337,6 +337,13 @@ class TicketingConfig(_Section):
                 steps = tuple(s for s in chain if policy.target(s.of) is not None)
                 policy = policy.model_copy(update={"escalation": steps})
             resolved[key] = policy
+            for override in policy.targets:
+                if override.site is not None and "sites" in info.data and override.site not in info.data["sites"]:
+                    raise ValueError(f"policy {key!r}: target for unknown site {override.site!r} "
+                                     f"(configured: {', '.join(sorted(info.data['sites']))})")
+                if override.priority is not None and override.priority not in policy.priorities:
+                    raise ValueError(f"policy {key!r}: target for {override.priority}, which it does not serve "
+                                     f"({', '.join(policy.priorities)})")
         covered = {p for policy in policies.values() for p in policy.priorities}
         if missing := [p for p in PRIORITIES if p not in covered]:
             raise ValueError(f"no policy serves priority {', '.join(missing)}: every priority needs deadlines")
@@ -406,7 +413,8 @@ class TicketingConfig(_Section):
         except KeyError:
             raise UnknownName("policy", name, sorted(self.policies)) from None
 
-    def policy_for(self, priority: str, service_type: ServiceType | str | None = None) -> SlaPolicy:
+    def policy_for(self, priority: str, service_type: ServiceType | str | None = None,
+                   site: str | None = None) -> SlaPolicy:
         """The policy serving ``priority`` for ``service_type``.
 
         Without a service type, or when no policy of that type serves the priority (an order whose
@@ -417,7 +425,8 @@ class TicketingConfig(_Section):
             raise ValueError(f"unknown priority {priority!r} (known: {', '.join(PRIORITIES)})")
         serving = [p for p in self.policies.values() if priority in p.priorities]
         exact = [p for p in serving if service_type is not None and p.service_type == service_type]
-        return (exact or serving)[0]
+        policy = (exact or serving)[0]
+        return policy if site is None else policy.at(site, priority)
 
     def priority_for(self, severity: Severity | str, criticality: Criticality | str) -> str:
         """The risk matrix's priority for a finding's severity on an asset of that criticality."""

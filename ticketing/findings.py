@@ -24,7 +24,8 @@ from typing import Any
 
 from ticketing.clock import Clock, require_aware
 from ticketing.config import Severity
-from ticketing.lifecycle import SYSTEM, DeadlinesOf, Lifecycle, Notifier, config_deadlines, with_deadlines
+from ticketing.lifecycle import (SYSTEM, DeadlinesOf, Lifecycle, Notifier, Retype, config_deadlines, config_retype,
+                                 with_deadlines)
 from ticketing.models import ChecklistItem, Evidence, OrderEvent, ServiceType, Status, WorkOrder, more_urgent
 from ticketing.store import DuplicateOpenOrder, StoreError
 
@@ -118,13 +119,13 @@ class FindingIntake:
                  deadlines: DeadlinesOf | None = None, assign: Callable[[WorkOrder], str | None] | None = None,
                  checklist_of: Callable[[str], list[str]] = lambda fault_mode: [],
                  notify: Callable[[OrderEvent], None] = Notifier(),
-                 kind_service_types: Mapping[str, ServiceType] | None = None):
+                 kind_service_types: Mapping[str, ServiceType] | None = None, retype: Retype | None = None):
         self.store, self.clock = store, clock
         self.priority_of, self.service_type_of = priority_of, service_type_of
         self.reopen_window, self.deadlines, self.assign, self.notify = reopen_window, deadlines, assign, notify
         self.checklist_of = checklist_of
         self.kind_service_types = dict(kind_service_types or {})
-        self._lifecycle = Lifecycle(clock, deadlines)
+        self._lifecycle = Lifecycle(clock, deadlines, retype=retype)
 
     @classmethod
     def from_config(cls, config, store, clock: Clock, notify: Callable[[OrderEvent], None] = Notifier()
@@ -138,7 +139,7 @@ class FindingIntake:
                    service_type_of=lambda priority: config.policy_for(priority).service_type,
                    reopen_window=config.reopen_window, deadlines=config_deadlines(config),
                    assign=Assigner.from_config(config, store).choose, checklist_of=config.checklist_for,
-                   notify=notify, kind_service_types=config.finding_kinds)
+                   notify=notify, kind_service_types=config.finding_kinds, retype=config_retype(config))
 
     def receive(self, finding: FindingIn) -> OrderEvent:
         """Record ``finding`` on the right order (new, existing or reopened) and return what happened."""

@@ -1,17 +1,25 @@
 """The figures a service manager runs the maintenance team by, computed from the work orders.
 
-Per-order figures are over the *cohort* of orders opened in the period ``[start, end)``, each judged
+Per-order figures are over the *cohort* of orders opened in the period ``[start, end)``; the
+time figures are over the *visits* that started in the period (an order's opening, and each
+reopening: a reopened order is a new visit with its own response and resolution clock), each judged
 as it stands now:
 
-- **MTTA** (mean time to acknowledge): mean of ``acknowledged_at - opened_at``, in real time.
-- **MTTR** (mean time to resolve, in the sense of repair): mean of ``resolved_at - opened_at`` over
-  resolved orders, in real time including time on hold (the SLA figures below are the ones that
-  pause on hold and count business hours).
-- **SLA response / resolution compliance**: of the orders whose target is decided (met, or its
-  deadline has passed unmet), the share met by the deadline, in percent. An order still on hold has
+- **MTTA** (mean time to acknowledge): mean of ``acknowledged_at`` minus the visit's start, in real time.
+- **MTTR** (mean time to resolve, in the sense of repair): mean of ``resolved_at`` minus the visit's
+  start over resolved visits, in real time including time on hold (the SLA figures below are the
+  ones that pause on hold and count business hours).
+- **SLA response / resolution compliance**: of the visits whose target is decided (met, or its
+  deadline has passed unmet), the share met by the deadline, in percent. A visit still on hold has
   an undecided resolution target.
-- **First-time fix rate**: of the closed orders whose outcome confirmed a fault, the share never
-  reopened.
+- **Reopenings**: visits after the first that started in the period.
+- **Requester feedback**: of the feedback given in the period (after a close), how many, the share
+  "fixed" and the mean rating (1-5); "not fixed" reopened its order.
+- **On time per service**: for each service type of the catalogue, of the visits whose targets are
+  all decided, the share that met every target, against the service's ``on_time_target`` (95 %
+  unless configured): ``meets_target`` says whether the service kept its promise.
+- **First-time fix rate**: of the orders with a visit closed as ``fault_confirmed``, the share that
+  needed one visit only (a reopening counts against it).
 - **False-alarm rate per detector and rule**: from the close-out outcomes of every order a rule's
   findings are attached to; ``false_alarm`` and ``no_fault_found`` count as false alarms,
   ``no_access`` counts as neither (nobody could look). Precision is one minus the rate.
@@ -25,7 +33,7 @@ The **backlog** is every order not yet resolved or closed, by priority and age, 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from statistics import fmean
@@ -65,6 +73,30 @@ class RepeatFailure:
 
 
 @dataclass(frozen=True)
+class ServiceCompliance:
+    """How one service of the catalogue did against the share of jobs it promises on time."""
+
+    service_type: str
+    decided: int
+    on_time: int
+    target_pct: float
+
+    @property
+    def on_time_pct(self) -> float | None:
+        return _percent(self.on_time, self.decided)
+
+    @property
+    def meets_target(self) -> bool | None:
+        pct = self.on_time_pct
+        return None if pct is None else pct >= self.target_pct
+
+    def as_json(self) -> dict:
+        return {"service_type": self.service_type, "visits_decided": self.decided, "on_time": self.on_time,
+                "on_time_pct": _round(self.on_time_pct), "target_pct": self.target_pct,
+                "meets_target": self.meets_target}
+
+
+@dataclass(frozen=True)
 class Kpis:
     """The KPIs of one period (see the module docstring for each definition)."""
 
@@ -72,6 +104,8 @@ class Kpis:
     end: datetime
     now: datetime
     orders_opened: int
+    visits: int
+    reopenings: int
     mtta: timedelta | None
     mttr: timedelta | None
     response_compliance: float | None
@@ -80,6 +114,8 @@ class Kpis:
     rules: list[RuleFeedback] = field(default_factory=list)
     backlog: dict[str, dict[str, int]] = field(default_factory=dict)
     repeat_failures: list[RepeatFailure] = field(default_factory=list)
+    services: list[ServiceCompliance] = field(default_factory=list)
+    feedback: dict = field(default_factory=dict)
 
     def as_json(self) -> dict:
         """Plain data: times ISO 8601, durations in hours, rates in percent."""
@@ -88,7 +124,7 @@ class Kpis:
 
         return {
             "period": {"start": self.start.isoformat(), "end": self.end.isoformat(), "as_of": self.now.isoformat()},
-            "orders_opened": self.orders_opened,
+            "orders_opened": self.orders_opened, "visits": self.visits, "reopenings": self.reopenings,
             "mtta_hours": hours(self.mtta), "mttr_hours": hours(self.mttr),
             "sla_response_compliance_pct": _round(self.response_compliance),
             "sla_resolution_compliance_pct": _round(self.resolution_compliance),
@@ -97,6 +133,8 @@ class Kpis:
                                          for r in self.rules],
             "backlog": self.backlog,
             "repeat_failures": [asdict(r) for r in self.repeat_failures],
+            "on_time_by_service": [s.as_json() for s in self.services],
+            "feedback": self.feedback,
         }
 
 
@@ -112,7 +150,7 @@ def _mean(durations: list[timedelta]) -> timedelta | None:
     return timedelta(seconds=fmean(d.total_seconds() for d in durations)) if durations else None
 
 
-def _compliance(cohort: list[WorkOrder], now: datetime, due_of, met_of, undecided=lambda o: False) -> float | None:
+def _compliance(cohort: list, now: datetime, due_of, met_of, undecided=lambda o: False) -> float | None:
     met = decided = 0
     for order in cohort:
         due, done = due_of(order), met_of(order)
@@ -161,29 +199,83 @@ def _repeats(orders: Iterable[WorkOrder], start: datetime, end: datetime, thresh
     return sorted(found, key=lambda r: (-r.occurrences, r.site, r.asset))
 
 
+def _on_time(visit, on_hold: bool, now: datetime) -> bool | None:
+    """Whether a visit met every target it has (None while one is undecided)."""
+    verdicts = []
+    for due, met in ((visit.response_due, visit.acknowledged_at or visit.resolved_at),
+                     (visit.resolution_due, None if on_hold else visit.resolved_at)):
+        if due is None:
+            continue
+        if met is not None:
+            verdicts.append(met <= due)
+        elif now > due and not on_hold:
+            verdicts.append(False)
+        else:
+            return None
+    return all(verdicts) if verdicts else None
+
+
+def _feedback(orders: list[WorkOrder], start: datetime, end: datetime) -> dict:
+    given = [f for o in orders for f in o.feedback if start <= f.at < end]
+    fixed = sum(f.fixed for f in given)
+    return {"given": len(given), "fixed": fixed, "not_fixed": len(given) - fixed,
+            "fixed_pct": _round(_percent(fixed, len(given))),
+            "mean_rating": round(fmean(f.rating for f in given), 2) if given else None}
+
+
+def _services(visits, now: datetime, on_time_targets: Mapping[str, float]) -> list[ServiceCompliance]:
+    found = []
+    for service_type, target in sorted(on_time_targets.items()):
+        verdicts = [v for v in (_on_time(visit, hold, now) for visit, hold in visits
+                                if visit.service_type == service_type) if v is not None]
+        found.append(ServiceCompliance(service_type, len(verdicts), sum(verdicts), target))
+    return found
+
+
 def compute_kpis(orders: Iterable[WorkOrder], start: datetime, end: datetime, now: datetime,
-                 repeat_threshold: int = 3) -> Kpis:
-    """KPIs of the orders opened in ``[start, end)`` as they stand at ``now``; backlog at ``now``."""
+                 repeat_threshold: int = 3, on_time_targets: Mapping[str, float] | None = None) -> Kpis:
+    """KPIs of the orders opened in ``[start, end)`` as they stand at ``now``; backlog at ``now``.
+
+    ``on_time_targets`` maps each service type to the percent of its jobs it promises on time
+    (`on_time_targets_of` reads them from the catalogue)."""
     if end <= start:
         raise ValueError(f"the period must end after it starts: {start.isoformat()} .. {end.isoformat()}")
     orders = list(orders)
     cohort = [o for o in orders if start <= o.opened_at < end]
-    acknowledged = [o.acknowledged_at - o.opened_at for o in cohort if o.acknowledged_at is not None]
-    resolved = [o.resolved_at - o.opened_at for o in cohort if o.resolved_at is not None]
-    fixes = [o for o in cohort if o.status is Status.CLOSED and o.outcome is Outcome.FAULT_CONFIRMED]
+    # (visit, on hold now): only the current visit of an order can be on hold
+    visits = [(v, o.status is Status.ON_HOLD and v.number == len(o.visits) + 1)
+              for o in orders for v in o.all_visits() if start <= v.started_at < end]
+    acknowledged = [v.acknowledged_at - v.started_at for v, _ in visits if v.acknowledged_at is not None]
+    resolved = [v.resolved_at - v.started_at for v, _ in visits if v.resolved_at is not None]
+    fixes = [o for o in cohort if any(v.closed_at is not None and v.outcome is Outcome.FAULT_CONFIRMED
+                                      for v in o.all_visits())]
     return Kpis(
-        start=start, end=end, now=now, orders_opened=len(cohort), mtta=_mean(acknowledged), mttr=_mean(resolved),
-        response_compliance=_compliance(cohort, now, lambda o: o.response_due,
-                                        lambda o: o.acknowledged_at or o.resolved_at),
-        resolution_compliance=_compliance(cohort, now, lambda o: o.resolution_due, lambda o: o.resolved_at,
-                                          undecided=lambda o: o.status is Status.ON_HOLD),
-        first_time_fix_rate=_percent(sum(not o.reopened_at for o in fixes), len(fixes)),
+        start=start, end=end, now=now, orders_opened=len(cohort), visits=len(visits),
+        reopenings=sum(v.number > 1 for v, _ in visits), mtta=_mean(acknowledged), mttr=_mean(resolved),
+        response_compliance=_compliance(visits, now, lambda p: p[0].response_due,
+                                        lambda p: p[0].acknowledged_at or p[0].resolved_at),
+        resolution_compliance=_compliance(visits, now, lambda p: p[0].resolution_due, lambda p: p[0].resolved_at,
+                                          undecided=lambda p: p[1]),
+        first_time_fix_rate=_percent(sum(not o.visits for o in fixes), len(fixes)),
         rules=_rules(cohort),
         backlog=_backlog(orders, now),
         repeat_failures=_repeats(orders, start, end, repeat_threshold),
+        services=_services(visits, now, on_time_targets or {}),
+        feedback=_feedback(orders, start, end),
     )
 
 
-def kpis_from_store(store, start: datetime, end: datetime, now: datetime, repeat_threshold: int = 3) -> Kpis:
+def on_time_targets_of(config) -> dict[str, float]:
+    """Service type -> on-time target (percent) from a `ticketing.config.TicketingConfig`'s catalogue
+    (the first policy of each type)."""
+    targets: dict[str, float] = {}
+    for policy in config.policies.values():
+        targets.setdefault(policy.service_type.value, policy.on_time_target)
+    return targets
+
+
+def kpis_from_store(store, start: datetime, end: datetime, now: datetime, repeat_threshold: int = 3,
+                    on_time_targets: Mapping[str, float] | None = None) -> Kpis:
     """`compute_kpis` over a `ticketing.store.WorkOrderStore`."""
-    return compute_kpis(store.orders(opened_before=max(end, now)), start, end, now, repeat_threshold)
+    return compute_kpis(store.orders(opened_before=max(end, now)), start, end, now, repeat_threshold,
+                        on_time_targets)

@@ -21,14 +21,14 @@ same steps to stored orders, audits each one and tells the adapters.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from ticketing.clock import Clock
-from ticketing.models import (PRIORITIES, ChecklistItem, Comment, EscalationRecord, HoldPeriod, HoldReason,
-                              OrderEvent, Outcome, Status, WorkOrder)
-from ticketing.roles import DEFAULT_PERMISSIONS, Action, PermissionMatrix
+from ticketing.models import (PRIORITIES, ChecklistItem, Comment, EscalationRecord, Feedback, HoldPeriod, HoldReason,
+                              OrderEvent, Outcome, ServiceType, Status, WorkOrder)
+from ticketing.roles import DEFAULT_PERMISSIONS, Action, PermissionDenied, PermissionMatrix
 from ticketing.sla import Deadlines
 
 log = logging.getLogger(__name__)
@@ -70,12 +70,20 @@ _STEPS: dict[str, tuple[frozenset[Status], Status | None, str]] = {
     "reopen": (frozenset({S.RESOLVED, S.CLOSED}), S.OPEN, "only a resolved or closed order can be reopened"),
     "assign": (frozenset(set(S) - {S.CLOSED}), None, "a closed order cannot be reassigned (reopen it)"),
     "set_priority": (frozenset(set(S) - {S.CLOSED}), None, "a closed order keeps its priority (reopen it)"),
+    "set_type": (frozenset(set(S) - {S.CLOSED}), None, "a closed order keeps its service type (reopen it)"),
     "comment": (frozenset(S), None, ""),
+    "feedback": (frozenset({S.CLOSED}), None, "the requester's feedback follows the close"),
     "escalate": (frozenset(set(S) - {S.CLOSED}), None, "a closed order is not escalated"),
 }
-# steps the permission matrix governs, and the matrix action that governs them
-_GUARDED = {"acknowledge": Action.ACKNOWLEDGE, "assign": Action.ASSIGN, "set_priority": Action.ASSIGN,
-            "resolve": Action.RESOLVE, "close": Action.CLOSE, "reopen": Action.REOPEN}
+# every step a person takes is governed by the permission matrix action of the same name
+_GUARDED = {step: Action(step) for step in _STEPS if step != "escalate"}
+#: ``(new priority, current service type) -> service type``: the class of job an order of that priority is.
+Retype = Callable[[str, ServiceType], ServiceType]
+
+
+class UnknownAssignee(ValueError):
+    """Raised when an order is assigned to someone who is not a configured engineer, or whose role may
+    not do the work (resolve an order of that priority and type)."""
 
 
 class Lifecycle:
@@ -88,14 +96,29 @@ class Lifecycle:
     deadlines
         Recomputes ``(response_due, resolution_due)`` for an order; None leaves deadlines as they are.
     permissions
-        Who may acknowledge, assign, resolve, close and reopen which orders.
+        Who may take which step on which orders (`ticketing.roles.PermissionMatrix`); checked here,
+        before every step, for every actor but the service itself (`SYSTEM`).
+    engineers
+        Name -> role of the people orders can be assigned to; None accepts any name (tests of other rules).
+    retype
+        The class of job for a new priority (`Retype`); None keeps the service type when the priority changes.
     """
 
     def __init__(self, clock: Clock, deadlines: DeadlinesOf | None = None,
-                 permissions: PermissionMatrix = DEFAULT_PERMISSIONS):
+                 permissions: PermissionMatrix = DEFAULT_PERMISSIONS, engineers: Mapping[str, str] | None = None,
+                 retype: Retype | None = None):
         self.clock = clock
         self.deadlines = deadlines
         self.permissions = permissions
+        self.engineers = None if engineers is None else dict(engineers)
+        self.retype = retype
+
+    @classmethod
+    def from_config(cls, config, clock: Clock) -> "Lifecycle":
+        """The lifecycle a `ticketing.config.TicketingConfig` describes: its catalogue's deadlines and
+        service types, its permission matrix and its engineers."""
+        return cls(clock, config_deadlines(config), config.permissions,
+                   {e.name: e.role.value for e in config.engineers}, config_retype(config))
 
     def _begin(self, order: WorkOrder, action: str, actor: Actor) -> tuple[WorkOrder, datetime]:
         sources, target, reason = _STEPS[action]
@@ -159,21 +182,66 @@ class Lifecycle:
     def reopen(self, order: WorkOrder, actor: Actor, reason: str = "no reason given") -> WorkOrder:
         """Send the order back to ``open``; it keeps its history and counts against first-time fix."""
         order, now = self._begin(order, "reopen", actor)
+        return self._new_visit(order, actor, now, reason)
+
+    def _new_visit(self, order: WorkOrder, actor: Actor, now: datetime, reason: str) -> WorkOrder:
+        # a new visit: the last one is kept as it ended, and the clock, the acknowledgement, the
+        # holds and the escalation steps start again, as for a new order
+        order.status = Status.OPEN
+        order.visits.append(order.current_visit().model_copy(update={"reopen_reason": reason}))
         order.reopened_at.append(now)
         order.resolved_at = order.closed_at = order.outcome = None
+        order.acknowledged_at = order.started_at = None
+        order.holds, order.escalations = [], []
         order.comments.append(Comment(author=actor.name, at=now, text=f"reopened: {reason}"))
         return self._with_deadlines(order, now)
 
+    def feedback(self, order: WorkOrder, actor: Actor, fixed: bool, rating: int, comment: str = "") -> WorkOrder:
+        """Record the requester's word on a closed order, once per visit; "not fixed" reopens it (a new
+        visit, against first-time fix). The engineer who did the work does not rate it."""
+        order, now = self._begin(order, "feedback", actor)
+        visit = len(order.visits) + 1
+        if any(f.visit == visit for f in order.feedback):
+            raise InvalidTransition(order, "feedback", None, f"visit {visit} has its feedback already")
+        if actor is not SYSTEM and actor.name == order.assignee:
+            raise PermissionDenied(actor.role, "feedback", order.priority, order.service_type.value,
+                                   f"{actor.name} did the work on {order.number}: the requester or a supervisor "
+                                   "gives the feedback")
+        order.feedback.append(Feedback(visit=visit, by=actor.name, at=now, fixed=fixed, rating=rating, comment=comment))
+        if not fixed:
+            return self._new_visit(order, actor, now, f"requester: not fixed ({comment or 'no comment'})")
+        return order
+
     def assign(self, order: WorkOrder, actor: Actor, engineer: str) -> WorkOrder:
         order, _ = self._begin(order, "assign", actor)
+        if self.engineers is not None:
+            if engineer not in self.engineers:
+                raise UnknownAssignee(f"{engineer!r} is not a configured engineer (known: "
+                                      f"{', '.join(sorted(self.engineers)) or 'none'})")
+            try:
+                self.permissions.check(self.engineers[engineer], Action.RESOLVE, order.priority,
+                                       order.service_type.value)
+            except PermissionDenied as exc:
+                raise UnknownAssignee(f"cannot assign {order.number} to {engineer}: {exc.reason}") from None
         order.assignee = engineer
         return order
 
     def set_priority(self, order: WorkOrder, actor: Actor, priority: str) -> WorkOrder:
+        """Change the priority; the class of job follows it (a P2 corrective raised to P1 becomes
+        emergency repair), and with it the deadlines and who may resolve and close."""
         if priority not in PRIORITIES:
             raise ValueError(f"unknown priority {priority!r} (known: {', '.join(PRIORITIES)})")
         order, now = self._begin(order, "set_priority", actor)
         order.priority = priority
+        if self.retype is not None:
+            order.service_type = self.retype(priority, order.service_type)
+        return self._with_deadlines(order, now)
+
+    def set_type(self, order: WorkOrder, actor: Actor, service_type: ServiceType | str) -> WorkOrder:
+        """Change the class of job (its deadlines follow the policy of that type for the priority)."""
+        service_type = ServiceType(service_type)
+        order, now = self._begin(order, "set_type", actor)
+        order.service_type = service_type
         return self._with_deadlines(order, now)
 
     def comment(self, order: WorkOrder, actor: Actor, text: str) -> WorkOrder:
@@ -197,10 +265,16 @@ def config_deadlines(config) -> DeadlinesOf:
     priority (and service type) on the calendar of its site."""
 
     def deadlines(order: WorkOrder, now: datetime) -> Deadlines:
-        policy = config.policy_for(order.priority, order.service_type)
+        policy = config.policy_for(order.priority, order.service_type, order.site)
         return config.sla_clock(order.site, policy).deadlines(order, now)
 
     return deadlines
+
+
+def config_retype(config) -> Retype:
+    """`Retype` from a `ticketing.config.TicketingConfig`: the type of the policy serving the priority
+    (the current type when a policy of it does)."""
+    return lambda priority, current: config.policy_for(priority, current).service_type
 
 
 def with_deadlines(order: WorkOrder, deadlines: DeadlinesOf | None, now: datetime) -> WorkOrder:

@@ -117,6 +117,40 @@ class HoldPeriod(BaseModel):
     end: AwareDatetime | None = None
 
 
+class Feedback(BaseModel):
+    """The requester's word after a close: was it fixed, how well (1-5), and why (closed-loop service)."""
+
+    visit: int = Field(ge=1, description="the visit it judges")
+    by: str
+    at: AwareDatetime
+    fixed: bool
+    rating: int = Field(ge=1, le=5)
+    comment: str = ""
+
+
+class Visit(BaseModel):
+    """One visit of an order: from its opening (or a reopening) to its resolution, with its own SLA clock.
+
+    A reopened order keeps its earlier visits in ``WorkOrder.visits``; the current one is the order's
+    own times (`WorkOrder.current_visit`). KPIs judge every visit against its own deadlines, and a
+    second visit counts against first-time fix.
+    """
+
+    number: int = Field(ge=1, description="1 for the first visit")
+    service_type: ServiceType | None = Field(None, description="the class of job during the visit")
+    started_at: AwareDatetime = Field(description="when the visit's SLA clock started (opened or reopened)")
+    acknowledged_at: AwareDatetime | None = None
+    work_started_at: AwareDatetime | None = None
+    resolved_at: AwareDatetime | None = None
+    closed_at: AwareDatetime | None = None
+    outcome: Outcome | None = None
+    response_due: AwareDatetime | None = None
+    resolution_due: AwareDatetime | None = None
+    holds: list[HoldPeriod] = Field(default_factory=list)
+    escalations: list[EscalationRecord] = Field(default_factory=list)
+    reopen_reason: str = Field("", description="why the visit after this one was needed")
+
+
 class WorkOrder(BaseModel):
     """A job for an engineer: one per (site, asset, fault mode) while it is not closed.
 
@@ -147,6 +181,8 @@ class WorkOrder(BaseModel):
     resolved_at: AwareDatetime | None = None
     closed_at: AwareDatetime | None = None
     reopened_at: list[AwareDatetime] = Field(default_factory=list)
+    visits: list[Visit] = Field(default_factory=list, description="earlier visits, when the order was reopened")
+    feedback: list[Feedback] = Field(default_factory=list, description="the requester's word after each close")
     response_due: AwareDatetime | None = None
     resolution_due: AwareDatetime | None = None
     version: int = 0
@@ -174,6 +210,19 @@ class WorkOrder(BaseModel):
     def sla_started_at(self) -> AwareDatetime | None:
         """Where the SLA clock counts from when not the opening: the last reopening, if any."""
         return self.reopened_at[-1] if self.reopened_at else None
+
+    def current_visit(self) -> Visit:
+        """The visit in progress (or the last one), from the order's own times."""
+        return Visit(number=len(self.visits) + 1, service_type=self.service_type,
+                     started_at=self.sla_started_at or self.opened_at,
+                     acknowledged_at=self.acknowledged_at, work_started_at=self.started_at,
+                     resolved_at=self.resolved_at, closed_at=self.closed_at, outcome=self.outcome,
+                     response_due=self.response_due, resolution_due=self.resolution_due,
+                     holds=[h.model_copy() for h in self.holds], escalations=[e.model_copy() for e in self.escalations])
+
+    def all_visits(self) -> list[Visit]:
+        """Every visit, the first first; the last one is the current visit."""
+        return [*self.visits, self.current_visit()]
 
     @property
     def hold_reason(self) -> HoldReason | None:

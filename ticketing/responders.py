@@ -23,9 +23,11 @@ def fired_steps(order: WorkOrder) -> set[str]:
     """Keys of the escalation steps already done for ``order`` (its escalation records, and the
     comments orders escalated by earlier versions carry)."""
     # the comment reads "escalation <key>: <what happened>"; keys contain ':' but never ': '
+    since = order.sla_started_at  # a reopened order escalates afresh: earlier visits' steps do not count
     return {e.key for e in order.escalations} | {
         c.text[len(_PREFIX):].split(": ", 1)[0]
-        for c in order.comments if c.author == SYSTEM.name and c.text.startswith(_PREFIX)}
+        for c in order.comments if c.author == SYSTEM.name and c.text.startswith(_PREFIX)
+        and (since is None or c.at >= since)}
 
 
 class EscalationResponder:
@@ -54,7 +56,8 @@ class EscalationResponder:
 
     def _senior(self, order: WorkOrder, role) -> str | None:
         rules = self.config.assignment.model_copy(update={"roles": [role], "max_open_per_engineer": None})
-        return Assigner(rules, self.config.engineers, self.desk.store.open_orders_per_assignee).choose(order)
+        return Assigner(rules, self.config.engineers, self.desk.store.open_orders_per_assignee,
+                        self.config.permissions).choose(order)
 
     def watch(self, scheduler: EscalationScheduler) -> int:
         """Track every unfinished order of the store in ``scheduler`` (after a restart, say); returns how many."""
@@ -79,7 +82,7 @@ class EscalationTracker:
         if order.status in (Status.RESOLVED, Status.CLOSED):
             self.scheduler.forget(order.id)
             return False
-        policy = self.config.policy_for(order.priority, order.service_type)
+        policy = self.config.policy_for(order.priority, order.service_type, order.site)
         self.scheduler.track(order.id, order, self.config.sla_clock(order.site, policy), fired=fired_steps(order))
         return True
 

@@ -1,10 +1,17 @@
 """Who may do what to which work order.
 
-The permission matrix names, for each action, the roles allowed by default and, where stricter or
-looser rules apply, the roles allowed for a priority (``P1``) or a service type (``corrective``).
-A specific rule replaces the default; when both a priority rule and a service-type rule match, a role
-must be allowed by both (the stricter one wins). The default matrix lets only a senior engineer, a
-manager or an admin close emergency and corrective orders.
+The permission matrix is role × action × priority (or service type): for every step on an order —
+acknowledge, start, hold, resume, comment, assign, resolve, close, reopen, and a change of priority
+or of service type — it names the roles allowed by default and, where stricter or looser rules
+apply, the roles allowed for a priority (``P1``) or a service type (``corrective``). A specific rule
+replaces the default; when both a priority rule and a service-type rule match, a role must be
+allowed by both (the stricter one wins). ``ticketing.lifecycle.Lifecycle`` asks it before every step,
+so this is the one place the rules live.
+
+The defaults: anyone may acknowledge, start, resume and comment; a junior engineer may not put a P1
+on hold (that stops its SLA clock), resolve emergency work, close or reopen anything; only a senior
+engineer, a manager or an admin assigns, changes priority or type, and closes emergency and
+corrective work.
 """
 
 from __future__ import annotations
@@ -31,10 +38,17 @@ class Action(StrEnum):
     """Something done to a work order that the permission matrix governs."""
 
     ACKNOWLEDGE = "acknowledge"
+    START = "start"
+    HOLD = "hold"
+    RESUME = "resume"
+    COMMENT = "comment"
     ASSIGN = "assign"
     RESOLVE = "resolve"
     CLOSE = "close"
     REOPEN = "reopen"
+    SET_PRIORITY = "set_priority"
+    SET_TYPE = "set_type"
+    FEEDBACK = "feedback"
 
 
 class PermissionDenied(Exception):
@@ -68,6 +82,8 @@ _R = Role
 _EVERYONE = [_R.JUNIOR_ENGINEER, _R.MID_ENGINEER, _R.SENIOR_ENGINEER, _R.RELIABILITY_ENGINEER, _R.MANAGER, _R.ADMIN]
 _EXPERIENCED = [_R.MID_ENGINEER, _R.SENIOR_ENGINEER, _R.RELIABILITY_ENGINEER, _R.MANAGER, _R.ADMIN]
 _SENIOR = [_R.SENIOR_ENGINEER, _R.MANAGER, _R.ADMIN]
+# who speaks for the requester after a close: the reliability engineer who raised it, or a supervisor
+_SUPERVISORS = [_R.SENIOR_ENGINEER, _R.RELIABILITY_ENGINEER, _R.MANAGER, _R.ADMIN]
 _RuleSet = dict[str, list[Role]]
 
 
@@ -81,12 +97,19 @@ class PermissionMatrix(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     acknowledge: _RuleSet = Field(default_factory=lambda: _rules(_EVERYONE))
+    start: _RuleSet = Field(default_factory=lambda: _rules(_EVERYONE))
+    hold: _RuleSet = Field(default_factory=lambda: _rules(_EVERYONE, P1=_EXPERIENCED))
+    resume: _RuleSet = Field(default_factory=lambda: _rules(_EVERYONE))
+    comment: _RuleSet = Field(default_factory=lambda: _rules(_EVERYONE))
     assign: _RuleSet = Field(default_factory=lambda: _rules(_SENIOR))
     resolve: _RuleSet = Field(default_factory=lambda: _rules(_EVERYONE, emergency_repair=_EXPERIENCED))
     close: _RuleSet = Field(default_factory=lambda: _rules(_EXPERIENCED, emergency_repair=_SENIOR, corrective=_SENIOR))
     reopen: _RuleSet = Field(default_factory=lambda: _rules(_EXPERIENCED))
+    set_priority: _RuleSet = Field(default_factory=lambda: _rules(_SENIOR))
+    set_type: _RuleSet = Field(default_factory=lambda: _rules(_SENIOR))
+    feedback: _RuleSet = Field(default_factory=lambda: _rules(_SUPERVISORS))
 
-    @field_validator("acknowledge", "assign", "resolve", "close", "reopen")
+    @field_validator(*(a.value for a in Action))
     @classmethod
     def _known_keys(cls, rules: _RuleSet) -> _RuleSet:
         if "default" not in rules:

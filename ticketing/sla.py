@@ -62,8 +62,41 @@ def unique_steps(steps: Sequence[EscalationStep] | None) -> Sequence[EscalationS
     return steps
 
 
+class TargetOverride(BaseModel):
+    """Other targets for one site, one priority, or one priority at one site (the more specific wins)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    site: str | None = None
+    priority: str | None = None
+    response: Duration | None = None
+    resolution: Duration | None = None
+
+    @model_validator(mode="after")
+    def _says_where_and_what(self) -> TargetOverride:
+        if self.site is None and self.priority is None:
+            raise ValueError("a target override names a site, a priority or both")
+        if self.response is None and self.resolution is None:
+            raise ValueError("a target override sets response, resolution or both")
+        if self.priority is not None and self.priority not in PRIORITIES:
+            raise ValueError(f"unknown priority {self.priority!r} (known: {', '.join(PRIORITIES)})")
+        for value in (self.response, self.resolution):
+            if value is not None and value <= timedelta(0):
+                raise ValueError(f"a target must be longer than zero, got {value}")
+        return self
+
+    def matches(self, site: str, priority: str) -> bool:
+        return self.site in (None, site) and self.priority in (None, priority)
+
+    @property
+    def specificity(self) -> int:
+        return (self.site is not None) + (self.priority is not None)
+
+
 class SlaPolicy(BaseModel):
-    """Targets for one class of job: which priorities it serves, how long, on which calendar."""
+    """Targets for one class of job (a service of the catalogue): which priorities it serves, how
+    long, on which calendar, other targets per site and priority, and the share of jobs it promises
+    on time (``on_time_target``, percent)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -75,6 +108,9 @@ class SlaPolicy(BaseModel):
     calendar: Literal["business", "24x7"] = "business"
     escalation: tuple[EscalationStep, ...] | None = Field(
         None, description="steps of this policy; None takes the configuration's default chain")
+    targets: tuple[TargetOverride, ...] = Field(
+        (), description="other response/resolution targets for a site, a priority, or both")
+    on_time_target: float = Field(95.0, gt=0, le=100, description="percent of jobs the service promises on time")
 
     @field_validator("priorities")
     @classmethod
@@ -105,6 +141,22 @@ class SlaPolicy(BaseModel):
     def target(self, of: Target) -> timedelta | None:
         """The response or resolution target."""
         return self.response if of == "response" else self.resolution
+
+    def at(self, site: str, priority: str) -> SlaPolicy:
+        """This policy with the targets that apply at ``site`` for ``priority`` (overrides applied,
+        the more specific last).
+
+        >>> p = SlaPolicy(name="c", service_type="corrective", priorities=("P2",), response="2h", resolution="48h",
+        ...               targets=[{"site": "south", "response": "4h"}, {"site": "south", "priority": "P2",
+        ...                                                                "resolution": "24h"}])
+        >>> q = p.at("south", "P2"); (q.response, q.resolution)
+        (datetime.timedelta(seconds=14400), datetime.timedelta(days=1))
+        """
+        update: dict[str, Any] = {}
+        for override in sorted((o for o in self.targets if o.matches(site, priority)), key=lambda o: o.specificity):
+            update.update({k: v for k, v in (("response", override.response), ("resolution", override.resolution))
+                           if v is not None})
+        return self.model_copy(update=update) if update else self
 
 
 class Interval(Protocol):
@@ -344,5 +396,5 @@ class SlaClock:
                          self.target_status(timeline, "resolution", now_utc))
 
 
-__all__ = ["Deadlines", "EscalationStep", "Hold", "Interval", "SlaClock", "SlaPolicy", "SlaStatus", "SlaTimeline",
+__all__ = ["Deadlines", "EscalationStep", "TargetOverride", "Hold", "Interval", "SlaClock", "SlaPolicy", "SlaStatus", "SlaTimeline",
            "Target", "TargetStatus", "Timeline", "met_at", "unique_steps"]

@@ -69,17 +69,22 @@ class BodyLimit:
 
 def create_app(settings: Settings, runtime) -> FastAPI:
     """The app over ``runtime`` (a `service.runtime.Runtime`), with the web pages when present."""
-    from service.app import (alerts, assets, dead_letters, detectors, events, findings, health, kpis,
+    from fastapi import Depends
+
+    from service.app.errors import document_errors, strict_query
+    from service.app import (alerts, assets, audit, catalogue, dead_letters, detectors, events, findings, health, kpis,
                              notifications, readings, tokens, work_orders)
 
     # no /docs or /redoc: FastAPI's pages load their scripts from a CDN, and nothing here may
-    app = FastAPI(title="Faultline", version="1", docs_url=None, redoc_url=None, description=(
+    # strict_query: every /api/v1 operation refuses query parameters it does not take
+    app = FastAPI(title="Faultline", version="1", docs_url=None, redoc_url=None,
+                  dependencies=[Depends(strict_query)], description=(
         "Predictive maintenance: readings, findings, work orders with SLA deadlines, detector tuning. "
         "Send `Authorization: Bearer <token>` (`faultline tokens create --role ROLE`)."))
     app.state.runtime = runtime
     app.state.settings = settings
     for module in (health, assets, readings, findings, alerts, work_orders, notifications, detectors, kpis,
-                   dead_letters, events, tokens):
+                   dead_letters, events, tokens, audit, catalogue):
         app.include_router(module.router)
     try:
         from service.web import router as pages, static_dir
@@ -91,6 +96,7 @@ def create_app(settings: Settings, runtime) -> FastAPI:
         app.include_router(pages)
         app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
     app.add_middleware(BodyLimit, max_bytes=settings.service.max_request_bytes)
+    document_errors(app)
     return app
 
 

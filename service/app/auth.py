@@ -33,7 +33,7 @@ def authenticate(request: Request, allow_query_token: bool = False) -> ApiToken:
         raise unauthorized("missing token: send 'Authorization: Bearer <token>' (faultline tokens create)")
     found = request.app.state.runtime.tokens.verify(token)
     if found is None:
-        raise unauthorized("unknown token (revoked, mistyped or from another installation)")
+        raise unauthorized("unknown token (expired, revoked, mistyped or from another installation)")
     return found
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query
 
 from service.app.deps import Reader, RuntimeDep, Tuner
+from service.app.errors import MAX_ID, Id
 from service.app.schemas import DeadLetterOut, ReplayOut
 
 router = APIRouter(prefix="/api/v1/dead-letters", tags=["dead letters"])
@@ -23,7 +24,7 @@ def _out(record) -> DeadLetterOut:
 @router.get("", response_model=list[DeadLetterOut])
 def list_dead_letters(rt: RuntimeDep, who: Reader, stage: Literal["decode", "write"] | None = None,
                       limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                      offset: Annotated[int, Query(ge=0)] = 0) -> list[DeadLetterOut]:
+                      offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0) -> list[DeadLetterOut]:
     """Records oldest first; payloads shown as text, cut at 4 KiB."""
     return [_out(r) for r in rt.dead_letters.list(limit=limit, offset=offset, stage=stage)]
 
@@ -31,7 +32,7 @@ def list_dead_letters(rt: RuntimeDep, who: Reader, stage: Literal["decode", "wri
 @router.post("/{record_id}/replay", response_model=ReplayOut,
              responses={403: {"description": "needs a reliability engineer or an admin"},
                         404: {"description": "no such record"}})
-def replay(record_id: int, rt: RuntimeDep, who: Tuner) -> ReplayOut:
+def replay(record_id: Id, rt: RuntimeDep, who: Tuner) -> ReplayOut:
     """Decode the stored payload again (after a fix of the decoder or the topic template). On success
     its readings go through the spool to the store and the detectors, and the record is deleted;
     otherwise it stays, and ``detail`` says why it still fails."""

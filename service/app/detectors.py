@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from detectors import DetectorsConfig
 from service.app.deps import ClockDep, Reader, ReadingsDep, RuntimeDep, TicketingDep, Tuner, VersionsDep
+from service.app.errors import CONFLICT, Id
 from service.app.schemas import BacktestIn, BacktestOut, DetectorsOut, ProposalIn, ReloadOut, VersionOut
 from service.settings import describe_errors
 from service.versions import DetectorVersions
@@ -46,7 +47,7 @@ def list_versions(versions: VersionsDep, who: Reader) -> list[VersionOut]:
 
 
 @router.get("/versions/{number}", response_model=VersionOut)
-def version(number: int, versions: VersionsDep, who: Reader) -> VersionOut:
+def version(number: Id, versions: VersionsDep, who: Reader) -> VersionOut:
     return VersionOut(**_version(versions, number))
 
 
@@ -65,7 +66,7 @@ def propose(body: ProposalIn, versions: VersionsDep, who: Reader) -> VersionOut:
 
 
 @router.post("/proposals/{number}/backtest", response_model=BacktestOut)
-def run_backtest(number: int, versions: VersionsDep, store: ReadingsDep, ticketing: TicketingDep, clock: ClockDep,
+def run_backtest(number: Id, versions: VersionsDep, store: ReadingsDep, ticketing: TicketingDep, clock: ClockDep,
                  who: Reader, body: BacktestIn | None = None) -> BacktestOut:
     """Replay stored readings of ``[start, end)`` (default: the last 7 days) through the configuration in
     force and through version ``number``; compare findings, work orders and SLA hours."""
@@ -86,13 +87,13 @@ def run_backtest(number: int, versions: VersionsDep, store: ReadingsDep, ticketi
 
 
 @router.post("/proposals/{number}/apply", response_model=VersionOut)
-def apply(number: int, versions: VersionsDep, who: Tuner) -> VersionOut:
+def apply(number: Id, versions: VersionsDep, who: Tuner) -> VersionOut:
     """Make version ``number`` live. Checks it leaves unchanged keep their state and open alerts."""
     _version(versions, number)
     return VersionOut(**versions.apply(number))
 
 
-@router.post("/rollback", response_model=VersionOut, responses={409: {"description": "nothing to roll back to"}})
+@router.post("/rollback", response_model=VersionOut, responses=CONFLICT)
 def rollback(versions: VersionsDep, who: Tuner) -> VersionOut:
     """Apply again the version that was in force before the current one (itself kept as a version)."""
     current_number = versions.current()["number"]
@@ -103,8 +104,8 @@ def rollback(versions: VersionsDep, who: Tuner) -> VersionOut:
     return VersionOut(**versions.apply(previous["number"]))
 
 
-@router.post("/proposals/{number}/shadow", response_model=DetectorsOut)
-def start_shadow(number: int, versions: VersionsDep, who: Tuner) -> DetectorsOut:
+@router.post("/proposals/{number}/shadow", response_model=DetectorsOut, responses=CONFLICT)
+def start_shadow(number: Id, versions: VersionsDep, who: Tuner) -> DetectorsOut:
     """Run version ``number`` live beside the current one; its findings are recorded
     (``/api/v1/findings?shadow=true``, with what it would have done) and open no work orders."""
     version = _version(versions, number)

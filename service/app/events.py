@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from service.app.deps import EventsDep, StreamReader
@@ -21,7 +21,9 @@ router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
 @router.get("", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}, "description": "the event stream"}})
-async def events(request: Request, bus: EventsDep, who: StreamReader) -> StreamingResponse:
+async def events(request: Request, bus: EventsDep, who: StreamReader,
+                 token: str | None = Query(None, description="the token, where a browser cannot send the header")
+                 ) -> StreamingResponse:
     queue = bus.subscribe()
 
     async def stream():

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
-from service.app.deps import ClockDep, OrdersDep, Reader
-from ticketing.kpis import kpis_from_store
+from service.app.deps import ClockDep, OrdersDep, Reader, TicketingDep
+from service.app.errors import Time
+from ticketing.kpis import kpis_from_store, on_time_targets_of
 
 router = APIRouter(prefix="/api/v1/kpis", tags=["kpis"])
 
 
 @router.get("")
-def kpis(orders: OrdersDep, clock: ClockDep, who: Reader, since: datetime | None = None, until: datetime | None = None,
-         repeat_threshold: Annotated[int, Query(ge=2)] = 3) -> dict[str, Any]:
+def kpis(orders: OrdersDep, clock: ClockDep, catalogue: TicketingDep, who: Reader, since: Time | None = None, until: Time | None = None,
+         repeat_threshold: Annotated[int, Query(ge=2, le=1_000_000)] = 3) -> dict[str, Any]:
     """KPIs of the orders opened in ``[since, until)`` (default: the last 30 days), as
     ``ticketing.kpis.Kpis.as_json`` gives them (hours and percentages)."""
     now = clock.now()
@@ -26,4 +27,4 @@ def kpis(orders: OrdersDep, clock: ClockDep, who: Reader, since: datetime | None
             raise HTTPException(422, detail=f"{name} {value.isoformat()} has no time zone (add Z or +01:00)")
     if end <= start:
         raise HTTPException(422, detail=f"the period must end after it starts ({start.isoformat()} .. {end.isoformat()})")
-    return kpis_from_store(orders, start, end, now, repeat_threshold).as_json()
+    return kpis_from_store(orders, start, end, now, repeat_threshold, on_time_targets_of(catalogue)).as_json()

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
 from service.app.deps import ClockDep, OrdersDep, Reader, Tuner
+from service.app.errors import Id, IdQuery
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
 
@@ -31,7 +32,7 @@ class NotificationOut(BaseModel):
 
 @router.post("/{notification_id}/retry", response_model=NotificationOut,
              responses={404: {"description": "no dead delivery with this id"}})
-def retry(notification_id: int, orders: OrdersDep, clock: ClockDep, who: Tuner) -> dict:
+def retry(notification_id: Id, orders: OrdersDep, clock: ClockDep, who: Tuner) -> dict:
     """Send a dead delivery again (after the receiver was fixed): pending, with fresh attempts."""
     if not orders.retry_dead_notifications(clock.now(), notification_id):
         raise HTTPException(404, detail=f"no dead delivery with id {notification_id}")
@@ -40,7 +41,7 @@ def retry(notification_id: int, orders: OrdersDep, clock: ClockDep, who: Tuner) 
 
 @router.get("", response_model=list[NotificationOut])
 def list_notifications(orders: OrdersDep, who: Reader,
-                       status: Literal["pending", "delivered", "dead"] | None = None, order_id: int | None = None,
+                       status: Literal["pending", "delivered", "dead"] | None = None, order_id: IdQuery = None,
                        limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict]:
     """Deliveries newest first; ``status=dead`` lists what could not be delivered and why."""
     return orders.notifications(status=status, order_id=order_id, limit=limit)

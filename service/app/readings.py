@@ -9,6 +9,7 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Query
 
 from service.app.deps import ClockDep, DetectionDep, Reader, ReadingsDep
+from service.app.errors import Time, error
 from service.app.schemas import ReadingsOut
 from service.readers import Series
 
@@ -27,9 +28,9 @@ def _ns(when: datetime) -> int:
     return int(when.timestamp() * 1e6) * 1000
 
 
-@router.get("", response_model=ReadingsOut)
+@router.get("", response_model=ReadingsOut, responses={502: error("the time-series store did not answer")})
 def readings(store: ReadingsDep, detection: DetectionDep, clock: ClockDep, who: Reader, asset: str, sensor: str,
-             start: datetime | None = None, end: datetime | None = None,
+             start: Time | None = None, end: Time | None = None,
              max_points: Annotated[int, Query(ge=10, le=100_000)] = 5000) -> ReadingsOut:
     """Readings with ``start <= ts < end`` (default: the last 24 h), thinned to ``max_points`` by striding.
 

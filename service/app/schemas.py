@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from ticketing.models import WorkOrder
+from service.app.errors import Time
+from ticketing.models import ServiceType, WorkOrder
+from ticketing.roles import Role
 
 
 class LatestReading(BaseModel):
@@ -84,16 +86,26 @@ class ActionIn(BaseModel):
     outcome: str | None = Field(None, description="resolve: fault_confirmed, false_alarm, no_fault_found, no_access")
     notes: str | None = Field(None, description="resolve: what was done")
     text: str | None = Field(None, description="comment: the text")
-    priority: str | None = Field(None, description="set_priority: P1..P4")
+    priority: Literal["P1", "P2", "P3", "P4"] | None = Field(None, description="set_priority: P1..P4")
+    service_type: ServiceType | None = Field(None, description="set_type: the class of job")
+    fixed: bool | None = Field(None, description="feedback: did the close fix it (false reopens the order)")
+    rating: int | None = Field(None, ge=1, le=5, description="feedback: 1 (poor) to 5 (excellent)")
+    comment: str | None = Field(None, description="feedback: the requester's words")
 
 
 class AuditEntryOut(BaseModel):
+    """One audited change: ``change`` is what it changed (``set`` fields, ``append`` list items);
+    entries written before version 0004 of the store carry the whole order ``before`` and ``after``."""
+
     seq: int
     at: datetime
     actor: str
     action: str
-    before: dict[str, Any] | None
-    after: dict[str, Any]
+    order_id: int | None = None
+    change: dict[str, Any] | None = None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    prev_hash: str | None = None
     hash: str
 
 
@@ -131,8 +143,8 @@ class ProposalIn(BaseModel):
 class BacktestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    start: datetime | None = Field(None, description="default: 7 days before end")
-    end: datetime | None = Field(None, description="default: now")
+    start: Time | None = Field(None, description="default: 7 days before end")
+    end: Time | None = Field(None, description="default: now")
 
 
 class BacktestSide(BaseModel):
@@ -172,11 +184,34 @@ class ReplayOut(BaseModel):
     detail: str
 
 
-class TokenIn(BaseModel):
+class _Expiry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    role: str
-    name: str
+    expires_in_days: float | None = Field(None, gt=0, le=36_500, description="the token stops working after this")
+    expires_at: Time | None = Field(None, description="or at this time (ISO 8601 with an offset)")
+
+    def expiry(self, now: datetime) -> datetime | None:
+        """When the token stops working, from whichever is given (both: an error)."""
+        if self.expires_in_days is not None and self.expires_at is not None:
+            raise ValueError("give expires_in_days or expires_at, not both")
+        if self.expires_in_days is not None:
+            return now + timedelta(days=self.expires_in_days)
+        return self.expires_at
+
+
+class TokenIn(_Expiry):
+    role: Role
+    name: str = Field(min_length=1, max_length=100, pattern=r"\S", description="who or what uses the token")
+
+
+class TokenRotateIn(_Expiry):
+    """A rotation may set a new expiry; without one the token keeps its own."""
+
+
+class TokenRoleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role
 
 
 class TokenOut(BaseModel):
@@ -184,4 +219,6 @@ class TokenOut(BaseModel):
     name: str
     role: str
     created_at: datetime
-    token: str | None = Field(None, description="shown once, when created")
+    expires_at: datetime | None = Field(None, description="none: never expires")
+    revoked_at: datetime | None = None
+    token: str | None = Field(None, description="shown once, when created or rotated")

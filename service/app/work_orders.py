@@ -13,21 +13,24 @@ from typing import Literal
 from fastapi import APIRouter, HTTPException
 
 from service.app.deps import ClockDep, DeskDep, OrdersDep, Reader, TicketingDep
+from service.app.errors import CONFLICT, Id
 from service.app.schemas import ActionIn, AuditEntryOut, WorkOrderOut
 from ticketing import (Actor, Clock, InvalidTransition, OrderNotFound, PermissionDenied, Status, StoreError,
                        TicketingConfig, WorkOrderStore)
-from ticketing.models import PRIORITIES, WorkOrder
+from ticketing.models import WorkOrder
 
 router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"])
 
 Step = Literal["acknowledge", "start", "assign", "hold", "resume", "resolve", "close", "reopen", "comment",
-               "set_priority"]
+               "set_priority", "set_type", "feedback"]
 # which body fields each step takes, and which it needs
 _ARGUMENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "acknowledge": ((), ()), "start": ((), ()), "resume": ((), ()), "close": ((), ()),
     "assign": (("engineer",), ("engineer",)), "hold": (("reason",), ("reason",)),
     "resolve": (("outcome", "notes"), ("outcome",)), "reopen": (("reason",), ()),
     "comment": (("text",), ("text",)), "set_priority": (("priority",), ("priority",)),
+    "set_type": (("service_type",), ("service_type",)),
+    "feedback": (("fixed", "rating", "comment"), ("fixed", "rating")),
 }
 
 
@@ -35,7 +38,7 @@ def sla_status(order: WorkOrder, ticketing: TicketingConfig, clock: Clock) -> di
     """The order's response and resolution targets now (time left, met, breached); none once closed."""
     if order.status is Status.CLOSED:
         return None
-    policy = ticketing.policy_for(order.priority, order.service_type)
+    policy = ticketing.policy_for(order.priority, order.service_type, order.site)
     return ticketing.sla_clock(order.site, policy).status(order, clock.now()).as_json()
 
 
@@ -51,12 +54,11 @@ def _sla_left(order: WorkOrderOut) -> float:
 
 
 @router.get("", response_model=list[WorkOrderOut])
-def list_orders(orders: OrdersDep, ticketing: TicketingDep, clock: ClockDep, who: Reader, status: Status | None = None, priority: str | None = None,
+def list_orders(orders: OrdersDep, ticketing: TicketingDep, clock: ClockDep, who: Reader,
+                status: Status | None = None, priority: Literal["P1", "P2", "P3", "P4"] | None = None,
                 site: str | None = None, asset: str | None = None, open_only: bool = False) -> list[WorkOrderOut]:
     """Orders ordered by SLA time left (most urgent first); filter by status, priority, site, asset;
     ``open_only`` leaves out resolved and closed ones."""
-    if priority is not None and priority not in PRIORITIES:
-        raise HTTPException(422, detail=f"unknown priority {priority!r} (known: {', '.join(PRIORITIES)})")
     found = [o for o in orders.orders(status=status)
               if (priority is None or o.priority == priority) and (site is None or o.site == site)
               and (asset is None or o.asset == asset)
@@ -72,32 +74,38 @@ def _get(orders: WorkOrderStore, order_id: int) -> WorkOrder:
 
 
 @router.get("/{order_id}", response_model=WorkOrderOut, responses={404: {"description": "no such order"}})
-def get_order(order_id: int, orders: OrdersDep, ticketing: TicketingDep, clock: ClockDep,
+def get_order(order_id: Id, orders: OrdersDep, ticketing: TicketingDep, clock: ClockDep,
               who: Reader) -> WorkOrderOut:
     return order_out(_get(orders, order_id), ticketing, clock)
 
 
 @router.get("/{order_id}/audit", response_model=list[AuditEntryOut])
-def audit(order_id: int, orders: OrdersDep, who: Reader) -> list[AuditEntryOut]:
-    """Every change to the order, oldest first, with the order before and after (hash-chained)."""
+def audit(order_id: Id, orders: OrdersDep, who: Reader) -> list[AuditEntryOut]:
+    """Every change to the order, oldest first, with what it changed (hash-chained)."""
     _get(orders, order_id)
-    return [AuditEntryOut(seq=e.seq, at=e.at, actor=e.actor, action=e.action,
-                          before=json.loads(e.before) if e.before else None, after=json.loads(e.after), hash=e.hash)
-            for e in orders.audit_entries() if e.order_id == order_id]
+    return [audit_out(e) for e in orders.audit_entries(order_id=order_id)]
+
+
+def audit_out(entry) -> AuditEntryOut:
+    """An `ticketing.audit.AuditEntry` as the API shows it (its JSON texts parsed)."""
+    parsed = {name: json.loads(text) if text else None
+              for name, text in (("change", entry.change), ("before", entry.before), ("after", entry.after))}
+    return AuditEntryOut(seq=entry.seq, at=entry.at, actor=entry.actor, action=entry.action, order_id=entry.order_id,
+                         prev_hash=entry.prev_hash, hash=entry.hash, **parsed)
 
 
 @router.post("/{order_id}/{action}", response_model=WorkOrderOut,
-             responses={403: {"description": "the token's role may not take this step on this order"},
-                        404: {"description": "no such order"},
-                        409: {"description": "the step does not follow from the order's status"},
+             responses={**CONFLICT,
                         422: {"description": "a required argument is missing or unknown"}})
-def act(order_id: int, action: Step, desk: DeskDep, ticketing: TicketingDep, clock: ClockDep, who: Reader,
+def act(order_id: Id, action: Step, desk: DeskDep, ticketing: TicketingDep, clock: ClockDep, who: Reader,
         body: ActionIn | None = None) -> WorkOrderOut:
     """Take a lifecycle step as the token's holder (name and role).
 
     Arguments: ``assign`` {engineer}; ``hold`` {reason: awaiting_parts | awaiting_customer};
     ``resolve`` {outcome: fault_confirmed | false_alarm | no_fault_found | no_access, notes};
-    ``reopen`` {reason}; ``comment`` {text}; ``set_priority`` {priority}; the rest take none.
+    ``reopen`` {reason}; ``comment`` {text}; ``set_priority`` {priority}; ``set_type`` {service_type};
+    ``feedback`` {fixed, rating 1-5, comment} after the close ("not fixed" reopens the order);
+    the rest take none. Who may take which step is the ``permissions:`` matrix of the configuration.
     """
     given = {k: v for k, v in (body or ActionIn()).model_dump().items() if v is not None}
     takes, needs = _ARGUMENTS[action]

@@ -1,13 +1,15 @@
-"""`faultline run`, `faultline demo` and `faultline tokens create`."""
+"""`faultline run`, `faultline demo` and `faultline tokens create|list|revoke|rotate|set-role`."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 tokens_app = typer.Typer(name="tokens", help="API tokens (stored hashed; shown once).", no_args_is_help=True)
+_STATE_HELP = "the run's YAML configuration (its service.state_path holds the tokens)"
 
 
 def register(app: typer.Typer) -> None:
@@ -27,7 +29,7 @@ def _logging(level: str) -> None:
 
 def _serve(settings, embedded_broker: bool, announce, publisher=None, config_path: Path | None = None) -> int:
     """Run the runtime and the HTTP server on one asyncio loop until SIGINT/SIGTERM; SIGHUP reloads the
-    detectors section of ``config_path``."""
+    detectors section and the service catalogue of ``config_path``."""
     import asyncio
     import signal
     import threading
@@ -48,9 +50,13 @@ def _serve(settings, embedded_broker: bool, announce, publisher=None, config_pat
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        if config_path is not None:  # off the loop: reading and validating the file must not stall the API
-            loop.add_signal_handler(signal.SIGHUP, lambda: loop.run_in_executor(
-                None, reload_and_log, runtime, config_path, "SIGHUP"))
+        if config_path is not None:  # kill -HUP, off the loop (reading and validating the file must not
+            # stall the API): the detectors section and the service catalogue of the file, without a restart
+            def reload_file() -> None:
+                reload_and_log(runtime, config_path, "SIGHUP")
+                runtime.reload_catalogue_file(config_path)
+
+            loop.add_signal_handler(signal.SIGHUP, lambda: loop.run_in_executor(None, reload_file))
         runtime.start(ingest=True)
         stopped = threading.Event()
         if publisher is not None:
@@ -143,23 +149,108 @@ def create_token(
     role: str = typer.Option(..., "--role", help="junior_engineer, mid_engineer, senior_engineer, "
                                                   "reliability_engineer, manager or admin"),
     name: str = typer.Option("", "--name", help="who or what uses it (default: the role)"),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="the run's YAML configuration (its "
-                                                                     "service.state_path holds the tokens)"),
+    expires: Optional[str] = typer.Option(None, "--expires", help="it stops working after this: 90d, 12h, 2w "
+                                                                  "(default: never)"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help=_STATE_HELP),
 ) -> None:
     """Create an API token and print it (only now; it is stored hashed)."""
-    from datetime import UTC, datetime
+    with _token_store(config) as (tokens, now):
+        try:
+            record, token = tokens.create(role, name or role, now, _expiry(expires, now))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--role/--expires") from None
+    typer.echo(f"token {record.id} ({record.name}, {record.role.value}"
+               f"{', expires ' + record.expires_at if record.expires_at else ''}):", err=True)
+    typer.echo(token)
 
+
+@contextmanager
+def _token_store(config: Optional[Path]):
     from service.commands.ingest import _load
     from service.state import ServiceDb
     from service.tokens import TokenStore
 
-    settings = _load(config)
-    db = ServiceDb(settings.service.state_path)
+    db = ServiceDb(_load(config).service.state_path)
     try:
-        record, token = TokenStore(db).create(role, name or role, datetime.now(UTC))
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--role") from None
+        tokens = TokenStore(db)
+        yield tokens, tokens.clock.now()
     finally:
         db.close()
-    typer.echo(f"token {record.id} ({record.name}, {record.role.value}):", err=True)
+
+
+def _expiry(expires: Optional[str], now):
+    from ticketing.clock import parse_duration
+
+    if expires is None:
+        return None
+    try:
+        return now + parse_duration(expires)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--expires") from None
+
+
+@tokens_app.command("list")
+def list_tokens(
+    all_: bool = typer.Option(False, "--all", help="revoked tokens too"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help=_STATE_HELP),
+) -> None:
+    """One line per token: id, role, name, created, expires, state (the secrets are never shown again)."""
+    with _token_store(config) as (tokens, now):
+        for t in tokens.list(include_revoked=all_):
+            state = "revoked" if t.revoked_at else ("works" if t.works(now) else "expired")
+            typer.echo(f"{t.id:>4}  {t.role.value:<20} {t.name:<24} created {t.created_at}  "
+                       f"expires {t.expires_at or 'never'}  {state}")
+
+
+@tokens_app.command("revoke")
+def revoke_token(
+    token_id: int = typer.Argument(..., help="the token's id (faultline tokens list)"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help=_STATE_HELP),
+) -> None:
+    """Revoke a token now; refused for the last admin token that works."""
+    from service.tokens import LastAdmin, NoSuchToken
+
+    with _token_store(config) as (tokens, now):
+        try:
+            record = tokens.revoke(token_id, now)
+        except (LastAdmin, NoSuchToken) as exc:
+            typer.echo(f"refused: {exc}", err=True)
+            raise typer.Exit(1) from None
+    typer.echo(f"token {record.id} ({record.name}) revoked")
+
+
+@tokens_app.command("rotate")
+def rotate_token(
+    token_id: int = typer.Argument(..., help="the token's id (faultline tokens list)"),
+    expires: Optional[str] = typer.Option(None, "--expires", help="a new expiry from now: 90d (default: keep)"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help=_STATE_HELP),
+) -> None:
+    """Give a token a new secret and print it (the old one stops working now)."""
+    from service.tokens import NoSuchToken
+
+    with _token_store(config) as (tokens, now):
+        try:
+            record, token = tokens.rotate(token_id, now, _expiry(expires, now))
+        except NoSuchToken as exc:
+            typer.echo(f"refused: {exc}", err=True)
+            raise typer.Exit(1) from None
+    typer.echo(f"token {record.id} ({record.name}, {record.role.value}) rotated:", err=True)
     typer.echo(token)
+
+
+@tokens_app.command("set-role")
+def set_token_role(
+    token_id: int = typer.Argument(..., help="the token's id (faultline tokens list)"),
+    role: str = typer.Argument(..., help="the new role"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help=_STATE_HELP),
+) -> None:
+    """Give a token another role; refused when it would demote the last admin."""
+    from service.tokens import LastAdmin, NoSuchToken
+
+    with _token_store(config) as (tokens, _):
+        try:
+            record = tokens.set_role(token_id, role)
+        except (LastAdmin, NoSuchToken, ValueError) as exc:
+            typer.echo(f"refused: {exc}", err=True)
+            raise typer.Exit(1) from None
+    typer.echo(f"token {record.id} ({record.name}) is now {record.role.value}")

@@ -110,10 +110,11 @@ def verify_audit(
     store: Optional[str] = typer.Option(None, "--store", help=_STORE_HELP),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
 ) -> None:
-    """Check the hash chain of the audit log; exit 1 naming the first broken entry."""
+    """Check the hash chain of the audit log, replay it and check that the live orders agree with it;
+    exit 1 naming the first broken entry or the order that differs."""
     with _existing_store(_store_url(store, config)) as orders:
         broken = orders.verify_audit()
-        entries = sum(1 for _ in orders.audit_entries())
+        entries = orders.last_audit_seq()
     if broken is not None:
         typer.echo(str(broken), err=True)
         raise typer.Exit(1)
@@ -134,7 +135,7 @@ def kpis(
     import json
     from datetime import UTC, datetime, timedelta
 
-    from ticketing.kpis import kpis_from_store
+    from ticketing.kpis import kpis_from_store, on_time_targets_of
 
     now = datetime.now(UTC)
     end = _aware(until, "--until") if until else now
@@ -142,8 +143,9 @@ def kpis(
     if end <= start:
         raise typer.BadParameter(f"the period must end after it starts ({start.isoformat()} .. {end.isoformat()})",
                                  param_hint="--since/--until")
-    with _existing_store(_store_url(store, config)) as orders:
-        figures = kpis_from_store(orders, start, end, now, repeat_threshold).as_json()
+    catalogue = load_ticketing(config)
+    with _existing_store(store if store is not None else catalogue.store_url) as orders:
+        figures = kpis_from_store(orders, start, end, now, repeat_threshold, on_time_targets_of(catalogue)).as_json()
     typer.echo(json.dumps(figures, indent=2) if as_json else _kpi_table(figures))
 
 
@@ -254,7 +256,7 @@ def show(
 def act(
     order: str = typer.Argument(..., help="order number, e.g. WO-000042"),
     action: str = typer.Argument(..., help="acknowledge, start, hold, resume, resolve, close, reopen, assign, "
-                                           "set_priority or comment"),
+                                           "set_priority, set_type, comment or feedback"),
     actor: str = typer.Option(..., "--as", help="who acts: an engineer named in the configuration (their role applies)"),
     reason: Optional[str] = typer.Option(None, "--reason", help="hold: awaiting_parts or awaiting_customer; reopen: why"),
     outcome: Optional[str] = typer.Option(None, "--outcome",
@@ -263,13 +265,17 @@ def act(
     checked: Optional[str] = typer.Option(None, "--checked", help="resolve: numbers of the checklist steps done, e.g. 1,2"),
     engineer: Optional[str] = typer.Option(None, "--engineer", help="assign: to whom"),
     priority: Optional[str] = typer.Option(None, "--priority", help="set_priority: P1..P4"),
-    text: Optional[str] = typer.Option(None, "--text", help="comment: the text"),
+    text: Optional[str] = typer.Option(None, "--text", help="comment: the text; feedback: the requester's words"),
+    service_type: Optional[str] = typer.Option(None, "--type", help="set_type: the class of job, e.g. corrective"),
+    fixed: Optional[bool] = typer.Option(None, "--fixed/--not-fixed", help="feedback: did the close fix it "
+                                                                          "(--not-fixed reopens the order)"),
+    rating: Optional[int] = typer.Option(None, "--rating", min=1, max=5, help="feedback: 1 (poor) to 5"),
     store: Optional[str] = typer.Option(None, "--store", help=_STORE_HELP),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
 ) -> None:
     """Take one lifecycle step on an order; refusals (wrong status, role not allowed) exit 1 saying why."""
     from ticketing.clock import SystemClock
-    from ticketing.lifecycle import Actor, InvalidTransition, Lifecycle, ServiceDesk, config_deadlines
+    from ticketing.lifecycle import Actor, InvalidTransition, Lifecycle, ServiceDesk
     from ticketing.roles import PermissionDenied
     from ticketing.store import OrderNotFound
 
@@ -284,11 +290,12 @@ def act(
         raise typer.BadParameter(f"{checked!r} is not a list of step numbers (write e.g. 1,2)",
                                  param_hint="--checked") from None
     given = {"reason": reason, "outcome": outcome, "notes": notes or None, "engineer": engineer,
-             "priority": priority, "text": text, "checked": steps}
+             "priority": priority, "checked": steps, "service_type": service_type, "fixed": fixed, "rating": rating,
+             **({"comment": text} if action == "feedback" else {"text": text})}
     arguments = {name: value for name, value in given.items() if value is not None}
     clock = SystemClock()
     with _existing_store(store if store is not None else settings.store_url) as orders:
-        desk = ServiceDesk(orders, Lifecycle(clock, config_deadlines(settings), settings.permissions))
+        desk = ServiceDesk(orders, Lifecycle.from_config(settings, clock))
         try:
             done = desk.act(_order_id(order), Actor(actor, people[actor].role.value), action, **arguments)
         except (InvalidTransition, PermissionDenied, OrderNotFound, ValueError, TypeError) as exc:

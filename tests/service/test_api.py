@@ -116,6 +116,8 @@ def test_lifecycle_through_the_api_with_roles_and_audit(api):
     assert api.client.post(f"{url}/start", headers=api.as_("junior_engineer")).json()["status"] == "in_progress"
     assert api.client.post(f"{url}/hold", json={}, headers=api.as_("junior_engineer")).status_code == 422
     r = api.client.post(f"{url}/hold", json={"reason": "awaiting_parts"}, headers=api.as_("junior_engineer"))
+    assert r.status_code == 403 and "junior_engineer may not hold P1" in r.json()["detail"]  # it stops the clock
+    r = api.client.post(f"{url}/hold", json={"reason": "awaiting_parts"}, headers=api.as_("mid_engineer"))
     assert r.json()["status"] == "on_hold" and r.json()["sla"]["paused"] is True
     assert api.client.post(f"{url}/resume", headers=api.as_("junior_engineer")).json()["status"] == "in_progress"
     assert api.client.post(f"{url}/comment", json={"text": "bearing noisy"}, headers=api.as_("junior_engineer")

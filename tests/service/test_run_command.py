@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.servers import free_port
+from ticketing.config import default_config_path
 
 pytestmark = pytest.mark.servers
 
@@ -77,6 +78,21 @@ def test_run_serves_the_api_reloads_on_sighup_and_stops_on_sigterm(tmp_path, mos
         time.sleep(2)  # the rejected reload only logs; the version in force must not move
         assert httpx.get(f"{url}/api/v1/detectors", headers=auth).json()["current"]["number"] == current["number"]
 
+        # kill -HUP: the catalogue of the edited file is in force without a restart
+        auth = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(f"{url}/api/v1/catalogue", headers=auth).json()["policies"]["corrective"]["response"] == "PT2H"
+        edited = yaml.safe_load(config.read_text())
+        edited["ticketing"] = yaml.safe_load(default_config_path().read_text())["ticketing"]
+        edited["ticketing"]["policies"]["corrective"]["response"] = "1h"
+        config.write_text(yaml.safe_dump(edited))
+        proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            catalogue = httpx.get(f"{url}/api/v1/catalogue", headers=auth).json()
+            if catalogue["policies"]["corrective"]["response"] == "PT1H":
+                break
+            time.sleep(0.2)
+        assert catalogue["policies"]["corrective"]["response"] == "PT1H"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
         log = proc.stderr.read()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.ticketing.conftest import T0
 from ticketing.assignment import Assigner
 from ticketing.config import AssignmentSettings
-from ticketing.models import WorkOrder
+from ticketing.models import ServiceType, WorkOrder
 
 
 def order(site="north", fault_mode="imbalance") -> WorkOrder:
@@ -47,3 +47,12 @@ def test_site_matching_can_be_switched_off(config):
     names = [e.name for e in assigner(config, match_site=False).qualified(order(site="south"))]
     assert "anna.schmidt" in names and "sam.ortiz" in names
     assert isinstance(config.assignment, AssignmentSettings)
+
+
+def test_nobody_is_chosen_whose_role_may_not_resolve_the_order(config):
+    # a P1 emergency with no skill listed: lea (junior) may not resolve emergency work, so she is left out
+    p1 = order(fault_mode="no_data").model_copy(update={"priority": "P1", "service_type": ServiceType.EMERGENCY_REPAIR})
+    matrix_aware = Assigner(config.assignment, config.engineers, dict, config.permissions)
+    assert [e.name for e in matrix_aware.qualified(p1)] == ["anna.schmidt", "jonas.weber"]
+    assert [e.name for e in matrix_aware.qualified(order(fault_mode="no_data"))] == [
+        "anna.schmidt", "jonas.weber", "lea.fischer"]

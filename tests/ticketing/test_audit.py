@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from tests.ticketing.conftest import T0
 from tests.ticketing.test_store import new_order
 from ticketing.audit import GENESIS, new_entry, verify
+from ticketing.clock import ManualClock
 from ticketing.models import Status
 
 
@@ -32,7 +35,10 @@ def test_intact_chain_verifies_and_records_who_did_what(store):
     assert [(e.seq, e.actor, e.action) for e in entries] == [(1, "intake", "open"), (2, "ana", "acknowledge"),
                                                               (3, "mia", "assign")]
     assert entries[0].prev_hash == GENESIS and entries[1].prev_hash == entries[0].hash
-    assert entries[0].before is None and '"status":"acknowledged"' in entries[1].after
+    # each entry records what changed: the opening sets every field, the rest only theirs
+    assert json.loads(entries[1].change) == {"set": {"status": "acknowledged", "version": 2}}
+    assert json.loads(entries[2].change) == {"set": {"assignee": "ben", "version": 3}}
+    assert entries[0].before is entries[0].after is None and json.loads(entries[0].change)["set"]["site"] == "north"
     assert store.verify_audit() is None
 
 
@@ -43,10 +49,49 @@ def test_altered_row_is_found(store):
     assert broken.seq == 2 and "altered" in broken.reason
 
 
-def test_altered_order_snapshot_is_found(store):
+def test_altered_change_is_found(store):
     three_changes(store)
-    tamper(store, "UPDATE audit_log SET after = REPLACE(after, '\"ben\"', '\"eve\"') WHERE seq = 3")
+    tamper(store, "UPDATE audit_log SET change = REPLACE(change, '\"ben\"', '\"eve\"') WHERE seq = 3")
     assert store.verify_audit().seq == 3
+
+
+@pytest.mark.parametrize("sql, says", [
+    ("UPDATE work_orders SET status = 'closed'", "column status is 'closed' in the table but 'acknowledged'"),
+    ("UPDATE work_orders SET doc = REPLACE(doc, '\"ben\"', '\"eve\"')", "differs from its audit log"),
+    ("DELETE FROM work_orders", "not in the table (row deleted)"),
+])
+def test_an_order_row_edited_behind_the_log_is_found(store, sql, says):
+    three_changes(store)
+    assert store.verify_audit() is None
+    tamper(store, sql)
+    broken = store.verify_audit()
+    assert broken is not None and says in broken.reason and "WO-000001" in broken.reason
+
+
+def test_an_order_inserted_behind_the_log_is_found(store):
+    three_changes(store)
+    tamper(store, "INSERT INTO work_orders (site, asset, fault_mode, status, priority, service_type, opened_at, "
+                  "version, doc) SELECT site, asset, 'other', status, priority, service_type, opened_at, version, doc "
+                  "FROM work_orders")
+    assert "WO-000002 is in the table but no audit entry made it" in store.verify_audit().reason
+
+
+def test_the_log_grows_with_the_change_not_with_the_order(store):
+    """Six comments of 500 kB: the log holds each comment once (about 3 MB), where whole snapshots
+    before and after every change held 2 + 4 + ... + 12 copies (about 21 MB on the base commit)."""
+    from ticketing.lifecycle import Actor, Lifecycle
+
+    life = Lifecycle(ManualClock(T0))
+    order = store.insert(new_order(), actor="intake", at=T0).order
+    text500k = "x" * 500_000
+    for n in range(6):
+        store.update(order.id, lambda o, n=n: life.comment(o, Actor("ana", "mid_engineer"), f"{n}{text500k}"),
+                     actor="ana", at=T0, action="comment")
+    size = sum(len(e.change or "") + len(e.before or "") + len(e.after or "") for e in store.audit_entries())
+    print(f"\naudit log after six 500 kB comments: {size:,} bytes of JSON")
+    assert 6 * 500_000 < size < 6 * 500_000 + 20_000
+    assert store.verify_audit() is None
+    assert len(store.get(order.id).comments) == 6
 
 
 def test_deleted_middle_row_is_found(store):
@@ -94,3 +139,35 @@ def test_verify_reads_the_log_in_pages(store):
     assert [e.seq for e in store._paged_entries(page=2)] == [1, 2, 3]
     tamper(store, "DELETE FROM audit_log WHERE seq = 2")
     assert [e.seq for e in store._paged_entries(page=1)] == [1, 3]
+
+
+def test_entries_written_before_0004_whole_orders_still_replay(store):
+    """A log from before changes were recorded holds whole orders before and after: verify-audit and
+    the notification outbox read it as they read the new entries, and new entries chain on."""
+    from ticketing.audit import AuditEntry, canonical_json, chain_hash
+
+    opened = new_order().model_copy(update={"id": 1, "version": 1})
+    acknowledged = opened.model_copy(update={"status": Status.ACKNOWLEDGED, "version": 2})
+    prev, rows = GENESIS, []
+    for seq, (action, before, after) in enumerate([("open", None, opened), ("acknowledge", opened, acknowledged)], 1):
+        draft = AuditEntry(seq, T0, "old", action, 1, before and canonical_json(before.snapshot()),
+                           canonical_json(after.snapshot()), prev, "")
+        prev = chain_hash(prev, draft.body())
+        rows.append({**{k: getattr(draft, k) for k in AuditEntry.__slots__}, "hash": prev})
+    engine = create_engine(store.url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO work_orders (id, site, asset, fault_mode, status, priority, service_type, "
+                          "opened_at, version, doc) VALUES (1, 'north', 'pump-1', 'imbalance', 'acknowledged', 'P2', "
+                          "'corrective', :at, 2, :doc)"), {"at": T0.replace(tzinfo=None), "doc": acknowledged.model_dump_json()})
+        for row in rows:
+            conn.execute(text("INSERT INTO audit_log (seq, at, actor, action, order_id, before, after, prev_hash, hash) "
+                              "VALUES (:seq, :at, :actor, :action, :order_id, :before, :after, :prev_hash, :hash)"),
+                         {**row, "at": T0.replace(tzinfo=None)})
+        conn.execute(text("UPDATE audit_head SET seq = 2, hash = :h"), {"h": prev})
+    engine.dispose()
+    assert store.verify_audit() is None
+    [(_, first), (_, second)] = store.audit_events()
+    assert (first.previous_status, second.previous_status, second.order.status) == (
+        None, Status.OPEN, Status.ACKNOWLEDGED)
+    store.update(1, lambda o: o.model_copy(update={"assignee": "ben"}), actor="mia", at=T0, action="assign")
+    assert store.verify_audit() is None and json.loads(store.audit_entries()[-1].change)["set"]["assignee"] == "ben"

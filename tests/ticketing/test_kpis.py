@@ -56,12 +56,14 @@ def week(store, clock, config):
 def test_kpis_of_the_scripted_week(week, clock):
     k = kpis_from_store(week, T0 - D, T0 + 3 * D, clock.now(), repeat_threshold=2)
     assert k.orders_opened == 5
-    assert k.mtta == (10 * M + H + H + H) / 4              # a (first acknowledgement), b, d, e; c never
-    assert k.mttr == (2 * D + 2 * H + D + 5 * H) / 3       # a (after its reopening), b, e
-    # response: a met, d met (2 business hours), c breached (15 min, never acknowledged); P4 has no target
-    assert k.response_compliance == pytest.approx(200 / 3)
-    # resolution: a, b, e met; c breached; d on hold, so undecided
-    assert k.resolution_compliance == pytest.approx(75.0)
+    assert (k.visits, k.reopenings) == (6, 1)               # a was reopened: its second visit has its own clock
+    assert k.mtta == (10 * M + 30 * M + H + H + H) / 5      # a's two visits, b, d, e; c never
+    assert k.mttr == (3 * H + 2 * H + D + 5 * H) / 4        # a's two visits (each from its own start), b, e
+    # response: a's first visit met, its second breached (30 min on a 15 min target), d met (2 business
+    # hours), c breached (never acknowledged); P4 has no target
+    assert k.response_compliance == pytest.approx(50.0)
+    # resolution: both visits of a, b, e met; c breached; d on hold, so undecided
+    assert k.resolution_compliance == pytest.approx(80.0)
     assert k.first_time_fix_rate == pytest.approx(50.0)     # e fixed first time, a came back
     by_rule = {(r.detector, r.rule): r for r in k.rules}
     assert by_rule[("iso20816", "zone-b")].false_alarm_rate == 100.0
@@ -72,12 +74,15 @@ def test_kpis_of_the_scripted_week(week, clock):
     [repeat] = k.repeat_failures
     assert (repeat.asset, repeat.occurrences, repeat.needs_root_cause_analysis) == ("pump-1", 2, True)
     json = k.as_json()
-    assert json["first_time_fix_rate_pct"] == 50.0 and json["mtta_hours"] == round(47.5 / 60, 3)
+    assert json["first_time_fix_rate_pct"] == 50.0 and json["mtta_hours"] == round(44 / 60, 3)
+    assert json["reopenings"] == 1
 
 
 def test_period_selects_the_cohort(week, clock):
     later = kpis_from_store(week, T0 + D, T0 + 3 * D, clock.now())
-    assert later.orders_opened == 0 and later.mtta is None and later.response_compliance is None
+    assert later.orders_opened == 0
+    # the reopening of a on day 2 is a visit of this period, judged on its own clock
+    assert (later.visits, later.reopenings, later.mtta, later.response_compliance) == (1, 1, 30 * M, 0.0)
     assert sum(sum(row.values()) for row in later.backlog.values()) == 2  # backlog is as of now
     assert later.repeat_failures == []  # one occurrence in the period (the reopening) is no repeat
 

@@ -151,3 +151,10 @@ def test_engineers_act_from_the_command_line(tmp_path, config):
     import json
     shown = json.loads(run("show", number).output)
     assert [c["done"] for c in shown["checklist"]] == [True, False, True] and shown["outcome"] == "fault_confirmed"
+    assert run("act", number, "close", "--as", "jonas.weber").exit_code == 0
+    rated = run("act", number, "feedback", "--as", "marta.nowak", "--not-fixed", "--rating", "2", "--text", "still hot")
+    assert rated.exit_code == 0 and "open" in rated.output, rated.output
+    feedback = json.loads(run("show", number).output)["feedback"]
+    assert [(f["fixed"], f["rating"], f["comment"]) for f in feedback] == [(False, 2, "still hot")]
+    retyped = run("act", number, "set_type", "--as", "anna.schmidt", "--type", "inspection")
+    assert retyped.exit_code == 0 and json.loads(run("show", number).output)["service_type"] == "inspection"

@@ -42,7 +42,6 @@ from email.message import EmailMessage
 import httpx
 
 from ticketing.adapters.mail import escalation_message
-from ticketing.adapters.relay import event_of
 from ticketing.adapters.webhook import SIGNATURE_HEADER, Backoff, sign
 from ticketing.audit import canonical_json
 from ticketing.clock import Clock
@@ -196,15 +195,14 @@ class Dispatcher:
 
     def queue(self, limit: int = 500) -> int:
         """Queue the deliveries of up to ``limit`` audit entries after the cursor; returns rows added."""
-        entries = self.store.audit_entries(after_seq=self.store.cursor(CURSOR), limit=limit)
+        entries = self.store.audit_events(after_seq=self.store.cursor(CURSOR), limit=limit)
         if not entries:
             return 0
         rows = []
-        for entry in entries:
-            event = event_of(entry)
+        for _, event in entries:
             if event is not None:
                 rows.extend(self.deliveries_for(event))
-        return self.store.enqueue_notifications(rows, CURSOR, entries[-1].seq)
+        return self.store.enqueue_notifications(rows, CURSOR, entries[-1][0].seq)
 
     # --- delivering ----------------------------------------------------------------------------
     def deliver(self, limit: int = 200) -> int:

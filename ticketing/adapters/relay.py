@@ -10,24 +10,11 @@ adapter that raises stops the run with its cursor unmoved, and the next run star
 
 from __future__ import annotations
 
-import json
 import logging
 
 from ticketing.adapters.base import Adapter
-from ticketing.audit import AuditEntry
-from ticketing.models import OrderEvent, Status, WorkOrder
 
 log = logging.getLogger(__name__)
-
-
-def event_of(entry: AuditEntry) -> OrderEvent | None:
-    """The `OrderEvent` an audit entry records (None for an entry with no order after it)."""
-    if entry.after is None:
-        return None
-    order = WorkOrder.model_validate_json(entry.after)
-    previous = Status(json.loads(entry.before)["status"]) if entry.before is not None else None
-    return OrderEvent(id=order.event_id(entry.seq), action=entry.action, actor=entry.actor, at=entry.at,
-                      order=order, previous_status=previous)
 
 
 class EventRelay:
@@ -42,8 +29,7 @@ class EventRelay:
     def run_once(self, limit: int = 100) -> int:
         """Deliver up to ``limit`` pending events; returns how many were handed over."""
         delivered = 0
-        for entry in self.store.audit_entries(after_seq=self.store.cursor(self.name), limit=limit):
-            event = event_of(entry)
+        for entry, event in self.store.audit_events(after_seq=self.store.cursor(self.name), limit=limit):
             if event is not None:
                 try:
                     self.adapter.on_event(event)

@@ -187,6 +187,11 @@ class WorkOrderStore:
             raise DuplicateOpenOrder(before.site, before.asset, before.fault_mode) from exc
         return _event(entry, after, before.status)
 
+    def record(self, *, actor: str, at: datetime, action: str, change: dict) -> AuditEntry:
+        """Audit a change to something other than an order (the service catalogue, say), in the same chain."""
+        with self._transaction() as conn:
+            return self._append_audit(conn, at=at, actor=actor, action=action, order_id=None, change=change)
+
     def _append_audit(self, conn: Connection, **fields) -> AuditEntry:
         head = conn.execute(update(audit_head).where(audit_head.c.id == 1)
                             .values(seq=audit_head.c.seq + 1)
@@ -198,11 +203,30 @@ class WorkOrderStore:
 
     # --- audit ------------------------------------------------------------------------------
 
-    def audit_entries(self, after_seq: int = 0, limit: int | None = None) -> list[AuditEntry]:
-        """The audit log after entry ``after_seq``, oldest first (at most ``limit`` entries)."""
-        query = select(audit_log).where(audit_log.c.seq > after_seq).order_by(audit_log.c.seq).limit(limit)
+    def audit_entries(self, after_seq: int = 0, limit: int | None = None, order_id: int | None = None,
+                      upto_seq: int | None = None) -> list[AuditEntry]:
+        """The audit log after entry ``after_seq`` (up to ``upto_seq``), oldest first (at most ``limit``
+        entries), of every order or of one."""
+        c = audit_log.c
+        query = select(audit_log).where(c.seq > after_seq).order_by(c.seq).limit(limit)
+        if order_id is not None:
+            query = query.where(c.order_id == order_id)
+        if upto_seq is not None:
+            query = query.where(c.seq <= upto_seq)
         with self._engine.connect() as conn:
             return [AuditEntry(**row._mapping) for row in conn.execute(query)]
+
+    def audit_events(self, after_seq: int = 0, limit: int | None = None) -> list[tuple[AuditEntry, OrderEvent | None]]:
+        """The entries after ``after_seq`` with the `OrderEvent` each records (the order as it left it,
+        rebuilt from that order's entries; None for an entry about no order)."""
+        entries = self.audit_entries(after_seq=after_seq, limit=limit)
+        states: dict[int, tuple[dict | None, dict | None]] = {}  # seq -> the order before and after it
+        for order_id in sorted({e.order_id for e in entries if e.order_id is not None}):
+            doc = None
+            for entry in self.audit_entries(order_id=order_id, upto_seq=entries[-1].seq):
+                before, doc = doc, entry.apply(doc)
+                states[entry.seq] = (before, doc)
+        return [(e, _recorded_event(e, *states.get(e.seq, (None, None)))) for e in entries]
 
     def cursor(self, adapter: str) -> int:
         """The last audit entry ``adapter`` has handled (0 before the first)."""
@@ -229,11 +253,50 @@ class WorkOrderStore:
             if not done:
                 conn.execute(insert(adapter_cursors).values(adapter=adapter, seq=seq))
 
-    def verify_audit(self) -> AuditBreak | None:
-        """Check the hash chain; the first broken link, or None when the log is intact."""
+    def audit_head(self) -> tuple[int, str]:
+        """The newest entry's ``(seq, hash)`` as the head row records it."""
         with self._engine.connect() as conn:
             head = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).one()
-        return verify(self._paged_entries(), head=(head.seq, head.hash))
+        return head.seq, head.hash
+
+    def verify_audit(self) -> AuditBreak | None:
+        """Check the hash chain, then replay it and check that every order in the table is what its
+        entries make it (a row edited, added or deleted behind the log's back shows); the first
+        problem found, or None when the log is intact and agrees with the table."""
+        replayed: dict[int, tuple[int, dict]] = {}
+
+        def walk() -> Iterator[AuditEntry]:
+            for entry in self._paged_entries():
+                yield entry
+                if entry.order_id is not None:
+                    doc = entry.apply(replayed.get(entry.order_id, (0, None))[1])
+                    if doc is not None:
+                        replayed[entry.order_id] = (entry.seq, doc)
+
+        return verify(walk(), head=self.audit_head()) or self._agrees_with_table(replayed)
+
+    def _agrees_with_table(self, replayed: dict[int, tuple[int, dict]]) -> AuditBreak | None:
+        with self._engine.connect() as conn:
+            rows = {row.id: row for row in conn.execute(select(work_orders))}
+        for order_id in sorted(set(rows) | set(replayed)):
+            number = f"WO-{order_id:06d}"
+            if order_id not in replayed:
+                return AuditBreak(0, f"{number} is in the table but no audit entry made it (row inserted directly)")
+            seq, doc = replayed[order_id]
+            row = rows.get(order_id)
+            if row is None:
+                return AuditBreak(seq, f"{number} is in the audit log but not in the table (row deleted)")
+            order = WorkOrder.model_validate(doc)
+            if WorkOrder.model_validate_json(row.doc) != order:
+                return AuditBreak(seq, f"{number}: the stored order differs from its audit log replayed "
+                                       "(row edited outside the service)")
+            expected = _columns(order, doc=row.doc)
+            for name in ("site", "asset", "fault_mode", "status", "priority", "service_type", "assignee",
+                         "opened_at", "closed_at", "version"):
+                if getattr(row, name) != expected[name]:
+                    return AuditBreak(seq, f"{number}: column {name} is {getattr(row, name)!r} in the table but "
+                                           f"{expected[name]!r} by its audit log (row edited outside the service)")
+        return None
 
     def _paged_entries(self, page: int = 1000) -> Iterator[AuditEntry]:
         # a page at a time, so verifying a years-long log does not hold it all in memory
@@ -385,6 +448,12 @@ def _columns(order: WorkOrder, doc: str) -> dict:
             "status": order.status.value, "priority": order.priority, "service_type": order.service_type.value,
             "assignee": order.assignee, "opened_at": order.opened_at, "closed_at": order.closed_at,
             "version": order.version, "doc": doc}
+
+
+def _recorded_event(entry: AuditEntry, before: dict | None, after: dict | None) -> OrderEvent | None:
+    if after is None:
+        return None
+    return _event(entry, WorkOrder.model_validate(after), Status(before["status"]) if before else None)
 
 
 def _event(entry: AuditEntry, order: WorkOrder, previous: Status | None) -> OrderEvent:

@@ -66,6 +66,8 @@ audit_log = Table(
     Column("after", Text),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("change", Text),  # what changed (ticketing.audit.diff); before/after are of entries older than 0004
+    Index("ix_audit_log_order_id", "order_id", "seq"),
 )
 
 # One row (id 1): the newest entry's seq and hash. Updating it first in an appending transaction
