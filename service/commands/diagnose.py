@@ -51,7 +51,7 @@ def diagnose_file(path: Path, geometry, rate_hz: float | None, shaft_hz: float |
     """Diagnose one file; a dict for printing or JSON. ValueError (naming the value) when it cannot be."""
     import numpy as np
 
-    from detectors import BEARING_MODES, bearing_frequencies, diagnose_bearing, diagnose_record
+    from detectors import BEARING_MODES, bearing_frequencies, diagnose_bearing, diagnose_record, record_blocks
     from service.vibration_files import read_record
 
     record = read_record(path, channel=channel, column=column)
@@ -69,8 +69,7 @@ def diagnose_file(path: Path, geometry, rate_hz: float | None, shaft_hz: float |
         raise ValueError(f"--band {band[0]:g} {band[1]:g}: want low < high")
     if record.continuous:
         per_block, whole = diagnose_record(record.blocks[0], rate, hz, shaft, block=block, band_hz=band)
-        size = record.blocks.shape[1] if per_block.mode.size == 1 else None
-        size = size or (block or len(record.blocks[0]) // per_block.mode.size)
+        size = record_blocks(record.blocks[0], rate, block).shape[1]   # a view: no copy
     else:   # a simulator waveform file: blocks taken at different times, as they were stored
         per_block = diagnose_bearing(record.blocks, rate, hz, shaft, band_hz=band)
         whole = diagnose_bearing(record.blocks, rate, hz, shaft, band_hz=band, average=True)

@@ -36,12 +36,11 @@ def test_each_mode_is_named_from_one_second_blocks_averaged_over_the_record(seed
 
 
 @pytest.mark.parametrize("seed,shaft,resonance", CASES)
-def test_short_blocks_averaged_over_a_record_name_what_one_short_block_cannot(seed, shaft, resonance):
+def test_short_blocks_averaged_over_a_record_name_the_defect(seed, shaft, resonance):
     """1,024 samples (85 ms, 11.7 Hz lines): outer race, inner race and ball are named from the
     averaged spectra; the cage (FTF under four lines of 11.7 Hz) cannot be resolved and is not
     claimed: its ratio is NaN and no other mode is named in its place."""
     hz = kinematic_frequencies("6205", shaft)
-    singles = 0
     for mode in BEARING_MODES:
         x = record(seed, mode, shaft, resonance)
         per_block, whole = diagnose_record(x, RATE, hz, shaft, block=1024)
@@ -50,8 +49,7 @@ def test_short_blocks_averaged_over_a_record_name_what_one_short_block_cannot(se
             assert whole.named() == [None] and np.isnan(whole.ratios["ftf"][0])
             continue
         assert whole.named() == [mode], (mode, {k: float(v[0]) for k, v in whole.ratios.items()})
-        singles += np.mean([m == mode for m in per_block.named()])
-    assert singles < 3 * 0.9   # one block alone is right far less often than the record
+        assert set(per_block.named()) <= {mode, None}   # a block alone may miss it, never misname it
 
 
 def test_healthy_records_with_confounders_are_not_flagged():
