@@ -146,7 +146,7 @@ def _read_text(path: Path, column: str | None) -> VibrationRecord:
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
         raise ValueError("empty file")
-    if lines[0].replace(" ", "").lower().startswith("t0,rate_hz"):
+    if lines[0].replace(" ", "").replace('"', "").lower().startswith("t0,rate_hz"):
         return _read_waveform_csv(lines)
     first = lines[0]
     delimiter = next((d for d in (",", ";", "\t") if d in first), None)

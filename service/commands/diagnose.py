@@ -32,7 +32,9 @@ def bearing_geometry(bearing: str | None, balls: int | None, ball_mm: float | No
     if bearing is not None:
         if any(v is not None for v in explicit):
             raise ValueError("give --bearing or --balls/--ball-mm/--pitch-mm, not both")
-        key = bearing.upper().removesuffix("-2RS").removesuffix("-2RS1").removesuffix(" JEM").strip()
+        key = bearing.upper().strip()
+        for suffix in (" JEM", "-2RS1", "-2RS", "-2Z", "-ZZ"):   # seals and shields do not change the geometry
+            key = key.removesuffix(suffix).strip()
         if key not in BEARING_DESIGNATIONS:
             raise ValueError(f"--bearing {bearing!r}: unknown designation; known: {', '.join(BEARING_DESIGNATIONS)} "
                              f"(or give --balls, --ball-mm, --pitch-mm, --contact-deg)")

@@ -71,7 +71,7 @@ def test_csv_and_npy_records_with_explicit_geometry(tmp_path):
 
 def test_a_simulator_waveform_file_is_diagnosed_block_by_block(tmp_path):
     blocks = [record("bpfi", 1500.0, 30 + i, seconds=2048 / RATE) for i in range(12)]
-    lines = ["t0,rate_hz,values"] + [f"2026-11-20T00:{i:02d}:00.000Z,12000,{' '.join(f'{v:.4f}' for v in b)}"
+    lines = ['"t0","rate_hz","values"'] + [f"2026-11-20T00:{i:02d}:00.000Z,12000,{' '.join(f'{v:.4f}' for v in b)}"
                                      for i, b in enumerate(blocks)]
     (tmp_path / "P-1.accel.csv").write_text("\n".join(lines) + "\n")
     out = run(str(tmp_path / "P-1.accel.csv"), "--shaft-hz", "25", "--bearing", "6205", "--json")
