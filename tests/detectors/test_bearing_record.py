@@ -84,3 +84,16 @@ def test_record_blocks_rejects_a_record_too_short_to_diagnose():
         record_blocks(np.zeros(10), RATE)
     assert diagnose_bearing(record_blocks(np.ones(20000), RATE), RATE, kinematic_frequencies("6205", 25.0),
                             25.0).named() == [None]
+
+
+def test_a_48_khz_record_is_read_in_one_second_blocks_too():
+    """48 kHz (the faster rate of public test rigs): blocks of 48,000 samples, bands up to 24 kHz."""
+    shaft = 1797 / 60
+    hz = kinematic_frequencies("6205", shaft)
+    named = []
+    for mode in (None, "bpfi"):
+        x, _ = confounded_record(np.random.default_rng([230, 48]), mode, "6205", shaft, 48000.0, 5.0, noise=0.5)
+        per_block, whole = diagnose_record(x, 48000.0, hz, shaft)
+        assert per_block.mode.shape == (5,)
+        named += whole.named()
+    assert named == [None, "bpfi"]
