@@ -26,13 +26,13 @@ from detectors.rules import SEVERITIES, Alert, AlertRule
 from detectors.streams import StreamingDetector
 from detectors.thresholds import IsoZones, StaticLimit, iso_zone
 from detectors.trend import TrendToLimit
-from detectors.waveform import (BEARING_DESIGNATIONS, BEARING_MODES, BearingDiagnosis, BearingGeometry, band_energies,
+from detectors.waveform import (BEARING_MODES, BearingDiagnosis, BearingGeometry, band_energies,
                                 bearing_frequencies, block_features, diagnose_bearing, diagnose_record,
                                 envelope_spectrum, line_thresholds, record_blocks)
 
 __all__ = [
     "ALPHA", "AdaptiveDrift", "AdaptiveLevel", "DATA_QUALITY_MODES", "ShrunkMahalanobis", "combine", "rarity",
-    "Alert", "AlertRule", "BEARING_DESIGNATIONS", "BEARING_MODES", "BatchResult", "BearingDiagnosis", "BearingGeometry", "ConfigHistory", "ConfigVersion", "Cusum",
+    "Alert", "AlertRule", "BEARING_MODES", "BatchResult", "BearingDiagnosis", "BearingGeometry", "ConfigHistory", "ConfigVersion", "Cusum",
     "DetectorsConfig", "Engine", "Ewma", "Finding", "HotellingT2", "IsoZones", "IsolationForestDetector",
     "LoadResidual", "MultivariateConfig", "NoData", "OutOfRange", "RobustZ", "SEVERITIES", "StaticLimit",
     "StreamingDetector", "StuckSensor", "TrendToLimit", "band_energies", "bearing_defect_features", "bearing_frequencies",

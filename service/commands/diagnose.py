@@ -26,7 +26,8 @@ def _fail(message: str) -> None:
 def bearing_geometry(bearing: str | None, balls: int | None, ball_mm: float | None, pitch_mm: float | None,
                      contact_deg: float):
     """The bearing from its designation or from explicit geometry; ValueError naming the bad value."""
-    from detectors import BEARING_DESIGNATIONS, BearingGeometry
+    from detectors import BearingGeometry
+    from detectors.waveform import BEARING_DESIGNATIONS
 
     explicit = (balls, ball_mm, pitch_mm)
     if bearing is not None:
