@@ -26,8 +26,9 @@ from detectors.rules import SEVERITIES, Alert, AlertRule
 from detectors.streams import StreamingDetector
 from detectors.thresholds import IsoZones, StaticLimit, iso_zone
 from detectors.trend import TrendToLimit
-from detectors.waveform import (BEARING_MODES, BearingDiagnosis, BearingGeometry, band_energies, bearing_frequencies,
-                                block_features, diagnose_bearing, envelope_spectrum, line_thresholds)
+from detectors.waveform import (BEARING_MODES, BearingDiagnosis, BearingGeometry, band_energies,
+                                bearing_frequencies, block_features, diagnose_bearing, diagnose_record,
+                                envelope_spectrum, line_thresholds, record_blocks)
 
 __all__ = [
     "ALPHA", "AdaptiveDrift", "AdaptiveLevel", "DATA_QUALITY_MODES", "ShrunkMahalanobis", "combine", "rarity",
@@ -35,5 +36,6 @@ __all__ = [
     "DetectorsConfig", "Engine", "Ewma", "Finding", "HotellingT2", "IsoZones", "IsolationForestDetector",
     "LoadResidual", "MultivariateConfig", "NoData", "OutOfRange", "RobustZ", "SEVERITIES", "StaticLimit",
     "StreamingDetector", "StuckSensor", "TrendToLimit", "band_energies", "bearing_defect_features", "bearing_frequencies",
-    "block_features", "diagnose_bearing", "envelope_spectrum", "iso_zone", "line_thresholds", "parse_seconds",
+    "block_features", "diagnose_bearing", "diagnose_record", "envelope_spectrum", "iso_zone", "line_thresholds",
+    "parse_seconds", "record_blocks",
 ]

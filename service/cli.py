@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from service.commands import detect, ingest, run, simulate, tickets
+from service.commands import detect, diagnose, ingest, run, simulate, tickets
 
 app = typer.Typer(
     name="faultline",
@@ -18,7 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for area in (run, ingest, simulate, detect, tickets):
+for area in (run, ingest, simulate, detect, diagnose, tickets):
     area.register(app)
 
 

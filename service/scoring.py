@@ -154,7 +154,8 @@ def read_table(path: Path, timestamp_column: str | None = None, ignore: tuple[st
     if timestamp_column is None:
         found = [n for n in TIMESTAMP_NAMES if n in lower]
         if lower[:2] == ["t0", "rate_hz"]:
-            raise ValueError("a waveform file (t0, rate_hz, samples), not a table of readings: not scored")
+            raise ValueError("a waveform file (t0, rate_hz, samples), not a table of readings: not scored; "
+                             "diagnose its bearing with `faultline diagnose FILE --shaft-hz HZ --bearing ...`")
         if not found:
             raise ValueError(f"no timestamp column (looked for {', '.join(TIMESTAMP_NAMES)}); columns are {header}; "
                              f"name it with --timestamp")

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
-__all__ = ["BEARINGS", "DEFECT_MODES", "bearing_record", "kinematic_frequencies"]
+__all__ = ["BEARINGS", "DEFECT_MODES", "bearing_record", "confounded_record", "kinematic_frequencies"]
 
 #: Geometries (balls, ball diameter mm, pitch diameter mm): a 6205 deep-groove bearing (the common
 #: test-rig bearing) and the 6309-class bearing of the shipped configuration.
@@ -42,7 +42,8 @@ def kinematic_frequencies(bearing: str, shaft_hz: float) -> dict[str, float]:
 
 def bearing_record(rng: np.random.Generator, mode: str | None, bearing: str = "6205", shaft_hz: float = 25.0,
                    rate_hz: float = 12000.0, seconds: float = 10.0, noise: float = 1.0, impact: float = 1.0,
-                   line_hz: float = 50.0, slip: float = 0.015) -> np.ndarray:
+                   line_hz: float = 50.0, slip: float = 0.015, resonance_hz: float | None = None,
+                   shaft_orders: int = 2, spikes_per_s: float = 0.0, intermittent: float = 0.0) -> np.ndarray:
     """One record (m/s²), shape ``(round(seconds * rate_hz),)``.
 
     Parameters
@@ -59,6 +60,17 @@ def bearing_record(rng: np.random.Generator, mode: str | None, bearing: str = "6
         same vibration power into the resonance and the modes are equally hard to see.
     slip : float
         Largest relative difference between the actual and the kinematic defect frequency.
+    resonance_hz : float, optional
+        Frequency the impacts ring at; default: drawn between 2.8 and 4.2 kHz.
+    shaft_orders : int
+        Shaft harmonics in the signal (1×, 2× by default; up to 5× for a loose or misaligned
+        machine), each also modulating the resonance a little (so they show in the envelope).
+    spikes_per_s : float
+        Isolated impacts at random times (a knock, a tool dropped, electrical noise), each ringing a
+        random resonance as hard as 1–4 defect impacts: impulsive, but not periodic.
+    intermittent : float
+        Share of a defect's impacts that do not happen (a ball whose defect rolls in and out of
+        contact: real ball faults are weak and intermittent).
 
     Examples
     --------
@@ -69,7 +81,8 @@ def bearing_record(rng: np.random.Generator, mode: str | None, bearing: str = "6
     n = round(seconds * rate_hz)
     t = np.arange(n) / rate_hz
     x = noise * rng.standard_normal(n)
-    for order, amp in ((1, 2.0), (2, 0.8)):
+    orders = [(1, 2.0), (2, 0.8)] + [(k, 1.6 / k) for k in range(3, shaft_orders + 1)]
+    for order, amp in orders:
         x += amp * np.sin(2 * np.pi * order * shaft_hz * t + rng.uniform(0, 2 * np.pi))
     for order, amp in ((1, 0.5), (2, 0.3)):
         x += amp * np.sin(2 * np.pi * order * line_hz * t + rng.uniform(0, 2 * np.pi))
@@ -79,7 +92,11 @@ def bearing_record(rng: np.random.Generator, mode: str | None, bearing: str = "6
     flow = signal.lfilter(b, a, rng.standard_normal(n)) * noise * 3.0
     flow *= (1 + 0.1 * np.sin(2 * np.pi * shaft_hz * t + rng.uniform(0, 2 * np.pi))
              + 0.05 * np.sin(2 * np.pi * 2 * line_hz * t + rng.uniform(0, 2 * np.pi)))
+    for order in range(2, shaft_orders + 1):
+        flow *= 1 + 0.05 * np.sin(2 * np.pi * order * shaft_hz * t + rng.uniform(0, 2 * np.pi))
     x += flow
+    if spikes_per_s > 0:
+        x += _spikes(rng, n, rate_hz, spikes_per_s, impact)
     if mode is None:
         return x
     freqs = kinematic_frequencies(bearing, shaft_hz)
@@ -96,10 +113,51 @@ def bearing_record(rng: np.random.Generator, mode: str | None, bearing: str = "6
     else:
         strength = np.ones(len(hits))
     strength = strength * rng.uniform(0.8, 1.2, len(hits))
+    if intermittent > 0:
+        strength = strength * (rng.random(len(hits)) >= intermittent)
     pulses = np.zeros(n)
     at = np.clip(np.rint(hits * rate_hz).astype(np.int64), 0, n - 1)
     np.add.at(pulses, at, impact * strength)
-    ring_hz = rng.uniform(2800, 4200)
+    ring_hz = rng.uniform(2800, 4200) if resonance_hz is None else resonance_hz
+    return x + signal.fftconvolve(pulses, _ring(ring_hz, rate_hz))[:n]
+
+
+def _ring(ring_hz: float, rate_hz: float) -> np.ndarray:
+    """One impact's ringing: a decaying sine of 4 % damping, 10 ms long."""
     ring_t = np.arange(int(0.01 * rate_hz)) / rate_hz
-    ring = np.exp(-ring_t * 2 * np.pi * ring_hz * 0.04) * np.sin(2 * np.pi * ring_hz * ring_t)
-    return x + signal.fftconvolve(pulses, ring)[:n]
+    return np.exp(-ring_t * 2 * np.pi * ring_hz * 0.04) * np.sin(2 * np.pi * ring_hz * ring_t)
+
+
+def _spikes(rng: np.random.Generator, n: int, rate_hz: float, per_s: float, impact: float) -> np.ndarray:
+    """Isolated impacts at Poisson times, each ringing its own resonance (1.5-5 kHz, below Nyquist)."""
+    count = rng.poisson(per_s * n / rate_hz)
+    out = np.zeros(n)
+    for at in rng.integers(0, n, count):
+        ring = _ring(rng.uniform(1500, min(5000, 0.45 * rate_hz)), rate_hz) * impact * rng.uniform(1, 4)
+        out[at:at + len(ring)] += ring[:n - at]
+    return out
+
+
+def confounded_record(rng: np.random.Generator, mode: str | None, bearing: str = "6205", shaft_hz: float = 25.0,
+                      rate_hz: float = 12000.0, seconds: float = 10.0, noise: float = 0.5) -> tuple[np.ndarray, dict]:
+    """A record with the properties that make real bearing data harder than `bearing_record`'s default.
+
+    Drawn from ``rng``: the resonance the impacts ring (2–5 kHz), the line frequency (50 or 60 Hz),
+    slip up to 2 %, and the fault's size (impact peak 0.6–1.4); always shaft harmonics 1×–5× (also
+    in the envelope) and isolated knocks about once a second, on healthy records too. A ball defect
+    is weaker (0.6× the size) and intermittent (a third of its impacts missing).
+
+    Returns the record and the drawn parameters (for reports).
+
+    >>> x, params = confounded_record(np.random.default_rng(1), "bsf", seconds=1.0)
+    >>> x.shape, sorted(params)
+    ((12000,), ['impact', 'line_hz', 'resonance_hz', 'slip'])
+    """
+    params = {"resonance_hz": float(rng.uniform(2000, min(5000, 0.42 * rate_hz))),
+              "line_hz": float(rng.choice([50.0, 60.0])), "slip": float(rng.uniform(0.0, 0.02)),
+              "impact": float(rng.uniform(0.6, 1.4)) * (0.6 if mode == "bsf" else 1.0)}
+    x = bearing_record(rng, mode, bearing, shaft_hz, rate_hz=rate_hz, seconds=seconds, noise=noise,
+                       line_hz=params["line_hz"], slip=params["slip"], impact=params["impact"],
+                       resonance_hz=params["resonance_hz"], shaft_orders=5, spikes_per_s=1.0,
+                       intermittent=0.33 if mode == "bsf" else 0.0)
+    return x, params
