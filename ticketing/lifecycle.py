@@ -24,11 +24,12 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from ticketing.clock import Clock
 from ticketing.models import (PRIORITIES, ChecklistItem, Comment, EscalationRecord, HoldPeriod, HoldReason,
                               OrderEvent, Outcome, Status, WorkOrder)
-from ticketing.roles import DEFAULT_PERMISSIONS, Action, PermissionMatrix
+from ticketing.roles import DEFAULT_PERMISSIONS, Action, PermissionDenied, PermissionMatrix
 from ticketing.sla import Deadlines
 
 log = logging.getLogger(__name__)
@@ -243,3 +244,35 @@ class ServiceDesk:
                                   at=self.lifecycle.clock.now(), action=action)
         self.notify(event)
         return event.order
+
+
+#: Steps a person takes from the order page (escalation is the service's own).
+PERSON_STEPS: tuple[str, ...] = ("acknowledge", "start", "hold", "resume", "resolve", "close", "reopen", "assign",
+                                 "set_priority", "comment")
+
+
+class Refusal(NamedTuple):
+    """Why a step may not be taken: ``by`` the order's ``status`` or the actor's ``role``, and the reason."""
+
+    by: str
+    reason: str
+
+
+def step_refusals(order: WorkOrder, role: str, permissions: PermissionMatrix = DEFAULT_PERMISSIONS
+                  ) -> dict[str, Refusal | None]:
+    """For each step a person can take, why ``role`` may not take it on ``order`` now (None: it may).
+
+    The lifecycle's reason comes first (the step does not follow from the status), then the
+    permission matrix's; the answers are what `Lifecycle` would raise, without changing anything.
+    """
+    refusals: dict[str, Refusal | None] = {}
+    for action in PERSON_STEPS:
+        sources, _, reason = _STEPS[action]
+        refusal = None if order.status in sources else Refusal("status", reason)
+        if refusal is None and action in _GUARDED:
+            try:
+                permissions.check(role, _GUARDED[action], order.priority, order.service_type.value)
+            except PermissionDenied as exc:
+                refusal = Refusal("role", exc.reason)
+        refusals[action] = refusal
+    return refusals

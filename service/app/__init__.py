@@ -70,7 +70,7 @@ class BodyLimit:
 def create_app(settings: Settings, runtime) -> FastAPI:
     """The app over ``runtime`` (a `service.runtime.Runtime`), with the web pages when present."""
     from service.app import (alerts, assets, dead_letters, detectors, events, findings, health, kpis,
-                             notifications, readings, tokens, work_orders)
+                             notifications, order_steps, readings, tokens, work_orders)
 
     # no /docs or /redoc: FastAPI's pages load their scripts from a CDN, and nothing here may
     app = FastAPI(title="Faultline", version="1", docs_url=None, redoc_url=None, description=(
@@ -79,7 +79,7 @@ def create_app(settings: Settings, runtime) -> FastAPI:
     app.state.runtime = runtime
     app.state.settings = settings
     for module in (health, assets, readings, findings, alerts, work_orders, notifications, detectors, kpis,
-                   dead_letters, events, tokens):
+                   dead_letters, events, tokens, order_steps):
         app.include_router(module.router)
     try:
         from service.web import router as pages, static_dir

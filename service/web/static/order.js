@@ -8,13 +8,7 @@
   } = Faultline;
   const orderId = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
   let order = null;
-
-  function dueLine(label, due, met) {
-    if (!due) return [el("dt", {}, label), el("dd", {}, "no target")];
-    const left = el("span", { class: "countdown", dataset: { due: met ? "" : new Date(due).getTime() } });
-    return [el("dt", {}, label),
-            el("dd", {}, `${fmtTime(due)} `, met ? el("span", { class: "badge ok" }, `met ${fmtTime(met)}`) : left)];
-  }
+  let stepsOf = { role: "", steps: {} };
 
   /** The API's SLA status in words: how much of each target is used (in the policy's business time). */
   function slaText(sla) {
@@ -24,39 +18,59 @@
     return parts.join(" · ") + (sla.paused ? " — clock stopped while on hold" : "");
   }
 
+  /** The two SLA clocks, large: time left to respond and to resolve, and how much of each is used. */
+  function clock(label, due, met, target) {
+    const used = target && !met ? ` · ${Math.round(target.percent)} % used` : "";
+    const state = met ? el("span", { class: "badge ok" }, `met ${fmtTime(met)}`)
+      : due ? el("span", { class: "countdown big", dataset: { due: new Date(due).getTime() } }) : el("span", { class: "muted" }, "no target");
+    return el("div", { class: "clock" }, el("div", { class: "clock-label" }, label), state,
+              el("div", { class: "muted small" }, due ? `due ${fmtTime(due)}${used}` : ""));
+  }
+
+  function renderClocks() {
+    const responded = order.acknowledged_at || order.resolved_at;
+    document.getElementById("clocks").replaceChildren(
+      clock("Respond", order.response_due, responded, order.sla?.response),
+      clock("Resolve", order.resolution_due, order.resolved_at, order.sla?.resolution));
+  }
+
   function renderFacts() {
     document.getElementById("order-title").textContent = `${order.number} · ${order.asset} · ${words(order.fault_mode)}`;
     document.title = `${order.number} · Faultline`;
-    const responded = order.acknowledged_at || order.resolved_at;
     const hold = order.status === "on_hold" && order.holds?.length ? order.holds[order.holds.length - 1] : null;
-    document.getElementById("order-facts").replaceChildren(
+    document.getElementById("facts-list").replaceChildren(
       el("dt", {}, "Status"), el("dd", {}, el("span", { class: `badge ${order.status}`, id: "order-status" }, words(order.status)),
                                  hold ? ` (${words(hold.reason)} since ${fmtTime(hold.start)}; SLA clock stopped)` : ""),
       el("dt", {}, "Priority"), el("dd", {}, el("span", { class: `badge ${order.priority}` }, order.priority), ` ${words(order.service_type)}`),
       el("dt", {}, "Asset"), el("dd", {}, el("a", { href: `/assets/${encodeURIComponent(order.asset)}` }, order.asset), ` at ${order.site}`),
       el("dt", {}, "Assignee"), el("dd", {}, order.assignee || "nobody yet"),
       el("dt", {}, "Opened"), el("dd", {}, fmtTime(order.opened_at)),
-      ...dueLine("Respond by", order.response_due, responded),
-      ...dueLine("Resolve by", order.resolution_due, order.resolved_at),
       el("dt", {}, "SLA"), el("dd", { id: "sla-state" }, slaText(order.sla)),
       el("dt", {}, "Outcome"), el("dd", {}, order.outcome ? `${words(order.outcome)} ${order.outcome_notes || ""}` : "—"));
     tick();
   }
 
-  // Which buttons make sense in which status (ticketing's lifecycle decides; this only keeps the
-  // tablet uncluttered). Comment is always there.
-  const NEXT_STEPS = { open: ["acknowledge", "assign"], acknowledged: ["start", "assign"],
-                       in_progress: ["hold", "resolve", "assign"], on_hold: ["resume", "assign"],
-                       resolved: ["close", "reopen", "assign"], closed: ["reopen"] };
-
-  // The actions stay hidden until the order is loaded: a tap before that would act on nothing.
-  function renderActions() {
+  // The steps ticketing would let this token take now: those its role may not take stay visible but
+  // marked, with the reason, so the engineer knows whom to ask; those the status rules out are hidden.
+  function renderActions(steps) {
     document.getElementById("actions").hidden = false;
-    const next = new Set([...(NEXT_STEPS[order.status] || []), "comment"]);
-    for (const button of document.querySelectorAll("button[data-action]")) button.hidden = !next.has(button.dataset.action);
-    document.getElementById("hold-reason").hidden = !next.has("hold");
-    document.getElementById("engineer").hidden = !next.has("assign");
-    for (const id of ["outcome", "outcome-notes"]) document.getElementById(id).hidden = !next.has("resolve");
+    document.getElementById("more-actions").hidden = false;
+    const shown = (action) => steps[action] && steps[action].refused_by !== "status";
+    const refused = [];
+    for (const button of document.querySelectorAll("button[data-action]")) {
+      const step = steps[button.dataset.action];
+      button.hidden = !shown(button.dataset.action);
+      const byRole = step && step.refused_by === "role";
+      button.classList.toggle("not-allowed", byRole);
+      button.title = byRole ? step.reason : "";
+      if (byRole) refused.push(step.reason);
+    }
+    document.getElementById("hold-row").hidden = !shown("hold");
+    document.getElementById("resolve-row").hidden = !shown("resolve");
+    document.getElementById("engineer").hidden = !shown("assign");
+    const note = document.getElementById("not-allowed");
+    note.hidden = !refused.length;
+    note.textContent = refused.length ? `Not for your role (${stepsOf.role}): ${refused.join("; ")}` : "";
   }
 
   /** The engineers of the order's site, least loaded first, as the assign list. */
@@ -76,10 +90,12 @@
     const paused = order && order.status === "on_hold";
     for (const span of document.querySelectorAll(".countdown")) {
       if (!span.dataset.due) continue;
-      if (paused) { span.textContent = "paused (on hold)"; span.className = "countdown paused"; continue; }
+      span.classList.toggle("paused", paused);
+      if (paused) { span.textContent = "paused (on hold)"; continue; }
       const left = (Number(span.dataset.due) - serverNow()) / 1000;
       span.textContent = fmtCountdown(left);
-      span.className = `countdown${left < 0 ? " overdue" : left < 3600 ? " soon" : ""}`;
+      span.classList.toggle("overdue", left < 0);
+      span.classList.toggle("soon", left >= 0 && left < 3600);
     }
   }
 
@@ -139,9 +155,9 @@
   }
 
   async function load() {
-    let fetched;
+    let fetched, steps;
     try {
-      fetched = await api(`/work-orders/${orderId}`);
+      [fetched, steps] = await Promise.all([api(`/work-orders/${orderId}`), api(`/work-orders/${orderId}/steps`)]);
     } catch (err) {
       showError(err, `Work order ${orderId}`);
       return;
@@ -149,9 +165,11 @@
     // a button and the event stream may both ask; an answer overtaken by a newer one is dropped
     if (order && fetched.version < order.version) return;
     order = fetched;
+    stepsOf = steps;
     syncClock(order.sla);
+    renderClocks();
     renderFacts();
-    renderActions();
+    renderActions(steps.steps);
     renderEvidence();
     renderComments();
     renderHistory();
