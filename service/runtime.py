@@ -23,6 +23,7 @@ import logging
 import queue
 import threading
 import time
+from pathlib import Path
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Callable
@@ -42,6 +43,7 @@ from service.waveforms import waveform_features
 from ticketing import (Actor, EscalationResponder, EscalationScheduler, FindingIn, FindingIntake, Lifecycle,
                        OrderEvent, ServiceDesk, Status, SystemClock, TicketingConfig, WorkOrderStore,
                        config_deadlines)
+from ticketing.attachments import Attachments, FolderBlobs
 from ticketing.adapters import Dispatcher
 from ticketing.clock import Clock
 from ticketing.responders import fired_steps
@@ -375,6 +377,8 @@ class Runtime:
         self.orders = WorkOrderStore(self.ticketing.store_url)
         self.desk = ServiceDesk(self.orders, Lifecycle(self.clock, config_deadlines(self.ticketing),
                                                        self.ticketing.permissions), self._on_order_event)
+        folder = settings.attachments.path or Path(settings.service.state_path).parent / "attachments"
+        self.attachments = Attachments(self.desk, FolderBlobs(folder), settings.attachments)
         self.intake = FindingIntake.from_config(self.ticketing, self.orders, self.clock, notify=self._on_order_event)
         self.reader = reader_for(settings.store)
         from ingest.deadletter import DeadLetterStore

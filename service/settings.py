@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from detectors.config import DetectorsConfig
 from ingest.settings import IngestSettings, MetricsSettings, MqttSettings, SpoolSettings, StoreSettings
+from ticketing.attachments import AttachmentSettings
 from ticketing.config import TicketingConfig
 
 
@@ -48,6 +49,7 @@ class Settings(BaseModel):
     detectors: DetectorsConfig | None = None
     ticketing: TicketingConfig | None = None
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    attachments: AttachmentSettings = Field(default_factory=AttachmentSettings)
 
 
 class ConfigError(ValueError):

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
+from ticketing.attachments import check_attachment
 from ticketing.clock import Clock
-from ticketing.models import (PRIORITIES, ChecklistItem, Comment, EscalationRecord, HoldPeriod, HoldReason,
+from ticketing.models import (PRIORITIES, Attachment, ChecklistItem, Comment, EscalationRecord, HoldPeriod, HoldReason,
                               OrderEvent, Outcome, Status, WorkOrder)
 from ticketing.roles import DEFAULT_PERMISSIONS, Action, PermissionDenied, PermissionMatrix
 from ticketing.sla import Deadlines
@@ -73,6 +74,7 @@ _STEPS: dict[str, tuple[frozenset[Status], Status | None, str]] = {
     "set_priority": (frozenset(set(S) - {S.CLOSED}), None, "a closed order keeps its priority (reopen it)"),
     "comment": (frozenset(S), None, ""),
     "escalate": (frozenset(set(S) - {S.CLOSED}), None, "a closed order is not escalated"),
+    "attach": (frozenset(S), None, ""),
 }
 # steps the permission matrix governs, and the matrix action that governs them
 _GUARDED = {"acknowledge": Action.ACKNOWLEDGE, "assign": Action.ASSIGN, "set_priority": Action.ASSIGN,
@@ -180,6 +182,13 @@ class Lifecycle:
     def comment(self, order: WorkOrder, actor: Actor, text: str) -> WorkOrder:
         order, now = self._begin(order, "comment", actor)
         order.comments.append(Comment(author=actor.name, at=now, text=text))
+        return order
+
+    def attach(self, order: WorkOrder, actor: Actor, attachment: Attachment, max_order_bytes: int) -> WorkOrder:
+        """Record a photo, video or document (its file is already kept; see ``ticketing.attachments``)."""
+        order, _ = self._begin(order, "attach", actor)
+        check_attachment(order, attachment, max_order_bytes)
+        order.attachments.append(attachment)
         return order
 
     def escalate(self, order: WorkOrder, actor: Actor, key: str, of: str, step: str, fraction: float,

@@ -111,3 +111,28 @@ def test_order_page_fits_phone_and_desktop(service, open_page, size):
     expect(page.locator("#actions")).to_be_visible()
     assert sideways_overflow(page) <= 0
     screenshot(page, f"order-{size['width']}x{size['height']}")
+
+
+def test_a_photo_taken_on_the_phone_is_attached_and_shown(service, open_page, tmp_path):
+    from io import BytesIO
+
+    from PIL import Image
+
+    order_id = service.orders["preventive"]
+    act(service, order_id, "comment", {"text": "belt worn on the drive side"})
+    out = BytesIO()
+    Image.new("RGB", (1600, 1200), (90, 120, 160)).save(out, "JPEG")
+    page = open_page(f"/work-orders/{order_id}", **PHONE)
+    expect(page.locator("#attachments")).to_contain_text("No photos or files yet.")
+    page.locator("#attach-to").select_option("1")
+    page.locator("#attach-file").set_input_files(
+        {"name": "belt.jpg", "mimeType": "image/jpeg", "buffer": out.getvalue()})
+    expect(page.locator("#attach-state")).to_have_text("belt.jpg attached.")
+    [attachment] = service.api.get(f"/api/v1/work-orders/{order_id}").json()["attachments"]
+    assert attachment["comment"] == 1 and attachment["kind"] == "photo"
+    tile = page.locator(f"#attachments .tile[data-attachment-id='{attachment['id']}'] img")
+    expect(tile).to_have_attribute("src", __import__("re").compile("^blob:"))
+    assert page.evaluate("(img) => img.naturalWidth", tile.element_handle()) == 320  # the thumbnail, not the photo
+    expect(page.locator("#comments")).to_contain_text("belt.jpg")
+    assert sideways_overflow(page) <= 0
+    screenshot(page, "phone-order-attachment")

@@ -137,10 +137,78 @@
 
   function renderComments() {
     const list = order.comments || [];
+    const files = (i) => (order.attachments || []).filter((a) => a.comment === i + 1).map((a) => ` [file: ${a.name}]`).join("");
     document.getElementById("comments").replaceChildren(list.length
-      ? el("table", {}, el("tbody", {}, list.map((c) => el("tr", {}, el("td", {}, fmtTime(c.at)), el("td", {}, c.author), el("td", {}, c.text)))))
+      ? el("table", {}, el("tbody", {}, list.map((c, i) => el("tr", {}, el("td", {}, `#${i + 1} ${fmtTime(c.at)}`),
+        el("td", {}, c.author), el("td", {}, c.text, files(i))))))
       : el("p", { class: "muted" }, "No comments."));
   }
+
+  const KB = 1024;
+  const fmtBytes = (n) => (n >= KB * KB ? `${(n / KB / KB).toFixed(1)} MB` : `${Math.ceil(n / KB)} kB`);
+  const thumbs = new Map(); // attachment id -> object URL of its thumbnail (fetched with the token)
+
+  async function blobUrl(path) {
+    const response = await fetch(`/api/v1${path}`, { headers: { Authorization: `Bearer ${Faultline.token()}` } });
+    if (!response.ok) throw new Error(`${response.status}`);
+    return URL.createObjectURL(await response.blob());
+  }
+
+  async function open(a) {
+    window.open(await blobUrl(`/work-orders/${orderId}/attachments/${a.id}`), "_blank");
+  }
+
+  /** Photos as thumbnails, videos and documents as named tiles; each opens the file. */
+  function renderAttachments() {
+    const list = order.attachments || [];
+    const box = document.getElementById("attachments");
+    box.replaceChildren(...list.map((a) => {
+      const img = el("img", { alt: a.name, class: "thumb" });
+      const tile = el("button", { type: "button", class: `tile ${a.kind}`, dataset: { attachmentId: a.id },
+                                  title: `${a.name} · ${fmtBytes(a.size)} · sha256 ${a.sha256.slice(0, 12)}…`,
+                                  onclick: () => open(a).catch((err) => showError(err, a.name)) },
+        a.thumbnail_key ? img : el("span", { class: "tile-kind" }, a.kind),
+        el("span", { class: "tile-name" }, `${a.comment ? `#${a.comment} · ` : ""}${a.name}`));
+      if (a.thumbnail_key) {
+        const cached = thumbs.get(a.id);
+        if (cached) img.src = cached;
+        else blobUrl(`/work-orders/${orderId}/attachments/${a.id}/thumbnail`)
+          .then((url) => { thumbs.set(a.id, url); img.src = url; }).catch(() => { img.alt = `${a.name} (no preview)`; });
+      }
+      return tile;
+    }));
+    if (!list.length) box.replaceChildren(el("p", { class: "muted" }, "No photos or files yet."));
+    const to = document.getElementById("attach-to");
+    const chosen = to.value;
+    to.replaceChildren(el("option", { value: "" }, "to the order"),
+      ...(order.comments || []).map((c, i) => el("option", { value: i + 1 }, `to comment ${i + 1}: ${c.text.slice(0, 30)}`)));
+    to.value = chosen;
+  }
+
+  /** Send the chosen file as the request body; the server reads its type from the bytes. */
+  async function upload(file) {
+    const state = document.getElementById("attach-state");
+    state.textContent = `Sending ${file.name} (${fmtBytes(file.size)})…`;
+    const query = new URLSearchParams({ name: file.name });
+    const comment = document.getElementById("attach-to").value;
+    if (comment) query.set("comment", comment);
+    try {
+      const response = await fetch(`/api/v1/work-orders/${orderId}/attachments?${query}`, {
+        method: "POST", body: file, headers: { Authorization: `Bearer ${Faultline.token()}` } });
+      const body = await response.json().catch(() => ({}));
+      if (!response.ok) throw new Faultline.ApiError(response.status, body.detail || response.statusText);
+      state.textContent = `${file.name} attached.`;
+      await load();
+    } catch (err) {
+      state.textContent = "";
+      showError(err, `Attaching ${file.name}`);
+    }
+  }
+
+  document.getElementById("attach-file").addEventListener("change", (event) => {
+    const [file] = event.target.files;
+    if (file) upload(file).finally(() => { event.target.value = ""; });
+  });
 
   async function renderHistory() {
     try {
@@ -172,6 +240,7 @@
     renderActions(steps.steps);
     renderEvidence();
     renderComments();
+    renderAttachments();
     renderHistory();
     renderEvidenceChart();
     loadEngineers();
