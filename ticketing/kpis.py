@@ -19,6 +19,10 @@ as it stands now:
   false alarms) in the period is an occurrence; an asset with ``repeat_threshold`` or more is
   flagged for root-cause analysis.
 
+- **Time lost waiting for parts**: the real time orders spent on hold awaiting parts within the
+  period (each hold clipped to ``[start, min(end, now))``, still-open holds counting up to now), in
+  all and per part number the hold named (a hold naming two parts counts its time against each).
+
 The **backlog** is every order not yet resolved or closed, by priority and age, as of ``now``.
 """
 
@@ -30,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from statistics import fmean
 
-from ticketing.models import PRIORITIES, Outcome, Status, WorkOrder
+from ticketing.models import PRIORITIES, HoldReason, Outcome, Status, WorkOrder
 
 #: Backlog age buckets: (label, upper bound of age).
 AGE_BUCKETS: tuple[tuple[str, timedelta], ...] = (
@@ -65,6 +69,24 @@ class RepeatFailure:
 
 
 @dataclass(frozen=True)
+class PartsWait:
+    """Time orders stood still for want of parts in the period."""
+
+    total: timedelta = timedelta(0)
+    holds: int = 0
+    orders: int = 0
+    by_part: dict[str, timedelta] = field(default_factory=dict)
+
+    def as_json(self) -> dict:
+        return {"hours": _hours(self.total), "holds": self.holds, "orders": self.orders,
+                "hours_by_part": {part: _hours(d) for part, d in sorted(self.by_part.items())}}
+
+
+def _hours(d: timedelta) -> float:
+    return round(d.total_seconds() / 3600, 3)
+
+
+@dataclass(frozen=True)
 class Kpis:
     """The KPIs of one period (see the module docstring for each definition)."""
 
@@ -80,6 +102,7 @@ class Kpis:
     rules: list[RuleFeedback] = field(default_factory=list)
     backlog: dict[str, dict[str, int]] = field(default_factory=dict)
     repeat_failures: list[RepeatFailure] = field(default_factory=list)
+    parts_wait: PartsWait = field(default_factory=PartsWait)
 
     def as_json(self) -> dict:
         """Plain data: times ISO 8601, durations in hours, rates in percent."""
@@ -97,6 +120,7 @@ class Kpis:
                                          for r in self.rules],
             "backlog": self.backlog,
             "repeat_failures": [asdict(r) for r in self.repeat_failures],
+            "parts_wait": self.parts_wait.as_json(),
         }
 
 
@@ -161,6 +185,25 @@ def _repeats(orders: Iterable[WorkOrder], start: datetime, end: datetime, thresh
     return sorted(found, key=lambda r: (-r.occurrences, r.site, r.asset))
 
 
+def parts_wait(orders: Iterable[WorkOrder], start: datetime, end: datetime, now: datetime) -> PartsWait:
+    """Time on hold awaiting parts within ``[start, min(end, now))`` (see the module docstring)."""
+    stop = min(end, now)
+    total, holds, waiting, by_part = timedelta(0), 0, set(), defaultdict(timedelta)
+    for order in orders:
+        for hold in order.holds:
+            if hold.reason is not HoldReason.AWAITING_PARTS:
+                continue
+            lost = min(hold.end or now, stop) - max(hold.start, start)
+            if lost <= timedelta(0):
+                continue
+            total += lost
+            holds += 1
+            waiting.add(order.id)
+            for part in hold.parts or ["(parts not named)"]:
+                by_part[part] += lost
+    return PartsWait(total, holds, len(waiting), dict(by_part))
+
+
 def compute_kpis(orders: Iterable[WorkOrder], start: datetime, end: datetime, now: datetime,
                  repeat_threshold: int = 3) -> Kpis:
     """KPIs of the orders opened in ``[start, end)`` as they stand at ``now``; backlog at ``now``."""
@@ -181,6 +224,7 @@ def compute_kpis(orders: Iterable[WorkOrder], start: datetime, end: datetime, no
         rules=_rules(cohort),
         backlog=_backlog(orders, now),
         repeat_failures=_repeats(orders, start, end, repeat_threshold),
+        parts_wait=parts_wait(orders, start, end, now),
     )
 
 

@@ -29,7 +29,7 @@ from typing import NamedTuple
 from ticketing.attachments import check_attachment
 from ticketing.clock import Clock
 from ticketing.models import (PRIORITIES, Attachment, ChecklistItem, Comment, EscalationRecord, HoldPeriod, HoldReason,
-                              OrderEvent, Outcome, Status, WorkOrder)
+                              OrderEvent, Outcome, Part, Status, WorkOrder)
 from ticketing.roles import DEFAULT_PERMISSIONS, Action, PermissionDenied, PermissionMatrix
 from ticketing.sla import Deadlines
 
@@ -75,6 +75,8 @@ _STEPS: dict[str, tuple[frozenset[Status], Status | None, str]] = {
     "comment": (frozenset(S), None, ""),
     "escalate": (frozenset(set(S) - {S.CLOSED}), None, "a closed order is not escalated"),
     "attach": (frozenset(S), None, ""),
+    "add_part": (frozenset(set(S) - {S.CLOSED}), None, "a closed order's parts are final (reopen it)"),
+    "use_part": (frozenset(set(S) - {S.CLOSED}), None, "a closed order's parts are final (reopen it)"),
 }
 # steps the permission matrix governs, and the matrix action that governs them
 _GUARDED = {"acknowledge": Action.ACKNOWLEDGE, "assign": Action.ASSIGN, "set_priority": Action.ASSIGN,
@@ -125,10 +127,55 @@ class Lifecycle:
         order.started_at = order.started_at or now
         return order
 
-    def hold(self, order: WorkOrder, actor: Actor, reason: HoldReason | str) -> WorkOrder:
+    def hold(self, order: WorkOrder, actor: Actor, reason: HoldReason | str,
+             parts: Iterable[str] | None = None) -> WorkOrder:
+        """Stop the clock. Awaiting parts, the hold names the parts: those given, else the order's
+        parts still needed (part numbers given that the order does not list are added as needed)."""
         order, now = self._begin(order, "hold", actor)
-        order.holds.append(HoldPeriod(reason=HoldReason(reason), start=now))
+        reason = HoldReason(reason)
+        named: list[str] = []
+        if reason is HoldReason.AWAITING_PARTS:
+            named = [p.strip() for p in parts or () if p.strip()] or needed_parts(order)
+            listed = {p.number for p in order.parts if p.state == "needed"}
+            order.parts.extend(Part(number=n, quantity=1) for n in dict.fromkeys(named) if n not in listed)
+        elif parts:
+            raise ValueError(f"only an awaiting_parts hold names parts, not {reason.value}")
+        order.holds.append(HoldPeriod(reason=reason, start=now, parts=list(dict.fromkeys(named))))
         return self._with_deadlines(order, now)
+
+    def add_part(self, order: WorkOrder, actor: Actor, number: str, quantity: float = 1, description: str = "",
+                 used: bool = False) -> WorkOrder:
+        """A spare part the job needs (or, with ``used``, one fitted); the same part again adds to its quantity."""
+        order, _ = self._begin(order, "add_part", actor)
+        line = Part(number=number.strip(), quantity=quantity, description=description, state="used" if used else "needed")
+        if not line.number:
+            raise ValueError("a part needs a part number")
+        for existing in order.parts:
+            if existing.number == line.number and existing.state == line.state:
+                existing.quantity += line.quantity
+                existing.description = existing.description or line.description
+                return order
+        order.parts.append(line)
+        return order
+
+    def use_part(self, order: WorkOrder, actor: Actor, number: str, quantity: float | None = None) -> WorkOrder:
+        """Record a needed part as fitted (all of it, or ``quantity``); a part not listed is added as used."""
+        order, _ = self._begin(order, "use_part", actor)
+        needed = next((p for p in order.parts if p.number == number and p.state == "needed"), None)
+        amount = quantity if quantity is not None else (needed.quantity if needed else 1)
+        if amount <= 0:
+            raise ValueError(f"quantity used must be more than 0, not {amount}")
+        if needed is not None:
+            needed.quantity -= amount
+            if needed.quantity <= 0:
+                order.parts.remove(needed)
+        used = next((p for p in order.parts if p.number == number and p.state == "used"), None)
+        if used is None:
+            order.parts.append(Part(number=number, quantity=amount, description=needed.description if needed else "",
+                                    state="used"))
+        else:
+            used.quantity += amount
+        return order
 
     def resume(self, order: WorkOrder, actor: Actor) -> WorkOrder:
         order, now = self._begin(order, "resume", actor)
@@ -257,7 +304,12 @@ class ServiceDesk:
 
 #: Steps a person takes from the order page (escalation is the service's own).
 PERSON_STEPS: tuple[str, ...] = ("acknowledge", "start", "hold", "resume", "resolve", "close", "reopen", "assign",
-                                 "set_priority", "comment")
+                                 "set_priority", "comment", "add_part", "use_part")
+
+
+def needed_parts(order: WorkOrder) -> list[str]:
+    """The part numbers the order still waits for."""
+    return [p.number for p in order.parts if p.state == "needed"]
 
 
 class Refusal(NamedTuple):

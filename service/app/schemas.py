@@ -85,6 +85,12 @@ class ActionIn(BaseModel):
     notes: str | None = Field(None, description="resolve: what was done")
     text: str | None = Field(None, description="comment: the text")
     priority: str | None = Field(None, description="set_priority: P1..P4")
+    parts: list[str] | None = Field(None, description="hold awaiting_parts: the part numbers waited for "
+                                                      "(default: the order's parts still needed)")
+    number: str | None = Field(None, description="add_part, use_part: the part number")
+    quantity: float | None = Field(None, gt=0, description="add_part, use_part: how many (default 1; use_part: all)")
+    description: str | None = Field(None, description="add_part: what the part is")
+    used: bool | None = Field(None, description="add_part: already fitted (default: needed)")
 
 
 class AuditEntryOut(BaseModel):

@@ -20,13 +20,15 @@ from ticketing.models import PRIORITIES, WorkOrder
 router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"])
 
 Step = Literal["acknowledge", "start", "assign", "hold", "resume", "resolve", "close", "reopen", "comment",
-               "set_priority"]
+               "set_priority", "add_part", "use_part"]
 # which body fields each step takes, and which it needs
 _ARGUMENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "acknowledge": ((), ()), "start": ((), ()), "resume": ((), ()), "close": ((), ()),
-    "assign": (("engineer",), ("engineer",)), "hold": (("reason",), ("reason",)),
+    "assign": (("engineer",), ("engineer",)), "hold": (("reason", "parts"), ("reason",)),
     "resolve": (("outcome", "notes"), ("outcome",)), "reopen": (("reason",), ()),
     "comment": (("text",), ("text",)), "set_priority": (("priority",), ("priority",)),
+    "add_part": (("number", "quantity", "description", "used"), ("number",)),
+    "use_part": (("number", "quantity"), ("number",)),
 }
 
 
@@ -84,7 +86,8 @@ def audit(order_id: int, rt: RuntimeDep, who: Reader) -> list[AuditEntryOut]:
 def act(order_id: int, action: Step, rt: RuntimeDep, who: Reader, body: ActionIn | None = None) -> WorkOrderOut:
     """Take a lifecycle step as the token's holder (name and role).
 
-    Arguments: ``assign`` {engineer}; ``hold`` {reason: awaiting_parts | awaiting_customer};
+    Arguments: ``assign`` {engineer}; ``hold`` {reason: awaiting_parts | awaiting_customer, parts};
+    ``add_part`` {number, quantity, description, used}; ``use_part`` {number, quantity};
     ``resolve`` {outcome: fault_confirmed | false_alarm | no_fault_found | no_access, notes};
     ``reopen`` {reason}; ``comment`` {text}; ``set_priority`` {priority}; the rest take none.
     """

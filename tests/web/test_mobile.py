@@ -136,3 +136,30 @@ def test_a_photo_taken_on_the_phone_is_attached_and_shown(service, open_page, tm
     expect(page.locator("#comments")).to_contain_text("belt.jpg")
     assert sideways_overflow(page) <= 0
     screenshot(page, "phone-order-attachment")
+
+
+def test_parts_needed_a_hold_naming_them_and_fitted(service, open_page):
+    order_id = service.orders["corrective"]
+    page = open_page(f"/work-orders/{order_id}", **PHONE)
+    for button in ("Acknowledge", "Start work"):
+        page.get_by_role("button", name=button).tap()
+        expect(page.get_by_role("button", name=button)).to_be_hidden()
+    page.locator("#part-number").fill("SKF-6205-2RS")
+    page.locator("#part-quantity").fill("2")
+    page.locator("#part-description").fill("deep groove ball bearing")
+    page.get_by_role("button", name="Add needed part").tap()
+    expect(page.locator("#parts tr[data-part='SKF-6205-2RS'][data-state='needed']")).to_contain_text("2")
+    page.locator("#hold-reason").select_option("awaiting_parts")
+    page.get_by_role("button", name="Hold").tap()
+    expect(page.locator("#order-facts")).to_contain_text("awaiting parts: SKF-6205-2RS since")
+    order = service.api.get(f"/api/v1/work-orders/{order_id}").json()
+    assert order["holds"][-1]["parts"] == ["SKF-6205-2RS"]
+    page.get_by_role("button", name="Resume").tap()
+    page.locator("#parts tr[data-part='SKF-6205-2RS']").get_by_role("button", name="Fitted").tap()
+    expect(page.locator("#parts tr[data-part='SKF-6205-2RS'][data-state='used']")).to_be_visible()
+    assert service.api.get(f"/api/v1/work-orders/{order_id}").json()["parts"] == [
+        {"number": "SKF-6205-2RS", "quantity": 2.0, "description": "deep groove ball bearing", "state": "used"}]
+    kpis = service.api.get("/api/v1/kpis").json()["parts_wait"]
+    assert kpis["holds"] == 1 and kpis["orders"] == 1 and "SKF-6205-2RS" in kpis["hours_by_part"]
+    assert sideways_overflow(page) <= 0
+    screenshot(page, "phone-order-parts")

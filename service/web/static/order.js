@@ -40,7 +40,7 @@
     const hold = order.status === "on_hold" && order.holds?.length ? order.holds[order.holds.length - 1] : null;
     document.getElementById("facts-list").replaceChildren(
       el("dt", {}, "Status"), el("dd", {}, el("span", { class: `badge ${order.status}`, id: "order-status" }, words(order.status)),
-                                 hold ? ` (${words(hold.reason)} since ${fmtTime(hold.start)}; SLA clock stopped)` : ""),
+                                 hold ? ` (${words(hold.reason)}${hold.parts?.length ? `: ${hold.parts.join(", ")}` : ""} since ${fmtTime(hold.start)}; SLA clock stopped)` : ""),
       el("dt", {}, "Priority"), el("dd", {}, el("span", { class: `badge ${order.priority}` }, order.priority), ` ${words(order.service_type)}`),
       el("dt", {}, "Asset"), el("dd", {}, el("a", { href: `/assets/${encodeURIComponent(order.asset)}` }, order.asset), ` at ${order.site}`),
       el("dt", {}, "Assignee"), el("dd", {}, order.assignee || "nobody yet"),
@@ -144,6 +144,25 @@
       : el("p", { class: "muted" }, "No comments."));
   }
 
+  /** Parts needed and used; a needed part gets a button to record it as fitted. */
+  function renderParts() {
+    const list = order.parts || [];
+    const canUse = stepsOf.steps.use_part?.allowed;
+    document.getElementById("parts").replaceChildren(list.length
+      ? el("table", {}, el("thead", {}, el("tr", {}, ["Part", "Qty", "Description", "State", ""].map((h) => el("th", {}, h)))),
+        el("tbody", {}, list.map((p) => el("tr", { dataset: { part: p.number, state: p.state } },
+          el("td", { class: "nowrap" }, p.number), el("td", { class: "num" }, String(+p.quantity.toFixed(3))),
+          el("td", {}, p.description), el("td", {}, el("span", { class: `badge ${p.state === "used" ? "ok" : "P2"}` }, p.state)),
+          el("td", {}, p.state === "needed" && canUse
+            ? el("button", { type: "button", class: "secondary", onclick: () => useP(p.number) }, "Fitted") : null)))))
+      : el("p", { class: "muted" }, "No parts yet."));
+    document.getElementById("part-form").hidden = !stepsOf.steps.add_part?.allowed;
+  }
+
+  async function useP(number) {
+    if (await actOnOrder(order, "use_part", { number })) await load();
+  }
+
   const KB = 1024;
   const fmtBytes = (n) => (n >= KB * KB ? `${(n / KB / KB).toFixed(1)} MB` : `${Math.ceil(n / KB)} kB`);
   const thumbs = new Map(); // attachment id -> object URL of its thumbnail (fetched with the token)
@@ -241,6 +260,7 @@
     renderEvidence();
     renderComments();
     renderAttachments();
+    renderParts();
     renderHistory();
     renderEvidenceChart();
     loadEngineers();
@@ -252,6 +272,9 @@
     resolve: () => ({ outcome: document.getElementById("outcome").value,
                       notes: document.getElementById("outcome-notes").value }),
     comment: () => ({ text: document.getElementById("comment-text").value }),
+    add_part: () => ({ number: document.getElementById("part-number").value,
+                       quantity: Number(document.getElementById("part-quantity").value) || 1,
+                       description: document.getElementById("part-description").value }),
     assign: () => ({ engineer: document.getElementById("engineer").value }),
   };
 
@@ -263,6 +286,7 @@
       button.disabled = false;
       if (changed) {
         if (action === "comment") document.getElementById("comment-text").value = "";
+        if (action === "add_part") for (const id of ["part-number", "part-description"]) document.getElementById(id).value = "";
         await load();
       }
     });
