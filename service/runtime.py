@@ -44,6 +44,7 @@ from ticketing import (Actor, EscalationResponder, EscalationScheduler, FindingI
                        OrderEvent, ServiceDesk, Status, SystemClock, TicketingConfig, WorkOrderStore,
                        config_deadlines)
 from ticketing.attachments import Attachments, FolderBlobs
+from ticketing.report import report_pdf
 from ticketing.adapters import Dispatcher
 from ticketing.clock import Clock
 from ticketing.responders import fired_steps
@@ -395,7 +396,9 @@ class Runtime:
                 self._track(order)
         self.dispatcher = Dispatcher(self.orders, self.ticketing, self.clock,
                                      on_outcome=lambda channel, outcome: self.metrics.notifications.labels(
-                                         channel, outcome).inc())
+                                         channel, outcome).inc(),
+                                     report=lambda order: (f"{order.number}-service-report.pdf",
+                                                           report_pdf(order, self.attachments.thumbnail_of)))
         self._dispatch_wake = threading.Event()
         self._restore_shadow()
         self.pipeline: Pipeline | None = None

@@ -285,11 +285,14 @@ class Attachments:
             raise
         return self.finish(upload, actor, name, comment)
 
-    def find(self, order: WorkOrder, attachment_id: str) -> Attachment:
-        for attachment in order.attachments:
-            if attachment.id == attachment_id:
-                return attachment
-        raise KeyError(f"{order.number} has no attachment {attachment_id!r}")
+    def thumbnail_of(self, attachment: Attachment) -> bytes | None:
+        """An image's thumbnail bytes (None for other kinds, or when the file is gone)."""
+        if attachment.thumbnail_key is None:
+            return None
+        try:
+            return self.blobs.path(attachment.thumbnail_key).read_bytes()
+        except OSError:
+            return None
 
 
 def _clean_name(name: str, content_type: str) -> str:

@@ -78,7 +78,7 @@ class BodyLimit:
 def create_app(settings: Settings, runtime) -> FastAPI:
     """The app over ``runtime`` (a `service.runtime.Runtime`), with the web pages when present."""
     from service.app import (alerts, assets, attachments, dead_letters, detectors, events, findings, health, kpis,
-                             notifications, order_steps, readings, tokens, work_orders)
+                             notifications, order_steps, readings, reports, tokens, work_orders)
 
     # no /docs or /redoc: FastAPI's pages load their scripts from a CDN, and nothing here may
     app = FastAPI(title="Faultline", version="1", docs_url=None, redoc_url=None, description=(
@@ -87,7 +87,7 @@ def create_app(settings: Settings, runtime) -> FastAPI:
     app.state.runtime = runtime
     app.state.settings = settings
     # the order pages' routers first: POST /{id}/attachments would otherwise match POST /{id}/{action}
-    for module in (attachments, order_steps, health, assets, readings, findings, alerts, work_orders, notifications, detectors, kpis,
+    for module in (attachments, order_steps, reports, health, assets, readings, findings, alerts, work_orders, notifications, detectors, kpis,
                    dead_letters, events, tokens):
         app.include_router(module.router)
     try:

@@ -163,3 +163,26 @@ def test_parts_needed_a_hold_naming_them_and_fitted(service, open_page):
     assert kpis["holds"] == 1 and kpis["orders"] == 1 and "SKF-6205-2RS" in kpis["hours_by_part"]
     assert sideways_overflow(page) <= 0
     screenshot(page, "phone-order-parts")
+
+
+def test_the_service_report_downloads_from_the_order_page(service, open_page):
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    order_id = service.orders["emergency"]
+    assert service.api.get(f"/api/v1/work-orders/{order_id}/report.pdf").status_code == 409  # not resolved yet
+    steps_left = {"open": ["acknowledge", "start"], "acknowledged": ["start"], "in_progress": []}
+    for step in steps_left[service.api.get(f"/api/v1/work-orders/{order_id}").json()["status"]]:
+        act(service, order_id, step)
+    act(service, order_id, "resolve", {"outcome": "fault_confirmed", "notes": "bearing replaced"})
+    page = open_page(f"/work-orders/{order_id}", **PHONE)
+    expect(page.locator("#report")).to_be_visible()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download PDF").tap()
+    saved = download.value
+    assert saved.suggested_filename == "WO-%06d-service-report.pdf" % order_id
+    text = PdfReader(BytesIO(open(saved.path(), "rb").read())).pages[0].extract_text()
+    assert "bearing replaced" in text and "Customer sign-off" in text
+    html = service.api.get(f"/api/v1/work-orders/{order_id}/report.html")
+    assert html.status_code == 200 and "bearing outer race" in html.text

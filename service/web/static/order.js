@@ -224,6 +224,27 @@
     }
   }
 
+  /** The service report, once the order is resolved: fetched with the token, then saved or shown. */
+  function renderReport() {
+    document.getElementById("report").hidden = !["resolved", "closed"].includes(order.status);
+  }
+
+  async function fetchReport(kind) {
+    try {
+      const url = await blobUrl(`/work-orders/${orderId}/report.${kind}`);
+      if (kind === "html") { window.open(url, "_blank"); return; }
+      const link = el("a", { href: url, download: `${order.number}-service-report.pdf` });
+      document.body.append(link);
+      link.click();
+      link.remove();
+    } catch (err) {
+      showError(err, "Service report");
+    }
+  }
+
+  document.getElementById("report-pdf").addEventListener("click", () => fetchReport("pdf"));
+  document.getElementById("report-html").addEventListener("click", () => fetchReport("html"));
+
   document.getElementById("attach-file").addEventListener("change", (event) => {
     const [file] = event.target.files;
     if (file) upload(file).finally(() => { event.target.value = ""; });
@@ -261,6 +282,7 @@
     renderComments();
     renderAttachments();
     renderParts();
+    renderReport();
     renderHistory();
     renderEvidenceChart();
     loadEngineers();
