@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from service.crossref import reference_problems
+from service.preventive import preventive_scheduler
 from service.runtime import Runtime
 from service.settings import ConfigError, Settings, default_detectors_config, shipped_ticketing_config
 from ticketing.clock import Clock
+from ticketing.preventive import PreventiveScheduler
 
 
 class StartupError(RuntimeError):
@@ -24,10 +26,12 @@ class StartupError(RuntimeError):
 
 @dataclass
 class Service:
-    """The running parts: the runtime (ingest, detection, work orders, escalation, notifications) and the app."""
+    """The running parts: the runtime (ingest, detection, work orders, escalation, notifications), the
+    app, and the preventive schedules (None without any), run by the runtime as a background loop."""
 
     runtime: Runtime
     app: FastAPI
+    preventive: PreventiveScheduler | None = None
 
 
 def build_service(settings: Settings, *, clock: Clock | None = None, embedded_broker: bool = False) -> Service:
@@ -43,7 +47,14 @@ def build_service(settings: Settings, *, clock: Clock | None = None, embedded_br
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise StartupError(problems[0] + more)
     runtime = Runtime(settings, clock=clock, embedded_broker=embedded_broker)
-    return Service(runtime, create_app(settings, runtime))
+    try:
+        preventive = preventive_scheduler(runtime)
+    except ValueError as exc:
+        runtime.close()
+        raise StartupError(f"preventive: {exc}") from None
+    if preventive is not None:
+        runtime.add_background("preventive", preventive.run)
+    return Service(runtime, create_app(settings, runtime), preventive)
 
 
 __all__ = ["Service", "StartupError", "build_service"]

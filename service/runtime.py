@@ -19,6 +19,7 @@ and a backtest over the store replays what the live engine saw.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import queue
 import threading
@@ -406,6 +407,7 @@ class Runtime:
         self._spool = self._writer = None
         self._queue: queue.Queue[Readings | None] = queue.Queue(maxsize=64)
         self._threads: list[threading.Thread] = []
+        self._background: list[tuple[str, Callable[[threading.Event], None]]] = []
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._saved_at = 0.0
@@ -531,6 +533,14 @@ class Runtime:
         # record arrives here before the scheduler has marked the step fired
         self.scheduler.track(order.id, order, self.ticketing.escalation_clock(order.site, policy),
                              fired=fired_steps(order))
+
+    def on_order_event(self, event: OrderEvent) -> None:
+        """Tell the escalation tracker, detection, notifications and the event stream of a saved change."""
+        self._on_order_event(event)
+
+    def add_background(self, name: str, loop: Callable[[threading.Event], None]) -> None:
+        """A loop `start` runs in its own thread with the stop event (the composition root adds them)."""
+        self._background.append((name, loop))
 
     def _on_order_event(self, event: OrderEvent) -> None:
         order = event.order
@@ -691,6 +701,7 @@ class Runtime:
         self.dispatcher.begin()
         loops = [("detect", self._detect_loop), ("escalation", self._escalation_loop),
                  ("notifications", self._dispatch_loop)]
+        loops += [(name, functools.partial(loop, self._stop)) for name, loop in self._background]
         for name, target in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()

@@ -20,6 +20,7 @@ from detectors.config import DetectorsConfig
 from ingest.settings import IngestSettings, MetricsSettings, MqttSettings, SpoolSettings, StoreSettings
 from ticketing.attachments import AttachmentSettings
 from ticketing.config import TicketingConfig
+from ticketing.preventive import PreventiveSettings
 
 
 class ServiceSettings(BaseModel):
@@ -50,6 +51,7 @@ class Settings(BaseModel):
     ticketing: TicketingConfig | None = None
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     attachments: AttachmentSettings = Field(default_factory=AttachmentSettings)
+    preventive: PreventiveSettings = Field(default_factory=PreventiveSettings)
 
 
 class ConfigError(ValueError):
