@@ -23,7 +23,6 @@ moving a `ticketing.ManualClock`.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -207,11 +206,11 @@ class PreventiveScheduler:
     def due(self) -> list[Due]:
         """What is due now (whether or not an order is already open for it)."""
         now = self.clock.now()
-        by_asset: dict[tuple[str, str], list[WorkOrder]] = defaultdict(list)
-        for order in self.store.orders():
-            by_asset[(order.site, order.asset)].append(order)
+        by_asset: dict[tuple[str, str], list[WorkOrder]] = {}
         found = []
         for schedule, site, asset in self.targets():
+            if (site, asset) not in by_asset:
+                by_asset[(site, asset)] = self.store.orders_of_asset(site, asset)
             why = self._why_due(schedule, site, asset, by_asset[(site, asset)], now)
             if why:
                 found.append(Due(schedule, site, asset, why))
@@ -264,8 +263,8 @@ class PreventiveScheduler:
     def _open(self, due: Due) -> OrderEvent | None:
         now = self.clock.now()
         schedule = due.schedule
-        condition = [o for o in self.store.orders() if o.site == due.site and o.asset == due.asset
-                     and not o.fault_mode.startswith(PREFIX) and o.status not in (Status.RESOLVED, Status.CLOSED)]
+        condition = [o for o in self.store.orders_of_asset(due.site, due.asset)
+                     if not o.fault_mode.startswith(PREFIX) and o.status not in (Status.RESOLVED, Status.CLOSED)]
         if condition:
             return self._fold_into(condition[0], schedule, due.why)
         order = WorkOrder(site=due.site, asset=due.asset, fault_mode=schedule.fault_mode,
