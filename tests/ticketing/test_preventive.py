@@ -169,3 +169,12 @@ def test_meter_schedules_need_running_hours(world, clock, config):
     with pytest.raises(ValueError, match="meter schedules need running hours"):
         scheduler(store, clock, config, [{"name": "m", "assets": ["pump-1"],
                                           "meter": {"sensor": "v", "running_above": 1, "every_hours": 5}}])
+
+
+def test_orders_of_one_asset(store, clock, config):
+    intake = FindingIntake.from_config(config, store, clock)
+    first = intake.receive(finding(asset="pump-1")).order
+    intake.receive(finding(asset="fan-9"))
+    second = intake.receive(finding(asset="pump-1", fault_mode="misalignment")).order
+    assert [o.id for o in store.orders_of_asset("north", "pump-1")] == [first.id, second.id]
+    assert store.orders_of_asset("south", "pump-1") == []
