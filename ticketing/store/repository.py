@@ -142,7 +142,7 @@ class WorkOrderStore:
             return [WorkOrder.model_validate_json(doc) for doc in conn.execute(query).scalars()]
 
     def orders_of_asset(self, site: str, asset: str) -> list[WorkOrder]:
-        """Every order of one asset, oldest first (the one-open-order index serves the lookup)."""
+        """Every order of one asset, oldest first (index ``ix_work_orders_site_asset``)."""
         c = work_orders.c
         query = select(c.doc).where(c.site == site, c.asset == asset).order_by(c.id)
         with self._engine.connect() as conn:
