@@ -46,6 +46,7 @@ from ticketing import (Actor, EscalationResponder, EscalationScheduler, FindingI
                        config_deadlines)
 from ticketing.attachments import Attachments, FolderBlobs
 from ticketing.report import report_pdf
+from ticketing.s3 import S3Blobs
 from ticketing.adapters import Dispatcher
 from ticketing.clock import Clock
 from ticketing.responders import fired_steps
@@ -380,7 +381,9 @@ class Runtime:
         self.desk = ServiceDesk(self.orders, Lifecycle(self.clock, config_deadlines(self.ticketing),
                                                        self.ticketing.permissions), self._on_order_event)
         folder = settings.attachments.path or Path(settings.service.state_path).parent / "attachments"
-        self.attachments = Attachments(self.desk, FolderBlobs(folder), settings.attachments)
+        s3 = settings.attachments.s3
+        blobs = FolderBlobs(folder) if s3 is None else S3Blobs.from_settings(s3, Path(folder) / ".incoming")
+        self.attachments = Attachments(self.desk, blobs, settings.attachments)
         self.intake = FindingIntake.from_config(self.ticketing, self.orders, self.clock, notify=self._on_order_event)
         self.reader = reader_for(settings.store)
         from ingest.deadletter import DeadLetterStore

@@ -22,13 +22,15 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from io import BytesIO
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ticketing.models import Attachment, WorkOrder
+from ticketing.s3 import S3Settings
 
 MiB = 1024 * 1024
 
@@ -64,6 +66,8 @@ class AttachmentSettings(BaseModel):
                                       description="largest file of each kind (photo, video, document)")
     max_order_bytes: int = Field(1024 * MiB, gt=0, description="all attachments of one order together")
     thumbnail_px: int = Field(320, ge=32, le=2048, description="longest side of an image's thumbnail")
+    s3: S3Settings | None = Field(None, description="keep the files in this S3-compatible bucket instead of the "
+                                                    "folder (path then only receives uploads in progress)")
 
     @field_validator("max_bytes")
     @classmethod
@@ -139,6 +143,15 @@ class FolderBlobs:
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
 
+    def read(self, key: str) -> bytes:
+        return self.path(key).read_bytes()
+
+    def chunks(self, key: str, size: int = 256 * 1024) -> Iterator[bytes]:
+        """The file's bytes a piece at a time (a download never holds a video in memory)."""
+        with open(self.path(key), "rb") as f:
+            while chunk := f.read(size):
+                yield chunk
+
     def size_of_folder(self) -> int:
         """Bytes kept (for the health of the disk)."""
         return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
@@ -150,6 +163,22 @@ def _sync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class Blobs(Protocol):
+    """Where attachment files are kept: a folder (`FolderBlobs`) or an object store (``ticketing.s3``)."""
+
+    def temporary(self) -> Path: ...
+
+    def keep(self, temporary: Path, key: str) -> None: ...
+
+    def write(self, key: str, data: bytes) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def read(self, key: str) -> bytes: ...
+
+    def chunks(self, key: str) -> Iterator[bytes]: ...
 
 
 class Upload:
@@ -230,12 +259,12 @@ class Attachments:
     desk
         A `ticketing.lifecycle.ServiceDesk`: the ``attach`` step is audited and notified like any other.
     blobs
-        Where the files are kept (`FolderBlobs`).
+        Where the files are kept (`FolderBlobs`, or ``ticketing.s3.S3Blobs``).
     settings
         The limits.
     """
 
-    def __init__(self, desk, blobs: FolderBlobs, settings: AttachmentSettings):
+    def __init__(self, desk, blobs: Blobs, settings: AttachmentSettings):
         self.desk, self.blobs, self.settings = desk, blobs, settings
 
     def begin(self, order_id: int) -> Upload:
@@ -290,8 +319,8 @@ class Attachments:
         if attachment.thumbnail_key is None:
             return None
         try:
-            return self.blobs.path(attachment.thumbnail_key).read_bytes()
-        except OSError:
+            return self.blobs.read(attachment.thumbnail_key)
+        except Exception:  # noqa: BLE001 - a report without one picture beats no report
             return None
 
 
@@ -315,5 +344,5 @@ def check_attachment(order: WorkOrder, attachment: Attachment, max_order_bytes: 
                                 f"{max_order_bytes} bytes an order may hold (attachments.max_order_bytes)", 413)
 
 
-__all__ = ["AttachmentRefused", "AttachmentSettings", "Attachments", "FolderBlobs", "KINDS", "Upload",
+__all__ = ["AttachmentRefused", "AttachmentSettings", "Attachments", "Blobs", "FolderBlobs", "KINDS", "Upload",
            "check_attachment", "sniff", "thumbnail"]

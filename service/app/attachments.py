@@ -8,8 +8,10 @@ or the order's, 415 for a type not accepted, 409 for the same file twice. Downlo
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import Response, StreamingResponse
 
 from service.app.deps import OrdersDep, Reader, RuntimeDep
 from service.app.schemas import WorkOrderOut
@@ -59,18 +61,21 @@ def _attachment(orders, order_id: int, attachment_id: str) -> Attachment:
     raise HTTPException(404, detail=f"{order.number} has no attachment {attachment_id!r}")
 
 
-@router.get("/{order_id}/attachments/{attachment_id}", response_class=FileResponse)
-def download(order_id: int, attachment_id: str, orders: OrdersDep, rt: RuntimeDep, who: Reader) -> FileResponse:
+@router.get("/{order_id}/attachments/{attachment_id}", response_class=StreamingResponse)
+def download(order_id: int, attachment_id: str, orders: OrdersDep, rt: RuntimeDep, who: Reader) -> StreamingResponse:
     """The file as uploaded (shown in the browser where it can be, else downloaded under its name)."""
     a = _attachment(orders, order_id, attachment_id)
-    return FileResponse(rt.attachments.blobs.path(a.key), media_type=a.content_type, filename=a.name,
-                        content_disposition_type="inline")
+    disposition = f"inline; filename=\"{a.name}\"; filename*=UTF-8''{quote(a.name)}" if a.name.isascii() \
+        else f"inline; filename*=UTF-8''{quote(a.name)}"
+    return StreamingResponse(rt.attachments.blobs.chunks(a.key), media_type=a.content_type,
+                             headers={"Content-Disposition": disposition, "Content-Length": str(a.size)})
 
 
-@router.get("/{order_id}/attachments/{attachment_id}/thumbnail", response_class=FileResponse)
-def thumbnail(order_id: int, attachment_id: str, orders: OrdersDep, rt: RuntimeDep, who: Reader) -> FileResponse:
+@router.get("/{order_id}/attachments/{attachment_id}/thumbnail", response_class=Response)
+def thumbnail(order_id: int, attachment_id: str, orders: OrdersDep, rt: RuntimeDep, who: Reader) -> Response:
     """An image's thumbnail (JPEG, ``attachments.thumbnail_px`` on its longest side); 404 for others."""
     a = _attachment(orders, order_id, attachment_id)
-    if a.thumbnail_key is None:
-        raise HTTPException(404, detail=f"attachment {attachment_id} is a {a.kind}, which has no thumbnail")
-    return FileResponse(rt.attachments.blobs.path(a.thumbnail_key), media_type="image/jpeg")
+    jpeg = rt.attachments.thumbnail_of(a)
+    if jpeg is None:
+        raise HTTPException(404, detail=f"attachment {attachment_id} ({a.kind}) has no thumbnail")
+    return Response(jpeg, media_type="image/jpeg")
