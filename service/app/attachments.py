@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from service.app.deps import OrdersDep, Reader, RuntimeDep
 from service.app.schemas import WorkOrderOut
@@ -39,8 +40,9 @@ async def upload(order_id: int, name: str, request: Request, rt: RuntimeDep, who
         raise HTTPException(404, detail=str(exc)) from None
     try:
         async for chunk in request.stream():
-            upload.write(chunk)
-        order, _ = attachments.finish(upload, Actor(who.name, who.role.value), name, comment)
+            upload.write(chunk)  # a local file append; the slow part (fsync, thumbnail, store) is below
+        # off the event loop: fsync, the thumbnail and the object store's upload take their time
+        order, _ = await run_in_threadpool(attachments.finish, upload, Actor(who.name, who.role.value), name, comment)
     except AttachmentRefused as exc:
         upload.discard()
         raise HTTPException(exc.status, detail=exc.reason) from None
