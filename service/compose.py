@@ -14,9 +14,11 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from service.crossref import reference_problems
+from service.preventive import preventive_scheduler
 from service.runtime import Runtime
 from service.settings import ConfigError, Settings, default_detectors_config, shipped_ticketing_config
 from ticketing.clock import Clock
+from ticketing.preventive import PreventiveScheduler
 
 
 class StartupError(RuntimeError):
@@ -35,10 +37,12 @@ def unreachable_database(url: str, exc: Exception) -> str:
 
 @dataclass
 class Service:
-    """The running parts: the runtime (ingest, detection, work orders, escalation, notifications) and the app."""
+    """The running parts: the runtime (ingest, detection, work orders, escalation, notifications), the
+    app, and the preventive schedules (None without any), run by the runtime as a background loop."""
 
     runtime: Runtime
     app: FastAPI
+    preventive: PreventiveScheduler | None = None
 
 
 def build_service(settings: Settings, *, clock: Clock | None = None, embedded_broker: bool = False,
@@ -62,7 +66,14 @@ def build_service(settings: Settings, *, clock: Clock | None = None, embedded_br
         runtime = Runtime(settings, clock=clock, embedded_broker=embedded_broker, config_path=config_path)
     except OperationalError as exc:
         raise StartupError(unreachable_database(ticketing.store_url, exc)) from None
-    return Service(runtime, create_app(settings, runtime))
+    try:
+        preventive = preventive_scheduler(runtime)
+    except ValueError as exc:
+        runtime.close()
+        raise StartupError(f"preventive: {exc}") from None
+    if preventive is not None:
+        runtime.add_background("preventive", preventive.run)
+    return Service(runtime, create_app(settings, runtime), preventive)
 
 
 def shared_subscription_problems(settings: Settings) -> list[str]:

@@ -20,13 +20,14 @@ and a backtest over the store replays what the live engine saw.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import queue
 import threading
 import time
+from pathlib import Path
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -46,6 +47,9 @@ from service.versions import DetectorVersions, current_version, log_fresh
 from service.waveforms import waveform_features
 from ticketing import (EscalationResponder, EscalationScheduler, FindingIn, FindingIntake, Lifecycle,
                        OrderEvent, ServiceDesk, Status, SystemClock, TicketingConfig, WorkOrderStore)
+from ticketing.attachments import Attachments, FolderBlobs
+from ticketing.report import report_pdf
+from ticketing.s3 import S3Blobs
 from ticketing.adapters import Dispatcher
 from ticketing.clock import Clock
 from ticketing.responders import fired_steps
@@ -410,6 +414,10 @@ class Runtime:
         self.tokens = TokenStore(self.db, self.clock)
         self.orders = WorkOrderStore(self.ticketing.store_url)
         self.desk = ServiceDesk(self.orders, Lifecycle.from_config(self.ticketing, self.clock), self._on_order_event)
+        folder = settings.attachments.path or Path(settings.service.state_path).parent / "attachments"
+        s3 = settings.attachments.s3
+        blobs = FolderBlobs(folder) if s3 is None else S3Blobs.from_settings(s3, Path(folder) / ".incoming")
+        self.attachments = Attachments(self.desk, blobs, settings.attachments)
         self.intake = FindingIntake.from_config(self.ticketing, self.orders, self.clock, notify=self._on_order_event)
         self.reader = reader_for(settings.store)
         from ingest.deadletter import DeadLetterStore
@@ -426,7 +434,9 @@ class Runtime:
                 self._track(order)
         self.dispatcher = Dispatcher(self.orders, self.ticketing, self.clock,
                                      on_outcome=lambda channel, outcome: self.metrics.notifications.labels(
-                                         channel, outcome).inc())
+                                         channel, outcome).inc(),
+                                     report=lambda order: (f"{order.number}-service-report.pdf",
+                                                           report_pdf(order, self.attachments.thumbnail_of)))
         self._dispatch_wake = threading.Event()
         self.leadership = leadership_for(self.ticketing.store_url, settings.service.state_path)
         self._leading = False
@@ -438,6 +448,7 @@ class Runtime:
         self._spool = self._writer = None
         self._queue: queue.Queue[Readings | None] = queue.Queue(maxsize=64)
         self._threads: list[threading.Thread] = []
+        self._background: list[tuple[str, Callable[[threading.Event], None]]] = []
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._save_lock = threading.Lock()
@@ -518,6 +529,14 @@ class Runtime:
         # record arrives here before the scheduler has marked the step fired
         self.scheduler.track(order.id, order, self.ticketing.escalation_clock(order.site, policy),
                              fired=fired_steps(order))
+
+    def on_order_event(self, event: OrderEvent) -> None:
+        """Tell the escalation tracker, detection, notifications and the event stream of a saved change."""
+        self._on_order_event(event)
+
+    def add_background(self, name: str, loop: Callable[[threading.Event], None]) -> None:
+        """A loop `start` runs in its own thread with the stop event (the composition root adds them)."""
+        self._background.append((name, loop))
 
     def _on_order_event(self, event: OrderEvent) -> None:
         order = event.order
@@ -754,6 +773,7 @@ class Runtime:
         self.dispatcher.begin()
         loops = [("detect", self._detect_loop), ("escalation", self._escalation_loop),
                  ("notifications", self._dispatch_loop), ("save-state", self._save_loop)]
+        loops += [(name, functools.partial(loop, self._stop)) for name, loop in self._background]
         for name, target in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()

@@ -18,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from detectors.config import DetectorsConfig
 from ingest.settings import IngestSettings, MetricsSettings, MqttSettings, SpoolSettings, StoreSettings
+from ticketing.attachments import AttachmentSettings
 from ticketing.config import TicketingConfig
+from ticketing.preventive import PreventiveSettings
 
 
 class ServiceSettings(BaseModel):
@@ -56,6 +58,8 @@ class Settings(BaseModel):
     detectors: DetectorsConfig | None = None
     ticketing: TicketingConfig | None = None
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    attachments: AttachmentSettings = Field(default_factory=AttachmentSettings)
+    preventive: PreventiveSettings = Field(default_factory=PreventiveSettings)
 
 
 class ConfigError(ValueError):

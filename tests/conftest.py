@@ -30,6 +30,7 @@ mosquitto = _server_fixture(servers.Mosquitto, "session")
 influxdb = _server_fixture(servers.InfluxDB, "session")
 victoria_metrics = _server_fixture(servers.VictoriaMetrics, "session")
 postgresql = _server_fixture(servers.PostgreSQL, "session")
+moto_s3 = _server_fixture(servers.MotoS3, "session")
 
 own_mosquitto = _server_fixture(servers.Mosquitto, "function")
 own_influxdb = _server_fixture(servers.InfluxDB, "function")

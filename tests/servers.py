@@ -304,3 +304,25 @@ class PostgreSQL(_Server):
     def _ensure_database(self) -> None:
         if self._psql("select 1 from pg_database where datname='faultline'").stdout.strip() != "1":
             self._psql("create database faultline")
+
+
+class MotoS3(_Server):
+    """An S3-compatible endpoint from moto's standalone server (``moto[server]``, PyPI), for the S3
+    attachment store: real HTTP and the S3 wire protocol, objects held in the server's memory."""
+
+    name = "moto-s3"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        import sys
+
+        binary = Path(sys.executable).with_name("moto_server")
+        if not binary.exists():
+            raise ServerNotAvailable("moto_server not found: pip install 'faultline[test]' (moto[server])")
+        return [str(binary), "-H", "127.0.0.1", "-p", str(self.port)]
+
+    def ready(self) -> bool:
+        return _http_status(f"{self.url}/moto-api/") == 200

@@ -27,6 +27,10 @@ as it stands now:
   false alarms) in the period is an occurrence; an asset with ``repeat_threshold`` or more is
   flagged for root-cause analysis.
 
+- **Time lost waiting for parts**: the real time orders spent on hold awaiting parts within the
+  period (each hold clipped to ``[start, min(end, now))``, still-open holds counting up to now), in
+  all and per part number the hold named (a hold naming two parts counts its time against each).
+
 The **backlog** is every order not yet resolved or closed, by priority and age, as of ``now``.
 """
 
@@ -38,7 +42,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from statistics import fmean
 
-from ticketing.models import PRIORITIES, Outcome, Status, WorkOrder
+from ticketing.models import PRIORITIES, HoldReason, Outcome, Status, WorkOrder
 
 #: Backlog age buckets: (label, upper bound of age).
 AGE_BUCKETS: tuple[tuple[str, timedelta], ...] = (
@@ -94,6 +98,21 @@ class ServiceCompliance:
         return {"service_type": self.service_type, "visits_decided": self.decided, "on_time": self.on_time,
                 "on_time_pct": _round(self.on_time_pct), "target_pct": self.target_pct,
                 "meets_target": self.meets_target}
+class PartsWait:
+    """Time orders stood still for want of parts in the period."""
+
+    total: timedelta = timedelta(0)
+    holds: int = 0
+    orders: int = 0
+    by_part: dict[str, timedelta] = field(default_factory=dict)
+
+    def as_json(self) -> dict:
+        return {"hours": _hours(self.total), "holds": self.holds, "orders": self.orders,
+                "hours_by_part": {part: _hours(d) for part, d in sorted(self.by_part.items())}}
+
+
+def _hours(d: timedelta) -> float:
+    return round(d.total_seconds() / 3600, 3)
 
 
 @dataclass(frozen=True)
@@ -116,6 +135,7 @@ class Kpis:
     repeat_failures: list[RepeatFailure] = field(default_factory=list)
     services: list[ServiceCompliance] = field(default_factory=list)
     feedback: dict = field(default_factory=dict)
+    parts_wait: PartsWait = field(default_factory=PartsWait)
 
     def as_json(self) -> dict:
         """Plain data: times ISO 8601, durations in hours, rates in percent."""
@@ -135,6 +155,7 @@ class Kpis:
             "repeat_failures": [asdict(r) for r in self.repeat_failures],
             "on_time_by_service": [s.as_json() for s in self.services],
             "feedback": self.feedback,
+            "parts_wait": self.parts_wait.as_json(),
         }
 
 
@@ -230,6 +251,23 @@ def _services(visits, now: datetime, on_time_targets: Mapping[str, float]) -> li
                                 if visit.service_type == service_type) if v is not None]
         found.append(ServiceCompliance(service_type, len(verdicts), sum(verdicts), target))
     return found
+def parts_wait(orders: Iterable[WorkOrder], start: datetime, end: datetime, now: datetime) -> PartsWait:
+    """Time on hold awaiting parts within ``[start, min(end, now))`` (see the module docstring)."""
+    stop = min(end, now)
+    total, holds, waiting, by_part = timedelta(0), 0, set(), defaultdict(timedelta)
+    for order in orders:
+        for hold in order.holds:
+            if hold.reason is not HoldReason.AWAITING_PARTS:
+                continue
+            lost = min(hold.end or now, stop) - max(hold.start, start)
+            if lost <= timedelta(0):
+                continue
+            total += lost
+            holds += 1
+            waiting.add(order.id)
+            for part in hold.parts or ["(parts not named)"]:
+                by_part[part] += lost
+    return PartsWait(total, holds, len(waiting), dict(by_part))
 
 
 def compute_kpis(orders: Iterable[WorkOrder], start: datetime, end: datetime, now: datetime,
@@ -262,6 +300,7 @@ def compute_kpis(orders: Iterable[WorkOrder], start: datetime, end: datetime, no
         repeat_failures=_repeats(orders, start, end, repeat_threshold),
         services=_services(visits, now, on_time_targets or {}),
         feedback=_feedback(orders, start, end),
+        parts_wait=parts_wait(orders, start, end, now),
     )
 
 

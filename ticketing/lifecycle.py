@@ -24,10 +24,12 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
+from ticketing.attachments import check_attachment
 from ticketing.clock import Clock
-from ticketing.models import (PRIORITIES, ChecklistItem, Comment, EscalationRecord, Feedback, HoldPeriod, HoldReason,
-                              OrderEvent, Outcome, ServiceType, Status, WorkOrder)
+from ticketing.models import (PRIORITIES, Attachment, ChecklistItem, Comment, EscalationRecord, Feedback, HoldPeriod,
+                              HoldReason, OrderEvent, Outcome, Part, ServiceType, Status, WorkOrder)
 from ticketing.roles import DEFAULT_PERMISSIONS, Action, PermissionDenied, PermissionMatrix
 from ticketing.sla import Deadlines
 
@@ -74,9 +76,14 @@ _STEPS: dict[str, tuple[frozenset[Status], Status | None, str]] = {
     "comment": (frozenset(S), None, ""),
     "feedback": (frozenset({S.CLOSED}), None, "the requester's feedback follows the close"),
     "escalate": (frozenset(set(S) - {S.CLOSED}), None, "a closed order is not escalated"),
+    "attach": (frozenset(S), None, ""),
+    "add_part": (frozenset(set(S) - {S.CLOSED}), None, "a closed order's parts are final (reopen it)"),
+    "use_part": (frozenset(set(S) - {S.CLOSED}), None, "a closed order's parts are final (reopen it)"),
 }
 # every step a person takes is governed by the permission matrix action of the same name
-_GUARDED = {step: Action(step) for step in _STEPS if step != "escalate"}
+_GUARDED = {step: Action(step) for step in _STEPS if step not in ("escalate", "attach", "add_part", "use_part")}
+# evidence and parts go with the work: whoever may comment on an order may attach to it and list its parts
+_GUARDED.update(attach=Action.COMMENT, add_part=Action.COMMENT, use_part=Action.COMMENT)
 #: ``(new priority, current service type) -> service type``: the class of job an order of that priority is.
 Retype = Callable[[str, ServiceType], ServiceType]
 
@@ -145,10 +152,55 @@ class Lifecycle:
         order.started_at = order.started_at or now
         return order
 
-    def hold(self, order: WorkOrder, actor: Actor, reason: HoldReason | str) -> WorkOrder:
+    def hold(self, order: WorkOrder, actor: Actor, reason: HoldReason | str,
+             parts: Iterable[str] | None = None) -> WorkOrder:
+        """Stop the clock. Awaiting parts, the hold names the parts: those given, else the order's
+        parts still needed (part numbers given that the order does not list are added as needed)."""
         order, now = self._begin(order, "hold", actor)
-        order.holds.append(HoldPeriod(reason=HoldReason(reason), start=now))
+        reason = HoldReason(reason)
+        named: list[str] = []
+        if reason is HoldReason.AWAITING_PARTS:
+            named = [p.strip() for p in parts or () if p.strip()] or needed_parts(order)
+            listed = {p.number for p in order.parts if p.state == "needed"}
+            order.parts.extend(Part(number=n, quantity=1) for n in dict.fromkeys(named) if n not in listed)
+        elif parts:
+            raise ValueError(f"only an awaiting_parts hold names parts, not {reason.value}")
+        order.holds.append(HoldPeriod(reason=reason, start=now, parts=list(dict.fromkeys(named))))
         return self._with_deadlines(order, now)
+
+    def add_part(self, order: WorkOrder, actor: Actor, number: str, quantity: float = 1, description: str = "",
+                 used: bool = False) -> WorkOrder:
+        """A spare part the job needs (or, with ``used``, one fitted); the same part again adds to its quantity."""
+        order, _ = self._begin(order, "add_part", actor)
+        line = Part(number=number.strip(), quantity=quantity, description=description, state="used" if used else "needed")
+        if not line.number:
+            raise ValueError("a part needs a part number")
+        for existing in order.parts:
+            if existing.number == line.number and existing.state == line.state:
+                existing.quantity += line.quantity
+                existing.description = existing.description or line.description
+                return order
+        order.parts.append(line)
+        return order
+
+    def use_part(self, order: WorkOrder, actor: Actor, number: str, quantity: float | None = None) -> WorkOrder:
+        """Record a needed part as fitted (all of it, or ``quantity``); a part not listed is added as used."""
+        order, _ = self._begin(order, "use_part", actor)
+        needed = next((p for p in order.parts if p.number == number and p.state == "needed"), None)
+        amount = quantity if quantity is not None else (needed.quantity if needed else 1)
+        if amount <= 0:
+            raise ValueError(f"quantity used must be more than 0, not {amount}")
+        if needed is not None:
+            needed.quantity -= amount
+            if needed.quantity <= 0:
+                order.parts.remove(needed)
+        used = next((p for p in order.parts if p.number == number and p.state == "used"), None)
+        if used is None:
+            order.parts.append(Part(number=number, quantity=amount, description=needed.description if needed else "",
+                                    state="used"))
+        else:
+            used.quantity += amount
+        return order
 
     def resume(self, order: WorkOrder, actor: Actor) -> WorkOrder:
         order, now = self._begin(order, "resume", actor)
@@ -249,6 +301,13 @@ class Lifecycle:
         order.comments.append(Comment(author=actor.name, at=now, text=text))
         return order
 
+    def attach(self, order: WorkOrder, actor: Actor, attachment: Attachment, max_order_bytes: int) -> WorkOrder:
+        """Record a photo, video or document (its file is already kept; see ``ticketing.attachments``)."""
+        order, _ = self._begin(order, "attach", actor)
+        check_attachment(order, attachment, max_order_bytes)
+        order.attachments.append(attachment)
+        return order
+
     def escalate(self, order: WorkOrder, actor: Actor, key: str, of: str, step: str, fraction: float,
                  role: str | None = None, text: str = "") -> WorkOrder:
         """Record the escalation ``step`` (``notify_assignee``, ``reassign``, ``notify_manager``, ``breach``)
@@ -317,3 +376,40 @@ class ServiceDesk:
                                   at=self.lifecycle.clock.now(), action=action)
         self.notify(event)
         return event.order
+
+
+#: Steps a person takes from the order page (escalation is the service's own).
+PERSON_STEPS: tuple[str, ...] = ("acknowledge", "start", "hold", "resume", "resolve", "close", "reopen", "assign",
+                                 "set_priority", "comment", "add_part", "use_part")
+
+
+def needed_parts(order: WorkOrder) -> list[str]:
+    """The part numbers the order still waits for."""
+    return [p.number for p in order.parts if p.state == "needed"]
+
+
+class Refusal(NamedTuple):
+    """Why a step may not be taken: ``by`` the order's ``status`` or the actor's ``role``, and the reason."""
+
+    by: str
+    reason: str
+
+
+def step_refusals(order: WorkOrder, role: str, permissions: PermissionMatrix = DEFAULT_PERMISSIONS
+                  ) -> dict[str, Refusal | None]:
+    """For each step a person can take, why ``role`` may not take it on ``order`` now (None: it may).
+
+    The lifecycle's reason comes first (the step does not follow from the status), then the
+    permission matrix's; the answers are what `Lifecycle` would raise, without changing anything.
+    """
+    refusals: dict[str, Refusal | None] = {}
+    for action in PERSON_STEPS:
+        sources, _, reason = _STEPS[action]
+        refusal = None if order.status in sources else Refusal("status", reason)
+        if refusal is None and action in _GUARDED:
+            try:
+                permissions.check(role, _GUARDED[action], order.priority, order.service_type.value)
+            except PermissionDenied as exc:
+                refusal = Refusal("role", exc.reason)
+        refusals[action] = refusal
+    return refusals

@@ -98,6 +98,35 @@ class Comment(BaseModel):
     text: str
 
 
+class Attachment(BaseModel):
+    """A photo, video or document on an order (``comment``: the 1-based comment it belongs to, if any).
+
+    The bytes live outside the database (``ticketing.attachments``) under ``key``; ``sha256`` is
+    their digest, recorded in the audit entry that added the attachment.
+    """
+
+    id: str
+    name: str
+    kind: str                  # photo, video or document
+    content_type: str
+    size: int                  # bytes
+    sha256: str
+    key: str
+    thumbnail_key: str | None = None
+    comment: int | None = None
+    uploaded_by: str
+    at: AwareDatetime
+
+
+class Part(BaseModel):
+    """A spare part on an order: ``needed`` while it is wanted, ``used`` once fitted."""
+
+    number: str
+    quantity: float = Field(gt=0)
+    description: str = ""
+    state: str = "needed"      # needed or used
+
+
 class EscalationRecord(BaseModel):
     """An escalation step that fired on the order: which (``key``), on which target, and what it did."""
 
@@ -115,6 +144,7 @@ class HoldPeriod(BaseModel):
     reason: HoldReason
     start: AwareDatetime
     end: AwareDatetime | None = None
+    parts: list[str] = Field(default_factory=list, description="awaiting parts: the part numbers waited for")
 
 
 class Feedback(BaseModel):
@@ -172,6 +202,8 @@ class WorkOrder(BaseModel):
     checklist: list[ChecklistItem] = Field(default_factory=list)
     comments: list[Comment] = Field(default_factory=list)
     escalations: list[EscalationRecord] = Field(default_factory=list)
+    attachments: list[Attachment] = Field(default_factory=list)
+    parts: list[Part] = Field(default_factory=list)
     outcome: Outcome | None = None
     outcome_notes: str = ""
     opened_at: AwareDatetime

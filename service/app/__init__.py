@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 from fastapi import FastAPI
 
@@ -25,15 +26,21 @@ class BodyLimit:
     gone, and whatever it tries to send is dropped.
     """
 
-    def __init__(self, app, max_bytes: int):
+    def __init__(self, app, max_bytes: int, larger: dict[str, int] | None = None):
         self.app, self.max_bytes = app, max_bytes
+        # routes that take large bodies (attachments): path pattern -> their own limit
+        self.larger = [(re.compile(pattern), limit) for pattern, limit in (larger or {}).items()]
+
+    def limit_for(self, path: str) -> int:
+        return next((limit for pattern, limit in self.larger if pattern.match(path)), self.max_bytes)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        max_bytes = self.limit_for(scope.get("path", ""))
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            return await self._refuse(send, int(declared))
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            return await self._refuse(send, int(declared), max_bytes)
         seen = 0
         started = refused = False
 
@@ -44,9 +51,9 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes and not started:
+                if seen > max_bytes and not started:
                     refused = True
-                    await self._refuse(send, seen)
+                    await self._refuse(send, seen, max_bytes)
                     return {"type": "http.disconnect"}
             return message
 
@@ -59,9 +66,10 @@ class BodyLimit:
 
         await self.app(scope, limited_receive, guarded_send)
 
-    async def _refuse(self, send, size: int) -> None:
-        body = json.dumps({"detail": f"request body of {size} bytes is over the limit of {self.max_bytes} bytes "
-                                     "(service.max_request_bytes)"}).encode()
+    async def _refuse(self, send, size: int, max_bytes: int) -> None:
+        setting = "service.max_request_bytes" if max_bytes == self.max_bytes else "attachments.max_bytes"
+        body = json.dumps({"detail": f"request body of {size} bytes is over the limit of {max_bytes} bytes "
+                                     f"({setting})"}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
@@ -72,8 +80,8 @@ def create_app(settings: Settings, runtime) -> FastAPI:
     from fastapi import Depends
 
     from service.app.errors import document_errors, strict_query
-    from service.app import (alerts, assets, audit, catalogue, dead_letters, detectors, events, findings, health, kpis,
-                             notifications, readings, tokens, work_orders)
+    from service.app import (alerts, assets, attachments, audit, catalogue, dead_letters, detectors, events, findings,
+                             health, kpis, notifications, order_steps, readings, reports, tokens, work_orders)
 
     # no /docs or /redoc: FastAPI's pages load their scripts from a CDN, and nothing here may
     # strict_query: every /api/v1 operation refuses query parameters it does not take
@@ -83,8 +91,9 @@ def create_app(settings: Settings, runtime) -> FastAPI:
         "Send `Authorization: Bearer <token>` (`faultline tokens create --role ROLE`)."))
     app.state.runtime = runtime
     app.state.settings = settings
-    for module in (health, assets, readings, findings, alerts, work_orders, notifications, detectors, kpis,
-                   dead_letters, events, tokens, audit, catalogue):
+    # the order pages' routers first: POST /{id}/attachments would otherwise match POST /{id}/{action}
+    for module in (attachments, order_steps, reports, health, assets, readings, findings, alerts, work_orders,
+                   notifications, detectors, kpis, dead_letters, events, tokens, audit, catalogue):
         app.include_router(module.router)
     try:
         from service.web import router as pages, static_dir
@@ -95,7 +104,8 @@ def create_app(settings: Settings, runtime) -> FastAPI:
 
         app.include_router(pages)
         app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
-    app.add_middleware(BodyLimit, max_bytes=settings.service.max_request_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.service.max_request_bytes,
+                       larger={attachments.UPLOAD_PATH: settings.attachments.largest})
     document_errors(app)
     return app
 

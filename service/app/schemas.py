@@ -91,6 +91,12 @@ class ActionIn(BaseModel):
     fixed: bool | None = Field(None, description="feedback: did the close fix it (false reopens the order)")
     rating: int | None = Field(None, ge=1, le=5, description="feedback: 1 (poor) to 5 (excellent)")
     comment: str | None = Field(None, description="feedback: the requester's words")
+    parts: list[str] | None = Field(None, description="hold awaiting_parts: the part numbers waited for "
+                                                      "(default: the order's parts still needed)")
+    number: str | None = Field(None, description="add_part, use_part: the part number")
+    quantity: float | None = Field(None, gt=0, description="add_part, use_part: how many (default 1; use_part: all)")
+    description: str | None = Field(None, description="add_part: what the part is")
+    used: bool | None = Field(None, description="add_part: already fitted (default: needed)")
 
 
 class AuditEntryOut(BaseModel):

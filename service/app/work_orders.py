@@ -22,15 +22,17 @@ from ticketing.models import WorkOrder
 router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"])
 
 Step = Literal["acknowledge", "start", "assign", "hold", "resume", "resolve", "close", "reopen", "comment",
-               "set_priority", "set_type", "feedback"]
+               "set_priority", "set_type", "feedback", "add_part", "use_part"]
 # which body fields each step takes, and which it needs
 _ARGUMENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "acknowledge": ((), ()), "start": ((), ()), "resume": ((), ()), "close": ((), ()),
-    "assign": (("engineer",), ("engineer",)), "hold": (("reason",), ("reason",)),
+    "assign": (("engineer",), ("engineer",)), "hold": (("reason", "parts"), ("reason",)),
     "resolve": (("outcome", "notes"), ("outcome",)), "reopen": (("reason",), ()),
     "comment": (("text",), ("text",)), "set_priority": (("priority",), ("priority",)),
     "set_type": (("service_type",), ("service_type",)),
     "feedback": (("fixed", "rating", "comment"), ("fixed", "rating")),
+    "add_part": (("number", "quantity", "description", "used"), ("number",)),
+    "use_part": (("number", "quantity"), ("number",)),
 }
 
 
@@ -101,7 +103,8 @@ def act(order_id: Id, action: Step, desk: DeskDep, ticketing: TicketingDep, cloc
         body: ActionIn | None = None) -> WorkOrderOut:
     """Take a lifecycle step as the token's holder (name and role).
 
-    Arguments: ``assign`` {engineer}; ``hold`` {reason: awaiting_parts | awaiting_customer};
+    Arguments: ``assign`` {engineer}; ``hold`` {reason: awaiting_parts | awaiting_customer, parts};
+    ``add_part`` {number, quantity, description, used}; ``use_part`` {number, quantity};
     ``resolve`` {outcome: fault_confirmed | false_alarm | no_fault_found | no_access, notes};
     ``reopen`` {reason}; ``comment`` {text}; ``set_priority`` {priority}; ``set_type`` {service_type};
     ``feedback`` {fixed, rating 1-5, comment} after the close ("not fixed" reopens the order);

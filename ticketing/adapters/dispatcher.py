@@ -29,6 +29,7 @@ Time comes from a clock and no call sleeps: a service loop calls `run_once` and 
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import random
@@ -151,12 +152,17 @@ class Dispatcher:
         The retry schedule and its jitter.
     on_outcome
         Called with ``(channel, status)`` after each attempt (metrics).
+    report
+        Makes the service report of a closed order, ``(file name, PDF bytes)``: the e-mail telling of
+        the close carries it (made when the close is queued, so every retry sends the same file).
     """
 
     def __init__(self, store, config: TicketingConfig, clock: Clock, *, backoff: Backoff = Backoff(2.0, 300.0),
                  rng: random.Random | None = None, http: httpx.Client | None = None,
-                 on_outcome: Callable[[str, str], None] = lambda channel, status: None):
+                 on_outcome: Callable[[str, str], None] = lambda channel, status: None,
+                 report: Callable[[WorkOrder], tuple[str, bytes]] | None = None):
         self.store, self.config, self.clock, self.backoff = store, config, clock, backoff
+        self.report = report
         self.rng = rng or random.Random()
         self.on_outcome = on_outcome
         self.webhooks: dict[str, WebhookSettings] = {f"webhook:{w.name}": w for w in config.webhooks if w.enabled}
@@ -189,9 +195,20 @@ class Dispatcher:
                     to |= mail_recipients(order, kind, rule.to, self.config.engineers)
             if to:
                 subject, body = mail_message(event, kind)
+                content = {"subject": subject, "body": body}
+                if kind == "closed" and self.report is not None:
+                    content["attachment"] = self._report_file(order)
                 rows.append({**base, "channel": "email", "recipient": ", ".join(sorted(to)),
-                             "payload": json.dumps({"subject": subject, "body": body})})
+                             "payload": json.dumps(content)})
         return rows
+
+    def _report_file(self, order: WorkOrder) -> dict | None:
+        try:
+            name, pdf = self.report(order)
+        except Exception:  # noqa: BLE001 - the notice still goes, without the report, and the log says why
+            log.exception("service report of %s could not be made; the close e-mail goes without it", order.number)
+            return None
+        return {"filename": name, "content_type": "application/pdf", "base64": base64.b64encode(pdf).decode()}
 
     def queue(self, limit: int = 500) -> int:
         """Queue the deliveries of up to ``limit`` audit entries after the cursor; returns rows added."""
@@ -298,6 +315,10 @@ class Dispatcher:
         message["From"], message["To"], message["Subject"] = smtp.sender, row["recipient"], content["subject"]
         message["Message-ID"] = f"<{row['event_id']}.{row['id']}@faultline>"  # the same on every retry
         message.set_content(content["body"])
+        if attached := content.get("attachment"):
+            maintype, _, subtype = attached["content_type"].partition("/")
+            message.add_attachment(base64.b64decode(attached["base64"]), maintype=maintype, subtype=subtype,
+                                   filename=attached["filename"])
         try:
             with smtplib.SMTP(smtp.host, smtp.port, timeout=10) as client:
                 if smtp.starttls:

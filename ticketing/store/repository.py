@@ -141,6 +141,13 @@ class WorkOrderStore:
         with self._engine.connect() as conn:
             return [WorkOrder.model_validate_json(doc) for doc in conn.execute(query).scalars()]
 
+    def orders_of_asset(self, site: str, asset: str) -> list[WorkOrder]:
+        """Every order of one asset, oldest first (index ``ix_work_orders_site_asset``)."""
+        c = work_orders.c
+        query = select(c.doc).where(c.site == site, c.asset == asset).order_by(c.id)
+        with self._engine.connect() as conn:
+            return [WorkOrder.model_validate_json(doc) for doc in conn.execute(query).scalars()]
+
     def open_orders_per_assignee(self) -> dict[str, int]:
         """How many orders that are not yet resolved or closed each engineer holds (their workload)."""
         c = work_orders.c

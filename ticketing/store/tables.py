@@ -53,6 +53,7 @@ work_orders = Table(
           sqlite_where=text(OPEN_CONDITION), postgresql_where=text(OPEN_CONDITION)),
     Index("ix_work_orders_status", "status"),
     Index("ix_work_orders_opened_at", "opened_at"),
+    Index("ix_work_orders_site_asset", "site", "asset"),  # one asset's orders (preventive schedules)
 )
 
 audit_log = Table(

@@ -58,7 +58,7 @@ const Faultline = (() => {
 
   const DONE_WORDS = { acknowledge: "acknowledged", start: "started", hold: "put on hold", resume: "resumed",
                        resolve: "resolved", close: "closed", reopen: "reopened", comment: "comment added",
-                       assign: "assigned" };
+                       assign: "assigned", add_part: "part added", use_part: "part recorded as fitted" };
 
   /** Run a lifecycle step on an order through the API; shows the outcome and returns the order. */
   async function actOnOrder(order, action, body = {}) {

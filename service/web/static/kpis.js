@@ -24,7 +24,8 @@
 
   function headline(k) {
     const cards = [["Orders opened", k.orders_opened], ["MTTA", hours(k.mtta_hours)], ["MTTR", hours(k.mttr_hours)],
-                   ["SLA resolution", pct(k.sla_resolution_compliance_pct)], ["First-time fix", pct(k.first_time_fix_rate_pct)]];
+                   ["SLA resolution", pct(k.sla_resolution_compliance_pct)], ["First-time fix", pct(k.first_time_fix_rate_pct)],
+                   ["Waiting for parts", k.parts_wait ? hours(k.parts_wait.hours) : "—"]];
     document.getElementById("headline").replaceChildren(...cards.map(([label, value]) =>
       el("div", { class: "card" }, el("div", { class: "muted" }, label), el("div", { class: "kpi-value" }, value))));
   }

@@ -23,8 +23,8 @@
   }
 
   function countdownCell(order) {
-    if (order.status === "on_hold") return el("td", { class: "num countdown paused", dataset: { due: "" } }, "on hold");
-    return el("td", { class: "num countdown", dataset: { due: racing(order)?.due ?? "" } });
+    if (order.status === "on_hold") return el("td", { class: "num countdown paused c-left", dataset: { due: "" } }, "on hold");
+    return el("td", { class: "num countdown c-left", dataset: { due: racing(order)?.due ?? "" } });
   }
 
   function tick() {
@@ -44,15 +44,15 @@
       ? el("button", { type: "button", class: "secondary", onclick: () => act(order, "acknowledge") }, "Acknowledge")
       : null;
     return el("tr", { dataset: { orderId: order.id, status: order.status } },
-      el("td", { class: "nowrap" }, el("a", { href: `/work-orders/${order.id}` }, order.number)),
-      el("td", {}, el("span", { class: `badge ${order.priority}` }, order.priority)),
-      el("td", { class: "nowrap" }, el("a", { href: `/assets/${encodeURIComponent(order.asset)}` }, order.asset)),
-      el("td", { class: "hide-narrow" }, words(order.fault_mode)),
-      el("td", {}, el("span", { class: `badge ${order.status}` }, words(order.status))),
+      el("td", { class: "nowrap c-number" }, el("a", { href: `/work-orders/${order.id}` }, order.number)),
+      el("td", { class: "c-priority" }, el("span", { class: `badge ${order.priority}` }, order.priority)),
+      el("td", { class: "nowrap c-asset" }, el("a", { href: `/assets/${encodeURIComponent(order.asset)}` }, order.asset)),
+      el("td", { class: "c-fault" }, words(order.fault_mode)),
+      el("td", { class: "c-status" }, el("span", { class: `badge ${order.status}` }, words(order.status))),
       el("td", { class: "hide-narrow" }, order.assignee || "—"),
       el("td", { class: "hide-narrow" }, target ? `${target.verb} by ${fmtTime(target.due)}` : "—"),
       countdownCell(order),
-      el("td", {}, acknowledge));
+      el("td", { class: "c-act" }, acknowledge));
   }
 
   function render() {
