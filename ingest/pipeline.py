@@ -435,6 +435,12 @@ def build_writer(store: StoreSettings) -> Writer:
                           max_lines=store.batch_size, concurrency=store.write_concurrency)
 
 
+def open_dead_letters(ingest: IngestSettings) -> DeadLetterStore:
+    """The dead-letter store at ``ingest.dead_letter_path`` with its size and age retention."""
+    return DeadLetterStore(ingest.dead_letter_path, max_bytes=ingest.dead_letter_max_bytes,
+                           max_age_s=ingest.dead_letter_max_age_s)
+
+
 def build_decoder(mqtt_settings: MqttSettings, store: StoreSettings, ingest: IngestSettings,
                   waveform_features=None) -> Decoder:
     limits = DecodeLimits(max_payload_bytes=ingest.max_payload_bytes,
@@ -467,9 +473,7 @@ def run_ingest(mqtt_settings: MqttSettings, store: StoreSettings, spool_settings
             mqtt_settings = mqtt_settings.model_copy(update={"protocol": "3.1.1"})
         spool = resources.enter_context(Spool(spool_settings.path, spool_settings.max_bytes,
                                               spool_settings.segment_bytes, spool_settings.fsync))
-        dead_letters = resources.enter_context(DeadLetterStore(ingest.dead_letter_path,
-                                                               max_bytes=ingest.dead_letter_max_bytes,
-                                                               max_age_s=ingest.dead_letter_max_age_s))
+        dead_letters = resources.enter_context(open_dead_letters(ingest))
         writer = build_writer(store)
         resources.callback(writer.close)
         source = MqttSource(mqtt_settings, on_reconnect=metrics.reconnects.inc)

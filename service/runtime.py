@@ -32,7 +32,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from detectors import DetectorsConfig, Engine, Finding
 from ingest.metrics import IngestMetrics
-from ingest.pipeline import Pipeline
+from ingest.pipeline import Pipeline, open_dead_letters
 from ingest.readings import Readings
 from service.readers import WAVEFORM, reader_for
 from service.settings import Settings, default_detectors_config, default_detectors_path, shipped_ticketing_config
@@ -377,9 +377,7 @@ class Runtime:
                                                        self.ticketing.permissions), self._on_order_event)
         self.intake = FindingIntake.from_config(self.ticketing, self.orders, self.clock, notify=self._on_order_event)
         self.reader = reader_for(settings.store)
-        from ingest.deadletter import DeadLetterStore
-
-        self.dead_letters = DeadLetterStore(settings.ingest.dead_letter_path)
+        self.dead_letters = open_dead_letters(settings.ingest)
         self.detection = Detection(self, self._open_engine())
         # bearing-defect ratios need the asset's bearing and speed: from the configuration in force
         self.waveform_features = waveform_features(lambda: self.detection.engine.config)
