@@ -329,6 +329,7 @@ class Pipeline:
             self.writer_failure = None
         batch = self.spool.read(self.write_rows)  # a damaged segment raises: supervised by _drain_loop
         if batch is None:
+            self.spool.checkpoint()  # idle: the checkpoint catches up with what was confirmed
             self._spooled.wait(0.2)
             self._spooled.clear()
             return False
@@ -435,6 +436,11 @@ def build_writer(store: StoreSettings) -> Writer:
                           max_lines=store.batch_size, concurrency=store.write_concurrency)
 
 
+def open_spool(spool: SpoolSettings) -> Spool:
+    """The spool at ``spool.path`` with its budget, segment size, fsync and checkpoint interval."""
+    return Spool(spool.path, spool.max_bytes, spool.segment_bytes, spool.fsync, spool.checkpoint_interval_s)
+
+
 def open_dead_letters(ingest: IngestSettings) -> DeadLetterStore:
     """The dead-letter store at ``ingest.dead_letter_path`` with its size and age retention."""
     return DeadLetterStore(ingest.dead_letter_path, max_bytes=ingest.dead_letter_max_bytes,
@@ -471,8 +477,7 @@ def run_ingest(mqtt_settings: MqttSettings, store: StoreSettings, spool_settings
         if embedded_broker and not broker_answers(mqtt_settings.host, mqtt_settings.port):
             resources.callback(EmbeddedBroker(mqtt_settings.host, mqtt_settings.port).start().stop)
             mqtt_settings = mqtt_settings.model_copy(update={"protocol": "3.1.1"})
-        spool = resources.enter_context(Spool(spool_settings.path, spool_settings.max_bytes,
-                                              spool_settings.segment_bytes, spool_settings.fsync))
+        spool = resources.enter_context(open_spool(spool_settings))
         dead_letters = resources.enter_context(open_dead_letters(ingest))
         writer = build_writer(store)
         resources.callback(writer.close)

@@ -32,7 +32,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from detectors import DetectorsConfig, Engine, Finding
 from ingest.metrics import IngestMetrics
-from ingest.pipeline import Pipeline, open_dead_letters
+from ingest.pipeline import Pipeline, open_dead_letters, open_spool
 from ingest.readings import Readings
 from service.readers import WAVEFORM, reader_for
 from service.settings import Settings, default_detectors_config, default_detectors_path, shipped_ticketing_config
@@ -694,14 +694,13 @@ class Runtime:
         from ingest.broker import EmbeddedBroker, broker_answers
         from ingest.pipeline import build_writer
         from ingest.source import MqttSource
-        from ingest.spool import Spool
 
         s = self.settings
         mqtt = s.mqtt
         if self.embedded_broker and not broker_answers(mqtt.host, mqtt.port):
             self.broker = EmbeddedBroker(mqtt.host, mqtt.port).start()
             mqtt = mqtt.model_copy(update={"protocol": "3.1.1"})
-        self._spool = Spool(s.spool.path, s.spool.max_bytes, s.spool.segment_bytes, s.spool.fsync)
+        self._spool = open_spool(s.spool)
         self._writer = build_writer(s.store)
         self.decoder = self.new_decoder(mqtt)
         source = MqttSource(mqtt, on_reconnect=self.metrics.ingest.reconnects.inc)

@@ -78,6 +78,30 @@ def point_keys(readings: Readings, start: int, stop: int) -> np.ndarray:
         return readings.ts[start:stop] * np.int64(1_000_003) + readings.index[start:stop]
 
 
+class _Points:
+    """The (series, timestamp) pairs of rows ``start:stop``: compared by time range first (two
+    requests of a batch read from the spool rarely overlap in time), by `point_keys` when they do."""
+
+    __slots__ = ("_readings", "_start", "_stop", "lo", "hi", "_keys")
+
+    def __init__(self, readings: Readings, start: int, stop: int):
+        ts = readings.ts[start:stop]
+        self._readings, self._start, self._stop = readings, start, stop
+        self.lo, self.hi = (int(ts.min()), int(ts.max())) if len(ts) else (0, -1)
+        self._keys: np.ndarray | None = None
+
+    def keys(self) -> np.ndarray:
+        if self._keys is None:
+            self._keys = point_keys(self._readings, self._start, self._stop)
+        return self._keys
+
+    def shared_with(self, other: "_Points") -> bool:
+        """True when some row here may have the series and timestamp of a row of ``other``."""
+        if self.hi < other.lo or other.hi < self.lo:
+            return False
+        return bool(np.isin(self.keys(), other.keys()).any())
+
+
 def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or an HTTP date); None when absent or bad."""
     if value is None:
@@ -261,16 +285,16 @@ class LineProtocolWriter:
             written += sent
             rejected.extend(found)
 
-        in_flight: list[tuple[Future, np.ndarray | None]] = []
+        in_flight: list[tuple[Future, _Points | None]] = []
         try:
             for start in range(0, len(encoder), self.max_lines):
                 lines, refused = encoder.lines(start, start + self.max_lines)
                 rejected.extend(RejectedLine(row.line.encode(), row.reason) for row in refused)
-                keys = point_keys(readings, start, start + self.max_lines) if self.concurrency > 1 else None
+                points = _Points(readings, start, start + self.max_lines) if self.concurrency > 1 else None
                 while in_flight and (len(in_flight) >= self.concurrency
-                                     or any(np.isin(keys, other).any() for _, other in in_flight)):
+                                     or any(points.shared_with(other) for _, other in in_flight)):
                     collect()
-                in_flight.append((sender.submit(send, lines), keys))
+                in_flight.append((sender.submit(send, lines), points))
             while in_flight:
                 collect()
         finally:
