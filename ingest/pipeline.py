@@ -75,7 +75,8 @@ class Pipeline:
     on_written : called (on the drainer thread) with each batch the store confirmed, e.g. to feed
         detectors with exactly what was stored
     commit_wait_s : group commit: how long messages right behind the first may join its fsync
-    write_linger_s : after a batch under half of ``write_rows``, how long to let the spool gather more
+    write_linger_s : after a batch under half of ``write_rows``, how long at most to let the spool gather
+        more (less when half a batch is waiting or no record came for 20 ms)
     fatal_retry_s : after a fatal write error, how long until writing is tried again (0: never)
     """
 
@@ -338,10 +339,21 @@ class Pipeline:
             return False
         self._stage_recovered("write")
         if len(batch.readings) < self.write_rows // 2 and self._drain_deadline is None:
-            # a small batch means the writer keeps up: let the spool gather a larger one (readings
-            # are durable already), so the store and the checkpoint see fewer, larger writes
-            self._halt_writing.wait(self.write_linger_s)
+            self._gather()
         return False
+
+    def _gather(self) -> None:
+        """After a small batch (the writer keeps up), let the spool gather a larger one (readings are
+        durable already), so the store sees fewer, larger writes: for up to ``write_linger_s``, less
+        when half a batch is waiting or the stream pauses (no record for ``_QUIET_S``), since
+        then waiting longer only leaves the store idle."""
+        deadline = time.monotonic() + self.write_linger_s
+        enough = self.write_rows // 2 * _ROW_BYTES
+        while not self._halt_writing.is_set() and self.spool.unread_bytes < enough:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._spooled.wait(min(left, _QUIET_S)):
+                return
+            self._spooled.clear()
 
     def _write(self, batch: SpoolBatch) -> bool:
         """Write one batch, retrying until it is written, writing is stopped, or shutdown."""
@@ -412,6 +424,10 @@ class Pipeline:
         if self._halt_writing.wait(delay):
             return True
         return self._drain_deadline is not None and time.monotonic() >= self._drain_deadline
+
+
+_ROW_BYTES = 20  # a spooled row: int32 series, int64 timestamp, float64 value
+_QUIET_S = 0.02  # no record for this long: the stream paused, write what is there
 
 
 def _secret(value) -> str | None:

@@ -271,6 +271,11 @@ class Spool:
         return self._end - self.confirmed
 
     @property
+    def unread_bytes(self) -> int:
+        """Bytes appended after what `read` has returned."""
+        return self._end - self._read_at
+
+    @property
     def pending_records(self) -> int:
         """Records not yet confirmed written."""
         return self._pending_records
