@@ -387,17 +387,24 @@ class Spool:
         with self._lock:
             if end <= self.confirmed:
                 return
+            spent = len(self._segments) > 1 and self._segments[1] <= end
+        due = spent or time.monotonic() - self._checkpoint_at >= self.checkpoint_interval_s
+        if due:
+            self._save_checkpoint(end)  # a failure raises with nothing confirmed: the batch is read again
+        with self._lock:
             self.confirmed = end
             self._pending_records -= records
-            spent = len(self._segments) > 1 and self._segments[1] <= end
-        if spent or time.monotonic() - self._checkpoint_at >= self.checkpoint_interval_s:
-            self.checkpoint()
+        if due:
+            self._delete_spent(end)
 
     def checkpoint(self) -> None:
         """Make the confirmed offset durable and delete the segments wholly before it."""
         end = self.confirmed
-        if end <= self._checkpointed:
-            return
+        if end > self._checkpointed:
+            self._save_checkpoint(end)
+            self._delete_spent(end)
+
+    def _save_checkpoint(self, end: int) -> None:
         # atomic: a temporary file, written and fsync'd, renamed over the old one, then the folder fsync'd
         # (the rename itself is durable only once the directory entry is)
         tmp = self._checkpoint_path.with_suffix(".tmp")
@@ -412,6 +419,8 @@ class Spool:
         os.replace(tmp, self._checkpoint_path)
         self._sync_dir()
         self._checkpointed, self._checkpoint_at = end, time.monotonic()
+
+    def _delete_spent(self, end: int) -> None:
         with self._lock:
             spent = []
             # only sealed segments go; the active one is the appender's and rolls at segment_bytes

@@ -261,3 +261,16 @@ def test_a_spent_segment_is_checkpointed_and_deleted_at_once_whatever_the_interv
         assert len(list(tmp_path.glob("*.seg"))) < segments  # the disk budget is freed without waiting
         with Spool(tmp_path) as crashed:
             assert crashed.pending_records == 3
+
+
+def test_a_checkpoint_that_fails_in_confirm_leaves_the_batch_unconfirmed(tmp_path, monkeypatch):
+    with Spool(tmp_path) as spool:
+        spool.append(batch(0))
+        b = spool.read()
+        monkeypatch.setattr(spool, "_save_checkpoint", lambda end: (_ for _ in ()).throw(OSError(5, "I/O error")))
+        with pytest.raises(OSError):
+            spool.confirm(b.end, b.records)
+        assert spool.pending_records == 1
+        spool.rewind()
+        assert_same(spool.read().readings, batch(0))  # written again, and handed on again
+        monkeypatch.undo()
