@@ -166,7 +166,7 @@ def points_per_block() -> int:
 
 
 def role_ours(port: int, client_id: str, count: int, influx_url: str, database: str, workdir: str,
-              features: bool) -> dict:
+              features: bool, checkpoint_interval_s: str = "") -> dict:
     from ingest.metrics import IngestMetrics
     from ingest.pipeline import run_ingest
     from service.settings import settings_from_dict
@@ -175,7 +175,8 @@ def role_ours(port: int, client_id: str, count: int, influx_url: str, database: 
     settings = settings_from_dict({
         "mqtt": {"url": f"mqtt://127.0.0.1:{port}", "client_id": client_id, "receive_maximum": 1000},
         "store": {"kind": "influxdb", "url": influx_url, "api": "v1", "database": database},
-        "spool": {"path": f"{workdir}/spool"},
+        "spool": {"path": f"{workdir}/spool",
+                  **({"checkpoint_interval_s": float(checkpoint_interval_s)} if checkpoint_interval_s else {})},
         "ingest": {"dead_letter_path": f"{workdir}/dead-letter.sqlite"},
         "metrics": {"port": 0},
     })
@@ -245,7 +246,7 @@ def influx_direct(influxdb, database: str, messages: list[tuple[str, bytes]], wo
 # -- the orchestration ------------------------------------------------------------------------------
 
 def compare(mosquitto, influxdb, kind: str, count: int, readings_per_message: int, features: bool,
-            workdir: str, label: str, run: int = 0) -> dict:
+            workdir: str, label: str, run: int = 0, checkpoint_interval_s: str = "") -> dict:
     from tests.ingest.publishing import create_session
 
     bare_id, ours_id = f"bench-bare-{kind}-{run}", f"bench-ours-{kind}-{run}"
@@ -259,7 +260,7 @@ def compare(mosquitto, influxdb, kind: str, count: int, readings_per_message: in
     middle = {name: cpu_seconds(pid) for name, pid in servers.items()}
     readings = count * (points_per_block() if features else readings_per_message)
     ours = run_role("ours", mosquitto.port, ours_id, readings, influxdb.url, f"bench_{kind}_{run}",
-                    Path(workdir, f"{kind}-{run}"), int(features))
+                    Path(workdir, f"{kind}-{run}"), int(features), checkpoint_interval_s)
     after = {name: cpu_seconds(pid) for name, pid in servers.items()}
     result = {
         "label": label, "messages": count, "publish_msg_s": publish_rate,
@@ -277,6 +278,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small counts (a smoke test, not figures)")
     parser.add_argument("--legs", default="abc", help="which legs to run, e.g. 'c' (default: abc)")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each leg; prints the median ratio")
+    parser.add_argument("--checkpoint-interval-s", default="",
+                        help="Faultline's spool.checkpoint_interval_s (default: the shipped setting; 0: after every batch)")
     parser.add_argument("--role", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role:
@@ -284,8 +287,9 @@ def main() -> None:
         if role == "bare":
             print(json.dumps(role_bare(int(rest[0]), rest[1], int(rest[2]))))
         else:
-            port, client_id, count, url, db, workdir, features = rest
-            print(json.dumps(role_ours(int(port), client_id, int(count), url, db, workdir, features == "1")))
+            port, client_id, count, url, db, workdir, features, *checkpoint = rest
+            print(json.dumps(role_ours(int(port), client_id, int(count), url, db, workdir, features == "1",
+                                       *checkpoint)))
         return
 
     from tests.servers import InfluxDB, Mosquitto
@@ -306,7 +310,8 @@ def main() -> None:
                 runs["b"].append(compare(mosquitto, influxdb, "waveform", n_wave, 1, True, workdir,
                                          "(b) 1,024-sample waveforms", run))
             if "c" in legs:
-                c = compare(mosquitto, influxdb, "batch", n_batch, 100, False, workdir, "(c) 100-reading batches", run)
+                c = compare(mosquitto, influxdb, "batch", n_batch, 100, False, workdir, "(c) 100-reading batches", run,
+                            args.checkpoint_interval_s)
                 c["direct"], c["direct_cpu"] = influx_direct(influxdb, f"bench_direct_{run}", payloads("batch", n_batch),
                                                              workdir)
                 c["ratio"] = c["ours_readings_s"] / c["direct"]

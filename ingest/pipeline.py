@@ -76,7 +76,8 @@ class Pipeline:
     on_written : called (on the drainer thread) with each batch the store confirmed, e.g. to feed
         detectors with exactly what was stored
     commit_wait_s : group commit: how long messages right behind the first may join its fsync
-    write_linger_s : after a batch under half of ``write_rows``, how long to let the spool gather more
+    write_linger_s : after a batch under half of ``write_rows``, how long at most to let the spool gather
+        more (less when half a batch is waiting or no record came for 20 ms)
     fatal_retry_s : after a fatal write error, how long until writing is tried again (0: never)
     """
 
@@ -330,6 +331,7 @@ class Pipeline:
             self.writer_failure = None
         batch = self.spool.read(self.write_rows)  # a damaged segment raises: supervised by _drain_loop
         if batch is None:
+            self.spool.checkpoint()  # idle: the checkpoint catches up with what was confirmed
             self._spooled.wait(0.2)
             self._spooled.clear()
             return False
@@ -338,10 +340,21 @@ class Pipeline:
             return False
         self._stage_recovered("write")
         if len(batch.readings) < self.write_rows // 2 and self._drain_deadline is None:
-            # a small batch means the writer keeps up: let the spool gather a larger one (readings
-            # are durable already), so the store and the checkpoint see fewer, larger writes
-            self._halt_writing.wait(self.write_linger_s)
+            self._gather()
         return False
+
+    def _gather(self) -> None:
+        """After a small batch (the writer keeps up), let the spool gather a larger one (readings are
+        durable already), so the store sees fewer, larger writes: for up to ``write_linger_s``, less
+        when half a batch is waiting or the stream pauses (no record for ``_QUIET_S``), since
+        then waiting longer only leaves the store idle."""
+        deadline = time.monotonic() + self.write_linger_s
+        enough = self.write_rows // 2 * _ROW_BYTES
+        while not self._halt_writing.is_set() and self.spool.unread_bytes < enough:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._spooled.wait(min(left, _QUIET_S)):
+                return
+            self._spooled.clear()
 
     def _write(self, batch: SpoolBatch) -> bool:
         """Write one batch, retrying until it is written, writing is stopped, or shutdown."""
@@ -414,6 +427,10 @@ class Pipeline:
         return self._drain_deadline is not None and time.monotonic() >= self._drain_deadline
 
 
+_ROW_BYTES = 20  # a spooled row: int32 series, int64 timestamp, float64 value
+_QUIET_S = 0.02  # no record for this long: the stream paused, write what is there
+
+
 def _secret(value) -> str | None:
     return value.get_secret_value() if value is not None else None
 
@@ -438,6 +455,17 @@ def build_writer(store: StoreSettings) -> Writer:
 
     return InfluxV2Writer(store.url, _secret(store.token) or "", store.org, store.bucket, timeout=store.timeout_s,
                           max_lines=store.batch_size, concurrency=store.write_concurrency, ssl_context=tls)
+
+
+def open_spool(spool: SpoolSettings) -> Spool:
+    """The spool at ``spool.path`` with its budget, segment size, fsync and checkpoint interval."""
+    return Spool(spool.path, spool.max_bytes, spool.segment_bytes, spool.fsync, spool.checkpoint_interval_s)
+
+
+def open_dead_letters(ingest: IngestSettings) -> DeadLetterStore:
+    """The dead-letter store at ``ingest.dead_letter_path`` with its size and age retention."""
+    return DeadLetterStore(ingest.dead_letter_path, max_bytes=ingest.dead_letter_max_bytes,
+                           max_age_s=ingest.dead_letter_max_age_s)
 
 
 def build_decoder(mqtt_settings: MqttSettings, store: StoreSettings, ingest: IngestSettings,
@@ -479,11 +507,8 @@ def run_ingest(mqtt_settings: MqttSettings, store: StoreSettings, spool_settings
         if embedded_broker and not broker_answers(mqtt_settings.host, mqtt_settings.port):
             resources.callback(EmbeddedBroker(mqtt_settings.host, mqtt_settings.port).start().stop)
             mqtt_settings = mqtt_settings.model_copy(update={"protocol": "3.1.1"})
-        spool = resources.enter_context(Spool(spool_settings.path, spool_settings.max_bytes,
-                                              spool_settings.segment_bytes, spool_settings.fsync))
-        dead_letters = resources.enter_context(DeadLetterStore(ingest.dead_letter_path,
-                                                               max_bytes=ingest.dead_letter_max_bytes,
-                                                               max_age_s=ingest.dead_letter_max_age_s))
+        spool = resources.enter_context(open_spool(spool_settings))
+        dead_letters = resources.enter_context(open_dead_letters(ingest))
         writer = build_writer(store)
         resources.callback(writer.close)
         source = MqttSource(mqtt_settings, on_reconnect=metrics.reconnects.inc,

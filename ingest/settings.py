@@ -256,6 +256,8 @@ class SpoolSettings(_Section):
     segment_bytes: int = Field(64 * 1024**2, ge=64 * 1024)
     commit_interval_ms: float = Field(5.0, ge=0, le=1000, description="longest wait to group messages into one fsync")
     fsync: bool = True
+    checkpoint_interval_s: float = Field(1.0, ge=0, le=60, description="longest time the checkpoint lags what "
+                                         "the store confirmed; a crash rewrites what it lags (the same points)")
 
     @field_validator("max_bytes", "segment_bytes", mode="before")
     @classmethod

@@ -33,6 +33,7 @@ import logging
 import os
 import struct
 import threading
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,7 +139,7 @@ class Spool:
     """
 
     def __init__(self, path: str | os.PathLike, max_bytes: int = 1024**3, segment_bytes: int = 64 * 1024**2,
-                 fsync: bool = True):
+                 fsync: bool = True, checkpoint_interval_s: float = 0.0):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
@@ -152,6 +153,7 @@ class Spool:
         self._lock = threading.Lock()
         self._checkpoint_path = self.path / "checkpoint"
         self.confirmed = self._read_checkpoint()
+        self.checkpoint_interval_s = checkpoint_interval_s
         self._segments: list[int] = []  # base offsets, ascending
         self._end = 0  # offset after the last durable record
         self._pending_records = 0
@@ -161,6 +163,8 @@ class Spool:
         self.recent_stamps: dict[int, int] = {}
         self._open()
         self._read_at = self.confirmed
+        self._checkpointed = self.confirmed  # what the checkpoint file says
+        self._checkpoint_at = time.monotonic()
 
     # -- opening and recovery -------------------------------------------------------------------
 
@@ -267,6 +271,11 @@ class Spool:
         return self._end - self.confirmed
 
     @property
+    def unread_bytes(self) -> int:
+        """Bytes appended after what `read` has returned."""
+        return self._end - self._read_at
+
+    @property
     def pending_records(self) -> int:
         """Records not yet confirmed written."""
         return self._pending_records
@@ -367,9 +376,35 @@ class Spool:
         self._read_at = self.confirmed
 
     def confirm(self, end: int, records: int) -> None:
-        """Everything before ``end`` is written: advance the fsync'd checkpoint, delete spent segments."""
-        if end <= self.confirmed:
-            return
+        """Everything before ``end`` is written.
+
+        The checkpoint (fsync'd, then the spent segments deleted) is written at once when a sealed
+        segment is spent (to free its disk), else at most every ``checkpoint_interval_s`` and by
+        `checkpoint` and `close`: two fsyncs per batch cost the drainer about as much as the
+        write. A crash before the checkpoint only writes those batches again: the store overwrites
+        the same points (same series and time), and receive stamps come back from the records.
+        """
+        with self._lock:
+            if end <= self.confirmed:
+                return
+            spent = len(self._segments) > 1 and self._segments[1] <= end
+        due = spent or time.monotonic() - self._checkpoint_at >= self.checkpoint_interval_s
+        if due:
+            self._save_checkpoint(end)  # a failure raises with nothing confirmed: the batch is read again
+        with self._lock:
+            self.confirmed = end
+            self._pending_records -= records
+        if due:
+            self._delete_spent(end)
+
+    def checkpoint(self) -> None:
+        """Make the confirmed offset durable and delete the segments wholly before it."""
+        end = self.confirmed
+        if end > self._checkpointed:
+            self._save_checkpoint(end)
+            self._delete_spent(end)
+
+    def _save_checkpoint(self, end: int) -> None:
         # atomic: a temporary file, written and fsync'd, renamed over the old one, then the folder fsync'd
         # (the rename itself is durable only once the directory entry is)
         tmp = self._checkpoint_path.with_suffix(".tmp")
@@ -383,9 +418,10 @@ class Spool:
             os.close(fd)
         os.replace(tmp, self._checkpoint_path)
         self._sync_dir()
+        self._checkpointed, self._checkpoint_at = end, time.monotonic()
+
+    def _delete_spent(self, end: int) -> None:
         with self._lock:
-            self.confirmed = end
-            self._pending_records -= records
             spent = []
             # only sealed segments go; the active one is the appender's and rolls at segment_bytes
             while len(self._segments) > 1 and self._segments[1] <= end:
@@ -397,6 +433,9 @@ class Spool:
             self._segment_file(base).unlink(missing_ok=True)
 
     def close(self) -> None:
+        """Write the checkpoint and close the files."""
+        if self._fd is not None:
+            self.checkpoint()
         with self._lock:
             if self._fd is not None:
                 os.close(self._fd)

@@ -35,7 +35,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from detectors import DetectorsConfig, Engine, Finding
 from ingest.metrics import IngestMetrics
-from ingest.pipeline import Pipeline
+from ingest.pipeline import Pipeline, open_dead_letters, open_spool
 from ingest.readings import Readings
 from service.checkpoints import SharedCheckpoints
 from service.leader import leadership_for
@@ -420,9 +420,7 @@ class Runtime:
         self.attachments = Attachments(self.desk, blobs, settings.attachments)
         self.intake = FindingIntake.from_config(self.ticketing, self.orders, self.clock, notify=self._on_order_event)
         self.reader = reader_for(settings.store)
-        from ingest.deadletter import DeadLetterStore
-
-        self.dead_letters = DeadLetterStore(settings.ingest.dead_letter_path)
+        self.dead_letters = open_dead_letters(settings.ingest)
         self.detection = Detection(self, self._open_engine())
         # bearing-defect ratios need the asset's bearing and speed: from the configuration in force
         self.waveform_features = waveform_features(lambda: self.detection.engine.config)
@@ -786,14 +784,13 @@ class Runtime:
         from ingest.broker import EmbeddedBroker, broker_answers
         from ingest.pipeline import build_writer
         from ingest.source import MqttSource
-        from ingest.spool import Spool
 
         s = self.settings
         mqtt = s.mqtt
         if self.embedded_broker and not broker_answers(mqtt.host, mqtt.port):
             self.broker = EmbeddedBroker(mqtt.host, mqtt.port).start()
             mqtt = mqtt.model_copy(update={"protocol": "3.1.1"})
-        self._spool = Spool(s.spool.path, s.spool.max_bytes, s.spool.segment_bytes, s.spool.fsync)
+        self._spool = open_spool(s.spool)
         self._writer = build_writer(s.store)
         source = MqttSource(mqtt, on_reconnect=self.metrics.ingest.reconnects.inc,
                             on_outside=lambda pattern: self.metrics.ingest.outside_subscription.labels(pattern).inc())

@@ -1,10 +1,10 @@
-"""The writer interface, and the line-protocol writer that finds rejected lines by bisection."""
+"""The writer interface, and the line-protocol writer: field type conflicts refused at once, other
+rejected lines found by bisection."""
 
 from __future__ import annotations
 
 import email.utils
 import logging
-import re
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Callable, NamedTuple, Protocol, runtime_checkable
@@ -14,14 +14,9 @@ import numpy as np
 from ingest.lineprotocol import LineEncoder, Lines
 from ingest.readings import Readings
 from ingest.writers.errors import FatalWriteError, RetryableWriteError
+from ingest.writers.field_types import CONFLICT, Field, FieldTypes, conflict_in, conflict_reason
 
 log = logging.getLogger(__name__)
-
-# InfluxDB 1.x: 'partial write: field type conflict: input field "value" on measurement "telemetry" is type
-# float, already exists as type integer dropped=3'
-_CONFLICT = re.compile(r'field type conflict: input field "((?:[^"\\]|\\.)*)" on measurement "((?:[^"\\]|\\.)*)"'
-                       r" is type (\w+), already exists as type (\w+)")
-
 
 class _ConflictsLearned(Exception):
     """Raised inside a write when the store named field types we did not know: write the batch again."""
@@ -83,6 +78,30 @@ def point_keys(readings: Readings, start: int, stop: int) -> np.ndarray:
         return readings.ts[start:stop] * np.int64(1_000_003) + readings.index[start:stop]
 
 
+class _Points:
+    """The (series, timestamp) pairs of rows ``start:stop``: compared by time range first (two
+    requests of a batch read from the spool rarely overlap in time), by `point_keys` when they do."""
+
+    __slots__ = ("_readings", "_start", "_stop", "lo", "hi", "_keys")
+
+    def __init__(self, readings: Readings, start: int, stop: int):
+        ts = readings.ts[start:stop]
+        self._readings, self._start, self._stop = readings, start, stop
+        self.lo, self.hi = (int(ts.min()), int(ts.max())) if len(ts) else (0, -1)
+        self._keys: np.ndarray | None = None
+
+    def keys(self) -> np.ndarray:
+        if self._keys is None:
+            self._keys = point_keys(self._readings, self._start, self._stop)
+        return self._keys
+
+    def shared_with(self, other: "_Points") -> bool:
+        """True when some row here may have the series and timestamp of a row of ``other``."""
+        if self.hi < other.lo or other.hi < self.lo:
+            return False
+        return bool(np.isin(self.keys(), other.keys()).any())
+
+
 def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or an HTTP date); None when absent or bad."""
     if value is None:
@@ -113,6 +132,9 @@ class LineProtocolWriter:
     * 429, 5xx: `RetryableWriteError` with the Retry-After seconds;
     * 413: the chunk is split in halves and each half written; a single line that is still too
       large is rejected;
+    * 4xx naming a field type conflict: the field becomes suspect (`ingest.writers.field_types`)
+      and the batch is written again with the points of suspect fields apart, a request per
+      field, where a conflict that dropped every point refuses them all at once;
     * other 4xx: some line of the chunk is bad. The chunk is bisected until the bad lines are
       isolated; they are returned as rejected with the server's message, the rest is written.
       InfluxDB 1.x already stored the good lines of a partial write, and writing them again
@@ -121,6 +143,8 @@ class LineProtocolWriter:
 
     #: which line-protocol dialect the server parses (see `ingest.lineprotocol`)
     dialect = "v2"
+    #: whether ``_field_types`` can list the store's field types (else they are learned from conflicts)
+    lists_field_types = False
 
     def __init__(self, max_lines: int = 5000, concurrency: int = 2):
         if max_lines < 1:
@@ -130,54 +154,43 @@ class LineProtocolWriter:
         self.max_lines = max_lines
         self.concurrency = concurrency
         self._sender: ThreadPoolExecutor | None = None
-        #: (measurement, field) -> the type the store holds, for fields it keeps as other than float
-        #: (every Faultline value is a float): their points are refused at once, not found by bisection
-        self.conflicting_fields: dict[tuple[str, str], str] = {}
-        self._fields_learned = False
+        #: the fields the store may hold as other than float: their points go in requests of their own
+        self.field_types = FieldTypes()
+        self._listing_read = False
+        self._learn_on_conflict = True
 
-    def _field_types(self) -> dict[tuple[str, str], set[str]] | None:
-        """The store's field types, ``(measurement, field) -> {type, ..}``; None when it cannot say."""
+    def _field_types(self) -> dict[Field, set[str]] | None:
+        """The store's field types, ``(measurement, field) -> {type, ..}``; None when it cannot list them."""
         return None
 
     def learn_field_types(self) -> bool:
-        """Ask the store which fields it holds as non-floats; True when that added any."""
-        self._fields_learned = True
+        """Read the store's listing of field types (where it has one); True when a field became suspect."""
+        self._listing_read = True
+        if not self.lists_field_types:
+            return False
         try:
             types = self._field_types()
-        except Exception:  # learning is an optimisation; bisection still finds the lines
+        except Exception:  # learning is an optimisation; the conflict messages still teach
             log.debug("could not read the store's field types", exc_info=True)
             return False
-        if not types:
-            return False
-        before = len(self.conflicting_fields)
-        for key, kinds in types.items():
-            if "float" not in kinds:  # a field held as float in some shard may take our points there
-                self.conflicting_fields[key] = "/".join(sorted(kinds))
-        if len(self.conflicting_fields) > before:
-            log.warning("the store holds %d fields as other than float (e.g. %s); their points are dead-lettered",
-                        len(self.conflicting_fields), next(iter(self.conflicting_fields)))
+        if types and self.field_types.learn_listing(types):
+            log.warning("the store holds %d fields as other than float in some shard (e.g. %s); their points are "
+                        "written apart, and dead-lettered if refused", len(self.field_types.suspect),
+                        next(iter(self.field_types.suspect)))
             return True
         return False
 
-    def _route_conflicts(self, readings: Readings) -> tuple[Readings, list[RejectedLine]]:
-        """Split off the rows of fields the store holds with another type, as rejected lines."""
-        if not self._fields_learned:
-            self.learn_field_types()
-        if not self.conflicting_fields:
-            return readings, []
-        bad = [i for i, k in enumerate(readings.series) if (k.measurement, k.field) in self.conflicting_fields]
-        if not bad:
-            return readings, []
-        mask = np.isin(readings.index, bad)
-        lines, refused = LineEncoder(readings.take(mask), "ns", self.dialect).lines()
-        rejected = [RejectedLine(row.line.encode(), row.reason) for row in refused]
-        bad_rows = readings.take(mask)
-        for n, line in enumerate(lines.body().split(b"\n") if len(lines) else []):
-            key = bad_rows.series[int(bad_rows.index[n])] if not refused else None
-            kind = self.conflicting_fields.get((key.measurement, key.field)) if key else "another type"
-            rejected.append(RejectedLine(line, f"field type conflict: the store holds this field as {kind}, "
-                                               "the reading is a float"))
-        return readings.take(~mask), rejected
+    def _learn_conflict(self, message: str) -> bool:
+        """After a field type conflict: read the listing again (every new conflict at once) and take
+        the field the message names; True when the batch is to be written again with it apart."""
+        listed = self.learn_field_types()
+        named = self.field_types.learn_error(message)
+        if named:
+            log.warning("the store reports a field type conflict; the points of that field are written apart, "
+                        "and dead-lettered if refused: %s", message)
+        # suspect already: learned meanwhile by a request in flight beside this one, which held points
+        # of the field; the batch is written again with them apart
+        return listed or named or self.field_types.names_suspect(message)
 
     def _post(self, body: bytes) -> Response:  # pragma: no cover - subclasses
         raise NotImplementedError
@@ -210,25 +223,54 @@ class LineProtocolWriter:
         fails the error is raised after the requests in flight finished; writing the whole batch
         again is safe (same series and timestamp overwrite).
         """
-        for _ in range(3):
+        if not self._listing_read:
+            self.learn_field_types()
+        # each retry has learned another suspect field; past one per series, bisect instead
+        for _ in range(len(readings.series) + 1):
             try:
-                return self._write_routed(readings)
+                return self._write_split(readings)
             except _ConflictsLearned:
-                continue  # idempotent: the batch again, the newly known conflicts routed at once
-        return self._write_routed(readings, learn=False)
+                continue  # idempotent: the batch again, the newly suspect fields apart
+        return self._write_split(readings, learn=False)
 
-    def _write_routed(self, readings: Readings, learn: bool = True) -> WriteResult:
-        readings, conflicts = self._route_conflicts(readings)
+    def _write_split(self, readings: Readings, learn: bool = True) -> WriteResult:
+        readings, apart = self.field_types.split(readings)
         self._learn_on_conflict = learn
-        result = self._write_unrouted(readings)
-        return WriteResult(result.written, conflicts + result.rejected)
+        # the suspect fields' requests go out beside the others (no point of theirs is in another)
+        suspects = [self._pool().submit(self._write_suspect, key, rows) for key, rows in apart.items()]
+        try:
+            result = self._write_unrouted(readings)
+        finally:
+            wait(suspects)
+        written, rejected = result.written, list(result.rejected)
+        for future in suspects:
+            sent, found = future.result()
+            written += sent
+            rejected.extend(found)
+        return WriteResult(written, rejected)
+
+    def _write_suspect(self, key: Field, rows: Readings) -> tuple[int, list[RejectedLine]]:
+        """Write the points of one suspect field in requests of their own; the store's answer decides."""
+        lines, refused = LineEncoder(rows, "ns", self.dialect).lines()
+        rejected = [RejectedLine(row.line.encode(), row.reason) for row in refused]
+        written = 0
+        for start in range(0, len(lines), self.max_lines):
+            written += self.write_lines(lines.slice(start, start + self.max_lines), rejected, field=key)
+        if written == len(lines):
+            self.field_types.accepts(key)  # learned from the points written: it takes floats
+            log.info("the store took floats for %s; its points are written with the others again", key)
+        return written, rejected
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._sender is None:
+            self._sender = ThreadPoolExecutor(max_workers=self.concurrency,
+                                              thread_name_prefix=f"{type(self).__name__}-send")
+        return self._sender
 
     def _write_unrouted(self, readings: Readings) -> WriteResult:
         if len(readings) <= self.max_lines:
             return self.write_prepared(self.prepare(readings))
-        if self._sender is None:
-            self._sender = ThreadPoolExecutor(max_workers=self.concurrency,
-                                              thread_name_prefix=f"{type(self).__name__}-send")
+        sender = self._pool()
         encoder = LineEncoder(readings, "ns", self.dialect)
         rejected: list[RejectedLine] = []
         written = 0
@@ -243,16 +285,16 @@ class LineProtocolWriter:
             written += sent
             rejected.extend(found)
 
-        in_flight: list[tuple[Future, np.ndarray | None]] = []
+        in_flight: list[tuple[Future, _Points | None]] = []
         try:
             for start in range(0, len(encoder), self.max_lines):
                 lines, refused = encoder.lines(start, start + self.max_lines)
                 rejected.extend(RejectedLine(row.line.encode(), row.reason) for row in refused)
-                keys = point_keys(readings, start, start + self.max_lines) if self.concurrency > 1 else None
+                points = _Points(readings, start, start + self.max_lines) if self.concurrency > 1 else None
                 while in_flight and (len(in_flight) >= self.concurrency
-                                     or any(np.isin(keys, other).any() for _, other in in_flight)):
+                                     or any(points.shared_with(other) for _, other in in_flight)):
                     collect()
-                in_flight.append((self._sender.submit(send, lines), keys))
+                in_flight.append((sender.submit(send, lines), points))
             while in_flight:
                 collect()
         finally:
@@ -277,9 +319,11 @@ class LineProtocolWriter:
             written += self.write_lines(batch.lines.slice(start, start + self.max_lines), rejected)
         return WriteResult(written, rejected)
 
-    def write_lines(self, lines: Lines, rejected: list[RejectedLine]) -> int:
+    def write_lines(self, lines: Lines, rejected: list[RejectedLine], field: Field | None = None) -> int:
         """Send already-encoded lines (one request unless bisecting); append refused ones to ``rejected``.
 
+        ``field``: every line is a point of this (measurement, field); a field type conflict that
+        dropped as many points as there are lines refuses them all at once, with the type held.
         Returns the number of lines written.
         """
         if not lines:
@@ -298,8 +342,13 @@ class LineProtocolWriter:
             raise RetryableWriteError(f"the store is unavailable (HTTP {status}: {answer.message})",
                                       answer.retry_after, status)
         if 400 <= status < 500:
-            if (status == 400 and getattr(self, "_learn_on_conflict", False) and _CONFLICT.search(answer.message)
-                    and self.learn_field_types()):
+            conflict = conflict_in(answer.message) if field is not None else None
+            if conflict is not None and conflict[0] == field and conflict[2] == len(lines):
+                reason = conflict_reason(field, conflict[1])
+                rejected.extend(RejectedLine(line, reason) for line in lines.body().split(b"\n"))
+                return 0
+            if (field is None and self._learn_on_conflict and CONFLICT.search(answer.message)
+                    and self._learn_conflict(answer.message)):
                 raise _ConflictsLearned()
             if len(lines) == 1:
                 reason = ("too large for the store (HTTP 413)" if status == 413
@@ -309,6 +358,6 @@ class LineProtocolWriter:
             if status != 413:
                 log.debug("HTTP %s on %d lines, bisecting: %s", status, len(lines), answer.message)
             half = len(lines) // 2
-            return (self.write_lines(lines.slice(0, half), rejected)
-                    + self.write_lines(lines.slice(half, len(lines)), rejected))
+            return (self.write_lines(lines.slice(0, half), rejected, field)
+                    + self.write_lines(lines.slice(half, len(lines)), rejected, field))
         raise RetryableWriteError(f"unexpected HTTP {status} from the store: {answer.message}", None, status)

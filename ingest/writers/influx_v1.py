@@ -35,6 +35,7 @@ class InfluxV1Writer(LineProtocolWriter):
     """
 
     dialect = "v1"
+    lists_field_types = True
 
     def __init__(self, url: str, database: str, username: str | None = None, password: str | None = None,
                  retention_policy: str | None = None, timeout: float = 10.0, create_database: bool = False,

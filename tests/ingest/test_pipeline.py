@@ -3,12 +3,14 @@
 import threading
 import time
 
+import numpy as np
 import orjson
 import pytest
 
 from ingest.codecs import Decoder
 from ingest.deadletter import DeadLetterStore
 from ingest.metrics import IngestMetrics, reason_class
+from ingest.readings import Readings, SeriesKey
 from ingest.pipeline import Pipeline
 from ingest.source import Delivery
 from ingest.spool import Spool, encode_readings
@@ -339,3 +341,30 @@ def test_a_delivery_larger_than_the_whole_spool_budget_is_split_not_livelocked(t
     assert dead.count() == 0
     spool.close()
     dead.close()
+
+
+def test_the_drainer_stops_gathering_when_half_a_batch_waits_or_the_stream_pauses(parts):
+    # write_linger_s of an hour: before, the drainer waited all of it after every small batch
+    p, _, _ = make(parts, ScriptedWriter(), write_rows=40, write_linger_s=3600)
+    spool, _ = parts
+    quiet = threading.Thread(target=p._gather)
+    quiet.start()
+    quiet.join(30)
+    assert not quiet.is_alive()  # nothing arrives: the stream paused, write what is there
+
+    stop = threading.Event()
+
+    def stream():  # a record every 5 ms: never quiet
+        key = SeriesKey.of("telemetry", {"asset": "a"})
+        while not stop.wait(0.005):
+            spool.append(Readings.single_series(key, np.arange(1), np.arange(1.0)))
+            p._spooled.set()
+
+    feeder = threading.Thread(target=stream)
+    feeder.start()
+    gathering = threading.Thread(target=p._gather)
+    gathering.start()
+    gathering.join(30)
+    stop.set()
+    feeder.join()
+    assert not gathering.is_alive() and spool.unread_bytes >= 20 * 20  # half of write_rows' bytes waited

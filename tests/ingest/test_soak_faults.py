@@ -89,8 +89,8 @@ def test_soak_with_random_faults_stores_every_reading_once(own_mosquitto, tmp_pa
     peak_waiting = [0]
 
     def start() -> tuple[Pipeline, Spool]:
-        spool = Spool(spool_path, max_bytes=4 * 1024**2, segment_bytes=256 * 1024)
-        flaky_spool = Flaky(spool, {"append", "confirm"}, OSError(5, "injected: I/O error"), rng)
+        spool = Spool(spool_path, max_bytes=4 * 1024**2, segment_bytes=256 * 1024, checkpoint_interval_s=1.0)
+        flaky_spool = Flaky(spool, {"append", "confirm", "checkpoint"}, OSError(5, "injected: I/O error"), rng)
         armed.append(flaky_spool.armed)
         pipeline = Pipeline(FlakySource(settings), Decoder("faultline/{site}/{asset}/{sensor}"), flaky_spool,
                             flaky_store, flaky_dead, IngestMetrics(), backoff=Backoff(0.05, 0.3),

@@ -231,3 +231,46 @@ def test_checkpoint_bytes_reach_the_file_before_fsync(tmp_path, monkeypatch):
         b = spool.read()
         spool.confirm(b.end, b.records)
     assert synced[0] == 12  # the temporary checkpoint file held its 12 bytes when it was fsync'd
+
+
+def test_the_checkpoint_lags_by_the_interval_and_a_crash_only_rewrites_what_it_lags(tmp_path):
+    spool = Spool(tmp_path, checkpoint_interval_s=3600)
+    for i in range(4):
+        spool.append(batch(i * 10))
+    first = spool.read(max_rows=20)
+    spool.confirm(first.end, first.records)  # confirmed, not yet in the checkpoint file
+    assert spool.pending_records == 2 and not (tmp_path / "checkpoint").exists()
+    crashed = Spool(tmp_path)  # as after a crash: the lagging checkpoint replays the confirmed batch too
+    assert crashed.pending_records == 4
+    assert_same(drain(crashed, confirm=False), Readings.concat([batch(i * 10) for i in range(4)]))
+    crashed.close()
+    spool.checkpoint()  # the drainer calls this when idle; close() does too
+    with Spool(tmp_path) as again:
+        assert again.pending_records == 2
+    spool.close()
+
+
+def test_a_spent_segment_is_checkpointed_and_deleted_at_once_whatever_the_interval(tmp_path):
+    record = len(encode_readings(batch(0))) + 8
+    with Spool(tmp_path, max_bytes=record * 40, segment_bytes=record * 2, checkpoint_interval_s=3600) as spool:
+        for i in range(6):
+            spool.append(batch(i * 10))
+        segments = len(list(tmp_path.glob("*.seg")))
+        b = spool.read(max_rows=30)
+        spool.confirm(b.end, b.records)
+        assert len(list(tmp_path.glob("*.seg"))) < segments  # the disk budget is freed without waiting
+        with Spool(tmp_path) as crashed:
+            assert crashed.pending_records == 3
+
+
+def test_a_checkpoint_that_fails_in_confirm_leaves_the_batch_unconfirmed(tmp_path, monkeypatch):
+    with Spool(tmp_path) as spool:
+        spool.append(batch(0))
+        b = spool.read()
+        monkeypatch.setattr(spool, "_save_checkpoint", lambda end: (_ for _ in ()).throw(OSError(5, "I/O error")))
+        with pytest.raises(OSError):
+            spool.confirm(b.end, b.records)
+        assert spool.pending_records == 1
+        spool.rewind()
+        assert_same(spool.read().readings, batch(0))  # written again, and handed on again
+        monkeypatch.undo()

@@ -325,3 +325,43 @@ def test_requests_holding_the_same_point_go_one_after_the_other(scripted):
     assert answer.most == 1
     assert server.bodies[0].split(b"\n")[5] == b"m,sensor=good v=5 1005"
     assert server.bodies[1].split(b"\n")[5] == b"m,sensor=good v=15 1005"
+
+
+def influxdb_holding_integers(measurements: set[bytes], status: int):
+    """Answers as InfluxDB does when ``measurements`` hold field ``v`` as integer: the other lines are
+    stored, the refused ones counted in ``dropped`` and the first one named (1.x: 400, 2.x: 422)."""
+    def answer(body: bytes) -> Answer:
+        names = [line.split(b" ")[0].split(b",")[0] for line in body.split(b"\n")]
+        refused = [name for name in names if name in measurements]
+        if not refused:
+            return 204, {}, b""
+        message = (f'failure writing points to database: partial write: field type conflict: input field \\"v\\" '
+                   f'on measurement \\"{refused[0].decode()}\\" is type float, already exists as type integer '
+                   f"dropped={len(refused)}")
+        return status, {"Content-Type": "application/json"}, (
+            b'{"code":"unprocessable entity","message":"%s","error":"%s"}' % (message.encode(), message.encode()))
+    return answer
+
+
+@pytest.mark.parametrize("kind, status", [("v1", 400), ("v2", 422)])
+def test_field_type_conflicts_are_learned_from_the_message_and_refused_apart(scripted, kind, status):
+    server = scripted(influxdb_holding_integers({b"old1", b"old2"}, status))
+    keys = (SeriesKey("m", (("sensor", "good"),), "v"), SeriesKey("old1", (), "v"), SeriesKey("old2", (), "v"))
+    n = 2_000
+    index = np.where(np.arange(n) % 100 == 7, 1, np.where(np.arange(n) % 100 == 8, 2, 0)).astype(np.int32)
+    batch = Readings(keys, index, np.arange(n, dtype=np.int64) + 1_000, np.arange(n) + 0.5)
+    with make_writer(kind, server.url, max_lines=500) as w:
+        result = w.write(batch)
+        assert w.field_types.suspect == {("old1", "v"): "integer", ("old2", "v"): "integer"}
+        first = len(server.bodies)
+        again = w.write(batch)
+    assert result.written == again.written == n - 40
+    assert sorted(result.rejected) == sorted(again.rejected)
+    assert {reason for _, reason in result.rejected} == {
+        f'field type conflict: the store holds field "v" of measurement "{m}" as integer; this reading is a float'
+        for m in ("old1", "old2")}
+    assert sorted(int(line.rsplit(b" ", 1)[1]) - 1_000 for line, _ in result.rejected) == [
+        i for i in range(n) if i % 100 in (7, 8)]
+    # no bisection: learning costs a few refused requests, then each field's 20 points in one request
+    assert first <= 12
+    assert sorted(body.count(b"\n") + 1 for body in server.bodies[first:]) == [20, 20, 460, 500, 500, 500]

@@ -159,13 +159,83 @@ def test_field_type_conflicts_are_learned_and_routed_at_once_not_bisected(influx
         post = writer._post
         writer._post = lambda body: (posts.append(body.count(b"\n") + 1), post(body))[1]
         result = writer.write(readings)
-        assert writer.conflicting_fields == {("legacy", "value"): "integer"}
+        assert writer.field_types.suspect == {("legacy", "value"): "integer"}
     assert result.written == n - n // 100 and len(result.rejected) == n // 100
     assert result.rejected[0] == (b"legacy,asset=old value=99.5 1763700000123000099",
-                                  "field type conflict: the store holds this field as integer, the reading is a float")
-    assert len(posts) == 4  # 19,800 good lines in requests of 5,000: no bisection
+                                  'field type conflict: the store holds field "value" of measurement "legacy" '
+                                  "as integer; this reading is a float")
+    assert sorted(posts) == [200, 4800, 5000, 5000, 5000]  # the good lines in requests of 5,000, the refused apart
     landed = influx_rows(influxdb, database, ["telemetry"])
     assert len(landed) == n - n // 100
+
+
+def write_raw(influxdb, database: str, body: bytes) -> None:
+    req = urllib.request.Request(f"{influxdb.url}/write?db={database}", method="POST", data=body)
+    urllib.request.urlopen(req, timeout=10).close()
+
+
+def counting_posts(writer) -> list[int]:
+    """The line count of every write request the writer makes from now on."""
+    posts: list[int] = []
+    post = writer._post
+    writer._post = lambda body: (posts.append(body.count(b"\n") + 1), post(body))[1]
+    return posts
+
+
+def test_a_conflict_that_appears_while_writing_is_learned_from_the_error(influxdb):
+    # another tool starts writing integers, strings and booleans after the writer read the field types
+    database = new_database(influxdb)
+    influxdb.create_database(database)
+    series = (tuple(SeriesKey.of("telemetry", {"asset": f"a{i}"}) for i in range(97))
+              + tuple(SeriesKey.of(m, {"asset": "old"}) for m in ("counts", "labels", "flags")))
+    n = 10_000
+    index = (np.arange(n) % 100).astype(np.int32)
+    readings = Readings(series, index, TS * 1_000_000 + np.arange(n), np.arange(n) + 0.5)
+    with InfluxV1Writer(influxdb.url, database, max_lines=5000) as writer:
+        writer.write(readings.take(np.arange(n) < 50))  # reads the field types: none conflicts yet
+        write_raw(influxdb, database, b"counts,asset=x value=1i %d\nlabels,asset=x value=\"on\" %d\n"
+                                      b"flags,asset=x value=true %d" % ((TS * 1_000_000,) * 3))
+        posts = counting_posts(writer)
+        result = writer.write(readings)
+        assert writer.field_types.suspect == {("counts", "value"): "integer", ("labels", "value"): "string",
+                                              ("flags", "value"): "boolean"}
+    assert result.written == n - 3 * n // 100 and len(result.rejected) == 3 * n // 100
+    reasons = {line.split(b",")[0]: reason for line, reason in result.rejected}
+    assert reasons[b"labels"] == ('field type conflict: the store holds field "value" of measurement "labels" '
+                                  "as string; this reading is a float")
+    # the first requests refused (two in flight), then 9,700 good lines in two and each field's apart
+    assert len(posts) <= 7 and sorted(posts[-5:])[:3] == [100, 100, 100]
+    assert len(influx_rows(influxdb, database, ["telemetry"])) == n - 3 * n // 100
+
+
+def test_a_field_held_as_integer_only_in_an_old_shard_takes_floats(influxdb):
+    # SHOW FIELD KEYS lists "legacy" as integer (one point of 1970); today's shard takes floats: the
+    # points written apart are stored, and the field is no longer suspect
+    database = new_database(influxdb)
+    influxdb.create_database(database)
+    write_raw(influxdb, database, b"legacy,asset=old value=1i 1")
+    readings = Readings((SeriesKey.of("telemetry", {"asset": "a"}), SeriesKey.of("legacy", {"asset": "old"})),
+                        np.array([0, 1, 0, 1], np.int32), TS * 1_000_000 + np.arange(4), np.arange(4) + 0.5)
+    with InfluxV1Writer(influxdb.url, database) as writer:
+        posts = counting_posts(writer)
+        assert writer.write(readings) == (4, [])
+        assert writer.field_types.suspect == {}
+        assert writer.write(readings) == (4, [])
+    assert posts == [2, 2, 4]  # apart once, then with the others
+    assert len(influx_rows(influxdb, database, ["legacy"])) == 3
+
+
+def test_victoria_metrics_has_no_field_type_conflicts(own_victoria_metrics):
+    # VictoriaMetrics keeps every field as a float64: an integer written first takes floats after it
+    write_raw(own_victoria_metrics, "x", b"legacy,asset=old value=1i %d" % (TS * 1_000_000 - 10**9))
+    readings = Readings.single_series(SeriesKey.of("legacy", {"asset": "old"}), TS * 1_000_000 + np.arange(3),
+                                      np.arange(3) + 0.5)
+    with InfluxV2Writer(own_victoria_metrics.url, token="unused", org="o", bucket="b") as writer:
+        assert writer.write(readings) == (3, [])
+        assert writer.field_types.suspect == {}
+    stored = sorted((t, v) for series in own_victoria_metrics.export('{__name__="legacy_value"}')
+                    for t, v in zip(series["timestamps"], series["values"]))
+    assert [v for _, v in stored] == [1, 0.5, 1.5, 2.5]
 
 
 def test_a_database_dropped_while_writing_is_created_again(influxdb):
