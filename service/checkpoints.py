@@ -13,7 +13,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, MetaData, String, Table, Text, create_engine, delete, select
+from sqlalchemy import Column, MetaData, String, Table, Text, create_engine, delete, inspect, select
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -40,7 +41,12 @@ class SharedCheckpoints:
     def __init__(self, url: str, shard: str):
         self.shard = shard
         self._engine = create_engine(url)
-        _metadata.create_all(self._engine, checkfirst=True)
+        try:
+            _metadata.create_all(self._engine, checkfirst=True)
+        except (IntegrityError, ProgrammingError):
+            # workers starting together: another created the table between the check and the CREATE
+            if not inspect(self._engine).has_table(detector_state.name):
+                raise
         self._insert = pg_insert if self._engine.dialect.name == "postgresql" else sqlite_insert
 
     def save_state(self, name: str, state: dict[str, Any], at: datetime) -> None:

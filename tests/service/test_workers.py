@@ -173,3 +173,19 @@ def test_static_shards_each_worker_detects_only_its_own_streams(tmp_path, own_mo
         for w in workers.values():
             w.stop()
             w.close()
+
+
+@pytest.mark.servers
+def test_workers_starting_together_share_the_checkpoint_table(postgresql):
+    """Three workers open the shared checkpoints at once: the table is created once, none fails."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from service.checkpoints import SharedCheckpoints
+    from tests.ticketing.conftest import fresh_postgresql_url
+
+    for _ in range(3):   # a race is likelier over a few tries; each try is a fresh schema
+        url = fresh_postgresql_url(postgresql)
+        with ThreadPoolExecutor(6) as pool:
+            opened = list(pool.map(lambda shard: SharedCheckpoints(url, shard), [f"w{i}" for i in range(6)]))
+        for cp in opened:
+            cp.close()
