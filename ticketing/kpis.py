@@ -98,6 +98,9 @@ class ServiceCompliance:
         return {"service_type": self.service_type, "visits_decided": self.decided, "on_time": self.on_time,
                 "on_time_pct": _round(self.on_time_pct), "target_pct": self.target_pct,
                 "meets_target": self.meets_target}
+
+
+@dataclass(frozen=True)
 class PartsWait:
     """Time orders stood still for want of parts in the period."""
 

@@ -15,6 +15,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from service.app.deps import OrdersDep, Reader, RuntimeDep
+from service.app.errors import Id, IdQuery
 from service.app.schemas import WorkOrderOut
 from service.app.work_orders import order_out
 from ticketing import Actor, OrderNotFound
@@ -30,8 +31,8 @@ UPLOAD_PATH = r"^/api/v1/work-orders/\d+/attachments$"
 @router.post("/{order_id}/attachments", response_model=WorkOrderOut, status_code=201,
              responses={404: {"description": "no such order"}, 409: {"description": "the order has this file"},
                         413: {"description": "over a size limit"}, 415: {"description": "type not accepted"}})
-async def upload(order_id: int, name: str, request: Request, rt: RuntimeDep, who: Reader,
-                 comment: int | None = None) -> WorkOrderOut:
+async def upload(order_id: Id, name: str, request: Request, rt: RuntimeDep, who: Reader,
+                 comment: IdQuery = None) -> WorkOrderOut:
     """Attach the request body to the order (or to its ``comment``, numbered from 1)."""
     attachments = rt.attachments
     try:
@@ -49,7 +50,7 @@ async def upload(order_id: int, name: str, request: Request, rt: RuntimeDep, who
     except BaseException:
         upload.discard()
         raise
-    return order_out(rt, order)
+    return order_out(order, rt.ticketing, rt.clock)
 
 
 def _attachment(orders, order_id: int, attachment_id: str) -> Attachment:
@@ -64,7 +65,7 @@ def _attachment(orders, order_id: int, attachment_id: str) -> Attachment:
 
 
 @router.get("/{order_id}/attachments/{attachment_id}", response_class=StreamingResponse)
-def download(order_id: int, attachment_id: str, orders: OrdersDep, rt: RuntimeDep, who: Reader) -> StreamingResponse:
+def download(order_id: Id, attachment_id: str, orders: OrdersDep, rt: RuntimeDep, who: Reader) -> StreamingResponse:
     """The file as uploaded (shown in the browser where it can be, else downloaded under its name)."""
     a = _attachment(orders, order_id, attachment_id)
     disposition = f"inline; filename=\"{a.name}\"; filename*=UTF-8''{quote(a.name)}" if a.name.isascii() \
@@ -74,7 +75,7 @@ def download(order_id: int, attachment_id: str, orders: OrdersDep, rt: RuntimeDe
 
 
 @router.get("/{order_id}/attachments/{attachment_id}/thumbnail", response_class=Response)
-def thumbnail(order_id: int, attachment_id: str, orders: OrdersDep, rt: RuntimeDep, who: Reader) -> Response:
+def thumbnail(order_id: Id, attachment_id: str, orders: OrdersDep, rt: RuntimeDep, who: Reader) -> Response:
     """An image's thumbnail (JPEG, ``attachments.thumbnail_px`` on its longest side); 404 for others."""
     a = _attachment(orders, order_id, attachment_id)
     jpeg = rt.attachments.thumbnail_of(a)

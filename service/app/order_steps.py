@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel
 
 from service.app.deps import OrdersDep, Reader, RuntimeDep
+from service.app.errors import Id
 from ticketing import OrderNotFound
 from ticketing.lifecycle import step_refusals
 
@@ -30,7 +31,7 @@ class StepsOut(BaseModel):
 
 
 @router.get("/{order_id}/steps", response_model=StepsOut, responses={404: {"description": "no such order"}})
-def steps(order_id: int, orders: OrdersDep, rt: RuntimeDep, who: Reader) -> StepsOut:
+def steps(order_id: Id, orders: OrdersDep, rt: RuntimeDep, who: Reader) -> StepsOut:
     """Each step (acknowledge, start, hold, resume, resolve, close, reopen, assign, set_priority,
     comment) with whether the token's holder may take it on this order now."""
     try:

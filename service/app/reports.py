@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse, Response
 
 from service.app.deps import OrdersDep, Reader, RuntimeDep
+from service.app.errors import Id
 from ticketing import OrderNotFound
 from ticketing.report import ReportNotReady, report_html, report_pdf
 
@@ -28,14 +29,14 @@ def _made(orders, order_id: int, make, thumbnail_of):
 
 
 @router.get("/{order_id}/report.html", response_class=HTMLResponse, responses=_ANSWERS)
-def report_page(order_id: int, orders: OrdersDep, rt: RuntimeDep, who: Reader) -> HTMLResponse:
+def report_page(order_id: Id, orders: OrdersDep, rt: RuntimeDep, who: Reader) -> HTMLResponse:
     """The service report as HTML."""
     _, html = _made(orders, order_id, report_html, rt.attachments.thumbnail_of)
     return HTMLResponse(html)
 
 
 @router.get("/{order_id}/report.pdf", response_class=Response, responses=_ANSWERS)
-def report_file(order_id: int, orders: OrdersDep, rt: RuntimeDep, who: Reader) -> Response:
+def report_file(order_id: Id, orders: OrdersDep, rt: RuntimeDep, who: Reader) -> Response:
     """The service report as a PDF download."""
     order, pdf = _made(orders, order_id, report_pdf, rt.attachments.thumbnail_of)
     return Response(pdf, media_type="application/pdf",

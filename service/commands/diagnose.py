@@ -138,7 +138,7 @@ def diagnose(
     channel: Annotated[Optional[str], typer.Option(help=".mat: variable or position DE/FE/BA (default DE: *_DE_time)")] = None,
     column: Annotated[Optional[str], typer.Option(help="CSV/npy: the column (name or number from 1)")] = None,
     band: Annotated[Optional[tuple[float, float]], typer.Option(help="band to demodulate, Hz (default: spectral kurtosis)")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per file, one per line")] = False,
+    as_json: Annotated[bool, typer.Option("--json/--no-json", help="one JSON object per file, one per line")] = False,
 ) -> None:
     """Name the bearing defect a vibration record shows (outer race, inner race, ball, cage) or call it healthy.
 

@@ -191,7 +191,7 @@ def _expiry(expires: Optional[str], now):
 
 @tokens_app.command("list")
 def list_tokens(
-    all_: bool = typer.Option(False, "--all", help="revoked tokens too"),
+    all_: bool = typer.Option(False, "--all/--no-all", help="revoked tokens too"),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=_STATE_HELP),
 ) -> None:
     """One line per token: id, role, name, created, expires, state (the secrets are never shown again)."""

@@ -57,6 +57,7 @@ CROSS_FIELD_RULES = {
     "PUT /api/v1/catalogue": "the catalogue is validated by ticketing's own models",
     "POST /api/v1/tokens": "expires_in_days or expires_at, not both; an expiry in the future",
     "POST /api/v1/tokens/{token_id}/rotate": "expires_in_days or expires_at, not both; an expiry in the future",
+    "POST /api/v1/work-orders/{order_id}/attachments": "the file's kind is read from its first bytes (415), its size counted (413)",
 }
 
 

@@ -57,7 +57,10 @@ def test_a_photo_is_kept_in_the_folder_with_a_thumbnail_and_audited_by_its_hash(
     assert store.get(order.id).attachments == [attachment]
     entry = store.audit_entries()[-1]
     assert entry.action == "attach" and entry.actor == "anna.schmidt"
-    assert json.loads(entry.after)["attachments"][0]["sha256"] == digest
+    assert digest in entry.change   # the audit entry holds what changed: the new attachment, by its hash
+    change = json.loads(entry.change)
+    assert [a["sha256"] for a in (change.get("append") or {}).get("attachments", [])
+            or (change.get("set") or {}).get("attachments", [])] == [digest]
     assert store.verify_audit() is None
     assert not any((folder / ".incoming").iterdir()), "a temporary file was left behind"
 

@@ -54,7 +54,21 @@ STEPS = {
 def test_the_matrix_names_every_step_a_person_takes():
     from ticketing.lifecycle import _STEPS
 
-    assert set(STEPS) == {a.value for a in Action} == set(_STEPS) - {"escalate"}
+    assert set(STEPS) == {a.value for a in Action} == set(_STEPS) - {"escalate", *COMMENT_LIKE}
+
+
+#: steps that go with the work on an order: governed by the matrix's ``comment`` action
+COMMENT_LIKE = ("attach", "add_part", "use_part")
+
+
+def test_parts_and_attachments_follow_the_comment_permission(config, clock):
+    from ticketing.lifecycle import _GUARDED
+
+    assert {step: _GUARDED[step] for step in COMMENT_LIKE} == dict.fromkeys(COMMENT_LIKE, Action.COMMENT)
+    matrix = PermissionMatrix(comment={"default": ["manager"]})   # jonas (mid) may not comment
+    life = Lifecycle.from_config(config.model_copy(update={"permissions": matrix}), clock)
+    with pytest.raises(PermissionDenied):
+        life.add_part(order(config), JONAS, number="SKF-6205", quantity=1)
 
 
 @pytest.mark.parametrize("step", sorted(STEPS))
