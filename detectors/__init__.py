@@ -21,7 +21,7 @@ from detectors.drift import Cusum, Ewma
 from detectors.engine import BatchResult, Engine, Finding, bearing_defect_features
 from detectors.health import NoData, OutOfRange, StuckSensor
 from detectors.multivariate import HotellingT2, IsolationForestDetector, LoadResidual, ShrunkMahalanobis
-from detectors.robust import RobustZ
+from detectors.robust import RobustZ, SpikeBursts
 from detectors.rules import SEVERITIES, Alert, AlertRule
 from detectors.streams import StreamingDetector
 from detectors.thresholds import IsoZones, StaticLimit, iso_zone
@@ -33,7 +33,7 @@ __all__ = [
     "ALPHA", "AdaptiveDrift", "AdaptiveLevel", "DATA_QUALITY_MODES", "ShrunkMahalanobis", "combine", "rarity",
     "Alert", "AlertRule", "BEARING_MODES", "BatchResult", "BearingDiagnosis", "BearingGeometry", "ConfigHistory", "ConfigVersion", "Cusum",
     "DetectorsConfig", "Engine", "Ewma", "Finding", "HotellingT2", "IsoZones", "IsolationForestDetector",
-    "LoadResidual", "MultivariateConfig", "NoData", "OutOfRange", "RobustZ", "SEVERITIES", "StaticLimit",
+    "LoadResidual", "MultivariateConfig", "NoData", "OutOfRange", "RobustZ", "SEVERITIES", "SpikeBursts", "StaticLimit",
     "StreamingDetector", "StuckSensor", "TrendToLimit", "band_energies", "bearing_defect_features", "bearing_frequencies",
     "block_features", "diagnose_bearing", "envelope_spectrum", "iso_zone", "line_thresholds", "parse_seconds",
 ]
