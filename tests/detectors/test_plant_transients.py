@@ -53,3 +53,37 @@ def test_a_burst_of_spikes_asks_for_a_sensor_check():
     assert [f.status for f in found][:1] == ["opened"]
     assert found[0].kind == "data_quality" and found[0].fault_mode == "spike"
     assert 2000 * MIN_NS <= found[0].started_at.timestamp() * 1e9 <= 2051 * MIN_NS
+
+
+def findings(x: np.ndarray, sensor: str, rule: str) -> list:
+    engine = Engine(shipped())
+    sid = engine.stream_id("P-1", sensor)
+    out = []
+    for a in range(0, len(x), 60):
+        b = min(a + 60, len(x))
+        out += engine.process(np.full(b - a, sid), np.arange(a, b) * MIN_NS, np.round(x[a:b], 2)).findings
+    return [f for f in out if f.rule == rule]
+
+
+def variable_speed(rng: np.random.Generator, days: float) -> np.ndarray:
+    """Vibration of a pump on a drive (vibration with speed squared): the first two days mostly at
+    80-90 % with two hours at full speed, then set-points of 80/90/100 % held 2-12 h each."""
+    n = int(days * 1440)
+    head, head_dwell = [0.8, 0.9, 1.0, 0.8, 0.9, 0.8], [600, 600, 120, 600, 600, 360]
+    dwell = rng.integers(120, 720, n // 120)
+    levels = np.concatenate([head, rng.choice([0.8, 0.9, 1.0], len(dwell))])
+    speed = np.repeat(levels, np.concatenate([head_dwell, dwell]))[:n]
+    return 1.2 * speed**2 * (1 + 0.03 * rng.standard_t(4, n) * np.sqrt(0.5))
+
+
+def test_set_point_changes_are_not_a_drift():
+    x = variable_speed(np.random.default_rng(31), days=6)
+    assert findings(x, "vibration_rms", "vibration_drift") == []
+
+
+def test_a_rise_above_every_set_point_is_a_drift():
+    x = variable_speed(np.random.default_rng(31), days=6)
+    start = 4 * 1440
+    x[start:] *= 1 + np.linspace(0, 0.4, len(x) - start)        # a fault: +40 % at every speed over two days
+    found = findings(x, "vibration_rms", "vibration_drift")
+    assert found and found[0].status == "opened" and found[0].started_at.timestamp() * 1e9 >= start * MIN_NS
