@@ -38,10 +38,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from detectors.adaptive import AdaptiveDrift, AdaptiveLevel
-from detectors.drift import Cusum, Ewma
+from detectors.drift import Cusum, EnvelopeCusum, Ewma
 from detectors.health import NoData, OutOfRange, StuckSensor
 from detectors.multivariate import HotellingT2, IsolationForestDetector, LoadResidual, ShrunkMahalanobis
-from detectors.robust import RobustZ
+from detectors.robust import RobustZ, SpikeBursts
 from detectors.rules import AlertRule
 from detectors.streams import StreamingDetector
 from detectors.thresholds import IsoZones, StaticLimit
@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 DETECTORS: dict[str, type[StreamingDetector]] = {
-    cls.kind: cls for cls in (StaticLimit, IsoZones, RobustZ, Ewma, Cusum, TrendToLimit, NoData, StuckSensor,
+    cls.kind: cls for cls in (StaticLimit, IsoZones, RobustZ, SpikeBursts, Ewma, Cusum, EnvelopeCusum, TrendToLimit, NoData, StuckSensor,
                               OutOfRange, AdaptiveLevel, AdaptiveDrift)
 }
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from detectors.streams import StreamingDetector, exp_smooth
 
-__all__ = ["Cusum", "Ewma"]
+__all__ = ["Cusum", "EnvelopeCusum", "Ewma"]
 
 # From this many rows a recurrence over a grid steps through its columns, one vector operation per
 # column of the batch, rather than along each row (numpy's accumulate and scipy's lfilter take a few
@@ -181,6 +181,38 @@ class _BaselineDetector(StreamingDetector):
         """Learn the completed blocks (``done``): warm-up sums, then the trailing reference."""
         warm = done & ~scored
         if warm.any():
+            self._learn_warmup(xb, warm, count, state)
+        live = done & scored
+        if not live.any():
+            return
+        r = np.flatnonzero(live)
+        mu, var, xr = state["mu"][r], state["var"][r], xb[r]
+        sd = self._std(var)
+        xc = np.clip(xr, (mu - _WINSOR * sd)[:, None], (mu + _WINSOR * sd)[:, None])
+        w = min(1.0, BLOCK / self.memory)
+        accept = block_max[r] < self.learn_below
+        frozen = np.where(accept, 0, state["frozen"][r] + BLOCK)
+        new_mu, new_var = self._follow(mu, var, xc, w)
+        state["mu"][r] = np.where(accept, new_mu, mu)
+        state["var"][r] = np.where(accept, new_var, var)
+        if self.relearn_after:
+            moved = frozen >= self.relearn_after          # a new level held this long: an operating point
+            if moved.any():                                # learn it afresh, as at the start
+                m = r[moved]
+                state["since"][m] = count[m] + BLOCK
+                state["sum"][m] = state["sumsq"][m] = 0.0
+                frozen[moved] = 0
+                self._restart(m, state)
+        state["frozen"][r] = frozen
+
+    def _follow(self, mu, var, xc, w):
+        """The reference after an accepted block ``xc`` (rows, BLOCK): an exponentially weighted
+        mean of the readings and of their squared distance from it."""
+        return mu + w * (xc.mean(axis=1) - mu), var + w * (((xc - mu[:, None]) ** 2).mean(axis=1) - var)
+
+    def _learn_warmup(self, xb, warm, count, state):
+        """Warm-up blocks: sums of the readings; at the end, the reference is their mean and std."""
+        if warm.any():
             xs = np.where(np.isnan(xb[warm]), 0.0, xb[warm])
             sums = _sum_rows(np.concatenate([state["sum"][warm], state["sumsq"][warm]]), np.concatenate([xs, xs * xs]))
             k = int(warm.sum())
@@ -192,29 +224,6 @@ class _BaselineDetector(StreamingDetector):
                 state["mu"][ends] = mean
                 state["var"][ends] = np.maximum(state["sumsq"][ends] - m * mean * mean, 0.0) / (m - 1)
                 state["frozen"][ends] = 0
-        live = done & scored
-        if not live.any():
-            return
-        r = np.flatnonzero(live)
-        mu, var, xr = state["mu"][r], state["var"][r], xb[r]
-        sd = self._std(var)
-        xc = np.clip(xr, (mu - _WINSOR * sd)[:, None], (mu + _WINSOR * sd)[:, None])
-        w = min(1.0, BLOCK / self.memory)
-        accept = block_max[r] < self.learn_below
-        block_mean = xc.mean(axis=1)
-        block_var = ((xc - mu[:, None]) ** 2).mean(axis=1)
-        frozen = np.where(accept, 0, state["frozen"][r] + BLOCK)
-        state["mu"][r] = np.where(accept, mu + w * (block_mean - mu), mu)
-        state["var"][r] = np.where(accept, var + w * (block_var - var), var)
-        if self.relearn_after:
-            moved = frozen >= self.relearn_after          # a new level held this long: an operating point
-            if moved.any():                                # learn it afresh, as at the start
-                m = r[moved]
-                state["since"][m] = count[m] + BLOCK
-                state["sum"][m] = state["sumsq"][m] = 0.0
-                frozen[moved] = 0
-                self._restart(m, state)
-        state["frozen"][r] = frozen
 
     # hooks for the detectors
     def _smoothed(self, grid, value, state):
@@ -369,6 +378,83 @@ class Cusum(_BaselineDetector):
     def _restart(self, rows, state) -> None:
         for name in ("up_c", "up_m", "down_c", "down_m"):
             state[name][rows] = 0.0
+
+
+class EnvelopeCusum(Cusum):
+    """CUSUM against the top of the stream's operating envelope: a rise above every level it visits.
+
+    A machine on a variable-speed drive, or one whose load follows the day, moves between
+    operating points that are not faults; its vibration at full speed is well above its vibration
+    at 80 %. A reference that is the *mean* of those levels makes every spell at the highest one
+    look like a shift. Here the reference ``μ`` is an upper expectile of the stream's 16-reading
+    block means: a block above ``μ`` pulls it up by ``16 / memory`` of the way, a block below by
+    ``down`` times that, so ``μ`` settles near the highest level the stream returns to (with a
+    third of the time at the top level and ``down = 0.02``, 96 % of the way from the lower levels
+    to it) and a spell at a lower level hardly moves it. ``σ`` is the noise *within* a block (at one
+    operating point), not the spread between operating points. The CUSUM then counts readings
+    above ``μ + k σ``: a fault that lifts the stream above the highest level it visits. The warm-up
+    starts ``μ`` at the highest block median it saw and ``σ`` at the blocks' mean MAD-sigma (so its
+    warm-up should span the operating points: a day or two); learning stops while the
+    score is high, and a new level held ``relearn_after`` readings is learned afresh, as for
+    :class:`Cusum`. Only ``direction="up"`` makes sense here.
+
+    Parameters
+    ----------
+    down : float
+        Weight of a block below the reference relative to one above it (0 < down ≤ 1; 1 is the mean).
+    k, h, clip, warmup, min_std, memory, learn_below, relearn_after :
+        As for :class:`Cusum`.
+
+    Examples
+    --------
+    A pump that spends its days at three speeds (vibration with speed squared), then a fault lifts
+    its vibration by a fifth at every speed:
+
+    >>> rng = np.random.default_rng(6)
+    >>> speed = np.repeat(rng.choice([0.8, 0.9, 1.0], 60), 240)
+    >>> x = 2.0 * speed ** 2 * (1 + 0.02 * rng.normal(size=len(speed)))
+    >>> x[12000:] *= 1.2
+    >>> t = np.arange(len(x)) * 60 * 10**9
+    >>> env = EnvelopeCusum(k=1.5, h=60, warmup=2880, memory=10080).update(np.zeros(len(x), int), t, x)
+    >>> mean = Cusum(k=1.5, h=60, direction="up", warmup=2880, memory=10080).update(np.zeros(len(x), int), t, x)
+    >>> bool((env[:12000] < 1).all()), bool((env[12000:] >= 1).any()), bool((mean[:12000] >= 1).any())
+    (True, True, True)
+    """
+
+    kind = "envelope_cusum"
+    version = "1"
+    state_fields = {**Cusum.state_fields, "blocks": (np.float64, 0.0, ())}
+
+    def __init__(self, k: float = 1.5, h: float = 60.0, down: float = 0.02, direction: str = "up", warmup: int = 1440,
+                 min_std: float = 1e-6, clip: float | None = None, memory: int | None = None,
+                 learn_below: float = 0.5, relearn_after: int | None = None):
+        if direction != "up":
+            raise ValueError(f"an envelope is exceeded upwards only: direction must be 'up', got {direction!r}")
+        super().__init__(k=k, h=h, direction=direction, warmup=warmup, min_std=min_std, clip=clip, memory=memory,
+                         learn_below=learn_below, relearn_after=relearn_after)
+        if not 0 < down <= 1:
+            raise ValueError(f"down must be in (0, 1], got {down}")
+        self.down = float(down)
+
+    def _follow(self, mu, var, xc, w):
+        bm = xc.mean(axis=1)
+        bv = ((xc - bm[:, None]) ** 2).sum(axis=1) / (xc.shape[1] - 1)   # noise within the block
+        return mu + np.where(bm > mu, w, w * self.down) * (bm - mu), var + w * (bv - var)
+
+    def _learn_warmup(self, xb, warm, count, state):
+        """The highest block median of the warm-up, and the mean squared within-block MAD-sigma (a
+        one-reading glitch moves neither)."""
+        r = np.flatnonzero(warm)
+        seen = state["blocks"][r] * (count[r] > state["since"][r]) + 1.0   # a restarted warm-up counts afresh
+        xr = xb[r]
+        med = np.median(xr, axis=1)
+        bv = (1.4826 * np.median(np.abs(xr - med[:, None]), axis=1)) ** 2
+        first = seen == 1
+        state["mu"][r] = np.where(first, med, np.fmax(state["mu"][r], med))
+        state["var"][r] = np.where(first, bv, state["var"][r] + (bv - state["var"][r]) / seen)
+        state["blocks"][r] = seen
+        ends = count[r] + BLOCK - state["since"][r] >= self.learnt_after
+        state["frozen"][r[ends]] = 0
 
 
 def _lindley(c: np.ndarray, start: np.ndarray, floor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

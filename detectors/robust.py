@@ -1,4 +1,5 @@
-"""Robust z-score against a rolling median and MAD of each stream's previous readings."""
+"""Robust z-score against a rolling median and MAD of each stream's previous readings, and bursts of
+isolated one-reading spikes (a sensor or its cabling, not the machine)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from detectors.streams import StreamingDetector, exp_smooth, trailing
 
-__all__ = ["RobustZ", "median_mad_sorted", "nan_median"]
+__all__ = ["RobustZ", "SpikeBursts", "median_mad_sorted", "nan_median"]
 
 # MAD of a Gaussian sample times this estimates its standard deviation.
 _MAD_TO_SIGMA = 1.4826
@@ -273,3 +274,91 @@ class RobustZ(StreamingDetector):
         at_row = np.repeat(np.arange(rows) * (width + 1), cols)
         med, mad = _median_mad(lambda i: ascending[at_row + win[at_win + i]], m.reshape(-1))
         return med.reshape(rows, cols), mad.reshape(rows, cols)
+
+
+_NEVER = np.iinfo(np.int64).min // 2  # "no spike yet" in the spike-time ring
+_NORMAL = 0.5  # a spike's neighbours score below this share of the threshold: back at the stream's level
+
+
+class SpikeBursts(RobustZ):
+    """Isolated one-reading spikes, counted: ``spikes`` of them within ``within_h`` hours alarm.
+
+    A reading is a *spike* when its robust z (`RobustZ`, same parameters) reaches ``threshold`` while
+    the readings either side of it stay under half of it: it left the stream's level and came
+    straight back. A step (a load or speed change, a start) stays out for many readings and is not a
+    spike, even one near the threshold whose readings cross it now and then; neither is a fault
+    that grows. One spike is a transient (a knock, a glitch on the line) and not worth a
+    work order; several close together say the sensor, its connector or its cable is failing, so
+    the finding is a data-quality one (a sensor check, never in the anomaly score).
+
+    The score of each reading is the number of spikes in the ``within_h`` hours up to it, divided
+    by ``spikes`` and at most 1.0: 1.0 when ``spikes`` of them fell within that time (the state
+    holds the last ``spikes`` spike times, no more). A spike is known one reading
+    late (when the next reading is back), and counts from then on at its own time.
+
+    Parameters
+    ----------
+    spikes : int
+        Spikes within ``within_h`` that make the alarm level (at least 2).
+    within_h : float
+        The time they must fall within, in hours.
+    window, threshold, min_periods, min_scale, direction, resolution_floor, noise_floor, noise_memory :
+        As for `RobustZ`: what makes one reading a spike.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(8)
+    >>> x = 4.0 + rng.normal(0, 0.05, 600)              # one reading a minute
+    >>> x[100] += 2.0                                   # one glitch: no alarm
+    >>> x[300:] += 1.5                                  # a step: no alarm
+    >>> x[[450, 470, 490]] += 2.0                       # three spikes within the hour: alarm
+    >>> det = SpikeBursts(window=30, threshold=8, spikes=3, within_h=1.0)
+    >>> s = det.update(np.zeros(600, int), np.arange(600) * 60 * 10**9, x)
+    >>> int(np.flatnonzero(s >= 1)[0]), bool((s[:491] < 1).all())
+    (491, True)
+    """
+
+    kind = "spike_bursts"
+    version = "1"
+    finding_kind = "data_quality"
+    state_fields = {**RobustZ.state_fields, "prev_raised": (np.bool_, False, ()), "pending": (np.bool_, False, ()),
+                    "pending_ts": (np.int64, 0, ()), "spike_ts": (np.int64, _NEVER, ("spikes",))}
+
+    def __init__(self, spikes: int = 3, within_h: float = 1.0, window: int = 60, threshold: float = 8.0,
+                 min_periods: int = 30, min_scale: float = 1e-6, direction: str = "up", resolution_floor: float = 1.0,
+                 noise_floor: float = 0.5, noise_memory: int = 1000):
+        super().__init__(window=window, threshold=threshold, min_periods=min_periods, min_scale=min_scale,
+                         direction=direction, resolution_floor=resolution_floor, noise_floor=noise_floor,
+                         noise_memory=noise_memory)
+        if spikes < 2 or within_h <= 0:
+            raise ValueError(f"need spikes >= 2 and within_h > 0, got {spikes}, {within_h}")
+        self.spikes, self.within_h = int(spikes), float(within_h)
+
+    def _update(self, grid, ts, value, valid, state):
+        z = super()._update(grid, ts, value, valid, state)
+        hot = (z >= 1.0) & valid
+        raised = (z >= _NORMAL) & valid                             # not back to normal (hot or near it)
+        rows, cols = value.shape
+        before = np.concatenate([state["prev_raised"][:, None], raised[:, :-1]], axis=1)
+        alone = hot & ~before                                   # hot, its predecessor normal
+        was_alone = np.concatenate([state["pending"][:, None], alone[:, :-1]], axis=1)
+        confirmed = was_alone & ~raised & valid                   # ... and its successor normal: a spike
+        spike_at = np.concatenate([state["pending_ts"][:, None], ts[:, :-1]], axis=1)
+        last = np.maximum(grid.counts - 1, 0)
+        r = np.arange(rows)
+        state["prev_raised"], state["pending"], state["pending_ts"] = raised[r, last], alone[r, last], ts[r, last]
+
+        out = np.zeros((rows, cols))
+        span = int(self.within_h * 3600e9)
+        ring = state["spike_ts"]
+        for i in np.flatnonzero(confirmed.any(axis=1) | (ring[:, -1] > ts[:, 0] - span)):
+            n = int(grid.counts[i])
+            new = np.flatnonzero(confirmed[i, :n])
+            old = ring[i][ring[i] > _NEVER]
+            times = np.concatenate([old, spike_at[i, new]])    # in time order
+            seen = len(old) + np.searchsorted(new, np.arange(n), side="right")
+            gone = np.searchsorted(times, ts[i, :n] - span, side="right")
+            out[i, :n] = np.minimum(seen - gone, self.spikes) / self.spikes
+            keep = times[-self.spikes:]
+            ring[i] = np.concatenate([np.full(self.spikes - len(keep), _NEVER), keep])
+        return out

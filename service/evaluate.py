@@ -255,10 +255,28 @@ def score(eps: list[Episode], labels: list[Any], assets: dict[str, Any], end: da
             "false_alarms_per_asset_week": len(dq_false) / asset_weeks if asset_weeks else None,
         },
         "by_fault_mode": by_mode,
+        "false_alarms_by_rule": _by_rule(false),
+        "data_quality_false_alarms_by_rule": _by_rule(dq_false),
         "false_alarms": [{"asset": e.asset, "sensor": e.sensor, "rule": e.rule, "fault_mode": e.fault_mode,
                           "kind": "data_quality" if e.is_data_quality else "anomaly",
                           "started_at": e.started_at.isoformat()} for e in false + dq_false],
     }
+
+
+def _by_rule(eps: list[Episode]) -> dict[str, int]:
+    """How many of these episodes each rule (check) raised, most first."""
+    counts: dict[str, int] = defaultdict(int)
+    for e in eps:
+        counts[e.rule] += 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _added(dicts: list[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = defaultdict(int)
+    for d in dicts:
+        for k, n in d.items():
+            total[k] += n
+    return dict(sorted(total.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def pooled(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -279,6 +297,12 @@ def pooled(results: list[dict[str, Any]]) -> dict[str, Any]:
     weeks = total("overall", "asset_weeks")
     dq_labels, dq_found = total("data_quality", "labels"), total("data_quality", "detected")
     dq_findings, dq_false = total("data_quality", "findings"), total("data_quality", "false_alarms")
+    modes: dict[str, dict[str, int]] = defaultdict(lambda: {"labels": 0, "detected": 0})
+    for r in results:
+        for mode, m in r.get("by_fault_mode", {}).items():
+            if m.get("detected") is not None:
+                modes[mode]["labels"] += m["labels"]
+                modes[mode]["detected"] += m["detected"]
     return {
         "seeds": [r.get("seed") for r in results], "mode": results[0].get("mode") if results else None,
         "recall": found / faults if faults else None,
@@ -289,6 +313,11 @@ def pooled(results: list[dict[str, Any]]) -> dict[str, Any]:
         "data_quality_recall": dq_found / dq_labels if dq_labels else None,
         "data_quality_precision": (dq_findings - dq_false) / dq_findings if dq_findings else None,
         "data_quality_false_alarms_per_asset_week": dq_false / weeks if weeks else None,
+        "recall_by_fault_mode": {mode: {**m, "recall": m["detected"] / m["labels"] if m["labels"] else None}
+                                 for mode, m in sorted(modes.items())},
+        "false_alarms_by_rule": _added([r.get("false_alarms_by_rule", {}) for r in results]),
+        "data_quality_false_alarms_by_rule": _added([r.get("data_quality_false_alarms_by_rule", {})
+                                                     for r in results]),
     }
 
 

@@ -191,7 +191,19 @@ def format_pooled(p: dict, seed_set: str | None) -> str:
             f"precision {_f(p['precision'])}  false alarms/asset-week {_f(p['false_alarms_per_asset_week'], '{:.3f}')}  "
             f"({p['findings']} findings, {p['false_alarms']} false, {p['asset_weeks']:.1f} asset-weeks); "
             f"data quality: recall {_f(p['data_quality_recall'])}  precision {_f(p['data_quality_precision'])}  "
-            f"false/asset-week {_f(p['data_quality_false_alarms_per_asset_week'], '{:.3f}')}")
+            f"false/asset-week {_f(p['data_quality_false_alarms_per_asset_week'], '{:.3f}')}"
+            + _breakdown(p))
+
+
+def _breakdown(p: dict) -> str:
+    """Recall per fault mode and false alarms per check, pooled: where to look first."""
+    modes = "  ".join(f"{mode} {m['detected']}/{m['labels']}" for mode, m in p.get("recall_by_fault_mode", {}).items())
+    lines = [f"\n  recall by fault mode: {modes}" if modes else ""]
+    for key, name in (("false_alarms_by_rule", "false alarms by check"),
+                      ("data_quality_false_alarms_by_rule", "data-quality false alarms by check")):
+        if p.get(key):
+            lines.append(f"\n  {name}: " + "  ".join(f"{rule} {n}" for rule, n in p[key].items()))
+    return "".join(lines)
 
 
 def format_result(r: dict) -> str:
@@ -216,6 +228,10 @@ def format_result(r: dict) -> str:
                         f"labels)  precision {f(dq['precision'])}  false/asset-week "
                         f"{f(dq['false_alarms_per_asset_week'], '{:.3f}')}  ({dq['findings']} findings, "
                         f"{dq['false_alarms']} false)")
+    for key, name in (("false_alarms_by_rule", "false alarms by check"),
+                      ("data_quality_false_alarms_by_rule", "data-quality false alarms by check")):
+        if r.get(key):
+            lines.append(f"{name}: " + "  ".join(f"{rule} {n}" for rule, n in r[key].items()))
     for fa in r.get("false_alarms", []):
         kind = " data quality" if fa.get("kind") == "data_quality" else ""
         lines.append(f"  false alarm{kind}: {fa['started_at']} {fa['asset']} {fa['sensor']} {fa['rule']} "

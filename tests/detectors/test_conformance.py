@@ -18,9 +18,9 @@ import pytest
 import detectors
 from scipy import signal
 
-from detectors import (AdaptiveDrift, AdaptiveLevel, Cusum, Ewma, HotellingT2, IsolationForestDetector, IsoZones,
+from detectors import (AdaptiveDrift, AdaptiveLevel, Cusum, EnvelopeCusum, Ewma, HotellingT2, IsolationForestDetector, IsoZones,
                        LoadResidual, NoData, OutOfRange, RobustZ, ShrunkMahalanobis, StaticLimit, StreamingDetector,
-                       StuckSensor, TrendToLimit)
+                       SpikeBursts, StuckSensor, TrendToLimit)
 from detectors.config import DETECTORS
 
 N_STREAMS, N_PER_STREAM, FAULTY, FAULT_AT = 4, 500, 2, 380
@@ -75,8 +75,10 @@ STREAMING = {
     "static_limit": (lambda: StaticLimit(high=10.0), step(8.0)),
     "iso_zones": (lambda: IsoZones(ab=5.6, bc=7.0, cd=9.0), step(4.0)),
     "robust_z": (lambda: RobustZ(window=30, threshold=6, min_periods=10), spikes),
+    "spike_bursts": (lambda: SpikeBursts(window=30, threshold=6, min_periods=10, spikes=3, within_h=1.0), spikes),
     "ewma": (lambda: Ewma(alpha=0.1, limit_sigmas=4, warmup=100), step(1.0)),
     "cusum": (lambda: Cusum(k=0.5, h=10, warmup=100, clip=4.0), step(0.6)),
+    "envelope_cusum": (lambda: EnvelopeCusum(k=0.5, h=10, warmup=100, clip=4.0), step(0.6)),
     "trend_to_limit": (lambda: TrendToLimit(limit=20.0, horizon_h=12, window=60, min_points=20), ramp),
     "trend_to_limit, refit every 7th": (lambda: TrendToLimit(limit=20.0, horizon_h=12, window=60, min_points=20,
                                                              every=7), ramp),

@@ -71,13 +71,13 @@ def test_engine_finds_the_overheating_bearing_with_its_evidence():
 
 
 def test_drift_finding_says_what_normal_was():
-    t, vib, temp = pump_history(4, hours=40)
-    vib[30 * 60:] += 0.5                                            # from hour 30 (warm-up: 24 h), 0.5 mm/s more
+    t, vib, temp = pump_history(4, hours=64)
+    vib[54 * 60:] += 0.5                                            # from hour 54 (warm-up: 48 h), 0.5 mm/s more
     findings, _ = feed(Engine(sample_config()), t, vib, temp, cuts=3)
     drift = [f for f in findings if f.rule == "vibration_drift"]
     assert drift and drift[0].status == "opened"
     ev = drift[0].evidence
-    assert ev["baseline_mean"] == pytest.approx(1.0, abs=0.01)
+    assert ev["baseline_mean"] == pytest.approx(1.0, abs=0.03)      # the top of the envelope: one level here
     assert ev["baseline_std"] == pytest.approx(0.05)                 # the configured floor over 0.03 noise
     assert ev["min"] > 1.3
 

@@ -138,3 +138,21 @@ def test_the_healthy_twin_shares_everything_but_the_equipment_faults():
         before = table.elapsed_ns < (label.onset - T0).total_seconds() * 1e9
         for sensor, values in table.columns.items():
             np.testing.assert_array_equal(values[before], twin.columns[sensor][before])
+
+
+def test_false_alarms_are_counted_per_check_and_recall_per_mode_pooled():
+    from service.evaluate import pooled
+
+    labels = [FakeLabel("A", ("vibration_rms",), "imbalance", "equipment", day(1), day(6), None)]
+    assets = {"A": FakeAsset(None), "B": FakeAsset(None)}
+    eps = [Episode("B", "vibration_rms", "vibration_drift", "high_vibration", "low", day(2), None),
+           Episode("B", "vibration_rms", "vibration_drift", "high_vibration", "low", day(3), None),
+           Episode("B", "bearing_temp", "temp_vs_load", "anomaly", "low", day(3), None),
+           Episode("B", "vibration_rms", "vibration_spike", "spike", "medium", day(4), None, True)]
+    r = score(eps, labels, assets, day(7), timedelta(days=7))
+    assert r["false_alarms_by_rule"] == {"vibration_drift": 2, "temp_vs_load": 1}
+    assert r["data_quality_false_alarms_by_rule"] == {"vibration_spike": 1}
+    found = score([ep("A", "vibration_rms", 2)], labels, assets, day(7), timedelta(days=7))
+    p = pooled([r, found])
+    assert p["recall_by_fault_mode"]["imbalance"] == {"labels": 2, "detected": 1, "recall": 0.5}
+    assert p["false_alarms_by_rule"] == {"vibration_drift": 2, "temp_vs_load": 1}
