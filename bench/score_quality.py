@@ -234,7 +234,7 @@ def main() -> None:
     chosen = list(sets) if args.seeds == "both" else [args.seeds]
     kinds = args.kind.split(",")
     print(f"{'kind':<7}{'seeds':<11}{'detector':<9}{'FAR':>8}{'MAR':>7}{'F1':>6}{'caught':>7}{'false ep':>9}"
-          f"{'NAB':>7}")
+          f"{'NAB':>9}")
     with tempfile.TemporaryDirectory() as d:
         for kind in kinds:
             for name in chosen:
@@ -245,7 +245,7 @@ def main() -> None:
                         continue  # not run on this kind
                     s = summary(m, n_files)
                     print(f"{kind:<7}{name:<11}{det:<9}{s['FAR']:>8.4f}{s['MAR']:>7.2f}{s['F1']:>6.2f}"
-                          f"{s['caught']:>7.2f}{s['false_ep']:>9.1f}{s['NAB']:>7.1f}")
+                          f"{s['caught']:>7.2f}{s['false_ep']:>9.1f}{s['NAB']:>9.1f}")
                 print(f"{'':<7}{'':<11}score: {rows} rows in {n_files} files, {seconds:.1f} s "
                       f"({rows / seconds:,.0f} rows/s)", flush=True)
 
