@@ -23,6 +23,7 @@ import math
 import numpy as np
 
 from detectors.calibration import ALPHA, ExceedanceTail, rarity
+from detectors.seasonal import SeasonalProfile
 from detectors.streams import StreamingDetector
 
 __all__ = ["AdaptiveDrift", "AdaptiveLevel"]
@@ -81,11 +82,15 @@ class AdaptiveLevel(StreamingDetector):
         "beta": (np.float64, ExceedanceTail().beta0, ()),
         "run": (np.int64, 0, ()),
         "run_sum": (np.float64, 0.0, ()),
+        # the seasonal profile (`detectors.seasonal`); one slot when there is none
+        **{f"season_{k}": (dtype, fill, ("season_bins",) if extra else ())
+           for k, (dtype, fill, extra) in SeasonalProfile.state_fields.items()},
     }
+    version = "2"
 
     def __init__(self, halflife: float = 10.0, warmup: int = 30, relearn: int = 30, clear: float = 0.5,
                  floor_share: float = 0.5, huber: float = 3.0, trend: float = 0.2, damping: float = 0.95,
-                 alpha: float = ALPHA):
+                 alpha: float = ALPHA, season_s: float = 0.0, season_bins: int = 96):
         if halflife < 1 or warmup < 2 or relearn < 1 or not 0 < clear or not 0 <= floor_share <= 1 or huber <= 0 \
                 or not 0 < alpha < 1:
             raise ValueError(f"need halflife >= 1, warmup >= 2, relearn >= 1, clear > 0, 0 <= floor_share <= 1, "
@@ -94,6 +99,9 @@ class AdaptiveLevel(StreamingDetector):
         self.halflife, self.warmup, self.relearn, self.clear = float(halflife), int(warmup), int(relearn), float(clear)
         self.floor_share, self.huber, self.alpha = float(floor_share), float(huber), float(alpha)
         self.trend, self.damping = float(trend), float(damping)
+        if season_s < 0 or (season_s and season_bins < 2):
+            raise ValueError(f"need season_s >= 0 and season_bins >= 2, got {season_s}, {season_bins}")
+        self.season_s, self.season_bins = float(season_s), int(season_bins) if season_s else 1
 
     def _update(self, grid, ts, value, valid, state):
         tail = ExceedanceTail()
@@ -104,11 +112,13 @@ class AdaptiveLevel(StreamingDetector):
         # the recursions are sequential in time, so step through the columns (one reading per stream);
         # a live batch has one column, a file has one per row
         with np.errstate(over="ignore", invalid="ignore"):
-            return self._steps(value, valid, out, drift, state, tail, a, a_slow)
+            return self._steps(ts, value, valid, out, drift, state, tail, a, a_slow)
 
-    def _steps(self, value, valid, out, drift, state, tail, a, a_slow):
+    def _steps(self, ts, value, valid, out, drift, state, tail, a, a_slow):
         n, level, scale, slow, res, prev = (state[k] for k in ("n", "level", "scale", "slow", "res", "prev"))
         u, beta, run, run_sum, slope = state["u"], state["beta"], state["run"], state["run_sum"], state["slope"]
+        season = SeasonalProfile(self.season_s, self.season_bins) if self.season_s else None
+        sst = {k[len("season_"):]: v for k, v in state.items() if k.startswith("season_")}
         for j in range(value.shape[1]):
             ok = valid[:, j]
             x = np.where(ok, value[:, j], 0.0)
@@ -116,6 +126,10 @@ class AdaptiveLevel(StreamingDetector):
             # with far less lag than a level alone, so the cycle does not inflate the scale
             ahead = np.where(ok & (n >= self.warmup), self.damping * slope, 0.0)
             level += ahead
+            before = level.copy()
+            if season is not None:  # a learnt daily or weekly shape is taken off before judging
+                shape, was_on = season.value(sst, ts[:, j])
+                x_raw, x = x, x - shape
             d = x - level
             tiny = 1e-9 * (1.0 + np.abs(level))
             sigma = np.maximum.reduce([scale, self.floor_share * slow, np.where(np.isfinite(res), res, 0.0), tiny])
@@ -150,6 +164,19 @@ class AdaptiveLevel(StreamingDetector):
                 level[moved] = run_sum[moved] / run[moved]
                 slope[moved] = 0.0
                 run[moved], run_sum[moved] = 0, 0.0
+            if season is not None:
+                # what the level leaves, without the profile, at the level before this reading
+                # from every reading, abnormal ones too (a shape that recurs is abnormal until it is
+                # learnt), each pulled in at most three Huber widths from what the slot holds, so a
+                # one-off spike moves the slot little
+                now, _ = season.value({**sst, "on": np.ones_like(sst["on"])}, ts[:, j])
+                wide = 3.0 * self.huber * sigma
+                season.learn(sst, ts[:, j], np.clip(x_raw - before, now - wide, now + wide), n >= self.warmup, ok)
+                switched = sst["on"] != was_on
+                if switched.any():  # the level now follows the reading less the profile, or the reading
+                    now, _ = season.value(sst, ts[:, j])
+                    level -= np.where(switched & sst["on"], now, 0.0)
+                    level += np.where(switched & ~sst["on"], shape, 0.0)
             if drift is not None:
                 out[:, j] = self._drift_step(drift, level, sigma, ok, hot, moved, n)
             step = np.abs(x - prev)
@@ -160,7 +187,7 @@ class AdaptiveLevel(StreamingDetector):
             broken = np.zeros(len(n), dtype=bool)
             for k, (dtype, _, _) in self.state_fields.items():
                 if dtype is np.float64 and k not in ("res", "prev"):  # res starts inf, prev NaN
-                    broken |= ~np.isfinite(state[k])
+                    broken |= ~np.isfinite(state[k]).reshape(len(n), -1).all(axis=1)
             if broken.any():
                 for k, (_, fill, _) in self.state_fields.items():
                     state[k][broken] = fill
@@ -211,8 +238,10 @@ class AdaptiveDrift(AdaptiveLevel):
 
     def __init__(self, halflife: float = 10.0, warmup: int = 30, relearn: int = 30, clear: float = 0.5,
                  floor_share: float = 0.5, huber: float = 3.0, trend: float = 0.2, damping: float = 0.95,
-                 alpha: float = ALPHA, drift_halflife: float = 100.0, drift_relearn: int = 1000):
-        super().__init__(halflife, warmup, relearn, clear, floor_share, huber, trend, damping, alpha)
+                 alpha: float = ALPHA, drift_halflife: float = 100.0, drift_relearn: int = 1000,
+                 season_s: float = 0.0, season_bins: int = 96):
+        super().__init__(halflife, warmup, relearn, clear, floor_share, huber, trend, damping, alpha, season_s,
+                         season_bins)
         if drift_halflife < halflife or drift_relearn < 1:
             raise ValueError(f"need drift_halflife >= halflife and drift_relearn >= 1, got {drift_halflife}, "
                              f"{drift_relearn}")

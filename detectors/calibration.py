@@ -43,15 +43,20 @@ DATA_QUALITY_MODES = frozenset({"stuck_sensor", "no_data", "dropout", "offline",
 """Fault modes that describe the data, not the machine: kept out of the anomaly score and flag."""
 
 
+_TINY = np.nextafter(0.0, 1.0)
+
+
 def rarity(p: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
     """Tail probability → calibrated score ``log(1/p) / log(1/alpha)`` (0 for p ≥ 1).
 
-    >>> rarity(np.array([1.0, 1e-3, 1e-6, 0.0]))
-    array([ 0.,  1.,  2., inf])
+    A probability too small for a float (a reading millions of scales out) counts as the smallest
+    one, so the score stays finite (about 108 at the default ``alpha``) and an alert rule can take it.
+
+    >>> rarity(np.array([1.0, 1e-3, 1e-6, 0.0])).round(1)
+    array([  0. ,   1. ,   2. , 107.8])
     """
-    p = np.asarray(p, dtype=np.float64)
-    with np.errstate(divide="ignore"):
-        return np.maximum(-np.log(p), 0.0) / -math.log(alpha)
+    p = np.maximum(np.asarray(p, dtype=np.float64), _TINY)
+    return np.maximum(-np.log(p), 0.0) / -math.log(alpha)
 
 
 def alarm_level(k: float, alpha: float = ALPHA) -> float:

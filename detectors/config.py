@@ -215,7 +215,9 @@ class MultivariateConfig(_Model):
     and the sensor contributing most is named in the finding. With ``refresh`` the model refits every
     ``refresh`` rows on the latest ``baseline`` rows it accepted as normal (score below 1.0), so it
     follows a plant that changes slowly without learning a fault; a departure that lasts ``relearn``
-    rows is accepted as a new operating point.
+    rows is accepted as a new operating point. With ``hold``, that applies only to a departure the
+    model explains as one (``mahalanobis``: several sensors moved, along their learnt relations);
+    any other departure keeps alarming until it has lasted ``hold`` rows.
     """
 
     sensors: tuple[str, ...] = Field(min_length=2)
@@ -226,6 +228,12 @@ class MultivariateConfig(_Model):
                                                "as normal (0: keep the first fit)")
     relearn: int = Field(0, ge=0, description="with refresh: rows of a sustained departure after which they are "
                                                "accepted as a new normal (0: never)")
+    smooth: float = Field(0.0, ge=0, description="score the rows' exponentially weighted mean over this many "
+                                                  "rows (half-life) instead of the rows: a sustained shift of "
+                                                  "a few noise scales stands out (0: the rows as they are)")
+    hold: int = Field(0, ge=0, description="with relearn: a departure the model does not explain as a new "
+                                            "operating point (sensors moved together, as learnt) is accepted "
+                                            "only after this many rows (0: after relearn rows, like any)")
     fault_mode: str = "anomaly"
     rule: RuleConfig = Field(default_factory=RuleConfig)
     enabled: bool = True

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
 import numpy as np
+from scipy import signal
 
 from detectors.calibration import DATA_QUALITY_MODES, combine
 from detectors.config import CheckConfig, DetectorsConfig, MultivariateConfig
@@ -33,6 +34,8 @@ __all__ = ["BEARING_FAULT_MODES", "BatchResult", "Engine", "Finding", "bearing_d
 # a multivariate row scoring below the alarm level is taken as normal when refreshing: leaving out more
 # (all rows over the clear level, say) would fit a lighter tail each time, and alarm more each time
 _ACCEPT_BELOW = 1.0
+# rows below the clear level that end a multivariate departure (until then its rows are not learnt)
+_CALM_ROWS = 5
 
 
 def _time(ns: int) -> datetime:
@@ -147,9 +150,15 @@ class _AssetModel:
         self.baseline: list[np.ndarray] = []
         self.n_baseline = 0
         self.model: Any = None
+        self.reference: Any = None  # the model of the warm-up, when the asset is taken as healthy
         self.blamed = cfg.sensors[0]  # the sensor named by the open alert
         self.accepted = np.empty((0, len(ids)))  # with refresh: the latest rows accepted as normal
         self.run: list[np.ndarray] = []            # rows of the departure going on now
+        self.calm = 0                              # rows below the clear level at its end
+        self.smoothed: np.ndarray | None = None    # with smooth: the last smoothed row
+        self.ahead = 0                             # rows since the last row the model was fitted on
+        self.gap = 0                               # rows since the last row accepted as normal
+        self.seen = 0                              # rows since the warm-up (the reference's fit)
         self.since_fit = 0
 
     def rows(self, s: np.ndarray, t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -170,6 +179,8 @@ class _AssetModel:
 
     def score(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Scores (k,) and top sensor (k,) of the rows; rows that complete the baseline fit the model."""
+        if self.cfg.smooth and len(x):
+            x = self._smooth(x)
         score = np.zeros(len(x))
         top = np.zeros(len(x), dtype=np.int64)
         start = 0
@@ -179,7 +190,7 @@ class _AssetModel:
             self.n_baseline += take
             start = take
             if self.n_baseline == self.cfg.baseline:
-                self.model = self.cfg.build().fit(np.vstack(self.baseline))
+                self.model = self.reference = self.cfg.build().fit(np.vstack(self.baseline))
                 self.accepted = np.vstack(self.baseline)
                 self.baseline = []
         # with refresh, rows go in pieces that end where the model may refit, so the scores do not
@@ -188,40 +199,96 @@ class _AssetModel:
         i = start
         while self.model is not None and i < len(x):
             j = len(x) if not piece else min(len(x), i + piece - self.since_fit % piece)
-            score[i:j] = self.model.score(x[i:j])
-            top[i:j] = self.model.top_feature(x[i:j])
+            kw = {"ahead": self.ahead} if hasattr(self.model, "trend_") else {}
+            score[i:j] = self.model.score(x[i:j], **kw)
+            top[i:j] = self.model.top_feature(x[i:j], **kw)
+            self.ahead += j - i
             if self.cfg.refresh:
                 self._learn(x[i:j], score[i:j])
             i = j
         return score, top
 
+    def _smooth(self, x: np.ndarray) -> np.ndarray:
+        """Rows → their exponentially weighted mean over ``smooth`` rows (half-life), carried across calls."""
+        a = 1.0 - 0.5 ** (1.0 / self.cfg.smooth)
+        start = x[0] if self.smoothed is None else self.smoothed
+        out = signal.lfilter([a], [1.0, a - 1.0], x, axis=0, zi=((1.0 - a) * start)[None, :])[0]
+        self.smoothed = out[-1].copy()
+        return out
+
+    def _came_back(self, recent: np.ndarray, ahead: int) -> bool:
+        """Have the latest rows of a long departure gone most of the way back to where they were?
+
+        Yes when the mean of ``recent`` sits less than half as far from the model (in robust
+        scales) as the body of the departure (its rows after the first ``relearn``), or the warm-up
+        model takes them as normal. A level that crept on while the model was frozen must not keep
+        an episode open after the sensors came back.
+        """
+        shift = getattr(self.model, "shift", None)
+        body = self.run[self.cfg.relearn:-len(recent)]
+        if shift is not None and len(body) >= self.cfg.relearn:
+            away = float(np.linalg.norm(shift(np.vstack(body), ahead=ahead - len(body))))
+            if float(np.linalg.norm(shift(recent, ahead=ahead))) < 0.5 * away:
+                return True
+        return self.reference is not None and bool(
+            np.median(self.reference.score(recent, ahead=self.seen - len(recent))) < _ACCEPT_BELOW)
+
     def _learn(self, x: np.ndarray, score: np.ndarray) -> None:
-        """Keep the rows accepted as normal; refit every ``refresh`` rows on the latest of them."""
-        normal = score < _ACCEPT_BELOW
+        """Keep the rows accepted as normal; refit every ``refresh`` rows on the latest of them.
+
+        A departure (a row at the alarm level) is frozen out of the fit until it has ended: the
+        score has stayed below the clear level for ``_CALM_ROWS`` rows. A departure that lasts
+        ``relearn`` rows is accepted as a new operating point, and refitted on at once, when the
+        model says the sensors moved together the way they were seen to (``new_operating_point``),
+        or, with ``hold``, only once it has lasted ``hold`` rows if they did not.
+        """
         keep = [self.accepted]
-        for row, ok in zip(x, normal):  # a few rows per piece: sequential by nature (runs)
-            if ok:
-                if self.run:
-                    self.run = []
-                keep.append(row[None, :])
-            else:
-                self.run.append(row)
-                if self.cfg.relearn and len(self.run) >= self.cfg.relearn:  # a new operating point
-                    keep.append(np.vstack(self.run))
-                    self.run = []
-                    self.since_fit = self.cfg.refresh - 1  # refit at the end of this piece
+        clear = self.cfg.rule.clear
+        judge = getattr(self.model, "new_operating_point", None) if self.cfg.hold else None
+        for row, sc in zip(x, score):  # a few rows per piece: sequential by nature (runs)
+            self.gap += 1
+            self.seen += 1
+            if not self.run:
+                if sc < _ACCEPT_BELOW:
+                    keep.append(row[None, :])
+                    self.gap = 0
+                    continue
+                self.calm = 0
+            self.run.append(row)
+            self.calm = self.calm + 1 if sc < clear else 0
+            if self.calm >= _CALM_ROWS:  # the departure is over: none of it is learnt
+                self.run, self.calm = [], 0
+                continue
+            n = len(self.run)
+            if not self.cfg.relearn or n < self.cfg.relearn:
+                continue
+            if self.cfg.hold and n < self.cfg.hold:
+                if n % max(1, self.cfg.relearn // 3):
+                    continue
+                recent = np.vstack(self.run[-self.cfg.relearn:])
+                ahead = self.gap - len(recent)
+                # the episode is over (its body is not learnt), or it is a new operating point
+                if not self._came_back(recent, ahead) and not (judge is not None and judge(recent, ahead=ahead)):
+                    continue
+                self.run = self.run[-self.cfg.relearn:]  # the new point, not the transition to it
+            keep.append(np.vstack(self.run))  # a new operating point
+            self.run, self.calm, self.gap = [], 0, 0
+            self.since_fit = self.cfg.refresh - 1  # refit at the end of this piece
         self.accepted = np.vstack(keep)[-self.cfg.baseline:]
         self.since_fit += len(x)
         if self.since_fit >= self.cfg.refresh and len(self.accepted) >= min(self.cfg.baseline, 20):
             self.model = self.cfg.build().fit(self.accepted)
-            self.since_fit = 0
+            self.since_fit, self.ahead = 0, self.gap
 
     def to_dict(self) -> dict[str, Any]:
         return {"held": self.held.tolist(), "n_baseline": self.n_baseline, "blamed": self.blamed,
                 "accepted": self.accepted.tolist(), "run": [r.tolist() for r in self.run],
-                "since_fit": self.since_fit,
+                "since_fit": self.since_fit, "calm": self.calm, "ahead": self.ahead, "gap": self.gap,
+                "seen": self.seen,
+                "smoothed": None if self.smoothed is None else self.smoothed.tolist(),
                 "baseline": np.vstack(self.baseline).tolist() if self.baseline else [],
-                "model": None if self.model is None else self.model.to_dict()}
+                "model": None if self.model is None else self.model.to_dict(),
+                "reference": None if self.reference is None else self.reference.to_dict()}
 
     def load(self, d: dict[str, Any]) -> None:
         self.held = np.asarray(d["held"], dtype=np.float64)
@@ -230,10 +297,15 @@ class _AssetModel:
         self.accepted = np.asarray(d.get("accepted", []), dtype=np.float64).reshape(-1, len(self.ids))
         self.run = [np.asarray(r, dtype=np.float64) for r in d.get("run", [])]
         self.since_fit = int(d.get("since_fit", 0))
+        self.calm = int(d.get("calm", 0))
+        self.ahead, self.gap, self.seen = (int(d.get(k, 0)) for k in ("ahead", "gap", "seen"))
+        self.smoothed = None if d.get("smoothed") is None else np.asarray(d["smoothed"], dtype=np.float64)
         rows = np.asarray(d["baseline"], dtype=np.float64).reshape(-1, len(self.ids))
         self.baseline = [rows] if len(rows) else []
         if d["model"] is not None:
             self.model = type(self.cfg.build()).from_dict(d["model"])
+        if d.get("reference") is not None:
+            self.reference = type(self.cfg.build()).from_dict(d["reference"])
 
 
 #: The bearing diagnosis' streams under the waveform sensor (``accel.bearing_defect`` ...), and the fault

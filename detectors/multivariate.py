@@ -8,12 +8,13 @@ n_features)``. Each detector says how abnormal a row is *and* which sensor contr
 from __future__ import annotations
 
 import base64
+import functools
 import pickle
 from typing import Any
 
 import numpy as np
 from scipy import signal, stats
-from sklearn.covariance import LedoitWolf, MinCovDet
+from sklearn.covariance import MinCovDet
 from sklearn.ensemble import IsolationForest
 
 __all__ = ["HotellingT2", "IsolationForestDetector", "LoadResidual", "ShrunkMahalanobis"]
@@ -310,6 +311,72 @@ def resolution(x: np.ndarray) -> np.ndarray:
     return out
 
 
+def _steady_trend(x: np.ndarray) -> np.ndarray:
+    """Each column's slope per row where it moved steadily through ``x`` (else 0), shape (n_features,).
+
+    Steadily: by least squares, the column moved across the rows by more than six times the robust
+    scale of what the line leaves (a motor warming through a run); anything less is taken as level.
+
+    >>> t = np.arange(200.0)
+    >>> _steady_trend(np.column_stack([0.05 * t + np.sin(t), np.sin(t)])).round(3)
+    array([0.05, 0.  ])
+    """
+    n = len(x)
+    if n < 3:
+        return np.zeros(x.shape[1])
+    idx = np.arange(n) - (n - 1) / 2.0
+    slope = idx @ (x - x.mean(axis=0)) / (idx @ idx)
+    resid = x - x.mean(axis=0) - np.outer(idx, slope)
+    scale = 1.4826 * np.median(np.abs(resid - np.median(resid, axis=0)), axis=0)
+    steady = np.abs(slope) * (n - 1) > 6.0 * np.maximum(scale, 1e-12)
+    return np.where(steady & np.isfinite(slope), slope, 0.0)
+
+
+def _shrunk_covariance(d: np.ndarray) -> np.ndarray:
+    """Ledoit-Wolf shrunk covariance of centred rows ``d`` (n, p), shape (p, p).
+
+    The sample covariance pulled towards a scaled identity by the weight that minimises the expected
+    squared error (Ledoit & Wolf 2004, "A well-conditioned estimator for large-dimensional covariance
+    matrices", lemmas 3.2-3.4). Written out because the model is refitted every few dozen rows and
+    scikit-learn's estimator spends more on checking its input than on the arithmetic; the result is
+    the same:
+
+    >>> from sklearn.covariance import LedoitWolf
+    >>> d = np.random.default_rng(3).normal(size=(150, 6)) @ np.triu(np.ones((6, 6)))
+    >>> d -= d.mean(axis=0)
+    >>> bool(np.allclose(_shrunk_covariance(d), LedoitWolf(assume_centered=True).fit(d).covariance_))
+    True
+    """
+    n, p = d.shape
+    s = d.T @ d / n
+    mu = np.trace(s) / p
+    target = s - mu * np.eye(p)
+    delta2 = float((target * target).sum())
+    sq = d * d
+    # the mean over rows of ||x x' - S||², without forming an outer product per row
+    beta2 = float(((sq.T @ sq).sum() / n - (s * s).sum()) / n)
+    shrink = min(beta2, delta2) / delta2 if delta2 > 0 else 1.0
+    return shrink * mu * np.eye(p) + (1.0 - shrink) * s
+
+
+@functools.lru_cache(maxsize=64)
+def _chi98(dof: int) -> float:
+    return float(np.sqrt(stats.chi2.ppf(0.98, dof)))
+
+
+def _distance_tail(d: np.ndarray, dof: int) -> tuple[float, float]:
+    """(threshold, mean excess) of an exponential tail over the distances ``d`` of healthy rows.
+
+    The threshold is their 98th percentile, never below the χ 98th percentile of Gaussian data with
+    ``dof`` degrees of freedom; an exponential tail in the distance (not its square) is heavier than
+    Gaussian data's and close to what heavy-tailed plant noise gives; its mean excess is never taken
+    below 0.5.
+    """
+    u = float(max(np.quantile(d, 0.98), _chi98(max(dof, 1))))
+    excess = d[d > u] - u
+    return u, float(max(excess.mean() if len(excess) else 0.0, 0.5))
+
+
 class ShrunkMahalanobis(_Fitted):
     """Mahalanobis distance with a Ledoit-Wolf shrunk covariance, on a calibrated scale.
 
@@ -342,13 +409,16 @@ class ShrunkMahalanobis(_Fitted):
     """
 
     kind = "mahalanobis"
-    version = "1"
+    version = "2"
 
     def __init__(self, alpha: float = 1e-3):
         self.alpha = float(alpha)
 
     def fit(self, x: np.ndarray) -> "ShrunkMahalanobis":
+        """Fit on healthy rows, shape (n_samples, n_features), in time order (oldest first)."""
         x = _check_x(x)
+        self.trend_, self.horizon_ = _steady_trend(x), 4.0 * len(x)
+        x = x - self.trend_ * np.arange(1 - len(x), 1)[:, None]   # as seen at the last row
         center = np.median(x, axis=0)
         mad = 1.4826 * np.median(np.abs(x - center), axis=0)
         self.center_ = center
@@ -358,43 +428,76 @@ class ShrunkMahalanobis(_Fitted):
         self.scale_ = np.maximum.reduce([mad, resolution(x), np.nan_to_num(spread, nan=np.inf),
                                          1e-3 * (1.0 + np.abs(center))])
         u = (x - center) / self.scale_
-        lw = LedoitWolf().fit(u)
-        self.location_ = lw.location_
-        self.precision_ = np.linalg.pinv(lw.covariance_)
-        d = np.sqrt(self._d2(u))
+        self.location_ = u.mean(axis=0)
+        cov = _shrunk_covariance(u - self.location_)
+        self.precision_ = np.linalg.pinv(cov, hermitian=True)
+        # the learnt relations: directions of the sensors' correlation that carry at least twice an
+        # average sensor's share of the variance are ways the sensors move together (a load, a set
+        # point); sampling noise alone rarely makes a direction that strong
+        sd = np.sqrt(np.maximum(np.diag(cov), 1e-12))
+        lam, vec = np.linalg.eigh(cov / np.outer(sd, sd))
+        self.relations_, self.relations_sd_ = vec[:, lam >= 2.0], sd
         p = x.shape[1]
-        self.u_ = float(max(np.quantile(d, 0.98), np.sqrt(stats.chi2.ppf(0.98, p))))
-        excess = d[d > self.u_] - self.u_
-        # an exponential tail in the distance (not its square) is heavier than Gaussian data's and close
-        # to what heavy-tailed plant noise gives; its mean excess is never taken below 0.5
-        self.beta_ = float(max(excess.mean() if len(excess) else 0.0, 0.5))
+        self.u_, self.beta_ = _distance_tail(np.sqrt(self._d2(u)), p)
         self.n_features_in_ = p
         return self
+
+    def shift(self, x: np.ndarray, ahead: int | None = None) -> np.ndarray:
+        """How far the mean of the rows sits from the fit, per sensor in robust scales, shape (n_features,)."""
+        return self._units(x, ahead).mean(axis=0) - self.location_
+
+    def new_operating_point(self, x: np.ndarray, ahead: int | None = None) -> bool:
+        """Do the rows of a sustained departure look like a new operating point, not a fault?
+
+        Yes when at least two sensors moved (their mean moved by more than three robust scales) and
+        at least 80% of the move (squared, in units of each sensor's spread) lies along the learnt
+        relations (directions of the sensors' correlation that carry at least twice an average
+        sensor's share of its variance: where the sensors were seen to move together): the sensors moved together,
+        the way they were seen to. A single sensor that moved, sensors that moved against their
+        relations, or any move of sensors that showed no relation while the model learnt, is not.
+        """
+        move = self.shift(x, ahead)
+        moved = int((np.abs(move) > 3.0).sum())
+        move = move / self.relations_sd_
+        along = move @ self.relations_
+        return moved >= 2 and float(along @ along) >= 0.8 * float(move @ move)
 
     def _d2(self, u: np.ndarray) -> np.ndarray:
         d = u - self.location_
         return np.einsum("ij,ij->i", d @ self.precision_, d)
 
-    def _units(self, x: np.ndarray) -> np.ndarray:
+    def _units(self, x: np.ndarray, ahead: int | None = None) -> np.ndarray:
         self._check_fitted()
-        return (_check_x(x, self.n_features_in_) - self.center_) / self.scale_
+        x = _check_x(x, self.n_features_in_)
+        if ahead is None:  # each row as if it came right after the fit
+            return (x - self.center_ - self.trend_) / self.scale_
+        steps = np.minimum(ahead + np.arange(1, len(x) + 1), self.horizon_)[:, None]
+        return (x - self.center_ - self.trend_ * steps) / self.scale_
 
-    def score(self, x: np.ndarray) -> np.ndarray:
-        """Calibrated score, shape (n_samples,): 1.0 at tail probability ``alpha``."""
-        d = np.sqrt(self._d2(self._units(x)))
+    def score(self, x: np.ndarray, ahead: int | None = None) -> np.ndarray:
+        """Calibrated score, shape (n_samples,): 1.0 at tail probability ``alpha``.
+
+        ``ahead``: rows between the last row of the fit and the first of ``x`` (the rows follow in
+        time order): a sensor that was moving steadily through the fit (a motor warming up) is
+        expected to carry on, for up to four times the rows of the fit. None: every row is judged as
+        if it came right after the fit, so rows score the same in any order or batch.
+        """
+        d = np.sqrt(self._d2(self._units(x, ahead)))
         log_p = np.log(0.02) - (d - self.u_) / self.beta_
         return np.maximum(-log_p, 0.0) / -np.log(self.alpha)
 
-    def top_feature(self, x: np.ndarray) -> np.ndarray:
+    def top_feature(self, x: np.ndarray, ahead: int | None = None) -> np.ndarray:
         """Column index of the sensor most to blame (largest conditional T²), shape (n_samples,)."""
-        w = (self._units(x) - self.location_) @ self.precision_
+        w = (self._units(x, ahead) - self.location_) @ self.precision_
         return np.argmax(w * w / np.diag(self.precision_), axis=1)
 
     def to_dict(self) -> dict[str, Any]:
         self._check_fitted()
         return {"kind": self.kind, "version": self.version, "params": {"alpha": self.alpha},
                 "state": {k: np.asarray(getattr(self, k)).tolist()
-                          for k in ("center_", "scale_", "location_", "precision_", "u_", "beta_")}}
+                          for k in ("center_", "scale_", "location_", "precision_", "u_", "beta_", "relations_",
+                                    "relations_sd_", "trend_",
+                                    "horizon_")}}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ShrunkMahalanobis":

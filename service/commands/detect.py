@@ -60,6 +60,9 @@ def score(
                                                        "time, datetime, date); ISO 8601 or epoch s/ms/µs/ns"),
     ignore: str = typer.Option("", help="comma-separated columns that are not sensors, e.g. anomaly,changepoint"),
     quiet: bool = typer.Option(False, "--quiet/--no-quiet", "-q", help="only the one-line summary per file"),
+    seasons: bool = typer.Option(False, "--seasons/--no-seasons",
+                                 help="generic checks: learn a daily (weekly) profile where the file spans 4 days "
+                                      "(4 weeks), used once it explains what the level leaves"),
 ) -> None:
     """Score CSV files with exactly the engine that runs live; write per-row scores and the findings.
 
@@ -87,7 +90,7 @@ def score(
         try:
             with progress_bar(f"scoring {path.name}", quiet, "rows") as progress:
                 summary = score_csv(path, target, cfg, asset=asset, timestamp_column=timestamp, ignore=ignored,
-                                    progress=progress)
+                                    progress=progress, seasons=seasons)
         except (ValueError, OSError, UnicodeDecodeError) as exc:
             typer.echo(f"{path}: {exc}", err=True)
             failed += 1

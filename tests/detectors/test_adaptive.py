@@ -106,3 +106,10 @@ def test_relation_follows_a_new_operating_point_and_names_the_culprit():
     assert (rel[900:915] >= 1).any()
     culprit = r.blame["relation"][::2][900:915]
     assert engine.stream(int(culprit[np.argmax(rel[900:915])]))[1] == "pressure"
+
+
+def test_a_reading_far_past_any_tail_scores_finite():
+    x = np.full(200, 5.0)
+    x[150] = 5e6                                                    # a constant sensor, then a wild reading
+    s = _run(AdaptiveLevel(), x)
+    assert np.isfinite(s).all() and s[150] >= 1

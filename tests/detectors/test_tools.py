@@ -45,7 +45,8 @@ def test_score_without_config_finds_spike_climb_and_hole(tmp_path):
     assert {"timestamp", "score", "flag"} <= set(rows[0]) and any(k.startswith("score_") for k in rows[0])
     findings = [json.loads(line) for line in open(tmp_path / "scores.findings.jsonl")]
     opened = {(f["sensor"], f["fault_mode"]) for f in findings}
-    assert {("vibration_rms", "anomaly"), ("bearing_temp", "drift"), ("vibration_rms", "no_data")} <= opened
+    # the climb: beside another sensor, the relation check finds it (no per-sensor drift check there)
+    assert {("vibration_rms", "anomaly"), ("bearing_temp", "anomaly"), ("vibration_rms", "no_data")} <= opened
     assert float(rows[1500]["score"]) >= 0.5 and rows[1500]["flag"] == "1"     # 0.5: the alarm level
     assert rows[1500]["detector"] == "level" and rows[1500]["sensor"] == "vibration_rms"
     assert all(r["flag"] == "0" for r in rows[100:1400])           # quiet, healthy stretch
