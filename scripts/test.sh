@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs the real servers the boundary tests start
 # (Debian's mosquitto, influxdb, victoria-metrics, postgresql) and the browser the web tests drive
-# (chromium), makes .venv with the Python dependencies, then runs pytest. Extra arguments go to
+# (chromium), makes .venv with the Python dependencies, runs ruff, then pytest. Extra arguments go to
 # pytest (e.g. `-k spool`, `-m "not servers"`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,5 +26,8 @@ if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+
+# lint first: pyflakes, pycodestyle's errors and bugbear, as configured in pyproject.toml
+.venv/bin/python -m ruff check --quiet .
 
 exec .venv/bin/python -m pytest "$@"

@@ -121,7 +121,7 @@ def feed(engine: Engine, run: Any, step: timedelta = timedelta(hours=1)) -> list
         ids.append(np.full(len(t), engine.stream_id(asset, sensor)))
         ts.append(t)
         vals.append(v)
-    for (asset, sensor), (t0, rate, blocks) in run.waveforms.items():
+    for (asset, _sensor), (t0, rate, blocks) in run.waveforms.items():
         prefix = engine.config.waveform_for(asset)
         for name, f in engine.block_features(asset, rate, blocks).items():
             ids.append(np.full(len(t0), engine.stream_id(asset, f"{prefix.sensor}.{name}")))

@@ -4,8 +4,6 @@ import socket
 
 import pytest
 
-from tests import servers
-
 pytestmark = pytest.mark.servers
 
 

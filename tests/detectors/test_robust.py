@@ -31,11 +31,12 @@ def test_median_mad_bisection_is_exact_on_awkward_windows(kind):
     for _ in range(300):
         n = int(rng.integers(1, 80))
         shape = (25, n)
-        w = {"normal": lambda: rng.normal(size=shape),
-             "few values": lambda: rng.integers(0, 3, size=shape).astype(float),
-             "huge offset": lambda: 1e16 + rng.integers(0, 5, size=shape) * 2.0,
-             "tiny values": lambda: np.where(rng.random(shape) < 0.6, 5e-310, rng.normal(size=shape) * 1e-300),
-             "skewed": lambda: rng.exponential(size=shape) ** 4}[kind]()
+        w = {"normal": lambda shape=shape: rng.normal(size=shape),
+             "few values": lambda shape=shape: rng.integers(0, 3, size=shape).astype(float),
+             "huge offset": lambda shape=shape: 1e16 + rng.integers(0, 5, size=shape) * 2.0,
+             "tiny values": lambda shape=shape: np.where(rng.random(shape) < 0.6, 5e-310,
+                                                         rng.normal(size=shape) * 1e-300),
+             "skewed": lambda shape=shape: rng.exponential(size=shape) ** 4}[kind]()
         m = rng.integers(0, n + 1, 25)
         w[np.arange(n)[None, :] < (n - m)[:, None]] = np.nan
         med, mad = median_mad_sorted(np.sort(w, axis=-1), m)

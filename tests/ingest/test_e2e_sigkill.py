@@ -117,7 +117,7 @@ def test_soak_repeated_kills_and_a_store_outage_lose_nothing(mosquitto, own_infl
     proc = start(config, log)
     try:
         for k in range(kills):
-            wait_for(lambda: influx_count(own_influxdb, db) > (k + 1) * n // (kills + 2), 120, f"progress {k}")
+            wait_for(lambda k=k: influx_count(own_influxdb, db) > (k + 1) * n // (kills + 2), 120, f"progress {k}")
             if k == 0:  # an outage of the store, too, with readings spooled meanwhile
                 own_influxdb.stop()
                 wait_for(lambda: len(list((tmp_path / "spool").glob("*.seg"))) > 0, 10, "spooling")

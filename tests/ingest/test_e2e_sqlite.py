@@ -60,7 +60,7 @@ def test_every_format_lands_and_bad_messages_are_dead_lettered(mosquitto, tmp_pa
     letters = dead.list(limit=100)
     # an oversize payload keeps its first 4,096 bytes; the others are whole
     assert {(r.topic, r.payload) for r in letters} == {(t, p[:4096]) for t, p, _ in cases.BAD}
-    for topic, payload, word in cases.BAD:
+    for _topic, payload, word in cases.BAD:
         reason = next(r.reason for r in letters if r.payload == payload[:4096])
         assert word in reason, (payload[:40], reason)
     assert all(r.stage == "decode" for r in letters)

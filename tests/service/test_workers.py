@@ -186,6 +186,6 @@ def test_workers_starting_together_share_the_checkpoint_table(postgresql):
     for _ in range(3):   # a race is likelier over a few tries; each try is a fresh schema
         url = fresh_postgresql_url(postgresql)
         with ThreadPoolExecutor(6) as pool:
-            opened = list(pool.map(lambda shard: SharedCheckpoints(url, shard), [f"w{i}" for i in range(6)]))
+            opened = list(pool.map(lambda shard, url=url: SharedCheckpoints(url, shard), [f"w{i}" for i in range(6)]))
         for cp in opened:
             cp.close()

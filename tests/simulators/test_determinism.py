@@ -109,7 +109,7 @@ def test_a_shorter_run_is_the_start_of_a_longer_one():
     for key, (ts, values) in short.scalars.items():
         ts2, values2 = long.scalars[key]
         assert np.array_equal(ts, ts2[:len(ts)]) and np.array_equal(values, values2[:len(values)]), key
-    for key, (t0, _, blocks) in short.waveforms.items():
+    for key, (_, _, blocks) in short.waveforms.items():
         assert np.array_equal(blocks, long.waveforms[key][2][:len(blocks)]), key
 
 

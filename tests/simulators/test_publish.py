@@ -121,7 +121,7 @@ def test_what_the_labels_say_was_sent_arrives(mosquitto, tmp_path, monkeypatch):
     for (asset, sensor), (ts, _) in truth.scalars.items():
         expected[(asset, sensor)] += len(ts)
         keys |= {(asset, sensor, int(t // MS)) for t in ts}
-    for (asset, sensor), (t0, _, blocks) in truth.waveforms.items():
+    for (asset, sensor), (t0, _, _blocks) in truth.waveforms.items():
         expected[(asset, sensor)] += len(t0)
         keys |= {(asset, sensor, int(t // MS)) for t in t0}
     assert offline["params"]["lost_readings"] > 0

@@ -26,29 +26,38 @@ def week(store, clock, config):
     at = lambda offset: clock.set(T0 + offset)  # noqa: E731
     a = intake.receive(finding(asset="pump-1", severity="high")).order.id             # P1 emergency
     b = intake.receive(finding(asset="fan-9", severity="medium", rule="zone-b")).order.id  # P4 inspection
-    c = intake.receive(finding(asset="pump-2", fault_mode="bearing_outer_race", severity="critical")).order.id  # P1
+    intake.receive(finding(asset="pump-2", fault_mode="bearing_outer_race", severity="critical"))  # P1, left open
     d = intake.receive(finding(asset="pump-3", fault_mode="misalignment", severity="high")).order.id  # P2
     e = intake.receive(finding(asset="pump-4", fault_mode="looseness", severity="low")).order.id  # P4
     at(10 * M)
-    desk.act(a, ANNA, "acknowledge"); desk.act(a, ANNA, "start")
+    desk.act(a, ANNA, "acknowledge")
+    desk.act(a, ANNA, "start")
     at(H)
-    desk.act(b, LEA, "acknowledge"); desk.act(b, LEA, "start")
-    desk.act(d, JONAS, "acknowledge"); desk.act(d, JONAS, "start")
-    desk.act(e, JONAS, "acknowledge"); desk.act(e, JONAS, "start")
+    desk.act(b, LEA, "acknowledge")
+    desk.act(b, LEA, "start")
+    desk.act(d, JONAS, "acknowledge")
+    desk.act(d, JONAS, "start")
+    desk.act(e, JONAS, "acknowledge")
+    desk.act(e, JONAS, "start")
     at(2 * H)
     desk.act(d, JONAS, "hold", reason="awaiting_parts")
     at(3 * H)
-    desk.act(a, ANNA, "resolve", outcome="fault_confirmed"); desk.act(a, ANNA, "close")
+    desk.act(a, ANNA, "resolve", outcome="fault_confirmed")
+    desk.act(a, ANNA, "close")
     at(5 * H)
-    desk.act(e, JONAS, "resolve", outcome="fault_confirmed"); desk.act(e, ANNA, "close")
+    desk.act(e, JONAS, "resolve", outcome="fault_confirmed")
+    desk.act(e, ANNA, "close")
     at(D)
-    desk.act(b, LEA, "resolve", outcome="false_alarm"); desk.act(b, ANNA, "close")
+    desk.act(b, LEA, "resolve", outcome="false_alarm")
+    desk.act(b, ANNA, "close")
     at(2 * D)
     assert intake.receive(finding(asset="pump-1", severity="high", started_at=clock.now())).action == "reopen"
     at(2 * D + 30 * M)
-    desk.act(a, ANNA, "acknowledge"); desk.act(a, ANNA, "start")
+    desk.act(a, ANNA, "acknowledge")
+    desk.act(a, ANNA, "start")
     at(2 * D + 2 * H)
-    desk.act(a, ANNA, "resolve", outcome="fault_confirmed"); desk.act(a, ANNA, "close")
+    desk.act(a, ANNA, "resolve", outcome="fault_confirmed")
+    desk.act(a, ANNA, "close")
     at(3 * D)
     return store
 

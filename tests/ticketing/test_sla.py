@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from ticketing.clock import ManualClock, NaiveDatetimeError
 from ticketing.config import default_ticketing_config
 from ticketing.models import HoldPeriod, HoldReason, ServiceType, WorkOrder
-from ticketing.sla import Hold, SlaClock, SlaPolicy, SlaTimeline
+from ticketing.sla import Hold, SlaPolicy, SlaTimeline
 
 BERLIN = ZoneInfo("Europe/Berlin")
 H, M = timedelta(hours=1), timedelta(minutes=1)
