@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Iterable, Optional
 
 import typer
 
@@ -60,6 +60,8 @@ def score(
                                                        "time, datetime, date); ISO 8601 or epoch s/ms/µs/ns"),
     ignore: str = typer.Option("", help="comma-separated columns that are not sensors, e.g. anomaly,changepoint"),
     quiet: bool = typer.Option(False, "--quiet/--no-quiet", "-q", help="only the one-line summary per file"),
+    dask: Optional[str] = typer.Option(None, "--dask", help="score the files on a Dask cluster: 'local' (a worker "
+                                                            "process per core) or a scheduler address tcp://host:8786"),
     seasons: bool = typer.Option(False, "--seasons/--no-seasons",
                                  help="generic checks: learn a daily (weekly) profile where the file spans 4 days "
                                       "(4 weeks), used once it explains what the level leaves"),
@@ -70,11 +72,9 @@ def score(
     an anomaly finding is open), `detector` and `sensor` (the check and sensor that contributed
     most), and `score_<check>` per check (its own scale; its rule's `alarm` is in the findings).
     The findings, anomaly and data quality (stuck sensor, no data), go to `<out stem>.findings.jsonl`.
-    Each file is scored independently with a fresh engine; the program starts once.
+    Each file is scored independently with a fresh engine; the program starts once (with `--dask`,
+    the files are spread over a Dask cluster's workers).
     """
-    from service.progress import progress_bar
-    from service.scoring import score_csv
-
     if out is not None and len(data) > 1:
         typer.echo("--out names one output file: give --out-dir for several input files", err=True)
         raise typer.Exit(2)
@@ -84,15 +84,19 @@ def score(
     cfg = load_detectors_config(config)
     ignored = tuple(x.strip() for x in ignore.split(",") if x.strip())
     failed = 0
-    for path in data:
-        target = out if out is not None else out_dir / f"{path.stem}.scores.csv"
+    targets = [out if out is not None else out_dir / f"{path.stem}.scores.csv" for path in data]
+    options = {"asset": asset, "timestamp_column": timestamp, "ignore": ignored, "seasons": seasons}
+    if dask is None:  # one after the other, each reported as it is done
+        outcomes: Iterable = (_score_file(path, target, cfg, quiet, options) for path, target in zip(data, targets))
+    else:  # files are independent: one task each, the same output files as one after the other
+        from service.fanout import dask_client
 
-        try:
-            with progress_bar(f"scoring {path.name}", quiet, "rows") as progress:
-                summary = score_csv(path, target, cfg, asset=asset, timestamp_column=timestamp, ignore=ignored,
-                                    progress=progress, seasons=seasons)
-        except (ValueError, OSError, UnicodeDecodeError) as exc:
-            typer.echo(f"{path}: {exc}", err=True)
+        with dask_client(dask) as client:
+            outcomes = client.gather([client.submit(_score_file, path, target, cfg, True, options, pure=False)
+                                      for path, target in zip(data, targets)])
+    for path, target, summary in zip(data, targets, outcomes):
+        if isinstance(summary, Exception):
+            typer.echo(f"{path}: {summary}", err=True)
             failed += 1
             continue
         for w in summary["warnings"]:
@@ -109,6 +113,18 @@ def score(
                        f"score {f['score']:.2f}  ({f['rule']})")
     if failed:
         raise typer.Exit(2)
+
+
+def _score_file(path: Path, target: Path, cfg, quiet: bool, options: dict):
+    """One file's summary, or the error that stopped it (returned, so a Dask task reports it too)."""
+    from service.progress import progress_bar
+    from service.scoring import score_csv
+
+    try:
+        with progress_bar(f"scoring {path.name}", quiet, "rows") as progress:
+            return score_csv(path, target, cfg, progress=progress, **options)
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        return exc
 
 
 def evaluate(

@@ -53,3 +53,23 @@ def test_evaluate_seeds_on_dask_report_what_they_report_one_after_the_other():
     runs = json.loads(alone.stdout)
     assert [r["seed"] for r in runs] == [1, 2]
     assert json.loads(spread.stdout) == runs
+
+
+def test_score_files_on_dask_write_what_they_write_one_after_the_other(tmp_path):
+    from typer.testing import CliRunner
+
+    from service.cli import app
+    from tests.realistic import pump, write_csv
+
+    files = []
+    for i in range(3):
+        ts, columns, label = pump(i)
+        write_csv(tmp_path / f"pump{i}.csv", ts, columns, label, delimiter=";")
+        files.append(tmp_path / f"pump{i}.csv")
+    alone, spread = tmp_path / "alone", tmp_path / "spread"
+    a = CliRunner().invoke(app, ["score", *map(str, files), "--out-dir", str(alone), "-q"])
+    b = CliRunner().invoke(app, ["score", *map(str, files), "--out-dir", str(spread), "-q", "--dask", "local"])
+    assert a.exit_code == 0 and b.exit_code == 0, a.output + b.output
+    for f in files:
+        written = (alone / f"{f.stem}.scores.csv").read_text()
+        assert written.count("\n") > 100 and (spread / f"{f.stem}.scores.csv").read_text() == written
