@@ -85,7 +85,7 @@ def test_three_workers_one_killed_and_restarted_elsewhere(tmp_path, own_mosquitt
             wait_for(lambda p=path: "ingesting" in p.with_suffix(".log").read_text(), 90, f"{path.parent.name}")
         simulate = subprocess.Popen(
             [sys.executable, "-m", "service.cli", "simulate", "--config", str(ROOT / "config/fleet-quickstart.yaml"),
-             "--duration", "12h", "--speed", "0", "--broker", own_mosquitto.url], cwd=ROOT, env=env,
+             "--duration", "12h", "--speed", "2400", "--broker", own_mosquitto.url], cwd=ROOT, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         engine = sqlalchemy.create_engine(pg_url)
 
@@ -94,7 +94,8 @@ def test_three_workers_one_killed_and_restarted_elsewhere(tmp_path, own_mosquitt
                 return conn.exec_driver_sql("SELECT count(*) FROM faultline_detector_state WHERE shard = %(s)s",
                                             {"s": shard}).scalar()
 
-        # mid-stream: P-101's worker has stored part of its stream and saved its state once
+        # mid-stream (12 simulated hours published over 18 s): P-101's worker has stored part of its
+        # stream and saved its state once
         wait_for(lambda: stored(own_influxdb).get("P-101", 0) > 100 and saved_state("w1"), 120, "P-101 under way")
         workers["w1"].send_signal(signal.SIGKILL)
         workers["w1"].wait(10)
@@ -123,8 +124,9 @@ def test_three_workers_one_killed_and_restarted_elsewhere(tmp_path, own_mosquitt
               f"stored {counts}; orders {orders()}; webhooks {len(receiver.requests)} sent, "
               f"{len(receiver.applied)} applied")
         assert len(receiver.applied) == len(receiver.requests)
-        engine.dispose()
     finally:
+        if "engine" in locals():
+            engine.dispose()
         for w in workers.values():
             w.send_signal(signal.SIGTERM)
         for w in workers.values():
