@@ -152,6 +152,8 @@ class Spool:
         self._fsync = fsync
         self._lock = threading.Lock()
         self._checkpoint_path = self.path / "checkpoint"
+        #: receive stamps of records in segments already deleted (a broker may still resend those)
+        self._stamps_path = self.path / "stamps"
         self.confirmed = self._read_checkpoint()
         self.checkpoint_interval_s = checkpoint_interval_s
         self._segments: list[int] = []  # base offsets, ascending
@@ -186,6 +188,7 @@ class Spool:
         return self.path / f"{base:020d}{_SUFFIX}"
 
     def _open(self) -> None:
+        self._load_stamps()
         bases = sorted(int(p.stem) for p in self.path.glob(f"*{_SUFFIX}") if p.stem.isdigit())
         # segments wholly before the checkpoint were written; a crash may have left them behind
         while len(bases) > 1 and bases[1] <= self.confirmed:
@@ -258,6 +261,33 @@ class Spool:
                 self.recent_stamps.update(_stamps_of(body))
                 at += _FRAME.size + length
 
+    def _remember(self, stamps: dict[int, int]) -> None:
+        with self._lock:
+            self.recent_stamps.update(stamps)
+            if len(self.recent_stamps) > 2 * _RECENT_STAMPS:  # the newest are the ones a broker may resend
+                self.recent_stamps = dict(list(self.recent_stamps.items())[-_RECENT_STAMPS:])
+
+    def _save_stamps(self) -> None:
+        """The newest receive stamps to ``stamps`` (temporary file, renamed over): read back at open,
+        so a message the broker sends again after its spool segment was deleted keeps its time."""
+        with self._lock:
+            pairs = list(self.recent_stamps.items())[-_RECENT_STAMPS:]
+        data = np.array(pairs, dtype="<u8").tobytes()
+        tmp = self._stamps_path.with_suffix(".tmp")
+        tmp.write_bytes(struct.pack("<I", zlib.crc32(data)) + data)
+        os.replace(tmp, self._stamps_path)
+
+    def _load_stamps(self) -> None:
+        try:
+            raw = self._stamps_path.read_bytes()
+        except FileNotFoundError:
+            return
+        if len(raw) < 4 or (len(raw) - 4) % 16 or zlib.crc32(raw[4:]) != struct.unpack_from("<I", raw)[0]:
+            log.warning("spool stamps file %s is damaged; ignored", self._stamps_path)
+            return
+        pairs = np.frombuffer(raw, dtype="<u8", offset=4).reshape(-1, 2)
+        self.recent_stamps.update(zip(pairs[:, 0].tolist(), pairs[:, 1].astype(np.int64).tolist()))
+
     # -- appending --------------------------------------------------------------------------------
 
     @property
@@ -289,6 +319,8 @@ class Spool:
         body = encode_readings(readings, stamps)
         if len(body) + _FRAME.size > self.max_record_bytes:
             raise SpoolRecordTooLarge(len(body) + _FRAME.size, self.max_record_bytes)
+        if stamps:
+            self._remember(stamps)
         frame = _FRAME.pack(len(body), zlib.crc32(body)) + body
         with self._lock:
             if self.disk_bytes + len(frame) > self.max_bytes:
@@ -426,6 +458,8 @@ class Spool:
             # only sealed segments go; the active one is the appender's and rolls at segment_bytes
             while len(self._segments) > 1 and self._segments[1] <= end:
                 spent.append(self._segments.pop(0))
+        if spent and self.recent_stamps:
+            self._save_stamps()  # the deleted records' stamps outlive them, for a broker's late resend
         for base in spent:
             if self._reader is not None and self._reader[0] == base:
                 self._reader[1].close()

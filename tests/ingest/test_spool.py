@@ -274,3 +274,19 @@ def test_a_checkpoint_that_fails_in_confirm_leaves_the_batch_unconfirmed(tmp_pat
         spool.rewind()
         assert_same(spool.read().readings, batch(0))  # written again, and handed on again
         monkeypatch.undo()
+
+
+def test_receive_stamps_outlive_the_segment_that_held_them(tmp_path):
+    """A message the broker sends again after its record was written and its segment deleted keeps
+    its first receive time: the stamps of deleted segments are kept beside the spool."""
+    spool = Spool(tmp_path, max_bytes=1024**2, segment_bytes=4096, checkpoint_interval_s=0)
+    spool.append(batch(0), {111: 1_764_000_000_000_000_001})
+    while len(spool._segments) < 3:   # roll past the first segment
+        spool.append(batch(100))
+    end = spool._end
+    spool.confirm(end, spool.pending_records)   # everything written: the first segments are deleted
+    assert not spool._segment_file(0).exists()
+    spool.close()
+    again = Spool(tmp_path, max_bytes=1024**2, segment_bytes=4096)
+    assert again.recent_stamps.get(111) == 1_764_000_000_000_000_001
+    again.close()
