@@ -34,7 +34,7 @@ def dask_client(scheduler: str, workers: int | None = None) -> Iterator[Any]:
                            ) from None
     if scheduler == "local":
         with LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+                          dashboard_address=":0") as cluster, Client(cluster) as client:
             yield client
     else:
         with Client(scheduler) as client:
