@@ -462,6 +462,12 @@ def open_spool(spool: SpoolSettings) -> Spool:
     return Spool(spool.path, spool.max_bytes, spool.segment_bytes, spool.fsync, spool.checkpoint_interval_s)
 
 
+def open_source(mqtt_settings: MqttSettings, metrics: IngestMetrics) -> MqttSource:
+    """The broker source, counting reconnects and messages on topics outside the subscription."""
+    return MqttSource(mqtt_settings, on_reconnect=metrics.reconnects.inc,
+                      on_outside=lambda pattern: metrics.outside_subscription.labels(pattern).inc())
+
+
 def open_dead_letters(ingest: IngestSettings) -> DeadLetterStore:
     """The dead-letter store at ``ingest.dead_letter_path`` with its size and age retention."""
     return DeadLetterStore(ingest.dead_letter_path, max_bytes=ingest.dead_letter_max_bytes,
@@ -511,8 +517,7 @@ def run_ingest(mqtt_settings: MqttSettings, store: StoreSettings, spool_settings
         dead_letters = resources.enter_context(open_dead_letters(ingest))
         writer = build_writer(store)
         resources.callback(writer.close)
-        source = MqttSource(mqtt_settings, on_reconnect=metrics.reconnects.inc,
-                            on_outside=lambda pattern: metrics.outside_subscription.labels(pattern).inc())
+        source = open_source(mqtt_settings, metrics)
         decoder = build_decoder(mqtt_settings, store, ingest, waveform_features, publish=source.publish)
         pipeline = Pipeline.configured(source, decoder, spool, writer, dead_letters, metrics, store, spool_settings)
         resources.enter_context(_stop_on_signals(stop))

@@ -35,7 +35,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from detectors import DetectorsConfig, Engine, Finding
 from ingest.metrics import IngestMetrics
-from ingest.pipeline import Pipeline, open_dead_letters, open_spool
+from ingest.pipeline import Pipeline, build_writer, open_dead_letters, open_source, open_spool
 from ingest.readings import Readings
 from service.checkpoints import SharedCheckpoints
 from service.leader import leadership_for
@@ -782,8 +782,6 @@ class Runtime:
 
     def _start_ingest(self) -> None:
         from ingest.broker import EmbeddedBroker, broker_answers
-        from ingest.pipeline import build_writer
-        from ingest.source import MqttSource
 
         s = self.settings
         mqtt = s.mqtt
@@ -792,8 +790,7 @@ class Runtime:
             mqtt = mqtt.model_copy(update={"protocol": "3.1.1"})
         self._spool = open_spool(s.spool)
         self._writer = build_writer(s.store)
-        source = MqttSource(mqtt, on_reconnect=self.metrics.ingest.reconnects.inc,
-                            on_outside=lambda pattern: self.metrics.ingest.outside_subscription.labels(pattern).inc())
+        source = open_source(mqtt, self.metrics.ingest)
         self.decoder = self.new_decoder(mqtt, publish=source.publish)
         self.source = source
         self.pipeline = Pipeline.configured(source, self.decoder, self._spool, self._writer, self.dead_letters,
