@@ -8,7 +8,8 @@ and the ingester stopping and starting again. At the end every published reading
 included: a duplicate would show as a second row), every bad message is dead-lettered, and the bytes
 waiting in memory never went past their budget.
 
-Short by default (60 s of faults); FAULTLINE_SOAK=1 runs ten minutes.
+Short by default (60 s of faults); FAULTLINE_SOAK=1 runs ten minutes; FAULTLINE_SOAK_SEED picks another
+random schedule.
 """
 
 import os
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 
 import orjson
 import pytest
@@ -73,7 +75,7 @@ class FlakySource(MqttSource):
 
 
 def test_soak_with_random_faults_stores_every_reading_once(own_mosquitto, tmp_path):
-    rng = random.Random(13)
+    rng = random.Random(int(os.environ.get("FAULTLINE_SOAK_SEED", "13")))  # another seed: another fault schedule
     client_id = "soak-faults"
     create_session(own_mosquitto.port, client_id)
     settings = MqttSettings(url=own_mosquitto.url, client_id=client_id, reconnect_min_s=0.1, reconnect_max_s=0.5,
@@ -97,7 +99,7 @@ def test_soak_with_random_faults_stores_every_reading_once(own_mosquitto, tmp_pa
                             write_linger_s=0.01).start()
         return pipeline, spool
 
-    published, bad = [], 0
+    published, maybe, bad = [], [], 0
     stop_publishing = threading.Event()
     may_publish, idle = threading.Event(), threading.Event()
     may_publish.set()
@@ -123,9 +125,12 @@ def test_soak_with_random_faults_stores_every_reading_once(own_mosquitto, tmp_pa
             try:
                 publish(own_mosquitto.port, batch, timeout=20)
             except (OSError, AssertionError):
-                time.sleep(0.5)  # the broker is restarting: the same batch again (device stamps overwrite)
-                k -= 200
+                # the broker did not acknowledge every message: some of this batch may have reached it.
+                # Resending them would make second messages (not ingest's to undo), so the batch is
+                # written off as "maybe published" and the stream goes on with new numbers.
+                maybe.extend(range(k - 200, k))
                 bad -= sum(1 for _, p in batch if p == b"{oops")
+                time.sleep(0.5)
                 continue
             published.extend(range(k - 200, k))
             time.sleep(0.05)
@@ -174,8 +179,15 @@ def test_soak_with_random_faults_stores_every_reading_once(own_mosquitto, tmp_pa
     finally:
         pipeline.stop(5.0)
         spool.close()
-    values = stored_values()
-    assert sorted(map(int, values)) == sorted(wanted), "a reading was lost or stored twice"
+    values = [int(v) for v in stored_values()]
+    counts = Counter(values)
+    may_be_stored = {k for k in maybe if k % 97 != 5 or k % 10 == 3}
+    twice = sorted(k for k, n in counts.items() if n > 1)
+    unexpected = sorted(set(counts) - wanted - may_be_stored)
+    missing = sorted(wanted - set(counts))
+    assert not (twice or unexpected or missing), (
+        f"stored twice: {twice[:20]} ({len(twice)}); never published: {unexpected[:20]} ({len(unexpected)}); "
+        f"lost: {missing[:20]} ({len(missing)}); faults {faults}; {len(maybe)} readings of failed publishes")
     assert dead.count("decode") >= bad
     assert peak_waiting[0] <= CAP + 4096
     assert flaky_dead.failures + flaky_store.failures > 0
