@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from detectors import DetectorsConfig, Engine, Finding
+from faultline.vocabulary import feature_sensor
 
 GRACE = timedelta(hours=2)
 # a finding of the faulty run and one of its healthy twin are the same event if they are on the same
@@ -124,7 +125,7 @@ def feed(engine: Engine, run: Any, step: timedelta = timedelta(hours=1)) -> list
     for (asset, _sensor), (t0, rate, blocks) in run.waveforms.items():
         prefix = engine.config.waveform_for(asset)
         for name, f in engine.block_features(asset, rate, blocks).items():
-            ids.append(np.full(len(t0), engine.stream_id(asset, f"{prefix.sensor}.{name}")))
+            ids.append(np.full(len(t0), engine.stream_id(asset, feature_sensor(prefix.sensor, name))))
             ts.append(t0)
             vals.append(f)
     s, t, v = np.concatenate(ids), np.concatenate(ts), np.concatenate(vals)

@@ -62,7 +62,7 @@ def test_the_quick_start_as_written(tmp_path, monkeypatch, own_mosquitto, own_in
     from service.cli import app
     from service.compose import build_service
     from service.settings import load_settings
-    from ticketing import ManualClock
+    from faultline.vocabulary import ManualClock
     from ticketing.sla import SlaTimeline
 
     commands = quickstart_commands()

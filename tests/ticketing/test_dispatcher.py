@@ -22,8 +22,8 @@ from aiosmtpd.smtp import AuthResult
 from tests.servers import free_port
 from tests.ticketing.conftest import T0, finding
 from ticketing import EscalationResponder, EscalationScheduler, FindingIntake, Lifecycle, ServiceDesk
-from ticketing.adapters import Backoff, Dispatcher
-from ticketing.clock import ManualClock
+from faultline.vocabulary import Backoff, ManualClock
+from ticketing.adapters import Dispatcher
 from ticketing.config import TicketingConfig, default_ticketing_config
 from ticketing.lifecycle import SYSTEM, config_deadlines
 from ticketing.store import WorkOrderStore

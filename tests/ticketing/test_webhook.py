@@ -12,8 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tests.ticketing.conftest import T0
-from ticketing.adapters import SIGNATURE_HEADER, Backoff, WebhookAdapter
-from ticketing.clock import ManualClock
+from faultline.vocabulary import Backoff, ManualClock
+from ticketing.adapters import SIGNATURE_HEADER, WebhookAdapter
 from ticketing.models import OrderEvent, WorkOrder
 from ticketing.store import WorkOrderStore
 
@@ -77,7 +77,7 @@ def event() -> OrderEvent:
 
 def adapter(url, store, sleeps, **options) -> WebhookAdapter:
     return WebhookAdapter(url, SECRET, store, sleep=sleeps.append, rng=random.Random(1), clock=ManualClock(T0),
-                          backoff=Backoff(first=1.0, cap=4.0), **options)
+                          backoff=Backoff(base=1.0, cap=4.0), **options)
 
 
 def test_delivers_signed_json_with_idempotency_key(receiver_with, store):
