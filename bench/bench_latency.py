@@ -41,8 +41,11 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.receivers import HttpReceiver
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -262,39 +265,7 @@ def role_peer(mqtt_port: int, influx_url: str, webhook: str, flush_s: float, pol
     client.loop_stop()
 
 
-# -- the receiver and the run ---------------------------------------------------------------------
-
-class Receiver:
-    """Webhooks on a free port: (wall time, path, JSON body) of each POST."""
-
-    def __init__(self):
-        from tests.servers import free_port
-
-        self.port = free_port()
-        self.got: list[tuple[float, str, dict]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.got.append((time.time(), self.path, json.loads(body)))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def url(self, leg: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{leg}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
+# -- the run (the webhook receiver is tests/receivers.py's) ----------------------------------------
 
 def fault_plan(streams: int, sensors: int, seconds: int, warmup: int, faults: int) -> list[tuple[int, int]]:
     """(second, asset) of each fault: evenly over the run after the warm-up, leaving 5 s to notice the last."""
@@ -321,7 +292,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
-def run_leg(leg: str, args, mqtt_port: int, influx_url: str | None, receiver: Receiver, workdir: Path) -> dict:
+def run_leg(leg: str, args, mqtt_port: int, influx_url: str | None, receiver: HttpReceiver, workdir: Path) -> dict:
     from tests.servers import free_port
 
     ctx = multiprocessing.get_context("spawn")
@@ -330,10 +301,10 @@ def run_leg(leg: str, args, mqtt_port: int, influx_url: str | None, receiver: Re
     metrics_port = free_port()
     if leg == "faultline":
         consumer = ctx.Process(target=role_faultline, name="faultline",
-                               args=(str(workdir / leg), mqtt_port, influx_url, receiver.url(leg), metrics_port,
+                               args=(str(workdir / leg), mqtt_port, influx_url, receiver.url_for(leg), metrics_port,
                                      ready, stop, usage))
     else:
-        consumer = ctx.Process(target=role_peer, name="peer", args=(mqtt_port, influx_url, receiver.url(leg),
+        consumer = ctx.Process(target=role_peer, name="peer", args=(mqtt_port, influx_url, receiver.url_for(leg),
                                                                     args.peer_flush, args.peer_poll, ready, stop, usage))
     publisher = ctx.Process(target=fleet, name="fleet", args=(mqtt_port, args.streams, args.sensors, args.seconds,
                                                               plan, args.payload, ready, out))
@@ -374,14 +345,15 @@ def run_leg(leg: str, args, mqtt_port: int, influx_url: str | None, receiver: Re
             "late_s": result["late_s"], "detected": detected, "cpu_s": cpu, "wall_s": wall}
 
 
-def _arrivals(receiver: Receiver, leg: str, started: dict[str, float]) -> dict[str, tuple[float, float | None]]:
+def _arrivals(receiver: HttpReceiver, leg: str, started: dict[str, float]) -> dict[str, tuple[float, float | None]]:
     """{asset: (webhook receive time, order opened_at or None)} of the first notice per faulty asset."""
     from datetime import datetime
 
     first: dict[str, tuple[float, float | None]] = {}
-    for at, path, body in list(receiver.got):
+    for at, path, _, raw in list(receiver.got):
         if path != f"/{leg}":
             continue
+        body = json.loads(raw)
         if "order" in body:
             if body.get("event") != "opened":
                 continue
@@ -433,6 +405,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.store == "sqlite" and "peer" in legs:
         parser.error("the peer writes to InfluxDB: use --store influxdb or --legs faultline")
 
+    from tests.receivers import HttpReceiver
     from tests.servers import InfluxDB, Mosquitto
 
     results = []
@@ -440,7 +413,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         workdir = Path(tmp)
         with Mosquitto(workdir / "mosquitto") as broker:
             influx = InfluxDB(workdir / "influxdb").start() if args.store == "influxdb" else None
-            receiver = Receiver()
+            receiver = HttpReceiver().up()
             try:
                 print(f"{args.streams:,} streams ({args.streams // args.sensors:,} assets × {args.sensors}) at 1 Hz "
                       f"for {args.seconds} s, {args.payload} messages at QoS 1; {min(args.faults, args.streams // args.sensors)} faults from "
@@ -450,7 +423,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                                            workdir))
                     report(results[-1], args)
             finally:
-                receiver.close()
+                receiver.down()
                 if influx is not None:
                     influx.close()
     ours = next((r for r in results if r["leg"] == "faultline" and r["delivered"]), None)

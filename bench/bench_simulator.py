@@ -30,7 +30,8 @@ from datetime import timedelta
 
 import yaml
 
-from simulators import Fleet, parse_duration, simulate_offline
+from faultline.vocabulary import parse_duration
+from simulators import Fleet, simulate_offline
 from simulators.output import write_fleet
 from simulators.physics import ISO_20816_ZONES, ORDERS, TYPE_PHYSICS
 from simulators.run import DEFAULT_START

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from ticketing.clock import ManualClock
+from faultline.vocabulary import ManualClock
 from ticketing.config import default_ticketing_config
 from ticketing.findings import FindingIn, FindingIntake
 from ticketing.store import WorkOrderStore

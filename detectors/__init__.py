@@ -16,13 +16,13 @@ batches and produces ``Finding``s.
 
 from detectors.adaptive import AdaptiveDrift, AdaptiveLevel
 from detectors.calibration import ALPHA, DATA_QUALITY_MODES, combine, rarity
-from detectors.config import ConfigHistory, ConfigVersion, DetectorsConfig, MultivariateConfig, parse_seconds
+from detectors.config import ConfigHistory, ConfigVersion, DetectorsConfig, MultivariateConfig
 from detectors.drift import Cusum, EnvelopeCusum, Ewma
 from detectors.engine import BatchResult, Engine, Finding, bearing_defect_features
 from detectors.health import NoData, OutOfRange, StuckSensor
 from detectors.multivariate import HotellingT2, IsolationForestDetector, LoadResidual, ShrunkMahalanobis
 from detectors.robust import RobustZ, SpikeBursts
-from detectors.rules import SEVERITIES, Alert, AlertRule
+from detectors.rules import Alert, AlertRule
 from detectors.streams import StreamingDetector
 from detectors.thresholds import IsoZones, StaticLimit, iso_zone
 from detectors.trend import TrendToLimit
@@ -34,8 +34,8 @@ __all__ = [
     "ALPHA", "AdaptiveDrift", "AdaptiveLevel", "DATA_QUALITY_MODES", "ShrunkMahalanobis", "combine", "rarity",
     "Alert", "AlertRule", "BEARING_MODES", "BatchResult", "BearingDiagnosis", "BearingGeometry", "ConfigHistory", "ConfigVersion", "Cusum", "EnvelopeCusum",
     "DetectorsConfig", "Engine", "Ewma", "Finding", "HotellingT2", "IsoZones", "IsolationForestDetector",
-    "LoadResidual", "MultivariateConfig", "NoData", "OutOfRange", "RobustZ", "SEVERITIES", "SpikeBursts", "StaticLimit",
+    "LoadResidual", "MultivariateConfig", "NoData", "OutOfRange", "RobustZ", "SpikeBursts", "StaticLimit",
     "StreamingDetector", "StuckSensor", "TrendToLimit", "band_energies", "bearing_defect_features", "bearing_frequencies",
     "block_features", "diagnose_bearing", "diagnose_record", "envelope_spectrum", "iso_zone", "line_thresholds",
-    "parse_seconds", "record_blocks",
+    "record_blocks",
 ]

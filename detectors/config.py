@@ -31,11 +31,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from faultline.vocabulary import Seconds, Severity
 
 from detectors.adaptive import AdaptiveDrift, AdaptiveLevel
 from detectors.drift import Cusum, EnvelopeCusum, Ewma
@@ -49,7 +50,7 @@ from detectors.trend import TrendToLimit
 
 __all__ = [
     "DETECTORS", "FAULT_MODES", "AssetConfig", "CheckConfig", "ConfigHistory", "ConfigVersion",
-    "DetectorsConfig", "MultivariateConfig", "RuleConfig", "WaveformConfig", "parse_seconds",
+    "DetectorsConfig", "MultivariateConfig", "RuleConfig", "WaveformConfig",
 ]
 
 DETECTORS: dict[str, type[StreamingDetector]] = {
@@ -65,30 +66,6 @@ FAULT_MODES = (
     "overheating", "high_vibration", "anomaly", "no_data", "out_of_range",
 )
 
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d|w)?\s*$")
-
-
-def parse_seconds(value: Any) -> float:
-    """``90``, ``"90s"``, ``"10m"``, ``"2h"``, ``"1d"``, ``"1d12h"`` → seconds.
-
-    >>> parse_seconds("1d12h"), parse_seconds(30), parse_seconds("10m")
-    (129600.0, 30.0, 600.0)
-    """
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if value < 0:
-            raise ValueError(f"duration must be >= 0, got {value}")
-        return float(value)
-    if isinstance(value, str):
-        parts = re.findall(r"(\d+(?:\.\d+)?)\s*(ms|min|s|m|h|d|w)", value)
-        if parts and re.fullmatch(r"(\s*\d+(?:\.\d+)?\s*(ms|min|s|m|h|d|w))+\s*", value):
-            return float(sum(float(n) * _UNITS[u] for n, u in parts))
-        m = _DURATION.match(value)
-        if m:
-            return float(m.group(1)) * _UNITS[m.group(2) or "s"]
-    raise ValueError(f"not a duration: {value!r} (use seconds or e.g. '90s', '10m', '2h', '1d')")
-
-
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -100,10 +77,10 @@ class RuleConfig(_Model):
     clear: float = Field(0.8, description="score below which an open alert may close (hysteresis)")
     n: int = Field(1, ge=1, le=64)
     m: int = Field(1, ge=1, le=64)
-    min_duration: float = 0.0
-    clear_after: float = 0.0
+    min_duration: Seconds = 0.0
+    clear_after: Seconds = 0.0
     latch: bool = False
-    severity_levels: dict[Literal["low", "medium", "high", "critical"], float] | None = None
+    severity_levels: dict[Severity, float] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -112,11 +89,6 @@ class RuleConfig(_Model):
             raise ValueError("a key read as true/false: YAML 1.1 turns `on`/`off`/`yes`/`no` into booleans; "
                              "the rule's levels are `alarm` and `clear`")
         return data
-
-    @field_validator("min_duration", "clear_after", mode="before")
-    @classmethod
-    def _seconds(cls, v: Any) -> float:
-        return parse_seconds(v)
 
     @model_validator(mode="after")
     def _buildable(self) -> "RuleConfig":
@@ -300,20 +272,15 @@ class DetectorsConfig(_Model):
     classes: dict[str, ClassConfig] = Field(default_factory=dict)
     assets: dict[str, AssetConfig] = Field(default_factory=dict)
     default_class: str = "default"
-    silence_after: float = Field(900.0, description="deadman: no stream is called silent sooner than this")
+    silence_after: Seconds = Field(900.0, description="deadman: no stream is called silent sooner than this")
     silence_intervals: float = Field(10.0, ge=1.0, description="deadman: a stream is silent after this many of "
                                      "its own usual intervals between readings (and at least silence_after)")
-    multivariate_every: float = Field(60.0, description="run multivariate checks on this much gathered data")
+    multivariate_every: Seconds = Field(60.0, description="run multivariate checks on this much gathered data")
 
     @field_validator("iso_20816_zones", mode="before")
     @classmethod
     def _group_keys(cls, v: Any) -> Any:
         return {str(k): g for k, g in v.items()} if isinstance(v, dict) else v
-
-    @field_validator("silence_after", "multivariate_every", mode="before")
-    @classmethod
-    def _seconds(cls, v: Any) -> float:
-        return parse_seconds(v)
 
     @model_validator(mode="after")
     def _consistent(self) -> "DetectorsConfig":

@@ -19,6 +19,8 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 from scipy import signal
 
+from faultline.vocabulary import StreamKey, feature_sensor
+
 from detectors.calibration import DATA_QUALITY_MODES, combine
 from detectors.config import CheckConfig, DetectorsConfig, MultivariateConfig
 from detectors.drift import Cusum, Ewma
@@ -411,7 +413,7 @@ class Engine:
     def __init__(self, config: DetectorsConfig, config_version: str | None = None):
         self.config = config
         self.config_version = config_version or f"sha-{config.digest()[:12]}"
-        self._streams: list[tuple[str, str]] = []
+        self._streams: list[StreamKey] = []
         self._ids: dict[tuple[str, str], int] = {}
         self._slots: dict[str, _Slot] = {}
         self._deadman = self._new_deadman(config)
@@ -432,13 +434,13 @@ class Engine:
     # --- streams -----------------------------------------------------------------------------
     def stream_id(self, asset: str, sensor: str) -> int:
         """The id of stream (asset, sensor), registering it and its checks on first sight."""
-        key = (asset, sensor)
+        key = StreamKey(asset, sensor)
         sid = self._ids.get(key)
         if sid is None:
             sid = self._ids[key] = len(self._streams)
             self._streams.append(key)
             for name, (check, extra) in self.config.checks_for(asset).items():
-                if check.sensor == sensor or (check.sensor == "*" and "." not in sensor):
+                if check.sensor == sensor or (check.sensor == "*" and not key.is_feature):
                     slot_key = _Slot.key(name, check, extra)
                     slot = self._slots.get(slot_key)
                     if slot is None:
@@ -460,7 +462,7 @@ class Engine:
     def stream_ids(self, pairs: Iterable[tuple[str, str]]) -> np.ndarray:
         return np.fromiter((self.stream_id(a, s) for a, s in pairs), dtype=np.int64)
 
-    def stream(self, stream_id: int) -> tuple[str, str]:
+    def stream(self, stream_id: int) -> StreamKey:
         """(asset, sensor) of a stream id."""
         return self._streams[stream_id]
 
@@ -695,7 +697,7 @@ class Engine:
         if not features:
             return BatchResult({}, np.zeros(0))
         sensor = self.config.waveform_for(asset).sensor
-        ids = [np.full(len(t0), self.stream_id(asset, f"{sensor}.{name}")) for name in features]
+        ids = [np.full(len(t0), self.stream_id(asset, feature_sensor(sensor, name))) for name in features]
         return self.process(np.concatenate(ids), np.tile(t0, len(features)), np.concatenate(list(features.values())))
 
     def block_features(self, asset: str, rate_hz: float, blocks: np.ndarray) -> dict[str, np.ndarray]:

@@ -23,11 +23,11 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from faultline.vocabulary import SEVERITIES
+
 from detectors.streams import Grid, StreamingDetector, check_batch, trailing, windows
 
-__all__ = ["SEVERITIES", "Alert", "AlertRule"]
-
-SEVERITIES = ("low", "medium", "high", "critical")
+__all__ = ["Alert", "AlertRule"]
 _IDLE, _PENDING, _ACTIVE, _CLEARING = 0, 1, 2, 3
 _NS_PER_S = 1_000_000_000
 

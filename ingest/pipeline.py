@@ -44,7 +44,8 @@ from ingest.settings import IngestSettings, MetricsSettings, MqttSettings, Spool
 from ingest.source import Delivery, MqttSource, message_key
 from ingest.spool import Spool, SpoolBatch, SpoolFull, SpoolRecordTooLarge
 from ingest.topics import TopicTemplate
-from ingest.writers import Backoff, FatalWriteError, RetryableWriteError, Writer
+from faultline.vocabulary import Backoff
+from ingest.writers import FatalWriteError, RetryableWriteError, Writer
 
 log = logging.getLogger(__name__)
 

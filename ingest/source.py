@@ -37,7 +37,7 @@ from paho.mqtt.properties import Properties
 
 from ingest.mqtt_client import Client
 from ingest.settings import MqttSettings
-from ingest.writers.backoff import Backoff
+from faultline.vocabulary import Backoff
 
 log = logging.getLogger(__name__)
 

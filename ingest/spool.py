@@ -35,8 +35,10 @@ import struct
 import threading
 import time
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import orjson
@@ -87,6 +89,23 @@ def encode_readings(readings: Readings, stamps: dict[int, int] | None = None) ->
         parts.append(struct.pack("<I", len(stamps)))
         parts.append(np.array(list(stamps.items()), dtype="<u8").tobytes())
     return b"".join(parts)
+
+
+def _records(f: BinaryIO, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+    """(offset just after it, body) of each whole record of an open segment from ``start`` to ``end``,
+    stopping early at the first record that is torn or damaged."""
+    f.seek(start)
+    at = start
+    while at < end:
+        head = f.read(_FRAME.size)
+        if len(head) < _FRAME.size:
+            return
+        length, crc = _FRAME.unpack(head)
+        body = f.read(length) if length < _MAX_RECORD else b""
+        if len(body) < length or length >= _MAX_RECORD or zlib.crc32(body) != crc:
+            return
+        at += _FRAME.size + length
+        yield at, body
 
 
 def _stamps_of(body: bytes | memoryview) -> dict[int, int]:
@@ -220,20 +239,10 @@ class Spool:
     def _scan(self, file: Path, start: int, last: bool) -> tuple[int, int]:
         """Check every record from ``start``; truncate a torn tail. Returns (good end, records)."""
         size = file.stat().st_size
-        records = 0
-        at = start
+        records, at = 0, start
         with open(file, "rb") as f:
-            f.seek(at)
-            while at < size:
-                head = f.read(_FRAME.size)
-                if len(head) < _FRAME.size:
-                    break
-                length, crc = _FRAME.unpack(head)
-                body = f.read(length) if length < _MAX_RECORD else b""
-                if len(body) < length or length >= _MAX_RECORD or zlib.crc32(body) != crc:
-                    break
-                at += _FRAME.size + length
-                records += 1
+            for after, body in _records(f, start, size):
+                records, at = records + 1, after
                 self.recent_stamps.update(_stamps_of(body))
         if at < size:
             if last:
@@ -249,17 +258,8 @@ class Spool:
     def _collect_stamps(self, file: Path, end: int) -> None:
         """Receive stamps of the whole records before ``end`` (written ones a broker may still resend)."""
         with open(file, "rb") as f:
-            at = 0
-            while at < end:
-                head = f.read(_FRAME.size)
-                if len(head) < _FRAME.size:
-                    return
-                length, crc = _FRAME.unpack(head)
-                body = f.read(length) if length < _MAX_RECORD else b""
-                if len(body) < length or zlib.crc32(body) != crc:
-                    return
+            for _, body in _records(f, 0, end):
                 self.recent_stamps.update(_stamps_of(body))
-                at += _FRAME.size + length
 
     def _remember(self, stamps: dict[int, int]) -> None:
         with self._lock:

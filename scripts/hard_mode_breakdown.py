@@ -21,7 +21,8 @@ import numpy as np
 from detectors import Engine
 from service.commands.detect import DEFAULT_CONFIG, load_detectors_config
 from service.evaluate import TWIN_TOLERANCE, episodes, feed, fleet_config, healthy_twin, score
-from simulators import Fleet, parse_duration, physics, simulate_offline
+from faultline.vocabulary import parse_duration
+from simulators import Fleet, physics, simulate_offline
 from simulators.run import _HARD_REGIME, _REGIME, NS, rng_stream
 
 ROOT = Path(__file__).resolve().parents[1]

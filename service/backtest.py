@@ -19,24 +19,13 @@ from typing import Any
 import numpy as np
 
 from detectors import DetectorsConfig, Engine, Finding
+from faultline.vocabulary import ManualClock
 from service.runtime import finding_in
 from ticketing import FindingIntake, TicketingConfig, WorkOrderStore
 
 HOUR_NS = 3600 * 10**9
 
 log = logging.getLogger(__name__)
-
-class _SimClock:
-    """The intake's clock during a replay: set to each finding's time, never backwards."""
-
-    def __init__(self, at: datetime):
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
-
-    def move_to(self, at: datetime) -> None:
-        self.at = max(self.at, at)
 
 
 def load_history(reader, start_ns: int, end_ns: int) -> tuple[list[tuple], dict[str, str]]:
@@ -89,10 +78,11 @@ def orders_of(findings: list[Finding], ticketing: TicketingConfig, sites: dict[s
     with tempfile.TemporaryDirectory(prefix="faultline-backtest-") as tmp:
         store = WorkOrderStore(f"sqlite:///{Path(tmp) / 'orders.sqlite'}")
         try:
-            clock = _SimClock(_when(active[0]))
+            active.sort(key=_when)
+            clock = ManualClock(_when(active[0]))  # the intake's clock follows the findings' times
             intake = FindingIntake.from_config(ticketing, store, clock)
-            for f in sorted(active, key=_when):
-                clock.move_to(_when(f))
+            for f in active:
+                clock.set(_when(f))
                 intake.receive(finding_in(f, f.site or sites.get(f.asset) or "default"))
             orders = store.orders()
         finally:

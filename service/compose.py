@@ -17,7 +17,7 @@ from service.crossref import reference_problems
 from service.preventive import preventive_scheduler
 from service.runtime import Runtime
 from service.settings import ConfigError, Settings, default_detectors_config, shipped_ticketing_config
-from ticketing.clock import Clock
+from faultline.vocabulary import Clock
 from ticketing.preventive import PreventiveScheduler
 
 

@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from detectors import DetectorsConfig, Engine, Finding
+from faultline.vocabulary import SEVERITIES, feature_sensor
 
 GRACE = timedelta(hours=2)
 # a finding of the faulty run and one of its healthy twin are the same event if they are on the same
@@ -124,7 +125,7 @@ def feed(engine: Engine, run: Any, step: timedelta = timedelta(hours=1)) -> list
     for (asset, _sensor), (t0, rate, blocks) in run.waveforms.items():
         prefix = engine.config.waveform_for(asset)
         for name, f in engine.block_features(asset, rate, blocks).items():
-            ids.append(np.full(len(t0), engine.stream_id(asset, f"{prefix.sensor}.{name}")))
+            ids.append(np.full(len(t0), engine.stream_id(asset, feature_sensor(prefix.sensor, name))))
             ts.append(t0)
             vals.append(f)
     s, t, v = np.concatenate(ids), np.concatenate(ts), np.concatenate(vals)
@@ -141,13 +142,10 @@ def episodes(findings: list[Finding]) -> list[Episode]:
     for f in findings:
         key = (f.asset, f.sensor, f.rule, f.started_at)
         old = by_key.get(key)
-        sev = f.severity if old is None else max(old.severity, f.severity, key=_SEV.index)
+        sev = f.severity if old is None else max(old.severity, f.severity, key=SEVERITIES.index)
         by_key[key] = Episode(f.asset, f.sensor, f.rule, f.fault_mode, sev, f.started_at,
                               f.ended_at or (old.ended_at if old else None), _finding_is_data_quality(f))
     return sorted(by_key.values(), key=lambda e: e.started_at)
-
-
-_SEV = ["low", "medium", "high", "critical"]
 
 
 def score(eps: list[Episode], labels: list[Any], assets: dict[str, Any], end: datetime,

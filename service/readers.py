@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from faultline.vocabulary import feature_sensor
 from ingest.settings import StoreSettings
 
 WAVEFORM = "waveform"
@@ -47,7 +48,7 @@ class ReadingsReader(Protocol):
 
 
 def _series(site, asset, sensor, measurement, field) -> Series:
-    name = f"{sensor}.{field}" if measurement == WAVEFORM else sensor
+    name = feature_sensor(sensor, field) if measurement == WAVEFORM else sensor
     return Series(site, asset, name, measurement, field, sensor)
 
 

@@ -34,6 +34,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from detectors import DetectorsConfig, Engine, Finding
+from faultline.vocabulary import Clock, SystemClock, feature_sensor
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import Pipeline, build_writer, open_dead_letters, open_source, open_spool
 from ingest.readings import Readings
@@ -46,12 +47,11 @@ from service.tokens import TokenStore
 from service.versions import DetectorVersions, current_version, log_fresh
 from service.waveforms import waveform_features
 from ticketing import (EscalationResponder, EscalationScheduler, FindingIn, FindingIntake, Lifecycle,
-                       OrderEvent, ServiceDesk, Status, SystemClock, TicketingConfig, WorkOrderStore)
+                       OrderEvent, ServiceDesk, Status, TicketingConfig, WorkOrderStore)
 from ticketing.attachments import Attachments, FolderBlobs
 from ticketing.report import report_pdf
 from ticketing.s3 import S3Blobs
 from ticketing.adapters import Dispatcher
-from ticketing.clock import Clock
 from ticketing.responders import fired_steps
 
 log = logging.getLogger(__name__)
@@ -191,7 +191,7 @@ def readings_arrays(engine: Engine, readings: Readings, sites: dict[str, str], m
         if not asset or not sensor:
             continue
         if key.measurement == WAVEFORM:
-            sensor = f"{sensor}.{key.field}"
+            sensor = feature_sensor(sensor, key.field)
         elif key.measurement != measurement:
             continue
         ids[i] = engine.stream_id(asset, sensor)

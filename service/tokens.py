@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from service.state import ServiceDb
-from ticketing.clock import Clock, SystemClock
+from faultline.vocabulary import Clock, SystemClock
 from ticketing.roles import Role, parse_role
 
 PREFIX = "flt_"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from detectors import DetectorsConfig, Engine
 from service.state import ServiceDb
-from ticketing.clock import Clock
+from faultline.vocabulary import Clock
 
 if TYPE_CHECKING:  # the runtime imports this module
     from service.runtime import Detection

@@ -38,7 +38,7 @@ same seed and fleet give identical readings and labels, and adding an asset chan
 
 from simulators.faults import Label, severity
 from simulators.fleet import (ASSET_TYPES, EQUIPMENT_FAULTS, GATEWAY_FAULTS, SENSOR_FAULTS, Asset,
-                              BearingGeometry, Fleet, FleetError, HardMode, Seeds, parse_duration)
+                              BearingGeometry, Fleet, FleetError, HardMode, Seeds)
 from simulators.output import read_labels, write_fleet, write_labels, write_run
 from simulators.physics import ISO_20816_ZONES
 from simulators.publish import BrokerError, MqttPublisher, PublishReport, publish_run
@@ -49,6 +49,6 @@ __all__ = [
     "ASSET_TYPES", "EQUIPMENT_FAULTS", "GATEWAY_FAULTS", "ISO_20816_ZONES", "MODES", "SENSOR_FAULTS",
     "Asset", "AssetTable", "BearingGeometry", "BrokerError", "Fleet", "FleetError", "HardMode", "Label", "Seeds",
     "MqttPublisher", "PublishReport", "ReplayError", "SimulationRun",
-    "iter_assets", "parse_duration", "publish_run", "read_labels", "read_recording", "recording_messages",
+    "iter_assets", "publish_run", "read_labels", "read_recording", "recording_messages",
     "severity", "simulate_offline", "write_fleet", "write_labels", "write_run",
 ]

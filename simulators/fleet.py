@@ -8,7 +8,6 @@ of the run* (``onset: 3d``), so one fleet file serves any ``--start``.
 from __future__ import annotations
 
 import math
-import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
@@ -16,10 +15,12 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from faultline.vocabulary import Duration, parse_duration  # Duration is signed (a clock skew)
+
 __all__ = [
     "ASSET_TYPES", "EQUIPMENT_FAULTS", "SENSOR_FAULTS", "GATEWAY_FAULTS", "SCALAR_SENSORS",
     "Asset", "BearingGeometry", "DutyCycle", "EquipmentFault", "Fleet", "FleetError", "Gateway",
-    "GatewayFault", "HardMode", "RandomFaults", "Seeds", "SensorFault", "Waveform", "parse_duration",
+    "GatewayFault", "HardMode", "RandomFaults", "Seeds", "SensorFault", "Waveform",
 ]
 
 ASSET_TYPES = ("centrifugal_pump", "electric_motor", "fan")
@@ -29,31 +30,9 @@ EQUIPMENT_FAULTS = ("imbalance", "misalignment", "bearing_outer_race", "bearing_
 SENSOR_FAULTS = ("stuck_sensor", "dropout", "spike", "drift")
 GATEWAY_FAULTS = ("offline", "duplicate", "out_of_order", "clock_skew", "malformed")
 
-_UNITS = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-
 
 class FleetError(ValueError):
     """Raised when a fleet file cannot be read or does not validate; the message names the key."""
-
-
-def parse_duration(value: object) -> timedelta:
-    """Parse ``90m``, ``2h``, ``7d``, ``1d12h``, ``250ms``, ``-5s`` or a number of seconds into a timedelta.
-
-    >>> parse_duration("1d12h")
-    datetime.timedelta(days=1, seconds=43200)
-    """
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return timedelta(seconds=float(value))
-    text = str(value).strip()
-    sign = -1.0 if text.startswith("-") else 1.0
-    body = text.lstrip("+-")
-    parts = _PART.findall(body)
-    if not body or "".join(n + u for n, u in parts) != body:
-        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 90m, 2h, 7d, 1d12h)")
-    return timedelta(seconds=sign * sum(float(n) * _UNITS[u] for n, u in parts))
 
 
 def _not_negative(value: timedelta) -> timedelta:
@@ -68,7 +47,6 @@ def _positive(value: timedelta) -> timedelta:
     return value
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]  # signed (a clock skew)
 Offset = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_not_negative)]  # since the start
 Span = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
 

@@ -62,12 +62,12 @@ def test_the_quick_start_as_written(tmp_path, monkeypatch, own_mosquitto, own_in
     from service.cli import app
     from service.compose import build_service
     from service.settings import load_settings
-    from ticketing import ManualClock
+    from faultline.vocabulary import ManualClock
     from ticketing.sla import SlaTimeline
 
     commands = quickstart_commands()
     assert [c[0] for c in commands] == ["check-config", "run", "tokens", "simulate"]
-    receiver = IdempotentReceiver(free_port())
+    receiver = IdempotentReceiver()
     receiver.up()
     inbox = Inbox()
     smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
@@ -126,7 +126,7 @@ def test_the_quick_start_as_written(tmp_path, monkeypatch, own_mosquitto, own_in
 
             # a signed webhook and an e-mail
             def events():
-                return [json.loads(body)["event"] for _, body in receiver.requests]
+                return [json.loads(body)["event"] for *_, body in receiver.got]
 
             wait_for(lambda: "opened" in events() and inbox.messages, 30, "the opened webhook and e-mail")
             [(to, message, _)] = inbox.messages
@@ -168,7 +168,7 @@ def test_the_quick_start_as_written(tmp_path, monkeypatch, own_mosquitto, own_in
             assert client.get("/api/v1/assets/P-101", headers=h).json()["status"] == "ok"
             assert [o["status"] for o in client.get("/api/v1/work-orders", headers=h).json()] == ["resolved"]
             assert {n["status"] for n in client.get("/api/v1/notifications", headers=h).json()} == {"delivered"}
-            assert len(receiver.applied) == len(receiver.requests)   # nothing delivered twice
+            assert len(receiver.applied) == len(receiver.got)   # nothing delivered twice
             print(f"quick start: {len(orders)} work order(s) for {len(faults)} injected fault(s); webhooks "
                   f"{events()}; e-mails {[m['Subject'] for _, m, _ in inbox.messages]}")
     finally:

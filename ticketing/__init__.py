@@ -1,15 +1,14 @@
 """Work orders with SLA deadlines that engineers can act on.
 
 SLA half: business calendars, SLA policies and clocks, escalation, roles, the ``ticketing:``
-configuration section and the clocks SLA code takes. Work-order half: the `WorkOrder` model, its
+configuration section. (Clocks and severities are shared vocabulary: `faultline.vocabulary`.) Work-order half: the `WorkOrder` model, its
 lifecycle (`Lifecycle`, `ServiceDesk`), the intake of findings (`FindingIntake`), assignment, the
 store (`WorkOrderStore`, SQLite or PostgreSQL) with its hash-chained audit log, adapters (webhook,
 e-mail; ``ticketing.adapters``) and KPIs.
 """
 
 from ticketing.calendar import AlwaysOpen, BusinessCalendar, Calendar, parse_span
-from ticketing.clock import Clock, FixedClock, ManualClock, NaiveDatetimeError, SystemClock
-from ticketing.config import Criticality, Severity, TicketingConfig, UnknownName, default_ticketing_config
+from ticketing.config import Criticality, TicketingConfig, UnknownName, default_ticketing_config
 from ticketing.escalation import EscalationAction, EscalationScheduler, due_escalations, next_escalation
 from ticketing.roles import Action, PermissionDenied, PermissionMatrix, Role, check
 from ticketing.assignment import Assigner
@@ -24,10 +23,9 @@ from ticketing.store import DuplicateOpenOrder, OrderNotFound, StoreError, WorkO
 from ticketing.sla import Deadlines, EscalationStep, Hold, SlaClock, SlaPolicy, SlaStatus, SlaTimeline, TargetStatus
 
 __all__ = [
-    "Action", "AlwaysOpen", "BusinessCalendar", "Calendar", "Clock", "Criticality", "Deadlines", "EscalationAction",
-    "EscalationScheduler", "EscalationStep", "FixedClock", "Hold", "ManualClock", "NaiveDatetimeError",
-    "PermissionDenied", "PermissionMatrix", "Role", "Severity", "SlaClock", "SlaPolicy", "SlaStatus", "SlaTimeline",
-    "SystemClock", "TargetStatus", "TicketingConfig", "UnknownName", "check", "default_ticketing_config",
+    "Action", "AlwaysOpen", "BusinessCalendar", "Calendar", "Criticality", "Deadlines", "EscalationAction",
+    "EscalationScheduler", "EscalationStep", "Hold", "PermissionDenied", "PermissionMatrix", "Role", "SlaClock", "SlaPolicy", "SlaStatus", "SlaTimeline",
+    "TargetStatus", "TicketingConfig", "UnknownName", "check", "default_ticketing_config",
     "due_escalations", "next_escalation", "parse_span",
     # work orders
     "Actor", "Assigner", "AuditBreak", "AuditEntry", "ChecklistItem", "Comment", "DuplicateOpenOrder",

@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ticketing.clock import require_aware
+from faultline.vocabulary import require_aware
 
 #: A working window as offsets from local midnight: ``(08:00, 17:00)`` is
 #: ``(timedelta(hours=8), timedelta(hours=17))``; the end may be 24:00.

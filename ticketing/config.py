@@ -23,19 +23,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from ticketing.calendar import WEEKDAYS, AlwaysOpen, BusinessCalendar, Calendar, parse_span, zone
-from ticketing.clock import Duration
+from faultline.vocabulary import Duration, Severity
 from ticketing.models import PRIORITIES, ServiceType
 from ticketing.roles import PermissionMatrix, Role
 from ticketing.sla import EscalationStep, SlaClock, SlaPolicy, unique_steps
-
-
-class Severity(StrEnum):
-    """How bad a finding is, from the detectors: ``low`` < ``medium`` < ``high`` < ``critical``."""
-
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
 
 
 class Criticality(StrEnum):
@@ -504,7 +495,7 @@ def default_ticketing_config(env: Mapping[str, str] | None = None) -> TicketingC
 
 
 __all__ = [
-    "AssignmentSettings", "Criticality", "EngineerSettings", "HolidaySettings", "Severity", "SiteSettings",
+    "AssignmentSettings", "Criticality", "EngineerSettings", "HolidaySettings", "SiteSettings",
     "DEFAULT_NOTIFICATION_EVENTS", "MailRule", "NOTIFICATION_EVENTS", "SmtpSettings", "WebhookSettings",
     "TicketingConfig", "UnknownName", "default_config_path", "default_ticketing_config", "expand_env",
     "parse_ticketing_section",

@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ticketing.clock import Clock, require_aware
+from faultline.vocabulary import Clock, require_aware
 from ticketing.roles import Role
 from ticketing.sla import EscalationStep, SlaClock, Timeline, met_at
 
@@ -107,7 +107,7 @@ class EscalationScheduler:
     --------
     >>> from datetime import timedelta
     >>> from ticketing.calendar import AlwaysOpen
-    >>> from ticketing.clock import ManualClock
+    >>> from faultline.vocabulary import ManualClock
     >>> from ticketing.sla import SlaPolicy, SlaTimeline
     >>> policy = SlaPolicy(name="e", service_type="emergency_repair", priorities=("P1",), response="15m",
     ...                    calendar="24x7", escalation=[{"at": 1.0, "of": "response", "action": "notify_manager"}])

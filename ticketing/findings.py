@@ -22,14 +22,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ticketing.clock import Clock, require_aware
-from ticketing.config import Severity
+from faultline.vocabulary import SEVERITIES, Clock, require_aware
 from ticketing.lifecycle import (SYSTEM, DeadlinesOf, Lifecycle, Notifier, Retype, config_deadlines, config_retype,
                                  with_deadlines)
 from ticketing.models import ChecklistItem, Evidence, OrderEvent, ServiceType, Status, WorkOrder, more_urgent
 from ticketing.store import DuplicateOpenOrder, StoreError
 
-SEVERITIES = tuple(s.value for s in Severity)
 _ATTEMPTS = 5
 
 

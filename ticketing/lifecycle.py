@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from ticketing.attachments import check_attachment
-from ticketing.clock import Clock
+from faultline.vocabulary import Clock
 from ticketing.models import (PRIORITIES, Attachment, ChecklistItem, Comment, EscalationRecord, Feedback, HoldPeriod,
                               HoldReason, OrderEvent, Outcome, Part, ServiceType, Status, WorkOrder)
 from ticketing.roles import DEFAULT_PERMISSIONS, Action, PermissionDenied, PermissionMatrix

@@ -17,7 +17,7 @@ unresolved order from a finding, the schedule leaves a comment on that order ("p
 do it with this job") instead, and the resolution of that order counts as the schedule's completion.
 
 `PreventiveScheduler.tick` is what the service runs every ``check_every_s``; tests call it after
-moving a `ticketing.ManualClock`.
+moving a `faultline.vocabulary.ManualClock`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Literal, Protocol
 import numpy as np
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from ticketing.clock import Clock, Duration
+from faultline.vocabulary import Clock, Duration
 from ticketing.lifecycle import SYSTEM, DeadlinesOf, with_deadlines
 from ticketing.models import PRIORITIES, ChecklistItem, Comment, OrderEvent, ServiceType, Status, WorkOrder
 from ticketing.store import DuplicateOpenOrder

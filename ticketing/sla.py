@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ticketing.calendar import Calendar
-from ticketing.clock import Duration, require_aware
+from faultline.vocabulary import Duration, require_aware
 from ticketing.models import PRIORITIES, ServiceType
 from ticketing.roles import Role
 

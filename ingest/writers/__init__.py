@@ -1,23 +1,23 @@
 """Time-series writers: InfluxDB v1 and v2 APIs over line protocol, and the embedded SQLite store.
 
 Every writer has ``write(readings) -> WriteResult`` and ``close()`` (the `Writer` protocol) and
-signals failure with `RetryableWriteError` (try the same batch again later, after `Backoff`) or
+signals failure with `RetryableWriteError` (try the same batch again later, after a
+`faultline.vocabulary.Backoff`) or
 `FatalWriteError` (stop writing; an operator must fix credentials or configuration).
 
 The InfluxDB writers are imported on first use: ``influxdb-client`` and ``httpx`` take a few tenths
-of a second to import, which a process that only needs `Backoff` or the SQLite store should not pay.
+of a second to import, which a process that only needs the SQLite store should not pay.
 """
 
 from importlib import import_module
 
-from ingest.writers.backoff import Backoff
 from ingest.writers.base import EncodedBatch, LineProtocolWriter, RejectedLine, Writer, WriteResult
 from ingest.writers.errors import FatalWriteError, RetryableWriteError, WriteError
 from ingest.writers.sqlite import SqliteStore
 
 _LAZY = {"InfluxV1Writer": "ingest.writers.influx_v1", "InfluxV2Writer": "ingest.writers.influx_v2"}
 
-__all__ = ["Backoff", "EncodedBatch", "FatalWriteError", "InfluxV1Writer", "InfluxV2Writer", "LineProtocolWriter",
+__all__ = ["EncodedBatch", "FatalWriteError", "InfluxV1Writer", "InfluxV2Writer", "LineProtocolWriter",
            "RejectedLine", "RetryableWriteError", "SqliteStore", "WriteError", "WriteResult", "Writer"]
 
 

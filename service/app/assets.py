@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException
 
+from faultline.vocabulary import SEVERITIES
 from service.app.deps import DetectionDep, OrdersDep, Reader, TicketingDep
 from service.app.schemas import AssetOut, LatestReading
 from service.runtime import Detection
@@ -13,7 +14,6 @@ from ticketing import TicketingConfig, WorkOrderStore
 from ticketing.models import Status
 
 router = APIRouter(prefix="/api/v1/assets", tags=["assets"])
-_SEVERITY = ("low", "medium", "high", "critical")
 
 
 def asset_list(det: Detection, orders: WorkOrderStore, ticketing: TicketingConfig) -> list[AssetOut]:
@@ -29,7 +29,7 @@ def asset_list(det: Detection, orders: WorkOrderStore, ticketing: TicketingConfi
     out = []
     for name in sorted(names):
         severities = [f["severity"] for f in active if f["asset"] == name]
-        worst = max(severities, key=_SEVERITY.index) if severities else None
+        worst = max(severities, key=SEVERITIES.index) if severities else None
         readings = sorted((LatestReading(sensor=s, ts=datetime.fromtimestamp(x.ts_ns / 1e9, tz=UTC), value=x.value)
                            for (a, s), x in latest.items() if a == name), key=lambda r: r.sensor)
         site = next((x.site for (a, _), x in latest.items() if a == name and x.site), None)

@@ -15,7 +15,8 @@ from service.runtime import Detection, EventBus, Runtime, ServiceMetrics
 from service.state import ServiceDb
 from service.tokens import ApiToken, TokenStore
 from service.versions import DetectorVersions
-from ticketing import Clock, ServiceDesk, TicketingConfig, WorkOrderStore
+from faultline.vocabulary import Clock
+from ticketing import ServiceDesk, TicketingConfig, WorkOrderStore
 
 #: What ``/readyz`` asks: each check's name and whether it passes.
 Readiness = Callable[[], dict[str, bool]]

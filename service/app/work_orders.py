@@ -15,7 +15,8 @@ from fastapi import APIRouter, HTTPException
 from service.app.deps import ClockDep, DeskDep, OrdersDep, Reader, TicketingDep
 from service.app.errors import CONFLICT, Id
 from service.app.schemas import ActionIn, AuditEntryOut, WorkOrderOut
-from ticketing import (Actor, Clock, InvalidTransition, OrderNotFound, PermissionDenied, Status, StoreError,
+from faultline.vocabulary import Clock
+from ticketing import (Actor, InvalidTransition, OrderNotFound, PermissionDenied, Status, StoreError,
                        TicketingConfig, WorkOrderStore)
 from ticketing.models import WorkOrder
 

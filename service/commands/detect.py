@@ -150,7 +150,8 @@ def evaluate(
 
     from service.evaluate import evaluate as run_evaluation
     from service.evaluate import pooled
-    from simulators import Fleet, FleetError, parse_duration
+    from faultline.vocabulary import parse_duration
+    from simulators import Fleet, FleetError
 
     if mode is not None and mode not in ("easy", "hard"):
         typer.echo(f"--mode {mode!r}: use easy or hard", err=True)

@@ -179,7 +179,7 @@ def _token_store(config: Optional[Path]):
 
 
 def _expiry(expires: Optional[str], now):
-    from ticketing.clock import parse_duration
+    from faultline.vocabulary import parse_duration
 
     if expires is None:
         return None

@@ -32,7 +32,7 @@ def _start(text: str | None) -> datetime:
 
 
 def _duration(option: str, text: str):
-    from simulators import parse_duration
+    from faultline.vocabulary import parse_duration
 
     try:
         value = parse_duration(text)

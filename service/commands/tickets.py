@@ -274,7 +274,7 @@ def act(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
 ) -> None:
     """Take one lifecycle step on an order; refusals (wrong status, role not allowed) exit 1 saying why."""
-    from ticketing.clock import SystemClock
+    from faultline.vocabulary import SystemClock
     from ticketing.lifecycle import Actor, InvalidTransition, Lifecycle, ServiceDesk
     from ticketing.roles import PermissionDenied
     from ticketing.store import OrderNotFound

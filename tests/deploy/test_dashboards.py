@@ -153,7 +153,7 @@ def test_every_sql_query_runs_against_postgresql_holding_work_orders(postgresql)
     import sqlalchemy
 
     from tests.ticketing.conftest import finding, fresh_postgresql_url
-    from ticketing.clock import ManualClock
+    from faultline.vocabulary import ManualClock
     from ticketing.config import TicketingConfig, default_ticketing_config
     from ticketing.findings import FindingIntake
     from ticketing.store import WorkOrderStore

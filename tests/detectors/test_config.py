@@ -9,7 +9,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from detectors import ConfigHistory, DetectorsConfig, parse_seconds
+from detectors import ConfigHistory, DetectorsConfig
+from faultline.vocabulary import parse_seconds
 
 SAMPLE = Path(__file__).resolve().parents[2] / "config" / "detectors.yaml"
 

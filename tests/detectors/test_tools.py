@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -13,7 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from service.cli import app
-from service.evaluate import Episode, score
+from service.evaluate import score
+from tests.labels import FakeAsset, FakeLabel, day, ep
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -99,34 +99,6 @@ def test_bad_detector_config_names_the_key(tmp_path):
 
 # --- evaluation -----------------------------------------------------------------------------------
 
-@dataclass
-class FakeLabel:
-    asset: str | None
-    sensors: tuple
-    fault_mode: str
-    kind: str
-    onset: datetime
-    failure: datetime | None
-    end: datetime | None
-    gateway: str | None = None
-
-
-@dataclass
-class FakeAsset:
-    gateway: str | None
-
-
-T0 = datetime(2026, 1, 5, tzinfo=timezone.utc)
-
-
-def day(d: float) -> datetime:
-    return T0 + timedelta(days=d)
-
-
-def ep(asset, sensor, start, mode="high_vibration"):
-    return Episode(asset, sensor, "rule", mode, "low", day(start), None)
-
-
 def test_matching_rules_of_the_evaluation():
     labels = [FakeLabel("A", ("vibration_rms",), "imbalance", "equipment", day(2), day(12), None),
               FakeLabel("B", ("vibration_rms",), "looseness", "equipment", day(4), day(8), None),
@@ -134,12 +106,13 @@ def test_matching_rules_of_the_evaluation():
               FakeLabel(None, ("bearing_temp",), "offline", "gateway", day(3), None, day(3.1), gateway="g"),
               FakeLabel(None, ("bearing_temp",), "duplicate", "gateway", day(1), None, day(13), gateway="g")]
     assets = {"A": FakeAsset("g"), "B": FakeAsset(None), "C": FakeAsset(None), "D": FakeAsset(None)}
-    eps = [ep("A", "accel.rms", 4.5), ep("A", "vibration_rms", 13),          # detection; after failure: true
-           ep("B", "bearing_temp", 3.9),                                      # before onset: false alarm
-           ep("B", "motor_current", 5, mode="no_data"),                       # data quality: no detection, no label
+    hot = "high_vibration"
+    eps = [ep("A", "accel.rms", 4.5, hot), ep("A", "vibration_rms", 13, hot),  # detection; after failure: true
+           ep("B", "bearing_temp", 3.9, hot),                                  # before onset: false alarm
+           ep("B", "motor_current", 5, mode="no_data"),                        # data quality: no detection, no label
            ep("C", "bearing_temp", 5.5, mode="stuck_sensor"),
-           ep("A", "motor_current", 3.05, mode="no_data"),                    # the gateway was offline
-           ep("D", "vibration_rms", 7)]                                       # no fault on D: false alarm
+           ep("A", "motor_current", 3.05, mode="no_data"),                     # the gateway was offline
+           ep("D", "vibration_rms", 7, hot)]                                   # no fault on D: false alarm
     r = score(eps, labels, assets, day(14), timedelta(days=14))
     o = r["overall"]
     assert o["recall"] == 0.5                                                 # A found, B missed

@@ -18,7 +18,8 @@ from ingest.pipeline import Pipeline
 from ingest.settings import MqttSettings
 from ingest.source import MqttSource
 from ingest.spool import Spool
-from ingest.writers import Backoff, SqliteStore
+from faultline.vocabulary import Backoff
+from ingest.writers import SqliteStore
 from tests.ingest.publishing import create_session, publish, wait_for
 
 pytestmark = pytest.mark.servers

@@ -14,7 +14,8 @@ from ingest.readings import Readings, SeriesKey
 from ingest.pipeline import Pipeline
 from ingest.source import Delivery
 from ingest.spool import Spool, encode_readings
-from ingest.writers import Backoff, FatalWriteError, RejectedLine, RetryableWriteError, WriteResult
+from faultline.vocabulary import Backoff
+from ingest.writers import FatalWriteError, RejectedLine, RetryableWriteError, WriteResult
 from tests.ingest.publishing import wait_for
 
 

@@ -31,7 +31,8 @@ from ingest.pipeline import Pipeline
 from ingest.settings import MqttSettings
 from ingest.source import MqttSource
 from ingest.spool import Spool
-from ingest.writers import Backoff, RetryableWriteError, SqliteStore
+from faultline.vocabulary import Backoff
+from ingest.writers import RetryableWriteError, SqliteStore
 from tests.ingest.publishing import create_session, publish, wait_for
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]

@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from faultline.vocabulary import SEVERITIES
+
 pytestmark = pytest.mark.servers
 
 
@@ -38,7 +40,7 @@ def test_bearing_fault_through_mosquitto_and_influxdb_becomes_one_work_order(tmp
         assert len(orders) == 1, [(o.asset, o.fault_mode) for o in orders]
         order = orders[0]
         assert (order.site, order.asset, order.fault_mode) == ("north", "P-101", "high_vibration")
-        worst = max((e.severity for e in order.evidence), key=["low", "medium", "high", "critical"].index)
+        worst = max((e.severity for e in order.evidence), key=SEVERITIES.index)
         ticketing = runtime.ticketing
         assert order.priority == ticketing.priority_for(worst, "A") == "P1"
         policy = ticketing.policy_for(order.priority, order.service_type)

@@ -107,7 +107,7 @@ def through_live(data, tmp_path, batch_minutes: int = 10) -> list[tuple]:
     from ingest.readings import Readings, SeriesKey
     from service.runtime import Runtime
     from tests.service.conftest import service_settings
-    from ticketing.clock import ManualClock
+    from faultline.vocabulary import ManualClock
 
     clock = ManualClock(datetime.fromtimestamp(T0, UTC))
     runtime = Runtime(service_settings(tmp_path, detectors=CONFIG), clock=clock)

@@ -30,7 +30,7 @@ def running_pump(days: int, hours_a_day: int, seed: int = 3) -> np.ndarray:
 def built(tmp_path):
     from ingest.writers import SqliteStore
     from service.compose import build_service
-    from ticketing import ManualClock
+    from faultline.vocabulary import ManualClock
 
     settings = service_settings(tmp_path, preventive=SCHEDULES)
     store = SqliteStore(settings.store.path)

@@ -11,7 +11,7 @@ import yaml
 
 
 def test_an_expired_token_is_refused(api):
-    from ticketing.clock import ManualClock
+    from faultline.vocabulary import ManualClock
 
     clock = api.runtime.tokens.clock = ManualClock(api.runtime.clock.now())
     r = api.client.post("/api/v1/tokens", json={"role": "mid_engineer", "name": "contractor", "expires_in_days": 1},

@@ -76,7 +76,7 @@ def _wait(condition, timeout: float = 20.0):
 
 def test_two_workers_on_one_store_escalate_once_and_hand_over(tmp_path):
     from service.runtime import Runtime
-    from ticketing import ManualClock
+    from faultline.vocabulary import ManualClock
 
     clock = ManualClock(datetime(2026, 11, 23, 9, tzinfo=UTC))
     store = f"sqlite:///{tmp_path / 'orders.sqlite'}"

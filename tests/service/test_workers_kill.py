@@ -70,7 +70,7 @@ def test_three_workers_one_killed_and_restarted_elsewhere(tmp_path, own_mosquitt
     import sqlalchemy
 
     pg_url = fresh_postgresql_url(postgresql)
-    receiver = IdempotentReceiver(free_port())
+    receiver = IdempotentReceiver()
     receiver.up()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "FAULTLINE_WEBHOOK_URL": receiver.url,
            "FAULTLINE_WEBHOOK_SECRET": SECRET, "FAULTLINE_SMTP_HOST": ""}
@@ -121,9 +121,9 @@ def test_three_workers_one_killed_and_restarted_elsewhere(tmp_path, own_mosquitt
         log_b = replacement.with_suffix(".log").read_text()
         assert "detector state restored" in log_b
         print(f"workers: {published} readings published, P-101 had {before} stored when its worker died; "
-              f"stored {counts}; orders {orders()}; webhooks {len(receiver.requests)} sent, "
+              f"stored {counts}; orders {orders()}; webhooks {len(receiver.got)} sent, "
               f"{len(receiver.applied)} applied")
-        assert len(receiver.applied) == len(receiver.requests)
+        assert len(receiver.applied) == len(receiver.got)
     finally:
         if "engine" in locals():
             engine.dispose()

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -13,34 +12,9 @@ from typer.testing import CliRunner
 
 from service.cli import app
 from service.evaluate import Episode, score
+from tests.labels import T0, FakeAsset, FakeLabel, day, ep
 
 ROOT = Path(__file__).resolve().parents[2]
-T0 = datetime(2026, 1, 5, tzinfo=timezone.utc)
-
-
-@dataclass
-class FakeLabel:
-    asset: str | None
-    sensors: tuple
-    fault_mode: str
-    kind: str
-    onset: datetime
-    failure: datetime | None
-    end: datetime | None
-    gateway: str | None = None
-
-
-@dataclass
-class FakeAsset:
-    gateway: str | None
-
-
-def day(d: float) -> datetime:
-    return T0 + timedelta(days=d)
-
-
-def ep(asset, sensor, start, mode="anomaly", data_quality=None):
-    return Episode(asset, sensor, "rule", mode, "low", day(start), None, data_quality)
 
 
 def test_data_quality_findings_are_scored_against_data_quality_labels_only():

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from simulators import Fleet, FleetError, parse_duration
+from faultline.vocabulary import parse_duration
+from simulators import Fleet, FleetError
 from tests.simulators.conftest import fleet_data, pump
 
 

@@ -63,6 +63,6 @@ def config():
 
 @pytest.fixture
 def clock():
-    from ticketing.clock import ManualClock
+    from faultline.vocabulary import ManualClock
 
     return ManualClock(T0)

@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, text
 from tests.ticketing.conftest import T0
 from tests.ticketing.test_store import new_order
 from ticketing.audit import GENESIS, new_entry, verify
-from ticketing.clock import ManualClock
+from faultline.vocabulary import ManualClock
 from ticketing.models import Status
 
 

@@ -11,7 +11,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from ticketing.calendar import AlwaysOpen, BusinessCalendar, parse_span
-from ticketing.clock import NaiveDatetimeError
+from faultline.vocabulary import NaiveDatetimeError
 
 BERLIN = ZoneInfo("Europe/Berlin")
 OFFICE = {day: [parse_span("08:00-17:00")] for day in range(5)}

@@ -16,7 +16,7 @@ ASSETS = [f"pump-{i}" for i in range(5)]
 
 
 def worker(url: str, barrier, results) -> None:
-    from ticketing.clock import ManualClock
+    from faultline.vocabulary import ManualClock
     from ticketing.config import default_ticketing_config
     from ticketing.findings import FindingIntake
 

@@ -13,17 +13,17 @@ import ssl
 import subprocess
 import threading
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
+from tests.receivers import HttpReceiver
 from tests.servers import free_port
 from tests.ticketing.conftest import T0, finding
 from ticketing import EscalationResponder, EscalationScheduler, FindingIntake, Lifecycle, ServiceDesk
-from ticketing.adapters import Backoff, Dispatcher
-from ticketing.clock import ManualClock
+from faultline.vocabulary import Backoff, ManualClock
+from ticketing.adapters import Dispatcher
 from ticketing.config import TicketingConfig, default_ticketing_config
 from ticketing.lifecycle import SYSTEM, config_deadlines
 from ticketing.store import WorkOrderStore
@@ -31,48 +31,20 @@ from ticketing.store import WorkOrderStore
 SECRET = "a-shared-secret-of-32-characters"
 
 
-class IdempotentReceiver:
-    """A CMMS-like webhook receiver on a fixed port that can be taken down and brought back.
+class IdempotentReceiver(HttpReceiver):
+    """A CMMS-like webhook receiver: it checks the signature, applies each Idempotency-Key once, and
+    keeps every request it got."""
 
-    It checks the signature, applies each Idempotency-Key once, and keeps every request it got."""
-
-    def __init__(self, port: int, status: int = 200):
-        self.port, self.status = port, status
-        self.requests: list[tuple[dict, bytes]] = []
+    def __init__(self):
+        super().__init__()
         self.applied: dict[str, dict] = {}
-        self.server: ThreadingHTTPServer | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/faultline"
-
-    def up(self) -> None:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append((dict(self.headers), body))
-                expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-                if not hmac.compare_digest(expected, self.headers["X-Faultline-Signature"]):
-                    self.send_response(401)
-                else:
-                    receiver.applied.setdefault(self.headers["Idempotency-Key"], json.loads(body))
-                    self.send_response(receiver.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def down(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
+    def answer(self, delivery):
+        expected = "sha256=" + hmac.new(SECRET.encode(), delivery.body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, delivery.headers["X-Faultline-Signature"]):
+            return 401
+        self.applied.setdefault(delivery.headers["Idempotency-Key"], json.loads(delivery.body))
+        return self.status
 
 
 class Inbox:
@@ -115,9 +87,30 @@ def smtp(tls_files):
 
 @pytest.fixture
 def receiver():
-    r = IdempotentReceiver(free_port())
+    r = IdempotentReceiver()
     yield r
     r.down()
+
+
+@pytest.fixture
+def start(tmp_path, receiver, smtp):
+    """``start(status=200, up=True, **webhook)``: the receiver answering ``status`` (up unless told
+    otherwise) and a `Service` routed to it and to the SMTP server, its webhook with ``webhook``'s
+    settings; the services are closed after the test."""
+    started = []
+
+    def start(status: int = 200, up: bool = True, **webhook) -> Service:
+        receiver.status = status
+        if up:
+            receiver.up()
+        config = configured(receiver.url, smtp[0].port).model_dump(mode="json")
+        config["webhooks"][0].update(webhook)
+        started.append(Service(tmp_path, TicketingConfig.model_validate(config)))
+        return started[-1]
+
+    yield start
+    for service in started:
+        service.close()
 
 
 def configured(receiver_url: str, smtp_port: int, **extra) -> TicketingConfig:
@@ -152,40 +145,36 @@ class Service:
         self.store.close()
 
 
-def test_events_reach_the_receiver_and_the_mailboxes_they_are_routed_to(tmp_path, receiver, smtp):
-    controller, inbox = smtp
-    receiver.up()
-    service = Service(tmp_path, configured(receiver.url, controller.port))
-    try:
-        opened = service.intake.receive(finding(asset="pump-1", severity="high"))   # criticality A: P1
-        order = opened.order
-        assert order.priority == "P1" and order.assignee == "anna.schmidt"
-        quiet = service.intake.receive(finding(asset="fan-9", severity="medium"))   # C: P4, no mail rule
-        service.desk.act(quiet.order.id, SYSTEM, "acknowledge")                      # not a default event
-        assert service.dispatcher.run_once() == (3, 3)   # a webhook and a mail for pump-1, a webhook for fan-9
+def test_events_reach_the_receiver_and_the_mailboxes_they_are_routed_to(start, receiver, smtp):
+    _, inbox = smtp
+    service = start()
+    opened = service.intake.receive(finding(asset="pump-1", severity="high"))   # criticality A: P1
+    order = opened.order
+    assert order.priority == "P1" and order.assignee == "anna.schmidt"
+    quiet = service.intake.receive(finding(asset="fan-9", severity="medium"))   # C: P4, no mail rule
+    service.desk.act(quiet.order.id, SYSTEM, "acknowledge")                      # not a default event
+    assert service.dispatcher.run_once() == (3, 3)   # a webhook and a mail for pump-1, a webhook for fan-9
 
-        kinds = [(json.loads(body)["event"], json.loads(body)["order"]["asset"]) for _, body in receiver.requests]
-        assert kinds == [("opened", "pump-1"), ("opened", "fan-9")]
-        headers = receiver.requests[0][0]
-        assert headers["Idempotency-Key"] == opened.id and headers["X-Faultline-Event"] == "opened"
-        [(to, message, session)] = inbox.messages
-        assert to == ["anna.schmidt@plant.example", "marta.nowak@plant.example"]
-        assert session.authenticated and "opened" in message["Subject"] and order.number in message["Subject"]
+    kinds = [(json.loads(body)["event"], json.loads(body)["order"]["asset"]) for *_, body in receiver.got]
+    assert kinds == [("opened", "pump-1"), ("opened", "fan-9")]
+    headers = receiver.got[0].headers
+    assert headers["Idempotency-Key"] == opened.id and headers["X-Faultline-Event"] == "opened"
+    [(to, message, session)] = inbox.messages
+    assert to == ["anna.schmidt@plant.example", "marta.nowak@plant.example"]
+    assert session.authenticated and "opened" in message["Subject"] and order.number in message["Subject"]
 
-        # the response target (15 min, P1) passes: the chain's steps and the breach are notices too
-        service.scheduler.track(order.id, service.store.get(order.id),
-                                service.config.sla_clock(order.site, with_breach(service.config, order)))
-        service.clock.advance(timedelta(minutes=16))
-        fired = [action.key for _, action in service.scheduler.tick()]
-        assert fired == ["response@0.75:notify_assignee", "response@1:reassign", "response@1:breach"]
-        service.dispatcher.run_once()
-        events = [json.loads(body)["event"] for _, body in receiver.requests[2:]]
-        assert events == ["escalation", "escalation", "response_breached"]
-        subjects = [m["Subject"] for _, m, _ in inbox.messages[1:]]
-        assert len(subjects) == 3 and "BREACHED" in subjects[-1]
-        assert all(row["status"] == "delivered" for row in service.store.notifications())
-    finally:
-        service.close()
+    # the response target (15 min, P1) passes: the chain's steps and the breach are notices too
+    service.scheduler.track(order.id, service.store.get(order.id),
+                            service.config.sla_clock(order.site, with_breach(service.config, order)))
+    service.clock.advance(timedelta(minutes=16))
+    fired = [action.key for _, action in service.scheduler.tick()]
+    assert fired == ["response@0.75:notify_assignee", "response@1:reassign", "response@1:breach"]
+    service.dispatcher.run_once()
+    events = [json.loads(body)["event"] for *_, body in receiver.got[2:]]
+    assert events == ["escalation", "escalation", "response_breached"]
+    subjects = [m["Subject"] for _, m, _ in inbox.messages[1:]]
+    assert len(subjects) == 3 and "BREACHED" in subjects[-1]
+    assert all(row["status"] == "delivered" for row in service.store.notifications())
 
 
 def with_breach(config: TicketingConfig, order):
@@ -199,73 +188,60 @@ def with_breach(config: TicketingConfig, order):
     return policy.model_copy(update={"escalation": tuple(steps)})
 
 
-def test_a_receiver_down_for_a_while_gets_every_event_once_in_order(tmp_path, receiver, smtp):
-    controller, inbox = smtp
-    service = Service(tmp_path, configured(receiver.url, controller.port))
-    try:
-        order = service.intake.receive(finding(asset="pump-1", severity="high")).order
-        service.desk.act(order.id, SYSTEM, "set_priority", priority="P1")  # same priority: still an event
-        for step in ("acknowledge", "start"):
-            service.desk.act(order.id, SYSTEM, step)
-        service.desk.act(order.id, SYSTEM, "resolve", outcome="fault_confirmed")
-        service.desk.act(order.id, SYSTEM, "reopen", reason="vibration back")
-        expected = [e.seq for e in service.store.audit_entries()
-                    if e.action in ("open", "set_priority", "resolve", "reopen")]
+def test_a_receiver_down_for_a_while_gets_every_event_once_in_order(start, receiver, smtp):
+    _, inbox = smtp
+    service = start(up=False)
+    order = service.intake.receive(finding(asset="pump-1", severity="high")).order
+    service.desk.act(order.id, SYSTEM, "set_priority", priority="P1")  # same priority: still an event
+    for step in ("acknowledge", "start"):
+        service.desk.act(order.id, SYSTEM, step)
+    service.desk.act(order.id, SYSTEM, "resolve", outcome="fault_confirmed")
+    service.desk.act(order.id, SYSTEM, "reopen", reason="vibration back")
+    expected = [e.seq for e in service.store.audit_entries()
+                if e.action in ("open", "set_priority", "resolve", "reopen")]
 
-        # the receiver is down: every due attempt fails and is rescheduled, the mails go out regardless
-        for _ in range(6):
-            service.dispatcher.run_once()
-            service.clock.advance(timedelta(minutes=3))
-        assert receiver.requests == []
-        pending = service.store.notifications(status="pending")
-        assert len(pending) == 4 and all(row["channel"] == "webhook:cmms" for row in pending)
-        assert max(row["attempts"] for row in pending) >= 5 and not service.store.notifications(status="dead")
-        assert len(inbox.messages) == 2   # opened and reopened of a P1 order
-
-        receiver.up()
-        for _ in range(10):
-            service.clock.advance(timedelta(minutes=3))
-            service.dispatcher.run_once()
-        seqs = [int(json.loads(body)["id"].rsplit(".", 1)[1]) for _, body in receiver.requests]
-        assert seqs == expected   # all of them, once each, in the order of the log
-
-        # a crash after the receiver's answer but before the outcome was recorded: sent again,
-        # with the same key, and the idempotent receiver does not apply it twice
-        row = service.store.notifications(status="delivered")[-1]
-        service.store.record_attempt(row["id"], status="pending", attempts=row["attempts"], at=service.clock.now())
+    # the receiver is down: every due attempt fails and is rescheduled, the mails go out regardless
+    for _ in range(6):
         service.dispatcher.run_once()
-        assert len(receiver.requests) == len(expected) + 1 and len(receiver.applied) == len(expected)
-        assert not service.store.notifications(status="pending")
-    finally:
-        service.close()
+        service.clock.advance(timedelta(minutes=3))
+    assert receiver.got == []
+    pending = service.store.notifications(status="pending")
+    assert len(pending) == 4 and all(row["channel"] == "webhook:cmms" for row in pending)
+    assert max(row["attempts"] for row in pending) >= 5 and not service.store.notifications(status="dead")
+    assert len(inbox.messages) == 2   # opened and reopened of a P1 order
 
-
-def test_a_receiver_that_keeps_failing_ends_dead_and_others_go_on(tmp_path, receiver, smtp):
-    controller, inbox = smtp
-    receiver.status = 503
     receiver.up()
-    config = configured(receiver.url, controller.port)
-    config = TicketingConfig.model_validate({**config.model_dump(mode="json"), "webhooks": [
-        {"name": "cmms", "url": receiver.url, "secret": SECRET, "max_attempts": 3}]})
-    service = Service(tmp_path, config)
-    try:
-        service.intake.receive(finding(asset="pump-1", severity="high"))
-        for _ in range(5):
-            service.dispatcher.run_once()
-            service.clock.advance(timedelta(minutes=5))
-        [dead] = service.store.notifications(status="dead")
-        assert dead["attempts"] == 3 and dead["last_error"].startswith("HTTP 503") and len(receiver.requests) == 3
-        assert ("webhook:cmms", "dead") in service.outcomes and service.store.notification_counts() == {
-            "dead": 1, "delivered": 1}
-        assert len(inbox.messages) == 1
-    finally:
-        service.close()
+    for _ in range(10):
+        service.clock.advance(timedelta(minutes=3))
+        service.dispatcher.run_once()
+    seqs = [int(json.loads(body)["id"].rsplit(".", 1)[1]) for *_, body in receiver.got]
+    assert seqs == expected   # all of them, once each, in the order of the log
+
+    # a crash after the receiver's answer but before the outcome was recorded: sent again,
+    # with the same key, and the idempotent receiver does not apply it twice
+    row = service.store.notifications(status="delivered")[-1]
+    service.store.record_attempt(row["id"], status="pending", attempts=row["attempts"], at=service.clock.now())
+    service.dispatcher.run_once()
+    assert len(receiver.got) == len(expected) + 1 and len(receiver.applied) == len(expected)
+    assert not service.store.notifications(status="pending")
 
 
-def test_two_workers_on_one_store_send_each_delivery_once(tmp_path, receiver, smtp):
-    controller, inbox = smtp
-    receiver.up()
-    service = Service(tmp_path, configured(receiver.url, controller.port))
+def test_a_receiver_that_keeps_failing_ends_dead_and_others_go_on(start, receiver, smtp):
+    _, inbox = smtp
+    service = start(status=503, max_attempts=3)
+    service.intake.receive(finding(asset="pump-1", severity="high"))
+    for _ in range(5):
+        service.dispatcher.run_once()
+        service.clock.advance(timedelta(minutes=5))
+    [dead] = service.store.notifications(status="dead")
+    assert dead["attempts"] == 3 and dead["last_error"].startswith("HTTP 503") and len(receiver.got) == 3
+    assert ("webhook:cmms", "dead") in service.outcomes and service.store.notification_counts() == {
+        "dead": 1, "delivered": 1}
+    assert len(inbox.messages) == 1
+
+
+def test_two_workers_on_one_store_send_each_delivery_once(start, receiver):
+    service = start()
     other = Dispatcher(service.store, service.config, service.clock, rng=random.Random(4))
     try:
         for asset in ("pump-1", "pump-2", "pump-3", "pump-4"):
@@ -278,52 +254,38 @@ def test_two_workers_on_one_store_send_each_delivery_once(tmp_path, receiver, sm
             thread.join(30)
         other.deliver()
         service.dispatcher.deliver()
-        assert len(receiver.requests) == 4 == len(receiver.applied)
+        assert len(receiver.got) == 4 == len(receiver.applied)
         assert all(row["status"] == "delivered" and row["attempts"] == 1 for row in service.store.notifications())
     finally:
         other.close()
-        service.close()
 
 
-def test_a_dead_delivery_is_listed_and_sent_again_after_the_fix(tmp_path, receiver, smtp):
+def test_a_dead_delivery_is_listed_and_sent_again_after_the_fix(tmp_path, start, receiver):
     from typer.testing import CliRunner
 
     from service.cli import app
 
-    controller, _ = smtp
-    receiver.status = 500
-    receiver.up()
-    config = configured(receiver.url, controller.port).model_dump(mode="json")
-    config["webhooks"][0]["max_attempts"] = 1
-    service = Service(tmp_path, TicketingConfig.model_validate(config))
-    try:
-        service.intake.receive(finding(asset="pump-1", severity="high"))
-        service.dispatcher.run_once()
-        url = f"sqlite:///{tmp_path}/orders.db"
-        listed = CliRunner().invoke(app, ["tickets", "notifications", "--status", "dead", "--store", url])
-        assert listed.exit_code == 0 and "WO-000001.1  opened" in listed.output and "HTTP 500" in listed.output
-        receiver.status = 200
-        again = CliRunner().invoke(app, ["tickets", "notifications", "--retry", "--status", "pending", "--store", url])
-        assert again.exit_code == 0 and "pending" in again.output
-        service.clock.set(datetime.now(UTC))   # the command marks it due at the wall clock's now
-        service.dispatcher.run_once()
-        assert service.store.notification_counts() == {"delivered": 2} and len(receiver.applied) == 1
-    finally:
-        service.close()
+    service = start(status=500, max_attempts=1)
+    service.intake.receive(finding(asset="pump-1", severity="high"))
+    service.dispatcher.run_once()
+    url = f"sqlite:///{tmp_path}/orders.db"
+    listed = CliRunner().invoke(app, ["tickets", "notifications", "--status", "dead", "--store", url])
+    assert listed.exit_code == 0 and "WO-000001.1  opened" in listed.output and "HTTP 500" in listed.output
+    receiver.status = 200
+    again = CliRunner().invoke(app, ["tickets", "notifications", "--retry", "--status", "pending", "--store", url])
+    assert again.exit_code == 0 and "pending" in again.output
+    service.clock.set(datetime.now(UTC))   # the command marks it due at the wall clock's now
+    service.dispatcher.run_once()
+    assert service.store.notification_counts() == {"delivered": 2} and len(receiver.applied) == 1
 
 
-def test_a_dispatcher_new_to_a_store_announces_only_what_follows(tmp_path, receiver, smtp):
-    controller, _ = smtp
-    receiver.up()
-    service = Service(tmp_path, configured(receiver.url, controller.port))
-    try:
-        service.intake.receive(finding(asset="pump-1", severity="high"))   # before any receiver was configured
-        assert service.dispatcher.begin() == 1 and service.dispatcher.begin() == 1
-        service.intake.receive(finding(asset="pump-2", severity="high"))
-        service.dispatcher.run_once()
-        assert [json.loads(body)["order"]["asset"] for _, body in receiver.requests] == ["pump-2"]
-    finally:
-        service.close()
+def test_a_dispatcher_new_to_a_store_announces_only_what_follows(start, receiver):
+    service = start()
+    service.intake.receive(finding(asset="pump-1", severity="high"))   # before any receiver was configured
+    assert service.dispatcher.begin() == 1 and service.dispatcher.begin() == 1
+    service.intake.receive(finding(asset="pump-2", severity="high"))
+    service.dispatcher.run_once()
+    assert [json.loads(body)["order"]["asset"] for *_, body in receiver.got] == ["pump-2"]
 
 
 def test_a_command_that_reads_never_creates_a_store(tmp_path):

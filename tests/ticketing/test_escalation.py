@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ticketing.calendar import AlwaysOpen
-from ticketing.clock import ManualClock
+from faultline.vocabulary import ManualClock
 from ticketing.config import default_ticketing_config
 from ticketing.escalation import EscalationScheduler, due_escalations, next_escalation
 from ticketing.roles import Role

@@ -122,7 +122,7 @@ def test_engineers_act_from_the_command_line(tmp_path, config):
 
     from service.cli import app
     from tests.ticketing.conftest import finding
-    from ticketing.clock import SystemClock
+    from faultline.vocabulary import SystemClock
     from ticketing.findings import FindingIntake
     from ticketing.store import WorkOrderStore
 

@@ -6,47 +6,28 @@ import hashlib
 import hmac
 import json
 import random
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tests.receivers import HttpReceiver
 from tests.ticketing.conftest import T0
-from ticketing.adapters import SIGNATURE_HEADER, Backoff, WebhookAdapter
-from ticketing.clock import ManualClock
+from faultline.vocabulary import Backoff, ManualClock
+from ticketing.adapters import SIGNATURE_HEADER, WebhookAdapter
 from ticketing.models import OrderEvent, WorkOrder
 from ticketing.store import WorkOrderStore
 
 SECRET = b"s3cret"
 
 
-class Receiver:
-    """An HTTP server on a free port that answers with scripted statuses and keeps what it got."""
+class ScriptedReceiver(HttpReceiver):
+    """Answers with the given statuses in turn, then 200."""
 
     def __init__(self, statuses):
-        self.statuses, self.received = list(statuses), []
-        receiver = self
+        super().__init__()
+        self.statuses = list(statuses)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.received.append((dict(self.headers), body))
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/faultline"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+    def answer(self, delivery):
+        return self.statuses.pop(0) if self.statuses else 200
 
 
 @pytest.fixture
@@ -54,12 +35,12 @@ def receiver_with():
     made = []
 
     def make(*statuses):
-        made.append(Receiver(statuses))
+        made.append(ScriptedReceiver(statuses).up())
         return made[-1]
 
     yield make
     for r in made:
-        r.close()
+        r.down()
 
 
 @pytest.fixture
@@ -77,14 +58,14 @@ def event() -> OrderEvent:
 
 def adapter(url, store, sleeps, **options) -> WebhookAdapter:
     return WebhookAdapter(url, SECRET, store, sleep=sleeps.append, rng=random.Random(1), clock=ManualClock(T0),
-                          backoff=Backoff(first=1.0, cap=4.0), **options)
+                          backoff=Backoff(base=1.0, cap=4.0), **options)
 
 
 def test_delivers_signed_json_with_idempotency_key(receiver_with, store):
     receiver = receiver_with(200)
     sleeps = []
     assert adapter(receiver.url, store, sleeps).on_event(event()) is True
-    [(headers, body)] = receiver.received
+    [(*_, headers, body)] = receiver.got
     expected = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
     assert headers[SIGNATURE_HEADER] == expected
     assert headers["Idempotency-Key"] == "WO-000042.7" and headers["Content-Type"] == "application/json"
@@ -98,9 +79,9 @@ def test_retries_after_500_with_the_same_key_then_succeeds(receiver_with, store)
     receiver = receiver_with(500, 503, 200)
     sleeps = []
     assert adapter(receiver.url, store, sleeps).on_event(event()) is True
-    assert len(receiver.received) == 3
-    assert {h["Idempotency-Key"] for h, _ in receiver.received} == {"WO-000042.7"}
-    assert len({b for _, b in receiver.received}) == 1  # the same body, so the same signature
+    assert len(receiver.got) == 3
+    assert {d.headers["Idempotency-Key"] for d in receiver.got} == {"WO-000042.7"}
+    assert len({d.body for d in receiver.got}) == 1  # the same body, so the same signature
     # capped, jittered exponential backoff: attempt n waits within [d/2, d], d = min(4, 1 * 2**(n-1))
     assert len(sleeps) == 2 and 0.5 <= sleeps[0] <= 1.0 and 1.0 <= sleeps[1] <= 2.0
     assert store.dead_letters() == []
@@ -110,7 +91,7 @@ def test_dead_letter_after_the_retry_limit(receiver_with, store):
     receiver = receiver_with(*[500] * 10)
     sleeps = []
     assert adapter(receiver.url, store, sleeps, max_attempts=4).on_event(event()) is False
-    assert len(receiver.received) == 4 and len(sleeps) == 3 and max(sleeps) <= 4.0
+    assert len(receiver.got) == 4 and len(sleeps) == 3 and max(sleeps) <= 4.0
     [letter] = store.dead_letters("webhook")
     assert letter["event_id"] == "WO-000042.7" and letter["attempts"] == 4 and "HTTP 500" in letter["reason"]
     assert json.loads(letter["payload"])["id"] == "WO-000042.7"  # kept whole, to send again by hand
@@ -120,7 +101,7 @@ def test_a_refusing_receiver_is_not_retried(receiver_with, store):
     receiver = receiver_with(422)
     sleeps = []
     assert adapter(receiver.url, store, sleeps).on_event(event()) is False
-    assert len(receiver.received) == 1 and sleeps == []
+    assert len(receiver.got) == 1 and sleeps == []
     assert "HTTP 422" in store.dead_letters()[0]["reason"]
 
 
@@ -144,8 +125,8 @@ def test_relay_delivers_the_audit_log_once_in_order_and_resumes_after_a_failure(
     sleeps = []
     relay = EventRelay(store, adapter(receiver.url, store, sleeps), "webhook")
     assert relay.run_once() == 3
-    assert [h["Idempotency-Key"] for h, _ in receiver.received] == made  # same ids as the live events
-    assert relay.run_once() == 0 and len(receiver.received) == 3
+    assert [d.headers["Idempotency-Key"] for d in receiver.got] == made  # same ids as the live events
+    assert relay.run_once() == 0 and len(receiver.got) == 3
 
     class Crashing:
         def __init__(self):

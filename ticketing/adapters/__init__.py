@@ -8,8 +8,8 @@ from ticketing.adapters.dispatcher import Dispatcher, event_kind
 from ticketing.adapters.mail import EmailAdapter, NotificationFailed
 from ticketing.adapters.relay import EventRelay
 from ticketing.adapters.setup import email_adapter, webhook_adapters
-from ticketing.adapters.webhook import SIGNATURE_HEADER, Backoff, WebhookAdapter, sign
+from ticketing.adapters.webhook import SIGNATURE_HEADER, WebhookAdapter, sign
 
-__all__ = ["Adapter", "Backoff", "DeadLetters", "Dispatcher", "EmailAdapter", "event_kind", "EventRelay",
+__all__ = ["Adapter", "DeadLetters", "Dispatcher", "EmailAdapter", "event_kind", "EventRelay",
            "NotificationFailed", "SIGNATURE_HEADER",
            "WebhookAdapter", "email_adapter", "sign", "webhook_adapters"]

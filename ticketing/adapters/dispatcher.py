@@ -43,9 +43,9 @@ from email.message import EmailMessage
 import httpx
 
 from ticketing.adapters.mail import escalation_message
-from ticketing.adapters.webhook import SIGNATURE_HEADER, Backoff, sign
+from ticketing.adapters.webhook import SIGNATURE_HEADER, sign
 from ticketing.audit import canonical_json
-from ticketing.clock import Clock
+from faultline.vocabulary import Backoff, Clock
 from ticketing.config import EngineerSettings, SmtpSettings, TicketingConfig, WebhookSettings
 from ticketing.models import OrderEvent, WorkOrder
 from ticketing.roles import Role
@@ -157,11 +157,11 @@ class Dispatcher:
         the close carries it (made when the close is queued, so every retry sends the same file).
     """
 
-    def __init__(self, store, config: TicketingConfig, clock: Clock, *, backoff: Backoff = Backoff(2.0, 300.0),
+    def __init__(self, store, config: TicketingConfig, clock: Clock, *, backoff: Backoff | None = None,
                  rng: random.Random | None = None, http: httpx.Client | None = None,
                  on_outcome: Callable[[str, str], None] = lambda channel, status: None,
                  report: Callable[[WorkOrder], tuple[str, bytes]] | None = None):
-        self.store, self.config, self.clock, self.backoff = store, config, clock, backoff
+        self.store, self.config, self.clock, self.backoff = store, config, clock, backoff or Backoff(2.0, 300.0)
         self.report = report
         self.rng = rng or random.Random()
         self.on_outcome = on_outcome
@@ -252,9 +252,7 @@ class Dispatcher:
                 self.on_outcome(channel, "dead")
                 waiting.discard(channel)  # the rows behind a dead one may go on
                 continue
-            delay = self.backoff.delay(attempts, self.rng)
-            if attempt.retry_after is not None:
-                delay = min(self.backoff.cap, max(delay, attempt.retry_after))
+            delay = self.backoff.delay(attempts, attempt.retry_after, rng=self.rng)
             log.warning("notification %s of %s to %s failed (%s); attempt %d of %d, next in %.0f s", row["kind"],
                         row["event_id"], row["recipient"], attempt.error, attempts, self._max_attempts(channel), delay)
             self.store.record_attempt(row["id"], status="pending", attempts=attempts, at=now, error=attempt.error,

@@ -18,13 +18,12 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import httpx
 
 from ticketing.adapters.base import DeadLetters
 from ticketing.audit import canonical_json
-from ticketing.clock import Clock, SystemClock
+from faultline.vocabulary import Backoff, Clock, SystemClock
 from ticketing.models import OrderEvent
 
 log = logging.getLogger(__name__)
@@ -43,19 +42,6 @@ def event_body(event: OrderEvent) -> bytes:
     return canonical_json({"id": event.id, "action": event.action, "actor": event.actor,
                            "at": event.at.isoformat(), "previous_status": event.previous_status,
                            "order": {**event.order.snapshot(), "number": event.order.number}}).encode()
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Capped exponential backoff with jitter: attempt ``n`` waits between half and all of
-    ``min(cap, first * 2**(n-1))`` seconds, so many senders retrying at once spread out."""
-
-    first: float = 0.5
-    cap: float = 30.0
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        ceiling = min(self.cap, self.first * 2 ** (attempt - 1))
-        return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
 class WebhookAdapter:
@@ -78,12 +64,12 @@ class WebhookAdapter:
     name = "webhook"
 
     def __init__(self, url: str, secret: str | bytes, dead_letters: DeadLetters, *, max_attempts: int = 5,
-                 backoff: Backoff = Backoff(), timeout: float = 10.0, sleep: Callable[[float], None] = time.sleep,
+                 backoff: Backoff | None = None, timeout: float = 10.0, sleep: Callable[[float], None] = time.sleep,
                  rng: random.Random | None = None, clock: Clock = SystemClock(),
                  client: httpx.Client | None = None):
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
-        self.url, self.max_attempts, self.backoff = url, max_attempts, backoff
+        self.url, self.max_attempts, self.backoff = url, max_attempts, backoff or Backoff()
         self.secret = secret.encode() if isinstance(secret, str) else secret
         self.dead_letters, self.sleep, self.clock = dead_letters, sleep, clock
         self.rng = rng or random.Random()
@@ -116,9 +102,7 @@ class WebhookAdapter:
                     break  # the receiver refuses this request; sending it again will not help
                 retry_after = _seconds(response.headers.get("Retry-After"))
             if attempt < self.max_attempts:
-                delay = self.backoff.delay(attempt, self.rng)
-                if retry_after is not None:
-                    delay = min(self.backoff.cap, max(delay, retry_after))
+                delay = self.backoff.delay(attempt, retry_after, rng=self.rng)
                 log.warning("webhook %s for %s failed (%s); attempt %d of %d, next in %.1f s",
                             self.url, event.id, reason, attempt, self.max_attempts, delay)
                 self.sleep(delay)
