@@ -156,7 +156,7 @@ def nested_models(annotation) -> list[tuple[str, type[BaseModel]]]:
     return []
 
 
-def sections(model: type[BaseModel], path: str, notes: dict[str, str], used: set[str]) -> list[str]:
+def sections(model: type[BaseModel], path: str, notes: dict[str, str], used: set[str], depth: int = 0) -> list[str]:
     """The table of one model at `path`, then the tables of the models its fields hold."""
     rows, below = [], []
     for name, field in model.model_fields.items():
@@ -167,19 +167,20 @@ def sections(model: type[BaseModel], path: str, notes: dict[str, str], used: set
             used.add(full)
         held = nested_models(field.annotation)
         if path:
+            meaning = " ".join(meaning.split()).replace("|", "\\|")
             rows.append(f"| `{full}` | {type_name(field.annotation)} | {default_text(field)} | "
-                        f"{limits_text(field)} | {' '.join(meaning.split())} |")
+                        f"{limits_text(field)} | {meaning} |")
         for suffix, sub in held:
             below.append((full + suffix, sub))
     lines = []
     if path:
-        doc = " ".join((model.__doc__ or "").split())
-        lines += [f"{'#' * min(2 + path.count('.'), 4)} `{path}`", ""]
+        doc = " ".join((model.__doc__ or "").split()).replace("``", "`")
+        lines += [f"{'#' * min(1 + depth, 4)} `{path}`", ""]
         if doc and model.__doc__ is not BaseModel.__doc__:
             lines += [doc, ""]
         lines += ["| key | type | default | limits | meaning |", "|---|---|---|---|---|", *rows, ""]
     for sub_path, sub in below:
-        lines += sections(sub, sub_path, notes, used)
+        lines += sections(sub, sub_path, notes, used, depth + 1)
     return lines
 
 
