@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs the real servers the boundary tests start
 # (Debian's mosquitto, influxdb, victoria-metrics, postgresql) and the browser the web tests drive
-# (chromium), makes .venv with the Python dependencies, runs ruff, then pytest. Extra arguments go to
+# (chromium), makes .venv with the Python dependencies, runs ruff, builds the docs, then pytest. Extra arguments go to
 # pytest (e.g. `-k spool`, `-m "not servers"`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,5 +29,8 @@ fi
 
 # lint first: pyflakes, pycodestyle's errors and bugbear, as configured in pyproject.toml
 .venv/bin/python -m ruff check --quiet .
+
+# the documentation site (mkdocs.yml, docs/): every page and link must build, warnings are errors
+NO_MKDOCS_2_WARNING=1 .venv/bin/python -m mkdocs build --strict --quiet --site-dir "$(mktemp -d)"
 
 exec .venv/bin/python -m pytest "$@"

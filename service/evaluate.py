@@ -1,6 +1,6 @@
 """Detector evaluation: simulate a fleet offline, run the live engine over it, score the findings.
 
-How findings are matched to the simulator's labels (the README repeats this):
+How findings are matched to the simulator's labels (docs/evaluate.md repeats this):
 
 - A finding is an *episode*: one alert of one check on one (asset, sensor), from opened to closed.
 - **Equipment fault** (asset, onset, failure): *detected* if an episode on that asset, on any sensor,
