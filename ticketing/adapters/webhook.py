@@ -54,7 +54,7 @@ class Backoff:
     cap: float = 30.0
 
     def delay(self, attempt: int, rng: random.Random) -> float:
-        ceiling = min(self.cap, self.first * 2 ** (attempt - 1))
+        ceiling = min(self.cap, self.first * 2.0 ** (attempt - 1))
         return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
