@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs the real servers the boundary tests start
 # (Debian's mosquitto, influxdb, victoria-metrics, postgresql) and the browser the web tests drive
-# (chromium), makes .venv with the Python dependencies, runs ruff, then pytest. Extra arguments go to
+# (chromium), makes .venv with the Python dependencies, runs ruff and mypy, then pytest. Extra arguments go to
 # pytest (e.g. `-k spool`, `-m "not servers"`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,5 +29,7 @@ fi
 
 # lint first: pyflakes, pycodestyle's errors and bugbear, as configured in pyproject.toml
 .venv/bin/python -m ruff check --quiet .
+# types: the packages listed under [tool.mypy] in pyproject.toml (strict on detectors and ticketing)
+.venv/bin/python -m mypy
 
 exec .venv/bin/python -m pytest "$@"
