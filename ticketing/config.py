@@ -22,7 +22,7 @@ import holidays as holiday_tables
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from ticketing.calendar import WEEKDAYS, AlwaysOpen, Weekday, BusinessCalendar, Calendar, parse_span, zone
+from ticketing.calendar import WEEKDAYS, AlwaysOpen, BusinessCalendar, Calendar, Weekday, parse_span, zone
 from ticketing.clock import Duration
 from ticketing.models import PRIORITIES, ServiceType
 from ticketing.roles import PermissionMatrix, Role

@@ -40,8 +40,8 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
 from statistics import fmean
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ticketing.models import PRIORITIES, HoldReason, Outcome, Status, Visit, WorkOrder
 

@@ -38,8 +38,8 @@ import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from email.message import EmailMessage
+from typing import Any
 
 import httpx
 
