@@ -24,7 +24,7 @@ import numpy as np
 
 from detectors.calibration import ALPHA, ExceedanceTail, rarity
 from detectors.seasonal import SeasonalProfile
-from detectors.streams import StreamingDetector
+from detectors.streams import Grid, StreamingDetector
 
 __all__ = ["AdaptiveDrift", "AdaptiveLevel"]
 
@@ -90,7 +90,7 @@ class AdaptiveLevel(StreamingDetector):
 
     def __init__(self, halflife: float = 10.0, warmup: int = 30, relearn: int = 30, clear: float = 0.5,
                  floor_share: float = 0.5, huber: float = 3.0, trend: float = 0.2, damping: float = 0.95,
-                 alpha: float = ALPHA, season_s: float = 0.0, season_bins: int = 96):
+                 alpha: float = ALPHA, season_s: float = 0.0, season_bins: int = 96) -> None:
         if halflife < 1 or warmup < 2 or relearn < 1 or not 0 < clear or not 0 <= floor_share <= 1 or huber <= 0 \
                 or not 0 < alpha < 1:
             raise ValueError(f"need halflife >= 1, warmup >= 2, relearn >= 1, clear > 0, 0 <= floor_share <= 1, "
@@ -103,7 +103,9 @@ class AdaptiveLevel(StreamingDetector):
             raise ValueError(f"need season_s >= 0 and season_bins >= 2, got {season_s}, {season_bins}")
         self.season_s, self.season_bins = float(season_s), int(season_bins) if season_s else 1
 
-    def _update(self, grid, ts, value, valid, state):
+    def _update(self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray,
+                state: dict[str, np.ndarray]) -> np.ndarray:
+        assert grid is not None  # stateful: update always passes the grid
         tail = ExceedanceTail()
         a = 1.0 - 0.5 ** (1.0 / self.halflife)
         a_slow = 1.0 - 0.5 ** (1.0 / (10.0 * self.halflife))
@@ -114,7 +116,9 @@ class AdaptiveLevel(StreamingDetector):
         with np.errstate(over="ignore", invalid="ignore"):
             return self._steps(ts, value, valid, out, drift, state, tail, a, a_slow)
 
-    def _steps(self, ts, value, valid, out, drift, state, tail, a, a_slow):
+    def _steps(self, ts: np.ndarray, value: np.ndarray, valid: np.ndarray, out: np.ndarray,
+               drift: dict[str, np.ndarray] | None, state: dict[str, np.ndarray], tail: ExceedanceTail, a: float,
+               a_slow: float) -> np.ndarray:
         n, level, scale, slow, res, prev = (state[k] for k in ("n", "level", "scale", "slow", "res", "prev"))
         u, beta, run, run_sum, slope = state["u"], state["beta"], state["run"], state["run_sum"], state["slope"]
         season = SeasonalProfile(self.season_s, self.season_bins) if self.season_s else None
@@ -194,8 +198,12 @@ class AdaptiveLevel(StreamingDetector):
                 out[broken, j] = 0.0
         return out
 
-    def _drift_state(self, state):  # the level check has no drift part
-        return None
+    def _drift_state(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+        return None  # the level check has no drift part
+
+    def _drift_step(self, st: dict[str, np.ndarray], level: np.ndarray, sigma: np.ndarray, ok: np.ndarray,
+                    hot: np.ndarray, moved: np.ndarray, n: np.ndarray) -> np.ndarray:
+        raise NotImplementedError  # only called with a drift state, which only AdaptiveDrift has
 
 
 class AdaptiveDrift(AdaptiveLevel):
@@ -239,7 +247,7 @@ class AdaptiveDrift(AdaptiveLevel):
     def __init__(self, halflife: float = 10.0, warmup: int = 30, relearn: int = 30, clear: float = 0.5,
                  floor_share: float = 0.5, huber: float = 3.0, trend: float = 0.2, damping: float = 0.95,
                  alpha: float = ALPHA, drift_halflife: float = 100.0, drift_relearn: int = 1000,
-                 season_s: float = 0.0, season_bins: int = 96):
+                 season_s: float = 0.0, season_bins: int = 96) -> None:
         super().__init__(halflife, warmup, relearn, clear, floor_share, huber, trend, damping, alpha, season_s,
                          season_bins)
         if drift_halflife < halflife or drift_relearn < 1:
@@ -247,10 +255,11 @@ class AdaptiveDrift(AdaptiveLevel):
                              f"{drift_relearn}")
         self.drift_halflife, self.drift_relearn = float(drift_halflife), int(drift_relearn)
 
-    def _drift_state(self, state):
+    def _drift_state(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
         return state
 
-    def _drift_step(self, st, level, sigma, ok, hot, moved, n):
+    def _drift_step(self, st: dict[str, np.ndarray], level: np.ndarray, sigma: np.ndarray, ok: np.ndarray,
+                    hot: np.ndarray, moved: np.ndarray, n: np.ndarray) -> np.ndarray:
         # the gap is strongly autocorrelated: its readings above the tracked quantile come in runs, so
         # the quantile moves in small steps or a single run would lift it far past the true quantile
         tail = ExceedanceTail(step=0.02, weight=0.02)

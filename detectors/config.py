@@ -48,6 +48,9 @@ from detectors.streams import StreamingDetector
 from detectors.thresholds import IsoZones, StaticLimit
 from detectors.trend import TrendToLimit
 
+# what a multivariate check fits and scores with
+MultivariateModel = HotellingT2 | IsolationForestDetector | LoadResidual | ShrunkMahalanobis
+
 __all__ = [
     "DETECTORS", "FAULT_MODES", "AssetConfig", "CheckConfig", "ConfigHistory", "ConfigVersion",
     "DetectorsConfig", "MultivariateConfig", "RuleConfig", "WaveformConfig",
@@ -97,7 +100,8 @@ class RuleConfig(_Model):
 
     def build(self) -> AlertRule:
         return AlertRule(on=self.alarm, off=self.clear, n=self.n, m=self.m, min_duration_s=self.min_duration,
-                         clear_after_s=self.clear_after, latch=self.latch, severity_levels=self.severity_levels)
+                         clear_after_s=self.clear_after, latch=self.latch,
+                         severity_levels=None if self.severity_levels is None else dict(self.severity_levels.items()))
 
 
 class CheckConfig(_Model):
@@ -210,15 +214,17 @@ class MultivariateConfig(_Model):
     rule: RuleConfig = Field(default_factory=RuleConfig)
     enabled: bool = True
 
-    _check_mode = field_validator("fault_mode")(CheckConfig._known_mode.__func__)
+    # mypy sees the decorated classmethod as a plain callable; reached through its class it is a bound
+    # method, which has __func__
+    _check_mode = field_validator("fault_mode")(CheckConfig._known_mode.__func__)  # type: ignore[attr-defined]
 
     @model_validator(mode="after")
     def _params_build(self) -> "MultivariateConfig":
         self.build()
         return self
 
-    def build(self):
-        cls = {"hotelling_t2": HotellingT2, "isolation_forest": IsolationForestDetector,
+    def build(self) -> MultivariateModel:
+        cls: type[MultivariateModel] = {"hotelling_t2": HotellingT2, "isolation_forest": IsolationForestDetector,
                "load_residual": LoadResidual, "mahalanobis": ShrunkMahalanobis}[self.detector]
         try:
             return cls(**self.params)
@@ -353,11 +359,13 @@ class DetectorsConfig(_Model):
 
     def _class_chain(self, cls_name: str) -> list[ClassConfig]:
         """The class and the classes it extends, most general first."""
-        chain, seen = [], set()
-        while cls_name in self.classes and cls_name not in seen:
-            seen.add(cls_name)
-            chain.insert(0, self.classes[cls_name])
-            cls_name = self.classes[cls_name].extends
+        chain: list[ClassConfig] = []
+        seen: set[str] = set()
+        name: str | None = cls_name
+        while name is not None and name in self.classes and name not in seen:
+            seen.add(name)
+            chain.insert(0, self.classes[name])
+            name = self.classes[name].extends
         return chain
 
     def _class_checks(self, cls_name: str) -> dict[str, CheckConfig]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.streams import StreamingDetector, exp_smooth
+from detectors.streams import Grid, StreamingDetector, exp_smooth
 
 __all__ = ["Cusum", "EnvelopeCusum", "Ewma"]
 
@@ -103,13 +103,15 @@ class _BaselineDetector(StreamingDetector):
     def _std(self, var: np.ndarray) -> np.ndarray:
         return np.maximum(np.sqrt(np.maximum(var, 0.0)), self.min_std)
 
-    def _update(self, grid, ts, value, valid, state):
+    def _update(self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray,
+                state: dict[str, np.ndarray]) -> np.ndarray:
+        assert grid is not None  # stateful: update always passes the grid
         z = self._smoothed(grid, value, state)
         if value.shape[1] < BLOCK:  # a few readings per stream (live batches): a column at a time
             return self._by_reading(grid, value, valid, state, z)
         return self._by_block(grid, value, valid, state, z)
 
-    def _by_reading(self, grid, value, valid, state, z):
+    def _by_reading(self, grid: Grid, value: np.ndarray, valid: np.ndarray, state: dict[str, np.ndarray], z: np.ndarray | None) -> np.ndarray:
         """Score each column of the grid against the reference in force, learning each block as it
         completes; the same arithmetic, in the same order, as ``_by_block``."""
         out = grid.scores()
@@ -133,7 +135,7 @@ class _BaselineDetector(StreamingDetector):
         state["n"] = n
         return out
 
-    def _by_block(self, grid, value, valid, state, z):
+    def _by_block(self, grid: Grid, value: np.ndarray, valid: np.ndarray, state: dict[str, np.ndarray], z: np.ndarray | None) -> np.ndarray:
         """Lay the batch out in whole blocks per stream (the block under way first), score block by
         block against the reference in force, learn each completed block, gather the scores."""
         rows, cols = value.shape
@@ -177,7 +179,7 @@ class _BaselineDetector(StreamingDetector):
         score[...] = np.take_along_axis(out, np.minimum(at, width - 1), axis=1)
         return score
 
-    def _learn(self, xb, done, scored, block_max, count, state):
+    def _learn(self, xb: np.ndarray, done: np.ndarray, scored: np.ndarray, block_max: np.ndarray, count: np.ndarray, state: dict[str, np.ndarray]) -> None:
         """Learn the completed blocks (``done``): warm-up sums, then the trailing reference."""
         warm = done & ~scored
         if warm.any():
@@ -205,12 +207,12 @@ class _BaselineDetector(StreamingDetector):
                 self._restart(m, state)
         state["frozen"][r] = frozen
 
-    def _follow(self, mu, var, xc, w):
+    def _follow(self, mu: np.ndarray, var: np.ndarray, xc: np.ndarray, w: float) -> tuple[np.ndarray, np.ndarray]:
         """The reference after an accepted block ``xc`` (rows, BLOCK): an exponentially weighted
         mean of the readings and of their squared distance from it."""
         return mu + w * (xc.mean(axis=1) - mu), var + w * (((xc - mu[:, None]) ** 2).mean(axis=1) - var)
 
-    def _learn_warmup(self, xb, warm, count, state):
+    def _learn_warmup(self, xb: np.ndarray, warm: np.ndarray, count: np.ndarray, state: dict[str, np.ndarray]) -> None:
         """Warm-up blocks: sums of the readings; at the end, the reference is their mean and std."""
         if warm.any():
             xs = np.where(np.isnan(xb[warm]), 0.0, xb[warm])
@@ -226,15 +228,15 @@ class _BaselineDetector(StreamingDetector):
                 state["frozen"][ends] = 0
 
     # hooks for the detectors
-    def _smoothed(self, grid, value, state):
+    def _smoothed(self, grid: Grid, value: np.ndarray, state: dict[str, np.ndarray]) -> np.ndarray | None:
         """Per-reading values that do not depend on the reference (EWMA's z), or None."""
 
-    def _score_block(self, xb, zb, scored, state):  # pragma: no cover - abstract
+    def _score_block(self, xb: np.ndarray, zb: np.ndarray | None, scored: np.ndarray, state: dict[str, np.ndarray]) -> np.ndarray:  # pragma: no cover - abstract
         """Scores of the cells of ``xb`` (rows, w) where ``scored`` (0 elsewhere), advancing the
         detector's own state over those cells, in order."""
         raise NotImplementedError
 
-    def _restart(self, rows, state) -> None:
+    def _restart(self, rows: np.ndarray, state: dict[str, np.ndarray]) -> None:
         """The drift statistic of these rows starts again (the reference moved to a new level)."""
 
 
@@ -283,14 +285,14 @@ class Ewma(_BaselineDetector):
             raise ValueError(f"alpha must be in (0, 1], got {alpha}")
         self.alpha, self.limit_sigmas = float(alpha), float(limit_sigmas)
 
-    def _smoothed(self, grid, value, state):
+    def _smoothed(self, grid: Grid, value: np.ndarray, state: dict[str, np.ndarray]) -> np.ndarray | None:
         # the smoothed value does not depend on the reference: all of it at once
         prev = np.where(np.isnan(state["z"]), value[:, 0], state["z"])  # a new stream starts at its first reading
         z = exp_smooth(value, self.alpha, prev)
         state["z"] = grid.last(z).copy()
         return z
 
-    def _score_block(self, xb, zb, scored, state):
+    def _score_block(self, xb: np.ndarray, zb: np.ndarray | None, scored: np.ndarray, state: dict[str, np.ndarray]) -> np.ndarray:
         a = self.alpha
         width = self.limit_sigmas * self._std(state["var"]) * np.sqrt(a / (2.0 - a))
         with np.errstate(invalid="ignore"):
@@ -357,7 +359,7 @@ class Cusum(_BaselineDetector):
         self.k, self.h, self.direction = float(k), float(h), direction
         self.clip = None if clip is None else float(clip)
 
-    def _score_block(self, xb, zb, scored, state):
+    def _score_block(self, xb: np.ndarray, zb: np.ndarray | None, scored: np.ndarray, state: dict[str, np.ndarray]) -> np.ndarray:
         rows = len(xb)
         sd = self._std(state["var"])
         with np.errstate(invalid="ignore"):
@@ -375,7 +377,7 @@ class Cusum(_BaselineDetector):
             return np.maximum(c[:rows], c[rows:]) / self.h
         return (c[:rows] if self.direction == "up" else c[rows:]) / self.h
 
-    def _restart(self, rows, state) -> None:
+    def _restart(self, rows: np.ndarray, state: dict[str, np.ndarray]) -> None:
         for name in ("up_c", "up_m", "down_c", "down_m"):
             state[name][rows] = 0.0
 
@@ -436,12 +438,12 @@ class EnvelopeCusum(Cusum):
             raise ValueError(f"down must be in (0, 1], got {down}")
         self.down = float(down)
 
-    def _follow(self, mu, var, xc, w):
+    def _follow(self, mu: np.ndarray, var: np.ndarray, xc: np.ndarray, w: float) -> tuple[np.ndarray, np.ndarray]:
         bm = xc.mean(axis=1)
         bv = ((xc - bm[:, None]) ** 2).sum(axis=1) / (xc.shape[1] - 1)   # noise within the block
         return mu + np.where(bm > mu, w, w * self.down) * (bm - mu), var + w * (bv - var)
 
-    def _learn_warmup(self, xb, warm, count, state):
+    def _learn_warmup(self, xb: np.ndarray, warm: np.ndarray, count: np.ndarray, state: dict[str, np.ndarray]) -> None:
         """The highest block median of the warm-up, and the mean squared within-block MAD-sigma (a
         one-reading glitch moves neither)."""
         r = np.flatnonzero(warm)

@@ -425,7 +425,7 @@ class Engine:
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._blame: dict[str, np.ndarray] = {}  # the batch in hand: multivariate culprits (BatchResult.blame)
         self.fresh_checks: list[str] = []  # after from_dict: checks that could not resume
-        self._bearing_named: dict[tuple, str] = {}  # open bearing alerts → the mode they were opened with
+        self._bearing_named: dict[tuple[str, str, datetime], str] = {}  # open bearing alerts → the mode they were opened with
 
     @staticmethod
     def _new_deadman(config: DetectorsConfig) -> NoData:
@@ -448,7 +448,9 @@ class Engine:
                     slot.watch(sid)
             for name, mv in self.config.multivariate_for(asset).items():
                 if sensor in mv.sensors and (asset, name) not in self._models:
-                    self._models[(asset, name)] = None  # placeholder: registering its sensors recurses
+                    # placeholder: registering its sensors recurses, and only asks whether the key is there;
+                    # the model replaces it below before anything reads the values
+                    self._models[(asset, name)] = None  # type: ignore[assignment]
                     ids = [self.stream_id(asset, x) for x in mv.sensors]
                     self._models[(asset, name)] = _AssetModel(asset, name, mv, ids)
                     if max(ids) >= len(self._model_member):
@@ -523,7 +525,7 @@ class Engine:
         if len(s) and s.max() >= len(self._streams):
             raise ValueError(f"stream id {int(s.max())} was never registered with stream_id()")
         scores: dict[str, np.ndarray] = {}
-        self._blame: dict[str, np.ndarray] = {}
+        self._blame = {}
         events: list[tuple[int, Finding]] = []
         for slot in self._slots.values():
             idx = np.flatnonzero(slot.mask(s, v))
@@ -535,7 +537,9 @@ class Engine:
             for alert in slot.rule.update(s[idx], t[idx], sc, v[idx]):
                 events.append((alert.at_ns, self._finding(slot, alert)))
         events.extend(self._feed_models(s, t, v, scores))
-        events.extend((int(f.ended_at.timestamp() * 1e9), f) for f in self._resumed(s, t))
+        # the findings of streams that came back are closed ones: ended_at is set
+        events.extend((int(f.ended_at.timestamp() * 1e9), f)  # type: ignore[union-attr]
+                      for f in self._resumed(s, t))
         if len(s):
             self._deadman.update(s, t, v)
         if now_ns is not None:
@@ -618,7 +622,8 @@ class Engine:
             lo = hi
         yield np.empty(0, np.int64), BatchResult({}, np.zeros(0), self.flush())
 
-    def _feed_models(self, s, t, v, scores, force: bool = False) -> list[tuple[int, Finding]]:
+    def _feed_models(self, s: np.ndarray, t: np.ndarray, v: np.ndarray, scores: dict[str, np.ndarray],
+                     force: bool = False) -> list[tuple[int, Finding]]:
         """Multivariate checks run on what has gathered once it spans ``multivariate_every``.
 
         Their models are per asset, so they cost a little Python per asset; gathering a minute of
@@ -658,7 +663,8 @@ class Engine:
         events.sort(key=lambda e: (e[0], e[1].asset, e[1].sensor, e[1].rule))
         return [f for _, f in events]
 
-    def _process_model(self, model: _AssetModel, s, t, v, where, n, scores) -> list[tuple[int, Finding]]:
+    def _process_model(self, model: _AssetModel, s: np.ndarray, t: np.ndarray, v: np.ndarray, where: np.ndarray,
+                       n: int, scores: dict[str, np.ndarray]) -> list[tuple[int, Finding]]:
         pos, ts, rows = model.rows(s, t, v)
         if not len(pos):
             return []
@@ -696,8 +702,9 @@ class Engine:
         t0 = np.asarray(t0_ns, dtype=np.int64)
         if not features:
             return BatchResult({}, np.zeros(0))
-        sensor = self.config.waveform_for(asset).sensor
-        ids = [np.full(len(t0), self.stream_id(asset, feature_sensor(sensor, name))) for name in features]
+        waveform = self.config.waveform_for(asset)
+        assert waveform is not None  # block_features found features, so the asset has a waveform check
+        ids = [np.full(len(t0), self.stream_id(asset, feature_sensor(waveform.sensor, name))) for name in features]
         return self.process(np.concatenate(ids), np.tile(t0, len(features)), np.concatenate(list(features.values())))
 
     def block_features(self, asset: str, rate_hz: float, blocks: np.ndarray) -> dict[str, np.ndarray]:
@@ -728,7 +735,8 @@ class Engine:
         self._grow_silent()
         fresh = ~self._silent[ids]
         self._silent[ids[fresh]] = True
-        last = getattr(self._deadman, "state_", {}).get("last_ts")
+        # before any reading there is no state, and no stream is silent
+        last = getattr(self._deadman, "state_", {}).get("last_ts", np.empty(0, np.int64))
         return [self._deadman_finding(int(i), int(last[i]), None, float(g), "opened")
                 for i, g in zip(ids[fresh], gaps[fresh])]
 

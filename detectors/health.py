@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.streams import StreamingDetector, exp_smooth
+from detectors.streams import Grid, StreamingDetector, exp_smooth
 
 __all__ = ["NoData", "OutOfRange", "StuckSensor"]
 
@@ -75,7 +75,9 @@ class NoData(StreamingDetector):
             cadence = np.where(ew_w > 0, 10.0 ** (ew_log / np.where(ew_w > 0, ew_w, 1.0)), 0.0)
         return np.maximum(self.max_gap_s, self.intervals * cadence)
 
-    def _update(self, grid, ts, value, valid, state):
+    def _update(self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray,
+                state: dict[str, np.ndarray]) -> np.ndarray:
+        assert grid is not None  # stateful: update always passes the grid
         # "last seen" is the newest timestamp so far, not the latest arrival: a reading delivered late
         # (a gateway's backlog, a dead-letter replay) must neither make a live stream look silent nor
         # make the next on-time reading look like it followed a hole.
@@ -189,7 +191,9 @@ class StuckSensor(StreamingDetector):
         self.window, self.tolerance = int(window), float(tolerance)
         self.factor, self.warmup = float(factor), int(warmup)
 
-    def _update(self, grid, ts, value, valid, state):
+    def _update(self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray,
+                state: dict[str, np.ndarray]) -> np.ndarray:
+        assert grid is not None  # stateful: update always passes the grid
         same = grid.empty(bool)  # within tolerance of the predecessor; NaN (none yet) compares False
         np.less_equal(np.abs(value[:, 0] - state["last"]), self.tolerance, out=same[:, 0])
         if self.tolerance:
@@ -222,7 +226,7 @@ class StuckSensor(StreamingDetector):
         self._warm(score, n0)
         return score
 
-    def _learn(self, run, valid, state, n0):
+    def _learn(self, run: np.ndarray, valid: np.ndarray, state: dict[str, np.ndarray], n0: np.ndarray) -> np.ndarray:
         """The longest normal run that ended before each reading, shape of ``run``.
 
         A run ends where the next reading breaks it (run back to 1), and counts when it was below
@@ -246,7 +250,7 @@ class StuckSensor(StreamingDetector):
         state["longest"] = longest[np.arange(len(run)), np.maximum(valid.sum(axis=1) - 1, 0)]
         return longest
 
-    def _warm(self, score, n0):
+    def _warm(self, score: np.ndarray, n0: np.ndarray) -> None:
         if self.warmup and (n0 < self.warmup).any():
             cut = np.clip(self.warmup - n0, 0, score.shape[1])
             score[np.arange(score.shape[1])[None, :] < cut[:, None]] = 0.0
@@ -277,6 +281,7 @@ class OutOfRange(StreamingDetector):
             raise ValueError(f"need high > low, got low={low}, high={high}")
         self.low, self.high = float(low), float(high)
 
-    def _update(self, grid, ts, value, valid, state):
+    def _update(self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray,
+                state: dict[str, np.ndarray]) -> np.ndarray:
         outside = np.maximum(self.low - value, value - self.high)
         return np.where(outside > 0, 1.0 + outside / (self.high - self.low), 0.0)

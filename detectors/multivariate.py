@@ -230,6 +230,7 @@ class LoadResidual(_Fitted):
 
     kind = "load_residual"
     version = "1"
+    lag_: np.ndarray  # the load sensors' smoothed values after the last row; set by fit
 
     def __init__(self, lag_rows: float = 30.0, smooth_rows: float = 1440.0, threshold: float = 3.0, degree: int = 2):
         if lag_rows < 1 or smooth_rows < 1 or threshold <= 0 or degree not in (1, 2):

@@ -3,10 +3,12 @@ isolated one-reading spikes (a sensor or its cabling, not the machine)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from detectors.streams import StreamingDetector, exp_smooth, trailing
+from detectors.streams import Grid, StreamingDetector, exp_smooth, trailing
 
 __all__ = ["RobustZ", "SpikeBursts", "median_mad_sorted", "nan_median"]
 
@@ -62,7 +64,7 @@ def _padded_median_mad(padded: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, n
     return _median_mad(lambda i: flat[base + i], m)
 
 
-def _median_mad(at, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _median_mad(at: Callable[[np.ndarray], np.ndarray], m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Median and MAD of windows whose ``i``-th smallest values are ``at(i)`` (i: one index per
     window, ``-_PAD <= i < m + _PAD``; NaN or +inf outside ``0 .. m - 1``) and hold ``m >= 1`` values.
 
@@ -162,7 +164,9 @@ class RobustZ(StreamingDetector):
         self.resolution_floor, self.noise_floor = float(resolution_floor), float(noise_floor)
         self.noise_memory = int(noise_memory)
 
-    def _update(self, grid, ts, value, valid, state):
+    def _update(self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray,
+                state: dict[str, np.ndarray]) -> np.ndarray:
+        assert grid is not None  # stateful: update always passes the grid
         hist = state["history"]
         n = self.window
         rows, cols = value.shape
@@ -196,7 +200,8 @@ class RobustZ(StreamingDetector):
         state["history"] = trailing(hist, value, grid.counts)
         return out
 
-    def _resolution(self, last: np.ndarray, value: np.ndarray, valid: np.ndarray, state) -> np.ndarray:
+    def _resolution(self, last: np.ndarray, value: np.ndarray, valid: np.ndarray, state: dict[str, np.ndarray]
+                    ) -> np.ndarray:
         """The smallest non-zero step between consecutive readings so far, per reading (inf: none yet)."""
         if not self.resolution_floor:
             return np.zeros(value.shape)
@@ -207,7 +212,7 @@ class RobustZ(StreamingDetector):
         state["resolution"] = res[:, -1].copy()
         return res
 
-    def _floor(self, sigma: np.ndarray, scored: np.ndarray, resolution: np.ndarray, state, rows: np.ndarray
+    def _floor(self, sigma: np.ndarray, scored: np.ndarray, resolution: np.ndarray, state: dict[str, np.ndarray], rows: np.ndarray
                ) -> np.ndarray:
         """The floor on the standard deviation of each cell; advances the long-run noise of ``rows``.
 
@@ -239,7 +244,7 @@ class RobustZ(StreamingDetector):
             noise = np.take_along_axis(noise, np.clip(back, 0, width - 1), axis=1)
         return np.fmax(floor, self.noise_floor * np.where(scored, noise, np.nan))
 
-    def _scores(self, x: np.ndarray, med: np.ndarray, mad: np.ndarray, floor) -> np.ndarray:
+    def _scores(self, x: np.ndarray, med: np.ndarray, mad: np.ndarray, floor: np.ndarray) -> np.ndarray:
         """The scores of readings ``x`` against their windows' median and MAD (both overwritten: fresh
         memory is slow to fault in), the standard deviation at least ``floor``."""
         sigma = np.maximum(np.multiply(mad, _MAD_TO_SIGMA, out=mad), floor, out=mad)
@@ -334,7 +339,9 @@ class SpikeBursts(RobustZ):
             raise ValueError(f"need spikes >= 2 and within_h > 0, got {spikes}, {within_h}")
         self.spikes, self.within_h = int(spikes), float(within_h)
 
-    def _update(self, grid, ts, value, valid, state):
+    def _update(self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray,
+                state: dict[str, np.ndarray]) -> np.ndarray:
+        assert grid is not None  # stateful: update always passes the grid
         z = super()._update(grid, ts, value, valid, state)
         hot = (z >= 1.0) & valid
         raised = (z >= _NORMAL) & valid                             # not back to normal (hot or near it)

@@ -18,6 +18,7 @@ jumps from one state change to the next rather than stepping through readings.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -30,6 +31,7 @@ from detectors.streams import Grid, StreamingDetector, check_batch, trailing, wi
 __all__ = ["Alert", "AlertRule"]
 _IDLE, _PENDING, _ACTIVE, _CLEARING = 0, 1, 2, 3
 _NS_PER_S = 1_000_000_000
+AlertStatus = Literal["opened", "escalated", "closed"]
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class Alert:
     """
 
     stream: int
-    status: Literal["opened", "escalated", "closed"]
+    status: AlertStatus
     started_at_ns: int
     ended_at_ns: int | None
     severity: str
@@ -85,7 +87,7 @@ class AlertRule(StreamingDetector):
     """
 
     kind = "alert_rule"
-    state_fields: ClassVar[dict] = {
+    state_fields: ClassVar[dict[str, tuple[Any, Any, tuple[int | str, ...]]]] = {
         "hot": (np.float64, 0.0, ("hist_len",)),
         "phase": (np.int64, _IDLE, ()),
         "since": (np.int64, 0, ()),
@@ -102,7 +104,7 @@ class AlertRule(StreamingDetector):
 
     def __init__(self, on: float = 1.0, off: float = 0.8, n: int = 1, m: int = 1, min_duration_s: float = 0.0,
                  clear_after_s: float = 0.0, latch: bool = False,
-                 severity_levels: dict[str, float] | None = None):
+                 severity_levels: Mapping[str, float] | None = None) -> None:
         if off > on:
             raise ValueError(f"off ({off}) must be <= on ({on}): the clear level sits below the alarm level")
         if not 1 <= n <= m <= 64:
@@ -182,7 +184,8 @@ class AlertRule(StreamingDetector):
             self.state_[k][grid.streams] = a
         return alerts
 
-    def _run(self, r, sid, ts, score, value, trig, cold, st, position) -> list[Alert]:
+    def _run(self, r: np.intp, sid: int, ts: np.ndarray, score: np.ndarray, value: np.ndarray, trig: np.ndarray,
+             cold: np.ndarray, st: dict[str, np.ndarray], position: np.ndarray) -> list[Alert]:
         """The state machine for one stream's readings in this batch, jumping between changes."""
         out: list[Alert] = []
         n = len(ts)
@@ -190,11 +193,11 @@ class AlertRule(StreamingDetector):
         cold_at, warm_at = np.flatnonzero(cold), np.flatnonzero(~cold)
         sev = np.searchsorted(self.levels_, score, side="right") - 1
 
-        def next_in(idx, i):
+        def next_in(idx: np.ndarray, i: int) -> int:
             j = np.searchsorted(idx, i)
             return int(idx[j]) if j < len(idx) else n
 
-        def absorb(a, b):
+        def absorb(a: int, b: int) -> None:
             """Add readings [a, b) to the alert's evidence and peak."""
             if b <= a:
                 return
@@ -206,7 +209,7 @@ class AlertRule(StreamingDetector):
             st["vlast"][r] = seg[-1]
             st["peak"][r] = max(st["peak"][r], score[a:b].max())
 
-        def emit(status, i, ended=None):
+        def emit(status: AlertStatus, i: int, ended: int | None = None) -> None:
             out.append(self._alert(r, sid, status, float(score[i]), ended, int(ts[i]), st, int(position[i])))
 
         i = 0
@@ -265,7 +268,8 @@ class AlertRule(StreamingDetector):
                     break
         return out
 
-    def _alert(self, r, sid, status, last_score, ended, now_ns, st, index) -> Alert:
+    def _alert(self, r: np.intp, sid: int, status: AlertStatus, last_score: float, ended: int | None, now_ns: int,
+               st: dict[str, np.ndarray], index: int) -> Alert:
         k = int(st["n_obs"][r])
         evidence = {"min": float(st["vmin"][r]), "max": float(st["vmax"][r]),
                     "mean": float(st["vsum"][r] / k) if k else float("nan"), "last": float(st["vlast"][r]),

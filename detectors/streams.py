@@ -20,12 +20,15 @@ batch: detectors must not write into the grids they are given.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 __all__ = ["Grid", "StreamingDetector", "check_batch", "exp_smooth"]
+
+# What ``StreamingDetector._update`` returns: the score grid, or it and more per-reading grids by name.
+UpdateResult = np.ndarray | tuple[np.ndarray, dict[str, np.ndarray]]
 
 # A grid wider than this many cells per reading means one stream dominates the batch; splitting the
 # batch (which does not change the result) keeps memory in proportion to the batch.
@@ -281,7 +284,10 @@ class StreamingDetector:
     # what a finding of this detector is about: the machine ("anomaly") or the data ("data_quality":
     # stuck, silent, out of range; a sensor check, never part of the anomaly score)
     finding_kind: ClassVar[str] = "anomaly"
-    state_fields: ClassVar[dict[str, tuple[Any, Any, tuple[int, ...]]]] = {}
+    # name -> (dtype, fill, extra shape); an extra dimension given as a str is the parameter that sizes it
+    state_fields: ClassVar[dict[str, tuple[Any, Any, tuple[int | str, ...]]]] = {}
+    state_: dict[str, np.ndarray]  # the state arrays, one row per stream id; set on the first batch
+    last_extras_: dict[str, np.ndarray]
 
     def params(self) -> dict[str, Any]:
         """The parameters this detector was built with (as given to ``__init__``)."""
@@ -289,7 +295,7 @@ class StreamingDetector:
 
     # --- state -------------------------------------------------------------------------------
     def _shape_of(self, name: str) -> tuple[int, ...]:
-        return self.state_fields[name][2]
+        return tuple(self._resolve(e) for e in self.state_fields[name][2])
 
     def _ensure(self, n_streams: int) -> None:
         state = self.__dict__.setdefault("state_", {})
@@ -314,7 +320,7 @@ class StreamingDetector:
                 "state": {k: v.tolist() for k, v in state.items()}}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "StreamingDetector":
+    def from_dict(cls, d: dict[str, Any]) -> Self:
         """Rebuild a detector saved by ``to_dict``."""
         if d.get("kind") != cls.kind:
             raise ValueError(f"state is for detector kind {d.get('kind')!r}, not {cls.kind!r}")
@@ -347,7 +353,7 @@ class StreamingDetector:
             Score of each reading; higher is more abnormal and 1.0 is the alarm level.
         """
         s, t, v, top = _checked(stream, ts_ns, value)
-        self.last_extras_: dict[str, np.ndarray] = {}
+        self.last_extras_ = {}
         if len(s) and not self.state_fields:  # stateless: no need to group by stream
             scores = self._update(None, t[None, :], v[None, :], np.broadcast_to(True, (1, len(s))), {})
             return np.asarray(scores, dtype=np.float64).reshape(len(s))
@@ -357,7 +363,7 @@ class StreamingDetector:
             self._update_split(s, t, v, out, 0)
         return out
 
-    def _update_split(self, s, t, v, out, offset) -> None:
+    def _update_split(self, s: np.ndarray, t: np.ndarray, v: np.ndarray, out: np.ndarray, offset: int) -> None:
         grid = Grid.of(s, target=out[offset:offset + len(s)])
         rows, cols = grid.shape
         if rows * cols > _MAX_PADDING * len(s) + 1024 and len(s) > 1:
@@ -376,6 +382,6 @@ class StreamingDetector:
             self.state_[k][grid.streams] = a
         out[offset:offset + len(s)] = grid.gather(scores)
 
-    def _update(self, grid: Grid, ts: np.ndarray, value: np.ndarray, valid: np.ndarray,
-                state: dict[str, np.ndarray]) -> np.ndarray:  # pragma: no cover - abstract
+    def _update(self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray,
+                state: dict[str, np.ndarray]) -> UpdateResult:  # pragma: no cover - abstract
         raise NotImplementedError

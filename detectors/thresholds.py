@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.streams import StreamingDetector
+from detectors.streams import Grid, StreamingDetector
 
 __all__ = ["IsoZones", "StaticLimit", "iso_zone"]
 
@@ -50,7 +50,8 @@ class StaticLimit(StreamingDetector):
         if self.scale <= 0:
             raise ValueError(f"scale must be > 0, got {scale}")
 
-    def _update(self, grid, ts, value, valid, state):
+    def _update(self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray,
+                state: dict[str, np.ndarray]) -> np.ndarray:
         score = np.subtract(value, self.high)
         score /= self.scale                 # in place: the same arithmetic as 1 + (value - high) / scale
         score += 1.0
@@ -101,5 +102,6 @@ class IsoZones(StreamingDetector):
     def zone(self, velocity_rms: np.ndarray) -> np.ndarray:
         return iso_zone(velocity_rms, self.ab, self.bc, self.cd)
 
-    def _update(self, grid, ts, value, valid, state):
+    def _update(self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray,
+                state: dict[str, np.ndarray]) -> np.ndarray:
         return value / self.bc

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.streams import StreamingDetector, trailing
+from detectors.streams import Grid, StreamingDetector, UpdateResult, trailing
 
 __all__ = ["TrendToLimit"]
 
@@ -176,7 +176,7 @@ class TrendToLimit(StreamingDetector):
         v_ref = _zero_nan(ring_v[:, 0])
         q = self._terms(x, np.subtract(ring_v.T, v_ref))
         sums = np.empty(q.shape[1:])
-        starts = [0] if same else np.flatnonzero(np.diff(j, prepend=-1))
+        starts: list[int] | np.ndarray = [0] if same else np.flatnonzero(np.diff(j, prepend=-1))
         for a, b in zip(starts, list(starts[1:]) + [len(j)]):
             e = j[a]
             sums[:, a:b] = np.add.reduce(q[:e + 1, :, a:b], axis=0)     # the head, forward from the edge
@@ -268,7 +268,7 @@ class TrendToLimit(StreamingDetector):
         np.put_along_axis(ring, (n[:, None] + np.arange(self.window)[None, :]) % self.window, ordered, axis=1)
         return ring
 
-    def _update_split(self, s, t, v, out, offset) -> None:
+    def _update_split(self, s: np.ndarray, t: np.ndarray, v: np.ndarray, out: np.ndarray, offset: int) -> None:
         if np.bincount(s).max() > 1:  # a stream twice: the general path
             return super()._update_split(s, t, v, out, offset)
         st = self.state_
@@ -287,7 +287,9 @@ class TrendToLimit(StreamingDetector):
             self.last_extras_.setdefault(extra, np.full(len(out), np.nan))[offset:offset + len(s)] = st[key][s]
         out[offset:offset + len(s)] = st["score"][s]
 
-    def _update(self, grid, ts, value, valid, state):
+    def _update(self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray,
+                state: dict[str, np.ndarray]) -> UpdateResult:
+        assert grid is not None  # stateful: update always passes the grid
         cols = value.shape[1]
         hist_t, hist_v = self._from_ring(state["ts"], state["n"]), self._from_ring(state["values"], state["n"])
         col = np.arange(cols)[None, :]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import fft as sp_fft
@@ -343,7 +344,7 @@ def _band_envelopes(spec: np.ndarray, n: int, rate_hz: float, bands: np.ndarray,
         env = np.empty((spec.shape[0], size))
         for i in np.unique(choice):
             rows = np.flatnonzero(choice == i)
-            env[rows] = envelope(*edges[i], rows=rows)
+            env[rows] = envelope(edges[i, 0], edges[i, 1], rows=rows)
         envs.append(env)
     return envs, order, rate_hz * size / n
 
@@ -360,7 +361,7 @@ def _envelope_power(env: np.ndarray, rate_hz: float, segment_s: float,
     hop = max(1, seg // 2)
     starts = np.arange(0, n - seg + 1, hop)
     window = np.hanning(seg)
-    power = 0.0
+    power = np.zeros(())  # 0-d: adding the first spectrum gives it exactly
     for s0 in starts:  # a handful of segments; each FFT is over every block at once
         part = env[:, s0:s0 + seg]
         part = (part - part.mean(axis=1, keepdims=True)) * window
@@ -493,7 +494,7 @@ def diagnose_bearing(blocks: np.ndarray, rate_hz: float, defect_hz: dict[str, fl
     spec = sp_fft.rfft((x - x.mean(axis=1, keepdims=True)) * taper, axis=1)
     envs, order, env_rate = _band_envelopes(spec, n, rate_hz, bands, pooled=average,
                                             candidates=BAND_CANDIDATES if average else 1)
-    best = None
+    best: BearingDiagnosis | None = None
     for env, which in zip(envs, order):
         # zero-padded to a bin of at most a quarter of the true resolution: a line between two true
         # bins is read near its top, not on the Hann window's shoulder
@@ -501,10 +502,11 @@ def diagnose_bearing(blocks: np.ndarray, rate_hz: float, defect_hz: dict[str, fl
         if average:
             power, segments, which = power.mean(axis=0, keepdims=True), segments * len(power), which[:1]
         top = bands[which, 1] - bands[which, 0]  # the envelope of a band carries frequencies up to its width
-        d = _read_lines(freqs, np.sqrt(power), res, segments, top, defect_hz, shaft_hz, tolerance, harmonics,
-                        bands=len(envs))
-        d = BearingDiagnosis(d[0], d[1], d[2], bands[which])
+        ratios, strength, mode = _read_lines(freqs, np.sqrt(power), res, segments, top, defect_hz, shaft_hz,
+                                             tolerance, harmonics, bands=len(envs))
+        d = BearingDiagnosis(ratios, strength, mode, bands[which])
         best = d if best is None else _stronger(best, d)
+    assert best is not None  # there is at least one candidate band
     return best
 
 
@@ -537,7 +539,9 @@ def _read_lines(freqs: np.ndarray, amp: np.ndarray, res: float, segments: int, t
         "ftf": (ftf, []),
     }
     multiples = np.arange(1, harmonics + 1)
-    ratios, strength, rank = {}, [], []
+    ratios: dict[str, np.ndarray] = {}
+    strength_rows: list[np.ndarray] = []
+    rank_rows: list[np.ndarray] = []
     for name in BEARING_MODES:
         f0, sidebands = lines[name]
         others = np.concatenate([lines[m][0] * multiples for m in BEARING_MODES if m != name])
@@ -557,9 +561,9 @@ def _read_lines(freqs: np.ndarray, amp: np.ndarray, res: float, segments: int, t
             side = np.stack([ratio(f0 + df) for df in sidebands])
             side = np.where(np.isfinite(side), np.maximum(side, 1.0), 1.0)
             bonus = np.sqrt(np.sqrt(side.prod(axis=0)))   # geometric mean of two, square-rooted
-        strength.append(np.where(np.isfinite(s), s, -np.inf))
-        rank.append(np.where(np.isfinite(s), s * bonus, -np.inf))
-    strength, rank = np.stack(strength), np.stack(rank)
+        strength_rows.append(np.where(np.isfinite(s), s, -np.inf))
+        rank_rows.append(np.where(np.isfinite(s), s * bonus, -np.inf))
+    strength, rank = np.stack(strength_rows), np.stack(rank_rows)
     # the best among the modes that pass (sidebands must not promote a mode that does not)
     passed = strength >= 1.0
     # which passing modes another passing mode explains: a comb at a lower mode's frequency has
@@ -640,6 +644,6 @@ def diagnose_record(record: np.ndarray, rate_hz: float, defect_hz: dict[str, flo
     (['bpfo'], 58)
     """
     blocks = record_blocks(record, rate_hz, block)
-    args = dict(band_hz=band_hz, tolerance=tolerance, segment_s=RECORD_BLOCK_S)
+    args: dict[str, Any] = dict(band_hz=band_hz, tolerance=tolerance, segment_s=RECORD_BLOCK_S)
     return (diagnose_bearing(blocks, rate_hz, defect_hz, shaft_hz, **args),
             diagnose_bearing(blocks, rate_hz, defect_hz, shaft_hz, average=True, **args))

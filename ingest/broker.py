@@ -12,6 +12,10 @@ import asyncio
 import logging
 import socket
 import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from amqtt.broker import Broker
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +40,7 @@ class EmbeddedBroker:
     def __init__(self, host: str = "127.0.0.1", port: int = 1883):
         self.host, self.port = host, port
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._broker = None
+        self._broker: Broker | None = None
         self._thread: threading.Thread | None = None
         self._connections: set[asyncio.Transport] = set()
 
@@ -64,8 +68,8 @@ class EmbeddedBroker:
                 # only anonymous auth: amqtt's default packet and $SYS plugins cost time per message
                 "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
             }
-            self._broker = TrackingBroker(config)
-            await self._broker.start()
+            broker = self._broker = TrackingBroker(config)
+            await broker.start()
 
         def run() -> None:
             self._loop = asyncio.new_event_loop()
@@ -95,7 +99,8 @@ class EmbeddedBroker:
         async def shutdown() -> None:
             for transport in list(self._connections):
                 transport.abort()
-            await asyncio.wait_for(self._broker.shutdown(), timeout)
+            if self._broker is not None:
+                await asyncio.wait_for(self._broker.shutdown(), timeout)
 
         future = asyncio.run_coroutine_threadsafe(shutdown(), self._loop)
         try:

@@ -128,8 +128,12 @@ class DeadLetterStore(SqliteFile):
         if not rows:
             return []
         with self._transaction() as conn:
-            ids = [conn.execute("INSERT INTO dead_letters (received_at, topic, payload, reason, stage) "
-                                "VALUES (?, ?, ?, ?, ?)", row).lastrowid for row in rows]
+            ids: list[int] = []
+            for row in rows:
+                inserted = conn.execute("INSERT INTO dead_letters (received_at, topic, payload, reason, stage) "
+                                        "VALUES (?, ?, ?, ?, ?)", row).lastrowid
+                assert inserted is not None  # an INSERT sets it
+                ids.append(inserted)
         self._bytes += sum(len(r[1].encode()) + len(r[2]) + len(r[3].encode()) for r in rows)
         self.apply_retention()
         return ids
@@ -179,7 +183,8 @@ class DeadLetterStore(SqliteFile):
     def list(self, limit: int = 100, offset: int = 0, since: int | None = None,
              stage: Stage | None = None) -> list[DeadLetterRecord]:
         """Records oldest first (by id), optionally only those received at or after ``since`` (epoch ns)."""
-        where, params = [], []
+        where: list[str] = []
+        params: list[object] = []
         if since is not None:
             where.append("received_at >= ?")
             params.append(int(since))
@@ -210,9 +215,9 @@ class DeadLetterStore(SqliteFile):
 
     def delete(self, ids: Iterable[int]) -> int:
         """Remove records (e.g. after a successful replay); returns how many existed."""
-        ids = [(int(i),) for i in ids]
+        keys = [(int(i),) for i in ids]
         with self._transaction() as conn:
-            for (i,) in ids:
+            for (i,) in keys:
                 row = conn.execute(f"SELECT {_SIZE} FROM dead_letters WHERE id = ?", (i,)).fetchone()
                 self._bytes -= row[0] if row else 0
-            return conn.executemany("DELETE FROM dead_letters WHERE id = ?", ids).rowcount
+            return conn.executemany("DELETE FROM dead_letters WHERE id = ?", keys).rowcount

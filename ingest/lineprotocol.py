@@ -307,7 +307,11 @@ def line_tags(line: bytes) -> dict[str, str]:
     {'asset': 'pump 1', 'site': 'p1'}
     """
     text = line.decode("utf-8", "replace")
-    tags, field, escaped, in_key, key = {}, [], False, False, ""
+    # in_key: True in a key, False in a value, None in the value of a tag (recorded at its end)
+    tags: dict[str, str] = {}
+    field: list[str] = []
+    escaped, key = False, ""
+    in_key: bool | None = False
     for ch in text:
         if escaped:
             field.append(ch)

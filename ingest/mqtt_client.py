@@ -87,7 +87,8 @@ class Client(mqtt.Client):
         rc = super().loop_read(max_packets)
         for _ in range(_MAX_PACKETS_PER_TURN):
             sock = self._sock
-            if rc != mqtt.MQTT_ERR_SUCCESS or sock is None or not sock.pending():
+            # _create_socket wraps every socket, so a connected one is a BufferedSocket
+            if rc != mqtt.MQTT_ERR_SUCCESS or not isinstance(sock, BufferedSocket) or not sock.pending():
                 break
             rc = super().loop_read(max_packets)
         return rc

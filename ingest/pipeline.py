@@ -202,6 +202,7 @@ class Pipeline:
                 backoff.reset()
                 self._stage_recovered("commit")
             except SpoolFull:
+                assert pending is not None  # only _commit(pending) fills the spool
                 log.warning("stopping with the spool full: %d messages left unacknowledged with the broker",
                             len(pending.delivery))
                 pending = None
@@ -454,6 +455,7 @@ def build_writer(store: StoreSettings) -> Writer:
                               transport=httpx.HTTPTransport(verify=tls) if tls else None)
     from ingest.writers.influx_v2 import InfluxV2Writer
 
+    assert store.org is not None and store.bucket is not None  # the settings refuse api v2 without them
     return InfluxV2Writer(store.url, _secret(store.token) or "", store.org, store.bucket, timeout=store.timeout_s,
                           max_lines=store.batch_size, concurrency=store.write_concurrency, ssl_context=tls)
 

@@ -56,7 +56,7 @@ def topic_pattern(topic: str) -> str:
     return first + "/+" * (rest.count("/") + 1) if rest or topic.endswith("/") else first
 
 
-def message_key(topic: str, payload: bytes) -> int:
+def message_key(topic: str, payload: bytes | bytearray) -> int:
     """A stable 64-bit key of a message (topic and payload), for its remembered receive time.
 
     >>> message_key("faultline/s/a/t", b'{"value": 1}') == message_key("faultline/s/a/t", b'{"value": 1}')
@@ -300,7 +300,8 @@ class MqttSource:
             if message.dup and self.stamps:
                 received = self.stamps.get(message_key(message.topic, payload), received)
             with self._lock:
-                self._messages.append((message.topic, payload, received))
+                # paho's stubs allow a bytearray payload; the decoders and the spool read either alike
+                self._messages.append((message.topic, payload, received))  # type: ignore[arg-type]
                 self._acks.append((message.mid, message.qos))
                 self._generations.append(self._generation)
                 self._pending_bytes += len(payload)

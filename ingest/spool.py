@@ -179,7 +179,7 @@ class Spool:
         self._end = 0  # offset after the last durable record
         self._pending_records = 0
         self._fd: int | None = None
-        self._reader: tuple[int, object] | None = None
+        self._reader: tuple[int, BinaryIO] | None = None
         #: receive stamps of the records on disk (confirmed or not): message key -> epoch ns
         self.recent_stamps: dict[int, int] = {}
         self._open()
@@ -325,6 +325,8 @@ class Spool:
         with self._lock:
             if self.disk_bytes + len(frame) > self.max_bytes:
                 raise SpoolFull(len(frame), self.disk_bytes, self.max_bytes)
+            if self._fd is None:
+                raise ValueError("the spool is closed")
             if self._end - self._segments[-1] >= self.segment_bytes:
                 self._roll()
             fd = self._fd
@@ -338,6 +340,7 @@ class Spool:
 
     def _roll(self) -> None:
         """Seal the active segment and start one at the current end (called with the lock held)."""
+        assert self._fd is not None  # append checked that the spool is open
         os.close(self._fd)
         file = self._segment_file(self._end)
         self._fd = os.open(file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -396,7 +399,7 @@ class Spool:
             return None
         return SpoolBatch(Readings.concat(batches), self._read_at, records)
 
-    def _reader_for(self, base: int):
+    def _reader_for(self, base: int) -> BinaryIO:
         if self._reader is None or self._reader[0] != base:
             if self._reader is not None:
                 self._reader[1].close()

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs the real servers the boundary tests start
 # (Debian's mosquitto, influxdb, victoria-metrics, postgresql) and the browser the web tests drive
-# (chromium), makes .venv with the Python dependencies, runs ruff, builds the docs, then pytest. Extra arguments go to
-# pytest (e.g. `-k spool`, `-m "not servers"`).
+# (chromium), makes .venv with the Python dependencies, runs ruff and mypy, builds the docs, then
+# pytest. Extra arguments go to pytest (e.g. `-k spool`, `-m "not servers"`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +29,8 @@ fi
 
 # lint first: pyflakes, pycodestyle's errors and bugbear, as configured in pyproject.toml
 .venv/bin/python -m ruff check --quiet .
+# types: the packages listed under [tool.mypy] in pyproject.toml (strict on detectors and ticketing)
+.venv/bin/python -m mypy
 
 # the documentation site (mkdocs.yml, docs/): every page and link must build, warnings are errors
 NO_MKDOCS_2_WARNING=1 .venv/bin/python -m mkdocs build --strict --quiet --site-dir "$(mktemp -d)"

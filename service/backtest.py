@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 def load_history(reader, start_ns: int, end_ns: int) -> tuple[list[tuple], dict[str, str]]:
     """Every stored stream's readings in ``[start_ns, end_ns)``: [(asset, sensor, ts (n,), value (n,))], sites."""
-    history, sites = [], {}
+    history: list[tuple[Any, ...]] = []
+    sites: dict[str, str] = {}
     for series in reader.series():
         ts, value = reader.query(series, start_ns, end_ns)
         if len(ts):

@@ -125,6 +125,7 @@ def feed(engine: Engine, run: Any, step: timedelta = timedelta(hours=1)) -> list
     for (asset, _sensor), (t0, rate, blocks) in run.waveforms.items():
         prefix = engine.config.waveform_for(asset)
         for name, f in engine.block_features(asset, rate, blocks).items():
+            assert prefix is not None  # an asset with waveform features has a waveform check
             ids.append(np.full(len(t0), engine.stream_id(asset, feature_sensor(prefix.sensor, name))))
             ts.append(t0)
             vals.append(f)
@@ -214,8 +215,10 @@ def score(eps: list[Episode], labels: list[Any], assets: dict[str, Any], end: da
             equipment_leads.append(lead)
             equipment_detected += bool(hits)
 
-    true_by_mode, all_by_mode = defaultdict(int), defaultdict(int)
-    false, dq_false = [], []
+    true_by_mode: defaultdict[str, int] = defaultdict(int)
+    all_by_mode: defaultdict[str, int] = defaultdict(int)
+    false: list[Any] = []
+    dq_false: list[Any] = []
     for e in eps:
         ok = any(may_explain(label, e, for_recall=False) for label in labels)
         all_by_mode[e.fault_mode] += 1

@@ -22,7 +22,10 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +109,7 @@ class PostgresLeadership:
         self.dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
         self.retry_s = retry_s
         self.key = lock_key(_lock_name(self.dsn)) if key is None else key
-        self._conn = None
+        self._conn: psycopg.Connection[Any] | None = None
         self._tried_at = float("-inf")
 
     def held(self) -> bool:

@@ -105,7 +105,7 @@ class InfluxReader:
         headers = {"Authorization": f"Token {store.token.get_secret_value()}"} if store.token else {}
         tls = store.tls_context()
         self._http = httpx.Client(base_url=store.url, auth=auth, headers=headers, timeout=store.timeout_s,
-                                  **({"verify": tls} if tls else {}))
+                                  verify=tls if tls else True)  # True: httpx's default, the system's CAs
         self.database = store.database if store.api == "v1" else (store.bucket or store.database)
 
     def _query(self, q: str) -> list[dict]:

@@ -28,7 +28,8 @@ import time
 from pathlib import Path
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Callable
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -49,10 +50,16 @@ from service.waveforms import waveform_features
 from ticketing import (EscalationResponder, EscalationScheduler, FindingIn, FindingIntake, Lifecycle,
                        OrderEvent, ServiceDesk, Status, TicketingConfig, WorkOrderStore)
 from ticketing.attachments import Attachments, FolderBlobs
+from ticketing.escalation import EscalationAction
 from ticketing.report import report_pdf
 from ticketing.s3 import S3Blobs
 from ticketing.adapters import Dispatcher
 from ticketing.responders import fired_steps
+
+if TYPE_CHECKING:
+    from ingest.broker import EmbeddedBroker
+    from ingest.spool import Spool
+    from ingest.writers.base import Writer
 
 log = logging.getLogger(__name__)
 DEADMAN_TICK_S = 60.0  # with no data arriving at all, ask the deadman this often
@@ -442,8 +449,10 @@ class Runtime:
         self.versions = DetectorVersions(self.db, self.detection, self.clock, lambda force: self.save_state(force))
         self.versions.restore_shadow()
         self.pipeline: Pipeline | None = None
-        self.broker = self._metrics_server = None
-        self._spool = self._writer = None
+        self.broker: EmbeddedBroker | None = None
+        self._metrics_server = None
+        self._spool: Spool | None = None
+        self._writer: Writer | None = None
         self._queue: queue.Queue[Readings | None] = queue.Queue(maxsize=64)
         self._threads: list[threading.Thread] = []
         self._background: list[tuple[str, Callable[[threading.Event], None]]] = []
@@ -550,7 +559,8 @@ class Runtime:
                                         "priority": order.priority, "site": order.site, "asset": order.asset,
                                         "fault_mode": order.fault_mode})
 
-    def _escalate(self, order_id: int, action) -> None:
+    def _escalate(self, order_id: Hashable, action: EscalationAction) -> None:
+        assert isinstance(order_id, int)  # the scheduler tracks stored orders by their ids
         self.responder(order_id, action)
         self.metrics.escalations.inc()
 
@@ -603,6 +613,7 @@ class Runtime:
                     self.intake_failed(f"{record['asset']}/{record['sensor']} {record['fault_mode']}", exc)
                     refused.add(key)
                     continue
+                assert order_id is not None  # the intake returns stored orders
                 self.db.intake_done(item["id"], order_id)
                 done += 1
             pending = self.db.intake_pending_count()
@@ -900,7 +911,8 @@ async def serve(runtime: Runtime, app, host: str, port: int, stop: asyncio.Event
     config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=3,
                             limit_concurrency=200)
     server = uvicorn.Server(config)
-    server.capture_signals = contextlib.nullcontext  # our own handlers decide when to stop
+    # our own handlers decide when to stop; uvicorn has no option for it but replacing the method
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign, assignment]
     task = asyncio.create_task(server.serve(sockets=[sock]), name="http")
     while not server.started and not task.done():
         await asyncio.sleep(0.02)

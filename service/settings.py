@@ -131,7 +131,7 @@ def _relative_to(data: dict[str, Any], folder: Path) -> None:
                 block[key] = str(folder / block[key])
     ticketing = data.get("ticketing")
     url = ticketing.get("store_url") if isinstance(ticketing, dict) else None
-    if isinstance(url, str) and url.startswith(_SQLITE_URL):
+    if isinstance(ticketing, dict) and isinstance(url, str) and url.startswith(_SQLITE_URL):
         path = url[len(_SQLITE_URL):]
         if path and not path.startswith("/") and not path.startswith(":memory:"):
             ticketing["store_url"] = _SQLITE_URL + str(folder / path)

@@ -97,6 +97,7 @@ class ServiceDb:
              record["fault_mode"], record["severity"], record.get("status", "opened"), record["rule"],
              record["config_version"], record["started_at"], record.get("ended_at"), order_id,
              json.dumps(record, default=str), int(intake_pending)))
+        assert cur.lastrowid is not None  # an INSERT sets it
         return cur.lastrowid
 
     # --- the intake's retry queue: findings the work-order intake could not take yet ------------

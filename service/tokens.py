@@ -76,6 +76,7 @@ class TokenStore:
         token = PREFIX + secrets.token_urlsafe(32)
         cur = self.db.execute("INSERT INTO api_tokens (name, role, hash, created_at, expires_at) VALUES (?,?,?,?,?)",
                               (name, role.value, _digest(token), at.isoformat(), expires))
+        assert cur.lastrowid is not None  # an INSERT sets it
         return ApiToken(cur.lastrowid, name, role, at.isoformat(), expires), token
 
     def verify(self, token: str) -> ApiToken | None:

@@ -67,8 +67,14 @@ class DetectorVersions:
     def propose(self, config: DetectorsConfig, note: str | None, author: str) -> dict[str, Any]:
         """Record ``config`` as a new proposed version; nothing changes until it is applied."""
         number = self.db.add_version(config.model_dump(mode="json", by_alias=True), config.digest(), "proposed",
-                                     self.clock.now(), note=note, author=author)
-        return self.db.version(number)
+                                     self.clock.now(), note=note or "", author=author)  # the column is NOT NULL
+        return self._version(number)
+
+    def _version(self, number: int) -> dict[str, Any]:
+        """A version just written (it is there)."""
+        version = self.db.version(number)
+        assert version is not None
+        return version
 
     def apply(self, number: int) -> dict[str, Any]:
         """Make version ``number`` the live configuration; unchanged checks keep their state."""
@@ -88,7 +94,7 @@ class DetectorVersions:
             if detection.shadow_version == number:
                 self.stop_shadow()
         self._save(True)
-        return self.db.version(number)
+        return self._version(number)
 
     def apply_config(self, config: DetectorsConfig, note: str, author: str) -> int:
         """Record ``config`` as a new version and make it live (hot reload); returns its number. The

@@ -224,7 +224,7 @@ def draw_freezes(asset: Asset, hard: HardMode, duration: timedelta, rng: np.rand
     """
     sensors = asset.scalar_sensors
     windows = _weekly_windows(hard.freezes_per_asset_week, hard.freeze_hours, duration, rng)
-    picks = rng.integers(len(sensors), size=len(windows)) if sensors else []
+    picks: np.ndarray | list[int] = rng.integers(len(sensors), size=len(windows)) if sensors else []
     return tuple(SensorFault(mode="stuck_sensor", sensor=sensors[int(i)], start=timedelta(seconds=round(a)),
                              end=timedelta(seconds=round(b))) for (a, b), i in zip(windows, picks))
 

@@ -25,7 +25,9 @@ __all__ = [
 
 ASSET_TYPES = ("centrifugal_pump", "electric_motor", "fan")
 SCALAR_SENSORS = ("vibration_rms", "vibration_axial_rms", "bearing_temp", "motor_current")
-EQUIPMENT_FAULTS = ("imbalance", "misalignment", "bearing_outer_race", "bearing_inner_race",
+EquipmentMode = Literal["imbalance", "misalignment", "bearing_outer_race", "bearing_inner_race", "lubrication_loss",
+                        "looseness"]
+EQUIPMENT_FAULTS: tuple[EquipmentMode, ...] = ("imbalance", "misalignment", "bearing_outer_race", "bearing_inner_race",
                     "lubrication_loss", "looseness")
 SENSOR_FAULTS = ("stuck_sensor", "dropout", "spike", "drift")
 GATEWAY_FAULTS = ("offline", "duplicate", "out_of_order", "clock_skew", "malformed")
@@ -242,7 +244,8 @@ def _range(low_min: float | None = None):
     return check
 
 
-_RESOLUTION = {"vibration_rms": 0.01, "vibration_axial_rms": 0.01, "bearing_temp": 0.1, "motor_current": 0.1}
+_RESOLUTION: dict[Literal["vibration_rms", "vibration_axial_rms", "bearing_temp", "motor_current"], float] = {
+    "vibration_rms": 0.01, "vibration_axial_rms": 0.01, "bearing_temp": 0.1, "motor_current": 0.1}
 
 
 class HardMode(_Model):

@@ -88,16 +88,20 @@ def _duty_events(asset: Asset, t: np.ndarray, rng: np.random.Generator) -> tuple
     total = (t[-1] if n else 0.0) + 1.0
     # Events are drawn one day at a time so that a shorter run is exactly the start of a longer one.
     dwell = duty.mean_dwell.total_seconds()
-    changes, levels, stop_at, stop_len = [], [], [], []
+    daily_changes: list[np.ndarray] = []
+    daily_levels: list[np.ndarray] = []
+    daily_stop_at: list[np.ndarray] = []
+    daily_stop_len: list[np.ndarray] = []
     for day in range(int(total // 86400) + 1):
         n_changes = int(rng.poisson(86400 / dwell))
-        changes.append(np.sort(rng.uniform(day * 86400, (day + 1) * 86400, n_changes)))
-        levels.append(np.asarray(duty.load_levels)[rng.integers(len(duty.load_levels), size=n_changes)])
+        daily_changes.append(np.sort(rng.uniform(day * 86400, (day + 1) * 86400, n_changes)))
+        daily_levels.append(np.asarray(duty.load_levels)[rng.integers(len(duty.load_levels), size=n_changes)])
         n_stops = int(rng.poisson(duty.stops_per_day))
-        stop_at.append(rng.uniform(day * 86400, (day + 1) * 86400, n_stops))
-        stop_len.append(rng.exponential(duty.mean_stop.total_seconds(), n_stops))
-    changes, stop_at, stop_len = np.concatenate(changes), np.concatenate(stop_at), np.concatenate(stop_len)
-    levels = np.concatenate([[duty.load_levels[-1]], *levels])
+        daily_stop_at.append(rng.uniform(day * 86400, (day + 1) * 86400, n_stops))
+        daily_stop_len.append(rng.exponential(duty.mean_stop.total_seconds(), n_stops))
+    changes, stop_at = np.concatenate(daily_changes), np.concatenate(daily_stop_at)
+    stop_len = np.concatenate(daily_stop_len)
+    levels = np.concatenate([[duty.load_levels[-1]], *daily_levels])
     load_step = levels[np.searchsorted(changes, t, side="right")]
 
     edges = np.zeros(n + 1)

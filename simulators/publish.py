@@ -129,7 +129,8 @@ def run_messages(run: SimulationRun) -> tuple[Iterator[Message], dict[str, Gatew
     stream is consumed.
     """
     wires = {g.id: GatewayWire(g, rng_stream(run.seed, "gateway", g.id)) for g in run.fleet.gateways}
-    direct, via = [], {g: [] for g in wires}
+    direct: list[Iterator[Message]] = []
+    via: dict[str, list[Iterator[Message]]] = {g: [] for g in wires}
     for table in run.tables.values():
         stream = asset_messages(run.fleet, table)
         (via[table.asset.gateway] if table.asset.gateway else direct).append(stream)
@@ -141,7 +142,8 @@ def run_messages(run: SimulationRun) -> tuple[Iterator[Message], dict[str, Gatew
 
 def wire_labels(labels: list[Label], wires: dict[str, GatewayWire]) -> list[Label]:
     """The labels with what each wire fault actually duplicated, delayed or corrupted."""
-    out, position = [], {}
+    out: list[Label] = []
+    position: dict[str, int] = {}
     for label in labels:
         if label.kind == "gateway" and label.gateway in wires:
             i = position.get(label.gateway, 0)

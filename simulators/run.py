@@ -6,7 +6,7 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -285,7 +285,7 @@ def _simulate_asset(fleet: Fleet, asset: Asset, gateway: Gateway | None, faults:
     for i, fault in enumerate(faults):
         s = severity(fault, elapsed)
         levels[fault.mode] = np.maximum(levels[fault.mode], s) if fault.mode in levels else s
-        params = {"growth": fault.growth, "random": i >= n_configured}
+        params: dict[str, Any] = {"growth": fault.growth, "random": i >= n_configured}
         if fault.magnitude != 1.0:
             params["magnitude"] = fault.magnitude  # severity reached at failure (hard mode)
         if fault.mode.startswith("bearing"):
@@ -303,21 +303,22 @@ def _simulate_asset(fleet: Fleet, asset: Asset, gateway: Gateway | None, faults:
 
     fault_rng = rng_stream(seed, "asset", asset.id, _SENSOR_FAULTS)
     sensor_labels = []
-    for i, fault in enumerate(asset.sensor_faults):
-        params = apply_sensor_fault(fault, elapsed, columns[fault.sensor], fault_rng)
+    for i, sensor_fault in enumerate(asset.sensor_faults):
+        params = apply_sensor_fault(sensor_fault, elapsed, columns[sensor_fault.sensor], fault_rng)
         if n_configured_sensor is not None and i >= n_configured_sensor:
             params["drawn"] = True  # a hard-mode frozen sensor, not one written in the fleet file
-        sensor_labels.append((fault, params))
+        sensor_labels.append((sensor_fault, params))
     if hard is not None:
         # the transmitter reports in steps, whatever the sensor's fault did to the value
+        resolution: dict[str, float] = dict(hard.resolution.items())
         for name in columns:
-            columns[name] = physics.quantise(columns[name], hard.resolution.get(name, 0.0))
-        for fault, params in sensor_labels:
+            columns[name] = physics.quantise(columns[name], resolution.get(name, 0.0))
+        for sensor_fault, params in sensor_labels:
             if "value" in params:
-                params["value"] = float(physics.quantise(np.array([params["value"]]), hard.resolution.get(fault.sensor, 0.0))[0])
-    for fault, params in sensor_labels:
-        labels.append(Label(asset.id, asset.site, (fault.sensor,), fault.mode, "sensor", start + fault.start,
-                            None, start + fault.end, "window", params))
+                params["value"] = float(physics.quantise(np.array([params["value"]]), resolution.get(sensor_fault.sensor, 0.0))[0])
+    for sensor_fault, params in sensor_labels:
+        labels.append(Label(asset.id, asset.site, (sensor_fault.sensor,), sensor_fault.mode, "sensor",
+                            start + sensor_fault.start, None, start + sensor_fault.end, "window", params))
 
     wave = fleet.waveform_of(asset)
     if "accel" in asset.sensors and len(elapsed):

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from ticketing.config import AssignmentSettings, EngineerSettings, TicketingConfig
 from ticketing.models import WorkOrder
 from ticketing.roles import DEFAULT_PERMISSIONS, Action, PermissionMatrix
+from ticketing.store import WorkOrderStore
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class Assigner:
         self.permissions = permissions
 
     @classmethod
-    def from_config(cls, config: TicketingConfig, store) -> "Assigner":
+    def from_config(cls, config: TicketingConfig, store: WorkOrderStore) -> "Assigner":
         return cls(config.assignment, config.engineers, store.open_orders_per_assignee, config.permissions)
 
     def qualified(self, order: WorkOrder, load: Mapping[str, int] | None = None) -> list[EngineerSettings]:

@@ -25,12 +25,15 @@ import secrets
 from collections.abc import Iterable, Iterator
 from io import BytesIO
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ticketing.models import Attachment, WorkOrder
 from ticketing.s3 import S3Settings
+
+if TYPE_CHECKING:
+    from ticketing.lifecycle import Actor, ServiceDesk
 
 MiB = 1024 * 1024
 
@@ -242,10 +245,10 @@ def thumbnail(data: bytes, px: int) -> bytes:
 
     try:
         with Image.open(BytesIO(data)) as image:
-            image = ImageOps.exif_transpose(image)
-            image.thumbnail((px, px))
+            upright = ImageOps.exif_transpose(image)
+            upright.thumbnail((px, px))
             out = BytesIO()
-            image.convert("RGB").save(out, "JPEG", quality=80)
+            upright.convert("RGB").save(out, "JPEG", quality=80)
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError) as exc:
         raise AttachmentRefused(f"not a readable image: {exc}") from None
     return out.getvalue()
@@ -264,14 +267,14 @@ class Attachments:
         The limits.
     """
 
-    def __init__(self, desk, blobs: Blobs, settings: AttachmentSettings):
+    def __init__(self, desk: ServiceDesk, blobs: Blobs, settings: AttachmentSettings) -> None:
         self.desk, self.blobs, self.settings = desk, blobs, settings
 
     def begin(self, order_id: int) -> Upload:
         """Start an upload to an order (`ticketing.OrderNotFound` when there is none)."""
         return Upload(self.desk.store.get(order_id), self.blobs.temporary(), self.settings)
 
-    def finish(self, upload: Upload, actor, name: str, comment: int | None = None) -> tuple[WorkOrder, Attachment]:
+    def finish(self, upload: Upload, actor: Actor, name: str, comment: int | None = None) -> tuple[WorkOrder, Attachment]:
         """Keep the upload and record it on its order; the file is removed again if the order refuses it."""
         try:
             sha256 = upload.done()
@@ -290,6 +293,7 @@ class Attachments:
                                 content_type=content_type, size=upload.size, sha256=sha256, key=key,
                                 thumbnail_key=thumb, comment=comment, uploaded_by=actor.name,
                                 at=self.desk.lifecycle.clock.now())
+        assert order.id is not None  # the upload was begun on a stored order
         try:
             saved = self.desk.act(order.id, actor, "attach", attachment=attachment,
                                   max_order_bytes=self.settings.max_order_bytes)
@@ -302,7 +306,7 @@ class Attachments:
             raise
         return saved, attachment
 
-    def add(self, order_id: int, actor, name: str, chunks: Iterable[bytes], comment: int | None = None
+    def add(self, order_id: int, actor: Actor, name: str, chunks: Iterable[bytes], comment: int | None = None
             ) -> tuple[WorkOrder, Attachment]:
         """`begin`, write every chunk, `finish`: an upload from memory or a file."""
         upload = self.begin(order_id)

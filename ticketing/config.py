@@ -22,7 +22,7 @@ import holidays as holiday_tables
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from ticketing.calendar import WEEKDAYS, AlwaysOpen, BusinessCalendar, Calendar, parse_span, zone
+from ticketing.calendar import WEEKDAYS, AlwaysOpen, BusinessCalendar, Calendar, Weekday, parse_span, zone
 from faultline.vocabulary import Duration, Severity
 from ticketing.models import PRIORITIES, ServiceType
 from ticketing.roles import PermissionMatrix, Role
@@ -87,7 +87,7 @@ class HolidaySettings(_Section):
         return _Holidays(table, frozenset(self.extra))
 
 
-def _default_hours() -> dict[str, list[str]]:
+def _default_hours() -> dict[Weekday, list[str]]:
     return {day: ["08:00-17:00"] for day in WEEKDAYS[:5]}
 
 
@@ -97,7 +97,7 @@ class SiteSettings(_Section):
     model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
 
     timezone: str
-    hours: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], list[str]] = Field(
+    hours: dict[Weekday, list[str]] = Field(
         default_factory=_default_hours, description="working windows per weekday, e.g. fri: [08:00-12:00, 13:00-17:00]")
     holidays: HolidaySettings = Field(default_factory=HolidaySettings)
 
@@ -117,12 +117,12 @@ class SiteSettings(_Section):
 
     @field_validator("hours")
     @classmethod
-    def _valid_windows(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+    def _valid_windows(cls, value: dict[Weekday, list[str]]) -> dict[Weekday, list[str]]:
         cls._build("UTC", value, ())  # parses every window and checks overlaps
         return value
 
     @staticmethod
-    def _build(tz: str, hours: dict[str, list[str]], holidays: Container[date]) -> BusinessCalendar:
+    def _build(tz: str, hours: Mapping[Weekday, list[str]], holidays: Container[date]) -> BusinessCalendar:
         spans = {WEEKDAYS.index(day): [parse_span(s) for s in windows] for day, windows in hours.items()}
         return BusinessCalendar(tz, spans, holidays)
 
@@ -183,7 +183,7 @@ NOTIFICATION_EVENTS = ("opened", "priority_changed", "escalation", "response_bre
                        "resolved", "reopened", "acknowledged", "started", "held", "resumed", "assigned", "closed",
                        "commented", "evidence_added")
 #: The events a receiver gets unless it lists its own.
-DEFAULT_NOTIFICATION_EVENTS = ("opened", "priority_changed", "escalation", "response_breached",
+DEFAULT_NOTIFICATION_EVENTS: tuple[NotificationEvent, ...] = ("opened", "priority_changed", "escalation", "response_breached",
                                "resolution_breached", "resolved", "reopened")
 NotificationEvent = Literal["opened", "priority_changed", "escalation", "response_breached", "resolution_breached",
                             "resolved", "reopened", "acknowledged", "started", "held", "resumed", "assigned", "closed",
@@ -475,7 +475,7 @@ def expand_env(node: Any, env: Mapping[str, str]) -> Any:
     if isinstance(node, list):
         return [expand_env(v, env) for v in node]
     if isinstance(node, str):
-        def substitute(match: re.Match) -> str:
+        def substitute(match: re.Match[str]) -> str:
             if match.group(1) in env:
                 return env[match.group(1)]
             if match.group(2) is not None:

@@ -11,7 +11,7 @@ at the time its clock gives, and hands each new action to a callback.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Hashable
+from collections.abc import Callable, Collection, Hashable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -43,7 +43,8 @@ class EscalationAction:
         return self.step.role
 
 
-def _pending(order: Timeline, sla: SlaClock, now: datetime, already_fired: Collection[str]):
+def _pending(order: Timeline, sla: SlaClock, now: datetime,
+             already_fired: Collection[str]) -> Iterator[tuple[EscalationStep, datetime]]:
     """Steps not yet fired whose target is not yet met, with the instant each falls due."""
     for step in sla.policy.escalation or ():
         if step.key in already_fired:

@@ -20,13 +20,16 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from faultline.vocabulary import SEVERITIES, Clock, require_aware
 from ticketing.lifecycle import (SYSTEM, DeadlinesOf, Lifecycle, Notifier, Retype, config_deadlines, config_retype,
                                  with_deadlines)
 from ticketing.models import ChecklistItem, Evidence, OrderEvent, ServiceType, Status, WorkOrder, more_urgent
-from ticketing.store import DuplicateOpenOrder, StoreError
+from ticketing.store import DuplicateOpenOrder, StoreError, WorkOrderStore
+
+if TYPE_CHECKING:
+    from ticketing.config import TicketingConfig
 
 _ATTEMPTS = 5
 
@@ -112,7 +115,7 @@ class FindingIntake:
         Called with each `OrderEvent` after it is saved (the adapters).
     """
 
-    def __init__(self, store, clock: Clock, *, priority_of: Callable[[FindingIn], str],
+    def __init__(self, store: WorkOrderStore, clock: Clock, *, priority_of: Callable[[FindingIn], str],
                  service_type_of: Callable[[str], ServiceType], reopen_window: timedelta,
                  deadlines: DeadlinesOf | None = None, assign: Callable[[WorkOrder], str | None] | None = None,
                  checklist_of: Callable[[str], list[str]] = lambda fault_mode: [],
@@ -126,7 +129,7 @@ class FindingIntake:
         self._lifecycle = Lifecycle(clock, deadlines, retype=retype)
 
     @classmethod
-    def from_config(cls, config, store, clock: Clock, notify: Callable[[OrderEvent], None] = Notifier()
+    def from_config(cls, config: TicketingConfig, store: WorkOrderStore, clock: Clock, notify: Callable[[OrderEvent], None] = Notifier()
                     ) -> "FindingIntake":
         """An intake following a `ticketing.config.TicketingConfig`: its risk matrix, asset
         criticalities, catalogue, reopen window and assignment rules."""
@@ -155,10 +158,12 @@ class FindingIntake:
         now = self.clock.now()
         current = self.store.find_open(*finding.key)
         if current is not None:
+            assert current.id is not None  # orders read from the store have their ids
             return self.store.update(current.id, lambda order: self._add(order, finding, now), actor=SYSTEM.name,
                                      at=now, action="add_evidence")
         last = self.store.last_closed(*finding.key)
-        if last is not None and now - last.closed_at <= self.reopen_window:
+        if last is not None and last.closed_at is not None and now - last.closed_at <= self.reopen_window:
+            assert last.id is not None
             return self.store.update(last.id, lambda order: self._reopen(order, finding, now), actor=SYSTEM.name,
                                      at=now, action="reopen")
         return self.store.insert(self._new(finding, now), actor=SYSTEM.name, at=now, action="open")
@@ -177,7 +182,8 @@ class FindingIntake:
     def _add(self, order: WorkOrder, finding: FindingIn, now: datetime) -> WorkOrder:
         if order.status is Status.CLOSED:
             raise _Changed
-        if order.status is Status.RESOLVED and order.resolved_at < finding.started_at:
+        if (order.status is Status.RESOLVED and order.resolved_at is not None
+                and order.resolved_at < finding.started_at):
             # the fault started again after the fix: the fix did not hold
             order = self._lifecycle.reopen(order, SYSTEM, f"{finding.fault_mode} returned after resolution")
         order.add_evidence(finding.as_evidence(now))

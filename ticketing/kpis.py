@@ -37,12 +37,17 @@ The **backlog** is every order not yet resolved or closed, by priority and age, 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from statistics import fmean
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from ticketing.models import PRIORITIES, HoldReason, Outcome, Status, WorkOrder
+from ticketing.models import PRIORITIES, HoldReason, Outcome, Status, Visit, WorkOrder
+
+if TYPE_CHECKING:
+    from ticketing.config import TicketingConfig
+    from ticketing.store import WorkOrderStore
 
 #: Backlog age buckets: (label, upper bound of age).
 AGE_BUCKETS: tuple[tuple[str, timedelta], ...] = (
@@ -94,7 +99,7 @@ class ServiceCompliance:
         pct = self.on_time_pct
         return None if pct is None else pct >= self.target_pct
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         return {"service_type": self.service_type, "visits_decided": self.decided, "on_time": self.on_time,
                 "on_time_pct": _round(self.on_time_pct), "target_pct": self.target_pct,
                 "meets_target": self.meets_target}
@@ -109,7 +114,7 @@ class PartsWait:
     orders: int = 0
     by_part: dict[str, timedelta] = field(default_factory=dict)
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         return {"hours": _hours(self.total), "holds": self.holds, "orders": self.orders,
                 "hours_by_part": {part: _hours(d) for part, d in sorted(self.by_part.items())}}
 
@@ -137,10 +142,10 @@ class Kpis:
     backlog: dict[str, dict[str, int]] = field(default_factory=dict)
     repeat_failures: list[RepeatFailure] = field(default_factory=list)
     services: list[ServiceCompliance] = field(default_factory=list)
-    feedback: dict = field(default_factory=dict)
+    feedback: dict[str, Any] = field(default_factory=dict)
     parts_wait: PartsWait = field(default_factory=PartsWait)
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         """Plain data: times ISO 8601, durations in hours, rates in percent."""
         def hours(d: timedelta | None) -> float | None:
             return None if d is None else round(d.total_seconds() / 3600, 3)
@@ -174,7 +179,12 @@ def _mean(durations: list[timedelta]) -> timedelta | None:
     return timedelta(seconds=fmean(d.total_seconds() for d in durations)) if durations else None
 
 
-def _compliance(cohort: list, now: datetime, due_of, met_of, undecided=lambda o: False) -> float | None:
+_T = TypeVar("_T")
+
+
+def _compliance(cohort: Sequence[_T], now: datetime, due_of: Callable[[_T], datetime | None],
+                met_of: Callable[[_T], datetime | None], undecided: Callable[[_T], bool] = lambda o: False
+                ) -> float | None:
     met = decided = 0
     for order in cohort:
         due, done = due_of(order), met_of(order)
@@ -189,7 +199,7 @@ def _compliance(cohort: list, now: datetime, due_of, met_of, undecided=lambda o:
 
 
 def _rules(cohort: list[WorkOrder]) -> list[RuleFeedback]:
-    counts: dict[tuple[str, str], Counter] = defaultdict(Counter)
+    counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     for order in cohort:
         if order.outcome is None:
             continue
@@ -210,7 +220,7 @@ def _backlog(orders: Iterable[WorkOrder], now: datetime) -> dict[str, dict[str, 
 
 
 def _repeats(orders: Iterable[WorkOrder], start: datetime, end: datetime, threshold: int) -> list[RepeatFailure]:
-    per_asset: dict[tuple[str, str], Counter] = defaultdict(Counter)
+    per_asset: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     for order in orders:
         if order.outcome in _FALSE:
             continue
@@ -223,7 +233,7 @@ def _repeats(orders: Iterable[WorkOrder], start: datetime, end: datetime, thresh
     return sorted(found, key=lambda r: (-r.occurrences, r.site, r.asset))
 
 
-def _on_time(visit, on_hold: bool, now: datetime) -> bool | None:
+def _on_time(visit: Visit, on_hold: bool, now: datetime) -> bool | None:
     """Whether a visit met every target it has (None while one is undecided)."""
     verdicts = []
     for due, met in ((visit.response_due, visit.acknowledged_at or visit.resolved_at),
@@ -239,7 +249,7 @@ def _on_time(visit, on_hold: bool, now: datetime) -> bool | None:
     return all(verdicts) if verdicts else None
 
 
-def _feedback(orders: list[WorkOrder], start: datetime, end: datetime) -> dict:
+def _feedback(orders: list[WorkOrder], start: datetime, end: datetime) -> dict[str, Any]:
     given = [f for o in orders for f in o.feedback if start <= f.at < end]
     fixed = sum(f.fixed for f in given)
     return {"given": len(given), "fixed": fixed, "not_fixed": len(given) - fixed,
@@ -247,7 +257,8 @@ def _feedback(orders: list[WorkOrder], start: datetime, end: datetime) -> dict:
             "mean_rating": round(fmean(f.rating for f in given), 2) if given else None}
 
 
-def _services(visits, now: datetime, on_time_targets: Mapping[str, float]) -> list[ServiceCompliance]:
+def _services(visits: Sequence[tuple[Visit, bool]], now: datetime,
+              on_time_targets: Mapping[str, float]) -> list[ServiceCompliance]:
     found = []
     for service_type, target in sorted(on_time_targets.items()):
         verdicts = [v for v in (_on_time(visit, hold, now) for visit, hold in visits
@@ -257,7 +268,8 @@ def _services(visits, now: datetime, on_time_targets: Mapping[str, float]) -> li
 def parts_wait(orders: Iterable[WorkOrder], start: datetime, end: datetime, now: datetime) -> PartsWait:
     """Time on hold awaiting parts within ``[start, min(end, now))`` (see the module docstring)."""
     stop = min(end, now)
-    total, holds, waiting, by_part = timedelta(0), 0, set(), defaultdict(timedelta)
+    total, holds, waiting = timedelta(0), 0, set()
+    by_part: defaultdict[str, timedelta] = defaultdict(timedelta)
     for order in orders:
         for hold in order.holds:
             if hold.reason is not HoldReason.AWAITING_PARTS:
@@ -307,7 +319,7 @@ def compute_kpis(orders: Iterable[WorkOrder], start: datetime, end: datetime, no
     )
 
 
-def on_time_targets_of(config) -> dict[str, float]:
+def on_time_targets_of(config: TicketingConfig) -> dict[str, float]:
     """Service type -> on-time target (percent) from a `ticketing.config.TicketingConfig`'s catalogue
     (the first policy of each type)."""
     targets: dict[str, float] = {}
@@ -316,7 +328,7 @@ def on_time_targets_of(config) -> dict[str, float]:
     return targets
 
 
-def kpis_from_store(store, start: datetime, end: datetime, now: datetime, repeat_threshold: int = 3,
+def kpis_from_store(store: WorkOrderStore, start: datetime, end: datetime, now: datetime, repeat_threshold: int = 3,
                     on_time_targets: Mapping[str, float] | None = None) -> Kpis:
     """`compute_kpis` over a `ticketing.store.WorkOrderStore`."""
     return compute_kpis(store.orders(opened_before=max(end, now)), start, end, now, repeat_threshold,

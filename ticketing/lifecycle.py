@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ticketing.attachments import check_attachment
 from faultline.vocabulary import Clock
@@ -32,6 +32,11 @@ from ticketing.models import (PRIORITIES, Attachment, ChecklistItem, Comment, Es
                               HoldReason, OrderEvent, Outcome, Part, ServiceType, Status, WorkOrder)
 from ticketing.roles import DEFAULT_PERMISSIONS, Action, PermissionDenied, PermissionMatrix
 from ticketing.sla import Deadlines
+
+if TYPE_CHECKING:
+    from ticketing.adapters.base import Adapter
+    from ticketing.config import TicketingConfig
+    from ticketing.store import WorkOrderStore
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +126,7 @@ class Lifecycle:
         self.retype = retype
 
     @classmethod
-    def from_config(cls, config, clock: Clock) -> "Lifecycle":
+    def from_config(cls, config: TicketingConfig, clock: Clock) -> "Lifecycle":
         """The lifecycle a `ticketing.config.TicketingConfig` describes: its catalogue's deadlines and
         service types, its permission matrix and its engineers."""
         return cls(clock, config_deadlines(config), config.permissions,
@@ -319,7 +324,7 @@ class Lifecycle:
         return order
 
 
-def config_deadlines(config) -> DeadlinesOf:
+def config_deadlines(config: TicketingConfig) -> DeadlinesOf:
     """`DeadlinesOf` from a `ticketing.config.TicketingConfig`: the policy serving the order's
     priority (and service type) on the calendar of its site."""
 
@@ -330,7 +335,7 @@ def config_deadlines(config) -> DeadlinesOf:
     return deadlines
 
 
-def config_retype(config) -> Retype:
+def config_retype(config: TicketingConfig) -> Retype:
     """`Retype` from a `ticketing.config.TicketingConfig`: the type of the policy serving the priority
     (the current type when a policy of it does)."""
     return lambda priority, current: config.policy_for(priority, current).service_type
@@ -347,7 +352,7 @@ def with_deadlines(order: WorkOrder, deadlines: DeadlinesOf | None, now: datetim
 class Notifier:
     """Hands each order event to every adapter; one adapter's failure is logged, never raised."""
 
-    def __init__(self, adapters: Iterable = ()):
+    def __init__(self, adapters: Iterable[Adapter] = ()) -> None:
         self.adapters = list(adapters)
 
     def __call__(self, event: OrderEvent) -> None:
@@ -365,10 +370,11 @@ class ServiceDesk:
     order under the store's row lock.
     """
 
-    def __init__(self, store, lifecycle: Lifecycle, notify: Callable[[OrderEvent], None] = Notifier()):
+    def __init__(self, store: WorkOrderStore, lifecycle: Lifecycle, notify: Callable[[OrderEvent], None] = Notifier()
+                 ) -> None:
         self.store, self.lifecycle, self.notify = store, lifecycle, notify
 
-    def act(self, order_id: int, actor: Actor, action: str, **arguments) -> WorkOrder:
+    def act(self, order_id: int, actor: Actor, action: str, **arguments: Any) -> WorkOrder:
         if action not in _STEPS:
             raise ValueError(f"unknown action {action!r} (known: {', '.join(_STEPS)})")
         step = getattr(self.lifecycle, action)

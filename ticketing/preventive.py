@@ -23,6 +23,7 @@ moving a `faultline.vocabulary.ManualClock`.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,7 +35,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from faultline.vocabulary import Clock, Duration
 from ticketing.lifecycle import SYSTEM, DeadlinesOf, with_deadlines
 from ticketing.models import PRIORITIES, ChecklistItem, Comment, OrderEvent, ServiceType, Status, WorkOrder
-from ticketing.store import DuplicateOpenOrder
+from ticketing.store import DuplicateOpenOrder, WorkOrderStore
 
 log = logging.getLogger(__name__)
 
@@ -185,10 +186,10 @@ class PreventiveScheduler:
         Told of every order opened or commented on.
     """
 
-    def __init__(self, settings: PreventiveSettings, store, clock: Clock, fleet: Fleet,
+    def __init__(self, settings: PreventiveSettings, store: WorkOrderStore, clock: Clock, fleet: Fleet,
                  running_hours: RunningHours | None = None, deadlines: DeadlinesOf | None = None,
                  assign: Callable[[WorkOrder], str | None] | None = None,
-                 notify: Callable[[OrderEvent], None] = lambda event: None):
+                 notify: Callable[[OrderEvent], None] = lambda event: None) -> None:
         self.settings, self.store, self.clock, self.fleet = settings, store, clock, fleet
         self.running_hours, self.deadlines, self.assign, self.notify = running_hours, deadlines, assign, notify
         if running_hours is None and any(s.meter for s in settings.schedules):
@@ -230,7 +231,7 @@ class PreventiveScheduler:
                 self.notify(event)
         return events
 
-    def run(self, stop) -> None:
+    def run(self, stop: threading.Event) -> None:
         """`tick` every ``check_every_s`` until ``stop`` (a `threading.Event`) is set."""
         while not stop.is_set():
             try:
@@ -251,6 +252,8 @@ class PreventiveScheduler:
         if schedule.calendar is not None:
             return _calendar_due(schedule.calendar, mine, last_done, now)
         rule = schedule.meter
+        # a schedule has a calendar or a meter, and meter schedules were refused without running hours
+        assert rule is not None and self.running_hours is not None
         since = last_done or rule.since
         hours = self.running_hours(site, asset, rule, since, now)
         if hours >= rule.every_hours:
@@ -290,6 +293,7 @@ class PreventiveScheduler:
             o.comments.append(Comment(author=SYSTEM.name, at=self.clock.now(), text=text))
             return o
 
+        assert order.id is not None  # orders read from the store have their ids
         return self.store.update(order.id, note, actor=SYSTEM.name, at=self.clock.now(), action="comment")
 
 
@@ -313,6 +317,7 @@ def _calendar_due(rule: CalendarRule, mine: list[WorkOrder], last_done: datetime
             after = f"{_days(rule.every)} after the last completion {last_done:%Y-%m-%d}" if last_done else "never done"
             return f"every {_days(rule.every)} (floating): {after}"
         return None
+    assert rule.start is not None  # a fixed calendar needs a start (CalendarRule checks it)
     if now < rule.start:
         return None
     occurrence = rule.start + (now - rule.start) // rule.every * rule.every

@@ -17,8 +17,12 @@ from datetime import datetime, timedelta
 from html import escape
 from io import BytesIO
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ticketing.models import Attachment, Status, WorkOrder
+
+if TYPE_CHECKING:
+    from fpdf import FPDF
 
 #: Reads an attachment's thumbnail (JPEG bytes), or None when it has none or it cannot be read.
 ThumbnailOf = Callable[[Attachment], bytes | None]
@@ -217,7 +221,7 @@ def report_pdf(order: WorkOrder, thumbnail_of: ThumbnailOf | None = None) -> byt
     return bytes(pdf.output())
 
 
-def _font(pdf) -> tuple[str, Callable[[str], str]]:
+def _font(pdf: FPDF) -> tuple[str, Callable[[str], str]]:
     """DejaVu Sans when installed (any script), else Helvetica over Latin-1 text."""
     regular, bold = _DEJAVU / "DejaVuSans.ttf", _DEJAVU / "DejaVuSans-Bold.ttf"
     if regular.is_file() and bold.is_file():

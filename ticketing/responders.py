@@ -15,6 +15,7 @@ from ticketing.config import TicketingConfig
 from ticketing.escalation import EscalationAction, EscalationScheduler
 from ticketing.lifecycle import SYSTEM, ServiceDesk
 from ticketing.models import OrderEvent, Status, WorkOrder
+from ticketing.roles import Role
 
 _PREFIX = "escalation "
 
@@ -54,7 +55,7 @@ class EscalationResponder:
                       text=f"{_PREFIX}{action.key}: {action.fraction:.0%} of the {action.step.of} target used; "
                            f"{what}" + (f", mailed {', '.join(sent)}" if sent else ""))
 
-    def _senior(self, order: WorkOrder, role) -> str | None:
+    def _senior(self, order: WorkOrder, role: Role | None) -> str | None:
         rules = self.config.assignment.model_copy(update={"roles": [role], "max_open_per_engineer": None})
         return Assigner(rules, self.config.engineers, self.desk.store.open_orders_per_assignee,
                         self.config.permissions).choose(order)

@@ -17,6 +17,7 @@ corrective work.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -60,9 +61,13 @@ class PermissionDenied(Exception):
         super().__init__(reason)
 
 
-def _parse(kind: type[StrEnum], value: object) -> StrEnum:
+_E = TypeVar("_E", bound=StrEnum)
+
+
+def _parse(kind: type[_E], value: object) -> _E:
     try:
-        return kind(value)
+        # calling an enum looks the value up; one that is not a string is not found (ValueError below)
+        return kind(value)  # type: ignore[arg-type]
     except ValueError:
         known = ", ".join(m.value for m in kind)
         raise ValueError(f"unknown {kind.__name__.lower()} {value!r} (known: {known})") from None
@@ -70,12 +75,12 @@ def _parse(kind: type[StrEnum], value: object) -> StrEnum:
 
 def parse_role(value: object) -> Role:
     """`Role` from its name, with an error listing the known roles."""
-    return _parse(Role, value)  # type: ignore[return-value]
+    return _parse(Role, value)
 
 
 def parse_action(value: object) -> Action:
     """`Action` from its name, with an error listing the known actions."""
-    return _parse(Action, value)  # type: ignore[return-value]
+    return _parse(Action, value)
 
 
 _R = Role

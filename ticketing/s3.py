@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,7 +32,7 @@ class S3Settings(BaseModel):
 class S3Blobs:
     """Attachment files as objects in ``bucket`` (see the module docstring)."""
 
-    def __init__(self, client, bucket: str, prefix: str, incoming: str | Path):
+    def __init__(self, client: Any, bucket: str, prefix: str, incoming: str | Path):
         self.client, self.bucket, self.prefix = client, bucket, prefix
         self.incoming = Path(incoming)
 
@@ -66,7 +67,8 @@ class S3Blobs:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
     def read(self, key: str) -> bytes:
-        return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        data: bytes = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        return data
 
     def chunks(self, key: str, size: int = 256 * 1024) -> Iterator[bytes]:
         body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]

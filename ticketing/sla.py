@@ -169,10 +169,15 @@ class Interval(Protocol):
 class Timeline(Protocol):
     """What the SLA clock reads of an order; a ``WorkOrder`` provides it, and so does `SlaTimeline`."""
 
-    opened_at: datetime
-    acknowledged_at: datetime | None
-    resolved_at: datetime | None
-    holds: Sequence[Any]
+    # read-only members, so an order whose fields are narrower (a list of its own holds) provides them
+    @property
+    def opened_at(self) -> datetime: ...
+    @property
+    def acknowledged_at(self) -> datetime | None: ...
+    @property
+    def resolved_at(self) -> datetime | None: ...
+    @property
+    def holds(self) -> Sequence[Any]: ...
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,8 @@ class Rejected(NamedTuple):
     reading as JSON, and several `Rejected` may share the message's ``index``.
     """
 
-    index: int
+    # a field named like tuple.index, which it hides; the name is the record's public one
+    index: int  # type: ignore[assignment]
     topic: str
     payload: bytes
     reason: str
@@ -349,7 +350,7 @@ class Decoder:
                         self.check_window(ts_ns, received, '"ts"', ts)
                     idx_append(pos)
                     ts_append(ts_ns)
-                    val_append(value)
+                    val_append(value)  # type: ignore[arg-type]  # an int or a float: vtype was checked above
                     continue
                 self._decode_other(topic, obj, received, i, rows, blocks, rejected)
             except PayloadError as exc:
@@ -416,7 +417,7 @@ class Decoder:
                     route = (False, self.template.parse(topic))
                 except PayloadError as exc:
                     route = exc.reason
-            if type(route) is not str:
+            if not isinstance(route, str):
                 for name, text in route[1].items():
                     if len(text) > self.limits.max_tag_chars:
                         route = f"topic segment {{{name}}} is {len(text)} characters, over the limit of " \
@@ -425,7 +426,7 @@ class Decoder:
             if len(self._topics) >= _KEY_CACHE_SIZE:
                 self._topics.clear()
             self._topics[topic] = route
-        if type(route) is str:
+        if isinstance(route, str):
             raise PayloadError(route)
         return route
 

@@ -60,16 +60,16 @@ def timestamp_ns(raw: object, what: str = '"ts"') -> int:
     >>> timestamp_ns("2025-11-21T04:40:00.123456789Z")
     1763700000123456789
     """
-    kind = type(raw)
-    if kind is int:
+    # type(raw) is tested, not isinstance: a bool is not a timestamp
+    if type(raw) is int:
         return raw * ns_per_unit(raw)
-    if kind is float:
+    if type(raw) is float:
         if raw - raw != 0.0:
             raise PayloadError(f"{what} is {raw!r}, expected a finite number")
         unit = ns_per_unit(raw)
         whole = math.floor(raw)  # keeps whole units exact; raw * unit would round them
         return whole * unit + round((raw - whole) * unit)
-    if kind is str:
+    if type(raw) is str:
         return iso_ns(raw, what)
     raise PayloadError(f"{what} is {shown(raw)}, expected epoch seconds, milliseconds, microseconds or "
                        "nanoseconds, or an ISO 8601 string")

@@ -11,12 +11,11 @@ _NUMBER = (int, float)
 
 def number(value: object, what: str) -> float:
     """``value`` as a finite float; `PayloadError` naming ``what`` otherwise."""
-    kind = type(value)
-    if kind is float:
+    if type(value) is float:  # not isinstance: a bool is not a number here
         if value - value != 0.0:
             raise PayloadError(f"{what} is {value!r}, expected a finite number")
         return value
-    if kind is int:
+    if type(value) is int:
         return float(value)
     if value is None:
         raise PayloadError(f"{what} is missing")

@@ -292,7 +292,9 @@ class LineProtocolWriter:
                 rejected.extend(RejectedLine(row.line.encode(), row.reason) for row in refused)
                 points = _Points(readings, start, start + self.max_lines) if self.concurrency > 1 else None
                 while in_flight and (len(in_flight) >= self.concurrency
-                                     or any(points.shared_with(other) for _, other in in_flight)):
+                                     or (points is not None  # None only with one request at a time
+                                         and any(other is not None and points.shared_with(other)
+                                                 for _, other in in_flight))):
                     collect()
                 in_flight.append((sender.submit(send, lines), points))
             while in_flight:

@@ -61,7 +61,8 @@ class InfluxV2Writer(LineProtocolWriter):
     def _post(self, body: bytes) -> Response:
         try:
             self._write_api.write(bucket=self.bucket, org=self.org, record=body,
-                                  write_precision=WritePrecision.NS)
+                                  # the client declares WritePrecision, whose members are plain str constants
+                                  write_precision=WritePrecision.NS)  # type: ignore[arg-type]
         except ApiException as exc:
             if exc.response is None:  # no answer (e.g. the TLS handshake failed): the client's reason says why
                 raise RetryableWriteError(f"cannot reach the store at {self.url}: {exc.reason}") from exc

@@ -114,7 +114,8 @@ class SqliteStore(SqliteFile):
         if not found:
             return Readings.empty()
         positions: dict[tuple, int] = {}
-        keys, index = [], []
+        keys: list[SeriesKey] = []
+        index: list[int] = []
         for m, tags, f, _, _ in found:
             pos = positions.get((m, tags, f))
             if pos is None:

@@ -75,7 +75,7 @@ def error(description: str) -> dict[str, Any]:
     return {"model": ErrorOut, "description": description}
 
 
-CONFLICT = {409: error("the request conflicts with the current state (the detail says which)")}
+CONFLICT: dict[int | str, dict[str, Any]] = {409: error("the request conflicts with the current state (the detail says which)")}
 _REF = {"$ref": "#/components/schemas/ErrorOut"}
 
 

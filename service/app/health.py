@@ -21,8 +21,8 @@ def healthz() -> dict[str, str]:
 def readyz(ready: ReadinessDep):
     """Ready: broker connected (when ingesting), store reachable, work-order DB open."""
     checks = ready()
-    ready = all(checks.values())
-    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+    ok = all(checks.values())
+    return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
 
 
 @router.get("/metrics", response_class=Response)

@@ -6,6 +6,8 @@ the same content on A4 (``ticketing.report``), the file the close e-mail carries
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse, Response
 
@@ -15,7 +17,7 @@ from ticketing import OrderNotFound
 from ticketing.report import ReportNotReady, report_html, report_pdf
 
 router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"])
-_ANSWERS = {404: {"description": "no such order"}, 409: {"description": "the order is not resolved yet"}}
+_ANSWERS: dict[int | str, dict[str, Any]] = {404: {"description": "no such order"}, 409: {"description": "the order is not resolved yet"}}
 
 
 def _made(orders, order_id: int, make, thumbnail_of):

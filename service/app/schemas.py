@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -68,12 +68,17 @@ class FindingOut(BaseModel):
 
 # A work order as stored, plus its number and, unless closed, its SLA status now (time left per target);
 # built field by field because WorkOrder.number is a property there.
-WorkOrderOut = create_model(
-    "WorkOrderOut", __doc__="A work order with its number (WO-000042) and its SLA status now (unless closed).",
-    **{name: (f.annotation, f) for name, f in WorkOrder.model_fields.items()},
-    number=(str, Field(description="the number people quote, e.g. WO-000042")),
-    sla=(dict[str, Any] | None, Field(None, description="ticketing SlaStatus.as_json: left_s, percent, breached "
-                                                         "per target")))
+if TYPE_CHECKING:
+    class WorkOrderOut(WorkOrder):  # what create_model builds below, spelled out for the type checker
+        number: str  # a field here, a property of WorkOrder
+        sla: dict[str, Any] | None
+else:
+    WorkOrderOut = create_model(
+        "WorkOrderOut", __doc__="A work order with its number (WO-000042) and its SLA status now (unless closed).",
+        **{name: (f.annotation, f) for name, f in WorkOrder.model_fields.items()},
+        number=(str, Field(description="the number people quote, e.g. WO-000042")),
+        sla=(dict[str, Any] | None, Field(None, description="ticketing SlaStatus.as_json: left_s, percent, "
+                                                             "breached per target")))
 
 
 class ActionIn(BaseModel):

@@ -84,7 +84,11 @@ def score(
     cfg = load_detectors_config(config)
     ignored = tuple(x.strip() for x in ignore.split(",") if x.strip())
     failed = 0
-    targets = [out if out is not None else out_dir / f"{path.stem}.scores.csv" for path in data]
+    if out is None:
+        assert out_dir is not None  # checked above
+        targets = [out_dir / f"{path.stem}.scores.csv" for path in data]
+    else:
+        targets = [out for _ in data]  # one input file (checked above)
     options = {"asset": asset, "timestamp_column": timestamp, "ignore": ignored, "seasons": seasons}
     if dask is None:  # one after the other, each reported as it is done
         outcomes: Iterable = (_score_file(path, target, cfg, quiet, options) for path, target in zip(data, targets))

@@ -43,6 +43,7 @@ def bearing_geometry(bearing: str | None, balls: int | None, ball_mm: float | No
     if any(v is None for v in explicit):
         missing = [o for o, v in zip(("--balls", "--ball-mm", "--pitch-mm"), explicit) if v is None]
         raise ValueError(f"no bearing: give --bearing (e.g. 6205) or the geometry ({', '.join(missing)} missing)")
+    assert balls is not None and ball_mm is not None and pitch_mm is not None  # checked just above
     if balls < 3 or ball_mm <= 0 or pitch_mm <= ball_mm:
         raise ValueError(f"bearing geometry balls={balls}, ball {ball_mm} mm, pitch {pitch_mm} mm: "
                          f"want 3 or more balls and a pitch diameter larger than the ball")

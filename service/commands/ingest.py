@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -100,7 +100,7 @@ def ingest(
     for chatty in ("httpx", "amqtt", "transitions"):  # one line per request or packet at INFO
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
     settings = _load(config)
-    overrides = {"mqtt": {"url": mqtt_url}, "metrics": {"port": metrics_port}}
+    overrides: dict[str, dict[str, Any]] = {"mqtt": {"url": mqtt_url}, "metrics": {"port": metrics_port}}
     settings = _override(settings, {section: {k: v for k, v in values.items() if v is not None}
                                     for section, values in overrides.items()})
     from ingest.pipeline import run_ingest

@@ -89,6 +89,7 @@ def simulate(
     if out is None and not target:
         _fail("nowhere to send readings: give --broker mqtt://host:port, a broker: in the fleet file, or --out DIR")
     if out is None:
+        assert target  # _fail above stops the run without one
         from simulators.publish import parse_broker
 
         try:
@@ -113,6 +114,7 @@ def simulate(
         return
 
     run = simulate_offline(fleet, seed=chosen_seed, start=when, duration=span, scalar_period=sample_period, mode=mode)
+    assert target  # without --out there is a broker (checked above)
     from simulators.publish import BrokerError, publish_run
 
     from service.progress import progress_bar

@@ -33,6 +33,7 @@ backoff and dead letters come with it.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from ticketing.models import OrderEvent
@@ -48,5 +49,5 @@ class Adapter(Protocol):
 class DeadLetters(Protocol):
     """Where undeliverable events go; `ticketing.store.WorkOrderStore` is one."""
 
-    def add_dead_letter(self, *, adapter: str, event_id: str, at, attempts: int, reason: str,
+    def add_dead_letter(self, *, adapter: str, event_id: str, at: datetime, attempts: int, reason: str,
                         payload: str) -> None: ...

@@ -39,6 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from typing import Any
 
 import httpx
 
@@ -49,6 +50,7 @@ from faultline.vocabulary import Backoff, Clock
 from ticketing.config import EngineerSettings, SmtpSettings, TicketingConfig, WebhookSettings
 from ticketing.models import OrderEvent, WorkOrder
 from ticketing.roles import Role
+from ticketing.store import WorkOrderStore
 
 log = logging.getLogger(__name__)
 
@@ -92,20 +94,20 @@ def mail_recipients(order: WorkOrder, kind: str, who: Sequence[str], engineers: 
         elif name == "assignee":
             found |= {e.email for e in engineers if e.name == order.assignee and e.email}
         elif name == "managers":
-            found |= {e.email for e in at_site if e.role == Role.MANAGER}
+            found |= {e.email for e in at_site if e.role == Role.MANAGER and e.email}
         elif name == "site":
-            found |= {e.email for e in at_site}
+            found |= {e.email for e in at_site if e.email}
         elif name.startswith("role:"):
-            found |= {e.email for e in at_site if e.role == Role(name.removeprefix("role:"))}
+            found |= {e.email for e in at_site if e.role == Role(name.removeprefix("role:")) and e.email}
         elif name == "escalation" and order.escalations and kind in ("escalation", "response_breached",
                                                                      "resolution_breached"):
             step = order.escalations[-1]
             if step.action in ("notify_assignee", "reassign"):  # a reassignment tells the new assignee
                 found |= {e.email for e in engineers if e.name == order.assignee and e.email}
             if step.action == "reassign" and order.assignee is None:
-                found |= {e.email for e in at_site if step.role and e.role == Role(step.role)}
+                found |= {e.email for e in at_site if step.role and e.role == Role(step.role) and e.email}
             if step.action in ("notify_manager", "breach"):
-                found |= {e.email for e in at_site if e.role == Role.MANAGER}
+                found |= {e.email for e in at_site if e.role == Role.MANAGER and e.email}
             if step.action == "breach":
                 found |= {e.email for e in engineers if e.name == order.assignee and e.email}
     return found
@@ -157,10 +159,10 @@ class Dispatcher:
         the close carries it (made when the close is queued, so every retry sends the same file).
     """
 
-    def __init__(self, store, config: TicketingConfig, clock: Clock, *, backoff: Backoff | None = None,
+    def __init__(self, store: WorkOrderStore, config: TicketingConfig, clock: Clock, *, backoff: Backoff | None = None,
                  rng: random.Random | None = None, http: httpx.Client | None = None,
                  on_outcome: Callable[[str, str], None] = lambda channel, status: None,
-                 report: Callable[[WorkOrder], tuple[str, bytes]] | None = None):
+                 report: Callable[[WorkOrder], tuple[str, bytes]] | None = None) -> None:
         self.store, self.config, self.clock, self.backoff = store, config, clock, backoff or Backoff(2.0, 300.0)
         self.report = report
         self.rng = rng or random.Random()
@@ -178,7 +180,7 @@ class Dispatcher:
         self._http.close()
 
     # --- queueing ------------------------------------------------------------------------------
-    def deliveries_for(self, event: OrderEvent) -> list[dict]:
+    def deliveries_for(self, event: OrderEvent) -> list[dict[str, Any]]:
         """The ``notifications`` rows one event makes (one per receiver that takes it)."""
         kind, order, now = event_kind(event), event.order, self.clock.now()
         base = {"event_id": event.id, "kind": kind, "order_id": order.id, "status": "pending", "attempts": 0,
@@ -195,14 +197,16 @@ class Dispatcher:
                     to |= mail_recipients(order, kind, rule.to, self.config.engineers)
             if to:
                 subject, body = mail_message(event, kind)
-                content = {"subject": subject, "body": body}
+                content: dict[str, Any] = {"subject": subject, "body": body}
                 if kind == "closed" and self.report is not None:
                     content["attachment"] = self._report_file(order)
                 rows.append({**base, "channel": "email", "recipient": ", ".join(sorted(to)),
                              "payload": json.dumps(content)})
         return rows
 
-    def _report_file(self, order: WorkOrder) -> dict | None:
+    def _report_file(self, order: WorkOrder) -> dict[str, Any] | None:
+        if self.report is None:
+            return None
         try:
             name, pdf = self.report(order)
         except Exception:  # noqa: BLE001 - the notice still goes, without the report, and the log says why
@@ -285,7 +289,7 @@ class Dispatcher:
             return self.webhooks[channel].max_attempts
         return self.smtp.max_attempts if self.smtp is not None else 1
 
-    def _attempt(self, row: dict) -> Attempt:
+    def _attempt(self, row: dict[str, Any]) -> Attempt:
         channel = row["channel"]
         if channel in self.webhooks:
             return self._post(self.webhooks[channel], row)
@@ -293,7 +297,7 @@ class Dispatcher:
             return self._mail(self.smtp, row)
         return Attempt(False, retry=False, error=f"receiver {channel} is no longer configured")
 
-    def _post(self, hook: WebhookSettings, row: dict) -> Attempt:
+    def _post(self, hook: WebhookSettings, row: dict[str, Any]) -> Attempt:
         body = row["payload"].encode()
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(hook.secret.encode(), body),
                    "Idempotency-Key": row["event_id"], "X-Faultline-Event": row["kind"]}
@@ -307,7 +311,7 @@ class Dispatcher:
         retry = response.status_code >= 500 or response.status_code in _RETRIED_STATUS
         return Attempt(False, retry=retry, error=error, retry_after=_seconds(response.headers.get("Retry-After")))
 
-    def _mail(self, smtp: SmtpSettings, row: dict) -> Attempt:
+    def _mail(self, smtp: SmtpSettings, row: dict[str, Any]) -> Attempt:
         content = json.loads(row["payload"])
         message = EmailMessage()
         message["From"], message["To"], message["Subject"] = smtp.sender, row["recipient"], content["subject"]

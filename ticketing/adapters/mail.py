@@ -30,10 +30,11 @@ def recipients(order: WorkOrder, action: str, role: Role | str | None,
     if action == "notify_assignee":
         chosen = [e for e in at_site if e.name == order.assignee]
     elif action == "reassign":
+        assert role is not None  # a reassign step names a role (EscalationStep checks it)
         chosen = [e for e in at_site if e.role == Role(role)]
     else:
         chosen = [e for e in at_site if e.role == Role.MANAGER]
-    return [e.email for e in chosen]
+    return [e.email for e in chosen if e.email]
 
 
 def escalation_message(order: WorkOrder, action: str, fraction: float) -> tuple[str, str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 
 from ticketing.adapters.base import Adapter
+from ticketing.store import WorkOrderStore
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ class EventRelay:
     Call `run_once` from the service's loop (or after each batch of findings).
     """
 
-    def __init__(self, store, adapter: Adapter, name: str):
+    def __init__(self, store: WorkOrderStore, adapter: Adapter, name: str) -> None:
         self.store, self.adapter, self.name = store, adapter, name
 
     def run_once(self, limit: int = 100) -> int:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from ticketing.adapters.mail import EmailAdapter
 from ticketing.adapters.webhook import WebhookAdapter
 from ticketing.config import TicketingConfig
+from ticketing.store import WorkOrderStore
 
 
-def webhook_adapters(config: TicketingConfig, store) -> list[WebhookAdapter]:
+def webhook_adapters(config: TicketingConfig, store: WorkOrderStore) -> list[WebhookAdapter]:
     """One `WebhookAdapter` per configured receiver, dead-lettering into ``store``."""
     return [WebhookAdapter(w.url, w.secret, store, max_attempts=w.max_attempts, timeout=w.timeout_s)
             for w in config.webhooks if w.enabled]

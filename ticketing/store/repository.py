@@ -15,10 +15,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, create_engine, event, func, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import ColumnElement
 
 from ticketing.audit import AuditBreak, AuditEntry, new_entry, verify
 from ticketing.models import OrderEvent, Status, WorkOrder
@@ -81,7 +83,7 @@ class WorkOrderStore:
     def __enter__(self) -> "WorkOrderStore":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def _migrate(self) -> None:
@@ -119,7 +121,8 @@ class WorkOrderStore:
         return self._first(work_orders.c.status == Status.CLOSED.value, site, asset, fault_mode,
                            work_orders.c.closed_at.desc())
 
-    def _first(self, condition, site, asset, fault_mode, order_by) -> WorkOrder | None:
+    def _first(self, condition: ColumnElement[bool], site: str, asset: str, fault_mode: str,
+               order_by: ColumnElement[Any]) -> WorkOrder | None:
         c = work_orders.c
         query = (select(c.doc).where(condition, c.site == site, c.asset == asset, c.fault_mode == fault_mode)
                  .order_by(order_by).limit(1))
@@ -194,12 +197,12 @@ class WorkOrderStore:
             raise DuplicateOpenOrder(before.site, before.asset, before.fault_mode) from exc
         return _event(entry, after, before.status)
 
-    def record(self, *, actor: str, at: datetime, action: str, change: dict) -> AuditEntry:
+    def record(self, *, actor: str, at: datetime, action: str, change: dict[str, Any]) -> AuditEntry:
         """Audit a change to something other than an order (the service catalogue, say), in the same chain."""
         with self._transaction() as conn:
             return self._append_audit(conn, at=at, actor=actor, action=action, order_id=None, change=change)
 
-    def _append_audit(self, conn: Connection, **fields) -> AuditEntry:
+    def _append_audit(self, conn: Connection, **fields: Any) -> AuditEntry:
         head = conn.execute(update(audit_head).where(audit_head.c.id == 1)
                             .values(seq=audit_head.c.seq + 1)
                             .returning(audit_head.c.seq, audit_head.c.hash)).one()
@@ -227,9 +230,9 @@ class WorkOrderStore:
         """The entries after ``after_seq`` with the `OrderEvent` each records (the order as it left it,
         rebuilt from that order's entries; None for an entry about no order)."""
         entries = self.audit_entries(after_seq=after_seq, limit=limit)
-        states: dict[int, tuple[dict | None, dict | None]] = {}  # seq -> the order before and after it
+        states: dict[int, tuple[dict[str, Any] | None, dict[str, Any] | None]] = {}  # seq -> the order before and after it
         for order_id in sorted({e.order_id for e in entries if e.order_id is not None}):
-            doc = None
+            doc: dict[str, Any] | None = None
             for entry in self.audit_entries(order_id=order_id, upto_seq=entries[-1].seq):
                 before, doc = doc, entry.apply(doc)
                 states[entry.seq] = (before, doc)
@@ -270,7 +273,7 @@ class WorkOrderStore:
         """Check the hash chain, then replay it and check that every order in the table is what its
         entries make it (a row edited, added or deleted behind the log's back shows); the first
         problem found, or None when the log is intact and agrees with the table."""
-        replayed: dict[int, tuple[int, dict]] = {}
+        replayed: dict[int, tuple[int, dict[str, Any]]] = {}
 
         def walk() -> Iterator[AuditEntry]:
             for entry in self._paged_entries():
@@ -282,7 +285,7 @@ class WorkOrderStore:
 
         return verify(walk(), head=self.audit_head()) or self._agrees_with_table(replayed)
 
-    def _agrees_with_table(self, replayed: dict[int, tuple[int, dict]]) -> AuditBreak | None:
+    def _agrees_with_table(self, replayed: dict[int, tuple[int, dict[str, Any]]]) -> AuditBreak | None:
         with self._engine.connect() as conn:
             rows = {row.id: row for row in conn.execute(select(work_orders))}
         for order_id in sorted(set(rows) | set(replayed)):
@@ -321,7 +324,7 @@ class WorkOrderStore:
             conn.execute(insert(dead_letters).values(adapter=adapter, event_id=event_id, at=at,
                                                      attempts=attempts, reason=reason, payload=payload))
 
-    def dead_letters(self, adapter: str | None = None) -> list[dict]:
+    def dead_letters(self, adapter: str | None = None) -> list[dict[str, Any]]:
         query = select(dead_letters).order_by(dead_letters.c.id)
         if adapter is not None:
             query = query.where(dead_letters.c.adapter == adapter)
@@ -331,7 +334,7 @@ class WorkOrderStore:
 
     # --- notifications (the dispatcher's deliveries) -------------------------------------------------
 
-    def enqueue_notifications(self, rows: list[dict], cursor: str, seq: int) -> int:
+    def enqueue_notifications(self, rows: list[dict[str, Any]], cursor: str, seq: int) -> int:
         """Add deliveries and move ``cursor`` to ``seq`` in one transaction; a row already queued
         (same event, channel and recipient) is skipped. Returns how many were added."""
         added = 0
@@ -349,7 +352,7 @@ class WorkOrderStore:
                 conn.execute(insert(adapter_cursors).values(adapter=cursor, seq=seq))
         return added
 
-    def notifications_pending(self, limit: int = 200) -> list[dict]:
+    def notifications_pending(self, limit: int = 200) -> list[dict[str, Any]]:
         """Pending deliveries, oldest first (due or not: a receiver's order is the log's)."""
         c = notifications.c
         query = select(notifications).where(c.status == "pending").order_by(c.id).limit(limit)
@@ -376,7 +379,7 @@ class WorkOrderStore:
                        next_attempt_at: datetime | None = None, error: str = "") -> None:
         """Record one delivery attempt's outcome: ``delivered``, ``pending`` (retried at ``next_attempt_at``)
         or ``dead``."""
-        values: dict = {"status": status, "attempts": attempts, "last_error": error}
+        values: dict[str, Any] = {"status": status, "attempts": attempts, "last_error": error}
         if status == "delivered":
             values["delivered_at"] = at
         if next_attempt_at is not None:
@@ -384,7 +387,7 @@ class WorkOrderStore:
         with self._transaction() as conn:
             conn.execute(update(notifications).where(notifications.c.id == notification_id).values(**values))
 
-    def notifications(self, status: str | None = None, order_id: int | None = None, limit: int = 1000) -> list[dict]:
+    def notifications(self, status: str | None = None, order_id: int | None = None, limit: int = 1000) -> list[dict[str, Any]]:
         """Deliveries newest first, optionally of one status or one order."""
         c = notifications.c
         query = select(notifications).order_by(c.id.desc()).limit(limit)
@@ -430,7 +433,7 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("writes") else "BEGIN")
 
 
-def _sqlite_connect(dbapi_connection, _record) -> None:
+def _sqlite_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
     # Let SQLAlchemy's "begin" listener (`_sqlite_begin`) issue BEGIN itself instead of pysqlite.
     dbapi_connection.isolation_level = None
     # Switching a database to WAL needs it to itself: while another process switches or migrates a
@@ -450,14 +453,14 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
         time.sleep(0.05)
 
 
-def _columns(order: WorkOrder, doc: str) -> dict:
+def _columns(order: WorkOrder, doc: str) -> dict[str, Any]:
     return {"site": order.site, "asset": order.asset, "fault_mode": order.fault_mode,
             "status": order.status.value, "priority": order.priority, "service_type": order.service_type.value,
             "assignee": order.assignee, "opened_at": order.opened_at, "closed_at": order.closed_at,
             "version": order.version, "doc": doc}
 
 
-def _recorded_event(entry: AuditEntry, before: dict | None, after: dict | None) -> OrderEvent | None:
+def _recorded_event(entry: AuditEntry, before: dict[str, Any] | None, after: dict[str, Any] | None) -> OrderEvent | None:
     if after is None:
         return None
     return _event(entry, WorkOrder.model_validate(after), Status(before["status"]) if before else None)

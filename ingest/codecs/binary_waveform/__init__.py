@@ -29,7 +29,7 @@ The block is stored exactly like a JSON waveform block (`ingest.codecs.waveform`
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 MAGIC = b"FLWB"
 HEADER = struct.Struct("<4sBBHqdfI")
-SAMPLE_TYPES = {1: np.dtype("<f4"), 2: np.dtype("<i2")}
+SAMPLE_TYPES: dict[int, np.dtype[Any]] = {1: np.dtype("<f4"), 2: np.dtype("<i2")}
 
 
 def is_block(payload: bytes) -> bool:

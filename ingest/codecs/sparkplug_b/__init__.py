@@ -110,7 +110,7 @@ class SparkplugB:
             message = pb.Payload.FromString(payload)
         except DecodeError as exc:
             raise PayloadError(f"not a Sparkplug B payload: {exc}") from None
-        handler = {"NBIRTH": self._nbirth, "DBIRTH": self._dbirth, "NDATA": self._data, "DDATA": self._data,
+        handler: Callable[..., None] | None = {"NBIRTH": self._nbirth, "DBIRTH": self._dbirth, "NDATA": self._data, "DDATA": self._data,
                    "NDEATH": self._ndeath, "DDEATH": self._ddeath}.get(kind)
         if handler is None:
             raise PayloadError(f"unknown Sparkplug message type {shown(kind)} in {shown(topic)}")
@@ -139,6 +139,7 @@ class SparkplugB:
         kind = "DDATA" if device else "NDATA"
         edge = self._born(group, node, kind, out)
         self._check_seq(edge, group, node, message, out)
+        definitions: dict[int | str, tuple[str, int]] | None
         if device is None:
             definitions = edge.metrics
         else:
@@ -218,7 +219,8 @@ class SparkplugB:
         out.reading(out.tags({"site": group, "asset": asset}, "topic"), ts, online,
                     measurement=STATUS_MEASUREMENT, field="online")
 
-    def _readings(self, out, group: str, asset: str, message, definitions, node=None) -> None:
+    def _readings(self, out, group: str, asset: str, message, definitions,
+                  node: tuple[str, str] | None = None) -> None:
         default_ms = message.timestamp if message.HasField("timestamp") else None
         for n, metric in enumerate(message.metrics):
             where = f"metrics[{n}]"

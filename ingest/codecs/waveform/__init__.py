@@ -83,6 +83,7 @@ def add_blocks(decoder: "Decoder", blocks: list["Block"], messages: Sequence, ro
 
 
 def _features(decoder: "Decoder", blocks: np.ndarray, rate_hz: float, tags: dict[str, str]) -> dict[str, np.ndarray]:
+    assert decoder.waveform_features is not None  # called only when the decoder has one
     features = decoder.waveform_features(blocks, rate_hz, dict(tags))
     checked = {}
     for name, column in features.items():
