@@ -276,3 +276,33 @@ def _fit(head, tail, j, w, x_now, v_ref, limit, horizon_h, min_points, z,
     fit_eta[s] = eta
     fit_lo[s] = lo
     fit_hi[s] = hi
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def no_data_scan(sid, counts, ts, tr, tc, out, o_r, o_c, last_ts, ew_log, ew_w,
+                 alpha, max_gap_s, intervals):  # pragma: no cover - compiled
+    """detectors.health.NoData over a grid, one stream at a time in reading order: each reading's
+    gap since the newest earlier reading, over the silence allowed before it; the cadence (the
+    exponentially weighted mean of the logs of the true intervals) learned as it goes. State indexed
+    by stream id (``sid[r]`` for row ``r``), updated in place."""
+    keep = 1.0 - alpha
+    for r in range(sid.shape[0]):
+        s = sid[r]
+        seen, lg, wt = last_ts[s], ew_log[s], ew_w[s]
+        for j in range(counts[r]):
+            t = ts[r * tr + j * tc]
+            score = 0.0
+            gap_s = 0.0
+            if seen >= 0:
+                gap_s = max(t - seen, 0) / 1e9
+                cadence = 10.0 ** (lg / wt) if wt > 0 else 0.0
+                score = gap_s / max(max_gap_s, intervals * cadence)
+            out[r * o_r + j * o_c] = score
+            if gap_s > 0:  # only true intervals count (not a first reading, a late one or a duplicate)
+                lg = alpha * math.log10(gap_s) + keep * lg
+                wt = alpha * 1.0 + keep * wt
+            else:
+                lg = alpha * 0.0 + keep * lg
+                wt = alpha * 0.0 + keep * wt
+            seen = max(seen, t)
+        last_ts[s], ew_log[s], ew_w[s] = seen, lg, wt
