@@ -88,6 +88,7 @@ def baseline_scan(kind, x, xr, xc, z, zr, zc, out, o_r, o_c, counts,
                         score = (dc - dm) / h
                     out[r * o_r + jj * o_c] = score
                     bm = max(bm, score)
+                    block[r, p0 + jj - j] = v
             elif kind == CUSUM:
                 if direction == BOTH:
                     score = max(uc - um, dc - dm) / h
@@ -98,13 +99,13 @@ def baseline_scan(kind, x, xr, xc, z, zr, zc, out, o_r, o_c, counts,
                 for jj in range(j, e):
                     out[r * o_r + jj * o_c] = score
                     bm = max(bm, score)
+                    block[r, p0 + jj - j] = x[r * xr + jj * xc]
             else:
                 for jj in range(j, e):
                     score = abs(z[r * zr + jj * zc] - mu_r) / (limit_sigmas * sd * ewma_factor) if scored else 0.0
                     out[r * o_r + jj * o_c] = score
                     bm = max(bm, score)
-            for jj in range(j, e):
-                block[r, p0 + jj - j] = x[r * xr + jj * xc]
+                    block[r, p0 + jj - j] = x[r * xr + jj * xc]
             nr += e - j
             j = e
             if nr & (_BLOCK - 1):
@@ -306,3 +307,21 @@ def no_data_scan(sid, counts, ts, tr, tc, out, o_r, o_c, last_ts, ew_log, ew_w,
                 wt = alpha * 0.0 + keep * wt
             seen = max(seen, t)
         last_ts[s], ew_log[s], ew_w[s] = seen, lg, wt
+
+
+@njit(cache=True, nogil=True)
+def periodic(a, size):  # pragma: no cover - compiled
+    """``(a[size:] == a[:-size]).all()``, stopping at the first difference, without the temporaries."""
+    for i in range(size, a.shape[0]):
+        if a[i] != a[i - size]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def all_finite(a):  # pragma: no cover - compiled
+    """``np.isfinite(a).all()`` in one pass, stopping at the first NaN or infinity."""
+    for i in range(a.shape[0]):
+        if not math.isfinite(a[i]):
+            return False
+    return True
