@@ -376,10 +376,14 @@ def ewma_river(state, x, _ts):
 
 def ewma_peers(data: Data, subset_river: int) -> list[Peer]:
     return [
-        Peer("pandas ewm(alpha, adjust=False).mean()", ewma_setup, ewma_pandas),
-        Peer("scipy signal.lfilter along the readings", ewma_setup, ewma_scipy),
-        Peer("river stats.EWMean, one reading at a time", ewma_river_setup, ewma_river, subset=subset_river,
-             state_bytes=river_bytes("ewma")),
+        Peer("scipy lfilter, then a vector step per reading against the trailing reference learnt per 16",
+             ewma_learnt_setup, ewma_learnt, state_bytes=lambda: 8 * (BLOCK + 10)),
+        Peer("pandas ewm(alpha, adjust=False).mean(), reference fixed after the warm-up", ewma_setup, ewma_pandas,
+             same=False),
+        Peer("scipy signal.lfilter along the readings, reference fixed after the warm-up", ewma_setup, ewma_scipy,
+             same=False),
+        Peer("river stats.EWMean, one reading at a time, reference fixed after the warm-up", ewma_river_setup,
+             ewma_river, same=False, subset=subset_river, state_bytes=river_bytes("ewma")),
     ]
 
 
@@ -494,6 +498,38 @@ def cusum_learnt_setup(hist, _ts):
 
 def cusum_learnt(st, x, _ts):
     return _cusum_learnt_rows(st, x)
+
+
+def _ewma_learnt_rows(st, x):
+    """The EWMA (scipy lfilter along the readings, from the carried value) scored a row at a time
+    against the trailing reference, learnt as for the CUSUM above."""
+    from scipy import signal
+    z = signal.lfilter([ALPHA], [1.0, ALPHA - 1.0], x, axis=0, zi=((1 - ALPHA) * st["z"])[None, :])[0]
+    st["z"] = z[-1].copy()
+    out = np.empty(x.shape)
+    factor = np.sqrt(ALPHA / (2.0 - ALPHA))
+    for j in range(len(x)):
+        n = st["n"]
+        scored = n - st["since"] >= LEARNT_AFTER
+        sd = np.maximum(np.sqrt(np.maximum(st["var"], 0.0)), MIN_STD)
+        out[j] = np.where(scored, np.abs(z[j] - st["mu"]) / (LIMIT_SIGMAS * sd * factor), 0.0)
+        st["block"][n % BLOCK] = x[j]
+        np.maximum(st["max"], out[j], out=st["max"])
+        st["n"] = n + 1
+        if (n + 1) % BLOCK == 0:
+            _ref_learn(st, n + 1 - BLOCK, scored)
+    return out
+
+
+def ewma_learnt_setup(hist, _ts):
+    st = _ref_state(hist.shape[1])
+    st["z"] = hist[0].copy()                     # a stream's EWMA starts at its first reading
+    _ewma_learnt_rows(st, hist)
+    return st
+
+
+def ewma_learnt(st, x, _ts):
+    return _ewma_learnt_rows(st, x)
 
 
 def _river_ph(column):
@@ -735,7 +771,8 @@ def peers_against(data: Data, a: argparse.Namespace, legs: tuple[str, ...]) -> d
                      lambda: RobustZ(window=WINDOW, threshold=THRESHOLD, min_scale=MIN_SCALE),
                      lambda: robust_peers(data, slow, river), None),
         "ewma": (f"alpha {ALPHA}, baseline from the first {WARMUP} readings",
-                 lambda: Ewma(alpha=ALPHA, limit_sigmas=LIMIT_SIGMAS, warmup=WARMUP, min_std=MIN_STD),
+                 lambda: Ewma(alpha=ALPHA, limit_sigmas=LIMIT_SIGMAS, warmup=WARMUP, min_std=MIN_STD, memory=MEMORY,
+                              learn_below=LEARN_BELOW, relearn_after=RELEARN),
                  lambda: ewma_peers(data, river), None),
         "cusum": ((f"k {K}, h {H}; no library has Page's CUSUM on a learnt baseline: what a user writes, and "
                    "river's Page-Hinkley (a CUSUM on the running mean)"),
