@@ -376,10 +376,14 @@ def ewma_river(state, x, _ts):
 
 def ewma_peers(data: Data, subset_river: int) -> list[Peer]:
     return [
-        Peer("pandas ewm(alpha, adjust=False).mean()", ewma_setup, ewma_pandas),
-        Peer("scipy signal.lfilter along the readings", ewma_setup, ewma_scipy),
-        Peer("river stats.EWMean, one reading at a time", ewma_river_setup, ewma_river, subset=subset_river,
-             state_bytes=river_bytes("ewma")),
+        Peer("scipy lfilter, then a vector step per reading against the trailing reference learnt per 16",
+             ewma_learnt_setup, ewma_learnt, state_bytes=lambda: 8 * (BLOCK + 10)),
+        Peer("pandas ewm(alpha, adjust=False).mean(), reference fixed after the warm-up", ewma_setup, ewma_pandas,
+             same=False),
+        Peer("scipy signal.lfilter along the readings, reference fixed after the warm-up", ewma_setup, ewma_scipy,
+             same=False),
+        Peer("river stats.EWMean, one reading at a time, reference fixed after the warm-up", ewma_river_setup,
+             ewma_river, same=False, subset=subset_river, state_bytes=river_bytes("ewma")),
     ]
 
 
@@ -425,6 +429,109 @@ def cusum_recursion(state, x, _ts):
     return out
 
 
+BLOCK, WINSOR, LEARN_BELOW = 16, 4.0, 0.5        # the trailing reference (detectors/drift.py defaults)
+MEMORY, RELEARN = 10 * WARMUP, WARMUP
+LEARNT_AFTER = -(-WARMUP // BLOCK) * BLOCK
+
+
+def _ref_state(streams):
+    z = np.zeros(streams)
+    return {"n": 0, "since": np.zeros(streams, np.int64), "sum": z.copy(), "sumsq": z.copy(), "mu": z.copy(),
+            "var": z.copy(), "frozen": np.zeros(streams, np.int64), "block": np.empty((BLOCK, streams)),
+            "max": z.copy(), "up": z.copy(), "down": z.copy()}
+
+
+def _ref_learn(st, count, scored):
+    """A completed block: warm-up sums (the reference at the warm-up's end), or the trailing
+    reference moved towards the block's winsorised mean and spread when its scores stayed low; a
+    level held ``RELEARN`` readings is learned afresh."""
+    xs = st["block"]
+    warm = ~scored
+    st["sum"] += np.where(warm, xs.sum(axis=0), 0.0)
+    st["sumsq"] += np.where(warm, (xs * xs).sum(axis=0), 0.0)
+    ends = warm & (count + BLOCK - st["since"] >= LEARNT_AFTER)
+    m = float(LEARNT_AFTER)
+    mean = st["sum"] / m
+    st["mu"] = np.where(ends, mean, st["mu"])
+    st["var"] = np.where(ends, np.maximum(st["sumsq"] - m * mean * mean, 0.0) / (m - 1), st["var"])
+    mu, var = st["mu"], st["var"]
+    sd = np.maximum(np.sqrt(np.maximum(var, 0.0)), MIN_STD)
+    xc = np.clip(xs, mu - WINSOR * sd, mu + WINSOR * sd)
+    w = min(1.0, BLOCK / MEMORY)
+    accept = scored & (st["max"] < LEARN_BELOW)
+    st["mu"] = np.where(accept, mu + w * (xc.mean(axis=0) - mu), mu)
+    st["var"] = np.where(accept, var + w * (((xc - mu) ** 2).mean(axis=0) - var), var)
+    frozen = np.where(ends | accept, 0, np.where(scored, st["frozen"] + BLOCK, st["frozen"]))
+    moved = scored & (frozen >= RELEARN)
+    st["since"] = np.where(moved, count + BLOCK, st["since"])
+    for k in ("sum", "sumsq", "up", "down"):
+        st[k] = np.where(moved, 0.0, st[k])
+    st["frozen"] = np.where(moved, 0, frozen)
+    st["max"][:] = 0.0
+
+
+def _cusum_learnt_rows(st, x):
+    """Page's recursion a row (one reading of every stream) at a time against the trailing
+    reference; every stream has the same number of readings, so blocks end on the same row."""
+    out = np.empty(x.shape)
+    for j in range(len(x)):
+        n = st["n"]
+        scored = n - st["since"] >= LEARNT_AFTER
+        sd = np.maximum(np.sqrt(np.maximum(st["var"], 0.0)), MIN_STD)
+        y = (x[j] - st["mu"]) / sd
+        st["up"] = np.where(scored, np.maximum(st["up"] + y - K, 0.0), st["up"])
+        st["down"] = np.where(scored, np.maximum(st["down"] - y - K, 0.0), st["down"])
+        out[j] = np.maximum(st["up"], st["down"]) / H
+        st["block"][n % BLOCK] = x[j]
+        np.maximum(st["max"], out[j], out=st["max"])
+        st["n"] = n + 1
+        if (n + 1) % BLOCK == 0:
+            _ref_learn(st, n + 1 - BLOCK, scored)
+    return out
+
+
+def cusum_learnt_setup(hist, _ts):
+    st = _ref_state(hist.shape[1])
+    _cusum_learnt_rows(st, hist)
+    return st
+
+
+def cusum_learnt(st, x, _ts):
+    return _cusum_learnt_rows(st, x)
+
+
+def _ewma_learnt_rows(st, x):
+    """The EWMA (scipy lfilter along the readings, from the carried value) scored a row at a time
+    against the trailing reference, learnt as for the CUSUM above."""
+    from scipy import signal
+    z = signal.lfilter([ALPHA], [1.0, ALPHA - 1.0], x, axis=0, zi=((1 - ALPHA) * st["z"])[None, :])[0]
+    st["z"] = z[-1].copy()
+    out = np.empty(x.shape)
+    factor = np.sqrt(ALPHA / (2.0 - ALPHA))
+    for j in range(len(x)):
+        n = st["n"]
+        scored = n - st["since"] >= LEARNT_AFTER
+        sd = np.maximum(np.sqrt(np.maximum(st["var"], 0.0)), MIN_STD)
+        out[j] = np.where(scored, np.abs(z[j] - st["mu"]) / (LIMIT_SIGMAS * sd * factor), 0.0)
+        st["block"][n % BLOCK] = x[j]
+        np.maximum(st["max"], out[j], out=st["max"])
+        st["n"] = n + 1
+        if (n + 1) % BLOCK == 0:
+            _ref_learn(st, n + 1 - BLOCK, scored)
+    return out
+
+
+def ewma_learnt_setup(hist, _ts):
+    st = _ref_state(hist.shape[1])
+    st["z"] = hist[0].copy()                     # a stream's EWMA starts at its first reading
+    _ewma_learnt_rows(st, hist)
+    return st
+
+
+def ewma_learnt(st, x, _ts):
+    return _ewma_learnt_rows(st, x)
+
+
 def _river_ph(column):
     from river import drift
     ph = drift.PageHinkley(min_instances=WARMUP, delta=K, threshold=H)
@@ -445,9 +552,12 @@ def cusum_river(models, x, _ts):
 
 def cusum_peers(data: Data, subset_river: int) -> list[Peer]:
     return [
-        Peer("numpy cumsum + minimum.accumulate (Lindley form)", cusum_setup, cusum_numpy),
-        Peer("pandas cumsum() + cummin()", cusum_setup, cusum_pandas),
-        Peer("numpy recursion, one vector step per reading", cusum_setup, cusum_recursion),
+        Peer("numpy cumsum + minimum.accumulate (Lindley form), fixed reference", cusum_setup, cusum_numpy,
+             same=False),
+        Peer("pandas cumsum() + cummin(), fixed reference", cusum_setup, cusum_pandas, same=False),
+        Peer("numpy recursion, one vector step per reading, trailing reference learnt per 16", cusum_learnt_setup,
+             cusum_learnt, state_bytes=lambda: 8 * (BLOCK + 9)),
+        Peer("numpy recursion on the warm-up's reference, never relearnt", cusum_setup, cusum_recursion, same=False),
         Peer("river drift.PageHinkley, one reading at a time", lambda h, _t: [_river_ph(h[:, i]) for i in
              range(h.shape[1])], cusum_river, same=False, subset=subset_river,
              state_bytes=river_bytes("cusum")),
@@ -560,21 +670,50 @@ def stuck_peers() -> list[Peer]:
 
 # --- no_data: seconds since the stream's previous reading ----------------------------------------
 
+INTERVALS, CADENCE_MEMORY = 10.0, 100                       # no_data's defaults
+
+
+def _no_data(state, ts):
+    """Gap since the newest earlier reading over the silence allowed before it, max(MAX_GAP_S,
+    INTERVALS × cadence), the cadence the exponentially weighted geometric mean of the true intervals
+    (scipy lfilter along the readings, from the carried sums)."""
+    from scipy import signal
+    last, ew_log, ew_w = state
+    seen = np.maximum.accumulate(np.vstack([last, ts]), axis=0)
+    prev = seen[:-1]
+    gap = np.where(prev >= 0, np.maximum(ts - prev, 0), 0) / NS_PER_S
+    w = (gap > 0).astype(np.float64)
+    logs = np.log10(np.where(gap > 0, gap, 1.0)) * w
+    a = 1.0 / CADENCE_MEMORY
+    sums = signal.lfilter([a], [1.0, a - 1.0], np.stack([logs, w]), axis=1,
+                          zi=((1.0 - a) * np.stack([ew_log, ew_w]))[:, None, :])[0]
+    before_log = np.vstack([ew_log, sums[0, :-1]])
+    before_w = np.vstack([ew_w, sums[1, :-1]])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cadence = np.where(before_w > 0, 10.0 ** (before_log / np.where(before_w > 0, before_w, 1.0)), 0.0)
+    score = np.where(prev >= 0, gap / np.maximum(MAX_GAP_S, INTERVALS * cadence), 0.0)
+    return score, (seen[-1].copy(), sums[0, -1].copy(), sums[1, -1].copy())
+
+
 def no_data_setup(_hist, hist_ts):
-    return hist_ts[-1].copy()
+    streams = hist_ts.shape[1]
+    return list(_no_data((np.full(streams, -1, np.int64), np.zeros(streams), np.zeros(streams)), hist_ts)[1])
 
 
-def no_data_pandas(last, _x, ts):
-    import pandas as pd
-    return (pd.DataFrame(np.vstack([last, ts])).diff().to_numpy()[1:] / NS_PER_S) / MAX_GAP_S
+def no_data_numpy(state, _x, ts):
+    score, state[:] = _no_data(tuple(state), ts)
+    return score
 
 
-def no_data_numpy(last, _x, ts):
-    return np.diff(np.vstack([last, ts]), axis=0) / NS_PER_S / MAX_GAP_S
+def no_data_diff(state, _x, ts):
+    return np.diff(np.vstack([state[0], ts]), axis=0) / NS_PER_S / MAX_GAP_S
 
 
 def no_data_peers() -> list[Peer]:
-    return [Peer("pandas diff()", no_data_setup, no_data_pandas), Peer("numpy diff", no_data_setup, no_data_numpy)]
+    return [Peer("numpy running max, diff, log10; scipy lfilter of the logs; 10**", no_data_setup, no_data_numpy,
+                 state_bytes=lambda: 24.0),
+            Peer("numpy diff over a fixed max gap (the detector's version 1)", no_data_setup, no_data_diff,
+                 same=False, state_bytes=lambda: 8.0)]
 
 
 # --- 2. live -----------------------------------------------------------------------------------
@@ -632,17 +771,21 @@ def peers_against(data: Data, a: argparse.Namespace, legs: tuple[str, ...]) -> d
                      lambda: RobustZ(window=WINDOW, threshold=THRESHOLD, min_scale=MIN_SCALE),
                      lambda: robust_peers(data, slow, river), None),
         "ewma": (f"alpha {ALPHA}, baseline from the first {WARMUP} readings",
-                 lambda: Ewma(alpha=ALPHA, limit_sigmas=LIMIT_SIGMAS, warmup=WARMUP, min_std=MIN_STD),
+                 lambda: Ewma(alpha=ALPHA, limit_sigmas=LIMIT_SIGMAS, warmup=WARMUP, min_std=MIN_STD, memory=MEMORY,
+                              learn_below=LEARN_BELOW, relearn_after=RELEARN),
                  lambda: ewma_peers(data, river), None),
         "cusum": ((f"k {K}, h {H}; no library has Page's CUSUM on a learnt baseline: what a user writes, and "
                    "river's Page-Hinkley (a CUSUM on the running mean)"),
-                  lambda: Cusum(k=K, h=H, warmup=WARMUP, min_std=MIN_STD), lambda: cusum_peers(data, river), None),
+                  lambda: Cusum(k=K, h=H, warmup=WARMUP, min_std=MIN_STD, memory=MEMORY, learn_below=LEARN_BELOW,
+                                relearn_after=RELEARN), lambda: cusum_peers(data, river), None),
         "trend_to_limit": (f"OLS over the last {WINDOW} readings, limit {LIMIT}, horizon {HORIZON_H} h",
                            lambda: TrendToLimit(limit=LIMIT, horizon_h=HORIZON_H, window=WINDOW,
                                                 min_points=MIN_POINTS, z=Z), trend_peers, None),
         "stuck_sensor": (f"window {STUCK_WINDOW}; quantised and frozen streams among the noisy ones",
                          lambda: StuckSensor(window=STUCK_WINDOW), stuck_peers, data.stuck),
-        "no_data": (f"max gap {MAX_GAP_S:.0f} s", lambda: NoData(max_gap_s=MAX_GAP_S), no_data_peers, None),
+        "no_data": (f"max gap {MAX_GAP_S:.0f} s, {INTERVALS:g} × the stream's own cadence",
+                    lambda: NoData(max_gap_s=MAX_GAP_S, intervals=INTERVALS, memory=CADENCE_MEMORY), no_data_peers,
+                    None),
     }
     out = {}
     for name in legs:

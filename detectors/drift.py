@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from detectors import kernels
 from detectors.streams import Grid, StreamingDetector, exp_smooth
 
 __all__ = ["Cusum", "EnvelopeCusum", "Ewma"]
@@ -103,13 +104,44 @@ class _BaselineDetector(StreamingDetector):
     def _std(self, var: np.ndarray) -> np.ndarray:
         return np.maximum(np.sqrt(np.maximum(var, 0.0)), self.min_std)
 
+    # detectors whose scoring and learning the compiled loop does (kernels.baseline_scan): for them
+    # every batch goes through it, whatever its layout, so the bits never depend on the path taken
+    _kernel: int | None = None
+
     def _update(self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray,
                 state: dict[str, np.ndarray]) -> np.ndarray:
         assert grid is not None  # stateful: update always passes the grid
         z = self._smoothed(grid, value, state)
+        if self._kernel is not None:
+            return self._scan(grid, value, z, state)
         if value.shape[1] < BLOCK:  # a few readings per stream (live batches): a column at a time
             return self._by_reading(grid, value, valid, state, z)
         return self._by_block(grid, value, valid, state, z)
+
+    def _scan(self, grid: Grid, value: np.ndarray, z: np.ndarray | None,
+              state: dict[str, np.ndarray]) -> np.ndarray:
+        """Score and learn the whole grid in one compiled pass (``kernels.baseline_scan``)."""
+        out = grid.scores()
+        if not (out.flags.c_contiguous or out.flags.f_contiguous):
+            out = np.empty(out.shape)
+        x, xr, xc = kernels.flat(value)
+        zf, zr, zc = (x, xr, xc) if z is None else kernels.flat(z)
+        o, o_r, o_c = kernels.flat(out)
+        rows = len(value)
+        cusum = self._kernel == kernels.CUSUM
+        sides = [state[k] if cusum else np.zeros(rows) for k in ("up_c", "up_m", "down_c", "down_m")]
+        clip = getattr(self, "clip", None)
+        a = getattr(self, "alpha", 1.0)
+        kernels.baseline_scan(  # type: ignore[call-arg]  # numba's Dispatcher stub does not know the kernel's arguments
+            self._kernel, x, xr, xc, zf, zr, zc, o, o_r, o_c, np.ascontiguousarray(grid.counts, np.int64),
+            state["n"], state["since"], state["sum"], state["sumsq"], state["mu"], state["var"], state["frozen"],
+            state["block"], state["block_max"], *sides,
+            float(getattr(self, "k", 0.0)), float(getattr(self, "h", 1.0)),
+            {"both": kernels.BOTH, "up": kernels.UP, "down": kernels.DOWN}[getattr(self, "direction", "both")],
+            clip is not None, 0.0 if clip is None else float(clip), float(getattr(self, "limit_sigmas", 1.0)),
+            float(np.sqrt(a / (2.0 - a))), self.min_std, self.learnt_after, min(1.0, BLOCK / self.memory),
+            self.learn_below, self.relearn_after)
+        return out
 
     def _by_reading(self, grid: Grid, value: np.ndarray, valid: np.ndarray, state: dict[str, np.ndarray], z: np.ndarray | None) -> np.ndarray:
         """Score each column of the grid against the reference in force, learning each block as it
@@ -277,6 +309,7 @@ class Ewma(_BaselineDetector):
     kind = "ewma"
     version = "2"
     state_fields = {**_BaselineDetector.state_fields, "z": (np.float64, np.nan, ())}
+    _kernel: int | None = kernels.EWMA
 
     def __init__(self, alpha: float = 0.05, limit_sigmas: float = 3.0, warmup: int = 100, min_std: float = 1e-6,
                  memory: int | None = None, learn_below: float = 0.5, relearn_after: int | None = None):
@@ -343,6 +376,7 @@ class Cusum(_BaselineDetector):
 
     kind = "cusum"
     version = "3"
+    _kernel: int | None = kernels.CUSUM
     state_fields = {**_BaselineDetector.state_fields, "up_c": (np.float64, 0.0, ()), "up_m": (np.float64, 0.0, ()),
                     "down_c": (np.float64, 0.0, ()), "down_m": (np.float64, 0.0, ())}
 
@@ -425,6 +459,7 @@ class EnvelopeCusum(Cusum):
 
     kind = "envelope_cusum"
     version = "1"
+    _kernel = None  # its own reference (an upper expectile of block means): the numpy path
     state_fields = {**Cusum.state_fields, "blocks": (np.float64, 0.0, ())}
 
     def __init__(self, k: float = 1.5, h: float = 60.0, down: float = 0.02, direction: str = "up", warmup: int = 1440,

@@ -25,6 +25,8 @@ from typing import Any, ClassVar, Self
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from detectors import kernels
+
 __all__ = ["Grid", "StreamingDetector", "check_batch", "exp_smooth"]
 
 # What ``StreamingDetector._update`` returns: the score grid, or it and more per-reading grids by name.
@@ -57,7 +59,7 @@ def _checked(stream: Any, ts_ns: Any, value: Any) -> tuple[np.ndarray, np.ndarra
             raise ValueError(f"stream ids must be integers >= 0, got dtype {s.dtype} min {s.min()}")
     if t.dtype.kind not in "iu":
         raise ValueError(f"ts_ns must be int64 nanoseconds, got dtype {t.dtype}")
-    if not np.isfinite(v).all():
+    if not kernels.all_finite(v):
         i = int(np.flatnonzero(~np.isfinite(v))[0])
         raise ValueError(f"value[{i}] = {float(v[i])!r} is not finite (stream {int(s[i])})")
     return s.astype(np.int64, copy=False), t.astype(np.int64, copy=False), v, top
@@ -221,7 +223,7 @@ def _round_size(stream: np.ndarray) -> int:
     size = int(back.argmax()) + 1
     if not back[size - 1] or len(stream) % size:
         return 0
-    return size if (stream[size:] == stream[:-size]).all() else 0
+    return size if kernels.periodic(stream, size) else 0
 
 
 def trailing(history: np.ndarray, new: np.ndarray, counts: np.ndarray) -> np.ndarray:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.streams import Grid, StreamingDetector, UpdateResult, trailing
+from detectors import kernels
+from detectors.streams import _MAX_PADDING, Grid, StreamingDetector, UpdateResult, trailing
 
 __all__ = ["TrendToLimit"]
 
@@ -269,23 +270,33 @@ class TrendToLimit(StreamingDetector):
         return ring
 
     def _update_split(self, s: np.ndarray, t: np.ndarray, v: np.ndarray, out: np.ndarray, offset: int) -> None:
-        if np.bincount(s).max() > 1:  # a stream twice: the general path
-            return super()._update_split(s, t, v, out, offset)
+        """Every batch, whatever its layout, goes through the compiled loop (``kernels.trend_scan``),
+        which reads and writes the state arrays in place: the same sums, in the same order, as
+        ``_fits`` (which stays as the reference the tests compare it with)."""
+        grid = Grid.of(s, target=out[offset:offset + len(s)])
+        rows, cols = grid.shape
+        if rows * cols > _MAX_PADDING * len(s) + 1024 and len(s) > 1:  # one stream dominates: split
+            half = len(s) // 2
+            self._update_split(s[:half], t[:half], v[:half], out, offset)
+            self._update_split(s[half:], t[half:], v[half:], out, offset + half)
+            return
         st = self.state_
-        n = st["n"][s]
-        due = (n + 1) % self.every == 0
-        ds = s[due]
-        st["values"][s, n % self.window] = v
-        st["ts"][s, n % self.window] = t
-        st["n"][s] = n + 1
-        if len(ds):  # the ring now holds each window, the block edge in column 0
-            fit = self._window_fits(st["ts"][ds], self._transform(st["values"][ds]), n[due] % self.window)
-            for key, f in zip(_FIT_KEYS, fit):
-                st[key][ds] = f
-        names = {"hours_to_limit": "eta_h", "hours_to_limit_low": "eta_lo_h", "hours_to_limit_high": "eta_hi_h"}
-        for extra, key in names.items():
-            self.last_extras_.setdefault(extra, np.full(len(out), np.nan))[offset:offset + len(s)] = st[key][s]
-        out[offset:offset + len(s)] = st["score"][s]
+        tg, tr, tc = kernels.flat(grid.spread(t, 0))
+        vg, vr, vc = kernels.flat(grid.spread(v))
+        score = grid.scores()
+        if not (score.flags.c_contiguous or score.flags.f_contiguous):
+            score = grid.empty()
+        extras = [grid.empty() for _ in range(3)]
+        (o, o_r, o_c), (eta, e_r, e_c) = kernels.flat(score), kernels.flat(extras[0])
+        exponential = self.growth == "exponential"
+        kernels.trend_scan(grid.streams, np.ascontiguousarray(grid.counts, np.int64), tg, tr, tc, vg, vr, vc,
+                           st["ts"], st["values"], st["n"], st["score"], st["eta_h"], st["eta_lo_h"], st["eta_hi_h"],
+                           o, o_r, o_c, eta, kernels.flat(extras[1])[0], kernels.flat(extras[2])[0], e_r, e_c,
+                           self.every, exponential, float(np.log(self.limit)) if exponential else self.limit,
+                           self.horizon_h, float(self.min_points), self.z)
+        for name, g in zip(("hours_to_limit", "hours_to_limit_low", "hours_to_limit_high"), extras):
+            self.last_extras_.setdefault(name, np.full(len(out), np.nan))[offset:offset + len(s)] = grid.gather(g)
+        out[offset:offset + len(s)] = grid.gather(score)
 
     def _update(self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray,
                 state: dict[str, np.ndarray]) -> UpdateResult:
