@@ -365,3 +365,63 @@ def test_field_type_conflicts_are_learned_from_the_message_and_refused_apart(scr
     # no bisection: learning costs a few refused requests, then each field's 20 points in one request
     assert first <= 12
     assert sorted(body.count(b"\n") + 1 for body in server.bodies[first:]) == [20, 20, 460, 500, 500, 500]
+
+
+# -- submit/collect: a drain loop's batches queued back to back ------------------------------------
+
+def batch_at(first_ts: int, n: int, value: float) -> Readings:
+    key = SeriesKey("m", (("sensor", "good"),), "v")
+    return Readings((key,), np.zeros(n, np.int32), np.arange(n, dtype=np.int64) + first_ts, np.full(n, value))
+
+
+@pytest.mark.parametrize("kind", ["v1", "v2"])
+def test_submitted_batches_are_written_whole_and_a_repeated_point_goes_out_after_the_earlier(scripted, kind):
+    def slow(body: bytes) -> Answer:
+        time.sleep(0.01)  # so that requests overlap
+        return 204, {}, b""
+
+    server = scripted(slow)
+    with make_writer(kind, server.url, max_lines=100) as w:
+        w.prepare_store()
+        first = w.submit(batch_at(0, 1_000, 1.0))
+        second = w.submit(batch_at(1_000, 1_000, 2.0), after=first)  # later in time: no waiting
+        results = [w.collect(first)]  # as the drain loop does: one batch queued behind the other
+        third = w.submit(batch_at(500, 1_000, 3.0), after=second)  # repeats 500 points of the second
+        assert None not in (first, second, third)
+        results += [w.collect(second), w.collect(third)]
+    assert [r.written for r in results] == [1_000, 1_000, 1_000] and not any(r.rejected for r in results)
+    assert len(server.bodies) == 30
+    # the last value sent for each timestamp is the last batch's: 3.0 for 500..1499, else its own
+    last = {}
+    for line in server.lines():
+        value, ts = line.rsplit(b" ", 2)[1:]
+        last[int(ts)] = float(value.split(b"=")[1])
+    assert [last[t] for t in (0, 499, 500, 999, 1_000, 1_499, 1_500, 1_999)] == [1, 1, 3, 3, 3, 3, 2, 2]
+
+
+def test_a_failed_queued_request_stops_the_requests_behind_it_and_collect_raises(scripted):
+    def fail_once(body: bytes, calls=[0]) -> Answer:  # noqa: B006 - a counter shared by the calls
+        calls[0] += 1
+        return (503, {}, b"busy") if calls[0] == 3 else (204, {}, b"")
+
+    server = scripted(fail_once)
+    with make_writer("v1", server.url, max_lines=100) as w:
+        w.prepare_store()
+        queued = w.submit(batch_at(0, 2_000, 1.0))
+        with pytest.raises(RetryableWriteError):
+            w.collect(queued)
+        sent = len(server.bodies)
+        assert sent < 20  # the requests still queued behind the failure were not sent
+        again = w.write(batch_at(0, 2_000, 1.0))  # the batch written again whole
+    assert again.written == 2_000 and len(server.bodies) == sent + 20
+
+
+def test_submit_declines_until_the_field_types_are_read_and_while_fields_are_written_apart(scripted):
+    server = scripted(influxdb_holding_integers({b"old1"}, 400))
+    with make_writer("v1", server.url, max_lines=100) as w:
+        assert w.submit(batch_at(0, 1_000, 1.0)) is None  # field types not read yet: `write` does it
+        w.prepare_store()
+        assert w.submit(batch_at(0, 1_000, 1.0)) is not None
+        w.field_types.learn_error('partial write: field type conflict: input field "v" on measurement "old1" is '
+                                  'type float, already exists as type integer dropped=1')
+        assert w.field_types.suspect and w.submit(batch_at(0, 1_000, 1.0)) is None
