@@ -122,7 +122,7 @@ class Pipeline:
                    spool_settings: SpoolSettings, **kwargs) -> "Pipeline":
         """A pipeline tuned by the ``store`` and ``spool`` sections (what both commands run)."""
         return cls(source, decoder, spool, writer, dead_letters, metrics,
-                   write_rows=max(store.batch_size * 4, 10_000),
+                   write_rows=max(store.batch_size * 20, 10_000),
                    backoff=Backoff(store.retry_min_s, store.retry_max_s),
                    commit_wait_s=spool_settings.commit_interval_ms / 1000, fatal_retry_s=store.fatal_retry_s,
                    **kwargs)
