@@ -11,10 +11,9 @@ free port via tests/servers.py), each round into a fresh database so neither ove
 * ours: the raw JSON payloads (as they come off MQTT) go through ``Decoder.decode_many`` (50
   messages = 5,000 readings per call) and ``InfluxV1Writer``; timed is all of it. Three variants:
   ``sequential``, one thread, one 5,000-row ``write`` per decode; ``large``, one thread, four
-  decodes joined into one 20,000-row ``write``, which the writer sends as four requests queued at
-  once; ``queued``, the same batches, each queued (``submit``) behind the one on the wire before
-  that one is collected, as the service's drain loop does in a backlog; ``pipelined``, one thread
-  decodes and encodes (``decode_many`` + ``prepare``) while the other sends (``write_prepared``).
+  decodes joined into one 20,000-row ``write`` (as the service's drain loop reads the spool), which
+  the writer sends as four requests while formatting the next; ``pipelined``, one thread decodes
+  and encodes (``decode_many`` + ``prepare``) while the other sends (``write_prepared``).
 
 Prints points/s for each and the ratio ours / baseline (the issue's target is >= 70%): of the
 best rounds, and the median of the per-round ratios (the machine is shared, so load drifts).
@@ -107,25 +106,6 @@ def run_large_writes(url: str, database: str, messages) -> float:
         return time.perf_counter() - start
 
 
-def run_queued(url: str, database: str, messages) -> float:
-    """As the service's drain loop in a backlog: 20,000-row batches, each queued (`submit`) behind the
-    one on the wire before that one is collected, so the store never waits between batches."""
-    decoder = Decoder("faultline/{site}/{asset}/{sensor}")
-    with InfluxV1Writer(url, database, create_database=True) as writer:
-        writer.write(decoder.decode_many(messages[:1])[0])
-        start = time.perf_counter()
-        calls = _calls(messages)
-        earlier = None
-        for i in range(0, len(calls), 4):
-            readings = Readings.concat([decoder.decode_many(call)[0] for call in calls[i:i + 4]])
-            queued = writer.submit(readings, earlier)
-            if earlier is not None:
-                assert not writer.collect(earlier).rejected
-            earlier = queued
-        assert not writer.collect(earlier).rejected
-        return time.perf_counter() - start
-
-
 def run_pipelined(url: str, database: str, messages) -> float:
     decoder = Decoder("faultline/{site}/{asset}/{sensor}")
     handoff: queue.Queue = queue.Queue(maxsize=4)
@@ -154,28 +134,27 @@ def count(influxdb: InfluxDB, database: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=3000, help="100-reading messages per run")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of all the runs")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of all three runs")
     args = parser.parse_args()
     messages = make_messages(args.messages)
     points = args.messages * BATCH
-    times: dict[str, list[float]] = {"baseline": [], "sequential": [], "large": [], "queued": [], "pipelined": []}
+    times: dict[str, list[float]] = {"baseline": [], "sequential": [], "large": [], "pipelined": []}
     with tempfile.TemporaryDirectory() as tmp, InfluxDB(Path(tmp) / "influxdb") as influxdb:
         bodies = baseline_bodies(messages, Path(tmp) / "points.lp")
         for r in range(args.rounds):
             for name, run in (("baseline", lambda db: run_baseline(influxdb.url, db, bodies)),
                               ("sequential", lambda db: run_sequential(influxdb.url, db, messages)),
                               ("large", lambda db: run_large_writes(influxdb.url, db, messages)),
-                              ("queued", lambda db: run_queued(influxdb.url, db, messages)),
                               ("pipelined", lambda db: run_pipelined(influxdb.url, db, messages))):
                 database = f"{name}{r}"
                 seconds = run(database)
                 assert count(influxdb, database) == points, f"{name}: not every point landed"
                 times[name].append(seconds)
     print(f"{points:,} points as {args.messages:,} messages of {BATCH} readings, 5,000-line writes, "
-          f"InfluxDB 1.x on a free port, {args.rounds} rounds (each round runs all five, one after the other)")
+          f"InfluxDB 1.x on a free port, {args.rounds} rounds (each round runs all four, one after the other)")
     rate = {name: points / min(seconds) for name, seconds in times.items()}
     print(f"InfluxDB from a line-protocol file:      {rate['baseline']:10,.0f} points/s (best round)")
-    for name in ("sequential", "large", "queued", "pipelined"):
+    for name in ("sequential", "large", "pipelined"):
         # the ratio within each round pairs runs made under the same machine load
         paired = sorted(b / o for b, o in zip(times["baseline"], times[name]))
         print(f"Faultline decode+encode+write, {name:10s} {rate[name]:10,.0f} points/s (best round) "
