@@ -110,8 +110,6 @@ class Pipeline:
         self._halt_writing = threading.Event()
         self._drain_deadline: float | None = None
         self._spooled = threading.Event()
-        #: a batch whose requests are queued with the writer but not collected (see `_drain_step`)
-        self._queued: tuple[SpoolBatch, object, float] | None = None
         self._threads: list[threading.Thread] = []
         #: stage ("commit", "write") -> its unexpected error, while the stage keeps failing
         self.stage_failures: dict[str, str] = {}
@@ -122,7 +120,7 @@ class Pipeline:
                    spool_settings: SpoolSettings, **kwargs) -> "Pipeline":
         """A pipeline tuned by the ``store`` and ``spool`` sections (what both commands run)."""
         return cls(source, decoder, spool, writer, dead_letters, metrics,
-                   write_rows=max(store.batch_size * 20, 10_000),
+                   write_rows=max(store.batch_size * 4, 10_000),
                    backoff=Backoff(store.retry_min_s, store.retry_max_s),
                    commit_wait_s=spool_settings.commit_interval_ms / 1000, fatal_retry_s=store.fatal_retry_s,
                    **kwargs)
@@ -307,35 +305,18 @@ class Pipeline:
     def _drain_loop(self) -> None:
         """Supervise `_drain_step`: an unexpected error is logged, counted and the batch written again."""
         backoff = Backoff(0.05, 5.0)
-        self._prepare_store()
-        try:
-            while not self._halt_writing.is_set():
-                try:
-                    if self._drain_step():
-                        return
-                    if not self.stage_failures.get("write"):
-                        backoff.reset()
-                except Exception as exc:  # noqa: BLE001 - supervised: the unconfirmed batch is read and written again
-                    self._drop_queued()
-                    self._stage_failed("write", exc, f"writing from the spool {self.spool.path} (confirmed up to "
-                                                     f"offset {self.spool.confirmed})")
-                    self.spool.rewind()
-                    if self._halt_writing.wait(backoff.next_delay()):
-                        return
-        finally:
-            self._finish_queued()
-
-    def _prepare_store(self) -> None:
-        """Before the first batch: let the writer read the store's field types and create its database
-        while the source connects, not in front of the first write. Best effort: the first write does
-        it again when this failed."""
-        prepare = getattr(self.writer, "prepare_store", None)
-        if prepare is None:
-            return
-        try:
-            prepare()
-        except Exception as exc:  # noqa: BLE001 - the first write tries again and reports what is wrong
-            log.debug("preparing the store before the first write failed: %s", exc)
+        while not self._halt_writing.is_set():
+            try:
+                if self._drain_step():
+                    return
+                if not self.stage_failures.get("write"):
+                    backoff.reset()
+            except Exception as exc:  # noqa: BLE001 - supervised: the unconfirmed batch is read and written again
+                self._stage_failed("write", exc, f"writing from the spool {self.spool.path} (confirmed up to offset "
+                                                 f"{self.spool.confirmed})")
+                self.spool.rewind()
+                if self._halt_writing.wait(backoff.next_delay()):
+                    return
 
     def _drain_step(self) -> bool:
         """Read, write and confirm one batch; True when draining is over."""
@@ -350,75 +331,17 @@ class Pipeline:
             self.writer_failure = None
         batch = self.spool.read(self.write_rows)  # a damaged segment raises: supervised by _drain_loop
         if batch is None:
-            if self._queued is not None:
-                self._collect_queued()
-                return False
             self.spool.checkpoint()  # idle: the checkpoint catches up with what was confirmed
             self._spooled.wait(0.2)
             self._spooled.clear()
             return False
-        small = len(batch.readings) < self.write_rows // 2
-        # a backlog: the batch's requests are queued behind those of the one before, so the store never
-        # waits for this thread between batches; that one is then collected and confirmed
-        submit = getattr(self.writer, "submit", None)
-        queued = None
-        if submit is not None and not small and self.writer_failure is None:
-            queued = submit(batch.readings, self._queued[1] if self._queued is not None else None)
-        if queued is None:
-            if self._queued is not None and not self._collect_queued():
-                return False  # the spool was rewound: this batch is read again
-            if not self._write(batch):
-                self.spool.rewind()  # unconfirmed: read it again after a restart of writing
-                return False
-        else:
-            earlier, self._queued = self._queued, (batch, queued, time.monotonic())
-            if earlier is not None and not self._collect_queued(earlier):
-                return False  # the spool was rewound: this batch is read again
+        if not self._write(batch):
+            self.spool.rewind()  # unconfirmed: read it again after a restart of writing
+            return False
         self._stage_recovered("write")
-        if small and self._drain_deadline is None:
+        if len(batch.readings) < self.write_rows // 2 and self._drain_deadline is None:
             self._gather()
         return False
-
-    def _collect_queued(self, queued: tuple | None = None) -> bool:
-        """Collect a queued batch (the one held when ``queued`` is None) and confirm it; True when it
-        was written as queued.
-
-        When its requests failed, the batch queued after it is abandoned, this one goes through
-        `_write` (which retries, backs off and stops writing as for any batch), and the spool is
-        rewound to what is confirmed: False, and the batches after it are read again."""
-        if queued is None:
-            queued, self._queued = self._queued, None
-        batch, handle, started = queued
-        try:
-            result = self.writer.collect(handle)
-        except Exception as exc:  # noqa: BLE001 - written again below, with the single write's handling
-            self.metrics.write_seconds.observe(time.monotonic() - started)
-            log.debug("queued write of %d readings failed (%s); writing it again", len(batch.readings), exc)
-            self._drop_queued()
-            self._write(batch)
-            self.spool.rewind()  # the batches after this one (or this one, if not written) are read again
-            return False
-        self.metrics.write_seconds.observe(time.monotonic() - started)
-        self._written(batch, result)
-        return True
-
-    def _finish_queued(self) -> None:
-        """When the drainer stops: wait for the queued batch, and confirm it if the store took it."""
-        queued, self._queued = self._queued, None
-        if queued is not None:
-            try:
-                result = self.writer.collect(queued[1])
-            except Exception as exc:  # noqa: BLE001 - not confirmed: written again on the next start
-                log.info("the last queued write failed while stopping (%s); it is written on the next start", exc)
-                return
-            self._written(queued[0], result)
-
-    def _drop_queued(self) -> None:
-        """Abandon the queued batch (its requests on the wire finish; it is read and written again)."""
-        queued, self._queued = self._queued, None
-        if queued is not None:
-            with contextlib.suppress(Exception):
-                self.writer.collect(queued[1])
 
     def _gather(self) -> None:
         """After a small batch (the writer keeps up), let the spool gather a larger one (readings are
@@ -466,11 +389,6 @@ class Pipeline:
             finally:
                 self.metrics.write_seconds.observe(time.monotonic() - started)
             break
-        self._written(batch, result)
-        return True
-
-    def _written(self, batch: SpoolBatch, result) -> None:
-        """The store took ``batch``: dead-letter what it refused, confirm the batch, count, hand it on."""
         self.backoff.reset()
         if self._retry_fatal_at:
             self._retry_fatal_at = 0.0
@@ -490,6 +408,7 @@ class Pipeline:
                 self._on_written(batch.readings)
             except Exception:  # noqa: BLE001 - a consumer's failure must not stop writing
                 log.exception("on_written failed for %d readings", len(batch.readings))
+        return True
 
     def _topic_of(self, line: bytes) -> str:
         """The topic a refused point would have come on by itself (from its tags), or "" when unknown."""

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import email.utils
 import logging
-import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from typing import Callable, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
@@ -104,37 +102,6 @@ class _Points:
         return bool(np.isin(self.keys(), other.keys()).any())
 
 
-@dataclass(slots=True)
-class Queued:
-    """A batch whose requests `LineProtocolWriter.submit` queued; pass it to `LineProtocolWriter.collect`."""
-
-    readings: Readings
-    futures: list[Future] = field(default_factory=list)
-    rejected: list[RejectedLine] = field(default_factory=list)
-    #: set when a request failed or the batch is abandoned: requests not yet sent are not sent
-    failed: threading.Event = field(default_factory=threading.Event)
-
-
-def _shares(earlier: Readings, later: Readings) -> bool:
-    """Whether ``later`` may hold a point (series and timestamp) of ``earlier``: time ranges first."""
-    if not len(earlier) or not len(later):
-        return False
-    if int(later.ts.min()) > int(earlier.ts.max()) or int(later.ts.max()) < int(earlier.ts.min()):
-        return False
-    return True  # overlapping in time: wait for the earlier batch rather than compare every key
-
-
-def _overlapping(readings: Readings, parts: list[_Points]) -> bool:
-    """Whether two of ``parts`` (row ranges of ``readings``) may hold the same point: rarely, so it is
-    settled for the whole batch at once (time ranges apart, or no repeated `point_keys`) before any
-    pair is compared."""
-    ordered = sorted(parts, key=lambda p: p.lo)
-    if all(later.lo > earlier.hi for earlier, later in zip(ordered, ordered[1:])):
-        return False
-    keys = point_keys(readings, 0, len(readings))
-    return len(np.unique(keys)) < len(keys)
-
-
 def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or an HTTP date); None when absent or bad."""
     if value is None:
@@ -212,11 +179,6 @@ class LineProtocolWriter:
                         next(iter(self.field_types.suspect)))
             return True
         return False
-
-    def prepare_store(self) -> None:
-        """Read the store's field types now (the first `write` does otherwise); no error is raised."""
-        if not self._listing_read:
-            self.learn_field_types()
 
     def _learn_conflict(self, message: str) -> bool:
         """After a field type conflict: read the listing again (every new conflict at once) and take
@@ -308,83 +270,36 @@ class LineProtocolWriter:
     def _write_unrouted(self, readings: Readings) -> WriteResult:
         if len(readings) <= self.max_lines:
             return self.write_prepared(self.prepare(readings))
-        return self.collect(self._queue(readings, None))
-
-    def submit(self, readings: Readings, after: "Queued | None" = None) -> "Queued | None":
-        """Queue every request of ``readings`` and return at once; `collect` waits for the answers.
-
-        For a drain loop that keeps the store busy across batches: the next batch is queued while
-        the requests of ``after`` (an earlier batch, not yet collected) are still on the wire. A
-        point of this batch that ``after`` also holds goes out only once ``after`` is answered, so
-        the later row still wins (``after`` must be the only batch not collected yet: an earlier
-        one may still be on the wire). Returns None when the batch needs the whole of `write` (the
-        field types not read yet, fields written apart): collect ``after``, then `write` it.
-        """
-        if not self._listing_read or self.field_types.suspect or not len(readings):
-            return None
-        self._learn_on_conflict = True
-        return self._queue(readings, after)
-
-    def _queue(self, readings: Readings, after: "Queued | None") -> "Queued":
         sender = self._pool()
         encoder = LineEncoder(readings, "ns", self.dialect)
-        queued = Queued(readings)
-        # every request of the batch is encoded, then queued at once: a sending thread that finishes
-        # takes the next request itself, so the store never waits for the drain thread (which competes
-        # for the interpreter with the decoding of incoming messages) to hand it one
-        requests: list[tuple[Lines, _Points]] = []
-        for start in range(0, len(encoder), self.max_lines):
-            lines, refused = encoder.lines(start, start + self.max_lines)
-            queued.rejected.extend(RejectedLine(row.line.encode(), row.reason) for row in refused)
-            requests.append((lines, _Points(readings, start, start + self.max_lines)))
-        failed = queued.failed
-
-        def send(lines: Lines, waits: list[Future]) -> tuple[int, list[RejectedLine]]:
-            # a request holding a point of an earlier one goes out only once that one is answered,
-            # so the later row wins; the earlier one was queued first, so it is running or done
-            wait(waits)
-            if failed.is_set():
-                return 0, []  # the batch fails with that request's error and is written again whole
-            found: list[RejectedLine] = []
-            try:
-                return self.write_lines(lines, found), found
-            except BaseException:
-                failed.set()  # the requests still queued are not sent
-                raise
-
-        shared = _overlapping(readings, [points for _, points in requests])
-        # the earlier batch: when it holds a point of this one (rare), every request here waits for it
-        before = list(after.futures) if after is not None and after.futures and _shares(after.readings, readings) else []
-        try:
-            for i, (lines, points) in enumerate(requests):
-                waits = before + [queued.futures[j] for j in range(i)
-                                  if shared and points.shared_with(requests[j][1])]
-                queued.futures.append(sender.submit(send, lines, waits))
-        except BaseException:
-            self._abandon(queued)
-            raise
-        return queued
-
-    def collect(self, queued: "Queued") -> WriteResult:
-        """Wait for the requests of a `submit`'d batch; raises as `write` does, once none is running."""
-        rejected = list(queued.rejected)
+        rejected: list[RejectedLine] = []
         written = 0
-        try:
-            for future in queued.futures:
-                sent, found = future.result()  # the first failure raises, after the others (below)
-                written += sent
-                rejected.extend(found)
-        finally:
-            self._abandon(queued)
-        return WriteResult(written, rejected)
 
-    @staticmethod
-    def _abandon(queued: "Queued") -> None:
-        """Drop what was not sent yet and wait for what is on the wire (never leave a request behind)."""
-        queued.failed.set()
-        for future in queued.futures:
-            future.cancel()
-        wait(queued.futures)
+        def send(lines: Lines) -> tuple[int, list[RejectedLine]]:
+            found: list[RejectedLine] = []
+            return self.write_lines(lines, found), found
+
+        def collect() -> None:
+            nonlocal written
+            sent, found = in_flight.pop(0)[0].result()
+            written += sent
+            rejected.extend(found)
+
+        in_flight: list[tuple[Future, _Points | None]] = []
+        try:
+            for start in range(0, len(encoder), self.max_lines):
+                lines, refused = encoder.lines(start, start + self.max_lines)
+                rejected.extend(RejectedLine(row.line.encode(), row.reason) for row in refused)
+                points = _Points(readings, start, start + self.max_lines) if self.concurrency > 1 else None
+                while in_flight and (len(in_flight) >= self.concurrency
+                                     or any(points.shared_with(other) for _, other in in_flight)):
+                    collect()
+                in_flight.append((sender.submit(send, lines), points))
+            while in_flight:
+                collect()
+        finally:
+            wait([future for future, _ in in_flight])  # never leave a request running behind an exception
+        return WriteResult(written, rejected)
 
     def prepare(self, readings: Readings) -> EncodedBatch:
         """Encode ``readings`` for this server (no I/O).
