@@ -307,6 +307,7 @@ class Pipeline:
     def _drain_loop(self) -> None:
         """Supervise `_drain_step`: an unexpected error is logged, counted and the batch written again."""
         backoff = Backoff(0.05, 5.0)
+        self._prepare_store()
         while not self._halt_writing.is_set():
             try:
                 if self._drain_step():
@@ -319,6 +320,18 @@ class Pipeline:
                 self.spool.rewind()
                 if self._halt_writing.wait(backoff.next_delay()):
                     return
+
+    def _prepare_store(self) -> None:
+        """Before the first batch: let the writer read the store's field types and create its database
+        while the source connects, not in front of the first write. Best effort: the first write does
+        it again when this failed."""
+        prepare = getattr(self.writer, "prepare_store", None)
+        if prepare is None:
+            return
+        try:
+            prepare()
+        except Exception as exc:  # noqa: BLE001 - the first write tries again and reports what is wrong
+            log.debug("preparing the store before the first write failed: %s", exc)
 
     def _drain_step(self) -> bool:
         """Read, write and confirm one batch; True when draining is over."""

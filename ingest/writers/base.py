@@ -180,6 +180,11 @@ class LineProtocolWriter:
             return True
         return False
 
+    def prepare_store(self) -> None:
+        """Read the store's field types now (the first `write` does otherwise); no error is raised."""
+        if not self._listing_read:
+            self.learn_field_types()
+
     def _learn_conflict(self, message: str) -> bool:
         """After a field type conflict: read the listing again (every new conflict at once) and take
         the field the message names; True when the batch is to be written again with it apart."""

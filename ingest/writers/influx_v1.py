@@ -51,6 +51,14 @@ class InfluxV1Writer(LineProtocolWriter):
         self._create = create_database
         self._database_missing = create_database
 
+    def prepare_store(self) -> None:
+        """Create the database (if asked to) and read its field types before the first write.
+
+        Raises `RetryableWriteError` when InfluxDB cannot be reached; the first write then tries again."""
+        if self._database_missing:
+            self._create_database()
+        super().prepare_store()
+
     def _close_client(self) -> None:
         self._client.close()
 
