@@ -25,8 +25,8 @@ import time
 
 import numpy as np
 
-from detectors.waveform import BEARING_MODES, diagnose_bearing, diagnose_record, record_blocks
-from simulators.bearing_records import BEARINGS, confounded_record, kinematic_frequencies
+from faultline.detectors.waveform import BEARING_MODES, diagnose_bearing, diagnose_record, record_blocks
+from faultline.simulators.bearing_records import BEARINGS, confounded_record, kinematic_frequencies
 
 SETS = {"tuning": range(0, 10), "evaluation": range(100, 130)}
 NOISES = (0.25, 0.5, 1.0)

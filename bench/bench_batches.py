@@ -33,10 +33,10 @@ import httpx
 import numpy as np
 import orjson
 
-from ingest.codecs import Decoder
-from ingest.lineprotocol import encode
-from ingest.readings import Readings
-from ingest.writers import InfluxV1Writer
+from faultline.ingest.codecs import Decoder
+from faultline.ingest.lineprotocol import encode
+from faultline.ingest.readings import Readings
+from faultline.ingest.writers import InfluxV1Writer
 from tests.servers import InfluxDB
 
 BATCH = 100            # readings per MQTT message

@@ -16,8 +16,8 @@ import random
 import time
 from datetime import UTC, datetime, timedelta
 
-from ticketing.calendar import BusinessCalendar
-from ticketing.config import default_ticketing_config
+from faultline.ticketing.calendar import BusinessCalendar
+from faultline.ticketing.config import default_ticketing_config
 
 
 class UncachedCalendar(BusinessCalendar):

@@ -34,9 +34,9 @@ import httpx
 import numpy as np
 
 from bench.bench_batches import run_baseline
-from ingest.lineprotocol import encode
-from ingest.readings import Readings, SeriesKey
-from ingest.writers import InfluxV1Writer
+from faultline.ingest.lineprotocol import encode
+from faultline.ingest.readings import Readings, SeriesKey
+from faultline.ingest.writers import InfluxV1Writer
 from tests.servers import InfluxDB
 
 T0_NS = 1_763_700_000_000 * 1_000_000

@@ -54,7 +54,7 @@ import numpy as np
 import yaml
 from numpy.lib.stride_tricks import sliding_window_view
 
-from detectors import Cusum, DetectorsConfig, Engine, Ewma, NoData, RobustZ, StuckSensor, TrendToLimit
+from faultline.detectors import Cusum, DetectorsConfig, Engine, Ewma, NoData, RobustZ, StuckSensor, TrendToLimit
 
 ROOT = Path(__file__).resolve().parents[1]
 HISTORY = 100  # readings per stream before the timed batch: the EWMA/CUSUM warm-up, and every window full
@@ -751,7 +751,7 @@ def live(n_pumps: int, seconds: int, warm: int) -> None:
 def input_cost(data: Data, repeat: int) -> float:
     """CPU seconds of the work every detector does on a batch before its own: ``check_batch`` and
     ``Grid.of`` (median of ``repeat`` runs)."""
-    from detectors.streams import Grid, check_batch
+    from faultline.detectors.streams import Grid, check_batch
     s, n = data.streams, data.x.shape[0] - HISTORY
     stream, ts, x = np.tile(np.arange(s), n), data.ts[HISTORY:].reshape(-1), data.x[HISTORY:].reshape(-1)
     return statistics.median(_cpu(lambda: Grid.of(check_batch(stream, ts, x)[0]))[0] for _ in range(repeat + 1))

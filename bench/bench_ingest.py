@@ -148,8 +148,8 @@ def _own_cpu() -> float:
 def bench_waveform_features():
     """The function `faultline ingest` injects, for an asset without configured bearing geometry:
     the time-domain features of each block (the issue's RMS, peak, crest factor and kurtosis)."""
-    from detectors import DetectorsConfig
-    from service.waveforms import waveform_features
+    from faultline.detectors import DetectorsConfig
+    from faultline.service.waveforms import waveform_features
 
     config = DetectorsConfig()
     return waveform_features(lambda: config)
@@ -159,7 +159,7 @@ def points_per_block() -> int:
     """How many points one block becomes: the fields the features function returns that ingest stores."""
     import numpy as np
 
-    from ingest.codecs import WAVEFORM_FIELDS
+    from faultline.ingest.codecs import WAVEFORM_FIELDS
 
     probe = bench_waveform_features()(np.zeros((1, 1024)), 10_000.0, {"asset": "bench", "sensor": "accel"})
     return len(set(probe) & set(WAVEFORM_FIELDS))
@@ -167,9 +167,9 @@ def points_per_block() -> int:
 
 def role_ours(port: int, client_id: str, count: int, influx_url: str, database: str, workdir: str,
               features: bool, checkpoint_interval_s: str = "") -> dict:
-    from ingest.metrics import IngestMetrics
-    from ingest.pipeline import run_ingest
-    from service.settings import settings_from_dict
+    from faultline.ingest.metrics import IngestMetrics
+    from faultline.ingest.pipeline import run_ingest
+    from faultline.service.settings import settings_from_dict
 
     waveform_features = bench_waveform_features() if features else None
     settings = settings_from_dict({

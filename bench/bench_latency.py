@@ -143,8 +143,8 @@ def faultline_settings(workdir: Path, mqtt_port: int, influx_url: str | None, we
     one static-limit check on every sensor (no minimum duration: the first reading over opens)."""
     import yaml
 
-    from service.settings import settings_from_dict
-    from ticketing.config import default_config_path, parse_ticketing_section
+    from faultline.service.settings import settings_from_dict
+    from faultline.ticketing.config import default_config_path, parse_ticketing_section
 
     path = default_config_path()
     ticketing = parse_ticketing_section(yaml.safe_load(path.read_text()), str(path))
@@ -180,7 +180,7 @@ def role_faultline(workdir: str, mqtt_port: int, influx_url: str | None, webhook
     """Build the service through the composition root, run it until ``stop``."""
     import logging
 
-    from service.compose import build_service
+    from faultline.service.compose import build_service
 
     logging.basicConfig(level=os.environ.get("BENCH_LOG", "WARNING"), format="faultline: %(levelname)s %(name)s: %(message)s")
     service = build_service(faultline_settings(Path(workdir), mqtt_port, influx_url, webhook, metrics_port))

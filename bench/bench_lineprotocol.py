@@ -15,8 +15,8 @@ import time
 import numpy as np
 from influxdb_client import Point, WritePrecision
 
-from ingest import lineprotocol
-from ingest.readings import Readings, SeriesKey
+from faultline.ingest import lineprotocol
+from faultline.ingest.readings import Readings, SeriesKey
 
 
 def make_readings(points: int, series: int, seed: int = 1) -> Readings:

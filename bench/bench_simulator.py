@@ -31,10 +31,10 @@ from datetime import timedelta
 import yaml
 
 from faultline.vocabulary import parse_duration
-from simulators import Fleet, simulate_offline
-from simulators.output import write_fleet
-from simulators.physics import ISO_20816_ZONES, ORDERS, TYPE_PHYSICS
-from simulators.run import DEFAULT_START
+from faultline.simulators import Fleet, simulate_offline
+from faultline.simulators.output import write_fleet
+from faultline.simulators.physics import ISO_20816_ZONES, ORDERS, TYPE_PHYSICS
+from faultline.simulators.run import DEFAULT_START
 
 PUMP = {
     "id": "P-1", "site": "plant", "type": "centrifugal_pump", "running_speed_hz": 24.6, "iso_group": 2,
@@ -166,8 +166,8 @@ def bench_files(n_assets: int, days: float, period: timedelta, baseline_rate: fl
 def bench_publish(minutes: float) -> None:
     import paho.mqtt.client as mqtt
 
-    from simulators.payloads import asset_messages
-    from simulators.publish import MqttPublisher, PublishReport, publish_messages
+    from faultline.simulators.payloads import asset_messages
+    from faultline.simulators.publish import MqttPublisher, PublishReport, publish_messages
     from tests.servers import Mosquitto
 
     def fleet(payload: str) -> Fleet:

@@ -25,9 +25,9 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from faultline.vocabulary import ManualClock
-from ticketing.config import default_ticketing_config
-from ticketing.findings import FindingIn, FindingIntake
-from ticketing.store import WorkOrderStore
+from faultline.ticketing.config import default_ticketing_config
+from faultline.ticketing.findings import FindingIn, FindingIntake
+from faultline.ticketing.store import WorkOrderStore
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
 

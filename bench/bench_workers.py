@@ -132,7 +132,7 @@ def measure(mosquitto, n: int, assets: int, rounds: int, workdir: Path) -> dict:
     for k in range(n):
         config = worker_config(workdir / run / f"w{k}", mosquitto.port, k, n, run, ports[k])
         log = open(config.with_suffix(".log"), "wb")
-        procs.append(subprocess.Popen([sys.executable, "-m", "service.cli", "run", "--config", str(config)],
+        procs.append(subprocess.Popen([sys.executable, "-m", "faultline.service.cli", "run", "--config", str(config)],
                                       cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
     marks: dict[str, float] = {}
     deadline = time.monotonic() + 900

@@ -46,7 +46,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from service.scoring import read_table, score_table  # noqa: E402
+from faultline.service.scoring import read_table, score_table  # noqa: E402
 from tests.realistic import EVALUATION_SEEDS, TUNING_SEEDS, pump, rig, server, write_csv  # noqa: E402
 
 SIM_SEEDS = {"tuning": (1, 2, 3, 4, 5), "evaluation": tuple(range(101, 111))}
@@ -169,7 +169,7 @@ def files(kind: str, seeds, tmp: Path):
 
 def _sim_files(seed: int, tmp: Path):
     out = tmp / f"sim-{seed}"
-    subprocess.run([sys.executable, "-m", "service.cli", "simulate", "--mode", "hard", "--seed", str(seed),
+    subprocess.run([sys.executable, "-m", "faultline.service.cli", "simulate", "--mode", "hard", "--seed", str(seed),
                     "--duration", "14d", "--period", "5m", "--speed", "0", "--start", "2026-01-05T00:00:00Z",
                     "--out", str(out), "--no-waveforms"], check=True, capture_output=True,
                    cwd=Path(__file__).resolve().parents[1])

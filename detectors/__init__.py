@@ -14,19 +14,19 @@ Alert rules turn scores into alerts; the ``Engine`` runs a configuration of chec
 batches and produces ``Finding``s.
 """
 
-from detectors.adaptive import AdaptiveDrift, AdaptiveLevel
-from detectors.calibration import ALPHA, DATA_QUALITY_MODES, combine, rarity
-from detectors.config import ConfigHistory, ConfigVersion, DetectorsConfig, MultivariateConfig
-from detectors.drift import Cusum, EnvelopeCusum, Ewma
-from detectors.engine import BatchResult, Engine, Finding, bearing_defect_features
-from detectors.health import NoData, OutOfRange, StuckSensor
-from detectors.multivariate import HotellingT2, IsolationForestDetector, LoadResidual, ShrunkMahalanobis
-from detectors.robust import RobustZ, SpikeBursts
-from detectors.rules import Alert, AlertRule
-from detectors.streams import StreamingDetector
-from detectors.thresholds import IsoZones, StaticLimit, iso_zone
-from detectors.trend import TrendToLimit
-from detectors.waveform import (BEARING_MODES, BearingDiagnosis, BearingGeometry, band_energies,
+from faultline.detectors.adaptive import AdaptiveDrift, AdaptiveLevel
+from faultline.detectors.calibration import ALPHA, DATA_QUALITY_MODES, combine, rarity
+from faultline.detectors.config import ConfigHistory, ConfigVersion, DetectorsConfig, MultivariateConfig
+from faultline.detectors.drift import Cusum, EnvelopeCusum, Ewma
+from faultline.detectors.engine import BatchResult, Engine, Finding, bearing_defect_features
+from faultline.detectors.health import NoData, OutOfRange, StuckSensor
+from faultline.detectors.multivariate import HotellingT2, IsolationForestDetector, LoadResidual, ShrunkMahalanobis
+from faultline.detectors.robust import RobustZ, SpikeBursts
+from faultline.detectors.rules import Alert, AlertRule
+from faultline.detectors.streams import StreamingDetector
+from faultline.detectors.thresholds import IsoZones, StaticLimit, iso_zone
+from faultline.detectors.trend import TrendToLimit
+from faultline.detectors.waveform import (BEARING_MODES, BearingDiagnosis, BearingGeometry, band_energies,
                                 bearing_frequencies, block_features, diagnose_bearing, diagnose_record,
                                 envelope_spectrum, line_thresholds, record_blocks)
 

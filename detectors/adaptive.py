@@ -22,9 +22,9 @@ import math
 
 import numpy as np
 
-from detectors.calibration import ALPHA, ExceedanceTail, rarity
-from detectors.seasonal import SeasonalProfile
-from detectors.streams import Grid, StreamingDetector
+from faultline.detectors.calibration import ALPHA, ExceedanceTail, rarity
+from faultline.detectors.seasonal import SeasonalProfile
+from faultline.detectors.streams import Grid, StreamingDetector
 
 __all__ = ["AdaptiveDrift", "AdaptiveLevel"]
 

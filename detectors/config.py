@@ -38,15 +38,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from faultline.vocabulary import Seconds, Severity
 
-from detectors.adaptive import AdaptiveDrift, AdaptiveLevel
-from detectors.drift import Cusum, EnvelopeCusum, Ewma
-from detectors.health import NoData, OutOfRange, StuckSensor
-from detectors.multivariate import HotellingT2, IsolationForestDetector, LoadResidual, ShrunkMahalanobis
-from detectors.robust import RobustZ, SpikeBursts
-from detectors.rules import AlertRule
-from detectors.streams import StreamingDetector
-from detectors.thresholds import IsoZones, StaticLimit
-from detectors.trend import TrendToLimit
+from faultline.detectors.adaptive import AdaptiveDrift, AdaptiveLevel
+from faultline.detectors.drift import Cusum, EnvelopeCusum, Ewma
+from faultline.detectors.health import NoData, OutOfRange, StuckSensor
+from faultline.detectors.multivariate import HotellingT2, IsolationForestDetector, LoadResidual, ShrunkMahalanobis
+from faultline.detectors.robust import RobustZ, SpikeBursts
+from faultline.detectors.rules import AlertRule
+from faultline.detectors.streams import StreamingDetector
+from faultline.detectors.thresholds import IsoZones, StaticLimit
+from faultline.detectors.trend import TrendToLimit
 
 # what a multivariate check fits and scores with
 MultivariateModel = HotellingT2 | IsolationForestDetector | LoadResidual | ShrunkMahalanobis

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors import kernels
-from detectors.streams import Grid, StreamingDetector, exp_smooth
+from faultline.detectors import kernels
+from faultline.detectors.streams import Grid, StreamingDetector, exp_smooth
 
 __all__ = ["Cusum", "EnvelopeCusum", "Ewma"]
 

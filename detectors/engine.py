@@ -21,15 +21,15 @@ from scipy import signal
 
 from faultline.vocabulary import StreamKey, feature_sensor
 
-from detectors.calibration import DATA_QUALITY_MODES, combine
-from detectors.config import CheckConfig, DetectorsConfig, MultivariateConfig
-from detectors.drift import Cusum, Ewma
-from detectors.health import NoData
-from detectors.rules import Alert, AlertRule
-from detectors.streams import StreamingDetector, check_batch
-from detectors.thresholds import IsoZones, iso_zone
-from detectors.trend import TrendToLimit
-from detectors.waveform import BEARING_MODES, BearingGeometry, bearing_frequencies, block_features, diagnose_bearing
+from faultline.detectors.calibration import DATA_QUALITY_MODES, combine
+from faultline.detectors.config import CheckConfig, DetectorsConfig, MultivariateConfig
+from faultline.detectors.drift import Cusum, Ewma
+from faultline.detectors.health import NoData
+from faultline.detectors.rules import Alert, AlertRule
+from faultline.detectors.streams import StreamingDetector, check_batch
+from faultline.detectors.thresholds import IsoZones, iso_zone
+from faultline.detectors.trend import TrendToLimit
+from faultline.detectors.waveform import BEARING_MODES, BearingGeometry, bearing_frequencies, block_features, diagnose_bearing
 
 __all__ = ["BEARING_FAULT_MODES", "BatchResult", "Engine", "Finding", "bearing_defect_features"]
 

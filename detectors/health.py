@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors import kernels
-from detectors.streams import _MAX_PADDING, Grid, StreamingDetector, exp_smooth
+from faultline.detectors import kernels
+from faultline.detectors.streams import _MAX_PADDING, Grid, StreamingDetector, exp_smooth
 
 __all__ = ["NoData", "OutOfRange", "StuckSensor"]
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from detectors.streams import Grid, StreamingDetector, exp_smooth, trailing
+from faultline.detectors.streams import Grid, StreamingDetector, exp_smooth, trailing
 
 __all__ = ["RobustZ", "SpikeBursts", "median_mad_sorted", "nan_median"]
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from faultline.vocabulary import SEVERITIES
 
-from detectors.streams import Grid, StreamingDetector, check_batch, trailing, windows
+from faultline.detectors.streams import Grid, StreamingDetector, check_batch, trailing, windows
 
 __all__ = ["Alert", "AlertRule"]
 _IDLE, _PENDING, _ACTIVE, _CLEARING = 0, 1, 2, 3

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from detectors import kernels
+from faultline.detectors import kernels
 
 __all__ = ["Grid", "StreamingDetector", "check_batch", "exp_smooth"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.streams import Grid, StreamingDetector
+from faultline.detectors.streams import Grid, StreamingDetector
 
 __all__ = ["IsoZones", "StaticLimit", "iso_zone"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors import kernels
-from detectors.streams import _MAX_PADDING, Grid, StreamingDetector, UpdateResult, trailing
+from faultline.detectors import kernels
+from faultline.detectors.streams import _MAX_PADDING, Grid, StreamingDetector, UpdateResult, trailing
 
 __all__ = ["TrendToLimit"]
 

@@ -637,7 +637,7 @@ def diagnose_record(record: np.ndarray, rate_hz: float, defect_hz: dict[str, flo
     --------
     An outer-race defect, diagnosed from 1,024-sample blocks (85 ms, 11.7 Hz lines):
 
-    >>> from simulators.bearing_records import bearing_record, kinematic_frequencies
+    >>> from faultline.simulators.bearing_records import bearing_record, kinematic_frequencies
     >>> x = bearing_record(np.random.default_rng(4), "bpfo", shaft_hz=25.0, seconds=5.0, noise=0.5)
     >>> blocks, whole = diagnose_record(x, 12000.0, kinematic_frequencies("6205", 25.0), 25.0, block=1024)
     >>> whole.named(), len(blocks.mode)

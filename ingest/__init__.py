@@ -15,12 +15,12 @@ readings durable until a writer confirmed them (`SpoolFull` when over its disk b
 modules load paho and the HTTP clients, so they are imported from there, not here.
 """
 
-from ingest.codecs import DecodeLimits, Decoder, PayloadError, Rejected
-from ingest.deadletter import DeadLetter, DeadLetterRecord, DeadLetterStore
-from ingest.lineprotocol import encode, encode_lines
-from ingest.readings import Readings, SeriesKey
-from ingest.spool import Spool, SpoolFull
-from ingest.topics import TopicTemplate
+from faultline.ingest.codecs import DecodeLimits, Decoder, PayloadError, Rejected
+from faultline.ingest.deadletter import DeadLetter, DeadLetterRecord, DeadLetterStore
+from faultline.ingest.lineprotocol import encode, encode_lines
+from faultline.ingest.readings import Readings, SeriesKey
+from faultline.ingest.spool import Spool, SpoolFull
+from faultline.ingest.topics import TopicTemplate
 
 __all__ = ["DeadLetter", "DeadLetterRecord", "DeadLetterStore", "DecodeLimits", "Decoder", "PayloadError",
            "Readings", "Rejected", "SeriesKey", "Spool", "SpoolFull", "TopicTemplate", "encode", "encode_lines"]

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from ingest._sqlite import SqliteFile
+from faultline.ingest._sqlite import SqliteFile
 
 log = logging.getLogger(__name__)
 

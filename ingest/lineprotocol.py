@@ -40,7 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.readings import Readings, SeriesKey
+from faultline.ingest.readings import Readings, SeriesKey
 
 __all__ = ["LineEncoder", "Lines", "UnencodableError", "RefusedRow", "encode", "encode_chunks", "encode_lines",
            "format_lines", "series_prefix", "PRECISIONS", "DIALECTS"]

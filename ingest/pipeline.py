@@ -35,17 +35,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ingest.codecs import DecodeLimits, Decoder, Rejected
-from ingest.deadletter import DeadLetter, DeadLetterStore
-from ingest.lineprotocol import line_tags
-from ingest.metrics import IngestMetrics
-from ingest.readings import Readings
-from ingest.settings import IngestSettings, MetricsSettings, MqttSettings, SpoolSettings, StoreSettings
-from ingest.source import Delivery, MqttSource, message_key
-from ingest.spool import Spool, SpoolBatch, SpoolFull, SpoolRecordTooLarge
-from ingest.topics import TopicTemplate
+from faultline.ingest.codecs import DecodeLimits, Decoder, Rejected
+from faultline.ingest.deadletter import DeadLetter, DeadLetterStore
+from faultline.ingest.lineprotocol import line_tags
+from faultline.ingest.metrics import IngestMetrics
+from faultline.ingest.readings import Readings
+from faultline.ingest.settings import IngestSettings, MetricsSettings, MqttSettings, SpoolSettings, StoreSettings
+from faultline.ingest.source import Delivery, MqttSource, message_key
+from faultline.ingest.spool import Spool, SpoolBatch, SpoolFull, SpoolRecordTooLarge
+from faultline.ingest.topics import TopicTemplate
 from faultline.vocabulary import Backoff
-from ingest.writers import FatalWriteError, RetryableWriteError, Writer
+from faultline.ingest.writers import FatalWriteError, RetryableWriteError, Writer
 
 log = logging.getLogger(__name__)
 
@@ -453,20 +453,20 @@ def _secret(value) -> str | None:
 def build_writer(store: StoreSettings) -> Writer:
     """The writer the ``store`` section asks for (importing only its own client library)."""
     if store.kind == "sqlite":
-        from ingest.writers import SqliteStore
+        from faultline.ingest.writers import SqliteStore
 
         return SqliteStore(store.path)
     tls = store.tls_context()
     if store.api == "v1":
         import httpx
 
-        from ingest.writers.influx_v1 import InfluxV1Writer
+        from faultline.ingest.writers.influx_v1 import InfluxV1Writer
 
         return InfluxV1Writer(store.url, store.database, store.username, _secret(store.password),
                               retention_policy=store.retention_policy, timeout=store.timeout_s,
                               create_database=True, max_lines=store.batch_size, concurrency=store.write_concurrency,
                               transport=httpx.HTTPTransport(verify=tls) if tls else None)
-    from ingest.writers.influx_v2 import InfluxV2Writer
+    from faultline.ingest.writers.influx_v2 import InfluxV2Writer
 
     assert store.org is not None and store.bucket is not None  # the settings refuse api v2 without them
     return InfluxV2Writer(store.url, _secret(store.token) or "", store.org, store.bucket, timeout=store.timeout_s,
@@ -494,8 +494,8 @@ def build_decoder(mqtt_settings: MqttSettings, store: StoreSettings, ingest: Ing
                   waveform_features=None, publish=None) -> Decoder:
     """The decoder with the codecs of ``mqtt.codecs``; ``publish`` (``MqttSource.publish``) lets the
     Sparkplug B codec ask an edge node for a rebirth."""
-    from ingest.codecs.routes import build_codecs
-    from ingest.codecs.sparkplug_b import SparkplugB
+    from faultline.ingest.codecs.routes import build_codecs
+    from faultline.ingest.codecs.sparkplug_b import SparkplugB
 
     limits = DecodeLimits(max_payload_bytes=ingest.max_payload_bytes,
                           earliest_ns=int(ingest.earliest_ts.timestamp()) * 1_000_000_000,
@@ -517,7 +517,7 @@ def run_ingest(mqtt_settings: MqttSettings, store: StoreSettings, spool_settings
     With ``embedded_broker`` an in-process MQTT 3.1.1 broker is started at the ``mqtt.url`` address
     when nothing answers there.
     """
-    from ingest.broker import EmbeddedBroker, broker_answers
+    from faultline.ingest.broker import EmbeddedBroker, broker_answers
 
     stop = stop or threading.Event()
     metrics = metrics or IngestMetrics()

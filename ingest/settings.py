@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from ingest.codecs.decoder import topic_matches
-from ingest.codecs.routes import DEFAULT_ROUTES, build_codecs
-from ingest.topics import TopicTemplate
+from faultline.ingest.codecs.decoder import topic_matches
+from faultline.ingest.codecs.routes import DEFAULT_ROUTES, build_codecs
+from faultline.ingest.topics import TopicTemplate
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,

@@ -35,8 +35,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from ingest.mqtt_client import Client
-from ingest.settings import MqttSettings
+from faultline.ingest.mqtt_client import Client
+from faultline.ingest.settings import MqttSettings
 from faultline.vocabulary import Backoff
 
 log = logging.getLogger(__name__)

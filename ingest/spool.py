@@ -43,7 +43,7 @@ from typing import BinaryIO
 import numpy as np
 import orjson
 
-from ingest.readings import Readings, SeriesKey
+from faultline.ingest.readings import Readings, SeriesKey
 
 log = logging.getLogger(__name__)
 

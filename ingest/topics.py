@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from ingest.errors import PayloadError, shown
+from faultline.ingest.errors import PayloadError, shown
 
 _PLACEHOLDER = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _MQTT_WILDCARDS = ("+", "#")

@@ -185,7 +185,7 @@ def sections(model: type[BaseModel], path: str, notes: dict[str, str], used: set
 
 
 def render() -> str:
-    from service.settings import Settings
+    from faultline.service.settings import Settings
 
     notes = {str(k): str(v) for k, v in (yaml.safe_load(NOTES.read_text()) or {}).items()}
     used: set[str] = set()

@@ -29,9 +29,9 @@ def main() -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from detectors import (AdaptiveDrift, AdaptiveLevel, Cusum, EnvelopeCusum, Ewma, IsoZones, NoData, OutOfRange,
+    from faultline.detectors import (AdaptiveDrift, AdaptiveLevel, Cusum, EnvelopeCusum, Ewma, IsoZones, NoData, OutOfRange,
                            RobustZ, SpikeBursts, StaticLimit, StuckSensor, TrendToLimit)
-    from simulators import Fleet, simulate_offline
+    from faultline.simulators import Fleet, simulate_offline
 
     run = simulate_offline(Fleet.from_yaml(ROOT / "config" / "fleet.yaml"), seed=1, start=START,
                            duration=timedelta(days=14))

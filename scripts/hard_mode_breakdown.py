@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from detectors import Engine
-from service.commands.detect import DEFAULT_CONFIG, load_detectors_config
-from service.evaluate import TWIN_TOLERANCE, episodes, feed, fleet_config, healthy_twin, score
+from faultline.detectors import Engine
+from faultline.service.commands.detect import DEFAULT_CONFIG, load_detectors_config
+from faultline.service.evaluate import TWIN_TOLERANCE, episodes, feed, fleet_config, healthy_twin, score
 from faultline.vocabulary import parse_duration
-from simulators import Fleet, physics, simulate_offline
-from simulators.run import _HARD_REGIME, _REGIME, NS, rng_stream
+from faultline.simulators import Fleet, physics, simulate_offline
+from faultline.simulators.run import _HARD_REGIME, _REGIME, NS, rng_stream
 
 ROOT = Path(__file__).resolve().parents[1]
 START = datetime(2026, 1, 5, tzinfo=timezone.utc)

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from detectors import DetectorsConfig, Engine, Finding
+from faultline.detectors import DetectorsConfig, Engine, Finding
 from faultline.vocabulary import ManualClock
-from service.runtime import finding_in
-from ticketing import FindingIntake, TicketingConfig, WorkOrderStore
+from faultline.service.runtime import finding_in
+from faultline.ticketing import FindingIntake, TicketingConfig, WorkOrderStore
 
 HOUR_NS = 3600 * 10**9
 
@@ -112,7 +112,7 @@ def side(config: DetectorsConfig, label: str, history, end_ns: int, ticketing: T
     if client is None:
         findings = replay(config, label, history, end_ns)
     else:
-        from service.fanout import replay_by_asset
+        from faultline.service.fanout import replay_by_asset
 
         findings = replay_by_asset(client, config, label, history, end_ns)
     eps = episodes(findings)

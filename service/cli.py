@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from service.commands import detect, diagnose, ingest, run, simulate, tickets
+from faultline.service.commands import detect, diagnose, ingest, run, simulate, tickets
 
 app = typer.Typer(
     name="faultline",

@@ -13,12 +13,12 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from service.crossref import reference_problems
-from service.preventive import preventive_scheduler
-from service.runtime import Runtime
-from service.settings import ConfigError, Settings, default_detectors_config, shipped_ticketing_config
+from faultline.service.crossref import reference_problems
+from faultline.service.preventive import preventive_scheduler
+from faultline.service.runtime import Runtime
+from faultline.service.settings import ConfigError, Settings, default_detectors_config, shipped_ticketing_config
 from faultline.vocabulary import Clock
-from ticketing.preventive import PreventiveScheduler
+from faultline.ticketing.preventive import PreventiveScheduler
 
 
 class StartupError(RuntimeError):
@@ -49,7 +49,7 @@ def build_service(settings: Settings, *, clock: Clock | None = None, embedded_br
                   config_path: Path | None = None) -> Service:
     """Check the cross-references, then build the runtime and the HTTP app over it (nothing started yet).
     ``config_path``, the file ``settings`` came from, is what a hot reload reads again."""
-    from service.app import create_app
+    from faultline.service.app import create_app
 
     try:
         ticketing = settings.ticketing or shipped_ticketing_config()
@@ -82,7 +82,7 @@ def shared_subscription_problems(settings: Settings) -> list[str]:
     unless the broker keeps a topic on one worker (``service.shared_subscription: sticky``).
     ``faultline ingest`` (no detection) may share freely.
 
-    >>> from service.settings import settings_from_dict
+    >>> from faultline.service.settings import settings_from_dict
     >>> shared_subscription_problems(settings_from_dict({"mqtt": {"subscribe": ["faultline/north/#"]}}, "t", env={}))
     []
     >>> shared_subscription_problems(settings_from_dict({"mqtt": {"subscribe": ["$share/g/faultline/#"]}}, "t",

@@ -14,16 +14,16 @@ from typing import Any
 
 import yaml
 
-from detectors import DetectorsConfig
-from ticketing import TicketingConfig
+from faultline.detectors import DetectorsConfig
+from faultline.ticketing import TicketingConfig
 
 
 def reference_problems(detectors: DetectorsConfig, ticketing: TicketingConfig,
                        fleet: dict[str, Any] | None = None) -> list[str]:
     """One line per broken reference (empty when the files agree).
 
-    >>> from ticketing.config import default_ticketing_config
-    >>> from service.settings import default_detectors_config
+    >>> from faultline.ticketing.config import default_ticketing_config
+    >>> from faultline.service.settings import default_detectors_config
     >>> reference_problems(default_detectors_config(), default_ticketing_config())
     []
     """
@@ -58,7 +58,7 @@ def reference_problems(detectors: DetectorsConfig, ticketing: TicketingConfig,
 def load_fleet(path: str | Path) -> dict[str, Any]:
     """A fleet file as plain data (only its sites, assets and criticalities are read here); raises
     ``ConfigError`` naming the file and, for bad YAML, the line."""
-    from service.settings import ConfigError, yaml_problem
+    from faultline.service.settings import ConfigError, yaml_problem
 
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))

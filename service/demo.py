@@ -78,8 +78,8 @@ def demo_detectors() -> dict[str, Any]:
 
 def demo_settings(data_dir: Path, mqtt_port: int = 1883, http_port: int = 8080):
     """The whole demo configuration: embedded SQLite store and work orders under ``data_dir``."""
-    from service.settings import settings_from_dict
-    from ticketing import default_ticketing_config
+    from faultline.service.settings import settings_from_dict
+    from faultline.ticketing import default_ticketing_config
 
     data_dir = Path(data_dir)
     ticketing = default_ticketing_config().model_dump(mode="json")
@@ -106,8 +106,8 @@ def publish_demo(broker: str, stop: threading.Event, history_seconds: float = 90
     """
     import paho.mqtt.client as mqtt
 
-    from simulators import Fleet, simulate_offline
-    from simulators.publish import parse_broker, run_messages
+    from faultline.simulators import Fleet, simulate_offline
+    from faultline.simulators.publish import parse_broker, run_messages
 
     now = (now or datetime.now(UTC)).replace(microsecond=0)
     start = now - history

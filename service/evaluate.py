@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from detectors import DetectorsConfig, Engine, Finding
+from faultline.detectors import DetectorsConfig, Engine, Finding
 from faultline.vocabulary import SEVERITIES, feature_sensor
 
 GRACE = timedelta(hours=2)
@@ -335,7 +335,7 @@ def evaluate(fleet: Any, seed: int, start: datetime, duration: timedelta, config
 
     ``mode`` (``easy`` or ``hard``) overrides the fleet file's.
     """
-    from simulators import simulate_offline
+    from faultline.simulators import simulate_offline
 
     run = simulate_offline(fleet, seed=seed, start=start, duration=duration, mode=mode)
     engine = Engine(fleet_config(config, run.assets))

@@ -21,7 +21,7 @@ from collections import defaultdict
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from detectors import DetectorsConfig, Finding
+from faultline.detectors import DetectorsConfig, Finding
 
 
 @contextmanager
@@ -55,7 +55,7 @@ def by_asset(history: list[tuple]) -> dict[str, list[tuple]]:
 
 def _replay_part(config: DetectorsConfig, label: str, part: list[tuple], end_ns: int, step_ns: int,
                  start_ns: int) -> list[Finding]:
-    from service.backtest import replay
+    from faultline.service.backtest import replay
 
     return replay(config, label, part, end_ns, step_ns, start_ns=start_ns)
 
@@ -63,7 +63,7 @@ def _replay_part(config: DetectorsConfig, label: str, part: list[tuple], end_ns:
 def replay_by_asset(client: Any, config: DetectorsConfig, label: str, history: list[tuple], end_ns: int,
                     step_ns: int | None = None) -> list[Finding]:
     """`service.backtest.replay` on the cluster of ``client``: one task per asset, findings in time order."""
-    from service.backtest import HOUR_NS
+    from faultline.service.backtest import HOUR_NS
 
     if not history:
         return []

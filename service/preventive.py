@@ -12,8 +12,8 @@ from datetime import datetime
 
 import numpy as np
 
-from ticketing.lifecycle import config_deadlines
-from ticketing.preventive import MeterRule, PreventiveScheduler, hours_above
+from faultline.ticketing.lifecycle import config_deadlines
+from faultline.ticketing.preventive import MeterRule, PreventiveScheduler, hours_above
 
 
 class DetectorFleet:
@@ -54,7 +54,7 @@ class StoredRunningHours:
 
 def preventive_scheduler(runtime) -> PreventiveScheduler | None:
     """The scheduler of the ``preventive:`` section over ``runtime``'s store (None without schedules)."""
-    from ticketing.assignment import Assigner
+    from faultline.ticketing.assignment import Assigner
 
     settings = runtime.settings.preventive
     if not settings.schedules:

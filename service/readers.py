@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from faultline.vocabulary import feature_sensor
-from ingest.settings import StoreSettings
+from faultline.ingest.settings import StoreSettings
 
 WAVEFORM = "waveform"
 
@@ -57,7 +57,7 @@ class SqliteReader:
     ``SqliteStore.query`` (WAL lets both read while ingest writes)."""
 
     def __init__(self, path: str, measurement: str = "telemetry"):
-        from ingest.writers import SqliteStore
+        from faultline.ingest.writers import SqliteStore
 
         self._store = SqliteStore(path)   # creates the file and its schema when ingest has not yet
         self._conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, check_same_thread=False)

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from service.crossref import reference_problems
-from service.settings import ConfigError, default_detectors_config, load_settings
+from faultline.service.crossref import reference_problems
+from faultline.service.settings import ConfigError, default_detectors_config, load_settings
 
 if TYPE_CHECKING:
-    from service.runtime import Runtime
+    from faultline.service.runtime import Runtime
 
 log = logging.getLogger("faultline.reload")
 

@@ -34,32 +34,32 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from detectors import DetectorsConfig, Engine, Finding
+from faultline.detectors import DetectorsConfig, Engine, Finding
 from faultline.vocabulary import Clock, SystemClock, feature_sensor
-from ingest.metrics import IngestMetrics
-from ingest.pipeline import Pipeline, build_writer, open_dead_letters, open_source, open_spool
-from ingest.readings import Readings
-from service.checkpoints import SharedCheckpoints
-from service.leader import leadership_for
-from service.readers import WAVEFORM, reader_for
-from service.settings import Settings, default_detectors_config, default_detectors_path, shipped_ticketing_config
-from service.state import ServiceDb
-from service.tokens import TokenStore
-from service.versions import DetectorVersions, current_version, log_fresh
-from service.waveforms import waveform_features
-from ticketing import (EscalationResponder, EscalationScheduler, FindingIn, FindingIntake, Lifecycle,
+from faultline.ingest.metrics import IngestMetrics
+from faultline.ingest.pipeline import Pipeline, build_writer, open_dead_letters, open_source, open_spool
+from faultline.ingest.readings import Readings
+from faultline.service.checkpoints import SharedCheckpoints
+from faultline.service.leader import leadership_for
+from faultline.service.readers import WAVEFORM, reader_for
+from faultline.service.settings import Settings, default_detectors_config, default_detectors_path, shipped_ticketing_config
+from faultline.service.state import ServiceDb
+from faultline.service.tokens import TokenStore
+from faultline.service.versions import DetectorVersions, current_version, log_fresh
+from faultline.service.waveforms import waveform_features
+from faultline.ticketing import (EscalationResponder, EscalationScheduler, FindingIn, FindingIntake, Lifecycle,
                        OrderEvent, ServiceDesk, Status, TicketingConfig, WorkOrderStore)
-from ticketing.attachments import Attachments, FolderBlobs
-from ticketing.escalation import EscalationAction
-from ticketing.report import report_pdf
-from ticketing.s3 import S3Blobs
-from ticketing.adapters import Dispatcher
-from ticketing.responders import fired_steps
+from faultline.ticketing.attachments import Attachments, FolderBlobs
+from faultline.ticketing.escalation import EscalationAction
+from faultline.ticketing.report import report_pdf
+from faultline.ticketing.s3 import S3Blobs
+from faultline.ticketing.adapters import Dispatcher
+from faultline.ticketing.responders import fired_steps
 
 if TYPE_CHECKING:
-    from ingest.broker import EmbeddedBroker
-    from ingest.spool import Spool
-    from ingest.writers.base import Writer
+    from faultline.ingest.broker import EmbeddedBroker
+    from faultline.ingest.spool import Spool
+    from faultline.ingest.writers.base import Writer
 
 log = logging.getLogger(__name__)
 DEADMAN_TICK_S = 60.0  # with no data arriving at all, ask the deadman this often
@@ -407,7 +407,7 @@ class Runtime:
         self.bus = EventBus()
         self.ticketing: TicketingConfig = settings.ticketing or shipped_ticketing_config()
         if settings.ticketing is None:
-            from ticketing.config import default_config_path
+            from faultline.ticketing.config import default_config_path
 
             log.info("ticketing: no ticketing: section in the configuration; the shipped sample %s is in force",
                      default_config_path())
@@ -653,7 +653,7 @@ class Runtime:
     def reload_catalogue_file(self, path) -> None:
         """SIGHUP: read the configuration file again and put its catalogue in force (logged, never raised:
         an invalid file leaves the catalogue in force as it was)."""
-        from service.settings import load_settings
+        from faultline.service.settings import load_settings
 
         try:
             section = load_settings(path).ticketing
@@ -792,7 +792,7 @@ class Runtime:
         return self
 
     def _start_ingest(self) -> None:
-        from ingest.broker import EmbeddedBroker, broker_answers
+        from faultline.ingest.broker import EmbeddedBroker, broker_answers
 
         s = self.settings
         mqtt = s.mqtt
@@ -814,7 +814,7 @@ class Runtime:
     def new_decoder(self, mqtt=None, publish=None):
         """Ingest's decoder for these settings; waveform blocks get the bearing-defect ratios of their asset;
         ``publish`` lets the Sparkplug B codec request rebirths on the broker connection."""
-        from ingest.pipeline import build_decoder
+        from faultline.ingest.pipeline import build_decoder
 
         return build_decoder(mqtt or self.settings.mqtt, self.settings.store, self.settings.ingest,
                              self.waveform_features, publish=publish)
@@ -832,7 +832,7 @@ class Runtime:
         if self.pipeline is not None:
             self.pipeline._append(readings)
         else:
-            from ingest.pipeline import build_writer
+            from faultline.ingest.pipeline import build_writer
 
             writer = build_writer(self.settings.store)
             try:

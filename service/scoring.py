@@ -16,8 +16,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from detectors import DATA_QUALITY_MODES, DetectorsConfig, Engine
-from detectors.calibration import ALPHA, alarm_level
+from faultline.detectors import DATA_QUALITY_MODES, DetectorsConfig, Engine
+from faultline.detectors.calibration import ALPHA, alarm_level
 
 CHUNK_ROWS = 20_000
 REPLAY_STEP_NS = 3600 * 10**9

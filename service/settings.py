@@ -16,11 +16,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from detectors.config import DetectorsConfig
-from ingest.settings import IngestSettings, MetricsSettings, MqttSettings, SpoolSettings, StoreSettings
-from ticketing.attachments import AttachmentSettings
-from ticketing.config import TicketingConfig
-from ticketing.preventive import PreventiveSettings
+from faultline.detectors.config import DetectorsConfig
+from faultline.ingest.settings import IngestSettings, MetricsSettings, MqttSettings, SpoolSettings, StoreSettings
+from faultline.ticketing.attachments import AttachmentSettings
+from faultline.ticketing.config import TicketingConfig
+from faultline.ticketing.preventive import PreventiveSettings
 
 
 class ServiceSettings(BaseModel):
@@ -186,7 +186,7 @@ def load_settings(path: str | Path | None, env: dict[str, str] | None = None) ->
 
 def default_detectors_path() -> Path:
     """The shipped sample ``detectors:`` section (``config/detectors.yaml``, package data of ``detectors``)."""
-    return Path(str(resources.files("detectors").joinpath("default.yaml")))
+    return Path(str(resources.files("faultline.detectors").joinpath("default.yaml")))
 
 
 def default_detectors_config() -> DetectorsConfig:
@@ -201,7 +201,7 @@ def default_detectors_config() -> DetectorsConfig:
 def shipped_ticketing_config(env: dict[str, str] | None = None) -> TicketingConfig:
     """The ``ticketing:`` section of the shipped sample (``config/ticketing.yaml``), with its ``${VAR}``
     strings expanded like the run's own file (its webhook and mail server come from the environment)."""
-    from ticketing.config import default_config_path, parse_ticketing_section
+    from faultline.ticketing.config import default_config_path, parse_ticketing_section
 
     path = default_config_path()
     document = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -17,9 +17,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from service.state import ServiceDb
+from faultline.service.state import ServiceDb
 from faultline.vocabulary import Clock, SystemClock
-from ticketing.roles import Role, parse_role
+from faultline.ticketing.roles import Role, parse_role
 
 PREFIX = "flt_"
 

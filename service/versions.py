@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Callable
 
-from detectors import DetectorsConfig, Engine
-from service.state import ServiceDb
+from faultline.detectors import DetectorsConfig, Engine
+from faultline.service.state import ServiceDb
 from faultline.vocabulary import Clock
 
 if TYPE_CHECKING:  # the runtime imports this module
-    from service.runtime import Detection
+    from faultline.service.runtime import Detection
 
 log = logging.getLogger(__name__)
 

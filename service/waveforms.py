@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 if TYPE_CHECKING:
-    from detectors import DetectorsConfig
+    from faultline.detectors import DetectorsConfig
 
 
 def waveform_features(detectors_config: Callable[[], "DetectorsConfig"]) -> Callable[..., dict[str, np.ndarray]]:
@@ -36,7 +36,7 @@ def waveform_features(detectors_config: Callable[[], "DetectorsConfig"]) -> Call
         ``(blocks (n_blocks, n_samples), rate_hz, tags) -> {feature: (n_blocks,) float64}``.
     """
     def features(blocks: np.ndarray, rate_hz: float, tags: dict[str, str]) -> dict[str, np.ndarray]:
-        from detectors import bearing_defect_features, block_features
+        from faultline.detectors import bearing_defect_features, block_features
 
         out = block_features(blocks)
         asset = tags.get("asset")

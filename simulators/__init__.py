@@ -4,7 +4,7 @@ The simulator is a gateway emulator: it speaks Faultline's MQTT payload formats 
 ``ingest``. Offline, it hands detectors plain numpy arrays and the ground truth::
 
     from datetime import datetime, timedelta, timezone
-    from simulators import Fleet, simulate_offline
+    from faultline.simulators import Fleet, simulate_offline
 
     fleet = Fleet.from_yaml("config/fleet.yaml")          # validated; errors name the key
     run = simulate_offline(fleet, seed=1, start=datetime(2026, 1, 5, tzinfo=timezone.utc),
@@ -36,14 +36,14 @@ Determinism: every asset draws from its own random streams keyed by the seed and
 same seed and fleet give identical readings and labels, and adding an asset changes no other.
 """
 
-from simulators.faults import Label, severity
-from simulators.fleet import (ASSET_TYPES, EQUIPMENT_FAULTS, GATEWAY_FAULTS, SENSOR_FAULTS, Asset,
+from faultline.simulators.faults import Label, severity
+from faultline.simulators.fleet import (ASSET_TYPES, EQUIPMENT_FAULTS, GATEWAY_FAULTS, SENSOR_FAULTS, Asset,
                               BearingGeometry, Fleet, FleetError, HardMode, Seeds)
-from simulators.output import read_labels, write_fleet, write_labels, write_run
-from simulators.physics import ISO_20816_ZONES
-from simulators.publish import BrokerError, MqttPublisher, PublishReport, publish_run
-from simulators.replay import ReplayError, read_recording, recording_messages
-from simulators.run import MODES, AssetTable, SimulationRun, iter_assets, simulate_offline
+from faultline.simulators.output import read_labels, write_fleet, write_labels, write_run
+from faultline.simulators.physics import ISO_20816_ZONES
+from faultline.simulators.publish import BrokerError, MqttPublisher, PublishReport, publish_run
+from faultline.simulators.replay import ReplayError, read_recording, recording_messages
+from faultline.simulators.run import MODES, AssetTable, SimulationRun, iter_assets, simulate_offline
 
 __all__ = [
     "ASSET_TYPES", "EQUIPMENT_FAULTS", "GATEWAY_FAULTS", "ISO_20816_ZONES", "MODES", "SENSOR_FAULTS",

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from simulators.fleet import Asset, EquipmentFault, Fleet, GatewayFault, HardMode, RandomFaults, SensorFault
+from faultline.simulators.fleet import Asset, EquipmentFault, Fleet, GatewayFault, HardMode, RandomFaults, SensorFault
 
 __all__ = ["Label", "severity", "severity_curve", "apply_sensor_fault", "draw_random_faults", "harden_faults",
            "harden_fleet", "draw_freezes", "draw_outages"]

@@ -14,7 +14,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from simulators.fleet import Gateway, GatewayFault
+from faultline.simulators.fleet import Gateway, GatewayFault
 
 __all__ = ["Message", "GatewayWire", "offline_mask", "skew_ns", "corrupt"]
 

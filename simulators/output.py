@@ -17,9 +17,9 @@ from typing import Callable
 
 import numpy as np
 
-from simulators.faults import Label
-from simulators.fleet import Fleet
-from simulators.run import AssetTable, SimulationRun, iter_assets
+from faultline.simulators.faults import Label
+from faultline.simulators.fleet import Fleet
+from faultline.simulators.run import AssetTable, SimulationRun, iter_assets
 
 __all__ = ["write_fleet", "write_run", "write_table", "write_labels", "read_labels"]
 

@@ -17,9 +17,9 @@ from typing import Iterable, Iterator
 import numpy as np
 import orjson
 
-from simulators.fleet import Fleet
-from simulators.gateway import Message
-from simulators.run import AssetTable
+from faultline.simulators.fleet import Fleet
+from faultline.simulators.gateway import Message
+from faultline.simulators.run import AssetTable
 
 __all__ = ["asset_messages", "combine_gateway_messages", "reading_messages", "waveform_messages"]
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import lfilter
 
-from simulators.fleet import Asset, HardMode, Waveform
+from faultline.simulators.fleet import Asset, HardMode, Waveform
 
 __all__ = ["ORDERS", "ISO_20816_ZONES", "TYPE_PHYSICS", "Components", "first_order_lag",
            "operating_regime", "hard_regime", "weather", "ambient_temperature", "components", "scalar_readings",

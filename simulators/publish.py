@@ -13,10 +13,10 @@ import urllib.parse
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Iterator
 
-from simulators.faults import Label
-from simulators.gateway import GatewayWire, Message
-from simulators.payloads import asset_messages, combine_gateway_messages
-from simulators.run import SimulationRun, rng_stream
+from faultline.simulators.faults import Label
+from faultline.simulators.gateway import GatewayWire, Message
+from faultline.simulators.payloads import asset_messages, combine_gateway_messages
+from faultline.simulators.run import SimulationRun, rng_stream
 
 __all__ = ["BrokerError", "MqttPublisher", "PublishReport", "publish_messages", "publish_run", "run_messages"]
 

@@ -17,9 +17,9 @@ from typing import Iterator
 
 import numpy as np
 
-from simulators.gateway import Message
-from simulators.payloads import reading_messages
-from simulators.run import to_ns
+from faultline.simulators.gateway import Message
+from faultline.simulators.payloads import reading_messages
+from faultline.simulators.run import to_ns
 
 __all__ = ["Recording", "ReplayError", "read_recording", "recording_messages"]
 

@@ -10,11 +10,11 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from simulators import physics
-from simulators.faults import (Label, apply_sensor_fault, draw_random_faults, harden_faults, harden_fleet, severity,
+from faultline.simulators import physics
+from faultline.simulators.faults import (Label, apply_sensor_fault, draw_random_faults, harden_faults, harden_fleet, severity,
                                severity_curve)
-from simulators.fleet import Asset, EquipmentFault, Fleet, Gateway, GatewayFault, HardMode
-from simulators.gateway import offline_mask, skew_ns
+from faultline.simulators.fleet import Asset, EquipmentFault, Fleet, Gateway, GatewayFault, HardMode
+from faultline.simulators.gateway import offline_mask, skew_ns
 
 __all__ = ["AssetTable", "MODES", "SimulationRun", "iter_assets", "simulate_offline", "rng_stream", "to_ns"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from service.evaluate import Episode
+from faultline.service.evaluate import Episode
 
 T0 = datetime(2026, 1, 5, tzinfo=timezone.utc)
 

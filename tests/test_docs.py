@@ -24,7 +24,7 @@ def test_the_configuration_reference_is_generated_from_the_current_models():
 
 
 def test_the_reference_has_every_section_of_the_settings():
-    from service.settings import Settings
+    from faultline.service.settings import Settings
 
     page = (ROOT / "docs" / "reference" / "configuration.md").read_text()
     for name in Settings.model_fields:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from ticketing.attachments import AttachmentSettings
-from ticketing.preventive import PreventiveSettings
+from faultline.ticketing.attachments import AttachmentSettings
+from faultline.ticketing.preventive import PreventiveSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = (ROOT / "config" / "faultline.yaml").read_text()

@@ -59,11 +59,11 @@ def wait_for(condition, timeout: float, what: str):
 def test_the_quick_start_as_written(tmp_path, monkeypatch, own_mosquitto, own_influxdb):
     from fastapi.testclient import TestClient
 
-    from service.cli import app
-    from service.compose import build_service
-    from service.settings import load_settings
+    from faultline.service.cli import app
+    from faultline.service.compose import build_service
+    from faultline.service.settings import load_settings
     from faultline.vocabulary import ManualClock
-    from ticketing.sla import SlaTimeline
+    from faultline.ticketing.sla import SlaTimeline
 
     commands = quickstart_commands()
     assert [c[0] for c in commands] == ["check-config", "run", "tokens", "simulate"]
@@ -189,7 +189,7 @@ class FleetHeartbeat:
     def __init__(self, broker: str, latest: dict) -> None:
         import paho.mqtt.client as mqtt
 
-        from simulators.publish import parse_broker
+        from faultline.simulators.publish import parse_broker
 
         self.latest = latest
         self.start_ms = max(ts for _, ts, _ in latest.values()) // 1_000_000

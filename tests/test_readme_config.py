@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ingest.metrics import IngestMetrics
-from ingest.settings import parse_size
-from service.settings import Settings, load_settings, settings_from_dict
+from faultline.ingest.metrics import IngestMetrics
+from faultline.ingest.settings import parse_size
+from faultline.service.settings import Settings, load_settings, settings_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -128,7 +128,7 @@ def test_docs_ingest_metrics_are_the_ones_exported():
 
 
 def test_docs_waveform_fields_are_the_ones_the_decoder_stores():
-    from ingest.codecs import WAVEFORM_FIELDS
+    from faultline.ingest.codecs import WAVEFORM_FIELDS
 
     row = re.search(r"^\| a waveform block \|.*\| (.*) \|$", page("payloads.md"), re.M).group(1)
     named = re.findall(r"`([a-z_]+)`", row.split("(every sample")[0])

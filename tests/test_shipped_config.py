@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_shipped_files_agree():
-    from service.cli import app
+    from faultline.service.cli import app
 
     result = CliRunner().invoke(app, ["check-config", str(ROOT / "config/faultline.yaml"),
                                       "--fleet", str(ROOT / "config/fleet.yaml")])
@@ -20,7 +20,7 @@ def test_the_shipped_files_agree():
 
 
 def test_a_fleet_site_ticketing_does_not_know_is_named(tmp_path):
-    from service.cli import app
+    from faultline.service.cli import app
 
     fleet = tmp_path / "fleet.yaml"
     fleet.write_text((ROOT / "config/fleet.yaml").read_text().replace("site: south", "site: east"))
@@ -30,8 +30,8 @@ def test_a_fleet_site_ticketing_does_not_know_is_named(tmp_path):
 
 
 def test_run_refuses_to_start_on_a_detector_asset_of_an_unknown_site(tmp_path):
-    from service.compose import StartupError, build_service
-    from service.settings import default_detectors_config, settings_from_dict
+    from faultline.service.compose import StartupError, build_service
+    from faultline.service.settings import default_detectors_config, settings_from_dict
 
     detectors = default_detectors_config().model_dump(mode="json", by_alias=True)
     detectors["assets"]["P-101"]["site"] = "plant-a"
@@ -43,8 +43,8 @@ def test_run_refuses_to_start_on_a_detector_asset_of_an_unknown_site(tmp_path):
 
 
 def test_run_says_so_in_one_line_and_exits_2(tmp_path):
-    from service.cli import app
-    from service.settings import default_detectors_config
+    from faultline.service.cli import app
+    from faultline.service.settings import default_detectors_config
 
     detectors = default_detectors_config().model_dump(mode="json", by_alias=True)
     detectors["assets"]["P-101"]["site"] = "plant-a"

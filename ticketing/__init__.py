@@ -7,20 +7,20 @@ store (`WorkOrderStore`, SQLite or PostgreSQL) with its hash-chained audit log, 
 e-mail; ``ticketing.adapters``) and KPIs.
 """
 
-from ticketing.calendar import AlwaysOpen, BusinessCalendar, Calendar, parse_span
-from ticketing.config import Criticality, TicketingConfig, UnknownName, default_ticketing_config
-from ticketing.escalation import EscalationAction, EscalationScheduler, due_escalations, next_escalation
-from ticketing.roles import Action, PermissionDenied, PermissionMatrix, Role, check
-from ticketing.assignment import Assigner
-from ticketing.audit import AuditBreak, AuditEntry
-from ticketing.findings import FindingIn, FindingIntake
-from ticketing.kpis import Kpis, compute_kpis, kpis_from_store
-from ticketing.lifecycle import SYSTEM, Actor, InvalidTransition, Lifecycle, Notifier, ServiceDesk, config_deadlines
-from ticketing.models import (ChecklistItem, Comment, Evidence, HoldPeriod, HoldReason, OrderEvent, Outcome,
+from faultline.ticketing.calendar import AlwaysOpen, BusinessCalendar, Calendar, parse_span
+from faultline.ticketing.config import Criticality, TicketingConfig, UnknownName, default_ticketing_config
+from faultline.ticketing.escalation import EscalationAction, EscalationScheduler, due_escalations, next_escalation
+from faultline.ticketing.roles import Action, PermissionDenied, PermissionMatrix, Role, check
+from faultline.ticketing.assignment import Assigner
+from faultline.ticketing.audit import AuditBreak, AuditEntry
+from faultline.ticketing.findings import FindingIn, FindingIntake
+from faultline.ticketing.kpis import Kpis, compute_kpis, kpis_from_store
+from faultline.ticketing.lifecycle import SYSTEM, Actor, InvalidTransition, Lifecycle, Notifier, ServiceDesk, config_deadlines
+from faultline.ticketing.models import (ChecklistItem, Comment, Evidence, HoldPeriod, HoldReason, OrderEvent, Outcome,
                               ServiceType, Status, WorkOrder)
-from ticketing.responders import EscalationResponder, EscalationTracker
-from ticketing.store import DuplicateOpenOrder, OrderNotFound, StoreError, WorkOrderStore
-from ticketing.sla import Deadlines, EscalationStep, Hold, SlaClock, SlaPolicy, SlaStatus, SlaTimeline, TargetStatus
+from faultline.ticketing.responders import EscalationResponder, EscalationTracker
+from faultline.ticketing.store import DuplicateOpenOrder, OrderNotFound, StoreError, WorkOrderStore
+from faultline.ticketing.sla import Deadlines, EscalationStep, Hold, SlaClock, SlaPolicy, SlaStatus, SlaTimeline, TargetStatus
 
 __all__ = [
     "Action", "AlwaysOpen", "BusinessCalendar", "Calendar", "Criticality", "Deadlines", "EscalationAction",

@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 
-from ticketing.config import AssignmentSettings, EngineerSettings, TicketingConfig
-from ticketing.models import WorkOrder
-from ticketing.roles import DEFAULT_PERMISSIONS, Action, PermissionMatrix
-from ticketing.store import WorkOrderStore
+from faultline.ticketing.config import AssignmentSettings, EngineerSettings, TicketingConfig
+from faultline.ticketing.models import WorkOrder
+from faultline.ticketing.roles import DEFAULT_PERMISSIONS, Action, PermissionMatrix
+from faultline.ticketing.store import WorkOrderStore
 
 log = logging.getLogger(__name__)
 

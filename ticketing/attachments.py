@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ticketing.models import Attachment, WorkOrder
-from ticketing.s3 import S3Settings
+from faultline.ticketing.models import Attachment, WorkOrder
+from faultline.ticketing.s3 import S3Settings
 
 if TYPE_CHECKING:
-    from ticketing.lifecycle import Actor, ServiceDesk
+    from faultline.ticketing.lifecycle import Actor, ServiceDesk
 
 MiB = 1024 * 1024
 

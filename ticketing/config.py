@@ -22,11 +22,11 @@ import holidays as holiday_tables
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from ticketing.calendar import WEEKDAYS, AlwaysOpen, BusinessCalendar, Calendar, Weekday, parse_span, zone
+from faultline.ticketing.calendar import WEEKDAYS, AlwaysOpen, BusinessCalendar, Calendar, Weekday, parse_span, zone
 from faultline.vocabulary import Duration, Severity
-from ticketing.models import PRIORITIES, ServiceType
-from ticketing.roles import PermissionMatrix, Role
-from ticketing.sla import EscalationStep, SlaClock, SlaPolicy, unique_steps
+from faultline.ticketing.models import PRIORITIES, ServiceType
+from faultline.ticketing.roles import PermissionMatrix, Role
+from faultline.ticketing.sla import EscalationStep, SlaClock, SlaPolicy, unique_steps
 
 
 class Criticality(StrEnum):
@@ -462,7 +462,7 @@ def parse_ticketing_section(document: Any, source: str = "configuration") -> Any
 
 def default_config_path() -> Path:
     """The sample configuration shipped inside the package (``config/ticketing.yaml`` in the repository)."""
-    return Path(str(resources.files("ticketing").joinpath("default.yaml")))
+    return Path(str(resources.files("faultline.ticketing").joinpath("default.yaml")))
 
 
 _ENV = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")

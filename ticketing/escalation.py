@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from faultline.vocabulary import Clock, require_aware
-from ticketing.roles import Role
-from ticketing.sla import EscalationStep, SlaClock, Timeline, met_at
+from faultline.ticketing.roles import Role
+from faultline.ticketing.sla import EscalationStep, SlaClock, Timeline, met_at
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +107,9 @@ class EscalationScheduler:
     Examples
     --------
     >>> from datetime import timedelta
-    >>> from ticketing.calendar import AlwaysOpen
+    >>> from faultline.ticketing.calendar import AlwaysOpen
     >>> from faultline.vocabulary import ManualClock
-    >>> from ticketing.sla import SlaPolicy, SlaTimeline
+    >>> from faultline.ticketing.sla import SlaPolicy, SlaTimeline
     >>> policy = SlaPolicy(name="e", service_type="emergency_repair", priorities=("P1",), response="15m",
     ...                    calendar="24x7", escalation=[{"at": 1.0, "of": "response", "action": "notify_manager"}])
     >>> clock = ManualClock(datetime(2026, 11, 21, 9, tzinfo=UTC))

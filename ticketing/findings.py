@@ -23,13 +23,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from faultline.vocabulary import SEVERITIES, Clock, require_aware
-from ticketing.lifecycle import (SYSTEM, DeadlinesOf, Lifecycle, Notifier, Retype, config_deadlines, config_retype,
+from faultline.ticketing.lifecycle import (SYSTEM, DeadlinesOf, Lifecycle, Notifier, Retype, config_deadlines, config_retype,
                                  with_deadlines)
-from ticketing.models import ChecklistItem, Evidence, OrderEvent, ServiceType, Status, WorkOrder, more_urgent
-from ticketing.store import DuplicateOpenOrder, StoreError, WorkOrderStore
+from faultline.ticketing.models import ChecklistItem, Evidence, OrderEvent, ServiceType, Status, WorkOrder, more_urgent
+from faultline.ticketing.store import DuplicateOpenOrder, StoreError, WorkOrderStore
 
 if TYPE_CHECKING:
-    from ticketing.config import TicketingConfig
+    from faultline.ticketing.config import TicketingConfig
 
 _ATTEMPTS = 5
 
@@ -133,7 +133,7 @@ class FindingIntake:
                     ) -> "FindingIntake":
         """An intake following a `ticketing.config.TicketingConfig`: its risk matrix, asset
         criticalities, catalogue, reopen window and assignment rules."""
-        from ticketing.assignment import Assigner
+        from faultline.ticketing.assignment import Assigner
 
         return cls(store, clock,
                    priority_of=lambda f: config.priority_for(f.severity, config.criticality_of(f.asset)),

@@ -43,11 +43,11 @@ from datetime import datetime, timedelta
 from statistics import fmean
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ticketing.models import PRIORITIES, HoldReason, Outcome, Status, Visit, WorkOrder
+from faultline.ticketing.models import PRIORITIES, HoldReason, Outcome, Status, Visit, WorkOrder
 
 if TYPE_CHECKING:
-    from ticketing.config import TicketingConfig
-    from ticketing.store import WorkOrderStore
+    from faultline.ticketing.config import TicketingConfig
+    from faultline.ticketing.store import WorkOrderStore
 
 #: Backlog age buckets: (label, upper bound of age).
 AGE_BUCKETS: tuple[tuple[str, timedelta], ...] = (

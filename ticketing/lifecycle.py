@@ -26,17 +26,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ticketing.attachments import check_attachment
+from faultline.ticketing.attachments import check_attachment
 from faultline.vocabulary import Clock
-from ticketing.models import (PRIORITIES, Attachment, ChecklistItem, Comment, EscalationRecord, Feedback, HoldPeriod,
+from faultline.ticketing.models import (PRIORITIES, Attachment, ChecklistItem, Comment, EscalationRecord, Feedback, HoldPeriod,
                               HoldReason, OrderEvent, Outcome, Part, ServiceType, Status, WorkOrder)
-from ticketing.roles import DEFAULT_PERMISSIONS, Action, PermissionDenied, PermissionMatrix
-from ticketing.sla import Deadlines
+from faultline.ticketing.roles import DEFAULT_PERMISSIONS, Action, PermissionDenied, PermissionMatrix
+from faultline.ticketing.sla import Deadlines
 
 if TYPE_CHECKING:
-    from ticketing.adapters.base import Adapter
-    from ticketing.config import TicketingConfig
-    from ticketing.store import WorkOrderStore
+    from faultline.ticketing.adapters.base import Adapter
+    from faultline.ticketing.config import TicketingConfig
+    from faultline.ticketing.store import WorkOrderStore
 
 log = logging.getLogger(__name__)
 

@@ -33,9 +33,9 @@ import numpy as np
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from faultline.vocabulary import Clock, Duration
-from ticketing.lifecycle import SYSTEM, DeadlinesOf, with_deadlines
-from ticketing.models import PRIORITIES, ChecklistItem, Comment, OrderEvent, ServiceType, Status, WorkOrder
-from ticketing.store import DuplicateOpenOrder, WorkOrderStore
+from faultline.ticketing.lifecycle import SYSTEM, DeadlinesOf, with_deadlines
+from faultline.ticketing.models import PRIORITIES, ChecklistItem, Comment, OrderEvent, ServiceType, Status, WorkOrder
+from faultline.ticketing.store import DuplicateOpenOrder, WorkOrderStore
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ticketing.models import Attachment, Status, WorkOrder
+from faultline.ticketing.models import Attachment, Status, WorkOrder
 
 if TYPE_CHECKING:
     from fpdf import FPDF

@@ -9,13 +9,13 @@ service knows which steps already fired (`fired_steps`), so no one is reminded t
 
 from __future__ import annotations
 
-from ticketing.adapters.mail import EmailAdapter
-from ticketing.assignment import Assigner
-from ticketing.config import TicketingConfig
-from ticketing.escalation import EscalationAction, EscalationScheduler
-from ticketing.lifecycle import SYSTEM, ServiceDesk
-from ticketing.models import OrderEvent, Status, WorkOrder
-from ticketing.roles import Role
+from faultline.ticketing.adapters.mail import EmailAdapter
+from faultline.ticketing.assignment import Assigner
+from faultline.ticketing.config import TicketingConfig
+from faultline.ticketing.escalation import EscalationAction, EscalationScheduler
+from faultline.ticketing.lifecycle import SYSTEM, ServiceDesk
+from faultline.ticketing.models import OrderEvent, Status, WorkOrder
+from faultline.ticketing.roles import Role
 
 _PREFIX = "escalation "
 

@@ -21,7 +21,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ticketing.models import PRIORITIES, ServiceType
+from faultline.ticketing.models import PRIORITIES, ServiceType
 
 
 class Role(StrEnum):
@@ -163,7 +163,7 @@ def check(role: Role | str, action: Action | str, priority: str, service_type: s
     >>> check("mid_engineer", "close", "P2", "corrective")
     Traceback (most recent call last):
     ...
-    ticketing.roles.PermissionDenied: mid_engineer may not close P2 corrective orders: only senior_engineer, manager, admin may (rule close.corrective)
+    faultline.ticketing.roles.PermissionDenied: mid_engineer may not close P2 corrective orders: only senior_engineer, manager, admin may (rule close.corrective)
     """
     matrix.check(role, action, priority, service_type)
 

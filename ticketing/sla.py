@@ -18,10 +18,10 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ticketing.calendar import Calendar
+from faultline.ticketing.calendar import Calendar
 from faultline.vocabulary import Duration, require_aware
-from ticketing.models import PRIORITIES, ServiceType
-from ticketing.roles import Role
+from faultline.ticketing.models import PRIORITIES, ServiceType
+from faultline.ticketing.roles import Role
 
 Target = Literal["response", "resolution"]
 # ``breach`` is the notice that a target has passed; the service adds one per target to every chain
@@ -324,7 +324,7 @@ class SlaClock:
 
     Examples
     --------
-    >>> from ticketing.calendar import AlwaysOpen
+    >>> from faultline.ticketing.calendar import AlwaysOpen
     >>> policy = SlaPolicy(name="emergency", service_type="emergency_repair", priorities=("P1",),
     ...                    response="15m", resolution="4h", calendar="24x7")
     >>> sla = SlaClock(policy, AlwaysOpen("Europe/Berlin"))

@@ -23,12 +23,12 @@ from typing import Callable, NamedTuple, Protocol, Sequence
 import numpy as np
 import orjson
 
-from ingest.codecs import batch, binary_waveform, flat_json, gateway_json, waveform
-from ingest.codecs.timestamps import MS, MS_RANGE, hours, iso, timestamp_ns
-from ingest.codecs.values import json_type
-from ingest.errors import PayloadError, shown
-from ingest.readings import Readings, SeriesKey
-from ingest.topics import TopicTemplate, check_tag_value
+from faultline.ingest.codecs import batch, binary_waveform, flat_json, gateway_json, waveform
+from faultline.ingest.codecs.timestamps import MS, MS_RANGE, hours, iso, timestamp_ns
+from faultline.ingest.codecs.values import json_type
+from faultline.ingest.errors import PayloadError, shown
+from faultline.ingest.readings import Readings, SeriesKey
+from faultline.ingest.topics import TopicTemplate, check_tag_value
 
 #: The features of a waveform block stored by default (measurement ``waveform``, one field each): four
 #: time-domain features and the bearing-defect envelope ratios at BPFO, BPFI, BSF and FTF (the

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from ingest.codecs.decoder import Codec
-from ingest.codecs.sparkplug_b import SparkplugB
-from ingest.codecs.thingsboard_gateway import ThingsboardGateway
+from faultline.ingest.codecs.decoder import Codec
+from faultline.ingest.codecs.sparkplug_b import SparkplugB
+from faultline.ingest.codecs.thingsboard_gateway import ThingsboardGateway
 
 #: codec name in the configuration -> ``from_options(options, template names)``
 ROUTABLE: dict[str, Callable[[dict[str, Any], tuple[str, ...]], Codec]] = {

@@ -22,7 +22,7 @@ import math
 import re
 from datetime import datetime, timedelta, timezone
 
-from ingest.errors import PayloadError, shown
+from faultline.ingest.errors import PayloadError, shown
 
 MS = 1_000_000  # nanoseconds per millisecond
 #: [low, high) of a number read as epoch milliseconds; the hot path checks this range only

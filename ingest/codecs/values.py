@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ingest.errors import PayloadError, shown
+from faultline.ingest.errors import PayloadError, shown
 
 _NUMBER = (int, float)
 

@@ -11,11 +11,11 @@ of a second to import, which a process that only needs the SQLite store should n
 
 from importlib import import_module
 
-from ingest.writers.base import EncodedBatch, LineProtocolWriter, RejectedLine, Writer, WriteResult
-from ingest.writers.errors import FatalWriteError, RetryableWriteError, WriteError
-from ingest.writers.sqlite import SqliteStore
+from faultline.ingest.writers.base import EncodedBatch, LineProtocolWriter, RejectedLine, Writer, WriteResult
+from faultline.ingest.writers.errors import FatalWriteError, RetryableWriteError, WriteError
+from faultline.ingest.writers.sqlite import SqliteStore
 
-_LAZY = {"InfluxV1Writer": "ingest.writers.influx_v1", "InfluxV2Writer": "ingest.writers.influx_v2"}
+_LAZY = {"InfluxV1Writer": "faultline.ingest.writers.influx_v1", "InfluxV2Writer": "faultline.ingest.writers.influx_v2"}
 
 __all__ = ["EncodedBatch", "FatalWriteError", "InfluxV1Writer", "InfluxV2Writer", "LineProtocolWriter",
            "RejectedLine", "RetryableWriteError", "SqliteStore", "WriteError", "WriteResult", "Writer"]

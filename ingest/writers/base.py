@@ -11,10 +11,10 @@ from typing import Callable, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
-from ingest.lineprotocol import LineEncoder, Lines
-from ingest.readings import Readings
-from ingest.writers.errors import FatalWriteError, RetryableWriteError
-from ingest.writers.field_types import CONFLICT, Field, FieldTypes, conflict_in, conflict_reason
+from faultline.ingest.lineprotocol import LineEncoder, Lines
+from faultline.ingest.readings import Readings
+from faultline.ingest.writers.errors import FatalWriteError, RetryableWriteError
+from faultline.ingest.writers.field_types import CONFLICT, Field, FieldTypes, conflict_in, conflict_reason
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ import re
 
 import numpy as np
 
-from ingest.readings import Readings
+from faultline.ingest.readings import Readings
 
 Field = tuple[str, str]  # (measurement, field)
 
@@ -75,7 +75,7 @@ class FieldTypes:
 
     Examples
     --------
-    >>> from ingest.readings import SeriesKey
+    >>> from faultline.ingest.readings import SeriesKey
     >>> types = FieldTypes()
     >>> types.learn_listing({("legacy", "value"): {"integer"}, ("telemetry", "value"): {"float"}})
     True

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from ingest.writers.base import LineProtocolWriter, Response, parse_retry_after
-from ingest.writers.errors import RetryableWriteError
+from faultline.ingest.writers.base import LineProtocolWriter, Response, parse_retry_after
+from faultline.ingest.writers.errors import RetryableWriteError
 
 
 class InfluxV1Writer(LineProtocolWriter):

@@ -14,8 +14,8 @@ from influxdb_client import InfluxDBClient, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
-from ingest.writers.base import LineProtocolWriter, Response, parse_retry_after
-from ingest.writers.errors import RetryableWriteError
+from faultline.ingest.writers.base import LineProtocolWriter, Response, parse_retry_after
+from faultline.ingest.writers.errors import RetryableWriteError
 
 
 class InfluxV2Writer(LineProtocolWriter):

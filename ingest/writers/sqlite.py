@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from ingest._sqlite import SqliteFile
-from ingest.readings import Readings, SeriesKey
-from ingest.writers.base import RejectedLine, WriteResult
-from ingest.writers.errors import FatalWriteError, RetryableWriteError
+from faultline.ingest._sqlite import SqliteFile
+from faultline.ingest.readings import Readings, SeriesKey
+from faultline.ingest.writers.base import RejectedLine, WriteResult
+from faultline.ingest.writers.errors import FatalWriteError, RetryableWriteError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS series (

@@ -14,7 +14,7 @@ import re
 
 from fastapi import FastAPI
 
-from service.settings import Settings
+from faultline.service.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +79,8 @@ def create_app(settings: Settings, runtime) -> FastAPI:
     """The app over ``runtime`` (a `service.runtime.Runtime`), with the web pages when present."""
     from fastapi import Depends
 
-    from service.app.errors import document_errors, strict_query
-    from service.app import (alerts, assets, attachments, audit, catalogue, dead_letters, detectors, events, findings,
+    from faultline.service.app.errors import document_errors, strict_query
+    from faultline.service.app import (alerts, assets, attachments, audit, catalogue, dead_letters, detectors, events, findings,
                              health, kpis, notifications, order_steps, readings, reports, tokens, work_orders)
 
     # no /docs or /redoc: FastAPI's pages load their scripts from a CDN, and nothing here may
@@ -96,7 +96,7 @@ def create_app(settings: Settings, runtime) -> FastAPI:
                    notifications, detectors, kpis, dead_letters, events, tokens, audit, catalogue):
         app.include_router(module.router)
     try:
-        from service.web import router as pages, static_dir
+        from faultline.service.web import router as pages, static_dir
     except ImportError:  # the web pages are optional: the API works without them
         log.info("no web pages (service.web) found; serving the API only")
     else:

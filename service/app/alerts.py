@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict
 
-from service.app.deps import DetectionDep, Reader
+from faultline.service.app.deps import DetectionDep, Reader
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, HTTPException
 
 from faultline.vocabulary import SEVERITIES
-from service.app.deps import DetectionDep, OrdersDep, Reader, TicketingDep
-from service.app.schemas import AssetOut, LatestReading
-from service.runtime import Detection
-from ticketing import TicketingConfig, WorkOrderStore
-from ticketing.models import Status
+from faultline.service.app.deps import DetectionDep, OrdersDep, Reader, TicketingDep
+from faultline.service.app.schemas import AssetOut, LatestReading
+from faultline.service.runtime import Detection
+from faultline.ticketing import TicketingConfig, WorkOrderStore
+from faultline.ticketing.models import Status
 
 router = APIRouter(prefix="/api/v1/assets", tags=["assets"])
 

@@ -14,13 +14,13 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from service.app.deps import OrdersDep, Reader, RuntimeDep
-from service.app.errors import Id, IdQuery
-from service.app.schemas import WorkOrderOut
-from service.app.work_orders import order_out
-from ticketing import Actor, OrderNotFound
-from ticketing.attachments import AttachmentRefused
-from ticketing.models import Attachment
+from faultline.service.app.deps import OrdersDep, Reader, RuntimeDep
+from faultline.service.app.errors import Id, IdQuery
+from faultline.service.app.schemas import WorkOrderOut
+from faultline.service.app.work_orders import order_out
+from faultline.ticketing import Actor, OrderNotFound
+from faultline.ticketing.attachments import AttachmentRefused
+from faultline.ticketing.models import Attachment
 
 router = APIRouter(prefix="/api/v1/work-orders", tags=["attachments"])
 

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from service.app.auth import ADMINS, require_role
-from service.app.deps import OrdersDep, Reader
-from service.app.work_orders import audit_out
+from faultline.service.app.auth import ADMINS, require_role
+from faultline.service.app.deps import OrdersDep, Reader
+from faultline.service.app.work_orders import audit_out
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import HTTPException, Request
 
-from service.tokens import ApiToken
-from ticketing.roles import Role
+from faultline.service.tokens import ApiToken
+from faultline.ticketing.roles import Role
 
 #: Every role may read.
 READERS = frozenset(Role)

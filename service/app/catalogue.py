@@ -12,8 +12,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.app.auth import ADMINS, require_role
-from service.app.deps import Reader, RuntimeDep, TicketingDep
+from faultline.service.app.auth import ADMINS, require_role
+from faultline.service.app.deps import Reader, RuntimeDep, TicketingDep
 
 router = APIRouter(prefix="/api/v1/catalogue", tags=["catalogue"])
 

@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 
-from service.app.deps import Reader, RuntimeDep, Tuner
-from service.app.errors import MAX_ID, Id
-from service.app.schemas import DeadLetterOut, ReplayOut
+from faultline.service.app.deps import Reader, RuntimeDep, Tuner
+from faultline.service.app.errors import MAX_ID, Id
+from faultline.service.app.schemas import DeadLetterOut, ReplayOut
 
 router = APIRouter(prefix="/api/v1/dead-letters", tags=["dead letters"])
 

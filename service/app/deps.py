@@ -9,14 +9,14 @@ from typing import Annotated, Callable
 
 from fastapi import Depends, Request
 
-from service.app.auth import ADMINS, TUNERS, authenticate, require_role
-from service.readers import ReadingsReader
-from service.runtime import Detection, EventBus, Runtime, ServiceMetrics
-from service.state import ServiceDb
-from service.tokens import ApiToken, TokenStore
-from service.versions import DetectorVersions
+from faultline.service.app.auth import ADMINS, TUNERS, authenticate, require_role
+from faultline.service.readers import ReadingsReader
+from faultline.service.runtime import Detection, EventBus, Runtime, ServiceMetrics
+from faultline.service.state import ServiceDb
+from faultline.service.tokens import ApiToken, TokenStore
+from faultline.service.versions import DetectorVersions
 from faultline.vocabulary import Clock
-from ticketing import ServiceDesk, TicketingConfig, WorkOrderStore
+from faultline.ticketing import ServiceDesk, TicketingConfig, WorkOrderStore
 
 #: What ``/readyz`` asks: each check's name and whether it passes.
 Readiness = Callable[[], dict[str, bool]]

@@ -12,12 +12,12 @@ from datetime import timedelta
 from fastapi import APIRouter, HTTPException
 from pydantic import ValidationError
 
-from detectors import DetectorsConfig
-from service.app.deps import ClockDep, Reader, ReadingsDep, RuntimeDep, TicketingDep, Tuner, VersionsDep
-from service.app.errors import CONFLICT, Id
-from service.app.schemas import BacktestIn, BacktestOut, DetectorsOut, ProposalIn, ReloadOut, VersionOut
-from service.settings import describe_errors
-from service.versions import DetectorVersions
+from faultline.detectors import DetectorsConfig
+from faultline.service.app.deps import ClockDep, Reader, ReadingsDep, RuntimeDep, TicketingDep, Tuner, VersionsDep
+from faultline.service.app.errors import CONFLICT, Id
+from faultline.service.app.schemas import BacktestIn, BacktestOut, DetectorsOut, ProposalIn, ReloadOut, VersionOut
+from faultline.service.settings import describe_errors
+from faultline.service.versions import DetectorVersions
 
 router = APIRouter(prefix="/api/v1/detectors", tags=["detectors"])
 
@@ -70,7 +70,7 @@ def run_backtest(number: Id, versions: VersionsDep, store: ReadingsDep, ticketin
                  who: Reader, body: BacktestIn | None = None) -> BacktestOut:
     """Replay stored readings of ``[start, end)`` (default: the last 7 days) through the configuration in
     force and through version ``number``; compare findings, work orders and SLA hours."""
-    from service.backtest import backtest
+    from faultline.service.backtest import backtest
 
     proposal = _version(versions, number)
     now_version = versions.current()
@@ -129,7 +129,7 @@ def reload(rt: RuntimeDep, who: Tuner) -> ReloadOut:
     version authored by the caller; checks the change leaves alone keep their state and open alerts.
     When the file does not validate the version in force stays and the answer names every problem.
     (The whole runtime: a reload reads every section of the file and compares it with the running one.)"""
-    from service.reload import ReloadRejected, log_outcome, reload_detectors
+    from faultline.service.reload import ReloadRejected, log_outcome, reload_detectors
 
     if rt.config_path is None:
         raise HTTPException(409, detail="the service was started without a configuration file; nothing to reload")

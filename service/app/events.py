@@ -14,7 +14,7 @@ import json
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from service.app.deps import EventsDep, StreamReader
+from faultline.service.app.deps import EventsDep, StreamReader
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 

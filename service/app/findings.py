@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from service.app.deps import FindingsDep, Reader
-from service.app.schemas import FindingOut
+from faultline.service.app.deps import FindingsDep, Reader
+from faultline.service.app.schemas import FindingOut
 
 router = APIRouter(prefix="/api/v1/findings", tags=["findings"])
 

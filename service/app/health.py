@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.app.deps import MetricsDep, ReadinessDep
+from faultline.service.app.deps import MetricsDep, ReadinessDep
 
 router = APIRouter(tags=["health"])
 

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
-from service.app.deps import ClockDep, OrdersDep, Reader, TicketingDep
-from service.app.errors import Time
-from ticketing.kpis import kpis_from_store, on_time_targets_of
+from faultline.service.app.deps import ClockDep, OrdersDep, Reader, TicketingDep
+from faultline.service.app.errors import Time
+from faultline.ticketing.kpis import kpis_from_store, on_time_targets_of
 
 router = APIRouter(prefix="/api/v1/kpis", tags=["kpis"])
 

@@ -9,8 +9,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
-from service.app.deps import ClockDep, OrdersDep, Reader, Tuner
-from service.app.errors import Id, IdQuery
+from faultline.service.app.deps import ClockDep, OrdersDep, Reader, Tuner
+from faultline.service.app.errors import Id, IdQuery
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
 

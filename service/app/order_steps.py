@@ -10,10 +10,10 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel
 
-from service.app.deps import OrdersDep, Reader, RuntimeDep
-from service.app.errors import Id
-from ticketing import OrderNotFound
-from ticketing.lifecycle import step_refusals
+from faultline.service.app.deps import OrdersDep, Reader, RuntimeDep
+from faultline.service.app.errors import Id
+from faultline.ticketing import OrderNotFound
+from faultline.ticketing.lifecycle import step_refusals
 
 router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"])
 

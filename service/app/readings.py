@@ -8,10 +8,10 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, HTTPException, Query
 
-from service.app.deps import ClockDep, DetectionDep, Reader, ReadingsDep
-from service.app.errors import Time, error
-from service.app.schemas import ReadingsOut
-from service.readers import Series
+from faultline.service.app.deps import ClockDep, DetectionDep, Reader, ReadingsDep
+from faultline.service.app.errors import Time, error
+from faultline.service.app.schemas import ReadingsOut
+from faultline.service.readers import Series
 
 router = APIRouter(prefix="/api/v1/readings", tags=["readings"])
 

@@ -11,10 +11,10 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse, Response
 
-from service.app.deps import OrdersDep, Reader, RuntimeDep
-from service.app.errors import Id
-from ticketing import OrderNotFound
-from ticketing.report import ReportNotReady, report_html, report_pdf
+from faultline.service.app.deps import OrdersDep, Reader, RuntimeDep
+from faultline.service.app.errors import Id
+from faultline.ticketing import OrderNotFound
+from faultline.ticketing.report import ReportNotReady, report_html, report_pdf
 
 router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"])
 _ANSWERS: dict[int | str, dict[str, Any]] = {404: {"description": "no such order"}, 409: {"description": "the order is not resolved yet"}}

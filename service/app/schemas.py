@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from service.app.errors import Time
-from ticketing.models import ServiceType, WorkOrder
-from ticketing.roles import Role
+from faultline.service.app.errors import Time
+from faultline.ticketing.models import ServiceType, WorkOrder
+from faultline.ticketing.roles import Role
 
 
 class LatestReading(BaseModel):

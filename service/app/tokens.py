@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 
-from service.app.deps import Admin, ClockDep, TokensDep
-from service.app.errors import CONFLICT, Id
-from service.app.schemas import TokenIn, TokenOut, TokenRoleIn, TokenRotateIn
-from service.tokens import ApiToken, LastAdmin, NoSuchToken
+from faultline.service.app.deps import Admin, ClockDep, TokensDep
+from faultline.service.app.errors import CONFLICT, Id
+from faultline.service.app.schemas import TokenIn, TokenOut, TokenRoleIn, TokenRotateIn
+from faultline.service.tokens import ApiToken, LastAdmin, NoSuchToken
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
 

@@ -12,13 +12,13 @@ from typing import Literal
 
 from fastapi import APIRouter, HTTPException
 
-from service.app.deps import ClockDep, DeskDep, OrdersDep, Reader, TicketingDep
-from service.app.errors import CONFLICT, Id
-from service.app.schemas import ActionIn, AuditEntryOut, WorkOrderOut
+from faultline.service.app.deps import ClockDep, DeskDep, OrdersDep, Reader, TicketingDep
+from faultline.service.app.errors import CONFLICT, Id
+from faultline.service.app.schemas import ActionIn, AuditEntryOut, WorkOrderOut
 from faultline.vocabulary import Clock
-from ticketing import (Actor, InvalidTransition, OrderNotFound, PermissionDenied, Status, StoreError,
+from faultline.ticketing import (Actor, InvalidTransition, OrderNotFound, PermissionDenied, Status, StoreError,
                        TicketingConfig, WorkOrderStore)
-from ticketing.models import WorkOrder
+from faultline.ticketing.models import WorkOrder
 
 router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"])
 

@@ -25,11 +25,11 @@ def load_detectors_config(path: Path | None):
     import yaml
     from pydantic import ValidationError
 
-    from detectors import DetectorsConfig
+    from faultline.detectors import DetectorsConfig
 
     if path is None:
         return None
-    from service.settings import yaml_problem
+    from faultline.service.settings import yaml_problem
 
     try:
         data = yaml.safe_load(path.read_text()) or {}
@@ -93,7 +93,7 @@ def score(
     if dask is None:  # one after the other, each reported as it is done
         outcomes: Iterable = (_score_file(path, target, cfg, quiet, options) for path, target in zip(data, targets))
     else:  # files are independent: one task each, the same output files as one after the other
-        from service.fanout import dask_client
+        from faultline.service.fanout import dask_client
 
         with dask_client(dask) as client:
             outcomes = client.gather([client.submit(_score_file, path, target, cfg, True, options, pure=False)
@@ -121,8 +121,8 @@ def score(
 
 def _score_file(path: Path, target: Path, cfg, quiet: bool, options: dict):
     """One file's summary, or the error that stopped it (returned, so a Dask task reports it too)."""
-    from service.progress import progress_bar
-    from service.scoring import score_csv
+    from faultline.service.progress import progress_bar
+    from faultline.service.scoring import score_csv
 
     try:
         with progress_bar(f"scoring {path.name}", quiet, "rows") as progress:
@@ -152,10 +152,10 @@ def evaluate(
     """
     from datetime import datetime, timezone
 
-    from service.evaluate import evaluate as run_evaluation
-    from service.evaluate import pooled
+    from faultline.service.evaluate import evaluate as run_evaluation
+    from faultline.service.evaluate import pooled
     from faultline.vocabulary import parse_duration
-    from simulators import Fleet, FleetError
+    from faultline.simulators import Fleet, FleetError
 
     if mode is not None and mode not in ("easy", "hard"):
         typer.echo(f"--mode {mode!r}: use easy or hard", err=True)
@@ -174,7 +174,7 @@ def evaluate(
         raise typer.Exit(2) from None
     chosen = list(getattr(fl.seeds, seeds)) if seeds else (seed or [1])
     start = datetime(2026, 1, 5, tzinfo=timezone.utc)
-    from service.progress import progress_bar
+    from faultline.service.progress import progress_bar
 
     span = parse_duration(duration)
     results = []
@@ -185,7 +185,7 @@ def evaluate(
                 results.append(run_evaluation(fl, s, start, span, cfg, mode))
                 progress(len(results), len(chosen))
         else:  # seeds are independent runs: one task each, the same results as one after the other
-            from service.fanout import dask_client
+            from faultline.service.fanout import dask_client
 
             with dask_client(dask) as client:
                 results = client.gather([client.submit(run_evaluation, fl, s, start, span, cfg, mode, pure=False)

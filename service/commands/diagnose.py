@@ -26,8 +26,8 @@ def _fail(message: str) -> None:
 def bearing_geometry(bearing: str | None, balls: int | None, ball_mm: float | None, pitch_mm: float | None,
                      contact_deg: float):
     """The bearing from its designation or from explicit geometry; ValueError naming the bad value."""
-    from detectors import BearingGeometry
-    from detectors.waveform import BEARING_DESIGNATIONS
+    from faultline.detectors import BearingGeometry
+    from faultline.detectors.waveform import BEARING_DESIGNATIONS
 
     explicit = (balls, ball_mm, pitch_mm)
     if bearing is not None:
@@ -55,8 +55,8 @@ def diagnose_file(path: Path, geometry, rate_hz: float | None, shaft_hz: float |
     """Diagnose one file; a dict for printing or JSON. ValueError (naming the value) when it cannot be."""
     import numpy as np
 
-    from detectors import BEARING_MODES, bearing_frequencies, diagnose_bearing, diagnose_record, record_blocks
-    from service.vibration_files import read_record
+    from faultline.detectors import BEARING_MODES, bearing_frequencies, diagnose_bearing, diagnose_record, record_blocks
+    from faultline.service.vibration_files import read_record
 
     record = read_record(path, channel=channel, column=column)
     rate = rate_hz or record.rate_hz
@@ -109,7 +109,7 @@ def _print(d: dict) -> None:
 
 
 def _files(paths: list[Path]) -> list[Path]:
-    from service.vibration_files import RECORD_SUFFIXES
+    from faultline.service.vibration_files import RECORD_SUFFIXES
 
     out = []
     for p in paths:

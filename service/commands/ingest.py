@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _load(path: Path | None):
-    from service.settings import ConfigError, load_settings
+    from faultline.service.settings import ConfigError, load_settings
 
     try:
         return load_settings(path)
@@ -33,7 +33,7 @@ def _override(settings, changes: dict):
     """Settings with command-line values replacing file values, validated like the file."""
     from pydantic import ValidationError
 
-    from service.settings import describe_errors
+    from faultline.service.settings import describe_errors
 
     update = {}
     for section, values in changes.items():
@@ -53,7 +53,7 @@ def _detectors_config(settings):
     """The ``detectors:`` section (bearings and speeds for the defect ratios), or the shipped sample's."""
     if settings.detectors is not None:
         return settings.detectors
-    from service.settings import default_detectors_config
+    from faultline.service.settings import default_detectors_config
 
     return default_detectors_config()
 
@@ -64,8 +64,8 @@ def check_config(
                                                                  "criticalities against the ticketing section)"),
 ) -> None:
     """Validate a configuration file: prints OK, or each bad key with its value, or each broken cross-reference."""
-    from service.crossref import load_fleet, reference_problems
-    from service.settings import ConfigError, default_detectors_config, shipped_ticketing_config
+    from faultline.service.crossref import load_fleet, reference_problems
+    from faultline.service.settings import ConfigError, default_detectors_config, shipped_ticketing_config
 
     settings = _load(file)
     try:
@@ -103,8 +103,8 @@ def ingest(
     overrides: dict[str, dict[str, Any]] = {"mqtt": {"url": mqtt_url}, "metrics": {"port": metrics_port}}
     settings = _override(settings, {section: {k: v for k, v in values.items() if v is not None}
                                     for section, values in overrides.items()})
-    from ingest.pipeline import run_ingest
-    from service.waveforms import waveform_features
+    from faultline.ingest.pipeline import run_ingest
+    from faultline.service.waveforms import waveform_features
 
     # waveform blocks are stored as their features (RMS, peak, crest factor, kurtosis, bearing-defect ratios)
     try:

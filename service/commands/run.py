@@ -34,9 +34,9 @@ def _serve(settings, embedded_broker: bool, announce, publisher=None, config_pat
     import signal
     import threading
 
-    from service.compose import StartupError, build_service
-    from service.reload import reload_and_log
-    from service.runtime import serve
+    from faultline.service.compose import StartupError, build_service
+    from faultline.service.reload import reload_and_log
+    from faultline.service.runtime import serve
 
     try:
         service = build_service(settings, embedded_broker=embedded_broker, config_path=config_path)
@@ -84,7 +84,7 @@ def run(
     log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING or ERROR"),
 ) -> None:
     """Ingest → detectors → alert rules → work orders, with the HTTP API and web pages, until SIGINT/SIGTERM."""
-    from service.commands.ingest import _load
+    from faultline.service.commands.ingest import _load
 
     _logging(log_level)
     settings = _load(config)
@@ -110,7 +110,7 @@ def demo(
     import shutil
     from functools import partial
 
-    from service.demo import demo_settings
+    from faultline.service.demo import demo_settings
 
     _logging(log_level)
     if data_dir.exists():
@@ -132,7 +132,7 @@ def demo(
 def _publish(broker: str, seconds: float, stop) -> None:
     import logging
 
-    from service.demo import publish_demo
+    from faultline.service.demo import publish_demo
 
     for _ in range(50):  # the broker (maybe our own) may take a moment to accept clients
         try:
@@ -166,9 +166,9 @@ def create_token(
 
 @contextmanager
 def _token_store(config: Optional[Path]):
-    from service.commands.ingest import _load
-    from service.state import ServiceDb
-    from service.tokens import TokenStore
+    from faultline.service.commands.ingest import _load
+    from faultline.service.state import ServiceDb
+    from faultline.service.tokens import TokenStore
 
     db = ServiceDb(_load(config).service.state_path)
     try:
@@ -208,7 +208,7 @@ def revoke_token(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=_STATE_HELP),
 ) -> None:
     """Revoke a token now; refused for the last admin token that works."""
-    from service.tokens import LastAdmin, NoSuchToken
+    from faultline.service.tokens import LastAdmin, NoSuchToken
 
     with _token_store(config) as (tokens, now):
         try:
@@ -226,7 +226,7 @@ def rotate_token(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=_STATE_HELP),
 ) -> None:
     """Give a token a new secret and print it (the old one stops working now)."""
-    from service.tokens import NoSuchToken
+    from faultline.service.tokens import NoSuchToken
 
     with _token_store(config) as (tokens, now):
         try:
@@ -245,7 +245,7 @@ def set_token_role(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=_STATE_HELP),
 ) -> None:
     """Give a token another role; refused when it would demote the last admin."""
-    from service.tokens import LastAdmin, NoSuchToken
+    from faultline.service.tokens import LastAdmin, NoSuchToken
 
     with _token_store(config) as (tokens, _):
         try:

@@ -69,7 +69,7 @@ def simulate(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from simulators import FleetError, Fleet, simulate_offline
+    from faultline.simulators import FleetError, Fleet, simulate_offline
 
     if fmt not in ("csv", "parquet"):
         _fail(f"--format {fmt!r}: use csv or parquet")
@@ -90,7 +90,7 @@ def simulate(
         _fail("nowhere to send readings: give --broker mqtt://host:port, a broker: in the fleet file, or --out DIR")
     if out is None:
         assert target  # _fail above stops the run without one
-        from simulators.publish import parse_broker
+        from faultline.simulators.publish import parse_broker
 
         try:
             parse_broker(target)
@@ -102,9 +102,9 @@ def simulate(
     typer.echo(f"simulating {len(fleet.assets)} assets from {when.isoformat()} for {span} (seed {chosen_seed}, "
                f"{mode or fleet.mode} mode)", err=True)
     if out is not None:
-        from simulators.output import write_fleet, write_labels
+        from faultline.simulators.output import write_fleet, write_labels
 
-        from service.progress import progress_bar
+        from faultline.service.progress import progress_bar
 
         with progress_bar("writing", quiet, "assets") as progress:
             files, truth, rows = write_fleet(fleet, out, chosen_seed, when, span, fmt, waveforms, sample_period, mode,
@@ -115,9 +115,9 @@ def simulate(
 
     run = simulate_offline(fleet, seed=chosen_seed, start=when, duration=span, scalar_period=sample_period, mode=mode)
     assert target  # without --out there is a broker (checked above)
-    from simulators.publish import BrokerError, publish_run
+    from faultline.simulators.publish import BrokerError, publish_run
 
-    from service.progress import progress_bar
+    from faultline.service.progress import progress_bar
 
     try:
         with progress_bar("publishing", quiet, "simulated s") as progress:
@@ -125,7 +125,7 @@ def simulate(
     except BrokerError as exc:
         _fail(str(exc))
     if labels is not None:
-        from simulators.output import write_labels
+        from faultline.simulators.output import write_labels
 
         write_labels(report.labels, labels)
     typer.echo(f"published {report.total_messages} messages ({report.total_readings} readings) to {target} "
@@ -146,8 +146,8 @@ def replay(
     window: int = typer.Option(100, help="QoS-1 messages in flight before waiting for acknowledgements"),
 ) -> None:
     """Publish a recorded CSV with its original timing (or accelerated with --speed)."""
-    from simulators.publish import BrokerError, MqttPublisher, PublishReport, parse_broker, publish_messages
-    from simulators.replay import ReplayError, read_recording, recording_messages
+    from faultline.simulators.publish import BrokerError, MqttPublisher, PublishReport, parse_broker, publish_messages
+    from faultline.simulators.replay import ReplayError, read_recording, recording_messages
 
     mapping = {}
     for item in map_:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 if TYPE_CHECKING:
-    from ticketing.config import TicketingConfig
+    from faultline.ticketing.config import TicketingConfig
 
 tickets_app = typer.Typer(
     name="tickets",
@@ -30,8 +30,8 @@ def register(app: typer.Typer) -> None:
 
 def load_ticketing(path: Path | None) -> TicketingConfig:
     """The ``ticketing:`` section of ``path`` (or of the shipped sample); exits 2 naming what is wrong."""
-    from service.settings import ConfigError, load_settings, shipped_ticketing_config
-    from ticketing.config import default_config_path
+    from faultline.service.settings import ConfigError, load_settings, shipped_ticketing_config
+    from faultline.ticketing.config import default_config_path
 
     source = path if path is not None else default_config_path()
     try:
@@ -56,8 +56,8 @@ def deadline(
     import json
     from datetime import datetime
 
-    from ticketing.config import UnknownName
-    from ticketing.sla import SlaTimeline
+    from faultline.ticketing.config import UnknownName
+    from faultline.ticketing.sla import SlaTimeline
 
     try:
         opened_at = datetime.fromisoformat(opened)
@@ -87,7 +87,7 @@ def _existing_store(url: str):
     not exist is a one-line error naming it (exit 1), not a new empty store in the wrong place."""
     from sqlalchemy.engine import make_url
 
-    from ticketing.store import WorkOrderStore
+    from faultline.ticketing.store import WorkOrderStore
 
     parsed = make_url(url)
     path = parsed.database
@@ -96,7 +96,7 @@ def _existing_store(url: str):
         raise typer.Exit(1)
     from sqlalchemy.exc import OperationalError
 
-    from service.compose import unreachable_database
+    from faultline.service.compose import unreachable_database
 
     try:
         return WorkOrderStore(url)
@@ -135,7 +135,7 @@ def kpis(
     import json
     from datetime import UTC, datetime, timedelta
 
-    from ticketing.kpis import kpis_from_store, on_time_targets_of
+    from faultline.ticketing.kpis import kpis_from_store, on_time_targets_of
 
     now = datetime.now(UTC)
     end = _aware(until, "--until") if until else now
@@ -197,7 +197,7 @@ def list_orders(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
 ) -> None:
     """One line per order: number, priority, status, site/asset, fault mode, assignee, resolution due."""
-    from ticketing.models import Status
+    from faultline.ticketing.models import Status
 
     try:
         wanted = Status(status) if status is not None else None
@@ -241,7 +241,7 @@ def show(
     """Print one order, with its evidence and history, as JSON."""
     import json
 
-    from ticketing.store import OrderNotFound
+    from faultline.ticketing.store import OrderNotFound
 
     with _existing_store(_store_url(store, config)) as orders:
         try:
@@ -275,9 +275,9 @@ def act(
 ) -> None:
     """Take one lifecycle step on an order; refusals (wrong status, role not allowed) exit 1 saying why."""
     from faultline.vocabulary import SystemClock
-    from ticketing.lifecycle import Actor, InvalidTransition, Lifecycle, ServiceDesk
-    from ticketing.roles import PermissionDenied
-    from ticketing.store import OrderNotFound
+    from faultline.ticketing.lifecycle import Actor, InvalidTransition, Lifecycle, ServiceDesk
+    from faultline.ticketing.roles import PermissionDenied
+    from faultline.ticketing.store import OrderNotFound
 
     settings = load_ticketing(config)
     people = {e.name: e for e in settings.engineers}

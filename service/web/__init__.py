@@ -8,8 +8,8 @@ everything the pages need is in this package.
 
 from fastapi import APIRouter
 
-from service.web import api_extras, pages
-from service.web.pages import static_dir
+from faultline.service.web import api_extras, pages
+from faultline.service.web.pages import static_dir
 
 router = APIRouter()
 router.include_router(pages.router)

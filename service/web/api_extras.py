@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from service.app.deps import Reader, RuntimeDep
+from faultline.service.app.deps import Reader, RuntimeDep
 
 router = APIRouter(prefix="/api/v1/engineers", tags=["engineers"])
 

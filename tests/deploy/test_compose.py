@@ -85,7 +85,7 @@ def _defaults(value: str) -> str:
 
 
 def test_faultline_in_the_stack_gets_a_valid_configuration(tmp_path):
-    from service.settings import load_settings
+    from faultline.service.settings import load_settings
 
     service = compose()["services"]["faultline"]
     env = {k: _defaults(v) for k, v in {**service["environment"]}.items()}
@@ -97,7 +97,7 @@ def test_faultline_in_the_stack_gets_a_valid_configuration(tmp_path):
     target = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())["scrape_configs"][0]
     assert target["static_configs"][0]["targets"] == [f"faultline:{settings.metrics.port}"]
 
-    from ticketing.config import default_ticketing_config
+    from faultline.ticketing.config import default_ticketing_config
 
     ticketing = default_ticketing_config(env)  # the compose config has no ticketing: section
     assert ticketing.store_url.startswith("postgresql+psycopg://faultline:")

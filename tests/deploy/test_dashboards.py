@@ -71,8 +71,8 @@ def exported_series(metrics_text: str) -> set[str]:
 def test_every_prometheus_metric_a_panel_uses_is_on_faultlines_metrics_page(tmp_path):
     from fastapi.testclient import TestClient
 
-    from service.app import create_app
-    from service.runtime import Runtime
+    from faultline.service.app import create_app
+    from faultline.service.runtime import Runtime
     from tests.service.conftest import service_settings
 
     settings = service_settings(tmp_path)
@@ -100,12 +100,12 @@ def grafana_influxql(q: str) -> str:
 def influx_with_simulator_data(own_influxdb):
     """An hour of the shipped fleet's P-101 and F-201 (scalars and acceleration blocks), decoded and written
     by ingest's own decoder and writer into the database the compose stack's DBRP mapping names."""
-    from ingest.codecs import Decoder
-    from ingest.writers.influx_v1 import InfluxV1Writer
-    from service.settings import default_detectors_config
-    from service.waveforms import waveform_features
-    from simulators import Fleet, simulate_offline
-    from simulators.publish import run_messages
+    from faultline.ingest.codecs import Decoder
+    from faultline.ingest.writers.influx_v1 import InfluxV1Writer
+    from faultline.service.settings import default_detectors_config
+    from faultline.service.waveforms import waveform_features
+    from faultline.simulators import Fleet, simulate_offline
+    from faultline.simulators.publish import run_messages
 
     fleet = Fleet.from_yaml(ROOT / "config/fleet.yaml")
     fleet = fleet.model_copy(update={"assets": [a for a in fleet.assets if a.id in ("P-101", "F-201")]})
@@ -154,9 +154,9 @@ def test_every_sql_query_runs_against_postgresql_holding_work_orders(postgresql)
 
     from tests.ticketing.conftest import finding, fresh_postgresql_url
     from faultline.vocabulary import ManualClock
-    from ticketing.config import TicketingConfig, default_ticketing_config
-    from ticketing.findings import FindingIntake
-    from ticketing.store import WorkOrderStore
+    from faultline.ticketing.config import TicketingConfig, default_ticketing_config
+    from faultline.ticketing.findings import FindingIntake
+    from faultline.ticketing.store import WorkOrderStore
 
     url = fresh_postgresql_url(postgresql)
     t0 = datetime.now(UTC) - timedelta(days=2)  # long enough ago that the P1 order is past its targets

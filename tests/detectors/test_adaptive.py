@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors import AdaptiveDrift, AdaptiveLevel, DetectorsConfig, Engine
-from detectors.calibration import ExceedanceTail, alarm_level, rarity
+from faultline.detectors import AdaptiveDrift, AdaptiveLevel, DetectorsConfig, Engine
+from faultline.detectors.calibration import ExceedanceTail, alarm_level, rarity
 
 S = 10**9
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from detectors import BEARING_MODES, DetectorsConfig, Engine, diagnose_bearing
-from simulators.bearing_records import BEARINGS, bearing_record, kinematic_frequencies
+from faultline.detectors import BEARING_MODES, DetectorsConfig, Engine, diagnose_bearing
+from faultline.simulators.bearing_records import BEARINGS, bearing_record, kinematic_frequencies
 
 TUNING_SEEDS = range(10)
 EVALUATION_SEEDS = range(100, 120)
@@ -130,7 +130,7 @@ def _engine(asset: dict) -> Engine:
 def test_the_simulated_fleet_inner_race_fault_gives_one_named_finding_with_the_default_config():
     """The fleet simulator's own waveform blocks (2,048 samples at 10,240 Hz, 5 Hz lines), every
     minute: with the shipped configuration (band by spectral kurtosis), one finding, inner race."""
-    from simulators import Fleet, simulate_offline
+    from faultline.simulators import Fleet, simulate_offline
 
     bearing = {"n_balls": 9, "ball_diameter_mm": 12.7, "pitch_diameter_mm": 58.5, "contact_angle_deg": 0}
     findings = {}

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors import BEARING_MODES, diagnose_bearing, diagnose_record, record_blocks
-from simulators.bearing_records import bearing_record, confounded_record, kinematic_frequencies
+from faultline.detectors import BEARING_MODES, diagnose_bearing, diagnose_record, record_blocks
+from faultline.simulators.bearing_records import bearing_record, confounded_record, kinematic_frequencies
 
 RATE = 12000.0
 

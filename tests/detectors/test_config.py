@@ -9,7 +9,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from detectors import ConfigHistory, DetectorsConfig
+from faultline.detectors import ConfigHistory, DetectorsConfig
 from faultline.vocabulary import parse_seconds
 
 SAMPLE = Path(__file__).resolve().parents[2] / "config" / "detectors.yaml"
@@ -104,7 +104,7 @@ def test_durations():
 
 
 def test_service_settings_compose_the_detectors_section():
-    from service.settings import settings_from_dict
+    from faultline.service.settings import settings_from_dict
 
     settings = settings_from_dict({"detectors": sample()})
     assert isinstance(settings.detectors, DetectorsConfig)

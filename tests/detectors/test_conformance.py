@@ -15,13 +15,13 @@ from typing import Callable
 import numpy as np
 import pytest
 
-import detectors
+import faultline.detectors as detectors
 from scipy import signal
 
-from detectors import (AdaptiveDrift, AdaptiveLevel, Cusum, EnvelopeCusum, Ewma, HotellingT2, IsolationForestDetector, IsoZones,
+from faultline.detectors import (AdaptiveDrift, AdaptiveLevel, Cusum, EnvelopeCusum, Ewma, HotellingT2, IsolationForestDetector, IsoZones,
                        LoadResidual, NoData, OutOfRange, RobustZ, ShrunkMahalanobis, StaticLimit, StreamingDetector,
                        SpikeBursts, StuckSensor, TrendToLimit)
-from detectors.config import DETECTORS
+from faultline.detectors.config import DETECTORS
 
 N_STREAMS, N_PER_STREAM, FAULTY, FAULT_AT = 4, 500, 2, 380
 MINUTE_NS = 60 * 10**9

@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from detectors import Cusum, Ewma
-from detectors.drift import _WIDE
+from faultline.detectors import Cusum, Ewma
+from faultline.detectors.drift import _WIDE
 
 S = 10**9
 N_STREAMS = _WIDE + 44

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from scipy import stats
 
-from detectors import (BearingGeometry, DetectorsConfig, Engine, band_energies, bearing_frequencies, block_features,
+from faultline.detectors import (BearingGeometry, DetectorsConfig, Engine, band_energies, bearing_frequencies, block_features,
                        diagnose_bearing)
 
 SAMPLE = Path(__file__).resolve().parents[2] / "config" / "detectors.yaml"

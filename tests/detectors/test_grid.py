@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from detectors.streams import Grid
+from faultline.detectors.streams import Grid
 
 
 def batches():

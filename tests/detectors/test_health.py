@@ -4,7 +4,7 @@ a reading-by-reading loop on rounds and on shuffled batches, whole and split."""
 import numpy as np
 import pytest
 
-from detectors import NoData, StuckSensor
+from faultline.detectors import NoData, StuckSensor
 
 S = 10**9
 

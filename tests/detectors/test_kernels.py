@@ -9,8 +9,8 @@ rounding; their split invariance and a plain loop are checked in test_drift.
 import numpy as np
 import pytest
 
-from detectors import Cusum, Ewma, NoData, TrendToLimit
-from detectors.streams import StreamingDetector
+from faultline.detectors import Cusum, Ewma, NoData, TrendToLimit
+from faultline.detectors.streams import StreamingDetector
 
 S = 10**9
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from detectors import DetectorsConfig, Engine
+from faultline.detectors import DetectorsConfig, Engine
 
 ROOT = Path(__file__).resolve().parents[2]
 MIN_NS = 60 * 10**9

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from detectors.robust import RobustZ, median_mad_sorted, nan_median
+from faultline.detectors.robust import RobustZ, median_mad_sorted, nan_median
 
 
 @pytest.mark.parametrize("kind", ["normal", "ties"])

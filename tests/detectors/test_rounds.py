@@ -7,7 +7,7 @@ import copy
 import numpy as np
 import pytest
 
-from detectors.streams import Grid
+from faultline.detectors.streams import Grid
 from tests.detectors.test_conformance import STREAMING
 
 ROUND = np.array([7, 2, 11, 0, 5, 9, 3])

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from detectors import AlertRule
+from faultline.detectors import AlertRule
 
 MIN = 60 * 10**9
 

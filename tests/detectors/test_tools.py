@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from service.cli import app
-from service.evaluate import score
+from faultline.service.cli import app
+from faultline.service.evaluate import score
 from tests.labels import FakeAsset, FakeLabel, day, ep
 
 ROOT = Path(__file__).resolve().parents[2]

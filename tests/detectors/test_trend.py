@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors import TrendToLimit
+from faultline.detectors import TrendToLimit
 
 H = 3_600_000_000_000
 

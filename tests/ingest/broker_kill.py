@@ -26,15 +26,15 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ingest.codecs import Decoder
-from ingest.deadletter import DeadLetterStore
-from ingest.metrics import IngestMetrics
-from ingest.pipeline import Pipeline
-from ingest.settings import MqttSettings
-from ingest.source import MqttSource
-from ingest.spool import Spool
+from faultline.ingest.codecs import Decoder
+from faultline.ingest.deadletter import DeadLetterStore
+from faultline.ingest.metrics import IngestMetrics
+from faultline.ingest.pipeline import Pipeline
+from faultline.ingest.settings import MqttSettings
+from faultline.ingest.source import MqttSource
+from faultline.ingest.spool import Spool
 from faultline.vocabulary import Backoff
-from ingest.writers import SqliteStore
+from faultline.ingest.writers import SqliteStore
 from tests.ingest.publishing import create_session
 from tests.servers import Mosquitto
 

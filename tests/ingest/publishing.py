@@ -77,7 +77,7 @@ class Running:
     def __init__(self, settings, **kwargs):
         self.stop = threading.Event()
         self.result = []
-        from ingest.pipeline import run_ingest
+        from faultline.ingest.pipeline import run_ingest
 
         self.thread = threading.Thread(target=lambda: self.result.append(run_ingest(
             settings.mqtt, settings.store, settings.spool, settings.ingest, settings.metrics, stop=self.stop,

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.codecs import RECEIVE_TIME_TAG, DecodeLimits, Decoder, PayloadError, timestamp_ns
-from ingest.readings import SeriesKey
-from ingest.topics import TopicTemplate
+from faultline.ingest.codecs import RECEIVE_TIME_TAG, DecodeLimits, Decoder, PayloadError, timestamp_ns
+from faultline.ingest.readings import SeriesKey
+from faultline.ingest.topics import TopicTemplate
 
 NOW = 1_763_700_000_000 * 1_000_000  # receive time of every test message, epoch ns
 TS = 1_763_700_000_123               # a device timestamp, epoch ms
@@ -343,7 +343,7 @@ def test_an_unexpected_decoder_error_costs_one_message_not_the_call(decoder, mon
     def broken(*args):
         raise OverflowError("a decoder bug")
 
-    monkeypatch.setattr("ingest.codecs.waveform.block", broken)
+    monkeypatch.setattr("faultline.ingest.codecs.waveform.block", broken)
     readings, rejected = decoder.decode_many([msg({"ts": TS, "value": 1.0}), msg({"t0": TS, "rate_hz": 1,
                                                                                   "values": [1.0]})])
     assert readings.value.tolist() == [1.0]

@@ -5,8 +5,8 @@ import threading
 
 import pytest
 
-from ingest.codecs import Decoder
-from ingest.deadletter import DeadLetter, DeadLetterStore
+from faultline.ingest.codecs import Decoder
+from faultline.ingest.deadletter import DeadLetter, DeadLetterStore
 
 T = 1_763_700_000_000_000_000
 

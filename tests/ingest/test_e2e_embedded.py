@@ -8,9 +8,9 @@ import socket
 import orjson
 import pytest
 
-from ingest.broker import EmbeddedBroker, broker_answers
-from ingest.writers import SqliteStore
-from service.settings import Settings
+from faultline.ingest.broker import EmbeddedBroker, broker_answers
+from faultline.ingest.writers import SqliteStore
+from faultline.service.settings import Settings
 from tests.ingest.publishing import Running, publish, wait_for
 from tests.servers import free_port
 
@@ -79,7 +79,7 @@ def test_faultline_ingest_without_config_runs_the_embedded_default(tmp_path):
     port = free_port()
     log = tmp_path / "ingest.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "service.cli", "ingest", "--mqtt-url",
+        proc = subprocess.Popen([sys.executable, "-m", "faultline.service.cli", "ingest", "--mqtt-url",
                                  f"mqtt://127.0.0.1:{port}", "--metrics-port", "0"],
                                 cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
     try:

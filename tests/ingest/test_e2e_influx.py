@@ -7,8 +7,8 @@ import numpy as np
 import orjson
 import pytest
 
-from ingest.deadletter import DeadLetterStore
-from service.settings import settings_from_dict
+from faultline.ingest.deadletter import DeadLetterStore
+from faultline.service.settings import settings_from_dict
 from tests.ingest import cases
 from tests.ingest.publishing import Running, create_session, publish, wait_for
 

@@ -40,7 +40,7 @@ def write_config(tmp_path, mosquitto, influxdb, database, client_id) -> Path:
 
 def start(config: Path, log: Path) -> subprocess.Popen:
     with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "service.cli", "ingest", "--config", str(config)],
+        return subprocess.Popen([sys.executable, "-m", "faultline.service.cli", "ingest", "--config", str(config)],
                                 cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
 
 
@@ -50,7 +50,7 @@ def wait_started(log: Path, runs: int) -> None:
     The runs before it may have written everything already, so "all readings are in" does not mean
     the last process got that far; a signal sent earlier would kill it with the default action.
     """
-    wait_for(lambda: log.read_text().count("INFO ingest.pipeline: ingesting ") >= runs, 60, f"run {runs} to start")
+    wait_for(lambda: log.read_text().count("INFO faultline.ingest.pipeline: ingesting ") >= runs, 60, f"run {runs} to start")
 
 
 def test_sigkill_mid_stream_then_restart_loses_nothing(mosquitto, influxdb, tmp_path):

@@ -5,9 +5,9 @@ import urllib.request
 import numpy as np
 import pytest
 
-from ingest.deadletter import DeadLetterStore
-from ingest.writers import SqliteStore
-from service.settings import settings_from_dict
+from faultline.ingest.deadletter import DeadLetterStore
+from faultline.ingest.writers import SqliteStore
+from faultline.service.settings import settings_from_dict
 from tests.ingest import cases
 from tests.ingest.publishing import Running, create_session, publish, wait_for
 from tests.servers import free_port

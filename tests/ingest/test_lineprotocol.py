@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.lineprotocol import UnencodableError, encode, encode_chunks, encode_lines, series_prefix
-from ingest.readings import Readings, SeriesKey
+from faultline.ingest.lineprotocol import UnencodableError, encode, encode_chunks, encode_lines, series_prefix
+from faultline.ingest.readings import Readings, SeriesKey
 
 T0 = 1_763_700_000_123_000_000
 

@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from ingest.mqtt_client import BufferedSocket
+from faultline.ingest.mqtt_client import BufferedSocket
 
 
 @pytest.fixture

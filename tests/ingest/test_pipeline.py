@@ -7,15 +7,15 @@ import numpy as np
 import orjson
 import pytest
 
-from ingest.codecs import Decoder
-from ingest.deadletter import DeadLetterStore
-from ingest.metrics import IngestMetrics, reason_class
-from ingest.readings import Readings, SeriesKey
-from ingest.pipeline import Pipeline
-from ingest.source import Delivery
-from ingest.spool import Spool, encode_readings
+from faultline.ingest.codecs import Decoder
+from faultline.ingest.deadletter import DeadLetterStore
+from faultline.ingest.metrics import IngestMetrics, reason_class
+from faultline.ingest.readings import Readings, SeriesKey
+from faultline.ingest.pipeline import Pipeline
+from faultline.ingest.source import Delivery
+from faultline.ingest.spool import Spool, encode_readings
 from faultline.vocabulary import Backoff
-from ingest.writers import FatalWriteError, RejectedLine, RetryableWriteError, WriteResult
+from faultline.ingest.writers import FatalWriteError, RejectedLine, RetryableWriteError, WriteResult
 from tests.ingest.publishing import wait_for
 
 

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ingest.settings import MqttSettings, parse_size
-from service.cli import app
-from service.settings import ConfigError, Settings, load_settings, settings_from_dict
+from faultline.ingest.settings import MqttSettings, parse_size
+from faultline.service.cli import app
+from faultline.service.settings import ConfigError, Settings, load_settings, settings_from_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -24,15 +24,15 @@ from collections import Counter
 import orjson
 import pytest
 
-from ingest.codecs import Decoder
-from ingest.deadletter import DeadLetterStore
-from ingest.metrics import IngestMetrics
-from ingest.pipeline import Pipeline
-from ingest.settings import MqttSettings
-from ingest.source import MqttSource
-from ingest.spool import Spool
+from faultline.ingest.codecs import Decoder
+from faultline.ingest.deadletter import DeadLetterStore
+from faultline.ingest.metrics import IngestMetrics
+from faultline.ingest.pipeline import Pipeline
+from faultline.ingest.settings import MqttSettings
+from faultline.ingest.source import MqttSource
+from faultline.ingest.spool import Spool
 from faultline.vocabulary import Backoff
-from ingest.writers import RetryableWriteError, SqliteStore
+from faultline.ingest.writers import RetryableWriteError, SqliteStore
 from tests.ingest.publishing import create_session, publish, wait_for
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from ingest.broker import EmbeddedBroker
-from ingest.settings import MqttSettings
-from ingest.source import Delivery, MqttSource
+from faultline.ingest.broker import EmbeddedBroker
+from faultline.ingest.settings import MqttSettings
+from faultline.ingest.source import Delivery, MqttSource
 from tests.ingest.publishing import publish, wait_for
 from tests.servers import free_port
 
@@ -53,7 +53,7 @@ def test_auto_falls_back_to_mqtt_311_on_a_broker_that_only_speaks_it(caplog):
         source = MqttSource(MqttSettings(url=f"mqtt://127.0.0.1:{port}", client_id="fallback", protocol="auto",
                                          reconnect_min_s=0.05))
         assert source.connack_timeout_s == 5.0
-        with caplog.at_level(logging.WARNING, logger="ingest.source"):
+        with caplog.at_level(logging.WARNING, logger="faultline.ingest.source"):
             source.start()
             try:
                 assert source.connected.wait(15)
@@ -76,7 +76,7 @@ def test_auto_falls_back_to_mqtt_311_on_nats(caplog):
     with NatsMqtt() as nats:
         source = MqttSource(MqttSettings(url=nats.url, client_id="fallback-nats", protocol="auto",
                                          reconnect_min_s=0.05))
-        with caplog.at_level(logging.WARNING, logger="ingest.source"):
+        with caplog.at_level(logging.WARNING, logger="faultline.ingest.source"):
             source.start()
             try:
                 assert source.connected.wait(15)
@@ -314,7 +314,7 @@ def test_auto_falls_back_to_mqtt_311_when_the_broker_refuses_mqtt_5(refusal, cap
     source = MqttSource(MqttSettings(url=f"mqtt://127.0.0.1:{broker.port}", client_id="refused", protocol="auto",
                                      reconnect_min_s=0.05))
     try:
-        with caplog.at_level(logging.WARNING, logger="ingest.source"):
+        with caplog.at_level(logging.WARNING, logger="faultline.ingest.source"):
             source.start()
             assert source.connected.wait(10)
         assert source.protocol == "3.1.1" and broker.levels == [5, 4]
@@ -346,7 +346,7 @@ def test_messages_outside_the_topic_filters_are_counted_logged_once_and_acknowle
     source.start()
     try:
         assert source.connected.wait(10)
-        with caplog.at_level(logging.WARNING, logger="ingest.source"):
+        with caplog.at_level(logging.WARNING, logger="faultline.ingest.source"):
             publish(own_mosquitto.port, [("faultline/south/F-201/temp", b'{"value": 1}'),
                                          ("faultline/north/P-101/temp", b'{"value": 2}'),
                                          ("faultline/south/F-202/temp", b'{"value": 3}')])

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from ingest.settings import MqttSettings
-from ingest.source import MqttSource
+from faultline.ingest.settings import MqttSettings
+from faultline.ingest.source import MqttSource
 from tests import servers
 from tests.ingest.publishing import wait_for
 from tests.tls import make_pki

@@ -17,7 +17,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from service.settings import settings_from_dict
+from faultline.service.settings import settings_from_dict
 from tests.ingest import cases
 from tests.ingest.publishing import Running, create_session, wait_for
 from tests.ingest.sparkplug_wire import BOOLEAN, DOUBLE, INT64, fields, metric, payload

@@ -6,8 +6,8 @@ import threading
 import numpy as np
 import pytest
 
-from ingest.readings import Readings, SeriesKey
-from ingest.spool import Spool, SpoolFull, decode_readings, encode_readings
+from faultline.ingest.readings import Readings, SeriesKey
+from faultline.ingest.spool import Spool, SpoolFull, decode_readings, encode_readings
 
 
 def batch(start: int, n: int = 10, sensor: str = "bearing_temp") -> Readings:
@@ -210,7 +210,7 @@ def test_an_empty_or_truncated_checkpoint_is_rebuilt_from_the_log(tmp_path, chec
 
 
 def test_a_record_over_a_quarter_of_the_budget_is_refused_as_too_large_not_full(tmp_path):
-    from ingest.spool import SpoolRecordTooLarge
+    from faultline.ingest.spool import SpoolRecordTooLarge
 
     with Spool(tmp_path, max_bytes=1 << 20) as spool:
         with pytest.raises(SpoolRecordTooLarge) as refused:

@@ -16,12 +16,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from ingest.pipeline import build_writer
-from ingest.readings import Readings, SeriesKey
-from ingest.settings import StoreSettings
-from ingest.writers.errors import RetryableWriteError
-from service.readers import InfluxReader
-from service.settings import ConfigError, settings_from_dict
+from faultline.ingest.pipeline import build_writer
+from faultline.ingest.readings import Readings, SeriesKey
+from faultline.ingest.settings import StoreSettings
+from faultline.ingest.writers.errors import RetryableWriteError
+from faultline.service.readers import InfluxReader
+from faultline.service.settings import ConfigError, settings_from_dict
 from tests import servers
 from tests.tls import make_pki
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from ingest.pipeline import build_writer
-from ingest.settings import StoreSettings
-from ingest.writers import FatalWriteError
-from service.readers import InfluxReader
-from service.settings import ConfigError, settings_from_dict
+from faultline.ingest.pipeline import build_writer
+from faultline.ingest.settings import StoreSettings
+from faultline.ingest.writers import FatalWriteError
+from faultline.service.readers import InfluxReader
+from faultline.service.settings import ConfigError, settings_from_dict
 from tests import servers
 from tests.ingest.test_store_tls import readings
 

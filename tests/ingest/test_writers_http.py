@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.readings import Readings, SeriesKey
-from ingest.writers import FatalWriteError, InfluxV1Writer, InfluxV2Writer, RetryableWriteError
-from ingest.writers.base import LineProtocolWriter, Response, parse_retry_after
+from faultline.ingest.readings import Readings, SeriesKey
+from faultline.ingest.writers import FatalWriteError, InfluxV1Writer, InfluxV2Writer, RetryableWriteError
+from faultline.ingest.writers.base import LineProtocolWriter, Response, parse_retry_after
 
 Answer = tuple[int, dict, bytes]  # status, headers, body
 

@@ -12,9 +12,9 @@ import numpy as np
 import orjson
 import pytest
 
-from ingest.codecs import Decoder
-from ingest.readings import Readings, SeriesKey
-from ingest.writers import FatalWriteError, InfluxV1Writer, InfluxV2Writer, RetryableWriteError
+from faultline.ingest.codecs import Decoder
+from faultline.ingest.readings import Readings, SeriesKey
+from faultline.ingest.writers import FatalWriteError, InfluxV1Writer, InfluxV2Writer, RetryableWriteError
 from tests import servers
 
 pytestmark = pytest.mark.servers

@@ -8,9 +8,9 @@ import numpy as np
 import orjson
 import pytest
 
-from ingest.codecs import Decoder
-from ingest.readings import Readings, SeriesKey
-from ingest.writers import FatalWriteError, SqliteStore, Writer
+from faultline.ingest.codecs import Decoder
+from faultline.ingest.readings import Readings, SeriesKey
+from faultline.ingest.writers import FatalWriteError, SqliteStore, Writer
 
 NOW = 1_763_700_000_000 * 1_000_000
 TS = 1_763_700_000_123

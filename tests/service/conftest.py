@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.readings import Readings, SeriesKey
+from faultline.ingest.readings import Readings, SeriesKey
 
 SITE = "north"
 # one check: bearing temperature over 90 °C for two readings opens a "high" finding
@@ -23,8 +23,8 @@ DETECTORS = {"classes": {"default": {"checks": {"hot": {
 
 
 def service_settings(tmp: Path, detectors: dict | None = None, **sections):
-    from service.settings import settings_from_dict
-    from ticketing import default_ticketing_config
+    from faultline.service.settings import settings_from_dict
+    from faultline.ticketing import default_ticketing_config
 
     ticketing = default_ticketing_config().model_dump(mode="json")
     ticketing.update(store_url=f"sqlite:///{tmp / 'orders.sqlite'}", asset_criticality={"P-1": "A", "P-2": "C"})
@@ -59,7 +59,7 @@ class Api:
 
     def ingest(self, readings: Readings) -> None:
         """Write to the store and detect, as the pipeline does for a written batch."""
-        from ingest.writers import SqliteStore
+        from faultline.ingest.writers import SqliteStore
 
         store = SqliteStore(self.runtime.settings.store.path)
         store.write(readings)
@@ -74,8 +74,8 @@ ROLES = ("junior_engineer", "mid_engineer", "senior_engineer", "reliability_engi
 def api(tmp_path):
     from fastapi.testclient import TestClient
 
-    from service.app import create_app
-    from service.runtime import Runtime
+    from faultline.service.app import create_app
+    from faultline.service.runtime import Runtime
 
     settings = service_settings(tmp_path)
     runtime = Runtime(settings)

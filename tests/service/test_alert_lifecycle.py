@@ -24,8 +24,8 @@ LATCHED = {"classes": {"default": {"checks": {"hot": {
 def latched(tmp_path):
     from fastapi.testclient import TestClient
 
-    from service.app import create_app
-    from service.runtime import Runtime
+    from faultline.service.app import create_app
+    from faultline.service.runtime import Runtime
     from tests.service.conftest import Api
 
     settings = service_settings(tmp_path, detectors=LATCHED)
@@ -72,8 +72,8 @@ def test_the_api_acknowledges_a_latched_alert(latched):
 def test_a_finding_from_an_unknown_site_waits_counted_and_becomes_its_order_after_the_fix(tmp_path, caplog):
     from fastapi.testclient import TestClient
 
-    from service.app import create_app
-    from service.runtime import Runtime
+    from faultline.service.app import create_app
+    from faultline.service.runtime import Runtime
 
     settings = service_settings(tmp_path)
     runtime = Runtime(settings)
@@ -105,7 +105,7 @@ def test_a_finding_from_an_unknown_site_waits_counted_and_becomes_its_order_afte
 
 
 def test_an_unknown_site_goes_to_the_default_site_when_one_is_configured(tmp_path):
-    from service.runtime import Runtime
+    from faultline.service.runtime import Runtime
 
     settings = service_settings(tmp_path)
     ticketing = settings.ticketing.model_copy(update={"default_site": "north"})

@@ -163,7 +163,7 @@ def test_kpis(api):
 
 
 def test_dead_letters_browse_and_replay(api):
-    from ingest.deadletter import DeadLetter
+    from faultline.ingest.deadletter import DeadLetter
 
     now = int(datetime.now(UTC).timestamp() * 1e9)
     ok_payload = b'{"ts": %d, "value": 42.5}' % (T0 * 1000)

@@ -23,8 +23,8 @@ def api_small(tmp_path):
     """The app with small attachment limits (photo 1.5 MB) and the API's own 1 MiB body limit."""
     from fastapi.testclient import TestClient
 
-    from service.app import create_app
-    from service.runtime import Runtime
+    from faultline.service.app import create_app
+    from faultline.service.runtime import Runtime
     from tests.service.conftest import ROLES, Api
 
     settings = service_settings(tmp_path, attachments={"max_bytes": {"photo": 1_500_000, "document": 10_000}})
@@ -36,7 +36,7 @@ def api_small(tmp_path):
 
 
 def open_order(runtime) -> int:
-    from ticketing import FindingIn
+    from faultline.ticketing import FindingIn
 
     now = runtime.clock.now()
     return runtime.intake.receive(FindingIn(

@@ -7,7 +7,7 @@ import json
 from sqlalchemy import create_engine, text
 
 from tests.service.conftest import T0, batch
-from ticketing.audit import AuditEntry, canonical_json, verify
+from faultline.ticketing.audit import AuditEntry, canonical_json, verify
 
 HOT = [70, 95, 96, 97]
 
@@ -35,7 +35,7 @@ def test_the_audit_export_is_admin_only_and_verifies_offline(api):
 def test_verify_audit_finds_an_order_edited_in_the_database(api, tmp_path):
     from typer.testing import CliRunner
 
-    from service.cli import app
+    from faultline.service.cli import app
 
     api.ingest(batch("P-1", "bearing_temp", T0, HOT))
     url = api.runtime.orders.url

@@ -6,8 +6,8 @@ import numpy as np
 
 
 def test_replay_flushes_the_multivariate_checks_at_the_end():
-    from detectors import DetectorsConfig
-    from service.backtest import replay
+    from faultline.detectors import DetectorsConfig
+    from faultline.service.backtest import replay
 
     config = DetectorsConfig.model_validate({"classes": {"default": {"checks": {}, "multivariate": {"pair": {
         "sensors": ["a", "b"], "detector": "hotelling_t2", "params": {"alpha": 1e-9}, "baseline": 60,

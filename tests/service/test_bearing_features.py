@@ -35,10 +35,10 @@ def detectors(bearing: dict | None) -> dict:
 
 
 def run_fault(tmp_path, bearing: dict | None):
-    from ingest.writers import SqliteStore
-    from service.runtime import Runtime
-    from simulators import Fleet, simulate_offline
-    from simulators.publish import run_messages
+    from faultline.ingest.writers import SqliteStore
+    from faultline.service.runtime import Runtime
+    from faultline.simulators import Fleet, simulate_offline
+    from faultline.simulators.publish import run_messages
 
     runtime = Runtime(service_settings(tmp_path, detectors(bearing)))
     try:

@@ -13,7 +13,7 @@ import yaml
 import typer.main
 from typer.testing import CliRunner
 
-from service.cli import app
+from faultline.service.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,7 +64,7 @@ def test_bad_yaml_is_one_line_naming_file_and_line(tmp_path, args):
 
 
 def test_paths_in_a_config_file_are_relative_to_that_file(tmp_path, monkeypatch):
-    from service.settings import load_settings
+    from faultline.service.settings import load_settings
 
     folder = tmp_path / "etc" / "faultline"
     folder.mkdir(parents=True)
@@ -127,7 +127,7 @@ class Terminal(io.StringIO):
 
 
 def test_a_progress_bar_is_drawn_on_a_terminal_and_not_when_quiet_or_piped(monkeypatch):
-    from service.progress import bars_wanted, progress_bar
+    from faultline.service.progress import bars_wanted, progress_bar
 
     assert bars_wanted(False, Terminal()) and not bars_wanted(True, Terminal())
     assert not bars_wanted(False, io.StringIO())
@@ -143,8 +143,8 @@ def test_a_progress_bar_is_drawn_on_a_terminal_and_not_when_quiet_or_piped(monke
 def test_simulate_reports_progress_per_asset_and_draws_nothing_when_piped(tmp_path):
     from datetime import UTC, datetime, timedelta
 
-    from simulators import Fleet
-    from simulators.output import write_fleet
+    from faultline.simulators import Fleet
+    from faultline.simulators.output import write_fleet
 
     fleet = Fleet.from_yaml(ROOT / "config" / "fleet-quickstart.yaml")
     seen: list[tuple[int, int]] = []

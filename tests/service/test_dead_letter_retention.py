@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import time
 
-from ingest.deadletter import DeadLetter
+from faultline.ingest.deadletter import DeadLetter
 from tests.service.conftest import service_settings
 
 MIB = 1024 * 1024
 
 
 def test_run_applies_dead_letter_size_retention(tmp_path):
-    from service.runtime import Runtime
+    from faultline.service.runtime import Runtime
 
     runtime = Runtime(service_settings(tmp_path, ingest={"dead_letter_max_bytes": MIB}))
     try:
@@ -28,7 +28,7 @@ def test_run_applies_dead_letter_size_retention(tmp_path):
 
 
 def test_run_applies_dead_letter_age_retention(tmp_path):
-    from service.runtime import Runtime
+    from faultline.service.runtime import Runtime
 
     runtime = Runtime(service_settings(tmp_path, ingest={"dead_letter_max_age_s": 86400}))
     try:

@@ -11,9 +11,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_shipped_defaults_are_the_sample_files():
-    from detectors import DetectorsConfig
-    from service.settings import default_detectors_config, default_detectors_path
-    from ticketing.config import default_config_path
+    from faultline.detectors import DetectorsConfig
+    from faultline.service.settings import default_detectors_config, default_detectors_path
+    from faultline.ticketing.config import default_config_path
 
     assert default_detectors_path().read_bytes() == (ROOT / "config" / "detectors.yaml").read_bytes()
     assert default_config_path().read_bytes() == (ROOT / "config" / "ticketing.yaml").read_bytes()
@@ -22,16 +22,16 @@ def test_shipped_defaults_are_the_sample_files():
 
 
 def test_without_detectors_and_ticketing_sections_the_shipped_samples_are_in_force(tmp_path, caplog):
-    from service.runtime import Runtime
-    from service.settings import default_detectors_config, settings_from_dict
-    from ticketing import default_ticketing_config
+    from faultline.service.runtime import Runtime
+    from faultline.service.settings import default_detectors_config, settings_from_dict
+    from faultline.ticketing import default_ticketing_config
 
     settings = settings_from_dict({
         "store": {"kind": "sqlite", "path": str(tmp_path / "readings.sqlite")},
         "spool": {"path": str(tmp_path / "spool")}, "ingest": {"dead_letter_path": str(tmp_path / "dead.sqlite")},
         "metrics": {"port": 0}, "service": {"state_path": str(tmp_path / "service.sqlite")}}, "test", env={})
     assert settings.detectors is None and settings.ticketing is None
-    with caplog.at_level(logging.INFO, logger="service.runtime"):
+    with caplog.at_level(logging.INFO, logger="faultline.service.runtime"):
         runtime = Runtime(settings)
     try:
         engine = runtime.detection.engine
@@ -50,9 +50,9 @@ def test_without_detectors_and_ticketing_sections_the_shipped_samples_are_in_for
 def test_the_shipped_sample_gives_p101_its_bearing_defect_ratios():
     import numpy as np
 
-    from service.commands.ingest import _detectors_config
-    from service.settings import Settings
-    from service.waveforms import waveform_features
+    from faultline.service.commands.ingest import _detectors_config
+    from faultline.service.settings import Settings
+    from faultline.service.waveforms import waveform_features
 
     features = waveform_features(lambda: _detectors_config(Settings()))   # as `faultline ingest` without a file
     blocks = np.random.default_rng(0).normal(size=(2, 2048))

@@ -6,12 +6,12 @@ import logging
 
 import numpy as np
 
-from detectors import DetectorsConfig, Engine
-from ingest.readings import Readings, SeriesKey
+from faultline.detectors import DetectorsConfig, Engine
+from faultline.ingest.readings import Readings, SeriesKey
 
 
 def test_readings_arrays_names_waveform_features_and_drops_what_detectors_do_not_take():
-    from service.runtime import readings_arrays
+    from faultline.service.runtime import readings_arrays
 
     engine = Engine(DetectorsConfig())
     series = (
@@ -32,12 +32,12 @@ def test_readings_arrays_names_waveform_features_and_drops_what_detectors_do_not
 
 
 def test_a_reading_that_is_not_finite_is_counted_and_logged_not_scored(tmp_path, caplog):
-    from service.runtime import Runtime
+    from faultline.service.runtime import Runtime
     from tests.service.conftest import T0, batch, service_settings
 
     runtime = Runtime(service_settings(tmp_path))
     try:
-        with caplog.at_level(logging.WARNING, logger="service.runtime"):
+        with caplog.at_level(logging.WARNING, logger="faultline.service.runtime"):
             runtime.detection.handle(batch("P-1", "bearing_temp", T0, [70.0, np.inf, 71.0, np.nan]))
         rejected = runtime.metrics.registry.get_sample_value("faultline_detector_rejected_total")
         assert rejected == 2
@@ -51,7 +51,7 @@ def test_a_reading_that_is_not_finite_is_counted_and_logged_not_scored(tmp_path,
 def test_checks_that_cannot_resume_their_state_are_named_at_start(tmp_path, caplog):
     import copy
 
-    from service.runtime import Runtime
+    from faultline.service.runtime import Runtime
     from tests.service.conftest import DETECTORS, T0, batch, service_settings
 
     runtime = Runtime(service_settings(tmp_path))
@@ -60,7 +60,7 @@ def test_checks_that_cannot_resume_their_state_are_named_at_start(tmp_path, capl
     runtime.close()
     changed = copy.deepcopy(DETECTORS)
     changed["classes"]["default"]["checks"]["hot"]["params"]["high"] = 95
-    with caplog.at_level(logging.WARNING, logger="service.runtime"):
+    with caplog.at_level(logging.WARNING, logger="faultline.service.runtime"):
         Runtime(service_settings(tmp_path, changed)).close()
     assert "v2: these checks could not resume their saved state and start afresh" in caplog.text
     assert caplog.text.rstrip().endswith(": hot")

@@ -9,8 +9,8 @@ import pytest
 from scipy.io import savemat
 from typer.testing import CliRunner
 
-from service.cli import app
-from simulators.bearing_records import bearing_record
+from faultline.service.cli import app
+from faultline.simulators.bearing_records import bearing_record
 
 RATE = 12000.0
 

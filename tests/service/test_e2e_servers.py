@@ -18,11 +18,11 @@ pytestmark = pytest.mark.servers
 def test_bearing_fault_through_mosquitto_and_influxdb_becomes_one_work_order(tmp_path, mosquitto, influxdb):
     from fastapi.testclient import TestClient
 
-    from ingest.settings import MqttSettings, StoreSettings
-    from service.app import create_app
-    from service.demo import demo_settings, publish_demo
-    from service.runtime import Runtime
-    from ticketing.sla import SlaTimeline
+    from faultline.ingest.settings import MqttSettings, StoreSettings
+    from faultline.service.app import create_app
+    from faultline.service.demo import demo_settings, publish_demo
+    from faultline.service.runtime import Runtime
+    from faultline.ticketing.sla import SlaTimeline
 
     settings = demo_settings(tmp_path).model_copy(update={
         "mqtt": MqttSettings(url=mosquitto.url, client_id=f"e2e-{uuid.uuid4().hex[:8]}"),

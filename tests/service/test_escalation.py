@@ -8,7 +8,7 @@ from tests.service.conftest import T0, batch, service_settings
 
 
 def test_unacknowledged_p1_escalates_and_survives_restart(tmp_path):
-    from service.runtime import Runtime
+    from faultline.service.runtime import Runtime
     from faultline.vocabulary import ManualClock
 
     clock = ManualClock(datetime(2026, 11, 23, 9, tzinfo=UTC))
@@ -40,7 +40,7 @@ def test_unacknowledged_p1_escalates_and_survives_restart(tmp_path):
 def test_escalation_thread_fires_without_deadlock(tmp_path):
     import time
 
-    from service.runtime import Runtime
+    from faultline.service.runtime import Runtime
     from faultline.vocabulary import ManualClock
 
     clock = ManualClock(datetime(2026, 11, 23, 9, tzinfo=UTC))

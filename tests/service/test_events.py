@@ -14,8 +14,8 @@ from tests.service.conftest import T0, batch, service_settings
 
 
 def test_events_stream_readings_findings_and_work_orders(tmp_path):
-    from service.app import create_app
-    from service.runtime import Runtime, serve
+    from faultline.service.app import create_app
+    from faultline.service.runtime import Runtime, serve
 
     settings = service_settings(tmp_path)
     runtime = Runtime(settings)

@@ -19,11 +19,11 @@ def _records(findings):
 
 
 def test_dask_backtest_replay_matches_the_single_process_one():
-    from detectors import DetectorsConfig
-    from service.backtest import replay
-    from service.fanout import dask_client, replay_by_asset
-    from service.settings import load_settings
-    from simulators import Fleet, simulate_offline
+    from faultline.detectors import DetectorsConfig
+    from faultline.service.backtest import replay
+    from faultline.service.fanout import dask_client, replay_by_asset
+    from faultline.service.settings import load_settings
+    from faultline.simulators import Fleet, simulate_offline
 
     run = simulate_offline(Fleet.from_yaml(ROOT / "config/fleet-quickstart.yaml"), seed=3,
                            start=datetime(2026, 11, 2, tzinfo=UTC), duration=timedelta(hours=12))
@@ -43,7 +43,7 @@ def test_evaluate_seeds_on_dask_report_what_they_report_one_after_the_other():
 
     from typer.testing import CliRunner
 
-    from service.cli import app
+    from faultline.service.cli import app
 
     args = ["evaluate", "--fleet", str(ROOT / "config/fleet-quickstart.yaml"), "--seed", "1", "--seed", "2",
             "--duration", "12h", "--json"]
@@ -58,7 +58,7 @@ def test_evaluate_seeds_on_dask_report_what_they_report_one_after_the_other():
 def test_score_files_on_dask_write_what_they_write_one_after_the_other(tmp_path):
     from typer.testing import CliRunner
 
-    from service.cli import app
+    from faultline.service.cli import app
     from tests.realistic import pump, write_csv
 
     files = []

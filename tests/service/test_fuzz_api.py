@@ -27,13 +27,13 @@ SENT: Counter = Counter()
 
 @pytest.fixture(scope="module")
 def fuzz_api(tmp_path_factory):
-    from service.app import create_app
-    from service.runtime import Runtime
+    from faultline.service.app import create_app
+    from faultline.service.runtime import Runtime
 
     tmp = tmp_path_factory.mktemp("fuzz")
     settings_ = service_settings(tmp)
     runtime = Runtime(settings_)
-    from ingest.writers import SqliteStore
+    from faultline.ingest.writers import SqliteStore
 
     readings = batch("P-1", "bearing_temp", T0, [70, 95, 96, 97])
     store = SqliteStore(settings_.store.path)
@@ -139,7 +139,7 @@ def test_error_bodies_and_statuses_are_documented(api):
     assert "HTTPValidationError" not in doc["components"]["schemas"]
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     # a 422 raised by a route (a string) and one from request validation (a list) both fit ErrorOut
-    from service.app.errors import ErrorOut
+    from faultline.service.app.errors import ErrorOut
 
     for r in (api.client.get("/api/v1/work-orders?priority=P9", headers=api.as_("admin")),
               api.client.post("/api/v1/work-orders/1/hold", json={}, headers=api.as_("admin"))):

@@ -20,7 +20,7 @@ CHECKS = {
 
 
 def write_config(path, tmp, detectors) -> None:
-    from ticketing import default_ticketing_config
+    from faultline.ticketing import default_ticketing_config
 
     ticketing = default_ticketing_config(env={}).model_dump(mode="json")
     ticketing.update(store_url=f"sqlite:///{tmp / 'orders.sqlite'}")
@@ -34,8 +34,8 @@ def write_config(path, tmp, detectors) -> None:
 def service(tmp_path):
     from fastapi.testclient import TestClient
 
-    from service.compose import build_service
-    from service.settings import load_settings
+    from faultline.service.compose import build_service
+    from faultline.service.settings import load_settings
 
     config = tmp_path / "faultline.yaml"
     write_config(config, tmp_path, {"classes": {"default": {"checks": CHECKS}}})

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from detectors import DetectorsConfig, Engine
+from faultline.detectors import DetectorsConfig, Engine
 
 MIN = 60
 T0 = int(datetime(2026, 11, 20, tzinfo=UTC).timestamp())
@@ -69,14 +69,14 @@ def last_ns(data) -> int:
 
 
 def through_backtest(data) -> list[tuple]:
-    from service.backtest import replay
+    from faultline.service.backtest import replay
 
     history = [(ASSET, sensor, t, v) for sensor, (t, v) in data.items()]
     return [identity(f) for f in replay(config(), "bt", history, end_ns=last_ns(data) + MIN * 10**9)]
 
 
 def through_evaluate(data) -> list[tuple]:
-    from service.evaluate import feed
+    from faultline.service.evaluate import feed
 
     start = datetime.fromtimestamp(T0, UTC)
     run = SimpleNamespace(scalars={(ASSET, s): tv for s, tv in data.items()}, waveforms={}, start=start,
@@ -85,7 +85,7 @@ def through_evaluate(data) -> list[tuple]:
 
 
 def through_score(data, tmp_path) -> list[tuple]:
-    from service.scoring import score_csv
+    from faultline.service.scoring import score_csv
 
     ts = data["bearing_temp"][0]
     vib = dict(zip(data["vibration_rms"][0].tolist(), data["vibration_rms"][1].tolist()))
@@ -104,8 +104,8 @@ def through_score(data, tmp_path) -> list[tuple]:
 
 def through_live(data, tmp_path, batch_minutes: int = 10) -> list[tuple]:
     """The live service: gateway batches of ten minutes, each handled when it arrives (the clock)."""
-    from ingest.readings import Readings, SeriesKey
-    from service.runtime import Runtime
+    from faultline.ingest.readings import Readings, SeriesKey
+    from faultline.service.runtime import Runtime
     from tests.service.conftest import service_settings
     from faultline.vocabulary import ManualClock
 

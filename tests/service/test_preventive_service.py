@@ -28,8 +28,8 @@ def running_pump(days: int, hours_a_day: int, seed: int = 3) -> np.ndarray:
 
 @pytest.fixture
 def built(tmp_path):
-    from ingest.writers import SqliteStore
-    from service.compose import build_service
+    from faultline.ingest.writers import SqliteStore
+    from faultline.service.compose import build_service
     from faultline.vocabulary import ManualClock
 
     settings = service_settings(tmp_path, preventive=SCHEDULES)
@@ -70,8 +70,8 @@ def test_the_scheduler_runs_inside_the_service(built):
 
 
 def test_a_bad_schedule_stops_the_start_with_its_name(tmp_path):
-    from service.compose import build_service
-    from service.settings import ConfigError
+    from faultline.service.compose import build_service
+    from faultline.service.settings import ConfigError
 
     with pytest.raises(ConfigError, match=r"preventive.schedules.0.*give exactly one of calendar or meter"):
         build_service(service_settings(tmp_path, preventive={"schedules": [{"name": "x", "assets": ["P-1"]}]}))

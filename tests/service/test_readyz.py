@@ -25,8 +25,8 @@ def _wait(client, status: int, timeout: float = 30) -> dict:
 def test_readyz_follows_the_broker(tmp_path, own_mosquitto):
     from fastapi.testclient import TestClient
 
-    from service.app import create_app
-    from service.runtime import Runtime
+    from faultline.service.app import create_app
+    from faultline.service.runtime import Runtime
 
     settings = service_settings(tmp_path, mqtt={"url": own_mosquitto.url, "reconnect_max_s": 1.0})
     runtime = Runtime(settings).start(ingest=True)

@@ -22,7 +22,7 @@ def _temps() -> np.ndarray:
 
 
 def _run(tmp, parts: list[slice]) -> tuple[list[tuple], list]:
-    from service.runtime import Runtime
+    from faultline.service.runtime import Runtime
 
     temps = _temps()
     settings = service_settings(tmp, detectors=DRIFT)
@@ -52,7 +52,7 @@ def test_split_run_equals_uninterrupted_run(tmp_path):
 
 
 def test_state_is_restored_not_recomputed(tmp_path):
-    from service.runtime import Runtime
+    from faultline.service.runtime import Runtime
 
     settings = service_settings(tmp_path, detectors=DRIFT)
     runtime = Runtime(settings)
@@ -66,7 +66,7 @@ def test_state_is_restored_not_recomputed(tmp_path):
 
 
 def test_shadow_mode_survives_a_restart(tmp_path):
-    from service.runtime import Runtime
+    from faultline.service.runtime import Runtime
 
     settings = service_settings(tmp_path, detectors=DRIFT)
     runtime = Runtime(settings)
@@ -85,7 +85,7 @@ def test_shadow_mode_survives_a_restart(tmp_path):
 
 
 def test_the_version_applied_through_the_api_stays_until_the_file_changes(tmp_path):
-    from service.runtime import Runtime
+    from faultline.service.runtime import Runtime
 
     runtime = Runtime(service_settings(tmp_path, detectors=DRIFT))
     tuned = json.loads(json.dumps(DRIFT))

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.servers import free_port
-from ticketing.config import default_config_path
+from faultline.ticketing.config import default_config_path
 
 pytestmark = pytest.mark.servers
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from detectors import AdaptiveLevel, combine
-from service.cli import app
-from service.scoring import read_table, score_csv, score_table
+from faultline.detectors import AdaptiveLevel, combine
+from faultline.service.cli import app
+from faultline.service.scoring import read_table, score_csv, score_table
 from tests.realistic import pump, rig, server, write_csv
 
 
@@ -98,7 +98,7 @@ def test_quantised_sensor_does_not_collapse_the_scale():
 
 
 def test_combination_is_the_excess_over_each_checks_own_alarm():
-    from detectors.calibration import alarm_level
+    from faultline.detectors.calibration import alarm_level
 
     ten = np.full(10, alarm_level(10))                               # ten equal shares of the budget
     assert combine(np.array([[1.0] + [0.1] * 9]), ten)[0] < 1.0      # alarm level alone is not enough

@@ -8,8 +8,8 @@ import json
 
 import numpy as np
 
-from detectors import AdaptiveLevel, Engine
-from service.scoring import Table, generic_config, score_table, with_relation
+from faultline.detectors import AdaptiveLevel, Engine
+from faultline.service.scoring import Table, generic_config, score_table, with_relation
 
 S = 10**9
 NAMES = ["accel", "current", "pressure", "temperature", "flow", "voltage"]

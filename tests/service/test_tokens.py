@@ -68,7 +68,7 @@ def config_file(tmp_path):
 def test_token_commands(config_file, tmp_path):
     from typer.testing import CliRunner
 
-    from service.cli import app
+    from faultline.service.cli import app
 
     def run(*args):
         return CliRunner().invoke(app, ["tokens", *args, "--config", str(config_file)])

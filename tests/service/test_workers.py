@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service.leader import FileLeadership, PostgresLeadership, lock_key
+from faultline.service.leader import FileLeadership, PostgresLeadership, lock_key
 from tests.service.conftest import T0, batch, service_settings
 
 
@@ -75,7 +75,7 @@ def _wait(condition, timeout: float = 20.0):
 
 
 def test_two_workers_on_one_store_escalate_once_and_hand_over(tmp_path):
-    from service.runtime import Runtime
+    from faultline.service.runtime import Runtime
     from faultline.vocabulary import ManualClock
 
     clock = ManualClock(datetime(2026, 11, 23, 9, tzinfo=UTC))
@@ -122,7 +122,7 @@ def test_two_workers_on_one_store_escalate_once_and_hand_over(tmp_path):
 
 
 def test_run_refuses_a_round_robin_shared_subscription(tmp_path):
-    from service.compose import StartupError, build_service
+    from faultline.service.compose import StartupError, build_service
 
     settings = service_settings(tmp_path, mqtt={"subscribe": ["$share/workers/faultline/+/+/+"]})
     with pytest.raises(StartupError, match=r"mqtt.subscribe '\$share/workers/faultline/\+/\+/\+': a shared "):
@@ -139,8 +139,8 @@ def test_static_shards_each_worker_detects_only_its_own_streams(tmp_path, own_mo
 
     import paho.mqtt.client as mqtt
 
-    from service.runtime import Runtime
-    from simulators.publish import parse_broker
+    from faultline.service.runtime import Runtime
+    from faultline.simulators.publish import parse_broker
 
     workers = {}
     for site in ("north", "south"):
@@ -180,7 +180,7 @@ def test_workers_starting_together_share_the_checkpoint_table(postgresql):
     """Three workers open the shared checkpoints at once: the table is created once, none fails."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from service.checkpoints import SharedCheckpoints
+    from faultline.service.checkpoints import SharedCheckpoints
     from tests.ticketing.conftest import fresh_postgresql_url
 
     for _ in range(3):   # a race is likelier over a few tries; each try is a fresh schema

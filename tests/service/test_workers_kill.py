@@ -57,7 +57,7 @@ def worker_config(tmp_path: Path, name: str, local: str, mosquitto, influxdb, pg
 
 def start(config: Path, env: dict) -> subprocess.Popen:
     log = open(config.with_suffix(".log"), "ab")
-    return subprocess.Popen([sys.executable, "-m", "service.cli", "run", "--config", str(config)], cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-m", "faultline.service.cli", "run", "--config", str(config)], cwd=ROOT,
                             stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
@@ -84,7 +84,7 @@ def test_three_workers_one_killed_and_restarted_elsewhere(tmp_path, own_mosquitt
         for path in configs.values():
             wait_for(lambda p=path: "ingesting" in p.with_suffix(".log").read_text(), 90, f"{path.parent.name}")
         simulate = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "simulate", "--config", str(ROOT / "config/fleet-quickstart.yaml"),
+            [sys.executable, "-m", "faultline.service.cli", "simulate", "--config", str(ROOT / "config/fleet-quickstart.yaml"),
              "--duration", "12h", "--speed", "2400", "--broker", own_mosquitto.url], cwd=ROOT, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         engine = sqlalchemy.create_engine(pg_url)

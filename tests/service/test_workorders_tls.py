@@ -11,7 +11,7 @@ import sqlalchemy
 
 from tests import servers
 from tests.tls import make_pki
-from ticketing.store import WorkOrderStore
+from faultline.ticketing.store import WorkOrderStore
 
 pytestmark = pytest.mark.servers
 

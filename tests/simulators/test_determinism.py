@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulators import Fleet, simulate_offline
+from faultline.simulators import Fleet, simulate_offline
 from tests.simulators.conftest import START, fleet_data, pump
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +25,7 @@ def _simulate(*args: str):
     """Run `faultline simulate` in-process (from the repository root, where config/ lives)."""
     from typer.testing import CliRunner
 
-    from service.cli import app
+    from faultline.service.cli import app
 
     return CliRunner().invoke(app, ["simulate", *args], catch_exceptions=False)
 
@@ -65,7 +65,7 @@ def test_csv_has_a_row_per_timestamp_and_a_column_per_sensor(tmp_path):
     assert lines[1].startswith("2026-01-05T00:00:00.000Z,") and lines[2].startswith("2026-01-05T00:01:00.000Z,")
     assert len(lines) == 1 + 120
     assert not list(tmp_path.glob("*.accel.csv"))
-    from simulators.output import read_labels
+    from faultline.simulators.output import read_labels
 
     truth = read_labels(tmp_path / "truth.csv")
     assert {r["fault_mode"] for r in truth} >= {"bearing_outer_race", "offline", "stuck_sensor"}
@@ -114,7 +114,7 @@ def test_a_shorter_run_is_the_start_of_a_longer_one():
 
 
 def test_streaming_writer_matches_the_in_memory_run(tmp_path):
-    from simulators.output import write_fleet, write_labels, write_run
+    from faultline.simulators.output import write_fleet, write_labels, write_run
 
     fleet = Fleet.from_yaml(ROOT / "config/fleet.yaml")
     run = simulate_offline(fleet, seed=2, start=START, duration=timedelta(days=4, hours=6))
@@ -132,7 +132,7 @@ def test_waveform_files_hold_the_blocks(tmp_path):
 
     import pyarrow.parquet as pq
 
-    from simulators.output import write_run
+    from faultline.simulators.output import write_run
 
     run = simulate_offline(Fleet.from_dict(fleet_data(pump())), start=START, duration=timedelta(hours=3))
     t0, rate, blocks = run.waveforms[("P-1", "accel")]

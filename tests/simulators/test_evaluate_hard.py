@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from service.cli import app
-from service.evaluate import Episode, score
+from faultline.service.cli import app
+from faultline.service.evaluate import Episode, score
 from tests.labels import T0, FakeAsset, FakeLabel, day, ep
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,8 +100,8 @@ def test_a_finding_the_healthy_twin_also_raises_neither_detects_nor_is_explained
 
 
 def test_the_healthy_twin_shares_everything_but_the_equipment_faults():
-    from service.evaluate import healthy_twin
-    from simulators import Fleet, simulate_offline
+    from faultline.service.evaluate import healthy_twin
+    from faultline.simulators import Fleet, simulate_offline
 
     fleet = Fleet.from_yaml(ROOT / "config" / "fleet.yaml")
     a = simulate_offline(fleet, seed=102, start=T0, duration=timedelta(days=3), mode="hard")
@@ -115,7 +115,7 @@ def test_the_healthy_twin_shares_everything_but_the_equipment_faults():
 
 
 def test_false_alarms_are_counted_per_check_and_recall_per_mode_pooled():
-    from service.evaluate import pooled
+    from faultline.service.evaluate import pooled
 
     labels = [FakeLabel("A", ("vibration_rms",), "imbalance", "equipment", day(1), day(6), None)]
     assets = {"A": FakeAsset(None), "B": FakeAsset(None)}

@@ -7,12 +7,12 @@ from datetime import timedelta
 import pytest
 
 from faultline.vocabulary import parse_duration
-from simulators import Fleet, FleetError
+from faultline.simulators import Fleet, FleetError
 from tests.simulators.conftest import fleet_data, pump
 
 
 def test_sample_fleet_covers_every_fault_mode():
-    from simulators import EQUIPMENT_FAULTS, GATEWAY_FAULTS, SENSOR_FAULTS
+    from faultline.simulators import EQUIPMENT_FAULTS, GATEWAY_FAULTS, SENSOR_FAULTS
 
     fleet = Fleet.from_yaml("config/fleet.yaml")
     modes = {f.mode for a in fleet.assets for f in a.faults + a.sensor_faults}

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import numpy as np
 
-from simulators.fleet import Gateway
-from simulators.gateway import GatewayWire, Message, offline_mask, skew_ns
-from simulators.publish import PublishReport, publish_messages
+from faultline.simulators.fleet import Gateway
+from faultline.simulators.gateway import GatewayWire, Message, offline_mask, skew_ns
+from faultline.simulators.publish import PublishReport, publish_messages
 
 NS = 10**9
 
@@ -98,8 +98,8 @@ def test_publishing_is_paced_in_simulated_time():
 def test_assets_behind_one_gateway_share_its_messages():
     from datetime import datetime, timezone
 
-    from simulators import Fleet, simulate_offline
-    from simulators.publish import run_messages
+    from faultline.simulators import Fleet, simulate_offline
+    from faultline.simulators.publish import run_messages
     from tests.simulators.conftest import fleet_data, pump
 
     sensors = ["vibration_rms", "bearing_temp"]

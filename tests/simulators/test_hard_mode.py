@@ -10,8 +10,8 @@ import pytest
 from scipy.ndimage import median_filter
 from scipy.stats import kurtosis
 
-from simulators import Fleet, FleetError, HardMode, simulate_offline
-from simulators.physics import first_order_lag
+from faultline.simulators import Fleet, FleetError, HardMode, simulate_offline
+from faultline.simulators.physics import first_order_lag
 from tests.simulators.conftest import START, fleet_data, pump
 
 ROOT = Path(__file__).resolve().parents[2]

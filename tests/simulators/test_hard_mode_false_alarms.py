@@ -8,9 +8,9 @@ from pathlib import Path
 
 import yaml
 
-from detectors import DetectorsConfig
-from service.evaluate import evaluate
-from simulators import Fleet
+from faultline.detectors import DetectorsConfig
+from faultline.service.evaluate import evaluate
+from faultline.simulators import Fleet
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,8 +13,8 @@ import paho.mqtt.client as mqtt
 import pytest
 import yaml
 
-from simulators import Fleet, simulate_offline
-from simulators.output import read_labels
+from faultline.simulators import Fleet, simulate_offline
+from faultline.simulators.output import read_labels
 from tests.simulators.conftest import START, fleet_data, pump
 
 pytestmark = pytest.mark.servers
@@ -97,7 +97,7 @@ def _fleet(tmp_path, broker: str) -> tuple[Fleet, str]:
 def test_what_the_labels_say_was_sent_arrives(mosquitto, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from service.cli import app
+    from faultline.service.cli import app
 
     fleet, config = _fleet(tmp_path, mosquitto.url)
     truth = simulate_offline(fleet, start=START, duration=timedelta(hours=3))
@@ -152,7 +152,7 @@ def test_what_the_labels_say_was_sent_arrives(mosquitto, tmp_path, monkeypatch):
 
 
 def test_an_interrupted_live_run_stops_cleanly_with_its_counts(mosquitto):
-    from simulators import publish_run
+    from faultline.simulators import publish_run
 
     fleet = Fleet.from_dict(fleet_data(pump("A-1", sensors=["vibration_rms"]), waveform={"every": "1h"}))
     run = simulate_offline(fleet, start=START, duration=timedelta(hours=1))

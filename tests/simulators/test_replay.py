@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from simulators.replay import ReplayError, read_recording, recording_messages
+from faultline.simulators.replay import ReplayError, read_recording, recording_messages
 
 RECORDING = """time,Vib (mm/s),Temp DE,comment
 2026-01-05T08:00:00Z,1.25,41.5,ok
@@ -57,7 +57,7 @@ def test_errors_name_file_row_and_value(tmp_path, text, mapping, message):
 def test_replay_cli_publishes_every_reading(mosquitto, tmp_path):
     from typer.testing import CliRunner
 
-    from service.cli import app
+    from faultline.service.cli import app
     from tests.simulators.test_publish import Subscriber, decode
 
     path = tmp_path / "rec.csv"
@@ -78,7 +78,7 @@ def test_replay_cli_publishes_every_reading(mosquitto, tmp_path):
 def test_replay_cli_rejects_a_bad_map(tmp_path):
     from typer.testing import CliRunner
 
-    from service.cli import app
+    from faultline.service.cli import app
 
     path = tmp_path / "rec.csv"
     path.write_text("ts,v\n1767600000,1\n")

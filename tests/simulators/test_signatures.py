@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from scipy.signal import butter, hilbert, sosfiltfilt
 
-from simulators import Fleet, simulate_offline
-from simulators.physics import TYPE_PHYSICS
+from faultline.simulators import Fleet, simulate_offline
+from faultline.simulators.physics import TYPE_PHYSICS
 from tests.simulators.conftest import START, fleet_data, pump
 
 FS = 10240.0

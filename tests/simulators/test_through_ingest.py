@@ -18,10 +18,10 @@ import paho.mqtt.client as mqtt
 import pytest
 import yaml
 
-from ingest.deadletter import DeadLetterStore
-from ingest.writers import SqliteStore
-from simulators import Fleet, simulate_offline
-from simulators.output import read_labels
+from faultline.ingest.deadletter import DeadLetterStore
+from faultline.ingest.writers import SqliteStore
+from faultline.simulators import Fleet, simulate_offline
+from faultline.simulators.output import read_labels
 from tests.simulators.conftest import START, fleet_data, pump
 
 pytestmark = pytest.mark.servers
@@ -71,7 +71,7 @@ def test_readings_arrive_in_the_ingest_store(own_mosquitto, tmp_path):
         "ingest": {"dead_letter_path": str(tmp_path / "dead.sqlite")},
         "metrics": {"port": 0},
     }))
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "ingest", "--config", str(config)], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "faultline.service.cli", "ingest", "--config", str(config)], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=open(tmp_path / "ingest.log", "wb"),
                             start_new_session=True)
     try:
@@ -87,7 +87,7 @@ def test_readings_arrive_in_the_ingest_store(own_mosquitto, tmp_path):
 
         from typer.testing import CliRunner
 
-        from service.cli import app
+        from faultline.service.cli import app
 
         labels_file = tmp_path / "labels.jsonl"
         result = CliRunner().invoke(app, ["simulate", "--config", str(fleet_file), "--broker", own_mosquitto.url,

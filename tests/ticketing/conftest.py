@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from ticketing.store import WorkOrderStore
+from faultline.ticketing.store import WorkOrderStore
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.servers)]
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)  # a Monday, 10:00 in Berlin
@@ -44,7 +44,7 @@ def store(store_url):
 
 def finding(asset="pump-1", fault_mode="imbalance", severity="high", started_at=T0, **fields):
     """A finding as the wiring would hand it over, with plausible evidence."""
-    from ticketing.findings import FindingIn
+    from faultline.ticketing.findings import FindingIn
 
     values = dict(site="north", asset=asset, sensor="vibration_rms", fault_mode=fault_mode, severity=severity,
                   score=7.4, started_at=started_at, detector="iso20816", detector_version="1.2.0", rule="zone-c",
@@ -55,7 +55,7 @@ def finding(asset="pump-1", fault_mode="imbalance", severity="high", started_at=
 
 @pytest.fixture
 def config():
-    from ticketing.config import TicketingConfig, default_ticketing_config
+    from faultline.ticketing.config import TicketingConfig, default_ticketing_config
 
     base = default_ticketing_config()
     return TicketingConfig.model_validate({**base.model_dump(), "asset_criticality": {"pump-1": "A", "fan-9": "C"}})

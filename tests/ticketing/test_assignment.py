@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from tests.ticketing.conftest import T0
-from ticketing.assignment import Assigner
-from ticketing.config import AssignmentSettings
-from ticketing.models import ServiceType, WorkOrder
+from faultline.ticketing.assignment import Assigner
+from faultline.ticketing.config import AssignmentSettings
+from faultline.ticketing.models import ServiceType, WorkOrder
 
 
 def order(site="north", fault_mode="imbalance") -> WorkOrder:

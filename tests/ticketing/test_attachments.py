@@ -9,9 +9,9 @@ from io import BytesIO
 import pytest
 
 from tests.ticketing.conftest import finding
-from ticketing import Actor, Lifecycle, ServiceDesk, config_deadlines
-from ticketing.attachments import AttachmentRefused, Attachments, AttachmentSettings, FolderBlobs, sniff
-from ticketing.findings import FindingIntake
+from faultline.ticketing import Actor, Lifecycle, ServiceDesk, config_deadlines
+from faultline.ticketing.attachments import AttachmentRefused, Attachments, AttachmentSettings, FolderBlobs, sniff
+from faultline.ticketing.findings import FindingIntake
 
 ENGINEER = Actor("anna.schmidt", "mid_engineer")
 
@@ -26,7 +26,7 @@ def jpeg(width=1200, height=800, color=(200, 40, 40)) -> bytes:
 
 @pytest.fixture
 def setup(tmp_path, clock, config):
-    from ticketing.store import WorkOrderStore
+    from faultline.ticketing.store import WorkOrderStore
 
     store = WorkOrderStore(f"sqlite:///{tmp_path}/orders.db")
     order = FindingIntake.from_config(config, store, clock).receive(finding()).order

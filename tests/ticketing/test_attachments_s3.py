@@ -10,10 +10,10 @@ import pytest
 
 from tests.ticketing.conftest import finding
 from tests.ticketing.test_attachments import ENGINEER, chunks, jpeg
-from ticketing import Lifecycle, ServiceDesk, config_deadlines
-from ticketing.attachments import AttachmentRefused, Attachments, AttachmentSettings
-from ticketing.findings import FindingIntake
-from ticketing.s3 import S3Blobs, S3Settings
+from faultline.ticketing import Lifecycle, ServiceDesk, config_deadlines
+from faultline.ticketing.attachments import AttachmentRefused, Attachments, AttachmentSettings
+from faultline.ticketing.findings import FindingIntake
+from faultline.ticketing.s3 import S3Blobs, S3Settings
 
 pytestmark = pytest.mark.servers
 
@@ -31,7 +31,7 @@ def bucket(moto_s3):
 
 
 def test_files_go_to_the_bucket_and_come_back(tmp_path, clock, config, bucket):
-    from ticketing.store import WorkOrderStore
+    from faultline.ticketing.store import WorkOrderStore
 
     s3, client = bucket
     store = WorkOrderStore(f"sqlite:///{tmp_path}/orders.db")
@@ -61,8 +61,8 @@ def test_files_go_to_the_bucket_and_come_back(tmp_path, clock, config, bucket):
 def test_the_service_keeps_attachments_in_the_configured_bucket(tmp_path, bucket):
     from fastapi.testclient import TestClient
 
-    from service.app import create_app
-    from service.runtime import Runtime
+    from faultline.service.app import create_app
+    from faultline.service.runtime import Runtime
     from tests.service.conftest import service_settings
     from tests.service.test_attachments_api import open_order
 

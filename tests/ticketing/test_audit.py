@@ -9,9 +9,9 @@ from sqlalchemy import create_engine, text
 
 from tests.ticketing.conftest import T0
 from tests.ticketing.test_store import new_order
-from ticketing.audit import GENESIS, new_entry, verify
+from faultline.ticketing.audit import GENESIS, new_entry, verify
 from faultline.vocabulary import ManualClock
-from ticketing.models import Status
+from faultline.ticketing.models import Status
 
 
 def three_changes(store):
@@ -79,7 +79,7 @@ def test_an_order_inserted_behind_the_log_is_found(store):
 def test_the_log_grows_with_the_change_not_with_the_order(store):
     """Six comments of 500 kB: the log holds each comment once (about 3 MB), where whole snapshots
     before and after every change held 2 + 4 + ... + 12 copies (about 21 MB on the base commit)."""
-    from ticketing.lifecycle import Actor, Lifecycle
+    from faultline.ticketing.lifecycle import Actor, Lifecycle
 
     life = Lifecycle(ManualClock(T0))
     order = store.insert(new_order(), actor="intake", at=T0).order
@@ -124,7 +124,7 @@ def test_verify_of_empty_log_against_empty_head_is_intact():
 def test_verify_audit_command_exits_1_naming_the_broken_entry(store):
     from typer.testing import CliRunner
 
-    from service.cli import app
+    from faultline.service.cli import app
 
     three_changes(store)
     ok = CliRunner().invoke(app, ["tickets", "verify-audit", "--store", store.url])
@@ -144,7 +144,7 @@ def test_verify_reads_the_log_in_pages(store):
 def test_entries_written_before_0004_whole_orders_still_replay(store):
     """A log from before changes were recorded holds whole orders before and after: verify-audit and
     the notification outbox read it as they read the new entries, and new entries chain on."""
-    from ticketing.audit import AuditEntry, canonical_json, chain_hash
+    from faultline.ticketing.audit import AuditEntry, canonical_json, chain_hash
 
     opened = new_order().model_copy(update={"id": 1, "version": 1})
     acknowledged = opened.model_copy(update={"status": Status.ACKNOWLEDGED, "version": 2})

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from ticketing.calendar import AlwaysOpen, BusinessCalendar, parse_span
+from faultline.ticketing.calendar import AlwaysOpen, BusinessCalendar, parse_span
 from faultline.vocabulary import NaiveDatetimeError
 
 BERLIN = ZoneInfo("Europe/Berlin")

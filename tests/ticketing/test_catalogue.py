@@ -9,10 +9,10 @@ import pytest
 from pydantic import ValidationError
 
 from tests.ticketing.conftest import T0
-from ticketing.config import TicketingConfig
-from ticketing.kpis import compute_kpis, on_time_targets_of
-from ticketing.lifecycle import Actor, Lifecycle, config_deadlines, with_deadlines
-from ticketing.models import WorkOrder
+from faultline.ticketing.config import TicketingConfig
+from faultline.ticketing.kpis import compute_kpis, on_time_targets_of
+from faultline.ticketing.lifecycle import Actor, Lifecycle, config_deadlines, with_deadlines
+from faultline.ticketing.models import WorkOrder
 
 ANNA = Actor("anna.schmidt", "senior_engineer")
 H = timedelta(hours=1)

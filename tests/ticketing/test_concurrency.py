@@ -10,15 +10,15 @@ from __future__ import annotations
 import multiprocessing
 
 from tests.ticketing.conftest import T0, finding
-from ticketing.store import WorkOrderStore
+from faultline.ticketing.store import WorkOrderStore
 
 ASSETS = [f"pump-{i}" for i in range(5)]
 
 
 def worker(url: str, barrier, results) -> None:
     from faultline.vocabulary import ManualClock
-    from ticketing.config import default_ticketing_config
-    from ticketing.findings import FindingIntake
+    from faultline.ticketing.config import default_ticketing_config
+    from faultline.ticketing.findings import FindingIntake
 
     with WorkOrderStore(url) as store:
         intake = FindingIntake.from_config(default_ticketing_config(), store, ManualClock(T0))

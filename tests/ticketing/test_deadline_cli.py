@@ -6,7 +6,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from service.cli import app
+from faultline.service.cli import app
 
 runner = CliRunner()
 

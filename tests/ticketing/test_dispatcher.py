@@ -21,12 +21,12 @@ from aiosmtpd.smtp import AuthResult
 from tests.receivers import HttpReceiver
 from tests.servers import free_port
 from tests.ticketing.conftest import T0, finding
-from ticketing import EscalationResponder, EscalationScheduler, FindingIntake, Lifecycle, ServiceDesk
+from faultline.ticketing import EscalationResponder, EscalationScheduler, FindingIntake, Lifecycle, ServiceDesk
 from faultline.vocabulary import Backoff, ManualClock
-from ticketing.adapters import Dispatcher
-from ticketing.config import TicketingConfig, default_ticketing_config
-from ticketing.lifecycle import SYSTEM, config_deadlines
-from ticketing.store import WorkOrderStore
+from faultline.ticketing.adapters import Dispatcher
+from faultline.ticketing.config import TicketingConfig, default_ticketing_config
+from faultline.ticketing.lifecycle import SYSTEM, config_deadlines
+from faultline.ticketing.store import WorkOrderStore
 
 SECRET = "a-shared-secret-of-32-characters"
 
@@ -179,7 +179,7 @@ def test_events_reach_the_receiver_and_the_mailboxes_they_are_routed_to(start, r
 
 def with_breach(config: TicketingConfig, order):
     """The order's policy with a breach notice at each target (what the service adds)."""
-    from ticketing.sla import EscalationStep
+    from faultline.ticketing.sla import EscalationStep
 
     policy = config.policy_for(order.priority, order.service_type)
     steps = list(policy.escalation or ())
@@ -263,7 +263,7 @@ def test_two_workers_on_one_store_send_each_delivery_once(start, receiver):
 def test_a_dead_delivery_is_listed_and_sent_again_after_the_fix(tmp_path, start, receiver):
     from typer.testing import CliRunner
 
-    from service.cli import app
+    from faultline.service.cli import app
 
     service = start(status=500, max_attempts=1)
     service.intake.receive(finding(asset="pump-1", severity="high"))
@@ -291,7 +291,7 @@ def test_a_dispatcher_new_to_a_store_announces_only_what_follows(start, receiver
 def test_a_command_that_reads_never_creates_a_store(tmp_path):
     from typer.testing import CliRunner
 
-    from service.cli import app
+    from faultline.service.cli import app
 
     missing = tmp_path / "not-here" / "orders.sqlite"
     for command in (["list"], ["notifications"], ["verify-audit"], ["show", "WO-000001"], ["kpis"]):

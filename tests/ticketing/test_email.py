@@ -9,9 +9,9 @@ from aiosmtpd.controller import Controller
 
 from tests.servers import free_port
 from tests.ticketing.conftest import T0
-from ticketing.adapters import EmailAdapter, NotificationFailed
-from ticketing.config import EngineerSettings
-from ticketing.models import Evidence, WorkOrder
+from faultline.ticketing.adapters import EmailAdapter, NotificationFailed
+from faultline.ticketing.config import EngineerSettings
+from faultline.ticketing.models import Evidence, WorkOrder
 
 ENGINEERS = [
     EngineerSettings(name="anna", role="senior_engineer", sites=["north"], email="anna@plant.example"),
@@ -78,12 +78,12 @@ def test_escalation_chain_on_a_stored_order_reminds_reassigns_and_survives_resta
     from datetime import timedelta
 
     from tests.ticketing.conftest import finding
-    from ticketing.escalation import EscalationScheduler
-    from ticketing.findings import FindingIntake
-    from ticketing.lifecycle import Lifecycle, ServiceDesk, config_deadlines
-    from ticketing.responders import EscalationResponder, fired_steps
+    from faultline.ticketing.escalation import EscalationScheduler
+    from faultline.ticketing.findings import FindingIntake
+    from faultline.ticketing.lifecycle import Lifecycle, ServiceDesk, config_deadlines
+    from faultline.ticketing.responders import EscalationResponder, fired_steps
 
-    from ticketing.store import WorkOrderStore
+    from faultline.ticketing.store import WorkOrderStore
 
     store = WorkOrderStore(f"sqlite:///{tmp_path}/orders.db")
     controller, inbox = smtp
@@ -120,11 +120,11 @@ def test_tracker_stops_response_steps_once_the_order_is_acknowledged(tmp_path, c
     from datetime import timedelta
 
     from tests.ticketing.conftest import finding
-    from ticketing.escalation import EscalationScheduler
-    from ticketing.findings import FindingIntake
-    from ticketing.lifecycle import Actor, Lifecycle, Notifier, ServiceDesk, config_deadlines
-    from ticketing.responders import EscalationResponder, EscalationTracker
-    from ticketing.store import WorkOrderStore
+    from faultline.ticketing.escalation import EscalationScheduler
+    from faultline.ticketing.findings import FindingIntake
+    from faultline.ticketing.lifecycle import Actor, Lifecycle, Notifier, ServiceDesk, config_deadlines
+    from faultline.ticketing.responders import EscalationResponder, EscalationTracker
+    from faultline.ticketing.store import WorkOrderStore
 
     with WorkOrderStore(f"sqlite:///{tmp_path}/orders.db") as store:
         fired, stale_fired = [], []

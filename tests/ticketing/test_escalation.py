@@ -8,12 +8,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ticketing.calendar import AlwaysOpen
+from faultline.ticketing.calendar import AlwaysOpen
 from faultline.vocabulary import ManualClock
-from ticketing.config import default_ticketing_config
-from ticketing.escalation import EscalationScheduler, due_escalations, next_escalation
-from ticketing.roles import Role
-from ticketing.sla import Hold, SlaClock, SlaPolicy, SlaTimeline
+from faultline.ticketing.config import default_ticketing_config
+from faultline.ticketing.escalation import EscalationScheduler, due_escalations, next_escalation
+from faultline.ticketing.roles import Role
+from faultline.ticketing.sla import Hold, SlaClock, SlaPolicy, SlaTimeline
 
 BERLIN = ZoneInfo("Europe/Berlin")
 M, H = timedelta(minutes=1), timedelta(hours=1)
@@ -154,7 +154,7 @@ class TestScheduler:
 def test_reassign_step_requires_a_role():
     from pydantic import ValidationError
 
-    from ticketing.sla import EscalationStep
+    from faultline.ticketing.sla import EscalationStep
 
     with pytest.raises(ValidationError, match="needs a role"):
         EscalationStep(at=1.0, of="response", action="reassign")

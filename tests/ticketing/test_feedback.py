@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 
 from tests.ticketing.conftest import T0
-from ticketing.kpis import compute_kpis
-from ticketing.lifecycle import Actor, InvalidTransition, Lifecycle, with_deadlines
-from ticketing.models import Status, WorkOrder
-from ticketing.roles import PermissionDenied
+from faultline.ticketing.kpis import compute_kpis
+from faultline.ticketing.lifecycle import Actor, InvalidTransition, Lifecycle, with_deadlines
+from faultline.ticketing.models import Status, WorkOrder
+from faultline.ticketing.roles import PermissionDenied
 
 JONAS = Actor("jonas.weber", "mid_engineer")
 ANNA = Actor("anna.schmidt", "senior_engineer")

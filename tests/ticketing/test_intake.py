@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 
 from tests.ticketing.conftest import T0, finding
-from ticketing.findings import FindingIn, FindingIntake
-from ticketing.lifecycle import Actor, Lifecycle, ServiceDesk, config_deadlines
-from ticketing.models import ServiceType, Status
+from faultline.ticketing.findings import FindingIn, FindingIntake
+from faultline.ticketing.lifecycle import Actor, Lifecycle, ServiceDesk, config_deadlines
+from faultline.ticketing.models import ServiceType, Status
 
 ANNA = Actor("anna.schmidt", "senior_engineer")
 
@@ -117,7 +117,7 @@ def test_desk_refuses_unknown_actions(desk, intake):
 
 
 def test_a_condition_refiring_for_weeks_keeps_the_order_bounded(intake, store, clock):
-    from ticketing.models import EVIDENCE_KEPT_FIRST, EVIDENCE_LIMIT
+    from faultline.ticketing.models import EVIDENCE_KEPT_FIRST, EVIDENCE_LIMIT
 
     first = intake.receive(finding(score=1.0)).order
     for i in range(2, EVIDENCE_LIMIT + 21):

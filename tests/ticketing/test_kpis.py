@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 
 from tests.ticketing.conftest import T0, finding
-from ticketing.findings import FindingIntake
-from ticketing.kpis import compute_kpis, kpis_from_store
-from ticketing.lifecycle import Actor, Lifecycle, ServiceDesk, config_deadlines
+from faultline.ticketing.findings import FindingIntake
+from faultline.ticketing.kpis import compute_kpis, kpis_from_store
+from faultline.ticketing.lifecycle import Actor, Lifecycle, ServiceDesk, config_deadlines
 
 ANNA = Actor("anna.schmidt", "senior_engineer")
 LEA = Actor("lea.fischer", "junior_engineer")
@@ -107,7 +107,7 @@ def test_kpis_command_prints_them_as_json_and_as_a_table(week):
 
     from typer.testing import CliRunner
 
-    from service.cli import app
+    from faultline.service.cli import app
 
     period = ["--since", (T0 - D).isoformat(), "--until", (T0 + 3 * D).isoformat(), "--store", week.url]
     result = CliRunner().invoke(app, ["tickets", "kpis", *period, "--json", "--repeat-threshold", "2"])

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 
 from tests.ticketing.conftest import T0
-from ticketing.lifecycle import Actor, InvalidTransition, Lifecycle, config_deadlines, with_deadlines
-from ticketing.models import ChecklistItem, HoldReason, Status, WorkOrder
-from ticketing.roles import PermissionDenied
+from faultline.ticketing.lifecycle import Actor, InvalidTransition, Lifecycle, config_deadlines, with_deadlines
+from faultline.ticketing.models import ChecklistItem, HoldReason, Status, WorkOrder
+from faultline.ticketing.roles import PermissionDenied
 
 ANNA = Actor("anna.schmidt", "senior_engineer")
 LEA = Actor("lea.fischer", "junior_engineer")
@@ -120,11 +120,11 @@ def test_lifecycle_never_changes_the_order_it_was_given(life, config):
 def test_engineers_act_from_the_command_line(tmp_path, config):
     from typer.testing import CliRunner
 
-    from service.cli import app
+    from faultline.service.cli import app
     from tests.ticketing.conftest import finding
     from faultline.vocabulary import SystemClock
-    from ticketing.findings import FindingIntake
-    from ticketing.store import WorkOrderStore
+    from faultline.ticketing.findings import FindingIntake
+    from faultline.ticketing.store import WorkOrderStore
 
     url = f"sqlite:///{tmp_path}/orders.db"
     with WorkOrderStore(url) as store:

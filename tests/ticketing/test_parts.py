@@ -8,9 +8,9 @@ import pytest
 
 from tests.ticketing.conftest import T0
 from tests.ticketing.test_lifecycle import ANNA, corrective
-from ticketing.kpis import compute_kpis
-from ticketing.lifecycle import InvalidTransition, Lifecycle, config_deadlines
-from ticketing.models import Status
+from faultline.ticketing.kpis import compute_kpis
+from faultline.ticketing.lifecycle import InvalidTransition, Lifecycle, config_deadlines
+from faultline.ticketing.models import Status
 
 
 @pytest.fixture

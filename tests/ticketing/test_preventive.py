@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from tests.ticketing.conftest import T0, finding
-from ticketing import Actor, Lifecycle, ServiceDesk, config_deadlines
-from ticketing.findings import FindingIntake
-from ticketing.models import Status
-from ticketing.preventive import MeterRule, PreventiveScheduler, PreventiveSettings, hours_above
+from faultline.ticketing import Actor, Lifecycle, ServiceDesk, config_deadlines
+from faultline.ticketing.findings import FindingIntake
+from faultline.ticketing.models import Status
+from faultline.ticketing.preventive import MeterRule, PreventiveScheduler, PreventiveSettings, hours_above
 
 ANNA = Actor("anna.schmidt", "senior_engineer")
 DAY = timedelta(days=1)
@@ -49,7 +49,7 @@ class Telemetry:
 
 @pytest.fixture
 def world(tmp_path, clock, config):
-    from ticketing.store import WorkOrderStore
+    from faultline.ticketing.store import WorkOrderStore
 
     store = WorkOrderStore(f"sqlite:///{tmp_path}/orders.db")
     desk = ServiceDesk(store, Lifecycle(clock, config_deadlines(config), config.permissions))

@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from tests.ticketing.conftest import T0
-from ticketing.escalation import due_escalations
-from ticketing.kpis import compute_kpis
-from ticketing.lifecycle import Actor, Lifecycle, config_deadlines, with_deadlines
-from ticketing.models import Status, WorkOrder
-from ticketing.responders import fired_steps
+from faultline.ticketing.escalation import due_escalations
+from faultline.ticketing.kpis import compute_kpis
+from faultline.ticketing.lifecycle import Actor, Lifecycle, config_deadlines, with_deadlines
+from faultline.ticketing.models import Status, WorkOrder
+from faultline.ticketing.responders import fired_steps
 
 ANNA = Actor("anna.schmidt", "senior_engineer")
 M = timedelta(minutes=1)

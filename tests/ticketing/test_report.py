@@ -10,9 +10,9 @@ import pytest
 from tests.ticketing.conftest import T0
 from tests.ticketing.test_attachments import jpeg
 from tests.ticketing.test_lifecycle import ANNA, corrective
-from ticketing.lifecycle import Lifecycle, config_deadlines
-from ticketing.models import Attachment, Evidence
-from ticketing.report import ReportNotReady, report_html, report_pdf, sla_outcome
+from faultline.ticketing.lifecycle import Lifecycle, config_deadlines
+from faultline.ticketing.models import Attachment, Evidence
+from faultline.ticketing.report import ReportNotReady, report_html, report_pdf, sla_outcome
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ from io import BytesIO
 
 from tests.ticketing.conftest import finding
 from tests.ticketing.test_dispatcher import Service, configured, smtp, tls_files  # noqa: F401 - fixtures
-from ticketing.adapters import Dispatcher
-from ticketing.config import TicketingConfig
-from ticketing.lifecycle import SYSTEM
-from ticketing.report import report_pdf
+from faultline.ticketing.adapters import Dispatcher
+from faultline.ticketing.config import TicketingConfig
+from faultline.ticketing.lifecycle import SYSTEM
+from faultline.ticketing.report import report_pdf
 
 
 def test_the_close_mail_carries_the_service_report(tmp_path, smtp):  # noqa: F811 - the fixture

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 
 from tests.ticketing.conftest import T0
-from ticketing.lifecycle import SYSTEM, Actor, Lifecycle, UnknownAssignee, with_deadlines
-from ticketing.models import ServiceType, WorkOrder
-from ticketing.roles import Action, PermissionDenied, PermissionMatrix
+from faultline.ticketing.lifecycle import SYSTEM, Actor, Lifecycle, UnknownAssignee, with_deadlines
+from faultline.ticketing.models import ServiceType, WorkOrder
+from faultline.ticketing.roles import Action, PermissionDenied, PermissionMatrix
 
 LEA = Actor("lea.fischer", "junior_engineer")
 JONAS = Actor("jonas.weber", "mid_engineer")
@@ -52,7 +52,7 @@ STEPS = {
 
 
 def test_the_matrix_names_every_step_a_person_takes():
-    from ticketing.lifecycle import _STEPS
+    from faultline.ticketing.lifecycle import _STEPS
 
     assert set(STEPS) == {a.value for a in Action} == set(_STEPS) - {"escalate", *COMMENT_LIKE}
 
@@ -62,7 +62,7 @@ COMMENT_LIKE = ("attach", "add_part", "use_part")
 
 
 def test_parts_and_attachments_follow_the_comment_permission(config, clock):
-    from ticketing.lifecycle import _GUARDED
+    from faultline.ticketing.lifecycle import _GUARDED
 
     assert {step: _GUARDED[step] for step in COMMENT_LIKE} == dict.fromkeys(COMMENT_LIKE, Action.COMMENT)
     matrix = PermissionMatrix(comment={"default": ["manager"]})   # jonas (mid) may not comment

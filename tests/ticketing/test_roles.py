@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from ticketing.roles import DEFAULT_PERMISSIONS, Action, PermissionDenied, PermissionMatrix, Role, check
+from faultline.ticketing.roles import DEFAULT_PERMISSIONS, Action, PermissionDenied, PermissionMatrix, Role, check
 
 SENIOR_ONLY = {Role.SENIOR_ENGINEER, Role.MANAGER, Role.ADMIN}
 

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from faultline.vocabulary import ManualClock, NaiveDatetimeError
-from ticketing.config import default_ticketing_config
-from ticketing.models import HoldPeriod, HoldReason, ServiceType, WorkOrder
-from ticketing.sla import Hold, SlaPolicy, SlaTimeline
+from faultline.ticketing.config import default_ticketing_config
+from faultline.ticketing.models import HoldPeriod, HoldReason, ServiceType, WorkOrder
+from faultline.ticketing.sla import Hold, SlaPolicy, SlaTimeline
 
 BERLIN = ZoneInfo("Europe/Berlin")
 H, M = timedelta(hours=1), timedelta(minutes=1)
@@ -28,8 +28,8 @@ def berlin(*args) -> datetime:
     return datetime(*args, tzinfo=BERLIN)
 
 
-@pytest.mark.parametrize("module", ["ticketing.calendar", "ticketing.sla",
-                                    "ticketing.escalation", "ticketing.roles"])
+@pytest.mark.parametrize("module", ["faultline.ticketing.calendar", "faultline.ticketing.sla",
+                                    "faultline.ticketing.escalation", "faultline.ticketing.roles"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0

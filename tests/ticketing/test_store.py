@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 
 from tests.ticketing.conftest import T0
-from ticketing.models import Comment, Evidence, HoldPeriod, HoldReason, Status, WorkOrder
-from ticketing.store import DuplicateOpenOrder, OrderNotFound, WorkOrderStore
+from faultline.ticketing.models import Comment, Evidence, HoldPeriod, HoldReason, Status, WorkOrder
+from faultline.ticketing.store import DuplicateOpenOrder, OrderNotFound, WorkOrderStore
 
 
 def new_order(asset="pump-1", fault_mode="imbalance", **fields) -> WorkOrder:
@@ -125,7 +125,7 @@ def test_adapter_cursors_start_at_zero_and_move(store):
 def test_a_database_at_the_first_revision_is_upgraded_on_open(tmp_path):
     from sqlalchemy import create_engine
 
-    from ticketing.store.repository import migrate
+    from faultline.ticketing.store.repository import migrate
 
     url = f"sqlite:///{tmp_path}/old.db"
     engine = create_engine(url)

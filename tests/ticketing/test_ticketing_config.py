@@ -10,11 +10,11 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from service.settings import ConfigError, load_settings, settings_from_dict
-from ticketing.config import (TicketingConfig, UnknownName, default_config_path, default_ticketing_config, expand_env,
+from faultline.service.settings import ConfigError, load_settings, settings_from_dict
+from faultline.ticketing.config import (TicketingConfig, UnknownName, default_config_path, default_ticketing_config, expand_env,
                               parse_ticketing_section)
-from ticketing.models import PRIORITIES
-from ticketing.sla import SlaTimeline
+from faultline.ticketing.models import PRIORITIES
+from faultline.ticketing.sla import SlaTimeline
 
 REPO = Path(__file__).resolve().parents[2]
 # with the ${VAR:-default} strings (webhook, mail server) at their defaults: no environment

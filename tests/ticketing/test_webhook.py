@@ -12,9 +12,9 @@ import pytest
 from tests.receivers import HttpReceiver
 from tests.ticketing.conftest import T0
 from faultline.vocabulary import Backoff, ManualClock
-from ticketing.adapters import SIGNATURE_HEADER, WebhookAdapter
-from ticketing.models import OrderEvent, WorkOrder
-from ticketing.store import WorkOrderStore
+from faultline.ticketing.adapters import SIGNATURE_HEADER, WebhookAdapter
+from faultline.ticketing.models import OrderEvent, WorkOrder
+from faultline.ticketing.store import WorkOrderStore
 
 SECRET = b"s3cret"
 
@@ -115,9 +115,9 @@ def test_unreachable_receiver_is_retried_then_dead_lettered(store):
 
 def test_relay_delivers_the_audit_log_once_in_order_and_resumes_after_a_failure(receiver_with, store):
     from tests.ticketing.conftest import finding
-    from ticketing.adapters import EventRelay
-    from ticketing.config import default_ticketing_config
-    from ticketing.findings import FindingIntake
+    from faultline.ticketing.adapters import EventRelay
+    from faultline.ticketing.config import default_ticketing_config
+    from faultline.ticketing.findings import FindingIntake
 
     intake = FindingIntake.from_config(default_ticketing_config(), store, ManualClock(T0))
     made = [intake.receive(finding(asset=a)).id for a in ("pump-1", "pump-2", "pump-1")]
@@ -148,7 +148,7 @@ def test_relay_delivers_the_audit_log_once_in_order_and_resumes_after_a_failure(
 def test_adapters_are_built_from_the_configuration_and_bad_settings_are_named(config, store):
     from pydantic import ValidationError
 
-    from ticketing.adapters import email_adapter, webhook_adapters
+    from faultline.ticketing.adapters import email_adapter, webhook_adapters
 
     assert webhook_adapters(config, store) == [] and email_adapter(config) is None
     configured = config.model_validate({**config.model_dump(), "webhooks": [

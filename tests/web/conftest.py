@@ -46,7 +46,7 @@ class Service:
 def readings_until(end: datetime, minutes: int = 24 * 60, seed: int = 7, wearing: bool = True):
     """One reading a minute for every asset and sensor, the last at ``end``; with ``wearing``,
     pump-1's vibration rises over the last four hours (a bearing wearing out)."""
-    from ingest.readings import Readings, SeriesKey
+    from faultline.ingest.readings import Readings, SeriesKey
 
     rng = np.random.default_rng(seed)
     ts = (int(end.timestamp()) - 60 * np.arange(minutes)[::-1]) * 1_000_000_000
@@ -64,7 +64,7 @@ def readings_until(end: datetime, minutes: int = 24 * 60, seed: int = 7, wearing
 
 
 def finding(asset: str, fault_mode: str, severity: str, started_at: datetime, now: datetime, **extra):
-    from ticketing import FindingIn
+    from faultline.ticketing import FindingIn
 
     return FindingIn(site=SITE, asset=asset, sensor="vibration_rms", fault_mode=fault_mode, severity=severity,
                      score=2.4, started_at=started_at, detector="iso_zones", detector_version="1",
@@ -74,8 +74,8 @@ def finding(asset: str, fault_mode: str, severity: str, started_at: datetime, no
 
 
 def _settings(tmp: Path):
-    from service.settings import settings_from_dict
-    from ticketing import default_ticketing_config
+    from faultline.service.settings import settings_from_dict
+    from faultline.ticketing import default_ticketing_config
 
     detectors = yaml.safe_load((Path(__file__).parents[2] / "config" / "detectors.yaml").read_text())
     return settings_from_dict({
@@ -92,7 +92,7 @@ def _settings(tmp: Path):
 
 def _seed(runtime, now: datetime) -> dict[str, int]:
     """Orders of three priorities opened through the intake, as findings would open them."""
-    from ingest.writers import SqliteStore
+    from faultline.ingest.writers import SqliteStore
 
     readings = readings_until(now)
     store = SqliteStore(runtime.settings.store.path)
@@ -116,8 +116,8 @@ def _seed(runtime, now: datetime) -> dict[str, int]:
 def service(tmp_path_factory):
     import httpx
 
-    from service.app import create_app
-    from service.runtime import Runtime, serve
+    from faultline.service.app import create_app
+    from faultline.service.runtime import Runtime, serve
 
     tmp = tmp_path_factory.mktemp("web")
     runtime = Runtime(_settings(tmp))

@@ -94,7 +94,7 @@ def test_queue_shows_changes_made_elsewhere_live(service, open_page):
 
 
 def test_fleet_shows_new_readings_as_they_arrive(service, open_page):
-    from ingest.readings import Readings, SeriesKey
+    from faultline.ingest.readings import Readings, SeriesKey
 
     page = open_page("/")
     value = page.locator("#fleet .asset-card[data-asset='pump-2'] dd[data-sensor='vibration_rms']")
@@ -269,7 +269,7 @@ def test_kpi_page_shows_the_apis_figures(service, open_page):
 
 
 def test_dead_letters_are_listed_and_replayed(service, open_page):
-    from ingest.deadletter import DeadLetter
+    from faultline.ingest.deadletter import DeadLetter
 
     now = datetime.now(UTC)
     topic = "faultline/north/pump-2/vibration_rms"

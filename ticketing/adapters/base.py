@@ -36,7 +36,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from ticketing.models import OrderEvent
+from faultline.ticketing.models import OrderEvent
 
 
 @runtime_checkable

@@ -43,14 +43,14 @@ from typing import Any
 
 import httpx
 
-from ticketing.adapters.mail import escalation_message
-from ticketing.adapters.webhook import SIGNATURE_HEADER, sign
-from ticketing.audit import canonical_json
+from faultline.ticketing.adapters.mail import escalation_message
+from faultline.ticketing.adapters.webhook import SIGNATURE_HEADER, sign
+from faultline.ticketing.audit import canonical_json
 from faultline.vocabulary import Backoff, Clock
-from ticketing.config import EngineerSettings, SmtpSettings, TicketingConfig, WebhookSettings
-from ticketing.models import OrderEvent, WorkOrder
-from ticketing.roles import Role
-from ticketing.store import WorkOrderStore
+from faultline.ticketing.config import EngineerSettings, SmtpSettings, TicketingConfig, WebhookSettings
+from faultline.ticketing.models import OrderEvent, WorkOrder
+from faultline.ticketing.roles import Role
+from faultline.ticketing.store import WorkOrderStore
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ import ssl
 from collections.abc import Sequence
 from email.message import EmailMessage
 
-from ticketing.config import EngineerSettings
-from ticketing.models import WorkOrder
-from ticketing.roles import Role
+from faultline.ticketing.config import EngineerSettings
+from faultline.ticketing.models import WorkOrder
+from faultline.ticketing.roles import Role
 
 
 class NotificationFailed(RuntimeError):

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 
-from ticketing.adapters.base import Adapter
-from ticketing.store import WorkOrderStore
+from faultline.ticketing.adapters.base import Adapter
+from faultline.ticketing.store import WorkOrderStore
 
 log = logging.getLogger(__name__)
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ticketing.adapters.mail import EmailAdapter
-from ticketing.adapters.webhook import WebhookAdapter
-from ticketing.config import TicketingConfig
-from ticketing.store import WorkOrderStore
+from faultline.ticketing.adapters.mail import EmailAdapter
+from faultline.ticketing.adapters.webhook import WebhookAdapter
+from faultline.ticketing.config import TicketingConfig
+from faultline.ticketing.store import WorkOrderStore
 
 
 def webhook_adapters(config: TicketingConfig, store: WorkOrderStore) -> list[WebhookAdapter]:

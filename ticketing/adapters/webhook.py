@@ -21,10 +21,10 @@ from collections.abc import Callable
 
 import httpx
 
-from ticketing.adapters.base import DeadLetters
-from ticketing.audit import canonical_json
+from faultline.ticketing.adapters.base import DeadLetters
+from faultline.ticketing.audit import canonical_json
 from faultline.vocabulary import Backoff, Clock, SystemClock
-from ticketing.models import OrderEvent
+from faultline.ticketing.models import OrderEvent
 
 log = logging.getLogger(__name__)
 

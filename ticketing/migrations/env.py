@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from ticketing.store.tables import metadata
+from faultline.ticketing.store.tables import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=metadata)

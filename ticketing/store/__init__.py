@@ -1,5 +1,5 @@
 """The work-order store: SQLite by default, PostgreSQL for several workers."""
 
-from ticketing.store.repository import DuplicateOpenOrder, OrderNotFound, StoreError, WorkOrderStore
+from faultline.ticketing.store.repository import DuplicateOpenOrder, OrderNotFound, StoreError, WorkOrderStore
 
 __all__ = ["DuplicateOpenOrder", "OrderNotFound", "StoreError", "WorkOrderStore"]

@@ -22,9 +22,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ColumnElement
 
-from ticketing.audit import AuditBreak, AuditEntry, new_entry, verify
-from ticketing.models import OrderEvent, Status, WorkOrder
-from ticketing.store.tables import adapter_cursors, audit_head, audit_log, dead_letters, notifications, work_orders
+from faultline.ticketing.audit import AuditBreak, AuditEntry, new_entry, verify
+from faultline.ticketing.models import OrderEvent, Status, WorkOrder
+from faultline.ticketing.store.tables import adapter_cursors, audit_head, audit_log, dead_letters, notifications, work_orders
 
 _MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # How long a SQLite connection waits for another process's write lock.

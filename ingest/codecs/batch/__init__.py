@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ingest.codecs.timestamps import MS, MS_RANGE
-from ingest.codecs.values import array, number, numbers
-from ingest.errors import PayloadError, shown
+from faultline.ingest.codecs.timestamps import MS, MS_RANGE
+from faultline.ingest.codecs.values import array, number, numbers
+from faultline.ingest.errors import PayloadError, shown
 
 if TYPE_CHECKING:
-    from ingest.codecs.decoder import Decoder, _Partial, _Rows
+    from faultline.ingest.codecs.decoder import Decoder, _Partial, _Rows
 
 
 def decode(decoder: "Decoder", tags: dict[str, str], obj: dict, received: int, rows: "_Rows",

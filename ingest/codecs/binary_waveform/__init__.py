@@ -33,11 +33,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ingest.codecs.waveform import check_block
-from ingest.errors import PayloadError
+from faultline.ingest.codecs.waveform import check_block
+from faultline.ingest.errors import PayloadError
 
 if TYPE_CHECKING:
-    from ingest.codecs.decoder import Output
+    from faultline.ingest.codecs.decoder import Output
 
 MAGIC = b"FLWB"
 HEADER = struct.Struct("<4sBBHqdfI")

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ingest.codecs.values import number
-from ingest.errors import PayloadError
+from faultline.ingest.codecs.values import number
+from faultline.ingest.errors import PayloadError
 
 if TYPE_CHECKING:
-    from ingest.codecs.decoder import Decoder, _Rows
+    from faultline.ingest.codecs.decoder import Decoder, _Rows
 
 
 def decode(decoder: "Decoder", topic: str, tags: dict[str, str], obj: dict, received: int, rows: "_Rows") -> None:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ingest.codecs.values import array, number
-from ingest.errors import PayloadError, shown
-from ingest.topics import check_tag_value
+from faultline.ingest.codecs.values import array, number
+from faultline.ingest.errors import PayloadError, shown
+from faultline.ingest.topics import check_tag_value
 
 if TYPE_CHECKING:
-    from ingest.codecs.decoder import Decoder, _Partial, _Rows
+    from faultline.ingest.codecs.decoder import Decoder, _Partial, _Rows
 
 
 def decode(decoder: "Decoder", topic: str, obj: dict, received: int, rows: "_Rows", partial: "_Partial") -> None:

@@ -34,8 +34,8 @@ from typing import Any, Callable
 
 from google.protobuf.message import DecodeError
 
-from ingest.codecs.sparkplug_b import sparkplug_b_pb2 as pb
-from ingest.errors import PayloadError, shown
+from faultline.ingest.codecs.sparkplug_b import sparkplug_b_pb2 as pb
+from faultline.ingest.errors import PayloadError, shown
 
 log = logging.getLogger("faultline.sparkplug")
 

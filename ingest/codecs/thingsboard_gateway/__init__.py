@@ -20,8 +20,8 @@ from typing import Any
 
 import orjson
 
-from ingest.codecs.values import json_type, number
-from ingest.errors import PayloadError, shown
+from faultline.ingest.codecs.values import json_type, number
+from faultline.ingest.errors import PayloadError, shown
 
 TOPIC = "v1/gateway/telemetry"
 

@@ -14,19 +14,19 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from ingest.codecs.timestamps import iso
-from ingest.codecs.values import array, number, numbers
-from ingest.errors import PayloadError, shown
+from faultline.ingest.codecs.timestamps import iso
+from faultline.ingest.codecs.values import array, number, numbers
+from faultline.ingest.errors import PayloadError, shown
 
 if TYPE_CHECKING:
-    from ingest.codecs.decoder import Block, Decoder, Rejected, _Rows
+    from faultline.ingest.codecs.decoder import Block, Decoder, Rejected, _Rows
 
 MAX_RATE_HZ = 1e9  # samples closer than 1 ns would share a timestamp and overwrite each other
 
 
 def block(decoder: "Decoder", message: int, tags: dict[str, str], obj: dict, received: int) -> "Block":
     """The checked block of the JSON ``obj``."""
-    from ingest.codecs.decoder import Block
+    from faultline.ingest.codecs.decoder import Block
 
     if "t0" not in obj:
         raise PayloadError('waveform block has "values" but no "t0"')
@@ -52,7 +52,7 @@ def check_block(decoder: "Decoder", t0: int, rate: float, n: int, received: int,
 def add_blocks(decoder: "Decoder", blocks: list["Block"], messages: Sequence, rows: "_Rows",
                rejected: list["Rejected"]) -> None:
     """Store the blocks of one call: features per series, rate and length, and raw samples if asked."""
-    from ingest.codecs.decoder import Rejected
+    from faultline.ingest.codecs.decoder import Rejected
 
     groups: dict[tuple, list[Block]] = {}
     for b in blocks:

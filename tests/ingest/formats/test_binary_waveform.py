@@ -9,8 +9,8 @@ import numpy as np
 import orjson
 import pytest
 
-from ingest.codecs import Decoder
-from ingest.codecs.binary_waveform import HEADER, MAGIC, encode
+from faultline.ingest.codecs import Decoder
+from faultline.ingest.codecs.binary_waveform import HEADER, MAGIC, encode
 
 NOW = 1_763_700_000_000 * 1_000_000
 T0 = NOW - 5_000_000_000

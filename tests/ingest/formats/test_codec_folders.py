@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ingest.codecs.routes import ROUTABLE
-from service.settings import load_settings, settings_from_dict
+from faultline.ingest.codecs.routes import ROUTABLE
+from faultline.service.settings import load_settings, settings_from_dict
 
 ROOT = Path(__file__).resolve().parents[3]
 FOLDERS = sorted(p for p in (ROOT / "ingest/codecs").iterdir() if (p / "__init__.py").exists())

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.codecs import Decoder
-from ingest.codecs.sparkplug_b import SparkplugB
+from faultline.ingest.codecs import Decoder
+from faultline.ingest.codecs.sparkplug_b import SparkplugB
 from tests.ingest.sparkplug_wire import (BOOLEAN, DOUBLE, FLOAT, INT16, INT32, INT64, STRING, fields, metric,
                                          payload)
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from ingest.codecs import Decoder
-from ingest.codecs.thingsboard_gateway import ThingsboardGateway
-from ingest.settings import MqttSettings
+from faultline.ingest.codecs import Decoder
+from faultline.ingest.codecs.thingsboard_gateway import ThingsboardGateway
+from faultline.ingest.settings import MqttSettings
 
 NOW = 1_763_700_000_000 * 1_000_000
 TOPIC = "v1/gateway/telemetry"

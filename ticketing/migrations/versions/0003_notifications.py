@@ -7,7 +7,7 @@ Revises: 0002
 import sqlalchemy as sa
 from alembic import op
 
-from ticketing.store.tables import UtcDateTime
+from faultline.ticketing.store.tables import UtcDateTime
 
 revision = "0003"
 down_revision = "0002"
