@@ -46,8 +46,10 @@ def run(seeds) -> dict[str, np.ndarray]:
                 shaft = float(rng.uniform(20.0, 30.0))
                 x, _ = confounded_record(rng, mode, bearing, shaft, RATE, 10.0, noise)
                 hz = kinematic_frequencies(bearing, shaft)
-                named = [diagnose_record(x, RATE, hz, shaft)[1].mode[0],
-                         diagnose_record(x, RATE, hz, shaft, block=1024)[1].mode[0]]
+                named = [
+                    diagnose_record(x, RATE, hz, shaft)[1].mode[0],
+                    diagnose_record(x, RATE, hz, shaft, block=1024)[1].mode[0],
+                ]
                 singles = diagnose_bearing(record_blocks(x, RATE, 1024)[:8], RATE, hz, shaft).mode
                 for way, got in zip(WAYS, named):
                     tables[way][truth, got] += 1
@@ -62,8 +64,10 @@ def show(name: str, seeds, tables: dict[str, np.ndarray], seconds: float) -> Non
         false = table[0, 1:].sum() / table[0].sum()
         missed = table[1:, 0].sum() / table[1:].sum()
         wrong = (table[1:, 1:].sum() - np.trace(table[1:, 1:])) / table[1:].sum()
-        print(f"  {way}: named right {right:.1%}, healthy flagged {false:.1%}, defects missed {missed:.1%}, "
-              f"defects misnamed {wrong:.1%}")
+        print(
+            f"  {way}: named right {right:.1%}, healthy flagged {false:.1%}, defects missed {missed:.1%}, "
+            f"defects misnamed {wrong:.1%}"
+        )
         print("    true \\ named " + "".join(f"{c:>9}" for c in LABELS))
         for label, row in zip(LABELS, table):
             print(f"    {label:<13} " + "".join(f"{v:>9}" for v in row))

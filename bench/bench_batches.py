@@ -39,7 +39,7 @@ from faultline.ingest.readings import Readings
 from faultline.ingest.writers import InfluxV1Writer
 from tests.servers import InfluxDB
 
-BATCH = 100            # readings per MQTT message
+BATCH = 100  # readings per MQTT message
 MESSAGES_PER_CALL = 50  # 5,000 readings per decode and per write
 T0_MS = 1_763_700_000_000
 
@@ -63,7 +63,7 @@ def baseline_bodies(messages, path: Path) -> list[bytes]:
     assert not rejected
     path.write_bytes(encode(readings, dialect="v1"))
     lines = path.read_bytes().split(b"\n")
-    return [b"\n".join(lines[i:i + 5000]) for i in range(0, len(lines), 5000)]
+    return [b"\n".join(lines[i : i + 5000]) for i in range(0, len(lines), 5000)]
 
 
 def run_baseline(url: str, database: str, bodies: list[bytes]) -> float:
@@ -76,7 +76,7 @@ def run_baseline(url: str, database: str, bodies: list[bytes]) -> float:
 
 
 def _calls(messages):
-    return [messages[i:i + MESSAGES_PER_CALL] for i in range(0, len(messages), MESSAGES_PER_CALL)]
+    return [messages[i : i + MESSAGES_PER_CALL] for i in range(0, len(messages), MESSAGES_PER_CALL)]
 
 
 def run_sequential(url: str, database: str, messages) -> float:
@@ -101,7 +101,7 @@ def run_large_writes(url: str, database: str, messages) -> float:
         start = time.perf_counter()
         calls = _calls(messages)
         for i in range(0, len(calls), 4):
-            readings = Readings.concat([decoder.decode_many(call)[0] for call in calls[i:i + 4]])
+            readings = Readings.concat([decoder.decode_many(call)[0] for call in calls[i : i + 4]])
             assert not writer.write(readings).rejected
         return time.perf_counter() - start
 
@@ -142,24 +142,30 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, InfluxDB(Path(tmp) / "influxdb") as influxdb:
         bodies = baseline_bodies(messages, Path(tmp) / "points.lp")
         for r in range(args.rounds):
-            for name, run in (("baseline", lambda db: run_baseline(influxdb.url, db, bodies)),
-                              ("sequential", lambda db: run_sequential(influxdb.url, db, messages)),
-                              ("large", lambda db: run_large_writes(influxdb.url, db, messages)),
-                              ("pipelined", lambda db: run_pipelined(influxdb.url, db, messages))):
+            for name, run in (
+                ("baseline", lambda db: run_baseline(influxdb.url, db, bodies)),
+                ("sequential", lambda db: run_sequential(influxdb.url, db, messages)),
+                ("large", lambda db: run_large_writes(influxdb.url, db, messages)),
+                ("pipelined", lambda db: run_pipelined(influxdb.url, db, messages)),
+            ):
                 database = f"{name}{r}"
                 seconds = run(database)
                 assert count(influxdb, database) == points, f"{name}: not every point landed"
                 times[name].append(seconds)
-    print(f"{points:,} points as {args.messages:,} messages of {BATCH} readings, 5,000-line writes, "
-          f"InfluxDB 1.x on a free port, {args.rounds} rounds (each round runs all four, one after the other)")
+    print(
+        f"{points:,} points as {args.messages:,} messages of {BATCH} readings, 5,000-line writes, "
+        f"InfluxDB 1.x on a free port, {args.rounds} rounds (each round runs all four, one after the other)"
+    )
     rate = {name: points / min(seconds) for name, seconds in times.items()}
     print(f"InfluxDB from a line-protocol file:      {rate['baseline']:10,.0f} points/s (best round)")
     for name in ("sequential", "large", "pipelined"):
         # the ratio within each round pairs runs made under the same machine load
         paired = sorted(b / o for b, o in zip(times["baseline"], times[name]))
-        print(f"Faultline decode+encode+write, {name:10s} {rate[name]:10,.0f} points/s (best round) "
-              f"= {rate[name] / rate['baseline']:5.1%} of InfluxDB's own rate; "
-              f"per round median {statistics.median(paired):5.1%}, range {paired[0]:.1%}-{paired[-1]:.1%}")
+        print(
+            f"Faultline decode+encode+write, {name:10s} {rate[name]:10,.0f} points/s (best round) "
+            f"= {rate[name] / rate['baseline']:5.1%} of InfluxDB's own rate; "
+            f"per round median {statistics.median(paired):5.1%}, range {paired[0]:.1%}-{paired[-1]:.1%}"
+        )
 
 
 if __name__ == "__main__":

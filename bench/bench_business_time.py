@@ -50,7 +50,8 @@ def main() -> None:
     ours = BusinessCalendar(site.timezone, site.business_calendar.hours, site.holidays.table())
     baseline = UncachedCalendar(site.timezone, site.business_calendar.hours, site.holidays.table())
     assert [ours.add(o, timedelta(hours=48)) for o in openings[:200]] == [
-        baseline.add(o, timedelta(hours=48)) for o in openings[:200]]
+        baseline.add(o, timedelta(hours=48)) for o in openings[:200]
+    ]
     t_base, t_ours = run(baseline, openings), run(ours, openings)
     print(f"baseline (windows recomputed): {args.orders / t_base:10.0f} orders/s")
     print(f"ours (per-day window cache):   {args.orders / t_ours:10.0f} orders/s")

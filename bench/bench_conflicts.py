@@ -47,9 +47,17 @@ CONFLICTING = {"legacy_counts": b"1i", "legacy_labels": b'"idle"'}  # what anoth
 def make_points(n: int, seed: int = 5) -> tuple[Readings, np.ndarray]:
     """``n`` rows over 300 telemetry series and 6 conflicting ones (1% of rows); and which rows conflict."""
     rng = np.random.default_rng(seed)
-    good = [SeriesKey.of("telemetry", {"site": "p1", "asset": f"pump{i % 100}",
-                                       "sensor": ("bearing_temp", "vibration_rms", "motor_current")[i % 3]})
-            for i in range(300)]
+    good = [
+        SeriesKey.of(
+            "telemetry",
+            {
+                "site": "p1",
+                "asset": f"pump{i % 100}",
+                "sensor": ("bearing_temp", "vibration_rms", "motor_current")[i % 3],
+            },
+        )
+        for i in range(300)
+    ]
     bad = [SeriesKey.of(m, {"site": "p1", "asset": f"old{i}"}) for m in CONFLICTING for i in range(3)]
     conflicting = rng.random(n) < 0.01
     index = np.where(conflicting, len(good) + rng.integers(0, len(bad), n), rng.integers(0, len(good), n))
@@ -60,8 +68,9 @@ def make_points(n: int, seed: int = 5) -> tuple[Readings, np.ndarray]:
 def prepare_conflicts(url: str, database: str) -> None:
     with httpx.Client(base_url=url, timeout=60) as client:
         client.post("/query", data={"q": f'CREATE DATABASE "{database}"'}).raise_for_status()
-        body = b"\n".join(b"%s,site=p1,asset=old0 value=%s %d" % (m.encode(), v, T0_NS - 1)
-                          for m, v in CONFLICTING.items())
+        body = b"\n".join(
+            b"%s,site=p1,asset=old0 value=%s %d" % (m.encode(), v, T0_NS - 1) for m, v in CONFLICTING.items()
+        )
         client.post("/write", params={"db": database, "precision": "ns"}, content=body).raise_for_status()
 
 
@@ -82,8 +91,9 @@ def run_ours(url: str, database: str, readings: Readings, learn: bool = True) ->
 
 def count(url: str, database: str) -> int:
     with httpx.Client(base_url=url, timeout=60) as client:
-        answer = client.post("/query", params={"db": database},
-                             data={"q": 'SELECT count("value") FROM "telemetry"'}).json()["results"][0]
+        answer = client.post(
+            "/query", params={"db": database}, data={"q": 'SELECT count("value") FROM "telemetry"'}
+        ).json()["results"][0]
     return answer["series"][0]["values"][0][1]
 
 
@@ -95,10 +105,11 @@ def main() -> None:
     args = parser.parse_args()
     readings, conflicting = make_points(args.points)
     n_bad = int(conflicting.sum())
-    clean = Readings(readings.series[:300], np.where(conflicting, 0, readings.index).astype(np.int32),
-                     readings.ts, readings.value)  # the same rows, the conflicting ones as telemetry
+    clean = Readings(
+        readings.series[:300], np.where(conflicting, 0, readings.index).astype(np.int32), readings.ts, readings.value
+    )  # the same rows, the conflicting ones as telemetry
     bodies_text = encode(clean, dialect="v1").split(b"\n")
-    bodies = [b"\n".join(bodies_text[i:i + 5000]) for i in range(0, len(bodies_text), 5000)]
+    bodies = [b"\n".join(bodies_text[i : i + 5000]) for i in range(0, len(bodies_text), 5000)]
     times: dict[str, list[float]] = {"baseline": [], "ours": [], "clean": []}
     with tempfile.TemporaryDirectory() as tmp, InfluxDB(Path(tmp) / "influxdb") as influxdb:
         for r in range(args.rounds):
@@ -112,21 +123,29 @@ def main() -> None:
         if args.bisect_points:
             small = readings.slice(0, args.bisect_points)
             bisect_seconds, _, bisect_refused = run_ours(influxdb.url, "bisect", small, learn=False)
-    print(f"{args.points:,} points, {n_bad:,} ({n_bad / args.points:.1%}) to fields InfluxDB holds as integer "
-          f"or string; 5,000-line requests, InfluxDB 1.x on a free port, {args.rounds} rounds")
+    print(
+        f"{args.points:,} points, {n_bad:,} ({n_bad / args.points:.1%}) to fields InfluxDB holds as integer "
+        f"or string; 5,000-line requests, InfluxDB 1.x on a free port, {args.rounds} rounds"
+    )
     base = args.points / min(times["baseline"])
     ours = args.points / min(times["ours"])
     paired = sorted(b / o for b, o in zip(times["baseline"], times["ours"]))
     print(f"InfluxDB, the same points without conflicts, from line protocol: {base:10,.0f} points/s (best round)")
-    print(f"Faultline v1 writer, conflicts refused with their reason:       {ours:10,.0f} points/s (best round) "
-          f"= {ours / base:5.1%} of InfluxDB's own rate; per round median {statistics.median(paired):5.1%}, "
-          f"range {paired[0]:.1%}-{paired[-1]:.1%}")
+    print(
+        f"Faultline v1 writer, conflicts refused with their reason:       {ours:10,.0f} points/s (best round) "
+        f"= {ours / base:5.1%} of InfluxDB's own rate; per round median {statistics.median(paired):5.1%}, "
+        f"range {paired[0]:.1%}-{paired[-1]:.1%}"
+    )
     clean_rate = args.points / min(times["clean"])
-    print(f"Faultline v1 writer, the same points without conflicts:         {clean_rate:10,.0f} points/s (best round) "
-          f"= {clean_rate / base:5.1%}")
+    print(
+        f"Faultline v1 writer, the same points without conflicts:         {clean_rate:10,.0f} points/s (best round) "
+        f"= {clean_rate / base:5.1%}"
+    )
     if args.bisect_points:
-        print(f"for scale, bisection (learning off), {args.bisect_points:,} points with {bisect_refused} refused: "
-              f"{args.bisect_points / bisect_seconds:10,.0f} points/s")
+        print(
+            f"for scale, bisection (learning off), {args.bisect_points:,} points with {bisect_refused} refused: "
+            f"{args.bisect_points / bisect_seconds:10,.0f} points/s"
+        )
 
 
 if __name__ == "__main__":

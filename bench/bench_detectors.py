@@ -61,22 +61,23 @@ HISTORY = 100  # readings per stream before the timed batch: the EWMA/CUSUM warm
 NS_PER_S, NS_PER_H = 10**9, 3_600 * 10**9
 
 # The detectors' parameters (their defaults where they have one); the peers compute the same thing.
-WINDOW, THRESHOLD, MIN_SCALE = 60, 6.0, 1e-6               # robust_z
+WINDOW, THRESHOLD, MIN_SCALE = 60, 6.0, 1e-6  # robust_z
 ALPHA, LIMIT_SIGMAS, WARMUP, MIN_STD = 0.05, 3.0, 100, 1e-6  # ewma, cusum
-K, H = 0.5, 8.0                                             # cusum
-LIMIT, HORIZON_H, MIN_POINTS, Z = 20.0, 12.0, 12, 2.0       # trend_to_limit (window WINDOW)
-STUCK_WINDOW, MAX_GAP_S = 30, 300.0                         # stuck_sensor, no_data
+K, H = 0.5, 8.0  # cusum
+LIMIT, HORIZON_H, MIN_POINTS, Z = 20.0, 12.0, 12, 2.0  # trend_to_limit (window WINDOW)
+STUCK_WINDOW, MAX_GAP_S = 30, 300.0  # stuck_sensor, no_data
 
 
 # --- the data ----------------------------------------------------------------------------------
+
 
 @dataclass
 class Data:
     """``HISTORY + samples`` rows of readings of ``streams`` streams: (rows, streams) arrays."""
 
-    x: np.ndarray       # float64 readings
-    ts: np.ndarray      # int64 ns
-    stuck: np.ndarray   # readings with repeats (quantised streams, a frozen stretch) for stuck_sensor
+    x: np.ndarray  # float64 readings
+    ts: np.ndarray  # int64 ns
+    stuck: np.ndarray  # readings with repeats (quantised streams, a frozen stretch) for stuck_sensor
 
     @property
     def streams(self) -> int:
@@ -88,19 +89,20 @@ def make_data(streams: int, samples: int, seed: int = 0) -> Data:
     rows = HISTORY + samples
     ts = (np.arange(rows)[:, None] * 60 + rng.integers(0, 5, (rows, streams))) * NS_PER_S  # 1 min, jittered
     x = 5.0 + rng.normal(0, 0.3, (rows, streams))
-    x.reshape(-1)[::97] += 4.0                                       # spikes
+    x.reshape(-1)[::97] += 4.0  # spikes
     hours = (ts - ts[0, 0]) / NS_PER_H
-    rising = np.arange(streams) % 10 == 1                            # a tenth of the streams rise 1/h
+    rising = np.arange(streams) % 10 == 1  # a tenth of the streams rise 1/h
     x[HISTORY:, rising] += hours[HISTORY:, rising] - hours[HISTORY, rising]
     stuck = x.copy()
     quantised = np.arange(streams) % 10 == 3
-    stuck[:, quantised] = np.round(stuck[:, quantised] * 2) / 2      # reports in 0.5 steps: repeats
+    stuck[:, quantised] = np.round(stuck[:, quantised] * 2) / 2  # reports in 0.5 steps: repeats
     frozen = np.arange(streams) % 10 == 7
-    stuck[HISTORY + samples // 3:HISTORY + 2 * samples // 3, frozen] = stuck[HISTORY + samples // 3, frozen]
+    stuck[HISTORY + samples // 3 : HISTORY + 2 * samples // 3, frozen] = stuck[HISTORY + samples // 3, frozen]
     return Data(x, ts.astype(np.int64), stuck)
 
 
 # --- measurement helpers -----------------------------------------------------------------------
+
 
 @dataclass
 class Peer:
@@ -113,8 +115,8 @@ class Peer:
     name: str
     setup: Callable[[np.ndarray, np.ndarray], Any]
     run: Callable[[Any, np.ndarray, np.ndarray], np.ndarray]
-    same: bool = True             # computes the detector's statistic (False: ≈, for scale only)
-    subset: int | None = None     # streams it is timed on (None: all)
+    same: bool = True  # computes the detector's statistic (False: ≈, for scale only)
+    subset: int | None = None  # streams it is timed on (None: all)
     state_bytes: Callable[[], float] | None = None  # measured otherwise than from the state's arrays
 
 
@@ -132,10 +134,13 @@ def river_bytes(kind: str) -> Callable[[], float]:
     """Resident memory per stream of river's per-stream objects for ``kind``, measured in a fresh
     process (river keeps its windows in Rust, out of tracemalloc's sight, and in this process freed
     memory would be reused)."""
+
     def measure() -> float:
-        out = subprocess.run([sys.executable, __file__, "--river-bytes", kind], capture_output=True, text=True,
-                             check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--river-bytes", kind], capture_output=True, text=True, check=True
+        )
         return float(out.stdout)
+
     return measure
 
 
@@ -160,8 +165,16 @@ def _agree(ours: np.ndarray, theirs: np.ndarray) -> str:
     return "yes" if ok.all() else f"{(~ok).sum():,} of {ok.size:,} differ"
 
 
-def leg(name: str, note: str, factory: Callable[[], Any], peers: list[Peer], data: Data, repeat: int,
-        tick_rounds: int, values: np.ndarray | None = None) -> dict[str, Any]:
+def leg(
+    name: str,
+    note: str,
+    factory: Callable[[], Any],
+    peers: list[Peer],
+    data: Data,
+    repeat: int,
+    tick_rounds: int,
+    values: np.ndarray | None = None,
+) -> dict[str, Any]:
     """Time ours and each peer on the batch rows of ``data``; print the rows; return the figures."""
     x = data.x if values is None else values
     s, n = data.streams, x.shape[0] - HISTORY
@@ -172,7 +185,7 @@ def leg(name: str, note: str, factory: Callable[[], Any], peers: list[Peer], dat
     warm.update(stream[:cut], flat_ts[:cut], flat_x[:cut])
     batch = (stream[cut:], flat_ts[cut:], flat_x[cut:])
     ours_bytes = sum(a[0].nbytes for a in warm.state_.values())
-    hist = {p.name: (x[:HISTORY, :p.subset], data.ts[:HISTORY, :p.subset]) for p in peers}
+    hist = {p.name: (x[:HISTORY, : p.subset], data.ts[:HISTORY, : p.subset]) for p in peers}
     times: dict[str, list[float]] = {"ours": [], "ticks": [], **{p.name: [] for p in peers}}
     results: dict[str, np.ndarray] = {}
     states: dict[str, Any] = {}
@@ -182,6 +195,7 @@ def leg(name: str, note: str, factory: Callable[[], Any], peers: list[Peer], dat
     def live_ticks(det):
         for j in range(HISTORY, HISTORY + ticks):
             det.update(ids, data.ts[j], x[j])
+
     # one untimed run of each first: the first use of this much memory in the process pays page faults
     for run in range(repeat + 1):  # interleaved, so load from other work falls on both sides alike
         keep = times if run else {k: [] for k in times}
@@ -193,15 +207,17 @@ def leg(name: str, note: str, factory: Callable[[], Any], peers: list[Peer], dat
         keep["ticks"].append(_cpu(lambda live=live: live_ticks(live))[0])
         for p in peers:
             states[p.name] = p.setup(*hist[p.name])  # afresh (untimed): river's models change as they run
-            t, out = _cpu(lambda p=p: p.run(states[p.name], x[HISTORY:, :p.subset], data.ts[HISTORY:, :p.subset]))
+            t, out = _cpu(lambda p=p: p.run(states[p.name], x[HISTORY:, : p.subset], data.ts[HISTORY:, : p.subset]))
             keep[p.name].append(t)
             results[p.name] = out
     ours_rate = s * n / statistics.median(times["ours"])
     tick_rate = s * ticks / statistics.median(times["ticks"])
     print(f"\n{name}: {note}")
     print(f"   {'':<70}{'readings/s':>13}{'ours/peer':>11}{'state B/stream':>16}  agree")
-    print(f"   {'ours (faultline ' + type(warm).__name__ + ', the batch in one call)':<70}{ours_rate:>13,.0f}{'':>11}"
-          f"{ours_bytes:>16,.0f}")
+    print(
+        f"   {'ours (faultline ' + type(warm).__name__ + ', the batch in one call)':<70}{ours_rate:>13,.0f}{'':>11}"
+        f"{ours_bytes:>16,.0f}"
+    )
     print(f"   {f'ours, live: one reading per stream per call [{ticks} calls]':<70}{tick_rate:>13,.0f}")
     figures = {"ours": ours_rate, "ticks": tick_rate, "ours_bytes": ours_bytes, "peers": {}}
     for p in peers:
@@ -215,8 +231,14 @@ def leg(name: str, note: str, factory: Callable[[], Any], peers: list[Peer], dat
         label = ("" if p.same else "≈ ") + p.name + ("" if p.subset is None or p.subset >= s else f" [{cols} streams]")
         agree = _agree(results["ours"][:, :cols], results[p.name]) if p.same else "(another statistic)"
         print(f"   {label:<70}{rate:>13,.0f}{ratio:>10.2f}×{nbytes:>16,.0f}  {agree}")
-        figures["peers"][p.name] = {"rate": rate, "ratio": ratio, "bytes": nbytes, "same": p.same, "agree": agree,
-                                    "runs": per_run}
+        figures["peers"][p.name] = {
+            "rate": rate,
+            "ratio": ratio,
+            "bytes": nbytes,
+            "same": p.same,
+            "agree": agree,
+            "runs": per_run,
+        }
         if p.name.startswith("river"):  # river's own model is one reading at a time: set against live calls
             print(f"   {'':<70}{'':>13}{tick_rate / rate:>10.2f}×  ours live / river")
     same = {k: v for k, v in figures["peers"].items() if v["same"]}
@@ -228,6 +250,7 @@ def leg(name: str, note: str, factory: Callable[[], Any], peers: list[Peer], dat
 
 
 # --- robust_z: |x - median| / (1.4826 MAD) over the previous WINDOW readings ---------------------
+
 
 def _robust_scores(x, med, mad):
     return np.abs(x - med) / np.maximum(1.4826 * mad, MIN_SCALE) / THRESHOLD
@@ -243,44 +266,49 @@ def _exact_mad(a):
 
 def robust_pandas_apply(tail, x, _ts):
     import pandas as pd
-    full = pd.DataFrame(np.vstack([tail, x])[:-1])   # a reading is scored against the ones before it
+
+    full = pd.DataFrame(np.vstack([tail, x])[:-1])  # a reading is scored against the ones before it
     roll = full.rolling(WINDOW)
-    med = roll.median().to_numpy()[WINDOW - 1:]
-    mad = roll.apply(_exact_mad, raw=True).to_numpy()[WINDOW - 1:]
+    med = roll.median().to_numpy()[WINDOW - 1 :]
+    mad = roll.apply(_exact_mad, raw=True).to_numpy()[WINDOW - 1 :]
     return _robust_scores(x, med, mad)
 
 
 def robust_pandas_shortcut(tail, x, _ts):
     import pandas as pd
+
     full = pd.DataFrame(np.vstack([tail, x])[:-1])
     med = full.rolling(WINDOW).median()
     # each reading's distance to its own window's median, then their rolling median: not the MAD of
     # a window (that measures every reading of the window against that window's median)
     mad = (full - med).abs().rolling(WINDOW).median()
-    return _robust_scores(x, med.to_numpy()[WINDOW - 1:], mad.to_numpy()[WINDOW - 1:])
+    return _robust_scores(x, med.to_numpy()[WINDOW - 1 :], mad.to_numpy()[WINDOW - 1 :])
 
 
 def robust_bottleneck(tail, x, _ts, block: int = 64):
     import bottleneck as bn
+
     full = np.vstack([tail, x])[:-1]
-    med = bn.move_median(full, WINDOW, axis=0)[WINDOW - 1:]
+    med = bn.move_median(full, WINDOW, axis=0)[WINDOW - 1 :]
     mad = np.empty_like(med)
     for a in range(0, full.shape[1], block):  # the deviations of every window: some streams at a time
-        win = sliding_window_view(full[:, a:a + block], WINDOW, axis=0)
-        mad[:, a:a + block] = bn.median(np.abs(win - med[:, a:a + block, None]), axis=-1)
+        win = sliding_window_view(full[:, a : a + block], WINDOW, axis=0)
+        mad[:, a : a + block] = bn.median(np.abs(win - med[:, a : a + block, None]), axis=-1)
     return _robust_scores(x, med, mad)
 
 
 def robust_bottleneck_std(tail, x, _ts):
     import bottleneck as bn
+
     full = np.vstack([tail, x])[:-1]
-    mean = bn.move_mean(full, WINDOW, axis=0)[WINDOW - 1:]
-    std = bn.move_std(full, WINDOW, axis=0, ddof=1)[WINDOW - 1:]
+    mean = bn.move_mean(full, WINDOW, axis=0)[WINDOW - 1 :]
+    std = bn.move_std(full, WINDOW, axis=0, ddof=1)[WINDOW - 1 :]
     return np.abs(x - mean) / np.maximum(std, MIN_SCALE) / THRESHOLD
 
 
 def _river_robust(column):
     from river import stats
+
     med, mad = stats.RollingQuantile(0.5, WINDOW), stats.RollingQuantile(0.5, WINDOW)
     for v in column.tolist():
         med.update(v)
@@ -305,19 +333,25 @@ def robust_river(models, x, _ts):
 
 def robust_peers(data: Data, subset_slow: int, subset_river: int) -> list[Peer]:
     return [
-        Peer("pandas rolling(60).median() + rolling.apply(MAD, raw=True)", _tail, robust_pandas_apply,
-             subset=subset_slow),
+        Peer(
+            "pandas rolling(60).median() + rolling.apply(MAD, raw=True)", _tail, robust_pandas_apply, subset=subset_slow
+        ),
         Peer("bottleneck move_median + bn.median of the windows' deviations", _tail, robust_bottleneck),
-        Peer("pandas rolling median, MAD as rolling median of |x - median|", _tail, robust_pandas_shortcut,
-             same=False),
+        Peer("pandas rolling median, MAD as rolling median of |x - median|", _tail, robust_pandas_shortcut, same=False),
         Peer("bottleneck move_mean/move_std z-score (not robust)", _tail, robust_bottleneck_std, same=False),
-        Peer("river RollingQuantile median + RollingQuantile of |x - median|", robust_river_setup, robust_river,
-             same=False, subset=subset_river,
-             state_bytes=river_bytes("robust_z")),
+        Peer(
+            "river RollingQuantile median + RollingQuantile of |x - median|",
+            robust_river_setup,
+            robust_river,
+            same=False,
+            subset=subset_river,
+            state_bytes=river_bytes("robust_z"),
+        ),
     ]
 
 
 # --- ewma: z = a x + (1 - a) z against the warm-up's mean and std ------------------------------
+
 
 def _baseline(hist):
     w = hist[:WARMUP]
@@ -330,6 +364,7 @@ def _ewma_scores(z, mean, std):
 
 def ewma_setup(hist, _ts):
     import pandas as pd
+
     mean, std = _baseline(hist)
     z = pd.DataFrame(hist).ewm(alpha=ALPHA, adjust=False).mean().to_numpy()[-1]
     return z, mean, std
@@ -337,6 +372,7 @@ def ewma_setup(hist, _ts):
 
 def ewma_pandas(state, x, _ts):
     import pandas as pd
+
     z0, mean, std = state
     # adjust=False is the recursion from the first row, which is the last EWMA value carried over
     z = pd.DataFrame(np.vstack([z0, x])).ewm(alpha=ALPHA, adjust=False).mean().to_numpy()[1:]
@@ -345,6 +381,7 @@ def ewma_pandas(state, x, _ts):
 
 def ewma_scipy(state, x, _ts):
     from scipy import signal
+
     z0, mean, std = state
     z = signal.lfilter([ALPHA], [1.0, ALPHA - 1.0], x, axis=0, zi=((1 - ALPHA) * z0)[None, :])[0]
     return _ewma_scores(z, mean, std)
@@ -352,6 +389,7 @@ def ewma_scipy(state, x, _ts):
 
 def _river_ewma(column):
     from river import stats
+
     e = stats.EWMean(fading_factor=ALPHA)  # river's fading factor is the weight of the new reading
     for v in column.tolist():
         e.update(v)
@@ -376,18 +414,37 @@ def ewma_river(state, x, _ts):
 
 def ewma_peers(data: Data, subset_river: int) -> list[Peer]:
     return [
-        Peer("scipy lfilter, then a vector step per reading against the trailing reference learnt per 16",
-             ewma_learnt_setup, ewma_learnt, state_bytes=lambda: 8 * (BLOCK + 10)),
-        Peer("pandas ewm(alpha, adjust=False).mean(), reference fixed after the warm-up", ewma_setup, ewma_pandas,
-             same=False),
-        Peer("scipy signal.lfilter along the readings, reference fixed after the warm-up", ewma_setup, ewma_scipy,
-             same=False),
-        Peer("river stats.EWMean, one reading at a time, reference fixed after the warm-up", ewma_river_setup,
-             ewma_river, same=False, subset=subset_river, state_bytes=river_bytes("ewma")),
+        Peer(
+            "scipy lfilter, then a vector step per reading against the trailing reference learnt per 16",
+            ewma_learnt_setup,
+            ewma_learnt,
+            state_bytes=lambda: 8 * (BLOCK + 10),
+        ),
+        Peer(
+            "pandas ewm(alpha, adjust=False).mean(), reference fixed after the warm-up",
+            ewma_setup,
+            ewma_pandas,
+            same=False,
+        ),
+        Peer(
+            "scipy signal.lfilter along the readings, reference fixed after the warm-up",
+            ewma_setup,
+            ewma_scipy,
+            same=False,
+        ),
+        Peer(
+            "river stats.EWMean, one reading at a time, reference fixed after the warm-up",
+            ewma_river_setup,
+            ewma_river,
+            same=False,
+            subset=subset_river,
+            state_bytes=river_bytes("ewma"),
+        ),
     ]
 
 
 # --- cusum: tabular CUSUM on (x - mean) / std; no library has it, so what a user would write -------
+
 
 def cusum_setup(hist, _ts):
     mean, std = _baseline(hist)
@@ -408,6 +465,7 @@ def cusum_numpy(state, x, _ts):
 
 def cusum_pandas(state, x, _ts):
     import pandas as pd
+
     mean, std, up_c, up_m, down_c, down_m = state
     y = (pd.DataFrame(x) - mean) / std
     up, down = (y - K).cumsum() + up_c, (-y - K).cumsum() + down_c
@@ -429,16 +487,26 @@ def cusum_recursion(state, x, _ts):
     return out
 
 
-BLOCK, WINSOR, LEARN_BELOW = 16, 4.0, 0.5        # the trailing reference (detectors/drift.py defaults)
+BLOCK, WINSOR, LEARN_BELOW = 16, 4.0, 0.5  # the trailing reference (detectors/drift.py defaults)
 MEMORY, RELEARN = 10 * WARMUP, WARMUP
 LEARNT_AFTER = -(-WARMUP // BLOCK) * BLOCK
 
 
 def _ref_state(streams):
     z = np.zeros(streams)
-    return {"n": 0, "since": np.zeros(streams, np.int64), "sum": z.copy(), "sumsq": z.copy(), "mu": z.copy(),
-            "var": z.copy(), "frozen": np.zeros(streams, np.int64), "block": np.empty((BLOCK, streams)),
-            "max": z.copy(), "up": z.copy(), "down": z.copy()}
+    return {
+        "n": 0,
+        "since": np.zeros(streams, np.int64),
+        "sum": z.copy(),
+        "sumsq": z.copy(),
+        "mu": z.copy(),
+        "var": z.copy(),
+        "frozen": np.zeros(streams, np.int64),
+        "block": np.empty((BLOCK, streams)),
+        "max": z.copy(),
+        "up": z.copy(),
+        "down": z.copy(),
+    }
 
 
 def _ref_learn(st, count, scored):
@@ -504,6 +572,7 @@ def _ewma_learnt_rows(st, x):
     """The EWMA (scipy lfilter along the readings, from the carried value) scored a row at a time
     against the trailing reference, learnt as for the CUSUM above."""
     from scipy import signal
+
     z = signal.lfilter([ALPHA], [1.0, ALPHA - 1.0], x, axis=0, zi=((1 - ALPHA) * st["z"])[None, :])[0]
     st["z"] = z[-1].copy()
     out = np.empty(x.shape)
@@ -523,7 +592,7 @@ def _ewma_learnt_rows(st, x):
 
 def ewma_learnt_setup(hist, _ts):
     st = _ref_state(hist.shape[1])
-    st["z"] = hist[0].copy()                     # a stream's EWMA starts at its first reading
+    st["z"] = hist[0].copy()  # a stream's EWMA starts at its first reading
     _ewma_learnt_rows(st, hist)
     return st
 
@@ -534,6 +603,7 @@ def ewma_learnt(st, x, _ts):
 
 def _river_ph(column):
     from river import drift
+
     ph = drift.PageHinkley(min_instances=WARMUP, delta=K, threshold=H)
     for v in column.tolist():
         ph.update(v)
@@ -552,19 +622,28 @@ def cusum_river(models, x, _ts):
 
 def cusum_peers(data: Data, subset_river: int) -> list[Peer]:
     return [
-        Peer("numpy cumsum + minimum.accumulate (Lindley form), fixed reference", cusum_setup, cusum_numpy,
-             same=False),
+        Peer("numpy cumsum + minimum.accumulate (Lindley form), fixed reference", cusum_setup, cusum_numpy, same=False),
         Peer("pandas cumsum() + cummin(), fixed reference", cusum_setup, cusum_pandas, same=False),
-        Peer("numpy recursion, one vector step per reading, trailing reference learnt per 16", cusum_learnt_setup,
-             cusum_learnt, state_bytes=lambda: 8 * (BLOCK + 9)),
+        Peer(
+            "numpy recursion, one vector step per reading, trailing reference learnt per 16",
+            cusum_learnt_setup,
+            cusum_learnt,
+            state_bytes=lambda: 8 * (BLOCK + 9),
+        ),
         Peer("numpy recursion on the warm-up's reference, never relearnt", cusum_setup, cusum_recursion, same=False),
-        Peer("river drift.PageHinkley, one reading at a time", lambda h, _t: [_river_ph(h[:, i]) for i in
-             range(h.shape[1])], cusum_river, same=False, subset=subset_river,
-             state_bytes=river_bytes("cusum")),
+        Peer(
+            "river drift.PageHinkley, one reading at a time",
+            lambda h, _t: [_river_ph(h[:, i]) for i in range(h.shape[1])],
+            cusum_river,
+            same=False,
+            subset=subset_river,
+            state_bytes=river_bytes("cusum"),
+        ),
     ]
 
 
 # --- trend_to_limit: least-squares line over the last WINDOW readings, time to LIMIT --------------
+
 
 def _trend_scores(n, mt, mv, cxx, cxy, cyy, t_now):
     """The detector's score from each window's centred sums (the formulas in detectors/trend.py)."""
@@ -579,7 +658,7 @@ def _trend_scores(n, mt, mv, cxx, cxy, cyy, t_now):
 
 
 def _trend_tail(hist, hist_ts):
-    return hist[-(WINDOW - 1):].copy(), hist_ts[-(WINDOW - 1):].copy()
+    return hist[-(WINDOW - 1) :].copy(), hist_ts[-(WINDOW - 1) :].copy()
 
 
 def _hours(ts, origin):
@@ -588,18 +667,27 @@ def _hours(ts, origin):
 
 def trend_pandas(state, x, ts):
     import pandas as pd
+
     tail, tail_ts = state
     t = pd.DataFrame(_hours(np.vstack([tail_ts, ts]), tail_ts[0, 0]))
     v = pd.DataFrame(np.vstack([tail, x]))
     tr, vr = t.rolling(WINDOW), v.rolling(WINDOW)
     n = WINDOW - 1  # pandas' var and cov divide by n - 1
     cut = WINDOW - 1
-    return _trend_scores(WINDOW, tr.mean().to_numpy()[cut:], vr.mean().to_numpy()[cut:], n * tr.var().to_numpy()[cut:],
-                         n * vr.cov(t).to_numpy()[cut:], n * vr.var().to_numpy()[cut:], t.to_numpy()[cut:])
+    return _trend_scores(
+        WINDOW,
+        tr.mean().to_numpy()[cut:],
+        vr.mean().to_numpy()[cut:],
+        n * tr.var().to_numpy()[cut:],
+        n * vr.cov(t).to_numpy()[cut:],
+        n * vr.var().to_numpy()[cut:],
+        t.to_numpy()[cut:],
+    )
 
 
 def trend_bottleneck(state, x, ts):
     import bottleneck as bn
+
     tail, tail_ts = state
     t = _hours(np.vstack([tail_ts, ts]), tail_ts[0, 0])
     v = np.vstack([tail, x])
@@ -607,6 +695,7 @@ def trend_bottleneck(state, x, ts):
 
     def s(a):
         return bn.move_sum(a, WINDOW, axis=0)[cut:]
+
     st, sv = s(t), s(v)
     mt, mv = st / WINDOW, sv / WINDOW
     return _trend_scores(WINDOW, mt, mv, s(t * t) - st * mt, s(t * v) - st * mv, s(v * v) - sv * mv, t[cut:])
@@ -620,6 +709,7 @@ def trend_peers() -> list[Peer]:
 
 
 # --- stuck_sensor: readings in a row equal to their predecessor ----------------------------------
+
 
 def stuck_setup(hist, _ts):
     run = np.ones(hist.shape[1])
@@ -635,16 +725,18 @@ def _run_lengths(last_break, carried, n):
 
 def stuck_pandas(state, x, _ts):
     import pandas as pd
+
     last, carried = state
     d = pd.DataFrame(np.vstack([last, x]))
     same = d.eq(d.shift()).to_numpy()[1:]
     rows = pd.DataFrame(np.broadcast_to(np.arange(len(x), dtype=float)[:, None], x.shape))
-    last_break = rows.where(~same).ffill().to_numpy()   # the latest reading that moved
+    last_break = rows.where(~same).ffill().to_numpy()  # the latest reading that moved
     return _run_lengths(last_break, carried, len(x))
 
 
 def stuck_bottleneck(state, x, _ts):
     import bottleneck as bn
+
     last, carried = state
     moved = np.vstack([last, x])
     moved = moved[1:] != moved[:-1]
@@ -670,7 +762,7 @@ def stuck_peers() -> list[Peer]:
 
 # --- no_data: seconds since the stream's previous reading ----------------------------------------
 
-INTERVALS, CADENCE_MEMORY = 10.0, 100                       # no_data's defaults
+INTERVALS, CADENCE_MEMORY = 10.0, 100  # no_data's defaults
 
 
 def _no_data(state, ts):
@@ -678,6 +770,7 @@ def _no_data(state, ts):
     INTERVALS × cadence), the cadence the exponentially weighted geometric mean of the true intervals
     (scipy lfilter along the readings, from the carried sums)."""
     from scipy import signal
+
     last, ew_log, ew_w = state
     seen = np.maximum.accumulate(np.vstack([last, ts]), axis=0)
     prev = seen[:-1]
@@ -685,8 +778,9 @@ def _no_data(state, ts):
     w = (gap > 0).astype(np.float64)
     logs = np.log10(np.where(gap > 0, gap, 1.0)) * w
     a = 1.0 / CADENCE_MEMORY
-    sums = signal.lfilter([a], [1.0, a - 1.0], np.stack([logs, w]), axis=1,
-                          zi=((1.0 - a) * np.stack([ew_log, ew_w]))[:, None, :])[0]
+    sums = signal.lfilter(
+        [a], [1.0, a - 1.0], np.stack([logs, w]), axis=1, zi=((1.0 - a) * np.stack([ew_log, ew_w]))[:, None, :]
+    )[0]
     before_log = np.vstack([ew_log, sums[0, :-1]])
     before_w = np.vstack([ew_w, sums[1, :-1]])
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -710,13 +804,25 @@ def no_data_diff(state, _x, ts):
 
 
 def no_data_peers() -> list[Peer]:
-    return [Peer("numpy running max, diff, log10; scipy lfilter of the logs; 10**", no_data_setup, no_data_numpy,
-                 state_bytes=lambda: 24.0),
-            Peer("numpy diff over a fixed max gap (the detector's version 1)", no_data_setup, no_data_diff,
-                 same=False, state_bytes=lambda: 8.0)]
+    return [
+        Peer(
+            "numpy running max, diff, log10; scipy lfilter of the logs; 10**",
+            no_data_setup,
+            no_data_numpy,
+            state_bytes=lambda: 24.0,
+        ),
+        Peer(
+            "numpy diff over a fixed max gap (the detector's version 1)",
+            no_data_setup,
+            no_data_diff,
+            same=False,
+            state_bytes=lambda: 8.0,
+        ),
+    ]
 
 
 # --- 2. live -----------------------------------------------------------------------------------
+
 
 def live(n_pumps: int, seconds: int, warm: int) -> None:
     data = yaml.safe_load((ROOT / "config" / "detectors.yaml").read_text())["detectors"]
@@ -729,9 +835,11 @@ def live(n_pumps: int, seconds: int, warm: int) -> None:
     base = np.tile(level, n_pumps)
     rng = np.random.default_rng(1)
     checks = sum(s.member[ids].sum() for s in engine._slots.values())
-    print(f"\n2. live: {len(ids):,} streams ({n_pumps:,} motors × 4 sensors), one reading each per second, "
-          f"{checks:,} stream-checks of {len(engine.check_names)} kinds and {len(engine._models):,} per-asset "
-          f"multivariate models (run on each minute gathered)")
+    print(
+        f"\n2. live: {len(ids):,} streams ({n_pumps:,} motors × 4 sensors), one reading each per second, "
+        f"{checks:,} stream-checks of {len(engine.check_names)} kinds and {len(engine._models):,} per-asset "
+        f"multivariate models (run on each minute gathered)"
+    )
     cpu = 0.0
     findings = 0
     for sec in range(warm + seconds):
@@ -744,14 +852,17 @@ def live(n_pumps: int, seconds: int, warm: int) -> None:
             cpu += time.process_time() - t0
         findings += len(r.findings)
     per_second = cpu / seconds
-    print(f"   CPU per simulated second: {per_second * 1e3:.1f} ms = {100 * per_second:.1f}% of one core "
-          f"(over {seconds} s after {warm} s warm-up; {findings} findings on healthy noise)")
+    print(
+        f"   CPU per simulated second: {per_second * 1e3:.1f} ms = {100 * per_second:.1f}% of one core "
+        f"(over {seconds} s after {warm} s warm-up; {findings} findings on healthy noise)"
+    )
 
 
 def input_cost(data: Data, repeat: int) -> float:
     """CPU seconds of the work every detector does on a batch before its own: ``check_batch`` and
     ``Grid.of`` (median of ``repeat`` runs)."""
     from faultline.detectors.streams import Grid, check_batch
+
     s, n = data.streams, data.x.shape[0] - HISTORY
     stream, ts, x = np.tile(np.arange(s), n), data.ts[HISTORY:].reshape(-1), data.x[HISTORY:].reshape(-1)
     return statistics.median(_cpu(lambda: Grid.of(check_batch(stream, ts, x)[0]))[0] for _ in range(repeat + 1))
@@ -763,29 +874,61 @@ LEGS = ("robust_z", "ewma", "cusum", "trend_to_limit", "stuck_sensor", "no_data"
 def peers_against(data: Data, a: argparse.Namespace, legs: tuple[str, ...]) -> dict[str, Any]:
     s = data.streams
     slow, river = min(a.slow_streams, s), min(a.river_streams, s)
-    print(f"1. peers: {s:,} streams × {data.x.shape[0] - HISTORY:,} readings in one batch "
-          f"({s * (data.x.shape[0] - HISTORY):,} readings), after {HISTORY} untimed readings per stream; "
-          f"median of {a.repeat} run(s), CPU time")
+    print(
+        f"1. peers: {s:,} streams × {data.x.shape[0] - HISTORY:,} readings in one batch "
+        f"({s * (data.x.shape[0] - HISTORY):,} readings), after {HISTORY} untimed readings per stream; "
+        f"median of {a.repeat} run(s), CPU time"
+    )
     cases = {
-        "robust_z": (f"window {WINDOW}, previous readings; exact median and MAD",
-                     lambda: RobustZ(window=WINDOW, threshold=THRESHOLD, min_scale=MIN_SCALE),
-                     lambda: robust_peers(data, slow, river), None),
-        "ewma": (f"alpha {ALPHA}, baseline from the first {WARMUP} readings",
-                 lambda: Ewma(alpha=ALPHA, limit_sigmas=LIMIT_SIGMAS, warmup=WARMUP, min_std=MIN_STD, memory=MEMORY,
-                              learn_below=LEARN_BELOW, relearn_after=RELEARN),
-                 lambda: ewma_peers(data, river), None),
-        "cusum": ((f"k {K}, h {H}; no library has Page's CUSUM on a learnt baseline: what a user writes, and "
-                   "river's Page-Hinkley (a CUSUM on the running mean)"),
-                  lambda: Cusum(k=K, h=H, warmup=WARMUP, min_std=MIN_STD, memory=MEMORY, learn_below=LEARN_BELOW,
-                                relearn_after=RELEARN), lambda: cusum_peers(data, river), None),
-        "trend_to_limit": (f"OLS over the last {WINDOW} readings, limit {LIMIT}, horizon {HORIZON_H} h",
-                           lambda: TrendToLimit(limit=LIMIT, horizon_h=HORIZON_H, window=WINDOW,
-                                                min_points=MIN_POINTS, z=Z), trend_peers, None),
-        "stuck_sensor": (f"window {STUCK_WINDOW}; quantised and frozen streams among the noisy ones",
-                         lambda: StuckSensor(window=STUCK_WINDOW), stuck_peers, data.stuck),
-        "no_data": (f"max gap {MAX_GAP_S:.0f} s, {INTERVALS:g} × the stream's own cadence",
-                    lambda: NoData(max_gap_s=MAX_GAP_S, intervals=INTERVALS, memory=CADENCE_MEMORY), no_data_peers,
-                    None),
+        "robust_z": (
+            f"window {WINDOW}, previous readings; exact median and MAD",
+            lambda: RobustZ(window=WINDOW, threshold=THRESHOLD, min_scale=MIN_SCALE),
+            lambda: robust_peers(data, slow, river),
+            None,
+        ),
+        "ewma": (
+            f"alpha {ALPHA}, baseline from the first {WARMUP} readings",
+            lambda: Ewma(
+                alpha=ALPHA,
+                limit_sigmas=LIMIT_SIGMAS,
+                warmup=WARMUP,
+                min_std=MIN_STD,
+                memory=MEMORY,
+                learn_below=LEARN_BELOW,
+                relearn_after=RELEARN,
+            ),
+            lambda: ewma_peers(data, river),
+            None,
+        ),
+        "cusum": (
+            (
+                f"k {K}, h {H}; no library has Page's CUSUM on a learnt baseline: what a user writes, and "
+                "river's Page-Hinkley (a CUSUM on the running mean)"
+            ),
+            lambda: Cusum(
+                k=K, h=H, warmup=WARMUP, min_std=MIN_STD, memory=MEMORY, learn_below=LEARN_BELOW, relearn_after=RELEARN
+            ),
+            lambda: cusum_peers(data, river),
+            None,
+        ),
+        "trend_to_limit": (
+            f"OLS over the last {WINDOW} readings, limit {LIMIT}, horizon {HORIZON_H} h",
+            lambda: TrendToLimit(limit=LIMIT, horizon_h=HORIZON_H, window=WINDOW, min_points=MIN_POINTS, z=Z),
+            trend_peers,
+            None,
+        ),
+        "stuck_sensor": (
+            f"window {STUCK_WINDOW}; quantised and frozen streams among the noisy ones",
+            lambda: StuckSensor(window=STUCK_WINDOW),
+            stuck_peers,
+            data.stuck,
+        ),
+        "no_data": (
+            f"max gap {MAX_GAP_S:.0f} s, {INTERVALS:g} × the stream's own cadence",
+            lambda: NoData(max_gap_s=MAX_GAP_S, intervals=INTERVALS, memory=CADENCE_MEMORY),
+            no_data_peers,
+            None,
+        ),
     }
     out = {}
     for name in legs:
@@ -818,13 +961,18 @@ def main() -> None:
     import bottleneck
     import pandas
     import river
-    print(f"pandas {pandas.__version__}, bottleneck {bottleneck.__version__}, river {river.__version__}, "
-          f"numpy {np.__version__}; load average {os.getloadavg()[0]:.2f} at start")
+
+    print(
+        f"pandas {pandas.__version__}, bottleneck {bottleneck.__version__}, river {river.__version__}, "
+        f"numpy {np.__version__}; load average {os.getloadavg()[0]:.2f} at start"
+    )
     data = make_data(a.streams, a.samples)
     figures = peers_against(data, a, legs)
     layout = input_cost(data, a.repeat)
-    print(f"\nof ours' time on each batch, {layout * 1e3:.1f} ms (CPU) is checking the input (finite values, ids) "
-          "and finding its layout (rounds of the same streams): peers are handed the (readings, streams) array")
+    print(
+        f"\nof ours' time on each batch, {layout * 1e3:.1f} ms (CPU) is checking the input (finite values, ids) "
+        "and finding its layout (rounds of the same streams): peers are handed the (readings, streams) array"
+    )
     print("\nsummary: ours / fastest peer computing the same scores (> 1: ours faster); the ratio of each run")
     for name, f in figures.items():
         if "fastest" in f:

@@ -50,10 +50,10 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-LIMIT = 100.0          # the static limit every stream is checked against
-HEALTHY = 50.0         # healthy readings stay near this
-FAULTY = 150.0         # a faulty asset reads this from its fault start on
-SITE = "north"         # a site of the shipped ticketing configuration
+LIMIT = 100.0  # the static limit every stream is checked against
+HEALTHY = 50.0  # healthy readings stay near this
+FAULTY = 150.0  # a faulty asset reads this from its fault start on
+SITE = "north"  # a site of the shipped ticketing configuration
 SECRET = "bench-latency-secret-0123456789"
 
 
@@ -63,8 +63,10 @@ def asset_name(i: int) -> str:
 
 # -- the fleet ------------------------------------------------------------------------------------
 
-def fleet(port: int, streams: int, sensors: int, seconds: int, faults: list[tuple[int, int]], payload: str,
-          ready, out) -> None:
+
+def fleet(
+    port: int, streams: int, sensors: int, seconds: int, faults: list[tuple[int, int]], payload: str, ready, out
+) -> None:
     """Publish every stream once a second for ``seconds``; ``faults``: (second, asset index) pairs.
 
     ``payload`` ``gateway``: one gateway message per asset and second carrying its sensors' readings;
@@ -111,21 +113,32 @@ def fleet(port: int, streams: int, sensors: int, seconds: int, faults: list[tupl
                 faulty.add(asset)
                 time.sleep(max(0.0, t0 + second - time.time()))
                 started[asset_name(asset)] = time.time()
-                publish(f"faultline/{SITE}/{asset_name(asset)}/s00", {"ts": int(time.time() * 1000), "value": FAULTY}, 1)
+                publish(
+                    f"faultline/{SITE}/{asset_name(asset)}/s00", {"ts": int(time.time() * 1000), "value": FAULTY}, 1
+                )
                 first_sent.add(asset)
             for part in range(slices):
                 time.sleep(max(0.0, t0 + second + part / slices - time.time()))
                 ts = int(time.time() * 1000)
                 for asset in range(part, assets, slices):
-                    skip = 1 if asset in first_sent else 0   # its s00 went out as the fault's first reading
+                    skip = 1 if asset in first_sent else 0  # its s00 went out as the fault's first reading
                     name = asset_name(asset)
                     if payload == "gateway":
-                        publish(f"faultline/{SITE}/_gateway/{name}", {"readings": [
-                            {"asset": name, "sensor": f"s{k:02d}", "ts": ts, "value": value(asset, k, second)}
-                            for k in range(skip, sensors)]}, sensors - skip)
+                        publish(
+                            f"faultline/{SITE}/_gateway/{name}",
+                            {
+                                "readings": [
+                                    {"asset": name, "sensor": f"s{k:02d}", "ts": ts, "value": value(asset, k, second)}
+                                    for k in range(skip, sensors)
+                                ]
+                            },
+                            sensors - skip,
+                        )
                     else:
                         for k in range(skip, sensors):
-                            publish(f"faultline/{SITE}/{name}/s{k:02d}", {"ts": ts, "value": value(asset, k, second)}, 1)
+                            publish(
+                                f"faultline/{SITE}/{name}/s{k:02d}", {"ts": ts, "value": value(asset, k, second)}, 1
+                            )
         late = time.time() - (t0 + seconds)
         deadline = time.time() + 60
         while acked[0] < counts["messages"] and time.time() < deadline:
@@ -138,6 +151,7 @@ def fleet(port: int, streams: int, sensors: int, seconds: int, faults: list[tupl
 
 # -- the consumers --------------------------------------------------------------------------------
 
+
 def faultline_settings(workdir: Path, mqtt_port: int, influx_url: str | None, webhook: str, metrics_port: int):
     """Settings as a user writes them: the shipped ticketing section (its webhook pointed at ours),
     one static-limit check on every sensor (no minimum duration: the first reading over opens)."""
@@ -148,23 +162,48 @@ def faultline_settings(workdir: Path, mqtt_port: int, influx_url: str | None, we
 
     path = default_config_path()
     ticketing = parse_ticketing_section(yaml.safe_load(path.read_text()), str(path))
-    ticketing.update(store_url=f"sqlite:///{workdir / 'workorders.sqlite'}", smtp={"host": ""},
-                     webhooks=[{"name": "bench", "url": webhook, "secret": SECRET}])
-    store = ({"kind": "influxdb", "url": influx_url, "database": "bench"} if influx_url
-             else {"kind": "sqlite", "path": str(workdir / "readings.sqlite")})
-    return settings_from_dict({
-        "mqtt": {"url": f"mqtt://127.0.0.1:{mqtt_port}", "client_id": "bench-faultline",
-                 "topic": "faultline/{site}/{asset}/{sensor}"},
-        "store": store,
-        "spool": {"path": str(workdir / "spool")},
-        "ingest": {"dead_letter_path": str(workdir / "dead-letter.sqlite")},
-        "metrics": {"port": metrics_port},
-        "service": {"state_path": str(workdir / "service.sqlite")},
-        "detectors": {"default_class": "default", "classes": {"default": {"checks": {"over_limit": {
-            "sensor": "*", "detector": "static_limit", "params": {"high": LIMIT}, "fault_mode": "overheating",
-            "rule": {"alarm": 1.0, "clear": 0.9, "severity_levels": {"high": 1.0}}}}}}},
-        "ticketing": ticketing,
-    }, "bench")
+    ticketing.update(
+        store_url=f"sqlite:///{workdir / 'workorders.sqlite'}",
+        smtp={"host": ""},
+        webhooks=[{"name": "bench", "url": webhook, "secret": SECRET}],
+    )
+    store = (
+        {"kind": "influxdb", "url": influx_url, "database": "bench"}
+        if influx_url
+        else {"kind": "sqlite", "path": str(workdir / "readings.sqlite")}
+    )
+    return settings_from_dict(
+        {
+            "mqtt": {
+                "url": f"mqtt://127.0.0.1:{mqtt_port}",
+                "client_id": "bench-faultline",
+                "topic": "faultline/{site}/{asset}/{sensor}",
+            },
+            "store": store,
+            "spool": {"path": str(workdir / "spool")},
+            "ingest": {"dead_letter_path": str(workdir / "dead-letter.sqlite")},
+            "metrics": {"port": metrics_port},
+            "service": {"state_path": str(workdir / "service.sqlite")},
+            "detectors": {
+                "default_class": "default",
+                "classes": {
+                    "default": {
+                        "checks": {
+                            "over_limit": {
+                                "sensor": "*",
+                                "detector": "static_limit",
+                                "params": {"high": LIMIT},
+                                "fault_mode": "overheating",
+                                "rule": {"alarm": 1.0, "clear": 0.9, "severity_levels": {"high": 1.0}},
+                            }
+                        }
+                    }
+                },
+            },
+            "ticketing": ticketing,
+        },
+        "bench",
+    )
 
 
 def cpu_seconds() -> float:
@@ -175,14 +214,17 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def role_faultline(workdir: str, mqtt_port: int, influx_url: str | None, webhook: str, metrics_port: int,
-                   ready, stop, usage) -> None:
+def role_faultline(
+    workdir: str, mqtt_port: int, influx_url: str | None, webhook: str, metrics_port: int, ready, stop, usage
+) -> None:
     """Build the service through the composition root, run it until ``stop``."""
     import logging
 
     from faultline.service.compose import build_service
 
-    logging.basicConfig(level=os.environ.get("BENCH_LOG", "WARNING"), format="faultline: %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("BENCH_LOG", "WARNING"), format="faultline: %(levelname)s %(name)s: %(message)s"
+    )
     service = build_service(faultline_settings(Path(workdir), mqtt_port, influx_url, webhook, metrics_port))
     runtime = service.runtime.start(ingest=True)
     try:
@@ -198,8 +240,7 @@ def role_faultline(workdir: str, mqtt_port: int, influx_url: str | None, webhook
         runtime.close()
 
 
-def role_peer(mqtt_port: int, influx_url: str, webhook: str, flush_s: float, poll_s: float, ready, stop,
-              usage) -> None:
+def role_peer(mqtt_port: int, influx_url: str, webhook: str, flush_s: float, poll_s: float, ready, stop, usage) -> None:
     """The glue a user writes without Faultline: subscribe → line protocol → InfluxDB; poll → webhook."""
     import httpx
     import orjson
@@ -216,8 +257,11 @@ def role_peer(mqtt_port: int, influx_url: str, webhook: str, flush_s: float, pol
         _, site, asset, sensor = message.topic.split("/")
         body = orjson.loads(message.payload)
         readings = body["readings"] if asset == "_gateway" else [{"asset": asset, "sensor": sensor, **body}]
-        lines = [f"telemetry,site={site},asset={r['asset']},sensor={r['sensor']} value={float(r['value'])} "
-                 f"{int(r['ts'])}000000" for r in readings]
+        lines = [
+            f"telemetry,site={site},asset={r['asset']},sensor={r['sensor']} value={float(r['value'])} "
+            f"{int(r['ts'])}000000"
+            for r in readings
+        ]
         with lock:
             pending.extend(lines)
             if len(pending) >= 1000:
@@ -238,8 +282,9 @@ def role_peer(mqtt_port: int, influx_url: str, webhook: str, flush_s: float, pol
         since_ms = int(time.time() * 1000) - 5000
         while not stop.wait(poll_s):
             # readings are written late (batching), so look back a little past the last look
-            query = (f"SELECT max(value) FROM telemetry WHERE value > {LIMIT} AND time > {since_ms - 5000}ms "
-                     "GROUP BY asset")
+            query = (
+                f"SELECT max(value) FROM telemetry WHERE value > {LIMIT} AND time > {since_ms - 5000}ms GROUP BY asset"
+            )
             since_ms = int(time.time() * 1000)
             answer = http.get(f"{influx_url}/query", params={"db": "peer", "q": query}).json()
             for series in answer["results"][0].get("series", []):
@@ -266,6 +311,7 @@ def role_peer(mqtt_port: int, influx_url: str, webhook: str, flush_s: float, pol
 
 
 # -- the run (the webhook receiver is tests/receivers.py's) ----------------------------------------
+
 
 def fault_plan(streams: int, sensors: int, seconds: int, warmup: int, faults: int) -> list[tuple[int, int]]:
     """(second, asset) of each fault: evenly over the run after the warm-up, leaving 5 s to notice the last."""
@@ -300,14 +346,22 @@ def run_leg(leg: str, args, mqtt_port: int, influx_url: str | None, receiver: Ht
     plan = fault_plan(args.streams, args.sensors, args.seconds, args.warmup, args.faults)
     metrics_port = free_port()
     if leg == "faultline":
-        consumer = ctx.Process(target=role_faultline, name="faultline",
-                               args=(str(workdir / leg), mqtt_port, influx_url, receiver.url_for(leg), metrics_port,
-                                     ready, stop, usage))
+        consumer = ctx.Process(
+            target=role_faultline,
+            name="faultline",
+            args=(str(workdir / leg), mqtt_port, influx_url, receiver.url_for(leg), metrics_port, ready, stop, usage),
+        )
     else:
-        consumer = ctx.Process(target=role_peer, name="peer", args=(mqtt_port, influx_url, receiver.url_for(leg),
-                                                                    args.peer_flush, args.peer_poll, ready, stop, usage))
-    publisher = ctx.Process(target=fleet, name="fleet", args=(mqtt_port, args.streams, args.sensors, args.seconds,
-                                                              plan, args.payload, ready, out))
+        consumer = ctx.Process(
+            target=role_peer,
+            name="peer",
+            args=(mqtt_port, influx_url, receiver.url_for(leg), args.peer_flush, args.peer_poll, ready, stop, usage),
+        )
+    publisher = ctx.Process(
+        target=fleet,
+        name="fleet",
+        args=(mqtt_port, args.streams, args.sensors, args.seconds, plan, args.payload, ready, out),
+    )
     consumer.start()
     publisher.start()
     waited = time.monotonic()
@@ -341,8 +395,17 @@ def run_leg(leg: str, args, mqtt_port: int, influx_url: str | None, receiver: Ht
     arrivals = _arrivals(receiver, leg, started)
     delivered = [arrivals[a][0] - started[a] for a in started if a in arrivals]
     opened = [arrivals[a][1] - started[a] for a in started if a in arrivals and arrivals[a][1] is not None]
-    return {"leg": leg, "faults": len(started), "delivered": delivered, "opened": opened, "sent": result["sent"],
-            "late_s": result["late_s"], "detected": detected, "cpu_s": cpu, "wall_s": wall}
+    return {
+        "leg": leg,
+        "faults": len(started),
+        "delivered": delivered,
+        "opened": opened,
+        "sent": result["sent"],
+        "late_s": result["late_s"],
+        "detected": detected,
+        "cpu_s": cpu,
+        "wall_s": wall,
+    }
 
 
 def _arrivals(receiver: HttpReceiver, leg: str, started: dict[str, float]) -> dict[str, tuple[float, float | None]]:
@@ -367,22 +430,30 @@ def _arrivals(receiver: HttpReceiver, leg: str, started: dict[str, float]) -> di
 
 def report(r: dict, args) -> None:
     d = r["delivered"]
-    print(f"\n{r['leg']}: {r['faults']} faults injected, {len(d)} notified; {r['sent']:,} readings published "
-          f"(the fleet finished {r['late_s']:+.2f} s after its schedule)"
-          + (f", {r['detected']:,.0f} scored by the detectors" if r["detected"] is not None else ""))
+    print(
+        f"\n{r['leg']}: {r['faults']} faults injected, {len(d)} notified; {r['sent']:,} readings published "
+        f"(the fleet finished {r['late_s']:+.2f} s after its schedule)"
+        + (f", {r['detected']:,.0f} scored by the detectors" if r["detected"] is not None else "")
+    )
     if r["cpu_s"] is not None:
-        print(f"  consumer CPU: {r['cpu_s']:.1f} s (user + system) for {r['sent']:,} readings: "
-              f"{r['cpu_s'] / r['sent'] * 1e6:.0f} µs per reading; {r['cpu_s'] / r['wall_s']:.2f} of a core on average "
-              f"over its {r['wall_s']:.0f} s")
+        print(
+            f"  consumer CPU: {r['cpu_s']:.1f} s (user + system) for {r['sent']:,} readings: "
+            f"{r['cpu_s'] / r['sent'] * 1e6:.0f} µs per reading; {r['cpu_s'] / r['wall_s']:.2f} of a core on average "
+            f"over its {r['wall_s']:.0f} s"
+        )
     if not d:
         print("  no notification arrived")
         return
-    print(f"  reading → webhook delivered: p50 {percentile(d, 50):.3f} s, p99 {percentile(d, 99):.3f} s, "
-          f"max {max(d):.3f} s, mean {statistics.mean(d):.3f} s")
+    print(
+        f"  reading → webhook delivered: p50 {percentile(d, 50):.3f} s, p99 {percentile(d, 99):.3f} s, "
+        f"max {max(d):.3f} s, mean {statistics.mean(d):.3f} s"
+    )
     if r["opened"]:
         o = r["opened"]
-        print(f"  reading → work order opened: p50 {percentile(o, 50):.3f} s, p99 {percentile(o, 99):.3f} s, "
-              f"max {max(o):.3f} s")
+        print(
+            f"  reading → work order opened: p50 {percentile(o, 50):.3f} s, p99 {percentile(o, 99):.3f} s, "
+            f"max {max(o):.3f} s"
+        )
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -393,9 +464,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--warmup", type=int, default=10, help="seconds of healthy readings before the first fault")
     parser.add_argument("--faults", type=int, default=60)
     parser.add_argument("--settle", type=float, default=30, help="seconds to wait for the last notices")
-    parser.add_argument("--payload", choices=("gateway", "single"), default="gateway",
-                        help="gateway: one message per asset and second with its sensors' readings; single: one "
-                             "message per reading")
+    parser.add_argument(
+        "--payload",
+        choices=("gateway", "single"),
+        default="gateway",
+        help="gateway: one message per asset and second with its sensors' readings; single: one message per reading",
+    )
     parser.add_argument("--store", choices=("influxdb", "sqlite"), default="influxdb")
     parser.add_argument("--legs", default="faultline,peer", help="faultline, peer or both (comma-separated)")
     parser.add_argument("--peer-flush", type=float, default=1.0, help="peer: longest wait before a write (s)")
@@ -415,12 +489,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
             influx = InfluxDB(workdir / "influxdb").start() if args.store == "influxdb" else None
             receiver = HttpReceiver().up()
             try:
-                print(f"{args.streams:,} streams ({args.streams // args.sensors:,} assets × {args.sensors}) at 1 Hz "
-                      f"for {args.seconds} s, {args.payload} messages at QoS 1; {min(args.faults, args.streams // args.sensors)} faults from "
-                      f"second {args.warmup}; store {args.store}; {os.cpu_count()} CPUs")
+                print(
+                    f"{args.streams:,} streams ({args.streams // args.sensors:,} assets × {args.sensors}) at 1 Hz "
+                    f"for {args.seconds} s, {args.payload} messages at QoS 1; {min(args.faults, args.streams // args.sensors)} faults from "
+                    f"second {args.warmup}; store {args.store}; {os.cpu_count()} CPUs"
+                )
                 for leg in legs:
-                    results.append(run_leg(leg, args, broker.port, influx.url if influx else None, receiver,
-                                           workdir))
+                    results.append(run_leg(leg, args, broker.port, influx.url if influx else None, receiver, workdir))
                     report(results[-1], args)
             finally:
                 receiver.down()
@@ -429,10 +504,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ours = next((r for r in results if r["leg"] == "faultline" and r["delivered"]), None)
     peer = next((r for r in results if r["leg"] == "peer" and r["delivered"]), None)
     if ours and peer:
-        print(f"\npeer p50 / Faultline p50: {percentile(peer['delivered'], 50) / percentile(ours['delivered'], 50):.2f}×"
-              f"; peer p99 / Faultline p99: "
-              f"{percentile(peer['delivered'], 99) / percentile(ours['delivered'], 99):.2f}× "
-              f"(peer polling every {args.peer_poll} s, flushing every {args.peer_flush} s)")
+        print(
+            f"\npeer p50 / Faultline p50: {percentile(peer['delivered'], 50) / percentile(ours['delivered'], 50):.2f}×"
+            f"; peer p99 / Faultline p99: "
+            f"{percentile(peer['delivered'], 99) / percentile(ours['delivered'], 99):.2f}× "
+            f"(peer polling every {args.peer_poll} s, flushing every {args.peer_flush} s)"
+        )
     return results
 
 

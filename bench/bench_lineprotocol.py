@@ -22,8 +22,10 @@ from faultline.ingest.readings import Readings, SeriesKey
 def make_readings(points: int, series: int, seed: int = 1) -> Readings:
     rng = np.random.default_rng(seed)
     sensors = ("bearing_temp", "vibration_rms", "motor_current", "accel")
-    keys = tuple(SeriesKey.of("telemetry", {"site": f"plant {s % 3}", "asset": f"pump,{s // 4}", "sensor": sensors[s % 4]})
-                 for s in range(series))
+    keys = tuple(
+        SeriesKey.of("telemetry", {"site": f"plant {s % 3}", "asset": f"pump,{s // 4}", "sensor": sensors[s % 4]})
+        for s in range(series)
+    )
     index = rng.integers(0, series, points).astype(np.int32)
     ts = 1_763_700_000_000_000_000 + np.arange(points, dtype=np.int64) * 1_000_000
     value = rng.normal(50, 10, points).round(3)

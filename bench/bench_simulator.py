@@ -37,8 +37,13 @@ from faultline.simulators.physics import ISO_20816_ZONES, ORDERS, TYPE_PHYSICS
 from faultline.simulators.run import DEFAULT_START
 
 PUMP = {
-    "id": "P-1", "site": "plant", "type": "centrifugal_pump", "running_speed_hz": 24.6, "iso_group": 2,
-    "criticality": "A", "rated_current_a": 62,
+    "id": "P-1",
+    "site": "plant",
+    "type": "centrifugal_pump",
+    "running_speed_hz": 24.6,
+    "iso_group": 2,
+    "criticality": "A",
+    "rated_current_a": 62,
     "bearing": {"n_balls": 9, "ball_diameter_mm": 12.7, "pitch_diameter_mm": 58.5, "contact_angle_deg": 0},
     "faults": [{"mode": "bearing_outer_race", "onset": "6h", "failure": "2d", "growth": "exponential"}],
 }
@@ -72,13 +77,18 @@ def baseline_loop(fleet: Fleet, seconds: float, period_s: float, seed: int) -> t
         s = math.expm1(fault.rate * x) / math.expm1(fault.rate)
         flow = 0.6 + 0.4 * load
         orders = [base * {1.0: 0.65, 2.0: 0.35, 3.0: 0.2, 4.0: 0.08}.get(o, 0.03 if o > 0.5 else 0.0) for o in ORDERS]
-        broadband = math.hypot(base * 0.55 * flow, zone_cd * 0.8 * s ** 3)
-        vib = math.sqrt(sum(v * v for v in orders) + (base * 0.3 * flow) ** 2 + broadband ** 2)
+        broadband = math.hypot(base * 0.55 * flow, zone_cd * 0.8 * s**3)
+        vib = math.sqrt(sum(v * v for v in orders) + (base * 0.3 * flow) ** 2 + broadband**2)
         steady = 22.0 + kind["temp_rise_c"] * (0.25 + 0.75 * load * load) + 12.0 * min(max((s - 0.5) / 0.5, 0), 1) ** 2
         temp = steady if temp is None else temp + alpha * (steady - temp)
         current = asset.rated_current_a * (kind["no_load_current"] + (1 - kind["no_load_current"]) * load)
-        rows.append((round(vib * (1 + 0.03 * rng.gauss(0, 1)), 3), round(temp + 0.1 * rng.gauss(0, 1), 2),
-                     round(current + 0.005 * asset.rated_current_a * rng.gauss(0, 1), 2)))
+        rows.append(
+            (
+                round(vib * (1 + 0.03 * rng.gauss(0, 1)), 3),
+                round(temp + 0.1 * rng.gauss(0, 1), 2),
+                round(current + 0.005 * asset.rated_current_a * rng.gauss(0, 1), 2),
+            )
+        )
         scalars += 3
         if t % every < period_s:  # capture a waveform block
             y1 = y2 = 0.0
@@ -86,9 +96,17 @@ def baseline_loop(fleet: Fleet, seconds: float, period_s: float, seed: int) -> t
             phases = [rng.uniform(0, 2 * math.pi) for _ in ORDERS]
             for i in range(wave.samples):
                 ti = i / wave.rate_hz
-                value = sum(math.sqrt(2) * v / 1000 * 2 * math.pi * o * asset.running_speed_hz
-                            * math.sin(2 * math.pi * o * asset.running_speed_hz * ti + ph)
-                            for o, v, ph in zip(ORDERS, orders, phases))
+                value = sum(
+                    math.sqrt(2)
+                    * v
+                    / 1000
+                    * 2
+                    * math.pi
+                    * o
+                    * asset.running_speed_hz
+                    * math.sin(2 * math.pi * o * asset.running_speed_hz * ti + ph)
+                    for o, v, ph in zip(ORDERS, orders, phases)
+                )
                 excitation = 0.25 * rng.gauss(0, 1)
                 if ti >= next_impact:
                     excitation += 60.0 * s * (1 + 0.1 * rng.gauss(0, 1))
@@ -117,12 +135,18 @@ def bench_generation(period: timedelta, hours: float) -> float:
     run = simulate_offline(fleet, seed=1, start=DEFAULT_START, duration=span)
     ours_s = time.perf_counter() - t0
     scalars, samples = _count(run)
-    print(f"\n1. generation, one pump, {hours:g} h at {period.total_seconds():g} s, "
-          f"waveform {fleet.waveform.samples} samples at {fleet.waveform.rate_hz:g} Hz every {fleet.waveform.every}")
-    print(f"   baseline per-sample loop: {base_s:8.2f} s  {base_scalars / base_s:12,.0f} readings/s "
-          f"{base_samples / base_s:14,.0f} waveform samples/s")
-    print(f"   simulate_offline:         {ours_s:8.2f} s  {scalars / ours_s:12,.0f} readings/s "
-          f"{samples / ours_s:14,.0f} waveform samples/s")
+    print(
+        f"\n1. generation, one pump, {hours:g} h at {period.total_seconds():g} s, "
+        f"waveform {fleet.waveform.samples} samples at {fleet.waveform.rate_hz:g} Hz every {fleet.waveform.every}"
+    )
+    print(
+        f"   baseline per-sample loop: {base_s:8.2f} s  {base_scalars / base_s:12,.0f} readings/s "
+        f"{base_samples / base_s:14,.0f} waveform samples/s"
+    )
+    print(
+        f"   simulate_offline:         {ours_s:8.2f} s  {scalars / ours_s:12,.0f} readings/s "
+        f"{samples / ours_s:14,.0f} waveform samples/s"
+    )
     print(f"   ratio (baseline time / ours): {base_s / ours_s:.1f}x")
     return (base_scalars + base_samples) / base_s
 
@@ -144,8 +168,10 @@ def _fleet_of(n: int, period: timedelta) -> Fleet:
 def bench_files(n_assets: int, days: float, period: timedelta, baseline_rate: float) -> None:
     fleet = _fleet_of(n_assets, period)
     span = timedelta(days=days)
-    print(f"\n2. a simulated {days:g} days of {n_assets} assets at {period.total_seconds():g} s, waveforms every "
-          f"{fleet.waveform.every}, to files")
+    print(
+        f"\n2. a simulated {days:g} days of {n_assets} assets at {period.total_seconds():g} s, waveforms every "
+        f"{fleet.waveform.every}, to files"
+    )
     for fmt in ("parquet", "csv"):
         out = tempfile.mkdtemp(prefix="faultline-bench-sim-")
         try:
@@ -157,10 +183,14 @@ def bench_files(n_assets: int, days: float, period: timedelta, baseline_rate: fl
             shutil.rmtree(out, ignore_errors=True)
         readings = rows * 3  # a few assets have a 4th sensor; counted conservatively
         samples = n_assets * int(span / fleet.waveform.every) * fleet.waveform.samples
-        print(f"   {fmt:8s} {took:7.1f} s  {readings / took:12,.0f} readings/s + {samples / took:12,.0f} waveform "
-              f"samples/s  ({len(files)} files, {size / 1e6:,.0f} MB; {cpu:.1f} s of CPU: the machine is shared)")
-        print(f"            the per-sample loop would take about {(readings + samples) / baseline_rate / 60:,.0f} min "
-              f"for the same values")
+        print(
+            f"   {fmt:8s} {took:7.1f} s  {readings / took:12,.0f} readings/s + {samples / took:12,.0f} waveform "
+            f"samples/s  ({len(files)} files, {size / 1e6:,.0f} MB; {cpu:.1f} s of CPU: the machine is shared)"
+        )
+        print(
+            f"            the per-sample loop would take about {(readings + samples) / baseline_rate / 60:,.0f} min "
+            f"for the same values"
+        )
 
 
 def bench_publish(minutes: float) -> None:
@@ -171,8 +201,16 @@ def bench_publish(minutes: float) -> None:
     from tests.servers import Mosquitto
 
     def fleet(payload: str) -> Fleet:
-        assets = [dict(PUMP, id=f"P-{i}", payload=payload, batch_size=60,
-                       sensors=["vibration_rms", "bearing_temp", "motor_current"]) for i in range(4)]
+        assets = [
+            dict(
+                PUMP,
+                id=f"P-{i}",
+                payload=payload,
+                batch_size=60,
+                sensors=["vibration_rms", "bearing_temp", "motor_current"],
+            )
+            for i in range(4)
+        ]
         return Fleet.from_dict({"scalar_period": "1s", "assets": assets})
 
     span = timedelta(minutes=minutes)
@@ -190,7 +228,9 @@ def bench_publish(minutes: float) -> None:
         base_s = time.perf_counter() - t0
         client.loop_stop()
         client.disconnect()
-        print(f"   baseline, one at a time: {len(messages) / base_s:10,.0f} messages/s {len(messages) / base_s:10,.0f} readings/s")
+        print(
+            f"   baseline, one at a time: {len(messages) / base_s:10,.0f} messages/s {len(messages) / base_s:10,.0f} readings/s"
+        )
         rates = {}
         for payload, run in runs.items():
             report = PublishReport()
@@ -201,8 +241,10 @@ def bench_publish(minutes: float) -> None:
                 publisher.flush()
                 took = time.perf_counter() - t0
             rates[payload] = report.total_messages / took
-            print(f"   ours, {payload:6s} window 100: {report.total_messages / took:10,.0f} messages/s "
-                  f"{report.total_readings / took:10,.0f} readings/s")
+            print(
+                f"   ours, {payload:6s} window 100: {report.total_messages / took:10,.0f} messages/s "
+                f"{report.total_readings / took:10,.0f} readings/s"
+            )
         print(f"   ratio (single, ours / baseline): {rates['single'] / (len(messages) / base_s):.1f}x")
 
 

@@ -33,15 +33,31 @@ T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 
 def finding(asset: str, i: int) -> FindingIn:
-    return FindingIn(site="north", asset=asset, sensor="vibration_rms", fault_mode="imbalance", severity="high",
-                     score=7.0 + i * 1e-3, started_at=T0, detector="iso20816", detector_version="1.2.0", rule="zone-c",
-                     config_version="cfg-7", thresholds={"alert": 7.1}, evidence={"max": 7.9, "mean": 7.3, "n": 60})
+    return FindingIn(
+        site="north",
+        asset=asset,
+        sensor="vibration_rms",
+        fault_mode="imbalance",
+        severity="high",
+        score=7.0 + i * 1e-3,
+        started_at=T0,
+        detector="iso20816",
+        detector_version="1.2.0",
+        rule="zone-c",
+        config_version="cfg-7",
+        thresholds={"alert": 7.1},
+        evidence={"max": 7.9, "mean": 7.3, "n": 60},
+    )
 
 
 def baseline(url: str, findings: list[FindingIn]) -> float:
     engine = sa.create_engine(url)
-    table = sa.Table("findings", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
-                     sa.Column("doc", sa.Text, nullable=False))
+    table = sa.Table(
+        "findings",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("doc", sa.Text, nullable=False),
+    )
     table.metadata.create_all(engine)
     docs = [f.as_evidence(T0).model_dump_json() for f in findings]
     start = time.perf_counter()

@@ -50,8 +50,14 @@ def messages(assets: int, rounds: int):
             for a in range(assets):
                 for sensor in SENSORS:
                     base = 2.0 if sensor == "vibration_rms" else 55.0
-                    rows.append({"asset": f"{gw}-A{a:03d}", "sensor": sensor, "ts": T0_MS + r * 60_000,
-                                 "value": round(float(base * (1 + 0.02 * rng.standard_normal())), 3)})
+                    rows.append(
+                        {
+                            "asset": f"{gw}-A{a:03d}",
+                            "sensor": sensor,
+                            "ts": T0_MS + r * 60_000,
+                            "value": round(float(base * (1 + 0.02 * rng.standard_normal())), 3),
+                        }
+                    )
                     if len(rows) == 100:
                         yield f"faultline/{site}/_gateway/{gw}", json.dumps({"readings": rows})
                         rows = []
@@ -99,8 +105,10 @@ def worker_config(folder: Path, port: int, k: int, n: int, run: str, metrics_por
         "ingest": {"dead_letter_path": str(folder / "dead.sqlite")},
         "metrics": {"port": metrics_port},
         "service": {"port": 0, "state_path": str(folder / "service.sqlite")},
-        "ticketing": {**yaml.safe_load((ROOT / "config/ticketing.yaml").read_text())["ticketing"],
-                      "store_url": f"sqlite:///{folder / 'orders.sqlite'}"},
+        "ticketing": {
+            **yaml.safe_load((ROOT / "config/ticketing.yaml").read_text())["ticketing"],
+            "store_url": f"sqlite:///{folder / 'orders.sqlite'}",
+        },
         "detectors": yaml.safe_load((ROOT / "config/detectors.yaml").read_text())["detectors"],
     }
     path = folder / "faultline.yaml"
@@ -132,8 +140,15 @@ def measure(mosquitto, n: int, assets: int, rounds: int, workdir: Path) -> dict:
     for k in range(n):
         config = worker_config(workdir / run / f"w{k}", mosquitto.port, k, n, run, ports[k])
         log = open(config.with_suffix(".log"), "wb")
-        procs.append(subprocess.Popen([sys.executable, "-m", "faultline.service.cli", "run", "--config", str(config)],
-                                      cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "faultline.service.cli", "run", "--config", str(config)],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
     marks: dict[str, float] = {}
     deadline = time.monotonic() + 900
     try:

@@ -100,7 +100,7 @@ def nab_raw(flag: np.ndarray, label: np.ndarray) -> tuple[float, float, float]:
     ends = np.flatnonzero(np.diff(np.r_[label.astype(int), 0]) == -1)
     window_of = np.full(n, -1)
     for w, (a, b) in enumerate(zip(starts, ends)):
-        window_of[a:b + 1] = w
+        window_of[a : b + 1] = w
     score, credited = 0.0, set()
     probation = int(PROBATION * n)
     for i in np.flatnonzero(flag):
@@ -142,11 +142,22 @@ def metrics(flag: np.ndarray, label: np.ndarray, keep: np.ndarray | None = None)
     k = np.ones(len(flag), bool) if keep is None else keep
     starts = np.flatnonzero(np.diff(np.r_[0, label.astype(int)]) == 1)
     ends = np.flatnonzero(np.diff(np.r_[label.astype(int), 0]) == -1)
-    caught = sum(bool(flag[a:b + 1].any()) for a, b in zip(starts, ends))
+    caught = sum(bool(flag[a : b + 1].any()) for a, b in zip(starts, ends))
     rise = np.flatnonzero(np.diff(np.r_[0, flag.astype(int)]) == 1)
     false_eps = int((~label[rise] & k[rise]).sum())
-    return np.array([(flag & ~label & k).sum(), (~label & k).sum(), (flag & label & k).sum(), (label & k).sum(),
-                     caught, len(starts), false_eps, *nab_raw(flag & k, label)], dtype=np.float64)
+    return np.array(
+        [
+            (flag & ~label & k).sum(),
+            (~label & k).sum(),
+            (flag & label & k).sum(),
+            (label & k).sum(),
+            caught,
+            len(starts),
+            false_eps,
+            *nab_raw(flag & k, label),
+        ],
+        dtype=np.float64,
+    )
 
 
 def baselines(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -169,10 +180,32 @@ def files(kind: str, seeds, tmp: Path):
 
 def _sim_files(seed: int, tmp: Path):
     out = tmp / f"sim-{seed}"
-    subprocess.run([sys.executable, "-m", "faultline.service.cli", "simulate", "--mode", "hard", "--seed", str(seed),
-                    "--duration", "14d", "--period", "5m", "--speed", "0", "--start", "2026-01-05T00:00:00Z",
-                    "--out", str(out), "--no-waveforms"], check=True, capture_output=True,
-                   cwd=Path(__file__).resolve().parents[1])
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "faultline.service.cli",
+            "simulate",
+            "--mode",
+            "hard",
+            "--seed",
+            str(seed),
+            "--duration",
+            "14d",
+            "--period",
+            "5m",
+            "--speed",
+            "0",
+            "--start",
+            "2026-01-05T00:00:00Z",
+            "--out",
+            str(out),
+            "--no-waveforms",
+        ],
+        check=True,
+        capture_output=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     labels = [json.loads(line) for line in open(out / "labels.jsonl")]
     for path in sorted(out.glob("*.csv")):
         if path.name.count(".") > 1:
@@ -221,8 +254,14 @@ def summary(m: np.ndarray, n_files: int) -> dict[str, float]:
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / anomalous if anomalous else float("nan")
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"FAR": fp / normal, "MAR": 1 - recall, "F1": f1, "caught": caught / anomalies if anomalies else math.nan,
-            "false_ep": feps / n_files, "NAB": nab_score(m[7:10])}
+    return {
+        "FAR": fp / normal,
+        "MAR": 1 - recall,
+        "F1": f1,
+        "caught": caught / anomalies if anomalies else math.nan,
+        "false_ep": feps / n_files,
+        "NAB": nab_score(m[7:10]),
+    }
 
 
 def main() -> None:
@@ -233,8 +272,7 @@ def main() -> None:
     sets = {"tuning": TUNING_SEEDS, "evaluation": EVALUATION_SEEDS}
     chosen = list(sets) if args.seeds == "both" else [args.seeds]
     kinds = args.kind.split(",")
-    print(f"{'kind':<7}{'seeds':<11}{'detector':<9}{'FAR':>8}{'MAR':>7}{'F1':>6}{'caught':>7}{'false ep':>9}"
-          f"{'NAB':>9}")
+    print(f"{'kind':<7}{'seeds':<11}{'detector':<9}{'FAR':>8}{'MAR':>7}{'F1':>6}{'caught':>7}{'false ep':>9}{'NAB':>9}")
     with tempfile.TemporaryDirectory() as d:
         for kind in kinds:
             for name in chosen:
@@ -244,10 +282,15 @@ def main() -> None:
                     if not m[1]:
                         continue  # not run on this kind
                     s = summary(m, n_files)
-                    print(f"{kind:<7}{name:<11}{det:<9}{s['FAR']:>8.4f}{s['MAR']:>7.2f}{s['F1']:>6.2f}"
-                          f"{s['caught']:>7.2f}{s['false_ep']:>9.1f}{s['NAB']:>9.1f}")
-                print(f"{'':<7}{'':<11}score: {rows} rows in {n_files} files, {seconds:.1f} s "
-                      f"({rows / seconds:,.0f} rows/s)", flush=True)
+                    print(
+                        f"{kind:<7}{name:<11}{det:<9}{s['FAR']:>8.4f}{s['MAR']:>7.2f}{s['F1']:>6.2f}"
+                        f"{s['caught']:>7.2f}{s['false_ep']:>9.1f}{s['NAB']:>9.1f}"
+                    )
+                print(
+                    f"{'':<7}{'':<11}score: {rows} rows in {n_files} files, {seconds:.1f} s "
+                    f"({rows / seconds:,.0f} rows/s)",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

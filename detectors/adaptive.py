@@ -83,19 +83,41 @@ class AdaptiveLevel(StreamingDetector):
         "run": (np.int64, 0, ()),
         "run_sum": (np.float64, 0.0, ()),
         # the seasonal profile (`detectors.seasonal`); one slot when there is none
-        **{f"season_{k}": (dtype, fill, ("season_bins",) if extra else ())
-           for k, (dtype, fill, extra) in SeasonalProfile.state_fields.items()},
+        **{
+            f"season_{k}": (dtype, fill, ("season_bins",) if extra else ())
+            for k, (dtype, fill, extra) in SeasonalProfile.state_fields.items()
+        },
     }
     version = "2"
 
-    def __init__(self, halflife: float = 10.0, warmup: int = 30, relearn: int = 30, clear: float = 0.5,
-                 floor_share: float = 0.5, huber: float = 3.0, trend: float = 0.2, damping: float = 0.95,
-                 alpha: float = ALPHA, season_s: float = 0.0, season_bins: int = 96) -> None:
-        if halflife < 1 or warmup < 2 or relearn < 1 or not 0 < clear or not 0 <= floor_share <= 1 or huber <= 0 \
-                or not 0 < alpha < 1:
-            raise ValueError(f"need halflife >= 1, warmup >= 2, relearn >= 1, clear > 0, 0 <= floor_share <= 1, "
-                             f"huber > 0, 0 < alpha < 1; got {halflife}, {warmup}, {relearn}, {clear}, "
-                             f"{floor_share}, {huber}, {alpha}")
+    def __init__(
+        self,
+        halflife: float = 10.0,
+        warmup: int = 30,
+        relearn: int = 30,
+        clear: float = 0.5,
+        floor_share: float = 0.5,
+        huber: float = 3.0,
+        trend: float = 0.2,
+        damping: float = 0.95,
+        alpha: float = ALPHA,
+        season_s: float = 0.0,
+        season_bins: int = 96,
+    ) -> None:
+        if (
+            halflife < 1
+            or warmup < 2
+            or relearn < 1
+            or not 0 < clear
+            or not 0 <= floor_share <= 1
+            or huber <= 0
+            or not 0 < alpha < 1
+        ):
+            raise ValueError(
+                f"need halflife >= 1, warmup >= 2, relearn >= 1, clear > 0, 0 <= floor_share <= 1, "
+                f"huber > 0, 0 < alpha < 1; got {halflife}, {warmup}, {relearn}, {clear}, "
+                f"{floor_share}, {huber}, {alpha}"
+            )
         self.halflife, self.warmup, self.relearn, self.clear = float(halflife), int(warmup), int(relearn), float(clear)
         self.floor_share, self.huber, self.alpha = float(floor_share), float(huber), float(alpha)
         self.trend, self.damping = float(trend), float(damping)
@@ -103,8 +125,9 @@ class AdaptiveLevel(StreamingDetector):
             raise ValueError(f"need season_s >= 0 and season_bins >= 2, got {season_s}, {season_bins}")
         self.season_s, self.season_bins = float(season_s), int(season_bins) if season_s else 1
 
-    def _update(self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray,
-                state: dict[str, np.ndarray]) -> np.ndarray:
+    def _update(
+        self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray, state: dict[str, np.ndarray]
+    ) -> np.ndarray:
         assert grid is not None  # stateful: update always passes the grid
         tail = ExceedanceTail()
         a = 1.0 - 0.5 ** (1.0 / self.halflife)
@@ -116,13 +139,22 @@ class AdaptiveLevel(StreamingDetector):
         with np.errstate(over="ignore", invalid="ignore"):
             return self._steps(ts, value, valid, out, drift, state, tail, a, a_slow)
 
-    def _steps(self, ts: np.ndarray, value: np.ndarray, valid: np.ndarray, out: np.ndarray,
-               drift: dict[str, np.ndarray] | None, state: dict[str, np.ndarray], tail: ExceedanceTail, a: float,
-               a_slow: float) -> np.ndarray:
+    def _steps(
+        self,
+        ts: np.ndarray,
+        value: np.ndarray,
+        valid: np.ndarray,
+        out: np.ndarray,
+        drift: dict[str, np.ndarray] | None,
+        state: dict[str, np.ndarray],
+        tail: ExceedanceTail,
+        a: float,
+        a_slow: float,
+    ) -> np.ndarray:
         n, level, scale, slow, res, prev = (state[k] for k in ("n", "level", "scale", "slow", "res", "prev"))
         u, beta, run, run_sum, slope = state["u"], state["beta"], state["run"], state["run_sum"], state["slope"]
         season = SeasonalProfile(self.season_s, self.season_bins) if self.season_s else None
-        sst = {k[len("season_"):]: v for k, v in state.items() if k.startswith("season_")}
+        sst = {k[len("season_") :]: v for k, v in state.items() if k.startswith("season_")}
         for j in range(value.shape[1]):
             ok = valid[:, j]
             x = np.where(ok, value[:, j], 0.0)
@@ -156,12 +188,13 @@ class AdaptiveLevel(StreamingDetector):
             # abnormal, which biases it lower); taking in a sustained departure would absorb a fault
             grow = ok & (n > 0) & ~(hot & (run > 0))
             scale += np.where(grow, np.where(n < self.halflife, 1.0 / np.maximum(n, 1), a) * (dev - scale), 0.0)
-            slow += np.where(grow, np.where(n < 10 * self.halflife, 1.0 / np.maximum(n, 1), a_slow) * (scale - slow),
-                             0.0)
+            slow += np.where(
+                grow, np.where(n < 10 * self.halflife, 1.0 / np.maximum(n, 1), a_slow) * (scale - slow), 0.0
+            )
             # the tail learns from isolated rare readings (the noise's own tail), not from a sustained event
             tail.learn(z, u, beta, ok & (n >= self.warmup) & ~(hot & (run > 0)))
             # a shift that persists is a new operating point: accept it rather than flag it for ever
-            run[:] = np.where(hot, run + 1, np.where(ok, 0, run))          # padding cells leave runs alone
+            run[:] = np.where(hot, run + 1, np.where(ok, 0, run))  # padding cells leave runs alone
             run_sum[:] = np.where(hot, run_sum + x, np.where(ok, 0.0, run_sum))
             moved = run >= self.relearn
             if moved.any():
@@ -201,8 +234,16 @@ class AdaptiveLevel(StreamingDetector):
     def _drift_state(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
         return None  # the level check has no drift part
 
-    def _drift_step(self, st: dict[str, np.ndarray], level: np.ndarray, sigma: np.ndarray, ok: np.ndarray,
-                    hot: np.ndarray, moved: np.ndarray, n: np.ndarray) -> np.ndarray:
+    def _drift_step(
+        self,
+        st: dict[str, np.ndarray],
+        level: np.ndarray,
+        sigma: np.ndarray,
+        ok: np.ndarray,
+        hot: np.ndarray,
+        moved: np.ndarray,
+        n: np.ndarray,
+    ) -> np.ndarray:
         raise NotImplementedError  # only called with a drift state, which only AdaptiveDrift has
 
 
@@ -237,36 +278,63 @@ class AdaptiveDrift(AdaptiveLevel):
     """
 
     kind = "adaptive_drift"
-    state_fields = {**AdaptiveLevel.state_fields,
-                    "base": (np.float64, 0.0, ()),
-                    "gap_scale": (np.float64, 0.0, ()),
-                    "u2": (np.float64, ExceedanceTail().u0, ()),
-                    "beta2": (np.float64, ExceedanceTail().beta0, ()),
-                    "drun": (np.int64, 0, ())}
+    state_fields = {
+        **AdaptiveLevel.state_fields,
+        "base": (np.float64, 0.0, ()),
+        "gap_scale": (np.float64, 0.0, ()),
+        "u2": (np.float64, ExceedanceTail().u0, ()),
+        "beta2": (np.float64, ExceedanceTail().beta0, ()),
+        "drun": (np.int64, 0, ()),
+    }
 
-    def __init__(self, halflife: float = 10.0, warmup: int = 30, relearn: int = 30, clear: float = 0.5,
-                 floor_share: float = 0.5, huber: float = 3.0, trend: float = 0.2, damping: float = 0.95,
-                 alpha: float = ALPHA, drift_halflife: float = 100.0, drift_relearn: int = 1000,
-                 season_s: float = 0.0, season_bins: int = 96) -> None:
-        super().__init__(halflife, warmup, relearn, clear, floor_share, huber, trend, damping, alpha, season_s,
-                         season_bins)
+    def __init__(
+        self,
+        halflife: float = 10.0,
+        warmup: int = 30,
+        relearn: int = 30,
+        clear: float = 0.5,
+        floor_share: float = 0.5,
+        huber: float = 3.0,
+        trend: float = 0.2,
+        damping: float = 0.95,
+        alpha: float = ALPHA,
+        drift_halflife: float = 100.0,
+        drift_relearn: int = 1000,
+        season_s: float = 0.0,
+        season_bins: int = 96,
+    ) -> None:
+        super().__init__(
+            halflife, warmup, relearn, clear, floor_share, huber, trend, damping, alpha, season_s, season_bins
+        )
         if drift_halflife < halflife or drift_relearn < 1:
-            raise ValueError(f"need drift_halflife >= halflife and drift_relearn >= 1, got {drift_halflife}, "
-                             f"{drift_relearn}")
+            raise ValueError(
+                f"need drift_halflife >= halflife and drift_relearn >= 1, got {drift_halflife}, {drift_relearn}"
+            )
         self.drift_halflife, self.drift_relearn = float(drift_halflife), int(drift_relearn)
 
     def _drift_state(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
         return state
 
-    def _drift_step(self, st: dict[str, np.ndarray], level: np.ndarray, sigma: np.ndarray, ok: np.ndarray,
-                    hot: np.ndarray, moved: np.ndarray, n: np.ndarray) -> np.ndarray:
+    def _drift_step(
+        self,
+        st: dict[str, np.ndarray],
+        level: np.ndarray,
+        sigma: np.ndarray,
+        ok: np.ndarray,
+        hot: np.ndarray,
+        moved: np.ndarray,
+        n: np.ndarray,
+    ) -> np.ndarray:
         # the gap is strongly autocorrelated: its readings above the tracked quantile come in runs, so
         # the quantile moves in small steps or a single run would lift it far past the true quantile
         tail = ExceedanceTail(step=0.02, weight=0.02)
         base, gap_scale, u, beta, drun = st["base"], st["gap_scale"], st["u2"], st["beta2"], st["drun"]
         ready = n >= self.warmup
-        b = np.where(n < self.warmup + self.drift_halflife, 1.0 / np.maximum(n - self.warmup + 1.0, 1.0),
-                     1.0 - 0.5 ** (1.0 / self.drift_halflife))
+        b = np.where(
+            n < self.warmup + self.drift_halflife,
+            1.0 / np.maximum(n - self.warmup + 1.0, 1.0),
+            1.0 - 0.5 ** (1.0 / self.drift_halflife),
+        )
         fresh = ok & (n == self.warmup)
         base[:] = np.where(fresh, level, base)
         gap = level - base

@@ -38,8 +38,19 @@ __all__ = ["ALPHA", "DATA_QUALITY_MODES", "ExceedanceTail", "alarm_level", "comb
 ALPHA = 1e-3
 """Tail probability at which a calibrated score is 1.0: one normal reading in a thousand, per check."""
 
-DATA_QUALITY_MODES = frozenset({"stuck_sensor", "no_data", "dropout", "offline", "duplicate", "out_of_order",
-                                "clock_skew", "malformed", "out_of_range"})
+DATA_QUALITY_MODES = frozenset(
+    {
+        "stuck_sensor",
+        "no_data",
+        "dropout",
+        "offline",
+        "duplicate",
+        "out_of_order",
+        "clock_skew",
+        "malformed",
+        "out_of_range",
+    }
+)
 """Fault modes that describe the data, not the machine: kept out of the anomaly score and flag."""
 
 
@@ -110,10 +121,22 @@ class ExceedanceTail:
     True
     """
 
-    def __init__(self, q: float = 0.02, u0: float = 2.33, beta0: float = 0.45, step: float = 0.2,
-                 weight: float = 0.05, beta_range: tuple[float, float] = (0.2, 5.0)):
-        self.q, self.u0, self.beta0, self.step, self.weight = float(q), float(u0), float(beta0), float(step), \
-            float(weight)
+    def __init__(
+        self,
+        q: float = 0.02,
+        u0: float = 2.33,
+        beta0: float = 0.45,
+        step: float = 0.2,
+        weight: float = 0.05,
+        beta_range: tuple[float, float] = (0.2, 5.0),
+    ):
+        self.q, self.u0, self.beta0, self.step, self.weight = (
+            float(q),
+            float(u0),
+            float(beta0),
+            float(step),
+            float(weight),
+        )
         self.beta_range = (float(beta_range[0]), float(beta_range[1]))
 
     def start(self, n: int) -> tuple[np.ndarray, np.ndarray]:

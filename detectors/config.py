@@ -52,22 +52,63 @@ from faultline.detectors.trend import TrendToLimit
 MultivariateModel = HotellingT2 | IsolationForestDetector | LoadResidual | ShrunkMahalanobis
 
 __all__ = [
-    "DETECTORS", "FAULT_MODES", "AssetConfig", "CheckConfig", "ConfigHistory", "ConfigVersion",
-    "DetectorsConfig", "MultivariateConfig", "RuleConfig", "WaveformConfig",
+    "DETECTORS",
+    "FAULT_MODES",
+    "AssetConfig",
+    "CheckConfig",
+    "ConfigHistory",
+    "ConfigVersion",
+    "DetectorsConfig",
+    "MultivariateConfig",
+    "RuleConfig",
+    "WaveformConfig",
 ]
 
 DETECTORS: dict[str, type[StreamingDetector]] = {
-    cls.kind: cls for cls in (StaticLimit, IsoZones, RobustZ, SpikeBursts, Ewma, Cusum, EnvelopeCusum, TrendToLimit, NoData, StuckSensor,
-                              OutOfRange, AdaptiveLevel, AdaptiveDrift)
+    cls.kind: cls
+    for cls in (
+        StaticLimit,
+        IsoZones,
+        RobustZ,
+        SpikeBursts,
+        Ewma,
+        Cusum,
+        EnvelopeCusum,
+        TrendToLimit,
+        NoData,
+        StuckSensor,
+        OutOfRange,
+        AdaptiveLevel,
+        AdaptiveDrift,
+    )
 }
 
 FAULT_MODES = (
-    "imbalance", "misalignment", "bearing_outer_race", "bearing_inner_race", "bearing_ball", "bearing_cage",
-    "bearing_defect", "lubrication_loss", "looseness",
-    "stuck_sensor", "dropout", "spike", "drift",
-    "offline", "duplicate", "out_of_order", "clock_skew", "malformed",
-    "overheating", "high_vibration", "anomaly", "no_data", "out_of_range",
+    "imbalance",
+    "misalignment",
+    "bearing_outer_race",
+    "bearing_inner_race",
+    "bearing_ball",
+    "bearing_cage",
+    "bearing_defect",
+    "lubrication_loss",
+    "looseness",
+    "stuck_sensor",
+    "dropout",
+    "spike",
+    "drift",
+    "offline",
+    "duplicate",
+    "out_of_order",
+    "clock_skew",
+    "malformed",
+    "overheating",
+    "high_vibration",
+    "anomaly",
+    "no_data",
+    "out_of_range",
 )
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -89,8 +130,10 @@ class RuleConfig(_Model):
     @classmethod
     def _yaml_booleans(cls, data: Any) -> Any:
         if isinstance(data, dict) and any(isinstance(k, bool) for k in data):
-            raise ValueError("a key read as true/false: YAML 1.1 turns `on`/`off`/`yes`/`no` into booleans; "
-                             "the rule's levels are `alarm` and `clear`")
+            raise ValueError(
+                "a key read as true/false: YAML 1.1 turns `on`/`off`/`yes`/`no` into booleans; "
+                "the rule's levels are `alarm` and `clear`"
+            )
         return data
 
     @model_validator(mode="after")
@@ -99,9 +142,16 @@ class RuleConfig(_Model):
         return self
 
     def build(self) -> AlertRule:
-        return AlertRule(on=self.alarm, off=self.clear, n=self.n, m=self.m, min_duration_s=self.min_duration,
-                         clear_after_s=self.clear_after, latch=self.latch,
-                         severity_levels=None if self.severity_levels is None else dict(self.severity_levels.items()))
+        return AlertRule(
+            on=self.alarm,
+            off=self.clear,
+            n=self.n,
+            m=self.m,
+            min_duration_s=self.min_duration,
+            clear_after_s=self.clear_after,
+            latch=self.latch,
+            severity_levels=None if self.severity_levels is None else dict(self.severity_levels.items()),
+        )
 
 
 class CheckConfig(_Model):
@@ -113,7 +163,8 @@ class CheckConfig(_Model):
     fault_mode: str = "anomaly"
     rule: RuleConfig = Field(default_factory=RuleConfig)
     skip_below: float | None = Field(
-        None, description="readings below this are not scored (a stopped machine's vibration or current)")
+        None, description="readings below this are not scored (a stopped machine's vibration or current)"
+    )
     enabled: bool = True
 
     @field_validator("detector")
@@ -150,9 +201,13 @@ class WaveformConfig(_Model):
     sensor: str = "accel"
     features: tuple[str, ...] = ("rms", "kurtosis", "crest_factor")
     defect_band_hz: tuple[float, float] | None = Field(
-        None, description="band to demodulate for the bearing diagnosis; none = chosen per block by spectral kurtosis")
-    defect_frequencies: bool = Field(True, description="bearing diagnosis: bearing, bearing_mode and the bpfo/bpfi/"
-                                                       "bsf/ftf peak-to-floor ratios (needs bearing geometry)")
+        None, description="band to demodulate for the bearing diagnosis; none = chosen per block by spectral kurtosis"
+    )
+    defect_frequencies: bool = Field(
+        True,
+        description="bearing diagnosis: bearing, bearing_mode and the bpfo/bpfi/"
+        "bsf/ftf peak-to-floor ratios (needs bearing geometry)",
+    )
 
     @field_validator("features")
     @classmethod
@@ -200,16 +255,32 @@ class MultivariateConfig(_Model):
     detector: Literal["hotelling_t2", "isolation_forest", "load_residual", "mahalanobis"] = "hotelling_t2"
     params: dict[str, Any] = Field(default_factory=dict)
     baseline: int = Field(1440, ge=20)
-    refresh: int = Field(0, ge=0, description="refit every this many rows on the latest `baseline` rows accepted "
-                                               "as normal (0: keep the first fit)")
-    relearn: int = Field(0, ge=0, description="with refresh: rows of a sustained departure after which they are "
-                                               "accepted as a new normal (0: never)")
-    smooth: float = Field(0.0, ge=0, description="score the rows' exponentially weighted mean over this many "
-                                                  "rows (half-life) instead of the rows: a sustained shift of "
-                                                  "a few noise scales stands out (0: the rows as they are)")
-    hold: int = Field(0, ge=0, description="with relearn: a departure the model does not explain as a new "
-                                            "operating point (sensors moved together, as learnt) is accepted "
-                                            "only after this many rows (0: after relearn rows, like any)")
+    refresh: int = Field(
+        0,
+        ge=0,
+        description="refit every this many rows on the latest `baseline` rows accepted "
+        "as normal (0: keep the first fit)",
+    )
+    relearn: int = Field(
+        0,
+        ge=0,
+        description="with refresh: rows of a sustained departure after which they are "
+        "accepted as a new normal (0: never)",
+    )
+    smooth: float = Field(
+        0.0,
+        ge=0,
+        description="score the rows' exponentially weighted mean over this many "
+        "rows (half-life) instead of the rows: a sustained shift of "
+        "a few noise scales stands out (0: the rows as they are)",
+    )
+    hold: int = Field(
+        0,
+        ge=0,
+        description="with relearn: a departure the model does not explain as a new "
+        "operating point (sensors moved together, as learnt) is accepted "
+        "only after this many rows (0: after relearn rows, like any)",
+    )
     fault_mode: str = "anomaly"
     rule: RuleConfig = Field(default_factory=RuleConfig)
     enabled: bool = True
@@ -224,8 +295,12 @@ class MultivariateConfig(_Model):
         return self
 
     def build(self) -> MultivariateModel:
-        cls: type[MultivariateModel] = {"hotelling_t2": HotellingT2, "isolation_forest": IsolationForestDetector,
-               "load_residual": LoadResidual, "mahalanobis": ShrunkMahalanobis}[self.detector]
+        cls: type[MultivariateModel] = {
+            "hotelling_t2": HotellingT2,
+            "isolation_forest": IsolationForestDetector,
+            "load_residual": LoadResidual,
+            "mahalanobis": ShrunkMahalanobis,
+        }[self.detector]
         try:
             return cls(**self.params)
         except TypeError as exc:
@@ -279,8 +354,12 @@ class DetectorsConfig(_Model):
     assets: dict[str, AssetConfig] = Field(default_factory=dict)
     default_class: str = "default"
     silence_after: Seconds = Field(900.0, description="deadman: no stream is called silent sooner than this")
-    silence_intervals: float = Field(10.0, ge=1.0, description="deadman: a stream is silent after this many of "
-                                     "its own usual intervals between readings (and at least silence_after)")
+    silence_intervals: float = Field(
+        10.0,
+        ge=1.0,
+        description="deadman: a stream is silent after this many of "
+        "its own usual intervals between readings (and at least silence_after)",
+    )
     multivariate_every: Seconds = Field(60.0, description="run multivariate checks on this much gathered data")
 
     @field_validator("iso_20816_zones", mode="before")
@@ -296,12 +375,15 @@ class DetectorsConfig(_Model):
             for check, c in cls.checks.items():
                 group = c.params.get("group")
                 if c.detector == "iso_zones" and group is not None and str(group) not in self.iso_20816_zones:
-                    raise ValueError(f"classes.{cname}.checks.{check}.params.group: no zone limits for "
-                                     f"group {group!r} in iso_20816_zones")
+                    raise ValueError(
+                        f"classes.{cname}.checks.{check}.params.group: no zone limits for "
+                        f"group {group!r} in iso_20816_zones"
+                    )
         for name, asset in self.assets.items():
             if asset.class_ not in self.classes and asset.class_ != self.default_class:
-                raise ValueError(f"assets.{name}.class: unknown class {asset.class_!r}; "
-                                 f"known: {', '.join(sorted(self.classes))}")
+                raise ValueError(
+                    f"assets.{name}.class: unknown class {asset.class_!r}; known: {', '.join(sorted(self.classes))}"
+                )
             self.checks_for(name)  # builds every check, so a bad override fails here, naming the asset
         return self
 
@@ -324,8 +406,10 @@ class DetectorsConfig(_Model):
             change = override.model_dump(exclude_none=True)
             if check not in merged:
                 if override.sensor is None or override.detector is None:
-                    raise ValueError(f"{where}: class {asset.class_!r} has no check {check!r} to override "
-                                     f"(give sensor and detector to add a new one)")
+                    raise ValueError(
+                        f"{where}: class {asset.class_!r} has no check {check!r} to override "
+                        f"(give sensor and detector to add a new one)"
+                    )
                 try:
                     merged[check] = CheckConfig(**change)
                 except ValueError as exc:
@@ -350,8 +434,10 @@ class DetectorsConfig(_Model):
                     continue  # no machine group known for this asset: its zones cannot be judged
                 group = str(group)
                 if group not in self.iso_20816_zones:
-                    raise ValueError(f"assets.{name}: check {check!r} needs ISO 20816 zone limits for group "
-                                     f"{group!r}; add it under iso_20816_zones or set iso_group")
+                    raise ValueError(
+                        f"assets.{name}: check {check!r} needs ISO 20816 zone limits for group "
+                        f"{group!r}; add it under iso_20816_zones or set iso_group"
+                    )
                 extra = self.iso_20816_zones[group].model_dump()
                 c = c.model_copy(update={"params": {k: v for k, v in c.params.items() if k != "group"}})
             out[check] = (c, extra)
@@ -440,4 +526,3 @@ class ConfigHistory:
     @classmethod
     def from_list(cls, items: list[dict[str, Any]]) -> "ConfigHistory":
         return cls([ConfigVersion(**i) for i in items])
-

@@ -26,8 +26,8 @@ __all__ = ["Cusum", "EnvelopeCusum", "Ewma"]
 # column of the batch, rather than along each row (numpy's accumulate and scipy's lfilter take a few
 # ns per element; a column step costs about a microsecond plus about one ns per row).
 _WIDE = 256
-BLOCK = 16        # readings per learning block
-_WINSOR = 4.0     # a block's readings are clipped to μ ± this many σ before they are learned
+BLOCK = 16  # readings per learning block
+_WINSOR = 4.0  # a block's readings are clipped to μ ± this many σ before they are learned
 
 
 def _by_column(shape: tuple[int, int]) -> np.ndarray:
@@ -64,13 +64,19 @@ class _BaselineDetector(StreamingDetector):
     (``block_max``).
     """
 
-    state_fields = {"n": (np.int64, 0, ()), "sum": (np.float64, 0.0, ()), "sumsq": (np.float64, 0.0, ()),
-                    "mu": (np.float64, np.nan, ()), "var": (np.float64, np.nan, ()), "frozen": (np.int64, 0, ()),
-                    "since": (np.int64, 0, ()), "block": (np.float64, np.nan, (BLOCK,)),
-                    "block_max": (np.float64, 0.0, ())}
+    state_fields = {
+        "n": (np.int64, 0, ()),
+        "sum": (np.float64, 0.0, ()),
+        "sumsq": (np.float64, 0.0, ()),
+        "mu": (np.float64, np.nan, ()),
+        "var": (np.float64, np.nan, ()),
+        "frozen": (np.int64, 0, ()),
+        "since": (np.int64, 0, ()),
+        "block": (np.float64, np.nan, (BLOCK,)),
+        "block_max": (np.float64, 0.0, ()),
+    }
 
-    def __init__(self, warmup: int, min_std: float, memory: int | None, learn_below: float,
-                 relearn_after: int | None):
+    def __init__(self, warmup: int, min_std: float, memory: int | None, learn_below: float, relearn_after: int | None):
         if warmup < 2:
             raise ValueError(f"warmup must be >= 2 readings, got {warmup}")
         if min_std <= 0:
@@ -78,8 +84,10 @@ class _BaselineDetector(StreamingDetector):
         memory = 10 * warmup if memory is None else memory
         relearn_after = warmup if relearn_after is None else relearn_after
         if memory < BLOCK or relearn_after < 0 or learn_below <= 0:
-            raise ValueError(f"need memory >= {BLOCK}, relearn_after >= 0 and learn_below > 0, got {memory}, "
-                             f"{relearn_after}, {learn_below}")
+            raise ValueError(
+                f"need memory >= {BLOCK}, relearn_after >= 0 and learn_below > 0, got {memory}, "
+                f"{relearn_after}, {learn_below}"
+            )
         self.warmup, self.min_std = int(warmup), float(min_std)
         self.memory, self.learn_below, self.relearn_after = int(memory), float(learn_below), int(relearn_after)
 
@@ -108,8 +116,9 @@ class _BaselineDetector(StreamingDetector):
     # every batch goes through it, whatever its layout, so the bits never depend on the path taken
     _kernel: int | None = None
 
-    def _update(self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray,
-                state: dict[str, np.ndarray]) -> np.ndarray:
+    def _update(
+        self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray, state: dict[str, np.ndarray]
+    ) -> np.ndarray:
         assert grid is not None  # stateful: update always passes the grid
         z = self._smoothed(grid, value, state)
         if self._kernel is not None:
@@ -118,8 +127,7 @@ class _BaselineDetector(StreamingDetector):
             return self._by_reading(grid, value, valid, state, z)
         return self._by_block(grid, value, valid, state, z)
 
-    def _scan(self, grid: Grid, value: np.ndarray, z: np.ndarray | None,
-              state: dict[str, np.ndarray]) -> np.ndarray:
+    def _scan(self, grid: Grid, value: np.ndarray, z: np.ndarray | None, state: dict[str, np.ndarray]) -> np.ndarray:
         """Score and learn the whole grid in one compiled pass (``kernels.baseline_scan``)."""
         out = grid.scores()
         if not (out.flags.c_contiguous or out.flags.f_contiguous):
@@ -133,17 +141,45 @@ class _BaselineDetector(StreamingDetector):
         clip = getattr(self, "clip", None)
         a = getattr(self, "alpha", 1.0)
         kernels.baseline_scan(  # type: ignore[call-arg]  # numba's Dispatcher stub does not know the kernel's arguments
-            self._kernel, x, xr, xc, zf, zr, zc, o, o_r, o_c, np.ascontiguousarray(grid.counts, np.int64),
-            state["n"], state["since"], state["sum"], state["sumsq"], state["mu"], state["var"], state["frozen"],
-            state["block"], state["block_max"], *sides,
-            float(getattr(self, "k", 0.0)), float(getattr(self, "h", 1.0)),
+            self._kernel,
+            x,
+            xr,
+            xc,
+            zf,
+            zr,
+            zc,
+            o,
+            o_r,
+            o_c,
+            np.ascontiguousarray(grid.counts, np.int64),
+            state["n"],
+            state["since"],
+            state["sum"],
+            state["sumsq"],
+            state["mu"],
+            state["var"],
+            state["frozen"],
+            state["block"],
+            state["block_max"],
+            *sides,
+            float(getattr(self, "k", 0.0)),
+            float(getattr(self, "h", 1.0)),
             {"both": kernels.BOTH, "up": kernels.UP, "down": kernels.DOWN}[getattr(self, "direction", "both")],
-            clip is not None, 0.0 if clip is None else float(clip), float(getattr(self, "limit_sigmas", 1.0)),
-            float(np.sqrt(a / (2.0 - a))), self.min_std, self.learnt_after, min(1.0, BLOCK / self.memory),
-            self.learn_below, self.relearn_after)
+            clip is not None,
+            0.0 if clip is None else float(clip),
+            float(getattr(self, "limit_sigmas", 1.0)),
+            float(np.sqrt(a / (2.0 - a))),
+            self.min_std,
+            self.learnt_after,
+            min(1.0, BLOCK / self.memory),
+            self.learn_below,
+            self.relearn_after,
+        )
         return out
 
-    def _by_reading(self, grid: Grid, value: np.ndarray, valid: np.ndarray, state: dict[str, np.ndarray], z: np.ndarray | None) -> np.ndarray:
+    def _by_reading(
+        self, grid: Grid, value: np.ndarray, valid: np.ndarray, state: dict[str, np.ndarray], z: np.ndarray | None
+    ) -> np.ndarray:
         """Score each column of the grid against the reference in force, learning each block as it
         completes; the same arithmetic, in the same order, as ``_by_block``."""
         out = grid.scores()
@@ -151,7 +187,7 @@ class _BaselineDetector(StreamingDetector):
         for j in range(value.shape[1]):
             ok = valid[:, j]
             scored = ok & (n - state["since"] >= self.learnt_after)
-            sc = self._score_block(value[:, j:j + 1], None if z is None else z[:, j:j + 1], scored[:, None], state)
+            sc = self._score_block(value[:, j : j + 1], None if z is None else z[:, j : j + 1], scored[:, None], state)
             out[:, j] = sc[:, 0]
             r = np.flatnonzero(ok)
             state["block"][r, n[r] % BLOCK] = value[r, j]
@@ -160,22 +196,25 @@ class _BaselineDetector(StreamingDetector):
             done = ok & (n % BLOCK == 0)
             if done.any():
                 count = n - BLOCK
-                self._learn(state["block"], done, count - state["since"] >= self.learnt_after, state["block_max"],
-                            count, state)
+                self._learn(
+                    state["block"], done, count - state["since"] >= self.learnt_after, state["block_max"], count, state
+                )
                 state["block_max"][done] = 0.0
                 state["block"][done] = np.nan
         state["n"] = n
         return out
 
-    def _by_block(self, grid: Grid, value: np.ndarray, valid: np.ndarray, state: dict[str, np.ndarray], z: np.ndarray | None) -> np.ndarray:
+    def _by_block(
+        self, grid: Grid, value: np.ndarray, valid: np.ndarray, state: dict[str, np.ndarray], z: np.ndarray | None
+    ) -> np.ndarray:
         """Lay the batch out in whole blocks per stream (the block under way first), score block by
         block against the reference in force, learn each completed block, gather the scores."""
         rows, cols = value.shape
         n0 = state["n"]
-        off = n0 % BLOCK                                   # readings of the block under way already seen
+        off = n0 % BLOCK  # readings of the block under way already seen
         total = off + grid.counts
         width = -(-int((off + cols).max()) // BLOCK) * BLOCK
-        at = off[:, None] + np.arange(cols)[None, :]      # where each reading of the grid goes
+        at = off[:, None] + np.arange(cols)[None, :]  # where each reading of the grid goes
         x = np.full((rows, width), np.nan)
         x[:, :BLOCK] = np.where(np.arange(BLOCK)[None, :] < off[:, None], state["block"], np.nan)
         np.put_along_axis(x, at, value, axis=1)
@@ -187,7 +226,7 @@ class _BaselineDetector(StreamingDetector):
             z = laid
         out = np.zeros((rows, width))
         block_max = state["block_max"].copy()
-        first = n0 - off                                   # readings before block 0 of the layout
+        first = n0 - off  # readings before block 0 of the layout
         for b in range(width // BLOCK):
             cells = slice(b * BLOCK, (b + 1) * BLOCK)
             xb, nb = x[:, cells], new[:, cells]
@@ -201,17 +240,26 @@ class _BaselineDetector(StreamingDetector):
             if done.any():
                 self._learn(xb, done, scored, block_max, first + b * BLOCK, state)
                 block_max[done] = 0.0
-        end = (total // BLOCK) * BLOCK                     # the block left under way
+        end = (total // BLOCK) * BLOCK  # the block left under way
         take = np.minimum(end[:, None] + np.arange(BLOCK)[None, :], width - 1)
-        state["block"] = np.where(np.arange(BLOCK)[None, :] < (total % BLOCK)[:, None],
-                                  np.take_along_axis(x, take, axis=1), np.nan)
+        state["block"] = np.where(
+            np.arange(BLOCK)[None, :] < (total % BLOCK)[:, None], np.take_along_axis(x, take, axis=1), np.nan
+        )
         state["block_max"] = block_max
         state["n"] = n0 + grid.counts
         score = grid.scores()
         score[...] = np.take_along_axis(out, np.minimum(at, width - 1), axis=1)
         return score
 
-    def _learn(self, xb: np.ndarray, done: np.ndarray, scored: np.ndarray, block_max: np.ndarray, count: np.ndarray, state: dict[str, np.ndarray]) -> None:
+    def _learn(
+        self,
+        xb: np.ndarray,
+        done: np.ndarray,
+        scored: np.ndarray,
+        block_max: np.ndarray,
+        count: np.ndarray,
+        state: dict[str, np.ndarray],
+    ) -> None:
         """Learn the completed blocks (``done``): warm-up sums, then the trailing reference."""
         warm = done & ~scored
         if warm.any():
@@ -230,8 +278,8 @@ class _BaselineDetector(StreamingDetector):
         state["mu"][r] = np.where(accept, new_mu, mu)
         state["var"][r] = np.where(accept, new_var, var)
         if self.relearn_after:
-            moved = frozen >= self.relearn_after          # a new level held this long: an operating point
-            if moved.any():                                # learn it afresh, as at the start
+            moved = frozen >= self.relearn_after  # a new level held this long: an operating point
+            if moved.any():  # learn it afresh, as at the start
                 m = r[moved]
                 state["since"][m] = count[m] + BLOCK
                 state["sum"][m] = state["sumsq"][m] = 0.0
@@ -263,7 +311,9 @@ class _BaselineDetector(StreamingDetector):
     def _smoothed(self, grid: Grid, value: np.ndarray, state: dict[str, np.ndarray]) -> np.ndarray | None:
         """Per-reading values that do not depend on the reference (EWMA's z), or None."""
 
-    def _score_block(self, xb: np.ndarray, zb: np.ndarray | None, scored: np.ndarray, state: dict[str, np.ndarray]) -> np.ndarray:  # pragma: no cover - abstract
+    def _score_block(
+        self, xb: np.ndarray, zb: np.ndarray | None, scored: np.ndarray, state: dict[str, np.ndarray]
+    ) -> np.ndarray:  # pragma: no cover - abstract
         """Scores of the cells of ``xb`` (rows, w) where ``scored`` (0 elsewhere), advancing the
         detector's own state over those cells, in order."""
         raise NotImplementedError
@@ -311,8 +361,16 @@ class Ewma(_BaselineDetector):
     state_fields = {**_BaselineDetector.state_fields, "z": (np.float64, np.nan, ())}
     _kernel: int | None = kernels.EWMA
 
-    def __init__(self, alpha: float = 0.05, limit_sigmas: float = 3.0, warmup: int = 100, min_std: float = 1e-6,
-                 memory: int | None = None, learn_below: float = 0.5, relearn_after: int | None = None):
+    def __init__(
+        self,
+        alpha: float = 0.05,
+        limit_sigmas: float = 3.0,
+        warmup: int = 100,
+        min_std: float = 1e-6,
+        memory: int | None = None,
+        learn_below: float = 0.5,
+        relearn_after: int | None = None,
+    ):
         super().__init__(warmup, min_std, memory, learn_below, relearn_after)
         if not 0 < alpha <= 1:
             raise ValueError(f"alpha must be in (0, 1], got {alpha}")
@@ -325,7 +383,9 @@ class Ewma(_BaselineDetector):
         state["z"] = grid.last(z).copy()
         return z
 
-    def _score_block(self, xb: np.ndarray, zb: np.ndarray | None, scored: np.ndarray, state: dict[str, np.ndarray]) -> np.ndarray:
+    def _score_block(
+        self, xb: np.ndarray, zb: np.ndarray | None, scored: np.ndarray, state: dict[str, np.ndarray]
+    ) -> np.ndarray:
         a = self.alpha
         width = self.limit_sigmas * self._std(state["var"]) * np.sqrt(a / (2.0 - a))
         with np.errstate(invalid="ignore"):
@@ -377,12 +437,26 @@ class Cusum(_BaselineDetector):
     kind = "cusum"
     version = "3"
     _kernel: int | None = kernels.CUSUM
-    state_fields = {**_BaselineDetector.state_fields, "up_c": (np.float64, 0.0, ()), "up_m": (np.float64, 0.0, ()),
-                    "down_c": (np.float64, 0.0, ()), "down_m": (np.float64, 0.0, ())}
+    state_fields = {
+        **_BaselineDetector.state_fields,
+        "up_c": (np.float64, 0.0, ()),
+        "up_m": (np.float64, 0.0, ()),
+        "down_c": (np.float64, 0.0, ()),
+        "down_m": (np.float64, 0.0, ()),
+    }
 
-    def __init__(self, k: float = 0.5, h: float = 8.0, direction: str = "both", warmup: int = 100,
-                 min_std: float = 1e-6, clip: float | None = None, memory: int | None = None,
-                 learn_below: float = 0.5, relearn_after: int | None = None):
+    def __init__(
+        self,
+        k: float = 0.5,
+        h: float = 8.0,
+        direction: str = "both",
+        warmup: int = 100,
+        min_std: float = 1e-6,
+        clip: float | None = None,
+        memory: int | None = None,
+        learn_below: float = 0.5,
+        relearn_after: int | None = None,
+    ):
         super().__init__(warmup, min_std, memory, learn_below, relearn_after)
         if direction not in ("both", "up", "down"):
             raise ValueError(f"direction must be 'both', 'up' or 'down', got {direction!r}")
@@ -393,7 +467,9 @@ class Cusum(_BaselineDetector):
         self.k, self.h, self.direction = float(k), float(h), direction
         self.clip = None if clip is None else float(clip)
 
-    def _score_block(self, xb: np.ndarray, zb: np.ndarray | None, scored: np.ndarray, state: dict[str, np.ndarray]) -> np.ndarray:
+    def _score_block(
+        self, xb: np.ndarray, zb: np.ndarray | None, scored: np.ndarray, state: dict[str, np.ndarray]
+    ) -> np.ndarray:
         rows = len(xb)
         sd = self._std(state["var"])
         with np.errstate(invalid="ignore"):
@@ -401,7 +477,7 @@ class Cusum(_BaselineDetector):
         if self.clip is not None:
             np.clip(y, -self.clip, self.clip, out=y)
         c = np.concatenate([y - self.k, -y - self.k])
-        c[~np.concatenate([scored, scored])] = 0.0   # readings seen before, in warm-up or not there add nothing
+        c[~np.concatenate([scored, scored])] = 0.0  # readings seen before, in warm-up or not there add nothing
         start = np.concatenate([state["up_c"], state["down_c"]])
         floor = np.concatenate([state["up_m"], state["down_m"]])
         total, low = _lindley(c, start, floor)
@@ -462,27 +538,46 @@ class EnvelopeCusum(Cusum):
     _kernel = None  # its own reference (an upper expectile of block means): the numpy path
     state_fields = {**Cusum.state_fields, "blocks": (np.float64, 0.0, ())}
 
-    def __init__(self, k: float = 1.5, h: float = 60.0, down: float = 0.02, direction: str = "up", warmup: int = 1440,
-                 min_std: float = 1e-6, clip: float | None = None, memory: int | None = None,
-                 learn_below: float = 0.5, relearn_after: int | None = None):
+    def __init__(
+        self,
+        k: float = 1.5,
+        h: float = 60.0,
+        down: float = 0.02,
+        direction: str = "up",
+        warmup: int = 1440,
+        min_std: float = 1e-6,
+        clip: float | None = None,
+        memory: int | None = None,
+        learn_below: float = 0.5,
+        relearn_after: int | None = None,
+    ):
         if direction != "up":
             raise ValueError(f"an envelope is exceeded upwards only: direction must be 'up', got {direction!r}")
-        super().__init__(k=k, h=h, direction=direction, warmup=warmup, min_std=min_std, clip=clip, memory=memory,
-                         learn_below=learn_below, relearn_after=relearn_after)
+        super().__init__(
+            k=k,
+            h=h,
+            direction=direction,
+            warmup=warmup,
+            min_std=min_std,
+            clip=clip,
+            memory=memory,
+            learn_below=learn_below,
+            relearn_after=relearn_after,
+        )
         if not 0 < down <= 1:
             raise ValueError(f"down must be in (0, 1], got {down}")
         self.down = float(down)
 
     def _follow(self, mu: np.ndarray, var: np.ndarray, xc: np.ndarray, w: float) -> tuple[np.ndarray, np.ndarray]:
         bm = xc.mean(axis=1)
-        bv = ((xc - bm[:, None]) ** 2).sum(axis=1) / (xc.shape[1] - 1)   # noise within the block
+        bv = ((xc - bm[:, None]) ** 2).sum(axis=1) / (xc.shape[1] - 1)  # noise within the block
         return mu + np.where(bm > mu, w, w * self.down) * (bm - mu), var + w * (bv - var)
 
     def _learn_warmup(self, xb: np.ndarray, warm: np.ndarray, count: np.ndarray, state: dict[str, np.ndarray]) -> None:
         """The highest block median of the warm-up, and the mean squared within-block MAD-sigma (a
         one-reading glitch moves neither)."""
         r = np.flatnonzero(warm)
-        seen = state["blocks"][r] * (count[r] > state["since"][r]) + 1.0   # a restarted warm-up counts afresh
+        seen = state["blocks"][r] * (count[r] > state["since"][r]) + 1.0  # a restarted warm-up counts afresh
         xr = xb[r]
         med = np.median(xr, axis=1)
         bv = (1.4826 * np.median(np.abs(xr - med[:, None]), axis=1)) ** 2

@@ -29,7 +29,13 @@ from faultline.detectors.rules import Alert, AlertRule
 from faultline.detectors.streams import StreamingDetector, check_batch
 from faultline.detectors.thresholds import IsoZones, iso_zone
 from faultline.detectors.trend import TrendToLimit
-from faultline.detectors.waveform import BEARING_MODES, BearingGeometry, bearing_frequencies, block_features, diagnose_bearing
+from faultline.detectors.waveform import (
+    BEARING_MODES,
+    BearingGeometry,
+    bearing_frequencies,
+    block_features,
+    diagnose_bearing,
+)
 
 __all__ = ["BEARING_FAULT_MODES", "BatchResult", "Engine", "Finding", "bearing_defect_features"]
 
@@ -147,7 +153,7 @@ class _AssetModel:
 
     def __init__(self, asset: str, name: str, cfg: MultivariateConfig, ids: list[int]):
         self.asset, self.name, self.cfg = asset, name, cfg
-        self.ids = np.asarray(ids, dtype=np.int64)          # stream id per sensor; ids[0] drives rows
+        self.ids = np.asarray(ids, dtype=np.int64)  # stream id per sensor; ids[0] drives rows
         self.held = np.full(len(ids), np.nan)
         self.baseline: list[np.ndarray] = []
         self.n_baseline = 0
@@ -155,12 +161,12 @@ class _AssetModel:
         self.reference: Any = None  # the model of the warm-up, when the asset is taken as healthy
         self.blamed = cfg.sensors[0]  # the sensor named by the open alert
         self.accepted = np.empty((0, len(ids)))  # with refresh: the latest rows accepted as normal
-        self.run: list[np.ndarray] = []            # rows of the departure going on now
-        self.calm = 0                              # rows below the clear level at its end
-        self.smoothed: np.ndarray | None = None    # with smooth: the last smoothed row
-        self.ahead = 0                             # rows since the last row the model was fitted on
-        self.gap = 0                               # rows since the last row accepted as normal
-        self.seen = 0                              # rows since the warm-up (the reference's fit)
+        self.run: list[np.ndarray] = []  # rows of the departure going on now
+        self.calm = 0  # rows below the clear level at its end
+        self.smoothed: np.ndarray | None = None  # with smooth: the last smoothed row
+        self.ahead = 0  # rows since the last row the model was fitted on
+        self.gap = 0  # rows since the last row accepted as normal
+        self.seen = 0  # rows since the warm-up (the reference's fit)
         self.since_fit = 0
 
     def rows(self, s: np.ndarray, t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -173,7 +179,7 @@ class _AssetModel:
         k, p = len(pos), len(self.ids)
         seen = np.full((k, p), -1)
         seen[np.arange(k), col] = np.arange(k)
-        seen = np.maximum.accumulate(seen, axis=0)          # latest reading of each sensor so far
+        seen = np.maximum.accumulate(seen, axis=0)  # latest reading of each sensor so far
         latest = np.where(seen >= 0, v[pos][np.maximum(seen, 0)], self.held[None, :])
         self.held = latest[-1].copy()
         drive = (col == 0) & np.isfinite(latest).all(axis=1)
@@ -227,13 +233,14 @@ class _AssetModel:
         an episode open after the sensors came back.
         """
         shift = getattr(self.model, "shift", None)
-        body = self.run[self.cfg.relearn:-len(recent)]
+        body = self.run[self.cfg.relearn : -len(recent)]
         if shift is not None and len(body) >= self.cfg.relearn:
             away = float(np.linalg.norm(shift(np.vstack(body), ahead=ahead - len(body))))
             if float(np.linalg.norm(shift(recent, ahead=ahead))) < 0.5 * away:
                 return True
         return self.reference is not None and bool(
-            np.median(self.reference.score(recent, ahead=self.seen - len(recent))) < _ACCEPT_BELOW)
+            np.median(self.reference.score(recent, ahead=self.seen - len(recent))) < _ACCEPT_BELOW
+        )
 
     def _learn(self, x: np.ndarray, score: np.ndarray) -> None:
         """Keep the rows accepted as normal; refit every ``refresh`` rows on the latest of them.
@@ -267,30 +274,38 @@ class _AssetModel:
             if self.cfg.hold and n < self.cfg.hold:
                 if n % max(1, self.cfg.relearn // 3):
                     continue
-                recent = np.vstack(self.run[-self.cfg.relearn:])
+                recent = np.vstack(self.run[-self.cfg.relearn :])
                 ahead = self.gap - len(recent)
                 # the episode is over (its body is not learnt), or it is a new operating point
                 if not self._came_back(recent, ahead) and not (judge is not None and judge(recent, ahead=ahead)):
                     continue
-                self.run = self.run[-self.cfg.relearn:]  # the new point, not the transition to it
+                self.run = self.run[-self.cfg.relearn :]  # the new point, not the transition to it
             keep.append(np.vstack(self.run))  # a new operating point
             self.run, self.calm, self.gap = [], 0, 0
             self.since_fit = self.cfg.refresh - 1  # refit at the end of this piece
-        self.accepted = np.vstack(keep)[-self.cfg.baseline:]
+        self.accepted = np.vstack(keep)[-self.cfg.baseline :]
         self.since_fit += len(x)
         if self.since_fit >= self.cfg.refresh and len(self.accepted) >= min(self.cfg.baseline, 20):
             self.model = self.cfg.build().fit(self.accepted)
             self.since_fit, self.ahead = 0, self.gap
 
     def to_dict(self) -> dict[str, Any]:
-        return {"held": self.held.tolist(), "n_baseline": self.n_baseline, "blamed": self.blamed,
-                "accepted": self.accepted.tolist(), "run": [r.tolist() for r in self.run],
-                "since_fit": self.since_fit, "calm": self.calm, "ahead": self.ahead, "gap": self.gap,
-                "seen": self.seen,
-                "smoothed": None if self.smoothed is None else self.smoothed.tolist(),
-                "baseline": np.vstack(self.baseline).tolist() if self.baseline else [],
-                "model": None if self.model is None else self.model.to_dict(),
-                "reference": None if self.reference is None else self.reference.to_dict()}
+        return {
+            "held": self.held.tolist(),
+            "n_baseline": self.n_baseline,
+            "blamed": self.blamed,
+            "accepted": self.accepted.tolist(),
+            "run": [r.tolist() for r in self.run],
+            "since_fit": self.since_fit,
+            "calm": self.calm,
+            "ahead": self.ahead,
+            "gap": self.gap,
+            "seen": self.seen,
+            "smoothed": None if self.smoothed is None else self.smoothed.tolist(),
+            "baseline": np.vstack(self.baseline).tolist() if self.baseline else [],
+            "model": None if self.model is None else self.model.to_dict(),
+            "reference": None if self.reference is None else self.reference.to_dict(),
+        }
 
     def load(self, d: dict[str, Any]) -> None:
         self.held = np.asarray(d["held"], dtype=np.float64)
@@ -317,8 +332,9 @@ BEARING_FAULT_MODES = {1: "bearing_outer_race", 2: "bearing_inner_race", 3: "bea
 _BEARING_RATIOS = BEARING_MODES
 
 
-def bearing_defect_features(config: DetectorsConfig, asset: str, rate_hz: float, blocks: np.ndarray
-                            ) -> dict[str, np.ndarray]:
+def bearing_defect_features(
+    config: DetectorsConfig, asset: str, rate_hz: float, blocks: np.ndarray
+) -> dict[str, np.ndarray]:
     """The bearing diagnosis of each block (see `diagnose_bearing`), as its configuration gives it.
 
     Parameters
@@ -344,19 +360,24 @@ def bearing_defect_features(config: DetectorsConfig, asset: str, rate_hz: float,
     """
     wf = config.waveform_for(asset)
     info = config.asset(asset)
-    if (wf is None or not wf.defect_frequencies or info.bearing is None or not info.running_speed_hz
-            or not len(blocks)):
+    if wf is None or not wf.defect_frequencies or info.bearing is None or not info.running_speed_hz or not len(blocks):
         return {}
     defect_hz = bearing_frequencies(BearingGeometry(**info.bearing.model_dump()), info.running_speed_hz)
-    d = diagnose_bearing(blocks, rate_hz, {k: float(f) for k, f in defect_hz.items()}, float(info.running_speed_hz),
-                         band_hz=wf.defect_band_hz)
+    d = diagnose_bearing(
+        blocks,
+        rate_hz,
+        {k: float(f) for k, f in defect_hz.items()},
+        float(info.running_speed_hz),
+        band_hz=wf.defect_band_hz,
+    )
     out = {"bearing_defect": d.strength, "bearing_mode": d.mode.astype(np.float64)}
     out.update({k: r for k, r in d.ratios.items() if np.isfinite(r).any()})
     return out
 
 
-def _name_bearing_faults(engine: Engine, events: list[tuple[int, Finding]], s: np.ndarray, t: np.ndarray,
-                         v: np.ndarray) -> list[tuple[int, Finding]]:
+def _name_bearing_faults(
+    engine: Engine, events: list[tuple[int, Finding]], s: np.ndarray, t: np.ndarray, v: np.ndarray
+) -> list[tuple[int, Finding]]:
     """Give each ``bearing_defect`` finding the mode its block named, and every mode's ratio as evidence.
 
     The diagnosis of one block arrives as several streams with the block's time (``accel.bearing_defect``,
@@ -421,11 +442,13 @@ class Engine:
         self._live_since_start = False
         self._models: dict[tuple[str, str], _AssetModel] = {}
         self._model_rules: dict[str, AlertRule] = {}
-        self._model_member = np.zeros(0, dtype=bool)   # stream id → feeds some multivariate check
+        self._model_member = np.zeros(0, dtype=bool)  # stream id → feeds some multivariate check
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._blame: dict[str, np.ndarray] = {}  # the batch in hand: multivariate culprits (BatchResult.blame)
         self.fresh_checks: list[str] = []  # after from_dict: checks that could not resume
-        self._bearing_named: dict[tuple[str, str, datetime], str] = {}  # open bearing alerts → the mode they were opened with
+        self._bearing_named: dict[
+            tuple[str, str, datetime], str
+        ] = {}  # open bearing alerts → the mode they were opened with
 
     @staticmethod
     def _new_deadman(config: DetectorsConfig) -> NoData:
@@ -455,7 +478,7 @@ class Engine:
                     self._models[(asset, name)] = _AssetModel(asset, name, mv, ids)
                     if max(ids) >= len(self._model_member):
                         grown = np.zeros(max(ids) + 64, dtype=bool)
-                        grown[:len(self._model_member)] = self._model_member
+                        grown[: len(self._model_member)] = self._model_member
                         self._model_member = grown
                     self._model_member[ids] = True
                     self._model_rules.setdefault(name, mv.rule.build())
@@ -538,8 +561,10 @@ class Engine:
                 events.append((alert.at_ns, self._finding(slot, alert)))
         events.extend(self._feed_models(s, t, v, scores))
         # the findings of streams that came back are closed ones: ended_at is set
-        events.extend((int(f.ended_at.timestamp() * 1e9), f)  # type: ignore[union-attr]
-                      for f in self._resumed(s, t))
+        events.extend(
+            (int(f.ended_at.timestamp() * 1e9), f)  # type: ignore[union-attr]
+            for f in self._resumed(s, t)
+        )
         if len(s):
             self._deadman.update(s, t, v)
         if now_ns is not None:
@@ -577,8 +602,16 @@ class Engine:
                 out[m.name] = min(out.get(m.name, np.inf), m.cfg.rule.alarm)
         return out
 
-    def replay(self, stream: Any, ts_ns: Any, value: Any, step_ns: int, end_ns: int | None = None,
-               max_rows: int = 500_000, start_ns: int | None = None) -> Iterator[tuple[np.ndarray, BatchResult]]:
+    def replay(
+        self,
+        stream: Any,
+        ts_ns: Any,
+        value: Any,
+        step_ns: int,
+        end_ns: int | None = None,
+        max_rows: int = 500_000,
+        start_ns: int | None = None,
+    ) -> Iterator[tuple[np.ndarray, BatchResult]]:
         """Feed stored readings through ``process`` in time order, as the live service would have seen
         them: the one way backtest, ``faultline score`` and ``faultline evaluate`` drive the engine.
 
@@ -622,8 +655,9 @@ class Engine:
             lo = hi
         yield np.empty(0, np.int64), BatchResult({}, np.zeros(0), self.flush())
 
-    def _feed_models(self, s: np.ndarray, t: np.ndarray, v: np.ndarray, scores: dict[str, np.ndarray],
-                     force: bool = False) -> list[tuple[int, Finding]]:
+    def _feed_models(
+        self, s: np.ndarray, t: np.ndarray, v: np.ndarray, scores: dict[str, np.ndarray], force: bool = False
+    ) -> list[tuple[int, Finding]]:
         """Multivariate checks run on what has gathered once it spans ``multivariate_every``.
 
         Their models are per asset, so they cost a little Python per asset; gathering a minute of
@@ -645,8 +679,8 @@ class Engine:
         if not force and int(pt.max()) - int(pt.min()) < self.config.multivariate_every * 1e9:
             return []
         self._pending = []
-        where = np.full(len(ps), -1)                           # position in this batch, -1 if gathered earlier
-        where[len(ps) - len(idx):] = idx
+        where = np.full(len(ps), -1)  # position in this batch, -1 if gathered earlier
+        where[len(ps) - len(idx) :] = idx
         order = np.argsort(ps, kind="stable")
         sorted_s = ps[order]
         out = []
@@ -663,8 +697,16 @@ class Engine:
         events.sort(key=lambda e: (e[0], e[1].asset, e[1].sensor, e[1].rule))
         return [f for _, f in events]
 
-    def _process_model(self, model: _AssetModel, s: np.ndarray, t: np.ndarray, v: np.ndarray, where: np.ndarray,
-                       n: int, scores: dict[str, np.ndarray]) -> list[tuple[int, Finding]]:
+    def _process_model(
+        self,
+        model: _AssetModel,
+        s: np.ndarray,
+        t: np.ndarray,
+        v: np.ndarray,
+        where: np.ndarray,
+        n: int,
+        scores: dict[str, np.ndarray],
+    ) -> list[tuple[int, Finding]]:
         pos, ts, rows = model.rows(s, t, v)
         if not len(pos):
             return []
@@ -679,11 +721,21 @@ class Engine:
         for alert in rule.update(driver, ts, sc):
             if alert.status == "opened":  # one alert keeps the sensor it was opened for
                 model.blamed = model.cfg.sensors[top[alert.index]]
-            f = self._finding_of(alert, model.asset, model.blamed, model.cfg.fault_mode,
-                                 model.cfg.detector, model.model.version, model.name,
-                                 {**model.model.to_dict()["params"], "rule": model.cfg.rule.model_dump(mode="json")})
-            f.evidence.update(top_sensor=model.cfg.sensors[top[alert.index]], sensors=list(model.cfg.sensors),
-                              row=dict(zip(model.cfg.sensors, rows[alert.index].tolist())))
+            f = self._finding_of(
+                alert,
+                model.asset,
+                model.blamed,
+                model.cfg.fault_mode,
+                model.cfg.detector,
+                model.model.version,
+                model.name,
+                {**model.model.to_dict()["params"], "rule": model.cfg.rule.model_dump(mode="json")},
+            )
+            f.evidence.update(
+                top_sensor=model.cfg.sensors[top[alert.index]],
+                sensors=list(model.cfg.sensors),
+                row=dict(zip(model.cfg.sensors, rows[alert.index].tolist())),
+            )
             out.append((alert.at_ns, f))
         return out
 
@@ -713,8 +765,10 @@ class Engine:
         if wf is None or not len(blocks):
             return {}
         feats = block_features(blocks)
-        return {**{name: feats[name] for name in wf.features},
-                **bearing_defect_features(self.config, asset, rate_hz, blocks)}
+        return {
+            **{name: feats[name] for name in wf.features},
+            **bearing_defect_features(self.config, asset, rate_hz, blocks),
+        }
 
     def silent(self, now_ns: int, live: bool = False) -> list[Finding]:
         """Deadman: open a ``no_data`` finding for each stream silent at ``now_ns`` for longer than
@@ -737,8 +791,10 @@ class Engine:
         self._silent[ids[fresh]] = True
         # before any reading there is no state, and no stream is silent
         last = getattr(self._deadman, "state_", {}).get("last_ts", np.empty(0, np.int64))
-        return [self._deadman_finding(int(i), int(last[i]), None, float(g), "opened")
-                for i, g in zip(ids[fresh], gaps[fresh])]
+        return [
+            self._deadman_finding(int(i), int(last[i]), None, float(g), "opened")
+            for i, g in zip(ids[fresh], gaps[fresh])
+        ]
 
     def _grow_silent(self) -> None:
         if len(self._silent) < len(self._streams):
@@ -759,20 +815,34 @@ class Engine:
         asset, sensor = self._streams[sid]
         allowed = float(self._deadman.allowed_s(np.array([sid]))[0])
         return Finding(
-            site=self.config.asset(asset).site, asset=asset, sensor=sensor, fault_mode="no_data", severity="medium",
-            score=gap_s / allowed, started_at=_time(since_ns),
-            ended_at=None if until_ns is None else _time(until_ns), detector=self._deadman.kind,
-            detector_version=self._deadman.version, rule="silence_after", config_version=self.config_version,
-            thresholds={"max_gap_s": self._deadman.max_gap_s, "intervals": self._deadman.intervals,
-                        "allowed_s": allowed},
-            evidence={"last_reading_at": _time(since_ns).isoformat(), "silent_s": gap_s, "n": 0}, status=status,
-            kind=self._deadman.finding_kind)
+            site=self.config.asset(asset).site,
+            asset=asset,
+            sensor=sensor,
+            fault_mode="no_data",
+            severity="medium",
+            score=gap_s / allowed,
+            started_at=_time(since_ns),
+            ended_at=None if until_ns is None else _time(until_ns),
+            detector=self._deadman.kind,
+            detector_version=self._deadman.version,
+            rule="silence_after",
+            config_version=self.config_version,
+            thresholds={
+                "max_gap_s": self._deadman.max_gap_s,
+                "intervals": self._deadman.intervals,
+                "allowed_s": allowed,
+            },
+            evidence={"last_reading_at": _time(since_ns).isoformat(), "silent_s": gap_s, "n": 0},
+            status=status,
+            kind=self._deadman.finding_kind,
+        )
 
     def _finding(self, slot: _Slot, alert: Alert) -> Finding:
         asset, sensor = self._streams[alert.stream]
         det = slot.detector
-        f = self._finding_of(alert, asset, sensor, slot.check.fault_mode, det.kind, det.version, slot.name,
-                             slot.thresholds, slot.kind)
+        f = self._finding_of(
+            alert, asset, sensor, slot.check.fault_mode, det.kind, det.version, slot.name, slot.thresholds, slot.kind
+        )
         if isinstance(det, IsoZones):
             f.evidence["zone"] = str(iso_zone(np.array([f.evidence["max"]]), det.ab, det.bc, det.cd)[0])
         if isinstance(det, (Cusum, Ewma)):  # what "normal" was for this sensor
@@ -782,29 +852,56 @@ class Engine:
             f.evidence.update({k: float(v[alert.index]) for k, v in det.last_extras_.items()}, limit=det.limit)
         return f
 
-    def _finding_of(self, alert: Alert, asset: str, sensor: str, fault_mode: str, detector: str, version: str,
-                    rule: str, thresholds: dict[str, Any], kind: str = "anomaly") -> Finding:
+    def _finding_of(
+        self,
+        alert: Alert,
+        asset: str,
+        sensor: str,
+        fault_mode: str,
+        detector: str,
+        version: str,
+        rule: str,
+        thresholds: dict[str, Any],
+        kind: str = "anomaly",
+    ) -> Finding:
         ev = dict(alert.evidence)
         ev["window_start"] = _time(ev.pop("window_start_ns")).isoformat()
         ev["window_end"] = _time(ev.pop("window_end_ns")).isoformat()
         return Finding(
-            site=self.config.asset(asset).site, asset=asset, sensor=sensor, fault_mode=fault_mode,
-            severity=alert.severity, score=alert.peak_score, started_at=_time(alert.started_at_ns),
-            ended_at=None if alert.ended_at_ns is None else _time(alert.ended_at_ns), detector=detector,
-            detector_version=version, rule=rule, config_version=self.config_version, thresholds=thresholds,
-            evidence=ev, status=alert.status, kind=kind)
+            site=self.config.asset(asset).site,
+            asset=asset,
+            sensor=sensor,
+            fault_mode=fault_mode,
+            severity=alert.severity,
+            score=alert.peak_score,
+            started_at=_time(alert.started_at_ns),
+            ended_at=None if alert.ended_at_ns is None else _time(alert.ended_at_ns),
+            detector=detector,
+            detector_version=version,
+            rule=rule,
+            config_version=self.config_version,
+            thresholds=thresholds,
+            evidence=ev,
+            status=alert.status,
+            kind=kind,
+        )
 
     # --- state across restarts -----------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """The engine's state (streams, every detector's and rule's arrays) as JSON-ready data."""
-        return {"config_version": self.config_version, "streams": [list(k) for k in self._streams],
-                "slots": {key: {"detector": s.detector.to_dict(), "rule": s.rule.to_dict()}
-                          for key, s in self._slots.items()},
-                "deadman": self._deadman.to_dict(), "silent": np.flatnonzero(self._silent).tolist(),
-                "models": {f"{a}/{n}": m.to_dict() for (a, n), m in self._models.items()},
-                "model_rules": {n: r.to_dict() for n, r in self._model_rules.items()},
-                "pending": [[a.tolist() for a in cols] for cols in self._pending],
-                "bearing_named": [[a, s, t.isoformat(), m] for (a, s, t), m in self._bearing_named.items()]}
+        return {
+            "config_version": self.config_version,
+            "streams": [list(k) for k in self._streams],
+            "slots": {
+                key: {"detector": s.detector.to_dict(), "rule": s.rule.to_dict()} for key, s in self._slots.items()
+            },
+            "deadman": self._deadman.to_dict(),
+            "silent": np.flatnonzero(self._silent).tolist(),
+            "models": {f"{a}/{n}": m.to_dict() for (a, n), m in self._models.items()},
+            "model_rules": {n: r.to_dict() for n, r in self._model_rules.items()},
+            "pending": [[a.tolist() for a in cols] for cols in self._pending],
+            "bearing_named": [[a, s, t.isoformat(), m] for (a, s, t), m in self._bearing_named.items()],
+        }
 
     @classmethod
     def from_dict(cls, config: DetectorsConfig, d: dict[str, Any], config_version: str | None = None) -> "Engine":
@@ -840,8 +937,10 @@ class Engine:
             saved = d.get("models", {}).get(f"{asset}/{name}")
             if saved is not None and model.cfg == config.multivariate_for(asset)[name]:
                 model.load(saved)
-        engine._pending = [(np.asarray(a, np.int64), np.asarray(b, np.int64), np.asarray(c, np.float64))
-                           for a, b, c in d.get("pending", [])]
+        engine._pending = [
+            (np.asarray(a, np.int64), np.asarray(b, np.int64), np.asarray(c, np.float64))
+            for a, b, c in d.get("pending", [])
+        ]
         engine._bearing_named = {(a, s, datetime.fromisoformat(t)): m for a, s, t, m in d.get("bearing_named", [])}
         for name, saved in d.get("model_rules", {}).items():
             if name in engine._model_rules and saved["params"] == engine._model_rules[name].params():

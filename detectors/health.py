@@ -52,15 +52,21 @@ class NoData(StreamingDetector):
     finding_kind = "data_quality"
     # ew_*: exponentially weighted sums of log10(interval s) and of the weights (a hole-free mean
     # of the logs, exact however the readings are split into batches)
-    state_fields = {"last_ts": (np.int64, -1, ()), "ew_log": (np.float64, 0.0, ()), "ew_w": (np.float64, 0.0, ()),
-                    "arrived": (np.int64, -1, ()), "arrival_log": (np.float64, 0.0, ()),
-                    "arrival_w": (np.float64, 0.0, ())}
+    state_fields = {
+        "last_ts": (np.int64, -1, ()),
+        "ew_log": (np.float64, 0.0, ()),
+        "ew_w": (np.float64, 0.0, ()),
+        "arrived": (np.int64, -1, ()),
+        "arrival_log": (np.float64, 0.0, ()),
+        "arrival_w": (np.float64, 0.0, ()),
+    }
 
-    def __init__(self, max_gap_s: float = 300.0, intervals: float = 10.0, memory: int = 100,
-                 deliveries: float = 3.0):
+    def __init__(self, max_gap_s: float = 300.0, intervals: float = 10.0, memory: int = 100, deliveries: float = 3.0):
         if max_gap_s <= 0 or intervals < 1 or memory < 1 or deliveries < 1:
-            raise ValueError(f"need max_gap_s > 0, intervals >= 1, memory >= 1 and deliveries >= 1, got {max_gap_s}, "
-                             f"{intervals}, {memory}, {deliveries}")
+            raise ValueError(
+                f"need max_gap_s > 0, intervals >= 1, memory >= 1 and deliveries >= 1, got {max_gap_s}, "
+                f"{intervals}, {memory}, {deliveries}"
+            )
         self.max_gap_s, self.intervals, self.memory = float(max_gap_s), float(intervals), int(memory)
         self.deliveries = float(deliveries)
 
@@ -80,7 +86,7 @@ class NoData(StreamingDetector):
         """Every batch, whatever its layout, goes through the compiled loop (``kernels.no_data_scan``),
         which reads and writes the state arrays in place: the arithmetic of ``_update`` (which stays
         as the reference the tests compare it with), one reading at a time."""
-        grid = Grid.of(s, target=out[offset:offset + len(s)])
+        grid = Grid.of(s, target=out[offset : offset + len(s)])
         rows, cols = grid.shape
         if rows * cols > _MAX_PADDING * len(s) + 1024 and len(s) > 1:  # one stream dominates: split
             half = len(s) // 2
@@ -93,13 +99,27 @@ class NoData(StreamingDetector):
         if not (score.flags.c_contiguous or score.flags.f_contiguous):
             score = grid.empty()
         o, o_r, o_c = kernels.flat(score)
-        kernels.no_data_scan(grid.streams, np.ascontiguousarray(grid.counts, np.int64), tg, tr, tc, o, o_r, o_c,
-                             st["last_ts"], st["ew_log"], st["ew_w"], 1.0 / self.memory, self.max_gap_s,
-                             self.intervals)
-        out[offset:offset + len(s)] = grid.gather(score)
+        kernels.no_data_scan(
+            grid.streams,
+            np.ascontiguousarray(grid.counts, np.int64),
+            tg,
+            tr,
+            tc,
+            o,
+            o_r,
+            o_c,
+            st["last_ts"],
+            st["ew_log"],
+            st["ew_w"],
+            1.0 / self.memory,
+            self.max_gap_s,
+            self.intervals,
+        )
+        out[offset : offset + len(s)] = grid.gather(score)
 
-    def _update(self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray,
-                state: dict[str, np.ndarray]) -> np.ndarray:
+    def _update(
+        self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray, state: dict[str, np.ndarray]
+    ) -> np.ndarray:
         assert grid is not None  # stateful: update always passes the grid
         # "last seen" is the newest timestamp so far, not the latest arrival: a reading delivered late
         # (a gateway's backlog, a dead-letter replay) must neither make a live stream look silent nor
@@ -204,18 +224,25 @@ class StuckSensor(StreamingDetector):
     kind = "stuck_sensor"
     version = "2"
     finding_kind = "data_quality"
-    state_fields = {"last": (np.float64, np.nan, ()), "run": (np.int64, 0, ()), "longest": (np.int64, 0, ()),
-                    "n": (np.int64, 0, ())}
+    state_fields = {
+        "last": (np.float64, np.nan, ()),
+        "run": (np.int64, 0, ()),
+        "longest": (np.int64, 0, ()),
+        "n": (np.int64, 0, ()),
+    }
 
     def __init__(self, window: int = 30, tolerance: float = 0.0, factor: float = 3.0, warmup: int = 0):
         if window < 2 or tolerance < 0 or factor < 1 or warmup < 0:
-            raise ValueError(f"need window >= 2, tolerance >= 0, factor >= 1 and warmup >= 0, got {window}, "
-                             f"{tolerance}, {factor}, {warmup}")
+            raise ValueError(
+                f"need window >= 2, tolerance >= 0, factor >= 1 and warmup >= 0, got {window}, "
+                f"{tolerance}, {factor}, {warmup}"
+            )
         self.window, self.tolerance = int(window), float(tolerance)
         self.factor, self.warmup = float(factor), int(warmup)
 
-    def _update(self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray,
-                state: dict[str, np.ndarray]) -> np.ndarray:
+    def _update(
+        self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray, state: dict[str, np.ndarray]
+    ) -> np.ndarray:
         assert grid is not None  # stateful: update always passes the grid
         same = grid.empty(bool)  # within tolerance of the predecessor; NaN (none yet) compares False
         np.less_equal(np.abs(value[:, 0] - state["last"]), self.tolerance, out=same[:, 0])
@@ -260,7 +287,7 @@ class StuckSensor(StreamingDetector):
         """
         ended = np.concatenate([state["run"][:, None], np.where(valid, run, 0)[:, :-1]], axis=1)
         ended = np.where((run == 1) & valid, ended, 0)
-        warm = (n0[:, None] + np.arange(run.shape[1])[None, :]) < self.warmup   # every run learned then
+        warm = (n0[:, None] + np.arange(run.shape[1])[None, :]) < self.warmup  # every run learned then
         start = state["longest"][:, None]
         longest = np.broadcast_to(start, run.shape)
         while True:
@@ -304,7 +331,8 @@ class OutOfRange(StreamingDetector):
             raise ValueError(f"need high > low, got low={low}, high={high}")
         self.low, self.high = float(low), float(high)
 
-    def _update(self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray,
-                state: dict[str, np.ndarray]) -> np.ndarray:
+    def _update(
+        self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray, state: dict[str, np.ndarray]
+    ) -> np.ndarray:
         outside = np.maximum(self.low - value, value - self.high)
         return np.where(outside > 0, 1.0 + outside / (self.high - self.low), 0.0)

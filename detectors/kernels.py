@@ -23,8 +23,8 @@ from numba import njit
 
 __all__ = ["baseline_scan", "flat"]
 
-_BLOCK = 16        # detectors.drift.BLOCK
-_WINSOR = 4.0      # detectors.drift._WINSOR
+_BLOCK = 16  # detectors.drift.BLOCK
+_WINSOR = 4.0  # detectors.drift._WINSOR
 
 CUSUM, EWMA = 0, 1
 BOTH, UP, DOWN = 0, 1, 2
@@ -42,10 +42,44 @@ def flat(a: np.ndarray) -> tuple[np.ndarray, int, int]:
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def baseline_scan(kind, x, xr, xc, z, zr, zc, out, o_r, o_c, counts,
-                  n, since, sm, sq, mu, var, frozen, block, bmax, upc, upm, dnc, dnm,
-                  k, h, direction, has_clip, clip, limit_sigmas, ewma_factor,
-                  min_std, learnt_after, w, learn_below, relearn_after):  # pragma: no cover - compiled
+def baseline_scan(
+    kind,
+    x,
+    xr,
+    xc,
+    z,
+    zr,
+    zc,
+    out,
+    o_r,
+    o_c,
+    counts,
+    n,
+    since,
+    sm,
+    sq,
+    mu,
+    var,
+    frozen,
+    block,
+    bmax,
+    upc,
+    upm,
+    dnc,
+    dnm,
+    k,
+    h,
+    direction,
+    has_clip,
+    clip,
+    limit_sigmas,
+    ewma_factor,
+    min_std,
+    learnt_after,
+    w,
+    learn_below,
+    relearn_after,
+):  # pragma: no cover - compiled
     """Score each stream's new readings against its trailing reference and learn each completed
     block, in reading order (the arithmetic of ``detectors.drift``, one reading at a time).
 
@@ -171,9 +205,37 @@ def _terms(t, v, t_ref, v_ref, exponential, q):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def trend_scan(sid, counts, ts, tr, tc, val, vr, vc, ring_t, ring_v, n, fit_score, fit_eta, fit_lo, fit_hi,
-               o_score, o_r, o_c, o_eta, o_lo, o_hi, e_r, e_c,
-               every, exponential, limit, horizon_h, min_points, z):  # pragma: no cover - compiled
+def trend_scan(
+    sid,
+    counts,
+    ts,
+    tr,
+    tc,
+    val,
+    vr,
+    vc,
+    ring_t,
+    ring_v,
+    n,
+    fit_score,
+    fit_eta,
+    fit_lo,
+    fit_hi,
+    o_score,
+    o_r,
+    o_c,
+    o_eta,
+    o_lo,
+    o_hi,
+    e_r,
+    e_c,
+    every,
+    exponential,
+    limit,
+    horizon_h,
+    min_points,
+    z,
+):  # pragma: no cover - compiled
     """detectors.trend.TrendToLimit over a grid, one stream at a time in reading order.
 
     Row ``r`` is stream ``sid[r]`` with ``counts[r]`` new readings (``ts``/``val``: flat grids and
@@ -187,7 +249,7 @@ def trend_scan(sid, counts, ts, tr, tc, val, vr, vc, ring_t, ring_v, n, fit_scor
     the batch.
     """
     w = ring_t.shape[1]
-    tail = np.zeros((w + 1, 6))     # tail[i]: sums over positions i … w - 1 of the previous block
+    tail = np.zeros((w + 1, 6))  # tail[i]: sums over positions i … w - 1 of the previous block
     head = np.zeros(6)
     q = np.zeros(6)
     for r in range(sid.shape[0]):
@@ -230,8 +292,23 @@ def trend_scan(sid, counts, ts, tr, tc, val, vr, vc, ring_t, ring_v, n, fit_scor
             for m in range(6):
                 head[m] = q[m] if j == 0 else head[m] + q[m]
             if (e + 1) % every == 0:
-                _fit(head, tail, j, w, float(t_e - t_ref) / _NS_PER_H, v_ref, limit, horizon_h, min_points, z,
-                     s, fit_score, fit_eta, fit_lo, fit_hi)
+                _fit(
+                    head,
+                    tail,
+                    j,
+                    w,
+                    float(t_e - t_ref) / _NS_PER_H,
+                    v_ref,
+                    limit,
+                    horizon_h,
+                    min_points,
+                    z,
+                    s,
+                    fit_score,
+                    fit_eta,
+                    fit_lo,
+                    fit_hi,
+                )
             o_score[r * o_r + jj * o_c] = fit_score[s]
             o_eta[r * e_r + jj * e_c] = fit_eta[s]
             o_lo[r * e_r + jj * e_c] = fit_lo[s]
@@ -240,8 +317,9 @@ def trend_scan(sid, counts, ts, tr, tc, val, vr, vc, ring_t, ring_v, n, fit_scor
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _fit(head, tail, j, w, x_now, v_ref, limit, horizon_h, min_points, z,
-         s, fit_score, fit_eta, fit_lo, fit_hi):  # pragma: no cover - compiled
+def _fit(
+    head, tail, j, w, x_now, v_ref, limit, horizon_h, min_points, z, s, fit_score, fit_eta, fit_lo, fit_hi
+):  # pragma: no cover - compiled
     """``TrendToLimit._fit`` of one window (head + tail from j + 1), into the stream's fit state."""
     if j + 1 < w:
         cnt, sx, sxx = head[0] + tail[j + 1, 0], head[1] + tail[j + 1, 1], head[2] + tail[j + 1, 2]
@@ -280,8 +358,9 @@ def _fit(head, tail, j, w, x_now, v_ref, limit, horizon_h, min_points, z,
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def no_data_scan(sid, counts, ts, tr, tc, out, o_r, o_c, last_ts, ew_log, ew_w,
-                 alpha, max_gap_s, intervals):  # pragma: no cover - compiled
+def no_data_scan(
+    sid, counts, ts, tr, tc, out, o_r, o_c, last_ts, ew_log, ew_w, alpha, max_gap_s, intervals
+):  # pragma: no cover - compiled
     """detectors.health.NoData over a grid, one stream at a time in reading order: each reading's
     gap since the newest earlier reading, over the silence allowed before it; the cadence (the
     exponentially weighted mean of the logs of the true intervals) learned as it goes. State indexed

@@ -106,10 +106,16 @@ class HotellingT2(_Fitted):
 
     def to_dict(self) -> dict[str, Any]:
         self._check_fitted()
-        return {"kind": self.kind, "version": self.version,
-                "params": {"alpha": self.alpha, "random_state": self.random_state},
-                "state": {"location_": self.location_.tolist(), "precision_": self.precision_.tolist(),
-                          "limit_": self.limit_}}
+        return {
+            "kind": self.kind,
+            "version": self.version,
+            "params": {"alpha": self.alpha, "random_state": self.random_state},
+            "state": {
+                "location_": self.location_.tolist(),
+                "precision_": self.precision_.tolist(),
+                "limit_": self.limit_,
+            },
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "HotellingT2":
@@ -176,10 +182,17 @@ class IsolationForestDetector(_Fitted):
         """Parameters and the fitted forest (pickled, base64), for saving with the engine state."""
         self._check_fitted()
         learned = {k: v for k, v in vars(self).items() if k.endswith("_")}
-        return {"kind": self.kind, "version": self.version,
-                "params": {"n_estimators": self.n_estimators, "quantile": self.quantile,
-                           "z_limit": self.z_limit, "random_state": self.random_state},
-                "state": base64.b64encode(pickle.dumps(learned)).decode("ascii")}
+        return {
+            "kind": self.kind,
+            "version": self.version,
+            "params": {
+                "n_estimators": self.n_estimators,
+                "quantile": self.quantile,
+                "z_limit": self.z_limit,
+                "random_state": self.random_state,
+            },
+            "state": base64.b64encode(pickle.dumps(learned)).decode("ascii"),
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "IsolationForestDetector":
@@ -234,8 +247,10 @@ class LoadResidual(_Fitted):
 
     def __init__(self, lag_rows: float = 30.0, smooth_rows: float = 1440.0, threshold: float = 3.0, degree: int = 2):
         if lag_rows < 1 or smooth_rows < 1 or threshold <= 0 or degree not in (1, 2):
-            raise ValueError(f"need lag_rows >= 1, smooth_rows >= 1, threshold > 0, degree 1 or 2; got "
-                             f"{lag_rows}, {smooth_rows}, {threshold}, {degree}")
+            raise ValueError(
+                f"need lag_rows >= 1, smooth_rows >= 1, threshold > 0, degree 1 or 2; got "
+                f"{lag_rows}, {smooth_rows}, {threshold}, {degree}"
+            )
         self.lag_rows, self.smooth_rows, self.threshold = float(lag_rows), float(smooth_rows), float(threshold)
         self.degree = int(degree)
 
@@ -282,18 +297,30 @@ class LoadResidual(_Fitted):
 
     def to_dict(self) -> dict[str, Any]:
         self._check_fitted()
-        return {"kind": self.kind, "version": self.version,
-                "params": {"lag_rows": self.lag_rows, "smooth_rows": self.smooth_rows, "threshold": self.threshold,
-                           "degree": self.degree},
-                "state": {"coef_": self.coef_.tolist(), "lag_": self.lag_.tolist(),
-                          "smoothed_": self.smoothed_.tolist(), "n_features_in_": self.n_features_in_}}
+        return {
+            "kind": self.kind,
+            "version": self.version,
+            "params": {
+                "lag_rows": self.lag_rows,
+                "smooth_rows": self.smooth_rows,
+                "threshold": self.threshold,
+                "degree": self.degree,
+            },
+            "state": {
+                "coef_": self.coef_.tolist(),
+                "lag_": self.lag_.tolist(),
+                "smoothed_": self.smoothed_.tolist(),
+                "n_features_in_": self.n_features_in_,
+            },
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "LoadResidual":
         det = cls(**d["params"])
         st = d["state"]
-        det.coef_, det.lag_, det.smoothed_ = (np.asarray(st[k], dtype=np.float64)
-                                              for k in ("coef_", "lag_", "smoothed_"))
+        det.coef_, det.lag_, det.smoothed_ = (
+            np.asarray(st[k], dtype=np.float64) for k in ("coef_", "lag_", "smoothed_")
+        )
         det.n_features_in_ = int(st["n_features_in_"])
         return det
 
@@ -419,15 +446,16 @@ class ShrunkMahalanobis(_Fitted):
         """Fit on healthy rows, shape (n_samples, n_features), in time order (oldest first)."""
         x = _check_x(x)
         self.trend_, self.horizon_ = _steady_trend(x), 4.0 * len(x)
-        x = x - self.trend_ * np.arange(1 - len(x), 1)[:, None]   # as seen at the last row
+        x = x - self.trend_ * np.arange(1 - len(x), 1)[:, None]  # as seen at the last row
         center = np.median(x, axis=0)
         mad = 1.4826 * np.median(np.abs(x - center), axis=0)
         self.center_ = center
         # a sensor that sat still through the baseline gets a scale of a thousandth of its level, not zero
         with np.errstate(over="ignore", invalid="ignore"):  # readings near 1e308: that sensor's scale is inf
             spread = 0.25 * x.std(axis=0)
-        self.scale_ = np.maximum.reduce([mad, resolution(x), np.nan_to_num(spread, nan=np.inf),
-                                         1e-3 * (1.0 + np.abs(center))])
+        self.scale_ = np.maximum.reduce(
+            [mad, resolution(x), np.nan_to_num(spread, nan=np.inf), 1e-3 * (1.0 + np.abs(center))]
+        )
         u = (x - center) / self.scale_
         self.location_ = u.mean(axis=0)
         cov = _shrunk_covariance(u - self.location_)
@@ -494,11 +522,26 @@ class ShrunkMahalanobis(_Fitted):
 
     def to_dict(self) -> dict[str, Any]:
         self._check_fitted()
-        return {"kind": self.kind, "version": self.version, "params": {"alpha": self.alpha},
-                "state": {k: np.asarray(getattr(self, k)).tolist()
-                          for k in ("center_", "scale_", "location_", "precision_", "u_", "beta_", "relations_",
-                                    "relations_sd_", "trend_",
-                                    "horizon_")}}
+        return {
+            "kind": self.kind,
+            "version": self.version,
+            "params": {"alpha": self.alpha},
+            "state": {
+                k: np.asarray(getattr(self, k)).tolist()
+                for k in (
+                    "center_",
+                    "scale_",
+                    "location_",
+                    "precision_",
+                    "u_",
+                    "beta_",
+                    "relations_",
+                    "relations_sd_",
+                    "trend_",
+                    "horizon_",
+                )
+            },
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ShrunkMahalanobis":

@@ -53,7 +53,7 @@ def median_mad_sorted(srt: np.ndarray, m: np.ndarray | None = None) -> tuple[np.
     some = np.flatnonzero(m > 0)
     if len(some):
         padded = np.full((len(some), n + 2 * _PAD), np.nan)
-        padded[:, _PAD:_PAD + n] = srt.reshape(-1, n)[some]
+        padded[:, _PAD : _PAD + n] = srt.reshape(-1, n)[some]
         med[some], mad[some] = _padded_median_mad(padded, m[some])
     return med.reshape(shape), mad.reshape(shape)
 
@@ -79,19 +79,20 @@ def _median_mad(at: Callable[[np.ndarray], np.ndarray], m: np.ndarray) -> tuple[
     lo_k, hi_k = (m - 1) >> 1, m >> 1
     med = 0.5 * (at(lo_k) + at(hi_k))
     k = lo_k
-    span = m - k                                   # run starts 0 .. span - 1
-    start = np.zeros_like(m)                       # how many starts the best run comes after
+    span = m - k  # run starts 0 .. span - 1
+    start = np.zeros_like(m)  # how many starts the best run comes after
     for p in reversed(range(int(span.max()).bit_length())):
         probe = start + ((1 << p) - 1)
         i = np.minimum(probe, span - 1)
         # (also true when x_top < med; when x_i > med the left side is negative: false)
         right = (med - at(i)) > (at(i + k) - med)
         np.add(start, 1 << p, out=start, where=right & (probe < span))
-    bottom = [np.abs(at(start + o) - med) for o in (-2, -1, 0)]      # NaN where a run would leave
-    top = [np.abs(at(start + k + o) - med) for o in (-1, 0, 1)]       # the window
+    bottom = [np.abs(at(start + o) - med) for o in (-2, -1, 0)]  # NaN where a run would leave
+    top = [np.abs(at(start + k + o) - med) for o in (-1, 0, 1)]  # the window
     mad_lo = np.fmin(np.maximum(bottom[1], top[0]), np.maximum(bottom[2], top[1]))
-    mad_hi = np.fmin(np.fmin(np.maximum(bottom[0], top[0]), np.maximum(bottom[1], top[1])),
-                     np.maximum(bottom[2], top[2]))                   # runs of k + 2 (m even)
+    mad_hi = np.fmin(
+        np.fmin(np.maximum(bottom[0], top[0]), np.maximum(bottom[1], top[1])), np.maximum(bottom[2], top[2])
+    )  # runs of k + 2 (m even)
     return med, 0.5 * (mad_lo + np.where(hi_k > lo_k, mad_hi, mad_lo))
 
 
@@ -145,12 +146,23 @@ class RobustZ(StreamingDetector):
 
     kind = "robust_z"
     version = "2"
-    state_fields = {"history": (np.float64, np.nan, ("window",)), "resolution": (np.float64, np.inf, ()),
-                    "noise": (np.float64, np.nan, ())}
+    state_fields = {
+        "history": (np.float64, np.nan, ("window",)),
+        "resolution": (np.float64, np.inf, ()),
+        "noise": (np.float64, np.nan, ()),
+    }
 
-    def __init__(self, window: int = 60, threshold: float = 6.0, min_periods: int = 10, min_scale: float = 1e-6,
-                 direction: str = "both", resolution_floor: float = 1.0, noise_floor: float = 0.5,
-                 noise_memory: int = 1000):
+    def __init__(
+        self,
+        window: int = 60,
+        threshold: float = 6.0,
+        min_periods: int = 10,
+        min_scale: float = 1e-6,
+        direction: str = "both",
+        resolution_floor: float = 1.0,
+        noise_floor: float = 0.5,
+        noise_memory: int = 1000,
+    ):
         if window < 3 or not 1 <= min_periods <= window:
             raise ValueError(f"need window >= 3 and 1 <= min_periods <= window, got {window}, {min_periods}")
         if direction not in ("both", "up", "down"):
@@ -159,13 +171,16 @@ class RobustZ(StreamingDetector):
         self.window, self.threshold = int(window), float(threshold)
         self.min_periods, self.min_scale = int(min_periods), float(min_scale)
         if resolution_floor < 0 or noise_floor < 0 or noise_memory < 1:
-            raise ValueError(f"need resolution_floor >= 0, noise_floor >= 0 and noise_memory >= 1, got "
-                             f"{resolution_floor}, {noise_floor}, {noise_memory}")
+            raise ValueError(
+                f"need resolution_floor >= 0, noise_floor >= 0 and noise_memory >= 1, got "
+                f"{resolution_floor}, {noise_floor}, {noise_memory}"
+            )
         self.resolution_floor, self.noise_floor = float(resolution_floor), float(noise_floor)
         self.noise_memory = int(noise_memory)
 
-    def _update(self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray,
-                state: dict[str, np.ndarray]) -> np.ndarray:
+    def _update(
+        self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray, state: dict[str, np.ndarray]
+    ) -> np.ndarray:
         assert grid is not None  # stateful: update always passes the grid
         hist = state["history"]
         n = self.window
@@ -179,8 +194,8 @@ class RobustZ(StreamingDetector):
         if scored.any() and cols <= 2:  # one or two new readings per stream: sort the scored windows
             r, c = np.nonzero(scored)
             win = np.full((len(r), n + 2 * _PAD), np.nan)
-            win[:, _PAD:_PAD + n] = sliding_window_view(np.concatenate([hist, value], axis=1), n, axis=1)[r, c]
-            win[:, _PAD:_PAD + n].sort(axis=1)                          # NaN (no reading yet) sorts last
+            win[:, _PAD : _PAD + n] = sliding_window_view(np.concatenate([hist, value], axis=1), n, axis=1)[r, c]
+            win[:, _PAD : _PAD + n].sort(axis=1)  # NaN (no reading yet) sorts last
             med, mad = _padded_median_mad(win, m[r, c])
             sigma = np.full((rows, cols), np.nan)
             sigma[r, c] = mad * _MAD_TO_SIGMA
@@ -191,7 +206,7 @@ class RobustZ(StreamingDetector):
             step = max(1, _BLOCK // (cols * n))
             for a in range(0, rows, step):
                 b = min(a + step, rows)
-                with np.errstate(invalid="ignore"):                        # windows with no reading yet
+                with np.errstate(invalid="ignore"):  # windows with no reading yet
                     med, mad = self._ranked_median_mad(joined[a:b], np.maximum(m[a:b], 1))
                     sigma = np.where(scored[a:b], mad * _MAD_TO_SIGMA, np.nan)
                     floor = self._floor(sigma, scored[a:b], resolution[a:b], state, np.arange(a, b))
@@ -200,28 +215,34 @@ class RobustZ(StreamingDetector):
         state["history"] = trailing(hist, value, grid.counts)
         return out
 
-    def _resolution(self, last: np.ndarray, value: np.ndarray, valid: np.ndarray, state: dict[str, np.ndarray]
-                    ) -> np.ndarray:
+    def _resolution(
+        self, last: np.ndarray, value: np.ndarray, valid: np.ndarray, state: dict[str, np.ndarray]
+    ) -> np.ndarray:
         """The smallest non-zero step between consecutive readings so far, per reading (inf: none yet)."""
         if not self.resolution_floor:
             return np.zeros(value.shape)
         with np.errstate(invalid="ignore"):
             steps = np.abs(np.diff(np.concatenate([last[:, None], value], axis=1), axis=1))
-        steps[~(steps > 0) | ~valid] = np.inf                               # NaN (no predecessor), 0, padding
+        steps[~(steps > 0) | ~valid] = np.inf  # NaN (no predecessor), 0, padding
         res = np.minimum.accumulate(np.concatenate([state["resolution"][:, None], steps], axis=1), axis=1)[:, 1:]
         state["resolution"] = res[:, -1].copy()
         return res
 
-    def _floor(self, sigma: np.ndarray, scored: np.ndarray, resolution: np.ndarray, state: dict[str, np.ndarray], rows: np.ndarray
-               ) -> np.ndarray:
+    def _floor(
+        self,
+        sigma: np.ndarray,
+        scored: np.ndarray,
+        resolution: np.ndarray,
+        state: dict[str, np.ndarray],
+        rows: np.ndarray,
+    ) -> np.ndarray:
         """The floor on the standard deviation of each cell; advances the long-run noise of ``rows``.
 
         The noise is an exponentially weighted mean of the scored windows' standard deviations, in
         order (each row's scored cells are a run: after its warm-up, before its padding); a stream's
         first scored window starts it.
         """
-        floor = np.maximum(self.resolution_floor * np.where(np.isfinite(resolution), resolution, 0.0),
-                           self.min_scale)
+        floor = np.maximum(self.resolution_floor * np.where(np.isfinite(resolution), resolution, 0.0), self.min_scale)
         if not self.noise_floor:
             return floor
         some = scored.any(axis=1)
@@ -233,7 +254,7 @@ class RobustZ(StreamingDetector):
         x = sigma
         if lead.max():  # line each row's run up at column 0
             x = np.take_along_axis(sigma, np.minimum(lead[:, None] + np.arange(width)[None, :], width - 1), axis=1)
-        x = np.where(np.isnan(x), 0.0, x)                                  # past the run: never read
+        x = np.where(np.isnan(x), 0.0, x)  # past the run: never read
         prev = state["noise"][rows]
         prev = np.where(np.isnan(prev), x[:, 0], prev)
         noise = exp_smooth(x, 1.0 / self.noise_memory, prev)
@@ -263,7 +284,7 @@ class RobustZ(StreamingDetector):
         n = self.window
         rows, width = joined.shape
         cols = width - n
-        np.copyto(joined, np.inf, where=np.isnan(joined))                 # no reading: ranked last
+        np.copyto(joined, np.inf, where=np.isnan(joined))  # no reading: ranked last
         ranks = np.empty((rows, width), dtype=np.int16 if width < (1 << 15) - 1 else np.int64)
         np.put_along_axis(ranks, np.argsort(joined, axis=1), np.arange(width, dtype=ranks.dtype)[None, :], axis=1)
         # sorted readings of each row, then inf: what a rank past the row's readings reads
@@ -272,9 +293,9 @@ class RobustZ(StreamingDetector):
         ascending[:, :width].sort(axis=1)
         ascending = ascending.reshape(-1)
         win = np.full((rows, cols, n + 2 * _PAD), width, dtype=ranks.dtype)
-        win[..., _PAD:_PAD + n] = sliding_window_view(ranks, n, axis=1)[:, :cols]
-        win[..., _PAD:_PAD + n].sort(axis=-1)
-        win = (win.astype(np.uint8) if width < 256 else win).reshape(-1)   # half the cache lines to read
+        win[..., _PAD : _PAD + n] = sliding_window_view(ranks, n, axis=1)[:, :cols]
+        win[..., _PAD : _PAD + n].sort(axis=-1)
+        win = (win.astype(np.uint8) if width < 256 else win).reshape(-1)  # half the cache lines to read
         at_win = np.arange(rows * cols) * (n + 2 * _PAD) + _PAD
         at_row = np.repeat(np.arange(rows) * (width + 1), cols)
         med, mad = _median_mad(lambda i: ascending[at_row + win[at_win + i]], m.reshape(-1))
@@ -326,30 +347,53 @@ class SpikeBursts(RobustZ):
     kind = "spike_bursts"
     version = "1"
     finding_kind = "data_quality"
-    state_fields = {**RobustZ.state_fields, "prev_raised": (np.bool_, False, ()), "pending": (np.bool_, False, ()),
-                    "pending_ts": (np.int64, 0, ()), "spike_ts": (np.int64, _NEVER, ("spikes",))}
+    state_fields = {
+        **RobustZ.state_fields,
+        "prev_raised": (np.bool_, False, ()),
+        "pending": (np.bool_, False, ()),
+        "pending_ts": (np.int64, 0, ()),
+        "spike_ts": (np.int64, _NEVER, ("spikes",)),
+    }
 
-    def __init__(self, spikes: int = 3, within_h: float = 1.0, window: int = 60, threshold: float = 8.0,
-                 min_periods: int = 30, min_scale: float = 1e-6, direction: str = "up", resolution_floor: float = 1.0,
-                 noise_floor: float = 0.5, noise_memory: int = 1000):
-        super().__init__(window=window, threshold=threshold, min_periods=min_periods, min_scale=min_scale,
-                         direction=direction, resolution_floor=resolution_floor, noise_floor=noise_floor,
-                         noise_memory=noise_memory)
+    def __init__(
+        self,
+        spikes: int = 3,
+        within_h: float = 1.0,
+        window: int = 60,
+        threshold: float = 8.0,
+        min_periods: int = 30,
+        min_scale: float = 1e-6,
+        direction: str = "up",
+        resolution_floor: float = 1.0,
+        noise_floor: float = 0.5,
+        noise_memory: int = 1000,
+    ):
+        super().__init__(
+            window=window,
+            threshold=threshold,
+            min_periods=min_periods,
+            min_scale=min_scale,
+            direction=direction,
+            resolution_floor=resolution_floor,
+            noise_floor=noise_floor,
+            noise_memory=noise_memory,
+        )
         if spikes < 2 or within_h <= 0:
             raise ValueError(f"need spikes >= 2 and within_h > 0, got {spikes}, {within_h}")
         self.spikes, self.within_h = int(spikes), float(within_h)
 
-    def _update(self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray,
-                state: dict[str, np.ndarray]) -> np.ndarray:
+    def _update(
+        self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray, state: dict[str, np.ndarray]
+    ) -> np.ndarray:
         assert grid is not None  # stateful: update always passes the grid
         z = super()._update(grid, ts, value, valid, state)
         hot = (z >= 1.0) & valid
-        raised = (z >= _NORMAL) & valid                             # not back to normal (hot or near it)
+        raised = (z >= _NORMAL) & valid  # not back to normal (hot or near it)
         rows, cols = value.shape
         before = np.concatenate([state["prev_raised"][:, None], raised[:, :-1]], axis=1)
-        alone = hot & ~before                                   # hot, its predecessor normal
+        alone = hot & ~before  # hot, its predecessor normal
         was_alone = np.concatenate([state["pending"][:, None], alone[:, :-1]], axis=1)
-        confirmed = was_alone & ~raised & valid                   # ... and its successor normal: a spike
+        confirmed = was_alone & ~raised & valid  # ... and its successor normal: a spike
         spike_at = np.concatenate([state["pending_ts"][:, None], ts[:, :-1]], axis=1)
         last = np.maximum(grid.counts - 1, 0)
         r = np.arange(rows)
@@ -362,10 +406,10 @@ class SpikeBursts(RobustZ):
             n = int(grid.counts[i])
             new = np.flatnonzero(confirmed[i, :n])
             old = ring[i][ring[i] > _NEVER]
-            times = np.concatenate([old, spike_at[i, new]])    # in time order
+            times = np.concatenate([old, spike_at[i, new]])  # in time order
             seen = len(old) + np.searchsorted(new, np.arange(n), side="right")
             gone = np.searchsorted(times, ts[i, :n] - span, side="right")
             out[i, :n] = np.minimum(seen - gone, self.spikes) / self.spikes
-            keep = times[-self.spikes:]
+            keep = times[-self.spikes :]
             ring[i] = np.concatenate([np.full(self.spikes - len(keep), _NEVER), keep])
         return out

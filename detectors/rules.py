@@ -102,9 +102,17 @@ class AlertRule(StreamingDetector):
         "vlast": (np.float64, np.nan, ()),
     }
 
-    def __init__(self, on: float = 1.0, off: float = 0.8, n: int = 1, m: int = 1, min_duration_s: float = 0.0,
-                 clear_after_s: float = 0.0, latch: bool = False,
-                 severity_levels: Mapping[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        on: float = 1.0,
+        off: float = 0.8,
+        n: int = 1,
+        m: int = 1,
+        min_duration_s: float = 0.0,
+        clear_after_s: float = 0.0,
+        latch: bool = False,
+        severity_levels: Mapping[str, float] | None = None,
+    ) -> None:
         if off > on:
             raise ValueError(f"off ({off}) must be <= on ({on}): the clear level sits below the alarm level")
         if not 1 <= n <= m <= 64:
@@ -178,14 +186,35 @@ class AlertRule(StreamingDetector):
         busy = np.flatnonzero((st["phase"] != _IDLE) | trig.any(axis=1))
         for r in busy:
             c = int(grid.counts[r])
-            alerts.extend(self._run(r, int(grid.streams[r]), ts[r, :c], scg[r, :c], vg[r, :c],
-                                    trig[r, :c], cold[r, :c], st, position[r, :c]))
+            alerts.extend(
+                self._run(
+                    r,
+                    int(grid.streams[r]),
+                    ts[r, :c],
+                    scg[r, :c],
+                    vg[r, :c],
+                    trig[r, :c],
+                    cold[r, :c],
+                    st,
+                    position[r, :c],
+                )
+            )
         for k, a in st.items():
             self.state_[k][grid.streams] = a
         return alerts
 
-    def _run(self, r: np.intp, sid: int, ts: np.ndarray, score: np.ndarray, value: np.ndarray, trig: np.ndarray,
-             cold: np.ndarray, st: dict[str, np.ndarray], position: np.ndarray) -> list[Alert]:
+    def _run(
+        self,
+        r: np.intp,
+        sid: int,
+        ts: np.ndarray,
+        score: np.ndarray,
+        value: np.ndarray,
+        trig: np.ndarray,
+        cold: np.ndarray,
+        st: dict[str, np.ndarray],
+        position: np.ndarray,
+    ) -> list[Alert]:
         """The state machine for one stream's readings in this batch, jumping between changes."""
         out: list[Alert] = []
         n = len(ts)
@@ -268,15 +297,39 @@ class AlertRule(StreamingDetector):
                     break
         return out
 
-    def _alert(self, r: np.intp, sid: int, status: AlertStatus, last_score: float, ended: int | None, now_ns: int,
-               st: dict[str, np.ndarray], index: int) -> Alert:
+    def _alert(
+        self,
+        r: np.intp,
+        sid: int,
+        status: AlertStatus,
+        last_score: float,
+        ended: int | None,
+        now_ns: int,
+        st: dict[str, np.ndarray],
+        index: int,
+    ) -> Alert:
         k = int(st["n_obs"][r])
-        evidence = {"min": float(st["vmin"][r]), "max": float(st["vmax"][r]),
-                    "mean": float(st["vsum"][r] / k) if k else float("nan"), "last": float(st["vlast"][r]),
-                    "n": k, "window_start_ns": int(st["started"][r]), "window_end_ns": ended or now_ns}
-        return Alert(stream=sid, status=status, started_at_ns=int(st["started"][r]), ended_at_ns=ended,
-                     severity=SEVERITIES[int(st["level"][r])], peak_score=float(st["peak"][r]),
-                     last_score=last_score, evidence=evidence, at_ns=now_ns, index=index)
+        evidence = {
+            "min": float(st["vmin"][r]),
+            "max": float(st["vmax"][r]),
+            "mean": float(st["vsum"][r] / k) if k else float("nan"),
+            "last": float(st["vlast"][r]),
+            "n": k,
+            "window_start_ns": int(st["started"][r]),
+            "window_end_ns": ended or now_ns,
+        }
+        return Alert(
+            stream=sid,
+            status=status,
+            started_at_ns=int(st["started"][r]),
+            ended_at_ns=ended,
+            severity=SEVERITIES[int(st["level"][r])],
+            peak_score=float(st["peak"][r]),
+            last_score=last_score,
+            evidence=evidence,
+            at_ns=now_ns,
+            index=index,
+        )
 
     def active(self) -> np.ndarray:
         """Stream ids with an open alert (including one waiting out ``clear_after_s``)."""

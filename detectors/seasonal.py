@@ -79,18 +79,28 @@ class SeasonalProfile:
         "on": (np.bool_, False, ()),
     }
 
-    def __init__(self, period_s: float = 86400.0, bins: int = 96, min_periods: float = 3.0, on_share: float = 0.2,
-                 memory: float = 3.0):
+    def __init__(
+        self,
+        period_s: float = 86400.0,
+        bins: int = 96,
+        min_periods: float = 3.0,
+        on_share: float = 0.2,
+        memory: float = 3.0,
+    ):
         if period_s <= 0 or bins < 2 or min_periods < 1 or not 0 < on_share < 1 or memory <= 0:
-            raise ValueError(f"need period_s > 0, bins >= 2, min_periods >= 1, 0 < on_share < 1, memory > 0; got "
-                             f"{period_s}, {bins}, {min_periods}, {on_share}, {memory}")
+            raise ValueError(
+                f"need period_s > 0, bins >= 2, min_periods >= 1, 0 < on_share < 1, memory > 0; got "
+                f"{period_s}, {bins}, {min_periods}, {on_share}, {memory}"
+            )
         self.period_s, self.bins, self.min_periods = float(period_s), int(bins), float(min_periods)
         self.on_share, self.memory = float(on_share), float(memory)
 
     def start(self, n: int) -> dict[str, np.ndarray]:
         """Fresh state arrays for ``n`` streams (the caller may keep them in its own state instead)."""
-        return {k: np.full((n, *((self.bins,) if extra else ())), fill, dtype=dtype)
-                for k, (dtype, fill, extra) in self.state_fields.items()}
+        return {
+            k: np.full((n, *((self.bins,) if extra else ())), fill, dtype=dtype)
+            for k, (dtype, fill, extra) in self.state_fields.items()
+        }
 
     def slot(self, ts_ns: np.ndarray) -> np.ndarray:
         """The slot of each time (UTC phase of the period)."""
@@ -104,8 +114,9 @@ class SeasonalProfile:
         on = state["on"].copy()
         return np.where(on & (state["slot_n"][rows, b] > 0), state["profile"][rows, b], 0.0), on
 
-    def learn(self, state: dict[str, np.ndarray], ts_ns: np.ndarray, resid: np.ndarray, learn: np.ndarray,
-              ok: np.ndarray) -> None:
+    def learn(
+        self, state: dict[str, np.ndarray], ts_ns: np.ndarray, resid: np.ndarray, learn: np.ndarray, ok: np.ndarray
+    ) -> None:
         """Learn one reading per stream and update the switch.
 
         Parameters
@@ -126,7 +137,7 @@ class SeasonalProfile:
         first = state["first_ns"]
         first[:] = np.where(ok & (first < 0), ts_ns, first)
         # judged out of sample: the slot's value before this reading is learnt
-        g_err = 1.0 - 0.5 ** (1.0 / (self.bins * self.memory))     # ``memory`` periods at one reading per slot
+        g_err = 1.0 - 0.5 ** (1.0 / (self.bins * self.memory))  # ``memory`` periods at one reading per slot
         e_with, e_without = state["err_with"], state["err_without"]
         judged = ok & learn & (seen > 0)
         e_with += np.where(judged, g_err * ((resid - prof) ** 2 - e_with), 0.0)
@@ -135,8 +146,9 @@ class SeasonalProfile:
         share = 1.0 - e_with / np.maximum(e_without, 1e-300)
         mature = ok & (periods >= self.min_periods)
         on = state["on"]
-        on[:] = np.where(mature & (share >= self.on_share), True,
-                         np.where(mature & (share < 0.5 * self.on_share), False, on))
+        on[:] = np.where(
+            mature & (share >= self.on_share), True, np.where(mature & (share < 0.5 * self.on_share), False, on)
+        )
         g = np.where(seen < self.memory, 1.0 / (seen + 1.0), 1.0 - 0.5 ** (1.0 / self.memory))
         take = ok & learn
         state["profile"][rows[take], b[take]] = prof[take] + g[take] * (resid[take] - prof[take])

@@ -48,8 +48,9 @@ def _checked(stream: Any, ts_ns: Any, value: Any) -> tuple[np.ndarray, np.ndarra
     t = np.asarray(ts_ns)
     v = np.asarray(value, dtype=np.float64)
     if not (s.ndim == t.ndim == v.ndim == 1) or not (len(s) == len(t) == len(v)):
-        raise ValueError(f"stream, ts_ns and value must be 1-D of equal length, got shapes "
-                         f"{s.shape}, {t.shape}, {v.shape}")
+        raise ValueError(
+            f"stream, ts_ns and value must be 1-D of equal length, got shapes {s.shape}, {t.shape}, {v.shape}"
+        )
     top = -1
     if len(s):
         if s.dtype.kind in "iu":
@@ -118,8 +119,9 @@ class Grid:
                 perm = np.argsort(ids, kind="stable")
                 ids = ids[perm]
             if ascending or (ids[1:] > ids[:-1]).all():  # each stream once per round
-                return cls(ids.astype(np.int64), np.full(size, n // size, np.int64), None, None, n // size, True, perm,
-                           target)
+                return cls(
+                    ids.astype(np.int64), np.full(size, n // size, np.int64), None, None, n // size, True, perm, target
+                )
         elif (stream[1:] > stream[:-1]).all():  # one reading per stream, ids ascending: a single round
             return cls(stream.astype(np.int64, copy=False), np.ones(n, np.int64), None, None, 1, True, None, target)
         order = None
@@ -135,8 +137,9 @@ class Grid:
         if width * len(streams) != n:  # ragged rows: reading p of the sorted batch sits at p + row's padding
             starts = np.cumsum(counts) - counts
             cell = np.arange(n) + np.repeat(np.arange(len(streams)) * width - starts, counts)
-        return cls(streams.astype(np.int64, copy=False), counts.astype(np.int64, copy=False), order, cell, width,
-                   target=target)
+        return cls(
+            streams.astype(np.int64, copy=False), counts.astype(np.int64, copy=False), order, cell, width, target=target
+        )
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -217,9 +220,9 @@ def _round_size(stream: np.ndarray) -> int:
     half = len(stream) // 2
     if not half:
         return 0
-    back = stream[1:min(half, 4096) + 1] == stream[0]  # most rounds are short: look near the start first
+    back = stream[1 : min(half, 4096) + 1] == stream[0]  # most rounds are short: look near the start first
     if not back.any() and half > 4096:
-        back = stream[1:half + 1] == stream[0]
+        back = stream[1 : half + 1] == stream[0]
     size = int(back.argmax()) + 1
     if not back[size - 1] or len(stream) % size:
         return 0
@@ -266,7 +269,7 @@ def windows(history: np.ndarray, new: np.ndarray, size: int) -> np.ndarray:
     Window ``[r, j]`` holds the ``size`` elements up to and including ``new[r, j]``; ``history``
     must hold at least ``size - 1`` previous elements per row.
     """
-    joined = np.concatenate([history[:, history.shape[1] - (size - 1):], new], axis=1)
+    joined = np.concatenate([history[:, history.shape[1] - (size - 1) :], new], axis=1)
     return sliding_window_view(joined, size, axis=1)
 
 
@@ -318,8 +321,12 @@ class StreamingDetector:
     def to_dict(self) -> dict[str, Any]:
         """Everything needed to resume: kind, version, parameters and state arrays (as lists)."""
         state = getattr(self, "state_", {})
-        return {"kind": self.kind, "version": self.version, "params": self.params(),
-                "state": {k: v.tolist() for k, v in state.items()}}
+        return {
+            "kind": self.kind,
+            "version": self.version,
+            "params": self.params(),
+            "state": {k: v.tolist() for k, v in state.items()},
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Self:
@@ -331,8 +338,9 @@ class StreamingDetector:
         det = cls(**d["params"])
         if d.get("state"):
             if set(d["state"]) != set(cls.state_fields):
-                raise ValueError(f"{cls.kind} state has fields {sorted(d['state'])}, expected "
-                                 f"{sorted(cls.state_fields)}")
+                raise ValueError(
+                    f"{cls.kind} state has fields {sorted(d['state'])}, expected {sorted(cls.state_fields)}"
+                )
             det.state_ = {k: np.asarray(v, dtype=cls.state_fields[k][0]) for k, v in d["state"].items()}
         return det
 
@@ -366,7 +374,7 @@ class StreamingDetector:
         return out
 
     def _update_split(self, s: np.ndarray, t: np.ndarray, v: np.ndarray, out: np.ndarray, offset: int) -> None:
-        grid = Grid.of(s, target=out[offset:offset + len(s)])
+        grid = Grid.of(s, target=out[offset : offset + len(s)])
         rows, cols = grid.shape
         if rows * cols > _MAX_PADDING * len(s) + 1024 and len(s) > 1:
             half = len(s) // 2
@@ -379,11 +387,12 @@ class StreamingDetector:
             scores, extras = scores
             total = len(out)
             for name, g in extras.items():
-                self.last_extras_.setdefault(name, np.full(total, np.nan))[offset:offset + len(s)] = grid.gather(g)
+                self.last_extras_.setdefault(name, np.full(total, np.nan))[offset : offset + len(s)] = grid.gather(g)
         for k, a in state.items():
             self.state_[k][grid.streams] = a
-        out[offset:offset + len(s)] = grid.gather(scores)
+        out[offset : offset + len(s)] = grid.gather(scores)
 
-    def _update(self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray,
-                state: dict[str, np.ndarray]) -> UpdateResult:  # pragma: no cover - abstract
+    def _update(
+        self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray, state: dict[str, np.ndarray]
+    ) -> UpdateResult:  # pragma: no cover - abstract
         raise NotImplementedError

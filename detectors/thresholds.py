@@ -50,10 +50,11 @@ class StaticLimit(StreamingDetector):
         if self.scale <= 0:
             raise ValueError(f"scale must be > 0, got {scale}")
 
-    def _update(self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray,
-                state: dict[str, np.ndarray]) -> np.ndarray:
+    def _update(
+        self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray, state: dict[str, np.ndarray]
+    ) -> np.ndarray:
         score = np.subtract(value, self.high)
-        score /= self.scale                 # in place: the same arithmetic as 1 + (value - high) / scale
+        score /= self.scale  # in place: the same arithmetic as 1 + (value - high) / scale
         score += 1.0
         if self.low is not None:
             score = np.maximum(score, 1.0 + (self.low - value) / self.scale)
@@ -102,6 +103,7 @@ class IsoZones(StreamingDetector):
     def zone(self, velocity_rms: np.ndarray) -> np.ndarray:
         return iso_zone(velocity_rms, self.ab, self.bc, self.cd)
 
-    def _update(self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray,
-                state: dict[str, np.ndarray]) -> np.ndarray:
+    def _update(
+        self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray, state: dict[str, np.ndarray]
+    ) -> np.ndarray:
         return value / self.bc

@@ -80,11 +80,21 @@ class TrendToLimit(StreamingDetector):
         "eta_hi_h": (np.float64, np.inf, ()),
     }
 
-    def __init__(self, limit: float, horizon_h: float = 48.0, window: int = 60, min_points: int = 12,
-                 z: float = 2.0, every: int = 1, growth: str = "linear"):
+    def __init__(
+        self,
+        limit: float,
+        horizon_h: float = 48.0,
+        window: int = 60,
+        min_points: int = 12,
+        z: float = 2.0,
+        every: int = 1,
+        growth: str = "linear",
+    ):
         if window < 3 or not 3 <= min_points <= window or horizon_h <= 0 or every < 1:
-            raise ValueError(f"need window >= 3, 3 <= min_points <= window, horizon_h > 0, every >= 1; got "
-                             f"{window}, {min_points}, {horizon_h}, {every}")
+            raise ValueError(
+                f"need window >= 3, 3 <= min_points <= window, horizon_h > 0, every >= 1; got "
+                f"{window}, {min_points}, {horizon_h}, {every}"
+            )
         if growth not in ("linear", "exponential") or (growth == "exponential" and limit <= 0):
             raise ValueError(f"growth must be 'linear' or 'exponential' (with limit > 0), got {growth!r}")
         self.every, self.growth = int(every), growth
@@ -96,8 +106,9 @@ class TrendToLimit(StreamingDetector):
         s = self.state_
         return s["eta_h"][streams], s["eta_lo_h"][streams], s["eta_hi_h"][streams]
 
-    def _fits(self, hist_t: np.ndarray, hist_v: np.ndarray, ts: np.ndarray, value: np.ndarray, n0: np.ndarray,
-              due: np.ndarray) -> tuple[np.ndarray, ...]:
+    def _fits(
+        self, hist_t: np.ndarray, hist_v: np.ndarray, ts: np.ndarray, value: np.ndarray, n0: np.ndarray, due: np.ndarray
+    ) -> tuple[np.ndarray, ...]:
         """The fit of the window ending at each new reading: (score, hours, earliest, latest) grids.
 
         ``hist_t``, ``hist_v`` (rows, window) hold each row's previous readings oldest first, ``ts``,
@@ -114,11 +125,11 @@ class TrendToLimit(StreamingDetector):
         w = self.window
         rows, cols = value.shape
         jt, jv = np.concatenate([hist_t, ts], axis=1), self._transform(np.concatenate([hist_v, value], axis=1))
-        k0 = n0 // w - 1                                        # first block laid out: the one before n0's
+        k0 = n0 // w - 1  # first block laid out: the one before n0's
         nb = int(((n0 + cols - 1) // w - k0).max()) + 1
         r, c = np.nonzero(due)
         if 2 * len(r) < rows * nb:  # few windows per stream: sum each window on its own
-            j = (n0[r] + c) % w                                 # each window laid out as the ring
+            j = (n0[r] + c) % w  # each window laid out as the ring
             i = np.arange(w)[None, :]
             at = (r * (w + cols) + c + w)[:, None] - j[:, None] + i - w * (i > j[:, None])
             fit = self._window_fits(jt.reshape(-1)[at], jv.reshape(-1)[at], j)
@@ -127,17 +138,17 @@ class TrendToLimit(StreamingDetector):
                 o[r, c] = f
             return tuple(out)
         out = [np.empty((rows, cols)) for _ in range(4)]
-        step = max(1, _ROWS_PER_PASS * 60 // w)        # rows at a time: arrays that stay in cache
+        step = max(1, _ROWS_PER_PASS * 60 // w)  # rows at a time: arrays that stay in cache
         for a in range(0, rows, step):
-            for o, f in zip(out, self._block_fits(jt[a:a + step], jv[a:a + step], n0[a:a + step])):
-                o[a:a + step] = f
+            for o, f in zip(out, self._block_fits(jt[a : a + step], jv[a : a + step], n0[a : a + step])):
+                o[a : a + step] = f
         return tuple(out)
 
     def _block_fits(self, jt: np.ndarray, jv: np.ndarray, n0: np.ndarray) -> tuple[np.ndarray, ...]:
         """``_fits`` of every new reading of rows ``[history | new]`` from running sums over blocks."""
         w = self.window
         rows, cols = jt.shape[0], jt.shape[1] - w
-        k0 = n0 // w - 1                                        # first block laid out: the one before n0's
+        k0 = n0 // w - 1  # first block laid out: the one before n0's
         nb = int(((n0 + cols - 1) // w - k0).max()) + 1
         # [history | new] of each row laid out as (offset in block, row, block)
         pos = (k0 * w - n0 + w)[None, :, None] + np.arange(w)[:, None, None] + w * np.arange(nb)[None, None, :]
@@ -145,12 +156,12 @@ class TrendToLimit(StreamingDetector):
         pos = np.clip(pos, 0, w + cols - 1) + (w + cols) * np.arange(rows)[None, :, None]
         t, v = jt.reshape(-1)[pos], jv.reshape(-1)[pos]
         v[~inside] = np.nan
-        t_ref, v_ref = t[0, :, 1:], _zero_nan(v[0, :, 1:])     # the first reading of each head block
+        t_ref, v_ref = t[0, :, 1:], _zero_nan(v[0, :, 1:])  # the first reading of each head block
         x_now = np.divide(t[:, :, 1:] - t_ref, _NS_PER_H).reshape(w, -1)  # hours after it
         head = self._running(self._terms(x_now, (v[:, :, 1:] - v_ref).reshape(w, -1)), reverse=False)
         x_tail = np.divide(t[:, :, :-1] - t_ref, _NS_PER_H).reshape(w, -1)
         tail = self._running(self._terms(x_tail, (v[:, :, :-1] - v_ref).reshape(w, -1)), reverse=True)
-        head[:-1] += tail[1:]                                   # window at head offset j: the tail from j + 1
+        head[:-1] += tail[1:]  # window at head offset j: the tail from j + 1
         del tail, t, v, pos, inside, x_tail
         # each new reading's window: (offset in its block, row, its block - 1)
         e = n0[:, None] + np.arange(cols)[None, :]
@@ -158,8 +169,9 @@ class TrendToLimit(StreamingDetector):
         at = (e % w).reshape(-1) * x_now.shape[1] + cell
         sums = np.empty((6, len(at)))
         for q in range(6):
-            np.take(head.reshape(-1), at + (at // x_now.shape[1]) * 5 * x_now.shape[1] + q * x_now.shape[1],
-                    out=sums[q])
+            np.take(
+                head.reshape(-1), at + (at // x_now.shape[1]) * 5 * x_now.shape[1] + q * x_now.shape[1], out=sums[q]
+            )
         fit = self._fit(sums, x_now.reshape(-1)[at], v_ref.reshape(-1)[cell])
         return tuple(f.reshape(rows, cols) for f in fit)
 
@@ -169,19 +181,19 @@ class TrendToLimit(StreamingDetector):
         the same sums as the running sums over blocks, one window at a time."""
         if not len(j):
             return tuple(np.empty(0) for _ in _FIT_KEYS)
-        same = j.min() == j.max()                       # the usual live batch: all at the same offset
-        if not same:                                    # windows with the same edge share the slices
+        same = j.min() == j.max()  # the usual live batch: all at the same offset
+        if not same:  # windows with the same edge share the slices
             order = np.argsort(j, kind="stable")
             ring_t, ring_v, j = ring_t[order], ring_v[order], j[order]
-        x = np.divide(np.subtract(ring_t.T, ring_t[:, 0]), _NS_PER_H)   # (window, k): hours after the edge
+        x = np.divide(np.subtract(ring_t.T, ring_t[:, 0]), _NS_PER_H)  # (window, k): hours after the edge
         v_ref = _zero_nan(ring_v[:, 0])
         q = self._terms(x, np.subtract(ring_v.T, v_ref))
         sums = np.empty(q.shape[1:])
         starts: list[int] | np.ndarray = [0] if same else np.flatnonzero(np.diff(j, prepend=-1))
         for a, b in zip(starts, list(starts[1:]) + [len(j)]):
             e = j[a]
-            sums[:, a:b] = np.add.reduce(q[:e + 1, :, a:b], axis=0)     # the head, forward from the edge
-            if e + 1 < len(q):                                            # the tail, backward from the edge
+            sums[:, a:b] = np.add.reduce(q[: e + 1, :, a:b], axis=0)  # the head, forward from the edge
+            if e + 1 < len(q):  # the tail, backward from the edge
                 sums[:, a:b] += np.add.reduce(q[:e:-1, :, a:b], axis=0)
         fit = self._fit(sums, x[j[0]] if same else x[j, np.arange(len(j))], v_ref)
         if same:
@@ -233,18 +245,19 @@ class TrendToLimit(StreamingDetector):
         nn = np.maximum(n, 1.0)
         my = np.divide(sy, nn)
         mx = np.divide(sx, nn, out=nn)
-        cxx = np.subtract(sxx, np.multiply(sx, mx))                       # Σ (x - mean x)²
+        cxx = np.subtract(sxx, np.multiply(sx, mx))  # Σ (x - mean x)²
         # the times differ when the spread about their mean is more than rounding of the raw sums
         usable = (n >= self.min_points) & (cxx > np.multiply(sxx, 1e-9, out=sxx))
         cxy = np.subtract(sxy, np.multiply(sx, my, out=sx), out=sxy)
         cyy = np.subtract(syy, np.multiply(sy, my, out=sy), out=syy)
-        tm = np.subtract(mx, x_now, out=mx)                               # mean hours before the reading
+        tm = np.subtract(mx, x_now, out=mx)  # mean hours before the reading
         safe = np.maximum(cxx, 1e-300, out=cxx)
         slope = np.divide(cxy, safe, out=sy)
-        level = np.subtract(np.add(my, v_ref, out=my), np.multiply(slope, tm, out=tm), out=my)   # now (t = 0)
+        level = np.subtract(np.add(my, v_ref, out=my), np.multiply(slope, tm, out=tm), out=my)  # now (t = 0)
         res = np.maximum(np.subtract(cyy, np.multiply(slope, cxy, out=cxy), out=cyy), 0.0, out=cyy)
-        se = np.sqrt(np.divide(np.divide(res, np.maximum(np.subtract(n, 2, out=n), 1, out=n), out=res), safe,
-                               out=res), out=res)
+        se = np.sqrt(
+            np.divide(np.divide(res, np.maximum(np.subtract(n, 2, out=n), 1, out=n), out=res), safe, out=res), out=res
+        )
         z_se = np.multiply(se, self.z, out=sxx)
         rising = usable & (slope > z_se)
         at_limit = usable & (level >= limit)
@@ -273,7 +286,7 @@ class TrendToLimit(StreamingDetector):
         """Every batch, whatever its layout, goes through the compiled loop (``kernels.trend_scan``),
         which reads and writes the state arrays in place: the same sums, in the same order, as
         ``_fits`` (which stays as the reference the tests compare it with)."""
-        grid = Grid.of(s, target=out[offset:offset + len(s)])
+        grid = Grid.of(s, target=out[offset : offset + len(s)])
         rows, cols = grid.shape
         if rows * cols > _MAX_PADDING * len(s) + 1024 and len(s) > 1:  # one stream dominates: split
             half = len(s) // 2
@@ -289,30 +302,59 @@ class TrendToLimit(StreamingDetector):
         extras = [grid.empty() for _ in range(3)]
         (o, o_r, o_c), (eta, e_r, e_c) = kernels.flat(score), kernels.flat(extras[0])
         exponential = self.growth == "exponential"
-        kernels.trend_scan(grid.streams, np.ascontiguousarray(grid.counts, np.int64), tg, tr, tc, vg, vr, vc,
-                           st["ts"], st["values"], st["n"], st["score"], st["eta_h"], st["eta_lo_h"], st["eta_hi_h"],
-                           o, o_r, o_c, eta, kernels.flat(extras[1])[0], kernels.flat(extras[2])[0], e_r, e_c,
-                           self.every, exponential, float(np.log(self.limit)) if exponential else self.limit,
-                           self.horizon_h, float(self.min_points), self.z)
+        kernels.trend_scan(
+            grid.streams,
+            np.ascontiguousarray(grid.counts, np.int64),
+            tg,
+            tr,
+            tc,
+            vg,
+            vr,
+            vc,
+            st["ts"],
+            st["values"],
+            st["n"],
+            st["score"],
+            st["eta_h"],
+            st["eta_lo_h"],
+            st["eta_hi_h"],
+            o,
+            o_r,
+            o_c,
+            eta,
+            kernels.flat(extras[1])[0],
+            kernels.flat(extras[2])[0],
+            e_r,
+            e_c,
+            self.every,
+            exponential,
+            float(np.log(self.limit)) if exponential else self.limit,
+            self.horizon_h,
+            float(self.min_points),
+            self.z,
+        )
         for name, g in zip(("hours_to_limit", "hours_to_limit_low", "hours_to_limit_high"), extras):
-            self.last_extras_.setdefault(name, np.full(len(out), np.nan))[offset:offset + len(s)] = grid.gather(g)
-        out[offset:offset + len(s)] = grid.gather(score)
+            self.last_extras_.setdefault(name, np.full(len(out), np.nan))[offset : offset + len(s)] = grid.gather(g)
+        out[offset : offset + len(s)] = grid.gather(score)
 
-    def _update(self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray,
-                state: dict[str, np.ndarray]) -> UpdateResult:
+    def _update(
+        self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray, state: dict[str, np.ndarray]
+    ) -> UpdateResult:
         assert grid is not None  # stateful: update always passes the grid
         cols = value.shape[1]
         hist_t, hist_v = self._from_ring(state["ts"], state["n"]), self._from_ring(state["values"], state["n"])
         col = np.arange(cols)[None, :]
-        due = valid & ((state["n"][:, None] + col + 1) % self.every == 0)   # refit on every `every`-th reading
+        due = valid & ((state["n"][:, None] + col + 1) % self.every == 0)  # refit on every `every`-th reading
         fitted = self._fits(hist_t, hist_v, ts, value, state["n"], due)
         if self.every == 1:
             score, eta, lo, hi = fitted
         else:  # between refits a reading carries its stream's latest fit
             latest = np.maximum.accumulate(np.where(due, col, -1), axis=1)
             have = latest >= 0
-            score, eta, lo, hi = (np.where(have, np.take_along_axis(g, np.maximum(latest, 0), axis=1),
-                                           state[k][:, None]) for g, k in zip(fitted, _FIT_KEYS))
+            score, eta, lo, hi = (
+                np.where(have, np.take_along_axis(g, np.maximum(latest, 0), axis=1), state[k][:, None])
+                for g, k in zip(fitted, _FIT_KEYS)
+            )
         n_new = state["n"] + grid.counts
         for key, old, new in (("values", hist_v, value), ("ts", hist_t, ts)):
             state[key] = self._to_ring(trailing(old, new, grid.counts), n_new)

@@ -113,7 +113,7 @@ def band_energies(blocks: np.ndarray, rate_hz: float, bands: dict[str, tuple[flo
     n = x.shape[1]
     spec = np.fft.rfft(x, axis=1)
     power = (spec.real * spec.real + spec.imag * spec.imag) / (n * n)
-    power[:, 1:(n + 1) // 2] *= 2.0  # one-sided: fold the negative frequencies in
+    power[:, 1 : (n + 1) // 2] *= 2.0  # one-sided: fold the negative frequencies in
     freqs = np.fft.rfftfreq(n, 1.0 / rate_hz)
     out = {}
     for name, (lo, hi) in bands.items():
@@ -166,8 +166,9 @@ def bearing_frequencies(bearing: BearingGeometry, shaft_hz: float | np.ndarray) 
     }
 
 
-def envelope_spectrum(blocks: np.ndarray, rate_hz: float,
-                      band_hz: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def envelope_spectrum(
+    blocks: np.ndarray, rate_hz: float, band_hz: tuple[float, float] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Amplitude spectrum of each block's envelope (after an optional band-pass).
 
     Bearing impacts excite high-frequency resonances; the envelope of the band-passed signal
@@ -249,9 +250,9 @@ def line_thresholds(segments: int, resolution_hz: float = 1.0, bands: int = 1) -
     from scipy.stats import gamma
 
     noise = gamma(max(int(segments), 1))
-    least = np.sqrt(1.0 + (MIN_LINE_RATIO ** 2 - 1.0) / max(float(resolution_hz), _TINY))
+    least = np.sqrt(1.0 + (MIN_LINE_RATIO**2 - 1.0) / max(float(resolution_hz), _TINY))
     t1 = max(float(np.sqrt(noise.isf(LINE_FALSE_ALARM / max(int(bands), 1)) / noise.median())), float(least))
-    return t1, float(t1 ** 0.75)
+    return t1, float(t1**0.75)
 
 
 @dataclass(frozen=True)
@@ -303,8 +304,9 @@ def _candidate_bands(rate_hz: float, lowest_hz: float, min_width_hz: float) -> n
     return np.asarray(bands, dtype=np.float64)
 
 
-def _band_envelopes(spec: np.ndarray, n: int, rate_hz: float, bands: np.ndarray, pooled: bool = False,
-                    candidates: int = 1) -> tuple[list[np.ndarray], np.ndarray, float]:
+def _band_envelopes(
+    spec: np.ndarray, n: int, rate_hz: float, bands: np.ndarray, pooled: bool = False, candidates: int = 1
+) -> tuple[list[np.ndarray], np.ndarray, float]:
     """Squared envelopes of each block in its most impulsive bands, those bands' indices, the envelopes' rate.
 
     A band's bins, moved down to zero frequency, are the spectrum of its complex envelope; the
@@ -325,9 +327,9 @@ def _band_envelopes(spec: np.ndarray, n: int, rate_hz: float, bands: np.ndarray,
     base = np.zeros((spec.shape[0], size), dtype=np.complex64)
 
     def envelope(a: int, b: int, rows: np.ndarray | None = None) -> np.ndarray:
-        part = base if rows is None else base[rows]   # (a copy for a subset of rows)
+        part = base if rows is None else base[rows]  # (a copy for a subset of rows)
         part[:] = 0
-        part[:, :b - a] = spec[:, a:b] if rows is None else spec[rows, a:b]
+        part[:, : b - a] = spec[:, a:b] if rows is None else spec[rows, a:b]
         z = sp_fft.ifft(part, axis=1)
         return (z.real * z.real + z.imag * z.imag).astype(np.float64)
 
@@ -338,7 +340,7 @@ def _band_envelopes(spec: np.ndarray, n: int, rate_hz: float, bands: np.ndarray,
         kurt[i] = (env * env).mean(axis=1) / np.maximum(m2 * m2, _TINY) - 2.0
     if pooled:
         kurt[:] = np.median(kurt, axis=1, keepdims=True)
-    order = np.argsort(-kurt, axis=0, kind="stable")[:min(candidates, len(edges))]
+    order = np.argsort(-kurt, axis=0, kind="stable")[: min(candidates, len(edges))]
     envs = []
     for choice in order:
         env = np.empty((spec.shape[0], size))
@@ -349,8 +351,9 @@ def _band_envelopes(spec: np.ndarray, n: int, rate_hz: float, bands: np.ndarray,
     return envs, order, rate_hz * size / n
 
 
-def _envelope_power(env: np.ndarray, rate_hz: float, segment_s: float,
-                    pad: int) -> tuple[np.ndarray, np.ndarray, float, int]:
+def _envelope_power(
+    env: np.ndarray, rate_hz: float, segment_s: float, pad: int
+) -> tuple[np.ndarray, np.ndarray, float, int]:
     """Welch average of the squared envelope's power spectrum: Hann segments, half overlapping.
 
     Returns the frequency grid, the power (n_blocks, n_freqs), the true resolution (Hz) and the
@@ -363,15 +366,22 @@ def _envelope_power(env: np.ndarray, rate_hz: float, segment_s: float,
     window = np.hanning(seg)
     power = np.zeros(())  # 0-d: adding the first spectrum gives it exactly
     for s0 in starts:  # a handful of segments; each FFT is over every block at once
-        part = env[:, s0:s0 + seg]
+        part = env[:, s0 : s0 + seg]
         part = (part - part.mean(axis=1, keepdims=True)) * window
         f = sp_fft.rfft(part, n=pad * seg, axis=1)
         power = power + (f.real * f.real + f.imag * f.imag)
     return np.fft.rfftfreq(pad * seg, 1.0 / rate_hz), power / len(starts), rate_hz / seg, n // seg
 
 
-def _peak_to_floor(freqs: np.ndarray, amp: np.ndarray, f_hz: float, res: float, tolerance: float,
-                   top_hz: np.ndarray, lines_hz: np.ndarray | None = None) -> np.ndarray:
+def _peak_to_floor(
+    freqs: np.ndarray,
+    amp: np.ndarray,
+    f_hz: float,
+    res: float,
+    tolerance: float,
+    top_hz: np.ndarray,
+    lines_hz: np.ndarray | None = None,
+) -> np.ndarray:
     """Largest amplitude within ``±tolerance`` of ``f_hz`` over the median of the bins around it.
 
     The floor leaves out the search window and the Hann main lobe (two true bins) either side, and
@@ -390,7 +400,7 @@ def _peak_to_floor(freqs: np.ndarray, amp: np.ndarray, f_hz: float, res: float, 
     lo, hi = np.searchsorted(freqs, [f_hz - half, f_hz + half + 1e-9])
     a, b = np.searchsorted(freqs, [max(f_hz - reach, 2.0 * res), f_hz - gap])
     c, d = np.searchsorted(freqs, [f_hz + gap, f_hz + reach])
-    peak = amp[:, lo:max(hi, lo + 1)].max(axis=1)
+    peak = amp[:, lo : max(hi, lo + 1)].max(axis=1)
     around = np.r_[a:b, c:d]
     if lines_hz is not None and len(lines_hz) and len(around):
         clear = np.abs(freqs[around][:, None] - lines_hz[None, :]).min(axis=1) > 1.5 * res
@@ -407,9 +417,17 @@ def _geometric_mean(ratios: np.ndarray) -> np.ndarray:
     return np.exp(logs.sum(axis=0) / np.maximum(finite.sum(axis=0), 1))
 
 
-def diagnose_bearing(blocks: np.ndarray, rate_hz: float, defect_hz: dict[str, float], shaft_hz: float,
-                     band_hz: tuple[float, float] | None = None, tolerance: float = 0.02, harmonics: int = 3,
-                     segment_s: float = 1.0, average: bool = False) -> BearingDiagnosis:
+def diagnose_bearing(
+    blocks: np.ndarray,
+    rate_hz: float,
+    defect_hz: dict[str, float],
+    shaft_hz: float,
+    band_hz: tuple[float, float] | None = None,
+    tolerance: float = 0.02,
+    harmonics: int = 3,
+    segment_s: float = 1.0,
+    average: bool = False,
+) -> BearingDiagnosis:
     """Name the bearing defect whose tone stands out of each block's envelope spectrum.
 
     Impacts of a rolling element on a defect ring the structure's resonances; the envelope of the
@@ -492,8 +510,9 @@ def diagnose_bearing(blocks: np.ndarray, rate_hz: float, defect_hz: dict[str, fl
     # envelope's own Hann window (below) gives the tapered ends no weight anyway.
     taper = signal.windows.tukey(n, alpha=0.1)
     spec = sp_fft.rfft((x - x.mean(axis=1, keepdims=True)) * taper, axis=1)
-    envs, order, env_rate = _band_envelopes(spec, n, rate_hz, bands, pooled=average,
-                                            candidates=BAND_CANDIDATES if average else 1)
+    envs, order, env_rate = _band_envelopes(
+        spec, n, rate_hz, bands, pooled=average, candidates=BAND_CANDIDATES if average else 1
+    )
     best: BearingDiagnosis | None = None
     for env, which in zip(envs, order):
         # zero-padded to a bin of at most a quarter of the true resolution: a line between two true
@@ -502,8 +521,9 @@ def diagnose_bearing(blocks: np.ndarray, rate_hz: float, defect_hz: dict[str, fl
         if average:
             power, segments, which = power.mean(axis=0, keepdims=True), segments * len(power), which[:1]
         top = bands[which, 1] - bands[which, 0]  # the envelope of a band carries frequencies up to its width
-        ratios, strength, mode = _read_lines(freqs, np.sqrt(power), res, segments, top, defect_hz, shaft_hz,
-                                             tolerance, harmonics, bands=len(envs))
+        ratios, strength, mode = _read_lines(
+            freqs, np.sqrt(power), res, segments, top, defect_hz, shaft_hz, tolerance, harmonics, bands=len(envs)
+        )
         d = BearingDiagnosis(ratios, strength, mode, bands[which])
         best = d if best is None else _stronger(best, d)
     assert best is not None  # there is at least one candidate band
@@ -513,14 +533,26 @@ def diagnose_bearing(blocks: np.ndarray, rate_hz: float, defect_hz: dict[str, fl
 def _stronger(a: BearingDiagnosis, b: BearingDiagnosis) -> BearingDiagnosis:
     """Per block, the diagnosis of whichever band shows the stronger defect (``a`` on a tie)."""
     take = b.strength > a.strength
-    return BearingDiagnosis({k: np.where(take, b.ratios[k], v) for k, v in a.ratios.items()},
-                            np.where(take, b.strength, a.strength), np.where(take, b.mode, a.mode),
-                            np.where(take[:, None], b.band_hz, a.band_hz))
+    return BearingDiagnosis(
+        {k: np.where(take, b.ratios[k], v) for k, v in a.ratios.items()},
+        np.where(take, b.strength, a.strength),
+        np.where(take, b.mode, a.mode),
+        np.where(take[:, None], b.band_hz, a.band_hz),
+    )
 
 
-def _read_lines(freqs: np.ndarray, amp: np.ndarray, res: float, segments: int, top: np.ndarray,
-                defect_hz: dict[str, float], shaft_hz: float, tolerance: float, harmonics: int,
-                bands: int = 1) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+def _read_lines(
+    freqs: np.ndarray,
+    amp: np.ndarray,
+    res: float,
+    segments: int,
+    top: np.ndarray,
+    defect_hz: dict[str, float],
+    shaft_hz: float,
+    tolerance: float,
+    harmonics: int,
+    bands: int = 1,
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Each mode's ratio, the best mode's strength and its code, from envelope amplitude spectra
     (n_blocks, n_freqs); see `diagnose_bearing`."""
     ftf, bsf = float(defect_hz["ftf"]), float(defect_hz["bsf"])
@@ -545,11 +577,13 @@ def _read_lines(freqs: np.ndarray, amp: np.ndarray, res: float, segments: int, t
     for name in BEARING_MODES:
         f0, sidebands = lines[name]
         others = np.concatenate([lines[m][0] * multiples for m in BEARING_MODES if m != name])
-        per = np.stack([ratio(h * f0) for h in multiples])                        # (harmonics, n_blocks)
+        per = np.stack([ratio(h * f0) for h in multiples])  # (harmonics, n_blocks)
         # a harmonic that falls on another mode's line (3×BPFO and 2×BPFI of a 6205 are 0.7 % apart)
         # says nothing about which mode it is: it does not count
-        shared = (np.abs(multiples[:, None] * f0 - others[None, :])
-                  < tolerance * (multiples[:, None] * f0 + others[None, :]) + 2 * res).any(axis=1)
+        shared = (
+            np.abs(multiples[:, None] * f0 - others[None, :])
+            < tolerance * (multiples[:, None] * f0 + others[None, :]) + 2 * res
+        ).any(axis=1)
         shared[0] = False
         per[shared] = np.nan
         ratios[name] = np.where(np.isfinite(per[0]), _geometric_mean(per), np.nan)
@@ -560,7 +594,7 @@ def _read_lines(freqs: np.ndarray, amp: np.ndarray, res: float, segments: int, t
         if sidebands:
             side = np.stack([ratio(f0 + df) for df in sidebands])
             side = np.where(np.isfinite(side), np.maximum(side, 1.0), 1.0)
-            bonus = np.sqrt(np.sqrt(side.prod(axis=0)))   # geometric mean of two, square-rooted
+            bonus = np.sqrt(np.sqrt(side.prod(axis=0)))  # geometric mean of two, square-rooted
         strength_rows.append(np.where(np.isfinite(s), s, -np.inf))
         rank_rows.append(np.where(np.isfinite(s), s * bonus, -np.inf))
     strength, rank = np.stack(strength_rows), np.stack(rank_rows)
@@ -611,12 +645,18 @@ def record_blocks(record: np.ndarray, rate_hz: float, block: int | None = None) 
     if size < 16:
         raise ValueError(f"record of {len(x)} samples: at least 16 needed")
     count = len(x) // size
-    return x[:count * size].reshape(count, size)
+    return x[: count * size].reshape(count, size)
 
 
-def diagnose_record(record: np.ndarray, rate_hz: float, defect_hz: dict[str, float], shaft_hz: float,
-                    block: int | None = None, band_hz: tuple[float, float] | None = None,
-                    tolerance: float = 0.02) -> tuple[BearingDiagnosis, BearingDiagnosis]:
+def diagnose_record(
+    record: np.ndarray,
+    rate_hz: float,
+    defect_hz: dict[str, float],
+    shaft_hz: float,
+    block: int | None = None,
+    band_hz: tuple[float, float] | None = None,
+    tolerance: float = 0.02,
+) -> tuple[BearingDiagnosis, BearingDiagnosis]:
     """Diagnose a whole vibration record: each block on its own, and the record from all blocks.
 
     Parameters
@@ -645,5 +685,7 @@ def diagnose_record(record: np.ndarray, rate_hz: float, defect_hz: dict[str, flo
     """
     blocks = record_blocks(record, rate_hz, block)
     args: dict[str, Any] = dict(band_hz=band_hz, tolerance=tolerance, segment_s=RECORD_BLOCK_S)
-    return (diagnose_bearing(blocks, rate_hz, defect_hz, shaft_hz, **args),
-            diagnose_bearing(blocks, rate_hz, defect_hz, shaft_hz, average=True, **args))
+    return (
+        diagnose_bearing(blocks, rate_hz, defect_hz, shaft_hz, **args),
+        diagnose_bearing(blocks, rate_hz, defect_hz, shaft_hz, average=True, **args),
+    )

@@ -15,19 +15,40 @@ from typing import Annotated, NamedTuple, Protocol, runtime_checkable
 from pydantic import BeforeValidator
 
 __all__ = [
-    "SEVERITIES", "Backoff", "Clock", "Duration", "FixedClock", "ManualClock", "NaiveDatetimeError", "Seconds",
-    "Severity", "StreamKey", "SystemClock", "feature_sensor", "parse_duration", "parse_seconds", "require_aware",
+    "SEVERITIES",
+    "Backoff",
+    "Clock",
+    "Duration",
+    "FixedClock",
+    "ManualClock",
+    "NaiveDatetimeError",
+    "Seconds",
+    "Severity",
+    "StreamKey",
+    "SystemClock",
+    "feature_sensor",
+    "parse_duration",
+    "parse_seconds",
+    "require_aware",
 ]
 
 
 # --- durations --------------------------------------------------------------------------------
 
-_UNITS = {"ms": timedelta(milliseconds=1), "s": timedelta(seconds=1), "m": timedelta(minutes=1),
-          "min": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+_UNITS = {
+    "ms": timedelta(milliseconds=1),
+    "s": timedelta(seconds=1),
+    "m": timedelta(minutes=1),
+    "min": timedelta(minutes=1),
+    "h": timedelta(hours=1),
+    "d": timedelta(days=1),
+    "w": timedelta(weeks=1),
+}
 _NUMBER = r"\d+(?:\.\d+)?"
 _PART = re.compile(rf"({_NUMBER})\s*(ms|min|s|m|h|d|w)", re.IGNORECASE)
-_ISO = re.compile(rf"P(?:({_NUMBER})W)?(?:({_NUMBER})D)?(?:T(?:({_NUMBER})H)?(?:({_NUMBER})M)?(?:({_NUMBER})S)?)?",
-                  re.IGNORECASE)
+_ISO = re.compile(
+    rf"P(?:({_NUMBER})W)?(?:({_NUMBER})D)?(?:T(?:({_NUMBER})H)?(?:({_NUMBER})M)?(?:({_NUMBER})S)?)?", re.IGNORECASE
+)
 _ISO_UNITS = (timedelta(weeks=1), timedelta(days=1), timedelta(hours=1), timedelta(minutes=1), timedelta(seconds=1))
 _HINT = "write e.g. 250ms, 30s, 15m, 1h30m, 7d, 2w, a number of seconds, or PT15M"
 
@@ -94,6 +115,7 @@ Seconds = Annotated[float, BeforeValidator(parse_seconds)]
 
 # --- backoff ----------------------------------------------------------------------------------
 
+
 class Backoff:
     """Delays between retries: ``base * 2**(attempt - 1)``, capped, with jitter, honouring Retry-After.
 
@@ -125,8 +147,7 @@ class Backoff:
     16.0
     """
 
-    def __init__(self, base: float = 0.5, cap: float = 30.0, jitter: bool = True,
-                 rng: random.Random | None = None):
+    def __init__(self, base: float = 0.5, cap: float = 30.0, jitter: bool = True, rng: random.Random | None = None):
         if base <= 0 or cap < base:
             raise ValueError(f"need 0 < base <= cap, got base={base!r}, cap={cap!r}")
         self.base = float(base)
@@ -162,6 +183,7 @@ class Backoff:
 
 
 # --- clocks -----------------------------------------------------------------------------------
+
 
 class NaiveDatetimeError(ValueError):
     """Raised when a datetime without a time zone reaches code that needs an instant."""
@@ -233,6 +255,7 @@ class ManualClock(FixedClock):
 
 
 # --- severity ---------------------------------------------------------------------------------
+
 
 class Severity(StrEnum):
     """How bad a finding is: ``low`` < ``medium`` < ``high`` < ``critical`` (members compare equal to

@@ -22,5 +22,19 @@ from faultline.ingest.readings import Readings, SeriesKey
 from faultline.ingest.spool import Spool, SpoolFull
 from faultline.ingest.topics import TopicTemplate
 
-__all__ = ["DeadLetter", "DeadLetterRecord", "DeadLetterStore", "DecodeLimits", "Decoder", "PayloadError",
-           "Readings", "Rejected", "SeriesKey", "Spool", "SpoolFull", "TopicTemplate", "encode", "encode_lines"]
+__all__ = [
+    "DeadLetter",
+    "DeadLetterRecord",
+    "DeadLetterStore",
+    "DecodeLimits",
+    "Decoder",
+    "PayloadError",
+    "Readings",
+    "Rejected",
+    "SeriesKey",
+    "Spool",
+    "SpoolFull",
+    "TopicTemplate",
+    "encode",
+    "encode_lines",
+]

@@ -88,14 +88,16 @@ class EmbeddedBroker:
         if not started.wait(timeout):
             raise RuntimeError(f"embedded MQTT broker did not start on {self.host}:{self.port} within {timeout} s")
         if failure:
-            raise RuntimeError(f"embedded MQTT broker could not start on {self.host}:{self.port}: {failure[0]}") \
-                from failure[0]
+            raise RuntimeError(
+                f"embedded MQTT broker could not start on {self.host}:{self.port}: {failure[0]}"
+            ) from failure[0]
         log.info("started the embedded MQTT 3.1.1 broker on %s:%d (sessions kept in memory only)", self.host, self.port)
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
         if not self._loop or not self._thread:
             return
+
         async def shutdown() -> None:
             for transport in list(self._connections):
                 transport.abort()

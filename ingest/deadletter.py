@@ -94,8 +94,14 @@ class DeadLetterStore(SqliteFile):
 
     schema = _SCHEMA
 
-    def __init__(self, path: str | Path, busy_timeout_s: float = 30.0, max_bytes: int = 1024**3,
-                 max_age_s: float = 0, clock: Callable[[], int] = time.time_ns):
+    def __init__(
+        self,
+        path: str | Path,
+        busy_timeout_s: float = 30.0,
+        max_bytes: int = 1024**3,
+        max_age_s: float = 0,
+        clock: Callable[[], int] = time.time_ns,
+    ):
         super().__init__(path, busy_timeout_s)
         self.max_bytes, self.max_age_s, self._clock = max_bytes, max_age_s, clock
         self.on_expired: Callable[[str, int], None] | None = None
@@ -123,15 +129,15 @@ class DeadLetterStore(SqliteFile):
             record = DeadLetter(*record)
             if record.stage not in STAGES:
                 raise ValueError(f"dead-letter stage {record.stage!r} is not one of {', '.join(STAGES)}")
-            rows.append((int(record.received_at), record.topic, bytes(record.payload), record.reason,
-                         record.stage))
+            rows.append((int(record.received_at), record.topic, bytes(record.payload), record.reason, record.stage))
         if not rows:
             return []
         with self._transaction() as conn:
             ids: list[int] = []
             for row in rows:
-                inserted = conn.execute("INSERT INTO dead_letters (received_at, topic, payload, reason, stage) "
-                                        "VALUES (?, ?, ?, ?, ?)", row).lastrowid
+                inserted = conn.execute(
+                    "INSERT INTO dead_letters (received_at, topic, payload, reason, stage) VALUES (?, ?, ?, ?, ?)", row
+                ).lastrowid
                 assert inserted is not None  # an INSERT sets it
                 ids.append(inserted)
         self._bytes += sum(len(r[1].encode()) + len(r[2]) + len(r[3].encode()) for r in rows)
@@ -149,8 +155,9 @@ class DeadLetterStore(SqliteFile):
             self._age_checked = now
             cutoff = now - int(self.max_age_s * 1e9)
             with self._transaction() as conn:
-                freed = conn.execute(f"SELECT coalesce(sum({_SIZE}), 0), count(*) FROM dead_letters "
-                                     "WHERE received_at < ?", (cutoff,)).fetchone()
+                freed = conn.execute(
+                    f"SELECT coalesce(sum({_SIZE}), 0), count(*) FROM dead_letters WHERE received_at < ?", (cutoff,)
+                ).fetchone()
                 if freed[1]:
                     aged = conn.execute("DELETE FROM dead_letters WHERE received_at < ?", (cutoff,)).rowcount
                     self._bytes -= freed[0]
@@ -167,8 +174,12 @@ class DeadLetterStore(SqliteFile):
                     self._bytes -= freed
         for why, count in (("age", aged), ("size", sized)):
             if count:
-                log.warning("dead letters: deleted %d records over the %s limit (%s)", count, why,
-                            f"{self.max_bytes} bytes" if why == "size" else f"{self.max_age_s:g} s")
+                log.warning(
+                    "dead letters: deleted %d records over the %s limit (%s)",
+                    count,
+                    why,
+                    f"{self.max_bytes} bytes" if why == "size" else f"{self.max_age_s:g} s",
+                )
                 if self.on_expired is not None:
                     self.on_expired(why, count)
         return aged, sized
@@ -180,8 +191,9 @@ class DeadLetterStore(SqliteFile):
                 return self._conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
             return self._conn.execute("SELECT count(*) FROM dead_letters WHERE stage = ?", (stage,)).fetchone()[0]
 
-    def list(self, limit: int = 100, offset: int = 0, since: int | None = None,
-             stage: Stage | None = None) -> list[DeadLetterRecord]:
+    def list(
+        self, limit: int = 100, offset: int = 0, since: int | None = None, stage: Stage | None = None
+    ) -> list[DeadLetterRecord]:
         """Records oldest first (by id), optionally only those received at or after ``since`` (epoch ns)."""
         where: list[str] = []
         params: list[object] = []
@@ -202,15 +214,17 @@ class DeadLetterStore(SqliteFile):
     def get(self, id: int) -> DeadLetterRecord | None:
         """The record with this id, or None."""
         with self._lock:
-            row = self._conn.execute("SELECT id, received_at, topic, payload, reason, stage FROM dead_letters "
-                                     "WHERE id = ?", (int(id),)).fetchone()
+            row = self._conn.execute(
+                "SELECT id, received_at, topic, payload, reason, stage FROM dead_letters WHERE id = ?", (int(id),)
+            ).fetchone()
         return DeadLetterRecord(*row) if row else None
 
     def delete_before(self, received_at: int) -> int:
         """Remove records received before ``received_at`` (epoch ns), to bound the file; returns how many."""
         with self._transaction() as conn:
-            self._bytes -= conn.execute(f"SELECT coalesce(sum({_SIZE}), 0) FROM dead_letters WHERE received_at < ?",
-                                        (int(received_at),)).fetchone()[0]
+            self._bytes -= conn.execute(
+                f"SELECT coalesce(sum({_SIZE}), 0) FROM dead_letters WHERE received_at < ?", (int(received_at),)
+            ).fetchone()[0]
             return conn.execute("DELETE FROM dead_letters WHERE received_at < ?", (int(received_at),)).rowcount
 
     def delete(self, ids: Iterable[int]) -> int:

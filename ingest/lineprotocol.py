@@ -42,8 +42,19 @@ import pyarrow.compute as pc
 
 from faultline.ingest.readings import Readings, SeriesKey
 
-__all__ = ["LineEncoder", "Lines", "UnencodableError", "RefusedRow", "encode", "encode_chunks", "encode_lines",
-           "format_lines", "series_prefix", "PRECISIONS", "DIALECTS"]
+__all__ = [
+    "LineEncoder",
+    "Lines",
+    "UnencodableError",
+    "RefusedRow",
+    "encode",
+    "encode_chunks",
+    "encode_lines",
+    "format_lines",
+    "series_prefix",
+    "PRECISIONS",
+    "DIALECTS",
+]
 
 #: Divisor from nanoseconds to each precision line protocol knows.
 PRECISIONS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
@@ -75,8 +86,10 @@ def _escape(text: str, special: str, what: str, dialect: str) -> str:
     if "\\" in text:
         doubled = _double_escaping_backslashes(text, special)
         if dialect == "v1" and len(doubled) != len(text):
-            raise UnencodableError(f"{what} {text!r} has a backslash at its end, before another backslash or "
-                                   f"before one of {special!r}, which InfluxDB 1.x cannot store unaltered")
+            raise UnencodableError(
+                f"{what} {text!r} has a backslash at its end, before another backslash or "
+                f"before one of {special!r}, which InfluxDB 1.x cannot store unaltered"
+            )
         text = doubled
     for ch in special:
         if ch in text:
@@ -126,8 +139,9 @@ def series_prefix(key: SeriesKey, dialect: str = "v2") -> str:
         if not tag:
             raise UnencodableError(f"series {key!r} has a tag with an empty name")
         if value:
-            parts.append(f"{_escape(tag, _KEY_SPECIAL, 'tag key', dialect)}="
-                         f"{_escape(value, _KEY_SPECIAL, 'tag value', dialect)}")
+            parts.append(
+                f"{_escape(tag, _KEY_SPECIAL, 'tag key', dialect)}={_escape(value, _KEY_SPECIAL, 'tag value', dialect)}"
+            )
     prefix = ",".join(parts) + " " + _escape(field, _KEY_SPECIAL, "field key", dialect) + "="
     if len(cache) >= _PREFIX_CACHE_SIZE:
         cache.clear()
@@ -135,8 +149,7 @@ def series_prefix(key: SeriesKey, dialect: str = "v2") -> str:
     return prefix
 
 
-def encode_lines(readings: Readings, precision: str = "ns",
-                 dialect: str = "v2") -> tuple[list[str], list[RefusedRow]]:
+def encode_lines(readings: Readings, precision: str = "ns", dialect: str = "v2") -> tuple[list[str], list[RefusedRow]]:
     """One line (without newline) per encodable row, and the rows that were refused.
 
     Parameters
@@ -196,7 +209,7 @@ class Lines:
         """All lines as one request body: UTF-8, separated by newlines (none after the last)."""
         if not len(self):
             return b""
-        return bytes(self._data[self._offsets[self._start]:self._offsets[self._stop] - 1])
+        return bytes(self._data[self._offsets[self._start] : self._offsets[self._stop] - 1])
 
     def to_list(self) -> list[str]:
         return self.body().decode().split("\n") if len(self) else []
@@ -267,7 +280,7 @@ def format_lines(prefixes: list, index: np.ndarray, value: np.ndarray, ts: np.nd
     space, newline, nothing = (pa.scalar(text, pa.large_string()) for text in (" ", "\n", ""))
     joined = pc.binary_join_element_wise(series, values, space, stamps, newline, nothing)
     _, offsets, data = joined.buffers()
-    offsets = np.frombuffer(offsets, dtype=np.int64)[joined.offset:joined.offset + len(joined) + 1]
+    offsets = np.frombuffer(offsets, dtype=np.int64)[joined.offset : joined.offset + len(joined) + 1]
     return Lines(memoryview(data), offsets)
 
 
@@ -292,8 +305,9 @@ def _strict_lines(readings: Readings, precision: str, dialect: str) -> Lines:
     return lines
 
 
-def encode_chunks(readings: Readings, max_lines: int = 5000, precision: str = "ns",
-                  dialect: str = "v2") -> Iterator[bytes]:
+def encode_chunks(
+    readings: Readings, max_lines: int = 5000, precision: str = "ns", dialect: str = "v2"
+) -> Iterator[bytes]:
     """`encode` in bodies of at most ``max_lines`` lines each (InfluxDB prefers 5,000-line writes)."""
     lines = _strict_lines(readings, precision, dialect)
     for start in range(0, len(lines), max_lines):

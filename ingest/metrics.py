@@ -56,34 +56,46 @@ class IngestMetrics:
     def __init__(self, registry: CollectorRegistry | None = None):
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.messages_received = Counter("faultline_messages_received", "MQTT messages taken from the broker",
-                                         registry=r)
+        self.messages_received = Counter(
+            "faultline_messages_received", "MQTT messages taken from the broker", registry=r
+        )
         self.readings_received = Counter("faultline_readings_received", "Readings decoded from messages", registry=r)
         self.readings_written = Counter("faultline_readings_written", "Readings the store confirmed", registry=r)
-        self.dead_letters = Counter("faultline_dead_letters", "Messages (decode) or points (write) dead-lettered",
-                                    ["stage", "reason"], registry=r)
+        self.dead_letters = Counter(
+            "faultline_dead_letters",
+            "Messages (decode) or points (write) dead-lettered",
+            ["stage", "reason"],
+            registry=r,
+        )
         self.spool_records = Gauge("faultline_spool_records", "Spool records not yet confirmed written", registry=r)
         self.spool_bytes = Gauge("faultline_spool_bytes", "Spool bytes not yet confirmed written", registry=r)
-        self.spool_full = Counter("faultline_spool_full", "Times the spool was full and acks were held back",
-                                  registry=r)
-        self.write_seconds = Histogram("faultline_write_seconds", "Duration of one writer call", registry=r,
-                                       buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
-                                                5, 10, 30))
+        self.spool_full = Counter(
+            "faultline_spool_full", "Times the spool was full and acks were held back", registry=r
+        )
+        self.write_seconds = Histogram(
+            "faultline_write_seconds",
+            "Duration of one writer call",
+            registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
         self.write_retries = Counter("faultline_write_retries", "Retryable write failures", registry=r)
         self.writer_stopped = Gauge("faultline_writer_stopped", "1 while a fatal error stops writing", registry=r)
-        self.stage_failures = Counter("faultline_stage_failures", "Unexpected errors of a stage, each retried",
-                                      ["stage"], registry=r)
+        self.stage_failures = Counter(
+            "faultline_stage_failures", "Unexpected errors of a stage, each retried", ["stage"], registry=r
+        )
         self.stage_failing = Gauge("faultline_stage_failing", "1 while a stage keeps failing", ["stage"], registry=r)
-        self.inflight_bytes = Gauge("faultline_inflight_bytes", "Payload bytes received and not yet taken",
-                                    registry=r)
-        self.dead_letter_bytes = Gauge("faultline_dead_letter_bytes", "Bytes kept in the dead-letter store",
-                                       registry=r)
-        self.dead_letters_expired = Counter("faultline_dead_letters_expired", "Dead letters deleted by retention",
-                                            ["why"], registry=r)
+        self.inflight_bytes = Gauge("faultline_inflight_bytes", "Payload bytes received and not yet taken", registry=r)
+        self.dead_letter_bytes = Gauge("faultline_dead_letter_bytes", "Bytes kept in the dead-letter store", registry=r)
+        self.dead_letters_expired = Counter(
+            "faultline_dead_letters_expired", "Dead letters deleted by retention", ["why"], registry=r
+        )
         self.reconnects = Counter("faultline_mqtt_reconnects", "MQTT connections made after the first", registry=r)
         self.outside_subscription = Counter(
-            "faultline_messages_outside_subscription", "Messages on topics none of our topic filters matches "
-            "(acknowledged, not stored), by the topic's pattern", ["pattern"], registry=r)
+            "faultline_messages_outside_subscription",
+            "Messages on topics none of our topic filters matches (acknowledged, not stored), by the topic's pattern",
+            ["pattern"],
+            registry=r,
+        )
 
     def dead_lettered(self, stage: str, reasons: list[str]) -> None:
         for reason in reasons:

@@ -82,12 +82,24 @@ class Pipeline:
     fatal_retry_s : after a fatal write error, how long until writing is tried again (0: never)
     """
 
-    def __init__(self, source: MqttSource, decoder: Decoder, spool: Spool, writer: Writer,
-                 dead_letters: DeadLetterStore, metrics: IngestMetrics | None = None, *,
-                 write_rows: int = 50_000, backoff: Backoff | None = None,
-                 clock: Callable[[], int] = time.time_ns, commit_wait_s: float = 0.005,
-                 max_commit_messages: int = 20_000, write_linger_s: float = 0.1, fatal_retry_s: float = 300.0,
-                 on_written: Callable[[Readings], None] | None = None):
+    def __init__(
+        self,
+        source: MqttSource,
+        decoder: Decoder,
+        spool: Spool,
+        writer: Writer,
+        dead_letters: DeadLetterStore,
+        metrics: IngestMetrics | None = None,
+        *,
+        write_rows: int = 50_000,
+        backoff: Backoff | None = None,
+        clock: Callable[[], int] = time.time_ns,
+        commit_wait_s: float = 0.005,
+        max_commit_messages: int = 20_000,
+        write_linger_s: float = 0.1,
+        fatal_retry_s: float = 300.0,
+        on_written: Callable[[Readings], None] | None = None,
+    ):
         self.source, self.decoder, self.spool, self.writer = source, decoder, spool, writer
         self.dead_letters = dead_letters
         self.metrics = metrics or IngestMetrics()
@@ -116,15 +128,32 @@ class Pipeline:
         self.stage_failures: dict[str, str] = {}
 
     @classmethod
-    def configured(cls, source: MqttSource, decoder: Decoder, spool: Spool, writer: Writer,
-                   dead_letters: DeadLetterStore, metrics: IngestMetrics, store: StoreSettings,
-                   spool_settings: SpoolSettings, **kwargs) -> "Pipeline":
+    def configured(
+        cls,
+        source: MqttSource,
+        decoder: Decoder,
+        spool: Spool,
+        writer: Writer,
+        dead_letters: DeadLetterStore,
+        metrics: IngestMetrics,
+        store: StoreSettings,
+        spool_settings: SpoolSettings,
+        **kwargs,
+    ) -> "Pipeline":
         """A pipeline tuned by the ``store`` and ``spool`` sections (what both commands run)."""
-        return cls(source, decoder, spool, writer, dead_letters, metrics,
-                   write_rows=max(store.batch_size * 4, 10_000),
-                   backoff=Backoff(store.retry_min_s, store.retry_max_s),
-                   commit_wait_s=spool_settings.commit_interval_ms / 1000, fatal_retry_s=store.fatal_retry_s,
-                   **kwargs)
+        return cls(
+            source,
+            decoder,
+            spool,
+            writer,
+            dead_letters,
+            metrics,
+            write_rows=max(store.batch_size * 4, 10_000),
+            backoff=Backoff(store.retry_min_s, store.retry_max_s),
+            commit_wait_s=spool_settings.commit_interval_ms / 1000,
+            fatal_retry_s=store.fatal_retry_s,
+            **kwargs,
+        )
 
     def start(self) -> "Pipeline":
         for name, target in (("ingest-committer", self._commit_loop), ("ingest-drainer", self._drain_loop)):
@@ -151,8 +180,11 @@ class Pipeline:
         self._threads[1].join()
         left = self.spool.pending_records
         if left:
-            log.warning("stopped with %d spool records (%d bytes) not yet written; they are written on the next "
-                        "start", left, self.spool.pending_bytes)
+            log.warning(
+                "stopped with %d spool records (%d bytes) not yet written; they are written on the next start",
+                left,
+                self.spool.pending_bytes,
+            )
         else:
             log.info("stopped; everything received was written")
         return left == 0
@@ -203,17 +235,24 @@ class Pipeline:
                 self._stage_recovered("commit")
             except SpoolFull:
                 assert pending is not None  # only _commit(pending) fills the spool
-                log.warning("stopping with the spool full: %d messages left unacknowledged with the broker",
-                            len(pending.delivery))
+                log.warning(
+                    "stopping with the spool full: %d messages left unacknowledged with the broker",
+                    len(pending.delivery),
+                )
                 pending = None
             except Exception as exc:  # noqa: BLE001 - supervised: retried; the broker keeps what is unacked
-                what = (f"committing {pending.delivery.describe()} ({pending.step})" if pending is not None
-                        else "taking messages from the source")
+                what = (
+                    f"committing {pending.delivery.describe()} ({pending.step})"
+                    if pending is not None
+                    else "taking messages from the source"
+                )
                 self._stage_failed("commit", exc, what)
                 if self._stop_committing.wait(backoff.next_delay()):
                     if pending is not None:
-                        log.warning("stopping: %d messages left unacknowledged with the broker, which sends them "
-                                    "again", len(pending.delivery))
+                        log.warning(
+                            "stopping: %d messages left unacknowledged with the broker, which sends them again",
+                            len(pending.delivery),
+                        )
                     return
 
     def _commit(self, c: _Commit) -> None:
@@ -231,12 +270,17 @@ class Pipeline:
         if c.rejected:
             c.step = "dead-lettering"
             rejected = c.rejected
-            self.dead_letters.add_many(DeadLetter(delivery.messages[r.index][2], r.topic, r.payload, r.reason,
-                                                  "decode") for r in rejected)
+            self.dead_letters.add_many(
+                DeadLetter(delivery.messages[r.index][2], r.topic, r.payload, r.reason, "decode") for r in rejected
+            )
             c.rejected = []
             self.metrics.dead_lettered("decode", [r.reason for r in rejected])
-            log.info("dead-lettered %d bad messages or readings, e.g. %s: %s", len(rejected), rejected[0].topic,
-                     rejected[0].reason)
+            log.info(
+                "dead-lettered %d bad messages or readings, e.g. %s: %s",
+                len(rejected),
+                rejected[0].topic,
+                rejected[0].reason,
+            )
         if len(c.readings):
             c.step = "spooling"
             self._append(c.readings, self._receive_stamps(delivery))
@@ -255,8 +299,11 @@ class Pipeline:
         remember = getattr(self.source, "remember_stamps", None)
         if remember is None:
             return None
-        stamps = {message_key(topic, payload): received for topic, payload, received in delivery.messages
-                  if b'"ts"' not in payload or b'"readings"' in payload}
+        stamps = {
+            message_key(topic, payload): received
+            for topic, payload, received in delivery.messages
+            if b'"ts"' not in payload or b'"readings"' in payload
+        }
         if stamps:
             remember(stamps)
         return stamps
@@ -274,7 +321,7 @@ class Pipeline:
                 # is spooled again; the store overwrites the repeated points (same series and time)
                 pairs = list((stamps or {}).items())
                 self._append(readings.slice(0, half), dict(pairs[: len(pairs) // 2]))
-                self._append(readings.slice(half, len(readings)), dict(pairs[len(pairs) // 2:]))
+                self._append(readings.slice(half, len(readings)), dict(pairs[len(pairs) // 2 :]))
                 return
             reason = f"over_budget: one reading needs a {exc.needed}-byte spool record, over the limit of {exc.limit}"
         key = readings.series[int(readings.index[0])]
@@ -315,8 +362,11 @@ class Pipeline:
                 if not self.stage_failures.get("write"):
                     backoff.reset()
             except Exception as exc:  # noqa: BLE001 - supervised: the unconfirmed batch is read and written again
-                self._stage_failed("write", exc, f"writing from the spool {self.spool.path} (confirmed up to offset "
-                                                 f"{self.spool.confirmed})")
+                self._stage_failed(
+                    "write",
+                    exc,
+                    f"writing from the spool {self.spool.path} (confirmed up to offset {self.spool.confirmed})",
+                )
                 self.spool.rewind()
                 if self._halt_writing.wait(backoff.next_delay()):
                     return
@@ -335,8 +385,9 @@ class Pipeline:
 
     def _drain_step(self) -> bool:
         """Read, write and confirm one batch; True when draining is over."""
-        if self._drain_deadline is not None and (self.spool.pending_records == 0 or self.writer_failure
-                                                 or time.monotonic() > self._drain_deadline):
+        if self._drain_deadline is not None and (
+            self.spool.pending_records == 0 or self.writer_failure or time.monotonic() > self._drain_deadline
+        ):
             return True
         if self.writer_failure is not None:
             if not self.fatal_retry_s or time.monotonic() < self._retry_fatal_at:
@@ -388,11 +439,18 @@ class Pipeline:
                 self.writer_failure = exc
                 self._retry_fatal_at = time.monotonic() + self.fatal_retry_s
                 self.metrics.writer_stopped.set(1)
-                retry = (f"writing is tried again in {self.fatal_retry_s:g} s" if self.fatal_retry_s
-                         else "restart Faultline once the store is fixed")
-                log.error("WRITING STOPPED: %s. Readings keep going to the spool %s until its budget is full "
-                          "(then the broker holds them); fix the store or its settings: %s.", exc, self.spool.path,
-                          retry)
+                retry = (
+                    f"writing is tried again in {self.fatal_retry_s:g} s"
+                    if self.fatal_retry_s
+                    else "restart Faultline once the store is fixed"
+                )
+                log.error(
+                    "WRITING STOPPED: %s. Readings keep going to the spool %s until its budget is full "
+                    "(then the broker holds them); fix the store or its settings: %s.",
+                    exc,
+                    self.spool.path,
+                    retry,
+                )
                 return False
             except Exception as exc:  # noqa: BLE001 - an unexpected failure is retried, loudly
                 self.metrics.write_retries.inc()
@@ -411,11 +469,13 @@ class Pipeline:
             log.warning("writing resumed")
         if result.rejected:
             now = self.clock()
-            self.dead_letters.add_many(DeadLetter(now, self._topic_of(line.line), line.line, line.reason, "write")
-                                       for line in result.rejected)
+            self.dead_letters.add_many(
+                DeadLetter(now, self._topic_of(line.line), line.line, line.reason, "write") for line in result.rejected
+            )
             self.metrics.dead_lettered("write", [line.reason for line in result.rejected])
-            log.warning("the store refused %d points, dead-lettered; e.g. %s", len(result.rejected),
-                        result.rejected[0].reason)
+            log.warning(
+                "the store refused %d points, dead-lettered; e.g. %s", len(result.rejected), result.rejected[0].reason
+            )
         self.spool.confirm(batch.end, batch.records)
         self.metrics.readings_written.inc(result.written)
         if self._on_written is not None:
@@ -462,15 +522,31 @@ def build_writer(store: StoreSettings) -> Writer:
 
         from faultline.ingest.writers.influx_v1 import InfluxV1Writer
 
-        return InfluxV1Writer(store.url, store.database, store.username, _secret(store.password),
-                              retention_policy=store.retention_policy, timeout=store.timeout_s,
-                              create_database=True, max_lines=store.batch_size, concurrency=store.write_concurrency,
-                              transport=httpx.HTTPTransport(verify=tls) if tls else None)
+        return InfluxV1Writer(
+            store.url,
+            store.database,
+            store.username,
+            _secret(store.password),
+            retention_policy=store.retention_policy,
+            timeout=store.timeout_s,
+            create_database=True,
+            max_lines=store.batch_size,
+            concurrency=store.write_concurrency,
+            transport=httpx.HTTPTransport(verify=tls) if tls else None,
+        )
     from faultline.ingest.writers.influx_v2 import InfluxV2Writer
 
     assert store.org is not None and store.bucket is not None  # the settings refuse api v2 without them
-    return InfluxV2Writer(store.url, _secret(store.token) or "", store.org, store.bucket, timeout=store.timeout_s,
-                          max_lines=store.batch_size, concurrency=store.write_concurrency, ssl_context=tls)
+    return InfluxV2Writer(
+        store.url,
+        _secret(store.token) or "",
+        store.org,
+        store.bucket,
+        timeout=store.timeout_s,
+        max_lines=store.batch_size,
+        concurrency=store.write_concurrency,
+        ssl_context=tls,
+    )
 
 
 def open_spool(spool: SpoolSettings) -> Spool:
@@ -480,38 +556,59 @@ def open_spool(spool: SpoolSettings) -> Spool:
 
 def open_source(mqtt_settings: MqttSettings, metrics: IngestMetrics) -> MqttSource:
     """The broker source, counting reconnects and messages on topics outside the subscription."""
-    return MqttSource(mqtt_settings, on_reconnect=metrics.reconnects.inc,
-                      on_outside=lambda pattern: metrics.outside_subscription.labels(pattern).inc())
+    return MqttSource(
+        mqtt_settings,
+        on_reconnect=metrics.reconnects.inc,
+        on_outside=lambda pattern: metrics.outside_subscription.labels(pattern).inc(),
+    )
 
 
 def open_dead_letters(ingest: IngestSettings) -> DeadLetterStore:
     """The dead-letter store at ``ingest.dead_letter_path`` with its size and age retention."""
-    return DeadLetterStore(ingest.dead_letter_path, max_bytes=ingest.dead_letter_max_bytes,
-                           max_age_s=ingest.dead_letter_max_age_s)
+    return DeadLetterStore(
+        ingest.dead_letter_path, max_bytes=ingest.dead_letter_max_bytes, max_age_s=ingest.dead_letter_max_age_s
+    )
 
 
-def build_decoder(mqtt_settings: MqttSettings, store: StoreSettings, ingest: IngestSettings,
-                  waveform_features=None, publish=None) -> Decoder:
+def build_decoder(
+    mqtt_settings: MqttSettings, store: StoreSettings, ingest: IngestSettings, waveform_features=None, publish=None
+) -> Decoder:
     """The decoder with the codecs of ``mqtt.codecs``; ``publish`` (``MqttSource.publish``) lets the
     Sparkplug B codec ask an edge node for a rebirth."""
     from faultline.ingest.codecs.routes import build_codecs
     from faultline.ingest.codecs.sparkplug_b import SparkplugB
 
-    limits = DecodeLimits(max_payload_bytes=ingest.max_payload_bytes,
-                          earliest_ns=int(ingest.earliest_ts.timestamp()) * 1_000_000_000,
-                          max_future_ns=int(ingest.max_future_s * 1e9))
+    limits = DecodeLimits(
+        max_payload_bytes=ingest.max_payload_bytes,
+        earliest_ns=int(ingest.earliest_ts.timestamp()) * 1_000_000_000,
+        max_future_ns=int(ingest.max_future_s * 1e9),
+    )
     codecs = build_codecs(mqtt_settings.codec_routes(), TopicTemplate(mqtt_settings.topic).names)
     for _, codec in codecs:
         if isinstance(codec, SparkplugB):
             codec.publish = publish
-    return Decoder(mqtt_settings.topic, limits, measurement=store.measurement, waveform_features=waveform_features,
-                   keep_raw_waveform=ingest.store_waveform_samples, codecs=codecs)
+    return Decoder(
+        mqtt_settings.topic,
+        limits,
+        measurement=store.measurement,
+        waveform_features=waveform_features,
+        keep_raw_waveform=ingest.store_waveform_samples,
+        codecs=codecs,
+    )
 
 
-def run_ingest(mqtt_settings: MqttSettings, store: StoreSettings, spool_settings: SpoolSettings,
-               ingest: IngestSettings, metrics_settings: MetricsSettings, *, embedded_broker: bool = False,
-               waveform_features=None, stop: threading.Event | None = None,
-               metrics: IngestMetrics | None = None) -> int:
+def run_ingest(
+    mqtt_settings: MqttSettings,
+    store: StoreSettings,
+    spool_settings: SpoolSettings,
+    ingest: IngestSettings,
+    metrics_settings: MetricsSettings,
+    *,
+    embedded_broker: bool = False,
+    waveform_features=None,
+    stop: threading.Event | None = None,
+    metrics: IngestMetrics | None = None,
+) -> int:
     """Run ingest until SIGINT/SIGTERM (or ``stop`` is set); returns the process exit code.
 
     With ``embedded_broker`` an in-process MQTT 3.1.1 broker is started at the ``mqtt.url`` address
@@ -538,8 +635,13 @@ def run_ingest(mqtt_settings: MqttSettings, store: StoreSettings, spool_settings
         pipeline = Pipeline.configured(source, decoder, spool, writer, dead_letters, metrics, store, spool_settings)
         resources.enter_context(_stop_on_signals(stop))
         store_name = store.path if store.kind == "sqlite" else f"{store.url} ({store.api})"
-        log.info("ingesting %s from %s into %s %s", ", ".join(mqtt_settings.topic_filters()), mqtt_settings.url,
-                 store.kind, store_name)
+        log.info(
+            "ingesting %s from %s into %s %s",
+            ", ".join(mqtt_settings.topic_filters()),
+            mqtt_settings.url,
+            store.kind,
+            store_name,
+        )
         pipeline.start()
         stop.wait()
         pipeline.stop(ingest.flush_timeout_s)
@@ -549,6 +651,7 @@ def run_ingest(mqtt_settings: MqttSettings, store: StoreSettings, spool_settings
 @contextlib.contextmanager
 def _stop_on_signals(stop: threading.Event):
     """SIGINT and SIGTERM set ``stop`` (only the main thread can install signal handlers)."""
+
     def on_signal(signum, frame) -> None:
         log.info("%s: stopping", signal.Signals(signum).name)
         stop.set()

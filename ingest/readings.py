@@ -74,8 +74,12 @@ class Readings:
     @classmethod
     def single_series(cls, key: SeriesKey, ts: np.ndarray, value: np.ndarray) -> "Readings":
         """A batch in which every row belongs to ``key``."""
-        return cls((key,), np.zeros(len(ts), dtype=np.int32),
-                   np.asarray(ts, dtype=np.int64), np.asarray(value, dtype=np.float64))
+        return cls(
+            (key,),
+            np.zeros(len(ts), dtype=np.int32),
+            np.asarray(ts, dtype=np.int64),
+            np.asarray(value, dtype=np.float64),
+        )
 
     def slice(self, start: int, stop: int) -> Readings:
         """Rows ``start:stop`` with only the series they use (a spool record carries its series keys).
@@ -86,8 +90,12 @@ class Readings:
         ((SeriesKey(measurement='n', tags=(), field='value'),), [0])
         """
         used, index = np.unique(self.index[start:stop], return_inverse=True)
-        return Readings(tuple(self.series[i] for i in used.tolist()), index.astype(np.int32),
-                        self.ts[start:stop], self.value[start:stop])
+        return Readings(
+            tuple(self.series[i] for i in used.tolist()),
+            index.astype(np.int32),
+            self.ts[start:stop],
+            self.value[start:stop],
+        )
 
     def take(self, rows: np.ndarray) -> Readings:
         """The rows where the boolean mask ``rows`` is true (all series kept)."""
@@ -104,8 +112,13 @@ class Readings:
         positions: dict[SeriesKey, int] = {}
         remapped = []
         for b in batches:
-            mapping = np.fromiter((positions.setdefault(k, len(positions)) for k in b.series),
-                                  dtype=np.int32, count=len(b.series))
+            mapping = np.fromiter(
+                (positions.setdefault(k, len(positions)) for k in b.series), dtype=np.int32, count=len(b.series)
+            )
             remapped.append(mapping[b.index])
-        return cls(tuple(positions), np.concatenate(remapped),
-                   np.concatenate([b.ts for b in batches]), np.concatenate([b.value for b in batches]))
+        return cls(
+            tuple(positions),
+            np.concatenate(remapped),
+            np.concatenate([b.ts for b in batches]),
+            np.concatenate([b.value for b in batches]),
+        )

@@ -21,9 +21,26 @@ from faultline.ingest.codecs.routes import DEFAULT_ROUTES, build_codecs
 from faultline.ingest.topics import TopicTemplate
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
-          "t": 1000**4, "tb": 1000**4, "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4,
-          "ki": 1024, "mi": 1024**2, "gi": 1024**3, "ti": 1024**4}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "t": 1000**4,
+    "tb": 1000**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+    "ki": 1024,
+    "mi": 1024**2,
+    "gi": 1024**3,
+    "ti": 1024**4,
+}
 
 
 def parse_size(value: int | str) -> int:
@@ -57,8 +74,7 @@ class CodecRoute(_Section):
     @classmethod
     def _filter(cls, v: str) -> str:
         levels = v.split("/")
-        if any(("+" in level or "#" in level) and level not in ("+", "#") for level in levels) \
-                or "#" in levels[:-1]:
+        if any(("+" in level or "#" in level) and level not in ("+", "#") for level in levels) or "#" in levels[:-1]:
             raise ValueError(f"{v!r} is not an MQTT topic filter ('+' is a whole level, '#' only the last)")
         return v
 
@@ -70,7 +86,8 @@ class MqttSettings(_Section):
     client_id: str = Field("faultline-ingest", min_length=1, max_length=128)
     topic: str = "faultline/{site}/{asset}/{sensor}"
     subscribe: list[str] | None = Field(
-        None, description="topic filters; default: the template with each {name} as '+', plus the gateway topics")
+        None, description="topic filters; default: the template with each {name} as '+', plus the gateway topics"
+    )
     protocol: Literal["5", "3.1.1", "auto"] = "auto"
     username: str | None = None
     password: SecretStr | None = None
@@ -81,13 +98,15 @@ class MqttSettings(_Section):
     keepalive_s: int = Field(30, ge=5, le=65535)
     session_expiry_s: int = Field(7 * 24 * 3600, ge=0, le=0xFFFFFFFF)
     receive_maximum: int = Field(1000, ge=1, le=65535)
-    max_inflight_bytes: int = Field(64 * 1024**2, ge=64 * 1024,
-                                    description="payload bytes received and not yet committed; past it reading pauses")
+    max_inflight_bytes: int = Field(
+        64 * 1024**2, ge=64 * 1024, description="payload bytes received and not yet committed; past it reading pauses"
+    )
     reconnect_min_s: float = Field(0.5, gt=0)
     reconnect_max_s: float = Field(30.0, gt=0)
     codecs: list[CodecRoute] = Field(
         default_factory=lambda: [CodecRoute(**r) for r in DEFAULT_ROUTES],
-        description="payload formats with topics of their own, by topic filter (first match wins)")
+        description="payload formats with topics of their own, by topic filter (first match wins)",
+    )
 
     @field_validator("max_inflight_bytes", mode="before")
     @classmethod
@@ -162,8 +181,11 @@ class MqttSettings(_Section):
             return list(self.subscribe)
         # without overlap: Mosquitto 2.0 with MQTT 5 delivers a message once per matching filter
         filters = TopicTemplate(self.topic).subscriptions()
-        return filters + [r.topic for r in self.codecs
-                          if r.topic not in filters and not any(topic_matches(f, r.topic) for f in filters)]
+        return filters + [
+            r.topic
+            for r in self.codecs
+            if r.topic not in filters and not any(topic_matches(f, r.topic) for f in filters)
+        ]
 
 
 class StoreSettings(_Section):
@@ -211,8 +233,9 @@ class StoreSettings(_Section):
         # line protocol: a line starting with "#" is a comment (every point silently ignored), and a
         # newline ends the line; an empty name is refused by the store for every point
         if not v or v.startswith("#") or "\n" in v or "\r" in v:
-            raise ValueError("a measurement name must be non-empty, must not start with '#' and must not "
-                             "contain a line break")
+            raise ValueError(
+                "a measurement name must be non-empty, must not start with '#' and must not contain a line break"
+            )
         return v
 
     @model_validator(mode="after")
@@ -256,8 +279,13 @@ class SpoolSettings(_Section):
     segment_bytes: int = Field(64 * 1024**2, ge=64 * 1024)
     commit_interval_ms: float = Field(5.0, ge=0, le=1000, description="longest wait to group messages into one fsync")
     fsync: bool = True
-    checkpoint_interval_s: float = Field(1.0, ge=0, le=60, description="longest time the checkpoint lags what "
-                                         "the store confirmed; a crash rewrites what it lags (the same points)")
+    checkpoint_interval_s: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="longest time the checkpoint lags what "
+        "the store confirmed; a crash rewrites what it lags (the same points)",
+    )
 
     @field_validator("max_bytes", "segment_bytes", mode="before")
     @classmethod
@@ -269,12 +297,14 @@ class IngestSettings(_Section):
     """Decoding limits, the dead-letter store and shutdown behaviour."""
 
     dead_letter_path: str = "./var/dead-letter.sqlite"
-    dead_letter_max_bytes: int = Field(1024**3, ge=1024 * 1024,
-                                       description="past it the oldest dead letters are deleted")
+    dead_letter_max_bytes: int = Field(
+        1024**3, ge=1024 * 1024, description="past it the oldest dead letters are deleted"
+    )
     dead_letter_max_age_s: float = Field(30 * 86400, ge=0, description="older dead letters are deleted; 0 keeps them")
     max_payload_bytes: int = Field(1024**2, ge=64)
-    earliest_ts: datetime = Field(datetime(2000, 1, 1, tzinfo=timezone.utc),
-                                  description="readings stamped before this are dead-lettered")
+    earliest_ts: datetime = Field(
+        datetime(2000, 1, 1, tzinfo=timezone.utc), description="readings stamped before this are dead-lettered"
+    )
     max_future_s: float = Field(86400, ge=0, description="readings further ahead than this are dead-lettered")
     store_waveform_samples: bool = False
     flush_timeout_s: float = Field(10.0, ge=0, description="on SIGINT/SIGTERM, time allowed to write what is spooled")
@@ -297,4 +327,12 @@ class MetricsSettings(_Section):
     port: int = Field(9108, ge=0, le=65535)
 
 
-__all__ = ["CodecRoute", "IngestSettings", "MetricsSettings", "MqttSettings", "SpoolSettings", "StoreSettings", "parse_size"]
+__all__ = [
+    "CodecRoute",
+    "IngestSettings",
+    "MetricsSettings",
+    "MqttSettings",
+    "SpoolSettings",
+    "StoreSettings",
+    "parse_size",
+]

@@ -65,13 +65,17 @@ def message_key(topic: str, payload: bytes | bytearray) -> int:
     digest = hashlib.blake2b(payload, digest_size=8, person=topic.encode()[:16])
     return int.from_bytes(digest.digest(), "little")
 
+
 #: With ``protocol: auto``, how long an MQTT 5 CONNECT may go unanswered before the broker is asked
 #: whether it answers MQTT 3.1.1 (a CONNACK on a local network takes milliseconds)
 PROBE_AFTER_S = 0.5
 
 # CONNACK codes meaning "this broker does not speak the protocol version we asked for"
-_UNSUPPORTED_PROTOCOL = {"Unsupported protocol version", "Unacceptable protocol version",
-                         "Connection Refused: unacceptable protocol version."}
+_UNSUPPORTED_PROTOCOL = {
+    "Unsupported protocol version",
+    "Unacceptable protocol version",
+    "Connection Refused: unacceptable protocol version.",
+}
 
 
 @dataclass(slots=True)
@@ -113,9 +117,14 @@ class MqttSource:
     pattern is logged, naming the filters in force.
     """
 
-    def __init__(self, settings: MqttSettings, clock: Callable[[], int] = time.time_ns,
-                 rng: random.Random | None = None, on_reconnect: Callable[[], None] | None = None,
-                 on_outside: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        settings: MqttSettings,
+        clock: Callable[[], int] = time.time_ns,
+        rng: random.Random | None = None,
+        on_reconnect: Callable[[], None] | None = None,
+        on_outside: Callable[[str], None] | None = None,
+    ):
         self.settings = settings
         self._clock = clock
         self._backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s, rng=rng or random.Random())
@@ -123,7 +132,7 @@ class MqttSource:
         self._on_outside = on_outside
         # filters without a "$share/<group>/" prefix: the topics they match
         self._filters = [f.split("/", 2)[2] if f.startswith("$share/") else f for f in settings.topic_filters()]
-        self._inside: dict[str, bool] = {}   # topic -> matched by a filter (the newest _STAMPS_KEPT topics)
+        self._inside: dict[str, bool] = {}  # topic -> matched by a filter (the newest _STAMPS_KEPT topics)
         #: messages on topics outside our filters, by pattern
         self.outside: dict[str, int] = {}
         self._protocol = mqtt.MQTTv311 if settings.protocol == "3.1.1" else mqtt.MQTTv5
@@ -254,10 +263,15 @@ class MqttSource:
         seen = self.outside.get(pattern, 0)
         self.outside[pattern] = seen + 1
         if not seen:
-            log.warning("a message on %s is outside the topic filters %s (a subscription the broker keeps in the "
-                        "session %r from an earlier configuration?): acknowledged and not stored; counted in "
-                        "faultline_messages_outside_subscription_total{pattern=%r}, logged once per pattern", topic,
-                        ", ".join(self._filters), self.settings.client_id, pattern)
+            log.warning(
+                "a message on %s is outside the topic filters %s (a subscription the broker keeps in the "
+                "session %r from an earlier configuration?): acknowledged and not stored; counted in "
+                "faultline_messages_outside_subscription_total{pattern=%r}, logged once per pattern",
+                topic,
+                ", ".join(self._filters),
+                self.settings.client_id,
+                pattern,
+            )
         if self._on_outside is not None:
             self._on_outside(pattern)
 
@@ -316,8 +330,11 @@ class MqttSource:
     def _receive_failed(self, client, message: mqtt.MQTTMessage, exc: Exception) -> None:
         """Count and log the failure, and drop the connection so the broker sends the message again."""
         self.receive_failures += 1
-        log.error("could not take a message on %s; reconnecting so that the broker sends it again", message.topic,
-                  exc_info=exc)
+        log.error(
+            "could not take a message on %s; reconnecting so that the broker sends it again",
+            message.topic,
+            exc_info=exc,
+        )
         if self.on_failure is not None:
             self.on_failure(exc)
         client.disconnect()
@@ -331,8 +348,7 @@ class MqttSource:
         meanwhile go out once it resumes; if the wait outlasts the keep-alive the broker drops the
         connection and sends the unacknowledged messages again.
         """
-        while (self._pending_bytes > self.settings.max_inflight_bytes and self._taking
-               and not self._stopping.is_set()):
+        while self._pending_bytes > self.settings.max_inflight_bytes and self._taking and not self._stopping.is_set():
             self._room.clear()
             if self._pending_bytes <= self.settings.max_inflight_bytes:
                 break
@@ -346,8 +362,13 @@ class MqttSource:
             return
         self.connections += 1
         self._backoff.reset()
-        log.info("connected to %s as %s (MQTT %s, session present: %s)", self.settings.url,
-                 self.settings.client_id, self.protocol, flags.session_present)
+        log.info(
+            "connected to %s as %s (MQTT %s, session present: %s)",
+            self.settings.url,
+            self.settings.client_id,
+            self.protocol,
+            flags.session_present,
+        )
         if not flags.session_present:
             # a new session, or the broker lost ours: it has no subscriptions for us
             for topic in self.settings.topic_filters():
@@ -373,9 +394,16 @@ class MqttSource:
 
     def _new_client(self) -> Client:
         v5 = self._protocol == mqtt.MQTTv5
-        client = self._configured(Client(CallbackAPIVersion.VERSION2, client_id=self.settings.client_id,
-                                         protocol=self._protocol, clean_session=None if v5 else False,
-                                         manual_ack=True, reconnect_on_failure=False))
+        client = self._configured(
+            Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=self.settings.client_id,
+                protocol=self._protocol,
+                clean_session=None if v5 else False,
+                manual_ack=True,
+                reconnect_on_failure=False,
+            )
+        )
         client.on_message = self._on_message
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -387,8 +415,7 @@ class MqttSource:
         if s.username is not None:
             client.username_pw_set(s.username, s.password.get_secret_value() if s.password else None)
         if s.tls:
-            client.tls_set(ca_certs=s.ca_file, certfile=s.cert_file, keyfile=s.key_file,
-                           cert_reqs=ssl.CERT_REQUIRED)
+            client.tls_set(ca_certs=s.ca_file, certfile=s.cert_file, keyfile=s.key_file, cert_reqs=ssl.CERT_REQUIRED)
             client.tls_insecure_set(s.tls_insecure)
         return client
 
@@ -397,10 +424,16 @@ class MqttSource:
         client id) within ``connack_timeout_s``: asked while our MQTT 5 CONNECT waits for an answer."""
         s = self.settings
         answered = threading.Event()
-        probe = self._configured(Client(CallbackAPIVersion.VERSION2, client_id=f"{s.client_id}-probe",
-                                        protocol=mqtt.MQTTv311, clean_session=True, reconnect_on_failure=False))
-        probe.on_connect = lambda client, userdata, flags, code, properties: (
-            None if code.is_failure else answered.set())
+        probe = self._configured(
+            Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=f"{s.client_id}-probe",
+                protocol=mqtt.MQTTv311,
+                clean_session=True,
+                reconnect_on_failure=False,
+            )
+        )
+        probe.on_connect = lambda client, userdata, flags, code, properties: None if code.is_failure else answered.set()
         try:
             probe.connect(s.host, s.port, s.keepalive_s)
         except (OSError, ssl.SSLError):
@@ -425,25 +458,35 @@ class MqttSource:
         while not self._stopping.is_set():
             self._lost.clear()
             self._protocol_refused = False
-            log.info("connecting to %s:%d (MQTT %s, attempt %d)", s.host, s.port, self.protocol,
-                     self._backoff.attempt + 1)
+            log.info(
+                "connecting to %s:%d (MQTT %s, attempt %d)", s.host, s.port, self.protocol, self._backoff.attempt + 1
+            )
             try:
                 if self._protocol == mqtt.MQTTv5:
-                    self._client.connect(s.host, s.port, s.keepalive_s, clean_start=False,
-                                         properties=self._connect_properties())
+                    self._client.connect(
+                        s.host, s.port, s.keepalive_s, clean_start=False, properties=self._connect_properties()
+                    )
                 else:
                     self._client.connect(s.host, s.port, s.keepalive_s)
             except (OSError, ssl.SSLError) as exc:
                 self._wait_before_retry(f"cannot connect to {s.host}:{s.port}: {exc}")
                 continue
             self._client.loop_start()
-            if (self._protocol == mqtt.MQTTv5 and s.protocol == "auto" and self.connections == 0
-                    and not self._lost.wait(PROBE_AFTER_S) and not self.connected.is_set()
-                    and self._answers_mqtt311() and not self.connected.is_set() and not self._lost.is_set()):
+            if (
+                self._protocol == mqtt.MQTTv5
+                and s.protocol == "auto"
+                and self.connections == 0
+                and not self._lost.wait(PROBE_AFTER_S)
+                and not self.connected.is_set()
+                and self._answers_mqtt311()
+                and not self.connected.is_set()
+                and not self._lost.is_set()
+            ):
                 # a broker that answers MQTT 3.1.1 at once but leaves our MQTT 5 CONNECT unanswered
                 # (amqtt reads it as 3.1.1 and waits for bytes that never come) speaks 3.1.1 only
-                log.warning("no CONNACK from %s to MQTT 5 within %.1f s, while MQTT 3.1.1 is answered", s.url,
-                            PROBE_AFTER_S)
+                log.warning(
+                    "no CONNACK from %s to MQTT 5 within %.1f s, while MQTT 3.1.1 is answered", s.url, PROBE_AFTER_S
+                )
                 self._protocol_refused = True
                 self._client.disconnect()
                 self._lost.set()

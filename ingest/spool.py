@@ -68,8 +68,9 @@ class SpoolRecordTooLarge(ValueError):
 
     def __init__(self, needed: int, limit: int):
         self.needed, self.limit = needed, limit
-        super().__init__(f"a spool record of {needed} bytes is over the record limit of {limit} (a quarter of the "
-                         "spool's budget)")
+        super().__init__(
+            f"a spool record of {needed} bytes is over the record limit of {limit} (a quarter of the spool's budget)"
+        )
 
 
 class SpoolCorrupt(Exception):
@@ -80,7 +81,8 @@ def encode_readings(readings: Readings, stamps: dict[int, int] | None = None) ->
     """The record body of a batch: series keys as JSON, the three columns' raw bytes, receive stamps."""
     keys = orjson.dumps([[k.measurement, k.tags, k.field] for k in readings.series])
     parts = [
-        _BODY_HEAD.pack(len(readings), len(keys)), keys,
+        _BODY_HEAD.pack(len(readings), len(keys)),
+        keys,
         np.ascontiguousarray(readings.index, dtype="<i4").tobytes(),
         np.ascontiguousarray(readings.ts, dtype="<i8").tobytes(),
         np.ascontiguousarray(readings.value, dtype="<f8").tobytes(),
@@ -123,8 +125,10 @@ def decode_readings(body: bytes | memoryview) -> Readings:
     """Inverse of ``encode_readings``; the arrays are copies, independent of ``body``."""
     rows, keys_len = _BODY_HEAD.unpack_from(body, 0)
     at = _BODY_HEAD.size
-    series = tuple(SeriesKey(m, tuple((str(k), str(v)) for k, v in tags), f)
-                   for m, tags, f in orjson.loads(bytes(body[at:at + keys_len])))
+    series = tuple(
+        SeriesKey(m, tuple((str(k), str(v)) for k, v in tags), f)
+        for m, tags, f in orjson.loads(bytes(body[at : at + keys_len]))
+    )
     at += keys_len
     index = np.frombuffer(body, dtype="<i4", count=rows, offset=at).astype(np.int32)
     at += 4 * rows
@@ -157,8 +161,14 @@ class Spool:
     fsync : ``False`` only for tests and benchmarks that must not measure the disk.
     """
 
-    def __init__(self, path: str | os.PathLike, max_bytes: int = 1024**3, segment_bytes: int = 64 * 1024**2,
-                 fsync: bool = True, checkpoint_interval_s: float = 0.0):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        max_bytes: int = 1024**3,
+        segment_bytes: int = 64 * 1024**2,
+        fsync: bool = True,
+        checkpoint_interval_s: float = 0.0,
+    ):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
@@ -198,8 +208,11 @@ class Spool:
             # empty, truncated or damaged (the file system lost the rename's data, or the disk did):
             # rebuild from the log, replaying every segment still on disk. The writes repeat points the
             # store already has, which overwrite themselves; skipping them would lose data
-            log.error("spool checkpoint %s is damaged (%d bytes); replaying the segments on disk",
-                      self._checkpoint_path, len(raw))
+            log.error(
+                "spool checkpoint %s is damaged (%d bytes); replaying the segments on disk",
+                self._checkpoint_path,
+                len(raw),
+            )
             return 0
         return _CHECKPOINT.unpack(raw)[0]
 
@@ -229,7 +242,9 @@ class Spool:
                 self._end = base + good_end
         self._fd = os.open(self._segment_file(bases[-1]), os.O_WRONLY | os.O_APPEND)
         if self.confirmed > self._end:
-            log.error("spool checkpoint %d is past the spool's end %d; the spool was damaged", self.confirmed, self._end)
+            log.error(
+                "spool checkpoint %d is past the spool's end %d; the spool was damaged", self.confirmed, self._end
+            )
             self.confirmed = self._end
         if len(self.recent_stamps) > _RECENT_STAMPS:  # the newest are the ones a broker may still resend
             self.recent_stamps = dict(list(self.recent_stamps.items())[-_RECENT_STAMPS:])
@@ -246,8 +261,11 @@ class Spool:
                 self.recent_stamps.update(_stamps_of(body))
         if at < size:
             if last:
-                log.warning("spool %s: discarding %d bytes of a record torn by a crash (never acknowledged)",
-                            file.name, size - at)
+                log.warning(
+                    "spool %s: discarding %d bytes of a record torn by a crash (never acknowledged)",
+                    file.name,
+                    size - at,
+                )
             else:
                 log.error("spool %s: damaged record at byte %d; %d bytes after it are lost", file.name, at, size - at)
             with open(file, "r+b") as f:
@@ -386,8 +404,12 @@ class Spool:
                     raise SpoolCorrupt(f"{self._segment_file(base).name}: bad record at byte {self._read_at - base}")
                 # a sealed segment damaged after it was written (disk fault): its records were
                 # acknowledged, so say loudly what is lost, and keep the rest of the spool flowing
-                log.error("spool %s: damaged record at byte %d; skipping the %d bytes after it",
-                          self._segment_file(base).name, self._read_at - base, later[0] - self._read_at)
+                log.error(
+                    "spool %s: damaged record at byte %d; skipping the %d bytes after it",
+                    self._segment_file(base).name,
+                    self._read_at - base,
+                    later[0] - self._read_at,
+                )
                 self._read_at = later[0]
                 continue
             readings = decode_readings(body)
@@ -488,5 +510,12 @@ class Spool:
         self.close()
 
 
-__all__ = ["Spool", "SpoolBatch", "SpoolCorrupt", "SpoolFull", "SpoolRecordTooLarge", "decode_readings",
-           "encode_readings"]
+__all__ = [
+    "Spool",
+    "SpoolBatch",
+    "SpoolCorrupt",
+    "SpoolFull",
+    "SpoolRecordTooLarge",
+    "decode_readings",
+    "encode_readings",
+]

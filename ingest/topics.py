@@ -61,15 +61,19 @@ class TopicTemplate:
                 seen.add(name)
                 self._segments.append((True, name))
             elif "{" in segment or "}" in segment:
-                raise ValueError(f"topic template {template!r}: segment {position + 1} {segment!r} must be "
-                                 "literal text or exactly one {name} placeholder")
+                raise ValueError(
+                    f"topic template {template!r}: segment {position + 1} {segment!r} must be "
+                    "literal text or exactly one {name} placeholder"
+                )
             elif any(w in segment for w in _MQTT_WILDCARDS):
                 raise ValueError(f"topic template {template!r}: segment {segment!r} contains an MQTT wildcard")
             else:
                 self._segments.append((False, segment))
         if not seen:
-            raise ValueError(f"topic template {template!r} has no {{name}} placeholder; "
-                             "write e.g. faultline/{site}/{asset}/{sensor}")
+            raise ValueError(
+                f"topic template {template!r} has no {{name}} placeholder; "
+                "write e.g. faultline/{site}/{asset}/{sensor}"
+            )
         self.names: tuple[str, ...] = tuple(name for is_name, name in self._segments if is_name)
         self._cache: dict[str, dict[str, str]] = {}
         self._cache_size = cache_size
@@ -148,14 +152,17 @@ class TopicTemplate:
     def _parse(self, topic: str) -> dict[str, str]:
         parts = topic.split("/")
         if len(parts) != len(self._segments):
-            raise PayloadError(f"topic {shown(topic)} has {len(parts)} segments, "
-                               f"template {self.template!r} has {len(self._segments)}")
+            raise PayloadError(
+                f"topic {shown(topic)} has {len(parts)} segments, template {self.template!r} has {len(self._segments)}"
+            )
         tags = {}
         for part, (is_name, text) in zip(parts, self._segments):
             if not is_name:
                 if part != text:
-                    raise PayloadError(f"topic {shown(topic)} does not match template {self.template!r}: "
-                                       f"{part!r} where {text!r} was expected")
+                    raise PayloadError(
+                        f"topic {shown(topic)} does not match template {self.template!r}: "
+                        f"{part!r} where {text!r} was expected"
+                    )
                 continue
             if not part:
                 raise PayloadError(f"topic {shown(topic)} has an empty {{{text}}} segment")
@@ -171,7 +178,8 @@ def _covers(wide: str, narrow: str) -> bool:
     """True when every topic matching filter ``narrow`` also matches ``wide`` (filters with ``+`` only)."""
     wide_levels, narrow_levels = wide.split("/"), narrow.split("/")
     return len(wide_levels) == len(narrow_levels) and all(
-        w == "+" or w == n for w, n in zip(wide_levels, narrow_levels))
+        w == "+" or w == n for w, n in zip(wide_levels, narrow_levels)
+    )
 
 
 def check_tag_value(name: str, value: str) -> None:

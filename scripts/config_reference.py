@@ -77,9 +77,17 @@ def type_name(annotation) -> str:
             return " \\| ".join(json.dumps(m.value) for m in annotation)
         if _is_model(annotation):
             return "section"
-        return {"str": "text", "int": "integer", "float": "number", "bool": "true/false", "SecretStr": "secret text",
-                "datetime": "ISO 8601 time", "timedelta": "duration", "date": "date", "Any": "any"}.get(
-            annotation.__name__, annotation.__name__)
+        return {
+            "str": "text",
+            "int": "integer",
+            "float": "number",
+            "bool": "true/false",
+            "SecretStr": "secret text",
+            "datetime": "ISO 8601 time",
+            "timedelta": "duration",
+            "date": "date",
+            "Any": "any",
+        }.get(annotation.__name__, annotation.__name__)
     return getattr(annotation, "__name__", str(annotation)).replace("typing.", "")
 
 
@@ -146,7 +154,7 @@ def nested_models(annotation) -> list[tuple[str, type[BaseModel]]]:
         return [("", annotation)]
     if origin in (typing.Union, types.UnionType, typing.Annotated):
         found = []
-        for a in _args(annotation)[:None if origin is not typing.Annotated else 1]:
+        for a in _args(annotation)[: None if origin is not typing.Annotated else 1]:
             found += nested_models(a)
         return found
     if origin in (list, tuple):
@@ -168,8 +176,10 @@ def sections(model: type[BaseModel], path: str, notes: dict[str, str], used: set
         held = nested_models(field.annotation)
         if path:
             meaning = " ".join(meaning.split()).replace("|", "\\|")
-            rows.append(f"| `{full}` | {type_name(field.annotation)} | {default_text(field)} | "
-                        f"{limits_text(field)} | {meaning} |")
+            rows.append(
+                f"| `{full}` | {type_name(field.annotation)} | {default_text(field)} | "
+                f"{limits_text(field)} | {meaning} |"
+            )
         for suffix, sub in held:
             below.append((full + suffix, sub))
     lines = []

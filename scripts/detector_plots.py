@@ -29,12 +29,26 @@ def main() -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from faultline.detectors import (AdaptiveDrift, AdaptiveLevel, Cusum, EnvelopeCusum, Ewma, IsoZones, NoData, OutOfRange,
-                           RobustZ, SpikeBursts, StaticLimit, StuckSensor, TrendToLimit)
+    from faultline.detectors import (
+        AdaptiveDrift,
+        AdaptiveLevel,
+        Cusum,
+        EnvelopeCusum,
+        Ewma,
+        IsoZones,
+        NoData,
+        OutOfRange,
+        RobustZ,
+        SpikeBursts,
+        StaticLimit,
+        StuckSensor,
+        TrendToLimit,
+    )
     from faultline.simulators import Fleet, simulate_offline
 
-    run = simulate_offline(Fleet.from_yaml(ROOT / "config" / "fleet.yaml"), seed=1, start=START,
-                           duration=timedelta(days=14))
+    run = simulate_offline(
+        Fleet.from_yaml(ROOT / "config" / "fleet.yaml"), seed=1, start=START, duration=timedelta(days=14)
+    )
 
     def series(asset: str, sensor: str):
         ts, values = run.scalars[(asset, sensor)]
@@ -53,29 +67,89 @@ def main() -> int:
     ts0, temp = series("F-202", "bearing_temp")
     hot = float(np.ceil(temp[ts0 < ts0[0] + 4 * 86400 * 10**9].max() + 5.0))
     cases = [
-        ("static_limit", "F-202", "bearing_temp", f"StaticLimit(high={hot:g}): 5 °C over the first four days' top",
-         lambda: StaticLimit(high=hot), None),
-        ("iso_zones", "P-101", "vibration_rms", "IsoZones(ab=1.4, bc=2.8, cd=4.5)",
-         lambda: IsoZones(ab=1.4, bc=2.8, cd=4.5), None),
-        ("robust_z", "M-101", "vibration_rms", "RobustZ(window=60, threshold=6)",
-         lambda: RobustZ(window=60, threshold=6), None),
-        ("spike_bursts", "M-101", "vibration_rms", "SpikeBursts(window=30, threshold=8, spikes=3, within_h=1)",
-         lambda: SpikeBursts(window=30, threshold=8, spikes=3, within_h=1.0), None),
-        ("ewma", "P-102", "vibration_rms", "Ewma(alpha=0.005, limit_sigmas=6, warmup=2880)",
-         lambda: Ewma(alpha=0.005, limit_sigmas=6.0, warmup=2880), None),
-        ("cusum", "P-102", "vibration_rms", "Cusum(k=1, h=40, warmup=1440)",
-         lambda: Cusum(k=1.0, h=40.0, warmup=1440), None),
-        ("envelope_cusum", "F-201", "vibration_rms", "EnvelopeCusum(k=1.5, h=60, warmup=2880)",
-         lambda: EnvelopeCusum(k=1.5, h=60.0, warmup=2880), None),
-        ("trend_to_limit", "P-101", "vibration_rms", "TrendToLimit(limit=4.5, horizon_h=48, window=240)",
-         lambda: TrendToLimit(limit=4.5, horizon_h=48.0, window=240), None),
+        (
+            "static_limit",
+            "F-202",
+            "bearing_temp",
+            f"StaticLimit(high={hot:g}): 5 °C over the first four days' top",
+            lambda: StaticLimit(high=hot),
+            None,
+        ),
+        (
+            "iso_zones",
+            "P-101",
+            "vibration_rms",
+            "IsoZones(ab=1.4, bc=2.8, cd=4.5)",
+            lambda: IsoZones(ab=1.4, bc=2.8, cd=4.5),
+            None,
+        ),
+        (
+            "robust_z",
+            "M-101",
+            "vibration_rms",
+            "RobustZ(window=60, threshold=6)",
+            lambda: RobustZ(window=60, threshold=6),
+            None,
+        ),
+        (
+            "spike_bursts",
+            "M-101",
+            "vibration_rms",
+            "SpikeBursts(window=30, threshold=8, spikes=3, within_h=1)",
+            lambda: SpikeBursts(window=30, threshold=8, spikes=3, within_h=1.0),
+            None,
+        ),
+        (
+            "ewma",
+            "P-102",
+            "vibration_rms",
+            "Ewma(alpha=0.005, limit_sigmas=6, warmup=2880)",
+            lambda: Ewma(alpha=0.005, limit_sigmas=6.0, warmup=2880),
+            None,
+        ),
+        (
+            "cusum",
+            "P-102",
+            "vibration_rms",
+            "Cusum(k=1, h=40, warmup=1440)",
+            lambda: Cusum(k=1.0, h=40.0, warmup=1440),
+            None,
+        ),
+        (
+            "envelope_cusum",
+            "F-201",
+            "vibration_rms",
+            "EnvelopeCusum(k=1.5, h=60, warmup=2880)",
+            lambda: EnvelopeCusum(k=1.5, h=60.0, warmup=2880),
+            None,
+        ),
+        (
+            "trend_to_limit",
+            "P-101",
+            "vibration_rms",
+            "TrendToLimit(limit=4.5, horizon_h=48, window=240)",
+            lambda: TrendToLimit(limit=4.5, horizon_h=48.0, window=240),
+            None,
+        ),
         ("adaptive_level", "F-202", "bearing_temp", "AdaptiveLevel()", AdaptiveLevel, None),
         ("adaptive_drift", "M-202", "bearing_temp", "AdaptiveDrift()", AdaptiveDrift, None),
-        ("stuck_sensor", "P-102", "bearing_temp", "StuckSensor(window=30, factor=3, warmup=1440)",
-         lambda: StuckSensor(window=30, factor=3.0, warmup=1440), None),
+        (
+            "stuck_sensor",
+            "P-102",
+            "bearing_temp",
+            "StuckSensor(window=30, factor=3, warmup=1440)",
+            lambda: StuckSensor(window=30, factor=3.0, warmup=1440),
+            None,
+        ),
         ("no_data", "F-201", "motor_current", "NoData(max_gap_s=900)", lambda: NoData(max_gap_s=900.0), None),
-        ("out_of_range", "P-201", "bearing_temp", "OutOfRange(low=0, high=150); an open loop injected on day 9",
-         lambda: OutOfRange(low=0.0, high=150.0), "open_loop"),
+        (
+            "out_of_range",
+            "P-201",
+            "bearing_temp",
+            "OutOfRange(low=0, high=150); an open loop injected on day 9",
+            lambda: OutOfRange(low=0.0, high=150.0),
+            "open_loop",
+        ),
     ]
     OUT.mkdir(parents=True, exist_ok=True)
     for name, asset, sensor, title, make, inject in cases:
@@ -103,8 +177,11 @@ def main() -> int:
         fig.savefig(OUT / f"{name}.png", dpi=90)
         plt.close(fig)
         first = days[np.argmax(score >= 1.0)] if (score >= 1.0).any() else None
-        print(f"{name}: {asset} {sensor}, first score >= 1 on day {first:.2f}" if first is not None
-              else f"{name}: {asset} {sensor}, never >= 1")
+        print(
+            f"{name}: {asset} {sensor}, first score >= 1 on day {first:.2f}"
+            if first is not None
+            else f"{name}: {asset} {sensor}, never >= 1"
+        )
     return 0
 
 

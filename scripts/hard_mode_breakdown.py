@@ -35,9 +35,14 @@ def regime(run, asset_id: str, seed: int):
     asset = table.asset
     elapsed = table.elapsed_ns
     ts = run.start.timestamp() * 1e9 + elapsed
-    speed, load, _ = physics.hard_regime(asset, elapsed, ts.astype(np.int64), run.fleet.hard,
-                                         rng_stream(seed, "asset", asset.id, _REGIME),
-                                         rng_stream(seed, "asset", asset.id, _HARD_REGIME))
+    speed, load, _ = physics.hard_regime(
+        asset,
+        elapsed,
+        ts.astype(np.int64),
+        run.fleet.hard,
+        rng_stream(seed, "asset", asset.id, _REGIME),
+        rng_stream(seed, "asset", asset.id, _HARD_REGIME),
+    )
     return elapsed / NS, speed, load
 
 
@@ -94,13 +99,28 @@ def main() -> None:
         for label in run.labels:
             if label.kind != "equipment" or label.onset >= START + duration:
                 continue
-            hit = [e for e in eps if e.asset == label.asset and not e.is_data_quality
-                   and label.onset <= e.started_at <= label.failure and not any(
-                       (h.asset, h.sensor, h.rule) == (e.asset, e.sensor, e.rule)
-                       and abs(h.started_at - e.started_at) <= TWIN_TOLERANCE for h in healthy)]
+            hit = [
+                e
+                for e in eps
+                if e.asset == label.asset
+                and not e.is_data_quality
+                and label.onset <= e.started_at <= label.failure
+                and not any(
+                    (h.asset, h.sensor, h.rule) == (e.asset, e.sensor, e.rule)
+                    and abs(h.started_at - e.started_at) <= TWIN_TOLERANCE
+                    for h in healthy
+                )
+            ]
             end_share = min(1.0, (START + duration - label.onset) / (label.failure - label.onset))
-            row = (seed, label.asset, label.fault_mode, label.params.get("magnitude"), label.severity_curve,
-                   round(end_share, 2), sorted({e.rule for e in hit}))
+            row = (
+                seed,
+                label.asset,
+                label.fault_mode,
+                label.params.get("magnitude"),
+                label.severity_curve,
+                round(end_share, 2),
+                sorted({e.rule for e in hit}),
+            )
             (found if hit else missed).append(row)
     print("\nfalse alarms by rule:")
     for k, v in by_rule.most_common():

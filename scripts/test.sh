@@ -27,8 +27,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 
-# lint first: pyflakes, pycodestyle's errors and bugbear, as configured in pyproject.toml
+# lint first: pyflakes, pycodestyle's errors and bugbear, as configured in pyproject.toml; then the
+# formatting ruff format gives
 .venv/bin/python -m ruff check --quiet .
+.venv/bin/python -m ruff format --check --quiet .
 # types: the packages listed under [tool.mypy] in pyproject.toml (strict on detectors and ticketing)
 .venv/bin/python -m mypy
 

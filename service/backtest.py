@@ -41,8 +41,9 @@ def load_history(reader, start_ns: int, end_ns: int) -> tuple[list[tuple], dict[
     return history, sites
 
 
-def replay(config: DetectorsConfig, label: str, history, end_ns: int, step_ns: int = HOUR_NS,
-           start_ns: int | None = None) -> list[Finding]:
+def replay(
+    config: DetectorsConfig, label: str, history, end_ns: int, step_ns: int = HOUR_NS, start_ns: int | None = None
+) -> list[Finding]:
     """The findings a fresh engine with ``config`` produces over ``history``, an hour at a time.
 
     ``Engine.replay`` drives it, as it drives ``faultline score`` and ``faultline evaluate``: each
@@ -88,13 +89,21 @@ def orders_of(findings: list[Finding], ticketing: TicketingConfig, sites: dict[s
             orders = store.orders()
         finally:
             store.close()
-    return [{"site": o.site, "asset": o.asset, "fault_mode": o.fault_mode, "priority": o.priority,
-             "service_type": o.service_type.value, "opened_at": o.opened_at.isoformat(),
-             "response_due": o.response_due.isoformat() if o.response_due else None,
-             "resolution_due": o.resolution_due.isoformat() if o.resolution_due else None,
-             "findings": o.findings_received,
-             "sla_hours": ((o.resolution_due - o.opened_at).total_seconds() / 3600) if o.resolution_due else 0.0}
-            for o in orders]
+    return [
+        {
+            "site": o.site,
+            "asset": o.asset,
+            "fault_mode": o.fault_mode,
+            "priority": o.priority,
+            "service_type": o.service_type.value,
+            "opened_at": o.opened_at.isoformat(),
+            "response_due": o.response_due.isoformat() if o.response_due else None,
+            "resolution_due": o.resolution_due.isoformat() if o.resolution_due else None,
+            "findings": o.findings_received,
+            "sla_hours": ((o.resolution_due - o.opened_at).total_seconds() / 3600) if o.resolution_due else 0.0,
+        }
+        for o in orders
+    ]
 
 
 def episodes(findings: list[Finding]) -> list[dict[str, Any]]:
@@ -102,13 +111,21 @@ def episodes(findings: list[Finding]) -> list[dict[str, Any]]:
     latest: dict[tuple, dict[str, Any]] = {}
     for f in findings:
         record = latest.setdefault((f.asset, f.sensor, f.rule, f.started_at), f.as_record())
-        record.update(status=f.status, ended_at=f.ended_at.isoformat() if f.ended_at else record["ended_at"],
-                      severity=f.severity)
+        record.update(
+            status=f.status, ended_at=f.ended_at.isoformat() if f.ended_at else record["ended_at"], severity=f.severity
+        )
     return sorted(latest.values(), key=lambda r: r["started_at"])
 
 
-def side(config: DetectorsConfig, label: str, history, end_ns: int, ticketing: TicketingConfig, sites: dict,
-         client: Any = None) -> dict[str, Any]:
+def side(
+    config: DetectorsConfig,
+    label: str,
+    history,
+    end_ns: int,
+    ticketing: TicketingConfig,
+    sites: dict,
+    client: Any = None,
+) -> dict[str, Any]:
     if client is None:
         findings = replay(config, label, history, end_ns)
     else:
@@ -117,14 +134,26 @@ def side(config: DetectorsConfig, label: str, history, end_ns: int, ticketing: T
         findings = replay_by_asset(client, config, label, history, end_ns)
     eps = episodes(findings)
     orders = orders_of(findings, ticketing, sites)
-    return {"config_version": label, "findings": len(eps),
-            "findings_by_fault_mode": dict(Counter(e["fault_mode"] for e in eps)),
-            "work_orders": orders, "work_order_count": len(orders),
-            "sla_hours": round(sum(o["sla_hours"] for o in orders), 2), "episodes": eps}
+    return {
+        "config_version": label,
+        "findings": len(eps),
+        "findings_by_fault_mode": dict(Counter(e["fault_mode"] for e in eps)),
+        "work_orders": orders,
+        "work_order_count": len(orders),
+        "sla_hours": round(sum(o["sla_hours"] for o in orders), 2),
+        "episodes": eps,
+    }
 
 
-def backtest(reader, current: tuple[DetectorsConfig, str], proposed: tuple[DetectorsConfig, str],
-             ticketing: TicketingConfig, start: datetime, end: datetime, client: Any = None) -> dict[str, Any]:
+def backtest(
+    reader,
+    current: tuple[DetectorsConfig, str],
+    proposed: tuple[DetectorsConfig, str],
+    ticketing: TicketingConfig,
+    start: datetime,
+    end: datetime,
+    client: Any = None,
+) -> dict[str, Any]:
     """Compare two configurations over the stored readings of ``[start, end)`` (see the module docstring).
     With a Dask ``client`` the replays run on its cluster, an asset per task (`service.fanout`)."""
     start_ns = int(start.timestamp() * 1e6) * 1000
@@ -137,10 +166,16 @@ def backtest(reader, current: tuple[DetectorsConfig, str], proposed: tuple[Detec
         return {(o["site"], o["asset"], o["fault_mode"]) for o in s["work_orders"]}
 
     only_now, only_new = keys(now) - keys(new), keys(new) - keys(now)
-    return {"start": start.astimezone(UTC), "end": end.astimezone(UTC), "readings": int(sum(len(h[2]) for h in history)),
-            "series": len(history), "current": now, "proposed": new,
-            "only_current": [o for o in now["work_orders"] if (o["site"], o["asset"], o["fault_mode"]) in only_now],
-            "only_proposed": [o for o in new["work_orders"] if (o["site"], o["asset"], o["fault_mode"]) in only_new]}
+    return {
+        "start": start.astimezone(UTC),
+        "end": end.astimezone(UTC),
+        "readings": int(sum(len(h[2]) for h in history)),
+        "series": len(history),
+        "current": now,
+        "proposed": new,
+        "only_current": [o for o in now["work_orders"] if (o["site"], o["asset"], o["fault_mode"]) in only_now],
+        "only_proposed": [o for o in new["work_orders"] if (o["site"], o["asset"], o["fault_mode"]) in only_new],
+    }
 
 
 __all__ = ["backtest", "episodes", "load_history", "orders_of", "replay"]

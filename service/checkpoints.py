@@ -20,7 +20,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 _metadata = MetaData()
 detector_state = Table(
-    "faultline_detector_state", _metadata,
+    "faultline_detector_state",
+    _metadata,
     Column("shard", String(200), primary_key=True),
     Column("name", String(50), primary_key=True),  # 'live' or 'shadow'
     Column("saved_at", String(40), nullable=False),
@@ -52,8 +53,9 @@ class SharedCheckpoints:
     def save_state(self, name: str, state: dict[str, Any], at: datetime) -> None:
         row = {"shard": self.shard, "name": name, "saved_at": at.isoformat(), "state": json.dumps(state)}
         stmt = self._insert(detector_state).values(**row)
-        stmt = stmt.on_conflict_do_update(index_elements=["shard", "name"],
-                                          set_={"saved_at": row["saved_at"], "state": row["state"]})
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["shard", "name"], set_={"saved_at": row["saved_at"], "state": row["state"]}
+        )
         with self._engine.begin() as conn:
             conn.execute(stmt)
 

@@ -34,8 +34,11 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                          help="print the version and exit")) -> None:
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="print the version and exit"
+    ),
+) -> None:
     """Predictive-maintenance ingestion: MQTT telemetry to InfluxDB, fault detectors, work orders with SLAs."""
 
 

@@ -45,8 +45,9 @@ class Service:
     preventive: PreventiveScheduler | None = None
 
 
-def build_service(settings: Settings, *, clock: Clock | None = None, embedded_broker: bool = False,
-                  config_path: Path | None = None) -> Service:
+def build_service(
+    settings: Settings, *, clock: Clock | None = None, embedded_broker: bool = False, config_path: Path | None = None
+) -> Service:
     """Check the cross-references, then build the runtime and the HTTP app over it (nothing started yet).
     ``config_path``, the file ``settings`` came from, is what a hot reload reads again."""
     from faultline.service.app import create_app
@@ -91,12 +92,15 @@ def shared_subscription_problems(settings: Settings) -> list[str]:
     """
     if settings.service.shared_subscription == "sticky":
         return []
-    return [f"mqtt.subscribe {f!r}: a shared subscription hands each reading to any one worker, so a stream's "
-            "readings would be split between workers and their detectors judge half-streams; give each worker "
-            "its own streams with topic filters (e.g. faultline/north/#), set service.shared_subscription: "
-            "sticky if the broker keeps each topic on one worker (EMQX hash_topic), or share with "
-            "`faultline ingest` workers, which do not detect"
-            for f in settings.mqtt.subscribe or [] if f.startswith(("$share/", "$queue/"))]
+    return [
+        f"mqtt.subscribe {f!r}: a shared subscription hands each reading to any one worker, so a stream's "
+        "readings would be split between workers and their detectors judge half-streams; give each worker "
+        "its own streams with topic filters (e.g. faultline/north/#), set service.shared_subscription: "
+        "sticky if the broker keeps each topic on one worker (EMQX hash_topic), or share with "
+        "`faultline ingest` workers, which do not detect"
+        for f in settings.mqtt.subscribe or []
+        if f.startswith(("$share/", "$queue/"))
+    ]
 
 
 __all__ = ["Service", "StartupError", "build_service", "unreachable_database"]

@@ -18,8 +18,9 @@ from faultline.detectors import DetectorsConfig
 from faultline.ticketing import TicketingConfig
 
 
-def reference_problems(detectors: DetectorsConfig, ticketing: TicketingConfig,
-                       fleet: dict[str, Any] | None = None) -> list[str]:
+def reference_problems(
+    detectors: DetectorsConfig, ticketing: TicketingConfig, fleet: dict[str, Any] | None = None
+) -> list[str]:
     """One line per broken reference (empty when the files agree).
 
     >>> from faultline.ticketing.config import default_ticketing_config
@@ -29,29 +30,40 @@ def reference_problems(detectors: DetectorsConfig, ticketing: TicketingConfig,
     """
     sites = set(ticketing.sites)
     known = ", ".join(sorted(sites))
-    fix = ("add it under ticketing.sites" if ticketing.default_site is None
-           else f"(it is filed under default_site {ticketing.default_site!r})")
+    fix = (
+        "add it under ticketing.sites"
+        if ticketing.default_site is None
+        else f"(it is filed under default_site {ticketing.default_site!r})"
+    )
     problems = []
     if ticketing.default_site is None:
         for name, asset in sorted(detectors.assets.items()):
             if asset.site is not None and asset.site not in sites:
-                problems.append(f"detectors.assets.{name}.site: {asset.site!r} is not a ticketing site "
-                                f"(configured: {known}); {fix} or set ticketing.default_site")
+                problems.append(
+                    f"detectors.assets.{name}.site: {asset.site!r} is not a ticketing site "
+                    f"(configured: {known}); {fix} or set ticketing.default_site"
+                )
     for i, asset in enumerate((fleet or {}).get("assets") or []):
         name = asset.get("id", f"#{i + 1}")
         site = asset.get("site")
         if site is not None and site not in sites and ticketing.default_site is None:
-            problems.append(f"fleet assets.{name}.site: {site!r} is not a ticketing site (configured: {known}); "
-                            f"{fix} or set ticketing.default_site")
+            problems.append(
+                f"fleet assets.{name}.site: {site!r} is not a ticketing site (configured: {known}); "
+                f"{fix} or set ticketing.default_site"
+            )
         given = asset.get("criticality")
         if given is not None and str(given) != ticketing.criticality_of(name).value:
-            problems.append(f"fleet assets.{name}.criticality: {given!r} but ticketing gives "
-                            f"{ticketing.criticality_of(name).value!r} (ticketing.asset_criticality)")
+            problems.append(
+                f"fleet assets.{name}.criticality: {given!r} but ticketing gives "
+                f"{ticketing.criticality_of(name).value!r} (ticketing.asset_criticality)"
+            )
     for i, gateway in enumerate((fleet or {}).get("gateways") or []):
         site = gateway.get("site")
         if site is not None and site not in sites and ticketing.default_site is None:
-            problems.append(f"fleet gateways.{gateway.get('id', i + 1)}.site: {site!r} is not a ticketing site "
-                            f"(configured: {known}); {fix} or set ticketing.default_site")
+            problems.append(
+                f"fleet gateways.{gateway.get('id', i + 1)}.site: {site!r} is not a ticketing site "
+                f"(configured: {known}); {fix} or set ticketing.default_site"
+            )
     return problems
 
 

@@ -103,8 +103,13 @@ def fleet_config(base: DetectorsConfig, assets: dict[str, Any]) -> DetectorsConf
         entry.setdefault("iso_group", f"{a.iso_group}-{a.foundation or 'rigid'}")
         entry.setdefault("running_speed_hz", a.running_speed_hz)
         if a.bearing is not None:
-            entry.setdefault("bearing", {k: getattr(a.bearing, k) for k in
-                                         ("n_balls", "ball_diameter_mm", "pitch_diameter_mm", "contact_angle_deg")})
+            entry.setdefault(
+                "bearing",
+                {
+                    k: getattr(a.bearing, k)
+                    for k in ("n_balls", "ball_diameter_mm", "pitch_diameter_mm", "contact_angle_deg")
+                },
+            )
         data["assets"][name] = entry
     return DetectorsConfig.model_validate(data)
 
@@ -144,13 +149,27 @@ def episodes(findings: list[Finding]) -> list[Episode]:
         key = (f.asset, f.sensor, f.rule, f.started_at)
         old = by_key.get(key)
         sev = f.severity if old is None else max(old.severity, f.severity, key=SEVERITIES.index)
-        by_key[key] = Episode(f.asset, f.sensor, f.rule, f.fault_mode, sev, f.started_at,
-                              f.ended_at or (old.ended_at if old else None), _finding_is_data_quality(f))
+        by_key[key] = Episode(
+            f.asset,
+            f.sensor,
+            f.rule,
+            f.fault_mode,
+            sev,
+            f.started_at,
+            f.ended_at or (old.ended_at if old else None),
+            _finding_is_data_quality(f),
+        )
     return sorted(by_key.values(), key=lambda e: e.started_at)
 
 
-def score(eps: list[Episode], labels: list[Any], assets: dict[str, Any], end: datetime,
-          duration: timedelta, healthy: list[Episode] | None = None) -> dict[str, Any]:
+def score(
+    eps: list[Episode],
+    labels: list[Any],
+    assets: dict[str, Any],
+    end: datetime,
+    duration: timedelta,
+    healthy: list[Episode] | None = None,
+) -> dict[str, Any]:
     """Recall, precision, false alarms per asset-week and lead time, overall and per fault mode.
 
     ``overall`` is about equipment faults and anomaly findings; ``data_quality`` about sensor and
@@ -233,10 +252,12 @@ def score(eps: list[Episode], labels: list[Any], assets: dict[str, Any], end: da
         m = per_mode.get(mode, {"labels": 0, "detected": 0, "leads": []})
         scored = m.get("scored", True) and m["labels"] > 0
         by_mode[mode] = {
-            "labels": m["labels"], "detected": m["detected"] if scored else None,
+            "labels": m["labels"],
+            "detected": m["detected"] if scored else None,
             "recall": m["detected"] / m["labels"] if scored else None,
             "median_lead_fraction": float(np.median(m["leads"])) if m["leads"] else None,
-            "findings": all_by_mode[mode], "false_alarms": all_by_mode[mode] - true_by_mode[mode],
+            "findings": all_by_mode[mode],
+            "false_alarms": all_by_mode[mode] - true_by_mode[mode],
             "precision": true_by_mode[mode] / all_by_mode[mode] if all_by_mode[mode] else None,
         }
     return {
@@ -245,22 +266,35 @@ def score(eps: list[Episode], labels: list[Any], assets: dict[str, Any], end: da
             "precision": (n_anomaly - len(false)) / n_anomaly if n_anomaly else None,
             "false_alarms_per_asset_week": len(false) / asset_weeks if asset_weeks else None,
             "median_lead_fraction": float(np.median(equipment_leads)) if equipment_leads else None,
-            "equipment_faults": equipment_total, "equipment_detected": equipment_detected,
-            "findings": n_anomaly, "false_alarms": len(false), "asset_weeks": asset_weeks,
+            "equipment_faults": equipment_total,
+            "equipment_detected": equipment_detected,
+            "findings": n_anomaly,
+            "false_alarms": len(false),
+            "asset_weeks": asset_weeks,
         },
         "data_quality": {
-            "labels": dq_labels, "detected": dq_detected,
+            "labels": dq_labels,
+            "detected": dq_detected,
             "recall": dq_detected / dq_labels if dq_labels else None,
-            "findings": n_dq, "false_alarms": len(dq_false),
+            "findings": n_dq,
+            "false_alarms": len(dq_false),
             "precision": (n_dq - len(dq_false)) / n_dq if n_dq else None,
             "false_alarms_per_asset_week": len(dq_false) / asset_weeks if asset_weeks else None,
         },
         "by_fault_mode": by_mode,
         "false_alarms_by_rule": _by_rule(false),
         "data_quality_false_alarms_by_rule": _by_rule(dq_false),
-        "false_alarms": [{"asset": e.asset, "sensor": e.sensor, "rule": e.rule, "fault_mode": e.fault_mode,
-                          "kind": "data_quality" if e.is_data_quality else "anomaly",
-                          "started_at": e.started_at.isoformat()} for e in false + dq_false],
+        "false_alarms": [
+            {
+                "asset": e.asset,
+                "sensor": e.sensor,
+                "rule": e.rule,
+                "fault_mode": e.fault_mode,
+                "kind": "data_quality" if e.is_data_quality else "anomaly",
+                "started_at": e.started_at.isoformat(),
+            }
+            for e in false + dq_false
+        ],
     }
 
 
@@ -290,6 +324,7 @@ def pooled(results: list[dict[str, Any]]) -> dict[str, Any]:
     >>> p["recall"], p["precision"], p["false_alarms_per_asset_week"], p["data_quality_recall"]
     (0.5, 0.75, 1.0, 1.0)
     """
+
     def total(section: str, key: str) -> float:
         return sum(r[section].get(key, 0) or 0 for r in results)
 
@@ -305,32 +340,41 @@ def pooled(results: list[dict[str, Any]]) -> dict[str, Any]:
                 modes[mode]["labels"] += m["labels"]
                 modes[mode]["detected"] += m["detected"]
     return {
-        "seeds": [r.get("seed") for r in results], "mode": results[0].get("mode") if results else None,
+        "seeds": [r.get("seed") for r in results],
+        "mode": results[0].get("mode") if results else None,
         "recall": found / faults if faults else None,
         "precision": (findings - false) / findings if findings else None,
         "false_alarms_per_asset_week": false / weeks if weeks else None,
-        "equipment_faults": int(faults), "equipment_detected": int(found), "findings": int(findings),
-        "false_alarms": int(false), "asset_weeks": weeks,
+        "equipment_faults": int(faults),
+        "equipment_detected": int(found),
+        "findings": int(findings),
+        "false_alarms": int(false),
+        "asset_weeks": weeks,
         "data_quality_recall": dq_found / dq_labels if dq_labels else None,
         "data_quality_precision": (dq_findings - dq_false) / dq_findings if dq_findings else None,
         "data_quality_false_alarms_per_asset_week": dq_false / weeks if weeks else None,
-        "recall_by_fault_mode": {mode: {**m, "recall": m["detected"] / m["labels"] if m["labels"] else None}
-                                 for mode, m in sorted(modes.items())},
+        "recall_by_fault_mode": {
+            mode: {**m, "recall": m["detected"] / m["labels"] if m["labels"] else None}
+            for mode, m in sorted(modes.items())
+        },
         "false_alarms_by_rule": _added([r.get("false_alarms_by_rule", {}) for r in results]),
-        "data_quality_false_alarms_by_rule": _added([r.get("data_quality_false_alarms_by_rule", {})
-                                                     for r in results]),
+        "data_quality_false_alarms_by_rule": _added([r.get("data_quality_false_alarms_by_rule", {}) for r in results]),
     }
 
 
 def healthy_twin(fleet: Any) -> Any:
     """The fleet without its equipment faults (configured or drawn); sensors and gateways unchanged."""
-    return fleet.model_copy(update={
-        "assets": tuple(a.model_copy(update={"faults": ()}) for a in fleet.assets),
-        "random_faults": fleet.random_faults.model_copy(update={"count": 0})})
+    return fleet.model_copy(
+        update={
+            "assets": tuple(a.model_copy(update={"faults": ()}) for a in fleet.assets),
+            "random_faults": fleet.random_faults.model_copy(update={"count": 0}),
+        }
+    )
 
 
-def evaluate(fleet: Any, seed: int, start: datetime, duration: timedelta, config: DetectorsConfig,
-             mode: str | None = None) -> dict[str, Any]:
+def evaluate(
+    fleet: Any, seed: int, start: datetime, duration: timedelta, config: DetectorsConfig, mode: str | None = None
+) -> dict[str, Any]:
     """Simulate ``fleet`` offline with ``seed``, run the engine, and score it (see the module docstring).
 
     ``mode`` (``easy`` or ``hard``) overrides the fleet file's.

@@ -30,11 +30,16 @@ def dask_client(scheduler: str, workers: int | None = None) -> Iterator[Any]:
     try:
         from distributed import Client, LocalCluster
     except ImportError:
-        raise RuntimeError("spreading history over Dask needs the 'history' extra: pip install 'faultline[history]'"
-                           ) from None
+        raise RuntimeError(
+            "spreading history over Dask needs the 'history' extra: pip install 'faultline[history]'"
+        ) from None
     if scheduler == "local":
-        with LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                          dashboard_address=":0") as cluster, Client(cluster) as client:
+        with (
+            LocalCluster(
+                n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True, dashboard_address=":0"
+            ) as cluster,
+            Client(cluster) as client,
+        ):
             yield client
     else:
         with Client(scheduler) as client:
@@ -53,22 +58,26 @@ def by_asset(history: list[tuple]) -> dict[str, list[tuple]]:
     return dict(parts)
 
 
-def _replay_part(config: DetectorsConfig, label: str, part: list[tuple], end_ns: int, step_ns: int,
-                 start_ns: int) -> list[Finding]:
+def _replay_part(
+    config: DetectorsConfig, label: str, part: list[tuple], end_ns: int, step_ns: int, start_ns: int
+) -> list[Finding]:
     from faultline.service.backtest import replay
 
     return replay(config, label, part, end_ns, step_ns, start_ns=start_ns)
 
 
-def replay_by_asset(client: Any, config: DetectorsConfig, label: str, history: list[tuple], end_ns: int,
-                    step_ns: int | None = None) -> list[Finding]:
+def replay_by_asset(
+    client: Any, config: DetectorsConfig, label: str, history: list[tuple], end_ns: int, step_ns: int | None = None
+) -> list[Finding]:
     """`service.backtest.replay` on the cluster of ``client``: one task per asset, findings in time order."""
     from faultline.service.backtest import HOUR_NS
 
     if not history:
         return []
     start_ns = min(int(t.min()) for _, _, t, _ in history if len(t))
-    futures = [client.submit(_replay_part, config, label, part, end_ns, step_ns or HOUR_NS, start_ns, pure=False)
-               for part in by_asset(history).values()]
+    futures = [
+        client.submit(_replay_part, config, label, part, end_ns, step_ns or HOUR_NS, start_ns, pure=False)
+        for part in by_asset(history).values()
+    ]
     findings = [f for part in client.gather(futures) for f in part]
     return sorted(findings, key=lambda f: (f.started_at, f.ended_at is not None, f.asset, f.sensor, f.rule))

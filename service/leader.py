@@ -161,6 +161,6 @@ def leadership_for(store_url: str, state_path: str | Path) -> Leadership:
     if store_url.startswith(("postgresql", "postgres://")):
         return PostgresLeadership(store_url)
     if store_url.startswith("sqlite:///") and len(store_url) > len("sqlite:///"):
-        store = Path(store_url[len("sqlite:///"):])
+        store = Path(store_url[len("sqlite:///") :])
         return FileLeadership(store.with_name(store.name + ".leader"))
     return FileLeadership(Path(state_path).with_name(Path(state_path).name + ".leader"))

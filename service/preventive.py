@@ -60,7 +60,13 @@ def preventive_scheduler(runtime) -> PreventiveScheduler | None:
     if not settings.schedules:
         return None
     config = runtime.ticketing
-    return PreventiveScheduler(settings, runtime.orders, runtime.clock, DetectorFleet(runtime),
-                               running_hours=StoredRunningHours(runtime.reader), deadlines=config_deadlines(config),
-                               assign=Assigner.from_config(config, runtime.orders).choose,
-                               notify=runtime.on_order_event)
+    return PreventiveScheduler(
+        settings,
+        runtime.orders,
+        runtime.clock,
+        DetectorFleet(runtime),
+        running_hours=StoredRunningHours(runtime.reader),
+        deadlines=config_deadlines(config),
+        assign=Assigner.from_config(config, runtime.orders).choose,
+        notify=runtime.on_order_event,
+    )

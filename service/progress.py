@@ -33,8 +33,13 @@ def progress_bar(description: str, quiet: bool = False, unit: str = "") -> Itera
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bars, TextColumn, TimeRemainingColumn
 
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
-               TimeRemainingColumn()]
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(unit),
+        TimeRemainingColumn(),
+    ]
     with Bars(*columns, console=Console(stderr=True), transient=True) as bars:
         task = bars.add_task(description, total=None)
 

@@ -27,10 +27,10 @@ class Series:
 
     site: str | None
     asset: str
-    sensor: str            # as the detectors name it (accel.rms for a waveform feature)
+    sensor: str  # as the detectors name it (accel.rms for a waveform feature)
     measurement: str
     field: str
-    stored_sensor: str     # the sensor tag in the store
+    stored_sensor: str  # the sensor tag in the store
 
 
 class ReadingsReader(Protocol):
@@ -59,7 +59,7 @@ class SqliteReader:
     def __init__(self, path: str, measurement: str = "telemetry"):
         from faultline.ingest.writers import SqliteStore
 
-        self._store = SqliteStore(path)   # creates the file and its schema when ingest has not yet
+        self._store = SqliteStore(path)  # creates the file and its schema when ingest has not yet
         self._conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, check_same_thread=False)
         self._lock = threading.Lock()
         self.measurement = measurement
@@ -68,7 +68,9 @@ class SqliteReader:
         with self._lock:
             rows = self._conn.execute(
                 "SELECT DISTINCT site, asset, sensor, measurement, field FROM series WHERE asset IS NOT NULL "
-                "AND measurement IN (?, ?) ORDER BY asset, sensor, field", (self.measurement, WAVEFORM)).fetchall()
+                "AND measurement IN (?, ?) ORDER BY asset, sensor, field",
+                (self.measurement, WAVEFORM),
+            ).fetchall()
         return [_series(*r) for r in rows]
 
     def query(self, series: Series, start_ns: int, end_ns: int) -> tuple[np.ndarray, np.ndarray]:
@@ -104,8 +106,9 @@ class InfluxReader:
             auth = (store.username, store.password.get_secret_value() if store.password else "")
         headers = {"Authorization": f"Token {store.token.get_secret_value()}"} if store.token else {}
         tls = store.tls_context()
-        self._http = httpx.Client(base_url=store.url, auth=auth, headers=headers, timeout=store.timeout_s,
-                                  verify=tls if tls else True)  # True: httpx's default, the system's CAs
+        self._http = httpx.Client(
+            base_url=store.url, auth=auth, headers=headers, timeout=store.timeout_s, verify=tls if tls else True
+        )  # True: httpx's default, the system's CAs
         self.database = store.database if store.api == "v1" else (store.bucket or store.database)
 
     def _query(self, q: str) -> list[dict]:
@@ -125,7 +128,7 @@ class InfluxReader:
             for key in keys:
                 tags = dict(part.split("=", 1) for part in key.split(",")[1:] if "=" in part)
                 if "asset" in tags and "sensor" in tags:
-                    for field in (fields if measurement == WAVEFORM else ["value"]):
+                    for field in fields if measurement == WAVEFORM else ["value"]:
                         out.append(_series(tags.get("site"), tags["asset"], tags["sensor"], measurement, field))
         return sorted(set(out), key=lambda s: (s.asset, s.sensor))
 
@@ -133,8 +136,10 @@ class InfluxReader:
         def quote(v: str) -> str:
             return v.replace("\\", "\\\\").replace("'", "\\'")
 
-        q = (f'SELECT "{series.field}" FROM "{series.measurement}" WHERE "asset" = \'{quote(series.asset)}\' '
-             f'AND "sensor" = \'{quote(series.stored_sensor)}\' AND time >= {int(start_ns)} AND time < {int(end_ns)}')
+        q = (
+            f'SELECT "{series.field}" FROM "{series.measurement}" WHERE "asset" = \'{quote(series.asset)}\' '
+            f"AND \"sensor\" = '{quote(series.stored_sensor)}' AND time >= {int(start_ns)} AND time < {int(end_ns)}"
+        )
         values = [v for s in self._query(q) for v in s["values"] if v[1] is not None]
         ts = np.array([v[0] for v in values], dtype=np.int64)
         val = np.array([v[1] for v in values], dtype=np.float64)

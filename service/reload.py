@@ -93,8 +93,11 @@ def reload_detectors(runtime: "Runtime", path: Path, actor: str) -> ReloadOutcom
     if problems:
         raise ReloadRejected(str(path), problems)
     before = runtime.versions.current()
-    restart_needed = [name for name in type(settings).model_fields if name != "detectors"
-                      and getattr(settings, name) != getattr(runtime.settings, name)]
+    restart_needed = [
+        name
+        for name in type(settings).model_fields
+        if name != "detectors" and getattr(settings, name) != getattr(runtime.settings, name)
+    ]
     diff = changes(before["config"], config.model_dump(mode="json", by_alias=True))
     if not diff:
         return ReloadOutcome(before["number"], before["number"], [], restart_needed)
@@ -109,8 +112,12 @@ def reload_and_log(runtime: "Runtime", path: Path, actor: str) -> ReloadOutcome 
         outcome = reload_detectors(runtime, path, actor)
     except ReloadRejected as exc:
         runtime.metrics.config_reloads.labels("rejected").inc()
-        log.error("detector configuration NOT reloaded (%s); v%d stays in force: %s", actor,
-                  runtime.versions.current()["number"], exc)
+        log.error(
+            "detector configuration NOT reloaded (%s); v%d stays in force: %s",
+            actor,
+            runtime.versions.current()["number"],
+            exc,
+        )
         return None
     log_outcome(runtime, outcome, path, actor)
     return outcome
@@ -119,14 +126,20 @@ def reload_and_log(runtime: "Runtime", path: Path, actor: str) -> ReloadOutcome 
 def log_outcome(runtime: "Runtime", outcome: ReloadOutcome, path: Path, actor: str) -> None:
     runtime.metrics.config_reloads.labels("applied" if outcome.changed else "unchanged").inc()
     if outcome.changed:
-        log.warning("detector configuration reloaded from %s by %s: v%d -> v%d; %s", path, actor, outcome.previous,
-                    outcome.current, "; ".join(outcome.changes))
+        log.warning(
+            "detector configuration reloaded from %s by %s: v%d -> v%d; %s",
+            path,
+            actor,
+            outcome.previous,
+            outcome.current,
+            "; ".join(outcome.changes),
+        )
     else:
-        log.info("detector configuration reloaded from %s by %s: unchanged (v%d stays)", path, actor,
-                 outcome.current)
+        log.info("detector configuration reloaded from %s by %s: unchanged (v%d stays)", path, actor, outcome.current)
     if outcome.restart_needed:
-        log.warning("sections %s of %s changed; they take effect at the next restart",
-                    ", ".join(outcome.restart_needed), path)
+        log.warning(
+            "sections %s of %s changed; they take effect at the next restart", ", ".join(outcome.restart_needed), path
+        )
 
 
 __all__ = ["ReloadOutcome", "ReloadRejected", "changes", "log_outcome", "reload_and_log", "reload_detectors"]

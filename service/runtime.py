@@ -42,13 +42,28 @@ from faultline.ingest.readings import Readings
 from faultline.service.checkpoints import SharedCheckpoints
 from faultline.service.leader import leadership_for
 from faultline.service.readers import WAVEFORM, reader_for
-from faultline.service.settings import Settings, default_detectors_config, default_detectors_path, shipped_ticketing_config
+from faultline.service.settings import (
+    Settings,
+    default_detectors_config,
+    default_detectors_path,
+    shipped_ticketing_config,
+)
 from faultline.service.state import ServiceDb
 from faultline.service.tokens import TokenStore
 from faultline.service.versions import DetectorVersions, current_version, log_fresh
 from faultline.service.waveforms import waveform_features
-from faultline.ticketing import (EscalationResponder, EscalationScheduler, FindingIn, FindingIntake, Lifecycle,
-                       OrderEvent, ServiceDesk, Status, TicketingConfig, WorkOrderStore)
+from faultline.ticketing import (
+    EscalationResponder,
+    EscalationScheduler,
+    FindingIn,
+    FindingIntake,
+    Lifecycle,
+    OrderEvent,
+    ServiceDesk,
+    Status,
+    TicketingConfig,
+    WorkOrderStore,
+)
 from faultline.ticketing.attachments import Attachments, FolderBlobs
 from faultline.ticketing.escalation import EscalationAction
 from faultline.ticketing.report import report_pdf
@@ -71,6 +86,7 @@ ORDER_REFRESH_S = 10.0  # the leader re-reads unfinished orders (changed by othe
 
 
 # --- events ---------------------------------------------------------------------------------------
+
 
 class EventBus:
     """Fan-out of live events to the asyncio subscribers (the SSE stream); ``publish`` is thread-safe.
@@ -121,6 +137,7 @@ class EventBus:
 
 # --- metrics --------------------------------------------------------------------------------------
 
+
 class ServiceMetrics:
     """Every stage's counters on one registry: ingest's, and detection's and ticketing's here."""
 
@@ -129,54 +146,102 @@ class ServiceMetrics:
         self.ingest = IngestMetrics(r)
         self.detector_batches = Counter("faultline_detector_batches", "Batches the detectors processed", registry=r)
         self.detector_readings = Counter("faultline_detector_readings", "Readings the detectors scored", registry=r)
-        self.detector_rejected = Counter("faultline_detector_rejected", "Readings the detectors did not score "
-                                         "because their value is not finite", registry=r)
-        self.detector_seconds = Histogram("faultline_detector_seconds", "Detector time per batch", registry=r,
-                                          buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5))
+        self.detector_rejected = Counter(
+            "faultline_detector_rejected",
+            "Readings the detectors did not score because their value is not finite",
+            registry=r,
+        )
+        self.detector_seconds = Histogram(
+            "faultline_detector_seconds",
+            "Detector time per batch",
+            registry=r,
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5),
+        )
         self.findings = Counter("faultline_findings", "Findings by status", ["status", "shadow"], registry=r)
         self.orders = Counter("faultline_work_order_events", "Work-order changes by action", ["action"], registry=r)
         self.escalations = Counter("faultline_escalations", "Escalation steps fired", registry=r)
-        self.intake_failures = Counter("faultline_intake_failures", "Findings the intake could not record",
-                                       registry=r)
-        self.intake_pending = Gauge("faultline_intake_pending", "Findings waiting to be retried into a work order",
-                                    registry=r)
-        self.notifications = Counter("faultline_notifications", "Notification delivery attempts by receiver and "
-                                     "outcome (delivered, retry, dead)", ["channel", "outcome"], registry=r)
+        self.intake_failures = Counter("faultline_intake_failures", "Findings the intake could not record", registry=r)
+        self.intake_pending = Gauge(
+            "faultline_intake_pending", "Findings waiting to be retried into a work order", registry=r
+        )
+        self.notifications = Counter(
+            "faultline_notifications",
+            "Notification delivery attempts by receiver and outcome (delivered, retry, dead)",
+            ["channel", "outcome"],
+            registry=r,
+        )
         self.detect_queue = Gauge("faultline_detector_queue", "Batches waiting for the detectors", registry=r)
-        self.leader = Gauge("faultline_leader", "1 while this worker runs escalation and the notification "
-                            "dispatcher (one worker of those sharing a work-order store does)", registry=r)
-        self.config_reloads = Counter("faultline_config_reloads", "Hot reloads of the detectors section by "
-                                      "outcome (applied, unchanged, rejected)", ["outcome"], registry=r)
-        self.streams = Gauge("faultline_streams", "Streams (asset and sensor) that sent a reading since the start",
-                             registry=r)
-        self.anomaly_score = Gauge("faultline_anomaly_score", "Largest combined detector score of the asset's "
-                                   "latest batch (1.0 = a check's alarm level)", ["asset"], registry=r)
+        self.leader = Gauge(
+            "faultline_leader",
+            "1 while this worker runs escalation and the notification "
+            "dispatcher (one worker of those sharing a work-order store does)",
+            registry=r,
+        )
+        self.config_reloads = Counter(
+            "faultline_config_reloads",
+            "Hot reloads of the detectors section by outcome (applied, unchanged, rejected)",
+            ["outcome"],
+            registry=r,
+        )
+        self.streams = Gauge(
+            "faultline_streams", "Streams (asset and sensor) that sent a reading since the start", registry=r
+        )
+        self.anomaly_score = Gauge(
+            "faultline_anomaly_score",
+            "Largest combined detector score of the asset's latest batch (1.0 = a check's alarm level)",
+            ["asset"],
+            registry=r,
+        )
 
 
 # --- detection ------------------------------------------------------------------------------------
 
+
 def finding_in(f: Finding, site: str) -> FindingIn:
     """The detectors' finding as ticketing's intake takes it, filed under ticketing's ``site``."""
-    return FindingIn(site=site, asset=f.asset, sensor=f.sensor, fault_mode=f.fault_mode,
-                     severity=f.severity, score=float(f.score), started_at=f.started_at, ended_at=f.ended_at,
-                     detector=f.detector, detector_version=f.detector_version, rule=f.rule,
-                     config_version=f.config_version, thresholds=f.thresholds, evidence=f.evidence, kind=f.kind)
+    return FindingIn(
+        site=site,
+        asset=f.asset,
+        sensor=f.sensor,
+        fault_mode=f.fault_mode,
+        severity=f.severity,
+        score=float(f.score),
+        started_at=f.started_at,
+        ended_at=f.ended_at,
+        detector=f.detector,
+        detector_version=f.detector_version,
+        rule=f.rule,
+        config_version=f.config_version,
+        thresholds=f.thresholds,
+        evidence=f.evidence,
+        kind=f.kind,
+    )
 
 
 def finding_from_record(record: dict[str, Any]) -> FindingIn:
     """A stored finding (``Finding.as_record`` with its ticketing site) as the intake takes it, for a retry."""
     ended = record.get("ended_at")
-    return FindingIn(site=record["site"], asset=record["asset"], sensor=record["sensor"],
-                     fault_mode=record["fault_mode"], severity=record["severity"], score=float(record["score"]),
-                     started_at=datetime.fromisoformat(record["started_at"]),
-                     ended_at=datetime.fromisoformat(ended) if ended else None, detector=record["detector"],
-                     detector_version=record["detector_version"], rule=record["rule"],
-                     config_version=record["config_version"], thresholds=record.get("thresholds") or {},
-                     evidence=record.get("evidence") or {})
+    return FindingIn(
+        site=record["site"],
+        asset=record["asset"],
+        sensor=record["sensor"],
+        fault_mode=record["fault_mode"],
+        severity=record["severity"],
+        score=float(record["score"]),
+        started_at=datetime.fromisoformat(record["started_at"]),
+        ended_at=datetime.fromisoformat(ended) if ended else None,
+        detector=record["detector"],
+        detector_version=record["detector_version"],
+        rule=record["rule"],
+        config_version=record["config_version"],
+        thresholds=record.get("thresholds") or {},
+        evidence=record.get("evidence") or {},
+    )
 
 
-def readings_arrays(engine: Engine, readings: Readings, sites: dict[str, str], measurement: str = "telemetry"
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def readings_arrays(
+    engine: Engine, readings: Readings, sites: dict[str, str], measurement: str = "telemetry"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The rows of ``readings`` the detectors take, as the engine's arrays, sorted by time.
 
     Rows of series without asset and sensor tags and raw waveform samples are left out; non-finite
@@ -231,7 +296,7 @@ class Detection:
         self.shadow_version: int | None = None
         self.lock = threading.RLock()
         self.latest: dict[tuple[str, str], Latest] = {}
-        self.active: dict[tuple[str, str, str], dict[str, Any]] = {}   # open alerts by (asset, sensor, rule)
+        self.active: dict[tuple[str, str, str], dict[str, Any]] = {}  # open alerts by (asset, sensor, rule)
         self.sites: dict[str, str] = {}
         self.dirty = False
         self.last_data_ns = 0
@@ -255,8 +320,15 @@ class Detection:
                 s, t, v = s[finite], t[finite], v[finite]
             seen = self._remember_latest(s, t, v)
             # an event per stream costs more than scoring it: only when the event stream has listeners
-            fresh = [{"asset": a, "sensor": sn, "site": x.site, "ts": _iso_ns(x.ts_ns), "value": x.value}
-                     for a, sn in seen for x in (self.latest[(a, sn)],)] if self.rt.bus.listening else []
+            fresh = (
+                [
+                    {"asset": a, "sensor": sn, "site": x.site, "ts": _iso_ns(x.ts_ns), "value": x.value}
+                    for a, sn in seen
+                    for x in (self.latest[(a, sn)],)
+                ]
+                if self.rt.bus.listening
+                else []
+            )
             shadow_findings: list[Finding] = []
             if self.shadow is not None:
                 ss, st, sv = readings_arrays(self.shadow, readings, self.sites, self.rt.settings.store.measurement)
@@ -270,8 +342,9 @@ class Detection:
             metrics.anomaly_score.labels(asset).set(peak)
         if rejected:
             metrics.detector_rejected.inc(rejected)
-            log.warning("%d readings were not scored because their value is not finite (first: %s %s)", rejected,
-                        *first_bad)
+            log.warning(
+                "%d readings were not scored because their value is not finite (first: %s %s)", rejected, *first_bad
+            )
         self._record_all(findings, shadow_findings)
         metrics.detector_seconds.observe(time.monotonic() - started)
         if fresh:
@@ -387,6 +460,7 @@ def _iso_ns(ns: int) -> str:
 
 # --- the runtime ----------------------------------------------------------------------------------
 
+
 class Runtime:
     """Everything a ``faultline run`` holds, opened from the settings.
 
@@ -397,8 +471,13 @@ class Runtime:
     embedded_broker : start an in-process MQTT broker when none answers at ``mqtt.url``
     """
 
-    def __init__(self, settings: Settings, clock: Clock | None = None, embedded_broker: bool = False,
-                 config_path: Path | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock | None = None,
+        embedded_broker: bool = False,
+        config_path: Path | None = None,
+    ):
         self.settings = settings
         self.config_path = config_path  # the file `faultline run` read: hot reload reads it again
         self.clock = clock or SystemClock()
@@ -409,8 +488,10 @@ class Runtime:
         if settings.ticketing is None:
             from faultline.ticketing.config import default_config_path
 
-            log.info("ticketing: no ticketing: section in the configuration; the shipped sample %s is in force",
-                     default_config_path())
+            log.info(
+                "ticketing: no ticketing: section in the configuration; the shipped sample %s is in force",
+                default_config_path(),
+            )
         self._unknown_sites: set[str] = set()
         self._intake_error: str | None = None
         self.db = ServiceDb(settings.service.state_path)
@@ -437,11 +518,16 @@ class Runtime:
         with self._sched_lock:
             for order in self.orders.orders():
                 self._track(order)
-        self.dispatcher = Dispatcher(self.orders, self.ticketing, self.clock,
-                                     on_outcome=lambda channel, outcome: self.metrics.notifications.labels(
-                                         channel, outcome).inc(),
-                                     report=lambda order: (f"{order.number}-service-report.pdf",
-                                                           report_pdf(order, self.attachments.thumbnail_of)))
+        self.dispatcher = Dispatcher(
+            self.orders,
+            self.ticketing,
+            self.clock,
+            on_outcome=lambda channel, outcome: self.metrics.notifications.labels(channel, outcome).inc(),
+            report=lambda order: (
+                f"{order.number}-service-report.pdf",
+                report_pdf(order, self.attachments.thumbnail_of),
+            ),
+        )
         self._dispatch_wake = threading.Event()
         self.leadership = leadership_for(self.ticketing.store_url, settings.service.state_path)
         self._leading = False
@@ -477,18 +563,30 @@ class Runtime:
             if not applied or applied[-1]["digest"] != digest:
                 for v in applied:
                     self.db.set_version_status(v["number"], "superseded")
-                self.db.add_version(file_config.model_dump(mode="json", by_alias=True), digest, "applied",
-                                    self.clock.now(), note=f"from {source}", author="config file")
+                self.db.add_version(
+                    file_config.model_dump(mode="json", by_alias=True),
+                    digest,
+                    "applied",
+                    self.clock.now(),
+                    note=f"from {source}",
+                    author="config file",
+                )
             self.db.save_state("config_file", {"digest": digest}, self.clock.now())
         current = current_version(self.db)
         config = DetectorsConfig.model_validate(current["config"])
         label = f"v{current['number']}"
-        log.info("detector configuration in force: v%d (%s), %d checks in %d asset classes", current["number"],
-                 current.get("note") or "applied through the API",
-                 sum(len(c.checks) for c in config.classes.values()), len(config.classes))
+        log.info(
+            "detector configuration in force: v%d (%s), %d checks in %d asset classes",
+            current["number"],
+            current.get("note") or "applied through the API",
+            sum(len(c.checks) for c in config.classes.values()),
+            len(config.classes),
+        )
         if not any(c.checks for c in config.classes.values()):
-            log.warning("the detector configuration has no checks: readings are stored but nothing is detected "
-                        "(add a detectors: section, e.g. from config/detectors.yaml)")
+            log.warning(
+                "the detector configuration has no checks: readings are stored but nothing is detected "
+                "(add a detectors: section, e.g. from config/detectors.yaml)"
+            )
         saved = self.checkpoints.load_state("live")
         if saved is not None:
             try:
@@ -510,11 +608,14 @@ class Runtime:
                 if not (self.detection.dirty or force):
                     return
                 live = self.detection.engine.to_dict()
-                shadow = (None if self.detection.shadow is None else
-                          {"version": self.detection.shadow_version, "engine": self.detection.shadow.to_dict()})
+                shadow = (
+                    None
+                    if self.detection.shadow is None
+                    else {"version": self.detection.shadow_version, "engine": self.detection.shadow.to_dict()}
+                )
                 self.detection.dirty = False
             now = self.clock.now()
-            self.checkpoints.save_state("live", live, now)   # where a worker taking over the shard finds it
+            self.checkpoints.save_state("live", live, now)  # where a worker taking over the shard finds it
             if shadow is not None:
                 self.db.save_state("shadow", shadow, now)
 
@@ -534,8 +635,9 @@ class Runtime:
         policy = self.ticketing.policy_for(order.priority, order.service_type, order.site)
         # the steps fired so far are on the order (its escalation records); an escalation's own
         # record arrives here before the scheduler has marked the step fired
-        self.scheduler.track(order.id, order, self.ticketing.escalation_clock(order.site, policy),
-                             fired=fired_steps(order))
+        self.scheduler.track(
+            order.id, order, self.ticketing.escalation_clock(order.site, policy), fired=fired_steps(order)
+        )
 
     def on_order_event(self, event: OrderEvent) -> None:
         """Tell the escalation tracker, detection, notifications and the event stream of a saved change."""
@@ -554,10 +656,21 @@ class Runtime:
             self.detection.acknowledge(order.asset, order.fault_mode)
         self._wake.set()
         self._dispatch_wake.set()
-        self.bus.publish("work_order", {"action": event.action, "actor": event.actor, "at": event.at.isoformat(),
-                                        "id": order.id, "number": order.number, "status": order.status.value,
-                                        "priority": order.priority, "site": order.site, "asset": order.asset,
-                                        "fault_mode": order.fault_mode})
+        self.bus.publish(
+            "work_order",
+            {
+                "action": event.action,
+                "actor": event.actor,
+                "at": event.at.isoformat(),
+                "id": order.id,
+                "number": order.number,
+                "status": order.status.value,
+                "priority": order.priority,
+                "site": order.site,
+                "asset": order.asset,
+                "fault_mode": order.fault_mode,
+            },
+        )
 
     def _escalate(self, order_id: Hashable, action: EscalationAction) -> None:
         assert isinstance(order_id, int)  # the scheduler tracks stored orders by their ids
@@ -574,20 +687,25 @@ class Runtime:
         if site not in self._unknown_sites:
             self._unknown_sites.add(site)
             if default is not None:
-                log.warning("site %r is not in the ticketing configuration: its work orders go to default_site %r",
-                            site, default)
+                log.warning(
+                    "site %r is not in the ticketing configuration: its work orders go to default_site %r",
+                    site,
+                    default,
+                )
             else:
-                log.error("site %r is not in the ticketing configuration (sites: %s) and no default_site is set: "
-                          "its findings wait in the intake queue until it is added", site,
-                          ", ".join(sorted(self.ticketing.sites)))
+                log.error(
+                    "site %r is not in the ticketing configuration (sites: %s) and no default_site is set: "
+                    "its findings wait in the intake queue until it is added",
+                    site,
+                    ", ".join(sorted(self.ticketing.sites)),
+                )
         return default if default is not None else site
 
     def intake_failed(self, what: str, exc: Exception) -> None:
         self.metrics.intake_failures.inc()
         message = f"{type(exc).__name__}: {exc}"
         if message != self._intake_error:  # once per distinct cause, not once per finding
-            log.error("could not turn finding %s into a work order (%s); it waits in the intake queue", what,
-                      message)
+            log.error("could not turn finding %s into a work order (%s); it waits in the intake queue", what, message)
         self._intake_error = message
 
     def intake_ok(self) -> None:
@@ -633,13 +751,19 @@ class Runtime:
 
         unknown = sorted(set(catalogue) - {"policies", "escalation"})
         if unknown or "policies" not in catalogue:
-            raise ValueError(f"a catalogue has policies (and escalation); got {', '.join(sorted(catalogue)) or 'nothing'}")
+            raise ValueError(
+                f"a catalogue has policies (and escalation); got {', '.join(sorted(catalogue)) or 'nothing'}"
+            )
         try:
             new = TicketingConfig.model_validate({**self.ticketing.model_dump(mode="json"), **catalogue})
         except ValidationError as exc:
             raise ValueError(f"the catalogue does not validate: {exc}") from None
-        self.orders.record(actor=actor, at=self.clock.now(), action="catalogue_reloaded",
-                           change={"set": {k: new.model_dump(mode="json")[k] for k in catalogue}})
+        self.orders.record(
+            actor=actor,
+            at=self.clock.now(),
+            action="catalogue_reloaded",
+            change={"set": {k: new.model_dump(mode="json")[k] for k in catalogue}},
+        )
         with self._sched_lock:
             self.ticketing = new
             self.desk.lifecycle = Lifecycle.from_config(new, self.clock)
@@ -718,8 +842,11 @@ class Runtime:
         orders too, and a step must be judged on the order as it is now. Every ORDER_REFRESH_S, and
         whenever a step falls due."""
         due = self.scheduler.next_due()
-        if not (force or time.monotonic() - self._refreshed_at >= ORDER_REFRESH_S
-                or (due is not None and due <= self.clock.now())):
+        if not (
+            force
+            or time.monotonic() - self._refreshed_at >= ORDER_REFRESH_S
+            or (due is not None and due <= self.clock.now())
+        ):
             return
         with self._sched_lock:
             for order in self.orders.orders(closed_after=self.clock.now()):
@@ -780,8 +907,12 @@ class Runtime:
         # the outbox runs even with no receiver configured, so its cursor keeps up with the log and a
         # receiver added later hears of what follows, not of months of old changes
         self.dispatcher.begin()
-        loops = [("detect", self._detect_loop), ("escalation", self._escalation_loop),
-                 ("notifications", self._dispatch_loop), ("save-state", self._save_loop)]
+        loops = [
+            ("detect", self._detect_loop),
+            ("escalation", self._escalation_loop),
+            ("notifications", self._dispatch_loop),
+            ("save-state", self._save_loop),
+        ]
         loops += [(name, functools.partial(loop, self._stop)) for name, loop in self._background]
         for name, target in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -804,8 +935,17 @@ class Runtime:
         source = open_source(mqtt, self.metrics.ingest)
         self.decoder = self.new_decoder(mqtt, publish=source.publish)
         self.source = source
-        self.pipeline = Pipeline.configured(source, self.decoder, self._spool, self._writer, self.dead_letters,
-                                            self.metrics.ingest, s.store, s.spool, on_written=self.feed)
+        self.pipeline = Pipeline.configured(
+            source,
+            self.decoder,
+            self._spool,
+            self._writer,
+            self.dead_letters,
+            self.metrics.ingest,
+            s.store,
+            s.spool,
+            on_written=self.feed,
+        )
         self.pipeline.start()
         # the metrics section's own port keeps working for scrapers set up for `faultline ingest`
         self._metrics_server = self.metrics.ingest.serve(s.metrics.host, s.metrics.port)
@@ -816,8 +956,13 @@ class Runtime:
         ``publish`` lets the Sparkplug B codec request rebirths on the broker connection."""
         from faultline.ingest.pipeline import build_decoder
 
-        return build_decoder(mqtt or self.settings.mqtt, self.settings.store, self.settings.ingest,
-                             self.waveform_features, publish=publish)
+        return build_decoder(
+            mqtt or self.settings.mqtt,
+            self.settings.store,
+            self.settings.ingest,
+            self.waveform_features,
+            publish=publish,
+        )
 
     def replay_dead_letter(self, record) -> tuple[bool, str]:
         """Decode a stored payload again; on success its readings go to the spool (then store, detectors)."""
@@ -848,8 +993,11 @@ class Runtime:
 
     def ready(self) -> dict[str, bool]:
         """What /readyz reports: broker connected (when ingesting), store reachable, work-order DB open."""
-        checks = {"store": self.reader.ping(), "work_orders": self._orders_ok(),
-                  "intake": self.db.intake_pending_count() == 0}
+        checks = {
+            "store": self.reader.ping(),
+            "work_orders": self._orders_ok(),
+            "intake": self.db.intake_pending_count() == 0,
+        }
         if self.pipeline is not None:
             checks["broker"] = self.source.connected.is_set()
             checks["writer"] = self.pipeline.writer_failure is None
@@ -896,8 +1044,9 @@ class Runtime:
         self.db.close()
 
 
-async def serve(runtime: Runtime, app, host: str, port: int, stop: asyncio.Event,
-                on_listening: Callable[[str], None] | None = None) -> None:
+async def serve(
+    runtime: Runtime, app, host: str, port: int, stop: asyncio.Event, on_listening: Callable[[str], None] | None = None
+) -> None:
     """Serve ``app`` with uvicorn on this loop until ``stop`` is set, then stop the runtime."""
     import contextlib
     import socket
@@ -908,8 +1057,9 @@ async def serve(runtime: Runtime, app, host: str, port: int, stop: asyncio.Event
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=3,
-                            limit_concurrency=200)
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="off", timeout_graceful_shutdown=3, limit_concurrency=200
+    )
     server = uvicorn.Server(config)
     # our own handlers decide when to stop; uvicorn has no option for it but replacing the method
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign, assignment]

@@ -36,8 +36,9 @@ RELATION_SMOOTH = 5.0
 DRIFT_SHARE = 0.1  # a drift check's share of the false-alarm budget, against 1 for a level check
 TIMESTAMP_NAMES = ("timestamp", "ts", "time", "datetime", "date")
 # columns that hold answers rather than readings (benchmark files carry them): never scored as sensors
-LABEL_NAMES = frozenset({"anomaly", "anomalies", "changepoint", "label", "labels", "is_anomaly", "target", "fault",
-                         "outlier", "class"})
+LABEL_NAMES = frozenset(
+    {"anomaly", "anomalies", "changepoint", "label", "labels", "is_anomaly", "target", "fault", "outlier", "class"}
+)
 
 
 def season_params(period_s: float, span_s: float) -> dict[str, Any]:
@@ -94,17 +95,45 @@ def generic_config(period_s: float = 60.0, sensors: int = 1, span_s: float = 0.0
     # until it has lasted HOLD_S; beside others, the relation check carries a sustained departure
     relearn = 10 if sensors >= 2 else hold_rows(period_s, 10, ALONE_HOLD_S)
     season = season_params(period_s, span_s)
-    cls: dict[str, Any] = {"checks": {
-        "level": {"sensor": "*", "detector": "adaptive_level", "fault_mode": "anomaly",
-                  "params": {"halflife": 10, "warmup": 30, "relearn": relearn, **season}, "rule": rule},
-        "drift": {"sensor": "*", "detector": "adaptive_drift", "fault_mode": "drift",
-                  "params": {"halflife": 10, "warmup": 30, "relearn": relearn, "drift_halflife": 100,
-                             "drift_relearn": 60, **season}, "rule": drift_rule},
-        "stuck": {"sensor": "*", "detector": "stuck_sensor", "fault_mode": "stuck_sensor",
-                  "params": {"window": stuck_window, "warmup": 300}, "rule": {"alarm": 1.0, "clear": 0.99}},
-        "no_data": {"sensor": "*", "detector": "no_data", "fault_mode": "no_data",
-                    "params": {"max_gap_s": 10 * period_s}, "rule": {"alarm": 1.0, "clear": 1.0}},
-    }}
+    cls: dict[str, Any] = {
+        "checks": {
+            "level": {
+                "sensor": "*",
+                "detector": "adaptive_level",
+                "fault_mode": "anomaly",
+                "params": {"halflife": 10, "warmup": 30, "relearn": relearn, **season},
+                "rule": rule,
+            },
+            "drift": {
+                "sensor": "*",
+                "detector": "adaptive_drift",
+                "fault_mode": "drift",
+                "params": {
+                    "halflife": 10,
+                    "warmup": 30,
+                    "relearn": relearn,
+                    "drift_halflife": 100,
+                    "drift_relearn": 60,
+                    **season,
+                },
+                "rule": drift_rule,
+            },
+            "stuck": {
+                "sensor": "*",
+                "detector": "stuck_sensor",
+                "fault_mode": "stuck_sensor",
+                "params": {"window": stuck_window, "warmup": 300},
+                "rule": {"alarm": 1.0, "clear": 0.99},
+            },
+            "no_data": {
+                "sensor": "*",
+                "detector": "no_data",
+                "fault_mode": "no_data",
+                "params": {"max_gap_s": 10 * period_s},
+                "rule": {"alarm": 1.0, "clear": 1.0},
+            },
+        }
+    }
     if not drift:
         del cls["checks"]["drift"]
     return DetectorsConfig.model_validate({"classes": {"default": cls}, "multivariate_every": 0})
@@ -122,10 +151,19 @@ def with_relation(config: DetectorsConfig, sensors: list[str], rows: int, period
     data = config.model_dump(mode="json", by_alias=True)
     rule = data["classes"]["default"]["checks"]["level"]["rule"]
     baseline = int(min(200, max(20, rows // 5)))
-    data["classes"]["default"]["multivariate"] = {"relation": {
-        "sensors": sensors, "detector": "mahalanobis", "baseline": baseline, "refresh": 25, "relearn": 15,
-        "hold": hold_rows(period_s, 15), "smooth": RELATION_SMOOTH,
-        "fault_mode": "anomaly", "rule": {"alarm": rule["alarm"], "clear": rule["clear"]}}}
+    data["classes"]["default"]["multivariate"] = {
+        "relation": {
+            "sensors": sensors,
+            "detector": "mahalanobis",
+            "baseline": baseline,
+            "refresh": 25,
+            "relearn": 15,
+            "hold": hold_rows(period_s, 15),
+            "smooth": RELATION_SMOOTH,
+            "fault_mode": "anomaly",
+            "rule": {"alarm": rule["alarm"], "clear": rule["clear"]},
+        }
+    }
     return DetectorsConfig.model_validate(data)
 
 
@@ -208,11 +246,15 @@ def read_table(path: Path, timestamp_column: str | None = None, ignore: tuple[st
     if timestamp_column is None:
         found = [n for n in TIMESTAMP_NAMES if n in lower]
         if lower[:2] == ["t0", "rate_hz"]:
-            raise ValueError("a waveform file (t0, rate_hz, samples), not a table of readings: not scored; "
-                             "diagnose its bearing with `faultline diagnose FILE --shaft-hz HZ --bearing ...`")
+            raise ValueError(
+                "a waveform file (t0, rate_hz, samples), not a table of readings: not scored; "
+                "diagnose its bearing with `faultline diagnose FILE --shaft-hz HZ --bearing ...`"
+            )
         if not found:
-            raise ValueError(f"no timestamp column (looked for {', '.join(TIMESTAMP_NAMES)}); columns are {header}; "
-                             f"name it with --timestamp")
+            raise ValueError(
+                f"no timestamp column (looked for {', '.join(TIMESTAMP_NAMES)}); columns are {header}; "
+                f"name it with --timestamp"
+            )
         ti = lower.index(found[0])
     elif timestamp_column in header:
         ti = header.index(timestamp_column)
@@ -229,8 +271,9 @@ def read_table(path: Path, timestamp_column: str | None = None, ignore: tuple[st
         if j == ti or name.lower() in ignored:
             continue
         if name.lower() in LABEL_NAMES:
-            warnings.append(f"column {name!r} looks like a label, not a sensor: skipped (--ignore {name} to "
-                            f"silence this)")
+            warnings.append(
+                f"column {name!r} looks like a label, not a sensor: skipped (--ignore {name} to silence this)"
+            )
             continue
         cells = [r[j].strip() if j < len(r) else "" for r in rows]
         col, bad = _numbers(cells)
@@ -252,12 +295,13 @@ def read_table(path: Path, timestamp_column: str | None = None, ignore: tuple[st
     ts = parse_timestamps(raw_ts)
     bad_ts = int((ts < 0).sum())
     if bad_ts == len(ts) and len(ts):
-        raise ValueError(f"column {header[ti]!r}: no timestamp is ISO 8601 or an epoch number "
-                         f"(first: {raw_ts[0]!r})")
+        raise ValueError(f"column {header[ti]!r}: no timestamp is ISO 8601 or an epoch number (first: {raw_ts[0]!r})")
     if bad_ts:
         first_bad = int(np.flatnonzero(ts < 0)[0])
-        warnings.append(f"{bad_ts} rows with an unreadable timestamp (first: row {first_bad + 2}, "
-                        f"{raw_ts[first_bad]!r}): not scored")
+        warnings.append(
+            f"{bad_ts} rows with an unreadable timestamp (first: row {first_bad + 2}, "
+            f"{raw_ts[first_bad]!r}): not scored"
+        )
     return Table(raw_ts, ts, columns, header[ti], delimiter, warnings)
 
 
@@ -283,8 +327,8 @@ def _numbers(cells: list[str]) -> tuple[np.ndarray, int]:
 class Scored:
     """Per-row results of one table (all arrays shape (rows,))."""
 
-    combined: np.ndarray        # calibrated combined score, 1.0 = the alarm level; NaN where not scored
-    flag: np.ndarray            # int8: an anomaly finding was open at the row's time
+    combined: np.ndarray  # calibrated combined score, 1.0 = the alarm level; NaN where not scored
+    flag: np.ndarray  # int8: an anomaly finding was open at the row's time
     top_check: list[str]
     top_sensor: list[str]
     check_scores: dict[str, np.ndarray]
@@ -293,8 +337,13 @@ class Scored:
     warnings: list[str]
 
 
-def score_table(table: Table, config: DetectorsConfig | None, asset: str = "csv",
-                progress: Callable[[int, int], None] | None = None, seasons: bool = False) -> Scored:
+def score_table(
+    table: Table,
+    config: DetectorsConfig | None,
+    asset: str = "csv",
+    progress: Callable[[int, int], None] | None = None,
+    seasons: bool = False,
+) -> Scored:
     """Run ``table`` through a fresh engine; the row score combines every anomaly check of the row.
 
     Without ``config``: the generic checks (``generic_config``, ``with_relation``), with seasonal
@@ -319,25 +368,25 @@ def score_table(table: Table, config: DetectorsConfig | None, asset: str = "csv"
         period_s = float(np.median(gaps)) / 1e9 if len(gaps) else 60.0
         period_s = max(period_s, 1e-3)
         span_s = float(ts[order[-1]] - ts[order[0]]) / 1e9 if len(order) else 0.0
-        config = with_relation(generic_config(period_s, len(names), span_s if seasons else 0.0), names, len(order),
-                               period_s)
+        config = with_relation(
+            generic_config(period_s, len(names), span_s if seasons else 0.0), names, len(order), period_s
+        )
     engine = Engine(config)
     ids = np.array([engine.stream_id(asset, s) for s in names], dtype=np.int64)
     alarms = engine.alarm_levels()
-    top_raw = np.full(n, -np.inf)             # the largest excess of a check over its alarm level
+    top_raw = np.full(n, -np.inf)  # the largest excess of a check over its alarm level
     present = np.zeros(n, dtype=np.int64)
-    top_at = np.full(n, -1, dtype=np.int64)      # index into `labels` of the (check, sensor) most to blame
+    top_at = np.full(n, -1, dtype=np.int64)  # index into `labels` of the (check, sensor) most to blame
     labels: list[tuple[str, str]] = []
     label_of: dict[tuple[str, str], int] = {}
     check_scores: dict[str, np.ndarray] = {}
     findings: list[Any] = []
-    vals = np.stack([table.columns[s][order] for s in names], axis=1)      # (rows, sensors), time order
-    r_all, c_all = np.nonzero(np.isfinite(vals))                            # row-major: a row's cells together
+    vals = np.stack([table.columns[s][order] for s in names], axis=1)  # (rows, sensors), time order
+    r_all, c_all = np.nonzero(np.isfinite(vals))  # row-major: a row's cells together
     row_of = order[r_all]
     done = 0
     # the engine's own replay, as backtest and evaluate drive it: an hour of the file at a time
-    for pos, result in engine.replay(ids[c_all], ts[row_of], vals[r_all, c_all], REPLAY_STEP_NS,
-                                     max_rows=CHUNK_ROWS):
+    for pos, result in engine.replay(ids[c_all], ts[row_of], vals[r_all, c_all], REPLAY_STEP_NS, max_rows=CHUNK_ROWS):
         at_row, c_idx = row_of[pos], c_all[pos]
         for check, sc in result.scores.items():
             col = check_scores.setdefault(check, np.full(n, np.nan))
@@ -366,23 +415,30 @@ def score_table(table: Table, config: DetectorsConfig | None, asset: str = "csv"
             progress(done, len(r_all))
     combined = np.full(n, np.nan)
     scored = present > 0
-    combined[scored] = np.maximum(1.0 + top_raw[scored], 0.0)      # detectors.calibration.combine
+    combined[scored] = np.maximum(1.0 + top_raw[scored], 0.0)  # detectors.calibration.combine
     combined[(ts >= 0) & ~scored] = 0.0
     flag = np.zeros(n, dtype=np.int8)
     for e in _episodes(findings):
         if e.get("kind") == "data_quality" or e["fault_mode"] in DATA_QUALITY_MODES:
             continue
         lo = _ns(e["started_at"])
-        hi = _ns(e["ended_at"]) - 1 if e["ended_at"] else np.iinfo(np.int64).max   # closed at the first calm row
+        hi = _ns(e["ended_at"]) - 1 if e["ended_at"] else np.iinfo(np.int64).max  # closed at the first calm row
         flag[(ts >= lo) & (ts <= hi)] = 1
     top_check = [labels[k][0] if k >= 0 and combined[i] > 0 else "" for i, k in enumerate(top_at)]
     top_sensor = [labels[k][1] if k >= 0 and combined[i] > 0 else "" for i, k in enumerate(top_at)]
     return Scored(combined, flag, top_check, top_sensor, check_scores, findings, engine.config_version, warnings)
 
 
-def score_csv(path: Path, out: Path, config: DetectorsConfig | None, asset: str = "csv",
-              timestamp_column: str | None = None, ignore: tuple[str, ...] = (),
-              progress: Callable[[int, int], None] | None = None, seasons: bool = False) -> dict[str, Any]:
+def score_csv(
+    path: Path,
+    out: Path,
+    config: DetectorsConfig | None,
+    asset: str = "csv",
+    timestamp_column: str | None = None,
+    ignore: tuple[str, ...] = (),
+    progress: Callable[[int, int], None] | None = None,
+    seasons: bool = False,
+) -> dict[str, Any]:
     """Score ``path`` into ``out`` and ``<out stem>.findings.jsonl``; return a summary.
 
     Without a configuration, ``generic_config`` (with the relation check when there are two or
@@ -397,8 +453,16 @@ def score_csv(path: Path, out: Path, config: DetectorsConfig | None, asset: str 
         w.writerow([table.timestamp_column, "score", "flag", "detector", "sensor", *[f"score_{c}" for c in checks]])
         cols = [res.check_scores[c] for c in checks]
         for i in range(len(table.ts)):
-            w.writerow([table.raw_ts[i], _fmt(_unit(res.combined[i])), int(res.flag[i]), res.top_check[i],
-                        res.top_sensor[i], *[_fmt(col[i]) for col in cols]])
+            w.writerow(
+                [
+                    table.raw_ts[i],
+                    _fmt(_unit(res.combined[i])),
+                    int(res.flag[i]),
+                    res.top_check[i],
+                    res.top_sensor[i],
+                    *[_fmt(col[i]) for col in cols],
+                ]
+            )
     findings_path = out.with_name(out.stem + ".findings.jsonl")
     episodes = _episodes(res.findings)
     with open(findings_path, "w") as fh:
@@ -406,12 +470,18 @@ def score_csv(path: Path, out: Path, config: DetectorsConfig | None, asset: str 
             rec = f.as_record()
             rec.setdefault("kind", "data_quality" if f.fault_mode in DATA_QUALITY_MODES else "anomaly")
             fh.write(json.dumps(rec, default=str) + "\n")
-    return {"rows": len(table.ts), "sensors": list(table.columns), "checks": checks,
-            "flagged_rows": int(res.flag.sum()),
-            "findings": [e for e in episodes if e["fault_mode"] not in DATA_QUALITY_MODES],
-            "data_quality": [e for e in episodes if e["fault_mode"] in DATA_QUALITY_MODES],
-            "findings_path": findings_path, "config_version": res.config_version, "warnings": res.warnings,
-            "empty_cells": int(sum((~np.isfinite(c)).sum() for c in table.columns.values()))}
+    return {
+        "rows": len(table.ts),
+        "sensors": list(table.columns),
+        "checks": checks,
+        "flagged_rows": int(res.flag.sum()),
+        "findings": [e for e in episodes if e["fault_mode"] not in DATA_QUALITY_MODES],
+        "data_quality": [e for e in episodes if e["fault_mode"] in DATA_QUALITY_MODES],
+        "findings_path": findings_path,
+        "config_version": res.config_version,
+        "warnings": res.warnings,
+        "empty_cells": int(sum((~np.isfinite(c)).sum() for c in table.columns.values())),
+    }
 
 
 def _unit(combined: float) -> float:

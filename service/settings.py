@@ -30,18 +30,27 @@ class ServiceSettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
-    state_path: str = Field("./var/service.sqlite",
-                            description="tokens, findings, detector versions and saved detector state")
+    state_path: str = Field(
+        "./var/service.sqlite", description="tokens, findings, detector versions and saved detector state"
+    )
     max_request_bytes: int = Field(1024**2, ge=1024, description="larger request bodies get 413")
     save_state_every_s: float = Field(10.0, gt=0, description="how often detector state is saved while running")
     state_url: str | None = Field(
-        None, description="save detector state to this database (SQLAlchemy URL, e.g. the work-order store's "
-                          "PostgreSQL) instead of state_path, so a worker taking over this shard restores it")
-    shard: str = Field("default", min_length=1, max_length=200,
-                       description="this worker's name for its streams: its detector state is saved under it")
+        None,
+        description="save detector state to this database (SQLAlchemy URL, e.g. the work-order store's "
+        "PostgreSQL) instead of state_path, so a worker taking over this shard restores it",
+    )
+    shard: str = Field(
+        "default",
+        min_length=1,
+        max_length=200,
+        description="this worker's name for its streams: its detector state is saved under it",
+    )
     shared_subscription: Literal["refuse", "sticky"] = Field(
-        "refuse", description="a `$share/…` topic filter: refused (round robin splits a stream between workers), "
-                              "or allowed when the broker keeps each topic on one worker (EMQX's hash_topic)")
+        "refuse",
+        description="a `$share/…` topic filter: refused (round robin splits a stream between workers), "
+        "or allowed when the broker keeps each topic on one worker (EMQX's hash_topic)",
+    )
 
 
 class Settings(BaseModel):
@@ -80,6 +89,7 @@ def _expand_env(node: Any, env: dict[str, str], path: str, problems: list[str]) 
     if isinstance(node, list):
         return [_expand_env(v, env, f"{path}[{i}]", problems) for i, v in enumerate(node)]
     if isinstance(node, str):
+
         def substitute(match: re.Match) -> str:
             name, default = match.group(1), match.group(2)
             if name in env:
@@ -88,6 +98,7 @@ def _expand_env(node: Any, env: dict[str, str], path: str, problems: list[str]) 
                 return default
             problems.append(f"{path}: environment variable {name} is not set (value {node!r})")
             return ""
+
         return _ENV.sub(substitute, node)
     return node
 
@@ -117,8 +128,15 @@ def describe_errors(exc: ValidationError, data: Any) -> list[str]:
 
 #: Keys that name a file or folder. A relative one written in a configuration file is relative to the
 #: file's folder, so the same file means the same places whatever the working directory.
-PATH_KEYS = (("spool", "path"), ("store", "path"), ("ingest", "dead_letter_path"), ("service", "state_path"),
-             ("mqtt", "ca_file"), ("mqtt", "cert_file"), ("mqtt", "key_file"))
+PATH_KEYS = (
+    ("spool", "path"),
+    ("store", "path"),
+    ("ingest", "dead_letter_path"),
+    ("service", "state_path"),
+    ("mqtt", "ca_file"),
+    ("mqtt", "cert_file"),
+    ("mqtt", "key_file"),
+)
 _SQLITE_URL = "sqlite:///"
 
 
@@ -132,13 +150,14 @@ def _relative_to(data: dict[str, Any], folder: Path) -> None:
     ticketing = data.get("ticketing")
     url = ticketing.get("store_url") if isinstance(ticketing, dict) else None
     if isinstance(ticketing, dict) and isinstance(url, str) and url.startswith(_SQLITE_URL):
-        path = url[len(_SQLITE_URL):]
+        path = url[len(_SQLITE_URL) :]
         if path and not path.startswith("/") and not path.startswith(":memory:"):
             ticketing["store_url"] = _SQLITE_URL + str(folder / path)
 
 
-def settings_from_dict(data: Any, source: str = "configuration", env: dict[str, str] | None = None,
-                       folder: Path | None = None) -> Settings:
+def settings_from_dict(
+    data: Any, source: str = "configuration", env: dict[str, str] | None = None, folder: Path | None = None
+) -> Settings:
     """Validate a parsed configuration; raises ``ConfigError`` naming every bad key and value.
 
     With ``folder`` (the configuration file's), relative paths in ``data`` are taken relative to it.
@@ -206,8 +225,9 @@ def shipped_ticketing_config(env: dict[str, str] | None = None) -> TicketingConf
     path = default_config_path()
     document = yaml.safe_load(path.read_text(encoding="utf-8"))
     problems: list[str] = []
-    section = _expand_env(parse_ticketing_section(document, str(path)), dict(os.environ) if env is None else env,
-                          "ticketing", problems)
+    section = _expand_env(
+        parse_ticketing_section(document, str(path)), dict(os.environ) if env is None else env, "ticketing", problems
+    )
     if problems:
         raise ConfigError(str(path), problems)
     try:
@@ -216,5 +236,15 @@ def shipped_ticketing_config(env: dict[str, str] | None = None) -> TicketingConf
         raise ConfigError(str(path), [f"ticketing.{p}" for p in describe_errors(exc, section)]) from exc
 
 
-__all__ = ["ConfigError", "PATH_KEYS", "ServiceSettings", "Settings", "default_detectors_config", "default_detectors_path",
-           "load_settings", "settings_from_dict", "shipped_ticketing_config", "yaml_problem"]
+__all__ = [
+    "ConfigError",
+    "PATH_KEYS",
+    "ServiceSettings",
+    "Settings",
+    "default_detectors_config",
+    "default_detectors_path",
+    "load_settings",
+    "settings_from_dict",
+    "shipped_ticketing_config",
+    "yaml_problem",
+]

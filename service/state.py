@@ -87,38 +87,64 @@ class ServiceDb:
             return [dict(zip(names, row)) for row in cur.fetchall()]
 
     # --- findings ------------------------------------------------------------------------------
-    def add_finding(self, record: dict[str, Any], received_at: datetime, shadow: bool = False,
-                    order_id: int | None = None, intake_pending: bool = False) -> int:
+    def add_finding(
+        self,
+        record: dict[str, Any],
+        received_at: datetime,
+        shadow: bool = False,
+        order_id: int | None = None,
+        intake_pending: bool = False,
+    ) -> int:
         cur = self.execute(
             "INSERT INTO findings (shadow, received_at, site, asset, sensor, fault_mode, severity, status, rule, "
             "config_version, started_at, ended_at, order_id, record, intake_pending) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (int(shadow), received_at.isoformat(), record.get("site"), record["asset"], record["sensor"],
-             record["fault_mode"], record["severity"], record.get("status", "opened"), record["rule"],
-             record["config_version"], record["started_at"], record.get("ended_at"), order_id,
-             json.dumps(record, default=str), int(intake_pending)))
+            (
+                int(shadow),
+                received_at.isoformat(),
+                record.get("site"),
+                record["asset"],
+                record["sensor"],
+                record["fault_mode"],
+                record["severity"],
+                record.get("status", "opened"),
+                record["rule"],
+                record["config_version"],
+                record["started_at"],
+                record.get("ended_at"),
+                order_id,
+                json.dumps(record, default=str),
+                int(intake_pending),
+            ),
+        )
         assert cur.lastrowid is not None  # an INSERT sets it
         return cur.lastrowid
 
     # --- the intake's retry queue: findings the work-order intake could not take yet ------------
-    def intake_pending_count(self, site: str | None = None, asset: str | None = None,
-                             fault_mode: str | None = None) -> int:
+    def intake_pending_count(
+        self, site: str | None = None, asset: str | None = None, fault_mode: str | None = None
+    ) -> int:
         """How many findings wait (of one site, asset and fault mode when given)."""
         if site is None:
             return self.execute("SELECT count(*) FROM findings WHERE intake_pending = 1").fetchone()[0]
-        return self.execute("SELECT count(*) FROM findings WHERE intake_pending = 1 AND site = ? AND asset = ? "
-                            "AND fault_mode = ?", (site, asset, fault_mode)).fetchone()[0]
+        return self.execute(
+            "SELECT count(*) FROM findings WHERE intake_pending = 1 AND site = ? AND asset = ? AND fault_mode = ?",
+            (site, asset, fault_mode),
+        ).fetchone()[0]
 
     def intake_pending(self, limit: int = 100) -> list[dict[str, Any]]:
         """The waiting findings, oldest first, as ``{"id": …, "record": {…}}``."""
-        return [{"id": r["id"], "record": json.loads(r["record"])} for r in self.rows(
-            "SELECT id, record FROM findings WHERE intake_pending = 1 ORDER BY id LIMIT ?", (limit,))]
+        return [
+            {"id": r["id"], "record": json.loads(r["record"])}
+            for r in self.rows("SELECT id, record FROM findings WHERE intake_pending = 1 ORDER BY id LIMIT ?", (limit,))
+        ]
 
     def intake_done(self, finding_id: int, order_id: int) -> None:
         self.execute("UPDATE findings SET intake_pending = 0, order_id = ? WHERE id = ?", (order_id, finding_id))
 
-    def findings(self, *, asset: str | None = None, shadow: bool = False, limit: int = 100,
-                 after_id: int = 0) -> list[dict[str, Any]]:
+    def findings(
+        self, *, asset: str | None = None, shadow: bool = False, limit: int = 100, after_id: int = 0
+    ) -> list[dict[str, Any]]:
         sql = "SELECT id, received_at, order_id, record FROM findings WHERE shadow = ? AND id > ?"
         params: list[Any] = [int(shadow), after_id]
         if asset is not None:
@@ -126,14 +152,18 @@ class ServiceDb:
             params.append(asset)
         sql += " ORDER BY id DESC LIMIT ?"
         params.append(limit)
-        return [{"id": r["id"], "received_at": r["received_at"], "order_id": r["order_id"], **json.loads(r["record"])}
-                for r in self.rows(sql, tuple(params))]
+        return [
+            {"id": r["id"], "received_at": r["received_at"], "order_id": r["order_id"], **json.loads(r["record"])}
+            for r in self.rows(sql, tuple(params))
+        ]
 
     # --- engine state --------------------------------------------------------------------------
     def save_state(self, name: str, state: dict[str, Any], at: datetime) -> None:
-        self.execute("INSERT INTO engine_state (name, saved_at, state) VALUES (?,?,?) ON CONFLICT(name) DO UPDATE "
-                     "SET saved_at = excluded.saved_at, state = excluded.state", (name, at.isoformat(),
-                                                                                 json.dumps(state)))
+        self.execute(
+            "INSERT INTO engine_state (name, saved_at, state) VALUES (?,?,?) ON CONFLICT(name) DO UPDATE "
+            "SET saved_at = excluded.saved_at, state = excluded.state",
+            (name, at.isoformat(), json.dumps(state)),
+        )
 
     def load_state(self, name: str) -> dict[str, Any] | None:
         found = self.rows("SELECT state FROM engine_state WHERE name = ?", (name,))
@@ -143,19 +173,32 @@ class ServiceDb:
         self.execute("DELETE FROM engine_state WHERE name = ?", (name,))
 
     # --- detector configuration versions -------------------------------------------------------
-    def add_version(self, config: dict[str, Any], digest: str, status: str, at: datetime, note: str = "",
-                    author: str = "") -> int:
+    def add_version(
+        self, config: dict[str, Any], digest: str, status: str, at: datetime, note: str = "", author: str = ""
+    ) -> int:
         with self.lock:
             number = (self._conn.execute("SELECT max(number) FROM detector_versions").fetchone()[0] or 0) + 1
             self._conn.execute(
                 "INSERT INTO detector_versions (number, digest, status, note, author, created_at, applied_at, config) "
-                "VALUES (?,?,?,?,?,?,?,?)", (number, digest, status, note, author, at.isoformat(),
-                                             at.isoformat() if status == "applied" else None, json.dumps(config)))
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    number,
+                    digest,
+                    status,
+                    note,
+                    author,
+                    at.isoformat(),
+                    at.isoformat() if status == "applied" else None,
+                    json.dumps(config),
+                ),
+            )
         return number
 
     def versions(self) -> list[dict[str, Any]]:
-        return [{**r, "config": json.loads(r["config"])}
-                for r in self.rows("SELECT * FROM detector_versions ORDER BY number")]
+        return [
+            {**r, "config": json.loads(r["config"])}
+            for r in self.rows("SELECT * FROM detector_versions ORDER BY number")
+        ]
 
     def version(self, number: int) -> dict[str, Any] | None:
         found = self.rows("SELECT * FROM detector_versions WHERE number = ?", (number,))
@@ -163,8 +206,10 @@ class ServiceDb:
 
     def set_version_status(self, number: int, status: str, at: datetime | None = None) -> None:
         if status == "applied":
-            self.execute("UPDATE detector_versions SET status = ?, applied_at = ? WHERE number = ?",
-                         (status, (at or datetime.now()).isoformat(), number))
+            self.execute(
+                "UPDATE detector_versions SET status = ?, applied_at = ? WHERE number = ?",
+                (status, (at or datetime.now()).isoformat(), number),
+            )
         else:
             self.execute("UPDATE detector_versions SET status = ? WHERE number = ?", (status, number))
 

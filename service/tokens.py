@@ -66,16 +66,19 @@ class TokenStore:
         self.db = db
         self.clock = clock or SystemClock()
 
-    def create(self, role: Role | str, name: str, at: datetime,
-               expires_at: datetime | None = None) -> tuple[ApiToken, str]:
+    def create(
+        self, role: Role | str, name: str, at: datetime, expires_at: datetime | None = None
+    ) -> tuple[ApiToken, str]:
         """A new token for ``role``; returns the record and the token text (shown only now)."""
         role = parse_role(role)
         if not name.strip():
             raise ValueError("a token needs a name (who or what uses it)")
         expires = _expiry(expires_at, at)
         token = PREFIX + secrets.token_urlsafe(32)
-        cur = self.db.execute("INSERT INTO api_tokens (name, role, hash, created_at, expires_at) VALUES (?,?,?,?,?)",
-                              (name, role.value, _digest(token), at.isoformat(), expires))
+        cur = self.db.execute(
+            "INSERT INTO api_tokens (name, role, hash, created_at, expires_at) VALUES (?,?,?,?,?)",
+            (name, role.value, _digest(token), at.isoformat(), expires),
+        )
         assert cur.lastrowid is not None  # an INSERT sets it
         return ApiToken(cur.lastrowid, name, role, at.isoformat(), expires), token
 
@@ -122,8 +125,9 @@ class TokenStore:
         with self.db.lock:
             record = self.get(token_id)
             expires = _expiry(expires_at, at) if expires_at is not None else record.expires_at
-            self.db.execute("UPDATE api_tokens SET hash = ?, expires_at = ? WHERE id = ?",
-                            (_digest(token), expires, token_id))
+            self.db.execute(
+                "UPDATE api_tokens SET hash = ?, expires_at = ? WHERE id = ?", (_digest(token), expires, token_id)
+            )
         return self.get(token_id), token
 
     def get_any(self, token_id: int) -> ApiToken:
@@ -138,8 +142,10 @@ class TokenStore:
             return
         others = [t for t in self.list() if t.role is Role.ADMIN and t.id != record.id and t.works(now)]
         if not others:
-            raise LastAdmin(f"cannot {what} token {record.id} ({record.name}): it is the last admin token that "
-                            "works; create another admin token first")
+            raise LastAdmin(
+                f"cannot {what} token {record.id} ({record.name}): it is the last admin token that "
+                "works; create another admin token first"
+            )
 
 
 def _expiry(expires_at: datetime | None, now: datetime) -> str | None:

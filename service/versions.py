@@ -28,8 +28,11 @@ def current_version(db: ServiceDb) -> dict[str, Any]:
 
 def log_fresh(engine: Engine) -> None:
     if engine.fresh_checks:
-        log.warning("%s: these checks could not resume their saved state and start afresh (warm-up, open "
-                    "alerts forgotten): %s", engine.config_version, ", ".join(engine.fresh_checks))
+        log.warning(
+            "%s: these checks could not resume their saved state and start afresh (warm-up, open alerts forgotten): %s",
+            engine.config_version,
+            ", ".join(engine.fresh_checks),
+        )
 
 
 class DetectorVersions:
@@ -66,8 +69,14 @@ class DetectorVersions:
 
     def propose(self, config: DetectorsConfig, note: str | None, author: str) -> dict[str, Any]:
         """Record ``config`` as a new proposed version; nothing changes until it is applied."""
-        number = self.db.add_version(config.model_dump(mode="json", by_alias=True), config.digest(), "proposed",
-                                     self.clock.now(), note=note or "", author=author)  # the column is NOT NULL
+        number = self.db.add_version(
+            config.model_dump(mode="json", by_alias=True),
+            config.digest(),
+            "proposed",
+            self.clock.now(),
+            note=note or "",
+            author=author,
+        )  # the column is NOT NULL
         return self._version(number)
 
     def _version(self, number: int) -> dict[str, Any]:
@@ -100,8 +109,14 @@ class DetectorVersions:
         """Record ``config`` as a new version and make it live (hot reload); returns its number. The
         file's digest is remembered, so the next start does not apply the same file a second time."""
         digest = config.digest()
-        number = self.db.add_version(config.model_dump(mode="json", by_alias=True), digest, "proposed",
-                                     self.clock.now(), note=note, author=author)
+        number = self.db.add_version(
+            config.model_dump(mode="json", by_alias=True),
+            digest,
+            "proposed",
+            self.clock.now(),
+            note=note,
+            author=author,
+        )
         self.apply(number)
         self.db.save_state("config_file", {"digest": digest}, self.clock.now())
         return number

@@ -80,18 +80,23 @@ def _read_mat(path: Path, channel: str | None) -> VibrationRecord:
         data = loadmat(path)
     except NotImplementedError:
         raise ValueError("a MATLAB v7.3 (HDF5) file: not read; save it with -v7") from None
-    except Exception as exc:   # scipy raises several types for a file that is not MATLAB
+    except Exception as exc:  # scipy raises several types for a file that is not MATLAB
         raise ValueError(f"not a readable MATLAB file ({exc})") from None
-    series = {k: v for k, v in data.items() if not k.startswith("__") and isinstance(v, np.ndarray)
-              and v.size > 1 and np.issubdtype(v.dtype, np.number)}
+    series = {
+        k: v
+        for k, v in data.items()
+        if not k.startswith("__") and isinstance(v, np.ndarray) and v.size > 1 and np.issubdtype(v.dtype, np.number)
+    }
     want = channel or "DE"
     if want in series:
         name = want
     else:
         found = sorted(k for k in series if k.upper().endswith(f"_{want.upper()}_TIME"))
         if not found:
-            raise ValueError(f"no channel {want!r} (looked for {want if channel and '_' in want else f'*_{want}_time'}); "
-                             f"channels: {', '.join(sorted(series)) or 'none'}")
+            raise ValueError(
+                f"no channel {want!r} (looked for {want if channel and '_' in want else f'*_{want}_time'}); "
+                f"channels: {', '.join(sorted(series)) or 'none'}"
+            )
         # a file holding variables of two records (a known quirk): the one numbered like the file
         digits = re.sub(r"\D", "", path.stem).lstrip("0")
         name = next((k for k in found if digits and re.sub(r"\D", "", k.split("_")[0]).lstrip("0") == digits), found[0])
@@ -119,7 +124,9 @@ def _read_npy(path: Path, column: str | None) -> VibrationRecord:
     if a.ndim != 2:
         raise ValueError(f"array of shape {a.shape}: give one column of samples")
     if column is None:
-        raise ValueError(f"array of shape {a.shape} has {a.shape[1]} columns: choose one with --column (1..{a.shape[1]})")
+        raise ValueError(
+            f"array of shape {a.shape} has {a.shape[1]} columns: choose one with --column (1..{a.shape[1]})"
+        )
     j = _column_number(column, a.shape[1])
     return VibrationRecord(_samples(a[:, j], f"column {j + 1}")[None, :], f"column {j + 1}")
 
@@ -169,7 +176,7 @@ def _read_text(path: Path, column: str | None) -> VibrationRecord:
     time = next((n for n in columns if n.lower() in TIME_COLUMNS), None)
     rate = None
     if time is not None and len(columns[time]) > 1:
-        t = columns[time]   # over the whole span: each time may be rounded
+        t = columns[time]  # over the whole span: each time may be rounded
         rate = (len(t) - 1) / float(t[-1] - t[0]) if t[-1] > t[0] and np.all(np.diff(t) > 0) else None
         if rate is None:
             raise ValueError(f"column {time!r}: times do not increase")

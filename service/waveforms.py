@@ -35,6 +35,7 @@ def waveform_features(detectors_config: Callable[[], "DetectorsConfig"]) -> Call
     callable
         ``(blocks (n_blocks, n_samples), rate_hz, tags) -> {feature: (n_blocks,) float64}``.
     """
+
     def features(blocks: np.ndarray, rate_hz: float, tags: dict[str, str]) -> dict[str, np.ndarray]:
         from faultline.detectors import bearing_defect_features, block_features
 

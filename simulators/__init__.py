@@ -37,8 +37,18 @@ same seed and fleet give identical readings and labels, and adding an asset chan
 """
 
 from faultline.simulators.faults import Label, severity
-from faultline.simulators.fleet import (ASSET_TYPES, EQUIPMENT_FAULTS, GATEWAY_FAULTS, SENSOR_FAULTS, Asset,
-                              BearingGeometry, Fleet, FleetError, HardMode, Seeds)
+from faultline.simulators.fleet import (
+    ASSET_TYPES,
+    EQUIPMENT_FAULTS,
+    GATEWAY_FAULTS,
+    SENSOR_FAULTS,
+    Asset,
+    BearingGeometry,
+    Fleet,
+    FleetError,
+    HardMode,
+    Seeds,
+)
 from faultline.simulators.output import read_labels, write_fleet, write_labels, write_run
 from faultline.simulators.physics import ISO_20816_ZONES
 from faultline.simulators.publish import BrokerError, MqttPublisher, PublishReport, publish_run
@@ -46,9 +56,33 @@ from faultline.simulators.replay import ReplayError, read_recording, recording_m
 from faultline.simulators.run import MODES, AssetTable, SimulationRun, iter_assets, simulate_offline
 
 __all__ = [
-    "ASSET_TYPES", "EQUIPMENT_FAULTS", "GATEWAY_FAULTS", "ISO_20816_ZONES", "MODES", "SENSOR_FAULTS",
-    "Asset", "AssetTable", "BearingGeometry", "BrokerError", "Fleet", "FleetError", "HardMode", "Label", "Seeds",
-    "MqttPublisher", "PublishReport", "ReplayError", "SimulationRun",
-    "iter_assets", "publish_run", "read_labels", "read_recording", "recording_messages",
-    "severity", "simulate_offline", "write_fleet", "write_labels", "write_run",
+    "ASSET_TYPES",
+    "EQUIPMENT_FAULTS",
+    "GATEWAY_FAULTS",
+    "ISO_20816_ZONES",
+    "MODES",
+    "SENSOR_FAULTS",
+    "Asset",
+    "AssetTable",
+    "BearingGeometry",
+    "BrokerError",
+    "Fleet",
+    "FleetError",
+    "HardMode",
+    "Label",
+    "Seeds",
+    "MqttPublisher",
+    "PublishReport",
+    "ReplayError",
+    "SimulationRun",
+    "iter_assets",
+    "publish_run",
+    "read_labels",
+    "read_recording",
+    "recording_messages",
+    "severity",
+    "simulate_offline",
+    "write_fleet",
+    "write_labels",
+    "write_run",
 ]

@@ -36,14 +36,30 @@ def kinematic_frequencies(bearing: str, shaft_hz: float) -> dict[str, float]:
     """BPFO, BPFI, BSF, FTF (Hz) of a named bearing, contact angle 0 (Randall & Antoni 2011, eqs. 1–4)."""
     n, d, pitch = BEARINGS[bearing]
     r = d / pitch
-    return {"bpfo": n / 2 * shaft_hz * (1 - r), "bpfi": n / 2 * shaft_hz * (1 + r),
-            "bsf": pitch / (2 * d) * shaft_hz * (1 - r * r), "ftf": shaft_hz / 2 * (1 - r)}
+    return {
+        "bpfo": n / 2 * shaft_hz * (1 - r),
+        "bpfi": n / 2 * shaft_hz * (1 + r),
+        "bsf": pitch / (2 * d) * shaft_hz * (1 - r * r),
+        "ftf": shaft_hz / 2 * (1 - r),
+    }
 
 
-def bearing_record(rng: np.random.Generator, mode: str | None, bearing: str = "6205", shaft_hz: float = 25.0,
-                   rate_hz: float = 12000.0, seconds: float = 10.0, noise: float = 1.0, impact: float = 1.0,
-                   line_hz: float = 50.0, slip: float = 0.015, resonance_hz: float | None = None,
-                   shaft_orders: int = 2, spikes_per_s: float = 0.0, intermittent: float = 0.0) -> np.ndarray:
+def bearing_record(
+    rng: np.random.Generator,
+    mode: str | None,
+    bearing: str = "6205",
+    shaft_hz: float = 25.0,
+    rate_hz: float = 12000.0,
+    seconds: float = 10.0,
+    noise: float = 1.0,
+    impact: float = 1.0,
+    line_hz: float = 50.0,
+    slip: float = 0.015,
+    resonance_hz: float | None = None,
+    shaft_orders: int = 2,
+    spikes_per_s: float = 0.0,
+    intermittent: float = 0.0,
+) -> np.ndarray:
     """One record (m/s²), shape ``(round(seconds * rate_hz),)``.
 
     Parameters
@@ -90,8 +106,11 @@ def bearing_record(rng: np.random.Generator, mode: str | None, bearing: str = "6
     res_hz = rng.uniform(1200, 2500)
     b, a = signal.iirpeak(res_hz, Q=8, fs=rate_hz)
     flow = signal.lfilter(b, a, rng.standard_normal(n)) * noise * 3.0
-    flow *= (1 + 0.1 * np.sin(2 * np.pi * shaft_hz * t + rng.uniform(0, 2 * np.pi))
-             + 0.05 * np.sin(2 * np.pi * 2 * line_hz * t + rng.uniform(0, 2 * np.pi)))
+    flow *= (
+        1
+        + 0.1 * np.sin(2 * np.pi * shaft_hz * t + rng.uniform(0, 2 * np.pi))
+        + 0.05 * np.sin(2 * np.pi * 2 * line_hz * t + rng.uniform(0, 2 * np.pi))
+    )
     for order in range(2, shaft_orders + 1):
         flow *= 1 + 0.05 * np.sin(2 * np.pi * order * shaft_hz * t + rng.uniform(0, 2 * np.pi))
     x += flow
@@ -134,12 +153,19 @@ def _spikes(rng: np.random.Generator, n: int, rate_hz: float, per_s: float, impa
     out = np.zeros(n)
     for at in rng.integers(0, n, count):
         ring = _ring(rng.uniform(1500, min(5000, 0.45 * rate_hz)), rate_hz) * impact * rng.uniform(1, 4)
-        out[at:at + len(ring)] += ring[:n - at]
+        out[at : at + len(ring)] += ring[: n - at]
     return out
 
 
-def confounded_record(rng: np.random.Generator, mode: str | None, bearing: str = "6205", shaft_hz: float = 25.0,
-                      rate_hz: float = 12000.0, seconds: float = 10.0, noise: float = 0.5) -> tuple[np.ndarray, dict]:
+def confounded_record(
+    rng: np.random.Generator,
+    mode: str | None,
+    bearing: str = "6205",
+    shaft_hz: float = 25.0,
+    rate_hz: float = 12000.0,
+    seconds: float = 10.0,
+    noise: float = 0.5,
+) -> tuple[np.ndarray, dict]:
     """A record with the properties that make real bearing data harder than `bearing_record`'s default.
 
     Drawn from ``rng``: the resonance the impacts ring (2–5 kHz), the line frequency (50 or 60 Hz),
@@ -153,11 +179,26 @@ def confounded_record(rng: np.random.Generator, mode: str | None, bearing: str =
     >>> x.shape, sorted(params)
     ((12000,), ['impact', 'line_hz', 'resonance_hz', 'slip'])
     """
-    params = {"resonance_hz": float(rng.uniform(2000, min(5000, 0.42 * rate_hz))),
-              "line_hz": float(rng.choice([50.0, 60.0])), "slip": float(rng.uniform(0.0, 0.02)),
-              "impact": float(rng.uniform(0.6, 1.4)) * (0.6 if mode == "bsf" else 1.0)}
-    x = bearing_record(rng, mode, bearing, shaft_hz, rate_hz=rate_hz, seconds=seconds, noise=noise,
-                       line_hz=params["line_hz"], slip=params["slip"], impact=params["impact"],
-                       resonance_hz=params["resonance_hz"], shaft_orders=5, spikes_per_s=1.0,
-                       intermittent=0.33 if mode == "bsf" else 0.0)
+    params = {
+        "resonance_hz": float(rng.uniform(2000, min(5000, 0.42 * rate_hz))),
+        "line_hz": float(rng.choice([50.0, 60.0])),
+        "slip": float(rng.uniform(0.0, 0.02)),
+        "impact": float(rng.uniform(0.6, 1.4)) * (0.6 if mode == "bsf" else 1.0),
+    }
+    x = bearing_record(
+        rng,
+        mode,
+        bearing,
+        shaft_hz,
+        rate_hz=rate_hz,
+        seconds=seconds,
+        noise=noise,
+        line_hz=params["line_hz"],
+        slip=params["slip"],
+        impact=params["impact"],
+        resonance_hz=params["resonance_hz"],
+        shaft_orders=5,
+        spikes_per_s=1.0,
+        intermittent=0.33 if mode == "bsf" else 0.0,
+    )
     return x, params

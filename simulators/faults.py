@@ -13,8 +13,17 @@ import numpy as np
 
 from faultline.simulators.fleet import Asset, EquipmentFault, Fleet, GatewayFault, HardMode, RandomFaults, SensorFault
 
-__all__ = ["Label", "severity", "severity_curve", "apply_sensor_fault", "draw_random_faults", "harden_faults",
-           "harden_fleet", "draw_freezes", "draw_outages"]
+__all__ = [
+    "Label",
+    "severity",
+    "severity_curve",
+    "apply_sensor_fault",
+    "draw_random_faults",
+    "harden_faults",
+    "harden_fleet",
+    "draw_freezes",
+    "draw_outages",
+]
 
 NS = 1_000_000_000
 
@@ -66,12 +75,23 @@ class Label:
 
     def as_record(self) -> dict:
         """A flat, JSON-ready dict (times as ISO 8601 UTC)."""
+
         def iso(t):
             return None if t is None else t.isoformat().replace("+00:00", "Z")
-        return {"asset": self.asset, "site": self.site, "gateway": self.gateway,
-                "sensors": list(self.sensors), "fault_mode": self.fault_mode, "kind": self.kind,
-                "onset": iso(self.onset), "failure": iso(self.failure), "end": iso(self.end),
-                "severity_curve": self.severity_curve, "params": self.params}
+
+        return {
+            "asset": self.asset,
+            "site": self.site,
+            "gateway": self.gateway,
+            "sensors": list(self.sensors),
+            "fault_mode": self.fault_mode,
+            "kind": self.kind,
+            "onset": iso(self.onset),
+            "failure": iso(self.failure),
+            "end": iso(self.end),
+            "severity_curve": self.severity_curve,
+            "params": self.params,
+        }
 
 
 def severity_curve(fault: EquipmentFault) -> str:
@@ -116,8 +136,9 @@ _SPIKE = {"vibration_rms": 25.0, "vibration_axial_rms": 25.0, "bearing_temp": 60
 _DRIFT_PER_DAY = {"vibration_rms": 0.4, "vibration_axial_rms": 0.4, "bearing_temp": 1.5, "motor_current": 2.0}
 
 
-def apply_sensor_fault(fault: SensorFault, elapsed_ns: np.ndarray, values: np.ndarray,
-                       rng: np.random.Generator) -> dict:
+def apply_sensor_fault(
+    fault: SensorFault, elapsed_ns: np.ndarray, values: np.ndarray, rng: np.random.Generator
+) -> dict:
     """Corrupt ``values`` in place as the faulty sensor would; return the label's parameters.
 
     Parameters
@@ -154,8 +175,9 @@ def apply_sensor_fault(fault: SensorFault, elapsed_ns: np.ndarray, values: np.nd
     return params
 
 
-def draw_random_faults(spec: RandomFaults, assets: tuple[Asset, ...], duration: timedelta,
-                       rng: np.random.Generator) -> dict[str, list[EquipmentFault]]:
+def draw_random_faults(
+    spec: RandomFaults, assets: tuple[Asset, ...], duration: timedelta, rng: np.random.Generator
+) -> dict[str, list[EquipmentFault]]:
     """Draw ``spec.count`` equipment faults on random assets, onsets within the configured share.
 
     Returns a dict asset id → list of extra faults. The failure time falls 20–90 % of the remaining
@@ -171,14 +193,21 @@ def draw_random_faults(spec: RandomFaults, assets: tuple[Asset, ...], duration: 
         onset = total * rng.uniform(spec.earliest, spec.latest)
         failure = onset + (total - onset) * rng.uniform(0.2, 0.9)
         growth = ("exponential", "linear", "step")[int(rng.choice(3, p=[0.6, 0.3, 0.1]))]
-        extra.setdefault(asset.id, []).append(EquipmentFault(
-            mode=mode, onset=timedelta(seconds=round(onset)), failure=timedelta(seconds=round(failure)),
-            growth=growth, rate=float(round(rng.uniform(2.0, 6.0), 2))))
+        extra.setdefault(asset.id, []).append(
+            EquipmentFault(
+                mode=mode,
+                onset=timedelta(seconds=round(onset)),
+                failure=timedelta(seconds=round(failure)),
+                growth=growth,
+                rate=float(round(rng.uniform(2.0, 6.0), 2)),
+            )
+        )
     return extra
 
 
-def harden_faults(faults: tuple[EquipmentFault, ...], hard: HardMode, rng: np.random.Generator
-                  ) -> tuple[EquipmentFault, ...]:
+def harden_faults(
+    faults: tuple[EquipmentFault, ...], hard: HardMode, rng: np.random.Generator
+) -> tuple[EquipmentFault, ...]:
     """Hard mode: each equipment fault with a drawn final magnitude, growth constant and onset shift.
 
     The fault keeps its mode, growth shape and life (failure − onset); its onset moves by up to
@@ -195,14 +224,22 @@ def harden_faults(faults: tuple[EquipmentFault, ...], hard: HardMode, rng: np.ra
         # be learnt as the machine's normal by any baseline, which no engineer would count as a miss
         onset = max(fault.onset.total_seconds() / 2, fault.onset.total_seconds() + shift)
         life = (fault.failure - fault.onset).total_seconds()
-        out.append(fault.model_copy(update={
-            "magnitude": magnitude, "rate": rate if fault.growth == "exponential" else fault.rate,
-            "onset": timedelta(seconds=round(onset)), "failure": timedelta(seconds=round(onset + life))}))
+        out.append(
+            fault.model_copy(
+                update={
+                    "magnitude": magnitude,
+                    "rate": rate if fault.growth == "exponential" else fault.rate,
+                    "onset": timedelta(seconds=round(onset)),
+                    "failure": timedelta(seconds=round(onset + life)),
+                }
+            )
+        )
     return tuple(out)
 
 
-def _weekly_windows(rate_per_week: float, hours: tuple[float, float], duration: timedelta,
-                    rng: np.random.Generator) -> list[tuple[float, float]]:
+def _weekly_windows(
+    rate_per_week: float, hours: tuple[float, float], duration: timedelta, rng: np.random.Generator
+) -> list[tuple[float, float]]:
     """Event windows (start, end in seconds since the start), drawn one week at a time so that a
     shorter run's events are the first of a longer run's; windows starting after the run are dropped."""
     total = duration.total_seconds()
@@ -215,8 +252,9 @@ def _weekly_windows(rate_per_week: float, hours: tuple[float, float], duration: 
     return sorted(out)
 
 
-def draw_freezes(asset: Asset, hard: HardMode, duration: timedelta, rng: np.random.Generator
-                 ) -> tuple[SensorFault, ...]:
+def draw_freezes(
+    asset: Asset, hard: HardMode, duration: timedelta, rng: np.random.Generator
+) -> tuple[SensorFault, ...]:
     """Hard mode: frozen sensors (the reading repeats its last value) on an asset, as sensor faults.
 
     About ``hard.freezes_per_asset_week``, each on one of the asset's scalar sensors for
@@ -225,14 +263,23 @@ def draw_freezes(asset: Asset, hard: HardMode, duration: timedelta, rng: np.rand
     sensors = asset.scalar_sensors
     windows = _weekly_windows(hard.freezes_per_asset_week, hard.freeze_hours, duration, rng)
     picks: np.ndarray | list[int] = rng.integers(len(sensors), size=len(windows)) if sensors else []
-    return tuple(SensorFault(mode="stuck_sensor", sensor=sensors[int(i)], start=timedelta(seconds=round(a)),
-                             end=timedelta(seconds=round(b))) for (a, b), i in zip(windows, picks))
+    return tuple(
+        SensorFault(
+            mode="stuck_sensor",
+            sensor=sensors[int(i)],
+            start=timedelta(seconds=round(a)),
+            end=timedelta(seconds=round(b)),
+        )
+        for (a, b), i in zip(windows, picks)
+    )
 
 
 def draw_outages(hard: HardMode, duration: timedelta, rng: np.random.Generator) -> tuple[GatewayFault, ...]:
     """Hard mode: gateway outages (everything the gateway carries is lost), as ``offline`` faults."""
-    return tuple(GatewayFault(mode="offline", start=timedelta(seconds=round(a)), end=timedelta(seconds=round(b)))
-                 for a, b in _weekly_windows(hard.outages_per_gateway_week, hard.outage_hours, duration, rng))
+    return tuple(
+        GatewayFault(mode="offline", start=timedelta(seconds=round(a)), end=timedelta(seconds=round(b)))
+        for a, b in _weekly_windows(hard.outages_per_gateway_week, hard.outage_hours, duration, rng)
+    )
 
 
 def harden_fleet(fleet: Fleet, duration: timedelta, rng_for) -> Fleet:
@@ -242,10 +289,17 @@ def harden_fleet(fleet: Fleet, duration: timedelta, rng_for) -> Fleet:
     own stream (adding one changes no other).
     """
     hard = fleet.hard
-    assets = tuple(a.model_copy(update={
-        "faults": harden_faults(a.faults, hard, rng_for("hard-faults", a.id)),
-        "sensor_faults": a.sensor_faults + draw_freezes(a, hard, duration, rng_for("hard-freezes", a.id)),
-    }) for a in fleet.assets)
-    gateways = tuple(g.model_copy(update={"faults": g.faults + draw_outages(hard, duration, rng_for("hard-outages", g.id))})
-                     for g in fleet.gateways)
+    assets = tuple(
+        a.model_copy(
+            update={
+                "faults": harden_faults(a.faults, hard, rng_for("hard-faults", a.id)),
+                "sensor_faults": a.sensor_faults + draw_freezes(a, hard, duration, rng_for("hard-freezes", a.id)),
+            }
+        )
+        for a in fleet.assets
+    )
+    gateways = tuple(
+        g.model_copy(update={"faults": g.faults + draw_outages(hard, duration, rng_for("hard-outages", g.id))})
+        for g in fleet.gateways
+    )
     return fleet.model_copy(update={"assets": assets, "gateways": gateways})

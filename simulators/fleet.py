@@ -18,17 +18,39 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from faultline.vocabulary import Duration, parse_duration  # Duration is signed (a clock skew)
 
 __all__ = [
-    "ASSET_TYPES", "EQUIPMENT_FAULTS", "SENSOR_FAULTS", "GATEWAY_FAULTS", "SCALAR_SENSORS",
-    "Asset", "BearingGeometry", "DutyCycle", "EquipmentFault", "Fleet", "FleetError", "Gateway",
-    "GatewayFault", "HardMode", "RandomFaults", "Seeds", "SensorFault", "Waveform",
+    "ASSET_TYPES",
+    "EQUIPMENT_FAULTS",
+    "SENSOR_FAULTS",
+    "GATEWAY_FAULTS",
+    "SCALAR_SENSORS",
+    "Asset",
+    "BearingGeometry",
+    "DutyCycle",
+    "EquipmentFault",
+    "Fleet",
+    "FleetError",
+    "Gateway",
+    "GatewayFault",
+    "HardMode",
+    "RandomFaults",
+    "Seeds",
+    "SensorFault",
+    "Waveform",
 ]
 
 ASSET_TYPES = ("centrifugal_pump", "electric_motor", "fan")
 SCALAR_SENSORS = ("vibration_rms", "vibration_axial_rms", "bearing_temp", "motor_current")
-EquipmentMode = Literal["imbalance", "misalignment", "bearing_outer_race", "bearing_inner_race", "lubrication_loss",
-                        "looseness"]
-EQUIPMENT_FAULTS: tuple[EquipmentMode, ...] = ("imbalance", "misalignment", "bearing_outer_race", "bearing_inner_race",
-                    "lubrication_loss", "looseness")
+EquipmentMode = Literal[
+    "imbalance", "misalignment", "bearing_outer_race", "bearing_inner_race", "lubrication_loss", "looseness"
+]
+EQUIPMENT_FAULTS: tuple[EquipmentMode, ...] = (
+    "imbalance",
+    "misalignment",
+    "bearing_outer_race",
+    "bearing_inner_race",
+    "lubrication_loss",
+    "looseness",
+)
 SENSOR_FAULTS = ("stuck_sensor", "dropout", "spike", "drift")
 GATEWAY_FAULTS = ("offline", "duplicate", "out_of_order", "clock_skew", "malformed")
 
@@ -68,8 +90,10 @@ class BearingGeometry(_Model):
     @model_validator(mode="after")
     def _ball_fits(self):
         if self.ball_diameter_mm >= self.pitch_diameter_mm:
-            raise ValueError(f"ball_diameter_mm {self.ball_diameter_mm} must be smaller than "
-                             f"pitch_diameter_mm {self.pitch_diameter_mm}")
+            raise ValueError(
+                f"ball_diameter_mm {self.ball_diameter_mm} must be smaller than "
+                f"pitch_diameter_mm {self.pitch_diameter_mm}"
+            )
         return self
 
     def defect_frequencies(self, shaft_hz: float) -> dict[str, float]:
@@ -115,14 +139,16 @@ class EquipmentFault(_Model):
     C/D boundary (or the bearing temperature its alarm rise).
     """
 
-    mode: Literal["imbalance", "misalignment", "bearing_outer_race", "bearing_inner_race",
-                  "lubrication_loss", "looseness"]
+    mode: Literal[
+        "imbalance", "misalignment", "bearing_outer_race", "bearing_inner_race", "lubrication_loss", "looseness"
+    ]
     onset: Offset
     failure: Offset
     growth: Literal["exponential", "linear", "step"] = "exponential"
     rate: float = Field(default=4.0, gt=0, description="exponential growth constant (per fault life)")
-    magnitude: float = Field(default=1.0, gt=0, le=1,
-                             description="severity reached at failure; below 1 the fault stays subtle")
+    magnitude: float = Field(
+        default=1.0, gt=0, le=1, description="severity reached at failure; below 1 the fault stays subtle"
+    )
 
     @model_validator(mode="after")
     def _order(self):
@@ -191,8 +217,12 @@ class Asset(_Model):
     criticality: Literal["A", "B", "C"] = "B"
     bearing: BearingGeometry
     rated_current_a: float = Field(default=50.0, gt=0)
-    sensors: tuple[Literal["vibration_rms", "vibration_axial_rms", "bearing_temp", "motor_current",
-                           "accel"], ...] = ("vibration_rms", "bearing_temp", "motor_current", "accel")
+    sensors: tuple[Literal["vibration_rms", "vibration_axial_rms", "bearing_temp", "motor_current", "accel"], ...] = (
+        "vibration_rms",
+        "bearing_temp",
+        "motor_current",
+        "accel",
+    )
     payload: Literal["single", "batch", "gateway"] = "single"
     batch_size: int = Field(default=60, ge=1, description="readings per batch or gateway message")
     gateway: str | None = None
@@ -226,14 +256,19 @@ class RandomFaults(_Model):
     """Extra equipment faults drawn from the seed: ``count`` faults on randomly chosen assets."""
 
     count: int = Field(default=0, ge=0)
-    modes: tuple[Literal["imbalance", "misalignment", "bearing_outer_race", "bearing_inner_race",
-                         "lubrication_loss", "looseness"], ...] = EQUIPMENT_FAULTS
+    modes: tuple[
+        Literal[
+            "imbalance", "misalignment", "bearing_outer_race", "bearing_inner_race", "lubrication_loss", "looseness"
+        ],
+        ...,
+    ] = EQUIPMENT_FAULTS
     earliest: float = Field(default=0.1, ge=0, lt=1, description="onset no earlier than this share of the run")
     latest: float = Field(default=0.6, gt=0, le=1, description="onset no later than this share of the run")
 
 
 def _range(low_min: float | None = None):
     """Validator for a ``[low, high]`` pair with ``low <= high`` (and ``low >= low_min``)."""
+
     def check(value: tuple[float, float]) -> tuple[float, float]:
         low, high = value
         if low > high:
@@ -241,11 +276,16 @@ def _range(low_min: float | None = None):
         if low_min is not None and low < low_min:
             raise ValueError(f"range {list(value)} must start at {low_min} or above")
         return value
+
     return check
 
 
 _RESOLUTION: dict[Literal["vibration_rms", "vibration_axial_rms", "bearing_temp", "motor_current"], float] = {
-    "vibration_rms": 0.01, "vibration_axial_rms": 0.01, "bearing_temp": 0.1, "motor_current": 0.1}
+    "vibration_rms": 0.01,
+    "vibration_axial_rms": 0.01,
+    "bearing_temp": 0.1,
+    "motor_current": 0.1,
+}
 
 
 class HardMode(_Model):
@@ -259,9 +299,13 @@ class HardMode(_Model):
 
     # sensors report in steps of their resolution (a 4-20 mA loop through a 12-bit converter, an RTD
     # transmitter reporting 0.1 °C); a sensor not named keeps its default, 0 means not quantised
-    resolution: Annotated[dict[Literal["vibration_rms", "vibration_axial_rms", "bearing_temp", "motor_current"],
-                               Annotated[float, Field(ge=0)]],
-                          BeforeValidator(lambda v: {**_RESOLUTION, **v} if isinstance(v, dict) else v)] = _RESOLUTION
+    resolution: Annotated[
+        dict[
+            Literal["vibration_rms", "vibration_axial_rms", "bearing_temp", "motor_current"],
+            Annotated[float, Field(ge=0)],
+        ],
+        BeforeValidator(lambda v: {**_RESOLUTION, **v} if isinstance(v, dict) else v),
+    ] = _RESOLUTION
     # operating point: load follows the working day and the week; pumps and fans on a variable-speed
     # drive change speed set-point; some nights the machine is switched off
     daily_load_swing: float = Field(default=0.3, ge=0, lt=1, description="load share lost in the small hours")
@@ -346,8 +390,10 @@ class Fleet(_Model):
             if a.gateway is not None and a.gateway not in gateways:
                 raise ValueError(f"assets.{a.id}.gateway: unknown gateway {a.gateway!r} (known: {sorted(gateways)})")
             if a.gateway is not None and gateways[a.gateway].site != a.site:
-                raise ValueError(f"assets.{a.id}.gateway: gateway {a.gateway!r} is at site "
-                                 f"{gateways[a.gateway].site!r}, asset at {a.site!r}")
+                raise ValueError(
+                    f"assets.{a.id}.gateway: gateway {a.gateway!r} is at site "
+                    f"{gateways[a.gateway].site!r}, asset at {a.site!r}"
+                )
         return self
 
     @classmethod

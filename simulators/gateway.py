@@ -65,10 +65,10 @@ def skew_ns(gateway: Gateway | None, elapsed_ns: np.ndarray) -> np.ndarray:
 
 # Each breaks the whole message, so every reading it carried is lost (dead-lettered by ingest).
 _MALFORMED = (
-    lambda p: p[: max(1, len(p) // 2)],                      # truncated mid-message
-    lambda p: b"{" + p,                                      # stray byte: not JSON
-    lambda p: b"\xff\xfe" + p,                               # not UTF-8
-    lambda p: b'{"ts": "yesterday", "value": "n/a"}',         # values of the wrong type
+    lambda p: p[: max(1, len(p) // 2)],  # truncated mid-message
+    lambda p: b"{" + p,  # stray byte: not JSON
+    lambda p: b"\xff\xfe" + p,  # not UTF-8
+    lambda p: b'{"ts": "yesterday", "value": "n/a"}',  # values of the wrong type
 )
 
 
@@ -113,8 +113,11 @@ class GatewayWire:
         self.tally: dict[int, _Tally] = {i: _Tally() for i in range(len(gateway.faults))}
 
     def _active(self, mode: str, at_ns: int) -> list[int]:
-        return [i for i, f in enumerate(self.gateway.faults)
-                if f.mode == mode and f.start.total_seconds() * NS <= at_ns < f.end.total_seconds() * NS]
+        return [
+            i
+            for i, f in enumerate(self.gateway.faults)
+            if f.mode == mode and f.start.total_seconds() * NS <= at_ns < f.end.total_seconds() * NS
+        ]
 
     def _duplicate(self, messages: Iterable[Message]) -> Iterator[Message]:
         for msg in messages:
@@ -138,8 +141,16 @@ class GatewayWire:
             for i in self._active("malformed", msg.at_ns):
                 if self.rng.random() < self.gateway.faults[i].rate:
                     self.tally[i].add(msg)
-                    msg = Message(msg.at_ns, msg.topic, corrupt(msg.payload, self.rng), msg.readings,
-                                  msg.format, msg.asset, msg.sensors, corrupted=True)
+                    msg = Message(
+                        msg.at_ns,
+                        msg.topic,
+                        corrupt(msg.payload, self.rng),
+                        msg.readings,
+                        msg.format,
+                        msg.asset,
+                        msg.sensors,
+                        corrupted=True,
+                    )
                     break
             yield msg
 

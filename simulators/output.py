@@ -23,8 +23,19 @@ from faultline.simulators.run import AssetTable, SimulationRun, iter_assets
 
 __all__ = ["write_fleet", "write_run", "write_table", "write_labels", "read_labels"]
 
-_LABEL_COLUMNS = ("asset", "site", "gateway", "sensors", "fault_mode", "kind", "onset", "failure", "end",
-                  "severity_curve", "params")
+_LABEL_COLUMNS = (
+    "asset",
+    "site",
+    "gateway",
+    "sensors",
+    "fault_mode",
+    "kind",
+    "onset",
+    "failure",
+    "end",
+    "severity_curve",
+    "params",
+)
 
 
 def _pyarrow():
@@ -72,10 +83,18 @@ def write_run(run: SimulationRun, out_dir: str | Path, fmt: str = "csv", wavefor
     return [path for table in run.tables.values() for path in write_table(table, out_dir, fmt, waveforms)]
 
 
-def write_fleet(fleet: Fleet, out_dir: str | Path, seed: int, start: datetime, duration: timedelta,
-                fmt: str = "csv", waveforms: bool = True, scalar_period: timedelta | None = None,
-                mode: str | None = None, progress: Callable[[int, int], None] | None = None
-                ) -> tuple[list[Path], list[Label], int]:
+def write_fleet(
+    fleet: Fleet,
+    out_dir: str | Path,
+    seed: int,
+    start: datetime,
+    duration: timedelta,
+    fmt: str = "csv",
+    waveforms: bool = True,
+    scalar_period: timedelta | None = None,
+    mode: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[Path], list[Label], int]:
     """Generate and write one asset at a time (bounded memory for long runs of many assets).
 
     Returns the files written, the labels (not yet written) and the number of rows written.
@@ -98,8 +117,10 @@ def _waveform_table(pa, t0: np.ndarray, rate: float, blocks: np.ndarray, fmt: st
     if fmt == "parquet":
         flat = pa.array(blocks.reshape(-1))
         offsets = pa.array(np.arange(len(t0) + 1, dtype=np.int32) * blocks.shape[1])
-        return pa.table([pa.array(t0, type=pa.timestamp("ns", tz="UTC")), rate_col,
-                         pa.ListArray.from_arrays(offsets, flat)], names=["t0", "rate_hz", "values"])
+        return pa.table(
+            [pa.array(t0, type=pa.timestamp("ns", tz="UTC")), rate_col, pa.ListArray.from_arrays(offsets, flat)],
+            names=["t0", "rate_hz", "values"],
+        )
     # one space-separated string per block, formatted and joined in C by pyarrow (2x faster than
     # Python's % over each row), each sample to 0.1 mm/s² in its shortest form
     import pyarrow.compute as pc
@@ -133,8 +154,9 @@ def write_labels(labels: list[Label], path: str | Path) -> Path:
             writer = csv.DictWriter(f, fieldnames=_LABEL_COLUMNS, lineterminator="\n")
             writer.writeheader()
             for r in records:
-                writer.writerow({**r, "sensors": ";".join(r["sensors"]),
-                                 "params": json.dumps(r["params"], sort_keys=True)})
+                writer.writerow(
+                    {**r, "sensors": ";".join(r["sensors"]), "params": json.dumps(r["params"], sort_keys=True)}
+                )
     elif path.suffix in (".jsonl", ".json"):
         path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
     else:
@@ -149,8 +171,13 @@ def read_labels(path: str | Path) -> list[dict]:
         import csv
 
         with open(path, newline="") as f:
-            return [{**r, "sensors": r["sensors"].split(";") if r["sensors"] else [],
-                     "params": json.loads(r["params"]),
-                     **{k: (r[k] or None) for k in ("asset", "gateway", "failure", "end")}}
-                    for r in csv.DictReader(f)]
+            return [
+                {
+                    **r,
+                    "sensors": r["sensors"].split(";") if r["sensors"] else [],
+                    "params": json.loads(r["params"]),
+                    **{k: (r[k] or None) for k in ("asset", "gateway", "failure", "end")},
+                }
+                for r in csv.DictReader(f)
+            ]
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -26,8 +26,9 @@ __all__ = ["asset_messages", "combine_gateway_messages", "reading_messages", "wa
 MS = 1_000_000
 
 
-def reading_messages(topic: str, asset: str, sensor: str, at_ns: np.ndarray, ts_ns: np.ndarray,
-                     values: np.ndarray, batch_size: int = 1) -> Iterator[Message]:
+def reading_messages(
+    topic: str, asset: str, sensor: str, at_ns: np.ndarray, ts_ns: np.ndarray, values: np.ndarray, batch_size: int = 1
+) -> Iterator[Message]:
     """One sensor's readings as single-reading (``batch_size`` 1) or batch messages.
 
     NaN values (no reading) are skipped. A batch is sent when its last reading is taken.
@@ -42,7 +43,9 @@ def reading_messages(topic: str, asset: str, sensor: str, at_ns: np.ndarray, ts_
     sensors = (sensor,)
     if batch_size == 1:
         for i, (t, v) in enumerate(zip(ms, vals)):
-            yield Message(int(at[i]), topic, b'{"ts":%d,"value":%s}' % (t, repr(v).encode()), 1, "single", asset, sensors)
+            yield Message(
+                int(at[i]), topic, b'{"ts":%d,"value":%s}' % (t, repr(v).encode()), 1, "single", asset, sensors
+            )
         return
     for lo in range(0, len(ms), batch_size):
         hi = min(lo + batch_size, len(ms))
@@ -57,20 +60,33 @@ def _gateway_messages(fleet: Fleet, table: AssetTable, keep: np.ndarray) -> Iter
     columns = [(s, table.columns[s][keep].tolist()) for s in asset.scalar_sensors]
     for lo in range(0, len(ms), asset.batch_size):
         hi = min(lo + asset.batch_size, len(ms))
-        readings = [{"site": asset.site, "asset": asset.id, "sensor": sensor, "ts": ms[i], "value": values[i]}
-                    for i in range(lo, hi) for sensor, values in columns if values[i] == values[i]]
+        readings = [
+            {"site": asset.site, "asset": asset.id, "sensor": sensor, "ts": ms[i], "value": values[i]}
+            for i in range(lo, hi)
+            for sensor, values in columns
+            if values[i] == values[i]
+        ]
         if readings:
-            yield Message(int(at[hi - 1]), topic, orjson.dumps({"readings": readings}), len(readings),
-                          "gateway", asset.id, asset.scalar_sensors)
+            yield Message(
+                int(at[hi - 1]),
+                topic,
+                orjson.dumps({"readings": readings}),
+                len(readings),
+                "gateway",
+                asset.id,
+                asset.scalar_sensors,
+            )
 
 
-def waveform_messages(topic: str, asset: str, at_ns: np.ndarray, t0_ns: np.ndarray, rate_hz: float,
-                      blocks: np.ndarray) -> Iterator[Message]:
+def waveform_messages(
+    topic: str, asset: str, at_ns: np.ndarray, t0_ns: np.ndarray, rate_hz: float, blocks: np.ndarray
+) -> Iterator[Message]:
     """Waveform-block messages, shape of ``blocks`` (B, N); values to 0.1 mm/s² (4 decimals)."""
     rounded = np.round(blocks.astype(np.float64), 4)
     for i in range(len(t0_ns)):
-        payload = orjson.dumps({"t0": int(t0_ns[i] // MS), "rate_hz": rate_hz, "values": rounded[i]},
-                               option=orjson.OPT_SERIALIZE_NUMPY)
+        payload = orjson.dumps(
+            {"t0": int(t0_ns[i] // MS), "rate_hz": rate_hz, "values": rounded[i]}, option=orjson.OPT_SERIALIZE_NUMPY
+        )
         yield Message(int(at_ns[i]), topic, payload, 1, "waveform", asset, ("accel",))
 
 
@@ -88,15 +104,31 @@ def asset_messages(fleet: Fleet, table: AssetTable) -> Iterator[Message]:
         size = 1 if asset.payload == "single" else asset.batch_size
         for sensor in asset.scalar_sensors:
             topic = fleet.topic_template.format(site=asset.site, asset=asset.id, sensor=sensor)
-            streams.append(reading_messages(topic, asset.id, sensor, table.elapsed_ns[keep], table.ts_ns[keep],
-                                            table.columns[sensor][keep], size))
+            streams.append(
+                reading_messages(
+                    topic,
+                    asset.id,
+                    sensor,
+                    table.elapsed_ns[keep],
+                    table.ts_ns[keep],
+                    table.columns[sensor][keep],
+                    size,
+                )
+            )
     if len(table.waveform_t0_ns):
         w_keep = ~table.waveform_lost
         span_ns = int(table.waveform.shape[1] / table.waveform_rate_hz * 1e9)
         topic = fleet.topic_template.format(site=asset.site, asset=asset.id, sensor="accel")
-        streams.append(waveform_messages(topic, asset.id, table.waveform_elapsed_ns[w_keep] + span_ns,
-                                         table.waveform_t0_ns[w_keep], table.waveform_rate_hz,
-                                         table.waveform[w_keep]))
+        streams.append(
+            waveform_messages(
+                topic,
+                asset.id,
+                table.waveform_elapsed_ns[w_keep] + span_ns,
+                table.waveform_t0_ns[w_keep],
+                table.waveform_rate_hz,
+                table.waveform[w_keep],
+            )
+        )
     return heapq.merge(*streams, key=lambda m: m.at_ns)
 
 
@@ -128,5 +160,12 @@ def _merged(pending: dict[str, list[Message]]) -> Iterator[Message]:
             continue
         readings = [r for m in group for r in orjson.loads(m.payload)["readings"]]
         sensors = tuple(dict.fromkeys(s for m in group for s in m.sensors))
-        yield Message(group[0].at_ns, topic, orjson.dumps({"readings": readings}), len(readings), "gateway",
-                      ",".join(m.asset for m in group), sensors)
+        yield Message(
+            group[0].at_ns,
+            topic,
+            orjson.dumps({"readings": readings}),
+            len(readings),
+            "gateway",
+            ",".join(m.asset for m in group),
+            sensors,
+        )

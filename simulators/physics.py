@@ -30,29 +30,59 @@ from scipy.signal import lfilter
 
 from faultline.simulators.fleet import Asset, HardMode, Waveform
 
-__all__ = ["ORDERS", "ISO_20816_ZONES", "TYPE_PHYSICS", "Components", "first_order_lag",
-           "operating_regime", "hard_regime", "weather", "ambient_temperature", "components", "scalar_readings",
-           "hard_scalar_readings", "quantise", "waveform_blocks"]
+__all__ = [
+    "ORDERS",
+    "ISO_20816_ZONES",
+    "TYPE_PHYSICS",
+    "Components",
+    "first_order_lag",
+    "operating_regime",
+    "hard_regime",
+    "weather",
+    "ambient_temperature",
+    "components",
+    "scalar_readings",
+    "hard_scalar_readings",
+    "quantise",
+    "waveform_blocks",
+]
 
 NS = 1_000_000_000
 
 #: ISO 20816-3:2022 zone boundaries A/B, B/C, C/D in mm/s RMS (10–1000 Hz), by machine group and
 #: foundation (group 1: above 300 kW; group 2: 15–300 kW).
 ISO_20816_ZONES = {
-    (1, "rigid"): (2.3, 4.5, 7.1), (1, "flexible"): (3.5, 7.1, 11.0),
-    (2, "rigid"): (1.4, 2.8, 4.5), (2, "flexible"): (2.3, 4.5, 7.1),
+    (1, "rigid"): (2.3, 4.5, 7.1),
+    (1, "flexible"): (3.5, 7.1, 11.0),
+    (2, "rigid"): (1.4, 2.8, 4.5),
+    (2, "flexible"): (2.3, 4.5, 7.1),
 }
 
 #: Per machine type: full-load bearing temperature rise over ambient (°C), thermal time constant of
 #: the bearing housing (s), no-load current as a share of rated, structural resonance (Hz), and the
 #: vane / blade count whose pass frequency shows in the spectrum (0 = none).
 TYPE_PHYSICS = {
-    "centrifugal_pump": {"temp_rise_c": 28.0, "thermal_tau_s": 2400.0, "no_load_current": 0.35,
-                         "resonance_hz": 3200.0, "pass_count": 6},
-    "electric_motor": {"temp_rise_c": 35.0, "thermal_tau_s": 1800.0, "no_load_current": 0.30,
-                       "resonance_hz": 2800.0, "pass_count": 0},
-    "fan": {"temp_rise_c": 20.0, "thermal_tau_s": 1500.0, "no_load_current": 0.25,
-            "resonance_hz": 2100.0, "pass_count": 8},
+    "centrifugal_pump": {
+        "temp_rise_c": 28.0,
+        "thermal_tau_s": 2400.0,
+        "no_load_current": 0.35,
+        "resonance_hz": 3200.0,
+        "pass_count": 6,
+    },
+    "electric_motor": {
+        "temp_rise_c": 35.0,
+        "thermal_tau_s": 1800.0,
+        "no_load_current": 0.30,
+        "resonance_hz": 2800.0,
+        "pass_count": 0,
+    },
+    "fan": {
+        "temp_rise_c": 20.0,
+        "thermal_tau_s": 1500.0,
+        "no_load_current": 0.25,
+        "resonance_hz": 2100.0,
+        "pass_count": 8,
+    },
 }
 
 #: Orders of running speed carried as separate spectral components; the last column is vane/blade
@@ -111,8 +141,14 @@ def _duty_events(asset: Asset, t: np.ndarray, rng: np.random.Generator) -> tuple
     return load_step, running
 
 
-def _lagged_regime(t: np.ndarray, dt: float, running: np.ndarray, speed_target: np.ndarray,
-                   load_target: np.ndarray, speed_tau_s: float = 4.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _lagged_regime(
+    t: np.ndarray,
+    dt: float,
+    running: np.ndarray,
+    speed_target: np.ndarray,
+    load_target: np.ndarray,
+    speed_tau_s: float = 4.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     speed = first_order_lag(speed_target, speed_tau_s, dt)
     load = first_order_lag(load_target, 90.0, dt)
     n = len(t)
@@ -123,8 +159,9 @@ def _lagged_regime(t: np.ndarray, dt: float, running: np.ndarray, speed_target: 
     return speed, load, since_start
 
 
-def operating_regime(asset: Asset, elapsed_ns: np.ndarray, rng: np.random.Generator
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def operating_regime(
+    asset: Asset, elapsed_ns: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Load changes and stops over the run.
 
     Returns
@@ -143,9 +180,14 @@ def operating_regime(asset: Asset, elapsed_ns: np.ndarray, rng: np.random.Genera
     return _lagged_regime(t, dt, running, running, load_step * running)
 
 
-def hard_regime(asset: Asset, elapsed_ns: np.ndarray, ts_ns: np.ndarray, hard: HardMode,
-                rng: np.random.Generator, hard_rng: np.random.Generator
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def hard_regime(
+    asset: Asset,
+    elapsed_ns: np.ndarray,
+    ts_ns: np.ndarray,
+    hard: HardMode,
+    rng: np.random.Generator,
+    hard_rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`operating_regime` with the operating-point changes of a real plant (hard mode), none a fault.
 
     On top of the duty cycle's load steps and stops: load follows a daily cycle (lowest around
@@ -185,7 +227,7 @@ def hard_regime(asset: Asset, elapsed_ns: np.ndarray, ts_ns: np.ndarray, hard: H
     else:
         setpoint = np.ones(n)
     dt = (elapsed_ns[1] - elapsed_ns[0]) / NS if n > 1 else 1.0
-    load_target = np.minimum(load_step * factor * setpoint ** 3, 1.2) * running
+    load_target = np.minimum(load_step * factor * setpoint**3, 1.2) * running
     return _lagged_regime(t, dt, running, setpoint * running, load_target, speed_tau_s=20.0)
 
 
@@ -260,11 +302,19 @@ class Components:
     def orders_at(self, rows: np.ndarray) -> np.ndarray:
         """Velocity RMS (mm/s) per order at grid rows, shape (len(rows), len(ORDERS) + 1)."""
         factor = self.speed_factor[rows]
-        return np.stack([np.broadcast_to(_at(level, rows) * factor, factor.shape) for level in self.order_levels], axis=1)
+        return np.stack(
+            [np.broadcast_to(_at(level, rows) * factor, factor.shape) for level in self.order_levels], axis=1
+        )
 
 
-def components(asset: Asset, speed: np.ndarray, load: np.ndarray, since_start_s: np.ndarray,
-               ambient_c: np.ndarray, severity: dict[str, np.ndarray]) -> Components:
+def components(
+    asset: Asset,
+    speed: np.ndarray,
+    load: np.ndarray,
+    since_start_s: np.ndarray,
+    ambient_c: np.ndarray,
+    severity: dict[str, np.ndarray],
+) -> Components:
     """The physical state of an asset given its regime and fault severities.
 
     Parameters
@@ -279,8 +329,17 @@ def components(asset: Asset, speed: np.ndarray, load: np.ndarray, since_start_s:
     zone_ab, _, zone_cd = ISO_20816_ZONES[(asset.iso_group, asset.foundation)]
     base = 0.6 * zone_ab
     # absent faults stay the float 0.0, so a healthy asset costs no full-length arrays for them
-    s = {mode: severity.get(mode, 0.0) for mode in
-         ("imbalance", "misalignment", "bearing_outer_race", "bearing_inner_race", "lubrication_loss", "looseness")}
+    s = {
+        mode: severity.get(mode, 0.0)
+        for mode in (
+            "imbalance",
+            "misalignment",
+            "bearing_outer_race",
+            "bearing_inner_race",
+            "lubrication_loss",
+            "looseness",
+        )
+    }
     bearing = np.maximum(s["bearing_outer_race"], s["bearing_inner_race"])
     flow = 0.6 + 0.4 * load
 
@@ -292,7 +351,9 @@ def components(asset: Asset, speed: np.ndarray, load: np.ndarray, since_start_s:
     levels[0] = levels[0] + zone_cd * 0.25 * s["looseness"]
     for j, order in enumerate(ORDERS[1:], start=1):
         levels[j] = levels[j] + zone_cd * 0.3 / np.sqrt(order) * s["looseness"]
-    broadband_sq = (base * 0.55 * flow) ** 2 + (zone_cd * 0.8 * bearing ** 3) ** 2 + (zone_cd * 0.25 * s["lubrication_loss"]) ** 2
+    broadband_sq = (
+        (base * 0.55 * flow) ** 2 + (zone_cd * 0.8 * bearing**3) ** 2 + (zone_cd * 0.25 * s["lubrication_loss"]) ** 2
+    )
     total_sq = broadband_sq + sum(level * level for level in levels)
     # velocity scales with speed squared at a given unbalance; a stopped machine shows nothing
     factor = speed * speed
@@ -302,22 +363,29 @@ def components(asset: Asset, speed: np.ndarray, load: np.ndarray, since_start_s:
     temperature_ss = ambient_c + kind["temp_rise_c"] * (0.25 + 0.75 * load * load) * speed + friction_c
 
     no_load = kind["no_load_current"]
-    drag = 1 + 0.04 * s["misalignment"] + 0.03 * bearing ** 2 + 0.05 * s["lubrication_loss"]
+    drag = 1 + 0.04 * s["misalignment"] + 0.03 * bearing**2 + 0.05 * s["lubrication_loss"]
     inrush = 5.0 * np.exp(-np.maximum(since_start_s, 0) / 2.0) * (speed > 0.05)
     current = asset.rated_current_a * ((no_load + (1 - no_load) * load) * speed * drag + inrush)
 
     return Components(
-        speed_hz=asset.running_speed_hz * speed, velocity_rms=np.sqrt(total_sq) * factor,
+        speed_hz=asset.running_speed_hz * speed,
+        velocity_rms=np.sqrt(total_sq) * factor,
         broadband=np.sqrt(broadband_sq) * factor,
         axial=np.hypot(0.5 * base, zone_cd * 0.9 * s["misalignment"]) * factor,
-        outer_impact=impact * s["bearing_outer_race"], inner_impact=impact * s["bearing_inner_race"],
+        outer_impact=impact * s["bearing_outer_race"],
+        inner_impact=impact * s["bearing_inner_race"],
         resonance_noise=(0.25 + 1.5 * s["lubrication_loss"] + 0.3 * bearing) * speed,
         erratic=0.03 + 0.25 * s["looseness"],
-        temperature_ss=temperature_ss, current=current, order_levels=levels, speed_factor=factor)
+        temperature_ss=temperature_ss,
+        current=current,
+        order_levels=levels,
+        speed_factor=factor,
+    )
 
 
-def scalar_readings(asset: Asset, comp: Components, dt_s: float, rng: np.random.Generator,
-                    thermal_tau_s: float | None = None) -> dict[str, np.ndarray]:
+def scalar_readings(
+    asset: Asset, comp: Components, dt_s: float, rng: np.random.Generator, thermal_tau_s: float | None = None
+) -> dict[str, np.ndarray]:
     """What each scalar sensor reads (with sensor noise and resolution), each shape (n,).
 
     The noise draws do not depend on faults, so runs with and without a fault share them.
@@ -326,7 +394,9 @@ def scalar_readings(asset: Asset, comp: Components, dt_s: float, rng: np.random.
     noise = rng.standard_normal((n, 4)).T  # time-major, so a shorter run draws a prefix of a longer one's
     tau = thermal_tau_s or TYPE_PHYSICS[asset.type]["thermal_tau_s"]
     values = {
-        "vibration_rms": np.round(np.maximum(np.hypot(comp.velocity_rms, 0.02) * (1 + comp.erratic * noise[0]), 0.0), 3),
+        "vibration_rms": np.round(
+            np.maximum(np.hypot(comp.velocity_rms, 0.02) * (1 + comp.erratic * noise[0]), 0.0), 3
+        ),
         "vibration_axial_rms": np.round(np.maximum(np.hypot(comp.axial, 0.02) * (1 + 0.03 * noise[1]), 0.0), 3),
         "bearing_temp": np.round(first_order_lag(comp.temperature_ss, tau, dt_s) + 0.1 * noise[2], 2),
         "motor_current": np.round(np.maximum(comp.current + 0.005 * asset.rated_current_a * noise[3], 0.0), 2),
@@ -334,8 +404,14 @@ def scalar_readings(asset: Asset, comp: Components, dt_s: float, rng: np.random.
     return {name: values[name] for name in asset.scalar_sensors}
 
 
-def hard_scalar_readings(asset: Asset, comp: Components, dt_s: float, hard: HardMode,
-                         rng: np.random.Generator, glitch_rng: np.random.Generator) -> dict[str, np.ndarray]:
+def hard_scalar_readings(
+    asset: Asset,
+    comp: Components,
+    dt_s: float,
+    hard: HardMode,
+    rng: np.random.Generator,
+    glitch_rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
     """What each scalar sensor reads in hard mode, before quantisation (`quantise`), each shape (n,).
 
     The noise is Student-t with ``hard.noise_df`` degrees of freedom scaled to the easy mode's
@@ -399,8 +475,15 @@ def _resonator(resonance_hz: float, rate_hz: float, damping: float = 0.05) -> tu
 _CHUNK = 256
 
 
-def _impact_train(rate_hz: float, n_samples: int, defect_hz: np.ndarray, fastest_hz: float,
-                  amplitude: np.ndarray, shaft_hz: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+def _impact_train(
+    rate_hz: float,
+    n_samples: int,
+    defect_hz: np.ndarray,
+    fastest_hz: float,
+    amplitude: np.ndarray,
+    shaft_hz: np.ndarray | None,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """Impulses at a defect frequency with 1 % interval jitter (rolling elements slip), shape (B, N).
 
     With ``shaft_hz`` given (inner race) each impact is scaled by ``(1 + cos 2π f_r t) / 2``: the
@@ -425,8 +508,9 @@ def _impact_train(rate_hz: float, n_samples: int, defect_hz: np.ndarray, fastest
     return np.bincount(flat, weights=heights[inside], minlength=blocks * n_samples).reshape(blocks, n_samples)
 
 
-def waveform_blocks(asset: Asset, comp: Components, rows: np.ndarray, waveform: Waveform,
-                    rng: np.random.Generator) -> np.ndarray:
+def waveform_blocks(
+    asset: Asset, comp: Components, rows: np.ndarray, waveform: Waveform, rng: np.random.Generator
+) -> np.ndarray:
     """Acceleration waveform blocks (m/s²) captured at grid rows ``rows``.
 
     Parameters
@@ -446,7 +530,7 @@ def waveform_blocks(asset: Asset, comp: Components, rows: np.ndarray, waveform: 
     order_list = np.array(ORDERS + (float(kind["pass_count"]),))
     out = np.empty((len(rows), n), dtype=np.float32)
     for lo in range(0, len(rows), _CHUNK):
-        r = rows[lo:lo + _CHUNK]
+        r = rows[lo : lo + _CHUNK]
         blocks = len(r)
         shaft = comp.speed_hz[r]
         orders = comp.orders_at(r)
@@ -459,16 +543,18 @@ def waveform_blocks(asset: Asset, comp: Components, rows: np.ndarray, waveform: 
             freq = order * shaft
             peak = np.sqrt(2) * orders[:, j] / 1000.0 * 2 * np.pi * freq
             np.multiply((2 * np.pi * freq).astype(np.float32)[:, None], t32[None, :], out=arg)
-            arg += phases[:, j:j + 1].astype(np.float32)
+            arg += phases[:, j : j + 1].astype(np.float32)
             np.sin(arg, out=arg)
             arg *= peak.astype(np.float32)[:, None]
             signal += arg
         excitation = comp.resonance_noise[r][:, None] * rng.standard_normal((_CHUNK, n))[:blocks]
-        excitation += _impact_train(fs, n, ratios["bpfo"] * shaft, ratios["bpfo"] * asset.running_speed_hz,
-                                    comp.outer_impact[r], None, rng)
-        excitation += _impact_train(fs, n, ratios["bpfi"] * shaft, ratios["bpfi"] * asset.running_speed_hz,
-                                    comp.inner_impact[r], shaft, rng)
+        excitation += _impact_train(
+            fs, n, ratios["bpfo"] * shaft, ratios["bpfo"] * asset.running_speed_hz, comp.outer_impact[r], None, rng
+        )
+        excitation += _impact_train(
+            fs, n, ratios["bpfi"] * shaft, ratios["bpfi"] * asset.running_speed_hz, comp.inner_impact[r], shaft, rng
+        )
         signal += lfilter(b, a, excitation, axis=1)
         signal += 0.02 * rng.standard_normal((_CHUNK, n), dtype=np.float32)[:blocks]
-        out[lo:lo + blocks] = signal
+        out[lo : lo + blocks] = signal
     return out

@@ -82,8 +82,10 @@ class MqttPublisher:
             while self._sent - self._acked > limit:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise BrokerError(f"broker {self.broker} acknowledged {self._acked} of {self._sent} "
-                                      f"messages and then nothing for {self.timeout_s:.0f} s")
+                    raise BrokerError(
+                        f"broker {self.broker} acknowledged {self._acked} of {self._sent} "
+                        f"messages and then nothing for {self.timeout_s:.0f} s"
+                    )
                 self._cond.wait(left)
 
     def publish(self, topic: str, payload: bytes) -> None:
@@ -134,8 +136,9 @@ def run_messages(run: SimulationRun) -> tuple[Iterator[Message], dict[str, Gatew
     for table in run.tables.values():
         stream = asset_messages(run.fleet, table)
         (via[table.asset.gateway] if table.asset.gateway else direct).append(stream)
-    streams = direct + [wires[g].shape(combine_gateway_messages(heapq.merge(*s, key=lambda m: m.at_ns)))
-                        for g, s in via.items() if s]
+    streams = direct + [
+        wires[g].shape(combine_gateway_messages(heapq.merge(*s, key=lambda m: m.at_ns))) for g, s in via.items() if s
+    ]
     # out-of-order messages break the order within their gateway on purpose; merge is still fine
     return heapq.merge(*streams, key=lambda m: m.at_ns), wires
 
@@ -150,17 +153,29 @@ def wire_labels(labels: list[Label], wires: dict[str, GatewayWire]) -> list[Labe
             position[label.gateway] = i + 1
             tally = wires[label.gateway].tally[i]
             if label.fault_mode in ("duplicate", "out_of_order", "malformed"):
-                label = replace(label, params={**label.params, "messages": tally.messages,
-                                               "readings": tally.readings,
-                                               "corrupted_messages": tally.corrupted_messages,
-                                               "intact_readings": tally.intact_readings})
+                label = replace(
+                    label,
+                    params={
+                        **label.params,
+                        "messages": tally.messages,
+                        "readings": tally.readings,
+                        "corrupted_messages": tally.corrupted_messages,
+                        "intact_readings": tally.intact_readings,
+                    },
+                )
         out.append(label)
     return out
 
 
-def publish_messages(messages: Iterable[Message], publisher, speed: float, report: PublishReport,
-                     clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-                     progress: Callable[[int], None] | None = None) -> None:
+def publish_messages(
+    messages: Iterable[Message],
+    publisher,
+    speed: float,
+    report: PublishReport,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    progress: Callable[[int], None] | None = None,
+) -> None:
     """Publish in send order, pacing so ``speed`` simulated seconds pass per real second.
 
     ``speed`` 0 publishes as fast as the broker acknowledges. ``publisher`` needs ``publish(topic,
@@ -181,9 +196,15 @@ def publish_messages(messages: Iterable[Message], publisher, speed: float, repor
         report.count(msg)
 
 
-def publish_run(run: SimulationRun, broker: str, speed: float = 0.0, window: int = 100,
-                clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-                progress: Callable[[int, int], None] | None = None) -> PublishReport:
+def publish_run(
+    run: SimulationRun,
+    broker: str,
+    speed: float = 0.0,
+    window: int = 100,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    progress: Callable[[int, int], None] | None = None,
+) -> PublishReport:
     """Publish a whole run to ``broker``; the report's labels carry the gateway wire-fault counts.
 
     Ctrl-C stops publishing cleanly: what was sent is acknowledged and the report says ``interrupted``.
@@ -195,8 +216,10 @@ def publish_run(run: SimulationRun, broker: str, speed: float = 0.0, window: int
     start_ns, total_s = int(run.start.timestamp() * 1e9), int(run.duration.total_seconds())
     moved = None
     if progress is not None:
+
         def moved(at_ns: int) -> None:
             progress(min(total_s, max(0, (at_ns - start_ns) // 1_000_000_000)), total_s)
+
     with MqttPublisher(broker, window=window) as publisher:
         try:
             publish_messages(messages, publisher, speed, report, clock, sleep, moved)

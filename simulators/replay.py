@@ -101,11 +101,15 @@ def read_recording(path: str | Path, mapping: dict[str, str] | None = None, ts_c
     return Recording(ts[order], {s: v[order] for s, v in values.items()})
 
 
-def recording_messages(recording: Recording, site: str, asset: str,
-                       topic_template: str = "faultline/{site}/{asset}/{sensor}") -> Iterator[Message]:
+def recording_messages(
+    recording: Recording, site: str, asset: str, topic_template: str = "faultline/{site}/{asset}/{sensor}"
+) -> Iterator[Message]:
     """Single-reading messages in recorded order; ``at_ns`` keeps the recording's own spacing."""
     at = recording.ts_ns - recording.ts_ns[0] if len(recording.ts_ns) else recording.ts_ns
-    streams = [reading_messages(topic_template.format(site=site, asset=asset, sensor=sensor), asset, sensor,
-                                at, recording.ts_ns, values)
-               for sensor, values in recording.columns.items()]
+    streams = [
+        reading_messages(
+            topic_template.format(site=site, asset=asset, sensor=sensor), asset, sensor, at, recording.ts_ns, values
+        )
+        for sensor, values in recording.columns.items()
+    ]
     return heapq.merge(*streams, key=lambda m: m.at_ns)

@@ -11,8 +11,15 @@ from typing import Any, Iterator
 import numpy as np
 
 from faultline.simulators import physics
-from faultline.simulators.faults import (Label, apply_sensor_fault, draw_random_faults, harden_faults, harden_fleet, severity,
-                               severity_curve)
+from faultline.simulators.faults import (
+    Label,
+    apply_sensor_fault,
+    draw_random_faults,
+    harden_faults,
+    harden_fleet,
+    severity,
+    severity_curve,
+)
 from faultline.simulators.fleet import Asset, EquipmentFault, Fleet, Gateway, GatewayFault, HardMode
 from faultline.simulators.gateway import offline_mask, skew_ns
 
@@ -155,9 +162,14 @@ class SimulationRun:
         return out
 
 
-def simulate_offline(fleet: Fleet, seed: int | None = None, start: datetime | None = None,
-                     duration: timedelta = timedelta(days=7), scalar_period: timedelta | None = None,
-                     mode: str | None = None) -> SimulationRun:
+def simulate_offline(
+    fleet: Fleet,
+    seed: int | None = None,
+    start: datetime | None = None,
+    duration: timedelta = timedelta(days=7),
+    scalar_period: timedelta | None = None,
+    mode: str | None = None,
+) -> SimulationRun:
     """Generate a whole run in memory: every asset's readings, waveform blocks and the labels.
 
     Parameters
@@ -192,8 +204,15 @@ class iter_assets:
     run (in hard mode with its drawn fault sizes and data-quality events).
     """
 
-    def __init__(self, fleet: Fleet, seed: int, start: datetime, duration: timedelta,
-                 scalar_period: timedelta | None = None, mode: str | None = None):
+    def __init__(
+        self,
+        fleet: Fleet,
+        seed: int,
+        start: datetime,
+        duration: timedelta,
+        scalar_period: timedelta | None = None,
+        mode: str | None = None,
+    ):
         self.mode = mode or fleet.mode
         if self.mode not in MODES:
             raise ValueError(f"mode {self.mode!r} is not one of {MODES}")
@@ -202,7 +221,13 @@ class iter_assets:
         self._configured_gateway = {g.id: len(g.faults) for g in fleet.gateways}
         if self.mode == "hard":
             fleet = harden_fleet(fleet, duration, lambda *key: rng_stream(seed, *key))
-        self.fleet, self.seed, self.start, self.duration, self.scalar_period = fleet, seed, start, duration, scalar_period
+        self.fleet, self.seed, self.start, self.duration, self.scalar_period = (
+            fleet,
+            seed,
+            start,
+            duration,
+            scalar_period,
+        )
         self._counts: dict[tuple[str, int], int] = {}
 
     def __iter__(self) -> Iterator[tuple[AssetTable, list[Label]]]:
@@ -217,9 +242,20 @@ class iter_assets:
             if hard is not None and drawn:
                 drawn = harden_faults(drawn, hard, rng_stream(seed, "hard-random-faults", asset.id))
             n_faults, n_sensor_faults = self._configured[asset.id]
-            table, labels = _simulate_asset(fleet, asset, gateway, asset.faults + drawn, n_faults, seed,
-                                            start, start_ns, self.duration, self.scalar_period, hard,
-                                            n_sensor_faults)
+            table, labels = _simulate_asset(
+                fleet,
+                asset,
+                gateway,
+                asset.faults + drawn,
+                n_faults,
+                seed,
+                start,
+                start_ns,
+                self.duration,
+                self.scalar_period,
+                hard,
+                n_sensor_faults,
+            )
             if gateway is not None:
                 for i, fault in enumerate(gateway.faults):
                     key = (gateway.id, i)
@@ -240,16 +276,30 @@ class iter_assets:
                 if fault.mode == "offline":
                     params["lost_readings"] = self._counts.get((gateway.id, i), 0)
                 elif fault.mode == "clock_skew":
-                    params.update(skewed_readings=self._counts.get((gateway.id, i), 0),
-                                  offset_s=fault.offset.total_seconds())
+                    params.update(
+                        skewed_readings=self._counts.get((gateway.id, i), 0), offset_s=fault.offset.total_seconds()
+                    )
                 else:
                     params["rate"] = fault.rate
                     if fault.mode == "out_of_order":
                         params["delay_messages"] = fault.delay
                 if i >= self._configured_gateway.get(gateway.id, 0):
                     params["drawn"] = True  # a hard-mode outage, not one written in the fleet file
-                labels.append(Label(None, gateway.site, sensors, fault.mode, "gateway", self.start + fault.start,
-                                    None, self.start + fault.end, "window", params, gateway=gateway.id))
+                labels.append(
+                    Label(
+                        None,
+                        gateway.site,
+                        sensors,
+                        fault.mode,
+                        "gateway",
+                        self.start + fault.start,
+                        None,
+                        self.start + fault.end,
+                        "window",
+                        params,
+                        gateway=gateway.id,
+                    )
+                )
         return labels
 
 
@@ -261,10 +311,20 @@ def _readings_in_window(table: AssetTable, fault: GatewayFault) -> int:
     return count + int(np.count_nonzero((table.waveform_elapsed_ns >= lo) & (table.waveform_elapsed_ns < hi)))
 
 
-def _simulate_asset(fleet: Fleet, asset: Asset, gateway: Gateway | None, faults: tuple[EquipmentFault, ...],
-                    n_configured: int, seed: int, start: datetime, start_ns: int, duration: timedelta,
-                    scalar_period: timedelta | None, hard: HardMode | None = None,
-                    n_configured_sensor: int | None = None) -> tuple[AssetTable, list[Label]]:
+def _simulate_asset(
+    fleet: Fleet,
+    asset: Asset,
+    gateway: Gateway | None,
+    faults: tuple[EquipmentFault, ...],
+    n_configured: int,
+    seed: int,
+    start: datetime,
+    start_ns: int,
+    duration: timedelta,
+    scalar_period: timedelta | None,
+    hard: HardMode | None = None,
+    n_configured_sensor: int | None = None,
+) -> tuple[AssetTable, list[Label]]:
     period_ns = int((scalar_period or fleet.period_of(asset)).total_seconds() * NS)
     duration_ns = int(duration.total_seconds() * NS)
     elapsed = np.arange(duration_ns // period_ns, dtype=np.int64) * period_ns
@@ -275,11 +335,13 @@ def _simulate_asset(fleet: Fleet, asset: Asset, gateway: Gateway | None, faults:
     if hard is None:
         speed, load, since_start = physics.operating_regime(asset, elapsed, regime_rng)
     else:
-        speed, load, since_start = physics.hard_regime(asset, elapsed, ts, hard, regime_rng,
-                                                       rng_stream(seed, "asset", asset.id, _HARD_REGIME))
+        speed, load, since_start = physics.hard_regime(
+            asset, elapsed, ts, hard, regime_rng, rng_stream(seed, "asset", asset.id, _HARD_REGIME)
+        )
         # one weather per site: assets side by side feel the same afternoon
-        ambient = ambient + physics.weather(len(elapsed), period_ns / NS, hard.weather_c,
-                                            rng_stream(seed, "site-weather", asset.site))
+        ambient = ambient + physics.weather(
+            len(elapsed), period_ns / NS, hard.weather_c, rng_stream(seed, "site-weather", asset.site)
+        )
     levels: dict[str, np.ndarray] = {}
     labels = []
     for i, fault in enumerate(faults):
@@ -290,16 +352,28 @@ def _simulate_asset(fleet: Fleet, asset: Asset, gateway: Gateway | None, faults:
             params["magnitude"] = fault.magnitude  # severity reached at failure (hard mode)
         if fault.mode.startswith("bearing"):
             params.update({k: round(v, 3) for k, v in asset.defect_frequencies().items()})
-        labels.append(Label(asset.id, asset.site, tuple(x for x in _SHOWS_IN[fault.mode] if x in asset.sensors),
-                            fault.mode, "equipment", start + fault.onset, start + fault.failure, None,
-                            severity_curve(fault), params))
+        labels.append(
+            Label(
+                asset.id,
+                asset.site,
+                tuple(x for x in _SHOWS_IN[fault.mode] if x in asset.sensors),
+                fault.mode,
+                "equipment",
+                start + fault.onset,
+                start + fault.failure,
+                None,
+                severity_curve(fault),
+                params,
+            )
+        )
     comp = physics.components(asset, speed, load, since_start, ambient, levels)
     noise_rng = rng_stream(seed, "asset", asset.id, _NOISE)
     if hard is None:
         columns = physics.scalar_readings(asset, comp, period_ns / NS, noise_rng)
     else:
-        columns = physics.hard_scalar_readings(asset, comp, period_ns / NS, hard, noise_rng,
-                                               rng_stream(seed, "asset", asset.id, _GLITCHES))
+        columns = physics.hard_scalar_readings(
+            asset, comp, period_ns / NS, hard, noise_rng, rng_stream(seed, "asset", asset.id, _GLITCHES)
+        )
 
     fault_rng = rng_stream(seed, "asset", asset.id, _SENSOR_FAULTS)
     sensor_labels = []
@@ -315,10 +389,24 @@ def _simulate_asset(fleet: Fleet, asset: Asset, gateway: Gateway | None, faults:
             columns[name] = physics.quantise(columns[name], resolution.get(name, 0.0))
         for sensor_fault, params in sensor_labels:
             if "value" in params:
-                params["value"] = float(physics.quantise(np.array([params["value"]]), resolution.get(sensor_fault.sensor, 0.0))[0])
+                params["value"] = float(
+                    physics.quantise(np.array([params["value"]]), resolution.get(sensor_fault.sensor, 0.0))[0]
+                )
     for sensor_fault, params in sensor_labels:
-        labels.append(Label(asset.id, asset.site, (sensor_fault.sensor,), sensor_fault.mode, "sensor",
-                            start + sensor_fault.start, None, start + sensor_fault.end, "window", params))
+        labels.append(
+            Label(
+                asset.id,
+                asset.site,
+                (sensor_fault.sensor,),
+                sensor_fault.mode,
+                "sensor",
+                start + sensor_fault.start,
+                None,
+                start + sensor_fault.end,
+                "window",
+                params,
+            )
+        )
 
     wave = fleet.waveform_of(asset)
     if "accel" in asset.sensors and len(elapsed):
@@ -331,7 +419,16 @@ def _simulate_asset(fleet: Fleet, asset: Asset, gateway: Gateway | None, faults:
         w_elapsed = np.empty(0, dtype=np.int64)
         blocks = np.empty((0, wave.samples), dtype=np.float32)
 
-    table = AssetTable(asset, elapsed, ts + skew_ns(gateway, elapsed), columns, offline_mask(gateway, elapsed),
-                       start_ns + w_elapsed + skew_ns(gateway, w_elapsed), w_elapsed, blocks, wave.rate_hz,
-                       offline_mask(gateway, w_elapsed))
+    table = AssetTable(
+        asset,
+        elapsed,
+        ts + skew_ns(gateway, elapsed),
+        columns,
+        offline_mask(gateway, elapsed),
+        start_ns + w_elapsed + skew_ns(gateway, w_elapsed),
+        w_elapsed,
+        blocks,
+        wave.rate_hz,
+        offline_mask(gateway, w_elapsed),
+    )
     return table, labels

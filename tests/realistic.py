@@ -35,10 +35,10 @@ def rig(seed: int) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
     n = int(rng.integers(1000, 1500))
     ts = (1_600_000_000 + np.arange(n)) * _NS
     load = np.full(n, 1.0)
-    for _ in range(int(rng.integers(1, 3))):                       # operating-point steps, not faults
+    for _ in range(int(rng.integers(1, 3))):  # operating-point steps, not faults
         at = int(rng.integers(150, n - 100))
         load[at:] += rng.choice([-1, 1]) * rng.uniform(0.1, 0.3)
-    load += np.cumsum(rng.normal(0, 0.002, n))                     # slow wander
+    load += np.cumsum(rng.normal(0, 0.002, n))  # slow wander
     names = ["accel1", "accel2", "current", "pressure", "temperature", "thermocouple", "voltage", "flow"]
     gain, base, lag = _GAIN, _BASE, _LAG
     noise = np.array([0.004, 0.005, 0.05, 0.01, 0.05, 0.08, 0.5, 0.6])
@@ -48,11 +48,11 @@ def rig(seed: int) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
         a = 1.0 / lag[j]
         follow = np.empty(n)
         acc = load[0]
-        for i in range(n):                                          # first-order lag behind the load
+        for i in range(n):  # first-order lag behind the load
             acc += a * (load[i] - acc)
             follow[i] = acc
         x[:, j] = base[j] + gain[j] * follow + noise[j] * rng.standard_t(3, n)
-    for _ in range(int(rng.integers(0, 3))):                        # isolated glitches, not labelled
+    for _ in range(int(rng.integers(0, 3))):  # isolated glitches, not labelled
         x[int(rng.integers(0, n)), int(rng.integers(0, 8))] += rng.choice([-1, 1]) * 8 * noise[0]
     label = np.zeros(n, dtype=bool)
     start = int(rng.integers(max(400, n // 3), n - 320))
@@ -63,12 +63,12 @@ def rig(seed: int) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
     j = int(rng.choice([0, 2, 3, 7]))
     if kind == "step":
         x[start:end, j] += size * noise[j] * rng.choice([-1, 1])
-    elif kind == "relation":                                        # flow stops following the load
+    elif kind == "relation":  # flow stops following the load
         x[start:end, 7] = x[start, 7] + noise[7] * rng.standard_t(3, length)
-        x[start:end, 3] += 0.02 * size                              # pressure builds a little
+        x[start:end, 3] += 0.02 * size  # pressure builds a little
     elif kind == "ramp":
         x[start:end, j] += np.linspace(0, size * 1.5 * noise[j], length)
-    else:                                                           # cavitation: vibration gets rough
+    else:  # cavitation: vibration gets rough
         x[start:end, 0] += size * 0.6 * noise[0] * np.abs(rng.standard_t(3, length))
         x[start:end, 1] += size * 0.6 * noise[1] * np.abs(rng.standard_t(3, length))
     label[start:end] = True
@@ -85,10 +85,13 @@ def server(seed: int) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
     t_h = (ts - ts[0]) / _NS / 3600
     amp = rng.uniform(5, 30)
     level = rng.uniform(20, 200)
-    y = (level + amp * np.sin(2 * np.pi * t_h / 24 + rng.uniform(0, 6))
-         + 0.3 * amp * (((t_h // 24) % 7) >= 5)
-         + rng.uniform(-0.001, 0.001) * level * t_h
-         + rng.uniform(0.02, 0.08) * amp * rng.standard_t(3, n))
+    y = (
+        level
+        + amp * np.sin(2 * np.pi * t_h / 24 + rng.uniform(0, 6))
+        + 0.3 * amp * (((t_h // 24) % 7) >= 5)
+        + rng.uniform(-0.001, 0.001) * level * t_h
+        + rng.uniform(0.02, 0.08) * amp * rng.standard_t(3, n)
+    )
     k = int(rng.integers(1, 4))
     starts = np.sort(rng.choice(np.arange(600, n - 300), k, replace=False))
     window = int(0.1 * n / k)
@@ -101,16 +104,17 @@ def server(seed: int) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
             y[s:] += rng.choice([-1, 1]) * rng.uniform(0.5, 1.5) * amp
         elif kind == "burst":
             d = int(rng.integers(12, 60))
-            y[s:s + d] += rng.normal(0, rng.uniform(0.4, 1.0) * amp, d)
+            y[s : s + d] += rng.normal(0, rng.uniform(0.4, 1.0) * amp, d)
         else:
             d = int(rng.integers(36, 120))
-            y[s:s + d] = y[s]
-        label[max(0, s - window // 2):s + window // 2] = True          # the window is centred on the start
+            y[s : s + d] = y[s]
+        label[max(0, s - window // 2) : s + window // 2] = True  # the window is centred on the start
     return ts, {"value": np.round(y)}, label
 
 
-def write_csv(path, ts: np.ndarray, columns: dict[str, np.ndarray], label: np.ndarray | None = None,
-              delimiter: str = ",") -> None:
+def write_csv(
+    path, ts: np.ndarray, columns: dict[str, np.ndarray], label: np.ndarray | None = None, delimiter: str = ","
+) -> None:
     """Write a file as a user would have it: ISO timestamps, one column per sensor, optional label."""
     iso = np.datetime_as_string(ts.astype("datetime64[ns]").astype("datetime64[s]"), unit="s")
     with open(path, "w") as fh:
@@ -146,26 +150,34 @@ def pump(seed: int) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
     length = int(rng.uniform(0.25, 0.45) * n)
     end = min(n, start + length)
     load = np.full(n, 1.0)
-    if rng.random() < 0.5:                                          # a set point changed: not a fault
+    if rng.random() < 0.5:  # a set point changed: not a fault
         at = int(rng.integers(250, start - 60))
         load[at:] += rng.choice([-1, 1]) * rng.uniform(0.1, 0.25)
         # and the load swung before, so how the sensors move together could be seen
         load += rng.uniform(0.04, 0.08) * np.sin(2 * np.pi * np.arange(n) / rng.uniform(120, 300))
     load += np.cumsum(rng.normal(0, 0.001, n))
-    names = ["Accelerometer1RMS", "Accelerometer2RMS", "Current", "Pressure", "Temperature", "Thermocouple",
-             "Voltage", "Volume Flow RateRMS"]
+    names = [
+        "Accelerometer1RMS",
+        "Accelerometer2RMS",
+        "Current",
+        "Pressure",
+        "Temperature",
+        "Thermocouple",
+        "Voltage",
+        "Volume Flow RateRMS",
+    ]
     gain, base, lag = _GAIN, _BASE, _LAG
     noise = np.array([0.004, 0.005, 0.05, 0.02, 0.05, 0.08, 1.0, 0.5])
     res = np.array([0.0001, 0.0001, 0.001, 0.0544, 0.01, 0.01, 0.01, 1.0])
     follow = np.empty((n, 8))
     acc = np.full(8, load[0])
-    for i in range(n):                                              # first-order lag behind the load
+    for i in range(n):  # first-order lag behind the load
         acc += (load[i] - acc) / lag
         follow[i] = acc
     x = base + gain * follow + noise * rng.normal(0, 1, (n, 8))
-    x[:, 4] += np.linspace(0, rng.uniform(1, 4), n)                 # the motor warms through the run
+    x[:, 4] += np.linspace(0, rng.uniform(1, 4), n)  # the motor warms through the run
     x[:, 5] += np.linspace(0, rng.uniform(0.2, 1.0), n)
-    for _ in range(int(rng.integers(0, 4))):                        # isolated glitches, not labelled
+    for _ in range(int(rng.integers(0, 4))):  # isolated glitches, not labelled
         j = int(rng.integers(0, 8))
         x[int(rng.integers(0, n)), j] += rng.choice([-1, 1]) * 6 * noise[j]
     kind = rng.choice(["valve", "cavitation", "relation", "leak"])
@@ -181,7 +193,7 @@ def pump(seed: int) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
         x[start:end, 7] += size * noise[7] * rng.normal(0, 1, k)
     elif kind == "relation":
         x[start:end, 7] = x[start, 7] + noise[7] * rng.normal(0, 1, k)
-        load[start:end] += np.linspace(0, rng.choice([-1, 1]) * 0.15, k)   # the load moves; flow does not
+        load[start:end] += np.linspace(0, rng.choice([-1, 1]) * 0.15, k)  # the load moves; flow does not
         x[start:end, 2] += gain[2] * (load[start:end] - load[start])
         x[start:end, 3] += 0.5 * size * noise[3]
     else:

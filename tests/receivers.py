@@ -47,8 +47,9 @@ class HttpReceiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
-                delivery = Delivery(time.time(), self.path, dict(self.headers),
-                                    self.rfile.read(int(self.headers["Content-Length"])))
+                delivery = Delivery(
+                    time.time(), self.path, dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))
+                )
                 receiver.got.append(delivery)
                 self.send_response(receiver.answer(delivery))
                 self.send_header("Content-Length", "0")

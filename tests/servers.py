@@ -90,8 +90,7 @@ class _Server:
         if self.proc and self.proc.poll() is None:
             return self
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         _wait_until(lambda: self.proc.poll() is None and self.ready(), timeout, self.name, self.log)
         return self
 
@@ -173,7 +172,7 @@ class InfluxDB(_Server):
             f'bind-address = "127.0.0.1:{self.rpc_port}"\n'
             f'[meta]\n  dir = "{self.root}/meta"\n'
             f'[data]\n  dir = "{self.root}/data"\n  wal-dir = "{self.root}/wal"\n'
-            '  query-log-enabled = false\n'
+            "  query-log-enabled = false\n"
             f'[http]\n  bind-address = "127.0.0.1:{self.port}"\n  log-enabled = false\n'
             "[monitor]\n  store-enabled = false\n"
         )
@@ -209,9 +208,11 @@ class NatsMqtt(_Server):
 
     def command(self) -> list[str]:
         conf = self.root / "nats.conf"
-        conf.write_text(f"listen: 127.0.0.1:{free_port()}\nserver_name: faultline-test\n"
-                        f'jetstream {{ store_dir: "{self.root}/jetstream" }}\n'
-                        f"mqtt {{ listen: 127.0.0.1:{self.port} }}\n")
+        conf.write_text(
+            f"listen: 127.0.0.1:{free_port()}\nserver_name: faultline-test\n"
+            f'jetstream {{ store_dir: "{self.root}/jetstream" }}\n'
+            f"mqtt {{ listen: 127.0.0.1:{self.port} }}\n"
+        )
         return [_require("nats-server", "nats-server"), "-c", str(conf)]
 
 
@@ -225,11 +226,15 @@ class VictoriaMetrics(_Server):
         return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        return [_require("victoria-metrics", "victoria-metrics"),
-                f"-storageDataPath={self.root}/data", f"-httpListenAddr=127.0.0.1:{self.port}",
-                "-loggerLevel=ERROR", "-search.latencyOffset=0s",
-                # the default retention (1 month) would silently drop replayed or simulated history
-                "-retentionPeriod=100y"]
+        return [
+            _require("victoria-metrics", "victoria-metrics"),
+            f"-storageDataPath={self.root}/data",
+            f"-httpListenAddr=127.0.0.1:{self.port}",
+            "-loggerLevel=ERROR",
+            "-search.latencyOffset=0s",
+            # the default retention (1 month) would silently drop replayed or simulated history
+            "-retentionPeriod=100y",
+        ]
 
     def ready(self) -> bool:
         return _http_status(f"{self.url}/health") == 200
@@ -281,30 +286,66 @@ class PostgreSQL(_Server):
         """A fast shutdown (clients disconnected): a smart one, what SIGTERM asks for, waits for every
         open connection, and a test that failed may have left one open."""
         if not kill and self.proc and self.proc.poll() is None:
-            subprocess.run(self._as_owner([str(self.bindir / "pg_ctl"), "stop", "-D", str(self.data), "-m", "fast",
-                                           "-w", "-t", "30"]), capture_output=True)
+            subprocess.run(
+                self._as_owner(
+                    [str(self.bindir / "pg_ctl"), "stop", "-D", str(self.data), "-m", "fast", "-w", "-t", "30"]
+                ),
+                capture_output=True,
+            )
         super().stop(kill)
 
     def start(self, timeout: float = 60) -> "PostgreSQL":
         if not (self.data / "PG_VERSION").exists():
             if os.geteuid() == 0:
                 shutil.chown(self.root, self.user)
-            subprocess.run(self._as_owner([str(self.bindir / "initdb"), "-D", str(self.data), "-A", "trust",
-                                           "-U", self.user, "--no-sync", "-E", "UTF8"]),
-                           check=True, capture_output=True)
+            subprocess.run(
+                self._as_owner(
+                    [
+                        str(self.bindir / "initdb"),
+                        "-D",
+                        str(self.data),
+                        "-A",
+                        "trust",
+                        "-U",
+                        self.user,
+                        "--no-sync",
+                        "-E",
+                        "UTF8",
+                    ]
+                ),
+                check=True,
+                capture_output=True,
+            )
         super().start(timeout)
         _wait_until(self._accepts_queries, timeout, "postgresql", self.log)
         self._ensure_database()
         return self
 
     def command(self) -> list[str]:
-        return self._as_owner([str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port),
-                               "-h", "127.0.0.1", "-k", str(self.root), "-c", "fsync=off",
-                               "-c", "max_connections=50"])
+        return self._as_owner(
+            [
+                str(self.bindir / "postgres"),
+                "-D",
+                str(self.data),
+                "-p",
+                str(self.port),
+                "-h",
+                "127.0.0.1",
+                "-k",
+                str(self.root),
+                "-c",
+                "fsync=off",
+                "-c",
+                "max_connections=50",
+            ]
+        )
 
     def _psql(self, sql: str, db: str = "postgres") -> subprocess.CompletedProcess:
-        return subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d", db,
-                               "-tAc", sql], capture_output=True, text=True)
+        return subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d", db, "-tAc", sql],
+            capture_output=True,
+            text=True,
+        )
 
     def _accepts_queries(self) -> bool:
         return self._psql("select 1").returncode == 0

@@ -18,8 +18,9 @@ PACKAGES = ("ingest", "detectors", "ticketing", "simulators", "service")
 
 
 def test_the_configuration_reference_is_generated_from_the_current_models():
-    run = subprocess.run([sys.executable, "scripts/config_reference.py", "--check"], cwd=ROOT,
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "scripts/config_reference.py", "--check"], cwd=ROOT, capture_output=True, text=True
+    )
     assert run.returncode == 0, run.stderr
 
 
@@ -58,8 +59,11 @@ def test_each_package_says_what_it_owns_and_may_import(package):
 
 def test_the_readme_quick_start_is_included_in_the_docs_site():
     readme = (ROOT / "README.md").read_text()
-    assert re.search(r"--8<-- \[start:quickstart\] -->\n<!-- quick-start:.*?-->\n```sh\n.*?```\n<!-- --8<-- \[end:quickstart\]",
-                     readme, re.S)
+    assert re.search(
+        r"--8<-- \[start:quickstart\] -->\n<!-- quick-start:.*?-->\n```sh\n.*?```\n<!-- --8<-- \[end:quickstart\]",
+        readme,
+        re.S,
+    )
     assert '--8<-- "README.md:quickstart"' in (ROOT / "docs" / "quick-start.md").read_text()
 
 

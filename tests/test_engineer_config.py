@@ -15,7 +15,7 @@ DOC = (ROOT / "docs" / "engineer.md").read_text()
 
 
 def commented_section(name: str) -> dict:
-    lines = SAMPLE[SAMPLE.index(f"# {name}:"):].splitlines()
+    lines = SAMPLE[SAMPLE.index(f"# {name}:") :].splitlines()
     block = []
     for line in lines:
         if not line.startswith("#") or (block and re.match(r"#\s*$", line)):

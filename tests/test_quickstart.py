@@ -72,18 +72,26 @@ def test_the_quick_start_as_written(tmp_path, monkeypatch, own_mosquitto, own_in
     inbox = Inbox()
     smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
-    for name, value in {"FAULTLINE_MQTT_URL": own_mosquitto.url, "FAULTLINE_INFLUX_URL": own_influxdb.url,
-                        "FAULTLINE_HTTP_PORT": str(free_port()), "FAULTLINE_METRICS_PORT": "0",
-                        "FAULTLINE_WEBHOOK_URL": receiver.url, "FAULTLINE_WEBHOOK_SECRET": SECRET,
-                        "FAULTLINE_SMTP_HOST": "127.0.0.1", "FAULTLINE_SMTP_PORT": str(smtp.port),
-                        "FAULTLINE_SMTP_STARTTLS": "false"}.items():
+    for name, value in {
+        "FAULTLINE_MQTT_URL": own_mosquitto.url,
+        "FAULTLINE_INFLUX_URL": own_influxdb.url,
+        "FAULTLINE_HTTP_PORT": str(free_port()),
+        "FAULTLINE_METRICS_PORT": "0",
+        "FAULTLINE_WEBHOOK_URL": receiver.url,
+        "FAULTLINE_WEBHOOK_SECRET": SECRET,
+        "FAULTLINE_SMTP_HOST": "127.0.0.1",
+        "FAULTLINE_SMTP_PORT": str(smtp.port),
+        "FAULTLINE_SMTP_STARTTLS": "false",
+    }.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.chdir(tmp_path)   # ./var of the shipped file lands here
+    monkeypatch.chdir(tmp_path)  # ./var of the shipped file lands here
 
     def here(args: list[str]) -> list[str]:
         """Repository paths made absolute, the README's broker address replaced by the test broker's."""
-        return [str(ROOT / a) if a.startswith("config/") else a.replace("mqtt://127.0.0.1:1883", own_mosquitto.url)
-                for a in args]
+        return [
+            str(ROOT / a) if a.startswith("config/") else a.replace("mqtt://127.0.0.1:1883", own_mosquitto.url)
+            for a in args
+        ]
 
     cli = CliRunner()
     check, run, tokens, simulate = (here(c) for c in commands)
@@ -114,7 +122,8 @@ def test_the_quick_start_as_written(tmp_path, monkeypatch, own_mosquitto, own_in
             assert faults == [("P-101", "bearing_outer_race")]
             orders = client.get("/api/v1/work-orders", headers=h).json()
             assert [(o["site"], o["asset"], o["fault_mode"], o["priority"]) for o in orders] == [
-                ("north", "P-101", "high_vibration", "P2")]
+                ("north", "P-101", "high_vibration", "P2")
+            ]
             order = runtime.orders.get(orders[0]["id"])
             evidence = order.evidence[0]
             assert (evidence.rule, evidence.readings["zone"]) == ("vibration_zone", "C")
@@ -144,7 +153,7 @@ def test_the_quick_start_as_written(tmp_path, monkeypatch, own_mosquitto, own_in
             clock.set(order.response_due + timedelta(minutes=1))
             runtime.nudge()
             wait_for(lambda: "response_breached" in events(), 30, "the breach webhook")
-            assert events().count("escalation") == 2   # the reminder and the hand-over to a senior
+            assert events().count("escalation") == 2  # the reminder and the hand-over to a senior
             wait_for(lambda: any("BREACHED" in m["Subject"] for _, m, _ in inbox.messages), 30, "the breach e-mail")
 
             # resolve; the repaired pump's readings are healthy again: the alert clears, no new order
@@ -158,8 +167,11 @@ def test_the_quick_start_as_written(tmp_path, monkeypatch, own_mosquitto, own_in
             wait_for(lambda: detected._value.get() >= readings + sent, 60, "the healthy readings through the detectors")
 
             def p101_alerts():
-                return [(a["sensor"], a["rule"]) for a in client.get("/api/v1/alerts", headers=h).json()
-                        if a["asset"] == "P-101"]
+                return [
+                    (a["sensor"], a["rule"])
+                    for a in client.get("/api/v1/alerts", headers=h).json()
+                    if a["asset"] == "P-101"
+                ]
 
             try:
                 wait_for(lambda: not p101_alerts(), 30, "the P-101 alert to clear")
@@ -168,9 +180,11 @@ def test_the_quick_start_as_written(tmp_path, monkeypatch, own_mosquitto, own_in
             assert client.get("/api/v1/assets/P-101", headers=h).json()["status"] == "ok"
             assert [o["status"] for o in client.get("/api/v1/work-orders", headers=h).json()] == ["resolved"]
             assert {n["status"] for n in client.get("/api/v1/notifications", headers=h).json()} == {"delivered"}
-            assert len(receiver.applied) == len(receiver.got)   # nothing delivered twice
-            print(f"quick start: {len(orders)} work order(s) for {len(faults)} injected fault(s); webhooks "
-                  f"{events()}; e-mails {[m['Subject'] for _, m, _ in inbox.messages]}")
+            assert len(receiver.applied) == len(receiver.got)  # nothing delivered twice
+            print(
+                f"quick start: {len(orders)} work order(s) for {len(faults)} injected fault(s); webhooks "
+                f"{events()}; e-mails {[m['Subject'] for _, m, _ in inbox.messages]}"
+            )
     finally:
         if "heartbeat" in locals():
             heartbeat.stop()
@@ -198,8 +212,9 @@ class FleetHeartbeat:
         self.repaired_at: int | None = None
         self._stop = threading.Event()
         host, port = parse_broker(broker)
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="quickstart-fleet",
-                                  protocol=mqtt.MQTTv311)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id="quickstart-fleet", protocol=mqtt.MQTTv311
+        )
         self.client.connect(host, port)
         self.client.loop_start()
         self.thread = threading.Thread(target=self._run, name="fleet-heartbeat", daemon=True)
@@ -224,11 +239,13 @@ class FleetHeartbeat:
                 if repaired and (asset, sensor) == ("P-101", "vibration_rms"):
                     value = 1.2
                 noisy = value * (1 + 0.01 * math.sin(i * 0.7 + n))
-                by_site.setdefault(site, []).append({"asset": asset, "sensor": sensor,
-                                                     "ts": self.start_ms + i * 60_000, "value": round(noisy, 4)})
+                by_site.setdefault(site, []).append(
+                    {"asset": asset, "sensor": sensor, "ts": self.start_ms + i * 60_000, "value": round(noisy, 4)}
+                )
             for site, rows in by_site.items():
-                info = self.client.publish(f"faultline/{site}/_gateway/quickstart", json.dumps({"readings": rows}),
-                                           qos=1)
+                info = self.client.publish(
+                    f"faultline/{site}/_gateway/quickstart", json.dumps({"readings": rows}), qos=1
+                )
                 info.wait_for_publish(10)
             self.readings += sum(len(rows) for rows in by_site.values())
             self.minutes = i

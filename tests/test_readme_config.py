@@ -31,7 +31,7 @@ def section(text: str, heading: str) -> str:
     start = text.index(heading)
     level = heading.split(" ")[0]
     ends = [i for i in (text.find("\n" + "#" * n + " ", start + 1) for n in range(1, len(level) + 1)) if i > 0]
-    return text[start:min(ends, default=len(text))]
+    return text[start : min(ends, default=len(text))]
 
 
 def reference_ingest() -> str:
@@ -41,8 +41,11 @@ def reference_ingest() -> str:
 
 
 def model_keys() -> set[str]:
-    return {f"{section}.{key}" for section in INGEST_SECTIONS
-            for key in Settings.model_fields[section].annotation.model_fields}
+    return {
+        f"{section}.{key}"
+        for section in INGEST_SECTIONS
+        for key in Settings.model_fields[section].annotation.model_fields
+    }
 
 
 def readme_table_keys() -> set[str]:
@@ -81,23 +84,35 @@ def test_every_commented_key_of_the_sample_config_is_valid_with_its_value():
     for section in ("mqtt", "store"):
         for key in ("ca_file", "cert_file", "key_file"):  # example paths that exist on a plant's machine
             assert data[section].pop(key).startswith("/etc/")
-    settings = settings_from_dict(data, "sample config uncommented", env={"MQTT_PASSWORD": "x", "INFLUX_PASSWORD": "y",
-                                                                        "INFLUX_TOKEN": "z"})
+    settings = settings_from_dict(
+        data, "sample config uncommented", env={"MQTT_PASSWORD": "x", "INFLUX_PASSWORD": "y", "INFLUX_TOKEN": "z"}
+    )
     keys = {f"{section}.{key}" for section, values in data.items() if section in INGEST_SECTIONS for key in values}
-    assert keys == model_keys() - {"mqtt.subscribe", *(f"{section}.{key}" for section in ("mqtt", "store")
-                                                      for key in ("ca_file", "cert_file", "key_file"))}
+    assert keys == model_keys() - {
+        "mqtt.subscribe",
+        *(f"{section}.{key}" for section in ("mqtt", "store") for key in ("ca_file", "cert_file", "key_file")),
+    }
     # the commented values are the defaults, except where the file says otherwise
     defaults = Settings()
-    for key in ("mqtt.protocol", "mqtt.session_expiry_s", "mqtt.receive_maximum", "spool.max_bytes",
-                "spool.segment_bytes", "ingest.max_payload_bytes", "ingest.earliest_ts", "metrics.port"):
+    for key in (
+        "mqtt.protocol",
+        "mqtt.session_expiry_s",
+        "mqtt.receive_maximum",
+        "spool.max_bytes",
+        "spool.segment_bytes",
+        "ingest.max_payload_bytes",
+        "ingest.earliest_ts",
+        "metrics.port",
+    ):
         section, name = key.split(".")
         assert getattr(getattr(settings, section), name) == getattr(getattr(defaults, section), name), key
 
 
 def shown_as(value, shown: str) -> bool:
     if isinstance(value, list):  # a list of entries, shown as YAML flow
-        return [v.model_dump(exclude_defaults=True) if hasattr(v, "model_dump") else v for v in value] \
-            == yaml.safe_load(shown)
+        return [
+            v.model_dump(exclude_defaults=True) if hasattr(v, "model_dump") else v for v in value
+        ] == yaml.safe_load(shown)
     if isinstance(value, bool):
         return str(value).lower() == shown
     if hasattr(value, "isoformat"):
@@ -138,9 +153,14 @@ def test_docs_waveform_fields_are_the_ones_the_decoder_stores():
 def test_docs_say_what_ingest_without_a_config_does():
     defaults = Settings()
     text = " ".join(page("ingest.md").split("Without `--config`, `faultline ingest`", 1)[1].split("\n\n")[0].split())
-    for shown in (*defaults.mqtt.topic_filters(), f"{defaults.mqtt.host}:{defaults.mqtt.port}",
-                  defaults.spool.path, defaults.store.path, defaults.ingest.dead_letter_path,
-                  f"{defaults.metrics.host}:{defaults.metrics.port}"):
+    for shown in (
+        *defaults.mqtt.topic_filters(),
+        f"{defaults.mqtt.host}:{defaults.mqtt.port}",
+        defaults.spool.path,
+        defaults.store.path,
+        defaults.ingest.dead_letter_path,
+        f"{defaults.metrics.host}:{defaults.metrics.port}",
+    ):
         assert shown in text, shown
     assert defaults.store.kind == "sqlite" and "SQLite" in text
 
@@ -151,16 +171,16 @@ def test_dependency_tables_match_pyproject(where):
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     text = (ROOT / where).read_text()
-    table = text[text.index("Dependencies, and why each is there"):]
+    table = text[text.index("Dependencies, and why each is there") :]
     main, extra = set(), set()
     for names in re.findall(r"^\| ([a-z][^|]*?) \|", table, re.M):
         listed = {n.strip() for n in re.sub(r"\(extra [^)]*\)", "", names).split(",")}
         (extra if "(extra" in names else main).update(listed)
-    main.discard("package")         # the header row
+    main.discard("package")  # the header row
 
     def name(requirement: str) -> str:
         return re.split(r"[\[=<>]", requirement)[0]
 
     assert main == {name(r) for r in project["dependencies"]}
-    assert "pyarrow" in main        # the simulator's CSV output needs it, not only Parquet
+    assert "pyarrow" in main  # the simulator's CSV output needs it, not only Parquet
     assert extra == {name(r) for reqs in project["optional-dependencies"].values() for r in reqs} - main

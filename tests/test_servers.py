@@ -22,8 +22,11 @@ def test_influxdb_answers_queries(influxdb):
 def test_victoria_metrics_accepts_v2_writes(victoria_metrics):
     import urllib.request
 
-    req = urllib.request.Request(f"{victoria_metrics.url}/api/v2/write?bucket=b&org=o",
-                                 data=b"harness,site=s value=2.5 1763700000123000000", method="POST")
+    req = urllib.request.Request(
+        f"{victoria_metrics.url}/api/v2/write?bucket=b&org=o",
+        data=b"harness,site=s value=2.5 1763700000123000000",
+        method="POST",
+    )
     with urllib.request.urlopen(req, timeout=5) as r:
         assert r.status == 204
     series = victoria_metrics.export('{__name__="harness_value"}')

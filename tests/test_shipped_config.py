@@ -13,8 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_the_shipped_files_agree():
     from faultline.service.cli import app
 
-    result = CliRunner().invoke(app, ["check-config", str(ROOT / "config/faultline.yaml"),
-                                      "--fleet", str(ROOT / "config/fleet.yaml")])
+    result = CliRunner().invoke(
+        app, ["check-config", str(ROOT / "config/faultline.yaml"), "--fleet", str(ROOT / "config/fleet.yaml")]
+    )
     assert result.exit_code == 0, result.output
     assert "OK" in result.output
 
@@ -35,10 +36,14 @@ def test_run_refuses_to_start_on_a_detector_asset_of_an_unknown_site(tmp_path):
 
     detectors = default_detectors_config().model_dump(mode="json", by_alias=True)
     detectors["assets"]["P-101"]["site"] = "plant-a"
-    settings = settings_from_dict({"detectors": detectors, "service": {"state_path": str(tmp_path / "s.sqlite")}},
-                                  "test", env={})
-    with pytest.raises(StartupError, match=r"^detectors.assets.P-101.site: 'plant-a' is not a ticketing site "
-                                           r"\(configured: north, south\)"):
+    settings = settings_from_dict(
+        {"detectors": detectors, "service": {"state_path": str(tmp_path / "s.sqlite")}}, "test", env={}
+    )
+    with pytest.raises(
+        StartupError,
+        match=r"^detectors.assets.P-101.site: 'plant-a' is not a ticketing site "
+        r"\(configured: north, south\)",
+    ):
         build_service(settings)
 
 
@@ -49,10 +54,14 @@ def test_run_says_so_in_one_line_and_exits_2(tmp_path):
     detectors = default_detectors_config().model_dump(mode="json", by_alias=True)
     detectors["assets"]["P-101"]["site"] = "plant-a"
     config = tmp_path / "faultline.yaml"
-    config.write_text(yaml.safe_dump({"detectors": detectors, "metrics": {"port": 0},
-                                      "service": {"state_path": str(tmp_path / "s.sqlite")}}))
+    config.write_text(
+        yaml.safe_dump(
+            {"detectors": detectors, "metrics": {"port": 0}, "service": {"state_path": str(tmp_path / "s.sqlite")}}
+        )
+    )
     result = CliRunner().invoke(app, ["run", "--config", str(config)])
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
         "faultline: cannot start: detectors.assets.P-101.site: 'plant-a' is not a ticketing site (configured: north, "
-        "south); add it under ticketing.sites or set ticketing.default_site"]
+        "south); add it under ticketing.sites or set ticketing.default_site"
+    ]

@@ -58,18 +58,38 @@ def test_attempts_counted_elsewhere_give_the_same_delays():
     assert Backoff(base=2, cap=300, jitter=False).delay(3, retry_after=20) == 20.0
 
 
-@pytest.mark.parametrize("text, seconds", [
-    ("90m", 5400), ("2h", 7200), ("7d", 604800), ("2w", 1209600), ("1d12h", 129600), ("1h 30m", 5400),
-    ("15 min", 900), ("250ms", 0.25), ("4H", 14400), (30, 30), (2.5, 2.5), ("90", 90), ("-5s", -5), ("+5s", 5),
-    ("PT15M", 900), ("P1DT2H", 93600), ("P2W", 1209600), ("pt0.5s", 0.5), ("-PT1M", -60),
-    (timedelta(minutes=3), 180),
-])
+@pytest.mark.parametrize(
+    "text, seconds",
+    [
+        ("90m", 5400),
+        ("2h", 7200),
+        ("7d", 604800),
+        ("2w", 1209600),
+        ("1d12h", 129600),
+        ("1h 30m", 5400),
+        ("15 min", 900),
+        ("250ms", 0.25),
+        ("4H", 14400),
+        (30, 30),
+        (2.5, 2.5),
+        ("90", 90),
+        ("-5s", -5),
+        ("+5s", 5),
+        ("PT15M", 900),
+        ("P1DT2H", 93600),
+        ("P2W", 1209600),
+        ("pt0.5s", 0.5),
+        ("-PT1M", -60),
+        (timedelta(minutes=3), 180),
+    ],
+)
 def test_durations(text, seconds):
     assert parse_duration(text) == timedelta(seconds=seconds)
 
 
-@pytest.mark.parametrize("text", ["", "soon", "7 days", "2 hours", "5x", "1h30", "P", "PT", "P1Y", "P1M", "P1DT",
-                                  "h", "--5s", True])
+@pytest.mark.parametrize(
+    "text", ["", "soon", "7 days", "2 hours", "5x", "1h30", "P", "PT", "P1Y", "P1M", "P1DT", "h", "--5s", True]
+)
 def test_bad_durations_name_the_value(text):
     with pytest.raises(ValueError, match=f"not a duration: {re.escape(repr(text))}"):
         parse_duration(text)

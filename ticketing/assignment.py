@@ -37,8 +37,13 @@ class Assigner:
         Who may resolve which orders; an engineer whose role may not is never chosen.
     """
 
-    def __init__(self, settings: AssignmentSettings, engineers: Sequence[EngineerSettings],
-                 workload: Callable[[], Mapping[str, int]], permissions: PermissionMatrix = DEFAULT_PERMISSIONS):
+    def __init__(
+        self,
+        settings: AssignmentSettings,
+        engineers: Sequence[EngineerSettings],
+        workload: Callable[[], Mapping[str, int]],
+        permissions: PermissionMatrix = DEFAULT_PERMISSIONS,
+    ):
         self.settings, self.engineers, self.workload = settings, list(engineers), workload
         self.permissions = permissions
 
@@ -52,18 +57,26 @@ class Assigner:
         needed = set(rules.fault_skills.get(order.fault_mode, ()))
         load = self.workload() if load is None else load
         may_resolve, _ = self.permissions.allowed(Action.RESOLVE, order.priority, order.service_type.value)
-        return [e for e in self.engineers
-                if e.role in rules.roles and e.role in may_resolve
-                and (not rules.match_site or order.site in e.sites)
-                and needed <= set(e.skills)
-                and (rules.max_open_per_engineer is None or load.get(e.name, 0) < rules.max_open_per_engineer)]
+        return [
+            e
+            for e in self.engineers
+            if e.role in rules.roles
+            and e.role in may_resolve
+            and (not rules.match_site or order.site in e.sites)
+            and needed <= set(e.skills)
+            and (rules.max_open_per_engineer is None or load.get(e.name, 0) < rules.max_open_per_engineer)
+        ]
 
     def choose(self, order: WorkOrder) -> str | None:
         """The least-loaded qualified engineer's name, or None (logged) when nobody qualifies."""
         load = self.workload()
         candidates = self.qualified(order, load)
         if not candidates:
-            log.warning("no qualified engineer for %s at %s (fault mode %s): left unassigned",
-                        order.number, order.site, order.fault_mode)
+            log.warning(
+                "no qualified engineer for %s at %s (fault mode %s): left unassigned",
+                order.number,
+                order.site,
+                order.fault_mode,
+            )
             return None
         return min(candidates, key=lambda e: (load.get(e.name, 0), e.name)).name

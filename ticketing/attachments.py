@@ -39,12 +39,25 @@ MiB = 1024 * 1024
 
 #: The types accepted, by kind: what an engineer sends from a phone or a laptop.
 KINDS: dict[str, str] = {
-    "image/jpeg": "photo", "image/png": "photo", "image/webp": "photo",
-    "video/mp4": "video", "video/quicktime": "video", "video/webm": "video",
-    "application/pdf": "document", "text/plain": "document",
+    "image/jpeg": "photo",
+    "image/png": "photo",
+    "image/webp": "photo",
+    "video/mp4": "video",
+    "video/quicktime": "video",
+    "video/webm": "video",
+    "application/pdf": "document",
+    "text/plain": "document",
 }
-_EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "video/mp4": ".mp4",
-               "video/quicktime": ".mov", "video/webm": ".webm", "application/pdf": ".pdf", "text/plain": ".txt"}
+_EXTENSIONS = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/webp": ".webp",
+    "video/mp4": ".mp4",
+    "video/quicktime": ".mov",
+    "video/webm": ".webm",
+    "application/pdf": ".pdf",
+    "text/plain": ".txt",
+}
 #: Bytes read before the type is decided (enough for every signature above and a text check).
 HEAD_BYTES = 4096
 
@@ -62,15 +75,20 @@ class AttachmentSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    path: str | None = Field(None, description="the folder the files are kept in (default: attachments/ "
-                                               "beside service.state_path)")
-    max_bytes: dict[str, int] = Field(default_factory=lambda: {"photo": 20 * MiB, "video": 200 * MiB,
-                                                               "document": 20 * MiB},
-                                      description="largest file of each kind (photo, video, document)")
+    path: str | None = Field(
+        None, description="the folder the files are kept in (default: attachments/ beside service.state_path)"
+    )
+    max_bytes: dict[str, int] = Field(
+        default_factory=lambda: {"photo": 20 * MiB, "video": 200 * MiB, "document": 20 * MiB},
+        description="largest file of each kind (photo, video, document)",
+    )
     max_order_bytes: int = Field(1024 * MiB, gt=0, description="all attachments of one order together")
     thumbnail_px: int = Field(320, ge=32, le=2048, description="longest side of an image's thumbnail")
-    s3: S3Settings | None = Field(None, description="keep the files in this S3-compatible bucket instead of the "
-                                                    "folder (path then only receives uploads in progress)")
+    s3: S3Settings | None = Field(
+        None,
+        description="keep the files in this S3-compatible bucket instead of the "
+        "folder (path then only receives uploads in progress)",
+    )
 
     @field_validator("max_bytes")
     @classmethod
@@ -206,20 +224,24 @@ class Upload:
         self._digest.update(chunk)
         self._file.write(chunk)
         if self.content_type is None and len(self._head) < HEAD_BYTES:
-            self._head += chunk[:HEAD_BYTES - len(self._head)]
+            self._head += chunk[: HEAD_BYTES - len(self._head)]
             if len(self._head) >= HEAD_BYTES:
                 self._decide()
         if self.size > self.limit:
             kind = KINDS.get(self.content_type or "", "attachment")
-            raise AttachmentRefused(f"{kind} of more than {self.limit} bytes is over the limit "
-                                    f"(attachments.max_bytes)", 413)
+            raise AttachmentRefused(
+                f"{kind} of more than {self.limit} bytes is over the limit (attachments.max_bytes)", 413
+            )
 
     def _decide(self) -> None:
         self.content_type = sniff(self._head)
         if self.content_type is None or self.content_type not in _allowed(self.settings):
             shown = self._head[:8].hex(" ")
-            raise AttachmentRefused(f"not an accepted type (first bytes {shown}); accepted: "
-                                    f"{', '.join(t for t in KINDS if t in _allowed(self.settings))}", 415)
+            raise AttachmentRefused(
+                f"not an accepted type (first bytes {shown}); accepted: "
+                f"{', '.join(t for t in KINDS if t in _allowed(self.settings))}",
+                415,
+            )
 
     def done(self) -> str:
         """Close the file; the SHA-256 of what was written."""
@@ -274,7 +296,9 @@ class Attachments:
         """Start an upload to an order (`ticketing.OrderNotFound` when there is none)."""
         return Upload(self.desk.store.get(order_id), self.blobs.temporary(), self.settings)
 
-    def finish(self, upload: Upload, actor: Actor, name: str, comment: int | None = None) -> tuple[WorkOrder, Attachment]:
+    def finish(
+        self, upload: Upload, actor: Actor, name: str, comment: int | None = None
+    ) -> tuple[WorkOrder, Attachment]:
         """Keep the upload and record it on its order; the file is removed again if the order refuses it."""
         try:
             sha256 = upload.done()
@@ -289,14 +313,24 @@ class Attachments:
         except BaseException:
             upload.discard()
             raise
-        attachment = Attachment(id=sha256[:12], name=_clean_name(name, content_type), kind=KINDS[content_type],
-                                content_type=content_type, size=upload.size, sha256=sha256, key=key,
-                                thumbnail_key=thumb, comment=comment, uploaded_by=actor.name,
-                                at=self.desk.lifecycle.clock.now())
+        attachment = Attachment(
+            id=sha256[:12],
+            name=_clean_name(name, content_type),
+            kind=KINDS[content_type],
+            content_type=content_type,
+            size=upload.size,
+            sha256=sha256,
+            key=key,
+            thumbnail_key=thumb,
+            comment=comment,
+            uploaded_by=actor.name,
+            at=self.desk.lifecycle.clock.now(),
+        )
         assert order.id is not None  # the upload was begun on a stored order
         try:
-            saved = self.desk.act(order.id, actor, "attach", attachment=attachment,
-                                  max_order_bytes=self.settings.max_order_bytes)
+            saved = self.desk.act(
+                order.id, actor, "attach", attachment=attachment, max_order_bytes=self.settings.max_order_bytes
+            )
         except BaseException:
             still_used = any(a.key == key for a in self.desk.store.get(order.id).attachments)
             if not still_used:
@@ -306,8 +340,9 @@ class Attachments:
             raise
         return saved, attachment
 
-    def add(self, order_id: int, actor: Actor, name: str, chunks: Iterable[bytes], comment: int | None = None
-            ) -> tuple[WorkOrder, Attachment]:
+    def add(
+        self, order_id: int, actor: Actor, name: str, chunks: Iterable[bytes], comment: int | None = None
+    ) -> tuple[WorkOrder, Attachment]:
         """`begin`, write every chunk, `finish`: an upload from memory or a file."""
         upload = self.begin(order_id)
         try:
@@ -344,9 +379,22 @@ def check_attachment(order: WorkOrder, attachment: Attachment, max_order_bytes: 
         raise AttachmentRefused(f"{order.number} already has this file (sha256 {attachment.sha256[:12]}…)", 409)
     total = sum(a.size for a in order.attachments) + attachment.size
     if total > max_order_bytes:
-        raise AttachmentRefused(f"{order.number}'s attachments would come to {total} bytes, over the "
-                                f"{max_order_bytes} bytes an order may hold (attachments.max_order_bytes)", 413)
+        raise AttachmentRefused(
+            f"{order.number}'s attachments would come to {total} bytes, over the "
+            f"{max_order_bytes} bytes an order may hold (attachments.max_order_bytes)",
+            413,
+        )
 
 
-__all__ = ["AttachmentRefused", "AttachmentSettings", "Attachments", "Blobs", "FolderBlobs", "KINDS", "Upload",
-           "check_attachment", "sniff", "thumbnail"]
+__all__ = [
+    "AttachmentRefused",
+    "AttachmentSettings",
+    "Attachments",
+    "Blobs",
+    "FolderBlobs",
+    "KINDS",
+    "Upload",
+    "check_attachment",
+    "sniff",
+    "thumbnail",
+]

@@ -54,8 +54,15 @@ class AuditEntry:
 
     def body(self) -> dict[str, Any]:
         """The fields the hash covers (``change`` only where there is one, so old entries still verify)."""
-        body = {"seq": self.seq, "at": _utc_iso(self.at), "actor": self.actor, "action": self.action,
-                "order_id": self.order_id, "before": self.before, "after": self.after}
+        body = {
+            "seq": self.seq,
+            "at": _utc_iso(self.at),
+            "actor": self.actor,
+            "action": self.action,
+            "order_id": self.order_id,
+            "before": self.before,
+            "after": self.after,
+        }
         if self.change is not None:
             body["change"] = self.change
         return body
@@ -100,8 +107,8 @@ def diff(before: dict[str, Any] | None, after: dict[str, Any]) -> dict[str, Any]
         old = before.get(key, _MISSING)
         if old == new:
             continue
-        if isinstance(old, list) and isinstance(new, list) and len(new) > len(old) and new[:len(old)] == old:
-            change.setdefault("append", {})[key] = new[len(old):]
+        if isinstance(old, list) and isinstance(new, list) and len(new) > len(old) and new[: len(old)] == old:
+            change.setdefault("append", {})[key] = new[len(old) :]
         else:
             change.setdefault("set", {})[key] = new
     if gone := sorted(set(before) - set(after)):
@@ -127,16 +134,36 @@ def apply_change(doc: dict[str, Any] | None, change: dict[str, Any]) -> dict[str
     return doc
 
 
-def new_entry(prev_seq: int, prev_hash: str, *, at: datetime, actor: str, action: str,
-              order_id: int | None, before: Any = None, after: Any = None, change: Any = None) -> AuditEntry:
+def new_entry(
+    prev_seq: int,
+    prev_hash: str,
+    *,
+    at: datetime,
+    actor: str,
+    action: str,
+    order_id: int | None,
+    before: Any = None,
+    after: Any = None,
+    change: Any = None,
+) -> AuditEntry:
     """The entry that follows ``prev_seq``/``prev_hash``, recording the `diff` from ``before`` to ``after``
     (JSON-ready order data), or ``change`` as given (a change to something other than an order)."""
     if at.tzinfo is None:
         raise ValueError(f"audit time {at!r} is naive: pass a timezone-aware time")
     if after is not None:
         change = diff(before, after)
-    draft = AuditEntry(prev_seq + 1, at, actor, action, order_id, None, None, prev_hash, "",
-                       None if change is None else canonical_json(change))
+    draft = AuditEntry(
+        prev_seq + 1,
+        at,
+        actor,
+        action,
+        order_id,
+        None,
+        None,
+        prev_hash,
+        "",
+        None if change is None else canonical_json(change),
+    )
     return AuditEntry(**{**_fields(draft), "hash": chain_hash(prev_hash, draft.body())})
 
 
@@ -177,6 +204,9 @@ def verify(entries: Iterable[AuditEntry], head: tuple[int, str] | None = None) -
             return AuditBreak(entry.seq, "content does not match its hash (entry was altered)")
         prev_seq, prev_hash = entry.seq, entry.hash
     if head is not None and head != (prev_seq, prev_hash):
-        return AuditBreak(prev_seq + 1, f"log ends at entry {prev_seq} but the head records entry {head[0]}"
-                                        " (newest entries deleted or head altered)")
+        return AuditBreak(
+            prev_seq + 1,
+            f"log ends at entry {prev_seq} but the head records entry {head[0]}"
+            " (newest entries deleted or head altered)",
+        )
     return None

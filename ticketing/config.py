@@ -98,7 +98,8 @@ class SiteSettings(_Section):
 
     timezone: str
     hours: dict[Weekday, list[str]] = Field(
-        default_factory=_default_hours, description="working windows per weekday, e.g. fri: [08:00-12:00, 13:00-17:00]")
+        default_factory=_default_hours, description="working windows per weekday, e.g. fri: [08:00-12:00, 13:00-17:00]"
+    )
     holidays: HolidaySettings = Field(default_factory=HolidaySettings)
 
     @field_validator("timezone")
@@ -152,11 +153,14 @@ class AssignmentSettings(_Section):
     strategy: Literal["least_loaded"] = "least_loaded"
     match_site: bool = True
     fault_skills: dict[str, list[str]] = Field(
-        default_factory=dict, description="fault mode -> skills an engineer needs (e.g. bearing_outer_race: [vibration])")
+        default_factory=dict,
+        description="fault mode -> skills an engineer needs (e.g. bearing_outer_race: [vibration])",
+    )
     max_open_per_engineer: int | None = Field(None, ge=1)
     roles: list[Role] = Field(
         default_factory=lambda: [Role.JUNIOR_ENGINEER, Role.MID_ENGINEER, Role.SENIOR_ENGINEER],
-        description="roles that receive orders automatically")
+        description="roles that receive orders automatically",
+    )
 
 
 def _default_risk_matrix() -> dict[Severity, dict[Criticality, str]]:
@@ -179,15 +183,50 @@ def _default_escalation() -> list[EscalationStep]:
 
 #: What a notification is about, in the words of the people who receive it. Each audited change to an
 #: order is one of these (``escalation`` and the breaches come from the escalation scheduler).
-NOTIFICATION_EVENTS = ("opened", "priority_changed", "escalation", "response_breached", "resolution_breached",
-                       "resolved", "reopened", "acknowledged", "started", "held", "resumed", "assigned", "closed",
-                       "commented", "evidence_added")
+NOTIFICATION_EVENTS = (
+    "opened",
+    "priority_changed",
+    "escalation",
+    "response_breached",
+    "resolution_breached",
+    "resolved",
+    "reopened",
+    "acknowledged",
+    "started",
+    "held",
+    "resumed",
+    "assigned",
+    "closed",
+    "commented",
+    "evidence_added",
+)
 #: The events a receiver gets unless it lists its own.
-DEFAULT_NOTIFICATION_EVENTS: tuple[NotificationEvent, ...] = ("opened", "priority_changed", "escalation", "response_breached",
-                               "resolution_breached", "resolved", "reopened")
-NotificationEvent = Literal["opened", "priority_changed", "escalation", "response_breached", "resolution_breached",
-                            "resolved", "reopened", "acknowledged", "started", "held", "resumed", "assigned", "closed",
-                            "commented", "evidence_added"]
+DEFAULT_NOTIFICATION_EVENTS: tuple[NotificationEvent, ...] = (
+    "opened",
+    "priority_changed",
+    "escalation",
+    "response_breached",
+    "resolution_breached",
+    "resolved",
+    "reopened",
+)
+NotificationEvent = Literal[
+    "opened",
+    "priority_changed",
+    "escalation",
+    "response_breached",
+    "resolution_breached",
+    "resolved",
+    "reopened",
+    "acknowledged",
+    "started",
+    "held",
+    "resumed",
+    "assigned",
+    "closed",
+    "commented",
+    "evidence_added",
+]
 
 
 class _Routed(_Section):
@@ -196,11 +235,15 @@ class _Routed(_Section):
     events: list[NotificationEvent] = Field(default_factory=lambda: list(DEFAULT_NOTIFICATION_EVENTS))
     sites: list[str] = Field(default_factory=list, description="only orders of these sites (empty: every site)")
     priorities: list[Literal["P1", "P2", "P3", "P4"]] = Field(
-        default_factory=list, description="only orders of these priorities (empty: every priority)")
+        default_factory=list, description="only orders of these priorities (empty: every priority)"
+    )
 
     def takes(self, event: str, site: str, priority: str) -> bool:
-        return (event in self.events and (not self.sites or site in self.sites)
-                and (not self.priorities or priority in self.priorities))
+        return (
+            event in self.events
+            and (not self.sites or site in self.sites)
+            and (not self.priorities or priority in self.priorities)
+        )
 
 
 class WebhookSettings(_Routed):
@@ -218,8 +261,10 @@ class WebhookSettings(_Routed):
     @model_validator(mode="after")
     def _secret_when_on(self) -> WebhookSettings:
         if self.url and len(self.secret) < 16:
-            raise ValueError(f"webhook {self.name!r}: secret must be at least 16 characters (write ${{WEBHOOK_SECRET}} "
-                             "and set the variable)")
+            raise ValueError(
+                f"webhook {self.name!r}: secret must be at least 16 characters (write ${{WEBHOOK_SECRET}} "
+                "and set the variable)"
+            )
         return self
 
     @property
@@ -259,8 +304,9 @@ class MailRule(_Routed):
             if who.startswith("role:"):
                 Role(who.removeprefix("role:"))
                 continue
-            raise ValueError(f"unknown recipient {who!r}: assignee, managers, site, escalation, role:<role> "
-                             "or an e-mail address")
+            raise ValueError(
+                f"unknown recipient {who!r}: assignee, managers, site, escalation, role:<role> or an e-mail address"
+            )
         return to
 
 
@@ -273,9 +319,11 @@ class TicketingConfig(_Section):
 
     sites: dict[str, SiteSettings] = Field(min_length=1)
     default_site: str | None = Field(
-        None, description="findings from a site not listed under sites: are filed here (none: they wait, counted)")
+        None, description="findings from a site not listed under sites: are filed here (none: they wait, counted)"
+    )
     escalation: list[EscalationStep] = Field(
-        default_factory=_default_escalation, description="the chain of every policy that has none of its own")
+        default_factory=_default_escalation, description="the chain of every policy that has none of its own"
+    )
     policies: dict[str, SlaPolicy] = Field(min_length=1, description="the service catalogue, by policy name")
     permissions: PermissionMatrix = Field(default_factory=PermissionMatrix)
     risk_matrix: dict[Severity, dict[Criticality, str]] = Field(default_factory=_default_risk_matrix)
@@ -284,19 +332,27 @@ class TicketingConfig(_Section):
     reopen_window: Duration = Field(timedelta(days=14), description="a fault back within this after closing reopens")
     # asset registry, added by the work-order half (findings.py reads it for the risk matrix)
     asset_criticality: dict[str, Criticality] = Field(
-        default_factory=dict, description="asset -> A, B or C (the asset registry); unlisted assets take default_criticality")
+        default_factory=dict,
+        description="asset -> A, B or C (the asset registry); unlisted assets take default_criticality",
+    )
     default_criticality: Criticality = Criticality.B
-    store_url: str = Field("sqlite:///var/workorders.sqlite",
-                           description="the work-order store: sqlite:///path or postgresql+psycopg://user@host/db")
+    store_url: str = Field(
+        "sqlite:///var/workorders.sqlite",
+        description="the work-order store: sqlite:///path or postgresql+psycopg://user@host/db",
+    )
     checklists: dict[str, list[str]] = Field(
-        default_factory=dict, description="fault mode (or 'default') -> steps every new order of it lists")
+        default_factory=dict, description="fault mode (or 'default') -> steps every new order of it lists"
+    )
     finding_kinds: dict[str, ServiceType] = Field(
         default_factory=lambda: {"data_quality": ServiceType.SENSOR_CHECK},
-        description="finding kind -> the class of job it opens whatever its priority (others: by priority)")
+        description="finding kind -> the class of job it opens whatever its priority (others: by priority)",
+    )
     webhooks: list[WebhookSettings] = Field(default_factory=list, description="receivers of order events")
     smtp: SmtpSettings | None = Field(None, description="mail server for notices; none (or no host): no e-mail")
-    mail: list[MailRule] = Field(default_factory=_default_mail_rules,
-                                 description="who is e-mailed about what (every matching rule adds its recipients)")
+    mail: list[MailRule] = Field(
+        default_factory=_default_mail_rules,
+        description="who is e-mailed about what (every matching rule adds its recipients)",
+    )
 
     _unique_steps = field_validator("escalation")(unique_steps)
 
@@ -330,11 +386,15 @@ class TicketingConfig(_Section):
             resolved[key] = policy
             for override in policy.targets:
                 if override.site is not None and "sites" in info.data and override.site not in info.data["sites"]:
-                    raise ValueError(f"policy {key!r}: target for unknown site {override.site!r} "
-                                     f"(configured: {', '.join(sorted(info.data['sites']))})")
+                    raise ValueError(
+                        f"policy {key!r}: target for unknown site {override.site!r} "
+                        f"(configured: {', '.join(sorted(info.data['sites']))})"
+                    )
                 if override.priority is not None and override.priority not in policy.priorities:
-                    raise ValueError(f"policy {key!r}: target for {override.priority}, which it does not serve "
-                                     f"({', '.join(policy.priorities)})")
+                    raise ValueError(
+                        f"policy {key!r}: target for {override.priority}, which it does not serve "
+                        f"({', '.join(policy.priorities)})"
+                    )
         covered = {p for policy in policies.values() for p in policy.priorities}
         if missing := [p for p in PRIORITIES if p not in covered]:
             raise ValueError(f"no policy serves priority {', '.join(missing)}: every priority needs deadlines")
@@ -350,8 +410,9 @@ class TicketingConfig(_Section):
             for criticality in Criticality:
                 cell = row.get(criticality)
                 if cell not in PRIORITIES:
-                    raise ValueError(f"{severity.value}.{criticality.value}: {cell!r} is not a priority "
-                                     f"({', '.join(PRIORITIES)})")
+                    raise ValueError(
+                        f"{severity.value}.{criticality.value}: {cell!r} is not a priority ({', '.join(PRIORITIES)})"
+                    )
         return matrix
 
     @field_validator("engineers")
@@ -363,8 +424,9 @@ class TicketingConfig(_Section):
         for engineer in engineers:
             for site in engineer.sites:
                 if site not in sites:
-                    raise ValueError(f"engineer {engineer.name!r}: unknown site {site!r} "
-                                     f"(configured: {', '.join(sorted(sites))})")
+                    raise ValueError(
+                        f"engineer {engineer.name!r}: unknown site {site!r} (configured: {', '.join(sorted(sites))})"
+                    )
         names = [e.name for e in engineers]
         if dupes := sorted({n for n in names if names.count(n) > 1}):
             raise ValueError(f"engineer name {dupes[0]!r} appears more than once")
@@ -381,10 +443,13 @@ class TicketingConfig(_Section):
     @model_validator(mode="after")
     def _routed_sites_known(self) -> TicketingConfig:
         if self.default_site is not None and self.default_site not in self.sites:
-            raise ValueError(f"default_site: unknown site {self.default_site!r} "
-                             f"(configured: {', '.join(sorted(self.sites))})")
-        for what, routed in [*((f"webhook {w.name!r}", w) for w in self.webhooks),
-                             *((f"mail rule {i + 1}", r) for i, r in enumerate(self.mail))]:
+            raise ValueError(
+                f"default_site: unknown site {self.default_site!r} (configured: {', '.join(sorted(self.sites))})"
+            )
+        for what, routed in [
+            *((f"webhook {w.name!r}", w) for w in self.webhooks),
+            *((f"mail rule {i + 1}", r) for i, r in enumerate(self.mail)),
+        ]:
             for site in routed.sites:
                 if site not in self.sites:
                     raise ValueError(f"{what}: unknown site {site!r} (configured: {', '.join(sorted(self.sites))})")
@@ -404,8 +469,9 @@ class TicketingConfig(_Section):
         except KeyError:
             raise UnknownName("policy", name, sorted(self.policies)) from None
 
-    def policy_for(self, priority: str, service_type: ServiceType | str | None = None,
-                   site: str | None = None) -> SlaPolicy:
+    def policy_for(
+        self, priority: str, service_type: ServiceType | str | None = None, site: str | None = None
+    ) -> SlaPolicy:
         """The policy serving ``priority`` for ``service_type``.
 
         Without a service type, or when no policy of that type serves the priority (an order whose
@@ -424,8 +490,10 @@ class TicketingConfig(_Section):
         try:
             return self.risk_matrix[Severity(severity)][Criticality(criticality)]
         except ValueError:
-            raise ValueError(f"no risk-matrix cell for severity {severity!r} and criticality {criticality!r} "
-                             f"(severities: {', '.join(Severity)}; criticalities: {', '.join(Criticality)})") from None
+            raise ValueError(
+                f"no risk-matrix cell for severity {severity!r} and criticality {criticality!r} "
+                f"(severities: {', '.join(Severity)}; criticalities: {', '.join(Criticality)})"
+            ) from None
 
     def checklist_for(self, fault_mode: str) -> list[str]:
         """The steps a new order for ``fault_mode`` lists (the ``default`` list when it has none)."""
@@ -442,8 +510,13 @@ class TicketingConfig(_Section):
             policy = self.policy(policy)
         steps = list(policy.escalation or ())
         have = {step.key for step in steps}
-        steps += [step for target in ("response", "resolution") if policy.target(target) is not None
-                  for step in (EscalationStep(at=1.0, of=target, action="breach"),) if step.key not in have]
+        steps += [
+            step
+            for target in ("response", "resolution")
+            if policy.target(target) is not None
+            for step in (EscalationStep(at=1.0, of=target, action="breach"),)
+            if step.key not in have
+        ]
         return self.sla_clock(site, policy.model_copy(update={"escalation": tuple(steps)}))
 
     def sla_clock(self, site: str, policy: SlaPolicy | str) -> SlaClock:
@@ -475,12 +548,14 @@ def expand_env(node: Any, env: Mapping[str, str]) -> Any:
     if isinstance(node, list):
         return [expand_env(v, env) for v in node]
     if isinstance(node, str):
+
         def substitute(match: re.Match[str]) -> str:
             if match.group(1) in env:
                 return env[match.group(1)]
             if match.group(2) is not None:
                 return match.group(2)
             raise ValueError(f"environment variable {match.group(1)} is not set (value {node!r})")
+
         return _ENV.sub(substitute, node)
     return node
 
@@ -495,8 +570,20 @@ def default_ticketing_config(env: Mapping[str, str] | None = None) -> TicketingC
 
 
 __all__ = [
-    "AssignmentSettings", "Criticality", "EngineerSettings", "HolidaySettings", "SiteSettings",
-    "DEFAULT_NOTIFICATION_EVENTS", "MailRule", "NOTIFICATION_EVENTS", "SmtpSettings", "WebhookSettings",
-    "TicketingConfig", "UnknownName", "default_config_path", "default_ticketing_config", "expand_env",
+    "AssignmentSettings",
+    "Criticality",
+    "EngineerSettings",
+    "HolidaySettings",
+    "SiteSettings",
+    "DEFAULT_NOTIFICATION_EVENTS",
+    "MailRule",
+    "NOTIFICATION_EVENTS",
+    "SmtpSettings",
+    "WebhookSettings",
+    "TicketingConfig",
+    "UnknownName",
+    "default_config_path",
+    "default_ticketing_config",
+    "expand_env",
     "parse_ticketing_section",
 ]

@@ -43,8 +43,9 @@ class EscalationAction:
         return self.step.role
 
 
-def _pending(order: Timeline, sla: SlaClock, now: datetime,
-             already_fired: Collection[str]) -> Iterator[tuple[EscalationStep, datetime]]:
+def _pending(
+    order: Timeline, sla: SlaClock, now: datetime, already_fired: Collection[str]
+) -> Iterator[tuple[EscalationStep, datetime]]:
     """Steps not yet fired whose target is not yet met, with the instant each falls due."""
     for step in sla.policy.escalation or ():
         if step.key in already_fired:
@@ -57,8 +58,9 @@ def _pending(order: Timeline, sla: SlaClock, now: datetime,
             yield step, due_at
 
 
-def due_escalations(order: Timeline, sla: SlaClock, now: datetime,
-                    already_fired: Collection[str] = ()) -> list[EscalationAction]:
+def due_escalations(
+    order: Timeline, sla: SlaClock, now: datetime, already_fired: Collection[str] = ()
+) -> list[EscalationAction]:
     """The escalation steps that should fire at ``now`` and have not fired yet, earliest first.
 
     Parameters
@@ -83,7 +85,9 @@ def due_escalations(order: Timeline, sla: SlaClock, now: datetime,
     return actions
 
 
-def next_escalation(order: Timeline, sla: SlaClock, now: datetime, already_fired: Collection[str] = ()) -> datetime | None:
+def next_escalation(
+    order: Timeline, sla: SlaClock, now: datetime, already_fired: Collection[str] = ()
+) -> datetime | None:
     """When the next step would fire if nothing changes; None when no step is pending."""
     now = require_aware(now, "now").astimezone(UTC)
     return min((due_at for _, due_at in _pending(order, sla, now, already_fired)), default=None)

@@ -23,8 +23,16 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from faultline.vocabulary import SEVERITIES, Clock, require_aware
-from faultline.ticketing.lifecycle import (SYSTEM, DeadlinesOf, Lifecycle, Notifier, Retype, config_deadlines, config_retype,
-                                 with_deadlines)
+from faultline.ticketing.lifecycle import (
+    SYSTEM,
+    DeadlinesOf,
+    Lifecycle,
+    Notifier,
+    Retype,
+    config_deadlines,
+    config_retype,
+    with_deadlines,
+)
 from faultline.ticketing.models import ChecklistItem, Evidence, OrderEvent, ServiceType, Status, WorkOrder, more_urgent
 from faultline.ticketing.store import DuplicateOpenOrder, StoreError, WorkOrderStore
 
@@ -77,10 +85,20 @@ class FindingIn:
         return self.site, self.asset, self.fault_mode
 
     def as_evidence(self, received_at: datetime) -> Evidence:
-        return Evidence(sensor=self.sensor, severity=self.severity, score=self.score, started_at=self.started_at,
-                        ended_at=self.ended_at, detector=self.detector, detector_version=self.detector_version,
-                        rule=self.rule, config_version=self.config_version, thresholds=dict(self.thresholds),
-                        readings=dict(self.evidence), received_at=received_at)
+        return Evidence(
+            sensor=self.sensor,
+            severity=self.severity,
+            score=self.score,
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+            detector=self.detector,
+            detector_version=self.detector_version,
+            rule=self.rule,
+            config_version=self.config_version,
+            thresholds=dict(self.thresholds),
+            readings=dict(self.evidence),
+            received_at=received_at,
+        )
 
 
 class _Changed(Exception):
@@ -115,12 +133,21 @@ class FindingIntake:
         Called with each `OrderEvent` after it is saved (the adapters).
     """
 
-    def __init__(self, store: WorkOrderStore, clock: Clock, *, priority_of: Callable[[FindingIn], str],
-                 service_type_of: Callable[[str], ServiceType], reopen_window: timedelta,
-                 deadlines: DeadlinesOf | None = None, assign: Callable[[WorkOrder], str | None] | None = None,
-                 checklist_of: Callable[[str], list[str]] = lambda fault_mode: [],
-                 notify: Callable[[OrderEvent], None] = Notifier(),
-                 kind_service_types: Mapping[str, ServiceType] | None = None, retype: Retype | None = None):
+    def __init__(
+        self,
+        store: WorkOrderStore,
+        clock: Clock,
+        *,
+        priority_of: Callable[[FindingIn], str],
+        service_type_of: Callable[[str], ServiceType],
+        reopen_window: timedelta,
+        deadlines: DeadlinesOf | None = None,
+        assign: Callable[[WorkOrder], str | None] | None = None,
+        checklist_of: Callable[[str], list[str]] = lambda fault_mode: [],
+        notify: Callable[[OrderEvent], None] = Notifier(),
+        kind_service_types: Mapping[str, ServiceType] | None = None,
+        retype: Retype | None = None,
+    ):
         self.store, self.clock = store, clock
         self.priority_of, self.service_type_of = priority_of, service_type_of
         self.reopen_window, self.deadlines, self.assign, self.notify = reopen_window, deadlines, assign, notify
@@ -129,18 +156,30 @@ class FindingIntake:
         self._lifecycle = Lifecycle(clock, deadlines, retype=retype)
 
     @classmethod
-    def from_config(cls, config: TicketingConfig, store: WorkOrderStore, clock: Clock, notify: Callable[[OrderEvent], None] = Notifier()
-                    ) -> "FindingIntake":
+    def from_config(
+        cls,
+        config: TicketingConfig,
+        store: WorkOrderStore,
+        clock: Clock,
+        notify: Callable[[OrderEvent], None] = Notifier(),
+    ) -> "FindingIntake":
         """An intake following a `ticketing.config.TicketingConfig`: its risk matrix, asset
         criticalities, catalogue, reopen window and assignment rules."""
         from faultline.ticketing.assignment import Assigner
 
-        return cls(store, clock,
-                   priority_of=lambda f: config.priority_for(f.severity, config.criticality_of(f.asset)),
-                   service_type_of=lambda priority: config.policy_for(priority).service_type,
-                   reopen_window=config.reopen_window, deadlines=config_deadlines(config),
-                   assign=Assigner.from_config(config, store).choose, checklist_of=config.checklist_for,
-                   notify=notify, kind_service_types=config.finding_kinds, retype=config_retype(config))
+        return cls(
+            store,
+            clock,
+            priority_of=lambda f: config.priority_for(f.severity, config.criticality_of(f.asset)),
+            service_type_of=lambda priority: config.policy_for(priority).service_type,
+            reopen_window=config.reopen_window,
+            deadlines=config_deadlines(config),
+            assign=Assigner.from_config(config, store).choose,
+            checklist_of=config.checklist_for,
+            notify=notify,
+            kind_service_types=config.finding_kinds,
+            retype=config_retype(config),
+        )
 
     def receive(self, finding: FindingIn) -> OrderEvent:
         """Record ``finding`` on the right order (new, existing or reopened) and return what happened."""
@@ -151,29 +190,42 @@ class FindingIntake:
                 continue  # another worker changed this key between our read and our write
             self.notify(event)
             return event
-        raise StoreError(f"could not record finding for {finding.key} after {_ATTEMPTS} attempts: the order kept "
-                         "changing under us")
+        raise StoreError(
+            f"could not record finding for {finding.key} after {_ATTEMPTS} attempts: the order kept changing under us"
+        )
 
     def _try(self, finding: FindingIn) -> OrderEvent:
         now = self.clock.now()
         current = self.store.find_open(*finding.key)
         if current is not None:
             assert current.id is not None  # orders read from the store have their ids
-            return self.store.update(current.id, lambda order: self._add(order, finding, now), actor=SYSTEM.name,
-                                     at=now, action="add_evidence")
+            return self.store.update(
+                current.id,
+                lambda order: self._add(order, finding, now),
+                actor=SYSTEM.name,
+                at=now,
+                action="add_evidence",
+            )
         last = self.store.last_closed(*finding.key)
         if last is not None and last.closed_at is not None and now - last.closed_at <= self.reopen_window:
             assert last.id is not None
-            return self.store.update(last.id, lambda order: self._reopen(order, finding, now), actor=SYSTEM.name,
-                                     at=now, action="reopen")
+            return self.store.update(
+                last.id, lambda order: self._reopen(order, finding, now), actor=SYSTEM.name, at=now, action="reopen"
+            )
         return self.store.insert(self._new(finding, now), actor=SYSTEM.name, at=now, action="open")
 
     def _new(self, finding: FindingIn, now: datetime) -> WorkOrder:
         priority = self.priority_of(finding)
         service_type = self.kind_service_types.get(finding.kind) or self.service_type_of(priority)
-        order = WorkOrder(site=finding.site, asset=finding.asset, fault_mode=finding.fault_mode,
-                          service_type=service_type, priority=priority, opened_at=now,
-                          checklist=[ChecklistItem(text=step) for step in self.checklist_of(finding.fault_mode)])
+        order = WorkOrder(
+            site=finding.site,
+            asset=finding.asset,
+            fault_mode=finding.fault_mode,
+            service_type=service_type,
+            priority=priority,
+            opened_at=now,
+            checklist=[ChecklistItem(text=step) for step in self.checklist_of(finding.fault_mode)],
+        )
         order.add_evidence(finding.as_evidence(now))
         if self.assign is not None:
             order.assignee = self.assign(order)
@@ -182,8 +234,7 @@ class FindingIntake:
     def _add(self, order: WorkOrder, finding: FindingIn, now: datetime) -> WorkOrder:
         if order.status is Status.CLOSED:
             raise _Changed
-        if (order.status is Status.RESOLVED and order.resolved_at is not None
-                and order.resolved_at < finding.started_at):
+        if order.status is Status.RESOLVED and order.resolved_at is not None and order.resolved_at < finding.started_at:
             # the fault started again after the fix: the fix did not hold
             order = self._lifecycle.reopen(order, SYSTEM, f"{finding.fault_mode} returned after resolution")
         order.add_evidence(finding.as_evidence(now))

@@ -51,8 +51,11 @@ if TYPE_CHECKING:
 
 #: Backlog age buckets: (label, upper bound of age).
 AGE_BUCKETS: tuple[tuple[str, timedelta], ...] = (
-    ("<1d", timedelta(days=1)), ("1-7d", timedelta(days=7)), ("7-30d", timedelta(days=30)),
-    (">30d", timedelta.max))
+    ("<1d", timedelta(days=1)),
+    ("1-7d", timedelta(days=7)),
+    ("7-30d", timedelta(days=30)),
+    (">30d", timedelta.max),
+)
 _FALSE = {Outcome.FALSE_ALARM, Outcome.NO_FAULT_FOUND}
 _JUDGED = _FALSE | {Outcome.FAULT_CONFIRMED}
 
@@ -100,9 +103,14 @@ class ServiceCompliance:
         return None if pct is None else pct >= self.target_pct
 
     def as_json(self) -> dict[str, Any]:
-        return {"service_type": self.service_type, "visits_decided": self.decided, "on_time": self.on_time,
-                "on_time_pct": _round(self.on_time_pct), "target_pct": self.target_pct,
-                "meets_target": self.meets_target}
+        return {
+            "service_type": self.service_type,
+            "visits_decided": self.decided,
+            "on_time": self.on_time,
+            "on_time_pct": _round(self.on_time_pct),
+            "target_pct": self.target_pct,
+            "meets_target": self.meets_target,
+        }
 
 
 @dataclass(frozen=True)
@@ -115,8 +123,12 @@ class PartsWait:
     by_part: dict[str, timedelta] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
-        return {"hours": _hours(self.total), "holds": self.holds, "orders": self.orders,
-                "hours_by_part": {part: _hours(d) for part, d in sorted(self.by_part.items())}}
+        return {
+            "hours": _hours(self.total),
+            "holds": self.holds,
+            "orders": self.orders,
+            "hours_by_part": {part: _hours(d) for part, d in sorted(self.by_part.items())},
+        }
 
 
 def _hours(d: timedelta) -> float:
@@ -147,18 +159,23 @@ class Kpis:
 
     def as_json(self) -> dict[str, Any]:
         """Plain data: times ISO 8601, durations in hours, rates in percent."""
+
         def hours(d: timedelta | None) -> float | None:
             return None if d is None else round(d.total_seconds() / 3600, 3)
 
         return {
             "period": {"start": self.start.isoformat(), "end": self.end.isoformat(), "as_of": self.now.isoformat()},
-            "orders_opened": self.orders_opened, "visits": self.visits, "reopenings": self.reopenings,
-            "mtta_hours": hours(self.mtta), "mttr_hours": hours(self.mttr),
+            "orders_opened": self.orders_opened,
+            "visits": self.visits,
+            "reopenings": self.reopenings,
+            "mtta_hours": hours(self.mtta),
+            "mttr_hours": hours(self.mttr),
             "sla_response_compliance_pct": _round(self.response_compliance),
             "sla_resolution_compliance_pct": _round(self.resolution_compliance),
             "first_time_fix_rate_pct": _round(self.first_time_fix_rate),
-            "false_alarm_rate_by_rule": [{**asdict(r), "false_alarm_rate_pct": _round(r.false_alarm_rate)}
-                                         for r in self.rules],
+            "false_alarm_rate_by_rule": [
+                {**asdict(r), "false_alarm_rate_pct": _round(r.false_alarm_rate)} for r in self.rules
+            ],
             "backlog": self.backlog,
             "repeat_failures": [asdict(r) for r in self.repeat_failures],
             "on_time_by_service": [s.as_json() for s in self.services],
@@ -182,9 +199,13 @@ def _mean(durations: list[timedelta]) -> timedelta | None:
 _T = TypeVar("_T")
 
 
-def _compliance(cohort: Sequence[_T], now: datetime, due_of: Callable[[_T], datetime | None],
-                met_of: Callable[[_T], datetime | None], undecided: Callable[[_T], bool] = lambda o: False
-                ) -> float | None:
+def _compliance(
+    cohort: Sequence[_T],
+    now: datetime,
+    due_of: Callable[[_T], datetime | None],
+    met_of: Callable[[_T], datetime | None],
+    undecided: Callable[[_T], bool] = lambda o: False,
+) -> float | None:
     met = decided = 0
     for order in cohort:
         due, done = due_of(order), met_of(order)
@@ -228,16 +249,21 @@ def _repeats(orders: Iterable[WorkOrder], start: datetime, end: datetime, thresh
         hits = sum(start <= t < end for t in times)
         if hits:
             per_asset[(order.site, order.asset)][order.fault_mode] += hits
-    found = [RepeatFailure(site, asset, sum(c.values()), dict(c), sum(c.values()) >= threshold)
-             for (site, asset), c in per_asset.items() if sum(c.values()) > 1]
+    found = [
+        RepeatFailure(site, asset, sum(c.values()), dict(c), sum(c.values()) >= threshold)
+        for (site, asset), c in per_asset.items()
+        if sum(c.values()) > 1
+    ]
     return sorted(found, key=lambda r: (-r.occurrences, r.site, r.asset))
 
 
 def _on_time(visit: Visit, on_hold: bool, now: datetime) -> bool | None:
     """Whether a visit met every target it has (None while one is undecided)."""
     verdicts = []
-    for due, met in ((visit.response_due, visit.acknowledged_at or visit.resolved_at),
-                     (visit.resolution_due, None if on_hold else visit.resolved_at)):
+    for due, met in (
+        (visit.response_due, visit.acknowledged_at or visit.resolved_at),
+        (visit.resolution_due, None if on_hold else visit.resolved_at),
+    ):
         if due is None:
             continue
         if met is not None:
@@ -252,19 +278,29 @@ def _on_time(visit: Visit, on_hold: bool, now: datetime) -> bool | None:
 def _feedback(orders: list[WorkOrder], start: datetime, end: datetime) -> dict[str, Any]:
     given = [f for o in orders for f in o.feedback if start <= f.at < end]
     fixed = sum(f.fixed for f in given)
-    return {"given": len(given), "fixed": fixed, "not_fixed": len(given) - fixed,
-            "fixed_pct": _round(_percent(fixed, len(given))),
-            "mean_rating": round(fmean(f.rating for f in given), 2) if given else None}
+    return {
+        "given": len(given),
+        "fixed": fixed,
+        "not_fixed": len(given) - fixed,
+        "fixed_pct": _round(_percent(fixed, len(given))),
+        "mean_rating": round(fmean(f.rating for f in given), 2) if given else None,
+    }
 
 
-def _services(visits: Sequence[tuple[Visit, bool]], now: datetime,
-              on_time_targets: Mapping[str, float]) -> list[ServiceCompliance]:
+def _services(
+    visits: Sequence[tuple[Visit, bool]], now: datetime, on_time_targets: Mapping[str, float]
+) -> list[ServiceCompliance]:
     found = []
     for service_type, target in sorted(on_time_targets.items()):
-        verdicts = [v for v in (_on_time(visit, hold, now) for visit, hold in visits
-                                if visit.service_type == service_type) if v is not None]
+        verdicts = [
+            v
+            for v in (_on_time(visit, hold, now) for visit, hold in visits if visit.service_type == service_type)
+            if v is not None
+        ]
         found.append(ServiceCompliance(service_type, len(verdicts), sum(verdicts), target))
     return found
+
+
 def parts_wait(orders: Iterable[WorkOrder], start: datetime, end: datetime, now: datetime) -> PartsWait:
     """Time on hold awaiting parts within ``[start, min(end, now))`` (see the module docstring)."""
     stop = min(end, now)
@@ -285,8 +321,14 @@ def parts_wait(orders: Iterable[WorkOrder], start: datetime, end: datetime, now:
     return PartsWait(total, holds, len(waiting), dict(by_part))
 
 
-def compute_kpis(orders: Iterable[WorkOrder], start: datetime, end: datetime, now: datetime,
-                 repeat_threshold: int = 3, on_time_targets: Mapping[str, float] | None = None) -> Kpis:
+def compute_kpis(
+    orders: Iterable[WorkOrder],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    repeat_threshold: int = 3,
+    on_time_targets: Mapping[str, float] | None = None,
+) -> Kpis:
     """KPIs of the orders opened in ``[start, end)`` as they stand at ``now``; backlog at ``now``.
 
     ``on_time_targets`` maps each service type to the percent of its jobs it promises on time
@@ -296,19 +338,34 @@ def compute_kpis(orders: Iterable[WorkOrder], start: datetime, end: datetime, no
     orders = list(orders)
     cohort = [o for o in orders if start <= o.opened_at < end]
     # (visit, on hold now): only the current visit of an order can be on hold
-    visits = [(v, o.status is Status.ON_HOLD and v.number == len(o.visits) + 1)
-              for o in orders for v in o.all_visits() if start <= v.started_at < end]
+    visits = [
+        (v, o.status is Status.ON_HOLD and v.number == len(o.visits) + 1)
+        for o in orders
+        for v in o.all_visits()
+        if start <= v.started_at < end
+    ]
     acknowledged = [v.acknowledged_at - v.started_at for v, _ in visits if v.acknowledged_at is not None]
     resolved = [v.resolved_at - v.started_at for v, _ in visits if v.resolved_at is not None]
-    fixes = [o for o in cohort if any(v.closed_at is not None and v.outcome is Outcome.FAULT_CONFIRMED
-                                      for v in o.all_visits())]
+    fixes = [
+        o
+        for o in cohort
+        if any(v.closed_at is not None and v.outcome is Outcome.FAULT_CONFIRMED for v in o.all_visits())
+    ]
     return Kpis(
-        start=start, end=end, now=now, orders_opened=len(cohort), visits=len(visits),
-        reopenings=sum(v.number > 1 for v, _ in visits), mtta=_mean(acknowledged), mttr=_mean(resolved),
-        response_compliance=_compliance(visits, now, lambda p: p[0].response_due,
-                                        lambda p: p[0].acknowledged_at or p[0].resolved_at),
-        resolution_compliance=_compliance(visits, now, lambda p: p[0].resolution_due, lambda p: p[0].resolved_at,
-                                          undecided=lambda p: p[1]),
+        start=start,
+        end=end,
+        now=now,
+        orders_opened=len(cohort),
+        visits=len(visits),
+        reopenings=sum(v.number > 1 for v, _ in visits),
+        mtta=_mean(acknowledged),
+        mttr=_mean(resolved),
+        response_compliance=_compliance(
+            visits, now, lambda p: p[0].response_due, lambda p: p[0].acknowledged_at or p[0].resolved_at
+        ),
+        resolution_compliance=_compliance(
+            visits, now, lambda p: p[0].resolution_due, lambda p: p[0].resolved_at, undecided=lambda p: p[1]
+        ),
         first_time_fix_rate=_percent(sum(not o.visits for o in fixes), len(fixes)),
         rules=_rules(cohort),
         backlog=_backlog(orders, now),
@@ -328,8 +385,13 @@ def on_time_targets_of(config: TicketingConfig) -> dict[str, float]:
     return targets
 
 
-def kpis_from_store(store: WorkOrderStore, start: datetime, end: datetime, now: datetime, repeat_threshold: int = 3,
-                    on_time_targets: Mapping[str, float] | None = None) -> Kpis:
+def kpis_from_store(
+    store: WorkOrderStore,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    repeat_threshold: int = 3,
+    on_time_targets: Mapping[str, float] | None = None,
+) -> Kpis:
     """`compute_kpis` over a `ticketing.store.WorkOrderStore`."""
-    return compute_kpis(store.orders(opened_before=max(end, now)), start, end, now, repeat_threshold,
-                        on_time_targets)
+    return compute_kpis(store.orders(opened_before=max(end, now)), start, end, now, repeat_threshold, on_time_targets)

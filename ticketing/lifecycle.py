@@ -28,8 +28,22 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from faultline.ticketing.attachments import check_attachment
 from faultline.vocabulary import Clock
-from faultline.ticketing.models import (PRIORITIES, Attachment, ChecklistItem, Comment, EscalationRecord, Feedback, HoldPeriod,
-                              HoldReason, OrderEvent, Outcome, Part, ServiceType, Status, WorkOrder)
+from faultline.ticketing.models import (
+    PRIORITIES,
+    Attachment,
+    ChecklistItem,
+    Comment,
+    EscalationRecord,
+    Feedback,
+    HoldPeriod,
+    HoldReason,
+    OrderEvent,
+    Outcome,
+    Part,
+    ServiceType,
+    Status,
+    WorkOrder,
+)
 from faultline.ticketing.roles import DEFAULT_PERMISSIONS, Action, PermissionDenied, PermissionMatrix
 from faultline.ticketing.sla import Deadlines
 
@@ -116,9 +130,14 @@ class Lifecycle:
         The class of job for a new priority (`Retype`); None keeps the service type when the priority changes.
     """
 
-    def __init__(self, clock: Clock, deadlines: DeadlinesOf | None = None,
-                 permissions: PermissionMatrix = DEFAULT_PERMISSIONS, engineers: Mapping[str, str] | None = None,
-                 retype: Retype | None = None):
+    def __init__(
+        self,
+        clock: Clock,
+        deadlines: DeadlinesOf | None = None,
+        permissions: PermissionMatrix = DEFAULT_PERMISSIONS,
+        engineers: Mapping[str, str] | None = None,
+        retype: Retype | None = None,
+    ):
         self.clock = clock
         self.deadlines = deadlines
         self.permissions = permissions
@@ -129,8 +148,13 @@ class Lifecycle:
     def from_config(cls, config: TicketingConfig, clock: Clock) -> "Lifecycle":
         """The lifecycle a `ticketing.config.TicketingConfig` describes: its catalogue's deadlines and
         service types, its permission matrix and its engineers."""
-        return cls(clock, config_deadlines(config), config.permissions,
-                   {e.name: e.role.value for e in config.engineers}, config_retype(config))
+        return cls(
+            clock,
+            config_deadlines(config),
+            config.permissions,
+            {e.name: e.role.value for e in config.engineers},
+            config_retype(config),
+        )
 
     def _begin(self, order: WorkOrder, action: str, actor: Actor) -> tuple[WorkOrder, datetime]:
         sources, target, reason = _STEPS[action]
@@ -157,8 +181,9 @@ class Lifecycle:
         order.started_at = order.started_at or now
         return order
 
-    def hold(self, order: WorkOrder, actor: Actor, reason: HoldReason | str,
-             parts: Iterable[str] | None = None) -> WorkOrder:
+    def hold(
+        self, order: WorkOrder, actor: Actor, reason: HoldReason | str, parts: Iterable[str] | None = None
+    ) -> WorkOrder:
         """Stop the clock. Awaiting parts, the hold names the parts: those given, else the order's
         parts still needed (part numbers given that the order does not list are added as needed)."""
         order, now = self._begin(order, "hold", actor)
@@ -173,11 +198,20 @@ class Lifecycle:
         order.holds.append(HoldPeriod(reason=reason, start=now, parts=list(dict.fromkeys(named))))
         return self._with_deadlines(order, now)
 
-    def add_part(self, order: WorkOrder, actor: Actor, number: str, quantity: float = 1, description: str = "",
-                 used: bool = False) -> WorkOrder:
+    def add_part(
+        self,
+        order: WorkOrder,
+        actor: Actor,
+        number: str,
+        quantity: float = 1,
+        description: str = "",
+        used: bool = False,
+    ) -> WorkOrder:
         """A spare part the job needs (or, with ``used``, one fitted); the same part again adds to its quantity."""
         order, _ = self._begin(order, "add_part", actor)
-        line = Part(number=number.strip(), quantity=quantity, description=description, state="used" if used else "needed")
+        line = Part(
+            number=number.strip(), quantity=quantity, description=description, state="used" if used else "needed"
+        )
         if not line.number:
             raise ValueError("a part needs a part number")
         for existing in order.parts:
@@ -201,8 +235,9 @@ class Lifecycle:
                 order.parts.remove(needed)
         used = next((p for p in order.parts if p.number == number and p.state == "used"), None)
         if used is None:
-            order.parts.append(Part(number=number, quantity=amount, description=needed.description if needed else "",
-                                    state="used"))
+            order.parts.append(
+                Part(number=number, quantity=amount, description=needed.description if needed else "", state="used")
+            )
         else:
             used.quantity += amount
         return order
@@ -212,8 +247,15 @@ class Lifecycle:
         order.holds[-1].end = now
         return self._with_deadlines(order, now)
 
-    def resolve(self, order: WorkOrder, actor: Actor, outcome: Outcome | str, notes: str = "",
-                checklist: Iterable[ChecklistItem] | None = None, checked: Iterable[int] | None = None) -> WorkOrder:
+    def resolve(
+        self,
+        order: WorkOrder,
+        actor: Actor,
+        outcome: Outcome | str,
+        notes: str = "",
+        checklist: Iterable[ChecklistItem] | None = None,
+        checked: Iterable[int] | None = None,
+    ) -> WorkOrder:
         """Record the close-out: what was found (the detector's feedback), notes and checklist results.
 
         ``checklist`` replaces the list with results; ``checked`` instead gives the 1-based numbers of
@@ -261,9 +303,13 @@ class Lifecycle:
         if any(f.visit == visit for f in order.feedback):
             raise InvalidTransition(order, "feedback", None, f"visit {visit} has its feedback already")
         if actor is not SYSTEM and actor.name == order.assignee:
-            raise PermissionDenied(actor.role, "feedback", order.priority, order.service_type.value,
-                                   f"{actor.name} did the work on {order.number}: the requester or a supervisor "
-                                   "gives the feedback")
+            raise PermissionDenied(
+                actor.role,
+                "feedback",
+                order.priority,
+                order.service_type.value,
+                f"{actor.name} did the work on {order.number}: the requester or a supervisor gives the feedback",
+            )
         order.feedback.append(Feedback(visit=visit, by=actor.name, at=now, fixed=fixed, rating=rating, comment=comment))
         if not fixed:
             return self._new_visit(order, actor, now, f"requester: not fixed ({comment or 'no comment'})")
@@ -273,11 +319,13 @@ class Lifecycle:
         order, _ = self._begin(order, "assign", actor)
         if self.engineers is not None:
             if engineer not in self.engineers:
-                raise UnknownAssignee(f"{engineer!r} is not a configured engineer (known: "
-                                      f"{', '.join(sorted(self.engineers)) or 'none'})")
+                raise UnknownAssignee(
+                    f"{engineer!r} is not a configured engineer (known: {', '.join(sorted(self.engineers)) or 'none'})"
+                )
             try:
-                self.permissions.check(self.engineers[engineer], Action.RESOLVE, order.priority,
-                                       order.service_type.value)
+                self.permissions.check(
+                    self.engineers[engineer], Action.RESOLVE, order.priority, order.service_type.value
+                )
             except PermissionDenied as exc:
                 raise UnknownAssignee(f"cannot assign {order.number} to {engineer}: {exc.reason}") from None
         order.assignee = engineer
@@ -313,8 +361,17 @@ class Lifecycle:
         order.attachments.append(attachment)
         return order
 
-    def escalate(self, order: WorkOrder, actor: Actor, key: str, of: str, step: str, fraction: float,
-                 role: str | None = None, text: str = "") -> WorkOrder:
+    def escalate(
+        self,
+        order: WorkOrder,
+        actor: Actor,
+        key: str,
+        of: str,
+        step: str,
+        fraction: float,
+        role: str | None = None,
+        text: str = "",
+    ) -> WorkOrder:
         """Record the escalation ``step`` (``notify_assignee``, ``reassign``, ``notify_manager``, ``breach``)
         that fired, as its own audited change, so the notifications hear of it."""
         order, now = self._begin(order, "escalate", actor)
@@ -370,23 +427,41 @@ class ServiceDesk:
     order under the store's row lock.
     """
 
-    def __init__(self, store: WorkOrderStore, lifecycle: Lifecycle, notify: Callable[[OrderEvent], None] = Notifier()
-                 ) -> None:
+    def __init__(
+        self, store: WorkOrderStore, lifecycle: Lifecycle, notify: Callable[[OrderEvent], None] = Notifier()
+    ) -> None:
         self.store, self.lifecycle, self.notify = store, lifecycle, notify
 
     def act(self, order_id: int, actor: Actor, action: str, **arguments: Any) -> WorkOrder:
         if action not in _STEPS:
             raise ValueError(f"unknown action {action!r} (known: {', '.join(_STEPS)})")
         step = getattr(self.lifecycle, action)
-        event = self.store.update(order_id, lambda order: step(order, actor, **arguments), actor=actor.name,
-                                  at=self.lifecycle.clock.now(), action=action)
+        event = self.store.update(
+            order_id,
+            lambda order: step(order, actor, **arguments),
+            actor=actor.name,
+            at=self.lifecycle.clock.now(),
+            action=action,
+        )
         self.notify(event)
         return event.order
 
 
 #: Steps a person takes from the order page (escalation is the service's own).
-PERSON_STEPS: tuple[str, ...] = ("acknowledge", "start", "hold", "resume", "resolve", "close", "reopen", "assign",
-                                 "set_priority", "comment", "add_part", "use_part")
+PERSON_STEPS: tuple[str, ...] = (
+    "acknowledge",
+    "start",
+    "hold",
+    "resume",
+    "resolve",
+    "close",
+    "reopen",
+    "assign",
+    "set_priority",
+    "comment",
+    "add_part",
+    "use_part",
+)
 
 
 def needed_parts(order: WorkOrder) -> list[str]:
@@ -401,8 +476,9 @@ class Refusal(NamedTuple):
     reason: str
 
 
-def step_refusals(order: WorkOrder, role: str, permissions: PermissionMatrix = DEFAULT_PERMISSIONS
-                  ) -> dict[str, Refusal | None]:
+def step_refusals(
+    order: WorkOrder, role: str, permissions: PermissionMatrix = DEFAULT_PERMISSIONS
+) -> dict[str, Refusal | None]:
     """For each step a person can take, why ``role`` may not take it on ``order`` now (None: it may).
 
     The lifecycle's reason comes first (the step does not follow from the status), then the

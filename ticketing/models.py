@@ -23,7 +23,7 @@ class ServiceType(StrEnum):
     CORRECTIVE = "corrective"
     PREVENTIVE = "preventive"
     INSPECTION = "inspection"
-    SENSOR_CHECK = "sensor_check"    # the data is in doubt (a stuck or silent sensor), not the machine
+    SENSOR_CHECK = "sensor_check"  # the data is in doubt (a stuck or silent sensor), not the machine
 
 
 class Status(StrEnum):
@@ -107,9 +107,9 @@ class Attachment(BaseModel):
 
     id: str
     name: str
-    kind: str                  # photo, video or document
+    kind: str  # photo, video or document
     content_type: str
-    size: int                  # bytes
+    size: int  # bytes
     sha256: str
     key: str
     thumbnail_key: str | None = None
@@ -124,7 +124,7 @@ class Part(BaseModel):
     number: str
     quantity: float = Field(gt=0)
     description: str = ""
-    state: str = "needed"      # needed or used
+    state: str = "needed"  # needed or used
 
 
 class EscalationRecord(BaseModel):
@@ -245,12 +245,20 @@ class WorkOrder(BaseModel):
 
     def current_visit(self) -> Visit:
         """The visit in progress (or the last one), from the order's own times."""
-        return Visit(number=len(self.visits) + 1, service_type=self.service_type,
-                     started_at=self.sla_started_at or self.opened_at,
-                     acknowledged_at=self.acknowledged_at, work_started_at=self.started_at,
-                     resolved_at=self.resolved_at, closed_at=self.closed_at, outcome=self.outcome,
-                     response_due=self.response_due, resolution_due=self.resolution_due,
-                     holds=[h.model_copy() for h in self.holds], escalations=[e.model_copy() for e in self.escalations])
+        return Visit(
+            number=len(self.visits) + 1,
+            service_type=self.service_type,
+            started_at=self.sla_started_at or self.opened_at,
+            acknowledged_at=self.acknowledged_at,
+            work_started_at=self.started_at,
+            resolved_at=self.resolved_at,
+            closed_at=self.closed_at,
+            outcome=self.outcome,
+            response_due=self.response_due,
+            resolution_due=self.resolution_due,
+            holds=[h.model_copy() for h in self.holds],
+            escalations=[e.model_copy() for e in self.escalations],
+        )
 
     def all_visits(self) -> list[Visit]:
         """Every visit, the first first; the last one is the current visit."""

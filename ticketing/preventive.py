@@ -50,8 +50,9 @@ class CalendarRule(BaseModel):
 
     every: Duration
     mode: Literal["fixed", "floating"] = "floating"
-    start: AwareDatetime | None = Field(None, description="fixed: the first due time; floating: due when never done "
-                                                          "(default: at once)")
+    start: AwareDatetime | None = Field(
+        None, description="fixed: the first due time; floating: due when never done (default: at once)"
+    )
 
     @model_validator(mode="after")
     def _sane(self) -> "CalendarRule":
@@ -70,10 +71,12 @@ class MeterRule(BaseModel):
     sensor: str
     running_above: float
     every_hours: float = Field(gt=0)
-    max_gap: Duration = Field(timedelta(minutes=10), description="a gap between readings longer than this "
-                                                                  "counts as not running")
-    since: AwareDatetime | None = Field(None, description="count from here when never done (default: all "
-                                                          "stored telemetry)")
+    max_gap: Duration = Field(
+        timedelta(minutes=10), description="a gap between readings longer than this counts as not running"
+    )
+    since: AwareDatetime | None = Field(
+        None, description="count from here when never done (default: all stored telemetry)"
+    )
 
 
 class PreventiveSchedule(BaseModel):
@@ -85,8 +88,11 @@ class PreventiveSchedule(BaseModel):
     task: str = ""
     assets: list[str] = Field(default_factory=list)
     asset_class: str | None = None
-    site: str | None = Field(None, description="the ticketing site of its assets (default: from the detector "
-                                               "configuration or the stored telemetry)")
+    site: str | None = Field(
+        None,
+        description="the ticketing site of its assets (default: from the detector "
+        "configuration or the stored telemetry)",
+    )
     service_type: ServiceType = ServiceType.PREVENTIVE
     priority: str = "P3"
     checklist: list[str] = Field(default_factory=list)
@@ -100,8 +106,9 @@ class PreventiveSchedule(BaseModel):
         if not self.assets and self.asset_class is None:
             raise ValueError(f"schedule {self.name!r}: name its assets or an asset_class")
         if self.priority not in PRIORITIES:
-            raise ValueError(f"schedule {self.name!r}: unknown priority {self.priority!r} "
-                             f"(known: {', '.join(PRIORITIES)})")
+            raise ValueError(
+                f"schedule {self.name!r}: unknown priority {self.priority!r} (known: {', '.join(PRIORITIES)})"
+            )
         return self
 
     @property
@@ -186,10 +193,17 @@ class PreventiveScheduler:
         Told of every order opened or commented on.
     """
 
-    def __init__(self, settings: PreventiveSettings, store: WorkOrderStore, clock: Clock, fleet: Fleet,
-                 running_hours: RunningHours | None = None, deadlines: DeadlinesOf | None = None,
-                 assign: Callable[[WorkOrder], str | None] | None = None,
-                 notify: Callable[[OrderEvent], None] = lambda event: None) -> None:
+    def __init__(
+        self,
+        settings: PreventiveSettings,
+        store: WorkOrderStore,
+        clock: Clock,
+        fleet: Fleet,
+        running_hours: RunningHours | None = None,
+        deadlines: DeadlinesOf | None = None,
+        assign: Callable[[WorkOrder], str | None] | None = None,
+        notify: Callable[[OrderEvent], None] = lambda event: None,
+    ) -> None:
         self.settings, self.store, self.clock, self.fleet = settings, store, clock, fleet
         self.running_hours, self.deadlines, self.assign, self.notify = running_hours, deadlines, assign, notify
         if running_hours is None and any(s.meter for s in settings.schedules):
@@ -243,8 +257,9 @@ class PreventiveScheduler:
             stop.wait(self.settings.check_every_s)
 
     # --- when is it due ---------------------------------------------------------------------------
-    def _why_due(self, schedule: PreventiveSchedule, site: str, asset: str, orders: list[WorkOrder],
-                 now: datetime) -> str | None:
+    def _why_due(
+        self, schedule: PreventiveSchedule, site: str, asset: str, orders: list[WorkOrder], now: datetime
+    ) -> str | None:
         mine = [o for o in orders if o.fault_mode == schedule.fault_mode]
         if any(o.status is not Status.CLOSED and o.resolved_at is None for o in mine):
             return None  # already open and not yet done
@@ -258,23 +273,33 @@ class PreventiveScheduler:
         hours = self.running_hours(site, asset, rule, since, now)
         if hours >= rule.every_hours:
             start = f"since {since:%Y-%m-%d %H:%M} UTC" if since else "in the stored telemetry"
-            return (f"{hours:.1f} running hours ({rule.sensor} above {rule.running_above:g}) {start}; "
-                    f"due every {rule.every_hours:g} h")
+            return (
+                f"{hours:.1f} running hours ({rule.sensor} above {rule.running_above:g}) {start}; "
+                f"due every {rule.every_hours:g} h"
+            )
         return None
 
     # --- opening ----------------------------------------------------------------------------------
     def _open(self, due: Due) -> OrderEvent | None:
         now = self.clock.now()
         schedule = due.schedule
-        condition = [o for o in self.store.orders_of_asset(due.site, due.asset)
-                     if not o.fault_mode.startswith(PREFIX) and o.status not in (Status.RESOLVED, Status.CLOSED)]
+        condition = [
+            o
+            for o in self.store.orders_of_asset(due.site, due.asset)
+            if not o.fault_mode.startswith(PREFIX) and o.status not in (Status.RESOLVED, Status.CLOSED)
+        ]
         if condition:
             return self._fold_into(condition[0], schedule, due.why)
-        order = WorkOrder(site=due.site, asset=due.asset, fault_mode=schedule.fault_mode,
-                          service_type=schedule.service_type, priority=schedule.priority, opened_at=now,
-                          checklist=[ChecklistItem(text=step) for step in schedule.checklist],
-                          comments=[Comment(author=SYSTEM.name, at=now,
-                                            text=f"{schedule.task or schedule.name}: due — {due.why}")])
+        order = WorkOrder(
+            site=due.site,
+            asset=due.asset,
+            fault_mode=schedule.fault_mode,
+            service_type=schedule.service_type,
+            priority=schedule.priority,
+            opened_at=now,
+            checklist=[ChecklistItem(text=step) for step in schedule.checklist],
+            comments=[Comment(author=SYSTEM.name, at=now, text=f"{schedule.task or schedule.name}: due — {due.why}")],
+        )
         if self.assign is not None:
             order.assignee = self.assign(order)
         order = with_deadlines(order, self.deadlines, now)
@@ -305,8 +330,12 @@ def _last_done(schedule: PreventiveSchedule, orders: list[WorkOrder]) -> datetim
     """When the job was last done: its own orders' resolutions, and those of condition-based orders
     it was folded into."""
     marker = _marker(schedule)
-    done = [o.resolved_at for o in orders if o.resolved_at is not None
-            and (o.fault_mode == schedule.fault_mode or any(c.text.startswith(marker) for c in o.comments))]
+    done = [
+        o.resolved_at
+        for o in orders
+        if o.resolved_at is not None
+        and (o.fault_mode == schedule.fault_mode or any(c.text.startswith(marker) for c in o.comments))
+    ]
     return max(done, default=None)
 
 
@@ -335,5 +364,14 @@ def _days(every: timedelta) -> str:
     return f"{every.total_seconds() / 3600:g} h"
 
 
-__all__ = ["CalendarRule", "Due", "Fleet", "MeterRule", "PreventiveSchedule", "PreventiveScheduler",
-           "PreventiveSettings", "RunningHours", "hours_above"]
+__all__ = [
+    "CalendarRule",
+    "Due",
+    "Fleet",
+    "MeterRule",
+    "PreventiveSchedule",
+    "PreventiveScheduler",
+    "PreventiveSettings",
+    "RunningHours",
+    "hours_above",
+]

@@ -73,10 +73,15 @@ def _target(name: str, due: datetime | None, done: datetime | None) -> tuple[str
 def sla_outcome(order: WorkOrder) -> list[tuple[str, str]]:
     """Each SLA target met or missed, and the time the clock stood still on hold."""
     on_hold = sum(((h.end or order.resolved_at or h.start) - h.start for h in order.holds), timedelta(0))
-    return [_target("Response", order.response_due, order.acknowledged_at or order.resolved_at),
-            _target("Resolution", order.resolution_due, order.resolved_at),
-            ("Time on hold", f"{_span(on_hold)} ({len(order.holds)} hold{'s' if len(order.holds) != 1 else ''}; "
-                             "the SLA clock does not run on hold)")]
+    return [
+        _target("Response", order.response_due, order.acknowledged_at or order.resolved_at),
+        _target("Resolution", order.resolution_due, order.resolved_at),
+        (
+            "Time on hold",
+            f"{_span(on_hold)} ({len(order.holds)} hold{'s' if len(order.holds) != 1 else ''}; "
+            "the SLA clock does not run on hold)",
+        ),
+    ]
 
 
 def _steps(order: WorkOrder) -> list[list[str]]:
@@ -86,8 +91,14 @@ def _steps(order: WorkOrder) -> list[list[str]]:
     if order.started_at:
         steps.append([_when(order.started_at), "work started", order.assignee or "", ""])
     for h in order.holds:
-        steps.append([_when(h.start), f"on hold: {h.reason.value.replace('_', ' ')}", "",
-                      ", ".join(h.parts) + (f" (until {_when(h.end)})" if h.end else "")])
+        steps.append(
+            [
+                _when(h.start),
+                f"on hold: {h.reason.value.replace('_', ' ')}",
+                "",
+                ", ".join(h.parts) + (f" (until {_when(h.end)})" if h.end else ""),
+            ]
+        )
     for c in order.comments:
         steps.append([_when(c.at), "comment", c.author, c.text])
     if order.resolved_at:
@@ -100,36 +111,69 @@ def _steps(order: WorkOrder) -> list[list[str]]:
 def report_sections(order: WorkOrder, thumbnail_of: ThumbnailOf | None = None) -> Report:
     """The report's content; `ReportNotReady` before the order is resolved."""
     if order.status not in (Status.RESOLVED, Status.CLOSED):
-        raise ReportNotReady(f"{order.number} is {order.status.value}: the service report is made once it is "
-                             "resolved")
-    summary = Section("Job", rows=[
-        ("Order", order.number), ("Site / asset", f"{order.site} / {order.asset}"),
-        ("Fault", order.fault_mode.replace("_", " ")), ("Service", f"{order.service_type.value.replace('_', ' ')}, "
-                                                                    f"priority {order.priority}"),
-        ("Engineer", order.assignee or "-"), ("Status", order.status.value),
-        ("Outcome", order.outcome.value.replace("_", " ") if order.outcome else "-"),
-        ("Notes", order.outcome_notes or "-")])
-    evidence = Section("Evidence", header=["Started", "Sensor", "Severity", "Detector / rule", "Readings"], table=[
-        [_when(e.started_at), e.sensor, e.severity, f"{e.detector} {e.detector_version} / {e.rule}",
-         ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in e.readings.items()
-                   if k in ("min", "mean", "max", "n"))] for e in order.evidence], empty="No findings (an order made by hand).")
+        raise ReportNotReady(f"{order.number} is {order.status.value}: the service report is made once it is resolved")
+    summary = Section(
+        "Job",
+        rows=[
+            ("Order", order.number),
+            ("Site / asset", f"{order.site} / {order.asset}"),
+            ("Fault", order.fault_mode.replace("_", " ")),
+            ("Service", f"{order.service_type.value.replace('_', ' ')}, priority {order.priority}"),
+            ("Engineer", order.assignee or "-"),
+            ("Status", order.status.value),
+            ("Outcome", order.outcome.value.replace("_", " ") if order.outcome else "-"),
+            ("Notes", order.outcome_notes or "-"),
+        ],
+    )
+    evidence = Section(
+        "Evidence",
+        header=["Started", "Sensor", "Severity", "Detector / rule", "Readings"],
+        table=[
+            [
+                _when(e.started_at),
+                e.sensor,
+                e.severity,
+                f"{e.detector} {e.detector_version} / {e.rule}",
+                ", ".join(
+                    f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                    for k, v in e.readings.items()
+                    if k in ("min", "mean", "max", "n")
+                ),
+            ]
+            for e in order.evidence
+        ],
+        empty="No findings (an order made by hand).",
+    )
     actions = Section("Actions", header=["When", "Step", "Who", "Details"], table=_steps(order))
-    checklist = Section("Checklist", header=["Step", "Done", "Note"], table=[
-        [c.text, {True: "yes", False: "no", None: "-"}[c.done], c.note] for c in order.checklist], empty="No checklist.")
-    parts = Section("Parts", header=["Part number", "Quantity", "Description", "State"], table=[
-        [p.number, f"{p.quantity:g}", p.description, p.state] for p in order.parts], empty="No parts.")
+    checklist = Section(
+        "Checklist",
+        header=["Step", "Done", "Note"],
+        table=[[c.text, {True: "yes", False: "no", None: "-"}[c.done], c.note] for c in order.checklist],
+        empty="No checklist.",
+    )
+    parts = Section(
+        "Parts",
+        header=["Part number", "Quantity", "Description", "State"],
+        table=[[p.number, f"{p.quantity:g}", p.description, p.state] for p in order.parts],
+        empty="No parts.",
+    )
     sla = Section("SLA outcome", rows=sla_outcome(order))
     files = [a for a in order.attachments if a.kind != "photo"]
-    documents = Section("Other files", header=["File", "Kind", "Bytes", "SHA-256"], table=[
-        [a.name, a.kind, str(a.size), a.sha256[:16] + "…"] for a in files], empty="None.")
+    documents = Section(
+        "Other files",
+        header=["File", "Kind", "Bytes", "SHA-256"],
+        table=[[a.name, a.kind, str(a.size), a.sha256[:16] + "…"] for a in files],
+        empty="None.",
+    )
     photos = []
     for a in order.attachments:
         thumb = thumbnail_of(a) if thumbnail_of and a.thumbnail_key else None
         if thumb:
             photos.append((f"{a.name} ({_when(a.at)}, {a.uploaded_by})", thumb))
     sign = Section("Customer sign-off", rows=[("Name", ""), ("Signature", ""), ("Date", "")])
-    return Report(f"Service report {order.number}", [summary, evidence, actions, checklist, parts, sla, documents,
-                                                     sign], photos)
+    return Report(
+        f"Service report {order.number}", [summary, evidence, actions, checklist, parts, sla, documents, sign], photos
+    )
 
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:52rem;margin:1.5rem auto;padding:0 1rem;color:#1d2329}
@@ -143,14 +187,17 @@ figcaption{font-size:.8rem;color:#555;max-width:320px}"""
 def report_html(order: WorkOrder, thumbnail_of: ThumbnailOf | None = None) -> str:
     """The report as one self-contained HTML page (photos inline)."""
     report = report_sections(order, thumbnail_of)
-    parts = [f"<!doctype html><html lang=en><meta charset=utf-8><title>{escape(report.title)}</title>"
-             f"<style>{_CSS}</style><h1>{escape(report.title)}</h1>"]
+    parts = [
+        f"<!doctype html><html lang=en><meta charset=utf-8><title>{escape(report.title)}</title>"
+        f"<style>{_CSS}</style><h1>{escape(report.title)}</h1>"
+    ]
     for s in report.sections:
         parts.append(f"<h2>{escape(s.title)}</h2>")
         if s.rows:
             css = ' class="sign"' if s.title == "Customer sign-off" else ""
-            parts.append(f"<dl{css}>" + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in s.rows)
-                         + "</dl>")
+            parts.append(
+                f"<dl{css}>" + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in s.rows) + "</dl>"
+            )
         elif s.table:
             head = "".join(f"<th>{escape(h)}</th>" for h in s.header)
             body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in s.table)
@@ -158,10 +205,17 @@ def report_html(order: WorkOrder, thumbnail_of: ThumbnailOf | None = None) -> st
         else:
             parts.append(f"<p>{escape(s.empty)}</p>")
         if s.title == "Parts":
-            parts.append("<h2>Photos</h2>" + ("".join(
-                f'<figure><img src="data:image/jpeg;base64,{base64.b64encode(jpeg).decode()}" alt="{escape(caption)}">'
-                f"<figcaption>{escape(caption)}</figcaption></figure>" for caption, jpeg in report.photos)
-                or "<p>No photos.</p>"))
+            parts.append(
+                "<h2>Photos</h2>"
+                + (
+                    "".join(
+                        f'<figure><img src="data:image/jpeg;base64,{base64.b64encode(jpeg).decode()}" alt="{escape(caption)}">'
+                        f"<figcaption>{escape(caption)}</figcaption></figure>"
+                        for caption, jpeg in report.photos
+                    )
+                    or "<p>No photos.</p>"
+                )
+            )
     return "\n".join(parts) + "\n</html>\n"
 
 
@@ -198,8 +252,9 @@ def report_pdf(order: WorkOrder, thumbnail_of: ThumbnailOf | None = None) -> byt
                 else:
                     pdf.multi_cell(width - 35, 7, text(value), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         elif s.table:
-            with pdf.table(headings_style=FontFace(emphasis="BOLD", fill_color=(241, 243, 245)), text_align="LEFT",
-                           line_height=5) as table:
+            with pdf.table(
+                headings_style=FontFace(emphasis="BOLD", fill_color=(241, 243, 245)), text_align="LEFT", line_height=5
+            ) as table:
                 header = table.row()
                 for h in s.header:
                     header.cell(text(h))

@@ -26,9 +26,10 @@ def fired_steps(order: WorkOrder) -> set[str]:
     # the comment reads "escalation <key>: <what happened>"; keys contain ':' but never ': '
     since = order.sla_started_at  # a reopened order escalates afresh: earlier visits' steps do not count
     return {e.key for e in order.escalations} | {
-        c.text[len(_PREFIX):].split(": ", 1)[0]
-        for c in order.comments if c.author == SYSTEM.name and c.text.startswith(_PREFIX)
-        and (since is None or c.at >= since)}
+        c.text[len(_PREFIX) :].split(": ", 1)[0]
+        for c in order.comments
+        if c.author == SYSTEM.name and c.text.startswith(_PREFIX) and (since is None or c.at >= since)
+    }
 
 
 class EscalationResponder:
@@ -50,15 +51,24 @@ class EscalationResponder:
                 order = self.desk.act(order_id, SYSTEM, "assign", engineer=senior)
         sent = self.mailer.notify_escalation(order, action.action, action.role, action.fraction) if self.mailer else []
         what = "target passed" if action.action == "breach" else action.action.replace("_", " ")
-        self.desk.act(order_id, SYSTEM, "escalate", key=action.key, of=action.step.of, step=action.action,
-                      fraction=action.fraction, role=action.role.value if action.role else None,
-                      text=f"{_PREFIX}{action.key}: {action.fraction:.0%} of the {action.step.of} target used; "
-                           f"{what}" + (f", mailed {', '.join(sent)}" if sent else ""))
+        self.desk.act(
+            order_id,
+            SYSTEM,
+            "escalate",
+            key=action.key,
+            of=action.step.of,
+            step=action.action,
+            fraction=action.fraction,
+            role=action.role.value if action.role else None,
+            text=f"{_PREFIX}{action.key}: {action.fraction:.0%} of the {action.step.of} target used; "
+            f"{what}" + (f", mailed {', '.join(sent)}" if sent else ""),
+        )
 
     def _senior(self, order: WorkOrder, role: Role | None) -> str | None:
         rules = self.config.assignment.model_copy(update={"roles": [role], "max_open_per_engineer": None})
-        return Assigner(rules, self.config.engineers, self.desk.store.open_orders_per_assignee,
-                        self.config.permissions).choose(order)
+        return Assigner(
+            rules, self.config.engineers, self.desk.store.open_orders_per_assignee, self.config.permissions
+        ).choose(order)
 
     def watch(self, scheduler: EscalationScheduler) -> int:
         """Track every unfinished order of the store in ``scheduler`` (after a restart, say); returns how many."""

@@ -122,11 +122,15 @@ class PermissionMatrix(BaseModel):
         allowed = {"default", *PRIORITIES, *(t.value for t in ServiceType)}
         for key in rules:
             if key not in allowed:
-                raise ValueError(f"unknown rule key {key!r}: use default, a priority ({', '.join(PRIORITIES)}) "
-                                 f"or a service type ({', '.join(t.value for t in ServiceType)})")
+                raise ValueError(
+                    f"unknown rule key {key!r}: use default, a priority ({', '.join(PRIORITIES)}) "
+                    f"or a service type ({', '.join(t.value for t in ServiceType)})"
+                )
         return rules
 
-    def allowed(self, action: Action | str, priority: str, service_type: str | None = None) -> tuple[frozenset[Role], str]:
+    def allowed(
+        self, action: Action | str, priority: str, service_type: str | None = None
+    ) -> tuple[frozenset[Role], str]:
         """The roles allowed, and the name of the rule that decided it (``close.corrective``)."""
         action = parse_action(action)
         if priority not in PRIORITIES:
@@ -148,15 +152,25 @@ class PermissionMatrix(BaseModel):
             return
         what = f"{priority} {service_type} orders" if service_type else f"{priority} orders"
         who = ", ".join(r.value for r in Role if r in roles) or "nobody"
-        raise PermissionDenied(role.value, action.value, priority, service_type,
-                               f"{role.value} may not {action.value} {what}: only {who} may (rule {rule})")
+        raise PermissionDenied(
+            role.value,
+            action.value,
+            priority,
+            service_type,
+            f"{role.value} may not {action.value} {what}: only {who} may (rule {rule})",
+        )
 
 
 DEFAULT_PERMISSIONS = PermissionMatrix()
 
 
-def check(role: Role | str, action: Action | str, priority: str, service_type: str | None = None,
-          matrix: PermissionMatrix = DEFAULT_PERMISSIONS) -> None:
+def check(
+    role: Role | str,
+    action: Action | str,
+    priority: str,
+    service_type: str | None = None,
+    matrix: PermissionMatrix = DEFAULT_PERMISSIONS,
+) -> None:
     """`PermissionMatrix.check` on ``matrix`` (the default matrix unless given).
 
     >>> check("senior_engineer", "close", "P2", "corrective")
@@ -168,5 +182,13 @@ def check(role: Role | str, action: Action | str, priority: str, service_type: s
     matrix.check(role, action, priority, service_type)
 
 
-__all__ = ["Action", "DEFAULT_PERMISSIONS", "PermissionDenied", "PermissionMatrix", "Role", "check",
-           "parse_action", "parse_role"]
+__all__ = [
+    "Action",
+    "DEFAULT_PERMISSIONS",
+    "PermissionDenied",
+    "PermissionMatrix",
+    "Role",
+    "check",
+    "parse_action",
+    "parse_role",
+]

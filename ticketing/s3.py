@@ -40,9 +40,13 @@ class S3Blobs:
     def from_settings(cls, settings: S3Settings, incoming: str | Path) -> "S3Blobs":
         import boto3
 
-        client = boto3.client("s3", endpoint_url=settings.endpoint_url, region_name=settings.region,
-                              aws_access_key_id=settings.access_key_id,
-                              aws_secret_access_key=settings.secret_access_key)
+        client = boto3.client(
+            "s3",
+            endpoint_url=settings.endpoint_url,
+            region_name=settings.region,
+            aws_access_key_id=settings.access_key_id,
+            aws_secret_access_key=settings.secret_access_key,
+        )
         return cls(client, settings.bucket, settings.prefix, incoming)
 
     def _key(self, key: str) -> str:

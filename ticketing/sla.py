@@ -107,9 +107,11 @@ class SlaPolicy(BaseModel):
     resolution: Duration | None = None
     calendar: Literal["business", "24x7"] = "business"
     escalation: tuple[EscalationStep, ...] | None = Field(
-        None, description="steps of this policy; None takes the configuration's default chain")
+        None, description="steps of this policy; None takes the configuration's default chain"
+    )
     targets: tuple[TargetOverride, ...] = Field(
-        (), description="other response/resolution targets for a site, a priority, or both")
+        (), description="other response/resolution targets for a site, a priority, or both"
+    )
     on_time_target: float = Field(95.0, gt=0, le=100, description="percent of jobs the service promises on time")
 
     @field_validator("priorities")
@@ -154,8 +156,13 @@ class SlaPolicy(BaseModel):
         """
         update: dict[str, Any] = {}
         for override in sorted((o for o in self.targets if o.matches(site, priority)), key=lambda o: o.specificity):
-            update.update({k: v for k, v in (("response", override.response), ("resolution", override.resolution))
-                           if v is not None})
+            update.update(
+                {
+                    k: v
+                    for k, v in (("response", override.response), ("resolution", override.resolution))
+                    if v is not None
+                }
+            )
         return self.model_copy(update=update) if update else self
 
 
@@ -249,9 +256,15 @@ class TargetStatus:
 
     def as_json(self) -> dict[str, Any]:
         """Plain values for an API or a report; times ISO 8601, durations in seconds."""
-        return {"due": self.due.isoformat(), "met_at": _iso(self.met_at), "target_s": self.target.total_seconds(),
-                "consumed_s": self.consumed.total_seconds(), "left_s": self.left.total_seconds(),
-                "percent": round(self.percent, 2), "breached": self.breached}
+        return {
+            "due": self.due.isoformat(),
+            "met_at": _iso(self.met_at),
+            "target_s": self.target.total_seconds(),
+            "consumed_s": self.consumed.total_seconds(),
+            "left_s": self.left.total_seconds(),
+            "percent": round(self.percent, 2),
+            "breached": self.breached,
+        }
 
 
 @dataclass(frozen=True)
@@ -271,9 +284,13 @@ class SlaStatus:
         return any(t is not None and t.breached for t in (self.response, self.resolution))
 
     def as_json(self) -> dict[str, Any]:
-        return {"at": self.at.isoformat(), "paused": self.paused, "breached": self.breached,
-                "response": self.response.as_json() if self.response else None,
-                "resolution": self.resolution.as_json() if self.resolution else None}
+        return {
+            "at": self.at.isoformat(),
+            "paused": self.paused,
+            "breached": self.breached,
+            "response": self.response.as_json() if self.response else None,
+            "resolution": self.resolution.as_json() if self.resolution else None,
+        }
 
 
 def _start(timeline: Timeline) -> datetime:
@@ -304,7 +321,9 @@ def _holds(timeline: Timeline, start: datetime, now: datetime | None) -> list[tu
         elif now is not None:
             end = now
         else:
-            raise ValueError(f"the order is on hold since {hold.start.isoformat()}: its deadlines depend on now; pass now")
+            raise ValueError(
+                f"the order is on hold since {hold.start.isoformat()}: its deadlines depend on now; pass now"
+            )
         begin = max(begin, start)
         if end > begin:
             spans.append((begin, end))
@@ -367,7 +386,9 @@ class SlaClock:
                 total -= self.calendar.elapsed(hold_start, min(hold_end, until))
         return total
 
-    def due(self, timeline: Timeline, of: Target, fraction: float = 1.0, now: datetime | None = None) -> datetime | None:
+    def due(
+        self, timeline: Timeline, of: Target, fraction: float = 1.0, now: datetime | None = None
+    ) -> datetime | None:
         """When ``fraction`` of the ``of`` target is consumed; None if the policy has no such target."""
         target = self.policy.target(of)
         if target is None:
@@ -395,11 +416,32 @@ class SlaClock:
     def status(self, timeline: Timeline, now: datetime) -> SlaStatus:
         """Time used, time left and breach of both targets as seen at ``now``."""
         now_utc = require_aware(now, "now").astimezone(UTC)
-        paused = any(require_aware(h.start, "hold start") <= now_utc
-                     and (h.end is None or now_utc < require_aware(h.end, "hold end")) for h in timeline.holds)
-        return SlaStatus(now_utc.astimezone(self.calendar.tz), paused, self.target_status(timeline, "response", now_utc),
-                         self.target_status(timeline, "resolution", now_utc))
+        paused = any(
+            require_aware(h.start, "hold start") <= now_utc
+            and (h.end is None or now_utc < require_aware(h.end, "hold end"))
+            for h in timeline.holds
+        )
+        return SlaStatus(
+            now_utc.astimezone(self.calendar.tz),
+            paused,
+            self.target_status(timeline, "response", now_utc),
+            self.target_status(timeline, "resolution", now_utc),
+        )
 
 
-__all__ = ["Deadlines", "EscalationStep", "TargetOverride", "Hold", "Interval", "SlaClock", "SlaPolicy", "SlaStatus", "SlaTimeline",
-           "Target", "TargetStatus", "Timeline", "met_at", "unique_steps"]
+__all__ = [
+    "Deadlines",
+    "EscalationStep",
+    "TargetOverride",
+    "Hold",
+    "Interval",
+    "SlaClock",
+    "SlaPolicy",
+    "SlaStatus",
+    "SlaTimeline",
+    "Target",
+    "TargetStatus",
+    "Timeline",
+    "met_at",
+    "unique_steps",
+]

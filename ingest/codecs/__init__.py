@@ -22,10 +22,32 @@ and ``v1/gateway/telemetry``), built by `build_codecs`. Epoch timestamps are rea
 ``docs/payloads.md`` for the whole description, with what is rejected and why.
 """
 
-from faultline.ingest.codecs.decoder import (RECEIVE_TIME_TAG, WAVEFORM_FIELDS, Block, Codec, DecodeLimits, Decoder, Output,
-                                   Rejected, WaveformFeatures, topic_matches)
+from faultline.ingest.codecs.decoder import (
+    RECEIVE_TIME_TAG,
+    WAVEFORM_FIELDS,
+    Block,
+    Codec,
+    DecodeLimits,
+    Decoder,
+    Output,
+    Rejected,
+    WaveformFeatures,
+    topic_matches,
+)
 from faultline.ingest.codecs.timestamps import timestamp_ns
 from faultline.ingest.errors import PayloadError
 
-__all__ = ["Block", "Codec", "DecodeLimits", "Decoder", "Output", "PayloadError", "RECEIVE_TIME_TAG", "Rejected",
-           "WAVEFORM_FIELDS", "WaveformFeatures", "timestamp_ns", "topic_matches"]
+__all__ = [
+    "Block",
+    "Codec",
+    "DecodeLimits",
+    "Decoder",
+    "Output",
+    "PayloadError",
+    "RECEIVE_TIME_TAG",
+    "Rejected",
+    "WAVEFORM_FIELDS",
+    "WaveformFeatures",
+    "timestamp_ns",
+    "topic_matches",
+]

@@ -33,8 +33,18 @@ from faultline.ingest.topics import TopicTemplate, check_tag_value
 #: The features of a waveform block stored by default (measurement ``waveform``, one field each): four
 #: time-domain features and the bearing-defect envelope ratios at BPFO, BPFI, BSF and FTF (the
 #: latter only where the injected function knows the asset's bearing and running speed).
-WAVEFORM_FIELDS = ("rms", "peak", "crest_factor", "kurtosis", "bearing_defect", "bearing_mode",
-                   "bpfo", "bpfi", "bsf", "ftf")
+WAVEFORM_FIELDS = (
+    "rms",
+    "peak",
+    "crest_factor",
+    "kurtosis",
+    "bearing_defect",
+    "bearing_mode",
+    "bpfo",
+    "bpfi",
+    "bsf",
+    "ftf",
+)
 
 #: Tag added to points whose payload had no timestamp, so the receive time was used.
 RECEIVE_TIME_TAG = ("ts_source", "receive")
@@ -193,8 +203,15 @@ class Output:
             self.decoder.check_window(ns, self.received, what, ns)
         return ns
 
-    def reading(self, tags: dict[str, str], ts_ns: int, value: float, measurement: str | None = None,
-                field: str = "value", receive: bool = False) -> None:
+    def reading(
+        self,
+        tags: dict[str, str],
+        ts_ns: int,
+        value: float,
+        measurement: str | None = None,
+        field: str = "value",
+        receive: bool = False,
+    ) -> None:
         """One reading; ``receive``: ``ts_ns`` is the receive time (tag ``ts_source=receive``)."""
         rows = self.rows
         rows.idx.append(rows.position(self.decoder.key(tags, receive=receive, measurement=measurement, field=field)))
@@ -268,16 +285,23 @@ class Decoder:
         Routed codecs, the first matching filter wins; other topics are Faultline's own formats.
     """
 
-    def __init__(self, template: TopicTemplate | str, limits: DecodeLimits | None = None,
-                 measurement: str = "telemetry", waveform_features: WaveformFeatures | None = None,
-                 keep_raw_waveform: bool = False, gateway_template: TopicTemplate | str | None = None,
-                 waveform_fields: tuple[str, ...] | None = WAVEFORM_FIELDS,
-                 codecs: Sequence[tuple[str, Codec]] = ()):
+    def __init__(
+        self,
+        template: TopicTemplate | str,
+        limits: DecodeLimits | None = None,
+        measurement: str = "telemetry",
+        waveform_features: WaveformFeatures | None = None,
+        keep_raw_waveform: bool = False,
+        gateway_template: TopicTemplate | str | None = None,
+        waveform_fields: tuple[str, ...] | None = WAVEFORM_FIELDS,
+        codecs: Sequence[tuple[str, Codec]] = (),
+    ):
         self.template = template if isinstance(template, TopicTemplate) else TopicTemplate(template)
         if gateway_template is None:
             gateway_template = self.template.gateway()
-        self.gateway_template = (gateway_template if isinstance(gateway_template, TopicTemplate)
-                                 else TopicTemplate(gateway_template))
+        self.gateway_template = (
+            gateway_template if isinstance(gateway_template, TopicTemplate) else TopicTemplate(gateway_template)
+        )
         self.limits = limits or DecodeLimits()
         self.measurement = measurement
         self.waveform_features = waveform_features
@@ -324,15 +348,17 @@ class Decoder:
                 if routed is not None:
                     codec = routed(topic)
                     if codec is not None:
-                        codec.decode(topic, payload, Output(self, rows, blocks, _Partial(i, topic, rejected),
-                                                            received))
+                        codec.decode(topic, payload, Output(self, rows, blocks, _Partial(i, topic, rejected), received))
                         continue
                 try:
                     obj = loads(payload)
                 except orjson.JSONDecodeError as exc:
                     if binary_waveform.is_block(payload):
-                        binary_waveform.decode(self._reading_tags(topic), payload,
-                                               Output(self, rows, blocks, _Partial(i, topic, rejected), received))
+                        binary_waveform.decode(
+                            self._reading_tags(topic),
+                            payload,
+                            Output(self, rows, blocks, _Partial(i, topic, rejected), received),
+                        )
                         continue
                     raise PayloadError(f"not JSON: {exc}") from None
                 if type(obj) is not dict:
@@ -343,8 +369,7 @@ class Decoder:
                 # The common case, inlined: one reading with an integer ms timestamp on a topic seen
                 # earlier in this call (topic_pos holds only such reading topics).
                 pos = topic_pos.get(topic)
-                if pos is not None and (vtype is float or vtype is int) and type(ts) is int \
-                        and ms_low <= ts < ms_high:
+                if pos is not None and (vtype is float or vtype is int) and type(ts) is int and ms_low <= ts < ms_high:
                     ts_ns = ts * MS
                     if not earliest <= ts_ns <= received + future:
                         self.check_window(ts_ns, received, '"ts"', ts)
@@ -355,13 +380,20 @@ class Decoder:
                 self._decode_other(topic, obj, received, i, rows, blocks, rejected)
             except PayloadError as exc:
                 if len(payload) > max_bytes:  # keep the start for a person to see, not megabytes
-                    rejected.append(Rejected(i, topic, bytes(payload[:_KEPT_OF_OVERSIZE]),
-                                             f"{exc.reason} (the first {_KEPT_OF_OVERSIZE} bytes are kept)"))
+                    rejected.append(
+                        Rejected(
+                            i,
+                            topic,
+                            bytes(payload[:_KEPT_OF_OVERSIZE]),
+                            f"{exc.reason} (the first {_KEPT_OF_OVERSIZE} bytes are kept)",
+                        )
+                    )
                     continue
                 rejected.append(Rejected(i, topic, bytes(payload), exc.reason))
             except Exception as exc:  # noqa: BLE001 - a decoder bug costs this message alone, not the delivery
-                rejected.append(Rejected(i, topic, bytes(payload),
-                                         f"decoder error on this message: {type(exc).__name__}: {exc}"))
+                rejected.append(
+                    Rejected(i, topic, bytes(payload), f"decoder error on this message: {type(exc).__name__}: {exc}")
+                )
         if blocks:
             waveform.add_blocks(self, blocks, messages, rows, rejected)
         if rejected:
@@ -387,8 +419,9 @@ class Decoder:
             self._codec_of[topic] = codec
             return codec
 
-    def _decode_other(self, topic: str, obj: dict, received: int, i: int, rows: "_Rows",
-                      blocks: list[Block], rejected: list[Rejected]) -> None:
+    def _decode_other(
+        self, topic: str, obj: dict, received: int, i: int, rows: "_Rows", blocks: list[Block], rejected: list[Rejected]
+    ) -> None:
         if "readings" in obj:
             return gateway_json.decode(self, topic, obj, received, rows, _Partial(i, topic, rejected, gateway=True))
         tags = self._reading_tags(topic)
@@ -396,8 +429,7 @@ class Decoder:
             blocks.append(waveform.block(self, i, tags, obj, received))
             return
         if "value" not in obj:
-            raise PayloadError('payload has none of "value", "values" or "readings"; '
-                               f"keys: {shown(sorted(obj))}")
+            raise PayloadError(f'payload has none of "value", "values" or "readings"; keys: {shown(sorted(obj))}')
         if type(obj["value"]) is list:
             return batch.decode(self, tags, obj, received, rows, _Partial(i, topic, rejected))
         flat_json.decode(self, topic, tags, obj, received, rows)
@@ -420,8 +452,10 @@ class Decoder:
             if not isinstance(route, str):
                 for name, text in route[1].items():
                     if len(text) > self.limits.max_tag_chars:
-                        route = f"topic segment {{{name}}} is {len(text)} characters, over the limit of " \
-                                f"{self.limits.max_tag_chars}"
+                        route = (
+                            f"topic segment {{{name}}} is {len(text)} characters, over the limit of "
+                            f"{self.limits.max_tag_chars}"
+                        )
                         break
             if len(self._topics) >= _KEY_CACHE_SIZE:
                 self._topics.clear()
@@ -433,12 +467,12 @@ class Decoder:
     def _reading_tags(self, topic: str) -> dict[str, str]:
         is_gateway, tags = self.route(topic)
         if is_gateway:
-            raise PayloadError(f"topic {shown(topic)} is a gateway topic: its payload must be "
-                               '{"readings": [...]}')
+            raise PayloadError(f'topic {shown(topic)} is a gateway topic: its payload must be {{"readings": [...]}}')
         return tags
 
-    def key(self, tags: dict[str, str], receive: bool = False, measurement: str | None = None,
-            field: str = "value") -> SeriesKey:
+    def key(
+        self, tags: dict[str, str], receive: bool = False, measurement: str | None = None, field: str = "value"
+    ) -> SeriesKey:
         """The series key of ``tags`` (cached), with the receive-time tag when ``receive``."""
         measurement = measurement or self.measurement
         cache_key = (measurement, field, receive, *tags.items())
@@ -467,9 +501,21 @@ class Decoder:
         if ns < self.limits.earliest_ns:
             raise PayloadError(f"{what} {shown(raw)} is {iso(ns)}, before {iso(self.limits.earliest_ns)}")
         if ns > received + self.limits.max_future_ns:
-            raise PayloadError(f"{what} {shown(raw)} is {iso(ns)}, {hours(ns - received)} ahead of the receive "
-                               f"time (at most {self.limits.max_future_ns / 3.6e12:g} h allowed)")
+            raise PayloadError(
+                f"{what} {shown(raw)} is {iso(ns)}, {hours(ns - received)} ahead of the receive "
+                f"time (at most {self.limits.max_future_ns / 3.6e12:g} h allowed)"
+            )
 
 
-__all__ = ["Block", "Codec", "DecodeLimits", "Decoder", "Output", "RECEIVE_TIME_TAG", "Rejected", "WAVEFORM_FIELDS",
-           "WaveformFeatures", "topic_matches"]
+__all__ = [
+    "Block",
+    "Codec",
+    "DecodeLimits",
+    "Decoder",
+    "Output",
+    "RECEIVE_TIME_TAG",
+    "Rejected",
+    "WAVEFORM_FIELDS",
+    "WaveformFeatures",
+    "topic_matches",
+]

@@ -15,12 +15,15 @@ ROUTABLE: dict[str, Callable[[dict[str, Any], tuple[str, ...]], Codec]] = {
 }
 
 #: what a configuration without ``mqtt.codecs`` routes: every format works out of the box
-DEFAULT_ROUTES = ({"topic": "spBv1.0/#", "codec": "sparkplug_b"},
-                  {"topic": "v1/gateway/telemetry", "codec": "thingsboard_gateway"})
+DEFAULT_ROUTES = (
+    {"topic": "spBv1.0/#", "codec": "sparkplug_b"},
+    {"topic": "v1/gateway/telemetry", "codec": "thingsboard_gateway"},
+)
 
 
-def build_codecs(routes: Sequence[tuple[str, str, dict[str, Any]]], template_names: tuple[str, ...]
-                 ) -> list[tuple[str, Codec]]:
+def build_codecs(
+    routes: Sequence[tuple[str, str, dict[str, Any]]], template_names: tuple[str, ...]
+) -> list[tuple[str, Codec]]:
     """``[(topic filter, codec)]`` from ``[(topic filter, codec name, options)]``; `ValueError` names a bad
     codec or option."""
     built = []

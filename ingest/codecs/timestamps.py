@@ -71,8 +71,10 @@ def timestamp_ns(raw: object, what: str = '"ts"') -> int:
         return whole * unit + round((raw - whole) * unit)
     if type(raw) is str:
         return iso_ns(raw, what)
-    raise PayloadError(f"{what} is {shown(raw)}, expected epoch seconds, milliseconds, microseconds or "
-                       "nanoseconds, or an ISO 8601 string")
+    raise PayloadError(
+        f"{what} is {shown(raw)}, expected epoch seconds, milliseconds, microseconds or "
+        "nanoseconds, or an ISO 8601 string"
+    )
 
 
 def iso_ns(text: str, what: str) -> int:

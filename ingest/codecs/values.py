@@ -47,8 +47,15 @@ def numbers(values: list, what: str) -> np.ndarray:
 
 
 def json_type(value: object) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number",
-            float: "number", type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        dict: "object",
+        list: "array",
+        str: "string",
+        bool: "boolean",
+        int: "number",
+        float: "number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 __all__ = ["array", "json_type", "number", "numbers"]

@@ -17,8 +17,19 @@ from faultline.ingest.writers.sqlite import SqliteStore
 
 _LAZY = {"InfluxV1Writer": "faultline.ingest.writers.influx_v1", "InfluxV2Writer": "faultline.ingest.writers.influx_v2"}
 
-__all__ = ["EncodedBatch", "FatalWriteError", "InfluxV1Writer", "InfluxV2Writer", "LineProtocolWriter",
-           "RejectedLine", "RetryableWriteError", "SqliteStore", "WriteError", "WriteResult", "Writer"]
+__all__ = [
+    "EncodedBatch",
+    "FatalWriteError",
+    "InfluxV1Writer",
+    "InfluxV2Writer",
+    "LineProtocolWriter",
+    "RejectedLine",
+    "RetryableWriteError",
+    "SqliteStore",
+    "WriteError",
+    "WriteResult",
+    "Writer",
+]
 
 
 def __getattr__(name: str):

@@ -18,6 +18,7 @@ from faultline.ingest.writers.field_types import CONFLICT, Field, FieldTypes, co
 
 log = logging.getLogger(__name__)
 
+
 class _ConflictsLearned(Exception):
     """Raised inside a write when the store named field types we did not know: write the batch again."""
 
@@ -174,9 +175,12 @@ class LineProtocolWriter:
             log.debug("could not read the store's field types", exc_info=True)
             return False
         if types and self.field_types.learn_listing(types):
-            log.warning("the store holds %d fields as other than float in some shard (e.g. %s); their points are "
-                        "written apart, and dead-lettered if refused", len(self.field_types.suspect),
-                        next(iter(self.field_types.suspect)))
+            log.warning(
+                "the store holds %d fields as other than float in some shard (e.g. %s); their points are "
+                "written apart, and dead-lettered if refused",
+                len(self.field_types.suspect),
+                next(iter(self.field_types.suspect)),
+            )
             return True
         return False
 
@@ -191,8 +195,11 @@ class LineProtocolWriter:
         listed = self.learn_field_types()
         named = self.field_types.learn_error(message)
         if named:
-            log.warning("the store reports a field type conflict; the points of that field are written apart, "
-                        "and dead-lettered if refused: %s", message)
+            log.warning(
+                "the store reports a field type conflict; the points of that field are written apart, "
+                "and dead-lettered if refused: %s",
+                message,
+            )
         # suspect already: learned meanwhile by a request in flight beside this one, which held points
         # of the field; the batch is written again with them apart
         return listed or named or self.field_types.names_suspect(message)
@@ -268,8 +275,9 @@ class LineProtocolWriter:
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._sender is None:
-            self._sender = ThreadPoolExecutor(max_workers=self.concurrency,
-                                              thread_name_prefix=f"{type(self).__name__}-send")
+            self._sender = ThreadPoolExecutor(
+                max_workers=self.concurrency, thread_name_prefix=f"{type(self).__name__}-send"
+            )
         return self._sender
 
     def _write_unrouted(self, readings: Readings) -> WriteResult:
@@ -296,10 +304,13 @@ class LineProtocolWriter:
                 lines, refused = encoder.lines(start, start + self.max_lines)
                 rejected.extend(RejectedLine(row.line.encode(), row.reason) for row in refused)
                 points = _Points(readings, start, start + self.max_lines) if self.concurrency > 1 else None
-                while in_flight and (len(in_flight) >= self.concurrency
-                                     or (points is not None  # None only with one request at a time
-                                         and any(other is not None and points.shared_with(other)
-                                                 for _, other in in_flight))):
+                while in_flight and (
+                    len(in_flight) >= self.concurrency
+                    or (
+                        points is not None  # None only with one request at a time
+                        and any(other is not None and points.shared_with(other) for _, other in in_flight)
+                    )
+                ):
                     collect()
                 in_flight.append((sender.submit(send, lines), points))
             while in_flight:
@@ -340,31 +351,42 @@ class LineProtocolWriter:
         if 200 <= status < 300:
             return len(lines)
         if status in (401, 403):
-            raise FatalWriteError(f"the store refused the credentials (HTTP {status}: {answer.message}); "
-                                  "check the username/password or token", status)
+            raise FatalWriteError(
+                f"the store refused the credentials (HTTP {status}: {answer.message}); "
+                "check the username/password or token",
+                status,
+            )
         if status == 404:
-            raise FatalWriteError(f"the store has no such database or bucket (HTTP 404: {answer.message}); "
-                                  "check the url, database or bucket", status)
+            raise FatalWriteError(
+                f"the store has no such database or bucket (HTTP 404: {answer.message}); "
+                "check the url, database or bucket",
+                status,
+            )
         if status == 429 or status >= 500:
-            raise RetryableWriteError(f"the store is unavailable (HTTP {status}: {answer.message})",
-                                      answer.retry_after, status)
+            raise RetryableWriteError(
+                f"the store is unavailable (HTTP {status}: {answer.message})", answer.retry_after, status
+            )
         if 400 <= status < 500:
             conflict = conflict_in(answer.message) if field is not None else None
             if conflict is not None and conflict[0] == field and conflict[2] == len(lines):
                 reason = conflict_reason(field, conflict[1])
                 rejected.extend(RejectedLine(line, reason) for line in lines.body().split(b"\n"))
                 return 0
-            if (field is None and self._learn_on_conflict and CONFLICT.search(answer.message)
-                    and self._learn_conflict(answer.message)):
+            if (
+                field is None
+                and self._learn_on_conflict
+                and CONFLICT.search(answer.message)
+                and self._learn_conflict(answer.message)
+            ):
                 raise _ConflictsLearned()
             if len(lines) == 1:
-                reason = ("too large for the store (HTTP 413)" if status == 413
-                          else f"HTTP {status}: {answer.message}")
+                reason = "too large for the store (HTTP 413)" if status == 413 else f"HTTP {status}: {answer.message}"
                 rejected.append(RejectedLine(lines.body(), reason))
                 return 0
             if status != 413:
                 log.debug("HTTP %s on %d lines, bisecting: %s", status, len(lines), answer.message)
             half = len(lines) // 2
-            return (self.write_lines(lines.slice(0, half), rejected, field)
-                    + self.write_lines(lines.slice(half, len(lines)), rejected, field))
+            return self.write_lines(lines.slice(0, half), rejected, field) + self.write_lines(
+                lines.slice(half, len(lines)), rejected, field
+            )
         raise RetryableWriteError(f"unexpected HTTP {status} from the store: {answer.message}", None, status)

@@ -38,8 +38,10 @@ Field = tuple[str, str]  # (measurement, field)
 
 # 1.x: 'partial write: field type conflict: input field "value" on measurement "telemetry" is type float,
 # already exists as type integer dropped=3'; 2.x the same after 'failure writing points to database: '
-CONFLICT = re.compile(r'field type conflict: input field "((?:[^"\\]|\\.)*)" on measurement "((?:[^"\\]|\\.)*)"'
-                      r" is type (\w+), already exists as type (\w+)(?: dropped=(\d+))?")
+CONFLICT = re.compile(
+    r'field type conflict: input field "((?:[^"\\]|\\.)*)" on measurement "((?:[^"\\]|\\.)*)"'
+    r" is type (\w+), already exists as type (\w+)(?: dropped=(\d+))?"
+)
 
 
 def conflict_in(message: str) -> tuple[Field, str, int | None] | None:
@@ -66,8 +68,10 @@ def conflict_reason(key: Field, held: str) -> str:
     'field type conflict: the store holds field "value" of measurement "legacy" as integer; this reading is a float'
     """
     measurement, field = key
-    return (f'field type conflict: the store holds field "{field}" of measurement "{measurement}" as {held}; '
-            "this reading is a float")
+    return (
+        f'field type conflict: the store holds field "{field}" of measurement "{measurement}" as {held}; '
+        "this reading is a float"
+    )
 
 
 class FieldTypes:

@@ -37,9 +37,19 @@ class InfluxV1Writer(LineProtocolWriter):
     dialect = "v1"
     lists_field_types = True
 
-    def __init__(self, url: str, database: str, username: str | None = None, password: str | None = None,
-                 retention_policy: str | None = None, timeout: float = 10.0, create_database: bool = False,
-                 max_lines: int = 5000, transport: httpx.BaseTransport | None = None, concurrency: int = 2):
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        username: str | None = None,
+        password: str | None = None,
+        retention_policy: str | None = None,
+        timeout: float = 10.0,
+        create_database: bool = False,
+        max_lines: int = 5000,
+        transport: httpx.BaseTransport | None = None,
+        concurrency: int = 2,
+    ):
         super().__init__(max_lines, concurrency)
         self.url = url.rstrip("/")
         self.database = database

@@ -40,8 +40,17 @@ class InfluxV2Writer(LineProtocolWriter):
         Requests in flight at once when a batch needs several.
     """
 
-    def __init__(self, url: str, token: str, org: str, bucket: str, timeout: float = 10.0,
-                 max_lines: int = 5000, concurrency: int = 2, ssl_context: ssl.SSLContext | None = None):
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        org: str,
+        bucket: str,
+        timeout: float = 10.0,
+        max_lines: int = 5000,
+        concurrency: int = 2,
+        ssl_context: ssl.SSLContext | None = None,
+    ):
         super().__init__(max_lines, concurrency)
         self.url = url.rstrip("/")
         self.org = org
@@ -49,9 +58,15 @@ class InfluxV2Writer(LineProtocolWriter):
         # retries=False: retrying is the drain loop's job (with its backoff and metrics), and the
         # classification below must see the first failure.
         # ssl_context (StoreSettings.tls_context): CA bundle, client certificate, verification
-        self._client = InfluxDBClient(url=self.url, token=token, org=org, timeout=int(timeout * 1000),
-                                      retries=False, ssl_context=ssl_context,
-                                      verify_ssl=ssl_context is None or ssl_context.verify_mode != ssl.CERT_NONE)
+        self._client = InfluxDBClient(
+            url=self.url,
+            token=token,
+            org=org,
+            timeout=int(timeout * 1000),
+            retries=False,
+            ssl_context=ssl_context,
+            verify_ssl=ssl_context is None or ssl_context.verify_mode != ssl.CERT_NONE,
+        )
         self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
 
     def _close_client(self) -> None:
@@ -60,9 +75,13 @@ class InfluxV2Writer(LineProtocolWriter):
 
     def _post(self, body: bytes) -> Response:
         try:
-            self._write_api.write(bucket=self.bucket, org=self.org, record=body,
-                                  # the client declares WritePrecision, whose members are plain str constants
-                                  write_precision=WritePrecision.NS)  # type: ignore[arg-type]
+            self._write_api.write(
+                bucket=self.bucket,
+                org=self.org,
+                record=body,
+                # the client declares WritePrecision, whose members are plain str constants
+                write_precision=WritePrecision.NS,  # type: ignore[arg-type]
+            )
         except ApiException as exc:
             if exc.response is None:  # no answer (e.g. the TLS handshake failed): the client's reason says why
                 raise RetryableWriteError(f"cannot reach the store at {self.url}: {exc.reason}") from exc

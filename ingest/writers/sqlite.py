@@ -65,15 +65,22 @@ class SqliteStore(SqliteFile):
         if not len(readings):
             return WriteResult(0, [])
         finite = np.isfinite(readings.value)
-        rejected = [RejectedLine(f"{readings.series[readings.index[i]]} {float(readings.value[i])!r} "
-                                 f"{int(readings.ts[i])}".encode(), f"value {float(readings.value[i])!r} is not finite")
-                    for i in np.flatnonzero(~finite).tolist()]
+        rejected = [
+            RejectedLine(
+                f"{readings.series[readings.index[i]]} {float(readings.value[i])!r} {int(readings.ts[i])}".encode(),
+                f"value {float(readings.value[i])!r} is not finite",
+            )
+            for i in np.flatnonzero(~finite).tolist()
+        ]
         try:
             with self._transaction() as conn:
                 try:
                     ids = np.array([self._series_id(conn, key) for key in readings.series], dtype=np.int64)
-                    rows = zip(ids[readings.index[finite]].tolist(), readings.ts[finite].tolist(),
-                               readings.value[finite].tolist())
+                    rows = zip(
+                        ids[readings.index[finite]].tolist(),
+                        readings.ts[finite].tolist(),
+                        readings.value[finite].tolist(),
+                    )
                     conn.executemany("INSERT OR REPLACE INTO readings VALUES (?, ?, ?)", rows)
                 except BaseException:
                     self._ids.clear()  # ids of series inserted in this rolled-back transaction are gone
@@ -91,14 +98,18 @@ class SqliteStore(SqliteFile):
             conn.execute(
                 "INSERT OR IGNORE INTO series (measurement, tags, field, site, asset, sensor) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (key.measurement, tags, key.field, key.tag("site"), key.tag("asset"), key.tag("sensor")))
-            sid = conn.execute("SELECT id FROM series WHERE measurement = ? AND tags = ? AND field = ?",
-                                     (key.measurement, tags, key.field)).fetchone()[0]
+                (key.measurement, tags, key.field, key.tag("site"), key.tag("asset"), key.tag("sensor")),
+            )
+            sid = conn.execute(
+                "SELECT id FROM series WHERE measurement = ? AND tags = ? AND field = ?",
+                (key.measurement, tags, key.field),
+            ).fetchone()[0]
             self._ids[key] = sid
         return sid
 
-    def query(self, asset: str, sensor: str, start_ns: int, end_ns: int, measurement: str = "telemetry",
-              field: str = "value") -> Readings:
+    def query(
+        self, asset: str, sensor: str, start_ns: int, end_ns: int, measurement: str = "telemetry", field: str = "value"
+    ) -> Readings:
         """Readings of ``asset``/``sensor`` with ``start_ns <= ts < end_ns``, sorted by series and time.
 
         Every series that matches (e.g. the same asset at two sites, or points that carry
@@ -110,7 +121,8 @@ class SqliteStore(SqliteFile):
                 "JOIN readings r ON r.series = s.id "
                 "WHERE s.asset = ? AND s.sensor = ? AND s.measurement = ? AND s.field = ? "
                 "AND r.ts >= ? AND r.ts < ? ORDER BY s.id, r.ts",
-                (asset, sensor, measurement, field, int(start_ns), int(end_ns))).fetchall()
+                (asset, sensor, measurement, field, int(start_ns), int(end_ns)),
+            ).fetchall()
         if not found:
             return Readings.empty()
         positions: dict[tuple, int] = {}
@@ -122,6 +134,9 @@ class SqliteStore(SqliteFile):
                 pos = positions[(m, tags, f)] = len(keys)
                 keys.append(SeriesKey(m, tuple(tuple(t) for t in orjson.loads(tags)), f))
             index.append(pos)
-        return Readings(tuple(keys), np.array(index, dtype=np.int32),
-                        np.array([row[3] for row in found], dtype=np.int64),
-                        np.array([row[4] for row in found], dtype=np.float64))
+        return Readings(
+            tuple(keys),
+            np.array(index, dtype=np.int32),
+            np.array([row[3] for row in found], dtype=np.int64),
+            np.array([row[4] for row in found], dtype=np.float64),
+        )

@@ -68,10 +68,16 @@ class BodyLimit:
 
     async def _refuse(self, send, size: int, max_bytes: int) -> None:
         setting = "service.max_request_bytes" if max_bytes == self.max_bytes else "attachments.max_bytes"
-        body = json.dumps({"detail": f"request body of {size} bytes is over the limit of {max_bytes} bytes "
-                                     f"({setting})"}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        body = json.dumps(
+            {"detail": f"request body of {size} bytes is over the limit of {max_bytes} bytes ({setting})"}
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -80,20 +86,61 @@ def create_app(settings: Settings, runtime) -> FastAPI:
     from fastapi import Depends
 
     from faultline.service.app.errors import document_errors, strict_query
-    from faultline.service.app import (alerts, assets, attachments, audit, catalogue, dead_letters, detectors, events, findings,
-                             health, kpis, notifications, order_steps, readings, reports, tokens, work_orders)
+    from faultline.service.app import (
+        alerts,
+        assets,
+        attachments,
+        audit,
+        catalogue,
+        dead_letters,
+        detectors,
+        events,
+        findings,
+        health,
+        kpis,
+        notifications,
+        order_steps,
+        readings,
+        reports,
+        tokens,
+        work_orders,
+    )
 
     # no /docs or /redoc: FastAPI's pages load their scripts from a CDN, and nothing here may
     # strict_query: every /api/v1 operation refuses query parameters it does not take
-    app = FastAPI(title="Faultline", version="1", docs_url=None, redoc_url=None,
-                  dependencies=[Depends(strict_query)], description=(
-        "Predictive maintenance: readings, findings, work orders with SLA deadlines, detector tuning. "
-        "Send `Authorization: Bearer <token>` (`faultline tokens create --role ROLE`)."))
+    app = FastAPI(
+        title="Faultline",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+        dependencies=[Depends(strict_query)],
+        description=(
+            "Predictive maintenance: readings, findings, work orders with SLA deadlines, detector tuning. "
+            "Send `Authorization: Bearer <token>` (`faultline tokens create --role ROLE`)."
+        ),
+    )
     app.state.runtime = runtime
     app.state.settings = settings
     # the order pages' routers first: POST /{id}/attachments would otherwise match POST /{id}/{action}
-    for module in (attachments, order_steps, reports, health, assets, readings, findings, alerts, work_orders,
-                   notifications, detectors, kpis, dead_letters, events, tokens, audit, catalogue):
+    for module in (
+        attachments,
+        order_steps,
+        reports,
+        health,
+        assets,
+        readings,
+        findings,
+        alerts,
+        work_orders,
+        notifications,
+        detectors,
+        kpis,
+        dead_letters,
+        events,
+        tokens,
+        audit,
+        catalogue,
+    ):
         app.include_router(module.router)
     try:
         from faultline.service.web import router as pages, static_dir
@@ -104,8 +151,11 @@ def create_app(settings: Settings, runtime) -> FastAPI:
 
         app.include_router(pages)
         app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
-    app.add_middleware(BodyLimit, max_bytes=settings.service.max_request_bytes,
-                       larger={attachments.UPLOAD_PATH: settings.attachments.largest})
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.service.max_request_bytes,
+        larger={attachments.UPLOAD_PATH: settings.attachments.largest},
+    )
     document_errors(app)
     return app
 

@@ -55,6 +55,9 @@ def acknowledge(body: AcknowledgeIn, detection: DetectionDep, who: Reader) -> Ac
     """Acknowledge the alerts of an asset (of one fault mode, or all): latched ones may now clear."""
     streams = detection.acknowledge(body.asset, body.fault_mode)
     if not streams:
-        raise HTTPException(404, detail=f"no checks watch asset {body.asset!r}"
-                                        + (f" for fault mode {body.fault_mode!r}" if body.fault_mode else ""))
+        raise HTTPException(
+            404,
+            detail=f"no checks watch asset {body.asset!r}"
+            + (f" for fault mode {body.fault_mode!r}" if body.fault_mode else ""),
+        )
     return AcknowledgedOut(asset=body.asset, fault_mode=body.fault_mode, streams=streams)

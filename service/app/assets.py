@@ -30,13 +30,27 @@ def asset_list(det: Detection, orders: WorkOrderStore, ticketing: TicketingConfi
     for name in sorted(names):
         severities = [f["severity"] for f in active if f["asset"] == name]
         worst = max(severities, key=SEVERITIES.index) if severities else None
-        readings = sorted((LatestReading(sensor=s, ts=datetime.fromtimestamp(x.ts_ns / 1e9, tz=UTC), value=x.value)
-                           for (a, s), x in latest.items() if a == name), key=lambda r: r.sensor)
+        readings = sorted(
+            (
+                LatestReading(sensor=s, ts=datetime.fromtimestamp(x.ts_ns / 1e9, tz=UTC), value=x.value)
+                for (a, s), x in latest.items()
+                if a == name
+            ),
+            key=lambda r: r.sensor,
+        )
         site = next((x.site for (a, _), x in latest.items() if a == name and x.site), None)
-        out.append(AssetOut(asset=name, site=config.asset(name).site or site, asset_class=config.asset(name).class_,
-                            criticality=ticketing.criticality_of(name).value,
-                            status="alarm" if severities else "ok", worst_severity=worst,
-                            open_work_orders=open_orders.get(name, 0), latest=readings))
+        out.append(
+            AssetOut(
+                asset=name,
+                site=config.asset(name).site or site,
+                asset_class=config.asset(name).class_,
+                criticality=ticketing.criticality_of(name).value,
+                status="alarm" if severities else "ok",
+                worst_severity=worst,
+                open_work_orders=open_orders.get(name, 0),
+                latest=readings,
+            )
+        )
     return out
 
 
@@ -47,8 +61,7 @@ def list_assets(detection: DetectionDep, orders: OrdersDep, ticketing: Ticketing
 
 
 @router.get("/{asset}", response_model=AssetOut, responses={404: {"description": "no such asset"}})
-def get_asset(asset: str, detection: DetectionDep, orders: OrdersDep, ticketing: TicketingDep,
-              who: Reader) -> AssetOut:
+def get_asset(asset: str, detection: DetectionDep, orders: OrdersDep, ticketing: TicketingDep, who: Reader) -> AssetOut:
     for found in asset_list(detection, orders, ticketing):
         if found.asset == asset:
             return found

@@ -28,11 +28,20 @@ router = APIRouter(prefix="/api/v1/work-orders", tags=["attachments"])
 UPLOAD_PATH = r"^/api/v1/work-orders/\d+/attachments$"
 
 
-@router.post("/{order_id}/attachments", response_model=WorkOrderOut, status_code=201,
-             responses={404: {"description": "no such order"}, 409: {"description": "the order has this file"},
-                        413: {"description": "over a size limit"}, 415: {"description": "type not accepted"}})
-async def upload(order_id: Id, name: str, request: Request, rt: RuntimeDep, who: Reader,
-                 comment: IdQuery = None) -> WorkOrderOut:
+@router.post(
+    "/{order_id}/attachments",
+    response_model=WorkOrderOut,
+    status_code=201,
+    responses={
+        404: {"description": "no such order"},
+        409: {"description": "the order has this file"},
+        413: {"description": "over a size limit"},
+        415: {"description": "type not accepted"},
+    },
+)
+async def upload(
+    order_id: Id, name: str, request: Request, rt: RuntimeDep, who: Reader, comment: IdQuery = None
+) -> WorkOrderOut:
     """Attach the request body to the order (or to its ``comment``, numbered from 1)."""
     attachments = rt.attachments
     try:
@@ -68,10 +77,16 @@ def _attachment(orders, order_id: int, attachment_id: str) -> Attachment:
 def download(order_id: Id, attachment_id: str, orders: OrdersDep, rt: RuntimeDep, who: Reader) -> StreamingResponse:
     """The file as uploaded (shown in the browser where it can be, else downloaded under its name)."""
     a = _attachment(orders, order_id, attachment_id)
-    disposition = f"inline; filename=\"{a.name}\"; filename*=UTF-8''{quote(a.name)}" if a.name.isascii() \
+    disposition = (
+        f"inline; filename=\"{a.name}\"; filename*=UTF-8''{quote(a.name)}"
+        if a.name.isascii()
         else f"inline; filename*=UTF-8''{quote(a.name)}"
-    return StreamingResponse(rt.attachments.blobs.chunks(a.key), media_type=a.content_type,
-                             headers={"Content-Disposition": disposition, "Content-Length": str(a.size)})
+    )
+    return StreamingResponse(
+        rt.attachments.blobs.chunks(a.key),
+        media_type=a.content_type,
+        headers={"Content-Disposition": disposition, "Content-Length": str(a.size)},
+    )
 
 
 @router.get("/{order_id}/attachments/{attachment_id}/thumbnail", response_class=Response)

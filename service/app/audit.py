@@ -20,8 +20,11 @@ from faultline.service.app.work_orders import audit_out
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
 
-@router.get("/export", response_class=StreamingResponse,
-            responses={200: {"content": {"application/x-ndjson": {}}, "description": "the head, then every entry"}})
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/x-ndjson": {}}, "description": "the head, then every entry"}},
+)
 def export(orders: OrdersDep, who: Reader) -> StreamingResponse:
     """Every audit entry as JSON lines, after the head (admin only)."""
     require_role(who, ADMINS, "exporting the audit log")

@@ -41,7 +41,9 @@ def require_role(token: ApiToken, allowed: frozenset[Role], what: str) -> None:
     """403 naming the roles that may do ``what`` when ``token``'s role is not among them."""
     if token.role not in allowed:
         who = ", ".join(r.value for r in Role if r in allowed)
-        raise HTTPException(403, detail=f"{what} needs the role {who}; this token ({token.name}) has {token.role.value}")
+        raise HTTPException(
+            403, detail=f"{what} needs the role {who}; this token ({token.name}) has {token.role.value}"
+        )
 
 
 __all__ = ["ADMINS", "READERS", "TUNERS", "authenticate", "require_role", "unauthorized"]

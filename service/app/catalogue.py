@@ -21,7 +21,9 @@ router = APIRouter(prefix="/api/v1/catalogue", tags=["catalogue"])
 class CatalogueIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    policies: dict[str, dict[str, Any]] = Field(description="the policies, as under ticketing.policies in the YAML file")
+    policies: dict[str, dict[str, Any]] = Field(
+        description="the policies, as under ticketing.policies in the YAML file"
+    )
     escalation: list[dict[str, Any]] | None = Field(None, description="the default escalation chain (optional)")
 
 

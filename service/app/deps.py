@@ -83,10 +83,28 @@ ReadinessDep = Annotated[Readiness, Depends(_part("ready"))]
 ClockDep = Annotated[Clock, Depends(_part("clock"))]
 Reader = Annotated[ApiToken, Depends(_reader)]
 StreamReader = Annotated[ApiToken, Depends(_stream_reader)]
-Tuner = Annotated[ApiToken, Depends(_with_role(TUNERS, "changing the detector configuration or replaying dead "
-                                                       "letters"))]
+Tuner = Annotated[
+    ApiToken, Depends(_with_role(TUNERS, "changing the detector configuration or replaying dead letters"))
+]
 Admin = Annotated[ApiToken, Depends(_with_role(ADMINS, "managing API tokens"))]
 
-__all__ = ["Admin", "ClockDep", "DeskDep", "DetectionDep", "EventsDep", "FindingsDep", "MetricsDep", "OrdersDep",
-           "Readiness", "ReadinessDep", "Reader", "ReadingsDep", "RuntimeDep", "StreamReader", "TicketingDep",
-           "TokensDep", "Tuner", "VersionsDep"]
+__all__ = [
+    "Admin",
+    "ClockDep",
+    "DeskDep",
+    "DetectionDep",
+    "EventsDep",
+    "FindingsDep",
+    "MetricsDep",
+    "OrdersDep",
+    "Readiness",
+    "ReadinessDep",
+    "Reader",
+    "ReadingsDep",
+    "RuntimeDep",
+    "StreamReader",
+    "TicketingDep",
+    "TokensDep",
+    "Tuner",
+    "VersionsDep",
+]

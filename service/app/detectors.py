@@ -36,8 +36,9 @@ def current(versions: VersionsDep, who: Reader) -> DetectorsOut:
 
 
 def _state(versions: DetectorVersions) -> DetectorsOut:
-    return DetectorsOut(current=VersionOut(**versions.current()), shadow=versions.shadow_version,
-                        checks=versions.check_names())
+    return DetectorsOut(
+        current=VersionOut(**versions.current()), shadow=versions.shadow_version, checks=versions.check_names()
+    )
 
 
 @router.get("/versions", response_model=list[VersionOut])
@@ -51,8 +52,12 @@ def version(number: Id, versions: VersionsDep, who: Reader) -> VersionOut:
     return VersionOut(**_version(versions, number))
 
 
-@router.post("/proposals", response_model=VersionOut, status_code=201,
-             responses={422: {"description": "the configuration does not validate; each bad key is named"}})
+@router.post(
+    "/proposals",
+    response_model=VersionOut,
+    status_code=201,
+    responses={422: {"description": "the configuration does not validate; each bad key is named"}},
+)
 def propose(body: ProposalIn, versions: VersionsDep, who: Reader) -> VersionOut:
     """Record a proposed configuration (the whole ``detectors`` section) as a new version; nothing changes
     until it is applied. Anyone may propose; applying needs a reliability engineer or an admin."""
@@ -66,8 +71,15 @@ def propose(body: ProposalIn, versions: VersionsDep, who: Reader) -> VersionOut:
 
 
 @router.post("/proposals/{number}/backtest", response_model=BacktestOut)
-def run_backtest(number: Id, versions: VersionsDep, store: ReadingsDep, ticketing: TicketingDep, clock: ClockDep,
-                 who: Reader, body: BacktestIn | None = None) -> BacktestOut:
+def run_backtest(
+    number: Id,
+    versions: VersionsDep,
+    store: ReadingsDep,
+    ticketing: TicketingDep,
+    clock: ClockDep,
+    who: Reader,
+    body: BacktestIn | None = None,
+) -> BacktestOut:
     """Replay stored readings of ``[start, end)`` (default: the last 7 days) through the configuration in
     force and through version ``number``; compare findings, work orders and SLA hours."""
     from faultline.service.backtest import backtest
@@ -81,8 +93,14 @@ def run_backtest(number: Id, versions: VersionsDep, store: ReadingsDep, ticketin
         raise HTTPException(422, detail="start and end need a time zone (add Z or +01:00)")
     if end <= start:
         raise HTTPException(422, detail=f"end {end.isoformat()} must be after start {start.isoformat()}")
-    result = backtest(store, (DetectorsConfig.model_validate(now_version["config"]), f"v{now_version['number']}"),
-                      (DetectorsConfig.model_validate(proposal["config"]), f"v{number}"), ticketing, start, end)
+    result = backtest(
+        store,
+        (DetectorsConfig.model_validate(now_version["config"]), f"v{now_version['number']}"),
+        (DetectorsConfig.model_validate(proposal["config"]), f"v{number}"),
+        ticketing,
+        start,
+        end,
+    )
     return BacktestOut(**result)
 
 
@@ -121,9 +139,14 @@ def stop_shadow(versions: VersionsDep, who: Tuner) -> DetectorsOut:
     return _state(versions)
 
 
-@router.post("/reload", response_model=ReloadOut,
-             responses={409: {"description": "the service was started without a configuration file"},
-                        422: {"description": "the file does not validate; each problem is named, nothing changed"}})
+@router.post(
+    "/reload",
+    response_model=ReloadOut,
+    responses={
+        409: {"description": "the service was started without a configuration file"},
+        422: {"description": "the file does not validate; each problem is named, nothing changed"},
+    },
+)
 def reload(rt: RuntimeDep, who: Tuner) -> ReloadOut:
     """Read the configuration file again and apply its ``detectors:`` section (as SIGHUP does): a new
     version authored by the caller; checks the change leaves alone keep their state and open alerts.
@@ -137,8 +160,17 @@ def reload(rt: RuntimeDep, who: Tuner) -> ReloadOut:
         outcome = reload_detectors(rt, rt.config_path, who.name)
     except ReloadRejected as exc:
         rt.metrics.config_reloads.labels("rejected").inc()
-        raise HTTPException(422, detail={"message": f"not reloaded; v{rt.versions.current()['number']} stays in force",
-                                         "problems": exc.problems}) from None
+        raise HTTPException(
+            422,
+            detail={
+                "message": f"not reloaded; v{rt.versions.current()['number']} stays in force",
+                "problems": exc.problems,
+            },
+        ) from None
     log_outcome(rt, outcome, rt.config_path, who.name)
-    return ReloadOut(previous=outcome.previous, current=VersionOut(**rt.versions.current()), changes=outcome.changes,
-                     restart_needed=outcome.restart_needed)
+    return ReloadOut(
+        previous=outcome.previous,
+        current=VersionOut(**rt.versions.current()),
+        changes=outcome.changes,
+        restart_needed=outcome.restart_needed,
+    )

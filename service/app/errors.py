@@ -67,7 +67,8 @@ class ErrorOut(BaseModel):
     """The body of every error answer."""
 
     detail: str | list[ValidationIssue | str] = Field(
-        description="why the request failed, naming the bad value; request validation gives a list of issues")
+        description="why the request failed, naming the bad value; request validation gives a list of issues"
+    )
 
 
 def error(description: str) -> dict[str, Any]:
@@ -75,7 +76,9 @@ def error(description: str) -> dict[str, Any]:
     return {"model": ErrorOut, "description": description}
 
 
-CONFLICT: dict[int | str, dict[str, Any]] = {409: error("the request conflicts with the current state (the detail says which)")}
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: error("the request conflicts with the current state (the detail says which)")
+}
 _REF = {"$ref": "#/components/schemas/ErrorOut"}
 
 
@@ -118,12 +121,16 @@ def strict_query(request: Request) -> None:
     known = _query_params(route.dependant)
     given = request.query_params
     if unknown := sorted(set(given) - set(known)):
-        raise HTTPException(422, detail=f"unknown query parameter {unknown[0]!r} (this operation takes: "
-                                        f"{', '.join(sorted(known)) or 'none'})")
+        raise HTTPException(
+            422,
+            detail=f"unknown query parameter {unknown[0]!r} (this operation takes: "
+            f"{', '.join(sorted(known)) or 'none'})",
+        )
     for name in set(given):
         if len(given.getlist(name)) > 1 and not field_annotation_is_sequence(known[name].field_info.annotation):
-            raise HTTPException(422, detail=f"query parameter {name!r} is given {len(given.getlist(name))} times; "
-                                            "it takes one value")
+            raise HTTPException(
+                422, detail=f"query parameter {name!r} is given {len(given.getlist(name))} times; it takes one value"
+            )
 
 
 def document_errors(app: FastAPI) -> None:
@@ -138,8 +145,9 @@ def document_errors(app: FastAPI) -> None:
             schemas.update(error_schema.pop("$defs", {}), ErrorOut=error_schema)
             for unused in ("HTTPValidationError", "ValidationError"):
                 schemas.pop(unused, None)
-            components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer",
-                                                         "description": "faultline tokens create --role ROLE"}}
+            components["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "faultline tokens create --role ROLE"}
+            }
             for path, operations in doc["paths"].items():
                 for operation in operations.values():
                     _document(operation, path)
@@ -149,5 +157,17 @@ def document_errors(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-__all__ = ["CONFLICT", "ErrorOut", "Id", "IdQuery", "MAX_ID", "ValidationIssue", "document_errors", "error",
-           "strict_query", "Time", "EARLIEST", "LATEST"]
+__all__ = [
+    "CONFLICT",
+    "ErrorOut",
+    "Id",
+    "IdQuery",
+    "MAX_ID",
+    "ValidationIssue",
+    "document_errors",
+    "error",
+    "strict_query",
+    "Time",
+    "EARLIEST",
+    "LATEST",
+]

@@ -19,11 +19,17 @@ from faultline.service.app.deps import EventsDep, StreamReader
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
 
-@router.get("", response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}}, "description": "the event stream"}})
-async def events(request: Request, bus: EventsDep, who: StreamReader,
-                 token: str | None = Query(None, description="the token, where a browser cannot send the header")
-                 ) -> StreamingResponse:
+@router.get(
+    "",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "the event stream"}},
+)
+async def events(
+    request: Request,
+    bus: EventsDep,
+    who: StreamReader,
+    token: str | None = Query(None, description="the token, where a browser cannot send the header"),
+) -> StreamingResponse:
     queue = bus.subscribe()
 
     async def stream():
@@ -43,5 +49,6 @@ async def events(request: Request, bus: EventsDep, who: StreamReader,
         finally:
             bus.unsubscribe(queue)
 
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )

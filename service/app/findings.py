@@ -13,7 +13,12 @@ router = APIRouter(prefix="/api/v1/findings", tags=["findings"])
 
 
 @router.get("", response_model=list[FindingOut])
-def findings(db: FindingsDep, who: Reader, asset: str | None = None, shadow: bool = False,
-             limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict]:
+def findings(
+    db: FindingsDep,
+    who: Reader,
+    asset: str | None = None,
+    shadow: bool = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict]:
     """Findings newest first, each with the work order it went to (live ones)."""
     return db.findings(asset=asset, shadow=shadow, limit=limit)

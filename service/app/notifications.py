@@ -30,8 +30,11 @@ class NotificationOut(BaseModel):
     last_error: str
 
 
-@router.post("/{notification_id}/retry", response_model=NotificationOut,
-             responses={404: {"description": "no dead delivery with this id"}})
+@router.post(
+    "/{notification_id}/retry",
+    response_model=NotificationOut,
+    responses={404: {"description": "no dead delivery with this id"}},
+)
 def retry(notification_id: Id, orders: OrdersDep, clock: ClockDep, who: Tuner) -> dict:
     """Send a dead delivery again (after the receiver was fixed): pending, with fresh attempts."""
     if not orders.retry_dead_notifications(clock.now(), notification_id):
@@ -40,8 +43,12 @@ def retry(notification_id: Id, orders: OrdersDep, clock: ClockDep, who: Tuner) -
 
 
 @router.get("", response_model=list[NotificationOut])
-def list_notifications(orders: OrdersDep, who: Reader,
-                       status: Literal["pending", "delivered", "dead"] | None = None, order_id: IdQuery = None,
-                       limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict]:
+def list_notifications(
+    orders: OrdersDep,
+    who: Reader,
+    status: Literal["pending", "delivered", "dead"] | None = None,
+    order_id: IdQuery = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict]:
     """Deliveries newest first; ``status=dead`` lists what could not be delivered and why."""
     return orders.notifications(status=status, order_id=order_id, limit=limit)

@@ -39,6 +39,11 @@ def steps(order_id: Id, orders: OrdersDep, rt: RuntimeDep, who: Reader) -> Steps
     except OrderNotFound as exc:
         raise HTTPException(404, detail=str(exc)) from None
     refusals = step_refusals(order, who.role.value, rt.ticketing.permissions)
-    return StepsOut(name=who.name, role=who.role.value,
-                    steps={a: StepOut(allowed=r is None, refused_by=r.by if r else "", reason=r.reason if r else "")
-                           for a, r in refusals.items()})
+    return StepsOut(
+        name=who.name,
+        role=who.role.value,
+        steps={
+            a: StepOut(allowed=r is None, refused_by=r.by if r else "", reason=r.reason if r else "")
+            for a, r in refusals.items()
+        },
+    )

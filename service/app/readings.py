@@ -29,9 +29,17 @@ def _ns(when: datetime) -> int:
 
 
 @router.get("", response_model=ReadingsOut, responses={502: error("the time-series store did not answer")})
-def readings(store: ReadingsDep, detection: DetectionDep, clock: ClockDep, who: Reader, asset: str, sensor: str,
-             start: Time | None = None, end: Time | None = None,
-             max_points: Annotated[int, Query(ge=10, le=100_000)] = 5000) -> ReadingsOut:
+def readings(
+    store: ReadingsDep,
+    detection: DetectionDep,
+    clock: ClockDep,
+    who: Reader,
+    asset: str,
+    sensor: str,
+    start: Time | None = None,
+    end: Time | None = None,
+    max_points: Annotated[int, Query(ge=10, le=100_000)] = 5000,
+) -> ReadingsOut:
     """Readings with ``start <= ts < end`` (default: the last 24 h), thinned to ``max_points`` by striding.
 
     ``sensor`` may name a waveform feature as ``accel.rms``. ``thresholds`` lists the parameters of
@@ -52,8 +60,18 @@ def readings(store: ReadingsDep, detection: DetectionDep, clock: ClockDep, who: 
         pick = np.linspace(0, len(ts) - 1, max_points).astype(np.int64)
         ts, value = ts[pick], value[pick]
     checks = detection.engine.config.checks_for(asset)
-    thresholds = {name: {"detector": c.detector, **c.params, **extra}
-                  for name, (c, extra) in checks.items() if c.sensor in (sensor, "*")}
-    return ReadingsOut(asset=asset, sensor=sensor, start=start_at, end=end_at,
-                       ts=[datetime.fromtimestamp(t / 1e9, tz=UTC) for t in ts.tolist()], value=value.tolist(),
-                       downsampled=downsampled, thresholds=thresholds)
+    thresholds = {
+        name: {"detector": c.detector, **c.params, **extra}
+        for name, (c, extra) in checks.items()
+        if c.sensor in (sensor, "*")
+    }
+    return ReadingsOut(
+        asset=asset,
+        sensor=sensor,
+        start=start_at,
+        end=end_at,
+        ts=[datetime.fromtimestamp(t / 1e9, tz=UTC) for t in ts.tolist()],
+        value=value.tolist(),
+        downsampled=downsampled,
+        thresholds=thresholds,
+    )

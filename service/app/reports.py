@@ -17,7 +17,10 @@ from faultline.ticketing import OrderNotFound
 from faultline.ticketing.report import ReportNotReady, report_html, report_pdf
 
 router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"])
-_ANSWERS: dict[int | str, dict[str, Any]] = {404: {"description": "no such order"}, 409: {"description": "the order is not resolved yet"}}
+_ANSWERS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no such order"},
+    409: {"description": "the order is not resolved yet"},
+}
 
 
 def _made(orders, order_id: int, make, thumbnail_of):
@@ -41,5 +44,8 @@ def report_page(order_id: Id, orders: OrdersDep, rt: RuntimeDep, who: Reader) ->
 def report_file(order_id: Id, orders: OrdersDep, rt: RuntimeDep, who: Reader) -> Response:
     """The service report as a PDF download."""
     order, pdf = _made(orders, order_id, report_pdf, rt.attachments.thumbnail_of)
-    return Response(pdf, media_type="application/pdf",
-                    headers={"Content-Disposition": f'attachment; filename="{order.number}-service-report.pdf"'})
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{order.number}-service-report.pdf"'},
+    )

@@ -69,16 +69,21 @@ class FindingOut(BaseModel):
 # A work order as stored, plus its number and, unless closed, its SLA status now (time left per target);
 # built field by field because WorkOrder.number is a property there.
 if TYPE_CHECKING:
+
     class WorkOrderOut(WorkOrder):  # what create_model builds below, spelled out for the type checker
         number: str  # a field here, a property of WorkOrder
         sla: dict[str, Any] | None
 else:
     WorkOrderOut = create_model(
-        "WorkOrderOut", __doc__="A work order with its number (WO-000042) and its SLA status now (unless closed).",
+        "WorkOrderOut",
+        __doc__="A work order with its number (WO-000042) and its SLA status now (unless closed).",
         **{name: (f.annotation, f) for name, f in WorkOrder.model_fields.items()},
         number=(str, Field(description="the number people quote, e.g. WO-000042")),
-        sla=(dict[str, Any] | None, Field(None, description="ticketing SlaStatus.as_json: left_s, percent, "
-                                                             "breached per target")))
+        sla=(
+            dict[str, Any] | None,
+            Field(None, description="ticketing SlaStatus.as_json: left_s, percent, breached per target"),
+        ),
+    )
 
 
 class ActionIn(BaseModel):
@@ -96,8 +101,9 @@ class ActionIn(BaseModel):
     fixed: bool | None = Field(None, description="feedback: did the close fix it (false reopens the order)")
     rating: int | None = Field(None, ge=1, le=5, description="feedback: 1 (poor) to 5 (excellent)")
     comment: str | None = Field(None, description="feedback: the requester's words")
-    parts: list[str] | None = Field(None, description="hold awaiting_parts: the part numbers waited for "
-                                                      "(default: the order's parts still needed)")
+    parts: list[str] | None = Field(
+        None, description="hold awaiting_parts: the part numbers waited for (default: the order's parts still needed)"
+    )
     number: str | None = Field(None, description="add_part, use_part: the part number")
     quantity: float | None = Field(None, gt=0, description="add_part, use_part: how many (default 1; use_part: all)")
     description: str | None = Field(None, description="add_part: what the part is")

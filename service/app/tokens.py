@@ -17,8 +17,15 @@ router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
 
 
 def _out(record: ApiToken, token: str | None = None) -> TokenOut:
-    return TokenOut(id=record.id, name=record.name, role=record.role.value, created_at=record.created_at,
-                    expires_at=record.expires_at, revoked_at=record.revoked_at, token=token)
+    return TokenOut(
+        id=record.id,
+        name=record.name,
+        role=record.role.value,
+        created_at=record.created_at,
+        expires_at=record.expires_at,
+        revoked_at=record.revoked_at,
+        token=token,
+    )
 
 
 @router.get("", response_model=list[TokenOut])
@@ -38,8 +45,9 @@ def create_token(body: TokenIn, tokens: TokensDep, clock: ClockDep, who: Admin) 
 
 
 @router.post("/{token_id}/rotate", response_model=TokenOut)
-def rotate_token(token_id: Id, tokens: TokensDep, clock: ClockDep, who: Admin,
-                 body: TokenRotateIn | None = None) -> TokenOut:
+def rotate_token(
+    token_id: Id, tokens: TokensDep, clock: ClockDep, who: Admin, body: TokenRotateIn | None = None
+) -> TokenOut:
     """A new secret for the token (the old one stops working now); the response carries it, once."""
     try:
         record, token = tokens.rotate(token_id, clock.now(), body.expiry(clock.now()) if body else None)

@@ -16,20 +16,48 @@ from faultline.service.app.deps import ClockDep, DeskDep, OrdersDep, Reader, Tic
 from faultline.service.app.errors import CONFLICT, Id
 from faultline.service.app.schemas import ActionIn, AuditEntryOut, WorkOrderOut
 from faultline.vocabulary import Clock
-from faultline.ticketing import (Actor, InvalidTransition, OrderNotFound, PermissionDenied, Status, StoreError,
-                       TicketingConfig, WorkOrderStore)
+from faultline.ticketing import (
+    Actor,
+    InvalidTransition,
+    OrderNotFound,
+    PermissionDenied,
+    Status,
+    StoreError,
+    TicketingConfig,
+    WorkOrderStore,
+)
 from faultline.ticketing.models import WorkOrder
 
 router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"])
 
-Step = Literal["acknowledge", "start", "assign", "hold", "resume", "resolve", "close", "reopen", "comment",
-               "set_priority", "set_type", "feedback", "add_part", "use_part"]
+Step = Literal[
+    "acknowledge",
+    "start",
+    "assign",
+    "hold",
+    "resume",
+    "resolve",
+    "close",
+    "reopen",
+    "comment",
+    "set_priority",
+    "set_type",
+    "feedback",
+    "add_part",
+    "use_part",
+]
 # which body fields each step takes, and which it needs
 _ARGUMENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "acknowledge": ((), ()), "start": ((), ()), "resume": ((), ()), "close": ((), ()),
-    "assign": (("engineer",), ("engineer",)), "hold": (("reason", "parts"), ("reason",)),
-    "resolve": (("outcome", "notes"), ("outcome",)), "reopen": (("reason",), ()),
-    "comment": (("text",), ("text",)), "set_priority": (("priority",), ("priority",)),
+    "acknowledge": ((), ()),
+    "start": ((), ()),
+    "resume": ((), ()),
+    "close": ((), ()),
+    "assign": (("engineer",), ("engineer",)),
+    "hold": (("reason", "parts"), ("reason",)),
+    "resolve": (("outcome", "notes"), ("outcome",)),
+    "reopen": (("reason",), ()),
+    "comment": (("text",), ("text",)),
+    "set_priority": (("priority",), ("priority",)),
     "set_type": (("service_type",), ("service_type",)),
     "feedback": (("fixed", "rating", "comment"), ("fixed", "rating")),
     "add_part": (("number", "quantity", "description", "used"), ("number",)),
@@ -57,15 +85,27 @@ def _sla_left(order: WorkOrderOut) -> float:
 
 
 @router.get("", response_model=list[WorkOrderOut])
-def list_orders(orders: OrdersDep, ticketing: TicketingDep, clock: ClockDep, who: Reader,
-                status: Status | None = None, priority: Literal["P1", "P2", "P3", "P4"] | None = None,
-                site: str | None = None, asset: str | None = None, open_only: bool = False) -> list[WorkOrderOut]:
+def list_orders(
+    orders: OrdersDep,
+    ticketing: TicketingDep,
+    clock: ClockDep,
+    who: Reader,
+    status: Status | None = None,
+    priority: Literal["P1", "P2", "P3", "P4"] | None = None,
+    site: str | None = None,
+    asset: str | None = None,
+    open_only: bool = False,
+) -> list[WorkOrderOut]:
     """Orders ordered by SLA time left (most urgent first); filter by status, priority, site, asset;
     ``open_only`` leaves out resolved and closed ones."""
-    found = [o for o in orders.orders(status=status)
-              if (priority is None or o.priority == priority) and (site is None or o.site == site)
-              and (asset is None or o.asset == asset)
-              and not (open_only and o.status in (Status.RESOLVED, Status.CLOSED))]
+    found = [
+        o
+        for o in orders.orders(status=status)
+        if (priority is None or o.priority == priority)
+        and (site is None or o.site == site)
+        and (asset is None or o.asset == asset)
+        and not (open_only and o.status in (Status.RESOLVED, Status.CLOSED))
+    ]
     return sorted((order_out(o, ticketing, clock) for o in found), key=lambda o: (_sla_left(o), o.id))
 
 
@@ -77,8 +117,7 @@ def _get(orders: WorkOrderStore, order_id: int) -> WorkOrder:
 
 
 @router.get("/{order_id}", response_model=WorkOrderOut, responses={404: {"description": "no such order"}})
-def get_order(order_id: Id, orders: OrdersDep, ticketing: TicketingDep, clock: ClockDep,
-              who: Reader) -> WorkOrderOut:
+def get_order(order_id: Id, orders: OrdersDep, ticketing: TicketingDep, clock: ClockDep, who: Reader) -> WorkOrderOut:
     return order_out(_get(orders, order_id), ticketing, clock)
 
 
@@ -91,17 +130,36 @@ def audit(order_id: Id, orders: OrdersDep, who: Reader) -> list[AuditEntryOut]:
 
 def audit_out(entry) -> AuditEntryOut:
     """An `ticketing.audit.AuditEntry` as the API shows it (its JSON texts parsed)."""
-    parsed = {name: json.loads(text) if text else None
-              for name, text in (("change", entry.change), ("before", entry.before), ("after", entry.after))}
-    return AuditEntryOut(seq=entry.seq, at=entry.at, actor=entry.actor, action=entry.action, order_id=entry.order_id,
-                         prev_hash=entry.prev_hash, hash=entry.hash, **parsed)
+    parsed = {
+        name: json.loads(text) if text else None
+        for name, text in (("change", entry.change), ("before", entry.before), ("after", entry.after))
+    }
+    return AuditEntryOut(
+        seq=entry.seq,
+        at=entry.at,
+        actor=entry.actor,
+        action=entry.action,
+        order_id=entry.order_id,
+        prev_hash=entry.prev_hash,
+        hash=entry.hash,
+        **parsed,
+    )
 
 
-@router.post("/{order_id}/{action}", response_model=WorkOrderOut,
-             responses={**CONFLICT,
-                        422: {"description": "a required argument is missing or unknown"}})
-def act(order_id: Id, action: Step, desk: DeskDep, ticketing: TicketingDep, clock: ClockDep, who: Reader,
-        body: ActionIn | None = None) -> WorkOrderOut:
+@router.post(
+    "/{order_id}/{action}",
+    response_model=WorkOrderOut,
+    responses={**CONFLICT, 422: {"description": "a required argument is missing or unknown"}},
+)
+def act(
+    order_id: Id,
+    action: Step,
+    desk: DeskDep,
+    ticketing: TicketingDep,
+    clock: ClockDep,
+    who: Reader,
+    body: ActionIn | None = None,
+) -> WorkOrderOut:
     """Take a lifecycle step as the token's holder (name and role).
 
     Arguments: ``assign`` {engineer}; ``hold`` {reason: awaiting_parts | awaiting_customer, parts};

@@ -56,15 +56,25 @@ def score(
     out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="directory for <name>.scores.csv of each file"),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="detectors YAML; none = generic checks"),
     asset: str = typer.Option("csv", help="asset name the columns belong to (its class and overrides apply)"),
-    timestamp: Optional[str] = typer.Option(None, help="timestamp column (default: the first of timestamp, ts, "
-                                                       "time, datetime, date); ISO 8601 or epoch s/ms/µs/ns"),
+    timestamp: Optional[str] = typer.Option(
+        None,
+        help="timestamp column (default: the first of timestamp, ts, "
+        "time, datetime, date); ISO 8601 or epoch s/ms/µs/ns",
+    ),
     ignore: str = typer.Option("", help="comma-separated columns that are not sensors, e.g. anomaly,changepoint"),
     quiet: bool = typer.Option(False, "--quiet/--no-quiet", "-q", help="only the one-line summary per file"),
-    dask: Optional[str] = typer.Option(None, "--dask", help="score the files on a Dask cluster: 'local' (a worker "
-                                                            "process per core) or a scheduler address tcp://host:8786"),
-    seasons: bool = typer.Option(False, "--seasons/--no-seasons",
-                                 help="generic checks: learn a daily (weekly) profile where the file spans 4 days "
-                                      "(4 weeks), used once it explains what the level leaves"),
+    dask: Optional[str] = typer.Option(
+        None,
+        "--dask",
+        help="score the files on a Dask cluster: 'local' (a worker "
+        "process per core) or a scheduler address tcp://host:8786",
+    ),
+    seasons: bool = typer.Option(
+        False,
+        "--seasons/--no-seasons",
+        help="generic checks: learn a daily (weekly) profile where the file spans 4 days "
+        "(4 weeks), used once it explains what the level leaves",
+    ),
 ) -> None:
     """Score CSV files with exactly the engine that runs live; write per-row scores and the findings.
 
@@ -96,8 +106,12 @@ def score(
         from faultline.service.fanout import dask_client
 
         with dask_client(dask) as client:
-            outcomes = client.gather([client.submit(_score_file, path, target, cfg, True, options, pure=False)
-                                      for path, target in zip(data, targets)])
+            outcomes = client.gather(
+                [
+                    client.submit(_score_file, path, target, cfg, True, options, pure=False)
+                    for path, target in zip(data, targets)
+                ]
+            )
     for path, target, summary in zip(data, targets, outcomes):
         if isinstance(summary, Exception):
             typer.echo(f"{path}: {summary}", err=True)
@@ -105,16 +119,20 @@ def score(
             continue
         for w in summary["warnings"]:
             typer.echo(f"{path}: warning: {w}", err=True)
-        typer.echo(f"{path}: {summary['rows']} rows, {len(summary['sensors'])} sensors, "
-                   f"config {summary['config_version']}: {summary['flagged_rows']} rows flagged, "
-                   f"{len(summary['findings'])} findings, {len(summary['data_quality'])} data-quality findings "
-                   f"-> {target}")
+        typer.echo(
+            f"{path}: {summary['rows']} rows, {len(summary['sensors'])} sensors, "
+            f"config {summary['config_version']}: {summary['flagged_rows']} rows flagged, "
+            f"{len(summary['findings'])} findings, {len(summary['data_quality'])} data-quality findings "
+            f"-> {target}"
+        )
         if quiet:
             continue
         for f in summary["findings"] + summary["data_quality"]:
             end = f["ended_at"] or "open"
-            typer.echo(f"  {f['started_at']} .. {end}  {f['sensor']:<20} {f['fault_mode']:<16} {f['severity']:<8} "
-                       f"score {f['score']:.2f}  ({f['rule']})")
+            typer.echo(
+                f"  {f['started_at']} .. {end}  {f['sensor']:<20} {f['fault_mode']:<16} {f['severity']:<8} "
+                f"score {f['score']:.2f}  ({f['rule']})"
+            )
     if failed:
         raise typer.Exit(2)
 
@@ -134,17 +152,24 @@ def _score_file(path: Path, target: Path, cfg, quiet: bool, options: dict):
 def evaluate(
     fleet: Path = typer.Option(Path("config/fleet.yaml"), help="simulator fleet YAML"),
     seed: Optional[list[int]] = typer.Option(None, help="simulation seed; repeat for several (default 1)"),
-    seeds: Optional[str] = typer.Option(None, help="a named seed set of the fleet file: tuning or evaluation "
-                                                   "(never tune on evaluation)"),
+    seeds: Optional[str] = typer.Option(
+        None, help="a named seed set of the fleet file: tuning or evaluation (never tune on evaluation)"
+    ),
     mode: Optional[str] = typer.Option(None, help="easy or hard (real-plant properties); default: the fleet file's"),
     duration: str = typer.Option("14d", help="simulated span, e.g. 14d"),
-    config: Optional[Path] = typer.Option(None, "--config", "-c",
-                                          help="detectors YAML (default config/detectors.yaml)"),
+    config: Optional[Path] = typer.Option(
+        None, "--config", "-c", help="detectors YAML (default config/detectors.yaml)"
+    ),
     as_json: bool = typer.Option(False, "--json/--no-json", help="print the result as JSON"),
-    quiet: bool = typer.Option(False, "--quiet/--no-quiet", "-q", help="no progress bar (none is drawn when stderr "
-                                                                      "is not a terminal either)"),
-    dask: Optional[str] = typer.Option(None, "--dask", help="run the seeds on a Dask cluster: 'local' (a worker "
-                                                            "process per core) or a scheduler address tcp://host:8786"),
+    quiet: bool = typer.Option(
+        False, "--quiet/--no-quiet", "-q", help="no progress bar (none is drawn when stderr is not a terminal either)"
+    ),
+    dask: Optional[str] = typer.Option(
+        None,
+        "--dask",
+        help="run the seeds on a Dask cluster: 'local' (a worker "
+        "process per core) or a scheduler address tcp://host:8786",
+    ),
 ) -> None:
     """Simulate the fleet offline, run detectors and rules, report recall, precision, false alarms, lead time.
 
@@ -188,8 +213,9 @@ def evaluate(
             from faultline.service.fanout import dask_client
 
             with dask_client(dask) as client:
-                results = client.gather([client.submit(run_evaluation, fl, s, start, span, cfg, mode, pure=False)
-                                         for s in chosen])
+                results = client.gather(
+                    [client.submit(run_evaluation, fl, s, start, span, cfg, mode, pure=False) for s in chosen]
+                )
             progress(len(results), len(chosen))
     if as_json:
         if seeds is None:
@@ -210,21 +236,24 @@ def _f(x, fmt="{:.2f}"):
 def format_pooled(p: dict, seed_set: str | None) -> str:
     """One line for several seeds: counts added over the seeds, then the ratios."""
     name = f"{seed_set} seeds" if seed_set else "seeds"
-    return (f"pooled over {name} {', '.join(str(s) for s in p['seeds'])} ({p['mode']}): "
-            f"recall {_f(p['recall'])} ({p['equipment_detected']}/{p['equipment_faults']})  "
-            f"precision {_f(p['precision'])}  false alarms/asset-week {_f(p['false_alarms_per_asset_week'], '{:.3f}')}  "
-            f"({p['findings']} findings, {p['false_alarms']} false, {p['asset_weeks']:.1f} asset-weeks); "
-            f"data quality: recall {_f(p['data_quality_recall'])}  precision {_f(p['data_quality_precision'])}  "
-            f"false/asset-week {_f(p['data_quality_false_alarms_per_asset_week'], '{:.3f}')}"
-            + _breakdown(p))
+    return (
+        f"pooled over {name} {', '.join(str(s) for s in p['seeds'])} ({p['mode']}): "
+        f"recall {_f(p['recall'])} ({p['equipment_detected']}/{p['equipment_faults']})  "
+        f"precision {_f(p['precision'])}  false alarms/asset-week {_f(p['false_alarms_per_asset_week'], '{:.3f}')}  "
+        f"({p['findings']} findings, {p['false_alarms']} false, {p['asset_weeks']:.1f} asset-weeks); "
+        f"data quality: recall {_f(p['data_quality_recall'])}  precision {_f(p['data_quality_precision'])}  "
+        f"false/asset-week {_f(p['data_quality_false_alarms_per_asset_week'], '{:.3f}')}" + _breakdown(p)
+    )
 
 
 def _breakdown(p: dict) -> str:
     """Recall per fault mode and false alarms per check, pooled: where to look first."""
     modes = "  ".join(f"{mode} {m['detected']}/{m['labels']}" for mode, m in p.get("recall_by_fault_mode", {}).items())
     lines = [f"\n  recall by fault mode: {modes}" if modes else ""]
-    for key, name in (("false_alarms_by_rule", "false alarms by check"),
-                      ("data_quality_false_alarms_by_rule", "data-quality false alarms by check")):
+    for key, name in (
+        ("false_alarms_by_rule", "false alarms by check"),
+        ("data_quality_false_alarms_by_rule", "data-quality false alarms by check"),
+    ):
         if p.get(key):
             lines.append(f"\n  {name}: " + "  ".join(f"{rule} {n}" for rule, n in p[key].items()))
     return "".join(lines)
@@ -235,29 +264,39 @@ def format_result(r: dict) -> str:
     o = r["overall"]
     f = _f
 
-    lines = [f"seed {r['seed']} · mode {r.get('mode', 'easy')} · config {r['config_version']}",
-             f"overall: recall {f(o['recall'])}  precision {f(o['precision'])}  "
-             f"false alarms/asset-week {f(o['false_alarms_per_asset_week'], '{:.3f}')}  "
-             f"median lead {f(o['median_lead_fraction'])}  "
-             f"({o['equipment_faults']} equipment faults, {o['findings']} anomaly findings, {o['false_alarms']} false)",
-             f"{'fault mode':<20}{'labels':>7}{'detected':>9}{'recall':>8}{'lead':>7}{'findings':>9}{'false':>6}"
-             f"{'precision':>10}"]
+    lines = [
+        f"seed {r['seed']} · mode {r.get('mode', 'easy')} · config {r['config_version']}",
+        f"overall: recall {f(o['recall'])}  precision {f(o['precision'])}  "
+        f"false alarms/asset-week {f(o['false_alarms_per_asset_week'], '{:.3f}')}  "
+        f"median lead {f(o['median_lead_fraction'])}  "
+        f"({o['equipment_faults']} equipment faults, {o['findings']} anomaly findings, {o['false_alarms']} false)",
+        f"{'fault mode':<20}{'labels':>7}{'detected':>9}{'recall':>8}{'lead':>7}{'findings':>9}{'false':>6}"
+        f"{'precision':>10}",
+    ]
     for mode, m in r["by_fault_mode"].items():
-        lines.append(f"{mode:<20}{m['labels']:>7}{f(m['detected'], '{}'):>9}{f(m['recall']):>8}"
-                     f"{f(m['median_lead_fraction']):>7}{m['findings']:>9}{m['false_alarms']:>6}"
-                     f"{f(m['precision']):>10}")
+        lines.append(
+            f"{mode:<20}{m['labels']:>7}{f(m['detected'], '{}'):>9}{f(m['recall']):>8}"
+            f"{f(m['median_lead_fraction']):>7}{m['findings']:>9}{m['false_alarms']:>6}"
+            f"{f(m['precision']):>10}"
+        )
     dq = r.get("data_quality")
     if dq:
-        lines.insert(2, f"data quality: recall {f(dq['recall'])} ({dq['detected']}/{dq['labels']} sensor and gateway "
-                        f"labels)  precision {f(dq['precision'])}  false/asset-week "
-                        f"{f(dq['false_alarms_per_asset_week'], '{:.3f}')}  ({dq['findings']} findings, "
-                        f"{dq['false_alarms']} false)")
-    for key, name in (("false_alarms_by_rule", "false alarms by check"),
-                      ("data_quality_false_alarms_by_rule", "data-quality false alarms by check")):
+        lines.insert(
+            2,
+            f"data quality: recall {f(dq['recall'])} ({dq['detected']}/{dq['labels']} sensor and gateway "
+            f"labels)  precision {f(dq['precision'])}  false/asset-week "
+            f"{f(dq['false_alarms_per_asset_week'], '{:.3f}')}  ({dq['findings']} findings, "
+            f"{dq['false_alarms']} false)",
+        )
+    for key, name in (
+        ("false_alarms_by_rule", "false alarms by check"),
+        ("data_quality_false_alarms_by_rule", "data-quality false alarms by check"),
+    ):
         if r.get(key):
             lines.append(f"{name}: " + "  ".join(f"{rule} {n}" for rule, n in r[key].items()))
     for fa in r.get("false_alarms", []):
         kind = " data quality" if fa.get("kind") == "data_quality" else ""
-        lines.append(f"  false alarm{kind}: {fa['started_at']} {fa['asset']} {fa['sensor']} {fa['rule']} "
-                     f"({fa['fault_mode']})")
+        lines.append(
+            f"  false alarm{kind}: {fa['started_at']} {fa['asset']} {fa['sensor']} {fa['rule']} ({fa['fault_mode']})"
+        )
     return "\n".join(lines)

@@ -60,8 +60,11 @@ def _detectors_config(settings):
 
 def check_config(
     file: Path = typer.Argument(..., help="the YAML configuration file"),
-    fleet: Optional[Path] = typer.Option(None, "--fleet", help="also check a simulator fleet file (its sites and "
-                                                                 "criticalities against the ticketing section)"),
+    fleet: Optional[Path] = typer.Option(
+        None,
+        "--fleet",
+        help="also check a simulator fleet file (its sites and criticalities against the ticketing section)",
+    ),
 ) -> None:
     """Validate a configuration file: prints OK, or each bad key with its value, or each broken cross-reference."""
     from faultline.service.crossref import load_fleet, reference_problems
@@ -101,16 +104,23 @@ def ingest(
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
     settings = _load(config)
     overrides: dict[str, dict[str, Any]] = {"mqtt": {"url": mqtt_url}, "metrics": {"port": metrics_port}}
-    settings = _override(settings, {section: {k: v for k, v in values.items() if v is not None}
-                                    for section, values in overrides.items()})
+    settings = _override(
+        settings, {section: {k: v for k, v in values.items() if v is not None} for section, values in overrides.items()}
+    )
     from faultline.ingest.pipeline import run_ingest
     from faultline.service.waveforms import waveform_features
 
     # waveform blocks are stored as their features (RMS, peak, crest factor, kurtosis, bearing-defect ratios)
     try:
-        code = run_ingest(settings.mqtt, settings.store, settings.spool, settings.ingest, settings.metrics,
-                          embedded_broker=config is None,
-                          waveform_features=waveform_features(lambda: _detectors_config(settings)))
+        code = run_ingest(
+            settings.mqtt,
+            settings.store,
+            settings.spool,
+            settings.ingest,
+            settings.metrics,
+            embedded_broker=config is None,
+            waveform_features=waveform_features(lambda: _detectors_config(settings)),
+        )
     except (OSError, RuntimeError) as exc:  # a port in use, an unwritable spool directory, ...
         logging.getLogger("faultline").debug("startup failed", exc_info=True)
         typer.echo(f"faultline ingest: {exc}", err=True)

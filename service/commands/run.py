@@ -63,8 +63,14 @@ def _serve(settings, embedded_broker: bool, announce, publisher=None, config_pat
             thread = threading.Thread(target=publisher, args=(stopped,), name="demo-fleet", daemon=True)
             thread.start()
         try:
-            await serve(runtime, app, settings.service.host, settings.service.port, stop,
-                        on_listening=lambda url: announce(url, runtime))
+            await serve(
+                runtime,
+                app,
+                settings.service.host,
+                settings.service.port,
+                stop,
+                on_listening=lambda url: announce(url, runtime),
+            )
         finally:
             stopped.set()
 
@@ -92,17 +98,21 @@ def run(
     def announce(url: str, runtime) -> None:
         typer.echo(f"faultline is serving on {url} (API {url}/api/v1, OpenAPI {url}/openapi.json)", err=True)
         if not runtime.tokens.list():
-            typer.echo("no API tokens yet: create one with `faultline tokens create --role admin --config "
-                       f"{config}`", err=True)
+            typer.echo(
+                f"no API tokens yet: create one with `faultline tokens create --role admin --config {config}`", err=True
+            )
 
     raise typer.Exit(_serve(settings, embedded_broker=False, announce=announce, config_path=config))
 
 
 def demo(
     port: int = typer.Option(8080, "--port", help="HTTP port of the web pages and API"),
-    mqtt_port: int = typer.Option(1883, "--mqtt-port", help="broker port on 127.0.0.1; an in-process broker "
-                                                            "starts there when none answers"),
-    data_dir: Path = typer.Option(Path("var/demo"), "--data-dir", help="where the demo keeps its files (wiped at start)"),
+    mqtt_port: int = typer.Option(
+        1883, "--mqtt-port", help="broker port on 127.0.0.1; an in-process broker starts there when none answers"
+    ),
+    data_dir: Path = typer.Option(
+        Path("var/demo"), "--data-dir", help="where the demo keeps its files (wiped at start)"
+    ),
     fast: bool = typer.Option(False, "--fast/--no-fast", help="send the simulated history in 20 s instead of 90 s"),
     log_level: str = typer.Option("WARNING", help="DEBUG, INFO, WARNING or ERROR"),
 ) -> None:
@@ -122,8 +132,9 @@ def demo(
         typer.echo(f"Faultline demo: open {url}/ in a browser", err=True)
         typer.echo(f"admin token: {token}", err=True)
         typer.echo(f"  e.g. curl -H 'Authorization: Bearer {token}' {url}/api/v1/work-orders", err=True)
-        typer.echo("P-101's bearing starts to fail in the simulated history; watch the fleet page. Ctrl-C stops.",
-                   err=True)
+        typer.echo(
+            "P-101's bearing starts to fail in the simulated history; watch the fleet page. Ctrl-C stops.", err=True
+        )
 
     publisher = partial(_publish, settings.mqtt.url, 20.0 if fast else 90.0)
     raise typer.Exit(_serve(settings, embedded_broker=True, announce=announce, publisher=publisher))
@@ -146,11 +157,13 @@ def _publish(broker: str, seconds: float, stop) -> None:
 
 @tokens_app.command("create")
 def create_token(
-    role: str = typer.Option(..., "--role", help="junior_engineer, mid_engineer, senior_engineer, "
-                                                  "reliability_engineer, manager or admin"),
+    role: str = typer.Option(
+        ..., "--role", help="junior_engineer, mid_engineer, senior_engineer, reliability_engineer, manager or admin"
+    ),
     name: str = typer.Option("", "--name", help="who or what uses it (default: the role)"),
-    expires: Optional[str] = typer.Option(None, "--expires", help="it stops working after this: 90d, 12h, 2w "
-                                                                  "(default: never)"),
+    expires: Optional[str] = typer.Option(
+        None, "--expires", help="it stops working after this: 90d, 12h, 2w (default: never)"
+    ),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=_STATE_HELP),
 ) -> None:
     """Create an API token and print it (only now; it is stored hashed)."""
@@ -159,8 +172,11 @@ def create_token(
             record, token = tokens.create(role, name or role, now, _expiry(expires, now))
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--role/--expires") from None
-    typer.echo(f"token {record.id} ({record.name}, {record.role.value}"
-               f"{', expires ' + record.expires_at if record.expires_at else ''}):", err=True)
+    typer.echo(
+        f"token {record.id} ({record.name}, {record.role.value}"
+        f"{', expires ' + record.expires_at if record.expires_at else ''}):",
+        err=True,
+    )
     typer.echo(token)
 
 
@@ -198,8 +214,10 @@ def list_tokens(
     with _token_store(config) as (tokens, now):
         for t in tokens.list(include_revoked=all_):
             state = "revoked" if t.revoked_at else ("works" if t.works(now) else "expired")
-            typer.echo(f"{t.id:>4}  {t.role.value:<20} {t.name:<24} created {t.created_at}  "
-                       f"expires {t.expires_at or 'never'}  {state}")
+            typer.echo(
+                f"{t.id:>4}  {t.role.value:<20} {t.name:<24} created {t.created_at}  "
+                f"expires {t.expires_at or 'never'}  {state}"
+            )
 
 
 @tokens_app.command("revoke")

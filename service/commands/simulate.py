@@ -8,7 +8,9 @@ from typing import List, Optional
 
 import typer
 
-simulate_app = typer.Typer(no_args_is_help=False, help="Simulate a fleet of pumps, motors and fans with labelled faults.")
+simulate_app = typer.Typer(
+    no_args_is_help=False, help="Simulate a fleet of pumps, motors and fans with labelled faults."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -51,17 +53,27 @@ def simulate(
     duration: str = typer.Option("1h", help="simulated time to cover: 90m, 2h, 7d"),
     speed: float = typer.Option(1.0, help="simulated seconds per real second; 0 = as fast as possible"),
     start: Optional[str] = typer.Option(None, help="simulated start (ISO 8601, UTC); default: now, to the minute"),
-    period: Optional[str] = typer.Option(None, help="scalar sample period for every asset, e.g. 1s; default: the fleet's"),
+    period: Optional[str] = typer.Option(
+        None, help="scalar sample period for every asset, e.g. 1s; default: the fleet's"
+    ),
     broker: Optional[str] = typer.Option(None, help="mqtt://host:port; default: the fleet file's"),
     out: Optional[Path] = typer.Option(None, help="write files to this directory instead of publishing"),
     fmt: str = typer.Option("csv", "--format", help="file format with --out: csv or parquet"),
-    labels: Optional[Path] = typer.Option(None, help="label file (.jsonl or .csv); default with --out: DIR/labels.jsonl"),
-    waveforms: bool = typer.Option(True, "--waveforms/--no-waveforms", help="write acceleration waveform files with --out"),
+    labels: Optional[Path] = typer.Option(
+        None, help="label file (.jsonl or .csv); default with --out: DIR/labels.jsonl"
+    ),
+    waveforms: bool = typer.Option(
+        True, "--waveforms/--no-waveforms", help="write acceleration waveform files with --out"
+    ),
     window: int = typer.Option(100, help="QoS-1 messages in flight before waiting for acknowledgements"),
-    mode: Optional[str] = typer.Option(None, help="easy or hard (quantised sensors, load cycles, stops, heavy-tailed "
-                                                  "noise, subtle faults, frozen sensors, outages); default: the fleet's"),
-    quiet: bool = typer.Option(False, "--quiet/--no-quiet", "-q", help="no progress bar (none is drawn when stderr "
-                                                                      "is not a terminal either)"),
+    mode: Optional[str] = typer.Option(
+        None,
+        help="easy or hard (quantised sensors, load cycles, stops, heavy-tailed "
+        "noise, subtle faults, frozen sensors, outages); default: the fleet's",
+    ),
+    quiet: bool = typer.Option(
+        False, "--quiet/--no-quiet", "-q", help="no progress bar (none is drawn when stderr is not a terminal either)"
+    ),
 ) -> None:
     """Generate the fleet's readings and either publish them over MQTT or write them to files.
 
@@ -99,16 +111,20 @@ def simulate(
 
     when = _start(start)
     chosen_seed = fleet.seed if seed is None else seed
-    typer.echo(f"simulating {len(fleet.assets)} assets from {when.isoformat()} for {span} (seed {chosen_seed}, "
-               f"{mode or fleet.mode} mode)", err=True)
+    typer.echo(
+        f"simulating {len(fleet.assets)} assets from {when.isoformat()} for {span} (seed {chosen_seed}, "
+        f"{mode or fleet.mode} mode)",
+        err=True,
+    )
     if out is not None:
         from faultline.simulators.output import write_fleet, write_labels
 
         from faultline.service.progress import progress_bar
 
         with progress_bar("writing", quiet, "assets") as progress:
-            files, truth, rows = write_fleet(fleet, out, chosen_seed, when, span, fmt, waveforms, sample_period, mode,
-                                             progress)
+            files, truth, rows = write_fleet(
+                fleet, out, chosen_seed, when, span, fmt, waveforms, sample_period, mode, progress
+            )
         label_file = write_labels(truth, labels or out / "labels.jsonl")
         typer.echo(f"wrote {len(files)} files ({rows} rows) to {out} and {len(truth)} labels to {label_file}")
         return
@@ -128,9 +144,12 @@ def simulate(
         from faultline.simulators.output import write_labels
 
         write_labels(report.labels, labels)
-    typer.echo(f"published {report.total_messages} messages ({report.total_readings} readings) to {target} "
-               f"in {report.elapsed_s:.1f} s" + (" (interrupted)" if report.interrupted else "")
-               + (f"; labels in {labels}" if labels else ""))
+    typer.echo(
+        f"published {report.total_messages} messages ({report.total_readings} readings) to {target} "
+        f"in {report.elapsed_s:.1f} s"
+        + (" (interrupted)" if report.interrupted else "")
+        + (f"; labels in {labels}" if labels else "")
+    )
 
 
 @simulate_app.command("replay")
@@ -138,7 +157,9 @@ def replay(
     file: Path = typer.Argument(..., help="recorded CSV: a timestamp column and one column per sensor"),
     asset: str = typer.Option(..., help="asset name for the topics"),
     site: str = typer.Option(..., help="site name for the topics"),
-    map_: List[str] = typer.Option([], "--map", help="column=sensor (repeat); default: every column under its own name"),
+    map_: List[str] = typer.Option(
+        [], "--map", help="column=sensor (repeat); default: every column under its own name"
+    ),
     ts_column: Optional[str] = typer.Option(None, help="timestamp column; default ts/timestamp/time or the first"),
     speed: float = typer.Option(1.0, help="recorded seconds per real second; 0 = as fast as possible"),
     broker: str = typer.Option("mqtt://127.0.0.1:1883", help="mqtt://host:port"),

@@ -49,7 +49,9 @@ def load_ticketing(path: Path | None) -> TicketingConfig:
 def deadline(
     policy: str = typer.Option(..., "--policy", help="SLA policy name, e.g. corrective"),
     site: str = typer.Option(..., "--site", help="site name, e.g. north"),
-    opened: str = typer.Option(..., "--opened", help="when the job came in, ISO 8601 with offset: 2026-12-24T16:30+01:00"),
+    opened: str = typer.Option(
+        ..., "--opened", help="when the job came in, ISO 8601 with offset: 2026-12-24T16:30+01:00"
+    ),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
 ) -> None:
     """Print the response and resolution deadlines of a job as JSON, in the site's local offset."""
@@ -62,11 +64,13 @@ def deadline(
     try:
         opened_at = datetime.fromisoformat(opened)
     except ValueError:
-        raise typer.BadParameter(f"{opened!r} is not an ISO 8601 date and time "
-                                 "(write e.g. 2026-12-24T16:30+01:00)", param_hint="--opened") from None
+        raise typer.BadParameter(
+            f"{opened!r} is not an ISO 8601 date and time (write e.g. 2026-12-24T16:30+01:00)", param_hint="--opened"
+        ) from None
     if opened_at.tzinfo is None:
-        raise typer.BadParameter(f"{opened!r} has no time zone offset (write e.g. 2026-12-24T16:30+01:00 or …Z)",
-                                 param_hint="--opened")
+        raise typer.BadParameter(
+            f"{opened!r} has no time zone offset (write e.g. 2026-12-24T16:30+01:00 or …Z)", param_hint="--opened"
+        )
     settings = load_ticketing(config)
     try:
         sla = settings.sla_clock(site, settings.policy(policy))
@@ -123,10 +127,13 @@ def verify_audit(
 
 @tickets_app.command("kpis")
 def kpis(
-    since: Optional[str] = typer.Option(None, "--since", help="period start, ISO 8601 with offset (default: 30 days ago)"),
+    since: Optional[str] = typer.Option(
+        None, "--since", help="period start, ISO 8601 with offset (default: 30 days ago)"
+    ),
     until: Optional[str] = typer.Option(None, "--until", help="period end, ISO 8601 with offset (default: now)"),
-    repeat_threshold: int = typer.Option(3, "--repeat-threshold", min=2,
-                                         help="occurrences per asset in the period that flag it for root-cause analysis"),
+    repeat_threshold: int = typer.Option(
+        3, "--repeat-threshold", min=2, help="occurrences per asset in the period that flag it for root-cause analysis"
+    ),
     as_json: bool = typer.Option(False, "--json/--no-json", help="print JSON instead of a table"),
     store: Optional[str] = typer.Option(None, "--store", help=_STORE_HELP),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
@@ -141,8 +148,10 @@ def kpis(
     end = _aware(until, "--until") if until else now
     start = _aware(since, "--since") if since else end - timedelta(days=30)
     if end <= start:
-        raise typer.BadParameter(f"the period must end after it starts ({start.isoformat()} .. {end.isoformat()})",
-                                 param_hint="--since/--until")
+        raise typer.BadParameter(
+            f"the period must end after it starts ({start.isoformat()} .. {end.isoformat()})",
+            param_hint="--since/--until",
+        )
     catalogue = load_ticketing(config)
     with _existing_store(store if store is not None else catalogue.store_url) as orders:
         figures = kpis_from_store(orders, start, end, now, repeat_threshold, on_time_targets_of(catalogue)).as_json()
@@ -157,8 +166,9 @@ def _aware(text: str, option: str):
     except ValueError:
         raise typer.BadParameter(f"{text!r} is not an ISO 8601 date and time", param_hint=option) from None
     if value.tzinfo is None:
-        raise typer.BadParameter(f"{text!r} has no time zone offset (write e.g. 2026-11-01T00:00+01:00 or …Z)",
-                                 param_hint=option)
+        raise typer.BadParameter(
+            f"{text!r} has no time zone offset (write e.g. 2026-11-01T00:00+01:00 or …Z)", param_hint=option
+        )
     return value
 
 
@@ -166,20 +176,26 @@ def _kpi_table(k: dict) -> str:
     def show(value, unit=""):
         return "-" if value is None else f"{value:g}{unit}"
 
-    lines = [f"period {k['period']['start']} .. {k['period']['end']}   orders opened {k['orders_opened']}",
-             f"MTTA {show(k['mtta_hours'], ' h')}   MTTR {show(k['mttr_hours'], ' h')}",
-             f"SLA response {show(k['sla_response_compliance_pct'], ' %')}   "
-             f"resolution {show(k['sla_resolution_compliance_pct'], ' %')}   "
-             f"first-time fix {show(k['first_time_fix_rate_pct'], ' %')}",
-             "false alarms by detector/rule:"]
-    lines += [f"  {r['detector']}/{r['rule']}: {show(r['false_alarm_rate_pct'], ' %')} {r['outcomes']}"
-              for r in k["false_alarm_rate_by_rule"]] or ["  (no close-outs)"]
+    lines = [
+        f"period {k['period']['start']} .. {k['period']['end']}   orders opened {k['orders_opened']}",
+        f"MTTA {show(k['mtta_hours'], ' h')}   MTTR {show(k['mttr_hours'], ' h')}",
+        f"SLA response {show(k['sla_response_compliance_pct'], ' %')}   "
+        f"resolution {show(k['sla_resolution_compliance_pct'], ' %')}   "
+        f"first-time fix {show(k['first_time_fix_rate_pct'], ' %')}",
+        "false alarms by detector/rule:",
+    ]
+    lines += [
+        f"  {r['detector']}/{r['rule']}: {show(r['false_alarm_rate_pct'], ' %')} {r['outcomes']}"
+        for r in k["false_alarm_rate_by_rule"]
+    ] or ["  (no close-outs)"]
     lines.append("backlog (priority: age buckets):")
     lines += [f"  {p}: " + "  ".join(f"{age} {n}" for age, n in row.items()) for p, row in k["backlog"].items()]
     lines.append("repeat failures:")
-    lines += [f"  {r['site']}/{r['asset']}: {r['occurrences']} {r['fault_modes']}"
-              + ("  ROOT-CAUSE ANALYSIS" if r["needs_root_cause_analysis"] else "")
-              for r in k["repeat_failures"]] or ["  (none)"]
+    lines += [
+        f"  {r['site']}/{r['asset']}: {r['occurrences']} {r['fault_modes']}"
+        + ("  ROOT-CAUSE ANALYSIS" if r["needs_root_cause_analysis"] else "")
+        for r in k["repeat_failures"]
+    ] or ["  (none)"]
     return "\n".join(lines)
 
 
@@ -202,24 +218,29 @@ def list_orders(
     try:
         wanted = Status(status) if status is not None else None
     except ValueError:
-        raise typer.BadParameter(f"unknown status {status!r} (known: {', '.join(Status)})", param_hint="--status") from None
+        raise typer.BadParameter(
+            f"unknown status {status!r} (known: {', '.join(Status)})", param_hint="--status"
+        ) from None
     with _existing_store(_store_url(store, config)) as orders:
         for o in orders.orders(status=wanted):
             due = o.resolution_due.isoformat() if o.resolution_due else "-"
-            typer.echo(f"{o.number}  {o.priority}  {o.status.value:<12} {o.site}/{o.asset}  {o.fault_mode}  "
-                       f"{o.assignee or '(unassigned)'}  due {due}")
+            typer.echo(
+                f"{o.number}  {o.priority}  {o.status.value:<12} {o.site}/{o.asset}  {o.fault_mode}  "
+                f"{o.assignee or '(unassigned)'}  due {due}"
+            )
 
 
 @tickets_app.command("notifications")
 def notifications(
     status: Optional[str] = typer.Option(None, "--status", help="pending, delivered or dead"),
-    retry: bool = typer.Option(False, "--retry/--no-retry", help="send the dead ones again (after fixing the receiver)"),
+    retry: bool = typer.Option(
+        False, "--retry/--no-retry", help="send the dead ones again (after fixing the receiver)"
+    ),
     store: Optional[str] = typer.Option(None, "--store", help=_STORE_HELP),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
 ) -> None:
     """Webhook and e-mail deliveries, newest first: status, attempts, receiver and the last error."""
     from datetime import UTC, datetime
-
 
     if status not in (None, "pending", "delivered", "dead"):
         raise typer.BadParameter(f"unknown status {status!r} (known: pending, delivered, dead)", param_hint="--status")
@@ -228,8 +249,10 @@ def notifications(
             again = orders.retry_dead_notifications(datetime.now(UTC))
             typer.echo(f"{again} dead deliveries will be sent again by the running service", err=True)
         for n in orders.notifications(status=status):
-            typer.echo(f"{n['event_id']}  {n['kind']:<20} {n['status']:<9} {n['attempts']:>2} attempts  "
-                       f"{n['channel']} {n['recipient']}" + (f"  ({n['last_error']})" if n["last_error"] else ""))
+            typer.echo(
+                f"{n['event_id']}  {n['kind']:<20} {n['status']:<9} {n['attempts']:>2} attempts  "
+                f"{n['channel']} {n['recipient']}" + (f"  ({n['last_error']})" if n["last_error"] else "")
+            )
 
 
 @tickets_app.command("show")
@@ -255,20 +278,31 @@ def show(
 @tickets_app.command("act")
 def act(
     order: str = typer.Argument(..., help="order number, e.g. WO-000042"),
-    action: str = typer.Argument(..., help="acknowledge, start, hold, resume, resolve, close, reopen, assign, "
-                                           "set_priority, set_type, comment or feedback"),
-    actor: str = typer.Option(..., "--as", help="who acts: an engineer named in the configuration (their role applies)"),
-    reason: Optional[str] = typer.Option(None, "--reason", help="hold: awaiting_parts or awaiting_customer; reopen: why"),
-    outcome: Optional[str] = typer.Option(None, "--outcome",
-                                          help="resolve: fault_confirmed, false_alarm, no_fault_found or no_access"),
+    action: str = typer.Argument(
+        ...,
+        help="acknowledge, start, hold, resume, resolve, close, reopen, assign, "
+        "set_priority, set_type, comment or feedback",
+    ),
+    actor: str = typer.Option(
+        ..., "--as", help="who acts: an engineer named in the configuration (their role applies)"
+    ),
+    reason: Optional[str] = typer.Option(
+        None, "--reason", help="hold: awaiting_parts or awaiting_customer; reopen: why"
+    ),
+    outcome: Optional[str] = typer.Option(
+        None, "--outcome", help="resolve: fault_confirmed, false_alarm, no_fault_found or no_access"
+    ),
     notes: str = typer.Option("", "--notes", help="resolve: what was done"),
-    checked: Optional[str] = typer.Option(None, "--checked", help="resolve: numbers of the checklist steps done, e.g. 1,2"),
+    checked: Optional[str] = typer.Option(
+        None, "--checked", help="resolve: numbers of the checklist steps done, e.g. 1,2"
+    ),
     engineer: Optional[str] = typer.Option(None, "--engineer", help="assign: to whom"),
     priority: Optional[str] = typer.Option(None, "--priority", help="set_priority: P1..P4"),
     text: Optional[str] = typer.Option(None, "--text", help="comment: the text; feedback: the requester's words"),
     service_type: Optional[str] = typer.Option(None, "--type", help="set_type: the class of job, e.g. corrective"),
-    fixed: Optional[bool] = typer.Option(None, "--fixed/--not-fixed", help="feedback: did the close fix it "
-                                                                          "(--not-fixed reopens the order)"),
+    fixed: Optional[bool] = typer.Option(
+        None, "--fixed/--not-fixed", help="feedback: did the close fix it (--not-fixed reopens the order)"
+    ),
     rating: Optional[int] = typer.Option(None, "--rating", min=1, max=5, help="feedback: 1 (poor) to 5"),
     store: Optional[str] = typer.Option(None, "--store", help=_STORE_HELP),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help=_CONFIG_HELP),
@@ -282,16 +316,27 @@ def act(
     settings = load_ticketing(config)
     people = {e.name: e for e in settings.engineers}
     if actor not in people:
-        raise typer.BadParameter(f"unknown engineer {actor!r} (configured: {', '.join(sorted(people)) or 'none'})",
-                                 param_hint="--as")
+        raise typer.BadParameter(
+            f"unknown engineer {actor!r} (configured: {', '.join(sorted(people)) or 'none'})", param_hint="--as"
+        )
     try:
         steps = [int(n) for n in checked.split(",") if n.strip()] if checked is not None else None
     except ValueError:
-        raise typer.BadParameter(f"{checked!r} is not a list of step numbers (write e.g. 1,2)",
-                                 param_hint="--checked") from None
-    given = {"reason": reason, "outcome": outcome, "notes": notes or None, "engineer": engineer,
-             "priority": priority, "checked": steps, "service_type": service_type, "fixed": fixed, "rating": rating,
-             **({"comment": text} if action == "feedback" else {"text": text})}
+        raise typer.BadParameter(
+            f"{checked!r} is not a list of step numbers (write e.g. 1,2)", param_hint="--checked"
+        ) from None
+    given = {
+        "reason": reason,
+        "outcome": outcome,
+        "notes": notes or None,
+        "engineer": engineer,
+        "priority": priority,
+        "checked": steps,
+        "service_type": service_type,
+        "fixed": fixed,
+        "rating": rating,
+        **({"comment": text} if action == "feedback" else {"text": text}),
+    }
     arguments = {name: value for name, value in given.items() if value is not None}
     clock = SystemClock()
     with _existing_store(store if store is not None else settings.store_url) as orders:

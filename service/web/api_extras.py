@@ -28,5 +28,8 @@ def engineers(rt: RuntimeDep, who: Reader, site: str | None = None) -> list[Engi
     """The engineers of the ``ticketing:`` configuration (those working at ``site``, if given), with
     how many unresolved orders each holds."""
     load = rt.orders.open_orders_per_assignee()
-    return [EngineerOut(name=e.name, role=e.role.value, sites=e.sites, skills=e.skills, open_orders=load.get(e.name, 0))
-            for e in rt.ticketing.engineers if site is None or site in e.sites]
+    return [
+        EngineerOut(name=e.name, role=e.role.value, sites=e.sites, skills=e.skills, open_orders=load.get(e.name, 0))
+        for e in rt.ticketing.engineers
+        if site is None or site in e.sites
+    ]

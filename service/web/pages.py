@@ -41,16 +41,22 @@ TUNING = Page("tuning", "Tuning", "tuning")
 KPIS = Page("kpis", "KPIs", "kpis")
 DEAD_LETTERS = Page("dead_letters", "Dead letters", "dead_letters")
 
-NAVIGATION = (("fleet", "/", "Fleet"), ("queue", "/work-orders", "Work orders"), ("tuning", "/tuning", "Tuning"),
-              ("kpis", "/kpis", "KPIs"), ("dead_letters", "/dead-letters", "Dead letters"))
+NAVIGATION = (
+    ("fleet", "/", "Fleet"),
+    ("queue", "/work-orders", "Work orders"),
+    ("tuning", "/tuning", "Tuning"),
+    ("kpis", "/kpis", "KPIs"),
+    ("dead_letters", "/dead-letters", "Dead letters"),
+)
 
 
 @cache
 def render(page: Page) -> str:
     """The page's whole HTML (cached: templates do not change while the service runs)."""
     current = ' aria-current="page"'
-    nav = "\n".join(f'<a href="{href}"{current if key == page.nav else ""}>{label}</a>'
-                    for key, href, label in NAVIGATION)
+    nav = "\n".join(
+        f'<a href="{href}"{current if key == page.nav else ""}>{label}</a>' for key, href, label in NAVIGATION
+    )
     layout = Template((TEMPLATES / "layout.html").read_text(encoding="utf-8"))
     body = (TEMPLATES / f"{page.name}.html").read_text(encoding="utf-8")
     return layout.substitute(title=escape(page.title), nav=nav, body=body, script=page.script)
@@ -67,7 +73,13 @@ def _serve(path: str, page: Page) -> None:
     router.add_api_route(path, show_page, methods=["GET"], response_class=HTMLResponse)
 
 
-for _path, _page in (("/", FLEET), ("/assets/{asset}", ASSET), ("/work-orders", QUEUE),
-                     ("/work-orders/{order_id}", ORDER), ("/tuning", TUNING), ("/kpis", KPIS),
-                     ("/dead-letters", DEAD_LETTERS)):
+for _path, _page in (
+    ("/", FLEET),
+    ("/assets/{asset}", ASSET),
+    ("/work-orders", QUEUE),
+    ("/work-orders/{order_id}", ORDER),
+    ("/tuning", TUNING),
+    ("/kpis", KPIS),
+    ("/dead-letters", DEAD_LETTERS),
+):
     _serve(_path, _page)

@@ -23,14 +23,15 @@ def load_bench():
 
 def test_the_latency_bench_runs_both_legs_at_tiny_scale(capsys):
     bench = load_bench()
-    results = bench.main(["--streams", "40", "--sensors", "4", "--seconds", "6", "--warmup", "2", "--faults", "2",
-                          "--settle", "20"])
+    results = bench.main(
+        ["--streams", "40", "--sensors", "4", "--seconds", "6", "--warmup", "2", "--faults", "2", "--settle", "20"]
+    )
     printed = capsys.readouterr().out
     assert [r["leg"] for r in results] == ["faultline", "peer"]
     for r in results:
         assert r["faults"] == 2 and len(r["delivered"]) == 2, r
         assert r["sent"] == 40 * 6, r
-        assert all(d > 0 for d in r["delivered"]), r   # a notice cannot come before its fault
+        assert all(d > 0 for d in r["delivered"]), r  # a notice cannot come before its fault
     assert len(results[0]["opened"]) == 2
     assert "reading → webhook delivered: p50" in printed and "peer p50 / Faultline p50" in printed
 

@@ -131,7 +131,7 @@ def _read_by_the_app() -> set[str]:
 
 def test_every_faultline_variable_the_app_reads_is_documented():
     page = (ROOT / "docs" / "deployment.md").read_text()
-    table = page[page.index("## Environment variables"):]
+    table = page[page.index("## Environment variables") :]
     documented = set(re.findall(r"`(FAULTLINE_[A-Z0-9_]+)`", table))
     missing = sorted(_read_by_the_app() - documented)
     assert not missing, f"not in the table of docs/deployment.md, 'Environment variables', as `NAME`: {missing}"

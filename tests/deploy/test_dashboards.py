@@ -28,14 +28,23 @@ def dashboards() -> dict[str, dict]:
 
 def targets(kind: str) -> list[tuple[str, str, dict]]:
     """(dashboard, panel title, target) of every target on a datasource of type ``kind``."""
-    return [(name, panel["title"], t) for name, d in dashboards().items() for panel in d["panels"]
-            for t in panel["targets"] if t["datasource"]["type"] == kind]
+    return [
+        (name, panel["title"], t)
+        for name, d in dashboards().items()
+        for panel in d["panels"]
+        for t in panel["targets"]
+        if t["datasource"]["type"] == kind
+    ]
 
 
 def influx_queries() -> list[tuple[str, str]]:
     panels = [(f"{name}: {title}", t["query"]) for name, title, t in targets("influxdb")]
-    variables = [(f"{name}: ${v['name']}", v["query"]) for name, d in dashboards().items()
-                 for v in d["templating"]["list"] if v["datasource"]["type"] == "influxdb"]
+    variables = [
+        (f"{name}: ${v['name']}", v["query"])
+        for name, d in dashboards().items()
+        for v in d["templating"]["list"]
+        if v["datasource"]["type"] == "influxdb"
+    ]
     return panels + variables
 
 
@@ -84,8 +93,11 @@ def test_every_prometheus_metric_a_panel_uses_is_on_faultlines_metrics_page(tmp_
         runtime.close()
     assert page.status_code == 200
     exported = exported_series(page.text)
-    used = {m: f"{name}: {title}" for name, title, t in targets("prometheus")
-            for m in re.findall(r"\bfaultline_[a-z_]+", t["expr"])}
+    used = {
+        m: f"{name}: {title}"
+        for name, title, t in targets("prometheus")
+        for m in re.findall(r"\bfaultline_[a-z_]+", t["expr"])
+    }
     assert len(used) >= 20
     missing = {m: where for m, where in used.items() if m not in exported}
     assert not missing, f"panels use metrics Faultline does not export: {missing}"
@@ -113,8 +125,9 @@ def influx_with_simulator_data(own_influxdb):
     run = simulate_offline(fleet, seed=3, start=start, duration=timedelta(hours=1))
     messages, _ = run_messages(run)
     start_ns = int(start.timestamp() * 1e9)
-    decoder = Decoder("faultline/{site}/{asset}/{sensor}",
-                      waveform_features=waveform_features(default_detectors_config))
+    decoder = Decoder(
+        "faultline/{site}/{asset}/{sensor}", waveform_features=waveform_features(default_detectors_config)
+    )
     readings, rejected = decoder.decode_many([(m.topic, m.payload, start_ns + m.at_ns) for m in messages])
     assert len(readings) > 200 and not rejected, rejected[:3]
     writer = InfluxV1Writer(own_influxdb.url, DATABASE, create_database=True)
@@ -160,8 +173,9 @@ def test_every_sql_query_runs_against_postgresql_holding_work_orders(postgresql)
 
     url = fresh_postgresql_url(postgresql)
     t0 = datetime.now(UTC) - timedelta(days=2)  # long enough ago that the P1 order is past its targets
-    config = TicketingConfig.model_validate({**default_ticketing_config(env={}).model_dump(),
-                                             "asset_criticality": {"pump-1": "A", "fan-9": "C"}})
+    config = TicketingConfig.model_validate(
+        {**default_ticketing_config(env={}).model_dump(), "asset_criticality": {"pump-1": "A", "fan-9": "C"}}
+    )
     with WorkOrderStore(url) as store:
         intake = FindingIntake.from_config(config, store, ManualClock(t0))
         intake.receive(finding(asset="pump-1", severity="high", started_at=t0))

@@ -43,11 +43,15 @@ def diagnose_grid(seeds, seconds: float, noises, slip: float = 0.02) -> list[tup
     for seed, bearing, shaft, noise in itertools.product(seeds, BEARINGS, SHAFTS, noises):
         records, cases = [], []
         for mode in MODES:
-            rng = np.random.default_rng([seed, int(shaft), int(noise * 100), list(BEARINGS).index(bearing),
-                                         MODES.index(mode)])
+            rng = np.random.default_rng(
+                [seed, int(shaft), int(noise * 100), list(BEARINGS).index(bearing), MODES.index(mode)]
+            )
             line = float(rng.choice([50.0, 60.0]))
-            records.append(bearing_record(rng, mode, bearing, shaft, rate_hz=RATE, seconds=seconds, noise=noise,
-                                          line_hz=line, slip=slip))
+            records.append(
+                bearing_record(
+                    rng, mode, bearing, shaft, rate_hz=RATE, seconds=seconds, noise=noise, line_hz=line, slip=slip
+                )
+            )
             cases.append((seed, bearing, shaft, noise, line))
         named = diagnose_bearing(np.stack(records), RATE, kinematic_frequencies(bearing, shaft), shaft).named()
         out += [(case, mode, got) for case, mode, got in zip(cases, MODES, named)]
@@ -85,7 +89,7 @@ def test_a_healthy_bearing_among_confounders_gives_no_finding_even_in_noisy_or_s
 def test_a_weak_defect_is_missed_rather_than_misnamed():
     results = [r for r in diagnose_grid(EVALUATION_SEEDS[6:8], seconds=10.0, noises=(1.0,)) if r[1] is not None]
     assert misnamed(results) == []
-    assert sum(got == mode for _, mode, got in results) >= 0.5 * len(results)   # and most are still seen
+    assert sum(got == mode for _, mode, got in results) >= 0.5 * len(results)  # and most are still seen
 
 
 def test_one_second_records_are_named_with_coarser_lines():
@@ -100,7 +104,7 @@ def test_slip_beyond_the_tolerance_is_not_claimed_as_a_defect_line():
     freqs = kinematic_frequencies("6205", 25.0)
     x = bearing_record(rng, "bpfo", "6205", 25.0, rate_hz=RATE, noise=0.25, slip=0.0)
     d = diagnose_bearing(x[None], RATE, freqs, 25.0)
-    off = diagnose_bearing(x[None], RATE, {k: 1.08 * f for k, f in freqs.items()}, 25.0)   # geometry 8 % off
+    off = diagnose_bearing(x[None], RATE, {k: 1.08 * f for k, f in freqs.items()}, 25.0)  # geometry 8 % off
     assert d.named() == ["bpfo"] and off.named() == [None]
 
 
@@ -113,12 +117,13 @@ def test_a_lone_tone_at_a_defect_frequency_is_not_a_defect():
     t = np.arange(int(10 * RATE)) / RATE
     x = bearing_record(rng, None, "6309", 25.0, rate_hz=RATE, noise=0.25)
     hiss = rng.standard_normal(len(t)) * (1 + 0.2 * np.sin(2 * np.pi * freqs["bpfo"] * t))
-    toned = x + np.convolve(hiss, np.hanning(9), "same") * np.sin(2 * np.pi * 3600 * t)   # a band near 3.6 kHz
-    impacts = bearing_record(np.random.default_rng(EVALUATION_SEEDS[11]), "bpfo", "6309", 25.0, rate_hz=RATE,
-                             noise=0.25)
+    toned = x + np.convolve(hiss, np.hanning(9), "same") * np.sin(2 * np.pi * 3600 * t)  # a band near 3.6 kHz
+    impacts = bearing_record(
+        np.random.default_rng(EVALUATION_SEEDS[11]), "bpfo", "6309", 25.0, rate_hz=RATE, noise=0.25
+    )
     d = diagnose_bearing(np.stack([toned, impacts]), RATE, freqs, 25.0)
-    assert d.ratios["bpfo"][0] > 1.5      # the tone is there ...
-    assert d.named() == [None, "bpfo"]    # ... but only the impacts are a defect
+    assert d.ratios["bpfo"][0] > 1.5  # the tone is there ...
+    assert d.named() == [None, "bpfo"]  # ... but only the impacts are a defect
 
 
 def _engine(asset: dict) -> Engine:
@@ -135,14 +140,32 @@ def test_the_simulated_fleet_inner_race_fault_gives_one_named_finding_with_the_d
     bearing = {"n_balls": 9, "ball_diameter_mm": 12.7, "pitch_diameter_mm": 58.5, "contact_angle_deg": 0}
     findings = {}
     for fault in ("bearing_inner_race", None):
-        fleet = {"seed": 23, "broker": "mqtt://127.0.0.1:1", "waveform": {"every": "1m"}, "assets": [{
-            "id": "P-1", "site": "plant-a", "type": "centrifugal_pump", "running_speed_hz": 24.6, "iso_group": 2,
-            "criticality": "A", "bearing": bearing, "rated_current_a": 62, "sensors": ["accel"], "payload": "single",
-            "faults": [{"mode": fault, "onset": "2h", "failure": "6h", "growth": "exponential", "rate": 4}]
-            if fault else []}]}
-        run = simulate_offline(Fleet.from_dict(fleet), start=datetime(2026, 11, 20, tzinfo=UTC),
-                               duration=timedelta(hours=5))
-        (t0, rate, blocks), = run.waveforms.values()
+        fleet = {
+            "seed": 23,
+            "broker": "mqtt://127.0.0.1:1",
+            "waveform": {"every": "1m"},
+            "assets": [
+                {
+                    "id": "P-1",
+                    "site": "plant-a",
+                    "type": "centrifugal_pump",
+                    "running_speed_hz": 24.6,
+                    "iso_group": 2,
+                    "criticality": "A",
+                    "bearing": bearing,
+                    "rated_current_a": 62,
+                    "sensors": ["accel"],
+                    "payload": "single",
+                    "faults": [{"mode": fault, "onset": "2h", "failure": "6h", "growth": "exponential", "rate": 4}]
+                    if fault
+                    else [],
+                }
+            ],
+        }
+        run = simulate_offline(
+            Fleet.from_dict(fleet), start=datetime(2026, 11, 20, tzinfo=UTC), duration=timedelta(hours=5)
+        )
+        ((t0, rate, blocks),) = run.waveforms.values()
         engine = _engine({"running_speed_hz": 24.6, "bearing": bearing})
         found = []
         for part in np.array_split(np.arange(len(blocks)), 5):
@@ -150,7 +173,7 @@ def test_the_simulated_fleet_inner_race_fault_gives_one_named_finding_with_the_d
         findings[fault] = [f for f in found if f.sensor == "accel.bearing_defect"]
     opened = [f for f in findings["bearing_inner_race"] if f.status == "opened"]
     assert [f.fault_mode for f in opened] == ["bearing_inner_race"]
-    assert {f.fault_mode for f in findings["bearing_inner_race"]} == {"bearing_inner_race"}   # escalations too
+    assert {f.fault_mode for f in findings["bearing_inner_race"]} == {"bearing_inner_race"}  # escalations too
     assert set(opened[0].evidence["peak_to_floor"]) >= {"bpfo", "bpfi", "bsf"}
     assert findings[None] == []
 
@@ -164,7 +187,7 @@ def test_an_alert_keeps_its_mode_through_a_restart_until_it_closes():
     rng = np.random.default_rng(EVALUATION_SEEDS[12])
     modes = [None] * 4 + ["bsf"] * 6 + [None] * 9
     blocks = np.stack([bearing_record(rng, m, "6205", 25.0, rate_hz=RATE, seconds=1.0, noise=0.25) for m in modes])
-    t0 = np.arange(len(blocks)) * 3600 * 10**9   # hourly: the rule clears after 6 h below its level
+    t0 = np.arange(len(blocks)) * 3600 * 10**9  # hourly: the rule clears after 6 h below its level
     engine = _engine(asset)
     found = engine.process_blocks("P-1", t0[:7], RATE, blocks[:7]).findings
     engine = Engine.from_dict(engine.config, json.loads(json.dumps(engine.to_dict())), config_version="test")

@@ -19,8 +19,20 @@ RATE = 12000.0
 
 def record(seed: int, mode: str | None, shaft: float, resonance: float, seconds: float = 10.0) -> np.ndarray:
     rng = np.random.default_rng([seed, int(shaft), int(resonance)])
-    return bearing_record(rng, mode, "6205", shaft, rate_hz=RATE, seconds=seconds, noise=0.25, slip=0.015,
-                          line_hz=60.0, resonance_hz=resonance, shaft_orders=5, spikes_per_s=1.0)
+    return bearing_record(
+        rng,
+        mode,
+        "6205",
+        shaft,
+        rate_hz=RATE,
+        seconds=seconds,
+        noise=0.25,
+        slip=0.015,
+        line_hz=60.0,
+        resonance_hz=resonance,
+        shaft_orders=5,
+        spikes_per_s=1.0,
+    )
 
 
 CASES = [(200, 21.0, 2500.0), (201, 29.0, 4600.0)]
@@ -49,7 +61,7 @@ def test_short_blocks_averaged_over_a_record_name_the_defect(seed, shaft, resona
             assert whole.named() == [None] and np.isnan(whole.ratios["ftf"][0])
             continue
         assert whole.named() == [mode], (mode, {k: float(v[0]) for k, v in whole.ratios.items()})
-        assert set(per_block.named()) <= {mode, None}   # a block alone may miss it, never misname it
+        assert set(per_block.named()) <= {mode, None}  # a block alone may miss it, never misname it
 
 
 def test_healthy_records_with_confounders_are_not_flagged():
@@ -82,8 +94,9 @@ def test_the_band_is_shared_by_the_blocks_and_follows_the_defect_not_a_knock():
 def test_record_blocks_rejects_a_record_too_short_to_diagnose():
     with pytest.raises(ValueError, match="record of 10 samples"):
         record_blocks(np.zeros(10), RATE)
-    assert diagnose_bearing(record_blocks(np.ones(20000), RATE), RATE, kinematic_frequencies("6205", 25.0),
-                            25.0).named() == [None]
+    assert diagnose_bearing(
+        record_blocks(np.ones(20000), RATE), RATE, kinematic_frequencies("6205", 25.0), 25.0
+    ).named() == [None]
 
 
 def test_a_48_khz_record_is_read_in_one_second_blocks_too():

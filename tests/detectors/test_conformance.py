@@ -18,9 +18,26 @@ import pytest
 import faultline.detectors as detectors
 from scipy import signal
 
-from faultline.detectors import (AdaptiveDrift, AdaptiveLevel, Cusum, EnvelopeCusum, Ewma, HotellingT2, IsolationForestDetector, IsoZones,
-                       LoadResidual, NoData, OutOfRange, RobustZ, ShrunkMahalanobis, StaticLimit, StreamingDetector,
-                       SpikeBursts, StuckSensor, TrendToLimit)
+from faultline.detectors import (
+    AdaptiveDrift,
+    AdaptiveLevel,
+    Cusum,
+    EnvelopeCusum,
+    Ewma,
+    HotellingT2,
+    IsolationForestDetector,
+    IsoZones,
+    LoadResidual,
+    NoData,
+    OutOfRange,
+    RobustZ,
+    ShrunkMahalanobis,
+    StaticLimit,
+    StreamingDetector,
+    SpikeBursts,
+    StuckSensor,
+    TrendToLimit,
+)
 from faultline.detectors.config import DETECTORS
 
 N_STREAMS, N_PER_STREAM, FAULTY, FAULT_AT = 4, 500, 2, 380
@@ -35,8 +52,12 @@ class Batch:
     fault: np.ndarray  # bool, shape (n,): the reading is part of the injected fault
 
 
-def make_batch(seed: int, inject: Callable[[np.ndarray, np.ndarray, np.random.Generator], None],
-               level: float = 5.0, noise: float = 0.3) -> Batch:
+def make_batch(
+    seed: int,
+    inject: Callable[[np.ndarray, np.ndarray, np.random.Generator], None],
+    level: float = 5.0,
+    noise: float = 0.3,
+) -> Batch:
     """Interleaved streams (arrival order by time), readings about a minute apart; stream FAULTY faulted."""
     rng = np.random.default_rng(seed)
     ts = np.cumsum(rng.integers(55, 66, (N_STREAMS, N_PER_STREAM)), axis=1) * 10**9
@@ -52,6 +73,7 @@ def make_batch(seed: int, inject: Callable[[np.ndarray, np.ndarray, np.random.Ge
 def step(size):
     def inject(ts, v, rng):
         v[FAULT_AT:] += size
+
     return inject
 
 
@@ -80,13 +102,17 @@ STREAMING = {
     "cusum": (lambda: Cusum(k=0.5, h=10, warmup=100, clip=4.0), step(0.6)),
     "envelope_cusum": (lambda: EnvelopeCusum(k=0.5, h=10, warmup=100, clip=4.0), step(0.6)),
     "trend_to_limit": (lambda: TrendToLimit(limit=20.0, horizon_h=12, window=60, min_points=20), ramp),
-    "trend_to_limit, refit every 7th": (lambda: TrendToLimit(limit=20.0, horizon_h=12, window=60, min_points=20,
-                                                             every=7), ramp),
-    "trend_to_limit, exponential": (lambda: TrendToLimit(limit=20.0, horizon_h=12, window=60, min_points=20,
-                                                         growth="exponential"), ramp),
+    "trend_to_limit, refit every 7th": (
+        lambda: TrendToLimit(limit=20.0, horizon_h=12, window=60, min_points=20, every=7),
+        ramp,
+    ),
+    "trend_to_limit, exponential": (
+        lambda: TrendToLimit(limit=20.0, horizon_h=12, window=60, min_points=20, growth="exponential"),
+        ramp,
+    ),
     "no_data": (lambda: NoData(max_gap_s=600), gap),
     "stuck_sensor": (lambda: StuckSensor(window=20), frozen),
-    "out_of_range": (lambda: OutOfRange(low=0.0, high=10.0), step(-8.0)),   # a transmitter loop goes open
+    "out_of_range": (lambda: OutOfRange(low=0.0, high=10.0), step(-8.0)),  # a transmitter loop goes open
     "adaptive_level": (lambda: AdaptiveLevel(alpha=1e-5), step(3.0)),
     "adaptive_drift": (lambda: AdaptiveDrift(alpha=1e-4), ramp),
 }
@@ -95,8 +121,11 @@ STREAMING = {
 def test_every_detector_is_covered():
     """A new detector cannot skip the conformance checks."""
     exported = {getattr(detectors, n) for n in detectors.__all__}
-    streaming = {c.kind for c in exported if isinstance(c, type) and issubclass(c, StreamingDetector)
-                 and c.kind and c.kind != "alert_rule"}
+    streaming = {
+        c.kind
+        for c in exported
+        if isinstance(c, type) and issubclass(c, StreamingDetector) and c.kind and c.kind != "alert_rule"
+    }
     assert streaming | set(DETECTORS) <= set(STREAMING)
     fitted = {c for c in exported if isinstance(c, type) and hasattr(c, "fit") and hasattr(c, "top_feature")}
     assert fitted == {HotellingT2, IsolationForestDetector, LoadResidual, ShrunkMahalanobis}
@@ -122,12 +151,15 @@ def test_streaming_detector_conformance(kind):
 
     # batch-split invariance: bit-for-bit, for several random splits
     rng = np.random.default_rng(5)
-    live_like = np.arange(3, len(b.ts), 3)   # a few readings per batch, mostly one per stream
-    for cuts in [live_like] + [np.sort(rng.choice(np.arange(1, len(b.ts)), size=rng.integers(2, 30), replace=False))
-                               for _ in range(3)]:
+    live_like = np.arange(3, len(b.ts), 3)  # a few readings per batch, mostly one per stream
+    for cuts in [live_like] + [
+        np.sort(rng.choice(np.arange(1, len(b.ts)), size=rng.integers(2, 30), replace=False)) for _ in range(3)
+    ]:
         split_det = factory()
-        parts = [split_det.update(s, t, v) for s, t, v in zip(np.split(b.stream, cuts), np.split(b.ts, cuts),
-                                                               np.split(b.value, cuts))]
+        parts = [
+            split_det.update(s, t, v)
+            for s, t, v in zip(np.split(b.stream, cuts), np.split(b.ts, cuts), np.split(b.value, cuts))
+        ]
         np.testing.assert_array_equal(np.concatenate(parts), whole)
 
     # state round trip across a "restart" (through JSON, as the service stores it)
@@ -174,7 +206,7 @@ def load_case(rng):
     temp = 30 + 0.5 * lagged + rng.normal(0, 0.2, n)
     x = np.column_stack([temp, load])
     fault = x[3600:].copy()
-    fault[:, 0] += 3.0                                # the sensor reads 3 °C high from here on
+    fault[:, 0] += 3.0  # the sensor reads 3 °C high from here on
     return x[:1500], x[1500:3600], fault, 0
 
 
@@ -207,8 +239,8 @@ def test_multivariate_detector_conformance(kind):
     again = type(det).from_dict(json.loads(json.dumps(det.to_dict())))
     np.testing.assert_array_equal(again.score(x), s)
 
-    assert (s[len(test) + len(fault) // 2:] >= 1).all()
-    assert (s[:len(test)] >= 1).mean() <= 0.03
+    assert (s[len(test) + len(fault) // 2 :] >= 1).all()
+    assert (s[: len(test)] >= 1).mean() <= 0.03
     assert (det.top_feature(fault) == culprit).all()
     with pytest.raises(ValueError, match="fitted on"):
         copy.deepcopy(det).score(x[:, :1])

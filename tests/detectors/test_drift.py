@@ -22,8 +22,9 @@ def fleet(rng, rounds=60, ragged=False):
     return stream[keep], np.arange(keep.sum()) * S, value[keep]
 
 
-def baseline_loop(stream, value, warmup, min_std, each, restart=lambda s: None, memory=None, learn_below=0.5,
-                  relearn_after=None):
+def baseline_loop(
+    stream, value, warmup, min_std, each, restart=lambda s: None, memory=None, learn_below=0.5, relearn_after=None
+):
     """Per reading ``each(stream, value, mean, std, scored)`` against the trailing reference of the
     module docstring, learned a block of 16 readings at a time, written as plainly as possible."""
     block, memory = 16, memory or 10 * warmup
@@ -31,8 +32,20 @@ def baseline_loop(stream, value, warmup, min_std, each, restart=lambda s: None, 
     learnt_after = -(-warmup // block) * block
     st, out = {}, []
     for s, v in zip(stream.tolist(), value.tolist()):
-        d = st.setdefault(s, {"n": 0, "since": 0, "sum": 0.0, "sumsq": 0.0, "mu": math.nan, "var": math.nan,
-                              "frozen": 0, "block": [], "max": 0.0})
+        d = st.setdefault(
+            s,
+            {
+                "n": 0,
+                "since": 0,
+                "sum": 0.0,
+                "sumsq": 0.0,
+                "mu": math.nan,
+                "var": math.nan,
+                "frozen": 0,
+                "block": [],
+                "max": 0.0,
+            },
+        )
         scored = d["n"] - d["since"] >= learnt_after
         sd = max(math.sqrt(max(d["var"], 0.0)), min_std) if scored else 1.0
         score = each(s, v, d["mu"], sd, scored)
@@ -76,6 +89,7 @@ def ewma_loop(stream, value, alpha, limit_sigmas, warmup, min_std=1e-6, **kw):
     def each(s, v, mean, std, scored):
         z[s] = v if s not in z else alpha * v + (1 - alpha) * z[s]
         return abs(z[s] - mean) / (limit_sigmas * std * math.sqrt(alpha / (2 - alpha))) if scored else 0.0
+
     return baseline_loop(stream, value, warmup, min_std, each, **kw)
 
 
@@ -93,6 +107,7 @@ def cusum_loop(stream, value, k, h, warmup, direction="both", clip=None, min_std
 
     def restart(s):
         up[s] = down[s] = 0.0
+
     return baseline_loop(stream, value, warmup, min_std, each, restart, **kw)
 
 
@@ -115,11 +130,11 @@ LOOPS = {
 def test_many_streams_at_once_equal_few_streams_at_a_time(kind, ragged):
     stream, ts, value = fleet(np.random.default_rng(31), ragged=ragged)
     factory = FACTORIES[kind]
-    whole = factory().update(stream, ts, value)            # N_STREAMS rows: the column path
+    whole = factory().update(stream, ts, value)  # N_STREAMS rows: the column path
     assert (whole >= 1).any() and (whole == 0).any()
     few = np.empty_like(whole)
     det = factory()
-    for first in range(0, N_STREAMS, 40):                   # 40 rows at a time: along the rows
+    for first in range(0, N_STREAMS, 40):  # 40 rows at a time: along the rows
         mine = (stream >= first) & (stream < first + 40)
         few[mine] = det.update(stream[mine], ts[mine], value[mine])
     np.testing.assert_array_equal(whole, few)
@@ -138,9 +153,10 @@ def test_agrees_with_a_reading_by_reading_loop(kind, width):
     stream, ts, value = stream[mine], ts[mine], value[mine]
     expected = LOOPS[kind](stream, value)
     det = FACTORIES[kind]()
-    cuts = [width * 5, width * 20 + 7]   # a batch of warm-up only, then one that ends warm-up
-    got = np.concatenate([det.update(s, t, v) for s, t, v in zip(np.split(stream, cuts), np.split(ts, cuts),
-                                                                 np.split(value, cuts))])
+    cuts = [width * 5, width * 20 + 7]  # a batch of warm-up only, then one that ends warm-up
+    got = np.concatenate(
+        [det.update(s, t, v) for s, t, v in zip(np.split(stream, cuts), np.split(ts, cuts), np.split(value, cuts))]
+    )
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
 
 
@@ -164,35 +180,39 @@ def test_cusum_columns_where_every_stream_learns_are_skipped_exactly(width):
     np.testing.assert_array_equal(alone, both[:-1])
 
 
-@pytest.mark.parametrize("factory, swing", [
-    (lambda: Cusum(k=0.5, h=8.0, warmup=200, direction="up", memory=200, relearn_after=0), 0.25),
-    # an EWMA chart's limit is a fraction of sigma: it follows only what moves well inside it
-    (lambda: Ewma(alpha=0.05, limit_sigmas=3.0, warmup=200, memory=200, relearn_after=0), 0.0)],
-    ids=["cusum", "ewma"])
+@pytest.mark.parametrize(
+    "factory, swing",
+    [
+        (lambda: Cusum(k=0.5, h=8.0, warmup=200, direction="up", memory=200, relearn_after=0), 0.25),
+        # an EWMA chart's limit is a fraction of sigma: it follows only what moves well inside it
+        (lambda: Ewma(alpha=0.05, limit_sigmas=3.0, warmup=200, memory=200, relearn_after=0), 0.0),
+    ],
+    ids=["cusum", "ewma"],
+)
 def test_a_slow_fault_is_not_learned_as_normal_but_a_wandering_level_is(factory, swing):
     rng = np.random.default_rng(34)
     n = 6000
-    wander = 10 + swing * np.sin(np.arange(n) * 2 * np.pi / 12000)      # a slow swing of over a sigma
+    wander = 10 + swing * np.sin(np.arange(n) * 2 * np.pi / 12000)  # a slow swing of over a sigma
     healthy = wander + rng.normal(0, 0.2, n)
     det = factory()
     s = det.update(np.zeros(n, int), np.arange(n) * S, healthy)
-    assert (s >= 1).mean() < 0.01                                        # the trailing level follows it
+    assert (s >= 1).mean() < 0.01  # the trailing level follows it
     fault = 10 + rng.normal(0, 0.2, n)
-    fault[3000:] += np.linspace(0, 3, 3000)                               # a fault that develops slowly
+    fault[3000:] += np.linspace(0, 3, 3000)  # a fault that develops slowly
     det = factory()
     s = det.update(np.zeros(n, int), np.arange(n) * S, fault)
-    assert (s[:3000] < 1).mean() > 0.99 and (s[-500:] >= 1).all()        # frozen once it rose: still alarming
+    assert (s[:3000] < 1).mean() > 0.99 and (s[-500:] >= 1).all()  # frozen once it rose: still alarming
     mean, _, learnt = det.baseline(np.array([0]))
-    assert learnt[0] and abs(mean[0] - 10) < 0.5                         # the fault was not learned
+    assert learnt[0] and abs(mean[0] - 10) < 0.5  # the fault was not learned
 
 
 def test_a_new_operating_point_is_learned_after_relearn_after_readings():
     rng = np.random.default_rng(35)
     x = 5 + rng.normal(0, 0.1, 4000)
-    x[1000:] += 1.0                                                       # a load step that holds
+    x[1000:] += 1.0  # a load step that holds
     det = Cusum(k=0.5, h=8.0, warmup=160, relearn_after=320)
     s = det.update(np.zeros(len(x), int), np.arange(len(x)) * S, x)
-    assert s[1000:1100].max() >= 1                                       # reported
-    assert (s[1000 + 320 + 16 + 160 + 100:] >= 1).mean() < 0.01          # then learned: quiet again
+    assert s[1000:1100].max() >= 1  # reported
+    assert (s[1000 + 320 + 16 + 160 + 100 :] >= 1).mean() < 0.01  # then learned: quiet again
     mean, _, _ = det.baseline(np.array([0]))
     assert abs(mean[0] - 6.0) < 0.05

@@ -10,8 +10,15 @@ import pytest
 import yaml
 from scipy import stats
 
-from faultline.detectors import (BearingGeometry, DetectorsConfig, Engine, band_energies, bearing_frequencies, block_features,
-                       diagnose_bearing)
+from faultline.detectors import (
+    BearingGeometry,
+    DetectorsConfig,
+    Engine,
+    band_energies,
+    bearing_frequencies,
+    block_features,
+    diagnose_bearing,
+)
 
 SAMPLE = Path(__file__).resolve().parents[2] / "config" / "detectors.yaml"
 MIN = 60 * 10**9
@@ -21,8 +28,14 @@ BEARING = {"n_balls": 9, "ball_diameter_mm": 12.7, "pitch_diameter_mm": 58.5, "c
 
 def sample_config(**asset) -> DetectorsConfig:
     data = yaml.safe_load(SAMPLE.read_text())["detectors"]
-    data["assets"]["P-1"] = {"class": "pump", "iso_group": "2-rigid", "site": "north", "running_speed_hz": 24.6,
-                             "bearing": BEARING, **asset}
+    data["assets"]["P-1"] = {
+        "class": "pump",
+        "iso_group": "2-rigid",
+        "site": "north",
+        "running_speed_hz": 24.6,
+        "bearing": BEARING,
+        **asset,
+    }
     return DetectorsConfig.model_validate(data)
 
 
@@ -34,7 +47,7 @@ def pump_history(seed: int, hours: float = 60.0):
     vib = 1.0 + rng.normal(0, 0.03, n)
     temp = 55 + rng.normal(0, 0.2, n)
     hot = np.arange(n) >= 30 * 60
-    temp[hot] += 1.2 * (np.arange(n)[hot] - 30 * 60) / 60          # +1.2 °C per hour
+    temp[hot] += 1.2 * (np.arange(n)[hot] - 30 * 60) / 60  # +1.2 °C per hour
     return t, vib, temp
 
 
@@ -57,9 +70,14 @@ def test_engine_finds_the_overheating_bearing_with_its_evidence():
     trend = [f for f in findings if f.rule == "bearing_temp_trend"]
     assert trend and trend[0].status == "opened"
     f = trend[0]
-    assert (f.asset, f.sensor, f.site, f.fault_mode, f.config_version) == ("P-1", "bearing_temp", "north",
-                                                                           "overheating", "v7")
-    assert f.started_at.timestamp() > 30 * 3600                     # not before the fault
+    assert (f.asset, f.sensor, f.site, f.fault_mode, f.config_version) == (
+        "P-1",
+        "bearing_temp",
+        "north",
+        "overheating",
+        "v7",
+    )
+    assert f.started_at.timestamp() > 30 * 3600  # not before the fault
     assert f.thresholds["limit"] == 90 and f.thresholds["rule"]["min_duration"] == 3 * 3600
     ev = f.evidence
     assert {"min", "max", "mean", "last", "n", "window_start", "window_end"} <= set(ev)
@@ -72,13 +90,13 @@ def test_engine_finds_the_overheating_bearing_with_its_evidence():
 
 def test_drift_finding_says_what_normal_was():
     t, vib, temp = pump_history(4, hours=64)
-    vib[54 * 60:] += 0.5                                            # from hour 54 (warm-up: 48 h), 0.5 mm/s more
+    vib[54 * 60 :] += 0.5  # from hour 54 (warm-up: 48 h), 0.5 mm/s more
     findings, _ = feed(Engine(sample_config()), t, vib, temp, cuts=3)
     drift = [f for f in findings if f.rule == "vibration_drift"]
     assert drift and drift[0].status == "opened"
     ev = drift[0].evidence
-    assert ev["baseline_mean"] == pytest.approx(1.0, abs=0.03)      # the top of the envelope: one level here
-    assert ev["baseline_std"] == pytest.approx(0.05)                 # the configured floor over 0.03 noise
+    assert ev["baseline_mean"] == pytest.approx(1.0, abs=0.03)  # the top of the envelope: one level here
+    assert ev["baseline_std"] == pytest.approx(0.05)  # the configured floor over 0.03 noise
     assert ev["min"] > 1.3
 
 
@@ -106,12 +124,12 @@ def test_changed_check_starts_afresh_after_restart_others_resume():
     changed = sample_config(checks={"vibration_drift": {"params": {"h": 80}}})
     resumed = Engine.from_dict(changed, engine.to_dict())
     by_name = {s.name: s for s in resumed._slots.values()}
-    assert not hasattr(by_name["vibration_drift"].detector, "state_")      # new parameters, new state
+    assert not hasattr(by_name["vibration_drift"].detector, "state_")  # new parameters, new state
     assert by_name["bearing_temp_trend"].detector.state_["values"].shape[1] == 720
     assert resumed.fresh_checks == ["vibration_drift"]
 
     saved = engine.to_dict()
-    for slot in saved["slots"].values():                                      # state of an older version
+    for slot in saved["slots"].values():  # state of an older version
         if slot["detector"]["kind"] == "trend_to_limit":
             slot["detector"]["version"] = "1"
     assert Engine.from_dict(sample_config(), saved).fresh_checks == ["bearing_temp_trend"]
@@ -124,7 +142,7 @@ def test_deadman_opens_and_closes_no_data():
     assert engine.silent(10 * MIN) == []
     opened = engine.silent(20 * MIN)
     assert [(f.fault_mode, f.status, f.sensor) for f in opened] == [("no_data", "opened", "motor_current")]
-    assert engine.silent(30 * MIN) == []                                   # reported once
+    assert engine.silent(30 * MIN) == []  # reported once
     closed = engine.process(np.array([sid]), np.array([45 * MIN]), np.array([40.0])).findings
     assert [(f.status, f.ended_at.timestamp()) for f in closed] == [("closed", 45 * 60)]
 
@@ -144,6 +162,7 @@ def test_engine_refuses_unregistered_streams():
 
 
 # --- waveforms ---------------------------------------------------------------------------------
+
 
 def bearing_blocks(rng, n_blocks, defect_hz=None, depth=4.0, n=2048):
     """Shaft-rate vibration plus noise; with ``defect_hz``, impacts ringing a 3.2 kHz resonance."""
@@ -208,9 +227,23 @@ SENSORS = ["motor_current", "bearing_temp", "vibration_rms"]
 
 
 def mv_config() -> DetectorsConfig:
-    return DetectorsConfig.model_validate({"classes": {"default": {"multivariate": {"together": {
-        "sensors": SENSORS, "baseline": 300, "fault_mode": "anomaly",
-        "params": {"alpha": 0.0001}, "rule": {"alarm": 1.0, "clear": 0.8, "n": 3, "m": 5}}}}}})
+    return DetectorsConfig.model_validate(
+        {
+            "classes": {
+                "default": {
+                    "multivariate": {
+                        "together": {
+                            "sensors": SENSORS,
+                            "baseline": 300,
+                            "fault_mode": "anomaly",
+                            "params": {"alpha": 0.0001},
+                            "rule": {"alarm": 1.0, "clear": 0.8, "n": 3, "m": 5},
+                        }
+                    }
+                }
+            }
+        }
+    )
 
 
 def coupled(seed: int, n: int = 900) -> np.ndarray:
@@ -226,7 +259,7 @@ def coupled(seed: int, n: int = 900) -> np.ndarray:
 def feed_mv(engine, x, first_row=0, cuts=1):
     ids = [engine.stream_id("F-1", s) for s in SENSORS]
     n = len(x)
-    stream = np.tile(ids, n)                          # current first: each row sees all three fresh
+    stream = np.tile(ids, n)  # current first: each row sees all three fresh
     ts = np.repeat(np.arange(first_row, first_row + n) * MIN, 3)
     out = []
     for part in np.array_split(np.arange(3 * n), cuts):
@@ -240,17 +273,21 @@ def test_multivariate_check_names_the_sensor_that_broke_away():
     opened = [f for f in findings if f.status == "opened"]
     assert len(opened) == 1
     f = opened[0]
-    assert (f.rule, f.detector, f.sensor, f.evidence["top_sensor"]) == ("together", "hotelling_t2",
-                                                                      "vibration_rms", "vibration_rms")
+    assert (f.rule, f.detector, f.sensor, f.evidence["top_sensor"]) == (
+        "together",
+        "hotelling_t2",
+        "vibration_rms",
+        "vibration_rms",
+    )
     assert f.started_at.timestamp() >= 600 * 60
     row = f.evidence["row"]
     assert 0.3 < row["vibration_rms"] - 0.05 * row["motor_current"] < 0.6
 
     assert feed_mv(Engine(mv_config()), x, cuts=41) == findings
-    one_row_batches = Engine(mv_config())                                     # live: gathered a minute at a time
+    one_row_batches = Engine(mv_config())  # live: gathered a minute at a time
     assert feed_mv(one_row_batches, x, cuts=900) + one_row_batches.flush() == findings
     engine = Engine(mv_config())
-    first = feed_mv(engine, x[:451], cuts=451)                                # mid-baseline, rows gathered ...
+    first = feed_mv(engine, x[:451], cuts=451)  # mid-baseline, rows gathered ...
     assert engine._pending
     resumed = Engine.from_dict(mv_config(), json.loads(json.dumps(engine.to_dict())))
     assert first + feed_mv(resumed, x[451:], first_row=451) + resumed.flush() == findings  # ... on after a restart
@@ -259,10 +296,10 @@ def test_multivariate_check_names_the_sensor_that_broke_away():
 def test_data_quality_checks_are_their_own_kind_and_stay_out_of_the_anomaly_score():
     engine = Engine(sample_config())
     sid = engine.stream_id("P-1", "bearing_temp")
-    temp = np.full(3000, 61.0)                                   # a frozen transmitter, from the start
+    temp = np.full(3000, 61.0)  # a frozen transmitter, from the start
     r = engine.process(np.full(len(temp), sid), np.arange(len(temp)) * MIN, temp)
-    assert np.nanmax(r.scores["temp_stuck"]) >= 1                # the stuck check fires ...
-    assert r.score.max() < 1                                     # ... but is no anomaly
+    assert np.nanmax(r.scores["temp_stuck"]) >= 1  # the stuck check fires ...
+    assert r.score.max() < 1  # ... but is no anomaly
     kinds = {(f.fault_mode, f.kind) for f in r.findings}
     assert kinds == {("stuck_sensor", "data_quality")}
     silent = engine.silent(3000 * MIN + 3600 * 10**9)
@@ -272,23 +309,31 @@ def test_data_quality_checks_are_their_own_kind_and_stay_out_of_the_anomaly_scor
 def test_live_silence_counts_from_arrival_so_a_backfill_is_not_silent():
     engine = Engine(sample_config())
     a, b = engine.stream_id("P-1", "bearing_temp"), engine.stream_id("P-1", "motor_current")
-    now = 10_000 * MIN                                            # the wall clock, far past the readings
+    now = 10_000 * MIN  # the wall clock, far past the readings
     old = engine.process(np.array([a, b]), np.array([0, 0]), np.array([60.0, 40.0]), now_ns=now)
-    assert old.findings == []                                     # data of an hour ago, arriving now
+    assert old.findings == []  # data of an hour ago, arriving now
     later = engine.process(np.array([a]), np.array([MIN]), np.array([60.0]), now_ns=now + 20 * MIN)
     assert [(f.sensor, f.fault_mode, f.started_at.timestamp()) for f in later.findings] == [
-        ("motor_current", "no_data", 0.0)]                       # nothing arrived from it for 20 minutes
-    assert engine.silent(now + 30 * MIN, live=True) == []          # reported once; bearing_temp arrived 10 min ago
+        ("motor_current", "no_data", 0.0)
+    ]  # nothing arrived from it for 20 minutes
+    assert engine.silent(now + 30 * MIN, live=True) == []  # reported once; bearing_temp arrived 10 min ago
 
 
 def test_replay_never_asks_the_deadman_past_the_end():
     engine = Engine(sample_config())
     sid = engine.stream_id("P-1", "motor_current")
-    t = np.r_[np.arange(100), np.arange(200, 300)] * MIN                  # a 100-minute hole, then data to the end
-    findings = [f for _, r in engine.replay(np.full(len(t), sid), t, np.full(len(t), 40.0) + np.arange(len(t)) % 3,
-                                            step_ns=60 * MIN) for f in r.findings]
+    t = np.r_[np.arange(100), np.arange(200, 300)] * MIN  # a 100-minute hole, then data to the end
+    findings = [
+        f
+        for _, r in engine.replay(
+            np.full(len(t), sid), t, np.full(len(t), 40.0) + np.arange(len(t)) % 3, step_ns=60 * MIN
+        )
+        for f in r.findings
+    ]
     assert [(f.fault_mode, f.status, f.started_at.timestamp()) for f in findings] == [
-        ("no_data", "opened", 99 * 60), ("no_data", "closed", 99 * 60)]
+        ("no_data", "opened", 99 * 60),
+        ("no_data", "closed", 99 * 60),
+    ]
 
 
 def test_live_silence_allows_a_batching_gateway_a_few_of_its_deliveries():
@@ -296,11 +341,12 @@ def test_live_silence_allows_a_batching_gateway_a_few_of_its_deliveries():
     sid = engine.stream_id("P-1", "motor_current")
     half_hour = 30 * MIN
     found = []
-    for k in range(12):                                          # a batch of 30 one-minute readings every half hour
+    for k in range(12):  # a batch of 30 one-minute readings every half hour
         t = k * half_hour + np.arange(30) * MIN
-        found += engine.process(np.full(30, sid), t, np.full(30, 40.0) + np.arange(30) % 3,
-                                now_ns=int(t[-1]) + 5 * 10**9).findings
-    assert [f for f in found if f.fault_mode == "no_data"] == []          # 15 min allowed, but it is its habit
-    assert engine.silent(12 * half_hour + 60 * MIN, live=True) == []      # two deliveries late: still its pace
-    late = engine.silent(12 * half_hour + 100 * MIN, live=True)           # three and more: silent
+        found += engine.process(
+            np.full(30, sid), t, np.full(30, 40.0) + np.arange(30) % 3, now_ns=int(t[-1]) + 5 * 10**9
+        ).findings
+    assert [f for f in found if f.fault_mode == "no_data"] == []  # 15 min allowed, but it is its habit
+    assert engine.silent(12 * half_hour + 60 * MIN, live=True) == []  # two deliveries late: still its pace
+    late = engine.silent(12 * half_hour + 100 * MIN, live=True)  # three and more: silent
     assert [(f.fault_mode, f.status) for f in late] == [("no_data", "opened")]

@@ -35,8 +35,8 @@ def test_grid_rows_are_streams_in_arrival_order(name, stream):
     for r, sid in enumerate(grid.streams):
         mine = x[stream == sid]
         assert grid.counts[r] == len(mine)
-        assert np.array_equal(g[r, :len(mine)], mine)          # arrival order kept
-        assert np.isnan(g[r, len(mine):]).all()                # padding after
+        assert np.array_equal(g[r, : len(mine)], mine)  # arrival order kept
+        assert np.isnan(g[r, len(mine) :]).all()  # padding after
         assert grid.last(g)[r] == mine[-1]
     assert np.array_equal(grid.valid(), ~np.isnan(g))
     assert np.array_equal(grid.gather(g), x)
@@ -46,9 +46,13 @@ def test_grid_rows_are_streams_in_arrival_order(name, stream):
 def test_rounds_are_recognised_without_sorting():
     """A batch of rounds of the same distinct streams gets the transposed-view grid."""
     assert Grid.of(np.tile(np.array([4, 1, 7]), 5)).rounds
-    assert Grid.of(np.array([2, 5, 9, 11])).rounds            # one reading per stream, ascending: one round
-    for stream in (np.tile(np.array([1, 2, 1, 3]), 4), np.r_[np.tile(np.arange(3), 3), [0, 1]],
-                   np.array([2, 9, 5, 11]), np.array([2, 5, 5, 11])):
+    assert Grid.of(np.array([2, 5, 9, 11])).rounds  # one reading per stream, ascending: one round
+    for stream in (
+        np.tile(np.array([1, 2, 1, 3]), 4),
+        np.r_[np.tile(np.arange(3), 3), [0, 1]],
+        np.array([2, 9, 5, 11]),
+        np.array([2, 5, 5, 11]),
+    ):
         assert not Grid.of(stream).rounds
 
 

@@ -77,17 +77,21 @@ def health_batches():
             elif clock == "before 1970":
                 ts -= ts[len(ts) // 3]
             value = np.round(rng.normal(5, 0.5, len(stream)) * 2) / 2  # quantised: repeats are common
-            value[stream % 7 == 3] = 4.0                               # and some streams are frozen
+            value[stream % 7 == 3] = 4.0  # and some streams are frozen
             yield f"{layout}, {clock}", stream, ts, value
 
 
 def in_batches(factory, stream, ts, value, rng):
     """Scores of the readings given in several batches: cut at random, a round at a time, three rounds."""
-    for cuts in (np.sort(rng.choice(np.arange(1, len(ts)), size=5, replace=False)), np.arange(40, len(ts), 40),
-                 np.arange(120, len(ts), 120)):
+    for cuts in (
+        np.sort(rng.choice(np.arange(1, len(ts)), size=5, replace=False)),
+        np.arange(40, len(ts), 40),
+        np.arange(120, len(ts), 120),
+    ):
         det = factory()
-        yield np.concatenate([det.update(s, t, v) for s, t, v in zip(np.split(stream, cuts), np.split(ts, cuts),
-                                                                    np.split(value, cuts))])
+        yield np.concatenate(
+            [det.update(s, t, v) for s, t, v in zip(np.split(stream, cuts), np.split(ts, cuts), np.split(value, cuts))]
+        )
 
 
 @pytest.mark.parametrize("name, stream, ts, value", list(health_batches()), ids=[b[0] for b in health_batches()])
@@ -97,9 +101,10 @@ def test_no_data_agrees_with_a_reading_by_reading_loop(name, stream, ts, value):
     whole = NoData(max_gap_s=30, intervals=1.5, memory=5).update(stream, ts, value)
     np.testing.assert_allclose(whole, expected, rtol=1e-12)
     assert (expected > 0).mean() > 0.5 and expected.max() > 1.0
-    for got in in_batches(lambda: NoData(max_gap_s=30, intervals=1.5, memory=5), stream, ts, value,
-                          np.random.default_rng(1)):
-        np.testing.assert_array_equal(got, whole)                           # exactly, however split
+    for got in in_batches(
+        lambda: NoData(max_gap_s=30, intervals=1.5, memory=5), stream, ts, value, np.random.default_rng(1)
+    ):
+        np.testing.assert_array_equal(got, whole)  # exactly, however split
 
 
 @pytest.mark.parametrize("warmup", [0, 7])
@@ -107,10 +112,12 @@ def test_no_data_agrees_with_a_reading_by_reading_loop(name, stream, ts, value):
 @pytest.mark.parametrize("name, stream, ts, value", list(health_batches()), ids=[b[0] for b in health_batches()])
 def test_stuck_sensor_agrees_with_a_reading_by_reading_loop(name, stream, ts, value, tolerance, warmup):
     expected = stuck_reference(stream, value, 10, tolerance, warmup=warmup)
-    assert expected.max() >= 1.0 and (expected < 1.0).mean() > 0.3   # long runs and no runs both occur
-    assert ((expected > 0) & (expected < 0.1)).any()                   # and runs learned as some streams' normal
+    assert expected.max() >= 1.0 and (expected < 1.0).mean() > 0.3  # long runs and no runs both occur
+    assert ((expected > 0) & (expected < 0.1)).any()  # and runs learned as some streams' normal
+
     def det():
         return StuckSensor(window=10, tolerance=tolerance, warmup=warmup)
+
     np.testing.assert_array_equal(det().update(stream, ts, value), expected)
     for got in in_batches(det, stream, ts, value, np.random.default_rng(2)):
         np.testing.assert_array_equal(got, expected)
@@ -119,10 +126,10 @@ def test_stuck_sensor_agrees_with_a_reading_by_reading_loop(name, stream, ts, va
 def test_stuck_sensor_learns_a_quantised_sensors_repeats_but_still_catches_a_hang():
     rng = np.random.default_rng(11)
     level = np.repeat(np.round(20 + np.cumsum(rng.choice([-0.1, 0.1], 300)), 1), rng.integers(5, 25, 300))
-    x = np.concatenate([level[:2500], np.full(400, level[2499])])      # then the transmitter hangs
+    x = np.concatenate([level[:2500], np.full(400, level[2499])])  # then the transmitter hangs
     det = StuckSensor(window=30, factor=3, warmup=500)
     s = det.update(np.zeros(len(x), int), np.arange(len(x)) * S, x)
-    assert s[:2500].max() < 1.0                                        # its own repeats: no stuck finding
+    assert s[:2500].max() < 1.0  # its own repeats: no stuck finding
     assert s[-1] >= 1.0
 
 

@@ -17,30 +17,28 @@ S = 10**9
 
 def numpy_path(cls):
     """The detector with the numpy grid path (the base class's batch handling) instead of the loop."""
-    return type(f"Numpy{cls.__name__}", (cls,), {"_update_split": StreamingDetector._update_split,
-                                                "_kernel": None})
+    return type(f"Numpy{cls.__name__}", (cls,), {"_update_split": StreamingDetector._update_split, "_kernel": None})
 
 
 def fleet(seed, streams=60, rounds=150):
     rng = np.random.default_rng(seed)
     stream = np.tile(np.arange(streams), rounds)
-    pace = 1 + stream % 5 * 20                                     # streams at their own cadence
+    pace = 1 + stream % 5 * 20  # streams at their own cadence
     ts = (np.repeat(np.arange(rounds), streams) * pace + rng.integers(0, 3, len(stream))) * S
     ts += rng.integers(0, S, len(stream))
-    ts[::41] -= 7 * S                                              # late readings
-    ts[::67] += 2000 * S                                           # holes
+    ts[::41] -= 7 * S  # late readings
+    ts[::67] += 2000 * S  # holes
     value = 5 + rng.normal(0, 0.3, len(stream))
-    value += np.where(stream % 3 == 0, np.repeat(np.arange(rounds), streams) * 0.05, 0.0)   # rising
-    value[(stream % 7 == 2) & (np.arange(len(stream)) > len(stream) // 2)] += 2.0           # a step
-    keep = rng.random(len(stream)) > 0.2                           # ragged
+    value += np.where(stream % 3 == 0, np.repeat(np.arange(rounds), streams) * 0.05, 0.0)  # rising
+    value[(stream % 7 == 2) & (np.arange(len(stream)) > len(stream) // 2)] += 2.0  # a step
+    keep = rng.random(len(stream)) > 0.2  # ragged
     return stream[keep], ts[keep], value[keep]
 
 
 CASES = {
     "trend": lambda cls: cls(limit=20.0, horizon_h=12.0, window=24),
     "trend every 3": lambda cls: cls(limit=20.0, horizon_h=12.0, window=24, every=3),
-    "trend exponential": lambda cls: cls(limit=30.0, horizon_h=48.0, window=10, min_points=5,
-                                         growth="exponential"),
+    "trend exponential": lambda cls: cls(limit=30.0, horizon_h=48.0, window=10, min_points=5, growth="exponential"),
     "no_data": lambda cls: cls(max_gap_s=120.0),
     "no_data slow memory": lambda cls: cls(max_gap_s=30.0, intervals=3.0, memory=20),
 }
@@ -62,8 +60,9 @@ def test_compiled_loop_gives_the_numpy_paths_bits(case):
     # split anywhere (mid-block, one reading, one stream at a time): the same bits
     cuts = [3, 250, 251, 2000, 5000]
     split = CASES[case](cls)
-    parts = [split.update(s, t, v) for s, t, v in zip(np.split(stream, cuts), np.split(ts, cuts),
-                                                      np.split(value, cuts))]
+    parts = [
+        split.update(s, t, v) for s, t, v in zip(np.split(stream, cuts), np.split(ts, cuts), np.split(value, cuts))
+    ]
     np.testing.assert_array_equal(np.concatenate(parts), want)
     alone, out = CASES[case](cls), np.empty_like(want)
     for i in np.unique(stream):
@@ -72,10 +71,15 @@ def test_compiled_loop_gives_the_numpy_paths_bits(case):
     np.testing.assert_array_equal(out, want)
 
 
-@pytest.mark.parametrize("cls, kw", [
-    (Cusum, dict(k=0.5, h=5.0, warmup=30, relearn_after=64)),
-    (Cusum, dict(k=0.5, h=5.0, warmup=20, direction="up", clip=3.0)),
-    (Ewma, dict(alpha=0.1, warmup=30))], ids=["cusum", "cusum up clipped", "ewma"])
+@pytest.mark.parametrize(
+    "cls, kw",
+    [
+        (Cusum, dict(k=0.5, h=5.0, warmup=30, relearn_after=64)),
+        (Cusum, dict(k=0.5, h=5.0, warmup=20, direction="up", clip=3.0)),
+        (Ewma, dict(alpha=0.1, warmup=30)),
+    ],
+    ids=["cusum", "cusum up clipped", "ewma"],
+)
 def test_cusum_and_ewma_loop_agree_with_the_numpy_path(cls, kw):
     stream, ts, value = fleet(42)
     det, ref = cls(**kw), numpy_path(cls)(**kw)

@@ -39,7 +39,7 @@ def spike_findings(x: np.ndarray) -> list:
 def test_speed_steps_and_isolated_glitches_raise_no_spike_finding():
     rng = np.random.default_rng(21)
     x = vibration(rng)
-    glitches = np.arange(200, len(x), 300)          # one glitch every five hours
+    glitches = np.arange(200, len(x), 300)  # one glitch every five hours
     x[glitches] *= rng.uniform(1.5, 4.0, len(glitches))
     assert spike_findings(x) == []
 
@@ -47,7 +47,7 @@ def test_speed_steps_and_isolated_glitches_raise_no_spike_finding():
 def test_a_burst_of_spikes_asks_for_a_sensor_check():
     rng = np.random.default_rng(22)
     x = vibration(rng)
-    burst = 2000 + np.array([0, 15, 35, 50])         # four spikes within an hour: a loose connector
+    burst = 2000 + np.array([0, 15, 35, 50])  # four spikes within an hour: a loose connector
     x[burst] += 5.0
     found = spike_findings(x)
     assert [f.status for f in found][:1] == ["opened"]
@@ -84,6 +84,6 @@ def test_set_point_changes_are_not_a_drift():
 def test_a_rise_above_every_set_point_is_a_drift():
     x = variable_speed(np.random.default_rng(31), days=6)
     start = 4 * 1440
-    x[start:] *= 1 + np.linspace(0, 0.4, len(x) - start)        # a fault: +40 % at every speed over two days
+    x[start:] *= 1 + np.linspace(0, 0.4, len(x) - start)  # a fault: +40 % at every speed over two days
     found = findings(x, "vibration_rms", "vibration_drift")
     assert found and found[0].status == "opened" and found[0].started_at.timestamp() * 1e9 >= start * MIN_NS

@@ -17,7 +17,7 @@ def fleet(rng, rounds=120):
     stream = np.tile(ROUND, rounds)
     ts = (np.repeat(np.arange(rounds), len(ROUND)) * 60 + rng.integers(0, 5, len(stream))) * 10**9
     value = 5.0 + rng.normal(0, 0.3, len(stream))
-    value[stream == 11] = 5 + np.linspace(0, 20, rounds)                        # one stream climbs
+    value[stream == 11] = 5 + np.linspace(0, 20, rounds)  # one stream climbs
     value[(stream == 3) & (np.arange(len(stream)) > len(stream) // 2)] = 4.0  # one freezes
     return stream, ts.astype(np.int64), value
 
@@ -43,5 +43,7 @@ def test_rounds_score_as_any_other_arrival_order(kind, ordered):
     # one round per batch, and rounds in uneven batches
     for size in (len(ROUND), 5 * len(ROUND)):
         det = factory()
-        parts = [det.update(stream[i:i + size], ts[i:i + size], value[i:i + size]) for i in range(0, len(stream), size)]
+        parts = [
+            det.update(stream[i : i + size], ts[i : i + size], value[i : i + size]) for i in range(0, len(stream), size)
+        ]
         np.testing.assert_array_equal(np.concatenate(parts), got)

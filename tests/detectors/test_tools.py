@@ -47,32 +47,46 @@ def test_score_without_config_finds_spike_climb_and_hole(tmp_path):
     opened = {(f["sensor"], f["fault_mode"]) for f in findings}
     # the climb: beside another sensor, the relation check finds it (no per-sensor drift check there)
     assert {("vibration_rms", "anomaly"), ("bearing_temp", "anomaly"), ("vibration_rms", "no_data")} <= opened
-    assert float(rows[1500]["score"]) >= 0.5 and rows[1500]["flag"] == "1"     # 0.5: the alarm level
+    assert float(rows[1500]["score"]) >= 0.5 and rows[1500]["flag"] == "1"  # 0.5: the alarm level
     assert rows[1500]["detector"] == "level" and rows[1500]["sensor"] == "vibration_rms"
-    assert all(r["flag"] == "0" for r in rows[100:1400])           # quiet, healthy stretch
-    assert any(r["flag"] == "1" for r in rows[2000:2150])           # the climb is flagged early
+    assert all(r["flag"] == "0" for r in rows[100:1400])  # quiet, healthy stretch
+    assert any(r["flag"] == "1" for r in rows[2000:2150])  # the climb is flagged early
     assert "findings" in result.output and "bearing_temp" in result.output
 
 
 def test_score_with_the_sample_config_uses_the_asset_checks(tmp_path):
     data, out = tmp_path / "data.csv", tmp_path / "scores.csv"
     write_csv(data)
-    result = runner.invoke(app, ["score", str(data), "--out", str(out), "--asset", "P-101",
-                                 "--config", str(ROOT / "config" / "detectors.yaml")])
+    result = runner.invoke(
+        app,
+        [
+            "score",
+            str(data),
+            "--out",
+            str(out),
+            "--asset",
+            "P-101",
+            "--config",
+            str(ROOT / "config" / "detectors.yaml"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     header = next(csv.reader(open(out)))
     assert "score_bearing_temp_limit" in header and "score_vibration_zone" in header
     findings = [json.loads(line) for line in open(tmp_path / "scores.findings.jsonl")]
     limit = [f for f in findings if f["rule"] == "bearing_temp_limit"]
-    assert limit and limit[0]["thresholds"]["high"] == 80            # P-101's override
+    assert limit and limit[0]["thresholds"]["high"] == 80  # P-101's override
     assert limit[0]["config_version"].startswith("sha-")
 
 
-@pytest.mark.parametrize("content, message", [
-    ("when,a\n1,2\n", "no timestamp column (looked for timestamp, ts, time, datetime, date)"),
-    ("timestamp,a\nyesterday,2\n", "no timestamp is ISO 8601 or an epoch number (first: 'yesterday')"),
-    ("timestamp,note\n1767571200,ok\n1767571260,lots\n", "no numeric sensor column"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("when,a\n1,2\n", "no timestamp column (looked for timestamp, ts, time, datetime, date)"),
+        ("timestamp,a\nyesterday,2\n", "no timestamp is ISO 8601 or an epoch number (first: 'yesterday')"),
+        ("timestamp,note\n1767571200,ok\n1767571260,lots\n", "no numeric sensor column"),
+    ],
+)
 def test_score_names_the_bad_cell(tmp_path, content, message):
     data = tmp_path / "bad.csv"
     data.write_text(content)
@@ -99,40 +113,47 @@ def test_bad_detector_config_names_the_key(tmp_path):
 
 # --- evaluation -----------------------------------------------------------------------------------
 
+
 def test_matching_rules_of_the_evaluation():
-    labels = [FakeLabel("A", ("vibration_rms",), "imbalance", "equipment", day(2), day(12), None),
-              FakeLabel("B", ("vibration_rms",), "looseness", "equipment", day(4), day(8), None),
-              FakeLabel("C", ("bearing_temp",), "stuck_sensor", "sensor", day(5), None, day(6)),
-              FakeLabel(None, ("bearing_temp",), "offline", "gateway", day(3), None, day(3.1), gateway="g"),
-              FakeLabel(None, ("bearing_temp",), "duplicate", "gateway", day(1), None, day(13), gateway="g")]
+    labels = [
+        FakeLabel("A", ("vibration_rms",), "imbalance", "equipment", day(2), day(12), None),
+        FakeLabel("B", ("vibration_rms",), "looseness", "equipment", day(4), day(8), None),
+        FakeLabel("C", ("bearing_temp",), "stuck_sensor", "sensor", day(5), None, day(6)),
+        FakeLabel(None, ("bearing_temp",), "offline", "gateway", day(3), None, day(3.1), gateway="g"),
+        FakeLabel(None, ("bearing_temp",), "duplicate", "gateway", day(1), None, day(13), gateway="g"),
+    ]
     assets = {"A": FakeAsset("g"), "B": FakeAsset(None), "C": FakeAsset(None), "D": FakeAsset(None)}
     hot = "high_vibration"
-    eps = [ep("A", "accel.rms", 4.5, hot), ep("A", "vibration_rms", 13, hot),  # detection; after failure: true
-           ep("B", "bearing_temp", 3.9, hot),                                  # before onset: false alarm
-           ep("B", "motor_current", 5, mode="no_data"),                        # data quality: no detection, no label
-           ep("C", "bearing_temp", 5.5, mode="stuck_sensor"),
-           ep("A", "motor_current", 3.05, mode="no_data"),                     # the gateway was offline
-           ep("D", "vibration_rms", 7, hot)]                                   # no fault on D: false alarm
+    eps = [
+        ep("A", "accel.rms", 4.5, hot),
+        ep("A", "vibration_rms", 13, hot),  # detection; after failure: true
+        ep("B", "bearing_temp", 3.9, hot),  # before onset: false alarm
+        ep("B", "motor_current", 5, mode="no_data"),  # data quality: no detection, no label
+        ep("C", "bearing_temp", 5.5, mode="stuck_sensor"),
+        ep("A", "motor_current", 3.05, mode="no_data"),  # the gateway was offline
+        ep("D", "vibration_rms", 7, hot),
+    ]  # no fault on D: false alarm
     r = score(eps, labels, assets, day(14), timedelta(days=14))
     o = r["overall"]
-    assert o["recall"] == 0.5                                                 # A found, B missed
-    assert o["median_lead_fraction"] == pytest.approx((0.75 + 0.0) / 2)      # missed counts as 0
+    assert o["recall"] == 0.5  # A found, B missed
+    assert o["median_lead_fraction"] == pytest.approx((0.75 + 0.0) / 2)  # missed counts as 0
     # precision and false alarms are over the 4 anomaly findings; the 3 data-quality ones are scored apart
     assert o["false_alarms"] == 2 and o["precision"] == pytest.approx(2 / 4)
     assert o["false_alarms_per_asset_week"] == pytest.approx(2 / (4 * 2))
     assert r["data_quality"]["findings"] == 3 and r["data_quality"]["false_alarms"] == 1
     m = r["by_fault_mode"]
     assert m["stuck_sensor"]["recall"] == 1.0 and m["offline"]["recall"] == 1.0
-    assert m["duplicate"]["recall"] is None                                   # not scored: ingest's job
+    assert m["duplicate"]["recall"] is None  # not scored: ingest's job
     assert m["looseness"]["recall"] == 0.0
 
 
 def test_evaluate_on_a_short_run_reports_json():
-    result = runner.invoke(app, ["evaluate", "--fleet", str(ROOT / "config" / "fleet.yaml"), "--seed", "3",
-                                 "--duration", "4d", "--json"])
+    result = runner.invoke(
+        app, ["evaluate", "--fleet", str(ROOT / "config" / "fleet.yaml"), "--seed", "3", "--duration", "4d", "--json"]
+    )
     assert result.exit_code == 0, result.output
     r = json.loads(result.output)
     assert set(r["overall"]) >= {"recall", "precision", "false_alarms_per_asset_week", "median_lead_fraction"}
-    assert r["by_fault_mode"]["misalignment"]["detected"] == 1               # M-101: onset day 1
+    assert r["by_fault_mode"]["misalignment"]["detected"] == 1  # M-101: onset day 1
     assert r["overall"]["false_alarms_per_asset_week"] <= 0.1
-    assert "stuck_sensor" not in r["by_fault_mode"]                          # its window opens on day 5
+    assert "stuck_sensor" not in r["by_fault_mode"]  # its window opens on day 5

@@ -15,10 +15,13 @@ def forecast(det, hours, values):
     return [float(a[0]) for a in det.forecast(np.array([0]))]
 
 
-@pytest.mark.parametrize("growth, curve, truth", [
-    ("linear", lambda h: 60 + 0.5 * h, lambda h: (90 - (60 + 0.5 * h)) / 0.5),
-    ("exponential", lambda h: 1.5 * np.exp(0.04 * h), lambda h: np.log(7.1 / (1.5 * np.exp(0.04 * h))) / 0.04),
-])
+@pytest.mark.parametrize(
+    "growth, curve, truth",
+    [
+        ("linear", lambda h: 60 + 0.5 * h, lambda h: (90 - (60 + 0.5 * h)) / 0.5),
+        ("exponential", lambda h: 1.5 * np.exp(0.04 * h), lambda h: np.log(7.1 / (1.5 * np.exp(0.04 * h))) / 0.04),
+    ],
+)
 def test_forecast_matches_the_curve_within_its_interval(growth, curve, truth):
     rng = np.random.default_rng(1)
     hours = np.arange(0, 20, 0.25)
@@ -84,7 +87,7 @@ def test_scores_match_a_textbook_fit_of_each_window(window, offset):
     for s in range(n_streams):
         for i in range(per):
             lo = max(0, i - window + 1)
-            expect[s * per + i] = _reference_fit(ts[s, lo:i + 1], values[s, lo:i + 1], limit, 24, 5, 2.0)
+            expect[s * per + i] = _reference_fit(ts[s, lo : i + 1], values[s, lo : i + 1], limit, 24, 5, 2.0)
     assert np.allclose(got, expect[order], rtol=1e-7, atol=1e-9)
     assert (got > 0).any() and (got == 0).any()
 
@@ -98,26 +101,30 @@ def test_every_path_gives_the_same_bits(growth, every):
     ts = np.cumsum(rng.integers(1, 10**12, (n_streams, per)), axis=1) + 1_700_000_000 * 10**9
     scale = 10.0 ** rng.integers(-6, 7, (n_streams, 1))
     values = scale * (3 + np.cumsum(rng.normal(0.01, 0.1, (n_streams, per)), axis=1))
-    values[:, ::17] *= -1                                   # left out of an exponential fit
+    values[:, ::17] *= -1  # left out of an exponential fit
     stream = np.repeat(np.arange(n_streams), per)
     order = np.argsort(ts.ravel(), kind="stable")
     s, t, v = stream[order], ts.ravel()[order], values.ravel()[order]
-    make = lambda: TrendToLimit(limit=1e9, horizon_h=1e6, window=window, min_points=3, every=every,  # noqa: E731
-                                growth=growth)
+
+    def make():
+        return TrendToLimit(limit=1e9, horizon_h=1e6, window=window, min_points=3, every=every, growth=growth)
+
     whole = make()
     scores = whole.update(s, t, v)
     extras = whole.last_extras_["hours_to_limit"]
     assert (scores > 0).any()
-    for size in (1, 2, 5, 50):                            # 2 and 5 per batch: window by window
+    for size in (1, 2, 5, 50):  # 2 and 5 per batch: window by window
         det = make()
-        parts = [(det.update(s[i:i + size], t[i:i + size], v[i:i + size]), det.last_extras_["hours_to_limit"])
-                 for i in range(0, len(s), size)]
+        parts = [
+            (det.update(s[i : i + size], t[i : i + size], v[i : i + size]), det.last_extras_["hours_to_limit"])
+            for i in range(0, len(s), size)
+        ]
         np.testing.assert_array_equal(np.concatenate([p[0] for p in parts]), scores)
         np.testing.assert_array_equal(np.concatenate([p[1] for p in parts]), extras)
     # two readings of every stream per batch (with every=3 most streams need one fit: window by window)
     det, pos = make(), np.argsort(s, kind="stable").reshape(n_streams, per)
     for i in range(0, per, 2):
-        idx = np.sort(pos[:, i:i + 2].ravel())
+        idx = np.sort(pos[:, i : i + 2].ravel())
         np.testing.assert_array_equal(det.update(s[idx], t[idx], v[idx]), scores[idx])
 
 

@@ -97,8 +97,10 @@ def publish_through_a_kill(broker: Mosquitto, n: int, kill_at: int, window: int 
         try:
             while i < n:
                 batch = range(i, min(n, i + window))
-                infos = [(k, client.publish("faultline/s1/pump1/temp", orjson.dumps({"ts": TS + k, "value": k}),
-                                            qos=1)) for k in batch]
+                infos = [
+                    (k, client.publish("faultline/s1/pump1/temp", orjson.dumps({"ts": TS + k, "value": k}), qos=1))
+                    for k in batch
+                ]
                 missing = []
                 for k, info in infos:
                     if not missing:
@@ -134,8 +136,9 @@ class SlowDecoder(Decoder):
         return super().decode_many(messages)
 
 
-def run_once(conf: Path, n: int, kill_at: int, window: int = 1000, behind_ms: float = 0,
-             ingester_down: bool = False) -> tuple[int, int, float]:
+def run_once(
+    conf: Path, n: int, kill_at: int, window: int = 1000, behind_ms: float = 0, ingester_down: bool = False
+) -> tuple[int, int, float]:
     """(acknowledged, lost, seconds) of one run.
 
     Keeping up, the broker holds few messages at any moment; when Faultline falls behind (``behind_ms``
@@ -150,14 +153,26 @@ def run_once(conf: Path, n: int, kill_at: int, window: int = 1000, behind_ms: fl
         # as in a broker that has run for a while: the session is in the persistence file (SIGUSR1 saves it)
         os.kill(broker.proc.pid, signal.SIGUSR1)
         time.sleep(0.5)
-        settings = MqttSettings(url=f"mqtt://127.0.0.1:{broker.port}", client_id="kill-ingest",
-                                reconnect_min_s=0.1, reconnect_max_s=0.5, receive_maximum=50 if behind_ms else 1000,
-                                protocol=PROTOCOL)
+        settings = MqttSettings(
+            url=f"mqtt://127.0.0.1:{broker.port}",
+            client_id="kill-ingest",
+            reconnect_min_s=0.1,
+            reconnect_max_s=0.5,
+            receive_maximum=50 if behind_ms else 1000,
+            protocol=PROTOCOL,
+        )
         store = SqliteStore(tmp / "readings.sqlite")
         spool = Spool(tmp / "spool")
         dead = DeadLetterStore(tmp / "dl.sqlite")
-        pipeline = Pipeline(MqttSource(settings), SlowDecoder("faultline/{site}/{asset}/{sensor}", behind_ms / 1000), spool, store, dead,
-                            IngestMetrics(), backoff=Backoff(0.05, 0.5))
+        pipeline = Pipeline(
+            MqttSource(settings),
+            SlowDecoder("faultline/{site}/{asset}/{sensor}", behind_ms / 1000),
+            spool,
+            store,
+            dead,
+            IngestMetrics(),
+            backoff=Backoff(0.05, 0.5),
+        )
         started = time.monotonic()
         try:
             if not ingester_down:
@@ -194,18 +209,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-n", type=int, default=20_000, help="readings per run")
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--window", type=int, default=1000, help="QoS-1 publishes in flight")
-    parser.add_argument("--behind-ms", type=float, default=0,
-                        help="slow each commit by this much (and Receive Maximum 50): Faultline falls behind")
-    parser.add_argument("--ingester-down", action="store_true",
-                        help="Faultline is stopped while the broker is killed (starts after the publisher)")
+    parser.add_argument(
+        "--behind-ms",
+        type=float,
+        default=0,
+        help="slow each commit by this much (and Receive Maximum 50): Faultline falls behind",
+    )
+    parser.add_argument(
+        "--ingester-down",
+        action="store_true",
+        help="Faultline is stopped while the broker is killed (starts after the publisher)",
+    )
     args = parser.parse_args(argv)
     for run in range(args.runs):
-        acked, lost, seconds = run_once(args.conf, args.n, args.n // 2, args.window, args.behind_ms,
-                                        args.ingester_down)
-        mode = ("Faultline down during the kill" if args.ingester_down else
-                f"Faultline {args.behind_ms:g} ms behind per commit" if args.behind_ms else "Faultline keeping up")
-        print(f"run {run + 1}: {args.conf.name}, {mode}: {acked} acknowledged to the publisher, {lost} lost "
-              f"({acked / seconds:,.0f} msgs/s published)", flush=True)
+        acked, lost, seconds = run_once(args.conf, args.n, args.n // 2, args.window, args.behind_ms, args.ingester_down)
+        mode = (
+            "Faultline down during the kill"
+            if args.ingester_down
+            else f"Faultline {args.behind_ms:g} ms behind per commit"
+            if args.behind_ms
+            else "Faultline keeping up"
+        )
+        print(
+            f"run {run + 1}: {args.conf.name}, {mode}: {acked} acknowledged to the publisher, {lost} lost "
+            f"({acked / seconds:,.0f} msgs/s published)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

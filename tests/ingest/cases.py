@@ -18,9 +18,17 @@ GOOD = [
     ("faultline/s1/pump1/bearing_temp", orjson.dumps({"ts": T, "value": 41.5})),
     ("faultline/s1/pump1/vibration_rms", orjson.dumps({"ts": "2025-11-21T04:40:01.5Z", "value": 2.25})),
     ("faultline/s1/pump1/motor_current", orjson.dumps({"ts": [T, T + 10, T + 20], "value": [10, 10.5, 11]})),
-    ("faultline/s1/_gateway/gw1", orjson.dumps({"readings": [
-        {"asset": "pump 2", "sensor": "bearing_temp", "ts": T + 5, "value": 39.0},
-        {"site": "s2", "asset": "fan,3", "sensor": "vibration_rms", "ts": T + 6, "value": 0.5}]})),
+    (
+        "faultline/s1/_gateway/gw1",
+        orjson.dumps(
+            {
+                "readings": [
+                    {"asset": "pump 2", "sensor": "bearing_temp", "ts": T + 5, "value": 39.0},
+                    {"site": "s2", "asset": "fan,3", "sensor": "vibration_rms", "ts": T + 6, "value": 0.5},
+                ]
+            }
+        ),
+    ),
     ("faultline/s1/pump1/accel", orjson.dumps({"t0": T, "rate_hz": 10000, "values": WAVE})),
 ]
 EXPECTED = [
@@ -43,7 +51,7 @@ BAD = [
     ("faultline/s1/pump1/bearing_temp", b'{"ts": [1763700000123, 1763700000124], "value": [1.0]}', "elements"),
     ("faultline/s1/pump1/bearing_temp", b'{"ts": 1000, "value": 1.0}', "before"),
     ("faultline/s1/pump1", b'{"value": 1.0}', "segments"),
-    ("faultline/s1/pump1/bearing_temp", b'{"value": [' + b"1.0," * 9000 + b'1.0]}', "limit"),
+    ("faultline/s1/pump1/bearing_temp", b'{"value": [' + b"1.0," * 9000 + b"1.0]}", "limit"),
 ]
 
 
@@ -67,6 +75,6 @@ def interleaved() -> list[tuple[str, bytes]]:
         out.append(good)
         if i < len(BAD):
             out.append(BAD[i][:2])
-    out.extend(b[:2] for b in BAD[len(GOOD):])
+    out.extend(b[:2] for b in BAD[len(GOOD) :])
     out.append(GOOD[0])
     return out

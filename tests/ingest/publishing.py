@@ -17,15 +17,14 @@ def publish(port: int, messages, window: int = 200, timeout: float = 30.0) -> No
 
     paho 2.2.0 can stall on a large QoS-1 burst, so at most ``window`` messages are in flight.
     """
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-publisher-{next(_ids)}",
-                         protocol=mqtt.MQTTv311)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-publisher-{next(_ids)}", protocol=mqtt.MQTTv311)
     client.max_inflight_messages_set(window)
     client.connect("127.0.0.1", port)
     client.loop_start()
     try:
         messages = list(messages)
         for start in range(0, len(messages), window):
-            infos = [client.publish(t, p, qos=1) for t, p in messages[start:start + window]]
+            infos = [client.publish(t, p, qos=1) for t, p in messages[start : start + window]]
             for info in infos:
                 info.wait_for_publish(timeout)
                 assert info.is_published(), f"broker on port {port} did not acknowledge a publish in {timeout} s"
@@ -79,9 +78,19 @@ class Running:
         self.result = []
         from faultline.ingest.pipeline import run_ingest
 
-        self.thread = threading.Thread(target=lambda: self.result.append(run_ingest(
-            settings.mqtt, settings.store, settings.spool, settings.ingest, settings.metrics, stop=self.stop,
-            **kwargs)))
+        self.thread = threading.Thread(
+            target=lambda: self.result.append(
+                run_ingest(
+                    settings.mqtt,
+                    settings.store,
+                    settings.spool,
+                    settings.ingest,
+                    settings.metrics,
+                    stop=self.stop,
+                    **kwargs,
+                )
+            )
+        )
 
     def __enter__(self):
         self.thread.start()

@@ -33,8 +33,13 @@ def length_delimited(number: int, data: bytes) -> bytes:
     return field(number, 2, varint(len(data)) + data)
 
 
-def metric(name: str | None = None, alias: int | None = None, datatype: int | None = None, value=None,
-           timestamp: int | None = None) -> bytes:
+def metric(
+    name: str | None = None,
+    alias: int | None = None,
+    datatype: int | None = None,
+    value=None,
+    timestamp: int | None = None,
+) -> bytes:
     """A Payload.Metric: name 1, alias 2, timestamp 3, datatype 4, then the value by datatype —
     int_value 10 (uint32: Int8/16/32, UInt8/16/32), long_value 11 (uint64: Int64, UInt64),
     float_value 12, double_value 13, boolean_value 14, string_value 15."""
@@ -96,10 +101,10 @@ def fields(data: bytes) -> list[tuple[int, object]]:
             value, pos = read_varint(data, pos)
         elif wire_type == 2:
             size, pos = read_varint(data, pos)
-            value, pos = data[pos:pos + size], pos + size
+            value, pos = data[pos : pos + size], pos + size
         elif wire_type == 1:
-            value, pos = data[pos:pos + 8], pos + 8
+            value, pos = data[pos : pos + 8], pos + 8
         else:
-            value, pos = data[pos:pos + 4], pos + 4
+            value, pos = data[pos : pos + 4], pos + 4
         out.append((number, value))
     return out

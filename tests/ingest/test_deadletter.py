@@ -14,12 +14,21 @@ T = 1_763_700_000_000_000_000
 def test_records_keep_topic_bytes_reason_time_and_stage(tmp_path):
     payload = b"\xff\x00{not json"
     with DeadLetterStore(tmp_path / "dl.db") as store:
-        ids = store.add_many([DeadLetter(T, "faultline/s/a/t", payload, "not JSON"),
-                              (T + 1, "", b"m,a=b value=1.0 1", "HTTP 400: type conflict", "write")])
+        ids = store.add_many(
+            [
+                DeadLetter(T, "faultline/s/a/t", payload, "not JSON"),
+                (T + 1, "", b"m,a=b value=1.0 1", "HTTP 400: type conflict", "write"),
+            ]
+        )
         assert ids == [1, 2]
         first, second = store.get(1), store.get(2)
-    assert (first.received_at, first.topic, first.payload, first.reason, first.stage) == \
-        (T, "faultline/s/a/t", payload, "not JSON", "decode")
+    assert (first.received_at, first.topic, first.payload, first.reason, first.stage) == (
+        T,
+        "faultline/s/a/t",
+        payload,
+        "not JSON",
+        "decode",
+    )
     assert (second.topic, second.stage, second.reason) == ("", "write", "HTTP 400: type conflict")
 
 
@@ -30,8 +39,10 @@ def test_rejected_messages_from_the_decoder_go_in_as_they_are(tmp_path):
     with DeadLetterStore(tmp_path / "dl.db") as store:
         store.add_many(DeadLetter(messages[r.index][2], r.topic, r.payload, r.reason) for r in rejected)
         listed = store.list()
-    assert [(r.received_at, r.topic, r.payload) for r in listed] == [(T, "faultline/s/a/t", b'{"value": "x"}'),
-                                                                    (T + 5, "bad", b"{}")]
+    assert [(r.received_at, r.topic, r.payload) for r in listed] == [
+        (T, "faultline/s/a/t", b'{"value": "x"}'),
+        (T + 5, "bad", b"{}"),
+    ]
     assert "expected a number" in listed[0].reason and "topic 'bad'" in listed[1].reason
 
 
@@ -64,6 +75,7 @@ def test_a_bad_stage_stores_nothing(tmp_path):
 
 def test_one_writer_thread_and_readers_in_others(tmp_path):
     with DeadLetterStore(tmp_path / "dl.db") as store:
+
         def write():
             for n in range(50):
                 store.add_many([(T + n, "t", b"p", "r")])

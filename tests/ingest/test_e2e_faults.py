@@ -36,8 +36,16 @@ def pipeline(mosquitto, tmp_path, client_id, **kwargs):
     store = SqliteStore(tmp_path / "readings.sqlite")
     dead = DeadLetterStore(tmp_path / "dead-letter.sqlite", busy_timeout_s=0.2)
     spool = Spool(tmp_path / "spool")
-    p = Pipeline(MqttSource(settings), Decoder(TEMPLATE), spool, store, dead, IngestMetrics(),
-                 backoff=Backoff(0.05, 0.5), **kwargs).start()
+    p = Pipeline(
+        MqttSource(settings),
+        Decoder(TEMPLATE),
+        spool,
+        store,
+        dead,
+        IngestMetrics(),
+        backoff=Backoff(0.05, 0.5),
+        **kwargs,
+    ).start()
     try:
         yield p, store, dead
     finally:
@@ -54,10 +62,19 @@ def stored_values(store, sensor="temp"):
 def test_dead_letter_store_locked_by_another_process_stalls_nothing(mosquitto, tmp_path):
     with pipeline(mosquitto, tmp_path, "fault-locked-dead-letters") as (p, store, dead):
         # another process (an operator's sqlite3 shell, a replay job) holds the write lock
-        holder = subprocess.Popen([sys.executable, "-c", (
-            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
-            "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); sys.stdin.read()"),
-            str(tmp_path / "dead-letter.sqlite")], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        holder = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                (
+                    "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+                    "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); sys.stdin.read()"
+                ),
+                str(tmp_path / "dead-letter.sqlite"),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
         try:
             assert holder.stdout.readline() == b"locked\n"
             good = [("faultline/s1/pump1/temp", orjson.dumps({"ts": TS + i, "value": i})) for i in range(100)]

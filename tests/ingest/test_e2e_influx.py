@@ -22,10 +22,21 @@ def waveform_rms(blocks, rate_hz=None, tags=None):
 
 
 def influx_settings(tmp_path, mosquitto, influx_url, database, client_id, **store):
-    data = cases.decode_settings(tmp_path, {
-        "mqtt": {"url": mosquitto.url, "client_id": client_id},
-        "store": {"kind": "influxdb", "url": influx_url, "api": "v1", "database": database,
-                  "retry_min_s": 0.1, "retry_max_s": 1, **store}})
+    data = cases.decode_settings(
+        tmp_path,
+        {
+            "mqtt": {"url": mosquitto.url, "client_id": client_id},
+            "store": {
+                "kind": "influxdb",
+                "url": influx_url,
+                "api": "v1",
+                "database": database,
+                "retry_min_s": 0.1,
+                "retry_max_s": 1,
+                **store,
+            },
+        },
+    )
     return settings_from_dict(data)
 
 
@@ -46,8 +57,10 @@ def influx_count(influxdb, database) -> int:
 
 def stream(n: int, start: int = 0, asset: str = "pump1"):
     """``n`` single readings with distinct timestamps; value = sequence number."""
-    return [(f"faultline/s1/{asset}/bearing_temp", orjson.dumps({"ts": cases.T + i, "value": i}))
-            for i in range(start, start + n)]
+    return [
+        (f"faultline/s1/{asset}/bearing_temp", orjson.dumps({"ts": cases.T + i, "value": i}))
+        for i in range(start, start + n)
+    ]
 
 
 def test_every_format_lands_in_influxdb_v1(mosquitto, influxdb, tmp_path):
@@ -61,7 +74,8 @@ def test_every_format_lands_in_influxdb_v1(mosquitto, influxdb, tmp_path):
         wait_for(lambda: dead.count() == len(cases.BAD), 10, "bad messages dead-lettered")
     points = influx_points(influxdb, db)
     assert sorted((tuple(sorted(t.items())), ts, v) for t, ts, v in points) == sorted(
-        (tuple(sorted(t.items())), ts, v) for t, ts, v in cases.EXPECTED)
+        (tuple(sorted(t.items())), ts, v) for t, ts, v in cases.EXPECTED
+    )
     [(tags, ts, rms)] = influx_points(influxdb, db, "waveform", "rms")
     assert tags == {"site": "s1", "asset": "pump1", "sensor": "accel"} and ts == cases.T * cases.MS
     assert rms == pytest.approx(float(waveform_rms(np.array([cases.WAVE]))["rms"][0]))
@@ -69,10 +83,20 @@ def test_every_format_lands_in_influxdb_v1(mosquitto, influxdb, tmp_path):
 
 
 def test_every_format_lands_through_the_v2_api(mosquitto, victoria_metrics, tmp_path):
-    data = cases.decode_settings(tmp_path, {
-        "mqtt": {"url": mosquitto.url, "client_id": "e2e-v2"},
-        "store": {"kind": "influxdb", "url": victoria_metrics.url, "api": "v2", "bucket": "faultline",
-                  "org": "plant", "token": "unused"}})
+    data = cases.decode_settings(
+        tmp_path,
+        {
+            "mqtt": {"url": mosquitto.url, "client_id": "e2e-v2"},
+            "store": {
+                "kind": "influxdb",
+                "url": victoria_metrics.url,
+                "api": "v2",
+                "bucket": "faultline",
+                "org": "plant",
+                "token": "unused",
+            },
+        },
+    )
     settings = settings_from_dict(data)
     create_session(mosquitto.port, "e2e-v2")
     publish(mosquitto.port, cases.interleaved())

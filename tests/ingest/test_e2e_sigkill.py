@@ -27,8 +27,15 @@ ROOT = Path(__file__).resolve().parents[2]
 def write_config(tmp_path, mosquitto, influxdb, database, client_id) -> Path:
     config = {
         "mqtt": {"url": mosquitto.url, "client_id": client_id, "reconnect_min_s": 0.1, "reconnect_max_s": 1},
-        "store": {"kind": "influxdb", "url": influxdb.url, "api": "v1", "database": database,
-                  "batch_size": 500, "retry_min_s": 0.1, "retry_max_s": 1},
+        "store": {
+            "kind": "influxdb",
+            "url": influxdb.url,
+            "api": "v1",
+            "database": database,
+            "batch_size": 500,
+            "retry_min_s": 0.1,
+            "retry_max_s": 1,
+        },
         "spool": {"path": str(tmp_path / "spool")},
         "ingest": {"dead_letter_path": str(tmp_path / "dead-letter.sqlite")},
         "metrics": {"port": 0},
@@ -40,8 +47,12 @@ def write_config(tmp_path, mosquitto, influxdb, database, client_id) -> Path:
 
 def start(config: Path, log: Path) -> subprocess.Popen:
     with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "faultline.service.cli", "ingest", "--config", str(config)],
-                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "faultline.service.cli", "ingest", "--config", str(config)],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def wait_started(log: Path, runs: int) -> None:
@@ -50,7 +61,9 @@ def wait_started(log: Path, runs: int) -> None:
     The runs before it may have written everything already, so "all readings are in" does not mean
     the last process got that far; a signal sent earlier would kill it with the default action.
     """
-    wait_for(lambda: log.read_text().count("INFO faultline.ingest.pipeline: ingesting ") >= runs, 60, f"run {runs} to start")
+    wait_for(
+        lambda: log.read_text().count("INFO faultline.ingest.pipeline: ingesting ") >= runs, 60, f"run {runs} to start"
+    )
 
 
 def test_sigkill_mid_stream_then_restart_loses_nothing(mosquitto, influxdb, tmp_path):

@@ -29,12 +29,22 @@ def rms(values):
 
 def test_every_format_lands_and_bad_messages_are_dead_lettered(mosquitto, tmp_path):
     port = free_port()
-    data = cases.decode_settings(tmp_path, {"mqtt": {"url": mosquitto.url, "client_id": "e2e-sqlite"},
-                                            "store": {"kind": "sqlite", "path": str(tmp_path / "r.sqlite")},
-                                            "metrics": {"port": port}})
+    data = cases.decode_settings(
+        tmp_path,
+        {
+            "mqtt": {"url": mosquitto.url, "client_id": "e2e-sqlite"},
+            "store": {"kind": "sqlite", "path": str(tmp_path / "r.sqlite")},
+            "metrics": {"port": port},
+        },
+    )
     settings = settings_from_dict(data)
     create_session(mosquitto.port, "e2e-sqlite")
-    with Running(settings, waveform_features=lambda blocks, rate_hz, tags: {"rms": np.sqrt(((blocks - blocks.mean(1, keepdims=True)) ** 2).mean(1))}):
+    with Running(
+        settings,
+        waveform_features=lambda blocks, rate_hz, tags: {
+            "rms": np.sqrt(((blocks - blocks.mean(1, keepdims=True)) ** 2).mean(1))
+        },
+    ):
         publish(mosquitto.port, cases.interleaved())
         dead = DeadLetterStore(settings.ingest.dead_letter_path)
         wait_for(lambda: dead.count() == len(cases.BAD), 20, "every bad message dead-lettered")
@@ -45,8 +55,15 @@ def test_every_format_lands_and_bad_messages_are_dead_lettered(mosquitto, tmp_pa
 
         wait_for(lambda: all(len(stored(t)) for t, _, _ in cases.EXPECTED), 20, "every good reading stored")
         # the counters move just after the store's commit returns
-        metrics = wait_for(lambda: (m := scrape(port))["faultline_readings_written_total"] >= len(cases.EXPECTED)
-                           and m["faultline_spool_records"] == 0 and m, 10, "metrics to catch up")
+        metrics = wait_for(
+            lambda: (
+                (m := scrape(port))["faultline_readings_written_total"] >= len(cases.EXPECTED)
+                and m["faultline_spool_records"] == 0
+                and m
+            ),
+            10,
+            "metrics to catch up",
+        )
         assert metrics['faultline_dead_letters_total{reason="not_json",stage="decode"}'] == 2
         assert metrics['faultline_dead_letters_total{reason="too_large",stage="decode"}'] == 1
     for tags, ts, value in cases.EXPECTED:

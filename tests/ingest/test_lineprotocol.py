@@ -22,6 +22,7 @@ def one(key: SeriesKey, value: float = 1.5, ts: int = T0) -> Readings:
 
 # -- a reader of the current line-protocol reference, to check that what we write reads back --------
 
+
 def _scan(line: str, pos: int, escapable: str, stops: str) -> tuple[str, int]:
     out = []
     while pos < len(line):
@@ -49,42 +50,77 @@ def parse(line: str) -> tuple[SeriesKey, float, int]:
     assert line[pos] == " "
     field, pos = _scan(line, pos + 1, ",= ", ",= ")
     assert line[pos] == "="
-    value_text, ts_text = line[pos + 1:].split(" ")
+    value_text, ts_text = line[pos + 1 :].split(" ")
     return SeriesKey(measurement, tuple(tags), field), float(value_text), int(ts_text)
 
 
-TRICKY = ["a b", "a,b", "a=b", 'a"b', "a'b", "a\\b", "ünï©ødé ✓", "%s%d", "=", " ", ",", "a\\ b",
-          "a\\", "a\\\\b", "a\\,b", "\\", "\\="]
+TRICKY = [
+    "a b",
+    "a,b",
+    "a=b",
+    'a"b',
+    "a'b",
+    "a\\b",
+    "ünï©ødé ✓",
+    "%s%d",
+    "=",
+    " ",
+    ",",
+    "a\\ b",
+    "a\\",
+    "a\\\\b",
+    "a\\,b",
+    "\\",
+    "\\=",
+]
 #: backslashes InfluxDB 1.x cannot store unaltered (it does not read a doubled backslash as one)
 V1_REFUSED = {"a\\", "a\\\\b", "a\\,b", "\\", "\\=", "a\\ b"}
 
 
 # -- escaping ----------------------------------------------------------------------------------------
 
+
 def test_plain_series():
     key = SeriesKey.of("telemetry", {"site": "plant1", "asset": "pump7", "sensor": "bearing_temp"})
-    assert encode(one(key, 4.2)) == b"telemetry,asset=pump7,sensor=bearing_temp,site=plant1 value=4.2 " \
-                                    b"1763700000123000000"
+    assert (
+        encode(one(key, 4.2)) == b"telemetry,asset=pump7,sensor=bearing_temp,site=plant1 value=4.2 1763700000123000000"
+    )
 
 
-@pytest.mark.parametrize("measurement, expected", [
-    ("m e", "m\\ e"), ("m,e", "m\\,e"), ("m=e", "m=e"), ('m"e', 'm"e'), ("ü", "ü")])
+@pytest.mark.parametrize(
+    "measurement, expected", [("m e", "m\\ e"), ("m,e", "m\\,e"), ("m=e", "m=e"), ('m"e', 'm"e'), ("ü", "ü")]
+)
 def test_measurement_escapes_comma_and_space(measurement, expected):
     assert series_prefix(SeriesKey(measurement, (), "value")) == f"{expected} value="
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("a b", "a\\ b"), ("a,b", "a\\,b"), ("a=b", "a\\=b"), ('a"b', 'a"b'), ("a'b", "a'b"),
-    ("ünï©ødé ✓", "ünï©ødé\\ ✓"), ("a\\b", "a\\b"), ("a\\", "a\\\\"), ("a\\\\b", "a\\\\\\b"),
-    ("a\\,b", "a\\\\\\,b")])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("a b", "a\\ b"),
+        ("a,b", "a\\,b"),
+        ("a=b", "a\\=b"),
+        ('a"b', 'a"b'),
+        ("a'b", "a'b"),
+        ("ünï©ødé ✓", "ünï©ødé\\ ✓"),
+        ("a\\b", "a\\b"),
+        ("a\\", "a\\\\"),
+        ("a\\\\b", "a\\\\\\b"),
+        ("a\\,b", "a\\\\\\,b"),
+    ],
+)
 def test_tag_keys_values_and_field_keys_escape_comma_equals_space(text, expected):
     key = SeriesKey("m", ((text, text),), text)
     assert series_prefix(key) == f"m,{expected}={expected} {expected}="
 
 
 def test_newlines_cannot_be_encoded():
-    for key in [SeriesKey("m\n", (), "value"), SeriesKey("m", (("t", "a\nb"),), "value"),
-                SeriesKey("m", (("t\r", "a"),), "value"), SeriesKey("m", (), "v\n")]:
+    for key in [
+        SeriesKey("m\n", (), "value"),
+        SeriesKey("m", (("t", "a\nb"),), "value"),
+        SeriesKey("m", (("t\r", "a"),), "value"),
+        SeriesKey("m", (), "v\n"),
+    ]:
         with pytest.raises(UnencodableError, match="line break"):
             series_prefix(key)
 
@@ -113,15 +149,19 @@ def test_v1_dialect_refuses_backslashes_it_would_store_altered():
 
 
 @settings(max_examples=300, deadline=None)
-@given(measurement=st.text(st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",)),
-                           min_size=1).filter(lambda m: not m.startswith("#")),
-       tags=st.dictionaries(st.text(st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",)),
-                                    min_size=1),
-                            st.text(st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",)),
-                                    min_size=1), max_size=4),
-       field=st.text(st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",)), min_size=1),
-       value=st.floats(allow_nan=False, allow_infinity=False),
-       ts=st.integers(-2**63, 2**63 - 1))
+@given(
+    measurement=st.text(st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",)), min_size=1).filter(
+        lambda m: not m.startswith("#")
+    ),
+    tags=st.dictionaries(
+        st.text(st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",)), min_size=1),
+        st.text(st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",)), min_size=1),
+        max_size=4,
+    ),
+    field=st.text(st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",)), min_size=1),
+    value=st.floats(allow_nan=False, allow_infinity=False),
+    ts=st.integers(-(2**63), 2**63 - 1),
+)
 def test_any_series_reads_back_unchanged(measurement, tags, field, value, ts):
     key = SeriesKey.of(measurement, tags, field)
     line = encode(one(key, value, ts)).decode()
@@ -130,6 +170,7 @@ def test_any_series_reads_back_unchanged(measurement, tags, field, value, ts):
 
 
 # -- rows ------------------------------------------------------------------------------------------
+
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=20))
@@ -153,13 +194,19 @@ def test_percent_signs_in_names_survive_bulk_formatting():
 
 def test_refused_rows_are_returned_and_the_rest_encoded():
     good, bad = SeriesKey("m", (("s", "ok"),), "v"), SeriesKey("m", (("s", "a\nb"),), "v")
-    readings = Readings((good, bad), np.array([0, 1, 0, 0], dtype=np.int32), np.array([1, 2, 3, 4]),
-                        np.array([1.0, 2.0, np.nan, np.inf]))
+    readings = Readings(
+        (good, bad),
+        np.array([0, 1, 0, 0], dtype=np.int32),
+        np.array([1, 2, 3, 4]),
+        np.array([1.0, 2.0, np.nan, np.inf]),
+    )
     lines, refused = encode_lines(readings)
     assert lines == ["m,s=ok v=1 1"]
     assert [r.reason for r in refused] == [
         "tag value 'a\\nb' contains a line break, which line protocol cannot carry",
-        "value nan is not finite", "value inf is not finite"]
+        "value nan is not finite",
+        "value inf is not finite",
+    ]
     with pytest.raises(UnencodableError, match="3 rows"):
         encode(readings)
 
@@ -189,14 +236,18 @@ def test_empty_readings_encode_to_nothing():
 
 # -- the real servers read it back -------------------------------------------------------------------
 
+
 def _tricky_readings(dialect: str) -> tuple[Readings, list[SeriesKey]]:
     # VictoriaMetrics (Debian's) silently drops a line whose *field key* holds a double quote, so
     # field keys get none; ours are fixed names ("value", "rms", ..) that never carry one.
-    keys = [SeriesKey.of(f"lp {text}" if n % 2 else "lp", {"n": str(n), f"k{text}": text},
-                         f"f{text}".replace('"', "_"))
-            for n, text in enumerate(TRICKY) if dialect == "v2" or text not in V1_REFUSED]
-    readings = Readings(tuple(keys), np.arange(len(keys), dtype=np.int32), T0 + np.arange(len(keys)),
-                        np.arange(len(keys)) + 0.25)
+    keys = [
+        SeriesKey.of(f"lp {text}" if n % 2 else "lp", {"n": str(n), f"k{text}": text}, f"f{text}".replace('"', "_"))
+        for n, text in enumerate(TRICKY)
+        if dialect == "v2" or text not in V1_REFUSED
+    ]
+    readings = Readings(
+        tuple(keys), np.arange(len(keys), dtype=np.int32), T0 + np.arange(len(keys)), np.arange(len(keys)) + 0.25
+    )
     return readings, keys
 
 
@@ -211,11 +262,11 @@ def test_influxdb_1x_reads_every_name_back_unchanged(influxdb):
     readings, keys = _tricky_readings("v1")
     _post(f"{influxdb.url}/write?db=lp_escaping&precision=ns", encode(readings, dialect="v1"))
     found = set()
-    for series in influxdb.query('SELECT * FROM /^lp/', "lp_escaping")["results"][0]["series"]:
+    for series in influxdb.query("SELECT * FROM /^lp/", "lp_escaping")["results"][0]["series"]:
         for row in series["values"]:
             record = {c: v for c, v in zip(series["columns"], row) if v is not None}
             ts, n = record.pop("time"), record.pop("n")
-            (field, value), = [(c, v) for c, v in record.items() if c.startswith("f")]
+            ((field, value),) = [(c, v) for c, v in record.items() if c.startswith("f")]
             tags = {c: v for c, v in record.items() if c.startswith("k")}
             found.add((SeriesKey.of(series["name"], {"n": n, **tags}, field), value, ts))
     assert found == {(k, n + 0.25, T0 + n) for n, k in enumerate(keys)}
@@ -229,7 +280,8 @@ def test_victoria_metrics_reads_every_name_back_unchanged(victoria_metrics):
     for series in victoria_metrics.export('{__name__=~"lp.*"}'):
         labels = dict(series["metric"])
         name = labels.pop("__name__")
-        found.update((name, tuple(sorted(labels.items())), v, t)
-                     for v, t in zip(series["values"], series["timestamps"]))
+        found.update(
+            (name, tuple(sorted(labels.items())), v, t) for v, t in zip(series["values"], series["timestamps"])
+        )
     expected = {(f"{k.measurement}_{k.field}", k.tags, n + 0.25, (T0 + n) // 10**6) for n, k in enumerate(keys)}
     assert found == expected

@@ -64,8 +64,15 @@ class ScriptedWriter:
         if self.failures:
             raise self.failures.pop(0)
         self.written.append(readings)
-        bad = [RejectedLine(b"telemetry,asset=pump1,sensor=bearing_temp,site=s1 value=666 1", "HTTP 400: field type conflict")
-           ] if any(readings.value == 666) else []
+        bad = (
+            [
+                RejectedLine(
+                    b"telemetry,asset=pump1,sensor=bearing_temp,site=s1 value=666 1", "HTTP 400: field type conflict"
+                )
+            ]
+            if any(readings.value == 666)
+            else []
+        )
         return WriteResult(len(readings) - len(bad), bad)
 
     def close(self):
@@ -89,8 +96,17 @@ def make(parts, writer, source=None, **kw):
     spool, dead = parts
     source = source or ScriptedSource()
     metrics = IngestMetrics()
-    p = Pipeline(source, Decoder("faultline/{site}/{asset}/{sensor}"), spool, writer, dead, metrics,
-                 backoff=Backoff(0.01, 0.05, jitter=False), commit_wait_s=0.001, **kw)
+    p = Pipeline(
+        source,
+        Decoder("faultline/{site}/{asset}/{sensor}"),
+        spool,
+        writer,
+        dead,
+        metrics,
+        backoff=Backoff(0.01, 0.05, jitter=False),
+        commit_wait_s=0.001,
+        **kw,
+    )
     return p, source, metrics
 
 
@@ -148,8 +164,16 @@ def test_fatal_write_error_stops_writing_but_spooling_and_acking_go_on(parts):
 
 
 def test_full_spool_holds_acks_back_until_the_writer_makes_room(tmp_path):
-    one_record = len(encode_readings(Decoder("faultline/{site}/{asset}/{sensor}").decode_many(
-        [("faultline/s1/pump1/bearing_temp", reading(1), 1763700000000 * 1_000_000)])[0])) + 8
+    one_record = (
+        len(
+            encode_readings(
+                Decoder("faultline/{site}/{asset}/{sensor}").decode_many(
+                    [("faultline/s1/pump1/bearing_temp", reading(1), 1763700000000 * 1_000_000)]
+                )[0]
+            )
+        )
+        + 8
+    )
     spool = Spool(tmp_path / "spool", max_bytes=one_record * 4, segment_bytes=one_record, fsync=False)
     dead = DeadLetterStore(tmp_path / "dl.sqlite")
     gate = threading.Event()
@@ -190,15 +214,18 @@ def test_shutdown_leaves_unwritten_readings_in_the_spool_for_next_start(parts):
     assert len(spool.read().readings) == 3
 
 
-@pytest.mark.parametrize("reason,label", [
-    ("not JSON: unexpected character", "not_json"),
-    ("payload is 5000 bytes, over the limit of 4096", "too_large"),
-    ("topic 'a/b' has 2 segments, template 'x' has 4", "topic"),
-    ('"ts" has 2 elements but "value" has 1', "length"),
-    ("ts 1000 is 1970-01-01T00:00:01Z, before 2000-01-01T00:00:00Z", "timestamp"),
-    ('"value" is string \'hot\', expected a number', "type"),
-    ("something new", "other"),
-])
+@pytest.mark.parametrize(
+    "reason,label",
+    [
+        ("not JSON: unexpected character", "not_json"),
+        ("payload is 5000 bytes, over the limit of 4096", "too_large"),
+        ("topic 'a/b' has 2 segments, template 'x' has 4", "topic"),
+        ('"ts" has 2 elements but "value" has 1', "length"),
+        ("ts 1000 is 1970-01-01T00:00:01Z, before 2000-01-01T00:00:00Z", "timestamp"),
+        ("\"value\" is string 'hot', expected a number", "type"),
+        ("something new", "other"),
+    ],
+)
 def test_reason_classes_are_bounded_labels(reason, label):
     assert reason_class(reason) == label
 
@@ -237,6 +264,7 @@ def test_writing_is_tried_again_after_a_fatal_error_and_resumes(parts):
 
 # -- supervised stages: an unexpected error anywhere is retried, nothing is lost -------------------------
 
+
 class FailsOnce:
     """Wraps ``target`` so that its method ``name`` raises ``error`` on call number ``at`` (once)."""
 
@@ -253,6 +281,7 @@ class FailsOnce:
             if self.calls == self._at:
                 raise self._error
             return value(*args, **kwargs)
+
         return wrapped
 
 
@@ -279,8 +308,16 @@ def test_an_unexpected_error_in_any_stage_is_counted_retried_and_loses_nothing(t
     # the write-stage dead letter fails on its first call: the delivery has one point the store refuses
     parts[part] = FailsOnce(parts[part], method, error)
     metrics = IngestMetrics()
-    p = Pipeline(parts["source"], Decoder("faultline/{site}/{asset}/{sensor}"), parts["spool"], parts["writer"],
-                 parts["dead"], metrics, backoff=Backoff(0.01, 0.05, jitter=False), commit_wait_s=0.001)
+    p = Pipeline(
+        parts["source"],
+        Decoder("faultline/{site}/{asset}/{sensor}"),
+        parts["spool"],
+        parts["writer"],
+        parts["dead"],
+        metrics,
+        backoff=Backoff(0.01, 0.05, jitter=False),
+        commit_wait_s=0.001,
+    )
     source.add([reading(1), b"{oops" if stage == "commit" else reading(666), reading(2)])
     p.start()
     wait_for(lambda: value(metrics, "faultline_stage_failures_total", {"stage": stage}) == 1, 5, "the failure counted")
@@ -305,12 +342,21 @@ def test_a_failing_stage_is_reported_until_it_works_again(parts):
         if not released.is_set():
             raise __import__("sqlite3").OperationalError("database is locked")
         return dead.add_many(*args)
+
     released = threading.Event()
     locked.add_many = add_many
     source = ScriptedSource()
     metrics = IngestMetrics()
-    p = Pipeline(source, Decoder("faultline/{site}/{asset}/{sensor}"), spool, writer, locked, metrics,
-                 backoff=Backoff(0.01, 0.05, jitter=False), commit_wait_s=0.001)
+    p = Pipeline(
+        source,
+        Decoder("faultline/{site}/{asset}/{sensor}"),
+        spool,
+        writer,
+        locked,
+        metrics,
+        backoff=Backoff(0.01, 0.05, jitter=False),
+        commit_wait_s=0.001,
+    )
     source.add([reading(1), b"{oops"])
     p.start()
     wait_for(lambda: value(metrics, "faultline_stage_failures_total", {"stage": "commit"}) >= 2, 5, "retries")
@@ -332,8 +378,14 @@ def test_a_delivery_larger_than_the_whole_spool_budget_is_split_not_livelocked(t
     writer = ScriptedWriter()
     p, source, metrics = make((spool, dead), writer)
     n = 60_000
-    source.add([orjson.dumps({"ts": list(range(1763700000000 + k, 1763700000000 + n, 2)),
-                              "value": [-v for v in range(k, n, 2)]}) for k in (0, 1)])  # ScriptedWriter refuses 666
+    source.add(
+        [
+            orjson.dumps(
+                {"ts": list(range(1763700000000 + k, 1763700000000 + n, 2)), "value": [-v for v in range(k, n, 2)]}
+            )
+            for k in (0, 1)
+        ]
+    )  # ScriptedWriter refuses 666
     p.start()
     wait_for(lambda: value(metrics, "faultline_readings_written_total") == n, 20, "every reading written")
     assert p.stop(1.0)

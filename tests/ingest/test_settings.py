@@ -43,8 +43,10 @@ def test_bad_value_is_named_with_its_value():
 def test_measurement_that_line_protocol_cannot_carry_is_named(name):
     with pytest.raises(ConfigError) as info:
         settings_from_dict({"store": {"measurement": name}})
-    assert info.value.problems == [f"store.measurement: a measurement name must be non-empty, must not start with "
-                                   f"'#' and must not contain a line break (value {name!r})"]
+    assert info.value.problems == [
+        f"store.measurement: a measurement name must be non-empty, must not start with "
+        f"'#' and must not contain a line break (value {name!r})"
+    ]
     assert settings_from_dict({"store": {"measurement": "plant #2"}}).store.measurement == "plant #2"
 
 
@@ -67,12 +69,18 @@ def test_topic_filters_follow_the_template():
     # the reading filter already covers the gateway topics: one subscription, one delivery each
     assert MqttSettings(topic="plant/{site}/{asset}/{sensor}", codecs=[]).topic_filters() == ["plant/+/+/+"]
     assert MqttSettings(topic="plant/{site}/{line}/{asset}/{sensor}", codecs=[]).topic_filters() == [
-        "plant/+/+/+/+", "plant/+/_gateway/+"]
+        "plant/+/+/+/+",
+        "plant/+/_gateway/+",
+    ]
     # the formats with topics of their own are subscribed to by default (mqtt.codecs)
     assert MqttSettings(topic="plant/{site}/{asset}/{sensor}").topic_filters() == [
-        "plant/+/+/+", "spBv1.0/#", "v1/gateway/telemetry"]
-    assert MqttSettings(codecs=[{"topic": "faultline/tb/gateway/telemetry", "codec": "thingsboard_gateway"}]
-                        ).topic_filters() == ["faultline/+/+/+"]  # a route the template's filter covers
+        "plant/+/+/+",
+        "spBv1.0/#",
+        "v1/gateway/telemetry",
+    ]
+    assert MqttSettings(
+        codecs=[{"topic": "faultline/tb/gateway/telemetry", "codec": "thingsboard_gateway"}]
+    ).topic_filters() == ["faultline/+/+/+"]  # a route the template's filter covers
     assert MqttSettings(subscribe=["a/#"]).topic_filters() == ["a/#"]
     with pytest.raises(ValueError, match="sensor"):
         MqttSettings(topic="plant/{site}/{asset}")
@@ -83,8 +91,9 @@ def test_v2_store_needs_bucket_and_org():
         settings_from_dict({"store": {"kind": "influxdb", "api": "v2"}})
 
 
-@pytest.mark.parametrize("text,expected", [(1048576, 1048576), ("512MB", 512_000_000), ("2GiB", 2 * 1024**3),
-                                           ("1.5 kib", 1536)])
+@pytest.mark.parametrize(
+    "text,expected", [(1048576, 1048576), ("512MB", 512_000_000), ("2GiB", 2 * 1024**3), ("1.5 kib", 1536)]
+)
 def test_sizes(text, expected):
     assert parse_size(text) == expected
 

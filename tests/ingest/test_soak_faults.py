@@ -60,6 +60,7 @@ class Flaky:
                 self.failures += 1
                 raise self._error
             return value(*args, **kwargs)
+
         return call
 
 
@@ -79,8 +80,9 @@ def test_soak_with_random_faults_stores_every_reading_once(own_mosquitto, tmp_pa
     rng = random.Random(int(os.environ.get("FAULTLINE_SOAK_SEED", "13")))  # another seed: another fault schedule
     client_id = "soak-faults"
     create_session(own_mosquitto.port, client_id)
-    settings = MqttSettings(url=own_mosquitto.url, client_id=client_id, reconnect_min_s=0.1, reconnect_max_s=0.5,
-                            max_inflight_bytes=CAP)
+    settings = MqttSettings(
+        url=own_mosquitto.url, client_id=client_id, reconnect_min_s=0.1, reconnect_max_s=0.5, max_inflight_bytes=CAP
+    )
     store = SqliteStore(tmp_path / "readings.sqlite")
     dead_path = tmp_path / "dead-letter.sqlite"
     dead = DeadLetterStore(dead_path, busy_timeout_s=0.2)
@@ -95,9 +97,16 @@ def test_soak_with_random_faults_stores_every_reading_once(own_mosquitto, tmp_pa
         spool = Spool(spool_path, max_bytes=4 * 1024**2, segment_bytes=256 * 1024, checkpoint_interval_s=1.0)
         flaky_spool = Flaky(spool, {"append", "confirm", "checkpoint"}, OSError(5, "injected: I/O error"), rng)
         armed.append(flaky_spool.armed)
-        pipeline = Pipeline(FlakySource(settings), Decoder("faultline/{site}/{asset}/{sensor}"), flaky_spool,
-                            flaky_store, flaky_dead, IngestMetrics(), backoff=Backoff(0.05, 0.3),
-                            write_linger_s=0.01).start()
+        pipeline = Pipeline(
+            FlakySource(settings),
+            Decoder("faultline/{site}/{asset}/{sensor}"),
+            flaky_spool,
+            flaky_store,
+            flaky_dead,
+            IngestMetrics(),
+            backoff=Backoff(0.05, 0.3),
+            write_linger_s=0.01,
+        ).start()
         return pipeline, spool
 
     published, maybe, bad = [], [], 0
@@ -150,10 +159,18 @@ def test_soak_with_random_faults_stores_every_reading_once(own_mosquitto, tmp_pa
             fault = rng.choice(["none", "lock", "restart ingester", "restart broker", "none"])
             faults.append(fault)
             if fault == "lock":  # another process holds the dead-letter store for a while
-                holder = subprocess.Popen([sys.executable, "-c", (
-                    "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
-                    "c.execute('BEGIN EXCLUSIVE'); time.sleep(float(sys.argv[2]))"), str(dead_path),
-                    str(rng.uniform(0.5, 2.0))])
+                holder = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-c",
+                        (
+                            "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+                            "c.execute('BEGIN EXCLUSIVE'); time.sleep(float(sys.argv[2]))"
+                        ),
+                        str(dead_path),
+                        str(rng.uniform(0.5, 2.0)),
+                    ]
+                )
                 holder.wait(30)
             elif fault == "restart broker":
                 may_publish.clear()
@@ -173,8 +190,10 @@ def test_soak_with_random_faults_stores_every_reading_once(own_mosquitto, tmp_pa
     # no-ts readings that were published and stored once each; device-stamped ones overwrite themselves
     wanted = {k for k in published if k % 97 != 5 or k % 10 == 3}
     try:
+
         def stored_values():
             return store.query("pump1", "temp", 0, 2**62).value.tolist()
+
         wait_for(lambda: set(map(int, stored_values())) >= wanted, 120, "every published reading stored")
         wait_for(lambda: pipeline.healthy, 30, "healthy at the end")
     finally:
@@ -188,7 +207,8 @@ def test_soak_with_random_faults_stores_every_reading_once(own_mosquitto, tmp_pa
     missing = sorted(wanted - set(counts))
     assert not (twice or unexpected or missing), (
         f"stored twice: {twice[:20]} ({len(twice)}); never published: {unexpected[:20]} ({len(unexpected)}); "
-        f"lost: {missing[:20]} ({len(missing)}); faults {faults}; {len(maybe)} readings of failed publishes")
+        f"lost: {missing[:20]} ({len(missing)}); faults {faults}; {len(maybe)} readings of failed publishes"
+    )
     assert dead.count("decode") >= bad
     assert peak_waiting[0] <= CAP + 4096
     assert flaky_dead.failures + flaky_store.failures > 0

@@ -50,8 +50,9 @@ def test_auto_falls_back_to_mqtt_311_on_a_broker_that_only_speaks_it(caplog):
     half a second, rather than waiting out the CONNACK timeout (5 s)."""
     port = free_port()
     with EmbeddedBroker(port=port):
-        source = MqttSource(MqttSettings(url=f"mqtt://127.0.0.1:{port}", client_id="fallback", protocol="auto",
-                                         reconnect_min_s=0.05))
+        source = MqttSource(
+            MqttSettings(url=f"mqtt://127.0.0.1:{port}", client_id="fallback", protocol="auto", reconnect_min_s=0.05)
+        )
         assert source.connack_timeout_s == 5.0
         with caplog.at_level(logging.WARNING, logger="faultline.ingest.source"):
             source.start()
@@ -64,7 +65,7 @@ def test_auto_falls_back_to_mqtt_311_on_a_broker_that_only_speaks_it(caplog):
             finally:
                 source.stop()
     assert "falling back to MQTT 3.1.1" in caplog.text
-    assert "to MQTT 5 within 0.5 s, while MQTT 3.1.1 is answered" in caplog.text   # the probe, not the timeout
+    assert "to MQTT 5 within 0.5 s, while MQTT 3.1.1 is answered" in caplog.text  # the probe, not the timeout
     assert "within 5 s" not in caplog.text
 
 
@@ -74,8 +75,9 @@ def test_auto_falls_back_to_mqtt_311_on_nats(caplog):
     from tests.servers import NatsMqtt
 
     with NatsMqtt() as nats:
-        source = MqttSource(MqttSettings(url=nats.url, client_id="fallback-nats", protocol="auto",
-                                         reconnect_min_s=0.05))
+        source = MqttSource(
+            MqttSettings(url=nats.url, client_id="fallback-nats", protocol="auto", reconnect_min_s=0.05)
+        )
         with caplog.at_level(logging.WARNING, logger="faultline.ingest.source"):
             source.start()
             try:
@@ -93,8 +95,15 @@ def test_auto_falls_back_to_mqtt_311_on_nats(caplog):
 def test_resubscribes_when_the_broker_lost_the_session():
     port = free_port()
     broker = EmbeddedBroker(port=port).start()  # amqtt keeps sessions in memory: a restart loses them
-    source = MqttSource(MqttSettings(url=f"mqtt://127.0.0.1:{port}", client_id="resub", protocol="3.1.1",
-                                     reconnect_min_s=0.05, reconnect_max_s=0.2))
+    source = MqttSource(
+        MqttSettings(
+            url=f"mqtt://127.0.0.1:{port}",
+            client_id="resub",
+            protocol="3.1.1",
+            reconnect_min_s=0.05,
+            reconnect_max_s=0.2,
+        )
+    )
     source.start()
     try:
         assert source.connected.wait(10)
@@ -102,16 +111,19 @@ def test_resubscribes_when_the_broker_lost_the_session():
         wait_for(lambda: not source.connected.is_set(), 10, "the source to notice")
         broker = EmbeddedBroker(port=port).start()
         wait_for(lambda: source.connected.is_set() and source.connections == 2, 15, "reconnect")
-        wait_for(lambda: publish(port, [message(2)]) or source.take(timeout=0.2), 10,
-                 "a message on the new session (only if subscribed again)", interval=0.2)
+        wait_for(
+            lambda: publish(port, [message(2)]) or source.take(timeout=0.2),
+            10,
+            "a message on the new session (only if subscribed again)",
+            interval=0.2,
+        )
     finally:
         source.stop()
         broker.stop()
 
 
 def test_messages_of_a_dropped_connection_are_not_acknowledged_on_the_next(own_mosquitto):
-    settings = MqttSettings(url=own_mosquitto.url, client_id="generations", reconnect_min_s=0.05,
-                            reconnect_max_s=0.2)
+    settings = MqttSettings(url=own_mosquitto.url, client_id="generations", reconnect_min_s=0.05, reconnect_max_s=0.2)
     source = MqttSource(settings)
     source.start()
     try:
@@ -192,8 +204,7 @@ def test_bytes_received_and_not_taken_stay_within_max_inflight_bytes(mosquitto):
 
 def test_an_error_while_taking_a_message_reconnects_and_the_broker_sends_it_again(own_mosquitto):
     # raised out of paho's callback, it ended paho's network thread: a silent, permanent stall
-    settings = MqttSettings(url=own_mosquitto.url, client_id="receive-error", reconnect_min_s=0.1,
-                            reconnect_max_s=0.5)
+    settings = MqttSettings(url=own_mosquitto.url, client_id="receive-error", reconnect_min_s=0.1, reconnect_max_s=0.5)
     calls = []
 
     def clock():
@@ -223,8 +234,15 @@ def test_default_subscription_delivers_a_gateway_message_once(mosquitto):
     source.start()
     try:
         assert source.connected.wait(10)
-        wait_for(lambda: publish(mosquitto.port, [("faultline/s1/_gateway/gw1", b'{"readings": []}')]) or
-                 source.take(timeout=0.2), 10, "the subscription", interval=0.2)
+        wait_for(
+            lambda: (
+                publish(mosquitto.port, [("faultline/s1/_gateway/gw1", b'{"readings": []}')])
+                or source.take(timeout=0.2)
+            ),
+            10,
+            "the subscription",
+            interval=0.2,
+        )
         publish(mosquitto.port, [("faultline/s1/_gateway/gw1", b'{"readings": [1]}')])
         got = [m for d in iter(lambda: source.take(timeout=0.5), None) for m in d.messages]
         assert [p for _, p, _ in got].count(b'{"readings": [1]}') == 1
@@ -239,8 +257,11 @@ def test_acknowledged_messages_are_not_sent_again_and_the_others_are(own_mosquit
     with running(settings) as source:
         publish(own_mosquitto.port, [message(i) for i in range(20)])
         deliveries = taken(source, 20)
-        everything = Delivery([m for d in deliveries for m in d.messages], [a for d in deliveries for a in d.acks],
-                              [g for d in deliveries for g in d.generations])
+        everything = Delivery(
+            [m for d in deliveries for m in d.messages],
+            [a for d in deliveries for a in d.acks],
+            [g for d in deliveries for g in d.generations],
+        )
         acked = Delivery(everything.messages[:12], everything.acks[:12], everything.generations[:12])
         assert source.ack(acked) == 12
         time.sleep(0.5)  # the PUBACKs are written by paho's network thread
@@ -307,12 +328,14 @@ class RefusingBroker:
         self.sock.close()
 
 
-@pytest.mark.parametrize("refusal", [b"\x20\x02\x00\x01", b"\x20\x03\x00\x84\x00"],
-                         ids=["3.1.1 return code 1", "MQTT 5 reason 0x84"])
+@pytest.mark.parametrize(
+    "refusal", [b"\x20\x02\x00\x01", b"\x20\x03\x00\x84\x00"], ids=["3.1.1 return code 1", "MQTT 5 reason 0x84"]
+)
 def test_auto_falls_back_to_mqtt_311_when_the_broker_refuses_mqtt_5(refusal, caplog):
     broker = RefusingBroker(refusal)
-    source = MqttSource(MqttSettings(url=f"mqtt://127.0.0.1:{broker.port}", client_id="refused", protocol="auto",
-                                     reconnect_min_s=0.05))
+    source = MqttSource(
+        MqttSettings(url=f"mqtt://127.0.0.1:{broker.port}", client_id="refused", protocol="auto", reconnect_min_s=0.05)
+    )
     try:
         with caplog.at_level(logging.WARNING, logger="faultline.ingest.source"):
             source.start()
@@ -330,8 +353,9 @@ def test_messages_outside_the_topic_filters_are_counted_logged_once_and_acknowle
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    earlier = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="narrowed", protocol=mqtt.MQTTv311,
-                          clean_session=False)
+    earlier = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id="narrowed", protocol=mqtt.MQTTv311, clean_session=False
+    )
     earlier.connect("127.0.0.1", own_mosquitto.port)
     earlier.loop_start()
     earlier.subscribe("faultline/+/+/+", qos=1)[1]
@@ -340,22 +364,28 @@ def test_messages_outside_the_topic_filters_are_counted_logged_once_and_acknowle
     earlier.loop_stop()
 
     counted: list[str] = []
-    settings = MqttSettings(url=own_mosquitto.url, client_id="narrowed", protocol="3.1.1",
-                            subscribe=["faultline/north/+/+"])
+    settings = MqttSettings(
+        url=own_mosquitto.url, client_id="narrowed", protocol="3.1.1", subscribe=["faultline/north/+/+"]
+    )
     source = MqttSource(settings, on_outside=counted.append)
     source.start()
     try:
         assert source.connected.wait(10)
         with caplog.at_level(logging.WARNING, logger="faultline.ingest.source"):
-            publish(own_mosquitto.port, [("faultline/south/F-201/temp", b'{"value": 1}'),
-                                         ("faultline/north/P-101/temp", b'{"value": 2}'),
-                                         ("faultline/south/F-202/temp", b'{"value": 3}')])
+            publish(
+                own_mosquitto.port,
+                [
+                    ("faultline/south/F-201/temp", b'{"value": 1}'),
+                    ("faultline/north/P-101/temp", b'{"value": 2}'),
+                    ("faultline/south/F-202/temp", b'{"value": 3}'),
+                ],
+            )
             deliveries, deadline = [], time.monotonic() + 10
             while sum(len(d.acks) for d in deliveries) < 3 and time.monotonic() < deadline:
-                if (d := source.take(timeout=0.1)) is not None:   # one of stray messages only holds no message
+                if (d := source.take(timeout=0.1)) is not None:  # one of stray messages only holds no message
                     deliveries.append(d)
         assert [t for d in deliveries for t, _, _ in d.messages] == ["faultline/north/P-101/temp"]
-        assert sum(source.ack(d) for d in deliveries) == 3   # the stray ones are acknowledged too
+        assert sum(source.ack(d) for d in deliveries) == 3  # the stray ones are acknowledged too
         assert counted == ["faultline/+/+/+", "faultline/+/+/+"] and source.outside == {"faultline/+/+/+": 2}
         assert caplog.text.count("is outside the topic filters faultline/north/+/+") == 1
         time.sleep(0.5)  # the PUBACKs are written by paho's network thread

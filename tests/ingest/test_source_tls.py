@@ -24,14 +24,20 @@ class SecureMosquitto(servers.Mosquitto):
         conf = self.root / "mosquitto.conf"
         certs = self.root / "certs"
         passwords = self.root / "passwords"
-        subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwords), "gateway", "s3cret"], check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["mosquitto_passwd", "-c", "-b", str(passwords), "gateway", "s3cret"], check=True, capture_output=True
+        )
         os.chmod(passwords, 0o644)
-        conf.write_text(conf.read_text().replace("allow_anonymous true\n", "").replace(
-            f"listener {self.port} 127.0.0.1\n",
-            f"listener {self.port} 127.0.0.1\ncafile {certs}/ca.crt\ncertfile {certs}/server.crt\n"
-            f"keyfile {certs}/server.key\nrequire_certificate true\n"
-            f"allow_anonymous false\npassword_file {passwords}\n"))
+        conf.write_text(
+            conf.read_text()
+            .replace("allow_anonymous true\n", "")
+            .replace(
+                f"listener {self.port} 127.0.0.1\n",
+                f"listener {self.port} 127.0.0.1\ncafile {certs}/ca.crt\ncertfile {certs}/server.crt\n"
+                f"keyfile {certs}/server.key\nrequire_certificate true\n"
+                f"allow_anonymous false\npassword_file {passwords}\n",
+            )
+        )
         return cmd
 
 
@@ -50,10 +56,17 @@ def secure_mosquitto():
 
 def settings(broker, **kw):
     certs = broker.root / "certs"
-    return MqttSettings(url=f"mqtts://127.0.0.1:{broker.port}", client_id=kw.pop("client_id", "tls"),
-                        ca_file=str(certs / "ca.crt"), cert_file=str(certs / "client.crt"),
-                        key_file=str(certs / "client.key"), username="gateway", reconnect_min_s=0.1,
-                        reconnect_max_s=0.5, **kw)
+    return MqttSettings(
+        url=f"mqtts://127.0.0.1:{broker.port}",
+        client_id=kw.pop("client_id", "tls"),
+        ca_file=str(certs / "ca.crt"),
+        cert_file=str(certs / "client.crt"),
+        key_file=str(certs / "client.key"),
+        username="gateway",
+        reconnect_min_s=0.1,
+        reconnect_max_s=0.5,
+        **kw,
+    )
 
 
 def test_tls_with_client_certificate_and_password_connects_and_receives(secure_mosquitto):
@@ -66,8 +79,9 @@ def test_tls_with_client_certificate_and_password_connects_and_receives(secure_m
         assert source.connected.wait(15)
         certs = secure_mosquitto.root / "certs"
         pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="tls-pub")
-        pub.tls_set(ca_certs=str(certs / "ca.crt"), certfile=str(certs / "client.crt"),
-                    keyfile=str(certs / "client.key"))
+        pub.tls_set(
+            ca_certs=str(certs / "ca.crt"), certfile=str(certs / "client.crt"), keyfile=str(certs / "client.key")
+        )
         pub.username_pw_set("gateway", "s3cret")
         pub.connect("127.0.0.1", secure_mosquitto.port)
         pub.loop_start()
@@ -92,9 +106,17 @@ def test_wrong_password_is_refused_and_retried_not_crashed(secure_mosquitto, cap
 
 def test_a_source_without_a_client_certificate_is_refused_and_retries(secure_mosquitto, caplog):
     certs = secure_mosquitto.root / "certs"
-    source = MqttSource(MqttSettings(url=f"mqtts://127.0.0.1:{secure_mosquitto.port}", client_id="tls-nocert",
-                                     ca_file=str(certs / "ca.crt"), username="gateway", password="s3cret",
-                                     reconnect_min_s=0.1, reconnect_max_s=0.5))
+    source = MqttSource(
+        MqttSettings(
+            url=f"mqtts://127.0.0.1:{secure_mosquitto.port}",
+            client_id="tls-nocert",
+            ca_file=str(certs / "ca.crt"),
+            username="gateway",
+            password="s3cret",
+            reconnect_min_s=0.1,
+            reconnect_max_s=0.5,
+        )
+    )
     source.start()
     try:
         wait_for(lambda: caplog.text.count("reconnecting in") >= 2, 15, "the refusals, each logged and retried")
@@ -109,8 +131,9 @@ def test_the_server_host_name_is_checked_unless_tls_insecure(caplog):
         source = MqttSource(settings(broker, password="s3cret", client_id="tls-name"))
         source.start()
         try:
-            wait_for(lambda: "certificate is not valid for '127.0.0.1'" in caplog.text, 15,
-                     "the host-name mismatch, logged")
+            wait_for(
+                lambda: "certificate is not valid for '127.0.0.1'" in caplog.text, 15, "the host-name mismatch, logged"
+            )
             assert not source.connected.is_set()
         finally:
             source.stop()

@@ -51,15 +51,21 @@ class EdgeNode:
     def send(self, kind: str, metrics: list[bytes], skip: int = 0) -> None:
         self.seq = (self.seq + skip) % 256
         self.ms += 1000
-        self.client.publish(self.topic(kind), payload(metrics, seq=self.seq, timestamp=self.ms),
-                            qos=1).wait_for_publish(10)
+        self.client.publish(
+            self.topic(kind), payload(metrics, seq=self.seq, timestamp=self.ms), qos=1
+        ).wait_for_publish(10)
         self.seq = (self.seq + 1) % 256
 
     def birth(self) -> None:
         self.seq = 0
-        self.send("NBIRTH", [metric("bdSeq", datatype=INT64, value=self.bdseq),
-                             metric("Temperature", alias=1, datatype=DOUBLE, value=20.0),
-                             metric("Node Control/Rebirth", datatype=BOOLEAN, value=False)])
+        self.send(
+            "NBIRTH",
+            [
+                metric("bdSeq", datatype=INT64, value=self.bdseq),
+                metric("Temperature", alias=1, datatype=DOUBLE, value=20.0),
+                metric("Node Control/Rebirth", datatype=BOOLEAN, value=False),
+            ],
+        )
 
     def _on_command(self, client, userdata, message) -> None:
         for number, body in fields(message.payload):
@@ -76,31 +82,49 @@ class EdgeNode:
 def stored(path) -> list[tuple]:
     try:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-            rows = conn.execute("SELECT s.measurement, s.tags, s.field, r.ts, r.value FROM series s "
-                                "JOIN readings r ON r.series = s.id ORDER BY r.ts, s.id").fetchall()
+            rows = conn.execute(
+                "SELECT s.measurement, s.tags, s.field, r.ts, r.value FROM series s "
+                "JOIN readings r ON r.series = s.id ORDER BY r.ts, s.id"
+            ).fetchall()
     except sqlite3.OperationalError:  # not created yet
         return []
     return [(m, dict(orjson.loads(tags)), f, ts, v) for m, tags, f, ts, v in rows]
 
 
 def test_a_sparkplug_edge_node_through_mosquitto(own_mosquitto, tmp_path):
-    settings = settings_from_dict(cases.decode_settings(tmp_path, {
-        "mqtt": {"url": own_mosquitto.url, "client_id": "spb-ingest", "subscribe": None},
-        "store": {"kind": "sqlite", "path": str(tmp_path / "r.sqlite")}, "metrics": {"port": 0}}))
+    settings = settings_from_dict(
+        cases.decode_settings(
+            tmp_path,
+            {
+                "mqtt": {"url": own_mosquitto.url, "client_id": "spb-ingest", "subscribe": None},
+                "store": {"kind": "sqlite", "path": str(tmp_path / "r.sqlite")},
+                "metrics": {"port": 0},
+            },
+        )
+    )
     create_session(own_mosquitto.port, "spb-ingest", filters=settings.mqtt.topic_filters())
     with Running(settings):
         node = EdgeNode(own_mosquitto.port)
         node.birth()
         node.send("NDATA", [metric(alias=1, datatype=DOUBLE, value=21.0)])
-        wait_for(lambda: sum(r[0] == "telemetry" for r in stored(settings.store.path)) == 2, 20,
-                 "the birth's and the data's temperature stored")
-        node.send("NDATA", [metric(alias=1, datatype=DOUBLE, value=22.0)], skip=2)   # two messages lost
+        wait_for(
+            lambda: sum(r[0] == "telemetry" for r in stored(settings.store.path)) == 2,
+            20,
+            "the birth's and the data's temperature stored",
+        )
+        node.send("NDATA", [metric(alias=1, datatype=DOUBLE, value=22.0)], skip=2)  # two messages lost
         assert node.rebirths.wait(20), "no rebirth request reached the edge node"
-        wait_for(lambda: sum(r[0] == "telemetry" for r in stored(settings.store.path)) >= 4, 20,
-                 "the data after the gap and the new birth stored")
+        wait_for(
+            lambda: sum(r[0] == "telemetry" for r in stored(settings.store.path)) >= 4,
+            20,
+            "the data after the gap and the new birth stored",
+        )
         node.drop()
-        wait_for(lambda: any(r[2] == "online" and r[4] == 0.0 for r in stored(settings.store.path)), 20,
-                 "the will (NDEATH) recorded as the node going offline")
+        wait_for(
+            lambda: any(r[2] == "online" and r[4] == 0.0 for r in stored(settings.store.path)),
+            20,
+            "the will (NDEATH) recorded as the node going offline",
+        )
     rows = stored(settings.store.path)
     temperatures = [r[4] for r in rows if r[0] == "telemetry"]
     assert temperatures[:3] == [20.0, 21.0, 22.0] and 20.0 in temperatures[3:]
@@ -108,4 +132,4 @@ def test_a_sparkplug_edge_node_through_mosquitto(own_mosquitto, tmp_path):
     gaps = [r[4] for r in rows if r[2] == "seq_gap"]
     online = [r[4] for r in rows if r[2] == "online"]
     assert gaps == [2.0]
-    assert online[0] == 1.0 and online[-1] == 0.0 and online.count(1.0) == 2   # two births, then the death
+    assert online[0] == 1.0 and online[-1] == 0.0 and online.count(1.0) == 2  # two births, then the death

@@ -33,7 +33,7 @@ def assert_same(a: Readings, b: Readings):
 
 
 def test_encoding_round_trips_columns_and_keys():
-    r = Readings.concat([batch(0, 3), batch(3, 2, sensor="vibration_rms, x=\"1\"")])
+    r = Readings.concat([batch(0, 3), batch(3, 2, sensor='vibration_rms, x="1"')])
     back = decode_readings(encode_readings(r))
     assert_same(back, r)
     assert back.ts.dtype == np.int64 and back.index.dtype == np.int32
@@ -138,6 +138,7 @@ def test_checkpoint_survives_and_damaged_checkpoint_replays_all(tmp_path):
 def test_reader_and_appender_threads_together_lose_nothing(tmp_path):
     n = 300
     with Spool(tmp_path, segment_bytes=8192, max_bytes=1 << 24, fsync=False) as spool:
+
         def produce():
             for i in range(n):
                 spool.append(batch(i * 10))
@@ -281,10 +282,10 @@ def test_receive_stamps_outlive_the_segment_that_held_them(tmp_path):
     its first receive time: the stamps of deleted segments are kept beside the spool."""
     spool = Spool(tmp_path, max_bytes=1024**2, segment_bytes=4096, checkpoint_interval_s=0)
     spool.append(batch(0), {111: 1_764_000_000_000_000_001})
-    while len(spool._segments) < 3:   # roll past the first segment
+    while len(spool._segments) < 3:  # roll past the first segment
         spool.append(batch(100))
     end = spool._end
-    spool.confirm(end, spool.pending_records)   # everything written: the first segments are deleted
+    spool.confirm(end, spool.pending_records)  # everything written: the first segments are deleted
     assert not spool._segment_file(0).exists()
     spool.close()
     again = Spool(tmp_path, max_bytes=1024**2, segment_bytes=4096)

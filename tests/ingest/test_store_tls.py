@@ -54,9 +54,13 @@ class HttpsInfluxDB(_HttpsOnly, servers.InfluxDB):
     def command(self) -> list[str]:
         cmd = super().command()
         conf = self.root / "influxdb.conf"
-        conf.write_text(conf.read_text().replace(
-            "[http]\n", f'[http]\n  https-enabled = true\n  https-certificate = "{self.pki.server_cert}"\n'
-                        f'  https-private-key = "{self.pki.server_key}"\n'))
+        conf.write_text(
+            conf.read_text().replace(
+                "[http]\n",
+                f'[http]\n  https-enabled = true\n  https-certificate = "{self.pki.server_cert}"\n'
+                f'  https-private-key = "{self.pki.server_key}"\n',
+            )
+        )
         return cmd
 
 
@@ -64,8 +68,12 @@ class HttpsVictoriaMetrics(_HttpsOnly, servers.VictoriaMetrics):
     """VictoriaMetrics serving ``/api/v2/write`` on HTTPS."""
 
     def command(self) -> list[str]:
-        return [*super().command(), "-tls", f"-tlsCertFile={self.pki.server_cert}",
-                f"-tlsKeyFile={self.pki.server_key}"]
+        return [
+            *super().command(),
+            "-tls",
+            f"-tlsCertFile={self.pki.server_cert}",
+            f"-tlsKeyFile={self.pki.server_key}",
+        ]
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +86,9 @@ def v1(server, **tls) -> StoreSettings:
 
 
 def v2(server, **tls) -> StoreSettings:
-    return StoreSettings(kind="influxdb", url=server.url, api="v2", bucket="tls", org="plant", token="t",
-                         timeout_s=5, **tls)
+    return StoreSettings(
+        kind="influxdb", url=server.url, api="v2", bucket="tls", org="plant", token="t", timeout_s=5, **tls
+    )
 
 
 def write(settings: StoreSettings, n: int = 3) -> int:
@@ -99,7 +108,7 @@ def test_influxdb_over_https_with_our_ca_bundle_writes_and_reads(pki):
         rows = reader._query('SELECT count("value") FROM "telemetry"')
         assert rows[0]["values"][0][1] == 3
         with pytest.raises(RetryableWriteError, match="CERTIFICATE_VERIFY_FAILED"):
-            write(v1(influx))              # the system CAs do not know the test's CA
+            write(v1(influx))  # the system CAs do not know the test's CA
         assert write(v1(influx, tls_verify=False), 4) == 4
 
 
@@ -156,20 +165,34 @@ def test_the_writers_present_the_client_certificate(pki, api):
     with _ClientCertEndpoint(pki) as endpoint:
         mtls = api(endpoint, ca_file=str(pki.ca), cert_file=str(pki.client_cert), key_file=str(pki.client_key))
         assert write(mtls) == 3
-        assert set(endpoint.seen) == {"faultline-client"}   # v1 also asks /query (database, field types)
+        assert set(endpoint.seen) == {"faultline-client"}  # v1 also asks /query (database, field types)
         requests = len(endpoint.seen)
         with pytest.raises(RetryableWriteError):
-            write(api(endpoint, ca_file=str(pki.ca)))   # no client certificate: the handshake fails
+            write(api(endpoint, ca_file=str(pki.ca)))  # no client certificate: the handshake fails
         assert len(endpoint.seen) == requests
 
 
 def test_tls_settings_on_a_plain_http_url_are_an_error_naming_them(pki):
-    with pytest.raises(ConfigError, match=r"store: Value error, ca_file, tls_verify set but url "
-                                          r"'http://127.0.0.1:8086' is not https://|store: ca_file, tls_verify"):
-        settings_from_dict({"store": {"kind": "influxdb", "url": "http://127.0.0.1:8086", "ca_file": str(pki.ca),
-                                      "tls_verify": False}}, "test", env={})
+    with pytest.raises(
+        ConfigError,
+        match=r"store: Value error, ca_file, tls_verify set but url "
+        r"'http://127.0.0.1:8086' is not https://|store: ca_file, tls_verify",
+    ):
+        settings_from_dict(
+            {
+                "store": {
+                    "kind": "influxdb",
+                    "url": "http://127.0.0.1:8086",
+                    "ca_file": str(pki.ca),
+                    "tls_verify": False,
+                }
+            },
+            "test",
+            env={},
+        )
     with pytest.raises(ConfigError, match="key_file set without cert_file"):
-        settings_from_dict({"store": {"kind": "influxdb", "url": "https://db:8086", "key_file": str(pki.client_key)}},
-                           "test", env={})
+        settings_from_dict(
+            {"store": {"kind": "influxdb", "url": "https://db:8086", "key_file": str(pki.client_key)}}, "test", env={}
+        )
     with pytest.raises(ConfigError, match=r"store.ca_file: '/nonexistent/ca.pem' is not a readable file"):
         settings_from_dict({"store": {"url": "https://db:8086", "ca_file": "/nonexistent/ca.pem"}}, "test", env={})

@@ -34,8 +34,18 @@ class VictoriaMetricsWithAuth(servers.VictoriaMetrics):
 
 
 def v2(url: str, **kw) -> StoreSettings:
-    return StoreSettings(**{"kind": "influxdb", "url": url, "api": "v2", "bucket": "plant", "org": "o",
-                            "token": "wrong-token", "timeout_s": 5, **kw})
+    return StoreSettings(
+        **{
+            "kind": "influxdb",
+            "url": url,
+            "api": "v2",
+            "bucket": "plant",
+            "org": "o",
+            "token": "wrong-token",
+            "timeout_s": 5,
+            **kw,
+        }
+    )
 
 
 def refused(store: StoreSettings, reason: str) -> FatalWriteError:
@@ -52,24 +62,39 @@ def refused(store: StoreSettings, reason: str) -> FatalWriteError:
 @pytest.mark.servers
 def test_a_refused_token_stops_writing_and_reading_with_the_reason():
     with VictoriaMetricsWithAuth() as vm:
-        assert refused(v2(vm.url), r"refused the credentials \(HTTP 401.*check the username/password or "
-                                   r"token").status == 401
+        assert (
+            refused(
+                v2(vm.url),
+                r"refused the credentials \(HTTP 401.*check the username/password or "
+                r"token",
+            ).status
+            == 401
+        )
         with pytest.raises(httpx.HTTPStatusError, match="401"):
-            InfluxReader(v2(vm.url))._query('SHOW MEASUREMENTS')
+            InfluxReader(v2(vm.url))._query("SHOW MEASUREMENTS")
 
 
 @pytest.mark.servers
 def test_a_server_without_the_bucket_or_the_v2_api_is_fatal_naming_what_to_check(influxdb):
     # InfluxDB 1.6.7 serves no /api/v2/write: 404, as a 2.x server without the bucket answers
-    assert refused(v2(influxdb.url), r"no such database or bucket \(HTTP 404.*check the url, database or "
-                                     r"bucket").status == 404
+    assert (
+        refused(
+            v2(influxdb.url),
+            r"no such database or bucket \(HTTP 404.*check the url, database or "
+            r"bucket",
+        ).status
+        == 404
+    )
 
 
-@pytest.mark.parametrize("store, problem", [
-    ({"api": "v2", "org": "o"}, r"store: api v2 needs bucket \(bucket, org, token\)"),
-    ({"api": "v2", "bucket": "b"}, r"store: api v2 needs org \(bucket, org, token\)"),
-    ({"api": "v2"}, "api v2 needs bucket and org"),
-])
+@pytest.mark.parametrize(
+    "store, problem",
+    [
+        ({"api": "v2", "org": "o"}, r"store: api v2 needs bucket \(bucket, org, token\)"),
+        ({"api": "v2", "bucket": "b"}, r"store: api v2 needs org \(bucket, org, token\)"),
+        ({"api": "v2"}, "api v2 needs bucket and org"),
+    ],
+)
 def test_a_v2_store_without_bucket_or_org_never_starts(store, problem):
     with pytest.raises(ConfigError, match=problem):
         settings_from_dict({"store": {"kind": "influxdb", **store}}, "test", env={})

@@ -111,12 +111,15 @@ def test_missing_database_or_bucket_is_fatal(scripted, kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("status, headers, retry_after", [
-    (429, {"Retry-After": "7"}, 7.0),
-    (503, {"Retry-After": "1.5"}, 1.5),
-    (500, {}, None),
-    (502, {"Retry-After": "soon"}, None),
-])
+@pytest.mark.parametrize(
+    "status, headers, retry_after",
+    [
+        (429, {"Retry-After": "7"}, 7.0),
+        (503, {"Retry-After": "1.5"}, 1.5),
+        (500, {}, None),
+        (502, {"Retry-After": "soon"}, None),
+    ],
+)
 def test_overload_and_server_errors_are_retryable_with_retry_after(scripted, kind, status, headers, retry_after):
     server = scripted(lambda body: (status, headers, b'{"error":"busy"}'))
     with make_writer(kind, server.url) as w, pytest.raises(RetryableWriteError) as exc:
@@ -225,8 +228,12 @@ def test_large_batches_in_several_requests_find_bad_lines_in_every_chunk(scripte
         result = w.write(readings(50, bad))
     assert result.written == 45
     assert sorted(int(line.rsplit(b" ", 1)[1]) - 1_000 for line, _ in result.rejected) == sorted(bad)
-    accepted = sorted(int(line.rsplit(b" ", 1)[1]) - 1_000
-                      for body in server.bodies if b"sensor=bad" not in body for line in body.split(b"\n"))
+    accepted = sorted(
+        int(line.rsplit(b" ", 1)[1]) - 1_000
+        for body in server.bodies
+        if b"sensor=bad" not in body
+        for line in body.split(b"\n")
+    )
     assert accepted == [i for i in range(50) if i not in bad]
 
 
@@ -265,6 +272,7 @@ def test_bisection_isolates_exactly_the_refused_lines(n, data, max_lines):
     bad = data.draw(st.sets(st.integers(0, n - 1), max_size=n))
     with _RefusingWriter(max_lines) as w:
         result = w.write(readings(n, bad))
+
     def stamps(lines) -> list[int]:
         return sorted(int(line.rsplit(b" ", 1)[1]) - 1_000 for line in lines)
 
@@ -280,8 +288,11 @@ def test_rows_that_cannot_be_encoded_are_rejected_in_every_request():
     with _RefusingWriter(max_lines=6) as w:
         result = w.write(Readings(batch.series, batch.index, batch.ts, value))
     assert result.written == 17
-    assert sorted(reason for _, reason in result.rejected) == ["value -inf is not finite", "value inf is not finite",
-                                                                "value nan is not finite"]
+    assert sorted(reason for _, reason in result.rejected) == [
+        "value -inf is not finite",
+        "value inf is not finite",
+        "value nan is not finite",
+    ]
     assert len(w.stored) == 17
 
 
@@ -330,16 +341,23 @@ def test_requests_holding_the_same_point_go_one_after_the_other(scripted):
 def influxdb_holding_integers(measurements: set[bytes], status: int):
     """Answers as InfluxDB does when ``measurements`` hold field ``v`` as integer: the other lines are
     stored, the refused ones counted in ``dropped`` and the first one named (1.x: 400, 2.x: 422)."""
+
     def answer(body: bytes) -> Answer:
         names = [line.split(b" ")[0].split(b",")[0] for line in body.split(b"\n")]
         refused = [name for name in names if name in measurements]
         if not refused:
             return 204, {}, b""
-        message = (f'failure writing points to database: partial write: field type conflict: input field \\"v\\" '
-                   f'on measurement \\"{refused[0].decode()}\\" is type float, already exists as type integer '
-                   f"dropped={len(refused)}")
-        return status, {"Content-Type": "application/json"}, (
-            b'{"code":"unprocessable entity","message":"%s","error":"%s"}' % (message.encode(), message.encode()))
+        message = (
+            f'failure writing points to database: partial write: field type conflict: input field \\"v\\" '
+            f'on measurement \\"{refused[0].decode()}\\" is type float, already exists as type integer '
+            f"dropped={len(refused)}"
+        )
+        return (
+            status,
+            {"Content-Type": "application/json"},
+            (b'{"code":"unprocessable entity","message":"%s","error":"%s"}' % (message.encode(), message.encode())),
+        )
+
     return answer
 
 
@@ -359,9 +377,11 @@ def test_field_type_conflicts_are_learned_from_the_message_and_refused_apart(scr
     assert sorted(result.rejected) == sorted(again.rejected)
     assert {reason for _, reason in result.rejected} == {
         f'field type conflict: the store holds field "v" of measurement "{m}" as integer; this reading is a float'
-        for m in ("old1", "old2")}
+        for m in ("old1", "old2")
+    }
     assert sorted(int(line.rsplit(b" ", 1)[1]) - 1_000 for line, _ in result.rejected) == [
-        i for i in range(n) if i % 100 in (7, 8)]
+        i for i in range(n) if i % 100 in (7, 8)
+    ]
     # no bisection: learning costs a few refused requests, then each field's 20 points in one request
     assert first <= 12
     assert sorted(body.count(b"\n") + 1 for body in server.bodies[first:]) == [20, 20, 460, 500, 500, 500]

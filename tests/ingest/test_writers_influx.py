@@ -29,8 +29,12 @@ def features(blocks: np.ndarray, rate_hz: float = 4.0, tags: dict | None = None)
     m2 = (centred * centred).mean(axis=1)
     rms = np.sqrt((blocks * blocks).mean(axis=1))
     peak = np.abs(blocks).max(axis=1)
-    return {"rms": rms, "peak": peak, "crest_factor": peak / rms,
-            "kurtosis": (centred * centred * centred * centred).mean(axis=1) / (m2 * m2)}
+    return {
+        "rms": rms,
+        "peak": peak,
+        "crest_factor": peak / rms,
+        "kurtosis": (centred * centred * centred * centred).mean(axis=1) / (m2 * m2),
+    }
 
 
 def every_format() -> tuple[Readings, set[tuple]]:
@@ -43,9 +47,15 @@ def every_format() -> tuple[Readings, set[tuple]]:
         ("faultline/p1/pump7/motor_current", {"value": 12.25}),
         ("faultline/p1/fan 2/vibration_rms", {"ts": [TS, TS + 100, TS + 200], "value": [1.5, 1.75, 2.0]}),
         ("faultline/p1/pump7/accel", {"t0": TS, "rate_hz": 4, "values": [1.0, -3.0, 2.0, -1.0]}),
-        ("faultline/p1/_gateway/gw-01", {"readings": [
-            {"asset": "press,3", "sensor": "bearing_temp", "ts": TS, "value": 40.0},
-            {"site": "p2", "asset": "pump=9", "sensor": "motor_current", "ts": TS + 5, "value": 7.5}]}),
+        (
+            "faultline/p1/_gateway/gw-01",
+            {
+                "readings": [
+                    {"asset": "press,3", "sensor": "bearing_temp", "ts": TS, "value": 40.0},
+                    {"site": "p2", "asset": "pump=9", "sensor": "motor_current", "ts": TS + 5, "value": 7.5},
+                ]
+            },
+        ),
     ]
     readings, rejected = decoder.decode_many([(t, orjson.dumps(p), NOW) for t, p in messages])
     assert not rejected
@@ -55,16 +65,22 @@ def every_format() -> tuple[Readings, set[tuple]]:
         ("telemetry", "value", (("sensor", "bearing_temp"), *pump7.items()), TS * ms, 61.5),
         ("telemetry", "value", (("sensor", "bearing_temp"), *pump7.items()), (TS + 1000) * ms, 62.0),
         ("telemetry", "value", (("sensor", "motor_current"), *pump7.items(), ("ts_source", "receive")), NOW, 12.25),
-        *{("telemetry", "value", (("sensor", "vibration_rms"), ("site", "p1"), ("asset", "fan 2")), (TS + d) * ms, v)
-          for d, v in [(0, 1.5), (100, 1.75), (200, 2.0)]},
-        *{("waveform_raw", "value", (("sensor", "accel"), *pump7.items()), TS * ms + n * 250_000_000, v)
-          for n, v in enumerate([1.0, -3.0, 2.0, -1.0])},
+        *{
+            ("telemetry", "value", (("sensor", "vibration_rms"), ("site", "p1"), ("asset", "fan 2")), (TS + d) * ms, v)
+            for d, v in [(0, 1.5), (100, 1.75), (200, 2.0)]
+        },
+        *{
+            ("waveform_raw", "value", (("sensor", "accel"), *pump7.items()), TS * ms + n * 250_000_000, v)
+            for n, v in enumerate([1.0, -3.0, 2.0, -1.0])
+        },
         ("telemetry", "value", (("sensor", "bearing_temp"), ("site", "p1"), ("asset", "press,3")), TS * ms, 40.0),
         ("telemetry", "value", (("sensor", "motor_current"), ("site", "p2"), ("asset", "pump=9")), (TS + 5) * ms, 7.5),
     }
     block = np.array([[1.0, -3.0, 2.0, -1.0]])
-    expected |= {("waveform", name, (("sensor", "accel"), *pump7.items()), TS * ms, float(column[0]))
-                 for name, column in features(block).items()}
+    expected |= {
+        ("waveform", name, (("sensor", "accel"), *pump7.items()), TS * ms, float(column[0]))
+        for name, column in features(block).items()
+    }
     return readings, {(m, f, tuple(sorted(tags)), ts, v) for m, f, tags, ts, v in expected}
 
 
@@ -126,8 +142,9 @@ def test_refused_points_are_returned_while_good_points_land(influxdb):
     database = new_database(influxdb)
     influxdb.create_database(database)
     # an integer field first: later float writes to the same measurement and field conflict
-    req = urllib.request.Request(f"{influxdb.url}/write?db={database}", method="POST",
-                                 data=b"legacy,asset=old value=1i 1763700000000000000")
+    req = urllib.request.Request(
+        f"{influxdb.url}/write?db={database}", method="POST", data=b"legacy,asset=old value=1i 1763700000000000000"
+    )
     urllib.request.urlopen(req, timeout=10).close()
     good, bad = SeriesKey.of("telemetry", {"asset": "new"}), SeriesKey.of("legacy", {"asset": "old"})
     index = np.array([0, 1, 0, 0, 1, 0], dtype=np.int32)
@@ -135,8 +152,10 @@ def test_refused_points_are_returned_while_good_points_land(influxdb):
     with InfluxV1Writer(influxdb.url, database, max_lines=4) as writer:
         result = writer.write(readings)
     assert result.written == 4
-    assert [line for line, _ in result.rejected] == [b"legacy,asset=old value=1.5 1763700000123000001",
-                                                     b"legacy,asset=old value=4.5 1763700000123000004"]
+    assert [line for line, _ in result.rejected] == [
+        b"legacy,asset=old value=1.5 1763700000123000001",
+        b"legacy,asset=old value=4.5 1763700000123000004",
+    ]
     assert all("field type conflict" in reason for _, reason in result.rejected)
     landed = influx_rows(influxdb, database, ["telemetry"])
     assert {(ts - TS * 1_000_000, v) for _, _, _, ts, v in landed} == {(0, 0.5), (2, 2.5), (3, 3.5), (5, 5.5)}
@@ -146,11 +165,13 @@ def test_field_type_conflicts_are_learned_and_routed_at_once_not_bisected(influx
     # 1% of the points go to a field InfluxDB holds as integer: bisection found them at ~200 points/s
     database = new_database(influxdb)
     influxdb.create_database(database)
-    req = urllib.request.Request(f"{influxdb.url}/write?db={database}", method="POST",
-                                 data=b"legacy,asset=old value=1i 1763700000000000000")
+    req = urllib.request.Request(
+        f"{influxdb.url}/write?db={database}", method="POST", data=b"legacy,asset=old value=1i 1763700000000000000"
+    )
     urllib.request.urlopen(req, timeout=10).close()
     series = tuple(SeriesKey.of("telemetry", {"asset": f"a{i}"}) for i in range(99)) + (
-        SeriesKey.of("legacy", {"asset": "old"}),)
+        SeriesKey.of("legacy", {"asset": "old"}),
+    )
     n = 20_000
     index = (np.arange(n) % 100).astype(np.int32)
     readings = Readings(series, index, TS * 1_000_000 + np.arange(n), np.arange(n) + 0.5)
@@ -161,9 +182,11 @@ def test_field_type_conflicts_are_learned_and_routed_at_once_not_bisected(influx
         result = writer.write(readings)
         assert writer.field_types.suspect == {("legacy", "value"): "integer"}
     assert result.written == n - n // 100 and len(result.rejected) == n // 100
-    assert result.rejected[0] == (b"legacy,asset=old value=99.5 1763700000123000099",
-                                  'field type conflict: the store holds field "value" of measurement "legacy" '
-                                  "as integer; this reading is a float")
+    assert result.rejected[0] == (
+        b"legacy,asset=old value=99.5 1763700000123000099",
+        'field type conflict: the store holds field "value" of measurement "legacy" '
+        "as integer; this reading is a float",
+    )
     assert sorted(posts) == [200, 4800, 5000, 5000, 5000]  # the good lines in requests of 5,000, the refused apart
     landed = influx_rows(influxdb, database, ["telemetry"])
     assert len(landed) == n - n // 100
@@ -186,23 +209,32 @@ def test_a_conflict_that_appears_while_writing_is_learned_from_the_error(influxd
     # another tool starts writing integers, strings and booleans after the writer read the field types
     database = new_database(influxdb)
     influxdb.create_database(database)
-    series = (tuple(SeriesKey.of("telemetry", {"asset": f"a{i}"}) for i in range(97))
-              + tuple(SeriesKey.of(m, {"asset": "old"}) for m in ("counts", "labels", "flags")))
+    series = tuple(SeriesKey.of("telemetry", {"asset": f"a{i}"}) for i in range(97)) + tuple(
+        SeriesKey.of(m, {"asset": "old"}) for m in ("counts", "labels", "flags")
+    )
     n = 10_000
     index = (np.arange(n) % 100).astype(np.int32)
     readings = Readings(series, index, TS * 1_000_000 + np.arange(n), np.arange(n) + 0.5)
     with InfluxV1Writer(influxdb.url, database, max_lines=5000) as writer:
         writer.write(readings.take(np.arange(n) < 50))  # reads the field types: none conflicts yet
-        write_raw(influxdb, database, b"counts,asset=x value=1i %d\nlabels,asset=x value=\"on\" %d\n"
-                                      b"flags,asset=x value=true %d" % ((TS * 1_000_000,) * 3))
+        write_raw(
+            influxdb,
+            database,
+            b'counts,asset=x value=1i %d\nlabels,asset=x value="on" %d\n'
+            b"flags,asset=x value=true %d" % ((TS * 1_000_000,) * 3),
+        )
         posts = counting_posts(writer)
         result = writer.write(readings)
-        assert writer.field_types.suspect == {("counts", "value"): "integer", ("labels", "value"): "string",
-                                              ("flags", "value"): "boolean"}
+        assert writer.field_types.suspect == {
+            ("counts", "value"): "integer",
+            ("labels", "value"): "string",
+            ("flags", "value"): "boolean",
+        }
     assert result.written == n - 3 * n // 100 and len(result.rejected) == 3 * n // 100
     reasons = {line.split(b",")[0]: reason for line, reason in result.rejected}
-    assert reasons[b"labels"] == ('field type conflict: the store holds field "value" of measurement "labels" '
-                                  "as string; this reading is a float")
+    assert reasons[b"labels"] == (
+        'field type conflict: the store holds field "value" of measurement "labels" as string; this reading is a float'
+    )
     # the first requests refused (two in flight), then 9,700 good lines in two and each field's apart
     assert len(posts) <= 7 and sorted(posts[-5:])[:3] == [100, 100, 100]
     assert len(influx_rows(influxdb, database, ["telemetry"])) == n - 3 * n // 100
@@ -214,8 +246,12 @@ def test_a_field_held_as_integer_only_in_an_old_shard_takes_floats(influxdb):
     database = new_database(influxdb)
     influxdb.create_database(database)
     write_raw(influxdb, database, b"legacy,asset=old value=1i 1")
-    readings = Readings((SeriesKey.of("telemetry", {"asset": "a"}), SeriesKey.of("legacy", {"asset": "old"})),
-                        np.array([0, 1, 0, 1], np.int32), TS * 1_000_000 + np.arange(4), np.arange(4) + 0.5)
+    readings = Readings(
+        (SeriesKey.of("telemetry", {"asset": "a"}), SeriesKey.of("legacy", {"asset": "old"})),
+        np.array([0, 1, 0, 1], np.int32),
+        TS * 1_000_000 + np.arange(4),
+        np.arange(4) + 0.5,
+    )
     with InfluxV1Writer(influxdb.url, database) as writer:
         posts = counting_posts(writer)
         assert writer.write(readings) == (4, [])
@@ -228,13 +264,17 @@ def test_a_field_held_as_integer_only_in_an_old_shard_takes_floats(influxdb):
 def test_victoria_metrics_has_no_field_type_conflicts(own_victoria_metrics):
     # VictoriaMetrics keeps every field as a float64: an integer written first takes floats after it
     write_raw(own_victoria_metrics, "x", b"legacy,asset=old value=1i %d" % (TS * 1_000_000 - 10**9))
-    readings = Readings.single_series(SeriesKey.of("legacy", {"asset": "old"}), TS * 1_000_000 + np.arange(3),
-                                      np.arange(3) + 0.5)
+    readings = Readings.single_series(
+        SeriesKey.of("legacy", {"asset": "old"}), TS * 1_000_000 + np.arange(3), np.arange(3) + 0.5
+    )
     with InfluxV2Writer(own_victoria_metrics.url, token="unused", org="o", bucket="b") as writer:
         assert writer.write(readings) == (3, [])
         assert writer.field_types.suspect == {}
-    stored = sorted((t, v) for series in own_victoria_metrics.export('{__name__="legacy_value"}')
-                    for t, v in zip(series["timestamps"], series["values"]))
+    stored = sorted(
+        (t, v)
+        for series in own_victoria_metrics.export('{__name__="legacy_value"}')
+        for t, v in zip(series["timestamps"], series["values"])
+    )
     assert [v for _, v in stored] == [1, 0.5, 1.5, 2.5]
 
 
@@ -308,8 +348,9 @@ def test_wrong_credentials_are_fatal_and_right_ones_write(influxdb_with_auth):
     assert exc.value.status == 401
     with InfluxV1Writer(url, "secured", "admin", "right", create_database=True) as writer:
         assert writer.write(readings) == (len(readings), [])
-    query = urllib.parse.urlencode({"q": 'SELECT count("value") FROM "telemetry"', "db": "secured",
-                                    "u": "admin", "p": "right"})
+    query = urllib.parse.urlencode(
+        {"q": 'SELECT count("value") FROM "telemetry"', "db": "secured", "u": "admin", "p": "right"}
+    )
     with urllib.request.urlopen(f"{url}/query?{query}", timeout=10) as r:
         counted = orjson.loads(r.read())["results"][0]["series"][0]["values"][0][1]
     assert counted == sum(1 for row in expected if row[0] == "telemetry")

@@ -30,9 +30,11 @@ def test_is_a_writer(tmp_path):
 
 
 def test_readings_come_back_by_asset_and_sensor(tmp_path):
-    readings = decoded(("faultline/p1/pump7/bearing_temp", {"ts": [TS, TS + 1, TS + 2], "value": [1.0, 2.0, 3.0]}),
-                       ("faultline/p1/pump7/motor_current", {"ts": TS, "value": 9.0}),
-                       ("faultline/p2/pump7/bearing_temp", {"ts": TS, "value": 5.0}))
+    readings = decoded(
+        ("faultline/p1/pump7/bearing_temp", {"ts": [TS, TS + 1, TS + 2], "value": [1.0, 2.0, 3.0]}),
+        ("faultline/p1/pump7/motor_current", {"ts": TS, "value": 9.0}),
+        ("faultline/p2/pump7/bearing_temp", {"ts": TS, "value": 5.0}),
+    )
     with SqliteStore(tmp_path / "r.db") as store:
         assert store.write(readings) == (5, [])
         got = store.query("pump7", "bearing_temp", TS * MS, (TS + 2) * MS)
@@ -51,8 +53,11 @@ def test_replay_overwrites_and_survives_reopening(tmp_path):
     with SqliteStore(tmp_path / "r.db") as store:
         store.write(again)
         got = store.query("a", "s", 0, 2**62)
-    assert list(zip(got.ts.tolist(), got.value.tolist())) == [(TS * MS, 1.0), ((TS + 1) * MS, 20.0),
-                                                              ((TS + 2) * MS, 3.0)]
+    assert list(zip(got.ts.tolist(), got.value.tolist())) == [
+        (TS * MS, 1.0),
+        ((TS + 1) * MS, 20.0),
+        ((TS + 2) * MS, 3.0),
+    ]
     assert len(got.series) == 1
 
 
@@ -67,7 +72,9 @@ def test_non_finite_values_are_rejected_and_the_rest_stored(tmp_path):
 
 
 def test_waveform_features_are_queried_by_measurement_and_field(tmp_path):
-    decoder = Decoder("f/{site}/{asset}/{sensor}", waveform_features=lambda b, rate_hz, tags: {"peak": np.abs(b).max(axis=1)})
+    decoder = Decoder(
+        "f/{site}/{asset}/{sensor}", waveform_features=lambda b, rate_hz, tags: {"peak": np.abs(b).max(axis=1)}
+    )
     readings = decoder.decode("f/p/m/accel", orjson.dumps({"t0": TS, "rate_hz": 10, "values": [1, -4, 2]}), NOW)
     with SqliteStore(":memory:") as store:
         store.write(readings)

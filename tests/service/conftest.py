@@ -17,9 +17,27 @@ from faultline.ingest.readings import Readings, SeriesKey
 
 SITE = "north"
 # one check: bearing temperature over 90 °C for two readings opens a "high" finding
-DETECTORS = {"classes": {"default": {"checks": {"hot": {
-    "sensor": "bearing_temp", "detector": "static_limit", "params": {"high": 90}, "fault_mode": "overheating",
-    "rule": {"alarm": 1.0, "clear": 0.95, "n": 2, "m": 2, "severity_levels": {"high": 1.0, "critical": 1.5}}}}}}}
+DETECTORS = {
+    "classes": {
+        "default": {
+            "checks": {
+                "hot": {
+                    "sensor": "bearing_temp",
+                    "detector": "static_limit",
+                    "params": {"high": 90},
+                    "fault_mode": "overheating",
+                    "rule": {
+                        "alarm": 1.0,
+                        "clear": 0.95,
+                        "n": 2,
+                        "m": 2,
+                        "severity_levels": {"high": 1.0, "critical": 1.5},
+                    },
+                }
+            }
+        }
+    }
+}
 
 
 def service_settings(tmp: Path, detectors: dict | None = None, **sections):
@@ -28,10 +46,15 @@ def service_settings(tmp: Path, detectors: dict | None = None, **sections):
 
     ticketing = default_ticketing_config().model_dump(mode="json")
     ticketing.update(store_url=f"sqlite:///{tmp / 'orders.sqlite'}", asset_criticality={"P-1": "A", "P-2": "C"})
-    data = {"store": {"path": str(tmp / "readings.sqlite")}, "spool": {"path": str(tmp / "spool")},
-            "ingest": {"dead_letter_path": str(tmp / "dead.sqlite")}, "metrics": {"port": 0},
-            "detectors": DETECTORS if detectors is None else detectors, "ticketing": ticketing,
-            "service": {"state_path": str(tmp / "service.sqlite")}}
+    data = {
+        "store": {"path": str(tmp / "readings.sqlite")},
+        "spool": {"path": str(tmp / "spool")},
+        "ingest": {"dead_letter_path": str(tmp / "dead.sqlite")},
+        "metrics": {"port": 0},
+        "detectors": DETECTORS if detectors is None else detectors,
+        "ticketing": ticketing,
+        "service": {"state_path": str(tmp / "service.sqlite")},
+    }
     for key, value in sections.items():
         data[key] = {**data.get(key, {}), **value}
     return settings_from_dict(data, "test", env={})
@@ -41,8 +64,9 @@ def batch(asset: str, sensor: str, start_s: int, values, period_s: int = 60, sit
     """Readings of one stream, one every ``period_s`` from epoch second ``start_s``."""
     values = np.asarray(values, dtype=np.float64)
     ts = (start_s + period_s * np.arange(len(values))) * 1_000_000_000
-    return Readings.single_series(SeriesKey.of("telemetry", {"site": site, "asset": asset, "sensor": sensor}),
-                                  ts, values)
+    return Readings.single_series(
+        SeriesKey.of("telemetry", {"site": site, "asset": asset, "sensor": sensor}), ts, values
+    )
 
 
 T0 = int(datetime(2026, 11, 20, tzinfo=UTC).timestamp())

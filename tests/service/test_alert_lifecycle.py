@@ -14,10 +14,28 @@ import pytest
 from tests.service.conftest import ROLES, T0, batch, service_settings
 
 # bearing temperature over 90 °C opens a latched alert; it may clear at once below 85.5 once acknowledged
-LATCHED = {"classes": {"default": {"checks": {"hot": {
-    "sensor": "bearing_temp", "detector": "static_limit", "params": {"high": 90}, "fault_mode": "overheating",
-    "rule": {"alarm": 1.0, "clear": 0.95, "n": 2, "m": 2, "latch": True,
-             "severity_levels": {"high": 1.0, "critical": 1.5}}}}}}}
+LATCHED = {
+    "classes": {
+        "default": {
+            "checks": {
+                "hot": {
+                    "sensor": "bearing_temp",
+                    "detector": "static_limit",
+                    "params": {"high": 90},
+                    "fault_mode": "overheating",
+                    "rule": {
+                        "alarm": 1.0,
+                        "clear": 0.95,
+                        "n": 2,
+                        "m": 2,
+                        "latch": True,
+                        "severity_levels": {"high": 1.0, "critical": 1.5},
+                    },
+                }
+            }
+        }
+    }
+}
 
 
 @pytest.fixture
@@ -37,15 +55,19 @@ def latched(tmp_path):
 
 
 def _statuses(api, asset):
-    return [f["status"] for f in reversed(api.client.get("/api/v1/findings", params={"asset": asset},
-                                                          headers=api.as_("manager")).json())]
+    return [
+        f["status"]
+        for f in reversed(
+            api.client.get("/api/v1/findings", params={"asset": asset}, headers=api.as_("manager")).json()
+        )
+    ]
 
 
 def test_a_latched_alert_clears_only_once_its_order_is_resolved(latched):
     api, h = latched, latched.as_("senior_engineer")
     api.ingest(batch("P-1", "bearing_temp", T0, [92, 95, 96]))
     [order] = api.client.get("/api/v1/work-orders", headers=h).json()
-    api.ingest(batch("P-1", "bearing_temp", T0 + 180, [60, 61, 60]))   # recovered, but latched
+    api.ingest(batch("P-1", "bearing_temp", T0 + 180, [60, 61, 60]))  # recovered, but latched
     assert [a["asset"] for a in api.client.get("/api/v1/alerts", headers=h).json()] == ["P-1"]
     assert _statuses(api, "P-1") == ["opened"]
 
@@ -62,8 +84,7 @@ def test_the_api_acknowledges_a_latched_alert(latched):
     api.ingest(batch("P-2", "bearing_temp", T0, [92, 95, 96, 60, 60]))
     assert _statuses(api, "P-2") == ["opened"]
     assert api.client.post("/api/v1/alerts/acknowledge", json={"asset": "nope"}, headers=h).status_code == 404
-    done = api.client.post("/api/v1/alerts/acknowledge", json={"asset": "P-2", "fault_mode": "overheating"},
-                           headers=h)
+    done = api.client.post("/api/v1/alerts/acknowledge", json={"asset": "P-2", "fault_mode": "overheating"}, headers=h)
     assert done.status_code == 200 and done.json()["streams"] == 1
     api.ingest(batch("P-2", "bearing_temp", T0 + 300, [60, 60]))
     assert _statuses(api, "P-2") == ["opened", "closed"]
@@ -81,13 +102,13 @@ def test_a_finding_from_an_unknown_site_waits_counted_and_becomes_its_order_afte
         runtime.detection.handle(batch("P-1", "bearing_temp", T0, [92, 95, 96], site="east"))
         runtime.detection.handle(batch("P-1", "bearing_temp", T0 + 180, [97, 98], site="east"))
         assert runtime.orders.orders() == []
-        runtime.detection.handle(batch("P-2", "bearing_temp", T0, [92, 95, 96]))   # north: not held back
+        runtime.detection.handle(batch("P-2", "bearing_temp", T0, [92, 95, 96]))  # north: not held back
         assert [o.asset for o in runtime.orders.orders()] == ["P-2"]
         ready = client.get("/readyz")
         assert ready.status_code == 503 and ready.json()["checks"]["intake"] is False
         metrics = client.get("/metrics").text
         assert "faultline_intake_failures_total 1.0" in metrics and "faultline_intake_pending 1.0" in metrics
-        assert runtime.retry_intake() == 0   # still unknown: it keeps waiting
+        assert runtime.retry_intake() == 0  # still unknown: it keeps waiting
     assert sum("site 'east' is not in the ticketing configuration" in r.message for r in caplog.records) == 1
     runtime.close()
 
@@ -121,10 +142,25 @@ def test_an_unknown_site_goes_to_the_default_site_when_one_is_configured(tmp_pat
 def test_dead_notifications_are_listed_and_sent_again_through_the_api(latched):
     api = latched
     store, now = api.runtime.orders, api.runtime.clock.now()
-    store.enqueue_notifications([{"event_id": "WO-000001.1", "kind": "opened", "channel": "webhook:cmms",
-                                  "recipient": "http://127.0.0.1:9/hooks", "order_id": 1, "status": "pending",
-                                  "attempts": 0, "created_at": now, "next_attempt_at": now, "last_error": "",
-                                  "payload": "{}"}], "notifications", 0)
+    store.enqueue_notifications(
+        [
+            {
+                "event_id": "WO-000001.1",
+                "kind": "opened",
+                "channel": "webhook:cmms",
+                "recipient": "http://127.0.0.1:9/hooks",
+                "order_id": 1,
+                "status": "pending",
+                "attempts": 0,
+                "created_at": now,
+                "next_attempt_at": now,
+                "last_error": "",
+                "payload": "{}",
+            }
+        ],
+        "notifications",
+        0,
+    )
     [row] = store.notifications()
     store.record_attempt(row["id"], status="dead", attempts=8, at=now, error="HTTP 410: gone")
     dead = api.client.get("/api/v1/notifications", params={"status": "dead"}, headers=api.as_("manager")).json()
@@ -133,4 +169,4 @@ def test_dead_notifications_are_listed_and_sent_again_through_the_api(latched):
     assert api.client.post(path, headers=api.as_("junior_engineer")).status_code == 403
     again = api.client.post(path, headers=api.as_("reliability_engineer"))
     assert again.status_code == 200 and (again.json()["status"], again.json()["attempts"]) == ("pending", 0)
-    assert api.client.post(path, headers=api.as_("admin")).status_code == 404   # no longer dead
+    assert api.client.post(path, headers=api.as_("admin")).status_code == 404  # no longer dead

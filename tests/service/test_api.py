@@ -60,16 +60,19 @@ def test_request_body_over_the_limit_is_413(api):
 def test_streamed_body_over_the_limit_is_413_too(api):
     def chunks():
         for _ in range(20):
-            yield b"x" * 65536   # 1.25 MiB without a Content-Length
+            yield b"x" * 65536  # 1.25 MiB without a Content-Length
 
-    r = api.client.post("/api/v1/detectors/proposals", content=chunks(),
-                        headers={**api.as_("admin"), "content-type": "application/json"})
+    r = api.client.post(
+        "/api/v1/detectors/proposals",
+        content=chunks(),
+        headers={**api.as_("admin"), "content-type": "application/json"},
+    )
     assert r.status_code == 413 and "limit of 1048576 bytes" in r.json()["detail"]
 
 
 def test_a_finding_becomes_one_work_order_with_priority_and_deadlines(api):
     api.ingest(batch("P-1", "bearing_temp", T0, HOT))
-    api.ingest(batch("P-1", "bearing_temp", T0 + 600, HOT))   # fires again: evidence on the same order
+    api.ingest(batch("P-1", "bearing_temp", T0 + 600, HOT))  # fires again: evidence on the same order
     orders = api.client.get("/api/v1/work-orders", headers=api.as_("junior_engineer")).json()
     assert len(orders) == 1
     order = orders[0]
@@ -108,8 +111,12 @@ def test_lifecycle_through_the_api_with_roles_and_audit(api):
 
     r = api.client.post(f"{url}/assign", json={"engineer": "anna.schmidt"}, headers=api.as_("junior_engineer"))
     assert r.status_code == 403 and "junior_engineer may not assign P1" in r.json()["detail"]
-    assert api.client.post(f"{url}/resolve", json={"outcome": "fault_confirmed"},
-                           headers=api.as_("junior_engineer")).status_code == 409   # not in progress yet
+    assert (
+        api.client.post(
+            f"{url}/resolve", json={"outcome": "fault_confirmed"}, headers=api.as_("junior_engineer")
+        ).status_code
+        == 409
+    )  # not in progress yet
     r = api.client.post(f"{url}/acknowledge", headers=api.as_("junior_engineer"))
     assert r.status_code == 200 and r.json()["status"] == "acknowledged"
     assert api.client.post(f"{url}/acknowledge", headers=api.as_("junior_engineer")).status_code == 409
@@ -120,23 +127,41 @@ def test_lifecycle_through_the_api_with_roles_and_audit(api):
     r = api.client.post(f"{url}/hold", json={"reason": "awaiting_parts"}, headers=api.as_("mid_engineer"))
     assert r.json()["status"] == "on_hold" and r.json()["sla"]["paused"] is True
     assert api.client.post(f"{url}/resume", headers=api.as_("junior_engineer")).json()["status"] == "in_progress"
-    assert api.client.post(f"{url}/comment", json={"text": "bearing noisy"}, headers=api.as_("junior_engineer")
-                           ).json()["comments"][-1]["text"] == "bearing noisy"
+    assert (
+        api.client.post(f"{url}/comment", json={"text": "bearing noisy"}, headers=api.as_("junior_engineer")).json()[
+            "comments"
+        ][-1]["text"]
+        == "bearing noisy"
+    )
     r = api.client.post(f"{url}/resolve", json={"outcome": "fault_confirmed"}, headers=api.as_("junior_engineer"))
     assert r.status_code == 403 and "emergency_repair" in r.json()["detail"]
-    r = api.client.post(f"{url}/resolve", json={"outcome": "fault_confirmed", "notes": "replaced"},
-                        headers=api.as_("mid_engineer"))
+    r = api.client.post(
+        f"{url}/resolve", json={"outcome": "fault_confirmed", "notes": "replaced"}, headers=api.as_("mid_engineer")
+    )
     assert r.json()["status"] == "resolved" and r.json()["outcome"] == "fault_confirmed"
     assert api.client.post(f"{url}/close", headers=api.as_("mid_engineer")).status_code == 403
     assert api.client.post(f"{url}/close", headers=api.as_("senior_engineer")).json()["status"] == "closed"
-    assert api.client.post(f"{url}/reopen", json={"reason": "noise back"},
-                           headers=api.as_("senior_engineer")).json()["status"] == "open"
+    assert (
+        api.client.post(f"{url}/reopen", json={"reason": "noise back"}, headers=api.as_("senior_engineer")).json()[
+            "status"
+        ]
+        == "open"
+    )
     assert api.client.post(f"{url}/fly", headers=api.as_("admin")).status_code == 422
     assert api.client.post("/api/v1/work-orders/999/acknowledge", headers=api.as_("admin")).status_code == 404
 
     audit = api.client.get(f"{url}/audit", headers=api.as_("manager")).json()
-    assert [e["action"] for e in audit] == ["open", "acknowledge", "start", "hold", "resume", "comment", "resolve",
-                                            "close", "reopen"]
+    assert [e["action"] for e in audit] == [
+        "open",
+        "acknowledge",
+        "start",
+        "hold",
+        "resume",
+        "comment",
+        "resolve",
+        "close",
+        "reopen",
+    ]
     assert audit[1]["actor"] == "junior_engineer-1"
     assert api.runtime.orders.verify_audit() is None
 
@@ -144,16 +169,27 @@ def test_lifecycle_through_the_api_with_roles_and_audit(api):
 def test_readings_from_the_store_with_thresholds(api):
     api.ingest(batch("P-1", "bearing_temp", T0, [50, 51, 52, 53]))
     start = datetime.fromtimestamp(T0, UTC)
-    r = api.client.get("/api/v1/readings", params={"asset": "P-1", "sensor": "bearing_temp",
-                                                   "start": start.isoformat(),
-                                                   "end": (start + timedelta(minutes=3)).isoformat()},
-                       headers=api.as_("junior_engineer"))
+    r = api.client.get(
+        "/api/v1/readings",
+        params={
+            "asset": "P-1",
+            "sensor": "bearing_temp",
+            "start": start.isoformat(),
+            "end": (start + timedelta(minutes=3)).isoformat(),
+        },
+        headers=api.as_("junior_engineer"),
+    )
     body = r.json()
     assert body["value"] == [50, 51, 52]
     assert body["thresholds"]["hot"]["high"] == 90
-    assert api.client.get("/api/v1/readings", params={"asset": "P-1", "sensor": "bearing_temp",
-                                                      "start": "2026-11-20T00:00:00"},
-                          headers=api.as_("admin")).status_code == 422
+    assert (
+        api.client.get(
+            "/api/v1/readings",
+            params={"asset": "P-1", "sensor": "bearing_temp", "start": "2026-11-20T00:00:00"},
+            headers=api.as_("admin"),
+        ).status_code
+        == 422
+    )
 
 
 def test_kpis(api):
@@ -167,9 +203,12 @@ def test_dead_letters_browse_and_replay(api):
 
     now = int(datetime.now(UTC).timestamp() * 1e9)
     ok_payload = b'{"ts": %d, "value": 42.5}' % (T0 * 1000)
-    ids = api.runtime.dead_letters.add_many([
-        DeadLetter(now, f"faultline/{SITE}/P-1/bearing_temp", ok_payload, "decoder could not (before a fix)"),
-        DeadLetter(now, f"faultline/{SITE}/P-1/bearing_temp", b"{oops", "not JSON")])
+    ids = api.runtime.dead_letters.add_many(
+        [
+            DeadLetter(now, f"faultline/{SITE}/P-1/bearing_temp", ok_payload, "decoder could not (before a fix)"),
+            DeadLetter(now, f"faultline/{SITE}/P-1/bearing_temp", b"{oops", "not JSON"),
+        ]
+    )
     listed = api.client.get("/api/v1/dead-letters", headers=api.as_("junior_engineer")).json()
     assert [d["reason"] for d in listed] == ["decoder could not (before a fix)", "not JSON"]
     refused = api.client.post(f"/api/v1/dead-letters/{ids[0]}/replay", headers=api.as_("manager"))
@@ -181,25 +220,41 @@ def test_dead_letters_browse_and_replay(api):
     assert [d["id"] for d in api.client.get("/api/v1/dead-letters", headers=api.as_("admin")).json()] == [ids[1]]
     # the replayed reading is in the store now
     start = datetime.fromtimestamp(T0, UTC)
-    r = api.client.get("/api/v1/readings", params={"asset": "P-1", "sensor": "bearing_temp", "start": start.isoformat(),
-                                                   "end": (start + timedelta(minutes=1)).isoformat()},
-                       headers=api.as_("admin"))
+    r = api.client.get(
+        "/api/v1/readings",
+        params={
+            "asset": "P-1",
+            "sensor": "bearing_temp",
+            "start": start.isoformat(),
+            "end": (start + timedelta(minutes=1)).isoformat(),
+        },
+        headers=api.as_("admin"),
+    )
     assert r.json()["value"] == [42.5]
 
 
 def test_openapi_documents_the_resources(api):
     spec = api.client.get("/openapi.json").json()
-    for path in ("/api/v1/assets", "/api/v1/readings", "/api/v1/findings", "/api/v1/work-orders",
-                 "/api/v1/work-orders/{order_id}/{action}", "/api/v1/work-orders/{order_id}/audit",
-                 "/api/v1/detectors", "/api/v1/detectors/proposals/{number}/backtest", "/api/v1/kpis",
-                 "/api/v1/dead-letters", "/api/v1/events"):
+    for path in (
+        "/api/v1/assets",
+        "/api/v1/readings",
+        "/api/v1/findings",
+        "/api/v1/work-orders",
+        "/api/v1/work-orders/{order_id}/{action}",
+        "/api/v1/work-orders/{order_id}/audit",
+        "/api/v1/detectors",
+        "/api/v1/detectors/proposals/{number}/backtest",
+        "/api/v1/kpis",
+        "/api/v1/dead-letters",
+        "/api/v1/events",
+    ):
         assert path in spec["paths"], path
     assert "WorkOrderOut" in spec["components"]["schemas"]
 
 
 def test_health_ready_and_metrics(api):
     assert api.client.get("/healthz").json() == {"status": "ok"}
-    assert api.client.get("/docs").status_code == 404   # FastAPI's page would load scripts from a CDN
+    assert api.client.get("/docs").status_code == 404  # FastAPI's page would load scripts from a CDN
     ready = api.client.get("/readyz").json()
     assert ready == {"ready": True, "checks": {"store": True, "work_orders": True, "intake": True}}
     api.ingest(batch("P-1", "bearing_temp", T0, HOT))

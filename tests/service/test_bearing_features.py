@@ -15,23 +15,51 @@ START = datetime(2026, 11, 20, tzinfo=UTC)
 
 def fleet() -> dict:
     # one pump sending only acceleration blocks, one a minute
-    return {"seed": 11, "broker": "mqtt://127.0.0.1:1", "waveform": {"every": "1m"}, "assets": [{
-        "id": "P-1", "site": "north", "type": "centrifugal_pump", "running_speed_hz": 24.6, "iso_group": 2,
-        "criticality": "A", "bearing": BEARING, "rated_current_a": 62, "sensors": ["accel"], "payload": "single",
-        "faults": [{"mode": "bearing_outer_race", "onset": "3h", "failure": "7h", "growth": "exponential",
-                    "rate": 4}]}]}
+    return {
+        "seed": 11,
+        "broker": "mqtt://127.0.0.1:1",
+        "waveform": {"every": "1m"},
+        "assets": [
+            {
+                "id": "P-1",
+                "site": "north",
+                "type": "centrifugal_pump",
+                "running_speed_hz": 24.6,
+                "iso_group": 2,
+                "criticality": "A",
+                "bearing": BEARING,
+                "rated_current_a": 62,
+                "sensors": ["accel"],
+                "payload": "single",
+                "faults": [
+                    {"mode": "bearing_outer_race", "onset": "3h", "failure": "7h", "growth": "exponential", "rate": 4}
+                ],
+            }
+        ],
+    }
 
 
 def detectors(bearing: dict | None) -> dict:
     asset = {"class": "default", "site": "north", "running_speed_hz": 24.6}
     if bearing:
         asset["bearing"] = bearing
-    return {"classes": {"default": {
-        "checks": {"bearing_defect": {"sensor": "accel.bearing_defect", "detector": "static_limit", "params": {"high": 1.0},
-                                      "fault_mode": "bearing_defect",
-                                      "rule": {"alarm": 1.0, "clear": 0.8, "n": 2, "m": 3, "clear_after": "6h"}}},
-        "waveform": {"sensor": "accel", "features": ["rms"], "defect_band_hz": [2000, 5000]}}},
-        "assets": {"P-1": asset}}
+    return {
+        "classes": {
+            "default": {
+                "checks": {
+                    "bearing_defect": {
+                        "sensor": "accel.bearing_defect",
+                        "detector": "static_limit",
+                        "params": {"high": 1.0},
+                        "fault_mode": "bearing_defect",
+                        "rule": {"alarm": 1.0, "clear": 0.8, "n": 2, "m": 3, "clear_after": "6h"},
+                    }
+                },
+                "waveform": {"sensor": "accel", "features": ["rms"], "defect_band_hz": [2000, 5000]},
+            }
+        },
+        "assets": {"P-1": asset},
+    }
 
 
 def run_fault(tmp_path, bearing: dict | None):
@@ -47,9 +75,10 @@ def run_fault(tmp_path, bearing: dict | None):
         decoder = runtime.new_decoder()
         store = SqliteStore(runtime.settings.store.path)
         try:
-            for i in range(0, len(messages), 60):   # an hour of blocks per batch, as the pipeline hands them
-                readings, rejected = decoder.decode_many([(m.topic, m.payload, m.at_ns + int(START.timestamp()) * 10**9)
-                                                          for m in messages[i:i + 60]])
+            for i in range(0, len(messages), 60):  # an hour of blocks per batch, as the pipeline hands them
+                readings, rejected = decoder.decode_many(
+                    [(m.topic, m.payload, m.at_ns + int(START.timestamp()) * 10**9) for m in messages[i : i + 60]]
+                )
                 assert not rejected
                 store.write(readings)
                 runtime.detection.handle(readings)
@@ -63,11 +92,24 @@ def run_fault(tmp_path, bearing: dict | None):
 
 def test_outer_race_fault_in_waveform_blocks_opens_a_bearing_work_order(tmp_path):
     fields, orders = run_fault(tmp_path, BEARING)
-    assert {"accel.bearing_defect", "accel.bearing_mode", "accel.bpfo", "accel.bpfi", "accel.bsf", "accel.rms"} <= fields
+    assert {
+        "accel.bearing_defect",
+        "accel.bearing_mode",
+        "accel.bpfo",
+        "accel.bpfi",
+        "accel.bsf",
+        "accel.rms",
+    } <= fields
     assert [(o.asset, o.fault_mode) for o in orders] == [("P-1", "bearing_outer_race")]
 
 
 def test_without_the_bearing_geometry_no_defect_ratios_are_stored(tmp_path):
     fields, orders = run_fault(tmp_path, None)
-    assert "accel.rms" in fields and not fields & {"accel.bearing_defect", "accel.bpfo", "accel.bpfi", "accel.bsf", "accel.ftf"}
+    assert "accel.rms" in fields and not fields & {
+        "accel.bearing_defect",
+        "accel.bpfo",
+        "accel.bpfi",
+        "accel.bsf",
+        "accel.ftf",
+    }
     assert orders == []

@@ -32,8 +32,9 @@ def test_put_catalogue_validates_replaces_and_audits(api):
     [order] = api.client.get("/api/v1/work-orders", headers=api.as_("admin")).json()
     assert order["sla"]["resolution"]["target_s"] == 2 * 3600
     kpis = api.client.get("/api/v1/kpis", headers=api.as_("admin")).json()
-    assert {"service_type": "emergency_repair", "target_pct": 98.0}.items() <= \
-        [s for s in kpis["on_time_by_service"] if s["service_type"] == "emergency_repair"][0].items()
+    assert {"service_type": "emergency_repair", "target_pct": 98.0}.items() <= [
+        s for s in kpis["on_time_by_service"] if s["service_type"] == "emergency_repair"
+    ][0].items()
     [entry] = [e for e in api.runtime.orders.audit_entries() if e.action == "catalogue_reloaded"]
     assert entry.actor == "admin-1" and entry.order_id is None and '"resolution":"PT2H"' in entry.change
     assert api.runtime.orders.verify_audit() is None

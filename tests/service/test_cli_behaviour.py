@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def every_command(group, prefix: str = "faultline"):
     yield prefix, group
-    if hasattr(group, "commands"):   # a group (typer carries its own copy of click's classes)
+    if hasattr(group, "commands"):  # a group (typer carries its own copy of click's classes)
         for name, command in group.commands.items():
             yield from every_command(command, f"{prefix} {name}")
 
@@ -39,15 +39,28 @@ def test_every_boolean_flag_has_its_no_spelling():
 BAD_YAML = "mqtt:\n  url: mqtt://127.0.0.1:1883\n  topic: [unclosed\nstore:\n  kind: sqlite\n"
 
 
-@pytest.mark.parametrize("args", [
-    ["check-config", "{file}"],
-    ["run", "--config", "{file}"],
-    ["score", "--config", "{file}", "{csv}", "--out", "{dir}.csv"],
-    ["simulate", "--config", "{file}", "--out", "{dir}"],
-    ["tickets", "deadline", "--policy", "corrective", "--site", "north", "--opened", "2026-12-01T10:00+01:00",
-     "--config", "{file}"],
-    ["check-config", "config/faultline.yaml", "--fleet", "{file}"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check-config", "{file}"],
+        ["run", "--config", "{file}"],
+        ["score", "--config", "{file}", "{csv}", "--out", "{dir}.csv"],
+        ["simulate", "--config", "{file}", "--out", "{dir}"],
+        [
+            "tickets",
+            "deadline",
+            "--policy",
+            "corrective",
+            "--site",
+            "north",
+            "--opened",
+            "2026-12-01T10:00+01:00",
+            "--config",
+            "{file}",
+        ],
+        ["check-config", "config/faultline.yaml", "--fleet", "{file}"],
+    ],
+)
 def test_bad_yaml_is_one_line_naming_file_and_line(tmp_path, args):
     bad = tmp_path / "bad.yaml"
     bad.write_text(BAD_YAML)
@@ -70,12 +83,16 @@ def test_paths_in_a_config_file_are_relative_to_that_file(tmp_path, monkeypatch)
     folder.mkdir(parents=True)
     ticketing = yaml.safe_load((ROOT / "config" / "ticketing.yaml").read_text())["ticketing"]
     ticketing["store_url"] = "sqlite:///data/workorders.sqlite"
-    (folder / "faultline.yaml").write_text(yaml.safe_dump({
-        "store": {"kind": "sqlite", "path": "data/readings.sqlite"},
-        "spool": {"path": "./data/spool"},
-        "ingest": {"dead_letter_path": "/srv/dead-letter.sqlite"},   # absolute: kept
-        "ticketing": ticketing,
-    }))
+    (folder / "faultline.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "store": {"kind": "sqlite", "path": "data/readings.sqlite"},
+                "spool": {"path": "./data/spool"},
+                "ingest": {"dead_letter_path": "/srv/dead-letter.sqlite"},  # absolute: kept
+                "ticketing": ticketing,
+            }
+        )
+    )
     elsewhere = tmp_path / "somewhere-else"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
@@ -84,7 +101,7 @@ def test_paths_in_a_config_file_are_relative_to_that_file(tmp_path, monkeypatch)
     assert Path(settings.spool.path) == folder / "data" / "spool"
     assert settings.ingest.dead_letter_path == "/srv/dead-letter.sqlite"
     assert settings.ticketing.store_url == f"sqlite:///{folder}/data/workorders.sqlite"
-    assert settings.service.state_path == "./var/service.sqlite"   # left out: the default, from the working directory
+    assert settings.service.state_path == "./var/service.sqlite"  # left out: the default, from the working directory
 
 
 def closed_port() -> int:
@@ -101,8 +118,11 @@ def test_an_unreachable_work_order_database_is_one_line_naming_host_and_port(tmp
     ticketing = yaml.safe_load((ROOT / "config" / "ticketing.yaml").read_text())["ticketing"]
     ticketing["store_url"] = url
     config = tmp_path / "faultline.yaml"
-    config.write_text(yaml.safe_dump({"store": {"kind": "sqlite"}, "metrics": {"port": 0}, "service": {"port": 0},
-                                      "ticketing": ticketing}))
+    config.write_text(
+        yaml.safe_dump(
+            {"store": {"kind": "sqlite"}, "metrics": {"port": 0}, "service": {"port": 0}, "ticketing": ticketing}
+        )
+    )
     monkeypatch.chdir(tmp_path)
     argv = ["run", "--config", str(config)] if command == "run" else ["tickets", "list", "--store", url]
     result = CliRunner().invoke(app, argv)
@@ -114,8 +134,20 @@ def test_an_unreachable_work_order_database_is_one_line_naming_host_and_port(tmp
 
 def test_an_unreachable_broker_is_one_line_naming_host_and_port(tmp_path):
     port = closed_port()
-    result = CliRunner().invoke(app, ["simulate", "--config", str(ROOT / "config" / "fleet-quickstart.yaml"),
-                                      "--broker", f"mqtt://127.0.0.1:{port}", "--duration", "1m", "--speed", "0"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "simulate",
+            "--config",
+            str(ROOT / "config" / "fleet-quickstart.yaml"),
+            "--broker",
+            f"mqtt://127.0.0.1:{port}",
+            "--duration",
+            "1m",
+            "--speed",
+            "0",
+        ],
+    )
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
     assert f"cannot connect to broker mqtt://127.0.0.1:{port}" in result.output.splitlines()[-1]
     assert "Traceback" not in result.output
@@ -148,11 +180,29 @@ def test_simulate_reports_progress_per_asset_and_draws_nothing_when_piped(tmp_pa
 
     fleet = Fleet.from_yaml(ROOT / "config" / "fleet-quickstart.yaml")
     seen: list[tuple[int, int]] = []
-    write_fleet(fleet, tmp_path / "a", 1, datetime(2026, 1, 5, tzinfo=UTC), timedelta(minutes=10),
-                waveforms=False, progress=lambda done, total: seen.append((done, total)))
+    write_fleet(
+        fleet,
+        tmp_path / "a",
+        1,
+        datetime(2026, 1, 5, tzinfo=UTC),
+        timedelta(minutes=10),
+        waveforms=False,
+        progress=lambda done, total: seen.append((done, total)),
+    )
     n = len(fleet.assets)
     assert seen == [(i, n) for i in range(1, n + 1)]
-    result = CliRunner().invoke(app, ["simulate", "--config", str(ROOT / "config" / "fleet-quickstart.yaml"),
-                                      "--duration", "10m", "--out", str(tmp_path / "b"), "--no-waveforms"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "simulate",
+            "--config",
+            str(ROOT / "config" / "fleet-quickstart.yaml"),
+            "--duration",
+            "10m",
+            "--out",
+            str(tmp_path / "b"),
+            "--no-waveforms",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    assert "writing" not in result.output and "━" not in result.output   # stderr is not a terminal here
+    assert "writing" not in result.output and "━" not in result.output  # stderr is not a terminal here

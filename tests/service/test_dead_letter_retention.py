@@ -33,8 +33,12 @@ def test_run_applies_dead_letter_age_retention(tmp_path):
     runtime = Runtime(service_settings(tmp_path, ingest={"dead_letter_max_age_s": 86400}))
     try:
         now = time.time_ns()
-        runtime.dead_letters.add_many([DeadLetter(now - 2 * 86400 * 10**9, "faultline/s/a/t", b"{", "old"),
-                                       DeadLetter(now, "faultline/s/a/t", b"{", "new")])
+        runtime.dead_letters.add_many(
+            [
+                DeadLetter(now - 2 * 86400 * 10**9, "faultline/s/a/t", b"{", "old"),
+                DeadLetter(now, "faultline/s/a/t", b"{", "new"),
+            ]
+        )
         assert [r.reason for r in runtime.dead_letters.list()] == ["new"]
     finally:
         runtime.close()

@@ -26,10 +26,17 @@ def test_without_detectors_and_ticketing_sections_the_shipped_samples_are_in_for
     from faultline.service.settings import default_detectors_config, settings_from_dict
     from faultline.ticketing import default_ticketing_config
 
-    settings = settings_from_dict({
-        "store": {"kind": "sqlite", "path": str(tmp_path / "readings.sqlite")},
-        "spool": {"path": str(tmp_path / "spool")}, "ingest": {"dead_letter_path": str(tmp_path / "dead.sqlite")},
-        "metrics": {"port": 0}, "service": {"state_path": str(tmp_path / "service.sqlite")}}, "test", env={})
+    settings = settings_from_dict(
+        {
+            "store": {"kind": "sqlite", "path": str(tmp_path / "readings.sqlite")},
+            "spool": {"path": str(tmp_path / "spool")},
+            "ingest": {"dead_letter_path": str(tmp_path / "dead.sqlite")},
+            "metrics": {"port": 0},
+            "service": {"state_path": str(tmp_path / "service.sqlite")},
+        },
+        "test",
+        env={},
+    )
     assert settings.detectors is None and settings.ticketing is None
     with caplog.at_level(logging.INFO, logger="faultline.service.runtime"):
         runtime = Runtime(settings)
@@ -54,8 +61,10 @@ def test_the_shipped_sample_gives_p101_its_bearing_defect_ratios():
     from faultline.service.settings import Settings
     from faultline.service.waveforms import waveform_features
 
-    features = waveform_features(lambda: _detectors_config(Settings()))   # as `faultline ingest` without a file
+    features = waveform_features(lambda: _detectors_config(Settings()))  # as `faultline ingest` without a file
     blocks = np.random.default_rng(0).normal(size=(2, 2048))
     tags = {"site": "north", "sensor": "accel"}
-    assert {"bearing_defect", "bearing_mode", "bpfo", "bpfi", "bsf"} <= set(features(blocks, 10240.0, {**tags, "asset": "P-101"}))
-    assert "bpfo" not in features(blocks, 10240.0, {**tags, "asset": "F-999"})   # no bearing known
+    assert {"bearing_defect", "bearing_mode", "bpfo", "bpfi", "bsf"} <= set(
+        features(blocks, 10240.0, {**tags, "asset": "P-101"})
+    )
+    assert "bpfo" not in features(blocks, 10240.0, {**tags, "asset": "F-999"})  # no bearing known

@@ -19,9 +19,23 @@ from tests.servers import free_port
 def test_demo_opens_a_work_order_and_stops_on_sigint(tmp_path):
     port, mqtt_port = free_port(), free_port()
     faultline = Path(sys.executable).with_name("faultline")
-    proc = subprocess.Popen([str(faultline), "demo", "--port", str(port), "--mqtt-port", str(mqtt_port),
-                             "--data-dir", str(tmp_path / "demo"), "--fast"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ})
+    proc = subprocess.Popen(
+        [
+            str(faultline),
+            "demo",
+            "--port",
+            str(port),
+            "--mqtt-port",
+            str(mqtt_port),
+            "--data-dir",
+            str(tmp_path / "demo"),
+            "--fast",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+    )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)
     reader.start()
@@ -39,8 +53,9 @@ def test_demo_opens_a_work_order_and_stops_on_sigint(tmp_path):
             while time.monotonic() < deadline and not orders:
                 orders = api.get("/api/v1/work-orders").json()
                 time.sleep(0.5)
-            assert [(o["asset"], o["priority"], o["status"]) for o in orders] == [("P-101", "P1", "open")], \
-                "".join(lines)
+            assert [(o["asset"], o["priority"], o["status"]) for o in orders] == [("P-101", "P1", "open")], "".join(
+                lines
+            )
             assert orders[0]["sla"]["response"]["left_s"] > 0
             assets = api.get("/api/v1/assets").json()
             assert {a["asset"] for a in assets} == {"P-101", "P-102", "M-101", "F-201"}

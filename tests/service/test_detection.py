@@ -17,16 +17,23 @@ def test_readings_arrays_names_waveform_features_and_drops_what_detectors_do_not
     series = (
         SeriesKey.of("telemetry", {"site": "north", "asset": "P-1", "sensor": "bearing_temp"}),
         SeriesKey.of("waveform", {"site": "north", "asset": "P-1", "sensor": "accel"}, field="kurtosis"),
-        SeriesKey.of("waveform_raw", {"asset": "P-1", "sensor": "accel"}),    # raw samples: not for detectors
-        SeriesKey.of("telemetry", {"gateway": "gw-1"}),                         # no asset: not a stream
+        SeriesKey.of("waveform_raw", {"asset": "P-1", "sensor": "accel"}),  # raw samples: not for detectors
+        SeriesKey.of("telemetry", {"gateway": "gw-1"}),  # no asset: not a stream
     )
-    readings = Readings(series, np.array([0, 1, 2, 3, 0, 1], dtype=np.int32),
-                        np.array([50, 40, 30, 20, 10, 60], dtype=np.int64),
-                        np.array([61.0, 3.2, 0.1, 1.0, np.nan, 3.9]))
+    readings = Readings(
+        series,
+        np.array([0, 1, 2, 3, 0, 1], dtype=np.int32),
+        np.array([50, 40, 30, 20, 10, 60], dtype=np.int64),
+        np.array([61.0, 3.2, 0.1, 1.0, np.nan, 3.9]),
+    )
     sites: dict[str, str] = {}
     s, t, v = readings_arrays(engine, readings, sites)
-    assert [engine.stream(i) for i in s.tolist()] == [("P-1", "bearing_temp"), ("P-1", "accel.kurtosis"),
-                                                      ("P-1", "bearing_temp"), ("P-1", "accel.kurtosis")]
+    assert [engine.stream(i) for i in s.tolist()] == [
+        ("P-1", "bearing_temp"),
+        ("P-1", "accel.kurtosis"),
+        ("P-1", "bearing_temp"),
+        ("P-1", "accel.kurtosis"),
+    ]
     assert t.tolist() == [10, 40, 50, 60] and np.isnan(v[0]) and v[1:].tolist() == [3.2, 61.0, 3.9]
     assert sites == {"P-1": "north"}
 
@@ -43,7 +50,7 @@ def test_a_reading_that_is_not_finite_is_counted_and_logged_not_scored(tmp_path,
         assert rejected == 2
         assert "2 readings were not scored because their value is not finite (first: P-1 bearing_temp)" in caplog.text
         latest = runtime.detection.latest[("P-1", "bearing_temp")]
-        assert (latest.ts_ns, latest.value) == ((T0 + 120) * 10**9, 71.0)   # the newest finite reading
+        assert (latest.ts_ns, latest.value) == ((T0 + 120) * 10**9, 71.0)  # the newest finite reading
     finally:
         runtime.close()
 

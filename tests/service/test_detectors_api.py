@@ -31,12 +31,20 @@ def test_propose_backtest_apply_and_roll_back(api):
     assert current["current"]["number"] == 1 and current["current"]["status"] == "applied"
     assert current["checks"] == ["hot"]
 
-    bad = api.client.post("/api/v1/detectors/proposals", json={"config": {"classes": {"default": {"checks": {
-        "hot": {"sensor": "bearing_temp", "detector": "nonsense"}}}}}}, headers=h)
+    bad = api.client.post(
+        "/api/v1/detectors/proposals",
+        json={
+            "config": {"classes": {"default": {"checks": {"hot": {"sensor": "bearing_temp", "detector": "nonsense"}}}}}
+        },
+        headers=h,
+    )
     assert bad.status_code == 422 and "nonsense" in str(bad.json()["detail"])
 
-    proposal = api.client.post("/api/v1/detectors/proposals", json={"config": _lower_limit(85), "note": "earlier"},
-                               headers=api.as_("junior_engineer"))
+    proposal = api.client.post(
+        "/api/v1/detectors/proposals",
+        json={"config": _lower_limit(85), "note": "earlier"},
+        headers=api.as_("junior_engineer"),
+    )
     assert proposal.status_code == 201
     number = proposal.json()["number"]
     assert proposal.json()["status"] == "proposed"
@@ -56,8 +64,10 @@ def test_propose_backtest_apply_and_roll_back(api):
     # nothing live changed by the backtest
     assert len(api.client.get("/api/v1/work-orders", headers=h).json()) == 2
 
-    assert api.client.post(f"/api/v1/detectors/proposals/{number}/apply",
-                           headers=api.as_("senior_engineer")).status_code == 403
+    assert (
+        api.client.post(f"/api/v1/detectors/proposals/{number}/apply", headers=api.as_("senior_engineer")).status_code
+        == 403
+    )
     applied = api.client.post(f"/api/v1/detectors/proposals/{number}/apply", headers=h).json()
     assert applied["status"] == "applied"
     assert api.runtime.detection.engine.config_version == f"v{number}"
@@ -71,14 +81,17 @@ def test_propose_backtest_apply_and_roll_back(api):
 
 def test_shadow_mode_records_without_opening_orders(api):
     h = api.as_("admin")
-    number = api.client.post("/api/v1/detectors/proposals", json={"config": _lower_limit(60)}, headers=h).json()["number"]
+    number = api.client.post("/api/v1/detectors/proposals", json={"config": _lower_limit(60)}, headers=h).json()[
+        "number"
+    ]
     shadow = api.client.post(f"/api/v1/detectors/proposals/{number}/shadow", headers=h).json()
     assert shadow["shadow"] == number
-    api.ingest(batch("P-1", "bearing_temp", T0, [70, 71, 72, 73]))   # over the shadow's 60, under the live 90
+    api.ingest(batch("P-1", "bearing_temp", T0, [70, 71, 72, 73]))  # over the shadow's 60, under the live 90
     assert api.client.get("/api/v1/work-orders", headers=h).json() == []
     assert api.client.get("/api/v1/findings", headers=h).json() == []
     recorded = api.client.get("/api/v1/findings?shadow=true", headers=h).json()
     assert [(f["status"], f["config_version"], f["would"]) for f in recorded] == [
-        ("opened", f"v{number}-shadow", "open a work order")]
+        ("opened", f"v{number}-shadow", "open a work order")
+    ]
     stopped = api.client.delete("/api/v1/detectors/shadow", headers=h).json()
     assert stopped["shadow"] is None

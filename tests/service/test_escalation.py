@@ -16,7 +16,7 @@ def test_unacknowledged_p1_escalates_and_survives_restart(tmp_path):
     runtime = Runtime(settings, clock=clock)
     runtime.detection.handle(batch("P-1", "bearing_temp", T0, [92, 95, 96]))
     order = runtime.orders.orders()[0]
-    assert order.priority == "P1"   # 15 min response: 75 % reminds the assignee, 100 % reassigns
+    assert order.priority == "P1"  # 15 min response: 75 % reminds the assignee, 100 % reassigns
     assert runtime.scheduler.tick() == []
     clock.advance(timedelta(minutes=12))
     fired = [a.key for _, a in runtime.scheduler.tick()]
@@ -24,15 +24,21 @@ def test_unacknowledged_p1_escalates_and_survives_restart(tmp_path):
     assert runtime.scheduler.tick() == []
     runtime.close()
 
-    again = Runtime(settings, clock=clock)   # fired steps are read back from the order's comments
+    again = Runtime(settings, clock=clock)  # fired steps are read back from the order's comments
     clock.advance(timedelta(minutes=4))
     fired = [a.key for _, a in again.scheduler.tick()]
-    assert fired == ["response@1:reassign", "response@1:breach"]   # the breach is a notice of its own
+    assert fired == ["response@1:reassign", "response@1:breach"]  # the breach is a notice of its own
     comments = [c.text for c in again.orders.get(order.id).comments]
-    assert [c.split(":")[0] for c in comments] == ["escalation response@0.75", "escalation response@1",
-                                                   "escalation response@1"]
+    assert [c.split(":")[0] for c in comments] == [
+        "escalation response@0.75",
+        "escalation response@1",
+        "escalation response@1",
+    ]
     assert [e.key for e in again.orders.get(order.id).escalations] == [
-        "response@0.75:notify_assignee", "response@1:reassign", "response@1:breach"]
+        "response@0.75:notify_assignee",
+        "response@1:reassign",
+        "response@1:breach",
+    ]
     assert "faultline_escalations_total 2.0" in _metrics(again)
     again.close()
 
@@ -55,7 +61,10 @@ def test_escalation_thread_fires_without_deadlock(tmp_path):
         while time.monotonic() < deadline and len(runtime.orders.orders()[0].escalations) < 3:
             time.sleep(0.05)
         assert [e.key for e in runtime.orders.orders()[0].escalations] == [
-            "response@0.75:notify_assignee", "response@1:reassign", "response@1:breach"]
+            "response@0.75:notify_assignee",
+            "response@1:reassign",
+            "response@1:breach",
+        ]
     finally:
         runtime.stop()
         runtime.close()

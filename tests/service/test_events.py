@@ -57,6 +57,7 @@ def test_events_stream_readings_findings_and_work_orders(tmp_path):
     assert kinds == ["work_order", "finding", "readings"]
     assert seen[0][1]["action"] == "open" and seen[0][1]["priority"] == "P1"
     assert seen[1][1]["fault_mode"] == "overheating" and seen[1][1]["order_id"] == seen[0][1]["id"]
-    assert seen[2][1]["readings"] == [{"asset": "P-1", "sensor": "bearing_temp", "site": "north",
-                                       "ts": "2026-11-20T00:03:00+00:00", "value": 96.0}]
+    assert seen[2][1]["readings"] == [
+        {"asset": "P-1", "sensor": "bearing_temp", "site": "north", "ts": "2026-11-20T00:03:00+00:00", "value": 96.0}
+    ]
     assert not server.is_alive()

@@ -8,14 +8,24 @@ from pathlib import Path
 import pytest
 
 distributed = pytest.importorskip("distributed")
-pytestmark = pytest.mark.servers   # starts a Dask scheduler and worker processes
+pytestmark = pytest.mark.servers  # starts a Dask scheduler and worker processes
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _records(findings):
-    return sorted((f.asset, f.sensor, f.rule, f.status, f.started_at.isoformat(),
-                   f.ended_at.isoformat() if f.ended_at else "", round(f.score, 9)) for f in findings)
+    return sorted(
+        (
+            f.asset,
+            f.sensor,
+            f.rule,
+            f.status,
+            f.started_at.isoformat(),
+            f.ended_at.isoformat() if f.ended_at else "",
+            round(f.score, 9),
+        )
+        for f in findings
+    )
 
 
 def test_dask_backtest_replay_matches_the_single_process_one():
@@ -25,8 +35,12 @@ def test_dask_backtest_replay_matches_the_single_process_one():
     from faultline.service.settings import load_settings
     from faultline.simulators import Fleet, simulate_offline
 
-    run = simulate_offline(Fleet.from_yaml(ROOT / "config/fleet-quickstart.yaml"), seed=3,
-                           start=datetime(2026, 11, 2, tzinfo=UTC), duration=timedelta(hours=12))
+    run = simulate_offline(
+        Fleet.from_yaml(ROOT / "config/fleet-quickstart.yaml"),
+        seed=3,
+        start=datetime(2026, 11, 2, tzinfo=UTC),
+        duration=timedelta(hours=12),
+    )
     history = [(asset, sensor, ts, values) for (asset, sensor), (ts, values) in run.scalars.items()]
     config = load_settings(ROOT / "config/detectors.yaml").detectors
     assert isinstance(config, DetectorsConfig) and len({a for a, *_ in history}) == 3
@@ -45,8 +59,18 @@ def test_evaluate_seeds_on_dask_report_what_they_report_one_after_the_other():
 
     from faultline.service.cli import app
 
-    args = ["evaluate", "--fleet", str(ROOT / "config/fleet-quickstart.yaml"), "--seed", "1", "--seed", "2",
-            "--duration", "12h", "--json"]
+    args = [
+        "evaluate",
+        "--fleet",
+        str(ROOT / "config/fleet-quickstart.yaml"),
+        "--seed",
+        "1",
+        "--seed",
+        "2",
+        "--duration",
+        "12h",
+        "--json",
+    ]
     alone = CliRunner().invoke(app, args)
     spread = CliRunner().invoke(app, [*args, "--dask", "local"])
     assert alone.exit_code == 0 and spread.exit_code == 0, alone.output + spread.output

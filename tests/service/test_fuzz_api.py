@@ -69,8 +69,9 @@ def _fuzz(operation, mode, new_token, failures: list) -> None:
     auth = {"Authorization": f"Bearer {new_token()}"}
 
     @given(case=operation.as_strategy(generation_mode=mode, headers=auth))
-    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
-              database=None)
+    @settings(
+        max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None
+    )
     def run(case):
         response = case.call()
         SENT[response.status_code] += 1
@@ -81,8 +82,10 @@ def _fuzz(operation, mode, new_token, failures: list) -> None:
     except Unsatisfiable:  # nothing to vary (no parameters): the positive run covers it
         pass
     except FailureGroup as group:  # every operation is tried, then all failures are reported together
-        failures.append(f"{operation.label} ({mode.value}): " + "; ".join(str(e).splitlines()[0] + " -- "
-                        + " ".join(str(e).split())[:400] for e in group.exceptions))
+        failures.append(
+            f"{operation.label} ({mode.value}): "
+            + "; ".join(str(e).splitlines()[0] + " -- " + " ".join(str(e).split())[:400] for e in group.exceptions)
+        )
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
@@ -100,13 +103,20 @@ def test_no_input_breaks_the_api(fuzz_api, mode):
 HUGE = 2**63
 
 
-@pytest.mark.parametrize("method, path", [
-    ("get", f"/api/v1/work-orders/{HUGE}"), ("get", f"/api/v1/work-orders/{HUGE}/audit"),
-    ("post", f"/api/v1/work-orders/{HUGE}/acknowledge"), ("delete", f"/api/v1/tokens/{HUGE}"),
-    ("get", f"/api/v1/detectors/versions/{HUGE}"), ("post", f"/api/v1/notifications/{HUGE}/retry"),
-    ("get", f"/api/v1/notifications?order_id={HUGE}"), ("post", f"/api/v1/dead-letters/{HUGE}/replay"),
-    ("get", f"/api/v1/dead-letters?offset={HUGE}"),
-])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("get", f"/api/v1/work-orders/{HUGE}"),
+        ("get", f"/api/v1/work-orders/{HUGE}/audit"),
+        ("post", f"/api/v1/work-orders/{HUGE}/acknowledge"),
+        ("delete", f"/api/v1/tokens/{HUGE}"),
+        ("get", f"/api/v1/detectors/versions/{HUGE}"),
+        ("post", f"/api/v1/notifications/{HUGE}/retry"),
+        ("get", f"/api/v1/notifications?order_id={HUGE}"),
+        ("post", f"/api/v1/dead-letters/{HUGE}/replay"),
+        ("get", f"/api/v1/dead-letters?offset={HUGE}"),
+    ],
+)
 def test_ids_past_64_bits_are_a_422_naming_the_bound(api, method, path):
     r = api.client.request(method, path, headers=api.as_("admin"))
     assert r.status_code == 422, r.text
@@ -114,8 +124,9 @@ def test_ids_past_64_bits_are_a_422_naming_the_bound(api, method, path):
 
 
 def test_times_outside_what_readings_carry_are_422_not_an_overflow(api):
-    r = api.client.post("/api/v1/detectors/proposals/1/backtest", json={"end": "2263-01-01T00:00:00Z"},
-                        headers=api.as_("admin"))
+    r = api.client.post(
+        "/api/v1/detectors/proposals/1/backtest", json={"end": "2263-01-01T00:00:00Z"}, headers=api.as_("admin")
+    )
     assert r.status_code == 422 and "2262-04-11" in r.text
     r = api.client.get("/api/v1/readings?asset=P-1&sensor=x&start=0001-01-01T00:00:00Z", headers=api.as_("admin"))
     assert r.status_code == 422 and "1678-01-01" in r.text
@@ -141,7 +152,9 @@ def test_error_bodies_and_statuses_are_documented(api):
     # a 422 raised by a route (a string) and one from request validation (a list) both fit ErrorOut
     from faultline.service.app.errors import ErrorOut
 
-    for r in (api.client.get("/api/v1/work-orders?priority=P9", headers=api.as_("admin")),
-              api.client.post("/api/v1/work-orders/1/hold", json={}, headers=api.as_("admin"))):
+    for r in (
+        api.client.get("/api/v1/work-orders?priority=P9", headers=api.as_("admin")),
+        api.client.post("/api/v1/work-orders/1/hold", json={}, headers=api.as_("admin")),
+    ):
         assert r.status_code in (404, 422)
         ErrorOut.model_validate(r.json())

@@ -22,17 +22,40 @@ T0 = int(datetime(2026, 11, 20, tzinfo=UTC).timestamp())
 ASSET = "P-1"
 CONFIG = {
     "silence_after": "15m",
-    "classes": {"default": {"checks": {
-        "temp_spike": {"sensor": "bearing_temp", "detector": "robust_z", "params": {"window": 60, "threshold": 8},
-                       "fault_mode": "spike", "rule": {"alarm": 1.0, "clear": 1.0}},
-        "vib_drift": {"sensor": "vibration_rms", "detector": "cusum",
-                      "params": {"k": 1.0, "h": 20, "warmup": 200, "direction": "up"},
-                      "fault_mode": "high_vibration", "rule": {"alarm": 1.0, "clear": 0.5, "clear_after": "30m"}},
-        "temp_stuck": {"sensor": "bearing_temp", "detector": "stuck_sensor", "params": {"window": 30},
-                       "fault_mode": "stuck_sensor", "rule": {"alarm": 1.0, "clear": 0.99}},
-        "hot": {"sensor": "bearing_temp", "detector": "static_limit", "params": {"high": 90},
-                "fault_mode": "overheating", "rule": {"alarm": 1.0, "clear": 0.95, "n": 2, "m": 3}},
-    }}},
+    "classes": {
+        "default": {
+            "checks": {
+                "temp_spike": {
+                    "sensor": "bearing_temp",
+                    "detector": "robust_z",
+                    "params": {"window": 60, "threshold": 8},
+                    "fault_mode": "spike",
+                    "rule": {"alarm": 1.0, "clear": 1.0},
+                },
+                "vib_drift": {
+                    "sensor": "vibration_rms",
+                    "detector": "cusum",
+                    "params": {"k": 1.0, "h": 20, "warmup": 200, "direction": "up"},
+                    "fault_mode": "high_vibration",
+                    "rule": {"alarm": 1.0, "clear": 0.5, "clear_after": "30m"},
+                },
+                "temp_stuck": {
+                    "sensor": "bearing_temp",
+                    "detector": "stuck_sensor",
+                    "params": {"window": 30},
+                    "fault_mode": "stuck_sensor",
+                    "rule": {"alarm": 1.0, "clear": 0.99},
+                },
+                "hot": {
+                    "sensor": "bearing_temp",
+                    "detector": "static_limit",
+                    "params": {"high": 90},
+                    "fault_mode": "overheating",
+                    "rule": {"alarm": 1.0, "clear": 0.95, "n": 2, "m": 3},
+                },
+            }
+        }
+    },
 }
 HOURS = 30
 
@@ -43,12 +66,12 @@ def plant() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     n = HOURS * 60
     minutes = np.arange(n)
     temp = 60 + rng.normal(0, 0.5, n)
-    temp[400] += 12                                  # a spike
-    temp[900:960] = temp[899]                        # the transmitter hangs for an hour
-    temp[1500:1503] = 95                             # too hot
+    temp[400] += 12  # a spike
+    temp[900:960] = temp[899]  # the transmitter hangs for an hour
+    temp[1500:1503] = 95  # too hot
     vib = 2.0 + rng.normal(0, 0.1, n)
-    vib[1100:] += 0.6                                # a step up that holds
-    keep_vib = (minutes < 600) | (minutes >= 780)    # a three-hour hole in the vibration stream
+    vib[1100:] += 0.6  # a step up that holds
+    keep_vib = (minutes < 600) | (minutes >= 780)  # a three-hour hole in the vibration stream
     ts = (T0 + minutes * MIN).astype(np.int64) * 10**9
     return {"bearing_temp": (ts, temp), "vibration_rms": (ts[keep_vib], vib[keep_vib])}
 
@@ -56,8 +79,17 @@ def plant() -> dict[str, tuple[np.ndarray, np.ndarray]]:
 def identity(f) -> tuple:
     """What a finding says, without the label of the configuration version or the run's own numbers."""
     r = f if isinstance(f, dict) else f.as_record()
-    return (r["asset"], r["sensor"], r["rule"], r["fault_mode"], r["kind"], r["status"], r["severity"],
-            r["started_at"], r["ended_at"])
+    return (
+        r["asset"],
+        r["sensor"],
+        r["rule"],
+        r["fault_mode"],
+        r["kind"],
+        r["status"],
+        r["severity"],
+        r["started_at"],
+        r["ended_at"],
+    )
 
 
 def config() -> DetectorsConfig:
@@ -79,8 +111,12 @@ def through_evaluate(data) -> list[tuple]:
     from faultline.service.evaluate import feed
 
     start = datetime.fromtimestamp(T0, UTC)
-    run = SimpleNamespace(scalars={(ASSET, s): tv for s, tv in data.items()}, waveforms={}, start=start,
-                          duration=timedelta(seconds=(last_ns(data) // 10**9 + MIN) - T0))
+    run = SimpleNamespace(
+        scalars={(ASSET, s): tv for s, tv in data.items()},
+        waveforms={},
+        start=start,
+        duration=timedelta(seconds=(last_ns(data) // 10**9 + MIN) - T0),
+    )
     return [identity(f) for f in feed(Engine(config()), run)]
 
 
@@ -138,11 +174,27 @@ def test_the_same_readings_give_the_same_findings_live_in_backtest_score_and_eva
     backtest = through_backtest(data)
     kinds = {(f[3], f[5]) for f in backtest}
     # the run has something of each kind to find, and no silence at its end
-    assert {("spike", "opened"), ("high_vibration", "opened"), ("stuck_sensor", "opened"), ("overheating", "opened"),
-            ("no_data", "opened"), ("no_data", "closed")} <= kinds
+    assert {
+        ("spike", "opened"),
+        ("high_vibration", "opened"),
+        ("stuck_sensor", "opened"),
+        ("overheating", "opened"),
+        ("no_data", "opened"),
+        ("no_data", "closed"),
+    } <= kinds
     assert [f for f in backtest if f[3] == "no_data" and f[5] == "opened"] == [
-        (ASSET, "vibration_rms", "silence_after", "no_data", "data_quality", "opened", "medium",
-         datetime.fromtimestamp(T0 + 599 * MIN, UTC).isoformat(), None)]
+        (
+            ASSET,
+            "vibration_rms",
+            "silence_after",
+            "no_data",
+            "data_quality",
+            "opened",
+            "medium",
+            datetime.fromtimestamp(T0 + 599 * MIN, UTC).isoformat(),
+            None,
+        )
+    ]
     assert {f[4] for f in backtest if f[3] in ("stuck_sensor", "no_data")} == {"data_quality"}
     assert through_evaluate(data) == backtest
     (tmp_path / "score").mkdir()

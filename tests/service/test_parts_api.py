@@ -11,12 +11,16 @@ def test_parts_through_the_api(api):
     admin = api.as_("admin")
     for step in ("acknowledge", "start"):
         assert api.client.post(f"{url}/{step}", headers=admin).status_code == 200
-    r = api.client.post(f"{url}/add_part", json={"number": "6205-2RS", "quantity": 2, "description": "bearing"},
-                        headers=api.as_("junior_engineer"))
+    r = api.client.post(
+        f"{url}/add_part",
+        json={"number": "6205-2RS", "quantity": 2, "description": "bearing"},
+        headers=api.as_("junior_engineer"),
+    )
     assert r.status_code == 200, r.text
     assert r.json()["parts"] == [{"number": "6205-2RS", "quantity": 2.0, "description": "bearing", "state": "needed"}]
-    held = api.client.post(f"{url}/hold", json={"reason": "awaiting_parts", "parts": ["6205-2RS", "SEAL-35"]},
-                           headers=admin).json()
+    held = api.client.post(
+        f"{url}/hold", json={"reason": "awaiting_parts", "parts": ["6205-2RS", "SEAL-35"]}, headers=admin
+    ).json()
     assert held["holds"][-1]["parts"] == ["6205-2RS", "SEAL-35"]
     assert {p["number"] for p in held["parts"]} == {"6205-2RS", "SEAL-35"}
     bad = api.client.post(f"{url}/add_part", json={"quantity": 1}, headers=admin)

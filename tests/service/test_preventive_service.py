@@ -12,11 +12,25 @@ import pytest
 from tests.service.conftest import SITE, batch, service_settings
 
 T0 = datetime(2026, 11, 2, tzinfo=UTC)
-SCHEDULES = {"check_every_s": 0.2, "schedules": [
-    {"name": "seal-check", "task": "check the mechanical seal", "assets": ["P-1"],
-     "meter": {"sensor": "vibration_rms", "running_above": 1.0, "every_hours": 20, "since": T0.isoformat()}},
-    {"name": "walkround", "assets": ["P-2"], "site": SITE, "priority": "P4", "service_type": "inspection",
-     "calendar": {"every": "7d", "mode": "fixed", "start": (T0 + timedelta(days=2)).isoformat()}}]}
+SCHEDULES = {
+    "check_every_s": 0.2,
+    "schedules": [
+        {
+            "name": "seal-check",
+            "task": "check the mechanical seal",
+            "assets": ["P-1"],
+            "meter": {"sensor": "vibration_rms", "running_above": 1.0, "every_hours": 20, "since": T0.isoformat()},
+        },
+        {
+            "name": "walkround",
+            "assets": ["P-2"],
+            "site": SITE,
+            "priority": "P4",
+            "service_type": "inspection",
+            "calendar": {"every": "7d", "mode": "fixed", "start": (T0 + timedelta(days=2)).isoformat()},
+        },
+    ],
+}
 
 
 def running_pump(days: int, hours_a_day: int, seed: int = 3) -> np.ndarray:

@@ -35,8 +35,14 @@ def test_readyz_follows_the_broker(tmp_path, own_mosquitto):
             assert _wait(client, 200)["checks"]["broker"] is True
             own_mosquitto.stop()
             down = _wait(client, 503)
-            assert down["checks"] == {"store": True, "work_orders": True, "intake": True, "broker": False,
-                                      "writer": True, "ingest_stages": True}
+            assert down["checks"] == {
+                "store": True,
+                "work_orders": True,
+                "intake": True,
+                "broker": False,
+                "writer": True,
+                "ingest_stages": True,
+            }
             own_mosquitto.start()
             assert _wait(client, 200)["ready"] is True
     finally:

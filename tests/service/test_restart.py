@@ -9,15 +9,27 @@ import numpy as np
 
 from tests.service.conftest import T0, batch, service_settings
 
-DRIFT = {"classes": {"default": {"checks": {"drift": {
-    "sensor": "bearing_temp", "detector": "cusum", "params": {"k": 0.5, "h": 8, "direction": "up", "warmup": 60},
-    "fault_mode": "lubrication_loss", "rule": {"alarm": 1.0, "clear": 0.5, "min_duration": "20m"}}}}}}
+DRIFT = {
+    "classes": {
+        "default": {
+            "checks": {
+                "drift": {
+                    "sensor": "bearing_temp",
+                    "detector": "cusum",
+                    "params": {"k": 0.5, "h": 8, "direction": "up", "warmup": 60},
+                    "fault_mode": "lubrication_loss",
+                    "rule": {"alarm": 1.0, "clear": 0.5, "min_duration": "20m"},
+                }
+            }
+        }
+    }
+}
 
 
 def _temps() -> np.ndarray:
     rng = np.random.default_rng(3)
     base = 50 + rng.normal(0, 0.3, 200)
-    base[100:] += np.linspace(0, 6, 100)   # the bearing warms from reading 100 on
+    base[100:] += np.linspace(0, 6, 100)  # the bearing warms from reading 100 on
     return base
 
 
@@ -32,8 +44,9 @@ def _run(tmp, parts: list[slice]) -> tuple[list[tuple], list]:
         runtime.stop()
         runtime.close()
     runtime = Runtime(settings)
-    findings = [(f["status"], f["started_at"], f["ended_at"], f["severity"]) for f in
-                reversed(runtime.db.findings(limit=1000))]
+    findings = [
+        (f["status"], f["started_at"], f["ended_at"], f["severity"]) for f in reversed(runtime.db.findings(limit=1000))
+    ]
     orders = runtime.orders.orders()
     runtime.close()
     return findings, orders

@@ -31,30 +31,30 @@ def _plant(n: int, load: np.ndarray, seed: int) -> np.ndarray:
 def test_a_sustained_fault_keeps_flagging_while_it_lasts():
     n = 1000
     x = _plant(n, np.ones(n), seed=1)
-    x[450:800, 4] -= 2.5 * NOISE[4]                      # a valve closed part way: flow down a little,
-    x[450:800, 2] += 1.5 * NOISE[2]                      # pressure up a little; no row stands out alone
+    x[450:800, 4] -= 2.5 * NOISE[4]  # a valve closed part way: flow down a little,
+    x[450:800, 2] += 1.5 * NOISE[2]  # pressure up a little; no row stands out alone
     label = np.zeros(n, bool)
     label[450:800] = True
     res = score_table(_table(x), None)
     flag = res.flag.astype(bool)
-    assert flag[label].mean() >= 0.9                     # flagged while it lasts, not accepted as normal
+    assert flag[label].mean() >= 0.9  # flagged while it lasts, not accepted as normal
     assert flag[~label].mean() < 0.05
-    assert not flag[830:].any()                          # and clear again once the valve is back
+    assert not flag[830:].any()  # and clear again once the valve is back
 
 
 def test_an_operating_step_along_learnt_relations_stops_flagging_a_lone_sensor_does_not():
     n = 1600
     t = np.arange(n)
-    load = 1.0 + 0.06 * np.sin(2 * np.pi * t / 40)      # the load swings: the relations can be learnt
-    load[500:] += 0.2                                    # a set point changed: every sensor follows
+    load = 1.0 + 0.06 * np.sin(2 * np.pi * t / 40)  # the load swings: the relations can be learnt
+    load[500:] += 0.2  # a set point changed: every sensor follows
     x = _plant(n, load, seed=2)
-    x[1100:1400, 4] += 6 * NOISE[4]                      # the flow meter alone reads high: a fault
+    x[1100:1400, 4] += 6 * NOISE[4]  # the flow meter alone reads high: a fault
     res = score_table(_table(x), None)
     rel = res.check_scores["relation"]
     flag = res.flag.astype(bool)
-    assert rel[500:560].max() >= 1                       # the step is seen,
-    assert not flag[650:1100].any()                      # then taken as the new operating point
-    assert flag[1100:1400].mean() >= 0.9                 # the lone sensor keeps flagging
+    assert rel[500:560].max() >= 1  # the step is seen,
+    assert not flag[650:1100].any()  # then taken as the new operating point
+    assert flag[1100:1400].mean() >= 0.9  # the lone sensor keeps flagging
 
 
 def test_relation_state_survives_a_restart_mid_departure():
@@ -70,7 +70,7 @@ def test_relation_state_survives_a_restart_mid_departure():
     full = whole.process(sid, ts, v).scores["relation"]
     first = Engine(config)
     [first.stream_id("A", s) for s in NAMES]
-    cut = 6 * 500                                        # in the middle of the departure
+    cut = 6 * 500  # in the middle of the departure
     a = first.process(sid[:cut], ts[:cut], v[:cut]).scores["relation"]
     resumed = Engine.from_dict(config, json.loads(json.dumps(first.to_dict())))
     b = resumed.process(sid[cut:], ts[cut:], v[cut:]).scores["relation"]
@@ -95,18 +95,18 @@ def test_a_learnt_daily_shape_is_not_flagged_every_day():
     seasonal = AdaptiveLevel(season_s=86400, season_bins=288)
     s = seasonal.update(np.zeros(len(t), int), t, x)
     last_week = slice(7 * 288, None)
-    assert (plain[last_week] >= 1).sum() >= 5            # without the profile: most nights flagged
-    assert (s[last_week] >= 1).sum() <= 2                # with it, learnt and switched on: quiet
+    assert (plain[last_week] >= 1).sum() >= 5  # without the profile: most nights flagged
+    assert (s[last_week] >= 1).sum() <= 2  # with it, learnt and switched on: quiet
     assert bool(seasonal.state_["season_on"][0])
     spike = x.copy()
-    spike[12 * 288 + 150] += 10                          # and a reading that is odd for its hour still is
+    spike[12 * 288 + 150] += 10  # and a reading that is odd for its hour still is
     assert AdaptiveLevel(season_s=86400, season_bins=288).update(np.zeros(len(t), int), t, spike)[12 * 288 + 150] >= 1
 
 
 def test_no_cycle_no_profile():
     t, x = _nightly(14, 5, shape=False)
     rng = np.random.default_rng(5)
-    walk = 20 + np.cumsum(rng.normal(0, 0.2, len(t))) + rng.normal(0, 1, len(t))   # wanders, no cycle
+    walk = 20 + np.cumsum(rng.normal(0, 0.2, len(t))) + rng.normal(0, 1, len(t))  # wanders, no cycle
     det = AdaptiveLevel(season_s=86400, season_bins=288)
     det.update(np.zeros(len(t), int), t, walk)
     assert not det.state_["season_on"][0]

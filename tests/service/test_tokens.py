@@ -14,27 +14,36 @@ def test_an_expired_token_is_refused(api):
     from faultline.vocabulary import ManualClock
 
     clock = api.runtime.tokens.clock = ManualClock(api.runtime.clock.now())
-    r = api.client.post("/api/v1/tokens", json={"role": "mid_engineer", "name": "contractor", "expires_in_days": 1},
-                        headers=api.as_("admin"))
+    r = api.client.post(
+        "/api/v1/tokens",
+        json={"role": "mid_engineer", "name": "contractor", "expires_in_days": 1},
+        headers=api.as_("admin"),
+    )
     assert r.status_code == 201 and r.json()["expires_at"] is not None
     contractor = {"Authorization": f"Bearer {r.json()['token']}"}
     assert api.client.get("/api/v1/work-orders", headers=contractor).status_code == 200
     clock.advance(timedelta(days=1, seconds=1))
     r = api.client.get("/api/v1/work-orders", headers=contractor)
     assert r.status_code == 401 and "expired" in r.json()["detail"]
-    r = api.client.post("/api/v1/tokens", json={"role": "admin", "name": "x", "expires_at": "2001-01-01T00:00:00Z"},
-                        headers=api.as_("admin"))
+    r = api.client.post(
+        "/api/v1/tokens",
+        json={"role": "admin", "name": "x", "expires_at": "2001-01-01T00:00:00Z"},
+        headers=api.as_("admin"),
+    )
     assert r.status_code == 422 and "not in the future" in r.json()["detail"]
 
 
 def test_rotate_gives_a_new_secret_and_the_old_one_stops_working(api):
-    [junior] = [t for t in api.client.get("/api/v1/tokens", headers=api.as_("admin")).json()
-                if t["role"] == "junior_engineer"]
+    [junior] = [
+        t for t in api.client.get("/api/v1/tokens", headers=api.as_("admin")).json() if t["role"] == "junior_engineer"
+    ]
     r = api.client.post(f"/api/v1/tokens/{junior['id']}/rotate", headers=api.as_("admin"))
     assert r.status_code == 200 and r.json()["token"].startswith("flt_") and r.json()["id"] == junior["id"]
     assert api.client.get("/api/v1/work-orders", headers=api.as_("junior_engineer")).status_code == 401
-    assert api.client.get("/api/v1/work-orders",
-                          headers={"Authorization": f"Bearer {r.json()['token']}"}).status_code == 200
+    assert (
+        api.client.get("/api/v1/work-orders", headers={"Authorization": f"Bearer {r.json()['token']}"}).status_code
+        == 200
+    )
     assert api.client.post("/api/v1/tokens/999/rotate", headers=api.as_("admin")).status_code == 404
 
 
@@ -60,8 +69,11 @@ def test_the_last_admin_cannot_be_revoked_or_demoted(api):
 @pytest.fixture
 def config_file(tmp_path):
     path = tmp_path / "faultline.yaml"
-    path.write_text(yaml.safe_dump({"service": {"state_path": str(tmp_path / "state.sqlite")},
-                                    "store": {"path": str(tmp_path / "r.sqlite")}}))
+    path.write_text(
+        yaml.safe_dump(
+            {"service": {"state_path": str(tmp_path / "state.sqlite")}, "store": {"path": str(tmp_path / "r.sqlite")}}
+        )
+    )
     return path
 
 

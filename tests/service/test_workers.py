@@ -19,7 +19,7 @@ def test_one_file_lock_leader_and_the_next_takes_over(tmp_path):
     a = FileLeadership(tmp_path / "orders.sqlite.leader", retry_s=0)
     b = FileLeadership(tmp_path / "orders.sqlite.leader", retry_s=0)
     assert a.held() and not b.held()
-    assert a.held() and not b.held()   # asking again changes nothing
+    assert a.held() and not b.held()  # asking again changes nothing
     a.close()
     assert b.held() and not a.held()
     b.close()
@@ -27,10 +27,18 @@ def test_one_file_lock_leader_and_the_next_takes_over(tmp_path):
 
 def test_a_killed_leader_process_frees_the_file_lock(tmp_path):
     path = tmp_path / "orders.sqlite.leader"
-    child = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from service.leader import FileLeadership; "
-        f"l = FileLeadership({str(path)!r}); assert l.held(); print('leading', flush=True); time.sleep(60)")],
-        stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time; from service.leader import FileLeadership; "
+                f"l = FileLeadership({str(path)!r}); assert l.held(); print('leading', flush=True); time.sleep(60)"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert child.stdout.readline().strip() == "leading"
         waiting = FileLeadership(path, retry_s=0)
@@ -47,17 +55,18 @@ def test_a_killed_leader_process_frees_the_file_lock(tmp_path):
 def test_postgres_advisory_lock_moves_when_the_leader_session_dies(postgresql):
     import psycopg
 
-    key = lock_key(f"test:{time.monotonic_ns()}")   # advisory locks are per database: a key of our own
+    key = lock_key(f"test:{time.monotonic_ns()}")  # advisory locks are per database: a key of our own
     a = PostgresLeadership(postgresql.url, retry_s=0, key=key)
     b = PostgresLeadership(postgresql.url, retry_s=0, key=key)
     try:
         assert a.held() and not b.held()
         pid = a._conn.info.backend_pid
-        with psycopg.connect(postgresql.url.replace("postgresql+psycopg://", "postgresql://"),
-                             autocommit=True) as admin:
-            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))   # the leader's session ends
+        with psycopg.connect(
+            postgresql.url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
+        ) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))  # the leader's session ends
         assert b.held()
-        assert not a.held()   # it notices, and the lock is b's now
+        assert not a.held()  # it notices, and the lock is b's now
         b.close()
         assert a.held()
     finally:
@@ -92,7 +101,7 @@ def test_two_workers_on_one_store_escalate_once_and_hand_over(tmp_path):
     assert _wait(lambda: a.metrics.leader._value.get() == 1)
     b = worker("b")
     try:
-        b.feed(batch("P-1", "bearing_temp", T0, [92, 95, 96]))   # b opens the order; a leads
+        b.feed(batch("P-1", "bearing_temp", T0, [92, 95, 96]))  # b opens the order; a leads
         assert _wait(lambda: len(b.orders.orders()) == 1)
         order_id = b.orders.orders()[0].id
         clock.advance(timedelta(minutes=16))
@@ -110,12 +119,12 @@ def test_two_workers_on_one_store_escalate_once_and_hand_over(tmp_path):
         assert b.metrics.leader._value.get() == 0
 
         a.stop()
-        a.close()   # the leader goes; b takes over within its retry interval
+        a.close()  # the leader goes; b takes over within its retry interval
         assert _wait(lambda: b.metrics.leader._value.get() == 1)
         clock.advance(timedelta(days=3))
         b.nudge()
         assert _wait(lambda: any(k.startswith("resolution") for k in keys()))
-        assert len(keys()) == len(set(keys()))   # no step fired twice across the hand-over
+        assert len(keys()) == len(set(keys()))  # no step fired twice across the hand-over
     finally:
         b.stop()
         b.close()
@@ -127,8 +136,9 @@ def test_run_refuses_a_round_robin_shared_subscription(tmp_path):
     settings = service_settings(tmp_path, mqtt={"subscribe": ["$share/workers/faultline/+/+/+"]})
     with pytest.raises(StartupError, match=r"mqtt.subscribe '\$share/workers/faultline/\+/\+/\+': a shared "):
         build_service(settings)
-    sticky = service_settings(tmp_path, mqtt={"subscribe": ["$share/workers/faultline/+/+/+"]},
-                              service={"shared_subscription": "sticky"})
+    sticky = service_settings(
+        tmp_path, mqtt={"subscribe": ["$share/workers/faultline/+/+/+"]}, service={"shared_subscription": "sticky"}
+    )
     build_service(sticky).runtime.close()
 
 
@@ -145,8 +155,10 @@ def test_static_shards_each_worker_detects_only_its_own_streams(tmp_path, own_mo
     workers = {}
     for site in ("north", "south"):
         (tmp_path / site).mkdir()
-        settings = service_settings(tmp_path / site, mqtt={"url": own_mosquitto.url, "client_id": f"worker-{site}",
-                                                           "subscribe": [f"faultline/{site}/+/+"]})
+        settings = service_settings(
+            tmp_path / site,
+            mqtt={"url": own_mosquitto.url, "client_id": f"worker-{site}", "subscribe": [f"faultline/{site}/+/+"]},
+        )
         workers[site] = Runtime(settings).start(ingest=True)
     try:
         for w in workers.values():
@@ -158,8 +170,11 @@ def test_static_shards_each_worker_detects_only_its_own_streams(tmp_path, own_mo
         sent = {"north": 0, "south": 0}
         for i in range(30):
             for site, asset in (("north", "P-1"), ("south", "P-2"), ("south", "P-3")):
-                client.publish(f"faultline/{site}/{asset}/bearing_temp",
-                               json.dumps({"ts": (T0 + 60 * i) * 1000, "value": 50.0 + i % 3}), qos=1).wait_for_publish(5)
+                client.publish(
+                    f"faultline/{site}/{asset}/bearing_temp",
+                    json.dumps({"ts": (T0 + 60 * i) * 1000, "value": 50.0 + i % 3}),
+                    qos=1,
+                ).wait_for_publish(5)
                 sent[site] += 1
         client.disconnect()
         client.loop_stop()
@@ -183,7 +198,7 @@ def test_workers_starting_together_share_the_checkpoint_table(postgresql):
     from faultline.service.checkpoints import SharedCheckpoints
     from tests.ticketing.conftest import fresh_postgresql_url
 
-    for _ in range(3):   # a race is likelier over a few tries; each try is a fresh schema
+    for _ in range(3):  # a race is likelier over a few tries; each try is a fresh schema
         url = fresh_postgresql_url(postgresql)
         with ThreadPoolExecutor(6) as pool:
             opened = list(pool.map(lambda shard, url=url: SharedCheckpoints(url, shard), [f"w{i}" for i in range(6)]))

@@ -38,15 +38,31 @@ def worker_config(tmp_path: Path, name: str, local: str, mosquitto, influxdb, pg
     folder = tmp_path / local
     folder.mkdir(exist_ok=True)
     config = {
-        "mqtt": {"url": mosquitto.url, "client_id": f"faultline-{name}", "subscribe": [f"faultline/north/{asset}/+"],
-                 "reconnect_min_s": 0.1, "reconnect_max_s": 1},
-        "store": {"kind": "influxdb", "url": influxdb.url, "api": "v1", "database": "workers",
-                  "retry_min_s": 0.1, "retry_max_s": 1},
-        "spool": {"path": str(tmp_path / f"spool-{name}")},   # the one folder the shard keeps: a shared volume
+        "mqtt": {
+            "url": mosquitto.url,
+            "client_id": f"faultline-{name}",
+            "subscribe": [f"faultline/north/{asset}/+"],
+            "reconnect_min_s": 0.1,
+            "reconnect_max_s": 1,
+        },
+        "store": {
+            "kind": "influxdb",
+            "url": influxdb.url,
+            "api": "v1",
+            "database": "workers",
+            "retry_min_s": 0.1,
+            "retry_max_s": 1,
+        },
+        "spool": {"path": str(tmp_path / f"spool-{name}")},  # the one folder the shard keeps: a shared volume
         "ingest": {"dead_letter_path": str(folder / "dead.sqlite")},
         "metrics": {"port": 0},
-        "service": {"port": free_port(), "state_path": str(folder / "service.sqlite"), "state_url": pg_url,
-                    "shard": name, "save_state_every_s": 0.5},
+        "service": {
+            "port": free_port(),
+            "state_path": str(folder / "service.sqlite"),
+            "state_url": pg_url,
+            "shard": name,
+            "save_state_every_s": 0.5,
+        },
         "ticketing": ticketing,
         "detectors": detectors,
     }
@@ -57,8 +73,13 @@ def worker_config(tmp_path: Path, name: str, local: str, mosquitto, influxdb, pg
 
 def start(config: Path, env: dict) -> subprocess.Popen:
     log = open(config.with_suffix(".log"), "ab")
-    return subprocess.Popen([sys.executable, "-m", "faultline.service.cli", "run", "--config", str(config)], cwd=ROOT,
-                            stdout=log, stderr=subprocess.STDOUT, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "faultline.service.cli", "run", "--config", str(config)],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
 
 
 def stored(influxdb) -> dict[str, int]:
@@ -72,27 +93,49 @@ def test_three_workers_one_killed_and_restarted_elsewhere(tmp_path, own_mosquitt
     pg_url = fresh_postgresql_url(postgresql)
     receiver = IdempotentReceiver()
     receiver.up()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "FAULTLINE_WEBHOOK_URL": receiver.url,
-           "FAULTLINE_WEBHOOK_SECRET": SECRET, "FAULTLINE_SMTP_HOST": ""}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "FAULTLINE_WEBHOOK_URL": receiver.url,
+        "FAULTLINE_WEBHOOK_SECRET": SECRET,
+        "FAULTLINE_SMTP_HOST": "",
+    }
     own_influxdb.query("CREATE DATABASE workers")
-    for name, asset in SHARDS.items():   # the sessions exist before the gateways publish
+    for name, asset in SHARDS.items():  # the sessions exist before the gateways publish
         create_session(own_mosquitto.port, f"faultline-{name}", filters=(f"faultline/north/{asset}/+",))
-    configs = {name: worker_config(tmp_path, name, f"{name}-a", own_mosquitto, own_influxdb, pg_url)
-               for name in SHARDS}
+    configs = {name: worker_config(tmp_path, name, f"{name}-a", own_mosquitto, own_influxdb, pg_url) for name in SHARDS}
     workers = {name: start(path, env) for name, path in configs.items()}
     try:
         for path in configs.values():
             wait_for(lambda p=path: "ingesting" in p.with_suffix(".log").read_text(), 90, f"{path.parent.name}")
         simulate = subprocess.Popen(
-            [sys.executable, "-m", "faultline.service.cli", "simulate", "--config", str(ROOT / "config/fleet-quickstart.yaml"),
-             "--duration", "12h", "--speed", "2400", "--broker", own_mosquitto.url], cwd=ROOT, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            [
+                sys.executable,
+                "-m",
+                "faultline.service.cli",
+                "simulate",
+                "--config",
+                str(ROOT / "config/fleet-quickstart.yaml"),
+                "--duration",
+                "12h",
+                "--speed",
+                "2400",
+                "--broker",
+                own_mosquitto.url,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         engine = sqlalchemy.create_engine(pg_url)
 
         def saved_state(shard: str):
             with engine.connect() as conn:
-                return conn.exec_driver_sql("SELECT count(*) FROM faultline_detector_state WHERE shard = %(s)s",
-                                            {"s": shard}).scalar()
+                return conn.exec_driver_sql(
+                    "SELECT count(*) FROM faultline_detector_state WHERE shard = %(s)s", {"s": shard}
+                ).scalar()
 
         # mid-stream (12 simulated hours published over 18 s): P-101's worker has stored part of its
         # stream and saved its state once
@@ -109,7 +152,7 @@ def test_three_workers_one_killed_and_restarted_elsewhere(tmp_path, own_mosquitt
         wait_for(lambda: sum(stored(own_influxdb).values()) >= published, 120, "every reading stored")
         counts = stored(own_influxdb)
         assert sum(counts.values()) == published and set(counts) == set(SHARDS.values())
-        assert before < counts["P-101"]   # the kill did interrupt P-101's stream
+        assert before < counts["P-101"]  # the kill did interrupt P-101's stream
 
         def orders():
             with engine.connect() as conn:
@@ -120,9 +163,11 @@ def test_three_workers_one_killed_and_restarted_elsewhere(tmp_path, own_mosquitt
         assert [tuple(o) for o in orders()] == [("P-101", "high_vibration")]
         log_b = replacement.with_suffix(".log").read_text()
         assert "detector state restored" in log_b
-        print(f"workers: {published} readings published, P-101 had {before} stored when its worker died; "
-              f"stored {counts}; orders {orders()}; webhooks {len(receiver.got)} sent, "
-              f"{len(receiver.applied)} applied")
+        print(
+            f"workers: {published} readings published, P-101 had {before} stored when its worker died; "
+            f"stored {counts}; orders {orders()}; webhooks {len(receiver.got)} sent, "
+            f"{len(receiver.applied)} applied"
+        )
         assert len(receiver.applied) == len(receiver.got)
     finally:
         if "engine" in locals():

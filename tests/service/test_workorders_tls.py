@@ -29,8 +29,15 @@ class TlsPostgreSQL(servers.PostgreSQL):
         os.chmod(self.pki.server_key, 0o600)
 
     def command(self) -> list[str]:
-        return [*super().command(), "-c", "ssl=on", "-c", f"ssl_cert_file={self.pki.server_cert}",
-                "-c", f"ssl_key_file={self.pki.server_key}"]
+        return [
+            *super().command(),
+            "-c",
+            "ssl=on",
+            "-c",
+            f"ssl_cert_file={self.pki.server_cert}",
+            "-c",
+            f"ssl_key_file={self.pki.server_key}",
+        ]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +51,7 @@ def tls_postgresql():
 def test_verify_full_with_our_ca_opens_the_store_over_tls(tls_postgresql):
     url = f"{tls_postgresql.url}?sslmode=verify-full&sslrootcert={tls_postgresql.pki.ca}"
     with WorkOrderStore(url) as store:
-        assert store.open_orders_per_assignee() == {}   # migrated and queried over the TLS connection
+        assert store.open_orders_per_assignee() == {}  # migrated and queried over the TLS connection
     engine = sqlalchemy.create_engine(url)
     try:
         with engine.connect() as conn:

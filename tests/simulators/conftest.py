@@ -16,8 +16,14 @@ BEARING_6205 = {"n_balls": 9, "ball_diameter_mm": 7.94, "pitch_diameter_mm": 39.
 def pump(asset_id: str = "P-1", **overrides) -> dict:
     """A pump at one steady load that never stops, so only the fault under test changes its signals."""
     asset = {
-        "id": asset_id, "site": "plant", "type": "centrifugal_pump", "running_speed_hz": 25.0,
-        "iso_group": 2, "criticality": "A", "bearing": dict(BEARING_6205), "rated_current_a": 50,
+        "id": asset_id,
+        "site": "plant",
+        "type": "centrifugal_pump",
+        "running_speed_hz": 25.0,
+        "iso_group": 2,
+        "criticality": "A",
+        "bearing": dict(BEARING_6205),
+        "rated_current_a": 50,
         "duty": {"load_levels": [0.8], "stops_per_day": 0},
     }
     asset.update(overrides)
@@ -25,8 +31,13 @@ def pump(asset_id: str = "P-1", **overrides) -> dict:
 
 
 def fleet_data(*assets: dict, **top) -> dict:
-    data = {"seed": 7, "scalar_period": "60s", "ambient_daily_swing_c": 0.0,
-            "waveform": {"every": "1h", "rate_hz": 10240, "samples": 4096}, "assets": list(assets)}
+    data = {
+        "seed": 7,
+        "scalar_period": "60s",
+        "ambient_daily_swing_c": 0.0,
+        "waveform": {"every": "1h", "rate_hz": 10240, "samples": 4096},
+        "assets": list(assets),
+    }
     data.update(top)
     return copy.deepcopy(data)
 

@@ -18,17 +18,21 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_data_quality_findings_are_scored_against_data_quality_labels_only():
-    labels = [FakeLabel("A", ("vibration_rms",), "bearing_outer_race", "equipment", day(1), day(6), None),
-              FakeLabel("A", ("bearing_temp",), "stuck_sensor", "sensor", day(2), None, day(2.5)),
-              FakeLabel(None, ("motor_current",), "offline", "gateway", day(3), None, day(3.1), gateway="g")]
+    labels = [
+        FakeLabel("A", ("vibration_rms",), "bearing_outer_race", "equipment", day(1), day(6), None),
+        FakeLabel("A", ("bearing_temp",), "stuck_sensor", "sensor", day(2), None, day(2.5)),
+        FakeLabel(None, ("motor_current",), "offline", "gateway", day(3), None, day(3.1), gateway="g"),
+    ]
     assets = {"A": FakeAsset("g"), "B": FakeAsset(None)}
-    eps = [ep("A", "vibration_rms", 1.5),                                   # the bearing: a detection
-           ep("A", "bearing_temp", 2.1, mode="stuck_sensor"),               # the frozen sensor: true
-           ep("A", "motor_current", 3.01, mode="no_data"),                  # the outage: true
-           ep("A", "motor_current", 4.0, mode="stuck_sensor"),              # after onset, but no freeze there
-           ep("A", "vibration_rms", 4.5, mode="sensor_check", data_quality=True),  # its own kind says so
-           ep("B", "bearing_temp", 2.0),                                    # healthy asset: false alarm
-           ep("B", "bearing_temp", 5.0, mode="no_data")]                    # a data-quality false alarm
+    eps = [
+        ep("A", "vibration_rms", 1.5),  # the bearing: a detection
+        ep("A", "bearing_temp", 2.1, mode="stuck_sensor"),  # the frozen sensor: true
+        ep("A", "motor_current", 3.01, mode="no_data"),  # the outage: true
+        ep("A", "motor_current", 4.0, mode="stuck_sensor"),  # after onset, but no freeze there
+        ep("A", "vibration_rms", 4.5, mode="sensor_check", data_quality=True),  # its own kind says so
+        ep("B", "bearing_temp", 2.0),  # healthy asset: false alarm
+        ep("B", "bearing_temp", 5.0, mode="no_data"),
+    ]  # a data-quality false alarm
     r = score(eps, labels, assets, day(7), timedelta(days=7))
     o, dq = r["overall"], r["data_quality"]
     assert o["recall"] == 1.0
@@ -44,14 +48,28 @@ def test_data_quality_findings_are_scored_against_data_quality_labels_only():
 
 def test_a_data_quality_finding_cannot_detect_an_equipment_fault():
     labels = [FakeLabel("A", ("vibration_rms",), "imbalance", "equipment", day(1), day(6), None)]
-    r = score([ep("A", "vibration_rms", 2, mode="stuck_sensor")], labels, {"A": FakeAsset(None)}, day(7),
-              timedelta(days=7))
+    r = score(
+        [ep("A", "vibration_rms", 2, mode="stuck_sensor")], labels, {"A": FakeAsset(None)}, day(7), timedelta(days=7)
+    )
     assert r["overall"]["recall"] == 0.0 and r["overall"]["findings"] == 0
 
 
 def test_evaluate_reports_a_named_seed_set_in_hard_mode():
-    result = CliRunner().invoke(app, ["evaluate", "--fleet", str(ROOT / "config" / "fleet.yaml"), "--mode", "hard",
-                                      "--seeds", "tuning", "--duration", "1d", "--json"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--fleet",
+            str(ROOT / "config" / "fleet.yaml"),
+            "--mode",
+            "hard",
+            "--seeds",
+            "tuning",
+            "--duration",
+            "1d",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     r = json.loads(result.output)
     assert r["seed_set"] == "tuning" and [run["seed"] for run in r["runs"]] == [1, 2, 3, 4, 5]
@@ -74,14 +92,30 @@ def test_evaluate_rejects_unknown_mode_and_seed_set():
 
 
 def test_simulate_writes_hard_mode_files(tmp_path):
-    result = CliRunner().invoke(app, ["simulate", "--config", str(ROOT / "config" / "fleet.yaml"), "--mode", "hard",
-                                      "--start", "2026-01-05T00:00:00Z", "--duration", "6h", "--seed", "101",
-                                      "--out", str(tmp_path), "--no-waveforms"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "simulate",
+            "--config",
+            str(ROOT / "config" / "fleet.yaml"),
+            "--mode",
+            "hard",
+            "--start",
+            "2026-01-05T00:00:00Z",
+            "--duration",
+            "6h",
+            "--seed",
+            "101",
+            "--out",
+            str(tmp_path),
+            "--no-waveforms",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "hard mode" in result.output
     lines = (tmp_path / "P-101.csv").read_text().splitlines()[1:]
     temps = [float(line.split(",")[2]) for line in lines if line.split(",")[2]]
-    assert temps and all(abs(t * 10 - round(t * 10)) < 1e-6 for t in temps)   # 0.1 °C steps, as written
+    assert temps and all(abs(t * 10 - round(t * 10)) < 1e-6 for t in temps)  # 0.1 °C steps, as written
 
 
 def test_a_finding_the_healthy_twin_also_raises_neither_detects_nor_is_explained():
@@ -94,8 +128,10 @@ def test_a_finding_the_healthy_twin_also_raises_neither_detects_nor_is_explained
     # without the twin the same finding "detects" the fault by chance
     assert score([glitch], labels, assets, day(7), timedelta(days=7))["overall"]["recall"] == 1.0
     # a twin finding on another check, or hours away, does not take the credit
-    other = [Episode("A", "vibration_rms", "other_rule", "spike", "low", day(2.0), None),
-             Episode("A", "vibration_rms", "rule", "spike", "low", day(2.5), None)]
+    other = [
+        Episode("A", "vibration_rms", "other_rule", "spike", "low", day(2.0), None),
+        Episode("A", "vibration_rms", "rule", "spike", "low", day(2.5), None),
+    ]
     assert score([glitch], labels, assets, day(7), timedelta(days=7), healthy=other)["overall"]["recall"] == 1.0
 
 
@@ -119,10 +155,12 @@ def test_false_alarms_are_counted_per_check_and_recall_per_mode_pooled():
 
     labels = [FakeLabel("A", ("vibration_rms",), "imbalance", "equipment", day(1), day(6), None)]
     assets = {"A": FakeAsset(None), "B": FakeAsset(None)}
-    eps = [Episode("B", "vibration_rms", "vibration_drift", "high_vibration", "low", day(2), None),
-           Episode("B", "vibration_rms", "vibration_drift", "high_vibration", "low", day(3), None),
-           Episode("B", "bearing_temp", "temp_vs_load", "anomaly", "low", day(3), None),
-           Episode("B", "vibration_rms", "vibration_spike", "spike", "medium", day(4), None, True)]
+    eps = [
+        Episode("B", "vibration_rms", "vibration_drift", "high_vibration", "low", day(2), None),
+        Episode("B", "vibration_rms", "vibration_drift", "high_vibration", "low", day(3), None),
+        Episode("B", "bearing_temp", "temp_vs_load", "anomaly", "low", day(3), None),
+        Episode("B", "vibration_rms", "vibration_spike", "spike", "medium", day(4), None, True),
+    ]
     r = score(eps, labels, assets, day(7), timedelta(days=7))
     assert r["false_alarms_by_rule"] == {"vibration_drift": 2, "temp_vs_load": 1}
     assert r["data_quality_false_alarms_by_rule"] == {"vibration_spike": 1}

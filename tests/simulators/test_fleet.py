@@ -21,8 +21,9 @@ def test_sample_fleet_covers_every_fault_mode():
     assert {a.type for a in fleet.assets} == {"centrifugal_pump", "electric_motor", "fan"}
 
 
-@pytest.mark.parametrize("text, seconds", [("90m", 5400), ("2h", 7200), ("7d", 604800), ("1d12h", 129600),
-                                           ("250ms", 0.25), (30, 30)])
+@pytest.mark.parametrize(
+    "text, seconds", [("90m", 5400), ("2h", 7200), ("7d", 604800), ("1d12h", 129600), ("250ms", 0.25), (30, 30)]
+)
 def test_durations(text, seconds):
     assert parse_duration(text) == timedelta(seconds=seconds)
 
@@ -44,18 +45,23 @@ def test_bpfo_bpfi_from_geometry_match_published_6205_values():
     assert freqs["bsf"] == pytest.approx(2.357, abs=2e-3)
 
 
-@pytest.mark.parametrize("change, where", [
-    ({"running_speed_hz": -3}, "assets.P-1.running_speed_hz"),
-    ({"type": "compressor"}, "assets.P-1.type"),
-    ({"criticality": "D"}, "assets.P-1.criticality"),
-    ({"bearing": {"n_balls": 9, "ball_diameter_mm": 50, "pitch_diameter_mm": 40}}, "assets.P-1.bearing"),
-    ({"faults": [{"mode": "imbalance", "onset": "3d", "failure": "1d"}]}, "assets.P-1.faults.[0]"),
-    ({"faults": [{"mode": "rust", "onset": "1d", "failure": "3d"}]}, "assets.P-1.faults.[0].mode"),
-    ({"sensor_faults": [{"mode": "stuck_sensor", "sensor": "accel", "start": "1d", "end": "2d"}]},
-     "assets.P-1.sensor_faults.[0].sensor"),
-    ({"colour": "red"}, "assets.P-1.colour"),
-    ({"gateway": "gw-9"}, "assets.P-1"),
-])
+@pytest.mark.parametrize(
+    "change, where",
+    [
+        ({"running_speed_hz": -3}, "assets.P-1.running_speed_hz"),
+        ({"type": "compressor"}, "assets.P-1.type"),
+        ({"criticality": "D"}, "assets.P-1.criticality"),
+        ({"bearing": {"n_balls": 9, "ball_diameter_mm": 50, "pitch_diameter_mm": 40}}, "assets.P-1.bearing"),
+        ({"faults": [{"mode": "imbalance", "onset": "3d", "failure": "1d"}]}, "assets.P-1.faults.[0]"),
+        ({"faults": [{"mode": "rust", "onset": "1d", "failure": "3d"}]}, "assets.P-1.faults.[0].mode"),
+        (
+            {"sensor_faults": [{"mode": "stuck_sensor", "sensor": "accel", "start": "1d", "end": "2d"}]},
+            "assets.P-1.sensor_faults.[0].sensor",
+        ),
+        ({"colour": "red"}, "assets.P-1.colour"),
+        ({"gateway": "gw-9"}, "assets.P-1"),
+    ],
+)
 def test_invalid_fleet_errors_name_the_key(change, where):
     with pytest.raises(FleetError) as info:
         Fleet.from_dict(fleet_data(pump(**change)))

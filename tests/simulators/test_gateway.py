@@ -15,8 +15,18 @@ NS = 10**9
 
 
 def _messages(n: int, every_s: float = 1.0) -> list[Message]:
-    return [Message(int(i * every_s * NS), "faultline/s/a/vibration_rms", b'{"ts":%d,"value":1.5}' % i, 1,
-                    "single", "a", ("vibration_rms",)) for i in range(n)]
+    return [
+        Message(
+            int(i * every_s * NS),
+            "faultline/s/a/vibration_rms",
+            b'{"ts":%d,"value":1.5}' % i,
+            1,
+            "single",
+            "a",
+            ("vibration_rms",),
+        )
+        for i in range(n)
+    ]
 
 
 def _gateway(*faults: dict) -> Gateway:
@@ -24,9 +34,11 @@ def _gateway(*faults: dict) -> Gateway:
 
 
 def test_duplicates_out_of_order_and_malformed_are_counted_exactly():
-    gw = _gateway({"mode": "duplicate", "start": "0s", "end": "1h", "rate": 0.1},
-                  {"mode": "out_of_order", "start": "0s", "end": "1h", "rate": 0.1, "delay": 3},
-                  {"mode": "malformed", "start": "0s", "end": "1h", "rate": 0.1})
+    gw = _gateway(
+        {"mode": "duplicate", "start": "0s", "end": "1h", "rate": 0.1},
+        {"mode": "out_of_order", "start": "0s", "end": "1h", "rate": 0.1, "delay": 3},
+        {"mode": "malformed", "start": "0s", "end": "1h", "rate": 0.1},
+    )
     wire = GatewayWire(gw, np.random.default_rng(1))
     sent = list(wire.shape(_messages(2000)))
     dup, ooo, bad = wire.tally[0], wire.tally[1], wire.tally[2]
@@ -38,6 +50,7 @@ def test_duplicates_out_of_order_and_malformed_are_counted_exactly():
             return isinstance(json.loads(m.payload).get("value"), float)
         except (ValueError, UnicodeDecodeError):
             return False
+
     invalid = [m for m in sent if not valid(m)]
     assert len(invalid) == bad.messages + dup.corrupted_messages
     assert all(m.corrupted for m in invalid) and not any(m.corrupted for m in sent if valid(m))
@@ -50,9 +63,11 @@ def test_duplicates_out_of_order_and_malformed_are_counted_exactly():
 
 
 def test_faults_apply_only_inside_their_window():
-    gw = _gateway({"mode": "duplicate", "start": "100s", "end": "200s", "rate": 1.0},
-                  {"mode": "offline", "start": "10s", "end": "20s"},
-                  {"mode": "clock_skew", "start": "50s", "end": "60s", "offset": "-5s"})
+    gw = _gateway(
+        {"mode": "duplicate", "start": "100s", "end": "200s", "rate": 1.0},
+        {"mode": "offline", "start": "10s", "end": "20s"},
+        {"mode": "clock_skew", "start": "50s", "end": "60s", "offset": "-5s"},
+    )
     wire = GatewayWire(gw, np.random.default_rng(1))
     sent = list(wire.shape(_messages(300)))
     assert len(sent) == 400 and wire.tally[0].messages == 100
@@ -103,11 +118,14 @@ def test_assets_behind_one_gateway_share_its_messages():
     from tests.simulators.conftest import fleet_data, pump
 
     sensors = ["vibration_rms", "bearing_temp"]
-    fleet = Fleet.from_dict(fleet_data(
-        pump("A-1", payload="gateway", gateway="gw", batch_size=5, sensors=sensors),
-        pump("A-2", payload="gateway", gateway="gw", batch_size=5, sensors=sensors),
-        pump("A-3", payload="single", gateway="gw", sensors=sensors),
-        gateways=[{"id": "gw", "site": "plant"}]))
+    fleet = Fleet.from_dict(
+        fleet_data(
+            pump("A-1", payload="gateway", gateway="gw", batch_size=5, sensors=sensors),
+            pump("A-2", payload="gateway", gateway="gw", batch_size=5, sensors=sensors),
+            pump("A-3", payload="single", gateway="gw", sensors=sensors),
+            gateways=[{"id": "gw", "site": "plant"}],
+        )
+    )
     run = simulate_offline(fleet, start=datetime(2026, 1, 5, tzinfo=timezone.utc), duration=timedelta(hours=1))
     messages, _ = run_messages(run)
     by_format: dict[str, list] = {}

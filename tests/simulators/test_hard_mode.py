@@ -17,10 +17,17 @@ from tests.simulators.conftest import START, fleet_data, pump
 ROOT = Path(__file__).resolve().parents[2]
 
 # every hard-mode property switched off, so a test can switch on the one it measures
-QUIET = {"daily_load_swing": 0.0, "weekend_load": 1.0, "night_stop_share": 0.0, "speed_levels": [1.0],
-         "weather_c": 0.0, "glitches_per_day": 0.0, "freezes_per_asset_week": 0.0,
-         "outages_per_gateway_week": 0.0,
-         "resolution": {"vibration_rms": 0, "vibration_axial_rms": 0, "bearing_temp": 0, "motor_current": 0}}
+QUIET = {
+    "daily_load_swing": 0.0,
+    "weekend_load": 1.0,
+    "night_stop_share": 0.0,
+    "speed_levels": [1.0],
+    "weather_c": 0.0,
+    "glitches_per_day": 0.0,
+    "freezes_per_asset_week": 0.0,
+    "outages_per_gateway_week": 0.0,
+    "resolution": {"vibration_rms": 0, "vibration_axial_rms": 0, "bearing_temp": 0, "motor_current": 0},
+}
 
 
 def _hard_fleet(*assets, **hard) -> Fleet:
@@ -37,9 +44,13 @@ def _values(run, asset: str, sensor: str) -> np.ndarray:
 
 def test_easy_mode_ignores_every_hard_setting():
     plain = Fleet.from_dict(fleet_data(pump(sensors=["vibration_rms", "bearing_temp", "motor_current", "accel"])))
-    loud = Fleet.from_dict(fleet_data(pump(sensors=["vibration_rms", "bearing_temp", "motor_current", "accel"]),
-                                      mode="easy", hard={"daily_load_swing": 0.9, "glitches_per_day": 50,
-                                                         "freezes_per_asset_week": 9, "noise_df": 2.5}))
+    loud = Fleet.from_dict(
+        fleet_data(
+            pump(sensors=["vibration_rms", "bearing_temp", "motor_current", "accel"]),
+            mode="easy",
+            hard={"daily_load_swing": 0.9, "glitches_per_day": 50, "freezes_per_asset_week": 9, "noise_df": 2.5},
+        )
+    )
     a, b = _run(plain, 1), _run(loud, 1)
     for sensor, values in a.tables["P-1"].columns.items():
         np.testing.assert_array_equal(values, b.tables["P-1"].columns[sensor])
@@ -58,8 +69,11 @@ def test_hard_mode_is_deterministic_per_seed():
             np.testing.assert_array_equal(values, b.tables[asset].columns[sensor])
         np.testing.assert_array_equal(table.waveform, b.tables[asset].waveform)
     assert a.labels == b.labels
-    assert any(not np.array_equal(v, c.tables[asset].columns[s], equal_nan=True)
-               for asset, t in a.tables.items() for s, v in t.columns.items())
+    assert any(
+        not np.array_equal(v, c.tables[asset].columns[s], equal_nan=True)
+        for asset, t in a.tables.items()
+        for s, v in t.columns.items()
+    )
     assert a.labels != c.labels  # drawn fault sizes and onsets differ
 
 
@@ -68,7 +82,11 @@ def test_readings_are_quantised_to_each_sensors_resolution():
     run = _run(_hard_fleet(pump(), resolution=resolution), 1)
     # a sensor not named keeps its default resolution
     assert Fleet.from_dict(fleet_data(pump(), hard={"resolution": {"bearing_temp": 0.5}})).hard.resolution == {
-        "vibration_rms": 0.01, "vibration_axial_rms": 0.01, "bearing_temp": 0.5, "motor_current": 0.1}
+        "vibration_rms": 0.01,
+        "vibration_axial_rms": 0.01,
+        "bearing_temp": 0.5,
+        "motor_current": 0.1,
+    }
     for sensor, step in resolution.items():
         v = _values(run, "P-1", sensor)
         steps = v / step
@@ -104,30 +122,32 @@ def test_noise_is_heavy_tailed_and_glitches_are_single_samples():
     easy = _run(Fleet.from_dict(fleet_data(pump())), 3)
     hard_noise = np.diff(_values(steady, "P-1", "motor_current"))
     easy_noise = np.diff(easy.tables["P-1"].columns["motor_current"])
-    assert kurtosis(hard_noise) > 1.5          # excess kurtosis: Student-t tails
-    assert abs(kurtosis(easy_noise)) < 0.5     # Gaussian
+    assert kurtosis(hard_noise) > 1.5  # excess kurtosis: Student-t tails
+    assert abs(kurtosis(easy_noise)) < 0.5  # Gaussian
     assert np.std(hard_noise) == pytest.approx(np.std(easy_noise), rel=0.15)  # same scale, other tails
 
     glitchy = _run(_hard_fleet(pump(), glitches_per_day=3.0), 3)
     v = _values(glitchy, "P-1", "motor_current")
     clean = _values(steady, "P-1", "motor_current")
     odd = np.flatnonzero(np.abs(v - clean) > 0)
-    assert 3 <= len(odd) <= 20                 # about 3 a day for 3 days
-    assert np.all(np.diff(odd) > 1)            # each one sample long
+    assert 3 <= len(odd) <= 20  # about 3 a day for 3 days
+    assert np.all(np.diff(odd) > 1)  # each one sample long
     assert np.all(np.abs(v[odd] - clean[odd]) > 0.2 * clean[odd])
-    assert glitchy.labels == []                # noise, not a fault
+    assert glitchy.labels == []  # noise, not a fault
 
 
 def test_operating_point_changes_happen_and_are_not_labelled():
-    run = _run(_hard_fleet(pump(), daily_load_swing=0.3, night_stop_share=0.6, speed_levels=[0.8, 0.9, 1.0],
-                           speed_dwell="6h"), 7)
+    run = _run(
+        _hard_fleet(pump(), daily_load_swing=0.3, night_stop_share=0.6, speed_levels=[0.8, 0.9, 1.0], speed_dwell="6h"),
+        7,
+    )
     assert run.labels == []
     current = _values(run, "P-1", "motor_current")
     vibration = _values(run, "P-1", "vibration_rms")
     temp = _values(run, "P-1", "bearing_temp")
     # a stopped motor's transducer still reads noise (and the odd heavy-tailed jump) around 0 A
     stopped = median_filter(current, size=9) < 5.0
-    assert stopped.sum() > 4 * 60              # several nights off
+    assert stopped.sum() > 4 * 60  # several nights off
     starts = np.flatnonzero(np.diff(stopped.astype(int)) == -1) + 1
     assert len(starts) >= 2
     # a drive speed change: vibration (∝ speed²) moves between levels while the pump runs
@@ -135,7 +155,7 @@ def test_operating_point_changes_happen_and_are_not_labelled():
     assert np.percentile(running_vib, 90) > 1.25 * np.percentile(running_vib, 10)
     # physics follows with lags: the current jumps on a restart, the bearing temperature creeps up
     s = starts[0]
-    assert current[s + 2] > 0.8 * np.median(current[s + 30:s + 60])
+    assert current[s + 2] > 0.8 * np.median(current[s + 30 : s + 60])
     rise = temp[s + 120] - temp[s - 1]
     assert rise > 2.0
     assert temp[s + 5] - temp[s - 1] < 0.3 * rise
@@ -146,8 +166,9 @@ def test_a_fault_first_shows_as_a_broken_relation_before_any_limit():
     unremarkable on its own."""
     fault = {"mode": "lubrication_loss", "onset": "4d", "failure": "14d", "growth": "linear"}
     healthy = _run(_hard_fleet(pump(), daily_load_swing=0.4), 10)
-    faulty = _run(_hard_fleet(pump(faults=[fault]), daily_load_swing=0.4, fault_magnitude=[0.3, 0.3],
-                              onset_jitter="0s"), 10)
+    faulty = _run(
+        _hard_fleet(pump(faults=[fault]), daily_load_swing=0.4, fault_magnitude=[0.3, 0.3], onset_jitter="0s"), 10
+    )
     label = faulty.labels[0]
     assert label.params["magnitude"] == 0.3 and label.kind == "equipment"
     current, temp = _values(faulty, "P-1", "motor_current"), _values(faulty, "P-1", "bearing_temp")
@@ -157,9 +178,9 @@ def test_a_fault_first_shows_as_a_broken_relation_before_any_limit():
     b, a = np.polyfit(heat[fit], temp[fit], 1)
     residual = temp - (a + b * heat)
     sigma = np.std(residual[fit])
-    daily = residual[:10 * 1440].reshape(10, 1440).mean(axis=1)
+    daily = residual[: 10 * 1440].reshape(10, 1440).mean(axis=1)
     broken = np.flatnonzero(daily > 5 * sigma)
-    assert len(broken) and broken[0] >= 4          # not before the onset
+    assert len(broken) and broken[0] >= 4  # not before the onset
     first = slice(broken[0] * 1440, (broken[0] + 1) * 1440)
     # on the first day the relation is clearly broken, the temperature itself is unremarkable against
     # its own spread on the healthy machine (the load cycle sweeps it over several degrees)
@@ -178,14 +199,15 @@ def test_fault_subtlety_and_onset_are_drawn_per_seed():
         onsets.add(tuple(label.onset for label in equipment))
     low, high = fleet.hard.fault_magnitude
     assert all(low <= m <= high for m in mags)
-    assert min(mags) < 0.5 and max(mags) > 0.8   # some subtle, some not
+    assert min(mags) < 0.5 and max(mags) > 0.8  # some subtle, some not
     assert len(onsets) == 5
 
 
 def test_labels_cover_every_injected_fault_and_data_quality_event():
     fleet = Fleet.from_yaml(ROOT / "config/fleet.yaml")
-    fleet = fleet.model_copy(update={"hard": fleet.hard.model_copy(update={
-        "freezes_per_asset_week": 3.0, "outages_per_gateway_week": 3.0})})
+    fleet = fleet.model_copy(
+        update={"hard": fleet.hard.model_copy(update={"freezes_per_asset_week": 3.0, "outages_per_gateway_week": 3.0})}
+    )
     run = _run(fleet, 7, seed=5, mode="hard")
     as_run = run.fleet
     kinds = [label.kind for label in run.labels]
@@ -215,8 +237,8 @@ def test_labels_cover_every_injected_fault_and_data_quality_event():
 
 def test_seed_sets_are_documented_and_kept_apart():
     fleet = Fleet.from_yaml(ROOT / "config/fleet.yaml")
-    assert fleet.mode == "easy"                 # the default stays easy
-    assert fleet.hard == HardMode()             # the sample file states the code's defaults
+    assert fleet.mode == "easy"  # the default stays easy
+    assert fleet.hard == HardMode()  # the sample file states the code's defaults
     assert fleet.seeds.tuning and fleet.seeds.evaluation
     assert not set(fleet.seeds.tuning) & set(fleet.seeds.evaluation)
     with pytest.raises(FleetError, match="both tuning and evaluation"):
@@ -232,6 +254,7 @@ def test_a_shorter_hard_run_is_the_start_of_a_longer_one():
         n = len(table.elapsed_ns)
         for sensor, values in table.columns.items():
             np.testing.assert_array_equal(values, long.tables[asset].columns[sensor][:n])
+
     def drawn(run):
         return [(x.asset, x.gateway, x.sensors, x.onset, x.end) for x in run.labels if x.params.get("drawn")]
 

@@ -85,10 +85,16 @@ def _fleet(tmp_path, broker: str) -> tuple[Fleet, str]:
         pump("A-2", payload="batch", batch_size=10, gateway="gw", sensors=["vibration_rms", "bearing_temp", "accel"]),
         pump("A-3", payload="gateway", batch_size=5, gateway="gw", sensors=["bearing_temp", "motor_current"]),
         pump("A-5", payload="gateway", batch_size=5, gateway="gw", sensors=["vibration_rms"]),  # shares A-3's messages
-        pump("A-4", payload="single", sensors=["vibration_rms", "accel"],
-             faults=[{"mode": "imbalance", "onset": "1h", "failure": "3h"}]),
+        pump(
+            "A-4",
+            payload="single",
+            sensors=["vibration_rms", "accel"],
+            faults=[{"mode": "imbalance", "onset": "1h", "failure": "3h"}],
+        ),
         gateways=[{"id": "gw", "site": "plant", "faults": gw_faults}],
-        waveform={"every": "10m", "rate_hz": 5120, "samples": 512}, broker=broker)
+        waveform={"every": "10m", "rate_hz": 5120, "samples": 512},
+        broker=broker,
+    )
     path = tmp_path / "fleet.yaml"
     path.write_text(yaml.safe_dump(data))
     return Fleet.from_yaml(path), str(path)
@@ -102,9 +108,23 @@ def test_what_the_labels_say_was_sent_arrives(mosquitto, tmp_path, monkeypatch):
     fleet, config = _fleet(tmp_path, mosquitto.url)
     truth = simulate_offline(fleet, start=START, duration=timedelta(hours=3))
     subscriber = Subscriber(mosquitto.url)
-    result = CliRunner().invoke(app, ["simulate", "--config", config, "--start", "2026-01-05T00:00:00Z",
-                                      "--duration", "3h", "--speed", "0", "--labels", str(tmp_path / "labels.jsonl")],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(
+        app,
+        [
+            "simulate",
+            "--config",
+            config,
+            "--start",
+            "2026-01-05T00:00:00Z",
+            "--duration",
+            "3h",
+            "--speed",
+            "0",
+            "--labels",
+            str(tmp_path / "labels.jsonl"),
+        ],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     published = int(result.output.split("published ")[1].split(" messages")[0])
     received = subscriber.wait_for(published)

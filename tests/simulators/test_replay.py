@@ -29,22 +29,30 @@ def test_recording_is_read_sorted_with_gaps_kept(tmp_path):
     assert json.loads(messages[-1].payload) == {"ts": 1767600010000, "value": 1.31}
 
 
-@pytest.mark.parametrize("stamp, expected_ns", [("1767600000", 1767600000 * 10**9),
-                                                ("1767600000123", 1767600000123 * 10**6),
-                                                ("2026-01-05 08:00:00", 1767600000 * 10**9),
-                                                ("2026-01-05T09:00:00+01:00", 1767600000 * 10**9)])
+@pytest.mark.parametrize(
+    "stamp, expected_ns",
+    [
+        ("1767600000", 1767600000 * 10**9),
+        ("1767600000123", 1767600000123 * 10**6),
+        ("2026-01-05 08:00:00", 1767600000 * 10**9),
+        ("2026-01-05T09:00:00+01:00", 1767600000 * 10**9),
+    ],
+)
 def test_timestamps_in_seconds_milliseconds_or_iso(tmp_path, stamp, expected_ns):
     path = tmp_path / "rec.csv"
     path.write_text(f"ts,v\n{stamp},1\n")
     assert read_recording(path).ts_ns[0] == expected_ns
 
 
-@pytest.mark.parametrize("text, mapping, message", [
-    ("ts,v\nnoon,1\n", None, "rec.csv:2: bad timestamp 'noon'"),
-    ("ts,v\n1767600000,1\n1767600001,high\n", None, "rec.csv:3: column 'v' value 'high' is not a number"),
-    ("ts,v\n1767600000,1\n", {"w": "vibration_rms"}, "names column(s) ['w']"),
-    ("ts,v\n", None, "no data rows"),
-])
+@pytest.mark.parametrize(
+    "text, mapping, message",
+    [
+        ("ts,v\nnoon,1\n", None, "rec.csv:2: bad timestamp 'noon'"),
+        ("ts,v\n1767600000,1\n1767600001,high\n", None, "rec.csv:3: column 'v' value 'high' is not a number"),
+        ("ts,v\n1767600000,1\n", {"w": "vibration_rms"}, "names column(s) ['w']"),
+        ("ts,v\n", None, "no data rows"),
+    ],
+)
 def test_errors_name_file_row_and_value(tmp_path, text, mapping, message):
     path = tmp_path / "rec.csv"
     path.write_text(text)
@@ -64,9 +72,27 @@ def test_replay_cli_publishes_every_reading(mosquitto, tmp_path):
     rows = [f"{1767600000 + i},{1.0 + i / 100:.2f},{40 + i / 10:.1f}" for i in range(300)]
     path.write_text("epoch,vib,temp\n" + "\n".join(rows) + "\n")
     subscriber = Subscriber(mosquitto.url)
-    result = CliRunner().invoke(app, ["simulate", "replay", str(path), "--asset", "P-7", "--site", "north",
-                                      "--map", "vib=vibration_rms", "--map", "temp=bearing_temp",
-                                      "--speed", "0", "--broker", mosquitto.url], catch_exceptions=False)
+    result = CliRunner().invoke(
+        app,
+        [
+            "simulate",
+            "replay",
+            str(path),
+            "--asset",
+            "P-7",
+            "--site",
+            "north",
+            "--map",
+            "vib=vibration_rms",
+            "--map",
+            "temp=bearing_temp",
+            "--speed",
+            "0",
+            "--broker",
+            mosquitto.url,
+        ],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     received = subscriber.wait_for(600)
     readings = sorted(r for topic, payload in received for r in decode(topic, payload))

@@ -47,7 +47,7 @@ def _envelope_spectrum(blocks: np.ndarray, band: tuple[float, float]) -> tuple[n
 
 def _at(freqs, spectrum, f, tolerance=1):
     i = int(np.argmin(np.abs(freqs - f)))
-    return spectrum[max(i - tolerance, 0):i + tolerance + 1].max()
+    return spectrum[max(i - tolerance, 0) : i + tolerance + 1].max()
 
 
 def _late_blocks(run, asset="P-1", after_hours=48):
@@ -148,7 +148,7 @@ def test_bearing_defect_kurtosis_rises_first_then_rms_then_temperature():
 
     t0, _, blocks = faulty.waveforms[("P-1", "accel")]
     centred = blocks.astype(np.float64) - blocks.mean(axis=1, keepdims=True)
-    kurtosis = (centred ** 4).mean(axis=1) / (centred ** 2).mean(axis=1) ** 2
+    kurtosis = (centred**4).mean(axis=1) / (centred**2).mean(axis=1) ** 2
     first_kurtosis = _hours(t0)[np.argmax(kurtosis > 5)]
 
     ts, vib = faulty.scalars[("P-1", "vibration_rms")]
@@ -164,8 +164,10 @@ def test_bearing_defect_kurtosis_rises_first_then_rms_then_temperature():
 
 
 def test_stuck_sensor_repeats_one_value_and_dropout_leaves_a_gap():
-    faults = [{"mode": "stuck_sensor", "sensor": "bearing_temp", "start": "1d", "end": "1d6h"},
-              {"mode": "dropout", "sensor": "motor_current", "start": "2d", "end": "2d2h"}]
+    faults = [
+        {"mode": "stuck_sensor", "sensor": "bearing_temp", "start": "1d", "end": "1d6h"},
+        {"mode": "dropout", "sensor": "motor_current", "start": "2d", "end": "2d2h"},
+    ]
     run = _run(pump(sensor_faults=faults))
     ts, temp = run.scalars[("P-1", "bearing_temp")]
     hours = _hours(ts)
@@ -182,8 +184,10 @@ def test_stuck_sensor_repeats_one_value_and_dropout_leaves_a_gap():
 
 
 def test_spikes_and_drift_match_their_labels():
-    faults = [{"mode": "spike", "sensor": "vibration_rms", "start": "12h", "end": "2d", "rate_per_hour": 1},
-              {"mode": "drift", "sensor": "motor_current", "start": "1d", "end": "3d", "magnitude": 2.0}]
+    faults = [
+        {"mode": "spike", "sensor": "vibration_rms", "start": "12h", "end": "2d", "rate_per_hour": 1},
+        {"mode": "drift", "sensor": "motor_current", "start": "1d", "end": "3d", "magnitude": 2.0},
+    ]
     run, clean = _run(pump(sensor_faults=faults)), _run(pump())
     _, vib = run.scalars[("P-1", "vibration_rms")]
     _, vib0 = clean.scalars[("P-1", "vibration_rms")]

@@ -46,34 +46,52 @@ def _probe(url: str) -> None:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.connect(host, int(port))
     client.loop_start()
-    client.publish("faultline/probe/probe/vibration_rms", b'{"ts": 1767571200000, "value": 1.0}', qos=1).wait_for_publish(5)
+    client.publish(
+        "faultline/probe/probe/vibration_rms", b'{"ts": 1767571200000, "value": 1.0}', qos=1
+    ).wait_for_publish(5)
     client.loop_stop()
     client.disconnect()
 
 
 def test_readings_arrive_in_the_ingest_store(own_mosquitto, tmp_path):
-    gw_faults = [{"mode": "offline", "start": "30m", "end": "45m"},
-                 {"mode": "duplicate", "start": "0s", "end": "2h", "rate": 0.1},
-                 {"mode": "out_of_order", "start": "0s", "end": "2h", "rate": 0.1},
-                 {"mode": "malformed", "start": "0s", "end": "2h", "rate": 0.05}]
+    gw_faults = [
+        {"mode": "offline", "start": "30m", "end": "45m"},
+        {"mode": "duplicate", "start": "0s", "end": "2h", "rate": 0.1},
+        {"mode": "out_of_order", "start": "0s", "end": "2h", "rate": 0.1},
+        {"mode": "malformed", "start": "0s", "end": "2h", "rate": 0.05},
+    ]
     fleet_file = tmp_path / "fleet.yaml"
-    fleet_file.write_text(yaml.safe_dump(fleet_data(
-        pump("A-1", payload="single", gateway="gw", sensors=["vibration_rms", "bearing_temp", "motor_current"]),
-        pump("A-2", payload="batch", batch_size=10, gateway="gw", sensors=["vibration_rms", "bearing_temp"]),
-        pump("A-3", payload="gateway", batch_size=5, gateway="gw", sensors=["bearing_temp", "motor_current"]),
-        gateways=[{"id": "gw", "site": "plant", "faults": gw_faults}], scalar_period="20s")))
+    fleet_file.write_text(
+        yaml.safe_dump(
+            fleet_data(
+                pump("A-1", payload="single", gateway="gw", sensors=["vibration_rms", "bearing_temp", "motor_current"]),
+                pump("A-2", payload="batch", batch_size=10, gateway="gw", sensors=["vibration_rms", "bearing_temp"]),
+                pump("A-3", payload="gateway", batch_size=5, gateway="gw", sensors=["bearing_temp", "motor_current"]),
+                gateways=[{"id": "gw", "site": "plant", "faults": gw_faults}],
+                scalar_period="20s",
+            )
+        )
+    )
     store_path = tmp_path / "readings.sqlite"
     config = tmp_path / "faultline.yaml"
-    config.write_text(yaml.safe_dump({
-        "mqtt": {"url": own_mosquitto.url, "client_id": "sim-e2e", "subscribe": ["faultline/#"]},
-        "store": {"kind": "sqlite", "path": str(store_path)},
-        "spool": {"path": str(tmp_path / "spool")},
-        "ingest": {"dead_letter_path": str(tmp_path / "dead.sqlite")},
-        "metrics": {"port": 0},
-    }))
-    proc = subprocess.Popen([sys.executable, "-m", "faultline.service.cli", "ingest", "--config", str(config)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=open(tmp_path / "ingest.log", "wb"),
-                            start_new_session=True)
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "mqtt": {"url": own_mosquitto.url, "client_id": "sim-e2e", "subscribe": ["faultline/#"]},
+                "store": {"kind": "sqlite", "path": str(store_path)},
+                "spool": {"path": str(tmp_path / "spool")},
+                "ingest": {"dead_letter_path": str(tmp_path / "dead.sqlite")},
+                "metrics": {"port": 0},
+            }
+        )
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "faultline.service.cli", "ingest", "--config", str(config)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "ingest.log", "wb"),
+        start_new_session=True,
+    )
     try:
         store = None
 
@@ -83,6 +101,7 @@ def test_readings_arrive_in_the_ingest_store(own_mosquitto, tmp_path):
             if store is None and store_path.exists():
                 store = SqliteStore(store_path)
             return store is not None and len(store.query("probe", "vibration_rms", 0, 2**62)) > 0
+
         _wait(probe_stored, 60, "the ingester to store a probe reading", proc)
 
         from typer.testing import CliRunner
@@ -90,9 +109,25 @@ def test_readings_arrive_in_the_ingest_store(own_mosquitto, tmp_path):
         from faultline.service.cli import app
 
         labels_file = tmp_path / "labels.jsonl"
-        result = CliRunner().invoke(app, ["simulate", "--config", str(fleet_file), "--broker", own_mosquitto.url,
-                                          "--start", "2026-01-05T00:00:00Z", "--duration", "2h", "--speed", "0",
-                                          "--labels", str(labels_file)], catch_exceptions=False)
+        result = CliRunner().invoke(
+            app,
+            [
+                "simulate",
+                "--config",
+                str(fleet_file),
+                "--broker",
+                own_mosquitto.url,
+                "--start",
+                "2026-01-05T00:00:00Z",
+                "--duration",
+                "2h",
+                "--speed",
+                "0",
+                "--labels",
+                str(labels_file),
+            ],
+            catch_exceptions=False,
+        )
         assert result.exit_code == 0, result.output
 
         truth = simulate_offline(Fleet.from_yaml(fleet_file), start=START, duration=timedelta(hours=2))
@@ -103,10 +138,15 @@ def test_readings_arrive_in_the_ingest_store(own_mosquitto, tmp_path):
 
         def stored():
             return {key: {int(t) for t in store.query(key[0], key[1], 0, 2**62).ts} for key in expected}
+
         _wait(lambda: sum(len(v) for v in stored().values()) >= want, 60, f"{want} readings stored", proc)
         dead = DeadLetterStore(tmp_path / "dead.sqlite")
-        _wait(lambda: dead.count() >= bad["params"]["messages"] + dup["params"]["corrupted_messages"], 30,
-              "the malformed payloads dead-lettered", proc)
+        _wait(
+            lambda: dead.count() >= bad["params"]["messages"] + dup["params"]["corrupted_messages"],
+            30,
+            "the malformed payloads dead-lettered",
+            proc,
+        )
         time.sleep(1.0)  # anything unexpected would land now
 
         got = stored()

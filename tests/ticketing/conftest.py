@@ -46,9 +46,21 @@ def finding(asset="pump-1", fault_mode="imbalance", severity="high", started_at=
     """A finding as the wiring would hand it over, with plausible evidence."""
     from faultline.ticketing.findings import FindingIn
 
-    values = dict(site="north", asset=asset, sensor="vibration_rms", fault_mode=fault_mode, severity=severity,
-                  score=7.4, started_at=started_at, detector="iso20816", detector_version="1.2.0", rule="zone-c",
-                  config_version="cfg-7", thresholds={"alert": 7.1}, evidence={"max": 7.9, "mean": 7.3, "n": 60})
+    values = dict(
+        site="north",
+        asset=asset,
+        sensor="vibration_rms",
+        fault_mode=fault_mode,
+        severity=severity,
+        score=7.4,
+        started_at=started_at,
+        detector="iso20816",
+        detector_version="1.2.0",
+        rule="zone-c",
+        config_version="cfg-7",
+        thresholds={"alert": 7.1},
+        evidence={"max": 7.9, "mean": 7.3, "n": 60},
+    )
     values.update(fields)
     return FindingIn(**values)
 

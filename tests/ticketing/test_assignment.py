@@ -9,8 +9,9 @@ from faultline.ticketing.models import ServiceType, WorkOrder
 
 
 def order(site="north", fault_mode="imbalance") -> WorkOrder:
-    return WorkOrder(id=1, site=site, asset="pump-1", fault_mode=fault_mode, service_type="corrective",
-                     priority="P2", opened_at=T0)
+    return WorkOrder(
+        id=1, site=site, asset="pump-1", fault_mode=fault_mode, service_type="corrective", priority="P2", opened_at=T0
+    )
 
 
 def assigner(config, load=None, **rules):
@@ -55,4 +56,7 @@ def test_nobody_is_chosen_whose_role_may_not_resolve_the_order(config):
     matrix_aware = Assigner(config.assignment, config.engineers, dict, config.permissions)
     assert [e.name for e in matrix_aware.qualified(p1)] == ["anna.schmidt", "jonas.weber"]
     assert [e.name for e in matrix_aware.qualified(order(fault_mode="no_data"))] == [
-        "anna.schmidt", "jonas.weber", "lea.fischer"]
+        "anna.schmidt",
+        "jonas.weber",
+        "lea.fischer",
+    ]

@@ -31,15 +31,16 @@ def setup(tmp_path, clock, config):
     store = WorkOrderStore(f"sqlite:///{tmp_path}/orders.db")
     order = FindingIntake.from_config(config, store, clock).receive(finding()).order
     desk = ServiceDesk(store, Lifecycle(clock, config_deadlines(config), config.permissions))
-    settings = AttachmentSettings(max_bytes={"photo": 2_000_000, "video": 3_000_000, "document": 50_000},
-                                  max_order_bytes=3_500_000)
+    settings = AttachmentSettings(
+        max_bytes={"photo": 2_000_000, "video": 3_000_000, "document": 50_000}, max_order_bytes=3_500_000
+    )
     attachments = Attachments(desk, FolderBlobs(tmp_path / "files"), settings)
     yield attachments, store, order, tmp_path / "files"
     store.close()
 
 
 def chunks(data: bytes, size: int = 65536):
-    return (data[i:i + size] for i in range(0, len(data), size))
+    return (data[i : i + size] for i in range(0, len(data), size))
 
 
 def test_a_photo_is_kept_in_the_folder_with_a_thumbnail_and_audited_by_its_hash(setup):
@@ -48,7 +49,11 @@ def test_a_photo_is_kept_in_the_folder_with_a_thumbnail_and_audited_by_its_hash(
     saved, attachment = attachments.add(order.id, ENGINEER, "../../bearing.jpg", chunks(photo))
     digest = hashlib.sha256(photo).hexdigest()
     assert (attachment.sha256, attachment.size, attachment.kind, attachment.name) == (
-        digest, len(photo), "photo", "bearing.jpg")
+        digest,
+        len(photo),
+        "photo",
+        "bearing.jpg",
+    )
     assert (folder / attachment.key).read_bytes() == photo
     from PIL import Image
 
@@ -57,10 +62,12 @@ def test_a_photo_is_kept_in_the_folder_with_a_thumbnail_and_audited_by_its_hash(
     assert store.get(order.id).attachments == [attachment]
     entry = store.audit_entries()[-1]
     assert entry.action == "attach" and entry.actor == "anna.schmidt"
-    assert digest in entry.change   # the audit entry holds what changed: the new attachment, by its hash
+    assert digest in entry.change  # the audit entry holds what changed: the new attachment, by its hash
     change = json.loads(entry.change)
-    assert [a["sha256"] for a in (change.get("append") or {}).get("attachments", [])
-            or (change.get("set") or {}).get("attachments", [])] == [digest]
+    assert [
+        a["sha256"]
+        for a in (change.get("append") or {}).get("attachments", []) or (change.get("set") or {}).get("attachments", [])
+    ] == [digest]
     assert store.verify_audit() is None
     assert not any((folder / ".incoming").iterdir()), "a temporary file was left behind"
 
@@ -107,10 +114,17 @@ def test_the_same_file_twice_is_refused(setup):
     assert refused.value.status == 409
 
 
-@pytest.mark.parametrize("head, expected", [
-    (b"\x89PNG\r\n\x1a\n....", "image/png"), (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "image/webp"),
-    (b"\x00\x00\x00\x14ftypqt  ", "video/quicktime"), (b"\x1a\x45\xdf\xa3\x01", "video/webm"),
-    (b"bearing replaced, 45 Nm", "text/plain"), (b"\xff\xfe\x00\x00", None)])
+@pytest.mark.parametrize(
+    "head, expected",
+    [
+        (b"\x89PNG\r\n\x1a\n....", "image/png"),
+        (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "image/webp"),
+        (b"\x00\x00\x00\x14ftypqt  ", "video/quicktime"),
+        (b"\x1a\x45\xdf\xa3\x01", "video/webm"),
+        (b"bearing replaced, 45 Nm", "text/plain"),
+        (b"\xff\xfe\x00\x00", None),
+    ],
+)
 def test_sniff(head, expected):
     assert sniff(head) == expected
 

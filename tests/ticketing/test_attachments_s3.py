@@ -20,12 +20,19 @@ pytestmark = pytest.mark.servers
 
 @pytest.fixture
 def bucket(moto_s3):
-    settings = S3Settings(bucket=f"faultline-{uuid.uuid4().hex[:8]}", endpoint_url=moto_s3.url, region="us-east-1",
-                          access_key_id="test", secret_access_key="test", prefix="plant-a/")
+    settings = S3Settings(
+        bucket=f"faultline-{uuid.uuid4().hex[:8]}",
+        endpoint_url=moto_s3.url,
+        region="us-east-1",
+        access_key_id="test",
+        secret_access_key="test",
+        prefix="plant-a/",
+    )
     import boto3
 
-    client = boto3.client("s3", endpoint_url=moto_s3.url, region_name="us-east-1", aws_access_key_id="test",
-                          aws_secret_access_key="test")
+    client = boto3.client(
+        "s3", endpoint_url=moto_s3.url, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+    )
     client.create_bucket(Bucket=settings.bucket)
     return settings, client
 
@@ -74,12 +81,17 @@ def test_the_service_keeps_attachments_in_the_configured_bucket(tmp_path, bucket
         order_id = open_order(runtime)
         with TestClient(create_app(settings, runtime)) as api:
             auth = {"Authorization": f"Bearer {token}"}
-            r = api.post(f"/api/v1/work-orders/{order_id}/attachments", params={"name": "notes.txt"},
-                         content=b"bearing 6205 replaced", headers=auth)
+            r = api.post(
+                f"/api/v1/work-orders/{order_id}/attachments",
+                params={"name": "notes.txt"},
+                content=b"bearing 6205 replaced",
+                headers=auth,
+            )
             assert r.status_code == 201, r.text
             [a] = r.json()["attachments"]
-            assert client.get_object(Bucket=s3.bucket, Key=s3.prefix + a["key"])["Body"].read() == \
-                b"bearing 6205 replaced"
+            assert (
+                client.get_object(Bucket=s3.bucket, Key=s3.prefix + a["key"])["Body"].read() == b"bearing 6205 replaced"
+            )
             got = api.get(f"/api/v1/work-orders/{order_id}/attachments/{a['id']}", headers=auth)
             assert got.content == b"bearing 6205 replaced"
     finally:

@@ -16,10 +16,14 @@ from faultline.ticketing.models import Status
 
 def three_changes(store):
     order = store.insert(new_order(), actor="intake", at=T0).order
-    store.update(order.id, lambda o: o.model_copy(update={"status": Status.ACKNOWLEDGED}), actor="ana", at=T0,
-                 action="acknowledge")
-    store.update(order.id, lambda o: o.model_copy(update={"assignee": "ben"}), actor="mia", at=T0,
-                 action="assign")
+    store.update(
+        order.id,
+        lambda o: o.model_copy(update={"status": Status.ACKNOWLEDGED}),
+        actor="ana",
+        at=T0,
+        action="acknowledge",
+    )
+    store.update(order.id, lambda o: o.model_copy(update={"assignee": "ben"}), actor="mia", at=T0, action="assign")
 
 
 def tamper(store, sql: str) -> None:
@@ -32,8 +36,11 @@ def tamper(store, sql: str) -> None:
 def test_intact_chain_verifies_and_records_who_did_what(store):
     three_changes(store)
     entries = list(store.audit_entries())
-    assert [(e.seq, e.actor, e.action) for e in entries] == [(1, "intake", "open"), (2, "ana", "acknowledge"),
-                                                              (3, "mia", "assign")]
+    assert [(e.seq, e.actor, e.action) for e in entries] == [
+        (1, "intake", "open"),
+        (2, "ana", "acknowledge"),
+        (3, "mia", "assign"),
+    ]
     assert entries[0].prev_hash == GENESIS and entries[1].prev_hash == entries[0].hash
     # each entry records what changed: the opening sets every field, the rest only theirs
     assert json.loads(entries[1].change) == {"set": {"status": "acknowledged", "version": 2}}
@@ -55,11 +62,14 @@ def test_altered_change_is_found(store):
     assert store.verify_audit().seq == 3
 
 
-@pytest.mark.parametrize("sql, says", [
-    ("UPDATE work_orders SET status = 'closed'", "column status is 'closed' in the table but 'acknowledged'"),
-    ("UPDATE work_orders SET doc = REPLACE(doc, '\"ben\"', '\"eve\"')", "differs from its audit log"),
-    ("DELETE FROM work_orders", "not in the table (row deleted)"),
-])
+@pytest.mark.parametrize(
+    "sql, says",
+    [
+        ("UPDATE work_orders SET status = 'closed'", "column status is 'closed' in the table but 'acknowledged'"),
+        ("UPDATE work_orders SET doc = REPLACE(doc, '\"ben\"', '\"eve\"')", "differs from its audit log"),
+        ("DELETE FROM work_orders", "not in the table (row deleted)"),
+    ],
+)
 def test_an_order_row_edited_behind_the_log_is_found(store, sql, says):
     three_changes(store)
     assert store.verify_audit() is None
@@ -70,9 +80,12 @@ def test_an_order_row_edited_behind_the_log_is_found(store, sql, says):
 
 def test_an_order_inserted_behind_the_log_is_found(store):
     three_changes(store)
-    tamper(store, "INSERT INTO work_orders (site, asset, fault_mode, status, priority, service_type, opened_at, "
-                  "version, doc) SELECT site, asset, 'other', status, priority, service_type, opened_at, version, doc "
-                  "FROM work_orders")
+    tamper(
+        store,
+        "INSERT INTO work_orders (site, asset, fault_mode, status, priority, service_type, opened_at, "
+        "version, doc) SELECT site, asset, 'other', status, priority, service_type, opened_at, version, doc "
+        "FROM work_orders",
+    )
     assert "WO-000002 is in the table but no audit entry made it" in store.verify_audit().reason
 
 
@@ -85,8 +98,13 @@ def test_the_log_grows_with_the_change_not_with_the_order(store):
     order = store.insert(new_order(), actor="intake", at=T0).order
     text500k = "x" * 500_000
     for n in range(6):
-        store.update(order.id, lambda o, n=n: life.comment(o, Actor("ana", "mid_engineer"), f"{n}{text500k}"),
-                     actor="ana", at=T0, action="comment")
+        store.update(
+            order.id,
+            lambda o, n=n: life.comment(o, Actor("ana", "mid_engineer"), f"{n}{text500k}"),
+            actor="ana",
+            at=T0,
+            action="comment",
+        )
     size = sum(len(e.change or "") + len(e.before or "") + len(e.after or "") for e in store.audit_entries())
     print(f"\naudit log after six 500 kB comments: {size:,} bytes of JSON")
     assert 6 * 500_000 < size < 6 * 500_000 + 20_000
@@ -110,8 +128,7 @@ def test_deleted_newest_row_is_found_through_the_head(store):
 
 def test_rehashing_one_row_still_breaks_the_next_link():
     first = new_entry(0, GENESIS, at=T0, actor="a", action="open", order_id=1, before=None, after={"x": 1})
-    second = new_entry(1, first.hash, at=T0, actor="b", action="assign", order_id=1, before={"x": 1},
-                       after={"x": 2})
+    second = new_entry(1, first.hash, at=T0, actor="b", action="assign", order_id=1, before={"x": 1}, after={"x": 2})
     forged = new_entry(0, GENESIS, at=T0, actor="eve", action="open", order_id=1, before=None, after={"x": 1})
     assert verify([first, second]) is None
     assert verify([forged, second]).seq == 2
@@ -150,24 +167,45 @@ def test_entries_written_before_0004_whole_orders_still_replay(store):
     acknowledged = opened.model_copy(update={"status": Status.ACKNOWLEDGED, "version": 2})
     prev, rows = GENESIS, []
     for seq, (action, before, after) in enumerate([("open", None, opened), ("acknowledge", opened, acknowledged)], 1):
-        draft = AuditEntry(seq, T0, "old", action, 1, before and canonical_json(before.snapshot()),
-                           canonical_json(after.snapshot()), prev, "")
+        draft = AuditEntry(
+            seq,
+            T0,
+            "old",
+            action,
+            1,
+            before and canonical_json(before.snapshot()),
+            canonical_json(after.snapshot()),
+            prev,
+            "",
+        )
         prev = chain_hash(prev, draft.body())
         rows.append({**{k: getattr(draft, k) for k in AuditEntry.__slots__}, "hash": prev})
     engine = create_engine(store.url)
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO work_orders (id, site, asset, fault_mode, status, priority, service_type, "
-                          "opened_at, version, doc) VALUES (1, 'north', 'pump-1', 'imbalance', 'acknowledged', 'P2', "
-                          "'corrective', :at, 2, :doc)"), {"at": T0.replace(tzinfo=None), "doc": acknowledged.model_dump_json()})
+        conn.execute(
+            text(
+                "INSERT INTO work_orders (id, site, asset, fault_mode, status, priority, service_type, "
+                "opened_at, version, doc) VALUES (1, 'north', 'pump-1', 'imbalance', 'acknowledged', 'P2', "
+                "'corrective', :at, 2, :doc)"
+            ),
+            {"at": T0.replace(tzinfo=None), "doc": acknowledged.model_dump_json()},
+        )
         for row in rows:
-            conn.execute(text("INSERT INTO audit_log (seq, at, actor, action, order_id, before, after, prev_hash, hash) "
-                              "VALUES (:seq, :at, :actor, :action, :order_id, :before, :after, :prev_hash, :hash)"),
-                         {**row, "at": T0.replace(tzinfo=None)})
+            conn.execute(
+                text(
+                    "INSERT INTO audit_log (seq, at, actor, action, order_id, before, after, prev_hash, hash) "
+                    "VALUES (:seq, :at, :actor, :action, :order_id, :before, :after, :prev_hash, :hash)"
+                ),
+                {**row, "at": T0.replace(tzinfo=None)},
+            )
         conn.execute(text("UPDATE audit_head SET seq = 2, hash = :h"), {"h": prev})
     engine.dispose()
     assert store.verify_audit() is None
     [(_, first), (_, second)] = store.audit_events()
     assert (first.previous_status, second.previous_status, second.order.status) == (
-        None, Status.OPEN, Status.ACKNOWLEDGED)
+        None,
+        Status.OPEN,
+        Status.ACKNOWLEDGED,
+    )
     store.update(1, lambda o: o.model_copy(update={"assignee": "ben"}), actor="mia", at=T0, action="assign")
     assert store.verify_audit() is None and json.loads(store.audit_entries()[-1].change)["set"]["assignee"] == "ben"

@@ -83,8 +83,12 @@ class TestWorkedExamples:
         assert not CAL.is_open(berlin(2026, 12, 25, 10, 0))
 
 
-@pytest.mark.parametrize("day", sorted(d for d, _ in holidays.country_holidays("DE", subdiv="BE", years=range(2025, 2029)).items()
-                                       if d.weekday() < 5))
+@pytest.mark.parametrize(
+    "day",
+    sorted(
+        d for d, _ in holidays.country_holidays("DE", subdiv="BE", years=range(2025, 2029)).items() if d.weekday() < 5
+    ),
+)
 def test_no_business_time_on_a_weekday_holiday(day):
     midnight = datetime(day.year, day.month, day.day, tzinfo=BERLIN)
     assert CAL.elapsed(midnight, midnight + timedelta(days=1)) == timedelta(0)
@@ -157,19 +161,32 @@ class TestBadInput:
 
 # instants from 2025 to 2028, at minute resolution plus odd seconds, so DST days and holidays are hit
 instants = st.integers(min_value=0, max_value=4 * 366 * 24 * 3600).map(
-    lambda s: datetime(2025, 1, 1, tzinfo=UTC) + timedelta(seconds=s))
+    lambda s: datetime(2025, 1, 1, tzinfo=UTC) + timedelta(seconds=s)
+)
 # the weeks around the DST changes, to hit them often
-dst_instants = st.sampled_from([datetime(2026, 3, 27, tzinfo=UTC), datetime(2026, 10, 23, tzinfo=UTC),
-                                datetime(2027, 3, 26, tzinfo=UTC), datetime(2027, 10, 29, tzinfo=UTC)]).flatmap(
-    lambda base: st.integers(0, 4 * 24 * 3600).map(lambda s: base + timedelta(seconds=s)))
+dst_instants = st.sampled_from(
+    [
+        datetime(2026, 3, 27, tzinfo=UTC),
+        datetime(2026, 10, 23, tzinfo=UTC),
+        datetime(2027, 3, 26, tzinfo=UTC),
+        datetime(2027, 10, 29, tzinfo=UTC),
+    ]
+).flatmap(lambda base: st.integers(0, 4 * 24 * 3600).map(lambda s: base + timedelta(seconds=s)))
 durations = st.integers(min_value=1, max_value=80 * 3600).map(lambda s: timedelta(seconds=s))
-calendars = st.sampled_from([
-    CAL,
-    BusinessCalendar(BERLIN, {d: [parse_span("06:00-14:00"), parse_span("14:30-22:00")] for d in range(6)}, DE_BE),
-    BusinessCalendar(BERLIN, {6: [parse_span("00:30-03:30")], 0: [parse_span("22:00-24:00")], 1: [parse_span("00:00-06:00")]}),
-    BusinessCalendar("America/New_York", {d: [parse_span("09:00-17:30")] for d in range(5)},
-                     holidays.country_holidays("US", subdiv="NY")),
-])
+calendars = st.sampled_from(
+    [
+        CAL,
+        BusinessCalendar(BERLIN, {d: [parse_span("06:00-14:00"), parse_span("14:30-22:00")] for d in range(6)}, DE_BE),
+        BusinessCalendar(
+            BERLIN, {6: [parse_span("00:30-03:30")], 0: [parse_span("22:00-24:00")], 1: [parse_span("00:00-06:00")]}
+        ),
+        BusinessCalendar(
+            "America/New_York",
+            {d: [parse_span("09:00-17:30")] for d in range(5)},
+            holidays.country_holidays("US", subdiv="NY"),
+        ),
+    ]
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -223,7 +240,9 @@ def test_measuring_then_adding_lands_at_or_before_the_end(cal, start, end):
 
 
 @settings(max_examples=200, deadline=None)
-@given(calendars, st.one_of(instants, dst_instants), st.one_of(instants, dst_instants), st.one_of(instants, dst_instants))
+@given(
+    calendars, st.one_of(instants, dst_instants), st.one_of(instants, dst_instants), st.one_of(instants, dst_instants)
+)
 def test_elapsed_is_additive_over_a_split(cal, a, b, c):
     a, b, c = sorted((a, b, c))
     assert cal.elapsed(a, c) == cal.elapsed(a, b) + cal.elapsed(b, c)

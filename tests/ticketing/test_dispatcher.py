@@ -60,9 +60,28 @@ class Inbox:
 def tls_files(tmp_path, monkeypatch):
     """A self-signed certificate for 127.0.0.1, trusted by the client through SSL_CERT_FILE."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     return cert, key
 
@@ -78,8 +97,15 @@ def smtp(tls_files):
         return AuthResult(success=(auth_data.login, auth_data.password) == (b"faultline", b"mail-password"))
 
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), tls_context=context, require_starttls=True,
-                            authenticator=authenticator, auth_required=True)
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=free_port(),
+        tls_context=context,
+        require_starttls=True,
+        authenticator=authenticator,
+        auth_required=True,
+    )
     controller.start()
     yield controller, inbox
     controller.stop()
@@ -115,14 +141,24 @@ def start(tmp_path, receiver, smtp):
 
 def configured(receiver_url: str, smtp_port: int, **extra) -> TicketingConfig:
     base = default_ticketing_config().model_dump(mode="json")
-    base.update(asset_criticality={"pump-1": "A", "fan-9": "C"},
-                webhooks=[{"name": "cmms", "url": receiver_url, "secret": SECRET, "max_attempts": 20}],
-                smtp={"host": "127.0.0.1", "port": smtp_port, "sender": "faultline@plant.example", "starttls": True,
-                      "username": "faultline", "password": "mail-password"},
-                mail=[{"events": ["opened", "reopened"], "priorities": ["P1"], "to": ["assignee", "managers"]},
-                      {"events": ["escalation", "response_breached", "resolution_breached"], "to": ["escalation"]},
-                      {"events": ["resolved"], "sites": ["south"], "to": ["managers"]}],
-                **extra)
+    base.update(
+        asset_criticality={"pump-1": "A", "fan-9": "C"},
+        webhooks=[{"name": "cmms", "url": receiver_url, "secret": SECRET, "max_attempts": 20}],
+        smtp={
+            "host": "127.0.0.1",
+            "port": smtp_port,
+            "sender": "faultline@plant.example",
+            "starttls": True,
+            "username": "faultline",
+            "password": "mail-password",
+        },
+        mail=[
+            {"events": ["opened", "reopened"], "priorities": ["P1"], "to": ["assignee", "managers"]},
+            {"events": ["escalation", "response_breached", "resolution_breached"], "to": ["escalation"]},
+            {"events": ["resolved"], "sites": ["south"], "to": ["managers"]},
+        ],
+        **extra,
+    )
     return TicketingConfig.model_validate(base)
 
 
@@ -137,8 +173,14 @@ class Service:
         self.intake = FindingIntake.from_config(config, self.store, self.clock)
         self.scheduler = EscalationScheduler(self.clock, EscalationResponder(self.desk, config))
         self.outcomes: list[tuple[str, str]] = []
-        self.dispatcher = Dispatcher(self.store, config, self.clock, backoff=Backoff(10.0, 120.0),
-                                     rng=random.Random(3), on_outcome=lambda c, s: self.outcomes.append((c, s)))
+        self.dispatcher = Dispatcher(
+            self.store,
+            config,
+            self.clock,
+            backoff=Backoff(10.0, 120.0),
+            rng=random.Random(3),
+            on_outcome=lambda c, s: self.outcomes.append((c, s)),
+        )
 
     def close(self):
         self.dispatcher.close()
@@ -148,12 +190,12 @@ class Service:
 def test_events_reach_the_receiver_and_the_mailboxes_they_are_routed_to(start, receiver, smtp):
     _, inbox = smtp
     service = start()
-    opened = service.intake.receive(finding(asset="pump-1", severity="high"))   # criticality A: P1
+    opened = service.intake.receive(finding(asset="pump-1", severity="high"))  # criticality A: P1
     order = opened.order
     assert order.priority == "P1" and order.assignee == "anna.schmidt"
-    quiet = service.intake.receive(finding(asset="fan-9", severity="medium"))   # C: P4, no mail rule
-    service.desk.act(quiet.order.id, SYSTEM, "acknowledge")                      # not a default event
-    assert service.dispatcher.run_once() == (3, 3)   # a webhook and a mail for pump-1, a webhook for fan-9
+    quiet = service.intake.receive(finding(asset="fan-9", severity="medium"))  # C: P4, no mail rule
+    service.desk.act(quiet.order.id, SYSTEM, "acknowledge")  # not a default event
+    assert service.dispatcher.run_once() == (3, 3)  # a webhook and a mail for pump-1, a webhook for fan-9
 
     kinds = [(json.loads(body)["event"], json.loads(body)["order"]["asset"]) for *_, body in receiver.got]
     assert kinds == [("opened", "pump-1"), ("opened", "fan-9")]
@@ -164,8 +206,9 @@ def test_events_reach_the_receiver_and_the_mailboxes_they_are_routed_to(start, r
     assert session.authenticated and "opened" in message["Subject"] and order.number in message["Subject"]
 
     # the response target (15 min, P1) passes: the chain's steps and the breach are notices too
-    service.scheduler.track(order.id, service.store.get(order.id),
-                            service.config.sla_clock(order.site, with_breach(service.config, order)))
+    service.scheduler.track(
+        order.id, service.store.get(order.id), service.config.sla_clock(order.site, with_breach(service.config, order))
+    )
     service.clock.advance(timedelta(minutes=16))
     fired = [action.key for _, action in service.scheduler.tick()]
     assert fired == ["response@0.75:notify_assignee", "response@1:reassign", "response@1:breach"]
@@ -183,8 +226,11 @@ def with_breach(config: TicketingConfig, order):
 
     policy = config.policy_for(order.priority, order.service_type)
     steps = list(policy.escalation or ())
-    steps += [EscalationStep(at=1.0, of=target, action="breach") for target in ("response", "resolution")
-              if policy.target(target) is not None]
+    steps += [
+        EscalationStep(at=1.0, of=target, action="breach")
+        for target in ("response", "resolution")
+        if policy.target(target) is not None
+    ]
     return policy.model_copy(update={"escalation": tuple(steps)})
 
 
@@ -197,8 +243,9 @@ def test_a_receiver_down_for_a_while_gets_every_event_once_in_order(start, recei
         service.desk.act(order.id, SYSTEM, step)
     service.desk.act(order.id, SYSTEM, "resolve", outcome="fault_confirmed")
     service.desk.act(order.id, SYSTEM, "reopen", reason="vibration back")
-    expected = [e.seq for e in service.store.audit_entries()
-                if e.action in ("open", "set_priority", "resolve", "reopen")]
+    expected = [
+        e.seq for e in service.store.audit_entries() if e.action in ("open", "set_priority", "resolve", "reopen")
+    ]
 
     # the receiver is down: every due attempt fails and is rescheduled, the mails go out regardless
     for _ in range(6):
@@ -208,14 +255,14 @@ def test_a_receiver_down_for_a_while_gets_every_event_once_in_order(start, recei
     pending = service.store.notifications(status="pending")
     assert len(pending) == 4 and all(row["channel"] == "webhook:cmms" for row in pending)
     assert max(row["attempts"] for row in pending) >= 5 and not service.store.notifications(status="dead")
-    assert len(inbox.messages) == 2   # opened and reopened of a P1 order
+    assert len(inbox.messages) == 2  # opened and reopened of a P1 order
 
     receiver.up()
     for _ in range(10):
         service.clock.advance(timedelta(minutes=3))
         service.dispatcher.run_once()
     seqs = [int(json.loads(body)["id"].rsplit(".", 1)[1]) for *_, body in receiver.got]
-    assert seqs == expected   # all of them, once each, in the order of the log
+    assert seqs == expected  # all of them, once each, in the order of the log
 
     # a crash after the receiver's answer but before the outcome was recorded: sent again,
     # with the same key, and the idempotent receiver does not apply it twice
@@ -236,7 +283,9 @@ def test_a_receiver_that_keeps_failing_ends_dead_and_others_go_on(start, receive
     [dead] = service.store.notifications(status="dead")
     assert dead["attempts"] == 3 and dead["last_error"].startswith("HTTP 503") and len(receiver.got) == 3
     assert ("webhook:cmms", "dead") in service.outcomes and service.store.notification_counts() == {
-        "dead": 1, "delivered": 1}
+        "dead": 1,
+        "delivered": 1,
+    }
     assert len(inbox.messages) == 1
 
 
@@ -274,14 +323,14 @@ def test_a_dead_delivery_is_listed_and_sent_again_after_the_fix(tmp_path, start,
     receiver.status = 200
     again = CliRunner().invoke(app, ["tickets", "notifications", "--retry", "--status", "pending", "--store", url])
     assert again.exit_code == 0 and "pending" in again.output
-    service.clock.set(datetime.now(UTC))   # the command marks it due at the wall clock's now
+    service.clock.set(datetime.now(UTC))  # the command marks it due at the wall clock's now
     service.dispatcher.run_once()
     assert service.store.notification_counts() == {"delivered": 2} and len(receiver.applied) == 1
 
 
 def test_a_dispatcher_new_to_a_store_announces_only_what_follows(start, receiver):
     service = start()
-    service.intake.receive(finding(asset="pump-1", severity="high"))   # before any receiver was configured
+    service.intake.receive(finding(asset="pump-1", severity="high"))  # before any receiver was configured
     assert service.dispatcher.begin() == 1 and service.dispatcher.begin() == 1
     service.intake.receive(finding(asset="pump-2", severity="high"))
     service.dispatcher.run_once()

@@ -40,10 +40,29 @@ def smtp():
 
 
 def order() -> WorkOrder:
-    return WorkOrder(id=5, site="north", asset="pump-1", fault_mode="bearing_outer_race", service_type="corrective",
-                     priority="P2", assignee="lea", opened_at=T0,
-                     evidence=[Evidence(sensor="accel", severity="high", score=9.1, started_at=T0, detector="envelope",
-                                        detector_version="2.0", rule="bpfo", config_version="c1", received_at=T0)])
+    return WorkOrder(
+        id=5,
+        site="north",
+        asset="pump-1",
+        fault_mode="bearing_outer_race",
+        service_type="corrective",
+        priority="P2",
+        assignee="lea",
+        opened_at=T0,
+        evidence=[
+            Evidence(
+                sensor="accel",
+                severity="high",
+                score=9.1,
+                started_at=T0,
+                detector="envelope",
+                detector_version="2.0",
+                rule="bpfo",
+                config_version="c1",
+                received_at=T0,
+            )
+        ],
+    )
 
 
 def test_reminder_goes_to_the_assignee_with_the_evidence(smtp):
@@ -95,8 +114,9 @@ def test_escalation_chain_on_a_stored_order_reminds_reassigns_and_survives_resta
     order = busy.receive(finding(asset="pump-1", severity="high")).order  # P1: respond within 15 min, 24x7
     assert order.assignee == "jonas.weber"
     desk = ServiceDesk(store, Lifecycle(clock, config_deadlines(config), config.permissions))
-    responder = EscalationResponder(desk, config,
-                                    EmailAdapter(controller.hostname, controller.port, "faultline@p.example", engineers))
+    responder = EscalationResponder(
+        desk, config, EmailAdapter(controller.hostname, controller.port, "faultline@p.example", engineers)
+    )
     scheduler = EscalationScheduler(clock, responder)
     assert responder.watch(scheduler) == 2
 
@@ -130,8 +150,9 @@ def test_tracker_stops_response_steps_once_the_order_is_acknowledged(tmp_path, c
         fired, stale_fired = [], []
         scheduler = EscalationScheduler(clock, lambda order_id, action: fired.append(action.key))
         stale = EscalationScheduler(clock, lambda order_id, action: stale_fired.append(action.key))
-        order = FindingIntake.from_config(config, store, clock).receive(
-            finding(asset="pump-1", severity="high")).order  # P1: 15 min response
+        order = (
+            FindingIntake.from_config(config, store, clock).receive(finding(asset="pump-1", severity="high")).order
+        )  # P1: 15 min response
         notify = Notifier([EscalationTracker(scheduler, config)])
         desk = ServiceDesk(store, Lifecycle(clock, config_deadlines(config), config.permissions), notify)
         assert EscalationResponder(desk, config).watch(scheduler) == 1  # as on start-up

@@ -18,9 +18,9 @@ from faultline.ticketing.sla import Hold, SlaClock, SlaPolicy, SlaTimeline
 BERLIN = ZoneInfo("Europe/Berlin")
 M, H = timedelta(minutes=1), timedelta(hours=1)
 CONFIG = default_ticketing_config()
-EMERGENCY = CONFIG.sla_clock("north", "emergency-repair")   # 15 min / 4 h, 24x7
-CORRECTIVE = CONFIG.sla_clock("north", "corrective")        # 2 h / 48 h, business hours
-T0 = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)                  # a Saturday night
+EMERGENCY = CONFIG.sla_clock("north", "emergency-repair")  # 15 min / 4 h, 24x7
+CORRECTIVE = CONFIG.sla_clock("north", "corrective")  # 2 h / 48 h, business hours
+T0 = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)  # a Saturday night
 
 
 def keys(actions) -> list[str]:
@@ -32,7 +32,8 @@ class TestDueEscalations:
         order = SlaTimeline(T0)
         assert due_escalations(order, EMERGENCY, T0 + 11 * M) == []
         assert keys(due_escalations(order, EMERGENCY, T0 + 11 * M + timedelta(seconds=15))) == [
-            "response@0.75:notify_assignee"]
+            "response@0.75:notify_assignee"
+        ]
         due = due_escalations(order, EMERGENCY, T0 + 15 * M)
         assert keys(due) == ["response@0.75:notify_assignee", "response@1:reassign"]
         assert due[1].role is Role.SENIOR_ENGINEER and due[1].due_at == T0 + 15 * M and due[1].fraction == 1.0
@@ -45,8 +46,10 @@ class TestDueEscalations:
         order = SlaTimeline(T0, acknowledged_at=T0 + 10 * M)
         assert due_escalations(order, EMERGENCY, T0 + 2 * H) == []
         assert keys(due_escalations(order, EMERGENCY, T0 + 3 * H)) == ["resolution@0.75:notify_assignee"]
-        assert keys(due_escalations(order, EMERGENCY, T0 + 4 * H)) == ["resolution@0.75:notify_assignee",
-                                                                        "resolution@1:notify_manager"]
+        assert keys(due_escalations(order, EMERGENCY, T0 + 4 * H)) == [
+            "resolution@0.75:notify_assignee",
+            "resolution@1:notify_manager",
+        ]
 
     def test_resolving_stops_everything(self):
         order = SlaTimeline(T0, acknowledged_at=T0 + 5 * M, resolved_at=T0 + H)
@@ -72,12 +75,19 @@ class TestDueEscalations:
         order = SlaTimeline(friday)
         assert due_escalations(order, CORRECTIVE, datetime(2026, 11, 23, 8, 29, tzinfo=BERLIN)) == []
         assert keys(due_escalations(order, CORRECTIVE, datetime(2026, 11, 23, 8, 30, tzinfo=BERLIN))) == [
-            "response@0.75:notify_assignee"]
+            "response@0.75:notify_assignee"
+        ]
         assert next_escalation(order, CORRECTIVE, friday) == datetime(2026, 11, 23, 8, 30, tzinfo=BERLIN)
 
     def test_policy_with_its_own_chain(self):
-        policy = SlaPolicy(name="p", service_type="inspection", priorities=("P4",), resolution="10h", calendar="24x7",
-                           escalation=[{"at": 0.5, "of": "resolution", "action": "notify_manager"}])
+        policy = SlaPolicy(
+            name="p",
+            service_type="inspection",
+            priorities=("P4",),
+            resolution="10h",
+            calendar="24x7",
+            escalation=[{"at": 0.5, "of": "resolution", "action": "notify_manager"}],
+        )
         sla = SlaClock(policy, AlwaysOpen())
         assert keys(due_escalations(SlaTimeline(T0), sla, T0 + 5 * H)) == ["resolution@0.5:notify_manager"]
         assert next_escalation(SlaTimeline(T0), sla, T0 + 5 * H, {"resolution@0.5:notify_manager"}) is None
@@ -102,8 +112,12 @@ class TestScheduler:
         assert scheduler.next_due() == T0 + 3 * H
         clock.set(T0 + 4 * H + 5 * M)
         scheduler.tick()
-        assert calls[2:] == [("WO-000001", "resolution@0.75:notify_assignee"), ("WO-000001", "resolution@1:notify_manager"),
-                             ("WO-000002", "resolution@0.75:notify_assignee"), ("WO-000002", "resolution@1:notify_manager")]
+        assert calls[2:] == [
+            ("WO-000001", "resolution@0.75:notify_assignee"),
+            ("WO-000001", "resolution@1:notify_manager"),
+            ("WO-000002", "resolution@0.75:notify_assignee"),
+            ("WO-000002", "resolution@1:notify_manager"),
+        ]
         assert scheduler.next_due() is None
 
     def test_sleep_until_the_next_step_but_not_too_long(self):

@@ -25,8 +25,15 @@ def life(config, clock):
 
 
 def closed(life, clock, id=1) -> WorkOrder:
-    o = WorkOrder(id=id, site="north", asset="pump-1", fault_mode="imbalance", service_type="preventive",
-                  priority="P3", opened_at=clock.now())
+    o = WorkOrder(
+        id=id,
+        site="north",
+        asset="pump-1",
+        fault_mode="imbalance",
+        service_type="preventive",
+        priority="P3",
+        opened_at=clock.now(),
+    )
     o = with_deadlines(o, life.deadlines, clock.now())
     o = life.start(life.acknowledge(o, JONAS), JONAS)
     clock.advance(H)

@@ -63,8 +63,12 @@ def test_other_fault_mode_on_same_asset_is_another_order(intake, store):
 
 
 def finish(desk, order_id):
-    for action, extra in [("acknowledge", {}), ("start", {}), ("resolve", {"outcome": "fault_confirmed"}),
-                          ("close", {})]:
+    for action, extra in [
+        ("acknowledge", {}),
+        ("start", {}),
+        ("resolve", {"outcome": "fault_confirmed"}),
+        ("close", {}),
+    ]:
         desk.act(order_id, ANNA, action, **extra)
 
 

@@ -24,7 +24,7 @@ def week(store, clock, config):
     intake = FindingIntake.from_config(config, store, clock)
     desk = ServiceDesk(store, Lifecycle(clock, config_deadlines(config), config.permissions))
     at = lambda offset: clock.set(T0 + offset)  # noqa: E731
-    a = intake.receive(finding(asset="pump-1", severity="high")).order.id             # P1 emergency
+    a = intake.receive(finding(asset="pump-1", severity="high")).order.id  # P1 emergency
     b = intake.receive(finding(asset="fan-9", severity="medium", rule="zone-b")).order.id  # P4 inspection
     intake.receive(finding(asset="pump-2", fault_mode="bearing_outer_race", severity="critical"))  # P1, left open
     d = intake.receive(finding(asset="pump-3", fault_mode="misalignment", severity="high")).order.id  # P2
@@ -65,15 +65,15 @@ def week(store, clock, config):
 def test_kpis_of_the_scripted_week(week, clock):
     k = kpis_from_store(week, T0 - D, T0 + 3 * D, clock.now(), repeat_threshold=2)
     assert k.orders_opened == 5
-    assert (k.visits, k.reopenings) == (6, 1)               # a was reopened: its second visit has its own clock
-    assert k.mtta == (10 * M + 30 * M + H + H + H) / 5      # a's two visits, b, d, e; c never
-    assert k.mttr == (3 * H + 2 * H + D + 5 * H) / 4        # a's two visits (each from its own start), b, e
+    assert (k.visits, k.reopenings) == (6, 1)  # a was reopened: its second visit has its own clock
+    assert k.mtta == (10 * M + 30 * M + H + H + H) / 5  # a's two visits, b, d, e; c never
+    assert k.mttr == (3 * H + 2 * H + D + 5 * H) / 4  # a's two visits (each from its own start), b, e
     # response: a's first visit met, its second breached (30 min on a 15 min target), d met (2 business
     # hours), c breached (never acknowledged); P4 has no target
     assert k.response_compliance == pytest.approx(50.0)
     # resolution: both visits of a, b, e met; c breached; d on hold, so undecided
     assert k.resolution_compliance == pytest.approx(80.0)
-    assert k.first_time_fix_rate == pytest.approx(50.0)     # e fixed first time, a came back
+    assert k.first_time_fix_rate == pytest.approx(50.0)  # e fixed first time, a came back
     by_rule = {(r.detector, r.rule): r for r in k.rules}
     assert by_rule[("iso20816", "zone-b")].false_alarm_rate == 100.0
     assert by_rule[("iso20816", "zone-c")].outcomes == {"fault_confirmed": 2}

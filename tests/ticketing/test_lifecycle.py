@@ -22,8 +22,15 @@ def life(clock, config):
 
 
 def corrective(life, config) -> WorkOrder:
-    order = WorkOrder(id=7, site="north", asset="pump-1", fault_mode="imbalance", service_type="corrective",
-                      priority="P2", opened_at=T0)
+    order = WorkOrder(
+        id=7,
+        site="north",
+        asset="pump-1",
+        fault_mode="imbalance",
+        service_type="corrective",
+        priority="P2",
+        opened_at=T0,
+    )
     return with_deadlines(order, config_deadlines(config), T0)
 
 
@@ -34,8 +41,9 @@ def test_full_path_records_each_step_time(life, clock, config):
     clock.advance(timedelta(minutes=10))
     order = life.start(order, LEA)
     clock.advance(timedelta(hours=3))
-    order = life.resolve(order, LEA, "fault_confirmed", "rebalanced the impeller",
-                         [ChecklistItem(text="lock out", done=True)])
+    order = life.resolve(
+        order, LEA, "fault_confirmed", "rebalanced the impeller", [ChecklistItem(text="lock out", done=True)]
+    )
     clock.advance(timedelta(hours=1))
     order = life.close(order, ANNA)
     assert order.status is Status.CLOSED
@@ -46,13 +54,16 @@ def test_full_path_records_each_step_time(life, clock, config):
     assert order.checklist[0].done is True
 
 
-@pytest.mark.parametrize("step, status, why", [
-    ("start", Status.OPEN, "acknowledge the order before starting work"),
-    ("close", Status.IN_PROGRESS, "resolve the order with an outcome"),
-    ("resume", Status.IN_PROGRESS, "only an order on hold"),
-    ("acknowledge", Status.CLOSED, "only an open order"),
-    ("reopen", Status.OPEN, "only a resolved or closed order"),
-])
+@pytest.mark.parametrize(
+    "step, status, why",
+    [
+        ("start", Status.OPEN, "acknowledge the order before starting work"),
+        ("close", Status.IN_PROGRESS, "resolve the order with an outcome"),
+        ("resume", Status.IN_PROGRESS, "only an order on hold"),
+        ("acknowledge", Status.CLOSED, "only an open order"),
+        ("reopen", Status.OPEN, "only a resolved or closed order"),
+    ],
+)
 def test_invalid_transition_names_from_to_and_why(life, config, step, status, why):
     order = corrective(life, config).model_copy(update={"status": status})
     with pytest.raises(InvalidTransition, match=why) as caught:
@@ -101,8 +112,9 @@ def test_unknown_priority_is_refused_by_name(life, config):
 
 
 def test_reopen_clears_the_close_out_and_restarts_the_sla_clock(life, clock, config):
-    order = life.close(life.resolve(life.start(life.acknowledge(corrective(life, config), LEA), LEA), LEA,
-                                    "fault_confirmed"), ANNA)
+    order = life.close(
+        life.resolve(life.start(life.acknowledge(corrective(life, config), LEA), LEA), LEA, "fault_confirmed"), ANNA
+    )
     clock.advance(timedelta(days=2))  # Wednesday 10:00 Berlin
     order = life.reopen(order, JONAS, "vibration is back")
     assert order.status is Status.OPEN and order.outcome is None and order.closed_at is None
@@ -128,8 +140,11 @@ def test_engineers_act_from_the_command_line(tmp_path, config):
 
     url = f"sqlite:///{tmp_path}/orders.db"
     with WorkOrderStore(url) as store:
-        number = FindingIntake.from_config(config, store, SystemClock()).receive(
-            finding(asset="pump-3", severity="medium")).order.number  # B asset: P3 preventive
+        number = (
+            FindingIntake.from_config(config, store, SystemClock())
+            .receive(finding(asset="pump-3", severity="medium"))
+            .order.number
+        )  # B asset: P3 preventive
     run = lambda *args: CliRunner().invoke(app, ["tickets", *args, "--store", url])  # noqa: E731
     assert run("act", number, "acknowledge", "--as", "lea.fischer").exit_code == 0
     refused = run("act", number, "resolve", "--as", "lea.fischer", "--outcome", "false_alarm")
@@ -149,6 +164,7 @@ def test_engineers_act_from_the_command_line(tmp_path, config):
     done = run("act", number, "resolve", "--as", "lea.fischer", "--outcome", "fault_confirmed", "--checked", "1,3")
     assert done.exit_code == 0, done.output
     import json
+
     shown = json.loads(run("show", number).output)
     assert [c["done"] for c in shown["checklist"]] == [True, False, True] and shown["outcome"] == "fault_confirmed"
     assert run("act", number, "close", "--as", "jonas.weber").exit_code == 0

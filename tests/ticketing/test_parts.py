@@ -29,13 +29,20 @@ def test_parts_needed_then_used(life, config):
     order = life.add_part(order, ANNA, "SKF-6205-2RS", 1)
     order = life.add_part(order, ANNA, "LGMT2-1", 1, "grease, 1 kg", used=True)
     assert [(p.number, p.quantity, p.state) for p in order.parts] == [
-        ("SKF-6205-2RS", 3, "needed"), ("LGMT2-1", 1, "used")]
+        ("SKF-6205-2RS", 3, "needed"),
+        ("LGMT2-1", 1, "used"),
+    ]
     order = life.use_part(order, ANNA, "SKF-6205-2RS", 2)
     assert [(p.number, p.quantity, p.state) for p in order.parts] == [
-        ("SKF-6205-2RS", 1, "needed"), ("LGMT2-1", 1, "used"), ("SKF-6205-2RS", 2, "used")]
+        ("SKF-6205-2RS", 1, "needed"),
+        ("LGMT2-1", 1, "used"),
+        ("SKF-6205-2RS", 2, "used"),
+    ]
     order = life.use_part(order, ANNA, "SKF-6205-2RS")  # the rest
-    assert [(p.number, p.quantity, p.state) for p in order.parts] == [("LGMT2-1", 1, "used"),
-                                                                       ("SKF-6205-2RS", 3, "used")]
+    assert [(p.number, p.quantity, p.state) for p in order.parts] == [
+        ("LGMT2-1", 1, "used"),
+        ("SKF-6205-2RS", 3, "used"),
+    ]
     assert order.parts[1].description == "deep groove ball bearing"
     with pytest.raises(ValueError, match="needs a part number"):
         life.add_part(order, ANNA, "  ")
@@ -79,4 +86,8 @@ def test_kpis_count_the_time_lost_waiting_for_parts(life, clock, config):
     early = compute_kpis([order], T0, T0 + timedelta(hours=3), clock.now()).parts_wait
     assert early.total == timedelta(hours=2)
     assert compute_kpis([order], T0, T0 + timedelta(days=1), clock.now()).as_json()["parts_wait"] == {
-        "hours": 8.0, "holds": 2, "orders": 1, "hours_by_part": {"SKF-6205-2RS": 8.0, "V-BELT-SPA-1250": 3.0}}
+        "hours": 8.0,
+        "holds": 2,
+        "orders": 1,
+        "hours_by_part": {"SKF-6205-2RS": 8.0, "V-BELT-SPA-1250": 3.0},
+    }

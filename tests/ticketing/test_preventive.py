@@ -58,8 +58,14 @@ def world(tmp_path, clock, config):
 
 
 def scheduler(store, clock, config, schedules, running_hours=None):
-    return PreventiveScheduler(PreventiveSettings(schedules=schedules), store, clock, Fleet(),
-                               running_hours=running_hours, deadlines=config_deadlines(config))
+    return PreventiveScheduler(
+        PreventiveSettings(schedules=schedules),
+        store,
+        clock,
+        Fleet(),
+        running_hours=running_hours,
+        deadlines=config_deadlines(config),
+    )
 
 
 def finish(desk, order_id, close=True):
@@ -71,9 +77,20 @@ def finish(desk, order_id, close=True):
 
 def test_floating_calendar_counts_from_the_last_completion(world, clock, config):
     store, desk = world
-    s = scheduler(store, clock, config, [{"name": "grease", "task": "regrease bearings", "asset_class": "pump",
-                                          "checklist": ["clean nipples", "2 g per bearing"],
-                                          "calendar": {"every": "2w", "mode": "floating"}}])
+    s = scheduler(
+        store,
+        clock,
+        config,
+        [
+            {
+                "name": "grease",
+                "task": "regrease bearings",
+                "asset_class": "pump",
+                "checklist": ["clean nipples", "2 g per bearing"],
+                "calendar": {"every": "2w", "mode": "floating"},
+            }
+        ],
+    )
     opened = s.tick()
     assert sorted(e.order.asset for e in opened) == ["pump-1", "pump-2"]  # never done: due at once
     order = opened[0].order
@@ -94,9 +111,20 @@ def test_floating_calendar_counts_from_the_last_completion(world, clock, config)
 def test_fixed_calendar_keeps_to_its_dates_however_late_the_job(world, clock, config):
     store, desk = world
     start = T0 + DAY
-    s = scheduler(store, clock, config, [{"name": "inspect", "assets": ["fan-9"], "priority": "P4",
-                                          "service_type": "inspection",
-                                          "calendar": {"every": "7d", "mode": "fixed", "start": start.isoformat()}}])
+    s = scheduler(
+        store,
+        clock,
+        config,
+        [
+            {
+                "name": "inspect",
+                "assets": ["fan-9"],
+                "priority": "P4",
+                "service_type": "inspection",
+                "calendar": {"every": "7d", "mode": "fixed", "start": start.isoformat()},
+            }
+        ],
+    )
     assert s.tick() == []  # before the first date
     clock.advance(DAY)
     [first] = s.tick()
@@ -115,29 +143,37 @@ def test_fixed_calendar_keeps_to_its_dates_however_late_the_job(world, clock, co
 def test_meter_schedule_counts_running_hours_from_telemetry(world, clock, config):
     store, desk = world
     telemetry = Telemetry(T0, running_hours_per_day=8, days=30)
-    s = scheduler(store, clock, config, [{"name": "seal-check", "assets": ["pump-1"],
-                                          "meter": {"sensor": "vibration_rms", "running_above": 1.0,
-                                                    "every_hours": 100, "since": T0.isoformat()}}],
-                  running_hours=telemetry)
+    s = scheduler(
+        store,
+        clock,
+        config,
+        [
+            {
+                "name": "seal-check",
+                "assets": ["pump-1"],
+                "meter": {"sensor": "vibration_rms", "running_above": 1.0, "every_hours": 100, "since": T0.isoformat()},
+            }
+        ],
+        running_hours=telemetry,
+    )
     clock.advance(12 * DAY)  # 12 days × 8 h = 96 running hours
     assert s.tick() == []
-    clock.advance(DAY)        # 104 h
+    clock.advance(DAY)  # 104 h
     [order] = s.tick()
     assert "104.0 running hours (vibration_rms above 1)" in order.order.comments[0].text
     finish(desk, order.order.id)
     done_at = clock.now()
-    clock.advance(10 * DAY)   # 80 h since the completion
+    clock.advance(10 * DAY)  # 80 h since the completion
     assert s.tick() == []
     assert telemetry.asked[-1][1] == done_at  # counted from the completion, not from the start
-    clock.advance(3 * DAY)    # 104 h
+    clock.advance(3 * DAY)  # 104 h
     assert len(s.tick()) == 1
 
 
 def test_a_due_job_joins_open_condition_based_work_instead_of_a_second_order(world, clock, config):
     store, desk = world
     condition = FindingIntake.from_config(config, store, clock).receive(finding(asset="pump-1")).order
-    s = scheduler(store, clock, config, [{"name": "grease", "assets": ["pump-1"],
-                                          "calendar": {"every": "14d"}}])
+    s = scheduler(store, clock, config, [{"name": "grease", "assets": ["pump-1"], "calendar": {"every": "14d"}}])
     [noted] = s.tick()
     assert noted.action == "comment" and noted.order.id == condition.id
     assert noted.order.comments[-1].text.startswith("preventive grease is due (grease; every 2 w")
@@ -152,13 +188,16 @@ def test_a_due_job_joins_open_condition_based_work_instead_of_a_second_order(wor
     assert opened.order.fault_mode == "preventive:grease" and opened.order.status is Status.OPEN
 
 
-@pytest.mark.parametrize("schedule, message", [
-    ({"name": "x", "assets": ["a"]}, "give exactly one of calendar or meter"),
-    ({"name": "x", "calendar": {"every": "1d"}}, "name its assets or an asset_class"),
-    ({"name": "x", "assets": ["a"], "calendar": {"every": "1d", "mode": "fixed"}}, "a fixed calendar needs start"),
-    ({"name": "x", "assets": ["a"], "priority": "P9", "calendar": {"every": "1d"}}, "unknown priority 'P9'"),
-    ({"name": "x", "assets": ["a"], "calendar": {"every": "0d"}}, "every must be longer than 0"),
-])
+@pytest.mark.parametrize(
+    "schedule, message",
+    [
+        ({"name": "x", "assets": ["a"]}, "give exactly one of calendar or meter"),
+        ({"name": "x", "calendar": {"every": "1d"}}, "name its assets or an asset_class"),
+        ({"name": "x", "assets": ["a"], "calendar": {"every": "1d", "mode": "fixed"}}, "a fixed calendar needs start"),
+        ({"name": "x", "assets": ["a"], "priority": "P9", "calendar": {"every": "1d"}}, "unknown priority 'P9'"),
+        ({"name": "x", "assets": ["a"], "calendar": {"every": "0d"}}, "every must be longer than 0"),
+    ],
+)
 def test_bad_schedules_are_named(schedule, message):
     with pytest.raises(ValueError, match=message):
         PreventiveSettings(schedules=[schedule])
@@ -167,8 +206,12 @@ def test_bad_schedules_are_named(schedule, message):
 def test_meter_schedules_need_running_hours(world, clock, config):
     store, _ = world
     with pytest.raises(ValueError, match="meter schedules need running hours"):
-        scheduler(store, clock, config, [{"name": "m", "assets": ["pump-1"],
-                                          "meter": {"sensor": "v", "running_above": 1, "every_hours": 5}}])
+        scheduler(
+            store,
+            clock,
+            config,
+            [{"name": "m", "assets": ["pump-1"], "meter": {"sensor": "v", "running_above": 1, "every_hours": 5}}],
+        )
 
 
 def test_orders_of_one_asset(store, clock, config):

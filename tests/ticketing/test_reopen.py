@@ -17,8 +17,15 @@ M = timedelta(minutes=1)
 
 
 def emergency(config) -> WorkOrder:
-    order = WorkOrder(id=3, site="north", asset="pump-1", fault_mode="imbalance", service_type="emergency_repair",
-                      priority="P1", opened_at=T0)
+    order = WorkOrder(
+        id=3,
+        site="north",
+        asset="pump-1",
+        fault_mode="imbalance",
+        service_type="emergency_repair",
+        priority="P1",
+        opened_at=T0,
+    )
     return with_deadlines(order, config_deadlines(config), T0)
 
 
@@ -67,6 +74,6 @@ def test_kpis_judge_the_second_visit_on_its_own_deadline(clock, config):
     order = life.close(life.resolve(life.start(life.acknowledge(order, ANNA), ANNA), ANNA, "fault_confirmed"), ANNA)
     k = compute_kpis([order], T0, T0 + timedelta(days=3), clock.now())
     assert (k.orders_opened, k.visits, k.reopenings) == (1, 2, 1)
-    assert k.response_compliance == 50.0          # first visit on time, the second late
-    assert k.first_time_fix_rate == 0.0           # it needed a second visit
+    assert k.response_compliance == 50.0  # first visit on time, the second late
+    assert k.first_time_fix_rate == 0.0  # it needed a second visit
     assert k.mtta == (5 * M + 30 * M) / 2

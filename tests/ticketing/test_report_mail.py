@@ -19,8 +19,9 @@ def test_the_close_mail_carries_the_service_report(tmp_path, smtp):  # noqa: F81
 
     controller, inbox = smtp
     base = configured("http://127.0.0.1:9/unused", controller.port).model_dump()
-    config = TicketingConfig.model_validate({**base, "webhooks": [],
-                                             "mail": [{"events": ["closed", "resolved"], "to": ["assignee"]}]})
+    config = TicketingConfig.model_validate(
+        {**base, "webhooks": [], "mail": [{"events": ["closed", "resolved"], "to": ["assignee"]}]}
+    )
     service = Service(tmp_path, config)
     made = []
 
@@ -32,14 +33,19 @@ def test_the_close_mail_carries_the_service_report(tmp_path, smtp):  # noqa: F81
     try:
         order = service.intake.receive(finding(asset="pump-1", severity="high")).order
         dispatcher.begin()
-        for step, args in (("acknowledge", {}), ("start", {}), ("resolve", {"outcome": "fault_confirmed"}),
-                           ("close", {})):
+        for step, args in (
+            ("acknowledge", {}),
+            ("start", {}),
+            ("resolve", {"outcome": "fault_confirmed"}),
+            ("close", {}),
+        ):
             service.desk.act(order.id, SYSTEM, step, **args)
         queued, delivered = dispatcher.run_once()
         assert (queued, delivered) == (2, 2)  # resolved and closed, to the assignee
         assert made == [order.number]  # only the close carries the report
-        resolved, closed = (email.message_from_bytes(m.as_bytes(), policy=email.policy.default)
-                            for _, m, _ in inbox.messages)
+        resolved, closed = (
+            email.message_from_bytes(m.as_bytes(), policy=email.policy.default) for _, m, _ in inbox.messages
+        )
         assert "resolved" in resolved["Subject"] and not list(resolved.iter_attachments())
         assert "closed" in closed["Subject"]
         [attached] = list(closed.iter_attachments())

@@ -19,8 +19,16 @@ MARTA = Actor("marta.nowak", "manager")
 
 
 def order(config, priority="P2", service_type="corrective", **fields) -> WorkOrder:
-    new = WorkOrder(id=9, site="north", asset="pump-1", fault_mode="imbalance", service_type=service_type,
-                    priority=priority, opened_at=T0, **fields)
+    new = WorkOrder(
+        id=9,
+        site="north",
+        asset="pump-1",
+        fault_mode="imbalance",
+        service_type=service_type,
+        priority=priority,
+        opened_at=T0,
+        **fields,
+    )
     return with_deadlines(new, Lifecycle.from_config(config, None).deadlines, T0)
 
 
@@ -46,8 +54,10 @@ STEPS = {
     "reopen": ({"reason": "back"}, lambda life, o: life.resolve(in_progress(life, o), ANNA, "fault_confirmed")),
     "set_priority": ({"priority": "P3"}, lambda life, o: o),
     "set_type": ({"service_type": "inspection"}, lambda life, o: o),
-    "feedback": ({"fixed": True, "rating": 4},
-                 lambda life, o: life.close(life.resolve(in_progress(life, o), ANNA, "fault_confirmed"), ANNA)),
+    "feedback": (
+        {"fixed": True, "rating": 4},
+        lambda life, o: life.close(life.resolve(in_progress(life, o), ANNA, "fault_confirmed"), ANNA),
+    ),
 }
 
 
@@ -65,7 +75,7 @@ def test_parts_and_attachments_follow_the_comment_permission(config, clock):
     from faultline.ticketing.lifecycle import _GUARDED
 
     assert {step: _GUARDED[step] for step in COMMENT_LIKE} == dict.fromkeys(COMMENT_LIKE, Action.COMMENT)
-    matrix = PermissionMatrix(comment={"default": ["manager"]})   # jonas (mid) may not comment
+    matrix = PermissionMatrix(comment={"default": ["manager"]})  # jonas (mid) may not comment
     life = Lifecycle.from_config(config.model_copy(update={"permissions": matrix}), clock)
     with pytest.raises(PermissionDenied):
         life.add_part(order(config), JONAS, number="SKF-6205", quantity=1)

@@ -28,8 +28,15 @@ def berlin(*args) -> datetime:
     return datetime(*args, tzinfo=BERLIN)
 
 
-@pytest.mark.parametrize("module", ["faultline.ticketing.calendar", "faultline.ticketing.sla",
-                                    "faultline.ticketing.escalation", "faultline.ticketing.roles"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "faultline.ticketing.calendar",
+        "faultline.ticketing.sla",
+        "faultline.ticketing.escalation",
+        "faultline.ticketing.roles",
+    ],
+)
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0
@@ -58,8 +65,10 @@ class TestDeadlines:
 
     def test_json_uses_the_site_offset(self):
         due = CORRECTIVE.deadlines(SlaTimeline(datetime(2026, 7, 1, 6, 0, tzinfo=UTC)))
-        assert due.as_json() == {"response_due": "2026-07-01T10:00:00+02:00",
-                                 "resolution_due": "2026-07-08T11:00:00+02:00"}
+        assert due.as_json() == {
+            "response_due": "2026-07-01T10:00:00+02:00",
+            "resolution_due": "2026-07-08T11:00:00+02:00",
+        }
 
     def test_naive_opening_is_refused(self):
         with pytest.raises(NaiveDatetimeError, match="2026-11-20T16:00:00"):
@@ -72,23 +81,34 @@ class TestHolds:
     def test_a_closed_hold_pushes_the_deadline_back_by_its_business_time(self):
         plain = CORRECTIVE.deadlines(SlaTimeline(self.opened))
         # on hold (awaiting parts) from Monday 10:00 to Tuesday 10:00: 7 h + 2 h of business time
-        held = CORRECTIVE.deadlines(SlaTimeline(self.opened, holds=[Hold(berlin(2026, 11, 23, 10), berlin(2026, 11, 24, 10))]))
+        held = CORRECTIVE.deadlines(
+            SlaTimeline(self.opened, holds=[Hold(berlin(2026, 11, 23, 10), berlin(2026, 11, 24, 10))])
+        )
         # one hour of the response target was used before the hold, the other after it
         assert plain.response_due == berlin(2026, 11, 23, 11, 0) and held.response_due == berlin(2026, 11, 24, 11, 0)
         assert CORRECTIVE.calendar.elapsed(plain.resolution_due, held.resolution_due) == 9 * H
 
     def test_a_hold_before_the_response_deadline_moves_it(self):
-        held = CORRECTIVE.deadlines(SlaTimeline(self.opened, holds=[Hold(berlin(2026, 11, 23, 9, 30), berlin(2026, 11, 23, 13, 0))]))
+        held = CORRECTIVE.deadlines(
+            SlaTimeline(self.opened, holds=[Hold(berlin(2026, 11, 23, 9, 30), berlin(2026, 11, 23, 13, 0))])
+        )
         assert held.response_due == berlin(2026, 11, 23, 14, 30)
 
     def test_a_hold_outside_hours_changes_nothing(self):
         night = Hold(berlin(2026, 11, 23, 18, 0), berlin(2026, 11, 24, 7, 0))
-        assert CORRECTIVE.deadlines(SlaTimeline(self.opened, holds=[night])) == CORRECTIVE.deadlines(SlaTimeline(self.opened))
+        assert CORRECTIVE.deadlines(SlaTimeline(self.opened, holds=[night])) == CORRECTIVE.deadlines(
+            SlaTimeline(self.opened)
+        )
 
     def test_overlapping_holds_count_once(self):
         one = [Hold(berlin(2026, 11, 23, 10), berlin(2026, 11, 23, 14))]
-        two = [Hold(berlin(2026, 11, 23, 10), berlin(2026, 11, 23, 12)), Hold(berlin(2026, 11, 23, 11), berlin(2026, 11, 23, 14))]
-        assert CORRECTIVE.deadlines(SlaTimeline(self.opened, holds=one)) == CORRECTIVE.deadlines(SlaTimeline(self.opened, holds=two))
+        two = [
+            Hold(berlin(2026, 11, 23, 10), berlin(2026, 11, 23, 12)),
+            Hold(berlin(2026, 11, 23, 11), berlin(2026, 11, 23, 14)),
+        ]
+        assert CORRECTIVE.deadlines(SlaTimeline(self.opened, holds=one)) == CORRECTIVE.deadlines(
+            SlaTimeline(self.opened, holds=two)
+        )
 
     def test_while_on_hold_the_deadline_moves_with_the_clock_and_nothing_is_consumed(self):
         clock = ManualClock(berlin(2026, 11, 23, 10, 0))
@@ -109,10 +129,19 @@ class TestHolds:
         assert CORRECTIVE.status(order, berlin(2026, 11, 23, 10, 30)).paused
 
     def test_a_work_order_is_a_timeline(self):
-        order = WorkOrder(site="north", asset="pump-1", fault_mode="imbalance", service_type=ServiceType.CORRECTIVE,
-                          priority="P2", opened_at=self.opened,
-                          holds=[HoldPeriod(reason=HoldReason.AWAITING_PARTS, start=berlin(2026, 11, 23, 9, 30),
-                                            end=berlin(2026, 11, 23, 13, 0))])
+        order = WorkOrder(
+            site="north",
+            asset="pump-1",
+            fault_mode="imbalance",
+            service_type=ServiceType.CORRECTIVE,
+            priority="P2",
+            opened_at=self.opened,
+            holds=[
+                HoldPeriod(
+                    reason=HoldReason.AWAITING_PARTS, start=berlin(2026, 11, 23, 9, 30), end=berlin(2026, 11, 23, 13, 0)
+                )
+            ],
+        )
         assert CORRECTIVE.deadlines(order).response_due == berlin(2026, 11, 23, 14, 30)
 
 
@@ -143,8 +172,9 @@ class TestStatus:
         assert status.met_at == berlin(2026, 11, 23, 9, 45) and status.consumed == 45 * M and not status.breached
 
     def test_a_met_target_keeps_its_deadline_when_the_order_goes_on_hold_later(self):
-        order = SlaTimeline(self.opened, acknowledged_at=berlin(2026, 11, 23, 9, 20),
-                            holds=[Hold(berlin(2026, 11, 23, 10, 0))])
+        order = SlaTimeline(
+            self.opened, acknowledged_at=berlin(2026, 11, 23, 9, 20), holds=[Hold(berlin(2026, 11, 23, 10, 0))]
+        )
         status = CORRECTIVE.status(order, berlin(2026, 11, 24, 15, 0))
         assert status.response.due == berlin(2026, 11, 23, 11, 0) and not status.response.breached
         assert status.paused and status.resolution.consumed == H
@@ -165,11 +195,28 @@ class TestStatus:
     def test_status_as_json(self):
         order = SlaTimeline(self.opened, acknowledged_at=berlin(2026, 11, 23, 9, 30))
         assert CORRECTIVE.status(order, berlin(2026, 11, 23, 10, 0)).as_json() == {
-            "at": "2026-11-23T10:00:00+01:00", "paused": False, "breached": False,
-            "response": {"due": "2026-11-23T11:00:00+01:00", "met_at": "2026-11-23T09:30:00+01:00", "target_s": 7200.0,
-                         "consumed_s": 1800.0, "left_s": 5400.0, "percent": 25.0, "breached": False},
-            "resolution": {"due": "2026-11-30T12:00:00+01:00", "met_at": None, "target_s": 172800.0,
-                           "consumed_s": 3600.0, "left_s": 169200.0, "percent": 2.08, "breached": False}}
+            "at": "2026-11-23T10:00:00+01:00",
+            "paused": False,
+            "breached": False,
+            "response": {
+                "due": "2026-11-23T11:00:00+01:00",
+                "met_at": "2026-11-23T09:30:00+01:00",
+                "target_s": 7200.0,
+                "consumed_s": 1800.0,
+                "left_s": 5400.0,
+                "percent": 25.0,
+                "breached": False,
+            },
+            "resolution": {
+                "due": "2026-11-30T12:00:00+01:00",
+                "met_at": None,
+                "target_s": 172800.0,
+                "consumed_s": 3600.0,
+                "left_s": 169200.0,
+                "percent": 2.08,
+                "breached": False,
+            },
+        }
 
     def test_policy_without_response_target_has_no_response_status(self):
         preventive = CONFIG.sla_clock("north", "preventive")
@@ -196,17 +243,22 @@ class TestPriorityChange:
 class TestPolicyValidation:
     base = dict(name="x", service_type="corrective", priorities=["P2"], response="2h", resolution="48h")
 
-    @pytest.mark.parametrize(("change", "message"), [
-        ({"response": "0m"}, "longer than zero"),
-        ({"response": "2 hours"}, "'2 hours'"),
-        ({"priorities": ["P9"]}, "'P9'"),
-        ({"response": None, "resolution": None}, "needs a response or a resolution"),
-        ({"service_type": "repair"}, "repair"),
-        ({"calendar": "weekdays"}, "weekdays"),
-        ({"resolution": None, "escalation": [{"at": 1, "of": "resolution", "action": "notify_manager"}]},
-         "no resolution target"),
-        ({"escalation": [{"at": 1, "of": "response", "action": "reassign"}]}, "needs a role"),
-    ])
+    @pytest.mark.parametrize(
+        ("change", "message"),
+        [
+            ({"response": "0m"}, "longer than zero"),
+            ({"response": "2 hours"}, "'2 hours'"),
+            ({"priorities": ["P9"]}, "'P9'"),
+            ({"response": None, "resolution": None}, "needs a response or a resolution"),
+            ({"service_type": "repair"}, "repair"),
+            ({"calendar": "weekdays"}, "weekdays"),
+            (
+                {"resolution": None, "escalation": [{"at": 1, "of": "resolution", "action": "notify_manager"}]},
+                "no resolution target",
+            ),
+            ({"escalation": [{"at": 1, "of": "response", "action": "reassign"}]}, "needs a role"),
+        ],
+    )
     def test_bad_policies_name_the_value(self, change, message):
         with pytest.raises(ValidationError, match=message):
             SlaPolicy(**{**self.base, **change})

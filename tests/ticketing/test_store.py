@@ -13,8 +13,9 @@ from faultline.ticketing.store import DuplicateOpenOrder, OrderNotFound, WorkOrd
 
 def new_order(asset="pump-1", fault_mode="imbalance", **fields) -> WorkOrder:
     fields.setdefault("opened_at", T0)
-    return WorkOrder(site="north", asset=asset, fault_mode=fault_mode, service_type="corrective",
-                     priority="P2", **fields)
+    return WorkOrder(
+        site="north", asset=asset, fault_mode=fault_mode, service_type="corrective", priority="P2", **fields
+    )
 
 
 def close(order: WorkOrder) -> WorkOrder:
@@ -23,12 +24,25 @@ def close(order: WorkOrder) -> WorkOrder:
 
 def test_an_order_round_trips_with_all_its_parts(store):
     order = new_order(
-        evidence=[Evidence(sensor="vibration_rms", severity="high", score=7.5, started_at=T0, detector="iso20816",
-                           detector_version="1.0", rule="zone-c", config_version="abc123",
-                           thresholds={"alert": 7.1}, readings={"max": 7.9, "n": 60}, received_at=T0)],
+        evidence=[
+            Evidence(
+                sensor="vibration_rms",
+                severity="high",
+                score=7.5,
+                started_at=T0,
+                detector="iso20816",
+                detector_version="1.0",
+                rule="zone-c",
+                config_version="abc123",
+                thresholds={"alert": 7.1},
+                readings={"max": 7.9, "n": 60},
+                received_at=T0,
+            )
+        ],
         comments=[Comment(author="ana", at=T0, text="noisy bearing")],
         holds=[HoldPeriod(reason=HoldReason.AWAITING_PARTS, start=T0, end=T0 + timedelta(hours=1))],
-        response_due=T0 + timedelta(hours=2))
+        response_due=T0 + timedelta(hours=2),
+    )
     saved = store.insert(order, actor="intake", at=T0).order
     assert saved.number == f"WO-{saved.id:06d}"
     loaded = store.get(saved.id)
@@ -54,8 +68,9 @@ def test_a_closed_order_frees_its_key_but_reopening_it_beside_a_new_one_is_refus
     assert store.find_open("north", "pump-1", "imbalance").id == second.id
     assert store.last_closed("north", "pump-1", "imbalance").id == first.id
     with pytest.raises(DuplicateOpenOrder):
-        store.update(first.id, lambda o: o.model_copy(update={"status": Status.OPEN}), actor="x", at=T0,
-                     action="reopen")
+        store.update(
+            first.id, lambda o: o.model_copy(update={"status": Status.OPEN}), actor="x", at=T0, action="reopen"
+        )
     assert store.get(first.id).status is Status.CLOSED  # the failed change left nothing behind
 
 
@@ -73,8 +88,13 @@ def test_update_that_raises_changes_nothing_and_audits_nothing(store):
 
 def test_update_bumps_version_and_reports_the_previous_status(store):
     saved = store.insert(new_order(), actor="intake", at=T0).order
-    event = store.update(saved.id, lambda o: o.model_copy(update={"status": Status.ACKNOWLEDGED}),
-                         actor="ana", at=T0, action="acknowledge")
+    event = store.update(
+        saved.id,
+        lambda o: o.model_copy(update={"status": Status.ACKNOWLEDGED}),
+        actor="ana",
+        at=T0,
+        action="acknowledge",
+    )
     assert event.previous_status is Status.OPEN and event.order.version == 2
     assert event.id == f"{saved.number}.2"
 
@@ -101,8 +121,7 @@ def test_reopening_a_store_keeps_data_and_does_not_migrate_twice(store_url):
 
 
 def test_dead_letters_are_kept(store):
-    store.add_dead_letter(adapter="webhook", event_id="WO-000001.1", at=T0, attempts=5, reason="HTTP 500",
-                          payload="{}")
+    store.add_dead_letter(adapter="webhook", event_id="WO-000001.1", at=T0, attempts=5, reason="HTTP 500", payload="{}")
     [letter] = store.dead_letters("webhook")
     assert letter["event_id"] == "WO-000001.1" and letter["attempts"] == 5 and letter["at"] == T0
 

@@ -50,15 +50,29 @@ def store(tmp_path):
 
 
 def event() -> OrderEvent:
-    order = WorkOrder(id=42, site="north", asset="pump-1", fault_mode="imbalance", service_type="corrective",
-                      priority="P2", opened_at=T0)
-    return OrderEvent(id="WO-000042.7", action="acknowledge", actor="anna", at=T0, order=order,
-                      previous_status="open")
+    order = WorkOrder(
+        id=42,
+        site="north",
+        asset="pump-1",
+        fault_mode="imbalance",
+        service_type="corrective",
+        priority="P2",
+        opened_at=T0,
+    )
+    return OrderEvent(id="WO-000042.7", action="acknowledge", actor="anna", at=T0, order=order, previous_status="open")
 
 
 def adapter(url, store, sleeps, **options) -> WebhookAdapter:
-    return WebhookAdapter(url, SECRET, store, sleep=sleeps.append, rng=random.Random(1), clock=ManualClock(T0),
-                          backoff=Backoff(base=1.0, cap=4.0), **options)
+    return WebhookAdapter(
+        url,
+        SECRET,
+        store,
+        sleep=sleeps.append,
+        rng=random.Random(1),
+        clock=ManualClock(T0),
+        backoff=Backoff(base=1.0, cap=4.0),
+        **options,
+    )
 
 
 def test_delivers_signed_json_with_idempotency_key(receiver_with, store):
@@ -151,9 +165,13 @@ def test_adapters_are_built_from_the_configuration_and_bad_settings_are_named(co
     from faultline.ticketing.adapters import email_adapter, webhook_adapters
 
     assert webhook_adapters(config, store) == [] and email_adapter(config) is None
-    configured = config.model_validate({**config.model_dump(), "webhooks": [
-        {"url": "https://cmms.example/hooks", "secret": "0123456789abcdef", "max_attempts": 3}],
-        "smtp": {"host": "mail.plant.example", "sender": "faultline@plant.example"}})
+    configured = config.model_validate(
+        {
+            **config.model_dump(),
+            "webhooks": [{"url": "https://cmms.example/hooks", "secret": "0123456789abcdef", "max_attempts": 3}],
+            "smtp": {"host": "mail.plant.example", "sender": "faultline@plant.example"},
+        }
+    )
     [hook] = webhook_adapters(configured, store)
     assert (hook.url, hook.max_attempts) == ("https://cmms.example/hooks", 3)
     assert email_adapter(configured).host == "mail.plant.example"

@@ -21,8 +21,14 @@ import pytest
 import yaml
 
 CHROMIUM = os.environ.get("FAULTLINE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SENSORS = {"vibration_rms": (2.0, 0.15), "bearing_temp": (55.0, 0.8), "motor_current": (31.0, 0.5)}
 ASSETS = ("pump-1", "pump-2", "fan-3")
 SITE = "north"
@@ -66,11 +72,29 @@ def readings_until(end: datetime, minutes: int = 24 * 60, seed: int = 7, wearing
 def finding(asset: str, fault_mode: str, severity: str, started_at: datetime, now: datetime, **extra):
     from faultline.ticketing import FindingIn
 
-    return FindingIn(site=SITE, asset=asset, sensor="vibration_rms", fault_mode=fault_mode, severity=severity,
-                     score=2.4, started_at=started_at, detector="iso_zones", detector_version="1",
-                     rule="vibration_zone", config_version="v1", thresholds={"ab": 2.3, "bc": 4.5, "cd": 7.1},
-                     evidence={"min": 4.6, "max": 8.4, "mean": 6.7, "n": 180,
-                               "window_start": started_at.isoformat(), "window_end": now.isoformat()}, **extra)
+    return FindingIn(
+        site=SITE,
+        asset=asset,
+        sensor="vibration_rms",
+        fault_mode=fault_mode,
+        severity=severity,
+        score=2.4,
+        started_at=started_at,
+        detector="iso_zones",
+        detector_version="1",
+        rule="vibration_zone",
+        config_version="v1",
+        thresholds={"ab": 2.3, "bc": 4.5, "cd": 7.1},
+        evidence={
+            "min": 4.6,
+            "max": 8.4,
+            "mean": 6.7,
+            "n": 180,
+            "window_start": started_at.isoformat(),
+            "window_end": now.isoformat(),
+        },
+        **extra,
+    )
 
 
 def _settings(tmp: Path):
@@ -78,16 +102,20 @@ def _settings(tmp: Path):
     from faultline.ticketing import default_ticketing_config
 
     detectors = yaml.safe_load((Path(__file__).parents[2] / "config" / "detectors.yaml").read_text())
-    return settings_from_dict({
-        "store": {"kind": "sqlite", "path": str(tmp / "readings.sqlite")},
-        "spool": {"path": str(tmp / "spool")},
-        "ingest": {"dead_letter_path": str(tmp / "dead-letter.sqlite")},
-        "service": {"state_path": str(tmp / "service.sqlite"), "port": 0},
-        "detectors": detectors["detectors"],
-        "ticketing": {**default_ticketing_config().model_dump(mode="json", by_alias=True),
-                      "store_url": f"sqlite:///{tmp}/orders.sqlite",
-                      "asset_criticality": {"pump-1": "A", "pump-2": "B", "fan-3": "C"}},
-    })
+    return settings_from_dict(
+        {
+            "store": {"kind": "sqlite", "path": str(tmp / "readings.sqlite")},
+            "spool": {"path": str(tmp / "spool")},
+            "ingest": {"dead_letter_path": str(tmp / "dead-letter.sqlite")},
+            "service": {"state_path": str(tmp / "service.sqlite"), "port": 0},
+            "detectors": detectors["detectors"],
+            "ticketing": {
+                **default_ticketing_config().model_dump(mode="json", by_alias=True),
+                "store_url": f"sqlite:///{tmp}/orders.sqlite",
+                "asset_criticality": {"pump-1": "A", "pump-2": "B", "fan-3": "C"},
+            },
+        }
+    )
 
 
 def _seed(runtime, now: datetime) -> dict[str, int]:
@@ -103,10 +131,12 @@ def _seed(runtime, now: datetime) -> dict[str, int]:
     runtime.detection.handle(readings)  # the latest readings per asset, as live ingest leaves them
     intake = runtime.intake
     orders = {}
-    for name, asset, fault, severity, ago in (("emergency", "pump-1", "bearing_outer_race", "critical", 3),
-                                              ("corrective", "pump-2", "imbalance", "high", 2),
-                                              ("preventive", "fan-3", "looseness", "medium", 1),
-                                              ("to_close", "pump-1", "lubrication_loss", "critical", 2)):
+    for name, asset, fault, severity, ago in (
+        ("emergency", "pump-1", "bearing_outer_race", "critical", 3),
+        ("corrective", "pump-2", "imbalance", "high", 2),
+        ("preventive", "fan-3", "looseness", "medium", 1),
+        ("to_close", "pump-1", "lubrication_loss", "critical", 2),
+    ):
         event = intake.receive(finding(asset, fault, severity, now - timedelta(hours=ago), now))
         orders[name] = event.order.id
     return orders
@@ -134,8 +164,15 @@ def service(tmp_path_factory):
         async def main() -> None:
             stop = asyncio.Event()
             where["stop"], where["loop"] = stop, asyncio.get_running_loop()
-            await serve(runtime, app, "127.0.0.1", 0, stop,
-                        on_listening=lambda url: (where.__setitem__("url", url), listening.set()))
+            await serve(
+                runtime,
+                app,
+                "127.0.0.1",
+                0,
+                stop,
+                on_listening=lambda url: (where.__setitem__("url", url), listening.set()),
+            )
+
         asyncio.run(main())
 
     thread = threading.Thread(target=run, name="web-test-service", daemon=True)

@@ -59,8 +59,9 @@ def test_the_order_page_on_a_phone_is_usable_with_one_thumb(service, open_page):
     respond = page.locator("#clocks .clock").first
     expect(respond).to_contain_text("Respond")
     expect(respond.locator(".countdown")).to_contain_text(":")
-    assert box(page.locator("#clocks")).get("y") + box(page.locator("#clocks"))["height"] <= PHONE["height"], \
+    assert box(page.locator("#clocks")).get("y") + box(page.locator("#clocks"))["height"] <= PHONE["height"], (
         "the SLA clocks are not on the first screen"
+    )
     button = page.get_by_role("button", name="Acknowledge")
     expect(button).to_be_visible()
     b = box(button)
@@ -85,12 +86,22 @@ def test_steps_the_role_may_not_take_are_marked_with_the_reason(service, open_pa
     act(service, order_id, "acknowledge")
     act(service, order_id, "start")
     act(service, order_id, "resolve", {"outcome": "fault_confirmed", "notes": "regreased"})
-    steps = service.api.get(f"/api/v1/work-orders/{order_id}/steps",
-                            headers={"Authorization": f"Bearer {service.junior_token}"}).json()
+    steps = service.api.get(
+        f"/api/v1/work-orders/{order_id}/steps", headers={"Authorization": f"Bearer {service.junior_token}"}
+    ).json()
     assert steps["role"] == "junior_engineer"
-    assert steps["steps"]["close"] == {"allowed": False, "refused_by": "role", "reason": (
-        "junior_engineer may not close P1 emergency_repair orders: only senior_engineer, manager, admin may "
-        "(rule close.P1 + close.emergency_repair)")} or steps["steps"]["close"]["refused_by"] == "role"
+    assert (
+        steps["steps"]["close"]
+        == {
+            "allowed": False,
+            "refused_by": "role",
+            "reason": (
+                "junior_engineer may not close P1 emergency_repair orders: only senior_engineer, manager, admin may "
+                "(rule close.P1 + close.emergency_repair)"
+            ),
+        }
+        or steps["steps"]["close"]["refused_by"] == "role"
+    )
     assert steps["steps"]["acknowledge"]["refused_by"] == "status"
     assert steps["steps"]["comment"]["allowed"] is True
     page = open_page(f"/work-orders/{order_id}", token=service.junior_token, **PHONE)
@@ -126,7 +137,8 @@ def test_a_photo_taken_on_the_phone_is_attached_and_shown(service, open_page, tm
     expect(page.locator("#attachments")).to_contain_text("No photos or files yet.")
     page.locator("#attach-to").select_option("1")
     page.locator("#attach-file").set_input_files(
-        {"name": "belt.jpg", "mimeType": "image/jpeg", "buffer": out.getvalue()})
+        {"name": "belt.jpg", "mimeType": "image/jpeg", "buffer": out.getvalue()}
+    )
     expect(page.locator("#attach-state")).to_have_text("belt.jpg attached.")
     [attachment] = service.api.get(f"/api/v1/work-orders/{order_id}").json()["attachments"]
     assert attachment["comment"] == 1 and attachment["kind"] == "photo"
@@ -158,7 +170,8 @@ def test_parts_needed_a_hold_naming_them_and_fitted(service, open_page):
     page.locator("#parts tr[data-part='SKF-6205-2RS']").get_by_role("button", name="Fitted").tap()
     expect(page.locator("#parts tr[data-part='SKF-6205-2RS'][data-state='used']")).to_be_visible()
     assert service.api.get(f"/api/v1/work-orders/{order_id}").json()["parts"] == [
-        {"number": "SKF-6205-2RS", "quantity": 2.0, "description": "deep groove ball bearing", "state": "used"}]
+        {"number": "SKF-6205-2RS", "quantity": 2.0, "description": "deep groove ball bearing", "state": "used"}
+    ]
     kpis = service.api.get("/api/v1/kpis").json()["parts_wait"]
     assert kpis["holds"] == 1 and kpis["orders"] == 1 and "SKF-6205-2RS" in kpis["hours_by_part"]
     assert sideways_overflow(page) <= 0

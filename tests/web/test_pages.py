@@ -120,7 +120,9 @@ def test_queue_polls_when_the_event_stream_is_unavailable(service, open_page):
     expect(shown.first).to_be_visible()
     count = shown.count()
     now = datetime.now(UTC)
-    event = service.runtime.intake.receive(finding("pump-2", "misalignment", "medium", now - timedelta(minutes=30), now))
+    event = service.runtime.intake.receive(
+        finding("pump-2", "misalignment", "medium", now - timedelta(minutes=30), now)
+    )
     page.clock.run_for(4000)
     expect(order_row(page, event.order.id)).to_have_count(0)  # not yet: the page asks every 5 s
     page.clock.run_for(1000)
@@ -274,9 +276,12 @@ def test_dead_letters_are_listed_and_replayed(service, open_page):
     now = datetime.now(UTC)
     topic = "faultline/north/pump-2/vibration_rms"
     reading = ('{"ts": %d, "value": 2.05}' % ((now.timestamp() - 60) * 1000)).encode()
-    fixed, broken = service.runtime.dead_letters.add_many([
-        DeadLetter(int(now.timestamp() * 1e9), topic, reading, "stored before the decoder knew this gateway"),
-        DeadLetter(int(now.timestamp() * 1e9), topic, b"{oops", "not JSON: expecting property name")])
+    fixed, broken = service.runtime.dead_letters.add_many(
+        [
+            DeadLetter(int(now.timestamp() * 1e9), topic, reading, "stored before the decoder knew this gateway"),
+            DeadLetter(int(now.timestamp() * 1e9), topic, b"{oops", "not JSON: expecting property name"),
+        ]
+    )
     page = open_page("/dead-letters")
     row = page.locator(f"#dead-letters tr[data-id='{fixed}']")
     expect(row).to_contain_text("stored before the decoder knew this gateway")
@@ -296,11 +301,14 @@ def test_without_a_token_the_page_says_so(service, open_page):
     expect(page.locator("#token-state")).to_have_text("no token")
 
 
-@pytest.mark.parametrize("path, ready", [
-    ("/work-orders", "#queue tbody tr[data-order-id]"),
-    ("/work-orders/{emergency}", "#evidence-chart svg"),
-    ("/", "#fleet .asset-card"),
-])
+@pytest.mark.parametrize(
+    "path, ready",
+    [
+        ("/work-orders", "#queue tbody tr[data-order-id]"),
+        ("/work-orders/{emergency}", "#evidence-chart svg"),
+        ("/", "#fleet .asset-card"),
+    ],
+)
 def test_pages_fit_a_tablet_held_upright(service, open_page, path, ready):
     path = path.format(**service.orders)
     page = open_page(path, width=768, height=1024)

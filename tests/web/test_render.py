@@ -7,7 +7,18 @@ import re
 import pytest
 
 from faultline.service.web import static_dir
-from faultline.service.web.pages import ASSET, DEAD_LETTERS, FLEET, KPIS, NAVIGATION, ORDER, QUEUE, TEMPLATES, TUNING, render
+from faultline.service.web.pages import (
+    ASSET,
+    DEAD_LETTERS,
+    FLEET,
+    KPIS,
+    NAVIGATION,
+    ORDER,
+    QUEUE,
+    TEMPLATES,
+    TUNING,
+    render,
+)
 
 
 @pytest.mark.parametrize("page", [FLEET, ASSET, QUEUE, ORDER, TUNING, KPIS, DEAD_LETTERS], ids=lambda p: p.name)

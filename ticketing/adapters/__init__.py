@@ -10,6 +10,17 @@ from faultline.ticketing.adapters.relay import EventRelay
 from faultline.ticketing.adapters.setup import email_adapter, webhook_adapters
 from faultline.ticketing.adapters.webhook import SIGNATURE_HEADER, WebhookAdapter, sign
 
-__all__ = ["Adapter", "DeadLetters", "Dispatcher", "EmailAdapter", "event_kind", "EventRelay",
-           "NotificationFailed", "SIGNATURE_HEADER",
-           "WebhookAdapter", "email_adapter", "sign", "webhook_adapters"]
+__all__ = [
+    "Adapter",
+    "DeadLetters",
+    "Dispatcher",
+    "EmailAdapter",
+    "event_kind",
+    "EventRelay",
+    "NotificationFailed",
+    "SIGNATURE_HEADER",
+    "WebhookAdapter",
+    "email_adapter",
+    "sign",
+    "webhook_adapters",
+]

@@ -49,5 +49,6 @@ class Adapter(Protocol):
 class DeadLetters(Protocol):
     """Where undeliverable events go; `ticketing.store.WorkOrderStore` is one."""
 
-    def add_dead_letter(self, *, adapter: str, event_id: str, at: datetime, attempts: int, reason: str,
-                        payload: str) -> None: ...
+    def add_dead_letter(
+        self, *, adapter: str, event_id: str, at: datetime, attempts: int, reason: str, payload: str
+    ) -> None: ...

@@ -61,9 +61,20 @@ CURSOR = "notifications"
 LEASE = timedelta(minutes=2)
 
 # audit action -> notification event (escalate is split by the step it records)
-_KIND = {"open": "opened", "set_priority": "priority_changed", "resolve": "resolved", "reopen": "reopened",
-         "acknowledge": "acknowledged", "start": "started", "hold": "held", "resume": "resumed",
-         "assign": "assigned", "close": "closed", "comment": "commented", "add_evidence": "evidence_added"}
+_KIND = {
+    "open": "opened",
+    "set_priority": "priority_changed",
+    "resolve": "resolved",
+    "reopen": "reopened",
+    "acknowledge": "acknowledged",
+    "start": "started",
+    "hold": "held",
+    "resume": "resumed",
+    "assign": "assigned",
+    "close": "closed",
+    "comment": "commented",
+    "add_evidence": "evidence_added",
+}
 _RETRIED_STATUS = {408, 429}
 
 
@@ -78,10 +89,18 @@ def event_kind(event: OrderEvent) -> str:
 def webhook_body(event: OrderEvent, kind: str) -> bytes:
     """The JSON posted for an event (canonical, so the signature is over a stable text)."""
     step = event.order.escalations[-1].model_dump(mode="json") if event.action == "escalate" else None
-    return canonical_json({"id": event.id, "event": kind, "action": event.action, "actor": event.actor,
-                           "at": event.at.isoformat(), "previous_status": event.previous_status,
-                           "escalation": step,
-                           "order": {**event.order.snapshot(), "number": event.order.number}}).encode()
+    return canonical_json(
+        {
+            "id": event.id,
+            "event": kind,
+            "action": event.action,
+            "actor": event.actor,
+            "at": event.at.isoformat(),
+            "previous_status": event.previous_status,
+            "escalation": step,
+            "order": {**event.order.snapshot(), "number": event.order.number},
+        }
+    ).encode()
 
 
 def mail_recipients(order: WorkOrder, kind: str, who: Sequence[str], engineers: Sequence[EngineerSettings]) -> set[str]:
@@ -99,8 +118,11 @@ def mail_recipients(order: WorkOrder, kind: str, who: Sequence[str], engineers: 
             found |= {e.email for e in at_site if e.email}
         elif name.startswith("role:"):
             found |= {e.email for e in at_site if e.role == Role(name.removeprefix("role:")) and e.email}
-        elif name == "escalation" and order.escalations and kind in ("escalation", "response_breached",
-                                                                     "resolution_breached"):
+        elif (
+            name == "escalation"
+            and order.escalations
+            and kind in ("escalation", "response_breached", "resolution_breached")
+        ):
             step = order.escalations[-1]
             if step.action in ("notify_assignee", "reassign"):  # a reassignment tells the new assignee
                 found |= {e.email for e in engineers if e.name == order.assignee and e.email}
@@ -118,8 +140,9 @@ def mail_message(event: OrderEvent, kind: str) -> tuple[str, str]:
     order = event.order
     if kind in ("escalation", "response_breached", "resolution_breached") and order.escalations:
         step = order.escalations[-1]
-        subject, body = escalation_message(order, "target passed" if step.action == "breach" else step.action,
-                                           step.fraction)
+        subject, body = escalation_message(
+            order, "target passed" if step.action == "breach" else step.action, step.fraction
+        )
         if step.action == "breach":
             subject = f"[Faultline] {order.number} {order.priority} {order.asset}: {step.of} target BREACHED"
         return subject, body
@@ -159,10 +182,18 @@ class Dispatcher:
         the close carries it (made when the close is queued, so every retry sends the same file).
     """
 
-    def __init__(self, store: WorkOrderStore, config: TicketingConfig, clock: Clock, *, backoff: Backoff | None = None,
-                 rng: random.Random | None = None, http: httpx.Client | None = None,
-                 on_outcome: Callable[[str, str], None] = lambda channel, status: None,
-                 report: Callable[[WorkOrder], tuple[str, bytes]] | None = None) -> None:
+    def __init__(
+        self,
+        store: WorkOrderStore,
+        config: TicketingConfig,
+        clock: Clock,
+        *,
+        backoff: Backoff | None = None,
+        rng: random.Random | None = None,
+        http: httpx.Client | None = None,
+        on_outcome: Callable[[str, str], None] = lambda channel, status: None,
+        report: Callable[[WorkOrder], tuple[str, bytes]] | None = None,
+    ) -> None:
         self.store, self.config, self.clock, self.backoff = store, config, clock, backoff or Backoff(2.0, 300.0)
         self.report = report
         self.rng = rng or random.Random()
@@ -183,13 +214,22 @@ class Dispatcher:
     def deliveries_for(self, event: OrderEvent) -> list[dict[str, Any]]:
         """The ``notifications`` rows one event makes (one per receiver that takes it)."""
         kind, order, now = event_kind(event), event.order, self.clock.now()
-        base = {"event_id": event.id, "kind": kind, "order_id": order.id, "status": "pending", "attempts": 0,
-                "created_at": now, "next_attempt_at": now, "last_error": ""}
+        base = {
+            "event_id": event.id,
+            "kind": kind,
+            "order_id": order.id,
+            "status": "pending",
+            "attempts": 0,
+            "created_at": now,
+            "next_attempt_at": now,
+            "last_error": "",
+        }
         rows = []
         for channel, hook in self.webhooks.items():
             if hook.takes(kind, order.site, order.priority):
-                rows.append({**base, "channel": channel, "recipient": hook.url,
-                             "payload": webhook_body(event, kind).decode()})
+                rows.append(
+                    {**base, "channel": channel, "recipient": hook.url, "payload": webhook_body(event, kind).decode()}
+                )
         if self.smtp is not None:
             to: set[str] = set()
             for rule in self.config.mail:
@@ -200,8 +240,9 @@ class Dispatcher:
                 content: dict[str, Any] = {"subject": subject, "body": body}
                 if kind == "closed" and self.report is not None:
                     content["attachment"] = self._report_file(order)
-                rows.append({**base, "channel": "email", "recipient": ", ".join(sorted(to)),
-                             "payload": json.dumps(content)})
+                rows.append(
+                    {**base, "channel": "email", "recipient": ", ".join(sorted(to)), "payload": json.dumps(content)}
+                )
         return rows
 
     def _report_file(self, order: WorkOrder) -> dict[str, Any] | None:
@@ -250,17 +291,37 @@ class Dispatcher:
                 continue
             waiting.add(channel)
             if not attempt.retry or attempts >= self._max_attempts(channel):
-                log.error("notification %s of %s to %s is dead after %d attempts: %s", row["kind"], row["event_id"],
-                          row["recipient"], attempts, attempt.error)
+                log.error(
+                    "notification %s of %s to %s is dead after %d attempts: %s",
+                    row["kind"],
+                    row["event_id"],
+                    row["recipient"],
+                    attempts,
+                    attempt.error,
+                )
                 self.store.record_attempt(row["id"], status="dead", attempts=attempts, at=now, error=attempt.error)
                 self.on_outcome(channel, "dead")
                 waiting.discard(channel)  # the rows behind a dead one may go on
                 continue
             delay = self.backoff.delay(attempts, attempt.retry_after, rng=self.rng)
-            log.warning("notification %s of %s to %s failed (%s); attempt %d of %d, next in %.0f s", row["kind"],
-                        row["event_id"], row["recipient"], attempt.error, attempts, self._max_attempts(channel), delay)
-            self.store.record_attempt(row["id"], status="pending", attempts=attempts, at=now, error=attempt.error,
-                                      next_attempt_at=now + timedelta(seconds=delay))
+            log.warning(
+                "notification %s of %s to %s failed (%s); attempt %d of %d, next in %.0f s",
+                row["kind"],
+                row["event_id"],
+                row["recipient"],
+                attempt.error,
+                attempts,
+                self._max_attempts(channel),
+                delay,
+            )
+            self.store.record_attempt(
+                row["id"],
+                status="pending",
+                attempts=attempts,
+                at=now,
+                error=attempt.error,
+                next_attempt_at=now + timedelta(seconds=delay),
+            )
             self.on_outcome(channel, "retry")
         return delivered
 
@@ -271,8 +332,11 @@ class Dispatcher:
             head = self.store.last_audit_seq()
             self.store.advance_cursor(CURSOR, head)
             if head:
-                log.info("notifications start after audit entry %d (earlier changes were made before any "
-                         "receiver was configured)", head)
+                log.info(
+                    "notifications start after audit entry %d (earlier changes were made before any "
+                    "receiver was configured)",
+                    head,
+                )
             return head
         return self.store.cursor(CURSOR)
 
@@ -299,8 +363,12 @@ class Dispatcher:
 
     def _post(self, hook: WebhookSettings, row: dict[str, Any]) -> Attempt:
         body = row["payload"].encode()
-        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(hook.secret.encode(), body),
-                   "Idempotency-Key": row["event_id"], "X-Faultline-Event": row["kind"]}
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(hook.secret.encode(), body),
+            "Idempotency-Key": row["event_id"],
+            "X-Faultline-Event": row["kind"],
+        }
         try:
             response = self._http.post(hook.url, content=body, headers=headers, timeout=hook.timeout_s)
         except httpx.HTTPError as exc:
@@ -319,8 +387,9 @@ class Dispatcher:
         message.set_content(content["body"])
         if attached := content.get("attachment"):
             maintype, _, subtype = attached["content_type"].partition("/")
-            message.add_attachment(base64.b64decode(attached["base64"]), maintype=maintype, subtype=subtype,
-                                   filename=attached["filename"])
+            message.add_attachment(
+                base64.b64decode(attached["base64"]), maintype=maintype, subtype=subtype, filename=attached["filename"]
+            )
         try:
             with smtplib.SMTP(smtp.host, smtp.port, timeout=10) as client:
                 if smtp.starttls:

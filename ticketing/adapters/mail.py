@@ -23,8 +23,9 @@ class NotificationFailed(RuntimeError):
     """Raised when an e-mail could not be handed to the SMTP server, or had nobody to go to."""
 
 
-def recipients(order: WorkOrder, action: str, role: Role | str | None,
-               engineers: Sequence[EngineerSettings]) -> list[str]:
+def recipients(
+    order: WorkOrder, action: str, role: Role | str | None, engineers: Sequence[EngineerSettings]
+) -> list[str]:
     """E-mail addresses an escalation step ``action`` on ``order`` goes to."""
     at_site = [e for e in engineers if order.site in e.sites and e.email]
     if action == "notify_assignee":
@@ -40,19 +41,26 @@ def recipients(order: WorkOrder, action: str, role: Role | str | None,
 def escalation_message(order: WorkOrder, action: str, fraction: float) -> tuple[str, str]:
     """Subject and plain-text body of an escalation notice."""
     latest = order.evidence[-1] if order.evidence else None
-    subject = (f"[Faultline] {order.number} {order.priority} {order.asset}: {order.fault_mode} "
-               f"— {fraction:.0%} of target used ({action.replace('_', ' ')})")
-    lines = [f"Work order {order.number} needs attention.", "",
-             f"Site / asset:     {order.site} / {order.asset}",
-             f"Fault mode:       {order.fault_mode}",
-             f"Priority:         {order.priority} ({order.service_type.value})",
-             f"Status:           {order.status.value}",
-             f"Assignee:         {order.assignee or '(nobody)'}",
-             f"Response due:     {order.response_due.isoformat() if order.response_due else '-'}",
-             f"Resolution due:   {order.resolution_due.isoformat() if order.resolution_due else '-'}"]
+    subject = (
+        f"[Faultline] {order.number} {order.priority} {order.asset}: {order.fault_mode} "
+        f"— {fraction:.0%} of target used ({action.replace('_', ' ')})"
+    )
+    lines = [
+        f"Work order {order.number} needs attention.",
+        "",
+        f"Site / asset:     {order.site} / {order.asset}",
+        f"Fault mode:       {order.fault_mode}",
+        f"Priority:         {order.priority} ({order.service_type.value})",
+        f"Status:           {order.status.value}",
+        f"Assignee:         {order.assignee or '(nobody)'}",
+        f"Response due:     {order.response_due.isoformat() if order.response_due else '-'}",
+        f"Resolution due:   {order.resolution_due.isoformat() if order.resolution_due else '-'}",
+    ]
     if latest is not None:
-        lines += [f"Latest evidence:  {latest.sensor} {latest.severity} score {latest.score:g} "
-                  f"({latest.detector} {latest.detector_version}, rule {latest.rule})"]
+        lines += [
+            f"Latest evidence:  {latest.sensor} {latest.severity} score {latest.score:g} "
+            f"({latest.detector} {latest.detector_version}, rule {latest.rule})"
+        ]
     return subject, "\n".join(lines) + "\n"
 
 
@@ -73,14 +81,24 @@ class EmailAdapter:
 
     name = "email"
 
-    def __init__(self, host: str, port: int, sender: str, engineers: Sequence[EngineerSettings], *,
-                 starttls: bool = False, username: str | None = None, password: str | None = None,
-                 timeout: float = 10.0):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        sender: str,
+        engineers: Sequence[EngineerSettings],
+        *,
+        starttls: bool = False,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 10.0,
+    ):
         self.host, self.port, self.sender, self.engineers = host, port, sender, list(engineers)
         self.starttls, self.username, self.password, self.timeout = starttls, username, password, timeout
 
-    def notify_escalation(self, order: WorkOrder, action: str, role: Role | str | None = None,
-                          fraction: float = 1.0) -> list[str]:
+    def notify_escalation(
+        self, order: WorkOrder, action: str, role: Role | str | None = None, fraction: float = 1.0
+    ) -> list[str]:
         """Send the notice for one escalation step; returns the addresses it went to."""
         to = recipients(order, action, role, self.engineers)
         if not to:

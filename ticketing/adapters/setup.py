@@ -10,8 +10,11 @@ from faultline.ticketing.store import WorkOrderStore
 
 def webhook_adapters(config: TicketingConfig, store: WorkOrderStore) -> list[WebhookAdapter]:
     """One `WebhookAdapter` per configured receiver, dead-lettering into ``store``."""
-    return [WebhookAdapter(w.url, w.secret, store, max_attempts=w.max_attempts, timeout=w.timeout_s)
-            for w in config.webhooks if w.enabled]
+    return [
+        WebhookAdapter(w.url, w.secret, store, max_attempts=w.max_attempts, timeout=w.timeout_s)
+        for w in config.webhooks
+        if w.enabled
+    ]
 
 
 def email_adapter(config: TicketingConfig) -> EmailAdapter | None:
@@ -19,5 +22,12 @@ def email_adapter(config: TicketingConfig) -> EmailAdapter | None:
     smtp = config.smtp
     if smtp is None or not smtp.enabled:
         return None
-    return EmailAdapter(smtp.host, smtp.port, smtp.sender, config.engineers, starttls=smtp.starttls,
-                        username=smtp.username, password=smtp.password)
+    return EmailAdapter(
+        smtp.host,
+        smtp.port,
+        smtp.sender,
+        config.engineers,
+        starttls=smtp.starttls,
+        username=smtp.username,
+        password=smtp.password,
+    )

@@ -39,9 +39,16 @@ def sign(secret: bytes, body: bytes) -> str:
 
 def event_body(event: OrderEvent) -> bytes:
     """The JSON posted for an event (canonical, so the signature is over a stable text)."""
-    return canonical_json({"id": event.id, "action": event.action, "actor": event.actor,
-                           "at": event.at.isoformat(), "previous_status": event.previous_status,
-                           "order": {**event.order.snapshot(), "number": event.order.number}}).encode()
+    return canonical_json(
+        {
+            "id": event.id,
+            "action": event.action,
+            "actor": event.actor,
+            "at": event.at.isoformat(),
+            "previous_status": event.previous_status,
+            "order": {**event.order.snapshot(), "number": event.order.number},
+        }
+    ).encode()
 
 
 class WebhookAdapter:
@@ -63,10 +70,20 @@ class WebhookAdapter:
 
     name = "webhook"
 
-    def __init__(self, url: str, secret: str | bytes, dead_letters: DeadLetters, *, max_attempts: int = 5,
-                 backoff: Backoff | None = None, timeout: float = 10.0, sleep: Callable[[float], None] = time.sleep,
-                 rng: random.Random | None = None, clock: Clock = SystemClock(),
-                 client: httpx.Client | None = None):
+    def __init__(
+        self,
+        url: str,
+        secret: str | bytes,
+        dead_letters: DeadLetters,
+        *,
+        max_attempts: int = 5,
+        backoff: Backoff | None = None,
+        timeout: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        clock: Clock = SystemClock(),
+        client: httpx.Client | None = None,
+    ):
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
         self.url, self.max_attempts, self.backoff = url, max_attempts, backoff or Backoff()
@@ -81,8 +98,12 @@ class WebhookAdapter:
     def request_for(self, event: OrderEvent) -> tuple[bytes, dict[str, str]]:
         """Body and headers of the POST for ``event`` (override to speak another system's API)."""
         body = event_body(event)
-        return body, {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self.secret, body),
-                      "Idempotency-Key": event.id, "X-Faultline-Event": event.action}
+        return body, {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(self.secret, body),
+            "Idempotency-Key": event.id,
+            "X-Faultline-Event": event.action,
+        }
 
     def on_event(self, event: OrderEvent) -> bool:
         """Deliver ``event``; True when the receiver took it, False when it was dead-lettered."""
@@ -103,12 +124,25 @@ class WebhookAdapter:
                 retry_after = _seconds(response.headers.get("Retry-After"))
             if attempt < self.max_attempts:
                 delay = self.backoff.delay(attempt, retry_after, rng=self.rng)
-                log.warning("webhook %s for %s failed (%s); attempt %d of %d, next in %.1f s",
-                            self.url, event.id, reason, attempt, self.max_attempts, delay)
+                log.warning(
+                    "webhook %s for %s failed (%s); attempt %d of %d, next in %.1f s",
+                    self.url,
+                    event.id,
+                    reason,
+                    attempt,
+                    self.max_attempts,
+                    delay,
+                )
                 self.sleep(delay)
         log.error("webhook %s gave up on %s after %d attempts: %s", self.url, event.id, attempt, reason)
-        self.dead_letters.add_dead_letter(adapter=self.name, event_id=event.id, at=self.clock.now(),
-                                          attempts=attempt, reason=reason, payload=body.decode())
+        self.dead_letters.add_dead_letter(
+            adapter=self.name,
+            event_id=event.id,
+            at=self.clock.now(),
+            attempts=attempt,
+            reason=reason,
+            payload=body.decode(),
+        )
         return False
 
 

@@ -24,7 +24,14 @@ from sqlalchemy.sql import ColumnElement
 
 from faultline.ticketing.audit import AuditBreak, AuditEntry, new_entry, verify
 from faultline.ticketing.models import OrderEvent, Status, WorkOrder
-from faultline.ticketing.store.tables import adapter_cursors, audit_head, audit_log, dead_letters, notifications, work_orders
+from faultline.ticketing.store.tables import (
+    adapter_cursors,
+    audit_head,
+    audit_log,
+    dead_letters,
+    notifications,
+    work_orders,
+)
 
 _MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # How long a SQLite connection waits for another process's write lock.
@@ -49,8 +56,9 @@ class DuplicateOpenOrder(StoreError):
     """Raised when a change would make a second open order for the same (site, asset, fault mode)."""
 
     def __init__(self, site: str, asset: str, fault_mode: str):
-        super().__init__(f"an open work order already exists for site={site!r} asset={asset!r} "
-                         f"fault_mode={fault_mode!r}")
+        super().__init__(
+            f"an open work order already exists for site={site!r} asset={asset!r} fault_mode={fault_mode!r}"
+        )
         self.key = (site, asset, fault_mode)
 
 
@@ -113,25 +121,37 @@ class WorkOrderStore:
 
     def find_open(self, site: str, asset: str, fault_mode: str) -> WorkOrder | None:
         """The order for this (site, asset, fault mode) that is not closed, if there is one."""
-        return self._first(work_orders.c.status != Status.CLOSED.value, site, asset, fault_mode,
-                           work_orders.c.id.desc())
+        return self._first(
+            work_orders.c.status != Status.CLOSED.value, site, asset, fault_mode, work_orders.c.id.desc()
+        )
 
     def last_closed(self, site: str, asset: str, fault_mode: str) -> WorkOrder | None:
         """The most recently closed order for this (site, asset, fault mode), if any."""
-        return self._first(work_orders.c.status == Status.CLOSED.value, site, asset, fault_mode,
-                           work_orders.c.closed_at.desc())
+        return self._first(
+            work_orders.c.status == Status.CLOSED.value, site, asset, fault_mode, work_orders.c.closed_at.desc()
+        )
 
-    def _first(self, condition: ColumnElement[bool], site: str, asset: str, fault_mode: str,
-               order_by: ColumnElement[Any]) -> WorkOrder | None:
+    def _first(
+        self, condition: ColumnElement[bool], site: str, asset: str, fault_mode: str, order_by: ColumnElement[Any]
+    ) -> WorkOrder | None:
         c = work_orders.c
-        query = (select(c.doc).where(condition, c.site == site, c.asset == asset, c.fault_mode == fault_mode)
-                 .order_by(order_by).limit(1))
+        query = (
+            select(c.doc)
+            .where(condition, c.site == site, c.asset == asset, c.fault_mode == fault_mode)
+            .order_by(order_by)
+            .limit(1)
+        )
         with self._engine.connect() as conn:
             doc = conn.execute(query).scalar_one_or_none()
         return None if doc is None else WorkOrder.model_validate_json(doc)
 
-    def orders(self, *, opened_before: datetime | None = None, closed_after: datetime | None = None,
-               status: Status | None = None) -> list[WorkOrder]:
+    def orders(
+        self,
+        *,
+        opened_before: datetime | None = None,
+        closed_after: datetime | None = None,
+        status: Status | None = None,
+    ) -> list[WorkOrder]:
         """Orders, oldest first, optionally only those opened before a time, or not closed before one."""
         c = work_orders.c
         query = select(c.doc).order_by(c.id)
@@ -154,9 +174,11 @@ class WorkOrderStore:
     def open_orders_per_assignee(self) -> dict[str, int]:
         """How many orders that are not yet resolved or closed each engineer holds (their workload)."""
         c = work_orders.c
-        query = (select(c.assignee, func.count()).where(c.assignee.is_not(None),
-                                                         c.status.not_in([Status.RESOLVED.value, Status.CLOSED.value]))
-                 .group_by(c.assignee))
+        query = (
+            select(c.assignee, func.count())
+            .where(c.assignee.is_not(None), c.status.not_in([Status.RESOLVED.value, Status.CLOSED.value]))
+            .group_by(c.assignee)
+        )
         with self._engine.connect() as conn:
             return {name: count for name, count in conn.execute(query)}
 
@@ -166,19 +188,25 @@ class WorkOrderStore:
         """Save a new order and audit it; `DuplicateOpenOrder` when one is already open for its key."""
         try:
             with self._transaction() as conn:
-                order_id = conn.execute(insert(work_orders).values(**_columns(order, doc="{}"))
-                                        .returning(work_orders.c.id)).scalar_one()
+                order_id = conn.execute(
+                    insert(work_orders).values(**_columns(order, doc="{}")).returning(work_orders.c.id)
+                ).scalar_one()
                 saved = order.model_copy(update={"id": order_id, "version": 1})
-                conn.execute(update(work_orders).where(work_orders.c.id == order_id)
-                             .values(doc=saved.model_dump_json(), version=1))
-                entry = self._append_audit(conn, at=at, actor=actor, action=action, order_id=order_id,
-                                           before=None, after=saved.snapshot())
+                conn.execute(
+                    update(work_orders)
+                    .where(work_orders.c.id == order_id)
+                    .values(doc=saved.model_dump_json(), version=1)
+                )
+                entry = self._append_audit(
+                    conn, at=at, actor=actor, action=action, order_id=order_id, before=None, after=saved.snapshot()
+                )
         except IntegrityError as exc:
             raise DuplicateOpenOrder(order.site, order.asset, order.fault_mode) from exc
         return _event(entry, saved, None)
 
-    def update(self, order_id: int, change: Callable[[WorkOrder], WorkOrder], *, actor: str, at: datetime,
-               action: str) -> OrderEvent:
+    def update(
+        self, order_id: int, change: Callable[[WorkOrder], WorkOrder], *, actor: str, at: datetime, action: str
+    ) -> OrderEvent:
         """Apply ``change`` to the order under a row lock and audit it, all in one transaction.
 
         ``change`` receives a copy of the stored order and returns the new one; whatever it raises
@@ -189,10 +217,20 @@ class WorkOrderStore:
                 before = self._load(conn, order_id, lock=True)
                 after = change(before.model_copy(deep=True))
                 after = after.model_copy(update={"id": order_id, "version": before.version + 1})
-                conn.execute(update(work_orders).where(work_orders.c.id == order_id)
-                             .values(**_columns(after, doc=after.model_dump_json())))
-                entry = self._append_audit(conn, at=at, actor=actor, action=action, order_id=order_id,
-                                           before=before.snapshot(), after=after.snapshot())
+                conn.execute(
+                    update(work_orders)
+                    .where(work_orders.c.id == order_id)
+                    .values(**_columns(after, doc=after.model_dump_json()))
+                )
+                entry = self._append_audit(
+                    conn,
+                    at=at,
+                    actor=actor,
+                    action=action,
+                    order_id=order_id,
+                    before=before.snapshot(),
+                    after=after.snapshot(),
+                )
         except IntegrityError as exc:
             raise DuplicateOpenOrder(before.site, before.asset, before.fault_mode) from exc
         return _event(entry, after, before.status)
@@ -203,9 +241,12 @@ class WorkOrderStore:
             return self._append_audit(conn, at=at, actor=actor, action=action, order_id=None, change=change)
 
     def _append_audit(self, conn: Connection, **fields: Any) -> AuditEntry:
-        head = conn.execute(update(audit_head).where(audit_head.c.id == 1)
-                            .values(seq=audit_head.c.seq + 1)
-                            .returning(audit_head.c.seq, audit_head.c.hash)).one()
+        head = conn.execute(
+            update(audit_head)
+            .where(audit_head.c.id == 1)
+            .values(seq=audit_head.c.seq + 1)
+            .returning(audit_head.c.seq, audit_head.c.hash)
+        ).one()
         entry = new_entry(head.seq - 1, head.hash, **fields)
         conn.execute(insert(audit_log).values(**{name: getattr(entry, name) for name in AuditEntry.__slots__}))
         conn.execute(update(audit_head).where(audit_head.c.id == 1).values(hash=entry.hash))
@@ -213,8 +254,9 @@ class WorkOrderStore:
 
     # --- audit ------------------------------------------------------------------------------
 
-    def audit_entries(self, after_seq: int = 0, limit: int | None = None, order_id: int | None = None,
-                      upto_seq: int | None = None) -> list[AuditEntry]:
+    def audit_entries(
+        self, after_seq: int = 0, limit: int | None = None, order_id: int | None = None, upto_seq: int | None = None
+    ) -> list[AuditEntry]:
         """The audit log after entry ``after_seq`` (up to ``upto_seq``), oldest first (at most ``limit``
         entries), of every order or of one."""
         c = audit_log.c
@@ -230,7 +272,9 @@ class WorkOrderStore:
         """The entries after ``after_seq`` with the `OrderEvent` each records (the order as it left it,
         rebuilt from that order's entries; None for an entry about no order)."""
         entries = self.audit_entries(after_seq=after_seq, limit=limit)
-        states: dict[int, tuple[dict[str, Any] | None, dict[str, Any] | None]] = {}  # seq -> the order before and after it
+        states: dict[
+            int, tuple[dict[str, Any] | None, dict[str, Any] | None]
+        ] = {}  # seq -> the order before and after it
         for order_id in sorted({e.order_id for e in entries if e.order_id is not None}):
             doc: dict[str, Any] | None = None
             for entry in self.audit_entries(order_id=order_id, upto_seq=entries[-1].seq):
@@ -247,8 +291,10 @@ class WorkOrderStore:
     def has_cursor(self, adapter: str) -> bool:
         """Whether ``adapter`` has a position yet (a new one has none)."""
         with self._engine.connect() as conn:
-            return conn.execute(select(adapter_cursors.c.seq).where(adapter_cursors.c.adapter == adapter)).first() \
+            return (
+                conn.execute(select(adapter_cursors.c.seq).where(adapter_cursors.c.adapter == adapter)).first()
                 is not None
+            )
 
     def last_audit_seq(self) -> int:
         """The sequence number of the newest audit entry (0 for an empty log)."""
@@ -258,8 +304,9 @@ class WorkOrderStore:
     def advance_cursor(self, adapter: str, seq: int) -> None:
         """Record that ``adapter`` has handled every entry up to ``seq``."""
         with self._transaction() as conn:
-            done = conn.execute(update(adapter_cursors).where(adapter_cursors.c.adapter == adapter)
-                                .values(seq=seq)).rowcount
+            done = conn.execute(
+                update(adapter_cursors).where(adapter_cursors.c.adapter == adapter).values(seq=seq)
+            ).rowcount
             if not done:
                 conn.execute(insert(adapter_cursors).values(adapter=adapter, seq=seq))
 
@@ -298,14 +345,29 @@ class WorkOrderStore:
                 return AuditBreak(seq, f"{number} is in the audit log but not in the table (row deleted)")
             order = WorkOrder.model_validate(doc)
             if WorkOrder.model_validate_json(row.doc) != order:
-                return AuditBreak(seq, f"{number}: the stored order differs from its audit log replayed "
-                                       "(row edited outside the service)")
+                return AuditBreak(
+                    seq,
+                    f"{number}: the stored order differs from its audit log replayed (row edited outside the service)",
+                )
             expected = _columns(order, doc=row.doc)
-            for name in ("site", "asset", "fault_mode", "status", "priority", "service_type", "assignee",
-                         "opened_at", "closed_at", "version"):
+            for name in (
+                "site",
+                "asset",
+                "fault_mode",
+                "status",
+                "priority",
+                "service_type",
+                "assignee",
+                "opened_at",
+                "closed_at",
+                "version",
+            ):
                 if getattr(row, name) != expected[name]:
-                    return AuditBreak(seq, f"{number}: column {name} is {getattr(row, name)!r} in the table but "
-                                           f"{expected[name]!r} by its audit log (row edited outside the service)")
+                    return AuditBreak(
+                        seq,
+                        f"{number}: column {name} is {getattr(row, name)!r} in the table but "
+                        f"{expected[name]!r} by its audit log (row edited outside the service)",
+                    )
         return None
 
     def _paged_entries(self, page: int = 1000) -> Iterator[AuditEntry]:
@@ -317,12 +379,16 @@ class WorkOrderStore:
 
     # --- adapters' dead letters ------------------------------------------------------------------
 
-    def add_dead_letter(self, *, adapter: str, event_id: str, at: datetime, attempts: int, reason: str,
-                        payload: str) -> None:
+    def add_dead_letter(
+        self, *, adapter: str, event_id: str, at: datetime, attempts: int, reason: str, payload: str
+    ) -> None:
         """Keep an event an adapter could not deliver, with why, so it can be sent again by hand."""
         with self._transaction() as conn:
-            conn.execute(insert(dead_letters).values(adapter=adapter, event_id=event_id, at=at,
-                                                     attempts=attempts, reason=reason, payload=payload))
+            conn.execute(
+                insert(dead_letters).values(
+                    adapter=adapter, event_id=event_id, at=at, attempts=attempts, reason=reason, payload=payload
+                )
+            )
 
     def dead_letters(self, adapter: str | None = None) -> list[dict[str, Any]]:
         query = select(dead_letters).order_by(dead_letters.c.id)
@@ -330,7 +396,6 @@ class WorkOrderStore:
             query = query.where(dead_letters.c.adapter == adapter)
         with self._engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
-
 
     # --- notifications (the dispatcher's deliveries) -------------------------------------------------
 
@@ -341,13 +406,17 @@ class WorkOrderStore:
         with self._transaction() as conn:
             for row in rows:
                 c = notifications.c
-                exists = conn.execute(select(c.id).where(c.event_id == row["event_id"], c.channel == row["channel"],
-                                                         c.recipient == row["recipient"])).first()
+                exists = conn.execute(
+                    select(c.id).where(
+                        c.event_id == row["event_id"], c.channel == row["channel"], c.recipient == row["recipient"]
+                    )
+                ).first()
                 if exists is None:
                     conn.execute(insert(notifications).values(**row))
                     added += 1
-            done = conn.execute(update(adapter_cursors).where(adapter_cursors.c.adapter == cursor)
-                                .values(seq=seq)).rowcount
+            done = conn.execute(
+                update(adapter_cursors).where(adapter_cursors.c.adapter == cursor).values(seq=seq)
+            ).rowcount
             if not done:
                 conn.execute(insert(adapter_cursors).values(adapter=cursor, seq=seq))
         return added
@@ -370,13 +439,23 @@ class WorkOrderStore:
         took it first (its attempt count or status changed)."""
         c = notifications.c
         with self._transaction() as conn:
-            taken = conn.execute(update(notifications).where(c.id == notification_id, c.status == "pending",
-                                                             c.attempts == attempts)
-                                 .values(next_attempt_at=until, attempts=attempts + 1)).rowcount
+            taken = conn.execute(
+                update(notifications)
+                .where(c.id == notification_id, c.status == "pending", c.attempts == attempts)
+                .values(next_attempt_at=until, attempts=attempts + 1)
+            ).rowcount
         return taken == 1
 
-    def record_attempt(self, notification_id: int, *, status: str, attempts: int, at: datetime,
-                       next_attempt_at: datetime | None = None, error: str = "") -> None:
+    def record_attempt(
+        self,
+        notification_id: int,
+        *,
+        status: str,
+        attempts: int,
+        at: datetime,
+        next_attempt_at: datetime | None = None,
+        error: str = "",
+    ) -> None:
         """Record one delivery attempt's outcome: ``delivered``, ``pending`` (retried at ``next_attempt_at``)
         or ``dead``."""
         values: dict[str, Any] = {"status": status, "attempts": attempts, "last_error": error}
@@ -387,7 +466,9 @@ class WorkOrderStore:
         with self._transaction() as conn:
             conn.execute(update(notifications).where(notifications.c.id == notification_id).values(**values))
 
-    def notifications(self, status: str | None = None, order_id: int | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+    def notifications(
+        self, status: str | None = None, order_id: int | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
         """Deliveries newest first, optionally of one status or one order."""
         c = notifications.c
         query = select(notifications).order_by(c.id.desc()).limit(limit)
@@ -454,18 +535,35 @@ def _sqlite_connect(dbapi_connection: sqlite3.Connection, _record: object) -> No
 
 
 def _columns(order: WorkOrder, doc: str) -> dict[str, Any]:
-    return {"site": order.site, "asset": order.asset, "fault_mode": order.fault_mode,
-            "status": order.status.value, "priority": order.priority, "service_type": order.service_type.value,
-            "assignee": order.assignee, "opened_at": order.opened_at, "closed_at": order.closed_at,
-            "version": order.version, "doc": doc}
+    return {
+        "site": order.site,
+        "asset": order.asset,
+        "fault_mode": order.fault_mode,
+        "status": order.status.value,
+        "priority": order.priority,
+        "service_type": order.service_type.value,
+        "assignee": order.assignee,
+        "opened_at": order.opened_at,
+        "closed_at": order.closed_at,
+        "version": order.version,
+        "doc": doc,
+    }
 
 
-def _recorded_event(entry: AuditEntry, before: dict[str, Any] | None, after: dict[str, Any] | None) -> OrderEvent | None:
+def _recorded_event(
+    entry: AuditEntry, before: dict[str, Any] | None, after: dict[str, Any] | None
+) -> OrderEvent | None:
     if after is None:
         return None
     return _event(entry, WorkOrder.model_validate(after), Status(before["status"]) if before else None)
 
 
 def _event(entry: AuditEntry, order: WorkOrder, previous: Status | None) -> OrderEvent:
-    return OrderEvent(id=order.event_id(entry.seq), action=entry.action, actor=entry.actor, at=entry.at,
-                      order=order, previous_status=previous)
+    return OrderEvent(
+        id=order.event_id(entry.seq),
+        action=entry.action,
+        actor=entry.actor,
+        at=entry.at,
+        order=order,
+        previous_status=previous,
+    )

@@ -37,7 +37,8 @@ metadata = MetaData()
 OPEN_CONDITION = "status <> 'closed'"
 
 work_orders = Table(
-    "work_orders", metadata,
+    "work_orders",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("site", String(100), nullable=False),
     Column("asset", String(100), nullable=False),
@@ -50,15 +51,23 @@ work_orders = Table(
     Column("closed_at", UtcDateTime),
     Column("version", Integer, nullable=False),
     Column("doc", Text, nullable=False),
-    Index("uq_work_orders_one_open", "site", "asset", "fault_mode", unique=True,
-          sqlite_where=text(OPEN_CONDITION), postgresql_where=text(OPEN_CONDITION)),
+    Index(
+        "uq_work_orders_one_open",
+        "site",
+        "asset",
+        "fault_mode",
+        unique=True,
+        sqlite_where=text(OPEN_CONDITION),
+        postgresql_where=text(OPEN_CONDITION),
+    ),
     Index("ix_work_orders_status", "status"),
     Index("ix_work_orders_opened_at", "opened_at"),
     Index("ix_work_orders_site_asset", "site", "asset"),  # one asset's orders (preventive schedules)
 )
 
 audit_log = Table(
-    "audit_log", metadata,
+    "audit_log",
+    metadata,
     Column("seq", Integer, primary_key=True, autoincrement=False),
     Column("at", UtcDateTime, nullable=False),
     Column("actor", String(100), nullable=False),
@@ -75,7 +84,8 @@ audit_log = Table(
 # One row (id 1): the newest entry's seq and hash. Updating it first in an appending transaction
 # serialises appenders, so the chain never forks.
 audit_head = Table(
-    "audit_head", metadata,
+    "audit_head",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", Integer, nullable=False),
     Column("hash", String(64), nullable=False),
@@ -83,13 +93,15 @@ audit_head = Table(
 
 # How far each adapter has delivered the audit log: the log doubles as a transactional outbox.
 adapter_cursors = Table(
-    "adapter_cursors", metadata,
+    "adapter_cursors",
+    metadata,
     Column("adapter", String(50), primary_key=True),
     Column("seq", Integer, nullable=False),
 )
 
 dead_letters = Table(
-    "dead_letters", metadata,
+    "dead_letters",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("adapter", String(50), nullable=False),
     Column("event_id", String(100), nullable=False),
@@ -102,7 +114,8 @@ dead_letters = Table(
 # The notification outbox's deliveries: one row per (event, channel, recipient), written from the
 # audit log by the dispatcher together with its cursor; ``status`` is pending, delivered or dead.
 notifications = Table(
-    "notifications", metadata,
+    "notifications",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("event_id", String(100), nullable=False),
     Column("kind", String(40), nullable=False),

@@ -19,13 +19,15 @@ if TYPE_CHECKING:
     from faultline.ingest.codecs.decoder import Decoder, _Partial, _Rows
 
 
-def decode(decoder: "Decoder", tags: dict[str, str], obj: dict, received: int, rows: "_Rows",
-           partial: "_Partial") -> None:
+def decode(
+    decoder: "Decoder", tags: dict[str, str], obj: dict, received: int, rows: "_Rows", partial: "_Partial"
+) -> None:
     """Append the readings of the batch ``obj`` to ``rows``; bad elements go to ``partial``."""
     values, raw_ts = obj["value"], obj.get("ts")
     if type(raw_ts) is not list:
-        raise PayloadError(f'"value" is an array but "ts" is {shown(raw_ts)}; a batch needs "ts" as an '
-                           "array of the same length")
+        raise PayloadError(
+            f'"value" is an array but "ts" is {shown(raw_ts)}; a batch needs "ts" as an array of the same length'
+        )
     array(values, '"value"', "readings", decoder.limits.max_batch_len)
     if len(values) != len(raw_ts):
         raise PayloadError(f'"ts" has {len(raw_ts)} elements but "value" has {len(values)}')
@@ -56,8 +58,9 @@ def timestamps(decoder: "Decoder", raw: list, received: int, what: str) -> np.nd
         if MS_RANGE[0] <= lo and hi < MS_RANGE[1]:
             limits = decoder.limits
             if not (limits.earliest_ns <= lo * MS and hi * MS <= received + limits.max_future_ns):
-                k = next(k for k, t in enumerate(raw)
-                         if not limits.earliest_ns <= t * MS <= received + limits.max_future_ns)
+                k = next(
+                    k for k, t in enumerate(raw) if not limits.earliest_ns <= t * MS <= received + limits.max_future_ns
+                )
                 decoder.timestamp(raw[k], received, f"{what}[{k}]")  # raises with the reason
             if types == {int}:
                 return np.array(raw, dtype=np.int64) * MS

@@ -51,8 +51,10 @@ def is_block(payload: bytes) -> bool:
 def encode(t0_ns: int, rate_hz: float, samples: np.ndarray, scale: float = 1.0) -> bytes:
     """A binary block of ``samples`` (float32 or int16), for gateways written in Python and for tests."""
     code = {np.dtype("float32"): 1, np.dtype("int16"): 2}[samples.dtype]
-    return HEADER.pack(MAGIC, 1, code, 0, t0_ns, rate_hz, scale, len(samples)) + \
-        samples.astype(SAMPLE_TYPES[code]).tobytes()
+    return (
+        HEADER.pack(MAGIC, 1, code, 0, t0_ns, rate_hz, scale, len(samples))
+        + samples.astype(SAMPLE_TYPES[code]).tobytes()
+    )
 
 
 def decode(tags: dict[str, str], payload: bytes, out: "Output") -> None:
@@ -66,10 +68,14 @@ def decode(tags: dict[str, str], payload: bytes, out: "Output") -> None:
     if dtype is None:
         raise PayloadError(f"binary waveform block has sample type {code}; known: 1 (float32), 2 (int16)")
     if n == 0 or n > out.decoder.limits.max_waveform_len:
-        raise PayloadError(f"binary waveform block has {n} samples; expected 1 to {out.decoder.limits.max_waveform_len}")
+        raise PayloadError(
+            f"binary waveform block has {n} samples; expected 1 to {out.decoder.limits.max_waveform_len}"
+        )
     if len(payload) != HEADER.size + n * dtype.itemsize:
-        raise PayloadError(f"binary waveform block says {n} {dtype.name} samples ({HEADER.size + n * dtype.itemsize} "
-                           f"bytes with the header) but is {len(payload)} bytes")
+        raise PayloadError(
+            f"binary waveform block says {n} {dtype.name} samples ({HEADER.size + n * dtype.itemsize} "
+            f"bytes with the header) but is {len(payload)} bytes"
+        )
     if not np.isfinite(scale) or scale == 0:
         raise PayloadError(f"binary waveform block has scale {scale!r}, expected a finite non-zero number")
     out.window(t0, '"t0"')

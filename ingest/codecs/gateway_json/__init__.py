@@ -23,8 +23,9 @@ def decode(decoder: "Decoder", topic: str, obj: dict, received: int, rows: "_Row
     """Append the readings of the gateway message ``obj`` to ``rows``; bad ones go to ``partial``."""
     is_gateway, topic_tags = decoder.route(topic)
     if not is_gateway:
-        raise PayloadError(f'"readings" payloads belong on gateway topics ({decoder.gateway_template.template}), '
-                           f"not on {shown(topic)}")
+        raise PayloadError(
+            f'"readings" payloads belong on gateway topics ({decoder.gateway_template.template}), not on {shown(topic)}'
+        )
     readings = array(obj["readings"], '"readings"', "readings", decoder.limits.max_batch_len)
     names = decoder.template.names
     max_chars = decoder.limits.max_tag_chars
@@ -39,13 +40,15 @@ def decode(decoder: "Decoder", topic: str, obj: dict, received: int, rows: "_Row
                 text = reading.get(name, topic_tags.get(name))
                 if type(text) is not str:
                     missing = name not in reading
-                    raise PayloadError(f'{where} {"has no" if missing else "has a non-text"} "{name}"'
-                                       + ("" if missing else f": {shown(text)}"))
-                check_tag_value(f'{where}.{name}', text)
+                    raise PayloadError(
+                        f'{where} {"has no" if missing else "has a non-text"} "{name}"'
+                        + ("" if missing else f": {shown(text)}")
+                    )
+                check_tag_value(f"{where}.{name}", text)
                 if len(text) > max_chars:
                     raise PayloadError(f"{where}.{name} is {len(text)} characters, over the limit of {max_chars}")
                 tags[name] = text
-            value = number(reading.get("value"), f'{where}.value')
+            value = number(reading.get("value"), f"{where}.value")
             raw_ts = reading.get("ts")
             if raw_ts is None:
                 if "ts" in reading:

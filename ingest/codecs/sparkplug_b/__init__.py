@@ -42,8 +42,8 @@ log = logging.getLogger("faultline.sparkplug")
 NAMESPACE = "spBv1.0"
 STATUS_MEASUREMENT = "sparkplug"
 BOOLEAN = 11
-SIGNED_BITS = {1: 8, 2: 16, 3: 32, 4: 64}           # Int8, Int16, Int32, Int64
-NUMERIC = set(range(1, 12))                          # Int8 … UInt64, Float, Double, Boolean
+SIGNED_BITS = {1: 8, 2: 16, 3: 32, 4: 64}  # Int8, Int16, Int32, Int64
+NUMERIC = set(range(1, 12))  # Int8 … UInt64, Float, Double, Boolean
 _NOT_READINGS = ("Node Control/", "Device Control/")
 
 
@@ -53,7 +53,7 @@ class _Edge:
 
     bdseq: int | None
     seq: int | None
-    metrics: dict[int | str, tuple[str, int]]                        # alias or name -> (name, datatype)
+    metrics: dict[int | str, tuple[str, int]]  # alias or name -> (name, datatype)
     devices: dict[str, dict[int | str, tuple[str, int]]] = field(default_factory=dict)
 
 
@@ -76,8 +76,12 @@ class SparkplugB:
         Least time between two rebirth requests to the same edge node.
     """
 
-    def __init__(self, publish: Callable[[str, bytes], None] | None = None, rebirth_every_s: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        publish: Callable[[str, bytes], None] | None = None,
+        rebirth_every_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.publish = publish
         self.rebirth_every_s = rebirth_every_s
         self._clock = clock
@@ -110,19 +114,27 @@ class SparkplugB:
             message = pb.Payload.FromString(payload)
         except DecodeError as exc:
             raise PayloadError(f"not a Sparkplug B payload: {exc}") from None
-        handler: Callable[..., None] | None = {"NBIRTH": self._nbirth, "DBIRTH": self._dbirth, "NDATA": self._data, "DDATA": self._data,
-                   "NDEATH": self._ndeath, "DDEATH": self._ddeath}.get(kind)
+        handler: Callable[..., None] | None = {
+            "NBIRTH": self._nbirth,
+            "DBIRTH": self._dbirth,
+            "NDATA": self._data,
+            "DDATA": self._data,
+            "NDEATH": self._ndeath,
+            "DDEATH": self._ddeath,
+        }.get(kind)
         if handler is None:
             raise PayloadError(f"unknown Sparkplug message type {shown(kind)} in {shown(topic)}")
         if (kind[0] == "D") != (device is not None):
-            raise PayloadError(f"{kind} {'needs' if kind[0] == 'D' else 'has no'} a device id in the topic "
-                               f"{shown(topic)}")
+            raise PayloadError(
+                f"{kind} {'needs' if kind[0] == 'D' else 'has no'} a device id in the topic {shown(topic)}"
+            )
         handler(group, node, device, message, out)
 
     def _nbirth(self, group: str, node: str, device: str | None, message, out) -> None:
         bdseq = next((_integer(m) for m in message.metrics if m.name == "bdSeq"), None)
-        edge = self._edges[(group, node)] = _Edge(bdseq, message.seq if message.HasField("seq") else None,
-                                                  _definitions(message))
+        edge = self._edges[(group, node)] = _Edge(
+            bdseq, message.seq if message.HasField("seq") else None, _definitions(message)
+        )
         self._asked.pop((group, node), None)
         log.info("Sparkplug: NBIRTH of %s/%s (bdSeq %s, %d metrics)", group, node, bdseq, len(message.metrics))
         self._status(out, group, node, message, 1.0)
@@ -153,12 +165,17 @@ class SparkplugB:
         edge = self._edges.get((group, node))
         bdseq = next((_integer(m) for m in message.metrics if m.name == "bdSeq"), None)
         if edge is not None and edge.bdseq is not None and bdseq is not None and bdseq != edge.bdseq:
-            log.info("Sparkplug: NDEATH of %s/%s with bdSeq %s is from an older session (now %s); ignored",
-                     group, node, bdseq, edge.bdseq)
+            log.info(
+                "Sparkplug: NDEATH of %s/%s with bdSeq %s is from an older session (now %s); ignored",
+                group,
+                node,
+                bdseq,
+                edge.bdseq,
+            )
             return
         log.warning("Sparkplug: NDEATH of %s/%s: the edge node and its devices are offline", group, node)
         self._status(out, group, node, message, 0.0)
-        for name in (edge.devices if edge else {}):
+        for name in edge.devices if edge else {}:
             self._status(out, group, name, message, 0.0)
         self._edges.pop((group, node), None)
 
@@ -175,8 +192,9 @@ class SparkplugB:
         edge = self._edges.get((group, node))
         if edge is None:
             self._rebirth(group, node, f"{kind} without an NBIRTH since Faultline started")
-            raise PayloadError(f"{kind} of {group}/{node} before its NBIRTH: its metrics cannot be read; "
-                               "a rebirth was requested")
+            raise PayloadError(
+                f"{kind} of {group}/{node} before its NBIRTH: its metrics cannot be read; a rebirth was requested"
+            )
         return edge
 
     def _check_seq(self, edge: _Edge, group: str, node: str, message, out) -> None:
@@ -187,10 +205,16 @@ class SparkplugB:
             expected = (edge.seq + 1) % 256
             if seq != expected:
                 missing = (seq - expected) % 256
-                log.warning("Sparkplug: %s/%s seq %d where %d was next: %d message(s) lost", group, node, seq,
-                            expected, missing)
-                out.reading({"site": group, "asset": node}, out.received, float(missing),
-                            measurement=STATUS_MEASUREMENT, field="seq_gap")
+                log.warning(
+                    "Sparkplug: %s/%s seq %d where %d was next: %d message(s) lost", group, node, seq, expected, missing
+                )
+                out.reading(
+                    {"site": group, "asset": node},
+                    out.received,
+                    float(missing),
+                    measurement=STATUS_MEASUREMENT,
+                    field="seq_gap",
+                )
                 self._rebirth(group, node, f"seq {seq} where {expected} was next")
         edge.seq = seq
 
@@ -202,8 +226,9 @@ class SparkplugB:
         self._asked[(group, node)] = now
         topic = f"{NAMESPACE}/{group}/NCMD/{node}"
         if self.publish is None:
-            log.warning("Sparkplug: %s/%s needs a rebirth (%s), but no broker connection can ask for it",
-                        group, node, why)
+            log.warning(
+                "Sparkplug: %s/%s needs a rebirth (%s), but no broker connection can ask for it", group, node, why
+            )
             return
         log.warning("Sparkplug: %s/%s: %s; requesting a rebirth on %s", group, node, why, topic)
         self.publish(topic, rebirth_request(int(time.time() * 1000)))
@@ -216,11 +241,15 @@ class SparkplugB:
             ts = out.window(ts, "timestamp")
         except PayloadError:
             ts = out.received  # the event happened now, whatever the node's clock says
-        out.reading(out.tags({"site": group, "asset": asset}, "topic"), ts, online,
-                    measurement=STATUS_MEASUREMENT, field="online")
+        out.reading(
+            out.tags({"site": group, "asset": asset}, "topic"),
+            ts,
+            online,
+            measurement=STATUS_MEASUREMENT,
+            field="online",
+        )
 
-    def _readings(self, out, group: str, asset: str, message, definitions,
-                  node: tuple[str, str] | None = None) -> None:
+    def _readings(self, out, group: str, asset: str, message, definitions, node: tuple[str, str] | None = None) -> None:
         default_ms = message.timestamp if message.HasField("timestamp") else None
         for n, metric in enumerate(message.metrics):
             where = f"metrics[{n}]"
@@ -230,21 +259,34 @@ class SparkplugB:
                 if known is None:
                     if node is not None:
                         self._rebirth(*node, f"{where} has alias {key!r}, which no birth defined")
-                    raise PayloadError(f"{where}: alias {key!r} is not defined by the birth certificate"
-                                       + ("; a rebirth was requested" if node is not None else ""))
+                    raise PayloadError(
+                        f"{where}: alias {key!r} is not defined by the birth certificate"
+                        + ("; a rebirth was requested" if node is not None else "")
+                    )
                 name, datatype = known
                 if metric.HasField("datatype"):
                     datatype = metric.datatype
-                if name == "bdSeq" or name.startswith(_NOT_READINGS) or datatype not in NUMERIC \
-                        or metric.is_null or metric.WhichOneof("value") is None:
+                if (
+                    name == "bdSeq"
+                    or name.startswith(_NOT_READINGS)
+                    or datatype not in NUMERIC
+                    or metric.is_null
+                    or metric.WhichOneof("value") is None
+                ):
                     continue
                 value = _number(metric, datatype)
                 ms = metric.timestamp if metric.HasField("timestamp") else default_ms
                 ts = out.window(ms * 1_000_000, f"{where}.timestamp") if ms is not None else out.received
                 tags = out.tags({"site": group, "asset": asset, "sensor": name}, where)
             except PayloadError as exc:
-                out.reject({"topic_asset": asset, "metric": metric.name or None,
-                            "alias": metric.alias if metric.HasField("alias") else None}, exc.reason)
+                out.reject(
+                    {
+                        "topic_asset": asset,
+                        "metric": metric.name or None,
+                        "alias": metric.alias if metric.HasField("alias") else None,
+                    },
+                    exc.reason,
+                )
                 continue
             out.reading(tags, ts, value)
 

@@ -40,17 +40,22 @@ def block(decoder: "Decoder", message: int, tags: dict[str, str], obj: dict, rec
 def check_block(decoder: "Decoder", t0: int, rate: float, n: int, received: int, rate_shown: str) -> None:
     """The rate is positive and at most one sample per ns, and the last sample is not too far ahead."""
     if not 0 < rate <= MAX_RATE_HZ:
-        raise PayloadError(f'"rate_hz" is {rate_shown}, expected a positive number of at most {MAX_RATE_HZ:g} '
-                           "(one sample per nanosecond)")
+        raise PayloadError(
+            f'"rate_hz" is {rate_shown}, expected a positive number of at most {MAX_RATE_HZ:g} '
+            "(one sample per nanosecond)"
+        )
     end = t0 + (n - 1) * 1e9 / rate
     if end > received + decoder.limits.max_future_ns:
-        raise PayloadError(f'the block\'s last sample ({n} samples at {rate:g} Hz from "t0") would be '
-                           f"{iso(int(min(end, 2**62)))}, more than "
-                           f"{decoder.limits.max_future_ns / 3.6e12:g} h ahead of the receive time")
+        raise PayloadError(
+            f'the block\'s last sample ({n} samples at {rate:g} Hz from "t0") would be '
+            f"{iso(int(min(end, 2**62)))}, more than "
+            f"{decoder.limits.max_future_ns / 3.6e12:g} h ahead of the receive time"
+        )
 
 
-def add_blocks(decoder: "Decoder", blocks: list["Block"], messages: Sequence, rows: "_Rows",
-               rejected: list["Rejected"]) -> None:
+def add_blocks(
+    decoder: "Decoder", blocks: list["Block"], messages: Sequence, rows: "_Rows", rejected: list["Rejected"]
+) -> None:
     """Store the blocks of one call: features per series, rate and length, and raw samples if asked."""
     from faultline.ingest.codecs.decoder import Rejected
 
@@ -64,8 +69,11 @@ def add_blocks(decoder: "Decoder", blocks: list["Block"], messages: Sequence, ro
             except Exception as exc:  # a failing feature function must not lose the messages
                 for b in group:
                     topic, payload, _ = messages[b.message]
-                    rejected.append(Rejected(b.message, topic, bytes(payload),
-                                             f"waveform features failed: {type(exc).__name__}: {exc}"))
+                    rejected.append(
+                        Rejected(
+                            b.message, topic, bytes(payload), f"waveform features failed: {type(exc).__name__}: {exc}"
+                        )
+                    )
                 continue
             t0 = np.array([b.t0 for b in group], dtype=np.int64)
             for name, column in features.items():

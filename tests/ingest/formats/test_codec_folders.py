@@ -16,8 +16,15 @@ FOLDERS = sorted(p for p in (ROOT / "ingest/codecs").iterdir() if (p / "__init__
 
 
 def test_the_formats_of_the_issue_each_have_a_folder():
-    assert [p.name for p in FOLDERS] == ["batch", "binary_waveform", "flat_json", "gateway_json", "sparkplug_b",
-                                         "thingsboard_gateway", "waveform"]
+    assert [p.name for p in FOLDERS] == [
+        "batch",
+        "binary_waveform",
+        "flat_json",
+        "gateway_json",
+        "sparkplug_b",
+        "thingsboard_gateway",
+        "waveform",
+    ]
 
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
