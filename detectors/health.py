@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from faultline.detectors import kernels
-from faultline.detectors.streams import _MAX_PADDING, Grid, StreamingDetector, exp_smooth
+from faultline.detectors.streams import Grid, StreamingDetector, exp_smooth
 
 __all__ = ["NoData", "OutOfRange", "StuckSensor"]
 
@@ -86,12 +86,8 @@ class NoData(StreamingDetector):
         """Every batch, whatever its layout, goes through the compiled loop (``kernels.no_data_scan``),
         which reads and writes the state arrays in place: the arithmetic of ``_update`` (which stays
         as the reference the tests compare it with), one reading at a time."""
-        grid = Grid.of(s, target=out[offset : offset + len(s)])
-        rows, cols = grid.shape
-        if rows * cols > _MAX_PADDING * len(s) + 1024 and len(s) > 1:  # one stream dominates: split
-            half = len(s) // 2
-            self._update_split(s[:half], t[:half], v[:half], out, offset)
-            self._update_split(s[half:], t[half:], v[half:], out, offset + half)
+        grid = self._grid_or_halves(s, t, v, out, offset)
+        if grid is None:
             return
         st = self.state_
         tg, tr, tc = kernels.flat(grid.spread(t, 0))

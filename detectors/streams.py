@@ -373,13 +373,21 @@ class StreamingDetector:
             self._update_split(s, t, v, out, 0)
         return out
 
-    def _update_split(self, s: np.ndarray, t: np.ndarray, v: np.ndarray, out: np.ndarray, offset: int) -> None:
+    def _grid_or_halves(self, s: np.ndarray, t: np.ndarray, v: np.ndarray, out: np.ndarray, offset: int) -> Grid | None:
+        """The grid of this piece of a batch; or, when one stream dominates it (the grid would be mostly
+        padding), None after each half has gone through ``_update_split`` on its own."""
         grid = Grid.of(s, target=out[offset : offset + len(s)])
         rows, cols = grid.shape
         if rows * cols > _MAX_PADDING * len(s) + 1024 and len(s) > 1:
             half = len(s) // 2
             self._update_split(s[:half], t[:half], v[:half], out, offset)
             self._update_split(s[half:], t[half:], v[half:], out, offset + half)
+            return None
+        return grid
+
+    def _update_split(self, s: np.ndarray, t: np.ndarray, v: np.ndarray, out: np.ndarray, offset: int) -> None:
+        grid = self._grid_or_halves(s, t, v, out, offset)
+        if grid is None:
             return
         state = {k: a[grid.streams] for k, a in self.state_.items()}
         scores = self._update(grid, grid.spread(t, 0), grid.spread(v), grid.valid(), state)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from faultline.detectors import kernels
-from faultline.detectors.streams import _MAX_PADDING, Grid, StreamingDetector, UpdateResult, trailing
+from faultline.detectors.streams import Grid, StreamingDetector, UpdateResult, trailing
 
 __all__ = ["TrendToLimit"]
 
@@ -286,12 +286,8 @@ class TrendToLimit(StreamingDetector):
         """Every batch, whatever its layout, goes through the compiled loop (``kernels.trend_scan``),
         which reads and writes the state arrays in place: the same sums, in the same order, as
         ``_fits`` (which stays as the reference the tests compare it with)."""
-        grid = Grid.of(s, target=out[offset : offset + len(s)])
-        rows, cols = grid.shape
-        if rows * cols > _MAX_PADDING * len(s) + 1024 and len(s) > 1:  # one stream dominates: split
-            half = len(s) // 2
-            self._update_split(s[:half], t[:half], v[:half], out, offset)
-            self._update_split(s[half:], t[half:], v[half:], out, offset + half)
+        grid = self._grid_or_halves(s, t, v, out, offset)
+        if grid is None:
             return
         st = self.state_
         tg, tr, tc = kernels.flat(grid.spread(t, 0))

@@ -86,10 +86,15 @@ def test_sigkill_mid_stream_then_restart_loses_nothing(mosquitto, influxdb, tmp_
         wait_for(lambda: influx_count(influxdb, db) == n, 90, f"all {n} readings after the restart")
     finally:
         publisher.join(120)
-        if proc.poll() is None:
-            wait_started(log, 2)
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(30) == 0, log.read_text()[-3000:]
+        try:
+            if proc.poll() is None:
+                wait_started(log, 2)
+                proc.send_signal(signal.SIGTERM)
+                assert proc.wait(30) == 0, log.read_text()[-3000:]
+        finally:
+            if proc.poll() is None:  # a failed test leaves no ingester running behind it
+                proc.kill()
+                proc.wait(10)
     values = sorted(v for _, _, v in influx_points(influxdb, db))
     assert values == list(range(n))
 
