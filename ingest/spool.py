@@ -223,8 +223,15 @@ class Spool:
         self._load_stamps()
         bases = sorted(int(p.stem) for p in self.path.glob(f"*{_SUFFIX}") if p.stem.isdigit())
         # segments wholly before the checkpoint were written; a crash may have left them behind
+        left_behind = []
         while len(bases) > 1 and bases[1] <= self.confirmed:
-            self._segment_file(bases.pop(0)).unlink()
+            left_behind.append(self._segment_file(bases.pop(0)))
+        if left_behind:  # their stamps first: the crash may have come before the stamps file was saved
+            for file in left_behind:
+                self._collect_stamps(file, file.stat().st_size)
+            self._save_stamps()
+            for file in left_behind:
+                file.unlink()
         if not bases:
             bases = [self.confirmed]
             self._segment_file(self.confirmed).touch()
@@ -234,8 +241,8 @@ class Spool:
         for i, base in enumerate(bases):
             last = i == len(bases) - 1
             start = max(self.confirmed, base) - base
-            if last and start:
-                self._collect_stamps(self._segment_file(base), start)  # confirmed records, still on disk
+            if start:  # the first segment's written records, still on disk: a broker may resend them
+                self._collect_stamps(self._segment_file(base), start)
             good_end, records = self._scan(self._segment_file(base), start, last)
             self._pending_records += records
             if last:

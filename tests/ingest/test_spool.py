@@ -291,3 +291,41 @@ def test_receive_stamps_outlive_the_segment_that_held_them(tmp_path):
     again = Spool(tmp_path, max_bytes=1024**2, segment_bytes=4096)
     assert again.recent_stamps.get(111) == 1_764_000_000_000_000_001
     again.close()
+
+
+def test_receive_stamps_of_written_records_in_an_older_segment_come_back_at_open(tmp_path):
+    """Records written (confirmed) in the first of several segments, which is not yet deleted: their
+    stamps are read back at open, so the broker's resend of one of them keeps its first time. (The
+    open used to read them only when that segment was also the last one: the fault soak then stored
+    a delivery's readings without a device timestamp twice.)"""
+    spool = Spool(tmp_path, max_bytes=1024**2, segment_bytes=4096, checkpoint_interval_s=0)
+    spool.append(batch(0), {111: 1_764_000_000_000_000_001})
+    first_end = spool._end
+    spool.append(batch(100), {222: 1_764_000_000_000_000_002})
+    while len(spool._segments) < 2:  # a second segment: the first is no longer the last
+        spool.append(batch(100))
+    spool.confirm(first_end, 1)  # the first record written; its segment stays on disk
+    assert spool._segment_file(0).exists() and not (tmp_path / "stamps").exists()
+    spool.close()
+    again = Spool(tmp_path, max_bytes=1024**2, segment_bytes=4096)
+    assert again.recent_stamps.get(111) == 1_764_000_000_000_000_001  # confirmed, in the older segment
+    assert again.recent_stamps.get(222) == 1_764_000_000_000_000_002  # not yet confirmed
+    again.close()
+
+
+def test_receive_stamps_of_a_segment_a_crash_left_behind_are_kept_when_it_is_deleted(tmp_path):
+    """A crash after the checkpoint moved past a segment but before its stamps were saved and it was
+    deleted: the next open deletes it, keeping its stamps."""
+    spool = Spool(tmp_path, max_bytes=1024**2, segment_bytes=4096, checkpoint_interval_s=0)
+    spool.append(batch(0), {111: 1_764_000_000_000_000_001})
+    while len(spool._segments) < 3:
+        spool.append(batch(100))
+    spool._save_checkpoint(spool._segments[1])  # as a crash between the checkpoint and the deletion leaves it
+    spool._fd = None  # the process is gone: no close
+    again = Spool(tmp_path, max_bytes=1024**2, segment_bytes=4096)
+    assert not again._segment_file(0).exists()
+    assert again.recent_stamps.get(111) == 1_764_000_000_000_000_001
+    again.close()
+    third = Spool(tmp_path, max_bytes=1024**2, segment_bytes=4096)  # and from the stamps file after that
+    assert third.recent_stamps.get(111) == 1_764_000_000_000_000_001
+    third.close()
