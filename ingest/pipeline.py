@@ -41,7 +41,7 @@ from faultline.ingest.lineprotocol import line_tags
 from faultline.ingest.metrics import IngestMetrics
 from faultline.ingest.readings import Readings
 from faultline.ingest.settings import IngestSettings, MetricsSettings, MqttSettings, SpoolSettings, StoreSettings
-from faultline.ingest.source import Delivery, MqttSource, message_key
+from faultline.ingest.source import Delivery, MqttSource, may_need_receive_time, message_key
 from faultline.ingest.spool import Spool, SpoolBatch, SpoolFull, SpoolRecordTooLarge
 from faultline.ingest.topics import TopicTemplate
 from faultline.vocabulary import Backoff
@@ -293,8 +293,7 @@ class Pipeline:
         """The receive times given to messages that may have readings without a device timestamp.
 
         Stored with the readings (before the PUBACK) and kept by the source, so a message the broker
-        sends again gets the same time. A payload without ``"ts"`` certainly used the receive time; a
-        gateway message may have. The rest (nearly all traffic) costs one substring test.
+        sends again, even after a restart, gets the same time (``may_need_receive_time`` says which).
         """
         remember = getattr(self.source, "remember_stamps", None)
         if remember is None:
@@ -302,7 +301,7 @@ class Pipeline:
         stamps = {
             message_key(topic, payload): received
             for topic, payload, received in delivery.messages
-            if b'"ts"' not in payload or b'"readings"' in payload
+            if may_need_receive_time(payload)
         }
         if stamps:
             remember(stamps)

@@ -66,6 +66,18 @@ def message_key(topic: str, payload: bytes | bytearray) -> int:
     return int.from_bytes(digest.digest(), "little")
 
 
+def may_need_receive_time(payload: bytes | bytearray) -> bool:
+    """Whether a message may have readings without a device timestamp (so they get the receive time).
+
+    A payload without ``"ts"`` certainly does; a gateway message (``"readings"``) may. The rest
+    (nearly all traffic) costs one substring test.
+
+    >>> may_need_receive_time(b'{"value": 1}'), may_need_receive_time(b'{"ts": 1, "value": 1}')
+    (True, False)
+    """
+    return b'"ts"' not in payload or b'"readings"' in payload
+
+
 #: With ``protocol: auto``, how long an MQTT 5 CONNECT may go unanswered before the broker is asked
 #: whether it answers MQTT 3.1.1 (a CONNACK on a local network takes milliseconds)
 PROBE_AFTER_S = 0.5
@@ -311,8 +323,15 @@ class MqttSource:
         try:
             payload = message.payload
             received = self._clock()
-            if message.dup and self.stamps:
-                received = self.stamps.get(message_key(message.topic, payload), received)
+            if may_need_receive_time(payload):
+                # remembered at once, not when the delivery is committed: a broker that restarts or
+                # reconnects resends its unacknowledged window at once, maybe before the first copies
+                # are spooled, and the resend must get the same time
+                key = message_key(message.topic, payload)
+                if message.dup:
+                    received = self.stamps.setdefault(key, received)
+                else:
+                    self.stamps[key] = received
             with self._lock:
                 # paho's stubs allow a bytearray payload; the decoders and the spool read either alike
                 self._messages.append((message.topic, payload, received))  # type: ignore[arg-type]
@@ -515,4 +534,4 @@ class MqttSource:
         self._stopping.wait(delay)
 
 
-__all__ = ["Delivery", "MqttSource", "message_key", "topic_pattern"]
+__all__ = ["Delivery", "MqttSource", "may_need_receive_time", "message_key", "topic_pattern"]

@@ -394,3 +394,30 @@ def test_messages_outside_the_topic_filters_are_counted_logged_once_and_acknowle
     # acknowledged: nothing comes again on the next connection
     with running(settings) as again:
         assert again.take(timeout=1.0) is None
+
+
+def test_a_resend_that_arrives_before_the_first_copy_is_committed_keeps_its_receive_time():
+    """A broker that restarts or reconnects resends its whole unacknowledged window at once, maybe
+    before the first copies were spooled: the resend (DUP) of a message without a device timestamp
+    gets the first copy's receive time, not a new one (the fault soak stored a window twice)."""
+    import itertools
+
+    import paho.mqtt.client as paho
+
+    from faultline.ingest.settings import MqttSettings
+    from faultline.ingest.source import MqttSource
+
+    times = itertools.count(1_764_000_000_000_000_000, 1_000_000)
+    source = MqttSource(MqttSettings(url="mqtt://127.0.0.1:1"), clock=lambda: next(times))
+
+    def message(mid, payload, dup):
+        m = paho.MQTTMessage(mid=mid, topic=b"faultline/s1/pump1/temp")
+        m.payload, m.qos, m.dup = payload, 1, dup
+        return m
+
+    source._on_message(None, None, message(1, b'{"value": 7}', False))
+    source._on_message(None, None, message(2, b'{"ts": 5, "value": 8}', False))
+    source._on_message(None, None, message(1, b'{"value": 7}', True))  # nothing committed yet
+    taken = source.take(10, timeout=0.1)
+    first, _, again = (received for _, _, received in taken.messages)
+    assert again == first
