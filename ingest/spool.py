@@ -179,7 +179,10 @@ class Spool:
         # a record of a quarter of the budget always fits once the writer catches up: no livelock
         self.max_record_bytes = max(_FRAME.size + 1, max_bytes // 4)
         self._fsync = fsync
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the offsets, segments and stamps; never held over disk I/O
+        # one append (or the close) at a time, held over the write and fsync: the file a record is
+        # written to cannot be closed, or rolled away, under it
+        self._writing = threading.Lock()
         self._checkpoint_path = self.path / "checkpoint"
         #: receive stamps of records in segments already deleted (a broker may still resend those)
         self._stamps_path = self.path / "stamps"
@@ -347,21 +350,22 @@ class Spool:
         if stamps:
             self._remember(stamps)
         frame = _FRAME.pack(len(body), zlib.crc32(body)) + body
-        with self._lock:
-            if self.disk_bytes + len(frame) > self.max_bytes:
-                raise SpoolFull(len(frame), self.disk_bytes, self.max_bytes)
-            if self._fd is None:
-                raise ValueError("the spool is closed")
-            if self._end - self._segments[-1] >= self.segment_bytes:
-                self._roll()
-            fd = self._fd
-        os.write(fd, frame)
-        if self._fsync:
-            os.fsync(fd)
-        with self._lock:
-            self._end += len(frame)
-            self._pending_records += 1
-            return self._end
+        with self._writing:
+            with self._lock:
+                if self.disk_bytes + len(frame) > self.max_bytes:
+                    raise SpoolFull(len(frame), self.disk_bytes, self.max_bytes)
+                if self._fd is None:
+                    raise ValueError("the spool is closed")
+                if self._end - self._segments[-1] >= self.segment_bytes:
+                    self._roll()
+                fd = self._fd
+            os.write(fd, frame)
+            if self._fsync:
+                os.fsync(fd)
+            with self._lock:
+                self._end += len(frame)
+                self._pending_records += 1
+                return self._end
 
     def _roll(self) -> None:
         """Seal the active segment and start one at the current end (called with the lock held)."""
@@ -499,13 +503,14 @@ class Spool:
             self._segment_file(base).unlink(missing_ok=True)
 
     def close(self) -> None:
-        """Write the checkpoint and close the files."""
-        if self._fd is not None:
-            self.checkpoint()
-        with self._lock:
+        """Write the checkpoint and close the files, after an append under way has made its record durable."""
+        with self._writing:
             if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+                self.checkpoint()
+            with self._lock:
+                if self._fd is not None:
+                    os.close(self._fd)
+                    self._fd = None
         if self._reader is not None:
             self._reader[1].close()
             self._reader = None

@@ -158,6 +158,46 @@ def test_reader_and_appender_threads_together_lose_nothing(tmp_path):
     assert os.path.exists(tmp_path / "checkpoint")
 
 
+def test_close_waits_for_an_append_under_way_and_its_record_survives(tmp_path, monkeypatch):
+    """close() from another thread while an append is between its write and its fsync: the append
+    finishes on its own file (not a closed descriptor, or one the number was reused for) and the
+    record is read back after reopening."""
+    import faultline.ingest.spool as spool_module
+
+    in_fsync, release = threading.Event(), threading.Event()
+    real_fsync = os.fsync
+
+    def slow_fsync(fd):
+        if not in_fsync.is_set():
+            in_fsync.set()
+            release.wait(10)
+        real_fsync(fd)
+
+    spool = Spool(tmp_path)
+    monkeypatch.setattr(spool_module.os, "fsync", slow_fsync)
+    errors: list[BaseException] = []
+
+    def append():
+        try:
+            spool.append(batch(0))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    appender = threading.Thread(target=append)
+    appender.start()
+    assert in_fsync.wait(10)
+    closer = threading.Thread(target=spool.close)
+    closer.start()
+    closer.join(0.3)  # on the old code close() is done by now and has closed the append's file
+    release.set()
+    appender.join(10)
+    closer.join(10)
+    monkeypatch.undo()
+    assert errors == []
+    with Spool(tmp_path) as again:
+        assert_same(drain(again), batch(0))
+
+
 def test_damaged_sealed_segment_is_skipped_loudly_and_later_segments_still_read(tmp_path, caplog):
     record = len(encode_readings(batch(0))) + 8
     with Spool(tmp_path, max_bytes=record * 80, segment_bytes=record * 2, fsync=False) as spool:
