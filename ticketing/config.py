@@ -16,7 +16,7 @@ from enum import StrEnum
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import holidays as holiday_tables
 import yaml
@@ -183,33 +183,6 @@ def _default_escalation() -> list[EscalationStep]:
 
 #: What a notification is about, in the words of the people who receive it. Each audited change to an
 #: order is one of these (``escalation`` and the breaches come from the escalation scheduler).
-NOTIFICATION_EVENTS = (
-    "opened",
-    "priority_changed",
-    "escalation",
-    "response_breached",
-    "resolution_breached",
-    "resolved",
-    "reopened",
-    "acknowledged",
-    "started",
-    "held",
-    "resumed",
-    "assigned",
-    "closed",
-    "commented",
-    "evidence_added",
-)
-#: The events a receiver gets unless it lists its own.
-DEFAULT_NOTIFICATION_EVENTS: tuple[NotificationEvent, ...] = (
-    "opened",
-    "priority_changed",
-    "escalation",
-    "response_breached",
-    "resolution_breached",
-    "resolved",
-    "reopened",
-)
 NotificationEvent = Literal[
     "opened",
     "priority_changed",
@@ -227,6 +200,18 @@ NotificationEvent = Literal[
     "commented",
     "evidence_added",
 ]
+#: Every notification event, in the order above (read from the type, so the two cannot disagree).
+NOTIFICATION_EVENTS: tuple[NotificationEvent, ...] = get_args(NotificationEvent)
+#: The events a receiver gets unless it lists its own.
+DEFAULT_NOTIFICATION_EVENTS: tuple[NotificationEvent, ...] = (
+    "opened",
+    "priority_changed",
+    "escalation",
+    "response_breached",
+    "resolution_breached",
+    "resolved",
+    "reopened",
+)
 
 
 class _Routed(_Section):
