@@ -441,6 +441,7 @@ class Engine:
         self._silent = np.zeros(0, dtype=bool)
         self._live_since_start = False
         self._models: dict[tuple[str, str], _AssetModel] = {}
+        self._building: set[tuple[str, str]] = set()  # models whose sensors are being registered
         self._model_rules: dict[str, AlertRule] = {}
         self._model_member = np.zeros(0, dtype=bool)  # stream id → feeds some multivariate check
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -470,11 +471,12 @@ class Engine:
                         slot = self._slots[slot_key] = _Slot(name, check, extra)
                     slot.watch(sid)
             for name, mv in self.config.multivariate_for(asset).items():
-                if sensor in mv.sensors and (asset, name) not in self._models:
-                    # placeholder: registering its sensors recurses, and only asks whether the key is there;
-                    # the model replaces it below before anything reads the values
-                    self._models[(asset, name)] = None  # type: ignore[assignment]
-                    ids = [self.stream_id(asset, x) for x in mv.sensors]
+                if sensor in mv.sensors and (asset, name) not in self._models and (asset, name) not in self._building:
+                    self._building.add((asset, name))  # registering its other sensors comes back here
+                    try:
+                        ids = [self.stream_id(asset, x) for x in mv.sensors]
+                    finally:
+                        self._building.discard((asset, name))
                     self._models[(asset, name)] = _AssetModel(asset, name, mv, ids)
                     if max(ids) >= len(self._model_member):
                         grown = np.zeros(max(ids) + 64, dtype=bool)
@@ -505,7 +507,7 @@ class Engine:
                 slot.rule.acknowledge(mine)
                 done += len(mine)
         for (owner, name), model in self._models.items():
-            if owner == asset and model is not None and (fault_mode is None or model.cfg.fault_mode == fault_mode):
+            if owner == asset and (fault_mode is None or model.cfg.fault_mode == fault_mode):
                 self._model_rules[name].acknowledge(np.array(model.ids[:1], dtype=np.int64))  # the driver stream
                 done += 1
         return done
@@ -598,7 +600,7 @@ class Engine:
             if slot.kind == "anomaly" and slot.check.fault_mode not in DATA_QUALITY_MODES:
                 out[slot.name] = min(out.get(slot.name, np.inf), slot.check.rule.alarm)
         for m in self._models.values():
-            if m is not None and m.cfg.fault_mode not in DATA_QUALITY_MODES:
+            if m.cfg.fault_mode not in DATA_QUALITY_MODES:
                 out[m.name] = min(out.get(m.name, np.inf), m.cfg.rule.alarm)
         return out
 
