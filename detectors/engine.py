@@ -162,6 +162,10 @@ class _AssetModel:
         self.blamed = cfg.sensors[0]  # the sensor named by the open alert
         self.accepted = np.empty((0, len(ids)))  # with refresh: the latest rows accepted as normal
         self.run: list[np.ndarray] = []  # rows of the departure going on now
+        self.before: np.ndarray | None = None  # the mean of the rows accepted right before it
+        self.onset: np.ndarray | None = None  # its sudden changes from them, in robust scales
+        self.mark: np.ndarray | None = None  # the rows' change from them when last looked at
+        self.mark_n = 0  # the departure's rows then
         self.calm = 0  # rows below the clear level at its end
         self.smoothed: np.ndarray | None = None  # with smooth: the last smoothed row
         self.ahead = 0  # rows since the last row the model was fitted on
@@ -227,20 +231,53 @@ class _AssetModel:
     def _came_back(self, recent: np.ndarray, ahead: int) -> bool:
         """Have the latest rows of a long departure gone most of the way back to where they were?
 
-        Yes when the mean of ``recent`` sits less than half as far from the model (in robust
+        Yes when they have undone more than half of the change that made the departure, and have
+        settled (`_settled`): that change is the one from the rows accepted right before the
+        departure to its rows after the transition into it (rows ``relearn`` to ``2 relearn``),
+        plus any later sudden change away from those rows (a sensor moving by more than three
+        robust scales in ``relearn`` rows: a second fault); the latest rows' own change from the
+        rows before is projected on it, in the model's metric (Mahalanobis: a move along the learnt
+        relations, a load swinging, counts for little). A level that crept on in other sensors while
+        the model was frozen (a motor warming, a load wandering) is not part of that change, and
+        must not keep an episode open after the sensors that departed came back.
+
+        Yes too when the mean of ``recent`` sits less than half as far from the model (in robust
         scales) as the body of the departure (its rows after the first ``relearn``), or the warm-up
-        model takes them as normal. A level that crept on while the model was frozen must not keep
-        an episode open after the sensors came back.
+        model takes them as normal.
         """
+        relearn = self.cfg.relearn
+        scale = getattr(self.model, "scale_", None)
+        metric = getattr(self.model, "precision_", None)
+        if scale is not None and metric is not None and self.before is not None and len(self.run) >= 3 * relearn:
+            now = (recent.mean(axis=0) - self.before) / scale
+            if self.onset is None:
+                self.onset = (np.mean(self.run[relearn : 2 * relearn], axis=0) - self.before) / scale
+                self.mark, self.mark_n = now, len(self.run)
+            elif self.mark is not None and len(self.run) - self.mark_n >= relearn:
+                step = now - self.mark
+                if np.abs(step).max() > 3.0 and 2.0 * float(now @ step) > float(step @ step):
+                    self.onset = self.onset + step
+                self.mark, self.mark_n = now, len(self.run)
+            size = float(self.onset @ metric @ self.onset)
+            if size > 0 and float(now @ metric @ self.onset) < 0.5 * size and self._settled(recent):
+                return True
         shift = getattr(self.model, "shift", None)
-        body = self.run[self.cfg.relearn : -len(recent)]
-        if shift is not None and len(body) >= self.cfg.relearn:
+        body = self.run[relearn : -len(recent)]
+        if shift is not None and len(body) >= relearn:
             away = float(np.linalg.norm(shift(np.vstack(body), ahead=ahead - len(body))))
             if float(np.linalg.norm(shift(recent, ahead=ahead))) < 0.5 * away:
                 return True
         return self.reference is not None and bool(
             np.median(self.reference.score(recent, ahead=self.seen - len(recent))) < _ACCEPT_BELOW
         )
+
+    def _settled(self, recent: np.ndarray) -> bool:
+        """Has no sensor moved by more than three robust scales from the first third of ``recent`` to its last?"""
+        scale = getattr(self.model, "scale_", None)
+        if scale is None:
+            return False
+        third = max(1, len(recent) // 3)
+        return bool((np.abs(recent[-third:].mean(axis=0) - recent[:third].mean(axis=0)) / scale).max() <= 3.0)
 
     def _learn(self, x: np.ndarray, score: np.ndarray) -> None:
         """Keep the rows accepted as normal; refit every ``refresh`` rows on the latest of them.
@@ -263,6 +300,9 @@ class _AssetModel:
                     self.gap = 0
                     continue
                 self.calm = 0
+                last = np.vstack(keep)[-max(1, self.cfg.relearn) :]
+                self.before = last.mean(axis=0) if len(last) else None
+                self.onset = self.mark = None
             self.run.append(row)
             self.calm = self.calm + 1 if sc < clear else 0
             if self.calm >= _CALM_ROWS:  # the departure is over: none of it is learnt
@@ -271,16 +311,25 @@ class _AssetModel:
             n = len(self.run)
             if not self.cfg.relearn or n < self.cfg.relearn:
                 continue
+            anchor = False
             if self.cfg.hold and n < self.cfg.hold:
                 if n % max(1, self.cfg.relearn // 3):
                     continue
                 recent = np.vstack(self.run[-self.cfg.relearn :])
                 ahead = self.gap - len(recent)
                 # the episode is over (its body is not learnt), or it is a new operating point
-                if not self._came_back(recent, ahead) and not (judge is not None and judge(recent, ahead=ahead)):
+                back = self._came_back(recent, ahead)
+                if not back and not (judge is not None and judge(recent, ahead=ahead)):
                     continue
+                anchor = back and self.before is not None and self._settled(recent)
                 self.run = self.run[-self.cfg.relearn :]  # the new point, not the transition to it
-            keep.append(np.vstack(self.run))  # a new operating point
+            if anchor:
+                # a departure that ended, the rows settled: the rows kept from before it move by
+                # what changed meanwhile (a motor warmed, a load wandered while the model was frozen)
+                # to where the latest of them are, so that the refit model is where the sensors are
+                latest = self.run[-max(1, len(self.run) // 3) :]
+                keep = [np.vstack(keep) + (np.mean(latest, axis=0) - self.before)]
+            keep.append(np.vstack(self.run))  # a new operating point, or the rows after a departure
             self.run, self.calm, self.gap = [], 0, 0
             self.since_fit = self.cfg.refresh - 1  # refit at the end of this piece
         self.accepted = np.vstack(keep)[-self.cfg.baseline :]
@@ -296,6 +345,10 @@ class _AssetModel:
             "blamed": self.blamed,
             "accepted": self.accepted.tolist(),
             "run": [r.tolist() for r in self.run],
+            "before": None if self.before is None else self.before.tolist(),
+            "onset": None if self.onset is None else self.onset.tolist(),
+            "mark": None if self.mark is None else self.mark.tolist(),
+            "mark_n": self.mark_n,
             "since_fit": self.since_fit,
             "calm": self.calm,
             "ahead": self.ahead,
@@ -313,6 +366,10 @@ class _AssetModel:
         self.blamed = d["blamed"]
         self.accepted = np.asarray(d.get("accepted", []), dtype=np.float64).reshape(-1, len(self.ids))
         self.run = [np.asarray(r, dtype=np.float64) for r in d.get("run", [])]
+        self.before, self.onset, self.mark = (
+            None if d.get(k) is None else np.asarray(d[k], dtype=np.float64) for k in ("before", "onset", "mark")
+        )
+        self.mark_n = int(d.get("mark_n", 0))
         self.since_fit = int(d.get("since_fit", 0))
         self.calm = int(d.get("calm", 0))
         self.ahead, self.gap, self.seen = (int(d.get(k, 0)) for k in ("ahead", "gap", "seen"))

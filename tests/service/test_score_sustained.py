@@ -110,3 +110,17 @@ def test_no_cycle_no_profile():
     det = AdaptiveLevel(season_s=86400, season_bins=288)
     det.update(np.zeros(len(t), int), t, walk)
     assert not det.state_["season_on"][0]
+
+
+def test_the_flag_clears_after_a_fault_though_a_sensor_crept_while_the_model_was_frozen():
+    # seeded pump-rig-like files (tuning seeds) whose thermocouple crept on through a long fault
+    # that opened during an earlier departure: the flag stayed up to the end of the file
+    from tests.realistic import pump
+
+    for seed in (3, 5):
+        ts, cols, label = pump(seed)
+        table = Table([str(t) for t in ts], ts, cols, "timestamp", ",")
+        flag = score_table(table, None).flag.astype(bool)
+        after = np.flatnonzero(label)[-1] + 1
+        assert flag[label].mean() >= 0.95  # the fault flagged while it lasts,
+        assert flag[after:].mean() < 0.3  # and most of the rows after it clear
