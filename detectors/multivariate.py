@@ -17,7 +17,11 @@ from scipy import signal, stats
 from sklearn.covariance import MinCovDet
 from sklearn.ensemble import IsolationForest
 
-__all__ = ["HotellingT2", "IsolationForestDetector", "LoadResidual", "ShrunkMahalanobis"]
+__all__ = ["FOLLOW_BLOCK", "HotellingT2", "IsolationForestDetector", "LoadResidual", "ShrunkMahalanobis"]
+
+#: Rows per step of a `LoadResidual` reference that follows the plant (``memory``): one hour at one
+#: row per minute.
+FOLLOW_BLOCK = 60
 
 
 def _check_x(x: Any, n_features: int | None = None) -> np.ndarray:
@@ -208,8 +212,16 @@ class LoadResidual(_Fitted):
     thermal lag, so the model is ``temp ≈ a + b·L + c·L²`` (``c`` with ``degree=2``) with ``L`` the load sensors passed
     through a first-order lag of ``lag_rows`` rows (EWMA). Fitted by least squares on the healthy
     baseline; then the residual is smoothed over about ``smooth_rows`` rows, which averages out a
-    daily ambient swing, and the score is ``|smoothed residual| / threshold``. A sensor that drifts,
-    or a bearing that runs hotter than its load explains, shows as a growing residual.
+    daily ambient swing, and the score is ``|smoothed residual − reference| / threshold``. A sensor
+    that drifts, or a bearing that runs hotter than its load explains, shows as a growing residual.
+
+    The reference is 0 (the baseline's mean residual) unless ``memory`` is set: then it follows the
+    smoothed residual with that time constant, one block of ``FOLLOW_BLOCK`` rows at a time, but
+    only through blocks whose every row scored below ``learn_below``. The ambient's slow changes
+    (the seasons, a long warm spell), which the load cannot explain and no fault makes, are then
+    followed, while a rise of more than about ``learn_below · threshold / memory`` per row gets
+    past ``learn_below`` and stops the reference. The price: a sensor drifting slower than that
+    is followed too.
 
     Rows must come in time order: the lag and the smoothing carry from one call to the next
     (``fit`` on the baseline rows, then ``score`` on each later batch of rows).
@@ -225,6 +237,11 @@ class LoadResidual(_Fitted):
     degree : {1, 2}
         Terms of the lagged load in the model; 1 extrapolates more safely past the load range the
         baseline saw.
+    memory : float
+        Time constant, in rows, of a reference that follows the residual; 0 keeps it at the
+        baseline's (as in version 1).
+    learn_below : float
+        With ``memory``: a block of rows moves the reference only if all its scores stayed below this.
 
     Examples
     --------
@@ -239,20 +256,47 @@ class LoadResidual(_Fitted):
     >>> s = det.score(x[1500:])
     >>> bool((s[:1500] < 1).all()), bool((s[-500:] >= 1).all())
     (True, True)
+
+    With a reference that follows (``memory``), the warming of a plant room by 3 °C over 4,500 rows is
+    followed, not alarmed, and the same drift of the sensor still is:
+
+    >>> warm = x.copy()
+    >>> warm[1500:, 0] = temp[1500:] - np.concatenate([np.zeros(1500), np.linspace(0, 8, 3000)])
+    >>> warm[1500:, 0] += np.linspace(0, 3, 4500)
+    >>> fixed = LoadResidual(lag_rows=30, smooth_rows=300, threshold=2.0).fit(x[:1500])
+    >>> follows = LoadResidual(lag_rows=30, smooth_rows=300, threshold=2.0, memory=600).fit(x[:1500])
+    >>> bool((fixed.score(warm[1500:]) >= 1).any()), bool((follows.score(warm[1500:]) >= 1).any())
+    (True, False)
+    >>> follows = LoadResidual(lag_rows=30, smooth_rows=300, threshold=2.0, memory=600).fit(x[:1500])
+    >>> bool((follows.score(x[1500:])[-500:] >= 1).all())
+    True
     """
 
     kind = "load_residual"
-    version = "1"
+    version = "2"
     lag_: np.ndarray  # the load sensors' smoothed values after the last row; set by fit
 
-    def __init__(self, lag_rows: float = 30.0, smooth_rows: float = 1440.0, threshold: float = 3.0, degree: int = 2):
+    def __init__(
+        self,
+        lag_rows: float = 30.0,
+        smooth_rows: float = 1440.0,
+        threshold: float = 3.0,
+        degree: int = 2,
+        memory: float = 0.0,
+        learn_below: float = 0.5,
+    ):
         if lag_rows < 1 or smooth_rows < 1 or threshold <= 0 or degree not in (1, 2):
             raise ValueError(
                 f"need lag_rows >= 1, smooth_rows >= 1, threshold > 0, degree 1 or 2; got "
                 f"{lag_rows}, {smooth_rows}, {threshold}, {degree}"
             )
+        if not (memory == 0 or memory >= FOLLOW_BLOCK) or learn_below <= 0:
+            raise ValueError(
+                f"need memory 0 or >= {FOLLOW_BLOCK} rows and learn_below > 0; got {memory}, {learn_below}"
+            )
         self.lag_rows, self.smooth_rows, self.threshold = float(lag_rows), float(smooth_rows), float(threshold)
         self.degree = int(degree)
+        self.memory, self.learn_below = float(memory), float(learn_below)
 
     @staticmethod
     def _ewma(x: np.ndarray, rows: float, start: np.ndarray) -> np.ndarray:
@@ -273,11 +317,19 @@ class LoadResidual(_Fitted):
         design = self._design(x)
         self.coef_, *_ = np.linalg.lstsq(design, x[:, 0], rcond=None)
         self.smoothed_ = np.zeros(1)
+        self.level_ = np.zeros(1)  # the reference the smoothed residual is measured from
+        self.block_ = np.zeros(2)  # rows into the current block, and 1 if one of them scored learn_below
         self.n_features_in_ = x.shape[1]
         return self
 
     def residual(self, x: np.ndarray) -> np.ndarray:
-        """Smoothed residual of the first sensor for each row, shape (n_samples,); advances the state."""
+        """Smoothed residual of the first sensor less its reference, shape (n_samples,); advances the state.
+
+        With ``memory``, the reference follows the smoothed residual one block of ``FOLLOW_BLOCK``
+        rows at a time (``FOLLOW_BLOCK / memory`` of the way at each block's end) while every row of
+        the block scored below ``learn_below``; otherwise it stands still, so a departure is not
+        learnt. Blocks are counted across calls: the result does not depend on how rows are batched.
+        """
         self._check_fitted()
         x = _check_x(x, self.n_features_in_)
         if not len(x):
@@ -285,10 +337,24 @@ class LoadResidual(_Fitted):
         raw = x[:, 0] - self._design(x) @ self.coef_
         smoothed = self._ewma(raw[:, None], self.smooth_rows, self.smoothed_)[:, 0]
         self.smoothed_ = smoothed[-1:].copy()
-        return smoothed
+        if not self.memory:
+            return smoothed - self.level_[0]
+        out = np.empty(len(x))
+        i = 0
+        while i < len(x):
+            j = min(len(x), i + FOLLOW_BLOCK - int(self.block_[0]))
+            out[i:j] = smoothed[i:j] - self.level_[0]
+            hot = bool(np.any(np.abs(out[i:j]) >= self.learn_below * self.threshold))
+            self.block_ += (j - i, hot)
+            if self.block_[0] == FOLLOW_BLOCK:
+                if not self.block_[1]:
+                    self.level_ += (smoothed[j - 1] - self.level_) * (FOLLOW_BLOCK / self.memory)
+                self.block_[:] = 0.0
+            i = j
+        return out
 
     def score(self, x: np.ndarray) -> np.ndarray:
-        """|smoothed residual| / threshold, shape (n_samples,); advances the state."""
+        """|smoothed residual less its reference| / threshold, shape (n_samples,); advances the state."""
         return np.abs(self.residual(x)) / self.threshold
 
     def top_feature(self, x: np.ndarray) -> np.ndarray:
@@ -305,11 +371,15 @@ class LoadResidual(_Fitted):
                 "smooth_rows": self.smooth_rows,
                 "threshold": self.threshold,
                 "degree": self.degree,
+                "memory": self.memory,
+                "learn_below": self.learn_below,
             },
             "state": {
                 "coef_": self.coef_.tolist(),
                 "lag_": self.lag_.tolist(),
                 "smoothed_": self.smoothed_.tolist(),
+                "level_": self.level_.tolist(),
+                "block_": self.block_.tolist(),
                 "n_features_in_": self.n_features_in_,
             },
         }
@@ -317,9 +387,9 @@ class LoadResidual(_Fitted):
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "LoadResidual":
         det = cls(**d["params"])
-        st = d["state"]
-        det.coef_, det.lag_, det.smoothed_ = (
-            np.asarray(st[k], dtype=np.float64) for k in ("coef_", "lag_", "smoothed_")
+        st = {"level_": [0.0], "block_": [0.0, 0.0], **d["state"]}  # version 1 had a fixed reference at 0
+        det.coef_, det.lag_, det.smoothed_, det.level_, det.block_ = (
+            np.asarray(st[k], dtype=np.float64) for k in ("coef_", "lag_", "smoothed_", "level_", "block_")
         )
         det.n_features_in_ = int(st["n_features_in_"])
         return det
