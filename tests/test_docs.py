@@ -33,7 +33,7 @@ def test_the_reference_has_every_section_of_the_settings():
 
 
 def test_the_readme_is_short():
-    assert len((ROOT / "README.md").read_text().splitlines()) <= 160
+    assert len((ROOT / "README.md").read_text().splitlines()) <= 170
 
 
 @pytest.mark.parametrize("readme", ["README.md", *(f"{p}/README.md" for p in PACKAGES)])
