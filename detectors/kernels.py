@@ -28,6 +28,7 @@ _WINSOR = 4.0  # detectors.drift._WINSOR
 
 CUSUM, EWMA = 0, 1
 BOTH, UP, DOWN = 0, 1, 2
+_TILE = 16  # columns of a grid laid out by column walked at a time (see baseline_scan)
 
 
 def flat(a: np.ndarray) -> tuple[np.ndarray, int, int]:
@@ -47,9 +48,6 @@ def baseline_scan(
     x,
     xr,
     xc,
-    z,
-    zr,
-    zc,
     out,
     o_r,
     o_c,
@@ -67,13 +65,14 @@ def baseline_scan(
     upm,
     dnc,
     dnm,
+    zs,
+    alpha,
     k,
     h,
     direction,
     has_clip,
     clip,
     limit_sigmas,
-    ewma_factor,
     min_std,
     learnt_after,
     w,
@@ -83,102 +82,119 @@ def baseline_scan(
     """Score each stream's new readings against its trailing reference and learn each completed
     block, in reading order (the arithmetic of ``detectors.drift``, one reading at a time).
 
-    ``x``/``z`` (values, and EWMA's smoothed values for ``kind`` EWMA) and ``out`` (scores) are flat
-    grids with their row and column strides; row ``r`` holds ``counts[r]`` readings. The state
-    arrays (one element, or one block, per row) are read and written in place; ``upc`` … ``dnm``
-    are the CUSUM's (C, M) per side, and are zeroed when a stream learns afresh.
+    ``x`` (values) and ``out`` (scores) are flat grids with their row and column strides; row ``r``
+    holds ``counts[r]`` readings. The state arrays (one element, or one block, per row) are read and
+    written in place: ``upc`` … ``dnm`` are the CUSUM's (C, M) per side, zeroed when a stream learns
+    afresh; ``zs`` is the EWMA's smoothed value (NaN before a stream's first reading, which it then
+    starts from), smoothed here with weight ``alpha`` as ``streams.exp_smooth`` does.
 
-    Each row's state is held in local variables while its readings are scored, a block at a time.
-    A grid of rounds is laid out by column; going along its rows still reads each cache line
-    while it is in cache (the next rows read the neighbouring elements of the same lines).
+    A grid laid out by row (a batch grouped by stream) is walked a row at a time. A grid laid out by
+    column (a batch of rounds: a stream's successive readings a whole round apart in memory) is
+    walked in tiles of ``_TILE`` columns, the rows of a tile one after another: the tile's few cache
+    lines serve the rows that share them, and memory is read in order. Each row's state is held in
+    local variables while its readings of a tile are scored, and goes back to its arrays between
+    tiles; the operations of each row, and so its bits, are the same either way.
     """
     rows = counts.shape[0]
     m = float(learnt_after)
+    width = 0
     for r in range(rows):
-        nr, sn, s_m, s_q, mu_r, var_r, fr, bm = n[r], since[r], sm[r], sq[r], mu[r], var[r], frozen[r], bmax[r]
-        uc, um, dc, dm = upc[r], upm[r], dnc[r], dnm[r]
-        sd = max(math.sqrt(max(var_r, 0.0)), min_std)
-        c = counts[r]
-        j = 0
-        while j < c:  # a block (or what of it is in this batch) at a time: `scored` holds for all of it
-            p0 = nr & (_BLOCK - 1)
-            e = min(c, j + _BLOCK - p0)
-            scored = nr - sn >= learnt_after
-            if kind == CUSUM and scored:
-                for jj in range(j, e):
-                    v = x[r * xr + jj * xc]
-                    y = (v - mu_r) / sd
-                    if has_clip:
-                        y = min(max(y, -clip), clip)
-                    uc = uc + (y - k)
-                    um = min(um, uc)
-                    dc = dc + (-y - k)
-                    dm = min(dm, dc)
+        width = max(width, counts[r])
+    tile = _TILE if xr < xc and rows > 1 else max(width, 1)
+    keep = 1.0 - alpha
+    ewma_factor = math.sqrt(alpha / (2.0 - alpha))
+    for j0 in range(0, width, tile):
+        for r in range(rows):
+            c = min(counts[r], j0 + tile)
+            j = j0
+            if j >= c:
+                continue
+            nr, sn, s_m, s_q, mu_r, var_r, fr, bm = n[r], since[r], sm[r], sq[r], mu[r], var[r], frozen[r], bmax[r]
+            uc, um, dc, dm, zz = upc[r], upm[r], dnc[r], dnm[r], zs[r]
+            if math.isnan(zz):
+                zz = x[r * xr + j * xc]
+            sd = max(math.sqrt(max(var_r, 0.0)), min_std)
+            while j < c:  # a block (or what of it is in this tile) at a time: `scored` holds for all of it
+                p0 = nr & (_BLOCK - 1)
+                e = min(c, j + _BLOCK - p0)
+                scored = nr - sn >= learnt_after
+                if kind == CUSUM and scored:
+                    for jj in range(j, e):
+                        v = x[r * xr + jj * xc]
+                        y = (v - mu_r) / sd
+                        if has_clip:
+                            y = min(max(y, -clip), clip)
+                        uc = uc + (y - k)
+                        um = min(um, uc)
+                        dc = dc + (-y - k)
+                        dm = min(dm, dc)
+                        if direction == BOTH:
+                            score = max(uc - um, dc - dm) / h
+                        elif direction == UP:
+                            score = (uc - um) / h
+                        else:
+                            score = (dc - dm) / h
+                        out[r * o_r + jj * o_c] = score
+                        bm = max(bm, score)
+                        block[r, p0 + jj - j] = v
+                elif kind == CUSUM:
                     if direction == BOTH:
                         score = max(uc - um, dc - dm) / h
                     elif direction == UP:
                         score = (uc - um) / h
                     else:
                         score = (dc - dm) / h
-                    out[r * o_r + jj * o_c] = score
-                    bm = max(bm, score)
-                    block[r, p0 + jj - j] = v
-            elif kind == CUSUM:
-                if direction == BOTH:
-                    score = max(uc - um, dc - dm) / h
-                elif direction == UP:
-                    score = (uc - um) / h
+                    for jj in range(j, e):
+                        out[r * o_r + jj * o_c] = score
+                        bm = max(bm, score)
+                        block[r, p0 + jj - j] = x[r * xr + jj * xc]
                 else:
-                    score = (dc - dm) / h
-                for jj in range(j, e):
-                    out[r * o_r + jj * o_c] = score
-                    bm = max(bm, score)
-                    block[r, p0 + jj - j] = x[r * xr + jj * xc]
-            else:
-                for jj in range(j, e):
-                    score = abs(z[r * zr + jj * zc] - mu_r) / (limit_sigmas * sd * ewma_factor) if scored else 0.0
-                    out[r * o_r + jj * o_c] = score
-                    bm = max(bm, score)
-                    block[r, p0 + jj - j] = x[r * xr + jj * xc]
-            nr += e - j
-            j = e
-            if nr & (_BLOCK - 1):
-                continue
-            # a block completed: learn it (count: readings before it)
-            count = nr - _BLOCK
-            if not scored:  # warm-up: sums of the readings, then the reference at its end
-                for i in range(_BLOCK):
-                    s_m += block[r, i]
-                for i in range(_BLOCK):
-                    s_q += block[r, i] * block[r, i]
-                if count + _BLOCK - sn >= learnt_after:
-                    mean = s_m / m
-                    mu_r = mean
-                    var_r = max(s_q - m * mean * mean, 0.0) / (m - 1)
-                    fr = 0
-            else:
-                lo, hi = mu_r - _WINSOR * sd, mu_r + _WINSOR * sd
-                if bm < learn_below:
-                    s = 0.0
+                    for jj in range(j, e):
+                        v = x[r * xr + jj * xc]
+                        zz = zz * keep + v * alpha
+                        score = abs(zz - mu_r) / (limit_sigmas * sd * ewma_factor) if scored else 0.0
+                        out[r * o_r + jj * o_c] = score
+                        bm = max(bm, score)
+                        block[r, p0 + jj - j] = v
+                nr += e - j
+                j = e
+                if nr & (_BLOCK - 1):
+                    continue
+                # a block completed: learn it (count: readings before it)
+                count = nr - _BLOCK
+                if not scored:  # warm-up: sums of the readings, then the reference at its end
                     for i in range(_BLOCK):
-                        s += min(max(block[r, i], lo), hi)
-                    s2 = 0.0
+                        s_m += block[r, i]
                     for i in range(_BLOCK):
-                        d = min(max(block[r, i], lo), hi) - mu_r
-                        s2 += d * d
-                    mu_r, var_r = mu_r + w * (s / _BLOCK - mu_r), var_r + w * (s2 / _BLOCK - var_r)
-                    fr = 0
+                        s_q += block[r, i] * block[r, i]
+                    if count + _BLOCK - sn >= learnt_after:
+                        mean = s_m / m
+                        mu_r = mean
+                        var_r = max(s_q - m * mean * mean, 0.0) / (m - 1)
+                        fr = 0
                 else:
-                    fr += _BLOCK
-                if relearn_after and fr >= relearn_after:  # a new level held: learn it afresh
-                    sn, s_m, s_q, fr = count + _BLOCK, 0.0, 0.0, 0
-                    uc, um, dc, dm = 0.0, 0.0, 0.0, 0.0
-            sd = max(math.sqrt(max(var_r, 0.0)), min_std)
-            bm = 0.0
-            for i in range(_BLOCK):
-                block[r, i] = np.nan
-        n[r], since[r], sm[r], sq[r], mu[r], var[r], frozen[r], bmax[r] = nr, sn, s_m, s_q, mu_r, var_r, fr, bm
-        upc[r], upm[r], dnc[r], dnm[r] = uc, um, dc, dm
+                    lo, hi = mu_r - _WINSOR * sd, mu_r + _WINSOR * sd
+                    if bm < learn_below:
+                        s = 0.0
+                        for i in range(_BLOCK):
+                            s += min(max(block[r, i], lo), hi)
+                        s2 = 0.0
+                        for i in range(_BLOCK):
+                            d = min(max(block[r, i], lo), hi) - mu_r
+                            s2 += d * d
+                        mu_r, var_r = mu_r + w * (s / _BLOCK - mu_r), var_r + w * (s2 / _BLOCK - var_r)
+                        fr = 0
+                    else:
+                        fr += _BLOCK
+                    if relearn_after and fr >= relearn_after:  # a new level held: learn it afresh
+                        sn, s_m, s_q, fr = count + _BLOCK, 0.0, 0.0, 0
+                        uc, um, dc, dm = 0.0, 0.0, 0.0, 0.0
+                sd = max(math.sqrt(max(var_r, 0.0)), min_std)
+                bm = 0.0
+                for i in range(_BLOCK):
+                    block[r, i] = np.nan
+            n[r], since[r], sm[r], sq[r], mu[r], var[r], frozen[r], bmax[r] = nr, sn, s_m, s_q, mu_r, var_r, fr, bm
+            upc[r], upm[r], dnc[r], dnm[r], zs[r] = uc, um, dc, dm, zz
 
 
 _NS_PER_H = 3.6e12
