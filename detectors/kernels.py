@@ -2,9 +2,10 @@
 
 A recursion (a CUSUM sum, a trailing reference learned block by block) costs numpy several passes
 over the whole grid per step, or one vector operation per column; a compiled loop does one pass,
-reading each cell once, with each stream's state in cache. Every kernel here works one stream at a
-time in reading order, with the same operations in the same order whatever the batch's layout, so
-its results are the same bits however a stream's readings are split into batches.
+reading each cell once, with each stream's state in cache. Every kernel here follows each stream in
+reading order, with the same operations in the same order whatever the batch's layout (one stream
+at a time, or, for baseline_scan on a grid of rounds, a stretch of each stream at a time), so its
+results are the same bits however a stream's readings are split into batches.
 
 Kernels take flat views and element strides (``flat``), so one compiled version serves grids laid
 out by row (a batch grouped by stream) and by column (a batch of rounds, a transposed view). They
@@ -28,7 +29,9 @@ _WINSOR = 4.0  # detectors.drift._WINSOR
 
 CUSUM, EWMA = 0, 1
 BOTH, UP, DOWN = 0, 1, 2
-_TILE = 16  # columns of a grid laid out by column walked at a time (see baseline_scan)
+# Columns of a grid laid out by column walked at a time (see baseline_scan): on 10,000 × 1,000 rounds
+# the loop took 70 ms (CUSUM) and 58 ms (EWMA) with tiles of 16, 60 and 48 ms with 128, 80 ms a row at a time
+_TILE = 128
 
 
 def flat(a: np.ndarray) -> tuple[np.ndarray, int, int]:
@@ -90,10 +93,11 @@ def baseline_scan(
 
     A grid laid out by row (a batch grouped by stream) is walked a row at a time. A grid laid out by
     column (a batch of rounds: a stream's successive readings a whole round apart in memory) is
-    walked in tiles of ``_TILE`` columns, the rows of a tile one after another: the tile's few cache
-    lines serve the rows that share them, and memory is read in order. Each row's state is held in
-    local variables while its readings of a tile are scored, and goes back to its arrays between
-    tiles; the operations of each row, and so its bits, are the same either way.
+    walked in tiles of ``_TILE`` columns, the rows of a tile one after another: the cache lines a row
+    reads in a tile (one per column) hold the next rows' readings too and are still in cache when
+    those rows come, and memory is read in order, a column's stretch at a time. Each row's state is
+    held in local variables while its readings of a tile are scored, and goes back to its arrays
+    between tiles; the operations of each row, and so its bits, are the same either way.
     """
     rows = counts.shape[0]
     m = float(learnt_after)
