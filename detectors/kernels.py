@@ -424,3 +424,41 @@ def all_finite(a):  # pragma: no cover - compiled
         if not math.isfinite(a[i]):
             return False
     return True
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def stuck_scan(
+    sid, counts, x, xr, xc, out, o_r, o_c, last, run, longest, n, tolerance, window, factor, warmup
+):  # pragma: no cover - compiled
+    """detectors.health.StuckSensor over a grid, each stream in reading order: the run of readings
+    within ``tolerance`` of their predecessor over ``max(window, factor × longest)``, a run that ends
+    below that limit (or in the warm-up) learned as the stream's ``longest`` normal run; 0 for a
+    stream's first ``warmup`` readings. State indexed by stream id (``sid[r]`` for row ``r``),
+    updated in place. A grid laid out by column (a batch of rounds) is walked in tiles of ``_TILE``
+    columns, the rows of a tile in turn, as ``baseline_scan`` walks one."""
+    rows = sid.shape[0]
+    width = 0
+    for r in range(rows):
+        width = max(width, counts[r])
+    tile = _TILE if xr < xc and rows > 1 else max(width, 1)
+    for j0 in range(0, width, tile):
+        for r in range(rows):
+            c = min(counts[r], j0 + tile)
+            if j0 >= c:
+                continue
+            s = sid[r]
+            prev, rn, lg, nr = last[s], run[s], longest[s], n[s]
+            limit = max(window, factor * lg)
+            for j in range(j0, c):
+                v = x[r * xr + j * xc]
+                if abs(v - prev) <= tolerance:  # NaN (no reading yet) compares False
+                    rn += 1
+                else:  # the run ended: learned when below the limit, or in the warm-up
+                    if rn > lg and (rn < limit or nr < warmup):
+                        lg = rn
+                        limit = max(window, factor * lg)
+                    rn = 1
+                out[r * o_r + j * o_c] = rn / limit if nr >= warmup else 0.0
+                prev = v
+                nr += 1
+            last[s], run[s], longest[s], n[s] = prev, rn, lg, nr

@@ -1,6 +1,6 @@
 """The compiled loops (detectors/kernels.py) against the numpy code they replace on the batch path.
 
-trend_to_limit and no_data keep their numpy ``_update`` as the reference: the compiled loop must give
+trend_to_limit, no_data and stuck_sensor keep their numpy ``_update`` as the reference: the compiled loop must give
 the same bits, on one batch and split across batches. CUSUM and EWMA learn their reference from
 sums over 16 readings that numpy adds pairwise and the loop adds in order, so those agree to
 rounding; their split invariance and a plain loop are checked in test_drift.
@@ -9,7 +9,7 @@ rounding; their split invariance and a plain loop are checked in test_drift.
 import numpy as np
 import pytest
 
-from faultline.detectors import Cusum, Ewma, NoData, TrendToLimit
+from faultline.detectors import Cusum, Ewma, NoData, StuckSensor, TrendToLimit
 from faultline.detectors.streams import StreamingDetector
 
 S = 10**9
@@ -41,8 +41,10 @@ CASES = {
     "trend exponential": lambda cls: cls(limit=30.0, horizon_h=48.0, window=10, min_points=5, growth="exponential"),
     "no_data": lambda cls: cls(max_gap_s=120.0),
     "no_data slow memory": lambda cls: cls(max_gap_s=30.0, intervals=3.0, memory=20),
+    "stuck tolerant": lambda cls: cls(window=5, tolerance=0.3),
+    "stuck warm-up": lambda cls: cls(window=4, tolerance=0.2, factor=2.0, warmup=20),
 }
-CLASSES = {"trend": TrendToLimit, "no_data": NoData}
+CLASSES = {"trend": TrendToLimit, "no_data": NoData, "stuck": StuckSensor}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
