@@ -462,3 +462,156 @@ def stuck_scan(
                 prev = v
                 nr += 1
             last[s], run[s], longest[s], n[s] = prev, rn, lg, nr
+
+
+_MAD_TO_SIGMA = 1.4826  # detectors.robust._MAD_TO_SIGMA
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _kth_dev(srt, m, med, k):  # pragma: no cover - compiled
+    """The ``k``-th smallest (from 0) of ``|srt[i] - med|`` over the ``m`` sorted values ``srt``: the
+    least, over the runs of ``k + 1`` neighbours, of the larger deviation at the run's two ends (as
+    ``robust._median_mad``), the best run found by bisection."""
+    # runs of k + 1 neighbours start at 0 .. m - k - 1; `right(i)`: the run at i has its bottom
+    # further below med than its top is above it (monotone: true, then false)
+    lo, hi = 0, m - k  # first start where right() is false, in [0, m - k]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if (med - srt[mid]) > (srt[mid + k] - med):
+            lo = mid + 1
+        else:
+            hi = mid
+    best = np.inf
+    for s in (lo - 1, lo):
+        if s >= 0 and s + k < m:
+            d = max(abs(srt[s] - med), abs(srt[s + k] - med))
+            if d < best:
+                best = d
+    return best
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def robust_scan(
+    sid,
+    counts,
+    x,
+    xr,
+    xc,
+    out,
+    o_r,
+    o_c,
+    hist,
+    res,
+    noise,
+    min_periods,
+    threshold,
+    min_scale,
+    direction,
+    resolution_floor,
+    noise_floor,
+    alpha,
+):  # pragma: no cover - compiled
+    """detectors.robust.RobustZ over a grid, each stream in reading order: each reading against the
+    median and MAD of the previous ``window`` readings (a sorted copy of the window, updated as it
+    moves: the same order statistics as the numpy path, so the same bits), its standard deviation
+    floored at the resolution (``res``: the smallest non-zero step so far) and ``noise_floor`` × the
+    long-run noise (``noise``: exponentially weighted, weight ``alpha``, over the scored readings).
+    ``direction``: 0 both, 1 up, 2 down. State indexed by stream id (``sid[r]`` for row ``r``):
+    ``hist`` (the window, oldest first, NaN before a stream's first readings), ``res`` and ``noise``,
+    updated in place. A grid laid out by column is walked in tiles of ``_TILE`` columns, the rows of
+    a tile in turn, each row's sorted window kept between tiles.
+    """
+    rows = sid.shape[0]
+    n = hist.shape[1]
+    width = 0
+    for r in range(rows):
+        width = max(width, counts[r])
+    tile = _TILE if xr < xc and rows > 1 else max(width, 1)
+    srt = np.empty((rows, n))  # each row's window, sorted
+    mm = np.zeros(rows, np.int64)
+    keep = 1.0 - alpha
+    for r in range(rows):
+        s = sid[r]
+        m = 0
+        for i in range(n):
+            v = hist[s, i]
+            if not math.isnan(v):
+                p = m
+                while p > 0 and srt[r, p - 1] > v:
+                    srt[r, p] = srt[r, p - 1]
+                    p -= 1
+                srt[r, p] = v
+                m += 1
+        mm[r] = m
+    for j0 in range(0, width, tile):
+        for r in range(rows):
+            c = min(counts[r], j0 + tile)
+            if j0 >= c:
+                continue
+            s = sid[r]
+            m = mm[r]
+            rs, nz = res[s], noise[s]
+            w = srt[r]
+            prev = hist[s, n - 1] if j0 == 0 else x[r * xr + (j0 - 1) * xc]
+            for j in range(j0, c):
+                v = x[r * xr + j * xc]
+                step = abs(v - prev)
+                if resolution_floor and step > 0 and step < rs:
+                    rs = step
+                score = 0.0
+                if m >= min_periods:
+                    lo_k, hi_k = (m - 1) >> 1, m >> 1
+                    med = 0.5 * (w[lo_k] + w[hi_k])
+                    d_lo = _kth_dev(w, m, med, lo_k)
+                    d_hi = _kth_dev(w, m, med, hi_k) if hi_k > lo_k else d_lo
+                    mad = 0.5 * (d_lo + d_hi)
+                    sigma = mad * _MAD_TO_SIGMA
+                    floor = max(resolution_floor * (rs if math.isfinite(rs) else 0.0), min_scale)
+                    if noise_floor:
+                        if math.isnan(nz):
+                            nz = sigma
+                        nz = nz * keep + sigma * alpha
+                        floor = max(floor, noise_floor * nz)
+                    z = (v - med) / max(sigma, floor)
+                    if direction == 0:
+                        z = abs(z)
+                    elif direction == 2:
+                        z = -z
+                    score = max(z, 0.0) / threshold
+                out[r * o_r + j * o_c] = score
+                # the window moves on: the reading n back leaves, this one comes in
+                old = hist[s, j] if j < n else x[r * xr + (j - n) * xc]
+                if math.isnan(old):
+                    p = m
+                    m += 1
+                else:  # find old, then shift towards it while placing v
+                    a, b = 0, m - 1
+                    while a < b:
+                        mid = (a + b) >> 1
+                        if w[mid] < old:
+                            a = mid + 1
+                        else:
+                            b = mid
+                    p = a
+                # p: a free slot; move it to v's place
+                while p > 0 and w[p - 1] > v:
+                    w[p] = w[p - 1]
+                    p -= 1
+                while p < m - 1 and w[p + 1] < v:
+                    w[p] = w[p + 1]
+                    p += 1
+                w[p] = v
+                prev = v
+            mm[r] = m
+            res[s], noise[s] = rs, nz
+    for r in range(rows):  # the trailing window of each stream
+        s = sid[r]
+        c = counts[r]
+        if c >= n:
+            for i in range(n):
+                hist[s, i] = x[r * xr + (c - n + i) * xc]
+        elif c:
+            for i in range(n - c):
+                hist[s, i] = hist[s, i + c]
+            for i in range(c):
+                hist[s, n - c + i] = x[r * xr + i * xc]
