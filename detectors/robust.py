@@ -179,13 +179,15 @@ class RobustZ(StreamingDetector):
         self.resolution_floor, self.noise_floor = float(resolution_floor), float(noise_floor)
         self.noise_memory = int(noise_memory)
 
-    _compiled = True  # score with kernels.robust_scan (False: the numpy path below, the tests' reference)
+    _compiled = True  # kernels.robust_scan for 3 readings per stream or more (False: numpy, the tests' reference)
 
     def _update(
         self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray, state: dict[str, np.ndarray]
     ) -> np.ndarray:
         assert grid is not None  # stateful: update always passes the grid
-        if not self._compiled:
+        if not self._compiled or value.shape[1] <= 2:
+            # one or two readings per stream (a live tick): sorting those windows in numpy is cheaper
+            # than the loop's sorted copy of every window (10,000 streams: 9.5 ms against 15 ms a tick)
             return self._numpy_update(grid, value, valid, state)
         x, xr, xc = kernels.flat(value)
         out = grid.empty()  # laid out as the values (a batch of rounds: by column), so gather reads it cheaply
