@@ -62,10 +62,11 @@ NS_PER_S, NS_PER_H = 10**9, 3_600 * 10**9
 
 # The detectors' parameters (their defaults where they have one); the peers compute the same thing.
 WINDOW, THRESHOLD, MIN_SCALE = 60, 6.0, 1e-6  # robust_z
+MIN_PERIODS, NOISE_FLOOR, NOISE_MEMORY = 10, 0.5, 1000  # robust_z's floor on the scale (its defaults)
 ALPHA, LIMIT_SIGMAS, WARMUP, MIN_STD = 0.05, 3.0, 100, 1e-6  # ewma, cusum
 K, H = 0.5, 8.0  # cusum
 LIMIT, HORIZON_H, MIN_POINTS, Z = 20.0, 12.0, 12, 2.0  # trend_to_limit (window WINDOW)
-STUCK_WINDOW, MAX_GAP_S = 30, 300.0  # stuck_sensor, no_data
+STUCK_WINDOW, STUCK_FACTOR, MAX_GAP_S = 30, 3.0, 300.0  # stuck_sensor, no_data
 
 
 # --- the data ----------------------------------------------------------------------------------
@@ -264,14 +265,48 @@ def _exact_mad(a):
     return np.median(np.abs(a - np.median(a)))
 
 
-def robust_pandas_apply(tail, x, _ts):
+def _floored_scores(state, x, med, mad):
+    """Scores with the detector's floor on the standard deviation: at least the sensor's resolution
+    (the smallest non-zero step between consecutive readings so far) and half the long-run noise (an
+    exponentially weighted mean of the windows' standard deviations, SciPy ``lfilter`` from the
+    carried value); the state advances to the batch's end."""
+    from scipy import signal
+
+    tail, res0, noise0 = state
+    sigma = 1.4826 * mad
+    steps = np.abs(np.diff(np.vstack([tail[-1], x]), axis=0))
+    steps[steps == 0] = np.inf
+    res = np.minimum.accumulate(np.vstack([res0, steps]), axis=0)[1:]
+    a = 1.0 / NOISE_MEMORY
+    noise = signal.lfilter([a], [1.0, a - 1.0], sigma, axis=0, zi=((1.0 - a) * noise0)[None, :])[0]
+    floor = np.maximum(np.maximum(np.where(np.isfinite(res), res, 0.0), MIN_SCALE), NOISE_FLOOR * noise)
+    tail[:] = np.vstack([tail, x])[-WINDOW:]
+    res0[:], noise0[:] = res[-1], noise[-1]
+    return np.abs(x - med) / np.maximum(sigma, floor) / THRESHOLD
+
+
+def robust_setup(hist, _ts):
+    """The window's tail, the resolution and the long-run noise after the history: its windows of
+    ``MIN_PERIODS`` readings or more (the first ones partly filled) scored as the detector scores them."""
+    steps = np.abs(np.diff(hist, axis=0))
+    res = np.where(steps > 0, steps, np.inf).min(axis=0)
+    a, noise = 1.0 / NOISE_MEMORY, None
+    for j in range(MIN_PERIODS, len(hist)):
+        w = hist[max(0, j - WINDOW) : j]
+        med = np.median(w, axis=0)
+        sigma = 1.4826 * np.median(np.abs(w - med), axis=0)
+        noise = sigma if noise is None else a * sigma + (1.0 - a) * noise
+    return hist[-WINDOW:].copy(), res, noise
+
+
+def robust_pandas_apply(state, x, _ts):
     import pandas as pd
 
-    full = pd.DataFrame(np.vstack([tail, x])[:-1])  # a reading is scored against the ones before it
+    full = pd.DataFrame(np.vstack([state[0], x])[:-1])  # a reading is scored against the ones before it
     roll = full.rolling(WINDOW)
     med = roll.median().to_numpy()[WINDOW - 1 :]
     mad = roll.apply(_exact_mad, raw=True).to_numpy()[WINDOW - 1 :]
-    return _robust_scores(x, med, mad)
+    return _floored_scores(state, x, med, mad)
 
 
 def robust_pandas_shortcut(tail, x, _ts):
@@ -285,16 +320,16 @@ def robust_pandas_shortcut(tail, x, _ts):
     return _robust_scores(x, med.to_numpy()[WINDOW - 1 :], mad.to_numpy()[WINDOW - 1 :])
 
 
-def robust_bottleneck(tail, x, _ts, block: int = 64):
+def robust_bottleneck(state, x, _ts, block: int = 64):
     import bottleneck as bn
 
-    full = np.vstack([tail, x])[:-1]
+    full = np.vstack([state[0], x])[:-1]
     med = bn.move_median(full, WINDOW, axis=0)[WINDOW - 1 :]
     mad = np.empty_like(med)
     for a in range(0, full.shape[1], block):  # the deviations of every window: some streams at a time
         win = sliding_window_view(full[:, a : a + block], WINDOW, axis=0)
         mad[:, a : a + block] = bn.median(np.abs(win - med[:, a : a + block, None]), axis=-1)
-    return _robust_scores(x, med, mad)
+    return _floored_scores(state, x, med, mad)
 
 
 def robust_bottleneck_std(tail, x, _ts):
@@ -334,9 +369,12 @@ def robust_river(models, x, _ts):
 def robust_peers(data: Data, subset_slow: int, subset_river: int) -> list[Peer]:
     return [
         Peer(
-            "pandas rolling(60).median() + rolling.apply(MAD, raw=True)", _tail, robust_pandas_apply, subset=subset_slow
+            "pandas rolling(60).median() + rolling.apply(MAD, raw=True), floor",
+            robust_setup,
+            robust_pandas_apply,
+            subset=subset_slow,
         ),
-        Peer("bottleneck move_median + bn.median of the windows' deviations", _tail, robust_bottleneck),
+        Peer("bottleneck move_median + bn.median of the windows' deviations, floor", robust_setup, robust_bottleneck),
         Peer("pandas rolling median, MAD as rolling median of |x - median|", _tail, robust_pandas_shortcut, same=False),
         Peer("bottleneck move_mean/move_std z-score (not robust)", _tail, robust_bottleneck_std, same=False),
         Peer(
@@ -708,55 +746,107 @@ def trend_peers() -> list[Peer]:
     ]
 
 
-# --- stuck_sensor: readings in a row equal to their predecessor ----------------------------------
+# --- stuck_sensor: the run of equal readings over the stream's own longest normal run --------------
+
+
+def _stuck_limit(longest):
+    """A run's limit: max(window, factor × the longest normal run so far)."""
+    return np.maximum(float(STUCK_WINDOW), STUCK_FACTOR * longest)
+
+
+def _stuck_steps(state, x):
+    """One vector step per reading over all streams: a reading equal to its predecessor extends the
+    run; one that differs ends it, and the run is learned as normal when it ended below the limit."""
+    last, run, longest = state
+    out = np.empty(x.shape)
+    for j in range(len(x)):
+        same = x[j] == last
+        ended = np.where(same, 0, run)
+        longest = np.where(ended < _stuck_limit(longest), np.maximum(longest, ended), longest)
+        run = np.where(same, run + 1, 1)
+        np.divide(run, _stuck_limit(longest), out=out[j])
+        last = x[j]
+    state[0][:], state[1][:], state[2][:] = last, run, longest
+    return out
 
 
 def stuck_setup(hist, _ts):
-    run = np.ones(hist.shape[1])
-    for j in range(1, len(hist)):
-        run = np.where(hist[j] == hist[j - 1], run + 1, 1)
-    return hist[-1].copy(), run
+    streams = hist.shape[1]
+    state = (np.full(streams, np.nan), np.zeros(streams, np.int64), np.zeros(streams, np.int64))
+    _stuck_steps(state, hist)
+    return state
 
 
-def _run_lengths(last_break, carried, n):
-    i = np.arange(n)[:, None]
-    return np.where(np.isnan(last_break), carried + i + 1, i - last_break + 1) / STUCK_WINDOW
+def stuck_numpy_steps(state, x, _ts):
+    return _stuck_steps(state, x)
+
+
+def _stuck_scores(state, x, last_break):
+    """Run lengths from the latest reading that moved (NaN: none in this batch), the longest normal
+    run before each reading by a running maximum of the runs that ended below the limit, repeated
+    until the limits stop moving (the limit only grows with what is learned), then the scores."""
+    last, carried, start = state
+    i = np.arange(len(x))[:, None]
+    run = np.where(np.isnan(last_break), carried + i + 1, i - last_break + 1).astype(np.int64)
+    ended = np.where(run == 1, np.vstack([carried, run[:-1]]), 0)
+    longest = np.broadcast_to(start, run.shape)
+    while True:
+        before = np.vstack([start, longest[:-1]])
+        take = np.where(ended < _stuck_limit(before), ended, 0)
+        new = np.maximum.accumulate(np.vstack([start, take]), axis=0)[1:]
+        if np.array_equal(new, longest):
+            break
+        longest = new
+    last[:], carried[:], start[:] = x[-1], run[-1], longest[-1]
+    return run / _stuck_limit(longest)
 
 
 def stuck_pandas(state, x, _ts):
     import pandas as pd
 
-    last, carried = state
-    d = pd.DataFrame(np.vstack([last, x]))
+    d = pd.DataFrame(np.vstack([state[0], x]))
     same = d.eq(d.shift()).to_numpy()[1:]
     rows = pd.DataFrame(np.broadcast_to(np.arange(len(x), dtype=float)[:, None], x.shape))
-    last_break = rows.where(~same).ffill().to_numpy()  # the latest reading that moved
-    return _run_lengths(last_break, carried, len(x))
+    return _stuck_scores(state, x, rows.where(~same).ffill().to_numpy())  # the latest reading that moved
 
 
 def stuck_bottleneck(state, x, _ts):
     import bottleneck as bn
 
-    last, carried = state
-    moved = np.vstack([last, x])
+    moved = np.vstack([state[0], x])
     moved = moved[1:] != moved[:-1]
-    last_break = bn.push(np.where(moved, np.arange(len(x), dtype=float)[:, None], np.nan), axis=0)
-    return _run_lengths(last_break, carried, len(x))
+    return _stuck_scores(state, x, bn.push(np.where(moved, np.arange(len(x), dtype=float)[:, None], np.nan), axis=0))
 
 
 def stuck_numpy(state, x, _ts):
-    last, carried = state
+    moved = np.vstack([state[0], x])
+    moved = moved[1:] != moved[:-1]
+    last_break = np.maximum.accumulate(np.where(moved, np.arange(len(x))[:, None], -1), axis=0)
+    return _stuck_scores(state, x, np.where(last_break < 0, np.nan, last_break))
+
+
+def stuck_window(state, x, _ts):
+    """The run over a fixed window (the detector's version 1): no learning."""
+    last, carried, _ = state
     moved = np.vstack([last, x])
     moved = moved[1:] != moved[:-1]
     last_break = np.maximum.accumulate(np.where(moved, np.arange(len(x))[:, None], -1), axis=0)
-    return _run_lengths(np.where(last_break < 0, np.nan, last_break), carried, len(x))
+    i = np.arange(len(x))[:, None]
+    return np.where(last_break < 0, carried + i + 1, i - last_break + 1) / STUCK_WINDOW
 
 
 def stuck_peers() -> list[Peer]:
     return [
-        Peer("pandas eq(shift()), where, ffill", stuck_setup, stuck_pandas),
-        Peer("bottleneck push (forward fill) of the last change", stuck_setup, stuck_bottleneck),
-        Peer("numpy maximum.accumulate of the last change", stuck_setup, stuck_numpy),
+        Peer("numpy, one vector step per reading over the streams", stuck_setup, stuck_numpy_steps),
+        Peer("pandas eq(shift()), where, ffill; numpy running max of normal runs", stuck_setup, stuck_pandas),
+        Peer("bottleneck push of the last change; numpy running max of normal runs", stuck_setup, stuck_bottleneck),
+        Peer("numpy maximum.accumulate of the last change and of normal runs", stuck_setup, stuck_numpy),
+        Peer(
+            "numpy maximum.accumulate of the last change, run / window (version 1)",
+            stuck_setup,
+            stuck_window,
+            same=False,
+        ),
     ]
 
 
@@ -881,8 +971,15 @@ def peers_against(data: Data, a: argparse.Namespace, legs: tuple[str, ...]) -> d
     )
     cases = {
         "robust_z": (
-            f"window {WINDOW}, previous readings; exact median and MAD",
-            lambda: RobustZ(window=WINDOW, threshold=THRESHOLD, min_scale=MIN_SCALE),
+            f"window {WINDOW}, previous readings; exact median and MAD; the scale floored at the resolution and half the long-run noise",
+            lambda: RobustZ(
+                window=WINDOW,
+                threshold=THRESHOLD,
+                min_scale=MIN_SCALE,
+                min_periods=MIN_PERIODS,
+                noise_floor=NOISE_FLOOR,
+                noise_memory=NOISE_MEMORY,
+            ),
             lambda: robust_peers(data, slow, river),
             None,
         ),
@@ -918,8 +1015,8 @@ def peers_against(data: Data, a: argparse.Namespace, legs: tuple[str, ...]) -> d
             None,
         ),
         "stuck_sensor": (
-            f"window {STUCK_WINDOW}; quantised and frozen streams among the noisy ones",
-            lambda: StuckSensor(window=STUCK_WINDOW),
+            f"run over max(window {STUCK_WINDOW}, {STUCK_FACTOR:g} × the stream's longest normal run); quantised and frozen streams among the noisy ones",
+            lambda: StuckSensor(window=STUCK_WINDOW, factor=STUCK_FACTOR),
             stuck_peers,
             data.stuck,
         ),

@@ -120,34 +120,30 @@ class _BaselineDetector(StreamingDetector):
         self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray, state: dict[str, np.ndarray]
     ) -> np.ndarray:
         assert grid is not None  # stateful: update always passes the grid
-        z = self._smoothed(grid, value, state)
         if self._kernel is not None:
-            return self._scan(grid, value, z, state)
+            return self._scan(grid, value, state)
+        z = self._smoothed(grid, value, state)
         if value.shape[1] < BLOCK:  # a few readings per stream (live batches): a column at a time
             return self._by_reading(grid, value, valid, state, z)
         return self._by_block(grid, value, valid, state, z)
 
-    def _scan(self, grid: Grid, value: np.ndarray, z: np.ndarray | None, state: dict[str, np.ndarray]) -> np.ndarray:
-        """Score and learn the whole grid in one compiled pass (``kernels.baseline_scan``)."""
+    def _scan(self, grid: Grid, value: np.ndarray, state: dict[str, np.ndarray]) -> np.ndarray:
+        """Score and learn the whole grid in one compiled pass (``kernels.baseline_scan``; the EWMA is
+        smoothed there too, with the arithmetic of ``_smoothed``)."""
         out = grid.scores()
         if not (out.flags.c_contiguous or out.flags.f_contiguous):
             out = np.empty(out.shape)
         x, xr, xc = kernels.flat(value)
-        zf, zr, zc = (x, xr, xc) if z is None else kernels.flat(z)
         o, o_r, o_c = kernels.flat(out)
         rows = len(value)
         cusum = self._kernel == kernels.CUSUM
         sides = [state[k] if cusum else np.zeros(rows) for k in ("up_c", "up_m", "down_c", "down_m")]
         clip = getattr(self, "clip", None)
-        a = getattr(self, "alpha", 1.0)
         kernels.baseline_scan(  # type: ignore[call-arg]  # numba's Dispatcher stub does not know the kernel's arguments
             self._kernel,
             x,
             xr,
             xc,
-            zf,
-            zr,
-            zc,
             o,
             o_r,
             o_c,
@@ -162,13 +158,14 @@ class _BaselineDetector(StreamingDetector):
             state["block"],
             state["block_max"],
             *sides,
+            state["z"] if "z" in state else np.zeros(rows),
+            float(getattr(self, "alpha", 1.0)),
             float(getattr(self, "k", 0.0)),
             float(getattr(self, "h", 1.0)),
             {"both": kernels.BOTH, "up": kernels.UP, "down": kernels.DOWN}[getattr(self, "direction", "both")],
             clip is not None,
             0.0 if clip is None else float(clip),
             float(getattr(self, "limit_sigmas", 1.0)),
-            float(np.sqrt(a / (2.0 - a))),
             self.min_std,
             self.learnt_after,
             min(1.0, BLOCK / self.memory),

@@ -236,6 +236,39 @@ class StuckSensor(StreamingDetector):
         self.window, self.tolerance = int(window), float(tolerance)
         self.factor, self.warmup = float(factor), int(warmup)
 
+    def _update_split(self, s: np.ndarray, t: np.ndarray, v: np.ndarray, out: np.ndarray, offset: int) -> None:
+        """Every batch, whatever its layout, goes through the compiled loop (``kernels.stuck_scan``),
+        which reads and writes the state arrays in place, one reading at a time in each stream's
+        order; ``_update`` (the numpy grid path) stays as the reference the tests compare it with."""
+        grid = self._grid_or_halves(s, t, v, out, offset)
+        if grid is None:
+            return
+        st = self.state_
+        x, xr, xc = kernels.flat(grid.spread(v))
+        score = grid.scores()
+        if not (score.flags.c_contiguous or score.flags.f_contiguous):
+            score = grid.empty()
+        o, o_r, o_c = kernels.flat(score)
+        kernels.stuck_scan(
+            grid.streams,
+            np.ascontiguousarray(grid.counts, np.int64),
+            x,
+            xr,
+            xc,
+            o,
+            o_r,
+            o_c,
+            st["last"],
+            st["run"],
+            st["longest"],
+            st["n"],
+            self.tolerance,
+            float(self.window),
+            self.factor,
+            self.warmup,
+        )
+        out[offset : offset + len(s)] = grid.gather(score)
+
     def _update(
         self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray, state: dict[str, np.ndarray]
     ) -> np.ndarray:

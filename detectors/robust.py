@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from faultline.detectors import kernels
 from faultline.detectors.streams import Grid, StreamingDetector, exp_smooth, trailing
 
 __all__ = ["RobustZ", "SpikeBursts", "median_mad_sorted", "nan_median"]
@@ -178,10 +179,47 @@ class RobustZ(StreamingDetector):
         self.resolution_floor, self.noise_floor = float(resolution_floor), float(noise_floor)
         self.noise_memory = int(noise_memory)
 
+    _compiled = True  # kernels.robust_scan for 3 readings per stream or more (False: numpy, the tests' reference)
+
     def _update(
         self, grid: Grid | None, ts: np.ndarray, value: np.ndarray, valid: np.ndarray, state: dict[str, np.ndarray]
     ) -> np.ndarray:
         assert grid is not None  # stateful: update always passes the grid
+        if not self._compiled or value.shape[1] <= 2:
+            # one or two readings per stream (a live tick): sorting those windows in numpy is cheaper
+            # than the loop's sorted copy of every window (10,000 streams: 9.5 ms against 15 ms a tick)
+            return self._numpy_update(grid, value, valid, state)
+        x, xr, xc = kernels.flat(value)
+        out = grid.empty()  # laid out as the values (a batch of rounds: by column), so gather reads it cheaply
+        if not grid.full:
+            out[...] = 0.0
+        o, o_r, o_c = kernels.flat(out)
+        kernels.robust_scan(
+            np.arange(len(grid.streams)),
+            np.ascontiguousarray(grid.counts, np.int64),
+            x,
+            xr,
+            xc,
+            o,
+            o_r,
+            o_c,
+            state["history"],
+            state["resolution"],
+            state["noise"],
+            self.min_periods,
+            self.threshold,
+            self.min_scale,
+            ("both", "up", "down").index(self.direction),
+            self.resolution_floor,
+            self.noise_floor,
+            1.0 / self.noise_memory,
+        )
+        return out
+
+    def _numpy_update(
+        self, grid: Grid, value: np.ndarray, valid: np.ndarray, state: dict[str, np.ndarray]
+    ) -> np.ndarray:
+        """The numpy grid path: every window of the grid ranked and sorted at once."""
         hist = state["history"]
         n = self.window
         rows, cols = value.shape

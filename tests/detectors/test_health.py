@@ -123,6 +123,17 @@ def test_stuck_sensor_agrees_with_a_reading_by_reading_loop(name, stream, ts, va
         np.testing.assert_array_equal(got, expected)
 
 
+def test_stuck_sensor_noisy_batch_with_factor_above_window_follows_the_loop():
+    # every run 1 long: the first reading of a new stream is judged against the window alone (no run
+    # learned yet), the later ones against factor x 1 (the runs of 1 that ended before them)
+    rng = np.random.default_rng(4)
+    stream = np.tile(np.arange(5), 8)
+    value = rng.normal(0, 1, len(stream))
+    expected = stuck_reference(stream, value, 2, 0.0, factor=5.0)
+    np.testing.assert_array_equal(expected[:5], 0.5)
+    np.testing.assert_array_equal(StuckSensor(window=2, factor=5.0).update(stream, stream * S, value), expected)
+
+
 def test_stuck_sensor_learns_a_quantised_sensors_repeats_but_still_catches_a_hang():
     rng = np.random.default_rng(11)
     level = np.repeat(np.round(20 + np.cumsum(rng.choice([-0.1, 0.1], 300)), 1), rng.integers(5, 25, 300))

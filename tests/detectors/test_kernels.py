@@ -1,6 +1,6 @@
 """The compiled loops (detectors/kernels.py) against the numpy code they replace on the batch path.
 
-trend_to_limit and no_data keep their numpy ``_update`` as the reference: the compiled loop must give
+trend_to_limit, no_data, stuck_sensor and robust_z keep their numpy ``_update`` as the reference: the compiled loop must give
 the same bits, on one batch and split across batches. CUSUM and EWMA learn their reference from
 sums over 16 readings that numpy adds pairwise and the loop adds in order, so those agree to
 rounding; their split invariance and a plain loop are checked in test_drift.
@@ -9,7 +9,7 @@ rounding; their split invariance and a plain loop are checked in test_drift.
 import numpy as np
 import pytest
 
-from faultline.detectors import Cusum, Ewma, NoData, TrendToLimit
+from faultline.detectors import Cusum, Ewma, NoData, RobustZ, SpikeBursts, StuckSensor, TrendToLimit
 from faultline.detectors.streams import StreamingDetector
 
 S = 10**9
@@ -17,7 +17,11 @@ S = 10**9
 
 def numpy_path(cls):
     """The detector with the numpy grid path (the base class's batch handling) instead of the loop."""
-    return type(f"Numpy{cls.__name__}", (cls,), {"_update_split": StreamingDetector._update_split, "_kernel": None})
+    return type(
+        f"Numpy{cls.__name__}",
+        (cls,),
+        {"_update_split": StreamingDetector._update_split, "_kernel": None, "_compiled": False},
+    )
 
 
 def fleet(seed, streams=60, rounds=150):
@@ -41,8 +45,13 @@ CASES = {
     "trend exponential": lambda cls: cls(limit=30.0, horizon_h=48.0, window=10, min_points=5, growth="exponential"),
     "no_data": lambda cls: cls(max_gap_s=120.0),
     "no_data slow memory": lambda cls: cls(max_gap_s=30.0, intervals=3.0, memory=20),
+    "stuck tolerant": lambda cls: cls(window=5, tolerance=0.3),
+    "stuck warm-up": lambda cls: cls(window=4, tolerance=0.2, factor=2.0, warmup=20),
+    "robust": lambda cls: cls(window=20),
+    "robust up, short memory": lambda cls: cls(window=7, min_periods=3, direction="up", noise_memory=10),
+    "robust down, no floors": lambda cls: cls(window=10, direction="down", resolution_floor=0.0, noise_floor=0.0),
 }
-CLASSES = {"trend": TrendToLimit, "no_data": NoData}
+CLASSES = {"trend": TrendToLimit, "no_data": NoData, "stuck": StuckSensor, "robust": RobustZ}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -69,6 +78,17 @@ def test_compiled_loop_gives_the_numpy_paths_bits(case):
         mine = stream == i
         out[mine] = alone.update(stream[mine], ts[mine], value[mine])
     np.testing.assert_array_equal(out, want)
+
+
+def test_spike_bursts_scores_its_spikes_with_the_compiled_robust_z():
+    stream, ts, value = fleet(41)
+    kw = dict(window=7, min_periods=3, threshold=5.0, spikes=2)
+    compiled, reference = SpikeBursts(**kw), numpy_path(SpikeBursts)(**kw)
+    want = reference.update(stream, ts, value)
+    assert (want >= 1).any()
+    np.testing.assert_array_equal(compiled.update(stream, ts, value), want)
+    for name in compiled.state_:
+        np.testing.assert_array_equal(compiled.state_[name], reference.state_[name])
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from tests.detectors.test_conformance import STREAMING
 ROUND = np.array([7, 2, 11, 0, 5, 9, 3])
 
 
-def fleet(rng, rounds=120):
+def fleet(rng, rounds=300):  # more than a tile of kernels.baseline_scan (128 readings per stream)
     stream = np.tile(ROUND, rounds)
     ts = (np.repeat(np.arange(rounds), len(ROUND)) * 60 + rng.integers(0, 5, len(stream))) * 10**9
     value = 5.0 + rng.normal(0, 0.3, len(stream))
@@ -47,3 +47,7 @@ def test_rounds_score_as_any_other_arrival_order(kind, ordered):
             det.update(stream[i : i + size], ts[i : i + size], value[i : i + size]) for i in range(0, len(stream), size)
         ]
         np.testing.assert_array_equal(np.concatenate(parts), got)
+    # three rounds, then the rest in one batch (whose tiles then start mid-block)
+    det, cut = factory(), 3 * len(ROUND)
+    parts = [det.update(stream[:cut], ts[:cut], value[:cut]), det.update(stream[cut:], ts[cut:], value[cut:])]
+    np.testing.assert_array_equal(np.concatenate(parts), got)
