@@ -440,7 +440,9 @@ class SpikeBursts(RobustZ):
         out = np.zeros((rows, cols))
         span = int(self.within_h * 3600e9)
         ring = state["spike_ts"]
-        for i in np.flatnonzero(confirmed.any(axis=1) | (ring[:, -1] > ts[:, 0] - span)):
+        # the earliest reading of each stream in this batch (not its first: readings may arrive out of order)
+        earliest = np.where(valid, ts, np.iinfo(np.int64).max).min(axis=1)
+        for i in np.flatnonzero(confirmed.any(axis=1) | (ring[:, -1] > earliest - span)):
             n = int(grid.counts[i])
             new = np.flatnonzero(confirmed[i, :n])
             old = ring[i][ring[i] > _NEVER]

@@ -89,6 +89,14 @@ def test_spike_bursts_scores_its_spikes_with_the_compiled_robust_z():
     np.testing.assert_array_equal(compiled.update(stream, ts, value), want)
     for name in compiled.state_:
         np.testing.assert_array_equal(compiled.state_[name], reference.state_[name])
+    # split anywhere, including batches that lack a stream whose spike is waiting for its next
+    # reading: the same scores
+    cuts = [3, 250, 251, 2000, 5000]
+    split = SpikeBursts(**kw)
+    parts = [
+        split.update(s, t, v) for s, t, v in zip(np.split(stream, cuts), np.split(ts, cuts), np.split(value, cuts))
+    ]
+    np.testing.assert_array_equal(np.concatenate(parts), want)
 
 
 @pytest.mark.parametrize(
