@@ -14,8 +14,6 @@ from typing import Any
 
 import numpy as np
 from scipy import signal, stats
-from sklearn.covariance import MinCovDet
-from sklearn.ensemble import IsolationForest
 
 __all__ = ["FOLLOW_BLOCK", "HotellingT2", "IsolationForestDetector", "LoadResidual", "ShrunkMahalanobis"]
 
@@ -79,6 +77,8 @@ class HotellingT2(_Fitted):
         self.alpha, self.random_state = float(alpha), int(random_state)
 
     def fit(self, x: np.ndarray) -> "HotellingT2":
+        from sklearn.covariance import MinCovDet  # imported when used: scikit-learn and pandas are ~90 MB
+
         x = _check_x(x)
         mcd = MinCovDet(random_state=self.random_state).fit(x)
         self.location_ = mcd.location_
@@ -160,6 +160,8 @@ class IsolationForestDetector(_Fitted):
         self.z_limit = float(z_limit)
 
     def fit(self, x: np.ndarray) -> "IsolationForestDetector":
+        from sklearn.ensemble import IsolationForest  # imported when used (see HotellingT2.fit)
+
         x = _check_x(x)
         self.forest_ = IsolationForest(n_estimators=self.n_estimators, random_state=self.random_state).fit(x)
         self.limit_ = float(np.quantile(-self.forest_.score_samples(x), self.quantile))
