@@ -130,9 +130,7 @@ class _BaselineDetector(StreamingDetector):
     def _scan(self, grid: Grid, value: np.ndarray, state: dict[str, np.ndarray]) -> np.ndarray:
         """Score and learn the whole grid in one compiled pass (``kernels.baseline_scan``; the EWMA is
         smoothed there too, with the arithmetic of ``_smoothed``)."""
-        out = grid.scores()
-        if not (out.flags.c_contiguous or out.flags.f_contiguous):
-            out = np.empty(out.shape)
+        out = grid.loop_scores()
         x, xr, xc = kernels.flat(value)
         o, o_r, o_c = kernels.flat(out)
         rows = len(value)

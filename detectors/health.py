@@ -91,9 +91,7 @@ class NoData(StreamingDetector):
             return
         st = self.state_
         tg, tr, tc = kernels.flat(grid.spread(t, 0))
-        score = grid.scores()
-        if not (score.flags.c_contiguous or score.flags.f_contiguous):
-            score = grid.empty()
+        score = grid.loop_scores()
         o, o_r, o_c = kernels.flat(score)
         kernels.no_data_scan(
             grid.streams,
@@ -245,9 +243,7 @@ class StuckSensor(StreamingDetector):
             return
         st = self.state_
         x, xr, xc = kernels.flat(grid.spread(v))
-        score = grid.scores()
-        if not (score.flags.c_contiguous or score.flags.f_contiguous):
-            score = grid.empty()
+        score = grid.loop_scores()
         o, o_r, o_c = kernels.flat(score)
         kernels.stuck_scan(
             grid.streams,

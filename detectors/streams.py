@@ -183,6 +183,12 @@ class Grid:
             return self.empty()
         return flat.reshape(self.width, -1).T if self.rounds else flat.reshape(self.shape)
 
+    def loop_scores(self) -> np.ndarray:
+        """`scores`, or an `empty` grid when that view is neither row- nor column-contiguous: the
+        compiled loops (`kernels.flat`) write through one flat view of the grid."""
+        out = self.scores()
+        return out if out.flags.c_contiguous or out.flags.f_contiguous else self.empty()
+
     def gather(self, g: np.ndarray) -> np.ndarray:
         """Read a grid back into one value per reading, in input order."""
         if self.rounds:

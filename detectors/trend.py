@@ -292,9 +292,7 @@ class TrendToLimit(StreamingDetector):
         st = self.state_
         tg, tr, tc = kernels.flat(grid.spread(t, 0))
         vg, vr, vc = kernels.flat(grid.spread(v))
-        score = grid.scores()
-        if not (score.flags.c_contiguous or score.flags.f_contiguous):
-            score = grid.empty()
+        score = grid.loop_scores()
         extras = [grid.empty() for _ in range(3)]
         (o, o_r, o_c), (eta, e_r, e_c) = kernels.flat(score), kernels.flat(extras[0])
         exponential = self.growth == "exponential"
