@@ -45,6 +45,16 @@ def flat(a: np.ndarray) -> tuple[np.ndarray, int, int]:
     return c.reshape(-1), a.shape[1], 1
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _cusum_score(uc, um, dc, dm, direction, h):
+    """The CUSUM's score from its running sums and their minima, on the side(s) ``direction`` watches."""
+    if direction == BOTH:
+        return max(uc - um, dc - dm) / h
+    if direction == UP:
+        return (uc - um) / h
+    return (dc - dm) / h
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def baseline_scan(
     kind,
@@ -132,22 +142,12 @@ def baseline_scan(
                         um = min(um, uc)
                         dc = dc + (-y - k)
                         dm = min(dm, dc)
-                        if direction == BOTH:
-                            score = max(uc - um, dc - dm) / h
-                        elif direction == UP:
-                            score = (uc - um) / h
-                        else:
-                            score = (dc - dm) / h
+                        score = _cusum_score(uc, um, dc, dm, direction, h)
                         out[r * o_r + jj * o_c] = score
                         bm = max(bm, score)
                         block[r, p0 + jj - j] = v
                 elif kind == CUSUM:
-                    if direction == BOTH:
-                        score = max(uc - um, dc - dm) / h
-                    elif direction == UP:
-                        score = (uc - um) / h
-                    else:
-                        score = (dc - dm) / h
+                    score = _cusum_score(uc, um, dc, dm, direction, h)
                     for jj in range(j, e):
                         out[r * o_r + jj * o_c] = score
                         bm = max(bm, score)
