@@ -54,6 +54,9 @@ class InfluxV1Writer(LineProtocolWriter):
         self.url = url.rstrip("/")
         self.database = database
         auth = (username, password or "") if username else None
+        if transport is None and self.url.startswith("http://"):
+            # plain HTTP has no certificate to check: without this httpx loads its CA bundle (90 ms)
+            transport = httpx.HTTPTransport(verify=False)
         self._client = httpx.Client(base_url=self.url, timeout=timeout, auth=auth, transport=transport)
         self._params = {"db": database, "precision": "ns"}
         if retention_policy:
