@@ -35,7 +35,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from faultline.ingest.mqtt_client import Client
+from faultline.ingest.mqtt_client import Client, Publish
 from faultline.ingest.settings import MqttSettings
 from faultline.vocabulary import Backoff
 
@@ -318,45 +318,57 @@ class MqttSource:
     # -- paho callbacks (network thread) ---------------------------------------------------------
 
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
+        """A message paho parsed itself (see `Client.on_publishes` for the usual path)."""
+        try:
+            publish = Publish(message.topic, message.payload, message.mid, message.qos, message.dup)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - e.g. a topic that is not UTF-8: as a failure below
+            self._receive_failed(client, repr(getattr(message, "_topic", b"?")), exc)
+            return
+        self._on_publishes([publish], client)
+
+    def _on_publishes(self, publishes: list[Publish], client: mqtt.Client | None = None) -> None:
+        """Keep messages for `take` (paho's network thread), each with its receive time."""
         if not self._taking:
             return
+        topic = publishes[0].topic
         try:
-            payload = message.payload
-            received = self._clock()
-            if may_need_receive_time(payload):
-                # remembered at once, not when the delivery is committed: a broker that restarts or
-                # reconnects resends its unacknowledged window at once, maybe before the first copies
-                # are spooled, and the resend must get the same time
-                key = message_key(message.topic, payload)
-                if message.dup:
-                    received = self.stamps.setdefault(key, received)
-                else:
-                    self.stamps[key] = received
+            messages, acks, size = [], [], 0
+            for topic, payload, mid, qos, dup in publishes:
+                received = self._clock()
+                if may_need_receive_time(payload):
+                    # remembered at once, not when the delivery is committed: a broker that restarts or
+                    # reconnects resends its unacknowledged window at once, maybe before the first
+                    # copies are spooled, and the resend must get the same time
+                    key = message_key(topic, payload)
+                    if dup:
+                        received = self.stamps.setdefault(key, received)
+                    else:
+                        self.stamps[key] = received
+                messages.append((topic, payload, received))
+                acks.append((mid, qos))
+                size += len(payload)
             with self._lock:
-                # paho's stubs allow a bytearray payload; the decoders and the spool read either alike
-                self._messages.append((message.topic, payload, received))  # type: ignore[arg-type]
-                self._acks.append((message.mid, message.qos))
-                self._generations.append(self._generation)
-                self._pending_bytes += len(payload)
+                self._messages += messages
+                self._acks += acks
+                self._generations += [self._generation] * len(messages)
+                self._pending_bytes += size
         except Exception as exc:  # noqa: BLE001 - raised out of a callback it would end paho's thread: a stall
-            self._receive_failed(client, message, exc)
+            self._receive_failed(client or self._client, topic, exc)
             return
         if not self._arrived.is_set():
             self._arrived.set()
         if self._pending_bytes > self.settings.max_inflight_bytes:
             self._wait_for_room()
 
-    def _receive_failed(self, client, message: mqtt.MQTTMessage, exc: Exception) -> None:
-        """Count and log the failure, and drop the connection so the broker sends the message again."""
+    def _receive_failed(self, client, topic: str, exc: Exception) -> None:
+        """Count and log the failure, and drop the connection so the broker sends the messages again
+        (none of them is kept: the broker has them all unacknowledged)."""
         self.receive_failures += 1
-        log.error(
-            "could not take a message on %s; reconnecting so that the broker sends it again",
-            message.topic,
-            exc_info=exc,
-        )
+        log.error("could not take a message on %s; reconnecting so that the broker sends it again", topic, exc_info=exc)
         if self.on_failure is not None:
             self.on_failure(exc)
-        client.disconnect()
+        if client is not None:
+            client.disconnect()
 
     def _wait_for_room(self) -> None:
         """Hold paho's network thread until the committer took what is waiting.
@@ -424,6 +436,7 @@ class MqttSource:
             )
         )
         client.on_message = self._on_message
+        client.on_publishes = self._on_publishes
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         return client
