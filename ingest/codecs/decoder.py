@@ -132,7 +132,10 @@ class _Rows:
         return pos
 
     def add_block(self, key: SeriesKey, ts: np.ndarray, value: np.ndarray) -> None:
-        idx = np.full(len(ts), self.position(key), dtype=np.int32)
+        self.add_rows(np.full(len(ts), self.position(key), dtype=np.int32), ts, value)
+
+    def add_rows(self, idx: np.ndarray, ts: np.ndarray, value: np.ndarray) -> None:
+        """Rows of several series: ``idx`` holds their positions (`position`)."""
         self.chunks.append((idx, ts, value))
 
     def readings(self) -> Readings:
@@ -341,6 +344,7 @@ class Decoder:
         idx_append, ts_append, val_append = rows.idx.append, rows.ts.append, rows.val.append
         loads = orjson.loads
         routed = self._codec_for if self.codecs else None
+        batches: list[batch.Pending] = []  # decoded together after the loop
         for i, (topic, payload, received) in enumerate(messages):
             try:
                 if len(payload) > max_bytes:
@@ -377,7 +381,7 @@ class Decoder:
                     ts_append(ts_ns)
                     val_append(value)  # type: ignore[arg-type]  # an int or a float: vtype was checked above
                     continue
-                self._decode_other(topic, obj, received, i, rows, blocks, rejected)
+                self._decode_other(topic, obj, received, i, rows, blocks, rejected, batches)
             except PayloadError as exc:
                 if len(payload) > max_bytes:  # keep the start for a person to see, not megabytes
                     rejected.append(
@@ -394,6 +398,9 @@ class Decoder:
                 rejected.append(
                     Rejected(i, topic, bytes(payload), f"decoder error on this message: {type(exc).__name__}: {exc}")
                 )
+        if batches:
+            for item in batch.decode_together(self, batches, rows):
+                self._decode_batch_alone(item, messages, rows, rejected)
         if blocks:
             waveform.add_blocks(self, blocks, messages, rows, rejected)
         if rejected:
@@ -419,8 +426,29 @@ class Decoder:
             self._codec_of[topic] = codec
             return codec
 
+    def _decode_batch_alone(
+        self, item: batch.Pending, messages: Sequence[tuple[str, bytes, int]], rows: "_Rows", rejected: list[Rejected]
+    ) -> None:
+        """One batch that `batch.decode_together` left: its bad readings, or the whole of it, are rejected."""
+        topic, payload, _ = messages[item.message]
+        try:
+            batch.decode(self, item.tags, item.obj, item.received, rows, _Partial(item.message, topic, rejected))
+        except PayloadError as exc:
+            rejected.append(Rejected(item.message, topic, bytes(payload), exc.reason))
+        except Exception as exc:  # noqa: BLE001 - a decoder bug costs this message alone, not the delivery
+            reason = f"decoder error on this message: {type(exc).__name__}: {exc}"
+            rejected.append(Rejected(item.message, topic, bytes(payload), reason))
+
     def _decode_other(
-        self, topic: str, obj: dict, received: int, i: int, rows: "_Rows", blocks: list[Block], rejected: list[Rejected]
+        self,
+        topic: str,
+        obj: dict,
+        received: int,
+        i: int,
+        rows: "_Rows",
+        blocks: list[Block],
+        rejected: list[Rejected],
+        batches: list[batch.Pending],
     ) -> None:
         if "readings" in obj:
             return gateway_json.decode(self, topic, obj, received, rows, _Partial(i, topic, rejected, gateway=True))
@@ -431,7 +459,8 @@ class Decoder:
         if "value" not in obj:
             raise PayloadError(f'payload has none of "value", "values" or "readings"; keys: {shown(sorted(obj))}')
         if type(obj["value"]) is list:
-            return batch.decode(self, tags, obj, received, rows, _Partial(i, topic, rejected))
+            batches.append(batch.Pending(i, tags, obj, received))
+            return
         flat_json.decode(self, topic, tags, obj, received, rows)
 
     def route(self, topic: str) -> tuple[bool, dict[str, str]]:

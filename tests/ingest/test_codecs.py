@@ -3,6 +3,7 @@ with a reason that names the bad key or value, and good messages beside bad ones
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -640,3 +641,49 @@ def test_epoch_numbers_are_read_by_magnitude_in_every_shape(decoder, unit, scale
     assert set(block.ts.tolist()) >= {expected}
     if unit == "s":  # a float of seconds keeps its fraction
         assert decoder.decode(*msg({"ts": whole + 0.25, "value": 1.0})).ts.tolist() == [expected + 250_000_000]
+
+
+_good_ts = st.integers(TS - 10**9, TS + 10**6)
+_element_ts = st.one_of(
+    _good_ts,
+    _good_ts,
+    _good_ts,
+    st.sampled_from([True, None, "2025-11-21T04:40:00Z", 1_763_700_000, 10**30, 1e308, TS + 0.5, TS + 10**9, -1]),
+)
+_element_value = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(-(10**6), 10**6),
+    st.sampled_from([False, None, "7", [1.0], {"v": 1}, 10**30, 2**64 - 1, 2**63]),
+)
+_batch = st.integers(1, 6).flatmap(
+    lambda n: st.fixed_dictionaries(
+        {"ts": st.lists(_element_ts, min_size=n, max_size=n), "value": st.lists(_element_value, min_size=n, max_size=n)}
+    )
+)
+_batch_or_odd = st.one_of(
+    _batch,
+    _batch,
+    _batch.map(lambda b: {"ts": b["ts"][:-1] or 5, "value": b["value"]}),  # lengths differ, or ts is not a list
+    st.just({"ts": [], "value": []}),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_batch_or_odd, st.sampled_from(["pump1", "pump2", "pump3"])), min_size=1, max_size=8))
+def test_batches_decoded_together_give_what_each_batch_gives_alone(batches):
+    """The batches of one call are checked and converted in one vector pass (`batch.decode_together`);
+    whatever they hold -- bools, nulls, strings, float or second timestamps, numbers too large, bad
+    lengths -- the readings and the rejections are those of each batch decoded by `batch.decode`."""
+    from faultline.ingest.codecs import batch
+
+    # json, not orjson: it writes integers past 64 bits (orjson reads them back as floats)
+    messages = [msg(json.dumps(payload).encode(), topic=f"faultline/plant1/{asset}/vib") for payload, asset in batches]
+    together, rejected = Decoder("faultline/{site}/{asset}/{sensor}").decode_many(messages)
+    original = batch.decode_together
+    batch.decode_together = lambda decoder, pending, rows: list(pending)  # every batch through batch.decode
+    try:
+        alone, rejected_alone = Decoder("faultline/{site}/{asset}/{sensor}").decode_many(messages)
+    finally:
+        batch.decode_together = original
+    assert sorted(rows(together), key=repr) == sorted(rows(alone), key=repr)
+    assert rejected == rejected_alone
