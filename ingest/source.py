@@ -1,8 +1,10 @@
 """The MQTT source: a persistent QoS-1 subscription whose PUBACKs wait until the pipeline says so.
 
-paho-mqtt's own network thread receives; its ``on_message`` only appends the message to a list, and
-the pipeline's committer thread takes everything that piled up in one go (`MqttSource.take`). That
-keeps the per-message cost near paho's own and lets one spool fsync cover hundreds of messages.
+paho-mqtt's own network thread receives. The PUBLISH packets that lie whole in its read buffer are
+parsed there and handed over as a list (`Client.on_publishes`, ``ingest/mqtt_client.py``), the rest
+one by one through ``on_message``; either way they are only appended to a list, and the pipeline's
+committer thread takes everything that piled up in one go (`MqttSource.take`). That keeps the
+per-message cost a fraction of paho's own and lets one spool fsync cover hundreds of messages.
 
 A message is acknowledged (`MqttSource.ack`) only after its readings are durable. Until then the
 broker owns it: if the ingester dies, the broker sends it again on the next connection of the same
