@@ -1,4 +1,4 @@
-"""The compiled loops (detectors/kernels.py) against the numpy code they replace on the batch path.
+"""The compiled loops (detectors/_kernels.py) against the numpy code they replace on the batch path.
 
 trend_to_limit, no_data, stuck_sensor and robust_z keep their numpy ``_update`` as the reference: the compiled loop must give
 the same bits, on one batch and split across batches. CUSUM and EWMA learn their reference from

@@ -1,7 +1,8 @@
 """`faultline ingest` does not load what only detection needs.
 
-scikit-learn (and pandas, which it brings) is ~90 MB of resident memory; the ingest process never
-fits a model, so it must not pay for them. Checked in a fresh interpreter, as the command starts.
+scikit-learn (and pandas, which it brings) is ~90 MB of resident memory, numba and LLVM ~55 MB; the
+ingest process never fits a model nor runs a detector, so it must not pay for them. Checked in a
+fresh interpreter, as the command starts.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import subprocess
 import sys
 
 
-def test_the_ingest_command_does_not_import_scikit_learn_or_pandas():
+def test_the_ingest_command_does_not_import_scikit_learn_pandas_or_numba():
+    """numba (with LLVM, ~55 MB) compiles the detectors' loops: `faultline.detectors.kernels` loads it
+    when a detector first runs one, not when the configuration is read."""
     code = (
         "import json, sys\n"
         "import faultline.service.settings, faultline.service.commands.ingest, faultline.ingest.pipeline\n"
-        "print(json.dumps(sorted(m for m in ('sklearn', 'pandas') if m in sys.modules)))\n"
+        "print(json.dumps(sorted(m for m in ('sklearn', 'pandas', 'numba', 'llvmlite') if m in sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
