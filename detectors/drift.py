@@ -137,7 +137,7 @@ class _BaselineDetector(StreamingDetector):
         cusum = self._kernel == kernels.CUSUM
         sides = [state[k] if cusum else np.zeros(rows) for k in ("up_c", "up_m", "down_c", "down_m")]
         clip = getattr(self, "clip", None)
-        kernels.baseline_scan(  # type: ignore[call-arg]  # numba's Dispatcher stub does not know the kernel's arguments
+        kernels.baseline_scan(
             self._kernel,
             x,
             xr,
