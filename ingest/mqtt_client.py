@@ -93,6 +93,25 @@ class Publish(NamedTuple):
     dup: bool
 
 
+def _variable_int(buf: bytes, pos: int, end: int) -> tuple[int, int]:
+    """The Variable Byte Integer at ``pos`` (MQTT 5 section 1.5.5, MQTT 3.1.1 section 2.2.3: at most four
+    bytes of seven bits, least significant first) and where it ends; ``(-1, pos)`` when it runs past
+    ``end`` or over four bytes.
+
+    >>> _variable_int(bytes([0x80, 0x01, 0xFF]), 0, 3), _variable_int(bytes([0x80]), 0, 1)
+    ((128, 2), (-1, 0))
+    """
+    value = 0
+    for n in range(4):
+        if pos + n >= end:
+            break
+        byte = buf[pos + n]
+        value |= (byte & 127) << (7 * n)
+        if byte < 128:
+            return value, pos + n + 1
+    return -1, pos
+
+
 def read_publishes(buf: bytes, pos: int, mqtt5: bool, out: list[Publish]) -> int:
     """Parse the QoS 0 and 1 PUBLISH packets that lie whole in ``buf`` from ``pos`` on, into ``out``;
     returns where the first packet left for paho begins (``len(buf)`` when none is).
@@ -115,19 +134,9 @@ def read_publishes(buf: bytes, pos: int, mqtt5: bool, out: list[Publish]) -> int
         qos = (header >> 1) & 3
         if header >> 4 != 3 or qos > 1:
             break
-        # the remaining length: at most four bytes of seven bits, least significant first
-        length, shift, i = 0, 0, pos + 1
-        while i < end and shift < 28:
-            byte = buf[i]
-            length |= (byte & 127) << shift
-            shift += 7
-            i += 1
-            if byte < 128:
-                break
-        else:
-            break
+        length, i = _variable_int(buf, pos + 1, end)  # the remaining length
         stop = i + length
-        if stop > end or length < 2:
+        if length < 2 or stop > end:
             break
         topic_end = i + 2 + (buf[i] << 8 | buf[i + 1])
         if topic_end == i + 2 or topic_end > stop:
@@ -142,18 +151,9 @@ def read_publishes(buf: bytes, pos: int, mqtt5: bool, out: list[Publish]) -> int
                 break
             mid, start = buf[start] << 8 | buf[start + 1], start + 2
         if mqtt5:
-            props, shift = 0, 0
-            while start < stop and shift < 28:
-                byte = buf[start]
-                props |= (byte & 127) << shift
-                shift += 7
-                start += 1
-                if byte < 128:
-                    break
-            else:
-                break
+            props, start = _variable_int(buf, start, stop)  # the properties' length
             start += props
-            if start > stop:
+            if props < 0 or start > stop:
                 break
         out.append(Publish(topic, buf[start:stop], mid, qos, bool(header & 8)))
         pos = stop

@@ -11,6 +11,9 @@ from paho.mqtt.properties import Properties
 
 from faultline.ingest.mqtt_client import BufferedSocket, Publish, read_publishes
 
+# MQTT's Variable Byte Integer is protobuf's varint (base 128, least significant group first)
+from tests.ingest.sparkplug_wire import varint
+
 
 @pytest.fixture
 def pair():
@@ -52,15 +55,6 @@ def test_end_of_stream_reads_empty_and_other_calls_reach_the_socket(pair):
 
 
 # -- PUBLISH packets parsed from the buffer (Client.on_publishes) -------------------------------------
-
-
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 127, n >> 7
-        out.append(byte | (128 if n else 0))
-        if not n:
-            return bytes(out)
 
 
 def publish_packet(topic: bytes, payload: bytes, mid: int, qos: int, dup: bool, props: bytes | None) -> bytes:
