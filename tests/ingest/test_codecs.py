@@ -686,4 +686,5 @@ def test_batches_decoded_together_give_what_each_batch_gives_alone(batches):
     finally:
         batch.decode_together = original
     assert sorted(rows(together), key=repr) == sorted(rows(alone), key=repr)
+    assert sorted(together.series, key=repr) == sorted(alone.series, key=repr)  # no series without readings
     assert rejected == rejected_alone

@@ -80,7 +80,6 @@ def decode_together(decoder: "Decoder", pending: Sequence[Pending], rows: "_Rows
     values: list = []
     stamps: list = []
     lengths: list[int] = []
-    positions: list[int] = []
     for item in pending:
         value, ts = item.obj["value"], item.obj.get("ts")
         if type(ts) is not list or not 0 < len(value) == len(ts) <= limit:
@@ -90,7 +89,6 @@ def decode_together(decoder: "Decoder", pending: Sequence[Pending], rows: "_Rows
         values += value
         stamps += ts
         lengths.append(len(value))
-        positions.append(rows.position(decoder.key(item.tags)))
     # not isinstance: a bool is not a number here, and a float timestamp takes the exact path of `decode`
     if not plain or not set(map(type, values)) <= {int, float} or set(map(type, stamps)) != {int}:
         return slow + plain
@@ -111,8 +109,9 @@ def decode_together(decoder: "Decoder", pending: Sequence[Pending], rows: "_Rows
         slow += [item for item, ok in zip(plain, whole.tolist()) if not ok]
         keep = np.repeat(whole, counts)
         ts_ns, value_array, counts = ts_ns[keep], value_array[keep], counts[whole]
-        positions = [p for p, ok in zip(positions, whole.tolist()) if ok]
-    if len(ts_ns):
+    # series are registered only for batches kept here, as `decode` registers one only for readings it keeps
+    positions = [rows.position(decoder.key(item.tags)) for item, ok in zip(plain, whole.tolist()) if ok]
+    if positions:
         rows.add_rows(np.repeat(np.array(positions, dtype=np.int32), counts), ts_ns, value_array)
     return slow
 
