@@ -326,9 +326,9 @@ class MqttSource:
         except Exception as exc:  # noqa: BLE001 - e.g. a topic that is not UTF-8: as a failure below
             self._receive_failed(client, repr(getattr(message, "_topic", b"?")), exc)
             return
-        self._on_publishes([publish], client)
+        self._on_publishes([publish])
 
-    def _on_publishes(self, publishes: list[Publish], client: mqtt.Client | None = None) -> None:
+    def _on_publishes(self, publishes: list[Publish]) -> None:
         """Keep messages for `take` (paho's network thread), each with its receive time."""
         if not self._taking:
             return
@@ -355,7 +355,7 @@ class MqttSource:
                 self._generations += [self._generation] * len(messages)
                 self._pending_bytes += size
         except Exception as exc:  # noqa: BLE001 - raised out of a callback it would end paho's thread: a stall
-            self._receive_failed(client or self._client, topic, exc)
+            self._receive_failed(self._client, topic, exc)
             return
         if not self._arrived.is_set():
             self._arrived.set()
